@@ -1,0 +1,111 @@
+/**
+ * The command line (CONTRACT §3):
+ *   backpass build <spec files...> --out <dir> [--debug]
+ *   backpass codegen [--check]          every specs/*.spec.ts into generated/
+ * A bad spec exits 1 with one message per problem; nothing is written for it, and files are
+ * written to a temporary name and renamed so that no reader ever sees half a file.
+ */
+import { mkdir, readdir, readFile, rename, writeFile, rm } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
+import { compile } from "./driver.js";
+import { SpecError } from "./parse/check.js";
+import { loadSpecObject } from "./parse/load.js";
+
+interface Built {
+  readonly file: string;
+  readonly name: string;
+  readonly code: string;
+}
+
+async function buildAll(files: readonly string[], debug: boolean): Promise<{ built: Built[]; failed: number }> {
+  const built: Built[] = [];
+  let failed = 0;
+  const names = new Map<string, string>();
+  for (const file of files) {
+    const source = relative(process.cwd(), resolve(file)) || file;
+    try {
+      const spec = await loadSpecObject(file);
+      const c = await compile(spec, { source, debug: debug ? (l) => process.stderr.write(`${l}\n`) : undefined });
+      const other = names.get(c.program.name);
+      if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
+      names.set(c.program.name, source);
+      built.push({ file: source, name: c.program.name, code: c.code });
+    } catch (e) {
+      failed++;
+      if (e instanceof SpecError) process.stderr.write(`${e.message}\n`);
+      else process.stderr.write(`${source}: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    }
+  }
+  return { built, failed };
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const flags = new Set(rest.filter((a) => a.startsWith("--") && a !== "--out"));
+  const outAt = rest.indexOf("--out");
+  const positional = rest.filter((a, k) => !a.startsWith("--") && !(outAt >= 0 && k === outAt + 1));
+  const debug = flags.has("--debug");
+  if (cmd === "build") {
+    if (outAt < 0 || !rest[outAt + 1]) return usage("build needs --out <dir>");
+    if (positional.length === 0) return usage("build needs at least one spec file");
+    const out = rest[outAt + 1]!;
+    const { built, failed } = await buildAll(positional, debug);
+    await mkdir(out, { recursive: true });
+    for (const b of built) {
+      await writeAtomic(join(out, `${b.name}.ts`), b.code);
+      process.stdout.write(`${b.file} -> ${join(out, `${b.name}.ts`)}\n`);
+    }
+    return failed ? 1 : 0;
+  }
+  if (cmd === "codegen") {
+    const specs = (await readdir("specs")).filter((f) => f.endsWith(".spec.ts")).sort().map((f) => join("specs", f));
+    const started = performance.now();
+    const { built, failed } = await buildAll(specs, debug);
+    if (failed) return 1;
+    if (flags.has("--check")) {
+      const stale: string[] = [];
+      for (const b of built) {
+        const path = join("generated", `${b.name}.ts`);
+        const have = await readFile(path, "utf8").catch(() => undefined);
+        if (have !== b.code) stale.push(path);
+      }
+      const expected = new Set(built.map((b) => `${b.name}.ts`));
+      for (const f of await readdir("generated").catch(() => [] as string[])) if (f.endsWith(".ts") && !expected.has(f)) stale.push(join("generated", f));
+      if (stale.length) {
+        process.stderr.write(`stale generated files (run npm run codegen):\n${stale.map((s) => `  ${s}`).join("\n")}\n`);
+        return 1;
+      }
+      process.stdout.write(`generated/ is up to date with ${built.length} spec(s)\n`);
+      return 0;
+    }
+    await mkdir("generated", { recursive: true });
+    for (const b of built) await writeAtomic(join("generated", `${b.name}.ts`), b.code);
+    const expected = new Set(built.map((b) => `${b.name}.ts`));
+    for (const f of await readdir("generated")) if (f.endsWith(".ts") && !expected.has(f)) await rm(join("generated", f));
+    process.stdout.write(`built ${built.length} spec(s) into generated/ in ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+    return 0;
+  }
+  return usage(cmd ? `unknown command '${cmd}'` : "no command");
+}
+
+function usage(problem: string): number {
+  process.stderr.write(
+    `backpass: ${problem}\n\nusage:\n  backpass build <spec.spec.ts|spec.json ...> --out <dir> [--debug]\n  backpass codegen [--check] [--debug]\n`,
+  );
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`backpass: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
+void basename;

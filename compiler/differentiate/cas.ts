@@ -1,0 +1,254 @@
+/**
+ * The one adapter between backpass and the CAS (nerdamer-prime), treated as an untrusted oracle.
+ *
+ * A flat scalar expression (no reductions) goes out as a string in which every leaf — a tensor
+ * element, a constant, a size, a reduction placeholder — is mangled to `q<k>`, so the CAS never sees
+ * a name it reserves (`e`, `pi`, `i`). Its answer comes back as a string, is parsed into our IR, and
+ * is checked against central finite differences at random points. A failed or wrong answer falls
+ * back to the compiler's own rules (rules.ts), which are checked the same way.
+ */
+import nerdamer from "nerdamer-prime/all";
+import {
+  assertNever,
+  call,
+  mapBottomUp,
+  mul,
+  num,
+  pow,
+  print,
+  sqrt,
+  sym,
+  add,
+  div,
+  sub,
+  neg,
+  FUNCTIONS,
+  ZERO,
+  evalFn,
+  type Expr,
+  type Fn,
+  type SizeOf,
+} from "../ir/expr.js";
+import { parseExpression, type Ast } from "../parse/expression.js";
+import { derivative } from "./rules.js";
+
+export interface Partial {
+  readonly expr: Expr;
+  /** Who produced the answer that was used. */
+  readonly source: "cas" | "rules";
+  /** Why the CAS answer was not used, when it was not. */
+  readonly rejected?: string;
+}
+
+/** Functions the CAS knows under the same name. */
+const CAS_FUNCTIONS = new Set<Fn>(["exp", "log", "tanh", "abs", "sin", "cos", "cosh", "sinh", "sech"]);
+
+const noSizes: SizeOf = (i) => {
+  throw new Error(`flat expression has index '${i}'`);
+};
+
+class CasUnsupported extends Error {}
+
+/** Prints a mangled flat expression in the CAS's syntax, fully parenthesized. */
+export function toCasString(e: Expr): string {
+  switch (e.kind) {
+    case "num":
+      return e.value < 0 ? `(${String(e.value)})` : String(e.value);
+    case "sym":
+      return e.name;
+    case "ref":
+      throw new CasUnsupported("unmangled reference");
+    case "add":
+      return e.terms.map((t) => `(${toCasString(t)})`).join("+");
+    case "mul":
+      return e.factors.map((t) => `(${toCasString(t)})`).join("*");
+    case "pow":
+      return `(${toCasString(e.base)})^(${toCasString(e.exp)})`;
+    case "call":
+      if (e.fn === "sigmoid") return `1/(1+exp(-(${toCasString(e.arg)})))`;
+      if (!CAS_FUNCTIONS.has(e.fn)) throw new CasUnsupported(`the CAS has no '${e.fn}'`);
+      return `${e.fn}(${toCasString(e.arg)})`;
+    case "sum":
+      throw new CasUnsupported("reduction in a flat expression");
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+/** Reads a CAS answer back into the IR; `leaf` maps mangled names back to their leaves. */
+export function fromCasString(text: string, leaf: (name: string) => Expr | undefined): Expr {
+  const go = (a: Ast): Expr => {
+    switch (a.type) {
+      case "num":
+        return num(a.value);
+      case "neg":
+        return neg(go(a.arg));
+      case "name": {
+        if (a.indices) throw new CasUnsupported(`indexed name in a CAS answer: ${a.name}`);
+        const l = leaf(a.name);
+        if (l) return l;
+        if (a.name === "e") return call("exp", num(1));
+        if (a.name === "pi") return num(Math.PI);
+        throw new CasUnsupported(`unknown name '${a.name}' in a CAS answer`);
+      }
+      case "binary": {
+        if (a.op === "^" && a.left.type === "name" && a.left.name === "e" && !leaf("e")) return call("exp", go(a.right));
+        const l = go(a.left);
+        const r = go(a.right);
+        switch (a.op) {
+          case "+":
+            return add(l, r);
+          case "-":
+            return sub(l, r);
+          case "*":
+            return mul(l, r);
+          case "/":
+            return div(l, r);
+          case "^":
+            return pow(l, r);
+        }
+      }
+      // falls through (unreachable)
+      case "call": {
+        if (a.args.length !== 1) throw new CasUnsupported(`'${a.fn}' with ${a.args.length} arguments in a CAS answer`);
+        const arg = go(a.args[0]!);
+        if (a.fn === "sqrt") return sqrt(arg);
+        if ((FUNCTIONS as readonly string[]).includes(a.fn)) return call(a.fn as Fn, arg);
+        if (a.fn === "sec") return pow(call("cos", arg), num(-1));
+        if (a.fn === "csc") return pow(call("sin", arg), num(-1));
+        if (a.fn === "tan") return div(call("sin", arg), call("cos", arg));
+        throw new CasUnsupported(`unknown function '${a.fn}' in a CAS answer`);
+      }
+    }
+  };
+  return go(parseExpression(text));
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so that builds are reproducible. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Checks `candidate` = d flat / d v at random points against central differences of `flat`.
+ * Returns undefined when it holds, or what went wrong.
+ */
+export function checkPartial(flat: Expr, v: Expr, candidate: Expr, seed: number): string | undefined {
+  const leaves = leavesOf(flat);
+  const rand = prng(seed);
+  let valid = 0;
+  for (let attempt = 0; attempt < 40 && valid < 6; attempt++) {
+    const values = new Map<Expr, number>(leaves.map((l) => [l, 0.4 + 1.6 * rand()]));
+    const at = (x: number): number => {
+      const vals = new Map(values);
+      vals.set(v, x);
+      return evalLeaves(flat, vals);
+    };
+    const x0 = values.get(v)!;
+    const h = 1e-5 * Math.max(1, Math.abs(x0));
+    const fd = (at(x0 + h) - at(x0 - h)) / (2 * h);
+    const fd2 = (at(x0 + h / 2) - at(x0 - h / 2)) / h;
+    const got = evalLeaves(candidate, values);
+    if (!Number.isFinite(fd) || !Number.isFinite(fd2) || Math.abs(fd - fd2) > 1e-6 * (1 + Math.abs(fd))) continue; // not smooth here
+    valid++;
+    if (!Number.isFinite(got) || Math.abs(got - fd) > 1e-5 * (1 + Math.abs(fd)))
+      return `at ${leaves.map((l) => `${print(l)}=${values.get(l)!.toPrecision(4)}`).join(", ")} it gives ${got}, finite differences give ${fd}`;
+  }
+  return valid >= 3 ? undefined : "the expression could not be evaluated at enough random points";
+}
+
+function leavesOf(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const go = (x: Expr): void => {
+    switch (x.kind) {
+      case "ref":
+      case "sym":
+        if (!out.includes(x)) out.push(x);
+        return;
+      case "num":
+        return;
+      case "add":
+        return x.terms.forEach(go);
+      case "mul":
+        return x.factors.forEach(go);
+      case "pow":
+        go(x.base);
+        return go(x.exp);
+      case "call":
+        return go(x.arg);
+      case "sum":
+        throw new Error("leavesOf(): reduction in a flat expression");
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  go(e);
+  return out;
+}
+
+/** Evaluates a flat expression with given leaf values. */
+export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
+  const v = values.get(e);
+  if (v !== undefined) return v;
+  switch (e.kind) {
+    case "num":
+      return e.value;
+    case "sym":
+    case "ref":
+      throw new Error(`no value for ${print(e)}`);
+    case "add":
+      return e.terms.reduce((a, t) => a + evalLeaves(t, values), 0);
+    case "mul":
+      return e.factors.reduce((a, t) => a * evalLeaves(t, values), 1);
+    case "pow":
+      return Math.pow(evalLeaves(e.base, values), evalLeaves(e.exp, values));
+    case "call":
+      return evalFn(e.fn, evalLeaves(e.arg, values));
+    case "sum":
+      throw new Error("evalLeaves(): reduction in a flat expression");
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+const cache = new Map<string, Partial>();
+
+/** d flat / d v for a flat scalar expression and one of its leaves, from the CAS, checked. */
+export function scalarPartial(flat: Expr, v: Expr): Partial {
+  const key = `${flat.id}|${v.id}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const leaves = leavesOf(flat);
+  if (!leaves.includes(v)) return remember(key, { expr: ZERO, source: "rules" }); // nothing to ask
+  const names = new Map<Expr, string>(leaves.map((l, k) => [l, `q${k}`]));
+  const byName = new Map<string, Expr>(leaves.map((l, k) => [`q${k}`, l]));
+  const seed = flat.hash ^ (v.hash * 31);
+  let rejected: string;
+  try {
+    if (!names.has(v)) throw new CasUnsupported("variable does not occur");
+    const mangled = mapBottomUp(flat, (x) => (names.has(x) ? sym(names.get(x)!, "const") : x), noSizes);
+    const answer = String(nerdamer.diff(toCasString(mangled), names.get(v)!).toString());
+    const expr = fromCasString(answer, (n) => byName.get(n));
+    const bad = checkPartial(flat, v, expr, seed);
+    if (bad === undefined) return remember(key, { expr, source: "cas" });
+    rejected = `the CAS answered '${answer}', which is wrong: ${bad}`;
+  } catch (e) {
+    rejected = `the CAS failed: ${(e as Error).message}`;
+  }
+  const own = derivative(flat, v);
+  const bad = checkPartial(flat, v, own, seed);
+  if (bad !== undefined) throw new Error(`cannot differentiate ${print(flat)} with respect to ${print(v)}: ${rejected}; the compiler's own rule gives ${print(own)}, which also fails: ${bad}`);
+  return remember(key, { expr: own, source: "rules", rejected });
+}
+
+function remember(key: string, p: Partial): Partial {
+  cache.set(key, p);
+  return p;
+}

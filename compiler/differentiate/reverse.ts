@@ -1,0 +1,206 @@
+/**
+ * Reverse-mode differentiation, node by node: the staged ("naive") backward.
+ *
+ * For each step `y[I] = f(...)`, visited in reverse order, and each tensor `t` it reads, the block
+ * of `y` computes the contribution of `y` to the adjoint of `t`:
+ *
+ *     dt_k[D] = sum over (free indices not in D) of  dy[I] * ∂f/∂t[J]
+ *
+ * where `t[J]` is an occurrence of `t` in `f` and `D` its declared indices. The driver owns all
+ * index handling, so no derivative rule ever sees an index:
+ * - the scalar partial `∂f/∂t[J]` comes from the CAS (cas.ts), with reductions inside `f` replaced
+ *   by placeholders and differentiated through here (`d sum_b body / d t[J] = sum over the bound
+ *   indices J lacks of d body / d t[J]`);
+ * - renaming `J` to `D` turns the scatter `dt[J] += ...` into a gather `dt[D] = ...`;
+ * - indices free in the contribution but absent from `D` were broadcast in the forward step, so
+ *   the adjoint is summed over them;
+ * - a tensor read by several steps gets one contribution per step (`dxmu1`, `dxmu2`), added up
+ *   before its own block.
+ */
+import {
+  ZERO,
+  add,
+  children,
+  contains,
+  mul,
+  ref,
+  refsOf,
+  renameFree,
+  sum,
+  sym,
+  withChildren,
+  type Expr,
+  type Ref,
+  type SizeOf,
+} from "../ir/expr.js";
+import type { Program, Step, TensorDecl } from "../ir/program.js";
+import { scalarPartial } from "./cas.js";
+
+export interface LocalPartial {
+  /** The element of the source tensor, as it occurs in the step. */
+  readonly occurrence: Ref;
+  /** ∂(step's right-hand side)/∂occurrence. */
+  readonly partial: Expr;
+  /** Whether any scalar partial behind it came from the fallback rules instead of the CAS. */
+  readonly fallback: boolean;
+}
+
+/** One assignment of the backward pass: `target[target.indices] = expr`. */
+export interface Statement {
+  readonly target: Ref;
+  readonly expr: Expr;
+  /** What the statement computes, for comments: the source tensor and its partials. */
+  readonly source?: string;
+  readonly partials?: readonly LocalPartial[];
+}
+
+export interface Block {
+  /** The forward step this block reverses; undefined for the final block gathering input gradients. */
+  readonly step: Step | undefined;
+  readonly statements: readonly Statement[];
+}
+
+export interface Backward {
+  /** The upstream gradient, `dout[...]`. */
+  readonly upstream: Ref;
+  readonly blocks: readonly Block[];
+  /** Gradient of each input, in input order, as the ref holding it. */
+  readonly gradients: readonly { readonly input: TensorDecl; readonly grad: Ref }[];
+}
+
+export function gradRef(t: TensorDecl, part?: number): Ref {
+  return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
+}
+
+/** The steps whose value reaches the output. */
+export function activeSteps(p: Program): Step[] {
+  const needed = new Set([p.output]);
+  for (const s of [...p.steps].reverse()) {
+    if (!needed.has(s.name)) continue;
+    for (const r of refsOf(s.rhs)) needed.add(r.name);
+  }
+  return p.steps.filter((s) => needed.has(s.name));
+}
+
+export function differentiate(p: Program): Backward {
+  const active = activeSteps(p).reverse();
+  const decls = [...p.inputs, ...p.steps];
+  // consumers of each tensor, in the order the backward visits them
+  const consumers = new Map<string, Step[]>();
+  for (const s of active)
+    for (const name of new Set(refsOf(s.rhs).map((r) => r.name))) consumers.set(name, [...(consumers.get(name) ?? []), s]);
+  const contributionRef = (t: TensorDecl, consumer: Step): Ref => {
+    const cs = consumers.get(t.name)!;
+    return cs.length > 1 ? gradRef(t, cs.indexOf(consumer) + 1) : gradRef(t);
+  };
+  const gather = (t: TensorDecl): Statement | undefined => {
+    const cs = consumers.get(t.name) ?? [];
+    if (cs.length === 1) return undefined;
+    return { target: gradRef(t), expr: add(...cs.map((c) => contributionRef(t, c))), source: t.name };
+  };
+
+  const output = active[0]!;
+  const upstream = gradRef(output);
+  const blocks: Block[] = [];
+  for (const step of active) {
+    const statements: Statement[] = [];
+    const g = step === output ? undefined : gather(step);
+    if (g) statements.push(g);
+    const dy = gradRef(step);
+    const read = new Set(refsOf(step.rhs).map((r) => r.name));
+    for (const t of decls.filter((d) => read.has(d.name))) {
+      const occurrences = refsOf(step.rhs).filter((r) => r.name === t.name);
+      const partials: LocalPartial[] = [];
+      const terms: Expr[] = [];
+      for (const occ of occurrences) {
+        const { expr: partial, fallback } = partialOf(step.rhs, occ, p.sizeOf);
+        partials.push({ occurrence: occ, partial, fallback });
+        terms.push(gatherInto(mul(dy, partial), occ, t, p.sizeOf));
+      }
+      statements.push({ target: contributionRef(t, step), expr: add(...terms), source: t.name, partials });
+    }
+    blocks.push({ step, statements });
+  }
+  const final: Statement[] = [];
+  for (const input of p.inputs) {
+    const cs = consumers.get(input.name) ?? [];
+    if (cs.length === 0) final.push({ target: gradRef(input), expr: ZERO, source: input.name });
+    else {
+      const gs = gather(input);
+      if (gs) final.push(gs);
+    }
+  }
+  if (final.length) blocks.push({ step: undefined, statements: final });
+  return { upstream, blocks, gradients: p.inputs.map((input) => ({ input, grad: gradRef(input) })) };
+}
+
+/**
+ * Turns the scatter `dt[J] += c` into a gather over `t`'s declared indices `D`: renames `J` to `D`
+ * (simultaneously, moving other indices out of the way) and sums over every other free index.
+ */
+export function gatherInto(c: Expr, occ: Ref, t: TensorDecl, sizeOf: SizeOf): Expr {
+  const mapping: Record<string, string> = {};
+  occ.indices.forEach((j, k) => (mapping[j] = t.indices[k]!));
+  const taken = new Set([...c.free, ...t.indices]);
+  const rest: string[] = [];
+  for (const i of c.free) {
+    if (i in mapping) continue;
+    let target = i;
+    if (t.indices.includes(i)) {
+      while (taken.has(target)) target += "'";
+      taken.add(target);
+    }
+    mapping[i] = target;
+    rest.push(target);
+  }
+  return sum(renameFree(c, mapping, sizeOf), rest, sizeOf);
+}
+
+/**
+ * ∂e/∂occ for an expression that may hold reductions. Maximal reductions become placeholders so
+ * that the CAS sees a flat expression; the chain rule goes through each reduction that holds the
+ * occurrence, summing over its bound indices that the occurrence does not carry.
+ */
+export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback: boolean } {
+  if (!contains(e, (x) => x === occ)) return { expr: ZERO, fallback: false };
+  const sums: Expr[] = [];
+  const placeholders: Expr[] = [];
+  const flatten = (x: Expr): Expr => {
+    if (x.kind === "sum") {
+      let k = sums.indexOf(x);
+      if (k < 0) {
+        k = sums.length;
+        sums.push(x);
+        placeholders.push(sym(`%s${k}`, "const"));
+      }
+      return placeholders[k]!;
+    }
+    const cs = children(x);
+    const ncs = cs.map(flatten);
+    return ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
+  };
+  const flat = flatten(e);
+  let fallback = false;
+  const terms: Expr[] = [];
+  if (contains(flat, (x) => x === occ)) {
+    const d = scalarPartial(flat, occ);
+    fallback ||= d.source === "rules";
+    terms.push(d.expr);
+  }
+  sums.forEach((s, k) => {
+    if (s.kind !== "sum" || !contains(s.body, (x) => x === occ)) return;
+    const outer = scalarPartial(flat, placeholders[k]!);
+    const inner = partialOf(s.body, occ, sizeOf);
+    fallback ||= outer.source === "rules" || inner.fallback;
+    const over = s.indices.filter((i) => !occ.indices.includes(i));
+    terms.push(mul(outer.expr, sum(inner.expr, over, sizeOf)));
+  });
+  const restore = (x: Expr): Expr => {
+    const k = placeholders.indexOf(x);
+    if (k >= 0) return sums[k]!;
+    const cs = children(x);
+    const ncs = cs.map(restore);
+    return ncs.every((c, j) => c === cs[j]) ? x : withChildren(x, ncs, sizeOf);
+  };
+  return { expr: restore(add(...terms)), fallback };
+}

@@ -1,0 +1,79 @@
+/**
+ * The compiler's own derivative rules for flat scalar expressions (no reductions): one entry per
+ * op, each giving the local derivative with its math in a comment. Used to cross-check the CAS and
+ * as the fallback when the CAS fails or answers wrongly. Reductions never reach this table: the
+ * chain-rule driver in reverse.ts owns them.
+ */
+import { ONE, ZERO, add, assertNever, call, mul, neg, num, pow, sub, type Expr, type Fn } from "../ir/expr.js";
+
+/** d f(u)/du for each elementwise function, as an expression in u. */
+const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
+  exp: (u) => call("exp", u), //               d/du e^u = e^u
+  log: (u) => pow(u, num(-1)), //              d/du log u = 1/u
+  tanh: (u) => sub(ONE, pow(call("tanh", u), num(2))), // d/du tanh u = 1 - tanh(u)^2
+  abs: (u) => call("sign", u), //              d/du |u| = sign(u)
+  sin: (u) => call("cos", u), //               d/du sin u = cos u
+  cos: (u) => neg(call("sin", u)), //          d/du cos u = -sin u
+  sigmoid: (u) => mul(call("sigmoid", u), sub(ONE, call("sigmoid", u))), // d/du s(u) = s(1-s)
+  sign: () => ZERO, //                         d/du sign u = 0 (almost everywhere)
+  cosh: (u) => call("sinh", u), //             d/du cosh u = sinh u
+  sinh: (u) => call("cosh", u), //             d/du sinh u = cosh u
+  sech: (u) => neg(mul(call("sech", u), call("tanh", u))), // d/du sech u = -sech(u) tanh(u)
+};
+
+/** d e / d v, where v is a leaf (a ref or a symbol) and e holds no reduction. */
+export function derivative(e: Expr, v: Expr): Expr {
+  if (e === v) return ONE;
+  if (!containsNode(e, v)) return ZERO;
+  switch (e.kind) {
+    case "num":
+    case "sym":
+    case "ref":
+      return ZERO;
+    case "add": //                                d(a+b) = da + db
+      return add(...e.terms.map((t) => derivative(t, v)));
+    case "mul": //                                d(a*b*c) = da*b*c + a*db*c + a*b*dc
+      return add(
+        ...e.factors.map((f, k) =>
+          mul(
+            derivative(f, v),
+            ...e.factors.filter((_, j) => j !== k),
+          ),
+        ),
+      );
+    case "pow": {
+      const { base: b, exp: x } = e;
+      if (!containsNode(x, v)) return mul(x, pow(b, add(x, num(-1))), derivative(b, v)); // d b^k = k b^(k-1) db
+      // d b^x = b^x (dx log b + x db / b)
+      return mul(e, add(mul(derivative(x, v), call("log", b)), mul(x, derivative(b, v), pow(b, num(-1)))));
+    }
+    case "call": //                               d f(u) = f'(u) du
+      return mul(FUNCTION_DERIVATIVES[e.fn](e.arg), derivative(e.arg, v));
+    case "sum":
+      throw new Error("derivative(): reductions are handled by the chain-rule driver");
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+function containsNode(e: Expr, v: Expr): boolean {
+  if (e === v) return true;
+  switch (e.kind) {
+    case "num":
+    case "sym":
+    case "ref":
+      return false;
+    case "add":
+      return e.terms.some((t) => containsNode(t, v));
+    case "mul":
+      return e.factors.some((t) => containsNode(t, v));
+    case "pow":
+      return containsNode(e.base, v) || containsNode(e.exp, v);
+    case "call":
+      return containsNode(e.arg, v);
+    case "sum":
+      return containsNode(e.body, v);
+    default:
+      return assertNever(e, "expression");
+  }
+}

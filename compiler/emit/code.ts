@@ -1,0 +1,172 @@
+/**
+ * Lowering IR expressions to JavaScript: array offsets, arithmetic, and reductions as loops with
+ * accumulators. Shared by the forward, naive and fused kernels.
+ */
+import { assertNever, canonicalSize, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
+
+const RESERVED = new Set(
+  (
+    "break case catch class const continue debugger default delete do else enum export extends false finally for function if import in " +
+    "instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package " +
+    "private protected public await arguments eval undefined NaN Infinity Math Float64Array Float32Array Number RangeError Object Array " +
+    "inputs sizes constants cache dout checkSize checkArray checkCache"
+  ).split(" "),
+);
+
+/** Allocates distinct JavaScript identifiers within one function. */
+export class Namer {
+  private readonly used = new Set<string>();
+  constructor(taken: Iterable<string> = []) {
+    for (const t of taken) this.used.add(t);
+  }
+  fresh(want: string): string {
+    let base = want.replace(/[^A-Za-z0-9_$]/g, "_");
+    if (/^[0-9]/.test(base)) base = `_${base}`;
+    let name = base;
+    for (let k = 1; RESERVED.has(name) || this.used.has(name); k++) name = RESERVED.has(base) && k === 1 ? `${base}_` : `${base}${k}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+/** Where values live while lowering one function. */
+export interface Scope {
+  readonly sizeOf: SizeOf;
+  /** JS name of the array holding a ref's tensor, and that tensor's dimension size names. */
+  readonly array: (r: Ref) => { readonly name: string; readonly dims: readonly string[] };
+  /** JS name of a scalar symbol (constant or size). */
+  readonly symbol: (name: string) => string;
+  /** JS variables of the indices in scope. */
+  readonly indices: ReadonlyMap<string, string>;
+  /** Nodes already computed, with the code that reads them. */
+  readonly known?: ReadonlyMap<Expr, string>;
+  readonly namer: Namer;
+  /** Preferred JS name for a loop over an index of a size (`N` -> `n`). */
+  readonly letterFor: (size: string) => string;
+}
+
+export interface Lowered {
+  /** Statements to run before `code` can be read (reduction loops). */
+  readonly pre: readonly string[];
+  readonly code: string;
+}
+
+/** Row-major offset of a ref: `(i*D1 + j)*D2 + k`. */
+export function offset(idx: readonly string[], dims: readonly string[]): string {
+  if (idx.length === 0) return "0";
+  let s = idx[0]!;
+  for (let k = 1; k < idx.length; k++) s = `(${s}) * ${dims[k]} + ${idx[k]}`;
+  return s;
+}
+
+const FN_JS: Record<Fn, (x: string) => string> = {
+  exp: (x) => `Math.exp(${x})`,
+  log: (x) => `Math.log(${x})`,
+  tanh: (x) => `Math.tanh(${x})`,
+  abs: (x) => `Math.abs(${x})`,
+  sin: (x) => `Math.sin(${x})`,
+  cos: (x) => `Math.cos(${x})`,
+  sigmoid: (x) => `1 / (1 + Math.exp(-(${x})))`,
+  sign: (x) => `Math.sign(${x})`,
+  cosh: (x) => `Math.cosh(${x})`,
+  sinh: (x) => `Math.sinh(${x})`,
+  sech: (x) => `1 / Math.cosh(${x})`,
+};
+
+function numLit(v: number): string {
+  if (v === Infinity) return "Infinity";
+  if (v === -Infinity) return "(-Infinity)";
+  return v < 0 ? `(${String(v)})` : String(v);
+}
+
+/** Lowers `e` to a JS expression, with reductions turned into accumulator loops in `pre`. */
+export function lower(e: Expr, scope: Scope): Lowered {
+  const pre: string[] = [];
+  const go = (x: Expr, s: Scope): string => {
+    const k = s.known?.get(x);
+    if (k !== undefined) return k;
+    switch (x.kind) {
+      case "num":
+        return numLit(x.value);
+      case "sym":
+        return s.symbol(x.name);
+      case "ref": {
+        const a = s.array(x);
+        const idx = x.indices.map((i) => {
+          const v = s.indices.get(i);
+          if (v === undefined) throw new Error(`lowering: index '${i}' is not in scope`);
+          return v;
+        });
+        return `${a.name}[${offset(idx, a.dims)}]!`;
+      }
+      case "add": {
+        const [c0, rest0] = splitCoefficient(x.terms[0]!);
+        let out = c0 === -1 ? `-(${go(rest0, s)})` : `(${go(x.terms[0]!, s)})`;
+        for (const t of x.terms.slice(1)) {
+          const [c, rest] = splitCoefficient(t);
+          if (c < 0) out += ` - (${c === -1 ? go(rest, s) : `${numLit(-c)} * ${go(rest, s)}`})`;
+          else out += ` + (${go(t, s)})`;
+        }
+        return `(${out})`;
+      }
+      case "mul": {
+        const num: string[] = [];
+        const den: string[] = [];
+        for (const f of x.factors) {
+          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0) {
+            const k2 = -f.exp.value;
+            den.push(`(${powJs(go(f.base, s), k2)})`);
+          } else num.push(`(${go(f, s)})`);
+        }
+        let out = num.length ? num.join(" * ") : "1";
+        if (den.length) out = `${out} / ${den.join(" / ")}`;
+        return `(${out})`;
+      }
+      case "pow": {
+        if (x.exp.kind === "num") {
+          const k2 = x.exp.value;
+          return k2 < 0 ? `(1 / ${powJs(go(x.base, s), -k2)})` : powJs(go(x.base, s), k2);
+        }
+        return `Math.pow(${go(x.base, s)}, ${go(x.exp, s)})`;
+      }
+      case "call":
+        return `(${FN_JS[x.fn](go(x.arg, s))})`;
+      case "sum": {
+        const acc = s.namer.fresh("acc");
+        const inner = new Map(s.indices);
+        const loops: string[] = [];
+        for (const i of x.indices) {
+          const size = canonicalSize(i) ?? s.sizeOf(i);
+          const v = s.namer.fresh(s.letterFor(size));
+          inner.set(i, v);
+          loops.push(`for (let ${v} = 0; ${v} < ${s.symbol(size)}; ${v}++) {`);
+        }
+        const bodyScope: Scope = { ...s, indices: inner };
+        const saved = pre.length;
+        const body = go(x.body, bodyScope);
+        const bodyPre = pre.splice(saved);
+        pre.push(`let ${acc} = 0;`, ...loops, ...bodyPre, `${acc} += ${body};`, ...loops.map(() => "}"));
+        return acc;
+      }
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  const code = go(e, scope);
+  return { pre, code };
+}
+
+function powJs(base: string, k: number): string {
+  if (k === 1) return base;
+  if (k === 2) return `(${base}) * (${base})`;
+  if (k === 3) return `(${base}) * (${base}) * (${base})`;
+  if (k === 0.5) return `Math.sqrt(${base})`;
+  if (k === 1.5) return `(${base}) * Math.sqrt(${base})`;
+  return `Math.pow(${base}, ${numLit(k)})`;
+}
+
+/** Wraps `body` lines in loops over `indices` (outermost first). */
+export function loopNest(indices: readonly { v: string; extent: string }[], body: readonly string[]): string[] {
+  const open = indices.map(({ v, extent }) => `for (let ${v} = 0; ${v} < ${extent}; ${v}++) {`);
+  return [...open, ...body, ...indices.map(() => "}")];
+}

@@ -1,0 +1,96 @@
+/**
+ * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
+ * checked against. Slow and obvious on purpose.
+ */
+import { assertNever, evalFn, type Expr, type Ref, type SizeOf } from "./expr.js";
+
+export interface Env {
+  /** Value of a ref at concrete index values (in the ref's own index order). */
+  readonly ref: (r: Ref, at: readonly number[]) => number;
+  /** Value of a scalar symbol (constant or size). */
+  readonly sym: (name: string) => number;
+  /** Extent of an index. */
+  readonly extent: (index: string) => number;
+}
+
+export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number> = new Map()): number {
+  switch (e.kind) {
+    case "num":
+      return e.value;
+    case "sym":
+      return env.sym(e.name);
+    case "ref":
+      return env.ref(
+        e,
+        e.indices.map((i) => {
+          const v = binding.get(i);
+          if (v === undefined) throw new Error(`index '${i}' is unbound`);
+          return v;
+        }),
+      );
+    case "add": {
+      let s = 0;
+      for (const t of e.terms) s += evaluate(t, env, binding);
+      return s;
+    }
+    case "mul": {
+      let p = 1;
+      for (const f of e.factors) p *= evaluate(f, env, binding);
+      return p;
+    }
+    case "pow":
+      return Math.pow(evaluate(e.base, env, binding), evaluate(e.exp, env, binding));
+    case "call":
+      return evalFn(e.fn, evaluate(e.arg, env, binding));
+    case "sum": {
+      const extents = e.indices.map((i) => env.extent(i));
+      const b = new Map(binding);
+      let total = 0;
+      const loop = (k: number): void => {
+        if (k === e.indices.length) {
+          total += evaluate(e.body, env, b);
+          return;
+        }
+        for (let v = 0; v < extents[k]!; v++) {
+          b.set(e.indices[k]!, v);
+          loop(k + 1);
+        }
+      };
+      loop(0);
+      return total;
+    }
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+/** Tensors as flat row-major arrays with their index order, sizes and constants. */
+export interface TensorEnv {
+  readonly tensors: ReadonlyMap<string, { readonly data: ArrayLike<number>; readonly dims: readonly number[] }>;
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly constants: Readonly<Record<string, number>>;
+  readonly sizeOf: SizeOf;
+}
+
+export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
+  return {
+    ref: (r, at) => {
+      const key = r.space === "grad" ? `${gradPrefix}${r.name}` : r.name;
+      const x = t.tensors.get(key);
+      if (!x) throw new Error(`no tensor '${key}'`);
+      let off = 0;
+      for (let k = 0; k < at.length; k++) off = off * x.dims[k]! + at[k]!;
+      return x.data[off]!;
+    },
+    sym: (n) => {
+      const v = t.constants[n] ?? t.sizes[n];
+      if (v === undefined) throw new Error(`no value for '${n}'`);
+      return v;
+    },
+    extent: (i) => {
+      const v = t.sizes[t.sizeOf(i)];
+      if (v === undefined) throw new Error(`no size for index '${i}'`);
+      return v;
+    },
+  };
+}

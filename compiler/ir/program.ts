@@ -1,0 +1,47 @@
+/**
+ * A checked forward program: what the front end produces and every later stage reads.
+ */
+import type { Expr, SizeOf } from "./expr.js";
+
+/** A declared tensor: an input or a step's left-hand side. Rank 0 is a scalar. */
+export interface TensorDecl {
+  readonly name: string;
+  readonly indices: readonly string[];
+}
+
+export interface Step extends TensorDecl {
+  /** Position in the spec's `steps` list, from 0. */
+  readonly position: number;
+  /** The step as the user wrote it. */
+  readonly text: string;
+  readonly rhs: Expr;
+}
+
+export interface Program {
+  readonly name: string;
+  readonly description: string | undefined;
+  /** Index letter -> size symbol. */
+  readonly letters: Readonly<Record<string, string>>;
+  /** Size symbols in order of first declaration. */
+  readonly sizes: readonly string[];
+  readonly inputs: readonly TensorDecl[];
+  readonly constants: readonly { readonly name: string; readonly value: number }[];
+  readonly steps: readonly Step[];
+  readonly output: string;
+  readonly sizeOf: SizeOf;
+}
+
+export function tensorOf(p: Program, name: string): TensorDecl {
+  const t = p.inputs.find((x) => x.name === name) ?? p.steps.find((x) => x.name === name);
+  if (!t) throw new Error(`no tensor '${name}' in program '${p.name}'`);
+  return t;
+}
+
+export function stepOf(p: Program, name: string): Step | undefined {
+  return p.steps.find((x) => x.name === name);
+}
+
+/** Size symbols of a declared tensor's dimensions. */
+export function shapeOf(p: Program, t: TensorDecl): string[] {
+  return t.indices.map((i) => p.sizeOf(i));
+}

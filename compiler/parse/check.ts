@@ -1,0 +1,340 @@
+/**
+ * The front end's second half: validates a spec object (from a `.spec.ts` default export or a
+ * `.json` file) and resolves its steps into a `Program`. Every problem found is collected, each
+ * with the step and column it concerns, so a user sees all of them at once.
+ */
+import {
+  FUNCTIONS,
+  add,
+  call,
+  div,
+  mul,
+  neg,
+  num,
+  pow,
+  ref,
+  sizeResolver,
+  sqrt,
+  sub,
+  sum,
+  sym,
+  type Expr,
+  type Fn,
+  type SizeOf,
+} from "../ir/expr.js";
+import type { Program, Step, TensorDecl } from "../ir/program.js";
+import { parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
+
+export interface Problem {
+  readonly message: string;
+  /** Where in the spec: a field name, or a step with its position (from 0) and text. */
+  readonly where?: { readonly field: string } | { readonly step: number; readonly text: string; readonly col?: number };
+}
+
+export class SpecError extends Error {
+  constructor(
+    readonly problems: readonly Problem[],
+    readonly file?: string,
+  ) {
+    super(formatProblems(problems, file));
+    this.name = "SpecError";
+  }
+}
+
+export function formatProblem(p: Problem, file?: string): string {
+  const head = file ? `${file}: ` : "";
+  if (!p.where) return `${head}${p.message}`;
+  if ("field" in p.where) return `${head}${p.where.field}: ${p.message}`;
+  const w = p.where;
+  let s = `${head}step ${w.step + 1} "${w.text}": ${p.message}`;
+  if (w.col !== undefined) s += `\n    ${w.text}\n    ${" ".repeat(w.col)}^`;
+  return s;
+}
+
+export function formatProblems(ps: readonly Problem[], file?: string): string {
+  return ps.map((p) => formatProblem(p, file)).join("\n");
+}
+
+/** Functions a spec may call: the IR's elementwise functions plus `sqrt` (which is `x^0.5`). */
+const SPEC_FUNCTIONS: readonly string[] = ["sqrt", ...FUNCTIONS];
+const REDUCTIONS = ["sum", "mean"] as const;
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The spec as a user writes it (CONTRACT §1). */
+export interface SpecObject {
+  readonly name: string;
+  readonly description?: string;
+  readonly indices: Readonly<Record<string, string>>;
+  readonly inputs: readonly string[];
+  readonly constants?: Readonly<Record<string, number>>;
+  readonly steps: readonly string[];
+  readonly output: string;
+}
+
+/** Identity helper that gives a spec literal its type. */
+export function defineSpec<const S extends SpecObject>(spec: S): S {
+  return spec;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** Checks `raw` and builds its program, or throws a `SpecError` listing every problem. */
+export function checkSpec(raw: unknown, file?: string): Program {
+  const problems: Problem[] = [];
+  const fail = (field: string, message: string) => problems.push({ where: { field }, message });
+  if (!isRecord(raw)) throw new SpecError([{ message: "a spec must be an object (the default export, or the JSON document)" }], file);
+
+  const known = new Set(["name", "description", "indices", "inputs", "constants", "steps", "output"]);
+  for (const k of Object.keys(raw)) if (!known.has(k)) fail(k, `unknown field (expected one of ${[...known].join(", ")})`);
+
+  const name = raw["name"];
+  if (typeof name !== "string" || !IDENT.test(name)) fail("name", "must be an identifier (letters, digits, _), like \"batchnorm\"");
+  const description = raw["description"];
+  if (description !== undefined && typeof description !== "string") fail("description", "must be a string");
+
+  // indices: letter -> size symbol
+  const letters: Record<string, string> = {};
+  const sizes: string[] = [];
+  const rawIndices = raw["indices"];
+  if (!isRecord(rawIndices)) fail("indices", "must be an object mapping index letters to size symbols, like { n: \"N\", d: \"D\" }");
+  else
+    for (const [letter, size] of Object.entries(rawIndices)) {
+      if (!IDENT.test(letter)) fail("indices", `'${letter}' is not a valid index name`);
+      else if (typeof size !== "string" || !IDENT.test(size)) fail("indices", `the size of '${letter}' must be a symbol like "N"`);
+      else {
+        letters[letter] = size;
+        if (!sizes.includes(size)) sizes.push(size);
+      }
+    }
+  for (const l of Object.keys(letters)) if (sizes.includes(l)) fail("indices", `'${l}' is both an index letter and a size symbol`);
+
+  // constants
+  const constants: { name: string; value: number }[] = [];
+  const rawConstants = raw["constants"] ?? {};
+  if (!isRecord(rawConstants)) fail("constants", "must be an object mapping names to numbers, like { eps: 1e-5 }");
+  else
+    for (const [cname, value] of Object.entries(rawConstants)) {
+      if (!IDENT.test(cname)) fail("constants", `'${cname}' is not a valid name`);
+      else if (typeof value !== "number" || !Number.isFinite(value)) fail("constants", `'${cname}' must be a finite number, got ${JSON.stringify(value) ?? String(value)}`);
+      else constants.push({ name: cname, value });
+    }
+
+  const reserved = (n: string): string | undefined => {
+    if (SPEC_FUNCTIONS.includes(n) || (REDUCTIONS as readonly string[]).includes(n)) return "a function of the spec language";
+    if (sizes.includes(n)) return "a size symbol";
+    if (n in letters) return "an index letter";
+    if (constants.some((c) => c.name === n)) return "a constant";
+    return undefined;
+  };
+  for (const c of constants) {
+    const r = SPEC_FUNCTIONS.includes(c.name) || sizes.includes(c.name) || c.name in letters ? reserved(c.name) : undefined;
+    if (r) fail("constants", `'${c.name}' is already ${r}`);
+  }
+
+  const sizeOf: SizeOf = sizeResolver(letters);
+  const tensors = new Map<string, TensorDecl>();
+  const inputs: TensorDecl[] = [];
+
+  const rawInputs = raw["inputs"];
+  if (!Array.isArray(rawInputs) || rawInputs.length === 0) fail("inputs", "must be a non-empty list like [\"x[n,d]\", \"gamma[d]\"]");
+  else
+    rawInputs.forEach((text, k) => {
+      if (typeof text !== "string") return fail("inputs", `entry ${k + 1} must be a string`);
+      const decl = declaration(text, `inputs[${k}]`);
+      if (!decl) return;
+      const r = reserved(decl.name);
+      if (r) return fail("inputs", `'${decl.name}' is already ${r}`);
+      if (tensors.has(decl.name)) return fail("inputs", `'${decl.name}' is declared twice`);
+      tensors.set(decl.name, decl);
+      inputs.push(decl);
+    });
+
+  function declaration(text: string, field: string, step?: number): TensorDecl | undefined {
+    try {
+      const d = parseDecl(text);
+      const seen = new Set<string>();
+      for (const i of d.indices) {
+        const at = step !== undefined ? { step, text: stepTexts[step] ?? text, col: i.col } : undefined;
+        const report = (message: string) => (at ? problems.push({ where: at, message }) : fail(field, message));
+        if (!(i.name in letters)) return void report(`unknown index '${i.name}' in '${text}' (declared: ${Object.keys(letters).join(", ") || "none"})`);
+        if (seen.has(i.name)) return void report(`index '${i.name}' is repeated in '${text}'; a left-hand side names distinct indices`);
+        seen.add(i.name);
+      }
+      return { name: d.name, indices: d.indices.map((i) => i.name) };
+    } catch (e) {
+      if (!(e instanceof SyntaxProblem)) throw e;
+      if (step !== undefined) problems.push({ where: { step, text: stepTexts[step] ?? text, col: e.col }, message: e.message });
+      else fail(field, `'${text}': ${e.message}`);
+      return undefined;
+    }
+  }
+
+  // steps: first pass collects left-hand sides so that forward references get a precise message
+  const rawSteps = raw["steps"];
+  const stepTexts: string[] = [];
+  if (!Array.isArray(rawSteps) || rawSteps.length === 0) fail("steps", "must be a non-empty list of strings like \"y[n] = 2 * x[n]\"");
+  else rawSteps.forEach((s, k) => (typeof s === "string" ? stepTexts.push(s) : (fail("steps", `entry ${k + 1} must be a string`), stepTexts.push(""))));
+
+  const lhsOf: (TensorDecl | undefined)[] = stepTexts.map((text, k) => {
+    const eq = text.indexOf("=");
+    if (eq < 0) {
+      if (text) problems.push({ where: { step: k, text }, message: "a step must have the form 'name[indices] = expression'" });
+      return undefined;
+    }
+    return declaration(text.slice(0, eq), "steps", k);
+  });
+  const definedAt = new Map<string, number>();
+  lhsOf.forEach((d, k) => {
+    if (!d) return;
+    const at = { step: k, text: stepTexts[k]!, col: text0(stepTexts[k]!) };
+    const r = reserved(d.name);
+    if (r) problems.push({ where: at, message: `'${d.name}' is already ${r}` });
+    else if (tensors.has(d.name) && !definedAt.has(d.name)) problems.push({ where: at, message: `'${d.name}' is already an input` });
+    else if (definedAt.has(d.name)) problems.push({ where: at, message: `'${d.name}' is already defined by step ${definedAt.get(d.name)! + 1}` });
+    else definedAt.set(d.name, k);
+  });
+
+  const steps: Step[] = [];
+  stepTexts.forEach((text, k) => {
+    const lhs = lhsOf[k];
+    if (!lhs || definedAt.get(lhs.name) !== k) return;
+    const eq = text.indexOf("=");
+    const rhsText = text.slice(eq + 1);
+    const at = (col: number) => ({ step: k, text, col: eq + 1 + col });
+    const before = problems.length;
+    let rhs: Expr | undefined;
+    try {
+      const ast = parseExpression(rhsText);
+      rhs = resolve(ast, new Map(lhs.indices.map((i) => [i, i])), { at, step: k, lhs: lhs.name });
+    } catch (e) {
+      if (!(e instanceof SyntaxProblem)) throw e;
+      problems.push({ where: at(e.col), message: e.message });
+    }
+    if (rhs && problems.length === before) {
+      const extra = rhs.free.filter((i) => !lhs.indices.includes(i));
+      if (extra.length) problems.push({ where: { step: k, text }, message: `index ${extra.map((i) => `'${i}'`).join(", ")} is free on the right but not on the left; sum over it or add it to the left` });
+      else steps.push({ ...lhs, position: k, text, rhs });
+    }
+    tensors.set(lhs.name, lhs);
+  });
+
+  interface Ctx {
+    at: (col: number) => { step: number; text: string; col: number };
+    step: number;
+    lhs: string;
+  }
+
+  function resolve(ast: Ast, scope: Map<string, string>, ctx: Ctx): Expr {
+    const report = (col: number, message: string): Expr => {
+      problems.push({ where: ctx.at(col), message });
+      return num(1); // keep going to find further problems
+    };
+    switch (ast.type) {
+      case "num":
+        return num(ast.value);
+      case "neg":
+        return neg(resolve(ast.arg, scope, ctx));
+      case "binary": {
+        const l = resolve(ast.left, scope, ctx);
+        const r = resolve(ast.right, scope, ctx);
+        switch (ast.op) {
+          case "+":
+            return add(l, r);
+          case "-":
+            return sub(l, r);
+          case "*":
+            return mul(l, r);
+          case "/":
+            return div(l, r);
+          case "^":
+            return pow(l, r);
+        }
+      }
+      // falls through (unreachable: every operator returns)
+      case "name": {
+        const n = ast.name;
+        const t = tensors.get(n);
+        if (!t) {
+          if (n === ctx.lhs) return report(ast.col, `'${n}' refers to itself; a step can only use inputs and earlier steps`);
+          const later = definedAt.get(n);
+          if (later !== undefined) return report(ast.col, `'${n}' is used before its definition in step ${later + 1}`);
+          if (ast.indices === undefined || ast.indices.length === 0) {
+            if (constants.some((c) => c.name === n)) return sym(n, "const");
+            if (sizes.includes(n)) return sym(n, "size");
+          }
+          if (n in letters) return report(ast.col, `index '${n}' cannot be used as a value`);
+          return report(ast.col, `unknown name '${n}' (not an input, step, constant or size symbol)`);
+        }
+        const idx = ast.indices ?? [];
+        if (idx.length !== t.indices.length) {
+          const want = t.indices.length === 0 ? `${n} or ${n}[]` : `${n}[${t.indices.join(",")}]`;
+          return report(ast.col, `'${n}' has ${t.indices.length} ${t.indices.length === 1 ? "index" : "indices"}, written here with ${idx.length}; write it as ${want}`);
+        }
+        const seen = new Set<string>();
+        const actual: string[] = [];
+        for (let p = 0; p < idx.length; p++) {
+          const i = idx[p]!;
+          if (!(i.name in letters)) return report(i.col, `unknown index '${i.name}' (declared: ${Object.keys(letters).join(", ")})`);
+          if (seen.has(i.name)) return report(i.col, `index '${i.name}' is repeated in a reference to '${n}'`);
+          seen.add(i.name);
+          const want = letters[t.indices[p]!]!;
+          if (letters[i.name] !== want) return report(i.col, `index '${i.name}' has size ${letters[i.name]}, but dimension ${p + 1} of '${n}' has size ${want}`);
+          const a = scope.get(i.name);
+          if (a === undefined) return report(i.col, `index '${i.name}' is free on the right but not on the left; sum over it or add it to the left`);
+          actual.push(a);
+        }
+        return ref(n, actual);
+      }
+      case "call": {
+        const fn = ast.fn;
+        if ((REDUCTIONS as readonly string[]).includes(fn)) {
+          if (ast.args.length < 2) return report(ast.col, `${fn}(body, index, ...) needs a body and at least one index`);
+          const bound: string[] = [];
+          const inner = new Map(scope);
+          let size: Expr = num(1);
+          for (const a of ast.args.slice(1)) {
+            if (a.type !== "name" || a.indices !== undefined) return report(a.col, `the arguments after the body of ${fn} must be index letters`);
+            if (!(a.name in letters)) return report(a.col, `${fn} over '${a.name}', which is not a declared index (declared: ${Object.keys(letters).join(", ")})`);
+            if (bound.includes(a.name)) return report(a.col, `${fn} names index '${a.name}' twice`);
+            // a reduction index shadows an index of the same letter outside it: rename it apart
+            let fresh = a.name;
+            while ([...scope.values()].includes(fresh) || bound.includes(fresh)) fresh += "'";
+            inner.set(a.name, fresh);
+            bound.push(fresh);
+            size = mul(size, sym(letters[a.name]!, "size"));
+          }
+          const body = resolve(ast.args[0]!, inner, ctx);
+          const s = sum(body, bound, sizeOf);
+          return fn === "mean" ? div(s, size) : s;
+        }
+        if (!SPEC_FUNCTIONS.includes(fn)) return report(ast.col, `unknown function '${fn}' (known: ${[...SPEC_FUNCTIONS, ...REDUCTIONS].join(", ")})`);
+        if (ast.args.length !== 1) return report(ast.col, `${fn} takes one argument, got ${ast.args.length}`);
+        const arg = resolve(ast.args[0]!, scope, ctx);
+        return fn === "sqrt" ? sqrt(arg) : call(fn as Fn, arg);
+      }
+    }
+  }
+
+  const output = raw["output"];
+  if (typeof output !== "string") fail("output", "must be the name of a step");
+  else if (!definedAt.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
+
+  if (problems.length) throw new SpecError(problems, file);
+  return {
+    name: name as string,
+    description: description as string | undefined,
+    letters,
+    sizes,
+    inputs,
+    constants,
+    steps,
+    output: output as string,
+    sizeOf,
+  };
+}
+
+function text0(text: string): number {
+  return text.length - text.trimStart().length;
+}

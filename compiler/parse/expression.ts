@@ -1,0 +1,173 @@
+/**
+ * Expression syntax of the spec language: tokens and a precedence-climbing parser into a raw,
+ * unresolved syntax tree. Names are resolved and indices checked in `check.ts`; the same parser
+ * reads CAS answers back (see differentiate/cas.ts).
+ *
+ * Precedence, loosest first: `+ -`, `* /`, unary `-`, `^` (right-associative; `-x^2` is `-(x^2)`).
+ */
+
+export type Ast =
+  | { readonly type: "num"; readonly value: number; readonly col: number }
+  | { readonly type: "name"; readonly name: string; readonly indices: readonly IndexTok[] | undefined; readonly col: number }
+  | { readonly type: "call"; readonly fn: string; readonly args: readonly Ast[]; readonly col: number }
+  | { readonly type: "binary"; readonly op: "+" | "-" | "*" | "/" | "^"; readonly left: Ast; readonly right: Ast; readonly col: number }
+  | { readonly type: "neg"; readonly arg: Ast; readonly col: number };
+
+export interface IndexTok {
+  readonly name: string;
+  readonly col: number;
+}
+
+/** A syntax error at a column (0-based) of the parsed text. */
+export class SyntaxProblem extends Error {
+  constructor(
+    message: string,
+    readonly col: number,
+  ) {
+    super(message);
+  }
+}
+
+type Tok =
+  | { kind: "num"; value: number; col: number; text: string }
+  | { kind: "id"; text: string; col: number }
+  | { kind: "op"; text: string; col: number }
+  | { kind: "end"; col: number; text: "" };
+
+export function tokenize(src: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    const numMatch = /^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(src.slice(i));
+    if (numMatch) {
+      const text = numMatch[0];
+      out.push({ kind: "num", value: Number(text), col: i, text });
+      i += text.length;
+      continue;
+    }
+    const idMatch = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
+    if (idMatch) {
+      out.push({ kind: "id", text: idMatch[0], col: i });
+      i += idMatch[0].length;
+      continue;
+    }
+    if ("+-*/^()[],".includes(c)) {
+      out.push({ kind: "op", text: c, col: i });
+      i++;
+      continue;
+    }
+    throw new SyntaxProblem(`unexpected character '${c}'`, i);
+  }
+  out.push({ kind: "end", col: src.length, text: "" });
+  return out;
+}
+
+export function parseExpression(src: string): Ast {
+  const toks = tokenize(src);
+  let k = 0;
+  const peek = () => toks[k]!;
+  const next = () => toks[k++]!;
+  const describe = (t: Tok) => (t.kind === "end" ? "end of expression" : `'${t.text}'`);
+  const expectOp = (text: string, what: string) => {
+    const t = next();
+    if (t.kind !== "op" || t.text !== text) throw new SyntaxProblem(`expected '${text}' ${what}, found ${describe(t)}`, t.col);
+  };
+  const isOp = (text: string) => {
+    const t = peek();
+    return t.kind === "op" && t.text === text;
+  };
+
+  function sumExpr(): Ast {
+    let left = product();
+    while (isOp("+") || isOp("-")) {
+      const t = next();
+      left = { type: "binary", op: t.text as "+" | "-", left, right: product(), col: t.col };
+    }
+    return left;
+  }
+  function product(): Ast {
+    let left = unary();
+    while (isOp("*") || isOp("/")) {
+      const t = next();
+      left = { type: "binary", op: t.text as "*" | "/", left, right: unary(), col: t.col };
+    }
+    return left;
+  }
+  function unary(): Ast {
+    if (isOp("-")) {
+      const t = next();
+      return { type: "neg", arg: unary(), col: t.col };
+    }
+    if (isOp("+")) {
+      next();
+      return unary();
+    }
+    return power();
+  }
+  function power(): Ast {
+    const base = atom();
+    if (isOp("^")) {
+      const t = next();
+      return { type: "binary", op: "^", left: base, right: unary(), col: t.col };
+    }
+    return base;
+  }
+  function atom(): Ast {
+    const t = next();
+    if (t.kind === "num") return { type: "num", value: t.value, col: t.col };
+    if (t.kind === "op" && t.text === "(") {
+      const e = sumExpr();
+      expectOp(")", "to close '('");
+      return e;
+    }
+    if (t.kind === "id") {
+      if (isOp("(")) {
+        next();
+        const args: Ast[] = [];
+        if (!isOp(")")) {
+          args.push(sumExpr());
+          while (isOp(",")) {
+            next();
+            args.push(sumExpr());
+          }
+        }
+        expectOp(")", `to close the call of '${t.text}'`);
+        return { type: "call", fn: t.text, args, col: t.col };
+      }
+      let indices: IndexTok[] | undefined;
+      if (isOp("[")) {
+        next();
+        indices = [];
+        if (!isOp("]")) {
+          for (;;) {
+            const it = next();
+            if (it.kind !== "id") throw new SyntaxProblem(`expected an index letter, found ${describe(it)}`, it.col);
+            indices.push({ name: it.text, col: it.col });
+            if (isOp(",")) next();
+            else break;
+          }
+        }
+        expectOp("]", `to close the indices of '${t.text}'`);
+      }
+      return { type: "name", name: t.text, indices, col: t.col };
+    }
+    throw new SyntaxProblem(`expected a number, a name or '(', found ${describe(t)}`, t.col);
+  }
+
+  const e = sumExpr();
+  const rest = peek();
+  if (rest.kind !== "end") throw new SyntaxProblem(`unexpected ${describe(rest)} after a complete expression`, rest.col);
+  return e;
+}
+
+/** `name[i,j]` or `name` on a left-hand side or in the inputs list. */
+export function parseDecl(src: string): { name: string; indices: IndexTok[]; col: number } {
+  const ast = parseExpression(src);
+  if (ast.type !== "name") throw new SyntaxProblem(`expected a name with its indices, like x[n,d]`, 0);
+  return { name: ast.name, indices: [...(ast.indices ?? [])], col: ast.col };
+}

@@ -1,0 +1,94 @@
+/**
+ * Scheduling the fused backward: which loops run, in what order, over which memory.
+ *
+ * Input: the fused gradient expressions. Output: a list of passes.
+ * - Every distinct reduction is computed once, into an array over its free indices (or straight
+ *   into a gradient's output array when the gradient is that reduction).
+ * - Reductions with the same loop nest and no dependence on each other share one pass, so their
+ *   operands are read from memory once.
+ * - Loops are ordered so that the innermost walks contiguous memory of the largest tensor read.
+ * - Each remaining gradient is one elementwise pass over its own indices.
+ */
+import { children, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import type { TensorDecl } from "../ir/program.js";
+import { reductionsOf } from "../simplify/fused.js";
+
+export interface Reduction {
+  readonly node: Expr & { kind: "sum" };
+  /** Free indices of the reduction: the shape of its result. */
+  readonly indices: readonly string[];
+  /** The gradient (input position) this reduction is exactly, if any. */
+  readonly output: number | undefined;
+}
+
+export type Pass =
+  | { readonly kind: "reduce"; readonly loops: readonly string[]; readonly reductions: readonly Reduction[] }
+  | { readonly kind: "map"; readonly input: number; readonly loops: readonly string[]; readonly expr: Expr };
+
+export interface Schedule {
+  readonly reductions: readonly Reduction[];
+  readonly passes: readonly Pass[];
+}
+
+/** Orders loop indices so that the last one is the innermost index of the biggest tensor read. */
+export function loopOrder(indices: readonly string[], body: Expr): string[] {
+  const refs: Ref[] = [];
+  const go = (x: Expr): void => {
+    if (x.kind === "ref") refs.push(x);
+    else if (x.kind !== "sum") children(x).forEach(go);
+  };
+  go(body);
+  refs.sort((a, b) => b.indices.length - a.indices.length);
+  const order: string[] = [];
+  for (const r of refs) for (const i of r.indices) if (indices.includes(i) && !order.includes(i)) order.push(i);
+  for (const i of indices) if (!order.includes(i)) order.unshift(i);
+  return order;
+}
+
+export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
+  const nodes = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
+  const reductions: Reduction[] = nodes.map((node) => {
+    const k = gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
+    return { node, indices: k >= 0 ? inputs[k]!.indices : node.free, output: k >= 0 ? k : undefined };
+  });
+  const passes: Pass[] = [];
+  // group by loop nest (free indices and bound sizes), keeping innermost reductions first
+  const done = new Set<Expr>();
+  for (const r of reductions) {
+    if (done.has(r.node)) continue;
+    const key = nestKey(r, sizeOf);
+    const group = reductions.filter(
+      (q) => !done.has(q.node) && nestKey(q, sizeOf) === key && !reductions.some((o) => o !== q && !done.has(o.node) && dependsOn(q.node, o.node) && o.node !== q.node),
+    );
+    const members = group.includes(r) ? group : [r];
+    members.forEach((m) => done.add(m.node));
+    // loops: the bound indices of the first member, renamed per member at emission
+    const first = members[0]!.node;
+    passes.push({ kind: "reduce", loops: loopOrder([...members[0]!.indices, ...first.indices], first.body), reductions: members });
+  }
+  gradients.forEach((g, k) => {
+    if (reductions.some((r) => r.output === k)) return;
+    passes.push({ kind: "map", input: k, loops: loopOrder(inputs[k]!.indices, g), expr: g });
+  });
+  return { reductions, passes };
+}
+
+function sameIndices(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((i) => b.includes(i));
+}
+
+function nestKey(r: Reduction, sizeOf: SizeOf): string {
+  return `${[...r.indices].sort().join(",")}|${r.node.indices.map(sizeOf).sort().join(",")}`;
+}
+
+function dependsOn(a: Expr, b: Expr): boolean {
+  if (a === b) return false;
+  let found = false;
+  const go = (x: Expr): void => {
+    if (found) return;
+    if (x === b) found = true;
+    else children(x).forEach(go);
+  };
+  go(a.kind === "sum" ? a.body : a);
+  return found;
+}

@@ -1,0 +1,439 @@
+/**
+ * Derives the fused backward from the naive one. Phases, in order:
+ *
+ * 1. inline      every intermediate adjoint into the input gradients: one expression per input, in
+ *                the upstream gradient and forward values;
+ * 2. atoms       forward values rewritten to one basis: a subexpression that is a step's definition
+ *                becomes that step (`(var+eps)^-0.5 ⇒ sqrtvar^-1`), and steps that are mere products
+ *                are unfolded (`xhat ⇒ xmu*sqrtvar^-1`), so equal things look equal;
+ * 3. expand      to a sum of monomials, each reduction over a monomial with invariant factors outside;
+ * 4. vanish      each reduction whose expansion through the forward definitions is cheaper (a sum
+ *                that cancels to 0, like sum_n (x - mean_n x)) is replaced by that expansion;
+ * 5. share       each reduction is rewritten over cached values where an invariant factor allows it
+ *                (`sum(g*xmu) ⇒ sqrtvar*sum(g*xhat)`), so reductions shared by several gradients are
+ *                computed once and a gradient that is a reduction is that reduction;
+ * 6. factor      common factors pulled out of sums of terms;
+ * 7. fold        products of forward values folded back into cached steps (`xmu*sqrtvar^-1 ⇒ xhat`).
+ *
+ * Nothing here knows any layer: every identity comes from the spec's own definitions.
+ */
+import {
+  add,
+  children,
+  contains,
+  mul,
+  num,
+  pow,
+  ref,
+  refsOf,
+  renameFree,
+  replaceNode,
+  sum,
+  treeSize,
+  withChildren,
+  type Expr,
+  type Ref,
+  type SizeOf,
+} from "../ir/expr.js";
+import type { Program, Step } from "../ir/program.js";
+import type { Backward, Statement } from "../differentiate/reverse.js";
+import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Rewrite, type Rule, type RuleContext } from "./rules.js";
+
+export interface Phase {
+  readonly name: string;
+  readonly rewrites: readonly Rewrite[];
+  /** The gradients after this phase, in input order. */
+  readonly gradients: readonly Expr[];
+}
+
+export interface Fused {
+  /** Final gradient of each input, in input order, over the declared indices of the input. */
+  readonly gradients: readonly Expr[];
+  readonly phases: readonly Phase[];
+}
+
+/** A forward step seen as a definition `name[indices] = rhs` to fold or unfold. */
+interface Definition {
+  readonly step: Step;
+  /** The right-hand side in the atom basis (monomial steps unfolded). */
+  readonly basis: Expr;
+  readonly monomial: boolean;
+}
+
+function isMonomial(e: Expr): boolean {
+  const factor = (f: Expr) =>
+    f.kind === "ref" || f.kind === "sym" || f.kind === "num" || (f.kind === "pow" && f.exp.kind === "num" && (f.base.kind === "ref" || f.base.kind === "sym"));
+  return e.kind === "mul" ? e.factors.every(factor) : factor(e) && e.kind !== "num" && e.kind !== "sym";
+}
+
+/** Binds a definition's left-hand indices so that its ref `pattern` lines up with `actual`. */
+function bindings(def: Step, pattern: Expr, actual: Ref): Record<string, string> | undefined {
+  const refs = refsOf(pattern).filter((r) => r.name === actual.name && r.space === actual.space);
+  for (const r of refs) {
+    const b: Record<string, string> = {};
+    let ok = true;
+    r.indices.forEach((i, k) => {
+      if (def.indices.includes(i)) {
+        if (b[i] !== undefined && b[i] !== actual.indices[k]) ok = false;
+        b[i] = actual.indices[k]!;
+      }
+    });
+    if (ok && def.indices.every((i) => b[i] !== undefined)) return b;
+  }
+  return undefined;
+}
+
+/** The instances of `def` whose refs line up with refs in `e`, with the indices they bind. */
+function instances(def: Definition, rhs: Expr, e: Expr, sizeOf: SizeOf): { binding: Record<string, string>; body: Expr }[] {
+  const out: { binding: Record<string, string>; body: Expr }[] = [];
+  const seen = new Set<string>();
+  for (const r of refsOf(e)) {
+    const b = bindings(def.step, rhs, r);
+    if (!b) continue;
+    const key = def.step.indices.map((i) => b[i]).join(",");
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ binding: b, body: renameFree(rhs, b, sizeOf) });
+  }
+  return out;
+}
+
+export function deriveFused(p: Program, bw: Backward): Fused {
+  const ctx: RuleContext = { sizeOf: p.sizeOf };
+  const sizeOf = p.sizeOf;
+  const phases: Phase[] = [];
+  let grads: Expr[];
+  const record = (name: string, rewrites: Rewrite[], next: Expr[]) => {
+    phases.push({ name, rewrites, gradients: next });
+    grads = next;
+  };
+  const apply = (name: string, rules: readonly Rule[], opts: { maxPasses?: number } = {}) => {
+    const trace: Rewrite[] = [];
+    record(
+      name,
+      trace,
+      grads.map((g) => runRules(g, rules, ctx, { trace, ...opts })),
+    );
+  };
+
+  // 1. inline
+  const statements = new Map<string, Statement>();
+  for (const b of bw.blocks) for (const s of b.statements) statements.set(s.target.name, s);
+  const resolved = new Map<string, Expr>();
+  const resolve = (name: string): Expr => {
+    const hit = resolved.get(name);
+    if (hit) return hit;
+    const st = statements.get(name)!;
+    const e = inlineGrads(st.expr);
+    resolved.set(name, e);
+    return e;
+  };
+  const inlineGrads = (e: Expr): Expr =>
+    replaceEach(e, (x) => {
+      if (x.kind !== "ref" || x.space !== "grad" || x === bw.upstream || !statements.has(x.name)) return undefined;
+      const st = statements.get(x.name)!;
+      const m: Record<string, string> = {};
+      st.target.indices.forEach((i, k) => (m[i] = x.indices[k]!));
+      return renameFree(resolve(x.name), m, sizeOf);
+    }, sizeOf);
+  grads = bw.gradients.map((g) => resolve(g.grad.name));
+  // the upstream gradient's indices are the output's declared ones; inlining keeps them as refs
+  record("inline", [], grads);
+
+  // 2. atoms: fold non-monomial definitions, unfold monomial ones
+  const defs: Definition[] = [];
+  for (const s of p.steps) {
+    if (s.rhs.kind === "ref" || s.rhs.kind === "num") continue;
+    const sameIndices = s.rhs.free.length === s.indices.length && s.indices.every((i) => s.rhs.free.includes(i));
+    if (!sameIndices) continue;
+    const monomial = isMonomial(s.rhs);
+    const basis = monomial ? runRules(s.rhs, [unfoldRule(defs)], ctx) : s.rhs;
+    defs.push({ step: s, basis, monomial });
+  }
+  apply("atoms", [literalFoldRule(defs.filter((d) => !d.monomial)), unfoldRule(defs)]);
+
+  // 3. expand
+  apply("expand", EXPAND_RULES);
+
+  // 4. vanish
+  {
+    const trace: Rewrite[] = [];
+    for (let round = 0; round < 20; round++) {
+      let changed = false;
+      for (const s of reductionsOf(grads)) {
+        const better = cheaperExpansion(s, p, ctx);
+        if (better === undefined) continue;
+        trace.push({ rule: "expand-definitions", before: s, after: better });
+        grads = grads.map((g) => runRules(replaceNode(g, s, better, sizeOf), EXPAND_RULES, ctx));
+        changed = true;
+        break;
+      }
+      if (!changed) break;
+    }
+    record("vanish", trace, grads);
+  }
+
+  // 5. share: rewrite each reduction over cached values where an invariant factor allows it
+  {
+    const trace: Rewrite[] = [];
+    for (const s of reductionsOf(grads)) {
+      if (s.kind !== "sum") continue;
+      const pushed = pushIntoReduction(s, defs.filter((d) => d.monomial), sizeOf);
+      if (!pushed) continue;
+      const replacement = mul(pushed.reduction, pow(pushed.factor, num(-1)));
+      trace.push({ rule: "share-reduction", before: s, after: replacement });
+      grads = grads.map((g) => replaceNode(g, s, replacement, sizeOf));
+    }
+    record("share", trace, grads);
+  }
+
+  // 6. factor
+  apply("factor", [FACTOR_RULE]);
+
+  // 7. fold
+  const folds = [...defs].filter((d) => d.monomial).sort((a, b) => monomialOf(b.basis).powers.size - monomialOf(a.basis).powers.size || b.step.position - a.step.position);
+  // a product folds as a whole before any of its factors alone (xmu/sqrtvar ⇒ xhat, not xmu*ivar)
+  apply("fold", [foldRule(folds, sizeOf, "mul"), literalFoldRule(defs.filter((d) => !d.monomial))]);
+  apply("fold-powers", [foldRule(folds, sizeOf, "pow")]);
+
+  return { gradients: grads, phases };
+}
+
+/** Replaces nodes for which `f` gives a replacement, top-down (replacements are not revisited). */
+function replaceEach(e: Expr, f: (x: Expr) => Expr | undefined, sizeOf: SizeOf): Expr {
+  const memo = new Map<Expr, Expr>();
+  const go = (x: Expr): Expr => {
+    const m = memo.get(x);
+    if (m) return m;
+    const r = f(x);
+    let y: Expr;
+    if (r !== undefined) y = r;
+    else {
+      const cs = children(x);
+      const ncs = cs.map(go);
+      y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
+    }
+    memo.set(x, y);
+    return y;
+  };
+  return go(e);
+}
+
+/** All distinct reductions in the expressions, innermost first, in a deterministic order. */
+export function reductionsOf(es: readonly Expr[]): Expr[] {
+  const out: Expr[] = [];
+  const seen = new Set<Expr>();
+  const go = (x: Expr): void => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    children(x).forEach(go);
+    if (x.kind === "sum") out.push(x);
+  };
+  es.forEach(go);
+  return out;
+}
+
+/** `t[J] ⇒ definition of t at J`, for steps whose definition is a product of powers. */
+function unfoldRule(defs: readonly Definition[]): Rule {
+  return {
+    name: "unfold-product",
+    pattern: "t[J] ⇒ f(J)",
+    guard: "t[I] = f(I) is a step that only multiplies powers of other values",
+    apply: (e, { sizeOf }) => {
+      if (e.kind !== "ref" || e.space !== "value") return undefined;
+      const d = defs.find((x) => x.monomial && x.step.name === e.name);
+      if (!d) return undefined;
+      const m: Record<string, string> = {};
+      d.step.indices.forEach((i, k) => (m[i] = e.indices[k]!));
+      return renameFree(d.basis, m, sizeOf);
+    },
+  };
+}
+
+/** `f(J) ⇒ t[J]` and `f(J)^k ⇒ t[J]^(k/b)` for a step `t[I] = f(I)` (or `= g(I)^b`). */
+function literalFoldRule(defs: readonly Definition[]): Rule {
+  return {
+    name: "fold-definition",
+    pattern: "f(J) ⇒ t[J]",
+    guard: "t[I] = f(I) is a step; also g^k ⇒ t^(k/b) when t = g^b and k/b is a whole number",
+    apply: (e, { sizeOf }) => {
+      if (e.kind === "num" || e.kind === "sym" || e.kind === "ref") return undefined;
+      for (const d of defs) {
+        for (const { binding, body } of instances(d, d.step.rhs, e, sizeOf)) {
+          const t = (k: number) => pow(refAt(d.step, binding), num(k));
+          if (body === e) return t(1);
+          if (e.kind === "pow" && body.kind === "pow" && body.base === e.base && e.exp.kind === "num" && body.exp.kind === "num") {
+            const r = e.exp.value / body.exp.value;
+            if (Number.isInteger(r)) return t(r);
+          }
+          if (e.kind === "pow" && body.kind !== "pow" && body === e.base && e.exp.kind === "num") return t(e.exp.value);
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/** The step's value at the indices a binding gives its left-hand side. */
+function refAt(s: Step, binding: Record<string, string>): Expr {
+  return ref(
+    s.name,
+    s.indices.map((i) => binding[i]!),
+  );
+}
+
+/**
+ * `m ⇒ t^r * m / f^r` where `t[I] = f(I)` is a product of powers and `m` holds `f^r` (r ≥ 1, or
+ * r ≤ -1 for a single non-integer power like a square root).
+ */
+function foldRule(defs: readonly Definition[], sizeOf: SizeOf, at: "mul" | "pow"): Rule {
+  return {
+    name: "fold-product",
+    pattern: "f(J)^r * m ⇒ t[J]^r * m",
+    guard: "t[I] = f(I) is a step that multiplies powers, r a whole number",
+    apply: (e) => {
+      if (e.kind !== at) return undefined;
+      const m = monomialOf(e);
+      for (const d of defs) {
+        for (const { binding, body } of instances(d, d.basis, e, sizeOf)) {
+          const f = monomialOf(body);
+          let r = Infinity;
+          for (const [b, k] of f.powers) {
+            const have = m.powers.get(b);
+            if (have === undefined || Math.sign(have) !== Math.sign(k)) {
+              r = 0;
+              break;
+            }
+            r = Math.min(r, Math.floor(have / k));
+          }
+          if (!Number.isFinite(r) || r < 1) {
+            // a single non-integer power folds for any whole ratio: (v+e)^-0.5 ⇒ sqrtvar^-1
+            const [[b, k]] = f.powers.size === 1 ? [...f.powers] : [[undefined, 0] as const];
+            const have = b === undefined ? undefined : m.powers.get(b);
+            if (b === undefined || Number.isInteger(k) || have === undefined || !Number.isInteger(have / k) || have / k === 0) continue;
+            r = have / k;
+          }
+          const out = new Map(m.powers);
+          for (const [b, k] of f.powers) {
+            const left = out.get(b)! - r * k;
+            if (left === 0) out.delete(b);
+            else out.set(b, left);
+          }
+          const t = refAt(d.step, binding);
+          out.set(t, (out.get(t) ?? 0) + r);
+          return monomialExpr({ coefficient: m.coefficient / Math.pow(f.coefficient, r), powers: out });
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Pulls factors common to every term of a sum out of it (sizes also with negative powers). */
+const FACTOR_RULE: Rule = {
+  name: "factor-common",
+  pattern: "a*b + a*c ⇒ a*(b + c)",
+  guard: "a divides every term; a size symbol also when its power is negative (clearing a denominator)",
+  apply: (e) => {
+    if (e.kind !== "add" || e.terms.length < 2) return undefined;
+    const ms = e.terms.map(monomialOf);
+    const common = new Map<Expr, number>();
+    const first = ms[0]!;
+    for (const [b, k] of first.powers) {
+      const ks = ms.map((m) => m.powers.get(b));
+      if (ks.every((x) => x !== undefined && Math.sign(x) === Math.sign(k))) {
+        const least = ks.reduce((a, x) => (Math.abs(x!) < Math.abs(a!) ? x : a), k)!;
+        common.set(b, least);
+      }
+    }
+    const sizes = new Set<Expr>();
+    for (const m of ms) for (const b of m.powers.keys()) if (b.kind === "sym" && b.role === "size" && !common.has(b)) sizes.add(b);
+    for (const s of sizes) {
+      const least = Math.min(...ms.map((m) => m.powers.get(s) ?? 0));
+      if (least < 0) common.set(s, least);
+    }
+    const negative = ms.every((m) => m.coefficient < 0);
+    if (common.size === 0 && !negative) return undefined;
+    const c = monomialExpr({ coefficient: negative ? -1 : 1, powers: common });
+    const inverse = pow(c, num(-1));
+    return mul(c, add(...e.terms.map((t) => mul(t, inverse))));
+  },
+};
+
+/** Size-weighted cost: nodes, with reductions costing more. */
+export function cost(e: Expr): number {
+  let sums = 0;
+  const seen = new Set<Expr>();
+  const go = (x: Expr): void => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    if (x.kind === "sum") sums++;
+    children(x).forEach(go);
+  };
+  go(e);
+  return treeSize(e) + 10 * sums;
+}
+
+/**
+ * Expands the forward definitions inside a reduction, up to three levels deep, normalizing after
+ * each; returns the cheapest strictly cheaper form found (0 for a sum that cancels), if any.
+ */
+function cheaperExpansion(s: Expr, p: Program, ctx: RuleContext): Expr | undefined {
+  if (s.kind !== "sum") return undefined;
+  let best: Expr | undefined;
+  let bestCost = cost(s);
+  let cur: Expr = s;
+  for (let depth = 0; depth < 3; depth++) {
+    const next = replaceEach(cur, (x) => {
+      if (x.kind !== "ref" || x.space !== "value") return undefined;
+      const st = p.steps.find((t) => t.name === x.name);
+      if (!st) return undefined;
+      const m: Record<string, string> = {};
+      st.indices.forEach((i, k) => (m[i] = x.indices[k]!));
+      return renameFree(st.rhs, m, ctx.sizeOf);
+    }, ctx.sizeOf);
+    if (next === cur) break;
+    try {
+      cur = runRules(next, EXPAND_RULES, ctx, { maxSize: 20_000 });
+    } catch (e) {
+      if (e instanceof SimplifyLimit) break;
+      throw e;
+    }
+    const c = cost(cur);
+    if (c < bestCost) {
+      best = cur;
+      bestCost = c;
+    }
+  }
+  return best;
+}
+
+/**
+ * For a reduction `sum(m, i)` and a product step `t = f`: when the factors of `f` that vary with
+ * `i` are all in `m`, multiply the invariant rest `c` of `f` into the body so that it folds:
+ * `sum(m, i) = sum(m*c, i) / c` with `m*c` holding `t`. The smallest such `c` wins.
+ */
+function pushIntoReduction(s: Expr & { kind: "sum" }, defs: readonly Definition[], sizeOf: SizeOf): { reduction: Expr; factor: Expr } | undefined {
+  const m = monomialOf(s.body);
+  let best: { reduction: Expr; factor: Expr; size: number } | undefined;
+  for (const d of defs) {
+    for (const { body } of instances(d, d.basis, s.body, sizeOf)) {
+      const f = monomialOf(body);
+      const invariant = new Map<Expr, number>();
+      let ok = true;
+      for (const [b, k] of f.powers) {
+        if (s.indices.some((i) => b.free.includes(i))) {
+          if (m.powers.get(b) !== k) ok = false;
+        } else invariant.set(b, k);
+      }
+      if (!ok || invariant.size === 0) continue;
+      const factor = monomialExpr({ coefficient: f.coefficient, powers: invariant });
+      if (best && invariant.size >= best.size) continue;
+      const folded = foldRule([d], sizeOf, "mul").apply(mul(s.body, factor), { sizeOf });
+      if (!folded || !contains(folded, (x) => x.kind === "ref" && x.name === d.step.name)) continue;
+      best = { reduction: sum(folded, s.indices, sizeOf), factor, size: invariant.size };
+    }
+  }
+  return best && { reduction: best.reduction, factor: best.factor };
+}
+

@@ -1,0 +1,112 @@
+/**
+ * Gradient checks shared by every spec's tests: a generated module's two backward kernels against
+ * each other and against central differences of its own forward, with random output weights.
+ */
+import { expect } from "vitest";
+import type { Program } from "../compiler/ir/program.js";
+import { shapeOf, tensorOf } from "../compiler/ir/program.js";
+
+export interface Kernels {
+  forward(inputs: Record<string, Float64Array>, sizes: Record<string, number>, constants?: Record<string, number>): Record<string, unknown> & { cache: unknown };
+  backwardNaive(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+  backwardFused(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+}
+
+export function lengthOf(p: Program, name: string, sizes: Record<string, number>): number {
+  return shapeOf(p, tensorOf(p, name)).reduce((a, s) => a * sizes[s]!, 1);
+}
+
+/** Largest |a - b| relative to the largest |b| (and an absolute floor `floor`). */
+export function relErr(a: Float64Array, b: Float64Array, floor = 1e-300): number {
+  let scale = floor;
+  for (const v of b) scale = Math.max(scale, Math.abs(v));
+  let err = 0;
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+  return err / scale;
+}
+
+function std(a: Float64Array): number {
+  if (a.length < 2) return Math.abs(a[0] ?? 1) || 1;
+  const m = a.reduce((s, v) => s + v, 0) / a.length;
+  const v = a.reduce((s, x) => s + (x - m) ** 2, 0) / a.length;
+  return Math.sqrt(v) || Math.abs(m) || 1;
+}
+
+/**
+ * Checks one module at one point. `rand` gives uniform [0, 1). Returns the worst errors found so a
+ * test can report them; fails the test when a bound is exceeded.
+ */
+export function checkModule(
+  mod: Kernels,
+  p: Program,
+  sizes: Record<string, number>,
+  inputs: Record<string, Float64Array>,
+  rand: () => number,
+  tol: { fused?: number; fd?: number } = {},
+): { fused: number; fd: number } {
+  const before = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v)]));
+  const { cache, ...outs } = mod.forward(inputs, sizes);
+  const out = outs[p.output] as Float64Array;
+  const w = Float64Array.from({ length: out.length }, () => rand() * 2 - 1);
+  const wCopy = Float64Array.from(w);
+  const naive = mod.backwardNaive(w, cache);
+  const fused = mod.backwardFused(w, cache);
+  // kernels never modify their arguments
+  expect(w).toEqual(wCopy);
+  for (const [k, v] of Object.entries(before)) expect(inputs[k]).toEqual(v);
+
+  let worstFused = 0;
+  let worstFd = 0;
+  const loss = (ins: Record<string, Float64Array>) => {
+    const o = mod.forward(ins, sizes)[p.output] as Float64Array;
+    let s = 0;
+    for (let i = 0; i < o.length; i++) s += w[i]! * o[i]!;
+    return s;
+  };
+  // a gradient can vanish by cancellation (batchnorm's dx at N = 2): errors are then measured against
+  // a floor of 1e-6 times the largest gradient of the layer, never against rounding noise
+  let largest = 1e-300;
+  for (const t of p.inputs) for (const v of naive[`d${t.name}`]!) largest = Math.max(largest, Math.abs(v));
+  for (const t of p.inputs) {
+    const g = naive[`d${t.name}`]!;
+    const f = fused[`d${t.name}`]!;
+    expect(g.length).toBe(lengthOf(p, t.name, sizes));
+    expect(f.length).toBe(g.length);
+    const e = relErr(f, g, 1e-6 * largest);
+    worstFused = Math.max(worstFused, e);
+    expect(e, `fused d${t.name} against naive`).toBeLessThanOrEqual(tol.fused ?? 1e-10);
+
+    // directional derivative along v, by a 4-point central stencil
+    const x = inputs[t.name]!;
+    const s = std(x);
+    const v = Float64Array.from({ length: x.length }, () => (rand() * 2 - 1) * s);
+    const at = (h: number) => loss({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) });
+    const stencil = (h: number) => (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
+    // shrink the step until two step sizes agree: some layers curve on a tiny scale (a constant
+    // column's curvature is set by sqrt(eps))
+    let h = 1e-3;
+    let fd = stencil(h);
+    for (let k = 0; k < 6; k++) {
+      const finer = stencil(h / 4);
+      const settled = Math.abs(finer - fd) <= 1e-8 * Math.max(Math.abs(finer), 1e-300);
+      h /= 4;
+      fd = finer;
+      if (settled) break;
+    }
+    let an = 0;
+    let scale = 0;
+    for (let i = 0; i < x.length; i++) {
+      an += g[i]! * v[i]!;
+      scale += Math.abs(g[i]! * v[i]!);
+    }
+    // rounding in the forward pass: about 10 ulps of each w*out term, amplified by 1/h in the stencil
+    let terms = 0;
+    const o = mod.forward(inputs, sizes)[p.output] as Float64Array;
+    for (let i = 0; i < o.length; i++) terms += Math.abs(w[i]! * o[i]!);
+    const roundoff = (10 * Number.EPSILON * terms) / h;
+    const err = Math.abs(fd - an);
+    worstFd = Math.max(worstFd, err / (scale + 1e-300));
+    expect(err, `d${t.name} against finite differences (fd ${fd}, analytic ${an})`).toBeLessThanOrEqual((tol.fd ?? 1e-6) * scale + roundoff);
+  }
+  return { fused: worstFused, fd: worstFd };
+}
