@@ -5,8 +5,8 @@
  */
 import { print } from "./ir/expr.js";
 import type { Program } from "./ir/program.js";
-import { checkSpec } from "./parse/check.js";
-import { differentiate, type Backward } from "./differentiate/reverse.js";
+import { checkSpec, SpecError } from "./parse/check.js";
+import { differentiate, NoGradient, type Backward } from "./differentiate/reverse.js";
 import { deriveFused, type Fused } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
@@ -34,7 +34,13 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   log?.(`== parse: ${program.name}`);
   for (const s of program.steps) log?.(`  ${s.name}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`);
 
-  const backward = differentiate(program);
+  let backward: Backward;
+  try {
+    backward = differentiate(program);
+  } catch (e) {
+    if (!(e instanceof NoGradient)) throw e;
+    throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);
+  }
   verifyBackward(program, backward);
   log?.("== differentiate: naive backward");
   for (const b of backward.blocks) {

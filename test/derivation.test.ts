@@ -22,7 +22,8 @@ describe.each(readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")))("deriv
     const bw = differentiate(p);
     const fused = deriveFused(p, bw);
     const rewrites = fused.phases.flatMap((ph) => ph.rewrites.map((r) => ({ phase: ph.name, ...r })));
-    expect(rewrites.length).toBeGreaterThan(0);
+    // a gradient the chain rule already gives in closed form (linear, mse) may need no rewrite
+    if (rewrites.length === 0) expect(fused.gradients).toEqual(fused.phases[0]!.gradients);
     for (let trial = 0; trial < 3; trial++) {
       const rand = prng(trial + 1);
       const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * 4)]));

@@ -11,6 +11,7 @@ import nerdamer from "nerdamer-prime/all";
 import {
   assertNever,
   call,
+  contains,
   mapBottomUp,
   mul,
   num,
@@ -69,6 +70,7 @@ export function toCasString(e: Expr): string {
       if (!CAS_FUNCTIONS.has(e.fn)) throw new CasUnsupported(`the CAS has no '${e.fn}'`);
       return `${e.fn}(${toCasString(e.arg)})`;
     case "sum":
+    case "max":
       throw new CasUnsupported("reduction in a flat expression");
     default:
       return assertNever(e, "expression");
@@ -184,6 +186,7 @@ function leavesOf(e: Expr): Expr[] {
       case "call":
         return go(x.arg);
       case "sum":
+      case "max":
         throw new Error("leavesOf(): reduction in a flat expression");
       default:
         return assertNever(x, "expression");
@@ -212,6 +215,7 @@ export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
     case "call":
       return evalFn(e.fn, evalLeaves(e.arg, values));
     case "sum":
+    case "max":
       throw new Error("evalLeaves(): reduction in a flat expression");
     default:
       return assertNever(e, "expression");
@@ -236,6 +240,8 @@ export function scalarPartial(flat: Expr, v: Expr): Partial {
     const mangled = mapBottomUp(flat, (x) => (names.has(x) ? sym(names.get(x)!, "const") : x), noSizes);
     const answer = String(nerdamer.diff(toCasString(mangled), names.get(v)!).toString());
     const expr = fromCasString(answer, (n) => byName.get(n));
+    const inexact = approximatedConstant(expr, flat);
+    if (inexact) throw new CasUnsupported(`it approximates a constant: ${inexact}`);
     const bad = checkPartial(flat, v, expr, seed);
     if (bad === undefined) return remember(key, { expr, source: "cas" });
     rejected = `the CAS answered '${answer}', which is wrong: ${bad}`;
@@ -246,6 +252,20 @@ export function scalarPartial(flat: Expr, v: Expr): Partial {
   const bad = checkPartial(flat, v, own, seed);
   if (bad !== undefined) throw new Error(`cannot differentiate ${print(flat)} with respect to ${print(v)}: ${rejected}; the compiler's own rule gives ${print(own)}, which also fails: ${bad}`);
   return remember(key, { expr: own, source: "rules", rejected });
+}
+
+/**
+ * A number raised to a symbolic power that the question did not hold: nerdamer writes
+ * `exp(x)/(1+exp(x))` as `e^x/(1+119696244^(-x)*325368125^x)`, right to 16 digits but not exact.
+ */
+function approximatedConstant(answer: Expr, question: Expr): string | undefined {
+  let found: string | undefined;
+  const asked = (b: Expr) => contains(question, (x) => x.kind === "pow" && x.base === b);
+  contains(answer, (x) => {
+    if (x.kind === "pow" && x.base.kind === "num" && x.exp.kind !== "num" && !asked(x.base)) found ??= print(x);
+    return false;
+  });
+  return found;
 }
 
 function remember(key: string, p: Partial): Partial {

@@ -72,12 +72,39 @@ export function gradRef(t: TensorDecl, part?: number): Ref {
   return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
 }
 
-/** The steps whose value reaches the output. */
+/**
+ * A step whose gradient would have to pass through `max(...)`. The spec language gives `max` no
+ * derivative: it is meant as a shift under `stop(...)`, as in a numerically safe softmax.
+ */
+export class NoGradient extends Error {
+  constructor(
+    message: string,
+    readonly step: Step,
+  ) {
+    super(message);
+  }
+}
+
+/** The refs of `e` that gradients flow to: those not under `stop(...)`. */
+export function liveRefsOf(e: Expr): Ref[] {
+  const out = new Set<Ref>();
+  const seen = new Set<Expr>();
+  const go = (x: Expr): void => {
+    if (seen.has(x) || (x.kind === "call" && x.fn === "stop")) return;
+    seen.add(x);
+    if (x.kind === "ref") out.add(x);
+    children(x).forEach(go);
+  };
+  go(e);
+  return refsOf(e).filter((r) => out.has(r));
+}
+
+/** The steps whose value reaches the output through something other than `stop(...)`. */
 export function activeSteps(p: Program): Step[] {
   const needed = new Set([p.output]);
   for (const s of [...p.steps].reverse()) {
     if (!needed.has(s.name)) continue;
-    for (const r of refsOf(s.rhs)) needed.add(r.name);
+    for (const r of liveRefsOf(s.rhs)) needed.add(r.name);
   }
   return p.steps.filter((s) => needed.has(s.name));
 }
@@ -88,7 +115,7 @@ export function differentiate(p: Program): Backward {
   // consumers of each tensor, in the order the backward visits them
   const consumers = new Map<string, Step[]>();
   for (const s of active)
-    for (const name of new Set(refsOf(s.rhs).map((r) => r.name))) consumers.set(name, [...(consumers.get(name) ?? []), s]);
+    for (const name of new Set(liveRefsOf(s.rhs).map((r) => r.name))) consumers.set(name, [...(consumers.get(name) ?? []), s]);
   const contributionRef = (t: TensorDecl, consumer: Step): Ref => {
     const cs = consumers.get(t.name)!;
     return cs.length > 1 ? gradRef(t, cs.indexOf(consumer) + 1) : gradRef(t);
@@ -107,13 +134,21 @@ export function differentiate(p: Program): Backward {
     const g = step === output ? undefined : gather(step);
     if (g) statements.push(g);
     const dy = gradRef(step);
-    const read = new Set(refsOf(step.rhs).map((r) => r.name));
+    const live = liveRefsOf(step.rhs);
+    const read = new Set(live.map((r) => r.name));
     for (const t of decls.filter((d) => read.has(d.name))) {
-      const occurrences = refsOf(step.rhs).filter((r) => r.name === t.name);
+      const occurrences = live.filter((r) => r.name === t.name);
       const partials: LocalPartial[] = [];
       const terms: Expr[] = [];
       for (const occ of occurrences) {
-        const { expr: partial, fallback } = partialOf(step.rhs, occ, p.sizeOf);
+        let found;
+        try {
+          found = partialOf(step.rhs, occ, p.sizeOf);
+        } catch (e) {
+          if (e instanceof NoGradientHere) throw new NoGradient(e.message, step);
+          throw e;
+        }
+        const { expr: partial, fallback } = found;
         partials.push({ occurrence: occ, partial, fallback });
         terms.push(gatherInto(mul(dy, partial), occ, t, p.sizeOf));
       }
@@ -161,12 +196,18 @@ export function gatherInto(c: Expr, occ: Ref, t: TensorDecl, sizeOf: SizeOf): Ex
  * that the CAS sees a flat expression; the chain rule goes through each reduction that holds the
  * occurrence, summing over its bound indices that the occurrence does not carry.
  */
+class NoGradientHere extends Error {}
+
 export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback: boolean } {
   if (!contains(e, (x) => x === occ)) return { expr: ZERO, fallback: false };
   const sums: Expr[] = [];
   const placeholders: Expr[] = [];
   const flatten = (x: Expr): Expr => {
-    if (x.kind === "sum") {
+    // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
+    const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
+    if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
+      throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
+    if (x.kind === "sum" || opaque) {
       let k = sums.indexOf(x);
       if (k < 0) {
         k = sums.length;

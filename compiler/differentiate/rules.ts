@@ -19,6 +19,7 @@ const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
   cosh: (u) => call("sinh", u), //             d/du cosh u = sinh u
   sinh: (u) => call("cosh", u), //             d/du sinh u = cosh u
   sech: (u) => neg(mul(call("sech", u), call("tanh", u))), // d/du sech u = -sech(u) tanh(u)
+  stop: () => ZERO, //                         stop(u) passes no gradient
 };
 
 /** d e / d v, where v is a leaf (a ref or a symbol) and e holds no reduction. */
@@ -50,6 +51,7 @@ export function derivative(e: Expr, v: Expr): Expr {
     case "call": //                               d f(u) = f'(u) du
       return mul(FUNCTION_DERIVATIVES[e.fn](e.arg), derivative(e.arg, v));
     case "sum":
+    case "max":
       throw new Error("derivative(): reductions are handled by the chain-rule driver");
     default:
       return assertNever(e, "expression");
@@ -72,6 +74,7 @@ function containsNode(e: Expr, v: Expr): boolean {
     case "call":
       return containsNode(e.arg, v);
     case "sum":
+    case "max":
       return containsNode(e.body, v);
     default:
       return assertNever(e, "expression");

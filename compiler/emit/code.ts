@@ -71,6 +71,7 @@ const FN_JS: Record<Fn, (x: string) => string> = {
   cosh: (x) => `Math.cosh(${x})`,
   sinh: (x) => `Math.sinh(${x})`,
   sech: (x) => `1 / Math.cosh(${x})`,
+  stop: (x) => x, // the value passes; only the gradient stops
 };
 
 function numLit(v: number): string {
@@ -131,8 +132,9 @@ export function lower(e: Expr, scope: Scope): Lowered {
       }
       case "call":
         return `(${FN_JS[x.fn](go(x.arg, s))})`;
-      case "sum": {
-        const acc = s.namer.fresh("acc");
+      case "sum":
+      case "max": {
+        const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
         const inner = new Map(s.indices);
         const loops: string[] = [];
         for (const i of x.indices) {
@@ -145,7 +147,9 @@ export function lower(e: Expr, scope: Scope): Lowered {
         const saved = pre.length;
         const body = go(x.body, bodyScope);
         const bodyPre = pre.splice(saved);
-        pre.push(`let ${acc} = 0;`, ...loops, ...bodyPre, `${acc} += ${body};`, ...loops.map(() => "}"));
+        const init = x.kind === "max" ? "-Infinity" : "0";
+        const step = x.kind === "max" ? `${acc} = Math.max(${acc}, ${body});` : `${acc} += ${body};`;
+        pre.push(`let ${acc} = ${init};`, ...loops, ...bodyPre, step, ...loops.map(() => "}"));
         return acc;
       }
       default:

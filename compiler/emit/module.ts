@@ -378,6 +378,7 @@ function childrenOf(e: Expr): readonly Expr[] {
     case "call":
       return [e.arg];
     case "sum":
+    case "max":
       return [e.body];
     default:
       return [];

@@ -42,13 +42,16 @@ export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number>
       return Math.pow(evaluate(e.base, env, binding), evaluate(e.exp, env, binding));
     case "call":
       return evalFn(e.fn, evaluate(e.arg, env, binding));
-    case "sum": {
+    case "sum":
+    case "max": {
+      const isMax = e.kind === "max";
       const extents = e.indices.map((i) => env.extent(i));
       const b = new Map(binding);
-      let total = 0;
+      let total = isMax ? -Infinity : 0;
       const loop = (k: number): void => {
         if (k === e.indices.length) {
-          total += evaluate(e.body, env, b);
+          const v = evaluate(e.body, env, b);
+          total = isMax ? Math.max(total, v) : total + v;
           return;
         }
         for (let v = 0; v < extents[k]!; v++) {

@@ -14,10 +14,10 @@
  */
 
 /** Elementwise functions of the spec language and of CAS answers. */
-export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech"] as const;
+export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech", "stop"] as const;
 export type Fn = (typeof FUNCTIONS)[number];
 
-export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum;
+export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max;
 
 interface Base {
   /** Interning id: the order nodes were created in. Never used for ordering output. */
@@ -70,6 +70,22 @@ export interface Sum extends Base {
   readonly kind: "sum";
   readonly body: Expr;
   readonly indices: readonly string[];
+}
+/**
+ * `max(body, indices)`: the largest value of the body over the bound indices. It passes no gradient
+ * (reverse.ts refuses one that would need to); specs use it under `stop(...)` as a shift that
+ * keeps `exp` finite.
+ */
+export interface Max extends Base {
+  readonly kind: "max";
+  readonly body: Expr;
+  readonly indices: readonly string[];
+}
+
+/** A reduction node: `sum` or `max`. */
+export type Reduction = Sum | Max;
+export function isReduction(e: Expr): e is Reduction {
+  return e.kind === "sum" || e.kind === "max";
 }
 
 export function assertNever(x: never, what = "value"): never {
@@ -132,7 +148,7 @@ type Payload =
   | { kind: "mul"; factors: readonly Expr[] }
   | { kind: "pow"; base: Expr; exp: Expr }
   | { kind: "call"; fn: Fn; arg: Expr }
-  | { kind: "sum"; body: Expr; indices: readonly string[] };
+  | { kind: "sum" | "max"; body: Expr; indices: readonly string[] };
 
 function intern(p: Payload): Expr {
   let key: string;
@@ -177,8 +193,9 @@ function intern(p: Payload): Expr {
       height = p.arg.height;
       break;
     case "sum":
-      key = `sum(${p.body.id};${p.indices.join(",")})`;
-      hash = mix(hashString(`sum;${p.indices.join(",")}`), p.body.hash);
+    case "max":
+      key = `${p.kind}(${p.body.id};${p.indices.join(",")})`;
+      hash = mix(hashString(`${p.kind};${p.indices.join(",")}`), p.body.hash);
       free = p.body.free.filter((i) => !p.indices.includes(i));
       height = p.body.height + 1;
       break;
@@ -195,7 +212,7 @@ function intern(p: Payload): Expr {
 // ---------------------------------------------------------------------------------------------
 // Ordering (deterministic: by structure, never by creation order)
 
-const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, call: 3, pow: 4, sum: 5, mul: 6, add: 7 };
+const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, call: 3, pow: 4, sum: 5, max: 5.5, mul: 6, add: 7 };
 
 /** Sort key of a factor in a product: its base, so `x` and `x^2` sit together. */
 function sortBase(e: Expr): Expr {
@@ -272,6 +289,8 @@ export function evalFn(fn: Fn, x: number): number {
       return 1 / (1 + Math.exp(-x));
     case "sign":
       return Math.sign(x);
+    case "stop":
+      return x;
     case "cosh":
       return Math.cosh(x);
     case "sinh":
@@ -414,6 +433,15 @@ export function sum(body: Expr, indices: readonly string[], sizeOf: SizeOf): Exp
   return intern({ kind: "sum", body: renamed, indices: order.map(([n]) => n) });
 }
 
+/** `max(body, indices)`, its bound indices named canonically like those of `sum`. */
+export function maxOver(body: Expr, indices: readonly string[], sizeOf: SizeOf): Expr {
+  if (indices.length === 0 || !indices.some((i) => body.free.includes(i))) return body;
+  const names = canonicalNames(body, indices, sizeOf, false);
+  const mapping: Record<string, string> = {};
+  indices.forEach((i, k) => (mapping[i] = names[k]!));
+  return intern({ kind: "max", body: renameFree(body, mapping, sizeOf), indices: [...names].sort() });
+}
+
 function canonicalNames(body: Expr, indices: readonly string[], sizeOf: SizeOf, invariant: boolean): string[] {
   // order of first appearance in a structural walk decides `.k` among indices of one size
   const seen: string[] = [];
@@ -453,6 +481,7 @@ export function children(e: Expr): readonly Expr[] {
     case "call":
       return [e.arg];
     case "sum":
+    case "max":
       return [e.body];
     default:
       return assertNever(e, "expression");
@@ -476,6 +505,8 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
       return call(e.fn, cs[0]!);
     case "sum":
       return sum(cs[0]!, e.indices, sizeOf);
+    case "max":
+      return maxOver(cs[0]!, e.indices, sizeOf);
     default:
       return assertNever(e, "expression");
   }
@@ -516,7 +547,8 @@ export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, s
         e.indices.map((i) => m[i] ?? i),
         e.space,
       );
-    case "sum": {
+    case "sum":
+    case "max": {
       const targets = new Set(Object.values(m));
       const rebound: Record<string, string> = { ...m };
       const indices = e.indices.map((i, k) => {
@@ -525,7 +557,7 @@ export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, s
         rebound[i] = fresh;
         return fresh;
       });
-      return sum(renameFree(e.body, rebound, sizeOf), indices, sizeOf);
+      return (e.kind === "sum" ? sum : maxOver)(renameFree(e.body, rebound, sizeOf), indices, sizeOf);
     }
     default:
       return withChildren(
@@ -635,9 +667,10 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
       return `${refName(e)}[${e.indices.map((i) => c.names.get(i) ?? i).join(",")}]`;
     case "call":
       return `${e.fn}(${printPrec(e.arg, 0, c)})`;
-    case "sum": {
+    case "sum":
+    case "max": {
       const inner = bindNames(e.indices, c);
-      return `sum(${printPrec(e.body, 0, inner)}, ${e.indices.map((i) => inner.names.get(i) ?? i).join(", ")})`;
+      return `${e.kind}(${printPrec(e.body, 0, inner)}, ${e.indices.map((i) => inner.names.get(i) ?? i).join(", ")})`;
     }
     case "pow": {
       if (e.exp.kind === "num" && e.exp.value === 0.5) return `sqrt(${printPrec(e.base, 0, c)})`;

@@ -8,6 +8,7 @@ import {
   add,
   call,
   div,
+  maxOver,
   mul,
   neg,
   num,
@@ -57,7 +58,7 @@ export function formatProblems(ps: readonly Problem[], file?: string): string {
 
 /** Functions a spec may call: the IR's elementwise functions plus `sqrt` (which is `x^0.5`). */
 const SPEC_FUNCTIONS: readonly string[] = ["sqrt", ...FUNCTIONS];
-const REDUCTIONS = ["sum", "mean"] as const;
+const REDUCTIONS = ["sum", "mean", "max"] as const;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The spec as a user writes it (CONTRACT §1). */
@@ -306,6 +307,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
             size = mul(size, sym(letters[a.name]!, "size"));
           }
           const body = resolve(ast.args[0]!, inner, ctx);
+          if (fn === "max") return maxOver(body, bound, sizeOf);
           const s = sum(body, bound, sizeOf);
           return fn === "mean" ? div(s, size) : s;
         }

@@ -19,7 +19,9 @@
  */
 import {
   add,
+  call,
   children,
+  mapBottomUp,
   contains,
   mul,
   num,
@@ -196,7 +198,78 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   apply("fold", [foldRule(folds, sizeOf, "mul"), literalFoldRule(defs.filter((d) => !d.monomial))]);
   apply("fold-powers", [foldRule(folds, sizeOf, "pow")]);
 
+  // 8. outputs: write a gradient through a step's own value where that is cheaper
+  {
+    const trace: Rewrite[] = [];
+    const tidy = (e: Expr) =>
+      runRules(runRules(runRules(e, EXPAND_RULES, ctx, { maxSize: 20_000 }), [FACTOR_RULE], ctx), [foldRule(folds, sizeOf, "mul"), literalFoldRule(defs.filter((d) => !d.monomial))], ctx);
+    grads = grads.map((g) => {
+      for (let round = 0; round < 4; round++) {
+        let best: { e: Expr; rewrite: Rewrite } | undefined;
+        for (const cand of throughOutputs(g, defs, sizeOf)) {
+          let e: Expr;
+          try {
+            e = tidy(cand.after);
+          } catch (err) {
+            if (err instanceof SimplifyLimit) continue;
+            throw err;
+          }
+          if (cost(e) < cost(best?.e ?? g)) best = { e, rewrite: { rule: cand.rule, before: g, after: e } };
+        }
+        if (!best) break;
+        trace.push(best.rewrite);
+        g = best.e;
+      }
+      return g;
+    });
+    record("outputs", trace, grads);
+  }
+
   return { gradients: grads, phases };
+}
+
+/**
+ * Candidate rewrites of `g` that bring a step's value in: each subterm `u` on the path from the
+ * root of an elementwise definition `t = F(u)` through `+ c`, `* c`, `^-1`, `exp` and `log` is
+ * replaced by `F^-1(t)` (`exp(-x) ⇒ 1/s - 1` for `s = 1/(1 + exp(-x))`), and `sech(u)^2` by
+ * `1 - tanh(u)^2`, the identity that lets `tanh` steps fold.
+ */
+function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf): { rule: string; after: Expr }[] {
+  const out: { rule: string; after: Expr }[] = [];
+  for (const d of defs) {
+    if (d.monomial || d.step.rhs.height > 0) continue;
+    let cur: Expr = d.step.rhs;
+    let inverse: Expr = ref(d.step.name, d.step.indices);
+    for (let depth = 0; depth < 8; depth++) {
+      const live = (x: Expr) => refsOf(x).length > 0;
+      if (cur.kind === "add" || cur.kind === "mul") {
+        const parts = cur.kind === "add" ? cur.terms : cur.factors;
+        const varying = parts.filter(live);
+        if (varying.length !== 1) break;
+        const rest = parts.filter((x) => !live(x));
+        inverse = cur.kind === "add" ? add(inverse, mul(num(-1), add(...rest))) : mul(inverse, pow(mul(...rest), num(-1)));
+        cur = varying[0]!;
+      } else if (cur.kind === "pow" && cur.exp.kind === "num" && cur.exp.value === -1) {
+        inverse = pow(inverse, num(-1));
+        cur = cur.base;
+      } else if (cur.kind === "call" && (cur.fn === "exp" || cur.fn === "log")) {
+        inverse = call(cur.fn === "exp" ? "log" : "exp", inverse);
+        cur = cur.arg;
+      } else break;
+      if (cur.kind === "ref") break;
+      for (const { binding, body } of instances(d, cur, g, sizeOf)) {
+        if (!contains(g, (x) => x === body)) continue;
+        out.push({ rule: "invert-definition", after: replaceNode(g, body, renameFree(inverse, binding, sizeOf), sizeOf) });
+      }
+    }
+  }
+  const sech2 = mapBottomUp(
+    g,
+    (x) => (x.kind === "pow" && x.base.kind === "call" && x.base.fn === "sech" && x.exp.kind === "num" && x.exp.value === 2 ? add(num(1), mul(num(-1), pow(call("tanh", x.base.arg), num(2)))) : x),
+    sizeOf,
+  );
+  if (sech2 !== g) out.push({ rule: "sech-tanh", after: sech2 });
+  return out;
 }
 
 /** Replaces nodes for which `f` gives a replacement, top-down (replacements are not revisited). */
@@ -360,18 +433,19 @@ const FACTOR_RULE: Rule = {
   },
 };
 
-/** Size-weighted cost: nodes, with reductions costing more. */
+/** Size-weighted cost: nodes, with reductions and transcendental functions costing more. */
 export function cost(e: Expr): number {
-  let sums = 0;
+  let heavy = 0;
   const seen = new Set<Expr>();
   const go = (x: Expr): void => {
     if (seen.has(x)) return;
     seen.add(x);
-    if (x.kind === "sum") sums++;
+    if (x.kind === "sum" || x.kind === "max") heavy += 10;
+    if ((x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)))) heavy += 8;
     children(x).forEach(go);
   };
   go(e);
-  return treeSize(e) + 10 * sums;
+  return treeSize(e) + heavy;
 }
 
 /**
@@ -426,7 +500,8 @@ function pushIntoReduction(s: Expr & { kind: "sum" }, defs: readonly Definition[
           if (m.powers.get(b) !== k) ok = false;
         } else invariant.set(b, k);
       }
-      if (!ok || invariant.size === 0) continue;
+      // never divide by what the forward did not already divide by (w in w*x*r may be 0)
+      if (!ok || invariant.size === 0 || [...invariant].some(([b, k]) => k > 0 && !(b.kind === "sym" && b.role === "size"))) continue;
       const factor = monomialExpr({ coefficient: f.coefficient, powers: invariant });
       if (best && invariant.size >= best.size) continue;
       const folded = foldRule([d], sizeOf, "mul").apply(mul(s.body, factor), { sizeOf });
