@@ -176,7 +176,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
 
   // step 6 reversed: o[i,f] = sum(p[i,j] * v[j,f], j)
   // dv[j,f] = sum(do[i,f]*p[i,j], i)
-  //   local derivative ∂/∂v[L:1,f] = p[i,L:1]
+  //   local derivative ∂/∂v[i,f] = p[i,j]
   const dv = new Float64Array(L * F);
   for (let j = 0; j < L; j++) {
     for (let f = 0; f < F; f++) {
@@ -190,7 +190,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
   }
 
   // dp[i,j] = sum(do[i,f]*v[j,f], f)
-  //   local derivative ∂/∂p[i,L:1] = v[L:1,f]
+  //   local derivative ∂/∂p[i,j] = v[i,f]
   const dp = new Float64Array(L * L);
   for (let i1 = 0; i1 < L; i1++) {
     for (let j1 = 0; j1 < L; j1++) {
@@ -227,7 +227,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
 
   // step 4 reversed: z[i] = sum(a[i,j], j)
   // da2[i,j] = dz[i]
-  //   local derivative ∂/∂a[i,L:1] = 1
+  //   local derivative ∂/∂a[i,j] = 1
   const da2 = new Float64Array(L * L);
   for (let i5 = 0; i5 < L; i5++) {
     for (let j3 = 0; j3 < L; j3++) {
@@ -255,7 +255,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
 
   // step 1 reversed: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
   // dq[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
-  //   local derivative ∂/∂q[i,E:1] = k[j,E:1]/sqrt(E) (own rule; the CAS answer was rejected)
+  //   local derivative ∂/∂q[i,e] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
   const dq = new Float64Array(L * E);
   for (let i8 = 0; i8 < L; i8++) {
     for (let e = 0; e < E; e++) {
@@ -269,7 +269,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
   }
 
   // dk[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
-  //   local derivative ∂/∂k[j,E:1] = q[i,E:1]/sqrt(E) (own rule; the CAS answer was rejected)
+  //   local derivative ∂/∂k[j,e] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
   const dk = new Float64Array(L * E);
   for (let j6 = 0; j6 < L; j6++) {
     for (let e1 = 0; e1 < E; e1++) {
@@ -288,11 +288,11 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
 /**
  * The fused backward pass derived by backpass:
  *
- *   dq[i,e] = (sum(k[j,e]*p[i,j]*sum(do[i,f]*v[j,f], f), j) - sum(p[i,j]*sum(do[i,f]*v[j,f], f), j)*sum(k[j,e]*p[i,j], j))/sqrt(E)
- *   dk[j,e] = (sum(p[i,j]*q[i,e]*sum(do[i,f]*v[j,f], f), i) - sum(p[i,j]*q[i,e]*sum(p[i,i']*sum(do[i,f]*v[i',f], f), i'), i))/sqrt(E)
+ *   dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
+ *   dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
  *   dv[j,f] = sum(do[i,f]*p[i,j], i)
  *
- * 11 passes; each reduction is computed once and shared.
+ * 7 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: AttentionCache): AttentionGradients {
   checkCache(cache);
@@ -301,21 +301,17 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
   const k = cache.k;
   const v = cache.v;
   const p = cache.p;
+  const o = cache.o;
   checkArray(dout, L * F, "dout");
   const dq = new Float64Array(L * E);
   const dk = new Float64Array(L * E);
   const dv = new Float64Array(L * F);
-  const r = new Float64Array(L * L); // sum(do[i,f]*v[L:2,f], f)
-  const r1 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*sum(do[i,f]*v[j,f], f), j)
-  const r2 = new Float64Array(L); // sum(p[i,j]*sum(do[i,f]*v[j,f], f), j)
-  const r3 = new Float64Array(E * L); // sum(k[j,e]*p[i,j], j)
-  const r4 = new Float64Array(L * L); // sum(do[L:2,f]*v[j,f], f)
-  const r5 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*sum(do[i,f]*v[j,f], f), i)
-  const r6 = new Float64Array(L * L); // sum(do[L:3,f]*v[L:2,f], f)
-  const r7 = new Float64Array(L); // sum(p[L:3,i]*sum(do[L:3,f]*v[i,f], f), i)
-  const r8 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*sum(p[i,i']*sum(do[i,f]*v[i',f], f), i'), i)
+  const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f)
+  const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
+  const r2 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
+  const r3 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
 
-  // one pass over memory for sum(do[i,f]*v[L:2,f], f)
+  // one pass over memory for sum(do[i,f]*v[j,f], f)
   for (let i = 0; i < L; i++) {
     for (let f = 0; f < F; f++) {
       for (let i1 = 0; i1 < L; i1++) {
@@ -324,86 +320,51 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
     }
   }
 
-  // one pass over memory for sum(k[j,e]*p[i,j]*sum(do[i,f]*v[j,f], f), j), sum(k[j,e]*p[i,j], j)
+  // one pass over memory for sum(do[i,f]*o[i,f], f)
   for (let i2 = 0; i2 < L; i2++) {
-    for (let e = 0; e < E; e++) {
-      for (let i3 = 0; i3 < L; i3++) {
-        r1[e * L + i3] = r1[e * L + i3]! + k[i2 * E + e]! * p[i3 * L + i2]! * r[i2 * L + i3]!;
-        r3[e * L + i3] = r3[e * L + i3]! + k[i2 * E + e]! * p[i3 * L + i2]!;
-      }
-    }
-  }
-
-  // one pass over memory for sum(p[i,j]*sum(do[i,f]*v[j,f], f), j)
-  for (let i4 = 0; i4 < L; i4++) {
-    for (let i5 = 0; i5 < L; i5++) {
-      r2[i4] = r2[i4]! + p[i4 * L + i5]! * r[i5 * L + i4]!;
-    }
-  }
-
-  // one pass over memory for sum(do[L:2,f]*v[j,f], f)
-  for (let i6 = 0; i6 < L; i6++) {
     for (let f1 = 0; f1 < F; f1++) {
-      for (let j = 0; j < L; j++) {
-        r4[i6 * L + j] = r4[i6 * L + j]! + dout[i6 * F + f1]! * v[j * F + f1]!;
+      r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
+    }
+  }
+
+  // one pass over memory for sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
+  for (let i3 = 0; i3 < L; i3++) {
+    for (let e = 0; e < E; e++) {
+      for (let i4 = 0; i4 < L; i4++) {
+        r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
       }
     }
   }
 
-  // one pass over memory for sum(p[i,j]*q[i,e]*sum(do[i,f]*v[j,f], f), i)
-  for (let i7 = 0; i7 < L; i7++) {
-    for (let j1 = 0; j1 < L; j1++) {
+  // one pass over memory for sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
+  for (let i5 = 0; i5 < L; i5++) {
+    for (let j = 0; j < L; j++) {
       for (let e1 = 0; e1 < E; e1++) {
-        r5[e1 * L + j1] = r5[e1 * L + j1]! + p[i7 * L + j1]! * q[i7 * E + e1]! * r4[i7 * L + j1]!;
-      }
-    }
-  }
-
-  // one pass over memory for sum(do[L:3,f]*v[L:2,f], f)
-  for (let i8 = 0; i8 < L; i8++) {
-    for (let f2 = 0; f2 < F; f2++) {
-      for (let i9 = 0; i9 < L; i9++) {
-        r6[i9 * L + i8] = r6[i9 * L + i8]! + dout[i8 * F + f2]! * v[i9 * F + f2]!;
-      }
-    }
-  }
-
-  // one pass over memory for sum(p[L:3,i]*sum(do[L:3,f]*v[i,f], f), i)
-  for (let i10 = 0; i10 < L; i10++) {
-    for (let i11 = 0; i11 < L; i11++) {
-      r7[i10] = r7[i10]! + p[i10 * L + i11]! * r6[i11 * L + i10]!;
-    }
-  }
-
-  // one pass over memory for sum(p[i,j]*q[i,e]*sum(p[i,i']*sum(do[i,f]*v[i',f], f), i'), i)
-  for (let i12 = 0; i12 < L; i12++) {
-    for (let j2 = 0; j2 < L; j2++) {
-      for (let e2 = 0; e2 < E; e2++) {
-        r8[e2 * L + j2] = r8[e2 * L + j2]! + p[i12 * L + j2]! * q[i12 * E + e2]! * r7[i12]!;
+        r3[e1 * L + j] = r3[e1 * L + j]! + p[i5 * L + j]! * q[i5 * E + e1]! * (r[j * L + i5]! - r1[i5]!);
       }
     }
   }
 
   // one pass over memory for sum(do[i,f]*p[i,j], i)
-  for (let i13 = 0; i13 < L; i13++) {
-    for (let f3 = 0; f3 < F; f3++) {
-      for (let j3 = 0; j3 < L; j3++) {
-        dv[j3 * F + f3] = dv[j3 * F + f3]! + dout[i13 * F + f3]! * p[i13 * L + j3]!;
+  for (let i6 = 0; i6 < L; i6++) {
+    for (let f2 = 0; f2 < F; f2++) {
+      for (let j1 = 0; j1 < L; j1++) {
+        dv[j1 * F + f2] = dv[j1 * F + f2]! + dout[i6 * F + f2]! * p[i6 * L + j1]!;
       }
     }
   }
 
-  // dq[i,e] = (sum(k[j,e]*p[i,j]*sum(do[i,f]*v[j,f], f), j) - sum(p[i,j]*sum(do[i,f]*v[j,f], f), j)*sum(k[j,e]*p[i,j], j))/sqrt(E)
-  for (let e3 = 0; e3 < E; e3++) {
-    for (let i14 = 0; i14 < L; i14++) {
-      dq[i14 * E + e3] = (r1[e3 * L + i14]! - r2[i14]! * r3[e3 * L + i14]!) / Math.sqrt(E);
+  // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
+  for (let e2 = 0; e2 < E; e2++) {
+    for (let i7 = 0; i7 < L; i7++) {
+      dq[i7 * E + e2] = r2[e2 * L + i7]! / Math.sqrt(E);
     }
   }
 
-  // dk[j,e] = (sum(p[i,j]*q[i,e]*sum(do[i,f]*v[j,f], f), i) - sum(p[i,j]*q[i,e]*sum(p[i,i']*sum(do[i,f]*v[i',f], f), i'), i))/sqrt(E)
-  for (let e4 = 0; e4 < E; e4++) {
-    for (let j4 = 0; j4 < L; j4++) {
-      dk[j4 * E + e4] = (r5[e4 * L + j4]! - r8[e4 * L + j4]!) / Math.sqrt(E);
+  // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
+  for (let e3 = 0; e3 < E; e3++) {
+    for (let j2 = 0; j2 < L; j2++) {
+      dk[j2 * E + e3] = r3[e3 * L + j2]! / Math.sqrt(E);
     }
   }
 

@@ -281,7 +281,7 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
 
   // step 4 reversed: var[d] = 1/N * sum(sq[n,d], n)
   // dsq[n,d] = dvar[d]/N
-  //   local derivative ∂/∂sq[N:1,d] = 1/N
+  //   local derivative ∂/∂sq[n,d] = 1/N
   const dsq = new Float64Array(N * D);
   for (let n6 = 0; n6 < N; n6++) {
     for (let d8 = 0; d8 < D; d8++) {
@@ -331,7 +331,7 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
 
   // step 1 reversed: mu[d] = 1/N * sum(x[n,d], n)
   // dx2[n,d] = dmu[d]/N
-  //   local derivative ∂/∂x[N:1,d] = 1/N
+  //   local derivative ∂/∂x[n,d] = 1/N
   const dx2 = new Float64Array(N * D);
   for (let n11 = 0; n11 < N; n11++) {
     for (let d13 = 0; d13 < D; d13++) {

@@ -157,7 +157,7 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
 
   // step 3 reversed: bb[n] = sum(b[n,d]^2, d)
   // db1[n,d] = 2*dbb[n]*b[n,d]
-  //   local derivative ∂/∂b[n,D:1] = 2*b[n,D:1]
+  //   local derivative ∂/∂b[n,d] = 2*b[n,d]
   const db1 = new Float64Array(N * D);
   for (let n3 = 0; n3 < N; n3++) {
     for (let d = 0; d < D; d++) {
@@ -167,7 +167,7 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
 
   // step 2 reversed: aa[n] = sum(a[n,d]^2, d)
   // da1[n,d] = 2*daa[n]*a[n,d]
-  //   local derivative ∂/∂a[n,D:1] = 2*a[n,D:1]
+  //   local derivative ∂/∂a[n,d] = 2*a[n,d]
   const da1 = new Float64Array(N * D);
   for (let n4 = 0; n4 < N; n4++) {
     for (let d1 = 0; d1 < D; d1++) {
@@ -177,7 +177,7 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
 
   // step 1 reversed: ab[n] = sum(a[n,d]*b[n,d], d)
   // da2[n,d] = dab[n]*b[n,d]
-  //   local derivative ∂/∂a[n,D:1] = b[n,D:1]
+  //   local derivative ∂/∂a[n,d] = b[n,d]
   const da2 = new Float64Array(N * D);
   for (let n5 = 0; n5 < N; n5++) {
     for (let d2 = 0; d2 < D; d2++) {
@@ -186,7 +186,7 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
   }
 
   // db2[n,d] = dab[n]*a[n,d]
-  //   local derivative ∂/∂b[n,D:1] = a[n,D:1]
+  //   local derivative ∂/∂b[n,d] = a[n,d]
   const db2 = new Float64Array(N * D);
   for (let n6 = 0; n6 < N; n6++) {
     for (let d3 = 0; d3 < D; d3++) {

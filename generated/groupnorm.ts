@@ -278,7 +278,7 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
 
   // step 3 reversed: var[b,g] = mean(xmu[b,g,c,s]^2, c, s)
   // dxmu2[b,g,c,s] = 2*dvar[b,g]*xmu[b,g,c,s]/C/S
-  //   local derivative ∂/∂xmu[b,g,C:1,S:1] = 2*xmu[b,g,C:1,S:1]/C/S
+  //   local derivative ∂/∂xmu[b,g,c,s] = 2*xmu[b,g,c,s]/C/S
   const dxmu2 = new Float64Array(B * G * C * S);
   for (let b6 = 0; b6 < B; b6++) {
     for (let g6 = 0; g6 < G; g6++) {
@@ -336,7 +336,7 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
 
   // step 1 reversed: mu[b,g] = mean(x[b,g,c,s], c, s)
   // dx2[b,g,c,s] = dmu[b,g]/C/S
-  //   local derivative ∂/∂x[b,g,C:1,S:1] = 1/C/S
+  //   local derivative ∂/∂x[b,g,c,s] = 1/C/S
   const dx2 = new Float64Array(B * G * C * S);
   for (let b10 = 0; b10 < B; b10++) {
     for (let g10 = 0; g10 < G; g10++) {

@@ -255,7 +255,7 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
 
   // step 3 reversed: var[b,c] = mean(xmu[b,c,s]^2, s)
   // dxmu2[b,c,s] = 2*dvar[b,c]*xmu[b,c,s]/S
-  //   local derivative ∂/∂xmu[b,c,S:1] = 2*xmu[b,c,S:1]/S
+  //   local derivative ∂/∂xmu[b,c,s] = 2*xmu[b,c,s]/S
   const dxmu2 = new Float64Array(B * C * S);
   for (let b6 = 0; b6 < B; b6++) {
     for (let c6 = 0; c6 < C; c6++) {
@@ -303,7 +303,7 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
 
   // step 1 reversed: mu[b,c] = mean(x[b,c,s], s)
   // dx2[b,c,s] = dmu[b,c]/S
-  //   local derivative ∂/∂x[b,c,S:1] = 1/S
+  //   local derivative ∂/∂x[b,c,s] = 1/S
   const dx2 = new Float64Array(B * C * S);
   for (let b10 = 0; b10 < B; b10++) {
     for (let c10 = 0; c10 < C; c10++) {

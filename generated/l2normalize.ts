@@ -137,7 +137,7 @@ export function backwardNaive(dout: Float64Array, cache: L2normalizeCache): L2no
 
   // step 1 reversed: ss[n] = sum(x[n,d]^2, d)
   // dx2[n,d] = 2*dss[n]*x[n,d]
-  //   local derivative ∂/∂x[n,D:1] = 2*x[n,D:1]
+  //   local derivative ∂/∂x[n,d] = 2*x[n,d]
   const dx2 = new Float64Array(N * D);
   for (let n3 = 0; n3 < N; n3++) {
     for (let d2 = 0; d2 < D; d2++) {

@@ -228,7 +228,7 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
 
   // step 3 reversed: var[n] = mean(xmu[n,d]^2, d)
   // dxmu2[n,d] = 2*dvar[n]*xmu[n,d]/D
-  //   local derivative ∂/∂xmu[n,D:1] = 2*xmu[n,D:1]/D
+  //   local derivative ∂/∂xmu[n,d] = 2*xmu[n,d]/D
   const dxmu2 = new Float64Array(N * D);
   for (let n6 = 0; n6 < N; n6++) {
     for (let d5 = 0; d5 < D; d5++) {
@@ -268,7 +268,7 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
 
   // step 1 reversed: mu[n] = mean(x[n,d], d)
   // dx2[n,d] = dmu[n]/D
-  //   local derivative ∂/∂x[n,D:1] = 1/D
+  //   local derivative ∂/∂x[n,d] = 1/D
   const dx2 = new Float64Array(N * D);
   for (let n10 = 0; n10 < N; n10++) {
     for (let d9 = 0; d9 < D; d9++) {

@@ -91,7 +91,7 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
 
   // step 1 reversed: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
   // dx[n,d] = sum(dy[n,k]*w[d,k], k)
-  //   local derivative ∂/∂x[n,D:1] = w[D:1,k]
+  //   local derivative ∂/∂x[n,d] = w[d,k]
   const dx = new Float64Array(N * D);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
@@ -105,7 +105,7 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
   }
 
   // dw[d,k] = sum(dy[n,k]*x[n,d], n)
-  //   local derivative ∂/∂w[D:1,k] = x[n,D:1]
+  //   local derivative ∂/∂w[d,k] = x[n,d]
   const dw = new Float64Array(D * K);
   for (let d1 = 0; d1 < D; d1++) {
     for (let k1 = 0; k1 < K; k1++) {

@@ -128,7 +128,7 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
 
   // step 2 reversed: lse[n] = stop(m[n]) + log(sum(exp(z[n,c] - stop(m[n])), c))
   // dz2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
-  //   local derivative ∂/∂z[n,C:1] = exp(z[n,C:1] - stop(m[n]))/sum(exp(z[n,c] - stop(m[n])), c)
+  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
   const dz2 = new Float64Array(N * C);
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {

@@ -89,7 +89,7 @@ export function backwardNaive(dout: Float64Array, cache: MseCache): MseGradients
 
   // step 2 reversed: loss = sum(r[n,d]^2, n, d) / (N*D)
   // dr[n,d] = 2*dloss[]*r[n,d]/D/N
-  //   local derivative ∂/∂r[N:1,D:1] = 2*r[N:1,D:1]/D/N
+  //   local derivative ∂/∂r[n,d] = 2*r[n,d]/D/N
   const dr = new Float64Array(N * D);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {

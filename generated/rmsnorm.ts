@@ -158,7 +158,7 @@ export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormG
 
   // step 1 reversed: ms[n] = mean(x[n,d]^2, d)
   // dx2[n,d] = 2*dms[n]*x[n,d]/D
-  //   local derivative ∂/∂x[n,D:1] = 2*x[n,D:1]/D
+  //   local derivative ∂/∂x[n,d] = 2*x[n,d]/D
   const dx2 = new Float64Array(N * D);
   for (let n4 = 0; n4 < N; n4++) {
     for (let d3 = 0; d3 < D; d3++) {

@@ -133,7 +133,7 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxCache): SoftmaxG
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
   // de2[n,c] = ds[n]
-  //   local derivative ∂/∂e[n,C:1] = 1
+  //   local derivative ∂/∂e[n,c] = 1
   const de2 = new Float64Array(N * C);
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {

@@ -155,7 +155,7 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
 
   // step 6 reversed: loss = -sum(t[n,c] * logp[n,c], n, c) / N
   // dt[n,c] = -dloss[]*logp[n,c]/N
-  //   local derivative ∂/∂t[N:1,C:1] = -logp[N:1,C:1]/N
+  //   local derivative ∂/∂t[n,c] = -logp[n,c]/N
   const dt = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
@@ -164,7 +164,7 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
   }
 
   // dlogp[n,c] = -dloss[]*t[n,c]/N
-  //   local derivative ∂/∂logp[N:1,C:1] = -t[N:1,C:1]/N
+  //   local derivative ∂/∂logp[n,c] = -t[n,c]/N
   const dlogp = new Float64Array(N * C);
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
@@ -196,7 +196,7 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
   // de[n,c] = ds[n]
-  //   local derivative ∂/∂e[n,C:1] = 1
+  //   local derivative ∂/∂e[n,c] = 1
   const de = new Float64Array(N * C);
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {

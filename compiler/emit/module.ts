@@ -309,6 +309,17 @@ function fusedBody(inp: EmitInput, T: string): string[] {
     )}]`;
   };
   const readValue = (node: Expr, vars: ReadonlyMap<string, string>): string => `${read(node, vars)}!`;
+  /** Reads of every reduction already computed whose free indices `vars` binds, aliases included. */
+  const knownAt = (vars: ReadonlyMap<string, string>, ready: (e: Expr) => boolean): Map<Expr, string> => {
+    const known = new Map<Expr, string>();
+    for (const q of schedule.reductions) if (ready(q.node) && q.indices.every((i) => vars.has(i))) known.set(q.node, readValue(q.node, vars));
+    for (const [node, { of, mapping }] of schedule.aliases) {
+      const rep = schedule.reductions.find((q) => q.node === of)!;
+      if (!ready(of) || !rep.indices.every((i) => vars.has(mapping[i] ?? i))) continue;
+      known.set(node, readValue(of, new Map(rep.indices.map((i) => [i, vars.get(mapping[i] ?? i)!]))));
+    }
+    return known;
+  };
   for (const pass of schedule.passes) {
     lines.push("");
     if (pass.kind === "reduce") {
@@ -326,8 +337,7 @@ function fusedBody(inp: EmitInput, T: string): string[] {
         const first = pass.reductions[0]!.node.indices;
         const m = new Map(vars);
         r.node.indices.forEach((i, k) => m.set(i, vars.get(first[k]!)!));
-        const inner = new Map<Expr, string>();
-        for (const q of schedule.reductions) if (done.has(q.node) && q.indices.every((i) => m.has(i))) inner.set(q.node, readValue(q.node, m));
+        const inner = knownAt(m, (e) => done.has(e));
         const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: inner });
         const cell = read(r.node, m);
         body.push(...pre, `${cell} = ${cell}! + ${code};`);
@@ -343,8 +353,7 @@ function fusedBody(inp: EmitInput, T: string): string[] {
         vars.set(i, v);
         return { v, extent: syms.get(p.sizeOf(i))! };
       });
-      const k2 = new Map<Expr, string>();
-      for (const r of schedule.reductions) if (r.indices.every((i) => vars.has(i))) k2.set(r.node, readValue(r.node, vars));
+      const k2 = knownAt(vars, () => true);
       const { pre, code } = lower(pass.expr, { ...scopeBase, indices: vars, known: k2 });
       const dims = shapeOf(p, t).map((s) => syms.get(s)!);
       lines.push(...loopNest(loops, [...pre, `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), dims)}] = ${code};`]));

@@ -627,7 +627,9 @@ function fmtNum(v: number): string {
  * sums as `sum(body, i)`. The output parses back to the same node (see parse/expression.ts).
  */
 export function print(e: Expr, letters?: Readonly<Record<string, string>>): string {
-  return printPrec(e, 0, { letters, names: new Map(), taken: new Set(e.free) });
+  const base: PrintCtx = { letters, names: new Map(), taken: new Set(e.free.filter((i) => !isCanonicalIndex(i))) };
+  // free canonical indices (a reduction read inside another) print as letters of their size too
+  return printPrec(e, 0, bindNames(e.free.filter(isCanonicalIndex), base));
 }
 
 interface PrintCtx {

@@ -9,7 +9,7 @@
  * - Loops are ordered so that the innermost walks contiguous memory of the largest tensor read.
  * - Each remaining gradient is one elementwise pass over its own indices.
  */
-import { children, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { children, renameFree, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
 import { reductionsOf } from "../simplify/fused.js";
 
@@ -28,6 +28,24 @@ export type Pass =
 export interface Schedule {
   readonly reductions: readonly Reduction[];
   readonly passes: readonly Pass[];
+  /**
+   * Reductions equal to a scheduled one up to the names of their free indices (the same tensor read
+   * at other indices, like `sum(do[i,f]*v[j,f], f)` inside both `dq` and `dk`): each is read from its
+   * representative's array; `mapping` sends the representative's free indices to the alias's.
+   */
+  readonly aliases: ReadonlyMap<Expr, { readonly of: Expr; readonly mapping: Readonly<Record<string, string>> }>;
+}
+
+/** The reduction with its free indices renamed by order of first appearance, and that order. */
+function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] } {
+  const order: string[] = [];
+  const walk = (x: Expr): void => {
+    if (x.kind === "ref") for (const i of x.indices) if (node.free.includes(i) && !order.includes(i)) order.push(i);
+    children(x).forEach(walk);
+  };
+  walk(node);
+  const mapping = Object.fromEntries(order.map((i, k) => [i, `${sizeOf(i)}:#${k}`]));
+  return { key: renameFree(node, mapping, sizeOf), order };
 }
 
 /** Orders loop indices so that the last one is the innermost index of the biggest tensor read. */
@@ -46,7 +64,21 @@ export function loopOrder(indices: readonly string[], body: Expr): string[] {
 }
 
 export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
-  const nodes = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
+  const all = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
+  const aliases = new Map<Expr, { of: Expr; mapping: Record<string, string> }>();
+  const reps = new Map<Expr, { node: Expr; order: string[] }>();
+  const nodes: (Expr & { kind: "sum" })[] = [];
+  for (const node of all) {
+    const { key, order } = alphaNormal(node, sizeOf);
+    const rep = reps.get(key);
+    const isOutput = gradients.some((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
+    if (rep && !isOutput) {
+      aliases.set(node, { of: rep.node, mapping: Object.fromEntries(rep.order.map((i, k) => [i, order[k]!])) });
+      continue;
+    }
+    if (!rep) reps.set(key, { node, order });
+    nodes.push(node);
+  }
   const reductions: Reduction[] = nodes.map((node) => {
     const k = gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
     return { node, indices: k >= 0 ? inputs[k]!.indices : node.free, output: k >= 0 ? k : undefined };
@@ -70,7 +102,7 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
     if (reductions.some((r) => r.output === k)) return;
     passes.push({ kind: "map", input: k, loops: loopOrder(inputs[k]!.indices, g), expr: g });
   });
-  return { reductions, passes };
+  return { reductions, passes, aliases };
 }
 
 function sameIndices(a: readonly string[], b: readonly string[]): boolean {
