@@ -25,6 +25,28 @@ export function relErr(a: Float64Array, b: Float64Array, floor = 1e-300): number
   return err / scale;
 }
 
+/**
+ * Error of gradient `f` against `g` relative to the larger of |g| and 1e-6 of the largest gradient
+ * of the layer, after discounting rounding noise: a gradient that cancels to almost nothing (cosine
+ * with D = 1 is constant) is compared with 64 ulps of the gradient an O(1) relative change of the
+ * input would give, never with its own rounding.
+ */
+export function gradientError(f: Float64Array, g: Float64Array, largest: number, w: Float64Array, out: Float64Array, x: Float64Array): number {
+  let maxW = 0;
+  let maxOut = 0;
+  let maxIn = 0;
+  for (const v of w) maxW = Math.max(maxW, Math.abs(v));
+  for (const v of out) maxOut = Math.max(maxOut, Math.abs(v));
+  for (const v of x) maxIn = Math.max(maxIn, Math.abs(v));
+  const natural = maxIn > 0 ? (maxW * maxOut * out.length) / maxIn : 0;
+  const noise = 64 * Number.EPSILON * natural;
+  let scale = Math.max(1e-6 * largest, 1e-300);
+  for (const v of g) scale = Math.max(scale, Math.abs(v));
+  let diff = 0;
+  for (let i = 0; i < g.length; i++) diff = Math.max(diff, Math.abs(f[i]! - g[i]!));
+  return Math.max(0, diff - noise) / scale;
+}
+
 function std(a: Float64Array): number {
   if (a.length < 2) return Math.abs(a[0] ?? 1) || 1;
   const m = a.reduce((s, v) => s + v, 0) / a.length;
@@ -72,7 +94,7 @@ export function checkModule(
     const f = fused[`d${t.name}`]!;
     expect(g.length).toBe(lengthOf(p, t.name, sizes));
     expect(f.length).toBe(g.length);
-    const e = relErr(f, g, 1e-6 * largest);
+    const e = gradientError(f, g, largest, w, out, inputs[t.name]!);
     worstFused = Math.max(worstFused, e);
     expect(e, `fused d${t.name} against naive`).toBeLessThanOrEqual(tol.fused ?? 1e-10);
 
