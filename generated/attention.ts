@@ -292,7 +292,7 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
  *   dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
  *   dv[j,f] = sum(do[i,f]*p[i,j], i)
  *
- * 7 passes; each reduction is computed once and shared.
+ * 5 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: AttentionCache): AttentionGradients {
   checkCache(cache);
@@ -311,11 +311,12 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
   const r2 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
   const r3 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
 
-  // one pass over memory for sum(do[i,f]*v[j,f], f)
+  // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
   for (let i = 0; i < L; i++) {
     for (let f = 0; f < F; f++) {
       for (let i1 = 0; i1 < L; i1++) {
         r[i1 * L + i] = r[i1 * L + i]! + dout[i * F + f]! * v[i1 * F + f]!;
+        dv[i * F + f] = dv[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
       }
     }
   }
@@ -327,44 +328,27 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
     }
   }
 
-  // one pass over memory for sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
+  // one pass over memory for sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j), sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
   for (let i3 = 0; i3 < L; i3++) {
     for (let e = 0; e < E; e++) {
       for (let i4 = 0; i4 < L; i4++) {
         r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-      }
-    }
-  }
-
-  // one pass over memory for sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
-  for (let i5 = 0; i5 < L; i5++) {
-    for (let j = 0; j < L; j++) {
-      for (let e1 = 0; e1 < E; e1++) {
-        r3[e1 * L + j] = r3[e1 * L + j]! + p[i5 * L + j]! * q[i5 * E + e1]! * (r[j * L + i5]! - r1[i5]!);
-      }
-    }
-  }
-
-  // one pass over memory for sum(do[i,f]*p[i,j], i)
-  for (let i6 = 0; i6 < L; i6++) {
-    for (let f2 = 0; f2 < F; f2++) {
-      for (let j1 = 0; j1 < L; j1++) {
-        dv[j1 * F + f2] = dv[j1 * F + f2]! + dout[i6 * F + f2]! * p[i6 * L + j1]!;
+        r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
       }
     }
   }
 
   // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
-  for (let e2 = 0; e2 < E; e2++) {
-    for (let i7 = 0; i7 < L; i7++) {
-      dq[i7 * E + e2] = r2[e2 * L + i7]! / Math.sqrt(E);
+  for (let e1 = 0; e1 < E; e1++) {
+    for (let i5 = 0; i5 < L; i5++) {
+      dq[i5 * E + e1] = r2[e1 * L + i5]! / Math.sqrt(E);
     }
   }
 
   // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
-  for (let e3 = 0; e3 < E; e3++) {
-    for (let j2 = 0; j2 < L; j2++) {
-      dk[j2 * E + e3] = r3[e3 * L + j2]! / Math.sqrt(E);
+  for (let e2 = 0; e2 < E; e2++) {
+    for (let j = 0; j < L; j++) {
+      dk[j * E + e2] = r3[e2 * L + j]! / Math.sqrt(E);
     }
   }
 

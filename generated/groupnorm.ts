@@ -368,64 +368,53 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - rstd[b,g]*xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xmu[b,g,c',s'], c', s') - sum(dy[b,g,c',s']*gamma[g,c'], c', s'))/C/S
+ *   dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
  *   dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
  *   dbeta[g,c] = sum(dy[b,g,c,s], b, s)
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: GroupnormCache): GroupnormGradients {
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
-  const xmu = cache.xmu;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * G * C * S, "dout");
   const dx = new Float64Array(B * G * C * S);
   const dgamma = new Float64Array(G * C);
   const dbeta = new Float64Array(G * C);
-  const r = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c]*xmu[b,g,c,s], c, s)
-  const r1 = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c], c, s)
+  const r = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c], c, s)
+  const r1 = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s)
 
-  // one pass over memory for sum(dy[b,g,c,s]*gamma[g,c]*xmu[b,g,c,s], c, s), sum(dy[b,g,c,s]*gamma[g,c], c, s)
+  // one pass over memory for sum(dy[b,g,c,s]*gamma[g,c], c, s), sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s), sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < G; g++) {
       for (let c = 0; c < C; c++) {
         for (let s = 0; s < S; s++) {
-          r[b * G + g] =
-            r[b * G + g]! +
-            dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xmu[((b * G + g) * C + c) * S + s]!;
-          r1[b * G + g] = r1[b * G + g]! + dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+          r[b * G + g] = r[b * G + g]! + dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+          r1[b * G + g] =
+            r1[b * G + g]! +
+            dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
+          dgamma[g * C + c] =
+            dgamma[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+          dbeta[g * C + c] = dbeta[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
         }
       }
     }
   }
 
-  // one pass over memory for sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
+  // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
   for (let b1 = 0; b1 < B; b1++) {
     for (let g1 = 0; g1 < G; g1++) {
       for (let c1 = 0; c1 < C; c1++) {
         for (let s1 = 0; s1 < S; s1++) {
-          dgamma[g1 * C + c1] =
-            dgamma[g1 * C + c1]! + dout[((b1 * G + g1) * C + c1) * S + s1]! * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
-          dbeta[g1 * C + c1] = dbeta[g1 * C + c1]! + dout[((b1 * G + g1) * C + c1) * S + s1]!;
-        }
-      }
-    }
-  }
-
-  // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - rstd[b,g]*xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xmu[b,g,c',s'], c', s') - sum(dy[b,g,c',s']*gamma[g,c'], c', s'))/C/S
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let g2 = 0; g2 < G; g2++) {
-      for (let c2 = 0; c2 < C; c2++) {
-        for (let s2 = 0; s2 < S; s2++) {
-          dx[((b2 * G + g2) * C + c2) * S + s2] =
-            (rstd[b2 * G + g2]! *
-              (-(rstd[b2 * G + g2]! * xhat[((b2 * G + g2) * C + c2) * S + s2]! * r[b2 * G + g2]!) -
-                r1[b2 * G + g2]! +
-                C * S * dout[((b2 * G + g2) * C + c2) * S + s2]! * gamma[g2 * C + c2]!)) /
+          dx[((b1 * G + g1) * C + c1) * S + s1] =
+            (rstd[b1 * G + g1]! *
+              (-r[b1 * G + g1]! +
+                C * S * dout[((b1 * G + g1) * C + c1) * S + s1]! * gamma[g1 * C + c1]! -
+                xhat[((b1 * G + g1) * C + c1) * S + s1]! * r1[b1 * G + g1]!)) /
             C /
             S;
         }

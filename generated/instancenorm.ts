@@ -330,57 +330,48 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - sum(dy[b,c,s'], s') - rstd[b,c]*xhat[b,c,s]*sum(dy[b,c,s']*xmu[b,c,s'], s'))/S
+ *   dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
  *   dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
  *   dbeta[c] = sum(dy[b,c,s], b, s)
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: InstancenormCache): InstancenormGradients {
   checkCache(cache);
   const { B, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
-  const xmu = cache.xmu;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * C * S, "dout");
   const dx = new Float64Array(B * C * S);
   const dgamma = new Float64Array(C);
   const dbeta = new Float64Array(C);
-  const r = new Float64Array(B * C); // sum(dy[b,c,s], s)
-  const r1 = new Float64Array(B * C); // sum(dy[b,c,s]*xmu[b,c,s], s)
+  const r = new Float64Array(B * C); // sum(dy[b,c,s]*xhat[b,c,s], s)
+  const r1 = new Float64Array(B * C); // sum(dy[b,c,s], s)
 
-  // one pass over memory for sum(dy[b,c,s], s), sum(dy[b,c,s]*xmu[b,c,s], s)
+  // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], s), sum(dy[b,c,s], s), sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < C; c++) {
       for (let s = 0; s < S; s++) {
-        r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]!;
-        r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!;
+        r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+        r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
+        dgamma[c] = dgamma[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+        dbeta[c] = dbeta[c]! + dout[(b * C + c) * S + s]!;
       }
     }
   }
 
-  // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
+  // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
   for (let b1 = 0; b1 < B; b1++) {
     for (let c1 = 0; c1 < C; c1++) {
       for (let s1 = 0; s1 < S; s1++) {
-        dgamma[c1] = dgamma[c1]! + dout[(b1 * C + c1) * S + s1]! * xhat[(b1 * C + c1) * S + s1]!;
-        dbeta[c1] = dbeta[c1]! + dout[(b1 * C + c1) * S + s1]!;
-      }
-    }
-  }
-
-  // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - sum(dy[b,c,s'], s') - rstd[b,c]*xhat[b,c,s]*sum(dy[b,c,s']*xmu[b,c,s'], s'))/S
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      for (let s2 = 0; s2 < S; s2++) {
-        dx[(b2 * C + c2) * S + s2] =
-          (gamma[c2]! *
-            rstd[b2 * C + c2]! *
-            (S * dout[(b2 * C + c2) * S + s2]! -
-              r[b2 * C + c2]! -
-              rstd[b2 * C + c2]! * xhat[(b2 * C + c2) * S + s2]! * r1[b2 * C + c2]!)) /
+        dx[(b1 * C + c1) * S + s1] =
+          (gamma[c1]! *
+            rstd[b1 * C + c1]! *
+            (-(xhat[(b1 * C + c1) * S + s1]! * r[b1 * C + c1]!) +
+              S * dout[(b1 * C + c1) * S + s1]! -
+              r1[b1 * C + c1]!)) /
           S;
       }
     }

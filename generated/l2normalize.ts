@@ -160,7 +160,7 @@ export function backwardNaive(dout: Float64Array, cache: L2normalizeCache): L2no
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = rnorm[n]*(dy[n,d] - rnorm[n]*y[n,d]*sum(dy[n,d']*x[n,d'], d'))
+ *   dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
  *
  * 2 passes; each reduction is computed once and shared.
  */
@@ -168,24 +168,23 @@ export function backwardFused(dout: Float64Array, cache: L2normalizeCache): L2no
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const x = cache.x;
   const rnorm = cache.rnorm;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
   const dx = new Float64Array(N * D);
-  const r = new Float64Array(N); // sum(dy[n,d]*x[n,d], d)
+  const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
-  // one pass over memory for sum(dy[n,d]*x[n,d], d)
+  // one pass over memory for sum(dy[n,d]*y[n,d], d)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      r[n] = r[n]! + dout[n * D + d]! * x[n * D + d]!;
+      r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
     }
   }
 
-  // dx[n,d] = rnorm[n]*(dy[n,d] - rnorm[n]*y[n,d]*sum(dy[n,d']*x[n,d'], d'))
+  // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! - rnorm[n1]! * y[n1 * D + d1]! * r[n1]!);
+      dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! - y[n1 * D + d1]! * r[n1]!);
     }
   }
 

@@ -291,18 +291,17 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - rstd[n]*xhat[n,d]*sum(dy[n,d']*gamma[d']*xmu[n,d'], d'))/D
+ *   dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
  *   dgamma[d] = sum(dy[n,d]*xhat[n,d], n)
  *   dbeta[d] = sum(dy[n,d], n)
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: LayernormCache): LayernormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
-  const xmu = cache.xmu;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
@@ -310,29 +309,23 @@ export function backwardFused(dout: Float64Array, cache: LayernormCache): Layern
   const dgamma = new Float64Array(D);
   const dbeta = new Float64Array(D);
   const r = new Float64Array(N); // sum(dy[n,d]*gamma[d], d)
-  const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xmu[n,d], d)
+  const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xhat[n,d], d)
 
-  // one pass over memory for sum(dy[n,d]*gamma[d], d), sum(dy[n,d]*gamma[d]*xmu[n,d], d)
+  // one pass over memory for sum(dy[n,d]*gamma[d], d), sum(dy[n,d]*gamma[d]*xhat[n,d], d), sum(dy[n,d]*xhat[n,d], n), sum(dy[n,d], n)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
-      r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xmu[n * D + d]!;
+      r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
+      dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
+      dbeta[d] = dbeta[d]! + dout[n * D + d]!;
     }
   }
 
-  // one pass over memory for sum(dy[n,d]*xhat[n,d], n), sum(dy[n,d], n)
+  // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      dgamma[d1] = dgamma[d1]! + dout[n1 * D + d1]! * xhat[n1 * D + d1]!;
-      dbeta[d1] = dbeta[d1]! + dout[n1 * D + d1]!;
-    }
-  }
-
-  // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - rstd[n]*xhat[n,d]*sum(dy[n,d']*gamma[d']*xmu[n,d'], d'))/D
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dx[n2 * D + d2] =
-        (rstd[n2]! * (-r[n2]! - rstd[n2]! * xhat[n2 * D + d2]! * r1[n2]! + D * dout[n2 * D + d2]! * gamma[d2]!)) / D;
+      dx[n1 * D + d1] =
+        (rstd[n1]! * (-r[n1]! - xhat[n1 * D + d1]! * r1[n1]! + D * dout[n1 * D + d1]! * gamma[d1]!)) / D;
     }
   }
 

@@ -140,7 +140,7 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
  *   dw[d,k] = sum(dy[n,k]*x[n,d], n)
  *   db[k] = sum(dy[n,k], n)
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: LinearCache): LinearGradients {
   checkCache(cache);
@@ -152,28 +152,20 @@ export function backwardFused(dout: Float64Array, cache: LinearCache): LinearGra
   const dw = new Float64Array(D * K);
   const db = new Float64Array(K);
 
-  // one pass over memory for sum(dy[n,k]*w[d,k], k)
+  // one pass over memory for sum(dy[n,k]*w[d,k], k), sum(dy[n,k]*x[n,d], n)
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       for (let d = 0; d < D; d++) {
         dx[n * D + d] = dx[n * D + d]! + dout[n * K + k]! * w[d * K + k]!;
-      }
-    }
-  }
-
-  // one pass over memory for sum(dy[n,k]*x[n,d], n)
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let k1 = 0; k1 < K; k1++) {
-      for (let d1 = 0; d1 < D; d1++) {
-        dw[d1 * K + k1] = dw[d1 * K + k1]! + dout[n1 * K + k1]! * x[n1 * D + d1]!;
+        dw[d * K + k] = dw[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
       }
     }
   }
 
   // one pass over memory for sum(dy[n,k], n)
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let k2 = 0; k2 < K; k2++) {
-      db[k2] = db[k2]! + dout[n2 * K + k2]!;
+  for (let n1 = 0; n1 < N; n1++) {
+    for (let k1 = 0; k1 < K; k1++) {
+      db[k1] = db[k1]! + dout[n1 * K + k1]!;
     }
   }
 

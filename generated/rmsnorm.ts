@@ -181,10 +181,10 @@ export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormG
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]^2*x[n,d]*sum(dy[n,d']*w[d']*x[n,d'], d'))/D
+ *   dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
  *   dw[d] = sum(dy[n,d]*rrms[n]*x[n,d], n)
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: RmsnormCache): RmsnormGradients {
   checkCache(cache);
@@ -193,30 +193,24 @@ export function backwardFused(dout: Float64Array, cache: RmsnormCache): RmsnormG
   const x = cache.x;
   const w = cache.w;
   const rrms = cache.rrms;
+  const y = cache.y;
   checkArray(dout, N * D, "dout");
   const dx = new Float64Array(N * D);
   const dw = new Float64Array(D);
-  const r = new Float64Array(N); // sum(dy[n,d]*w[d]*x[n,d], d)
+  const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
-  // one pass over memory for sum(dy[n,d]*w[d]*x[n,d], d)
+  // one pass over memory for sum(dy[n,d]*y[n,d], d), sum(dy[n,d]*rrms[n]*x[n,d], n)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      r[n] = r[n]! + dout[n * D + d]! * w[d]! * x[n * D + d]!;
+      r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+      dw[d] = dw[d]! + dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
     }
   }
 
-  // one pass over memory for sum(dy[n,d]*rrms[n]*x[n,d], n)
+  // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      dw[d1] = dw[d1]! + dout[n1 * D + d1]! * rrms[n1]! * x[n1 * D + d1]!;
-    }
-  }
-
-  // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]^2*x[n,d]*sum(dy[n,d']*w[d']*x[n,d'], d'))/D
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dx[n2 * D + d2] =
-        (rrms[n2]! * (D * dout[n2 * D + d2]! * w[d2]! - rrms[n2]! * rrms[n2]! * x[n2 * D + d2]! * r[n2]!)) / D;
+      dx[n1 * D + d1] = (rrms[n1]! * (D * dout[n1 * D + d1]! * w[d1]! - rrms[n1]! * x[n1 * D + d1]! * r[n1]!)) / D;
     }
   }
 

@@ -332,16 +332,14 @@ function fusedBody(inp: EmitInput, T: string): string[] {
         return { v, extent: syms.get(size)! };
       });
       const body: string[] = [];
-      for (const r of pass.reductions) {
-        // this reduction's bound indices map onto the pass's loops by size, in order
-        const first = pass.reductions[0]!.node.indices;
-        const m = new Map(vars);
-        r.node.indices.forEach((i, k) => m.set(i, vars.get(first[k]!)!));
+      pass.reductions.forEach((r, k) => {
+        // this reduction's free and bound indices, on the pass's loops
+        const m = new Map(Object.entries(pass.bindings[k]!).map(([i, l]) => [i, vars.get(l)!]));
         const inner = knownAt(m, (e) => done.has(e));
         const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: inner });
         const cell = read(r.node, m);
         body.push(...pre, `${cell} = ${cell}! + ${code};`);
-      }
+      });
       lines.push(...loopNest(loops, body));
       for (const r of pass.reductions) done.add(r.node);
     } else {

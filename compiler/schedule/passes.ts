@@ -22,7 +22,13 @@ export interface Reduction {
 }
 
 export type Pass =
-  | { readonly kind: "reduce"; readonly loops: readonly string[]; readonly reductions: readonly Reduction[] }
+  | {
+      readonly kind: "reduce";
+      readonly loops: readonly string[];
+      readonly reductions: readonly Reduction[];
+      /** For each member, its free and bound indices mapped onto the pass's loop indices. */
+      readonly bindings: readonly Readonly<Record<string, string>>[];
+    }
   | { readonly kind: "map"; readonly input: number; readonly loops: readonly string[]; readonly expr: Expr };
 
 export interface Schedule {
@@ -84,19 +90,20 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
     return { node, indices: k >= 0 ? inputs[k]!.indices : node.free, output: k >= 0 ? k : undefined };
   });
   const passes: Pass[] = [];
-  // group by loop nest (free indices and bound sizes), keeping innermost reductions first
+  // group by loop space (the sizes of free and bound indices together): a row sum and a column sum
+  // over the same [N,D] array are accumulated in one pass
   const done = new Set<Expr>();
   for (const r of reductions) {
     if (done.has(r.node)) continue;
-    const key = nestKey(r, sizeOf);
-    const group = reductions.filter(
-      (q) => !done.has(q.node) && nestKey(q, sizeOf) === key && !reductions.some((o) => o !== q && !done.has(o.node) && dependsOn(q.node, o.node) && o.node !== q.node),
-    );
+    const key = spaceKey(r, sizeOf);
+    const ready = (q: Reduction) => !reductions.some((o) => !done.has(o.node) && o.node !== q.node && dependsOn(q.node, o.node));
+    const group = reductions.filter((q) => !done.has(q.node) && spaceKey(q, sizeOf) === key && ready(q));
     const members = group.includes(r) ? group : [r];
     members.forEach((m) => done.add(m.node));
-    // loops: the bound indices of the first member, renamed per member at emission
-    const first = members[0]!.node;
-    passes.push({ kind: "reduce", loops: loopOrder([...members[0]!.indices, ...first.indices], first.body), reductions: members });
+    const first = members[0]!;
+    const loops = loopOrder([...first.indices, ...first.node.indices], first.node.body);
+    const bindings = members.map((m) => bindOnto(m, first, loops, sizeOf));
+    passes.push({ kind: "reduce", loops, reductions: members, bindings });
   }
   gradients.forEach((g, k) => {
     if (reductions.some((r) => r.output === k)) return;
@@ -109,8 +116,29 @@ function sameIndices(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((i) => b.includes(i));
 }
 
-function nestKey(r: Reduction, sizeOf: SizeOf): string {
-  return `${[...r.indices].sort().join(",")}|${r.node.indices.map(sizeOf).sort().join(",")}`;
+function spaceKey(r: Reduction, sizeOf: SizeOf): string {
+  return [...r.indices, ...r.node.indices].map(sizeOf).sort().join(",");
+}
+
+/**
+ * Maps a member's indices onto the loops of its pass: a free index that is itself a loop index of
+ * the same name keeps it; every other index takes the first unused loop of its size, free indices
+ * first, so `sum(dy*g, d)` over [n] and `sum(dy, n)` over [d] share the loops n, d.
+ */
+function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf): Record<string, string> {
+  if (m === first) return Object.fromEntries(loops.map((i) => [i, i]));
+  const out: Record<string, string> = {};
+  const used = new Set<string>();
+  const all = [...m.indices, ...m.node.indices];
+  for (const i of m.indices) if (loops.includes(i) && first.indices.includes(i)) { out[i] = i; used.add(i); };
+  for (const i of all) {
+    if (out[i] !== undefined) continue;
+    const l = loops.find((x) => !used.has(x) && sizeOf(x) === sizeOf(i));
+    if (l === undefined) throw new Error(`schedule: no loop of size ${sizeOf(i)} for ${i}`);
+    out[i] = l;
+    used.add(l);
+  }
+  return out;
 }
 
 function dependsOn(a: Expr, b: Expr): boolean {

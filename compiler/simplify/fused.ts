@@ -181,7 +181,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     const trace: Rewrite[] = [];
     for (const s of reductionsOf(grads)) {
       if (s.kind !== "sum") continue;
-      const pushed = pushIntoReduction(s, defs.filter((d) => d.monomial), sizeOf);
+      const pushed = pushIntoReduction(s, defs.filter((d) => d.monomial), sizeOf, (e) => nonzero(e, p));
       if (!pushed) continue;
       const replacement = mul(pushed.reduction, pow(pushed.factor, num(-1)));
       trace.push({ rule: "share-reduction", before: s, after: replacement });
@@ -604,6 +604,31 @@ const FACTOR_RULE: Rule = {
   },
 };
 
+/**
+ * Whether a value can never be 0, from its definition alone: sizes, nonzero numbers, reciprocals
+ * (`1/sqrt(v + eps)` is 0 only where it is not finite), `exp`, and products of such values.
+ */
+function nonzero(e: Expr, p: Program): boolean {
+  switch (e.kind) {
+    case "num":
+      return e.value !== 0;
+    case "sym":
+      return e.role === "size";
+    case "pow":
+      return (e.exp.kind === "num" && e.exp.value < 0) || nonzero(e.base, p);
+    case "call":
+      return e.fn === "exp";
+    case "mul":
+      return e.factors.every((f) => nonzero(f, p));
+    case "ref": {
+      const st = e.space === "value" ? p.steps.find((t) => t.name === e.name) : undefined;
+      return st !== undefined && nonzero(st.rhs, p);
+    }
+    default:
+      return false;
+  }
+}
+
 /** Size-weighted cost: nodes, with reductions and transcendental functions costing more. */
 export function cost(e: Expr): number {
   let heavy = 0;
@@ -658,7 +683,12 @@ function cheaperExpansion(s: Expr, p: Program, ctx: RuleContext): Expr | undefin
  * `i` are all in `m`, multiply the invariant rest `c` of `f` into the body so that it folds:
  * `sum(m, i) = sum(m*c, i) / c` with `m*c` holding `t`. The smallest such `c` wins.
  */
-function pushIntoReduction(s: Expr & { kind: "sum" }, defs: readonly Definition[], sizeOf: SizeOf): { reduction: Expr; factor: Expr } | undefined {
+function pushIntoReduction(
+  s: Expr & { kind: "sum" },
+  defs: readonly Definition[],
+  sizeOf: SizeOf,
+  nonzero: (e: Expr) => boolean,
+): { reduction: Expr; factor: Expr } | undefined {
   const m = monomialOf(s.body);
   let best: { reduction: Expr; factor: Expr; size: number } | undefined;
   for (const d of defs) {
@@ -672,7 +702,7 @@ function pushIntoReduction(s: Expr & { kind: "sum" }, defs: readonly Definition[
         } else invariant.set(b, k);
       }
       // never divide by what the forward did not already divide by (w in w*x*r may be 0)
-      if (!ok || invariant.size === 0 || [...invariant].some(([b, k]) => k > 0 && !(b.kind === "sym" && b.role === "size"))) continue;
+      if (!ok || invariant.size === 0 || [...invariant].some(([b, k]) => k > 0 && !nonzero(b))) continue;
       const factor = monomialExpr({ coefficient: f.coefficient, powers: invariant });
       if (best && invariant.size >= best.size) continue;
       const folded = foldRule([d], sizeOf, "mul").apply(mul(s.body, factor), { sizeOf });
