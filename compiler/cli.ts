@@ -2,6 +2,7 @@
  * The command line (CONTRACT §3):
  *   backpass build <spec files...> --out <dir> [--debug]
  *   backpass codegen [--check]          every specs/*.spec.ts into generated/
+ *   backpass stats <spec files...>      what each backward kernel computes, as JSON
  * A bad spec exits 1 with one message per problem; nothing is written for it, and files are
  * written to a temporary name and renamed so that no reader ever sees half a file.
  */
@@ -10,11 +11,13 @@ import { basename, join, relative, resolve } from "node:path";
 import { compile } from "./driver.js";
 import { SpecError } from "./parse/check.js";
 import { loadSpecObject } from "./parse/load.js";
+import type { SpecStats } from "./stats.js";
 
 interface Built {
   readonly file: string;
   readonly name: string;
   readonly code: string;
+  readonly stats: SpecStats;
 }
 
 async function buildAll(files: readonly string[], debug: boolean): Promise<{ built: Built[]; failed: number }> {
@@ -29,7 +32,7 @@ async function buildAll(files: readonly string[], debug: boolean): Promise<{ bui
       const other = names.get(c.program.name);
       if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
       names.set(c.program.name, source);
-      built.push({ file: source, name: c.program.name, code: c.code });
+      built.push({ file: source, name: c.program.name, code: c.code, stats: c.stats });
     } catch (e) {
       failed++;
       if (e instanceof SpecError) process.stderr.write(`${e.message}\n`);
@@ -61,6 +64,15 @@ async function main(argv: readonly string[]): Promise<number> {
       await writeAtomic(join(out, `${b.name}.ts`), b.code);
       process.stdout.write(`${b.file} -> ${join(out, `${b.name}.ts`)}\n`);
     }
+    return failed ? 1 : 0;
+  }
+  if (cmd === "stats") {
+    if (positional.length === 0) return usage("stats needs at least one spec file");
+    const { built, failed } = await buildAll(positional, debug);
+    const all = built.map((b) => b.stats);
+    // arrays of names (shapes, loops) on one line
+    const json = JSON.stringify(all.length === 1 ? all[0] : all, null, 2).replace(/\[\s+((?:"[^"]*"|\d+)(?:,\s+(?:"[^"]*"|\d+))*)\s+\]/g, (_, xs: string) => `[${xs.replace(/,\s+/g, ", ")}]`);
+    if (all.length) process.stdout.write(`${json}\n`);
     return failed ? 1 : 0;
   }
   if (cmd === "codegen") {
@@ -96,7 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
 function usage(problem: string): number {
   process.stderr.write(
-    `backpass: ${problem}\n\nusage:\n  backpass build <spec.spec.ts|spec.json ...> --out <dir> [--debug]\n  backpass codegen [--check] [--debug]\n`,
+    `backpass: ${problem}\n\nusage:\n  backpass build <spec.spec.ts|spec.json ...> --out <dir> [--debug]\n  backpass codegen [--check] [--debug]\n  backpass stats <spec.spec.ts|spec.json ...>\n`,
   );
   return 2;
 }

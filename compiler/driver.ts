@@ -10,6 +10,7 @@ import { differentiate, NoGradient, type Backward } from "./differentiate/revers
 import { deriveFused, type Fused } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
+import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 
 export interface Compiled {
@@ -18,6 +19,7 @@ export interface Compiled {
   readonly fused: Fused;
   readonly schedule: Schedule;
   readonly code: string;
+  readonly stats: SpecStats;
 }
 
 export interface CompileOptions {
@@ -61,5 +63,5 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map d${program.inputs[pass.input]!.name} over [${pass.loops.join(",")}]`);
 
   const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name });
-  return { program, backward, fused, schedule: sched, code };
+  return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };
 }

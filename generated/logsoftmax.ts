@@ -5,8 +5,8 @@
  *
  * Forward steps:
  *   1. m[n] = max(z[n,c], c)
- *   2. lse[n] = stop(m[n]) + log(sum(exp(z[n,c] - stop(m[n])), c))
- *   3. y[n,c] = z[n,c] - lse[n]
+ *   2. s[n] = sum(exp(z[n,c] - stop(m[n])), c)
+ *   3. y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
@@ -31,8 +31,8 @@ export interface LogsoftmaxCache {
   readonly z: Float64Array;
   /** m[n] */
   readonly m: Float64Array;
-  /** lse[n] */
-  readonly lse: Float64Array;
+  /** s[n] */
+  readonly s: Float64Array;
   /** y[n,c] */
   readonly y: Float64Array;
 }
@@ -62,34 +62,26 @@ export function forward(
     m[n] = top;
   }
 
-  // step 2: lse[n] = stop(m[n]) + log(sum(exp(z[n,c] - stop(m[n])), c))
-  const lse = new Float64Array(N);
+  // step 2: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
+  const s = new Float64Array(N);
   for (let n1 = 0; n1 < N; n1++) {
     let acc = 0;
     for (let c1 = 0; c1 < C; c1++) {
       acc += Math.exp(z[n1 * C + c1]! - m[n1]!);
     }
 
-    lse[n1] = Math.log(acc) + m[n1]!;
+    s[n1] = acc;
   }
 
-  // step 3: y[n,c] = z[n,c] - lse[n]
+  // step 3: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   const y = new Float64Array(N * C);
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {
-      y[n2 * C + c2] = z[n2 * C + c2]! - lse[n2]!;
+      y[n2 * C + c2] = z[n2 * C + c2]! - Math.log(s[n2]!) - m[n2]!;
     }
   }
 
-  const cache: LogsoftmaxCache = {
-    spec: "logsoftmax",
-    sizes: { N: N, C: C },
-    constants: {},
-    z: z,
-    m: m,
-    lse: lse,
-    y: y,
-  };
+  const cache: LogsoftmaxCache = { spec: "logsoftmax", sizes: { N: N, C: C }, constants: {}, z: z, m: m, s: s, y: y };
   return { y: y, cache };
 }
 
@@ -102,9 +94,10 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
   const { N, C } = cache.sizes;
   const z = cache.z;
   const m = cache.m;
+  const s = cache.s;
   checkArray(dout, N * C, "dout");
 
-  // step 3 reversed: y[n,c] = z[n,c] - lse[n]
+  // step 3 reversed: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   // dz1[n,c] = dy[n,c]
   //   local derivative ∂/∂z[n,c] = 1
   const dz1 = new Float64Array(N * C);
@@ -114,30 +107,25 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
     }
   }
 
-  // dlse[n] = -sum(dy[n,c], c)
-  //   local derivative ∂/∂lse[n] = -1
-  const dlse = new Float64Array(N);
+  // ds[n] = -sum(dy[n,c]/s[n], c)
+  //   local derivative ∂/∂s[n] = -1/s[n]
+  const ds = new Float64Array(N);
   for (let n1 = 0; n1 < N; n1++) {
     let acc = 0;
     for (let c1 = 0; c1 < C; c1++) {
-      acc += dout[n1 * C + c1]!;
+      acc += dout[n1 * C + c1]! / s[n1]!;
     }
 
-    dlse[n1] = -1 * acc;
+    ds[n1] = -1 * acc;
   }
 
-  // step 2 reversed: lse[n] = stop(m[n]) + log(sum(exp(z[n,c] - stop(m[n])), c))
-  // dz2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
-  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  // step 2 reversed: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
+  // dz2[n,c] = ds[n]*exp(z[n,c] - stop(m[n]))
+  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
   const dz2 = new Float64Array(N * C);
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {
-      let acc1 = 0;
-      for (let c3 = 0; c3 < C; c3++) {
-        acc1 += Math.exp(z[n2 * C + c3]! - m[n2]!);
-      }
-
-      dz2[n2 * C + c2] = (dlse[n2]! * Math.exp(z[n2 * C + c2]! - m[n2]!)) / acc1;
+      dz2[n2 * C + c2] = ds[n2]! * Math.exp(z[n2 * C + c2]! - m[n2]!);
     }
   }
 
@@ -145,8 +133,8 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
   // dz[n,c] = dz1[n,c] + dz2[n,c]
   const dz = new Float64Array(N * C);
   for (let n3 = 0; n3 < N; n3++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      dz[n3 * C + c4] = dz1[n3 * C + c4]! + dz2[n3 * C + c4]!;
+    for (let c3 = 0; c3 < C; c3++) {
+      dz[n3 * C + c3] = dz1[n3 * C + c3]! + dz2[n3 * C + c3]!;
     }
   }
 
@@ -156,7 +144,7 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
 /**
  * The fused backward pass derived by backpass:
  *
- *   dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/sum(exp(z[n,c'] - stop(m[n])), c')
+ *   dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
  *
  * 2 passes; each reduction is computed once and shared.
  */
@@ -165,23 +153,22 @@ export function backwardFused(dout: Float64Array, cache: LogsoftmaxCache): Logso
   const { N, C } = cache.sizes;
   const z = cache.z;
   const m = cache.m;
+  const s = cache.s;
   checkArray(dout, N * C, "dout");
   const dz = new Float64Array(N * C);
-  const r = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
-  const r1 = new Float64Array(N); // sum(dy[n,c], c)
+  const r = new Float64Array(N); // sum(dy[n,c], c)
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c), sum(dy[n,c], c)
+  // one pass over memory for sum(dy[n,c], c)
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      r[n] = r[n]! + Math.exp(z[n * C + c]! - m[n]!);
-      r1[n] = r1[n]! + dout[n * C + c]!;
+      r[n] = r[n]! + dout[n * C + c]!;
     }
   }
 
-  // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/sum(exp(z[n,c'] - stop(m[n])), c')
+  // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = dout[n1 * C + c1]! - (Math.exp(z[n1 * C + c1]! - m[n1]!) * r1[n1]!) / r[n1]!;
+      dz[n1 * C + c1] = dout[n1 * C + c1]! - (Math.exp(z[n1 * C + c1]! - m[n1]!) * r[n1]!) / s[n1]!;
     }
   }
 
@@ -217,6 +204,6 @@ function checkCache(cache: LogsoftmaxCache): void {
   const { N, C } = cache.sizes;
   checkArray(cache.z, N * C, "cache.z");
   checkArray(cache.m, N, "cache.m");
-  checkArray(cache.lse, N, "cache.lse");
+  checkArray(cache.s, N, "cache.s");
   checkArray(cache.y, N * C, "cache.y");
 }

@@ -7,8 +7,8 @@ export default defineSpec({
   inputs: ["z[n,c]"],
   steps: [
     "m[n] = max(z[n,c], c)",
-    "lse[n] = stop(m[n]) + log(sum(exp(z[n,c] - stop(m[n])), c))",
-    "y[n,c] = z[n,c] - lse[n]",
+    "s[n] = sum(exp(z[n,c] - stop(m[n])), c)",
+    "y[n,c] = z[n,c] - stop(m[n]) - log(s[n])",
   ],
   output: "y",
 });

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
-import { checkModule, type Kernels } from "./harness.js";
+import { checkModule, checkSpecModule, type Kernels } from "./harness.js";
 import { prng } from "../compiler/differentiate/cas.js";
 
 const root = join(import.meta.dirname, "..");
@@ -57,6 +57,40 @@ describe("backpass build", () => {
     // the fused kernel shares the two reductions over s between dx and nothing else: no [B,C,S] temporary
     const fused = readFileSync(join(work, "out/instancenorm.ts"), "utf8").split("export function backwardFused")[1]!;
     expect(fused.match(/new Float64Array\(B \* C \* S\)/g)).toHaveLength(1);
+  });
+
+  it.each([
+    {
+      name: "wse",
+      description: "weighted squared error, a scalar loss",
+      indices: { n: "N", d: "D" },
+      inputs: ["y[n,d]", "t[n,d]", "w[d]"],
+      steps: ["loss = sum(w[d]*(y[n,d] - t[n,d])^2, n, d) / N"],
+      output: "loss",
+    },
+    {
+      name: "norm2axes",
+      description: "a normalization over two axes at once, with a per-channel scale",
+      indices: { b: "B", h: "H", k: "W", c: "C" },
+      inputs: ["x[b,h,k,c]", "g[c]"],
+      constants: { eps: 1e-5 },
+      steps: [
+        "mu[b,c] = mean(x[b,h,k,c], h, k)",
+        "xc[b,h,k,c] = x[b,h,k,c] - mu[b,c]",
+        "var[b,c] = mean(xc[b,h,k,c]^2, h, k)",
+        "y[b,h,k,c] = g[c] * xc[b,h,k,c] / sqrt(var[b,c] + eps)",
+      ],
+      output: "y",
+    },
+  ])("builds the unseen spec $name from JSON and it passes the whole property check", async (spec) => {
+    const file = join(work, `${spec.name}.json`);
+    writeFileSync(file, JSON.stringify(spec));
+    const r = cli("build", file, "--out", join(work, "unseen"));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const mod = (await import(join(work, `unseen/${spec.name}.ts`))) as Kernels;
+    const worst = checkSpecModule(checkSpec(spec), mod, 40);
+    expect(worst.fused).toBeLessThanOrEqual(1e-10);
   });
 
   it("reports every problem of a bad spec with its step and column, exits 1, and writes nothing", () => {

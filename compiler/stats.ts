@@ -1,0 +1,206 @@
+/**
+ * What each backward kernel does, as emitted: its passes over memory (loop nests), the reductions it
+ * computes, the arrays it allocates besides its outputs, and its arithmetic. `backpass stats`
+ * prints this as JSON; the optimum tests and the docs read it.
+ *
+ * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
+ * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
+ */
+import { canonicalSize, children, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
+import type { Backward } from "./differentiate/reverse.js";
+import type { Schedule } from "./schedule/passes.js";
+
+export interface ReductionStats {
+  /** The reduction, in the spec language. */
+  readonly expr: string;
+  /** Sizes of its result (its free indices) and of the indices it sums over. */
+  readonly shape: readonly string[];
+  readonly over: readonly string[];
+  /** The gradient it is written into, or "temporary". */
+  readonly into: string;
+}
+
+export interface PassStats {
+  /** Loop extents, outermost first. */
+  readonly loops: readonly string[];
+  /** Arithmetic operations per iteration of the innermost loop (a transcendental counts as one). */
+  readonly ops: number;
+  readonly transcendentals: number;
+  /** What the pass computes. */
+  readonly computes: readonly string[];
+}
+
+export interface KernelStats {
+  readonly passes: number;
+  /** Passes whose loops cover every element of the largest tensor. */
+  readonly passesOverLargest: number;
+  readonly reductions: readonly ReductionStats[];
+  readonly temporaries: readonly { readonly name: string; readonly shape: readonly string[] }[];
+  /** Temporaries as large as the largest tensor. */
+  readonly largeTemporaries: number;
+  /** Total arithmetic divided by the largest tensor's size, with every size symbol set to `at`. */
+  readonly opsPerElement: number;
+  readonly transcendentalsPerElement: number;
+  readonly detail: readonly PassStats[];
+}
+
+export interface SpecStats {
+  readonly spec: string;
+  /** The largest tensor among the inputs and the output, and its shape. */
+  readonly largest: { readonly name: string; readonly shape: readonly string[] };
+  /** The size every symbol is given for the per-element figures. */
+  readonly at: number;
+  readonly naive: KernelStats;
+  readonly fused: KernelStats;
+}
+
+/** Arithmetic of an expression per evaluation: reductions count their body once per iteration. */
+function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
+  let ops = 0;
+  let transcendentals = 0;
+  const go = (x: Expr, weight: number): void => {
+    if (known(x)) return;
+    switch (x.kind) {
+      case "add":
+        ops += weight * (x.terms.length - 1);
+        break;
+      case "mul":
+        ops += weight * (x.factors.length - 1);
+        break;
+      case "pow": {
+        const k = x.exp.kind === "num" ? x.exp.value : NaN;
+        if (k === -1 || k === 2) ops += weight;
+        else if (Number.isInteger(k) && Math.abs(k) <= 4) ops += weight * Math.abs(k);
+        else {
+          ops += weight;
+          transcendentals += weight;
+        }
+        break;
+      }
+      case "call":
+        if (x.fn !== "stop") {
+          ops += weight;
+          transcendentals += weight;
+        }
+        break;
+      case "sum":
+      case "max":
+        go(x.body, weight * Math.pow(at, x.indices.length));
+        ops += weight * Math.pow(at, x.indices.length);
+        return;
+      default:
+        break;
+    }
+    for (const c of children(x)) go(c, weight);
+  };
+  go(e, 1);
+  return { ops, transcendentals };
+}
+
+function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
+  return indices.map((i) => canonicalSize(i) ?? sizeOf(i));
+}
+
+function covers(loops: readonly string[], shape: readonly string[]): boolean {
+  const pool = [...loops];
+  for (const s of shape) {
+    const k = pool.indexOf(s);
+    if (k < 0) return false;
+    pool.splice(k, 1);
+  }
+  return true;
+}
+
+function summarize(p: Program, largest: readonly string[], at: number, passes: PassStats[], reductions: ReductionStats[], temporaries: { name: string; shape: string[] }[]): KernelStats {
+  const size = (shape: readonly string[]) => Math.pow(at, shape.length);
+  let ops = 0;
+  let tr = 0;
+  for (const ps of passes) {
+    ops += ps.ops * size(ps.loops);
+    tr += ps.transcendentals * size(ps.loops);
+  }
+  return {
+    passes: passes.length,
+    passesOverLargest: passes.filter((ps) => covers(ps.loops, largest)).length,
+    reductions,
+    temporaries,
+    largeTemporaries: temporaries.filter((t) => covers(t.shape, largest)).length,
+    opsPerElement: round(ops / size(largest)),
+    transcendentalsPerElement: round(tr / size(largest)),
+    detail: passes,
+  };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+function reductionsIn(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const seen = new Set<Expr>();
+  const go = (x: Expr): void => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    if (x.kind === "sum" || x.kind === "max") out.push(x);
+    children(x).forEach(go);
+  };
+  go(e);
+  return out;
+}
+
+export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256): SpecStats {
+  const show = (e: Expr) => print(e, p.letters);
+  const candidates: TensorDecl[] = [...p.inputs, tensorOf(p, p.output)];
+  const largestDecl = candidates.reduce((a, b) => (shapeOf(p, b).length > shapeOf(p, a).length ? b : a));
+  const largest = shapeOf(p, largestDecl);
+
+  // naive: one loop nest per statement, one array per statement
+  const nPasses: PassStats[] = [];
+  const nReductions: ReductionStats[] = [];
+  const nTemps: { name: string; shape: string[] }[] = [];
+  const finals = new Set(bw.gradients.map((g) => g.grad.name));
+  for (const b of bw.blocks)
+    for (const s of b.statements) {
+      const shape = sizesOf(s.target.indices, p.sizeOf);
+      const name = `d${s.target.name.replace("#", "")}`;
+      if (!finals.has(s.target.name)) nTemps.push({ name, shape });
+      if (s.expr.kind === "num") continue; // zeros: allocation only
+      const a = arithmetic(s.expr, () => false, at);
+      nPasses.push({ loops: shape, ops: a.ops, transcendentals: a.transcendentals, computes: [name] });
+      for (const r of reductionsIn(s.expr))
+        nReductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf((r as Expr & { indices: string[] }).indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
+    }
+
+  // fused: the schedule's passes
+  const fPasses: PassStats[] = [];
+  const fReductions: ReductionStats[] = [];
+  const fTemps: { name: string; shape: string[] }[] = [];
+  const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
+  for (const r of sched.reductions) {
+    const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
+    const shape = sizesOf(r.indices, p.sizeOf);
+    fReductions.push({ expr: show(r.node), shape, over: sizesOf(r.node.indices, p.sizeOf), into });
+    if (r.output === undefined) fTemps.push({ name: show(r.node), shape });
+  }
+  for (const pass of sched.passes) {
+    if (pass.kind === "reduce") {
+      let ops = 0;
+      let tr = 0;
+      for (const r of pass.reductions) {
+        const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
+        ops += a.ops + 1; // the accumulation
+        tr += a.transcendentals;
+      }
+      fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+    } else {
+      const a = arithmetic(pass.expr, (x) => scheduled.has(x), at);
+      fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${p.inputs[pass.input]!.name}`] });
+    }
+  }
+  return {
+    spec: p.name,
+    largest: { name: largestDecl.name, shape: largest },
+    at,
+    naive: summarize(p, largest, at, nPasses, nReductions, nTemps),
+    fused: summarize(p, largest, at, fPasses, fReductions, fTemps),
+  };
+}

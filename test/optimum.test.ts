@@ -1,0 +1,109 @@
+/**
+ * The fused kernels reach the known optimum for each library spec, read from the same statistics
+ * `backpass stats` prints (compiler/stats.ts): how many reductions, over which axis, how many
+ * passes over the largest tensor, which temporaries, how much transcendental work per element.
+ */
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { compile } from "../compiler/driver.js";
+import type { KernelStats, SpecStats } from "../compiler/stats.js";
+
+const specDir = join(import.meta.dirname, "../specs");
+const stats = async (name: string): Promise<SpecStats> => (await compile((await import(join(specDir, `${name}.spec.ts`))).default)).stats;
+
+const temporaries = (k: KernelStats) => k.reductions.filter((r) => r.into === "temporary");
+const outputs = (k: KernelStats) => k.reductions.filter((r) => r.into !== "temporary");
+
+describe("fused kernels reach the optimum", () => {
+  it.each([
+    ["batchnorm", "N", "D", 0],
+    ["layernorm", "D", "N", 2],
+    ["instancenorm", "S", "B,C", 2],
+    ["groupnorm", "C,S", "B,G", 2],
+  ] as const)("%s: two shared reductions along the normalized axis, the parameter reductions, two passes, no temporary of the input's size", async (name, axis, _rows, rowSums) => {
+    const s = await stats(name);
+    const f = s.fused;
+    // batchnorm's two reductions along N are dgamma and dbeta themselves
+    expect(temporaries(f)).toHaveLength(rowSums);
+    for (const r of temporaries(f)) expect(r.over.join(",")).toBe(axis);
+    expect(outputs(f).map((r) => r.into).sort()).toEqual(["dbeta", "dgamma"]);
+    expect(f.passesOverLargest).toBe(2);
+    expect(f.passes).toBe(2);
+    expect(f.largeTemporaries).toBe(0);
+    expect(f.transcendentalsPerElement).toBe(0);
+    // and the naive kernel, for contrast, allocates arrays the size of x
+    expect(s.naive.largeTemporaries).toBeGreaterThan(2);
+  });
+
+  it.each([
+    ["rmsnorm", ["dw"]],
+    ["l2normalize", []],
+  ] as const)("%s: one reduction along the normalized axis", async (name, params) => {
+    const f = (await stats(name)).fused;
+    expect(temporaries(f)).toHaveLength(1);
+    expect(temporaries(f)[0]!.over).toEqual(["D"]);
+    expect(outputs(f).map((r) => r.into)).toEqual(params);
+    expect(f.largeTemporaries).toBe(0);
+    expect(f.passesOverLargest).toBe(2);
+  });
+
+  it("softmax: one reduction, sum_c dout*p", async () => {
+    const f = (await stats("softmax")).fused;
+    expect(f.reductions).toHaveLength(1);
+    expect(f.reductions[0]!.expr).toBe("sum(dp[n,c]*p[n,c], c)");
+    expect(f.transcendentalsPerElement).toBe(0);
+    expect(f.largeTemporaries).toBe(0);
+  });
+
+  it("logsoftmax: one reduction, sum_c dout", async () => {
+    const f = (await stats("logsoftmax")).fused;
+    expect(f.reductions.map((r) => r.expr)).toEqual(["sum(dy[n,c], c)"]);
+    expect(f.largeTemporaries).toBe(0);
+  });
+
+  it("softmax_xent: dz = dloss/N*(p*sum_c t - t), no reduction over anything the forward computed", async () => {
+    const s = await stats("softmax_xent");
+    const f = s.fused;
+    // the only reduction is over the targets (it is 1 for probability targets)
+    expect(f.reductions.map((r) => r.expr)).toEqual(["sum(t[n,c], c)"]);
+    expect(f.transcendentalsPerElement).toBe(0);
+    expect(f.largeTemporaries).toBe(0);
+  });
+
+  it.each(["sigmoid", "tanh", "swish", "gelu", "softplus"])("%s: one pass, no reduction, no temporary", async (name) => {
+    const f = (await stats(name)).fused;
+    expect(f.passes).toBe(1);
+    expect(f.reductions).toHaveLength(0);
+    expect(f.temporaries).toHaveLength(0);
+  });
+
+  it.each(["sigmoid", "tanh", "swish"])("%s: the derivative is written through the forward output, with no exp or tanh", async (name) => {
+    const s = await stats(name);
+    expect(s.fused.transcendentalsPerElement).toBe(0);
+    expect(s.naive.transcendentalsPerElement + 1).toBeGreaterThan(s.fused.transcendentalsPerElement + 1);
+  });
+
+  it("linear: dout·wᵀ and xᵀ·dout (and db) straight into the outputs, no temporary", async () => {
+    const f = (await stats("linear")).fused;
+    expect(f.temporaries).toHaveLength(0);
+    const by = Object.fromEntries(f.reductions.map((r) => [r.into, r]));
+    expect(by["dx"]!.expr).toBe("sum(dy[n,k]*w[d,k], k)");
+    expect(by["dw"]!.expr).toBe("sum(dy[n,k]*x[n,d], n)");
+    expect(by["db"]!.expr).toBe("sum(dy[n,k], n)");
+  });
+
+  it("mse: no reduction, one pass per gradient", async () => {
+    const f = (await stats("mse")).fused;
+    expect(f.reductions).toHaveLength(0);
+    expect(f.temporaries).toHaveLength(0);
+  });
+
+  it("attention: the row term is sum_f dout*o (cost in F), never sum_j dp*p (cost in L)", async () => {
+    const f = (await stats("attention")).fused;
+    const rowTerms = f.reductions.filter((r) => r.shape.join(",") === "L");
+    expect(rowTerms.map((r) => r.expr)).toEqual(["sum(do[i,f]*o[i,f], f)"]);
+    expect(f.reductions.some((r) => r.shape.join(",") === "L" && r.over.join(",") === "L")).toBe(false);
+    // dp = dout·vᵀ is computed once and shared by dq and dk
+    expect(f.reductions.filter((r) => r.expr.startsWith("sum(do[i,f]*v[")).length).toBe(1);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Library layers against TensorFlow.js: each layer written with tfjs ops by hand, differentiated by
+ * tfjs's own autodiff (an implementation no one here wrote), on float32-representable data; both
+ * generated backward kernels must agree at float32 tolerance. Batchnorm has its own in
+ * batchnorm.test.ts.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { checkSpec } from "../compiler/parse/check.js";
+import { prng } from "../compiler/differentiate/cas.js";
+import { lengthOf, type Kernels } from "./harness.js";
+
+type T = tf.Tensor;
+interface Case {
+  /** The layer in tfjs ops, inputs in the spec's order, shapes from the sizes. */
+  readonly f: (sizes: Record<string, number>) => (...xs: T[]) => T;
+  readonly shapes: (sizes: Record<string, number>) => number[][];
+}
+
+const CASES: Record<string, Case> = {
+  layernorm: {
+    f: () => (x, gamma, beta) => {
+      const mu = tf.mean(x!, 1, true);
+      const xmu = tf.sub(x!, mu);
+      const v = tf.mean(tf.square(xmu), 1, true);
+      return tf.add(tf.mul(gamma!, tf.div(xmu, tf.sqrt(tf.add(v, 1e-5)))), beta!);
+    },
+    shapes: ({ N, D }) => [[N!, D!], [D!], [D!]],
+  },
+  softmax: {
+    f: () => (z) => tf.softmax(z!),
+    shapes: ({ N, C }) => [[N!, C!]],
+  },
+  softmax_xent: {
+    f: ({ N }) => (z, t) => tf.div(tf.neg(tf.sum(tf.mul(t!, tf.logSoftmax(z!)))), N!),
+    shapes: ({ N, C }) => [[N!, C!], [N!, C!]],
+  },
+  linear: {
+    f: () => (x, w, b) => tf.add(tf.matMul(x!, w!), b!),
+    shapes: ({ N, D, K }) => [[N!, D!], [D!, K!], [K!]],
+  },
+  attention: {
+    f: ({ E }) => (q, k, v) => tf.matMul(tf.softmax(tf.div(tf.matMul(q!, k!, false, true), Math.sqrt(E!))), v!),
+    shapes: ({ L, E, F }) => [[L!, E!], [L!, E!], [L!, F!]],
+  },
+};
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+});
+
+describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)", (name) => {
+  it("both backward kernels match tfjs's gradients", async () => {
+    const p = checkSpec((await import(join(import.meta.dirname, `../specs/${name}.spec.ts`))).default);
+    const mod = (await import(`../generated/${name}.ts`)) as unknown as Kernels;
+    const c = CASES[name]!;
+    fc.assert(
+      fc.property(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: 6 }))), fc.integer(), (dims, seed) => {
+        const rand = prng(seed);
+        const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
+        const f32 = (n: number, scale: number) => Float64Array.from(Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale));
+        const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, f32(lengthOf(p, t.name, sizes), 2)]));
+        const { cache, ...outs } = mod.forward(inputs, sizes);
+        const outLen = (outs[p.output] as Float64Array).length;
+        const dout = f32(outLen, 1);
+        tf.engine().startScope();
+        const shapes = c.shapes(sizes);
+        const xs = p.inputs.map((t, k) => tf.tensor(Float32Array.from(inputs[t.name]!), shapes[k]!));
+        const g = tf.grads(c.f(sizes) as (...a: T[]) => T);
+        const y = c.f(sizes)(...xs);
+        const want = g(xs, tf.tensor(Float32Array.from(dout), y.shape)).map((t) => Float64Array.from(t.dataSync()));
+        tf.engine().endScope();
+        for (const kernel of [mod.backwardNaive, mod.backwardFused]) {
+          const got = kernel(dout, cache);
+          p.inputs.forEach((t, k) => {
+            const a = got[`d${t.name}`]!;
+            const b = want[k]!;
+            // float32 carries 24 bits; gradients that cancel (softmax rows of one class) are held to
+            // 1e-4 of the layer's largest gradient
+            let scale = 1e-30;
+            for (const w of want) for (const v of w) scale = Math.max(scale, Math.abs(v));
+            let err = 0;
+            for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+            expect(a.length).toBe(b.length);
+            expect(err / scale, `d${t.name}`).toBeLessThan(1e-4);
+          });
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
