@@ -35,7 +35,7 @@ async function buildAll(files: readonly string[], debug: boolean): Promise<{ bui
       built.push({ file: source, name: c.program.name, code: c.code, stats: c.stats });
     } catch (e) {
       failed++;
-      if (e instanceof SpecError) process.stderr.write(`${e.message}\n`);
+      if (e instanceof SpecError) process.stderr.write(`${e.formatIn(await readFile(file, "utf8").catch(() => undefined))}\n`);
       else process.stderr.write(`${source}: internal error: ${(e as Error).stack ?? String(e)}\n`);
     }
   }

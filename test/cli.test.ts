@@ -5,8 +5,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { checkModule, checkSpecModule, type Kernels } from "./harness.js";
 import { prng } from "../compiler/differentiate/cas.js";
@@ -91,6 +91,46 @@ describe("backpass build", () => {
     const mod = (await import(join(work, `unseen/${spec.name}.ts`))) as Kernels;
     const worst = checkSpecModule(checkSpec(spec), mod, 40);
     expect(worst.fused).toBeLessThanOrEqual(1e-10);
+  });
+
+  it("builds a spec whose names the CAS reserves (e, pi, i) and checks its gradients", async () => {
+    const spec = {
+      name: "reserved",
+      indices: { i: "I", k: "K" },
+      inputs: ["e[i,k]", "pi[k]"],
+      constants: { E: 2 },
+      steps: ["exp1[i,k] = tanh(e[i,k] / E) * pi[k]", "i2[i] = sum(exp1[i,k] * e[i,k], k)", "out[i,k] = i2[i] - e[i,k]*pi[k]"],
+      output: "out",
+    };
+    const file = join(work, "reserved.json");
+    writeFileSync(file, JSON.stringify(spec));
+    const r = cli("build", file, "--out", join(work, "reserved"));
+    expect(r.stderr).toBe("");
+    const mod = (await import(join(work, "reserved/reserved.ts"))) as Kernels;
+    expect(checkSpecModule(checkSpec(spec), mod, 20).fused).toBeLessThanOrEqual(1e-10);
+  });
+
+  it("points at the file, line and column of a typo in a .spec.ts file", () => {
+    const file = join(work, "typo.spec.ts");
+    writeFileSync(
+      file,
+      [
+        "export default {",
+        '  name: "typo", indices: { n: "N", d: "D" }, inputs: ["x[n,d]", "gamma[d]"],',
+        '  steps: ["mu[d] = mean(x[n,d], n)", "y[n,d] = gama[d] * (x[n,d] - mu[d])"],',
+        '  output: "y",',
+        "};",
+      ].join("\n"),
+    );
+    const r = cli("build", file, "--out", join(work, "typo"));
+    expect(r.status).toBe(1);
+    const rel = relative(root, file);
+    expect(r.stderr).toBe(
+      `${rel}:3:48: step 2 "y[n,d] = gama[d] * (x[n,d] - mu[d])": unknown name 'gama' (not an input, step, constant or size symbol)\n` +
+        "    y[n,d] = gama[d] * (x[n,d] - mu[d])\n" +
+        "             ^\n",
+    );
+    expect(existsSync(join(work, "typo/typo.ts"))).toBe(false);
   });
 
   it("reports every problem of a bad spec with its step and column, exits 1, and writes nothing", () => {

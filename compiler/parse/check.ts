@@ -40,20 +40,36 @@ export class SpecError extends Error {
     super(formatProblems(problems, file));
     this.name = "SpecError";
   }
+
+  /** The messages with `file:line:column` for steps found in the file's text. */
+  formatIn(sourceText: string | undefined): string {
+    return formatProblems(this.problems, this.file, sourceText);
+  }
 }
 
-export function formatProblem(p: Problem, file?: string): string {
+/** Line and column (from 1) of a step's text in the spec file, if it is there once or more. */
+function locate(sourceText: string, stepText: string, col: number): { line: number; col: number } | undefined {
+  const at = sourceText.indexOf(stepText);
+  if (at < 0) return undefined;
+  const before = sourceText.slice(0, at + col);
+  const line = before.split("\n").length;
+  return { line, col: before.length - before.lastIndexOf("\n") };
+}
+
+export function formatProblem(p: Problem, file?: string, sourceText?: string): string {
   const head = file ? `${file}: ` : "";
   if (!p.where) return `${head}${p.message}`;
   if ("field" in p.where) return `${head}${p.where.field}: ${p.message}`;
   const w = p.where;
-  let s = `${head}step ${w.step + 1} "${w.text}": ${p.message}`;
+  const pos = file && sourceText !== undefined ? locate(sourceText, w.text, w.col ?? 0) : undefined;
+  const where = pos ? `${file}:${pos.line}:${pos.col}: ` : head;
+  let s = `${where}step ${w.step + 1} "${w.text}": ${p.message}`;
   if (w.col !== undefined) s += `\n    ${w.text}\n    ${" ".repeat(w.col)}^`;
   return s;
 }
 
-export function formatProblems(ps: readonly Problem[], file?: string): string {
-  return ps.map((p) => formatProblem(p, file)).join("\n");
+export function formatProblems(ps: readonly Problem[], file?: string, sourceText?: string): string {
+  return ps.map((p) => formatProblem(p, file, sourceText)).join("\n");
 }
 
 /** Functions a spec may call: the IR's elementwise functions plus `sqrt` (which is `x^0.5`). */
@@ -89,6 +105,13 @@ export function checkSpec(raw: unknown, file?: string): Program {
 
   const known = new Set(["name", "description", "indices", "inputs", "constants", "steps", "output"]);
   for (const k of Object.keys(raw)) if (!known.has(k)) fail(k, `unknown field (expected one of ${[...known].join(", ")})`);
+  const required = ["name", "indices", "inputs", "steps", "output"];
+  const missing = required.filter((k) => raw[k] === undefined);
+  if (missing.length) {
+    // without them nothing else can be checked meaningfully
+    for (const k of missing) fail(k, `missing; a spec needs ${required.join(", ")}`);
+    throw new SpecError(problems, file);
+  }
 
   const name = raw["name"];
   if (typeof name !== "string" || !IDENT.test(name)) fail("name", "must be an identifier (letters, digits, _), like \"batchnorm\"");
@@ -110,6 +133,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
       }
     }
   for (const l of Object.keys(letters)) if (sizes.includes(l)) fail("indices", `'${l}' is both an index letter and a size symbol`);
+  if (problems.some((q) => q.where && "field" in q.where && q.where.field === "indices")) throw new SpecError(problems, file);
 
   // constants
   const constants: { name: string; value: number }[] = [];
@@ -152,9 +176,13 @@ export function checkSpec(raw: unknown, file?: string): Program {
       inputs.push(decl);
     });
 
+  // a broken index or input list would make every step look wrong: report it alone
+  if (problems.some((q) => q.where && "field" in q.where && /^(indices|inputs)/.test(q.where.field))) throw new SpecError(problems, file);
+
   function declaration(text: string, field: string, step?: number): TensorDecl | undefined {
     try {
       const d = parseDecl(text);
+      text = text.trim();
       const seen = new Set<string>();
       for (const i of d.indices) {
         const at = step !== undefined ? { step, text: stepTexts[step] ?? text, col: i.col } : undefined;
@@ -320,8 +348,10 @@ export function checkSpec(raw: unknown, file?: string): Program {
   }
 
   const output = raw["output"];
+  // a step whose left-hand side is broken already has its message; its name is not reported again
+  const attempted = new Set(stepTexts.map((t) => /^\s*([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1]));
   if (typeof output !== "string") fail("output", "must be the name of a step");
-  else if (!definedAt.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
+  else if (!definedAt.has(output) && !attempted.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
 
   if (problems.length) throw new SpecError(problems, file);
   return {
