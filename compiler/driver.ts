@@ -27,6 +27,8 @@ export interface CompileOptions {
   readonly source?: string;
   /** Print the IR after every stage to this sink. */
   readonly debug?: (line: string) => void;
+  /** Format the module with prettier (default true). */
+  readonly format?: boolean;
 }
 
 export async function compile(spec: unknown, opts: CompileOptions = {}): Promise<Compiled> {
@@ -62,6 +64,6 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map d${program.inputs[pass.input]!.name} over [${pass.loops.join(",")}]`);
 
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name });
+  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format });
   return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };
 }

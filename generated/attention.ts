@@ -13,6 +13,7 @@
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
+
 export interface AttentionInputs {
   /** q[i,e] */
   q: Float64Array;

@@ -11,6 +11,7 @@
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
+
 export interface CosineInputs {
   /** a[n,d] */
   a: Float64Array;

@@ -9,6 +9,7 @@
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
+
 export interface GeluInputs {
   /** x[n,d] */
   x: Float64Array;

@@ -10,6 +10,7 @@
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
+
 export interface LogsoftmaxInputs {
   /** z[n,c] */
   z: Float64Array;

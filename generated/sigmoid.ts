@@ -8,6 +8,7 @@
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
  */
+
 export interface SigmoidInputs {
   /** x[n,d] */
   x: Float64Array;

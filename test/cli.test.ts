@@ -82,6 +82,14 @@ describe("backpass build", () => {
       ],
       output: "y",
     },
+    {
+      name: "powers",
+      description: "negative and fractional powers, in the forward and in the derivatives",
+      indices: { n: "N", d: "D" },
+      inputs: ["x[n,d]"],
+      steps: ["y[n,d] = 1/(1 + x[n,d]^2)^2 + (2 + x[n,d]^2)^-3 + sqrt(1 + x[n,d]^2)^3"],
+      output: "y",
+    },
   ])("builds the unseen spec $name from JSON and it passes the whole property check", async (spec) => {
     const file = join(work, `${spec.name}.json`);
     writeFileSync(file, JSON.stringify(spec));

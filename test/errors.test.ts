@@ -80,6 +80,7 @@ const CASES: [string, unknown][] = [
     "gradient through max",
     steps("m[n] = max(x[n,d], d)", "y[n,d] = x[n,d] - m[n]"),
   ],
+  ["division by zero", steps("y[n,d] = x[n,d] / (2 - 2)")],
 ];
 
 /** The message for each case, in the order above. */
@@ -216,6 +217,7 @@ const MESSAGES: [string, string][] = [
     "gradient through max",
     "ln.json: step 1 \"m[n] = max(x[n,d], d)\": the gradient of 'x' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values",
   ],
+  ["division by zero", 'ln.json: step 1 "y[n,d] = x[n,d] / (2 - 2)": division by zero\n    y[n,d] = x[n,d] / (2 - 2)\n                    ^'],
 ];
 
 describe("spec errors (golden)", () => {

@@ -107,28 +107,34 @@ export function checkModule(
     const v = Float64Array.from({ length: x.length }, () => (rand() * 2 - 1) * s);
     const at = (h: number) => loss({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) });
     const stencil = (h: number) => (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
-    // shrink the step until two step sizes agree: some layers curve on a tiny scale (a constant
-    // column's curvature is set by sqrt(eps))
-    let h = 1e-3;
-    let fd = stencil(h);
-    for (let k = 0; k < 6; k++) {
-      const finer = stencil(h / 4);
-      const settled = Math.abs(finer - fd) <= 1e-8 * Math.max(Math.abs(finer), 1e-300);
-      h /= 4;
-      fd = finer;
-      if (settled) break;
+    // roundoff of the stencil at step h: about 10 ulps of each w*out term, amplified by 1/h
+    let terms = 0;
+    const o = mod.forward(inputs, sizes)[p.output] as Float64Array;
+    for (let i = 0; i < o.length; i++) terms += Math.abs(w[i]! * o[i]!);
+    const roundoffAt = (step: number) => (10 * Number.EPSILON * terms) / step;
+    // steps 1e-3, 1e-3/4, ...: take the pair of neighbours that agree best, counting roundoff,
+    // so that neither a curved layer (constant columns curve on the scale of sqrt(eps)) nor a
+    // flat one (two stencils that both round to 0) can fool the check
+    const hs = Array.from({ length: 8 }, (_, k) => 1e-3 / Math.pow(4, k));
+    const fds = hs.map(stencil);
+    let best = 0;
+    let bestSpread = Infinity;
+    for (let k = 0; k + 1 < hs.length; k++) {
+      const spread = Math.abs(fds[k]! - fds[k + 1]!) + roundoffAt(hs[k + 1]!);
+      if (spread < bestSpread) {
+        bestSpread = spread;
+        best = k + 1;
+      }
     }
+    const h = hs[best]!;
+    const fd = fds[best]!;
     let an = 0;
     let scale = 0;
     for (let i = 0; i < x.length; i++) {
       an += g[i]! * v[i]!;
       scale += Math.abs(g[i]! * v[i]!);
     }
-    // rounding in the forward pass: about 10 ulps of each w*out term, amplified by 1/h in the stencil
-    let terms = 0;
-    const o = mod.forward(inputs, sizes)[p.output] as Float64Array;
-    for (let i = 0; i < o.length; i++) terms += Math.abs(w[i]! * o[i]!);
-    const roundoff = (10 * Number.EPSILON * terms) / h;
+    const roundoff = roundoffAt(h);
     const err = Math.abs(fd - an);
     worstFd = Math.max(worstFd, err / (scale + 1e-300));
     expect(err, `d${t.name} against finite differences (fd ${fd}, analytic ${an})`).toBeLessThanOrEqual((tol.fd ?? 1e-6) * scale + roundoff);

@@ -34,7 +34,7 @@ import {
   type SizeOf,
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
-import { scalarPartial } from "./cas.js";
+import { scalarPartial, UnverifiedDerivative } from "./cas.js";
 
 export interface LocalPartial {
   /** The element of the source tensor, as it occurs in the step. */
@@ -145,7 +145,7 @@ export function differentiate(p: Program): Backward {
         try {
           found = partialOf(step.rhs, occ, p.sizeOf);
         } catch (e) {
-          if (e instanceof NoGradientHere) throw new NoGradient(e.message, step);
+          if (e instanceof NoGradientHere || e instanceof UnverifiedDerivative) throw new NoGradient(e.message, step);
           throw e;
         }
         const { expr: partial, fallback } = found;

@@ -162,10 +162,11 @@ export function lower(e: Expr, scope: Scope): Lowered {
 
 function powJs(base: string, k: number): string {
   if (k === 1) return base;
-  if (k === 2) return `(${base}) * (${base})`;
-  if (k === 3) return `(${base}) * (${base}) * (${base})`;
+  // every product is parenthesized: it may be a divisor (x^-2 is 1 / (x * x), not 1 / x * x)
+  if (k === 2) return `((${base}) * (${base}))`;
+  if (k === 3) return `((${base}) * (${base}) * (${base}))`;
   if (k === 0.5) return `Math.sqrt(${base})`;
-  if (k === 1.5) return `(${base}) * Math.sqrt(${base})`;
+  if (k === 1.5) return `((${base}) * Math.sqrt(${base}))`;
   return `Math.pow(${base}, ${numLit(k)})`;
 }
 

@@ -13,7 +13,21 @@ export interface Env {
   readonly extent: (index: string) => number;
 }
 
-export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number> = new Map()): number {
+/**
+ * Evaluates `e` at one binding of its free indices. With `magnitude`, every sum and product is
+ * taken over absolute values: the size of the terms that rounding acts on, which bounds the
+ * rounding error of any evaluation order (used to tell a gradient that is 0 from rounding noise).
+ */
+export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number> = new Map(), magnitude = false): number {
+  if (magnitude) return Math.abs(evaluateIn(e, env, binding, true));
+  return evaluateIn(e, env, binding, false);
+}
+
+function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, magnitude: boolean): number {
+  const evaluate = (x: Expr, _env: Env, b: ReadonlyMap<string, number>): number => {
+    const v = evaluateIn(x, env, b, magnitude);
+    return magnitude ? Math.abs(v) : v;
+  };
   switch (e.kind) {
     case "num":
       return e.value;

@@ -276,6 +276,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
           case "*":
             return mul(l, r);
           case "/":
+            if (r.kind === "num" && r.value === 0) return report(ast.col, "division by zero");
             return div(l, r);
           case "^":
             return pow(l, r);
