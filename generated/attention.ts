@@ -12,6 +12,7 @@
  *   6. o[i,f] = sum(p[i,j] * v[j,f], j)
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface AttentionInputs {
@@ -56,6 +57,22 @@ export interface AttentionCache {
   readonly o: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface AttentionBuffers {
+  /** s[i,j] */
+  s?: Float64Array;
+  /** m[i] */
+  m?: Float64Array;
+  /** a[i,j] */
+  a?: Float64Array;
+  /** z[i] */
+  z?: Float64Array;
+  /** p[i,j] */
+  p?: Float64Array;
+  /** o[i,f] */
+  o?: Float64Array;
+}
+
 export interface AttentionGradients {
   /** gradient with respect to q[i,e] */
   dq: Float64Array;
@@ -70,6 +87,7 @@ export function forward(
   inputs: AttentionInputs,
   sizes: AttentionSizes,
   constants?: AttentionConstants,
+  into?: AttentionBuffers,
 ): { o: Float64Array; cache: AttentionCache } {
   const L = checkSize(sizes.L, "sizes.L");
   const E = checkSize(sizes.E, "sizes.E");
@@ -78,7 +96,7 @@ export function forward(
   const k = checkArray(inputs.k, L * E, "inputs.k");
   const v = checkArray(inputs.v, L * F, "inputs.v");
   // step 1: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
-  const s = new Float64Array(L * L);
+  const s = into?.s === undefined ? new Float64Array(L * L) : checkInto(into.s, L * L, "into.s", Object.values(inputs));
   for (let i = 0; i < L; i++) {
     for (let j = 0; j < L; j++) {
       let acc = 0;
@@ -91,7 +109,7 @@ export function forward(
   }
 
   // step 2: m[i] = max(s[i,j], j)
-  const m = new Float64Array(L);
+  const m = into?.m === undefined ? new Float64Array(L) : checkInto(into.m, L, "into.m", Object.values(inputs));
   for (let i1 = 0; i1 < L; i1++) {
     let top = -Infinity;
     for (let i2 = 0; i2 < L; i2++) {
@@ -102,7 +120,7 @@ export function forward(
   }
 
   // step 3: a[i,j] = exp(s[i,j] - stop(m[i]))
-  const a = new Float64Array(L * L);
+  const a = into?.a === undefined ? new Float64Array(L * L) : checkInto(into.a, L * L, "into.a", Object.values(inputs));
   for (let i3 = 0; i3 < L; i3++) {
     for (let j1 = 0; j1 < L; j1++) {
       a[i3 * L + j1] = Math.exp(s[i3 * L + j1]! - m[i3]!);
@@ -110,7 +128,7 @@ export function forward(
   }
 
   // step 4: z[i] = sum(a[i,j], j)
-  const z = new Float64Array(L);
+  const z = into?.z === undefined ? new Float64Array(L) : checkInto(into.z, L, "into.z", Object.values(inputs));
   for (let i4 = 0; i4 < L; i4++) {
     let acc1 = 0;
     for (let i5 = 0; i5 < L; i5++) {
@@ -121,7 +139,7 @@ export function forward(
   }
 
   // step 5: p[i,j] = a[i,j] / z[i]
-  const p = new Float64Array(L * L);
+  const p = into?.p === undefined ? new Float64Array(L * L) : checkInto(into.p, L * L, "into.p", Object.values(inputs));
   for (let i6 = 0; i6 < L; i6++) {
     for (let j2 = 0; j2 < L; j2++) {
       p[i6 * L + j2] = a[i6 * L + j2]! / z[i6]!;
@@ -129,7 +147,7 @@ export function forward(
   }
 
   // step 6: o[i,f] = sum(p[i,j] * v[j,f], j)
-  const o = new Float64Array(L * F);
+  const o = into?.o === undefined ? new Float64Array(L * F) : checkInto(into.o, L * F, "into.o", Object.values(inputs));
   for (let i7 = 0; i7 < L; i7++) {
     for (let f = 0; f < F; f++) {
       let acc2 = 0;
@@ -162,7 +180,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: AttentionCache): AttentionGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: AttentionCache,
+  into?: Partial<AttentionGradients>,
+): AttentionGradients {
   checkCache(cache);
   const { L, E, F } = cache.sizes;
   const q = cache.q;
@@ -178,7 +200,10 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
   // step 6 reversed: o[i,f] = sum(p[i,j] * v[j,f], j)
   // dv[j,f] = sum(do[i,f]*p[i,j], i)
   //   local derivative ∂/∂v[i,f] = p[i,j]
-  const dv = new Float64Array(L * F);
+  const dv =
+    into?.dv === undefined
+      ? new Float64Array(L * F)
+      : checkInto(into.dv, L * F, "into.dv", [dout, ...Object.values(cache)]);
   for (let j = 0; j < L; j++) {
     for (let f = 0; f < F; f++) {
       let acc = 0;
@@ -257,7 +282,10 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
   // step 1 reversed: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
   // dq[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
   //   local derivative ∂/∂q[i,e] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  const dq = new Float64Array(L * E);
+  const dq =
+    into?.dq === undefined
+      ? new Float64Array(L * E)
+      : checkInto(into.dq, L * E, "into.dq", [dout, ...Object.values(cache)]);
   for (let i8 = 0; i8 < L; i8++) {
     for (let e = 0; e < E; e++) {
       let acc3 = 0;
@@ -271,7 +299,10 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
 
   // dk[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
   //   local derivative ∂/∂k[j,e] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  const dk = new Float64Array(L * E);
+  const dk =
+    into?.dk === undefined
+      ? new Float64Array(L * E)
+      : checkInto(into.dk, L * E, "into.dk", [dout, ...Object.values(cache)]);
   for (let j6 = 0; j6 < L; j6++) {
     for (let e1 = 0; e1 < E; e1++) {
       let acc4 = 0;
@@ -295,7 +326,11 @@ export function backwardNaive(dout: Float64Array, cache: AttentionCache): Attent
  *
  * 5 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: AttentionCache): AttentionGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: AttentionCache,
+  into?: Partial<AttentionGradients>,
+): AttentionGradients {
   checkCache(cache);
   const { L, E, F } = cache.sizes;
   const q = cache.q;
@@ -304,9 +339,18 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
   const p = cache.p;
   const o = cache.o;
   checkArray(dout, L * F, "dout");
-  const dq = new Float64Array(L * E);
-  const dk = new Float64Array(L * E);
-  const dv = new Float64Array(L * F);
+  const dq =
+    into?.dq === undefined
+      ? new Float64Array(L * E)
+      : checkInto(into.dq, L * E, "into.dq", [dout, ...Object.values(cache)]);
+  const dk =
+    into?.dk === undefined
+      ? new Float64Array(L * E)
+      : checkInto(into.dk, L * E, "into.dk", [dout, ...Object.values(cache)]);
+  const dv =
+    into?.dv === undefined
+      ? new Float64Array(L * F)
+      : checkInto(into.dv, L * F, "into.dv", [dout, ...Object.values(cache)]).fill(0);
   const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f)
   const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
   const r2 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
@@ -340,16 +384,18 @@ export function backwardFused(dout: Float64Array, cache: AttentionCache): Attent
   }
 
   // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
+  const h = 1 / Math.sqrt(E);
   for (let e1 = 0; e1 < E; e1++) {
     for (let i5 = 0; i5 < L; i5++) {
-      dq[i5 * E + e1] = r2[e1 * L + i5]! / Math.sqrt(E);
+      dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
     }
   }
 
   // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
+  const h1 = 1 / Math.sqrt(E);
   for (let e2 = 0; e2 < E; e2++) {
     for (let j = 0; j < L; j++) {
-      dk[j * E + e2] = r3[e2 * L + j]! / Math.sqrt(E);
+      dk[j * E + e2] = h1 * r3[e2 * L + j]!;
     }
   }
 
@@ -376,6 +422,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`attention: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`attention: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: AttentionCache): void {

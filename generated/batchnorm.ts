@@ -15,6 +15,7 @@
  *   9. out[n,d] = gammax[n,d] + beta[d]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface BatchnormInputs {
@@ -67,6 +68,28 @@ export interface BatchnormCache {
   readonly out: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface BatchnormBuffers {
+  /** mu[d] */
+  mu?: Float64Array;
+  /** xmu[n,d] */
+  xmu?: Float64Array;
+  /** sq[n,d] */
+  sq?: Float64Array;
+  /** var[d] */
+  var?: Float64Array;
+  /** sqrtvar[d] */
+  sqrtvar?: Float64Array;
+  /** ivar[d] */
+  ivar?: Float64Array;
+  /** xhat[n,d] */
+  xhat?: Float64Array;
+  /** gammax[n,d] */
+  gammax?: Float64Array;
+  /** out[n,d] */
+  out?: Float64Array;
+}
+
 export interface BatchnormGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -81,6 +104,7 @@ export function forward(
   inputs: BatchnormInputs,
   sizes: BatchnormSizes,
   constants?: BatchnormConstants,
+  into?: BatchnormBuffers,
 ): { out: Float64Array; cache: BatchnormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
@@ -89,7 +113,7 @@ export function forward(
   const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
   const beta = checkArray(inputs.beta, D, "inputs.beta");
   // step 1: mu[d] = 1/N * sum(x[n,d], n)
-  const mu = new Float64Array(D);
+  const mu = into?.mu === undefined ? new Float64Array(D) : checkInto(into.mu, D, "into.mu", Object.values(inputs));
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -100,7 +124,8 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[d]
-  const xmu = new Float64Array(N * D);
+  const xmu =
+    into?.xmu === undefined ? new Float64Array(N * D) : checkInto(into.xmu, N * D, "into.xmu", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[d1]!;
@@ -108,7 +133,8 @@ export function forward(
   }
 
   // step 3: sq[n,d] = xmu[n,d]^2
-  const sq = new Float64Array(N * D);
+  const sq =
+    into?.sq === undefined ? new Float64Array(N * D) : checkInto(into.sq, N * D, "into.sq", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
       sq[n2 * D + d2] = xmu[n2 * D + d2]! * xmu[n2 * D + d2]!;
@@ -116,7 +142,8 @@ export function forward(
   }
 
   // step 4: var[d] = 1/N * sum(sq[n,d], n)
-  const var_ = new Float64Array(D);
+  const var_ =
+    into?.var === undefined ? new Float64Array(D) : checkInto(into.var, D, "into.var", Object.values(inputs));
   for (let d3 = 0; d3 < D; d3++) {
     let acc1 = 0;
     for (let n3 = 0; n3 < N; n3++) {
@@ -127,19 +154,26 @@ export function forward(
   }
 
   // step 5: sqrtvar[d] = sqrt(var[d] + eps)
-  const sqrtvar = new Float64Array(D);
+  const sqrtvar =
+    into?.sqrtvar === undefined
+      ? new Float64Array(D)
+      : checkInto(into.sqrtvar, D, "into.sqrtvar", Object.values(inputs));
   for (let d4 = 0; d4 < D; d4++) {
     sqrtvar[d4] = Math.sqrt(eps + var_[d4]!);
   }
 
   // step 6: ivar[d] = 1/sqrtvar[d]
-  const ivar = new Float64Array(D);
+  const ivar =
+    into?.ivar === undefined ? new Float64Array(D) : checkInto(into.ivar, D, "into.ivar", Object.values(inputs));
   for (let d5 = 0; d5 < D; d5++) {
     ivar[d5] = 1 / sqrtvar[d5]!;
   }
 
   // step 7: xhat[n,d] = xmu[n,d] * ivar[d]
-  const xhat = new Float64Array(N * D);
+  const xhat =
+    into?.xhat === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.xhat, N * D, "into.xhat", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let d6 = 0; d6 < D; d6++) {
       xhat[n4 * D + d6] = ivar[d6]! * xmu[n4 * D + d6]!;
@@ -147,7 +181,10 @@ export function forward(
   }
 
   // step 8: gammax[n,d] = gamma[d] * xhat[n,d]
-  const gammax = new Float64Array(N * D);
+  const gammax =
+    into?.gammax === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.gammax, N * D, "into.gammax", Object.values(inputs));
   for (let n5 = 0; n5 < N; n5++) {
     for (let d7 = 0; d7 < D; d7++) {
       gammax[n5 * D + d7] = gamma[d7]! * xhat[n5 * D + d7]!;
@@ -155,7 +192,8 @@ export function forward(
   }
 
   // step 9: out[n,d] = gammax[n,d] + beta[d]
-  const out = new Float64Array(N * D);
+  const out =
+    into?.out === undefined ? new Float64Array(N * D) : checkInto(into.out, N * D, "into.out", Object.values(inputs));
   for (let n6 = 0; n6 < N; n6++) {
     for (let d8 = 0; d8 < D; d8++) {
       out[n6 * D + d8] = beta[d8]! + gammax[n6 * D + d8]!;
@@ -186,7 +224,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: BatchnormCache): BatchnormGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: BatchnormCache,
+  into?: Partial<BatchnormGradients>,
+): BatchnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -201,7 +243,10 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
   // step 9 reversed: out[n,d] = gammax[n,d] + beta[d]
   // dbeta[d] = sum(dout[n,d], n)
   //   local derivative ∂/∂beta[d] = 1
-  const dbeta = new Float64Array(D);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -223,7 +268,10 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
   // step 8 reversed: gammax[n,d] = gamma[d] * xhat[n,d]
   // dgamma[d] = sum(dgammax[n,d]*xhat[n,d], n)
   //   local derivative ∂/∂gamma[d] = xhat[n,d]
-  const dgamma = new Float64Array(D);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let d2 = 0; d2 < D; d2++) {
     let acc1 = 0;
     for (let n2 = 0; n2 < N; n2++) {
@@ -342,7 +390,10 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n12 = 0; n12 < N; n12++) {
     for (let d14 = 0; d14 < D; d14++) {
       dx[n12 * D + d14] = dx1[n12 * D + d14]! + dx2[n12 * D + d14]!;
@@ -361,7 +412,11 @@ export function backwardNaive(dout: Float64Array, cache: BatchnormCache): Batchn
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: BatchnormCache): BatchnormGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: BatchnormCache,
+  into?: Partial<BatchnormGradients>,
+): BatchnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -369,9 +424,18 @@ export function backwardFused(dout: Float64Array, cache: BatchnormCache): Batchn
   const ivar = cache.ivar;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
-  const dgamma = new Float64Array(D);
-  const dbeta = new Float64Array(D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
 
   // one pass over memory for sum(dout[n,d], n), sum(dout[n,d]*xhat[n,d], n)
   for (let n = 0; n < N; n++) {
@@ -382,10 +446,24 @@ export function backwardFused(dout: Float64Array, cache: BatchnormCache): Batchn
   }
 
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
+  const c = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N
+  for (let d2 = 0; d2 < D; d2++) {
+    c[d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N;
+  }
+
+  const c1 = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N
+  for (let d3 = 0; d3 < D; d3++) {
+    c1[d3] = (-1 * gamma[d3]! * ivar[d3]! * dgamma[d3]!) / N;
+  }
+
+  const c2 = new Float64Array(D); // gamma[d]*ivar[d]
+  for (let d4 = 0; d4 < D; d4++) {
+    c2[d4] = gamma[d4]! * ivar[d4]!;
+  }
+
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] =
-        (gamma[d1]! * ivar[d1]! * (-dbeta[d1]! - xhat[n1 * D + d1]! * dgamma[d1]! + N * dout[n1 * D + d1]!)) / N;
+      dx[n1 * D + d1] = c[d1]! + c1[d1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c2[d1]!;
     }
   }
 
@@ -412,6 +490,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`batchnorm: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`batchnorm: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: BatchnormCache): void {

@@ -10,6 +10,7 @@
  *   4. sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface CosineInputs {
@@ -48,6 +49,18 @@ export interface CosineCache {
   readonly sim: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface CosineBuffers {
+  /** ab[n] */
+  ab?: Float64Array;
+  /** aa[n] */
+  aa?: Float64Array;
+  /** bb[n] */
+  bb?: Float64Array;
+  /** sim[n] */
+  sim?: Float64Array;
+}
+
 export interface CosineGradients {
   /** gradient with respect to a[n,d] */
   da: Float64Array;
@@ -60,6 +73,7 @@ export function forward(
   inputs: CosineInputs,
   sizes: CosineSizes,
   constants?: CosineConstants,
+  into?: CosineBuffers,
 ): { sim: Float64Array; cache: CosineCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
@@ -67,7 +81,7 @@ export function forward(
   const a = checkArray(inputs.a, N * D, "inputs.a");
   const b = checkArray(inputs.b, N * D, "inputs.b");
   // step 1: ab[n] = sum(a[n,d]*b[n,d], d)
-  const ab = new Float64Array(N);
+  const ab = into?.ab === undefined ? new Float64Array(N) : checkInto(into.ab, N, "into.ab", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -78,7 +92,7 @@ export function forward(
   }
 
   // step 2: aa[n] = sum(a[n,d]^2, d)
-  const aa = new Float64Array(N);
+  const aa = into?.aa === undefined ? new Float64Array(N) : checkInto(into.aa, N, "into.aa", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     let acc1 = 0;
     for (let d1 = 0; d1 < D; d1++) {
@@ -89,7 +103,7 @@ export function forward(
   }
 
   // step 3: bb[n] = sum(b[n,d]^2, d)
-  const bb = new Float64Array(N);
+  const bb = into?.bb === undefined ? new Float64Array(N) : checkInto(into.bb, N, "into.bb", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc2 = 0;
     for (let d2 = 0; d2 < D; d2++) {
@@ -100,7 +114,7 @@ export function forward(
   }
 
   // step 4: sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
-  const sim = new Float64Array(N);
+  const sim = into?.sim === undefined ? new Float64Array(N) : checkInto(into.sim, N, "into.sim", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     sim[n3] = ab[n3]! / Math.sqrt(eps + aa[n3]! * bb[n3]!);
   }
@@ -123,7 +137,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: CosineCache,
+  into?: Partial<CosineGradients>,
+): CosineGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -197,7 +215,10 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
 
   // gradients of the inputs
   // da[n,d] = da1[n,d] + da2[n,d]
-  const da = new Float64Array(N * D);
+  const da =
+    into?.da === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.da, N * D, "into.da", [dout, ...Object.values(cache)]);
   for (let n7 = 0; n7 < N; n7++) {
     for (let d4 = 0; d4 < D; d4++) {
       da[n7 * D + d4] = da1[n7 * D + d4]! + da2[n7 * D + d4]!;
@@ -205,7 +226,10 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
   }
 
   // db[n,d] = db1[n,d] + db2[n,d]
-  const db = new Float64Array(N * D);
+  const db =
+    into?.db === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.db, N * D, "into.db", [dout, ...Object.values(cache)]);
   for (let n8 = 0; n8 < N; n8++) {
     for (let d5 = 0; d5 < D; d5++) {
       db[n8 * D + d5] = db1[n8 * D + d5]! + db2[n8 * D + d5]!;
@@ -223,7 +247,11 @@ export function backwardNaive(dout: Float64Array, cache: CosineCache): CosineGra
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: CosineCache): CosineGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: CosineCache,
+  into?: Partial<CosineGradients>,
+): CosineGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -233,24 +261,30 @@ export function backwardFused(dout: Float64Array, cache: CosineCache): CosineGra
   const aa = cache.aa;
   const bb = cache.bb;
   checkArray(dout, N, "dout");
-  const da = new Float64Array(N * D);
-  const db = new Float64Array(N * D);
+  const da =
+    into?.da === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.da, N * D, "into.da", [dout, ...Object.values(cache)]);
+  const db =
+    into?.db === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.db, N * D, "into.db", [dout, ...Object.values(cache)]);
 
   // da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
   for (let n = 0; n < N; n++) {
+    const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
+    const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
     for (let d = 0; d < D; d++) {
-      da[n * D + d] =
-        (dout[n]! * (b[n * D + d]! - (a[n * D + d]! * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!))) /
-        Math.sqrt(eps + aa[n]! * bb[n]!);
+      da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
     }
   }
 
   // db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
   for (let n1 = 0; n1 < N; n1++) {
+    const h2 = (-1 * aa[n1]! * ab[n1]!) / (eps + aa[n1]! * bb[n1]!);
+    const h3 = dout[n1]! / Math.sqrt(eps + aa[n1]! * bb[n1]!);
     for (let d1 = 0; d1 < D; d1++) {
-      db[n1 * D + d1] =
-        (dout[n1]! * (a[n1 * D + d1]! - (aa[n1]! * ab[n1]! * b[n1 * D + d1]!) / (eps + aa[n1]! * bb[n1]!))) /
-        Math.sqrt(eps + aa[n1]! * bb[n1]!);
+      db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
     }
   }
 
@@ -277,6 +311,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`cosine: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`cosine: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: CosineCache): void {

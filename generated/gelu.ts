@@ -8,6 +8,7 @@
  *   2. y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface GeluInputs {
@@ -35,6 +36,14 @@ export interface GeluCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface GeluBuffers {
+  /** u[n,d] */
+  u?: Float64Array;
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface GeluGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -45,12 +54,13 @@ export function forward(
   inputs: GeluInputs,
   sizes: GeluSizes,
   constants?: GeluConstants,
+  into?: GeluBuffers,
 ): { y: Float64Array; cache: GeluCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)
-  const u = new Float64Array(N * D);
+  const u = into?.u === undefined ? new Float64Array(N * D) : checkInto(into.u, N * D, "into.u", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       u[n * D + d] = 0.7978845608028654 * (x[n * D + d]! + 0.044715 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
@@ -58,7 +68,7 @@ export function forward(
   }
 
   // step 2: y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n1 * D + d1] = 0.5 * x[n1 * D + d1]! * (1 + Math.tanh(u[n1 * D + d1]!));
@@ -73,7 +83,7 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: GeluCache): GeluGradients {
+export function backwardNaive(dout: Float64Array, cache: GeluCache, into?: Partial<GeluGradients>): GeluGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
@@ -116,7 +126,10 @@ export function backwardNaive(dout: Float64Array, cache: GeluCache): GeluGradien
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n3 = 0; n3 < N; n3++) {
     for (let d3 = 0; d3 < D; d3++) {
       dx[n3 * D + d3] = dx1[n3 * D + d3]! + dx2[n3 * D + d3]!;
@@ -133,13 +146,16 @@ export function backwardNaive(dout: Float64Array, cache: GeluCache): GeluGradien
  *
  * 1 pass; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: GeluCache): GeluGradients {
+export function backwardFused(dout: Float64Array, cache: GeluCache, into?: Partial<GeluGradients>): GeluGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
   const u = cache.u;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d]*sech(u[n,d])^2 + 0.0535161122044502*x[n,d]^3*sech(u[n,d])^2 + 0.5*tanh(u[n,d]))
   for (let n = 0; n < N; n++) {
@@ -178,6 +194,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`gelu: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`gelu: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: GeluCache): void {

@@ -12,6 +12,7 @@
  *   6. y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface GroupnormInputs {
@@ -60,6 +61,22 @@ export interface GroupnormCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface GroupnormBuffers {
+  /** mu[b,g] */
+  mu?: Float64Array;
+  /** xmu[b,g,c,s] */
+  xmu?: Float64Array;
+  /** var[b,g] */
+  var?: Float64Array;
+  /** rstd[b,g] */
+  rstd?: Float64Array;
+  /** xhat[b,g,c,s] */
+  xhat?: Float64Array;
+  /** y[b,g,c,s] */
+  y?: Float64Array;
+}
+
 export interface GroupnormGradients {
   /** gradient with respect to x[b,g,c,s] */
   dx: Float64Array;
@@ -74,6 +91,7 @@ export function forward(
   inputs: GroupnormInputs,
   sizes: GroupnormSizes,
   constants?: GroupnormConstants,
+  into?: GroupnormBuffers,
 ): { y: Float64Array; cache: GroupnormCache } {
   const B = checkSize(sizes.B, "sizes.B");
   const G = checkSize(sizes.G, "sizes.G");
@@ -84,7 +102,8 @@ export function forward(
   const gamma = checkArray(inputs.gamma, G * C, "inputs.gamma");
   const beta = checkArray(inputs.beta, G * C, "inputs.beta");
   // step 1: mu[b,g] = mean(x[b,g,c,s], c, s)
-  const mu = new Float64Array(B * G);
+  const mu =
+    into?.mu === undefined ? new Float64Array(B * G) : checkInto(into.mu, B * G, "into.mu", Object.values(inputs));
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < G; g++) {
       let acc = 0;
@@ -99,7 +118,10 @@ export function forward(
   }
 
   // step 2: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
-  const xmu = new Float64Array(B * G * C * S);
+  const xmu =
+    into?.xmu === undefined
+      ? new Float64Array(B * G * C * S)
+      : checkInto(into.xmu, B * G * C * S, "into.xmu", Object.values(inputs));
   for (let b1 = 0; b1 < B; b1++) {
     for (let g1 = 0; g1 < G; g1++) {
       for (let c1 = 0; c1 < C; c1++) {
@@ -111,7 +133,8 @@ export function forward(
   }
 
   // step 3: var[b,g] = mean(xmu[b,g,c,s]^2, c, s)
-  const var_ = new Float64Array(B * G);
+  const var_ =
+    into?.var === undefined ? new Float64Array(B * G) : checkInto(into.var, B * G, "into.var", Object.values(inputs));
   for (let b2 = 0; b2 < B; b2++) {
     for (let g2 = 0; g2 < G; g2++) {
       let acc1 = 0;
@@ -126,7 +149,10 @@ export function forward(
   }
 
   // step 4: rstd[b,g] = 1/sqrt(var[b,g] + eps)
-  const rstd = new Float64Array(B * G);
+  const rstd =
+    into?.rstd === undefined
+      ? new Float64Array(B * G)
+      : checkInto(into.rstd, B * G, "into.rstd", Object.values(inputs));
   for (let b3 = 0; b3 < B; b3++) {
     for (let g3 = 0; g3 < G; g3++) {
       rstd[b3 * G + g3] = 1 / Math.sqrt(eps + var_[b3 * G + g3]!);
@@ -134,7 +160,10 @@ export function forward(
   }
 
   // step 5: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
-  const xhat = new Float64Array(B * G * C * S);
+  const xhat =
+    into?.xhat === undefined
+      ? new Float64Array(B * G * C * S)
+      : checkInto(into.xhat, B * G * C * S, "into.xhat", Object.values(inputs));
   for (let b4 = 0; b4 < B; b4++) {
     for (let g4 = 0; g4 < G; g4++) {
       for (let c3 = 0; c3 < C; c3++) {
@@ -146,7 +175,10 @@ export function forward(
   }
 
   // step 6: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
-  const y = new Float64Array(B * G * C * S);
+  const y =
+    into?.y === undefined
+      ? new Float64Array(B * G * C * S)
+      : checkInto(into.y, B * G * C * S, "into.y", Object.values(inputs));
   for (let b5 = 0; b5 < B; b5++) {
     for (let g5 = 0; g5 < G; g5++) {
       for (let c4 = 0; c4 < C; c4++) {
@@ -179,7 +211,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: GroupnormCache): GroupnormGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: GroupnormCache,
+  into?: Partial<GroupnormGradients>,
+): GroupnormGradients {
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -193,7 +229,10 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
   // step 6 reversed: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
   // dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
   //   local derivative ∂/∂gamma[g,c] = xhat[b,g,c,s]
-  const dgamma = new Float64Array(G * C);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(G * C)
+      : checkInto(into.dgamma, G * C, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let g = 0; g < G; g++) {
     for (let c = 0; c < C; c++) {
       let acc = 0;
@@ -209,7 +248,10 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
 
   // dbeta[g,c] = sum(dy[b,g,c,s], b, s)
   //   local derivative ∂/∂beta[g,c] = 1
-  const dbeta = new Float64Array(G * C);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(G * C)
+      : checkInto(into.dbeta, G * C, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let g1 = 0; g1 < G; g1++) {
     for (let c1 = 0; c1 < C; c1++) {
       let acc1 = 0;
@@ -351,7 +393,10 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
 
   // gradients of the inputs
   // dx[b,g,c,s] = dx1[b,g,c,s] + dx2[b,g,c,s]
-  const dx = new Float64Array(B * G * C * S);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(B * G * C * S)
+      : checkInto(into.dx, B * G * C * S, "into.dx", [dout, ...Object.values(cache)]);
   for (let b11 = 0; b11 < B; b11++) {
     for (let g11 = 0; g11 < G; g11++) {
       for (let c10 = 0; c10 < C; c10++) {
@@ -375,7 +420,11 @@ export function backwardNaive(dout: Float64Array, cache: GroupnormCache): Groupn
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: GroupnormCache): GroupnormGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: GroupnormCache,
+  into?: Partial<GroupnormGradients>,
+): GroupnormGradients {
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -383,9 +432,18 @@ export function backwardFused(dout: Float64Array, cache: GroupnormCache): Groupn
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * G * C * S, "dout");
-  const dx = new Float64Array(B * G * C * S);
-  const dgamma = new Float64Array(G * C);
-  const dbeta = new Float64Array(G * C);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(B * G * C * S)
+      : checkInto(into.dx, B * G * C * S, "into.dx", [dout, ...Object.values(cache)]);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(G * C)
+      : checkInto(into.dgamma, G * C, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(G * C)
+      : checkInto(into.dbeta, G * C, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
   const r = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c], c, s)
   const r1 = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s)
 
@@ -409,15 +467,13 @@ export function backwardFused(dout: Float64Array, cache: GroupnormCache): Groupn
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
   for (let b1 = 0; b1 < B; b1++) {
     for (let g1 = 0; g1 < G; g1++) {
+      const h = (-1 * rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S;
+      const h2 = (-1 * rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S;
       for (let c1 = 0; c1 < C; c1++) {
+        const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
         for (let s1 = 0; s1 < S; s1++) {
           dx[((b1 * G + g1) * C + c1) * S + s1] =
-            (rstd[b1 * G + g1]! *
-              (-r[b1 * G + g1]! +
-                C * S * dout[((b1 * G + g1) * C + c1) * S + s1]! * gamma[g1 * C + c1]! -
-                xhat[((b1 * G + g1) * C + c1) * S + s1]! * r1[b1 * G + g1]!)) /
-            C /
-            S;
+            h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
         }
       }
     }
@@ -446,6 +502,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`groupnorm: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`groupnorm: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: GroupnormCache): void {

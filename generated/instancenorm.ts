@@ -12,6 +12,7 @@
  *   6. y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface InstancenormInputs {
@@ -59,6 +60,22 @@ export interface InstancenormCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface InstancenormBuffers {
+  /** mu[b,c] */
+  mu?: Float64Array;
+  /** xmu[b,c,s] */
+  xmu?: Float64Array;
+  /** var[b,c] */
+  var?: Float64Array;
+  /** rstd[b,c] */
+  rstd?: Float64Array;
+  /** xhat[b,c,s] */
+  xhat?: Float64Array;
+  /** y[b,c,s] */
+  y?: Float64Array;
+}
+
 export interface InstancenormGradients {
   /** gradient with respect to x[b,c,s] */
   dx: Float64Array;
@@ -73,6 +90,7 @@ export function forward(
   inputs: InstancenormInputs,
   sizes: InstancenormSizes,
   constants?: InstancenormConstants,
+  into?: InstancenormBuffers,
 ): { y: Float64Array; cache: InstancenormCache } {
   const B = checkSize(sizes.B, "sizes.B");
   const C = checkSize(sizes.C, "sizes.C");
@@ -82,7 +100,8 @@ export function forward(
   const gamma = checkArray(inputs.gamma, C, "inputs.gamma");
   const beta = checkArray(inputs.beta, C, "inputs.beta");
   // step 1: mu[b,c] = mean(x[b,c,s], s)
-  const mu = new Float64Array(B * C);
+  const mu =
+    into?.mu === undefined ? new Float64Array(B * C) : checkInto(into.mu, B * C, "into.mu", Object.values(inputs));
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < C; c++) {
       let acc = 0;
@@ -95,7 +114,10 @@ export function forward(
   }
 
   // step 2: xmu[b,c,s] = x[b,c,s] - mu[b,c]
-  const xmu = new Float64Array(B * C * S);
+  const xmu =
+    into?.xmu === undefined
+      ? new Float64Array(B * C * S)
+      : checkInto(into.xmu, B * C * S, "into.xmu", Object.values(inputs));
   for (let b1 = 0; b1 < B; b1++) {
     for (let c1 = 0; c1 < C; c1++) {
       for (let s1 = 0; s1 < S; s1++) {
@@ -105,7 +127,8 @@ export function forward(
   }
 
   // step 3: var[b,c] = mean(xmu[b,c,s]^2, s)
-  const var_ = new Float64Array(B * C);
+  const var_ =
+    into?.var === undefined ? new Float64Array(B * C) : checkInto(into.var, B * C, "into.var", Object.values(inputs));
   for (let b2 = 0; b2 < B; b2++) {
     for (let c2 = 0; c2 < C; c2++) {
       let acc1 = 0;
@@ -118,7 +141,10 @@ export function forward(
   }
 
   // step 4: rstd[b,c] = 1/sqrt(var[b,c] + eps)
-  const rstd = new Float64Array(B * C);
+  const rstd =
+    into?.rstd === undefined
+      ? new Float64Array(B * C)
+      : checkInto(into.rstd, B * C, "into.rstd", Object.values(inputs));
   for (let b3 = 0; b3 < B; b3++) {
     for (let c3 = 0; c3 < C; c3++) {
       rstd[b3 * C + c3] = 1 / Math.sqrt(eps + var_[b3 * C + c3]!);
@@ -126,7 +152,10 @@ export function forward(
   }
 
   // step 5: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
-  const xhat = new Float64Array(B * C * S);
+  const xhat =
+    into?.xhat === undefined
+      ? new Float64Array(B * C * S)
+      : checkInto(into.xhat, B * C * S, "into.xhat", Object.values(inputs));
   for (let b4 = 0; b4 < B; b4++) {
     for (let c4 = 0; c4 < C; c4++) {
       for (let s3 = 0; s3 < S; s3++) {
@@ -136,7 +165,8 @@ export function forward(
   }
 
   // step 6: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
-  const y = new Float64Array(B * C * S);
+  const y =
+    into?.y === undefined ? new Float64Array(B * C * S) : checkInto(into.y, B * C * S, "into.y", Object.values(inputs));
   for (let b5 = 0; b5 < B; b5++) {
     for (let c5 = 0; c5 < C; c5++) {
       for (let s4 = 0; s4 < S; s4++) {
@@ -166,7 +196,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: InstancenormCache): InstancenormGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: InstancenormCache,
+  into?: Partial<InstancenormGradients>,
+): InstancenormGradients {
   checkCache(cache);
   const { B, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -180,7 +214,10 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
   // step 6 reversed: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
   // dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
   //   local derivative ∂/∂gamma[c] = xhat[b,c,s]
-  const dgamma = new Float64Array(C);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(C)
+      : checkInto(into.dgamma, C, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let c = 0; c < C; c++) {
     let acc = 0;
     for (let b = 0; b < B; b++) {
@@ -194,7 +231,10 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
 
   // dbeta[c] = sum(dy[b,c,s], b, s)
   //   local derivative ∂/∂beta[c] = 1
-  const dbeta = new Float64Array(C);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(C)
+      : checkInto(into.dbeta, C, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let c1 = 0; c1 < C; c1++) {
     let acc1 = 0;
     for (let b1 = 0; b1 < B; b1++) {
@@ -316,7 +356,10 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
 
   // gradients of the inputs
   // dx[b,c,s] = dx1[b,c,s] + dx2[b,c,s]
-  const dx = new Float64Array(B * C * S);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(B * C * S)
+      : checkInto(into.dx, B * C * S, "into.dx", [dout, ...Object.values(cache)]);
   for (let b11 = 0; b11 < B; b11++) {
     for (let c11 = 0; c11 < C; c11++) {
       for (let s10 = 0; s10 < S; s10++) {
@@ -337,7 +380,11 @@ export function backwardNaive(dout: Float64Array, cache: InstancenormCache): Ins
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: InstancenormCache): InstancenormGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: InstancenormCache,
+  into?: Partial<InstancenormGradients>,
+): InstancenormGradients {
   checkCache(cache);
   const { B, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -345,9 +392,18 @@ export function backwardFused(dout: Float64Array, cache: InstancenormCache): Ins
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * C * S, "dout");
-  const dx = new Float64Array(B * C * S);
-  const dgamma = new Float64Array(C);
-  const dbeta = new Float64Array(C);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(B * C * S)
+      : checkInto(into.dx, B * C * S, "into.dx", [dout, ...Object.values(cache)]);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(C)
+      : checkInto(into.dgamma, C, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(C)
+      : checkInto(into.dbeta, C, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
   const r = new Float64Array(B * C); // sum(dy[b,c,s]*xhat[b,c,s], s)
   const r1 = new Float64Array(B * C); // sum(dy[b,c,s], s)
 
@@ -366,14 +422,11 @@ export function backwardFused(dout: Float64Array, cache: InstancenormCache): Ins
   // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
   for (let b1 = 0; b1 < B; b1++) {
     for (let c1 = 0; c1 < C; c1++) {
+      const h = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S;
+      const h1 = gamma[c1]! * rstd[b1 * C + c1]!;
+      const h2 = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S;
       for (let s1 = 0; s1 < S; s1++) {
-        dx[(b1 * C + c1) * S + s1] =
-          (gamma[c1]! *
-            rstd[b1 * C + c1]! *
-            (-(xhat[(b1 * C + c1) * S + s1]! * r[b1 * C + c1]!) +
-              S * dout[(b1 * C + c1) * S + s1]! -
-              r1[b1 * C + c1]!)) /
-          S;
+        dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
       }
     }
   }
@@ -401,6 +454,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`instancenorm: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`instancenorm: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: InstancenormCache): void {

@@ -9,6 +9,7 @@
  *   3. y[n,d] = x[n,d] * rnorm[n]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface L2normalizeInputs {
@@ -41,6 +42,16 @@ export interface L2normalizeCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface L2normalizeBuffers {
+  /** ss[n] */
+  ss?: Float64Array;
+  /** rnorm[n] */
+  rnorm?: Float64Array;
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface L2normalizeGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -51,13 +62,14 @@ export function forward(
   inputs: L2normalizeInputs,
   sizes: L2normalizeSizes,
   constants?: L2normalizeConstants,
+  into?: L2normalizeBuffers,
 ): { y: Float64Array; cache: L2normalizeCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const eps = checkConstant(constants?.eps ?? 1e-12, "constants.eps");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: ss[n] = sum(x[n,d]^2, d)
-  const ss = new Float64Array(N);
+  const ss = into?.ss === undefined ? new Float64Array(N) : checkInto(into.ss, N, "into.ss", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -68,13 +80,14 @@ export function forward(
   }
 
   // step 2: rnorm[n] = 1/sqrt(ss[n] + eps)
-  const rnorm = new Float64Array(N);
+  const rnorm =
+    into?.rnorm === undefined ? new Float64Array(N) : checkInto(into.rnorm, N, "into.rnorm", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     rnorm[n1] = 1 / Math.sqrt(eps + ss[n1]!);
   }
 
   // step 3: y[n,d] = x[n,d] * rnorm[n]
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n2 * D + d1] = rnorm[n2]! * x[n2 * D + d1]!;
@@ -97,7 +110,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: L2normalizeCache): L2normalizeGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: L2normalizeCache,
+  into?: Partial<L2normalizeGradients>,
+): L2normalizeGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -148,7 +165,10 @@ export function backwardNaive(dout: Float64Array, cache: L2normalizeCache): L2no
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let d3 = 0; d3 < D; d3++) {
       dx[n4 * D + d3] = dx1[n4 * D + d3]! + dx2[n4 * D + d3]!;
@@ -165,14 +185,21 @@ export function backwardNaive(dout: Float64Array, cache: L2normalizeCache): L2no
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: L2normalizeCache): L2normalizeGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: L2normalizeCache,
+  into?: Partial<L2normalizeGradients>,
+): L2normalizeGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const rnorm = cache.rnorm;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d)
@@ -184,8 +211,9 @@ export function backwardFused(dout: Float64Array, cache: L2normalizeCache): L2no
 
   // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
   for (let n1 = 0; n1 < N; n1++) {
+    const h = -1 * r[n1]!;
     for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! - y[n1 * D + d1]! * r[n1]!);
+      dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
     }
   }
 
@@ -212,6 +240,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`l2normalize: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`l2normalize: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: L2normalizeCache): void {

@@ -12,6 +12,7 @@
  *   6. y[n,d] = gamma[d] * xhat[n,d] + beta[d]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface LayernormInputs {
@@ -58,6 +59,22 @@ export interface LayernormCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface LayernormBuffers {
+  /** mu[n] */
+  mu?: Float64Array;
+  /** xmu[n,d] */
+  xmu?: Float64Array;
+  /** var[n] */
+  var?: Float64Array;
+  /** rstd[n] */
+  rstd?: Float64Array;
+  /** xhat[n,d] */
+  xhat?: Float64Array;
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface LayernormGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -72,6 +89,7 @@ export function forward(
   inputs: LayernormInputs,
   sizes: LayernormSizes,
   constants?: LayernormConstants,
+  into?: LayernormBuffers,
 ): { y: Float64Array; cache: LayernormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
@@ -80,7 +98,7 @@ export function forward(
   const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
   const beta = checkArray(inputs.beta, D, "inputs.beta");
   // step 1: mu[n] = mean(x[n,d], d)
-  const mu = new Float64Array(N);
+  const mu = into?.mu === undefined ? new Float64Array(N) : checkInto(into.mu, N, "into.mu", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -91,7 +109,8 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[n]
-  const xmu = new Float64Array(N * D);
+  const xmu =
+    into?.xmu === undefined ? new Float64Array(N * D) : checkInto(into.xmu, N * D, "into.xmu", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[n1]!;
@@ -99,7 +118,8 @@ export function forward(
   }
 
   // step 3: var[n] = mean(xmu[n,d]^2, d)
-  const var_ = new Float64Array(N);
+  const var_ =
+    into?.var === undefined ? new Float64Array(N) : checkInto(into.var, N, "into.var", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc1 = 0;
     for (let d2 = 0; d2 < D; d2++) {
@@ -110,13 +130,17 @@ export function forward(
   }
 
   // step 4: rstd[n] = 1/sqrt(var[n] + eps)
-  const rstd = new Float64Array(N);
+  const rstd =
+    into?.rstd === undefined ? new Float64Array(N) : checkInto(into.rstd, N, "into.rstd", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     rstd[n3] = 1 / Math.sqrt(eps + var_[n3]!);
   }
 
   // step 5: xhat[n,d] = xmu[n,d] * rstd[n]
-  const xhat = new Float64Array(N * D);
+  const xhat =
+    into?.xhat === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.xhat, N * D, "into.xhat", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let d3 = 0; d3 < D; d3++) {
       xhat[n4 * D + d3] = rstd[n4]! * xmu[n4 * D + d3]!;
@@ -124,7 +148,7 @@ export function forward(
   }
 
   // step 6: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n5 = 0; n5 < N; n5++) {
     for (let d4 = 0; d4 < D; d4++) {
       y[n5 * D + d4] = beta[d4]! + gamma[d4]! * xhat[n5 * D + d4]!;
@@ -152,7 +176,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: LayernormCache): LayernormGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: LayernormCache,
+  into?: Partial<LayernormGradients>,
+): LayernormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -166,7 +194,10 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
   // step 6 reversed: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
   // dgamma[d] = sum(dy[n,d]*xhat[n,d], n)
   //   local derivative ∂/∂gamma[d] = xhat[n,d]
-  const dgamma = new Float64Array(D);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -178,7 +209,10 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
 
   // dbeta[d] = sum(dy[n,d], n)
   //   local derivative ∂/∂beta[d] = 1
-  const dbeta = new Float64Array(D);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     let acc1 = 0;
     for (let n1 = 0; n1 < N; n1++) {
@@ -279,7 +313,10 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n11 = 0; n11 < N; n11++) {
     for (let d10 = 0; d10 < D; d10++) {
       dx[n11 * D + d10] = dx1[n11 * D + d10]! + dx2[n11 * D + d10]!;
@@ -298,7 +335,11 @@ export function backwardNaive(dout: Float64Array, cache: LayernormCache): Layern
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: LayernormCache): LayernormGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: LayernormCache,
+  into?: Partial<LayernormGradients>,
+): LayernormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -306,9 +347,18 @@ export function backwardFused(dout: Float64Array, cache: LayernormCache): Layern
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
-  const dgamma = new Float64Array(D);
-  const dbeta = new Float64Array(D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const dgamma =
+    into?.dgamma === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
+  const dbeta =
+    into?.dbeta === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*gamma[d], d)
   const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xhat[n,d], d)
 
@@ -323,10 +373,17 @@ export function backwardFused(dout: Float64Array, cache: LayernormCache): Layern
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
+  const c = new Float64Array(D); // D*gamma[d]
+  for (let d2 = 0; d2 < D; d2++) {
+    c[d2] = D * gamma[d2]!;
+  }
+
   for (let n1 = 0; n1 < N; n1++) {
+    const h = -1 * r1[n1]!;
+    const h1 = -1 * r[n1]!;
+    const h2 = rstd[n1]! / D;
     for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] =
-        (rstd[n1]! * (-r[n1]! - xhat[n1 * D + d1]! * r1[n1]! + D * dout[n1 * D + d1]! * gamma[d1]!)) / D;
+      dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
     }
   }
 
@@ -353,6 +410,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`layernorm: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`layernorm: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: LayernormCache): void {

@@ -7,6 +7,7 @@
  *   1. y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface LinearInputs {
@@ -41,6 +42,12 @@ export interface LinearCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface LinearBuffers {
+  /** y[n,k] */
+  y?: Float64Array;
+}
+
 export interface LinearGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -55,6 +62,7 @@ export function forward(
   inputs: LinearInputs,
   sizes: LinearSizes,
   constants?: LinearConstants,
+  into?: LinearBuffers,
 ): { y: Float64Array; cache: LinearCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
@@ -63,7 +71,7 @@ export function forward(
   const w = checkArray(inputs.w, D * K, "inputs.w");
   const b = checkArray(inputs.b, K, "inputs.b");
   // step 1: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
-  const y = new Float64Array(N * K);
+  const y = into?.y === undefined ? new Float64Array(N * K) : checkInto(into.y, N * K, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       let acc = 0;
@@ -83,7 +91,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: LinearCache,
+  into?: Partial<LinearGradients>,
+): LinearGradients {
   checkCache(cache);
   const { N, D, K } = cache.sizes;
   const x = cache.x;
@@ -93,7 +105,10 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
   // step 1 reversed: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
   // dx[n,d] = sum(dy[n,k]*w[d,k], k)
   //   local derivative ∂/∂x[n,d] = w[d,k]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       let acc = 0;
@@ -107,7 +122,10 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
 
   // dw[d,k] = sum(dy[n,k]*x[n,d], n)
   //   local derivative ∂/∂w[d,k] = x[n,d]
-  const dw = new Float64Array(D * K);
+  const dw =
+    into?.dw === undefined
+      ? new Float64Array(D * K)
+      : checkInto(into.dw, D * K, "into.dw", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     for (let k1 = 0; k1 < K; k1++) {
       let acc1 = 0;
@@ -121,7 +139,8 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
 
   // db[k] = sum(dy[n,k], n)
   //   local derivative ∂/∂b[k] = 1
-  const db = new Float64Array(K);
+  const db =
+    into?.db === undefined ? new Float64Array(K) : checkInto(into.db, K, "into.db", [dout, ...Object.values(cache)]);
   for (let k2 = 0; k2 < K; k2++) {
     let acc2 = 0;
     for (let n2 = 0; n2 < N; n2++) {
@@ -143,15 +162,28 @@ export function backwardNaive(dout: Float64Array, cache: LinearCache): LinearGra
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: LinearCache): LinearGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: LinearCache,
+  into?: Partial<LinearGradients>,
+): LinearGradients {
   checkCache(cache);
   const { N, D, K } = cache.sizes;
   const x = cache.x;
   const w = cache.w;
   checkArray(dout, N * K, "dout");
-  const dx = new Float64Array(N * D);
-  const dw = new Float64Array(D * K);
-  const db = new Float64Array(K);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]).fill(0);
+  const dw =
+    into?.dw === undefined
+      ? new Float64Array(D * K)
+      : checkInto(into.dw, D * K, "into.dw", [dout, ...Object.values(cache)]).fill(0);
+  const db =
+    into?.db === undefined
+      ? new Float64Array(K)
+      : checkInto(into.db, K, "into.db", [dout, ...Object.values(cache)]).fill(0);
 
   // one pass over memory for sum(dy[n,k]*w[d,k], k), sum(dy[n,k]*x[n,d], n)
   for (let n = 0; n < N; n++) {
@@ -193,6 +225,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`linear: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`linear: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: LinearCache): void {

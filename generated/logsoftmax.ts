@@ -9,6 +9,7 @@
  *   3. y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface LogsoftmaxInputs {
@@ -38,6 +39,16 @@ export interface LogsoftmaxCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface LogsoftmaxBuffers {
+  /** m[n] */
+  m?: Float64Array;
+  /** s[n] */
+  s?: Float64Array;
+  /** y[n,c] */
+  y?: Float64Array;
+}
+
 export interface LogsoftmaxGradients {
   /** gradient with respect to z[n,c] */
   dz: Float64Array;
@@ -48,12 +59,13 @@ export function forward(
   inputs: LogsoftmaxInputs,
   sizes: LogsoftmaxSizes,
   constants?: LogsoftmaxConstants,
+  into?: LogsoftmaxBuffers,
 ): { y: Float64Array; cache: LogsoftmaxCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
   // step 1: m[n] = max(z[n,c], c)
-  const m = new Float64Array(N);
+  const m = into?.m === undefined ? new Float64Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -64,7 +76,7 @@ export function forward(
   }
 
   // step 2: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
-  const s = new Float64Array(N);
+  const s = into?.s === undefined ? new Float64Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     let acc = 0;
     for (let c1 = 0; c1 < C; c1++) {
@@ -75,7 +87,7 @@ export function forward(
   }
 
   // step 3: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  const y = new Float64Array(N * C);
+  const y = into?.y === undefined ? new Float64Array(N * C) : checkInto(into.y, N * C, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {
       y[n2 * C + c2] = z[n2 * C + c2]! - Math.log(s[n2]!) - m[n2]!;
@@ -90,7 +102,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): LogsoftmaxGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: LogsoftmaxCache,
+  into?: Partial<LogsoftmaxGradients>,
+): LogsoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const z = cache.z;
@@ -132,7 +148,10 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  const dz = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       dz[n3 * C + c3] = dz1[n3 * C + c3]! + dz2[n3 * C + c3]!;
@@ -149,14 +168,21 @@ export function backwardNaive(dout: Float64Array, cache: LogsoftmaxCache): Logso
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: LogsoftmaxCache): LogsoftmaxGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: LogsoftmaxCache,
+  into?: Partial<LogsoftmaxGradients>,
+): LogsoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const z = cache.z;
   const m = cache.m;
   const s = cache.s;
   checkArray(dout, N * C, "dout");
-  const dz = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   const r = new Float64Array(N); // sum(dy[n,c], c)
 
   // one pass over memory for sum(dy[n,c], c)
@@ -168,8 +194,10 @@ export function backwardFused(dout: Float64Array, cache: LogsoftmaxCache): Logso
 
   // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
   for (let n1 = 0; n1 < N; n1++) {
+    const h = -1 * m[n1]!;
+    const h1 = (-1 * r[n1]!) / s[n1]!;
     for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = dout[n1 * C + c1]! - (Math.exp(z[n1 * C + c1]! - m[n1]!) * r[n1]!) / s[n1]!;
+      dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
     }
   }
 
@@ -196,6 +224,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`logsoftmax: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`logsoftmax: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: LogsoftmaxCache): void {

@@ -8,6 +8,7 @@
  *   2. loss = sum(r[n,d]^2, n, d) / (N*D)
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface MseInputs {
@@ -39,6 +40,14 @@ export interface MseCache {
   readonly loss: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface MseBuffers {
+  /** r[n,d] */
+  r?: Float64Array;
+  /** loss */
+  loss?: Float64Array;
+}
+
 export interface MseGradients {
   /** gradient with respect to y[n,d] */
   dy: Float64Array;
@@ -51,13 +60,14 @@ export function forward(
   inputs: MseInputs,
   sizes: MseSizes,
   constants?: MseConstants,
+  into?: MseBuffers,
 ): { loss: Float64Array; cache: MseCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const y = checkArray(inputs.y, N * D, "inputs.y");
   const t = checkArray(inputs.t, N * D, "inputs.t");
   // step 1: r[n,d] = y[n,d] - t[n,d]
-  const r = new Float64Array(N * D);
+  const r = into?.r === undefined ? new Float64Array(N * D) : checkInto(into.r, N * D, "into.r", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       r[n * D + d] = y[n * D + d]! - t[n * D + d]!;
@@ -65,7 +75,8 @@ export function forward(
   }
 
   // step 2: loss = sum(r[n,d]^2, n, d) / (N*D)
-  const loss = new Float64Array(1);
+  const loss =
+    into?.loss === undefined ? new Float64Array(1) : checkInto(into.loss, 1, "into.loss", Object.values(inputs));
   let acc = 0;
   for (let d1 = 0; d1 < D; d1++) {
     for (let n1 = 0; n1 < N; n1++) {
@@ -82,7 +93,7 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: MseCache): MseGradients {
+export function backwardNaive(dout: Float64Array, cache: MseCache, into?: Partial<MseGradients>): MseGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const r = cache.r;
@@ -101,7 +112,10 @@ export function backwardNaive(dout: Float64Array, cache: MseCache): MseGradients
   // step 1 reversed: r[n,d] = y[n,d] - t[n,d]
   // dy[n,d] = dr[n,d]
   //   local derivative ∂/∂y[n,d] = 1
-  const dy = new Float64Array(N * D);
+  const dy =
+    into?.dy === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dy, N * D, "into.dy", [dout, ...Object.values(cache)]);
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       dy[n1 * D + d1] = dr[n1 * D + d1]!;
@@ -110,7 +124,10 @@ export function backwardNaive(dout: Float64Array, cache: MseCache): MseGradients
 
   // dt[n,d] = -dr[n,d]
   //   local derivative ∂/∂t[n,d] = -1
-  const dt = new Float64Array(N * D);
+  const dt =
+    into?.dt === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dt, N * D, "into.dt", [dout, ...Object.values(cache)]);
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
       dt[n2 * D + d2] = -1 * dr[n2 * D + d2]!;
@@ -128,25 +145,33 @@ export function backwardNaive(dout: Float64Array, cache: MseCache): MseGradients
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: MseCache): MseGradients {
+export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partial<MseGradients>): MseGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const r = cache.r;
   checkArray(dout, 1, "dout");
-  const dy = new Float64Array(N * D);
-  const dt = new Float64Array(N * D);
+  const dy =
+    into?.dy === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dy, N * D, "into.dy", [dout, ...Object.values(cache)]);
+  const dt =
+    into?.dt === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dt, N * D, "into.dt", [dout, ...Object.values(cache)]);
 
   // dy[n,d] = 2*dloss[]*r[n,d]/D/N
+  const h = (2 * dout[0]!) / D / N;
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      dy[n * D + d] = (2 * dout[0]! * r[n * D + d]!) / D / N;
+      dy[n * D + d] = h * r[n * D + d]!;
     }
   }
 
   // dt[n,d] = -2*dloss[]*r[n,d]/D/N
+  const h1 = (-2 * dout[0]!) / D / N;
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      dt[n1 * D + d1] = (-2 * dout[0]! * r[n1 * D + d1]!) / D / N;
+      dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
     }
   }
 
@@ -173,6 +198,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`mse: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`mse: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: MseCache): void {

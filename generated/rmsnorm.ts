@@ -9,6 +9,7 @@
  *   3. y[n,d] = w[d] * x[n,d] * rrms[n]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface RmsnormInputs {
@@ -45,6 +46,16 @@ export interface RmsnormCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface RmsnormBuffers {
+  /** ms[n] */
+  ms?: Float64Array;
+  /** rrms[n] */
+  rrms?: Float64Array;
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface RmsnormGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -57,6 +68,7 @@ export function forward(
   inputs: RmsnormInputs,
   sizes: RmsnormSizes,
   constants?: RmsnormConstants,
+  into?: RmsnormBuffers,
 ): { y: Float64Array; cache: RmsnormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
@@ -64,7 +76,7 @@ export function forward(
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const w = checkArray(inputs.w, D, "inputs.w");
   // step 1: ms[n] = mean(x[n,d]^2, d)
-  const ms = new Float64Array(N);
+  const ms = into?.ms === undefined ? new Float64Array(N) : checkInto(into.ms, N, "into.ms", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -75,13 +87,14 @@ export function forward(
   }
 
   // step 2: rrms[n] = 1/sqrt(ms[n] + eps)
-  const rrms = new Float64Array(N);
+  const rrms =
+    into?.rrms === undefined ? new Float64Array(N) : checkInto(into.rrms, N, "into.rrms", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     rrms[n1] = 1 / Math.sqrt(eps + ms[n1]!);
   }
 
   // step 3: y[n,d] = w[d] * x[n,d] * rrms[n]
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n2 * D + d1] = rrms[n2]! * w[d1]! * x[n2 * D + d1]!;
@@ -105,7 +118,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: RmsnormCache,
+  into?: Partial<RmsnormGradients>,
+): RmsnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -127,7 +144,8 @@ export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormG
 
   // dw[d] = sum(dy[n,d]*rrms[n]*x[n,d], n)
   //   local derivative ∂/∂w[d] = rrms[n]*x[n,d]
-  const dw = new Float64Array(D);
+  const dw =
+    into?.dw === undefined ? new Float64Array(D) : checkInto(into.dw, D, "into.dw", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     let acc = 0;
     for (let n1 = 0; n1 < N; n1++) {
@@ -169,7 +187,10 @@ export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormG
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n5 = 0; n5 < N; n5++) {
     for (let d4 = 0; d4 < D; d4++) {
       dx[n5 * D + d4] = dx1[n5 * D + d4]! + dx2[n5 * D + d4]!;
@@ -187,7 +208,11 @@ export function backwardNaive(dout: Float64Array, cache: RmsnormCache): RmsnormG
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: RmsnormCache): RmsnormGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: RmsnormCache,
+  into?: Partial<RmsnormGradients>,
+): RmsnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
@@ -196,8 +221,14 @@ export function backwardFused(dout: Float64Array, cache: RmsnormCache): RmsnormG
   const rrms = cache.rrms;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
-  const dw = new Float64Array(D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const dw =
+    into?.dw === undefined
+      ? new Float64Array(D)
+      : checkInto(into.dw, D, "into.dw", [dout, ...Object.values(cache)]).fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d), sum(dy[n,d]*rrms[n]*x[n,d], n)
@@ -209,9 +240,16 @@ export function backwardFused(dout: Float64Array, cache: RmsnormCache): RmsnormG
   }
 
   // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
+  const c = new Float64Array(D); // D*w[d]
+  for (let d2 = 0; d2 < D; d2++) {
+    c[d2] = D * w[d2]!;
+  }
+
   for (let n1 = 0; n1 < N; n1++) {
+    const h = -1 * rrms[n1]! * r[n1]!;
+    const h1 = rrms[n1]! / D;
     for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = (rrms[n1]! * (D * dout[n1 * D + d1]! * w[d1]! - rrms[n1]! * x[n1 * D + d1]! * r[n1]!)) / D;
+      dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
     }
   }
 
@@ -238,6 +276,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`rmsnorm: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`rmsnorm: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: RmsnormCache): void {

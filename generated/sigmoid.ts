@@ -7,6 +7,7 @@
  *   1. s[n,d] = 1/(1 + exp(-x[n,d]))
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface SigmoidInputs {
@@ -32,6 +33,12 @@ export interface SigmoidCache {
   readonly s: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface SigmoidBuffers {
+  /** s[n,d] */
+  s?: Float64Array;
+}
+
 export interface SigmoidGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -42,12 +49,13 @@ export function forward(
   inputs: SigmoidInputs,
   sizes: SigmoidSizes,
   constants?: SigmoidConstants,
+  into?: SigmoidBuffers,
 ): { s: Float64Array; cache: SigmoidCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
-  const s = new Float64Array(N * D);
+  const s = into?.s === undefined ? new Float64Array(N * D) : checkInto(into.s, N * D, "into.s", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       s[n * D + d] = 1 / (1 + Math.exp(-1 * x[n * D + d]!));
@@ -62,7 +70,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: SigmoidCache): SigmoidGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: SigmoidCache,
+  into?: Partial<SigmoidGradients>,
+): SigmoidGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
@@ -71,7 +83,10 @@ export function backwardNaive(dout: Float64Array, cache: SigmoidCache): SigmoidG
   // step 1 reversed: s[n,d] = 1/(1 + exp(-x[n,d]))
   // dx[n,d] = ds[n,d]*exp(-x[n,d])/(1 + exp(-x[n,d]))^2
   //   local derivative ∂/∂x[n,d] = exp(-x[n,d])/(1 + exp(-x[n,d]))^2
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       dx[n * D + d] =
@@ -90,12 +105,19 @@ export function backwardNaive(dout: Float64Array, cache: SigmoidCache): SigmoidG
  *
  * 1 pass; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: SigmoidCache): SigmoidGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: SigmoidCache,
+  into?: Partial<SigmoidGradients>,
+): SigmoidGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const s = cache.s;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
   for (let n = 0; n < N; n++) {
@@ -127,6 +149,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`sigmoid: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`sigmoid: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: SigmoidCache): void {

@@ -10,6 +10,7 @@
  *   4. p[n,c] = e[n,c] / s[n]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface SoftmaxInputs {
@@ -41,6 +42,18 @@ export interface SoftmaxCache {
   readonly p: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface SoftmaxBuffers {
+  /** m[n] */
+  m?: Float64Array;
+  /** e[n,c] */
+  e?: Float64Array;
+  /** s[n] */
+  s?: Float64Array;
+  /** p[n,c] */
+  p?: Float64Array;
+}
+
 export interface SoftmaxGradients {
   /** gradient with respect to z[n,c] */
   dz: Float64Array;
@@ -51,12 +64,13 @@ export function forward(
   inputs: SoftmaxInputs,
   sizes: SoftmaxSizes,
   constants?: SoftmaxConstants,
+  into?: SoftmaxBuffers,
 ): { p: Float64Array; cache: SoftmaxCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
   // step 1: m[n] = max(z[n,c], c)
-  const m = new Float64Array(N);
+  const m = into?.m === undefined ? new Float64Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -67,7 +81,7 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  const e = new Float64Array(N * C);
+  const e = into?.e === undefined ? new Float64Array(N * C) : checkInto(into.e, N * C, "into.e", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
       e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
@@ -75,7 +89,7 @@ export function forward(
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  const s = new Float64Array(N);
+  const s = into?.s === undefined ? new Float64Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc = 0;
     for (let c2 = 0; c2 < C; c2++) {
@@ -86,7 +100,7 @@ export function forward(
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  const p = new Float64Array(N * C);
+  const p = into?.p === undefined ? new Float64Array(N * C) : checkInto(into.p, N * C, "into.p", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
@@ -101,7 +115,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: SoftmaxCache): SoftmaxGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: SoftmaxCache,
+  into?: Partial<SoftmaxGradients>,
+): SoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const z = cache.z;
@@ -153,7 +171,10 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxCache): SoftmaxG
 
   // dz[n,c] = de[n,c]*exp(z[n,c] - stop(m[n]))
   //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
-  const dz = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {
       dz[n4 * C + c4] = de[n4 * C + c4]! * Math.exp(z[n4 * C + c4]! - m[n4]!);
@@ -170,12 +191,19 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxCache): SoftmaxG
  *
  * 2 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: SoftmaxCache): SoftmaxGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: SoftmaxCache,
+  into?: Partial<SoftmaxGradients>,
+): SoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const p = cache.p;
   checkArray(dout, N * C, "dout");
-  const dz = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   const r = new Float64Array(N); // sum(dp[n,c]*p[n,c], c)
 
   // one pass over memory for sum(dp[n,c]*p[n,c], c)
@@ -187,8 +215,9 @@ export function backwardFused(dout: Float64Array, cache: SoftmaxCache): SoftmaxG
 
   // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
   for (let n1 = 0; n1 < N; n1++) {
+    const h = -1 * r[n1]!;
     for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! - r[n1]!);
+      dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
     }
   }
 
@@ -215,6 +244,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`softmax: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`softmax: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: SoftmaxCache): void {

@@ -12,6 +12,7 @@
  *   6. loss = -sum(t[n,c] * logp[n,c], n, c) / N
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface SoftmaxXentInputs {
@@ -51,6 +52,22 @@ export interface SoftmaxXentCache {
   readonly loss: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface SoftmaxXentBuffers {
+  /** m[n] */
+  m?: Float64Array;
+  /** e[n,c] */
+  e?: Float64Array;
+  /** s[n] */
+  s?: Float64Array;
+  /** p[n,c] */
+  p?: Float64Array;
+  /** logp[n,c] */
+  logp?: Float64Array;
+  /** loss */
+  loss?: Float64Array;
+}
+
 export interface SoftmaxXentGradients {
   /** gradient with respect to z[n,c] */
   dz: Float64Array;
@@ -63,13 +80,14 @@ export function forward(
   inputs: SoftmaxXentInputs,
   sizes: SoftmaxXentSizes,
   constants?: SoftmaxXentConstants,
+  into?: SoftmaxXentBuffers,
 ): { loss: Float64Array; cache: SoftmaxXentCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
   const t = checkArray(inputs.t, N * C, "inputs.t");
   // step 1: m[n] = max(z[n,c], c)
-  const m = new Float64Array(N);
+  const m = into?.m === undefined ? new Float64Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -80,7 +98,7 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  const e = new Float64Array(N * C);
+  const e = into?.e === undefined ? new Float64Array(N * C) : checkInto(into.e, N * C, "into.e", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
       e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
@@ -88,7 +106,7 @@ export function forward(
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  const s = new Float64Array(N);
+  const s = into?.s === undefined ? new Float64Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc = 0;
     for (let c2 = 0; c2 < C; c2++) {
@@ -99,7 +117,7 @@ export function forward(
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  const p = new Float64Array(N * C);
+  const p = into?.p === undefined ? new Float64Array(N * C) : checkInto(into.p, N * C, "into.p", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
@@ -107,7 +125,10 @@ export function forward(
   }
 
   // step 5: logp[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  const logp = new Float64Array(N * C);
+  const logp =
+    into?.logp === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.logp, N * C, "into.logp", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {
       logp[n4 * C + c4] = z[n4 * C + c4]! - Math.log(s[n4]!) - m[n4]!;
@@ -115,7 +136,8 @@ export function forward(
   }
 
   // step 6: loss = -sum(t[n,c] * logp[n,c], n, c) / N
-  const loss = new Float64Array(1);
+  const loss =
+    into?.loss === undefined ? new Float64Array(1) : checkInto(into.loss, 1, "into.loss", Object.values(inputs));
   let acc1 = 0;
   for (let c5 = 0; c5 < C; c5++) {
     for (let n5 = 0; n5 < N; n5++) {
@@ -144,7 +166,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): SoftmaxXentGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: SoftmaxXentCache,
+  into?: Partial<SoftmaxXentGradients>,
+): SoftmaxXentGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const z = cache.z;
@@ -157,7 +183,10 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
   // step 6 reversed: loss = -sum(t[n,c] * logp[n,c], n, c) / N
   // dt[n,c] = -dloss[]*logp[n,c]/N
   //   local derivative ∂/∂t[n,c] = -logp[n,c]/N
-  const dt = new Float64Array(N * C);
+  const dt =
+    into?.dt === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dt, N * C, "into.dt", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       dt[n * C + c] = (-1 * dout[0]! * logp[n * C + c]!) / N;
@@ -217,7 +246,10 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  const dz = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n6 = 0; n6 < N; n6++) {
     for (let c6 = 0; c6 < C; c6++) {
       dz[n6 * C + c6] = dz1[n6 * C + c6]! + dz2[n6 * C + c6]!;
@@ -235,15 +267,25 @@ export function backwardNaive(dout: Float64Array, cache: SoftmaxXentCache): Soft
  *
  * 3 passes; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: SoftmaxXentCache): SoftmaxXentGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: SoftmaxXentCache,
+  into?: Partial<SoftmaxXentGradients>,
+): SoftmaxXentGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
   const t = cache.t;
   const p = cache.p;
   const logp = cache.logp;
   checkArray(dout, 1, "dout");
-  const dz = new Float64Array(N * C);
-  const dt = new Float64Array(N * C);
+  const dz =
+    into?.dz === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
+  const dt =
+    into?.dt === undefined
+      ? new Float64Array(N * C)
+      : checkInto(into.dt, N * C, "into.dt", [dout, ...Object.values(cache)]);
   const r = new Float64Array(N); // sum(t[n,c], c)
 
   // one pass over memory for sum(t[n,c], c)
@@ -254,16 +296,19 @@ export function backwardFused(dout: Float64Array, cache: SoftmaxXentCache): Soft
   }
 
   // dz[n,c] = dloss[]*(p[n,c]*sum(t[n,c'], c') - t[n,c])/N
+  const h1 = (-1 * dout[0]!) / N;
   for (let n1 = 0; n1 < N; n1++) {
+    const h = (dout[0]! * r[n1]!) / N;
     for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = (dout[0]! * (p[n1 * C + c1]! * r[n1]! - t[n1 * C + c1]!)) / N;
+      dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
     }
   }
 
   // dt[n,c] = -dloss[]*logp[n,c]/N
+  const h2 = (-1 * dout[0]!) / N;
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {
-      dt[n2 * C + c2] = (-1 * dout[0]! * logp[n2 * C + c2]!) / N;
+      dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
     }
   }
 
@@ -290,6 +335,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`softmax_xent: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`softmax_xent: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: SoftmaxXentCache): void {

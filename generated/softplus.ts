@@ -7,6 +7,7 @@
  *   1. y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface SoftplusInputs {
@@ -32,6 +33,12 @@ export interface SoftplusCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface SoftplusBuffers {
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface SoftplusGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -42,12 +49,13 @@ export function forward(
   inputs: SoftplusInputs,
   sizes: SoftplusSizes,
   constants?: SoftplusConstants,
+  into?: SoftplusBuffers,
 ): { y: Float64Array; cache: SoftplusCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       y[n * D + d] =
@@ -63,7 +71,11 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: SoftplusCache): SoftplusGradients {
+export function backwardNaive(
+  dout: Float64Array,
+  cache: SoftplusCache,
+  into?: Partial<SoftplusGradients>,
+): SoftplusGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
@@ -72,7 +84,10 @@ export function backwardNaive(dout: Float64Array, cache: SoftplusCache): Softplu
   // step 1 reversed: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
   // dx[n,d] = dy[n,d]*(0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
   //   local derivative ∂/∂x[n,d] = 0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))) (own rule; the CAS answer was rejected)
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       dx[n * D + d] =
@@ -93,12 +108,19 @@ export function backwardNaive(dout: Float64Array, cache: SoftplusCache): Softplu
  *
  * 1 pass; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: SoftplusCache): SoftplusGradients {
+export function backwardFused(
+  dout: Float64Array,
+  cache: SoftplusCache,
+  into?: Partial<SoftplusGradients>,
+): SoftplusGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
   for (let n = 0; n < N; n++) {
@@ -135,6 +157,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`softplus: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`softplus: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: SoftplusCache): void {

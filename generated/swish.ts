@@ -8,6 +8,7 @@
  *   2. y[n,d] = x[n,d] * s[n,d]
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface SwishInputs {
@@ -35,6 +36,14 @@ export interface SwishCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface SwishBuffers {
+  /** s[n,d] */
+  s?: Float64Array;
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface SwishGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -45,12 +54,13 @@ export function forward(
   inputs: SwishInputs,
   sizes: SwishSizes,
   constants?: SwishConstants,
+  into?: SwishBuffers,
 ): { y: Float64Array; cache: SwishCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
-  const s = new Float64Array(N * D);
+  const s = into?.s === undefined ? new Float64Array(N * D) : checkInto(into.s, N * D, "into.s", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       s[n * D + d] = 1 / (1 + Math.exp(-1 * x[n * D + d]!));
@@ -58,7 +68,7 @@ export function forward(
   }
 
   // step 2: y[n,d] = x[n,d] * s[n,d]
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n1 * D + d1] = s[n1 * D + d1]! * x[n1 * D + d1]!;
@@ -73,7 +83,7 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: SwishCache): SwishGradients {
+export function backwardNaive(dout: Float64Array, cache: SwishCache, into?: Partial<SwishGradients>): SwishGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
@@ -113,7 +123,10 @@ export function backwardNaive(dout: Float64Array, cache: SwishCache): SwishGradi
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n3 = 0; n3 < N; n3++) {
     for (let d3 = 0; d3 < D; d3++) {
       dx[n3 * D + d3] = dx1[n3 * D + d3]! + dx2[n3 * D + d3]!;
@@ -130,13 +143,16 @@ export function backwardNaive(dout: Float64Array, cache: SwishCache): SwishGradi
  *
  * 1 pass; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: SwishCache): SwishGradients {
+export function backwardFused(dout: Float64Array, cache: SwishCache, into?: Partial<SwishGradients>): SwishGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const s = cache.s;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = dy[n,d]*(s[n,d] + y[n,d] - s[n,d]*y[n,d])
   for (let n = 0; n < N; n++) {
@@ -168,6 +184,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`swish: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`swish: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: SwishCache): void {

@@ -7,6 +7,7 @@
  *   1. y[n,d] = tanh(x[n,d])
  *
  * Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.
+ * Every kernel takes optional preallocated output arrays as its last argument (`into`).
  */
 
 export interface TanhInputs {
@@ -32,6 +33,12 @@ export interface TanhCache {
   readonly y: Float64Array;
 }
 
+/** Preallocated arrays for `forward` to write each step into, instead of allocating them. */
+export interface TanhBuffers {
+  /** y[n,d] */
+  y?: Float64Array;
+}
+
 export interface TanhGradients {
   /** gradient with respect to x[n,d] */
   dx: Float64Array;
@@ -42,12 +49,13 @@ export function forward(
   inputs: TanhInputs,
   sizes: TanhSizes,
   constants?: TanhConstants,
+  into?: TanhBuffers,
 ): { y: Float64Array; cache: TanhCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   // step 1: y[n,d] = tanh(x[n,d])
-  const y = new Float64Array(N * D);
+  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       y[n * D + d] = Math.tanh(x[n * D + d]!);
@@ -62,7 +70,7 @@ export function forward(
  * The staged backward pass: one block per forward step, in reverse order, each applying the chain
  * rule at that step and allocating the gradient arrays it produces.
  */
-export function backwardNaive(dout: Float64Array, cache: TanhCache): TanhGradients {
+export function backwardNaive(dout: Float64Array, cache: TanhCache, into?: Partial<TanhGradients>): TanhGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
@@ -71,7 +79,10 @@ export function backwardNaive(dout: Float64Array, cache: TanhCache): TanhGradien
   // step 1 reversed: y[n,d] = tanh(x[n,d])
   // dx[n,d] = dy[n,d]*sech(x[n,d])^2
   //   local derivative ∂/∂x[n,d] = sech(x[n,d])^2
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       dx[n * D + d] = dout[n * D + d]! * ((1 / Math.cosh(x[n * D + d]!)) * (1 / Math.cosh(x[n * D + d]!)));
@@ -88,12 +99,15 @@ export function backwardNaive(dout: Float64Array, cache: TanhCache): TanhGradien
  *
  * 1 pass; each reduction is computed once and shared.
  */
-export function backwardFused(dout: Float64Array, cache: TanhCache): TanhGradients {
+export function backwardFused(dout: Float64Array, cache: TanhCache, into?: Partial<TanhGradients>): TanhGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx = new Float64Array(N * D);
+  const dx =
+    into?.dx === undefined
+      ? new Float64Array(N * D)
+      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
   for (let n = 0; n < N; n++) {
@@ -125,6 +139,13 @@ function checkArray(value: unknown, length: number, name: string): Float64Array 
     throw new RangeError(`tanh: ${name} has length ${value.length}, expected ${length}`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array))
+    throw new RangeError(`tanh: ${name} is also an argument; the kernel never writes its arguments`);
+  return array;
 }
 
 function checkCache(cache: TanhCache): void {

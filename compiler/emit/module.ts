@@ -11,6 +11,7 @@ import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
 import type { Schedule } from "../schedule/passes.js";
 import { loopNest, lower, Namer, offset, type Scope } from "./code.js";
+import { hoist } from "../schedule/hoist.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -21,6 +22,8 @@ export interface EmitInput {
   readonly source: string;
   /** Format with prettier (default true); unformatted output is the same code, for quick checks. */
   readonly format?: boolean;
+  /** Element type of every array the module takes and returns (default float64). */
+  readonly dtype?: "float64" | "float32";
 }
 
 function pascal(name: string): string {
@@ -60,6 +63,7 @@ function project(): Project {
 export async function emitModule(inp: EmitInput): Promise<string> {
   const { program: p } = inp;
   const T = pascal(p.name);
+  const A = inp.dtype === "float32" ? "Float32Array" : "Float64Array";
   // the whole module as one structure, printed once (ts-morph reparses after every incremental add)
   const statements: (string | StatementStructures)[] = [];
 
@@ -70,7 +74,9 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     "Forward steps:",
     ...p.steps.map((s) => `  ${s.position + 1}. ${s.text}`),
     "",
-    "Arrays are row-major Float64Arrays in the order of each tensor's declared indices; a scalar has length 1.",
+    `Arrays are row-major ${A}s in the order of each tensor's declared indices; a scalar has length 1.`,
+    ...(A === "Float32Array" ? ["Reductions accumulate in float64 and round once when they are stored."] : []),
+    "Every kernel takes optional preallocated output arrays as its last argument (`into`).",
   ];
   statements.push(`/**\n${header.map((l) => ` * ${l}`.trimEnd()).join("\n")}\n */`);
 
@@ -78,7 +84,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     kind: StructureKind.Interface,
     name: `${T}Inputs`,
     isExported: true,
-    properties: p.inputs.map((t) => ({ name: t.name, type: "Float64Array", docs: [`${declText(t)}`] })),
+    properties: p.inputs.map((t) => ({ name: t.name, type: A, docs: [`${declText(t)}`] })),
   });
   statements.push({
     kind: StructureKind.Interface, name: `${T}Sizes`, isExported: true, properties: p.sizes.map((s) => ({ name: s, type: "number" })) });
@@ -97,14 +103,21 @@ export async function emitModule(inp: EmitInput): Promise<string> {
       { name: "spec", type: JSON.stringify(p.name), isReadonly: true },
       { name: "sizes", type: `Readonly<${T}Sizes>`, isReadonly: true },
       { name: "constants", type: `Readonly<Required<${T}Constants>>`, isReadonly: true },
-      ...[...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: "Float64Array", isReadonly: true, docs: [declText(t)] })),
+      ...[...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: A, isReadonly: true, docs: [declText(t)] })),
     ],
+  });
+  statements.push({
+    kind: StructureKind.Interface,
+    name: `${T}Buffers`,
+    isExported: true,
+    docs: ["Preallocated arrays for `forward` to write each step into, instead of allocating them."],
+    properties: p.steps.map((t) => ({ name: t.name, type: A, hasQuestionToken: true, docs: [declText(t)] })),
   });
   statements.push({
     kind: StructureKind.Interface,
     name: `${T}Gradients`,
     isExported: true,
-    properties: p.inputs.map((t) => ({ name: `d${t.name}`, type: "Float64Array", docs: [`gradient with respect to ${declText(t)}`] })),
+    properties: p.inputs.map((t) => ({ name: `d${t.name}`, type: A, docs: [`gradient with respect to ${declText(t)}`] })),
   });
 
   statements.push({
@@ -116,14 +129,16 @@ export async function emitModule(inp: EmitInput): Promise<string> {
       { name: "inputs", type: `${T}Inputs` },
       { name: "sizes", type: `${T}Sizes` },
       { name: "constants", type: `${T}Constants`, hasQuestionToken: true },
+      { name: "into", type: `${T}Buffers`, hasQuestionToken: true },
     ],
-    returnType: `{ ${p.output}: Float64Array; cache: ${T}Cache }`,
-    statements: forwardBody(p, T),
+    returnType: `{ ${p.output}: ${A}; cache: ${T}Cache }`,
+    statements: forwardBody(p, T, A),
   });
 
   const backwardParams: OptionalKind<ParameterDeclarationStructure>[] = [
-    { name: "dout", type: "Float64Array" },
+    { name: "dout", type: A },
     { name: "cache", type: `${T}Cache` },
+    { name: "into", type: `Partial<${T}Gradients>`, hasQuestionToken: true },
   ];
   statements.push({
     kind: StructureKind.Function,
@@ -137,7 +152,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     ],
     parameters: backwardParams,
     returnType: `${T}Gradients`,
-    statements: naiveBody(p, inp.backward, T),
+    statements: naiveBody(p, inp.backward, T, A),
   });
   statements.push({
     kind: StructureKind.Function,
@@ -154,10 +169,10 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     ],
     parameters: backwardParams,
     returnType: `${T}Gradients`,
-    statements: fusedBody(inp, T),
+    statements: fusedBody(inp, T, A),
   });
 
-  statements.push(helpers(p, T));
+  statements.push(helpers(p, T, A));
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
   return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
@@ -217,8 +232,8 @@ function assignLoop(p: Program, scope: Omit<Scope, "indices">, target: string, t
   return loopNest(loops, [...pre, `${target}[${offset(indices.map((i) => vars.get(i)!), dims)}] ${op} ${code};`]);
 }
 
-function forwardBody(p: Program, T: string): string[] {
-  const namer = new Namer(["inputs", "sizes", "constants"]);
+function forwardBody(p: Program, T: string, A: string): string[] {
+  const namer = new Namer(["inputs", "sizes", "constants", "into"]);
   const syms = new Map<string, string>();
   const lines: string[] = [];
   for (const s of p.sizes) {
@@ -242,7 +257,8 @@ function forwardBody(p: Program, T: string): string[] {
     const v = namer.fresh(s.name);
     arrays.set(s.name, v);
     lines.push(`// step ${s.position + 1}: ${s.text}`);
-    lines.push(`const ${v} = new Float64Array(${lengthCode(p, s, (x) => syms.get(x)!)});`);
+    const len = lengthCode(p, s, (x) => syms.get(x)!);
+    lines.push(`const ${v} = into?.${s.name} === undefined ? new ${A}(${len}) : checkInto(into.${s.name}, ${len}, "into.${s.name}", Object.values(inputs));`);
     lines.push(...assignLoop(p, scope, v, s, s.indices, s.rhs));
   }
   const fields = [
@@ -256,8 +272,9 @@ function forwardBody(p: Program, T: string): string[] {
   return lines;
 }
 
-function naiveBody(p: Program, bw: Backward, T: string): string[] {
-  const namer = new Namer(["dout", "cache"]);
+function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
+  const namer = new Namer(["dout", "cache", "into"]);
+  const finals = new Set(bw.gradients.map((g) => g.grad.name));
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of refsIn(s.expr)) if (r.space === "value") needed.add(r.name);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
@@ -277,7 +294,11 @@ function naiveBody(p: Program, bw: Backward, T: string): string[] {
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const v = namer.fresh(refName(s.target).replace("#", ""));
       grads.set(s.target.name, v);
-      lines.push(`const ${v} = new Float64Array(${lengthCode(p, base, (x) => syms.get(x)!)});`);
+      const len = lengthCode(p, base, (x) => syms.get(x)!);
+      const zero = s.expr.kind === "num" && s.expr.value === 0;
+      if (finals.has(s.target.name))
+        lines.push(`const ${v} = into?.d${base.name} === undefined ? new ${A}(${len}) : checkInto(into.d${base.name}, ${len}, "into.d${base.name}", [dout, ...Object.values(cache)])${zero ? ".fill(0)" : ""};`);
+      else lines.push(`const ${v} = new ${A}(${len});`);
       if (!(s.expr.kind === "num" && s.expr.value === 0)) lines.push(...assignLoop(p, scope, v, base, s.target.indices, s.expr));
     }
   }
@@ -294,9 +315,9 @@ function statementComment(p: Program, s: Statement): string[] {
   return out;
 }
 
-function fusedBody(inp: EmitInput, T: string): string[] {
+function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const { program: p, fused, schedule } = inp;
-  const namer = new Namer(["dout", "cache"]);
+  const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
   for (const g of fused.gradients) for (const r of refsIn(g)) if (r.space === "value") needed.add(r.name);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
@@ -305,17 +326,25 @@ function fusedBody(inp: EmitInput, T: string): string[] {
     if (r.name === p.output) return "dout";
     throw new Error(`emit: unexpected gradient ${r.name}`);
   });
-  // outputs, then temporaries for reductions that are not outputs
-  p.inputs.forEach((t, k) => lines.push(`const ${outNames[k]} = new Float64Array(${lengthCode(p, t, (s) => syms.get(s)!)});`));
+  const size = (indices: readonly string[]) => indices.map((i) => syms.get(p.sizeOf(i))!).join(" * ") || "1";
+  // outputs (zeroed when given and accumulated into), then temporaries for reductions
+  const accumulated = new Set(schedule.reductions.flatMap((r) => (r.output === undefined ? [] : [r.output])));
+  p.inputs.forEach((t, k) => {
+    const len = lengthCode(p, t, (s) => syms.get(s)!);
+    const given = `checkInto(into.d${t.name}, ${len}, "into.d${t.name}", [dout, ...Object.values(cache)])${accumulated.has(k) ? ".fill(0)" : ""}`;
+    lines.push(`const ${outNames[k]} = into?.d${t.name} === undefined ? new ${A}(${len}) : ${given};`);
+  });
   const done = new Set<Expr>();
   const storage = new Map<Expr, { name: string; indices: readonly string[] }>();
+  // float32 outputs that are reductions accumulate in a float64 array and are stored once
+  const stores: { scratch: string; output: string }[] = [];
   for (const r of schedule.reductions) {
-    if (r.output !== undefined) storage.set(r.node, { name: outNames[r.output]!, indices: r.indices });
+    if (r.output !== undefined && A === "Float64Array") storage.set(r.node, { name: outNames[r.output]!, indices: r.indices });
     else {
-      const v = namer.fresh("r");
-      const size = r.indices.map((i) => syms.get(p.sizeOf(i))!).join(" * ") || "1";
-      lines.push(`const ${v} = new Float64Array(${size}); // ${show(p, r.node)}`);
+      const v = namer.fresh(r.output !== undefined ? `${outNames[r.output]}64` : "r");
+      lines.push(`const ${v} = new Float64Array(${size(r.indices)}); // ${show(p, r.node)}`);
       storage.set(r.node, { name: v, indices: r.indices });
+      if (r.output !== undefined) stores.push({ scratch: v, output: outNames[r.output]! });
     }
   }
   const read = (node: Expr, vars: ReadonlyMap<string, string>): string => {
@@ -363,20 +392,61 @@ function fusedBody(inp: EmitInput, T: string): string[] {
     } else {
       const t = p.inputs[pass.input]!;
       lines.push(`// d${declText(t)} = ${show(p, pass.expr)}`);
-      const vars = new Map<string, string>();
-      const loops = pass.loops.map((i) => {
-        const v = namer.fresh(i);
-        vars.set(i, v);
-        return { v, extent: syms.get(p.sizeOf(i))! };
-      });
-      const k2 = knownAt(vars, () => true);
-      const { pre, code } = lower(pass.expr, { ...scopeBase, indices: vars, known: k2 });
-      const dims = shapeOf(p, t).map((s) => syms.get(s)!);
-      lines.push(...loopNest(loops, [...pre, `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), dims)}] = ${code};`]));
+      lines.push(...mapPass(pass.expr, pass.loops, (vars) => `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]`));
     }
   }
+  for (const { scratch, output } of stores) lines.push(`${output}.set(${scratch});`);
   lines.push(`return { ${p.inputs.map((t, k) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
+
+  /**
+   * One elementwise pass, `target = expr` over `loopIndices`, with loop invariants hoisted: scalars
+   * at the loop level of their innermost index, arrays over their indices before the nest.
+   */
+  function mapPass(expr: Expr, loopIndices: readonly string[], target: (vars: ReadonlyMap<string, string>) => string): string[] {
+    const { body, hoisted } = hoist(expr, loopIndices);
+    const out: string[] = [];
+    const vars = new Map<string, string>();
+    const loops = loopIndices.map((i) => {
+      const v = namer.fresh(i);
+      vars.set(i, v);
+      return { v, extent: syms.get(p.sizeOf(i))! };
+    });
+    const innermost = loopIndices[loopIndices.length - 1];
+    const atLevel: string[][] = loopIndices.map(() => []);
+    const known = knownAt(vars, () => true);
+    for (const h of hoisted) {
+      const idx = h.ref.indices;
+      if (innermost !== undefined && idx.includes(innermost) && idx.length < loopIndices.length) {
+        // over the innermost index: an array filled before the nest
+        const arr = namer.fresh(`c`);
+        const hv = new Map<string, string>();
+        const hl = idx.map((i) => {
+          const v = namer.fresh(i);
+          hv.set(i, v);
+          return { v, extent: syms.get(p.sizeOf(i))! };
+        });
+        const dims = idx.map((i) => syms.get(p.sizeOf(i))!);
+        const { pre, code } = lower(h.expr, { ...scopeBase, indices: hv, known: knownAt(hv, () => true) });
+        out.push(`const ${arr} = new Float64Array(${size(idx)}); // ${show(p, h.expr)}`);
+        out.push(...loopNest(hl, [...pre, `${arr}[${offset(idx.map((i) => hv.get(i)!), dims)}] = ${code};`]));
+        known.set(h.ref, `${arr}[${offset(idx.map((i) => vars.get(i)!), dims)}]!`);
+      } else {
+        // a scalar, computed once per iteration of its innermost loop
+        const level = Math.max(-1, ...idx.map((i) => loopIndices.indexOf(i)));
+        const v = namer.fresh("h");
+        const { pre, code } = lower(h.expr, { ...scopeBase, indices: vars, known });
+        (level < 0 ? out : atLevel[level]!).push(...pre, `const ${v} = ${code};`);
+        known.set(h.ref, v);
+      }
+    }
+    const { pre, code } = lower(body, { ...scopeBase, indices: vars, known });
+    const nest: string[] = [...pre, `${target(vars)} = ${code};`];
+    let lines2 = nest;
+    for (let k = loops.length - 1; k >= 0; k--) lines2 = [`for (let ${loops[k]!.v} = 0; ${loops[k]!.v} < ${loops[k]!.extent}; ${loops[k]!.v}++) {`, ...atLevel[k]!, ...lines2, "}"];
+    out.push(...lines2);
+    return out;
+  }
 }
 
 function refsIn(e: Expr): Ref[] {
@@ -410,7 +480,7 @@ function childrenOf(e: Expr): readonly Expr[] {
   }
 }
 
-function helpers(p: Program, T: string): string {
+function helpers(p: Program, T: string, A: string): string {
   const arrays = [...p.inputs, ...p.steps];
   return `
 function checkSize(value: unknown, name: string): number {
@@ -427,12 +497,18 @@ function checkConstant(value: unknown, name: string): number {
   return value;
 }
 
-function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(\`${p.name}: \${name} must be a Float64Array\`);
+function checkArray(value: unknown, length: number, name: string): ${A} {
+  if (!(value instanceof ${A})) throw new RangeError(\`${p.name}: \${name} must be a ${A}\`);
   if (value.length !== length) {
     throw new RangeError(\`${p.name}: \${name} has length \${value.length}, expected \${length}\`);
   }
   return value;
+}
+
+function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): ${A} {
+  const array = checkArray(value, length, name);
+  if (arguments_.includes(array)) throw new RangeError(\`${p.name}: \${name} is also an argument; the kernel never writes its arguments\`);
+  return array;
 }
 
 function checkCache(cache: ${T}Cache): void {

@@ -52,10 +52,15 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       for (const f of e.factors) p *= evaluate(f, env, binding);
       return p;
     }
-    case "pow":
-      return Math.pow(evaluate(e.base, env, binding), evaluate(e.exp, env, binding));
+    case "pow": {
+      // exponents, divisors and function arguments are values, not term sizes: 1/(a - b) is as
+      // large as it is, and the terms a, b only matter through it
+      const exp = evaluateIn(e.exp, env, binding, false);
+      const base = magnitude && exp > 0 ? evaluate(e.base, env, binding) : evaluateIn(e.base, env, binding, false);
+      return Math.pow(base, exp);
+    }
     case "call":
-      return evalFn(e.fn, evaluate(e.arg, env, binding));
+      return evalFn(e.fn, evaluateIn(e.arg, env, binding, false));
     case "sum":
     case "max": {
       const isMax = e.kind === "max";
