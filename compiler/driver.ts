@@ -29,6 +29,8 @@ export interface CompileOptions {
   readonly debug?: (line: string) => void;
   /** Format the module with prettier (default true). */
   readonly format?: boolean;
+  /** Array element type of the generated module (default float64). */
+  readonly dtype?: "float64" | "float32";
 }
 
 export async function compile(spec: unknown, opts: CompileOptions = {}): Promise<Compiled> {
@@ -64,6 +66,6 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map d${program.inputs[pass.input]!.name} over [${pass.loops.join(",")}]`);
 
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format });
+  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
   return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };
 }
