@@ -357,45 +357,157 @@ export function backwardFused(
   const r3 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
 
   // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
-  for (let i = 0; i < L; i++) {
-    for (let f = 0; f < F; f++) {
-      for (let i1 = 0; i1 < L; i1++) {
-        r[i1 * L + i] = r[i1 * L + i]! + dout[i * F + f]! * v[i1 * F + f]!;
-        dv[i * F + f] = dv[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
+  {
+    for (let i = 0; i < L; i++) {
+      let f = 0;
+      for (; f + 4 <= F; f += 4) {
+        for (let i1 = 0; i1 < L; i1++) {
+          r[i1 * L + i] =
+            r[i1 * L + i]! +
+            (dout[i * F + f]! * v[i1 * F + f]! +
+              dout[i * F + f + 1]! * v[i1 * F + f + 1]! +
+              dout[i * F + f + 2]! * v[i1 * F + f + 2]! +
+              dout[i * F + f + 3]! * v[i1 * F + f + 3]!);
+          dv[i * F + f] = dv[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
+          dv[i * F + f + 1] = dv[i * F + f + 1]! + dout[i1 * F + f + 1]! * p[i1 * L + i]!;
+          dv[i * F + f + 2] = dv[i * F + f + 2]! + dout[i1 * F + f + 2]! * p[i1 * L + i]!;
+          dv[i * F + f + 3] = dv[i * F + f + 3]! + dout[i1 * F + f + 3]! * p[i1 * L + i]!;
+        }
+      }
+
+      for (; f < F; f++) {
+        for (let i1 = 0; i1 < L; i1++) {
+          r[i1 * L + i] = r[i1 * L + i]! + dout[i * F + f]! * v[i1 * F + f]!;
+          dv[i * F + f] = dv[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
+        }
       }
     }
   }
 
   // one pass over memory for sum(do[i,f]*o[i,f], f)
-  for (let i2 = 0; i2 < L; i2++) {
-    for (let f1 = 0; f1 < F; f1++) {
-      r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
+  {
+    let i2 = 0;
+    for (; i2 + 4 <= L; i2 += 4) {
+      for (let f1 = 0; f1 < F; f1++) {
+        r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
+        r1[i2 + 1] = r1[i2 + 1]! + dout[(i2 + 1) * F + f1]! * o[(i2 + 1) * F + f1]!;
+        r1[i2 + 2] = r1[i2 + 2]! + dout[(i2 + 2) * F + f1]! * o[(i2 + 2) * F + f1]!;
+        r1[i2 + 3] = r1[i2 + 3]! + dout[(i2 + 3) * F + f1]! * o[(i2 + 3) * F + f1]!;
+      }
+    }
+
+    for (; i2 < L; i2++) {
+      for (let f1 = 0; f1 < F; f1++) {
+        r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
+      }
     }
   }
 
   // one pass over memory for sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j), sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
-  for (let i3 = 0; i3 < L; i3++) {
-    for (let e = 0; e < E; e++) {
-      for (let i4 = 0; i4 < L; i4++) {
-        r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-        r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+  {
+    for (let i3 = 0; i3 < L; i3++) {
+      let e = 0;
+      for (; e + 4 <= E; e += 4) {
+        for (let i4 = 0; i4 < L; i4++) {
+          r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r2[(e + 1) * L + i4] =
+            r2[(e + 1) * L + i4]! + k[i3 * E + e + 1]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r2[(e + 2) * L + i4] =
+            r2[(e + 2) * L + i4]! + k[i3 * E + e + 2]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r2[(e + 3) * L + i4] =
+            r2[(e + 3) * L + i4]! + k[i3 * E + e + 3]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[(e + 1) * L + i3] =
+            r3[(e + 1) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 1]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[(e + 2) * L + i3] =
+            r3[(e + 2) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 2]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[(e + 3) * L + i3] =
+            r3[(e + 3) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 3]! * (r[i3 * L + i4]! - r1[i4]!);
+        }
+      }
+
+      for (; e < E; e++) {
+        for (let i4 = 0; i4 < L; i4++) {
+          r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+        }
       }
     }
   }
 
   // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
   const h = 1 / Math.sqrt(E);
-  for (let e1 = 0; e1 < E; e1++) {
-    for (let i5 = 0; i5 < L; i5++) {
-      dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+  {
+    let e1 = 0;
+    for (; e1 + 2 <= E; e1 += 2) {
+      let i5 = 0;
+      for (; i5 + 4 <= L; i5 += 4) {
+        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
+        dq[(i5 + 2) * E + e1] = h * r2[e1 * L + i5 + 2]!;
+        dq[(i5 + 3) * E + e1] = h * r2[e1 * L + i5 + 3]!;
+        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
+        dq[(i5 + 1) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 1]!;
+        dq[(i5 + 2) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 2]!;
+        dq[(i5 + 3) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 3]!;
+      }
+
+      for (; i5 < L; i5++) {
+        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
+      }
+    }
+
+    for (; e1 < E; e1++) {
+      let i5 = 0;
+      for (; i5 + 4 <= L; i5 += 4) {
+        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
+        dq[(i5 + 2) * E + e1] = h * r2[e1 * L + i5 + 2]!;
+        dq[(i5 + 3) * E + e1] = h * r2[e1 * L + i5 + 3]!;
+      }
+
+      for (; i5 < L; i5++) {
+        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+      }
     }
   }
 
   // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
   const h1 = 1 / Math.sqrt(E);
-  for (let e2 = 0; e2 < E; e2++) {
-    for (let j = 0; j < L; j++) {
-      dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+  {
+    let e2 = 0;
+    for (; e2 + 2 <= E; e2 += 2) {
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
+        dk[(j + 2) * E + e2] = h1 * r3[e2 * L + j + 2]!;
+        dk[(j + 3) * E + e2] = h1 * r3[e2 * L + j + 3]!;
+        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
+        dk[(j + 1) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 1]!;
+        dk[(j + 2) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 2]!;
+        dk[(j + 3) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 3]!;
+      }
+
+      for (; j < L; j++) {
+        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
+      }
+    }
+
+    for (; e2 < E; e2++) {
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
+        dk[(j + 2) * E + e2] = h1 * r3[e2 * L + j + 2]!;
+        dk[(j + 3) * E + e2] = h1 * r3[e2 * L + j + 3]!;
+      }
+
+      for (; j < L; j++) {
+        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+      }
     }
   }
 

@@ -438,32 +438,99 @@ export function backwardFused(
       : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
 
   // one pass over memory for sum(dout[n,d], n), sum(dout[n,d]*xhat[n,d], n)
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      dbeta[d] = dbeta[d]! + dout[n * D + d]!;
-      dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        dbeta[d] =
+          dbeta[d]! + (dout[n * D + d]! + dout[(n + 1) * D + d]! + dout[(n + 2) * D + d]! + dout[(n + 3) * D + d]!);
+        dgamma[d] =
+          dgamma[d]! +
+          (dout[n * D + d]! * xhat[n * D + d]! +
+            dout[(n + 1) * D + d]! * xhat[(n + 1) * D + d]! +
+            dout[(n + 2) * D + d]! * xhat[(n + 2) * D + d]! +
+            dout[(n + 3) * D + d]! * xhat[(n + 3) * D + d]!);
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        dbeta[d] = dbeta[d]! + dout[n * D + d]!;
+        dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
+      }
     }
   }
 
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
-  const c = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N
+  const c = new Float64Array(3 * D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; gamma[d]*ivar[d]
   for (let d2 = 0; d2 < D; d2++) {
-    c[d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N;
+    c[3 * d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N;
+    c[3 * d2 + 1] = (-1 * gamma[d2]! * ivar[d2]! * dgamma[d2]!) / N;
+    c[3 * d2 + 2] = gamma[d2]! * ivar[d2]!;
   }
 
-  const c1 = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N
-  for (let d3 = 0; d3 < D; d3++) {
-    c1[d3] = (-1 * gamma[d3]! * ivar[d3]! * dgamma[d3]!) / N;
-  }
+  {
+    let n1 = 0;
+    for (; n1 + 2 <= N; n1 += 2) {
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
+        dx[n1 * D + d1 + 1] =
+          c[3 * (d1 + 1)]! +
+          c[3 * (d1 + 1) + 1]! * xhat[n1 * D + d1 + 1]! +
+          dout[n1 * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
+        dx[n1 * D + d1 + 2] =
+          c[3 * (d1 + 2)]! +
+          c[3 * (d1 + 2) + 1]! * xhat[n1 * D + d1 + 2]! +
+          dout[n1 * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
+        dx[n1 * D + d1 + 3] =
+          c[3 * (d1 + 3)]! +
+          c[3 * (d1 + 3) + 1]! * xhat[n1 * D + d1 + 3]! +
+          dout[n1 * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
+        dx[(n1 + 1) * D + d1] =
+          c[3 * d1]! + c[3 * d1 + 1]! * xhat[(n1 + 1) * D + d1]! + dout[(n1 + 1) * D + d1]! * c[3 * d1 + 2]!;
+        dx[(n1 + 1) * D + d1 + 1] =
+          c[3 * (d1 + 1)]! +
+          c[3 * (d1 + 1) + 1]! * xhat[(n1 + 1) * D + d1 + 1]! +
+          dout[(n1 + 1) * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
+        dx[(n1 + 1) * D + d1 + 2] =
+          c[3 * (d1 + 2)]! +
+          c[3 * (d1 + 2) + 1]! * xhat[(n1 + 1) * D + d1 + 2]! +
+          dout[(n1 + 1) * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
+        dx[(n1 + 1) * D + d1 + 3] =
+          c[3 * (d1 + 3)]! +
+          c[3 * (d1 + 3) + 1]! * xhat[(n1 + 1) * D + d1 + 3]! +
+          dout[(n1 + 1) * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
+      }
 
-  const c2 = new Float64Array(D); // gamma[d]*ivar[d]
-  for (let d4 = 0; d4 < D; d4++) {
-    c2[d4] = gamma[d4]! * ivar[d4]!;
-  }
+      for (; d1 < D; d1++) {
+        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
+        dx[(n1 + 1) * D + d1] =
+          c[3 * d1]! + c[3 * d1 + 1]! * xhat[(n1 + 1) * D + d1]! + dout[(n1 + 1) * D + d1]! * c[3 * d1 + 2]!;
+      }
+    }
 
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = c[d1]! + c1[d1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c2[d1]!;
+    for (; n1 < N; n1++) {
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
+        dx[n1 * D + d1 + 1] =
+          c[3 * (d1 + 1)]! +
+          c[3 * (d1 + 1) + 1]! * xhat[n1 * D + d1 + 1]! +
+          dout[n1 * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
+        dx[n1 * D + d1 + 2] =
+          c[3 * (d1 + 2)]! +
+          c[3 * (d1 + 2) + 1]! * xhat[n1 * D + d1 + 2]! +
+          dout[n1 * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
+        dx[n1 * D + d1 + 3] =
+          c[3 * (d1 + 3)]! +
+          c[3 * (d1 + 3) + 1]! * xhat[n1 * D + d1 + 3]! +
+          dout[n1 * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
+      }
+
+      for (; d1 < D; d1++) {
+        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
+      }
     }
   }
 

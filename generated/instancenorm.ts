@@ -408,25 +408,62 @@ export function backwardFused(
   const r1 = new Float64Array(B * C); // sum(dy[b,c,s], s)
 
   // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], s), sum(dy[b,c,s], s), sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
-  for (let b = 0; b < B; b++) {
-    for (let c = 0; c < C; c++) {
-      for (let s = 0; s < S; s++) {
-        r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-        r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
-        dgamma[c] = dgamma[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-        dbeta[c] = dbeta[c]! + dout[(b * C + c) * S + s]!;
+  {
+    for (let b = 0; b < B; b++) {
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        for (let s = 0; s < S; s++) {
+          r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          r[b * C + c + 1] = r[b * C + c + 1]! + dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
+          r[b * C + c + 2] = r[b * C + c + 2]! + dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
+          r[b * C + c + 3] = r[b * C + c + 3]! + dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
+          r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
+          r1[b * C + c + 1] = r1[b * C + c + 1]! + dout[(b * C + c + 1) * S + s]!;
+          r1[b * C + c + 2] = r1[b * C + c + 2]! + dout[(b * C + c + 2) * S + s]!;
+          r1[b * C + c + 3] = r1[b * C + c + 3]! + dout[(b * C + c + 3) * S + s]!;
+          dgamma[c] = dgamma[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          dgamma[c + 1] = dgamma[c + 1]! + dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
+          dgamma[c + 2] = dgamma[c + 2]! + dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
+          dgamma[c + 3] = dgamma[c + 3]! + dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
+          dbeta[c] = dbeta[c]! + dout[(b * C + c) * S + s]!;
+          dbeta[c + 1] = dbeta[c + 1]! + dout[(b * C + c + 1) * S + s]!;
+          dbeta[c + 2] = dbeta[c + 2]! + dout[(b * C + c + 2) * S + s]!;
+          dbeta[c + 3] = dbeta[c + 3]! + dout[(b * C + c + 3) * S + s]!;
+        }
+      }
+
+      for (; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
+          dgamma[c] = dgamma[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          dbeta[c] = dbeta[c]! + dout[(b * C + c) * S + s]!;
+        }
       }
     }
   }
 
   // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
-  for (let b1 = 0; b1 < B; b1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      const h = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S;
-      const h1 = gamma[c1]! * rstd[b1 * C + c1]!;
-      const h2 = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S;
-      for (let s1 = 0; s1 < S; s1++) {
-        dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
+  {
+    for (let b1 = 0; b1 < B; b1++) {
+      for (let c1 = 0; c1 < C; c1++) {
+        const h = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S;
+        const h1 = gamma[c1]! * rstd[b1 * C + c1]!;
+        const h2 = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S;
+        let s1 = 0;
+        for (; s1 + 4 <= S; s1 += 4) {
+          dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
+          dx[(b1 * C + c1) * S + s1 + 1] =
+            h2 + h * xhat[(b1 * C + c1) * S + s1 + 1]! + dout[(b1 * C + c1) * S + s1 + 1]! * h1;
+          dx[(b1 * C + c1) * S + s1 + 2] =
+            h2 + h * xhat[(b1 * C + c1) * S + s1 + 2]! + dout[(b1 * C + c1) * S + s1 + 2]! * h1;
+          dx[(b1 * C + c1) * S + s1 + 3] =
+            h2 + h * xhat[(b1 * C + c1) * S + s1 + 3]! + dout[(b1 * C + c1) * S + s1 + 3]! * h1;
+        }
+
+        for (; s1 < S; s1++) {
+          dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
+        }
       }
     }
   }

@@ -363,12 +363,36 @@ export function backwardFused(
   const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xhat[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*gamma[d], d), sum(dy[n,d]*gamma[d]*xhat[n,d], d), sum(dy[n,d]*xhat[n,d], n), sum(dy[n,d], n)
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
-      r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
-      dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
-      dbeta[d] = dbeta[d]! + dout[n * D + d]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
+        r[n + 1] = r[n + 1]! + dout[(n + 1) * D + d]! * gamma[d]!;
+        r[n + 2] = r[n + 2]! + dout[(n + 2) * D + d]! * gamma[d]!;
+        r[n + 3] = r[n + 3]! + dout[(n + 3) * D + d]! * gamma[d]!;
+        r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
+        r1[n + 1] = r1[n + 1]! + dout[(n + 1) * D + d]! * gamma[d]! * xhat[(n + 1) * D + d]!;
+        r1[n + 2] = r1[n + 2]! + dout[(n + 2) * D + d]! * gamma[d]! * xhat[(n + 2) * D + d]!;
+        r1[n + 3] = r1[n + 3]! + dout[(n + 3) * D + d]! * gamma[d]! * xhat[(n + 3) * D + d]!;
+        dgamma[d] =
+          dgamma[d]! +
+          (dout[n * D + d]! * xhat[n * D + d]! +
+            dout[(n + 1) * D + d]! * xhat[(n + 1) * D + d]! +
+            dout[(n + 2) * D + d]! * xhat[(n + 2) * D + d]! +
+            dout[(n + 3) * D + d]! * xhat[(n + 3) * D + d]!);
+        dbeta[d] =
+          dbeta[d]! + (dout[n * D + d]! + dout[(n + 1) * D + d]! + dout[(n + 2) * D + d]! + dout[(n + 3) * D + d]!);
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
+        r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
+        dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
+        dbeta[d] = dbeta[d]! + dout[n * D + d]!;
+      }
     }
   }
 
@@ -378,12 +402,22 @@ export function backwardFused(
     c[d2] = D * gamma[d2]!;
   }
 
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = -1 * r1[n1]!;
-    const h1 = -1 * r[n1]!;
-    const h2 = rstd[n1]! / D;
-    for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = -1 * r1[n1]!;
+      const h1 = -1 * r[n1]!;
+      const h2 = rstd[n1]! / D;
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
+        dx[n1 * D + d1 + 1] = h2 * (h1 + dout[n1 * D + d1 + 1]! * c[d1 + 1]! + h * xhat[n1 * D + d1 + 1]!);
+        dx[n1 * D + d1 + 2] = h2 * (h1 + dout[n1 * D + d1 + 2]! * c[d1 + 2]! + h * xhat[n1 * D + d1 + 2]!);
+        dx[n1 * D + d1 + 3] = h2 * (h1 + dout[n1 * D + d1 + 3]! * c[d1 + 3]! + h * xhat[n1 * D + d1 + 3]!);
+      }
+
+      for (; d1 < D; d1++) {
+        dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
+      }
     }
   }
 

@@ -161,17 +161,77 @@ export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partia
 
   // dy[n,d] = 2*dloss[]*r[n,d]/D/N
   const h = (2 * dout[0]!) / D / N;
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      dy[n * D + d] = h * r[n * D + d]!;
+  {
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dy[n * D + d] = h * r[n * D + d]!;
+        dy[n * D + d + 1] = h * r[n * D + d + 1]!;
+        dy[n * D + d + 2] = h * r[n * D + d + 2]!;
+        dy[n * D + d + 3] = h * r[n * D + d + 3]!;
+        dy[(n + 1) * D + d] = h * r[(n + 1) * D + d]!;
+        dy[(n + 1) * D + d + 1] = h * r[(n + 1) * D + d + 1]!;
+        dy[(n + 1) * D + d + 2] = h * r[(n + 1) * D + d + 2]!;
+        dy[(n + 1) * D + d + 3] = h * r[(n + 1) * D + d + 3]!;
+      }
+
+      for (; d < D; d++) {
+        dy[n * D + d] = h * r[n * D + d]!;
+        dy[(n + 1) * D + d] = h * r[(n + 1) * D + d]!;
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dy[n * D + d] = h * r[n * D + d]!;
+        dy[n * D + d + 1] = h * r[n * D + d + 1]!;
+        dy[n * D + d + 2] = h * r[n * D + d + 2]!;
+        dy[n * D + d + 3] = h * r[n * D + d + 3]!;
+      }
+
+      for (; d < D; d++) {
+        dy[n * D + d] = h * r[n * D + d]!;
+      }
     }
   }
 
   // dt[n,d] = -2*dloss[]*r[n,d]/D/N
   const h1 = (-2 * dout[0]!) / D / N;
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+  {
+    let n1 = 0;
+    for (; n1 + 2 <= N; n1 += 2) {
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+        dt[n1 * D + d1 + 1] = h1 * r[n1 * D + d1 + 1]!;
+        dt[n1 * D + d1 + 2] = h1 * r[n1 * D + d1 + 2]!;
+        dt[n1 * D + d1 + 3] = h1 * r[n1 * D + d1 + 3]!;
+        dt[(n1 + 1) * D + d1] = h1 * r[(n1 + 1) * D + d1]!;
+        dt[(n1 + 1) * D + d1 + 1] = h1 * r[(n1 + 1) * D + d1 + 1]!;
+        dt[(n1 + 1) * D + d1 + 2] = h1 * r[(n1 + 1) * D + d1 + 2]!;
+        dt[(n1 + 1) * D + d1 + 3] = h1 * r[(n1 + 1) * D + d1 + 3]!;
+      }
+
+      for (; d1 < D; d1++) {
+        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+        dt[(n1 + 1) * D + d1] = h1 * r[(n1 + 1) * D + d1]!;
+      }
+    }
+
+    for (; n1 < N; n1++) {
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+        dt[n1 * D + d1 + 1] = h1 * r[n1 * D + d1 + 1]!;
+        dt[n1 * D + d1 + 2] = h1 * r[n1 * D + d1 + 2]!;
+        dt[n1 * D + d1 + 3] = h1 * r[n1 * D + d1 + 3]!;
+      }
+
+      for (; d1 < D; d1++) {
+        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+      }
     }
   }
 

@@ -232,10 +232,28 @@ export function backwardFused(
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d), sum(dy[n,d]*rrms[n]*x[n,d], n)
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
-      dw[d] = dw[d]! + dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+        r[n + 1] = r[n + 1]! + dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
+        r[n + 2] = r[n + 2]! + dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
+        r[n + 3] = r[n + 3]! + dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
+        dw[d] =
+          dw[d]! +
+          (dout[n * D + d]! * rrms[n]! * x[n * D + d]! +
+            dout[(n + 1) * D + d]! * rrms[n + 1]! * x[(n + 1) * D + d]! +
+            dout[(n + 2) * D + d]! * rrms[n + 2]! * x[(n + 2) * D + d]! +
+            dout[(n + 3) * D + d]! * rrms[n + 3]! * x[(n + 3) * D + d]!);
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+        dw[d] = dw[d]! + dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
+      }
     }
   }
 
@@ -245,11 +263,21 @@ export function backwardFused(
     c[d2] = D * w[d2]!;
   }
 
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = -1 * rrms[n1]! * r[n1]!;
-    const h1 = rrms[n1]! / D;
-    for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = -1 * rrms[n1]! * r[n1]!;
+      const h1 = rrms[n1]! / D;
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
+        dx[n1 * D + d1 + 1] = h1 * (h * x[n1 * D + d1 + 1]! + dout[n1 * D + d1 + 1]! * c[d1 + 1]!);
+        dx[n1 * D + d1 + 2] = h1 * (h * x[n1 * D + d1 + 2]! + dout[n1 * D + d1 + 2]! * c[d1 + 2]!);
+        dx[n1 * D + d1 + 3] = h1 * (h * x[n1 * D + d1 + 3]! + dout[n1 * D + d1 + 3]! * c[d1 + 3]!);
+      }
+
+      for (; d1 < D; d1++) {
+        dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
+      }
     }
   }
 

@@ -207,17 +207,39 @@ export function backwardFused(
   const r = new Float64Array(N); // sum(dp[n,c]*p[n,c], c)
 
   // one pass over memory for sum(dp[n,c]*p[n,c], c)
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      r[n] = r[n]! + dout[n * C + c]! * p[n * C + c]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + dout[n * C + c]! * p[n * C + c]!;
+        r[n + 1] = r[n + 1]! + dout[(n + 1) * C + c]! * p[(n + 1) * C + c]!;
+        r[n + 2] = r[n + 2]! + dout[(n + 2) * C + c]! * p[(n + 2) * C + c]!;
+        r[n + 3] = r[n + 3]! + dout[(n + 3) * C + c]! * p[(n + 3) * C + c]!;
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + dout[n * C + c]! * p[n * C + c]!;
+      }
     }
   }
 
   // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = -1 * r[n1]!;
-    for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = -1 * r[n1]!;
+      let c1 = 0;
+      for (; c1 + 4 <= C; c1 += 4) {
+        dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
+        dz[n1 * C + c1 + 1] = p[n1 * C + c1 + 1]! * (dout[n1 * C + c1 + 1]! + h);
+        dz[n1 * C + c1 + 2] = p[n1 * C + c1 + 2]! * (dout[n1 * C + c1 + 2]! + h);
+        dz[n1 * C + c1 + 3] = p[n1 * C + c1 + 3]! * (dout[n1 * C + c1 + 3]! + h);
+      }
+
+      for (; c1 < C; c1++) {
+        dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
+      }
     }
   }
 

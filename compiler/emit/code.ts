@@ -175,3 +175,64 @@ export function loopNest(indices: readonly { v: string; extent: string }[], body
   const open = indices.map(({ v, extent }) => `for (let ${v} = 0; ${v} < ${extent}; ${v}++) {`);
   return [...open, ...body, ...indices.map(() => "}")];
 }
+
+/**
+ * A loop nest whose two innermost loops are unrolled and jammed: the next-to-innermost by
+ * `outerFactor` and the innermost by `innerFactor`, each with a remainder loop. `body` receives one
+ * map of index variable -> code per copy (`n` -> `n + 1`) and returns the statements for all of
+ * them, so that copies can share work (one accumulation for four rows). `prologue[k]` runs at the
+ * top of loop `k` (it must not depend on an unrolled index).
+ */
+export function unrolledNest(
+  loops: readonly { index: string; v: string; extent: string }[],
+  outerFactor: number,
+  innerFactor: number,
+  prologue: readonly (readonly string[])[],
+  body: (copies: readonly ReadonlyMap<string, string>[]) => string[],
+): string[] {
+  const k = loops.length;
+  const plus = (v: string, j: number) => (j === 0 ? v : `${v} + ${j}`);
+  const copies = (fo: number, fi: number): Map<string, string>[] => {
+    const out: Map<string, string>[] = [];
+    for (let a = 0; a < fo; a++)
+      for (let b = 0; b < fi; b++) {
+        const m = new Map(loops.map((l) => [l.index, l.v]));
+        if (k >= 2 && fo > 1) m.set(loops[k - 2]!.index, plus(loops[k - 2]!.v, a));
+        if (k >= 1 && fi > 1) m.set(loops[k - 1]!.index, plus(loops[k - 1]!.v, b));
+        out.push(m);
+      }
+    return out;
+  };
+  const inner = (fo: number): string[] => {
+    const l = loops[k - 1]!;
+    if (innerFactor === 1) return [`for (let ${l.v} = 0; ${l.v} < ${l.extent}; ${l.v}++) {`, ...(prologue[k - 1] ?? []), ...body(copies(fo, 1)), "}"];
+    return [
+      `let ${l.v} = 0;`,
+      `for (; ${l.v} + ${innerFactor} <= ${l.extent}; ${l.v} += ${innerFactor}) {`,
+      ...body(copies(fo, innerFactor)),
+      "}",
+      `for (; ${l.v} < ${l.extent}; ${l.v}++) {`,
+      ...body(copies(fo, 1)),
+      "}",
+    ];
+  };
+  if (k === 0) return body(copies(1, 1));
+  let nest: string[];
+  if (k >= 2 && outerFactor > 1) {
+    const u = loops[k - 2]!;
+    nest = [
+      `let ${u.v} = 0;`,
+      `for (; ${u.v} + ${outerFactor} <= ${u.extent}; ${u.v} += ${outerFactor}) {`,
+      ...inner(outerFactor),
+      "}",
+      `for (; ${u.v} < ${u.extent}; ${u.v}++) {`,
+      ...(prologue[k - 2] ?? []),
+      ...inner(1),
+      "}",
+    ];
+  } else if (k >= 2) nest = [`for (let ${loops[k - 2]!.v} = 0; ${loops[k - 2]!.v} < ${loops[k - 2]!.extent}; ${loops[k - 2]!.v}++) {`, ...(prologue[k - 2] ?? []), ...inner(1), "}"];
+  else nest = inner(1);
+  for (let j = k - 3; j >= 0; j--) nest = [`for (let ${loops[j]!.v} = 0; ${loops[j]!.v} < ${loops[j]!.extent}; ${loops[j]!.v}++) {`, ...(prologue[j] ?? []), ...nest, "}"];
+  // each loop level gets its own block, so remainder loops can reuse the variable names
+  return ["{", ...nest, "}"];
+}

@@ -10,8 +10,8 @@ import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
 import type { Schedule } from "../schedule/passes.js";
-import { loopNest, lower, Namer, offset, type Scope } from "./code.js";
-import { hoist } from "../schedule/hoist.js";
+import { loopNest, lower, Namer, offset, unrolledNest, type Scope } from "./code.js";
+import { hoist, type Hoisted } from "../schedule/hoist.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -371,23 +371,31 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     lines.push("");
     if (pass.kind === "reduce") {
       lines.push(`// one pass over memory for ${pass.reductions.map((r) => show(p, r.node)).join(", ")}`);
-      const vars = new Map<string, string>();
       const loops = pass.loops.map((i) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
-        const v = namer.fresh(canonicalSize(i) ? letterFor(p)(size) : i);
-        vars.set(i, v);
-        return { v, extent: syms.get(size)! };
+        return { index: i, v: namer.fresh(canonicalSize(i) ? letterFor(p)(size) : i), extent: syms.get(size)! };
       });
-      const body: string[] = [];
-      pass.reductions.forEach((r, k) => {
-        // this reduction's free and bound indices, on the pass's loops
-        const m = new Map(Object.entries(pass.bindings[k]!).map(([i, l]) => [i, vars.get(l)!]));
-        const inner = knownAt(m, (e) => done.has(e));
-        const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: inner });
-        const cell = read(r.node, m);
-        body.push(...pre, `${cell} = ${cell}! + ${code};`);
-      });
-      lines.push(...loopNest(loops, body));
+      // four rows at a time: copies that add into the same cell add their terms first
+      let simple = true;
+      const body = (copies: readonly ReadonlyMap<string, string>[]): string[] => {
+        const out: string[] = [];
+        pass.reductions.forEach((r, k) => {
+          const cells = new Map<string, string[]>();
+          for (const vars of copies) {
+            // this reduction's free and bound indices, on the pass's loops
+            const m = new Map(Object.entries(pass.bindings[k]!).map(([i, l]) => [i, vars.get(l)!]));
+            const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: knownAt(m, (e) => done.has(e)) });
+            if (pre.length) simple = false;
+            out.push(...pre);
+            const cell = read(r.node, m);
+            cells.set(cell, [...(cells.get(cell) ?? []), code]);
+          }
+          for (const [cell, codes] of cells) out.push(`${cell} = ${cell}! + ${codes.length > 1 ? `(${codes.join(" + ")})` : codes[0]};`);
+        });
+        return out;
+      };
+      const unrolled = unrolledNest(loops, 4, 1, [], body);
+      lines.push(...(simple ? unrolled : unrolledNest(loops, 1, 1, [], body)));
       for (const r of pass.reductions) done.add(r.node);
     } else {
       const t = p.inputs[pass.input]!;
@@ -415,35 +423,67 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     const innermost = loopIndices[loopIndices.length - 1];
     const atLevel: string[][] = loopIndices.map(() => []);
     const known = knownAt(vars, () => true);
+    const hoistedReads: [Expr, (vs: ReadonlyMap<string, string>) => string][] = [];
+    // coefficient arrays over the same indices share one interleaved array and one loop:
+    // c[3*d], c[3*d + 1], c[3*d + 2] for batchnorm's a, b, c
+    const arrays = new Map<string, Hoisted[]>();
     for (const h of hoisted) {
       const idx = h.ref.indices;
       if (innermost !== undefined && idx.includes(innermost) && idx.length < loopIndices.length) {
-        // over the innermost index: an array filled before the nest
-        const arr = namer.fresh(`c`);
-        const hv = new Map<string, string>();
-        const hl = idx.map((i) => {
-          const v = namer.fresh(i);
-          hv.set(i, v);
-          return { v, extent: syms.get(p.sizeOf(i))! };
-        });
-        const dims = idx.map((i) => syms.get(p.sizeOf(i))!);
-        const { pre, code } = lower(h.expr, { ...scopeBase, indices: hv, known: knownAt(hv, () => true) });
-        out.push(`const ${arr} = new Float64Array(${size(idx)}); // ${show(p, h.expr)}`);
-        out.push(...loopNest(hl, [...pre, `${arr}[${offset(idx.map((i) => hv.get(i)!), dims)}] = ${code};`]));
-        known.set(h.ref, `${arr}[${offset(idx.map((i) => vars.get(i)!), dims)}]!`);
-      } else {
-        // a scalar, computed once per iteration of its innermost loop
-        const level = Math.max(-1, ...idx.map((i) => loopIndices.indexOf(i)));
-        const v = namer.fresh("h");
-        const { pre, code } = lower(h.expr, { ...scopeBase, indices: vars, known });
-        (level < 0 ? out : atLevel[level]!).push(...pre, `const ${v} = ${code};`);
-        known.set(h.ref, v);
+        const key = idx.join(",");
+        arrays.set(key, [...(arrays.get(key) ?? []), h]);
+        continue;
       }
+      // a scalar, computed once per iteration of its innermost loop
+      const level = Math.max(-1, ...idx.map((i) => loopIndices.indexOf(i)));
+      const v = namer.fresh("h");
+      const { pre, code } = lower(h.expr, { ...scopeBase, indices: vars, known });
+      (level < 0 ? out : atLevel[level]!).push(...pre, `const ${v} = ${code};`);
+      known.set(h.ref, v);
+      hoistedReads.push([h.ref, () => v]);
     }
-    const { pre, code } = lower(body, { ...scopeBase, indices: vars, known });
-    const nest: string[] = [...pre, `${target(vars)} = ${code};`];
-    let lines2 = nest;
-    for (let k = loops.length - 1; k >= 0; k--) lines2 = [`for (let ${loops[k]!.v} = 0; ${loops[k]!.v} < ${loops[k]!.extent}; ${loops[k]!.v}++) {`, ...atLevel[k]!, ...lines2, "}"];
+    for (const group of arrays.values()) {
+      const idx = group[0]!.ref.indices;
+      const arr = namer.fresh(`c`);
+      const hv = new Map<string, string>();
+      const hl = idx.map((i) => {
+        const v = namer.fresh(i);
+        hv.set(i, v);
+        return { v, extent: syms.get(p.sizeOf(i))! };
+      });
+      const dims = idx.map((i) => syms.get(p.sizeOf(i))!);
+      const stride = group.length;
+      const at = (vs: ReadonlyMap<string, string>, j: number) => {
+        const o = offset(idx.map((i) => vs.get(i)!), dims);
+        return stride === 1 ? o : `${stride} * (${o})${j ? ` + ${j}` : ""}`;
+      };
+      out.push(`const ${arr} = new Float64Array(${stride === 1 ? "" : `${stride} * `}${size(idx)}); // ${group.map((h) => show(p, h.expr)).join("; ")}`);
+      const fill: string[] = [];
+      group.forEach((h, j) => {
+        const { pre, code } = lower(h.expr, { ...scopeBase, indices: hv, known: knownAt(hv, () => true) });
+        fill.push(...pre, `${arr}[${at(hv, j)}] = ${code};`);
+        hoistedReads.push([h.ref, (vs) => `${arr}[${at(vs, j)}]!`]);
+      });
+      out.push(...loopNest(hl, fill));
+    }
+    // the body once per unrolled copy: two rows and four columns at a time where no scalar is
+    // hoisted to the row loop
+    let simple = true;
+    const copyBody = (copies: readonly ReadonlyMap<string, string>[]): string[] => {
+      const out2: string[] = [];
+      for (const vs of copies) {
+        const kn = knownAt(vs, () => true);
+        for (const [ref, read] of hoistedReads) kn.set(ref, read(vs));
+        const { pre, code } = lower(body, { ...scopeBase, indices: vs, known: kn });
+        if (pre.length) simple = false;
+        out2.push(...pre, `${target(vs)} = ${code};`);
+      }
+      return out2;
+    };
+    const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
+    const rowFactor = loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
+    const first = unrolledNest(unrollLoops, rowFactor, 4, atLevel, copyBody);
+    const lines2 = simple ? first : unrolledNest(unrollLoops, 1, 1, atLevel, copyBody);
     out.push(...lines2);
     return out;
   }

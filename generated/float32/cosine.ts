@@ -272,20 +272,40 @@ export function backwardFused(
       : checkInto(into.db, N * D, "into.db", [dout, ...Object.values(cache)]);
 
   // da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
-  for (let n = 0; n < N; n++) {
-    const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
-    const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
-    for (let d = 0; d < D; d++) {
-      da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
+  {
+    for (let n = 0; n < N; n++) {
+      const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
+      const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
+        da[n * D + d + 1] = h1 * (b[n * D + d + 1]! + h * a[n * D + d + 1]!);
+        da[n * D + d + 2] = h1 * (b[n * D + d + 2]! + h * a[n * D + d + 2]!);
+        da[n * D + d + 3] = h1 * (b[n * D + d + 3]! + h * a[n * D + d + 3]!);
+      }
+
+      for (; d < D; d++) {
+        da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
+      }
     }
   }
 
   // db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
-  for (let n1 = 0; n1 < N; n1++) {
-    const h2 = (-1 * aa[n1]! * ab[n1]!) / (eps + aa[n1]! * bb[n1]!);
-    const h3 = dout[n1]! / Math.sqrt(eps + aa[n1]! * bb[n1]!);
-    for (let d1 = 0; d1 < D; d1++) {
-      db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h2 = (-1 * aa[n1]! * ab[n1]!) / (eps + aa[n1]! * bb[n1]!);
+      const h3 = dout[n1]! / Math.sqrt(eps + aa[n1]! * bb[n1]!);
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
+        db[n1 * D + d1 + 1] = h3 * (a[n1 * D + d1 + 1]! + h2 * b[n1 * D + d1 + 1]!);
+        db[n1 * D + d1 + 2] = h3 * (a[n1 * D + d1 + 2]! + h2 * b[n1 * D + d1 + 2]!);
+        db[n1 * D + d1 + 3] = h3 * (a[n1 * D + d1 + 3]! + h2 * b[n1 * D + d1 + 3]!);
+      }
+
+      for (; d1 < D; d1++) {
+        db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
+      }
     }
   }
 

@@ -159,16 +159,166 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d]*sech(u[n,d])^2 + 0.0535161122044502*x[n,d]^3*sech(u[n,d])^2 + 0.5*tanh(u[n,d]))
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      dx[n * D + d] =
-        dout[n * D + d]! *
-        (0.5 +
-          0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-          0.0535161122044502 *
-            (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
-            ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-          0.5 * Math.tanh(u[n * D + d]!));
+  {
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dx[n * D + d] =
+          dout[n * D + d]! *
+          (0.5 +
+            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.0535161122044502 *
+              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
+              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.5 * Math.tanh(u[n * D + d]!));
+        dx[n * D + d + 1] =
+          dout[n * D + d + 1]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 1]! *
+              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!) *
+              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+            0.5 * Math.tanh(u[n * D + d + 1]!));
+        dx[n * D + d + 2] =
+          dout[n * D + d + 2]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 2]! *
+              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!) *
+              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+            0.5 * Math.tanh(u[n * D + d + 2]!));
+        dx[n * D + d + 3] =
+          dout[n * D + d + 3]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 3]! *
+              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!) *
+              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+            0.5 * Math.tanh(u[n * D + d + 3]!));
+        dx[(n + 1) * D + d] =
+          dout[(n + 1) * D + d]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[(n + 1) * D + d]! *
+              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+            0.0535161122044502 *
+              (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!) *
+              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+            0.5 * Math.tanh(u[(n + 1) * D + d]!));
+        dx[(n + 1) * D + d + 1] =
+          dout[(n + 1) * D + d + 1]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[(n + 1) * D + d + 1]! *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 1]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 1]!))) +
+            0.0535161122044502 *
+              (x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]!) *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 1]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 1]!))) +
+            0.5 * Math.tanh(u[(n + 1) * D + d + 1]!));
+        dx[(n + 1) * D + d + 2] =
+          dout[(n + 1) * D + d + 2]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[(n + 1) * D + d + 2]! *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 2]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 2]!))) +
+            0.0535161122044502 *
+              (x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]!) *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 2]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 2]!))) +
+            0.5 * Math.tanh(u[(n + 1) * D + d + 2]!));
+        dx[(n + 1) * D + d + 3] =
+          dout[(n + 1) * D + d + 3]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[(n + 1) * D + d + 3]! *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 3]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 3]!))) +
+            0.0535161122044502 *
+              (x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]!) *
+              ((1 / Math.cosh(u[(n + 1) * D + d + 3]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 3]!))) +
+            0.5 * Math.tanh(u[(n + 1) * D + d + 3]!));
+      }
+
+      for (; d < D; d++) {
+        dx[n * D + d] =
+          dout[n * D + d]! *
+          (0.5 +
+            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.0535161122044502 *
+              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
+              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.5 * Math.tanh(u[n * D + d]!));
+        dx[(n + 1) * D + d] =
+          dout[(n + 1) * D + d]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[(n + 1) * D + d]! *
+              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+            0.0535161122044502 *
+              (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!) *
+              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+            0.5 * Math.tanh(u[(n + 1) * D + d]!));
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dx[n * D + d] =
+          dout[n * D + d]! *
+          (0.5 +
+            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.0535161122044502 *
+              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
+              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.5 * Math.tanh(u[n * D + d]!));
+        dx[n * D + d + 1] =
+          dout[n * D + d + 1]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 1]! *
+              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!) *
+              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+            0.5 * Math.tanh(u[n * D + d + 1]!));
+        dx[n * D + d + 2] =
+          dout[n * D + d + 2]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 2]! *
+              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!) *
+              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+            0.5 * Math.tanh(u[n * D + d + 2]!));
+        dx[n * D + d + 3] =
+          dout[n * D + d + 3]! *
+          (0.5 +
+            0.3989422804014327 *
+              x[n * D + d + 3]! *
+              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+            0.0535161122044502 *
+              (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!) *
+              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+            0.5 * Math.tanh(u[n * D + d + 3]!));
+      }
+
+      for (; d < D; d++) {
+        dx[n * D + d] =
+          dout[n * D + d]! *
+          (0.5 +
+            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.0535161122044502 *
+              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
+              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
+            0.5 * Math.tanh(u[n * D + d]!));
+      }
     }
   }
 

@@ -451,32 +451,87 @@ export function backwardFused(
   const dbeta64 = new Float64Array(G * C); // sum(dy[b,g,c,s], b, s)
 
   // one pass over memory for sum(dy[b,g,c,s]*gamma[g,c], c, s), sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s), sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
-  for (let b = 0; b < B; b++) {
-    for (let g = 0; g < G; g++) {
-      for (let c = 0; c < C; c++) {
-        for (let s = 0; s < S; s++) {
-          r[b * G + g] = r[b * G + g]! + dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
-          r1[b * G + g] =
-            r1[b * G + g]! +
-            dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
-          dgamma64[g * C + c] =
-            dgamma64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
-          dbeta64[g * C + c] = dbeta64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
+  {
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        let c = 0;
+        for (; c + 4 <= C; c += 4) {
+          for (let s = 0; s < S; s++) {
+            r[b * G + g] =
+              r[b * G + g]! +
+              (dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! +
+                dout[((b * G + g) * C + c + 1) * S + s]! * gamma[g * C + c + 1]! +
+                dout[((b * G + g) * C + c + 2) * S + s]! * gamma[g * C + c + 2]! +
+                dout[((b * G + g) * C + c + 3) * S + s]! * gamma[g * C + c + 3]!);
+            r1[b * G + g] =
+              r1[b * G + g]! +
+              (dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]! +
+                dout[((b * G + g) * C + c + 1) * S + s]! *
+                  gamma[g * C + c + 1]! *
+                  xhat[((b * G + g) * C + c + 1) * S + s]! +
+                dout[((b * G + g) * C + c + 2) * S + s]! *
+                  gamma[g * C + c + 2]! *
+                  xhat[((b * G + g) * C + c + 2) * S + s]! +
+                dout[((b * G + g) * C + c + 3) * S + s]! *
+                  gamma[g * C + c + 3]! *
+                  xhat[((b * G + g) * C + c + 3) * S + s]!);
+            dgamma64[g * C + c] =
+              dgamma64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+            dgamma64[g * C + c + 1] =
+              dgamma64[g * C + c + 1]! +
+              dout[((b * G + g) * C + c + 1) * S + s]! * xhat[((b * G + g) * C + c + 1) * S + s]!;
+            dgamma64[g * C + c + 2] =
+              dgamma64[g * C + c + 2]! +
+              dout[((b * G + g) * C + c + 2) * S + s]! * xhat[((b * G + g) * C + c + 2) * S + s]!;
+            dgamma64[g * C + c + 3] =
+              dgamma64[g * C + c + 3]! +
+              dout[((b * G + g) * C + c + 3) * S + s]! * xhat[((b * G + g) * C + c + 3) * S + s]!;
+            dbeta64[g * C + c] = dbeta64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
+            dbeta64[g * C + c + 1] = dbeta64[g * C + c + 1]! + dout[((b * G + g) * C + c + 1) * S + s]!;
+            dbeta64[g * C + c + 2] = dbeta64[g * C + c + 2]! + dout[((b * G + g) * C + c + 2) * S + s]!;
+            dbeta64[g * C + c + 3] = dbeta64[g * C + c + 3]! + dout[((b * G + g) * C + c + 3) * S + s]!;
+          }
+        }
+
+        for (; c < C; c++) {
+          for (let s = 0; s < S; s++) {
+            r[b * G + g] = r[b * G + g]! + dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+            r1[b * G + g] =
+              r1[b * G + g]! +
+              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
+            dgamma64[g * C + c] =
+              dgamma64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+            dbeta64[g * C + c] = dbeta64[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
+          }
         }
       }
     }
   }
 
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
-  for (let b1 = 0; b1 < B; b1++) {
-    for (let g1 = 0; g1 < G; g1++) {
-      const h = (-1 * rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S;
-      const h2 = (-1 * rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S;
-      for (let c1 = 0; c1 < C; c1++) {
-        const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
-        for (let s1 = 0; s1 < S; s1++) {
-          dx[((b1 * G + g1) * C + c1) * S + s1] =
-            h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+  {
+    for (let b1 = 0; b1 < B; b1++) {
+      for (let g1 = 0; g1 < G; g1++) {
+        const h = (-1 * rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S;
+        const h2 = (-1 * rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S;
+        for (let c1 = 0; c1 < C; c1++) {
+          const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
+          let s1 = 0;
+          for (; s1 + 4 <= S; s1 += 4) {
+            dx[((b1 * G + g1) * C + c1) * S + s1] =
+              h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 1] =
+              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 2] =
+              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 2]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 3] =
+              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 3]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
+          }
+
+          for (; s1 < S; s1++) {
+            dx[((b1 * G + g1) * C + c1) * S + s1] =
+              h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+          }
         }
       }
     }

@@ -204,17 +204,39 @@ export function backwardFused(
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d)
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+        r[n + 1] = r[n + 1]! + dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
+        r[n + 2] = r[n + 2]! + dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
+        r[n + 3] = r[n + 3]! + dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+      }
     }
   }
 
   // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = -1 * r[n1]!;
-    for (let d1 = 0; d1 < D; d1++) {
-      dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = -1 * r[n1]!;
+      let d1 = 0;
+      for (; d1 + 4 <= D; d1 += 4) {
+        dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
+        dx[n1 * D + d1 + 1] = rnorm[n1]! * (dout[n1 * D + d1 + 1]! + h * y[n1 * D + d1 + 1]!);
+        dx[n1 * D + d1 + 2] = rnorm[n1]! * (dout[n1 * D + d1 + 2]! + h * y[n1 * D + d1 + 2]!);
+        dx[n1 * D + d1 + 3] = rnorm[n1]! * (dout[n1 * D + d1 + 3]! + h * y[n1 * D + d1 + 3]!);
+      }
+
+      for (; d1 < D; d1++) {
+        dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
+      }
     }
   }
 

@@ -190,19 +190,48 @@ export function backwardFused(
   const db64 = new Float64Array(K); // sum(dy[n,k], n)
 
   // one pass over memory for sum(dy[n,k]*w[d,k], k), sum(dy[n,k]*x[n,d], n)
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      for (let d = 0; d < D; d++) {
-        dx64[n * D + d] = dx64[n * D + d]! + dout[n * K + k]! * w[d * K + k]!;
-        dw64[d * K + k] = dw64[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
+  {
+    for (let n = 0; n < N; n++) {
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        for (let d = 0; d < D; d++) {
+          dx64[n * D + d] =
+            dx64[n * D + d]! +
+            (dout[n * K + k]! * w[d * K + k]! +
+              dout[n * K + k + 1]! * w[d * K + k + 1]! +
+              dout[n * K + k + 2]! * w[d * K + k + 2]! +
+              dout[n * K + k + 3]! * w[d * K + k + 3]!);
+          dw64[d * K + k] = dw64[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
+          dw64[d * K + k + 1] = dw64[d * K + k + 1]! + dout[n * K + k + 1]! * x[n * D + d]!;
+          dw64[d * K + k + 2] = dw64[d * K + k + 2]! + dout[n * K + k + 2]! * x[n * D + d]!;
+          dw64[d * K + k + 3] = dw64[d * K + k + 3]! + dout[n * K + k + 3]! * x[n * D + d]!;
+        }
+      }
+
+      for (; k < K; k++) {
+        for (let d = 0; d < D; d++) {
+          dx64[n * D + d] = dx64[n * D + d]! + dout[n * K + k]! * w[d * K + k]!;
+          dw64[d * K + k] = dw64[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
+        }
       }
     }
   }
 
   // one pass over memory for sum(dy[n,k], n)
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let k1 = 0; k1 < K; k1++) {
-      db64[k1] = db64[k1]! + dout[n1 * K + k1]!;
+  {
+    let n1 = 0;
+    for (; n1 + 4 <= N; n1 += 4) {
+      for (let k1 = 0; k1 < K; k1++) {
+        db64[k1] =
+          db64[k1]! +
+          (dout[n1 * K + k1]! + dout[(n1 + 1) * K + k1]! + dout[(n1 + 2) * K + k1]! + dout[(n1 + 3) * K + k1]!);
+      }
+    }
+
+    for (; n1 < N; n1++) {
+      for (let k1 = 0; k1 < K; k1++) {
+        db64[k1] = db64[k1]! + dout[n1 * K + k1]!;
+      }
     }
   }
 

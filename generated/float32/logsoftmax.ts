@@ -187,18 +187,40 @@ export function backwardFused(
   const r = new Float64Array(N); // sum(dy[n,c], c)
 
   // one pass over memory for sum(dy[n,c], c)
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      r[n] = r[n]! + dout[n * C + c]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + dout[n * C + c]!;
+        r[n + 1] = r[n + 1]! + dout[(n + 1) * C + c]!;
+        r[n + 2] = r[n + 2]! + dout[(n + 2) * C + c]!;
+        r[n + 3] = r[n + 3]! + dout[(n + 3) * C + c]!;
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + dout[n * C + c]!;
+      }
     }
   }
 
   // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = -1 * m[n1]!;
-    const h1 = (-1 * r[n1]!) / s[n1]!;
-    for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = -1 * m[n1]!;
+      const h1 = (-1 * r[n1]!) / s[n1]!;
+      let c1 = 0;
+      for (; c1 + 4 <= C; c1 += 4) {
+        dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
+        dz[n1 * C + c1 + 1] = dout[n1 * C + c1 + 1]! + h1 * Math.exp(h + z[n1 * C + c1 + 1]!);
+        dz[n1 * C + c1 + 2] = dout[n1 * C + c1 + 2]! + h1 * Math.exp(h + z[n1 * C + c1 + 2]!);
+        dz[n1 * C + c1 + 3] = dout[n1 * C + c1 + 3]! + h1 * Math.exp(h + z[n1 * C + c1 + 3]!);
+      }
+
+      for (; c1 < C; c1++) {
+        dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
+      }
     }
   }
 

@@ -121,9 +121,39 @@ export function backwardFused(
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
+  {
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
+        dx[n * D + d + 1] = dout[n * D + d + 1]! * s[n * D + d + 1]! * (1 - s[n * D + d + 1]!);
+        dx[n * D + d + 2] = dout[n * D + d + 2]! * s[n * D + d + 2]! * (1 - s[n * D + d + 2]!);
+        dx[n * D + d + 3] = dout[n * D + d + 3]! * s[n * D + d + 3]! * (1 - s[n * D + d + 3]!);
+        dx[(n + 1) * D + d] = dout[(n + 1) * D + d]! * s[(n + 1) * D + d]! * (1 - s[(n + 1) * D + d]!);
+        dx[(n + 1) * D + d + 1] = dout[(n + 1) * D + d + 1]! * s[(n + 1) * D + d + 1]! * (1 - s[(n + 1) * D + d + 1]!);
+        dx[(n + 1) * D + d + 2] = dout[(n + 1) * D + d + 2]! * s[(n + 1) * D + d + 2]! * (1 - s[(n + 1) * D + d + 2]!);
+        dx[(n + 1) * D + d + 3] = dout[(n + 1) * D + d + 3]! * s[(n + 1) * D + d + 3]! * (1 - s[(n + 1) * D + d + 3]!);
+      }
+
+      for (; d < D; d++) {
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
+        dx[(n + 1) * D + d] = dout[(n + 1) * D + d]! * s[(n + 1) * D + d]! * (1 - s[(n + 1) * D + d]!);
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
+        dx[n * D + d + 1] = dout[n * D + d + 1]! * s[n * D + d + 1]! * (1 - s[n * D + d + 1]!);
+        dx[n * D + d + 2] = dout[n * D + d + 2]! * s[n * D + d + 2]! * (1 - s[n * D + d + 2]!);
+        dx[n * D + d + 3] = dout[n * D + d + 3]! * s[n * D + d + 3]! * (1 - s[n * D + d + 3]!);
+      }
+
+      for (; d < D; d++) {
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
+      }
     }
   }
 

@@ -290,26 +290,78 @@ export function backwardFused(
   const r = new Float64Array(N); // sum(t[n,c], c)
 
   // one pass over memory for sum(t[n,c], c)
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      r[n] = r[n]! + t[n * C + c]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + t[n * C + c]!;
+        r[n + 1] = r[n + 1]! + t[(n + 1) * C + c]!;
+        r[n + 2] = r[n + 2]! + t[(n + 2) * C + c]!;
+        r[n + 3] = r[n + 3]! + t[(n + 3) * C + c]!;
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        r[n] = r[n]! + t[n * C + c]!;
+      }
     }
   }
 
   // dz[n,c] = dloss[]*(p[n,c]*sum(t[n,c'], c') - t[n,c])/N
   const h1 = (-1 * dout[0]!) / N;
-  for (let n1 = 0; n1 < N; n1++) {
-    const h = (dout[0]! * r[n1]!) / N;
-    for (let c1 = 0; c1 < C; c1++) {
-      dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
+  {
+    for (let n1 = 0; n1 < N; n1++) {
+      const h = (dout[0]! * r[n1]!) / N;
+      let c1 = 0;
+      for (; c1 + 4 <= C; c1 += 4) {
+        dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
+        dz[n1 * C + c1 + 1] = h * p[n1 * C + c1 + 1]! + h1 * t[n1 * C + c1 + 1]!;
+        dz[n1 * C + c1 + 2] = h * p[n1 * C + c1 + 2]! + h1 * t[n1 * C + c1 + 2]!;
+        dz[n1 * C + c1 + 3] = h * p[n1 * C + c1 + 3]! + h1 * t[n1 * C + c1 + 3]!;
+      }
+
+      for (; c1 < C; c1++) {
+        dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
+      }
     }
   }
 
   // dt[n,c] = -dloss[]*logp[n,c]/N
   const h2 = (-1 * dout[0]!) / N;
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+  {
+    let n2 = 0;
+    for (; n2 + 2 <= N; n2 += 2) {
+      let c2 = 0;
+      for (; c2 + 4 <= C; c2 += 4) {
+        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+        dt[n2 * C + c2 + 1] = h2 * logp[n2 * C + c2 + 1]!;
+        dt[n2 * C + c2 + 2] = h2 * logp[n2 * C + c2 + 2]!;
+        dt[n2 * C + c2 + 3] = h2 * logp[n2 * C + c2 + 3]!;
+        dt[(n2 + 1) * C + c2] = h2 * logp[(n2 + 1) * C + c2]!;
+        dt[(n2 + 1) * C + c2 + 1] = h2 * logp[(n2 + 1) * C + c2 + 1]!;
+        dt[(n2 + 1) * C + c2 + 2] = h2 * logp[(n2 + 1) * C + c2 + 2]!;
+        dt[(n2 + 1) * C + c2 + 3] = h2 * logp[(n2 + 1) * C + c2 + 3]!;
+      }
+
+      for (; c2 < C; c2++) {
+        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+        dt[(n2 + 1) * C + c2] = h2 * logp[(n2 + 1) * C + c2]!;
+      }
+    }
+
+    for (; n2 < N; n2++) {
+      let c2 = 0;
+      for (; c2 + 4 <= C; c2 += 4) {
+        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+        dt[n2 * C + c2 + 1] = h2 * logp[n2 * C + c2 + 1]!;
+        dt[n2 * C + c2 + 2] = h2 * logp[n2 * C + c2 + 2]!;
+        dt[n2 * C + c2 + 3] = h2 * logp[n2 * C + c2 + 3]!;
+      }
+
+      for (; c2 < C; c2++) {
+        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+      }
     }
   }
 

@@ -1,0 +1,219 @@
+/**
+ * `npm run bench`: times the generated kernels against a hand-written reference, TensorFlow.js and
+ * a memory-streaming floor with tinybench, prints medians and ratios, and writes
+ * docs/bench/results.json and docs/bench/batchnorm.svg.
+ *
+ * Every figure is a median over at least `MIN_RUNS` runs after warm-up, float64, in one process on
+ * one machine. The results are ratios between variants measured in the same run. Absolute times
+ * depend on the machine.
+ */
+import { Bench } from "tinybench";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import * as bn from "../generated/batchnorm.js";
+import { batchnormBackwardByHand, streamingFloor } from "./reference.js";
+import { chart } from "./chart.js";
+
+const root = join(import.meta.dirname, "..");
+const quick = process.argv.includes("--quick");
+const MIN_RUNS = quick ? 3 : 10;
+const TIME_MS = quick ? 50 : 400;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const filled = (n: number, rand: () => number, scale = 1, offset = 0) => Float64Array.from({ length: n }, () => offset + scale * (rand() * 2 - 1));
+
+async function median(name: string, fn: () => unknown, opts: { slow?: boolean } = {}): Promise<number> {
+  const bench = new Bench({ time: opts.slow ? TIME_MS / 4 : TIME_MS, iterations: opts.slow ? Math.min(MIN_RUNS, 5) : MIN_RUNS, warmupIterations: opts.slow ? 1 : 5, warmupTime: opts.slow ? 0 : 50 });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0]!.result;
+  if (!r || !("latency" in r)) throw new Error(`${name}: no result (${JSON.stringify(r)})`);
+  return r.latency.p50;
+}
+
+async function wasmBackend(): Promise<boolean> {
+  try {
+    await import("@tensorflow/tfjs-backend-wasm");
+    return await tf.setBackend("wasm");
+  } catch (e) {
+    process.stderr.write(`TensorFlow.js WebAssembly backend unavailable: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
+interface Row {
+  readonly size: string;
+  readonly N: number;
+  readonly D: number;
+  readonly ms: Record<string, number>;
+}
+
+const SIZES: [number, number][] = [
+  [64, 64],
+  [256, 256],
+  [1024, 1024],
+  [4096, 256],
+  [256, 4096],
+];
+
+async function batchnormRows(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const haveWasm = await wasmBackend();
+  for (const [N, D] of SIZES) {
+    const rand = rng(N * 7919 + D);
+    const inputs = { x: filled(N * D, rand, 2, 0.5), gamma: filled(D, rand, 0.5, 1), beta: filled(D, rand) };
+    const { cache } = bn.forward(inputs, { N, D });
+    const dout = filled(N * D, rand);
+    const into = { dx: new Float64Array(N * D), dgamma: new Float64Array(D), dbeta: new Float64Array(D) };
+    const scratch = [new Float64Array(D), new Float64Array(D), new Float64Array(D)] as const;
+    const ms: Record<string, number> = {};
+    const big = N * D >= 1 << 20;
+    ms["hand-written"] = await median("hand", () => batchnormBackwardByHand(N, D, dout, cache.xhat, cache.gamma, cache.ivar, into.dx, into.dgamma, into.dbeta, ...scratch));
+    ms["fused, preallocated"] = await median("fused-into", () => bn.backwardFused(dout, cache, into));
+    ms["fused"] = await median("fused", () => bn.backwardFused(dout, cache));
+    ms["naive"] = await median("naive", () => bn.backwardNaive(dout, cache), { slow: big });
+    ms["naive, preallocated"] = await median("naive-into", () => bn.backwardNaive(dout, cache, into), { slow: big });
+    ms["streaming floor"] = await median("floor", () => streamingFloor(N, D, dout, cache.xhat, into.dx, scratch[0]));
+    for (const backend of ["cpu", ...(haveWasm ? ["wasm"] : [])]) {
+      await tf.setBackend(backend);
+      const x = tf.tensor2d(Float32Array.from(inputs.x), [N, D]);
+      const gamma = tf.tensor1d(Float32Array.from(inputs.gamma));
+      const beta = tf.tensor1d(Float32Array.from(inputs.beta));
+      const dy = tf.tensor2d(Float32Array.from(dout), [N, D]);
+      const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const mu = tf.mean(xx, 0);
+        const xmu = tf.sub(xx, mu);
+        const v = tf.mean(tf.square(xmu), 0);
+        return tf.add(tf.mul(g, tf.div(xmu, tf.sqrt(tf.add(v, 1e-5)))), b);
+      };
+      const grads = tf.grads(f as (...a: tf.Tensor[]) => tf.Tensor);
+      ms[`TensorFlow.js ${backend}`] = await median(
+        `tfjs-${backend}`,
+        () => {
+          tf.engine().startScope();
+          const gs = grads([x, gamma, beta], dy);
+          for (const g of gs) g.dataSync();
+          tf.engine().endScope();
+        },
+        { slow: true },
+      );
+      tf.dispose([x, gamma, beta, dy]);
+    }
+    await tf.setBackend("cpu");
+    rows.push({ size: `${N}×${D}`, N, D, ms });
+    process.stderr.write(`batchnorm ${N}×${D} done\n`);
+  }
+  return rows;
+}
+
+/** Fused against naive for other library specs, at a size where the inputs take at least 1 MiB. */
+async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, number>; inputMiB: number; naive: number; fused: number }[]> {
+  const cases: [string, Record<string, number>][] = [
+    ["layernorm", { N: 512, D: 512 }],
+    ["rmsnorm", { N: 512, D: 512 }],
+    ["softmax", { N: 512, C: 512 }],
+    ["softmax_xent", { N: 512, C: 512 }],
+    ["l2normalize", { N: 512, D: 512 }],
+    ["instancenorm", { B: 8, C: 64, S: 256 }],
+    ["groupnorm", { B: 8, G: 8, C: 8, S: 256 }],
+    ["sigmoid", { N: 512, D: 512 }],
+    ["gelu", { N: 512, D: 512 }],
+    ["linear", { N: 256, D: 256, K: 256 }],
+    ["attention", { L: 256, E: 64, F: 64 }],
+  ];
+  const out = [];
+  for (const [name, sizes] of cases) {
+    const mod = (await import(`../generated/${name}.ts`)) as {
+      forward(i: Record<string, Float64Array>, s: Record<string, number>): Record<string, Float64Array> & { cache: unknown };
+      backwardNaive(d: Float64Array, c: unknown): unknown;
+      backwardFused(d: Float64Array, c: unknown): unknown;
+    };
+    const { checkSpec } = await import("../compiler/parse/check.js");
+    const { shapeOf } = await import("../compiler/ir/program.js");
+    const p = checkSpec((await import(`../specs/${name}.spec.ts`)).default);
+    const rand = rng(17);
+    const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, filled(shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1), rand, 1, 0.2)]));
+    const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
+    const { cache, ...outs } = mod.forward(inputs, sizes);
+    const y = outs[p.output] as Float64Array;
+    const dout = filled(y.length, rand);
+    const naive = await median(`${name}-naive`, () => mod.backwardNaive(dout, cache), { slow: true });
+    const fused = await median(`${name}-fused`, () => mod.backwardFused(dout, cache));
+    out.push({ spec: name, sizes, inputMiB: Math.round(inputMiB * 100) / 100, naive, fused });
+    process.stderr.write(`${name} done\n`);
+  }
+  return out;
+}
+
+function codegenSeconds(): number {
+  const t = performance.now();
+  execFileSync("node", [join(root, "bin/backpass.js"), "codegen", "--check"], { cwd: root, stdio: "pipe" });
+  return (performance.now() - t) / 1000;
+}
+
+const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
+
+async function main(): Promise<void> {
+  const rows = await batchnormRows();
+  const variants = Object.keys(rows[0]!.ms);
+  const lines: string[] = [];
+  lines.push(`batchnorm backward, float64, median ms (ratio to hand-written); ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`);
+  lines.push("");
+  lines.push(`| variant | ${rows.map((r) => r.size).join(" | ")} |`);
+  lines.push(`| --- | ${rows.map(() => "---").join(" | ")} |`);
+  for (const v of variants) lines.push(`| ${v} | ${rows.map((r) => (r.ms[v] === undefined ? "–" : `${fmt(r.ms[v]!)} (${(r.ms[v]! / r.ms["hand-written"]!).toFixed(2)}×)`)).join(" | ")} |`);
+  const at1024 = rows.find((r) => r.N === 1024 && r.D === 1024)!.ms;
+  const targets = [
+    ["fused, preallocated ≤ 1.10 × hand-written (worst size)", Math.max(...rows.map((r) => r.ms["fused, preallocated"]! / r.ms["hand-written"]!)), 1.1, "≤"],
+    ["fused, preallocated ≤ 1.35 × streaming floor at 1024²", at1024["fused, preallocated"]! / at1024["streaming floor"]!, 1.35, "≤"],
+    ["naive / fused ≥ 12 at 1024²", at1024["naive"]! / at1024["fused"]!, 12, "≥"],
+    ["TensorFlow.js cpu / fused ≥ 100 at 1024²", at1024["TensorFlow.js cpu"]! / at1024["fused"]!, 100, "≥"],
+    ...(at1024["TensorFlow.js wasm"] !== undefined ? [["TensorFlow.js wasm / fused ≥ 10 at 1024²", at1024["TensorFlow.js wasm"]! / at1024["fused"]!, 10, "≥"] as const] : []),
+  ] as const;
+  lines.push("");
+  lines.push("| target | measured | met |");
+  lines.push("| --- | --- | --- |");
+  for (const [what, value, bound, op] of targets) lines.push(`| ${what} | ${value.toFixed(2)} | ${(op === "≤" ? value <= bound : value >= bound) ? "yes" : "**no**"} |`);
+
+  const lib = await librarySpecs();
+  lines.push("");
+  lines.push("other specs, fused against naive (median ms):");
+  lines.push("");
+  lines.push("| spec | sizes | inputs MiB | naive | fused | naive / fused |");
+  lines.push("| --- | --- | --- | --- | --- | --- |");
+  for (const l of lib) lines.push(`| ${l.spec} | ${Object.entries(l.sizes).map(([k, v]) => `${k}=${v}`).join(" ")} | ${l.inputMiB} | ${fmt(l.naive)} | ${fmt(l.fused)} | ${(l.naive / l.fused).toFixed(2)} |`);
+  const codegen = codegenSeconds();
+  lines.push("");
+  lines.push(`npm run codegen -- --check (whole library, both dtypes, including Node start-up): ${codegen.toFixed(2)} s`);
+  const text = lines.join("\n");
+  process.stdout.write(`${text}\n`);
+
+  const dir = join(root, "docs/bench");
+  mkdirSync(dir, { recursive: true });
+  const meta = { date: new Date().toISOString().slice(0, 10), node: process.version, cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, quick };
+  writeFileSync(join(dir, "results.json"), `${JSON.stringify({ meta, batchnorm: rows, specs: lib, codegenSeconds: codegen }, null, 2)}\n`);
+  writeFileSync(join(dir, "results.md"), `${text}\n`);
+  writeFileSync(
+    join(dir, "batchnorm.svg"),
+    chart(
+      "batchnorm backward, float64: median time against size",
+      rows.map((r) => ({ label: r.size, x: r.N * r.D })),
+      variants.map((v) => ({ name: v, values: rows.map((r) => r.ms[v]) })),
+    ),
+  );
+  process.stderr.write(`wrote docs/bench/results.json, results.md, batchnorm.svg\n`);
+}
+
+await main();
