@@ -453,53 +453,71 @@ export function backwardFused(
       for (let g = 0; g < G; g++) {
         let c = 0;
         for (; c + 4 <= C; c += 4) {
+          let acc = r[b * G + g]!;
+          let acc1 = r1[b * G + g]!;
+          let acc2 = dgamma[g * C + c]!;
+          let acc3 = dgamma[g * C + c + 1]!;
+          let acc4 = dgamma[g * C + c + 2]!;
+          let acc5 = dgamma[g * C + c + 3]!;
+          let acc6 = dbeta[g * C + c]!;
+          let acc7 = dbeta[g * C + c + 1]!;
+          let acc8 = dbeta[g * C + c + 2]!;
+          let acc9 = dbeta[g * C + c + 3]!;
           for (let s = 0; s < S; s++) {
-            r[b * G + g] =
-              r[b * G + g]! +
-              (dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! +
-                dout[((b * G + g) * C + c + 1) * S + s]! * gamma[g * C + c + 1]! +
-                dout[((b * G + g) * C + c + 2) * S + s]! * gamma[g * C + c + 2]! +
-                dout[((b * G + g) * C + c + 3) * S + s]! * gamma[g * C + c + 3]!);
-            r1[b * G + g] =
-              r1[b * G + g]! +
-              (dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]! +
-                dout[((b * G + g) * C + c + 1) * S + s]! *
-                  gamma[g * C + c + 1]! *
-                  xhat[((b * G + g) * C + c + 1) * S + s]! +
-                dout[((b * G + g) * C + c + 2) * S + s]! *
-                  gamma[g * C + c + 2]! *
-                  xhat[((b * G + g) * C + c + 2) * S + s]! +
-                dout[((b * G + g) * C + c + 3) * S + s]! *
-                  gamma[g * C + c + 3]! *
-                  xhat[((b * G + g) * C + c + 3) * S + s]!);
-            dgamma[g * C + c] =
-              dgamma[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
-            dgamma[g * C + c + 1] =
-              dgamma[g * C + c + 1]! +
-              dout[((b * G + g) * C + c + 1) * S + s]! * xhat[((b * G + g) * C + c + 1) * S + s]!;
-            dgamma[g * C + c + 2] =
-              dgamma[g * C + c + 2]! +
-              dout[((b * G + g) * C + c + 2) * S + s]! * xhat[((b * G + g) * C + c + 2) * S + s]!;
-            dgamma[g * C + c + 3] =
-              dgamma[g * C + c + 3]! +
-              dout[((b * G + g) * C + c + 3) * S + s]! * xhat[((b * G + g) * C + c + 3) * S + s]!;
-            dbeta[g * C + c] = dbeta[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
-            dbeta[g * C + c + 1] = dbeta[g * C + c + 1]! + dout[((b * G + g) * C + c + 1) * S + s]!;
-            dbeta[g * C + c + 2] = dbeta[g * C + c + 2]! + dout[((b * G + g) * C + c + 2) * S + s]!;
-            dbeta[g * C + c + 3] = dbeta[g * C + c + 3]! + dout[((b * G + g) * C + c + 3) * S + s]!;
+            acc +=
+              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! +
+              dout[((b * G + g) * C + c + 1) * S + s]! * gamma[g * C + c + 1]! +
+              dout[((b * G + g) * C + c + 2) * S + s]! * gamma[g * C + c + 2]! +
+              dout[((b * G + g) * C + c + 3) * S + s]! * gamma[g * C + c + 3]!;
+            acc1 +=
+              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]! +
+              dout[((b * G + g) * C + c + 1) * S + s]! *
+                gamma[g * C + c + 1]! *
+                xhat[((b * G + g) * C + c + 1) * S + s]! +
+              dout[((b * G + g) * C + c + 2) * S + s]! *
+                gamma[g * C + c + 2]! *
+                xhat[((b * G + g) * C + c + 2) * S + s]! +
+              dout[((b * G + g) * C + c + 3) * S + s]! *
+                gamma[g * C + c + 3]! *
+                xhat[((b * G + g) * C + c + 3) * S + s]!;
+            acc2 += dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+            acc3 += dout[((b * G + g) * C + c + 1) * S + s]! * xhat[((b * G + g) * C + c + 1) * S + s]!;
+            acc4 += dout[((b * G + g) * C + c + 2) * S + s]! * xhat[((b * G + g) * C + c + 2) * S + s]!;
+            acc5 += dout[((b * G + g) * C + c + 3) * S + s]! * xhat[((b * G + g) * C + c + 3) * S + s]!;
+            acc6 += dout[((b * G + g) * C + c) * S + s]!;
+            acc7 += dout[((b * G + g) * C + c + 1) * S + s]!;
+            acc8 += dout[((b * G + g) * C + c + 2) * S + s]!;
+            acc9 += dout[((b * G + g) * C + c + 3) * S + s]!;
           }
+
+          r[b * G + g] = acc;
+          r1[b * G + g] = acc1;
+          dgamma[g * C + c] = acc2;
+          dgamma[g * C + c + 1] = acc3;
+          dgamma[g * C + c + 2] = acc4;
+          dgamma[g * C + c + 3] = acc5;
+          dbeta[g * C + c] = acc6;
+          dbeta[g * C + c + 1] = acc7;
+          dbeta[g * C + c + 2] = acc8;
+          dbeta[g * C + c + 3] = acc9;
         }
 
         for (; c < C; c++) {
+          let acc10 = r[b * G + g]!;
+          let acc11 = r1[b * G + g]!;
+          let acc12 = dgamma[g * C + c]!;
+          let acc13 = dbeta[g * C + c]!;
           for (let s = 0; s < S; s++) {
-            r[b * G + g] = r[b * G + g]! + dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
-            r1[b * G + g] =
-              r1[b * G + g]! +
-              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
-            dgamma[g * C + c] =
-              dgamma[g * C + c]! + dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
-            dbeta[g * C + c] = dbeta[g * C + c]! + dout[((b * G + g) * C + c) * S + s]!;
+            acc10 += dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+            acc11 += dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
+            acc12 += dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+            acc13 += dout[((b * G + g) * C + c) * S + s]!;
           }
+
+          r[b * G + g] = acc10;
+          r1[b * G + g] = acc11;
+          dgamma[g * C + c] = acc12;
+          dbeta[g * C + c] = acc13;
         }
       }
     }

@@ -366,15 +366,23 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
+      let acc = r[n]!;
+      let acc1 = r[n + 1]!;
+      let acc2 = r[n + 2]!;
+      let acc3 = r[n + 3]!;
+      let acc4 = r1[n]!;
+      let acc5 = r1[n + 1]!;
+      let acc6 = r1[n + 2]!;
+      let acc7 = r1[n + 3]!;
       for (let d = 0; d < D; d++) {
-        r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
-        r[n + 1] = r[n + 1]! + dout[(n + 1) * D + d]! * gamma[d]!;
-        r[n + 2] = r[n + 2]! + dout[(n + 2) * D + d]! * gamma[d]!;
-        r[n + 3] = r[n + 3]! + dout[(n + 3) * D + d]! * gamma[d]!;
-        r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
-        r1[n + 1] = r1[n + 1]! + dout[(n + 1) * D + d]! * gamma[d]! * xhat[(n + 1) * D + d]!;
-        r1[n + 2] = r1[n + 2]! + dout[(n + 2) * D + d]! * gamma[d]! * xhat[(n + 2) * D + d]!;
-        r1[n + 3] = r1[n + 3]! + dout[(n + 3) * D + d]! * gamma[d]! * xhat[(n + 3) * D + d]!;
+        acc += dout[n * D + d]! * gamma[d]!;
+        acc1 += dout[(n + 1) * D + d]! * gamma[d]!;
+        acc2 += dout[(n + 2) * D + d]! * gamma[d]!;
+        acc3 += dout[(n + 3) * D + d]! * gamma[d]!;
+        acc4 += dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
+        acc5 += dout[(n + 1) * D + d]! * gamma[d]! * xhat[(n + 1) * D + d]!;
+        acc6 += dout[(n + 2) * D + d]! * gamma[d]! * xhat[(n + 2) * D + d]!;
+        acc7 += dout[(n + 3) * D + d]! * gamma[d]! * xhat[(n + 3) * D + d]!;
         dgamma[d] =
           dgamma[d]! +
           (dout[n * D + d]! * xhat[n * D + d]! +
@@ -384,15 +392,29 @@ export function backwardFused(
         dbeta[d] =
           dbeta[d]! + (dout[n * D + d]! + dout[(n + 1) * D + d]! + dout[(n + 2) * D + d]! + dout[(n + 3) * D + d]!);
       }
+
+      r[n] = acc;
+      r[n + 1] = acc1;
+      r[n + 2] = acc2;
+      r[n + 3] = acc3;
+      r1[n] = acc4;
+      r1[n + 1] = acc5;
+      r1[n + 2] = acc6;
+      r1[n + 3] = acc7;
     }
 
     for (; n < N; n++) {
+      let acc8 = r[n]!;
+      let acc9 = r1[n]!;
       for (let d = 0; d < D; d++) {
-        r[n] = r[n]! + dout[n * D + d]! * gamma[d]!;
-        r1[n] = r1[n]! + dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
+        acc8 += dout[n * D + d]! * gamma[d]!;
+        acc9 += dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
         dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
         dbeta[d] = dbeta[d]! + dout[n * D + d]!;
       }
+
+      r[n] = acc8;
+      r1[n] = acc9;
     }
   }
 

@@ -210,18 +210,30 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
+      let acc = r[n]!;
+      let acc1 = r[n + 1]!;
+      let acc2 = r[n + 2]!;
+      let acc3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        r[n] = r[n]! + dout[n * C + c]! * p[n * C + c]!;
-        r[n + 1] = r[n + 1]! + dout[(n + 1) * C + c]! * p[(n + 1) * C + c]!;
-        r[n + 2] = r[n + 2]! + dout[(n + 2) * C + c]! * p[(n + 2) * C + c]!;
-        r[n + 3] = r[n + 3]! + dout[(n + 3) * C + c]! * p[(n + 3) * C + c]!;
+        acc += dout[n * C + c]! * p[n * C + c]!;
+        acc1 += dout[(n + 1) * C + c]! * p[(n + 1) * C + c]!;
+        acc2 += dout[(n + 2) * C + c]! * p[(n + 2) * C + c]!;
+        acc3 += dout[(n + 3) * C + c]! * p[(n + 3) * C + c]!;
       }
+
+      r[n] = acc;
+      r[n + 1] = acc1;
+      r[n + 2] = acc2;
+      r[n + 3] = acc3;
     }
 
     for (; n < N; n++) {
+      let acc4 = r[n]!;
       for (let c = 0; c < C; c++) {
-        r[n] = r[n]! + dout[n * C + c]! * p[n * C + c]!;
+        acc4 += dout[n * C + c]! * p[n * C + c]!;
       }
+
+      r[n] = acc4;
     }
   }
 

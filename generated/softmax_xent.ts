@@ -292,18 +292,30 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
+      let acc = r[n]!;
+      let acc1 = r[n + 1]!;
+      let acc2 = r[n + 2]!;
+      let acc3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        r[n] = r[n]! + t[n * C + c]!;
-        r[n + 1] = r[n + 1]! + t[(n + 1) * C + c]!;
-        r[n + 2] = r[n + 2]! + t[(n + 2) * C + c]!;
-        r[n + 3] = r[n + 3]! + t[(n + 3) * C + c]!;
+        acc += t[n * C + c]!;
+        acc1 += t[(n + 1) * C + c]!;
+        acc2 += t[(n + 2) * C + c]!;
+        acc3 += t[(n + 3) * C + c]!;
       }
+
+      r[n] = acc;
+      r[n + 1] = acc1;
+      r[n + 2] = acc2;
+      r[n + 3] = acc3;
     }
 
     for (; n < N; n++) {
+      let acc4 = r[n]!;
       for (let c = 0; c < C; c++) {
-        r[n] = r[n]! + t[n * C + c]!;
+        acc4 += t[n * C + c]!;
       }
+
+      r[n] = acc4;
     }
   }
 

@@ -177,6 +177,16 @@ export function loopNest(indices: readonly { v: string; extent: string }[], body
 }
 
 /**
+ * Statements of an innermost loop body, with what runs once before and after the loop: an
+ * accumulator that does not move with the innermost index lives in a local across the loop.
+ */
+export interface InnerBody {
+  readonly before: readonly string[];
+  readonly inside: readonly string[];
+  readonly after: readonly string[];
+}
+
+/**
  * A loop nest whose two innermost loops are unrolled and jammed: the next-to-innermost by
  * `outerFactor` and the innermost by `innerFactor`, each with a remainder loop. `body` receives one
  * map of index variable -> code per copy (`n` -> `n + 1`) and returns the statements for all of
@@ -188,8 +198,12 @@ export function unrolledNest(
   outerFactor: number,
   innerFactor: number,
   prologue: readonly (readonly string[])[],
-  body: (copies: readonly ReadonlyMap<string, string>[]) => string[],
+  body: (copies: readonly ReadonlyMap<string, string>[]) => string[] | InnerBody,
 ): string[] {
+  const parts = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
+    const b = body(copies);
+    return Array.isArray(b) ? { before: [], inside: b, after: [] } : (b as InnerBody);
+  };
   const k = loops.length;
   const plus = (v: string, j: number) => (j === 0 ? v : `${v} + ${j}`);
   const copies = (fo: number, fi: number): Map<string, string>[] => {
@@ -205,18 +219,25 @@ export function unrolledNest(
   };
   const inner = (fo: number): string[] => {
     const l = loops[k - 1]!;
-    if (innerFactor === 1) return [`for (let ${l.v} = 0; ${l.v} < ${l.extent}; ${l.v}++) {`, ...(prologue[k - 1] ?? []), ...body(copies(fo, 1)), "}"];
+    const one = parts(copies(fo, 1));
+    if (innerFactor === 1) return [...one.before, `for (let ${l.v} = 0; ${l.v} < ${l.extent}; ${l.v}++) {`, ...(prologue[k - 1] ?? []), ...one.inside, "}", ...one.after];
+    const many = parts(copies(fo, innerFactor));
     return [
+      ...many.before,
       `let ${l.v} = 0;`,
       `for (; ${l.v} + ${innerFactor} <= ${l.extent}; ${l.v} += ${innerFactor}) {`,
-      ...body(copies(fo, innerFactor)),
+      ...many.inside,
       "}",
       `for (; ${l.v} < ${l.extent}; ${l.v}++) {`,
-      ...body(copies(fo, 1)),
+      ...one.inside,
       "}",
+      ...many.after,
     ];
   };
-  if (k === 0) return body(copies(1, 1));
+  if (k === 0) {
+    const b = parts(copies(1, 1));
+    return [...b.before, ...b.inside, ...b.after];
+  }
   let nest: string[];
   if (k >= 2 && outerFactor > 1) {
     const u = loops[k - 2]!;

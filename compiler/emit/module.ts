@@ -10,7 +10,7 @@ import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
 import type { Schedule } from "../schedule/passes.js";
-import { loopNest, lower, Namer, offset, unrolledNest, type Scope } from "./code.js";
+import { loopNest, lower, Namer, offset, unrolledNest, type InnerBody, type Scope } from "./code.js";
 import { hoist, type Hoisted } from "../schedule/hoist.js";
 
 export interface EmitInput {
@@ -377,22 +377,36 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
       });
       // four rows at a time: copies that add into the same cell add their terms first
       let simple = true;
-      const body = (copies: readonly ReadonlyMap<string, string>[]): string[] => {
-        const out: string[] = [];
+      const innermost = pass.loops[pass.loops.length - 1];
+      const body = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
+        const before: string[] = [];
+        const inside: string[] = [];
+        const after: string[] = [];
         pass.reductions.forEach((r, k) => {
           const cells = new Map<string, string[]>();
+          // a cell that does not move with the innermost loop is accumulated in a local
+          const binding = pass.bindings[k]!;
+          const invariant = !r.indices.some((i) => binding[i] === innermost);
           for (const vars of copies) {
             // this reduction's free and bound indices, on the pass's loops
-            const m = new Map(Object.entries(pass.bindings[k]!).map(([i, l]) => [i, vars.get(l)!]));
+            const m = new Map(Object.entries(binding).map(([i, l]) => [i, vars.get(l)!]));
             const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: knownAt(m, (e) => done.has(e)) });
             if (pre.length) simple = false;
-            out.push(...pre);
+            inside.push(...pre);
             const cell = read(r.node, m);
             cells.set(cell, [...(cells.get(cell) ?? []), code]);
           }
-          for (const [cell, codes] of cells) out.push(`${cell} = ${cell}! + ${codes.length > 1 ? `(${codes.join(" + ")})` : codes[0]};`);
+          for (const [cell, codes] of cells) {
+            const sum = codes.length > 1 ? `(${codes.join(" + ")})` : codes[0];
+            if (invariant) {
+              const acc = namer.fresh("acc");
+              before.push(`let ${acc} = ${cell}!;`);
+              inside.push(`${acc} += ${sum};`);
+              after.push(`${cell} = ${acc};`);
+            } else inside.push(`${cell} = ${cell}! + ${sum};`);
+          }
         });
-        return out;
+        return { before, inside, after };
       };
       const unrolled = unrolledNest(loops, 4, 1, [], body);
       lines.push(...(simple ? unrolled : unrolledNest(loops, 1, 1, [], body)));

@@ -363,6 +363,10 @@ export function backwardFused(
     for (let i = 0; i < L; i++) {
       let f = 0;
       for (; f + 4 <= F; f += 4) {
+        let acc = dv64[i * F + f]!;
+        let acc1 = dv64[i * F + f + 1]!;
+        let acc2 = dv64[i * F + f + 2]!;
+        let acc3 = dv64[i * F + f + 3]!;
         for (let i1 = 0; i1 < L; i1++) {
           r[i1 * L + i] =
             r[i1 * L + i]! +
@@ -370,18 +374,26 @@ export function backwardFused(
               dout[i * F + f + 1]! * v[i1 * F + f + 1]! +
               dout[i * F + f + 2]! * v[i1 * F + f + 2]! +
               dout[i * F + f + 3]! * v[i1 * F + f + 3]!);
-          dv64[i * F + f] = dv64[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
-          dv64[i * F + f + 1] = dv64[i * F + f + 1]! + dout[i1 * F + f + 1]! * p[i1 * L + i]!;
-          dv64[i * F + f + 2] = dv64[i * F + f + 2]! + dout[i1 * F + f + 2]! * p[i1 * L + i]!;
-          dv64[i * F + f + 3] = dv64[i * F + f + 3]! + dout[i1 * F + f + 3]! * p[i1 * L + i]!;
+          acc += dout[i1 * F + f]! * p[i1 * L + i]!;
+          acc1 += dout[i1 * F + f + 1]! * p[i1 * L + i]!;
+          acc2 += dout[i1 * F + f + 2]! * p[i1 * L + i]!;
+          acc3 += dout[i1 * F + f + 3]! * p[i1 * L + i]!;
         }
+
+        dv64[i * F + f] = acc;
+        dv64[i * F + f + 1] = acc1;
+        dv64[i * F + f + 2] = acc2;
+        dv64[i * F + f + 3] = acc3;
       }
 
       for (; f < F; f++) {
+        let acc4 = dv64[i * F + f]!;
         for (let i1 = 0; i1 < L; i1++) {
           r[i1 * L + i] = r[i1 * L + i]! + dout[i * F + f]! * v[i1 * F + f]!;
-          dv64[i * F + f] = dv64[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
+          acc4 += dout[i1 * F + f]! * p[i1 * L + i]!;
         }
+
+        dv64[i * F + f] = acc4;
       }
     }
   }
@@ -390,18 +402,30 @@ export function backwardFused(
   {
     let i2 = 0;
     for (; i2 + 4 <= L; i2 += 4) {
+      let acc5 = r1[i2]!;
+      let acc6 = r1[i2 + 1]!;
+      let acc7 = r1[i2 + 2]!;
+      let acc8 = r1[i2 + 3]!;
       for (let f1 = 0; f1 < F; f1++) {
-        r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
-        r1[i2 + 1] = r1[i2 + 1]! + dout[(i2 + 1) * F + f1]! * o[(i2 + 1) * F + f1]!;
-        r1[i2 + 2] = r1[i2 + 2]! + dout[(i2 + 2) * F + f1]! * o[(i2 + 2) * F + f1]!;
-        r1[i2 + 3] = r1[i2 + 3]! + dout[(i2 + 3) * F + f1]! * o[(i2 + 3) * F + f1]!;
+        acc5 += dout[i2 * F + f1]! * o[i2 * F + f1]!;
+        acc6 += dout[(i2 + 1) * F + f1]! * o[(i2 + 1) * F + f1]!;
+        acc7 += dout[(i2 + 2) * F + f1]! * o[(i2 + 2) * F + f1]!;
+        acc8 += dout[(i2 + 3) * F + f1]! * o[(i2 + 3) * F + f1]!;
       }
+
+      r1[i2] = acc5;
+      r1[i2 + 1] = acc6;
+      r1[i2 + 2] = acc7;
+      r1[i2 + 3] = acc8;
     }
 
     for (; i2 < L; i2++) {
+      let acc9 = r1[i2]!;
       for (let f1 = 0; f1 < F; f1++) {
-        r1[i2] = r1[i2]! + dout[i2 * F + f1]! * o[i2 * F + f1]!;
+        acc9 += dout[i2 * F + f1]! * o[i2 * F + f1]!;
       }
+
+      r1[i2] = acc9;
     }
   }
 
@@ -410,6 +434,10 @@ export function backwardFused(
     for (let i3 = 0; i3 < L; i3++) {
       let e = 0;
       for (; e + 4 <= E; e += 4) {
+        let acc10 = r3[e * L + i3]!;
+        let acc11 = r3[(e + 1) * L + i3]!;
+        let acc12 = r3[(e + 2) * L + i3]!;
+        let acc13 = r3[(e + 3) * L + i3]!;
         for (let i4 = 0; i4 < L; i4++) {
           r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
           r2[(e + 1) * L + i4] =
@@ -418,21 +446,26 @@ export function backwardFused(
             r2[(e + 2) * L + i4]! + k[i3 * E + e + 2]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
           r2[(e + 3) * L + i4] =
             r2[(e + 3) * L + i4]! + k[i3 * E + e + 3]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[(e + 1) * L + i3] =
-            r3[(e + 1) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 1]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[(e + 2) * L + i3] =
-            r3[(e + 2) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 2]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[(e + 3) * L + i3] =
-            r3[(e + 3) * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e + 3]! * (r[i3 * L + i4]! - r1[i4]!);
+          acc10 += p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+          acc11 += p[i4 * L + i3]! * q[i4 * E + e + 1]! * (r[i3 * L + i4]! - r1[i4]!);
+          acc12 += p[i4 * L + i3]! * q[i4 * E + e + 2]! * (r[i3 * L + i4]! - r1[i4]!);
+          acc13 += p[i4 * L + i3]! * q[i4 * E + e + 3]! * (r[i3 * L + i4]! - r1[i4]!);
         }
+
+        r3[e * L + i3] = acc10;
+        r3[(e + 1) * L + i3] = acc11;
+        r3[(e + 2) * L + i3] = acc12;
+        r3[(e + 3) * L + i3] = acc13;
       }
 
       for (; e < E; e++) {
+        let acc14 = r3[e * L + i3]!;
         for (let i4 = 0; i4 < L; i4++) {
           r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[e * L + i3] = r3[e * L + i3]! + p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+          acc14 += p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
         }
+
+        r3[e * L + i3] = acc14;
       }
     }
   }

@@ -415,33 +415,75 @@ export function backwardFused(
     for (let b = 0; b < B; b++) {
       let c = 0;
       for (; c + 4 <= C; c += 4) {
+        let acc = r[b * C + c]!;
+        let acc1 = r[b * C + c + 1]!;
+        let acc2 = r[b * C + c + 2]!;
+        let acc3 = r[b * C + c + 3]!;
+        let acc4 = r1[b * C + c]!;
+        let acc5 = r1[b * C + c + 1]!;
+        let acc6 = r1[b * C + c + 2]!;
+        let acc7 = r1[b * C + c + 3]!;
+        let acc8 = dgamma64[c]!;
+        let acc9 = dgamma64[c + 1]!;
+        let acc10 = dgamma64[c + 2]!;
+        let acc11 = dgamma64[c + 3]!;
+        let acc12 = dbeta64[c]!;
+        let acc13 = dbeta64[c + 1]!;
+        let acc14 = dbeta64[c + 2]!;
+        let acc15 = dbeta64[c + 3]!;
         for (let s = 0; s < S; s++) {
-          r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          r[b * C + c + 1] = r[b * C + c + 1]! + dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
-          r[b * C + c + 2] = r[b * C + c + 2]! + dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
-          r[b * C + c + 3] = r[b * C + c + 3]! + dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
-          r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
-          r1[b * C + c + 1] = r1[b * C + c + 1]! + dout[(b * C + c + 1) * S + s]!;
-          r1[b * C + c + 2] = r1[b * C + c + 2]! + dout[(b * C + c + 2) * S + s]!;
-          r1[b * C + c + 3] = r1[b * C + c + 3]! + dout[(b * C + c + 3) * S + s]!;
-          dgamma64[c] = dgamma64[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          dgamma64[c + 1] = dgamma64[c + 1]! + dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
-          dgamma64[c + 2] = dgamma64[c + 2]! + dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
-          dgamma64[c + 3] = dgamma64[c + 3]! + dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
-          dbeta64[c] = dbeta64[c]! + dout[(b * C + c) * S + s]!;
-          dbeta64[c + 1] = dbeta64[c + 1]! + dout[(b * C + c + 1) * S + s]!;
-          dbeta64[c + 2] = dbeta64[c + 2]! + dout[(b * C + c + 2) * S + s]!;
-          dbeta64[c + 3] = dbeta64[c + 3]! + dout[(b * C + c + 3) * S + s]!;
+          acc += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          acc1 += dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
+          acc2 += dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
+          acc3 += dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
+          acc4 += dout[(b * C + c) * S + s]!;
+          acc5 += dout[(b * C + c + 1) * S + s]!;
+          acc6 += dout[(b * C + c + 2) * S + s]!;
+          acc7 += dout[(b * C + c + 3) * S + s]!;
+          acc8 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          acc9 += dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
+          acc10 += dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
+          acc11 += dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
+          acc12 += dout[(b * C + c) * S + s]!;
+          acc13 += dout[(b * C + c + 1) * S + s]!;
+          acc14 += dout[(b * C + c + 2) * S + s]!;
+          acc15 += dout[(b * C + c + 3) * S + s]!;
         }
+
+        r[b * C + c] = acc;
+        r[b * C + c + 1] = acc1;
+        r[b * C + c + 2] = acc2;
+        r[b * C + c + 3] = acc3;
+        r1[b * C + c] = acc4;
+        r1[b * C + c + 1] = acc5;
+        r1[b * C + c + 2] = acc6;
+        r1[b * C + c + 3] = acc7;
+        dgamma64[c] = acc8;
+        dgamma64[c + 1] = acc9;
+        dgamma64[c + 2] = acc10;
+        dgamma64[c + 3] = acc11;
+        dbeta64[c] = acc12;
+        dbeta64[c + 1] = acc13;
+        dbeta64[c + 2] = acc14;
+        dbeta64[c + 3] = acc15;
       }
 
       for (; c < C; c++) {
+        let acc16 = r[b * C + c]!;
+        let acc17 = r1[b * C + c]!;
+        let acc18 = dgamma64[c]!;
+        let acc19 = dbeta64[c]!;
         for (let s = 0; s < S; s++) {
-          r[b * C + c] = r[b * C + c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          r1[b * C + c] = r1[b * C + c]! + dout[(b * C + c) * S + s]!;
-          dgamma64[c] = dgamma64[c]! + dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          dbeta64[c] = dbeta64[c]! + dout[(b * C + c) * S + s]!;
+          acc16 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          acc17 += dout[(b * C + c) * S + s]!;
+          acc18 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+          acc19 += dout[(b * C + c) * S + s]!;
         }
+
+        r[b * C + c] = acc16;
+        r1[b * C + c] = acc17;
+        dgamma64[c] = acc18;
+        dbeta64[c] = acc19;
       }
     }
   }

@@ -237,11 +237,15 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
+      let acc = r[n]!;
+      let acc1 = r[n + 1]!;
+      let acc2 = r[n + 2]!;
+      let acc3 = r[n + 3]!;
       for (let d = 0; d < D; d++) {
-        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
-        r[n + 1] = r[n + 1]! + dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
-        r[n + 2] = r[n + 2]! + dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
-        r[n + 3] = r[n + 3]! + dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
+        acc += dout[n * D + d]! * y[n * D + d]!;
+        acc1 += dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
+        acc2 += dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
+        acc3 += dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
         dw64[d] =
           dw64[d]! +
           (dout[n * D + d]! * rrms[n]! * x[n * D + d]! +
@@ -249,13 +253,21 @@ export function backwardFused(
             dout[(n + 2) * D + d]! * rrms[n + 2]! * x[(n + 2) * D + d]! +
             dout[(n + 3) * D + d]! * rrms[n + 3]! * x[(n + 3) * D + d]!);
       }
+
+      r[n] = acc;
+      r[n + 1] = acc1;
+      r[n + 2] = acc2;
+      r[n + 3] = acc3;
     }
 
     for (; n < N; n++) {
+      let acc4 = r[n]!;
       for (let d = 0; d < D; d++) {
-        r[n] = r[n]! + dout[n * D + d]! * y[n * D + d]!;
+        acc4 += dout[n * D + d]! * y[n * D + d]!;
         dw64[d] = dw64[d]! + dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
       }
+
+      r[n] = acc4;
     }
   }
 
