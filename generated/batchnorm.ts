@@ -424,20 +424,15 @@ export function backwardFused(
   const ivar = cache.ivar;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
   const dgamma =
-    into?.dgamma === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
+    into?.dgamma === undefined ? new Float64Array(D) : checkInto(into.dgamma, D, "into.dgamma", args).fill(0);
+  const dbeta = into?.dbeta === undefined ? new Float64Array(D) : checkInto(into.dbeta, D, "into.dbeta", args).fill(0);
 
   // one pass over memory for sum(dout[n,d], n), sum(dout[n,d]*xhat[n,d], n)
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, sum-factor, share-reduction
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -462,6 +457,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
+  // derived from the naive backward by inlining, then fold-definition, unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
   const c = new Float64Array(3 * D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; gamma[d]*ivar[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[3 * d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N;

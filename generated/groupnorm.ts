@@ -432,22 +432,19 @@ export function backwardFused(
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * G * C * S, "dout");
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
   const dx =
-    into?.dx === undefined
-      ? new Float64Array(B * G * C * S)
-      : checkInto(into.dx, B * G * C * S, "into.dx", [dout, ...Object.values(cache)]);
+    into?.dx === undefined ? new Float64Array(B * G * C * S) : checkInto(into.dx, B * G * C * S, "into.dx", args);
   const dgamma =
-    into?.dgamma === undefined
-      ? new Float64Array(G * C)
-      : checkInto(into.dgamma, G * C, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
+    into?.dgamma === undefined ? new Float64Array(G * C) : checkInto(into.dgamma, G * C, "into.dgamma", args).fill(0);
   const dbeta =
-    into?.dbeta === undefined
-      ? new Float64Array(G * C)
-      : checkInto(into.dbeta, G * C, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
+    into?.dbeta === undefined ? new Float64Array(G * C) : checkInto(into.dbeta, G * C, "into.dbeta", args).fill(0);
   const r = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c], c, s)
   const r1 = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s)
 
   // one pass over memory for sum(dy[b,g,c,s]*gamma[g,c], c, s), sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s), sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       for (let g = 0; g < G; g++) {
@@ -524,6 +521,7 @@ export function backwardFused(
   }
 
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
+  // derived from the naive backward by inlining, then fold-definition, sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let g1 = 0; g1 < G; g1++) {

@@ -196,10 +196,8 @@ export function backwardFused(
   const rnorm = cache.rnorm;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d)
@@ -234,6 +232,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
+  // derived from the naive backward by inlining, then fold-definition, share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * r[n1]!;

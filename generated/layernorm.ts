@@ -347,22 +347,17 @@ export function backwardFused(
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
   const dgamma =
-    into?.dgamma === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
+    into?.dgamma === undefined ? new Float64Array(D) : checkInto(into.dgamma, D, "into.dgamma", args).fill(0);
+  const dbeta = into?.dbeta === undefined ? new Float64Array(D) : checkInto(into.dbeta, D, "into.dbeta", args).fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*gamma[d], d)
   const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xhat[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*gamma[d], d), sum(dy[n,d]*gamma[d]*xhat[n,d], d), sum(dy[n,d]*xhat[n,d], n), sum(dy[n,d], n)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -419,6 +414,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
+  // derived from the naive backward by inlining, then fold-definition, sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
   const c = new Float64Array(D); // D*gamma[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[d2] = D * gamma[d2]!;

@@ -172,20 +172,14 @@ export function backwardFused(
   const x = cache.x;
   const w = cache.w;
   checkArray(dout, N * K, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]).fill(0);
-  const dw =
-    into?.dw === undefined
-      ? new Float64Array(D * K)
-      : checkInto(into.dw, D * K, "into.dw", [dout, ...Object.values(cache)]).fill(0);
-  const db =
-    into?.db === undefined
-      ? new Float64Array(K)
-      : checkInto(into.db, K, "into.db", [dout, ...Object.values(cache)]).fill(0);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args).fill(0);
+  const dw = into?.dw === undefined ? new Float64Array(D * K) : checkInto(into.dw, D * K, "into.dw", args).fill(0);
+  const db = into?.db === undefined ? new Float64Array(K) : checkInto(into.db, K, "into.db", args).fill(0);
 
   // one pass over memory for sum(dy[n,k]*w[d,k], k), sum(dy[n,k]*x[n,d], n)
+  // dx is a reduction itself, derived by inlining alone (no rewrite)
+  // dw is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let n = 0; n < N; n++) {
       let k = 0;
@@ -214,6 +208,7 @@ export function backwardFused(
   }
 
   // one pass over memory for sum(dy[n,k], n)
+  // db is a reduction itself, derived by inlining alone (no rewrite)
   {
     let n1 = 0;
     for (; n1 + 4 <= N; n1 += 4) {

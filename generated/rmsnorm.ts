@@ -221,17 +221,13 @@ export function backwardFused(
   const rrms = cache.rrms;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
-  const dw =
-    into?.dw === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dw, D, "into.dw", [dout, ...Object.values(cache)]).fill(0);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dw = into?.dw === undefined ? new Float64Array(D) : checkInto(into.dw, D, "into.dw", args).fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d), sum(dy[n,d]*rrms[n]*x[n,d], n)
+  // dw is a reduction itself, derived by inlining alone (no rewrite)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -270,6 +266,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
+  // derived from the naive backward by inlining, then fold-definition, share-reduction, factor-common
   const c = new Float64Array(D); // D*w[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[d2] = D * w[d2]!;

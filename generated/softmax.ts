@@ -200,10 +200,8 @@ export function backwardFused(
   const { N, C } = cache.sizes;
   const p = cache.p;
   checkArray(dout, N * C, "dout");
-  const dz =
-    into?.dz === undefined
-      ? new Float64Array(N * C)
-      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dz = into?.dz === undefined ? new Float64Array(N * C) : checkInto(into.dz, N * C, "into.dz", args);
   const r = new Float64Array(N); // sum(dp[n,c]*p[n,c], c)
 
   // one pass over memory for sum(dp[n,c]*p[n,c], c)
@@ -238,6 +236,7 @@ export function backwardFused(
   }
 
   // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then fold-definition, sum-factor, distribute, share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * r[n1]!;

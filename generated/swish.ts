@@ -149,12 +149,11 @@ export function backwardFused(dout: Float64Array, cache: SwishCache, into?: Part
   const s = cache.s;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = dy[n,d]*(s[n,d] + y[n,d] - s[n,d]*y[n,d])
+  // derived from the naive backward by inlining, then fold-definition, factor-common, fold-product, invert-definition
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

@@ -104,12 +104,11 @@ export function backwardFused(dout: Float64Array, cache: TanhCache, into?: Parti
   const { N, D } = cache.sizes;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
+  // derived from the naive backward by inlining, then sech-tanh
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

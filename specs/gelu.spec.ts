@@ -7,7 +7,8 @@ export default defineSpec({
   inputs: ["x[n,d]"],
   steps: [
     "u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)",
-    "y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))",
+    "t[n,d] = tanh(u[n,d])",
+    "y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])",
   ],
   output: "y",
 });

@@ -329,9 +329,11 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const size = (indices: readonly string[]) => indices.map((i) => syms.get(p.sizeOf(i))!).join(" * ") || "1";
   // outputs (zeroed when given and accumulated into), then temporaries for reductions
   const accumulated = new Set(schedule.reductions.flatMap((r) => (r.output === undefined ? [] : [r.output])));
+  const args = namer.fresh("args");
+  lines.push(`const ${args}: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];`);
   p.inputs.forEach((t, k) => {
     const len = lengthCode(p, t, (s) => syms.get(s)!);
-    const given = `checkInto(into.d${t.name}, ${len}, "into.d${t.name}", [dout, ...Object.values(cache)])${accumulated.has(k) ? ".fill(0)" : ""}`;
+    const given = `checkInto(into.d${t.name}, ${len}, "into.d${t.name}", ${args})${accumulated.has(k) ? ".fill(0)" : ""}`;
     lines.push(`const ${outNames[k]} = into?.d${t.name} === undefined ? new ${A}(${len}) : ${given};`);
   });
   const done = new Set<Expr>();
@@ -371,6 +373,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     lines.push("");
     if (pass.kind === "reduce") {
       lines.push(`// one pass over memory for ${pass.reductions.map((r) => show(p, r.node)).join(", ")}`);
+      for (const r of pass.reductions) if (r.output !== undefined) lines.push(`// d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}`);
       const loops = pass.loops.map((i) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
         return { index: i, v: namer.fresh(canonicalSize(i) ? letterFor(p)(size) : i), extent: syms.get(size)! };
@@ -414,6 +417,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     } else {
       const t = p.inputs[pass.input]!;
       lines.push(`// d${declText(t)} = ${show(p, pass.expr)}`);
+      lines.push(`// derived from the naive backward by ${provenance(fused, pass.input)}`);
       lines.push(...mapPass(pass.expr, pass.loops, (vars) => `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]`));
     }
   }
@@ -501,6 +505,14 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     out.push(...lines2);
     return out;
   }
+}
+
+/** The rules that shaped input `k`'s fused gradient, in derivation order, with counts. */
+function provenance(fused: Fused, k: number): string {
+  const seen = new Map<string, number>();
+  for (const ph of fused.phases) for (const r of ph.rewrites) if (r.gradients?.includes(k)) seen.set(r.rule, (seen.get(r.rule) ?? 0) + 1);
+  if (seen.size === 0) return "inlining alone (no rewrite)";
+  return `inlining, then ${[...seen].map(([rule, n]) => (n > 1 ? `${rule} ×${n}` : rule)).join(", ")}`;
 }
 
 function refsIn(e: Expr): Ref[] {

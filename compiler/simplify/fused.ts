@@ -114,12 +114,16 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   };
   const apply = (name: string, rules: readonly Rule[], opts: { maxPasses?: number } = {}) => {
     const trace: Rewrite[] = [];
-    record(
-      name,
-      trace,
-      grads.map((g) => runRules(g, rules, ctx, { trace, ...opts })),
-    );
+    const next = grads.map((g, k) => {
+      const own: Rewrite[] = [];
+      const out = runRules(g, rules, ctx, { trace: own, ...opts });
+      trace.push(...own.map((r) => ({ ...r, gradients: [k] })));
+      return out;
+    });
+    record(name, trace, next);
   };
+  /** The gradients that hold `node`, for rewrites applied to all of them at once. */
+  const holders = (node: Expr) => grads.flatMap((g, k) => (contains(g, (x) => x === node) ? [k] : []));
 
   // 1. inline
   const statements = new Map<string, Statement>();
@@ -168,7 +172,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       for (const s of reductionsOf(grads)) {
         const better = cheaperExpansion(s, p, ctx);
         if (better === undefined) continue;
-        trace.push({ rule: "expand-definitions", before: s, after: better });
+        trace.push({ rule: "expand-definitions", before: s, after: better, gradients: holders(s) });
         grads = grads.map((g) => runRules(replaceNode(g, s, better, sizeOf), EXPAND_RULES, ctx));
         changed = true;
         break;
@@ -186,7 +190,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       const pushed = pushIntoReduction(s, defs.filter((d) => d.monomial), sizeOf, (e) => nonzero(e, p));
       if (!pushed) continue;
       const replacement = mul(pushed.reduction, pow(pushed.factor, num(-1)));
-      trace.push({ rule: "share-reduction", before: s, after: replacement });
+      trace.push({ rule: "share-reduction", before: s, after: replacement, gradients: holders(s) });
       grads = grads.map((g) => replaceNode(g, s, replacement, sizeOf));
     }
     record("share", trace, grads);
@@ -228,7 +232,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
           }
           // 1 - tanh(u)^2 cancels where |u| is large: only worth it when tanh(u) is a cached step
           if (cand.rule === "sech-tanh" && contains(e, (x) => x.kind === "call" && x.fn === "tanh")) continue;
-          if (cost(e) < cost(best?.e ?? g) && sameNumbers(g, e, input)) best = { e, rewrite: { rule: cand.rule, before: g, after: e } };
+          if (cost(e) < cost(best?.e ?? g) && sameNumbers(g, e, input)) best = { e, rewrite: { rule: cand.rule, before: g, after: e, gradients: [input] } };
         }
         if (!best) break;
         trace.push(best.rewrite);

@@ -35,6 +35,8 @@ export interface Rewrite {
   readonly rule: string;
   readonly before: Expr;
   readonly after: Expr;
+  /** The input gradients (by input position) the rewrite acted on, when known. */
+  readonly gradients?: readonly number[];
 }
 
 export class SimplifyLimit extends Error {}

@@ -340,18 +340,10 @@ export function backwardFused(
   const p = cache.p;
   const o = cache.o;
   checkArray(dout, L * F, "dout");
-  const dq =
-    into?.dq === undefined
-      ? new Float32Array(L * E)
-      : checkInto(into.dq, L * E, "into.dq", [dout, ...Object.values(cache)]);
-  const dk =
-    into?.dk === undefined
-      ? new Float32Array(L * E)
-      : checkInto(into.dk, L * E, "into.dk", [dout, ...Object.values(cache)]);
-  const dv =
-    into?.dv === undefined
-      ? new Float32Array(L * F)
-      : checkInto(into.dv, L * F, "into.dv", [dout, ...Object.values(cache)]).fill(0);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dq = into?.dq === undefined ? new Float32Array(L * E) : checkInto(into.dq, L * E, "into.dq", args);
+  const dk = into?.dk === undefined ? new Float32Array(L * E) : checkInto(into.dk, L * E, "into.dk", args);
+  const dv = into?.dv === undefined ? new Float32Array(L * F) : checkInto(into.dv, L * F, "into.dv", args).fill(0);
   const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f)
   const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
   const r2 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
@@ -359,6 +351,7 @@ export function backwardFused(
   const dv64 = new Float64Array(L * F); // sum(do[i,f]*p[i,j], i)
 
   // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
+  // dv is a reduction itself, derived by inlining, then unfold-product, fold-product
   {
     for (let i = 0; i < L; i++) {
       let f = 0;
@@ -471,6 +464,7 @@ export function backwardFused(
   }
 
   // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
+  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
   const h = 1 / Math.sqrt(E);
   {
     let e1 = 0;
@@ -509,6 +503,7 @@ export function backwardFused(
   }
 
   // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
+  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   const h1 = 1 / Math.sqrt(E);
   {
     let e2 = 0;

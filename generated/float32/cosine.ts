@@ -262,16 +262,12 @@ export function backwardFused(
   const aa = cache.aa;
   const bb = cache.bb;
   checkArray(dout, N, "dout");
-  const da =
-    into?.da === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.da, N * D, "into.da", [dout, ...Object.values(cache)]);
-  const db =
-    into?.db === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.db, N * D, "into.db", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const da = into?.da === undefined ? new Float32Array(N * D) : checkInto(into.da, N * D, "into.da", args);
+  const db = into?.db === undefined ? new Float32Array(N * D) : checkInto(into.db, N * D, "into.db", args);
 
   // da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then factor-common
   {
     for (let n = 0; n < N; n++) {
       const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
@@ -291,6 +287,7 @@ export function backwardFused(
   }
 
   // db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then factor-common
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h2 = (-1 * aa[n1]! * ab[n1]!) / (eps + aa[n1]! * bb[n1]!);

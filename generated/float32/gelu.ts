@@ -5,7 +5,8 @@
  *
  * Forward steps:
  *   1. u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)
- *   2. y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))
+ *   2. t[n,d] = tanh(u[n,d])
+ *   3. y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
  *
  * Arrays are row-major Float32Arrays in the order of each tensor's declared indices; a scalar has length 1.
  * Reductions accumulate in float64 and round once when they are stored.
@@ -33,6 +34,8 @@ export interface GeluCache {
   readonly x: Float32Array;
   /** u[n,d] */
   readonly u: Float32Array;
+  /** t[n,d] */
+  readonly t: Float32Array;
   /** y[n,d] */
   readonly y: Float32Array;
 }
@@ -41,6 +44,8 @@ export interface GeluCache {
 export interface GeluBuffers {
   /** u[n,d] */
   u?: Float32Array;
+  /** t[n,d] */
+  t?: Float32Array;
   /** y[n,d] */
   y?: Float32Array;
 }
@@ -68,15 +73,23 @@ export function forward(
     }
   }
 
-  // step 2: y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))
-  const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
+  // step 2: t[n,d] = tanh(u[n,d])
+  const t = into?.t === undefined ? new Float32Array(N * D) : checkInto(into.t, N * D, "into.t", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      y[n1 * D + d1] = 0.5 * x[n1 * D + d1]! * (1 + Math.tanh(u[n1 * D + d1]!));
+      t[n1 * D + d1] = Math.tanh(u[n1 * D + d1]!);
     }
   }
 
-  const cache: GeluCache = { spec: "gelu", sizes: { N: N, D: D }, constants: {}, x: x, u: u, y: y };
+  // step 3: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
+  const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let d2 = 0; d2 < D; d2++) {
+      y[n2 * D + d2] = 0.5 * x[n2 * D + d2]! * (1 + t[n2 * D + d2]!);
+    }
+  }
+
+  const cache: GeluCache = { spec: "gelu", sizes: { N: N, D: D }, constants: {}, x: x, u: u, t: t, y: y };
   return { y: y, cache };
 }
 
@@ -89,28 +102,35 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   const { N, D } = cache.sizes;
   const x = cache.x;
   const u = cache.u;
+  const t = cache.t;
   checkArray(dout, N * D, "dout");
 
-  // step 2 reversed: y[n,d] = 0.5 * x[n,d] * (1 + tanh(u[n,d]))
-  // dx1[n,d] = 0.5*dy[n,d]*(1 + tanh(u[n,d]))
-  //   local derivative ∂/∂x[n,d] = 0.5*(1 + tanh(u[n,d]))
+  // step 3 reversed: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
+  // dx1[n,d] = 0.5*dy[n,d]*(1 + t[n,d])
+  //   local derivative ∂/∂x[n,d] = 0.5*(1 + t[n,d])
   const dx1 = new Float32Array(N * D);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      dx1[n * D + d] = 0.5 * dout[n * D + d]! * (1 + Math.tanh(u[n * D + d]!));
+      dx1[n * D + d] = 0.5 * dout[n * D + d]! * (1 + t[n * D + d]!);
     }
   }
 
-  // du[n,d] = 0.5*dy[n,d]*x[n,d]*sech(u[n,d])^2
-  //   local derivative ∂/∂u[n,d] = 0.5*x[n,d]*sech(u[n,d])^2
-  const du = new Float32Array(N * D);
+  // dt[n,d] = 0.5*dy[n,d]*x[n,d]
+  //   local derivative ∂/∂t[n,d] = 0.5*x[n,d]
+  const dt = new Float32Array(N * D);
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
-      du[n1 * D + d1] =
-        0.5 *
-        dout[n1 * D + d1]! *
-        x[n1 * D + d1]! *
-        ((1 / Math.cosh(u[n1 * D + d1]!)) * (1 / Math.cosh(u[n1 * D + d1]!)));
+      dt[n1 * D + d1] = 0.5 * dout[n1 * D + d1]! * x[n1 * D + d1]!;
+    }
+  }
+
+  // step 2 reversed: t[n,d] = tanh(u[n,d])
+  // du[n,d] = dt[n,d]*sech(u[n,d])^2
+  //   local derivative ∂/∂u[n,d] = sech(u[n,d])^2
+  const du = new Float32Array(N * D);
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let d2 = 0; d2 < D; d2++) {
+      du[n2 * D + d2] = dt[n2 * D + d2]! * ((1 / Math.cosh(u[n2 * D + d2]!)) * (1 / Math.cosh(u[n2 * D + d2]!)));
     }
   }
 
@@ -118,10 +138,10 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   // dx2[n,d] = 0.7978845608028654*du[n,d]*(1 + 0.13414500000000001*x[n,d]^2)
   //   local derivative ∂/∂x[n,d] = 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)
   const dx2 = new Float32Array(N * D);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dx2[n2 * D + d2] =
-        0.7978845608028654 * du[n2 * D + d2]! * (1 + 0.13414500000000001 * (x[n2 * D + d2]! * x[n2 * D + d2]!));
+  for (let n3 = 0; n3 < N; n3++) {
+    for (let d3 = 0; d3 < D; d3++) {
+      dx2[n3 * D + d3] =
+        0.7978845608028654 * du[n3 * D + d3]! * (1 + 0.13414500000000001 * (x[n3 * D + d3]! * x[n3 * D + d3]!));
     }
   }
 
@@ -131,9 +151,9 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
     into?.dx === undefined
       ? new Float32Array(N * D)
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dx[n3 * D + d3] = dx1[n3 * D + d3]! + dx2[n3 * D + d3]!;
+  for (let n4 = 0; n4 < N; n4++) {
+    for (let d4 = 0; d4 < D; d4++) {
+      dx[n4 * D + d4] = dx1[n4 * D + d4]! + dx2[n4 * D + d4]!;
     }
   }
 
@@ -143,7 +163,7 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d]*sech(u[n,d])^2 + 0.0535161122044502*x[n,d]^3*sech(u[n,d])^2 + 0.5*tanh(u[n,d]))
+ *   dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d] + 0.5*t[n,d] + 0.0535161122044502*x[n,d]^3 - 0.0535161122044502*t[n,d]^2*x[n,d]^3 - 0.3989422804014327*t[n,d]^2*x[n,d])
  *
  * 1 pass; each reduction is computed once and shared.
  */
@@ -151,14 +171,13 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
-  const u = cache.u;
+  const t = cache.t;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
-  // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d]*sech(u[n,d])^2 + 0.0535161122044502*x[n,d]^3*sech(u[n,d])^2 + 0.5*tanh(u[n,d]))
+  // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d] + 0.5*t[n,d] + 0.0535161122044502*x[n,d]^3 - 0.0535161122044502*t[n,d]^2*x[n,d]^3 - 0.3989422804014327*t[n,d]^2*x[n,d])
+  // derived from the naive backward by inlining, then distribute ×2, factor-common, sech-tanh
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {
@@ -166,103 +185,105 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
       for (; d + 4 <= D; d += 4) {
         dx[n * D + d] =
           dout[n * D + d]! *
-          (0.5 +
-            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.0535161122044502 *
-              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
-              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.5 * Math.tanh(u[n * D + d]!));
+          (0.5 -
+            0.0535161122044502 * (t[n * D + d]! * t[n * D + d]! * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!)) +
+            0.3989422804014327 * x[n * D + d]! +
+            0.5 * t[n * D + d]! -
+            0.3989422804014327 * (t[n * D + d]! * t[n * D + d]! * x[n * D + d]!) +
+            0.0535161122044502 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
         dx[n * D + d + 1] =
           dout[n * D + d + 1]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 1]! *
-              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!) *
-              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
-            0.5 * Math.tanh(u[n * D + d + 1]!));
+              (t[n * D + d + 1]! * t[n * D + d + 1]! * (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!)) +
+            0.3989422804014327 * x[n * D + d + 1]! +
+            0.5 * t[n * D + d + 1]! -
+            0.3989422804014327 * (t[n * D + d + 1]! * t[n * D + d + 1]! * x[n * D + d + 1]!) +
+            0.0535161122044502 * (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!));
         dx[n * D + d + 2] =
           dout[n * D + d + 2]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 2]! *
-              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!) *
-              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
-            0.5 * Math.tanh(u[n * D + d + 2]!));
+              (t[n * D + d + 2]! * t[n * D + d + 2]! * (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!)) +
+            0.3989422804014327 * x[n * D + d + 2]! +
+            0.5 * t[n * D + d + 2]! -
+            0.3989422804014327 * (t[n * D + d + 2]! * t[n * D + d + 2]! * x[n * D + d + 2]!) +
+            0.0535161122044502 * (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!));
         dx[n * D + d + 3] =
           dout[n * D + d + 3]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 3]! *
-              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!) *
-              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
-            0.5 * Math.tanh(u[n * D + d + 3]!));
+              (t[n * D + d + 3]! * t[n * D + d + 3]! * (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!)) +
+            0.3989422804014327 * x[n * D + d + 3]! +
+            0.5 * t[n * D + d + 3]! -
+            0.3989422804014327 * (t[n * D + d + 3]! * t[n * D + d + 3]! * x[n * D + d + 3]!) +
+            0.0535161122044502 * (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!));
         dx[(n + 1) * D + d] =
           dout[(n + 1) * D + d]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[(n + 1) * D + d]! *
-              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!) *
-              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
-            0.5 * Math.tanh(u[(n + 1) * D + d]!));
+              (t[(n + 1) * D + d]! *
+                t[(n + 1) * D + d]! *
+                (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!)) +
+            0.3989422804014327 * x[(n + 1) * D + d]! +
+            0.5 * t[(n + 1) * D + d]! -
+            0.3989422804014327 * (t[(n + 1) * D + d]! * t[(n + 1) * D + d]! * x[(n + 1) * D + d]!) +
+            0.0535161122044502 * (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!));
         dx[(n + 1) * D + d + 1] =
           dout[(n + 1) * D + d + 1]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[(n + 1) * D + d + 1]! *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 1]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 1]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]!) *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 1]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 1]!))) +
-            0.5 * Math.tanh(u[(n + 1) * D + d + 1]!));
+              (t[(n + 1) * D + d + 1]! *
+                t[(n + 1) * D + d + 1]! *
+                (x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]!)) +
+            0.3989422804014327 * x[(n + 1) * D + d + 1]! +
+            0.5 * t[(n + 1) * D + d + 1]! -
+            0.3989422804014327 * (t[(n + 1) * D + d + 1]! * t[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]!) +
+            0.0535161122044502 * (x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]! * x[(n + 1) * D + d + 1]!));
         dx[(n + 1) * D + d + 2] =
           dout[(n + 1) * D + d + 2]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[(n + 1) * D + d + 2]! *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 2]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 2]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]!) *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 2]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 2]!))) +
-            0.5 * Math.tanh(u[(n + 1) * D + d + 2]!));
+              (t[(n + 1) * D + d + 2]! *
+                t[(n + 1) * D + d + 2]! *
+                (x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]!)) +
+            0.3989422804014327 * x[(n + 1) * D + d + 2]! +
+            0.5 * t[(n + 1) * D + d + 2]! -
+            0.3989422804014327 * (t[(n + 1) * D + d + 2]! * t[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]!) +
+            0.0535161122044502 * (x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]! * x[(n + 1) * D + d + 2]!));
         dx[(n + 1) * D + d + 3] =
           dout[(n + 1) * D + d + 3]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[(n + 1) * D + d + 3]! *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 3]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 3]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]!) *
-              ((1 / Math.cosh(u[(n + 1) * D + d + 3]!)) * (1 / Math.cosh(u[(n + 1) * D + d + 3]!))) +
-            0.5 * Math.tanh(u[(n + 1) * D + d + 3]!));
+              (t[(n + 1) * D + d + 3]! *
+                t[(n + 1) * D + d + 3]! *
+                (x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]!)) +
+            0.3989422804014327 * x[(n + 1) * D + d + 3]! +
+            0.5 * t[(n + 1) * D + d + 3]! -
+            0.3989422804014327 * (t[(n + 1) * D + d + 3]! * t[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]!) +
+            0.0535161122044502 * (x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]! * x[(n + 1) * D + d + 3]!));
       }
 
       for (; d < D; d++) {
         dx[n * D + d] =
           dout[n * D + d]! *
-          (0.5 +
-            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.0535161122044502 *
-              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
-              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.5 * Math.tanh(u[n * D + d]!));
+          (0.5 -
+            0.0535161122044502 * (t[n * D + d]! * t[n * D + d]! * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!)) +
+            0.3989422804014327 * x[n * D + d]! +
+            0.5 * t[n * D + d]! -
+            0.3989422804014327 * (t[n * D + d]! * t[n * D + d]! * x[n * D + d]!) +
+            0.0535161122044502 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
         dx[(n + 1) * D + d] =
           dout[(n + 1) * D + d]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[(n + 1) * D + d]! *
-              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!) *
-              ((1 / Math.cosh(u[(n + 1) * D + d]!)) * (1 / Math.cosh(u[(n + 1) * D + d]!))) +
-            0.5 * Math.tanh(u[(n + 1) * D + d]!));
+              (t[(n + 1) * D + d]! *
+                t[(n + 1) * D + d]! *
+                (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!)) +
+            0.3989422804014327 * x[(n + 1) * D + d]! +
+            0.5 * t[(n + 1) * D + d]! -
+            0.3989422804014327 * (t[(n + 1) * D + d]! * t[(n + 1) * D + d]! * x[(n + 1) * D + d]!) +
+            0.0535161122044502 * (x[(n + 1) * D + d]! * x[(n + 1) * D + d]! * x[(n + 1) * D + d]!));
       }
     }
 
@@ -271,53 +292,50 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
       for (; d + 4 <= D; d += 4) {
         dx[n * D + d] =
           dout[n * D + d]! *
-          (0.5 +
-            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.0535161122044502 *
-              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
-              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.5 * Math.tanh(u[n * D + d]!));
+          (0.5 -
+            0.0535161122044502 * (t[n * D + d]! * t[n * D + d]! * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!)) +
+            0.3989422804014327 * x[n * D + d]! +
+            0.5 * t[n * D + d]! -
+            0.3989422804014327 * (t[n * D + d]! * t[n * D + d]! * x[n * D + d]!) +
+            0.0535161122044502 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
         dx[n * D + d + 1] =
           dout[n * D + d + 1]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 1]! *
-              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!) *
-              ((1 / Math.cosh(u[n * D + d + 1]!)) * (1 / Math.cosh(u[n * D + d + 1]!))) +
-            0.5 * Math.tanh(u[n * D + d + 1]!));
+              (t[n * D + d + 1]! * t[n * D + d + 1]! * (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!)) +
+            0.3989422804014327 * x[n * D + d + 1]! +
+            0.5 * t[n * D + d + 1]! -
+            0.3989422804014327 * (t[n * D + d + 1]! * t[n * D + d + 1]! * x[n * D + d + 1]!) +
+            0.0535161122044502 * (x[n * D + d + 1]! * x[n * D + d + 1]! * x[n * D + d + 1]!));
         dx[n * D + d + 2] =
           dout[n * D + d + 2]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 2]! *
-              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!) *
-              ((1 / Math.cosh(u[n * D + d + 2]!)) * (1 / Math.cosh(u[n * D + d + 2]!))) +
-            0.5 * Math.tanh(u[n * D + d + 2]!));
+              (t[n * D + d + 2]! * t[n * D + d + 2]! * (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!)) +
+            0.3989422804014327 * x[n * D + d + 2]! +
+            0.5 * t[n * D + d + 2]! -
+            0.3989422804014327 * (t[n * D + d + 2]! * t[n * D + d + 2]! * x[n * D + d + 2]!) +
+            0.0535161122044502 * (x[n * D + d + 2]! * x[n * D + d + 2]! * x[n * D + d + 2]!));
         dx[n * D + d + 3] =
           dout[n * D + d + 3]! *
-          (0.5 +
-            0.3989422804014327 *
-              x[n * D + d + 3]! *
-              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
+          (0.5 -
             0.0535161122044502 *
-              (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!) *
-              ((1 / Math.cosh(u[n * D + d + 3]!)) * (1 / Math.cosh(u[n * D + d + 3]!))) +
-            0.5 * Math.tanh(u[n * D + d + 3]!));
+              (t[n * D + d + 3]! * t[n * D + d + 3]! * (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!)) +
+            0.3989422804014327 * x[n * D + d + 3]! +
+            0.5 * t[n * D + d + 3]! -
+            0.3989422804014327 * (t[n * D + d + 3]! * t[n * D + d + 3]! * x[n * D + d + 3]!) +
+            0.0535161122044502 * (x[n * D + d + 3]! * x[n * D + d + 3]! * x[n * D + d + 3]!));
       }
 
       for (; d < D; d++) {
         dx[n * D + d] =
           dout[n * D + d]! *
-          (0.5 +
-            0.3989422804014327 * x[n * D + d]! * ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.0535161122044502 *
-              (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!) *
-              ((1 / Math.cosh(u[n * D + d]!)) * (1 / Math.cosh(u[n * D + d]!))) +
-            0.5 * Math.tanh(u[n * D + d]!));
+          (0.5 -
+            0.0535161122044502 * (t[n * D + d]! * t[n * D + d]! * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!)) +
+            0.3989422804014327 * x[n * D + d]! +
+            0.5 * t[n * D + d]! -
+            0.3989422804014327 * (t[n * D + d]! * t[n * D + d]! * x[n * D + d]!) +
+            0.0535161122044502 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
       }
     }
   }
@@ -361,5 +379,6 @@ function checkCache(cache: GeluCache): void {
   const { N, D } = cache.sizes;
   checkArray(cache.x, N * D, "cache.x");
   checkArray(cache.u, N * D, "cache.u");
+  checkArray(cache.t, N * D, "cache.t");
   checkArray(cache.y, N * D, "cache.y");
 }

@@ -393,24 +393,19 @@ export function backwardFused(
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * C * S, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(B * C * S)
-      : checkInto(into.dx, B * C * S, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float32Array(B * C * S) : checkInto(into.dx, B * C * S, "into.dx", args);
   const dgamma =
-    into?.dgamma === undefined
-      ? new Float32Array(C)
-      : checkInto(into.dgamma, C, "into.dgamma", [dout, ...Object.values(cache)]).fill(0);
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float32Array(C)
-      : checkInto(into.dbeta, C, "into.dbeta", [dout, ...Object.values(cache)]).fill(0);
+    into?.dgamma === undefined ? new Float32Array(C) : checkInto(into.dgamma, C, "into.dgamma", args).fill(0);
+  const dbeta = into?.dbeta === undefined ? new Float32Array(C) : checkInto(into.dbeta, C, "into.dbeta", args).fill(0);
   const r = new Float64Array(B * C); // sum(dy[b,c,s]*xhat[b,c,s], s)
   const r1 = new Float64Array(B * C); // sum(dy[b,c,s], s)
   const dgamma64 = new Float64Array(C); // sum(dy[b,c,s]*xhat[b,c,s], b, s)
   const dbeta64 = new Float64Array(C); // sum(dy[b,c,s], b, s)
 
   // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], s), sum(dy[b,c,s], s), sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       let c = 0;
@@ -489,6 +484,7 @@ export function backwardFused(
   }
 
   // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
+  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let c1 = 0; c1 < C; c1++) {

@@ -173,23 +173,17 @@ export function backwardFused(
   const x = cache.x;
   const w = cache.w;
   checkArray(dout, N * K, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]).fill(0);
-  const dw =
-    into?.dw === undefined
-      ? new Float32Array(D * K)
-      : checkInto(into.dw, D * K, "into.dw", [dout, ...Object.values(cache)]).fill(0);
-  const db =
-    into?.db === undefined
-      ? new Float32Array(K)
-      : checkInto(into.db, K, "into.db", [dout, ...Object.values(cache)]).fill(0);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args).fill(0);
+  const dw = into?.dw === undefined ? new Float32Array(D * K) : checkInto(into.dw, D * K, "into.dw", args).fill(0);
+  const db = into?.db === undefined ? new Float32Array(K) : checkInto(into.db, K, "into.db", args).fill(0);
   const dx64 = new Float64Array(N * D); // sum(dy[n,k]*w[d,k], k)
   const dw64 = new Float64Array(D * K); // sum(dy[n,k]*x[n,d], n)
   const db64 = new Float64Array(K); // sum(dy[n,k], n)
 
   // one pass over memory for sum(dy[n,k]*w[d,k], k), sum(dy[n,k]*x[n,d], n)
+  // dx is a reduction itself, derived by inlining alone (no rewrite)
+  // dw is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let n = 0; n < N; n++) {
       let k = 0;
@@ -218,6 +212,7 @@ export function backwardFused(
   }
 
   // one pass over memory for sum(dy[n,k], n)
+  // db is a reduction itself, derived by inlining alone (no rewrite)
   {
     let n1 = 0;
     for (; n1 + 4 <= N; n1 += 4) {

@@ -180,10 +180,8 @@ export function backwardFused(
   const m = cache.m;
   const s = cache.s;
   checkArray(dout, N * C, "dout");
-  const dz =
-    into?.dz === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dz = into?.dz === undefined ? new Float32Array(N * C) : checkInto(into.dz, N * C, "into.dz", args);
   const r = new Float64Array(N); // sum(dy[n,c], c)
 
   // one pass over memory for sum(dy[n,c], c)
@@ -218,6 +216,7 @@ export function backwardFused(
   }
 
   // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
+  // derived from the naive backward by inlining, then sum-factor
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * m[n1]!;

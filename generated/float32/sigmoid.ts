@@ -115,12 +115,11 @@ export function backwardFused(
   const { N, D } = cache.sizes;
   const s = cache.s;
   checkArray(dout, N * D, "dout");
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
+  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
+  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
+  // derived from the naive backward by inlining, then fold-definition, invert-definition
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {
