@@ -221,7 +221,6 @@ export function backwardNaive(
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
   const xmu = cache.xmu;
-  const var_ = cache.var;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * G * C * S, "dout");
@@ -309,13 +308,12 @@ export function backwardNaive(
   }
 
   // step 4 reversed: rstd[b,g] = 1/sqrt(var[b,g] + eps)
-  // dvar[b,g] = -0.5*drstd[b,g]/(eps + var[b,g])^1.5
-  //   local derivative ∂/∂var[b,g] = -0.5/(eps + var[b,g])^1.5
+  // dvar[b,g] = -0.5*drstd[b,g]*rstd[b,g]^3
+  //   local derivative ∂/∂var[b,g] = -0.5*rstd[b,g]^3
   const dvar = new Float64Array(B * G);
   for (let b5 = 0; b5 < B; b5++) {
     for (let g5 = 0; g5 < G; g5++) {
-      dvar[b5 * G + g5] =
-        (-0.5 * drstd[b5 * G + g5]!) / ((eps + var_[b5 * G + g5]!) * Math.sqrt(eps + var_[b5 * G + g5]!));
+      dvar[b5 * G + g5] = -0.5 * drstd[b5 * G + g5]! * (rstd[b5 * G + g5]! * rstd[b5 * G + g5]! * rstd[b5 * G + g5]!);
     }
   }
 
@@ -521,7 +519,7 @@ export function backwardFused(
   }
 
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
-  // derived from the naive backward by inlining, then fold-definition, sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let g1 = 0; g1 < G; g1++) {

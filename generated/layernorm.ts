@@ -186,7 +186,6 @@ export function backwardNaive(
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
   const xmu = cache.xmu;
-  const var_ = cache.var;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, N * D, "dout");
@@ -254,11 +253,11 @@ export function backwardNaive(
   }
 
   // step 4 reversed: rstd[n] = 1/sqrt(var[n] + eps)
-  // dvar[n] = -0.5*drstd[n]/(eps + var[n])^1.5
-  //   local derivative ∂/∂var[n] = -0.5/(eps + var[n])^1.5
+  // dvar[n] = -0.5*drstd[n]*rstd[n]^3
+  //   local derivative ∂/∂var[n] = -0.5*rstd[n]^3
   const dvar = new Float64Array(N);
   for (let n5 = 0; n5 < N; n5++) {
-    dvar[n5] = (-0.5 * drstd[n5]!) / ((eps + var_[n5]!) * Math.sqrt(eps + var_[n5]!));
+    dvar[n5] = -0.5 * drstd[n5]! * (rstd[n5]! * rstd[n5]! * rstd[n5]!);
   }
 
   // step 3 reversed: var[n] = mean(xmu[n,d]^2, d)
@@ -414,7 +413,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
-  // derived from the naive backward by inlining, then fold-definition, sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
   const c = new Float64Array(D); // D*gamma[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[d2] = D * gamma[d2]!;

@@ -122,8 +122,6 @@ export function backwardNaive(
 ): SoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.z;
-  const m = cache.m;
   const e = cache.e;
   const s = cache.s;
   checkArray(dout, N * C, "dout");
@@ -169,15 +167,15 @@ export function backwardNaive(
     }
   }
 
-  // dz[n,c] = de[n,c]*exp(z[n,c] - stop(m[n]))
-  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
+  // dz[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
   const dz =
     into?.dz === undefined
       ? new Float64Array(N * C)
       : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {
-      dz[n4 * C + c4] = de[n4 * C + c4]! * Math.exp(z[n4 * C + c4]! - m[n4]!);
+      dz[n4 * C + c4] = de[n4 * C + c4]! * e[n4 * C + c4]!;
     }
   }
 
@@ -236,7 +234,7 @@ export function backwardFused(
   }
 
   // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
-  // derived from the naive backward by inlining, then fold-definition, sum-factor, distribute, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * r[n1]!;

@@ -173,9 +173,8 @@ export function backwardNaive(
 ): SoftmaxXentGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.z;
   const t = cache.t;
-  const m = cache.m;
+  const e = cache.e;
   const s = cache.s;
   const logp = cache.logp;
   checkArray(dout, 1, "dout");
@@ -235,12 +234,12 @@ export function backwardNaive(
   }
 
   // step 2 reversed: e[n,c] = exp(z[n,c] - stop(m[n]))
-  // dz2[n,c] = de[n,c]*exp(z[n,c] - stop(m[n]))
-  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
+  // dz2[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
   const dz2 = new Float64Array(N * C);
   for (let n5 = 0; n5 < N; n5++) {
     for (let c5 = 0; c5 < C; c5++) {
-      dz2[n5 * C + c5] = de[n5 * C + c5]! * Math.exp(z[n5 * C + c5]! - m[n5]!);
+      dz2[n5 * C + c5] = de[n5 * C + c5]! * e[n5 * C + c5]!;
     }
   }
 
@@ -315,7 +314,7 @@ export function backwardFused(
   }
 
   // dz[n,c] = dloss[]*(p[n,c]*sum(t[n,c'], c') - t[n,c])/N
-  // derived from the naive backward by inlining, then fold-definition, sum-factor, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-factor, factor-common, fold-product
   const h1 = (-1 * dout[0]!) / N;
   {
     for (let n1 = 0; n1 < N; n1++) {

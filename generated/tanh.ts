@@ -73,19 +73,19 @@ export function forward(
 export function backwardNaive(dout: Float64Array, cache: TanhCache, into?: Partial<TanhGradients>): TanhGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
+  const y = cache.y;
   checkArray(dout, N * D, "dout");
 
   // step 1 reversed: y[n,d] = tanh(x[n,d])
-  // dx[n,d] = dy[n,d]*sech(x[n,d])^2
-  //   local derivative ∂/∂x[n,d] = sech(x[n,d])^2
+  // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
+  //   local derivative ∂/∂x[n,d] = 1 - y[n,d]^2
   const dx =
     into?.dx === undefined
       ? new Float64Array(N * D)
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      dx[n * D + d] = dout[n * D + d]! * ((1 / Math.cosh(x[n * D + d]!)) * (1 / Math.cosh(x[n * D + d]!)));
+      dx[n * D + d] = dout[n * D + d]! * (1 - y[n * D + d]! * y[n * D + d]!);
     }
   }
 
@@ -108,7 +108,7 @@ export function backwardFused(dout: Float64Array, cache: TanhCache, into?: Parti
   const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
-  // derived from the naive backward by inlining, then sech-tanh
+  // derived from the naive backward by inlining, then distribute, factor-common
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

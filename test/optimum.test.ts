@@ -80,7 +80,8 @@ describe("fused kernels reach the optimum", () => {
   it.each(["sigmoid", "tanh", "swish"])("%s: the derivative is written through the forward output, with no exp or tanh", async (name) => {
     const s = await stats(name);
     expect(s.fused.transcendentalsPerElement).toBe(0);
-    expect(s.naive.transcendentalsPerElement + 1).toBeGreaterThan(s.fused.transcendentalsPerElement + 1);
+    // the local derivatives of the naive kernel go through the step's value as well
+    expect(s.naive.transcendentalsPerElement).toBe(0);
   });
 
   it("linear: dout·wᵀ and xᵀ·dout (and db) straight into the outputs, no temporary", async () => {

@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { prng } from "../compiler/differentiate/cas.js";
-import { lengthOf, type Kernels } from "./harness.js";
+import { gradientNoise, lengthOf, type Kernels } from "./harness.js";
 
 type T = tf.Tensor;
 interface Case {
@@ -72,6 +72,7 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
         const y = c.f(sizes)(...xs);
         const want = g(xs, tf.tensor(Float32Array.from(dout), y.shape)).map((t) => Float64Array.from(t.dataSync()));
         tf.engine().endScope();
+        const noise = gradientNoise(p, inputs, sizes, dout);
         for (const kernel of [mod.backwardNaive, mod.backwardFused]) {
           const got = kernel(dout, cache);
           p.inputs.forEach((t, k) => {
@@ -82,8 +83,11 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
             // a gradient that is exactly 0 (softmax with one class) is compared at the scale of dout
             let scale = 1e-3 * dout.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
             for (const w of want) for (const v of w) scale = Math.max(scale, Math.abs(v));
+            // and float32 rounding of terms that cancel (layernorm rows with almost equal values)
+            // is forgiven up to 64 float32 ulps of the size of those terms
+            const terms = noise.get(t.name)!;
             let err = 0;
-            for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+            for (let i = 0; i < a.length; i++) err = Math.max(err, Math.max(0, Math.abs(a[i]! - b[i]!) - 64 * 2 ** -23 * terms[i]!));
             expect(a.length).toBe(b.length);
             expect(err / scale, `d${t.name}`).toBeLessThan(1e-4);
           });

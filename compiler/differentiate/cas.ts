@@ -168,7 +168,7 @@ export function checkPartial(flat: Expr, v: Expr, candidate: Expr, seed: number)
   return valid >= 3 ? undefined : "the expression could not be evaluated at enough random points";
 }
 
-function leavesOf(e: Expr): Expr[] {
+export function leavesOf(e: Expr): Expr[] {
   const out: Expr[] = [];
   const go = (x: Expr): void => {
     switch (x.kind) {

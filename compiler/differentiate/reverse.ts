@@ -35,6 +35,8 @@ import {
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
+// the one use of a later stage: local partials reuse the definition-folding rules of simplify/
+import { throughOwnValue } from "../simplify/fused.js";
 
 export interface LocalPartial {
   /** The element of the source tensor, as it occurs in the step. */
@@ -148,7 +150,9 @@ export function differentiate(p: Program): Backward {
           if (e instanceof NoGradientHere || e instanceof UnverifiedDerivative) throw new NoGradient(e.message, step);
           throw e;
         }
-        const { expr: partial, fallback } = found;
+        // written through the step's own value where that is cheaper (s*(1-s) for a sigmoid)
+        const partial = throughOwnValue(found.expr, step, p.sizeOf);
+        const fallback = found.fallback;
         partials.push({ occurrence: occ, partial, fallback });
         terms.push(gatherInto(mul(dy, partial), occ, t, p.sizeOf));
       }

@@ -40,7 +40,7 @@ import {
 } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import { evaluateGradient, interpretForward } from "../verify.js";
-import { prng } from "../differentiate/cas.js";
+import { evalLeaves, leavesOf, prng } from "../differentiate/cas.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rewrite, type Rule, type RuleContext } from "./rules.js";
 
@@ -752,3 +752,46 @@ function pushIntoReduction(
   return best && { reduction: best.reduction, factor: best.factor };
 }
 
+
+/**
+ * A local partial derivative of an elementwise step, written through the step's own value where
+ * that is cheaper and gives the same numbers: `exp(-x)/(1 + exp(-x))^2 ⇒ s*(1 - s)` for
+ * `s = 1/(1 + exp(-x))`. The naive backward uses it, as a hand derivation would; the literal form
+ * overflows to inf/inf where |x| > 709. Values are compared at random points of the leaves, with
+ * the step's value computed from its definition.
+ */
+export function throughOwnValue(partial: Expr, step: Step, sizeOf: SizeOf): Expr {
+  if (step.rhs.height > 0 || partial.height > 0 || isMonomial(step.rhs)) return partial;
+  const def: Definition = { step, basis: step.rhs, monomial: false };
+  const ctx: RuleContext = { sizeOf };
+  const fold = (e: Expr) => runRules(e, [literalFoldRule([def])], ctx);
+  const tidy = (e: Expr) => fold(runRules(runRules(e, EXPAND_RULES, ctx, { maxSize: 5_000 }), [FACTOR_RULE], ctx));
+  const self = ref(step.name, step.indices);
+  const leaves = [...new Set([...leavesOf(step.rhs), ...leavesOf(partial)])].filter((r) => r !== self);
+  const rand = prng(partial.hash ^ step.rhs.hash);
+  const points = Array.from({ length: 8 }, (_, k) => {
+    const m = new Map<Expr, number>(leaves.map((l) => [l, (k % 2 ? -1 : 1) * (0.3 + 2 * rand())]));
+    m.set(self, evalLeaves(step.rhs, m));
+    return m;
+  });
+  const same = (a: Expr, b: Expr) =>
+    points.every((m) => {
+      const x = evalLeaves(a, m);
+      const y = evalLeaves(b, m);
+      return !Number.isFinite(x) || Math.abs(x - y) <= 1e-12 * Math.max(1, Math.abs(x));
+    });
+  let best = fold(partial);
+  if (!same(partial, best)) best = partial;
+  for (const cand of throughOutputs(best, [def], sizeOf)) {
+    let e: Expr;
+    try {
+      e = tidy(cand.after);
+    } catch (err) {
+      if (err instanceof SimplifyLimit) continue;
+      throw err;
+    }
+    if (cand.rule === "sech-tanh" && contains(e, (x) => x.kind === "call" && x.fn === "tanh")) continue;
+    if (cost(e) < cost(best) && same(partial, e)) best = e;
+  }
+  return best;
+}

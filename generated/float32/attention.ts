@@ -191,8 +191,6 @@ export function backwardNaive(
   const q = cache.q;
   const k = cache.k;
   const v = cache.v;
-  const s = cache.s;
-  const m = cache.m;
   const a = cache.a;
   const z = cache.z;
   const p = cache.p;
@@ -271,12 +269,12 @@ export function backwardNaive(
     }
   }
 
-  // ds[i,j] = da[i,j]*exp(s[i,j] - stop(m[i]))
-  //   local derivative ∂/∂s[i,j] = exp(s[i,j] - stop(m[i]))
+  // ds[i,j] = da[i,j]*a[i,j]
+  //   local derivative ∂/∂s[i,j] = a[i,j]
   const ds = new Float32Array(L * L);
   for (let i7 = 0; i7 < L; i7++) {
     for (let j5 = 0; j5 < L; j5++) {
-      ds[i7 * L + j5] = da[i7 * L + j5]! * Math.exp(s[i7 * L + j5]! - m[i7]!);
+      ds[i7 * L + j5] = da[i7 * L + j5]! * a[i7 * L + j5]!;
     }
   }
 
@@ -464,7 +462,7 @@ export function backwardFused(
   }
 
   // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
-  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
   const h = 1 / Math.sqrt(E);
   {
     let e1 = 0;
@@ -503,7 +501,7 @@ export function backwardFused(
   }
 
   // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
-  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   const h1 = 1 / Math.sqrt(E);
   {
     let e2 = 0;

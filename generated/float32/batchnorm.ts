@@ -235,7 +235,6 @@ export function backwardNaive(
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
   const xmu = cache.xmu;
-  const var_ = cache.var;
   const sqrtvar = cache.sqrtvar;
   const ivar = cache.ivar;
   const xhat = cache.xhat;
@@ -322,11 +321,11 @@ export function backwardNaive(
   }
 
   // step 5 reversed: sqrtvar[d] = sqrt(var[d] + eps)
-  // dvar[d] = 0.5*dsqrtvar[d]/sqrt(eps + var[d])
-  //   local derivative ∂/∂var[d] = 0.5/sqrt(eps + var[d])
+  // dvar[d] = 0.5*dsqrtvar[d]/sqrtvar[d]
+  //   local derivative ∂/∂var[d] = 0.5/sqrtvar[d]
   const dvar = new Float32Array(D);
   for (let d7 = 0; d7 < D; d7++) {
-    dvar[d7] = (0.5 * dsqrtvar[d7]!) / Math.sqrt(eps + var_[d7]!);
+    dvar[d7] = (0.5 * dsqrtvar[d7]!) / sqrtvar[d7]!;
   }
 
   // step 4 reversed: var[d] = 1/N * sum(sq[n,d], n)
@@ -460,7 +459,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
-  // derived from the naive backward by inlining, then fold-definition, unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
   const c = new Float64Array(3 * D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; gamma[d]*ivar[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[3 * d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta64[d2]!) / N;

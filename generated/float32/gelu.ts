@@ -101,7 +101,6 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   checkCache(cache);
   const { N, D } = cache.sizes;
   const x = cache.x;
-  const u = cache.u;
   const t = cache.t;
   checkArray(dout, N * D, "dout");
 
@@ -125,12 +124,12 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   }
 
   // step 2 reversed: t[n,d] = tanh(u[n,d])
-  // du[n,d] = dt[n,d]*sech(u[n,d])^2
-  //   local derivative ∂/∂u[n,d] = sech(u[n,d])^2
+  // du[n,d] = dt[n,d]*(1 - t[n,d]^2)
+  //   local derivative ∂/∂u[n,d] = 1 - t[n,d]^2
   const du = new Float32Array(N * D);
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
-      du[n2 * D + d2] = dt[n2 * D + d2]! * ((1 / Math.cosh(u[n2 * D + d2]!)) * (1 / Math.cosh(u[n2 * D + d2]!)));
+      du[n2 * D + d2] = dt[n2 * D + d2]! * (1 - t[n2 * D + d2]! * t[n2 * D + d2]!);
     }
   }
 
@@ -177,7 +176,7 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
   const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d] + 0.5*t[n,d] + 0.0535161122044502*x[n,d]^3 - 0.0535161122044502*t[n,d]^2*x[n,d]^3 - 0.3989422804014327*t[n,d]^2*x[n,d])
-  // derived from the naive backward by inlining, then distribute ×2, factor-common, sech-tanh
+  // derived from the naive backward by inlining, then distribute ×4, factor-common
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

@@ -207,7 +207,6 @@ export function backwardNaive(
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.gamma;
   const xmu = cache.xmu;
-  const var_ = cache.var;
   const rstd = cache.rstd;
   const xhat = cache.xhat;
   checkArray(dout, B * C * S, "dout");
@@ -285,13 +284,12 @@ export function backwardNaive(
   }
 
   // step 4 reversed: rstd[b,c] = 1/sqrt(var[b,c] + eps)
-  // dvar[b,c] = -0.5*drstd[b,c]/(eps + var[b,c])^1.5
-  //   local derivative ∂/∂var[b,c] = -0.5/(eps + var[b,c])^1.5
+  // dvar[b,c] = -0.5*drstd[b,c]*rstd[b,c]^3
+  //   local derivative ∂/∂var[b,c] = -0.5*rstd[b,c]^3
   const dvar = new Float32Array(B * C);
   for (let b5 = 0; b5 < B; b5++) {
     for (let c5 = 0; c5 < C; c5++) {
-      dvar[b5 * C + c5] =
-        (-0.5 * drstd[b5 * C + c5]!) / ((eps + var_[b5 * C + c5]!) * Math.sqrt(eps + var_[b5 * C + c5]!));
+      dvar[b5 * C + c5] = -0.5 * drstd[b5 * C + c5]! * (rstd[b5 * C + c5]! * rstd[b5 * C + c5]! * rstd[b5 * C + c5]!);
     }
   }
 
@@ -484,7 +482,7 @@ export function backwardFused(
   }
 
   // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
-  // derived from the naive backward by inlining, then fold-definition, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let c1 = 0; c1 < C; c1++) {

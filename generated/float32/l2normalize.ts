@@ -120,7 +120,6 @@ export function backwardNaive(
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const x = cache.x;
-  const ss = cache.ss;
   const rnorm = cache.rnorm;
   checkArray(dout, N * D, "dout");
 
@@ -147,11 +146,11 @@ export function backwardNaive(
   }
 
   // step 2 reversed: rnorm[n] = 1/sqrt(ss[n] + eps)
-  // dss[n] = -0.5*drnorm[n]/(eps + ss[n])^1.5
-  //   local derivative ∂/∂ss[n] = -0.5/(eps + ss[n])^1.5
+  // dss[n] = -0.5*drnorm[n]*rnorm[n]^3
+  //   local derivative ∂/∂ss[n] = -0.5*rnorm[n]^3
   const dss = new Float32Array(N);
   for (let n2 = 0; n2 < N; n2++) {
-    dss[n2] = (-0.5 * drnorm[n2]!) / ((eps + ss[n2]!) * Math.sqrt(eps + ss[n2]!));
+    dss[n2] = -0.5 * drnorm[n2]! * (rnorm[n2]! * rnorm[n2]! * rnorm[n2]!);
   }
 
   // step 1 reversed: ss[n] = sum(x[n,d]^2, d)
@@ -233,7 +232,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
-  // derived from the naive backward by inlining, then fold-definition, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * r[n1]!;

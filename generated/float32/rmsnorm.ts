@@ -129,7 +129,6 @@ export function backwardNaive(
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const x = cache.x;
   const w = cache.w;
-  const ms = cache.ms;
   const rrms = cache.rrms;
   checkArray(dout, N * D, "dout");
 
@@ -169,11 +168,11 @@ export function backwardNaive(
   }
 
   // step 2 reversed: rrms[n] = 1/sqrt(ms[n] + eps)
-  // dms[n] = -0.5*drrms[n]/(eps + ms[n])^1.5
-  //   local derivative ∂/∂ms[n] = -0.5/(eps + ms[n])^1.5
+  // dms[n] = -0.5*drrms[n]*rrms[n]^3
+  //   local derivative ∂/∂ms[n] = -0.5*rrms[n]^3
   const dms = new Float32Array(N);
   for (let n3 = 0; n3 < N; n3++) {
-    dms[n3] = (-0.5 * drrms[n3]!) / ((eps + ms[n3]!) * Math.sqrt(eps + ms[n3]!));
+    dms[n3] = -0.5 * drrms[n3]! * (rrms[n3]! * rrms[n3]! * rrms[n3]!);
   }
 
   // step 1 reversed: ms[n] = mean(x[n,d]^2, d)
@@ -268,7 +267,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
-  // derived from the naive backward by inlining, then fold-definition, share-reduction, factor-common
+  // derived from the naive backward by inlining, then share-reduction, factor-common
   const c = new Float64Array(D); // D*w[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[d2] = D * w[d2]!;

@@ -78,21 +78,19 @@ export function backwardNaive(
 ): SigmoidGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
+  const s = cache.s;
   checkArray(dout, N * D, "dout");
 
   // step 1 reversed: s[n,d] = 1/(1 + exp(-x[n,d]))
-  // dx[n,d] = ds[n,d]*exp(-x[n,d])/(1 + exp(-x[n,d]))^2
-  //   local derivative ∂/∂x[n,d] = exp(-x[n,d])/(1 + exp(-x[n,d]))^2
+  // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
+  //   local derivative ∂/∂x[n,d] = s[n,d]*(1 - s[n,d])
   const dx =
     into?.dx === undefined
       ? new Float32Array(N * D)
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      dx[n * D + d] =
-        (dout[n * D + d]! * Math.exp(-1 * x[n * D + d]!)) /
-        ((1 + Math.exp(-1 * x[n * D + d]!)) * (1 + Math.exp(-1 * x[n * D + d]!)));
+      dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
     }
   }
 
@@ -119,7 +117,7 @@ export function backwardFused(
   const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
-  // derived from the naive backward by inlining, then fold-definition, invert-definition
+  // derived from the naive backward by inlining, then distribute, factor-common
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

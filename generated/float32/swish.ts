@@ -111,14 +111,12 @@ export function backwardNaive(dout: Float32Array, cache: SwishCache, into?: Part
   }
 
   // step 1 reversed: s[n,d] = 1/(1 + exp(-x[n,d]))
-  // dx2[n,d] = ds[n,d]*exp(-x[n,d])/(1 + exp(-x[n,d]))^2
-  //   local derivative ∂/∂x[n,d] = exp(-x[n,d])/(1 + exp(-x[n,d]))^2
+  // dx2[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
+  //   local derivative ∂/∂x[n,d] = s[n,d]*(1 - s[n,d])
   const dx2 = new Float32Array(N * D);
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
-      dx2[n2 * D + d2] =
-        (ds[n2 * D + d2]! * Math.exp(-1 * x[n2 * D + d2]!)) /
-        ((1 + Math.exp(-1 * x[n2 * D + d2]!)) * (1 + Math.exp(-1 * x[n2 * D + d2]!)));
+      dx2[n2 * D + d2] = ds[n2 * D + d2]! * s[n2 * D + d2]! * (1 - s[n2 * D + d2]!);
     }
   }
 
@@ -140,69 +138,65 @@ export function backwardNaive(dout: Float32Array, cache: SwishCache, into?: Part
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = dy[n,d]*(s[n,d] + y[n,d] - s[n,d]*y[n,d])
+ *   dx[n,d] = dy[n,d]*s[n,d]*(1 + x[n,d] - y[n,d])
  *
  * 1 pass; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float32Array, cache: SwishCache, into?: Partial<SwishGradients>): SwishGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
+  const x = cache.x;
   const s = cache.s;
   const y = cache.y;
   checkArray(dout, N * D, "dout");
   const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
   const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
 
-  // dx[n,d] = dy[n,d]*(s[n,d] + y[n,d] - s[n,d]*y[n,d])
-  // derived from the naive backward by inlining, then fold-definition, factor-common, fold-product, invert-definition
+  // dx[n,d] = dy[n,d]*s[n,d]*(1 + x[n,d] - y[n,d])
+  // derived from the naive backward by inlining, then distribute, factor-common, fold-product
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        dx[n * D + d] = dout[n * D + d]! * (s[n * D + d]! + y[n * D + d]! - s[n * D + d]! * y[n * D + d]!);
-        dx[n * D + d + 1] =
-          dout[n * D + d + 1]! * (s[n * D + d + 1]! + y[n * D + d + 1]! - s[n * D + d + 1]! * y[n * D + d + 1]!);
-        dx[n * D + d + 2] =
-          dout[n * D + d + 2]! * (s[n * D + d + 2]! + y[n * D + d + 2]! - s[n * D + d + 2]! * y[n * D + d + 2]!);
-        dx[n * D + d + 3] =
-          dout[n * D + d + 3]! * (s[n * D + d + 3]! + y[n * D + d + 3]! - s[n * D + d + 3]! * y[n * D + d + 3]!);
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 + x[n * D + d]! - y[n * D + d]!);
+        dx[n * D + d + 1] = dout[n * D + d + 1]! * s[n * D + d + 1]! * (1 + x[n * D + d + 1]! - y[n * D + d + 1]!);
+        dx[n * D + d + 2] = dout[n * D + d + 2]! * s[n * D + d + 2]! * (1 + x[n * D + d + 2]! - y[n * D + d + 2]!);
+        dx[n * D + d + 3] = dout[n * D + d + 3]! * s[n * D + d + 3]! * (1 + x[n * D + d + 3]! - y[n * D + d + 3]!);
         dx[(n + 1) * D + d] =
-          dout[(n + 1) * D + d]! *
-          (s[(n + 1) * D + d]! + y[(n + 1) * D + d]! - s[(n + 1) * D + d]! * y[(n + 1) * D + d]!);
+          dout[(n + 1) * D + d]! * s[(n + 1) * D + d]! * (1 + x[(n + 1) * D + d]! - y[(n + 1) * D + d]!);
         dx[(n + 1) * D + d + 1] =
           dout[(n + 1) * D + d + 1]! *
-          (s[(n + 1) * D + d + 1]! + y[(n + 1) * D + d + 1]! - s[(n + 1) * D + d + 1]! * y[(n + 1) * D + d + 1]!);
+          s[(n + 1) * D + d + 1]! *
+          (1 + x[(n + 1) * D + d + 1]! - y[(n + 1) * D + d + 1]!);
         dx[(n + 1) * D + d + 2] =
           dout[(n + 1) * D + d + 2]! *
-          (s[(n + 1) * D + d + 2]! + y[(n + 1) * D + d + 2]! - s[(n + 1) * D + d + 2]! * y[(n + 1) * D + d + 2]!);
+          s[(n + 1) * D + d + 2]! *
+          (1 + x[(n + 1) * D + d + 2]! - y[(n + 1) * D + d + 2]!);
         dx[(n + 1) * D + d + 3] =
           dout[(n + 1) * D + d + 3]! *
-          (s[(n + 1) * D + d + 3]! + y[(n + 1) * D + d + 3]! - s[(n + 1) * D + d + 3]! * y[(n + 1) * D + d + 3]!);
+          s[(n + 1) * D + d + 3]! *
+          (1 + x[(n + 1) * D + d + 3]! - y[(n + 1) * D + d + 3]!);
       }
 
       for (; d < D; d++) {
-        dx[n * D + d] = dout[n * D + d]! * (s[n * D + d]! + y[n * D + d]! - s[n * D + d]! * y[n * D + d]!);
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 + x[n * D + d]! - y[n * D + d]!);
         dx[(n + 1) * D + d] =
-          dout[(n + 1) * D + d]! *
-          (s[(n + 1) * D + d]! + y[(n + 1) * D + d]! - s[(n + 1) * D + d]! * y[(n + 1) * D + d]!);
+          dout[(n + 1) * D + d]! * s[(n + 1) * D + d]! * (1 + x[(n + 1) * D + d]! - y[(n + 1) * D + d]!);
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        dx[n * D + d] = dout[n * D + d]! * (s[n * D + d]! + y[n * D + d]! - s[n * D + d]! * y[n * D + d]!);
-        dx[n * D + d + 1] =
-          dout[n * D + d + 1]! * (s[n * D + d + 1]! + y[n * D + d + 1]! - s[n * D + d + 1]! * y[n * D + d + 1]!);
-        dx[n * D + d + 2] =
-          dout[n * D + d + 2]! * (s[n * D + d + 2]! + y[n * D + d + 2]! - s[n * D + d + 2]! * y[n * D + d + 2]!);
-        dx[n * D + d + 3] =
-          dout[n * D + d + 3]! * (s[n * D + d + 3]! + y[n * D + d + 3]! - s[n * D + d + 3]! * y[n * D + d + 3]!);
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 + x[n * D + d]! - y[n * D + d]!);
+        dx[n * D + d + 1] = dout[n * D + d + 1]! * s[n * D + d + 1]! * (1 + x[n * D + d + 1]! - y[n * D + d + 1]!);
+        dx[n * D + d + 2] = dout[n * D + d + 2]! * s[n * D + d + 2]! * (1 + x[n * D + d + 2]! - y[n * D + d + 2]!);
+        dx[n * D + d + 3] = dout[n * D + d + 3]! * s[n * D + d + 3]! * (1 + x[n * D + d + 3]! - y[n * D + d + 3]!);
       }
 
       for (; d < D; d++) {
-        dx[n * D + d] = dout[n * D + d]! * (s[n * D + d]! + y[n * D + d]! - s[n * D + d]! * y[n * D + d]!);
+        dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 + x[n * D + d]! - y[n * D + d]!);
       }
     }
   }
