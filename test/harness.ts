@@ -3,12 +3,12 @@
  * each other and against central differences of its own forward, with random output weights.
  */
 import { expect } from "vitest";
+import { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
+export { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
 import fc from "fast-check";
-import { interpretBackward, interpretForward } from "../compiler/verify.js";
-import { differentiate, type Backward } from "../compiler/differentiate/reverse.js";
+import { interpretForward } from "../compiler/verify.js";
 import { prng } from "../compiler/differentiate/cas.js";
 import type { Program } from "../compiler/ir/program.js";
-import { shapeOf, tensorOf } from "../compiler/ir/program.js";
 
 export interface Kernels {
   forward(inputs: Record<string, Float64Array>, sizes: Record<string, number>, constants?: Record<string, number>): Record<string, unknown> & { cache: unknown };
@@ -16,9 +16,6 @@ export interface Kernels {
   backwardFused(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
 }
 
-export function lengthOf(p: Program, name: string, sizes: Record<string, number>): number {
-  return shapeOf(p, tensorOf(p, name)).reduce((a, s) => a * sizes[s]!, 1);
-}
 
 /** Largest |a - b| relative to the largest |b| (and an absolute floor `floor`). */
 export function relErr(a: Float64Array, b: Float64Array, floor = 1e-300): number {
@@ -27,31 +24,6 @@ export function relErr(a: Float64Array, b: Float64Array, floor = 1e-300): number
   let err = 0;
   for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
   return err / scale;
-}
-
-/**
- * Error of gradient `f` against `g` relative to the larger of |g| and 1e-6 of the largest gradient
- * of the layer, after discounting rounding noise: `noise[i]` is the size of the terms that the
- * naive gradient's element `i` sums (the interpreter's magnitude evaluation), and 64 ulps of it are
- * forgiven. So a gradient that cancels to almost nothing (softmax_xent with one class) is compared
- * with the rounding of its terms, never with its own rounding.
- */
-export function gradientError(f: Float64Array, g: Float64Array, largest: number, noise: Float64Array): number {
-  let scale = Math.max(1e-6 * largest, 1e-300);
-  for (const v of g) scale = Math.max(scale, Math.abs(v));
-  let err = 0;
-  for (let i = 0; i < g.length; i++) err = Math.max(err, Math.max(0, Math.abs(f[i]! - g[i]!) - 64 * Number.EPSILON * noise[i]!) / scale);
-  return err;
-}
-
-const backwards = new Map<Program, Backward>();
-/** The size of the terms behind each naive gradient element, from the reference interpreter. */
-export function gradientNoise(p: Program, inputs: Record<string, Float64Array>, sizes: Record<string, number>, dout: Float64Array): Map<string, Float64Array> {
-  let bw = backwards.get(p);
-  if (!bw) backwards.set(p, (bw = differentiate(p)));
-  const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
-  const all = interpretBackward(p, bw, interpretForward(p, inputs, sizes, constants), sizes, constants, dout, true);
-  return new Map(p.inputs.map((t) => [t.name, all.get(`d${t.name}`)!.data]));
 }
 
 function std(a: Float64Array): number {
@@ -146,28 +118,6 @@ export function checkModule(
   }
   return { fused: worstFused, fd: worstFd };
 }
-
-export type DataKind = "normal" | "constant" | "large-mean" | "tiny";
-
-/**
- * Random inputs: `constant` fills the first input with one value (zero variance along every axis),
- * `large-mean` puts it at 1e4 with a spread of 1e-2, `tiny` scales it to 1e-3.
- */
-export function randomInputs(p: Program, sizes: Record<string, number>, kind: DataKind, rand: () => number): Record<string, Float64Array> {
-  return Object.fromEntries(
-    p.inputs.map((t, k) => {
-      const n = lengthOf(p, t.name, sizes);
-      const u = () => rand() * 2 - 1;
-      const c = 3 * u();
-      let f = (i: number) => 2 * u() + (i % 3) * 0.5;
-      if (k === 0 && kind === "constant") f = () => c;
-      if (k === 0 && kind === "large-mean") f = () => 1e4 + 1e-2 * u();
-      if (k === 0 && kind === "tiny") f = () => 1e-3 * u();
-      return [t.name, Float64Array.from({ length: n }, (_, i) => f(i))];
-    }),
-  );
-}
-
 
 /**
  * The whole property check of one spec's module: forward (output and every cached step) against the
