@@ -350,39 +350,39 @@ export function backwardFused(
   // dv is a reduction itself, derived by inlining, then unfold-product, fold-product
   {
     for (let i = 0; i < L; i++) {
-      let f = 0;
-      for (; f + 4 <= F; f += 4) {
-        let acc = dv[i * F + f]!;
-        let acc1 = dv[i * F + f + 1]!;
-        let acc2 = dv[i * F + f + 2]!;
-        let acc3 = dv[i * F + f + 3]!;
-        for (let i1 = 0; i1 < L; i1++) {
-          r[i1 * L + i] =
-            r[i1 * L + i]! +
-            (dout[i * F + f]! * v[i1 * F + f]! +
-              dout[i * F + f + 1]! * v[i1 * F + f + 1]! +
-              dout[i * F + f + 2]! * v[i1 * F + f + 2]! +
-              dout[i * F + f + 3]! * v[i1 * F + f + 3]!);
-          acc += dout[i1 * F + f]! * p[i1 * L + i]!;
-          acc1 += dout[i1 * F + f + 1]! * p[i1 * L + i]!;
-          acc2 += dout[i1 * F + f + 2]! * p[i1 * L + i]!;
-          acc3 += dout[i1 * F + f + 3]! * p[i1 * L + i]!;
+      let i1 = 0;
+      for (; i1 + 4 <= L; i1 += 4) {
+        let acc = r[i * L + i1]!;
+        let acc1 = r[i * L + i1 + 1]!;
+        let acc2 = r[i * L + i1 + 2]!;
+        let acc3 = r[i * L + i1 + 3]!;
+        for (let f = 0; f < F; f++) {
+          acc += dout[i1 * F + f]! * v[i * F + f]!;
+          acc1 += dout[(i1 + 1) * F + f]! * v[i * F + f]!;
+          acc2 += dout[(i1 + 2) * F + f]! * v[i * F + f]!;
+          acc3 += dout[(i1 + 3) * F + f]! * v[i * F + f]!;
+          dv[i * F + f] =
+            dv[i * F + f]! +
+            (dout[i1 * F + f]! * p[i1 * L + i]! +
+              dout[(i1 + 1) * F + f]! * p[(i1 + 1) * L + i]! +
+              dout[(i1 + 2) * F + f]! * p[(i1 + 2) * L + i]! +
+              dout[(i1 + 3) * F + f]! * p[(i1 + 3) * L + i]!);
         }
 
-        dv[i * F + f] = acc;
-        dv[i * F + f + 1] = acc1;
-        dv[i * F + f + 2] = acc2;
-        dv[i * F + f + 3] = acc3;
+        r[i * L + i1] = acc;
+        r[i * L + i1 + 1] = acc1;
+        r[i * L + i1 + 2] = acc2;
+        r[i * L + i1 + 3] = acc3;
       }
 
-      for (; f < F; f++) {
-        let acc4 = dv[i * F + f]!;
-        for (let i1 = 0; i1 < L; i1++) {
-          r[i1 * L + i] = r[i1 * L + i]! + dout[i * F + f]! * v[i1 * F + f]!;
-          acc4 += dout[i1 * F + f]! * p[i1 * L + i]!;
+      for (; i1 < L; i1++) {
+        let acc4 = r[i * L + i1]!;
+        for (let f = 0; f < F; f++) {
+          acc4 += dout[i1 * F + f]! * v[i * F + f]!;
+          dv[i * F + f] = dv[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
         }
 
-        dv[i * F + f] = acc4;
+        r[i * L + i1] = acc4;
       }
     }
   }
@@ -423,10 +423,6 @@ export function backwardFused(
     for (let i3 = 0; i3 < L; i3++) {
       let e = 0;
       for (; e + 4 <= E; e += 4) {
-        let acc10 = r3[e * L + i3]!;
-        let acc11 = r3[(e + 1) * L + i3]!;
-        let acc12 = r3[(e + 2) * L + i3]!;
-        let acc13 = r3[(e + 3) * L + i3]!;
         for (let i4 = 0; i4 < L; i4++) {
           r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
           r2[(e + 1) * L + i4] =
@@ -435,26 +431,21 @@ export function backwardFused(
             r2[(e + 2) * L + i4]! + k[i3 * E + e + 2]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
           r2[(e + 3) * L + i4] =
             r2[(e + 3) * L + i4]! + k[i3 * E + e + 3]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          acc10 += p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
-          acc11 += p[i4 * L + i3]! * q[i4 * E + e + 1]! * (r[i3 * L + i4]! - r1[i4]!);
-          acc12 += p[i4 * L + i3]! * q[i4 * E + e + 2]! * (r[i3 * L + i4]! - r1[i4]!);
-          acc13 += p[i4 * L + i3]! * q[i4 * E + e + 3]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[e * L + i4] = r3[e * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e]! * (r[i4 * L + i3]! - r1[i3]!);
+          r3[(e + 1) * L + i4] =
+            r3[(e + 1) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 1]! * (r[i4 * L + i3]! - r1[i3]!);
+          r3[(e + 2) * L + i4] =
+            r3[(e + 2) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 2]! * (r[i4 * L + i3]! - r1[i3]!);
+          r3[(e + 3) * L + i4] =
+            r3[(e + 3) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 3]! * (r[i4 * L + i3]! - r1[i3]!);
         }
-
-        r3[e * L + i3] = acc10;
-        r3[(e + 1) * L + i3] = acc11;
-        r3[(e + 2) * L + i3] = acc12;
-        r3[(e + 3) * L + i3] = acc13;
       }
 
       for (; e < E; e++) {
-        let acc14 = r3[e * L + i3]!;
         for (let i4 = 0; i4 < L; i4++) {
           r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          acc14 += p[i4 * L + i3]! * q[i4 * E + e]! * (r[i3 * L + i4]! - r1[i4]!);
+          r3[e * L + i4] = r3[e * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e]! * (r[i4 * L + i3]! - r1[i3]!);
         }
-
-        r3[e * L + i3] = acc14;
       }
     }
   }
@@ -463,36 +454,36 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
   const h = 1 / Math.sqrt(E);
   {
-    let e1 = 0;
-    for (; e1 + 2 <= E; e1 += 2) {
-      let i5 = 0;
-      for (; i5 + 4 <= L; i5 += 4) {
+    let i5 = 0;
+    for (; i5 + 2 <= L; i5 += 2) {
+      let e1 = 0;
+      for (; e1 + 4 <= E; e1 += 4) {
         dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
-        dq[(i5 + 2) * E + e1] = h * r2[e1 * L + i5 + 2]!;
-        dq[(i5 + 3) * E + e1] = h * r2[e1 * L + i5 + 3]!;
         dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
+        dq[i5 * E + e1 + 2] = h * r2[(e1 + 2) * L + i5]!;
+        dq[i5 * E + e1 + 3] = h * r2[(e1 + 3) * L + i5]!;
+        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
         dq[(i5 + 1) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 1]!;
-        dq[(i5 + 2) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 2]!;
-        dq[(i5 + 3) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 3]!;
+        dq[(i5 + 1) * E + e1 + 2] = h * r2[(e1 + 2) * L + i5 + 1]!;
+        dq[(i5 + 1) * E + e1 + 3] = h * r2[(e1 + 3) * L + i5 + 1]!;
       }
 
-      for (; i5 < L; i5++) {
+      for (; e1 < E; e1++) {
         dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
+        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
       }
     }
 
-    for (; e1 < E; e1++) {
-      let i5 = 0;
-      for (; i5 + 4 <= L; i5 += 4) {
+    for (; i5 < L; i5++) {
+      let e1 = 0;
+      for (; e1 + 4 <= E; e1 += 4) {
         dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
-        dq[(i5 + 2) * E + e1] = h * r2[e1 * L + i5 + 2]!;
-        dq[(i5 + 3) * E + e1] = h * r2[e1 * L + i5 + 3]!;
+        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
+        dq[i5 * E + e1 + 2] = h * r2[(e1 + 2) * L + i5]!;
+        dq[i5 * E + e1 + 3] = h * r2[(e1 + 3) * L + i5]!;
       }
 
-      for (; i5 < L; i5++) {
+      for (; e1 < E; e1++) {
         dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
       }
     }
@@ -502,36 +493,36 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   const h1 = 1 / Math.sqrt(E);
   {
-    let e2 = 0;
-    for (; e2 + 2 <= E; e2 += 2) {
-      let j = 0;
-      for (; j + 4 <= L; j += 4) {
+    let j = 0;
+    for (; j + 2 <= L; j += 2) {
+      let e2 = 0;
+      for (; e2 + 4 <= E; e2 += 4) {
         dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
-        dk[(j + 2) * E + e2] = h1 * r3[e2 * L + j + 2]!;
-        dk[(j + 3) * E + e2] = h1 * r3[e2 * L + j + 3]!;
         dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
+        dk[j * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j]!;
+        dk[j * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j]!;
+        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
         dk[(j + 1) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 1]!;
-        dk[(j + 2) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 2]!;
-        dk[(j + 3) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 3]!;
+        dk[(j + 1) * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j + 1]!;
+        dk[(j + 1) * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j + 1]!;
       }
 
-      for (; j < L; j++) {
+      for (; e2 < E; e2++) {
         dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
+        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
       }
     }
 
-    for (; e2 < E; e2++) {
-      let j = 0;
-      for (; j + 4 <= L; j += 4) {
+    for (; j < L; j++) {
+      let e2 = 0;
+      for (; e2 + 4 <= E; e2 += 4) {
         dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
-        dk[(j + 2) * E + e2] = h1 * r3[e2 * L + j + 2]!;
-        dk[(j + 3) * E + e2] = h1 * r3[e2 * L + j + 3]!;
+        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
+        dk[j * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j]!;
+        dk[j * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j]!;
       }
 
-      for (; j < L; j++) {
+      for (; e2 < E; e2++) {
         dk[j * E + e2] = h1 * r3[e2 * L + j]!;
       }
     }

@@ -101,13 +101,20 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
     const members = group.includes(r) ? group : [r];
     members.forEach((m) => done.add(m.node));
     const first = members[0]!;
-    const loops = loopOrder([...first.indices, ...first.node.indices], first.node.body);
-    const bindings = members.map((m) => bindOnto(m, first, loops, sizeOf));
+    const space = [...first.indices, ...first.node.indices];
+    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf));
+    // the order that walks memory best, judged on every array the members read and write
+    const accesses = members.flatMap((m, k) => {
+      const b = bindings[k]!;
+      const on = (idx: readonly string[]) => idx.map((i) => b[i] ?? i);
+      return [on(m.indices), ...arrayReads(m.node.body).map(on)];
+    });
+    const loops = bestOrder(space, accesses);
     passes.push({ kind: "reduce", loops, reductions: members, bindings });
   }
   gradients.forEach((g, k) => {
     if (reductions.some((r) => r.output === k)) return;
-    passes.push({ kind: "map", input: k, loops: loopOrder(inputs[k]!.indices, g), expr: g });
+    passes.push({ kind: "map", input: k, loops: bestOrder(inputs[k]!.indices, [inputs[k]!.indices, ...arrayReads(g)]), expr: g });
   });
   return { reductions, passes, aliases };
 }
@@ -151,4 +158,58 @@ function dependsOn(a: Expr, b: Expr): boolean {
   };
   go(a.kind === "sum" ? a.body : a);
   return found;
+}
+
+/**
+ * The index lists of the arrays an expression reads: refs, and reductions computed by earlier
+ * passes (read from their arrays over their free indices). Reduction bodies are not entered.
+ */
+function arrayReads(e: Expr): string[][] {
+  const out: string[][] = [];
+  const go = (x: Expr, top: boolean): void => {
+    if (x.kind === "ref") out.push([...x.indices]);
+    else if ((x.kind === "sum" || x.kind === "max") && !top) out.push([...x.free]);
+    else children(x).forEach((c) => go(c, false));
+  };
+  go(e, true);
+  return out;
+}
+
+/**
+ * Loop order, outermost first, chosen among all orders (passes have at most a few loops) by a
+ * cost per access: nothing when the innermost loop does not move it, 1 when it walks contiguous
+ * memory (the innermost index is the array's last), 16 when it strides. The next loop out counts a
+ * quarter as much. Ties keep the declared order.
+ */
+export function bestOrder(indices: readonly string[], accesses: readonly (readonly string[])[]): string[] {
+  if (indices.length <= 1) return [...indices];
+  const costOf = (order: readonly string[]): number => {
+    let c = 0;
+    const levels = [order[order.length - 1]!, order[order.length - 2]];
+    levels.forEach((loop, depth) => {
+      if (loop === undefined) return;
+      const weight = depth === 0 ? 1 : 0.25;
+      for (const a of accesses) {
+        const at = a.indexOf(loop);
+        if (at < 0) continue;
+        c += weight * (at === a.length - 1 ? 1 : 16);
+      }
+    });
+    return c;
+  };
+  let best = [...indices];
+  let bestCost = costOf(best);
+  const permute = (prefix: string[], rest: string[]): void => {
+    if (rest.length === 0) {
+      const c = costOf(prefix);
+      if (c < bestCost) {
+        best = prefix;
+        bestCost = c;
+      }
+      return;
+    }
+    rest.forEach((x, k) => permute([...prefix, x], [...rest.slice(0, k), ...rest.slice(k + 1)]));
+  };
+  if (indices.length <= 5) permute([], [...indices]);
+  return best;
 }

@@ -186,27 +186,37 @@ export function backwardFused(
   // dw is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let n = 0; n < N; n++) {
-      let k = 0;
-      for (; k + 4 <= K; k += 4) {
-        for (let d = 0; d < D; d++) {
-          dx64[n * D + d] =
-            dx64[n * D + d]! +
-            (dout[n * K + k]! * w[d * K + k]! +
-              dout[n * K + k + 1]! * w[d * K + k + 1]! +
-              dout[n * K + k + 2]! * w[d * K + k + 2]! +
-              dout[n * K + k + 3]! * w[d * K + k + 3]!);
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        let acc = dx64[n * D + d]!;
+        let acc1 = dx64[n * D + d + 1]!;
+        let acc2 = dx64[n * D + d + 2]!;
+        let acc3 = dx64[n * D + d + 3]!;
+        for (let k = 0; k < K; k++) {
+          acc += dout[n * K + k]! * w[d * K + k]!;
+          acc1 += dout[n * K + k]! * w[(d + 1) * K + k]!;
+          acc2 += dout[n * K + k]! * w[(d + 2) * K + k]!;
+          acc3 += dout[n * K + k]! * w[(d + 3) * K + k]!;
           dw64[d * K + k] = dw64[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
-          dw64[d * K + k + 1] = dw64[d * K + k + 1]! + dout[n * K + k + 1]! * x[n * D + d]!;
-          dw64[d * K + k + 2] = dw64[d * K + k + 2]! + dout[n * K + k + 2]! * x[n * D + d]!;
-          dw64[d * K + k + 3] = dw64[d * K + k + 3]! + dout[n * K + k + 3]! * x[n * D + d]!;
+          dw64[(d + 1) * K + k] = dw64[(d + 1) * K + k]! + dout[n * K + k]! * x[n * D + d + 1]!;
+          dw64[(d + 2) * K + k] = dw64[(d + 2) * K + k]! + dout[n * K + k]! * x[n * D + d + 2]!;
+          dw64[(d + 3) * K + k] = dw64[(d + 3) * K + k]! + dout[n * K + k]! * x[n * D + d + 3]!;
         }
+
+        dx64[n * D + d] = acc;
+        dx64[n * D + d + 1] = acc1;
+        dx64[n * D + d + 2] = acc2;
+        dx64[n * D + d + 3] = acc3;
       }
 
-      for (; k < K; k++) {
-        for (let d = 0; d < D; d++) {
-          dx64[n * D + d] = dx64[n * D + d]! + dout[n * K + k]! * w[d * K + k]!;
+      for (; d < D; d++) {
+        let acc4 = dx64[n * D + d]!;
+        for (let k = 0; k < K; k++) {
+          acc4 += dout[n * K + k]! * w[d * K + k]!;
           dw64[d * K + k] = dw64[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
         }
+
+        dx64[n * D + d] = acc4;
       }
     }
   }
