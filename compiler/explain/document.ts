@@ -20,7 +20,8 @@ function element(name: string, indices: readonly string[], grad = false): string
   return indices.length ? `${head}_{${indices.join(",")}}` : head;
 }
 
-const block = (tex: string) => `$$\n${tex}\n$$`;
+/** A display formula; several lines go in a `gathered` environment (KaTeX and GitHub both render it). */
+const block = (tex: string) => `$$\n${tex.includes("\\\\\n") ? `\\begin{gathered}\n${tex}\n\\end{gathered}` : tex}\n$$`;
 
 /** All the rewrites in derivation order, with the phase they belong to. */
 export function rewriteList(c: Compiled): { phase: string; rule: string; before: Expr; after: Expr; gradients?: readonly number[] }[] {
