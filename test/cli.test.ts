@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { checkModule, checkSpecModule, type Kernels } from "./harness.js";
@@ -162,6 +162,29 @@ describe("backpass build", () => {
     const r = cli("codegen", "--check");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
+  });
+
+  it("codegen --check names every stale file in generated/ and docs/, and codegen repairs them", () => {
+    // a copy of the project (node_modules linked) with one stale module, one stale document and
+    // one generated file whose spec is gone
+    const copy = join(work, "project");
+    for (const d of ["bin", "compiler", "specs", "generated", "docs"]) cpSync(join(root, d), join(copy, d), { recursive: true });
+    cpSync(join(root, "package.json"), join(copy, "package.json"));
+    symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
+    writeFileSync(join(copy, "generated/softmax.ts"), "// edited by hand\n");
+    writeFileSync(join(copy, "docs/tanh.md"), readFileSync(join(root, "docs/tanh.md"), "utf8").replace("## Cost", "## Cost (edited)"));
+    cpSync(join(copy, "docs/mse.md"), join(copy, "docs/gone.md"));
+    cpSync(join(copy, "generated/mse.ts"), join(copy, "generated/gone.ts"));
+    const run = (...args: string[]) => spawnSync("node", [join(copy, "bin/backpass.js"), ...args], { cwd: copy, encoding: "utf8" });
+    const check = run("codegen", "--check");
+    expect(check.status).toBe(1);
+    for (const f of ["generated/softmax.ts", "docs/tanh.md", "docs/gone.md", "generated/gone.ts"]) expect(check.stderr).toContain(f);
+    expect(check.stderr).not.toContain("docs/spec-language.md");
+    expect(run("codegen").status).toBe(0);
+    expect(run("codegen", "--check").status).toBe(0);
+    expect(existsSync(join(copy, "docs/gone.md"))).toBe(false);
+    expect(existsSync(join(copy, "docs/spec-language.md"))).toBe(true);
+    expect(readFileSync(join(copy, "generated/softmax.ts"), "utf8")).toBe(readFileSync(join(root, "generated/softmax.ts"), "utf8"));
   });
 
   it("builds byte-identical output twice", () => {

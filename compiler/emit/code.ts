@@ -83,9 +83,33 @@ function numLit(v: number): string {
 /** Lowers `e` to a JS expression, with reductions turned into accumulator loops in `pre`. */
 export function lower(e: Expr, scope: Scope): Lowered {
   const pre: string[] = [];
+  // transcendental calls and roots that occur more than once (outside reductions) are computed once
+  const uses = new Map<Expr, number>();
+  const count = (x: Expr): void => {
+    if (x.kind === "sum" || x.kind === "max" || scope.known?.has(x)) return;
+    const costly = (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)));
+    if (costly) uses.set(x, (uses.get(x) ?? 0) + 1);
+    if (costly && uses.get(x)! > 1) return;
+    for (const c of childrenOf(x)) count(c);
+  };
+  count(e);
+  const shared = new Map<Expr, string>();
   const go = (x: Expr, s: Scope): string => {
     const k = s.known?.get(x);
     if (k !== undefined) return k;
+    if (s === scope && (uses.get(x) ?? 0) > 1) {
+      let v = shared.get(x);
+      if (v === undefined) {
+        const code = goInner(x, s);
+        v = s.namer.fresh("t");
+        pre.push(`const ${v} = ${code};`);
+        shared.set(x, v);
+      }
+      return v;
+    }
+    return goInner(x, s);
+  };
+  const goInner = (x: Expr, s: Scope): string => {
     switch (x.kind) {
       case "num":
         return numLit(x.value);
@@ -256,4 +280,19 @@ export function unrolledNest(
   for (let j = k - 3; j >= 0; j--) nest = [`for (let ${loops[j]!.v} = 0; ${loops[j]!.v} < ${loops[j]!.extent}; ${loops[j]!.v}++) {`, ...(prologue[j] ?? []), ...nest, "}"];
   // each loop level gets its own block, so remainder loops can reuse the variable names
   return ["{", ...nest, "}"];
+}
+
+function childrenOf(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case "add":
+      return e.terms;
+    case "mul":
+      return e.factors;
+    case "pow":
+      return [e.base, e.exp];
+    case "call":
+      return [e.arg];
+    default:
+      return [];
+  }
 }

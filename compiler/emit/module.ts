@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, print, refName, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, contains, print, refName, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
@@ -499,8 +499,10 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
       return out2;
     };
     const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
-    const rowFactor = loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
-    const first = unrolledNest(unrollLoops, rowFactor, 4, atLevel, copyBody);
+    // unrolling pays for loads and stores, not for transcendental functions: those passes stay plain
+    const heavy = contains(body, (x) => (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value))));
+    const rowFactor = !heavy && loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
+    const first = unrolledNest(unrollLoops, rowFactor, heavy ? 1 : 4, atLevel, copyBody);
     const lines2 = simple ? first : unrolledNest(unrollLoops, 1, 1, atLevel, copyBody);
     out.push(...lines2);
     return out;

@@ -221,15 +221,7 @@ export function backwardFused(
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * m[n1]!;
       const h1 = (-1 * r[n1]!) / s[n1]!;
-      let c1 = 0;
-      for (; c1 + 4 <= C; c1 += 4) {
-        dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
-        dz[n1 * C + c1 + 1] = dout[n1 * C + c1 + 1]! + h1 * Math.exp(h + z[n1 * C + c1 + 1]!);
-        dz[n1 * C + c1 + 2] = dout[n1 * C + c1 + 2]! + h1 * Math.exp(h + z[n1 * C + c1 + 2]!);
-        dz[n1 * C + c1 + 3] = dout[n1 * C + c1 + 3]! + h1 * Math.exp(h + z[n1 * C + c1 + 3]!);
-      }
-
-      for (; c1 < C; c1++) {
+      for (let c1 = 0; c1 < C; c1++) {
         dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
       }
     }

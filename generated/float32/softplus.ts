@@ -59,8 +59,8 @@ export function forward(
   const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      y[n * D + d] =
-        Math.log(1 + Math.exp(-1 * Math.abs(x[n * D + d]!))) + 0.5 * (x[n * D + d]! + Math.abs(x[n * D + d]!));
+      const t = Math.abs(x[n * D + d]!);
+      y[n * D + d] = Math.log(1 + Math.exp(-1 * t)) + 0.5 * (x[n * D + d]! + t);
     }
   }
 
@@ -91,11 +91,9 @@ export function backwardNaive(
       : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      dx[n * D + d] =
-        dout[n * D + d]! *
-        (0.5 * (1 + Math.sign(x[n * D + d]!)) -
-          (Math.sign(x[n * D + d]!) * Math.exp(-1 * Math.abs(x[n * D + d]!))) /
-            (1 + Math.exp(-1 * Math.abs(x[n * D + d]!))));
+      const t = Math.sign(x[n * D + d]!);
+      const t1 = Math.exp(-1 * Math.abs(x[n * D + d]!));
+      dx[n * D + d] = dout[n * D + d]! * (0.5 * (1 + t) - (t * t1) / (1 + t1));
     }
   }
 
@@ -124,112 +122,11 @@ export function backwardFused(
   // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
   // derived from the naive backward by inlining, then distribute ×2, factor-common
   {
-    let n = 0;
-    for (; n + 2 <= N; n += 2) {
-      let d = 0;
-      for (; d + 4 <= D; d += 4) {
-        dx[n * D + d] =
-          dout[n * D + d]! *
-          (0.5 -
-            (Math.sign(x[n * D + d]!) * Math.exp(-1 * Math.abs(x[n * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d]!))) +
-            0.5 * Math.sign(x[n * D + d]!));
-        dx[n * D + d + 1] =
-          dout[n * D + d + 1]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 1]!) * Math.exp(-1 * Math.abs(x[n * D + d + 1]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 1]!))) +
-            0.5 * Math.sign(x[n * D + d + 1]!));
-        dx[n * D + d + 2] =
-          dout[n * D + d + 2]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 2]!) * Math.exp(-1 * Math.abs(x[n * D + d + 2]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 2]!))) +
-            0.5 * Math.sign(x[n * D + d + 2]!));
-        dx[n * D + d + 3] =
-          dout[n * D + d + 3]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 3]!) * Math.exp(-1 * Math.abs(x[n * D + d + 3]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 3]!))) +
-            0.5 * Math.sign(x[n * D + d + 3]!));
-        dx[(n + 1) * D + d] =
-          dout[(n + 1) * D + d]! *
-          (0.5 -
-            (Math.sign(x[(n + 1) * D + d]!) * Math.exp(-1 * Math.abs(x[(n + 1) * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[(n + 1) * D + d]!))) +
-            0.5 * Math.sign(x[(n + 1) * D + d]!));
-        dx[(n + 1) * D + d + 1] =
-          dout[(n + 1) * D + d + 1]! *
-          (0.5 -
-            (Math.sign(x[(n + 1) * D + d + 1]!) * Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 1]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 1]!))) +
-            0.5 * Math.sign(x[(n + 1) * D + d + 1]!));
-        dx[(n + 1) * D + d + 2] =
-          dout[(n + 1) * D + d + 2]! *
-          (0.5 -
-            (Math.sign(x[(n + 1) * D + d + 2]!) * Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 2]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 2]!))) +
-            0.5 * Math.sign(x[(n + 1) * D + d + 2]!));
-        dx[(n + 1) * D + d + 3] =
-          dout[(n + 1) * D + d + 3]! *
-          (0.5 -
-            (Math.sign(x[(n + 1) * D + d + 3]!) * Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 3]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[(n + 1) * D + d + 3]!))) +
-            0.5 * Math.sign(x[(n + 1) * D + d + 3]!));
-      }
-
-      for (; d < D; d++) {
-        dx[n * D + d] =
-          dout[n * D + d]! *
-          (0.5 -
-            (Math.sign(x[n * D + d]!) * Math.exp(-1 * Math.abs(x[n * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d]!))) +
-            0.5 * Math.sign(x[n * D + d]!));
-        dx[(n + 1) * D + d] =
-          dout[(n + 1) * D + d]! *
-          (0.5 -
-            (Math.sign(x[(n + 1) * D + d]!) * Math.exp(-1 * Math.abs(x[(n + 1) * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[(n + 1) * D + d]!))) +
-            0.5 * Math.sign(x[(n + 1) * D + d]!));
-      }
-    }
-
-    for (; n < N; n++) {
-      let d = 0;
-      for (; d + 4 <= D; d += 4) {
-        dx[n * D + d] =
-          dout[n * D + d]! *
-          (0.5 -
-            (Math.sign(x[n * D + d]!) * Math.exp(-1 * Math.abs(x[n * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d]!))) +
-            0.5 * Math.sign(x[n * D + d]!));
-        dx[n * D + d + 1] =
-          dout[n * D + d + 1]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 1]!) * Math.exp(-1 * Math.abs(x[n * D + d + 1]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 1]!))) +
-            0.5 * Math.sign(x[n * D + d + 1]!));
-        dx[n * D + d + 2] =
-          dout[n * D + d + 2]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 2]!) * Math.exp(-1 * Math.abs(x[n * D + d + 2]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 2]!))) +
-            0.5 * Math.sign(x[n * D + d + 2]!));
-        dx[n * D + d + 3] =
-          dout[n * D + d + 3]! *
-          (0.5 -
-            (Math.sign(x[n * D + d + 3]!) * Math.exp(-1 * Math.abs(x[n * D + d + 3]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d + 3]!))) +
-            0.5 * Math.sign(x[n * D + d + 3]!));
-      }
-
-      for (; d < D; d++) {
-        dx[n * D + d] =
-          dout[n * D + d]! *
-          (0.5 -
-            (Math.sign(x[n * D + d]!) * Math.exp(-1 * Math.abs(x[n * D + d]!))) /
-              (1 + Math.exp(-1 * Math.abs(x[n * D + d]!))) +
-            0.5 * Math.sign(x[n * D + d]!));
+    for (let n = 0; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        const t2 = Math.sign(x[n * D + d]!);
+        const t3 = Math.exp(-1 * Math.abs(x[n * D + d]!));
+        dx[n * D + d] = dout[n * D + d]! * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
       }
     }
   }
