@@ -2,7 +2,7 @@
  * Lowering IR expressions to JavaScript: array offsets, arithmetic, and reductions as loops with
  * accumulators. Shared by the forward, naive and fused kernels.
  */
-import { assertNever, canonicalSize, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
 
 const RESERVED = new Set(
   (
@@ -90,7 +90,7 @@ export function lower(e: Expr, scope: Scope): Lowered {
     const costly = (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)));
     if (costly) uses.set(x, (uses.get(x) ?? 0) + 1);
     if (costly && uses.get(x)! > 1) return;
-    for (const c of childrenOf(x)) count(c);
+    for (const c of children(x)) count(c);
   };
   count(e);
   const shared = new Map<Expr, string>();
@@ -282,17 +282,3 @@ export function unrolledNest(
   return ["{", ...nest, "}"];
 }
 
-function childrenOf(e: Expr): readonly Expr[] {
-  switch (e.kind) {
-    case "add":
-      return e.terms;
-    case "mul":
-      return e.factors;
-    case "pow":
-      return [e.base, e.exp];
-    case "call":
-      return [e.arg];
-    default:
-      return [];
-  }
-}

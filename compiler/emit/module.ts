@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, contains, print, refName, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, children, contains, print, refName, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
@@ -524,29 +524,12 @@ function refsIn(e: Expr): Ref[] {
     if (seen.has(x)) return;
     seen.add(x);
     if (x.kind === "ref") out.push(x);
-    for (const c of childrenOf(x)) go(c);
+    for (const c of children(x)) go(c);
   };
   go(e);
   return out;
 }
 
-function childrenOf(e: Expr): readonly Expr[] {
-  switch (e.kind) {
-    case "add":
-      return e.terms;
-    case "mul":
-      return e.factors;
-    case "pow":
-      return [e.base, e.exp];
-    case "call":
-      return [e.arg];
-    case "sum":
-    case "max":
-      return [e.body];
-    default:
-      return [];
-  }
-}
 
 function helpers(p: Program, T: string, A: string): string {
   const arrays = [...p.inputs, ...p.steps];

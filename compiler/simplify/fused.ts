@@ -221,21 +221,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       runRules(runRules(runRules(e, EXPAND_RULES, ctx, { maxSize: 20_000 }), [FACTOR_RULE], ctx), [foldRule(folds, sizeOf, "mul"), literalFoldRule(defs.filter((d) => !d.monomial))], ctx);
     grads = grads.map((g, input) => {
       for (let round = 0; round < 4; round++) {
-        let best: { e: Expr; rewrite: Rewrite } | undefined;
-        for (const cand of throughOutputs(g, defs, sizeOf)) {
-          let e: Expr;
-          try {
-            e = tidy(cand.after);
-          } catch (err) {
-            if (err instanceof SimplifyLimit) continue;
-            throw err;
-          }
-          // 1 - tanh(u)^2 cancels where |u| is large: only worth it when tanh(u) is a cached step
-          if (cand.rule === "sech-tanh" && contains(e, (x) => x.kind === "call" && x.fn === "tanh")) continue;
-          if (cost(e) < cost(best?.e ?? g) && sameNumbers(g, e, input)) best = { e, rewrite: { rule: cand.rule, before: g, after: e, gradients: [input] } };
-        }
+        const best = cheapestThroughOutputs(g, defs, sizeOf, tidy, (e) => sameNumbers(g, e, input));
         if (!best) break;
-        trace.push(best.rewrite);
+        trace.push({ rule: best.rule, before: g, after: best.e, gradients: [input] });
         g = best.e;
       }
       return g;
@@ -782,7 +770,16 @@ export function throughOwnValue(partial: Expr, step: Step, sizeOf: SizeOf): Expr
     });
   let best = fold(partial);
   if (!same(partial, best)) best = partial;
-  for (const cand of throughOutputs(best, [def], sizeOf)) {
+  return cheapestThroughOutputs(best, [def], sizeOf, tidy, (e) => same(partial, e))?.e ?? best;
+}
+
+/**
+ * Of the rewrites of `g` through step values (`throughOutputs`), each tidied, the cheapest that is
+ * cheaper than `g` and that `accept` confirms numerically, with its rule.
+ */
+function cheapestThroughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf, tidy: (e: Expr) => Expr, accept: (e: Expr) => boolean): { e: Expr; rule: string } | undefined {
+  let best: { e: Expr; rule: string } | undefined;
+  for (const cand of throughOutputs(g, defs, sizeOf)) {
     let e: Expr;
     try {
       e = tidy(cand.after);
@@ -790,8 +787,9 @@ export function throughOwnValue(partial: Expr, step: Step, sizeOf: SizeOf): Expr
       if (err instanceof SimplifyLimit) continue;
       throw err;
     }
+    // 1 - tanh(u)^2 cancels where |u| is large: only worth it when tanh(u) is a cached step
     if (cand.rule === "sech-tanh" && contains(e, (x) => x.kind === "call" && x.fn === "tanh")) continue;
-    if (cost(e) < cost(best) && same(partial, e)) best = e;
+    if (cost(e) < cost(best?.e ?? g) && accept(e)) best = { e, rule: cand.rule };
   }
   return best;
 }
