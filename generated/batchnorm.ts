@@ -436,21 +436,25 @@ export function backwardFused(
     let n = 0;
     for (; n + 4 <= N; n += 4) {
       for (let d = 0; d < D; d++) {
-        dbeta[d] =
-          dbeta[d]! + (dout[n * D + d]! + dout[(n + 1) * D + d]! + dout[(n + 2) * D + d]! + dout[(n + 3) * D + d]!);
-        dgamma[d] =
-          dgamma[d]! +
-          (dout[n * D + d]! * xhat[n * D + d]! +
-            dout[(n + 1) * D + d]! * xhat[(n + 1) * D + d]! +
-            dout[(n + 2) * D + d]! * xhat[(n + 2) * D + d]! +
-            dout[(n + 3) * D + d]! * xhat[(n + 3) * D + d]!);
+        const v = dout[n * D + d]!;
+        const v1 = dout[(n + 1) * D + d]!;
+        const v2 = dout[(n + 2) * D + d]!;
+        const v3 = dout[(n + 3) * D + d]!;
+        const v4 = xhat[n * D + d]!;
+        const v5 = xhat[(n + 1) * D + d]!;
+        const v6 = xhat[(n + 2) * D + d]!;
+        const v7 = xhat[(n + 3) * D + d]!;
+        dbeta[d] = dbeta[d]! + (v + v1 + v2 + v3);
+        dgamma[d] = dgamma[d]! + (v * v4 + v1 * v5 + v2 * v6 + v3 * v7);
       }
     }
 
     for (; n < N; n++) {
       for (let d = 0; d < D; d++) {
-        dbeta[d] = dbeta[d]! + dout[n * D + d]!;
-        dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
+        const v8 = dout[n * D + d]!;
+        const v9 = xhat[n * D + d]!;
+        dbeta[d] = dbeta[d]! + v8;
+        dgamma[d] = dgamma[d]! + v8 * v9;
       }
     }
   }
@@ -469,62 +473,93 @@ export function backwardFused(
     for (; n1 + 2 <= N; n1 += 2) {
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
-        dx[n1 * D + d1 + 1] =
-          c[3 * (d1 + 1)]! +
-          c[3 * (d1 + 1) + 1]! * xhat[n1 * D + d1 + 1]! +
-          dout[n1 * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
-        dx[n1 * D + d1 + 2] =
-          c[3 * (d1 + 2)]! +
-          c[3 * (d1 + 2) + 1]! * xhat[n1 * D + d1 + 2]! +
-          dout[n1 * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
-        dx[n1 * D + d1 + 3] =
-          c[3 * (d1 + 3)]! +
-          c[3 * (d1 + 3) + 1]! * xhat[n1 * D + d1 + 3]! +
-          dout[n1 * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
-        dx[(n1 + 1) * D + d1] =
-          c[3 * d1]! + c[3 * d1 + 1]! * xhat[(n1 + 1) * D + d1]! + dout[(n1 + 1) * D + d1]! * c[3 * d1 + 2]!;
-        dx[(n1 + 1) * D + d1 + 1] =
-          c[3 * (d1 + 1)]! +
-          c[3 * (d1 + 1) + 1]! * xhat[(n1 + 1) * D + d1 + 1]! +
-          dout[(n1 + 1) * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
-        dx[(n1 + 1) * D + d1 + 2] =
-          c[3 * (d1 + 2)]! +
-          c[3 * (d1 + 2) + 1]! * xhat[(n1 + 1) * D + d1 + 2]! +
-          dout[(n1 + 1) * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
-        dx[(n1 + 1) * D + d1 + 3] =
-          c[3 * (d1 + 3)]! +
-          c[3 * (d1 + 3) + 1]! * xhat[(n1 + 1) * D + d1 + 3]! +
-          dout[(n1 + 1) * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
+        const v17 = c[3 * d1]!;
+        const v18 = c[3 * d1 + 1]!;
+        const v19 = xhat[n1 * D + d1]!;
+        const v20 = dout[n1 * D + d1]!;
+        const v21 = c[3 * d1 + 2]!;
+        const v22 = c[3 * (d1 + 1)]!;
+        const v23 = c[3 * (d1 + 1) + 1]!;
+        const v24 = xhat[n1 * D + d1 + 1]!;
+        const v25 = dout[n1 * D + d1 + 1]!;
+        const v26 = c[3 * (d1 + 1) + 2]!;
+        const v27 = c[3 * (d1 + 2)]!;
+        const v28 = c[3 * (d1 + 2) + 1]!;
+        const v29 = xhat[n1 * D + d1 + 2]!;
+        const v30 = dout[n1 * D + d1 + 2]!;
+        const v31 = c[3 * (d1 + 2) + 2]!;
+        const v32 = c[3 * (d1 + 3)]!;
+        const v33 = c[3 * (d1 + 3) + 1]!;
+        const v34 = xhat[n1 * D + d1 + 3]!;
+        const v35 = dout[n1 * D + d1 + 3]!;
+        const v36 = c[3 * (d1 + 3) + 2]!;
+        const v37 = xhat[(n1 + 1) * D + d1]!;
+        const v38 = dout[(n1 + 1) * D + d1]!;
+        const v39 = xhat[(n1 + 1) * D + d1 + 1]!;
+        const v40 = dout[(n1 + 1) * D + d1 + 1]!;
+        const v41 = xhat[(n1 + 1) * D + d1 + 2]!;
+        const v42 = dout[(n1 + 1) * D + d1 + 2]!;
+        const v43 = xhat[(n1 + 1) * D + d1 + 3]!;
+        const v44 = dout[(n1 + 1) * D + d1 + 3]!;
+        dx[n1 * D + d1] = v17 + v18 * v19 + v20 * v21;
+        dx[n1 * D + d1 + 1] = v22 + v23 * v24 + v25 * v26;
+        dx[n1 * D + d1 + 2] = v27 + v28 * v29 + v30 * v31;
+        dx[n1 * D + d1 + 3] = v32 + v33 * v34 + v35 * v36;
+        dx[(n1 + 1) * D + d1] = v17 + v18 * v37 + v38 * v21;
+        dx[(n1 + 1) * D + d1 + 1] = v22 + v23 * v39 + v40 * v26;
+        dx[(n1 + 1) * D + d1 + 2] = v27 + v28 * v41 + v42 * v31;
+        dx[(n1 + 1) * D + d1 + 3] = v32 + v33 * v43 + v44 * v36;
       }
 
       for (; d1 < D; d1++) {
-        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
-        dx[(n1 + 1) * D + d1] =
-          c[3 * d1]! + c[3 * d1 + 1]! * xhat[(n1 + 1) * D + d1]! + dout[(n1 + 1) * D + d1]! * c[3 * d1 + 2]!;
+        const v10 = c[3 * d1]!;
+        const v11 = c[3 * d1 + 1]!;
+        const v12 = xhat[n1 * D + d1]!;
+        const v13 = dout[n1 * D + d1]!;
+        const v14 = c[3 * d1 + 2]!;
+        const v15 = xhat[(n1 + 1) * D + d1]!;
+        const v16 = dout[(n1 + 1) * D + d1]!;
+        dx[n1 * D + d1] = v10 + v11 * v12 + v13 * v14;
+        dx[(n1 + 1) * D + d1] = v10 + v11 * v15 + v16 * v14;
       }
     }
 
     for (; n1 < N; n1++) {
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
-        dx[n1 * D + d1 + 1] =
-          c[3 * (d1 + 1)]! +
-          c[3 * (d1 + 1) + 1]! * xhat[n1 * D + d1 + 1]! +
-          dout[n1 * D + d1 + 1]! * c[3 * (d1 + 1) + 2]!;
-        dx[n1 * D + d1 + 2] =
-          c[3 * (d1 + 2)]! +
-          c[3 * (d1 + 2) + 1]! * xhat[n1 * D + d1 + 2]! +
-          dout[n1 * D + d1 + 2]! * c[3 * (d1 + 2) + 2]!;
-        dx[n1 * D + d1 + 3] =
-          c[3 * (d1 + 3)]! +
-          c[3 * (d1 + 3) + 1]! * xhat[n1 * D + d1 + 3]! +
-          dout[n1 * D + d1 + 3]! * c[3 * (d1 + 3) + 2]!;
+        const v50 = c[3 * d1]!;
+        const v51 = c[3 * d1 + 1]!;
+        const v52 = xhat[n1 * D + d1]!;
+        const v53 = dout[n1 * D + d1]!;
+        const v54 = c[3 * d1 + 2]!;
+        const v55 = c[3 * (d1 + 1)]!;
+        const v56 = c[3 * (d1 + 1) + 1]!;
+        const v57 = xhat[n1 * D + d1 + 1]!;
+        const v58 = dout[n1 * D + d1 + 1]!;
+        const v59 = c[3 * (d1 + 1) + 2]!;
+        const v60 = c[3 * (d1 + 2)]!;
+        const v61 = c[3 * (d1 + 2) + 1]!;
+        const v62 = xhat[n1 * D + d1 + 2]!;
+        const v63 = dout[n1 * D + d1 + 2]!;
+        const v64 = c[3 * (d1 + 2) + 2]!;
+        const v65 = c[3 * (d1 + 3)]!;
+        const v66 = c[3 * (d1 + 3) + 1]!;
+        const v67 = xhat[n1 * D + d1 + 3]!;
+        const v68 = dout[n1 * D + d1 + 3]!;
+        const v69 = c[3 * (d1 + 3) + 2]!;
+        dx[n1 * D + d1] = v50 + v51 * v52 + v53 * v54;
+        dx[n1 * D + d1 + 1] = v55 + v56 * v57 + v58 * v59;
+        dx[n1 * D + d1 + 2] = v60 + v61 * v62 + v63 * v64;
+        dx[n1 * D + d1 + 3] = v65 + v66 * v67 + v68 * v69;
       }
 
       for (; d1 < D; d1++) {
-        dx[n1 * D + d1] = c[3 * d1]! + c[3 * d1 + 1]! * xhat[n1 * D + d1]! + dout[n1 * D + d1]! * c[3 * d1 + 2]!;
+        const v45 = c[3 * d1]!;
+        const v46 = c[3 * d1 + 1]!;
+        const v47 = xhat[n1 * D + d1]!;
+        const v48 = dout[n1 * D + d1]!;
+        const v49 = c[3 * d1 + 2]!;
+        dx[n1 * D + d1] = v45 + v46 * v47 + v48 * v49;
       }
     }
   }

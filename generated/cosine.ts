@@ -273,14 +273,24 @@ export function backwardFused(
       const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
-        da[n * D + d + 1] = h1 * (b[n * D + d + 1]! + h * a[n * D + d + 1]!);
-        da[n * D + d + 2] = h1 * (b[n * D + d + 2]! + h * a[n * D + d + 2]!);
-        da[n * D + d + 3] = h1 * (b[n * D + d + 3]! + h * a[n * D + d + 3]!);
+        const v2 = b[n * D + d]!;
+        const v3 = a[n * D + d]!;
+        const v4 = b[n * D + d + 1]!;
+        const v5 = a[n * D + d + 1]!;
+        const v6 = b[n * D + d + 2]!;
+        const v7 = a[n * D + d + 2]!;
+        const v8 = b[n * D + d + 3]!;
+        const v9 = a[n * D + d + 3]!;
+        da[n * D + d] = h1 * (v2 + h * v3);
+        da[n * D + d + 1] = h1 * (v4 + h * v5);
+        da[n * D + d + 2] = h1 * (v6 + h * v7);
+        da[n * D + d + 3] = h1 * (v8 + h * v9);
       }
 
       for (; d < D; d++) {
-        da[n * D + d] = h1 * (b[n * D + d]! + h * a[n * D + d]!);
+        const v = b[n * D + d]!;
+        const v1 = a[n * D + d]!;
+        da[n * D + d] = h1 * (v + h * v1);
       }
     }
   }
@@ -293,14 +303,24 @@ export function backwardFused(
       const h3 = dout[n1]! / Math.sqrt(eps + aa[n1]! * bb[n1]!);
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
-        db[n1 * D + d1 + 1] = h3 * (a[n1 * D + d1 + 1]! + h2 * b[n1 * D + d1 + 1]!);
-        db[n1 * D + d1 + 2] = h3 * (a[n1 * D + d1 + 2]! + h2 * b[n1 * D + d1 + 2]!);
-        db[n1 * D + d1 + 3] = h3 * (a[n1 * D + d1 + 3]! + h2 * b[n1 * D + d1 + 3]!);
+        const v12 = a[n1 * D + d1]!;
+        const v13 = b[n1 * D + d1]!;
+        const v14 = a[n1 * D + d1 + 1]!;
+        const v15 = b[n1 * D + d1 + 1]!;
+        const v16 = a[n1 * D + d1 + 2]!;
+        const v17 = b[n1 * D + d1 + 2]!;
+        const v18 = a[n1 * D + d1 + 3]!;
+        const v19 = b[n1 * D + d1 + 3]!;
+        db[n1 * D + d1] = h3 * (v12 + h2 * v13);
+        db[n1 * D + d1 + 1] = h3 * (v14 + h2 * v15);
+        db[n1 * D + d1 + 2] = h3 * (v16 + h2 * v17);
+        db[n1 * D + d1 + 3] = h3 * (v18 + h2 * v19);
       }
 
       for (; d1 < D; d1++) {
-        db[n1 * D + d1] = h3 * (a[n1 * D + d1]! + h2 * b[n1 * D + d1]!);
+        const v10 = a[n1 * D + d1]!;
+        const v11 = b[n1 * D + d1]!;
+        db[n1 * D + d1] = h3 * (v10 + h2 * v11);
       }
     }
   }

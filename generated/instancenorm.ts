@@ -422,22 +422,30 @@ export function backwardFused(
         let acc14 = dbeta[c + 2]!;
         let acc15 = dbeta[c + 3]!;
         for (let s = 0; s < S; s++) {
-          acc += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          acc1 += dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
-          acc2 += dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
-          acc3 += dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
-          acc4 += dout[(b * C + c) * S + s]!;
-          acc5 += dout[(b * C + c + 1) * S + s]!;
-          acc6 += dout[(b * C + c + 2) * S + s]!;
-          acc7 += dout[(b * C + c + 3) * S + s]!;
-          acc8 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          acc9 += dout[(b * C + c + 1) * S + s]! * xhat[(b * C + c + 1) * S + s]!;
-          acc10 += dout[(b * C + c + 2) * S + s]! * xhat[(b * C + c + 2) * S + s]!;
-          acc11 += dout[(b * C + c + 3) * S + s]! * xhat[(b * C + c + 3) * S + s]!;
-          acc12 += dout[(b * C + c) * S + s]!;
-          acc13 += dout[(b * C + c + 1) * S + s]!;
-          acc14 += dout[(b * C + c + 2) * S + s]!;
-          acc15 += dout[(b * C + c + 3) * S + s]!;
+          const v = dout[(b * C + c) * S + s]!;
+          const v1 = xhat[(b * C + c) * S + s]!;
+          const v2 = dout[(b * C + c + 1) * S + s]!;
+          const v3 = xhat[(b * C + c + 1) * S + s]!;
+          const v4 = dout[(b * C + c + 2) * S + s]!;
+          const v5 = xhat[(b * C + c + 2) * S + s]!;
+          const v6 = dout[(b * C + c + 3) * S + s]!;
+          const v7 = xhat[(b * C + c + 3) * S + s]!;
+          acc += v * v1;
+          acc1 += v2 * v3;
+          acc2 += v4 * v5;
+          acc3 += v6 * v7;
+          acc4 += v;
+          acc5 += v2;
+          acc6 += v4;
+          acc7 += v6;
+          acc8 += v * v1;
+          acc9 += v2 * v3;
+          acc10 += v4 * v5;
+          acc11 += v6 * v7;
+          acc12 += v;
+          acc13 += v2;
+          acc14 += v4;
+          acc15 += v6;
         }
 
         r[b * C + c] = acc;
@@ -464,10 +472,12 @@ export function backwardFused(
         let acc18 = dgamma[c]!;
         let acc19 = dbeta[c]!;
         for (let s = 0; s < S; s++) {
-          acc16 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          acc17 += dout[(b * C + c) * S + s]!;
-          acc18 += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
-          acc19 += dout[(b * C + c) * S + s]!;
+          const v8 = dout[(b * C + c) * S + s]!;
+          const v9 = xhat[(b * C + c) * S + s]!;
+          acc16 += v8 * v9;
+          acc17 += v8;
+          acc18 += v8 * v9;
+          acc19 += v8;
         }
 
         r[b * C + c] = acc16;
@@ -488,17 +498,24 @@ export function backwardFused(
         const h2 = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S;
         let s1 = 0;
         for (; s1 + 4 <= S; s1 += 4) {
-          dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
-          dx[(b1 * C + c1) * S + s1 + 1] =
-            h2 + h * xhat[(b1 * C + c1) * S + s1 + 1]! + dout[(b1 * C + c1) * S + s1 + 1]! * h1;
-          dx[(b1 * C + c1) * S + s1 + 2] =
-            h2 + h * xhat[(b1 * C + c1) * S + s1 + 2]! + dout[(b1 * C + c1) * S + s1 + 2]! * h1;
-          dx[(b1 * C + c1) * S + s1 + 3] =
-            h2 + h * xhat[(b1 * C + c1) * S + s1 + 3]! + dout[(b1 * C + c1) * S + s1 + 3]! * h1;
+          const v12 = xhat[(b1 * C + c1) * S + s1]!;
+          const v13 = dout[(b1 * C + c1) * S + s1]!;
+          const v14 = xhat[(b1 * C + c1) * S + s1 + 1]!;
+          const v15 = dout[(b1 * C + c1) * S + s1 + 1]!;
+          const v16 = xhat[(b1 * C + c1) * S + s1 + 2]!;
+          const v17 = dout[(b1 * C + c1) * S + s1 + 2]!;
+          const v18 = xhat[(b1 * C + c1) * S + s1 + 3]!;
+          const v19 = dout[(b1 * C + c1) * S + s1 + 3]!;
+          dx[(b1 * C + c1) * S + s1] = h2 + h * v12 + v13 * h1;
+          dx[(b1 * C + c1) * S + s1 + 1] = h2 + h * v14 + v15 * h1;
+          dx[(b1 * C + c1) * S + s1 + 2] = h2 + h * v16 + v17 * h1;
+          dx[(b1 * C + c1) * S + s1 + 3] = h2 + h * v18 + v19 * h1;
         }
 
         for (; s1 < S; s1++) {
-          dx[(b1 * C + c1) * S + s1] = h2 + h * xhat[(b1 * C + c1) * S + s1]! + dout[(b1 * C + c1) * S + s1]! * h1;
+          const v10 = xhat[(b1 * C + c1) * S + s1]!;
+          const v11 = dout[(b1 * C + c1) * S + s1]!;
+          dx[(b1 * C + c1) * S + s1] = h2 + h * v10 + v11 * h1;
         }
       }
     }

@@ -369,22 +369,25 @@ export function backwardFused(
       let acc6 = r1[n + 2]!;
       let acc7 = r1[n + 3]!;
       for (let d = 0; d < D; d++) {
-        acc += dout[n * D + d]! * gamma[d]!;
-        acc1 += dout[(n + 1) * D + d]! * gamma[d]!;
-        acc2 += dout[(n + 2) * D + d]! * gamma[d]!;
-        acc3 += dout[(n + 3) * D + d]! * gamma[d]!;
-        acc4 += dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
-        acc5 += dout[(n + 1) * D + d]! * gamma[d]! * xhat[(n + 1) * D + d]!;
-        acc6 += dout[(n + 2) * D + d]! * gamma[d]! * xhat[(n + 2) * D + d]!;
-        acc7 += dout[(n + 3) * D + d]! * gamma[d]! * xhat[(n + 3) * D + d]!;
-        dgamma[d] =
-          dgamma[d]! +
-          (dout[n * D + d]! * xhat[n * D + d]! +
-            dout[(n + 1) * D + d]! * xhat[(n + 1) * D + d]! +
-            dout[(n + 2) * D + d]! * xhat[(n + 2) * D + d]! +
-            dout[(n + 3) * D + d]! * xhat[(n + 3) * D + d]!);
-        dbeta[d] =
-          dbeta[d]! + (dout[n * D + d]! + dout[(n + 1) * D + d]! + dout[(n + 2) * D + d]! + dout[(n + 3) * D + d]!);
+        const v = dout[n * D + d]!;
+        const v1 = gamma[d]!;
+        const v2 = dout[(n + 1) * D + d]!;
+        const v3 = dout[(n + 2) * D + d]!;
+        const v4 = dout[(n + 3) * D + d]!;
+        const v5 = xhat[n * D + d]!;
+        const v6 = xhat[(n + 1) * D + d]!;
+        const v7 = xhat[(n + 2) * D + d]!;
+        const v8 = xhat[(n + 3) * D + d]!;
+        acc += v * v1;
+        acc1 += v2 * v1;
+        acc2 += v3 * v1;
+        acc3 += v4 * v1;
+        acc4 += v * v1 * v5;
+        acc5 += v2 * v1 * v6;
+        acc6 += v3 * v1 * v7;
+        acc7 += v4 * v1 * v8;
+        dgamma[d] = dgamma[d]! + (v * v5 + v2 * v6 + v3 * v7 + v4 * v8);
+        dbeta[d] = dbeta[d]! + (v + v2 + v3 + v4);
       }
 
       r[n] = acc;
@@ -401,10 +404,13 @@ export function backwardFused(
       let acc8 = r[n]!;
       let acc9 = r1[n]!;
       for (let d = 0; d < D; d++) {
-        acc8 += dout[n * D + d]! * gamma[d]!;
-        acc9 += dout[n * D + d]! * gamma[d]! * xhat[n * D + d]!;
-        dgamma[d] = dgamma[d]! + dout[n * D + d]! * xhat[n * D + d]!;
-        dbeta[d] = dbeta[d]! + dout[n * D + d]!;
+        const v9 = dout[n * D + d]!;
+        const v10 = gamma[d]!;
+        const v11 = xhat[n * D + d]!;
+        acc8 += v9 * v10;
+        acc9 += v9 * v10 * v11;
+        dgamma[d] = dgamma[d]! + v9 * v11;
+        dbeta[d] = dbeta[d]! + v9;
       }
 
       r[n] = acc8;
@@ -426,14 +432,29 @@ export function backwardFused(
       const h2 = rstd[n1]! / D;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
-        dx[n1 * D + d1 + 1] = h2 * (h1 + dout[n1 * D + d1 + 1]! * c[d1 + 1]! + h * xhat[n1 * D + d1 + 1]!);
-        dx[n1 * D + d1 + 2] = h2 * (h1 + dout[n1 * D + d1 + 2]! * c[d1 + 2]! + h * xhat[n1 * D + d1 + 2]!);
-        dx[n1 * D + d1 + 3] = h2 * (h1 + dout[n1 * D + d1 + 3]! * c[d1 + 3]! + h * xhat[n1 * D + d1 + 3]!);
+        const v15 = dout[n1 * D + d1]!;
+        const v16 = c[d1]!;
+        const v17 = xhat[n1 * D + d1]!;
+        const v18 = dout[n1 * D + d1 + 1]!;
+        const v19 = c[d1 + 1]!;
+        const v20 = xhat[n1 * D + d1 + 1]!;
+        const v21 = dout[n1 * D + d1 + 2]!;
+        const v22 = c[d1 + 2]!;
+        const v23 = xhat[n1 * D + d1 + 2]!;
+        const v24 = dout[n1 * D + d1 + 3]!;
+        const v25 = c[d1 + 3]!;
+        const v26 = xhat[n1 * D + d1 + 3]!;
+        dx[n1 * D + d1] = h2 * (h1 + v15 * v16 + h * v17);
+        dx[n1 * D + d1 + 1] = h2 * (h1 + v18 * v19 + h * v20);
+        dx[n1 * D + d1 + 2] = h2 * (h1 + v21 * v22 + h * v23);
+        dx[n1 * D + d1 + 3] = h2 * (h1 + v24 * v25 + h * v26);
       }
 
       for (; d1 < D; d1++) {
-        dx[n1 * D + d1] = h2 * (h1 + dout[n1 * D + d1]! * c[d1]! + h * xhat[n1 * D + d1]!);
+        const v12 = dout[n1 * D + d1]!;
+        const v13 = c[d1]!;
+        const v14 = xhat[n1 * D + d1]!;
+        dx[n1 * D + d1] = h2 * (h1 + v12 * v13 + h * v14);
       }
     }
   }

@@ -188,15 +188,24 @@ export function backwardFused(
         let acc1 = dx[n * D + d + 1]!;
         let acc2 = dx[n * D + d + 2]!;
         let acc3 = dx[n * D + d + 3]!;
+        const v5 = x[n * D + d]!;
+        const v6 = x[n * D + d + 1]!;
+        const v7 = x[n * D + d + 2]!;
+        const v8 = x[n * D + d + 3]!;
         for (let k = 0; k < K; k++) {
-          acc += dout[n * K + k]! * w[d * K + k]!;
-          acc1 += dout[n * K + k]! * w[(d + 1) * K + k]!;
-          acc2 += dout[n * K + k]! * w[(d + 2) * K + k]!;
-          acc3 += dout[n * K + k]! * w[(d + 3) * K + k]!;
-          dw[d * K + k] = dw[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
-          dw[(d + 1) * K + k] = dw[(d + 1) * K + k]! + dout[n * K + k]! * x[n * D + d + 1]!;
-          dw[(d + 2) * K + k] = dw[(d + 2) * K + k]! + dout[n * K + k]! * x[n * D + d + 2]!;
-          dw[(d + 3) * K + k] = dw[(d + 3) * K + k]! + dout[n * K + k]! * x[n * D + d + 3]!;
+          const v = dout[n * K + k]!;
+          const v1 = w[d * K + k]!;
+          const v2 = w[(d + 1) * K + k]!;
+          const v3 = w[(d + 2) * K + k]!;
+          const v4 = w[(d + 3) * K + k]!;
+          acc += v * v1;
+          acc1 += v * v2;
+          acc2 += v * v3;
+          acc3 += v * v4;
+          dw[d * K + k] = dw[d * K + k]! + v * v5;
+          dw[(d + 1) * K + k] = dw[(d + 1) * K + k]! + v * v6;
+          dw[(d + 2) * K + k] = dw[(d + 2) * K + k]! + v * v7;
+          dw[(d + 3) * K + k] = dw[(d + 3) * K + k]! + v * v8;
         }
 
         dx[n * D + d] = acc;
@@ -207,9 +216,12 @@ export function backwardFused(
 
       for (; d < D; d++) {
         let acc4 = dx[n * D + d]!;
+        const v11 = x[n * D + d]!;
         for (let k = 0; k < K; k++) {
-          acc4 += dout[n * K + k]! * w[d * K + k]!;
-          dw[d * K + k] = dw[d * K + k]! + dout[n * K + k]! * x[n * D + d]!;
+          const v9 = dout[n * K + k]!;
+          const v10 = w[d * K + k]!;
+          acc4 += v9 * v10;
+          dw[d * K + k] = dw[d * K + k]! + v9 * v11;
         }
 
         dx[n * D + d] = acc4;
@@ -223,15 +235,18 @@ export function backwardFused(
     let n1 = 0;
     for (; n1 + 4 <= N; n1 += 4) {
       for (let k1 = 0; k1 < K; k1++) {
-        db[k1] =
-          db[k1]! +
-          (dout[n1 * K + k1]! + dout[(n1 + 1) * K + k1]! + dout[(n1 + 2) * K + k1]! + dout[(n1 + 3) * K + k1]!);
+        const v12 = dout[n1 * K + k1]!;
+        const v13 = dout[(n1 + 1) * K + k1]!;
+        const v14 = dout[(n1 + 2) * K + k1]!;
+        const v15 = dout[(n1 + 3) * K + k1]!;
+        db[k1] = db[k1]! + (v12 + v13 + v14 + v15);
       }
     }
 
     for (; n1 < N; n1++) {
       for (let k1 = 0; k1 < K; k1++) {
-        db[k1] = db[k1]! + dout[n1 * K + k1]!;
+        const v16 = dout[n1 * K + k1]!;
+        db[k1] = db[k1]! + v16;
       }
     }
   }

@@ -192,10 +192,14 @@ export function backwardFused(
       let acc2 = r[n + 2]!;
       let acc3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        acc += dout[n * C + c]!;
-        acc1 += dout[(n + 1) * C + c]!;
-        acc2 += dout[(n + 2) * C + c]!;
-        acc3 += dout[(n + 3) * C + c]!;
+        const v = dout[n * C + c]!;
+        const v1 = dout[(n + 1) * C + c]!;
+        const v2 = dout[(n + 2) * C + c]!;
+        const v3 = dout[(n + 3) * C + c]!;
+        acc += v;
+        acc1 += v1;
+        acc2 += v2;
+        acc3 += v3;
       }
 
       r[n] = acc;
@@ -207,7 +211,8 @@ export function backwardFused(
     for (; n < N; n++) {
       let acc4 = r[n]!;
       for (let c = 0; c < C; c++) {
-        acc4 += dout[n * C + c]!;
+        const v4 = dout[n * C + c]!;
+        acc4 += v4;
       }
 
       r[n] = acc4;
@@ -221,7 +226,9 @@ export function backwardFused(
       const h = -1 * m[n1]!;
       const h1 = (-1 * r[n1]!) / s[n1]!;
       for (let c1 = 0; c1 < C; c1++) {
-        dz[n1 * C + c1] = dout[n1 * C + c1]! + h1 * Math.exp(h + z[n1 * C + c1]!);
+        const v5 = dout[n1 * C + c1]!;
+        const v6 = z[n1 * C + c1]!;
+        dz[n1 * C + c1] = v5 + h1 * Math.exp(h + v6);
       }
     }
   }

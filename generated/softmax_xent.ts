@@ -291,10 +291,14 @@ export function backwardFused(
       let acc2 = r[n + 2]!;
       let acc3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        acc += t[n * C + c]!;
-        acc1 += t[(n + 1) * C + c]!;
-        acc2 += t[(n + 2) * C + c]!;
-        acc3 += t[(n + 3) * C + c]!;
+        const v = t[n * C + c]!;
+        const v1 = t[(n + 1) * C + c]!;
+        const v2 = t[(n + 2) * C + c]!;
+        const v3 = t[(n + 3) * C + c]!;
+        acc += v;
+        acc1 += v1;
+        acc2 += v2;
+        acc3 += v3;
       }
 
       r[n] = acc;
@@ -306,7 +310,8 @@ export function backwardFused(
     for (; n < N; n++) {
       let acc4 = r[n]!;
       for (let c = 0; c < C; c++) {
-        acc4 += t[n * C + c]!;
+        const v4 = t[n * C + c]!;
+        acc4 += v4;
       }
 
       r[n] = acc4;
@@ -321,14 +326,24 @@ export function backwardFused(
       const h = (dout[0]! * r[n1]!) / N;
       let c1 = 0;
       for (; c1 + 4 <= C; c1 += 4) {
-        dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
-        dz[n1 * C + c1 + 1] = h * p[n1 * C + c1 + 1]! + h1 * t[n1 * C + c1 + 1]!;
-        dz[n1 * C + c1 + 2] = h * p[n1 * C + c1 + 2]! + h1 * t[n1 * C + c1 + 2]!;
-        dz[n1 * C + c1 + 3] = h * p[n1 * C + c1 + 3]! + h1 * t[n1 * C + c1 + 3]!;
+        const v7 = p[n1 * C + c1]!;
+        const v8 = t[n1 * C + c1]!;
+        const v9 = p[n1 * C + c1 + 1]!;
+        const v10 = t[n1 * C + c1 + 1]!;
+        const v11 = p[n1 * C + c1 + 2]!;
+        const v12 = t[n1 * C + c1 + 2]!;
+        const v13 = p[n1 * C + c1 + 3]!;
+        const v14 = t[n1 * C + c1 + 3]!;
+        dz[n1 * C + c1] = h * v7 + h1 * v8;
+        dz[n1 * C + c1 + 1] = h * v9 + h1 * v10;
+        dz[n1 * C + c1 + 2] = h * v11 + h1 * v12;
+        dz[n1 * C + c1 + 3] = h * v13 + h1 * v14;
       }
 
       for (; c1 < C; c1++) {
-        dz[n1 * C + c1] = h * p[n1 * C + c1]! + h1 * t[n1 * C + c1]!;
+        const v5 = p[n1 * C + c1]!;
+        const v6 = t[n1 * C + c1]!;
+        dz[n1 * C + c1] = h * v5 + h1 * v6;
       }
     }
   }
@@ -341,33 +356,48 @@ export function backwardFused(
     for (; n2 + 2 <= N; n2 += 2) {
       let c2 = 0;
       for (; c2 + 4 <= C; c2 += 4) {
-        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
-        dt[n2 * C + c2 + 1] = h2 * logp[n2 * C + c2 + 1]!;
-        dt[n2 * C + c2 + 2] = h2 * logp[n2 * C + c2 + 2]!;
-        dt[n2 * C + c2 + 3] = h2 * logp[n2 * C + c2 + 3]!;
-        dt[(n2 + 1) * C + c2] = h2 * logp[(n2 + 1) * C + c2]!;
-        dt[(n2 + 1) * C + c2 + 1] = h2 * logp[(n2 + 1) * C + c2 + 1]!;
-        dt[(n2 + 1) * C + c2 + 2] = h2 * logp[(n2 + 1) * C + c2 + 2]!;
-        dt[(n2 + 1) * C + c2 + 3] = h2 * logp[(n2 + 1) * C + c2 + 3]!;
+        const v17 = logp[n2 * C + c2]!;
+        const v18 = logp[n2 * C + c2 + 1]!;
+        const v19 = logp[n2 * C + c2 + 2]!;
+        const v20 = logp[n2 * C + c2 + 3]!;
+        const v21 = logp[(n2 + 1) * C + c2]!;
+        const v22 = logp[(n2 + 1) * C + c2 + 1]!;
+        const v23 = logp[(n2 + 1) * C + c2 + 2]!;
+        const v24 = logp[(n2 + 1) * C + c2 + 3]!;
+        dt[n2 * C + c2] = h2 * v17;
+        dt[n2 * C + c2 + 1] = h2 * v18;
+        dt[n2 * C + c2 + 2] = h2 * v19;
+        dt[n2 * C + c2 + 3] = h2 * v20;
+        dt[(n2 + 1) * C + c2] = h2 * v21;
+        dt[(n2 + 1) * C + c2 + 1] = h2 * v22;
+        dt[(n2 + 1) * C + c2 + 2] = h2 * v23;
+        dt[(n2 + 1) * C + c2 + 3] = h2 * v24;
       }
 
       for (; c2 < C; c2++) {
-        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
-        dt[(n2 + 1) * C + c2] = h2 * logp[(n2 + 1) * C + c2]!;
+        const v15 = logp[n2 * C + c2]!;
+        const v16 = logp[(n2 + 1) * C + c2]!;
+        dt[n2 * C + c2] = h2 * v15;
+        dt[(n2 + 1) * C + c2] = h2 * v16;
       }
     }
 
     for (; n2 < N; n2++) {
       let c2 = 0;
       for (; c2 + 4 <= C; c2 += 4) {
-        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
-        dt[n2 * C + c2 + 1] = h2 * logp[n2 * C + c2 + 1]!;
-        dt[n2 * C + c2 + 2] = h2 * logp[n2 * C + c2 + 2]!;
-        dt[n2 * C + c2 + 3] = h2 * logp[n2 * C + c2 + 3]!;
+        const v26 = logp[n2 * C + c2]!;
+        const v27 = logp[n2 * C + c2 + 1]!;
+        const v28 = logp[n2 * C + c2 + 2]!;
+        const v29 = logp[n2 * C + c2 + 3]!;
+        dt[n2 * C + c2] = h2 * v26;
+        dt[n2 * C + c2 + 1] = h2 * v27;
+        dt[n2 * C + c2 + 2] = h2 * v28;
+        dt[n2 * C + c2 + 3] = h2 * v29;
       }
 
       for (; c2 < C; c2++) {
-        dt[n2 * C + c2] = h2 * logp[n2 * C + c2]!;
+        const v25 = logp[n2 * C + c2]!;
+        dt[n2 * C + c2] = h2 * v25;
       }
     }
   }

@@ -252,10 +252,12 @@ export function unrolledNest(
       `for (; ${l.v} + ${innerFactor} <= ${l.extent}; ${l.v} += ${innerFactor}) {`,
       ...many.inside,
       "}",
+      ...many.after,
+      ...one.before,
       `for (; ${l.v} < ${l.extent}; ${l.v}++) {`,
       ...one.inside,
       "}",
-      ...many.after,
+      ...one.after,
     ];
   };
   if (k === 0) {
@@ -282,3 +284,32 @@ export function unrolledNest(
   return ["{", ...nest, "}"];
 }
 
+
+/**
+ * Scalar replacement of array reads in an innermost loop body. V8 cannot prove that a store to one
+ * typed array leaves another unchanged (they may share a buffer), so it reloads every read after
+ * every store. Each distinct read of an array the loop does not write is loaded once into a local:
+ * at the top of the body, or before the loop when it does not involve the loop's variable.
+ */
+export function scalarReplace(body: InnerBody, readOnly: (array: string) => boolean, loopVar: string, namer: Namer): InnerBody {
+  const read = /\b([A-Za-z_$][\w$]*)\[([^\[\]]+)\]!/g;
+  const found = new Map<string, string>();
+  const order: string[] = [];
+  for (const line of body.inside)
+    for (const m of line.matchAll(read)) {
+      if (!readOnly(m[1]!) || found.has(m[0])) continue;
+      found.set(m[0], "");
+      order.push(m[0]);
+    }
+  if (order.length === 0) return body;
+  const moves = new RegExp(`\\b${loopVar.replace(/\$/g, "\\$")}\\b`);
+  const before: string[] = [];
+  const top: string[] = [];
+  for (const text of order) {
+    const v = namer.fresh("v");
+    found.set(text, v);
+    (moves.test(text) ? top : before).push(`const ${v} = ${text};`);
+  }
+  const inside = body.inside.map((line) => line.replace(read, (all: string) => found.get(all) || all));
+  return { before: [...body.before, ...before], inside: [...top, ...inside], after: body.after };
+}

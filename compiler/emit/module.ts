@@ -10,7 +10,7 @@ import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
 import type { Schedule } from "../schedule/passes.js";
-import { loopNest, lower, Namer, offset, unrolledNest, type InnerBody, type Scope } from "./code.js";
+import { loopNest, lower, Namer, offset, scalarReplace, unrolledNest, type InnerBody, type Scope } from "./code.js";
 import { hoist, type Hoisted } from "../schedule/hoist.js";
 
 export interface EmitInput {
@@ -409,7 +409,10 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
             } else inside.push(`${cell} = ${cell}! + ${sum};`);
           }
         });
-        return { before, inside, after };
+        // reads of arrays this pass does not write are loaded once per iteration, or once per loop
+        const written = new Set(pass.reductions.map((r) => storage.get(r.node)!.name));
+        const innerVar = copies[0]!.get(innermost!) ?? "";
+        return scalarReplace({ before, inside, after }, (a) => !written.has(a), innerVar.split(" ")[0]!, namer);
       };
       const unrolled = unrolledNest(loops, 4, 1, [], body);
       lines.push(...(simple ? unrolled : unrolledNest(loops, 1, 1, [], body)));
@@ -487,7 +490,9 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     // the body once per unrolled copy: two rows and four columns at a time where no scalar is
     // hoisted to the row loop
     let simple = true;
-    const copyBody = (copies: readonly ReadonlyMap<string, string>[]): string[] => {
+    const innermostVar = vars.get(loopIndices[loopIndices.length - 1] ?? "") ?? "";
+    const outputArray = target(vars).split("[")[0]!;
+    const copyBody = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
       const out2: string[] = [];
       for (const vs of copies) {
         const kn = knownAt(vs, () => true);
@@ -496,7 +501,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
         if (pre.length) simple = false;
         out2.push(...pre, `${target(vs)} = ${code};`);
       }
-      return out2;
+      return scalarReplace({ before: [], inside: out2, after: [] }, (a) => a !== outputArray, innermostVar, namer);
     };
     const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
     // unrolling pays for loads and stores, not for transcendental functions: those passes stay plain

@@ -358,17 +358,21 @@ export function backwardFused(
         let acc1 = r[i * L + i1 + 1]!;
         let acc2 = r[i * L + i1 + 2]!;
         let acc3 = r[i * L + i1 + 3]!;
+        const v6 = p[i1 * L + i]!;
+        const v7 = p[(i1 + 1) * L + i]!;
+        const v8 = p[(i1 + 2) * L + i]!;
+        const v9 = p[(i1 + 3) * L + i]!;
         for (let f = 0; f < F; f++) {
-          acc += dout[i1 * F + f]! * v[i * F + f]!;
-          acc1 += dout[(i1 + 1) * F + f]! * v[i * F + f]!;
-          acc2 += dout[(i1 + 2) * F + f]! * v[i * F + f]!;
-          acc3 += dout[(i1 + 3) * F + f]! * v[i * F + f]!;
-          dv64[i * F + f] =
-            dv64[i * F + f]! +
-            (dout[i1 * F + f]! * p[i1 * L + i]! +
-              dout[(i1 + 1) * F + f]! * p[(i1 + 1) * L + i]! +
-              dout[(i1 + 2) * F + f]! * p[(i1 + 2) * L + i]! +
-              dout[(i1 + 3) * F + f]! * p[(i1 + 3) * L + i]!);
+          const v1 = dout[i1 * F + f]!;
+          const v2 = v[i * F + f]!;
+          const v3 = dout[(i1 + 1) * F + f]!;
+          const v4 = dout[(i1 + 2) * F + f]!;
+          const v5 = dout[(i1 + 3) * F + f]!;
+          acc += v1 * v2;
+          acc1 += v3 * v2;
+          acc2 += v4 * v2;
+          acc3 += v5 * v2;
+          dv64[i * F + f] = dv64[i * F + f]! + (v1 * v6 + v3 * v7 + v4 * v8 + v5 * v9);
         }
 
         r[i * L + i1] = acc;
@@ -379,9 +383,12 @@ export function backwardFused(
 
       for (; i1 < L; i1++) {
         let acc4 = r[i * L + i1]!;
+        const v12 = p[i1 * L + i]!;
         for (let f = 0; f < F; f++) {
-          acc4 += dout[i1 * F + f]! * v[i * F + f]!;
-          dv64[i * F + f] = dv64[i * F + f]! + dout[i1 * F + f]! * p[i1 * L + i]!;
+          const v10 = dout[i1 * F + f]!;
+          const v11 = v[i * F + f]!;
+          acc4 += v10 * v11;
+          dv64[i * F + f] = dv64[i * F + f]! + v10 * v12;
         }
 
         r[i * L + i1] = acc4;
@@ -398,10 +405,18 @@ export function backwardFused(
       let acc7 = r1[i2 + 2]!;
       let acc8 = r1[i2 + 3]!;
       for (let f1 = 0; f1 < F; f1++) {
-        acc5 += dout[i2 * F + f1]! * o[i2 * F + f1]!;
-        acc6 += dout[(i2 + 1) * F + f1]! * o[(i2 + 1) * F + f1]!;
-        acc7 += dout[(i2 + 2) * F + f1]! * o[(i2 + 2) * F + f1]!;
-        acc8 += dout[(i2 + 3) * F + f1]! * o[(i2 + 3) * F + f1]!;
+        const v13 = dout[i2 * F + f1]!;
+        const v14 = o[i2 * F + f1]!;
+        const v15 = dout[(i2 + 1) * F + f1]!;
+        const v16 = o[(i2 + 1) * F + f1]!;
+        const v17 = dout[(i2 + 2) * F + f1]!;
+        const v18 = o[(i2 + 2) * F + f1]!;
+        const v19 = dout[(i2 + 3) * F + f1]!;
+        const v20 = o[(i2 + 3) * F + f1]!;
+        acc5 += v13 * v14;
+        acc6 += v15 * v16;
+        acc7 += v17 * v18;
+        acc8 += v19 * v20;
       }
 
       r1[i2] = acc5;
@@ -413,7 +428,9 @@ export function backwardFused(
     for (; i2 < L; i2++) {
       let acc9 = r1[i2]!;
       for (let f1 = 0; f1 < F; f1++) {
-        acc9 += dout[i2 * F + f1]! * o[i2 * F + f1]!;
+        const v21 = dout[i2 * F + f1]!;
+        const v22 = o[i2 * F + f1]!;
+        acc9 += v21 * v22;
       }
 
       r1[i2] = acc9;
@@ -425,28 +442,44 @@ export function backwardFused(
     for (let i3 = 0; i3 < L; i3++) {
       let e = 0;
       for (; e + 4 <= E; e += 4) {
+        const v23 = k[i3 * E + e]!;
+        const v27 = k[i3 * E + e + 1]!;
+        const v28 = k[i3 * E + e + 2]!;
+        const v29 = k[i3 * E + e + 3]!;
+        const v31 = q[i3 * E + e]!;
+        const v33 = r1[i3]!;
+        const v34 = q[i3 * E + e + 1]!;
+        const v35 = q[i3 * E + e + 2]!;
+        const v36 = q[i3 * E + e + 3]!;
         for (let i4 = 0; i4 < L; i4++) {
-          r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r2[(e + 1) * L + i4] =
-            r2[(e + 1) * L + i4]! + k[i3 * E + e + 1]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r2[(e + 2) * L + i4] =
-            r2[(e + 2) * L + i4]! + k[i3 * E + e + 2]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r2[(e + 3) * L + i4] =
-            r2[(e + 3) * L + i4]! + k[i3 * E + e + 3]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[e * L + i4] = r3[e * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e]! * (r[i4 * L + i3]! - r1[i3]!);
-          r3[(e + 1) * L + i4] =
-            r3[(e + 1) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 1]! * (r[i4 * L + i3]! - r1[i3]!);
-          r3[(e + 2) * L + i4] =
-            r3[(e + 2) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 2]! * (r[i4 * L + i3]! - r1[i3]!);
-          r3[(e + 3) * L + i4] =
-            r3[(e + 3) * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e + 3]! * (r[i4 * L + i3]! - r1[i3]!);
+          const v24 = p[i4 * L + i3]!;
+          const v25 = r[i3 * L + i4]!;
+          const v26 = r1[i4]!;
+          const v30 = p[i3 * L + i4]!;
+          const v32 = r[i4 * L + i3]!;
+          r2[e * L + i4] = r2[e * L + i4]! + v23 * v24 * (v25 - v26);
+          r2[(e + 1) * L + i4] = r2[(e + 1) * L + i4]! + v27 * v24 * (v25 - v26);
+          r2[(e + 2) * L + i4] = r2[(e + 2) * L + i4]! + v28 * v24 * (v25 - v26);
+          r2[(e + 3) * L + i4] = r2[(e + 3) * L + i4]! + v29 * v24 * (v25 - v26);
+          r3[e * L + i4] = r3[e * L + i4]! + v30 * v31 * (v32 - v33);
+          r3[(e + 1) * L + i4] = r3[(e + 1) * L + i4]! + v30 * v34 * (v32 - v33);
+          r3[(e + 2) * L + i4] = r3[(e + 2) * L + i4]! + v30 * v35 * (v32 - v33);
+          r3[(e + 3) * L + i4] = r3[(e + 3) * L + i4]! + v30 * v36 * (v32 - v33);
         }
       }
 
       for (; e < E; e++) {
+        const v37 = k[i3 * E + e]!;
+        const v42 = q[i3 * E + e]!;
+        const v44 = r1[i3]!;
         for (let i4 = 0; i4 < L; i4++) {
-          r2[e * L + i4] = r2[e * L + i4]! + k[i3 * E + e]! * p[i4 * L + i3]! * (r[i3 * L + i4]! - r1[i4]!);
-          r3[e * L + i4] = r3[e * L + i4]! + p[i3 * L + i4]! * q[i3 * E + e]! * (r[i4 * L + i3]! - r1[i3]!);
+          const v38 = p[i4 * L + i3]!;
+          const v39 = r[i3 * L + i4]!;
+          const v40 = r1[i4]!;
+          const v41 = p[i3 * L + i4]!;
+          const v43 = r[i4 * L + i3]!;
+          r2[e * L + i4] = r2[e * L + i4]! + v37 * v38 * (v39 - v40);
+          r3[e * L + i4] = r3[e * L + i4]! + v41 * v42 * (v43 - v44);
         }
       }
     }
@@ -460,33 +493,48 @@ export function backwardFused(
     for (; i5 + 2 <= L; i5 += 2) {
       let e1 = 0;
       for (; e1 + 4 <= E; e1 += 4) {
-        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
-        dq[i5 * E + e1 + 2] = h * r2[(e1 + 2) * L + i5]!;
-        dq[i5 * E + e1 + 3] = h * r2[(e1 + 3) * L + i5]!;
-        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
-        dq[(i5 + 1) * E + e1 + 1] = h * r2[(e1 + 1) * L + i5 + 1]!;
-        dq[(i5 + 1) * E + e1 + 2] = h * r2[(e1 + 2) * L + i5 + 1]!;
-        dq[(i5 + 1) * E + e1 + 3] = h * r2[(e1 + 3) * L + i5 + 1]!;
+        const v47 = r2[e1 * L + i5]!;
+        const v48 = r2[(e1 + 1) * L + i5]!;
+        const v49 = r2[(e1 + 2) * L + i5]!;
+        const v50 = r2[(e1 + 3) * L + i5]!;
+        const v51 = r2[e1 * L + i5 + 1]!;
+        const v52 = r2[(e1 + 1) * L + i5 + 1]!;
+        const v53 = r2[(e1 + 2) * L + i5 + 1]!;
+        const v54 = r2[(e1 + 3) * L + i5 + 1]!;
+        dq[i5 * E + e1] = h * v47;
+        dq[i5 * E + e1 + 1] = h * v48;
+        dq[i5 * E + e1 + 2] = h * v49;
+        dq[i5 * E + e1 + 3] = h * v50;
+        dq[(i5 + 1) * E + e1] = h * v51;
+        dq[(i5 + 1) * E + e1 + 1] = h * v52;
+        dq[(i5 + 1) * E + e1 + 2] = h * v53;
+        dq[(i5 + 1) * E + e1 + 3] = h * v54;
       }
 
       for (; e1 < E; e1++) {
-        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[(i5 + 1) * E + e1] = h * r2[e1 * L + i5 + 1]!;
+        const v45 = r2[e1 * L + i5]!;
+        const v46 = r2[e1 * L + i5 + 1]!;
+        dq[i5 * E + e1] = h * v45;
+        dq[(i5 + 1) * E + e1] = h * v46;
       }
     }
 
     for (; i5 < L; i5++) {
       let e1 = 0;
       for (; e1 + 4 <= E; e1 += 4) {
-        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
-        dq[i5 * E + e1 + 1] = h * r2[(e1 + 1) * L + i5]!;
-        dq[i5 * E + e1 + 2] = h * r2[(e1 + 2) * L + i5]!;
-        dq[i5 * E + e1 + 3] = h * r2[(e1 + 3) * L + i5]!;
+        const v56 = r2[e1 * L + i5]!;
+        const v57 = r2[(e1 + 1) * L + i5]!;
+        const v58 = r2[(e1 + 2) * L + i5]!;
+        const v59 = r2[(e1 + 3) * L + i5]!;
+        dq[i5 * E + e1] = h * v56;
+        dq[i5 * E + e1 + 1] = h * v57;
+        dq[i5 * E + e1 + 2] = h * v58;
+        dq[i5 * E + e1 + 3] = h * v59;
       }
 
       for (; e1 < E; e1++) {
-        dq[i5 * E + e1] = h * r2[e1 * L + i5]!;
+        const v55 = r2[e1 * L + i5]!;
+        dq[i5 * E + e1] = h * v55;
       }
     }
   }
@@ -499,33 +547,48 @@ export function backwardFused(
     for (; j + 2 <= L; j += 2) {
       let e2 = 0;
       for (; e2 + 4 <= E; e2 += 4) {
-        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
-        dk[j * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j]!;
-        dk[j * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j]!;
-        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
-        dk[(j + 1) * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j + 1]!;
-        dk[(j + 1) * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j + 1]!;
-        dk[(j + 1) * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j + 1]!;
+        const v62 = r3[e2 * L + j]!;
+        const v63 = r3[(e2 + 1) * L + j]!;
+        const v64 = r3[(e2 + 2) * L + j]!;
+        const v65 = r3[(e2 + 3) * L + j]!;
+        const v66 = r3[e2 * L + j + 1]!;
+        const v67 = r3[(e2 + 1) * L + j + 1]!;
+        const v68 = r3[(e2 + 2) * L + j + 1]!;
+        const v69 = r3[(e2 + 3) * L + j + 1]!;
+        dk[j * E + e2] = h1 * v62;
+        dk[j * E + e2 + 1] = h1 * v63;
+        dk[j * E + e2 + 2] = h1 * v64;
+        dk[j * E + e2 + 3] = h1 * v65;
+        dk[(j + 1) * E + e2] = h1 * v66;
+        dk[(j + 1) * E + e2 + 1] = h1 * v67;
+        dk[(j + 1) * E + e2 + 2] = h1 * v68;
+        dk[(j + 1) * E + e2 + 3] = h1 * v69;
       }
 
       for (; e2 < E; e2++) {
-        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[(j + 1) * E + e2] = h1 * r3[e2 * L + j + 1]!;
+        const v60 = r3[e2 * L + j]!;
+        const v61 = r3[e2 * L + j + 1]!;
+        dk[j * E + e2] = h1 * v60;
+        dk[(j + 1) * E + e2] = h1 * v61;
       }
     }
 
     for (; j < L; j++) {
       let e2 = 0;
       for (; e2 + 4 <= E; e2 += 4) {
-        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
-        dk[j * E + e2 + 1] = h1 * r3[(e2 + 1) * L + j]!;
-        dk[j * E + e2 + 2] = h1 * r3[(e2 + 2) * L + j]!;
-        dk[j * E + e2 + 3] = h1 * r3[(e2 + 3) * L + j]!;
+        const v71 = r3[e2 * L + j]!;
+        const v72 = r3[(e2 + 1) * L + j]!;
+        const v73 = r3[(e2 + 2) * L + j]!;
+        const v74 = r3[(e2 + 3) * L + j]!;
+        dk[j * E + e2] = h1 * v71;
+        dk[j * E + e2 + 1] = h1 * v72;
+        dk[j * E + e2 + 2] = h1 * v73;
+        dk[j * E + e2 + 3] = h1 * v74;
       }
 
       for (; e2 < E; e2++) {
-        dk[j * E + e2] = h1 * r3[e2 * L + j]!;
+        const v70 = r3[e2 * L + j]!;
+        dk[j * E + e2] = h1 * v70;
       }
     }
   }

@@ -461,31 +461,29 @@ export function backwardFused(
           let acc7 = dbeta64[g * C + c + 1]!;
           let acc8 = dbeta64[g * C + c + 2]!;
           let acc9 = dbeta64[g * C + c + 3]!;
+          const v1 = gamma[g * C + c]!;
+          const v3 = gamma[g * C + c + 1]!;
+          const v5 = gamma[g * C + c + 2]!;
+          const v7 = gamma[g * C + c + 3]!;
           for (let s = 0; s < S; s++) {
-            acc +=
-              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! +
-              dout[((b * G + g) * C + c + 1) * S + s]! * gamma[g * C + c + 1]! +
-              dout[((b * G + g) * C + c + 2) * S + s]! * gamma[g * C + c + 2]! +
-              dout[((b * G + g) * C + c + 3) * S + s]! * gamma[g * C + c + 3]!;
-            acc1 +=
-              dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]! +
-              dout[((b * G + g) * C + c + 1) * S + s]! *
-                gamma[g * C + c + 1]! *
-                xhat[((b * G + g) * C + c + 1) * S + s]! +
-              dout[((b * G + g) * C + c + 2) * S + s]! *
-                gamma[g * C + c + 2]! *
-                xhat[((b * G + g) * C + c + 2) * S + s]! +
-              dout[((b * G + g) * C + c + 3) * S + s]! *
-                gamma[g * C + c + 3]! *
-                xhat[((b * G + g) * C + c + 3) * S + s]!;
-            acc2 += dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
-            acc3 += dout[((b * G + g) * C + c + 1) * S + s]! * xhat[((b * G + g) * C + c + 1) * S + s]!;
-            acc4 += dout[((b * G + g) * C + c + 2) * S + s]! * xhat[((b * G + g) * C + c + 2) * S + s]!;
-            acc5 += dout[((b * G + g) * C + c + 3) * S + s]! * xhat[((b * G + g) * C + c + 3) * S + s]!;
-            acc6 += dout[((b * G + g) * C + c) * S + s]!;
-            acc7 += dout[((b * G + g) * C + c + 1) * S + s]!;
-            acc8 += dout[((b * G + g) * C + c + 2) * S + s]!;
-            acc9 += dout[((b * G + g) * C + c + 3) * S + s]!;
+            const v = dout[((b * G + g) * C + c) * S + s]!;
+            const v2 = dout[((b * G + g) * C + c + 1) * S + s]!;
+            const v4 = dout[((b * G + g) * C + c + 2) * S + s]!;
+            const v6 = dout[((b * G + g) * C + c + 3) * S + s]!;
+            const v8 = xhat[((b * G + g) * C + c) * S + s]!;
+            const v9 = xhat[((b * G + g) * C + c + 1) * S + s]!;
+            const v10 = xhat[((b * G + g) * C + c + 2) * S + s]!;
+            const v11 = xhat[((b * G + g) * C + c + 3) * S + s]!;
+            acc += v * v1 + v2 * v3 + v4 * v5 + v6 * v7;
+            acc1 += v * v1 * v8 + v2 * v3 * v9 + v4 * v5 * v10 + v6 * v7 * v11;
+            acc2 += v * v8;
+            acc3 += v2 * v9;
+            acc4 += v4 * v10;
+            acc5 += v6 * v11;
+            acc6 += v;
+            acc7 += v2;
+            acc8 += v4;
+            acc9 += v6;
           }
 
           r[b * G + g] = acc;
@@ -505,11 +503,14 @@ export function backwardFused(
           let acc11 = r1[b * G + g]!;
           let acc12 = dgamma64[g * C + c]!;
           let acc13 = dbeta64[g * C + c]!;
+          const v13 = gamma[g * C + c]!;
           for (let s = 0; s < S; s++) {
-            acc10 += dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
-            acc11 += dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
-            acc12 += dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
-            acc13 += dout[((b * G + g) * C + c) * S + s]!;
+            const v12 = dout[((b * G + g) * C + c) * S + s]!;
+            const v14 = xhat[((b * G + g) * C + c) * S + s]!;
+            acc10 += v12 * v13;
+            acc11 += v12 * v13 * v14;
+            acc12 += v12 * v14;
+            acc13 += v12;
           }
 
           r[b * G + g] = acc10;
@@ -532,19 +533,24 @@ export function backwardFused(
           const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
           let s1 = 0;
           for (; s1 + 4 <= S; s1 += 4) {
-            dx[((b1 * G + g1) * C + c1) * S + s1] =
-              h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 1] =
-              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 2] =
-              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 2]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 3] =
-              h + dout[((b1 * G + g1) * C + c1) * S + s1 + 3]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
+            const v17 = dout[((b1 * G + g1) * C + c1) * S + s1]!;
+            const v18 = xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+            const v19 = dout[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
+            const v20 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
+            const v21 = dout[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
+            const v22 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
+            const v23 = dout[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
+            const v24 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
+            dx[((b1 * G + g1) * C + c1) * S + s1] = h + v17 * h1 + h2 * v18;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 1] = h + v19 * h1 + h2 * v20;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 2] = h + v21 * h1 + h2 * v22;
+            dx[((b1 * G + g1) * C + c1) * S + s1 + 3] = h + v23 * h1 + h2 * v24;
           }
 
           for (; s1 < S; s1++) {
-            dx[((b1 * G + g1) * C + c1) * S + s1] =
-              h + dout[((b1 * G + g1) * C + c1) * S + s1]! * h1 + h2 * xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+            const v15 = dout[((b1 * G + g1) * C + c1) * S + s1]!;
+            const v16 = xhat[((b1 * G + g1) * C + c1) * S + s1]!;
+            dx[((b1 * G + g1) * C + c1) * S + s1] = h + v15 * h1 + h2 * v16;
           }
         }
       }

@@ -209,10 +209,18 @@ export function backwardFused(
       let acc2 = r[n + 2]!;
       let acc3 = r[n + 3]!;
       for (let d = 0; d < D; d++) {
-        acc += dout[n * D + d]! * y[n * D + d]!;
-        acc1 += dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
-        acc2 += dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
-        acc3 += dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
+        const v = dout[n * D + d]!;
+        const v1 = y[n * D + d]!;
+        const v2 = dout[(n + 1) * D + d]!;
+        const v3 = y[(n + 1) * D + d]!;
+        const v4 = dout[(n + 2) * D + d]!;
+        const v5 = y[(n + 2) * D + d]!;
+        const v6 = dout[(n + 3) * D + d]!;
+        const v7 = y[(n + 3) * D + d]!;
+        acc += v * v1;
+        acc1 += v2 * v3;
+        acc2 += v4 * v5;
+        acc3 += v6 * v7;
       }
 
       r[n] = acc;
@@ -224,7 +232,9 @@ export function backwardFused(
     for (; n < N; n++) {
       let acc4 = r[n]!;
       for (let d = 0; d < D; d++) {
-        acc4 += dout[n * D + d]! * y[n * D + d]!;
+        const v8 = dout[n * D + d]!;
+        const v9 = y[n * D + d]!;
+        acc4 += v8 * v9;
       }
 
       r[n] = acc4;
@@ -236,16 +246,28 @@ export function backwardFused(
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = -1 * r[n1]!;
+      const v13 = rnorm[n1]!;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
-        dx[n1 * D + d1 + 1] = rnorm[n1]! * (dout[n1 * D + d1 + 1]! + h * y[n1 * D + d1 + 1]!);
-        dx[n1 * D + d1 + 2] = rnorm[n1]! * (dout[n1 * D + d1 + 2]! + h * y[n1 * D + d1 + 2]!);
-        dx[n1 * D + d1 + 3] = rnorm[n1]! * (dout[n1 * D + d1 + 3]! + h * y[n1 * D + d1 + 3]!);
+        const v14 = dout[n1 * D + d1]!;
+        const v15 = y[n1 * D + d1]!;
+        const v16 = dout[n1 * D + d1 + 1]!;
+        const v17 = y[n1 * D + d1 + 1]!;
+        const v18 = dout[n1 * D + d1 + 2]!;
+        const v19 = y[n1 * D + d1 + 2]!;
+        const v20 = dout[n1 * D + d1 + 3]!;
+        const v21 = y[n1 * D + d1 + 3]!;
+        dx[n1 * D + d1] = v13 * (v14 + h * v15);
+        dx[n1 * D + d1 + 1] = v13 * (v16 + h * v17);
+        dx[n1 * D + d1 + 2] = v13 * (v18 + h * v19);
+        dx[n1 * D + d1 + 3] = v13 * (v20 + h * v21);
       }
 
+      const v10 = rnorm[n1]!;
       for (; d1 < D; d1++) {
-        dx[n1 * D + d1] = rnorm[n1]! * (dout[n1 * D + d1]! + h * y[n1 * D + d1]!);
+        const v11 = dout[n1 * D + d1]!;
+        const v12 = y[n1 * D + d1]!;
+        dx[n1 * D + d1] = v10 * (v11 + h * v12);
       }
     }
   }

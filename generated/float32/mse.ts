@@ -163,33 +163,48 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        dy[n * D + d] = h * r[n * D + d]!;
-        dy[n * D + d + 1] = h * r[n * D + d + 1]!;
-        dy[n * D + d + 2] = h * r[n * D + d + 2]!;
-        dy[n * D + d + 3] = h * r[n * D + d + 3]!;
-        dy[(n + 1) * D + d] = h * r[(n + 1) * D + d]!;
-        dy[(n + 1) * D + d + 1] = h * r[(n + 1) * D + d + 1]!;
-        dy[(n + 1) * D + d + 2] = h * r[(n + 1) * D + d + 2]!;
-        dy[(n + 1) * D + d + 3] = h * r[(n + 1) * D + d + 3]!;
+        const v2 = r[n * D + d]!;
+        const v3 = r[n * D + d + 1]!;
+        const v4 = r[n * D + d + 2]!;
+        const v5 = r[n * D + d + 3]!;
+        const v6 = r[(n + 1) * D + d]!;
+        const v7 = r[(n + 1) * D + d + 1]!;
+        const v8 = r[(n + 1) * D + d + 2]!;
+        const v9 = r[(n + 1) * D + d + 3]!;
+        dy[n * D + d] = h * v2;
+        dy[n * D + d + 1] = h * v3;
+        dy[n * D + d + 2] = h * v4;
+        dy[n * D + d + 3] = h * v5;
+        dy[(n + 1) * D + d] = h * v6;
+        dy[(n + 1) * D + d + 1] = h * v7;
+        dy[(n + 1) * D + d + 2] = h * v8;
+        dy[(n + 1) * D + d + 3] = h * v9;
       }
 
       for (; d < D; d++) {
-        dy[n * D + d] = h * r[n * D + d]!;
-        dy[(n + 1) * D + d] = h * r[(n + 1) * D + d]!;
+        const v = r[n * D + d]!;
+        const v1 = r[(n + 1) * D + d]!;
+        dy[n * D + d] = h * v;
+        dy[(n + 1) * D + d] = h * v1;
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        dy[n * D + d] = h * r[n * D + d]!;
-        dy[n * D + d + 1] = h * r[n * D + d + 1]!;
-        dy[n * D + d + 2] = h * r[n * D + d + 2]!;
-        dy[n * D + d + 3] = h * r[n * D + d + 3]!;
+        const v11 = r[n * D + d]!;
+        const v12 = r[n * D + d + 1]!;
+        const v13 = r[n * D + d + 2]!;
+        const v14 = r[n * D + d + 3]!;
+        dy[n * D + d] = h * v11;
+        dy[n * D + d + 1] = h * v12;
+        dy[n * D + d + 2] = h * v13;
+        dy[n * D + d + 3] = h * v14;
       }
 
       for (; d < D; d++) {
-        dy[n * D + d] = h * r[n * D + d]!;
+        const v10 = r[n * D + d]!;
+        dy[n * D + d] = h * v10;
       }
     }
   }
@@ -202,33 +217,48 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
     for (; n1 + 2 <= N; n1 += 2) {
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
-        dt[n1 * D + d1 + 1] = h1 * r[n1 * D + d1 + 1]!;
-        dt[n1 * D + d1 + 2] = h1 * r[n1 * D + d1 + 2]!;
-        dt[n1 * D + d1 + 3] = h1 * r[n1 * D + d1 + 3]!;
-        dt[(n1 + 1) * D + d1] = h1 * r[(n1 + 1) * D + d1]!;
-        dt[(n1 + 1) * D + d1 + 1] = h1 * r[(n1 + 1) * D + d1 + 1]!;
-        dt[(n1 + 1) * D + d1 + 2] = h1 * r[(n1 + 1) * D + d1 + 2]!;
-        dt[(n1 + 1) * D + d1 + 3] = h1 * r[(n1 + 1) * D + d1 + 3]!;
+        const v17 = r[n1 * D + d1]!;
+        const v18 = r[n1 * D + d1 + 1]!;
+        const v19 = r[n1 * D + d1 + 2]!;
+        const v20 = r[n1 * D + d1 + 3]!;
+        const v21 = r[(n1 + 1) * D + d1]!;
+        const v22 = r[(n1 + 1) * D + d1 + 1]!;
+        const v23 = r[(n1 + 1) * D + d1 + 2]!;
+        const v24 = r[(n1 + 1) * D + d1 + 3]!;
+        dt[n1 * D + d1] = h1 * v17;
+        dt[n1 * D + d1 + 1] = h1 * v18;
+        dt[n1 * D + d1 + 2] = h1 * v19;
+        dt[n1 * D + d1 + 3] = h1 * v20;
+        dt[(n1 + 1) * D + d1] = h1 * v21;
+        dt[(n1 + 1) * D + d1 + 1] = h1 * v22;
+        dt[(n1 + 1) * D + d1 + 2] = h1 * v23;
+        dt[(n1 + 1) * D + d1 + 3] = h1 * v24;
       }
 
       for (; d1 < D; d1++) {
-        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
-        dt[(n1 + 1) * D + d1] = h1 * r[(n1 + 1) * D + d1]!;
+        const v15 = r[n1 * D + d1]!;
+        const v16 = r[(n1 + 1) * D + d1]!;
+        dt[n1 * D + d1] = h1 * v15;
+        dt[(n1 + 1) * D + d1] = h1 * v16;
       }
     }
 
     for (; n1 < N; n1++) {
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
-        dt[n1 * D + d1 + 1] = h1 * r[n1 * D + d1 + 1]!;
-        dt[n1 * D + d1 + 2] = h1 * r[n1 * D + d1 + 2]!;
-        dt[n1 * D + d1 + 3] = h1 * r[n1 * D + d1 + 3]!;
+        const v26 = r[n1 * D + d1]!;
+        const v27 = r[n1 * D + d1 + 1]!;
+        const v28 = r[n1 * D + d1 + 2]!;
+        const v29 = r[n1 * D + d1 + 3]!;
+        dt[n1 * D + d1] = h1 * v26;
+        dt[n1 * D + d1 + 1] = h1 * v27;
+        dt[n1 * D + d1 + 2] = h1 * v28;
+        dt[n1 * D + d1 + 3] = h1 * v29;
       }
 
       for (; d1 < D; d1++) {
-        dt[n1 * D + d1] = h1 * r[n1 * D + d1]!;
+        const v25 = r[n1 * D + d1]!;
+        dt[n1 * D + d1] = h1 * v25;
       }
     }
   }

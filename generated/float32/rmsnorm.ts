@@ -236,17 +236,28 @@ export function backwardFused(
       let acc1 = r[n + 1]!;
       let acc2 = r[n + 2]!;
       let acc3 = r[n + 3]!;
+      const v8 = rrms[n]!;
+      const v10 = rrms[n + 1]!;
+      const v12 = rrms[n + 2]!;
+      const v14 = rrms[n + 3]!;
       for (let d = 0; d < D; d++) {
-        acc += dout[n * D + d]! * y[n * D + d]!;
-        acc1 += dout[(n + 1) * D + d]! * y[(n + 1) * D + d]!;
-        acc2 += dout[(n + 2) * D + d]! * y[(n + 2) * D + d]!;
-        acc3 += dout[(n + 3) * D + d]! * y[(n + 3) * D + d]!;
-        dw64[d] =
-          dw64[d]! +
-          (dout[n * D + d]! * rrms[n]! * x[n * D + d]! +
-            dout[(n + 1) * D + d]! * rrms[n + 1]! * x[(n + 1) * D + d]! +
-            dout[(n + 2) * D + d]! * rrms[n + 2]! * x[(n + 2) * D + d]! +
-            dout[(n + 3) * D + d]! * rrms[n + 3]! * x[(n + 3) * D + d]!);
+        const v = dout[n * D + d]!;
+        const v1 = y[n * D + d]!;
+        const v2 = dout[(n + 1) * D + d]!;
+        const v3 = y[(n + 1) * D + d]!;
+        const v4 = dout[(n + 2) * D + d]!;
+        const v5 = y[(n + 2) * D + d]!;
+        const v6 = dout[(n + 3) * D + d]!;
+        const v7 = y[(n + 3) * D + d]!;
+        const v9 = x[n * D + d]!;
+        const v11 = x[(n + 1) * D + d]!;
+        const v13 = x[(n + 2) * D + d]!;
+        const v15 = x[(n + 3) * D + d]!;
+        acc += v * v1;
+        acc1 += v2 * v3;
+        acc2 += v4 * v5;
+        acc3 += v6 * v7;
+        dw64[d] = dw64[d]! + (v * v8 * v9 + v2 * v10 * v11 + v4 * v12 * v13 + v6 * v14 * v15);
       }
 
       r[n] = acc;
@@ -257,9 +268,13 @@ export function backwardFused(
 
     for (; n < N; n++) {
       let acc4 = r[n]!;
+      const v18 = rrms[n]!;
       for (let d = 0; d < D; d++) {
-        acc4 += dout[n * D + d]! * y[n * D + d]!;
-        dw64[d] = dw64[d]! + dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
+        const v16 = dout[n * D + d]!;
+        const v17 = y[n * D + d]!;
+        const v19 = x[n * D + d]!;
+        acc4 += v16 * v17;
+        dw64[d] = dw64[d]! + v16 * v18 * v19;
       }
 
       r[n] = acc4;
@@ -279,14 +294,29 @@ export function backwardFused(
       const h1 = rrms[n1]! / D;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {
-        dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
-        dx[n1 * D + d1 + 1] = h1 * (h * x[n1 * D + d1 + 1]! + dout[n1 * D + d1 + 1]! * c[d1 + 1]!);
-        dx[n1 * D + d1 + 2] = h1 * (h * x[n1 * D + d1 + 2]! + dout[n1 * D + d1 + 2]! * c[d1 + 2]!);
-        dx[n1 * D + d1 + 3] = h1 * (h * x[n1 * D + d1 + 3]! + dout[n1 * D + d1 + 3]! * c[d1 + 3]!);
+        const v23 = x[n1 * D + d1]!;
+        const v24 = dout[n1 * D + d1]!;
+        const v25 = c[d1]!;
+        const v26 = x[n1 * D + d1 + 1]!;
+        const v27 = dout[n1 * D + d1 + 1]!;
+        const v28 = c[d1 + 1]!;
+        const v29 = x[n1 * D + d1 + 2]!;
+        const v30 = dout[n1 * D + d1 + 2]!;
+        const v31 = c[d1 + 2]!;
+        const v32 = x[n1 * D + d1 + 3]!;
+        const v33 = dout[n1 * D + d1 + 3]!;
+        const v34 = c[d1 + 3]!;
+        dx[n1 * D + d1] = h1 * (h * v23 + v24 * v25);
+        dx[n1 * D + d1 + 1] = h1 * (h * v26 + v27 * v28);
+        dx[n1 * D + d1 + 2] = h1 * (h * v29 + v30 * v31);
+        dx[n1 * D + d1 + 3] = h1 * (h * v32 + v33 * v34);
       }
 
       for (; d1 < D; d1++) {
-        dx[n1 * D + d1] = h1 * (h * x[n1 * D + d1]! + dout[n1 * D + d1]! * c[d1]!);
+        const v20 = x[n1 * D + d1]!;
+        const v21 = dout[n1 * D + d1]!;
+        const v22 = c[d1]!;
+        dx[n1 * D + d1] = h1 * (h * v20 + v21 * v22);
       }
     }
   }

@@ -212,10 +212,18 @@ export function backwardFused(
       let acc2 = r[n + 2]!;
       let acc3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        acc += dout[n * C + c]! * p[n * C + c]!;
-        acc1 += dout[(n + 1) * C + c]! * p[(n + 1) * C + c]!;
-        acc2 += dout[(n + 2) * C + c]! * p[(n + 2) * C + c]!;
-        acc3 += dout[(n + 3) * C + c]! * p[(n + 3) * C + c]!;
+        const v = dout[n * C + c]!;
+        const v1 = p[n * C + c]!;
+        const v2 = dout[(n + 1) * C + c]!;
+        const v3 = p[(n + 1) * C + c]!;
+        const v4 = dout[(n + 2) * C + c]!;
+        const v5 = p[(n + 2) * C + c]!;
+        const v6 = dout[(n + 3) * C + c]!;
+        const v7 = p[(n + 3) * C + c]!;
+        acc += v * v1;
+        acc1 += v2 * v3;
+        acc2 += v4 * v5;
+        acc3 += v6 * v7;
       }
 
       r[n] = acc;
@@ -227,7 +235,9 @@ export function backwardFused(
     for (; n < N; n++) {
       let acc4 = r[n]!;
       for (let c = 0; c < C; c++) {
-        acc4 += dout[n * C + c]! * p[n * C + c]!;
+        const v8 = dout[n * C + c]!;
+        const v9 = p[n * C + c]!;
+        acc4 += v8 * v9;
       }
 
       r[n] = acc4;
@@ -241,14 +251,24 @@ export function backwardFused(
       const h = -1 * r[n1]!;
       let c1 = 0;
       for (; c1 + 4 <= C; c1 += 4) {
-        dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
-        dz[n1 * C + c1 + 1] = p[n1 * C + c1 + 1]! * (dout[n1 * C + c1 + 1]! + h);
-        dz[n1 * C + c1 + 2] = p[n1 * C + c1 + 2]! * (dout[n1 * C + c1 + 2]! + h);
-        dz[n1 * C + c1 + 3] = p[n1 * C + c1 + 3]! * (dout[n1 * C + c1 + 3]! + h);
+        const v12 = p[n1 * C + c1]!;
+        const v13 = dout[n1 * C + c1]!;
+        const v14 = p[n1 * C + c1 + 1]!;
+        const v15 = dout[n1 * C + c1 + 1]!;
+        const v16 = p[n1 * C + c1 + 2]!;
+        const v17 = dout[n1 * C + c1 + 2]!;
+        const v18 = p[n1 * C + c1 + 3]!;
+        const v19 = dout[n1 * C + c1 + 3]!;
+        dz[n1 * C + c1] = v12 * (v13 + h);
+        dz[n1 * C + c1 + 1] = v14 * (v15 + h);
+        dz[n1 * C + c1 + 2] = v16 * (v17 + h);
+        dz[n1 * C + c1 + 3] = v18 * (v19 + h);
       }
 
       for (; c1 < C; c1++) {
-        dz[n1 * C + c1] = p[n1 * C + c1]! * (dout[n1 * C + c1]! + h);
+        const v10 = p[n1 * C + c1]!;
+        const v11 = dout[n1 * C + c1]!;
+        dz[n1 * C + c1] = v10 * (v11 + h);
       }
     }
   }
