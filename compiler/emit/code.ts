@@ -292,6 +292,8 @@ export function unrolledNest(
  * at the top of the body, or before the loop when it does not involve the loop's variable.
  */
 export function scalarReplace(body: InnerBody, readOnly: (array: string) => boolean, loopVar: string, namer: Namer): InnerBody {
+  // a body with loops of its own (a reduction computed in place) declares variables the reads use
+  if (body.inside.some((line) => /^\s*(for|let|const) /.test(line))) return body;
   const read = /\b([A-Za-z_$][\w$]*)\[([^\[\]]+)\]!/g;
   const found = new Map<string, string>();
   const order: string[] = [];

@@ -124,11 +124,9 @@ export function backwardFused(
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
-        const v2 = x[n * D + d]!;
-        const v3 = dout[n * D + d]!;
-        const t2 = Math.sign(v2);
-        const t3 = Math.exp(-1 * Math.abs(v2));
-        dx[n * D + d] = v3 * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
+        const t2 = Math.sign(x[n * D + d]!);
+        const t3 = Math.exp(-1 * Math.abs(x[n * D + d]!));
+        dx[n * D + d] = dout[n * D + d]! * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
       }
     }
   }
