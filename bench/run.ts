@@ -35,6 +35,8 @@ function rng(seed: number): () => number {
 const filled = (n: number, rand: () => number, scale = 1, offset = 0) => Float64Array.from({ length: n }, () => offset + scale * (rand() * 2 - 1));
 
 async function median(name: string, fn: () => unknown, opts: { slow?: boolean } = {}): Promise<number> {
+  // collect the garbage of the previous task first, so that no task pays for another's allocations
+  (globalThis as { gc?: () => void }).gc?.();
   const bench = new Bench({ time: opts.slow ? TIME_MS / 4 : TIME_MS, iterations: opts.slow ? Math.min(MIN_RUNS, 5) : MIN_RUNS, warmupIterations: opts.slow ? 1 : 5, warmupTime: opts.slow ? 0 : 50 });
   bench.add(name, fn);
   await bench.run();

@@ -54,20 +54,6 @@ function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] }
   return { key: renameFree(node, mapping, sizeOf), order };
 }
 
-/** Orders loop indices so that the last one is the innermost index of the biggest tensor read. */
-export function loopOrder(indices: readonly string[], body: Expr): string[] {
-  const refs: Ref[] = [];
-  const go = (x: Expr): void => {
-    if (x.kind === "ref") refs.push(x);
-    else if (x.kind !== "sum") children(x).forEach(go);
-  };
-  go(body);
-  refs.sort((a, b) => b.indices.length - a.indices.length);
-  const order: string[] = [];
-  for (const r of refs) for (const i of r.indices) if (indices.includes(i) && !order.includes(i)) order.push(i);
-  for (const i of indices) if (!order.includes(i)) order.unshift(i);
-  return order;
-}
 
 export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
   const all = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
