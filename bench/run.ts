@@ -147,29 +147,16 @@ async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, num
   ];
   const out = [];
   for (const [name, sizes] of cases) {
-    const mod = (await import(`../generated/${name}.ts`)) as {
-      forward(i: Record<string, Float64Array>, s: Record<string, number>): Record<string, Float64Array> & { cache: unknown };
-      backwardNaive(d: Float64Array, c: unknown): unknown;
-      backwardFused(d: Float64Array, c: unknown): unknown;
-    };
-    const { checkSpec } = await import("../compiler/parse/check.js");
-    const { shapeOf } = await import("../compiler/ir/program.js");
-    const p = checkSpec((await import(`../specs/${name}.spec.ts`)).default);
-    const rand = rng(17);
-    const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, filled(shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1), rand, 1, 0.2)]));
-    const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
-    const { cache, ...outs } = mod.forward(inputs, sizes);
-    const y = outs[p.output] as Float64Array;
-    const dout = filled(y.length, rand);
-    const naive = await median(`${name}-naive`, () => mod.backwardNaive(dout, cache), { slow: true });
-    const fused = await median(`${name}-fused`, () => mod.backwardFused(dout, cache));
-    out.push({ spec: name, sizes, inputMiB: Math.round(inputMiB * 100) / 100, naive, fused });
+    // each spec in a fresh process: a long-lived process full of other kernels times them unevenly
+    const r = spawnSync("node", ["--expose-gc", "--import", "tsx", join(root, "bench/spec-timing.ts"), name, JSON.stringify(sizes), ...(quick ? ["--quick"] : [])], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
+    const t = JSON.parse(r.stdout) as { naive: number; fused: number; inputMiB: number };
+    out.push({ spec: name, sizes, inputMiB: t.inputMiB, naive: t.naive, fused: t.fused });
     process.stderr.write(`${name} done\n`);
   }
   return out;
 }
 
-/** Wall time of building the whole library (both dtypes and the docs) without writing it. */
 function codegenSeconds(): number {
   const t = performance.now();
   // --check compiles everything and writes nothing; whether the tree is stale does not matter here

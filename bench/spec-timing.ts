@@ -1,0 +1,42 @@
+/**
+ * Times one library spec's two backward kernels in a fresh process, so that no other kernel's
+ * compiled code or garbage affects it: `node --expose-gc --import tsx bench/spec-timing.ts <spec> '<sizes JSON>' [--quick]`.
+ * Prints `{"naive": ms, "fused": ms, "inputMiB": n}` (medians).
+ */
+import { Bench } from "tinybench";
+import { join } from "node:path";
+import { checkSpec } from "../compiler/parse/check.js";
+import { shapeOf } from "../compiler/ir/program.js";
+
+const [name, sizesJson] = process.argv.slice(2);
+const quick = process.argv.includes("--quick");
+const sizes = JSON.parse(sizesJson!) as Record<string, number>;
+const root = join(import.meta.dirname, "..");
+const mod = (await import(join(root, "generated", `${name}.ts`))) as {
+  forward(i: Record<string, Float64Array>, s: Record<string, number>): Record<string, unknown> & { cache: unknown };
+  backwardNaive(d: Float64Array, c: unknown): unknown;
+  backwardFused(d: Float64Array, c: unknown): unknown;
+};
+const p = checkSpec((await import(join(root, "specs", `${name}.spec.ts`))).default);
+let seed = 17;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
+const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => 0.2 + (rand() * 2 - 1))]));
+const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
+const { cache, ...outs } = mod.forward(inputs, sizes);
+const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() * 2 - 1);
+const ms: Record<string, number> = {};
+for (const [kernel, fn] of [
+  ["naive", () => mod.backwardNaive(dout, cache)],
+  ["fused", () => mod.backwardFused(dout, cache)],
+] as const) {
+  (globalThis as { gc?: () => void }).gc?.();
+  const bench = new Bench({ time: quick ? 100 : 600, iterations: quick ? 3 : 10, warmupIterations: 5 });
+  bench.add(kernel, fn);
+  await bench.run();
+  const r = bench.tasks[0]!.result as { latency: { p50: number } };
+  ms[kernel] = r.latency.p50;
+}
+process.stdout.write(`${JSON.stringify({ ...ms, inputMiB: Math.round(inputMiB * 100) / 100 })}\n`);
