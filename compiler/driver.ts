@@ -62,6 +62,8 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   }
 
   const sched = schedule(fused.gradients, program.inputs, program.sizeOf);
+  // the scheduler stores invariant products in arrays: the gradients it emits are checked too
+  verifyFused(program, backward, { ...fused, gradients: sched.gradients });
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map d${program.inputs[pass.input]!.name} over [${pass.loops.join(",")}]`);

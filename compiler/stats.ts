@@ -176,6 +176,11 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
   const fTemps: { name: string; shape: string[] }[] = [];
   const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
   for (const r of sched.reductions) {
+    if (r.node.indices.length === 0) {
+      // a stored product: an array, not a reduction
+      fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf) });
+      continue;
+    }
     const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
     const shape = sizesOf(r.indices, p.sizeOf);
     fReductions.push({ expr: show(r.node), shape, over: sizesOf(r.node.indices, p.sizeOf), into });
@@ -187,7 +192,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       let tr = 0;
       for (const r of pass.reductions) {
         const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
-        ops += a.ops + 1; // the accumulation
+        ops += a.ops + (r.node.indices.length === 0 ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
       fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });

@@ -90,6 +90,14 @@ describe("backpass build", () => {
       steps: ["y[n,d] = 1/(1 + x[n,d]^2)^2 + (2 + x[n,d]^2)^-3 + sqrt(1 + x[n,d]^2)^3"],
       output: "y",
     },
+    {
+      name: "tanhmix",
+      description: "a product inside a reduction that the fused kernel stores once (tanh(x) in dw)",
+      indices: { n: "N", d: "D", k: "K" },
+      inputs: ["x[n,d]", "w[d,k]"],
+      steps: ["y[n,k] = sum(tanh(x[n,d]) * w[d,k], d)"],
+      output: "y",
+    },
   ])("builds the unseen spec $name from JSON and it passes the whole property check", async (spec) => {
     const file = join(work, `${spec.name}.json`);
     writeFileSync(file, JSON.stringify(spec));

@@ -99,6 +99,31 @@ describe("fused kernels reach the optimum", () => {
     expect(f.temporaries).toHaveLength(0);
   });
 
+  it("attention: dq and dk accumulate straight into their outputs from one stored p*(dp - D) over [L,L]", async () => {
+    const f = (await stats("attention")).fused;
+    expect(outputs(f).map((r) => r.into).sort()).toEqual(["dk", "dq", "dv"]);
+    const stored = f.temporaries.filter((t) => t.name.startsWith("stored("));
+    expect(stored.map((t) => t.shape.join(","))).toEqual(["L,L"]);
+    // no [L,E] temporary copied into dq or dk afterwards
+    expect(f.temporaries.filter((t) => t.shape.includes("E"))).toEqual([]);
+    // dp, the row term, the stored product and one pass for dq and dk together
+    expect(f.passes).toBe(4);
+  });
+
+  it("a product that does not move with every loop of a reduction is stored once, in a spec nobody wrote", async () => {
+    const spec = {
+      name: "tanhmix",
+      indices: { n: "N", d: "D", k: "K" },
+      inputs: ["x[n,d]", "w[d,k]"],
+      steps: ["y[n,k] = sum(tanh(x[n,d]) * w[d,k], d)"],
+      output: "y",
+    };
+    const f = (await compile(spec)).stats.fused;
+    // dw = sum(dy[n,k]*tanh(x[n,d]), n) would call tanh once per (n, d, k); it reads a stored tanh(x)
+    expect(f.temporaries.map((t) => t.name)).toContain("stored(tanh(x[n,d]))");
+    expect(f.transcendentalsPerElement).toBeLessThanOrEqual(2);
+  });
+
   it("attention: the row term is sum_f dout*o (cost in F), never sum_j dp*p (cost in L)", async () => {
     const f = (await stats("attention")).fused;
     const rowTerms = f.reductions.filter((r) => r.shape.join(",") === "L");

@@ -138,7 +138,7 @@ export function lower(e: Expr, scope: Scope): Lowered {
         const num: string[] = [];
         const den: string[] = [];
         for (const f of x.factors) {
-          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0) {
+          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0 && !s.known?.has(f)) {
             const k2 = -f.exp.value;
             den.push(`(${powJs(go(f.base, s), k2)})`);
           } else num.push(`(${go(f, s)})`);

@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, children, contains, print, refName, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, children, contains, isReduction, isStored, print, refName, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import type { Fused } from "../simplify/fused.js";
@@ -372,12 +372,24 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   for (const pass of schedule.passes) {
     lines.push("");
     if (pass.kind === "reduce") {
-      lines.push(`// one pass over memory for ${pass.reductions.map((r) => show(p, r.node)).join(", ")}`);
+      const what = pass.reductions.map((r) => (isStored(r.node) ? `${show(p, r.node.body)} (stored once, not recomputed by later passes)` : show(p, r.node)));
+      lines.push(`// one pass over memory for ${what.join(", ")}`);
       for (const r of pass.reductions) if (r.output !== undefined) lines.push(`// d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}`);
       const loops = pass.loops.map((i) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
         return { index: i, v: namer.fresh(canonicalSize(i) ? letterFor(p)(size) : i), extent: syms.get(size)! };
       });
+      // scalars (a size's square root) are computed once, before the pass
+      const scalars = new Map<Expr, string>();
+      const hoistScalars = (x: Expr): void => {
+        if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max")) {
+          if (scalars.has(x)) return;
+          const v = namer.fresh("h");
+          lines.push(`const ${v} = ${lower(x, { ...scopeBase, indices: new Map() }).code};`);
+          scalars.set(x, v);
+        } else if (!isReduction(x)) children(x).forEach(hoistScalars); // reductions are read from arrays
+      };
+      for (const r of pass.reductions) hoistScalars(r.node.body);
       // four rows at a time: copies that add into the same cell add their terms first
       let simple = true;
       const innermost = pass.loops[pass.loops.length - 1];
@@ -393,7 +405,9 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
           for (const vars of copies) {
             // this reduction's free and bound indices, on the pass's loops
             const m = new Map(Object.entries(binding).map(([i, l]) => [i, vars.get(l)!]));
-            const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known: knownAt(m, (e) => done.has(e)) });
+            const known = knownAt(m, (e) => done.has(e));
+            for (const [x, v] of scalars) known.set(x, v);
+            const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known });
             if (pre.length) simple = false;
             inside.push(...pre);
             const cell = read(r.node, m);
@@ -401,7 +415,8 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
           }
           for (const [cell, codes] of cells) {
             const sum = codes.length > 1 ? `(${codes.join(" + ")})` : codes[0];
-            if (invariant) {
+            if (isStored(r.node)) inside.push(`${cell} = ${sum};`);
+            else if (invariant) {
               const acc = namer.fresh("acc");
               before.push(`let ${acc} = ${cell}!;`);
               inside.push(`${acc} += ${sum};`);
@@ -419,7 +434,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
       for (const r of pass.reductions) done.add(r.node);
     } else {
       const t = p.inputs[pass.input]!;
-      lines.push(`// d${declText(t)} = ${show(p, pass.expr)}`);
+      lines.push(`// d${declText(t)} = ${show(p, fused.gradients[pass.input]!)}`);
       lines.push(`// derived from the naive backward by ${provenance(fused, pass.input)}`);
       lines.push(...mapPass(pass.expr, pass.loops, (vars) => `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]`));
     }

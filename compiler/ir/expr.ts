@@ -433,6 +433,25 @@ export function sum(body: Expr, indices: readonly string[], sizeOf: SizeOf): Exp
   return intern({ kind: "sum", body: renamed, indices: order.map(([n]) => n) });
 }
 
+/**
+ * `stored(body)`: a sum over no indices, which the scheduler uses to mean "computed once into an
+ * array over its free indices and read from there". Only `compiler/schedule` builds it, after
+ * simplification; the factories unwrap it (`sum(x, []) = x`) if anything rebuilds it.
+ */
+export function stored(body: Expr): Sum {
+  return intern({ kind: "sum", body, indices: [] }) as Sum;
+}
+
+/** `r` with another body over the same bound indices, kept as built (no canonical renaming). */
+export function withBody(r: Sum, body: Expr): Sum {
+  return intern({ kind: "sum", body, indices: r.indices }) as Sum;
+}
+
+/** Whether `e` is a `stored(...)` array rather than a reduction. */
+export function isStored(e: Expr): e is Sum {
+  return e.kind === "sum" && e.indices.length === 0;
+}
+
 /** `max(body, indices)`, its bound indices named canonically like those of `sum`. */
 export function maxOver(body: Expr, indices: readonly string[], sizeOf: SizeOf): Expr {
   if (indices.length === 0 || !indices.some((i) => body.free.includes(i))) return body;
@@ -671,6 +690,7 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
       return `${e.fn}(${printPrec(e.arg, 0, c)})`;
     case "sum":
     case "max": {
+      if (e.indices.length === 0) return `stored(${printPrec(e.body, 0, c)})`;
       const inner = bindNames(e.indices, c);
       return `${e.kind}(${printPrec(e.body, 0, inner)}, ${e.indices.map((i) => inner.names.get(i) ?? i).join(", ")})`;
     }

@@ -7,9 +7,11 @@
  * - Reductions with the same loop nest and no dependence on each other share one pass, so their
  *   operands are read from memory once.
  * - Loops are ordered so that the innermost walks contiguous memory of the largest tensor read.
+ * - A product inside a reduction that does not move with every loop of the reduction is stored once
+ *   in an array over its own indices (`materialize`), not recomputed on every iteration.
  * - Each remaining gradient is one elementwise pass over its own indices.
  */
-import { children, renameFree, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { children, isReduction, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
 import { reductionsOf } from "../simplify/fused.js";
 
@@ -32,6 +34,8 @@ export type Pass =
   | { readonly kind: "map"; readonly input: number; readonly loops: readonly string[]; readonly expr: Expr };
 
 export interface Schedule {
+  /** The gradients as scheduled: the fused ones with invariant products stored (`materialize`). */
+  readonly gradients: readonly Expr[];
   readonly reductions: readonly Reduction[];
   readonly passes: readonly Pass[];
   /**
@@ -55,7 +59,71 @@ function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] }
 }
 
 
-export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
+/**
+ * The factors of a reduction's body (a product) worth storing: those whose indices all lie in one
+ * strict subset of the reduction's loops, so the pass would compute them again for every value of
+ * the other loops. Worth it when they hold work: two indexed factors, or one that is not a plain
+ * read. Of several subsets, the one that takes the most factors (then the largest) wins.
+ */
+function invariantFactors(r: Sum): { part: Expr[]; rest: Expr[] } | undefined {
+  if (r.body.kind !== "mul") return undefined;
+  const factors = r.body.factors;
+  const loops = new Set([...r.free, ...r.indices]);
+  let best: { part: Expr[]; rest: Expr[]; width: number } | undefined;
+  for (const f of factors) {
+    const within = f.free;
+    if (within.length === 0 || within.length >= loops.size) continue;
+    const part = factors.filter((g) => g.free.every((i) => within.includes(i)));
+    if (part.length === factors.length) continue;
+    const indexed = part.filter((g) => g.free.length > 0);
+    if (indexed.length < 2 && !indexed.some((g) => g.kind !== "ref" && g.kind !== "sum")) continue;
+    if (best && (part.length < best.part.length || (part.length === best.part.length && within.length <= best.width))) continue;
+    best = { part, rest: factors.filter((g) => !part.includes(g)), width: within.length };
+  }
+  return best && { part: best.part, rest: best.rest };
+}
+
+/**
+ * Array-level motion of invariant work out of reductions. In `sum(k[j,e]*p[i,j]*(dp[i,j] - D[i]), j)`
+ * over the loops i, j, e, the product `p*(dp - D)` does not move with e, yet a pass over the three
+ * loops computes it once per e. It is stored once over [i,j] and the reduction reads the array.
+ * A gradient that is a scalar times such a reduction takes the scalar into the stored product, so
+ * the reduction becomes the gradient itself and is accumulated straight into its output array.
+ */
+export function materialize(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Expr[] {
+  const memo = new Map<Expr, Expr>();
+  const go = (x: Expr): Expr => {
+    const hit = memo.get(x);
+    if (hit) return hit;
+    let out: Expr;
+    if (x.kind === "sum" && x.indices.length > 0) {
+      const r = withBody(x, go(x.body));
+      const split = invariantFactors(r);
+      out = split ? withBody(r, mul(stored(mul(...split.part)), ...split.rest)) : r;
+    } else {
+      const cs = children(x);
+      const next = cs.map(go);
+      out = next.every((c, k) => c === cs[k]) ? x : withChildren(x, next, sizeOf);
+    }
+    memo.set(x, out);
+    return out;
+  };
+  return gradients.map((g, k) => {
+    // scalar * sum over exactly the gradient's indices: the scalar joins a stored product, if any
+    if (g.kind === "mul") {
+      const r = g.factors.find((f): f is Sum => f.kind === "sum" && sameIndices(f.free, inputs[k]!.indices));
+      const scalars = g.factors.filter((f) => f !== r);
+      if (r && scalars.every((f) => f.free.length === 0)) {
+        const folded = withBody(r, mul(...scalars, r.body));
+        if (invariantFactors(folded)) return go(folded);
+      }
+    }
+    return go(g);
+  });
+}
+
+export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
+  const gradients = materialize(fusedGradients, inputs, sizeOf);
   const all = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
   const aliases = new Map<Expr, { of: Expr; mapping: Record<string, string> }>();
   const reps = new Map<Expr, { node: Expr; order: string[] }>();
@@ -73,7 +141,7 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
   }
   const reductions: Reduction[] = nodes.map((node) => {
     const k = gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
-    return { node, indices: k >= 0 ? inputs[k]!.indices : node.free, output: k >= 0 ? k : undefined };
+    return { node, indices: k >= 0 ? inputs[k]!.indices : layoutOf(node), output: k >= 0 ? k : undefined };
   });
   const passes: Pass[] = [];
   // group by loop space (the sizes of free and bound indices together): a row sum and a column sum
@@ -82,13 +150,15 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
   for (const r of reductions) {
     if (done.has(r.node)) continue;
     const key = spaceKey(r, sizeOf);
-    const ready = (q: Reduction) => !reductions.some((o) => !done.has(o.node) && o.node !== q.node && dependsOn(q.node, o.node));
+    // ready when every reduction it reads, directly or through an alias, has been computed
+    const ready = (q: Reduction) => !reductions.some((o) => !done.has(o.node) && o.node !== q.node && (dependsOn(q.node, o.node) || [...aliases].some(([a, { of }]) => of === o.node && dependsOn(q.node, a))));
     const group = reductions.filter((q) => !done.has(q.node) && spaceKey(q, sizeOf) === key && ready(q));
     const members = group.includes(r) ? group : [r];
     members.forEach((m) => done.add(m.node));
     const first = members[0]!;
     const space = [...first.indices, ...first.node.indices];
-    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf));
+    const firstReads = readsOf(first, Object.fromEntries(space.map((i) => [i, i])), aliases);
+    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => readsOf(m, b, aliases)));
     // the order that walks memory best, judged on every array the members read and write
     const accesses = members.flatMap((m, k) => {
       const b = bindings[k]!;
@@ -102,7 +172,7 @@ export function schedule(gradients: readonly Expr[], inputs: readonly TensorDecl
     if (reductions.some((r) => r.output === k)) return;
     passes.push({ kind: "map", input: k, loops: bestOrder(inputs[k]!.indices, [inputs[k]!.indices, ...arrayReads(g)]), expr: g });
   });
-  return { reductions, passes, aliases };
+  return { gradients, reductions, passes, aliases };
 }
 
 function sameIndices(a: readonly string[], b: readonly string[]): boolean {
@@ -114,12 +184,76 @@ function spaceKey(r: Reduction, sizeOf: SizeOf): string {
 }
 
 /**
- * Maps a member's indices onto the loops of its pass: a free index that is itself a loop index of
- * the same name keeps it; every other index takes the first unused loop of its size, free indices
- * first, so `sum(dy*g, d)` over [n] and `sum(dy, n)` over [d] share the loops n, d.
+ * The memory layout of a temporary: the order of its indices in an array its body reads with all
+ * of them (a stored `p[i,j]*...` is laid out like `p`), otherwise sorted.
  */
-function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf): Record<string, string> {
+function layoutOf(node: Expr): readonly string[] {
+  let found: readonly string[] | undefined;
+  const go = (x: Expr): void => {
+    if (found) return;
+    if (x.kind === "ref" && node.free.every((i) => x.indices.includes(i))) found = node.free.slice().sort((a, b) => x.indices.indexOf(a) - x.indices.indexOf(b));
+    else children(x).forEach(go);
+  };
+  go(node);
+  return found ?? node.free;
+}
+
+/**
+ * The array reads of a member with its indices bound onto loops: `name[loops]` for tensors, and for
+ * reductions computed by earlier passes their representative's array at the loops it is read at.
+ */
+function readsOf(m: Reduction, b: Readonly<Record<string, string>>, aliases: Schedule["aliases"]): Set<string> {
+  const on = (i: string) => b[i] ?? i;
+  const out = new Set<string>();
+  const go = (x: Expr, top: boolean): void => {
+    if (x.kind === "ref") out.add(`${x.space}:${x.name}[${x.indices.map(on).join(",")}]`);
+    else if (isReduction(x) && !top) {
+      const a = aliases.get(x);
+      out.add(a ? `#${a.of.id}[${a.of.free.map((i) => on(a.mapping[i] ?? i)).join(",")}]` : `#${x.id}[${x.free.map(on).join(",")}]`);
+    } else children(x).forEach((c) => go(c, false));
+  };
+  go(m.node, true);
+  return out;
+}
+
+/**
+ * Maps a member's indices onto the loops of its pass. By default a free index that is itself a loop
+ * index of the same name keeps it and every other index takes the first unused loop of its size,
+ * free indices first, so `sum(dy*g, d)` over [n] and `sum(dy, n)` over [d] share the loops n, d.
+ * Another assignment of same-size loops wins when it shares more array reads with the first
+ * member: dq and dk of attention then read the stored `p*(dp - D)` at the same cell.
+ */
+function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf, firstReads: ReadonlySet<string>, reads: (b: Readonly<Record<string, string>>) => Set<string>): Record<string, string> {
   if (m === first) return Object.fromEntries(loops.map((i) => [i, i]));
+  const shared = (b: Readonly<Record<string, string>>) => [...reads(b)].filter((r) => firstReads.has(r)).length;
+  let best = defaultBinding(m, first, loops, sizeOf);
+  let bestShared = shared(best);
+  const all = [...m.indices, ...m.node.indices];
+  let tried = 0;
+  const assign = (k: number, b: Record<string, string>, used: Set<string>): void => {
+    if (tried > 720) return;
+    if (k === all.length) {
+      tried++;
+      const n = shared(b);
+      if (n > bestShared) {
+        best = { ...b };
+        bestShared = n;
+      }
+      return;
+    }
+    for (const l of loops) {
+      if (used.has(l) || sizeOf(l) !== sizeOf(all[k]!)) continue;
+      b[all[k]!] = l;
+      used.add(l);
+      assign(k + 1, b, used);
+      used.delete(l);
+    }
+  };
+  assign(0, {}, new Set());
+  return best;
+}
+
+function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf): Record<string, string> {
   const out: Record<string, string> = {};
   const used = new Set<string>();
   const all = [...m.indices, ...m.node.indices];

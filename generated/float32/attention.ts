@@ -323,7 +323,7 @@ export function backwardNaive(
  *   dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
  *   dv[j,f] = sum(do[i,f]*p[i,j], i)
  *
- * 5 passes; each reduction is computed once and shared.
+ * 4 passes; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float32Array,
@@ -339,13 +339,14 @@ export function backwardFused(
   const o = cache.o;
   checkArray(dout, L * F, "dout");
   const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dq = into?.dq === undefined ? new Float32Array(L * E) : checkInto(into.dq, L * E, "into.dq", args);
-  const dk = into?.dk === undefined ? new Float32Array(L * E) : checkInto(into.dk, L * E, "into.dk", args);
+  const dq = into?.dq === undefined ? new Float32Array(L * E) : checkInto(into.dq, L * E, "into.dq", args).fill(0);
+  const dk = into?.dk === undefined ? new Float32Array(L * E) : checkInto(into.dk, L * E, "into.dk", args).fill(0);
   const dv = into?.dv === undefined ? new Float32Array(L * F) : checkInto(into.dv, L * F, "into.dv", args).fill(0);
   const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f)
   const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
-  const r2 = new Float64Array(E * L); // sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)
-  const r3 = new Float64Array(E * L); // sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
+  const r2 = new Float64Array(L * L); // stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E))
+  const dq64 = new Float64Array(L * E); // sum(k[j,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), j)
+  const dk64 = new Float64Array(L * E); // sum(q[i,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), i)
   const dv64 = new Float64Array(L * F); // sum(do[i,f]*p[i,j], i)
 
   // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
@@ -437,162 +438,80 @@ export function backwardFused(
     }
   }
 
-  // one pass over memory for sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j), sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)
-  {
-    for (let i3 = 0; i3 < L; i3++) {
-      let e = 0;
-      for (; e + 4 <= E; e += 4) {
-        const v23 = k[i3 * E + e]!;
-        const v27 = k[i3 * E + e + 1]!;
-        const v28 = k[i3 * E + e + 2]!;
-        const v29 = k[i3 * E + e + 3]!;
-        const v31 = q[i3 * E + e]!;
-        const v33 = r1[i3]!;
-        const v34 = q[i3 * E + e + 1]!;
-        const v35 = q[i3 * E + e + 2]!;
-        const v36 = q[i3 * E + e + 3]!;
-        for (let i4 = 0; i4 < L; i4++) {
-          const v24 = p[i4 * L + i3]!;
-          const v25 = r[i3 * L + i4]!;
-          const v26 = r1[i4]!;
-          const v30 = p[i3 * L + i4]!;
-          const v32 = r[i4 * L + i3]!;
-          r2[e * L + i4] = r2[e * L + i4]! + v23 * v24 * (v25 - v26);
-          r2[(e + 1) * L + i4] = r2[(e + 1) * L + i4]! + v27 * v24 * (v25 - v26);
-          r2[(e + 2) * L + i4] = r2[(e + 2) * L + i4]! + v28 * v24 * (v25 - v26);
-          r2[(e + 3) * L + i4] = r2[(e + 3) * L + i4]! + v29 * v24 * (v25 - v26);
-          r3[e * L + i4] = r3[e * L + i4]! + v30 * v31 * (v32 - v33);
-          r3[(e + 1) * L + i4] = r3[(e + 1) * L + i4]! + v30 * v34 * (v32 - v33);
-          r3[(e + 2) * L + i4] = r3[(e + 2) * L + i4]! + v30 * v35 * (v32 - v33);
-          r3[(e + 3) * L + i4] = r3[(e + 3) * L + i4]! + v30 * v36 * (v32 - v33);
-        }
-      }
-
-      for (; e < E; e++) {
-        const v37 = k[i3 * E + e]!;
-        const v42 = q[i3 * E + e]!;
-        const v44 = r1[i3]!;
-        for (let i4 = 0; i4 < L; i4++) {
-          const v38 = p[i4 * L + i3]!;
-          const v39 = r[i3 * L + i4]!;
-          const v40 = r1[i4]!;
-          const v41 = p[i3 * L + i4]!;
-          const v43 = r[i4 * L + i3]!;
-          r2[e * L + i4] = r2[e * L + i4]! + v37 * v38 * (v39 - v40);
-          r3[e * L + i4] = r3[e * L + i4]! + v41 * v42 * (v43 - v44);
-        }
-      }
-    }
-  }
-
-  // dq[i,e] = sum(k[j,e]*p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), j)/sqrt(E)
-  // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
+  // one pass over memory for p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E) (stored once, not recomputed by later passes)
   const h = 1 / Math.sqrt(E);
   {
-    let i5 = 0;
-    for (; i5 + 2 <= L; i5 += 2) {
-      let e1 = 0;
-      for (; e1 + 4 <= E; e1 += 4) {
-        const v47 = r2[e1 * L + i5]!;
-        const v48 = r2[(e1 + 1) * L + i5]!;
-        const v49 = r2[(e1 + 2) * L + i5]!;
-        const v50 = r2[(e1 + 3) * L + i5]!;
-        const v51 = r2[e1 * L + i5 + 1]!;
-        const v52 = r2[(e1 + 1) * L + i5 + 1]!;
-        const v53 = r2[(e1 + 2) * L + i5 + 1]!;
-        const v54 = r2[(e1 + 3) * L + i5 + 1]!;
-        dq[i5 * E + e1] = h * v47;
-        dq[i5 * E + e1 + 1] = h * v48;
-        dq[i5 * E + e1 + 2] = h * v49;
-        dq[i5 * E + e1 + 3] = h * v50;
-        dq[(i5 + 1) * E + e1] = h * v51;
-        dq[(i5 + 1) * E + e1 + 1] = h * v52;
-        dq[(i5 + 1) * E + e1 + 2] = h * v53;
-        dq[(i5 + 1) * E + e1 + 3] = h * v54;
-      }
-
-      for (; e1 < E; e1++) {
-        const v45 = r2[e1 * L + i5]!;
-        const v46 = r2[e1 * L + i5 + 1]!;
-        dq[i5 * E + e1] = h * v45;
-        dq[(i5 + 1) * E + e1] = h * v46;
+    let i3 = 0;
+    for (; i3 + 4 <= L; i3 += 4) {
+      const v25 = r1[i3]!;
+      const v28 = r1[i3 + 1]!;
+      const v31 = r1[i3 + 2]!;
+      const v34 = r1[i3 + 3]!;
+      for (let i4 = 0; i4 < L; i4++) {
+        const v23 = p[i3 * L + i4]!;
+        const v24 = r[i4 * L + i3]!;
+        const v26 = p[(i3 + 1) * L + i4]!;
+        const v27 = r[i4 * L + i3 + 1]!;
+        const v29 = p[(i3 + 2) * L + i4]!;
+        const v30 = r[i4 * L + i3 + 2]!;
+        const v32 = p[(i3 + 3) * L + i4]!;
+        const v33 = r[i4 * L + i3 + 3]!;
+        r2[i3 * L + i4] = h * v23 * (v24 - v25);
+        r2[(i3 + 1) * L + i4] = h * v26 * (v27 - v28);
+        r2[(i3 + 2) * L + i4] = h * v29 * (v30 - v31);
+        r2[(i3 + 3) * L + i4] = h * v32 * (v33 - v34);
       }
     }
 
-    for (; i5 < L; i5++) {
-      let e1 = 0;
-      for (; e1 + 4 <= E; e1 += 4) {
-        const v56 = r2[e1 * L + i5]!;
-        const v57 = r2[(e1 + 1) * L + i5]!;
-        const v58 = r2[(e1 + 2) * L + i5]!;
-        const v59 = r2[(e1 + 3) * L + i5]!;
-        dq[i5 * E + e1] = h * v56;
-        dq[i5 * E + e1 + 1] = h * v57;
-        dq[i5 * E + e1 + 2] = h * v58;
-        dq[i5 * E + e1 + 3] = h * v59;
-      }
-
-      for (; e1 < E; e1++) {
-        const v55 = r2[e1 * L + i5]!;
-        dq[i5 * E + e1] = h * v55;
+    for (; i3 < L; i3++) {
+      const v37 = r1[i3]!;
+      for (let i4 = 0; i4 < L; i4++) {
+        const v35 = p[i3 * L + i4]!;
+        const v36 = r[i4 * L + i3]!;
+        r2[i3 * L + i4] = h * v35 * (v36 - v37);
       }
     }
   }
 
-  // dk[j,e] = sum(p[i,j]*q[i,e]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f)), i)/sqrt(E)
-  // derived from the naive backward by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
-  const h1 = 1 / Math.sqrt(E);
+  // one pass over memory for sum(k[j,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), j), sum(q[i,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), i)
+  // dq is a reduction itself, derived by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
+  // dk is a reduction itself, derived by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   {
-    let j = 0;
-    for (; j + 2 <= L; j += 2) {
-      let e2 = 0;
-      for (; e2 + 4 <= E; e2 += 4) {
-        const v62 = r3[e2 * L + j]!;
-        const v63 = r3[(e2 + 1) * L + j]!;
-        const v64 = r3[(e2 + 2) * L + j]!;
-        const v65 = r3[(e2 + 3) * L + j]!;
-        const v66 = r3[e2 * L + j + 1]!;
-        const v67 = r3[(e2 + 1) * L + j + 1]!;
-        const v68 = r3[(e2 + 2) * L + j + 1]!;
-        const v69 = r3[(e2 + 3) * L + j + 1]!;
-        dk[j * E + e2] = h1 * v62;
-        dk[j * E + e2 + 1] = h1 * v63;
-        dk[j * E + e2 + 2] = h1 * v64;
-        dk[j * E + e2 + 3] = h1 * v65;
-        dk[(j + 1) * E + e2] = h1 * v66;
-        dk[(j + 1) * E + e2 + 1] = h1 * v67;
-        dk[(j + 1) * E + e2 + 2] = h1 * v68;
-        dk[(j + 1) * E + e2 + 3] = h1 * v69;
+    for (let i5 = 0; i5 < L; i5++) {
+      let i6 = 0;
+      for (; i6 + 4 <= L; i6 += 4) {
+        const v39 = r2[i5 * L + i6]!;
+        const v41 = r2[i5 * L + i6 + 1]!;
+        const v43 = r2[i5 * L + i6 + 2]!;
+        const v45 = r2[i5 * L + i6 + 3]!;
+        for (let e = 0; e < E; e++) {
+          const v38 = k[i6 * E + e]!;
+          const v40 = k[(i6 + 1) * E + e]!;
+          const v42 = k[(i6 + 2) * E + e]!;
+          const v44 = k[(i6 + 3) * E + e]!;
+          const v46 = q[i5 * E + e]!;
+          dq64[i5 * E + e] = dq64[i5 * E + e]! + (v38 * v39 + v40 * v41 + v42 * v43 + v44 * v45);
+          dk64[i6 * E + e] = dk64[i6 * E + e]! + v46 * v39;
+          dk64[(i6 + 1) * E + e] = dk64[(i6 + 1) * E + e]! + v46 * v41;
+          dk64[(i6 + 2) * E + e] = dk64[(i6 + 2) * E + e]! + v46 * v43;
+          dk64[(i6 + 3) * E + e] = dk64[(i6 + 3) * E + e]! + v46 * v45;
+        }
       }
 
-      for (; e2 < E; e2++) {
-        const v60 = r3[e2 * L + j]!;
-        const v61 = r3[e2 * L + j + 1]!;
-        dk[j * E + e2] = h1 * v60;
-        dk[(j + 1) * E + e2] = h1 * v61;
-      }
-    }
-
-    for (; j < L; j++) {
-      let e2 = 0;
-      for (; e2 + 4 <= E; e2 += 4) {
-        const v71 = r3[e2 * L + j]!;
-        const v72 = r3[(e2 + 1) * L + j]!;
-        const v73 = r3[(e2 + 2) * L + j]!;
-        const v74 = r3[(e2 + 3) * L + j]!;
-        dk[j * E + e2] = h1 * v71;
-        dk[j * E + e2 + 1] = h1 * v72;
-        dk[j * E + e2 + 2] = h1 * v73;
-        dk[j * E + e2 + 3] = h1 * v74;
-      }
-
-      for (; e2 < E; e2++) {
-        const v70 = r3[e2 * L + j]!;
-        dk[j * E + e2] = h1 * v70;
+      for (; i6 < L; i6++) {
+        const v48 = r2[i5 * L + i6]!;
+        for (let e = 0; e < E; e++) {
+          const v47 = k[i6 * E + e]!;
+          const v49 = q[i5 * E + e]!;
+          dq64[i5 * E + e] = dq64[i5 * E + e]! + v47 * v48;
+          dk64[i6 * E + e] = dk64[i6 * E + e]! + v49 * v48;
+        }
       }
     }
   }
 
+  dq.set(dq64);
+  dk.set(dk64);
   dv.set(dv64);
   return { dq: dq, dk: dk, dv: dv };
 }
