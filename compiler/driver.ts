@@ -66,7 +66,7 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   verifyFused(program, backward, { ...fused, gradients: sched.gradients });
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
-    log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map d${program.inputs[pass.input]!.name} over [${pass.loops.join(",")}]`);
+    log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
 
   const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
   return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };

@@ -197,8 +197,14 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       }
       fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
     } else {
-      const a = arithmetic(pass.expr, (x) => scheduled.has(x), at);
-      fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${p.inputs[pass.input]!.name}`] });
+      let ops = 0;
+      let tr = 0;
+      for (const o of pass.outputs) {
+        const a = arithmetic(o.expr, (x) => scheduled.has(x), at);
+        ops += a.ops;
+        tr += a.transcendentals;
+      }
+      fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`) });
     }
   }
   return {

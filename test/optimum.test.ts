@@ -68,6 +68,8 @@ describe("fused kernels reach the optimum", () => {
     expect(f.reductions.map((r) => r.expr)).toEqual(["sum(t[n,c], c)"]);
     expect(f.transcendentalsPerElement).toBe(0);
     expect(f.largeTemporaries).toBe(0);
+    // the target sums, then dz and dt together
+    expect(f.passes).toBe(2);
   });
 
   it.each(["sigmoid", "tanh", "swish", "gelu", "softplus"])("%s: one pass, no reduction, no temporary", async (name) => {
@@ -93,10 +95,15 @@ describe("fused kernels reach the optimum", () => {
     expect(by["db"]!.expr).toBe("sum(dy[n,k], n)");
   });
 
-  it("mse: no reduction, one pass per gradient", async () => {
-    const f = (await stats("mse")).fused;
+  it.each([
+    ["mse", ["dy", "dt"]],
+    ["cosine", ["da", "db"]],
+  ] as const)("%s: no reduction, and both gradients written in one pass that reads each operand once", async (name, grads) => {
+    const f = (await stats(name)).fused;
     expect(f.reductions).toHaveLength(0);
     expect(f.temporaries).toHaveLength(0);
+    expect(f.passes).toBe(1);
+    expect(f.detail[0]!.computes).toEqual(grads);
   });
 
   it("attention: dq and dk accumulate straight into their outputs from one stored p*(dp - D) over [L,L]", async () => {

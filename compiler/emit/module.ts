@@ -433,10 +433,17 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
       lines.push(...(simple ? unrolled : unrolledNest(loops, 1, 1, [], body)));
       for (const r of pass.reductions) done.add(r.node);
     } else {
-      const t = p.inputs[pass.input]!;
-      lines.push(`// d${declText(t)} = ${show(p, fused.gradients[pass.input]!)}`);
-      lines.push(`// derived from the naive backward by ${provenance(fused, pass.input)}`);
-      lines.push(...mapPass(pass.expr, pass.loops, (vars) => `${outNames[pass.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]`));
+      if (pass.outputs.length > 1) lines.push(`// one pass over memory for ${pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}`);
+      for (const o of pass.outputs) {
+        const t = p.inputs[o.input]!;
+        lines.push(`// d${declText(t)} = ${show(p, fused.gradients[o.input]!)}`);
+        lines.push(`// derived from the naive backward by ${provenance(fused, o.input)}`);
+      }
+      const members = pass.outputs.map((o) => {
+        const t = p.inputs[o.input]!;
+        return { expr: o.expr, target: (vars: ReadonlyMap<string, string>) => `${outNames[o.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]` };
+      });
+      lines.push(...mapPass(members, pass.loops));
     }
   }
   for (const { scratch, output } of stores) lines.push(`${output}.set(${scratch});`);
@@ -447,8 +454,9 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
    * One elementwise pass, `target = expr` over `loopIndices`, with loop invariants hoisted: scalars
    * at the loop level of their innermost index, arrays over their indices before the nest.
    */
-  function mapPass(expr: Expr, loopIndices: readonly string[], target: (vars: ReadonlyMap<string, string>) => string): string[] {
-    const { body, hoisted } = hoist(expr, loopIndices);
+  function mapPass(members: readonly { expr: Expr; target: (vars: ReadonlyMap<string, string>) => string }[], loopIndices: readonly string[]): string[] {
+    const parts = members.map((m, k) => ({ ...hoist(m.expr, loopIndices, members.length > 1 ? `${k}.` : ""), target: m.target }));
+    const hoisted = parts.flatMap((x) => x.hoisted);
     const out: string[] = [];
     const vars = new Map<string, string>();
     const loops = loopIndices.map((i) => {
@@ -463,6 +471,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     // coefficient arrays over the same indices share one interleaved array and one loop:
     // c[3*d], c[3*d + 1], c[3*d + 2] for batchnorm's a, b, c
     const arrays = new Map<string, Hoisted[]>();
+    const scalarFor = new Map<Expr, string>();
     for (const h of hoisted) {
       const idx = h.ref.indices;
       if (innermost !== undefined && idx.includes(innermost) && idx.length < loopIndices.length) {
@@ -470,9 +479,16 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
         arrays.set(key, [...(arrays.get(key) ?? []), h]);
         continue;
       }
-      // a scalar, computed once per iteration of its innermost loop
+      // a scalar, computed once per iteration of its innermost loop (once for all outputs)
+      const same = scalarFor.get(h.expr);
+      if (same !== undefined) {
+        known.set(h.ref, same);
+        hoistedReads.push([h.ref, () => same]);
+        continue;
+      }
       const level = Math.max(-1, ...idx.map((i) => loopIndices.indexOf(i)));
       const v = namer.fresh("h");
+      scalarFor.set(h.expr, v);
       const { pre, code } = lower(h.expr, { ...scopeBase, indices: vars, known });
       (level < 0 ? out : atLevel[level]!).push(...pre, `const ${v} = ${code};`);
       known.set(h.ref, v);
@@ -506,21 +522,23 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     // hoisted to the row loop
     let simple = true;
     const innermostVar = vars.get(loopIndices[loopIndices.length - 1] ?? "") ?? "";
-    const outputArray = target(vars).split("[")[0]!;
+    const outputArrays = new Set(members.map((m) => m.target(vars).split("[")[0]!));
     const copyBody = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
       const out2: string[] = [];
       for (const vs of copies) {
         const kn = knownAt(vs, () => true);
         for (const [ref, read] of hoistedReads) kn.set(ref, read(vs));
-        const { pre, code } = lower(body, { ...scopeBase, indices: vs, known: kn });
-        if (pre.length) simple = false;
-        out2.push(...pre, `${target(vs)} = ${code};`);
+        for (const { body, target } of parts) {
+          const { pre, code } = lower(body, { ...scopeBase, indices: vs, known: kn });
+          if (pre.length) simple = false;
+          out2.push(...pre, `${target(vs)} = ${code};`);
+        }
       }
-      return scalarReplace({ before: [], inside: out2, after: [] }, (a) => a !== outputArray, innermostVar, namer);
+      return scalarReplace({ before: [], inside: out2, after: [] }, (a) => !outputArrays.has(a), innermostVar, namer);
     };
     const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
     // unrolling pays for loads and stores, not for transcendental functions: those passes stay plain
-    const heavy = contains(body, (x) => (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value))));
+    const heavy = parts.some(({ body }) => contains(body, (x) => (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)))));
     const rowFactor = !heavy && loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
     const first = unrolledNest(unrollLoops, rowFactor, heavy ? 1 : 4, atLevel, copyBody);
     const lines2 = simple ? first : unrolledNest(unrollLoops, 1, 1, atLevel, copyBody);

@@ -41,9 +41,10 @@ export function innerOps(e: Expr): number {
 
 const trivial = (e: Expr) => e.kind === "num" || e.kind === "sym" || e.kind === "ref" || e.kind === "sum" || e.kind === "max";
 
-export function hoist(e: Expr, loops: readonly string[]): HoistResult {
-  const a = licm(e, loops, []);
-  const b = grouped(e, loops);
+/** `tag` keeps the hoisted refs of several expressions emitted in one pass apart. */
+export function hoist(e: Expr, loops: readonly string[], tag = ""): HoistResult {
+  const a = licm(e, loops, [], tag);
+  const b = grouped(e, loops, tag);
   if (b && innerOps(b.body) < innerOps(a.body)) return b;
   return a;
 }
@@ -53,13 +54,13 @@ function variesWithAll(e: Expr, loops: readonly string[]): boolean {
 }
 
 /** Hoists maximal invariant parts of `e` into `hoisted` (shared by identity). */
-function licm(e: Expr, loops: readonly string[], hoisted: Hoisted[]): HoistResult {
+function licm(e: Expr, loops: readonly string[], hoisted: Hoisted[], tag: string): HoistResult {
   const take = (x: Expr): Expr => {
     if (trivial(x)) return x;
     const found = hoisted.find((h) => h.expr === x);
     if (found) return found.ref;
     const indices = loops.filter((i) => x.free.includes(i));
-    const h = { ref: ref(`%h${hoisted.length}`, indices), expr: x };
+    const h = { ref: ref(`%h${tag}${hoisted.length}`, indices), expr: x };
     hoisted.push(h);
     return h.ref;
   };
@@ -122,7 +123,7 @@ function expand(e: Expr, limit = 48): Expr[] | undefined {
 }
 
 /** The expanded form grouped by per-element parts, each with one hoisted coefficient. */
-function grouped(e: Expr, loops: readonly string[]): HoistResult | undefined {
+function grouped(e: Expr, loops: readonly string[], tag: string): HoistResult | undefined {
   const terms = expand(e);
   if (!terms || terms.length < 2) return undefined;
   const groups = new Map<Expr, Expr[]>();
@@ -137,7 +138,7 @@ function grouped(e: Expr, loops: readonly string[]): HoistResult | undefined {
   for (const [element, cs] of groups) {
     const coefficient = add(...cs);
     // a coefficient over every loop index (rstd[n]*gamma[d]) is hoisted factor by factor
-    const h = licm(mul(coefficient, element), loops, hoisted);
+    const h = licm(mul(coefficient, element), loops, hoisted, tag);
     body.push(h.body);
   }
   return { body: add(...body), hoisted };

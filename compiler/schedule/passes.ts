@@ -9,7 +9,8 @@
  * - Loops are ordered so that the innermost walks contiguous memory of the largest tensor read.
  * - A product inside a reduction that does not move with every loop of the reduction is stored once
  *   in an array over its own indices (`materialize`), not recomputed on every iteration.
- * - Each remaining gradient is one elementwise pass over its own indices.
+ * - The remaining gradients are elementwise passes, one per index set: gradients over the same
+ *   indices are written together.
  */
 import { children, isReduction, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
@@ -31,7 +32,12 @@ export type Pass =
       /** For each member, its free and bound indices mapped onto the pass's loop indices. */
       readonly bindings: readonly Readonly<Record<string, string>>[];
     }
-  | { readonly kind: "map"; readonly input: number; readonly loops: readonly string[]; readonly expr: Expr };
+  | {
+      readonly kind: "map";
+      readonly loops: readonly string[];
+      /** Gradients over the same indices, written in one pass so shared operands are read once. */
+      readonly outputs: readonly { readonly input: number; readonly expr: Expr }[];
+    };
 
 export interface Schedule {
   /** The gradients as scheduled: the fused ones with invariant products stored (`materialize`). */
@@ -168,10 +174,18 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     const loops = bestOrder(space, accesses);
     passes.push({ kind: "reduce", loops, reductions: members, bindings });
   }
+  // elementwise gradients over the same indices (mse's dy and dt) share one pass
+  const maps = new Map<string, { input: number; expr: Expr }[]>();
   gradients.forEach((g, k) => {
     if (reductions.some((r) => r.output === k)) return;
-    passes.push({ kind: "map", input: k, loops: bestOrder(inputs[k]!.indices, [inputs[k]!.indices, ...arrayReads(g)]), expr: g });
+    const key = [...inputs[k]!.indices].sort().join(",");
+    maps.set(key, [...(maps.get(key) ?? []), { input: k, expr: g }]);
   });
+  for (const outputs of maps.values()) {
+    const indices = inputs[outputs[0]!.input]!.indices;
+    const accesses = outputs.flatMap((o) => [inputs[o.input]!.indices, ...arrayReads(o.expr)]);
+    passes.push({ kind: "map", loops: bestOrder(indices, accesses), outputs });
+  }
   return { gradients, reductions, passes, aliases };
 }
 

@@ -246,7 +246,7 @@ export function backwardNaive(
  *   da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
  *   db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
  *
- * 2 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float32Array,
@@ -266,12 +266,16 @@ export function backwardFused(
   const da = into?.da === undefined ? new Float32Array(N * D) : checkInto(into.da, N * D, "into.da", args);
   const db = into?.db === undefined ? new Float32Array(N * D) : checkInto(into.db, N * D, "into.db", args);
 
+  // one pass over memory for da, db
   // da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then factor-common
+  // db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
   // derived from the naive backward by inlining, then factor-common
   {
     for (let n = 0; n < N; n++) {
       const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
       const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+      const h2 = (-1 * aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!);
       let d = 0;
       for (; d + 4 <= D; d += 4) {
         const v2 = b[n * D + d]!;
@@ -283,45 +287,20 @@ export function backwardFused(
         const v8 = b[n * D + d + 3]!;
         const v9 = a[n * D + d + 3]!;
         da[n * D + d] = h1 * (v2 + h * v3);
+        db[n * D + d] = h1 * (v3 + h2 * v2);
         da[n * D + d + 1] = h1 * (v4 + h * v5);
+        db[n * D + d + 1] = h1 * (v5 + h2 * v4);
         da[n * D + d + 2] = h1 * (v6 + h * v7);
+        db[n * D + d + 2] = h1 * (v7 + h2 * v6);
         da[n * D + d + 3] = h1 * (v8 + h * v9);
+        db[n * D + d + 3] = h1 * (v9 + h2 * v8);
       }
 
       for (; d < D; d++) {
         const v = b[n * D + d]!;
         const v1 = a[n * D + d]!;
         da[n * D + d] = h1 * (v + h * v1);
-      }
-    }
-  }
-
-  // db[n,d] = dsim[n]*(a[n,d] - aa[n]*ab[n]*b[n,d]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
-  // derived from the naive backward by inlining, then factor-common
-  {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h2 = (-1 * aa[n1]! * ab[n1]!) / (eps + aa[n1]! * bb[n1]!);
-      const h3 = dout[n1]! / Math.sqrt(eps + aa[n1]! * bb[n1]!);
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v12 = a[n1 * D + d1]!;
-        const v13 = b[n1 * D + d1]!;
-        const v14 = a[n1 * D + d1 + 1]!;
-        const v15 = b[n1 * D + d1 + 1]!;
-        const v16 = a[n1 * D + d1 + 2]!;
-        const v17 = b[n1 * D + d1 + 2]!;
-        const v18 = a[n1 * D + d1 + 3]!;
-        const v19 = b[n1 * D + d1 + 3]!;
-        db[n1 * D + d1] = h3 * (v12 + h2 * v13);
-        db[n1 * D + d1 + 1] = h3 * (v14 + h2 * v15);
-        db[n1 * D + d1 + 2] = h3 * (v16 + h2 * v17);
-        db[n1 * D + d1 + 3] = h3 * (v18 + h2 * v19);
-      }
-
-      for (; d1 < D; d1++) {
-        const v10 = a[n1 * D + d1]!;
-        const v11 = b[n1 * D + d1]!;
-        db[n1 * D + d1] = h3 * (v10 + h2 * v11);
+        db[n * D + d] = h1 * (v1 + h2 * v);
       }
     }
   }

@@ -144,7 +144,7 @@ export function backwardNaive(dout: Float32Array, cache: MseCache, into?: Partia
  *   dy[n,d] = 2*dloss[]*r[n,d]/D/N
  *   dt[n,d] = -2*dloss[]*r[n,d]/D/N
  *
- * 2 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partial<MseGradients>): MseGradients {
   checkCache(cache);
@@ -155,9 +155,13 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
   const dy = into?.dy === undefined ? new Float32Array(N * D) : checkInto(into.dy, N * D, "into.dy", args);
   const dt = into?.dt === undefined ? new Float32Array(N * D) : checkInto(into.dt, N * D, "into.dt", args);
 
+  // one pass over memory for dy, dt
   // dy[n,d] = 2*dloss[]*r[n,d]/D/N
   // derived from the naive backward by inlining alone (no rewrite)
+  // dt[n,d] = -2*dloss[]*r[n,d]/D/N
+  // derived from the naive backward by inlining alone (no rewrite)
   const h = (2 * dout[0]!) / D / N;
+  const h1 = (-2 * dout[0]!) / D / N;
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {
@@ -172,20 +176,30 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
         const v8 = r[(n + 1) * D + d + 2]!;
         const v9 = r[(n + 1) * D + d + 3]!;
         dy[n * D + d] = h * v2;
+        dt[n * D + d] = h1 * v2;
         dy[n * D + d + 1] = h * v3;
+        dt[n * D + d + 1] = h1 * v3;
         dy[n * D + d + 2] = h * v4;
+        dt[n * D + d + 2] = h1 * v4;
         dy[n * D + d + 3] = h * v5;
+        dt[n * D + d + 3] = h1 * v5;
         dy[(n + 1) * D + d] = h * v6;
+        dt[(n + 1) * D + d] = h1 * v6;
         dy[(n + 1) * D + d + 1] = h * v7;
+        dt[(n + 1) * D + d + 1] = h1 * v7;
         dy[(n + 1) * D + d + 2] = h * v8;
+        dt[(n + 1) * D + d + 2] = h1 * v8;
         dy[(n + 1) * D + d + 3] = h * v9;
+        dt[(n + 1) * D + d + 3] = h1 * v9;
       }
 
       for (; d < D; d++) {
         const v = r[n * D + d]!;
         const v1 = r[(n + 1) * D + d]!;
         dy[n * D + d] = h * v;
+        dt[n * D + d] = h1 * v;
         dy[(n + 1) * D + d] = h * v1;
+        dt[(n + 1) * D + d] = h1 * v1;
       }
     }
 
@@ -197,68 +211,19 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
         const v13 = r[n * D + d + 2]!;
         const v14 = r[n * D + d + 3]!;
         dy[n * D + d] = h * v11;
+        dt[n * D + d] = h1 * v11;
         dy[n * D + d + 1] = h * v12;
+        dt[n * D + d + 1] = h1 * v12;
         dy[n * D + d + 2] = h * v13;
+        dt[n * D + d + 2] = h1 * v13;
         dy[n * D + d + 3] = h * v14;
+        dt[n * D + d + 3] = h1 * v14;
       }
 
       for (; d < D; d++) {
         const v10 = r[n * D + d]!;
         dy[n * D + d] = h * v10;
-      }
-    }
-  }
-
-  // dt[n,d] = -2*dloss[]*r[n,d]/D/N
-  // derived from the naive backward by inlining alone (no rewrite)
-  const h1 = (-2 * dout[0]!) / D / N;
-  {
-    let n1 = 0;
-    for (; n1 + 2 <= N; n1 += 2) {
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v17 = r[n1 * D + d1]!;
-        const v18 = r[n1 * D + d1 + 1]!;
-        const v19 = r[n1 * D + d1 + 2]!;
-        const v20 = r[n1 * D + d1 + 3]!;
-        const v21 = r[(n1 + 1) * D + d1]!;
-        const v22 = r[(n1 + 1) * D + d1 + 1]!;
-        const v23 = r[(n1 + 1) * D + d1 + 2]!;
-        const v24 = r[(n1 + 1) * D + d1 + 3]!;
-        dt[n1 * D + d1] = h1 * v17;
-        dt[n1 * D + d1 + 1] = h1 * v18;
-        dt[n1 * D + d1 + 2] = h1 * v19;
-        dt[n1 * D + d1 + 3] = h1 * v20;
-        dt[(n1 + 1) * D + d1] = h1 * v21;
-        dt[(n1 + 1) * D + d1 + 1] = h1 * v22;
-        dt[(n1 + 1) * D + d1 + 2] = h1 * v23;
-        dt[(n1 + 1) * D + d1 + 3] = h1 * v24;
-      }
-
-      for (; d1 < D; d1++) {
-        const v15 = r[n1 * D + d1]!;
-        const v16 = r[(n1 + 1) * D + d1]!;
-        dt[n1 * D + d1] = h1 * v15;
-        dt[(n1 + 1) * D + d1] = h1 * v16;
-      }
-    }
-
-    for (; n1 < N; n1++) {
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v26 = r[n1 * D + d1]!;
-        const v27 = r[n1 * D + d1 + 1]!;
-        const v28 = r[n1 * D + d1 + 2]!;
-        const v29 = r[n1 * D + d1 + 3]!;
-        dt[n1 * D + d1] = h1 * v26;
-        dt[n1 * D + d1 + 1] = h1 * v27;
-        dt[n1 * D + d1 + 2] = h1 * v28;
-        dt[n1 * D + d1 + 3] = h1 * v29;
-      }
-
-      for (; d1 < D; d1++) {
-        const v25 = r[n1 * D + d1]!;
-        dt[n1 * D + d1] = h1 * v25;
+        dt[n * D + d] = h1 * v10;
       }
     }
   }

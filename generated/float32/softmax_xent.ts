@@ -265,7 +265,7 @@ export function backwardNaive(
  *   dz[n,c] = dloss[]*(p[n,c]*sum(t[n,c'], c') - t[n,c])/N
  *   dt[n,c] = -dloss[]*logp[n,c]/N
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float32Array,
@@ -319,86 +319,45 @@ export function backwardFused(
     }
   }
 
+  // one pass over memory for dz, dt
   // dz[n,c] = dloss[]*(p[n,c]*sum(t[n,c'], c') - t[n,c])/N
   // derived from the naive backward by inlining, then sum-factor, factor-common, fold-product
+  // dt[n,c] = -dloss[]*logp[n,c]/N
+  // derived from the naive backward by inlining alone (no rewrite)
   const h1 = (-1 * dout[0]!) / N;
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = (dout[0]! * r[n1]!) / N;
       let c1 = 0;
       for (; c1 + 4 <= C; c1 += 4) {
-        const v7 = p[n1 * C + c1]!;
         const v8 = t[n1 * C + c1]!;
-        const v9 = p[n1 * C + c1 + 1]!;
-        const v10 = t[n1 * C + c1 + 1]!;
-        const v11 = p[n1 * C + c1 + 2]!;
-        const v12 = t[n1 * C + c1 + 2]!;
-        const v13 = p[n1 * C + c1 + 3]!;
-        const v14 = t[n1 * C + c1 + 3]!;
-        dz[n1 * C + c1] = h * v7 + h1 * v8;
-        dz[n1 * C + c1 + 1] = h * v9 + h1 * v10;
-        dz[n1 * C + c1 + 2] = h * v11 + h1 * v12;
-        dz[n1 * C + c1 + 3] = h * v13 + h1 * v14;
+        const v9 = p[n1 * C + c1]!;
+        const v10 = logp[n1 * C + c1]!;
+        const v11 = t[n1 * C + c1 + 1]!;
+        const v12 = p[n1 * C + c1 + 1]!;
+        const v13 = logp[n1 * C + c1 + 1]!;
+        const v14 = t[n1 * C + c1 + 2]!;
+        const v15 = p[n1 * C + c1 + 2]!;
+        const v16 = logp[n1 * C + c1 + 2]!;
+        const v17 = t[n1 * C + c1 + 3]!;
+        const v18 = p[n1 * C + c1 + 3]!;
+        const v19 = logp[n1 * C + c1 + 3]!;
+        dz[n1 * C + c1] = h1 * v8 + h * v9;
+        dt[n1 * C + c1] = h1 * v10;
+        dz[n1 * C + c1 + 1] = h1 * v11 + h * v12;
+        dt[n1 * C + c1 + 1] = h1 * v13;
+        dz[n1 * C + c1 + 2] = h1 * v14 + h * v15;
+        dt[n1 * C + c1 + 2] = h1 * v16;
+        dz[n1 * C + c1 + 3] = h1 * v17 + h * v18;
+        dt[n1 * C + c1 + 3] = h1 * v19;
       }
 
       for (; c1 < C; c1++) {
-        const v5 = p[n1 * C + c1]!;
-        const v6 = t[n1 * C + c1]!;
-        dz[n1 * C + c1] = h * v5 + h1 * v6;
-      }
-    }
-  }
-
-  // dt[n,c] = -dloss[]*logp[n,c]/N
-  // derived from the naive backward by inlining alone (no rewrite)
-  const h2 = (-1 * dout[0]!) / N;
-  {
-    let n2 = 0;
-    for (; n2 + 2 <= N; n2 += 2) {
-      let c2 = 0;
-      for (; c2 + 4 <= C; c2 += 4) {
-        const v17 = logp[n2 * C + c2]!;
-        const v18 = logp[n2 * C + c2 + 1]!;
-        const v19 = logp[n2 * C + c2 + 2]!;
-        const v20 = logp[n2 * C + c2 + 3]!;
-        const v21 = logp[(n2 + 1) * C + c2]!;
-        const v22 = logp[(n2 + 1) * C + c2 + 1]!;
-        const v23 = logp[(n2 + 1) * C + c2 + 2]!;
-        const v24 = logp[(n2 + 1) * C + c2 + 3]!;
-        dt[n2 * C + c2] = h2 * v17;
-        dt[n2 * C + c2 + 1] = h2 * v18;
-        dt[n2 * C + c2 + 2] = h2 * v19;
-        dt[n2 * C + c2 + 3] = h2 * v20;
-        dt[(n2 + 1) * C + c2] = h2 * v21;
-        dt[(n2 + 1) * C + c2 + 1] = h2 * v22;
-        dt[(n2 + 1) * C + c2 + 2] = h2 * v23;
-        dt[(n2 + 1) * C + c2 + 3] = h2 * v24;
-      }
-
-      for (; c2 < C; c2++) {
-        const v15 = logp[n2 * C + c2]!;
-        const v16 = logp[(n2 + 1) * C + c2]!;
-        dt[n2 * C + c2] = h2 * v15;
-        dt[(n2 + 1) * C + c2] = h2 * v16;
-      }
-    }
-
-    for (; n2 < N; n2++) {
-      let c2 = 0;
-      for (; c2 + 4 <= C; c2 += 4) {
-        const v26 = logp[n2 * C + c2]!;
-        const v27 = logp[n2 * C + c2 + 1]!;
-        const v28 = logp[n2 * C + c2 + 2]!;
-        const v29 = logp[n2 * C + c2 + 3]!;
-        dt[n2 * C + c2] = h2 * v26;
-        dt[n2 * C + c2 + 1] = h2 * v27;
-        dt[n2 * C + c2 + 2] = h2 * v28;
-        dt[n2 * C + c2 + 3] = h2 * v29;
-      }
-
-      for (; c2 < C; c2++) {
-        const v25 = logp[n2 * C + c2]!;
-        dt[n2 * C + c2] = h2 * v25;
+        const v5 = t[n1 * C + c1]!;
+        const v6 = p[n1 * C + c1]!;
+        const v7 = logp[n1 * C + c1]!;
+        dz[n1 * C + c1] = h1 * v5 + h * v6;
+        dt[n1 * C + c1] = h1 * v7;
       }
     }
   }
