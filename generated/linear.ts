@@ -181,40 +181,37 @@ export function backwardFused(
   // dx is a reduction itself, derived by inlining alone (no rewrite)
   // dw is a reduction itself, derived by inlining alone (no rewrite)
   {
-    for (let n = 0; n < N; n++) {
-      let d = 0;
-      for (; d + 4 <= D; d += 4) {
+    for (let d = 0; d < D; d++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
         let acc = dx[n * D + d]!;
-        let acc1 = dx[n * D + d + 1]!;
-        let acc2 = dx[n * D + d + 2]!;
-        let acc3 = dx[n * D + d + 3]!;
+        let acc1 = dx[(n + 1) * D + d]!;
+        let acc2 = dx[(n + 2) * D + d]!;
+        let acc3 = dx[(n + 3) * D + d]!;
         const v5 = x[n * D + d]!;
-        const v6 = x[n * D + d + 1]!;
-        const v7 = x[n * D + d + 2]!;
-        const v8 = x[n * D + d + 3]!;
+        const v6 = x[(n + 1) * D + d]!;
+        const v7 = x[(n + 2) * D + d]!;
+        const v8 = x[(n + 3) * D + d]!;
         for (let k = 0; k < K; k++) {
           const v = dout[n * K + k]!;
           const v1 = w[d * K + k]!;
-          const v2 = w[(d + 1) * K + k]!;
-          const v3 = w[(d + 2) * K + k]!;
-          const v4 = w[(d + 3) * K + k]!;
+          const v2 = dout[(n + 1) * K + k]!;
+          const v3 = dout[(n + 2) * K + k]!;
+          const v4 = dout[(n + 3) * K + k]!;
           acc += v * v1;
-          acc1 += v * v2;
-          acc2 += v * v3;
-          acc3 += v * v4;
-          dw[d * K + k] = dw[d * K + k]! + v * v5;
-          dw[(d + 1) * K + k] = dw[(d + 1) * K + k]! + v * v6;
-          dw[(d + 2) * K + k] = dw[(d + 2) * K + k]! + v * v7;
-          dw[(d + 3) * K + k] = dw[(d + 3) * K + k]! + v * v8;
+          acc1 += v2 * v1;
+          acc2 += v3 * v1;
+          acc3 += v4 * v1;
+          dw[d * K + k] = dw[d * K + k]! + (v * v5 + v2 * v6 + v3 * v7 + v4 * v8);
         }
 
         dx[n * D + d] = acc;
-        dx[n * D + d + 1] = acc1;
-        dx[n * D + d + 2] = acc2;
-        dx[n * D + d + 3] = acc3;
+        dx[(n + 1) * D + d] = acc1;
+        dx[(n + 2) * D + d] = acc2;
+        dx[(n + 3) * D + d] = acc3;
       }
 
-      for (; d < D; d++) {
+      for (; n < N; n++) {
         let acc4 = dx[n * D + d]!;
         const v11 = x[n * D + d]!;
         for (let k = 0; k < K; k++) {

@@ -149,6 +149,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     const k = gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
     return { node, indices: k >= 0 ? inputs[k]!.indices : layoutOf(node), output: k >= 0 ? k : undefined };
   });
+  const layout = new Map(reductions.map((r) => [r.node as Expr, r.indices]));
   const passes: Pass[] = [];
   // group by loop space (the sizes of free and bound indices together): a row sum and a column sum
   // over the same [N,D] array are accumulated in one pass
@@ -163,15 +164,14 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     members.forEach((m) => done.add(m.node));
     const first = members[0]!;
     const space = [...first.indices, ...first.node.indices];
-    const firstReads = readsOf(first, Object.fromEntries(space.map((i) => [i, i])), aliases);
-    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => readsOf(m, b, aliases)));
-    // the order that walks memory best, judged on every array the members read and write
-    const accesses = members.flatMap((m, k) => {
-      const b = bindings[k]!;
-      const on = (idx: readonly string[]) => idx.map((i) => b[i] ?? i);
-      return [on(m.indices), ...arrayReads(m.node.body).map(on)];
-    });
-    const loops = bestOrder(space, accesses);
+    const readsOf = (m: Reduction, b: Readonly<Record<string, string>>) => readsIn(m.node, (i) => b[i] ?? i, aliases, layout);
+    const firstReads = new Set(readsOf(first, Object.fromEntries(space.map((i) => [i, i]))).keys());
+    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => new Set(readsOf(m, b).keys())));
+    // the order that walks memory best, judged on every array the members read (once each) and write
+    const reads = new Map<string, readonly string[]>();
+    members.forEach((m, k) => readsOf(m, bindings[k]!).forEach((idx, key) => reads.set(key, idx)));
+    const writes = members.map((m, k) => ({ indices: m.indices.map((i) => bindings[k]![i] ?? i), write: true }));
+    const loops = bestOrder(space, [...writes, ...[...reads.values()].map((indices) => ({ indices, write: false }))]);
     passes.push({ kind: "reduce", loops, reductions: members, bindings });
   }
   // elementwise gradients over the same indices (mse's dy and dt) share one pass
@@ -183,7 +183,9 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
   });
   for (const outputs of maps.values()) {
     const indices = inputs[outputs[0]!.input]!.indices;
-    const accesses = outputs.flatMap((o) => [inputs[o.input]!.indices, ...arrayReads(o.expr)]);
+    const reads = new Map<string, readonly string[]>();
+    for (const o of outputs) readsIn(o.expr, (i) => i, aliases, layout).forEach((idx, key) => reads.set(key, idx));
+    const accesses = [...outputs.map((o) => ({ indices: inputs[o.input]!.indices, write: true })), ...[...reads.values()].map((idx) => ({ indices: idx, write: false }))];
     passes.push({ kind: "map", loops: bestOrder(indices, accesses), outputs });
   }
   return { gradients, reductions, passes, aliases };
@@ -213,20 +215,24 @@ function layoutOf(node: Expr): readonly string[] {
 }
 
 /**
- * The array reads of a member with its indices bound onto loops: `name[loops]` for tensors, and for
- * reductions computed by earlier passes their representative's array at the loops it is read at.
+ * The arrays an expression reads, keyed by array and cell, each with its indices in memory order
+ * renamed by `on`: tensors, and reductions computed by earlier passes (an alias through its
+ * representative's array). Reduction bodies are not entered.
  */
-function readsOf(m: Reduction, b: Readonly<Record<string, string>>, aliases: Schedule["aliases"]): Set<string> {
-  const on = (i: string) => b[i] ?? i;
-  const out = new Set<string>();
+function readsIn(e: Expr, on: (i: string) => string, aliases: Schedule["aliases"], layout: ReadonlyMap<Expr, readonly string[]>): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>();
   const go = (x: Expr, top: boolean): void => {
-    if (x.kind === "ref") out.add(`${x.space}:${x.name}[${x.indices.map(on).join(",")}]`);
-    else if (isReduction(x) && !top) {
+    if (x.kind === "ref") {
+      const idx = x.indices.map(on);
+      out.set(`${x.space}:${x.name}[${idx.join(",")}]`, idx);
+    } else if (isReduction(x) && !top) {
       const a = aliases.get(x);
-      out.add(a ? `#${a.of.id}[${a.of.free.map((i) => on(a.mapping[i] ?? i)).join(",")}]` : `#${x.id}[${x.free.map(on).join(",")}]`);
+      const rep = a ? a.of : x;
+      const idx = (layout.get(rep) ?? rep.free).map((i) => on(a ? (a.mapping[i] ?? i) : i));
+      out.set(`#${rep.id}[${idx.join(",")}]`, idx);
     } else children(x).forEach((c) => go(c, false));
   };
-  go(m.node, true);
+  go(e, true);
   return out;
 }
 
@@ -295,40 +301,26 @@ function dependsOn(a: Expr, b: Expr): boolean {
 }
 
 /**
- * The index lists of the arrays an expression reads: refs, and reductions computed by earlier
- * passes (read from their arrays over their free indices). Reduction bodies are not entered.
- */
-function arrayReads(e: Expr): string[][] {
-  const out: string[][] = [];
-  const go = (x: Expr, top: boolean): void => {
-    if (x.kind === "ref") out.push([...x.indices]);
-    else if ((x.kind === "sum" || x.kind === "max") && !top) out.push([...x.free]);
-    else children(x).forEach((c) => go(c, false));
-  };
-  go(e, true);
-  return out;
-}
-
-/**
  * Loop order, outermost first, chosen among all orders (passes have at most a few loops) by a
- * cost per access: nothing when the innermost loop does not move it, 1 when it walks contiguous
- * memory (the innermost index is the array's last), 16 when it strides. The next loop out counts a
- * quarter as much. Ties keep the declared order.
+ * cost per access. The innermost loop costs 1 for each array it walks contiguously (the innermost
+ * index is the array's last) and 16 for each it strides through. The next loop out costs a quarter
+ * for each array the innermost loop walks that it moves to a new stretch of memory: an array it
+ * leaves alone is walked again from cache (linear's `dw[d,k]` row, reused across n when n is the
+ * next loop out). Ties keep the declared order.
  */
-export function bestOrder(indices: readonly string[], accesses: readonly (readonly string[])[]): string[] {
+export function bestOrder(indices: readonly string[], accesses: readonly { readonly indices: readonly string[]; readonly write: boolean }[]): string[] {
   if (indices.length <= 1) return [...indices];
   const costOf = (order: readonly string[]): number => {
+    const inner = order[order.length - 1]!;
+    const next = order[order.length - 2];
     let c = 0;
-    const levels = [order[order.length - 1]!, order[order.length - 2]];
-    levels.forEach((loop, depth) => {
-      if (loop === undefined) return;
-      const weight = depth === 0 ? 1 : 0.25;
-      for (const a of accesses) {
-        const at = a.indexOf(loop);
-        if (at < 0) continue;
-        c += weight * (at === a.length - 1 ? 1 : 16);
-      }
-    });
+    for (const { indices: a, write } of accesses) {
+      const at = a.indexOf(inner);
+      if (at < 0) continue;
+      c += at === a.length - 1 ? 1 : 16;
+      // a written array is read and written back
+      if (next !== undefined && a.includes(next)) c += write ? 0.5 : 0.25;
+    }
     return c;
   };
   let best = [...indices];
