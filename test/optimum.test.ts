@@ -93,6 +93,10 @@ describe("fused kernels reach the optimum", () => {
     expect(by["dx"]!.expr).toBe("sum(dy[n,k]*w[d,k], k)");
     expect(by["dw"]!.expr).toBe("sum(dy[n,k]*x[n,d], n)");
     expect(by["db"]!.expr).toBe("sum(dy[n,k], n)");
+    // dx and dw share a pass over d, n, k: with n the next loop out, the row of w and the row of dw
+    // that the innermost k walks are the same for every n, so they stay in cache
+    const shared = f.detail.find((d) => d.computes.length === 2)!;
+    expect(shared.loops).toEqual(["D", "N", "K"]);
   });
 
   it.each([
