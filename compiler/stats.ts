@@ -36,7 +36,8 @@ export interface KernelStats {
   /** Passes whose loops cover every element of the largest tensor. */
   readonly passesOverLargest: number;
   readonly reductions: readonly ReductionStats[];
-  readonly temporaries: readonly { readonly name: string; readonly shape: readonly string[] }[];
+  /** Arrays besides the outputs; `in` names the temporary whose array a stored product takes over. */
+  readonly temporaries: readonly { readonly name: string; readonly shape: readonly string[]; readonly in?: string }[];
   /** Temporaries as large as the largest tensor. */
   readonly largeTemporaries: number;
   /** Total arithmetic divided by the largest tensor's size, with every size symbol set to `at`. */
@@ -112,7 +113,7 @@ function covers(loops: readonly string[], shape: readonly string[]): boolean {
   return true;
 }
 
-function summarize(p: Program, largest: readonly string[], at: number, passes: PassStats[], reductions: ReductionStats[], temporaries: { name: string; shape: string[] }[]): KernelStats {
+function summarize(p: Program, largest: readonly string[], at: number, passes: PassStats[], reductions: ReductionStats[], temporaries: { name: string; shape: string[]; in?: string }[]): KernelStats {
   const size = (shape: readonly string[]) => Math.pow(at, shape.length);
   let ops = 0;
   let tr = 0;
@@ -125,7 +126,7 @@ function summarize(p: Program, largest: readonly string[], at: number, passes: P
     passesOverLargest: passes.filter((ps) => covers(ps.loops, largest)).length,
     reductions,
     temporaries,
-    largeTemporaries: temporaries.filter((t) => covers(t.shape, largest)).length,
+    largeTemporaries: temporaries.filter((t) => t.in === undefined && covers(t.shape, largest)).length,
     opsPerElement: round(ops / size(largest)),
     transcendentalsPerElement: round(tr / size(largest)),
     detail: passes,
@@ -173,12 +174,13 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
   // fused: the schedule's passes
   const fPasses: PassStats[] = [];
   const fReductions: ReductionStats[] = [];
-  const fTemps: { name: string; shape: string[] }[] = [];
+  const fTemps: { name: string; shape: string[]; in?: string }[] = [];
   const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
   for (const r of sched.reductions) {
     if (r.node.indices.length === 0) {
       // a stored product: an array, not a reduction
-      fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf) });
+      const donor = sched.reuse.get(r.node);
+      fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf), ...(donor ? { in: show(donor) } : {}) });
       continue;
     }
     const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";

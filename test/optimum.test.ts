@@ -115,6 +115,9 @@ describe("fused kernels reach the optimum", () => {
     expect(outputs(f).map((r) => r.into).sort()).toEqual(["dk", "dq", "dv"]);
     const stored = f.temporaries.filter((t) => t.name.startsWith("stored("));
     expect(stored.map((t) => t.shape.join(","))).toEqual(["L,L"]);
+    // written over dp's array, which dies in the same pass: one [L,L] allocation, not two
+    expect(stored[0]!.in).toBe("sum(do[i,f]*v[j,f], f)");
+    expect(f.temporaries.filter((t) => t.in === undefined).map((t) => t.shape.join(",")).sort()).toEqual(["L", "L,L"]);
     // no [L,E] temporary copied into dq or dk afterwards
     expect(f.temporaries.filter((t) => t.shape.includes("E"))).toEqual([]);
     // dp, the row term, the stored product and one pass for dq and dk together

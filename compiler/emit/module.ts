@@ -341,13 +341,21 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   // float32 outputs that are reductions accumulate in a float64 array and are stored once
   const stores: { scratch: string; output: string }[] = [];
   for (const r of schedule.reductions) {
+    const donor = schedule.reuse.get(r.node);
+    if (donor !== undefined) continue;
     if (r.output !== undefined && A === "Float64Array") storage.set(r.node, { name: outNames[r.output]!, indices: r.indices });
     else {
       const v = namer.fresh(r.output !== undefined ? `${outNames[r.output]}64` : "r");
-      lines.push(`const ${v} = new Float64Array(${size(r.indices)}); // ${show(p, r.node)}`);
+      const heir = [...schedule.reuse].find(([, d]) => d === r.node)?.[0];
+      lines.push(`const ${v} = new Float64Array(${size(r.indices)}); // ${show(p, r.node)}${heir && isStored(heir) ? `, then ${show(p, heir.body)}` : ""}`);
       storage.set(r.node, { name: v, indices: r.indices });
       if (r.output !== undefined) stores.push({ scratch: v, output: outNames[r.output]! });
     }
+  }
+  // a stored product written over a temporary that dies in its pass takes that array
+  for (const [node, donor] of schedule.reuse) {
+    const r = schedule.reductions.find((q) => q.node === node)!;
+    storage.set(node, { name: storage.get(donor)!.name, indices: r.indices });
   }
   const read = (node: Expr, vars: ReadonlyMap<string, string>): string => {
     const s = storage.get(node)!;

@@ -30,7 +30,7 @@ export function rewriteList(c: Compiled): { phase: string; rule: string; before:
 
 function costTable(naive: KernelStats, fused: KernelStats, largest: string): string[] {
   const row = (name: string, k: KernelStats) =>
-    `| ${name} | ${k.passes} | ${k.passesOverLargest} | ${k.reductions.length} (${k.reductions.filter((r) => r.into === "temporary").length} into temporaries) | ${k.temporaries.length} (${k.largeTemporaries} of size ${largest}) | ${k.opsPerElement} | ${k.transcendentalsPerElement} |`;
+    `| ${name} | ${k.passes} | ${k.passesOverLargest} | ${k.reductions.length} (${k.reductions.filter((r) => r.into === "temporary").length} into temporaries) | ${k.temporaries.filter((t) => t.in === undefined).length} (${k.largeTemporaries} of size ${largest}) | ${k.opsPerElement} | ${k.transcendentalsPerElement} |`;
   return [
     "| kernel | passes | passes over the largest tensor | reductions | temporaries | operations per element | transcendentals per element |",
     "| --- | --- | --- | --- | --- | --- | --- |",

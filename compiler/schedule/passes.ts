@@ -12,7 +12,7 @@
  * - The remaining gradients are elementwise passes, one per index set: gradients over the same
  *   indices are written together.
  */
-import { children, isReduction, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
+import { children, isReduction, isStored, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
 import { reductionsOf } from "../simplify/fused.js";
 
@@ -50,6 +50,12 @@ export interface Schedule {
    * representative's array; `mapping` sends the representative's free indices to the alias's.
    */
   readonly aliases: ReadonlyMap<Expr, { readonly of: Expr; readonly mapping: Readonly<Record<string, string>> }>;
+  /**
+   * Stored products written into the array of a temporary that dies in the same pass (`reuse`
+   * maps the product to that temporary): the pass reads the old value of each cell only to compute
+   * the new one, so the kernel allocates one array instead of two.
+   */
+  readonly reuse: ReadonlyMap<Expr, Expr>;
 }
 
 /** The reduction with its free indices renamed by order of first appearance, and that order. */
@@ -150,45 +156,119 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     return { node, indices: k >= 0 ? inputs[k]!.indices : layoutOf(node), output: k >= 0 ? k : undefined };
   });
   const layout = new Map(reductions.map((r) => [r.node as Expr, r.indices]));
-  const passes: Pass[] = [];
-  // group by loop space (the sizes of free and bound indices together): a row sum and a column sum
-  // over the same [N,D] array are accumulated in one pass
-  const done = new Set<Expr>();
+  let passes = plan(layout);
+  // a temporary that its own pass accumulates outside the innermost loop, but that a later pass
+  // reads across its innermost loop, is laid out with that index last (attention's dp, read by the
+  // stored product along j): the reading pass then walks it contiguously
+  let changed = false;
   for (const r of reductions) {
-    if (done.has(r.node)) continue;
-    const key = spaceKey(r, sizeOf);
-    // ready when every reduction it reads, directly or through an alias, has been computed
-    const ready = (q: Reduction) => !reductions.some((o) => !done.has(o.node) && o.node !== q.node && (dependsOn(q.node, o.node) || [...aliases].some(([a, { of }]) => of === o.node && dependsOn(q.node, a))));
-    const group = reductions.filter((q) => !done.has(q.node) && spaceKey(q, sizeOf) === key && ready(q));
-    const members = group.includes(r) ? group : [r];
-    members.forEach((m) => done.add(m.node));
-    const first = members[0]!;
-    const space = [...first.indices, ...first.node.indices];
-    const readsOf = (m: Reduction, b: Readonly<Record<string, string>>) => readsIn(m.node, (i) => b[i] ?? i, aliases, layout);
-    const firstReads = new Set(readsOf(first, Object.fromEntries(space.map((i) => [i, i]))).keys());
-    const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => new Set(readsOf(m, b).keys())));
-    // the order that walks memory best, judged on every array the members read (once each) and write
-    const reads = new Map<string, readonly string[]>();
-    members.forEach((m, k) => readsOf(m, bindings[k]!).forEach((idx, key) => reads.set(key, idx)));
-    const writes = members.map((m, k) => ({ indices: m.indices.map((i) => bindings[k]![i] ?? i), write: true }));
-    const loops = bestOrder(space, [...writes, ...[...reads.values()].map((indices) => ({ indices, write: false }))]);
-    passes.push({ kind: "reduce", loops, reductions: members, bindings });
+    if (r.output !== undefined || r.indices.length < 2 || layoutOf(r.node) !== r.node.free) continue;
+    const k = passes.findIndex((pass) => pass.kind === "reduce" && pass.reductions.includes(r));
+    const own = passes[k];
+    if (own?.kind !== "reduce") continue;
+    const b = own.bindings[own.reductions.indexOf(r)]!;
+    if (r.indices.some((i) => b[i] === own.loops[own.loops.length - 1])) continue;
+    const next = passes.slice(k + 1).find((pass) => readsOfTemporary(pass, r, layout, aliases).length > 0);
+    if (!next) continue;
+    const reader = { cell: readsOfTemporary(next, r, layout, aliases)[0]!.cell, innermost: next.loops[next.loops.length - 1]! };
+    const at = reader.cell.indexOf(reader.innermost);
+    if (at < 0 || at === reader.cell.length - 1) continue;
+    const moved = r.indices[at]!;
+    layout.set(r.node, [...r.indices.filter((i) => i !== moved), moved]);
+    changed = true;
   }
-  // elementwise gradients over the same indices (mse's dy and dt) share one pass
-  const maps = new Map<string, { input: number; expr: Expr }[]>();
-  gradients.forEach((g, k) => {
-    if (reductions.some((r) => r.output === k)) return;
-    const key = [...inputs[k]!.indices].sort().join(",");
-    maps.set(key, [...(maps.get(key) ?? []), { input: k, expr: g }]);
+  if (changed) passes = plan(layout);
+  const laid = reductions.map((r) => ({ ...r, indices: layout.get(r.node)! }));
+  // passes refer to the reductions by identity: map them onto the relaid records
+  const record = new Map(reductions.map((r, k) => [r, laid[k]!]));
+  passes = passes.map((pass) => (pass.kind === "reduce" ? { ...pass, reductions: pass.reductions.map((m) => record.get(m)!) } : pass));
+
+  /** The passes for a memory layout of the temporaries. */
+  function plan(layout: ReadonlyMap<Expr, readonly string[]>): Pass[] {
+    const passes: Pass[] = [];
+    // group by loop space (the sizes of free and bound indices together): a row sum and a column sum
+    // over the same [N,D] array are accumulated in one pass
+    const done = new Set<Expr>();
+    for (const r of reductions) {
+      if (done.has(r.node)) continue;
+      const key = spaceKey(r, sizeOf);
+      // ready when every reduction it reads, directly or through an alias, has been computed
+      const ready = (q: Reduction) => !reductions.some((o) => !done.has(o.node) && o.node !== q.node && (dependsOn(q.node, o.node) || [...aliases].some(([a, { of }]) => of === o.node && dependsOn(q.node, a))));
+      const group = reductions.filter((q) => !done.has(q.node) && spaceKey(q, sizeOf) === key && ready(q));
+      const members = group.includes(r) ? group : [r];
+      members.forEach((m) => done.add(m.node));
+      const first = members[0]!;
+      const space = [...first.indices, ...first.node.indices];
+      const readsOf = (m: Reduction, b: Readonly<Record<string, string>>) => readsIn(m.node, (i) => b[i] ?? i, aliases, layout);
+      const firstReads = new Set(readsOf(first, Object.fromEntries(space.map((i) => [i, i]))).keys());
+      const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => new Set(readsOf(m, b).keys())));
+      // the order that walks memory best, judged on every array the members read (once each) and write
+      const reads = new Map<string, readonly string[]>();
+      members.forEach((m, k) => readsOf(m, bindings[k]!).forEach((idx, key) => reads.set(key, idx)));
+      const writes = members.map((m, k) => ({ indices: m.indices.map((i) => bindings[k]![i] ?? i), write: true }));
+      const loops = bestOrder(space, [...writes, ...[...reads.values()].map((indices) => ({ indices, write: false }))]);
+      passes.push({ kind: "reduce", loops, reductions: members, bindings });
+    }
+    // elementwise gradients over the same indices (mse's dy and dt) share one pass
+    const maps = new Map<string, { input: number; expr: Expr }[]>();
+    gradients.forEach((g, k) => {
+      if (reductions.some((r) => r.output === k)) return;
+      const key = [...inputs[k]!.indices].sort().join(",");
+      maps.set(key, [...(maps.get(key) ?? []), { input: k, expr: g }]);
+    });
+    for (const outputs of maps.values()) {
+      const indices = inputs[outputs[0]!.input]!.indices;
+      const reads = new Map<string, readonly string[]>();
+      for (const o of outputs) readsIn(o.expr, (i) => i, aliases, layout).forEach((idx, key) => reads.set(key, idx));
+      const accesses = [...outputs.map((o) => ({ indices: inputs[o.input]!.indices, write: true })), ...[...reads.values()].map((idx) => ({ indices: idx, write: false }))];
+      passes.push({ kind: "map", loops: bestOrder(indices, accesses), outputs });
+    }
+    return passes;
+  }
+  return { gradients, reductions: laid, passes, aliases, reuse: reuseBuffers(passes, laid, aliases, sizeOf) };
+}
+
+/**
+ * Buffer reuse, in the one case that needs no copy: a stored product (each cell written once) whose
+ * pass is the last to read a temporary of the same length, and reads it only at the cell it writes
+ * (attention's `p*(dp - D)` over dp's array). Each donor gives its array once.
+ */
+function reuseBuffers(passes: readonly Pass[], reductions: readonly Reduction[], aliases: Schedule["aliases"], sizeOf: SizeOf): Map<Expr, Expr> {
+  const reuse = new Map<Expr, Expr>();
+  const layout = new Map(reductions.map((r) => [r.node as Expr, r.indices]));
+  const given = new Set<Expr>();
+  const passOf = (r: Reduction) => passes.findIndex((pass) => pass.kind === "reduce" && pass.reductions.includes(r));
+  const sizes = (r: Reduction) => r.indices.map(sizeOf).sort().join(",");
+  passes.forEach((pass, k) => {
+    if (pass.kind !== "reduce") return;
+    pass.reductions.forEach((t, member) => {
+      if (!isStored(t.node) || t.output !== undefined) return;
+      const writes = t.indices.map((i) => pass.bindings[member]![i] ?? i).join(",");
+      const donor = reductions.find((d) => {
+        if (d === t || d.output !== undefined || given.has(d.node) || reuse.has(d.node) || sizes(d) !== sizes(t) || passOf(d) >= k) return false;
+        const later = passes.slice(passOf(d) + 1).map((p2, j) => ({ at: passOf(d) + 1 + j, reads: readsOfTemporary(p2, d, layout, aliases) }));
+        return later.every(({ at, reads }) => reads.length === 0 || (at === k && reads.every((x) => x.member === member && x.cell.join(",") === writes))) && later.some(({ at, reads }) => at === k && reads.length > 0);
+      });
+      if (donor) {
+        reuse.set(t.node, donor.node);
+        given.add(donor.node);
+      }
+    });
   });
-  for (const outputs of maps.values()) {
-    const indices = inputs[outputs[0]!.input]!.indices;
-    const reads = new Map<string, readonly string[]>();
-    for (const o of outputs) readsIn(o.expr, (i) => i, aliases, layout).forEach((idx, key) => reads.set(key, idx));
-    const accesses = [...outputs.map((o) => ({ indices: inputs[o.input]!.indices, write: true })), ...[...reads.values()].map((idx) => ({ indices: idx, write: false }))];
-    passes.push({ kind: "map", loops: bestOrder(indices, accesses), outputs });
-  }
-  return { gradients, reductions, passes, aliases };
+  return reuse;
+}
+
+/**
+ * Every read of the temporary `r` in a pass (directly or through an alias): the member (its
+ * position; -1 for an elementwise pass) and the cell, as indices of `r`'s layout mapped onto the
+ * pass's loops.
+ */
+function readsOfTemporary(pass: Pass, r: Reduction, layout: ReadonlyMap<Expr, readonly string[]>, aliases: Schedule["aliases"]): { member: number; cell: readonly string[] }[] {
+  const exprs = pass.kind === "reduce" ? pass.reductions.map((m, k) => ({ e: m.node as Expr, b: pass.bindings[k]!, member: k })) : pass.outputs.map((o) => ({ e: o.expr, b: {} as Record<string, string>, member: -1 }));
+  const out: { member: number; cell: readonly string[] }[] = [];
+  for (const { e, b, member } of exprs)
+    for (const [key, cell] of readsIn(e, (i) => b[i] ?? i, aliases, layout)) if (key.startsWith(`#${r.node.id}[`)) out.push({ member, cell });
+  return out;
 }
 
 function sameIndices(a: readonly string[], b: readonly string[]): boolean {

@@ -342,9 +342,8 @@ export function backwardFused(
   const dq = into?.dq === undefined ? new Float32Array(L * E) : checkInto(into.dq, L * E, "into.dq", args).fill(0);
   const dk = into?.dk === undefined ? new Float32Array(L * E) : checkInto(into.dk, L * E, "into.dk", args).fill(0);
   const dv = into?.dv === undefined ? new Float32Array(L * F) : checkInto(into.dv, L * F, "into.dv", args).fill(0);
-  const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f)
+  const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f), then p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)
   const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
-  const r2 = new Float64Array(L * L); // stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E))
   const dq64 = new Float64Array(L * E); // sum(k[j,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), j)
   const dk64 = new Float64Array(L * E); // sum(q[i,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), i)
   const dv64 = new Float64Array(L * F); // sum(do[i,f]*p[i,j], i)
@@ -355,10 +354,10 @@ export function backwardFused(
     for (let i = 0; i < L; i++) {
       let i1 = 0;
       for (; i1 + 4 <= L; i1 += 4) {
-        let acc = r[i * L + i1]!;
-        let acc1 = r[i * L + i1 + 1]!;
-        let acc2 = r[i * L + i1 + 2]!;
-        let acc3 = r[i * L + i1 + 3]!;
+        let acc = r[i1 * L + i]!;
+        let acc1 = r[(i1 + 1) * L + i]!;
+        let acc2 = r[(i1 + 2) * L + i]!;
+        let acc3 = r[(i1 + 3) * L + i]!;
         const v6 = p[i1 * L + i]!;
         const v7 = p[(i1 + 1) * L + i]!;
         const v8 = p[(i1 + 2) * L + i]!;
@@ -376,14 +375,14 @@ export function backwardFused(
           dv64[i * F + f] = dv64[i * F + f]! + (v1 * v6 + v3 * v7 + v4 * v8 + v5 * v9);
         }
 
-        r[i * L + i1] = acc;
-        r[i * L + i1 + 1] = acc1;
-        r[i * L + i1 + 2] = acc2;
-        r[i * L + i1 + 3] = acc3;
+        r[i1 * L + i] = acc;
+        r[(i1 + 1) * L + i] = acc1;
+        r[(i1 + 2) * L + i] = acc2;
+        r[(i1 + 3) * L + i] = acc3;
       }
 
       for (; i1 < L; i1++) {
-        let acc4 = r[i * L + i1]!;
+        let acc4 = r[i1 * L + i]!;
         const v12 = p[i1 * L + i]!;
         for (let f = 0; f < F; f++) {
           const v10 = dout[i1 * F + f]!;
@@ -392,7 +391,7 @@ export function backwardFused(
           dv64[i * F + f] = dv64[i * F + f]! + v10 * v12;
         }
 
-        r[i * L + i1] = acc4;
+        r[i1 * L + i] = acc4;
       }
     }
   }
@@ -443,32 +442,27 @@ export function backwardFused(
   {
     let i3 = 0;
     for (; i3 + 4 <= L; i3 += 4) {
-      const v25 = r1[i3]!;
-      const v28 = r1[i3 + 1]!;
-      const v31 = r1[i3 + 2]!;
-      const v34 = r1[i3 + 3]!;
+      const v24 = r1[i3]!;
+      const v26 = r1[i3 + 1]!;
+      const v28 = r1[i3 + 2]!;
+      const v30 = r1[i3 + 3]!;
       for (let i4 = 0; i4 < L; i4++) {
         const v23 = p[i3 * L + i4]!;
-        const v24 = r[i4 * L + i3]!;
-        const v26 = p[(i3 + 1) * L + i4]!;
-        const v27 = r[i4 * L + i3 + 1]!;
-        const v29 = p[(i3 + 2) * L + i4]!;
-        const v30 = r[i4 * L + i3 + 2]!;
-        const v32 = p[(i3 + 3) * L + i4]!;
-        const v33 = r[i4 * L + i3 + 3]!;
-        r2[i3 * L + i4] = h * v23 * (v24 - v25);
-        r2[(i3 + 1) * L + i4] = h * v26 * (v27 - v28);
-        r2[(i3 + 2) * L + i4] = h * v29 * (v30 - v31);
-        r2[(i3 + 3) * L + i4] = h * v32 * (v33 - v34);
+        const v25 = p[(i3 + 1) * L + i4]!;
+        const v27 = p[(i3 + 2) * L + i4]!;
+        const v29 = p[(i3 + 3) * L + i4]!;
+        r[i3 * L + i4] = h * v23 * (r[i3 * L + i4]! - v24);
+        r[(i3 + 1) * L + i4] = h * v25 * (r[(i3 + 1) * L + i4]! - v26);
+        r[(i3 + 2) * L + i4] = h * v27 * (r[(i3 + 2) * L + i4]! - v28);
+        r[(i3 + 3) * L + i4] = h * v29 * (r[(i3 + 3) * L + i4]! - v30);
       }
     }
 
     for (; i3 < L; i3++) {
-      const v37 = r1[i3]!;
+      const v32 = r1[i3]!;
       for (let i4 = 0; i4 < L; i4++) {
-        const v35 = p[i3 * L + i4]!;
-        const v36 = r[i4 * L + i3]!;
-        r2[i3 * L + i4] = h * v35 * (v36 - v37);
+        const v31 = p[i3 * L + i4]!;
+        r[i3 * L + i4] = h * v31 * (r[i3 * L + i4]! - v32);
       }
     }
   }
@@ -480,31 +474,31 @@ export function backwardFused(
     for (let i5 = 0; i5 < L; i5++) {
       let i6 = 0;
       for (; i6 + 4 <= L; i6 += 4) {
-        const v39 = r2[i5 * L + i6]!;
-        const v41 = r2[i5 * L + i6 + 1]!;
-        const v43 = r2[i5 * L + i6 + 2]!;
-        const v45 = r2[i5 * L + i6 + 3]!;
+        const v34 = r[i5 * L + i6]!;
+        const v36 = r[i5 * L + i6 + 1]!;
+        const v38 = r[i5 * L + i6 + 2]!;
+        const v40 = r[i5 * L + i6 + 3]!;
         for (let e = 0; e < E; e++) {
-          const v38 = k[i6 * E + e]!;
-          const v40 = k[(i6 + 1) * E + e]!;
-          const v42 = k[(i6 + 2) * E + e]!;
-          const v44 = k[(i6 + 3) * E + e]!;
-          const v46 = q[i5 * E + e]!;
-          dq64[i5 * E + e] = dq64[i5 * E + e]! + (v38 * v39 + v40 * v41 + v42 * v43 + v44 * v45);
-          dk64[i6 * E + e] = dk64[i6 * E + e]! + v46 * v39;
-          dk64[(i6 + 1) * E + e] = dk64[(i6 + 1) * E + e]! + v46 * v41;
-          dk64[(i6 + 2) * E + e] = dk64[(i6 + 2) * E + e]! + v46 * v43;
-          dk64[(i6 + 3) * E + e] = dk64[(i6 + 3) * E + e]! + v46 * v45;
+          const v33 = k[i6 * E + e]!;
+          const v35 = k[(i6 + 1) * E + e]!;
+          const v37 = k[(i6 + 2) * E + e]!;
+          const v39 = k[(i6 + 3) * E + e]!;
+          const v41 = q[i5 * E + e]!;
+          dq64[i5 * E + e] = dq64[i5 * E + e]! + (v33 * v34 + v35 * v36 + v37 * v38 + v39 * v40);
+          dk64[i6 * E + e] = dk64[i6 * E + e]! + v41 * v34;
+          dk64[(i6 + 1) * E + e] = dk64[(i6 + 1) * E + e]! + v41 * v36;
+          dk64[(i6 + 2) * E + e] = dk64[(i6 + 2) * E + e]! + v41 * v38;
+          dk64[(i6 + 3) * E + e] = dk64[(i6 + 3) * E + e]! + v41 * v40;
         }
       }
 
       for (; i6 < L; i6++) {
-        const v48 = r2[i5 * L + i6]!;
+        const v43 = r[i5 * L + i6]!;
         for (let e = 0; e < E; e++) {
-          const v47 = k[i6 * E + e]!;
-          const v49 = q[i5 * E + e]!;
-          dq64[i5 * E + e] = dq64[i5 * E + e]! + v47 * v48;
-          dk64[i6 * E + e] = dk64[i6 * E + e]! + v49 * v48;
+          const v42 = k[i6 * E + e]!;
+          const v44 = q[i5 * E + e]!;
+          dq64[i5 * E + e] = dq64[i5 * E + e]! + v42 * v43;
+          dk64[i6 * E + e] = dk64[i6 * E + e]! + v44 * v43;
         }
       }
     }
