@@ -1,7 +1,8 @@
 /**
  * Times one library spec's two backward kernels in a fresh process, so that no other kernel's
  * compiled code or garbage affects it: `node --expose-gc --import tsx bench/spec-timing.ts <spec> '<sizes JSON>' [--quick]`.
- * Prints `{"naive": ms, "fused": ms, "inputMiB": n}` (medians over alternating rounds).
+ * Prints `{"naive": ms, "fused": ms, "ratio": naive/fused, "rounds": n, "inputMiB": n}`: medians of the
+ * samples of alternating rounds, and the median of the rounds' ratios.
  */
 import { Bench } from "tinybench";
 import { join } from "node:path";
@@ -27,27 +28,33 @@ const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from
 const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
 const { cache, ...outs } = mod.forward(inputs, sizes);
 const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() * 2 - 1);
-// naive and fused are timed in alternating rounds, so that a slow spell of the machine (a shared
-// VM drifts by 1.5x over minutes) falls on both kernels rather than on one; the figure is the median
-// of every sample of all rounds
+// naive and fused are timed in alternating rounds (each a short tinybench run), so that a slow
+// spell of the machine (a shared VM drifts by up to 1.8x within seconds) falls on both kernels:
+// the ratio is the median of the rounds' ratios, the times the medians of all samples
 const kernels = [
   ["naive", () => mod.backwardNaive(dout, cache)],
   ["fused", () => mod.backwardFused(dout, cache)],
 ] as const;
 const samples: Record<string, number[]> = { naive: [], fused: [] };
-const rounds = quick ? 1 : 6;
-for (let round = 0; round < rounds; round++)
-  for (const [kernel, fn] of kernels) {
-    (globalThis as { gc?: () => void }).gc?.();
-    const bench = new Bench({ time: 100, iterations: 3, warmupIterations: round === 0 ? 5 : 1, retainSamples: true });
-    bench.add(kernel, fn);
-    await bench.run();
-    const r = bench.tasks[0]!.result as { latency: { samples?: readonly number[] } };
-    samples[kernel]!.push(...(r.latency.samples ?? []));
-  }
-const median = (xs: number[]) => {
+const ratios: number[] = [];
+const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const ms = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
+const budget = quick ? 300 : 6000;
+const started = performance.now();
+for (let round = 0; round < (quick ? 1 : 6) || (round < 40 && performance.now() - started < budget); round++) {
+  const roundMs: Record<string, number> = {};
+  for (const [kernel, fn] of kernels) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const bench = new Bench({ time: 50, iterations: 1, warmupIterations: round === 0 ? 5 : 1, retainSamples: true });
+    bench.add(kernel, fn);
+    await bench.run();
+    const r = bench.tasks[0]!.result as { latency: { samples?: readonly number[]; p50: number } };
+    samples[kernel]!.push(...(r.latency.samples ?? []));
+    roundMs[kernel] = r.latency.p50;
+  }
+  ratios.push(roundMs["naive"]! / roundMs["fused"]!);
+}
+const ms = { naive: median(samples["naive"]!), fused: median(samples["fused"]!), ratio: median(ratios), rounds: ratios.length };
 process.stdout.write(`${JSON.stringify({ ...ms, inputMiB: Math.round(inputMiB * 100) / 100 })}\n`);
