@@ -195,7 +195,7 @@ async function main(): Promise<void> {
 
   const lib = await librarySpecs();
   lines.push("");
-  lines.push("other specs, fused against naive (median ms; the ratio is the median of alternating rounds' ratios):");
+  lines.push("other specs, fused against naive (median ms over many short alternating rounds; absolute times move with the machine's slow spells, the ratio much less):");
   lines.push("");
   lines.push("| spec | sizes | inputs MiB | naive | fused | naive / fused |");
   lines.push("| --- | --- | --- | --- | --- | --- |");

@@ -1,8 +1,8 @@
 /**
  * Times one library spec's two backward kernels in a fresh process, so that no other kernel's
  * compiled code or garbage affects it: `node --expose-gc --import tsx bench/spec-timing.ts <spec> '<sizes JSON>' [--quick]`.
- * Prints `{"naive": ms, "fused": ms, "ratio": naive/fused, "rounds": n, "inputMiB": n}`: medians of the
- * samples of alternating rounds, and the median of the rounds' ratios.
+ * Prints `{"naive": ms, "fused": ms, "ratio": naive/fused, "rounds": n, "inputMiB": n}`: the medians of
+ * all samples of many short alternating rounds, and their ratio.
  */
 import { Bench } from "tinybench";
 import { join } from "node:path";
@@ -28,33 +28,32 @@ const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from
 const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
 const { cache, ...outs } = mod.forward(inputs, sizes);
 const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() * 2 - 1);
-// naive and fused are timed in alternating rounds (each a short tinybench run), so that a slow
-// spell of the machine (a shared VM drifts by up to 1.8x within seconds) falls on both kernels:
-// the ratio is the median of the rounds' ratios, the times the medians of all samples
+// naive and fused are timed in many short alternating rounds (a tinybench run of about 10 ms each,
+// without a forced collection between them, which would leave each round measuring a cold heap),
+// so that the slow spells of this shared machine (every kernel 3x slower for a while) fall on both
+// kernels alike: absolute times still move between runs, their ratio much less
 const kernels = [
   ["naive", () => mod.backwardNaive(dout, cache)],
   ["fused", () => mod.backwardFused(dout, cache)],
 ] as const;
 const samples: Record<string, number[]> = { naive: [], fused: [] };
-const ratios: number[] = [];
+let rounds = 0;
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const budget = quick ? 300 : 6000;
 const started = performance.now();
-for (let round = 0; round < (quick ? 1 : 6) || (round < 40 && performance.now() - started < budget); round++) {
-  const roundMs: Record<string, number> = {};
+for (let round = 0; round < (quick ? 1 : 6) || (round < 200 && performance.now() - started < budget); round++) {
   for (const [kernel, fn] of kernels) {
-    (globalThis as { gc?: () => void }).gc?.();
-    const bench = new Bench({ time: 50, iterations: 1, warmupIterations: round === 0 ? 5 : 1, retainSamples: true });
+    if (round === 0) (globalThis as { gc?: () => void }).gc?.();
+    const bench = new Bench({ time: 10, iterations: 1, warmup: round === 0, warmupIterations: 5, retainSamples: true });
     bench.add(kernel, fn);
     await bench.run();
-    const r = bench.tasks[0]!.result as { latency: { samples?: readonly number[]; p50: number } };
+    const r = bench.tasks[0]!.result as { latency: { samples?: readonly number[] } };
     samples[kernel]!.push(...(r.latency.samples ?? []));
-    roundMs[kernel] = r.latency.p50;
   }
-  ratios.push(roundMs["naive"]! / roundMs["fused"]!);
+  rounds++;
 }
-const ms = { naive: median(samples["naive"]!), fused: median(samples["fused"]!), ratio: median(ratios), rounds: ratios.length };
+const ms = { naive: median(samples["naive"]!), fused: median(samples["fused"]!), ratio: median(samples["naive"]!) / median(samples["fused"]!), rounds };
 process.stdout.write(`${JSON.stringify({ ...ms, inputMiB: Math.round(inputMiB * 100) / 100 })}\n`);
