@@ -18,22 +18,13 @@ import * as tf from "@tensorflow/tfjs";
 import * as bn from "../generated/batchnorm.js";
 import { batchnormBackwardByHand, streamingFloor, streamingFloorUnrolled } from "./reference.js";
 import { chart } from "./chart.js";
+import { prng } from "../compiler/differentiate/cas.js";
 
 const root = join(import.meta.dirname, "..");
 const quick = process.argv.includes("--quick");
 const MIN_RUNS = quick ? 3 : 10;
 const TIME_MS = quick ? 50 : 400;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const filled = (n: number, rand: () => number, scale = 1, offset = 0) => Float64Array.from({ length: n }, () => offset + scale * (rand() * 2 - 1));
 
 async function median(name: string, fn: () => unknown, opts: { slow?: boolean } = {}): Promise<number> {
@@ -105,7 +96,7 @@ async function batchnormRows(): Promise<Row[]> {
   const rows: Row[] = [];
   const haveWasm = await wasmBackend();
   for (const [N, D] of SIZES) {
-    const rand = rng(N * 7919 + D);
+    const rand = prng(N * 7919 + D);
     const inputs = { x: filled(N * D, rand, 2, 0.5), gamma: filled(D, rand, 0.5, 1), beta: filled(D, rand) };
     const { cache } = bn.forward(inputs, { N, D });
     const dout = filled(N * D, rand);

@@ -14,8 +14,7 @@ import fc from "fast-check";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
-import { prng } from "../compiler/differentiate/cas.js";
-import { gradientNoise, randomInputs, type DataKind } from "./harness.js";
+import { gradientNoise, randomCase, randomInputs } from "./harness.js";
 
 const specDir = join(import.meta.dirname, "../specs");
 const files = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).sort();
@@ -34,16 +33,11 @@ describe.each(files)("float32 kernels of %s", (file) => {
     const p = checkSpec((await import(join(specDir, file))).default);
     const m64 = (await import(`../generated/${p.name}.ts`)) as unknown as AnyKernels;
     const m32 = (await import(`../generated/float32/${p.name}.ts`)) as unknown as AnyKernels;
-    const maxSize = p.sizes.length > 3 ? 3 : 5;
     let worst = 0;
     fc.assert(
       fc.property(
-        fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))),
-        fc.constantFrom<DataKind>("normal", "constant", "large-mean", "tiny"),
-        fc.integer(),
-        (dims, kind, seed) => {
-          const rand = prng(seed);
-          const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
+        randomCase(p),
+        ({ sizes, kind, rand }) => {
           const raw = randomInputs(p, sizes, kind, rand);
           const in64 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
           const in32 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Float32Array.from(v)]));

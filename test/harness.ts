@@ -119,22 +119,32 @@ export function checkModule(
   return { fused: worstFused, fd: worstFd };
 }
 
+/** One random case of a spec: sizes 1..5 (1..3 for specs of four or more sizes), a data kind, a seeded generator. */
+export interface RandomCase {
+  readonly sizes: Record<string, number>;
+  readonly kind: DataKind;
+  readonly rand: () => number;
+}
+
+/** The fast-check arbitrary of `RandomCase`s that every property test of a whole module draws from. */
+export function randomCase(p: Program): fc.Arbitrary<RandomCase> {
+  const maxSize = p.sizes.length > 3 ? 3 : 5;
+  return fc
+    .tuple(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))), fc.constantFrom<DataKind>("normal", "constant", "large-mean", "tiny"), fc.integer())
+    .map(([dims, kind, seed]) => ({ sizes: Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!])), kind, rand: prng(seed) }));
+}
+
 /**
  * The whole property check of one spec's module: forward (output and every cached step) against the
  * reference interpreter, both backwards against each other and finite differences, `runs` random
  * cases over sizes 1..5 (1..3 for specs of four or more sizes) and the four data kinds.
  */
 export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused: number; fd: number; forward: number } {
-    const maxSize = p.sizes.length > 3 ? 3 : 5;
     const worst = { fused: 0, fd: 0, forward: 0 };
     fc.assert(
       fc.property(
-        fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))),
-        fc.constantFrom<DataKind>("normal", "constant", "large-mean", "tiny"),
-        fc.integer(),
-        (dims, kind, seed) => {
-          const rand = prng(seed);
-          const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
+        randomCase(p),
+        ({ sizes, kind, rand }) => {
           const inputs = randomInputs(p, sizes, kind, rand);
           const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
           // forward: every cached step and the output against the interpreter
