@@ -10,6 +10,7 @@ import { shapeOf, tensorOf, type Program } from "./ir/program.js";
 import type { Backward } from "./differentiate/reverse.js";
 import type { Fused } from "./simplify/fused.js";
 import { prng } from "./differentiate/cas.js";
+import { nameTable } from "./ir/table.js";
 
 export class InternalError extends Error {}
 
@@ -99,10 +100,10 @@ export function evaluateGradient(p: Program, e: Expr, k: number, all: Tensors, s
 export function verifyFused(p: Program, bw: Backward, fused: Fused, seed = 12345): void {
   const rand = prng(seed);
   for (let trial = 0; trial < 3; trial++) {
-    const sizes: Record<string, number> = {};
+    const sizes = nameTable<number>();
     for (const s of p.sizes) sizes[s] = 2 + Math.floor(rand() * 2);
-    const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
-    const inputs: Record<string, Float64Array> = {};
+    const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
+    const inputs = nameTable<Float64Array>();
     for (const t of p.inputs) {
       const n = shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1);
       // positive values first, then mixed signs: a rewrite must hold for both

@@ -37,6 +37,7 @@ import type { Program, Step, TensorDecl } from "../ir/program.js";
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
 // the one use of a later stage: local partials reuse the definition-folding rules of simplify/
 import { throughOwnValue } from "../simplify/fused.js";
+import { nameTable } from "../ir/table.js";
 
 export interface LocalPartial {
   /** The element of the source tensor, as it occurs in the step. */
@@ -178,7 +179,7 @@ export function differentiate(p: Program): Backward {
  * (simultaneously, moving other indices out of the way) and sums over every other free index.
  */
 export function gatherInto(c: Expr, occ: Ref, t: TensorDecl, sizeOf: SizeOf): Expr {
-  const mapping: Record<string, string> = {};
+  const mapping = nameTable<string>();
   occ.indices.forEach((j, k) => (mapping[j] = t.indices[k]!));
   const taken = new Set([...c.free, ...t.indices]);
   const rest: string[] = [];

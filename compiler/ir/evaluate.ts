@@ -3,6 +3,7 @@
  * checked against. Slow and obvious on purpose.
  */
 import { assertNever, evalFn, type Expr, type Ref, type SizeOf } from "./expr.js";
+import { own } from "./table.js";
 
 export interface Env {
   /** Value of a ref at concrete index values (in the ref's own index order). */
@@ -105,12 +106,12 @@ export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
       return x.data[off]!;
     },
     sym: (n) => {
-      const v = t.constants[n] ?? t.sizes[n];
+      const v = own(t.constants, n) ?? own(t.sizes, n);
       if (v === undefined) throw new Error(`no value for '${n}'`);
       return v;
     },
     extent: (i) => {
-      const v = t.sizes[t.sizeOf(i)];
+      const v = own(t.sizes, t.sizeOf(i));
       if (v === undefined) throw new Error(`no size for index '${i}'`);
       return v;
     },

@@ -13,6 +13,8 @@
  * Everything cleverer is a named rule in `compiler/simplify`.
  */
 
+import { nameTable } from "./table.js";
+
 /** Elementwise functions of the spec language and of CAS answers. */
 export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech", "stop"] as const;
 export type Fn = (typeof FUNCTIONS)[number];
@@ -422,11 +424,11 @@ export function sum(body: Expr, indices: readonly string[], sizeOf: SizeOf): Exp
     // sum(sum(b, i), j) = sum(b, i, j): rename the inner bound indices back to fresh letters
     const inner = body;
     const fresh = inner.indices.map((i, k) => `${canonicalSize(i)}:~${k}`);
-    const renamed = renameFree(inner.body, Object.fromEntries(inner.indices.map((i, k) => [i, fresh[k]!])), sizeOf);
+    const renamed = renameFree(inner.body, nameTable(inner.indices.map((i, k) => [i, fresh[k]!])), sizeOf);
     return sum(renamed, [...indices, ...fresh], sizeOf);
   }
   const names = canonicalNames(body, indices, sizeOf, false);
-  const mapping: Record<string, string> = {};
+  const mapping = nameTable<string>();
   indices.forEach((i, k) => (mapping[i] = names[k]!));
   const renamed = renameFree(body, mapping, sizeOf);
   const order = names.map((n, k) => [n, k] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -456,7 +458,7 @@ export function isStored(e: Expr): e is Sum {
 export function maxOver(body: Expr, indices: readonly string[], sizeOf: SizeOf): Expr {
   if (indices.length === 0 || !indices.some((i) => body.free.includes(i))) return body;
   const names = canonicalNames(body, indices, sizeOf, false);
-  const mapping: Record<string, string> = {};
+  const mapping = nameTable<string>();
   indices.forEach((i, k) => (mapping[i] = names[k]!));
   return intern({ kind: "max", body: renameFree(body, mapping, sizeOf), indices: [...names].sort() });
 }
@@ -554,7 +556,7 @@ export function mapBottomUp(e: Expr, f: (e: Expr) => Expr, sizeOf: SizeOf): Expr
 export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, sizeOf: SizeOf): Expr {
   const keys = Object.keys(mapping).filter((k) => e.free.includes(k) && mapping[k] !== k);
   if (keys.length === 0) return e;
-  const m: Record<string, string> = {};
+  const m = nameTable<string>();
   for (const k of keys) m[k] = mapping[k]!;
   switch (e.kind) {
     case "num":
@@ -569,7 +571,7 @@ export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, s
     case "sum":
     case "max": {
       const targets = new Set(Object.values(m));
-      const rebound: Record<string, string> = { ...m };
+      const rebound = Object.assign(nameTable<string>(), m);
       const indices = e.indices.map((i, k) => {
         if (!targets.has(i)) return i;
         const fresh = `${canonicalSize(i) ?? sizeOf(i)}:~c${k}`;

@@ -15,6 +15,7 @@
 import { children, isReduction, isStored, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
 import { reductionsOf } from "../simplify/fused.js";
+import { nameTable } from "../ir/table.js";
 
 export interface Reduction {
   readonly node: Expr & { kind: "sum" };
@@ -66,7 +67,7 @@ function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] }
     children(x).forEach(walk);
   };
   walk(node);
-  const mapping = Object.fromEntries(order.map((i, k) => [i, `${sizeOf(i)}:#${k}`]));
+  const mapping = nameTable(order.map((i, k) => [i, `${sizeOf(i)}:#${k}`]));
   return { key: renameFree(node, mapping, sizeOf), order };
 }
 
@@ -145,7 +146,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     const rep = reps.get(key);
     const isOutput = gradients.some((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
     if (rep && !isOutput) {
-      aliases.set(node, { of: rep.node, mapping: Object.fromEntries(rep.order.map((i, k) => [i, order[k]!])) });
+      aliases.set(node, { of: rep.node, mapping: nameTable(rep.order.map((i, k) => [i, order[k]!])) });
       continue;
     }
     if (!rep) reps.set(key, { node, order });
@@ -200,7 +201,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
       const first = members[0]!;
       const space = [...first.indices, ...first.node.indices];
       const readsOf = (m: Reduction, b: Readonly<Record<string, string>>) => readsIn(m.node, (i) => b[i] ?? i, aliases, layout);
-      const firstReads = new Set(readsOf(first, Object.fromEntries(space.map((i) => [i, i]))).keys());
+      const firstReads = new Set(readsOf(first, nameTable(space.map((i) => [i, i]))).keys());
       const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => new Set(readsOf(m, b).keys())));
       // the order that walks memory best, judged on every array the members read (once each) and write
       const reads = new Map<string, readonly string[]>();
@@ -324,7 +325,7 @@ function readsIn(e: Expr, on: (i: string) => string, aliases: Schedule["aliases"
  * member: dq and dk of attention then read the stored `p*(dp - D)` at the same cell.
  */
 function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf, firstReads: ReadonlySet<string>, reads: (b: Readonly<Record<string, string>>) => Set<string>): Record<string, string> {
-  if (m === first) return Object.fromEntries(loops.map((i) => [i, i]));
+  if (m === first) return nameTable(loops.map((i) => [i, i]));
   const shared = (b: Readonly<Record<string, string>>) => [...reads(b)].filter((r) => firstReads.has(r)).length;
   let best = defaultBinding(m, first, loops, sizeOf);
   let bestShared = shared(best);
@@ -354,7 +355,7 @@ function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], size
 }
 
 function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = nameTable<string>();
   const used = new Set<string>();
   const all = [...m.indices, ...m.node.indices];
   for (const i of m.indices) if (loops.includes(i) && first.indices.includes(i)) { out[i] = i; used.add(i); };

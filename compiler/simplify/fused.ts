@@ -43,6 +43,7 @@ import { evaluateGradient, interpretForward } from "../verify.js";
 import { evalLeaves, leavesOf, prng } from "../differentiate/cas.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
 import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rewrite, type Rule, type RuleContext } from "./rules.js";
+import { nameTable } from "../ir/table.js";
 
 export interface Phase {
   readonly name: string;
@@ -75,7 +76,7 @@ function isMonomial(e: Expr): boolean {
 function bindings(def: Step, pattern: Expr, actual: Ref): Record<string, string> | undefined {
   const refs = refsOf(pattern).filter((r) => r.name === actual.name && r.space === actual.space);
   for (const r of refs) {
-    const b: Record<string, string> = {};
+    const b = nameTable<string>();
     let ok = true;
     r.indices.forEach((i, k) => {
       if (def.indices.includes(i)) {
@@ -141,7 +142,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     replaceEach(e, (x) => {
       if (x.kind !== "ref" || x.space !== "grad" || x === bw.upstream || !statements.has(x.name)) return undefined;
       const st = statements.get(x.name)!;
-      const m: Record<string, string> = {};
+      const m = nameTable<string>();
       st.target.indices.forEach((i, k) => (m[i] = x.indices[k]!));
       return renameFree(resolve(x.name), m, sizeOf);
     }, sizeOf);
@@ -242,9 +243,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
 function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) => boolean {
   const rand = prng(4242);
   const samples = [0, 1].map((trial) => {
-    const sizes = Object.fromEntries(p.sizes.map((s) => [s, 2 + Math.floor(rand() * 2)]));
-    const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
-    const inputs = Object.fromEntries(
+    const sizes = nameTable(p.sizes.map((s) => [s, 2 + Math.floor(rand() * 2)]));
+    const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
+    const inputs = nameTable(
       p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()))]),
     );
     const all = interpretForward(p, inputs, sizes, constants);
@@ -293,7 +294,7 @@ function flatReduction(e: Expr & { kind: "sum" }, sizeOf: SizeOf): { bound: stri
     for (const [b, k] of m.powers) {
       if (b.kind === "sum" && k === 1) {
         // rename its bound indices apart from everything collected so far
-        const fresh: Record<string, string> = {};
+        const fresh = nameTable<string>();
         b.indices.forEach((i, n) => (fresh[i] = `${canonicalSize(i)}:~r${bound.length + n}`));
         const inner = renameFree(b.body, fresh, sizeOf);
         bound = [...bound, ...Object.values(fresh)];
@@ -408,7 +409,7 @@ const MERGE_RULE: Rule = {
       const fresh = pa.s.indices.map((i, n) => `${canonicalSize(i)}:~m${n}`);
       const bodies = group.map((q) => {
         const sizes = q.s.indices.map(sizeOf);
-        const m: Record<string, string> = {};
+        const m = nameTable<string>();
         const taken = new Set<number>();
         q.s.indices.forEach((i, n) => {
           const k = pa.s.indices.findIndex((j, jn) => !taken.has(jn) && sizeOf(j) === sizes[n]);
@@ -514,7 +515,7 @@ function unfoldRule(defs: readonly Definition[]): Rule {
       if (e.kind !== "ref" || e.space !== "value") return undefined;
       const d = defs.find((x) => x.monomial && x.step.name === e.name);
       if (!d) return undefined;
-      const m: Record<string, string> = {};
+      const m = nameTable<string>();
       d.step.indices.forEach((i, k) => (m[i] = e.indices[k]!));
       return renameFree(d.basis, m, sizeOf);
     },
@@ -685,7 +686,7 @@ function cheaperExpansion(s: Expr, p: Program, ctx: RuleContext): Expr | undefin
       if (x.kind !== "ref" || x.space !== "value") return undefined;
       const st = p.steps.find((t) => t.name === x.name);
       if (!st) return undefined;
-      const m: Record<string, string> = {};
+      const m = nameTable<string>();
       st.indices.forEach((i, k) => (m[i] = x.indices[k]!));
       return renameFree(st.rhs, m, ctx.sizeOf);
     }, ctx.sizeOf);
