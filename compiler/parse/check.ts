@@ -25,6 +25,7 @@ import {
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
 import { parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
+import { terminalText } from "../escape.js";
 
 export interface Problem {
   readonly message: string;
@@ -56,15 +57,20 @@ function locate(sourceText: string, stepText: string, col: number): { line: numb
   return { line, col: before.length - before.lastIndexOf("\n") };
 }
 
+/**
+ * One problem as the user reads it. Spec text (names, step texts, the file path) may hold control
+ * characters: they are shown as `\u{hex}`, never sent to the terminal (see escape.ts).
+ */
 export function formatProblem(p: Problem, file?: string, sourceText?: string): string {
-  const head = file ? `${file}: ` : "";
-  if (!p.where) return `${head}${p.message}`;
-  if ("field" in p.where) return `${head}${p.where.field}: ${p.message}`;
+  const t = terminalText;
+  const head = file ? `${t(file)}: ` : "";
+  if (!p.where) return `${head}${t(p.message)}`;
+  if ("field" in p.where) return `${head}${t(p.where.field)}: ${t(p.message)}`;
   const w = p.where;
   const pos = file && sourceText !== undefined ? locate(sourceText, w.text, w.col ?? 0) : undefined;
-  const where = pos ? `${file}:${pos.line}:${pos.col}: ` : head;
-  let s = `${where}step ${w.step + 1} "${w.text}": ${p.message}`;
-  if (w.col !== undefined) s += `\n    ${w.text}\n    ${" ".repeat(w.col)}^`;
+  const where = pos ? `${t(file!)}:${pos.line}:${pos.col}: ` : head;
+  let s = `${where}step ${w.step + 1} "${t(w.text)}": ${t(p.message)}`;
+  if (w.col !== undefined) s += `\n    ${t(w.text)}\n    ${" ".repeat(t(w.text.slice(0, w.col)).length)}^`;
   return s;
 }
 
@@ -76,6 +82,11 @@ export function formatProblems(ps: readonly Problem[], file?: string, sourceText
 const SPEC_FUNCTIONS: readonly string[] = ["sqrt", ...FUNCTIONS];
 const REDUCTIONS = ["sum", "mean", "max"] as const;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** The one identifier that cannot key a plain JavaScript object (`{ __proto__: x }` sets the prototype). */
+const PROTO = "__proto__";
+const PROTO_MESSAGE = "'__proto__' cannot be a name: it is the prototype slot of every JavaScript object, so it cannot key the sizes or constants a kernel takes";
+/** `forward` returns `{ <output>, cache }`. */
+const CACHE_KEY = "cache";
 
 /** The spec as a user writes it (CONTRACT §1). */
 export interface SpecObject {
@@ -119,14 +130,17 @@ export function checkSpec(raw: unknown, file?: string): Program {
   if (description !== undefined && typeof description !== "string") fail("description", "must be a string");
 
   // indices: letter -> size symbol
-  const letters: Record<string, string> = {};
+  // name tables never inherit: 'toString' or 'constructor' is not already a letter
+  const letters: Record<string, string> = Object.create(null) as Record<string, string>;
   const sizes: string[] = [];
   const rawIndices = raw["indices"];
   if (!isRecord(rawIndices)) fail("indices", "must be an object mapping index letters to size symbols, like { n: \"N\", d: \"D\" }");
   else
     for (const [letter, size] of Object.entries(rawIndices)) {
       if (!IDENT.test(letter)) fail("indices", `'${letter}' is not a valid index name`);
+      else if (letter === PROTO) fail("indices", PROTO_MESSAGE);
       else if (typeof size !== "string" || !IDENT.test(size)) fail("indices", `the size of '${letter}' must be a symbol like "N"`);
+      else if (size === PROTO) fail("indices", PROTO_MESSAGE);
       else {
         letters[letter] = size;
         if (!sizes.includes(size)) sizes.push(size);
@@ -142,11 +156,13 @@ export function checkSpec(raw: unknown, file?: string): Program {
   else
     for (const [cname, value] of Object.entries(rawConstants)) {
       if (!IDENT.test(cname)) fail("constants", `'${cname}' is not a valid name`);
+      else if (cname === PROTO) fail("constants", PROTO_MESSAGE);
       else if (typeof value !== "number" || !Number.isFinite(value)) fail("constants", `'${cname}' must be a finite number, got ${JSON.stringify(value) ?? String(value)}`);
       else constants.push({ name: cname, value });
     }
 
   const reserved = (n: string): string | undefined => {
+    if (n === PROTO) return "the prototype slot of every JavaScript object, so it cannot name an input, a step or a gradient";
     if (SPEC_FUNCTIONS.includes(n) || (REDUCTIONS as readonly string[]).includes(n)) return "a function of the spec language";
     if (sizes.includes(n)) return "a size symbol";
     if (n in letters) return "an index letter";
@@ -352,6 +368,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
   // a step whose left-hand side is broken already has its message; its name is not reported again
   const attempted = new Set(stepTexts.map((t) => /^\s*([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1]));
   if (typeof output !== "string") fail("output", "must be the name of a step");
+  else if (output === CACHE_KEY) fail("output", `'${CACHE_KEY}' cannot be the output: forward() returns the output beside the cache, as { <output>, cache }; rename the step`);
   else if (!definedAt.has(output) && !attempted.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
 
   if (problems.length) throw new SpecError(problems, file);
