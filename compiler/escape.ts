@@ -40,13 +40,14 @@ export function xmlText(s: string): string {
 
 /**
  * Inline Markdown text: no HTML, no links, no emphasis or headings, on one line. HTML-special
- * characters become entities and every Markdown punctuation character is backslash-escaped, so a
- * description renders as the characters it holds.
+ * characters become entities and the Markdown punctuation that could start markup is
+ * backslash-escaped, so a description renders as the characters it holds.
  */
 export function markdownText(s: string): string {
   return visible(s)
-    .replace(/[\\`*_{}[\]()#+\-.!|~:=$]/g, (c) => `\\${c}`)
-    .replace(/[&<>"']/g, (c) => HTML[c]!);
+    .replace(/[\\`*_{}[\]#!|~$]/g, (c) => `\\${c}`) // emphasis, code, links, images, tables, math
+    .replace(/^(\s*)([-+=]|\d+\.)/, "$1\\$2") // a list item or a heading underline at the start
+    .replace(/[&<>"']/g, (c) => HTML[c]!); // HTML, autolinks
 }
 
 /** An inline Markdown code span holding `s`, whatever backticks it contains. */
@@ -63,7 +64,8 @@ export function markdownCodeLine(s: string): string {
   return visible(s).replace(/`/g, "\\u{60}");
 }
 
-/** A double-quoted Graphviz DOT string. */
-export function dotString(s: string): string {
-  return `"${visible(s).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+/** A double-quoted Graphviz DOT string; several lines are joined by DOT's own line break. */
+export function dotString(s: string | readonly string[]): string {
+  const lines = typeof s === "string" ? [s] : s;
+  return `"${lines.map((l) => visible(l).replace(/[\\"]/g, (c) => `\\${c}`)).join("\\n")}"`;
 }

@@ -8,13 +8,16 @@ import { instance } from "@viz-js/viz";
 import { print, refsOf, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import { activeSteps, liveRefsOf, type Backward } from "../differentiate/reverse.js";
+import { dotString } from "../escape.js";
 
-const q = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+// every string of the DOT source, spec text included, is quoted by the one DOT escaping function
+const q = dotString;
 const shape = (p: Program, t: TensorDecl) => `[${shapeOf(p, t).join(",")}]`;
 
 /** Short operation label for a step: its right-hand side, shortened if long. */
 function operation(p: Program, rhs: string): string {
-  return rhs.length > 34 ? `${rhs.slice(0, 32)}…` : rhs;
+  const flat = rhs.replace(/\s+/g, " "); // a step may run over several lines: whitespace only separates tokens
+  return flat.length > 34 ? `${flat.slice(0, 32)}…` : flat;
 }
 
 export function graphDot(p: Program, bw: Backward): string {
@@ -25,14 +28,14 @@ export function graphDot(p: Program, bw: Backward): string {
   lines.push(`  node [fontname="Helvetica", fontsize=11, shape=box, style="rounded,filled", fillcolor="#f4f4f4", color="#555555", margin="0.2,0.06"];`);
   lines.push(`  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6];`);
   lines.push(`  { rank=source; ${p.inputs.map((t) => q(t.name)).join("; ")}; }`);
-  for (const t of p.inputs) lines.push(`  ${q(t.name)} [label=${q(`${t.name}\n${shape(p, t)}`)}, shape=ellipse, fillcolor="#e3eefc"];`);
+  for (const t of p.inputs) lines.push(`  ${q(t.name)} [label=${q([t.name, shape(p, t)])}, shape=ellipse, fillcolor="#e3eefc"];`);
   for (const s of p.steps) {
     const rhs = s.text.slice(s.text.indexOf("=") + 1).trim();
     const fill = s.name === p.output ? "#fde7c8" : active.has(s.name) ? "#f4f4f4" : "#fafafa";
-    lines.push(`  ${q(s.name)} [label=${q(`${s.name}\n${operation(p, rhs)}`)}, fillcolor=${q(fill)}${active.has(s.name) ? "" : ', fontcolor="#888888"'}];`);
+    lines.push(`  ${q(s.name)} [label=${q([s.name, operation(p, rhs)])}, fillcolor=${q(fill)}${active.has(s.name) ? "" : ', fontcolor="#888888"'}];`);
   }
-  lines.push(`  "d${p.output}" [label=${q(`d${p.output}\n${shape(p, tensorOf(p, p.output))}`)}, shape=plaintext, style="", fontcolor="#c0392b"];`);
-  lines.push(`  { rank=sink; "d${p.output}"; }`);
+  lines.push(`  ${q(`d${p.output}`)} [label=${q([`d${p.output}`, shape(p, tensorOf(p, p.output))])}, shape=plaintext, style="", fontcolor="#c0392b"];`);
+  lines.push(`  { rank=sink; ${q(`d${p.output}`)}; }`);
   // forward edges: one per tensor a step reads
   for (const s of p.steps) {
     const read = [...new Set(refsOfStep(s.rhs).map((r) => r.name))];
@@ -40,7 +43,7 @@ export function graphDot(p: Program, bw: Backward): string {
   }
   // backward edges: the contribution each step sends to each tensor it reads
   // a backward edge is drawn as its forward edge reversed (dir=back), so the two run side by side
-  lines.push(`  ${q(p.output)} -> "d${p.output}" [dir=back, color="#c0392b", fontcolor="#c0392b", style=dashed, label=${q(`d${p.output}`)}];`);
+  lines.push(`  ${q(p.output)} -> ${q(`d${p.output}`)} [dir=back, color="#c0392b", fontcolor="#c0392b", style=dashed, label=${q(`d${p.output}`)}];`);
   for (const b of bw.blocks) {
     if (!b.step) continue;
     for (const st of b.statements) {
