@@ -106,13 +106,13 @@ async function batchnormRows(): Promise<Row[]> {
     // the generated kernels, the hand-written loop and the floors alternate (see `interleaved`)
     const ms: Record<string, number> = await interleaved(
       [
-        ["hand-written", () => batchnormBackwardByHand(N, D, dout, cache.xhat, cache.gamma, cache.ivar, into.dx, into.dgamma, into.dbeta, ...scratch)],
+        ["hand-written", () => batchnormBackwardByHand(N, D, dout, cache.values.xhat, cache.values.gamma, cache.values.ivar, into.dx, into.dgamma, into.dbeta, ...scratch)],
         ["fused, preallocated", () => bn.backwardFused(dout, cache, into)],
         ["fused", () => bn.backwardFused(dout, cache)],
         ["naive", () => bn.backwardNaive(dout, cache)],
         ["naive, preallocated", () => bn.backwardNaive(dout, cache, into)],
-        ["streaming floor", () => streamingFloor(N, D, dout, cache.xhat, into.dx, scratch[0], scratch[1])],
-        ["streaming floor, unrolled", () => streamingFloorUnrolled(N, D, dout, cache.xhat, into.dx, scratch[0])],
+        ["streaming floor", () => streamingFloor(N, D, dout, cache.values.xhat, into.dx, scratch[0], scratch[1])],
+        ["streaming floor, unrolled", () => streamingFloorUnrolled(N, D, dout, cache.values.xhat, into.dx, scratch[0])],
       ],
       quick ? 200 : big ? 10000 : 4000,
     );

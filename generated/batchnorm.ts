@@ -37,11 +37,16 @@ export interface BatchnormConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface BatchnormCache {
   readonly spec: "batchnorm";
   readonly sizes: Readonly<BatchnormSizes>;
   readonly constants: Readonly<Required<BatchnormConstants>>;
+  readonly values: Readonly<BatchnormValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface BatchnormValues {
   /** x[n,d] */
   readonly x: Float64Array;
   /** gamma[d] */
@@ -108,12 +113,39 @@ export function forward(
 ): { out: Float64Array; cache: BatchnormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
-  const eps = checkConstant(constants?.eps ?? 0.00001, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
   const beta = checkArray(inputs.beta, D, "inputs.beta");
+  const mu = output(into, "mu", D);
+  const xmu = output(into, "xmu", N * D);
+  const sq = output(into, "sq", N * D);
+  const var_ = output(into, "var", D);
+  const sqrtvar = output(into, "sqrtvar", D);
+  const ivar = output(into, "ivar", D);
+  const xhat = output(into, "xhat", N * D);
+  const gammax = output(into, "gammax", N * D);
+  const out = output(into, "out", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.mu", mu],
+        ["into.xmu", xmu],
+        ["into.sq", sq],
+        ["into.var", var_],
+        ["into.sqrtvar", sqrtvar],
+        ["into.ivar", ivar],
+        ["into.xhat", xhat],
+        ["into.gammax", gammax],
+        ["into.out", out],
+      ],
+      [
+        ["inputs.x", x],
+        ["inputs.gamma", gamma],
+        ["inputs.beta", beta],
+      ],
+    );
   // step 1: mu[d] = 1/N * sum(x[n,d], n)
-  const mu = into?.mu === undefined ? new Float64Array(D) : checkInto(into.mu, D, "into.mu", Object.values(inputs));
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -124,8 +156,6 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[d]
-  const xmu =
-    into?.xmu === undefined ? new Float64Array(N * D) : checkInto(into.xmu, N * D, "into.xmu", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[d1]!;
@@ -133,8 +163,6 @@ export function forward(
   }
 
   // step 3: sq[n,d] = xmu[n,d]^2
-  const sq =
-    into?.sq === undefined ? new Float64Array(N * D) : checkInto(into.sq, N * D, "into.sq", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
       sq[n2 * D + d2] = xmu[n2 * D + d2]! * xmu[n2 * D + d2]!;
@@ -142,8 +170,6 @@ export function forward(
   }
 
   // step 4: var[d] = 1/N * sum(sq[n,d], n)
-  const var_ =
-    into?.var === undefined ? new Float64Array(D) : checkInto(into.var, D, "into.var", Object.values(inputs));
   for (let d3 = 0; d3 < D; d3++) {
     let acc1 = 0;
     for (let n3 = 0; n3 < N; n3++) {
@@ -154,26 +180,16 @@ export function forward(
   }
 
   // step 5: sqrtvar[d] = sqrt(var[d] + eps)
-  const sqrtvar =
-    into?.sqrtvar === undefined
-      ? new Float64Array(D)
-      : checkInto(into.sqrtvar, D, "into.sqrtvar", Object.values(inputs));
   for (let d4 = 0; d4 < D; d4++) {
     sqrtvar[d4] = Math.sqrt(eps + var_[d4]!);
   }
 
   // step 6: ivar[d] = 1/sqrtvar[d]
-  const ivar =
-    into?.ivar === undefined ? new Float64Array(D) : checkInto(into.ivar, D, "into.ivar", Object.values(inputs));
   for (let d5 = 0; d5 < D; d5++) {
     ivar[d5] = 1 / sqrtvar[d5]!;
   }
 
   // step 7: xhat[n,d] = xmu[n,d] * ivar[d]
-  const xhat =
-    into?.xhat === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.xhat, N * D, "into.xhat", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let d6 = 0; d6 < D; d6++) {
       xhat[n4 * D + d6] = ivar[d6]! * xmu[n4 * D + d6]!;
@@ -181,10 +197,6 @@ export function forward(
   }
 
   // step 8: gammax[n,d] = gamma[d] * xhat[n,d]
-  const gammax =
-    into?.gammax === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.gammax, N * D, "into.gammax", Object.values(inputs));
   for (let n5 = 0; n5 < N; n5++) {
     for (let d7 = 0; d7 < D; d7++) {
       gammax[n5 * D + d7] = gamma[d7]! * xhat[n5 * D + d7]!;
@@ -192,8 +204,6 @@ export function forward(
   }
 
   // step 9: out[n,d] = gammax[n,d] + beta[d]
-  const out =
-    into?.out === undefined ? new Float64Array(N * D) : checkInto(into.out, N * D, "into.out", Object.values(inputs));
   for (let n6 = 0; n6 < N; n6++) {
     for (let d8 = 0; d8 < D; d8++) {
       out[n6 * D + d8] = beta[d8]! + gammax[n6 * D + d8]!;
@@ -204,18 +214,20 @@ export function forward(
     spec: "batchnorm",
     sizes: { N: N, D: D },
     constants: { eps: eps },
-    x: x,
-    gamma: gamma,
-    beta: beta,
-    mu: mu,
-    xmu: xmu,
-    sq: sq,
-    var: var_,
-    sqrtvar: sqrtvar,
-    ivar: ivar,
-    xhat: xhat,
-    gammax: gammax,
-    out: out,
+    values: {
+      x: x,
+      gamma: gamma,
+      beta: beta,
+      mu: mu,
+      xmu: xmu,
+      sq: sq,
+      var: var_,
+      sqrtvar: sqrtvar,
+      ivar: ivar,
+      xhat: xhat,
+      gammax: gammax,
+      out: out,
+    },
   };
   return { out: out, cache };
 }
@@ -232,20 +244,28 @@ export function backwardNaive(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const xmu = cache.xmu;
-  const sqrtvar = cache.sqrtvar;
-  const ivar = cache.ivar;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const xmu = cache.values.xmu;
+  const sqrtvar = cache.values.sqrtvar;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 9 reversed: out[n,d] = gammax[n,d] + beta[d]
   // dbeta[d] = sum(dout[n,d], n)
   //   local derivative ∂/∂beta[d] = 1
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -267,10 +287,6 @@ export function backwardNaive(
   // step 8 reversed: gammax[n,d] = gamma[d] * xhat[n,d]
   // dgamma[d] = sum(dgammax[n,d]*xhat[n,d], n)
   //   local derivative ∂/∂gamma[d] = xhat[n,d]
-  const dgamma =
-    into?.dgamma === undefined
-      ? new Float64Array(D)
-      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let d2 = 0; d2 < D; d2++) {
     let acc1 = 0;
     for (let n2 = 0; n2 < N; n2++) {
@@ -389,10 +405,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n12 = 0; n12 < N; n12++) {
     for (let d14 = 0; d14 < D; d14++) {
       dx[n12 * D + d14] = dx1[n12 * D + d14]! + dx2[n12 * D + d14]!;
@@ -419,15 +431,24 @@ export function backwardFused(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const ivar = cache.ivar;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
-  const dgamma =
-    into?.dgamma === undefined ? new Float64Array(D) : checkInto(into.dgamma, D, "into.dgamma", args).fill(0);
-  const dbeta = into?.dbeta === undefined ? new Float64Array(D) : checkInto(into.dbeta, D, "into.dbeta", args).fill(0);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
 
   // one pass over memory for sum(dout[n,d], n), sum(dout[n,d]*xhat[n,d], n)
   // dbeta is a reduction itself, derived by inlining alone (no rewrite)
@@ -569,48 +590,113 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`batchnorm: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("batchnorm: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`batchnorm: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("batchnorm: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`batchnorm: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("batchnorm: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`batchnorm: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("batchnorm: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`batchnorm: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "batchnorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "batchnorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: BatchnormCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.gamma", cache.values.gamma],
+    ["cache.values.beta", cache.values.beta],
+    ["cache.values.mu", cache.values.mu],
+    ["cache.values.xmu", cache.values.xmu],
+    ["cache.values.sq", cache.values.sq],
+    ["cache.values.var", cache.values.var],
+    ["cache.values.sqrtvar", cache.values.sqrtvar],
+    ["cache.values.ivar", cache.values.ivar],
+    ["cache.values.xhat", cache.values.xhat],
+    ["cache.values.gammax", cache.values.gammax],
+    ["cache.values.out", cache.values.out],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: BatchnormCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "batchnorm") {
-    throw new RangeError(`batchnorm: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "batchnorm" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("batchnorm: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.gamma, D, "cache.gamma");
-  checkArray(cache.beta, D, "cache.beta");
-  checkArray(cache.mu, D, "cache.mu");
-  checkArray(cache.xmu, N * D, "cache.xmu");
-  checkArray(cache.sq, N * D, "cache.sq");
-  checkArray(cache.var, D, "cache.var");
-  checkArray(cache.sqrtvar, D, "cache.sqrtvar");
-  checkArray(cache.ivar, D, "cache.ivar");
-  checkArray(cache.xhat, N * D, "cache.xhat");
-  checkArray(cache.gammax, N * D, "cache.gammax");
-  checkArray(cache.out, N * D, "cache.out");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.gamma, D, "cache.values.gamma");
+  checkArray(cache.values.beta, D, "cache.values.beta");
+  checkArray(cache.values.mu, D, "cache.values.mu");
+  checkArray(cache.values.xmu, N * D, "cache.values.xmu");
+  checkArray(cache.values.sq, N * D, "cache.values.sq");
+  checkArray(cache.values.var, D, "cache.values.var");
+  checkArray(cache.values.sqrtvar, D, "cache.values.sqrtvar");
+  checkArray(cache.values.ivar, D, "cache.values.ivar");
+  checkArray(cache.values.xhat, N * D, "cache.values.xhat");
+  checkArray(cache.values.gammax, N * D, "cache.values.gammax");
+  checkArray(cache.values.out, N * D, "cache.values.out");
 }

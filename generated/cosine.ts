@@ -30,11 +30,16 @@ export interface CosineConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface CosineCache {
   readonly spec: "cosine";
   readonly sizes: Readonly<CosineSizes>;
   readonly constants: Readonly<Required<CosineConstants>>;
+  readonly values: Readonly<CosineValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface CosineValues {
   /** a[n,d] */
   readonly a: Float64Array;
   /** b[n,d] */
@@ -77,11 +82,27 @@ export function forward(
 ): { sim: Float64Array; cache: CosineCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
-  const eps = checkConstant(constants?.eps ?? 1e-12, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 1e-12, "constants.eps");
   const a = checkArray(inputs.a, N * D, "inputs.a");
   const b = checkArray(inputs.b, N * D, "inputs.b");
+  const ab = output(into, "ab", N);
+  const aa = output(into, "aa", N);
+  const bb = output(into, "bb", N);
+  const sim = output(into, "sim", N);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.ab", ab],
+        ["into.aa", aa],
+        ["into.bb", bb],
+        ["into.sim", sim],
+      ],
+      [
+        ["inputs.a", a],
+        ["inputs.b", b],
+      ],
+    );
   // step 1: ab[n] = sum(a[n,d]*b[n,d], d)
-  const ab = into?.ab === undefined ? new Float64Array(N) : checkInto(into.ab, N, "into.ab", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -92,7 +113,6 @@ export function forward(
   }
 
   // step 2: aa[n] = sum(a[n,d]^2, d)
-  const aa = into?.aa === undefined ? new Float64Array(N) : checkInto(into.aa, N, "into.aa", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     let acc1 = 0;
     for (let d1 = 0; d1 < D; d1++) {
@@ -103,7 +123,6 @@ export function forward(
   }
 
   // step 3: bb[n] = sum(b[n,d]^2, d)
-  const bb = into?.bb === undefined ? new Float64Array(N) : checkInto(into.bb, N, "into.bb", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc2 = 0;
     for (let d2 = 0; d2 < D; d2++) {
@@ -114,7 +133,6 @@ export function forward(
   }
 
   // step 4: sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
-  const sim = into?.sim === undefined ? new Float64Array(N) : checkInto(into.sim, N, "into.sim", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     sim[n3] = ab[n3]! / Math.sqrt(eps + aa[n3]! * bb[n3]!);
   }
@@ -123,12 +141,7 @@ export function forward(
     spec: "cosine",
     sizes: { N: N, D: D },
     constants: { eps: eps },
-    a: a,
-    b: b,
-    ab: ab,
-    aa: aa,
-    bb: bb,
-    sim: sim,
+    values: { a: a, b: b, ab: ab, aa: aa, bb: bb, sim: sim },
   };
   return { sim: sim, cache };
 }
@@ -145,12 +158,22 @@ export function backwardNaive(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const a = cache.a;
-  const b = cache.b;
-  const ab = cache.ab;
-  const aa = cache.aa;
-  const bb = cache.bb;
+  const a = cache.values.a;
+  const b = cache.values.b;
+  const ab = cache.values.ab;
+  const aa = cache.values.aa;
+  const bb = cache.values.bb;
   checkArray(dout, N, "dout");
+  const da = output(into, "da", N * D);
+  const db = output(into, "db", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.da", da],
+        ["into.db", db],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 4 reversed: sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
   // dab[n] = dsim[n]/sqrt(eps + aa[n]*bb[n])
@@ -215,10 +238,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // da[n,d] = da1[n,d] + da2[n,d]
-  const da =
-    into?.da === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.da, N * D, "into.da", [dout, ...Object.values(cache)]);
   for (let n7 = 0; n7 < N; n7++) {
     for (let d4 = 0; d4 < D; d4++) {
       da[n7 * D + d4] = da1[n7 * D + d4]! + da2[n7 * D + d4]!;
@@ -226,10 +245,6 @@ export function backwardNaive(
   }
 
   // db[n,d] = db1[n,d] + db2[n,d]
-  const db =
-    into?.db === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.db, N * D, "into.db", [dout, ...Object.values(cache)]);
   for (let n8 = 0; n8 < N; n8++) {
     for (let d5 = 0; d5 < D; d5++) {
       db[n8 * D + d5] = db1[n8 * D + d5]! + db2[n8 * D + d5]!;
@@ -255,15 +270,22 @@ export function backwardFused(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const a = cache.a;
-  const b = cache.b;
-  const ab = cache.ab;
-  const aa = cache.aa;
-  const bb = cache.bb;
+  const a = cache.values.a;
+  const b = cache.values.b;
+  const ab = cache.values.ab;
+  const aa = cache.values.aa;
+  const bb = cache.values.bb;
   checkArray(dout, N, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const da = into?.da === undefined ? new Float64Array(N * D) : checkInto(into.da, N * D, "into.da", args);
-  const db = into?.db === undefined ? new Float64Array(N * D) : checkInto(into.db, N * D, "into.db", args);
+  const da = output(into, "da", N * D);
+  const db = output(into, "db", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.da", da],
+        ["into.db", db],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // one pass over memory for da, db
   // da[n,d] = dsim[n]*(b[n,d] - a[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
@@ -309,42 +331,101 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`cosine: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("cosine: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`cosine: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("cosine: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`cosine: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("cosine: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`cosine: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("cosine: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`cosine: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "cosine: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "cosine: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: CosineCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.a", cache.values.a],
+    ["cache.values.b", cache.values.b],
+    ["cache.values.ab", cache.values.ab],
+    ["cache.values.aa", cache.values.aa],
+    ["cache.values.bb", cache.values.bb],
+    ["cache.values.sim", cache.values.sim],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: CosineCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "cosine") {
-    throw new RangeError(`cosine: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "cosine" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("cosine: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.a, N * D, "cache.a");
-  checkArray(cache.b, N * D, "cache.b");
-  checkArray(cache.ab, N, "cache.ab");
-  checkArray(cache.aa, N, "cache.aa");
-  checkArray(cache.bb, N, "cache.bb");
-  checkArray(cache.sim, N, "cache.sim");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.a, N * D, "cache.values.a");
+  checkArray(cache.values.b, N * D, "cache.values.b");
+  checkArray(cache.values.ab, N, "cache.values.ab");
+  checkArray(cache.values.aa, N, "cache.values.aa");
+  checkArray(cache.values.bb, N, "cache.values.bb");
+  checkArray(cache.values.sim, N, "cache.values.sim");
 }

@@ -36,11 +36,16 @@ export interface GroupnormConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface GroupnormCache {
   readonly spec: "groupnorm";
   readonly sizes: Readonly<GroupnormSizes>;
   readonly constants: Readonly<Required<GroupnormConstants>>;
+  readonly values: Readonly<GroupnormValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface GroupnormValues {
   /** x[b,g,c,s] */
   readonly x: Float64Array;
   /** gamma[g,c] */
@@ -97,13 +102,33 @@ export function forward(
   const G = checkSize(sizes.G, "sizes.G");
   const C = checkSize(sizes.C, "sizes.C");
   const S = checkSize(sizes.S, "sizes.S");
-  const eps = checkConstant(constants?.eps ?? 0.00001, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
   const x = checkArray(inputs.x, B * G * C * S, "inputs.x");
   const gamma = checkArray(inputs.gamma, G * C, "inputs.gamma");
   const beta = checkArray(inputs.beta, G * C, "inputs.beta");
+  const mu = output(into, "mu", B * G);
+  const xmu = output(into, "xmu", B * G * C * S);
+  const var_ = output(into, "var", B * G);
+  const rstd = output(into, "rstd", B * G);
+  const xhat = output(into, "xhat", B * G * C * S);
+  const y = output(into, "y", B * G * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.mu", mu],
+        ["into.xmu", xmu],
+        ["into.var", var_],
+        ["into.rstd", rstd],
+        ["into.xhat", xhat],
+        ["into.y", y],
+      ],
+      [
+        ["inputs.x", x],
+        ["inputs.gamma", gamma],
+        ["inputs.beta", beta],
+      ],
+    );
   // step 1: mu[b,g] = mean(x[b,g,c,s], c, s)
-  const mu =
-    into?.mu === undefined ? new Float64Array(B * G) : checkInto(into.mu, B * G, "into.mu", Object.values(inputs));
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < G; g++) {
       let acc = 0;
@@ -118,10 +143,6 @@ export function forward(
   }
 
   // step 2: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
-  const xmu =
-    into?.xmu === undefined
-      ? new Float64Array(B * G * C * S)
-      : checkInto(into.xmu, B * G * C * S, "into.xmu", Object.values(inputs));
   for (let b1 = 0; b1 < B; b1++) {
     for (let g1 = 0; g1 < G; g1++) {
       for (let c1 = 0; c1 < C; c1++) {
@@ -133,8 +154,6 @@ export function forward(
   }
 
   // step 3: var[b,g] = mean(xmu[b,g,c,s]^2, c, s)
-  const var_ =
-    into?.var === undefined ? new Float64Array(B * G) : checkInto(into.var, B * G, "into.var", Object.values(inputs));
   for (let b2 = 0; b2 < B; b2++) {
     for (let g2 = 0; g2 < G; g2++) {
       let acc1 = 0;
@@ -149,10 +168,6 @@ export function forward(
   }
 
   // step 4: rstd[b,g] = 1/sqrt(var[b,g] + eps)
-  const rstd =
-    into?.rstd === undefined
-      ? new Float64Array(B * G)
-      : checkInto(into.rstd, B * G, "into.rstd", Object.values(inputs));
   for (let b3 = 0; b3 < B; b3++) {
     for (let g3 = 0; g3 < G; g3++) {
       rstd[b3 * G + g3] = 1 / Math.sqrt(eps + var_[b3 * G + g3]!);
@@ -160,10 +175,6 @@ export function forward(
   }
 
   // step 5: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
-  const xhat =
-    into?.xhat === undefined
-      ? new Float64Array(B * G * C * S)
-      : checkInto(into.xhat, B * G * C * S, "into.xhat", Object.values(inputs));
   for (let b4 = 0; b4 < B; b4++) {
     for (let g4 = 0; g4 < G; g4++) {
       for (let c3 = 0; c3 < C; c3++) {
@@ -175,10 +186,6 @@ export function forward(
   }
 
   // step 6: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
-  const y =
-    into?.y === undefined
-      ? new Float64Array(B * G * C * S)
-      : checkInto(into.y, B * G * C * S, "into.y", Object.values(inputs));
   for (let b5 = 0; b5 < B; b5++) {
     for (let g5 = 0; g5 < G; g5++) {
       for (let c4 = 0; c4 < C; c4++) {
@@ -194,15 +201,7 @@ export function forward(
     spec: "groupnorm",
     sizes: { B: B, G: G, C: C, S: S },
     constants: { eps: eps },
-    x: x,
-    gamma: gamma,
-    beta: beta,
-    mu: mu,
-    xmu: xmu,
-    var: var_,
-    rstd: rstd,
-    xhat: xhat,
-    y: y,
+    values: { x: x, gamma: gamma, beta: beta, mu: mu, xmu: xmu, var: var_, rstd: rstd, xhat: xhat, y: y },
   };
   return { y: y, cache };
 }
@@ -219,19 +218,27 @@ export function backwardNaive(
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const xmu = cache.xmu;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const xmu = cache.values.xmu;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, B * G * C * S, "dout");
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 6 reversed: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
   // dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
   //   local derivative ∂/∂gamma[g,c] = xhat[b,g,c,s]
-  const dgamma =
-    into?.dgamma === undefined
-      ? new Float64Array(G * C)
-      : checkInto(into.dgamma, G * C, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let g = 0; g < G; g++) {
     for (let c = 0; c < C; c++) {
       let acc = 0;
@@ -247,10 +254,6 @@ export function backwardNaive(
 
   // dbeta[g,c] = sum(dy[b,g,c,s], b, s)
   //   local derivative ∂/∂beta[g,c] = 1
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float64Array(G * C)
-      : checkInto(into.dbeta, G * C, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let g1 = 0; g1 < G; g1++) {
     for (let c1 = 0; c1 < C; c1++) {
       let acc1 = 0;
@@ -391,10 +394,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[b,g,c,s] = dx1[b,g,c,s] + dx2[b,g,c,s]
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(B * G * C * S)
-      : checkInto(into.dx, B * G * C * S, "into.dx", [dout, ...Object.values(cache)]);
   for (let b11 = 0; b11 < B; b11++) {
     for (let g11 = 0; g11 < G; g11++) {
       for (let c10 = 0; c10 < C; c10++) {
@@ -426,17 +425,24 @@ export function backwardFused(
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, B * G * C * S, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx =
-    into?.dx === undefined ? new Float64Array(B * G * C * S) : checkInto(into.dx, B * G * C * S, "into.dx", args);
-  const dgamma =
-    into?.dgamma === undefined ? new Float64Array(G * C) : checkInto(into.dgamma, G * C, "into.dgamma", args).fill(0);
-  const dbeta =
-    into?.dbeta === undefined ? new Float64Array(G * C) : checkInto(into.dbeta, G * C, "into.dbeta", args).fill(0);
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
   const r = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c], c, s)
   const r1 = new Float64Array(B * G); // sum(dy[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s)
 
@@ -559,45 +565,109 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`groupnorm: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("groupnorm: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`groupnorm: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("groupnorm: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`groupnorm: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("groupnorm: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`groupnorm: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("groupnorm: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`groupnorm: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "groupnorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "groupnorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: GroupnormCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.gamma", cache.values.gamma],
+    ["cache.values.beta", cache.values.beta],
+    ["cache.values.mu", cache.values.mu],
+    ["cache.values.xmu", cache.values.xmu],
+    ["cache.values.var", cache.values.var],
+    ["cache.values.rstd", cache.values.rstd],
+    ["cache.values.xhat", cache.values.xhat],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: GroupnormCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "groupnorm") {
-    throw new RangeError(`groupnorm: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "groupnorm" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("groupnorm: " + "the cache was not made by this module's forward()");
   }
-  const { B, G, C, S } = cache.sizes;
-  checkArray(cache.x, B * G * C * S, "cache.x");
-  checkArray(cache.gamma, G * C, "cache.gamma");
-  checkArray(cache.beta, G * C, "cache.beta");
-  checkArray(cache.mu, B * G, "cache.mu");
-  checkArray(cache.xmu, B * G * C * S, "cache.xmu");
-  checkArray(cache.var, B * G, "cache.var");
-  checkArray(cache.rstd, B * G, "cache.rstd");
-  checkArray(cache.xhat, B * G * C * S, "cache.xhat");
-  checkArray(cache.y, B * G * C * S, "cache.y");
+  const B = checkSize(cache.sizes.B, "cache.sizes.B");
+  const G = checkSize(cache.sizes.G, "cache.sizes.G");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+  const S = checkSize(cache.sizes.S, "cache.sizes.S");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, B * G * C * S, "cache.values.x");
+  checkArray(cache.values.gamma, G * C, "cache.values.gamma");
+  checkArray(cache.values.beta, G * C, "cache.values.beta");
+  checkArray(cache.values.mu, B * G, "cache.values.mu");
+  checkArray(cache.values.xmu, B * G * C * S, "cache.values.xmu");
+  checkArray(cache.values.var, B * G, "cache.values.var");
+  checkArray(cache.values.rstd, B * G, "cache.values.rstd");
+  checkArray(cache.values.xhat, B * G * C * S, "cache.values.xhat");
+  checkArray(cache.values.y, B * G * C * S, "cache.values.y");
 }

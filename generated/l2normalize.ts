@@ -27,11 +27,16 @@ export interface L2normalizeConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface L2normalizeCache {
   readonly spec: "l2normalize";
   readonly sizes: Readonly<L2normalizeSizes>;
   readonly constants: Readonly<Required<L2normalizeConstants>>;
+  readonly values: Readonly<L2normalizeValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface L2normalizeValues {
   /** x[n,d] */
   readonly x: Float64Array;
   /** ss[n] */
@@ -66,10 +71,21 @@ export function forward(
 ): { y: Float64Array; cache: L2normalizeCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
-  const eps = checkConstant(constants?.eps ?? 1e-12, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 1e-12, "constants.eps");
   const x = checkArray(inputs.x, N * D, "inputs.x");
+  const ss = output(into, "ss", N);
+  const rnorm = output(into, "rnorm", N);
+  const y = output(into, "y", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.ss", ss],
+        ["into.rnorm", rnorm],
+        ["into.y", y],
+      ],
+      [["inputs.x", x]],
+    );
   // step 1: ss[n] = sum(x[n,d]^2, d)
-  const ss = into?.ss === undefined ? new Float64Array(N) : checkInto(into.ss, N, "into.ss", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -80,14 +96,11 @@ export function forward(
   }
 
   // step 2: rnorm[n] = 1/sqrt(ss[n] + eps)
-  const rnorm =
-    into?.rnorm === undefined ? new Float64Array(N) : checkInto(into.rnorm, N, "into.rnorm", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     rnorm[n1] = 1 / Math.sqrt(eps + ss[n1]!);
   }
 
   // step 3: y[n,d] = x[n,d] * rnorm[n]
-  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n2 * D + d1] = rnorm[n2]! * x[n2 * D + d1]!;
@@ -98,10 +111,7 @@ export function forward(
     spec: "l2normalize",
     sizes: { N: N, D: D },
     constants: { eps: eps },
-    x: x,
-    ss: ss,
-    rnorm: rnorm,
-    y: y,
+    values: { x: x, ss: ss, rnorm: rnorm, y: y },
   };
   return { y: y, cache };
 }
@@ -118,9 +128,11 @@ export function backwardNaive(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const x = cache.x;
-  const rnorm = cache.rnorm;
+  const x = cache.values.x;
+  const rnorm = cache.values.rnorm;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 3 reversed: y[n,d] = x[n,d] * rnorm[n]
   // dx1[n,d] = dy[n,d]*rnorm[n]
@@ -164,10 +176,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let d3 = 0; d3 < D; d3++) {
       dx[n4 * D + d3] = dx1[n4 * D + d3]! + dx2[n4 * D + d3]!;
@@ -192,11 +200,11 @@ export function backwardFused(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const rnorm = cache.rnorm;
-  const y = cache.y;
+  const rnorm = cache.values.rnorm;
+  const y = cache.values.y;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d)
@@ -276,40 +284,97 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`l2normalize: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("l2normalize: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`l2normalize: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("l2normalize: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`l2normalize: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("l2normalize: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`l2normalize: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("l2normalize: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`l2normalize: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "l2normalize: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "l2normalize: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: L2normalizeCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.ss", cache.values.ss],
+    ["cache.values.rnorm", cache.values.rnorm],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: L2normalizeCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "l2normalize") {
-    throw new RangeError(`l2normalize: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "l2normalize" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("l2normalize: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.ss, N, "cache.ss");
-  checkArray(cache.rnorm, N, "cache.rnorm");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.ss, N, "cache.values.ss");
+  checkArray(cache.values.rnorm, N, "cache.values.rnorm");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

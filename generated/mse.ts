@@ -25,11 +25,16 @@ export interface MseSizes {
 
 export interface MseConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface MseCache {
   readonly spec: "mse";
   readonly sizes: Readonly<MseSizes>;
   readonly constants: Readonly<Required<MseConstants>>;
+  readonly values: Readonly<MseValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface MseValues {
   /** y[n,d] */
   readonly y: Float64Array;
   /** t[n,d] */
@@ -66,8 +71,20 @@ export function forward(
   const D = checkSize(sizes.D, "sizes.D");
   const y = checkArray(inputs.y, N * D, "inputs.y");
   const t = checkArray(inputs.t, N * D, "inputs.t");
+  const r = output(into, "r", N * D);
+  const loss = output(into, "loss", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.r", r],
+        ["into.loss", loss],
+      ],
+      [
+        ["inputs.y", y],
+        ["inputs.t", t],
+      ],
+    );
   // step 1: r[n,d] = y[n,d] - t[n,d]
-  const r = into?.r === undefined ? new Float64Array(N * D) : checkInto(into.r, N * D, "into.r", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       r[n * D + d] = y[n * D + d]! - t[n * D + d]!;
@@ -75,8 +92,6 @@ export function forward(
   }
 
   // step 2: loss = sum(r[n,d]^2, n, d) / (N*D)
-  const loss =
-    into?.loss === undefined ? new Float64Array(1) : checkInto(into.loss, 1, "into.loss", Object.values(inputs));
   let acc = 0;
   for (let d1 = 0; d1 < D; d1++) {
     for (let n1 = 0; n1 < N; n1++) {
@@ -85,7 +100,12 @@ export function forward(
   }
 
   loss[0] = acc / D / N;
-  const cache: MseCache = { spec: "mse", sizes: { N: N, D: D }, constants: {}, y: y, t: t, r: r, loss: loss };
+  const cache: MseCache = {
+    spec: "mse",
+    sizes: { N: N, D: D },
+    constants: {},
+    values: { y: y, t: t, r: r, loss: loss },
+  };
   return { loss: loss, cache };
 }
 
@@ -96,8 +116,18 @@ export function forward(
 export function backwardNaive(dout: Float64Array, cache: MseCache, into?: Partial<MseGradients>): MseGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const r = cache.r;
+  const r = cache.values.r;
   checkArray(dout, 1, "dout");
+  const dy = output(into, "dy", N * D);
+  const dt = output(into, "dt", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dy", dy],
+        ["into.dt", dt],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 2 reversed: loss = sum(r[n,d]^2, n, d) / (N*D)
   // dr[n,d] = 2*dloss[]*r[n,d]/D/N
@@ -112,10 +142,6 @@ export function backwardNaive(dout: Float64Array, cache: MseCache, into?: Partia
   // step 1 reversed: r[n,d] = y[n,d] - t[n,d]
   // dy[n,d] = dr[n,d]
   //   local derivative ∂/∂y[n,d] = 1
-  const dy =
-    into?.dy === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dy, N * D, "into.dy", [dout, ...Object.values(cache)]);
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       dy[n1 * D + d1] = dr[n1 * D + d1]!;
@@ -124,10 +150,6 @@ export function backwardNaive(dout: Float64Array, cache: MseCache, into?: Partia
 
   // dt[n,d] = -dr[n,d]
   //   local derivative ∂/∂t[n,d] = -1
-  const dt =
-    into?.dt === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dt, N * D, "into.dt", [dout, ...Object.values(cache)]);
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
       dt[n2 * D + d2] = -1 * dr[n2 * D + d2]!;
@@ -148,11 +170,18 @@ export function backwardNaive(dout: Float64Array, cache: MseCache, into?: Partia
 export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partial<MseGradients>): MseGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const r = cache.r;
+  const r = cache.values.r;
   checkArray(dout, 1, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dy = into?.dy === undefined ? new Float64Array(N * D) : checkInto(into.dy, N * D, "into.dy", args);
-  const dt = into?.dt === undefined ? new Float64Array(N * D) : checkInto(into.dt, N * D, "into.dt", args);
+  const dy = output(into, "dy", N * D);
+  const dt = output(into, "dt", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dy", dy],
+        ["into.dt", dt],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // one pass over memory for dy, dt
   // dy[n,d] = 2*dloss[]*r[n,d]/D/N
@@ -232,40 +261,95 @@ export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partia
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`mse: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("mse: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`mse: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("mse: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`mse: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("mse: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`mse: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("mse: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`mse: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError("mse: " + name + " shares memory with " + what + "; every output needs memory of its own");
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "mse: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: MseCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.y", cache.values.y],
+    ["cache.values.t", cache.values.t],
+    ["cache.values.r", cache.values.r],
+    ["cache.values.loss", cache.values.loss],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: MseCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "mse") {
-    throw new RangeError(`mse: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "mse" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("mse: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.y, N * D, "cache.y");
-  checkArray(cache.t, N * D, "cache.t");
-  checkArray(cache.r, N * D, "cache.r");
-  checkArray(cache.loss, 1, "cache.loss");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+
+  checkArray(cache.values.y, N * D, "cache.values.y");
+  checkArray(cache.values.t, N * D, "cache.values.t");
+  checkArray(cache.values.r, N * D, "cache.values.r");
+  checkArray(cache.values.loss, 1, "cache.values.loss");
 }

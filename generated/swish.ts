@@ -23,11 +23,16 @@ export interface SwishSizes {
 
 export interface SwishConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface SwishCache {
   readonly spec: "swish";
   readonly sizes: Readonly<SwishSizes>;
   readonly constants: Readonly<Required<SwishConstants>>;
+  readonly values: Readonly<SwishValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface SwishValues {
   /** x[n,d] */
   readonly x: Float64Array;
   /** s[n,d] */
@@ -59,8 +64,17 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
+  const s = output(into, "s", N * D);
+  const y = output(into, "y", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.s", s],
+        ["into.y", y],
+      ],
+      [["inputs.x", x]],
+    );
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
-  const s = into?.s === undefined ? new Float64Array(N * D) : checkInto(into.s, N * D, "into.s", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       s[n * D + d] = 1 / (1 + Math.exp(-1 * x[n * D + d]!));
@@ -68,14 +82,13 @@ export function forward(
   }
 
   // step 2: y[n,d] = x[n,d] * s[n,d]
-  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n1 * D + d1] = s[n1 * D + d1]! * x[n1 * D + d1]!;
     }
   }
 
-  const cache: SwishCache = { spec: "swish", sizes: { N: N, D: D }, constants: {}, x: x, s: s, y: y };
+  const cache: SwishCache = { spec: "swish", sizes: { N: N, D: D }, constants: {}, values: { x: x, s: s, y: y } };
   return { y: y, cache };
 }
 
@@ -86,9 +99,11 @@ export function forward(
 export function backwardNaive(dout: Float64Array, cache: SwishCache, into?: Partial<SwishGradients>): SwishGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
-  const s = cache.s;
+  const x = cache.values.x;
+  const s = cache.values.s;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 2 reversed: y[n,d] = x[n,d] * s[n,d]
   // dx1[n,d] = dy[n,d]*s[n,d]
@@ -121,10 +136,6 @@ export function backwardNaive(dout: Float64Array, cache: SwishCache, into?: Part
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n3 = 0; n3 < N; n3++) {
     for (let d3 = 0; d3 < D; d3++) {
       dx[n3 * D + d3] = dx1[n3 * D + d3]! + dx2[n3 * D + d3]!;
@@ -144,12 +155,12 @@ export function backwardNaive(dout: Float64Array, cache: SwishCache, into?: Part
 export function backwardFused(dout: Float64Array, cache: SwishCache, into?: Partial<SwishGradients>): SwishGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
-  const s = cache.s;
-  const y = cache.y;
+  const x = cache.values.x;
+  const s = cache.values.s;
+  const y = cache.values.y;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // dx[n,d] = dy[n,d]*s[n,d]*(1 + x[n,d] - y[n,d])
   // derived from the naive backward by inlining, then distribute, factor-common, fold-product
@@ -254,39 +265,95 @@ export function backwardFused(dout: Float64Array, cache: SwishCache, into?: Part
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`swish: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("swish: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`swish: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("swish: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`swish: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("swish: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`swish: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("swish: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`swish: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "swish: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "swish: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: SwishCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.s", cache.values.s],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: SwishCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "swish") {
-    throw new RangeError(`swish: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "swish" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("swish: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.s, N * D, "cache.s");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.s, N * D, "cache.values.s");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

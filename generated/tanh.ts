@@ -22,11 +22,16 @@ export interface TanhSizes {
 
 export interface TanhConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface TanhCache {
   readonly spec: "tanh";
   readonly sizes: Readonly<TanhSizes>;
   readonly constants: Readonly<Required<TanhConstants>>;
+  readonly values: Readonly<TanhValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface TanhValues {
   /** x[n,d] */
   readonly x: Float64Array;
   /** y[n,d] */
@@ -54,15 +59,16 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
+  const y = output(into, "y", N * D);
+  if (into !== undefined) checkDisjoint([["into.y", y]], [["inputs.x", x]]);
   // step 1: y[n,d] = tanh(x[n,d])
-  const y = into?.y === undefined ? new Float64Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       y[n * D + d] = Math.tanh(x[n * D + d]!);
     }
   }
 
-  const cache: TanhCache = { spec: "tanh", sizes: { N: N, D: D }, constants: {}, x: x, y: y };
+  const cache: TanhCache = { spec: "tanh", sizes: { N: N, D: D }, constants: {}, values: { x: x, y: y } };
   return { y: y, cache };
 }
 
@@ -73,16 +79,14 @@ export function forward(
 export function backwardNaive(dout: Float64Array, cache: TanhCache, into?: Partial<TanhGradients>): TanhGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const y = cache.y;
+  const y = cache.values.y;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 1 reversed: y[n,d] = tanh(x[n,d])
   // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
   //   local derivative ∂/∂x[n,d] = 1 - y[n,d]^2
-  const dx =
-    into?.dx === undefined
-      ? new Float64Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       dx[n * D + d] = dout[n * D + d]! * (1 - y[n * D + d]! * y[n * D + d]!);
@@ -102,10 +106,10 @@ export function backwardNaive(dout: Float64Array, cache: TanhCache, into?: Parti
 export function backwardFused(dout: Float64Array, cache: TanhCache, into?: Partial<TanhGradients>): TanhGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const y = cache.y;
+  const y = cache.values.y;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float64Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // dx[n,d] = dy[n,d]*(1 - y[n,d]^2)
   // derived from the naive backward by inlining, then distribute, factor-common
@@ -180,38 +184,93 @@ export function backwardFused(dout: Float64Array, cache: TanhCache, into?: Parti
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`tanh: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("tanh: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`tanh: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("tanh: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float64Array {
-  if (!(value instanceof Float64Array)) throw new RangeError(`tanh: ${name} must be a Float64Array`);
+  if (!(value instanceof Float64Array)) throw new RangeError("tanh: " + name + " must be a Float64Array");
   if (value.length !== length) {
-    throw new RangeError(`tanh: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("tanh: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float64Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`tanh: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float64Array {
+  const given = own(into, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float64Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "tanh: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "tanh: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: TanhCache): (readonly [string, Float64Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: TanhCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "tanh") {
-    throw new RangeError(`tanh: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "tanh" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("tanh: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

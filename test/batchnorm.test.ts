@@ -120,7 +120,7 @@ describe("against TensorFlow.js autodiff (float32)", () => {
         // makes dx vanish): float32 error is relative to those terms, not to dx itself
         let terms = 0;
         for (let n = 0; n < N; n++)
-          for (let d = 0; d < D; d++) terms = Math.max(terms, Math.abs(inputs.gamma[d]! * cache.ivar[d]! * dout[n * D + d]!));
+          for (let d = 0; d < D; d++) terms = Math.max(terms, Math.abs(inputs.gamma[d]! * cache.values.ivar[d]! * dout[n * D + d]!));
         const dxScale = Float64Array.from([...want.dx, terms]);
         for (const k of [bn.backwardNaive, bn.backwardFused]) {
           const got = k(dout, cache);

@@ -68,8 +68,16 @@ describe.each(files)("guards of generated/%s", (file) => {
       expect(() => kernel(new Float64Array(n), otherCache)).toThrow(`${p.name}: the cache was not made by this module's forward()`);
       expect(() => kernel(new Float64Array(n), undefined)).toThrow(RangeError);
       // a cache whose arrays were swapped for others of the wrong length
-      const broken = { ...(cache as Record<string, unknown>), [p.inputs[0]!.name]: new Float64Array(1e3 + 7) };
-      expect(() => kernel(new Float64Array(n), broken)).toThrow(`cache.${p.inputs[0]!.name} has length`);
+      const c = cache as { values: Record<string, unknown>; sizes: Record<string, number> };
+      const broken = { ...c, values: { ...c.values, [p.inputs[0]!.name]: new Float64Array(1e3 + 7) } };
+      expect(() => kernel(new Float64Array(n), broken)).toThrow(`cache.values.${p.inputs[0]!.name} has length`);
+      // sizes are checked again: negative sizes whose product is the right length are refused
+      if (p.sizes.length >= 2) {
+        const [a, b] = p.sizes as [string, string];
+        const negated = { ...c, sizes: { ...c.sizes, [a]: -c.sizes[a]!, [b]: -c.sizes[b]! } };
+        expect(() => kernel(new Float64Array(n), negated)).toThrow(`${p.name}: cache.sizes.${a} must be a positive integer, got -`);
+      }
+      for (const s of p.sizes) for (const v of [0, 1.5, Number.NaN, "2"]) expect(() => kernel(new Float64Array(n), { ...c, sizes: { ...c.sizes, [s]: v } })).toThrow(`cache.sizes.${s} must be a positive integer`);
     }
   });
 
@@ -80,12 +88,107 @@ describe.each(files)("guards of generated/%s", (file) => {
     const { cache, ...outs } = mod.forward(inputs, sizes);
     const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() - 0.5);
     const doutBefore = Float64Array.from(dout);
-    const cacheBefore = Object.fromEntries(Object.entries(cache as Record<string, unknown>).filter(([, v]) => v instanceof Float64Array).map(([k, v]) => [k, Float64Array.from(v as Float64Array)]));
+    const values = (cache as { values: Record<string, Float64Array> }).values;
+    const cacheBefore = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Float64Array.from(v)]));
+    expect(Object.keys(cacheBefore).sort()).toEqual([...p.inputs, ...p.steps].map((t) => t.name).sort());
     mod.backwardNaive(dout, cache);
     mod.backwardFused(dout, cache);
     mod.backwardFused(dout, cache);
     expect(dout).toEqual(doutBefore);
     for (const [k, v] of Object.entries(before)) expect(inputs[k]).toEqual(v);
-    for (const [k, v] of Object.entries(cacheBefore)) expect((cache as Record<string, unknown>)[k]).toEqual(v);
+    for (const [k, v] of Object.entries(cacheBefore)) expect(values[k]).toEqual(v);
+  });
+});
+
+/**
+ * Outputs that share memory. Every array a kernel writes (a step given in `into` to `forward`, a
+ * gradient given to a backward kernel) is checked against every other output and every argument:
+ * the same buffer with intersecting byte ranges is a RangeError naming both, raised before anything
+ * is written. Views that only share a buffer, side by side, are fine and give the same results.
+ */
+describe.each(files)("overlapping outputs of generated/%s", (file) => {
+  /** Views side by side in one buffer, with the given lengths (and a gap of one element between). */
+  function carve(lengths: readonly number[]): Float64Array[] {
+    const total = lengths.reduce((a, n) => a + n + 1, 0);
+    const buf = new ArrayBuffer(total * 8);
+    let at = 0;
+    return lengths.map((n) => {
+      const v = new Float64Array(buf, at * 8, n);
+      at += n + 1;
+      return v;
+    });
+  }
+
+  it("forward refuses a step array that overlaps another or an input, and accepts disjoint views of one buffer", async () => {
+    const { p, mod } = await load(file);
+    const { sizes, inputs } = setup(p);
+    const fwd = mod.forward as (i: unknown, s: unknown, c?: unknown, into?: unknown) => Record<string, unknown> & { cache: { values: Record<string, Float64Array> } };
+    const lengths = p.steps.map((s) => lengthOf(p, s.name, sizes));
+    const expected = fwd(inputs, sizes);
+    // disjoint views of one buffer: accepted, same values
+    const views = carve(lengths);
+    const into = Object.fromEntries(p.steps.map((s, k) => [s.name, views[k]!]));
+    const got = fwd(inputs, sizes, undefined, into);
+    for (const s of p.steps) expect(got.cache.values[s.name]).toEqual(expected.cache.values[s.name]);
+    // two steps given arrays that overlap by one element
+    if (p.steps.length >= 2) {
+      const [a, b] = [p.steps[0]!, p.steps[p.steps.length - 1]!];
+      const buf = new Float64Array(lengths[0]! + lengths[p.steps.length - 1]! - 1).fill(7);
+      const overlapping = { [a.name]: buf.subarray(0, lengths[0]!), [b.name]: buf.subarray(lengths[0]! - 1) };
+      const inputsBefore = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v)]));
+      expect(() => fwd(inputs, sizes, undefined, overlapping)).toThrow(new RegExp(`^${p.name}: into\\.${b.name} shares memory with into\\.${a.name}; every output needs memory of its own$`));
+      expect(buf.every((v) => v === 7)).toBe(true); // nothing was written
+      for (const [k, v] of Object.entries(inputsBefore)) expect(inputs[k]).toEqual(v);
+    }
+    // a step written over a view of an input (same buffer, different Float64Array)
+    for (const t of p.inputs)
+      for (const s of p.steps) {
+        const x = inputs[t.name]!;
+        const n = lengths[p.steps.indexOf(s)]!;
+        if (n > x.length) continue;
+        const view = new Float64Array(x.buffer, x.byteOffset + (x.length - n) * 8, n);
+        const before = Float64Array.from(x);
+        expect(() => fwd(inputs, sizes, undefined, { [s.name]: view })).toThrow(`${p.name}: into.${s.name} shares memory with inputs.${t.name}; the kernel never writes its arguments`);
+        expect(x).toEqual(before);
+      }
+  });
+
+  it("backward kernels refuse gradients that overlap each other, dout or the cache, and accept disjoint views", async () => {
+    const { p, mod } = await load(file);
+    const { sizes, inputs, rand } = setup(p);
+    const { cache, ...outs } = mod.forward(inputs, sizes);
+    const values = (cache as { values: Record<string, Float64Array> }).values;
+    const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() - 0.5);
+    const grads = p.inputs.map((t) => `d${t.name}`);
+    const lengths = p.inputs.map((t) => lengthOf(p, t.name, sizes));
+    for (const kernel of [mod.backwardNaive, mod.backwardFused] as ((d: Float64Array, c: unknown, into?: unknown) => Record<string, Float64Array>)[]) {
+      const expected = kernel(dout, cache);
+      const views = carve(lengths).map((v) => v.fill(3));
+      const got = kernel(dout, cache, Object.fromEntries(grads.map((g, k) => [g, views[k]!])));
+      for (const g of grads) expect(got[g]).toEqual(expected[g]);
+      const snapshot = () => [Float64Array.from(dout), ...Object.values(values).map((v) => Float64Array.from(v))];
+      const before = snapshot();
+      // a gradient over dout, and over each array of the cache
+      for (const [k, g] of grads.entries()) {
+        const targets: [string, Float64Array][] = [["dout", dout], ...Object.entries(values).map(([name, v]) => [`cache.values.${name}`, v] as [string, Float64Array])];
+        for (const [what, arr] of targets) {
+          if (arr.length < lengths[k]!) continue;
+          const view = new Float64Array(arr.buffer, arr.byteOffset + (arr.length - lengths[k]!) * 8, lengths[k]!);
+          const call = () => kernel(dout, cache, { [g]: view });
+          // an input array also lives in the cache: the first array found that shares memory is named
+          expect(call).toThrow(RangeError);
+          expect(call).toThrow(new RegExp(`^${p.name}: into\\.${g} shares memory with (dout|cache\\.values\\.\\w+); the kernel never writes its arguments$`));
+          if (what === "dout") expect(call).toThrow(`into.${g} shares memory with dout;`);
+        }
+      }
+      expect(snapshot()).toEqual(before);
+      // two gradients over overlapping memory
+      if (grads.length >= 2) {
+        const buf = new Float64Array(lengths[0]! + lengths[1]! - 1).fill(5);
+        const call = () => kernel(dout, cache, { [grads[0]!]: buf.subarray(0, lengths[0]!), [grads[1]!]: buf.subarray(lengths[0]! - 1) });
+        expect(call).toThrow(`${p.name}: into.${grads[1]} shares memory with into.${grads[0]}; every output needs memory of its own`);
+        expect(buf.every((v) => v === 5)).toBe(true);
+      }
+    }
   });
 });

@@ -148,7 +148,7 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused
           const inputs = randomInputs(p, sizes, kind, rand);
           const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
           // forward: every cached step and the output against the interpreter
-          const { cache, ...outs } = mod.forward(inputs, sizes) as Record<string, unknown> & { cache: Record<string, unknown> };
+          const { cache, ...outs } = mod.forward(inputs, sizes) as Record<string, unknown> & { cache: { values: Record<string, Float64Array> } };
           const ref = interpretForward(p, inputs, sizes, constants);
           const out = outs[p.output] as Float64Array;
           const want = ref.get(p.output)!.data;
@@ -158,8 +158,9 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused
           // 1e4 with a spread of 1e-2 loses 6 of 16 digits to cancellation in any summation order
           const forwardTol = kind === "large-mean" ? 1e-8 : 1e-12;
           expect(e, "forward against the interpreter").toBeLessThanOrEqual(forwardTol);
-          for (const [name, value] of Object.entries(cache)) {
-            if (!(value instanceof Float64Array) || !ref.has(name)) continue;
+          expect(Object.keys(cache.values).sort()).toEqual([...p.inputs, ...p.steps].map((t) => t.name).sort());
+          for (const [name, value] of Object.entries(cache.values)) {
+            expect(value).toBeInstanceOf(Float64Array);
             expect(relErr(value, ref.get(name)!.data, 1e-300), `cached ${name}`).toBeLessThanOrEqual(forwardTol);
           }
           if (kind === "large-mean") {

@@ -26,7 +26,7 @@ describe("variance is centred, as the spec writes it", () => {
       for (let n = 0; n < N; n++) v += (u[n * D + d]! - m) ** 2;
       v /= N;
       // E[x^2] - E[x]^2 would be off by about 1e16 * 2^-52 = 2 here
-      expect(Math.abs(cache.var[d]! - v) / v).toBeLessThan(1e-9);
+      expect(Math.abs(cache.values.var[d]! - v) / v).toBeLessThan(1e-9);
     }
   });
 });

@@ -4,12 +4,27 @@
  */
 import { assertNever, canonicalSize, children, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
 
-const RESERVED = new Set(
+/**
+ * Identifiers a spec name must never become in generated code: JavaScript's reserved words (strict
+ * mode, modules and TypeScript's own), the globals a module reads, and the module's own
+ * identifiers (its exported kernels, helpers and parameters). Spec names are identifiers already
+ * (parse/check.ts); `Namer.fresh` is the one mangling scheme that turns them into locals, so a
+ * step named `let`, `checkArray` or `cache` gets a distinct name and never shadows what the module
+ * needs.
+ */
+export const RESERVED: ReadonlySet<string> = new Set(
   (
+    // ECMAScript reserved words, strict-mode and module restrictions
     "break case catch class const continue debugger default delete do else enum export extends false finally for function if import in " +
     "instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package " +
-    "private protected public await arguments eval undefined NaN Infinity Math Float64Array Float32Array Number RangeError Object Array " +
-    "inputs sizes constants cache dout checkSize checkArray checkCache"
+    "private protected public await arguments eval async of get set " +
+    // TypeScript keywords that cannot name a value everywhere
+    "any as asserts bigint boolean declare infer is keyof module namespace never readonly require number object string symbol type unique unknown " +
+    // globals that generated code reads
+    "undefined NaN Infinity globalThis Math Number String Object Array Error RangeError TypeError Symbol ArrayBuffer Float64Array Float32Array Int32Array " +
+    // the module's own identifiers: kernels, helpers, parameters
+    "forward backwardNaive backwardFused inputs sizes constants into cache dout value length name what outputs others " +
+    "checkSize checkConstant checkArray checkCache checkDisjoint overlaps cacheArrays own output"
   ).split(" "),
 );
 

@@ -33,11 +33,16 @@ export interface AttentionSizes {
 
 export interface AttentionConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface AttentionCache {
   readonly spec: "attention";
   readonly sizes: Readonly<AttentionSizes>;
   readonly constants: Readonly<Required<AttentionConstants>>;
+  readonly values: Readonly<AttentionValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface AttentionValues {
   /** q[i,e] */
   readonly q: Float32Array;
   /** k[j,e] */
@@ -96,8 +101,29 @@ export function forward(
   const q = checkArray(inputs.q, L * E, "inputs.q");
   const k = checkArray(inputs.k, L * E, "inputs.k");
   const v = checkArray(inputs.v, L * F, "inputs.v");
+  const s = output(into, "s", L * L);
+  const m = output(into, "m", L);
+  const a = output(into, "a", L * L);
+  const z = output(into, "z", L);
+  const p = output(into, "p", L * L);
+  const o = output(into, "o", L * F);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.s", s],
+        ["into.m", m],
+        ["into.a", a],
+        ["into.z", z],
+        ["into.p", p],
+        ["into.o", o],
+      ],
+      [
+        ["inputs.q", q],
+        ["inputs.k", k],
+        ["inputs.v", v],
+      ],
+    );
   // step 1: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
-  const s = into?.s === undefined ? new Float32Array(L * L) : checkInto(into.s, L * L, "into.s", Object.values(inputs));
   for (let i = 0; i < L; i++) {
     for (let j = 0; j < L; j++) {
       let acc = 0;
@@ -110,7 +136,6 @@ export function forward(
   }
 
   // step 2: m[i] = max(s[i,j], j)
-  const m = into?.m === undefined ? new Float32Array(L) : checkInto(into.m, L, "into.m", Object.values(inputs));
   for (let i1 = 0; i1 < L; i1++) {
     let top = -Infinity;
     for (let i2 = 0; i2 < L; i2++) {
@@ -121,7 +146,6 @@ export function forward(
   }
 
   // step 3: a[i,j] = exp(s[i,j] - stop(m[i]))
-  const a = into?.a === undefined ? new Float32Array(L * L) : checkInto(into.a, L * L, "into.a", Object.values(inputs));
   for (let i3 = 0; i3 < L; i3++) {
     for (let j1 = 0; j1 < L; j1++) {
       a[i3 * L + j1] = Math.exp(s[i3 * L + j1]! - m[i3]!);
@@ -129,7 +153,6 @@ export function forward(
   }
 
   // step 4: z[i] = sum(a[i,j], j)
-  const z = into?.z === undefined ? new Float32Array(L) : checkInto(into.z, L, "into.z", Object.values(inputs));
   for (let i4 = 0; i4 < L; i4++) {
     let acc1 = 0;
     for (let i5 = 0; i5 < L; i5++) {
@@ -140,7 +163,6 @@ export function forward(
   }
 
   // step 5: p[i,j] = a[i,j] / z[i]
-  const p = into?.p === undefined ? new Float32Array(L * L) : checkInto(into.p, L * L, "into.p", Object.values(inputs));
   for (let i6 = 0; i6 < L; i6++) {
     for (let j2 = 0; j2 < L; j2++) {
       p[i6 * L + j2] = a[i6 * L + j2]! / z[i6]!;
@@ -148,7 +170,6 @@ export function forward(
   }
 
   // step 6: o[i,f] = sum(p[i,j] * v[j,f], j)
-  const o = into?.o === undefined ? new Float32Array(L * F) : checkInto(into.o, L * F, "into.o", Object.values(inputs));
   for (let i7 = 0; i7 < L; i7++) {
     for (let f = 0; f < F; f++) {
       let acc2 = 0;
@@ -164,15 +185,7 @@ export function forward(
     spec: "attention",
     sizes: { L: L, E: E, F: F },
     constants: {},
-    q: q,
-    k: k,
-    v: v,
-    s: s,
-    m: m,
-    a: a,
-    z: z,
-    p: p,
-    o: o,
+    values: { q: q, k: k, v: v, s: s, m: m, a: a, z: z, p: p, o: o },
   };
   return { o: o, cache };
 }
@@ -188,21 +201,29 @@ export function backwardNaive(
 ): AttentionGradients {
   checkCache(cache);
   const { L, E, F } = cache.sizes;
-  const q = cache.q;
-  const k = cache.k;
-  const v = cache.v;
-  const a = cache.a;
-  const z = cache.z;
-  const p = cache.p;
+  const q = cache.values.q;
+  const k = cache.values.k;
+  const v = cache.values.v;
+  const a = cache.values.a;
+  const z = cache.values.z;
+  const p = cache.values.p;
   checkArray(dout, L * F, "dout");
+  const dq = output(into, "dq", L * E);
+  const dk = output(into, "dk", L * E);
+  const dv = output(into, "dv", L * F);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dq", dq],
+        ["into.dk", dk],
+        ["into.dv", dv],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 6 reversed: o[i,f] = sum(p[i,j] * v[j,f], j)
   // dv[j,f] = sum(do[i,f]*p[i,j], i)
   //   local derivative ∂/∂v[i,f] = p[i,j]
-  const dv =
-    into?.dv === undefined
-      ? new Float32Array(L * F)
-      : checkInto(into.dv, L * F, "into.dv", [dout, ...Object.values(cache)]);
   for (let j = 0; j < L; j++) {
     for (let f = 0; f < F; f++) {
       let acc = 0;
@@ -281,10 +302,6 @@ export function backwardNaive(
   // step 1 reversed: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
   // dq[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
   //   local derivative ∂/∂q[i,e] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  const dq =
-    into?.dq === undefined
-      ? new Float32Array(L * E)
-      : checkInto(into.dq, L * E, "into.dq", [dout, ...Object.values(cache)]);
   for (let i8 = 0; i8 < L; i8++) {
     for (let e = 0; e < E; e++) {
       let acc3 = 0;
@@ -298,10 +315,6 @@ export function backwardNaive(
 
   // dk[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
   //   local derivative ∂/∂k[j,e] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  const dk =
-    into?.dk === undefined
-      ? new Float32Array(L * E)
-      : checkInto(into.dk, L * E, "into.dk", [dout, ...Object.values(cache)]);
   for (let j6 = 0; j6 < L; j6++) {
     for (let e1 = 0; e1 < E; e1++) {
       let acc4 = 0;
@@ -332,16 +345,27 @@ export function backwardFused(
 ): AttentionGradients {
   checkCache(cache);
   const { L, E, F } = cache.sizes;
-  const q = cache.q;
-  const k = cache.k;
-  const v = cache.v;
-  const p = cache.p;
-  const o = cache.o;
+  const q = cache.values.q;
+  const k = cache.values.k;
+  const v = cache.values.v;
+  const p = cache.values.p;
+  const o = cache.values.o;
   checkArray(dout, L * F, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dq = into?.dq === undefined ? new Float32Array(L * E) : checkInto(into.dq, L * E, "into.dq", args).fill(0);
-  const dk = into?.dk === undefined ? new Float32Array(L * E) : checkInto(into.dk, L * E, "into.dk", args).fill(0);
-  const dv = into?.dv === undefined ? new Float32Array(L * F) : checkInto(into.dv, L * F, "into.dv", args).fill(0);
+  const dq = output(into, "dq", L * E);
+  const dk = output(into, "dk", L * E);
+  const dv = output(into, "dv", L * F);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dq", dq],
+        ["into.dk", dk],
+        ["into.dv", dv],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dq") !== undefined) dq.fill(0);
+  if (own(into, "dk") !== undefined) dk.fill(0);
+  if (own(into, "dv") !== undefined) dv.fill(0);
   const r = new Float64Array(L * L); // sum(do[i,f]*v[j,f], f), then p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)
   const r1 = new Float64Array(L); // sum(do[i,f]*o[i,f], f)
   const dq64 = new Float64Array(L * E); // sum(k[j,e]*stored(p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E)), j)
@@ -512,45 +536,108 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`attention: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("attention: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`attention: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("attention: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`attention: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("attention: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`attention: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("attention: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`attention: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "attention: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "attention: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: AttentionCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.q", cache.values.q],
+    ["cache.values.k", cache.values.k],
+    ["cache.values.v", cache.values.v],
+    ["cache.values.s", cache.values.s],
+    ["cache.values.m", cache.values.m],
+    ["cache.values.a", cache.values.a],
+    ["cache.values.z", cache.values.z],
+    ["cache.values.p", cache.values.p],
+    ["cache.values.o", cache.values.o],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: AttentionCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "attention") {
-    throw new RangeError(`attention: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "attention" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("attention: " + "the cache was not made by this module's forward()");
   }
-  const { L, E, F } = cache.sizes;
-  checkArray(cache.q, L * E, "cache.q");
-  checkArray(cache.k, L * E, "cache.k");
-  checkArray(cache.v, L * F, "cache.v");
-  checkArray(cache.s, L * L, "cache.s");
-  checkArray(cache.m, L, "cache.m");
-  checkArray(cache.a, L * L, "cache.a");
-  checkArray(cache.z, L, "cache.z");
-  checkArray(cache.p, L * L, "cache.p");
-  checkArray(cache.o, L * F, "cache.o");
+  const L = checkSize(cache.sizes.L, "cache.sizes.L");
+  const E = checkSize(cache.sizes.E, "cache.sizes.E");
+  const F = checkSize(cache.sizes.F, "cache.sizes.F");
+
+  checkArray(cache.values.q, L * E, "cache.values.q");
+  checkArray(cache.values.k, L * E, "cache.values.k");
+  checkArray(cache.values.v, L * F, "cache.values.v");
+  checkArray(cache.values.s, L * L, "cache.values.s");
+  checkArray(cache.values.m, L, "cache.values.m");
+  checkArray(cache.values.a, L * L, "cache.values.a");
+  checkArray(cache.values.z, L, "cache.values.z");
+  checkArray(cache.values.p, L * L, "cache.values.p");
+  checkArray(cache.values.o, L * F, "cache.values.o");
 }

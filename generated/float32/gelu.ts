@@ -25,11 +25,16 @@ export interface GeluSizes {
 
 export interface GeluConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface GeluCache {
   readonly spec: "gelu";
   readonly sizes: Readonly<GeluSizes>;
   readonly constants: Readonly<Required<GeluConstants>>;
+  readonly values: Readonly<GeluValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface GeluValues {
   /** x[n,d] */
   readonly x: Float32Array;
   /** u[n,d] */
@@ -65,8 +70,19 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
+  const u = output(into, "u", N * D);
+  const t = output(into, "t", N * D);
+  const y = output(into, "y", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.u", u],
+        ["into.t", t],
+        ["into.y", y],
+      ],
+      [["inputs.x", x]],
+    );
   // step 1: u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)
-  const u = into?.u === undefined ? new Float32Array(N * D) : checkInto(into.u, N * D, "into.u", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       u[n * D + d] = 0.7978845608028654 * (x[n * D + d]! + 0.044715 * (x[n * D + d]! * x[n * D + d]! * x[n * D + d]!));
@@ -74,7 +90,6 @@ export function forward(
   }
 
   // step 2: t[n,d] = tanh(u[n,d])
-  const t = into?.t === undefined ? new Float32Array(N * D) : checkInto(into.t, N * D, "into.t", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       t[n1 * D + d1] = Math.tanh(u[n1 * D + d1]!);
@@ -82,14 +97,13 @@ export function forward(
   }
 
   // step 3: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
-  const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
       y[n2 * D + d2] = 0.5 * x[n2 * D + d2]! * (1 + t[n2 * D + d2]!);
     }
   }
 
-  const cache: GeluCache = { spec: "gelu", sizes: { N: N, D: D }, constants: {}, x: x, u: u, t: t, y: y };
+  const cache: GeluCache = { spec: "gelu", sizes: { N: N, D: D }, constants: {}, values: { x: x, u: u, t: t, y: y } };
   return { y: y, cache };
 }
 
@@ -100,9 +114,11 @@ export function forward(
 export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Partial<GeluGradients>): GeluGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
-  const t = cache.t;
+  const x = cache.values.x;
+  const t = cache.values.t;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 3 reversed: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
   // dx1[n,d] = 0.5*dy[n,d]*(1 + t[n,d])
@@ -146,10 +162,6 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let d4 = 0; d4 < D; d4++) {
       dx[n4 * D + d4] = dx1[n4 * D + d4]! + dx2[n4 * D + d4]!;
@@ -169,11 +181,11 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
 export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Partial<GeluGradients>): GeluGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const x = cache.x;
-  const t = cache.t;
+  const x = cache.values.x;
+  const t = cache.values.t;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d] + 0.5*t[n,d] + 0.0535161122044502*x[n,d]^3 - 0.0535161122044502*t[n,d]^2*x[n,d]^3 - 0.3989422804014327*t[n,d]^2*x[n,d])
   // derived from the naive backward by inlining, then distribute ×4, factor-common
@@ -368,40 +380,97 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`gelu: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("gelu: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`gelu: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("gelu: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`gelu: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("gelu: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`gelu: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("gelu: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`gelu: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "gelu: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "gelu: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: GeluCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.u", cache.values.u],
+    ["cache.values.t", cache.values.t],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: GeluCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "gelu") {
-    throw new RangeError(`gelu: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "gelu" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("gelu: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.u, N * D, "cache.u");
-  checkArray(cache.t, N * D, "cache.t");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.u, N * D, "cache.values.u");
+  checkArray(cache.values.t, N * D, "cache.values.t");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

@@ -36,11 +36,16 @@ export interface InstancenormConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface InstancenormCache {
   readonly spec: "instancenorm";
   readonly sizes: Readonly<InstancenormSizes>;
   readonly constants: Readonly<Required<InstancenormConstants>>;
+  readonly values: Readonly<InstancenormValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface InstancenormValues {
   /** x[b,c,s] */
   readonly x: Float32Array;
   /** gamma[c] */
@@ -96,13 +101,33 @@ export function forward(
   const B = checkSize(sizes.B, "sizes.B");
   const C = checkSize(sizes.C, "sizes.C");
   const S = checkSize(sizes.S, "sizes.S");
-  const eps = checkConstant(constants?.eps ?? 0.00001, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
   const x = checkArray(inputs.x, B * C * S, "inputs.x");
   const gamma = checkArray(inputs.gamma, C, "inputs.gamma");
   const beta = checkArray(inputs.beta, C, "inputs.beta");
+  const mu = output(into, "mu", B * C);
+  const xmu = output(into, "xmu", B * C * S);
+  const var_ = output(into, "var", B * C);
+  const rstd = output(into, "rstd", B * C);
+  const xhat = output(into, "xhat", B * C * S);
+  const y = output(into, "y", B * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.mu", mu],
+        ["into.xmu", xmu],
+        ["into.var", var_],
+        ["into.rstd", rstd],
+        ["into.xhat", xhat],
+        ["into.y", y],
+      ],
+      [
+        ["inputs.x", x],
+        ["inputs.gamma", gamma],
+        ["inputs.beta", beta],
+      ],
+    );
   // step 1: mu[b,c] = mean(x[b,c,s], s)
-  const mu =
-    into?.mu === undefined ? new Float32Array(B * C) : checkInto(into.mu, B * C, "into.mu", Object.values(inputs));
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < C; c++) {
       let acc = 0;
@@ -115,10 +140,6 @@ export function forward(
   }
 
   // step 2: xmu[b,c,s] = x[b,c,s] - mu[b,c]
-  const xmu =
-    into?.xmu === undefined
-      ? new Float32Array(B * C * S)
-      : checkInto(into.xmu, B * C * S, "into.xmu", Object.values(inputs));
   for (let b1 = 0; b1 < B; b1++) {
     for (let c1 = 0; c1 < C; c1++) {
       for (let s1 = 0; s1 < S; s1++) {
@@ -128,8 +149,6 @@ export function forward(
   }
 
   // step 3: var[b,c] = mean(xmu[b,c,s]^2, s)
-  const var_ =
-    into?.var === undefined ? new Float32Array(B * C) : checkInto(into.var, B * C, "into.var", Object.values(inputs));
   for (let b2 = 0; b2 < B; b2++) {
     for (let c2 = 0; c2 < C; c2++) {
       let acc1 = 0;
@@ -142,10 +161,6 @@ export function forward(
   }
 
   // step 4: rstd[b,c] = 1/sqrt(var[b,c] + eps)
-  const rstd =
-    into?.rstd === undefined
-      ? new Float32Array(B * C)
-      : checkInto(into.rstd, B * C, "into.rstd", Object.values(inputs));
   for (let b3 = 0; b3 < B; b3++) {
     for (let c3 = 0; c3 < C; c3++) {
       rstd[b3 * C + c3] = 1 / Math.sqrt(eps + var_[b3 * C + c3]!);
@@ -153,10 +168,6 @@ export function forward(
   }
 
   // step 5: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
-  const xhat =
-    into?.xhat === undefined
-      ? new Float32Array(B * C * S)
-      : checkInto(into.xhat, B * C * S, "into.xhat", Object.values(inputs));
   for (let b4 = 0; b4 < B; b4++) {
     for (let c4 = 0; c4 < C; c4++) {
       for (let s3 = 0; s3 < S; s3++) {
@@ -166,8 +177,6 @@ export function forward(
   }
 
   // step 6: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
-  const y =
-    into?.y === undefined ? new Float32Array(B * C * S) : checkInto(into.y, B * C * S, "into.y", Object.values(inputs));
   for (let b5 = 0; b5 < B; b5++) {
     for (let c5 = 0; c5 < C; c5++) {
       for (let s4 = 0; s4 < S; s4++) {
@@ -180,15 +189,7 @@ export function forward(
     spec: "instancenorm",
     sizes: { B: B, C: C, S: S },
     constants: { eps: eps },
-    x: x,
-    gamma: gamma,
-    beta: beta,
-    mu: mu,
-    xmu: xmu,
-    var: var_,
-    rstd: rstd,
-    xhat: xhat,
-    y: y,
+    values: { x: x, gamma: gamma, beta: beta, mu: mu, xmu: xmu, var: var_, rstd: rstd, xhat: xhat, y: y },
   };
   return { y: y, cache };
 }
@@ -205,19 +206,27 @@ export function backwardNaive(
   checkCache(cache);
   const { B, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const xmu = cache.xmu;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const xmu = cache.values.xmu;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, B * C * S, "dout");
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 6 reversed: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
   // dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
   //   local derivative ∂/∂gamma[c] = xhat[b,c,s]
-  const dgamma =
-    into?.dgamma === undefined
-      ? new Float32Array(C)
-      : checkInto(into.dgamma, C, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let c = 0; c < C; c++) {
     let acc = 0;
     for (let b = 0; b < B; b++) {
@@ -231,10 +240,6 @@ export function backwardNaive(
 
   // dbeta[c] = sum(dy[b,c,s], b, s)
   //   local derivative ∂/∂beta[c] = 1
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float32Array(C)
-      : checkInto(into.dbeta, C, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let c1 = 0; c1 < C; c1++) {
     let acc1 = 0;
     for (let b1 = 0; b1 < B; b1++) {
@@ -355,10 +360,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[b,c,s] = dx1[b,c,s] + dx2[b,c,s]
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(B * C * S)
-      : checkInto(into.dx, B * C * S, "into.dx", [dout, ...Object.values(cache)]);
   for (let b11 = 0; b11 < B; b11++) {
     for (let c11 = 0; c11 < C; c11++) {
       for (let s10 = 0; s10 < S; s10++) {
@@ -387,15 +388,24 @@ export function backwardFused(
   checkCache(cache);
   const { B, C, S } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, B * C * S, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(B * C * S) : checkInto(into.dx, B * C * S, "into.dx", args);
-  const dgamma =
-    into?.dgamma === undefined ? new Float32Array(C) : checkInto(into.dgamma, C, "into.dgamma", args).fill(0);
-  const dbeta = into?.dbeta === undefined ? new Float32Array(C) : checkInto(into.dbeta, C, "into.dbeta", args).fill(0);
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
   const r = new Float64Array(B * C); // sum(dy[b,c,s]*xhat[b,c,s], s)
   const r1 = new Float64Array(B * C); // sum(dy[b,c,s], s)
   const dgamma64 = new Float64Array(C); // sum(dy[b,c,s]*xhat[b,c,s], b, s)
@@ -531,45 +541,108 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`instancenorm: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("instancenorm: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`instancenorm: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("instancenorm: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`instancenorm: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("instancenorm: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`instancenorm: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("instancenorm: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`instancenorm: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "instancenorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "instancenorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: InstancenormCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.gamma", cache.values.gamma],
+    ["cache.values.beta", cache.values.beta],
+    ["cache.values.mu", cache.values.mu],
+    ["cache.values.xmu", cache.values.xmu],
+    ["cache.values.var", cache.values.var],
+    ["cache.values.rstd", cache.values.rstd],
+    ["cache.values.xhat", cache.values.xhat],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: InstancenormCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "instancenorm") {
-    throw new RangeError(`instancenorm: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "instancenorm" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("instancenorm: " + "the cache was not made by this module's forward()");
   }
-  const { B, C, S } = cache.sizes;
-  checkArray(cache.x, B * C * S, "cache.x");
-  checkArray(cache.gamma, C, "cache.gamma");
-  checkArray(cache.beta, C, "cache.beta");
-  checkArray(cache.mu, B * C, "cache.mu");
-  checkArray(cache.xmu, B * C * S, "cache.xmu");
-  checkArray(cache.var, B * C, "cache.var");
-  checkArray(cache.rstd, B * C, "cache.rstd");
-  checkArray(cache.xhat, B * C * S, "cache.xhat");
-  checkArray(cache.y, B * C * S, "cache.y");
+  const B = checkSize(cache.sizes.B, "cache.sizes.B");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+  const S = checkSize(cache.sizes.S, "cache.sizes.S");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, B * C * S, "cache.values.x");
+  checkArray(cache.values.gamma, C, "cache.values.gamma");
+  checkArray(cache.values.beta, C, "cache.values.beta");
+  checkArray(cache.values.mu, B * C, "cache.values.mu");
+  checkArray(cache.values.xmu, B * C * S, "cache.values.xmu");
+  checkArray(cache.values.var, B * C, "cache.values.var");
+  checkArray(cache.values.rstd, B * C, "cache.values.rstd");
+  checkArray(cache.values.xhat, B * C * S, "cache.values.xhat");
+  checkArray(cache.values.y, B * C * S, "cache.values.y");
 }

@@ -35,11 +35,16 @@ export interface LayernormConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface LayernormCache {
   readonly spec: "layernorm";
   readonly sizes: Readonly<LayernormSizes>;
   readonly constants: Readonly<Required<LayernormConstants>>;
+  readonly values: Readonly<LayernormValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface LayernormValues {
   /** x[n,d] */
   readonly x: Float32Array;
   /** gamma[d] */
@@ -94,12 +99,33 @@ export function forward(
 ): { y: Float32Array; cache: LayernormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
-  const eps = checkConstant(constants?.eps ?? 0.00001, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
   const beta = checkArray(inputs.beta, D, "inputs.beta");
+  const mu = output(into, "mu", N);
+  const xmu = output(into, "xmu", N * D);
+  const var_ = output(into, "var", N);
+  const rstd = output(into, "rstd", N);
+  const xhat = output(into, "xhat", N * D);
+  const y = output(into, "y", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.mu", mu],
+        ["into.xmu", xmu],
+        ["into.var", var_],
+        ["into.rstd", rstd],
+        ["into.xhat", xhat],
+        ["into.y", y],
+      ],
+      [
+        ["inputs.x", x],
+        ["inputs.gamma", gamma],
+        ["inputs.beta", beta],
+      ],
+    );
   // step 1: mu[n] = mean(x[n,d], d)
-  const mu = into?.mu === undefined ? new Float32Array(N) : checkInto(into.mu, N, "into.mu", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -110,8 +136,6 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[n]
-  const xmu =
-    into?.xmu === undefined ? new Float32Array(N * D) : checkInto(into.xmu, N * D, "into.xmu", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let d1 = 0; d1 < D; d1++) {
       xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[n1]!;
@@ -119,8 +143,6 @@ export function forward(
   }
 
   // step 3: var[n] = mean(xmu[n,d]^2, d)
-  const var_ =
-    into?.var === undefined ? new Float32Array(N) : checkInto(into.var, N, "into.var", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc1 = 0;
     for (let d2 = 0; d2 < D; d2++) {
@@ -131,17 +153,11 @@ export function forward(
   }
 
   // step 4: rstd[n] = 1/sqrt(var[n] + eps)
-  const rstd =
-    into?.rstd === undefined ? new Float32Array(N) : checkInto(into.rstd, N, "into.rstd", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     rstd[n3] = 1 / Math.sqrt(eps + var_[n3]!);
   }
 
   // step 5: xhat[n,d] = xmu[n,d] * rstd[n]
-  const xhat =
-    into?.xhat === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.xhat, N * D, "into.xhat", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let d3 = 0; d3 < D; d3++) {
       xhat[n4 * D + d3] = rstd[n4]! * xmu[n4 * D + d3]!;
@@ -149,7 +165,6 @@ export function forward(
   }
 
   // step 6: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
-  const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n5 = 0; n5 < N; n5++) {
     for (let d4 = 0; d4 < D; d4++) {
       y[n5 * D + d4] = beta[d4]! + gamma[d4]! * xhat[n5 * D + d4]!;
@@ -160,15 +175,7 @@ export function forward(
     spec: "layernorm",
     sizes: { N: N, D: D },
     constants: { eps: eps },
-    x: x,
-    gamma: gamma,
-    beta: beta,
-    mu: mu,
-    xmu: xmu,
-    var: var_,
-    rstd: rstd,
-    xhat: xhat,
-    y: y,
+    values: { x: x, gamma: gamma, beta: beta, mu: mu, xmu: xmu, var: var_, rstd: rstd, xhat: xhat, y: y },
   };
   return { y: y, cache };
 }
@@ -185,19 +192,27 @@ export function backwardNaive(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const xmu = cache.xmu;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const xmu = cache.values.xmu;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 6 reversed: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
   // dgamma[d] = sum(dy[n,d]*xhat[n,d], n)
   //   local derivative ∂/∂gamma[d] = xhat[n,d]
-  const dgamma =
-    into?.dgamma === undefined
-      ? new Float32Array(D)
-      : checkInto(into.dgamma, D, "into.dgamma", [dout, ...Object.values(cache)]);
   for (let d = 0; d < D; d++) {
     let acc = 0;
     for (let n = 0; n < N; n++) {
@@ -209,10 +224,6 @@ export function backwardNaive(
 
   // dbeta[d] = sum(dy[n,d], n)
   //   local derivative ∂/∂beta[d] = 1
-  const dbeta =
-    into?.dbeta === undefined
-      ? new Float32Array(D)
-      : checkInto(into.dbeta, D, "into.dbeta", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     let acc1 = 0;
     for (let n1 = 0; n1 < N; n1++) {
@@ -313,10 +324,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n11 = 0; n11 < N; n11++) {
     for (let d10 = 0; d10 < D; d10++) {
       dx[n11 * D + d10] = dx1[n11 * D + d10]! + dx2[n11 * D + d10]!;
@@ -343,15 +350,24 @@ export function backwardFused(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const gamma = cache.gamma;
-  const rstd = cache.rstd;
-  const xhat = cache.xhat;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
-  const dgamma =
-    into?.dgamma === undefined ? new Float32Array(D) : checkInto(into.dgamma, D, "into.dgamma", args).fill(0);
-  const dbeta = into?.dbeta === undefined ? new Float32Array(D) : checkInto(into.dbeta, D, "into.dbeta", args).fill(0);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dgamma", dgamma],
+        ["into.dbeta", dbeta],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*gamma[d], d)
   const r1 = new Float64Array(N); // sum(dy[n,d]*gamma[d]*xhat[n,d], d)
   const dgamma64 = new Float64Array(D); // sum(dy[n,d]*xhat[n,d], n)
@@ -469,45 +485,107 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`layernorm: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("layernorm: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`layernorm: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("layernorm: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`layernorm: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("layernorm: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`layernorm: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("layernorm: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`layernorm: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "layernorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "layernorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: LayernormCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.gamma", cache.values.gamma],
+    ["cache.values.beta", cache.values.beta],
+    ["cache.values.mu", cache.values.mu],
+    ["cache.values.xmu", cache.values.xmu],
+    ["cache.values.var", cache.values.var],
+    ["cache.values.rstd", cache.values.rstd],
+    ["cache.values.xhat", cache.values.xhat],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: LayernormCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "layernorm") {
-    throw new RangeError(`layernorm: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "layernorm" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("layernorm: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.gamma, D, "cache.gamma");
-  checkArray(cache.beta, D, "cache.beta");
-  checkArray(cache.mu, N, "cache.mu");
-  checkArray(cache.xmu, N * D, "cache.xmu");
-  checkArray(cache.var, N, "cache.var");
-  checkArray(cache.rstd, N, "cache.rstd");
-  checkArray(cache.xhat, N * D, "cache.xhat");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.gamma, D, "cache.values.gamma");
+  checkArray(cache.values.beta, D, "cache.values.beta");
+  checkArray(cache.values.mu, N, "cache.values.mu");
+  checkArray(cache.values.xmu, N * D, "cache.values.xmu");
+  checkArray(cache.values.var, N, "cache.values.var");
+  checkArray(cache.values.rstd, N, "cache.values.rstd");
+  checkArray(cache.values.xhat, N * D, "cache.values.xhat");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

@@ -28,11 +28,16 @@ export interface LinearSizes {
 
 export interface LinearConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface LinearCache {
   readonly spec: "linear";
   readonly sizes: Readonly<LinearSizes>;
   readonly constants: Readonly<Required<LinearConstants>>;
+  readonly values: Readonly<LinearValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface LinearValues {
   /** x[n,d] */
   readonly x: Float32Array;
   /** w[d,k] */
@@ -71,8 +76,17 @@ export function forward(
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const w = checkArray(inputs.w, D * K, "inputs.w");
   const b = checkArray(inputs.b, K, "inputs.b");
+  const y = output(into, "y", N * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [["into.y", y]],
+      [
+        ["inputs.x", x],
+        ["inputs.w", w],
+        ["inputs.b", b],
+      ],
+    );
   // step 1: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
-  const y = into?.y === undefined ? new Float32Array(N * K) : checkInto(into.y, N * K, "into.y", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       let acc = 0;
@@ -84,7 +98,12 @@ export function forward(
     }
   }
 
-  const cache: LinearCache = { spec: "linear", sizes: { N: N, D: D, K: K }, constants: {}, x: x, w: w, b: b, y: y };
+  const cache: LinearCache = {
+    spec: "linear",
+    sizes: { N: N, D: D, K: K },
+    constants: {},
+    values: { x: x, w: w, b: b, y: y },
+  };
   return { y: y, cache };
 }
 
@@ -99,17 +118,25 @@ export function backwardNaive(
 ): LinearGradients {
   checkCache(cache);
   const { N, D, K } = cache.sizes;
-  const x = cache.x;
-  const w = cache.w;
+  const x = cache.values.x;
+  const w = cache.values.w;
   checkArray(dout, N * K, "dout");
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D * K);
+  const db = output(into, "db", K);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dw", dw],
+        ["into.db", db],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 1 reversed: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
   // dx[n,d] = sum(dy[n,k]*w[d,k], k)
   //   local derivative ∂/∂x[n,d] = w[d,k]
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       let acc = 0;
@@ -123,10 +150,6 @@ export function backwardNaive(
 
   // dw[d,k] = sum(dy[n,k]*x[n,d], n)
   //   local derivative ∂/∂w[d,k] = x[n,d]
-  const dw =
-    into?.dw === undefined
-      ? new Float32Array(D * K)
-      : checkInto(into.dw, D * K, "into.dw", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     for (let k1 = 0; k1 < K; k1++) {
       let acc1 = 0;
@@ -140,8 +163,6 @@ export function backwardNaive(
 
   // db[k] = sum(dy[n,k], n)
   //   local derivative ∂/∂b[k] = 1
-  const db =
-    into?.db === undefined ? new Float32Array(K) : checkInto(into.db, K, "into.db", [dout, ...Object.values(cache)]);
   for (let k2 = 0; k2 < K; k2++) {
     let acc2 = 0;
     for (let n2 = 0; n2 < N; n2++) {
@@ -170,13 +191,24 @@ export function backwardFused(
 ): LinearGradients {
   checkCache(cache);
   const { N, D, K } = cache.sizes;
-  const x = cache.x;
-  const w = cache.w;
+  const x = cache.values.x;
+  const w = cache.values.w;
   checkArray(dout, N * K, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args).fill(0);
-  const dw = into?.dw === undefined ? new Float32Array(D * K) : checkInto(into.dw, D * K, "into.dw", args).fill(0);
-  const db = into?.db === undefined ? new Float32Array(K) : checkInto(into.db, K, "into.db", args).fill(0);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D * K);
+  const db = output(into, "db", K);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dw", dw],
+        ["into.db", db],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dx") !== undefined) dx.fill(0);
+  if (own(into, "dw") !== undefined) dw.fill(0);
+  if (own(into, "db") !== undefined) db.fill(0);
   const dx64 = new Float64Array(N * D); // sum(dy[n,k]*w[d,k], k)
   const dw64 = new Float64Array(D * K); // sum(dy[n,k]*x[n,d], n)
   const db64 = new Float64Array(K); // sum(dy[n,k], n)
@@ -260,40 +292,98 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`linear: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("linear: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`linear: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("linear: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`linear: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("linear: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`linear: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("linear: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`linear: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "linear: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "linear: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: LinearCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.w", cache.values.w],
+    ["cache.values.b", cache.values.b],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: LinearCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "linear") {
-    throw new RangeError(`linear: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "linear" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("linear: " + "the cache was not made by this module's forward()");
   }
-  const { N, D, K } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.w, D * K, "cache.w");
-  checkArray(cache.b, K, "cache.b");
-  checkArray(cache.y, N * K, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  const K = checkSize(cache.sizes.K, "cache.sizes.K");
+
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.w, D * K, "cache.values.w");
+  checkArray(cache.values.b, K, "cache.values.b");
+  checkArray(cache.values.y, N * K, "cache.values.y");
 }

@@ -25,11 +25,16 @@ export interface LogsoftmaxSizes {
 
 export interface LogsoftmaxConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface LogsoftmaxCache {
   readonly spec: "logsoftmax";
   readonly sizes: Readonly<LogsoftmaxSizes>;
   readonly constants: Readonly<Required<LogsoftmaxConstants>>;
+  readonly values: Readonly<LogsoftmaxValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface LogsoftmaxValues {
   /** z[n,c] */
   readonly z: Float32Array;
   /** m[n] */
@@ -65,8 +70,19 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
+  const m = output(into, "m", N);
+  const s = output(into, "s", N);
+  const y = output(into, "y", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.m", m],
+        ["into.s", s],
+        ["into.y", y],
+      ],
+      [["inputs.z", z]],
+    );
   // step 1: m[n] = max(z[n,c], c)
-  const m = into?.m === undefined ? new Float32Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -77,7 +93,6 @@ export function forward(
   }
 
   // step 2: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
-  const s = into?.s === undefined ? new Float32Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     let acc = 0;
     for (let c1 = 0; c1 < C; c1++) {
@@ -88,14 +103,18 @@ export function forward(
   }
 
   // step 3: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  const y = into?.y === undefined ? new Float32Array(N * C) : checkInto(into.y, N * C, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let c2 = 0; c2 < C; c2++) {
       y[n2 * C + c2] = z[n2 * C + c2]! - Math.log(s[n2]!) - m[n2]!;
     }
   }
 
-  const cache: LogsoftmaxCache = { spec: "logsoftmax", sizes: { N: N, C: C }, constants: {}, z: z, m: m, s: s, y: y };
+  const cache: LogsoftmaxCache = {
+    spec: "logsoftmax",
+    sizes: { N: N, C: C },
+    constants: {},
+    values: { z: z, m: m, s: s, y: y },
+  };
   return { y: y, cache };
 }
 
@@ -110,10 +129,12 @@ export function backwardNaive(
 ): LogsoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.z;
-  const m = cache.m;
-  const s = cache.s;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  const s = cache.values.s;
   checkArray(dout, N * C, "dout");
+  const dz = output(into, "dz", N * C);
+  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 3 reversed: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   // dz1[n,c] = dy[n,c]
@@ -149,10 +170,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  const dz =
-    into?.dz === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       dz[n3 * C + c3] = dz1[n3 * C + c3]! + dz2[n3 * C + c3]!;
@@ -176,12 +193,12 @@ export function backwardFused(
 ): LogsoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.z;
-  const m = cache.m;
-  const s = cache.s;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  const s = cache.values.s;
   checkArray(dout, N * C, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dz = into?.dz === undefined ? new Float32Array(N * C) : checkInto(into.dz, N * C, "into.dz", args);
+  const dz = output(into, "dz", N * C);
+  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
   const r = new Float64Array(N); // sum(dy[n,c], c)
 
   // one pass over memory for sum(dy[n,c], c)
@@ -239,40 +256,97 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`logsoftmax: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("logsoftmax: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`logsoftmax: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("logsoftmax: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`logsoftmax: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("logsoftmax: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`logsoftmax: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("logsoftmax: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`logsoftmax: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "logsoftmax: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "logsoftmax: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: LogsoftmaxCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.z", cache.values.z],
+    ["cache.values.m", cache.values.m],
+    ["cache.values.s", cache.values.s],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: LogsoftmaxCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "logsoftmax") {
-    throw new RangeError(`logsoftmax: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "logsoftmax" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("logsoftmax: " + "the cache was not made by this module's forward()");
   }
-  const { N, C } = cache.sizes;
-  checkArray(cache.z, N * C, "cache.z");
-  checkArray(cache.m, N, "cache.m");
-  checkArray(cache.s, N, "cache.s");
-  checkArray(cache.y, N * C, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+
+  checkArray(cache.values.z, N * C, "cache.values.z");
+  checkArray(cache.values.m, N, "cache.values.m");
+  checkArray(cache.values.s, N, "cache.values.s");
+  checkArray(cache.values.y, N * C, "cache.values.y");
 }

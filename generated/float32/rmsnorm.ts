@@ -30,11 +30,16 @@ export interface RmsnormConstants {
   eps?: number;
 }
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface RmsnormCache {
   readonly spec: "rmsnorm";
   readonly sizes: Readonly<RmsnormSizes>;
   readonly constants: Readonly<Required<RmsnormConstants>>;
+  readonly values: Readonly<RmsnormValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface RmsnormValues {
   /** x[n,d] */
   readonly x: Float32Array;
   /** w[d] */
@@ -73,11 +78,25 @@ export function forward(
 ): { y: Float32Array; cache: RmsnormCache } {
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
-  const eps = checkConstant(constants?.eps ?? 0.000001, "constants.eps");
+  const eps = checkConstant(own(constants, "eps") ?? 0.000001, "constants.eps");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const w = checkArray(inputs.w, D, "inputs.w");
+  const ms = output(into, "ms", N);
+  const rrms = output(into, "rrms", N);
+  const y = output(into, "y", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.ms", ms],
+        ["into.rrms", rrms],
+        ["into.y", y],
+      ],
+      [
+        ["inputs.x", x],
+        ["inputs.w", w],
+      ],
+    );
   // step 1: ms[n] = mean(x[n,d]^2, d)
-  const ms = into?.ms === undefined ? new Float32Array(N) : checkInto(into.ms, N, "into.ms", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let acc = 0;
     for (let d = 0; d < D; d++) {
@@ -88,14 +107,11 @@ export function forward(
   }
 
   // step 2: rrms[n] = 1/sqrt(ms[n] + eps)
-  const rrms =
-    into?.rrms === undefined ? new Float32Array(N) : checkInto(into.rrms, N, "into.rrms", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     rrms[n1] = 1 / Math.sqrt(eps + ms[n1]!);
   }
 
   // step 3: y[n,d] = w[d] * x[n,d] * rrms[n]
-  const y = into?.y === undefined ? new Float32Array(N * D) : checkInto(into.y, N * D, "into.y", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     for (let d1 = 0; d1 < D; d1++) {
       y[n2 * D + d1] = rrms[n2]! * w[d1]! * x[n2 * D + d1]!;
@@ -106,11 +122,7 @@ export function forward(
     spec: "rmsnorm",
     sizes: { N: N, D: D },
     constants: { eps: eps },
-    x: x,
-    w: w,
-    ms: ms,
-    rrms: rrms,
-    y: y,
+    values: { x: x, w: w, ms: ms, rrms: rrms, y: y },
   };
   return { y: y, cache };
 }
@@ -127,10 +139,20 @@ export function backwardNaive(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const x = cache.x;
-  const w = cache.w;
-  const rrms = cache.rrms;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  const rrms = cache.values.rrms;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dw", dw],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 3 reversed: y[n,d] = w[d] * x[n,d] * rrms[n]
   // dx1[n,d] = dy[n,d]*rrms[n]*w[d]
@@ -144,8 +166,6 @@ export function backwardNaive(
 
   // dw[d] = sum(dy[n,d]*rrms[n]*x[n,d], n)
   //   local derivative ∂/∂w[d] = rrms[n]*x[n,d]
-  const dw =
-    into?.dw === undefined ? new Float32Array(D) : checkInto(into.dw, D, "into.dw", [dout, ...Object.values(cache)]);
   for (let d1 = 0; d1 < D; d1++) {
     let acc = 0;
     for (let n1 = 0; n1 < N; n1++) {
@@ -187,10 +207,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n5 = 0; n5 < N; n5++) {
     for (let d4 = 0; d4 < D; d4++) {
       dx[n5 * D + d4] = dx1[n5 * D + d4]! + dx2[n5 * D + d4]!;
@@ -216,14 +232,22 @@ export function backwardFused(
   checkCache(cache);
   const { N, D } = cache.sizes;
   const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
-  const x = cache.x;
-  const w = cache.w;
-  const rrms = cache.rrms;
-  const y = cache.y;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  const rrms = cache.values.rrms;
+  const y = cache.values.y;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
-  const dw = into?.dw === undefined ? new Float32Array(D) : checkInto(into.dw, D, "into.dw", args).fill(0);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dx", dx],
+        ["into.dw", dw],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
+  if (own(into, "dw") !== undefined) dw.fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
   const dw64 = new Float64Array(D); // sum(dy[n,d]*rrms[n]*x[n,d], n)
 
@@ -327,41 +351,99 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`rmsnorm: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("rmsnorm: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`rmsnorm: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("rmsnorm: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`rmsnorm: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("rmsnorm: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`rmsnorm: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("rmsnorm: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`rmsnorm: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "rmsnorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "rmsnorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: RmsnormCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.w", cache.values.w],
+    ["cache.values.ms", cache.values.ms],
+    ["cache.values.rrms", cache.values.rrms],
+    ["cache.values.y", cache.values.y],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: RmsnormCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "rmsnorm") {
-    throw new RangeError(`rmsnorm: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "rmsnorm" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("rmsnorm: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.w, D, "cache.w");
-  checkArray(cache.ms, N, "cache.ms");
-  checkArray(cache.rrms, N, "cache.rrms");
-  checkArray(cache.y, N * D, "cache.y");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.w, D, "cache.values.w");
+  checkArray(cache.values.ms, N, "cache.values.ms");
+  checkArray(cache.values.rrms, N, "cache.values.rrms");
+  checkArray(cache.values.y, N * D, "cache.values.y");
 }

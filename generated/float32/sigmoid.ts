@@ -23,11 +23,16 @@ export interface SigmoidSizes {
 
 export interface SigmoidConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface SigmoidCache {
   readonly spec: "sigmoid";
   readonly sizes: Readonly<SigmoidSizes>;
   readonly constants: Readonly<Required<SigmoidConstants>>;
+  readonly values: Readonly<SigmoidValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface SigmoidValues {
   /** x[n,d] */
   readonly x: Float32Array;
   /** s[n,d] */
@@ -55,15 +60,16 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
+  const s = output(into, "s", N * D);
+  if (into !== undefined) checkDisjoint([["into.s", s]], [["inputs.x", x]]);
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
-  const s = into?.s === undefined ? new Float32Array(N * D) : checkInto(into.s, N * D, "into.s", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       s[n * D + d] = 1 / (1 + Math.exp(-1 * x[n * D + d]!));
     }
   }
 
-  const cache: SigmoidCache = { spec: "sigmoid", sizes: { N: N, D: D }, constants: {}, x: x, s: s };
+  const cache: SigmoidCache = { spec: "sigmoid", sizes: { N: N, D: D }, constants: {}, values: { x: x, s: s } };
   return { s: s, cache };
 }
 
@@ -78,16 +84,14 @@ export function backwardNaive(
 ): SigmoidGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const s = cache.s;
+  const s = cache.values.s;
   checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 1 reversed: s[n,d] = 1/(1 + exp(-x[n,d]))
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
   //   local derivative ∂/∂x[n,d] = s[n,d]*(1 - s[n,d])
-  const dx =
-    into?.dx === undefined
-      ? new Float32Array(N * D)
-      : checkInto(into.dx, N * D, "into.dx", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       dx[n * D + d] = dout[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
@@ -111,10 +115,10 @@ export function backwardFused(
 ): SigmoidGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const s = cache.s;
+  const s = cache.values.s;
   checkArray(dout, N * D, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dx = into?.dx === undefined ? new Float32Array(N * D) : checkInto(into.dx, N * D, "into.dx", args);
+  const dx = output(into, "dx", N * D);
+  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
   // derived from the naive backward by inlining, then distribute, factor-common
@@ -189,38 +193,93 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`sigmoid: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("sigmoid: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`sigmoid: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("sigmoid: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`sigmoid: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("sigmoid: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`sigmoid: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("sigmoid: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`sigmoid: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "sigmoid: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "sigmoid: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: SigmoidCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.x", cache.values.x],
+    ["cache.values.s", cache.values.s],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: SigmoidCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "sigmoid") {
-    throw new RangeError(`sigmoid: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "sigmoid" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("sigmoid: " + "the cache was not made by this module's forward()");
   }
-  const { N, D } = cache.sizes;
-  checkArray(cache.x, N * D, "cache.x");
-  checkArray(cache.s, N * D, "cache.s");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.s, N * D, "cache.values.s");
 }

@@ -26,11 +26,16 @@ export interface SoftmaxSizes {
 
 export interface SoftmaxConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface SoftmaxCache {
   readonly spec: "softmax";
   readonly sizes: Readonly<SoftmaxSizes>;
   readonly constants: Readonly<Required<SoftmaxConstants>>;
+  readonly values: Readonly<SoftmaxValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface SoftmaxValues {
   /** z[n,c] */
   readonly z: Float32Array;
   /** m[n] */
@@ -70,8 +75,21 @@ export function forward(
   const N = checkSize(sizes.N, "sizes.N");
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
+  const m = output(into, "m", N);
+  const e = output(into, "e", N * C);
+  const s = output(into, "s", N);
+  const p = output(into, "p", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.m", m],
+        ["into.e", e],
+        ["into.s", s],
+        ["into.p", p],
+      ],
+      [["inputs.z", z]],
+    );
   // step 1: m[n] = max(z[n,c], c)
-  const m = into?.m === undefined ? new Float32Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -82,7 +100,6 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  const e = into?.e === undefined ? new Float32Array(N * C) : checkInto(into.e, N * C, "into.e", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
       e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
@@ -90,7 +107,6 @@ export function forward(
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  const s = into?.s === undefined ? new Float32Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc = 0;
     for (let c2 = 0; c2 < C; c2++) {
@@ -101,14 +117,18 @@ export function forward(
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  const p = into?.p === undefined ? new Float32Array(N * C) : checkInto(into.p, N * C, "into.p", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
     }
   }
 
-  const cache: SoftmaxCache = { spec: "softmax", sizes: { N: N, C: C }, constants: {}, z: z, m: m, e: e, s: s, p: p };
+  const cache: SoftmaxCache = {
+    spec: "softmax",
+    sizes: { N: N, C: C },
+    constants: {},
+    values: { z: z, m: m, e: e, s: s, p: p },
+  };
   return { p: p, cache };
 }
 
@@ -123,9 +143,11 @@ export function backwardNaive(
 ): SoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const e = cache.e;
-  const s = cache.s;
+  const e = cache.values.e;
+  const s = cache.values.s;
   checkArray(dout, N * C, "dout");
+  const dz = output(into, "dz", N * C);
+  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
 
   // step 4 reversed: p[n,c] = e[n,c] / s[n]
   // de1[n,c] = dp[n,c]/s[n]
@@ -170,10 +192,6 @@ export function backwardNaive(
 
   // dz[n,c] = de[n,c]*e[n,c]
   //   local derivative ∂/∂z[n,c] = e[n,c]
-  const dz =
-    into?.dz === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {
       dz[n4 * C + c4] = de[n4 * C + c4]! * e[n4 * C + c4]!;
@@ -197,10 +215,10 @@ export function backwardFused(
 ): SoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const p = cache.p;
+  const p = cache.values.p;
   checkArray(dout, N * C, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dz = into?.dz === undefined ? new Float32Array(N * C) : checkInto(into.dz, N * C, "into.dz", args);
+  const dz = output(into, "dz", N * C);
+  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
   const r = new Float64Array(N); // sum(dp[n,c]*p[n,c], c)
 
   // one pass over memory for sum(dp[n,c]*p[n,c], c)
@@ -278,41 +296,99 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`softmax: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("softmax: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`softmax: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("softmax: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`softmax: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("softmax: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`softmax: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("softmax: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`softmax: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "softmax: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "softmax: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: SoftmaxCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.z", cache.values.z],
+    ["cache.values.m", cache.values.m],
+    ["cache.values.e", cache.values.e],
+    ["cache.values.s", cache.values.s],
+    ["cache.values.p", cache.values.p],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: SoftmaxCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "softmax") {
-    throw new RangeError(`softmax: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "softmax" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("softmax: " + "the cache was not made by this module's forward()");
   }
-  const { N, C } = cache.sizes;
-  checkArray(cache.z, N * C, "cache.z");
-  checkArray(cache.m, N, "cache.m");
-  checkArray(cache.e, N * C, "cache.e");
-  checkArray(cache.s, N, "cache.s");
-  checkArray(cache.p, N * C, "cache.p");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+
+  checkArray(cache.values.z, N * C, "cache.values.z");
+  checkArray(cache.values.m, N, "cache.values.m");
+  checkArray(cache.values.e, N * C, "cache.values.e");
+  checkArray(cache.values.s, N, "cache.values.s");
+  checkArray(cache.values.p, N * C, "cache.values.p");
 }

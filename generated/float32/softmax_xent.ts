@@ -30,11 +30,16 @@ export interface SoftmaxXentSizes {
 
 export interface SoftmaxXentConstants {}
 
-/** Everything the backward kernels read: the inputs, every forward step's value, sizes and constants. */
+/** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
 export interface SoftmaxXentCache {
   readonly spec: "softmax_xent";
   readonly sizes: Readonly<SoftmaxXentSizes>;
   readonly constants: Readonly<Required<SoftmaxXentConstants>>;
+  readonly values: Readonly<SoftmaxXentValues>;
+}
+
+/** The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step. */
+export interface SoftmaxXentValues {
   /** z[n,c] */
   readonly z: Float32Array;
   /** t[n,c] */
@@ -87,8 +92,28 @@ export function forward(
   const C = checkSize(sizes.C, "sizes.C");
   const z = checkArray(inputs.z, N * C, "inputs.z");
   const t = checkArray(inputs.t, N * C, "inputs.t");
+  const m = output(into, "m", N);
+  const e = output(into, "e", N * C);
+  const s = output(into, "s", N);
+  const p = output(into, "p", N * C);
+  const logp = output(into, "logp", N * C);
+  const loss = output(into, "loss", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.m", m],
+        ["into.e", e],
+        ["into.s", s],
+        ["into.p", p],
+        ["into.logp", logp],
+        ["into.loss", loss],
+      ],
+      [
+        ["inputs.z", z],
+        ["inputs.t", t],
+      ],
+    );
   // step 1: m[n] = max(z[n,c], c)
-  const m = into?.m === undefined ? new Float32Array(N) : checkInto(into.m, N, "into.m", Object.values(inputs));
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
     for (let c = 0; c < C; c++) {
@@ -99,7 +124,6 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  const e = into?.e === undefined ? new Float32Array(N * C) : checkInto(into.e, N * C, "into.e", Object.values(inputs));
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
       e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
@@ -107,7 +131,6 @@ export function forward(
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  const s = into?.s === undefined ? new Float32Array(N) : checkInto(into.s, N, "into.s", Object.values(inputs));
   for (let n2 = 0; n2 < N; n2++) {
     let acc = 0;
     for (let c2 = 0; c2 < C; c2++) {
@@ -118,7 +141,6 @@ export function forward(
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  const p = into?.p === undefined ? new Float32Array(N * C) : checkInto(into.p, N * C, "into.p", Object.values(inputs));
   for (let n3 = 0; n3 < N; n3++) {
     for (let c3 = 0; c3 < C; c3++) {
       p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
@@ -126,10 +148,6 @@ export function forward(
   }
 
   // step 5: logp[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  const logp =
-    into?.logp === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.logp, N * C, "into.logp", Object.values(inputs));
   for (let n4 = 0; n4 < N; n4++) {
     for (let c4 = 0; c4 < C; c4++) {
       logp[n4 * C + c4] = z[n4 * C + c4]! - Math.log(s[n4]!) - m[n4]!;
@@ -137,8 +155,6 @@ export function forward(
   }
 
   // step 6: loss = -sum(t[n,c] * logp[n,c], n, c) / N
-  const loss =
-    into?.loss === undefined ? new Float32Array(1) : checkInto(into.loss, 1, "into.loss", Object.values(inputs));
   let acc1 = 0;
   for (let c5 = 0; c5 < C; c5++) {
     for (let n5 = 0; n5 < N; n5++) {
@@ -151,14 +167,7 @@ export function forward(
     spec: "softmax_xent",
     sizes: { N: N, C: C },
     constants: {},
-    z: z,
-    t: t,
-    m: m,
-    e: e,
-    s: s,
-    p: p,
-    logp: logp,
-    loss: loss,
+    values: { z: z, t: t, m: m, e: e, s: s, p: p, logp: logp, loss: loss },
   };
   return { loss: loss, cache };
 }
@@ -174,19 +183,25 @@ export function backwardNaive(
 ): SoftmaxXentGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const t = cache.t;
-  const e = cache.e;
-  const s = cache.s;
-  const logp = cache.logp;
+  const t = cache.values.t;
+  const e = cache.values.e;
+  const s = cache.values.s;
+  const logp = cache.values.logp;
   checkArray(dout, 1, "dout");
+  const dz = output(into, "dz", N * C);
+  const dt = output(into, "dt", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dz", dz],
+        ["into.dt", dt],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
 
   // step 6 reversed: loss = -sum(t[n,c] * logp[n,c], n, c) / N
   // dt[n,c] = -dloss[]*logp[n,c]/N
   //   local derivative ∂/∂t[n,c] = -logp[n,c]/N
-  const dt =
-    into?.dt === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.dt, N * C, "into.dt", [dout, ...Object.values(cache)]);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       dt[n * C + c] = (-1 * dout[0]! * logp[n * C + c]!) / N;
@@ -246,10 +261,6 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  const dz =
-    into?.dz === undefined
-      ? new Float32Array(N * C)
-      : checkInto(into.dz, N * C, "into.dz", [dout, ...Object.values(cache)]);
   for (let n6 = 0; n6 < N; n6++) {
     for (let c6 = 0; c6 < C; c6++) {
       dz[n6 * C + c6] = dz1[n6 * C + c6]! + dz2[n6 * C + c6]!;
@@ -274,13 +285,20 @@ export function backwardFused(
 ): SoftmaxXentGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const t = cache.t;
-  const p = cache.p;
-  const logp = cache.logp;
+  const t = cache.values.t;
+  const p = cache.values.p;
+  const logp = cache.values.logp;
   checkArray(dout, 1, "dout");
-  const args: readonly unknown[] = into === undefined ? [] : [dout, ...Object.values(cache)];
-  const dz = into?.dz === undefined ? new Float32Array(N * C) : checkInto(into.dz, N * C, "into.dz", args);
-  const dt = into?.dt === undefined ? new Float32Array(N * C) : checkInto(into.dt, N * C, "into.dt", args);
+  const dz = output(into, "dz", N * C);
+  const dt = output(into, "dt", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [
+        ["into.dz", dz],
+        ["into.dt", dt],
+      ],
+      [["dout", dout], ...cacheArrays(cache)],
+    );
   const r = new Float64Array(N); // sum(t[n,c], c)
 
   // one pass over memory for sum(t[n,c], c)
@@ -367,44 +385,105 @@ export function backwardFused(
 
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`softmax_xent: ${name} must be a positive integer, got ${String(value)}`);
+    throw new RangeError("softmax_xent: " + name + " must be a positive integer, got " + String(value));
   }
   return value;
 }
 
 function checkConstant(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`softmax_xent: ${name} must be a finite number, got ${String(value)}`);
+    throw new RangeError("softmax_xent: " + name + " must be a finite number, got " + String(value));
   }
   return value;
 }
 
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError(`softmax_xent: ${name} must be a Float32Array`);
+  if (!(value instanceof Float32Array)) throw new RangeError("softmax_xent: " + name + " must be a Float32Array");
   if (value.length !== length) {
-    throw new RangeError(`softmax_xent: ${name} has length ${value.length}, expected ${length}`);
+    throw new RangeError("softmax_xent: " + name + " has length " + value.length + ", expected " + length);
   }
   return value;
 }
 
-function checkInto(value: unknown, length: number, name: string, arguments_: readonly unknown[]): Float32Array {
-  const array = checkArray(value, length, name);
-  if (arguments_.includes(array))
-    throw new RangeError(`softmax_xent: ${name} is also an argument; the kernel never writes its arguments`);
-  return array;
+/** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
+function own(object: object | undefined, key: string): unknown {
+  return typeof object === "object" && object !== null && Object.hasOwn(object, key)
+    ? (object as Record<string, unknown>)[key]
+    : undefined;
 }
 
+/** The array `into` gives for `key`, checked, or a new one. */
+function output(into: object | undefined, key: string, length: number): Float32Array {
+  const given = own(into, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "into." + key);
+}
+
+/** True when two arrays share memory: the same buffer and intersecting byte ranges. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return (
+    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+function checkDisjoint(
+  outputs: readonly (readonly [string, Float32Array])[],
+  others: readonly (readonly [string, ArrayBufferView])[],
+): void {
+  outputs.forEach(([name, array], k) => {
+    for (const [what, other] of outputs.slice(0, k)) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "softmax_xent: " + name + " shares memory with " + what + "; every output needs memory of its own",
+        );
+    }
+    for (const [what, other] of others) {
+      if (overlaps(array, other))
+        throw new RangeError(
+          "softmax_xent: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+        );
+    }
+  });
+}
+
+/** Every array a cache holds, with the name an error message gives it. */
+function cacheArrays(cache: SoftmaxXentCache): (readonly [string, Float32Array])[] {
+  return [
+    ["cache.values.z", cache.values.z],
+    ["cache.values.t", cache.values.t],
+    ["cache.values.m", cache.values.m],
+    ["cache.values.e", cache.values.e],
+    ["cache.values.s", cache.values.s],
+    ["cache.values.p", cache.values.p],
+    ["cache.values.logp", cache.values.logp],
+    ["cache.values.loss", cache.values.loss],
+  ];
+}
+
+/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
 function checkCache(cache: SoftmaxXentCache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== "softmax_xent") {
-    throw new RangeError(`softmax_xent: the cache was not made by this module's forward()`);
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "softmax_xent" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("softmax_xent: " + "the cache was not made by this module's forward()");
   }
-  const { N, C } = cache.sizes;
-  checkArray(cache.z, N * C, "cache.z");
-  checkArray(cache.t, N * C, "cache.t");
-  checkArray(cache.m, N, "cache.m");
-  checkArray(cache.e, N * C, "cache.e");
-  checkArray(cache.s, N, "cache.s");
-  checkArray(cache.p, N * C, "cache.p");
-  checkArray(cache.logp, N * C, "cache.logp");
-  checkArray(cache.loss, 1, "cache.loss");
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+
+  checkArray(cache.values.z, N * C, "cache.values.z");
+  checkArray(cache.values.t, N * C, "cache.values.t");
+  checkArray(cache.values.m, N, "cache.values.m");
+  checkArray(cache.values.e, N * C, "cache.values.e");
+  checkArray(cache.values.s, N, "cache.values.s");
+  checkArray(cache.values.p, N * C, "cache.values.p");
+  checkArray(cache.values.logp, N * C, "cache.values.logp");
+  checkArray(cache.values.loss, 1, "cache.values.loss");
 }
