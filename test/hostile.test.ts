@@ -1,0 +1,265 @@
+/**
+ * A spec is untrusted data. These tests put hostile text into every string a spec carries and
+ * awkward identifiers into every name role, and check what reaches each sink:
+ * - generated code: the module parses, its tokens outside comments and string literals are exactly
+ *   those of the same spec with harmless text, it holds no invisible or control character, and it
+ *   works (forward, both backward kernels, finite differences);
+ * - Markdown (`explain`): rendered with markdown-it, the HTML holds no element, attribute or link
+ *   that the text asked for;
+ * - the terminal: spec errors carry no control character.
+ * Names that JavaScript or the module itself uses (`let`, `constants`, `checkArray`, `toString`)
+ * either work, keyed by the spec's own names, or are refused with a spec error saying why.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { ts } from "ts-morph";
+import MarkdownIt from "markdown-it";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { compile } from "../compiler/driver.js";
+import { SpecError } from "../compiler/parse/check.js";
+import { explainMarkdown } from "../compiler/explain/document.js";
+import { graphDot } from "../compiler/explain/graph.js";
+import { checkModule, randomInputs, type Kernels } from "./harness.js";
+import { prng } from "../compiler/differentiate/cas.js";
+import type { Program } from "../compiler/ir/program.js";
+
+const root = join(import.meta.dirname, "..");
+mkdirSync(join(root, "test/.out"), { recursive: true });
+const work = mkdtempSync(join(root, "test/.out/hostile-"));
+
+/** Fragments that break out of comments, strings, templates, Markdown, HTML or a terminal. */
+const FRAGMENTS = [
+  "*/",
+  "/*",
+  "//",
+  "`",
+  "${",
+  "}",
+  "\n",
+  "\r",
+  "\u2028",
+  "\u2029",
+  "\u202e",
+  "\u0000",
+  "\x1b[31m",
+  "\x1b]8;;https://example.com\x07",
+  "\x9b2J",
+  "<script>alert(1)</script>",
+  "<img src=x onerror=alert(1)>",
+  "[click](javascript:alert(1))",
+  "![x](javascript:alert(1))",
+  "<https://example.com>",
+  "\"",
+  "'",
+  "\\",
+  "\\u002a/",
+  "-->",
+  "]]>",
+  "$$\\href{javascript:alert(1)}{x}$$",
+  "# heading",
+  "| a | b |",
+  "import('node:fs').then((fs) => fs.writeFileSync('pwned', '1'));",
+];
+const hostileText = fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 8 }).map((xs) => xs.join(""));
+
+/** Characters that must never appear in generated code or Markdown: controls, line separators, bidi. */
+const INVISIBLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/;
+
+/** A small spec using every role: two sizes and letters, two inputs, a constant, a reduction, an output. */
+function spec(n: Partial<Record<"name" | "description" | "l1" | "l2" | "s1" | "s2" | "x" | "g" | "c" | "m" | "y", string>> = {}, sep = " ") {
+  const { name = "layer", l1 = "n", l2 = "d", s1 = "N", s2 = "D", x = "x", g = "g", c = "eps", m = "m", y = "y" } = n;
+  return {
+    name,
+    ...(n.description === undefined ? {} : { description: n.description }),
+    indices: { [l1]: s1, [l2]: s2 },
+    inputs: [`${x}[${l1},${l2}]`, `${g}[${l2}]`],
+    constants: { [c]: 0.5 },
+    steps: [`${m}[${l2}] =${sep}sum(${x}[${l1},${l2}], ${l1}) / ${s1}`, `${y}[${l1},${l2}] = ${g}[${l2}] *${sep}(${x}[${l1},${l2}] - ${m}[${l2}])^2 + ${c} * ${x}[${l1},${l2}]`],
+    output: y,
+  };
+}
+
+/** The tokens of a module outside comments and string literals, as text. */
+function codeTokens(code: string): string[] {
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, code);
+  const out: string[] = [];
+  for (let t = scanner.scan(); t !== ts.SyntaxKind.EndOfFileToken; t = scanner.scan()) {
+    if (t === ts.SyntaxKind.StringLiteral) out.push('"…"');
+    else out.push(scanner.getTokenText());
+  }
+  return out;
+}
+
+function parses(code: string): void {
+  const sf = ts.createSourceFile("m.ts", code, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const diagnostics = (sf as unknown as { parseDiagnostics: readonly ts.Diagnostic[] }).parseDiagnostics;
+  expect(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
+}
+
+let counter = 0;
+async function load(code: string): Promise<Kernels> {
+  const file = join(work, `m${counter++}.ts`);
+  writeFileSync(file, code);
+  return (await import(file)) as Kernels;
+}
+
+/** The module at a few random points: forward against the interpreter, both kernels, finite differences. */
+function works(p: Program, mod: Kernels, seed: number): void {
+  const rand = prng(seed);
+  for (const sizes of [{ [p.sizes[0]!]: 1, [p.sizes[1]!]: 3 }, { [p.sizes[0]!]: 3, [p.sizes[1]!]: 2 }]) {
+    const inputs = randomInputs(p, sizes, "normal", rand);
+    checkModule(mod, p, sizes, inputs, rand);
+    const grads = mod.backwardFused(new Float64Array(sizes[p.sizes[0]!]! * sizes[p.sizes[1]!]!).fill(1), mod.forward(inputs, sizes).cache);
+    expect(Object.keys(grads).sort()).toEqual(p.inputs.map((t) => `d${t.name}`).sort());
+  }
+}
+
+describe("hostile text in a spec's strings", () => {
+  const plain = compile(spec({ description: "plain" }), { source: "plain.json" });
+
+  it("description and source path reach the module only inside comments and string literals", async () => {
+    const base = codeTokens((await plain).code);
+    await fc.assert(
+      fc.asyncProperty(hostileText, hostileText, async (description, source) => {
+        const c = await compile(spec({ description }), { source });
+        parses(c.code);
+        expect(c.code).not.toMatch(INVISIBLE);
+        expect(codeTokens(c.code)).toEqual(base);
+      }),
+      { numRuns: 60, seed: 11 },
+    );
+  });
+
+  it("the issue's injection: a description that closes the header comment runs nothing when imported", async () => {
+    const marker = join(work, "pwned");
+    const description = `*/ import('node:fs').then((fs) => fs.writeFileSync(${JSON.stringify(marker)}, '1')); /*`;
+    const source = `x*/ ;import('node:fs').then((fs) => fs.writeFileSync(${JSON.stringify(marker)}, '2'));/*/p.json`;
+    const c = await compile(spec({ description }), { source });
+    const mod = await load(c.code);
+    works(c.program, mod, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("steps that run over several lines (any whitespace, U+2028 included) stay inside their comments", async () => {
+    const base = codeTokens((await plain).code);
+    for (const sep of ["\n", "\r\n", "\u2028", "\u2029", "\n//", "\t\n \n"]) {
+      if (sep.includes("//")) {
+        // '//' is not whitespace: the step does not parse, and the error shows the text escaped
+        await expect(compile(spec({ description: "plain" }, sep))).rejects.toThrow(SpecError);
+        continue;
+      }
+      const c = await compile(spec({ description: "plain" }, sep), { source: "plain.json" });
+      parses(c.code);
+      expect(c.code).not.toMatch(INVISIBLE);
+      expect(codeTokens(c.code)).toEqual(base);
+      works(c.program, await load(c.code), 2);
+    }
+  });
+
+  it("explain's Markdown renders hostile text as text: no element, attribute, link or math it asked for", async () => {
+    const md = new MarkdownIt({ html: true, linkify: true });
+    const baseline = md.render(explainMarkdown(await plain));
+    const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
+    await fc.assert(
+      fc.asyncProperty(hostileText, async (description) => {
+        const c = await compile(spec({ description }), { source: "p.json" });
+        const text = explainMarkdown(c);
+        expect(text).not.toMatch(INVISIBLE);
+        const html = md.render(text);
+        // the description's text adds no tag, link, image or heading to the page
+        // (a bare https:// address is linked as in any Markdown text; no other link can be made)
+        for (const re of [/<script/g, /<img/g, /<a href="(?!https?:\/\/)/g, /<h[1-6]/g, /<table/g, /<code/g, /<em>/g, /<strong>/g, /(href|src)=["']?javascript:/g])
+          expect(count(html, re), `${re} in ${JSON.stringify(description)}`).toBe(count(baseline, re));
+        // and it stays one block quote: the math delimiters are escaped
+        expect(text.split("\n").filter((l) => l.startsWith(">")).join("\n")).not.toMatch(/(?<!\\)\$/);
+      }),
+      { numRuns: 60, seed: 12 },
+    );
+  });
+
+  it("the graph's DOT source quotes every label", async () => {
+    const c = await compile(spec({ description: "plain" }, "\n"), { source: "p.json" });
+    const dot = graphDot(c.program, c.backward);
+    expect(dot).not.toMatch(INVISIBLE);
+    // every line is one statement, edge or attribute list: the step's newline did not split one
+    for (const line of dot.split("\n").slice(1, -2)) expect(line).toMatch(/^ {2}.*[;{}]$/);
+  });
+
+  it("spec errors show control characters escaped, never send them to the terminal", async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileText, fc.constantFrom("name", "field", "letter", "step", "constant", "output"), async (text, role) => {
+        const s: Record<string, unknown> = spec();
+        if (role === "name") s["name"] = text;
+        if (role === "field") s[text] = 1;
+        if (role === "letter") s["indices"] = { [text]: "N", d: "D" };
+        if (role === "step") s["steps"] = [`m[d] = sum(x[n,d], n) ${text}`, ...(s["steps"] as string[]).slice(1)];
+        if (role === "constant") s["constants"] = { [text]: 1 };
+        if (role === "output") s["output"] = text;
+        try {
+          await compile(s, { source: `${text}.json` });
+        } catch (e) {
+          expect(e).toBeInstanceOf(SpecError);
+          const message = (e as SpecError).formatIn(JSON.stringify(s));
+          expect(message).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+          expect((e as SpecError).message).not.toMatch(/\u001b/);
+          return;
+        }
+        // only text that is a valid identifier, or mere whitespace in a step, builds
+        expect(role === "step" ? /^\s*$/.test(text) : /^[A-Za-z_][A-Za-z0-9_]*$/.test(text)).toBe(true);
+      }),
+      { numRuns: 120, seed: 13 },
+    );
+  });
+});
+
+/** Identifiers that JavaScript, TypeScript, the module's own code or Object.prototype already use. */
+const AWKWARD = [
+  "let", "yield", "arguments", "eval", "await", "static", "enum", "implements", "interface", "package", "private", "var", "new", "delete", "in", "of",
+  "undefined", "NaN", "Infinity", "Math", "Object", "Number", "Float64Array", "RangeError", "Array",
+  "constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf", "prototype",
+  "spec", "sizes", "constants", "inputs", "into", "dout", "cache", "values", "forward", "backwardNaive", "backwardFused",
+  "checkSize", "checkConstant", "checkArray", "checkInto", "checkCache", "checkDisjoint", "overlaps", "cacheArrays", "acc", "h", "t", "c", "r", "let_",
+];
+const ROLES = ["name", "l1", "l2", "s1", "s2", "x", "g", "c", "m", "y"] as const;
+
+describe("names that the language or the module already uses", () => {
+  it.each(ROLES)("every awkward identifier as %s builds a working module keyed by the spec's names, or is refused", async (role) => {
+    const refused: string[] = [];
+    for (const [k, name] of AWKWARD.entries()) {
+      const names = { [role]: name };
+      let c;
+      try {
+        c = await compile(spec(names), { source: "names.json", format: false });
+      } catch (e) {
+        expect(e, `${role} = ${name}`).toBeInstanceOf(SpecError);
+        refused.push(name);
+        continue;
+      }
+      parses(c.code);
+      const mod = await load(c.code);
+      try {
+        works(c.program, mod, k);
+      } catch (e) {
+        throw new Error(`${role} = ${name}: ${(e as Error).message}`);
+      }
+    }
+    // only a clash inside the spec itself (a letter that is also a size, a step named like a
+    // constant) or the one key forward() already returns beside the output is refused
+    const expected = role === "y" ? ["cache"] : [];
+    expect(refused.filter((n) => !["eps", "n", "d", "N", "D", "x", "g", "m", "y"].includes(n))).toEqual(expected);
+  });
+
+  it("'__proto__' is refused in every role that keys an object, with the reason", async () => {
+    for (const role of ["l1", "l2", "s1", "s2", "x", "g", "c", "m", "y"] as const) {
+      const attempt = compile(spec({ [role]: "__proto__" }));
+      await expect(attempt, role).rejects.toThrow(SpecError);
+      await expect(attempt, role).rejects.toThrow(/__proto__' (cannot be a name|is already the prototype slot)/);
+    }
+  });
+
+  it("an output named 'cache' is refused: forward() returns { <output>, cache }", async () => {
+    await expect(compile(spec({ y: "cache" }))).rejects.toThrow("output: 'cache' cannot be the output");
+  });
+});
