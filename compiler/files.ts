@@ -66,21 +66,25 @@ export function isFsError(e: unknown): e is NodeJS.ErrnoException {
  */
 export async function checkOutputDir(dir: string, shown: string): Promise<void> {
   let at = resolve(dir);
+  let shownAt = shown;
   for (;;) {
     try {
       const s = await stat(at);
       const own = at === resolve(dir);
-      if (!s.isDirectory()) throw new FileError("write to", shown, own ? "not a directory" : `'${basename(at)}' is not a directory`);
+      if (!s.isDirectory()) throw new FileError("write to", shown, own ? "not a directory" : `'${shownAt}' is not a directory`);
       try {
         await access(at, constants.W_OK | constants.X_OK);
       } catch (e) {
-        throw new FileError("write to", shown, own ? describeFsError(e) : `cannot create it in '${at}': ${describeFsError(e)}`);
+        throw new FileError("write to", shown, own ? describeFsError(e) : `cannot create it in '${shownAt}': ${describeFsError(e)}`);
       }
       return;
     } catch (e) {
       if (e instanceof FileError) throw e;
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || dirname(at) === at) throw new FileError("write to", shown, describeFsError(e));
+      const code = (e as NodeJS.ErrnoException).code;
+      // not there (or under a file): look at the folder it would be created in
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || dirname(at) === at) throw new FileError("write to", shown, describeFsError(e));
       at = dirname(at);
+      shownAt = dirname(shownAt);
     }
   }
 }
