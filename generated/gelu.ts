@@ -72,15 +72,7 @@ export function forward(
   const u = output(into, "u", N * D);
   const t = output(into, "t", N * D);
   const y = output(into, "y", N * D);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.u", u],
-        ["into.t", t],
-        ["into.y", y],
-      ],
-      [["inputs.x", x]],
-    );
+  if (into !== undefined) checkDisjoint([u, t, y], ["into.u", "into.t", "into.y"], [x], ["inputs.x"]);
   // step 1: u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
@@ -117,7 +109,13 @@ export function backwardNaive(dout: Float64Array, cache: GeluCache, into?: Parti
   const t = cache.values.t;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.u, cache.values.t, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.u", "cache.values.t", "cache.values.y"],
+    );
 
   // step 3 reversed: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
   // dx1[n,d] = 0.5*dy[n,d]*(1 + t[n,d])
@@ -184,7 +182,13 @@ export function backwardFused(dout: Float64Array, cache: GeluCache, into?: Parti
   const t = cache.values.t;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.u, cache.values.t, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.u", "cache.values.t", "cache.values.y"],
+    );
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.3989422804014327*x[n,d] + 0.5*t[n,d] + 0.0535161122044502*x[n,d]^3 - 0.0535161122044502*t[n,d]^2*x[n,d]^3 - 0.3989422804014327*t[n,d]^2*x[n,d])
   // derived from the naive backward by inlining, then distribute ×4, factor-common
@@ -419,35 +423,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float64Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float64Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "gelu: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "gelu: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "gelu: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "gelu: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: GeluCache): (readonly [string, Float64Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.u", cache.values.u],
-    ["cache.values.t", cache.values.t],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -84,17 +84,7 @@ export function forward(
   const rrms = output(into, "rrms", N);
   const y = output(into, "y", N * D);
   if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.ms", ms],
-        ["into.rrms", rrms],
-        ["into.y", y],
-      ],
-      [
-        ["inputs.x", x],
-        ["inputs.w", w],
-      ],
-    );
+    checkDisjoint([ms, rrms, y], ["into.ms", "into.rrms", "into.y"], [x, w], ["inputs.x", "inputs.w"]);
   // step 1: ms[n] = mean(x[n,d]^2, d)
   for (let n = 0; n < N; n++) {
     let acc = 0;
@@ -146,11 +136,10 @@ export function backwardNaive(
   const dw = output(into, "dw", D);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dx", dx],
-        ["into.dw", dw],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dx, dw],
+      ["into.dx", "into.dw"],
+      [dout, cache.values.x, cache.values.w, cache.values.ms, cache.values.rrms, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.w", "cache.values.ms", "cache.values.rrms", "cache.values.y"],
     );
 
   // step 3 reversed: y[n,d] = w[d] * x[n,d] * rrms[n]
@@ -240,11 +229,10 @@ export function backwardFused(
   const dw = output(into, "dw", D);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dx", dx],
-        ["into.dw", dw],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dx, dw],
+      ["into.dx", "into.dw"],
+      [dout, cache.values.x, cache.values.w, cache.values.ms, cache.values.rrms, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.w", "cache.values.ms", "cache.values.rrms", "cache.values.y"],
     );
   if (own(into, "dw") !== undefined) dw.fill(0);
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
@@ -388,36 +376,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float64Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float64Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "rmsnorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "rmsnorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "rmsnorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "rmsnorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: RmsnormCache): (readonly [string, Float64Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.w", cache.values.w],
-    ["cache.values.ms", cache.values.ms],
-    ["cache.values.rrms", cache.values.rrms],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

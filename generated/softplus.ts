@@ -60,7 +60,7 @@ export function forward(
   const D = checkSize(sizes.D, "sizes.D");
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const y = output(into, "y", N * D);
-  if (into !== undefined) checkDisjoint([["into.y", y]], [["inputs.x", x]]);
+  if (into !== undefined) checkDisjoint([y], ["into.y"], [x], ["inputs.x"]);
   // step 1: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
@@ -87,7 +87,13 @@ export function backwardNaive(
   const x = cache.values.x;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.y"],
+    );
 
   // step 1 reversed: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
   // dx[n,d] = dy[n,d]*(0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
@@ -120,7 +126,13 @@ export function backwardFused(
   const x = cache.values.x;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.y"],
+    );
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
   // derived from the naive backward by inlining, then distribute ×2, factor-common
@@ -179,33 +191,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float64Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float64Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "softplus: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "softplus: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "softplus: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "softplus: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: SoftplusCache): (readonly [string, Float64Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

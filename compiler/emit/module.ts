@@ -271,7 +271,10 @@ function forwardBody(p: Program, T: string, A: string): string[] {
     lines.push(`const ${v} = output(into, ${stringLiteral(s.name)}, ${len});`);
   }
   lines.push(
-    `if (into !== undefined) checkDisjoint([${p.steps.map((s) => `[${stringLiteral(`into.${s.name}`)}, ${arrays.get(s.name)}]`).join(", ")}], [${p.inputs.map((t) => `[${stringLiteral(`inputs.${t.name}`)}, ${arrays.get(t.name)}]`).join(", ")}]);`,
+    disjointCheck(
+      p.steps.map((s) => ({ code: arrays.get(s.name)!, name: `into.${s.name}` })),
+      p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
+    ),
   );
   for (const s of p.steps) {
     lines.push(`// step ${s.position + 1}: ${commentText(s.text)}`);
@@ -309,7 +312,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
     return { name: `d${g.input.name}`, v, len: lengthCode(p, g.input, (x) => syms.get(x)!) };
   });
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
-  lines.push(disjointCheck(outputs));
+  lines.push(backwardDisjointCheck(p, outputs));
   for (const b of bw.blocks) {
     lines.push("");
     lines.push(b.step ? `// step ${b.step.position + 1} reversed: ${commentText(b.step.text)}` : "// gradients of the inputs");
@@ -334,8 +337,18 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
  * The check of a backward kernel's outputs, when `into` gave any: no two share memory, and none
  * shares memory with `dout` or an array of the cache (the inputs and every forward step).
  */
-function disjointCheck(outputs: readonly { name: string; v: string }[]): string {
-  return `if (into !== undefined) checkDisjoint([${outputs.map((o) => `[${stringLiteral(`into.${o.name}`)}, ${o.v}]`).join(", ")}], [["dout", dout], ...cacheArrays(cache)]);`;
+function backwardDisjointCheck(p: Program, outputs: readonly { name: string; v: string }[]): string {
+  const cached = [...p.inputs, ...p.steps].map((t) => ({ code: `cache.values.${t.name}`, name: `cache.values.${t.name}` }));
+  return disjointCheck(
+    outputs.map((o) => ({ code: o.v, name: `into.${o.name}` })),
+    [{ code: "dout", name: "dout" }, ...cached],
+  );
+}
+
+/** `checkDisjoint` of the arrays a kernel writes and those it reads, run only when `into` gave arrays. */
+function disjointCheck(written: readonly { code: string; name: string }[], read: readonly { code: string; name: string }[]): string {
+  const list = (xs: readonly { code: string; name: string }[]) => `[${xs.map((x) => x.code).join(", ")}], [${xs.map((x) => stringLiteral(x.name)).join(", ")}]`;
+  return `if (into !== undefined) checkDisjoint(${list(written)}, ${list(read)});`;
 }
 
 function statementComment(p: Program, s: Statement): string[] {
@@ -362,7 +375,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     const len = lengthCode(p, t, (s) => syms.get(s)!);
     lines.push(`const ${outNames[k]} = output(into, ${stringLiteral(`d${t.name}`)}, ${len});`);
   });
-  lines.push(disjointCheck(p.inputs.map((t, k) => ({ name: `d${t.name}`, v: outNames[k]! }))));
+  lines.push(backwardDisjointCheck(p, p.inputs.map((t, k) => ({ name: `d${t.name}`, v: outNames[k]! }))));
   p.inputs.forEach((t, k) => {
     if (accumulated.has(k)) lines.push(`if (own(into, ${stringLiteral(`d${t.name}`)}) !== undefined) ${outNames[k]}.fill(0);`);
   });
@@ -653,21 +666,17 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
-function checkDisjoint(outputs: readonly (readonly [string, ${A}])[], others: readonly (readonly [string, ArrayBufferView])[]): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other)) throw new RangeError(${at} + name + " shares memory with " + what + "; every output needs memory of its own");
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
+function checkDisjoint(outputs: readonly ${A}[], outputNames: readonly string[], others: readonly ArrayBufferView[], otherNames: readonly string[]): void {
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!)) throw new RangeError(${at} + outputNames[k] + " shares memory with " + outputNames[j] + "; every output needs memory of its own");
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other)) throw new RangeError(${at} + name + " shares memory with " + what + "; the kernel never writes its arguments");
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!)) throw new RangeError(${at} + outputNames[k] + " shares memory with " + otherNames[j] + "; the kernel never writes its arguments");
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: ${T}Cache): (readonly [string, ${A}])[] {
-  return [${arrays.map((t) => `[${lit(`cache.values.${t.name}`)}, cache.values.${t.name}]`).join(", ")}];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -109,19 +109,10 @@ export function forward(
   const o = output(into, "o", L * F);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.s", s],
-        ["into.m", m],
-        ["into.a", a],
-        ["into.z", z],
-        ["into.p", p],
-        ["into.o", o],
-      ],
-      [
-        ["inputs.q", q],
-        ["inputs.k", k],
-        ["inputs.v", v],
-      ],
+      [s, m, a, z, p, o],
+      ["into.s", "into.m", "into.a", "into.z", "into.p", "into.o"],
+      [q, k, v],
+      ["inputs.q", "inputs.k", "inputs.v"],
     );
   // step 1: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
   for (let i = 0; i < L; i++) {
@@ -213,12 +204,32 @@ export function backwardNaive(
   const dv = output(into, "dv", L * F);
   if (into !== undefined)
     checkDisjoint(
+      [dq, dk, dv],
+      ["into.dq", "into.dk", "into.dv"],
       [
-        ["into.dq", dq],
-        ["into.dk", dk],
-        ["into.dv", dv],
+        dout,
+        cache.values.q,
+        cache.values.k,
+        cache.values.v,
+        cache.values.s,
+        cache.values.m,
+        cache.values.a,
+        cache.values.z,
+        cache.values.p,
+        cache.values.o,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.q",
+        "cache.values.k",
+        "cache.values.v",
+        "cache.values.s",
+        "cache.values.m",
+        "cache.values.a",
+        "cache.values.z",
+        "cache.values.p",
+        "cache.values.o",
+      ],
     );
 
   // step 6 reversed: o[i,f] = sum(p[i,j] * v[j,f], j)
@@ -356,12 +367,32 @@ export function backwardFused(
   const dv = output(into, "dv", L * F);
   if (into !== undefined)
     checkDisjoint(
+      [dq, dk, dv],
+      ["into.dq", "into.dk", "into.dv"],
       [
-        ["into.dq", dq],
-        ["into.dk", dk],
-        ["into.dv", dv],
+        dout,
+        cache.values.q,
+        cache.values.k,
+        cache.values.v,
+        cache.values.s,
+        cache.values.m,
+        cache.values.a,
+        cache.values.z,
+        cache.values.p,
+        cache.values.o,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.q",
+        "cache.values.k",
+        "cache.values.v",
+        "cache.values.s",
+        "cache.values.m",
+        "cache.values.a",
+        "cache.values.z",
+        "cache.values.p",
+        "cache.values.o",
+      ],
     );
   if (own(into, "dq") !== undefined) dq.fill(0);
   if (own(into, "dk") !== undefined) dk.fill(0);
@@ -576,40 +607,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "attention: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "attention: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "attention: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "attention: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: AttentionCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.q", cache.values.q],
-    ["cache.values.k", cache.values.k],
-    ["cache.values.v", cache.values.v],
-    ["cache.values.s", cache.values.s],
-    ["cache.values.m", cache.values.m],
-    ["cache.values.a", cache.values.a],
-    ["cache.values.z", cache.values.z],
-    ["cache.values.p", cache.values.p],
-    ["cache.values.o", cache.values.o],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

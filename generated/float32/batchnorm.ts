@@ -129,22 +129,20 @@ export function forward(
   const out = output(into, "out", N * D);
   if (into !== undefined)
     checkDisjoint(
+      [mu, xmu, sq, var_, sqrtvar, ivar, xhat, gammax, out],
       [
-        ["into.mu", mu],
-        ["into.xmu", xmu],
-        ["into.sq", sq],
-        ["into.var", var_],
-        ["into.sqrtvar", sqrtvar],
-        ["into.ivar", ivar],
-        ["into.xhat", xhat],
-        ["into.gammax", gammax],
-        ["into.out", out],
+        "into.mu",
+        "into.xmu",
+        "into.sq",
+        "into.var",
+        "into.sqrtvar",
+        "into.ivar",
+        "into.xhat",
+        "into.gammax",
+        "into.out",
       ],
-      [
-        ["inputs.x", x],
-        ["inputs.gamma", gamma],
-        ["inputs.beta", beta],
-      ],
+      [x, gamma, beta],
+      ["inputs.x", "inputs.gamma", "inputs.beta"],
     );
   // step 1: mu[d] = 1/N * sum(x[n,d], n)
   for (let d = 0; d < D; d++) {
@@ -256,12 +254,38 @@ export function backwardNaive(
   const dbeta = output(into, "dbeta", D);
   if (into !== undefined)
     checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
       [
-        ["into.dx", dx],
-        ["into.dgamma", dgamma],
-        ["into.dbeta", dbeta],
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.sq,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.sq",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
     );
 
   // step 9 reversed: out[n,d] = gammax[n,d] + beta[d]
@@ -441,12 +465,38 @@ export function backwardFused(
   const dbeta = output(into, "dbeta", D);
   if (into !== undefined)
     checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
       [
-        ["into.dx", dx],
-        ["into.dgamma", dgamma],
-        ["into.dbeta", dbeta],
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.sq,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.sq",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
     );
   if (own(into, "dgamma") !== undefined) dgamma.fill(0);
   if (own(into, "dbeta") !== undefined) dbeta.fill(0);
@@ -635,43 +685,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "batchnorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "batchnorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "batchnorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "batchnorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: BatchnormCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.gamma", cache.values.gamma],
-    ["cache.values.beta", cache.values.beta],
-    ["cache.values.mu", cache.values.mu],
-    ["cache.values.xmu", cache.values.xmu],
-    ["cache.values.sq", cache.values.sq],
-    ["cache.values.var", cache.values.var],
-    ["cache.values.sqrtvar", cache.values.sqrtvar],
-    ["cache.values.ivar", cache.values.ivar],
-    ["cache.values.xhat", cache.values.xhat],
-    ["cache.values.gammax", cache.values.gammax],
-    ["cache.values.out", cache.values.out],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -91,18 +91,7 @@ export function forward(
   const bb = output(into, "bb", N);
   const sim = output(into, "sim", N);
   if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.ab", ab],
-        ["into.aa", aa],
-        ["into.bb", bb],
-        ["into.sim", sim],
-      ],
-      [
-        ["inputs.a", a],
-        ["inputs.b", b],
-      ],
-    );
+    checkDisjoint([ab, aa, bb, sim], ["into.ab", "into.aa", "into.bb", "into.sim"], [a, b], ["inputs.a", "inputs.b"]);
   // step 1: ab[n] = sum(a[n,d]*b[n,d], d)
   for (let n = 0; n < N; n++) {
     let acc = 0;
@@ -169,11 +158,18 @@ export function backwardNaive(
   const db = output(into, "db", N * D);
   if (into !== undefined)
     checkDisjoint(
+      [da, db],
+      ["into.da", "into.db"],
+      [dout, cache.values.a, cache.values.b, cache.values.ab, cache.values.aa, cache.values.bb, cache.values.sim],
       [
-        ["into.da", da],
-        ["into.db", db],
+        "dout",
+        "cache.values.a",
+        "cache.values.b",
+        "cache.values.ab",
+        "cache.values.aa",
+        "cache.values.bb",
+        "cache.values.sim",
       ],
-      [["dout", dout], ...cacheArrays(cache)],
     );
 
   // step 4 reversed: sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
@@ -281,11 +277,18 @@ export function backwardFused(
   const db = output(into, "db", N * D);
   if (into !== undefined)
     checkDisjoint(
+      [da, db],
+      ["into.da", "into.db"],
+      [dout, cache.values.a, cache.values.b, cache.values.ab, cache.values.aa, cache.values.bb, cache.values.sim],
       [
-        ["into.da", da],
-        ["into.db", db],
+        "dout",
+        "cache.values.a",
+        "cache.values.b",
+        "cache.values.ab",
+        "cache.values.aa",
+        "cache.values.bb",
+        "cache.values.sim",
       ],
-      [["dout", dout], ...cacheArrays(cache)],
     );
 
   // one pass over memory for da, db
@@ -372,37 +375,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "cosine: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "cosine: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "cosine: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "cosine: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: CosineCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.a", cache.values.a],
-    ["cache.values.b", cache.values.b],
-    ["cache.values.ab", cache.values.ab],
-    ["cache.values.aa", cache.values.aa],
-    ["cache.values.bb", cache.values.bb],
-    ["cache.values.sim", cache.values.sim],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

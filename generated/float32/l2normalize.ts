@@ -77,15 +77,7 @@ export function forward(
   const ss = output(into, "ss", N);
   const rnorm = output(into, "rnorm", N);
   const y = output(into, "y", N * D);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.ss", ss],
-        ["into.rnorm", rnorm],
-        ["into.y", y],
-      ],
-      [["inputs.x", x]],
-    );
+  if (into !== undefined) checkDisjoint([ss, rnorm, y], ["into.ss", "into.rnorm", "into.y"], [x], ["inputs.x"]);
   // step 1: ss[n] = sum(x[n,d]^2, d)
   for (let n = 0; n < N; n++) {
     let acc = 0;
@@ -133,7 +125,13 @@ export function backwardNaive(
   const rnorm = cache.values.rnorm;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.ss, cache.values.rnorm, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.ss", "cache.values.rnorm", "cache.values.y"],
+    );
 
   // step 3 reversed: y[n,d] = x[n,d] * rnorm[n]
   // dx1[n,d] = dy[n,d]*rnorm[n]
@@ -205,7 +203,13 @@ export function backwardFused(
   const y = cache.values.y;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.ss, cache.values.rnorm, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.ss", "cache.values.rnorm", "cache.values.y"],
+    );
   const r = new Float64Array(N); // sum(dy[n,d]*y[n,d], d)
 
   // one pass over memory for sum(dy[n,d]*y[n,d], d)
@@ -325,35 +329,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "l2normalize: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "l2normalize: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "l2normalize: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "l2normalize: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: L2normalizeCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.ss", cache.values.ss],
-    ["cache.values.rnorm", cache.values.rnorm],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

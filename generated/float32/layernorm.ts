@@ -111,19 +111,10 @@ export function forward(
   const y = output(into, "y", N * D);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.mu", mu],
-        ["into.xmu", xmu],
-        ["into.var", var_],
-        ["into.rstd", rstd],
-        ["into.xhat", xhat],
-        ["into.y", y],
-      ],
-      [
-        ["inputs.x", x],
-        ["inputs.gamma", gamma],
-        ["inputs.beta", beta],
-      ],
+      [mu, xmu, var_, rstd, xhat, y],
+      ["into.mu", "into.xmu", "into.var", "into.rstd", "into.xhat", "into.y"],
+      [x, gamma, beta],
+      ["inputs.x", "inputs.gamma", "inputs.beta"],
     );
   // step 1: mu[n] = mean(x[n,d], d)
   for (let n = 0; n < N; n++) {
@@ -202,12 +193,32 @@ export function backwardNaive(
   const dbeta = output(into, "dbeta", D);
   if (into !== undefined)
     checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
       [
-        ["into.dx", dx],
-        ["into.dgamma", dgamma],
-        ["into.dbeta", dbeta],
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
     );
 
   // step 6 reversed: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
@@ -359,12 +370,32 @@ export function backwardFused(
   const dbeta = output(into, "dbeta", D);
   if (into !== undefined)
     checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
       [
-        ["into.dx", dx],
-        ["into.dgamma", dgamma],
-        ["into.dbeta", dbeta],
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
     );
   if (own(into, "dgamma") !== undefined) dgamma.fill(0);
   if (own(into, "dbeta") !== undefined) dbeta.fill(0);
@@ -525,40 +556,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "layernorm: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "layernorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "layernorm: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "layernorm: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: LayernormCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.gamma", cache.values.gamma],
-    ["cache.values.beta", cache.values.beta],
-    ["cache.values.mu", cache.values.mu],
-    ["cache.values.xmu", cache.values.xmu],
-    ["cache.values.var", cache.values.var],
-    ["cache.values.rstd", cache.values.rstd],
-    ["cache.values.xhat", cache.values.xhat],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -77,15 +77,7 @@ export function forward(
   const w = checkArray(inputs.w, D * K, "inputs.w");
   const b = checkArray(inputs.b, K, "inputs.b");
   const y = output(into, "y", N * K);
-  if (into !== undefined)
-    checkDisjoint(
-      [["into.y", y]],
-      [
-        ["inputs.x", x],
-        ["inputs.w", w],
-        ["inputs.b", b],
-      ],
-    );
+  if (into !== undefined) checkDisjoint([y], ["into.y"], [x, w, b], ["inputs.x", "inputs.w", "inputs.b"]);
   // step 1: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
@@ -126,12 +118,10 @@ export function backwardNaive(
   const db = output(into, "db", K);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dx", dx],
-        ["into.dw", dw],
-        ["into.db", db],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dx, dw, db],
+      ["into.dx", "into.dw", "into.db"],
+      [dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
     );
 
   // step 1 reversed: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]
@@ -199,12 +189,10 @@ export function backwardFused(
   const db = output(into, "db", K);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dx", dx],
-        ["into.dw", dw],
-        ["into.db", db],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dx, dw, db],
+      ["into.dx", "into.dw", "into.db"],
+      [dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
     );
   if (own(into, "dx") !== undefined) dx.fill(0);
   if (own(into, "dw") !== undefined) dw.fill(0);
@@ -332,35 +320,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "linear: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "linear: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "linear: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "linear: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: LinearCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.w", cache.values.w],
-    ["cache.values.b", cache.values.b],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

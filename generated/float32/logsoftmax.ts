@@ -73,15 +73,7 @@ export function forward(
   const m = output(into, "m", N);
   const s = output(into, "s", N);
   const y = output(into, "y", N * C);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.m", m],
-        ["into.s", s],
-        ["into.y", y],
-      ],
-      [["inputs.z", z]],
-    );
+  if (into !== undefined) checkDisjoint([m, s, y], ["into.m", "into.s", "into.y"], [z], ["inputs.z"]);
   // step 1: m[n] = max(z[n,c], c)
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
@@ -134,7 +126,13 @@ export function backwardNaive(
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
-  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz],
+      ["into.dz"],
+      [dout, cache.values.z, cache.values.m, cache.values.s, cache.values.y],
+      ["dout", "cache.values.z", "cache.values.m", "cache.values.s", "cache.values.y"],
+    );
 
   // step 3 reversed: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   // dz1[n,c] = dy[n,c]
@@ -198,7 +196,13 @@ export function backwardFused(
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
-  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz],
+      ["into.dz"],
+      [dout, cache.values.z, cache.values.m, cache.values.s, cache.values.y],
+      ["dout", "cache.values.z", "cache.values.m", "cache.values.s", "cache.values.y"],
+    );
   const r = new Float64Array(N); // sum(dy[n,c], c)
 
   // one pass over memory for sum(dy[n,c], c)
@@ -296,35 +300,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "logsoftmax: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "logsoftmax: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "logsoftmax: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "logsoftmax: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: LogsoftmaxCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.z", cache.values.z],
-    ["cache.values.m", cache.values.m],
-    ["cache.values.s", cache.values.s],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -74,17 +74,7 @@ export function forward(
   const t = checkArray(inputs.t, N * D, "inputs.t");
   const r = output(into, "r", N * D);
   const loss = output(into, "loss", 1);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.r", r],
-        ["into.loss", loss],
-      ],
-      [
-        ["inputs.y", y],
-        ["inputs.t", t],
-      ],
-    );
+  if (into !== undefined) checkDisjoint([r, loss], ["into.r", "into.loss"], [y, t], ["inputs.y", "inputs.t"]);
   // step 1: r[n,d] = y[n,d] - t[n,d]
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
@@ -123,11 +113,10 @@ export function backwardNaive(dout: Float32Array, cache: MseCache, into?: Partia
   const dt = output(into, "dt", N * D);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dy", dy],
-        ["into.dt", dt],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dy, dt],
+      ["into.dy", "into.dt"],
+      [dout, cache.values.y, cache.values.t, cache.values.r, cache.values.loss],
+      ["dout", "cache.values.y", "cache.values.t", "cache.values.r", "cache.values.loss"],
     );
 
   // step 2 reversed: loss = sum(r[n,d]^2, n, d) / (N*D)
@@ -177,11 +166,10 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
   const dt = output(into, "dt", N * D);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.dy", dy],
-        ["into.dt", dt],
-      ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [dy, dt],
+      ["into.dy", "into.dt"],
+      [dout, cache.values.y, cache.values.t, cache.values.r, cache.values.loss],
+      ["dout", "cache.values.y", "cache.values.t", "cache.values.r", "cache.values.loss"],
     );
 
   // one pass over memory for dy, dt
@@ -302,33 +290,28 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
-        throw new RangeError("mse: " + name + " shares memory with " + what + "; every output needs memory of its own");
-    }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "mse: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "mse: " + outputNames[k] + " shares memory with " + outputNames[j] + "; every output needs memory of its own",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: MseCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.y", cache.values.y],
-    ["cache.values.t", cache.values.t],
-    ["cache.values.r", cache.values.r],
-    ["cache.values.loss", cache.values.loss],
-  ];
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
+        throw new RangeError(
+          "mse: " + outputNames[k] + " shares memory with " + otherNames[j] + "; the kernel never writes its arguments",
+        );
+    }
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

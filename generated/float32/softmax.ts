@@ -79,16 +79,7 @@ export function forward(
   const e = output(into, "e", N * C);
   const s = output(into, "s", N);
   const p = output(into, "p", N * C);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.m", m],
-        ["into.e", e],
-        ["into.s", s],
-        ["into.p", p],
-      ],
-      [["inputs.z", z]],
-    );
+  if (into !== undefined) checkDisjoint([m, e, s, p], ["into.m", "into.e", "into.s", "into.p"], [z], ["inputs.z"]);
   // step 1: m[n] = max(z[n,c], c)
   for (let n = 0; n < N; n++) {
     let top = -Infinity;
@@ -147,7 +138,13 @@ export function backwardNaive(
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
-  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz],
+      ["into.dz"],
+      [dout, cache.values.z, cache.values.m, cache.values.e, cache.values.s, cache.values.p],
+      ["dout", "cache.values.z", "cache.values.m", "cache.values.e", "cache.values.s", "cache.values.p"],
+    );
 
   // step 4 reversed: p[n,c] = e[n,c] / s[n]
   // de1[n,c] = dp[n,c]/s[n]
@@ -218,7 +215,13 @@ export function backwardFused(
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
-  if (into !== undefined) checkDisjoint([["into.dz", dz]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz],
+      ["into.dz"],
+      [dout, cache.values.z, cache.values.m, cache.values.e, cache.values.s, cache.values.p],
+      ["dout", "cache.values.z", "cache.values.m", "cache.values.e", "cache.values.s", "cache.values.p"],
+    );
   const r = new Float64Array(N); // sum(dp[n,c]*p[n,c], c)
 
   // one pass over memory for sum(dp[n,c]*p[n,c], c)
@@ -336,36 +339,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "softmax: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "softmax: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "softmax: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "softmax: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: SoftmaxCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.z", cache.values.z],
-    ["cache.values.m", cache.values.m],
-    ["cache.values.e", cache.values.e],
-    ["cache.values.s", cache.values.s],
-    ["cache.values.p", cache.values.p],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

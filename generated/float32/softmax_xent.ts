@@ -100,18 +100,10 @@ export function forward(
   const loss = output(into, "loss", 1);
   if (into !== undefined)
     checkDisjoint(
-      [
-        ["into.m", m],
-        ["into.e", e],
-        ["into.s", s],
-        ["into.p", p],
-        ["into.logp", logp],
-        ["into.loss", loss],
-      ],
-      [
-        ["inputs.z", z],
-        ["inputs.t", t],
-      ],
+      [m, e, s, p, logp, loss],
+      ["into.m", "into.e", "into.s", "into.p", "into.logp", "into.loss"],
+      [z, t],
+      ["inputs.z", "inputs.t"],
     );
   // step 1: m[n] = max(z[n,c], c)
   for (let n = 0; n < N; n++) {
@@ -192,11 +184,30 @@ export function backwardNaive(
   const dt = output(into, "dt", N * C);
   if (into !== undefined)
     checkDisjoint(
+      [dz, dt],
+      ["into.dz", "into.dt"],
       [
-        ["into.dz", dz],
-        ["into.dt", dt],
+        dout,
+        cache.values.z,
+        cache.values.t,
+        cache.values.m,
+        cache.values.e,
+        cache.values.s,
+        cache.values.p,
+        cache.values.logp,
+        cache.values.loss,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.z",
+        "cache.values.t",
+        "cache.values.m",
+        "cache.values.e",
+        "cache.values.s",
+        "cache.values.p",
+        "cache.values.logp",
+        "cache.values.loss",
+      ],
     );
 
   // step 6 reversed: loss = -sum(t[n,c] * logp[n,c], n, c) / N
@@ -293,11 +304,30 @@ export function backwardFused(
   const dt = output(into, "dt", N * C);
   if (into !== undefined)
     checkDisjoint(
+      [dz, dt],
+      ["into.dz", "into.dt"],
       [
-        ["into.dz", dz],
-        ["into.dt", dt],
+        dout,
+        cache.values.z,
+        cache.values.t,
+        cache.values.m,
+        cache.values.e,
+        cache.values.s,
+        cache.values.p,
+        cache.values.logp,
+        cache.values.loss,
       ],
-      [["dout", dout], ...cacheArrays(cache)],
+      [
+        "dout",
+        "cache.values.z",
+        "cache.values.t",
+        "cache.values.m",
+        "cache.values.e",
+        "cache.values.s",
+        "cache.values.p",
+        "cache.values.logp",
+        "cache.values.loss",
+      ],
     );
   const r = new Float64Array(N); // sum(t[n,c], c)
 
@@ -425,39 +455,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "softmax_xent: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "softmax_xent: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "softmax_xent: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "softmax_xent: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: SoftmaxXentCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.z", cache.values.z],
-    ["cache.values.t", cache.values.t],
-    ["cache.values.m", cache.values.m],
-    ["cache.values.e", cache.values.e],
-    ["cache.values.s", cache.values.s],
-    ["cache.values.p", cache.values.p],
-    ["cache.values.logp", cache.values.logp],
-    ["cache.values.loss", cache.values.loss],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */

@@ -67,14 +67,7 @@ export function forward(
   const x = checkArray(inputs.x, N * D, "inputs.x");
   const s = output(into, "s", N * D);
   const y = output(into, "y", N * D);
-  if (into !== undefined)
-    checkDisjoint(
-      [
-        ["into.s", s],
-        ["into.y", y],
-      ],
-      [["inputs.x", x]],
-    );
+  if (into !== undefined) checkDisjoint([s, y], ["into.s", "into.y"], [x], ["inputs.x"]);
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
@@ -104,7 +97,13 @@ export function backwardNaive(dout: Float32Array, cache: SwishCache, into?: Part
   const s = cache.values.s;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.s, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.s", "cache.values.y"],
+    );
 
   // step 2 reversed: y[n,d] = x[n,d] * s[n,d]
   // dx1[n,d] = dy[n,d]*s[n,d]
@@ -161,7 +160,13 @@ export function backwardFused(dout: Float32Array, cache: SwishCache, into?: Part
   const y = cache.values.y;
   checkArray(dout, N * D, "dout");
   const dx = output(into, "dx", N * D);
-  if (into !== undefined) checkDisjoint([["into.dx", dx]], [["dout", dout], ...cacheArrays(cache)]);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx],
+      ["into.dx"],
+      [dout, cache.values.x, cache.values.s, cache.values.y],
+      ["dout", "cache.values.x", "cache.values.s", "cache.values.y"],
+    );
 
   // dx[n,d] = dy[n,d]*s[n,d]*(1 + x[n,d] - y[n,d])
   // derived from the naive backward by inlining, then distribute, factor-common, fold-product
@@ -306,34 +311,36 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   );
 }
 
-/** The arrays a kernel writes share memory neither with each other nor with what it reads. */
+/** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
 function checkDisjoint(
-  outputs: readonly (readonly [string, Float32Array])[],
-  others: readonly (readonly [string, ArrayBufferView])[],
+  outputs: readonly Float32Array[],
+  outputNames: readonly string[],
+  others: readonly ArrayBufferView[],
+  otherNames: readonly string[],
 ): void {
-  outputs.forEach(([name, array], k) => {
-    for (const [what, other] of outputs.slice(0, k)) {
-      if (overlaps(array, other))
+  for (let k = 0; k < outputs.length; k++) {
+    const array = outputs[k]!;
+    for (let j = 0; j < k; j++) {
+      if (overlaps(array, outputs[j]!))
         throw new RangeError(
-          "swish: " + name + " shares memory with " + what + "; every output needs memory of its own",
+          "swish: " +
+            outputNames[k] +
+            " shares memory with " +
+            outputNames[j] +
+            "; every output needs memory of its own",
         );
     }
-    for (const [what, other] of others) {
-      if (overlaps(array, other))
+    for (let j = 0; j < others.length; j++) {
+      if (overlaps(array, others[j]!))
         throw new RangeError(
-          "swish: " + name + " shares memory with " + what + "; the kernel never writes its arguments",
+          "swish: " +
+            outputNames[k] +
+            " shares memory with " +
+            otherNames[j] +
+            "; the kernel never writes its arguments",
         );
     }
-  });
-}
-
-/** Every array a cache holds, with the name an error message gives it. */
-function cacheArrays(cache: SwishCache): (readonly [string, Float32Array])[] {
-  return [
-    ["cache.values.x", cache.values.x],
-    ["cache.values.s", cache.values.s],
-    ["cache.values.y", cache.values.y],
-  ];
+  }
 }
 
 /** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
