@@ -12,9 +12,9 @@ import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
-import { Budget, LimitExceeded, MAX_REDUCTION_NESTING, MAX_STEPS, withBudget } from "./limits.js";
+import { Budget, LimitExceeded, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
 import { SimplifyLimit } from "./simplify/rules.js";
-import type { Expr } from "./ir/expr.js";
+import { children, type Expr } from "./ir/expr.js";
 
 export interface Compiled {
   readonly program: Program;
@@ -56,6 +56,25 @@ function reductionDepth(e: Expr): number {
   return go(e);
 }
 
+/** Most operands of one sum or product in `e`. */
+function widestChain(e: Expr): number {
+  const seen = new Set<Expr>();
+  let widest = 0;
+  const stack = [e];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x)) continue;
+    seen.add(x);
+    if (x.kind === "add" || x.kind === "mul") widest = Math.max(widest, x.kind === "add" ? x.terms.length : x.factors.length);
+    stack.push(...children(x));
+  }
+  return widest;
+}
+
+function tooWide(what: string, n: number): string {
+  return `${what} has a sum or product of ${n} terms; the limit is ${MAX_TERMS} (the generated module could not be formatted)`;
+}
+
 /** The structural limits of limits.ts that a checked program must respect. */
 function checkLimits(program: Program, file: string | undefined): void {
   if (program.steps.length > MAX_STEPS) throw new SpecError([{ where: { field: "steps" }, message: `${program.steps.length} steps; the limit is ${MAX_STEPS} steps` }], file);
@@ -64,6 +83,11 @@ function checkLimits(program: Program, file: string | undefined): void {
     return d > MAX_REDUCTION_NESTING ? [{ where: { step: s.position, text: s.text }, message: `reductions are nested ${d} indices deep; the limit is ${MAX_REDUCTION_NESTING} (each one multiplies the work of every loop around it)` }] : [];
   });
   if (deep.length) throw new SpecError(deep, file);
+  const wide = program.steps.flatMap((s) => {
+    const n = widestChain(s.rhs);
+    return n > MAX_TERMS ? [{ where: { step: s.position, text: s.text }, message: tooWide("the step", n) }] : [];
+  });
+  if (wide.length) throw new SpecError(wide, file);
 }
 
 /**
@@ -105,6 +129,11 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
     throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);
   }
   verifyBackward(program, backward);
+  for (const b of backward.blocks)
+    for (const st of b.statements) {
+      const n = widestChain(st.expr);
+      if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the naive backward statement for d${st.target.name}${b.step ? ` (step ${b.step.position + 1} "${b.step.text}")` : ""}`, n));
+    }
   log?.("== differentiate: naive backward");
   for (const b of backward.blocks) {
     log?.(`  # ${b.step ? `step ${b.step.position + 1}: ${b.step.text}` : "inputs"}`);
@@ -126,6 +155,10 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
 
   run("emit", () => undefined); // ends the build here if it is already over its budget
+  sched.gradients.forEach((g, k) => {
+    const n = widestChain(g);
+    if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
+  });
   const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
   return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched)) };
 }

@@ -28,6 +28,14 @@ export const MAX_STEPS = 1000;
 export const MAX_REDUCTION_NESTING = 8;
 
 /**
+ * Most terms of one sum, or factors of one product, in any expression the compiler emits (a step,
+ * a naive backward statement, a fused gradient). The generated module is formatted by prettier,
+ * whose TypeScript parser recurses once per operator of a chain `a + b + ...` and runs out of stack
+ * somewhere past 700 terms. The library's longest sum has 6 terms.
+ */
+export const MAX_TERMS = 500;
+
+/**
  * Largest flat expression (tree nodes, shared nodes counted at each use) that is sent to the CAS;
  * a larger one goes straight to the compiler's own derivative rules. The largest the library sends
  * has about 40 nodes; nerdamer's time grows much faster than the size of its input.
