@@ -12,6 +12,9 @@ import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
+import { Budget, LimitExceeded, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
+import { SimplifyLimit } from "./simplify/rules.js";
+import { children, type Expr } from "./ir/expr.js";
 
 export interface Compiled {
   readonly program: Program;
@@ -31,43 +34,131 @@ export interface CompileOptions {
   readonly format?: boolean;
   /** Array element type of the generated module (default float64). */
   readonly dtype?: "float64" | "float32";
+  /** Time the build may take (ms) before it ends with a spec error (default BUILD_TIME_BUDGET_MS). */
+  readonly timeBudgetMs?: number;
 }
 
+/** Most reduction indices around any point of `e`: the depth of its loop nest over reductions. */
+function reductionDepth(e: Expr): number {
+  const memo = new Map<Expr, number>();
+  const go = (x: Expr): number => {
+    const m = memo.get(x);
+    if (m !== undefined) return m;
+    let d = 0;
+    if (x.kind === "sum" || x.kind === "max") d = x.indices.length + go(x.body);
+    else if (x.kind === "add") for (const t of x.terms) d = Math.max(d, go(t));
+    else if (x.kind === "mul") for (const t of x.factors) d = Math.max(d, go(t));
+    else if (x.kind === "pow") d = Math.max(go(x.base), go(x.exp));
+    else if (x.kind === "call") d = go(x.arg);
+    memo.set(x, d);
+    return d;
+  };
+  return go(e);
+}
+
+/** Most operands of one sum or product in `e`. */
+function widestChain(e: Expr): number {
+  const seen = new Set<Expr>();
+  let widest = 0;
+  const stack = [e];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x)) continue;
+    seen.add(x);
+    if (x.kind === "add" || x.kind === "mul") widest = Math.max(widest, x.kind === "add" ? x.terms.length : x.factors.length);
+    stack.push(...children(x));
+  }
+  return widest;
+}
+
+function tooWide(what: string, n: number): string {
+  return `${what} has a sum or product of ${n} terms; the limit is ${MAX_TERMS} (the generated module could not be formatted)`;
+}
+
+/** The structural limits of limits.ts that a checked program must respect. */
+function checkLimits(program: Program, file: string | undefined): void {
+  if (program.steps.length > MAX_STEPS) throw new SpecError([{ where: { field: "steps" }, message: `${program.steps.length} steps; the limit is ${MAX_STEPS} steps` }], file);
+  const deep = program.steps.flatMap((s) => {
+    const d = reductionDepth(s.rhs);
+    return d > MAX_REDUCTION_NESTING ? [{ where: { step: s.position, text: s.text }, message: `reductions are nested ${d} indices deep; the limit is ${MAX_REDUCTION_NESTING} (each one multiplies the work of every loop around it)` }] : [];
+  });
+  if (deep.length) throw new SpecError(deep, file);
+  const wide = program.steps.flatMap((s) => {
+    const n = widestChain(s.rhs);
+    return n > MAX_TERMS ? [{ where: { step: s.position, text: s.text }, message: tooWide("the step", n) }] : [];
+  });
+  if (wide.length) throw new SpecError(wide, file);
+}
+
+/**
+ * Compiles a spec. A spec past one of the compiler's limits (limits.ts: nesting, size, the time
+ * budget of the build) gets a SpecError that names the limit, never an internal error.
+ */
 export async function compile(spec: unknown, opts: CompileOptions = {}): Promise<Compiled> {
+  const budget = new Budget(opts.timeBudgetMs);
+  let stage = "parse";
+  const run = <T>(name: string, f: () => T): T => {
+    stage = name;
+    return withBudget(budget, name, f);
+  };
+  try {
+    return await compileWithin(spec, opts, run);
+  } catch (e) {
+    if (e instanceof LimitExceeded) throw new SpecError([{ message: e.message }], opts.source);
+    if (e instanceof SimplifyLimit) throw new SpecError([{ message: `${e.message} while simplifying the gradients (the limit)` }], opts.source);
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new SpecError([{ message: `the spec is too large or too deeply nested for this compiler: the stack ran out in stage '${stage}'` }], opts.source);
+    throw e;
+  }
+}
+
+async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage: string, f: () => T) => T): Promise<Compiled> {
+
   const log = opts.debug;
-  const program = checkSpec(spec, opts.source);
+  const program = run("parse", () => checkSpec(spec, opts.source));
+  checkLimits(program, opts.source);
   verifyProgram(program);
   log?.(`== parse: ${program.name}`);
   for (const s of program.steps) log?.(`  ${s.name}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`);
 
   let backward: Backward;
   try {
-    backward = differentiate(program);
+    backward = run("differentiate", () => differentiate(program));
   } catch (e) {
     if (!(e instanceof NoGradient)) throw e;
     throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);
   }
   verifyBackward(program, backward);
+  for (const b of backward.blocks)
+    for (const st of b.statements) {
+      const n = widestChain(st.expr);
+      if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the naive backward statement for d${st.target.name}${b.step ? ` (step ${b.step.position + 1} "${b.step.text}")` : ""}`, n));
+    }
   log?.("== differentiate: naive backward");
   for (const b of backward.blocks) {
     log?.(`  # ${b.step ? `step ${b.step.position + 1}: ${b.step.text}` : "inputs"}`);
     for (const s of b.statements) log?.(`    ${print(s.target, program.letters)} = ${print(s.expr, program.letters)}`);
   }
 
-  const fused = deriveFused(program, backward);
-  verifyFused(program, backward, fused);
+  const fused = run("simplify", () => deriveFused(program, backward));
+  run("verify", () => verifyFused(program, backward, fused));
   for (const ph of fused.phases) {
     log?.(`== simplify/${ph.name} (${ph.rewrites.length} rewrites)`);
     ph.gradients.forEach((g, k) => log?.(`  d${program.inputs[k]!.name} = ${print(g, program.letters)}`));
   }
 
-  const sched = schedule(fused.gradients, program.inputs, program.sizeOf);
+  const sched = run("schedule", () => schedule(fused.gradients, program.inputs, program.sizeOf));
   // the scheduler stores invariant products in arrays: the gradients it emits are checked too
-  verifyFused(program, backward, { ...fused, gradients: sched.gradients });
+  run("verify", () => verifyFused(program, backward, { ...fused, gradients: sched.gradients }));
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
 
+  run("emit", () => undefined); // ends the build here if it is already over its budget
+  sched.gradients.forEach((g, k) => {
+    const n = widestChain(g);
+    if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
+  });
   const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
-  return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };
+  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched)) };
 }

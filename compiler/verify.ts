@@ -11,6 +11,7 @@ import type { Backward } from "./differentiate/reverse.js";
 import type { Fused } from "./simplify/fused.js";
 import { prng } from "./differentiate/cas.js";
 import { nameTable } from "./ir/table.js";
+import { checkBudget } from "./limits.js";
 
 export class InternalError extends Error {}
 
@@ -54,6 +55,7 @@ export function fill(dims: readonly number[], f: (b: Map<string, number>) => num
   const out = new Float64Array(n);
   const b = new Map<string, number>();
   for (let k = 0; k < n; k++) {
+    checkBudget();
     let r = k;
     for (let j = indices.length - 1; j >= 0; j--) {
       b.set(indices[j]!, r % dims[j]!);

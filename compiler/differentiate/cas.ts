@@ -6,8 +6,13 @@
  * a name it reserves (`e`, `pi`, `i`). Its answer comes back as a string, is parsed into our IR, and
  * is checked against central finite differences at random points. A failed or wrong answer falls
  * back to the compiler's own rules (rules.ts), which are checked the same way.
+ *
+ * The CAS runs in a worker thread (cas-worker.mjs) called synchronously: a call that takes longer
+ * than its deadline, or more memory than the worker may use, is stopped (the worker is terminated
+ * and restarted for the next call) and the compiler's own rules answer. Expressions larger than
+ * `MAX_CAS_NODES` and calls after the build's CAS budget is spent go straight to the own rules.
  */
-import nerdamer from "nerdamer-prime/all";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import {
   assertNever,
   call,
@@ -19,6 +24,7 @@ import {
   print,
   sqrt,
   sym,
+  treeSize,
   add,
   div,
   sub,
@@ -32,6 +38,7 @@ import {
 } from "../ir/expr.js";
 import { parseExpression, type Ast } from "../parse/expression.js";
 import { derivative } from "./rules.js";
+import { CAS_BUILD_BUDGET_MS, CAS_CALL_DEADLINE_MS, CAS_HEAP_MB, MAX_CAS_NODES, currentBudget } from "../limits.js";
 
 export interface Partial {
   readonly expr: Expr;
@@ -226,6 +233,82 @@ export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
 
 const cache = new Map<string, Partial>();
 
+/** The CAS worker and the channel to it; started on first use, restarted after a stopped call. */
+interface CasThread {
+  readonly worker: Worker;
+  readonly port: MessagePort;
+  readonly cell: Int32Array;
+}
+let thread: CasThread | undefined;
+let requests = 0;
+
+/** How long the worker may take to start and load the CAS (ms), on a busy machine. */
+const START_DEADLINE_MS = 30_000;
+
+function startThread(): CasThread {
+  const { port1, port2 } = new MessageChannel();
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL("./cas-worker.mjs", import.meta.url), {
+    workerData: { port: port2, signal: cell.buffer },
+    transferList: [port2],
+    resourceLimits: { maxOldGenerationSizeMb: CAS_HEAP_MB },
+    stdout: true,
+    stderr: true,
+  });
+  worker.unref();
+  port1.unref();
+  // a worker that dies (out of memory) is noticed by its deadline; the event must not throw
+  worker.on("error", () => undefined);
+  if (Atomics.wait(cell, 0, 0, START_DEADLINE_MS) === "timed-out" && Atomics.load(cell, 0) === 0) {
+    void worker.terminate();
+    throw new CasUnsupported("the CAS worker did not start");
+  }
+  return { worker, port: port1, cell };
+}
+
+function stopThread(): void {
+  if (!thread) return;
+  void thread.worker.terminate();
+  thread.port.close();
+  thread = undefined;
+}
+
+/** `d expr / d v` from the CAS, in its syntax; throws CasUnsupported when it fails or runs out of time. */
+function casDiff(expr: string, v: string, deadlineMs: number): string {
+  thread ??= startThread();
+  const { port, cell } = thread;
+  const id = ++requests;
+  const before = Atomics.load(cell, 0);
+  port.postMessage({ id, expr, v });
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const left = end - Date.now();
+    if (left <= 0) break;
+    if (Atomics.load(cell, 0) === before) Atomics.wait(cell, 0, before, left);
+    const got = receiveMessageOnPort(port)?.message as { id: number; answer?: string; error?: string } | undefined;
+    if (got && got.id === id) {
+      if (got.answer === undefined) throw new CasUnsupported(got.error ?? "no answer");
+      return got.answer;
+    }
+    if (!got && Atomics.load(cell, 0) === id) Atomics.wait(cell, 0, id, 1); // answer not yet on the port
+  }
+  stopThread();
+  throw new CasUnsupported(`it took longer than ${deadlineMs} ms (or more than ${CAS_HEAP_MB} MB) and was stopped`);
+}
+
+/** Asks the CAS within the per-call deadline and the build's CAS budget. */
+function askCas(expr: string, v: string): string {
+  const budget = currentBudget();
+  const spent = budget?.casMs ?? 0;
+  if (spent >= CAS_BUILD_BUDGET_MS) throw new CasUnsupported(`this build's CAS time budget of ${CAS_BUILD_BUDGET_MS / 1000} s is spent`);
+  const t0 = Date.now();
+  try {
+    return casDiff(expr, v, Math.min(CAS_CALL_DEADLINE_MS, CAS_BUILD_BUDGET_MS - spent));
+  } finally {
+    if (budget) budget.casMs += Date.now() - t0;
+  }
+}
+
 /** d flat / d v for a flat scalar expression and one of its leaves, from the CAS, checked. */
 export function scalarPartial(flat: Expr, v: Expr): Partial {
   const key = `${flat.id}|${v.id}`;
@@ -240,8 +323,9 @@ export function scalarPartial(flat: Expr, v: Expr): Partial {
   let answered: Expr | undefined;
   try {
     if (!names.has(v)) throw new CasUnsupported("variable does not occur");
+    if (treeSize(flat) > MAX_CAS_NODES) throw new CasUnsupported(`the expression has more than ${MAX_CAS_NODES} nodes, the most the CAS is asked about`);
     const mangled = mapBottomUp(flat, (x) => (names.has(x) ? sym(names.get(x)!, "const") : x), noSizes);
-    const answer = String(nerdamer.diff(toCasString(mangled), names.get(v)!).toString());
+    const answer = askCas(toCasString(mangled), names.get(v)!);
     const expr = fromCasString(answer, (n) => byName.get(n));
     answered = expr;
     const inexact = approximatedConstant(expr, flat);

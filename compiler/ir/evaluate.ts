@@ -20,13 +20,21 @@ export interface Env {
  * rounding error of any evaluation order (used to tell a gradient that is 0 from rounding noise).
  */
 export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number> = new Map(), magnitude = false): number {
-  if (magnitude) return Math.abs(evaluateIn(e, env, binding, true));
-  return evaluateIn(e, env, binding, false);
+  const memo: Memo = [new Map(), new Map()];
+  if (magnitude) return Math.abs(evaluateIn(e, env, binding, true, memo));
+  return evaluateIn(e, env, binding, false, memo);
 }
 
-function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, magnitude: boolean): number {
+/**
+ * The value of each reduction at each binding of its free indices, for plain and magnitude
+ * evaluation: a reduction nested in another is evaluated once per value of its own free indices,
+ * not once per iteration of every loop around it (whose cost would grow as size^depth).
+ */
+type Memo = [Map<Expr, Map<string, number>>, Map<Expr, Map<string, number>>];
+
+function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
   const evaluate = (x: Expr, _env: Env, b: ReadonlyMap<string, number>): number => {
-    const v = evaluateIn(x, env, b, magnitude);
+    const v = evaluateIn(x, env, b, magnitude, memo);
     return magnitude ? Math.abs(v) : v;
   };
   switch (e.kind) {
@@ -56,14 +64,20 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
     case "pow": {
       // exponents, divisors and function arguments are values, not term sizes: 1/(a - b) is as
       // large as it is, and the terms a, b only matter through it
-      const exp = evaluateIn(e.exp, env, binding, false);
-      const base = magnitude && exp > 0 ? evaluate(e.base, env, binding) : evaluateIn(e.base, env, binding, false);
+      const exp = evaluateIn(e.exp, env, binding, false, memo);
+      const base = magnitude && exp > 0 ? evaluate(e.base, env, binding) : evaluateIn(e.base, env, binding, false, memo);
       return Math.pow(base, exp);
     }
     case "call":
-      return evalFn(e.fn, evaluateIn(e.arg, env, binding, false));
+      return evalFn(e.fn, evaluateIn(e.arg, env, binding, false, memo));
     case "sum":
     case "max": {
+      const table = memo[magnitude ? 1 : 0];
+      let values = table.get(e);
+      if (!values) table.set(e, (values = new Map()));
+      const key = e.free.map((i) => binding.get(i)).join(",");
+      const known = values.get(key);
+      if (known !== undefined) return known;
       const isMax = e.kind === "max";
       const extents = e.indices.map((i) => env.extent(i));
       const b = new Map(binding);
@@ -80,6 +94,7 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
         }
       };
       loop(0);
+      values.set(key, total);
       return total;
     }
     default:

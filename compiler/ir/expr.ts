@@ -14,6 +14,7 @@
  */
 
 import { nameTable } from "./table.js";
+import { checkBudget } from "../limits.js";
 
 /** Elementwise functions of the spec language and of CAS answers. */
 export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech", "stop"] as const;
@@ -539,6 +540,7 @@ export function mapBottomUp(e: Expr, f: (e: Expr) => Expr, sizeOf: SizeOf): Expr
   const go = (x: Expr): Expr => {
     const m = memo.get(x);
     if (m) return m;
+    checkBudget();
     const cs = children(x);
     const ncs = cs.map(go);
     const rebuilt = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
@@ -617,18 +619,34 @@ export function treeSize(e: Expr): number {
   return go(e);
 }
 
+/**
+ * The refs of each node, sorted, computed once per node (nodes are immutable): the simplifier asks
+ * for the refs of every subexpression for every definition, which walked each subtree again.
+ */
+const refsMemo = new WeakMap<Expr, readonly Ref[]>();
+
 /** All distinct refs in `e`, including those inside sums. */
 export function refsOf(e: Expr): Ref[] {
-  const out = new Set<Ref>();
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x)) return;
-    seen.add(x);
-    if (x.kind === "ref") out.add(x);
-    children(x).forEach(go);
-  };
-  go(e);
-  return [...out].sort(compareExpr);
+  return [...refsSorted(e)];
+}
+
+function refsSorted(e: Expr): readonly Ref[] {
+  const hit = refsMemo.get(e);
+  if (hit) return hit;
+  let out: readonly Ref[];
+  if (e.kind === "ref") out = [e];
+  else {
+    const cs = children(e);
+    if (cs.length === 0) out = [];
+    else if (cs.length === 1) out = refsSorted(cs[0]!);
+    else {
+      const all = new Set<Ref>();
+      for (const c of cs) for (const r of refsSorted(c)) all.add(r);
+      out = [...all].sort(compareExpr);
+    }
+  }
+  refsMemo.set(e, out);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import {
   ref,
   sizeResolver,
   sqrt,
-  sub,
   sum,
   sym,
   type Expr,
@@ -24,7 +23,7 @@ import {
   type SizeOf,
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
-import { parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
+import { chainOf, parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
 import { terminalText } from "../escape.js";
 
 export interface Problem {
@@ -282,23 +281,20 @@ export function checkSpec(raw: unknown, file?: string): Program {
       case "neg":
         return neg(resolve(ast.arg, scope, ctx));
       case "binary": {
-        const l = resolve(ast.left, scope, ctx);
-        const r = resolve(ast.right, scope, ctx);
-        switch (ast.op) {
-          case "+":
-            return add(l, r);
-          case "-":
-            return sub(l, r);
-          case "*":
-            return mul(l, r);
-          case "/":
-            if (r.kind === "num" && r.value === 0) return report(ast.col, "division by zero");
-            return div(l, r);
-          case "^":
-            return pow(l, r);
+        if (ast.op !== "^") {
+          // a chain a + b - c ... (or a * b / c ...) resolved operand by operand and built at once:
+          // a long sum must neither recurse nor rebuild its sum once per term
+          const { first, rest } = chainOf(ast, ast.op === "+" || ast.op === "-" ? "+-" : "*/");
+          let operands = [resolve(first, scope, ctx)];
+          for (const { op, arg, col } of rest) {
+            const r = resolve(arg, scope, ctx);
+            if (op === "/" && r.kind === "num" && r.value === 0) operands = [report(col, "division by zero")];
+            else operands.push(op === "-" ? neg(r) : op === "/" ? pow(r, num(-1)) : r);
+          }
+          return ast.op === "+" || ast.op === "-" ? add(...operands) : mul(...operands);
         }
+        return pow(resolve(ast.left, scope, ctx), resolve(ast.right, scope, ctx));
       }
-      // falls through (unreachable: every operator returns)
       case "name": {
         const n = ast.name;
         const t = tensors.get(n);

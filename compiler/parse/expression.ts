@@ -6,6 +6,8 @@
  * Precedence, loosest first: `+ -`, `* /`, unary `-`, `^` (right-associative; `-x^2` is `-(x^2)`).
  */
 
+import { MAX_NESTING } from "../limits.js";
+
 export type Ast =
   | { readonly type: "num"; readonly value: number; readonly col: number }
   | { readonly type: "name"; readonly name: string; readonly indices: readonly IndexTok[] | undefined; readonly col: number }
@@ -70,6 +72,13 @@ export function tokenize(src: string): Tok[] {
 export function parseExpression(src: string): Ast {
   const toks = tokenize(src);
   let k = 0;
+  // nesting of parentheses, calls, signs and powers: bounded so that this parser and every stage
+  // after it, all recursive, stay far below the stack limit
+  let depth = 0;
+  const enter = (col: number) => {
+    if (++depth > MAX_NESTING)
+      throw new SyntaxProblem(`the expression is nested more than ${MAX_NESTING} levels deep (parentheses, function calls, signs and powers); the limit is ${MAX_NESTING}`, col);
+  };
   const peek = () => toks[k]!;
   const next = () => toks[k++]!;
   const describe = (t: Tok) => (t.kind === "end" ? "end of expression" : `'${t.text}'`);
@@ -99,13 +108,12 @@ export function parseExpression(src: string): Ast {
     return left;
   }
   function unary(): Ast {
-    if (isOp("-")) {
+    if (isOp("-") || isOp("+")) {
       const t = next();
-      return { type: "neg", arg: unary(), col: t.col };
-    }
-    if (isOp("+")) {
-      next();
-      return unary();
+      enter(t.col);
+      const arg = unary();
+      depth--;
+      return t.text === "-" ? { type: "neg", arg, col: t.col } : arg;
     }
     return power();
   }
@@ -113,7 +121,10 @@ export function parseExpression(src: string): Ast {
     const base = atom();
     if (isOp("^")) {
       const t = next();
-      return { type: "binary", op: "^", left: base, right: unary(), col: t.col };
+      enter(t.col);
+      const right = unary();
+      depth--;
+      return { type: "binary", op: "^", left: base, right, col: t.col };
     }
     return base;
   }
@@ -121,13 +132,16 @@ export function parseExpression(src: string): Ast {
     const t = next();
     if (t.kind === "num") return { type: "num", value: t.value, col: t.col };
     if (t.kind === "op" && t.text === "(") {
+      enter(t.col);
       const e = sumExpr();
       expectOp(")", "to close '('");
+      depth--;
       return e;
     }
     if (t.kind === "id") {
       if (isOp("(")) {
         next();
+        enter(t.col);
         const args: Ast[] = [];
         if (!isOp(")")) {
           args.push(sumExpr());
@@ -137,6 +151,7 @@ export function parseExpression(src: string): Ast {
           }
         }
         expectOp(")", `to close the call of '${t.text}'`);
+        depth--;
         return { type: "call", fn: t.text, args, col: t.col };
       }
       let indices: IndexTok[] | undefined;
@@ -170,4 +185,19 @@ export function parseDecl(src: string): { name: string; indices: IndexTok[]; col
   const ast = parseExpression(src);
   if (ast.type !== "name") throw new SyntaxProblem(`expected a name with its indices, like x[n,d]`, 0);
   return { name: ast.name, indices: [...(ast.indices ?? [])], col: ast.col };
+}
+
+/**
+ * The operands of a left-leaning chain of `+ -` (or `* /`) without recursion: `a - b + c` gives
+ * `a` and `[-b, +c]`. The parser builds such chains left-deep, one level per operator, so a long
+ * sum must not be walked recursively.
+ */
+export function chainOf(a: Ast, ops: "+-" | "*/"): { first: Ast; rest: { op: "+" | "-" | "*" | "/"; arg: Ast; col: number }[] } {
+  const rest: { op: "+" | "-" | "*" | "/"; arg: Ast; col: number }[] = [];
+  let cur = a;
+  while (cur.type === "binary" && ops.includes(cur.op)) {
+    rest.push({ op: cur.op as "+" | "-" | "*" | "/", arg: cur.right, col: cur.col });
+    cur = cur.left;
+  }
+  return { first: cur, rest: rest.reverse() };
 }

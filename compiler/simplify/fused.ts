@@ -42,6 +42,7 @@ import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import { evaluateGradient, interpretForward } from "../verify.js";
 import { evalLeaves, leavesOf, prng } from "../differentiate/cas.js";
 import type { Backward, Statement } from "../differentiate/reverse.js";
+import { LimitExceeded } from "../limits.js";
 import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rewrite, type Rule, type RuleContext } from "./rules.js";
 import { nameTable } from "../ir/table.js";
 
@@ -113,11 +114,21 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     phases.push({ name, rewrites, gradients: next });
     grads = next;
   };
+  /** A simplifier limit hit on the gradient of input `k` in phase `phase`, as a spec limit. */
+  const limited = <T>(phase: string, k: number | undefined, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof SimplifyLimit)) throw e;
+      const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
+      throw new LimitExceeded(`simplifying ${which} (phase '${phase}'): ${e.message} (the limit)`);
+    }
+  };
   const apply = (name: string, rules: readonly Rule[], opts: { maxPasses?: number } = {}) => {
     const trace: Rewrite[] = [];
     const next = grads.map((g, k) => {
       const own: Rewrite[] = [];
-      const out = runRules(g, rules, ctx, { trace: own, ...opts });
+      const out = limited(name, k, () => runRules(g, rules, ctx, { trace: own, ...opts }));
       trace.push(...own.map((r) => ({ ...r, gradients: [k] })));
       return out;
     });
@@ -146,6 +157,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       st.target.indices.forEach((i, k) => (m[i] = x.indices[k]!));
       return renameFree(resolve(x.name), m, sizeOf);
     }, sizeOf);
+  // resolved in the order the statements are computed, each reading only earlier ones, so that
+  // resolve() never recurses through a long chain of steps
+  for (const name of statements.keys()) resolve(name);
   grads = bw.gradients.map((g) => resolve(g.grad.name));
   // the upstream gradient's indices are the output's declared ones; inlining keeps them as refs
   record("inline", [], grads);
@@ -174,7 +188,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
         const better = cheaperExpansion(s, p, ctx);
         if (better === undefined) continue;
         trace.push({ rule: "expand-definitions", before: s, after: better, gradients: holders(s) });
-        grads = grads.map((g) => runRules(replaceNode(g, s, better, sizeOf), EXPAND_RULES, ctx));
+        grads = grads.map((g, k) => limited("vanish", k, () => runRules(replaceNode(g, s, better, sizeOf), EXPAND_RULES, ctx)));
         changed = true;
         break;
       }

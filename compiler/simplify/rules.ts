@@ -17,6 +17,7 @@ import {
   type Expr,
   type SizeOf,
 } from "../ir/expr.js";
+import { checkBudget, MAX_SIMPLIFY_NODES } from "../limits.js";
 
 export interface RuleContext {
   readonly sizeOf: SizeOf;
@@ -40,6 +41,7 @@ export interface Rewrite {
 }
 
 export class SimplifyLimit extends Error {}
+
 
 const invariantIn = (e: Expr, indices: readonly string[]) => !indices.some((i) => e.free.includes(i));
 
@@ -100,7 +102,7 @@ export interface RunOptions {
 /** Applies `rules` bottom-up, first match per node, until nothing changes. */
 export function runRules(e: Expr, rules: readonly Rule[], ctx: RuleContext, opts: RunOptions = {}): Expr {
   const maxPasses = opts.maxPasses ?? 200;
-  const maxSize = opts.maxSize ?? 200_000;
+  const maxSize = opts.maxSize ?? MAX_SIMPLIFY_NODES;
   let cur = e;
   for (let pass = 0; pass < maxPasses; pass++) {
     const next = onePass(cur, rules, ctx, opts.trace);
@@ -116,6 +118,7 @@ function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewri
   const go = (x: Expr): Expr => {
     const m = memo.get(x);
     if (m) return m;
+    checkBudget();
     const cs = children(x);
     const ncs = cs.map(go);
     let y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, ctx.sizeOf);
