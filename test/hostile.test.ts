@@ -215,6 +215,26 @@ describe("hostile text in a spec's strings", () => {
   });
 });
 
+describe("long steps in error messages", () => {
+  it("a problem deep inside a 20 kB step is shown as a window around it, the caret under the culprit", async () => {
+    const long = `m[n,d] = ${Array.from({ length: 2000 }, (_, k) => `x[n,d]*${k}`).join(" + ")} + q[d]`;
+    const s = { ...spec(), steps: [long, "y[n,d] = m[n,d] * x[n,d]"] };
+    const e = await compile(s).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SpecError);
+    const message = (e as SpecError).formatIn(JSON.stringify(s));
+    expect(message.length).toBeLessThan(600);
+    const [head, excerpt, caret] = message.split("\n") as [string, string, string];
+    expect(head).toContain("unknown name 'q'");
+    expect(excerpt.slice(caret.indexOf("^"), caret.indexOf("^") + 4)).toBe("q[d]");
+  });
+
+  it("the same problem repeated through a step is reported once", async () => {
+    const long = `m[d] = ${Array.from({ length: 2000 }, (_, k) => `x[n,d]*${k}`).join(" + ")}`;
+    const e = await compile({ ...spec(), steps: [long, "y[n,d] = m[d] * x[n,d]"] }).catch((x: unknown) => x);
+    expect((e as SpecError).problems.map((q) => q.message)).toEqual(["index 'n' is free on the right but not on the left; sum over it or add it to the left"]);
+  });
+});
+
 /** Identifiers that JavaScript, TypeScript, the module's own code or Object.prototype already use. */
 const AWKWARD = [
   "let", "yield", "arguments", "eval", "await", "static", "enum", "implements", "interface", "package", "private", "var", "new", "delete", "in", "of",

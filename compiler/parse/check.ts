@@ -68,10 +68,32 @@ export function formatProblem(p: Problem, file?: string, sourceText?: string): s
   const w = p.where;
   const pos = file && sourceText !== undefined ? locate(sourceText, w.text, w.col ?? 0) : undefined;
   const where = pos ? `${t(file!)}:${pos.line}:${pos.col}: ` : head;
-  let s = `${where}step ${w.step + 1} "${t(w.text)}": ${t(p.message)}`;
-  if (w.col !== undefined) s += `\n    ${t(w.text)}\n    ${" ".repeat(t(w.text.slice(0, w.col)).length)}^`;
+  const short = w.text.length > EXCERPT ? `${w.text.slice(0, EXCERPT - 1)}…` : w.text;
+  let s = `${where}step ${w.step + 1} "${t(short)}": ${t(p.message)}`;
+  if (w.col !== undefined) {
+    // a long step is shown as a window around the column, so a 100 kB step gives a short message
+    const from = Math.max(0, Math.min(w.col - EXCERPT / 2, w.text.length - EXCERPT));
+    const to = Math.min(w.text.length, from + EXCERPT);
+    const pre = from > 0 ? "…" : "";
+    const window = `${pre}${t(w.text.slice(from, to))}${to < w.text.length ? "…" : ""}`;
+    s += `\n    ${window}\n    ${" ".repeat(pre.length + t(w.text.slice(from, w.col)).length)}^`;
+  }
   return s;
 }
+
+/** The problems with a step's repeats dropped: a name misused 2000 times in one step is one message. */
+function firstOfEach(problems: readonly Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((q) => {
+    const key = `${q.where && "step" in q.where ? q.where.step : ""}\u0000${q.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Longest stretch of a step's text that an error message shows. */
+const EXCERPT = 100;
 
 export function formatProblems(ps: readonly Problem[], file?: string, sourceText?: string): string {
   return ps.map((p) => formatProblem(p, file, sourceText)).join("\n");
@@ -367,7 +389,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
   else if (output === CACHE_KEY) fail("output", `'${CACHE_KEY}' cannot be the output: forward() returns the output beside the cache, as { <output>, cache }; rename the step`);
   else if (!definedAt.has(output) && !attempted.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
 
-  if (problems.length) throw new SpecError(problems, file);
+  if (problems.length) throw new SpecError(firstOfEach(problems), file);
   return {
     name: name as string,
     description: description as string | undefined,
