@@ -31,6 +31,8 @@ export interface CompileOptions {
   readonly format?: boolean;
   /** Array element type of the generated module (default float64). */
   readonly dtype?: "float64" | "float32";
+  /** How to regenerate the module, for its header (default: `npx backpass build <source>`). */
+  readonly rebuild?: string;
 }
 
 export async function compile(spec: unknown, opts: CompileOptions = {}): Promise<Compiled> {
@@ -68,6 +70,6 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
 
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
+  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild });
   return { program, backward, fused, schedule: sched, code, stats: kernelStats(program, backward, sched) };
 }
