@@ -3,12 +3,13 @@
  * installed into two fresh projects, one CommonJS and one `"type": "module"`, and used from there:
  * `npx backpass --help/--version`, `build` of a `.spec.ts` (importing `defineSpec` from "backpass"
  * and a helper module) and of a `.json` spec in both formats, plain `node` running the `.js`
- * output, and `require`/`import` of "backpass" giving a working `compile()`.
+ * output, `require`/`import` of "backpass" giving a working `compile()`, and TypeScript reading
+ * the types of both entries and of a generated `.d.ts`.
  *
  * The install runs offline: `npm ci --offline` from a lock file made of the repository's own
  * (its entries that are not dev-only, which are backpass's dependencies), so every tarball comes
  * from the npm cache that the repository's `npm ci` filled. The install must print no `npm warn`.
- * About 40 s, most of it in `npm pack` and four builds.
+ * About 40-60 s, most of it in `npm pack` and the builds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
@@ -156,6 +157,23 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
       expect(out["message"]).toBe(`step 1 "y[n] = tanh(q[n])": unknown name 'q' (not an input, step, constant or size symbol)\n    y[n] = tanh(q[n])\n                ^`);
       expect(out["wasm"]).toContain("target 'wasm' is not supported yet");
     }
+  });
+
+  // one project suffices: its .mts and .cts files take each entry
+  it.runIf(type === "module")("types both entries and the generated .d.ts for TypeScript (nodenext), which catches a wrong option", () => {
+    sh(dir, "npx", ["backpass", "build", "tiny.json", "--out", "out-types", "--format", "js"]);
+    writeFileSync(
+      join(dir, "use.mts"),
+      `import { compile, defineSpec, SpecError, type CompileResult } from "backpass";\nimport { forward, backwardFused } from "./out-types/tiny.js";\nconst spec = defineSpec(${JSON.stringify(tiny)});\nexport const r: CompileResult = await compile(spec, { format: "js", dtype: "float32" });\nconst { y, cache } = forward({ x: new Float64Array(2) }, { N: 2 });\nexport const dx: Float64Array = backwardFused(y, cache).dx;\nexport const isSpecError = (e: unknown): e is SpecError => e instanceof SpecError;\n`,
+    );
+    writeFileSync(join(dir, "use.cts"), `import { compile, SpecError } from "backpass";\nexport async function names(): Promise<string[]> {\n  try {\n    return Object.keys((await compile({})).files);\n  } catch (e) {\n    if (e instanceof SpecError) return e.problems.map((p) => p.message);\n    throw e;\n  }\n}\n`);
+    writeFileSync(join(dir, "bad.mts"), `import { compile } from "backpass";\nawait compile({}, { format: "xml" });\n`);
+    const tsconfig = (files: string[]) => JSON.stringify({ compilerOptions: { module: "nodenext", strict: true, noEmit: true, types: [] }, files });
+    const tsc = join(root, "node_modules/.bin/tsc");
+    writeFileSync(join(dir, "tsconfig.json"), tsconfig(["use.mts", "use.cts"]));
+    expect(sh(dir, tsc, ["-p", "."], true).stdout).toBe("");
+    writeFileSync(join(dir, "tsconfig.json"), tsconfig(["bad.mts"]));
+    expect(sh(dir, tsc, ["-p", "."], true).stdout).toContain(`Type '"xml"' is not assignable`);
   });
 
   it("reports a bad .spec.ts with exit 1 and its file and line, writing nothing", () => {
