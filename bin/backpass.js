@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Entry point of `npx backpass`: runs the TypeScript command line through tsx's loader.
-import { register } from "tsx/esm/api";
+// Entry point of `npx backpass`. The installed package runs its compiled JavaScript (dist/, built by
+// `npm run build` when it is packed); a checkout of the repository, which has compiler/, runs the
+// TypeScript sources through tsx, so `npm run codegen` always uses the code as it is now.
+import { existsSync } from "node:fs";
 
-register();
-await import("../compiler/main.ts");
+if (existsSync(new URL("../compiler/main.ts", import.meta.url))) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../compiler/main.ts");
+} else {
+  await import("../dist/main.js");
+}

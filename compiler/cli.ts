@@ -1,28 +1,31 @@
 /**
  * The command line (CONTRACT §3), as a function: `run(argv, io)` returns the exit code and never
  * exits the process (`compiler/main.ts` does that), so tests call it in-process.
- *   backpass build <spec files...> --out <dir> [--dtype float64|float32] [--debug]
+ *   backpass build <spec files...> --out <dir> [--dtype float64|float32] [--format ts|js] [--debug]
  *   backpass codegen [--check] [--debug]   every specs/*.spec.ts into generated/ and docs/
  *   backpass stats <spec files...>         what each backward kernel computes, as JSON
  *   backpass explain <spec files...> --out <dir>   the derivation as <name>.md and <name>.svg
+ *   backpass --help | --version | <command> --help
  *
  * Exit codes: 0 done; 1 a bad spec (one message per problem) or a file-system problem (one line
  * naming the path); 2 a malformed command line (the problem and the usage, on stderr). Nothing is
  * written for a bad spec, the output folder is created only when there is something to write, and
  * files are written to a temporary name and renamed (see files.ts), so no reader ever sees half a
  * file and no temporary file is left behind.
+ *
+ * The compiler itself (ts-morph, prettier, the CAS) loads only when a command needs it, so
+ * `--help` and `--version` answer at once.
  */
+import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
-import { compile } from "./driver.js";
+import { dirname, join, relative, resolve } from "node:path";
 import { SpecError } from "./parse/check.js";
 import { loadSpecObject, readSpecText } from "./parse/load.js";
 import type { SpecStats } from "./stats.js";
 import type { Compiled } from "./driver.js";
-import { explainMarkdown } from "./explain/document.js";
-import { graphSvg } from "./explain/graph.js";
+import type { Format, ModuleKind } from "./api.js";
 import { terminalText } from "./escape.js";
-import { parseArgs, usageText, UsageError, type Parsed } from "./cli-args.js";
+import { commandHelpText, helpText, parseArgs, usageText, UsageError, type Command, type Parsed } from "./cli-args.js";
 import { checkOutputDir, describeFsError, FileError, isFsError, OutputWriter } from "./files.js";
 
 export interface RunIO {
@@ -47,10 +50,36 @@ const terminalLines = (s: string) => s.split("\n").map(terminalText).join("\n");
 
 /** The derivation document and graph of a compiled spec: `<name>.md` and `<name>.svg`. */
 async function explainFiles(c: Compiled): Promise<Map<string, string>> {
-  return new Map([
-    [`${c.program.name}.md`, explainMarkdown(c)],
-    [`${c.program.name}.svg`, await graphSvg(c.program, c.backward)],
-  ]);
+  const { explainFiles: files } = await import("./api.js");
+  return new Map(Object.entries(await files(c)));
+}
+
+/** The version in backpass's package.json (one folder up from compiler/ and from dist/). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
+/**
+ * How Node reads a `.js` file written into `dir`: as an ES module if the nearest package.json says
+ * `"type": "module"`, as CommonJS otherwise (no package.json, another type, or one Node cannot read).
+ */
+async function moduleKindAt(dir: string): Promise<ModuleKind> {
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    const text = await readFile(join(at, "package.json"), "utf8").catch(() => undefined);
+    if (text !== undefined) {
+      try {
+        return (JSON.parse(text) as { type?: unknown }).type === "module" ? "esm" : "cjs";
+      } catch {
+        return "cjs";
+      }
+    }
+    if (dirname(at) === at) return "cjs";
+  }
+}
+
+/** A path as a shell word, for the "run this to rebuild" line of a module's header. */
+function shellWord(path: string): string {
+  return /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Generated derivation documents carry this line, so stale ones can be told from hand-written docs. */
@@ -73,7 +102,8 @@ class Cli {
     return rel && !rel.startsWith("..") ? rel : path;
   }
 
-  async buildAll(files: readonly string[], debug: boolean, dtype: "float64" | "float32" = "float64"): Promise<{ built: Built[]; failed: number }> {
+  async buildAll(files: readonly string[], debug: boolean, dtype: "float64" | "float32" = "float64", rebuild?: (source: string) => string): Promise<{ built: Built[]; failed: number }> {
+    const { compile } = await import("./driver.js");
     const built: Built[] = [];
     let failed = 0;
     const names = new Map<string, string>();
@@ -83,7 +113,7 @@ class Cli {
       try {
         const spec = await loadSpecObject(abs, { shownAs: source, timeoutMs: this.io.loadTimeoutMs });
         const log = debug ? (l: string) => this.io.stderr(`${terminalLines(l)}\n`) : undefined;
-        const c = await compile(spec, { source, dtype, debug: log });
+        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source) });
         const other = names.get(c.program.name);
         if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
         names.set(c.program.name, source);
@@ -100,14 +130,23 @@ class Cli {
   async build(args: Parsed): Promise<number> {
     const out = args.options.get("--out") as string;
     const dtype = (args.options.get("--dtype") ?? "float64") as "float64" | "float32";
+    const format = (args.options.get("--format") ?? "ts") as Format;
+    if (args.options.get("--target") === "wasm") {
+      this.io.stderr("backpass: --target wasm is not supported yet; this version writes JavaScript kernels (--target js)\n");
+      return 2;
+    }
     await checkOutputDir(this.abs(out), out);
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype);
+    const flags = [dtype === "float32" ? " --dtype float32" : "", format === "js" ? " --format js" : ""].join("");
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)}${flags}`);
+    const { moduleFiles } = await import("./api.js");
+    const module = format === "js" ? await moduleKindAt(this.abs(out)) : "esm";
+    const files: [file: string, path: string, text: string][] = [];
+    for (const b of built) for (const [name, text] of Object.entries(await moduleFiles(b.code, b.name, format, module))) files.push([b.file, join(out, name), text]);
     const writer = new OutputWriter((p) => this.shown(p));
     try {
-      for (const b of built) {
-        const path = join(out, `${b.name}.ts`);
-        await writer.write(this.abs(path), b.code);
-        this.io.stdout(`${terminalText(b.file)} -> ${terminalText(path)}\n`);
+      for (const [file, path, text] of files) {
+        await writer.write(this.abs(path), text);
+        this.io.stdout(`${terminalText(file)} -> ${terminalText(path)}\n`);
       }
     } finally {
       writer.release();
@@ -144,6 +183,16 @@ class Cli {
     return failed ? 1 : 0;
   }
 
+  help(args: Parsed): number {
+    this.io.stdout(args.topic ? commandHelpText(args.topic) : helpText());
+    return 0;
+  }
+
+  version(): number {
+    this.io.stdout(`${version()}\n`);
+    return 0;
+  }
+
   async codegen(args: Parsed): Promise<number> {
     const debug = args.options.has("--debug");
     let specs: string[];
@@ -160,7 +209,7 @@ class Cli {
     ];
     const files = new Map<string, string>();
     for (const t of targets) {
-      const { built, failed } = await this.buildAll(specs, debug, t.dtype);
+      const { built, failed } = await this.buildAll(specs, debug, t.dtype, () => "npm run codegen");
       if (failed) return 1;
       for (const b of built) files.set(join(t.dir, `${b.name}.ts`), b.code);
       // docs/<name>.md and docs/<name>.svg: the derivation of each library spec
@@ -217,7 +266,7 @@ export async function run(argv: readonly string[], io: RunIO): Promise<number> {
   }
   const cli = new Cli(io);
   try {
-    return await cli[args.command](args);
+    return await cli[args.command satisfies Command | "help" | "version"](args);
   } catch (e) {
     if (e instanceof FileError) io.stderr(`backpass: ${e.message}\n`);
     else if (isFsError(e)) io.stderr(`backpass: cannot ${e.syscall} '${terminalText(e.path ? cli.shown(e.path) : "?")}': ${describeFsError(e)}\n`);

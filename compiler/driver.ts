@@ -36,6 +36,8 @@ export interface CompileOptions {
   readonly dtype?: "float64" | "float32";
   /** Time the build may take (ms) before it ends with a spec error (default BUILD_TIME_BUDGET_MS). */
   readonly timeBudgetMs?: number;
+  /** How to regenerate the module, for its header (default: `npx backpass build <source>`). */
+  readonly rebuild?: string;
 }
 
 /** Most reduction indices around any point of `e`: the depth of its loop nest over reductions. */
@@ -159,6 +161,6 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype });
+  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild });
   return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched)) };
 }

@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "../compiler/cli.js";
@@ -73,7 +73,7 @@ describe("malformed arguments: exit 2, the problem and the usage on stderr, noth
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr.split("\n\n")[0]).toBe(`backpass: ${problem}`);
-    expect(r.stderr).toMatch(/\n\nusage:\n {2}backpass build <spec\.spec\.ts\|spec\.json \.\.\.> --out <dir> \[--dtype float64\|float32\] \[--debug\]\n/);
+    expect(r.stderr).toMatch(/\n\nusage:\n {2}backpass build <spec\.spec\.ts\|spec\.json \.\.\.> --out <dir> \[--dtype float64\|float32\] \[--format ts\|js\] \[--target js\|wasm\] \[--debug\]\n/);
     expect(readdirSync(dir)).toEqual(["tiny.json"]); // no folder named out, --debug or anything else
   });
 
@@ -91,6 +91,74 @@ describe("malformed arguments: exit 2, the problem and the usage on stderr, noth
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(readdirSync(join(dir, "out"))).toEqual(["odd.ts"]);
+  });
+});
+
+describe("--help, --version and --format js", () => {
+  const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
+
+  it.each([["--help"], ["-h"], ["help"]])("%s prints what backpass is and every command, to stdout, exit 0", async (flag) => {
+    const r = await cli(folder(), flag);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(/^backpass: compiles the forward pass/);
+    for (const cmd of ["build", "codegen", "stats", "explain"]) expect(r.stdout).toContain(`\n  backpass ${cmd}`);
+  });
+
+  it.each([["--version"], ["-v"]])("%s prints the package's version, exit 0", async (flag) => {
+    expect(await cli(folder(), flag)).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+  });
+
+  it.each([
+    [["build", "--help"], "build"],
+    [["build", "tiny.json", "--out", "out", "-h"], "build"],
+    [["build", "--frobnicate", "--help"], "build"],
+    [["help", "explain"], "explain"],
+    [["stats", "--help"], "stats"],
+    [["codegen", "--help"], "codegen"],
+  ])("%j prints the usage and options of %s, exit 0, writes nothing", async (argv, cmd) => {
+    const dir = withSpec();
+    const r = await cli(dir, ...argv);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(new RegExp(`^usage:\\n  backpass ${cmd} `));
+    expect(r.stdout).toContain("\noptions:\n");
+    expect(r.stdout).toContain("-h, --help");
+    expect(readdirSync(dir)).toEqual(["tiny.json"]);
+  });
+
+  it("takes --help after -- as a file name", async () => {
+    const r = await cli(withSpec(), "stats", "--", "--help");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--help: cannot read the file");
+  });
+
+  it("rejects --target wasm as not supported yet, exit 2, nothing written", async () => {
+    const dir = withSpec();
+    const r = await cli(dir, "build", "tiny.json", "--out", "out", "--target", "wasm");
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toContain("--target wasm is not supported yet");
+    expect(readdirSync(dir)).toEqual(["tiny.json"]);
+  });
+
+  it.each([
+    ["module", "export function backwardFused("],
+    ["commonjs", "exports.backwardFused = backwardFused;"],
+    [undefined, "exports.backwardFused = backwardFused;"],
+  ])("--format js writes <name>.js and <name>.d.ts; a package of type %s gets %s", async (type, marker) => {
+    const dir = withSpec();
+    if (type) writeFileSync(join(dir, "package.json"), JSON.stringify({ type }));
+    const r = await cli(dir, "build", "tiny.json", "--out", "out", "--format", "js");
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(readdirSync(join(dir, "out")).sort()).toEqual(["tiny.d.ts", "tiny.js"]);
+    const js = readFileSync(join(dir, "out/tiny.js"), "utf8");
+    expect(js).toContain(marker);
+    expect(js).not.toMatch(/: Float64Array|interface /);
+    expect(js).toContain("Do not edit: change the spec and run `npx backpass build tiny.json --format js`.");
+    expect(readFileSync(join(dir, "out/tiny.d.ts"), "utf8")).toMatch(/export declare function backwardFused\(\s*dout: Float64Array,\s*cache: TinyCache,\s*into\?: Partial<TinyGradients>,?\s*\): TinyGradients;/);
+    const child = spawnSync(process.execPath, ["-e", `import("./out/tiny.js").then((m) => { const { y, cache } = m.forward({ x: new Float64Array([0, 1]) }, { N: 2 }); console.log(JSON.stringify([Array.from(y), Array.from(m.backwardFused(new Float64Array([1, 1]), cache).dx)])); })`], { cwd: dir, encoding: "utf8" });
+    expect(child.stderr).toBe("");
+    const [y, dx] = JSON.parse(child.stdout) as number[][];
+    expect(y![1]).toBeCloseTo(Math.tanh(1), 12);
+    expect(dx![1]).toBeCloseTo(1 - Math.tanh(1) ** 2, 12);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { register } from "node:module";
 import { pathToFileURL } from "node:url";
 import { SpecError } from "./check.js";
 
@@ -50,6 +51,7 @@ export async function loadSpecObject(file: string, opts: LoadOptions = {}): Prom
     }
   }
   if (!/\.(ts|mts|js|mjs)$/.test(file)) throw new SpecError([{ message: "a spec file must end in .spec.ts, .ts, .js or .json" }], shown);
+  if (/\.m?ts$/.test(file)) typeScriptHooks();
   let mod: Record<string, unknown>;
   try {
     mod = (await settled(import(pathToFileURL(abs).href), opts.timeoutMs ?? 30_000)) as Record<string, unknown>;
@@ -59,6 +61,17 @@ export async function loadSpecObject(file: string, opts: LoadOptions = {}): Prom
   }
   if (!("default" in mod)) throw new SpecError([{ message: "the module has no default export; export the spec object as default" }], shown);
   return mod["default"];
+}
+
+let hooked = false;
+/**
+ * Lets `import()` load TypeScript (spec-hooks.ts). Only the built package needs it: run from the
+ * repository's TypeScript sources, this module is itself TypeScript, so a loader is already there.
+ */
+function typeScriptHooks(): void {
+  if (hooked || import.meta.url.endsWith(".ts")) return;
+  register("./spec-hooks.js", import.meta.url);
+  hooked = true;
 }
 
 class NotSettled extends Error {}
