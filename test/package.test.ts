@@ -16,6 +16,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { compile } from "../compiler/driver.js";
 
 const root = join(import.meta.dirname, "..");
 const work = mkdtempSync(join(tmpdir(), "backpass-package-"));
@@ -70,7 +71,7 @@ beforeAll(() => {
 describe("the packed tarball", () => {
   it("holds bin/, dist/ (with both entries and their types), package.json and README.md, and no sources or tests", () => {
     const files = sh(work, "tar", ["-tzf", tarball]).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    for (const f of ["package.json", "README.md", "bin/backpass.js", "dist/main.js", "dist/index.js", "dist/index.d.ts", "dist/index.cjs", "dist/index.d.cts", "dist/parse/spec-hooks.js"]) expect(files).toContain(f);
+    for (const f of ["package.json", "README.md", "bin/backpass.js", "dist/main.js", "dist/index.js", "dist/index.d.ts", "dist/index.cjs", "dist/index.d.cts", "dist/parse/spec-hooks.js", "dist/differentiate/cas-worker.mjs"]) expect(files).toContain(f);
     expect(files.filter((f) => /^(test|bench|\.ci|compiler|specs|generated|scripts|docs|node_modules)\//.test(f))).toEqual([]);
   });
 });
@@ -105,10 +106,14 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     console.log(`backpass --version in a ${type} project: ${ms.toFixed(0)} ms (with the probe)`);
   });
 
-  it("builds a .spec.ts and a .json spec as .ts, and as .js + .d.ts that plain node runs", () => {
+  it("builds a .spec.ts and a .json spec as .ts, and as .js + .d.ts that plain node runs", async () => {
     const ts = sh(dir, "npx", ["backpass", "build", "center.spec.ts", "tiny.json", "--out", "out-ts"]);
     expect(ts.stderr).toBe("");
     expect(readdirSync(join(dir, "out-ts")).sort()).toEqual(["center.ts", "tiny.ts"]);
+    // the installed build is the repository's, CAS worker included: byte for byte the same module
+    const installed = readFileSync(join(dir, "out-ts/tiny.ts"), "utf8");
+    expect(installed).not.toContain("own rule");
+    expect(installed).toBe((await compile(tiny, { source: "tiny.json" })).code);
     expect(readFileSync(join(dir, "out-ts/center.ts"), "utf8")).toContain("Do not edit: change the spec and run `npx backpass build center.spec.ts`.");
     const js = sh(dir, "npx", ["backpass", "build", "center.spec.ts", "tiny.json", "--out", "out-js", "--format", "js"]);
     expect(js.stderr).toBe("");
