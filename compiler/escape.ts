@@ -46,7 +46,9 @@ export function xmlText(s: string): string {
 export function markdownText(s: string): string {
   return visible(s)
     .replace(/[\\`*_{}[\]#!|~$]/g, (c) => `\\${c}`) // emphasis, code, links, images, tables, math
-    .replace(/^(\s*)([-+=]|\d+\.)/, "$1\\$2") // a list item or a heading underline at the start
+    .replace(/^\s+/, "") // indentation would start a code block
+    .replace(/^([-+=])/, "\\$1") // a list item or a heading underline at the start
+    .replace(/^(\d+)([.)])/, "$1\\$2") // an ordered list item
     .replace(/[&<>"']/g, (c) => HTML[c]!); // HTML, autolinks
 }
 

@@ -59,6 +59,10 @@ const FRAGMENTS = [
   "$$\\href{javascript:alert(1)}{x}$$",
   "# heading",
   "| a | b |",
+  "\n\n    indented code\n\n",
+  "\n2) item\n3. item\n- item\n+ item\n",
+  "\n***\n---\n===\n",
+  "\n> quote\n",
   "import('node:fs').then((fs) => fs.writeFileSync('pwned', '1'));",
 ];
 const hostileText = fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 8 }).map((xs) => xs.join(""));
@@ -171,13 +175,21 @@ describe("hostile text in a spec's strings", () => {
         const html = md.render(text);
         // the description's text adds no tag, link, image or heading to the page
         // (a bare https:// address is linked as in any Markdown text; no other link can be made)
-        for (const re of [/<script/g, /<img/g, /<a href="(?!https?:\/\/)/g, /<h[1-6]/g, /<table/g, /<code/g, /<em>/g, /<strong>/g, /(href|src)=["']?javascript:/g])
+        for (const re of [/<script/g, /<img/g, /<a href="(?!https?:\/\/)/g, /<h[1-6]/g, /<table/g, /<code/g, /<pre/g, /<ol/g, /<ul/g, /<li/g, /<hr/g, /<blockquote/g, /<em>/g, /<strong>/g, /(href|src)=["']?javascript:/g])
           expect(count(html, re), `${re} in ${JSON.stringify(description)}`).toBe(count(baseline, re));
         // and it stays one block quote: the math delimiters are escaped
         expect(text.split("\n").filter((l) => l.startsWith(">")).join("\n")).not.toMatch(/(?<!\\)\$/);
       }),
       { numRuns: 60, seed: 12 },
     );
+  });
+
+  it("a description's indented lines and numbered lines stay text (the review's counterexample)", async () => {
+    const render = async (description: string) => new MarkdownIt().render(explainMarkdown(await compile(spec({ description }), { format: false })));
+    const html = await render("intro\n\n    indented\n\n2) two\n3. three");
+    const baseline = await render("plain");
+    for (const tag of ["<pre", "<ol", "<li", "<code"]) expect(html.split(tag).length, tag).toBe(baseline.split(tag).length);
+    expect(html).toContain("2) two");
   });
 
   it("the graph's DOT source quotes every label", async () => {
@@ -241,7 +253,7 @@ const AWKWARD = [
   "undefined", "NaN", "Infinity", "Math", "Object", "Number", "Float64Array", "RangeError", "Array",
   "constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf", "prototype",
   "spec", "sizes", "constants", "inputs", "into", "dout", "cache", "values", "forward", "backwardNaive", "backwardFused",
-  "checkSize", "checkConstant", "checkArray", "checkInto", "checkCache", "checkDisjoint", "overlaps", "cacheArrays", "acc", "h", "t", "c", "r", "let_",
+  "checkSize", "checkConstant", "checkArray", "checkInto", "checkCache", "checkDisjoint", "overlaps", "cacheArrays", "acc", "h", "t", "c", "r", "let_", "_1", "_2d", "own", "output",
 ];
 const ROLES = ["name", "l1", "l2", "s1", "s2", "x", "g", "c", "m", "y"] as const;
 

@@ -29,8 +29,10 @@ export interface EmitInput {
   readonly rebuild?: string;
 }
 
+/** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
 function pascal(name: string): string {
-  return name.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+  const t = name.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+  return /^[0-9]/.test(t) ? `_${t}` : t;
 }
 
 /** Spec-language text of an expression with readable index letters, for a comment. */
