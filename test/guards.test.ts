@@ -153,6 +153,28 @@ describe.each(files)("overlapping outputs of generated/%s", (file) => {
       }
   });
 
+  it("own properties cannot fake an array's kind, length or memory", async () => {
+    const { p, mod } = await load(file);
+    const { sizes, inputs } = setup(p);
+    const fwd = mod.forward as (i: unknown, s: unknown, c?: unknown, into?: unknown) => unknown;
+    const t = p.inputs[0]!;
+    const x = inputs[t.name]!;
+    // a prototype borrowed from Float64Array is not a Float64Array
+    expect(() => fwd({ ...inputs, [t.name]: Object.create(Float64Array.prototype) }, sizes)).toThrow(`${p.name}: inputs.${t.name} must be a Float64Array`);
+    // a length property on the instance does not change its length
+    const short = new Float64Array(1);
+    Object.defineProperty(short, "length", { value: x.length });
+    if (x.length !== 1) expect(() => fwd({ ...inputs, [t.name]: short }, sizes)).toThrow(`${p.name}: inputs.${t.name} has length 1`);
+    // a buffer property on the instance does not hide the memory it shares with an input
+    const s = p.steps.find((q) => lengthOf(p, q.name, sizes) <= x.length)!;
+    const view = new Float64Array(x.buffer, x.byteOffset, lengthOf(p, s.name, sizes));
+    Object.defineProperty(view, "buffer", { value: new ArrayBuffer(8) });
+    Object.defineProperty(view, "byteOffset", { value: 0 });
+    const before = Float64Array.from(x);
+    expect(() => fwd(inputs, sizes, undefined, { [s.name]: view })).toThrow(`${p.name}: into.${s.name} shares memory with inputs.${t.name}`);
+    expect(x).toEqual(before);
+  });
+
   it("backward kernels refuse gradients that overlap each other, dout or the cache, and accept disjoint views", async () => {
     const { p, mod } = await load(file);
     const { sizes, inputs, rand } = setup(p);

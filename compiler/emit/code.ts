@@ -24,7 +24,7 @@ export const RESERVED: ReadonlySet<string> = new Set(
     "undefined NaN Infinity globalThis Math Number String Object Array Error RangeError TypeError Symbol ArrayBuffer Float64Array Float32Array Int32Array " +
     // the module's own identifiers: kernels, helpers, parameters
     "forward backwardNaive backwardFused inputs sizes constants into cache dout value length name what outputs others " +
-    "checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output"
+    "checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey"
   ).split(" "),
 );
 

@@ -311,12 +311,25 @@ function checkConstant(value: unknown, name: string): number {
   return value;
 }
 
+/**
+ * The built-in getters of typed arrays. An array's own properties (`length`, `buffer`) or a
+ * borrowed prototype could fake its kind, length or memory; these getters read the real ones.
+ */
+const typedArray: object = Object.getPrototypeOf(Int8Array.prototype);
+const getter = (key: PropertyKey) => Object.getOwnPropertyDescriptor(typedArray, key)!.get!;
+const kindOf = getter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const lengthOf = getter("length") as (this: ArrayBufferView) => number;
+const bufferOf = getter("buffer") as (this: ArrayBufferView) => ArrayBufferLike;
+const offsetOf = getter("byteOffset") as (this: ArrayBufferView) => number;
+const bytesOf = getter("byteLength") as (this: ArrayBufferView) => number;
+
 function checkArray(value: unknown, length: number, name: string): Float32Array {
-  if (!(value instanceof Float32Array)) throw new RangeError("softmax: " + name + " must be a Float32Array");
-  if (value.length !== length) {
-    throw new RangeError("softmax: " + name + " has length " + value.length + ", expected " + length);
+  if (kindOf.call(value) !== "Float32Array") throw new RangeError("softmax: " + name + " must be a Float32Array");
+  const array = value as Float32Array;
+  if (lengthOf.call(array) !== length) {
+    throw new RangeError("softmax: " + name + " has length " + lengthOf.call(array) + ", expected " + length);
   }
-  return value;
+  return array;
 }
 
 /** An own property of an optional argument: a name like 'toString' is never read from Object.prototype. */
@@ -334,9 +347,9 @@ function output(into: object | undefined, key: string, length: number): Float32A
 
 /** True when two arrays share memory: the same buffer and intersecting byte ranges. */
 function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return (
-    a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
-  );
+  const start = offsetOf.call(a);
+  const other = offsetOf.call(b);
+  return bufferOf.call(a) === bufferOf.call(b) && start < other + bytesOf.call(b) && other < start + bytesOf.call(a);
 }
 
 /** The arrays a kernel writes share memory neither with each other nor with what it reads (names for messages). */
