@@ -6,8 +6,9 @@
 import { print } from "./ir/expr.js";
 import type { Program } from "./ir/program.js";
 import { checkSpec, SpecError } from "./parse/check.js";
-import { differentiate, NoGradient, type Backward } from "./differentiate/reverse.js";
-import { deriveFused, type Fused } from "./simplify/fused.js";
+import type { Backward, Fused } from "./ir/backward.js";
+import { differentiate, NoGradient } from "./differentiate/reverse.js";
+import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
@@ -125,7 +126,7 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
 
   let backward: Backward;
   try {
-    backward = run("differentiate", () => differentiate(program));
+    backward = run("differentiate", () => differentiate(program, throughOwnValue));
   } catch (e) {
     if (!(e instanceof NoGradient)) throw e;
     throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);

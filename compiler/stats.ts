@@ -8,7 +8,7 @@
  */
 import { canonicalSize, children, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
-import type { Backward } from "./differentiate/reverse.js";
+import type { Backward } from "./ir/backward.js";
 import type { Schedule } from "./schedule/passes.js";
 
 export interface ReductionStats {

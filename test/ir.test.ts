@@ -5,8 +5,9 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { checkSpec } from "../compiler/parse/check.js";
 import { add, mul, num, pow, print, ref, sizeResolver, sub, sym, type Expr } from "../compiler/ir/expr.js";
-import { evaluate } from "../compiler/ir/evaluate.js";
-import { checkPartial, evalLeaves, prng, scalarPartial } from "../compiler/differentiate/cas.js";
+import { evalLeaves, evaluate } from "../compiler/ir/evaluate.js";
+import { checkPartial, scalarPartial } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { EXPAND_RULES, runRules } from "../compiler/simplify/rules.js";
 
 const letters = { n: "N", m: "N", d: "D" };

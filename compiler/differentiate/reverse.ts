@@ -34,42 +34,9 @@ import {
   type SizeOf,
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
+import type { Backward, Block, LocalPartial, Statement } from "../ir/backward.js";
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
-// the one use of a later stage: local partials reuse the definition-folding rules of simplify/
-import { throughOwnValue } from "../simplify/fused.js";
 import { nameTable } from "../ir/table.js";
-
-export interface LocalPartial {
-  /** The element of the source tensor, as it occurs in the step. */
-  readonly occurrence: Ref;
-  /** ∂(step's right-hand side)/∂occurrence. */
-  readonly partial: Expr;
-  /** Whether any scalar partial behind it came from the fallback rules instead of the CAS. */
-  readonly fallback: boolean;
-}
-
-/** One assignment of the backward pass: `target[target.indices] = expr`. */
-export interface Statement {
-  readonly target: Ref;
-  readonly expr: Expr;
-  /** What the statement computes, for comments: the source tensor and its partials. */
-  readonly source?: string;
-  readonly partials?: readonly LocalPartial[];
-}
-
-export interface Block {
-  /** The forward step this block reverses; undefined for the final block gathering input gradients. */
-  readonly step: Step | undefined;
-  readonly statements: readonly Statement[];
-}
-
-export interface Backward {
-  /** The upstream gradient, `dout[...]`. */
-  readonly upstream: Ref;
-  readonly blocks: readonly Block[];
-  /** Gradient of each input, in input order, as the ref holding it. */
-  readonly gradients: readonly { readonly input: TensorDecl; readonly grad: Ref }[];
-}
 
 export function gradRef(t: TensorDecl, part?: number): Ref {
   return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
@@ -112,7 +79,14 @@ export function activeSteps(p: Program): Step[] {
   return p.steps.filter((s) => needed.has(s.name));
 }
 
-export function differentiate(p: Program): Backward {
+/**
+ * How a local partial is written before it enters the backward: the driver passes simplify/'s
+ * `throughOwnValue` (`s*(1-s)` for a sigmoid step `s`, as a hand derivation writes it). It is
+ * passed in so that this stage never imports a later one.
+ */
+export type PartialForm = (partial: Expr, step: Step, sizeOf: SizeOf) => Expr;
+
+export function differentiate(p: Program, partialForm: PartialForm): Backward {
   const active = activeSteps(p).reverse();
   const decls = [...p.inputs, ...p.steps];
   // consumers of each tensor, in the order the backward visits them
@@ -152,7 +126,7 @@ export function differentiate(p: Program): Backward {
           throw e;
         }
         // written through the step's own value where that is cheaper (s*(1-s) for a sigmoid)
-        const partial = throughOwnValue(found.expr, step, p.sizeOf);
+        const partial = partialForm(found.expr, step, p.sizeOf);
         const fallback = found.fallback;
         partials.push({ occurrence: occ, partial, fallback });
         terms.push(gatherInto(mul(dy, partial), occ, t, p.sizeOf));

@@ -7,8 +7,7 @@ import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStr
 import * as prettier from "prettier";
 import { canonicalSize, children, contains, isReduction, isStored, print, refName, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
-import type { Backward, Statement } from "../differentiate/reverse.js";
-import type { Fused } from "../simplify/fused.js";
+import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
 import { loopNest, lower, Namer, offset, scalarReplace, unrolledNest, type InnerBody, type Scope } from "./code.js";
 import { hoist, type Hoisted } from "../schedule/hoist.js";

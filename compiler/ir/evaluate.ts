@@ -2,7 +2,7 @@
  * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
  * checked against. Slow and obvious on purpose.
  */
-import { assertNever, evalFn, type Expr, type Ref, type SizeOf } from "./expr.js";
+import { assertNever, evalFn, print, type Expr, type Ref, type SizeOf } from "./expr.js";
 import { own } from "./table.js";
 
 export interface Env {
@@ -131,4 +131,61 @@ export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
       return v;
     },
   };
+}
+
+/** The leaves (refs and symbols) of a flat expression, each once, in the order first met. */
+export function leavesOf(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const go = (x: Expr): void => {
+    switch (x.kind) {
+      case "ref":
+      case "sym":
+        if (!out.includes(x)) out.push(x);
+        return;
+      case "num":
+        return;
+      case "add":
+        return x.terms.forEach(go);
+      case "mul":
+        return x.factors.forEach(go);
+      case "pow":
+        go(x.base);
+        return go(x.exp);
+      case "call":
+        return go(x.arg);
+      case "sum":
+      case "max":
+        throw new Error("leavesOf(): reduction in a flat expression");
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  go(e);
+  return out;
+}
+
+/** Evaluates a flat expression with given leaf values. */
+export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
+  const v = values.get(e);
+  if (v !== undefined) return v;
+  switch (e.kind) {
+    case "num":
+      return e.value;
+    case "sym":
+    case "ref":
+      throw new Error(`no value for ${print(e)}`);
+    case "add":
+      return e.terms.reduce((a, t) => a + evalLeaves(t, values), 0);
+    case "mul":
+      return e.factors.reduce((a, t) => a * evalLeaves(t, values), 1);
+    case "pow":
+      return Math.pow(evalLeaves(e.base, values), evalLeaves(e.exp, values));
+    case "call":
+      return evalFn(e.fn, evalLeaves(e.arg, values));
+    case "sum":
+    case "max":
+      throw new Error("evalLeaves(): reduction in a flat expression");
+    default:
+      return assertNever(e, "expression");
+  }
 }

@@ -39,25 +39,13 @@ import {
   type SizeOf,
 } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
-import { evaluateGradient, interpretForward } from "../verify.js";
-import { evalLeaves, leavesOf, prng } from "../differentiate/cas.js";
-import type { Backward, Statement } from "../differentiate/reverse.js";
+import type { Backward, Fused, Phase, Rewrite, Statement } from "../ir/backward.js";
+import { evalLeaves, leavesOf } from "../ir/evaluate.js";
+import { evaluateGradient, interpretForward } from "../ir/interpret.js";
+import { prng } from "../ir/random.js";
 import { LimitExceeded } from "../limits.js";
-import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rewrite, type Rule, type RuleContext } from "./rules.js";
+import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rule, type RuleContext } from "./rules.js";
 import { nameTable } from "../ir/table.js";
-
-export interface Phase {
-  readonly name: string;
-  readonly rewrites: readonly Rewrite[];
-  /** The gradients after this phase, in input order. */
-  readonly gradients: readonly Expr[];
-}
-
-export interface Fused {
-  /** Final gradient of each input, in input order, over the declared indices of the input. */
-  readonly gradients: readonly Expr[];
-  readonly phases: readonly Phase[];
-}
 
 /** A forward step seen as a definition `name[indices] = rhs` to fold or unfold. */
 interface Definition {

@@ -17,6 +17,7 @@ import {
   type Expr,
   type SizeOf,
 } from "../ir/expr.js";
+import type { Rewrite } from "../ir/backward.js";
 import { checkBudget, MAX_SIMPLIFY_NODES } from "../limits.js";
 
 export interface RuleContext {
@@ -30,14 +31,6 @@ export interface Rule {
   /** When the rule applies, if not always. */
   readonly guard?: string;
   readonly apply: (e: Expr, ctx: RuleContext) => Expr | undefined;
-}
-
-export interface Rewrite {
-  readonly rule: string;
-  readonly before: Expr;
-  readonly after: Expr;
-  /** The input gradients (by input position) the rewrite acted on, when known. */
-  readonly gradients?: readonly number[];
 }
 
 export class SimplifyLimit extends Error {}
