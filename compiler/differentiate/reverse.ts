@@ -20,15 +20,15 @@
 import {
   ZERO,
   add,
-  children,
+  collect,
   contains,
   mul,
   ref,
   refsOf,
   renameFree,
+  rewrite,
   sum,
   sym,
-  withChildren,
   type Expr,
   type Ref,
   type SizeOf,
@@ -57,16 +57,8 @@ export class NoGradient extends Error {
 
 /** The refs of `e` that gradients flow to: those not under `stop(...)`. */
 export function liveRefsOf(e: Expr): Ref[] {
-  const out = new Set<Ref>();
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x) || (x.kind === "call" && x.fn === "stop")) return;
-    seen.add(x);
-    if (x.kind === "ref") out.add(x);
-    children(x).forEach(go);
-  };
-  go(e);
-  return refsOf(e).filter((r) => out.has(r));
+  const live = new Set(collect(e, (x) => x.kind === "ref", { skip: (x) => x.kind === "call" && x.fn === "stop" }));
+  return refsOf(e).filter((r) => live.has(r));
 }
 
 /** The steps whose value reaches the output through something other than `stop(...)`. */
@@ -181,25 +173,18 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
   if (!contains(e, (x) => x === occ)) return { expr: ZERO, fallback: false };
   const sums: Expr[] = [];
   const placeholders: Expr[] = [];
-  const flatten = (x: Expr): Expr => {
-    // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
-    const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
-    if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
-      throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
-    if (x.kind === "sum" || opaque) {
-      let k = sums.indexOf(x);
-      if (k < 0) {
-        k = sums.length;
-        sums.push(x);
-        placeholders.push(sym(`%s${k}`, "const"));
-      }
-      return placeholders[k]!;
-    }
-    const cs = children(x);
-    const ncs = cs.map(flatten);
-    return ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
-  };
-  const flat = flatten(e);
+  const flat = rewrite(e, sizeOf, {
+    before: (x) => {
+      // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
+      const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
+      if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
+        throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
+      if (x.kind !== "sum" && !opaque) return undefined;
+      sums.push(x);
+      placeholders.push(sym(`%s${sums.length - 1}`, "const"));
+      return placeholders[sums.length - 1]!;
+    },
+  });
   let fallback = false;
   const terms: Expr[] = [];
   if (contains(flat, (x) => x === occ)) {
@@ -215,12 +200,9 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
     const over = s.indices.filter((i) => !occ.indices.includes(i));
     terms.push(mul(outer.expr, sum(inner.expr, over, sizeOf)));
   });
-  const restore = (x: Expr): Expr => {
+  const restore = (x: Expr) => {
     const k = placeholders.indexOf(x);
-    if (k >= 0) return sums[k]!;
-    const cs = children(x);
-    const ncs = cs.map(restore);
-    return ncs.every((c, j) => c === cs[j]) ? x : withChildren(x, ncs, sizeOf);
+    return k >= 0 ? sums[k] : undefined;
   };
-  return { expr: restore(add(...terms)), fallback };
+  return { expr: rewrite(add(...terms), sizeOf, { before: restore }), fallback };
 }

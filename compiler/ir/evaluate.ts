@@ -2,7 +2,7 @@
  * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
  * checked against. Slow and obvious on purpose.
  */
-import { assertNever, evalFn, print, type Expr, type Ref, type SizeOf } from "./expr.js";
+import { assertNever, collect, evalFn, isReduction, print, type Expr, type Ref, type SizeOf } from "./expr.js";
 import { own } from "./table.js";
 
 export interface Env {
@@ -135,33 +135,10 @@ export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
 
 /** The leaves (refs and symbols) of a flat expression, each once, in the order first met. */
 export function leavesOf(e: Expr): Expr[] {
-  const out: Expr[] = [];
-  const go = (x: Expr): void => {
-    switch (x.kind) {
-      case "ref":
-      case "sym":
-        if (!out.includes(x)) out.push(x);
-        return;
-      case "num":
-        return;
-      case "add":
-        return x.terms.forEach(go);
-      case "mul":
-        return x.factors.forEach(go);
-      case "pow":
-        go(x.base);
-        return go(x.exp);
-      case "call":
-        return go(x.arg);
-      case "sum":
-      case "max":
-        throw new Error("leavesOf(): reduction in a flat expression");
-      default:
-        return assertNever(x, "expression");
-    }
-  };
-  go(e);
-  return out;
+  return collect(e, (x) => {
+    if (isReduction(x)) throw new Error("leavesOf(): reduction in a flat expression");
+    return x.kind === "ref" || x.kind === "sym";
+  });
 }
 
 /** Evaluates a flat expression with given leaf values. */

@@ -534,21 +534,93 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
   }
 }
 
-/** Bottom-up map: `f` sees each node after its children were mapped. Memoized per call. */
-export function mapBottomUp(e: Expr, f: (e: Expr) => Expr, sizeOf: SizeOf): Expr {
+/** What `rewrite` does at a node: each hook may be left out. */
+export interface Rewriter {
+  /**
+   * Before the node's children: a replacement is taken as it is (its children are not visited);
+   * undefined goes on into the children. `go` rewrites another node in the same walk.
+   */
+  readonly before?: (x: Expr, go: (y: Expr) => Expr) => Expr | undefined;
+  /** After the node's children were rewritten, on the node rebuilt from them: what it becomes. */
+  readonly after?: (x: Expr) => Expr;
+}
+
+/**
+ * The one rewrite walker. Each distinct node of `e` is visited once (memoized per call), top-down
+ * through `before`, then bottom-up through `after`. A node is rebuilt through the factory only when
+ * a child changed, so a rewrite that changes nothing returns `e` itself.
+ */
+export function rewrite(e: Expr, sizeOf: SizeOf, r: Rewriter): Expr {
   const memo = new Map<Expr, Expr>();
   const go = (x: Expr): Expr => {
-    const m = memo.get(x);
-    if (m) return m;
+    const hit = memo.get(x);
+    if (hit) return hit;
     checkBudget();
-    const cs = children(x);
-    const ncs = cs.map(go);
-    const rebuilt = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
-    const out = f(rebuilt);
-    memo.set(x, out);
-    return out;
+    let y = r.before?.(x, go);
+    if (y === undefined) {
+      const cs = children(x);
+      const ncs = cs.map(go);
+      y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
+      if (r.after) y = r.after(y);
+    }
+    memo.set(x, y);
+    return y;
   };
   return go(e);
+}
+
+/** Bottom-up map: `f` sees each node after its children were mapped. */
+export function mapBottomUp(e: Expr, f: (e: Expr) => Expr, sizeOf: SizeOf): Expr {
+  return rewrite(e, sizeOf, { after: f });
+}
+
+export interface CollectOptions {
+  /** "pre" (the default): a node before its children; "post": after them, innermost first. */
+  readonly order?: "pre" | "post";
+  /** Nodes left out with everything under them (`stop(...)` for the refs gradients reach). */
+  readonly skip?: (x: Expr) => boolean;
+  /** Stop after this many. */
+  readonly limit?: number;
+}
+
+/**
+ * The one collecting walker: the distinct nodes of `roots` (each visited once, however often it is
+ * shared) for which `pred` holds, in the order the walk meets them.
+ */
+export function collect<T extends Expr>(roots: Expr | readonly Expr[], pred: (x: Expr) => x is T, opts?: CollectOptions): T[];
+export function collect(roots: Expr | readonly Expr[], pred: (x: Expr) => boolean, opts?: CollectOptions): Expr[];
+export function collect(roots: Expr | readonly Expr[], pred: (x: Expr) => boolean, opts: CollectOptions = {}): Expr[] {
+  const out: Expr[] = [];
+  const seen = new Set<Expr>();
+  const limit = opts.limit ?? Infinity;
+  const post = opts.order === "post";
+  const go = (x: Expr): void => {
+    if (out.length >= limit || seen.has(x)) return;
+    seen.add(x);
+    if (opts.skip?.(x)) return;
+    if (!post && pred(x)) out.push(x);
+    for (const c of children(x)) go(c);
+    if (post && out.length < limit && pred(x)) out.push(x);
+  };
+  for (const r of isList(roots) ? roots : [roots]) go(r);
+  return out;
+}
+
+function isList(roots: Expr | readonly Expr[]): roots is readonly Expr[] {
+  return Array.isArray(roots);
+}
+
+/** All distinct reductions (sums and maxes) in the expressions, innermost first. */
+export function reductionsOf(es: Expr | readonly Expr[]): Reduction[] {
+  return collect(es, isReduction, { order: "post" });
+}
+
+/**
+ * Whether `x` costs a library call where it is computed: a function other than `stop`, or a power
+ * whose exponent is not a whole number (a root). Costs, statistics and the emitter agree on it.
+ */
+export function isTranscendental(x: Expr): boolean {
+  return (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)));
 }
 
 /**
@@ -596,14 +668,9 @@ export function replaceNode(e: Expr, target: Expr, by: Expr, sizeOf: SizeOf): Ex
   return mapBottomUp(e, (x) => (x === target ? by : x), sizeOf);
 }
 
+/** Whether some node of `e` satisfies `pred`. */
 export function contains(e: Expr, pred: (x: Expr) => boolean): boolean {
-  const seen = new Set<Expr>();
-  const go = (x: Expr): boolean => {
-    if (seen.has(x)) return false;
-    seen.add(x);
-    return pred(x) || children(x).some(go);
-  };
-  return go(e);
+  return collect(e, pred, { limit: 1 }).length > 0;
 }
 
 /** Number of nodes in the tree (shared nodes counted at each use): a size measure. */
