@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as bn from "../generated/batchnorm.js";
 import { batchnormBackwardByHand, streamingFloor, streamingFloorUnrolled } from "./reference.js";
 import { chart } from "./chart.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 
 const root = join(import.meta.dirname, "..");
 const quick = process.argv.includes("--quick");

@@ -6,15 +6,16 @@
 import { print } from "./ir/expr.js";
 import type { Program } from "./ir/program.js";
 import { checkSpec, SpecError } from "./parse/check.js";
-import { differentiate, NoGradient, type Backward } from "./differentiate/reverse.js";
-import { deriveFused, type Fused } from "./simplify/fused.js";
+import type { Backward, Fused } from "./ir/backward.js";
+import { differentiate, NoGradient } from "./differentiate/reverse.js";
+import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 import { Budget, LimitExceeded, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
 import { SimplifyLimit } from "./simplify/rules.js";
-import { children, type Expr } from "./ir/expr.js";
+import { collect, type Add, type Expr, type Mul } from "./ir/expr.js";
 
 export interface Compiled {
   readonly program: Program;
@@ -60,17 +61,8 @@ function reductionDepth(e: Expr): number {
 
 /** Most operands of one sum or product in `e`. */
 function widestChain(e: Expr): number {
-  const seen = new Set<Expr>();
-  let widest = 0;
-  const stack = [e];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (seen.has(x)) continue;
-    seen.add(x);
-    if (x.kind === "add" || x.kind === "mul") widest = Math.max(widest, x.kind === "add" ? x.terms.length : x.factors.length);
-    stack.push(...children(x));
-  }
-  return widest;
+  const chains = collect(e, (x): x is Add | Mul => x.kind === "add" || x.kind === "mul");
+  return chains.reduce((widest, x) => Math.max(widest, x.kind === "add" ? x.terms.length : x.factors.length), 0);
 }
 
 function tooWide(what: string, n: number): string {
@@ -125,7 +117,7 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
 
   let backward: Backward;
   try {
-    backward = run("differentiate", () => differentiate(program));
+    backward = run("differentiate", () => differentiate(program, throughOwnValue));
   } catch (e) {
     if (!(e instanceof NoGradient)) throw e;
     throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);

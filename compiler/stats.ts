@@ -6,9 +6,9 @@
  * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
  * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
  */
-import { canonicalSize, children, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { canonicalSize, children, collect, isReduction, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
-import type { Backward } from "./differentiate/reverse.js";
+import type { Backward } from "./ir/backward.js";
 import type { Schedule } from "./schedule/passes.js";
 
 export interface ReductionStats {
@@ -135,19 +135,6 @@ function summarize(p: Program, largest: readonly string[], at: number, passes: P
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-function reductionsIn(e: Expr): Expr[] {
-  const out: Expr[] = [];
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x)) return;
-    seen.add(x);
-    if (x.kind === "sum" || x.kind === "max") out.push(x);
-    children(x).forEach(go);
-  };
-  go(e);
-  return out;
-}
-
 export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256): SpecStats {
   const show = (e: Expr) => print(e, p.letters);
   const candidates: TensorDecl[] = [...p.inputs, tensorOf(p, p.output)];
@@ -167,8 +154,8 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       if (s.expr.kind === "num") continue; // zeros: allocation only
       const a = arithmetic(s.expr, () => false, at);
       nPasses.push({ loops: shape, ops: a.ops, transcendentals: a.transcendentals, computes: [name] });
-      for (const r of reductionsIn(s.expr))
-        nReductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf((r as Expr & { indices: string[] }).indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
+      for (const r of collect(s.expr, isReduction))
+        nReductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf(r.indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
     }
 
   // fused: the schedule's passes

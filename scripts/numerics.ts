@@ -11,7 +11,7 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { gradientError, gradientNoise, randomInputs, type DataKind } from "../test/measure.js";
 import type { Program } from "../compiler/ir/program.js";
 

@@ -9,7 +9,7 @@ import * as bn from "../generated/batchnorm.js";
 import spec from "../specs/batchnorm.spec.js";
 import { checkSpec } from "../compiler/parse/check.js";
 import { checkModule, relErr, type Kernels } from "./harness.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 
 const program = checkSpec(spec);
 const mod = bn as unknown as Kernels;

@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, 
 import { join, relative } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { checkModule, checkSpecModule, type Kernels } from "./harness.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { run } from "../compiler/cli.js";
 
 const root = join(import.meta.dirname, "..");

@@ -17,9 +17,9 @@ import { join } from "node:path";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
 import { tokenize } from "../compiler/parse/expression.js";
-import { interpretBackward, interpretForward } from "../compiler/verify.js";
+import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
 import { shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { checkModule, lengthOf, type Kernels } from "./harness.js";
 
 const root = join(import.meta.dirname, "..");

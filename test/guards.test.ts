@@ -8,7 +8,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import type { Program } from "../compiler/ir/program.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { lengthOf, type Kernels } from "./harness.js";
 
 const specDir = join(import.meta.dirname, "../specs");

@@ -6,8 +6,8 @@ import { expect } from "vitest";
 import { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
 export { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
 import fc from "fast-check";
-import { interpretForward } from "../compiler/verify.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { interpretForward } from "../compiler/ir/interpret.js";
+import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
 export interface Kernels {

@@ -21,7 +21,7 @@ import { SpecError } from "../compiler/parse/check.js";
 import { explainMarkdown } from "../compiler/explain/document.js";
 import { graphDot } from "../compiler/explain/graph.js";
 import { checkModule, randomInputs, type Kernels } from "./harness.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
 const root = join(import.meta.dirname, "..");

@@ -4,9 +4,10 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { checkSpec } from "../compiler/parse/check.js";
-import { add, mul, num, pow, print, ref, sizeResolver, sub, sym, type Expr } from "../compiler/ir/expr.js";
-import { evaluate } from "../compiler/ir/evaluate.js";
-import { checkPartial, evalLeaves, prng, scalarPartial } from "../compiler/differentiate/cas.js";
+import { add, collect, mul, num, pow, print, ref, rewrite, sizeResolver, sub, sym, type Expr } from "../compiler/ir/expr.js";
+import { evalLeaves, evaluate } from "../compiler/ir/evaluate.js";
+import { checkPartial, scalarPartial } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { EXPAND_RULES, runRules } from "../compiler/simplify/rules.js";
 
 const letters = { n: "N", m: "N", d: "D" };
@@ -152,4 +153,30 @@ describe("simplification rules", () => {
       );
     });
   }
+});
+
+describe("walkers", () => {
+  const e = expr("sum(x[n,d]*g[d], n) + exp(g[d])*sum(x[n,d]*g[d], n)", "[d]");
+  const shared = expr("sum(x[n,d]*g[d], n)", "[d]");
+
+  it("collect visits each distinct node once, before its children or after them", () => {
+    expect(collect(e, (x) => x === shared)).toEqual([shared]);
+    expect(collect(e, (x) => x.kind === "ref").map((r) => print(r))).toEqual(["g[d]", "x[N:1,d]"]);
+    const sums = expr("sum(x[n,d]*sum(y[m,d], m), n)", "[d]");
+    expect(collect(sums, (x) => x.kind === "sum").map((s) => s.height)).toEqual([2, 1]);
+    expect(collect(sums, (x) => x.kind === "sum", { order: "post" }).map((s) => s.height)).toEqual([1, 2]);
+    expect(collect(e, (x) => x.kind === "ref", { skip: (x) => x.kind === "sum" }).map((r) => print(r))).toEqual(["g[d]"]);
+    expect(collect(e, (x) => x.kind === "ref", { limit: 1 })).toHaveLength(1);
+  });
+
+  it("rewrite returns the same node when nothing changes, and rebuilds through the factory", () => {
+    expect(rewrite(e, sizeOf, { after: (x) => x })).toBe(e);
+    expect(rewrite(e, sizeOf, { before: () => undefined })).toBe(e);
+    // replacing the shared reduction by 1 leaves 1 + exp(g), folded by the factory
+    expect(print(rewrite(e, sizeOf, { before: (x) => (x === shared ? num(1) : undefined) }))).toBe(print(expr("1 + exp(g[d])", "[d]")));
+    // a replacement is not walked again
+    const seen: Expr[] = [];
+    rewrite(e, sizeOf, { before: (x) => (x === shared ? shared : (seen.push(x), undefined)) });
+    expect(seen.some((x) => x.kind === "ref" && x.name === "x")).toBe(false);
+  });
 });

@@ -7,8 +7,8 @@
 import { describe, expect, it } from "vitest";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { SpecError } from "../compiler/parse/check.js";
-import { prng } from "../compiler/differentiate/cas.js";
-import { interpretBackward, interpretForward } from "../compiler/verify.js";
+import { prng } from "../compiler/ir/random.js";
+import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
 import { MAX_NESTING, MAX_REDUCTION_NESTING, MAX_SIMPLIFY_NODES, MAX_STEPS, MAX_TERMS } from "../compiler/limits.js";
 

@@ -4,8 +4,10 @@
  */
 import type { Program } from "../compiler/ir/program.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
-import { interpretBackward, interpretForward } from "../compiler/verify.js";
-import { differentiate, type Backward } from "../compiler/differentiate/reverse.js";
+import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
+import type { Backward } from "../compiler/ir/backward.js";
+import { differentiate } from "../compiler/differentiate/reverse.js";
+import { throughOwnValue } from "../compiler/simplify/fused.js";
 
 export function lengthOf(p: Program, name: string, sizes: Record<string, number>): number {
   return shapeOf(p, tensorOf(p, name)).reduce((a, s) => a * sizes[s]!, 1);
@@ -30,7 +32,7 @@ const backwards = new Map<Program, Backward>();
 /** The size of the terms behind each naive gradient element, from the reference interpreter. */
 export function gradientNoise(p: Program, inputs: Record<string, Float64Array>, sizes: Record<string, number>, dout: Float64Array): Map<string, Float64Array> {
   let bw = backwards.get(p);
-  if (!bw) backwards.set(p, (bw = differentiate(p)));
+  if (!bw) backwards.set(p, (bw = differentiate(p, throughOwnValue)));
   const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
   const all = interpretBackward(p, bw, interpretForward(p, inputs, sizes, constants), sizes, constants, dout, true);
   return new Map(p.inputs.map((t) => [t.name, all.get(`d${t.name}`)!.data]));

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import * as bn from "../generated/batchnorm.js";
 import { checkSpec } from "../compiler/parse/check.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { gradientError, gradientNoise, lengthOf, type Kernels } from "./harness.js";
 
 describe("variance is centred, as the spec writes it", () => {

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
-import { prng } from "../compiler/differentiate/cas.js";
+import { prng } from "../compiler/ir/random.js";
 import { gradientNoise, lengthOf, type Kernels } from "./harness.js";
 
 type T = tf.Tensor;

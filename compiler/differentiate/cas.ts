@@ -31,12 +31,13 @@ import {
   neg,
   FUNCTIONS,
   ZERO,
-  evalFn,
   type Expr,
   type Fn,
   type SizeOf,
 } from "../ir/expr.js";
 import { parseExpression, type Ast } from "../parse/expression.js";
+import { evalLeaves, leavesOf } from "../ir/evaluate.js";
+import { prng } from "../ir/random.js";
 import { derivative } from "./rules.js";
 import { CAS_BUILD_BUDGET_MS, CAS_CALL_DEADLINE_MS, CAS_HEAP_MB, MAX_CAS_NODES, currentBudget } from "../limits.js";
 
@@ -133,18 +134,6 @@ export function fromCasString(text: string, leaf: (name: string) => Expr | undef
   return go(parseExpression(text));
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so that builds are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Checks `candidate` = d flat / d v at random points against central differences of `flat`.
  * Returns undefined when it holds, or what went wrong.
@@ -173,62 +162,6 @@ export function checkPartial(flat: Expr, v: Expr, candidate: Expr, seed: number)
       return `at ${leaves.map((l) => `${print(l)}=${values.get(l)!.toPrecision(4)}`).join(", ")} it gives ${got}, finite differences give ${fd}`;
   }
   return valid >= 3 ? undefined : "the expression could not be evaluated at enough random points";
-}
-
-export function leavesOf(e: Expr): Expr[] {
-  const out: Expr[] = [];
-  const go = (x: Expr): void => {
-    switch (x.kind) {
-      case "ref":
-      case "sym":
-        if (!out.includes(x)) out.push(x);
-        return;
-      case "num":
-        return;
-      case "add":
-        return x.terms.forEach(go);
-      case "mul":
-        return x.factors.forEach(go);
-      case "pow":
-        go(x.base);
-        return go(x.exp);
-      case "call":
-        return go(x.arg);
-      case "sum":
-      case "max":
-        throw new Error("leavesOf(): reduction in a flat expression");
-      default:
-        return assertNever(x, "expression");
-    }
-  };
-  go(e);
-  return out;
-}
-
-/** Evaluates a flat expression with given leaf values. */
-export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
-  const v = values.get(e);
-  if (v !== undefined) return v;
-  switch (e.kind) {
-    case "num":
-      return e.value;
-    case "sym":
-    case "ref":
-      throw new Error(`no value for ${print(e)}`);
-    case "add":
-      return e.terms.reduce((a, t) => a + evalLeaves(t, values), 0);
-    case "mul":
-      return e.factors.reduce((a, t) => a * evalLeaves(t, values), 1);
-    case "pow":
-      return Math.pow(evalLeaves(e.base, values), evalLeaves(e.exp, values));
-    case "call":
-      return evalFn(e.fn, evalLeaves(e.arg, values));
-    case "sum":
-    case "max":
-      throw new Error("evalLeaves(): reduction in a flat expression");
-    default:
-      return assertNever(e, "expression");
-  }
 }
 
 const cache = new Map<string, Partial>();

@@ -20,56 +20,23 @@
 import {
   ZERO,
   add,
-  children,
+  collect,
   contains,
   mul,
   ref,
   refsOf,
   renameFree,
+  rewrite,
   sum,
   sym,
-  withChildren,
   type Expr,
   type Ref,
   type SizeOf,
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
+import type { Backward, Block, LocalPartial, Statement } from "../ir/backward.js";
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
-// the one use of a later stage: local partials reuse the definition-folding rules of simplify/
-import { throughOwnValue } from "../simplify/fused.js";
 import { nameTable } from "../ir/table.js";
-
-export interface LocalPartial {
-  /** The element of the source tensor, as it occurs in the step. */
-  readonly occurrence: Ref;
-  /** ∂(step's right-hand side)/∂occurrence. */
-  readonly partial: Expr;
-  /** Whether any scalar partial behind it came from the fallback rules instead of the CAS. */
-  readonly fallback: boolean;
-}
-
-/** One assignment of the backward pass: `target[target.indices] = expr`. */
-export interface Statement {
-  readonly target: Ref;
-  readonly expr: Expr;
-  /** What the statement computes, for comments: the source tensor and its partials. */
-  readonly source?: string;
-  readonly partials?: readonly LocalPartial[];
-}
-
-export interface Block {
-  /** The forward step this block reverses; undefined for the final block gathering input gradients. */
-  readonly step: Step | undefined;
-  readonly statements: readonly Statement[];
-}
-
-export interface Backward {
-  /** The upstream gradient, `dout[...]`. */
-  readonly upstream: Ref;
-  readonly blocks: readonly Block[];
-  /** Gradient of each input, in input order, as the ref holding it. */
-  readonly gradients: readonly { readonly input: TensorDecl; readonly grad: Ref }[];
-}
 
 export function gradRef(t: TensorDecl, part?: number): Ref {
   return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
@@ -90,16 +57,8 @@ export class NoGradient extends Error {
 
 /** The refs of `e` that gradients flow to: those not under `stop(...)`. */
 export function liveRefsOf(e: Expr): Ref[] {
-  const out = new Set<Ref>();
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x) || (x.kind === "call" && x.fn === "stop")) return;
-    seen.add(x);
-    if (x.kind === "ref") out.add(x);
-    children(x).forEach(go);
-  };
-  go(e);
-  return refsOf(e).filter((r) => out.has(r));
+  const live = new Set(collect(e, (x) => x.kind === "ref", { skip: (x) => x.kind === "call" && x.fn === "stop" }));
+  return refsOf(e).filter((r) => live.has(r));
 }
 
 /** The steps whose value reaches the output through something other than `stop(...)`. */
@@ -112,7 +71,14 @@ export function activeSteps(p: Program): Step[] {
   return p.steps.filter((s) => needed.has(s.name));
 }
 
-export function differentiate(p: Program): Backward {
+/**
+ * How a local partial is written before it enters the backward: the driver passes simplify/'s
+ * `throughOwnValue` (`s*(1-s)` for a sigmoid step `s`, as a hand derivation writes it). It is
+ * passed in so that this stage never imports a later one.
+ */
+export type PartialForm = (partial: Expr, step: Step, sizeOf: SizeOf) => Expr;
+
+export function differentiate(p: Program, partialForm: PartialForm): Backward {
   const active = activeSteps(p).reverse();
   const decls = [...p.inputs, ...p.steps];
   // consumers of each tensor, in the order the backward visits them
@@ -152,7 +118,7 @@ export function differentiate(p: Program): Backward {
           throw e;
         }
         // written through the step's own value where that is cheaper (s*(1-s) for a sigmoid)
-        const partial = throughOwnValue(found.expr, step, p.sizeOf);
+        const partial = partialForm(found.expr, step, p.sizeOf);
         const fallback = found.fallback;
         partials.push({ occurrence: occ, partial, fallback });
         terms.push(gatherInto(mul(dy, partial), occ, t, p.sizeOf));
@@ -207,25 +173,18 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
   if (!contains(e, (x) => x === occ)) return { expr: ZERO, fallback: false };
   const sums: Expr[] = [];
   const placeholders: Expr[] = [];
-  const flatten = (x: Expr): Expr => {
-    // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
-    const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
-    if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
-      throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
-    if (x.kind === "sum" || opaque) {
-      let k = sums.indexOf(x);
-      if (k < 0) {
-        k = sums.length;
-        sums.push(x);
-        placeholders.push(sym(`%s${k}`, "const"));
-      }
-      return placeholders[k]!;
-    }
-    const cs = children(x);
-    const ncs = cs.map(flatten);
-    return ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
-  };
-  const flat = flatten(e);
+  const flat = rewrite(e, sizeOf, {
+    before: (x) => {
+      // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
+      const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
+      if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
+        throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
+      if (x.kind !== "sum" && !opaque) return undefined;
+      sums.push(x);
+      placeholders.push(sym(`%s${sums.length - 1}`, "const"));
+      return placeholders[sums.length - 1]!;
+    },
+  });
   let fallback = false;
   const terms: Expr[] = [];
   if (contains(flat, (x) => x === occ)) {
@@ -241,12 +200,9 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
     const over = s.indices.filter((i) => !occ.indices.includes(i));
     terms.push(mul(outer.expr, sum(inner.expr, over, sizeOf)));
   });
-  const restore = (x: Expr): Expr => {
+  const restore = (x: Expr) => {
     const k = placeholders.indexOf(x);
-    if (k >= 0) return sums[k]!;
-    const cs = children(x);
-    const ncs = cs.map(restore);
-    return ncs.every((c, j) => c === cs[j]) ? x : withChildren(x, ncs, sizeOf);
+    return k >= 0 ? sums[k] : undefined;
   };
-  return { expr: restore(add(...terms)), fallback };
+  return { expr: rewrite(add(...terms), sizeOf, { before: restore }), fallback };
 }

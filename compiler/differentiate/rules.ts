@@ -4,7 +4,7 @@
  * as the fallback when the CAS fails or answers wrongly. Reductions never reach this table: the
  * chain-rule driver in reverse.ts owns them.
  */
-import { ONE, ZERO, add, assertNever, call, mul, neg, num, pow, sub, type Expr, type Fn } from "../ir/expr.js";
+import { ONE, ZERO, add, assertNever, call, contains, mul, neg, num, pow, sub, type Expr, type Fn } from "../ir/expr.js";
 
 /** d f(u)/du for each elementwise function, as an expression in u. */
 const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
@@ -25,7 +25,7 @@ const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
 /** d e / d v, where v is a leaf (a ref or a symbol) and e holds no reduction. */
 export function derivative(e: Expr, v: Expr): Expr {
   if (e === v) return ONE;
-  if (!containsNode(e, v)) return ZERO;
+  if (!contains(e, (x) => x === v)) return ZERO;
   switch (e.kind) {
     case "num":
     case "sym":
@@ -44,7 +44,7 @@ export function derivative(e: Expr, v: Expr): Expr {
       );
     case "pow": {
       const { base: b, exp: x } = e;
-      if (!containsNode(x, v)) return mul(x, pow(b, add(x, num(-1))), derivative(b, v)); // d b^k = k b^(k-1) db
+      if (!contains(x, (y) => y === v)) return mul(x, pow(b, add(x, num(-1))), derivative(b, v)); // d b^k = k b^(k-1) db
       // d b^x = b^x (dx log b + x db / b)
       return mul(e, add(mul(derivative(x, v), call("log", b)), mul(x, derivative(b, v), pow(b, num(-1)))));
     }
@@ -53,29 +53,6 @@ export function derivative(e: Expr, v: Expr): Expr {
     case "sum":
     case "max":
       throw new Error("derivative(): reductions are handled by the chain-rule driver");
-    default:
-      return assertNever(e, "expression");
-  }
-}
-
-function containsNode(e: Expr, v: Expr): boolean {
-  if (e === v) return true;
-  switch (e.kind) {
-    case "num":
-    case "sym":
-    case "ref":
-      return false;
-    case "add":
-      return e.terms.some((t) => containsNode(t, v));
-    case "mul":
-      return e.factors.some((t) => containsNode(t, v));
-    case "pow":
-      return containsNode(e.base, v) || containsNode(e.exp, v);
-    case "call":
-      return containsNode(e.arg, v);
-    case "sum":
-    case "max":
-      return containsNode(e.body, v);
     default:
       return assertNever(e, "expression");
   }

@@ -2,7 +2,7 @@
  * Lowering IR expressions to JavaScript: array offsets, arithmetic, and reductions as loops with
  * accumulators. Shared by the forward, naive and fused kernels.
  */
-import { assertNever, canonicalSize, children, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, isTranscendental, splitCoefficient, type Expr, type Fn, type Ref, type SizeOf } from "../ir/expr.js";
 
 /**
  * Identifiers a spec name must never become in generated code: JavaScript's reserved words (strict
@@ -102,7 +102,7 @@ export function lower(e: Expr, scope: Scope): Lowered {
   const uses = new Map<Expr, number>();
   const count = (x: Expr): void => {
     if (x.kind === "sum" || x.kind === "max" || scope.known?.has(x)) return;
-    const costly = (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)));
+    const costly = isTranscendental(x);
     if (costly) uses.set(x, (uses.get(x) ?? 0) + 1);
     if (costly && uses.get(x)! > 1) return;
     for (const c of children(x)) count(c);

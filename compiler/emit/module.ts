@@ -5,10 +5,9 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, children, contains, isReduction, isStored, print, refName, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, children, contains, isReduction, isStored, isTranscendental, print, refName, refsOf, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
-import type { Backward, Statement } from "../differentiate/reverse.js";
-import type { Fused } from "../simplify/fused.js";
+import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
 import { loopNest, lower, Namer, offset, scalarReplace, unrolledNest, type InnerBody, type Scope } from "./code.js";
 import { hoist, type Hoisted } from "../schedule/hoist.js";
@@ -299,7 +298,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const finals = new Set(bw.gradients.map((g) => g.grad.name));
   const needed = new Set<string>();
-  for (const b of bw.blocks) for (const s of b.statements) for (const r of refsIn(s.expr)) if (r.space === "value") needed.add(r.name);
+  for (const b of bw.blocks) for (const s of b.statements) for (const r of refsOf(s.expr)) if (r.space === "value") needed.add(r.name);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
   const grads = new Map<string, string>([[bw.upstream.name, "dout"]]);
   const gradName = (r: Ref) => {
@@ -365,7 +364,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const { program: p, fused, schedule } = inp;
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
-  for (const g of fused.gradients) for (const r of refsIn(g)) if (r.space === "value") needed.add(r.name);
+  for (const g of fused.gradients) for (const r of refsOf(g)) if (r.space === "value") needed.add(r.name);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
   const outNames = p.inputs.map((t) => namer.fresh(`d${t.name}`));
   const scopeBase = scopeFor(p, namer, arrays, syms, (r) => {
@@ -593,7 +592,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     };
     const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
     // unrolling pays for loads and stores, not for transcendental functions: those passes stay plain
-    const heavy = parts.some(({ body }) => contains(body, (x) => (x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)))));
+    const heavy = parts.some(({ body }) => contains(body, isTranscendental));
     const rowFactor = !heavy && loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
     const first = unrolledNest(unrollLoops, rowFactor, heavy ? 1 : 4, atLevel, copyBody);
     const lines2 = simple ? first : unrolledNest(unrollLoops, 1, 1, atLevel, copyBody);
@@ -608,19 +607,6 @@ function provenance(fused: Fused, k: number): string {
   for (const ph of fused.phases) for (const r of ph.rewrites) if (r.gradients?.includes(k)) seen.set(r.rule, (seen.get(r.rule) ?? 0) + 1);
   if (seen.size === 0) return "inlining alone (no rewrite)";
   return `inlining, then ${[...seen].map(([rule, n]) => (n > 1 ? `${rule} ×${n}` : rule)).join(", ")}`;
-}
-
-function refsIn(e: Expr): Ref[] {
-  const out: Ref[] = [];
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x)) return;
-    seen.add(x);
-    if (x.kind === "ref") out.push(x);
-    for (const c of children(x)) go(c);
-  };
-  go(e);
-  return out;
 }
 
 

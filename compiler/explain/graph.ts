@@ -7,7 +7,8 @@
 import { instance } from "@viz-js/viz";
 import { print, refsOf, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
-import { activeSteps, liveRefsOf, type Backward } from "../differentiate/reverse.js";
+import type { Backward } from "../ir/backward.js";
+import { activeSteps, liveRefsOf } from "../differentiate/reverse.js";
 import { dotString } from "../escape.js";
 
 // every string of the DOT source, spec text included, is quoted by the one DOT escaping function

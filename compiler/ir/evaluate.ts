@@ -2,7 +2,7 @@
  * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
  * checked against. Slow and obvious on purpose.
  */
-import { assertNever, evalFn, type Expr, type Ref, type SizeOf } from "./expr.js";
+import { assertNever, collect, evalFn, isReduction, print, type Expr, type Ref, type SizeOf } from "./expr.js";
 import { own } from "./table.js";
 
 export interface Env {
@@ -131,4 +131,38 @@ export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
       return v;
     },
   };
+}
+
+/** The leaves (refs and symbols) of a flat expression, each once, in the order first met. */
+export function leavesOf(e: Expr): Expr[] {
+  return collect(e, (x) => {
+    if (isReduction(x)) throw new Error("leavesOf(): reduction in a flat expression");
+    return x.kind === "ref" || x.kind === "sym";
+  });
+}
+
+/** Evaluates a flat expression with given leaf values. */
+export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
+  const v = values.get(e);
+  if (v !== undefined) return v;
+  switch (e.kind) {
+    case "num":
+      return e.value;
+    case "sym":
+    case "ref":
+      throw new Error(`no value for ${print(e)}`);
+    case "add":
+      return e.terms.reduce((a, t) => a + evalLeaves(t, values), 0);
+    case "mul":
+      return e.factors.reduce((a, t) => a * evalLeaves(t, values), 1);
+    case "pow":
+      return Math.pow(evalLeaves(e.base, values), evalLeaves(e.exp, values));
+    case "call":
+      return evalFn(e.fn, evalLeaves(e.arg, values));
+    case "sum":
+    case "max":
+      throw new Error("evalLeaves(): reduction in a flat expression");
+    default:
+      return assertNever(e, "expression");
+  }
 }

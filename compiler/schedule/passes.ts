@@ -12,9 +12,8 @@
  * - The remaining gradients are elementwise passes, one per index set: gradients over the same
  *   indices are written together.
  */
-import { children, isReduction, isStored, mul, renameFree, stored, withBody, withChildren, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
+import { children, collect, contains, isReduction, isStored, mul, reductionsOf, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
-import { reductionsOf } from "../simplify/fused.js";
 import { nameTable } from "../ir/table.js";
 
 export interface Reduction {
@@ -104,23 +103,14 @@ function invariantFactors(r: Sum): { part: Expr[]; rest: Expr[] } | undefined {
  * the reduction becomes the gradient itself and is accumulated straight into its output array.
  */
 export function materialize(gradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Expr[] {
-  const memo = new Map<Expr, Expr>();
-  const go = (x: Expr): Expr => {
-    const hit = memo.get(x);
-    if (hit) return hit;
-    let out: Expr;
-    if (x.kind === "sum" && x.indices.length > 0) {
-      const r = withBody(x, go(x.body));
-      const split = invariantFactors(r);
-      out = split ? withBody(r, mul(stored(mul(...split.part)), ...split.rest)) : r;
-    } else {
-      const cs = children(x);
-      const next = cs.map(go);
-      out = next.every((c, k) => c === cs[k]) ? x : withChildren(x, next, sizeOf);
-    }
-    memo.set(x, out);
-    return out;
+  // a reduction keeps its bound indices as they are (withBody); its body is rewritten first
+  const storeInvariants = (x: Expr, go: (y: Expr) => Expr): Expr | undefined => {
+    if (x.kind !== "sum" || x.indices.length === 0) return undefined;
+    const r = withBody(x, go(x.body));
+    const split = invariantFactors(r);
+    return split ? withBody(r, mul(stored(mul(...split.part)), ...split.rest)) : r;
   };
+  const go = (x: Expr): Expr => rewrite(x, sizeOf, { before: storeInvariants });
   return gradients.map((g, k) => {
     // scalar * sum over exactly the gradient's indices: the scalar joins a stored product, if any
     if (g.kind === "mul") {
@@ -285,14 +275,8 @@ function spaceKey(r: Reduction, sizeOf: SizeOf): string {
  * of them (a stored `p[i,j]*...` is laid out like `p`), otherwise sorted.
  */
 function layoutOf(node: Expr): readonly string[] {
-  let found: readonly string[] | undefined;
-  const go = (x: Expr): void => {
-    if (found) return;
-    if (x.kind === "ref" && node.free.every((i) => x.indices.includes(i))) found = node.free.slice().sort((a, b) => x.indices.indexOf(a) - x.indices.indexOf(b));
-    else children(x).forEach(go);
-  };
-  go(node);
-  return found ?? node.free;
+  const [r] = collect(node, (x): x is Ref => x.kind === "ref" && node.free.every((i) => x.indices.includes(i)), { limit: 1 });
+  return r ? node.free.slice().sort((a, b) => r.indices.indexOf(a) - r.indices.indexOf(b)) : node.free;
 }
 
 /**
@@ -370,15 +354,7 @@ function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[]
 }
 
 function dependsOn(a: Expr, b: Expr): boolean {
-  if (a === b) return false;
-  let found = false;
-  const go = (x: Expr): void => {
-    if (found) return;
-    if (x === b) found = true;
-    else children(x).forEach(go);
-  };
-  go(a.kind === "sum" ? a.body : a);
-  return found;
+  return a !== b && contains(a.kind === "sum" ? a.body : a, (x) => x === b);
 }
 
 /**

@@ -21,9 +21,13 @@ import {
   add,
   call,
   canonicalSize,
-  children,
+  collect,
+  isReduction,
+  isTranscendental,
   mapBottomUp,
   contains,
+  reductionsOf,
+  rewrite,
   mul,
   num,
   pow,
@@ -33,31 +37,18 @@ import {
   replaceNode,
   sum,
   treeSize,
-  withChildren,
   type Expr,
   type Ref,
   type SizeOf,
 } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
-import { evaluateGradient, interpretForward } from "../verify.js";
-import { evalLeaves, leavesOf, prng } from "../differentiate/cas.js";
-import type { Backward, Statement } from "../differentiate/reverse.js";
+import type { Backward, Fused, Phase, Rewrite, Statement } from "../ir/backward.js";
+import { evalLeaves, leavesOf } from "../ir/evaluate.js";
+import { evaluateGradient, interpretForward } from "../ir/interpret.js";
+import { prng } from "../ir/random.js";
 import { LimitExceeded } from "../limits.js";
-import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rewrite, type Rule, type RuleContext } from "./rules.js";
+import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rule, type RuleContext } from "./rules.js";
 import { nameTable } from "../ir/table.js";
-
-export interface Phase {
-  readonly name: string;
-  readonly rewrites: readonly Rewrite[];
-  /** The gradients after this phase, in input order. */
-  readonly gradients: readonly Expr[];
-}
-
-export interface Fused {
-  /** Final gradient of each input, in input order, over the declared indices of the input. */
-  readonly gradients: readonly Expr[];
-  readonly phases: readonly Phase[];
-}
 
 /** A forward step seen as a definition `name[indices] = rhs` to fold or unfold. */
 interface Definition {
@@ -487,36 +478,7 @@ function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf): {
 
 /** Replaces nodes for which `f` gives a replacement, top-down (replacements are not revisited). */
 function replaceEach(e: Expr, f: (x: Expr) => Expr | undefined, sizeOf: SizeOf): Expr {
-  const memo = new Map<Expr, Expr>();
-  const go = (x: Expr): Expr => {
-    const m = memo.get(x);
-    if (m) return m;
-    const r = f(x);
-    let y: Expr;
-    if (r !== undefined) y = r;
-    else {
-      const cs = children(x);
-      const ncs = cs.map(go);
-      y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
-    }
-    memo.set(x, y);
-    return y;
-  };
-  return go(e);
-}
-
-/** All distinct reductions in the expressions, innermost first, in a deterministic order. */
-export function reductionsOf(es: readonly Expr[]): Expr[] {
-  const out: Expr[] = [];
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x)) return;
-    seen.add(x);
-    children(x).forEach(go);
-    if (x.kind === "sum") out.push(x);
-  };
-  es.forEach(go);
-  return out;
+  return rewrite(e, sizeOf, { before: f });
 }
 
 /** `t[J] ⇒ definition of t at J`, for steps whose definition is a product of powers. */
@@ -673,17 +635,7 @@ function nonzero(e: Expr, p: Program): boolean {
 
 /** Size-weighted cost: nodes, with reductions and transcendental functions costing more. */
 export function cost(e: Expr): number {
-  let heavy = 0;
-  const seen = new Set<Expr>();
-  const go = (x: Expr): void => {
-    if (seen.has(x)) return;
-    seen.add(x);
-    if (x.kind === "sum" || x.kind === "max") heavy += 10;
-    if ((x.kind === "call" && x.fn !== "stop") || (x.kind === "pow" && !(x.exp.kind === "num" && Number.isInteger(x.exp.value)))) heavy += 8;
-    children(x).forEach(go);
-  };
-  go(e);
-  return treeSize(e) + heavy;
+  return treeSize(e) + 10 * collect(e, isReduction).length + 8 * collect(e, isTranscendental).length;
 }
 
 /**

@@ -6,18 +6,18 @@
  */
 import {
   add,
-  children,
   mul,
   num,
   pow,
   sum,
   sym,
+  rewrite,
   treeSize,
-  withChildren,
   type Expr,
   type SizeOf,
 } from "../ir/expr.js";
-import { checkBudget, MAX_SIMPLIFY_NODES } from "../limits.js";
+import type { Rewrite } from "../ir/backward.js";
+import { MAX_SIMPLIFY_NODES } from "../limits.js";
 
 export interface RuleContext {
   readonly sizeOf: SizeOf;
@@ -30,14 +30,6 @@ export interface Rule {
   /** When the rule applies, if not always. */
   readonly guard?: string;
   readonly apply: (e: Expr, ctx: RuleContext) => Expr | undefined;
-}
-
-export interface Rewrite {
-  readonly rule: string;
-  readonly before: Expr;
-  readonly after: Expr;
-  /** The input gradients (by input position) the rewrite acted on, when known. */
-  readonly gradients?: readonly number[];
 }
 
 export class SimplifyLimit extends Error {}
@@ -114,26 +106,18 @@ export function runRules(e: Expr, rules: readonly Rule[], ctx: RuleContext, opts
 }
 
 function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewrite[] | undefined): Expr {
-  const memo = new Map<Expr, Expr>();
-  const go = (x: Expr): Expr => {
-    const m = memo.get(x);
-    if (m) return m;
-    checkBudget();
-    const cs = children(x);
-    const ncs = cs.map(go);
-    let y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, ctx.sizeOf);
-    for (const r of rules) {
-      const z = r.apply(y, ctx);
-      if (z !== undefined && z !== y) {
-        trace?.push({ rule: r.name, before: y, after: z });
-        y = z;
-        break;
+  return rewrite(e, ctx.sizeOf, {
+    after: (y) => {
+      for (const r of rules) {
+        const z = r.apply(y, ctx);
+        if (z !== undefined && z !== y) {
+          trace?.push({ rule: r.name, before: y, after: z });
+          return z;
+        }
       }
-    }
-    memo.set(x, y);
-    return y;
-  };
-  return go(e);
+      return y;
+    },
+  });
 }
 
 /** A monomial as coefficient and base -> numeric exponent (bases in canonical order). */

@@ -1,0 +1,60 @@
+/**
+ * The backward pass as data: the naive backward that differentiate/ builds (one block of statements
+ * per forward step, in reverse), and the fused gradients that simplify/ derives from it, with the
+ * rewrites of each phase. Later stages, the checks and the interpreter read both.
+ */
+import type { Expr, Ref } from "./expr.js";
+import type { Step, TensorDecl } from "./program.js";
+
+export interface LocalPartial {
+  /** The element of the source tensor, as it occurs in the step. */
+  readonly occurrence: Ref;
+  /** ∂(step's right-hand side)/∂occurrence. */
+  readonly partial: Expr;
+  /** Whether any scalar partial behind it came from the fallback rules instead of the CAS. */
+  readonly fallback: boolean;
+}
+
+/** One assignment of the backward pass: `target[target.indices] = expr`. */
+export interface Statement {
+  readonly target: Ref;
+  readonly expr: Expr;
+  /** What the statement computes, for comments: the source tensor and its partials. */
+  readonly source?: string;
+  readonly partials?: readonly LocalPartial[];
+}
+
+export interface Block {
+  /** The forward step this block reverses; undefined for the final block gathering input gradients. */
+  readonly step: Step | undefined;
+  readonly statements: readonly Statement[];
+}
+
+export interface Backward {
+  /** The upstream gradient, `dout[...]`. */
+  readonly upstream: Ref;
+  readonly blocks: readonly Block[];
+  /** Gradient of each input, in input order, as the ref holding it. */
+  readonly gradients: readonly { readonly input: TensorDecl; readonly grad: Ref }[];
+}
+
+export interface Rewrite {
+  readonly rule: string;
+  readonly before: Expr;
+  readonly after: Expr;
+  /** The input gradients (by input position) the rewrite acted on, when known. */
+  readonly gradients?: readonly number[];
+}
+
+export interface Phase {
+  readonly name: string;
+  readonly rewrites: readonly Rewrite[];
+  /** The gradients after this phase, in input order. */
+  readonly gradients: readonly Expr[];
+}
+
+export interface Fused {
+  /** Final gradient of each input, in input order, over the declared indices of the input. */
+  readonly gradients: readonly Expr[];
+  readonly phases: readonly Phase[];
+}

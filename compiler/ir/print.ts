@@ -1,0 +1,110 @@
+/**
+ * The deterministic printer, in the spec language: bound indices print as letters of their size
+ * when the spec's letters are given, so a printed gradient reads like the spec.
+ */
+import { assertNever, canonicalSize, isCanonicalIndex, type Expr, type Ref } from "./node.js";
+import { mul, num, pow, splitCoefficient } from "./build.js";
+
+// ---------------------------------------------------------------------------------------------
+// Printer
+
+/** Display name of a ref: gradient arrays print as `d<name>`. */
+export function refName(r: Ref): string {
+  return r.space === "grad" ? `d${r.name}` : r.name;
+}
+
+function fmtNum(v: number): string {
+  return String(v); // shortest round-tripping form
+}
+
+/**
+ * Deterministic printer in the spec language: `a*b^-1` prints as `a/b`, `x^0.5` as `sqrt(x)`,
+ * sums as `sum(body, i)`. The output parses back to the same node (see parse/expression.ts).
+ */
+export function print(e: Expr, letters?: Readonly<Record<string, string>>): string {
+  const base: PrintCtx = { letters, names: new Map(), taken: new Set(e.free.filter((i) => !isCanonicalIndex(i))) };
+  // free canonical indices (a reduction read inside another) print as letters of their size too
+  return printPrec(e, 0, bindNames(e.free.filter(isCanonicalIndex), base));
+}
+
+interface PrintCtx {
+  /** Index letter -> size: when given, bound indices print as letters of their size. */
+  readonly letters: Readonly<Record<string, string>> | undefined;
+  readonly names: ReadonlyMap<string, string>;
+  readonly taken: ReadonlySet<string>;
+}
+
+function bindNames(indices: readonly string[], c: PrintCtx): PrintCtx {
+  if (!c.letters) return c;
+  const names = new Map(c.names);
+  const taken = new Set(c.taken);
+  for (const i of indices) {
+    const size = canonicalSize(i);
+    const candidates = Object.keys(c.letters).filter((l) => c.letters![l] === size);
+    let pick = candidates.find((l) => !taken.has(l));
+    if (!pick) {
+      pick = (candidates[0] ?? (size ?? "i").toLowerCase()) + "'";
+      while (taken.has(pick)) pick += "'";
+    }
+    names.set(i, pick);
+    taken.add(pick);
+  }
+  return { ...c, names, taken };
+}
+
+// precedence: 0 add, 1 mul, 2 unary minus, 3 pow, 4 atom
+function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
+  const wrap = (s: string, p: number) => (p < ctx ? `(${s})` : s);
+  switch (e.kind) {
+    case "num":
+      return e.value < 0 ? wrap(fmtNum(e.value), 2) : fmtNum(e.value);
+    case "sym":
+      return e.name;
+    case "ref":
+      return `${refName(e)}[${e.indices.map((i) => c.names.get(i) ?? i).join(",")}]`;
+    case "call":
+      return `${e.fn}(${printPrec(e.arg, 0, c)})`;
+    case "sum":
+    case "max": {
+      if (e.indices.length === 0) return `stored(${printPrec(e.body, 0, c)})`;
+      const inner = bindNames(e.indices, c);
+      return `${e.kind}(${printPrec(e.body, 0, inner)}, ${e.indices.map((i) => inner.names.get(i) ?? i).join(", ")})`;
+    }
+    case "pow": {
+      if (e.exp.kind === "num" && e.exp.value === 0.5) return `sqrt(${printPrec(e.base, 0, c)})`;
+      if (e.exp.kind === "num" && e.exp.value < 0) {
+        const inv = pow(e.base, num(-e.exp.value));
+        return wrap(`1/${printPrec(inv, 3, c)}`, 1);
+      }
+      return wrap(`${printPrec(e.base, 4, c)}^${printPrec(e.exp, 3, c)}`, 3);
+    }
+    case "mul": {
+      const [k, rest] = splitCoefficient(e);
+      const fs = rest.kind === "mul" ? rest.factors : [rest];
+      const numer: string[] = [];
+      const denom: string[] = [];
+      for (const f of fs) {
+        if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0) {
+          denom.push(printPrec(pow(f.base, num(-f.exp.value)), 3, c));
+        } else numer.push(printPrec(f, 1.5, c));
+      }
+      if (Math.abs(k) !== 1) numer.unshift(fmtNum(Math.abs(k)));
+      let s = numer.length ? numer.join("*") : "1";
+      if (denom.length) s += "/" + denom.join("/");
+      return k < 0 ? wrap(`-${s}`, 2) : wrap(s, 1);
+    }
+    case "add": {
+      // positive terms first, for reading; the node's own order is unchanged
+      const terms = [...e.terms.filter((t) => splitCoefficient(t)[0] > 0), ...e.terms.filter((t) => splitCoefficient(t)[0] < 0)];
+      let s = printPrec(terms[0]!, 0, c);
+      for (const t of terms.slice(1)) {
+        const [k, rest] = splitCoefficient(t);
+        if (k < 0) s += ` - ${printPrec(k === -1 ? rest : mul(num(-k), rest), 1, c)}`;
+        else s += ` + ${printPrec(t, 1, c)}`;
+      }
+      return wrap(s, 0);
+    }
+    default:
+      return assertNever(e, "expression");
+  }
+}

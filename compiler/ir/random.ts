@@ -1,0 +1,16 @@
+/**
+ * The one source of random numbers in the compiler: every random point a check evaluates at comes
+ * from here, seeded, so that builds are reproducible.
+ */
+
+/** Deterministic pseudo-random numbers (mulberry32), so that builds are reproducible. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
