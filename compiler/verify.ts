@@ -8,6 +8,7 @@ import { refsOf, print } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program } from "./ir/program.js";
 import type { Backward, Fused } from "./ir/backward.js";
 import { evaluateGradient, interpretBackward, interpretForward } from "./ir/interpret.js";
+import { gradKey } from "./ir/evaluate.js";
 import { prng } from "./ir/random.js";
 import { nameTable } from "./ir/table.js";
 
@@ -54,11 +55,11 @@ export function verifyFused(p: Program, bw: Backward, fused: Fused, seed = 12345
     // a gradient that cancels to rounding noise (batchnorm's dx with eps = 0 and N = 2) is measured
     // against 1e-6 of the layer's largest gradient, as in the tests
     let largest = 1e-300;
-    for (const t of p.inputs) for (const v of all.get(`d${t.name}`)!.data) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
+    for (const t of p.inputs) for (const v of all.get(gradKey(t.name))!.data) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
     p.inputs.forEach((t, k) => {
-      const naive = all.get(`d${t.name}`)!.data;
+      const naive = all.get(gradKey(t.name))!.data;
       const fast = evaluateGradient(p, fused.gradients[k]!, k, all, sizes, constants);
-      const noise = terms.get(`d${t.name}`)!.data;
+      const noise = terms.get(gradKey(t.name))!.data;
       // where the naive gradient is not finite (a spec may take log of a negative value) there is
       // nothing to compare; where it is finite, the fused one must be finite and equal
       const scale = naive.reduce((a, v) => (Number.isFinite(v) ? Math.max(a, Math.abs(v)) : a), 1e-6 * largest);

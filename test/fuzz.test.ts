@@ -10,6 +10,7 @@
  * backward against finite differences; compile() has already held the fused backward to the naive
  * one. For a sample of builds, the emitted module is imported and runs the full kernel checks.
  */
+import { gradKey } from "../compiler/ir/evaluate.js";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
@@ -75,7 +76,7 @@ function interpreterGradientCheck(p: Program, c: Compiled, seed: number): void {
   const roundoff = (10 * Number.EPSILON * terms) / 5e-5;
   const all = interpretBackward(p, c.backward, interpretForward(p, inputs, sizes, constants), sizes, constants, w);
   for (const t of p.inputs) {
-    const g = all.get(`d${t.name}`)!.data;
+    const g = all.get(gradKey(t.name))!.data;
     if (!g.every(Number.isFinite)) continue;
     const x = inputs[t.name]!;
     const v = Float64Array.from({ length: x.length }, () => rand() * 2 - 1);

@@ -277,6 +277,11 @@ describe("names that the language or the module already uses", () => {
     }
   });
 
+  it.each([{ g: "dx" }, { m: "dx" }, { m: "dg" }, { y: "dm" }, { x: "dy" }, { x: "dg", g: "g" }])("names that are 'd' + another name (%o) build and work", async (names) => {
+    const c = await compile(spec(names), { format: false });
+    works(c.program, await load(c.code), 5);
+  });
+
   it("'__proto__' is refused in every role that keys an object, with the reason", async () => {
     for (const role of ["l1", "l2", "s1", "s2", "x", "g", "c", "m", "y"] as const) {
       const attempt = compile(spec({ [role]: "__proto__" }));

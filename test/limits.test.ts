@@ -4,6 +4,7 @@
  * SpecError that names the limit it went past (compiler/limits.ts). No timings are asserted here
  * (speed targets live in the benchmarks), but every case ends within a few seconds.
  */
+import { gradKey } from "../compiler/ir/evaluate.js";
 import { describe, expect, it } from "vitest";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { SpecError } from "../compiler/parse/check.js";
@@ -42,7 +43,7 @@ function checkGradients(c: Compiled, seed = 7): void {
   const loss = (ins: Record<string, Float64Array>) => interpretForward(p, ins, sizes, {}).get(p.output)!.data.reduce((a, v, i) => a + v * dout[i]!, 0);
   const all = interpretBackward(p, c.backward, interpretForward(p, inputs, sizes, {}), sizes, {}, dout);
   for (const t of p.inputs) {
-    const g = all.get(`d${t.name}`)!.data;
+    const g = all.get(gradKey(t.name))!.data;
     for (let i = 0; i < g.length; i++) {
       const h = 1e-6;
       const plus = { ...inputs, [t.name]: inputs[t.name]!.map((v, j) => (j === i ? v + h : v)) };

@@ -2,6 +2,7 @@
  * Measurements shared by the tests and scripts/numerics.ts, with no test-runner dependency: random
  * inputs of the awkward kinds, and gradient errors judged against the rounding of their terms.
  */
+import { gradKey } from "../compiler/ir/evaluate.js";
 import type { Program } from "../compiler/ir/program.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
 import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
@@ -35,7 +36,7 @@ export function gradientNoise(p: Program, inputs: Record<string, Float64Array>, 
   if (!bw) backwards.set(p, (bw = differentiate(p, throughOwnValue)));
   const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
   const all = interpretBackward(p, bw, interpretForward(p, inputs, sizes, constants), sizes, constants, dout, true);
-  return new Map(p.inputs.map((t) => [t.name, all.get(`d${t.name}`)!.data]));
+  return new Map(p.inputs.map((t) => [t.name, all.get(gradKey(t.name))!.data]));
 }
 
 export type DataKind = "normal" | "constant" | "large-mean" | "tiny";

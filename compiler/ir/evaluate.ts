@@ -110,10 +110,18 @@ export interface TensorEnv {
   readonly sizeOf: SizeOf;
 }
 
-export function tensorEnv(t: TensorEnv, gradPrefix = "d"): Env {
+/**
+ * The key of a gradient in a table of tensors beside the values. Not `d<name>`: a spec may name an
+ * input `x` and another `dx`, and a gradient must never take a value's place.
+ */
+export function gradKey(name: string): string {
+  return `∂${name}`;
+}
+
+export function tensorEnv(t: TensorEnv): Env {
   return {
     ref: (r, at) => {
-      const key = r.space === "grad" ? `${gradPrefix}${r.name}` : r.name;
+      const key = r.space === "grad" ? gradKey(r.name) : r.name;
       const x = t.tensors.get(key);
       if (!x) throw new Error(`no tensor '${key}'`);
       let off = 0;

@@ -3,7 +3,7 @@
  * gradient, evaluated element by element with `evaluate` on concrete sizes and data. The checks
  * (verify.ts), the simplifier's numeric guards and the tests compare against it.
  */
-import { evaluate, tensorEnv } from "./evaluate.js";
+import { evaluate, gradKey, tensorEnv } from "./evaluate.js";
 import type { Expr } from "./expr.js";
 import { shapeOf, tensorOf, type Program } from "./program.js";
 import type { Backward } from "./backward.js";
@@ -53,13 +53,13 @@ export function interpretBackward(
 ): Tensors {
   const all: Tensors = new Map(tensors);
   const out = tensorOf(p, p.output);
-  all.set(`d${bw.upstream.name}`, { data: dout, dims: shapeOf(p, out).map((s) => sizes[s]!) });
+  all.set(gradKey(bw.upstream.name), { data: dout, dims: shapeOf(p, out).map((s) => sizes[s]!) });
   const env = tensorEnv({ tensors: all, sizes, constants, sizeOf: p.sizeOf });
   for (const b of bw.blocks)
     for (const s of b.statements) {
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const dims = shapeOf(p, base).map((x) => sizes[x]!);
-      all.set(`d${s.target.name}`, { data: fill(dims, (bind) => evaluate(s.expr, env, bind, magnitude), s.target.indices), dims });
+      all.set(gradKey(s.target.name), { data: fill(dims, (bind) => evaluate(s.expr, env, bind, magnitude), s.target.indices), dims });
     }
   return all;
 }

@@ -43,7 +43,7 @@ import {
 } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import type { Backward, Fused, Phase, Rewrite, Statement } from "../ir/backward.js";
-import { evalLeaves, leavesOf } from "../ir/evaluate.js";
+import { evalLeaves, gradKey, leavesOf } from "../ir/evaluate.js";
 import { evaluateGradient, interpretForward } from "../ir/interpret.js";
 import { prng } from "../ir/random.js";
 import { LimitExceeded } from "../limits.js";
@@ -256,7 +256,7 @@ function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) =
     const all = interpretForward(p, inputs, sizes, constants);
     const out = tensorOf(p, p.output);
     const dims = shapeOf(p, out).map((s) => sizes[s]!);
-    all.set(`d${bw.upstream.name}`, { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
+    all.set(gradKey(bw.upstream.name), { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
     return { all, sizes, constants };
   });
   return (a, b, k) =>
