@@ -13,7 +13,7 @@ import { schedule, type Schedule } from "./schedule/passes.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
-import { Budget, LimitExceeded, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
+import { Budget, LimitExceeded, MAX_RANK, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
 import { SimplifyLimit } from "./simplify/rules.js";
 import { collect, type Add, type Expr, type Mul } from "./ir/expr.js";
 
@@ -72,6 +72,12 @@ function tooWide(what: string, n: number): string {
 /** The structural limits of limits.ts that a checked program must respect. */
 function checkLimits(program: Program, file: string | undefined): void {
   if (program.steps.length > MAX_STEPS) throw new SpecError([{ where: { field: "steps" }, message: `${program.steps.length} steps; the limit is ${MAX_STEPS} steps` }], file);
+  const rank = (t: { name: string; indices: readonly string[] }) => `'${t.name}' has ${t.indices.length} indices; the limit is ${MAX_RANK} (a tensor of rank r is checked on up to 3^r elements)`;
+  const high = [
+    ...program.inputs.filter((t) => t.indices.length > MAX_RANK).map((t) => ({ where: { field: "inputs" }, message: rank(t) })),
+    ...program.steps.filter((s) => s.indices.length > MAX_RANK).map((s) => ({ where: { step: s.position, text: s.text }, message: rank(s) })),
+  ];
+  if (high.length) throw new SpecError(high, file);
   const deep = program.steps.flatMap((s) => {
     const d = reductionDepth(s.rhs);
     return d > MAX_REDUCTION_NESTING ? [{ where: { step: s.position, text: s.text }, message: `reductions are nested ${d} indices deep; the limit is ${MAX_REDUCTION_NESTING} (each one multiplies the work of every loop around it)` }] : [];

@@ -11,7 +11,7 @@ import { SpecError } from "../compiler/parse/check.js";
 import { prng } from "../compiler/ir/random.js";
 import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
-import { MAX_NESTING, MAX_REDUCTION_NESTING, MAX_SIMPLIFY_NODES, MAX_STEPS, MAX_TERMS } from "../compiler/limits.js";
+import { MAX_NESTING, MAX_RANK, MAX_REDUCTION_NESTING, MAX_SIMPLIFY_NODES, MAX_STEPS, MAX_TERMS } from "../compiler/limits.js";
 
 const spec = (steps: string[], inputs = ["x[n,d]", "w[d]"]) => ({
   name: "hostile",
@@ -108,6 +108,23 @@ describe("hostile specs end with a result or a spec error that names the limit",
     const err = await specError(spec([`y[n,d] = ${factors.join("*")}`], names.map((a) => `${a}[n,d]`)));
     expect(err.message).toMatch(new RegExp(`gradient of 'a\\d+' \\(phase '\\w+'\\).*${MAX_SIMPLIFY_NODES} nodes`));
     expect(err.message).not.toContain("internal error");
+  });
+
+  it("s_k = s_(k-1)*sum(s_(k-1)) over 30 steps (a DAG that doubles with every step as a tree) ends with a spec error, not minutes later", async () => {
+    const steps = ["s0[n,d] = x[n,d]"];
+    for (let k = 1; k < 30; k++) steps.push(`s${k}[n,d] = s${k - 1}[n,d]*sum(s${k - 1}[m,d], m)`);
+    const err = await specError({ ...spec(steps), indices: { n: "N", m: "N", d: "D" } }, { timeBudgetMs: 20_000 });
+    expect(err.message).not.toContain("internal error");
+    // the shared subexpressions are walked once each: the limit that ends it is structural, not the clock
+    expect(err.message).not.toContain("time budget");
+  });
+
+  it(`a tensor of more than ${MAX_RANK} indices is a spec error naming it and the limit`, async () => {
+    const letters = Array.from({ length: MAX_RANK + 1 }, (_, k) => `i${k}`);
+    const all = letters.join(",");
+    const err = await specError({ name: "r", indices: Object.fromEntries(letters.map((l) => [l, "N"])), inputs: [`x[${all}]`], steps: [`y[${all}] = x[${all}]*x[${all}]`], output: "y" });
+    expect(err.message).toContain(`inputs: 'x' has ${MAX_RANK + 1} indices; the limit is ${MAX_RANK}`);
+    expect(err.message).toContain(`'y' has ${MAX_RANK + 1} indices; the limit is ${MAX_RANK}`);
   });
 
   it("too many steps is a spec error naming the limit", async () => {

@@ -275,7 +275,11 @@ export function maxOver(body: Expr, indices: readonly string[], sizeOf: SizeOf):
 function canonicalNames(body: Expr, indices: readonly string[], sizeOf: SizeOf, invariant: boolean): string[] {
   // order of first appearance in a structural walk decides `.k` among indices of one size
   const seen: string[] = [];
+  // each shared node once: a second visit adds no index (a DAG walked as a tree is exponential)
+  const visited = new Set<Expr>();
   const walk = (e: Expr): void => {
+    if (visited.has(e)) return;
+    visited.add(e);
     if (e.kind === "ref") for (const i of e.indices) if (indices.includes(i) && !seen.includes(i)) seen.push(i);
     for (const c of children(e)) walk(c);
   };
@@ -324,11 +328,21 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
  * Renames free indices, capture-avoiding: a sum's bound indices shadow the mapping, and are
  * renamed out of the way when a new name would be captured.
  */
-export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, sizeOf: SizeOf): Expr {
+export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, sizeOf: SizeOf, memo = new Map<string, Expr>()): Expr {
   const keys = Object.keys(mapping).filter((k) => e.free.includes(k) && mapping[k] !== k);
   if (keys.length === 0) return e;
   const m = nameTable<string>();
   for (const k of keys) m[k] = mapping[k]!;
+  // a shared node is renamed once per mapping (a DAG walked as a tree is exponential)
+  const key = `${e.id}|${keys.map((k) => `${k}>${m[k]}`).join(",")}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const out = renameNode(e, m, sizeOf, memo);
+  memo.set(key, out);
+  return out;
+}
+
+function renameNode(e: Expr, m: Readonly<Record<string, string>>, sizeOf: SizeOf, memo: Map<string, Expr>): Expr {
   switch (e.kind) {
     case "num":
     case "sym":
@@ -349,12 +363,12 @@ export function renameFree(e: Expr, mapping: Readonly<Record<string, string>>, s
         rebound[i] = fresh;
         return fresh;
       });
-      return (e.kind === "sum" ? sum : maxOver)(renameFree(e.body, rebound, sizeOf), indices, sizeOf);
+      return (e.kind === "sum" ? sum : maxOver)(renameFree(e.body, rebound, sizeOf, memo), indices, sizeOf);
     }
     default:
       return withChildren(
         e,
-        children(e).map((c) => renameFree(c, m, sizeOf)),
+        children(e).map((c) => renameFree(c, m, sizeOf, memo)),
         sizeOf,
       );
   }
