@@ -7,10 +7,10 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { cpSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join, relative } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
-import { checkModule, checkSpecModule, type Kernels } from "./harness.js";
+import { addCount, checkModule, checkSpecModule, expectFewSkips, type FdCount, type Kernels } from "./harness.js";
 import { prng } from "../compiler/ir/random.js";
 import { run } from "../compiler/cli.js";
 
@@ -52,6 +52,7 @@ describe("backpass build", () => {
     expect(r.status).toBe(0);
     const mod = (await import(join(work, "out/instancenorm.ts"))) as Kernels;
     const program = checkSpec(instancenorm);
+    const count: FdCount = { judged: 0, skipped: 0 };
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.integer(), (B, C, S, seed) => {
         const rand = prng(seed);
@@ -60,10 +61,11 @@ describe("backpass build", () => {
           gamma: Float64Array.from({ length: C }, () => 0.5 + rand()),
           beta: Float64Array.from({ length: C }, () => rand()),
         };
-        checkModule(mod, program, { B, C, S }, inputs, rand);
+        addCount(count, checkModule(mod, program, { B, C, S }, inputs, rand));
       }),
       { numRuns: 60 },
     );
+    expectFewSkips(count, "instancenorm");
     // the fused kernel shares the two reductions over s between dx and nothing else: no [B,C,S] temporary
     const fused = readFileSync(join(work, "out/instancenorm.ts"), "utf8").split("export function backwardFused")[1]!;
     expect(fused).toContain('const dx = output(into, "dx", B * C * S);');
@@ -116,8 +118,7 @@ describe("backpass build", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const mod = (await import(join(work, `unseen/${spec.name}.ts`))) as Kernels;
-    const worst = checkSpecModule(checkSpec(spec), mod, 40);
-    expect(worst.fused).toBeLessThanOrEqual(1e-10);
+    checkSpecModule(checkSpec(spec), mod, 40);
   });
 
   it("builds a spec whose names the CAS reserves (e, pi, i) and checks its gradients", async () => {
@@ -134,7 +135,7 @@ describe("backpass build", () => {
     const r = await cli("build", file, "--out", join(work, "reserved"));
     expect(r.stderr).toBe("");
     const mod = (await import(join(work, "reserved/reserved.ts"))) as Kernels;
-    expect(checkSpecModule(checkSpec(spec), mod, 20).fused).toBeLessThanOrEqual(1e-10);
+    checkSpecModule(checkSpec(spec), mod, 20);
   });
 
   it("points at the file, line and column of a typo in a .spec.ts file", async () => {
@@ -185,9 +186,16 @@ describe("backpass build", () => {
 
   it("codegen --check names every stale file in generated/ and docs/, and codegen repairs them", async () => {
     // a copy of the project (node_modules linked) with one stale module, one stale document and
-    // one generated file whose spec is gone
+    // one generated file whose spec is gone; three specs of the library and their files are enough
+    // (every spec is built three times here), the hand-written docs are all there
     const copy = join(work, "project");
-    for (const d of ["bin", "compiler", "specs", "generated", "docs"]) cpSync(join(root, d), join(copy, d), { recursive: true });
+    const library = readdirSync(join(root, "specs")).filter((f) => f.endsWith(".spec.ts")).map((f) => f.replace(/\.spec\.ts$/, ""));
+    const kept = ["softmax", "tanh", "mse"];
+    const filter = (src: string) => {
+      const name = basename(src).replace(/\.(spec\.ts|ts|md|svg|png)$/, "");
+      return !library.includes(name) || kept.includes(name);
+    };
+    for (const d of ["bin", "compiler", "specs", "generated", "docs"]) cpSync(join(root, d), join(copy, d), { recursive: true, filter });
     cpSync(join(root, "package.json"), join(copy, "package.json"));
     symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
     writeFileSync(join(copy, "generated/softmax.ts"), "// edited by hand\n");

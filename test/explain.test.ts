@@ -10,10 +10,10 @@
 import { describe, expect, it } from "vitest";
 import katex from "katex";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { compile } from "../compiler/driver.js";
+import { run } from "../compiler/cli.js";
 import { replaceNode } from "../compiler/ir/expr.js";
 import { rewriteList } from "../compiler/explain/document.js";
 
@@ -67,12 +67,14 @@ describe.each(files)("docs for %s", (file) => {
 });
 
 describe("backpass explain", () => {
-  it("writes the document and the graph of a spec given on the command line", () => {
+  // in-process, through `run` (what bin/backpass.js calls); cli.test.ts runs the real command once
+  it("writes the document and the graph of a spec given on the command line", async () => {
     mkdirSync(join(root, "test/.out"), { recursive: true });
     const out = mkdtempSync(join(root, "test/.out/explain-"));
-    const r = spawnSync("node", [join(root, "bin/backpass.js"), "explain", "specs/softmax.spec.ts", "--out", out], { cwd: root, encoding: "utf8" });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
+    let stderr = "";
+    const status = await run(["explain", "specs/softmax.spec.ts", "--out", out], { cwd: root, stdout: () => undefined, stderr: (s) => (stderr += s) });
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
     expect(readFileSync(join(out, "softmax.md"), "utf8")).toBe(readFileSync(join(root, "docs/softmax.md"), "utf8"));
     expect(readFileSync(join(out, "softmax.svg"), "utf8")).toBe(readFileSync(join(root, "docs/softmax.svg"), "utf8"));
   });

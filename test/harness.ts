@@ -6,7 +6,9 @@ import { expect } from "vitest";
 import { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
 export { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
 import fc from "fast-check";
-import { interpretForward } from "../compiler/ir/interpret.js";
+import { fill, interpretForward } from "../compiler/ir/interpret.js";
+import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
+import { shapeOf } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
@@ -44,7 +46,7 @@ export function checkModule(
   inputs: Record<string, Float64Array>,
   rand: () => number,
   tol: { fused?: number; fd?: number } = {},
-): { fused: number; fd: number } {
+): FdCount & { fused: number; fd: number } {
   const before = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v)]));
   const { cache, ...outs } = mod.forward(inputs, sizes);
   const out = outs[p.output] as Float64Array;
@@ -69,6 +71,11 @@ export function checkModule(
   let largest = 1e-300;
   for (const t of p.inputs) for (const v of naive[`d${t.name}`]!) largest = Math.max(largest, Math.abs(v));
   const noise = gradientNoise(p, inputs, sizes, w);
+  // the size of the loss's terms, whose rounding the finite differences amplify by 1/h
+  let terms = 0;
+  for (let i = 0; i < out.length; i++) terms += Math.abs(w[i]! * out[i]!);
+  let judged = 0;
+  let skipped = 0;
   for (const t of p.inputs) {
     const g = naive[`d${t.name}`]!;
     const f = fused[`d${t.name}`]!;
@@ -78,45 +85,93 @@ export function checkModule(
     worstFused = Math.max(worstFused, e);
     expect(e, `fused d${t.name} against naive`).toBeLessThanOrEqual(tol.fused ?? 1e-10);
 
-    // directional derivative along v, by a 4-point central stencil
+    // directional derivative along v, by a 4-point central stencil that must settle first
     const x = inputs[t.name]!;
     const s = std(x);
     const v = Float64Array.from({ length: x.length }, () => (rand() * 2 - 1) * s);
     const at = (h: number) => loss({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) });
-    const stencil = (h: number) => (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
-    // roundoff of the stencil at step h: about 10 ulps of each w*out term, amplified by 1/h
-    let terms = 0;
-    const o = mod.forward(inputs, sizes)[p.output] as Float64Array;
-    for (let i = 0; i < o.length; i++) terms += Math.abs(w[i]! * o[i]!);
-    const roundoffAt = (step: number) => (10 * Number.EPSILON * terms) / step;
-    // steps 1e-3, 1e-3/4, ...: take the pair of neighbours that agree best, counting roundoff,
-    // so that neither a curved layer (constant columns curve on the scale of sqrt(eps)) nor a
-    // flat one (two stencils that both round to 0) can fool the check
-    const hs = Array.from({ length: 8 }, (_, k) => 1e-3 / Math.pow(4, k));
-    const fds = hs.map(stencil);
-    let best = 0;
-    let bestSpread = Infinity;
-    for (let k = 0; k + 1 < hs.length; k++) {
-      const spread = Math.abs(fds[k]! - fds[k + 1]!) + roundoffAt(hs[k + 1]!);
-      if (spread < bestSpread) {
-        bestSpread = spread;
-        best = k + 1;
-      }
-    }
-    const h = hs[best]!;
-    const fd = fds[best]!;
     let an = 0;
     let scale = 0;
     for (let i = 0; i < x.length; i++) {
       an += g[i]! * v[i]!;
       scale += Math.abs(g[i]! * v[i]!);
     }
-    const roundoff = roundoffAt(h);
-    const err = Math.abs(fd - an);
+    const d = settle(at, terms, (tol.fd ?? 1e-6) * scale);
+    if (!d) {
+      skipped++;
+      continue;
+    }
+    judged++;
+    const err = Math.abs(d.fd - an);
     worstFd = Math.max(worstFd, err / (scale + 1e-300));
-    expect(err, `d${t.name} against finite differences (fd ${fd}, analytic ${an})`).toBeLessThanOrEqual((tol.fd ?? 1e-6) * scale + roundoff);
+    expect(err, `d${t.name} against finite differences (fd ${d.fd} at step ${d.h}, analytic ${an})`).toBeLessThanOrEqual((tol.fd ?? 1e-6) * scale + d.noise);
   }
-  return { fused: worstFused, fd: worstFd };
+  return { fused: worstFused, fd: worstFd, judged, skipped };
+}
+
+/** How many finite-difference checks judged a gradient, and how many were skipped because the differences did not settle. */
+export interface FdCount {
+  judged: number;
+  skipped: number;
+}
+
+/** Adds `b` into `a`. */
+export function addCount(a: FdCount, b: FdCount): void {
+  a.judged += b.judged;
+  a.skipped += b.skipped;
+}
+
+/** Skipped checks must be rare (under 10%), or the finite differences check nothing. */
+export function expectFewSkips(c: FdCount, what: string): void {
+  expect(c.judged, `${what}: finite-difference checks judged`).toBeGreaterThan(0);
+  expect(c.skipped, `${what}: ${c.skipped} of ${c.judged + c.skipped} finite-difference checks did not settle`).toBeLessThan(0.1 * (c.judged + c.skipped));
+}
+
+/**
+ * The derivative of `at` at 0 by 4-point central stencils at steps h0, h0/2, h0/4, ..., taken only
+ * once it has settled: two successive stencils agree within their rounding (10 ulps of the loss's
+ * `terms`, amplified by 1/h) plus a tenth of `allowance`. The truncation error of the stencil then
+ * shrinks 16-fold a halving, so it is below the spread. `noise` is the rounding at the step taken
+ * plus that spread. Returns undefined when no two stencils agree before the step reaches h0/4096:
+ * a kink, or rounding that swamps every step. A curved layer (a constant column curves on the
+ * scale of sqrt(eps)) just takes smaller steps; a flat one gives two stencils of exactly 0.
+ */
+export function settle(at: (h: number) => number, terms: number, allowance: number, h0 = 1e-3): { fd: number; h: number; noise: number } | undefined {
+  const roundoff = (h: number) => (10 * Number.EPSILON * terms) / h;
+  const stencil = (h: number) => (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
+  let prev = stencil(h0);
+  for (let h = h0 / 2; h >= h0 / 4096; h /= 2) {
+    const fd = stencil(h);
+    const spread = Math.abs(fd - prev);
+    if (Number.isFinite(fd) && spread <= roundoff(h) + roundoff(2 * h) + 0.1 * allowance) return { fd, h, noise: roundoff(h) + spread };
+    prev = fd;
+  }
+  return undefined;
+}
+
+/**
+ * Each cached step against the interpreter's evaluation of its right-hand side from the cache's own
+ * earlier values, so that only the step's own rounding counts: its error, less 64 ulps of the size
+ * of its terms, relative to its largest value. Judged against a whole-forward reference instead, a
+ * cancellation upstream (x - mu of three values of 1e4 that agree to 1e-5) is charged to every step
+ * after it; the output is still held to the whole-forward reference.
+ */
+export function stepErrors(p: Program, values: Record<string, Float64Array>, sizes: Record<string, number>, constants: Record<string, number>): Map<string, number> {
+  const tensors = new Map([...p.inputs, ...p.steps].map((t) => [t.name, { data: values[t.name]!, dims: shapeOf(p, t).map((x) => sizes[x]!) }]));
+  const env = tensorEnv({ tensors, sizes, constants, sizeOf: p.sizeOf });
+  const errors = new Map<string, number>();
+  for (const s of p.steps) {
+    const dims = shapeOf(p, s).map((x) => sizes[x]!);
+    const want = fill(dims, (b) => evaluate(s.rhs, env, b), s.indices);
+    const terms = fill(dims, (b) => evaluate(s.rhs, env, b, true), s.indices);
+    const got = values[s.name]!;
+    let scale = 1e-300;
+    for (const v of want) scale = Math.max(scale, Math.abs(v));
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.max(0, Math.abs(got[i]! - want[i]!) - 64 * Number.EPSILON * terms[i]!) / scale);
+    errors.set(s.name, err);
+  }
+  return errors;
 }
 
 /** One random case of a spec: sizes 1..5 (1..3 for specs of four or more sizes), a data kind, a seeded generator. */
@@ -141,6 +196,7 @@ export function randomCase(p: Program): fc.Arbitrary<RandomCase> {
  */
 export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused: number; fd: number; forward: number } {
     const worst = { fused: 0, fd: 0, forward: 0 };
+    const count: FdCount = { judged: 0, skipped: 0 };
     fc.assert(
       fc.property(
         randomCase(p),
@@ -159,10 +215,9 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused
           const forwardTol = kind === "large-mean" ? 1e-8 : 1e-12;
           expect(e, "forward against the interpreter").toBeLessThanOrEqual(forwardTol);
           expect(Object.keys(cache.values).sort()).toEqual([...p.inputs, ...p.steps].map((t) => t.name).sort());
-          for (const [name, value] of Object.entries(cache.values)) {
-            expect(value).toBeInstanceOf(Float64Array);
-            expect(relErr(value, ref.get(name)!.data, 1e-300), `cached ${name}`).toBeLessThanOrEqual(forwardTol);
-          }
+          for (const value of Object.values(cache.values)) expect(value).toBeInstanceOf(Float64Array);
+          for (const t of p.inputs) expect(cache.values[t.name], `cached input ${t.name}`).toEqual(inputs[t.name]);
+          for (const [name, e] of stepErrors(p, cache.values, sizes, constants)) expect(e, `cached ${name} against its step evaluated from the cache`).toBeLessThanOrEqual(1e-12);
           if (kind === "large-mean") {
             // a spread of 1e-6 of the mean: finite differences cannot resolve the layer there, so the
             // two kernels are held to each other and to finiteness
@@ -181,10 +236,11 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused
           const r = checkModule(mod, p, sizes, inputs, rand);
           worst.fused = Math.max(worst.fused, r.fused);
           worst.fd = Math.max(worst.fd, r.fd);
+          addCount(count, r);
         },
       ),
       { numRuns: runs },
     );
-    expect(worst.forward).toBeLessThanOrEqual(1e-8);
+    expectFewSkips(count, p.name);
   return worst;
 }

@@ -34,13 +34,14 @@ function randomEnv(seed: number) {
       extent: (i: string) => sizes[sizeOf(i)]!,
     },
     sizes,
+    rand,
   };
 }
 
 function valuesAgree(a: Expr, b: Expr, seed: number): boolean {
-  const { env, sizes } = randomEnv(seed);
+  const { env, sizes, rand } = randomEnv(seed);
   const free = [...new Set([...a.free, ...b.free])];
-  const binding = new Map(free.map((i) => [i, Math.floor(Math.random() * sizes[sizeOf(i)]!)] as const));
+  const binding = new Map(free.map((i) => [i, Math.floor(rand() * sizes[sizeOf(i)]!)] as const));
   const va = evaluate(a, env, binding);
   const vb = evaluate(b, env, binding);
   return Math.abs(va - vb) <= 1e-12 * (1 + Math.abs(va));

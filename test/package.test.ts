@@ -33,6 +33,11 @@ function sh(cwd: string, cmd: string, args: readonly string[], allowFail = false
 }
 
 let tarball = "";
+/**
+ * The command npm linked into a project's node_modules/.bin, which `npx backpass` runs: `npx`
+ * itself is run once per project (--help), since it adds about a second to every call.
+ */
+const bin = "node_modules/.bin/backpass";
 const installs = new Map<string, string>();
 
 const tiny = { name: "tiny", indices: { n: "N" }, inputs: ["x[n]"], steps: ["y[n] = tanh(x[n])"], output: "y" };
@@ -90,8 +95,8 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
   it("answers --help and --version at once, loading neither the compiler nor a TypeScript loader", () => {
     const help = sh(dir, "npx", ["backpass", "--help"]);
     expect(help.stdout).toContain("backpass build <spec.spec.ts|spec.json ...> --out <dir>");
-    expect(sh(dir, "npx", ["backpass", "build", "--help"]).stdout).toContain("--format ts|js");
-    expect(sh(dir, "npx", ["backpass", "--version"]).stdout).toBe(`${pkg.version}\n`);
+    expect(sh(dir, bin, ["build", "--help"]).stdout).toContain("--format ts|js");
+    expect(sh(dir, bin, ["--version"]).stdout).toBe(`${pkg.version}\n`);
     // every module that `backpass --version` resolves, logged by a resolve hook
     const log = join(dir, "resolved.log");
     writeFileSync(join(dir, "hook.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + "\\n");\n  return r;\n}\n`);
@@ -107,7 +112,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
   });
 
   it("builds a .spec.ts and a .json spec as .ts, and as .js + .d.ts that plain node runs", async () => {
-    const ts = sh(dir, "npx", ["backpass", "build", "center.spec.ts", "tiny.json", "--out", "out-ts"]);
+    const ts = sh(dir, bin, ["build", "center.spec.ts", "tiny.json", "--out", "out-ts"]);
     expect(ts.stderr).toBe("");
     expect(readdirSync(join(dir, "out-ts")).sort()).toEqual(["center.ts", "tiny.ts"]);
     // the installed build is the repository's, CAS worker included: byte for byte the same module
@@ -115,7 +120,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     expect(installed).not.toContain("own rule");
     expect(installed).toBe((await compile(tiny, { source: "tiny.json" })).code);
     expect(readFileSync(join(dir, "out-ts/center.ts"), "utf8")).toContain("Do not edit: change the spec and run `npx backpass build center.spec.ts`.");
-    const js = sh(dir, "npx", ["backpass", "build", "center.spec.ts", "tiny.json", "--out", "out-js", "--format", "js"]);
+    const js = sh(dir, bin, ["build", "center.spec.ts", "tiny.json", "--out", "out-js", "--format", "js"]);
     expect(js.stderr).toBe("");
     expect(readdirSync(join(dir, "out-js")).sort()).toEqual(["center.d.ts", "center.js", "tiny.d.ts", "tiny.js"]);
     const main = [
@@ -166,7 +171,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
 
   // one project suffices: its .mts and .cts files take each entry
   it.runIf(type === "module")("types both entries and the generated .d.ts for TypeScript (nodenext), which catches a wrong option", () => {
-    sh(dir, "npx", ["backpass", "build", "tiny.json", "--out", "out-types", "--format", "js"]);
+    sh(dir, bin, ["build", "tiny.json", "--out", "out-types", "--format", "js"]);
     writeFileSync(
       join(dir, "use.mts"),
       `import { compile, defineSpec, SpecError, type CompileResult } from "backpass";\nimport { forward, backwardFused } from "./out-types/tiny.js";\nconst spec = defineSpec(${JSON.stringify(tiny)});\nexport const r: CompileResult = await compile(spec, { format: "js", dtype: "float32" });\nconst { y, cache } = forward({ x: new Float64Array(2) }, { N: 2 });\nexport const dx: Float64Array = backwardFused(y, cache).dx;\nexport const isSpecError = (e: unknown): e is SpecError => e instanceof SpecError;\n`,
@@ -183,7 +188,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
 
   it("reports a bad .spec.ts with exit 1 and its file and line, writing nothing", () => {
     writeFileSync(join(dir, "bad.spec.ts"), `import { defineSpec } from "backpass";\nexport default defineSpec({ name: "bad", indices: { n: "N" }, inputs: ["x[n]"],\n  steps: ["y[n] = tanh(q[n])"], output: "y" });\n`);
-    const r = sh(dir, "npx", ["backpass", "build", "bad.spec.ts", "--out", "out-bad"], true);
+    const r = sh(dir, bin, ["build", "bad.spec.ts", "--out", "out-bad"], true);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^bad\.spec\.ts:3:\d+: step 1 "y\[n\] = tanh\(q\[n\]\)": unknown name 'q'/);
     expect(readdirSync(dir)).not.toContain("out-bad");
