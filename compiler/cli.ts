@@ -143,15 +143,15 @@ class Cli {
     const files: [file: string, path: string, text: string][] = [];
     for (const b of built) for (const [name, text] of Object.entries(await moduleFiles(b.code, b.name, format, module))) files.push([b.file, join(out, name), text]);
     const writer = new OutputWriter((p) => this.shown(p));
+    let unwritten = 0;
     try {
-      for (const [file, path, text] of files) {
-        await writer.write(this.abs(path), text);
-        this.io.stdout(`${terminalText(file)} -> ${terminalText(path)}\n`);
-      }
+      for (const [file, path, text] of files)
+        if (await this.writeOne(writer, path, text)) this.io.stdout(`${terminalText(file)} -> ${terminalText(path)}\n`);
+        else unwritten++;
     } finally {
       writer.release();
     }
-    return failed ? 1 : 0;
+    return failed || unwritten ? 1 : 0;
   }
 
   async explain(args: Parsed): Promise<number> {
@@ -159,17 +159,30 @@ class Cli {
     await checkOutputDir(this.abs(out), out);
     const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"));
     const writer = new OutputWriter((p) => this.shown(p));
+    let unwritten = 0;
     try {
       for (const b of built)
         for (const [name, text] of await explainFiles(b.compiled)) {
           const path = join(out, name);
-          await writer.write(this.abs(path), text);
-          this.io.stdout(`${terminalText(b.file)} -> ${terminalText(path)}\n`);
+          if (await this.writeOne(writer, path, text)) this.io.stdout(`${terminalText(b.file)} -> ${terminalText(path)}\n`);
+          else unwritten++;
         }
     } finally {
       writer.release();
     }
-    return failed ? 1 : 0;
+    return failed || unwritten ? 1 : 0;
+  }
+
+  /** Writes one file; a file-system problem is reported in one line and the other files are still written. */
+  private async writeOne(writer: OutputWriter, path: string, text: string): Promise<boolean> {
+    try {
+      await writer.write(this.abs(path), text);
+      return true;
+    } catch (e) {
+      if (!(e instanceof FileError)) throw e;
+      this.io.stderr(`backpass: ${e.message}\n`);
+      return false;
+    }
   }
 
   async stats(args: Parsed): Promise<number> {

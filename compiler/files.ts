@@ -2,20 +2,24 @@
  * The command line's file output. A file is written to a temporary name in its folder and renamed,
  * so no reader ever sees half a file, and nothing is left behind:
  *
- * - Temporary files are named `.<name>.backpass-<pid>.tmp`. If writing or renaming fails, the
+ * - Temporary files are named `.backpass-<pid>-<k>.tmp`, short whatever the file's name (a name
+ *   of 252 characters is legal; it was its temporary name that the file system refused). If
+ *   writing or renaming fails, the
  *   temporary file is removed; on SIGINT or SIGTERM while writing, every temporary file of this
  *   run is removed (synchronously) before the signal is raised again.
  * - A run killed outright (SIGKILL, power loss) cannot clean up, so the first write into a folder
- *   removes the `.*.backpass-<pid>.tmp` files there whose process is gone (`kill(pid, 0)` fails
+ *   removes the `.backpass-<pid>-<k>.tmp` files there whose process is gone (`kill(pid, 0)` fails
  *   with ESRCH). Files of a live process (another backpass writing there now) are left alone; a
  *   reused pid only delays the removal to a later run. The names are backpass's own, so no user
  *   file is ever removed.
  *
+ * - A folder the writer created stays only if a file was written into it.
+ *
  * File-system problems become a `FileError`: one line naming the path and the problem.
  */
 import { mkdir, readdir, rename, rm, stat, access, writeFile } from "node:fs/promises";
-import { constants, unlinkSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { constants, rmdirSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { terminalText } from "./escape.js";
 
 /** A file-system problem, shown as one line: `cannot <action> '<path>': <problem>`. */
@@ -89,7 +93,7 @@ export async function checkOutputDir(dir: string, shown: string): Promise<void> 
   }
 }
 
-const TEMP = /^\..+\.backpass-(\d+)\.tmp$/;
+const TEMP = /^\.backpass-(\d+)-\d+\.tmp$/;
 
 function processGone(pid: number): boolean {
   if (pid === process.pid) return false;
@@ -116,6 +120,10 @@ export async function removeStaleTemps(dir: string): Promise<void> {
 export class OutputWriter {
   private readonly temps = new Set<string>();
   private readonly swept = new Set<string>();
+  /** Folders this writer created (outermost first, per mkdir), and the folders it wrote a file into. */
+  private readonly created: string[] = [];
+  private readonly used = new Set<string>();
+  private count = 0;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.removeTempsNow();
     this.release();
@@ -131,18 +139,27 @@ export class OutputWriter {
     this.listen();
     if (!this.swept.has(dir)) {
       try {
-        await mkdir(dir, { recursive: true });
+        const first = await mkdir(dir, { recursive: true });
+        // every folder from the first one created down to dir is new
+        if (first !== undefined) for (let at = dir; ; at = dirname(at)) {
+          this.created.push(at);
+          if (at === first || at === dirname(at)) break;
+        }
       } catch (e) {
         throw new FileError("create", this.shown(dir), describeFsError(e));
       }
       await removeStaleTemps(dir);
       this.swept.add(dir);
     }
-    const tmp = join(dir, `.${basename(path)}.backpass-${process.pid}.tmp`);
+    const tmp = join(dir, `.backpass-${process.pid}-${this.count++}.tmp`);
     this.temps.add(tmp);
     try {
       await writeFile(tmp, text);
       await rename(tmp, path);
+      for (let at = dir; ; at = dirname(at)) {
+        this.used.add(at);
+        if (at === dirname(at)) break;
+      }
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw new FileError("write", this.shown(path), describeFsError(e));
@@ -160,8 +177,16 @@ export class OutputWriter {
     }
   }
 
-  /** Stops watching for signals; call when done writing. */
+  /** Stops watching for signals and removes the folders it created but wrote nothing into; call when done writing. */
   release(): void {
+    for (const dir of this.created.splice(0)) {
+      if (this.used.has(dir)) continue;
+      try {
+        rmdirSync(dir); // only an empty folder: never anything a user put there
+      } catch {
+        // not empty, or gone: leave it
+      }
+    }
     if (!this.listening) return;
     process.off("SIGINT", this.onSignal);
     process.off("SIGTERM", this.onSignal);

@@ -259,12 +259,32 @@ describe("temporary files", () => {
   it("a run removes the temporary files of dead runs in its folder, and no others", async () => {
     const dir = withSpec();
     mkdirSync(join(dir, "out"));
-    const dead = ".tiny.ts.backpass-999999999.tmp"; // above any pid_max
-    const live = `.other.ts.backpass-${process.pid}.tmp`;
-    for (const f of [dead, live, "notes.tmp", ".x.backpass-12.txt"]) writeFileSync(join(dir, "out", f), "left over");
+    const dead = ".backpass-999999999-0.tmp"; // above any pid_max
+    const live = `.backpass-${process.pid}-7.tmp`;
+    for (const f of [dead, live, "notes.tmp", ".x.backpass-12.txt", ".backpass-12.tmp"]) writeFileSync(join(dir, "out", f), "left over");
     const r = await cli(dir, "build", "tiny.json", "--out", "out");
     expect(r.code).toBe(0);
-    expect(readdirSync(join(dir, "out")).sort()).toEqual([live, ".x.backpass-12.txt", "notes.tmp", "tiny.ts"].sort());
+    expect(readdirSync(join(dir, "out")).sort()).toEqual([live, ".x.backpass-12.txt", ".backpass-12.tmp", "notes.tmp", "tiny.ts"].sort());
+  });
+
+  it("a file name of 252 characters is written (its temporary name is short), and a name the file system refuses is one line, leaving no folder", async () => {
+    const dir = folder();
+    const spec = (name: string) => JSON.stringify({ name, indices: { n: "N" }, inputs: ["x[n]"], steps: ["y[n] = 2*x[n]"], output: "y" });
+    writeFileSync(join(dir, "long.json"), spec("q".repeat(252)));
+    writeFileSync(join(dir, "too.json"), spec("q".repeat(300)));
+    writeFileSync(join(dir, "ok.json"), spec("ok"));
+    const long = await cli(dir, "build", "long.json", "--out", "a");
+    expect(long.code).toBe(0);
+    expect(readdirSync(join(dir, "a"))).toEqual([`${"q".repeat(252)}.ts`]);
+    const too = await cli(dir, "build", "too.json", "--out", "b/c");
+    expect(too.code).toBe(1);
+    expect(too.stderr.trim().split("\n")).toHaveLength(1);
+    expect(too.stderr).toMatch(/^backpass: cannot write 'b\/c\/q{300}\.ts': /);
+    expect(existsSync(join(dir, "b"))).toBe(false);
+    // the other spec of the same run is still written
+    const both = await cli(dir, "build", "too.json", "ok.json", "--out", "d");
+    expect(both.code).toBe(1);
+    expect(readdirSync(join(dir, "d"))).toEqual(["ok.ts"]);
   });
 
   it("on SIGTERM while writing, the temporary file is removed before the signal is raised again", async () => {
@@ -276,7 +296,7 @@ describe("temporary files", () => {
       const writing = writer.write(join(dir, "big.ts"), "x".repeat(200_000_000)).catch((e: Error) => e);
       while (!writer.pending.some((t) => existsSync(t))) await new Promise((r) => setImmediate(r));
       const tmp = writer.pending[0]!;
-      expect(tmp).toBe(join(dir, `.big.ts.backpass-${process.pid}.tmp`));
+      expect(tmp).toBe(join(dir, `.backpass-${process.pid}-0.tmp`));
       process.emit("SIGTERM", "SIGTERM");
       expect(existsSync(tmp)).toBe(false);
       expect(kill).toHaveBeenCalledWith(process.pid, "SIGTERM");
