@@ -4,6 +4,9 @@
  * outputs and gradients. Both backward kernels agree there, with rounding judged against the size
  * of the terms (harness.ts).
  */
+import { compile } from "../compiler/driver.js";
+import { verifyFused } from "../compiler/verify.js";
+import { add, mul, num } from "../compiler/ir/expr.js";
 import { describe, expect, it } from "vitest";
 import * as bn from "../generated/batchnorm.js";
 import { checkSpec } from "../compiler/parse/check.js";
@@ -61,3 +64,21 @@ describe("values near the limits of float64", () => {
   });
 });
 
+
+describe("steps that are zero up to rounding", () => {
+  // found by the fuzzer: sum(x - mean(x)) is 0 in exact arithmetic, so the fused gradients that go
+  // through it are exactly 0, while the naive ones are the rounding noise of the forward values
+  const norm = (rhs: string) => ({
+    name: "zeroish",
+    indices: { n: "N", d: "D" },
+    inputs: ["x[n,d]", "gamma[d]"],
+    steps: ["mu[d] = mean(x[n,d], n)", `xmu[n,d] = ${rhs}`, "r[d] = 1/sqrt(mean(xmu[n,d]^2, n) + 1e-5)", "y[n,d] = gamma[d] * xmu[n,d] * r[d]"],
+    output: "y",
+  });
+  it.each(["sum(x[n,d] - mu[d], n)", "sum(x[n,d], n) - N*mu[d]"])("xmu = %s builds: the naive gradient's noise from the forward values is measured, not taken for a bug", async (rhs) => {
+    const c = await compile(norm(rhs), { format: false });
+    // and a wrong fused gradient is still refused
+    for (let k = 0; k < c.program.inputs.length; k++)
+      expect(() => verifyFused(c.program, c.backward, { ...c.fused, gradients: c.fused.gradients.map((g, j) => (j === k ? mul(num(1.001), add(g, num(1e-3))) : g)) })).toThrow(/disagrees with the naive one/);
+  });
+});
