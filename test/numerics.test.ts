@@ -82,3 +82,14 @@ describe("steps that are zero up to rounding", () => {
       expect(() => verifyFused(c.program, c.backward, { ...c.fused, gradients: c.fused.gradients.map((g, j) => (j === k ? mul(num(1.001), add(g, num(1e-3))) : g)) })).toThrow(/disagrees with the naive one/);
   });
 });
+
+describe("a reduction over an index its body does not use", () => {
+  // found by the fuzzer: p = sum(a/z, f) is F*a/z; folding a/z back into p lost the factor F, and
+  // the build ended in 'internal error' when verification caught the wrong fused dk
+  it("p[i,j] = sum(a[i,j]/z[i], f) in attention builds: its fused gradients agree with the naive ones", async () => {
+    const att = (await import("../specs/attention.spec.js")).default;
+    const steps = att.steps.map((s: string) => (s.startsWith("p[i,j]") ? "p[i,j] = sum(a[i,j] / z[i], f)" : s));
+    const c = await compile({ ...att, name: "attention_f", steps }, { format: false });
+    expect(c.fused.gradients).toHaveLength(3);
+  });
+});

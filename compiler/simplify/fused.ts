@@ -372,7 +372,9 @@ function matchFactors(d: ReductionDefinition, flat: { bound: string[]; body: Mon
     return undefined;
   };
   const sigma = search(0, {});
-  if (!sigma || d.step.indices.some((i) => sigma[i] === undefined)) return undefined;
+  // every index of the step and every index its sum binds must land on the reduction: a bound index
+  // the body does not use (`p = sum(a/z, f)` is F*a/z) would otherwise fold away its factor
+  if (!sigma || d.step.indices.some((i) => sigma[i] === undefined) || d.bound.some((i) => sigma[i] === undefined)) return undefined;
   const rest = new Map(flat.body.powers);
   for (const [b, k] of want) {
     // the factor the definition's factor was matched to
