@@ -137,7 +137,7 @@ class Cli {
     }
     await checkOutputDir(this.abs(out), out);
     const flags = [dtype === "float32" ? " --dtype float32" : "", format === "js" ? " --format js" : ""].join("");
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)}${flags}`);
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)} --out ${shellWord(out)}${flags}`);
     const { moduleFiles } = await import("./api.js");
     const module = format === "js" ? await moduleKindAt(this.abs(out)) : "esm";
     const files: [file: string, path: string, text: string][] = [];

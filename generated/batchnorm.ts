@@ -111,12 +111,12 @@ export function forward(
   constants?: BatchnormConstants,
   into?: BatchnormBuffers,
 ): { out: Float64Array; cache: BatchnormCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
-  const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
-  const beta = checkArray(inputs.beta, D, "inputs.beta");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), D, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), D, "inputs.beta");
   const mu = output(into, "mu", D);
   const xmu = output(into, "xmu", N * D);
   const sq = output(into, "sq", N * D);

@@ -80,11 +80,11 @@ export function forward(
   constants?: CosineConstants,
   into?: CosineBuffers,
 ): { sim: Float64Array; cache: CosineCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 1e-12, "constants.eps");
-  const a = checkArray(inputs.a, N * D, "inputs.a");
-  const b = checkArray(inputs.b, N * D, "inputs.b");
+  const a = checkArray(own(inputs, "a"), N * D, "inputs.a");
+  const b = checkArray(own(inputs, "b"), N * D, "inputs.b");
   const ab = output(into, "ab", N);
   const aa = output(into, "aa", N);
   const bb = output(into, "bb", N);

@@ -66,9 +66,9 @@ export function forward(
   constants?: GeluConstants,
   into?: GeluBuffers,
 ): { y: Float64Array; cache: GeluCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const u = output(into, "u", N * D);
   const t = output(into, "t", N * D);
   const y = output(into, "y", N * D);

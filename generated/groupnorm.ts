@@ -98,14 +98,14 @@ export function forward(
   constants?: GroupnormConstants,
   into?: GroupnormBuffers,
 ): { y: Float64Array; cache: GroupnormCache } {
-  const B = checkSize(sizes.B, "sizes.B");
-  const G = checkSize(sizes.G, "sizes.G");
-  const C = checkSize(sizes.C, "sizes.C");
-  const S = checkSize(sizes.S, "sizes.S");
+  const B = checkSize(own(sizes, "B"), "sizes.B");
+  const G = checkSize(own(sizes, "G"), "sizes.G");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const S = checkSize(own(sizes, "S"), "sizes.S");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
-  const x = checkArray(inputs.x, B * G * C * S, "inputs.x");
-  const gamma = checkArray(inputs.gamma, G * C, "inputs.gamma");
-  const beta = checkArray(inputs.beta, G * C, "inputs.beta");
+  const x = checkArray(own(inputs, "x"), B * G * C * S, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), G * C, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), G * C, "inputs.beta");
   const mu = output(into, "mu", B * G);
   const xmu = output(into, "xmu", B * G * C * S);
   const var_ = output(into, "var", B * G);

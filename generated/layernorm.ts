@@ -96,12 +96,12 @@ export function forward(
   constants?: LayernormConstants,
   into?: LayernormBuffers,
 ): { y: Float64Array; cache: LayernormCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
-  const gamma = checkArray(inputs.gamma, D, "inputs.gamma");
-  const beta = checkArray(inputs.beta, D, "inputs.beta");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), D, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), D, "inputs.beta");
   const mu = output(into, "mu", N);
   const xmu = output(into, "xmu", N * D);
   const var_ = output(into, "var", N);

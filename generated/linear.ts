@@ -69,12 +69,12 @@ export function forward(
   constants?: LinearConstants,
   into?: LinearBuffers,
 ): { y: Float64Array; cache: LinearCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const K = checkSize(sizes.K, "sizes.K");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
-  const w = checkArray(inputs.w, D * K, "inputs.w");
-  const b = checkArray(inputs.b, K, "inputs.b");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const K = checkSize(own(sizes, "K"), "sizes.K");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
+  const w = checkArray(own(inputs, "w"), D * K, "inputs.w");
+  const b = checkArray(own(inputs, "b"), K, "inputs.b");
   const y = output(into, "y", N * K);
   if (into !== undefined) checkDisjoint([y], ["into.y"], [x, w, b], ["inputs.x", "inputs.w", "inputs.b"]);
   // step 1: y[n,k] = sum(x[n,d]*w[d,k], d) + b[k]

@@ -66,9 +66,9 @@ export function forward(
   constants?: LogsoftmaxConstants,
   into?: LogsoftmaxBuffers,
 ): { y: Float64Array; cache: LogsoftmaxCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const C = checkSize(sizes.C, "sizes.C");
-  const z = checkArray(inputs.z, N * C, "inputs.z");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const z = checkArray(own(inputs, "z"), N * C, "inputs.z");
   const m = output(into, "m", N);
   const s = output(into, "s", N);
   const y = output(into, "y", N * C);

@@ -67,10 +67,10 @@ export function forward(
   constants?: MseConstants,
   into?: MseBuffers,
 ): { loss: Float64Array; cache: MseCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const y = checkArray(inputs.y, N * D, "inputs.y");
-  const t = checkArray(inputs.t, N * D, "inputs.t");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const y = checkArray(own(inputs, "y"), N * D, "inputs.y");
+  const t = checkArray(own(inputs, "t"), N * D, "inputs.t");
   const r = output(into, "r", N * D);
   const loss = output(into, "loss", 1);
   if (into !== undefined) checkDisjoint([r, loss], ["into.r", "into.loss"], [y, t], ["inputs.y", "inputs.t"]);

@@ -75,11 +75,11 @@ export function forward(
   constants?: RmsnormConstants,
   into?: RmsnormBuffers,
 ): { y: Float64Array; cache: RmsnormCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 0.000001, "constants.eps");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
-  const w = checkArray(inputs.w, D, "inputs.w");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
+  const w = checkArray(own(inputs, "w"), D, "inputs.w");
   const ms = output(into, "ms", N);
   const rrms = output(into, "rrms", N);
   const y = output(into, "y", N * D);

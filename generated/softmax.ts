@@ -71,9 +71,9 @@ export function forward(
   constants?: SoftmaxConstants,
   into?: SoftmaxBuffers,
 ): { p: Float64Array; cache: SoftmaxCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const C = checkSize(sizes.C, "sizes.C");
-  const z = checkArray(inputs.z, N * C, "inputs.z");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const z = checkArray(own(inputs, "z"), N * C, "inputs.z");
   const m = output(into, "m", N);
   const e = output(into, "e", N * C);
   const s = output(into, "s", N);

@@ -87,10 +87,10 @@ export function forward(
   constants?: SoftmaxXentConstants,
   into?: SoftmaxXentBuffers,
 ): { loss: Float64Array; cache: SoftmaxXentCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const C = checkSize(sizes.C, "sizes.C");
-  const z = checkArray(inputs.z, N * C, "inputs.z");
-  const t = checkArray(inputs.t, N * C, "inputs.t");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const z = checkArray(own(inputs, "z"), N * C, "inputs.z");
+  const t = checkArray(own(inputs, "t"), N * C, "inputs.t");
   const m = output(into, "m", N);
   const e = output(into, "e", N * C);
   const s = output(into, "s", N);

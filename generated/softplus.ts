@@ -56,9 +56,9 @@ export function forward(
   constants?: SoftplusConstants,
   into?: SoftplusBuffers,
 ): { y: Float64Array; cache: SoftplusCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const y = output(into, "y", N * D);
   if (into !== undefined) checkDisjoint([y], ["into.y"], [x], ["inputs.x"]);
   // step 1: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))

@@ -61,9 +61,9 @@ export function forward(
   constants?: SwishConstants,
   into?: SwishBuffers,
 ): { y: Float64Array; cache: SwishCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const s = output(into, "s", N * D);
   const y = output(into, "y", N * D);
   if (into !== undefined) checkDisjoint([s, y], ["into.s", "into.y"], [x], ["inputs.x"]);

@@ -152,7 +152,7 @@ describe("--help, --version and --format js", () => {
     const js = readFileSync(join(dir, "out/tiny.js"), "utf8");
     expect(js).toContain(marker);
     expect(js).not.toMatch(/: Float64Array|interface /);
-    expect(js).toContain("Do not edit: change the spec and run `npx backpass build tiny.json --format js`.");
+    expect(js).toContain("Do not edit: change the spec and run `npx backpass build tiny.json --out out --format js`.");
     expect(readFileSync(join(dir, "out/tiny.d.ts"), "utf8")).toMatch(/export declare function backwardFused\(\s*dout: Float64Array,\s*cache: TinyCache,\s*into\?: Partial<TinyGradients>,?\s*\): TinyGradients;/);
     const child = spawnSync(process.execPath, ["-e", `import("./out/tiny.js").then((m) => { const { y, cache } = m.forward({ x: new Float64Array([0, 1]) }, { N: 2 }); console.log(JSON.stringify([Array.from(y), Array.from(m.backwardFused(new Float64Array([1, 1]), cache).dx)])); })`], { cwd: dir, encoding: "utf8" });
     expect(child.stderr).toBe("");

@@ -159,6 +159,9 @@ describe.each(files)("overlapping outputs of generated/%s", (file) => {
     const fwd = mod.forward as (i: unknown, s: unknown, c?: unknown, into?: unknown) => unknown;
     const t = p.inputs[0]!;
     const x = inputs[t.name]!;
+    // inputs and sizes are own properties: inherited ones are not read
+    expect(() => fwd(Object.create(inputs), sizes)).toThrow(`${p.name}: inputs.${t.name} must be a Float64Array`);
+    expect(() => fwd(inputs, Object.create(sizes))).toThrow(`${p.name}: sizes.${p.sizes[0]} must be a positive integer, got undefined`);
     // a prototype borrowed from Float64Array is not a Float64Array
     expect(() => fwd({ ...inputs, [t.name]: Object.create(Float64Array.prototype) }, sizes)).toThrow(`${p.name}: inputs.${t.name} must be a Float64Array`);
     // a length property on the instance does not change its length

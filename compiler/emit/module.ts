@@ -250,7 +250,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   const lines: string[] = [];
   for (const s of p.sizes) {
     syms.set(s, namer.fresh(s));
-    lines.push(`const ${syms.get(s)} = checkSize(sizes.${s}, ${stringLiteral(`sizes.${s}`)});`);
+    lines.push(`const ${syms.get(s)} = checkSize(own(sizes, ${stringLiteral(s)}), ${stringLiteral(`sizes.${s}`)});`);
   }
   for (const c of p.constants) {
     syms.set(c.name, namer.fresh(c.name));
@@ -260,7 +260,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   for (const t of p.inputs) {
     const v = namer.fresh(t.name);
     arrays.set(t.name, v);
-    lines.push(`const ${v} = checkArray(inputs.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
+    lines.push(`const ${v} = checkArray(own(inputs, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
   }
   const scope = scopeFor(p, namer, arrays, syms, () => {
     throw new Error("no gradients in forward");

@@ -95,12 +95,12 @@ export function forward(
   constants?: AttentionConstants,
   into?: AttentionBuffers,
 ): { o: Float32Array; cache: AttentionCache } {
-  const L = checkSize(sizes.L, "sizes.L");
-  const E = checkSize(sizes.E, "sizes.E");
-  const F = checkSize(sizes.F, "sizes.F");
-  const q = checkArray(inputs.q, L * E, "inputs.q");
-  const k = checkArray(inputs.k, L * E, "inputs.k");
-  const v = checkArray(inputs.v, L * F, "inputs.v");
+  const L = checkSize(own(sizes, "L"), "sizes.L");
+  const E = checkSize(own(sizes, "E"), "sizes.E");
+  const F = checkSize(own(sizes, "F"), "sizes.F");
+  const q = checkArray(own(inputs, "q"), L * E, "inputs.q");
+  const k = checkArray(own(inputs, "k"), L * E, "inputs.k");
+  const v = checkArray(own(inputs, "v"), L * F, "inputs.v");
   const s = output(into, "s", L * L);
   const m = output(into, "m", L);
   const a = output(into, "a", L * L);

@@ -98,13 +98,13 @@ export function forward(
   constants?: InstancenormConstants,
   into?: InstancenormBuffers,
 ): { y: Float32Array; cache: InstancenormCache } {
-  const B = checkSize(sizes.B, "sizes.B");
-  const C = checkSize(sizes.C, "sizes.C");
-  const S = checkSize(sizes.S, "sizes.S");
+  const B = checkSize(own(sizes, "B"), "sizes.B");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const S = checkSize(own(sizes, "S"), "sizes.S");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
-  const x = checkArray(inputs.x, B * C * S, "inputs.x");
-  const gamma = checkArray(inputs.gamma, C, "inputs.gamma");
-  const beta = checkArray(inputs.beta, C, "inputs.beta");
+  const x = checkArray(own(inputs, "x"), B * C * S, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), C, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), C, "inputs.beta");
   const mu = output(into, "mu", B * C);
   const xmu = output(into, "xmu", B * C * S);
   const var_ = output(into, "var", B * C);

@@ -70,10 +70,10 @@ export function forward(
   constants?: L2normalizeConstants,
   into?: L2normalizeBuffers,
 ): { y: Float32Array; cache: L2normalizeCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 1e-12, "constants.eps");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const ss = output(into, "ss", N);
   const rnorm = output(into, "rnorm", N);
   const y = output(into, "y", N * D);

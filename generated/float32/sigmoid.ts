@@ -57,9 +57,9 @@ export function forward(
   constants?: SigmoidConstants,
   into?: SigmoidBuffers,
 ): { s: Float32Array; cache: SigmoidCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const s = output(into, "s", N * D);
   if (into !== undefined) checkDisjoint([s], ["into.s"], [x], ["inputs.x"]);
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))

@@ -57,9 +57,9 @@ export function forward(
   constants?: TanhConstants,
   into?: TanhBuffers,
 ): { y: Float32Array; cache: TanhCache } {
-  const N = checkSize(sizes.N, "sizes.N");
-  const D = checkSize(sizes.D, "sizes.D");
-  const x = checkArray(inputs.x, N * D, "inputs.x");
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const y = output(into, "y", N * D);
   if (into !== undefined) checkDisjoint([y], ["into.y"], [x], ["inputs.x"]);
   // step 1: y[n,d] = tanh(x[n,d])
