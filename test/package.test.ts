@@ -118,7 +118,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     // the installed build is the repository's, CAS worker included: byte for byte the same module
     const installed = readFileSync(join(dir, "out-ts/tiny.ts"), "utf8");
     expect(installed).not.toContain("own rule");
-    expect(installed).toBe((await compile(tiny, { source: "tiny.json" })).code);
+    expect(installed).toBe((await compile(tiny, { source: "tiny.json", rebuild: "npx backpass build tiny.json --out out-ts" })).code);
     expect(readFileSync(join(dir, "out-ts/center.ts"), "utf8")).toContain("Do not edit: change the spec and run `npx backpass build center.spec.ts --out out-ts`.");
     const js = sh(dir, bin, ["build", "center.spec.ts", "tiny.json", "--out", "out-js", "--format", "js"]);
     expect(js.stderr).toBe("");
