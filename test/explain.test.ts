@@ -79,3 +79,31 @@ describe("backpass explain", () => {
     expect(readFileSync(join(out, "softmax.svg"), "utf8")).toBe(readFileSync(join(root, "docs/softmax.svg"), "utf8"));
   });
 });
+
+describe("local partials print in their step's naming context", () => {
+  // d/dp[i,j] of o[i,f] = sum(p[i,j]*v[j,f], j) is v[j,f]: printed alone, the bound j of v read as i
+  it("attention's naive kernel and document name the partials of o's step right", async () => {
+    const code = readFileSync(join(import.meta.dirname, "../generated/attention.ts"), "utf8");
+    expect(code).toContain("local derivative ∂/∂p[i,j] = v[j,f]");
+    expect(code).toContain("local derivative ∂/∂v[j,f] = p[i,j]");
+    const doc = readFileSync(join(import.meta.dirname, "../docs/attention.md"), "utf8");
+    expect(doc).toContain("{\\partial p_{i,j}} = v_{j,f}");
+  });
+
+  it("in every generated module, an index of a printed partial is the step's own or one of the occurrence's", () => {
+    const dir = join(import.meta.dirname, "../generated");
+    for (const f of readdirSync(dir).filter((x) => x.endsWith(".ts"))) {
+      const code = readFileSync(join(dir, f), "utf8");
+      let lhs: string[] = [];
+      for (const line of code.split("\n")) {
+        const step = /\/\/ step \d+ reversed: \w+\[([\w,]*)\]/.exec(line);
+        if (step) lhs = step[1]!.split(",").filter(Boolean);
+        const m = /local derivative ∂\/∂(\w+)(?:\[([\w,']*)\])? = (.*?)( \(own rule|$)/.exec(line);
+        if (!m) continue;
+        const occurrence = (m[2] ?? "").split(",").filter(Boolean);
+        const used = [...m[3]!.matchAll(/\[([\w,']+)\]/g)].flatMap((x) => x[1]!.split(","));
+        for (const i of used) expect([...lhs, ...occurrence], `${f}: ${line.trim()}`).toContain(i);
+      }
+    }
+  });
+});

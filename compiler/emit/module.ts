@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, children, contains, isReduction, isStored, isTranscendental, print, refName, refsOf, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, children, contains, isReduction, isStored, isTranscendental, print, printTogether, refName, refsOf, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
@@ -320,7 +320,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
     lines.push("");
     lines.push(b.step ? `// step ${b.step.position + 1} reversed: ${commentText(b.step.text)}` : "// gradients of the inputs");
     for (const s of b.statements) {
-      lines.push(...statementComment(p, s));
+      lines.push(...statementComment(p, s, b.step?.indices ?? []));
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const zero = s.expr.kind === "num" && s.expr.value === 0;
       let v = finals.has(s.target.name) ? grads.get(s.target.name)! : undefined;
@@ -354,9 +354,13 @@ function disjointCheck(written: readonly { code: string; name: string }[], read:
   return `if (into !== undefined) checkDisjoint(${list(written)}, ${list(read)});`;
 }
 
-function statementComment(p: Program, s: Statement): string[] {
+/** A backward statement and the local partials it uses, each pair printed in the step's naming context. */
+function statementComment(p: Program, s: Statement, stepIndices: readonly string[]): string[] {
   const out = [`// ${refText(p, s.target).replace("#", "")} = ${show(p, s.expr).replace(/#/g, "")}`];
-  for (const lp of s.partials ?? []) out.push(`//   local derivative ∂/∂${show(p, lp.occurrence)} = ${show(p, lp.partial)}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
+  for (const lp of s.partials ?? []) {
+    const [occurrence, partial] = printTogether([lp.occurrence, lp.partial], p.letters, stepIndices).map(commentText);
+    out.push(`//   local derivative ∂/∂${occurrence} = ${partial}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
+  }
   return out;
 }
 

@@ -12,7 +12,7 @@ import type { Compiled } from "../driver.js";
 import { print, type Expr } from "../ir/expr.js";
 import { shapeOf, type Program } from "../ir/program.js";
 import type { KernelStats } from "../stats.js";
-import { latex, latexName } from "./latex.js";
+import { latex, latexName, latexTogether } from "./latex.js";
 import { markdownCode, markdownCodeLine, markdownText } from "../escape.js";
 
 /** The LaTeX of a tensor's element with its declared indices: `\mathrm{xmu}_{n,d}`. */
@@ -92,7 +92,11 @@ export function explainMarkdown(c: Compiled): string {
         out.push(
           block(
             st.partials
-              .map((lp) => `\\frac{\\partial ${element(b.step!.name, b.step!.indices)}}{\\partial ${L(lp.occurrence)}} = ${L(lp.partial)}${lp.fallback ? "\\quad\\text{(own rule)}" : ""}`)
+              .map((lp) => {
+                // one naming context for the pair and the step: d/dp[i,j] = v[j,f], never v[i,f]
+                const [occurrence, partial] = latexTogether([lp.occurrence, lp.partial], p.letters, b.step!.indices);
+                return `\\frac{\\partial ${element(b.step!.name, b.step!.indices)}}{\\partial ${occurrence}} = ${partial}${lp.fallback ? "\\quad\\text{(own rule)}" : ""}`;
+              })
               .join(" \\\\\n"),
           ),
         );

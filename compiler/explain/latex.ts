@@ -64,6 +64,14 @@ export function latex(e: Expr, letters: Readonly<Record<string, string>>): strin
   return go(e, 0, bind(e.free.filter(isCanonicalIndex), base));
 }
 
+/** Several expressions in one naming context (see `printTogether` in ir/print.ts). */
+export function latexTogether(es: readonly Expr[], letters: Readonly<Record<string, string>>, context: readonly string[] = []): string[] {
+  const free = [...new Set(es.flatMap((e) => e.free))];
+  const base: Ctx = { letters, names: new Map(), taken: new Set([...context, ...free.filter((i) => !isCanonicalIndex(i))]) };
+  const c = bind(free.filter(isCanonicalIndex), base);
+  return es.map((e) => go(e, 0, c));
+}
+
 // precedence: 0 sum of terms, 1 product, 2 unary minus, 3 power base
 function go(e: Expr, prec: number, c: Ctx): string {
   const wrap = (s: string, p: number) => (p < prec ? `\\left(${s}\\right)` : s);

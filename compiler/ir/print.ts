@@ -27,6 +27,19 @@ export function print(e: Expr, letters?: Readonly<Record<string, string>>): stri
   return printPrec(e, 0, bindNames(e.free.filter(isCanonicalIndex), base));
 }
 
+/**
+ * Several expressions in one naming context: an index bound outside them (by a reduction of the
+ * step they come from) prints as the same letter in each, and never as a letter of `context` (the
+ * step's own indices). A local partial `d/dp[i,j] = v[j,f]` of `o[i,f] = sum(p[i,j]*v[j,f], j)`
+ * printed in two contexts read `v[i,f]`.
+ */
+export function printTogether(es: readonly Expr[], letters: Readonly<Record<string, string>>, context: readonly string[] = []): string[] {
+  const free = [...new Set(es.flatMap((e) => e.free))];
+  const base: PrintCtx = { letters, names: new Map(), taken: new Set([...context, ...free.filter((i) => !isCanonicalIndex(i))]) };
+  const c = bindNames(free.filter(isCanonicalIndex), base);
+  return es.map((e) => printPrec(e, 0, c));
+}
+
 interface PrintCtx {
   /** Index letter -> size: when given, bound indices print as letters of their size. */
   readonly letters: Readonly<Record<string, string>> | undefined;

@@ -234,7 +234,7 @@ export function backwardNaive(
 
   // step 6 reversed: o[i,f] = sum(p[i,j] * v[j,f], j)
   // dv[j,f] = sum(do[i,f]*p[i,j], i)
-  //   local derivative ∂/∂v[i,f] = p[i,j]
+  //   local derivative ∂/∂v[j,f] = p[i,j]
   for (let j = 0; j < L; j++) {
     for (let f = 0; f < F; f++) {
       let acc = 0;
@@ -247,7 +247,7 @@ export function backwardNaive(
   }
 
   // dp[i,j] = sum(do[i,f]*v[j,f], f)
-  //   local derivative ∂/∂p[i,j] = v[i,f]
+  //   local derivative ∂/∂p[i,j] = v[j,f]
   const dp = new Float32Array(L * L);
   for (let i1 = 0; i1 < L; i1++) {
     for (let j1 = 0; j1 < L; j1++) {
