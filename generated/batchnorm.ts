@@ -241,7 +241,6 @@ export function backwardNaive(
 ): BatchnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const xmu = cache.values.xmu;
   const sqrtvar = cache.values.sqrtvar;
@@ -356,7 +355,7 @@ export function backwardNaive(
   //   local derivative ∂/∂sqrtvar[d] = -1/sqrtvar[d]^2
   const dsqrtvar = new Float64Array(D);
   for (let d6 = 0; d6 < D; d6++) {
-    dsqrtvar[d6] = (-1 * divar[d6]!) / (sqrtvar[d6]! * sqrtvar[d6]!);
+    dsqrtvar[d6] = -(divar[d6]! / (sqrtvar[d6]! * sqrtvar[d6]!));
   }
 
   // step 5 reversed: sqrtvar[d] = sqrt(var[d] + eps)
@@ -414,7 +413,7 @@ export function backwardNaive(
       acc3 += dxmu[n10 * D + d12]!;
     }
 
-    dmu[d12] = -1 * acc3;
+    dmu[d12] = -acc3;
   }
 
   // step 1 reversed: mu[d] = 1/N * sum(x[n,d], n)
@@ -454,7 +453,6 @@ export function backwardFused(
 ): BatchnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const ivar = cache.values.ivar;
   const xhat = cache.values.xhat;
@@ -534,8 +532,8 @@ export function backwardFused(
   // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
   const c = new Float64Array(3 * D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; gamma[d]*ivar[d]
   for (let d2 = 0; d2 < D; d2++) {
-    c[3 * d2] = (-1 * gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N;
-    c[3 * d2 + 1] = (-1 * gamma[d2]! * ivar[d2]! * dgamma[d2]!) / N;
+    c[3 * d2] = -((gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N);
+    c[3 * d2 + 1] = -((gamma[d2]! * ivar[d2]! * dgamma[d2]!) / N);
     c[3 * d2 + 2] = gamma[d2]! * ivar[d2]!;
   }
 

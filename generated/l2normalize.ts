@@ -119,7 +119,6 @@ export function backwardNaive(
 ): L2normalizeGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const x = cache.values.x;
   const rnorm = cache.values.rnorm;
   checkArray(dout, N * D, "dout");
@@ -197,7 +196,6 @@ export function backwardFused(
 ): L2normalizeGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const rnorm = cache.values.rnorm;
   const y = cache.values.y;
   checkArray(dout, N * D, "dout");
@@ -256,7 +254,7 @@ export function backwardFused(
   // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
-      const h = -1 * r[n1]!;
+      const h = -r[n1]!;
       const v13 = rnorm[n1]!;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {

@@ -127,7 +127,6 @@ export function backwardNaive(
 ): RmsnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const x = cache.values.x;
   const w = cache.values.w;
   const rrms = cache.values.rrms;
@@ -219,7 +218,6 @@ export function backwardFused(
 ): RmsnormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const x = cache.values.x;
   const w = cache.values.w;
   const rrms = cache.values.rrms;
@@ -300,7 +298,7 @@ export function backwardFused(
 
   {
     for (let n1 = 0; n1 < N; n1++) {
-      const h = -1 * rrms[n1]! * r[n1]!;
+      const h = -(rrms[n1]! * r[n1]!);
       const h1 = rrms[n1]! / D;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {

@@ -64,7 +64,7 @@ export function forward(
   // step 1: s[n,d] = 1/(1 + exp(-x[n,d]))
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      s[n * D + d] = 1 / (1 + Math.exp(-1 * x[n * D + d]!));
+      s[n * D + d] = 1 / (1 + Math.exp(-x[n * D + d]!));
     }
   }
 

@@ -164,7 +164,7 @@ export function backwardNaive(
       acc += (dout[n1 * C + c1]! * e[n1 * C + c1]!) / (s[n1]! * s[n1]!);
     }
 
-    ds[n1] = -1 * acc;
+    ds[n1] = -acc;
   }
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
@@ -268,7 +268,7 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common, fold-product
   {
     for (let n1 = 0; n1 < N; n1++) {
-      const h = -1 * r[n1]!;
+      const h = -r[n1]!;
       let c1 = 0;
       for (; c1 + 4 <= C; c1 += 4) {
         const v12 = p[n1 * C + c1]!;

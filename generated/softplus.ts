@@ -65,7 +65,7 @@ export function forward(
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       const t = Math.abs(x[n * D + d]!);
-      y[n * D + d] = Math.log(1 + Math.exp(-1 * t)) + 0.5 * (x[n * D + d]! + t);
+      y[n * D + d] = Math.log(1 + Math.exp(-t)) + 0.5 * (x[n * D + d]! + t);
     }
   }
 
@@ -101,7 +101,7 @@ export function backwardNaive(
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
       const t = Math.sign(x[n * D + d]!);
-      const t1 = Math.exp(-1 * Math.abs(x[n * D + d]!));
+      const t1 = Math.exp(-Math.abs(x[n * D + d]!));
       dx[n * D + d] = dout[n * D + d]! * (0.5 * (1 + t) - (t * t1) / (1 + t1));
     }
   }
@@ -140,7 +140,7 @@ export function backwardFused(
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
         const t2 = Math.sign(x[n * D + d]!);
-        const t3 = Math.exp(-1 * Math.abs(x[n * D + d]!));
+        const t3 = Math.exp(-Math.abs(x[n * D + d]!));
         dx[n * D + d] = dout[n * D + d]! * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
       }
     }

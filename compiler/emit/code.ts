@@ -152,7 +152,13 @@ export function lower(e: Expr, scope: Scope): Lowered {
       case "mul": {
         const num: string[] = [];
         const den: string[] = [];
+        // a factor -1 is a sign, not a multiplication: -(a / b), never -1 * a / b
+        let negate = false;
         for (const f of x.factors) {
+          if (f.kind === "num" && f.value === -1) {
+            negate = !negate;
+            continue;
+          }
           if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0 && !s.known?.has(f)) {
             const k2 = -f.exp.value;
             den.push(`(${powJs(go(f.base, s), k2)})`);
@@ -160,7 +166,7 @@ export function lower(e: Expr, scope: Scope): Lowered {
         }
         let out = num.length ? num.join(" * ") : "1";
         if (den.length) out = `${out} / ${den.join(" / ")}`;
-        return `(${out})`;
+        return negate ? `(-(${out}))` : `(${out})`;
       }
       case "pow": {
         if (x.exp.kind === "num") {

@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, children, contains, isReduction, isStored, isTranscendental, print, printTogether, refName, refsOf, type Expr, type Ref } from "../ir/expr.js";
+import { canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
@@ -190,14 +190,19 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
 }
 
-/** Shared prologue of the backward kernels: check the cache and unpack what the kernel reads. */
+/** The names of the spec's constants that `es` read. */
+function constantsIn(es: readonly Expr[]): string[] {
+  return collect(es, (x): x is Sym => x.kind === "sym" && x.role === "const").map((x) => x.name);
+}
+
+/** Shared prologue of the backward kernels: check the cache and unpack what the kernel reads (tensors and constants in `needed`). */
 function unpack(p: Program, namer: Namer, T: string, needed: ReadonlySet<string>): { lines: string[]; arrays: Map<string, string>; syms: Map<string, string> } {
   const lines = [`checkCache(cache);`];
   const syms = new Map<string, string>();
   for (const s of p.sizes) syms.set(s, namer.fresh(s));
   for (const c of p.constants) syms.set(c.name, namer.fresh(c.name));
   if (p.sizes.length) lines.push(`const { ${p.sizes.map((s) => (syms.get(s) === s ? s : `${s}: ${syms.get(s)}`)).join(", ")} } = cache.sizes;`);
-  for (const c of p.constants) lines.push(`const ${syms.get(c.name)} = cache.constants.${c.name}; // eslint-disable-line @typescript-eslint/no-unused-vars`);
+  for (const c of p.constants) if (needed.has(c.name)) lines.push(`const ${syms.get(c.name)} = cache.constants.${c.name};`);
   const arrays = new Map<string, string>();
   for (const t of [...p.inputs, ...p.steps]) {
     if (!needed.has(t.name)) continue;
@@ -299,6 +304,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   const finals = new Set(bw.gradients.map((g) => g.grad.name));
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of refsOf(s.expr)) if (r.space === "value") needed.add(r.name);
+  for (const c of constantsIn(bw.blocks.flatMap((b) => b.statements.map((s) => s.expr)))) needed.add(c);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
   const grads = new Map<string, string>([[bw.upstream.name, "dout"]]);
   const gradName = (r: Ref) => {
@@ -369,6 +375,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
   for (const g of fused.gradients) for (const r of refsOf(g)) if (r.space === "value") needed.add(r.name);
+  for (const c of constantsIn([...fused.gradients, ...schedule.gradients])) needed.add(c);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
   const outNames = p.inputs.map((t) => namer.fresh(`d${t.name}`));
   const scopeBase = scopeFor(p, namer, arrays, syms, (r) => {

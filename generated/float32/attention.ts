@@ -279,7 +279,7 @@ export function backwardNaive(
       acc2 += (dp[i3 * L + i4]! * a[i3 * L + i4]!) / (z[i3]! * z[i3]!);
     }
 
-    dz[i3] = -1 * acc2;
+    dz[i3] = -acc2;
   }
 
   // step 4 reversed: z[i] = sum(a[i,j], j)

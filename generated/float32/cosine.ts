@@ -147,7 +147,7 @@ export function backwardNaive(
 ): CosineGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
+  const eps = cache.constants.eps;
   const a = cache.values.a;
   const b = cache.values.b;
   const ab = cache.values.ab;
@@ -266,7 +266,7 @@ export function backwardFused(
 ): CosineGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
+  const eps = cache.constants.eps;
   const a = cache.values.a;
   const b = cache.values.b;
   const ab = cache.values.ab;
@@ -298,9 +298,9 @@ export function backwardFused(
   // derived from the naive backward by inlining, then factor-common
   {
     for (let n = 0; n < N; n++) {
-      const h = (-1 * ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!);
+      const h = -((ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!));
       const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
-      const h2 = (-1 * aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!);
+      const h2 = -((aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!));
       let d = 0;
       for (; d + 4 <= D; d += 4) {
         const v2 = b[n * D + d]!;

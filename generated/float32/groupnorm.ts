@@ -209,7 +209,6 @@ export function backwardNaive(
 ): GroupnormGradients {
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const xmu = cache.values.xmu;
   const rstd = cache.values.rstd;
@@ -386,7 +385,7 @@ export function backwardNaive(
         }
       }
 
-      dmu[b9 * G + g9] = -1 * acc3;
+      dmu[b9 * G + g9] = -acc3;
     }
   }
 
@@ -436,7 +435,6 @@ export function backwardFused(
 ): GroupnormGradients {
   checkCache(cache);
   const { B, G, C, S } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const rstd = cache.values.rstd;
   const xhat = cache.values.xhat;
@@ -564,8 +562,8 @@ export function backwardFused(
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let g1 = 0; g1 < G; g1++) {
-        const h = (-1 * rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S;
-        const h2 = (-1 * rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S;
+        const h = -((rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S);
+        const h2 = -((rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S);
         for (let c1 = 0; c1 < C; c1++) {
           const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
           let s1 = 0;

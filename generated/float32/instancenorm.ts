@@ -196,7 +196,6 @@ export function backwardNaive(
 ): InstancenormGradients {
   checkCache(cache);
   const { B, C, S } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const xmu = cache.values.xmu;
   const rstd = cache.values.rstd;
@@ -353,7 +352,7 @@ export function backwardNaive(
         acc3 += dxmu[(b9 * C + c9) * S + s8]!;
       }
 
-      dmu[b9 * C + c9] = -1 * acc3;
+      dmu[b9 * C + c9] = -acc3;
     }
   }
 
@@ -398,7 +397,6 @@ export function backwardFused(
 ): InstancenormGradients {
   checkCache(cache);
   const { B, C, S } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const rstd = cache.values.rstd;
   const xhat = cache.values.xhat;
@@ -537,9 +535,9 @@ export function backwardFused(
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let c1 = 0; c1 < C; c1++) {
-        const h = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S;
+        const h = -((gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S);
         const h1 = gamma[c1]! * rstd[b1 * C + c1]!;
-        const h2 = (-1 * gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S;
+        const h2 = -((gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S);
         let s1 = 0;
         for (; s1 + 4 <= S; s1 += 4) {
           const v12 = xhat[(b1 * C + c1) * S + s1]!;

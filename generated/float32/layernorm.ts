@@ -182,7 +182,6 @@ export function backwardNaive(
 ): LayernormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const xmu = cache.values.xmu;
   const rstd = cache.values.rstd;
@@ -320,7 +319,7 @@ export function backwardNaive(
       acc3 += dxmu[n9 * D + d8]!;
     }
 
-    dmu[n9] = -1 * acc3;
+    dmu[n9] = -acc3;
   }
 
   // step 1 reversed: mu[n] = mean(x[n,d], d)
@@ -360,7 +359,6 @@ export function backwardFused(
 ): LayernormGradients {
   checkCache(cache);
   const { N, D } = cache.sizes;
-  const eps = cache.constants.eps; // eslint-disable-line @typescript-eslint/no-unused-vars
   const gamma = cache.values.gamma;
   const rstd = cache.values.rstd;
   const xhat = cache.values.xhat;
@@ -477,8 +475,8 @@ export function backwardFused(
 
   {
     for (let n1 = 0; n1 < N; n1++) {
-      const h = -1 * r1[n1]!;
-      const h1 = -1 * r[n1]!;
+      const h = -r1[n1]!;
+      const h1 = -r[n1]!;
       const h2 = rstd[n1]! / D;
       let d1 = 0;
       for (; d1 + 4 <= D; d1 += 4) {

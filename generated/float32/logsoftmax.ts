@@ -153,7 +153,7 @@ export function backwardNaive(
       acc += dout[n1 * C + c1]! / s[n1]!;
     }
 
-    ds[n1] = -1 * acc;
+    ds[n1] = -acc;
   }
 
   // step 2 reversed: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
@@ -245,8 +245,8 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor
   {
     for (let n1 = 0; n1 < N; n1++) {
-      const h = -1 * m[n1]!;
-      const h1 = (-1 * r[n1]!) / s[n1]!;
+      const h = -m[n1]!;
+      const h1 = -(r[n1]! / s[n1]!);
       for (let c1 = 0; c1 < C; c1++) {
         const v5 = dout[n1 * C + c1]!;
         const v6 = z[n1 * C + c1]!;

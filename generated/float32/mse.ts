@@ -142,7 +142,7 @@ export function backwardNaive(dout: Float32Array, cache: MseCache, into?: Partia
   //   local derivative ∂/∂t[n,d] = -1
   for (let n2 = 0; n2 < N; n2++) {
     for (let d2 = 0; d2 < D; d2++) {
-      dt[n2 * D + d2] = -1 * dr[n2 * D + d2]!;
+      dt[n2 * D + d2] = -dr[n2 * D + d2]!;
     }
   }
 

@@ -154,7 +154,7 @@ export function forward(
     }
   }
 
-  loss[0] = (-1 * acc1) / N;
+  loss[0] = -(acc1 / N);
   const cache: SoftmaxXentCache = {
     spec: "softmax_xent",
     sizes: { N: N, C: C },
@@ -215,7 +215,7 @@ export function backwardNaive(
   //   local derivative ∂/∂t[n,c] = -logp[n,c]/N
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dt[n * C + c] = (-1 * dout[0]! * logp[n * C + c]!) / N;
+      dt[n * C + c] = -((dout[0]! * logp[n * C + c]!) / N);
     }
   }
 
@@ -224,7 +224,7 @@ export function backwardNaive(
   const dlogp = new Float32Array(N * C);
   for (let n1 = 0; n1 < N; n1++) {
     for (let c1 = 0; c1 < C; c1++) {
-      dlogp[n1 * C + c1] = (-1 * dout[0]! * t[n1 * C + c1]!) / N;
+      dlogp[n1 * C + c1] = -((dout[0]! * t[n1 * C + c1]!) / N);
     }
   }
 
@@ -247,7 +247,7 @@ export function backwardNaive(
       acc += dlogp[n3 * C + c3]! / s[n3]!;
     }
 
-    ds[n3] = -1 * acc;
+    ds[n3] = -acc;
   }
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
@@ -372,7 +372,7 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor, factor-common, fold-product
   // dt[n,c] = -dloss[]*logp[n,c]/N
   // derived from the naive backward by inlining alone (no rewrite)
-  const h1 = (-1 * dout[0]!) / N;
+  const h1 = -(dout[0]! / N);
   {
     for (let n1 = 0; n1 < N; n1++) {
       const h = (dout[0]! * r[n1]!) / N;
