@@ -3,7 +3,7 @@
  * gradients as `\bar{x}_{n,d}` (the adjoint of x), reductions as `\sum_{n'}`, quotients as `\frac`.
  * The output uses only commands that both KaTeX and GitHub's math renderer support.
  */
-import { canonicalSize, isCanonicalIndex, splitCoefficient, mul, num, pow, type Expr } from "../ir/expr.js";
+import { bindNames, namingContext, splitCoefficient, mul, num, pow, type Expr, type PrintCtx } from "../ir/expr.js";
 
 /** A name as LaTeX: one letter stays italic, longer names are upright (`\mathrm{xmu}`). */
 export function latexName(name: string): string {
@@ -14,28 +14,7 @@ export function latexName(name: string): string {
   return `\\mathrm{${clean}}`;
 }
 
-interface Ctx {
-  readonly letters: Readonly<Record<string, string>>;
-  readonly names: ReadonlyMap<string, string>;
-  readonly taken: ReadonlySet<string>;
-}
-
-function bind(indices: readonly string[], c: Ctx): Ctx {
-  const names = new Map(c.names);
-  const taken = new Set(c.taken);
-  for (const i of indices) {
-    const size = canonicalSize(i);
-    const candidates = Object.keys(c.letters).filter((l) => c.letters[l] === size);
-    let pick = candidates.find((l) => !taken.has(l));
-    if (!pick) {
-      pick = `${candidates[0] ?? (size ?? "i").toLowerCase()}'`;
-      while (taken.has(pick)) pick += "'";
-    }
-    names.set(i, pick);
-    taken.add(pick);
-  }
-  return { ...c, names, taken };
-}
+type Ctx = PrintCtx;
 
 const FN: Record<string, string> = {
   exp: "\\exp",
@@ -59,16 +38,12 @@ function numText(v: number): string {
 
 /** LaTeX for `e`; `letters` maps index letters to sizes so bound indices read as primed letters. */
 export function latex(e: Expr, letters: Readonly<Record<string, string>>): string {
-  const free = e.free.filter((i) => !isCanonicalIndex(i));
-  const base: Ctx = { letters, names: new Map(), taken: new Set(free) };
-  return go(e, 0, bind(e.free.filter(isCanonicalIndex), base));
+  return go(e, 0, namingContext([e], letters));
 }
 
 /** Several expressions in one naming context (see `printTogether` in ir/print.ts). */
 export function latexTogether(es: readonly Expr[], letters: Readonly<Record<string, string>>, context: readonly string[] = []): string[] {
-  const free = [...new Set(es.flatMap((e) => e.free))];
-  const base: Ctx = { letters, names: new Map(), taken: new Set([...context, ...free.filter((i) => !isCanonicalIndex(i))]) };
-  const c = bind(free.filter(isCanonicalIndex), base);
+  const c = namingContext(es, letters, context);
   return es.map((e) => go(e, 0, c));
 }
 
@@ -88,7 +63,7 @@ function go(e: Expr, prec: number, c: Ctx): string {
       return `${FN[e.fn] ?? `\\operatorname{${e.fn}}`}\\left(${go(e.arg, 0, c)}\\right)`;
     case "sum":
     case "max": {
-      const inner = bind(e.indices, c);
+      const inner = bindNames(e.indices, c);
       const under = e.indices.map((i) => inner.names.get(i) ?? i).join(",");
       return wrap(`${e.kind === "sum" ? "\\sum" : "\\max"}_{${under}} ${go(e.body, 1, inner)}`, 1);
     }

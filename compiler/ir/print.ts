@@ -22,9 +22,7 @@ function fmtNum(v: number): string {
  * sums as `sum(body, i)`. The output parses back to the same node (see parse/expression.ts).
  */
 export function print(e: Expr, letters?: Readonly<Record<string, string>>): string {
-  const base: PrintCtx = { letters, names: new Map(), taken: new Set(e.free.filter((i) => !isCanonicalIndex(i))) };
-  // free canonical indices (a reduction read inside another) print as letters of their size too
-  return printPrec(e, 0, bindNames(e.free.filter(isCanonicalIndex), base));
+  return printPrec(e, 0, namingContext([e], letters));
 }
 
 /**
@@ -34,20 +32,30 @@ export function print(e: Expr, letters?: Readonly<Record<string, string>>): stri
  * printed in two contexts read `v[i,f]`.
  */
 export function printTogether(es: readonly Expr[], letters: Readonly<Record<string, string>>, context: readonly string[] = []): string[] {
-  const free = [...new Set(es.flatMap((e) => e.free))];
-  const base: PrintCtx = { letters, names: new Map(), taken: new Set([...context, ...free.filter((i) => !isCanonicalIndex(i))]) };
-  const c = bindNames(free.filter(isCanonicalIndex), base);
+  const c = namingContext(es, letters, context);
   return es.map((e) => printPrec(e, 0, c));
 }
 
-interface PrintCtx {
+/**
+ * The names of indices where `es` are printed together (here and in explain/latex.ts): the letters
+ * free in them or in `context` are taken, and free canonical indices (a reduction read inside
+ * another) get letters of their size too.
+ */
+export function namingContext(es: readonly Expr[], letters: Readonly<Record<string, string>> | undefined, context: readonly string[] = []): PrintCtx {
+  const free = [...new Set(es.flatMap((e) => e.free))];
+  const base: PrintCtx = { letters, names: new Map(), taken: new Set([...context, ...free.filter((i) => !isCanonicalIndex(i))]) };
+  return bindNames(free.filter(isCanonicalIndex), base);
+}
+
+export interface PrintCtx {
   /** Index letter -> size: when given, bound indices print as letters of their size. */
   readonly letters: Readonly<Record<string, string>> | undefined;
   readonly names: ReadonlyMap<string, string>;
   readonly taken: ReadonlySet<string>;
 }
 
-function bindNames(indices: readonly string[], c: PrintCtx): PrintCtx {
+/** `c` with the bound `indices` named by letters of their size that are not taken yet. */
+export function bindNames(indices: readonly string[], c: PrintCtx): PrintCtx {
   if (!c.letters) return c;
   const names = new Map(c.names);
   const taken = new Set(c.taken);
