@@ -95,6 +95,12 @@ function go(e: Expr, prec: number, c: Ctx): string {
       }
       return wrap(s, 0);
     }
+    case "where": {
+      const op = { "<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne" }[e.op];
+      return `\\begin{cases} ${go(e.then, 0, c)} & \\text{if } ${go(e.left, 0, c)} ${op} ${go(e.right, 0, c)} \\\\ ${go(e.else, 0, c)} & \\text{otherwise} \\end{cases}`;
+    }
+    case "delta":
+      return `\\delta_{${c.names.get(e.index) ?? e.index},\\,${go(e.form.from, 0, c)}}`;
     default:
       return "";
   }

@@ -2,7 +2,7 @@
  * The deterministic printer, in the spec language: bound indices print as letters of their size
  * when the spec's letters are given, so a printed gradient reads like the spec.
  */
-import { assertNever, canonicalSize, isCanonicalIndex, type Expr, type Ref } from "./node.js";
+import { assertNever, canonicalSize, isCanonicalIndex, type Expr, type IndexForm, type Ref } from "./node.js";
 import { mul, num, pow, splitCoefficient } from "./build.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +125,21 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
       }
       return wrap(s, 0);
     }
+    case "where":
+      return `where(${printPrec(e.left, 0, c)} ${e.op} ${printPrec(e.right, 0, c)}, ${printPrec(e.then, 0, c)}, ${printPrec(e.else, 0, c)})`;
+    case "delta":
+      return `delta(${c.names.get(e.index) ?? e.index}, ${printForm(e.form, c)})`;
     default:
       return assertNever(e, "expression");
+  }
+}
+
+/** An index form as written in an index position: `label[n]`. */
+function printForm(f: IndexForm, c: PrintCtx): string {
+  switch (f.kind) {
+    case "gather":
+      return printPrec(f.from, 4, c);
+    default:
+      return assertNever(f.kind, "index form");
   }
 }
