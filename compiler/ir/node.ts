@@ -86,9 +86,9 @@ export interface Sum extends Base {
   readonly indices: readonly string[];
 }
 /**
- * `max(body, indices)`: the largest value of the body over the bound indices. It passes no gradient
- * (reverse.ts refuses one that would need to); specs use it under `stop(...)` as a shift that
- * keeps `exp` finite.
+ * `max(body, indices)`: the largest value of the body over the bound indices (`min` is
+ * `-max(-body)`). Its gradient goes to the elements that attain it, split evenly among ties
+ * (reverse.ts); under `stop(...)` it is a shift that keeps `exp` finite.
  */
 export interface Max extends Base {
   readonly kind: "max";
