@@ -113,6 +113,17 @@ function notLowered(d: Derived): string | undefined {
   return undefined;
 }
 
+/** A spec whose derivation is checked but whose kernels cannot be written yet; it carries the derivation. */
+export class NotLowered extends SpecError {
+  constructor(
+    problems: ConstructorParameters<typeof SpecError>[0],
+    file: string | undefined,
+    readonly derived: Derived,
+  ) {
+    super(problems, file);
+  }
+}
+
 /**
  * The derivation alone: spec -> checked program -> naive backward -> fused gradients, each stage
  * checked as in `compile`. For every spec, including those whose kernels cannot be written yet.
@@ -191,7 +202,7 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   const { program, backward, fused } = derived;
   const log = opts.debug;
   const missing = notLowered(derived);
-  if (missing) throw new SpecError([{ message: `code generation for ${missing} is not implemented yet (issue 13); the derivation itself is checked` }], opts.source);
+  if (missing) throw new NotLowered([{ message: `code generation for ${missing} is not implemented yet (issue 13); the derivation itself is checked` }], opts.source, derived);
 
   const sched = run("schedule", () => schedule(fused.gradients, program.inputs, program.sizeOf));
   // the scheduler stores invariant products in arrays: the gradients it emits are checked too

@@ -10,6 +10,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { compile, derive, type Derived } from "../compiler/driver.js";
+import { explain } from "../compiler/api.js";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
 import { gradKey } from "../compiler/ir/evaluate.js";
 import { evaluateGradient, interpretBackward, interpretForward, randomInputs, type Tensors } from "../compiler/ir/interpret.js";
@@ -355,11 +356,24 @@ describe("misuse is a spec error that says what and where", () => {
     ["unknown input kind", { ...base, inputs: ["x[n,c]: integer"], steps: ["y[n,c] = x[n,c]"] }, "unknown input kind 'integer'"],
     ["output list naming no step", { ...base, steps: ["y[n,c] = x[n,c]"], output: ["y", "q"] }, "output: 'q' is not a step"],
     ["empty output list", { ...base, steps: ["y[n,c] = x[n,c]"], output: [] }, "output: must be the name of a step, or a non-empty list"],
+    // ties are found by comparing the body with the max: a body of three terms rounds differently
+    // where the factory orders them differently, so it must be a step of its own
+    ["a gradient through max of a three-term body", { ...base, steps: ["y[n] = max(x[n,c] + x[n,c]^2 + exp(x[n,c]), c)"] }, "write a body that adds or multiplies more than two terms as a step of its own"],
   ];
   for (const [what, spec, want] of CASES)
     it(what, async () => {
       expect(await message(spec)).toContain(want);
     });
+
+  it("explain writes the derivation of a spec that cannot be compiled yet, without a cost table", async () => {
+    const { files } = await explain(SPECS.xent);
+    const md = files["xent.md"]!;
+    expect(md).toContain("label[n]: int");
+    expect(md).toContain("\\delta_{c,\\,\\mathrm{label}_{n}}");
+    expect(md).toContain("No kernels yet");
+    expect(files["xent.svg"]).toContain("<svg");
+    await expect(explain(SPECS.relu)).resolves.toBeDefined();
+  });
 
   it("compile refuses what code generation cannot lower yet, naming it", async () => {
     await expect(compile(SPECS.relu)).rejects.toThrow("code generation for where(...)");

@@ -203,6 +203,10 @@ function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback
       return { expr: sum(inner.expr, over, sizeOf), fallback: inner.fallback };
     }
     case "max": {
+      if (!sameEverywhere(s.body))
+        throw new NoGradientHere(
+          `the gradient through max(...) or min(...) goes to the elements equal to the extreme, so its body must compute the same bits wherever it is written: write a body that adds or multiplies more than two terms as a step of its own (t[...] = ...), and take the max of t`,
+        );
       const inner = partialOf(s.body, occ, sizeOf);
       const over = s.indices.filter((i) => !occ.indices.includes(i));
       const attains = (x: Expr) => where("==", s.body, s, x, ZERO);
@@ -222,6 +226,17 @@ function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback
     default:
       throw new Error(`localPartial(): ${s.kind} is not hidden from the CAS`);
   }
+}
+
+/**
+ * Whether `e` evaluates to the same bits however its operands are ordered: every sum and product
+ * has at most two operands (IEEE addition and multiplication commute exactly; with three, the
+ * order the factory sorts them in, which depends on index names, changes the rounding). The
+ * tie test `body == max(body, i)` compares the body renamed into the gradient's indices with the
+ * body inside the max, so it must hold for both.
+ */
+function sameEverywhere(e: Expr): boolean {
+  return !contains(e, (x) => (x.kind === "add" && x.terms.length > 2) || (x.kind === "mul" && x.factors.length > 2));
 }
 
 /**

@@ -56,6 +56,10 @@ function compareStructure(a: Expr, b: Expr): number {
   const fa = field(a);
   const fb = field(b);
   if (fa !== fb) return fa < fb ? -1 : 1;
+  if (a.kind === "where" && b.kind === "where") {
+    const c = compareExpr(a.left, b.left) || compareExpr(a.right, b.right);
+    if (c !== 0) return c;
+  }
   const ca = children(a);
   const cb = children(b);
   for (let k = 0; k < Math.min(ca.length, cb.length); k++) {
@@ -400,7 +404,7 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
     case "max":
       return maxOver(cs[0]!, e.indices, sizeOf);
     case "where":
-      return where(e.op, cs[0]!, cs[1]!, cs[2]!, cs[3]!);
+      return where(e.op, e.left, e.right, cs[0]!, cs[1]!);
     case "delta":
       return e;
     default:
@@ -439,6 +443,10 @@ function renameNode(e: Expr, m: Readonly<Record<string, string>>, sizeOf: SizeOf
       );
     case "delta":
       return delta(m[e.index] ?? e.index, { kind: "gather", from: renameFree(e.form.from, m, sizeOf, memo) as Ref });
+    case "where": {
+      const r = (x: Expr) => renameFree(x, m, sizeOf, memo);
+      return where(e.op, r(e.left), r(e.right), r(e.then), r(e.else));
+    }
     case "sum":
     case "max": {
       const targets = new Set(Object.values(m));

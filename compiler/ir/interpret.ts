@@ -4,7 +4,7 @@
  * (verify.ts), the simplifier's numeric guards and the tests compare against it.
  */
 import { evaluate, gradKey, tensorEnv } from "./evaluate.js";
-import { collect, type Delta, type Expr } from "./expr.js";
+import { collect, type Delta, type Expr, type Where } from "./expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program } from "./program.js";
 import type { Backward } from "./backward.js";
 import { checkBudget } from "../limits.js";
@@ -18,10 +18,15 @@ export type Tensors = Map<string, { data: Float64Array; dims: number[] }>;
  */
 export function gatherSizes(p: Program): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const d of collect(
-    p.steps.map((s) => s.rhs),
-    (x): x is Delta => x.kind === "delta",
-  )) {
+  // the operands of a where's comparison are not children (see Where): walked here too
+  const roots: Expr[] = p.steps.map((s) => s.rhs);
+  const deltas: Delta[] = [];
+  for (let k = 0; k < roots.length; k++)
+    for (const x of collect(roots[k]!, (y): y is Delta | Where => y.kind === "delta" || y.kind === "where")) {
+      if (x.kind === "delta") deltas.push(x);
+      else roots.push(x.left, x.right);
+    }
+  for (const d of deltas) {
     const name = d.form.from.name;
     const size = p.sizeOf(d.index);
     const list = out.get(name) ?? [];

@@ -101,6 +101,12 @@ export interface Max extends Base {
  * (a NaN operand makes every comparison but `!=` false). Only the chosen branch is evaluated, so a
  * branch that is not finite where it is not chosen (`where(x > 0, log(x), 0)`) costs nothing; the
  * gradient goes whole to the chosen branch, and none to the comparison's operands.
+ *
+ * Only `then` and `else` are children. The comparison's operands are kept exactly as the front end
+ * or the chain rule wrote them: no rewrite may change how they round, because a tie test
+ * (`x[n,c] == max(x[n,c'], c')`, the gradient of a max) holds only when both sides compute the
+ * same bits. They are renamed with the node (build.ts) and evaluated by the interpreter; no
+ * gradient flows through them, so no walker that looks for refs to differentiate needs them.
  */
 export interface Where extends Base {
   readonly kind: "where";
@@ -320,7 +326,8 @@ export function children(e: Expr): readonly Expr[] {
     case "max":
       return [e.body];
     case "where":
-      return [e.left, e.right, e.then, e.else];
+      // the comparison's operands are not children: no rewrite reaches them (see Where)
+      return [e.then, e.else];
     case "delta":
       return [];
     default:
