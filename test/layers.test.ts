@@ -229,6 +229,19 @@ describe("kinks and ties, exactly (PyTorch's conventions)", () => {
     expect(r.grad("a")).toEqual([1.5, 0, 1]);
     expect(r.grad("b")).toEqual([1.5, 0, 5]);
   });
+  it("maximum and minimum of huge or NaN values: the tie's value is exact, NaN propagates", async () => {
+    const r = await at("choices", { N: 3 }, { a: [1e308, NaN, -1e308], b: [1e308, 1, -1e308] });
+    const y = r.value("y");
+    // y = max(a,b)*min(a,2b) + |a-b|: at a = b = 1e308, max = 1e308 and min(1e308, Inf) = 1e308
+    expect(y[0]).toBe(Infinity); // 1e308 * 1e308 overflows in the product, as it must
+    expect(Number.isNaN(y[1]!)).toBe(true);
+    const d = await derived("choices");
+    const m = await derive({ ...SPECS.choices, name: "m", steps: ["y[n] = maximum(a[n], b[n])", "z[n] = minimum(a[n], b[n])"] });
+    const t = interpretForward(m.program, { a: Float64Array.from([1e308, NaN, -1e308]), b: Float64Array.from([1e308, 1, -1e308]) }, { N: 3 }, {});
+    expect([...t.get("y")!.data]).toEqual([1e308, NaN, -1e308]);
+    expect([...t.get("z")!.data]).toEqual([1e308, NaN, -1e308]);
+    expect(d.program.outputs).toEqual(["y", "z"]);
+  });
   it("max and min over an index split the gradient evenly among the elements that attain them", async () => {
     // y = m*k + max(x - m, c) with m = max_c x, k = min_c x^2
     const r = await at("maxmin", { N: 1, C: 4 }, { x: [3, 1, 3, -1] });

@@ -420,8 +420,9 @@ export function checkSpec(raw: unknown, file?: string): Program {
 
   /**
    * `where(l op r, a, b)`, `maximum(a, b)`, `minimum(a, b)`. maximum is `where(a > b, a, where(a < b,
-   * b, (a + b)/2))`: the same value (a tie's mean is the tied value), and at a tie the chain rule
-   * gives half the gradient to each side, as PyTorch does.
+   * b, a/2 + b/2))`: the same value (at a tie `a/2 + b/2` is the tied value, and unlike `(a + b)/2`
+   * it cannot overflow), and at a tie the chain rule gives half the gradient to each side, as
+   * PyTorch does. A NaN operand fails both comparisons and gives NaN.
    */
   function choice(ast: Ast & { type: "call" }, scope: Map<string, string>, ctx: Ctx): Expr {
     const report = (col: number, message: string): Expr => {
@@ -440,7 +441,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
     }
     const a = resolve(ast.args[0]!, scope, ctx);
     const b = resolve(ast.args[1]!, scope, ctx);
-    const tie = mul(num(0.5), add(a, b));
+    const tie = add(mul(num(0.5), a), mul(num(0.5), b));
     return fn === "maximum" ? where(">", a, b, a, where("<", a, b, b, tie)) : where("<", a, b, a, where(">", a, b, b, tie));
   }
 
