@@ -11,6 +11,9 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { compile, derive, type Derived } from "../compiler/driver.js";
 import { explain } from "../compiler/api.js";
+import { run } from "../compiler/cli.js";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
 import { gradKey } from "../compiler/ir/evaluate.js";
 import { evaluateGradient, interpretBackward, interpretForward, randomInputs, type Tensors } from "../compiler/ir/interpret.js";
@@ -386,6 +389,29 @@ describe("misuse is a spec error that says what and where", () => {
     expect(md).toContain("No kernels yet");
     expect(files["xent.svg"]).toContain("<svg");
     await expect(explain(SPECS.relu)).resolves.toBeDefined();
+  });
+
+  it("the command line: explain writes the derivation, build refuses with exit code 1 and writes nothing", async () => {
+    const root = join(import.meta.dirname, "..");
+    mkdirSync(join(root, "test/.out"), { recursive: true });
+    const dir = mkdtempSync(join(root, "test/.out/layers-"));
+    try {
+      writeFileSync(join(dir, "cell.json"), JSON.stringify(SPECS.cell));
+      let stderr = "";
+      const io = { cwd: dir, stdout: () => undefined, stderr: (s: string) => void (stderr += s) };
+      expect(await run(["explain", "cell.json", "--out", "ex"], io)).toBe(0);
+      const md = readFileSync(join(dir, "ex/cell.md"), "utf8");
+      expect(md).toContain("output:    h, c");
+      // both outputs are sinks of the graph, each with its upstream gradient
+      const svg = readFileSync(join(dir, "ex/cell.svg"), "utf8");
+      expect(svg).toContain(">dh<");
+      expect(svg).toContain(">dc<");
+      expect(await run(["build", "cell.json", "--out", "out"], io)).toBe(1);
+      expect(stderr).toContain("cell.json: code generation for several outputs is not implemented yet");
+      expect(existsSync(join(dir, "out"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("compile refuses what code generation cannot lower yet, naming it", async () => {
