@@ -20,6 +20,7 @@ import { evaluateGradient, interpretBackward, interpretForward, randomInputs, ty
 import { isDifferentiable, shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { erf } from "../compiler/ir/build.js";
+import { collect, print } from "../compiler/ir/expr.js";
 import { addCount, expectFewSkips, settle, type FdCount } from "./harness.js";
 
 type Spec = Omit<SpecObject, "output"> & { output: string | readonly string[] };
@@ -314,6 +315,18 @@ describe("inputs without gradients, gathers and several outputs", () => {
     expect([...naive.get("E")!]).toEqual([0, 0, -2, 2, 0, 0]);
     const mixed = gradients(d, { ...inputs, ids: Int32Array.from([0, 2, 0, 2]) }, sizes, dout);
     expect([...mixed.naive.get("E")!]).toEqual([-1, 1, 0, 0, -1, 1]);
+  });
+  it("a gather prints as it is written, and the printed step parses back to the same node", async () => {
+    for (const key of ["embedding", "xent"] as const) {
+      const d = await derived(key);
+      const st = d.program.steps.find((s) => collect(s.rhs, (x) => x.kind === "delta").length > 0)!;
+      const text = print(st.rhs, d.program.letters);
+      expect(text).toContain(key === "embedding" ? "E[ids[b,s],d]" : "z[n,label[n]]");
+      expect(text).not.toContain("delta");
+      const steps = SPECS[key].steps.map((s) => (s === st.text ? `${s.slice(0, s.indexOf("="))}= ${text}` : s));
+      const again = await derive({ ...SPECS[key], steps });
+      expect(again.program.steps.find((s) => s.name === st.name)!.rhs).toBe(st.rhs);
+    }
   });
   it("out-of-range ids are a RangeError naming the input and the element, before anything is computed", async () => {
     const d = await derived("embedding");
