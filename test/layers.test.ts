@@ -10,121 +10,18 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { compile, derive, type Derived } from "../compiler/driver.js";
+import { constantsOf, derived, gradients, lengthOf, SPECS } from "./layers-cases.js";
 import { explain } from "../compiler/api.js";
 import { run } from "../compiler/cli.js";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SpecError, type SpecObject } from "../compiler/parse/check.js";
-import { gradKey } from "../compiler/ir/evaluate.js";
-import { evaluateGradient, interpretBackward, interpretForward, randomInputs, type Tensors } from "../compiler/ir/interpret.js";
-import { isDifferentiable, shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
+import { SpecError } from "../compiler/parse/check.js";
+import { interpretForward, randomInputs } from "../compiler/ir/interpret.js";
+import { isDifferentiable } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { erf } from "../compiler/ir/build.js";
 import { collect, print } from "../compiler/ir/expr.js";
 import { addCount, expectFewSkips, settle, type FdCount } from "./harness.js";
-
-type Spec = Omit<SpecObject, "output"> & { output: string | readonly string[] };
-
-const SPECS: Record<string, Spec> = {
-  relu: { name: "relu", indices: { n: "N", d: "D" }, inputs: ["x[n,d]"], steps: ["y[n,d] = relu(x[n,d])"], output: "y" },
-  leaky: {
-    name: "leaky",
-    indices: { n: "N" },
-    inputs: ["x[n]"],
-    constants: { slope: 0.01 },
-    steps: ["y[n] = where(x[n] > 0, x[n], slope*x[n])"],
-    output: "y",
-  },
-  elu: { name: "elu", indices: { n: "N" }, inputs: ["x[n]"], steps: ["y[n] = where(x[n] > 0, x[n], expm1(x[n]))"], output: "y" },
-  choices: {
-    name: "choices",
-    indices: { n: "N" },
-    inputs: ["a[n]", "b[n]"],
-    steps: ["y[n] = maximum(a[n], b[n]) * minimum(a[n], 2*b[n]) + abs(a[n] - b[n])", "z[n] = where(a[n] != b[n], log(abs(a[n] - b[n])), 0) + sign(a[n])*b[n]"],
-    output: ["y", "z"],
-  },
-  huber: {
-    name: "huber",
-    indices: { n: "N", d: "D" },
-    inputs: ["x[n,d]", "t[n,d]: nograd"],
-    constants: { delta: 1 },
-    steps: ["r[n,d] = x[n,d] - t[n,d]", "l[n,d] = where(abs(r[n,d]) <= delta, 0.5*r[n,d]^2, delta*(abs(r[n,d]) - 0.5*delta))", "loss = mean(l[n,d], n, d)"],
-    output: "loss",
-  },
-  functions: {
-    name: "functions",
-    indices: { n: "N" },
-    inputs: ["x[n]"],
-    steps: ["y[n] = erf(x[n]) + log1p(x[n]^2) + expm1(x[n]/2) + softplus(3*x[n]) + 0.5*x[n]*(1 + erf(x[n]/sqrt(2)))"],
-    output: "y",
-  },
-  maxmin: {
-    name: "maxmin",
-    indices: { n: "N", c: "C" },
-    inputs: ["x[n,c]"],
-    steps: ["m[n] = max(x[n,c], c)", "k[n] = min(x[n,c]^2, c)", "y[n] = m[n]*k[n] + max(x[n,c] - m[n], c)"],
-    output: "y",
-  },
-  xent: {
-    name: "xent",
-    indices: { n: "N", c: "C" },
-    inputs: ["z[n,c]", "label[n]: int"],
-    steps: ["m[n] = stop(max(z[n,c], c))", "lse[n] = log(sum(exp(z[n,c] - m[n]), c)) + m[n]", "loss = mean(lse[n] - z[n, label[n]], n)"],
-    output: "loss",
-  },
-  embedding: {
-    name: "embedding",
-    indices: { b: "B", s: "S", v: "V", d: "D" },
-    inputs: ["E[v,d]", "ids[b,s]: int", "g[d]"],
-    steps: ["h[b,s,d] = E[ids[b,s], d]", "mu[b,s] = mean(h[b,s,d], d)", "y[b,s,d] = g[d]*(h[b,s,d] - mu[b,s])"],
-    output: "y",
-  },
-  dropout: {
-    name: "dropout",
-    indices: { n: "N", d: "D" },
-    inputs: ["x[n,d]", "mask[n,d]: nograd"],
-    constants: { p: 0.25 },
-    steps: ["keep[n,d] = mask[n,d]/(1 - p)", "y[n,d] = x[n,d]*keep[n,d]"],
-    output: "y",
-  },
-  cell: {
-    name: "cell",
-    indices: { n: "N", d: "D" },
-    inputs: ["x[n,d]", "c0[n,d]", "w[d]"],
-    steps: ["f[n,d] = sigmoid(w[d]*x[n,d])", "c[n,d] = f[n,d]*c0[n,d] + (1 - f[n,d])*tanh(x[n,d])", "h[n,d] = tanh(c[n,d])*relu(x[n,d] + 0.5)"],
-    output: ["h", "c"],
-  },
-};
-
-const derivations = new Map<string, Promise<Derived>>();
-function derived(key: keyof typeof SPECS): Promise<Derived> {
-  let d = derivations.get(key);
-  if (!d) derivations.set(key, (d = derive(SPECS[key])));
-  return d;
-}
-
-const constantsOf = (p: Program) => Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
-const lengthOf = (p: Program, name: string, sizes: Record<string, number>) => shapeOf(p, tensorOf(p, name)).reduce((a, s) => a * sizes[s]!, 1);
-
-/** The naive gradients and the fused ones, interpreted, for given inputs and upstream gradients. */
-function gradients(d: Derived, inputs: Record<string, Float64Array | Int32Array>, sizes: Record<string, number>, dout: Record<string, Float64Array>) {
-  const p = d.program;
-  const constants = constantsOf(p);
-  const tensors = interpretForward(p, inputs, sizes, constants);
-  const all: Tensors = interpretBackward(p, d.backward, tensors, sizes, constants, dout);
-  // the size of the terms each naive element adds up: its rounding is a few ulps of it
-  const terms = interpretBackward(p, d.backward, tensors, sizes, constants, dout, true);
-  const naive = new Map<string, Float64Array>();
-  const fused = new Map<string, Float64Array>();
-  const noise = new Map<string, Float64Array>();
-  p.inputs.forEach((t, k) => {
-    if (!isDifferentiable(t)) return;
-    naive.set(t.name, all.get(gradKey(t.name))!.data);
-    noise.set(t.name, terms.get(gradKey(t.name))!.data);
-    fused.set(t.name, evaluateGradient(p, d.fused.gradients[k]!, k, all, sizes, constants));
-  });
-  return { naive, fused, noise, tensors };
-}
 
 /**
  * One random point: both backwards agree, and each differentiable input's gradient matches the
@@ -323,7 +220,7 @@ describe("inputs without gradients, gathers and several outputs", () => {
       const text = print(st.rhs, d.program.letters);
       expect(text).toContain(key === "embedding" ? "E[ids[b,s],d]" : "z[n,label[n]]");
       expect(text).not.toContain("delta");
-      const steps = SPECS[key].steps.map((s) => (s === st.text ? `${s.slice(0, s.indexOf("="))}= ${text}` : s));
+      const steps = SPECS[key]!.steps.map((s) => (s === st.text ? `${s.slice(0, s.indexOf("="))}= ${text}` : s));
       const again = await derive({ ...SPECS[key], steps });
       expect(again.program.steps.find((s) => s.name === st.name)!.rhs).toBe(st.rhs);
     }
