@@ -80,6 +80,54 @@ export const SPECS: Record<string, Spec> = {
     steps: ["f[n,d] = sigmoid(w[d]*x[n,d])", "c[n,d] = f[n,d]*c0[n,d] + (1 - f[n,d])*tanh(x[n,d])", "h[n,d] = tanh(c[n,d])*relu(x[n,d] + 0.5)"],
     output: ["h", "c"],
   },
+  // issue 13's library layers as people write them, each pre-activation a step
+  mlp: {
+    name: "mlp",
+    indices: { n: "N", d: "D", h: "H", c: "C" },
+    inputs: ["x[n,d]", "w1[d,h]", "b1[h]", "w2[h,c]", "b2[c]", "label[n]: int"],
+    steps: [
+      "a1[n,h] = sum(x[n,d]*w1[d,h], d) + b1[h]",
+      "h1[n,h] = relu(a1[n,h])",
+      "z[n,c] = sum(h1[n,h]*w2[h,c], h) + b2[c]",
+      "m[n] = stop(max(z[n,c], c))",
+      "lse[n] = log(sum(exp(z[n,c] - m[n]), c)) + m[n]",
+      "loss = mean(lse[n] - z[n, label[n]], n)",
+    ],
+    output: "loss",
+  },
+  bnrelu: {
+    name: "bnrelu",
+    indices: { n: "N", d: "D" },
+    inputs: ["x[n,d]", "gamma[d]", "beta[d]"],
+    constants: { eps: 1e-5 },
+    steps: ["mu[d] = mean(x[n,d], n)", "xmu[n,d] = x[n,d] - mu[d]", "var[d] = mean(xmu[n,d]^2, n)", "xhat[n,d] = xmu[n,d]/sqrt(var[d] + eps)", "y[n,d] = relu(gamma[d]*xhat[n,d] + beta[d])"],
+    output: "y",
+  },
+  maskedsoftmax: {
+    name: "maskedsoftmax",
+    indices: { n: "N", c: "C" },
+    inputs: ["z[n,c]", "mask[n,c]: nograd"],
+    steps: ["zm[n,c] = where(mask[n,c] > 0, z[n,c], -1e9)", "m[n] = stop(max(zm[n,c], c))", "e[n,c] = exp(zm[n,c] - m[n])", "s[n] = sum(e[n,c], c)", "p[n,c] = e[n,c]/s[n]"],
+    output: "p",
+  },
+  lstm: {
+    name: "lstm",
+    indices: { n: "N", d: "D", k: "K" },
+    inputs: ["x[n,d]", "cp[n,k]", "wi[d,k]", "wf[d,k]", "wo[d,k]", "wg[d,k]"],
+    steps: [
+      "ai[n,k] = sum(x[n,d]*wi[d,k], d)",
+      "af[n,k] = sum(x[n,d]*wf[d,k], d)",
+      "ao[n,k] = sum(x[n,d]*wo[d,k], d)",
+      "ag[n,k] = sum(x[n,d]*wg[d,k], d)",
+      "i[n,k] = sigmoid(ai[n,k])",
+      "f[n,k] = sigmoid(af[n,k])",
+      "o[n,k] = sigmoid(ao[n,k])",
+      "g[n,k] = tanh(ag[n,k])",
+      "c[n,k] = f[n,k]*cp[n,k] + i[n,k]*g[n,k]",
+      "h[n,k] = o[n,k]*tanh(c[n,k])",
+    ],
+    output: ["h", "c"],
+  },
 };
 
 const derivations = new Map<string, Promise<Derived>>();

@@ -61,6 +61,12 @@ const CASES: Record<string, Case> = {
     },
   },
   dropout: { f: ({ x, mask }) => ({ y: tf.mul(x!, tf.div(mask!, 0.75)) }) },
+  mlp: {
+    f: ({ x, w1, b1, w2, b2, label }, { C }) => {
+      const z = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x!, w1!), b1!)), w2!), b2!);
+      return { loss: tf.losses.softmaxCrossEntropy(tf.cast(tf.equal(tf.expandDims(label!, 1), tf.range(0, C!)), "float32"), z) };
+    },
+  },
   cell: {
     f: ({ x, c0, w }) => {
       const f = tf.sigmoid(tf.mul(w!, x!));

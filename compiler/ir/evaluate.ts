@@ -174,12 +174,21 @@ export function tensorEnv(t: TensorEnv): Env {
   };
 }
 
-/** The leaves (refs, symbols and deltas) of a flat expression, each once, in the order first met. */
+/**
+ * The leaves (refs, symbols and deltas) of a flat expression, each once, in the order first met,
+ * those of a where's comparison included (its operands are not children, but evalLeaves reads them).
+ */
 export function leavesOf(e: Expr): Expr[] {
-  return collect(e, (x) => {
-    if (isReduction(x)) throw new Error("leavesOf(): reduction in a flat expression");
-    return x.kind === "ref" || x.kind === "sym" || x.kind === "delta";
-  });
+  const out: Expr[] = [];
+  const roots = [e];
+  for (let k = 0; k < roots.length; k++)
+    for (const x of collect(roots[k]!, (y) => {
+      if (isReduction(y)) throw new Error("leavesOf(): reduction in a flat expression");
+      return y.kind === "ref" || y.kind === "sym" || y.kind === "delta" || y.kind === "where";
+    }))
+      if (x.kind === "where") roots.push(x.left, x.right);
+      else if (!out.includes(x)) out.push(x);
+  return out;
 }
 
 /** Evaluates a flat expression with given leaf values. */
