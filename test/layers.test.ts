@@ -13,6 +13,7 @@ import { compile, derive, type Derived } from "../compiler/driver.js";
 import { constantsOf, derived, gradients, lengthOf, SPECS } from "./layers-cases.js";
 import { explain } from "../compiler/api.js";
 import { run } from "../compiler/cli.js";
+import katex from "katex";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SpecError } from "../compiler/parse/check.js";
@@ -299,6 +300,22 @@ describe("misuse is a spec error that says what and where", () => {
     expect(md).toContain("No kernels yet");
     expect(files["xent.svg"]).toContain("<svg");
     await expect(explain(SPECS.relu)).resolves.toBeDefined();
+  });
+
+  it("explain's formulas render with KaTeX for every spec here (cases for where, a delta for a gather)", async () => {
+    for (const [key, spec] of Object.entries(SPECS)) {
+      const md = (await explain(spec)).files[`${spec.name}.md`]!;
+      // display blocks and inline formulas outside code, as explain.test.ts reads them
+      const text = md.replace(/```[\s\S]*?```/g, "").replace(/`[^`\n]*`/g, "");
+      const fs: { tex: string; display: boolean }[] = [];
+      const rest = text.replace(/\$\$\n?([\s\S]*?)\n?\s*\$\$/g, (_, tex: string) => {
+        fs.push({ tex, display: true });
+        return "";
+      });
+      for (const m of rest.matchAll(/\$([^$\n]+)\$/g)) fs.push({ tex: m[1]!, display: false });
+      expect(fs.length, key).toBeGreaterThan(5);
+      for (const f of fs) expect(() => katex.renderToString(f.tex, { displayMode: f.display, throwOnError: true, strict: "error" }), `${key}: ${f.tex}`).not.toThrow();
+    }
   });
 
   it("the command line: explain writes the derivation, build refuses with exit code 1 and writes nothing", async () => {
