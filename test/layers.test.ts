@@ -347,3 +347,55 @@ describe("misuse is a spec error that says what and where", () => {
     await expect(compile(SPECS.cell)).rejects.toThrow("code generation for several outputs");
   });
 });
+
+describe("random specs mixing the constructs", () => {
+  // atoms over [n,c]; a gather x[n, lab[n]] broadcast along c; t is nograd, lab is int
+  const atoms = ["x[n,c]", "y[n,c]", "w[c]", "t[n,c]", "x[n, lab[n]]", "0.5", "2"];
+  const unary = ["relu", "abs", "tanh", "sigmoid", "erf", "softplus", "expm1", "sin"];
+  const expr = fc.letrec<{ e: string }>((tie) => ({
+    e: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      fc.constantFrom(...atoms),
+      fc.tuple(fc.constantFrom("+", "-", "*"), tie("e"), tie("e")).map(([op, a, b]) => `(${a} ${op} ${b})`),
+      fc.tuple(fc.constantFrom(...unary), tie("e")).map(([f, a]) => `${f}(${a})`),
+      fc.tuple(fc.constantFrom("maximum", "minimum"), tie("e"), tie("e")).map(([f, a, b]) => `${f}(${a}, ${b})`),
+      fc.tuple(fc.constantFrom("<", "<=", ">", ">=", "==", "!="), tie("e"), tie("e"), tie("e"), tie("e")).map(([op, l, r, a, b]) => `where(${l} ${op} ${r}, ${a}, ${b})`),
+      fc.constantFrom("log1p(abs(x[n,c]))", "max(x[n,c], c)", "min(y[n,c], c)", "sum(x[n,c]*w[c], c)"),
+      // a max over a computed body: its tie test needs the body to round the same wherever it is
+      // written (two operands per sum or product), or the spec is refused
+      fc.tuple(fc.constantFrom("max", "min"), tie("e")).map(([f, e]) => `${f}(${e} * x[n,c], c)`),
+    ),
+  })).e;
+
+  // LAYERS_RUNS=600 BACKPASS_SEED=random explores further
+  it("derive either checks the derivation (the fused form verified against the naive one) or gives a spec error; derived gradients pass finite differences", async () => {
+    const count: FdCount = { judged: 0, skipped: 0 };
+    let built = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(expr, expr, fc.integer(), async (a, b, seed) => {
+        const spec = {
+          name: "mix",
+          indices: { n: "N", c: "C" },
+          inputs: ["x[n,c]", "y[n,c]", "w[c]", "t[n,c]: nograd", "lab[n]: int"],
+          steps: [`s[n,c] = ${a}`, `u[n] = sum(s[n,c]*(${b}), c)`, "o = sum(u[n]*u[n], n)"],
+          output: ["o", "s"],
+        };
+        let d: Derived;
+        try {
+          d = await derive(spec);
+        } catch (e) {
+          if (!(e instanceof SpecError)) throw new Error(`not a spec error for ${JSON.stringify(spec.steps)}: ${(e as Error).stack}`);
+          refused++;
+          return;
+        }
+        built++;
+        const rand = prng(seed);
+        addCount(count, checkPoint(d, { N: 1 + Math.floor(rand() * 3), C: 1 + Math.floor(rand() * 3) }, rand));
+      }),
+      { numRuns: Number(process.env.LAYERS_RUNS ?? 40) },
+    );
+    expect(built, `${built} built, ${refused} refused`).toBeGreaterThan(30);
+    expectFewSkips(count, "random specs");
+  });
+});
