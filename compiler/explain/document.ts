@@ -70,7 +70,7 @@ export function explainMarkdown(c: Explained): string {
   out.push(`![The computational graph of ${markdownText(p.name)}](${encodeURIComponent(p.name)}.svg)`);
   out.push("");
   out.push(
-    `Inputs are on the left and the output ${markdownCode(p.output)} is on the right. Black arrows carry values forward and are labelled with their shapes. Red dashed arrows carry gradients back: $\\bar{t}$ is the gradient of the output with respect to $t$, and $\\bar{t}^{(k)}$ is the part of it that reaches $t$ through its $k$-th consumer. Where a tensor feeds several steps, its parts are added before it is used.`,
+    `Inputs are on the left and ${p.outputs.length > 1 ? `the outputs ${p.outputs.map(markdownCode).join(", ")} are` : `the output ${markdownCode(p.output)} is`} on the right. Black arrows carry values forward and are labelled with their shapes. Red dashed arrows carry gradients back: $\\bar{t}$ is the gradient of the output with respect to $t$, and $\\bar{t}^{(k)}$ is the part of it that reaches $t$ through its $k$-th consumer. Where a tensor feeds several steps, its parts are added before it is used.`,
   );
   out.push("");
   out.push("## Reverse mode, node by node");
