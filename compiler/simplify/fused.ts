@@ -44,7 +44,7 @@ import {
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import type { Backward, Fused, Phase, Rewrite, Statement } from "../ir/backward.js";
 import { evalLeaves, gradKey, leavesOf } from "../ir/evaluate.js";
-import { evaluateGradient, interpretForward } from "../ir/interpret.js";
+import { evaluateGradient, interpretForward, randomInputs } from "../ir/interpret.js";
 import { prng } from "../ir/random.js";
 import { LimitExceeded } from "../limits.js";
 import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rule, type RuleContext } from "./rules.js";
@@ -151,7 +151,11 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   // resolved in the order the statements are computed, each reading only earlier ones, so that
   // resolve() never recurses through a long chain of steps
   for (const name of statements.keys()) resolve(name);
-  grads = bw.gradients.map((g) => resolve(g.grad.name));
+  // an input without a gradient (int, nograd) has 0 here, and no kernel returns it
+  grads = p.inputs.map((t) => {
+    const g = bw.gradients.find((x) => x.input.name === t.name);
+    return g ? resolve(g.grad.name) : num(0);
+  });
   // the upstream gradient's indices are the output's declared ones; inlining keeps them as refs
   record("inline", [], grads);
 
@@ -250,13 +254,12 @@ function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) =
   const samples = [0, 1].map((trial) => {
     const sizes = nameTable(p.sizes.map((s) => [s, 2 + Math.floor(rand() * 2)]));
     const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
-    const inputs = nameTable(
-      p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()))]),
-    );
+    const inputs = randomInputs(p, sizes, rand, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()));
     const all = interpretForward(p, inputs, sizes, constants);
-    const out = tensorOf(p, p.output);
-    const dims = shapeOf(p, out).map((s) => sizes[s]!);
-    all.set(gradKey(bw.upstream.name), { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
+    for (const u of bw.upstreams) {
+      const dims = shapeOf(p, tensorOf(p, u.output)).map((s) => sizes[s]!);
+      all.set(gradKey(u.grad.name), { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
+    }
     return { all, sizes, constants };
   });
   return (a, b, k) =>

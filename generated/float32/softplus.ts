@@ -97,13 +97,12 @@ export function backwardNaive(
     );
 
   // step 1 reversed: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
-  // dx[n,d] = dy[n,d]*(0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
-  //   local derivative ∂/∂x[n,d] = 0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))) (own rule; the CAS answer was rejected)
+  // dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
+  //   local derivative ∂/∂x[n,d] = 0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))) (own rule; the CAS answer was rejected)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      const t = Math.sign(x[n * D + d]!);
-      const t1 = Math.exp(-Math.abs(x[n * D + d]!));
-      dx[n * D + d] = dout[n * D + d]! * (0.5 * (1 + t) - (t * t1) / (1 + t1));
+      const t = Math.exp(-Math.abs(x[n * D + d]!));
+      dx[n * D + d] = dout[n * D + d]! * (0.5 + Math.sign(x[n * D + d]!) * (0.5 - t / (1 + t)));
     }
   }
 
