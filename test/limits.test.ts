@@ -190,7 +190,9 @@ describe("fuzz: deeply nested and long random expressions", () => {
         refused++;
       }
     }
-    expect(built + refused).toBe(cases);
+    console.log(`deep and long random expressions: ${built} of ${cases} built, ${refused} refused`);
+    // both outcomes, or the cases test only one side of the limits
+    expect(built).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);
   }, 120_000);
 });
