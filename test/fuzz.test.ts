@@ -307,6 +307,9 @@ describe("fuzzing the compiler", () => {
     expect(built, lines.join("\n")).toBeGreaterThan(100);
     expect(refused, lines.join("\n")).toBeGreaterThan(300);
     expectFewSkips(fd, "mutated specs");
+    // a mutation may take log(-1), but most built specs must be judged: a fuzzer whose points are mostly not finite checks nothing
+    const checks = fd.judged + fd.skipped + fd.nonFinite;
+    expect(fd.nonFinite, `${fd.nonFinite} of ${checks} finite-difference checks of mutated specs were not finite`).toBeLessThan(0.25 * checks);
   });
 
   it("random well-formed specs build, and their kernels pass the gradient checks", async () => {
