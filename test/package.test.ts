@@ -13,7 +13,7 @@
  * Nearly all the time goes to child processes, most of it to loading the compiler, so the tarball
  * is packed once, every command of both projects starts as soon as what it needs is there (the two
  * installs side by side, then every command of a project at once) and each test awaits the
- * commands it judges. The compiler loads five times, not ten: the `.js` build of each project also
+ * commands it judges. The compiler loads four times, not ten: the `.js` build of each project also
  * reports the bad `.spec.ts`; one process takes `compile()` through `require` and then `import`;
  * the `.ts` build, the same in any project, runs in the ES module project (of the `.json` spec: the
  * `.js` builds load the `.spec.ts`); `tsc` reads the `.d.ts` of that `.js` build, and every file
@@ -66,7 +66,7 @@ function ok(r: Ran): Ran {
 
 /**
  * The command npm linked into a project's node_modules/.bin, which `npx backpass` runs: `npx`
- * itself is run once per project (--help), since it adds about a second to every call.
+ * itself is run once (--help, in the CommonJS project), since it adds about a second to every call.
  */
 const bin = "node_modules/.bin/backpass";
 
@@ -78,6 +78,7 @@ type Kind = "commonjs" | "module";
 interface Jobs {
   readonly dir: string;
   readonly install: Promise<Ran>;
+  /** `backpass --help`, through `npx` in the CommonJS project (npx finds the command the same way in any project). */
   readonly help: Promise<Ran>;
   readonly buildHelp: Promise<Ran>;
   /** `--version` under a resolve hook that logs every module it loads. */
@@ -91,8 +92,11 @@ interface Jobs {
   readonly buildJs: Promise<Ran>;
   /** Plain node running the .js output: `import` (and `require` in the CommonJS project). */
   readonly runJs: Promise<Ran[]>;
-  /** `compile()` through `require` (in the CommonJS project) and then through `import`, in one process. */
-  readonly api: Promise<Ran>;
+  /**
+   * `compile()` through `require` and then through `import`, in one process of the CommonJS
+   * project: a project's type changes how its own `.js` files are read, not how "backpass" resolves.
+   */
+  readonly api?: Promise<Ran>;
   /** tsc over .mts and .cts files using both entries and a generated .d.ts (the ES module project). */
   readonly tsc?: Promise<Ran>;
 }
@@ -147,20 +151,17 @@ function start(type: Kind, tarball: string): Jobs {
   const buildJs = then(bin, ["build", "center.spec.ts", "tiny.json", "bad.spec.ts", "--out", "out-js", "--format", "js"]);
   const entries = [`import("./out-js/center.js").then((m) => {\n${runCenter}\n});`];
   if (type === "commonjs") entries.push(`const m = require("./out-js/center.js");\n${runCenter}`);
-  const api =
-    type === "commonjs"
-      ? `(async () => {\nlet entry = "require", api = require("backpass");\n{\n${useApi}\n}\nentry = "import"; api = await import("backpass");\n{\n${useApi}\n}\n})();`
-      : `import("backpass").then(async (api) => {\nconst entry = "import";\n${useApi}\n});`;
+  const api = `(async () => {\nlet entry = "require", api = require("backpass");\n{\n${useApi}\n}\nentry = "import"; api = await import("backpass");\n{\n${useApi}\n}\n})();`;
   return {
     dir,
     install,
-    help: then("npx", ["backpass", "--help"]),
+    help: type === "commonjs" ? then("npx", ["backpass", "--help"]) : then(bin, ["--help"]),
     buildHelp: then(bin, ["build", "--help"]),
     probe: then(process.execPath, ["--import", "./probe.mjs", "node_modules/backpass/bin/backpass.js", "--version"]).then((ran) => ({ ran, urls: readFileSync(log, "utf8") })),
     buildTs: type === "module" ? then(bin, ["build", "tiny.json", "--out", "out-ts"]) : undefined,
     buildJs,
     runJs: buildJs.then(() => Promise.all(entries.map((code) => sh(dir, process.execPath, ["-e", code])))),
-    api: then(process.execPath, ["-e", api]),
+    api: type === "commonjs" ? then(process.execPath, ["-e", api]) : undefined,
     tsc: type === "module" ? typesChecked(dir, buildJs) : undefined,
   };
 }
@@ -268,11 +269,11 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     expect(readdirSync(join(job().dir, "out-js")).filter((f) => f.startsWith("bad"))).toEqual([]);
   });
 
-  it(`gives a working compile() through ${type === "commonjs" ? "require and import" : "import"}, rejecting a bad spec with the CLI's message`, async () => {
-    const r = ok(await job().api);
+  it.runIf(type === "commonjs")("gives a working compile() through require and import, rejecting a bad spec with the CLI's message", async () => {
+    const r = ok(await job().api!);
     expect(r.stderr).toBe("");
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l["entry"])).toEqual(type === "commonjs" ? ["require", "import"] : ["import"]);
+    expect(lines.map((l) => l["entry"])).toEqual(["require", "import"]);
     for (const out of lines) {
       expect(out).toMatchObject({ files: ["tiny.js", "tiny.d.ts"], isSpecError: true, stats: ["spec", "largest", "at", "naive", "fused"] });
       expect(out["y"]).toBeCloseTo(Math.tanh(0.5), 12);
