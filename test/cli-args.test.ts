@@ -293,7 +293,7 @@ describe("temporary files", () => {
     const before = process.listenerCount("SIGTERM");
     try {
       const writer = new OutputWriter();
-      const writing = writer.write(join(dir, "big.ts"), "x".repeat(200_000_000)).catch((e: Error) => e);
+      const writing = writer.write(join(dir, "big.ts"), "x".repeat(20_000_000)).catch((e: Error) => e);
       while (!writer.pending.some((t) => existsSync(t))) await new Promise((r) => setImmediate(r));
       const tmp = writer.pending[0]!;
       expect(tmp).toBe(join(dir, `.backpass-${process.pid}-0.tmp`));

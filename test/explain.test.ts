@@ -12,7 +12,7 @@ import katex from "katex";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { compile } from "../compiler/driver.js";
+import { compileLibrary } from "./harness.js";
 import { run } from "../compiler/cli.js";
 import { replaceNode } from "../compiler/ir/expr.js";
 import { rewriteList } from "../compiler/explain/document.js";
@@ -34,8 +34,8 @@ export function formulas(md: string): { tex: string; display: boolean }[] {
 }
 
 describe.each(files)("docs for %s", (file) => {
+  const name = file.replace(/\.spec\.ts$/, "");
   it("every formula renders with KaTeX", async () => {
-    const name = file.replace(/\.spec\.ts$/, "");
     const md = readFileSync(join(root, "docs", `${name}.md`), "utf8");
     const fs = formulas(md);
     expect(fs.length).toBeGreaterThan(5);
@@ -43,7 +43,7 @@ describe.each(files)("docs for %s", (file) => {
   });
 
   it("the graph is well-formed SVG with a node per input and step", async () => {
-    const c = await compile((await import(join(specDir, file))).default);
+    const c = await compileLibrary(name);
     const svg = readFileSync(join(root, "docs", `${c.program.name}.svg`), "utf8");
     expect(XMLValidator.validate(svg)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as { svg: { g: { g: { "@_class": string; title: string }[] } } };
@@ -55,7 +55,7 @@ describe.each(files)("docs for %s", (file) => {
   });
 
   it("replaying the listed rewrites gives the fused form", async () => {
-    const c = await compile((await import(join(specDir, file))).default);
+    const c = await compileLibrary(name);
     const sizeOf = c.program.sizeOf;
     let grads = [...c.fused.phases[0]!.gradients];
     for (const r of rewriteList(c)) {

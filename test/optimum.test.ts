@@ -4,12 +4,11 @@
  * passes over the largest tensor, which temporaries, how much transcendental work per element.
  */
 import { describe, expect, it } from "vitest";
-import { join } from "node:path";
 import { compile } from "../compiler/driver.js";
 import type { KernelStats, SpecStats } from "../compiler/stats.js";
+import { compileLibrary } from "./harness.js";
 
-const specDir = join(import.meta.dirname, "../specs");
-const stats = async (name: string): Promise<SpecStats> => (await compile((await import(join(specDir, `${name}.spec.ts`))).default)).stats;
+const stats = async (name: string): Promise<SpecStats> => (await compileLibrary(name)).stats;
 
 const temporaries = (k: KernelStats) => k.reductions.filter((r) => r.into === "temporary");
 const outputs = (k: KernelStats) => k.reductions.filter((r) => r.into !== "temporary");

@@ -2,18 +2,27 @@
  * The package as a user gets it (CONTRACT §5): `npm pack` (which builds dist/), then the tarball
  * installed into two fresh projects, one CommonJS and one `"type": "module"`, and used from there:
  * `npx backpass --help/--version`, `build` of a `.spec.ts` (importing `defineSpec` from "backpass"
- * and a helper module) and of a `.json` spec in both formats, plain `node` running the `.js`
- * output, `require`/`import` of "backpass" giving a working `compile()`, and TypeScript reading
- * the types of both entries and of a generated `.d.ts`.
+ * and a helper module) and of a `.json` spec in both formats, a bad `.spec.ts` reported with its
+ * file and line, plain `node` running the `.js` output, `require`/`import` of "backpass" giving a
+ * working `compile()`, and TypeScript reading the types of both entries and of a generated `.d.ts`.
  *
  * The install runs offline: `npm ci --offline` from a lock file made of the repository's own
  * (its entries that are not dev-only, which are backpass's dependencies), so every tarball comes
  * from the npm cache that the repository's `npm ci` filled. The install must print no `npm warn`.
- * About 40-60 s, most of it in `npm pack` and the builds.
+ *
+ * Nearly all the time goes to child processes, most of it to loading the compiler, so the tarball
+ * is packed once, every command of both projects starts as soon as what it needs is there (the two
+ * installs side by side, then every command of a project at once) and each test awaits the
+ * commands it judges. The compiler loads four times, not ten: the `.js` build of each project also
+ * reports the bad `.spec.ts`; one process takes `compile()` through `require` and then `import`;
+ * the `.ts` build, the same in any project, runs in the ES module project (of the `.json` spec: the
+ * `.js` builds load the `.spec.ts`); `tsc` reads the `.d.ts` of that `.js` build, and every file
+ * in one run. vitest.config.ts starts this file first, so that it overlaps the rest of the suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../compiler/driver.js";
@@ -25,25 +34,95 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; license: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
 const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
 
-/** Runs a command; fails the test with its output if it exits non-zero (unless `allowFail`). */
-function sh(cwd: string, cmd: string, args: readonly string[], allowFail = false): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
-  if (!allowFail && r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+interface Ran {
+  readonly command: string;
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall-clock time of the command, in ms. */
+  readonly ms: number;
+}
+
+/** Runs a command; resolves with its exit status and output (it never rejects, so no job started early is an unhandled rejection). */
+function sh(cwd: string, cmd: string, args: readonly string[]): Promise<Ran> {
+  return new Promise((done) => {
+    const started = performance.now();
+    const command = `${cmd} ${args.join(" ")}`;
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, npm_config_update_notifier: "false" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("error", (e) => done({ command, status: null, stdout, stderr: `${stderr}${e.message}`, ms: performance.now() - started }));
+    child.on("close", (status) => done({ command, status, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+/** A command's result, after failing the test with its output if it did not exit 0. */
+function ok(r: Ran): Ran {
+  if (r.status !== 0) throw new Error(`${r.command} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
-let tarball = "";
 /**
  * The command npm linked into a project's node_modules/.bin, which `npx backpass` runs: `npx`
- * itself is run once per project (--help), since it adds about a second to every call.
+ * itself is run once (--help, in the CommonJS project), since it adds about a second to every call.
  */
 const bin = "node_modules/.bin/backpass";
-const installs = new Map<string, string>();
 
 const tiny = { name: "tiny", indices: { n: "N" }, inputs: ["x[n]"], steps: ["y[n] = tanh(x[n])"], output: "y" };
 
-/** A fresh project of the given type with the tarball installed; its folder. */
-function project(type: "commonjs" | "module"): string {
+type Kind = "commonjs" | "module";
+
+/** Everything run in one installed project, each a command started as soon as what it needs is there. */
+interface Jobs {
+  readonly dir: string;
+  readonly install: Promise<Ran>;
+  /** `backpass --help`, through `npx` in the CommonJS project (npx finds the command the same way in any project). */
+  readonly help: Promise<Ran>;
+  readonly buildHelp: Promise<Ran>;
+  /** `--version` under a resolve hook that logs every module it loads. */
+  readonly probe: Promise<{ ran: Ran; urls: string }>;
+  /**
+   * The .ts build of tiny.json (in the ES module project: a .ts module is the same whatever the
+   * project's type; the .js builds load center.spec.ts in both projects).
+   */
+  readonly buildTs?: Promise<Ran>;
+  /** The .js build, with a bad .spec.ts among its specs. */
+  readonly buildJs: Promise<Ran>;
+  /** Plain node running the .js output: `import` (and `require` in the CommonJS project). */
+  readonly runJs: Promise<Ran[]>;
+  /**
+   * `compile()` through `require` and then through `import`, in one process of the CommonJS
+   * project: a project's type changes how its own `.js` files are read, not how "backpass" resolves.
+   */
+  readonly api?: Promise<Ran>;
+  /** tsc over .mts and .cts files using both entries and a generated .d.ts (the ES module project). */
+  readonly tsc?: Promise<Ran>;
+}
+
+/** The body each `node -e` runs on a generated `center.js` bound to `m`. */
+const runCenter = [
+  `const N = 3, D = 2, x = Float64Array.from({ length: N * D }, (_, i) => Math.sin(i + 1)), g = new Float64Array([2, 3]);`,
+  `const { y, cache } = m.forward({ x, g }, { N, D });`,
+  `const dout = Float64Array.from({ length: N * D }, (_, i) => i - 2);`,
+  `const fused = m.backwardFused(dout, cache), naive = m.backwardNaive(dout, cache);`,
+  `console.log(JSON.stringify({ y: Array.from(y), fused: Array.from(fused.dx), naive: Array.from(naive.dx), dg: Array.from(fused.dg) }));`,
+].join("\n");
+
+/** What each entry of the API is asked, `api` bound to it; prints one JSON line. */
+const useApi = [
+  `const r = await api.compile(${JSON.stringify(tiny)}, { format: "js", module: "cjs" });`,
+  `const m = { exports: {} }; new Function("exports", "module", r.files["tiny.js"])(m.exports, m);`,
+  `const { y } = m.exports.forward({ x: new Float64Array([0.5]) }, { N: 1 });`,
+  `let message = "", isSpecError = false;`,
+  `try { await api.compile({ ...${JSON.stringify(tiny)}, steps: ["y[n] = tanh(q[n])"] }); } catch (e) { message = e.message; isSpecError = e instanceof api.SpecError; }`,
+  `let wasm = ""; try { await api.compile(${JSON.stringify(tiny)}, { target: "wasm" }); } catch (e) { wasm = e.message; }`,
+  `console.log(JSON.stringify({ entry, files: Object.keys(r.files), y: y[0], message, isSpecError, wasm, stats: Object.keys(await api.stats(${JSON.stringify(tiny)})) }));`,
+].join("\n");
+
+/** A fresh project of the given type; installs the tarball into it and starts every command. */
+function start(type: Kind, tarball: string): Jobs {
   const dir = join(work, type);
   mkdirSync(dir);
   const spec = `file:${tarball}`;
@@ -54,8 +133,6 @@ function project(type: "commonjs" | "module"): string {
   for (const [path, entry] of Object.entries(lock.packages)) if (path && !entry.dev && !entry.devOptional) packages[path] = entry;
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `p-${type}`, version: "1.0.0", type, dependencies: { backpass: spec } }, null, 2));
   writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: `p-${type}`, version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
-  const r = sh(dir, "npm", ["ci", "--offline", "--no-audit", "--no-fund"]);
-  installs.set(type, `${r.stdout}${r.stderr}`);
   // a spec that imports defineSpec from the package and a helper module by its .js name
   writeFileSync(join(dir, "parts.ts"), `export const steps: string[] = ["mu[d] = 1/N * sum(x[n,d], n)", "y[n,d] = (x[n,d] - mu[d]) * g[d]"];\n`);
   writeFileSync(
@@ -63,78 +140,116 @@ function project(type: "commonjs" | "module"): string {
     `import { defineSpec } from "backpass";\nimport { steps } from "./parts.js";\n\ninterface Unused { a: number }\nexport default defineSpec({ name: "center", indices: { n: "N", d: "D" }, inputs: ["x[n,d]", "g[d]"], steps, output: "y" });\n`,
   );
   writeFileSync(join(dir, "tiny.json"), JSON.stringify(tiny));
-  return dir;
+  writeFileSync(join(dir, "bad.spec.ts"), `import { defineSpec } from "backpass";\nexport default defineSpec({ name: "bad", indices: { n: "N" }, inputs: ["x[n]"],\n  steps: ["y[n] = tanh(q[n])"], output: "y" });\n`);
+  const log = join(dir, "resolved.log");
+  writeFileSync(join(dir, "hook.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + "\\n");\n  return r;\n}\n`);
+  writeFileSync(join(dir, "probe.mjs"), `import { register } from "node:module";\nregister("./hook.mjs", import.meta.url);\n`);
+
+  const install = sh(dir, "npm", ["ci", "--offline", "--no-audit", "--no-fund"]);
+  /** Runs once the install is done. */
+  const then = (cmd: string, args: readonly string[]) => install.then(() => sh(dir, cmd, args));
+  const buildJs = then(bin, ["build", "center.spec.ts", "tiny.json", "bad.spec.ts", "--out", "out-js", "--format", "js"]);
+  const entries = [`import("./out-js/center.js").then((m) => {\n${runCenter}\n});`];
+  if (type === "commonjs") entries.push(`const m = require("./out-js/center.js");\n${runCenter}`);
+  const api = `(async () => {\nlet entry = "require", api = require("backpass");\n{\n${useApi}\n}\nentry = "import"; api = await import("backpass");\n{\n${useApi}\n}\n})();`;
+  return {
+    dir,
+    install,
+    help: type === "commonjs" ? then("npx", ["backpass", "--help"]) : then(bin, ["--help"]),
+    buildHelp: then(bin, ["build", "--help"]),
+    probe: then(process.execPath, ["--import", "./probe.mjs", "node_modules/backpass/bin/backpass.js", "--version"]).then((ran) => ({ ran, urls: readFileSync(log, "utf8") })),
+    buildTs: type === "module" ? then(bin, ["build", "tiny.json", "--out", "out-ts"]) : undefined,
+    buildJs,
+    runJs: buildJs.then(() => Promise.all(entries.map((code) => sh(dir, process.execPath, ["-e", code])))),
+    api: type === "commonjs" ? then(process.execPath, ["-e", api]) : undefined,
+    tsc: type === "module" ? typesChecked(dir, buildJs) : undefined,
+  };
 }
 
-beforeAll(() => {
-  sh(root, "npm", ["pack", "--pack-destination", work]);
+/**
+ * One tsc run (nodenext) over use.mts and use.cts, which use both entries and a generated .d.ts
+ * (out-js/tiny.d.ts, written by `buildJs`) and must type-check, and bad.mts, whose wrong option
+ * must not.
+ */
+async function typesChecked(dir: string, buildJs: Promise<Ran>): Promise<Ran> {
+  await writeFile(
+    join(dir, "use.mts"),
+    `import { compile, defineSpec, SpecError, type CompileResult } from "backpass";\nimport { forward, backwardFused } from "./out-js/tiny.js";\nconst spec = defineSpec(${JSON.stringify(tiny)});\nexport const r: CompileResult = await compile(spec, { format: "js", dtype: "float32" });\nconst { y, cache } = forward({ x: new Float64Array(2) }, { N: 2 });\nexport const dx: Float64Array = backwardFused(y, cache).dx;\nexport const isSpecError = (e: unknown): e is SpecError => e instanceof SpecError;\n`,
+  );
+  await writeFile(join(dir, "use.cts"), `import { compile, SpecError } from "backpass";\nexport async function names(): Promise<string[]> {\n  try {\n    return Object.keys((await compile({})).files);\n  } catch (e) {\n    if (e instanceof SpecError) return e.problems.map((p) => p.message);\n    throw e;\n  }\n}\n`);
+  await writeFile(join(dir, "bad.mts"), `import { compile } from "backpass";\nawait compile({}, { format: "xml" });\n`);
+  await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "nodenext", strict: true, noEmit: true, types: [] }, files: ["use.mts", "use.cts", "bad.mts"] }));
+  await buildJs; // exits 1 for its bad spec; tiny.d.ts is judged by the build's own test
+  return sh(dir, join(root, "node_modules/.bin/tsc"), ["-p", "."]);
+}
+
+let tarball = "";
+const jobs = new Map<Kind, Jobs>();
+
+beforeAll(async () => {
+  ok(await sh(root, "npm", ["pack", "--pack-destination", work]));
   const tgz = readdirSync(work).filter((f) => f.endsWith(".tgz"));
   expect(tgz).toHaveLength(1);
   tarball = join(work, tgz[0]!);
+  for (const type of ["commonjs", "module"] as const) jobs.set(type, start(type, tarball));
 }, 120_000);
 
+afterAll(async () => {
+  // every command has ended before the folder goes (a failed test may not have awaited its own)
+  await Promise.all([...jobs.values()].flatMap((j) => [j.help, j.buildHelp, j.probe, j.buildTs, j.buildJs, j.runJs, j.api, j.tsc]));
+});
+
 describe("the packed tarball", () => {
-  it("holds bin/, dist/ (with both entries and their types), package.json and README.md, and no sources or tests", () => {
-    const files = sh(work, "tar", ["-tzf", tarball]).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
+  it("holds bin/, dist/ (with both entries and their types), package.json and README.md, and no sources or tests", async () => {
+    const files = ok(await sh(work, "tar", ["-tzf", tarball])).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
     for (const f of ["package.json", "README.md", "bin/backpass.js", "dist/main.js", "dist/index.js", "dist/index.d.ts", "dist/index.cjs", "dist/index.d.cts", "dist/parse/spec-hooks.js", "dist/differentiate/cas-worker.mjs"]) expect(files).toContain(f);
     expect(files.filter((f) => /^(test|bench|\.ci|compiler|specs|generated|scripts|docs|node_modules)\//.test(f))).toEqual([]);
   });
 });
 
 describe.each(["commonjs", "module"] as const)("installed into a %s project", (type) => {
-  let dir = "";
-  beforeAll(() => {
-    dir = project(type);
-  }, 120_000);
+  const job = () => jobs.get(type)!;
 
-  it("installs offline without a single npm warning", () => {
-    expect(installs.get(type)).toMatch(/added \d+ packages/);
-    expect(installs.get(type)!.split("\n").filter((l) => /npm warn/i.test(l))).toEqual([]);
+  it("installs offline without a single npm warning", async () => {
+    const r = ok(await job().install);
+    const output = `${r.stdout}${r.stderr}`;
+    expect(output).toMatch(/added \d+ packages/);
+    expect(output.split("\n").filter((l) => /npm warn/i.test(l))).toEqual([]);
   });
 
-  it("answers --help and --version at once, loading neither the compiler nor a TypeScript loader", () => {
-    const help = sh(dir, "npx", ["backpass", "--help"]);
-    expect(help.stdout).toContain("backpass build <spec.spec.ts|spec.json ...> --out <dir>");
-    expect(sh(dir, bin, ["build", "--help"]).stdout).toContain("--format ts|js");
-    expect(sh(dir, bin, ["--version"]).stdout).toBe(`${pkg.version}\n`);
-    // every module that `backpass --version` resolves, logged by a resolve hook
-    const log = join(dir, "resolved.log");
-    writeFileSync(join(dir, "hook.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + "\\n");\n  return r;\n}\n`);
-    writeFileSync(join(dir, "probe.mjs"), `import { register } from "node:module";\nregister("./hook.mjs", import.meta.url);\n`);
-    const started = performance.now();
-    const r = sh(dir, process.execPath, ["--import", "./probe.mjs", "node_modules/backpass/bin/backpass.js", "--version"]);
-    const ms = performance.now() - started;
-    expect(r.stdout).toBe(`${pkg.version}\n`);
-    const urls = readFileSync(log, "utf8");
+  it("answers --help and --version at once, loading neither the compiler nor a TypeScript loader", async () => {
+    expect(ok(await job().help).stdout).toContain("backpass build <spec.spec.ts|spec.json ...> --out <dir>");
+    expect(ok(await job().buildHelp).stdout).toContain("--format ts|js");
+    // every module that `backpass --version` resolves, logged by a resolve hook (the .bin link it
+    // would go through runs every other command here)
+    const { ran, urls } = await job().probe;
+    expect(ok(ran).stdout).toBe(`${pkg.version}\n`);
     expect(urls).toContain("/node_modules/backpass/dist/main.js");
     expect(urls).not.toMatch(/ts-morph|prettier|nerdamer|viz-js|tsx|esbuild|typescript|driver\.js/);
-    console.log(`backpass --version in a ${type} project: ${ms.toFixed(0)} ms (with the probe)`);
+    console.log(`backpass --version in a ${type} project: ${ran.ms.toFixed(0)} ms (with the probe, beside the other commands)`);
   });
 
-  it("builds a .spec.ts and a .json spec as .ts, and as .js + .d.ts that plain node runs", async () => {
-    const ts = sh(dir, bin, ["build", "center.spec.ts", "tiny.json", "--out", "out-ts"]);
+  // a .ts module is the same in any project (only --format js follows the project's type): one project builds it
+  it.runIf(type === "module")("builds a .json spec as .ts, byte for byte what the repository's compiler writes", async () => {
+    const { dir } = job();
+    const ts = ok(await job().buildTs!);
     expect(ts.stderr).toBe("");
-    expect(readdirSync(join(dir, "out-ts")).sort()).toEqual(["center.ts", "tiny.ts"]);
+    expect(readdirSync(join(dir, "out-ts"))).toEqual(["tiny.ts"]);
     // the installed build is the repository's, CAS worker included: byte for byte the same module
     const installed = readFileSync(join(dir, "out-ts/tiny.ts"), "utf8");
     expect(installed).not.toContain("own rule");
     expect(installed).toBe((await compile(tiny, { source: "tiny.json", rebuild: "npx backpass build tiny.json --out out-ts" })).code);
-    expect(readFileSync(join(dir, "out-ts/center.ts"), "utf8")).toContain("Do not edit: change the spec and run `npx backpass build center.spec.ts --out out-ts`.");
-    const js = sh(dir, bin, ["build", "center.spec.ts", "tiny.json", "--out", "out-js", "--format", "js"]);
-    expect(js.stderr).toBe("");
+  });
+
+  it("builds a .spec.ts and a .json spec as .js + .d.ts that plain node runs", async () => {
+    const { dir } = job();
+    await job().buildJs; // its bad spec is judged below; the good ones are written all the same
     expect(readdirSync(join(dir, "out-js")).sort()).toEqual(["center.d.ts", "center.js", "tiny.d.ts", "tiny.js"]);
-    const main = [
-      `const N = 3, D = 2, x = Float64Array.from({ length: N * D }, (_, i) => Math.sin(i + 1)), g = new Float64Array([2, 3]);`,
-      `const { y, cache } = m.forward({ x, g }, { N, D });`,
-      `const dout = Float64Array.from({ length: N * D }, (_, i) => i - 2);`,
-      `const fused = m.backwardFused(dout, cache), naive = m.backwardNaive(dout, cache);`,
-      `console.log(JSON.stringify({ y: Array.from(y), fused: Array.from(fused.dx), naive: Array.from(naive.dx), dg: Array.from(fused.dg) }));`,
-    ].join("\n");
-    const runs = [`import("./out-js/center.js").then((m) => {\n${main}\n});`];
-    if (type === "commonjs") runs.push(`const m = require("./out-js/center.js");\n${main}`);
-    for (const code of runs) {
-      const r = sh(dir, process.execPath, ["-e", code]);
-      expect(r.stderr).toBe("");
+    expect(readFileSync(join(dir, "out-js/center.js"), "utf8")).toContain("Do not edit: change the spec and run `npx backpass build center.spec.ts --out out-js --format js`.");
+    const runs = await job().runJs;
+    expect(runs).toHaveLength(type === "commonjs" ? 2 : 1);
+    for (const r of runs) {
+      expect(ok(r).stderr).toBe("");
       const out = JSON.parse(r.stdout) as { y: number[]; fused: number[]; naive: number[]; dg: number[] };
       const x = Array.from({ length: 6 }, (_, i) => Math.sin(i + 1));
       const mu = [0, 1].map((d) => (x[d]! + x[2 + d]! + x[4 + d]!) / 3);
@@ -146,22 +261,20 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     }
   });
 
-  it("gives a working compile() through require and import, rejecting a bad spec with the CLI's message", () => {
-    const check = [
-      `const r = await api.compile(${JSON.stringify(tiny)}, { format: "js", module: "cjs" });`,
-      `const m = { exports: {} }; new Function("exports", "module", r.files["tiny.js"])(m.exports, m);`,
-      `const { y } = m.exports.forward({ x: new Float64Array([0.5]) }, { N: 1 });`,
-      `let message = "", isSpecError = false;`,
-      `try { await api.compile({ ...${JSON.stringify(tiny)}, steps: ["y[n] = tanh(q[n])"] }); } catch (e) { message = e.message; isSpecError = e instanceof api.SpecError; }`,
-      `let wasm = ""; try { await api.compile(${JSON.stringify(tiny)}, { target: "wasm" }); } catch (e) { wasm = e.message; }`,
-      `console.log(JSON.stringify({ files: Object.keys(r.files), y: y[0], message, isSpecError, wasm, stats: Object.keys(await api.stats(${JSON.stringify(tiny)})) }));`,
-    ].join("\n");
-    const entries = [`import("backpass").then(async (api) => {\n${check}\n});`];
-    if (type === "commonjs") entries.push(`const api = require("backpass");\n(async () => {\n${check}\n})();`);
-    for (const code of entries) {
-      const r = sh(dir, process.execPath, ["-e", code]);
-      expect(r.stderr).toBe("");
-      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  it("reports a bad .spec.ts with exit 1, its file and line and nothing else, writing nothing for it", async () => {
+    const r = await job().buildJs;
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.spec\.ts:3:\d+: step 1 "y\[n\] = tanh\(q\[n\]\)": unknown name 'q'[^\n]*\n {4}y\[n\] = tanh\(q\[n\]\)\n {16}\^\n$/);
+    expect(r.stdout).not.toContain("bad.spec.ts");
+    expect(readdirSync(join(job().dir, "out-js")).filter((f) => f.startsWith("bad"))).toEqual([]);
+  });
+
+  it.runIf(type === "commonjs")("gives a working compile() through require and import, rejecting a bad spec with the CLI's message", async () => {
+    const r = ok(await job().api!);
+    expect(r.stderr).toBe("");
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l["entry"])).toEqual(["require", "import"]);
+    for (const out of lines) {
       expect(out).toMatchObject({ files: ["tiny.js", "tiny.d.ts"], isSpecError: true, stats: ["spec", "largest", "at", "naive", "fused"] });
       expect(out["y"]).toBeCloseTo(Math.tanh(0.5), 12);
       expect(out["message"]).toBe(`step 1 "y[n] = tanh(q[n])": unknown name 'q' (not an input, step, constant or size symbol)\n    y[n] = tanh(q[n])\n                ^`);
@@ -170,27 +283,12 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
   });
 
   // one project suffices: its .mts and .cts files take each entry
-  it.runIf(type === "module")("types both entries and the generated .d.ts for TypeScript (nodenext), which catches a wrong option", () => {
-    sh(dir, bin, ["build", "tiny.json", "--out", "out-types", "--format", "js"]);
-    writeFileSync(
-      join(dir, "use.mts"),
-      `import { compile, defineSpec, SpecError, type CompileResult } from "backpass";\nimport { forward, backwardFused } from "./out-types/tiny.js";\nconst spec = defineSpec(${JSON.stringify(tiny)});\nexport const r: CompileResult = await compile(spec, { format: "js", dtype: "float32" });\nconst { y, cache } = forward({ x: new Float64Array(2) }, { N: 2 });\nexport const dx: Float64Array = backwardFused(y, cache).dx;\nexport const isSpecError = (e: unknown): e is SpecError => e instanceof SpecError;\n`,
-    );
-    writeFileSync(join(dir, "use.cts"), `import { compile, SpecError } from "backpass";\nexport async function names(): Promise<string[]> {\n  try {\n    return Object.keys((await compile({})).files);\n  } catch (e) {\n    if (e instanceof SpecError) return e.problems.map((p) => p.message);\n    throw e;\n  }\n}\n`);
-    writeFileSync(join(dir, "bad.mts"), `import { compile } from "backpass";\nawait compile({}, { format: "xml" });\n`);
-    const tsconfig = (files: string[]) => JSON.stringify({ compilerOptions: { module: "nodenext", strict: true, noEmit: true, types: [] }, files });
-    const tsc = join(root, "node_modules/.bin/tsc");
-    writeFileSync(join(dir, "tsconfig.json"), tsconfig(["use.mts", "use.cts"]));
-    expect(sh(dir, tsc, ["-p", "."], true).stdout).toBe("");
-    writeFileSync(join(dir, "tsconfig.json"), tsconfig(["bad.mts"]));
-    expect(sh(dir, tsc, ["-p", "."], true).stdout).toContain(`Type '"xml"' is not assignable`);
-  });
-
-  it("reports a bad .spec.ts with exit 1 and its file and line, writing nothing", () => {
-    writeFileSync(join(dir, "bad.spec.ts"), `import { defineSpec } from "backpass";\nexport default defineSpec({ name: "bad", indices: { n: "N" }, inputs: ["x[n]"],\n  steps: ["y[n] = tanh(q[n])"], output: "y" });\n`);
-    const r = sh(dir, bin, ["build", "bad.spec.ts", "--out", "out-bad"], true);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^bad\.spec\.ts:3:\d+: step 1 "y\[n\] = tanh\(q\[n\]\)": unknown name 'q'/);
-    expect(readdirSync(dir)).not.toContain("out-bad");
+  it.runIf(type === "module")("types both entries and the generated .d.ts for TypeScript (nodenext), which catches a wrong option", async () => {
+    const r = await job().tsc!;
+    expect(r.stdout).toContain(`Type '"xml"' is not assignable`);
+    // every error is bad.mts's wrong option: use.mts and use.cts type-check
+    const errors = r.stdout.split("\n").filter((l) => /error TS\d+/.test(l));
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect(e).toMatch(/^bad\.mts\(2,\d+\): error TS\d+: /);
   });
 });
