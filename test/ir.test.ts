@@ -8,7 +8,8 @@ import { add, collect, mul, num, pow, print, ref, rewrite, sizeResolver, sub, sy
 import { evalLeaves, evaluate } from "../compiler/ir/evaluate.js";
 import { checkPartial, scalarPartial } from "../compiler/differentiate/cas.js";
 import { prng } from "../compiler/ir/random.js";
-import { EXPAND_RULES, runRules } from "../compiler/simplify/rules.js";
+import { EXPAND_RULES } from "../compiler/simplify/rules.js";
+import { runRules } from "../compiler/simplify/runner.js";
 
 const letters = { n: "N", m: "N", d: "D" };
 const sizeOf = sizeResolver(letters);

@@ -47,7 +47,9 @@ import { evalLeaves, gradKey, leavesOf } from "../ir/evaluate.js";
 import { evaluateGradient, interpretForward } from "../ir/interpret.js";
 import { prng } from "../ir/random.js";
 import { LimitExceeded } from "../limits.js";
-import { EXPAND_RULES, monomialExpr, monomialOf, runRules, SimplifyLimit, type Monomial, type Rule, type RuleContext } from "./rules.js";
+import { EXPAND_RULES, monomialExpr, monomialOf, type Monomial } from "./rules.js";
+import { runRules, SimplifyLimit } from "./runner.js";
+import type { Rule, RuleContext } from "./pattern.js";
 import { nameTable } from "../ir/table.js";
 
 /** A forward step seen as a definition `name[indices] = rhs` to fold or unfold. */
