@@ -11,6 +11,9 @@
  * - numbers match equal numbers; `f(?x)` matches a call of the same function (`sqrt(?x)` is
  *   `?x^0.5`, as in a spec); `?b^?e` matches a power; `-?x` is `-1*?x` and `?a/?b` is `?a*?b^-1`.
  * - `size(?i)`, in a replacement only, is the product of the size symbols of the indices `?i` holds.
+ * - `x[?n,?d]` matches an element of the value `x`, each `?n` binding one index. Rules built from a
+ *   spec's steps (`definitions.ts`, through `patternOf`) also hold constants, sizes, and reductions
+ *   over fixed (canonical) bound indices, which match only themselves.
  *
  * Matching `+` and `*`, which are n-ary and commutative in the IR (a pattern `?a + ?b + ?c` is one
  * `add` of three operands), against an `add`/`mul` node of the same kind:
@@ -25,7 +28,7 @@
  * sum over no indices, which is its body). The first match, in this order, that passes every guard
  * is rewritten.
  */
-import { FUNCTIONS, add, call, mul, num, pow, sum, sym, type Expr, type Fn, type SizeOf } from "../ir/expr.js";
+import { FUNCTIONS, add, assertNever, call, maxOver, mul, num, pow, ref, sum, sym, type Expr, type Fn, type SizeOf } from "../ir/expr.js";
 import { parseExpression, type Ast } from "../parse/expression.js";
 
 export interface RuleContext {
@@ -55,8 +58,10 @@ export type Pattern =
   | { readonly kind: "mul"; readonly factors: readonly Pattern[] }
   | { readonly kind: "pow"; readonly base: Pattern; readonly exp: Pattern }
   | { readonly kind: "call"; readonly fn: Fn; readonly arg: Pattern }
-  | { readonly kind: "sum"; readonly body: Pattern; readonly indices: readonly string[] }
-  | { readonly kind: "size"; readonly indices: string };
+  | { readonly kind: "sum" | "max"; readonly body: Pattern; readonly indices: readonly string[] }
+  | { readonly kind: "size"; readonly indices: string }
+  | { readonly kind: "ref"; readonly name: string; readonly space: "value" | "grad"; readonly indices: readonly string[] }
+  | { readonly kind: "sym"; readonly name: string; readonly role: "const" | "size" };
 
 /** What a match binds: expression variables to nodes, index variables to lists of indices. */
 export interface Bindings {
@@ -71,11 +76,49 @@ export interface Bindings {
  */
 export interface Guard {
   readonly text: string;
+  /** Variables the guard binds for the replacement (`wholeRatio` binds the ratio it computed). */
+  readonly binds?: readonly string[];
+  readonly extend?: (b: Bindings) => ReadonlyMap<string, Expr>;
   readonly test: (b: Bindings, ctx: RuleContext) => boolean;
   readonly element?: (v: string, b: Bindings, ctx: RuleContext) => ((x: Expr | string) => boolean) | undefined;
 }
 
 export class PatternError extends Error {}
+
+/** Whether an index of a pattern is a variable (`?n`) rather than a fixed index name. */
+export const isVariable = (i: string): boolean => i.startsWith("?");
+
+/**
+ * A node as a pattern that matches exactly it, with the free indices named in `vars` turned into
+ * index variables (`xmu[n,d]*ivar[d]` with n, d ⇒ `xmu[?n,?d]*ivar[?d]`).
+ */
+export function patternOf(e: Expr, vars: readonly string[]): Pattern {
+  const idx = (i: string) => (vars.includes(i) ? `?${i}` : i);
+  const go = (x: Expr): Pattern => {
+    switch (x.kind) {
+      case "num":
+        return { kind: "num", value: x.value };
+      case "sym":
+        return { kind: "sym", name: x.name, role: x.role };
+      case "ref":
+        return { kind: "ref", name: x.name, space: x.space, indices: x.indices.map(idx) };
+      case "add":
+        return { kind: "add", terms: x.terms.map(go) };
+      case "mul":
+        return { kind: "mul", factors: x.factors.map(go) };
+      case "pow":
+        return { kind: "pow", base: go(x.base), exp: go(x.exp) };
+      case "call":
+        return { kind: "call", fn: x.fn, arg: go(x.arg) };
+      case "sum":
+      case "max":
+        return { kind: x.kind, body: go(x.body), indices: x.indices };
+      default:
+        return assertNever(x, "node");
+    }
+  };
+  return go(e);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading patterns
@@ -111,7 +154,14 @@ function fromAst(a: Ast, text: string): Pattern {
       throw new PatternError(`unknown operator in pattern '${text}'`);
     }
     case "name":
-      if (!a.name.startsWith("?") || a.indices !== undefined) throw new PatternError(`pattern '${text}': only ?variables may be named, found '${a.name}'`);
+      if (a.indices !== undefined) {
+        const idx = a.indices.map((i) => {
+          if (!i.name.startsWith("?")) throw new PatternError(`pattern '${text}': the indices of ${a.name} must be ?variables`);
+          return i.name;
+        });
+        return { kind: "ref", name: a.name, space: "value", indices: idx };
+      }
+      if (!a.name.startsWith("?")) throw new PatternError(`pattern '${text}': only ?variables and values with indices may be named, found '${a.name}'`);
       return { kind: "var", name: a.name };
     case "call": {
       if (a.fn === "sum" || a.fn === "size") {
@@ -159,10 +209,14 @@ export function variablesOf(p: Pattern): { exprs: Set<string>; indices: Set<stri
       case "call":
         return go(q.arg);
       case "sum":
-        q.indices.forEach((i) => indices.add(i));
-        return go(q.body);
+      case "max":
+      case "ref":
+        q.indices.filter(isVariable).forEach((i) => indices.add(i));
+        return q.kind === "ref" ? undefined : go(q.body);
       case "size":
         indices.add(q.indices);
+        return;
+      case "sym":
         return;
     }
   };
@@ -214,8 +268,35 @@ function* matchAt(p: Pattern, e: Expr, s: State, guards: readonly Guard[], ctx: 
     case "mul":
       if (e.kind === "mul") yield* matchOperands(p.factors, e.factors, "mul", s, guards, ctx);
       return;
-    case "sum": {
-      if (e.kind !== "sum" || e.indices.length === 0) return;
+    case "sym":
+      if (e.kind === "sym" && e.name === p.name && e.role === p.role) yield s;
+      return;
+    case "ref": {
+      if (e.kind !== "ref" || e.name !== p.name || e.space !== p.space || e.indices.length !== p.indices.length) return;
+      let t: State | undefined = s;
+      for (let k = 0; k < p.indices.length && t; k++) {
+        const v = p.indices[k]!;
+        if (!isVariable(v)) {
+          if (v !== e.indices[k]) t = undefined;
+          continue;
+        }
+        const had = t.indices.get(v);
+        if (had === undefined) {
+          t = t === s ? copy(s) : t;
+          t.indices.set(v, [e.indices[k]!]);
+        } else if (had.length !== 1 || had[0] !== e.indices[k]) t = undefined;
+      }
+      if (t) yield t;
+      return;
+    }
+    case "sum":
+    case "max": {
+      if (e.kind !== p.kind || e.indices.length === 0) return;
+      if (!p.indices.some(isVariable)) {
+        // fixed bound indices (from a step's definition): the same canonical names
+        if (p.indices.length === e.indices.length && p.indices.every((i, k) => i === e.indices[k])) yield* matchAt(p.body, e.body, s, guards, ctx);
+        return;
+      }
       if (p.indices.length === 1) {
         // one index variable: it holds all the indices, bound before the body so guards can see it
         for (const t of bindIndices(p.indices[0]!, e.indices, s)) yield* matchAt(p.body, e.body, t, guards, ctx);
@@ -320,7 +401,13 @@ export function instantiate(p: Pattern, b: Bindings, sizeOf: SizeOf): Expr {
       case "call":
         return call(q.fn, go(q.arg));
       case "sum":
-        return sum(go(q.body), q.indices.flatMap((i) => indicesOf(b, i)), sizeOf);
+        return sum(go(q.body), q.indices.flatMap((i) => (isVariable(i) ? indicesOf(b, i) : [i])), sizeOf);
+      case "max":
+        return maxOver(go(q.body), q.indices.flatMap((i) => (isVariable(i) ? indicesOf(b, i) : [i])), sizeOf);
+      case "sym":
+        return sym(q.name, q.role);
+      case "ref":
+        return ref(q.name, q.indices.flatMap((i) => (isVariable(i) ? indicesOf(b, i) : [i])), q.space);
       case "size":
         return mul(...indicesOf(b, q.indices).map((i) => sym(sizeOf(i), "size")));
     }
@@ -339,26 +426,62 @@ function indicesOf(b: Bindings, v: string): readonly string[] {
 
 /** A pattern rule: `lhs ⇒ rhs` where every guard holds. Checked when it is built. */
 export function rule(name: string, lhs: string, rhs: string, ...guards: readonly Guard[]): Rule {
-  const from = parsePattern(lhs);
-  const to = parsePattern(rhs);
+  return ruleOf(name, parsePattern(lhs), parsePattern(rhs), ...guards);
+}
+
+/** A pattern rule from patterns already built (the rules `definitions.ts` makes from steps). */
+export function ruleOf(name: string, from: Pattern, to: Pattern, ...guards: readonly Guard[]): Rule {
   const have = variablesOf(from);
   const need = variablesOf(to);
-  for (const v of need.exprs) if (!have.exprs.has(v)) throw new PatternError(`rule ${name}: ${v} is not bound by '${lhs}'`);
-  for (const v of need.indices) if (!have.indices.has(v)) throw new PatternError(`rule ${name}: index ${v} is not bound by '${lhs}'`);
-  for (const v of have.exprs) if (have.indices.has(v)) throw new PatternError(`rule ${name}: ${v} is both an expression and an index variable`);
+  for (const g of guards) for (const v of g.binds ?? []) have.exprs.add(v);
+  const text = `${printPattern(from)} ⇒ ${printPattern(to)}`;
+  for (const v of need.exprs) if (!have.exprs.has(v)) throw new PatternError(`rule ${name} (${text}): ${v} is not bound`);
+  for (const v of need.indices) if (!have.indices.has(v)) throw new PatternError(`rule ${name} (${text}): index ${v} is not bound`);
+  for (const v of have.exprs) if (have.indices.has(v)) throw new PatternError(`rule ${name} (${text}): ${v} is both an expression and an index variable`);
   return {
     name,
-    pattern: `${lhs} ⇒ ${rhs}`,
+    pattern: text,
     ...(guards.length ? { guard: guards.map((g) => g.text).join(" and ") } : {}),
     lhs: from,
     rhs: to,
     apply: (e, ctx) => {
       for (const b of matches(from, e, guards, ctx)) {
-        if (guards.every((g) => g.test(b, ctx))) return instantiate(to, b, ctx.sizeOf);
+        if (!guards.every((g) => g.test(b, ctx))) continue;
+        let all = b;
+        for (const g of guards) if (g.extend) all = { exprs: new Map([...all.exprs, ...g.extend(all)]), indices: all.indices };
+        return instantiate(to, all, ctx.sizeOf);
       }
       return undefined;
     },
   };
+}
+
+/** A pattern in the spec's syntax (fully parenthesized where a reader could doubt). */
+export function printPattern(p: Pattern): string {
+  const atom = (q: Pattern) => (q.kind === "add" || q.kind === "mul" || (q.kind === "num" && q.value < 0) ? `(${printPattern(q)})` : printPattern(q));
+  switch (p.kind) {
+    case "var":
+      return p.name;
+    case "num":
+      return String(p.value);
+    case "sym":
+      return p.name;
+    case "ref":
+      return p.indices.length ? `${p.space === "grad" ? "d" : ""}${p.name}[${p.indices.join(",")}]` : p.name;
+    case "add":
+      return p.terms.map(printPattern).join(" + ");
+    case "mul":
+      return p.factors.map((f) => (f.kind === "add" ? `(${printPattern(f)})` : printPattern(f))).join("*");
+    case "pow":
+      return `${atom(p.base)}^${atom(p.exp)}`;
+    case "call":
+      return `${p.fn}(${printPattern(p.arg)})`;
+    case "sum":
+    case "max":
+      return `${p.kind}(${printPattern(p.body)}, ${p.indices.join(", ")})`;
+    case "size":
+      return `size(${p.indices})`;
+  }
 }
 
 const exprOf = (b: Bindings, v: string): Expr => b.exprs.get(v)!;
@@ -390,4 +513,15 @@ export function isConstant(x: string): Guard {
 /** A named condition written as a function of the bound nodes, for guards no combinator says. */
 export function when(text: string, test: (b: Bindings, ctx: RuleContext) => boolean): Guard {
   return { text, test };
+}
+
+/** `?k` is a number and `?k/b` a whole number, bound to `?r` for the replacement. */
+export function wholeRatio(k: string, b: number, r: string): Guard {
+  const ratio = (x: Expr) => (x.kind === "num" ? x.value / b : NaN);
+  return {
+    text: `${k}/${b} is a whole number ${r}`,
+    binds: [r],
+    test: (m) => Number.isInteger(ratio(exprOf(m, k))),
+    extend: (m) => new Map([[r, num(ratio(exprOf(m, k)))]]),
+  };
 }
