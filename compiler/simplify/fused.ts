@@ -21,7 +21,7 @@
  */
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
-import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
+import { LimitExceeded, MAX_RULE_PASSES, MAX_SIMPLIFY_NODES } from "../limits.js";
 import { definitionsOf, foldDefinitionRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
@@ -30,7 +30,10 @@ import { outputs } from "./outputs.js";
 import type { RuleContext } from "./pattern.js";
 import { runPhases, type PhaseEntry } from "./phases.js";
 import { foldReductionRule, reductionDefinition } from "./regroup.js";
-import { EXPAND_RULES } from "./rules.js";
+import { EXPAND_RULES, expandRules } from "./rules.js";
+import { cost } from "./cost.js";
+import type { Rule } from "./pattern.js";
+import { runRules } from "./runner.js";
 import { share } from "./share.js";
 import { vanish } from "./vanish.js";
 
@@ -44,9 +47,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const folds = foldOrder(defs);
   const reductionDefs = p.steps.flatMap((st) => reductionDefinition(st) ?? []);
   const limit = MAX_RULE_PASSES;
-  const table: readonly PhaseEntry[] = [
+  const table = (expand: readonly Rule[]): readonly PhaseEntry[] => [
     { kind: "rules", name: "atoms", rules: [...literal, ...unfoldRules(defs)], limit },
-    { kind: "rules", name: "expand", rules: EXPAND_RULES, limit },
+    { kind: "rules", name: "expand", rules: expand, limit },
     { kind: "pass", name: "vanish", run: (g, limited) => vanish(g, p, ctx, limited) },
     { kind: "pass", name: "share", run: (g) => share(g, defs, p) },
     { kind: "rules", name: "factor", rules: [FACTOR_RULE], limit },
@@ -57,10 +60,23 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     { kind: "rules", name: "merge-factor", rules: [FACTOR_RULE], limit },
     { kind: "pass", name: "outputs", run: (g) => outputs(g, defs, folds, p, bw) },
   ];
-  const phases = runPhases(table, start, ctx, (phase, k, e) => {
-    const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
-    return new LimitExceeded(`simplifying ${which} (phase '${phase}'): ${e.message} (the limit)`);
-  });
-  const all = [{ name: "inline", rewrites: [], gradients: start }, ...phases];
-  return { gradients: all[all.length - 1]!.gradients, phases: all };
+  const run = (expand: readonly Rule[]) => {
+    const phases = runPhases(table(expand), start, ctx, (phase, k, e) => {
+      const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
+      return new LimitExceeded(`simplifying ${which} (phase '${phase}'): ${e.message} (the limit)`);
+    });
+    const all = [{ name: "inline", rewrites: [], gradients: start }, ...phases];
+    return { gradients: all[all.length - 1]!.gradients, phases: all };
+  };
+  // Cost guidance for distributing: first only where it enables a reduction rule or costs nothing;
+  // a product distributed everywhere (the monomial normal form) can still end cheaper once common
+  // factors come out and products fold into steps (swish's s*(1 + x - y)), so where the expand
+  // phase left some product undistributed, that run is made too and the cheaper result is kept.
+  const guided = run(EXPAND_RULES);
+  const expanded = guided.phases.find((ph) => ph.name === "expand")!.gradients;
+  const everywhere = expandRules({ everywhere: true });
+  if (expanded.every((g) => runRules(g, everywhere, ctx, { maxSize: MAX_SIMPLIFY_NODES }) === g)) return guided;
+  const full = run(everywhere);
+  const total = (f: Fused) => f.gradients.reduce((a, g) => a + cost(g), 0);
+  return total(full) < total(guided) ? full : guided;
 }

@@ -79,11 +79,18 @@ export interface Guard {
   /** Variables the guard binds for the replacement (`wholeRatio` binds the ratio it computed). */
   readonly binds?: readonly string[];
   readonly extend?: (b: Bindings) => ReadonlyMap<string, Expr>;
-  readonly test: (b: Bindings, ctx: RuleContext) => boolean;
+  /** `at.after()` builds the replacement, for a guard on what the rewrite gives (`notCostlier`). */
+  readonly test: (b: Bindings, ctx: RuleContext, at: Site) => boolean;
   readonly element?: (v: string, b: Bindings, ctx: RuleContext) => ((x: Expr | string) => boolean) | undefined;
 }
 
 export class PatternError extends Error {}
+
+/** Where a guard is asked: the node matched, and its replacement (built on demand). */
+export interface Site {
+  readonly before: Expr;
+  readonly after: () => Expr;
+}
 
 /** Whether an index of a pattern is a variable (`?n`) rather than a fixed index name. */
 export const isVariable = (i: string): boolean => i.startsWith("?");
@@ -446,10 +453,13 @@ export function ruleOf(name: string, from: Pattern, to: Pattern, ...guards: read
     rhs: to,
     apply: (e, ctx) => {
       for (const b of matches(from, e, guards, ctx)) {
-        if (!guards.every((g) => g.test(b, ctx))) continue;
-        let all = b;
-        for (const g of guards) if (g.extend) all = { exprs: new Map([...all.exprs, ...g.extend(all)]), indices: all.indices };
-        return instantiate(to, all, ctx.sizeOf);
+        let built: Expr | undefined;
+        const after = () => {
+          let all = b;
+          for (const g of guards) if (g.extend) all = { exprs: new Map([...all.exprs, ...g.extend(all)]), indices: all.indices };
+          return (built ??= instantiate(to, all, ctx.sizeOf));
+        };
+        if (guards.every((g) => g.test(b, ctx, { before: e, after }))) return after();
       }
       return undefined;
     },
@@ -513,6 +523,16 @@ export function isConstant(x: string): Guard {
 /** A named condition written as a function of the bound nodes, for guards no combinator says. */
 export function when(text: string, test: (b: Bindings, ctx: RuleContext) => boolean): Guard {
   return { text, test };
+}
+
+/** The rewrite does not make the node costlier by `measure` (the simplifier's `cost`). */
+export function notCostlier(measure: (e: Expr) => number): Guard {
+  return { text: "the result costs no more", test: (_b, _ctx, at) => measure(at.after()) <= measure(at.before) };
+}
+
+/** At least one of the guards holds. */
+export function anyOf(...gs: readonly Guard[]): Guard {
+  return { text: gs.map((g) => g.text).join(" or "), test: (b, ctx, at) => gs.some((g) => g.test(b, ctx, at)) };
 }
 
 /** `?k` is a number and `?k/b` a whole number, bound to `?r` for the replacement. */

@@ -136,7 +136,7 @@ export function backwardFused(
     );
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
-  // derived from the naive backward by inlining, then distribute ×3, factor-common
+  // derived from the naive backward by inlining, then distribute
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
