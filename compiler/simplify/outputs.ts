@@ -19,8 +19,11 @@ import { foldDefinitionRules, foldRule, instances, isMonomial, type Definition }
 import { FACTOR_RULE } from "./factor.js";
 import { EXPAND_RULES } from "./rules.js";
 import { runRules, SimplifyLimit } from "./runner.js";
-import type { RuleContext } from "./pattern.js";
+import { rule, type RuleContext } from "./pattern.js";
 import type { PhaseResult } from "./phases.js";
+
+/** The identity that lets `tanh` steps fold; a candidate like any other, kept only if cheaper. */
+export const SECH_TANH = rule("sech-tanh", "sech(?u)^2", "1 - tanh(?u)^2");
 
 /** Rewrites each gradient through step values while that is cheaper and gives the same numbers. */
 export function outputs(start: readonly Expr[], defs: readonly Definition[], folds: readonly Definition[], p: Program, bw: Backward): PhaseResult {
@@ -106,11 +109,7 @@ function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf): {
       }
     }
   }
-  const sech2 = mapBottomUp(
-    g,
-    (x) => (x.kind === "pow" && x.base.kind === "call" && x.base.fn === "sech" && x.exp.kind === "num" && x.exp.value === 2 ? add(num(1), mul(num(-1), pow(call("tanh", x.base.arg), num(2)))) : x),
-    sizeOf,
-  );
+  const sech2 = mapBottomUp(g, (x) => SECH_TANH.apply(x, { sizeOf }) ?? x, sizeOf);
   if (sech2 !== g) out.push({ rule: "sech-tanh", after: sech2 });
   return out;
 }

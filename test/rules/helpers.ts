@@ -12,7 +12,7 @@ import { prng } from "../../compiler/ir/random.js";
 import { runRules } from "../../compiler/simplify/runner.js";
 import type { Rule } from "../../compiler/simplify/pattern.js";
 
-export const letters = { n: "N", m: "N", d: "D" };
+export const letters = { n: "N", m: "N", d: "D", e: "D" };
 export const sizeOf = sizeResolver(letters);
 export const ctx = { sizeOf };
 
