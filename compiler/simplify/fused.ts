@@ -17,11 +17,14 @@
  * 11. merge-factor  common factors pulled out again;
  * 12. outputs       gradients written through a step's own value where cheaper (`outputs.ts`).
  *
+ * Distributing in `expand` is guided by cost; where that leaves a product undistributed, the table
+ * is run a second time with the plain normal form and the cheaper end result is kept (see below).
+ *
  * Nothing here knows any layer: every identity comes from the spec's own definitions.
  */
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
-import { LimitExceeded, MAX_RULE_PASSES, MAX_SIMPLIFY_NODES } from "../limits.js";
+import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
 import { definitionsOf, foldDefinitionRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
@@ -33,7 +36,8 @@ import { foldReductionRule, reductionDefinition } from "./regroup.js";
 import { EXPAND_RULES, expandRules } from "./rules.js";
 import { cost } from "./cost.js";
 import type { Rule } from "./pattern.js";
-import { runRules } from "./runner.js";
+import type { SimplifyLimit } from "./runner.js";
+import { contains } from "../ir/expr.js";
 import { share } from "./share.js";
 import { vanish } from "./vanish.js";
 
@@ -60,11 +64,11 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     { kind: "rules", name: "merge-factor", rules: [FACTOR_RULE], limit },
     { kind: "pass", name: "outputs", run: (g) => outputs(g, defs, folds, p, bw) },
   ];
-  const run = (expand: readonly Rule[]) => {
-    const phases = runPhases(table(expand), start, ctx, (phase, k, e) => {
-      const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
-      return new LimitExceeded(`simplifying ${which} (phase '${phase}'): ${e.message} (the limit)`);
-    });
+  const run = (expand: readonly Rule[], onLimit = (phase: string, k: number | undefined, e: SimplifyLimit): Error => {
+    const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
+    return new LimitExceeded(`simplifying ${which} (phase '${phase}'): ${e.message} (the limit)`);
+  }) => {
+    const phases = runPhases(table(expand), start, ctx, onLimit);
     const all = [{ name: "inline", rewrites: [], gradients: start }, ...phases];
     return { gradients: all[all.length - 1]!.gradients, phases: all };
   };
@@ -75,8 +79,19 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const guided = run(EXPAND_RULES);
   const expanded = guided.phases.find((ph) => ph.name === "expand")!.gradients;
   const everywhere = expandRules({ everywhere: true });
-  if (expanded.every((g) => runRules(g, everywhere, ctx, { maxSize: MAX_SIMPLIFY_NODES }) === g)) return guided;
-  const full = run(everywhere);
+  const distribute = everywhere.find((r) => r.name === "distribute")!;
+  if (!expanded.some((g) => contains(g, (x) => distribute.apply(x, ctx) !== undefined))) return guided;
+  // the normal form can grow past a limit where the guided run did not: then the guided result stands
+  let full: Fused;
+  try {
+    full = run(everywhere, () => new Abandoned());
+  } catch (e) {
+    if (e instanceof Abandoned) return guided;
+    throw e;
+  }
   const total = (f: Fused) => f.gradients.reduce((a, g) => a + cost(g), 0);
   return total(full) < total(guided) ? full : guided;
 }
+
+/** The plain normal form's run met a simplifier limit: it is given up, not reported. */
+class Abandoned extends Error {}

@@ -26,7 +26,7 @@ export function runRules(e: Expr, rules: readonly Rule[], ctx: RuleContext, opts
   const maxSize = opts.maxSize ?? MAX_SIMPLIFY_NODES;
   let cur = e;
   for (let pass = 0; pass < maxPasses; pass++) {
-    const next = onePass(cur, rules, ctx, opts.trace);
+    const next = onePass(cur, rules, ctx, opts.trace, maxSize);
     if (next === cur) return cur;
     if (treeSize(next) > maxSize) throw new SimplifyLimit(`simplification grew an expression past ${maxSize} nodes`);
     cur = next;
@@ -34,13 +34,18 @@ export function runRules(e: Expr, rules: readonly Rule[], ctx: RuleContext, opts
   throw new SimplifyLimit(`simplification did not reach a fixpoint in ${maxPasses} passes`);
 }
 
-function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewrite[] | undefined): Expr {
+function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewrite[] | undefined, maxSize: number): Expr {
+  // the nodes the rewrites of this pass built, counted as trees: a bound on how much it grew
+  let built = 0;
   const at = (y: Expr, depth: number): Expr => {
     for (const r of rules) {
       const z = r.apply(y, ctx);
       if (z !== undefined && z !== y) {
         trace?.push({ rule: r.name, before: y, after: z });
         if (depth >= MAX_RULE_REWRITES_PER_NODE) throw new SimplifyLimit(`a rewrite kept rewriting its own result ${MAX_RULE_REWRITES_PER_NODE} times`);
+        // a pass normalizes what it rewrote at once, so its growth is checked here, not only after it
+        built += treeSize(z);
+        if (built > maxSize) throw new SimplifyLimit(`simplification grew an expression past ${maxSize} nodes`);
         return rewrite(z, ctx.sizeOf, { after: (w) => at(w, depth + 1) });
       }
     }
