@@ -80,6 +80,11 @@ export function definitionsOf(p: Program, ctx: RuleContext): Definition[] {
   return defs;
 }
 
+/** Whether every index of the step is free in its definition, so that a match binds them all. */
+function bindsOwnIndices(s: Step): boolean {
+  return s.indices.every((i) => s.rhs.free.includes(i));
+}
+
 /** The step's value with its own indices as index variables: `t[?n,?d]`. */
 function lhsPattern(s: Step): Pattern {
   return { kind: "ref", name: s.name, space: "value", indices: s.indices.map((i) => `?${i}`) };
@@ -87,13 +92,15 @@ function lhsPattern(s: Step): Pattern {
 
 /** `t[?I] ⇒ f(?I)`, one data rule per step that only multiplies powers. */
 export function unfoldRules(defs: readonly Definition[]): Rule[] {
-  return defs.filter((d) => d.monomial).map((d) => ruleOf("unfold-product", lhsPattern(d.step), patternOf(d.basis, d.step.indices)));
+  return defs.filter((d) => d.monomial && bindsOwnIndices(d.step)).map((d) => ruleOf("unfold-product", lhsPattern(d.step), patternOf(d.basis, d.step.indices)));
 }
 
 /** `f(?I) ⇒ t[?I]` and the power forms, data rules for each step that is not a product of powers. */
 export function foldDefinitionRules(defs: readonly Definition[]): Rule[] {
   return defs.flatMap((d) => {
     const s = d.step;
+    // a step that broadcasts (y[n,d] = f(r[d])) cannot bind its own indices from its definition
+    if (!bindsOwnIndices(s)) return [];
     const t = lhsPattern(s);
     // the exponent's variables are named apart from the step's index variables
     const fresh = (x: string): string => (s.indices.includes(x) ? fresh(`${x}'`) : x);

@@ -60,6 +60,13 @@ describe("rules from the steps", () => {
     expectNoRewrite(literal, "(var[d] + eps)^g[d]", "[d]", steps);
   });
 
+  it("a step that broadcasts its definition makes no rule: its indices cannot be bound from it", () => {
+    const broadcast = ["r1[d] = sum(x[n,d], n)", "y1[n,d] = exp(-r1[d]^2)"];
+    const p = programWith("y1[n,d]", "[n,d]", broadcast);
+    expect(foldDefinitionRules([{ step: p.steps[1]!, basis: p.steps[1]!.rhs, monomial: false }])).toEqual([]);
+    expect(unfoldRules([{ step: p.steps[1]!, basis: p.steps[1]!.rhs, monomial: true }])).toEqual([]);
+  });
+
   it("fold-product: a product step folds into a monomial holding a power of it, the larger product first", () => {
     expectRewrite(fold, "xmu[n,d]*sqrtvar[d]^-3*g[d]", "xhat[n,d]*ivar[d]^2*g[d]", "[n,d]", steps);
     expectRewrite(fold, "xmu[n,d]^2/sqrtvar[d]^2", "xhat[n,d]^2", "[n,d]", steps);
