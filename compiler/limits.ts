@@ -87,7 +87,7 @@ export const MAX_RULE_PASSES = 200;
  */
 export const MAX_RULE_REWRITES_PER_NODE = 2 * MAX_TERMS;
 
-/** Iterations of a phase that is a loop over candidates (vanish, outputs), each keeping one rewrite. */
+/** Rounds of the vanish phase, each replacing one reduction by a cheaper expansion. */
 export const MAX_PHASE_ROUNDS = 20;
 
 /**

@@ -13,7 +13,7 @@
  * arithmetic across the factors (how many whole times `f` divides `m`), which a pattern that matches
  * nodes cannot say.
  */
-import { add, call, canonicalSize, collect, contains, isReduction, isTranscendental, mapBottomUp, mul, num, pow, reductionsOf, ref, refsOf, renameFree, replaceNode, rewrite, sum, treeSize, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { ref, refsOf, renameFree, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import type { Program, Step } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 import { monomialExpr, monomialOf } from "./rules.js";

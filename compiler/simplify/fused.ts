@@ -22,22 +22,21 @@
  *
  * Nothing here knows any layer: every identity comes from the spec's own definitions.
  */
+import { contains } from "../ir/expr.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
+import { cost } from "./cost.js";
 import { definitionsOf, foldDefinitionRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
 import { MERGE_RULE } from "./merge.js";
 import { outputs } from "./outputs.js";
-import type { RuleContext } from "./pattern.js";
+import type { Rule, RuleContext } from "./pattern.js";
 import { runPhases, type PhaseEntry } from "./phases.js";
 import { foldReductionRule, reductionDefinition } from "./regroup.js";
 import { EXPAND_RULES, expandRules } from "./rules.js";
-import { cost } from "./cost.js";
-import type { Rule } from "./pattern.js";
 import type { SimplifyLimit } from "./runner.js";
-import { contains } from "../ir/expr.js";
 import { share } from "./share.js";
 import { vanish } from "./vanish.js";
 

@@ -6,14 +6,13 @@
  * rule that fires where it matches, so it is a phase of its own. `throughOwnValue` does the same
  * for one local partial, for the naive backward.
  */
-import { add, call, canonicalSize, collect, contains, isReduction, isTranscendental, mapBottomUp, mul, num, pow, reductionsOf, ref, refsOf, renameFree, replaceNode, rewrite, sum, treeSize, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { add, call, contains, mapBottomUp, mul, num, pow, ref, refsOf, renameFree, replaceNode, type Expr, type SizeOf } from "../ir/expr.js";
 import type { Backward, Rewrite } from "../ir/backward.js";
 import { evalLeaves, gradKey, leavesOf } from "../ir/evaluate.js";
 import { evaluateGradient, interpretForward } from "../ir/interpret.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import { prng } from "../ir/random.js";
 import { nameTable } from "../ir/table.js";
-import { MAX_PHASE_ROUNDS } from "../limits.js";
 import { cost } from "./cost.js";
 import { foldDefinitionRules, foldRule, instances, isMonomial, type Definition } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";

@@ -5,7 +5,7 @@
  * nested sums and searches for an injective map of the definition's bound indices onto the
  * reduction's, which a node pattern cannot say.
  */
-import { add, call, canonicalSize, collect, contains, isReduction, isTranscendental, mapBottomUp, mul, num, pow, reductionsOf, ref, refsOf, renameFree, replaceNode, rewrite, sum, treeSize, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { canonicalSize, mul, num, pow, ref, refsOf, renameFree, sum, type Expr, type SizeOf } from "../ir/expr.js";
 import type { Step } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 import { cost } from "./cost.js";

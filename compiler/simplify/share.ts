@@ -5,7 +5,7 @@
  * in among the steps' definitions, and divides only by what can never be 0: a choice, not a rule
  * that fires where it matches, so it is a phase of its own.
  */
-import { add, call, canonicalSize, collect, contains, isReduction, isTranscendental, mapBottomUp, mul, num, pow, reductionsOf, ref, refsOf, renameFree, replaceNode, rewrite, sum, treeSize, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { contains, mul, num, pow, reductionsOf, replaceNode, sum, type Expr, type SizeOf } from "../ir/expr.js";
 import type { Rewrite } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { foldRule, instances, type Definition } from "./definitions.js";

@@ -4,7 +4,7 @@
  * replaced by that expansion; here it cancels to 0. It is a search over candidate expansions, kept
  * by cost, not a rule that fires where it matches, so it is a phase of its own.
  */
-import { add, call, canonicalSize, collect, contains, isReduction, isTranscendental, mapBottomUp, mul, num, pow, reductionsOf, ref, refsOf, renameFree, replaceNode, rewrite, sum, treeSize, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { reductionsOf, renameFree, replaceNode, rewrite, type Expr } from "../ir/expr.js";
 import type { Rewrite } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
