@@ -6,6 +6,7 @@
  */
 import type { SpecStats } from "./stats.js";
 import type { Compiled } from "./driver.js";
+import type { Explained } from "./explain/document.js";
 
 export type Dtype = "float64" | "float32";
 export type Format = "ts" | "js";
@@ -69,7 +70,7 @@ export async function moduleFiles(code: string, name: string, format: Format = "
 }
 
 /** The derivation of a compiled spec: `<name>.md` and `<name>.svg`. */
-export async function explainFiles(c: Compiled): Promise<Record<string, string>> {
+export async function explainFiles(c: Explained): Promise<Record<string, string>> {
   const [{ explainMarkdown }, { graphSvg }] = await Promise.all([import("./explain/document.js"), import("./explain/graph.js")]);
   return { [`${c.program.name}.md`]: explainMarkdown(c), [`${c.program.name}.svg`]: await graphSvg(c.program, c.backward) };
 }
@@ -84,7 +85,14 @@ export async function compile(spec: unknown, options?: CompileOptions): Promise<
 /** The derivation of `spec`, as `backpass explain` writes it: `{ files: { "<name>.md", "<name>.svg" } }`. */
 export async function explain(spec: unknown, options?: ExplainOptions): Promise<CompileResult> {
   checkOptions(options, ["source"], "explain");
-  return { files: await explainFiles(await compiled(spec, { source: options?.source })) };
+  const { NotLowered } = await import("./driver.js");
+  try {
+    return { files: await explainFiles(await compiled(spec, { source: options?.source })) };
+  } catch (e) {
+    // a derivation whose kernels cannot be written yet is still explained, without their cost
+    if (e instanceof NotLowered) return { files: await explainFiles(e.derived) };
+    throw e;
+  }
 }
 
 /** What each backward kernel of `spec` computes, as `backpass stats` prints it. */

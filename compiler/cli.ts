@@ -23,6 +23,7 @@ import { SpecError } from "./parse/check.js";
 import { loadSpecObject, readSpecText } from "./parse/load.js";
 import type { SpecStats } from "./stats.js";
 import type { Compiled } from "./driver.js";
+import type { Explained } from "./explain/document.js";
 import type { Format, ModuleKind } from "./api.js";
 import { terminalText } from "./escape.js";
 import { commandHelpText, helpText, parseArgs, usageText, UsageError, type Command, type Parsed } from "./cli-args.js";
@@ -49,7 +50,7 @@ interface Built {
 const terminalLines = (s: string) => s.split("\n").map(terminalText).join("\n");
 
 /** The derivation document and graph of a compiled spec: `<name>.md` and `<name>.svg`. */
-async function explainFiles(c: Compiled): Promise<Map<string, string>> {
+async function explainFiles(c: Explained): Promise<Map<string, string>> {
   const { explainFiles: files } = await import("./api.js");
   return new Map(Object.entries(await files(c)));
 }
@@ -102,8 +103,18 @@ class Cli {
     return rel && !rel.startsWith("..") ? rel : path;
   }
 
-  async buildAll(files: readonly string[], debug: boolean, dtype: "float64" | "float32" = "float64", rebuild?: (source: string) => string): Promise<{ built: Built[]; failed: number }> {
-    const { compile } = await import("./driver.js");
+  /**
+   * Builds each spec. With `derivations`, a spec whose kernels cannot be written yet (NotLowered)
+   * is not a failure: its derivation goes there, for `explain`.
+   */
+  async buildAll(
+    files: readonly string[],
+    debug: boolean,
+    dtype: "float64" | "float32" = "float64",
+    rebuild?: (source: string) => string,
+    derivations?: { file: string; derived: Explained }[],
+  ): Promise<{ built: Built[]; failed: number }> {
+    const { compile, NotLowered } = await import("./driver.js");
     const built: Built[] = [];
     let failed = 0;
     const names = new Map<string, string>();
@@ -119,6 +130,10 @@ class Cli {
         names.set(c.program.name, source);
         built.push({ file: source, name: c.program.name, code: c.code, stats: c.stats, compiled: c });
       } catch (e) {
+        if (derivations && e instanceof NotLowered) {
+          derivations.push({ file: source, derived: e.derived });
+          continue;
+        }
         failed++;
         if (e instanceof SpecError) this.io.stderr(`${e.formatIn(await readSpecText(abs).catch(() => undefined))}\n`);
         else this.io.stderr(`${terminalText(source)}: ${internalError(e)}\n`);
@@ -157,11 +172,12 @@ class Cli {
   async explain(args: Parsed): Promise<number> {
     const out = args.options.get("--out") as string;
     await checkOutputDir(this.abs(out), out);
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"));
+    const derivations: { file: string; derived: Explained }[] = [];
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), "float64", undefined, derivations);
     const writer = new OutputWriter((p) => this.shown(p));
     let unwritten = 0;
     try {
-      for (const b of built)
+      for (const b of [...built.map((x) => ({ file: x.file, compiled: x.compiled as Explained })), ...derivations.map((x) => ({ file: x.file, compiled: x.derived }))])
         for (const [name, text] of await explainFiles(b.compiled)) {
           const path = join(out, name);
           if (await this.writeOne(writer, path, text)) this.io.stdout(`${terminalText(b.file)} -> ${terminalText(path)}\n`);

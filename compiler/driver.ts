@@ -90,19 +90,68 @@ function checkLimits(program: Program, file: string | undefined): void {
   if (wide.length) throw new SpecError(wide, file);
 }
 
+/** The derivation of a spec, up to and including the verified fused gradients. */
+export interface Derived {
+  readonly program: Program;
+  readonly backward: Backward;
+  readonly fused: Fused;
+}
+
+/**
+ * What code generation cannot lower yet (issue 13): `where` and `delta` nodes (from choices, kinks,
+ * max/min gradients and gathers), `erf`, input kinds and several outputs. The derivation handles
+ * them (`derive`); the loop IR's lowering comes next.
+ */
+function notLowered(d: Derived): string | undefined {
+  const p = d.program;
+  if (p.outputs.length > 1) return "several outputs";
+  const kinded = p.inputs.find((t) => t.kind !== undefined);
+  if (kinded) return `an input of kind '${kinded.kind}' ('${kinded.name}')`;
+  const all = [...p.steps.map((s) => s.rhs), ...d.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...d.fused.gradients];
+  const [node] = collect(all, (x) => x.kind === "where" || x.kind === "delta" || (x.kind === "call" && x.fn === "erf"), { limit: 1 });
+  if (node) return node.kind === "where" ? "where(...) (a choice, a kink's derivative or a max/min gradient)" : node.kind === "delta" ? "a gather (an integer input in an index position)" : "erf";
+  return undefined;
+}
+
+/** A spec whose derivation is checked but whose kernels cannot be written yet; it carries the derivation. */
+export class NotLowered extends SpecError {
+  constructor(
+    problems: ConstructorParameters<typeof SpecError>[0],
+    file: string | undefined,
+    readonly derived: Derived,
+  ) {
+    super(problems, file);
+  }
+}
+
+/**
+ * The derivation alone: spec -> checked program -> naive backward -> fused gradients, each stage
+ * checked as in `compile`. For every spec, including those whose kernels cannot be written yet.
+ */
+export async function derive(spec: unknown, opts: Pick<CompileOptions, "source" | "timeBudgetMs" | "debug"> = {}): Promise<Derived> {
+  return guarded(opts, (run) => deriveWithin(spec, opts, run));
+}
+
 /**
  * Compiles a spec. A spec past one of the compiler's limits (limits.ts: nesting, size, the time
  * budget of the build) gets a SpecError that names the limit, never an internal error.
  */
 export async function compile(spec: unknown, opts: CompileOptions = {}): Promise<Compiled> {
+  return guarded(opts, (run) => compileWithin(spec, opts, run));
+}
+
+type Run = <T>(stage: string, f: () => T) => T;
+
+/** Runs `body` within the build's time budget, turning a limit hit in any stage into a SpecError. */
+async function guarded<T>(opts: Pick<CompileOptions, "source" | "timeBudgetMs">, body: (run: Run) => Promise<T>): Promise<T> {
   const budget = new Budget(opts.timeBudgetMs);
   let stage = "parse";
-  const run = <T>(name: string, f: () => T): T => {
+  const run = <U>(name: string, f: () => U): U => {
     stage = name;
     return withBudget(budget, name, f);
   };
   try {
-    return await compileWithin(spec, opts, run);
+    return await body(run);
   } catch (e) {
     if (e instanceof LimitExceeded) throw new SpecError([{ message: e.message }], opts.source);
     if (e instanceof SimplifyLimit) throw new SpecError([{ message: `${e.message} while simplifying the gradients (the limit)` }], opts.source);
@@ -112,8 +161,7 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
   }
 }
 
-async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage: string, f: () => T) => T): Promise<Compiled> {
-
+async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" | "debug">, run: Run): Promise<Derived> {
   const log = opts.debug;
   const program = run("parse", () => checkSpec(spec, opts.source));
   checkLimits(program, opts.source);
@@ -146,6 +194,15 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: <T>(stage
     log?.(`== simplify/${ph.name} (${ph.rewrites.length} rewrites)`);
     ph.gradients.forEach((g, k) => log?.(`  d${program.inputs[k]!.name} = ${print(g, program.letters)}`));
   }
+  return { program, backward, fused };
+}
+
+async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Promise<Compiled> {
+  const derived = await deriveWithin(spec, opts, run);
+  const { program, backward, fused } = derived;
+  const log = opts.debug;
+  const missing = notLowered(derived);
+  if (missing) throw new NotLowered([{ message: `code generation for ${missing} is not implemented yet (issue 13); the derivation itself is checked` }], opts.source, derived);
 
   const sched = run("schedule", () => schedule(fused.gradients, program.inputs, program.sizeOf));
   // the scheduler stores invariant products in arrays: the gradients it emits are checked too

@@ -7,7 +7,7 @@
 import { refsOf, print } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program } from "./ir/program.js";
 import type { Backward, Fused } from "./ir/backward.js";
-import { evaluateGradient, fill, interpretBackward, interpretForward, type Tensors } from "./ir/interpret.js";
+import { evaluateGradient, fill, hasGradient, interpretBackward, interpretForward, randomInputs, type Tensors } from "./ir/interpret.js";
 import { evaluate, gradKey, tensorEnv } from "./ir/evaluate.js";
 import { prng } from "./ir/random.js";
 import { nameTable } from "./ir/table.js";
@@ -24,7 +24,7 @@ export function verifyProgram(p: Program): void {
 }
 
 export function verifyBackward(p: Program, bw: Backward): void {
-  const defined = new Set([bw.upstream.name]);
+  const defined = new Set([bw.upstream.name, ...bw.upstreams.map((u) => u.grad.name)]);
   for (const b of bw.blocks)
     for (const s of b.statements) {
       for (const i of s.expr.free) if (!s.target.indices.includes(i)) throw new InternalError(`${print(s.target)}: index ${i} free on the right`);
@@ -56,15 +56,11 @@ export function verifyFused(p: Program, bw: Backward, fused: Fused, seed = 12345
     const sizes = nameTable<number>();
     for (const s of p.sizes) sizes[s] = 2 + Math.floor(rand() * 2);
     const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
-    const inputs = nameTable<Float64Array>();
-    for (const t of p.inputs) {
-      const n = shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1);
-      // positive values first, then mixed signs: a rewrite must hold for both
-      inputs[t.name] = Float64Array.from({ length: n }, () => (trial === 0 ? 0.5 + rand() : (rand() < 0.5 ? -1 : 1) * (0.5 + rand())));
-    }
+    // positive values first, then mixed signs: a rewrite must hold for both
+    const inputs = randomInputs(p, sizes, rand, () => (trial === 0 ? 0.5 + rand() : (rand() < 0.5 ? -1 : 1) * (0.5 + rand())));
     const tensors = interpretForward(p, inputs, sizes, constants);
-    const outLen = shapeOf(p, tensorOf(p, p.output)).reduce((a, s) => a * sizes[s]!, 1);
-    const dout = Float64Array.from({ length: outLen }, () => rand() * 2 - 1);
+    const dout = nameTable<Float64Array>();
+    for (const o of p.outputs) dout[o] = Float64Array.from({ length: shapeOf(p, tensorOf(p, o)).reduce((a, s) => a * sizes[s]!, 1) }, () => rand() * 2 - 1);
     const all = interpretBackward(p, bw, tensors, sizes, constants, dout);
     // the size of the terms each naive gradient element sums: its rounding noise is a few ulps of it
     const terms = interpretBackward(p, bw, tensors, sizes, constants, dout, true);
@@ -75,8 +71,9 @@ export function verifyFused(p: Program, bw: Backward, fused: Fused, seed = 12345
     // a gradient that cancels to rounding noise (batchnorm's dx with eps = 0 and N = 2) is measured
     // against 1e-6 of the layer's largest gradient, as in the tests
     let largest = 1e-300;
-    for (const t of p.inputs) for (const v of all.get(gradKey(t.name))!.data) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
+    for (const g of bw.gradients) for (const v of all.get(gradKey(g.input.name))!.data) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
     p.inputs.forEach((t, k) => {
+      if (!hasGradient(p, k)) return;
       const naive = all.get(gradKey(t.name))!.data;
       const fast = evaluateGradient(p, fused.gradients[k]!, k, all, sizes, constants);
       const noise = terms.get(gradKey(t.name))!.data;

@@ -28,7 +28,7 @@ const CASES: [string, unknown][] = [
   ["syntax: unexpected character", steps("y[n,d] = x[n,d] $ 2")],
   ["no '=' in a step", steps("y[n,d] x[n,d]")],
   ["unknown name", steps("y[n,d] = gamma[d] * x[n,d]")],
-  ["unknown function", steps("y[n,d] = relu(x[n,d])")],
+  ["unknown function", steps("y[n,d] = gelu(x[n,d])")],
   ["unknown index", steps("y[n,d] = x[n,k]")],
   ["unknown index on the left", steps("y[n,k] = x[n,d]")],
   ["wrong number of indices", steps("y[n,d] = x[n] * g[d]")],
@@ -77,9 +77,10 @@ const CASES: [string, unknown][] = [
     steps("mu[n] = mean(x[n,d], k)", "y[n,d] = gama[d] * (x[n,d] - mu[n])"),
   ],
   [
-    "gradient through max",
-    steps("m[n] = max(x[n,d], d)", "y[n,d] = x[n,d] - m[n]"),
+    "comparison outside where",
+    steps("y[n,d] = x[n,d] > 0"),
   ],
+  ["where without a comparison", steps("y[n,d] = where(x[n,d], 1, 0)")],
   ["division by zero", steps("y[n,d] = x[n,d] / (2 - 2)")],
 ];
 
@@ -107,7 +108,7 @@ const MESSAGES: [string, string][] = [
   ],
   [
     "unknown function",
-    "ln.json: step 1 \"y[n,d] = relu(x[n,d])\": unknown function 'relu' (known: sqrt, exp, log, tanh, abs, sin, cos, sigmoid, sign, cosh, sinh, sech, stop, sum, mean, max)\n    y[n,d] = relu(x[n,d])\n             ^",
+    "ln.json: step 1 \"y[n,d] = gelu(x[n,d])\": unknown function 'gelu' (known: sqrt, exp, log, tanh, abs, sin, cos, sigmoid, sign, cosh, sinh, sech, stop, relu, erf, log1p, expm1, softplus, where, maximum, minimum, sum, mean, max, min)\n    y[n,d] = gelu(x[n,d])\n             ^",
   ],
   [
     "unknown index",
@@ -214,8 +215,12 @@ const MESSAGES: [string, string][] = [
     "ln.json: step 1 \"mu[n] = mean(x[n,d], k)\": mean over 'k', which is not a declared index (declared: n, d)\n    mu[n] = mean(x[n,d], k)\n                         ^\nln.json: step 2 \"y[n,d] = gama[d] * (x[n,d] - mu[n])\": unknown name 'gama' (not an input, step, constant or size symbol)\n    y[n,d] = gama[d] * (x[n,d] - mu[n])\n             ^",
   ],
   [
-    "gradient through max",
-    "ln.json: step 1 \"m[n] = max(x[n,d], d)\": the gradient of 'x' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values",
+    "comparison outside where",
+    "ln.json: step 1 \"y[n,d] = x[n,d] > 0\": a comparison ('>') is allowed only as the first argument of where(condition, a, b)\n    y[n,d] = x[n,d] > 0\n                    ^",
+  ],
+  [
+    "where without a comparison",
+    "ln.json: step 1 \"y[n,d] = where(x[n,d], 1, 0)\": the first argument of where must be a comparison, like where(x[n] > 0, a, b)\n    y[n,d] = where(x[n,d], 1, 0)\n                   ^",
   ],
   ["division by zero", 'ln.json: step 1 "y[n,d] = x[n,d] / (2 - 2)": division by zero\n    y[n,d] = x[n,d] / (2 - 2)\n                    ^'],
 ];

@@ -50,7 +50,7 @@ export interface Partial {
 }
 
 /** Functions the CAS knows under the same name. */
-const CAS_FUNCTIONS = new Set<Fn>(["exp", "log", "tanh", "abs", "sin", "cos", "cosh", "sinh", "sech"]);
+const CAS_FUNCTIONS = new Set<Fn>(["exp", "log", "tanh", "sin", "cos", "cosh", "sinh", "sech"]);
 
 const noSizes: SizeOf = (i) => {
   throw new Error(`flat expression has index '${i}'`);
@@ -77,6 +77,9 @@ export function toCasString(e: Expr): string {
       if (e.fn === "sigmoid") return `1/(1+exp(-(${toCasString(e.arg)})))`;
       if (!CAS_FUNCTIONS.has(e.fn)) throw new CasUnsupported(`the CAS has no '${e.fn}'`);
       return `${e.fn}(${toCasString(e.arg)})`;
+    case "where":
+    case "delta":
+      throw new CasUnsupported(`the CAS is not asked about ${e.kind}(...)`);
     case "sum":
     case "max":
       throw new CasUnsupported("reduction in a flat expression");
@@ -119,6 +122,8 @@ export function fromCasString(text: string, leaf: (name: string) => Expr | undef
         }
       }
       // falls through (unreachable)
+      case "compare":
+        throw new CasUnsupported("a comparison in a CAS answer");
       case "call": {
         if (a.args.length !== 1) throw new CasUnsupported(`'${a.fn}' with ${a.args.length} arguments in a CAS answer`);
         const arg = go(a.args[0]!);

@@ -15,37 +15,45 @@
  * - indices free in the contribution but absent from `D` were broadcast in the forward step, so
  *   the adjoint is summed over them;
  * - a tensor read by several steps gets one contribution per step (`dxmu1`, `dxmu2`), added up
- *   before its own block.
+ *   before its own block; an output that later steps also read adds its upstream gradient too;
+ * - choices, kinks and reductions are hidden from the CAS behind placeholders and differentiated
+ *   here: `where` sends the gradient to the branch it chose, `max(body, i)` to the elements that
+ *   attain it (split evenly among ties), a function of rules.ts's `OWN_RULE_FUNCTIONS` through its
+ *   table entry (`relu'(u) = [u > 0]`, `abs'(u) = sign(u)`);
+ * - inputs declared `int` or `nograd` get no gradient, and steps that no differentiable input
+ *   reaches get no block.
  */
 import {
+  ONE,
   ZERO,
   add,
   collect,
   contains,
   mul,
+  num,
+  pow,
   ref,
   refsOf,
   renameFree,
   rewrite,
   sum,
   sym,
+  where,
   type Expr,
   type Ref,
   type SizeOf,
 } from "../ir/expr.js";
-import type { Program, Step, TensorDecl } from "../ir/program.js";
+import { isDifferentiable, stepOf, type Program, type Step, type TensorDecl } from "../ir/program.js";
 import type { Backward, Block, LocalPartial, Statement } from "../ir/backward.js";
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
+import { functionDerivative, OWN_RULE_FUNCTIONS } from "./rules.js";
 import { nameTable } from "../ir/table.js";
 
 export function gradRef(t: TensorDecl, part?: number): Ref {
   return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
 }
 
-/**
- * A step whose gradient would have to pass through `max(...)`. The spec language gives `max` no
- * derivative: it is meant as a shift under `stop(...)`, as in a numerically safe softmax.
- */
+/** A step whose local derivative neither the CAS nor the compiler's own rules could confirm. */
 export class NoGradient extends Error {
   constructor(
     message: string,
@@ -61,14 +69,19 @@ export function liveRefsOf(e: Expr): Ref[] {
   return refsOf(e).filter((r) => live.has(r));
 }
 
-/** The steps whose value reaches the output through something other than `stop(...)`. */
+/**
+ * The steps that need a gradient: their value reaches an output through something other than
+ * `stop(...)`, and a differentiable input reaches them (a step of `nograd` inputs alone needs none).
+ */
 export function activeSteps(p: Program): Step[] {
-  const needed = new Set([p.output]);
+  const needed = new Set(p.outputs);
   for (const s of [...p.steps].reverse()) {
     if (!needed.has(s.name)) continue;
     for (const r of liveRefsOf(s.rhs)) needed.add(r.name);
   }
-  return p.steps.filter((s) => needed.has(s.name));
+  const varies = new Set(p.inputs.filter(isDifferentiable).map((t) => t.name));
+  for (const s of p.steps) if (liveRefsOf(s.rhs).some((r) => varies.has(r.name))) varies.add(s.name);
+  return p.steps.filter((s) => needed.has(s.name) && varies.has(s.name));
 }
 
 /**
@@ -80,27 +93,35 @@ export type PartialForm = (partial: Expr, step: Step, sizeOf: SizeOf) => Expr;
 
 export function differentiate(p: Program, partialForm: PartialForm): Backward {
   const active = activeSteps(p).reverse();
-  const decls = [...p.inputs, ...p.steps];
+  const activeNames = new Set(active.map((s) => s.name));
+  // only differentiable inputs and active steps receive gradients
+  const decls = [...p.inputs.filter(isDifferentiable), ...p.steps.filter((s) => activeNames.has(s.name))];
+  const receives = new Set(decls.map((d) => d.name));
   // consumers of each tensor, in the order the backward visits them
   const consumers = new Map<string, Step[]>();
   for (const s of active)
-    for (const name of new Set(liveRefsOf(s.rhs).map((r) => r.name))) consumers.set(name, [...(consumers.get(name) ?? []), s]);
+    for (const name of new Set(liveRefsOf(s.rhs).map((r) => r.name))) if (receives.has(name)) consumers.set(name, [...(consumers.get(name) ?? []), s]);
+  const outputs = p.outputs.filter((o) => activeNames.has(o));
+  /** How many arrays add up to a tensor's gradient: one per consumer, one more for an output's upstream. */
+  const parts = (t: TensorDecl) => (consumers.get(t.name)?.length ?? 0) + (outputs.includes(t.name) ? 1 : 0);
   const contributionRef = (t: TensorDecl, consumer: Step): Ref => {
     const cs = consumers.get(t.name)!;
-    return cs.length > 1 ? gradRef(t, cs.indexOf(consumer) + 1) : gradRef(t);
+    return parts(t) > 1 ? gradRef(t, cs.indexOf(consumer) + 1) : gradRef(t);
   };
+  /** The upstream gradient of an output: its whole gradient, or part `#0` when later steps read it too. */
+  const upstreamRef = (t: TensorDecl): Ref => (parts(t) > 1 ? gradRef(t, 0) : gradRef(t));
   const gather = (t: TensorDecl): Statement | undefined => {
+    if (parts(t) <= 1) return undefined;
     const cs = consumers.get(t.name) ?? [];
-    if (cs.length === 1) return undefined;
-    return { target: gradRef(t), expr: add(...cs.map((c) => contributionRef(t, c))), source: t.name };
+    const terms = [...(outputs.includes(t.name) ? [upstreamRef(t)] : []), ...cs.map((c) => contributionRef(t, c))];
+    return { target: gradRef(t), expr: add(...terms), source: t.name };
   };
 
-  const output = active[0]!;
-  const upstream = gradRef(output);
+  const upstreams = outputs.map((o) => ({ output: o, grad: upstreamRef(stepOf(p, o)!) }));
   const blocks: Block[] = [];
   for (const step of active) {
     const statements: Statement[] = [];
-    const g = step === output ? undefined : gather(step);
+    const g = gather(step);
     if (g) statements.push(g);
     const dy = gradRef(step);
     const live = liveRefsOf(step.rhs);
@@ -128,7 +149,8 @@ export function differentiate(p: Program, partialForm: PartialForm): Backward {
     blocks.push({ step, statements });
   }
   const final: Statement[] = [];
-  for (const input of p.inputs) {
+  const differentiable = p.inputs.filter(isDifferentiable);
+  for (const input of differentiable) {
     const cs = consumers.get(input.name) ?? [];
     if (cs.length === 0) final.push({ target: gradRef(input), expr: ZERO, source: input.name });
     else {
@@ -137,7 +159,10 @@ export function differentiate(p: Program, partialForm: PartialForm): Backward {
     }
   }
   if (final.length) blocks.push({ step: undefined, statements: final });
-  return { upstream, blocks, gradients: p.inputs.map((input) => ({ input, grad: gradRef(input) })) };
+  // with no active output (no differentiable input reaches one) the first output's gradient is
+  // still the upstream, read by nothing
+  const upstream = upstreams[0]?.grad ?? gradRef(stepOf(p, p.output)!);
+  return { upstream, upstreams, blocks, gradients: differentiable.map((input) => ({ input, grad: gradRef(input) })) };
 }
 
 /**
@@ -163,11 +188,68 @@ export function gatherInto(c: Expr, occ: Ref, t: TensorDecl, sizeOf: SizeOf): Ex
 }
 
 /**
+ * ∂s/∂occ for a node hidden from the CAS, by the chain rule through it:
+ * - `sum(body, I)`: the sum over the bound indices the occurrence does not carry of ∂body/∂occ;
+ * - `max(body, I)`: the same, of ∂body/∂occ where the body attains the maximum, divided by the
+ *   number of elements that attain it (ties share evenly); `min` is `-max(-body)`;
+ * - `where(c, a, b)`: `where(c, ∂a/∂occ, ∂b/∂occ)`, the gradient whole to the chosen branch;
+ * - `stop(u)`: 0; `f(u)` of the own rule table: `f'(u) * ∂u/∂occ`.
+ */
+function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback: boolean } {
+  switch (s.kind) {
+    case "sum": {
+      const inner = partialOf(s.body, occ, sizeOf);
+      const over = s.indices.filter((i) => !occ.indices.includes(i));
+      return { expr: sum(inner.expr, over, sizeOf), fallback: inner.fallback };
+    }
+    case "max": {
+      if (!sameEverywhere(s.body))
+        throw new NoGradientHere(
+          `the gradient through max(...) or min(...) goes to the elements equal to the extreme, so its body must compute the same bits wherever it is written: write a body that adds or multiplies more than two terms as a step of its own (t[...] = ...), and take the max of t`,
+        );
+      const inner = partialOf(s.body, occ, sizeOf);
+      const over = s.indices.filter((i) => !occ.indices.includes(i));
+      const attains = (x: Expr) => where("==", s.body, s, x, ZERO);
+      const ties = sum(attains(ONE), s.indices, sizeOf);
+      return { expr: mul(sum(attains(inner.expr), over, sizeOf), pow(ties, num(-1))), fallback: inner.fallback };
+    }
+    case "where": {
+      const a = partialOf(s.then, occ, sizeOf);
+      const b = partialOf(s.else, occ, sizeOf);
+      return { expr: where(s.op, s.left, s.right, a.expr, b.expr), fallback: a.fallback || b.fallback };
+    }
+    case "call": {
+      if (s.fn === "stop") return { expr: ZERO, fallback: false };
+      const inner = partialOf(s.arg, occ, sizeOf);
+      return { expr: mul(functionDerivative(s.fn, s.arg), inner.expr), fallback: inner.fallback };
+    }
+    default:
+      throw new Error(`localPartial(): ${s.kind} is not hidden from the CAS`);
+  }
+}
+
+/**
+ * Whether `e` evaluates to the same bits however its operands are ordered: every sum and product
+ * has at most two operands (IEEE addition and multiplication commute exactly; with three, the
+ * order the factory sorts them in, which depends on index names, changes the rounding). The
+ * tie test `body == max(body, i)` compares the body renamed into the gradient's indices with the
+ * body inside the max, so it must hold for both.
+ */
+function sameEverywhere(e: Expr): boolean {
+  return !contains(e, (x) => (x.kind === "add" && x.terms.length > 2) || (x.kind === "mul" && x.factors.length > 2));
+}
+
+/**
  * ∂e/∂occ for an expression that may hold reductions. Maximal reductions become placeholders so
  * that the CAS sees a flat expression; the chain rule goes through each reduction that holds the
  * occurrence, summing over its bound indices that the occurrence does not carry.
  */
 class NoGradientHere extends Error {}
+
+/** Nodes the CAS never sees: reductions, choices, `stop` and the functions of our own rule table. */
+function hiddenFromCas(x: Expr): boolean {
+  return x.kind === "sum" || x.kind === "max" || x.kind === "where" || (x.kind === "call" && (x.fn === "stop" || OWN_RULE_FUNCTIONS.has(x.fn)));
+}
 
 export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback: boolean } {
   if (!contains(e, (x) => x === occ)) return { expr: ZERO, fallback: false };
@@ -175,11 +257,7 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
   const placeholders: Expr[] = [];
   const flat = rewrite(e, sizeOf, {
     before: (x) => {
-      // stop(...) and max(...) are constants to the CAS; a max that the occurrence reaches is an error
-      const opaque = (x.kind === "call" && x.fn === "stop") || x.kind === "max";
-      if (x.kind === "max" && liveRefsOf(x.body).includes(occ))
-        throw new NoGradientHere(`the gradient of '${occ.name}' would pass through max(...), which has none; wrap the max in stop(...) if it only shifts values`);
-      if (x.kind !== "sum" && !opaque) return undefined;
+      if (!hiddenFromCas(x)) return undefined;
       sums.push(x);
       placeholders.push(sym(`%s${sums.length - 1}`, "const"));
       return placeholders[sums.length - 1]!;
@@ -193,12 +271,12 @@ export function partialOf(e: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fall
     terms.push(d.expr);
   }
   sums.forEach((s, k) => {
-    if (s.kind !== "sum" || !contains(s.body, (x) => x === occ)) return;
+    if (!contains(s, (x) => x === occ)) return;
+    const inner = localPartial(s, occ, sizeOf);
+    if (inner.expr === ZERO) return;
     const outer = scalarPartial(flat, placeholders[k]!);
-    const inner = partialOf(s.body, occ, sizeOf);
     fallback ||= outer.source === "rules" || inner.fallback;
-    const over = s.indices.filter((i) => !occ.indices.includes(i));
-    terms.push(mul(outer.expr, sum(inner.expr, over, sizeOf)));
+    terms.push(mul(outer.expr, inner.expr));
   });
   const restore = (x: Expr) => {
     const k = placeholders.indexOf(x);

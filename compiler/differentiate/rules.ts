@@ -4,7 +4,7 @@
  * as the fallback when the CAS fails or answers wrongly. Reductions never reach this table: the
  * chain-rule driver in reverse.ts owns them.
  */
-import { ONE, ZERO, add, assertNever, call, contains, mul, neg, num, pow, sub, type Expr, type Fn } from "../ir/expr.js";
+import { ONE, ZERO, add, assertNever, call, contains, mul, neg, num, pow, sub, where, type Expr, type Fn } from "../ir/expr.js";
 
 /** d f(u)/du for each elementwise function, as an expression in u. */
 const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
@@ -20,7 +20,26 @@ const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
   sinh: (u) => call("cosh", u), //             d/du sinh u = cosh u
   sech: (u) => neg(mul(call("sech", u), call("tanh", u))), // d/du sech u = -sech(u) tanh(u)
   stop: () => ZERO, //                         stop(u) passes no gradient
+  relu: (u) => where(">", u, ZERO, ONE, ZERO), // d/du max(u, 0) = [u > 0]: relu'(0) = 0, as PyTorch
+  erf: (u) => mul(num(2 / Math.sqrt(Math.PI)), call("exp", neg(pow(u, num(2))))), // d/du erf u = 2/sqrt(pi) e^(-u^2)
+  log1p: (u) => pow(add(ONE, u), num(-1)), //  d/du log(1 + u) = 1/(1 + u)
+  expm1: (u) => call("exp", u), //             d/du (e^u - 1) = e^u
+  softplus: (u) => call("sigmoid", u), //      d/du log(1 + e^u) = sigmoid(u), finite for every u
 };
+
+/**
+ * Functions whose partials always come from this table, never from the CAS: kinks and choices,
+ * whose derivative at the kink the CAS writes as a quotient that is NaN there (`abs'` as `x/|x|`),
+ * and functions the CAS does not know or differentiates into forms that overflow (`softplus'` as
+ * `e^x/(1 + e^x)`). The chain-rule driver (reverse.ts) hides their calls from the CAS and applies
+ * the table entry itself.
+ */
+export const OWN_RULE_FUNCTIONS: ReadonlySet<Fn> = new Set<Fn>(["abs", "sign", "relu", "erf", "log1p", "expm1", "softplus"]);
+
+/** d f(u)/du for an elementwise function, from the table. */
+export function functionDerivative(fn: Fn, u: Expr): Expr {
+  return FUNCTION_DERIVATIVES[fn](u);
+}
 
 /** d e / d v, where v is a leaf (a ref or a symbol) and e holds no reduction. */
 export function derivative(e: Expr, v: Expr): Expr {
@@ -50,6 +69,10 @@ export function derivative(e: Expr, v: Expr): Expr {
     }
     case "call": //                               d f(u) = f'(u) du
       return mul(FUNCTION_DERIVATIVES[e.fn](e.arg), derivative(e.arg, v));
+    case "where": //                              d where(c, a, b) = where(c, da, db): the comparison passes none
+      return where(e.op, e.left, e.right, derivative(e.then, v), derivative(e.else, v));
+    case "delta": //                              an index comparison: constant in every value
+      return ZERO;
     case "sum":
     case "max":
       throw new Error("derivative(): reductions are handled by the chain-rule driver");

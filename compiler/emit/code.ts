@@ -87,6 +87,14 @@ const FN_JS: Record<Fn, (x: string) => string> = {
   sinh: (x) => `Math.sinh(${x})`,
   sech: (x) => `1 / Math.cosh(${x})`,
   stop: (x) => x, // the value passes; only the gradient stops
+  relu: (x) => `Math.max(${x}, 0)`,
+  log1p: (x) => `Math.log1p(${x})`,
+  expm1: (x) => `Math.expm1(${x})`,
+  softplus: (x) => `((v) => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v))))(${x})`,
+  // issue 13: the driver refuses specs that need these until the loop IR lowers them
+  erf: () => {
+    throw new Error("erf is not lowered yet");
+  },
 };
 
 function numLit(v: number): string {
@@ -197,6 +205,10 @@ export function lower(e: Expr, scope: Scope): Lowered {
         pre.push(`let ${acc} = ${init};`, ...loops, ...bodyPre, step, ...loops.map(() => "}"));
         return acc;
       }
+      case "where":
+      case "delta":
+        // issue 13: the driver refuses specs that need these until the loop IR lowers them
+        throw new Error(`${x.kind} is not lowered yet`);
       default:
         return assertNever(x, "expression");
     }

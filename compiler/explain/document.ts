@@ -8,7 +8,12 @@
  * Every formula comes from the compiler's own data structures, and the tests check them: each
  * rewrite listed keeps the value at random points, and replaying the list gives the fused form.
  */
-import type { Compiled } from "../driver.js";
+import type { Derived } from "../driver.js";
+import type { SpecStats } from "../stats.js";
+import { isDifferentiable } from "../ir/program.js";
+
+/** What a document is written from: a derivation, with the kernels' statistics once they exist. */
+export type Explained = Derived & { readonly stats?: SpecStats };
 import { print, type Expr } from "../ir/expr.js";
 import { shapeOf, type Program } from "../ir/program.js";
 import type { KernelStats } from "../stats.js";
@@ -25,7 +30,7 @@ function element(name: string, indices: readonly string[], grad = false): string
 const block = (tex: string) => `$$\n${tex.includes("\\\\\n") ? `\\begin{gathered}\n${tex}\n\\end{gathered}` : tex}\n$$`;
 
 /** All the rewrites in derivation order, with the phase they belong to. */
-export function rewriteList(c: Compiled): { phase: string; rule: string; before: Expr; after: Expr; gradients?: readonly number[] }[] {
+export function rewriteList(c: Explained): { phase: string; rule: string; before: Expr; after: Expr; gradients?: readonly number[] }[] {
   return c.fused.phases.flatMap((ph) => ph.rewrites.map((r) => ({ phase: ph.name, ...r })));
 }
 
@@ -40,7 +45,7 @@ function costTable(naive: KernelStats, fused: KernelStats, largest: string): str
   ];
 }
 
-export function explainMarkdown(c: Compiled): string {
+export function explainMarkdown(c: Explained): string {
   const p: Program = c.program;
   const L = (e: Expr) => latex(e, p.letters);
   const out: string[] = [];
@@ -54,10 +59,10 @@ export function explainMarkdown(c: Compiled): string {
   out.push("");
   out.push("```");
   out.push(`indices:   ${Object.entries(p.letters).map(([l, s]) => `${l} ∈ ${s}`).join(", ")}`);
-  out.push(`inputs:    ${p.inputs.map((t) => `${t.name}[${t.indices.join(",")}]`).join(", ")}`);
+  out.push(`inputs:    ${p.inputs.map((t) => `${t.name}[${t.indices.join(",")}]${t.kind ? `: ${t.kind}` : ""}`).join(", ")}`);
   if (p.constants.length) out.push(`constants: ${p.constants.map((k) => `${k.name} = ${k.value}`).join(", ")}`);
   p.steps.forEach((s, k) => out.push(`${k === 0 ? "steps:     " : "           "}${markdownCodeLine(s.text)}`));
-  out.push(`output:    ${p.output}`);
+  out.push(`output:    ${p.outputs.join(", ")}`);
   out.push("```");
   out.push("");
   out.push("## The graph");
@@ -65,7 +70,7 @@ export function explainMarkdown(c: Compiled): string {
   out.push(`![The computational graph of ${markdownText(p.name)}](${encodeURIComponent(p.name)}.svg)`);
   out.push("");
   out.push(
-    `Inputs are on the left and the output ${markdownCode(p.output)} is on the right. Black arrows carry values forward and are labelled with their shapes. Red dashed arrows carry gradients back: $\\bar{t}$ is the gradient of the output with respect to $t$, and $\\bar{t}^{(k)}$ is the part of it that reaches $t$ through its $k$-th consumer. Where a tensor feeds several steps, its parts are added before it is used.`,
+    `Inputs are on the left and ${p.outputs.length > 1 ? `the outputs ${p.outputs.map(markdownCode).join(", ")} are` : `the output ${markdownCode(p.output)} is`} on the right. Black arrows carry values forward and are labelled with their shapes. Red dashed arrows carry gradients back: $\\bar{t}$ is the gradient of the output with respect to $t$, and $\\bar{t}^{(k)}$ is the part of it that reaches $t$ through its $k$-th consumer. Where a tensor feeds several steps, its parts are added before it is used.`,
   );
   out.push("");
   out.push("## Reverse mode, node by node");
@@ -116,7 +121,7 @@ export function explainMarkdown(c: Compiled): string {
   out.push("After inlining:");
   out.push("");
   const inline = c.fused.phases[0]!.gradients;
-  out.push(block(p.inputs.map((t, k) => `${element(t.name, t.indices, true)} = ${L(inline[k]!)}`).join(" \\\\\n")));
+  out.push(block(p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [`${element(t.name, t.indices, true)} = ${L(inline[k]!)}`] : [])).join(" \\\\\n")));
   out.push("");
   rewrites.forEach((r, k) => {
     out.push(`${k + 1}. **${r.rule}** (${r.phase})`);
@@ -126,16 +131,22 @@ export function explainMarkdown(c: Compiled): string {
   });
   out.push("The fused closed form, as `backwardFused` computes it:");
   out.push("");
-  out.push(block(p.inputs.map((t, k) => `${element(t.name, t.indices, true)} = ${L(c.fused.gradients[k]!)}`).join(" \\\\\n")));
+  out.push(block(p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [`${element(t.name, t.indices, true)} = ${L(c.fused.gradients[k]!)}`] : [])).join(" \\\\\n")));
   out.push("");
   out.push("In the spec language:");
   out.push("");
   out.push("```");
-  p.inputs.forEach((t, k) => out.push(`d${t.name}[${t.indices.join(",")}] = ${print(c.fused.gradients[k]!, p.letters)}`));
+  p.inputs.forEach((t, k) => {
+    if (isDifferentiable(t)) out.push(`d${t.name}[${t.indices.join(",")}] = ${print(c.fused.gradients[k]!, p.letters)}`);
+  });
   out.push("```");
   out.push("");
   out.push("## Cost");
   out.push("");
+  if (!c.stats) {
+    out.push("No kernels yet: code generation for this spec's constructs is not written (issue 13), so there is nothing to measure.");
+    return `${out.join("\n")}\n`;
+  }
   out.push(`From \`backpass stats\`. The largest tensor is ${markdownCode(c.stats.largest.name)} ${`[${c.stats.largest.shape.join(",")}]`}; per-element figures take every size as ${c.stats.at}.`);
   out.push("");
   out.push(...costTable(c.stats.naive, c.stats.fused, `[${c.stats.largest.shape.join(",")}]`));

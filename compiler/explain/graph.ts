@@ -5,7 +5,7 @@
  * red and carry the gradient that flows back along them.
  */
 import { instance } from "@viz-js/viz";
-import { print, refsOf, type Expr, type Ref } from "../ir/expr.js";
+import { collect, print, refsOf, type Expr, type Ref } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { activeSteps, liveRefsOf } from "../differentiate/reverse.js";
@@ -32,11 +32,11 @@ export function graphDot(p: Program, bw: Backward): string {
   for (const t of p.inputs) lines.push(`  ${q(t.name)} [label=${q([t.name, shape(p, t)])}, shape=ellipse, fillcolor="#e3eefc"];`);
   for (const s of p.steps) {
     const rhs = s.text.slice(s.text.indexOf("=") + 1).trim();
-    const fill = s.name === p.output ? "#fde7c8" : active.has(s.name) ? "#f4f4f4" : "#fafafa";
+    const fill = p.outputs.includes(s.name) ? "#fde7c8" : active.has(s.name) ? "#f4f4f4" : "#fafafa";
     lines.push(`  ${q(s.name)} [label=${q([s.name, operation(p, rhs)])}, fillcolor=${q(fill)}${active.has(s.name) ? "" : ', fontcolor="#888888"'}];`);
   }
-  lines.push(`  ${q(`d${p.output}`)} [label=${q([`d${p.output}`, shape(p, tensorOf(p, p.output))])}, shape=plaintext, style="", fontcolor="#c0392b"];`);
-  lines.push(`  { rank=sink; ${q(`d${p.output}`)}; }`);
+  for (const o of p.outputs) lines.push(`  ${q(`d${o}`)} [label=${q([`d${o}`, shape(p, tensorOf(p, o))])}, shape=plaintext, style="", fontcolor="#c0392b"];`);
+  lines.push(`  { rank=sink; ${p.outputs.map((o) => q(`d${o}`)).join("; ")}; }`);
   // forward edges: one per tensor a step reads
   for (const s of p.steps) {
     const read = [...new Set(refsOfStep(s.rhs).map((r) => r.name))];
@@ -44,7 +44,7 @@ export function graphDot(p: Program, bw: Backward): string {
   }
   // backward edges: the contribution each step sends to each tensor it reads
   // a backward edge is drawn as its forward edge reversed (dir=back), so the two run side by side
-  lines.push(`  ${q(p.output)} -> ${q(`d${p.output}`)} [dir=back, color="#c0392b", fontcolor="#c0392b", style=dashed, label=${q(`d${p.output}`)}];`);
+  for (const o of p.outputs) lines.push(`  ${q(o)} -> ${q(`d${o}`)} [dir=back, color="#c0392b", fontcolor="#c0392b", style=dashed, label=${q(`d${o}`)}];`);
   for (const b of bw.blocks) {
     if (!b.step) continue;
     for (const st of b.statements) {
@@ -58,9 +58,20 @@ export function graphDot(p: Program, bw: Backward): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Every tensor a step reads, also under stop(...): data flows forward through it. */
+/**
+ * Every tensor a step reads, also under stop(...), in a where's comparison and as a gather's ids
+ * (neither is a child node): data flows forward through all of them.
+ */
 function refsOfStep(rhs: Expr): Ref[] {
-  return refsOf(rhs);
+  const out = new Set<Ref>();
+  const roots = [rhs];
+  for (let k = 0; k < roots.length; k++) {
+    for (const r of refsOf(roots[k]!)) out.add(r);
+    for (const x of collect(roots[k]!, (y) => y.kind === "where" || y.kind === "delta"))
+      if (x.kind === "where") roots.push(x.left, x.right);
+      else if (x.kind === "delta") out.add(x.form.from);
+  }
+  return [...out];
 }
 
 let viz: Awaited<ReturnType<typeof instance>> | undefined;

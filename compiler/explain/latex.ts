@@ -3,7 +3,7 @@
  * gradients as `\bar{x}_{n,d}` (the adjoint of x), reductions as `\sum_{n'}`, quotients as `\frac`.
  * The output uses only commands that both KaTeX and GitHub's math renderer support.
  */
-import { bindNames, namingContext, splitCoefficient, mul, num, pow, type Expr, type PrintCtx } from "../ir/expr.js";
+import { bindNames, gatherRead, namingContext, splitCoefficient, mul, num, pow, type Expr, type PrintCtx } from "../ir/expr.js";
 
 /** A name as LaTeX: one letter stays italic, longer names are upright (`\mathrm{xmu}`). */
 export function latexName(name: string): string {
@@ -63,6 +63,9 @@ function go(e: Expr, prec: number, c: Ctx): string {
       return `${FN[e.fn] ?? `\\operatorname{${e.fn}}`}\\left(${go(e.arg, 0, c)}\\right)`;
     case "sum":
     case "max": {
+      const read = e.kind === "sum" ? gatherRead(e) : undefined;
+      if (read)
+        return `${latexName(read.ref.name)}_{${read.ref.indices.map((i) => (read.forms.has(i) ? go(read.forms.get(i)!.from, 0, c) : (c.names.get(i) ?? i))).join(",")}}`;
       const inner = bindNames(e.indices, c);
       const under = e.indices.map((i) => inner.names.get(i) ?? i).join(",");
       return wrap(`${e.kind === "sum" ? "\\sum" : "\\max"}_{${under}} ${go(e.body, 1, inner)}`, 1);
@@ -95,6 +98,12 @@ function go(e: Expr, prec: number, c: Ctx): string {
       }
       return wrap(s, 0);
     }
+    case "where": {
+      const op = { "<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne" }[e.op];
+      return `\\begin{cases} ${go(e.then, 0, c)} & \\text{if } ${go(e.left, 0, c)} ${op} ${go(e.right, 0, c)} \\\\ ${go(e.else, 0, c)} & \\text{otherwise} \\end{cases}`;
+    }
+    case "delta":
+      return `\\delta_{${c.names.get(e.index) ?? e.index},\\,${go(e.form.from, 0, c)}}`;
     default:
       return "";
   }

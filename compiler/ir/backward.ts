@@ -31,10 +31,16 @@ export interface Block {
 }
 
 export interface Backward {
-  /** The upstream gradient, `dout[...]`. */
+  /** The upstream gradient of the first output, `dout[...]` (`upstreams[0]`'s when it has one). */
   readonly upstream: Ref;
+  /**
+   * The upstream gradient of each output that needs one, in the spec's output order: the `dout`
+   * the caller passes for it (CONTRACT §4.4). An output that later steps also read gets its
+   * gradient as this plus their contributions.
+   */
+  readonly upstreams: readonly { readonly output: string; readonly grad: Ref }[];
   readonly blocks: readonly Block[];
-  /** Gradient of each input, in input order, as the ref holding it. */
+  /** Gradient of each differentiable input (not `int`, not `nograd`), in input order, as the ref holding it. */
   readonly gradients: readonly { readonly input: TensorDecl; readonly grad: Ref }[];
 }
 

@@ -8,13 +8,13 @@
  *   `sum(x[n,d], n)` and `sum(x[m,d], m)` are the same node.
  * Everything cleverer is a named rule in `compiler/simplify`.
  */
-import { assertNever, canonicalSize, children, intern, type Expr, type Fn, type Num, type Ref, type SizeOf, type Sum, type Sym } from "./node.js";
+import { assertNever, canonicalSize, children, intern, type Comparison, type Delta, type Expr, type Fn, type IndexForm, type Num, type Ref, type SizeOf, type Sum, type Sym } from "./node.js";
 import { nameTable } from "./table.js";
 
 // ---------------------------------------------------------------------------------------------
 // Ordering (deterministic: by structure, never by creation order)
 
-const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, call: 3, pow: 4, sum: 5, max: 5.5, mul: 6, add: 7 };
+const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, delta: 2.5, call: 3, where: 3.5, pow: 4, sum: 5, max: 5.5, mul: 6, add: 7 };
 
 /** Sort key of a factor in a product: its base, so `x` and `x^2` sit together. */
 function sortBase(e: Expr): Expr {
@@ -43,10 +43,23 @@ export function compareExpr(a: Expr, b: Expr): number {
 /** Two distinct nodes of one kind with equal hashes (a collision): their fields, then children. */
 function compareStructure(a: Expr, b: Expr): number {
   if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
-  const field = (e: Expr) => (e.kind === "call" ? e.fn : e.kind === "sum" || e.kind === "max" ? e.indices.join(",") : "");
+  const field = (e: Expr) =>
+    e.kind === "call"
+      ? e.fn
+      : e.kind === "sum" || e.kind === "max"
+        ? e.indices.join(",")
+        : e.kind === "where"
+          ? e.op
+          : e.kind === "delta"
+            ? `${e.index};${e.form.from.name}[${e.form.from.indices.join(",")}]`
+            : "";
   const fa = field(a);
   const fb = field(b);
   if (fa !== fb) return fa < fb ? -1 : 1;
+  if (a.kind === "where" && b.kind === "where") {
+    const c = compareExpr(a.left, b.left) || compareExpr(a.right, b.right);
+    if (c !== 0) return c;
+  }
   const ca = children(a);
   const cb = children(b);
   for (let k = 0; k < Math.min(ca.length, cb.length); k++) {
@@ -113,9 +126,80 @@ export function evalFn(fn: Fn, x: number): number {
       return Math.sinh(x);
     case "sech":
       return 1 / Math.cosh(x);
+    case "relu":
+      return Math.max(x, 0); // NaN stays NaN, -0 becomes 0
+    case "erf":
+      return erf(x);
+    case "log1p":
+      return Math.log1p(x);
+    case "expm1":
+      return Math.expm1(x);
+    case "softplus":
+      // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x
+      return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
     default:
       return assertNever(fn, "function");
   }
+}
+
+/**
+ * The error function, to a few ulps. For |x| < 3 the series with positive terms
+ * erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1)) (no cancellation); beyond, the
+ * continued fraction erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a;
+    let total = a;
+    for (let n = 1; n < 200 && term > 1e-17 * total; n++) {
+      term *= (2 * a * a) / (2 * n + 1);
+      total += term;
+    }
+    const v = (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * total;
+    return x < 0 ? -v : v;
+  }
+  if (a > 6) return x < 0 ? -1 : 1; // erfc(6) = 2e-17: below half an ulp of 1
+  let f = a;
+  for (let n = 80; n >= 1; n--) f = a + n / 2 / f;
+  const v = 1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
+  return x < 0 ? -v : v;
+}
+
+/** Whether a comparison holds. */
+export function compare(op: Comparison, a: number, b: number): boolean {
+  switch (op) {
+    case "<":
+      return a < b;
+    case "<=":
+      return a <= b;
+    case ">":
+      return a > b;
+    case ">=":
+      return a >= b;
+    case "==":
+      return a === b;
+    case "!=":
+      return a !== b;
+    default:
+      return assertNever(op, "comparison");
+  }
+}
+
+/**
+ * `where(left op right, then, otherwise)`. Folded when both branches are the same node, or when the
+ * comparison is between numbers.
+ */
+export function where(op: Comparison, left: Expr, right: Expr, then: Expr, otherwise: Expr): Expr {
+  if (then === otherwise) return then;
+  if (left.kind === "num" && right.kind === "num") return compare(op, left.value, right.value) ? then : otherwise;
+  return intern({ kind: "where", op, left, right, then, else: otherwise });
+}
+
+/** `delta(index, form)`: 1 where the letter `index` equals the value of the index form. */
+export function delta(index: string, form: IndexForm): Delta {
+  return intern({ kind: "delta", index, form }) as Delta;
 }
 
 /** Splits a term into its numeric coefficient and the rest: `3*x*y -> [3, x*y]`. */
@@ -319,6 +403,10 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
       return sum(cs[0]!, e.indices, sizeOf);
     case "max":
       return maxOver(cs[0]!, e.indices, sizeOf);
+    case "where":
+      return where(e.op, e.left, e.right, cs[0]!, cs[1]!);
+    case "delta":
+      return e;
     default:
       return assertNever(e, "expression");
   }
@@ -353,6 +441,12 @@ function renameNode(e: Expr, m: Readonly<Record<string, string>>, sizeOf: SizeOf
         e.indices.map((i) => m[i] ?? i),
         e.space,
       );
+    case "delta":
+      return delta(m[e.index] ?? e.index, { kind: "gather", from: renameFree(e.form.from, m, sizeOf, memo) as Ref });
+    case "where": {
+      const r = (x: Expr) => renameFree(x, m, sizeOf, memo);
+      return where(e.op, r(e.left), r(e.right), r(e.then), r(e.else));
+    }
     case "sum":
     case "max": {
       const targets = new Set(Object.values(m));

@@ -2,7 +2,7 @@
  * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
  * checked against. Slow and obvious on purpose.
  */
-import { assertNever, collect, evalFn, isReduction, print, type Expr, type Ref, type SizeOf } from "./expr.js";
+import { assertNever, collect, compare, evalFn, isReduction, print, type Delta, type Expr, type Ref, type SizeOf } from "./expr.js";
 import { own } from "./table.js";
 
 export interface Env {
@@ -97,8 +97,41 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       values.set(key, total);
       return total;
     }
+    case "where": {
+      // the comparison on values, then only the chosen branch (the other may be undefined there)
+      const l = evaluateIn(e.left, env, binding, false, memo);
+      const r = evaluateIn(e.right, env, binding, false, memo);
+      return evaluate(compare(e.op, l, r) ? e.then : e.else, env, binding);
+    }
+    case "delta":
+      return deltaValue(e, env, binding);
     default:
       return assertNever(e, "expression");
+  }
+}
+
+/** The value of a delta: 1 where its letter equals its index form's value. */
+function deltaValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): number {
+  const at = binding.get(e.index);
+  if (at === undefined) throw new Error(`index '${e.index}' is unbound`);
+  return at === formValue(e, env, binding) ? 1 : 0;
+}
+
+/** The value of a delta's index form at a binding: for a gather, the integer element it reads. */
+function formValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): number {
+  const f = e.form;
+  switch (f.kind) {
+    case "gather":
+      return env.ref(
+        f.from,
+        f.from.indices.map((i) => {
+          const v = binding.get(i);
+          if (v === undefined) throw new Error(`index '${i}' is unbound`);
+          return v;
+        }),
+      );
+    default:
+      return assertNever(f.kind, "index form");
   }
 }
 
@@ -141,12 +174,21 @@ export function tensorEnv(t: TensorEnv): Env {
   };
 }
 
-/** The leaves (refs and symbols) of a flat expression, each once, in the order first met. */
+/**
+ * The leaves (refs, symbols and deltas) of a flat expression, each once, in the order first met,
+ * those of a where's comparison included (its operands are not children, but evalLeaves reads them).
+ */
 export function leavesOf(e: Expr): Expr[] {
-  return collect(e, (x) => {
-    if (isReduction(x)) throw new Error("leavesOf(): reduction in a flat expression");
-    return x.kind === "ref" || x.kind === "sym";
-  });
+  const out: Expr[] = [];
+  const roots = [e];
+  for (let k = 0; k < roots.length; k++)
+    for (const x of collect(roots[k]!, (y) => {
+      if (isReduction(y)) throw new Error("leavesOf(): reduction in a flat expression");
+      return y.kind === "ref" || y.kind === "sym" || y.kind === "delta" || y.kind === "where";
+    }))
+      if (x.kind === "where") roots.push(x.left, x.right);
+      else if (!out.includes(x)) out.push(x);
+  return out;
 }
 
 /** Evaluates a flat expression with given leaf values. */
@@ -158,6 +200,7 @@ export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
       return e.value;
     case "sym":
     case "ref":
+    case "delta":
       throw new Error(`no value for ${print(e)}`);
     case "add":
       return e.terms.reduce((a, t) => a + evalLeaves(t, values), 0);
@@ -167,6 +210,8 @@ export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
       return Math.pow(evalLeaves(e.base, values), evalLeaves(e.exp, values));
     case "call":
       return evalFn(e.fn, evalLeaves(e.arg, values));
+    case "where":
+      return compare(e.op, evalLeaves(e.left, values), evalLeaves(e.right, values)) ? evalLeaves(e.then, values) : evalLeaves(e.else, values);
     case "sum":
     case "max":
       throw new Error("evalLeaves(): reduction in a flat expression");

@@ -7,6 +7,7 @@
  */
 export {
   FUNCTIONS,
+  COMPARISONS,
   assertNever,
   canonicalSize,
   children,
@@ -17,6 +18,9 @@ export {
   sizeResolver,
   type Add,
   type Call,
+  type Comparison,
+  type Delta,
+  type IndexForm,
   type Expr,
   type Fn,
   type Max,
@@ -28,6 +32,7 @@ export {
   type SizeOf,
   type Sum,
   type Sym,
+  type Where,
 } from "./node.js";
 export * from "./build.js";
 export * from "./walk.js";

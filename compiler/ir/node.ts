@@ -6,10 +6,32 @@
  */
 
 /** Elementwise functions of the spec language and of CAS answers. */
-export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech", "stop"] as const;
+export const FUNCTIONS = [
+  "exp",
+  "log",
+  "tanh",
+  "abs",
+  "sin",
+  "cos",
+  "sigmoid",
+  "sign",
+  "cosh",
+  "sinh",
+  "sech",
+  "stop",
+  "relu",
+  "erf",
+  "log1p",
+  "expm1",
+  "softplus",
+] as const;
 export type Fn = (typeof FUNCTIONS)[number];
 
-export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max;
+/** Comparisons: only the condition of a `where` holds one. */
+export const COMPARISONS = ["<", "<=", ">", ">=", "==", "!="] as const;
+export type Comparison = (typeof COMPARISONS)[number];
+
+export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max | Where | Delta;
 
 interface Base {
   /** Interning id: the order nodes were created in. Never used for ordering output. */
@@ -64,14 +86,57 @@ export interface Sum extends Base {
   readonly indices: readonly string[];
 }
 /**
- * `max(body, indices)`: the largest value of the body over the bound indices. It passes no gradient
- * (reverse.ts refuses one that would need to); specs use it under `stop(...)` as a shift that
- * keeps `exp` finite.
+ * `max(body, indices)`: the largest value of the body over the bound indices (`min` is
+ * `-max(-body)`). Its gradient goes to the elements that attain it, split evenly among ties
+ * (reverse.ts); under `stop(...)` it is a shift that keeps `exp` finite.
  */
 export interface Max extends Base {
   readonly kind: "max";
   readonly body: Expr;
   readonly indices: readonly string[];
+}
+
+/**
+ * `where(left op right, then, else)`: `then` where the comparison holds, `else` where it does not
+ * (a NaN operand makes every comparison but `!=` false). Only the chosen branch is evaluated, so a
+ * branch that is not finite where it is not chosen (`where(x > 0, log(x), 0)`) costs nothing; the
+ * gradient goes whole to the chosen branch, and none to the comparison's operands.
+ *
+ * Only `then` and `else` are children. The comparison's operands are kept exactly as the front end
+ * or the chain rule wrote them: no rewrite may change how they round, because a tie test
+ * (`x[n,c] == max(x[n,c'], c')`, the gradient of a max) holds only when both sides compute the
+ * same bits. They are renamed with the node (build.ts) and evaluated by the interpreter; no
+ * gradient flows through them, so no walker that looks for refs to differentiate needs them.
+ */
+export interface Where extends Base {
+  readonly kind: "where";
+  readonly op: Comparison;
+  readonly left: Expr;
+  readonly right: Expr;
+  readonly then: Expr;
+  readonly else: Expr;
+}
+
+/**
+ * What an index position holds besides a plain letter. Today a gather: the value of an element of
+ * an integer input (`label[n]` in `z[n, label[n]]`). Issue 14's affine forms (`2*i + k - 1`) are the
+ * next variant; every consumer switches on `kind`.
+ */
+export type IndexForm = { readonly kind: "gather"; readonly from: Ref };
+
+/**
+ * `delta(index, form)`: 1 where the letter `index` equals the value of `form`, else 0. A read with an
+ * index form is a sum over a delta, `z[n, label[n]] = sum(delta(c, label[n]) * z[n,c], c)`, so the
+ * chain rule needs nothing new: the gradient `dz[n,c] = delta(c, label[n]) * ...` is the scatter,
+ * and repeated ids add up because `sum` does. A lowering replaces a sum over `index` of a product
+ * with a delta by a direct read (or, for a gradient, a scatter-add at `form`). Its form's refs are
+ * not children: a delta is a leaf to every walker (the form is an integer input, never rewritten
+ * and never differentiated); `free` holds `index` and the form's indices.
+ */
+export interface Delta extends Base {
+  readonly kind: "delta";
+  readonly index: string;
+  readonly form: IndexForm;
 }
 
 /** A reduction node: `sum` or `max`. */
@@ -153,7 +218,19 @@ export type Payload =
   | { kind: "mul"; factors: readonly Expr[] }
   | { kind: "pow"; base: Expr; exp: Expr }
   | { kind: "call"; fn: Fn; arg: Expr }
-  | { kind: "sum" | "max"; body: Expr; indices: readonly string[] };
+  | { kind: "sum" | "max"; body: Expr; indices: readonly string[] }
+  | { kind: "where"; op: Comparison; left: Expr; right: Expr; then: Expr; else: Expr }
+  | { kind: "delta"; index: string; form: IndexForm };
+
+/** The interning key of an index form. */
+function formKey(f: IndexForm): string {
+  switch (f.kind) {
+    case "gather":
+      return `@${f.from.id}`;
+    default:
+      return assertNever(f.kind, "index form");
+  }
+}
 
 /** The one constructor of nodes, used only by the factory (build.ts): equal payloads, one node. */
 export function intern(p: Payload): Expr {
@@ -205,6 +282,19 @@ export function intern(p: Payload): Expr {
       free = p.body.free.filter((i) => !p.indices.includes(i));
       height = p.body.height + 1;
       break;
+    case "where": {
+      const xs = [p.left, p.right, p.then, p.else];
+      key = `where${p.op}(${xs.map((x) => x.id).join(",")})`;
+      hash = xs.reduce((h, x) => mix(h, x.hash), hashString(`where${p.op}`));
+      free = union(xs.map((x) => x.free));
+      height = Math.max(...xs.map((x) => x.height));
+      break;
+    }
+    case "delta":
+      key = `delta(${p.index};${formKey(p.form)})`;
+      hash = mix(hashString(`delta;${p.index}`), p.form.from.hash);
+      free = union([[p.index], p.form.from.free]);
+      break;
     default:
       return assertNever(p, "payload");
   }
@@ -235,6 +325,11 @@ export function children(e: Expr): readonly Expr[] {
     case "sum":
     case "max":
       return [e.body];
+    case "where":
+      // the comparison's operands are not children: no rewrite reaches them (see Where)
+      return [e.then, e.else];
+    case "delta":
+      return [];
     default:
       return assertNever(e, "expression");
   }

@@ -2,7 +2,7 @@
  * The deterministic printer, in the spec language: bound indices print as letters of their size
  * when the spec's letters are given, so a printed gradient reads like the spec.
  */
-import { assertNever, canonicalSize, isCanonicalIndex, type Expr, type Ref } from "./node.js";
+import { assertNever, canonicalSize, isCanonicalIndex, type Delta, type Expr, type IndexForm, type Ref, type Sum } from "./node.js";
 import { mul, num, pow, splitCoefficient } from "./build.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -88,6 +88,8 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
     case "sum":
     case "max": {
       if (e.indices.length === 0) return `stored(${printPrec(e.body, 0, c)})`;
+      const read = e.kind === "sum" ? gatherRead(e) : undefined;
+      if (read) return `${refName(read.ref)}[${read.ref.indices.map((i) => (read.forms.has(i) ? printForm(read.forms.get(i)!, c) : (c.names.get(i) ?? i))).join(",")}]`;
       const inner = bindNames(e.indices, c);
       return `${e.kind}(${printPrec(e.body, 0, inner)}, ${e.indices.map((i) => inner.names.get(i) ?? i).join(", ")})`;
     }
@@ -125,7 +127,42 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
       }
       return wrap(s, 0);
     }
+    case "where":
+      return `where(${printPrec(e.left, 0, c)} ${e.op} ${printPrec(e.right, 0, c)}, ${printPrec(e.then, 0, c)}, ${printPrec(e.else, 0, c)})`;
+    case "delta":
+      return `delta(${c.names.get(e.index) ?? e.index}, ${printForm(e.form, c)})`;
     default:
       return assertNever(e, "expression");
+  }
+}
+
+/**
+ * A read with index forms, as the front end builds it: `sum(delta(c, label[n]) * z[n,c], c)` is
+ * `z[n, label[n]]`. The sum's body is one value ref times one delta per bound index, each bound
+ * index standing once in the ref and nowhere else. Returns the ref and the form of each bound index.
+ */
+export function gatherRead(e: Sum): { ref: Ref; forms: Map<string, IndexForm> } | undefined {
+  if (e.body.kind !== "mul") return undefined;
+  const refs = e.body.factors.filter((f): f is Ref => f.kind === "ref");
+  const deltas = e.body.factors.filter((f): f is Delta => f.kind === "delta");
+  if (refs.length !== 1 || deltas.length !== e.indices.length || refs.length + deltas.length !== e.body.factors.length) return undefined;
+  const r = refs[0]!;
+  if (r.space !== "value") return undefined;
+  const forms = new Map<string, IndexForm>();
+  for (const d of deltas) {
+    if (!e.indices.includes(d.index) || forms.has(d.index) || d.form.from.free.some((i) => e.indices.includes(i))) return undefined;
+    forms.set(d.index, d.form);
+  }
+  if (!e.indices.every((i) => r.indices.filter((j) => j === i).length === 1)) return undefined;
+  return { ref: r, forms };
+}
+
+/** An index form as written in an index position: `label[n]`. */
+function printForm(f: IndexForm, c: PrintCtx): string {
+  switch (f.kind) {
+    case "gather":
+      return printPrec(f.from, 4, c);
+    default:
+      return assertNever(f.kind, "index form");
   }
 }

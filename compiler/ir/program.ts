@@ -7,6 +7,12 @@ import type { Expr, SizeOf } from "./expr.js";
 export interface TensorDecl {
   readonly name: string;
   readonly indices: readonly string[];
+  /**
+   * An input's kind (CONTRACT §4.2): undefined for a float input that gets a gradient; `"nograd"`
+   * for a float input that gets none; `"int"` for an integer input (an `Int32Array`), which only
+   * stands in index positions (a gather) and gets no gradient. Steps have none.
+   */
+  readonly kind?: "int" | "nograd";
 }
 
 export interface Step extends TensorDecl {
@@ -27,8 +33,16 @@ export interface Program {
   readonly inputs: readonly TensorDecl[];
   readonly constants: readonly { readonly name: string; readonly value: number }[];
   readonly steps: readonly Step[];
+  /** The first of `outputs` (what a spec with one output names). */
   readonly output: string;
+  /** Every output step, in the order the spec lists them (CONTRACT §4.4). */
+  readonly outputs: readonly string[];
   readonly sizeOf: SizeOf;
+}
+
+/** Whether an input gets a gradient: a float input not declared `nograd`. */
+export function isDifferentiable(t: TensorDecl): boolean {
+  return t.kind === undefined;
 }
 
 export function tensorOf(p: Program, name: string): TensorDecl {

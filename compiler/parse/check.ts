@@ -7,6 +7,7 @@ import {
   FUNCTIONS,
   add,
   call,
+  delta,
   div,
   maxOver,
   mul,
@@ -18,12 +19,13 @@ import {
   sqrt,
   sum,
   sym,
+  where,
   type Expr,
   type Fn,
   type SizeOf,
 } from "../ir/expr.js";
 import type { Program, Step, TensorDecl } from "../ir/program.js";
-import { chainOf, parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
+import { chainOf, parseDecl, parseExpression, SyntaxProblem, type Ast, type IndexTok } from "./expression.js";
 import { terminalText } from "../escape.js";
 
 export interface Problem {
@@ -101,7 +103,11 @@ export function formatProblems(ps: readonly Problem[], file?: string, sourceText
 
 /** Functions a spec may call: the IR's elementwise functions plus `sqrt` (which is `x^0.5`). */
 const SPEC_FUNCTIONS: readonly string[] = ["sqrt", ...FUNCTIONS];
-const REDUCTIONS = ["sum", "mean", "max"] as const;
+/** Functions of several arguments, resolved here into `where` (CONTRACT §4.1). */
+const CHOICE_FUNCTIONS: readonly string[] = ["where", "maximum", "minimum"];
+const REDUCTIONS = ["sum", "mean", "max", "min"] as const;
+/** Input kinds (CONTRACT §4.2): `"label[n]: int"`, `"t[n,c]: nograd"`. */
+const INPUT_KINDS: readonly string[] = ["int", "nograd"];
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The one identifier that cannot key a plain JavaScript object (`{ __proto__: x }` sets the prototype). */
 const PROTO = "__proto__";
@@ -117,7 +123,7 @@ export interface SpecObject {
   readonly inputs: readonly string[];
   readonly constants?: Readonly<Record<string, number>>;
   readonly steps: readonly string[];
-  readonly output: string;
+  readonly output: string | readonly string[];
 }
 
 /** Identity helper that gives a spec literal its type. */
@@ -184,7 +190,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
 
   const reserved = (n: string): string | undefined => {
     if (n === PROTO) return "the prototype slot of every JavaScript object, so it cannot name an input, a step or a gradient";
-    if (SPEC_FUNCTIONS.includes(n) || (REDUCTIONS as readonly string[]).includes(n)) return "a function of the spec language";
+    if (SPEC_FUNCTIONS.includes(n) || CHOICE_FUNCTIONS.includes(n) || (REDUCTIONS as readonly string[]).includes(n)) return "a function of the spec language";
     if (sizes.includes(n)) return "a size symbol";
     if (n in letters) return "an index letter";
     if (constants.some((c) => c.name === n)) return "a constant";
@@ -204,8 +210,14 @@ export function checkSpec(raw: unknown, file?: string): Program {
   else
     rawInputs.forEach((text, k) => {
       if (typeof text !== "string") return fail("inputs", `entry ${k + 1} must be a string`);
-      const decl = declaration(text, `inputs[${k}]`);
-      if (!decl) return;
+      // an optional kind after the last ':' (names and index lists hold none)
+      const colon = text.lastIndexOf(":");
+      const kind = colon < 0 ? undefined : text.slice(colon + 1).trim();
+      if (kind !== undefined && !INPUT_KINDS.includes(kind))
+        return fail("inputs", `'${text}': unknown input kind '${kind}' (an input may end in ': int' for integer indices or ': nograd' for a float input that gets no gradient)`);
+      const plain = declaration(colon < 0 ? text : text.slice(0, colon), `inputs[${k}]`);
+      if (!plain) return;
+      const decl: TensorDecl = kind === undefined ? plain : { ...plain, kind: kind as "int" | "nograd" };
       const r = reserved(decl.name);
       if (r) return fail("inputs", `'${decl.name}' is already ${r}`);
       if (tensors.has(decl.name)) return fail("inputs", `'${decl.name}' is declared twice`);
@@ -224,6 +236,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
       for (const i of d.indices) {
         const at = step !== undefined ? { step, text: stepTexts[step] ?? text, col: i.col } : undefined;
         const report = (message: string) => (at ? problems.push({ where: at, message }) : fail(field, message));
+        if (i.indices !== undefined) return void report(`'${text}' declares a tensor: its index positions hold letters only, not '${i.name}[...]'`);
         if (!(i.name in letters)) return void report(`unknown index '${i.name}' in '${text}' (declared: ${Object.keys(letters).join(", ") || "none"})`);
         if (seen.has(i.name)) return void report(`index '${i.name}' is repeated in '${text}'; a left-hand side names distinct indices`);
         seen.add(i.name);
@@ -331,6 +344,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
           if (n in letters) return report(ast.col, `index '${n}' cannot be used as a value`);
           return report(ast.col, `unknown name '${n}' (not an input, step, constant or size symbol)`);
         }
+        if (t.kind === "int") return report(ast.col, `'${n}' is an integer input: it can only stand in an index position, like z[n, ${n}[...]] (a gather), not in arithmetic`);
         const idx = ast.indices ?? [];
         if (idx.length !== t.indices.length) {
           const want = t.indices.length === 0 ? `${n} or ${n}[]` : `${n}[${t.indices.join(",")}]`;
@@ -338,8 +352,19 @@ export function checkSpec(raw: unknown, file?: string): Program {
         }
         const seen = new Set<string>();
         const actual: string[] = [];
+        // gathers: the position gets a fresh letter of its size, bound by a sum over a delta
+        const gathered: { letter: string; form: Expr & { kind: "ref" } }[] = [];
         for (let p = 0; p < idx.length; p++) {
           const i = idx[p]!;
+          if (i.indices !== undefined) {
+            const g = gatherForm(i, t, p, scope, ctx);
+            if (g === undefined) return num(1);
+            let fresh = t.indices[p]!;
+            while ([...scope.values()].includes(fresh) || gathered.some((x) => x.letter === fresh) || idx.some((j) => j.name === fresh)) fresh += "'";
+            gathered.push({ letter: fresh, form: g });
+            actual.push(fresh);
+            continue;
+          }
           if (!(i.name in letters)) return report(i.col, `unknown index '${i.name}' (declared: ${Object.keys(letters).join(", ")})`);
           if (seen.has(i.name)) return report(i.col, `index '${i.name}' is repeated in a reference to '${n}'`);
           seen.add(i.name);
@@ -349,8 +374,17 @@ export function checkSpec(raw: unknown, file?: string): Program {
           if (a === undefined) return report(i.col, `index '${i.name}' is free on the right but not on the left; sum over it or add it to the left`);
           actual.push(a);
         }
-        return ref(n, actual);
+        if (gathered.length === 0) return ref(n, actual);
+        // z[n, label[n]] = sum(delta(c, label[n]) * z[n,c], c): exact, and the chain rule through
+        // the sum gives the scatter-add for free (see Delta in ir/node.ts)
+        return sum(
+          mul(...gathered.map((g) => delta(g.letter, { kind: "gather", from: g.form })), ref(n, actual)),
+          gathered.map((g) => g.letter),
+          sizeOf,
+        );
       }
+      case "compare":
+        return report(ast.col, `a comparison ('${ast.op}') is allowed only as the first argument of where(condition, a, b)`);
       case "call": {
         const fn = ast.fn;
         if ((REDUCTIONS as readonly string[]).includes(fn)) {
@@ -371,10 +405,12 @@ export function checkSpec(raw: unknown, file?: string): Program {
           }
           const body = resolve(ast.args[0]!, inner, ctx);
           if (fn === "max") return maxOver(body, bound, sizeOf);
+          if (fn === "min") return neg(maxOver(neg(body), bound, sizeOf)); // min = -max(-body): exact
           const s = sum(body, bound, sizeOf);
           return fn === "mean" ? div(s, size) : s;
         }
-        if (!SPEC_FUNCTIONS.includes(fn)) return report(ast.col, `unknown function '${fn}' (known: ${[...SPEC_FUNCTIONS, ...REDUCTIONS].join(", ")})`);
+        if (CHOICE_FUNCTIONS.includes(fn)) return choice(ast, scope, ctx);
+        if (!SPEC_FUNCTIONS.includes(fn)) return report(ast.col, `unknown function '${fn}' (known: ${[...SPEC_FUNCTIONS, ...CHOICE_FUNCTIONS, ...REDUCTIONS].join(", ")})`);
         if (ast.args.length !== 1) return report(ast.col, `${fn} takes one argument, got ${ast.args.length}`);
         const arg = resolve(ast.args[0]!, scope, ctx);
         return fn === "sqrt" ? sqrt(arg) : call(fn as Fn, arg);
@@ -382,12 +418,72 @@ export function checkSpec(raw: unknown, file?: string): Program {
     }
   }
 
+  /**
+   * `where(l op r, a, b)`, `maximum(a, b)`, `minimum(a, b)`. maximum is `where(a > b, a, where(a < b,
+   * b, a/2 + b/2))`: the same value (at a tie `a/2 + b/2` is the tied value, and unlike `(a + b)/2`
+   * it cannot overflow), and at a tie the chain rule gives half the gradient to each side, as
+   * PyTorch does. A NaN operand fails both comparisons and gives NaN.
+   */
+  function choice(ast: Ast & { type: "call" }, scope: Map<string, string>, ctx: Ctx): Expr {
+    const report = (col: number, message: string): Expr => {
+      problems.push({ where: ctx.at(col), message });
+      return num(1);
+    };
+    const fn = ast.fn;
+    const want = fn === "where" ? 3 : 2;
+    if (ast.args.length !== want) return report(ast.col, fn === "where" ? `where(condition, a, b) takes 3 arguments, got ${ast.args.length}` : `${fn}(a, b) takes 2 arguments, got ${ast.args.length}`);
+    if (fn === "where") {
+      const cond = ast.args[0]!;
+      if (cond.type !== "compare") return report(cond.col, "the first argument of where must be a comparison, like where(x[n] > 0, a, b)");
+      const l = resolve(cond.left, scope, ctx);
+      const r = resolve(cond.right, scope, ctx);
+      return where(cond.op, l, r, resolve(ast.args[1]!, scope, ctx), resolve(ast.args[2]!, scope, ctx));
+    }
+    const a = resolve(ast.args[0]!, scope, ctx);
+    const b = resolve(ast.args[1]!, scope, ctx);
+    const tie = add(mul(num(0.5), a), mul(num(0.5), b));
+    return fn === "maximum" ? where(">", a, b, a, where("<", a, b, b, tie)) : where("<", a, b, a, where(">", a, b, b, tie));
+  }
+
+  /** The integer input's element in a gather position `p` of `t`: checked, resolved in `scope`. */
+  function gatherForm(i: IndexTok, t: TensorDecl, p: number, scope: Map<string, string>, ctx: Ctx): (Expr & { kind: "ref" }) | undefined {
+    const fail = (col: number, message: string) => void problems.push({ where: ctx.at(col), message });
+    const g = tensors.get(i.name);
+    if (!g || !p0(g)) {
+      const what = !g ? (i.name in letters ? "an index letter" : "not a declared input") : "a float tensor";
+      return fail(i.col, `'${i.name}[...]' in an index position of '${t.name}' must be an integer input (declared like "${i.name}[n]: int"); '${i.name}' is ${what}`);
+    }
+    const idx = i.indices!;
+    if (idx.length !== g.indices.length) return fail(i.col, `'${i.name}' has ${g.indices.length} ${g.indices.length === 1 ? "index" : "indices"}, written here with ${idx.length}`);
+    const out: string[] = [];
+    for (let q = 0; q < idx.length; q++) {
+      const j = idx[q]!;
+      if (j.indices !== undefined) return fail(j.col, `a gather's own indices must be letters: '${i.name}[...]' cannot be indexed by '${j.name}[...]'`);
+      if (!(j.name in letters)) return fail(j.col, `unknown index '${j.name}' (declared: ${Object.keys(letters).join(", ")})`);
+      const want = letters[g.indices[q]!]!;
+      if (letters[j.name] !== want) return fail(j.col, `index '${j.name}' has size ${letters[j.name]}, but dimension ${q + 1} of '${i.name}' has size ${want}`);
+      const a = scope.get(j.name);
+      if (a === undefined) return fail(j.col, `index '${j.name}' is free on the right but not on the left; sum over it or add it to the left`);
+      out.push(a);
+    }
+    return ref(g.name, out) as Expr & { kind: "ref" };
+    function p0(x: TensorDecl): boolean {
+      return x.kind === "int";
+    }
+  }
+
   const output = raw["output"];
   // a step whose left-hand side is broken already has its message; its name is not reported again
   const attempted = new Set(stepTexts.map((t) => /^\s*([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1]));
-  if (typeof output !== "string") fail("output", "must be the name of a step");
-  else if (output === CACHE_KEY) fail("output", `'${CACHE_KEY}' cannot be the output: forward() returns the output beside the cache, as { <output>, cache }; rename the step`);
-  else if (!definedAt.has(output) && !attempted.has(output)) fail("output", tensors.has(output) ? `'${output}' is an input, not a step` : `'${output}' is not a step`);
+  const outputs: string[] = [];
+  if (typeof output === "string") outputs.push(output);
+  else if (Array.isArray(output) && output.length > 0 && output.every((o) => typeof o === "string")) outputs.push(...(output as string[]));
+  else fail("output", "must be the name of a step, or a non-empty list of step names like [\"h\", \"c\"]");
+  for (const o of outputs) {
+    if (o === CACHE_KEY) fail("output", `'${CACHE_KEY}' cannot be the output: forward() returns the output beside the cache, as { <output>, cache }; rename the step`);
+    else if (!definedAt.has(o) && !attempted.has(o)) fail("output", tensors.has(o) ? `'${o}' is an input, not a step` : `'${o}' is not a step`);
+  }
+  if (new Set(outputs).size !== outputs.length) fail("output", "names a step twice");
 
   if (problems.length) throw new SpecError(firstOfEach(problems), file);
   return {
@@ -398,7 +494,8 @@ export function checkSpec(raw: unknown, file?: string): Program {
     inputs,
     constants,
     steps,
-    output: output as string,
+    output: outputs[0]!,
+    outputs,
     sizeOf,
   };
 }

@@ -3,7 +3,9 @@
  * unresolved syntax tree. Names are resolved and indices checked in `check.ts`; the same parser
  * reads CAS answers back (see differentiate/cas.ts).
  *
- * Precedence, loosest first: `+ -`, `* /`, unary `-`, `^` (right-associative; `-x^2` is `-(x^2)`).
+ * Precedence, loosest first: a comparison (`< <= > >= == !=`, at most one, not chained), `+ -`,
+ * `* /`, unary `-`, `^` (right-associative; `-x^2` is `-(x^2)`). A comparison parses anywhere an
+ * expression does; the checker allows it only as the first argument of `where`, and says so.
  *
  * Pattern mode (`{ pattern: true }`, used only by the simplifier's rule table in
  * `simplify/pattern.ts`) also reads pattern variables `?name` wherever a name or an index letter
@@ -17,11 +19,20 @@ export type Ast =
   | { readonly type: "name"; readonly name: string; readonly indices: readonly IndexTok[] | undefined; readonly col: number }
   | { readonly type: "call"; readonly fn: string; readonly args: readonly Ast[]; readonly col: number }
   | { readonly type: "binary"; readonly op: "+" | "-" | "*" | "/" | "^"; readonly left: Ast; readonly right: Ast; readonly col: number }
-  | { readonly type: "neg"; readonly arg: Ast; readonly col: number };
+  | { readonly type: "neg"; readonly arg: Ast; readonly col: number }
+  | { readonly type: "compare"; readonly op: CompareOp; readonly left: Ast; readonly right: Ast; readonly col: number };
 
+export type CompareOp = "<" | "<=" | ">" | ">=" | "==" | "!=";
+const COMPARE_OPS: readonly string[] = ["<", "<=", ">", ">=", "==", "!="];
+
+/**
+ * What stands in an index position: a letter (`n`), or a gather, the element of another tensor
+ * whose value is the index (`label[n]` in `z[n, label[n]]`: `indices` is set).
+ */
 export interface IndexTok {
   readonly name: string;
   readonly col: number;
+  readonly indices?: readonly IndexTok[];
 }
 
 /** A syntax error at a column (0-based) of the parsed text. */
@@ -67,7 +78,13 @@ export function tokenize(src: string, opts: ParseOptions = {}): Tok[] {
       i += idMatch[0].length;
       continue;
     }
-    if ("+-*/^()[],".includes(c)) {
+    const two = src.slice(i, i + 2);
+    if (two === "<=" || two === ">=" || two === "==" || two === "!=") {
+      out.push({ kind: "op", text: two, col: i });
+      i += 2;
+      continue;
+    }
+    if ("+-*/^()[],<>".includes(c)) {
       out.push({ kind: "op", text: c, col: i });
       i++;
       continue;
@@ -99,6 +116,20 @@ export function parseExpression(src: string, opts: ParseOptions = {}): Ast {
     const t = peek();
     return t.kind === "op" && t.text === text;
   };
+
+  const isCompare = () => {
+    const t = peek();
+    return t.kind === "op" && COMPARE_OPS.includes(t.text);
+  };
+  /** An expression with at most one comparison: `a < b`. */
+  function comparison(): Ast {
+    const left = sumExpr();
+    if (!isCompare()) return left;
+    const t = next();
+    const right = sumExpr();
+    if (isCompare()) throw new SyntaxProblem(`comparisons do not chain: write 'a < b' once (combine conditions with nested where)`, peek().col);
+    return { type: "compare", op: t.text as CompareOp, left, right, col: t.col };
+  }
 
   function sumExpr(): Ast {
     let left = product();
@@ -142,7 +173,7 @@ export function parseExpression(src: string, opts: ParseOptions = {}): Ast {
     if (t.kind === "num") return { type: "num", value: t.value, col: t.col };
     if (t.kind === "op" && t.text === "(") {
       enter(t.col);
-      const e = sumExpr();
+      const e = comparison();
       expectOp(")", "to close '('");
       depth--;
       return e;
@@ -153,37 +184,44 @@ export function parseExpression(src: string, opts: ParseOptions = {}): Ast {
         enter(t.col);
         const args: Ast[] = [];
         if (!isOp(")")) {
-          args.push(sumExpr());
+          args.push(comparison());
           while (isOp(",")) {
             next();
-            args.push(sumExpr());
+            args.push(comparison());
           }
         }
         expectOp(")", `to close the call of '${t.text}'`);
         depth--;
         return { type: "call", fn: t.text, args, col: t.col };
       }
-      let indices: IndexTok[] | undefined;
-      if (isOp("[")) {
-        next();
-        indices = [];
-        if (!isOp("]")) {
-          for (;;) {
-            const it = next();
-            if (it.kind !== "id") throw new SyntaxProblem(`expected an index letter, found ${describe(it)}`, it.col);
-            indices.push({ name: it.text, col: it.col });
-            if (isOp(",")) next();
-            else break;
-          }
-        }
-        expectOp("]", `to close the indices of '${t.text}'`);
-      }
+      const indices = isOp("[") ? indexList(t.text) : undefined;
       return { type: "name", name: t.text, indices, col: t.col };
     }
     throw new SyntaxProblem(`expected a number, a name or '(', found ${describe(t)}`, t.col);
   }
 
-  const e = sumExpr();
+  /** `[i, j, label[n]]` after a name: letters, or gathers (a name with its own index list). */
+  function indexList(of: string): IndexTok[] {
+    next(); // '['
+    const indices: IndexTok[] = [];
+    if (!isOp("]")) {
+      for (;;) {
+        const it = next();
+        if (it.kind !== "id") throw new SyntaxProblem(`expected an index letter or an integer input's element (like label[n]), found ${describe(it)}`, it.col);
+        if (isOp("[")) {
+          enter(it.col);
+          indices.push({ name: it.text, col: it.col, indices: indexList(it.text) });
+          depth--;
+        } else indices.push({ name: it.text, col: it.col });
+        if (isOp(",")) next();
+        else break;
+      }
+    }
+    expectOp("]", `to close the indices of '${of}'`);
+    return indices;
+  }
+
+  const e = comparison();
   const rest = peek();
   if (rest.kind !== "end") throw new SyntaxProblem(`unexpected ${describe(rest)} after a complete expression`, rest.col);
   return e;

@@ -44,7 +44,7 @@ export { throughOwnValue } from "./outputs.js";
 
 export function deriveFused(p: Program, bw: Backward): Fused {
   const ctx: RuleContext = { sizeOf: p.sizeOf };
-  const start = inlineGradients(bw, p.sizeOf);
+  const start = inlineGradients(bw, p.inputs, p.sizeOf);
   const defs = definitionsOf(p, ctx);
   const literal = foldDefinitionRules(defs.filter((d) => !d.monomial));
   const folds = foldOrder(defs);

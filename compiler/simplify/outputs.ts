@@ -9,7 +9,7 @@
 import { add, call, contains, mapBottomUp, mul, num, pow, ref, refsOf, renameFree, replaceNode, type Expr, type SizeOf } from "../ir/expr.js";
 import type { Backward, Rewrite } from "../ir/backward.js";
 import { evalLeaves, gradKey, leavesOf } from "../ir/evaluate.js";
-import { evaluateGradient, interpretForward } from "../ir/interpret.js";
+import { evaluateGradient, interpretForward, randomInputs } from "../ir/interpret.js";
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import { prng } from "../ir/random.js";
 import { nameTable } from "../ir/table.js";
@@ -54,13 +54,12 @@ function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) =
   const samples = [0, 1].map((trial) => {
     const sizes = nameTable(p.sizes.map((s) => [s, 2 + Math.floor(rand() * 2)]));
     const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
-    const inputs = nameTable(
-      p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()))]),
-    );
+    const inputs = randomInputs(p, sizes, rand, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()));
     const all = interpretForward(p, inputs, sizes, constants);
-    const out = tensorOf(p, p.output);
-    const dims = shapeOf(p, out).map((s) => sizes[s]!);
-    all.set(gradKey(bw.upstream.name), { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
+    for (const u of bw.upstreams) {
+      const dims = shapeOf(p, tensorOf(p, u.output)).map((s) => sizes[s]!);
+      all.set(gradKey(u.grad.name), { data: Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), dims });
+    }
     return { all, sizes, constants };
   });
   return (a, b, k) =>

@@ -86,6 +86,9 @@ export interface Guard {
 
 export class PatternError extends Error {}
 
+/** A node `patternOf` cannot write as a pattern (`where`, `delta`): no rule is made from it. */
+export class Unpatternable extends Error {}
+
 /** Where a guard is asked: the node matched, and its replacement (built on demand). */
 export interface Site {
   readonly before: Expr;
@@ -120,6 +123,10 @@ export function patternOf(e: Expr, vars: readonly string[]): Pattern {
       case "sum":
       case "max":
         return { kind: x.kind, body: go(x.body), indices: x.indices };
+      case "where":
+      case "delta":
+        // a choice's comparison and a gather's form are not children: no pattern reads them
+        throw new Unpatternable(`a ${x.kind} node has no pattern`);
       default:
         return assertNever(x, "node");
     }
@@ -170,6 +177,8 @@ function fromAst(a: Ast, text: string): Pattern {
       }
       if (!a.name.startsWith("?")) throw new PatternError(`pattern '${text}': only ?variables and values with indices may be named, found '${a.name}'`);
       return { kind: "var", name: a.name };
+    case "compare":
+      throw new PatternError(`pattern '${text}': a comparison cannot stand in a pattern`);
     case "call": {
       if (a.fn === "sum" || a.fn === "size") {
         const idx = a.args.slice(a.fn === "sum" ? 1 : 0).map((x) => {

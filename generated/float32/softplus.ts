@@ -97,13 +97,12 @@ export function backwardNaive(
     );
 
   // step 1 reversed: y[n,d] = (x[n,d] + abs(x[n,d]))/2 + log(1 + exp(-abs(x[n,d])))
-  // dx[n,d] = dy[n,d]*(0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
-  //   local derivative ∂/∂x[n,d] = 0.5*(1 + sign(x[n,d])) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))) (own rule; the CAS answer was rejected)
+  // dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
+  //   local derivative ∂/∂x[n,d] = 0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))) (own rule; the CAS answer was rejected)
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      const t = Math.sign(x[n * D + d]!);
-      const t1 = Math.exp(-Math.abs(x[n * D + d]!));
-      dx[n * D + d] = dout[n * D + d]! * (0.5 * (1 + t) - (t * t1) / (1 + t1));
+      const t = Math.exp(-Math.abs(x[n * D + d]!));
+      dx[n * D + d] = dout[n * D + d]! * (0.5 + Math.sign(x[n * D + d]!) * (0.5 - t / (1 + t)));
     }
   }
 
@@ -113,7 +112,7 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
+ *   dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
  *
  * 1 pass; each reduction is computed once and shared.
  */
@@ -135,14 +134,13 @@ export function backwardFused(
       ["dout", "cache.values.x", "cache.values.y"],
     );
 
-  // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
-  // derived from the naive backward by inlining, then distribute
+  // dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
+  // derived from the naive backward by inlining alone (no rewrite)
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
-        const t2 = Math.sign(x[n * D + d]!);
-        const t3 = Math.exp(-Math.abs(x[n * D + d]!));
-        dx[n * D + d] = dout[n * D + d]! * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
+        const t1 = Math.exp(-Math.abs(x[n * D + d]!));
+        dx[n * D + d] = dout[n * D + d]! * (0.5 + Math.sign(x[n * D + d]!) * (0.5 - t1 / (1 + t1)));
       }
     }
   }
