@@ -147,14 +147,21 @@ export function expectFewSkips(c: FdCount, what: string): void {
 /**
  * The derivative of `at` at 0 by 4-point central stencils at steps h0, h0/2, h0/4, ..., taken only
  * once it has settled: two successive stencils agree within their rounding (10 ulps of the loss's
- * `terms`, amplified by 1/h) plus a tenth of `allowance`. The truncation error of the stencil then
+ * `terms` or the rounding measured at tiny steps, whichever is larger, amplified by 1/h) plus a tenth of `allowance`. The truncation error of the stencil then
  * shrinks 16-fold a halving, so it is below the spread. `noise` is the rounding at the step taken
  * plus that spread. Returns undefined when no two stencils agree before the step reaches h0/4096:
  * a kink, or rounding that swamps every step. A curved layer (a constant column curves on the
  * scale of sqrt(eps)) just takes smaller steps; a flat one gives two stencils of exactly 0.
  */
 export function settle(at: (h: number) => number, terms: number, allowance: number, h0 = 1e-3): { fd: number; h: number; noise: number } | undefined {
-  const roundoff = (h: number) => (10 * Number.EPSILON * terms) / h;
+  // the loss's own rounding, measured where the step is too small to move it: the second
+  // difference at 1e-11..4e-11 has no slope in it, only rounding (a loss that cancels inside,
+  // like a normalization of nearly equal values, rounds far worse than 10 ulps of its terms)
+  const at0 = at(0);
+  let measured = 0;
+  for (let k = 1; k <= 4; k++) measured = Math.max(measured, Math.abs(at(k * 1e-11) + at(-k * 1e-11) - 2 * at0));
+  const level = Math.max(10 * Number.EPSILON * terms, 2 * measured);
+  const roundoff = (h: number) => level / h;
   const stencil = (h: number) => (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
   let prev = stencil(h0);
   for (let h = h0 / 2; h >= h0 / 4096; h /= 2) {
