@@ -14,7 +14,7 @@ import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 import { Budget, LimitExceeded, MAX_RANK, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
-import { SimplifyLimit } from "./simplify/rules.js";
+import { SimplifyLimit } from "./simplify/runner.js";
 import { collect, type Add, type Expr, type Mul } from "./ir/expr.js";
 
 export interface Compiled {

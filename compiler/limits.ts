@@ -74,6 +74,23 @@ export const CAS_HEAP_MB = 256;
 export const MAX_SIMPLIFY_NODES = 200_000;
 
 /**
+ * Passes of a rule set over an expression before the runner gives up (`simplify/runner.ts`). Every
+ * rule set of the library reaches its fixpoint in a handful; a set that does not terminate ends
+ * here with a spec error, not a hang.
+ */
+export const MAX_RULE_PASSES = 200;
+
+/**
+ * How many times in a row a node's rewrite may be rewritten again at once (the runner normalizes a
+ * rule's result before moving up). A rule that takes one operand at a time, like distributing over
+ * one term of a sum, needs one per operand: at least MAX_TERMS.
+ */
+export const MAX_RULE_REWRITES_PER_NODE = 2 * MAX_TERMS;
+
+/** Rounds of the vanish phase, each replacing one reduction by a cheaper expansion. */
+export const MAX_PHASE_ROUNDS = 20;
+
+/**
  * Time a whole build may take (ms) before it ends with a spec error naming the stage it was in:
  * the last line of defence, below the promise that a build of any spec of up to 100 kB ends
  * within 60 s (start-up, formatting and writing come on top: a spec that used the whole of an

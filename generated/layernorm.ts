@@ -464,7 +464,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
-  // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, distribute, expand-definitions, share-reduction, factor-common, fold-product
   const c = new Float64Array(D); // D*gamma[d]
   for (let d2 = 0; d2 < D; d2++) {
     c[d2] = D * gamma[d2]!;

@@ -1,5 +1,6 @@
 /**
- * The IR, the CAS adapter and the simplification rules, each checked at random points.
+ * The IR and the CAS adapter, each checked at random points (the simplification rules are in
+ * test/rules/).
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -8,7 +9,6 @@ import { add, collect, mul, num, pow, print, ref, rewrite, sizeResolver, sub, sy
 import { evalLeaves, evaluate } from "../compiler/ir/evaluate.js";
 import { checkPartial, scalarPartial } from "../compiler/differentiate/cas.js";
 import { prng } from "../compiler/ir/random.js";
-import { EXPAND_RULES, runRules } from "../compiler/simplify/rules.js";
 
 const letters = { n: "N", m: "N", d: "D" };
 const sizeOf = sizeResolver(letters);
@@ -128,33 +128,6 @@ function div2(a: Expr, b: Expr): Expr {
 function call3(i: Expr): Expr {
   return add(i, num(3));
 }
-
-describe("simplification rules", () => {
-  const ctx = { sizeOf };
-  const expectRewrite = (from: string, to: string, lhs = "[d]") => expect(print(runRules(expr(from, lhs), EXPAND_RULES, ctx))).toBe(print(expr(to, lhs)));
-
-  it("rewrite examples", () => {
-    expectRewrite("sum(2*g[d]*x[n,d], n)", "2*g[d]*sum(x[n,d], n)");
-    expectRewrite("sum(x[n,d] + y[n,d], n)", "sum(x[n,d], n) + sum(y[n,d], n)");
-    expectRewrite("sum(g[d], n)", "N*g[d]");
-    expectRewrite("g[d]*(sum(x[n,d], n) + s)", "g[d]*sum(x[n,d], n) + g[d]*s");
-  });
-
-  const bodies = ["x[n,d]*g[d]", "x[n,d] + y[n,d]*s", "(x[n,d] - g[d])*(y[n,d] + c)", "g[d]*s + x[n,d]^2", "exp(g[d])*x[n,d]*(1 + y[n,d])"];
-  for (const rule of EXPAND_RULES) {
-    it(`${rule.name}: ${rule.pattern} preserves values and is idempotent`, () => {
-      fc.assert(
-        fc.property(fc.constantFrom(...bodies), fc.constantFrom(...bodies), fc.integer(), (a, b, seed) => {
-          const e = expr(`sum(${a}, n) * (${b}) + g[d]*sum(${b}, n)`, "[n,d]");
-          const once = runRules(e, [rule], ctx);
-          expect(valuesAgree(e, once, seed)).toBe(true);
-          expect(runRules(once, [rule], ctx)).toBe(once);
-        }),
-        { numRuns: 40 },
-      );
-    });
-  }
-});
 
 describe("walkers", () => {
   const e = expr("sum(x[n,d]*g[d], n) + exp(g[d])*sum(x[n,d]*g[d], n)", "[d]");

@@ -6,6 +6,10 @@
  * Precedence, loosest first: a comparison (`< <= > >= == !=`, at most one, not chained), `+ -`,
  * `* /`, unary `-`, `^` (right-associative; `-x^2` is `-(x^2)`). A comparison parses anywhere an
  * expression does; the checker allows it only as the first argument of `where`, and says so.
+ *
+ * Pattern mode (`{ pattern: true }`, used only by the simplifier's rule table in
+ * `simplify/pattern.ts`) also reads pattern variables `?name` wherever a name or an index letter
+ * may stand. A spec is never parsed in pattern mode, so a spec cannot contain them.
  */
 
 import { MAX_NESTING } from "../limits.js";
@@ -47,7 +51,12 @@ type Tok =
   | { kind: "op"; text: string; col: number }
   | { kind: "end"; col: number; text: "" };
 
-export function tokenize(src: string): Tok[] {
+export interface ParseOptions {
+  /** Reads `?name` as a name: only the simplifier's rule patterns, never a spec. */
+  readonly pattern?: boolean;
+}
+
+export function tokenize(src: string, opts: ParseOptions = {}): Tok[] {
   const out: Tok[] = [];
   let i = 0;
   while (i < src.length) {
@@ -63,7 +72,7 @@ export function tokenize(src: string): Tok[] {
       i += text.length;
       continue;
     }
-    const idMatch = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
+    const idMatch = (opts.pattern ? /^\??[A-Za-z_][A-Za-z0-9_]*/ : /^[A-Za-z_][A-Za-z0-9_]*/).exec(src.slice(i));
     if (idMatch) {
       out.push({ kind: "id", text: idMatch[0], col: i });
       i += idMatch[0].length;
@@ -86,8 +95,8 @@ export function tokenize(src: string): Tok[] {
   return out;
 }
 
-export function parseExpression(src: string): Ast {
-  const toks = tokenize(src);
+export function parseExpression(src: string, opts: ParseOptions = {}): Ast {
+  const toks = tokenize(src, opts);
   let k = 0;
   // nesting of parentheses, calls, signs and powers: bounded so that this parser and every stage
   // after it, all recursive, stay far below the stack limit

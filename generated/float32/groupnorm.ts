@@ -558,7 +558,7 @@ export function backwardFused(
   }
 
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
-  // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, distribute, expand-definitions, share-reduction, factor-common, fold-product
   {
     for (let b1 = 0; b1 < B; b1++) {
       for (let g1 = 0; g1 < G; g1++) {

@@ -133,7 +133,7 @@ export function backwardFused(
     );
 
   // dx[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
-  // derived from the naive backward by inlining, then distribute, factor-common
+  // derived from the naive backward by inlining alone (no rewrite)
   {
     let n = 0;
     for (; n + 2 <= N; n += 2) {

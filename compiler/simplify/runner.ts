@@ -1,0 +1,55 @@
+/**
+ * The one rule runner: applies a rule list bottom-up, first matching rule per node, until nothing
+ * changes, within an iteration and a size limit, and records every rewrite so a derivation can be
+ * printed and replayed. A node a rule rewrote is normalized again at once (its new subterms first),
+ * so a rule that takes one operand at a time (`?a*(?b + ?c)`) finishes in the same pass.
+ */
+import { rewrite, treeSize, type Expr } from "../ir/expr.js";
+import type { Rewrite } from "../ir/backward.js";
+import { MAX_RULE_PASSES, MAX_RULE_REWRITES_PER_NODE, MAX_SIMPLIFY_NODES } from "../limits.js";
+import type { Rule, RuleContext } from "./pattern.js";
+
+export class SimplifyLimit extends Error {}
+
+export interface RunOptions {
+  /** Passes over the expression before giving up. */
+  readonly maxPasses?: number;
+  /** Largest tree (in nodes) a rewrite may produce. */
+  readonly maxSize?: number;
+  /** Every rewrite applied is appended here. */
+  readonly trace?: Rewrite[];
+}
+
+/** Applies `rules` bottom-up, first match per node, until nothing changes. */
+export function runRules(e: Expr, rules: readonly Rule[], ctx: RuleContext, opts: RunOptions = {}): Expr {
+  const maxPasses = opts.maxPasses ?? MAX_RULE_PASSES;
+  const maxSize = opts.maxSize ?? MAX_SIMPLIFY_NODES;
+  let cur = e;
+  for (let pass = 0; pass < maxPasses; pass++) {
+    const next = onePass(cur, rules, ctx, opts.trace, maxSize);
+    if (next === cur) return cur;
+    if (treeSize(next) > maxSize) throw new SimplifyLimit(`simplification grew an expression past ${maxSize} nodes`);
+    cur = next;
+  }
+  throw new SimplifyLimit(`simplification did not reach a fixpoint in ${maxPasses} passes`);
+}
+
+function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewrite[] | undefined, maxSize: number): Expr {
+  // the nodes the rewrites of this pass built, counted as trees: a bound on how much it grew
+  let built = 0;
+  const at = (y: Expr, depth: number): Expr => {
+    for (const r of rules) {
+      const z = r.apply(y, ctx);
+      if (z !== undefined && z !== y) {
+        trace?.push({ rule: r.name, before: y, after: z });
+        if (depth >= MAX_RULE_REWRITES_PER_NODE) throw new SimplifyLimit(`a rewrite kept rewriting its own result ${MAX_RULE_REWRITES_PER_NODE} times`);
+        // a pass normalizes what it rewrote at once, so its growth is checked here, not only after it
+        built += treeSize(z);
+        if (built > maxSize) throw new SimplifyLimit(`simplification grew an expression past ${maxSize} nodes`);
+        return rewrite(z, ctx.sizeOf, { after: (w) => at(w, depth + 1) });
+      }
+    }
+    return y;
+  };
+  return rewrite(e, ctx.sizeOf, { after: (y) => at(y, 0) });
+}
