@@ -18,11 +18,18 @@ import { foldDefinitionRules, foldRule, instances, isMonomial, type Definition }
 import { FACTOR_RULE } from "./factor.js";
 import { EXPAND_RULES } from "./rules.js";
 import { runRules, SimplifyLimit } from "./runner.js";
-import { rule, type RuleContext } from "./pattern.js";
+import { rule, type Rule, type RuleContext } from "./pattern.js";
 import type { PhaseResult } from "./phases.js";
 
 /** The identity that lets `tanh` steps fold; a candidate like any other, kept only if cheaper. */
 export const SECH_TANH = rule("sech-tanh", "sech(?u)^2", "1 - tanh(?u)^2");
+
+/**
+ * Functions written through `exp`, so that a definition by one of them can be inverted along its
+ * path like any other: a sigmoid step's partial comes out of the CAS as `exp(-u)/(1 + exp(-u))^2`,
+ * and only the inverse of `s = (1 + exp(-u))^-1` (`exp(-u) ⇒ 1/s - 1`) turns it into `s*(1 - s)`.
+ */
+export const EXP_FORMS: readonly Rule[] = [rule("sigmoid-exp", "sigmoid(?u)", "(1 + exp(-?u))^-1"), rule("softplus-exp", "softplus(?u)", "log(1 + exp(?u))")];
 
 /** Rewrites each gradient through step values while that is cheaper and gives the same numbers. */
 export function outputs(start: readonly Expr[], defs: readonly Definition[], folds: readonly Definition[], p: Program, bw: Backward): PhaseResult {
@@ -82,7 +89,8 @@ function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf): {
   const out: { rule: string; after: Expr }[] = [];
   for (const d of defs) {
     if (d.monomial || d.step.rhs.height > 0) continue;
-    let cur: Expr = d.step.rhs;
+    // the definition with sigmoid and softplus written through exp, whose path can be inverted
+    let cur: Expr = runRules(d.step.rhs, EXP_FORMS, { sizeOf });
     let inverse: Expr = ref(d.step.name, d.step.indices);
     for (let depth = 0; depth < 8; depth++) {
       const live = (x: Expr) => refsOf(x).length > 0;
