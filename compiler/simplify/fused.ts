@@ -76,7 +76,11 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     const phases = runPhases(table(expand), start, ctx, onLimit);
     const all = [{ name: "inline", rewrites: [], gradients: start }, ...phases];
     const last = all[all.length - 1]!.gradients;
-    const cheapest = last.map((g, k) => all.map((ph) => ph.gradients[k]!).reduce((a, b) => (kernelCost([b]).total < kernelCost([a]).total ? b : a), g));
+    const cheapest = last.map((g, k) => {
+      const bar = CLEARLY_CHEAPER * kernelCost([g]).total;
+      const forms = all.map((ph) => ph.gradients[k]!).filter((f) => kernelCost([f]).total < bar);
+      return forms.reduce((a, b) => (kernelCost([b]).total < kernelCost([a]).total ? b : a), g);
+    });
     const rewrites = cheapest.flatMap((g, k) => (g === last[k] ? [] : [{ rule: "keep-cheapest", before: last[k]!, after: g, gradients: [k] }]));
     return { gradients: cheapest, phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }] };
   };
@@ -100,6 +104,14 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const total = (f: Fused) => kernelCost(f.gradients).total;
   return total(full) < total(guided) ? full : guided;
 }
+
+/**
+ * An earlier phase's form replaces the last one only when its kernel costs less than this fraction
+ * of the last one's: the op count does not see passes and small temporaries, which the later
+ * phases' closed forms save (logsoftmax's `sum(dy, c)/s` against `sum(dy/s, c)`), so a near tie
+ * keeps the closed form.
+ */
+const CLEARLY_CHEAPER = 0.9;
 
 /** The plain normal form's run met a simplifier limit: it is given up, not reported. */
 class Abandoned extends Error {}
