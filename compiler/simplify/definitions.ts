@@ -18,7 +18,7 @@ import type { Program, Step } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 import { monomialExpr, monomialOf } from "./rules.js";
 import { runRules } from "./runner.js";
-import { isNumber, patternable, patternOf, ruleOf, wholeRatio, type Pattern, type Rule, type RuleContext } from "./pattern.js";
+import { isNumber, patternOf, ruleOf, Unpatternable, wholeRatio, type Pattern, type Rule, type RuleContext } from "./pattern.js";
 
 /** A forward step seen as a definition `name[indices] = rhs` to fold or unfold. */
 export interface Definition {
@@ -80,12 +80,9 @@ export function definitionsOf(p: Program, ctx: RuleContext): Definition[] {
   return defs;
 }
 
-/**
- * Whether every index of the step is free in its definition, so that a match binds them all, and
- * the definition can be a pattern (a step with a `where` or a gather makes no fold or unfold rule).
- */
+/** Whether every index of the step is free in its definition, so that a match binds them all. */
 function bindsOwnIndices(s: Step): boolean {
-  return s.indices.every((i) => s.rhs.free.includes(i)) && patternable(s.rhs);
+  return s.indices.every((i) => s.rhs.free.includes(i));
 }
 
 /** The step's value with its own indices as index variables: `t[?n,?d]`. */
@@ -95,7 +92,17 @@ function lhsPattern(s: Step): Pattern {
 
 /** `t[?I] ⇒ f(?I)`, one data rule per step that only multiplies powers. */
 export function unfoldRules(defs: readonly Definition[]): Rule[] {
-  return defs.filter((d) => d.monomial && bindsOwnIndices(d.step)).map((d) => ruleOf("unfold-product", lhsPattern(d.step), patternOf(d.basis, d.step.indices)));
+  return defs.filter((d) => d.monomial && bindsOwnIndices(d.step)).flatMap((d) => patterned(() => [ruleOf("unfold-product", lhsPattern(d.step), patternOf(d.basis, d.step.indices))]));
+}
+
+/** The rules `make` builds, or none for a definition holding a node no pattern can say (`where`). */
+function patterned(make: () => Rule[]): Rule[] {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof Unpatternable) return [];
+    throw e;
+  }
 }
 
 /** `f(?I) ⇒ t[?I]` and the power forms, data rules for each step that is not a product of powers. */
@@ -104,6 +111,11 @@ export function foldDefinitionRules(defs: readonly Definition[]): Rule[] {
     const s = d.step;
     // a step that broadcasts (y[n,d] = f(r[d])) cannot bind its own indices from its definition
     if (!bindsOwnIndices(s)) return [];
+    return patterned(() => foldRulesOf(s));
+  });
+}
+
+function foldRulesOf(s: Step): Rule[] {
     const t = lhsPattern(s);
     // the exponent's variables are named apart from the step's index variables
     const fresh = (x: string): string => (s.indices.includes(x) ? fresh(`${x}'`) : x);
@@ -120,7 +132,6 @@ export function foldDefinitionRules(defs: readonly Definition[]): Rule[] {
       rules.push(ruleOf("fold-definition", { kind: "pow", base: patternOf(s.rhs, s.indices), exp: k }, { kind: "pow", base: t, exp: k }, isNumber(kv)));
     }
     return rules;
-  });
 }
 
 /** Product steps in the order `fold-product` tries them: a product folds as a whole before any of its factors alone (xmu/sqrtvar ⇒ xhat, not xmu*ivar). */

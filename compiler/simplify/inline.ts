@@ -1,16 +1,15 @@
 /**
  * Phase `inline`: the naive backward is a list of statements, one array per intermediate adjoint.
  * Nothing can be fused across arrays, so every intermediate adjoint is substituted into the input
- * gradients first: one expression per input (0 for an input that gets no gradient), in the upstream gradients and forward values. It makes
+ * gradients first: one expression per input, in the upstream gradient and forward values. It makes
  * no rewrite of its own (it records none); the phases after it rewrite these expressions.
  */
 import { num, renameFree, rewrite, type Expr, type SizeOf } from "../ir/expr.js";
-import type { TensorDecl } from "../ir/program.js";
 import type { Backward, Statement } from "../ir/backward.js";
 import { nameTable } from "../ir/table.js";
 
 /** The gradient of each input with every intermediate adjoint substituted, in input order. */
-export function inlineGradients(bw: Backward, inputs: readonly TensorDecl[], sizeOf: SizeOf): Expr[] {
+export function inlineGradients(bw: Backward, inputs: readonly { readonly name: string }[], sizeOf: SizeOf): Expr[] {
   const statements = new Map<string, Statement>();
   for (const b of bw.blocks) for (const s of b.statements) statements.set(s.target.name, s);
   const resolved = new Map<string, Expr>();
@@ -37,7 +36,7 @@ export function inlineGradients(bw: Backward, inputs: readonly TensorDecl[], siz
   // resolve() never recurses through a long chain of steps
   for (const name of statements.keys()) resolve(name);
   // the upstream gradient's indices are the output's declared ones; inlining keeps them as refs.
-  // An input without a gradient (int, nograd) has 0 here, and no kernel returns it.
+  // an input without a gradient (int, nograd) has 0 here, and no kernel returns it
   return inputs.map((t) => {
     const g = bw.gradients.find((x) => x.input.name === t.name);
     return g ? resolve(g.grad.name) : num(0);

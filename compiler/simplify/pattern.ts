@@ -28,7 +28,7 @@
  * sum over no indices, which is its body). The first match, in this order, that passes every guard
  * is rewritten.
  */
-import { FUNCTIONS, add, assertNever, call, contains, maxOver, mul, num, pow, ref, sum, sym, type Expr, type Fn, type SizeOf } from "../ir/expr.js";
+import { FUNCTIONS, add, assertNever, call, maxOver, mul, num, pow, ref, sum, sym, type Expr, type Fn, type SizeOf } from "../ir/expr.js";
 import { parseExpression, type Ast } from "../parse/expression.js";
 
 export interface RuleContext {
@@ -86,6 +86,9 @@ export interface Guard {
 
 export class PatternError extends Error {}
 
+/** A node `patternOf` cannot write as a pattern (`where`, `delta`): no rule is made from it. */
+export class Unpatternable extends Error {}
+
 /** Where a guard is asked: the node matched, and its replacement (built on demand). */
 export interface Site {
   readonly before: Expr;
@@ -94,11 +97,6 @@ export interface Site {
 
 /** Whether an index of a pattern is a variable (`?n`) rather than a fixed index name. */
 export const isVariable = (i: string): boolean => i.startsWith("?");
-
-/** Whether `patternOf` can make a pattern of `e`: no `where` or `delta` inside. */
-export function patternable(e: Expr): boolean {
-  return !contains(e, (x) => x.kind === "where" || x.kind === "delta");
-}
 
 /**
  * A node as a pattern that matches exactly it, with the free indices named in `vars` turned into
@@ -127,8 +125,8 @@ export function patternOf(e: Expr, vars: readonly string[]): Pattern {
         return { kind: x.kind, body: go(x.body), indices: x.indices };
       case "where":
       case "delta":
-        // a choice's comparison and a gather's form are not children that a match could bind
-        throw new PatternError(`a ${x.kind} cannot be made a pattern (see patternable)`);
+        // a choice's comparison and a gather's form are not children: no pattern reads them
+        throw new Unpatternable(`a ${x.kind} node has no pattern`);
       default:
         return assertNever(x, "node");
     }
@@ -180,7 +178,7 @@ function fromAst(a: Ast, text: string): Pattern {
       if (!a.name.startsWith("?")) throw new PatternError(`pattern '${text}': only ?variables and values with indices may be named, found '${a.name}'`);
       return { kind: "var", name: a.name };
     case "compare":
-      throw new PatternError(`pattern '${text}': a comparison is not a pattern`);
+      throw new PatternError(`pattern '${text}': a comparison cannot stand in a pattern`);
     case "call": {
       if (a.fn === "sum" || a.fn === "size") {
         const idx = a.args.slice(a.fn === "sum" ? 1 : 0).map((x) => {
