@@ -3,8 +3,9 @@
  * expansion, merge and regroup keep a cheaper form, outputs a cheaper way through a step's value,
  * expand distributes only where that does not cost more).
  */
-import { assertNever, children, collect, isReduction, isTranscendental, treeSize, type Expr } from "../ir/expr.js";
+import { assertNever, children, collect, isReduction, isTranscendental, refsOf, treeSize, type Expr } from "../ir/expr.js";
 import type { Backward } from "../ir/backward.js";
+import type { Program } from "../ir/program.js";
 
 /** Size-weighted cost: nodes, with reductions and transcendental functions costing more. */
 export function cost(e: Expr): number {
@@ -77,20 +78,37 @@ export function kernelCost(gradients: readonly Expr[], at = COST_AT): KernelCost
 /**
  * The cost of the staged (naive) backward in the same units: one loop nest per statement over its
  * target's indices, with the reductions inside a statement computed where they stand, as the naive
- * kernel does (the arithmetic `backpass stats` counts for it).
+ * kernel does (the arithmetic `backpass stats` counts for it). With `only`, the statements that
+ * the gradients of the inputs so named read, directly or through others.
  */
-export function stagedCost(bw: Backward, at = COST_AT): KernelCost {
+export function stagedCost(bw: Backward, at = COST_AT, only?: readonly string[]): KernelCost {
+  const statements = bw.blocks.flatMap((b) => b.statements);
+  const needed = only === undefined ? undefined : neededStatements(bw, only);
   let ops = 0;
   let tr = 0;
-  for (const b of bw.blocks)
-    for (const s of b.statements) {
-      if (s.expr.kind === "num") continue;
-      const c = inlineArithmetic(s.expr, at);
-      const n = Math.pow(at, s.target.indices.length);
-      ops += n * c.ops;
-      tr += n * c.transcendentals;
-    }
+  for (const s of statements) {
+    if (s.expr.kind === "num" || (needed && !needed.has(s.target.name))) continue;
+    const c = inlineArithmetic(s.expr, at);
+    const n = Math.pow(at, s.target.indices.length);
+    ops += n * c.ops;
+    tr += n * c.transcendentals;
+  }
   return kernelCostOf(ops, tr);
+}
+
+/** The targets of the statements that the gradients of the inputs named in `only` are computed from. */
+function neededStatements(bw: Backward, only: readonly string[]): Set<string> {
+  const byTarget = new Map(bw.blocks.flatMap((b) => b.statements.map((s) => [s.target.name, s] as const)));
+  const needed = new Set<string>();
+  const stack = bw.gradients.filter((g) => only.includes(g.input.name)).map((g) => g.grad.name);
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (needed.has(name)) continue;
+    needed.add(name);
+    const s = byTarget.get(name);
+    if (s) for (const r of refsOf(s.expr)) if (r.space === "grad" && byTarget.has(r.name)) stack.push(r.name);
+  }
+  return needed;
 }
 
 /** Arithmetic of one evaluation of `e`, reductions computed where they stand. */
@@ -162,9 +180,21 @@ function invariantPart(factors: readonly Expr[], loops: readonly string[]): { pa
 
 /**
  * The cost of the fused gradients and of the staged backward of the same program, in the same
- * units (`KernelCost` at `at`): where `fused.total` is not below `staged.total`, no derived form
- * beat the staged computation, and lowering may use the staged one.
+ * units (`KernelCost` at `at`), for the whole kernel and for each gradient alone (the statements of
+ * the staged backward that it reads, shared ones counted in each): where a gradient's `fused.total`
+ * is not below its `staged.total`, no derived form beat the staged computation, and lowering may
+ * use the staged one for it. `fused` holds a gradient per input of `p`, in order (0 for an input
+ * without one).
  */
-export function derivedAndStagedCost(bw: Backward, fused: readonly Expr[], at = COST_AT): { readonly fused: KernelCost; readonly staged: KernelCost } {
-  return { fused: kernelCost(fused, at), staged: stagedCost(bw, at) };
+export function derivedAndStagedCost(
+  p: Program,
+  bw: Backward,
+  fused: readonly Expr[],
+  at = COST_AT,
+): { readonly fused: KernelCost; readonly staged: KernelCost; readonly perGradient: readonly { readonly fused: KernelCost; readonly staged: KernelCost }[] } {
+  return {
+    fused: kernelCost(fused, at),
+    staged: stagedCost(bw, at),
+    perGradient: fused.map((g, k) => ({ fused: kernelCost([g], at), staged: stagedCost(bw, at, [p.inputs[k]!.name]) })),
+  };
 }

@@ -40,7 +40,7 @@ describe("kernel cost", () => {
     for (const b of d.backward.blocks) for (const st of b.statements) expect(exps(st.expr), print(st.expr)).toEqual([]);
     for (const g of d.fused.gradients) expect(exps(g), print(g)).toEqual([]);
     // every function of the cell is a cached step: neither kernel computes one
-    const { fused, staged } = derivedAndStagedCost(d.backward, d.fused.gradients);
+    const { fused, staged } = derivedAndStagedCost(d.program, d.backward, d.fused.gradients);
     expect(staged.transcendentals).toBe(0);
     expect(fused.transcendentals).toBe(0);
   });
