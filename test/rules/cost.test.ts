@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { derive } from "../../compiler/driver.js";
 import { collect, print } from "../../compiler/ir/expr.js";
-import { derivedAndStagedCost, kernelCost } from "../../compiler/simplify/cost.js";
+import { derivedAndStagedCost, kernelCost, stagedCost } from "../../compiler/simplify/cost.js";
 import { expr } from "./helpers.js";
 
 /** A GRU cell written as people write it: every pre-activation and every gate its own step. */
@@ -43,6 +43,16 @@ describe("kernel cost", () => {
     const { fused, staged } = derivedAndStagedCost(d.program, d.backward, d.fused.gradients);
     expect(staged.transcendentals).toBe(0);
     expect(fused.transcendentals).toBe(0);
+  });
+
+  it("gives each gradient the staged statements it reads: all of them for all gradients, none for an input without one", async () => {
+    const d = await derive({ ...GRU, inputs: [...GRU.inputs.slice(0, 7), "un[j,k]: nograd"] });
+    const { staged, perGradient } = derivedAndStagedCost(d.program, d.backward, d.fused.gradients);
+    expect(stagedCost(d.backward, undefined, d.program.inputs.map((t) => t.name))).toEqual(staged);
+    expect(perGradient.at(-1)!.staged.total).toBe(0);
+    // dwn reads the statements of the last two steps and its own, not those of the gates r and z
+    const wn = perGradient[d.program.inputs.findIndex((t) => t.name === "wn")]!.staged;
+    expect(wn.total).toBeLessThan(perGradient[d.program.inputs.findIndex((t) => t.name === "wr")]!.staged.total);
   });
 
   it("keeps no gradient clearly costlier than a form an earlier phase produced", async () => {
