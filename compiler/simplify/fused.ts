@@ -15,7 +15,11 @@
  *  9. regroup       reductions rewritten over a reduction step (`regroup.ts`);
  * 10. merge         sums over the same index sizes merged into one (`merge.ts`);
  * 11. merge-factor  common factors pulled out again;
- * 12. outputs       gradients written through a step's own value where cheaper (`outputs.ts`).
+ * 12. outputs       gradients written through a step's own value where cheaper (`outputs.ts`);
+ * 13. partners      a reduction's terms grouped by the factors that carry a free index, so that each
+ *                   coefficient is stored once by the scheduler (`partners.ts`);
+ * 14. cheapest      each gradient's cheapest form among those the phases produced, by the cost of
+ *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier.
  *
  * Distributing in `expand` is guided by cost; where that leaves a product undistributed, the table
  * is run a second time with the plain normal form and the cheaper end result is kept (see below).
@@ -26,12 +30,13 @@ import { contains } from "../ir/expr.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
-import { cost } from "./cost.js";
+import { kernelCost } from "./cost.js";
 import { definitionsOf, foldDefinitionRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
 import { MERGE_RULE } from "./merge.js";
 import { outputs } from "./outputs.js";
+import { SPLIT_BY_PARTNER_RULE } from "./partners.js";
 import type { Rule, RuleContext } from "./pattern.js";
 import { runPhases, type PhaseEntry } from "./phases.js";
 import { foldReductionRule, reductionDefinition } from "./regroup.js";
@@ -62,6 +67,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     { kind: "rules", name: "merge", rules: [MERGE_RULE], limit },
     { kind: "rules", name: "merge-factor", rules: [FACTOR_RULE], limit },
     { kind: "pass", name: "outputs", run: (g) => outputs(g, defs, folds, p, bw) },
+    { kind: "rules", name: "partners", rules: [SPLIT_BY_PARTNER_RULE], limit },
   ];
   const run = (expand: readonly Rule[], onLimit = (phase: string, k: number | undefined, e: SimplifyLimit): Error => {
     const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;
@@ -69,7 +75,14 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   }) => {
     const phases = runPhases(table(expand), start, ctx, onLimit);
     const all = [{ name: "inline", rewrites: [], gradients: start }, ...phases];
-    return { gradients: all[all.length - 1]!.gradients, phases: all };
+    const last = all[all.length - 1]!.gradients;
+    const cheapest = last.map((g, k) => {
+      const bar = CLEARLY_CHEAPER * kernelCost([g]).total;
+      const forms = all.map((ph) => ph.gradients[k]!).filter((f) => kernelCost([f]).total < bar);
+      return forms.reduce((a, b) => (kernelCost([b]).total < kernelCost([a]).total ? b : a), g);
+    });
+    const rewrites = cheapest.flatMap((g, k) => (g === last[k] ? [] : [{ rule: "keep-cheapest", before: last[k]!, after: g, gradients: [k] }]));
+    return { gradients: cheapest, phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }] };
   };
   // Cost guidance for distributing: first only where it enables a reduction rule or costs nothing;
   // a product distributed everywhere (the monomial normal form) can still end cheaper once common
@@ -88,9 +101,17 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     if (e instanceof Abandoned) return guided;
     throw e;
   }
-  const total = (f: Fused) => f.gradients.reduce((a, g) => a + cost(g), 0);
+  const total = (f: Fused) => kernelCost(f.gradients).total;
   return total(full) < total(guided) ? full : guided;
 }
+
+/**
+ * An earlier phase's form replaces the last one only when its kernel costs less than this fraction
+ * of the last one's: the op count does not see passes and small temporaries, which the later
+ * phases' closed forms save (logsoftmax's `sum(dy, c)/s` against `sum(dy/s, c)`), so a near tie
+ * keeps the closed form.
+ */
+const CLEARLY_CHEAPER = 0.9;
 
 /** The plain normal form's run met a simplifier limit: it is given up, not reported. */
 class Abandoned extends Error {}

@@ -18,11 +18,22 @@ import { foldDefinitionRules, foldRule, instances, isMonomial, type Definition }
 import { FACTOR_RULE } from "./factor.js";
 import { EXPAND_RULES } from "./rules.js";
 import { runRules, SimplifyLimit } from "./runner.js";
-import { rule, type RuleContext } from "./pattern.js";
+import { rule, type Rule, type RuleContext } from "./pattern.js";
 import type { PhaseResult } from "./phases.js";
 
 /** The identity that lets `tanh` steps fold; a candidate like any other, kept only if cheaper. */
 export const SECH_TANH = rule("sech-tanh", "sech(?u)^2", "1 - tanh(?u)^2");
+
+/**
+ * Functions written through `exp`, so that a definition by one of them can be inverted along its
+ * path like any other: a sigmoid step's partial comes out of the CAS as `exp(-u)/(1 + exp(-u))^2`,
+ * and only the inverse of `s = (1 + exp(-u))^-1` (`exp(-u) ⇒ 1/s - 1`) turns it into `s*(1 - s)`.
+ * Used for the local partial of the naive backward (`throughOwnValue`), which the fused gradients
+ * then inherit; the phase `outputs` does not use it: there a lone `exp(-u) ⇒ 1/s - 1` left beside
+ * the literal form elsewhere (`s^2*(1/s - 1)`) cancels where s is near 1, and the fused gradient
+ * then differs from the naive one by more than rounding (a fuzzed batchnorm with a sigmoid output).
+ */
+export const EXP_FORMS: readonly Rule[] = [rule("sigmoid-exp", "sigmoid(?u)", "(1 + exp(-?u))^-1"), rule("softplus-exp", "softplus(?u)", "log(1 + exp(?u))")];
 
 /** Rewrites each gradient through step values while that is cheaper and gives the same numbers. */
 export function outputs(start: readonly Expr[], defs: readonly Definition[], folds: readonly Definition[], p: Program, bw: Backward): PhaseResult {
@@ -34,7 +45,7 @@ export function outputs(start: readonly Expr[], defs: readonly Definition[], fol
     runRules(runRules(runRules(e, EXPAND_RULES, ctx, { maxSize: 20_000 }), [FACTOR_RULE], ctx), [foldRule(folds, sizeOf, "mul"), ...foldDefinitionRules(defs.filter((d) => !d.monomial))], ctx);
   const gradients = start.map((g, input) => {
     for (let round = 0; round < 4; round++) {
-      const best = cheapestThroughOutputs(g, defs, sizeOf, tidy, (e) => sameNumbers(g, e, input));
+      const best = cheapestThroughOutputs(g, defs, sizeOf, tidy, (e) => sameNumbers(g, e, input), []);
       if (!best) break;
       rewrites.push({ rule: best.rule, before: g, after: best.e, gradients: [input] });
       g = best.e;
@@ -78,11 +89,12 @@ function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) =
  * replaced by `F^-1(t)` (`exp(-x) ⇒ 1/s - 1` for `s = 1/(1 + exp(-x))`), and `sech(u)^2` by
  * `1 - tanh(u)^2`, the identity that lets `tanh` steps fold.
  */
-function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf): { rule: string; after: Expr }[] {
+function throughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf, forms: readonly Rule[]): { rule: string; after: Expr }[] {
   const out: { rule: string; after: Expr }[] = [];
   for (const d of defs) {
     if (d.monomial || d.step.rhs.height > 0) continue;
-    let cur: Expr = d.step.rhs;
+    // the definition with sigmoid and softplus written through exp, whose path can be inverted
+    let cur: Expr = runRules(d.step.rhs, forms, { sizeOf });
     let inverse: Expr = ref(d.step.name, d.step.indices);
     for (let depth = 0; depth < 8; depth++) {
       const live = (x: Expr) => refsOf(x).length > 0;
@@ -141,16 +153,16 @@ export function throughOwnValue(partial: Expr, step: Step, sizeOf: SizeOf): Expr
     });
   let best = fold(partial);
   if (!same(partial, best)) best = partial;
-  return cheapestThroughOutputs(best, [def], sizeOf, tidy, (e) => same(partial, e))?.e ?? best;
+  return cheapestThroughOutputs(best, [def], sizeOf, tidy, (e) => same(partial, e), EXP_FORMS)?.e ?? best;
 }
 
 /**
  * Of the rewrites of `g` through step values (`throughOutputs`), each tidied, the cheapest that is
  * cheaper than `g` and that `accept` confirms numerically, with its rule.
  */
-function cheapestThroughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf, tidy: (e: Expr) => Expr, accept: (e: Expr) => boolean): { e: Expr; rule: string } | undefined {
+function cheapestThroughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf, tidy: (e: Expr) => Expr, accept: (e: Expr) => boolean, forms: readonly Rule[]): { e: Expr; rule: string } | undefined {
   let best: { e: Expr; rule: string } | undefined;
-  for (const cand of throughOutputs(g, defs, sizeOf)) {
+  for (const cand of throughOutputs(g, defs, sizeOf, forms)) {
     let e: Expr;
     try {
       e = tidy(cand.after);
