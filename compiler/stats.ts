@@ -3,13 +3,17 @@
  * computes, the arrays it allocates besides its outputs, and its arithmetic. `backpass stats`
  * prints this as JSON; the optimum tests and the docs read it.
  *
- * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
- * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
+ * Arithmetic is counted by the scheduler's one counter (schedule/cost.ts). The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
+ * staged backward and allocates an array per statement, except a statement that copies another
+ * gradient array cell for cell (it reads that array: `aliasOf`); the fused kernel runs the
+ * schedule's passes.
  */
-import { canonicalSize, children, collect, isReduction, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { canonicalSize, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
-import type { Schedule } from "./schedule/passes.js";
+import { boundOf, type Schedule } from "./schedule/passes.js";
+import { cost } from "./schedule/cost.js";
+import { aliasOf, ownTemporaries, scatterOf } from "./schedule/lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -56,47 +60,9 @@ export interface SpecStats {
   readonly fused: KernelStats;
 }
 
-/** Arithmetic of an expression per evaluation: reductions count their body once per iteration. */
+/** Arithmetic of an expression per evaluation (the scheduler's counter, schedule/cost.ts): reductions count their body once per iteration. */
 function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
-  let ops = 0;
-  let transcendentals = 0;
-  const go = (x: Expr, weight: number): void => {
-    if (known(x)) return;
-    switch (x.kind) {
-      case "add":
-        ops += weight * (x.terms.length - 1);
-        break;
-      case "mul":
-        ops += weight * (x.factors.length - 1);
-        break;
-      case "pow": {
-        const k = x.exp.kind === "num" ? x.exp.value : NaN;
-        if (k === -1 || k === 2) ops += weight;
-        else if (Number.isInteger(k) && Math.abs(k) <= 4) ops += weight * Math.abs(k);
-        else {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      }
-      case "call":
-        if (x.fn !== "stop") {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      case "sum":
-      case "max":
-        go(x.body, weight * Math.pow(at, x.indices.length));
-        ops += weight * Math.pow(at, x.indices.length);
-        return;
-      default:
-        break;
-    }
-    for (const c of children(x)) go(c, weight);
-  };
-  go(e, 1);
-  return { ops, transcendentals };
+  return cost(e, { known, at });
 }
 
 function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
@@ -150,10 +116,31 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     for (const s of b.statements) {
       const shape = sizesOf(s.target.indices, p.sizeOf);
       const name = `d${s.target.name.replace("#", "")}`;
+      if (aliasOf(s, finals) !== undefined) continue; // the same array as another: no copy
       if (!finals.has(s.target.name)) nTemps.push({ name, shape });
       if (s.expr.kind === "num") continue; // zeros: allocation only
-      const a = arithmetic(s.expr, () => false, at);
-      nPasses.push({ loops: shape, ops: a.ops, transcendentals: a.transcendentals, computes: [name] });
+      // a scatter-add runs over the sum's indices and the target's others (lower.ts: scatterOf)
+      const scatter = scatterOf(s.expr, s.target.indices);
+      if (scatter) {
+        const a = arithmetic(scatter.body, () => false, at);
+        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => i !== scatter.delta.index), p.sizeOf)];
+        nPasses.push({ loops, ops: a.ops + 1, transcendentals: a.transcendentals, computes: [name] });
+        continue;
+      }
+      // reductions that move with fewer indices than the statement's are computed once per their own (ownTemporaries)
+      const own = ownTemporaries(s.expr, s.target.indices);
+      const hoisted = new Set(own.map((r) => r.node));
+      const a = arithmetic(s.expr, (x) => hoisted.has(x), at);
+      let ops = a.ops;
+      let tr = a.transcendentals;
+      for (const r of own) {
+        const b = arithmetic(r.node, () => false, at);
+        const share = Math.pow(at, r.node.free.length - s.target.indices.length);
+        ops += b.ops * share;
+        tr += b.transcendentals * share;
+        if (!r.prefix) nTemps.push({ name: show(r.node), shape: sizesOf(r.node.free, p.sizeOf) });
+      }
+      nPasses.push({ loops: shape, ops: round(ops), transcendentals: round(tr), computes: [name] });
       for (const r of collect(s.expr, isReduction))
         nReductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf(r.indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
     }
@@ -164,7 +151,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
   const fTemps: { name: string; shape: string[]; in?: string }[] = [];
   const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
   for (const r of sched.reductions) {
-    if (r.node.indices.length === 0) {
+    if (isStored(r.node)) {
       // a stored product: an array, not a reduction
       const donor = sched.reuse.get(r.node);
       fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf), ...(donor ? { in: show(donor) } : {}) });
@@ -172,7 +159,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     }
     const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
     const shape = sizesOf(r.indices, p.sizeOf);
-    fReductions.push({ expr: show(r.node), shape, over: sizesOf(r.node.indices, p.sizeOf), into });
+    fReductions.push({ expr: show(r.node), shape, over: sizesOf(boundOf(r.node), p.sizeOf), into });
     if (r.output === undefined) fTemps.push({ name: show(r.node), shape });
   }
   for (const pass of sched.passes) {
@@ -181,7 +168,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       let tr = 0;
       for (const r of pass.reductions) {
         const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
-        ops += a.ops + (r.node.indices.length === 0 ? 0 : 1); // the accumulation
+        ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
       fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });

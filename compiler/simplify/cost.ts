@@ -152,6 +152,8 @@ function nodeArithmetic(x: Exclude<Expr, { kind: "sum" | "max" }>): { ops: numbe
       return x.fn === "stop" ? { ops: 0, transcendentals: 0 } : { ops: 1, transcendentals: 1 };
     case "where":
       return { ops: 1, transcendentals: 0 };
+    case "stored":
+      return { ops: 0, transcendentals: 0 };
     default:
       return assertNever(x);
   }

@@ -127,6 +127,9 @@ export function patternOf(e: Expr, vars: readonly string[]): Pattern {
       case "delta":
         // a choice's comparison and a gather's form are not children: no pattern reads them
         throw new Unpatternable(`a ${x.kind} node has no pattern`);
+      case "stored":
+        // built by the scheduler, after simplification: never in a definition
+        throw new Unpatternable("a stored(...) node has no pattern");
       default:
         return assertNever(x, "node");
     }

@@ -1,0 +1,146 @@
+/**
+ * The one operation counter, shared by the scheduler (which form of an elementwise pass has less
+ * work in its innermost loop, invariants.ts) and `backpass stats` (stats.ts). It counts what the lowering
+ * (lower.ts) writes for one evaluation of an expression: each `+ - * /` one operation, a power as
+ * its multiplications (`x^2` is `x*x`, `x^-1` one division, other powers and roots a library call),
+ * a function call one operation and one transcendental. A reduction runs its body once per
+ * iteration, `at` iterations per bound index, plus its accumulation.
+ */
+import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "../ir/expr.js";
+
+export interface Cost {
+  readonly ops: number;
+  readonly transcendentals: number;
+}
+
+export interface CostOptions {
+  /** Nodes already computed and only read (reductions of earlier passes, hoisted values). */
+  readonly known?: (x: Expr) => boolean;
+  /** Iterations per bound index of a reduction (1: a reduction's body counted once). */
+  readonly at?: number;
+}
+
+/** A library call costs about as much as eight arithmetic operations: the weight a schedule compares. */
+export const TRANSCENDENTAL_WEIGHT = 8;
+
+/** One number for a schedule's comparisons: operations, with each transcendental weighing eight. */
+export function weight(c: Cost): number {
+  return c.ops + (TRANSCENDENTAL_WEIGHT - 1) * c.transcendentals;
+}
+
+export function cost(e: Expr, opts: CostOptions = {}): Cost {
+  const at = opts.at ?? 1;
+  let ops = 0;
+  let transcendentals = 0;
+  const call = (w: number) => {
+    ops += w;
+    transcendentals += w;
+  };
+  /** A power `base^k` with a number exponent, as power() in lower.ts writes it. */
+  const power = (k: number, w: number): void => {
+    const m = Math.abs(k);
+    if (k < 0) ops += w; // 1 / ...
+    if (m === 2) ops += w;
+    else if (m === 3) ops += 2 * w;
+    else if (m === 0.5) call(w);
+    else if (m === 1.5) {
+      ops += w;
+      call(w);
+    } else if (m !== 1) call(w);
+  };
+  let skip: ((x: Expr) => boolean) | undefined;
+  const goSkipping = (x: Expr, w: number, also: ((y: Expr) => boolean) | undefined): void => {
+    const saved = skip;
+    if (also) skip = saved ? (y) => saved(y) || also(y) : also;
+    go(x, w);
+    skip = saved;
+  };
+  const go = (x: Expr, w: number): void => {
+    if (opts.known?.(x) || skip?.(x)) return;
+    switch (x.kind) {
+      case "num":
+      case "sym":
+      case "ref":
+        return;
+      case "add":
+        ops += w * (x.terms.length - 1);
+        return x.terms.forEach((t) => go(t, w));
+      case "mul":
+        // a factor -1 counts as one operation: a negation, or the subtraction a term becomes
+        ops += w * (x.factors.length - 1);
+        return x.factors.forEach((f) => go(f, w));
+      case "pow":
+        if (x.exp.kind === "num") power(x.exp.value, w);
+        else {
+          call(w);
+          go(x.exp, w);
+        }
+        return go(x.base, w);
+      case "call":
+        if (x.fn === "sigmoid") ops += 2 * w; // 1 / (1 + exp(-x))
+        if (x.fn === "sech") ops += w; // 1 / cosh(x)
+        if (x.fn === "softplus") ops += 3 * w; // a test, an addition, a negation and a second call
+        if (x.fn === "softplus") call(w);
+        if (x.fn !== "stop") call(w);
+        return go(x.arg, w);
+      case "where":
+        // the comparison, its operands and both branches (only one runs: an upper bound)
+        ops += w;
+        [x.left, x.right, x.then, x.else].forEach((y) => go(y, w));
+        return;
+      case "delta":
+        ops += w; // a test of the counter against the id
+        return;
+      case "sum":
+      case "max": {
+        // a delta over a bound index is a read, not a loop
+        const { reads, body } = x.kind === "sum" ? directReads(x.body, x.indices) : { reads: [], body: x.body };
+        const n = Math.pow(at, x.indices.length - reads.length);
+        ops += w * n; // the accumulation
+        // a reduction in the body that does not move with this one's loops is computed once, before them (lower.ts)
+        const invariant = new Set(topReductions(body).filter((r) => !r.free.some((i) => x.indices.includes(i))));
+        for (const r of invariant) go(r, w);
+        const inner = invariant.size ? (y: Expr) => invariant.has(y) : undefined;
+        return goSkipping(body, w * n, inner);
+      }
+      case "stored":
+        return go(x.body, w);
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  go(e, 1);
+  return { ops, transcendentals };
+}
+
+/**
+ * The deltas of a sum's body that make it a read: factors `delta(i, f)` of a product, with `i` among
+ * the sum's `bound` indices and `f` not reading `i` (at most one per index); and the body without them.
+ */
+export function directReads(body: Expr, bound: readonly string[]): { reads: Delta[]; body: Expr } {
+  const factors = body.kind === "mul" ? body.factors : [body];
+  const reads: Delta[] = [];
+  const rest: Expr[] = [];
+  for (const f of factors) {
+    if (f.kind === "delta" && bound.includes(f.index) && !f.form.from.indices.includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
+    else rest.push(f);
+  }
+  if (reads.length === 0) return { reads, body };
+  // the ids' own indices must not be read through another delta's index
+  return { reads, body: rest.length === 0 ? ONE : mul(...rest) };
+}
+
+/** The reductions of `e` not inside another reduction, each once, in order (a where's comparison operands included). */
+export function topReductions(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const go = (x: Expr): void => {
+    if (isReduction(x)) {
+      if (!out.includes(x)) out.push(x);
+      return;
+    }
+    if (x.kind === "where") [x.left, x.right].forEach(go);
+    children(x).forEach(go);
+  };
+  go(e);
+  return out;
+}
