@@ -926,18 +926,18 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,i] = sum(dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*c[b,k]*gf[b,k]*wf[i,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gg[b,k]*gi[b,k]*wi[i,k] + dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*wi[i,k] - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k] - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*wf[i,k], k)
- *   dh[b,j] = sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k]) + dcnew#0[b,k]*gg[b,k]*gi[b,k]*ui[j,k] + dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*c[b,k]*gf[b,k]*uf[j,k] + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*ui[j,k] - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*uo[j,k]*tanh(cnew[b,k]) - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*uf[j,k] - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
+ *   dx[b,i] = sum(gi[b,k]*wg[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), k) + sum(c[b,k]*gf[b,k]*wf[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), k) + sum(dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k])*(1 - go[b,k]), k) + sum(gg[b,k]*gi[b,k]*wi[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2), k)
+ *   dh[b,j] = sum(c[b,k]*gf[b,k]*uf[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), k) + sum(gg[b,k]*gi[b,k]*ui[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2), k) + sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k])*(1 - go[b,k]), k) + sum(gi[b,k]*ug[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), k)
  *   dc[b,k] = gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)
  *   dwi[i,k] = sum(gg[b,k]*gi[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
  *   dui[j,k] = sum(gg[b,k]*gi[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
- *   dbi[k] = sum(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
+ *   dbi[k] = sum(gg[b,k]*gi[b,k]*(1 - gi[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b)
  *   dwf[i,k] = sum(c[b,k]*gf[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
  *   duf[j,k] = sum(c[b,k]*gf[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
- *   dbf[k] = sum(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
+ *   dbf[k] = sum(c[b,k]*gf[b,k]*(1 - gf[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b)
  *   dwg[i,k] = sum(gi[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
  *   dug[j,k] = sum(gi[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
- *   dbg[k] = sum(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
+ *   dbg[k] = sum(gi[b,k]*(1 - gg[b,k]^2)*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b)
  *   dwo[i,k] = sum(dhnew[b,k]*go[b,k]*x[b,i]*tanh(cnew[b,k])*(1 - go[b,k]), b)
  *   duo[j,k] = sum(dhnew[b,k]*go[b,k]*h[b,j]*tanh(cnew[b,k])*(1 - go[b,k]), b)
  *   dbo[k] = sum(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]), b)
@@ -1059,8 +1059,6 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         "cache.values.hnew",
       ],
     );
-  if (own(into, "dx") !== undefined) dx.fill(0);
-  if (own(into, "dh") !== undefined) dh.fill(0);
   if (own(into, "dwi") !== undefined) dwi.fill(0);
   if (own(into, "dui") !== undefined) dui.fill(0);
   if (own(into, "dbi") !== undefined) dbi.fill(0);
@@ -1073,318 +1071,24 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
   if (own(into, "dwo") !== undefined) dwo.fill(0);
   if (own(into, "duo") !== undefined) duo.fill(0);
   if (own(into, "dbo") !== undefined) dbo.fill(0);
-  const r = new Float64Array(B * K); // stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]))
-  const r1 = new Float64Array(B * K); // stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]))
-  const r2 = new Float64Array(B * K); // stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2))
-  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]))
+  const r = new Float64Array(B * K); // stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2))
+  const r1 = new Float64Array(B * I); // sum(wi[i,k]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2)), k)
+  const r2 = new Float64Array(B * K); // stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]))
+  const r3 = new Float64Array(B * I); // sum(wo[i,k]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), k)
+  const r4 = new Float64Array(B * K); // stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2))
+  const r5 = new Float64Array(B * I); // sum(wg[i,k]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), k)
+  const r6 = new Float64Array(B * K); // stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]))
+  const r7 = new Float64Array(B * I); // sum(wf[i,k]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), k)
+  const r8 = new Float64Array(B * K); // sum(uf[j,k]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), k)
+  const r9 = new Float64Array(B * K); // sum(ug[j,k]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), k)
+  const r10 = new Float64Array(B * K); // sum(ui[j,k]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2)), k)
+  const r11 = new Float64Array(B * K); // sum(uo[j,k]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), k)
 
-  // one pass over memory for sum(dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*c[b,k]*gf[b,k]*wf[i,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gg[b,k]*gi[b,k]*wi[i,k] + dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*wi[i,k] - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k] - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*wf[i,k], k)
-  // dx is a reduction itself, derived by inlining, then distribute ×13, sum-linear ×10, merge-sums
-  {
-    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < K; k++) {
-        const cnew_b_k = cnew[b * K + k]!;
-        per_b_k[(b * K + k) * 2] = 1 / Math.cosh(cnew_b_k);
-        per_b_k[(b * K + k) * 2 + 1] = Math.tanh(cnew_b_k);
-      }
-    }
-
-    for (let b = 0; b < B; b++) {
-      let i = 0;
-      for (; i + 4 <= I; i += 4) {
-        let dx_b_i = dx[b * I + i]!;
-        let dx_b_i1 = dx[b * I + i + 1]!;
-        let dx_b_i2 = dx[b * I + i + 2]!;
-        let dx_b_i3 = dx[b * I + i + 3]!;
-        for (let k = 0; k < K; k++) {
-          const dhnew_b_k = dhnew[b * K + k]!;
-          const gg_b_k = gg[b * K + k]!;
-          const gi_b_k = gi[b * K + k]!;
-          const go_b_k = go[b * K + k]!;
-          const wg_i_k = wg[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
-          const wi_i_k = wi[i * K + k]!;
-          const c_b_k = c[b * K + k]!;
-          const gf_b_k = gf[b * K + k]!;
-          const wf_i_k = wf[i * K + k]!;
-          const wo_i_k = wo[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          const wg_i1_k = wg[(i + 1) * K + k]!;
-          const wi_i1_k = wi[(i + 1) * K + k]!;
-          const wf_i1_k = wf[(i + 1) * K + k]!;
-          const wo_i1_k = wo[(i + 1) * K + k]!;
-          const wg_i2_k = wg[(i + 2) * K + k]!;
-          const wi_i2_k = wi[(i + 2) * K + k]!;
-          const wf_i2_k = wf[(i + 2) * K + k]!;
-          const wo_i2_k = wo[(i + 2) * K + k]!;
-          const wg_i3_k = wg[(i + 3) * K + k]!;
-          const wi_i3_k = wi[(i + 3) * K + k]!;
-          const wf_i3_k = wf[(i + 3) * K + k]!;
-          const wo_i3_k = wo[(i + 3) * K + k]!;
-          dx_b_i +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i_k * (t_b_k * t_b_k) +
-            dcnew_b_k * gi_b_k * wg_i_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i_k * (t_b_k * t_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * wf_i_k -
-            dhnew_b_k * (go_b_k * go_b_k) * wo_i_k * t1_b_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i_k * (t_b_k * t_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i_k * (t_b_k * t_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i_k +
-            dcnew_b_k * gg_b_k * gi_b_k * wi_i_k -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i_k +
-            dhnew_b_k * go_b_k * wo_i_k * t1_b_k;
-          dx_b_i1 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k)) -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i1_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i1_k * (t_b_k * t_b_k) +
-            dcnew_b_k * gi_b_k * wg_i1_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i1_k * (t_b_k * t_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * wf_i1_k -
-            dhnew_b_k * (go_b_k * go_b_k) * wo_i1_k * t1_b_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i1_k * (t_b_k * t_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i1_k * (t_b_k * t_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i1_k +
-            dcnew_b_k * gg_b_k * gi_b_k * wi_i1_k -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i1_k +
-            dhnew_b_k * go_b_k * wo_i1_k * t1_b_k;
-          dx_b_i2 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k)) -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i2_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i2_k * (t_b_k * t_b_k) +
-            dcnew_b_k * gi_b_k * wg_i2_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i2_k * (t_b_k * t_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * wf_i2_k -
-            dhnew_b_k * (go_b_k * go_b_k) * wo_i2_k * t1_b_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i2_k * (t_b_k * t_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i2_k * (t_b_k * t_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i2_k +
-            dcnew_b_k * gg_b_k * gi_b_k * wi_i2_k -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i2_k +
-            dhnew_b_k * go_b_k * wo_i2_k * t1_b_k;
-          dx_b_i3 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k)) -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i3_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i3_k * (t_b_k * t_b_k) +
-            dcnew_b_k * gi_b_k * wg_i3_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i3_k * (t_b_k * t_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * wf_i3_k -
-            dhnew_b_k * (go_b_k * go_b_k) * wo_i3_k * t1_b_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i3_k * (t_b_k * t_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i3_k * (t_b_k * t_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i3_k +
-            dcnew_b_k * gg_b_k * gi_b_k * wi_i3_k -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i3_k +
-            dhnew_b_k * go_b_k * wo_i3_k * t1_b_k;
-        }
-
-        dx[b * I + i] = dx_b_i;
-        dx[b * I + i + 1] = dx_b_i1;
-        dx[b * I + i + 2] = dx_b_i2;
-        dx[b * I + i + 3] = dx_b_i3;
-      }
-
-      for (; i < I; i++) {
-        let dx_b_i = dx[b * I + i]!;
-        for (let k = 0; k < K; k++) {
-          const dhnew_b_k = dhnew[b * K + k]!;
-          const gg_b_k = gg[b * K + k]!;
-          const gi_b_k = gi[b * K + k]!;
-          const go_b_k = go[b * K + k]!;
-          const wg_i_k = wg[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
-          const wi_i_k = wi[i * K + k]!;
-          const c_b_k = c[b * K + k]!;
-          const gf_b_k = gf[b * K + k]!;
-          const wf_i_k = wf[i * K + k]!;
-          const wo_i_k = wo[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          dx_b_i +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i_k * (t_b_k * t_b_k) +
-            dcnew_b_k * gi_b_k * wg_i_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i_k * (t_b_k * t_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * wf_i_k -
-            dhnew_b_k * (go_b_k * go_b_k) * wo_i_k * t1_b_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i_k * (t_b_k * t_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i_k * (t_b_k * t_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i_k +
-            dcnew_b_k * gg_b_k * gi_b_k * wi_i_k -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i_k +
-            dhnew_b_k * go_b_k * wo_i_k * t1_b_k;
-        }
-
-        dx[b * I + i] = dx_b_i;
-      }
-    }
-  }
-
-  // one pass over memory for sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k]) + dcnew#0[b,k]*gg[b,k]*gi[b,k]*ui[j,k] + dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*c[b,k]*gf[b,k]*uf[j,k] + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*ui[j,k] - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*uo[j,k]*tanh(cnew[b,k]) - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*uf[j,k] - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
-  // dh is a reduction itself, derived by inlining, then distribute ×13, sum-linear ×10, merge-sums
-  {
-    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < K; k++) {
-        const cnew_b_k = cnew[b * K + k]!;
-        per_b_k[(b * K + k) * 2] = Math.tanh(cnew_b_k);
-        per_b_k[(b * K + k) * 2 + 1] = 1 / Math.cosh(cnew_b_k);
-      }
-    }
-
-    for (let b = 0; b < B; b++) {
-      let j = 0;
-      for (; j + 4 <= K; j += 4) {
-        let dh_b_j = dh[b * K + j]!;
-        let dh_b_j1 = dh[b * K + j + 1]!;
-        let dh_b_j2 = dh[b * K + j + 2]!;
-        let dh_b_j3 = dh[b * K + j + 3]!;
-        for (let k = 0; k < K; k++) {
-          const dhnew_b_k = dhnew[b * K + k]!;
-          const go_b_k = go[b * K + k]!;
-          const uo_j_k = uo[j * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
-          const gg_b_k = gg[b * K + k]!;
-          const gi_b_k = gi[b * K + k]!;
-          const ui_j_k = ui[j * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          const c_b_k = c[b * K + k]!;
-          const gf_b_k = gf[b * K + k]!;
-          const uf_j_k = uf[j * K + k]!;
-          const ug_j_k = ug[j * K + k]!;
-          const uo_j1_k = uo[(j + 1) * K + k]!;
-          const ui_j1_k = ui[(j + 1) * K + k]!;
-          const uf_j1_k = uf[(j + 1) * K + k]!;
-          const ug_j1_k = ug[(j + 1) * K + k]!;
-          const uo_j2_k = uo[(j + 2) * K + k]!;
-          const ui_j2_k = ui[(j + 2) * K + k]!;
-          const uf_j2_k = uf[(j + 2) * K + k]!;
-          const ug_j2_k = ug[(j + 2) * K + k]!;
-          const uo_j3_k = uo[(j + 3) * K + k]!;
-          const ui_j3_k = ui[(j + 3) * K + k]!;
-          const uf_j3_k = uf[(j + 3) * K + k]!;
-          const ug_j3_k = ug[(j + 3) * K + k]!;
-          dh_b_j +=
-            dhnew_b_k * go_b_k * uo_j_k * t_b_k +
-            dcnew_b_k * gg_b_k * gi_b_k * ui_j_k -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * uf_j_k -
-            dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * (go_b_k * go_b_k) * uo_j_k * t_b_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j_k +
-            dcnew_b_k * gi_b_k * ug_j_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j_k;
-          dh_b_j1 +=
-            dhnew_b_k * go_b_k * uo_j1_k * t_b_k +
-            dcnew_b_k * gg_b_k * gi_b_k * ui_j1_k -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j1_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j1_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j1_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * uf_j1_k -
-            dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j1_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j1_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * (go_b_k * go_b_k) * uo_j1_k * t_b_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j1_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j1_k +
-            dcnew_b_k * gi_b_k * ug_j1_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j1_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j1_k;
-          dh_b_j2 +=
-            dhnew_b_k * go_b_k * uo_j2_k * t_b_k +
-            dcnew_b_k * gg_b_k * gi_b_k * ui_j2_k -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j2_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j2_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j2_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * uf_j2_k -
-            dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j2_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j2_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * (go_b_k * go_b_k) * uo_j2_k * t_b_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j2_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j2_k +
-            dcnew_b_k * gi_b_k * ug_j2_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j2_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j2_k;
-          dh_b_j3 +=
-            dhnew_b_k * go_b_k * uo_j3_k * t_b_k +
-            dcnew_b_k * gg_b_k * gi_b_k * ui_j3_k -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j3_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j3_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j3_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * uf_j3_k -
-            dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j3_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j3_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * (go_b_k * go_b_k) * uo_j3_k * t_b_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j3_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j3_k +
-            dcnew_b_k * gi_b_k * ug_j3_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j3_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j3_k;
-        }
-
-        dh[b * K + j] = dh_b_j;
-        dh[b * K + j + 1] = dh_b_j1;
-        dh[b * K + j + 2] = dh_b_j2;
-        dh[b * K + j + 3] = dh_b_j3;
-      }
-
-      for (; j < K; j++) {
-        let dh_b_j = dh[b * K + j]!;
-        for (let k = 0; k < K; k++) {
-          const dhnew_b_k = dhnew[b * K + k]!;
-          const go_b_k = go[b * K + k]!;
-          const uo_j_k = uo[j * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
-          const gg_b_k = gg[b * K + k]!;
-          const gi_b_k = gi[b * K + k]!;
-          const ui_j_k = ui[j * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          const c_b_k = c[b * K + k]!;
-          const gf_b_k = gf[b * K + k]!;
-          const uf_j_k = uf[j * K + k]!;
-          const ug_j_k = ug[j * K + k]!;
-          dh_b_j +=
-            dhnew_b_k * go_b_k * uo_j_k * t_b_k +
-            dcnew_b_k * gg_b_k * gi_b_k * ui_j_k -
-            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j_k +
-            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * c_b_k * gf_b_k * uf_j_k -
-            dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) -
-            dhnew_b_k * (go_b_k * go_b_k) * uo_j_k * t_b_k -
-            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j_k +
-            dcnew_b_k * gi_b_k * ug_j_k +
-            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
-            dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j_k;
-        }
-
-        dh[b * K + j] = dh_b_j;
-      }
-    }
-  }
-
-  // one pass over memory for gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]) (stored once, not recomputed by later passes), sum(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b), c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]) (stored once, not recomputed by later passes), sum(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b), gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2) (stored once, not recomputed by later passes), sum(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b), dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]), b)
-  // dbi is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbg is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2) (stored once, not recomputed by later passes), dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]) (stored once, not recomputed by later passes), gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2) (stored once, not recomputed by later passes), c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]) (stored once, not recomputed by later passes), sum(gg[b,k]*gi[b,k]*(1 - gi[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b), sum(c[b,k]*gf[b,k]*(1 - gf[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b), sum(gi[b,k]*(1 - gg[b,k]^2)*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2), b), sum(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]), b)
+  // dbi is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common, keep-cheapest
+  // dbf is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common, keep-cheapest
+  // dbg is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common, keep-cheapest
+  // dbo is a reduction itself, derived by inlining, then distribute-in-sum, merge-sums, factor-common
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
@@ -1422,181 +1126,145 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         const c_b3_k = c[(b + 3) * K + k]!;
         const gf_b3_k = gf[(b + 3) * K + k]!;
         const t = 1 / Math.cosh(cnew_b_k);
-        const t6 = 1 / Math.cosh(cnew_b1_k);
-        const t7 = 1 / Math.cosh(cnew_b2_k);
-        const t8 = 1 / Math.cosh(cnew_b3_k);
+        const t3 = 1 / Math.cosh(cnew_b1_k);
+        const t4 = 1 / Math.cosh(cnew_b2_k);
+        const t5 = 1 / Math.cosh(cnew_b3_k);
         r[b * K + k] =
           gg_b_k *
           gi_b_k *
-          (dcnew_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t) - dcnew_b_k * gi_b_k);
+          (dcnew_b_k - dcnew_b_k * gi_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t));
         r[(b + 1) * K + k] =
           gg_b1_k *
           gi_b1_k *
-          (dcnew_b1_k +
-            dhnew_b1_k * go_b1_k * (t6 * t6) -
-            dhnew_b1_k * gi_b1_k * go_b1_k * (t6 * t6) -
-            dcnew_b1_k * gi_b1_k);
+          (dcnew_b1_k -
+            dcnew_b1_k * gi_b1_k +
+            dhnew_b1_k * go_b1_k * (t3 * t3) -
+            dhnew_b1_k * gi_b1_k * go_b1_k * (t3 * t3));
         r[(b + 2) * K + k] =
           gg_b2_k *
           gi_b2_k *
-          (dcnew_b2_k +
-            dhnew_b2_k * go_b2_k * (t7 * t7) -
-            dhnew_b2_k * gi_b2_k * go_b2_k * (t7 * t7) -
-            dcnew_b2_k * gi_b2_k);
+          (dcnew_b2_k -
+            dcnew_b2_k * gi_b2_k +
+            dhnew_b2_k * go_b2_k * (t4 * t4) -
+            dhnew_b2_k * gi_b2_k * go_b2_k * (t4 * t4));
         r[(b + 3) * K + k] =
           gg_b3_k *
           gi_b3_k *
-          (dcnew_b3_k +
-            dhnew_b3_k * go_b3_k * (t8 * t8) -
-            dhnew_b3_k * gi_b3_k * go_b3_k * (t8 * t8) -
-            dcnew_b3_k * gi_b3_k);
+          (dcnew_b3_k -
+            dcnew_b3_k * gi_b3_k +
+            dhnew_b3_k * go_b3_k * (t5 * t5) -
+            dhnew_b3_k * gi_b3_k * go_b3_k * (t5 * t5));
+        r2[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
+        r2[(b + 1) * K + k] = dhnew_b1_k * go_b1_k * Math.tanh(cnew_b1_k) * (1 - go_b1_k);
+        r2[(b + 2) * K + k] = dhnew_b2_k * go_b2_k * Math.tanh(cnew_b2_k) * (1 - go_b2_k);
+        r2[(b + 3) * K + k] = dhnew_b3_k * go_b3_k * Math.tanh(cnew_b3_k) * (1 - go_b3_k);
         const t1 = 1 / Math.cosh(cnew_b_k);
         const t11 = 1 / Math.cosh(cnew_b1_k);
         const t12 = 1 / Math.cosh(cnew_b2_k);
         const t13 = 1 / Math.cosh(cnew_b3_k);
-        dbi[k] =
-          dbi[k]! +
-          (gg_b_k *
-            gi_b_k *
-            (dcnew_b_k +
-              dhnew_b_k * go_b_k * (t1 * t1) -
-              dhnew_b_k * gi_b_k * go_b_k * (t1 * t1) -
-              dcnew_b_k * gi_b_k) +
-            gg_b1_k *
-              gi_b1_k *
-              (dcnew_b1_k +
-                dhnew_b1_k * go_b1_k * (t11 * t11) -
-                dhnew_b1_k * gi_b1_k * go_b1_k * (t11 * t11) -
-                dcnew_b1_k * gi_b1_k) +
-            gg_b2_k *
-              gi_b2_k *
-              (dcnew_b2_k +
-                dhnew_b2_k * go_b2_k * (t12 * t12) -
-                dhnew_b2_k * gi_b2_k * go_b2_k * (t12 * t12) -
-                dcnew_b2_k * gi_b2_k) +
-            gg_b3_k *
-              gi_b3_k *
-              (dcnew_b3_k +
-                dhnew_b3_k * go_b3_k * (t13 * t13) -
-                dhnew_b3_k * gi_b3_k * go_b3_k * (t13 * t13) -
-                dcnew_b3_k * gi_b3_k));
+        r4[b * K + k] =
+          gi_b_k *
+          (dcnew_b_k -
+            dcnew_b_k * (gg_b_k * gg_b_k) +
+            dhnew_b_k * go_b_k * (t1 * t1) -
+            dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t1 * t1));
+        r4[(b + 1) * K + k] =
+          gi_b1_k *
+          (dcnew_b1_k -
+            dcnew_b1_k * (gg_b1_k * gg_b1_k) +
+            dhnew_b1_k * go_b1_k * (t11 * t11) -
+            dhnew_b1_k * (gg_b1_k * gg_b1_k) * go_b1_k * (t11 * t11));
+        r4[(b + 2) * K + k] =
+          gi_b2_k *
+          (dcnew_b2_k -
+            dcnew_b2_k * (gg_b2_k * gg_b2_k) +
+            dhnew_b2_k * go_b2_k * (t12 * t12) -
+            dhnew_b2_k * (gg_b2_k * gg_b2_k) * go_b2_k * (t12 * t12));
+        r4[(b + 3) * K + k] =
+          gi_b3_k *
+          (dcnew_b3_k -
+            dcnew_b3_k * (gg_b3_k * gg_b3_k) +
+            dhnew_b3_k * go_b3_k * (t13 * t13) -
+            dhnew_b3_k * (gg_b3_k * gg_b3_k) * go_b3_k * (t13 * t13));
         const t2 = 1 / Math.cosh(cnew_b_k);
         const t21 = 1 / Math.cosh(cnew_b1_k);
         const t22 = 1 / Math.cosh(cnew_b2_k);
         const t23 = 1 / Math.cosh(cnew_b3_k);
-        r1[b * K + k] =
+        r6[b * K + k] =
           c_b_k *
           gf_b_k *
-          (dcnew_b_k + dhnew_b_k * go_b_k * (t2 * t2) - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
-        r1[(b + 1) * K + k] =
+          (dcnew_b_k - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) + dhnew_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
+        r6[(b + 1) * K + k] =
           c_b1_k *
           gf_b1_k *
-          (dcnew_b1_k +
+          (dcnew_b1_k -
+            dhnew_b1_k * gf_b1_k * go_b1_k * (t21 * t21) +
             dhnew_b1_k * go_b1_k * (t21 * t21) -
-            dhnew_b1_k * gf_b1_k * go_b1_k * (t21 * t21) -
             dcnew_b1_k * gf_b1_k);
-        r1[(b + 2) * K + k] =
+        r6[(b + 2) * K + k] =
           c_b2_k *
           gf_b2_k *
-          (dcnew_b2_k +
+          (dcnew_b2_k -
+            dhnew_b2_k * gf_b2_k * go_b2_k * (t22 * t22) +
             dhnew_b2_k * go_b2_k * (t22 * t22) -
-            dhnew_b2_k * gf_b2_k * go_b2_k * (t22 * t22) -
             dcnew_b2_k * gf_b2_k);
-        r1[(b + 3) * K + k] =
+        r6[(b + 3) * K + k] =
           c_b3_k *
           gf_b3_k *
-          (dcnew_b3_k +
+          (dcnew_b3_k -
+            dhnew_b3_k * gf_b3_k * go_b3_k * (t23 * t23) +
             dhnew_b3_k * go_b3_k * (t23 * t23) -
-            dhnew_b3_k * gf_b3_k * go_b3_k * (t23 * t23) -
             dcnew_b3_k * gf_b3_k);
-        const t3 = 1 / Math.cosh(cnew_b_k);
-        const t31 = 1 / Math.cosh(cnew_b1_k);
-        const t32 = 1 / Math.cosh(cnew_b2_k);
-        const t33 = 1 / Math.cosh(cnew_b3_k);
+        dbi[k] =
+          dbi[k]! +
+          (gg_b_k *
+            gi_b_k *
+            (1 - gi_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
+            gg_b1_k *
+              gi_b1_k *
+              (1 - gi_b1_k) *
+              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
+            gg_b2_k *
+              gi_b2_k *
+              (1 - gi_b2_k) *
+              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
+            gg_b3_k *
+              gi_b3_k *
+              (1 - gi_b3_k) *
+              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
         dbf[k] =
           dbf[k]! +
           (c_b_k *
             gf_b_k *
-            (dcnew_b_k +
-              dhnew_b_k * go_b_k * (t3 * t3) -
-              dhnew_b_k * gf_b_k * go_b_k * (t3 * t3) -
-              dcnew_b_k * gf_b_k) +
+            (1 - gf_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
             c_b1_k *
               gf_b1_k *
-              (dcnew_b1_k +
-                dhnew_b1_k * go_b1_k * (t31 * t31) -
-                dhnew_b1_k * gf_b1_k * go_b1_k * (t31 * t31) -
-                dcnew_b1_k * gf_b1_k) +
+              (1 - gf_b1_k) *
+              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
             c_b2_k *
               gf_b2_k *
-              (dcnew_b2_k +
-                dhnew_b2_k * go_b2_k * (t32 * t32) -
-                dhnew_b2_k * gf_b2_k * go_b2_k * (t32 * t32) -
-                dcnew_b2_k * gf_b2_k) +
+              (1 - gf_b2_k) *
+              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
             c_b3_k *
               gf_b3_k *
-              (dcnew_b3_k +
-                dhnew_b3_k * go_b3_k * (t33 * t33) -
-                dhnew_b3_k * gf_b3_k * go_b3_k * (t33 * t33) -
-                dcnew_b3_k * gf_b3_k));
-        const t4 = 1 / Math.cosh(cnew_b_k);
-        const t41 = 1 / Math.cosh(cnew_b1_k);
-        const t42 = 1 / Math.cosh(cnew_b2_k);
-        const t43 = 1 / Math.cosh(cnew_b3_k);
-        r2[b * K + k] =
-          gi_b_k *
-          (dcnew_b_k +
-            dhnew_b_k * go_b_k * (t4 * t4) -
-            dcnew_b_k * (gg_b_k * gg_b_k) -
-            dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t4 * t4));
-        r2[(b + 1) * K + k] =
-          gi_b1_k *
-          (dcnew_b1_k +
-            dhnew_b1_k * go_b1_k * (t41 * t41) -
-            dcnew_b1_k * (gg_b1_k * gg_b1_k) -
-            dhnew_b1_k * (gg_b1_k * gg_b1_k) * go_b1_k * (t41 * t41));
-        r2[(b + 2) * K + k] =
-          gi_b2_k *
-          (dcnew_b2_k +
-            dhnew_b2_k * go_b2_k * (t42 * t42) -
-            dcnew_b2_k * (gg_b2_k * gg_b2_k) -
-            dhnew_b2_k * (gg_b2_k * gg_b2_k) * go_b2_k * (t42 * t42));
-        r2[(b + 3) * K + k] =
-          gi_b3_k *
-          (dcnew_b3_k +
-            dhnew_b3_k * go_b3_k * (t43 * t43) -
-            dcnew_b3_k * (gg_b3_k * gg_b3_k) -
-            dhnew_b3_k * (gg_b3_k * gg_b3_k) * go_b3_k * (t43 * t43));
-        const t5 = 1 / Math.cosh(cnew_b_k);
-        const t51 = 1 / Math.cosh(cnew_b1_k);
-        const t52 = 1 / Math.cosh(cnew_b2_k);
-        const t53 = 1 / Math.cosh(cnew_b3_k);
+              (1 - gf_b3_k) *
+              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
         dbg[k] =
           dbg[k]! +
           (gi_b_k *
-            (dcnew_b_k +
-              dhnew_b_k * go_b_k * (t5 * t5) -
-              dcnew_b_k * (gg_b_k * gg_b_k) -
-              dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t5 * t5)) +
+            (1 - gg_b_k * gg_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
             gi_b1_k *
-              (dcnew_b1_k +
-                dhnew_b1_k * go_b1_k * (t51 * t51) -
-                dcnew_b1_k * (gg_b1_k * gg_b1_k) -
-                dhnew_b1_k * (gg_b1_k * gg_b1_k) * go_b1_k * (t51 * t51)) +
+              (1 - gg_b1_k * gg_b1_k) *
+              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
             gi_b2_k *
-              (dcnew_b2_k +
-                dhnew_b2_k * go_b2_k * (t52 * t52) -
-                dcnew_b2_k * (gg_b2_k * gg_b2_k) -
-                dhnew_b2_k * (gg_b2_k * gg_b2_k) * go_b2_k * (t52 * t52)) +
+              (1 - gg_b2_k * gg_b2_k) *
+              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
             gi_b3_k *
-              (dcnew_b3_k +
-                dhnew_b3_k * go_b3_k * (t53 * t53) -
-                dcnew_b3_k * (gg_b3_k * gg_b3_k) -
-                dhnew_b3_k * (gg_b3_k * gg_b3_k) * go_b3_k * (t53 * t53)));
-        r3[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
-        r3[(b + 1) * K + k] = dhnew_b1_k * go_b1_k * Math.tanh(cnew_b1_k) * (1 - go_b1_k);
-        r3[(b + 2) * K + k] = dhnew_b2_k * go_b2_k * Math.tanh(cnew_b2_k) * (1 - go_b2_k);
-        r3[(b + 3) * K + k] = dhnew_b3_k * go_b3_k * Math.tanh(cnew_b3_k) * (1 - go_b3_k);
+              (1 - gg_b3_k * gg_b3_k) *
+              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
         dbo[k] =
           dbo[k]! +
           (dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k) +
@@ -1620,153 +1288,318 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         r[b * K + k] =
           gg_b_k *
           gi_b_k *
-          (dcnew_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t) - dcnew_b_k * gi_b_k);
+          (dcnew_b_k - dcnew_b_k * gi_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t));
+        r2[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
         const t1 = 1 / Math.cosh(cnew_b_k);
+        r4[b * K + k] =
+          gi_b_k *
+          (dcnew_b_k -
+            dcnew_b_k * (gg_b_k * gg_b_k) +
+            dhnew_b_k * go_b_k * (t1 * t1) -
+            dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t1 * t1));
+        const t2 = 1 / Math.cosh(cnew_b_k);
+        r6[b * K + k] =
+          c_b_k *
+          gf_b_k *
+          (dcnew_b_k - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) + dhnew_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
         dbi[k] =
           dbi[k]! +
           gg_b_k *
             gi_b_k *
-            (dcnew_b_k + dhnew_b_k * go_b_k * (t1 * t1) - dhnew_b_k * gi_b_k * go_b_k * (t1 * t1) - dcnew_b_k * gi_b_k);
-        const t2 = 1 / Math.cosh(cnew_b_k);
-        r1[b * K + k] =
-          c_b_k *
-          gf_b_k *
-          (dcnew_b_k + dhnew_b_k * go_b_k * (t2 * t2) - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
-        const t3 = 1 / Math.cosh(cnew_b_k);
+            (1 - gi_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
         dbf[k] =
           dbf[k]! +
           c_b_k *
             gf_b_k *
-            (dcnew_b_k + dhnew_b_k * go_b_k * (t3 * t3) - dhnew_b_k * gf_b_k * go_b_k * (t3 * t3) - dcnew_b_k * gf_b_k);
-        const t4 = 1 / Math.cosh(cnew_b_k);
-        r2[b * K + k] =
-          gi_b_k *
-          (dcnew_b_k +
-            dhnew_b_k * go_b_k * (t4 * t4) -
-            dcnew_b_k * (gg_b_k * gg_b_k) -
-            dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t4 * t4));
-        const t5 = 1 / Math.cosh(cnew_b_k);
+            (1 - gf_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
         dbg[k] =
           dbg[k]! +
           gi_b_k *
-            (dcnew_b_k +
-              dhnew_b_k * go_b_k * (t5 * t5) -
-              dcnew_b_k * (gg_b_k * gg_b_k) -
-              dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t5 * t5));
-        r3[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
+            (1 - gg_b_k * gg_b_k) *
+            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
         dbo[k] = dbo[k]! + dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
       }
     }
   }
 
-  // one pass over memory for sum(x[b,i]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(x[b,i]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(x[b,i]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(x[b,i]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
-  // dwi is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwg is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(wi[i,k]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2)), k), sum(wo[i,k]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), k), sum(wg[i,k]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), k), sum(wf[i,k]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), k), sum(x[b,i]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(x[b,i]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(x[b,i]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(x[b,i]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
+  // dwi is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dwf is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dwg is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dwo is a reduction itself, derived by inlining, then distribute-in-sum, merge-sums, factor-common
   {
     for (let i = 0; i < I; i++) {
       let b = 0;
       for (; b + 4 <= B; b += 4) {
+        let r1_b_i = r1[b * I + i]!;
+        let r1_b1_i = r1[(b + 1) * I + i]!;
+        let r1_b2_i = r1[(b + 2) * I + i]!;
+        let r1_b3_i = r1[(b + 3) * I + i]!;
+        let r3_b_i = r3[b * I + i]!;
+        let r3_b1_i = r3[(b + 1) * I + i]!;
+        let r3_b2_i = r3[(b + 2) * I + i]!;
+        let r3_b3_i = r3[(b + 3) * I + i]!;
+        let r5_b_i = r5[b * I + i]!;
+        let r5_b1_i = r5[(b + 1) * I + i]!;
+        let r5_b2_i = r5[(b + 2) * I + i]!;
+        let r5_b3_i = r5[(b + 3) * I + i]!;
+        let r7_b_i = r7[b * I + i]!;
+        let r7_b1_i = r7[(b + 1) * I + i]!;
+        let r7_b2_i = r7[(b + 2) * I + i]!;
+        let r7_b3_i = r7[(b + 3) * I + i]!;
         const x_b_i = x[b * I + i]!;
         const x_b1_i = x[(b + 1) * I + i]!;
         const x_b2_i = x[(b + 2) * I + i]!;
         const x_b3_i = x[(b + 3) * I + i]!;
         for (let k = 0; k < K; k++) {
+          const wi_i_k = wi[i * K + k]!;
           const r_b_k = r[b * K + k]!;
           const r_b1_k = r[(b + 1) * K + k]!;
           const r_b2_k = r[(b + 2) * K + k]!;
           const r_b3_k = r[(b + 3) * K + k]!;
-          const r1_b_k = r1[b * K + k]!;
-          const r1_b1_k = r1[(b + 1) * K + k]!;
-          const r1_b2_k = r1[(b + 2) * K + k]!;
-          const r1_b3_k = r1[(b + 3) * K + k]!;
+          const wo_i_k = wo[i * K + k]!;
           const r2_b_k = r2[b * K + k]!;
           const r2_b1_k = r2[(b + 1) * K + k]!;
           const r2_b2_k = r2[(b + 2) * K + k]!;
           const r2_b3_k = r2[(b + 3) * K + k]!;
-          const r3_b_k = r3[b * K + k]!;
-          const r3_b1_k = r3[(b + 1) * K + k]!;
-          const r3_b2_k = r3[(b + 2) * K + k]!;
-          const r3_b3_k = r3[(b + 3) * K + k]!;
+          const wg_i_k = wg[i * K + k]!;
+          const r4_b_k = r4[b * K + k]!;
+          const r4_b1_k = r4[(b + 1) * K + k]!;
+          const r4_b2_k = r4[(b + 2) * K + k]!;
+          const r4_b3_k = r4[(b + 3) * K + k]!;
+          const wf_i_k = wf[i * K + k]!;
+          const r6_b_k = r6[b * K + k]!;
+          const r6_b1_k = r6[(b + 1) * K + k]!;
+          const r6_b2_k = r6[(b + 2) * K + k]!;
+          const r6_b3_k = r6[(b + 3) * K + k]!;
+          r1_b_i += wi_i_k * r_b_k;
+          r1_b1_i += wi_i_k * r_b1_k;
+          r1_b2_i += wi_i_k * r_b2_k;
+          r1_b3_i += wi_i_k * r_b3_k;
+          r3_b_i += wo_i_k * r2_b_k;
+          r3_b1_i += wo_i_k * r2_b1_k;
+          r3_b2_i += wo_i_k * r2_b2_k;
+          r3_b3_i += wo_i_k * r2_b3_k;
+          r5_b_i += wg_i_k * r4_b_k;
+          r5_b1_i += wg_i_k * r4_b1_k;
+          r5_b2_i += wg_i_k * r4_b2_k;
+          r5_b3_i += wg_i_k * r4_b3_k;
+          r7_b_i += wf_i_k * r6_b_k;
+          r7_b1_i += wf_i_k * r6_b1_k;
+          r7_b2_i += wf_i_k * r6_b2_k;
+          r7_b3_i += wf_i_k * r6_b3_k;
           dwi[i * K + k] = dwi[i * K + k]! + (x_b_i * r_b_k + x_b1_i * r_b1_k + x_b2_i * r_b2_k + x_b3_i * r_b3_k);
-          dwf[i * K + k] = dwf[i * K + k]! + (x_b_i * r1_b_k + x_b1_i * r1_b1_k + x_b2_i * r1_b2_k + x_b3_i * r1_b3_k);
-          dwg[i * K + k] = dwg[i * K + k]! + (x_b_i * r2_b_k + x_b1_i * r2_b1_k + x_b2_i * r2_b2_k + x_b3_i * r2_b3_k);
-          dwo[i * K + k] = dwo[i * K + k]! + (x_b_i * r3_b_k + x_b1_i * r3_b1_k + x_b2_i * r3_b2_k + x_b3_i * r3_b3_k);
+          dwf[i * K + k] = dwf[i * K + k]! + (x_b_i * r6_b_k + x_b1_i * r6_b1_k + x_b2_i * r6_b2_k + x_b3_i * r6_b3_k);
+          dwg[i * K + k] = dwg[i * K + k]! + (x_b_i * r4_b_k + x_b1_i * r4_b1_k + x_b2_i * r4_b2_k + x_b3_i * r4_b3_k);
+          dwo[i * K + k] = dwo[i * K + k]! + (x_b_i * r2_b_k + x_b1_i * r2_b1_k + x_b2_i * r2_b2_k + x_b3_i * r2_b3_k);
         }
+
+        r1[b * I + i] = r1_b_i;
+        r1[(b + 1) * I + i] = r1_b1_i;
+        r1[(b + 2) * I + i] = r1_b2_i;
+        r1[(b + 3) * I + i] = r1_b3_i;
+        r3[b * I + i] = r3_b_i;
+        r3[(b + 1) * I + i] = r3_b1_i;
+        r3[(b + 2) * I + i] = r3_b2_i;
+        r3[(b + 3) * I + i] = r3_b3_i;
+        r5[b * I + i] = r5_b_i;
+        r5[(b + 1) * I + i] = r5_b1_i;
+        r5[(b + 2) * I + i] = r5_b2_i;
+        r5[(b + 3) * I + i] = r5_b3_i;
+        r7[b * I + i] = r7_b_i;
+        r7[(b + 1) * I + i] = r7_b1_i;
+        r7[(b + 2) * I + i] = r7_b2_i;
+        r7[(b + 3) * I + i] = r7_b3_i;
       }
 
       for (; b < B; b++) {
+        let r1_b_i = r1[b * I + i]!;
+        let r3_b_i = r3[b * I + i]!;
+        let r5_b_i = r5[b * I + i]!;
+        let r7_b_i = r7[b * I + i]!;
         const x_b_i = x[b * I + i]!;
         for (let k = 0; k < K; k++) {
+          const wi_i_k = wi[i * K + k]!;
           const r_b_k = r[b * K + k]!;
-          const r1_b_k = r1[b * K + k]!;
+          const wo_i_k = wo[i * K + k]!;
           const r2_b_k = r2[b * K + k]!;
-          const r3_b_k = r3[b * K + k]!;
+          const wg_i_k = wg[i * K + k]!;
+          const r4_b_k = r4[b * K + k]!;
+          const wf_i_k = wf[i * K + k]!;
+          const r6_b_k = r6[b * K + k]!;
+          r1_b_i += wi_i_k * r_b_k;
+          r3_b_i += wo_i_k * r2_b_k;
+          r5_b_i += wg_i_k * r4_b_k;
+          r7_b_i += wf_i_k * r6_b_k;
           dwi[i * K + k] = dwi[i * K + k]! + x_b_i * r_b_k;
-          dwf[i * K + k] = dwf[i * K + k]! + x_b_i * r1_b_k;
-          dwg[i * K + k] = dwg[i * K + k]! + x_b_i * r2_b_k;
-          dwo[i * K + k] = dwo[i * K + k]! + x_b_i * r3_b_k;
+          dwf[i * K + k] = dwf[i * K + k]! + x_b_i * r6_b_k;
+          dwg[i * K + k] = dwg[i * K + k]! + x_b_i * r4_b_k;
+          dwo[i * K + k] = dwo[i * K + k]! + x_b_i * r2_b_k;
         }
+
+        r1[b * I + i] = r1_b_i;
+        r3[b * I + i] = r3_b_i;
+        r5[b * I + i] = r5_b_i;
+        r7[b * I + i] = r7_b_i;
       }
     }
   }
 
-  // one pass over memory for sum(h[b,j]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(h[b,j]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(h[b,j]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(h[b,j]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
-  // dui is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // duf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dug is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // duo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(uf[j,k]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), k), sum(ug[j,k]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), k), sum(ui[j,k]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2)), k), sum(uo[j,k]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), k), sum(h[b,j]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(h[b,j]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(h[b,j]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(h[b,j]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
+  // dui is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // duf is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dug is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // duo is a reduction itself, derived by inlining, then distribute-in-sum, merge-sums, factor-common
   {
     for (let j = 0; j < K; j++) {
       let b = 0;
       for (; b + 4 <= B; b += 4) {
+        let r8_b_j = r8[b * K + j]!;
+        let r8_b1_j = r8[(b + 1) * K + j]!;
+        let r8_b2_j = r8[(b + 2) * K + j]!;
+        let r8_b3_j = r8[(b + 3) * K + j]!;
+        let r9_b_j = r9[b * K + j]!;
+        let r9_b1_j = r9[(b + 1) * K + j]!;
+        let r9_b2_j = r9[(b + 2) * K + j]!;
+        let r9_b3_j = r9[(b + 3) * K + j]!;
+        let r10_b_j = r10[b * K + j]!;
+        let r10_b1_j = r10[(b + 1) * K + j]!;
+        let r10_b2_j = r10[(b + 2) * K + j]!;
+        let r10_b3_j = r10[(b + 3) * K + j]!;
+        let r11_b_j = r11[b * K + j]!;
+        let r11_b1_j = r11[(b + 1) * K + j]!;
+        let r11_b2_j = r11[(b + 2) * K + j]!;
+        let r11_b3_j = r11[(b + 3) * K + j]!;
         const h_b_j = h[b * K + j]!;
         const h_b1_j = h[(b + 1) * K + j]!;
         const h_b2_j = h[(b + 2) * K + j]!;
         const h_b3_j = h[(b + 3) * K + j]!;
         for (let k = 0; k < K; k++) {
+          const uf_j_k = uf[j * K + k]!;
+          const r6_b_k = r6[b * K + k]!;
+          const r6_b1_k = r6[(b + 1) * K + k]!;
+          const r6_b2_k = r6[(b + 2) * K + k]!;
+          const r6_b3_k = r6[(b + 3) * K + k]!;
+          const ug_j_k = ug[j * K + k]!;
+          const r4_b_k = r4[b * K + k]!;
+          const r4_b1_k = r4[(b + 1) * K + k]!;
+          const r4_b2_k = r4[(b + 2) * K + k]!;
+          const r4_b3_k = r4[(b + 3) * K + k]!;
+          const ui_j_k = ui[j * K + k]!;
           const r_b_k = r[b * K + k]!;
           const r_b1_k = r[(b + 1) * K + k]!;
           const r_b2_k = r[(b + 2) * K + k]!;
           const r_b3_k = r[(b + 3) * K + k]!;
-          const r1_b_k = r1[b * K + k]!;
-          const r1_b1_k = r1[(b + 1) * K + k]!;
-          const r1_b2_k = r1[(b + 2) * K + k]!;
-          const r1_b3_k = r1[(b + 3) * K + k]!;
+          const uo_j_k = uo[j * K + k]!;
           const r2_b_k = r2[b * K + k]!;
           const r2_b1_k = r2[(b + 1) * K + k]!;
           const r2_b2_k = r2[(b + 2) * K + k]!;
           const r2_b3_k = r2[(b + 3) * K + k]!;
-          const r3_b_k = r3[b * K + k]!;
-          const r3_b1_k = r3[(b + 1) * K + k]!;
-          const r3_b2_k = r3[(b + 2) * K + k]!;
-          const r3_b3_k = r3[(b + 3) * K + k]!;
+          r8_b_j += uf_j_k * r6_b_k;
+          r8_b1_j += uf_j_k * r6_b1_k;
+          r8_b2_j += uf_j_k * r6_b2_k;
+          r8_b3_j += uf_j_k * r6_b3_k;
+          r9_b_j += ug_j_k * r4_b_k;
+          r9_b1_j += ug_j_k * r4_b1_k;
+          r9_b2_j += ug_j_k * r4_b2_k;
+          r9_b3_j += ug_j_k * r4_b3_k;
+          r10_b_j += ui_j_k * r_b_k;
+          r10_b1_j += ui_j_k * r_b1_k;
+          r10_b2_j += ui_j_k * r_b2_k;
+          r10_b3_j += ui_j_k * r_b3_k;
+          r11_b_j += uo_j_k * r2_b_k;
+          r11_b1_j += uo_j_k * r2_b1_k;
+          r11_b2_j += uo_j_k * r2_b2_k;
+          r11_b3_j += uo_j_k * r2_b3_k;
           dui[j * K + k] = dui[j * K + k]! + (h_b_j * r_b_k + h_b1_j * r_b1_k + h_b2_j * r_b2_k + h_b3_j * r_b3_k);
-          duf[j * K + k] = duf[j * K + k]! + (h_b_j * r1_b_k + h_b1_j * r1_b1_k + h_b2_j * r1_b2_k + h_b3_j * r1_b3_k);
-          dug[j * K + k] = dug[j * K + k]! + (h_b_j * r2_b_k + h_b1_j * r2_b1_k + h_b2_j * r2_b2_k + h_b3_j * r2_b3_k);
-          duo[j * K + k] = duo[j * K + k]! + (h_b_j * r3_b_k + h_b1_j * r3_b1_k + h_b2_j * r3_b2_k + h_b3_j * r3_b3_k);
+          duf[j * K + k] = duf[j * K + k]! + (h_b_j * r6_b_k + h_b1_j * r6_b1_k + h_b2_j * r6_b2_k + h_b3_j * r6_b3_k);
+          dug[j * K + k] = dug[j * K + k]! + (h_b_j * r4_b_k + h_b1_j * r4_b1_k + h_b2_j * r4_b2_k + h_b3_j * r4_b3_k);
+          duo[j * K + k] = duo[j * K + k]! + (h_b_j * r2_b_k + h_b1_j * r2_b1_k + h_b2_j * r2_b2_k + h_b3_j * r2_b3_k);
         }
+
+        r8[b * K + j] = r8_b_j;
+        r8[(b + 1) * K + j] = r8_b1_j;
+        r8[(b + 2) * K + j] = r8_b2_j;
+        r8[(b + 3) * K + j] = r8_b3_j;
+        r9[b * K + j] = r9_b_j;
+        r9[(b + 1) * K + j] = r9_b1_j;
+        r9[(b + 2) * K + j] = r9_b2_j;
+        r9[(b + 3) * K + j] = r9_b3_j;
+        r10[b * K + j] = r10_b_j;
+        r10[(b + 1) * K + j] = r10_b1_j;
+        r10[(b + 2) * K + j] = r10_b2_j;
+        r10[(b + 3) * K + j] = r10_b3_j;
+        r11[b * K + j] = r11_b_j;
+        r11[(b + 1) * K + j] = r11_b1_j;
+        r11[(b + 2) * K + j] = r11_b2_j;
+        r11[(b + 3) * K + j] = r11_b3_j;
       }
 
       for (; b < B; b++) {
+        let r8_b_j = r8[b * K + j]!;
+        let r9_b_j = r9[b * K + j]!;
+        let r10_b_j = r10[b * K + j]!;
+        let r11_b_j = r11[b * K + j]!;
         const h_b_j = h[b * K + j]!;
         for (let k = 0; k < K; k++) {
+          const uf_j_k = uf[j * K + k]!;
+          const r6_b_k = r6[b * K + k]!;
+          const ug_j_k = ug[j * K + k]!;
+          const r4_b_k = r4[b * K + k]!;
+          const ui_j_k = ui[j * K + k]!;
           const r_b_k = r[b * K + k]!;
-          const r1_b_k = r1[b * K + k]!;
+          const uo_j_k = uo[j * K + k]!;
           const r2_b_k = r2[b * K + k]!;
-          const r3_b_k = r3[b * K + k]!;
+          r8_b_j += uf_j_k * r6_b_k;
+          r9_b_j += ug_j_k * r4_b_k;
+          r10_b_j += ui_j_k * r_b_k;
+          r11_b_j += uo_j_k * r2_b_k;
           dui[j * K + k] = dui[j * K + k]! + h_b_j * r_b_k;
-          duf[j * K + k] = duf[j * K + k]! + h_b_j * r1_b_k;
-          dug[j * K + k] = dug[j * K + k]! + h_b_j * r2_b_k;
-          duo[j * K + k] = duo[j * K + k]! + h_b_j * r3_b_k;
+          duf[j * K + k] = duf[j * K + k]! + h_b_j * r6_b_k;
+          dug[j * K + k] = dug[j * K + k]! + h_b_j * r4_b_k;
+          duo[j * K + k] = duo[j * K + k]! + h_b_j * r2_b_k;
         }
+
+        r8[b * K + j] = r8_b_j;
+        r9[b * K + j] = r9_b_j;
+        r10[b * K + j] = r10_b_j;
+        r11[b * K + j] = r11_b_j;
+      }
+    }
+  }
+
+  // dx[b,i] = sum(gi[b,k]*wg[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), k) + sum(c[b,k]*gf[b,k]*wf[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), k) + sum(dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k])*(1 - go[b,k]), k) + sum(gg[b,k]*gi[b,k]*wi[i,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2), k)
+  // derived from the naive backward by inlining, then distribute-in-sum ×10, distribute ×3, merge-sums, split-by-partner
+  {
+    for (let b = 0; b < B; b++) {
+      for (let i = 0; i < I; i++) {
+        const r1_b_i = r1[b * I + i]!;
+        const r3_b_i = r3[b * I + i]!;
+        const r5_b_i = r5[b * I + i]!;
+        const r7_b_i = r7[b * I + i]!;
+        dx[b * I + i] = r1_b_i + r3_b_i + r5_b_i + r7_b_i;
+      }
+    }
+  }
+
+  // dh[b,j] = sum(c[b,k]*gf[b,k]*uf[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), k) + sum(gg[b,k]*gi[b,k]*ui[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k] - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2), k) + sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k])*(1 - go[b,k]), k) + sum(gi[b,k]*ug[j,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), k)
+  // derived from the naive backward by inlining, then distribute-in-sum ×10, distribute ×3, merge-sums, split-by-partner
+  {
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < K; j++) {
+        const r8_b_j = r8[b * K + j]!;
+        const r9_b_j = r9[b * K + j]!;
+        const r10_b_j = r10[b * K + j]!;
+        const r11_b_j = r11[b * K + j]!;
+        dh[b * K + j] = r8_b_j + r9_b_j + r10_b_j + r11_b_j;
       }
     }
   }
 
   // dc[b,k] = gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)
-  // derived from the naive backward by inlining, then distribute, factor-common
+  // derived from the naive backward by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {

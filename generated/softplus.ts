@@ -111,7 +111,7 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
+ *   dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
  *
  * 1 pass; each reduction is computed once and shared.
  */
@@ -133,16 +133,15 @@ export function backwardFused(
       ["dout", "cache.values.x", "cache.values.y"],
     );
 
-  // dx[n,d] = dy[n,d]*(0.5 + 0.5*sign(x[n,d]) - sign(x[n,d])*exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
-  // derived from the naive backward by inlining, then distribute ×2, factor-common
+  // dx[n,d] = dy[n,d]*(0.5 + sign(x[n,d])*(0.5 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d])))))
+  // derived from the naive backward by inlining alone (no rewrite)
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
         const x_n_d = x[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const t = Math.sign(x_n_d);
-        const t1 = Math.exp(-Math.abs(x_n_d));
-        dx[n * D + d] = dout_n_d * (0.5 - (t * t1) / (1 + t1) + 0.5 * t);
+        const t = Math.exp(-Math.abs(x_n_d));
+        dx[n * D + d] = dout_n_d * (0.5 + Math.sign(x_n_d) * (0.5 - t / (1 + t)));
       }
     }
   }

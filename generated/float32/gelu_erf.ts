@@ -136,7 +136,7 @@ export function backwardFused(
     );
 
   // dx[n,d] = dy[n,d]*(0.5 + 0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*erf(x[n,d]/sqrt(2)))
-  // derived from the naive backward by inlining, then distribute ×2, factor-common
+  // derived from the naive backward by inlining, then distribute
   {
     const dx_inv = 0.5641895835477563 / Math.sqrt(2);
     const dx_inv1 = 1 / Math.sqrt(2);

@@ -735,20 +735,20 @@ export function backwardNaive(dout: Float32Array, cache: GruCache, into?: Partia
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,i] = sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*r[b,k]^2*wr[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k] + n[b,k]^2*wn[i,k]*z[b,k] + hn[b,k]*r[b,k]*wr[i,k] + h[b,k]*wz[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k]*z[b,k] + n[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k]*z[b,k] - n[b,k]*wz[i,k]*z[b,k] - hn[b,k]*r[b,k]*wr[i,k]*z[b,k] - hn[b,k]*r[b,k]^2*wr[i,k] - wn[i,k]*z[b,k] - h[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k] - n[b,k]^2*wn[i,k]), k)
- *   dh[b,j] = sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
+ *   dx[b,i] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*wr[i,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]), k) + sum(dhnew[b,k]*wn[i,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]), k) + sum(dhnew[b,k]*wz[i,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), k)
+ *   dh[b,j] = sum(dhnew[b,k]*r[b,k]*un[j,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]), k) + sum(dhnew[b,k]*uz[j,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), k) + sum(dhnew[b,k]*hn[b,k]*r[b,k]*ur[j,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]), k) + dhnew[b,j]*z[b,j]
  *   dwr[i,k] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*x[b,i]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
  *   dur[j,k] = sum(dhnew[b,k]*h[b,j]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
- *   dbr[k] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
+ *   dbr[k] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 - r[b,k])*(1 - n[b,k]^2)*(1 - z[b,k]), b)
  *   dwz[i,k] = sum(dhnew[b,k]*x[b,i]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
  *   duz[j,k] = sum(dhnew[b,k]*h[b,j]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
- *   dbz[k] = sum(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
+ *   dbz[k] = sum(dhnew[b,k]*z[b,k]*(h[b,k] - n[b,k])*(1 - z[b,k]), b)
  *   dwn[i,k] = sum(dhnew[b,k]*x[b,i]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
  *   dun[j,k] = sum(dhnew[b,k]*h[b,j]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
- *   dbn[k] = sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
- *   dbhn[k] = sum(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
+ *   dbn[k] = sum(dhnew[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b)
+ *   dbhn[k] = sum(dhnew[b,k]*r[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b)
  *
- * 6 passes; each reduction is computed once and shared.
+ * 5 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float32Array, cache: GruCache, into?: Partial<GruGradients>): GruGradients {
   checkCache(cache);
@@ -842,7 +842,6 @@ export function backwardFused(dout: Float32Array, cache: GruCache, into?: Partia
         "cache.values.hnew",
       ],
     );
-  if (own(into, "dx") !== undefined) dx.fill(0);
   if (own(into, "dwr") !== undefined) dwr.fill(0);
   if (own(into, "dur") !== undefined) dur.fill(0);
   if (own(into, "dbr") !== undefined) dbr.fill(0);
@@ -853,697 +852,576 @@ export function backwardFused(dout: Float32Array, cache: GruCache, into?: Partia
   if (own(into, "dun") !== undefined) dun.fill(0);
   if (own(into, "dbn") !== undefined) dbn.fill(0);
   if (own(into, "dbhn") !== undefined) dbhn.fill(0);
-  const dx64 = new Float64Array(B * I); // sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*r[b,k]^2*wr[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k] + n[b,k]^2*wn[i,k]*z[b,k] + hn[b,k]*r[b,k]*wr[i,k] + h[b,k]*wz[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k]*z[b,k] + n[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k]*z[b,k] - n[b,k]*wz[i,k]*z[b,k] - hn[b,k]*r[b,k]*wr[i,k]*z[b,k] - hn[b,k]*r[b,k]^2*wr[i,k] - wn[i,k]*z[b,k] - h[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k] - n[b,k]^2*wn[i,k]), k)
-  const r1 = new Float64Array(B * K); // sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k)
-  const r2 = new Float64Array(B * K); // stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]))
+  const r1 = new Float64Array(B * K); // stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]))
+  const r2 = new Float64Array(B * I); // sum(wn[i,k]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k])), k)
+  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]))
+  const r4 = new Float64Array(B * I); // sum(wz[i,k]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), k)
+  const r5 = new Float64Array(B * K); // stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]))
+  const r6 = new Float64Array(B * I); // sum(wr[i,k]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k])), k)
+  const r7 = new Float64Array(B * K); // sum(uz[j,k]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), k)
+  const r8 = new Float64Array(B * K); // sum(ur[j,k]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k])), k)
+  const r9 = new Float64Array(B * K); // stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]))
+  const r10 = new Float64Array(B * K); // sum(un[j,k]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k])), k)
   const dwr64 = new Float64Array(I * K); // sum(x[b,i]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b)
   const dur64 = new Float64Array(K * K); // sum(h[b,j]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b)
-  const dbr64 = new Float64Array(K); // sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
-  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]))
+  const dbr64 = new Float64Array(K); // sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 - r[b,k])*(1 - n[b,k]^2)*(1 - z[b,k]), b)
   const dwz64 = new Float64Array(I * K); // sum(x[b,i]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b)
   const duz64 = new Float64Array(K * K); // sum(h[b,j]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b)
-  const dbz64 = new Float64Array(K); // sum(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
-  const r4 = new Float64Array(B * K); // stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2))
+  const dbz64 = new Float64Array(K); // sum(dhnew[b,k]*z[b,k]*(h[b,k] - n[b,k])*(1 - z[b,k]), b)
   const dwn64 = new Float64Array(I * K); // sum(x[b,i]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  const r5 = new Float64Array(B * K); // stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2))
   const dun64 = new Float64Array(K * K); // sum(h[b,j]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  const dbn64 = new Float64Array(K); // sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
-  const dbhn64 = new Float64Array(K); // sum(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
+  const dbn64 = new Float64Array(K); // sum(dhnew[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b)
+  const dbhn64 = new Float64Array(K); // sum(dhnew[b,k]*r[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b)
 
-  // one pass over memory for sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*r[b,k]^2*wr[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k] + n[b,k]^2*wn[i,k]*z[b,k] + hn[b,k]*r[b,k]*wr[i,k] + h[b,k]*wz[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k]*z[b,k] + n[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k]*z[b,k] - n[b,k]*wz[i,k]*z[b,k] - hn[b,k]*r[b,k]*wr[i,k]*z[b,k] - hn[b,k]*r[b,k]^2*wr[i,k] - wn[i,k]*z[b,k] - h[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k] - n[b,k]^2*wn[i,k]), k)
-  // dx is a reduction itself, derived by inlining, then distribute ×18, sum-linear ×13, merge-sums, factor-common
-  {
-    for (let b = 0; b < B; b++) {
-      let i = 0;
-      for (; i + 4 <= I; i += 4) {
-        let dx64_b_i = dx64[b * I + i]!;
-        let dx64_b_i1 = dx64[b * I + i + 1]!;
-        let dx64_b_i2 = dx64[b * I + i + 2]!;
-        let dx64_b_i3 = dx64[b * I + i + 3]!;
-        for (let k = 0; k < K; k++) {
-          const dout_b_k = dout[b * K + k]!;
-          const wn_i_k = wn[i * K + k]!;
-          const hn_b_k = hn[b * K + k]!;
-          const n_b_k = n[b * K + k]!;
-          const r_b_k = r[b * K + k]!;
-          const wr_i_k = wr[i * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const wz_i_k = wz[i * K + k]!;
-          const h_b_k = h[b * K + k]!;
-          const wn_i1_k = wn[(i + 1) * K + k]!;
-          const wr_i1_k = wr[(i + 1) * K + k]!;
-          const wz_i1_k = wz[(i + 1) * K + k]!;
-          const wn_i2_k = wn[(i + 2) * K + k]!;
-          const wr_i2_k = wr[(i + 2) * K + k]!;
-          const wz_i2_k = wz[(i + 2) * K + k]!;
-          const wn_i3_k = wn[(i + 3) * K + k]!;
-          const wr_i3_k = wr[(i + 3) * K + k]!;
-          const wz_i3_k = wz[(i + 3) * K + k]!;
-          dx64_b_i +=
-            dout_b_k *
-            (wn_i_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k * z_b_k -
-              n_b_k * wz_i_k * z_b_k +
-              hn_b_k * (r_b_k * r_b_k) * wr_i_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k -
-              hn_b_k * r_b_k * wr_i_k * z_b_k +
-              n_b_k * n_b_k * wn_i_k * z_b_k +
-              hn_b_k * r_b_k * wr_i_k -
-              hn_b_k * (r_b_k * r_b_k) * wr_i_k -
-              wn_i_k * z_b_k -
-              h_b_k * wz_i_k * (z_b_k * z_b_k) +
-              h_b_k * wz_i_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k -
-              n_b_k * n_b_k * wn_i_k +
-              n_b_k * wz_i_k * (z_b_k * z_b_k));
-          dx64_b_i1 +=
-            dout_b_k *
-            (wn_i1_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i1_k * z_b_k -
-              n_b_k * wz_i1_k * z_b_k +
-              hn_b_k * (r_b_k * r_b_k) * wr_i1_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i1_k -
-              hn_b_k * r_b_k * wr_i1_k * z_b_k +
-              n_b_k * n_b_k * wn_i1_k * z_b_k +
-              hn_b_k * r_b_k * wr_i1_k -
-              hn_b_k * (r_b_k * r_b_k) * wr_i1_k -
-              wn_i1_k * z_b_k -
-              h_b_k * wz_i1_k * (z_b_k * z_b_k) +
-              h_b_k * wz_i1_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i1_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i1_k -
-              n_b_k * n_b_k * wn_i1_k +
-              n_b_k * wz_i1_k * (z_b_k * z_b_k));
-          dx64_b_i2 +=
-            dout_b_k *
-            (wn_i2_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i2_k * z_b_k -
-              n_b_k * wz_i2_k * z_b_k +
-              hn_b_k * (r_b_k * r_b_k) * wr_i2_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i2_k -
-              hn_b_k * r_b_k * wr_i2_k * z_b_k +
-              n_b_k * n_b_k * wn_i2_k * z_b_k +
-              hn_b_k * r_b_k * wr_i2_k -
-              hn_b_k * (r_b_k * r_b_k) * wr_i2_k -
-              wn_i2_k * z_b_k -
-              h_b_k * wz_i2_k * (z_b_k * z_b_k) +
-              h_b_k * wz_i2_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i2_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i2_k -
-              n_b_k * n_b_k * wn_i2_k +
-              n_b_k * wz_i2_k * (z_b_k * z_b_k));
-          dx64_b_i3 +=
-            dout_b_k *
-            (wn_i3_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i3_k * z_b_k -
-              n_b_k * wz_i3_k * z_b_k +
-              hn_b_k * (r_b_k * r_b_k) * wr_i3_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i3_k -
-              hn_b_k * r_b_k * wr_i3_k * z_b_k +
-              n_b_k * n_b_k * wn_i3_k * z_b_k +
-              hn_b_k * r_b_k * wr_i3_k -
-              hn_b_k * (r_b_k * r_b_k) * wr_i3_k -
-              wn_i3_k * z_b_k -
-              h_b_k * wz_i3_k * (z_b_k * z_b_k) +
-              h_b_k * wz_i3_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i3_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i3_k -
-              n_b_k * n_b_k * wn_i3_k +
-              n_b_k * wz_i3_k * (z_b_k * z_b_k));
-        }
-
-        dx64[b * I + i] = dx64_b_i;
-        dx64[b * I + i + 1] = dx64_b_i1;
-        dx64[b * I + i + 2] = dx64_b_i2;
-        dx64[b * I + i + 3] = dx64_b_i3;
-      }
-
-      for (; i < I; i++) {
-        let dx64_b_i = dx64[b * I + i]!;
-        for (let k = 0; k < K; k++) {
-          const dout_b_k = dout[b * K + k]!;
-          const wn_i_k = wn[i * K + k]!;
-          const hn_b_k = hn[b * K + k]!;
-          const n_b_k = n[b * K + k]!;
-          const r_b_k = r[b * K + k]!;
-          const wr_i_k = wr[i * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const wz_i_k = wz[i * K + k]!;
-          const h_b_k = h[b * K + k]!;
-          dx64_b_i +=
-            dout_b_k *
-            (wn_i_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k * z_b_k -
-              n_b_k * wz_i_k * z_b_k +
-              hn_b_k * (r_b_k * r_b_k) * wr_i_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k -
-              hn_b_k * r_b_k * wr_i_k * z_b_k +
-              n_b_k * n_b_k * wn_i_k * z_b_k +
-              hn_b_k * r_b_k * wr_i_k -
-              hn_b_k * (r_b_k * r_b_k) * wr_i_k -
-              wn_i_k * z_b_k -
-              h_b_k * wz_i_k * (z_b_k * z_b_k) +
-              h_b_k * wz_i_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k -
-              n_b_k * n_b_k * wn_i_k +
-              n_b_k * wz_i_k * (z_b_k * z_b_k));
-        }
-
-        dx64[b * I + i] = dx64_b_i;
-      }
-    }
-  }
-
-  // one pass over memory for sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k)
-  {
-    for (let b = 0; b < B; b++) {
-      let j = 0;
-      for (; j + 4 <= K; j += 4) {
-        let r1_b_j = r1[b * K + j]!;
-        let r1_b_j1 = r1[b * K + j + 1]!;
-        let r1_b_j2 = r1[b * K + j + 2]!;
-        let r1_b_j3 = r1[b * K + j + 3]!;
-        for (let k = 0; k < K; k++) {
-          const dout_b_k = dout[b * K + k]!;
-          const n_b_k = n[b * K + k]!;
-          const r_b_k = r[b * K + k]!;
-          const un_j_k = un[j * K + k]!;
-          const h_b_k = h[b * K + k]!;
-          const uz_j_k = uz[j * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const hn_b_k = hn[b * K + k]!;
-          const ur_j_k = ur[j * K + k]!;
-          const un_j1_k = un[(j + 1) * K + k]!;
-          const uz_j1_k = uz[(j + 1) * K + k]!;
-          const ur_j1_k = ur[(j + 1) * K + k]!;
-          const un_j2_k = un[(j + 2) * K + k]!;
-          const uz_j2_k = uz[(j + 2) * K + k]!;
-          const ur_j2_k = ur[(j + 2) * K + k]!;
-          const un_j3_k = un[(j + 3) * K + k]!;
-          const uz_j3_k = uz[(j + 3) * K + k]!;
-          const ur_j3_k = ur[(j + 3) * K + k]!;
-          r1_b_j +=
-            dout_b_k *
-            (-(n_b_k * n_b_k * r_b_k * un_j_k) +
-              h_b_k * uz_j_k * z_b_k +
-              hn_b_k * r_b_k * ur_j_k +
-              hn_b_k * (r_b_k * r_b_k) * ur_j_k * z_b_k +
-              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k +
-              n_b_k * uz_j_k * (z_b_k * z_b_k) +
-              r_b_k * un_j_k -
-              h_b_k * uz_j_k * (z_b_k * z_b_k) -
-              hn_b_k * r_b_k * ur_j_k * z_b_k -
-              n_b_k * uz_j_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k * z_b_k -
-              hn_b_k * (r_b_k * r_b_k) * ur_j_k -
-              r_b_k * un_j_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k);
-          r1_b_j1 +=
-            dout_b_k *
-            (-(n_b_k * n_b_k * r_b_k * un_j1_k) +
-              h_b_k * uz_j1_k * z_b_k +
-              hn_b_k * r_b_k * ur_j1_k +
-              hn_b_k * (r_b_k * r_b_k) * ur_j1_k * z_b_k +
-              n_b_k * n_b_k * r_b_k * un_j1_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j1_k +
-              n_b_k * uz_j1_k * (z_b_k * z_b_k) +
-              r_b_k * un_j1_k -
-              h_b_k * uz_j1_k * (z_b_k * z_b_k) -
-              hn_b_k * r_b_k * ur_j1_k * z_b_k -
-              n_b_k * uz_j1_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j1_k * z_b_k -
-              hn_b_k * (r_b_k * r_b_k) * ur_j1_k -
-              r_b_k * un_j1_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j1_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j1_k);
-          r1_b_j2 +=
-            dout_b_k *
-            (-(n_b_k * n_b_k * r_b_k * un_j2_k) +
-              h_b_k * uz_j2_k * z_b_k +
-              hn_b_k * r_b_k * ur_j2_k +
-              hn_b_k * (r_b_k * r_b_k) * ur_j2_k * z_b_k +
-              n_b_k * n_b_k * r_b_k * un_j2_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j2_k +
-              n_b_k * uz_j2_k * (z_b_k * z_b_k) +
-              r_b_k * un_j2_k -
-              h_b_k * uz_j2_k * (z_b_k * z_b_k) -
-              hn_b_k * r_b_k * ur_j2_k * z_b_k -
-              n_b_k * uz_j2_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j2_k * z_b_k -
-              hn_b_k * (r_b_k * r_b_k) * ur_j2_k -
-              r_b_k * un_j2_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j2_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j2_k);
-          r1_b_j3 +=
-            dout_b_k *
-            (-(n_b_k * n_b_k * r_b_k * un_j3_k) +
-              h_b_k * uz_j3_k * z_b_k +
-              hn_b_k * r_b_k * ur_j3_k +
-              hn_b_k * (r_b_k * r_b_k) * ur_j3_k * z_b_k +
-              n_b_k * n_b_k * r_b_k * un_j3_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j3_k +
-              n_b_k * uz_j3_k * (z_b_k * z_b_k) +
-              r_b_k * un_j3_k -
-              h_b_k * uz_j3_k * (z_b_k * z_b_k) -
-              hn_b_k * r_b_k * ur_j3_k * z_b_k -
-              n_b_k * uz_j3_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j3_k * z_b_k -
-              hn_b_k * (r_b_k * r_b_k) * ur_j3_k -
-              r_b_k * un_j3_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j3_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j3_k);
-        }
-
-        r1[b * K + j] = r1_b_j;
-        r1[b * K + j + 1] = r1_b_j1;
-        r1[b * K + j + 2] = r1_b_j2;
-        r1[b * K + j + 3] = r1_b_j3;
-      }
-
-      for (; j < K; j++) {
-        let r1_b_j = r1[b * K + j]!;
-        for (let k = 0; k < K; k++) {
-          const dout_b_k = dout[b * K + k]!;
-          const n_b_k = n[b * K + k]!;
-          const r_b_k = r[b * K + k]!;
-          const un_j_k = un[j * K + k]!;
-          const h_b_k = h[b * K + k]!;
-          const uz_j_k = uz[j * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const hn_b_k = hn[b * K + k]!;
-          const ur_j_k = ur[j * K + k]!;
-          r1_b_j +=
-            dout_b_k *
-            (-(n_b_k * n_b_k * r_b_k * un_j_k) +
-              h_b_k * uz_j_k * z_b_k +
-              hn_b_k * r_b_k * ur_j_k +
-              hn_b_k * (r_b_k * r_b_k) * ur_j_k * z_b_k +
-              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k +
-              n_b_k * uz_j_k * (z_b_k * z_b_k) +
-              r_b_k * un_j_k -
-              h_b_k * uz_j_k * (z_b_k * z_b_k) -
-              hn_b_k * r_b_k * ur_j_k * z_b_k -
-              n_b_k * uz_j_k * z_b_k -
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k * z_b_k -
-              hn_b_k * (r_b_k * r_b_k) * ur_j_k -
-              r_b_k * un_j_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k * z_b_k +
-              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k);
-        }
-
-        r1[b * K + j] = r1_b_j;
-      }
-    }
-  }
-
-  // one pass over memory for dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b), dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b), dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b), sum(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
-  // dbr is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
-  // dbz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbhn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // one pass over memory for dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]) (stored once, not recomputed by later passes), dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]) (stored once, not recomputed by later passes), dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]) (stored once, not recomputed by later passes), dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 - r[b,k])*(1 - n[b,k]^2)*(1 - z[b,k]), b), sum(dhnew[b,k]*z[b,k]*(h[b,k] - n[b,k])*(1 - z[b,k]), b), sum(dhnew[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b), sum(dhnew[b,k]*r[b,k]*(1 - n[b,k]^2)*(1 - z[b,k]), b)
+  // dbr is a reduction itself, derived by inlining, then distribute-in-sum ×7, distribute ×5, merge-sums, factor-common, keep-cheapest
+  // dbz is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common, keep-cheapest
+  // dbn is a reduction itself, derived by inlining, then distribute-in-sum ×2, distribute ×2, sum-linear, merge-sums, factor-common, keep-cheapest
+  // dbhn is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common, keep-cheapest
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
       for (let k = 0; k < K; k++) {
         const dout_b_k = dout[b * K + k]!;
-        const hn_b_k = hn[b * K + k]!;
-        const r_b_k = r[b * K + k]!;
-        const z_b_k = z[b * K + k]!;
         const n_b_k = n[b * K + k]!;
+        const z_b_k = z[b * K + k]!;
         const dout_b1_k = dout[(b + 1) * K + k]!;
-        const hn_b1_k = hn[(b + 1) * K + k]!;
-        const r_b1_k = r[(b + 1) * K + k]!;
-        const z_b1_k = z[(b + 1) * K + k]!;
         const n_b1_k = n[(b + 1) * K + k]!;
+        const z_b1_k = z[(b + 1) * K + k]!;
         const dout_b2_k = dout[(b + 2) * K + k]!;
-        const hn_b2_k = hn[(b + 2) * K + k]!;
-        const r_b2_k = r[(b + 2) * K + k]!;
-        const z_b2_k = z[(b + 2) * K + k]!;
         const n_b2_k = n[(b + 2) * K + k]!;
+        const z_b2_k = z[(b + 2) * K + k]!;
         const dout_b3_k = dout[(b + 3) * K + k]!;
-        const hn_b3_k = hn[(b + 3) * K + k]!;
-        const r_b3_k = r[(b + 3) * K + k]!;
-        const z_b3_k = z[(b + 3) * K + k]!;
         const n_b3_k = n[(b + 3) * K + k]!;
+        const z_b3_k = z[(b + 3) * K + k]!;
         const h_b_k = h[b * K + k]!;
         const h_b1_k = h[(b + 1) * K + k]!;
         const h_b2_k = h[(b + 2) * K + k]!;
         const h_b3_k = h[(b + 3) * K + k]!;
-        r2[b * K + k] =
+        const hn_b_k = hn[b * K + k]!;
+        const r_b_k = r[b * K + k]!;
+        const hn_b1_k = hn[(b + 1) * K + k]!;
+        const r_b1_k = r[(b + 1) * K + k]!;
+        const hn_b2_k = hn[(b + 2) * K + k]!;
+        const r_b2_k = r[(b + 2) * K + k]!;
+        const hn_b3_k = hn[(b + 3) * K + k]!;
+        const r_b3_k = r[(b + 3) * K + k]!;
+        r1[b * K + k] = dout_b_k * (1 - n_b_k * n_b_k - z_b_k + n_b_k * n_b_k * z_b_k);
+        r1[(b + 1) * K + k] = dout_b1_k * (1 - n_b1_k * n_b1_k - z_b1_k + n_b1_k * n_b1_k * z_b1_k);
+        r1[(b + 2) * K + k] = dout_b2_k * (1 - n_b2_k * n_b2_k - z_b2_k + n_b2_k * n_b2_k * z_b2_k);
+        r1[(b + 3) * K + k] = dout_b3_k * (1 - n_b3_k * n_b3_k - z_b3_k + n_b3_k * n_b3_k * z_b3_k);
+        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k + n_b_k * z_b_k - h_b_k * z_b_k - n_b_k);
+        r3[(b + 1) * K + k] = dout_b1_k * z_b1_k * (h_b1_k + n_b1_k * z_b1_k - h_b1_k * z_b1_k - n_b1_k);
+        r3[(b + 2) * K + k] = dout_b2_k * z_b2_k * (h_b2_k + n_b2_k * z_b2_k - h_b2_k * z_b2_k - n_b2_k);
+        r3[(b + 3) * K + k] = dout_b3_k * z_b3_k * (h_b3_k + n_b3_k * z_b3_k - h_b3_k * z_b3_k - n_b3_k);
+        r5[b * K + k] =
           dout_b_k *
           hn_b_k *
           r_b_k *
-          (1 -
+          (1 +
+            n_b_k * n_b_k * r_b_k -
+            n_b_k * n_b_k -
             z_b_k +
             n_b_k * n_b_k * z_b_k -
-            r_b_k -
-            n_b_k * n_b_k +
-            r_b_k * z_b_k -
             n_b_k * n_b_k * r_b_k * z_b_k +
-            n_b_k * n_b_k * r_b_k);
-        r2[(b + 1) * K + k] =
+            r_b_k * z_b_k -
+            r_b_k);
+        r5[(b + 1) * K + k] =
           dout_b1_k *
           hn_b1_k *
           r_b1_k *
-          (1 -
+          (1 +
+            n_b1_k * n_b1_k * r_b1_k -
+            n_b1_k * n_b1_k -
             z_b1_k +
             n_b1_k * n_b1_k * z_b1_k -
-            r_b1_k -
-            n_b1_k * n_b1_k +
-            r_b1_k * z_b1_k -
             n_b1_k * n_b1_k * r_b1_k * z_b1_k +
-            n_b1_k * n_b1_k * r_b1_k);
-        r2[(b + 2) * K + k] =
+            r_b1_k * z_b1_k -
+            r_b1_k);
+        r5[(b + 2) * K + k] =
           dout_b2_k *
           hn_b2_k *
           r_b2_k *
-          (1 -
+          (1 +
+            n_b2_k * n_b2_k * r_b2_k -
+            n_b2_k * n_b2_k -
             z_b2_k +
             n_b2_k * n_b2_k * z_b2_k -
-            r_b2_k -
-            n_b2_k * n_b2_k +
-            r_b2_k * z_b2_k -
             n_b2_k * n_b2_k * r_b2_k * z_b2_k +
-            n_b2_k * n_b2_k * r_b2_k);
-        r2[(b + 3) * K + k] =
+            r_b2_k * z_b2_k -
+            r_b2_k);
+        r5[(b + 3) * K + k] =
           dout_b3_k *
           hn_b3_k *
           r_b3_k *
-          (1 -
+          (1 +
+            n_b3_k * n_b3_k * r_b3_k -
+            n_b3_k * n_b3_k -
             z_b3_k +
             n_b3_k * n_b3_k * z_b3_k -
-            r_b3_k -
-            n_b3_k * n_b3_k +
-            r_b3_k * z_b3_k -
             n_b3_k * n_b3_k * r_b3_k * z_b3_k +
-            n_b3_k * n_b3_k * r_b3_k);
+            r_b3_k * z_b3_k -
+            r_b3_k);
+        r9[b * K + k] = dout_b_k * r_b_k * (1 - n_b_k * n_b_k - z_b_k + n_b_k * n_b_k * z_b_k);
+        r9[(b + 1) * K + k] = dout_b1_k * r_b1_k * (1 - n_b1_k * n_b1_k - z_b1_k + n_b1_k * n_b1_k * z_b1_k);
+        r9[(b + 2) * K + k] = dout_b2_k * r_b2_k * (1 - n_b2_k * n_b2_k - z_b2_k + n_b2_k * n_b2_k * z_b2_k);
+        r9[(b + 3) * K + k] = dout_b3_k * r_b3_k * (1 - n_b3_k * n_b3_k - z_b3_k + n_b3_k * n_b3_k * z_b3_k);
         dbr64[k] =
           dbr64[k]! +
-          (dout_b_k *
-            hn_b_k *
-            r_b_k *
-            (1 -
-              z_b_k +
-              n_b_k * n_b_k * z_b_k -
-              r_b_k -
-              n_b_k * n_b_k +
-              r_b_k * z_b_k -
-              n_b_k * n_b_k * r_b_k * z_b_k +
-              n_b_k * n_b_k * r_b_k) +
-            dout_b1_k *
-              hn_b1_k *
-              r_b1_k *
-              (1 -
-                z_b1_k +
-                n_b1_k * n_b1_k * z_b1_k -
-                r_b1_k -
-                n_b1_k * n_b1_k +
-                r_b1_k * z_b1_k -
-                n_b1_k * n_b1_k * r_b1_k * z_b1_k +
-                n_b1_k * n_b1_k * r_b1_k) +
-            dout_b2_k *
-              hn_b2_k *
-              r_b2_k *
-              (1 -
-                z_b2_k +
-                n_b2_k * n_b2_k * z_b2_k -
-                r_b2_k -
-                n_b2_k * n_b2_k +
-                r_b2_k * z_b2_k -
-                n_b2_k * n_b2_k * r_b2_k * z_b2_k +
-                n_b2_k * n_b2_k * r_b2_k) +
-            dout_b3_k *
-              hn_b3_k *
-              r_b3_k *
-              (1 -
-                z_b3_k +
-                n_b3_k * n_b3_k * z_b3_k -
-                r_b3_k -
-                n_b3_k * n_b3_k +
-                r_b3_k * z_b3_k -
-                n_b3_k * n_b3_k * r_b3_k * z_b3_k +
-                n_b3_k * n_b3_k * r_b3_k));
-        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
-        r3[(b + 1) * K + k] = dout_b1_k * z_b1_k * (h_b1_k - h_b1_k * z_b1_k - n_b1_k + n_b1_k * z_b1_k);
-        r3[(b + 2) * K + k] = dout_b2_k * z_b2_k * (h_b2_k - h_b2_k * z_b2_k - n_b2_k + n_b2_k * z_b2_k);
-        r3[(b + 3) * K + k] = dout_b3_k * z_b3_k * (h_b3_k - h_b3_k * z_b3_k - n_b3_k + n_b3_k * z_b3_k);
+          (dout_b_k * hn_b_k * r_b_k * (1 - r_b_k) * (1 - n_b_k * n_b_k) * (1 - z_b_k) +
+            dout_b1_k * hn_b1_k * r_b1_k * (1 - r_b1_k) * (1 - n_b1_k * n_b1_k) * (1 - z_b1_k) +
+            dout_b2_k * hn_b2_k * r_b2_k * (1 - r_b2_k) * (1 - n_b2_k * n_b2_k) * (1 - z_b2_k) +
+            dout_b3_k * hn_b3_k * r_b3_k * (1 - r_b3_k) * (1 - n_b3_k * n_b3_k) * (1 - z_b3_k));
         dbz64[k] =
           dbz64[k]! +
-          (dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k) +
-            dout_b1_k * z_b1_k * (h_b1_k - h_b1_k * z_b1_k - n_b1_k + n_b1_k * z_b1_k) +
-            dout_b2_k * z_b2_k * (h_b2_k - h_b2_k * z_b2_k - n_b2_k + n_b2_k * z_b2_k) +
-            dout_b3_k * z_b3_k * (h_b3_k - h_b3_k * z_b3_k - n_b3_k + n_b3_k * z_b3_k));
-        r4[b * K + k] = dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
-        r4[(b + 1) * K + k] = dout_b1_k * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k);
-        r4[(b + 2) * K + k] = dout_b2_k * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k);
-        r4[(b + 3) * K + k] = dout_b3_k * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k);
-        r5[b * K + k] = dout_b_k * r_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
-        r5[(b + 1) * K + k] = dout_b1_k * r_b1_k * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k);
-        r5[(b + 2) * K + k] = dout_b2_k * r_b2_k * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k);
-        r5[(b + 3) * K + k] = dout_b3_k * r_b3_k * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k);
+          (dout_b_k * z_b_k * (h_b_k - n_b_k) * (1 - z_b_k) +
+            dout_b1_k * z_b1_k * (h_b1_k - n_b1_k) * (1 - z_b1_k) +
+            dout_b2_k * z_b2_k * (h_b2_k - n_b2_k) * (1 - z_b2_k) +
+            dout_b3_k * z_b3_k * (h_b3_k - n_b3_k) * (1 - z_b3_k));
         dbn64[k] =
           dbn64[k]! +
-          (dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k) +
-            dout_b1_k * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k) +
-            dout_b2_k * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k) +
-            dout_b3_k * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k));
+          (dout_b_k * (1 - n_b_k * n_b_k) * (1 - z_b_k) +
+            dout_b1_k * (1 - n_b1_k * n_b1_k) * (1 - z_b1_k) +
+            dout_b2_k * (1 - n_b2_k * n_b2_k) * (1 - z_b2_k) +
+            dout_b3_k * (1 - n_b3_k * n_b3_k) * (1 - z_b3_k));
         dbhn64[k] =
           dbhn64[k]! +
-          (dout_b_k * r_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k) +
-            dout_b1_k * r_b1_k * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k) +
-            dout_b2_k * r_b2_k * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k) +
-            dout_b3_k * r_b3_k * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k));
+          (dout_b_k * r_b_k * (1 - n_b_k * n_b_k) * (1 - z_b_k) +
+            dout_b1_k * r_b1_k * (1 - n_b1_k * n_b1_k) * (1 - z_b1_k) +
+            dout_b2_k * r_b2_k * (1 - n_b2_k * n_b2_k) * (1 - z_b2_k) +
+            dout_b3_k * r_b3_k * (1 - n_b3_k * n_b3_k) * (1 - z_b3_k));
       }
     }
 
     for (; b < B; b++) {
       for (let k = 0; k < K; k++) {
         const dout_b_k = dout[b * K + k]!;
+        const n_b_k = n[b * K + k]!;
+        const z_b_k = z[b * K + k]!;
+        const h_b_k = h[b * K + k]!;
         const hn_b_k = hn[b * K + k]!;
         const r_b_k = r[b * K + k]!;
-        const z_b_k = z[b * K + k]!;
-        const n_b_k = n[b * K + k]!;
-        const h_b_k = h[b * K + k]!;
-        r2[b * K + k] =
+        r1[b * K + k] = dout_b_k * (1 - n_b_k * n_b_k - z_b_k + n_b_k * n_b_k * z_b_k);
+        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k + n_b_k * z_b_k - h_b_k * z_b_k - n_b_k);
+        r5[b * K + k] =
           dout_b_k *
           hn_b_k *
           r_b_k *
-          (1 -
+          (1 +
+            n_b_k * n_b_k * r_b_k -
+            n_b_k * n_b_k -
             z_b_k +
             n_b_k * n_b_k * z_b_k -
-            r_b_k -
-            n_b_k * n_b_k +
-            r_b_k * z_b_k -
             n_b_k * n_b_k * r_b_k * z_b_k +
-            n_b_k * n_b_k * r_b_k);
-        dbr64[k] =
-          dbr64[k]! +
-          dout_b_k *
-            hn_b_k *
-            r_b_k *
-            (1 -
-              z_b_k +
-              n_b_k * n_b_k * z_b_k -
-              r_b_k -
-              n_b_k * n_b_k +
-              r_b_k * z_b_k -
-              n_b_k * n_b_k * r_b_k * z_b_k +
-              n_b_k * n_b_k * r_b_k);
-        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
-        dbz64[k] = dbz64[k]! + dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
-        r4[b * K + k] = dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
-        r5[b * K + k] = dout_b_k * r_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
-        dbn64[k] = dbn64[k]! + dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
-        dbhn64[k] = dbhn64[k]! + dout_b_k * r_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
+            r_b_k * z_b_k -
+            r_b_k);
+        r9[b * K + k] = dout_b_k * r_b_k * (1 - n_b_k * n_b_k - z_b_k + n_b_k * n_b_k * z_b_k);
+        dbr64[k] = dbr64[k]! + dout_b_k * hn_b_k * r_b_k * (1 - r_b_k) * (1 - n_b_k * n_b_k) * (1 - z_b_k);
+        dbz64[k] = dbz64[k]! + dout_b_k * z_b_k * (h_b_k - n_b_k) * (1 - z_b_k);
+        dbn64[k] = dbn64[k]! + dout_b_k * (1 - n_b_k * n_b_k) * (1 - z_b_k);
+        dbhn64[k] = dbhn64[k]! + dout_b_k * r_b_k * (1 - n_b_k * n_b_k) * (1 - z_b_k);
       }
     }
   }
 
-  // one pass over memory for sum(x[b,i]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  // dwr is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
-  // dwz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // one pass over memory for sum(wn[i,k]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k])), k), sum(wz[i,k]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), k), sum(wr[i,k]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k])), k), sum(x[b,i]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
+  // dwr is a reduction itself, derived by inlining, then distribute-in-sum ×7, distribute ×5, merge-sums, factor-common
+  // dwz is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dwn is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
   {
     for (let i = 0; i < I; i++) {
       let b = 0;
       for (; b + 4 <= B; b += 4) {
+        let r2_b_i = r2[b * I + i]!;
+        let r2_b1_i = r2[(b + 1) * I + i]!;
+        let r2_b2_i = r2[(b + 2) * I + i]!;
+        let r2_b3_i = r2[(b + 3) * I + i]!;
+        let r4_b_i = r4[b * I + i]!;
+        let r4_b1_i = r4[(b + 1) * I + i]!;
+        let r4_b2_i = r4[(b + 2) * I + i]!;
+        let r4_b3_i = r4[(b + 3) * I + i]!;
+        let r6_b_i = r6[b * I + i]!;
+        let r6_b1_i = r6[(b + 1) * I + i]!;
+        let r6_b2_i = r6[(b + 2) * I + i]!;
+        let r6_b3_i = r6[(b + 3) * I + i]!;
         const x_b_i = x[b * I + i]!;
         const x_b1_i = x[(b + 1) * I + i]!;
         const x_b2_i = x[(b + 2) * I + i]!;
         const x_b3_i = x[(b + 3) * I + i]!;
         for (let k = 0; k < K; k++) {
-          const r2_b_k = r2[b * K + k]!;
-          const r2_b1_k = r2[(b + 1) * K + k]!;
-          const r2_b2_k = r2[(b + 2) * K + k]!;
-          const r2_b3_k = r2[(b + 3) * K + k]!;
+          const wn_i_k = wn[i * K + k]!;
+          const r1_b_k = r1[b * K + k]!;
+          const r1_b1_k = r1[(b + 1) * K + k]!;
+          const r1_b2_k = r1[(b + 2) * K + k]!;
+          const r1_b3_k = r1[(b + 3) * K + k]!;
+          const wz_i_k = wz[i * K + k]!;
           const r3_b_k = r3[b * K + k]!;
           const r3_b1_k = r3[(b + 1) * K + k]!;
           const r3_b2_k = r3[(b + 2) * K + k]!;
           const r3_b3_k = r3[(b + 3) * K + k]!;
-          const r4_b_k = r4[b * K + k]!;
-          const r4_b1_k = r4[(b + 1) * K + k]!;
-          const r4_b2_k = r4[(b + 2) * K + k]!;
-          const r4_b3_k = r4[(b + 3) * K + k]!;
+          const wr_i_k = wr[i * K + k]!;
+          const r5_b_k = r5[b * K + k]!;
+          const r5_b1_k = r5[(b + 1) * K + k]!;
+          const r5_b2_k = r5[(b + 2) * K + k]!;
+          const r5_b3_k = r5[(b + 3) * K + k]!;
+          r2_b_i += wn_i_k * r1_b_k;
+          r2_b1_i += wn_i_k * r1_b1_k;
+          r2_b2_i += wn_i_k * r1_b2_k;
+          r2_b3_i += wn_i_k * r1_b3_k;
+          r4_b_i += wz_i_k * r3_b_k;
+          r4_b1_i += wz_i_k * r3_b1_k;
+          r4_b2_i += wz_i_k * r3_b2_k;
+          r4_b3_i += wz_i_k * r3_b3_k;
+          r6_b_i += wr_i_k * r5_b_k;
+          r6_b1_i += wr_i_k * r5_b1_k;
+          r6_b2_i += wr_i_k * r5_b2_k;
+          r6_b3_i += wr_i_k * r5_b3_k;
           dwr64[i * K + k] =
-            dwr64[i * K + k]! + (x_b_i * r2_b_k + x_b1_i * r2_b1_k + x_b2_i * r2_b2_k + x_b3_i * r2_b3_k);
+            dwr64[i * K + k]! + (x_b_i * r5_b_k + x_b1_i * r5_b1_k + x_b2_i * r5_b2_k + x_b3_i * r5_b3_k);
           dwz64[i * K + k] =
             dwz64[i * K + k]! + (x_b_i * r3_b_k + x_b1_i * r3_b1_k + x_b2_i * r3_b2_k + x_b3_i * r3_b3_k);
           dwn64[i * K + k] =
-            dwn64[i * K + k]! + (x_b_i * r4_b_k + x_b1_i * r4_b1_k + x_b2_i * r4_b2_k + x_b3_i * r4_b3_k);
+            dwn64[i * K + k]! + (x_b_i * r1_b_k + x_b1_i * r1_b1_k + x_b2_i * r1_b2_k + x_b3_i * r1_b3_k);
         }
+
+        r2[b * I + i] = r2_b_i;
+        r2[(b + 1) * I + i] = r2_b1_i;
+        r2[(b + 2) * I + i] = r2_b2_i;
+        r2[(b + 3) * I + i] = r2_b3_i;
+        r4[b * I + i] = r4_b_i;
+        r4[(b + 1) * I + i] = r4_b1_i;
+        r4[(b + 2) * I + i] = r4_b2_i;
+        r4[(b + 3) * I + i] = r4_b3_i;
+        r6[b * I + i] = r6_b_i;
+        r6[(b + 1) * I + i] = r6_b1_i;
+        r6[(b + 2) * I + i] = r6_b2_i;
+        r6[(b + 3) * I + i] = r6_b3_i;
       }
 
       for (; b < B; b++) {
+        let r2_b_i = r2[b * I + i]!;
+        let r4_b_i = r4[b * I + i]!;
+        let r6_b_i = r6[b * I + i]!;
         const x_b_i = x[b * I + i]!;
         for (let k = 0; k < K; k++) {
-          const r2_b_k = r2[b * K + k]!;
+          const wn_i_k = wn[i * K + k]!;
+          const r1_b_k = r1[b * K + k]!;
+          const wz_i_k = wz[i * K + k]!;
           const r3_b_k = r3[b * K + k]!;
-          const r4_b_k = r4[b * K + k]!;
-          dwr64[i * K + k] = dwr64[i * K + k]! + x_b_i * r2_b_k;
+          const wr_i_k = wr[i * K + k]!;
+          const r5_b_k = r5[b * K + k]!;
+          r2_b_i += wn_i_k * r1_b_k;
+          r4_b_i += wz_i_k * r3_b_k;
+          r6_b_i += wr_i_k * r5_b_k;
+          dwr64[i * K + k] = dwr64[i * K + k]! + x_b_i * r5_b_k;
           dwz64[i * K + k] = dwz64[i * K + k]! + x_b_i * r3_b_k;
-          dwn64[i * K + k] = dwn64[i * K + k]! + x_b_i * r4_b_k;
+          dwn64[i * K + k] = dwn64[i * K + k]! + x_b_i * r1_b_k;
         }
+
+        r2[b * I + i] = r2_b_i;
+        r4[b * I + i] = r4_b_i;
+        r6[b * I + i] = r6_b_i;
       }
     }
   }
 
-  // one pass over memory for sum(h[b,j]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  // dur is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
-  // duz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dun is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // one pass over memory for sum(uz[j,k]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), k), sum(ur[j,k]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k])), k), sum(un[j,k]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k])), k), sum(h[b,j]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
+  // dur is a reduction itself, derived by inlining, then distribute-in-sum ×7, distribute ×5, merge-sums, factor-common
+  // duz is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
+  // dun is a reduction itself, derived by inlining, then distribute-in-sum ×3, distribute, merge-sums, factor-common
   {
     for (let j = 0; j < K; j++) {
       let b = 0;
       for (; b + 4 <= B; b += 4) {
+        let r7_b_j = r7[b * K + j]!;
+        let r7_b1_j = r7[(b + 1) * K + j]!;
+        let r7_b2_j = r7[(b + 2) * K + j]!;
+        let r7_b3_j = r7[(b + 3) * K + j]!;
+        let r8_b_j = r8[b * K + j]!;
+        let r8_b1_j = r8[(b + 1) * K + j]!;
+        let r8_b2_j = r8[(b + 2) * K + j]!;
+        let r8_b3_j = r8[(b + 3) * K + j]!;
+        let r10_b_j = r10[b * K + j]!;
+        let r10_b1_j = r10[(b + 1) * K + j]!;
+        let r10_b2_j = r10[(b + 2) * K + j]!;
+        let r10_b3_j = r10[(b + 3) * K + j]!;
         const h_b_j = h[b * K + j]!;
         const h_b1_j = h[(b + 1) * K + j]!;
         const h_b2_j = h[(b + 2) * K + j]!;
         const h_b3_j = h[(b + 3) * K + j]!;
         for (let k = 0; k < K; k++) {
-          const r2_b_k = r2[b * K + k]!;
-          const r2_b1_k = r2[(b + 1) * K + k]!;
-          const r2_b2_k = r2[(b + 2) * K + k]!;
-          const r2_b3_k = r2[(b + 3) * K + k]!;
+          const uz_j_k = uz[j * K + k]!;
           const r3_b_k = r3[b * K + k]!;
           const r3_b1_k = r3[(b + 1) * K + k]!;
           const r3_b2_k = r3[(b + 2) * K + k]!;
           const r3_b3_k = r3[(b + 3) * K + k]!;
+          const ur_j_k = ur[j * K + k]!;
           const r5_b_k = r5[b * K + k]!;
           const r5_b1_k = r5[(b + 1) * K + k]!;
           const r5_b2_k = r5[(b + 2) * K + k]!;
           const r5_b3_k = r5[(b + 3) * K + k]!;
+          const un_j_k = un[j * K + k]!;
+          const r9_b_k = r9[b * K + k]!;
+          const r9_b1_k = r9[(b + 1) * K + k]!;
+          const r9_b2_k = r9[(b + 2) * K + k]!;
+          const r9_b3_k = r9[(b + 3) * K + k]!;
+          r7_b_j += uz_j_k * r3_b_k;
+          r7_b1_j += uz_j_k * r3_b1_k;
+          r7_b2_j += uz_j_k * r3_b2_k;
+          r7_b3_j += uz_j_k * r3_b3_k;
+          r8_b_j += ur_j_k * r5_b_k;
+          r8_b1_j += ur_j_k * r5_b1_k;
+          r8_b2_j += ur_j_k * r5_b2_k;
+          r8_b3_j += ur_j_k * r5_b3_k;
+          r10_b_j += un_j_k * r9_b_k;
+          r10_b1_j += un_j_k * r9_b1_k;
+          r10_b2_j += un_j_k * r9_b2_k;
+          r10_b3_j += un_j_k * r9_b3_k;
           dur64[j * K + k] =
-            dur64[j * K + k]! + (h_b_j * r2_b_k + h_b1_j * r2_b1_k + h_b2_j * r2_b2_k + h_b3_j * r2_b3_k);
+            dur64[j * K + k]! + (h_b_j * r5_b_k + h_b1_j * r5_b1_k + h_b2_j * r5_b2_k + h_b3_j * r5_b3_k);
           duz64[j * K + k] =
             duz64[j * K + k]! + (h_b_j * r3_b_k + h_b1_j * r3_b1_k + h_b2_j * r3_b2_k + h_b3_j * r3_b3_k);
           dun64[j * K + k] =
-            dun64[j * K + k]! + (h_b_j * r5_b_k + h_b1_j * r5_b1_k + h_b2_j * r5_b2_k + h_b3_j * r5_b3_k);
+            dun64[j * K + k]! + (h_b_j * r9_b_k + h_b1_j * r9_b1_k + h_b2_j * r9_b2_k + h_b3_j * r9_b3_k);
         }
+
+        r7[b * K + j] = r7_b_j;
+        r7[(b + 1) * K + j] = r7_b1_j;
+        r7[(b + 2) * K + j] = r7_b2_j;
+        r7[(b + 3) * K + j] = r7_b3_j;
+        r8[b * K + j] = r8_b_j;
+        r8[(b + 1) * K + j] = r8_b1_j;
+        r8[(b + 2) * K + j] = r8_b2_j;
+        r8[(b + 3) * K + j] = r8_b3_j;
+        r10[b * K + j] = r10_b_j;
+        r10[(b + 1) * K + j] = r10_b1_j;
+        r10[(b + 2) * K + j] = r10_b2_j;
+        r10[(b + 3) * K + j] = r10_b3_j;
       }
 
       for (; b < B; b++) {
+        let r7_b_j = r7[b * K + j]!;
+        let r8_b_j = r8[b * K + j]!;
+        let r10_b_j = r10[b * K + j]!;
         const h_b_j = h[b * K + j]!;
         for (let k = 0; k < K; k++) {
-          const r2_b_k = r2[b * K + k]!;
+          const uz_j_k = uz[j * K + k]!;
           const r3_b_k = r3[b * K + k]!;
+          const ur_j_k = ur[j * K + k]!;
           const r5_b_k = r5[b * K + k]!;
-          dur64[j * K + k] = dur64[j * K + k]! + h_b_j * r2_b_k;
+          const un_j_k = un[j * K + k]!;
+          const r9_b_k = r9[b * K + k]!;
+          r7_b_j += uz_j_k * r3_b_k;
+          r8_b_j += ur_j_k * r5_b_k;
+          r10_b_j += un_j_k * r9_b_k;
+          dur64[j * K + k] = dur64[j * K + k]! + h_b_j * r5_b_k;
           duz64[j * K + k] = duz64[j * K + k]! + h_b_j * r3_b_k;
-          dun64[j * K + k] = dun64[j * K + k]! + h_b_j * r5_b_k;
+          dun64[j * K + k] = dun64[j * K + k]! + h_b_j * r9_b_k;
         }
+
+        r7[b * K + j] = r7_b_j;
+        r8[b * K + j] = r8_b_j;
+        r10[b * K + j] = r10_b_j;
       }
     }
   }
 
-  // dh[b,j] = sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
-  // derived from the naive backward by inlining, then distribute ×18, sum-linear ×13, merge-sums, factor-common
+  // dx[b,i] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*wr[i,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]), k) + sum(dhnew[b,k]*wn[i,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]), k) + sum(dhnew[b,k]*wz[i,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), k)
+  // derived from the naive backward by inlining, then distribute-in-sum ×13, distribute ×7, merge-sums, factor-common, split-by-partner
+  {
+    let b = 0;
+    for (; b + 2 <= B; b += 2) {
+      let i = 0;
+      for (; i + 4 <= I; i += 4) {
+        const r2_b_i = r2[b * I + i]!;
+        const r4_b_i = r4[b * I + i]!;
+        const r6_b_i = r6[b * I + i]!;
+        const r2_b_i1 = r2[b * I + i + 1]!;
+        const r4_b_i1 = r4[b * I + i + 1]!;
+        const r6_b_i1 = r6[b * I + i + 1]!;
+        const r2_b_i2 = r2[b * I + i + 2]!;
+        const r4_b_i2 = r4[b * I + i + 2]!;
+        const r6_b_i2 = r6[b * I + i + 2]!;
+        const r2_b_i3 = r2[b * I + i + 3]!;
+        const r4_b_i3 = r4[b * I + i + 3]!;
+        const r6_b_i3 = r6[b * I + i + 3]!;
+        const r2_b1_i = r2[(b + 1) * I + i]!;
+        const r4_b1_i = r4[(b + 1) * I + i]!;
+        const r6_b1_i = r6[(b + 1) * I + i]!;
+        const r2_b1_i1 = r2[(b + 1) * I + i + 1]!;
+        const r4_b1_i1 = r4[(b + 1) * I + i + 1]!;
+        const r6_b1_i1 = r6[(b + 1) * I + i + 1]!;
+        const r2_b1_i2 = r2[(b + 1) * I + i + 2]!;
+        const r4_b1_i2 = r4[(b + 1) * I + i + 2]!;
+        const r6_b1_i2 = r6[(b + 1) * I + i + 2]!;
+        const r2_b1_i3 = r2[(b + 1) * I + i + 3]!;
+        const r4_b1_i3 = r4[(b + 1) * I + i + 3]!;
+        const r6_b1_i3 = r6[(b + 1) * I + i + 3]!;
+        dx[b * I + i] = r2_b_i + r4_b_i + r6_b_i;
+        dx[b * I + i + 1] = r2_b_i1 + r4_b_i1 + r6_b_i1;
+        dx[b * I + i + 2] = r2_b_i2 + r4_b_i2 + r6_b_i2;
+        dx[b * I + i + 3] = r2_b_i3 + r4_b_i3 + r6_b_i3;
+        dx[(b + 1) * I + i] = r2_b1_i + r4_b1_i + r6_b1_i;
+        dx[(b + 1) * I + i + 1] = r2_b1_i1 + r4_b1_i1 + r6_b1_i1;
+        dx[(b + 1) * I + i + 2] = r2_b1_i2 + r4_b1_i2 + r6_b1_i2;
+        dx[(b + 1) * I + i + 3] = r2_b1_i3 + r4_b1_i3 + r6_b1_i3;
+      }
+
+      for (; i < I; i++) {
+        const r2_b_i = r2[b * I + i]!;
+        const r4_b_i = r4[b * I + i]!;
+        const r6_b_i = r6[b * I + i]!;
+        const r2_b1_i = r2[(b + 1) * I + i]!;
+        const r4_b1_i = r4[(b + 1) * I + i]!;
+        const r6_b1_i = r6[(b + 1) * I + i]!;
+        dx[b * I + i] = r2_b_i + r4_b_i + r6_b_i;
+        dx[(b + 1) * I + i] = r2_b1_i + r4_b1_i + r6_b1_i;
+      }
+    }
+
+    for (; b < B; b++) {
+      let i = 0;
+      for (; i + 4 <= I; i += 4) {
+        const r2_b_i = r2[b * I + i]!;
+        const r4_b_i = r4[b * I + i]!;
+        const r6_b_i = r6[b * I + i]!;
+        const r2_b_i1 = r2[b * I + i + 1]!;
+        const r4_b_i1 = r4[b * I + i + 1]!;
+        const r6_b_i1 = r6[b * I + i + 1]!;
+        const r2_b_i2 = r2[b * I + i + 2]!;
+        const r4_b_i2 = r4[b * I + i + 2]!;
+        const r6_b_i2 = r6[b * I + i + 2]!;
+        const r2_b_i3 = r2[b * I + i + 3]!;
+        const r4_b_i3 = r4[b * I + i + 3]!;
+        const r6_b_i3 = r6[b * I + i + 3]!;
+        dx[b * I + i] = r2_b_i + r4_b_i + r6_b_i;
+        dx[b * I + i + 1] = r2_b_i1 + r4_b_i1 + r6_b_i1;
+        dx[b * I + i + 2] = r2_b_i2 + r4_b_i2 + r6_b_i2;
+        dx[b * I + i + 3] = r2_b_i3 + r4_b_i3 + r6_b_i3;
+      }
+
+      for (; i < I; i++) {
+        const r2_b_i = r2[b * I + i]!;
+        const r4_b_i = r4[b * I + i]!;
+        const r6_b_i = r6[b * I + i]!;
+        dx[b * I + i] = r2_b_i + r4_b_i + r6_b_i;
+      }
+    }
+  }
+
+  // dh[b,j] = sum(dhnew[b,k]*r[b,k]*un[j,k]*(1 + n[b,k]^2*z[b,k] - n[b,k]^2 - z[b,k]), k) + sum(dhnew[b,k]*uz[j,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), k) + sum(dhnew[b,k]*hn[b,k]*r[b,k]*ur[j,k]*(1 + n[b,k]^2*r[b,k] + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] - n[b,k]^2 - z[b,k] - n[b,k]^2*r[b,k]*z[b,k] - r[b,k]), k) + dhnew[b,j]*z[b,j]
+  // derived from the naive backward by inlining, then distribute-in-sum ×13, distribute ×7, merge-sums, factor-common, split-by-partner
   {
     let b = 0;
     for (; b + 2 <= B; b += 2) {
       let j = 0;
       for (; j + 4 <= K; j += 4) {
-        const r1_b_j = r1[b * K + j]!;
+        const r7_b_j = r7[b * K + j]!;
+        const r8_b_j = r8[b * K + j]!;
+        const r10_b_j = r10[b * K + j]!;
         const dout_b_j = dout[b * K + j]!;
         const z_b_j = z[b * K + j]!;
-        const r1_b_j1 = r1[b * K + j + 1]!;
+        const r7_b_j1 = r7[b * K + j + 1]!;
+        const r8_b_j1 = r8[b * K + j + 1]!;
+        const r10_b_j1 = r10[b * K + j + 1]!;
         const dout_b_j1 = dout[b * K + j + 1]!;
         const z_b_j1 = z[b * K + j + 1]!;
-        const r1_b_j2 = r1[b * K + j + 2]!;
+        const r7_b_j2 = r7[b * K + j + 2]!;
+        const r8_b_j2 = r8[b * K + j + 2]!;
+        const r10_b_j2 = r10[b * K + j + 2]!;
         const dout_b_j2 = dout[b * K + j + 2]!;
         const z_b_j2 = z[b * K + j + 2]!;
-        const r1_b_j3 = r1[b * K + j + 3]!;
+        const r7_b_j3 = r7[b * K + j + 3]!;
+        const r8_b_j3 = r8[b * K + j + 3]!;
+        const r10_b_j3 = r10[b * K + j + 3]!;
         const dout_b_j3 = dout[b * K + j + 3]!;
         const z_b_j3 = z[b * K + j + 3]!;
-        const r1_b1_j = r1[(b + 1) * K + j]!;
+        const r7_b1_j = r7[(b + 1) * K + j]!;
+        const r8_b1_j = r8[(b + 1) * K + j]!;
+        const r10_b1_j = r10[(b + 1) * K + j]!;
         const dout_b1_j = dout[(b + 1) * K + j]!;
         const z_b1_j = z[(b + 1) * K + j]!;
-        const r1_b1_j1 = r1[(b + 1) * K + j + 1]!;
+        const r7_b1_j1 = r7[(b + 1) * K + j + 1]!;
+        const r8_b1_j1 = r8[(b + 1) * K + j + 1]!;
+        const r10_b1_j1 = r10[(b + 1) * K + j + 1]!;
         const dout_b1_j1 = dout[(b + 1) * K + j + 1]!;
         const z_b1_j1 = z[(b + 1) * K + j + 1]!;
-        const r1_b1_j2 = r1[(b + 1) * K + j + 2]!;
+        const r7_b1_j2 = r7[(b + 1) * K + j + 2]!;
+        const r8_b1_j2 = r8[(b + 1) * K + j + 2]!;
+        const r10_b1_j2 = r10[(b + 1) * K + j + 2]!;
         const dout_b1_j2 = dout[(b + 1) * K + j + 2]!;
         const z_b1_j2 = z[(b + 1) * K + j + 2]!;
-        const r1_b1_j3 = r1[(b + 1) * K + j + 3]!;
+        const r7_b1_j3 = r7[(b + 1) * K + j + 3]!;
+        const r8_b1_j3 = r8[(b + 1) * K + j + 3]!;
+        const r10_b1_j3 = r10[(b + 1) * K + j + 3]!;
         const dout_b1_j3 = dout[(b + 1) * K + j + 3]!;
         const z_b1_j3 = z[(b + 1) * K + j + 3]!;
-        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
-        dh[b * K + j + 1] = r1_b_j1 + dout_b_j1 * z_b_j1;
-        dh[b * K + j + 2] = r1_b_j2 + dout_b_j2 * z_b_j2;
-        dh[b * K + j + 3] = r1_b_j3 + dout_b_j3 * z_b_j3;
-        dh[(b + 1) * K + j] = r1_b1_j + dout_b1_j * z_b1_j;
-        dh[(b + 1) * K + j + 1] = r1_b1_j1 + dout_b1_j1 * z_b1_j1;
-        dh[(b + 1) * K + j + 2] = r1_b1_j2 + dout_b1_j2 * z_b1_j2;
-        dh[(b + 1) * K + j + 3] = r1_b1_j3 + dout_b1_j3 * z_b1_j3;
+        dh[b * K + j] = r7_b_j + r8_b_j + r10_b_j + dout_b_j * z_b_j;
+        dh[b * K + j + 1] = r7_b_j1 + r8_b_j1 + r10_b_j1 + dout_b_j1 * z_b_j1;
+        dh[b * K + j + 2] = r7_b_j2 + r8_b_j2 + r10_b_j2 + dout_b_j2 * z_b_j2;
+        dh[b * K + j + 3] = r7_b_j3 + r8_b_j3 + r10_b_j3 + dout_b_j3 * z_b_j3;
+        dh[(b + 1) * K + j] = r7_b1_j + r8_b1_j + r10_b1_j + dout_b1_j * z_b1_j;
+        dh[(b + 1) * K + j + 1] = r7_b1_j1 + r8_b1_j1 + r10_b1_j1 + dout_b1_j1 * z_b1_j1;
+        dh[(b + 1) * K + j + 2] = r7_b1_j2 + r8_b1_j2 + r10_b1_j2 + dout_b1_j2 * z_b1_j2;
+        dh[(b + 1) * K + j + 3] = r7_b1_j3 + r8_b1_j3 + r10_b1_j3 + dout_b1_j3 * z_b1_j3;
       }
 
       for (; j < K; j++) {
-        const r1_b_j = r1[b * K + j]!;
+        const r7_b_j = r7[b * K + j]!;
+        const r8_b_j = r8[b * K + j]!;
+        const r10_b_j = r10[b * K + j]!;
         const dout_b_j = dout[b * K + j]!;
         const z_b_j = z[b * K + j]!;
-        const r1_b1_j = r1[(b + 1) * K + j]!;
+        const r7_b1_j = r7[(b + 1) * K + j]!;
+        const r8_b1_j = r8[(b + 1) * K + j]!;
+        const r10_b1_j = r10[(b + 1) * K + j]!;
         const dout_b1_j = dout[(b + 1) * K + j]!;
         const z_b1_j = z[(b + 1) * K + j]!;
-        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
-        dh[(b + 1) * K + j] = r1_b1_j + dout_b1_j * z_b1_j;
+        dh[b * K + j] = r7_b_j + r8_b_j + r10_b_j + dout_b_j * z_b_j;
+        dh[(b + 1) * K + j] = r7_b1_j + r8_b1_j + r10_b1_j + dout_b1_j * z_b1_j;
       }
     }
 
     for (; b < B; b++) {
       let j = 0;
       for (; j + 4 <= K; j += 4) {
-        const r1_b_j = r1[b * K + j]!;
+        const r7_b_j = r7[b * K + j]!;
+        const r8_b_j = r8[b * K + j]!;
+        const r10_b_j = r10[b * K + j]!;
         const dout_b_j = dout[b * K + j]!;
         const z_b_j = z[b * K + j]!;
-        const r1_b_j1 = r1[b * K + j + 1]!;
+        const r7_b_j1 = r7[b * K + j + 1]!;
+        const r8_b_j1 = r8[b * K + j + 1]!;
+        const r10_b_j1 = r10[b * K + j + 1]!;
         const dout_b_j1 = dout[b * K + j + 1]!;
         const z_b_j1 = z[b * K + j + 1]!;
-        const r1_b_j2 = r1[b * K + j + 2]!;
+        const r7_b_j2 = r7[b * K + j + 2]!;
+        const r8_b_j2 = r8[b * K + j + 2]!;
+        const r10_b_j2 = r10[b * K + j + 2]!;
         const dout_b_j2 = dout[b * K + j + 2]!;
         const z_b_j2 = z[b * K + j + 2]!;
-        const r1_b_j3 = r1[b * K + j + 3]!;
+        const r7_b_j3 = r7[b * K + j + 3]!;
+        const r8_b_j3 = r8[b * K + j + 3]!;
+        const r10_b_j3 = r10[b * K + j + 3]!;
         const dout_b_j3 = dout[b * K + j + 3]!;
         const z_b_j3 = z[b * K + j + 3]!;
-        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
-        dh[b * K + j + 1] = r1_b_j1 + dout_b_j1 * z_b_j1;
-        dh[b * K + j + 2] = r1_b_j2 + dout_b_j2 * z_b_j2;
-        dh[b * K + j + 3] = r1_b_j3 + dout_b_j3 * z_b_j3;
+        dh[b * K + j] = r7_b_j + r8_b_j + r10_b_j + dout_b_j * z_b_j;
+        dh[b * K + j + 1] = r7_b_j1 + r8_b_j1 + r10_b_j1 + dout_b_j1 * z_b_j1;
+        dh[b * K + j + 2] = r7_b_j2 + r8_b_j2 + r10_b_j2 + dout_b_j2 * z_b_j2;
+        dh[b * K + j + 3] = r7_b_j3 + r8_b_j3 + r10_b_j3 + dout_b_j3 * z_b_j3;
       }
 
       for (; j < K; j++) {
-        const r1_b_j = r1[b * K + j]!;
+        const r7_b_j = r7[b * K + j]!;
+        const r8_b_j = r8[b * K + j]!;
+        const r10_b_j = r10[b * K + j]!;
         const dout_b_j = dout[b * K + j]!;
         const z_b_j = z[b * K + j]!;
-        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
+        dh[b * K + j] = r7_b_j + r8_b_j + r10_b_j + dout_b_j * z_b_j;
       }
     }
   }
 
-  dx.set(dx64);
   dwr.set(dwr64);
   dur.set(dur64);
   dbr.set(dbr64);

@@ -462,7 +462,7 @@ export function backwardFused(
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
-  // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
+  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, distribute, expand-definitions, share-reduction, factor-common, fold-product
   {
     const dx_gamma = new Float64Array(D); // D*gamma[d]
     for (let d = 0; d < D; d++) {
