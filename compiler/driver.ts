@@ -3,13 +3,14 @@
  * schedule -> TypeScript module. Each stage's output is verified before the next runs; with
  * `debug`, the IR after every stage is printed so a reader can watch the derivation happen.
  */
-import { print } from "./ir/expr.js";
+import { print, ZERO } from "./ir/expr.js";
 import type { Program } from "./ir/program.js";
 import { checkSpec, SpecError } from "./parse/check.js";
 import type { Backward, Fused } from "./ir/backward.js";
 import { differentiate, NoGradient } from "./differentiate/reverse.js";
 import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
+import { chooseStaged } from "./schedule/staged.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
@@ -187,9 +188,13 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   const { program, backward, fused } = derived;
   const log = opts.debug;
 
-  const sched = run("schedule", () => schedule(fused.gradients, program.inputs, program.sizeOf));
-  // the scheduler stores invariant products in arrays: the gradients it emits are checked too
-  run("verify", () => verifyFused(program, backward, { ...fused, gradients: sched.gradients }));
+  // a gradient whose derived form is more work than the staged statements it reads is computed the staged way
+  const choice = run("schedule", () => chooseStaged(program, backward, fused.gradients));
+  const sched = run("schedule", () => schedule(fused.gradients.map((g, k) => (choice.staged[k] ? ZERO : g)), program.inputs, program.sizeOf, choice.staged));
+  // the scheduler stores invariant products in arrays: the gradients it emits are checked too (a
+  // staged one is the naive statements themselves)
+  run("verify", () => verifyFused(program, backward, { ...fused, gradients: sched.gradients.map((g, k) => (choice.staged[k] ? fused.gradients[k]! : g)) }));
+  log?.(`== schedule/staged: ${program.inputs.map((t, k) => `d${t.name} ${choice.staged[k] ? "staged" : "derived"} (work ${choice.work[k]!.derived} vs ${choice.work[k]!.staged} staged)`).join(", ")}`);
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
@@ -199,6 +204,6 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log });
-  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched)) };
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log });
+  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)) };
 }

@@ -10,6 +10,7 @@ import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } fr
 import { gatherSizes } from "../ir/interpret.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
+import type { StagedChoice } from "../schedule/staged.js";
 import { lowerForward, lowerFused, lowerNaive, type Names } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
@@ -19,6 +20,8 @@ export interface EmitInput {
   readonly backward: Backward;
   readonly fused: Fused;
   readonly schedule: Schedule;
+  /** The gradients the fused kernel computes the staged way (schedule/staged.ts); none when undefined. */
+  readonly staged?: StagedChoice;
   /** Where the spec came from, for the header (a path relative to the project, or a name). */
   readonly source: string;
   /** Format with prettier (default true); unformatted output is the same code, for quick checks. */
@@ -187,9 +190,10 @@ export async function emitModule(inp: EmitInput): Promise<string> {
       [
         "The fused backward pass derived by backpass:",
         "",
-        ...p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [`  d${declText(t)} = ${show(p, inp.fused.gradients[k]!)}`] : [])),
+        ...p.inputs.flatMap((t, k) => (!isDifferentiable(t) ? [] : inp.staged?.staged[k] ? [`  d${declText(t)}: staged, as in the naive kernel (see below)`] : [`  d${declText(t)} = ${show(p, inp.fused.gradients[k]!)}`])),
         "",
         `${inp.schedule.passes.length} pass${inp.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
+        ...stagedNote(p, inp.staged),
       ].join("\n"),
     ],
     parameters: backwardParams,
@@ -201,6 +205,17 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
   return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
+}
+
+/** The doc comment's lines on gradients computed the staged way, with the work that decided it. */
+function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
+  if (!staged?.part) return [];
+  const which = p.inputs.flatMap((t, k) => (staged.staged[k] ? [`d${t.name} (${staged.work[k]!.derived.toExponential(2)} against ${staged.work[k]!.staged.toExponential(2)})`] : []));
+  return [
+    "",
+    `Computed the staged way, as the naive kernel does: ${which.join(", ")}. The derived form of each is more`,
+    "work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).",
+  ];
 }
 
 /**
@@ -395,15 +410,18 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const { program: p, fused, schedule } = inp;
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
-  for (const r of readsOf([...fused.gradients, ...schedule.gradients])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
-  for (const c of constantsIn([...fused.gradients, ...schedule.gradients])) needed.add(c);
+  const stagedExprs = (inp.staged?.part?.blocks ?? []).flatMap((b) => b.statements.map((s) => s.expr));
+  for (const r of readsOf([...fused.gradients, ...schedule.gradients, ...stagedExprs])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
+  for (const c of constantsIn([...fused.gradients, ...schedule.gradients, ...stagedExprs])) needed.add(c);
   const { lines, arrays, syms, douts, doutArgs } = unpack(p, inp.backward, namer, T, needed);
   // int and nograd inputs get no gradient: no output array and no work
   const outNames = p.inputs.map((t) => (isDifferentiable(t) ? namer.fresh(`d${t.name}`) : ""));
   const diff = p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [{ t, k }] : []));
   const dims = new Map<string, readonly string[]>();
+  // upstream gradients, and the arrays of the staged statements (below) once they are written
+  const staging = new Map<string, string>(douts);
   const names = namesFor(p, namer, arrays, syms, (r) => {
-    const v = douts.get(r.name);
+    const v = staging.get(r.name);
     if (v !== undefined) return v;
     throw new Error(`emit: unexpected gradient ${r.name}`);
   }, dims);
@@ -415,6 +433,13 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   lines.push(backwardDisjointCheck(p, diff.map(({ t, k }) => ({ name: `d${t.name}`, v: outNames[k]! })), doutArgs));
   const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
   lines.push(...tsStatements(body, dims));
+  // the gradients no derived form beat: the staged statements they read, as the naive kernel runs them
+  const part = inp.staged?.part;
+  if (part) {
+    for (const g of part.gradients) staging.set(g.grad.name, outNames[p.inputs.indexOf(g.input)]!);
+    lines.push("", `// computed the staged way (no derived form is less work): ${part.gradients.map((g) => `d${g.input.name}`).join(", ")}`);
+    lines.push(...tsStatements(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims));
+  }
   lines.push(`return { ${diff.map(({ t, k }) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
 }

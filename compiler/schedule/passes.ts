@@ -126,7 +126,11 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
   });
 }
 
-export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
+/**
+ * The passes of the fused kernel. `skip[k]` leaves input k's gradient out (the fused kernel
+ * computes it the staged way, staged.ts): no pass writes it.
+ */
+export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf, skip: readonly boolean[] = []): Schedule {
   const gradients = materialize(fusedGradients, inputs, sizeOf);
   // sums and stored products, innermost first (max is only ever read under stop(...) in a forward step)
   const all = collect(gradients, (x): x is Sum | Stored => x.kind === "sum" || x.kind === "stored", { order: "post" });
@@ -206,7 +210,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     const maps = new Map<string, { input: number; expr: Expr }[]>();
     gradients.forEach((g, k) => {
       // an int or nograd input gets no gradient output and no work
-      if (reductions.some((r) => r.output === k) || !isDifferentiable(inputs[k]!)) return;
+      if (reductions.some((r) => r.output === k) || !isDifferentiable(inputs[k]!) || skip[k]) return;
       const key = [...inputs[k]!.indices].sort().join(",");
       maps.set(key, [...(maps.get(key) ?? []), { input: k, expr: g }]);
     });

@@ -1,0 +1,62 @@
+/**
+ * Which gradients the fused kernel computes the staged way. A derivation is judged by the work of
+ * the kernel it gives, not by how short it prints: for each gradient, the fused kernel that computes
+ * it alone (its schedule, counted pass by pass in work.ts) against the part of the staged backward
+ * it reads (the statements it needs, and the temporaries they write and read back). Where the
+ * derived form is more work, no derived form beat the staged one, and the fused kernel runs those
+ * statements for that gradient instead (lower.ts lowers them as the naive kernel does). So the
+ * fused kernel is never more work than the naive one, by the measure `backpass stats` reports.
+ *
+ * Why it can happen: a derivation that expands a gradient through the forward definitions may put
+ * work that the staged form does once per element inside a loop over more indices (a gather's
+ * gradient the scheduler cannot scatter runs over every row of the table), or recompute per term
+ * what a staged adjoint computed once.
+ */
+import { ZERO, refsOf, type Expr } from "../ir/expr.js";
+import type { Backward, Statement } from "../ir/backward.js";
+import { isDifferentiable, type Program } from "../ir/program.js";
+import { schedule } from "./passes.js";
+import { scheduledWork, stagedWork, workTotal } from "./work.js";
+
+export interface StagedChoice {
+  /** Per input, in input order: whether the fused kernel computes its gradient the staged way. */
+  readonly staged: readonly boolean[];
+  /** The staged statements the fused kernel runs for them (undefined when none is staged). */
+  readonly part: Backward | undefined;
+  /** Per input: the work of its derived form and of its staged part, at `at` (0 for an input without a gradient). */
+  readonly work: readonly { readonly derived: number; readonly staged: number }[];
+}
+
+/** The size every symbol is given when the two forms are weighed (as `backpass stats` does). */
+const AT = 256;
+
+export function chooseStaged(p: Program, bw: Backward, gradients: readonly Expr[]): StagedChoice {
+  const work = p.inputs.map((t, k) => {
+    if (!isDifferentiable(t)) return { derived: 0, staged: 0 };
+    const alone = gradients.map((g, j) => (j === k ? g : ZERO));
+    const others = gradients.map((_, j) => j !== k);
+    const derived = workTotal(scheduledWork(p, schedule(alone, p.inputs, p.sizeOf, others), AT), AT);
+    const staged = workTotal(stagedWork(p, stagedPart(bw, [t.name]), AT), AT);
+    return { derived, staged };
+  });
+  const staged = work.map((w) => w.derived > w.staged);
+  const names = p.inputs.filter((_, k) => staged[k]).map((t) => t.name);
+  return { staged, part: names.length ? stagedPart(bw, names) : undefined, work };
+}
+
+/** The staged backward cut down to what the gradients of the inputs named in `inputs` read. */
+export function stagedPart(bw: Backward, inputs: readonly string[]): Backward {
+  const byTarget = new Map<string, Statement>(bw.blocks.flatMap((b) => b.statements.map((s) => [s.target.name, s] as const)));
+  const gradients = bw.gradients.filter((g) => inputs.includes(g.input.name));
+  const needed = new Set<string>();
+  const stack = gradients.map((g) => g.grad.name);
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (needed.has(name)) continue;
+    needed.add(name);
+    const s = byTarget.get(name);
+    if (s) for (const r of refsOf(s.expr)) if (r.space === "grad" && byTarget.has(r.name)) stack.push(r.name);
+  }
+  const blocks = bw.blocks.map((b) => ({ ...b, statements: b.statements.filter((s) => needed.has(s.target.name)) })).filter((b) => b.statements.length > 0);
+  return { ...bw, blocks, gradients };
+}

@@ -1,0 +1,155 @@
+/**
+ * The work of a backward kernel as emitted, pass by pass: its loop nests with the arithmetic per
+ * iteration of each (counted by the one operation counter, cost.ts), the reductions it computes
+ * and the arrays it allocates besides its outputs. `backpass stats` summarizes it (stats.ts), and
+ * the choice of the staged computation for a gradient (staged.ts) weighs it. The counts follow
+ * the lowering exactly: the staged (naive) backward runs one loop nest per statement and
+ * allocates an array per statement, except a statement that copies another gradient array cell
+ * for cell (`aliasOf`); the fused kernel runs the schedule's passes.
+ */
+import { canonicalSize, collect, isReduction, isStored, print, type Expr, type SizeOf } from "../ir/expr.js";
+import type { Program } from "../ir/program.js";
+import type { Backward } from "../ir/backward.js";
+import { boundOf, type Schedule } from "./passes.js";
+import { cost, TRANSCENDENTAL_WEIGHT } from "./cost.js";
+import { aliasOf, ownTemporaries, scatterOf } from "./lower.js";
+
+export interface ReductionStats {
+  /** The reduction, in the spec language. */
+  readonly expr: string;
+  /** Sizes of its result (its free indices) and of the indices it sums over. */
+  readonly shape: readonly string[];
+  readonly over: readonly string[];
+  /** The gradient it is written into, or "temporary". */
+  readonly into: string;
+}
+
+export interface PassStats {
+  /** Loop extents, outermost first. */
+  readonly loops: readonly string[];
+  /** Arithmetic operations per iteration of the innermost loop (a transcendental counts as one). */
+  readonly ops: number;
+  readonly transcendentals: number;
+  /** What the pass computes. */
+  readonly computes: readonly string[];
+}
+
+export interface Work {
+  readonly passes: PassStats[];
+  readonly reductions: ReductionStats[];
+  /** Arrays besides the outputs; `in` names the temporary whose array a stored product takes over. */
+  readonly temporaries: { name: string; shape: string[]; in?: string }[];
+}
+
+/** Arithmetic of an expression per evaluation (the one counter, cost.ts): reductions count their body once per iteration. */
+function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
+  return cost(e, { known, at });
+}
+
+export function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
+  return indices.map((i) => canonicalSize(i) ?? sizeOf(i));
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The staged backward's passes: one loop nest per statement, one array per statement. */
+export function stagedWork(p: Program, bw: Backward, at: number): Work {
+  const show = (e: Expr) => print(e, p.letters);
+  const passes: PassStats[] = [];
+  const reductions: ReductionStats[] = [];
+  const temporaries: { name: string; shape: string[] }[] = [];
+  const finals = new Set(bw.gradients.map((g) => g.grad.name));
+  for (const b of bw.blocks)
+    for (const s of b.statements) {
+      const shape = sizesOf(s.target.indices, p.sizeOf);
+      const name = `d${s.target.name.replace("#", "")}`;
+      if (aliasOf(s, finals) !== undefined) continue; // the same array as another: no copy
+      if (!finals.has(s.target.name)) temporaries.push({ name, shape });
+      if (s.expr.kind === "num") continue; // zeros: allocation only
+      // a scatter-add runs over the sum's indices and the target's others (lower.ts: scatterOf)
+      const scatter = scatterOf(s.expr, s.target.indices);
+      if (scatter) {
+        const a = arithmetic(scatter.body, () => false, at);
+        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => i !== scatter.delta.index), p.sizeOf)];
+        passes.push({ loops, ops: a.ops + 1, transcendentals: a.transcendentals, computes: [name] });
+        continue;
+      }
+      // reductions that move with fewer indices than the statement's are computed once per their own (ownTemporaries)
+      const own = ownTemporaries(s.expr, s.target.indices);
+      const hoisted = new Set(own.map((r) => r.node));
+      const a = arithmetic(s.expr, (x) => hoisted.has(x), at);
+      let ops = a.ops;
+      let tr = a.transcendentals;
+      for (const r of own) {
+        const b = arithmetic(r.node, () => false, at);
+        const share = Math.pow(at, r.node.free.length - s.target.indices.length);
+        ops += b.ops * share;
+        tr += b.transcendentals * share;
+        if (!r.prefix) temporaries.push({ name: show(r.node), shape: sizesOf(r.node.free, p.sizeOf) });
+      }
+      passes.push({ loops: shape, ops: round(ops), transcendentals: round(tr), computes: [name] });
+      for (const r of collect(s.expr, isReduction))
+        reductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf(r.indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
+    }
+
+  return { passes, reductions, temporaries };
+}
+
+/** The fused kernel's passes: the schedule's. */
+export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
+  const show = (e: Expr) => print(e, p.letters);
+  const passes: PassStats[] = [];
+  const reductions: ReductionStats[] = [];
+  const temporaries: { name: string; shape: string[]; in?: string }[] = [];
+  const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
+  for (const r of sched.reductions) {
+    if (isStored(r.node)) {
+      // a stored product: an array, not a reduction
+      const donor = sched.reuse.get(r.node);
+      temporaries.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf), ...(donor ? { in: show(donor) } : {}) });
+      continue;
+    }
+    const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
+    const shape = sizesOf(r.indices, p.sizeOf);
+    reductions.push({ expr: show(r.node), shape, over: sizesOf(boundOf(r.node), p.sizeOf), into });
+    if (r.output === undefined) temporaries.push({ name: show(r.node), shape });
+  }
+  for (const pass of sched.passes) {
+    if (pass.kind === "reduce") {
+      let ops = 0;
+      let tr = 0;
+      for (const r of pass.reductions) {
+        const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
+        ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
+        tr += a.transcendentals;
+      }
+      passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+    } else {
+      let ops = 0;
+      let tr = 0;
+      for (const o of pass.outputs) {
+        const a = arithmetic(o.expr, (x) => scheduled.has(x), at);
+        ops += a.ops;
+        tr += a.transcendentals;
+      }
+      passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`) });
+    }
+  }
+  return { passes, reductions, temporaries };
+}
+
+/**
+ * How much a load and a store of one element of an array cost, in operations: a pass over a
+ * temporary that does not fit in cache is paid in memory traffic, not arithmetic (what fusing
+ * passes saves). Eight, as a transcendental: a measured order of magnitude, not a tuned constant.
+ */
+export const MEMORY_WEIGHT = 8;
+
+/** One number to compare kernels by, every size symbol set to `at`: arithmetic (a transcendental weighs as `TRANSCENDENTAL_WEIGHT`) plus each element of a temporary written and read back. */
+export function workTotal(w: Work, at: number): number {
+  const size = (shape: readonly string[]) => Math.pow(at, shape.length);
+  let total = 0;
+  for (const ps of w.passes) total += size(ps.loops) * (ps.ops + (TRANSCENDENTAL_WEIGHT - 1) * ps.transcendentals);
+  for (const t of w.temporaries) if (t.in === undefined) total += 2 * MEMORY_WEIGHT * size(t.shape);
+  return total;
+}
