@@ -2,7 +2,7 @@
  * What each backward kernel does, as emitted: its passes over memory (loop nests), the reductions it
  * computes, the arrays it allocates besides its outputs, and its arithmetic. `backpass stats`
  * prints this as JSON; the optimum tests and the docs read it. The work itself is counted pass by
- * pass in schedule/work.ts (with the one operation counter, schedule/cost.ts), which the choice of
+ * pass in schedule/work.ts (with the one operation counter, ir/cost.ts), which the choice of
  * staged gradients weighs too; this file sums it up per element of the largest tensor.
  */
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";

@@ -12,7 +12,7 @@
  * Reductions are atoms here: they were computed by earlier passes and are only read.
  */
 import { add, call, mul, num, pow, ref, type Expr, type Ref } from "../ir/expr.js";
-import { cost, weight } from "./cost.js";
+import { cost, weight } from "../ir/cost.js";
 
 export interface Hoisted {
   /** A value-space ref `%h<k>[indices]` that stands for `expr` in the body. */

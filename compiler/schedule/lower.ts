@@ -17,7 +17,7 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
-import { directReads, topReductions } from "./cost.js";
+import { directReads, topReductions } from "../ir/cost.js";
 import type { Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */

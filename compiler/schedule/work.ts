@@ -11,7 +11,7 @@ import { canonicalSize, collect, isReduction, isStored, print, type Expr, type S
 import type { Program } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
-import { cost, TRANSCENDENTAL_WEIGHT } from "./cost.js";
+import { cost, TRANSCENDENTAL_WEIGHT } from "../ir/cost.js";
 import { aliasOf, ownTemporaries, scatterOf } from "./lower.js";
 
 export interface ReductionStats {

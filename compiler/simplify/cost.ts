@@ -1,9 +1,11 @@
 /**
  * The simplifier's one cost measure, which every cost-guided choice uses (vanish keeps a cheaper
  * expansion, merge and regroup keep a cheaper form, outputs a cheaper way through a step's value,
- * expand distributes only where that does not cost more).
+ * expand distributes only where that does not cost more), and the cost of a whole kernel
+ * (`kernelCost`, `stagedCost`), whose arithmetic is the one operation counter's (ir/cost.ts).
  */
-import { assertNever, children, collect, isReduction, isTranscendental, refsOf, treeSize, type Expr } from "../ir/expr.js";
+import { collect, isReduction, isTranscendental, refsOf, treeSize, type Expr } from "../ir/expr.js";
+import { cost as countOps, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
 import type { Backward } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 
@@ -17,17 +19,17 @@ export interface KernelCost {
   /** Operations in all (a transcendental counts as one operation too). */
   readonly ops: number;
   readonly transcendentals: number;
-  /** The one figure two kernels are compared by: `ops + TRANSCENDENTAL_WEIGHT * transcendentals`. */
+  /** The one figure two kernels are compared by (ir/cost.ts `weight`): a transcendental weighs `TRANSCENDENTAL_WEIGHT` operations. */
   readonly total: number;
 }
 
-/** How many arithmetic operations one transcendental function is worth when kernels are compared. */
-export const TRANSCENDENTAL_WEIGHT = 10;
+/** How many arithmetic operations one transcendental function is worth when kernels are compared (the one counter's weight). */
+export { TRANSCENDENTAL_WEIGHT };
 
 /** The size every symbol is given when kernels are compared (`backpass stats` uses the same). */
 export const COST_AT = 256;
 
-const kernelCostOf = (ops: number, transcendentals: number): KernelCost => ({ ops, transcendentals, total: ops + TRANSCENDENTAL_WEIGHT * transcendentals });
+const kernelCostOf = (ops: number, transcendentals: number): KernelCost => ({ ops, transcendentals, total: weight({ ops, transcendentals }) });
 
 /** The distinct indices that `x` depends on among `loops`. */
 const within = (x: Expr, loops: readonly string[]) => x.free.filter((i) => loops.includes(i));
@@ -46,10 +48,11 @@ export function kernelCost(gradients: readonly Expr[], at = COST_AT): KernelCost
   /** Adds `count` evaluations of `x` to the totals; reductions are computed once, on their own. */
   const evaluate = (x: Expr, count: number): void => {
     if (x.kind === "sum" || x.kind === "max") return reduction(x);
-    const own = nodeArithmetic(x);
+    // the one operation counter (ir/cost.ts), reductions read as computed
+    const own = countOps(x, { known: (y) => y !== x && isReduction(y) });
     ops += count * own.ops;
     tr += count * own.transcendentals;
-    for (const c of children(x)) evaluate(c, count);
+    for (const r of topReductions(x)) reduction(r as Expr & { kind: "sum" | "max" });
   };
   const reduction = (r: Expr & { kind: "sum" | "max" }): void => {
     if (seen.has(r)) return;
@@ -111,52 +114,9 @@ function neededStatements(bw: Backward, only: readonly string[]): Set<string> {
   return needed;
 }
 
-/** Arithmetic of one evaluation of `e`, reductions computed where they stand. */
+/** Arithmetic of one evaluation of `e`, reductions computed where they stand (the one counter, ir/cost.ts). */
 function inlineArithmetic(e: Expr, at: number): { ops: number; transcendentals: number } {
-  let ops = 0;
-  let transcendentals = 0;
-  const go = (x: Expr, weight: number): void => {
-    if (x.kind === "sum" || x.kind === "max") {
-      const n = weight * Math.pow(at, x.indices.length);
-      ops += n;
-      return go(x.body, n);
-    }
-    const own = nodeArithmetic(x);
-    ops += weight * own.ops;
-    transcendentals += weight * own.transcendentals;
-    for (const c of children(x)) go(c, weight);
-  };
-  go(e, 1);
-  return { ops, transcendentals };
-}
-
-/** Arithmetic of one node, its operands apart (as `backpass stats` counts it). */
-function nodeArithmetic(x: Exclude<Expr, { kind: "sum" | "max" }>): { ops: number; transcendentals: number } {
-  switch (x.kind) {
-    case "num":
-    case "sym":
-    case "ref":
-    case "delta":
-      return { ops: 0, transcendentals: 0 };
-    case "add":
-      return { ops: x.terms.length - 1, transcendentals: 0 };
-    case "mul":
-      return { ops: x.factors.length - 1, transcendentals: 0 };
-    case "pow": {
-      const k = x.exp.kind === "num" ? x.exp.value : NaN;
-      if (k === -1 || k === 2) return { ops: 1, transcendentals: 0 };
-      if (Number.isInteger(k) && Math.abs(k) <= 4) return { ops: Math.abs(k), transcendentals: 0 };
-      return { ops: 1, transcendentals: 1 };
-    }
-    case "call":
-      return x.fn === "stop" ? { ops: 0, transcendentals: 0 } : { ops: 1, transcendentals: 1 };
-    case "where":
-      return { ops: 1, transcendentals: 0 };
-    case "stored":
-      return { ops: 0, transcendentals: 0 };
-    default:
-      return assertNever(x);
-  }
+  return countOps(e, { at });
 }
 
 /**

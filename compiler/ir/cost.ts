@@ -6,7 +6,7 @@
  * a function call one operation and one transcendental. A reduction runs its body once per
  * iteration, `at` iterations per bound index, plus its accumulation.
  */
-import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "../ir/expr.js";
+import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "./expr.js";
 
 export interface Cost {
   readonly ops: number;
