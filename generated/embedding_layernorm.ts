@@ -387,14 +387,11 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dE[v,d]: staged, as in the naive kernel (see below)
+ *   dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s) - sum(rstd[b,s]*delta(v, ids[b,s])*sum(dy[b,s,d']*gamma[d'], d'), b, s))/D
  *   dgamma[d] = sum(dy[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s)
  *   dbeta[d] = sum(dy[b,s,d], b, s)
  *
- * 1 pass; each reduction is computed once and shared.
- *
- * Computed the staged way, as the naive kernel does: dE (2.66e+10 against 1.60e+9). The derived form of each is more
- * work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).
+ * 5 passes; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float64Array,
@@ -444,20 +441,33 @@ export function backwardFused(
     );
   if (own(into, "dgamma") !== undefined) dgamma.fill(0);
   if (own(into, "dbeta") !== undefined) dbeta.fill(0);
+  const r = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  const r1 = new Float64Array(D * V); // sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
+  const r2 = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d], d), then rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)
+  const r3 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
 
-  // one pass over memory for sum(dy[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s), sum(dy[b,s,d], b, s)
+  // one pass over memory for sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d), sum(dy[b,s,d]*gamma[d], d), sum(dy[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s), sum(dy[b,s,d], b, s)
   // dgamma is a reduction itself, derived by inlining alone (no rewrite)
   // dbeta is a reduction itself, derived by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       let s = 0;
       for (; s + 4 <= S; s += 4) {
+        let r_b_s = r[b * S + s]!;
+        let r_b_s1 = r[b * S + s + 1]!;
+        let r_b_s2 = r[b * S + s + 2]!;
+        let r_b_s3 = r[b * S + s + 3]!;
+        let r2_b_s = r2[b * S + s]!;
+        let r2_b_s1 = r2[b * S + s + 1]!;
+        let r2_b_s2 = r2[b * S + s + 2]!;
+        let r2_b_s3 = r2[b * S + s + 3]!;
         const rstd_b_s = rstd[b * S + s]!;
         const rstd_b_s1 = rstd[b * S + s + 1]!;
         const rstd_b_s2 = rstd[b * S + s + 2]!;
         const rstd_b_s3 = rstd[b * S + s + 3]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const gamma_d = gamma[d]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
           const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
@@ -465,6 +475,14 @@ export function backwardFused(
           const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
           const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
           const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
+          r_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
+          r_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
+          r_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
+          r2_b_s += dout_b_s_d * gamma_d;
+          r2_b_s1 += dout_b_s1_d * gamma_d;
+          r2_b_s2 += dout_b_s2_d * gamma_d;
+          r2_b_s3 += dout_b_s3_d * gamma_d;
           dgamma[d] =
             dgamma[d]! +
             (dout_b_s_d * rstd_b_s * xmu_b_s_d +
@@ -473,129 +491,177 @@ export function backwardFused(
               dout_b_s3_d * rstd_b_s3 * xmu_b_s3_d);
           dbeta[d] = dbeta[d]! + (dout_b_s_d + dout_b_s1_d + dout_b_s2_d + dout_b_s3_d);
         }
+
+        r[b * S + s] = r_b_s;
+        r[b * S + s + 1] = r_b_s1;
+        r[b * S + s + 2] = r_b_s2;
+        r[b * S + s + 3] = r_b_s3;
+        r2[b * S + s] = r2_b_s;
+        r2[b * S + s + 1] = r2_b_s1;
+        r2[b * S + s + 2] = r2_b_s2;
+        r2[b * S + s + 3] = r2_b_s3;
       }
 
       for (; s < S; s++) {
+        let r_b_s = r[b * S + s]!;
+        let r2_b_s = r2[b * S + s]!;
         const rstd_b_s = rstd[b * S + s]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const gamma_d = gamma[d]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          r_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r2_b_s += dout_b_s_d * gamma_d;
           dgamma[d] = dgamma[d]! + dout_b_s_d * rstd_b_s * xmu_b_s_d;
           dbeta[d] = dbeta[d]! + dout_b_s_d;
+        }
+
+        r[b * S + s] = r_b_s;
+        r2[b * S + s] = r2_b_s;
+      }
+    }
+  }
+
+  // one pass over memory for sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
+  {
+    for (let d = 0; d < D; d++) {
+      let b = 0;
+      for (; b + 4 <= B; b += 4) {
+        const gamma_d = gamma[d]!;
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
+          const ids_b1_s = ids[(b + 1) * S + s]!;
+          const ids_b2_s = ids[(b + 2) * S + s]!;
+          const ids_b3_s = ids[(b + 3) * S + s]!;
+          const rstd_b_s = rstd[b * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r_b_s = r[b * S + s]!;
+          const rstd_b1_s = rstd[(b + 1) * S + s]!;
+          const dout_b1_s_d = dout[((b + 1) * S + s) * D + d]!;
+          const xmu_b1_s_d = xmu[((b + 1) * S + s) * D + d]!;
+          const r_b1_s = r[(b + 1) * S + s]!;
+          const rstd_b2_s = rstd[(b + 2) * S + s]!;
+          const dout_b2_s_d = dout[((b + 2) * S + s) * D + d]!;
+          const xmu_b2_s_d = xmu[((b + 2) * S + s) * D + d]!;
+          const r_b2_s = r[(b + 2) * S + s]!;
+          const rstd_b3_s = rstd[(b + 3) * S + s]!;
+          const dout_b3_s_d = dout[((b + 3) * S + s) * D + d]!;
+          const xmu_b3_s_d = xmu[((b + 3) * S + s) * D + d]!;
+          const r_b3_s = r[(b + 3) * S + s]!;
+          const ids_id = ids_b_s;
+          const ids_id1 = ids_b1_s;
+          const ids_id2 = ids_b2_s;
+          const ids_id3 = ids_b3_s;
+          r1[d * V + ids_id] =
+            r1[d * V + ids_id]! + rstd_b_s * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r_b_s);
+          r1[d * V + ids_id1] =
+            r1[d * V + ids_id1]! +
+            rstd_b1_s * (D * dout_b1_s_d * gamma_d - rstd_b1_s * rstd_b1_s * xmu_b1_s_d * r_b1_s);
+          r1[d * V + ids_id2] =
+            r1[d * V + ids_id2]! +
+            rstd_b2_s * (D * dout_b2_s_d * gamma_d - rstd_b2_s * rstd_b2_s * xmu_b2_s_d * r_b2_s);
+          r1[d * V + ids_id3] =
+            r1[d * V + ids_id3]! +
+            rstd_b3_s * (D * dout_b3_s_d * gamma_d - rstd_b3_s * rstd_b3_s * xmu_b3_s_d * r_b3_s);
+        }
+      }
+
+      for (; b < B; b++) {
+        const gamma_d = gamma[d]!;
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
+          const rstd_b_s = rstd[b * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r_b_s = r[b * S + s]!;
+          const ids_id = ids_b_s;
+          r1[d * V + ids_id] =
+            r1[d * V + ids_id]! + rstd_b_s * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r_b_s);
         }
       }
     }
   }
 
-  // computed the staged way (no derived form is less work): dE
+  // one pass over memory for rstd[b,s]*sum(dy[b,s,d]*gamma[d], d) (stored once, not recomputed by later passes)
+  {
+    let b = 0;
+    for (; b + 4 <= B; b += 4) {
+      for (let s = 0; s < S; s++) {
+        const rstd_b_s = rstd[b * S + s]!;
+        const rstd_b1_s = rstd[(b + 1) * S + s]!;
+        const rstd_b2_s = rstd[(b + 2) * S + s]!;
+        const rstd_b3_s = rstd[(b + 3) * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r2[(b + 1) * S + s] = rstd_b1_s * r2[(b + 1) * S + s]!;
+        r2[(b + 2) * S + s] = rstd_b2_s * r2[(b + 2) * S + s]!;
+        r2[(b + 3) * S + s] = rstd_b3_s * r2[(b + 3) * S + s]!;
+      }
+    }
 
-  // step 6 reversed: y[b,s,d] = gamma[d] * xmu[b,s,d] * rstd[b,s] + beta[d]
-  // dxmu1[b,s,d] = dy[b,s,d]*gamma[d]*rstd[b,s]
-  //   local derivative ∂/∂xmu[b,s,d] = gamma[d]*rstd[b,s]
-  const dxmu1 = new Float64Array(B * S * D);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < D; d++) {
-        dxmu1[(b * S + s) * D + d] = dout[(b * S + s) * D + d]! * gamma[d]! * rstd[b * S + s]!;
+    for (; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const rstd_b_s = rstd[b * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
       }
     }
   }
 
-  // drstd[b,s] = sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d)
-  //   local derivative ∂/∂rstd[b,s] = gamma[d]*xmu[b,s,d]
-  const drstd = new Float64Array(B * S);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      let acc = 0;
-      for (let d = 0; d < D; d++) {
-        acc += dout[(b * S + s) * D + d]! * gamma[d]! * xmu[(b * S + s) * D + d]!;
+  // one pass over memory for sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
+  {
+    let b = 0;
+    for (; b + 4 <= B; b += 4) {
+      for (let s = 0; s < S; s++) {
+        const ids_b_s = ids[b * S + s]!;
+        const ids_b1_s = ids[(b + 1) * S + s]!;
+        const ids_b2_s = ids[(b + 2) * S + s]!;
+        const ids_b3_s = ids[(b + 3) * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const r2_b1_s = r2[(b + 1) * S + s]!;
+        const r2_b2_s = r2[(b + 2) * S + s]!;
+        const r2_b3_s = r2[(b + 3) * S + s]!;
+        const ids_id = ids_b_s;
+        const ids_id1 = ids_b1_s;
+        const ids_id2 = ids_b2_s;
+        const ids_id3 = ids_b3_s;
+        r3[ids_id] = r3[ids_id]! + r2_b_s;
+        r3[ids_id1] = r3[ids_id1]! + r2_b1_s;
+        r3[ids_id2] = r3[ids_id2]! + r2_b2_s;
+        r3[ids_id3] = r3[ids_id3]! + r2_b3_s;
       }
-
-      drstd[b * S + s] = acc;
     }
-  }
 
-  // step 5 reversed: rstd[b,s] = 1/sqrt(var[b,s] + eps)
-  // dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
-  //   local derivative ∂/∂var[b,s] = -0.5*rstd[b,s]^3
-  const dvar = new Float64Array(B * S);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      dvar[b * S + s] = -0.5 * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
-    }
-  }
-
-  // step 4 reversed: var[b,s] = mean(xmu[b,s,d]^2, d)
-  // dxmu2[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
-  //   local derivative ∂/∂xmu[b,s,d] = 2*xmu[b,s,d]/D
-  const dxmu2 = new Float64Array(B * S * D);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < D; d++) {
-        dxmu2[(b * S + s) * D + d] = (2 * dvar[b * S + s]! * xmu[(b * S + s) * D + d]!) / D;
+    for (; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const ids_b_s = ids[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const ids_id = ids_b_s;
+        r3[ids_id] = r3[ids_id]! + r2_b_s;
       }
     }
   }
 
-  // step 3 reversed: xmu[b,s,d] = x[b,s,d] - mu[b,s]
-  // dxmu[b,s,d] = dxmu1[b,s,d] + dxmu2[b,s,d]
-  const dxmu = new Float64Array(B * S * D);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < D; d++) {
-        dxmu[(b * S + s) * D + d] = dxmu1[(b * S + s) * D + d]! + dxmu2[(b * S + s) * D + d]!;
-      }
-    }
-  }
-
-  // dx1[b,s,d] = dxmu[b,s,d]
-  //   local derivative ∂/∂x[b,s,d] = 1
-  // (the same array as dxmu[b,s,d]: no copy)
-  // dmu[b,s] = -sum(dxmu[b,s,d], d)
-  //   local derivative ∂/∂mu[b,s] = -1
-  const dmu = new Float64Array(B * S);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      let acc = 0;
-      for (let d = 0; d < D; d++) {
-        acc += dxmu[(b * S + s) * D + d]!;
+  // dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s) - sum(rstd[b,s]*delta(v, ids[b,s])*sum(dy[b,s,d']*gamma[d'], d'), b, s))/D
+  // derived from the naive backward by inlining, then sum-linear ×2, distribute ×2, sum-factor ×6, expand-definitions, factor-common ×2, merge-sums
+  {
+    const dE_inv = 1 / D;
+    for (let v = 0; v < V; v++) {
+      const dE_r3 = -r3[v]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const r1_d_v = r1[d * V + v]!;
+        const r1_d1_v = r1[(d + 1) * V + v]!;
+        const r1_d2_v = r1[(d + 2) * V + v]!;
+        const r1_d3_v = r1[(d + 3) * V + v]!;
+        dE[v * D + d] = dE_inv * (dE_r3 + r1_d_v);
+        dE[v * D + d + 1] = dE_inv * (dE_r3 + r1_d1_v);
+        dE[v * D + d + 2] = dE_inv * (dE_r3 + r1_d2_v);
+        dE[v * D + d + 3] = dE_inv * (dE_r3 + r1_d3_v);
       }
 
-      dmu[b * S + s] = -acc;
-    }
-  }
-
-  // step 2 reversed: mu[b,s] = mean(x[b,s,d], d)
-  // dx2[b,s,d] = dmu[b,s]/D
-  //   local derivative ∂/∂x[b,s,d] = 1/D
-  const dx2 = new Float64Array(B * S * D);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < D; d++) {
-        dx2[(b * S + s) * D + d] = dmu[b * S + s]! / D;
-      }
-    }
-  }
-
-  // step 1 reversed: x[b,s,d] = E[ids[b,s], d]
-  // dx[b,s,d] = dx1[b,s,d] + dx2[b,s,d]
-  const dx = new Float64Array(B * S * D);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < D; d++) {
-        dx[(b * S + s) * D + d] = dxmu[(b * S + s) * D + d]! + dx2[(b * S + s) * D + d]!;
-      }
-    }
-  }
-
-  // dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
-  //   local derivative ∂/∂E[v,d] = delta(v, ids[b,s])
-  dE.fill(0);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) {
-      const ids_id = ids[b * S + s]!;
-      for (let d = 0; d < D; d++) {
-        dE[ids_id * D + d] = dE[ids_id * D + d]! + dx[(b * S + s) * D + d]!;
+      for (; d < D; d++) {
+        const r1_d_v = r1[d * V + v]!;
+        dE[v * D + d] = dE_inv * (dE_r3 + r1_d_v);
       }
     }
   }

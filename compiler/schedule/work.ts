@@ -12,7 +12,7 @@ import type { Program } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
 import { cost, TRANSCENDENTAL_WEIGHT } from "../ir/cost.js";
-import { aliasOf, ownTemporaries, scatterOf } from "./lower.js";
+import { aliasOf, ownTemporaries, scatterLoopOf, scatterOf } from "./lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -123,7 +123,9 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
         ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
-      passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+      // a pass of scatter-adds has no loop over the index they scatter along (lower.ts)
+      const scattered = scatterLoopOf(pass);
+      passes.push({ loops: sizesOf(pass.loops.filter((l) => l !== scattered), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
     } else {
       let ops = 0;
       let tr = 0;
