@@ -394,13 +394,13 @@ export function backwardNaive(dout: Float32Array, cache: MlpCache, into?: Partia
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,f] = dloss[]*sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*exp(z[n,c] - stop(m[n])), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]]), h)/N
- *   dw1[f,h] = dloss[]*sum(x[n,f]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*exp(z[n,c] - stop(m[n])), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]]), n)/N
- *   db1[h] = dloss[]*sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), c, n)/N
+ *   dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), h)
+ *   dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
+ *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
  *   dw2[h,c] = dloss[]*sum(r[n,h]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), n)/N
- *   db2[c] = dloss[]*sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)/N
+ *   db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), n) - sum(delta(c, label[n]), n))/N
  *
- * 9 passes; each reduction is computed once and shared.
+ * 8 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partial<MlpGradients>): MlpGradients {
   checkCache(cache);
@@ -458,102 +458,117 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
   if (own(into, "dw1") !== undefined) dw1.fill(0);
   if (own(into, "db1") !== undefined) db1.fill(0);
   if (own(into, "dw2") !== undefined) dw2.fill(0);
-  const r1 = new Float64Array(H * N); // w2[h,label[n]], then dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N
-  const r2 = new Float64Array(N * C); // stored(exp(z[n,c] - stop(m[n])))
-  const r3 = new Float64Array(H * N); // sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)
-  const r4 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
-  const dx64 = new Float64Array(N * F); // sum(w1[f,h]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), h)
-  const r5 = new Float64Array(N * H); // w2[h,label[n]]
-  const dw164 = new Float64Array(F * H); // sum(x[n,f]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), n)
-  const r6 = new Float64Array(N * H); // stored(dloss[]*where(a[n,h] > 0, 1, 0)/N)
-  const db164 = new Float64Array(H); // sum(w2[h,c]*stored(dloss[]*where(a[n,h] > 0, 1, 0)/N)*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), c, n)
-  const r7 = new Float64Array(N * C); // stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N)
+  const r1 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
+  const r2 = new Float64Array(N * C); // stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N)
+  const r3 = new Float64Array(H * N); // sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)
+  const r4 = new Float64Array(H * N); // stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c))
+  const dx64 = new Float64Array(N * F); // sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), h)
+  const dw164 = new Float64Array(F * H); // sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), n)
+  const db164 = new Float64Array(H); // sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
+  const r5 = new Float64Array(N * C); // stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N)
   const dw264 = new Float64Array(H * C); // sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
-  const r8 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
+  const r6 = new Float64Array(N); // stored(1/sum(exp(z[n,c] - stop(m[n])), c))
+  const r7 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c')), n)
+  const r8 = new Float64Array(C); // sum(delta(c, label[n]), n)
 
-  // one pass over memory for w2[h,label[n]], w2[h,label[n]]
-  {
-    let h = 0;
-    for (; h + 4 <= H; h += 4) {
-      for (let n = 0; n < N; n++) {
-        const label_n = label[n]!;
-        const label_id = label_n;
-        const label_id2 = label_n;
-        const label_id3 = label_n;
-        const label_id4 = label_n;
-        r1[h * N + n] = r1[h * N + n]! + w2[h * C + label_id]!;
-        r1[(h + 1) * N + n] = r1[(h + 1) * N + n]! + w2[(h + 1) * C + label_id2]!;
-        r1[(h + 2) * N + n] = r1[(h + 2) * N + n]! + w2[(h + 2) * C + label_id3]!;
-        r1[(h + 3) * N + n] = r1[(h + 3) * N + n]! + w2[(h + 3) * C + label_id4]!;
-        const label_id1 = label_n;
-        const label_id11 = label_n;
-        const label_id12 = label_n;
-        const label_id13 = label_n;
-        r5[n * H + h] = r5[n * H + h]! + w2[h * C + label_id1]!;
-        r5[n * H + h + 1] = r5[n * H + h + 1]! + w2[(h + 1) * C + label_id11]!;
-        r5[n * H + h + 2] = r5[n * H + h + 2]! + w2[(h + 2) * C + label_id12]!;
-        r5[n * H + h + 3] = r5[n * H + h + 3]! + w2[(h + 3) * C + label_id13]!;
-      }
-    }
-
-    for (; h < H; h++) {
-      for (let n = 0; n < N; n++) {
-        const label_n = label[n]!;
-        const label_id = label_n;
-        r1[h * N + n] = r1[h * N + n]! + w2[h * C + label_id]!;
-        const label_id1 = label_n;
-        r5[n * H + h] = r5[n * H + h]! + w2[h * C + label_id1]!;
-      }
-    }
-  }
-
-  // one pass over memory for exp(z[n,c] - stop(m[n])) (stored once, not recomputed by later passes), sum(exp(z[n,c] - stop(m[n])), c)
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c), sum(delta(c, label[n]), n)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let r4_n = r4[n]!;
-      let r4_n1 = r4[n + 1]!;
-      let r4_n2 = r4[n + 2]!;
-      let r4_n3 = r4[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
       const m_n = m[n]!;
       const m_n1 = m[n + 1]!;
       const m_n2 = m[n + 2]!;
       const m_n3 = m[n + 3]!;
+      const label_n = label[n]!;
+      const label_n1 = label[n + 1]!;
+      const label_n2 = label[n + 2]!;
+      const label_n3 = label[n + 3]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const z_n1_c = z[(n + 1) * C + c]!;
         const z_n2_c = z[(n + 2) * C + c]!;
         const z_n3_c = z[(n + 3) * C + c]!;
-        r2[n * C + c] = Math.exp(z_n_c - m_n);
-        r2[(n + 1) * C + c] = Math.exp(z_n1_c - m_n1);
-        r2[(n + 2) * C + c] = Math.exp(z_n2_c - m_n2);
-        r2[(n + 3) * C + c] = Math.exp(z_n3_c - m_n3);
-        r4_n += Math.exp(z_n_c - m_n);
-        r4_n1 += Math.exp(z_n1_c - m_n1);
-        r4_n2 += Math.exp(z_n2_c - m_n2);
-        r4_n3 += Math.exp(z_n3_c - m_n3);
+        r1_n += Math.exp(z_n_c - m_n);
+        r1_n1 += Math.exp(z_n1_c - m_n1);
+        r1_n2 += Math.exp(z_n2_c - m_n2);
+        r1_n3 += Math.exp(z_n3_c - m_n3);
+        r8[c] =
+          r8[c]! +
+          ((c === label_n ? 1 : 0) + (c === label_n1 ? 1 : 0) + (c === label_n2 ? 1 : 0) + (c === label_n3 ? 1 : 0));
       }
 
-      r4[n] = r4_n;
-      r4[n + 1] = r4_n1;
-      r4[n + 2] = r4_n2;
-      r4[n + 3] = r4_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
     }
 
     for (; n < N; n++) {
-      let r4_n = r4[n]!;
+      let r1_n = r1[n]!;
       const m_n = m[n]!;
+      const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
-        r2[n * C + c] = Math.exp(z_n_c - m_n);
-        r4_n += Math.exp(z_n_c - m_n);
+        r1_n += Math.exp(z_n_c - m_n);
+        r8[c] = r8[c]! + (c === label_n ? 1 : 0);
       }
 
-      r4[n] = r4_n;
+      r1[n] = r1_n;
     }
   }
 
-  // one pass over memory for sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)
+  // one pass over memory for dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N (stored once, not recomputed by later passes), dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N (stored once, not recomputed by later passes)
+  const k = 1 / N;
+  const dloss = dout[0]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const label_n = label[n]!;
+      const m_n1 = m[n + 1]!;
+      const r1_n1 = r1[n + 1]!;
+      const label_n1 = label[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const r1_n2 = r1[n + 2]!;
+      const label_n2 = label[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      const r1_n3 = r1[n + 3]!;
+      const label_n3 = label[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        r2[n * C + c] = (k * dloss * Math.exp(z_n_c - m_n)) / r1_n - k * dloss * (c === label_n ? 1 : 0);
+        r5[n * C + c] = k * dloss * (Math.exp(z_n_c - m_n) / r1_n - (c === label_n ? 1 : 0));
+        r2[(n + 1) * C + c] = (k * dloss * Math.exp(z_n1_c - m_n1)) / r1_n1 - k * dloss * (c === label_n1 ? 1 : 0);
+        r5[(n + 1) * C + c] = k * dloss * (Math.exp(z_n1_c - m_n1) / r1_n1 - (c === label_n1 ? 1 : 0));
+        r2[(n + 2) * C + c] = (k * dloss * Math.exp(z_n2_c - m_n2)) / r1_n2 - k * dloss * (c === label_n2 ? 1 : 0);
+        r5[(n + 2) * C + c] = k * dloss * (Math.exp(z_n2_c - m_n2) / r1_n2 - (c === label_n2 ? 1 : 0));
+        r2[(n + 3) * C + c] = (k * dloss * Math.exp(z_n3_c - m_n3)) / r1_n3 - k * dloss * (c === label_n3 ? 1 : 0);
+        r5[(n + 3) * C + c] = k * dloss * (Math.exp(z_n3_c - m_n3) / r1_n3 - (c === label_n3 ? 1 : 0));
+      }
+    }
+
+    for (; n < N; n++) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const label_n = label[n]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        r2[n * C + c] = (k * dloss * Math.exp(z_n_c - m_n)) / r1_n - k * dloss * (c === label_n ? 1 : 0);
+        r5[n * C + c] = k * dloss * (Math.exp(z_n_c - m_n) / r1_n - (c === label_n ? 1 : 0));
+      }
+    }
+  }
+
+  // one pass over memory for sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
+  // dw2 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
   {
     for (let h = 0; h < H; h++) {
       let n = 0;
@@ -562,16 +577,26 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
         let r3_h_n1 = r3[h * N + n + 1]!;
         let r3_h_n2 = r3[h * N + n + 2]!;
         let r3_h_n3 = r3[h * N + n + 3]!;
+        const r_n_h = r[n * H + h]!;
+        const r_n1_h = r[(n + 1) * H + h]!;
+        const r_n2_h = r[(n + 2) * H + h]!;
+        const r_n3_h = r[(n + 3) * H + h]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
           const r2_n_c = r2[n * C + c]!;
           const r2_n1_c = r2[(n + 1) * C + c]!;
           const r2_n2_c = r2[(n + 2) * C + c]!;
           const r2_n3_c = r2[(n + 3) * C + c]!;
+          const r5_n_c = r5[n * C + c]!;
+          const r5_n1_c = r5[(n + 1) * C + c]!;
+          const r5_n2_c = r5[(n + 2) * C + c]!;
+          const r5_n3_c = r5[(n + 3) * C + c]!;
           r3_h_n += w2_h_c * r2_n_c;
           r3_h_n1 += w2_h_c * r2_n1_c;
           r3_h_n2 += w2_h_c * r2_n2_c;
           r3_h_n3 += w2_h_c * r2_n3_c;
+          dw264[h * C + c] =
+            dw264[h * C + c]! + (r_n_h * r5_n_c + r_n1_h * r5_n1_c + r_n2_h * r5_n2_c + r_n3_h * r5_n3_c);
         }
 
         r3[h * N + n] = r3_h_n;
@@ -582,10 +607,13 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
 
       for (; n < N; n++) {
         let r3_h_n = r3[h * N + n]!;
+        const r_n_h = r[n * H + h]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
           const r2_n_c = r2[n * C + c]!;
+          const r5_n_c = r5[n * C + c]!;
           r3_h_n += w2_h_c * r2_n_c;
+          dw264[h * C + c] = dw264[h * C + c]! + r_n_h * r5_n_c;
         }
 
         r3[h * N + n] = r3_h_n;
@@ -593,47 +621,56 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N (stored once, not recomputed by later passes), dloss[]*where(a[n,h] > 0, 1, 0)/N (stored once, not recomputed by later passes)
-  const k = 1 / N;
-  const dloss = dout[0]!;
+  // one pass over memory for where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
+  // db1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums ×2, keep-cheapest
   {
     let h = 0;
     for (; h + 4 <= H; h += 4) {
+      let db164_h = db164[h]!;
+      let db164_h1 = db164[h + 1]!;
+      let db164_h2 = db164[h + 2]!;
+      let db164_h3 = db164[h + 3]!;
       for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
         const r3_h_n = r3[h * N + n]!;
-        const r4_n = r4[n]!;
         const a_n_h1 = a[n * H + h + 1]!;
         const r3_h1_n = r3[(h + 1) * N + n]!;
         const a_n_h2 = a[n * H + h + 2]!;
         const r3_h2_n = r3[(h + 2) * N + n]!;
         const a_n_h3 = a[n * H + h + 3]!;
         const r3_h3_n = r3[(h + 3) * N + n]!;
-        r1[h * N + n] = k * dloss * (a_n_h > 0 ? 1 : 0) * (-r1[h * N + n]! + r3_h_n / r4_n);
-        r6[n * H + h] = k * dloss * (a_n_h > 0 ? 1 : 0);
-        r1[(h + 1) * N + n] = k * dloss * (a_n_h1 > 0 ? 1 : 0) * (-r1[(h + 1) * N + n]! + r3_h1_n / r4_n);
-        r6[n * H + h + 1] = k * dloss * (a_n_h1 > 0 ? 1 : 0);
-        r1[(h + 2) * N + n] = k * dloss * (a_n_h2 > 0 ? 1 : 0) * (-r1[(h + 2) * N + n]! + r3_h2_n / r4_n);
-        r6[n * H + h + 2] = k * dloss * (a_n_h2 > 0 ? 1 : 0);
-        r1[(h + 3) * N + n] = k * dloss * (a_n_h3 > 0 ? 1 : 0) * (-r1[(h + 3) * N + n]! + r3_h3_n / r4_n);
-        r6[n * H + h + 3] = k * dloss * (a_n_h3 > 0 ? 1 : 0);
+        r4[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3_h_n;
+        r4[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * r3_h1_n;
+        r4[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * r3_h2_n;
+        r4[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * r3_h3_n;
+        db164_h += (a_n_h > 0 ? 1 : 0) * r3_h_n;
+        db164_h1 += (a_n_h1 > 0 ? 1 : 0) * r3_h1_n;
+        db164_h2 += (a_n_h2 > 0 ? 1 : 0) * r3_h2_n;
+        db164_h3 += (a_n_h3 > 0 ? 1 : 0) * r3_h3_n;
       }
+
+      db164[h] = db164_h;
+      db164[h + 1] = db164_h1;
+      db164[h + 2] = db164_h2;
+      db164[h + 3] = db164_h3;
     }
 
     for (; h < H; h++) {
+      let db164_h = db164[h]!;
       for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
         const r3_h_n = r3[h * N + n]!;
-        const r4_n = r4[n]!;
-        r1[h * N + n] = k * dloss * (a_n_h > 0 ? 1 : 0) * (-r1[h * N + n]! + r3_h_n / r4_n);
-        r6[n * H + h] = k * dloss * (a_n_h > 0 ? 1 : 0);
+        r4[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3_h_n;
+        db164_h += (a_n_h > 0 ? 1 : 0) * r3_h_n;
       }
+
+      db164[h] = db164_h;
     }
   }
 
-  // one pass over memory for sum(w1[f,h]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), h), sum(x[n,f]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), n)
-  // dx is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
-  // dw1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
+  // one pass over memory for sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), h), sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), n)
+  // dx is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
+  // dw1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
   {
     for (let f = 0; f < F; f++) {
       let n = 0;
@@ -648,16 +685,16 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
         const x_n3_f = x[(n + 3) * F + f]!;
         for (let h = 0; h < H; h++) {
           const w1_f_h = w1[f * H + h]!;
-          const r1_h_n = r1[h * N + n]!;
-          const r1_h_n1 = r1[h * N + n + 1]!;
-          const r1_h_n2 = r1[h * N + n + 2]!;
-          const r1_h_n3 = r1[h * N + n + 3]!;
-          dx64_n_f += w1_f_h * r1_h_n;
-          dx64_n1_f += w1_f_h * r1_h_n1;
-          dx64_n2_f += w1_f_h * r1_h_n2;
-          dx64_n3_f += w1_f_h * r1_h_n3;
+          const r4_h_n = r4[h * N + n]!;
+          const r4_h_n1 = r4[h * N + n + 1]!;
+          const r4_h_n2 = r4[h * N + n + 2]!;
+          const r4_h_n3 = r4[h * N + n + 3]!;
+          dx64_n_f += w1_f_h * r4_h_n;
+          dx64_n1_f += w1_f_h * r4_h_n1;
+          dx64_n2_f += w1_f_h * r4_h_n2;
+          dx64_n3_f += w1_f_h * r4_h_n3;
           dw164[f * H + h] =
-            dw164[f * H + h]! + (x_n_f * r1_h_n + x_n1_f * r1_h_n1 + x_n2_f * r1_h_n2 + x_n3_f * r1_h_n3);
+            dw164[f * H + h]! + (x_n_f * r4_h_n + x_n1_f * r4_h_n1 + x_n2_f * r4_h_n2 + x_n3_f * r4_h_n3);
         }
 
         dx64[n * F + f] = dx64_n_f;
@@ -671,9 +708,9 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
         const x_n_f = x[n * F + f]!;
         for (let h = 0; h < H; h++) {
           const w1_f_h = w1[f * H + h]!;
-          const r1_h_n = r1[h * N + n]!;
-          dx64_n_f += w1_f_h * r1_h_n;
-          dw164[f * H + h] = dw164[f * H + h]! + x_n_f * r1_h_n;
+          const r4_h_n = r4[h * N + n]!;
+          dx64_n_f += w1_f_h * r4_h_n;
+          dw164[f * H + h] = dw164[f * H + h]! + x_n_f * r4_h_n;
         }
 
         dx64[n * F + f] = dx64_n_f;
@@ -681,148 +718,58 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(w2[h,c]*stored(dloss[]*where(a[n,h] > 0, 1, 0)/N)*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), c, n)
-  // db1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums ×2
+  // one pass over memory for 1/sum(exp(z[n,c] - stop(m[n])), c) (stored once, not recomputed by later passes)
   {
-    for (let h = 0; h < H; h++) {
-      let n = 0;
-      for (; n + 4 <= N; n += 4) {
-        let db164_h = db164[h]!;
-        const r6_n_h = r6[n * H + h]!;
-        const m_n = m[n]!;
-        const r4_n = r4[n]!;
-        const label_n = label[n]!;
-        const r6_n1_h = r6[(n + 1) * H + h]!;
-        const m_n1 = m[n + 1]!;
-        const r4_n1 = r4[n + 1]!;
-        const label_n1 = label[n + 1]!;
-        const r6_n2_h = r6[(n + 2) * H + h]!;
-        const m_n2 = m[n + 2]!;
-        const r4_n2 = r4[n + 2]!;
-        const label_n2 = label[n + 2]!;
-        const r6_n3_h = r6[(n + 3) * H + h]!;
-        const m_n3 = m[n + 3]!;
-        const r4_n3 = r4[n + 3]!;
-        const label_n3 = label[n + 3]!;
-        for (let c = 0; c < C; c++) {
-          const w2_h_c = w2[h * C + c]!;
-          const z_n_c = z[n * C + c]!;
-          const z_n1_c = z[(n + 1) * C + c]!;
-          const z_n2_c = z[(n + 2) * C + c]!;
-          const z_n3_c = z[(n + 3) * C + c]!;
-          db164_h +=
-            w2_h_c * r6_n_h * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0)) +
-            w2_h_c * r6_n1_h * (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0)) +
-            w2_h_c * r6_n2_h * (Math.exp(z_n2_c - m_n2) / r4_n2 - (c === label_n2 ? 1 : 0)) +
-            w2_h_c * r6_n3_h * (Math.exp(z_n3_c - m_n3) / r4_n3 - (c === label_n3 ? 1 : 0));
-        }
-
-        db164[h] = db164_h;
-      }
-
-      for (; n < N; n++) {
-        let db164_h = db164[h]!;
-        const r6_n_h = r6[n * H + h]!;
-        const m_n = m[n]!;
-        const r4_n = r4[n]!;
-        const label_n = label[n]!;
-        for (let c = 0; c < C; c++) {
-          const w2_h_c = w2[h * C + c]!;
-          const z_n_c = z[n * C + c]!;
-          db164_h += w2_h_c * r6_n_h * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
-        }
-
-        db164[h] = db164_h;
-      }
+    for (let n = 0; n < N; n++) {
+      const r1_n = r1[n]!;
+      r6[n] = 1 / r1_n;
     }
   }
 
-  // one pass over memory for dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N (stored once, not recomputed by later passes), sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
-  const k1 = 1 / N;
-  const dloss1 = dout[0]!;
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c')), n)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
       const m_n = m[n]!;
-      const r4_n = r4[n]!;
-      const label_n = label[n]!;
+      const r6_n = r6[n]!;
       const m_n1 = m[n + 1]!;
-      const r4_n1 = r4[n + 1]!;
-      const label_n1 = label[n + 1]!;
+      const r6_n1 = r6[n + 1]!;
       const m_n2 = m[n + 2]!;
-      const r4_n2 = r4[n + 2]!;
-      const label_n2 = label[n + 2]!;
+      const r6_n2 = r6[n + 2]!;
       const m_n3 = m[n + 3]!;
-      const r4_n3 = r4[n + 3]!;
-      const label_n3 = label[n + 3]!;
+      const r6_n3 = r6[n + 3]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const z_n1_c = z[(n + 1) * C + c]!;
         const z_n2_c = z[(n + 2) * C + c]!;
         const z_n3_c = z[(n + 3) * C + c]!;
-        r7[n * C + c] = k1 * dloss1 * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
-        r7[(n + 1) * C + c] = k1 * dloss1 * (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0));
-        r7[(n + 2) * C + c] = k1 * dloss1 * (Math.exp(z_n2_c - m_n2) / r4_n2 - (c === label_n2 ? 1 : 0));
-        r7[(n + 3) * C + c] = k1 * dloss1 * (Math.exp(z_n3_c - m_n3) / r4_n3 - (c === label_n3 ? 1 : 0));
-        r8[c] =
-          r8[c]! +
-          (Math.exp(z_n_c - m_n) / r4_n -
-            (c === label_n ? 1 : 0) +
-            (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0)) +
-            (Math.exp(z_n2_c - m_n2) / r4_n2 - (c === label_n2 ? 1 : 0)) +
-            (Math.exp(z_n3_c - m_n3) / r4_n3 - (c === label_n3 ? 1 : 0)));
+        r7[c] =
+          r7[c]! +
+          (Math.exp(z_n_c - m_n) * r6_n +
+            Math.exp(z_n1_c - m_n1) * r6_n1 +
+            Math.exp(z_n2_c - m_n2) * r6_n2 +
+            Math.exp(z_n3_c - m_n3) * r6_n3);
       }
     }
 
     for (; n < N; n++) {
       const m_n = m[n]!;
-      const r4_n = r4[n]!;
-      const label_n = label[n]!;
+      const r6_n = r6[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
-        r7[n * C + c] = k1 * dloss1 * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
-        r8[c] = r8[c]! + (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
+        r7[c] = r7[c]! + Math.exp(z_n_c - m_n) * r6_n;
       }
     }
   }
 
-  // one pass over memory for sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
-  // dw2 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
-  {
-    for (let h = 0; h < H; h++) {
-      let n = 0;
-      for (; n + 4 <= N; n += 4) {
-        const r_n_h = r[n * H + h]!;
-        const r_n1_h = r[(n + 1) * H + h]!;
-        const r_n2_h = r[(n + 2) * H + h]!;
-        const r_n3_h = r[(n + 3) * H + h]!;
-        for (let c = 0; c < C; c++) {
-          const r7_n_c = r7[n * C + c]!;
-          const r7_n1_c = r7[(n + 1) * C + c]!;
-          const r7_n2_c = r7[(n + 2) * C + c]!;
-          const r7_n3_c = r7[(n + 3) * C + c]!;
-          dw264[h * C + c] =
-            dw264[h * C + c]! + (r_n_h * r7_n_c + r_n1_h * r7_n1_c + r_n2_h * r7_n2_c + r_n3_h * r7_n3_c);
-        }
-      }
-
-      for (; n < N; n++) {
-        const r_n_h = r[n * H + h]!;
-        for (let c = 0; c < C; c++) {
-          const r7_n_c = r7[n * C + c]!;
-          dw264[h * C + c] = dw264[h * C + c]! + r_n_h * r7_n_c;
-        }
-      }
-    }
-  }
-
-  // db2[c] = dloss[]*sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)/N
-  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, factor-common, merge-sums
+  // db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), n) - sum(delta(c, label[n]), n))/N
+  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, factor-common, merge-sums, split-by-partner
   {
     const db2_dloss = dout[0]! / N;
     for (let c = 0; c < C; c++) {
+      const r7_c = r7[c]!;
       const r8_c = r8[c]!;
-      db2[c] = db2_dloss * r8_c;
+      db2[c] = db2_dloss * (r7_c - r8_c);
     }
   }
 
