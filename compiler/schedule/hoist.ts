@@ -16,6 +16,8 @@ export interface Hoisted {
   /** A value-space ref `%h<k>[indices]` that stands for `expr` in the body. */
   readonly ref: Ref;
   readonly expr: Expr;
+  /** For a coefficient of the grouped form: the per-element part it multiplies (`xhat[n,d]`). */
+  readonly element?: Expr;
 }
 
 export interface HoistResult {
@@ -138,7 +140,9 @@ function grouped(e: Expr, loops: readonly string[], tag: string): HoistResult | 
   for (const [element, cs] of groups) {
     const coefficient = add(...cs);
     // a coefficient over every loop index (rstd[n]*gamma[d]) is hoisted factor by factor
+    const before = hoisted.length;
     const h = licm(mul(coefficient, element), loops, hoisted, tag);
+    for (let k = before; k < hoisted.length; k++) hoisted[k] = { ...hoisted[k]!, element };
     body.push(h.body);
   }
   return { body: add(...body), hoisted };
