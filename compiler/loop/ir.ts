@@ -281,6 +281,55 @@ export class Namer {
   }
 }
 
+/** Every name a body uses or declares (arrays, locals, counters, sizes), in order of appearance: a `Namer` for a pass on it avoids them. */
+export function namesIn(body: readonly Stmt[]): string[] {
+  const out = new Set<string>();
+  const val = (v: Value) => {
+    for (const n of valueNodes(v)) {
+      if (n.kind === "local") out.add(n.name);
+      if (n.kind === "load") {
+        out.add(n.array);
+        for (const i of n.at) if (i.var !== undefined) out.add(i.var);
+      }
+    }
+  };
+  for (const s of stmtNodes(body)) {
+    switch (s.kind) {
+      case "for":
+        out.add(s.index);
+        out.add(s.extent);
+        break;
+      case "counter":
+        out.add(s.index);
+        break;
+      case "let":
+        out.add(s.name);
+        break;
+      case "alloc":
+        out.add(s.array);
+        s.dims.forEach((d) => out.add(d));
+        break;
+      case "copy":
+        out.add(s.from);
+        out.add(s.to);
+        break;
+      case "fill":
+        out.add(s.array);
+        break;
+      case "store":
+      case "block":
+      case "if-given":
+      case "comment":
+      case "blank":
+        break;
+      default:
+        assertNever(s, "statement");
+    }
+    valuesOf(s).forEach(val);
+  }
+  return [...out];
+}
+
 /** A readable name for the value of `array` at `at`: `xhat_n1_d` for `xhat[n + 1, d]`. */
 export function cellName(array: string, is: readonly Index[]): string {
   const part = (i: Index) => (i.var === undefined ? String(i.plus) : i.plus === 0 ? i.var : `${i.var}${i.plus}`);
