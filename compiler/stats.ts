@@ -6,10 +6,10 @@
  * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
  * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
  */
-import { canonicalSize, children, collect, isReduction, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { canonicalSize, children, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
-import type { Schedule } from "./schedule/passes.js";
+import { boundOf, type Schedule } from "./schedule/passes.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -164,7 +164,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
   const fTemps: { name: string; shape: string[]; in?: string }[] = [];
   const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
   for (const r of sched.reductions) {
-    if (r.node.indices.length === 0) {
+    if (isStored(r.node)) {
       // a stored product: an array, not a reduction
       const donor = sched.reuse.get(r.node);
       fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf), ...(donor ? { in: show(donor) } : {}) });
@@ -172,7 +172,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     }
     const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
     const shape = sizesOf(r.indices, p.sizeOf);
-    fReductions.push({ expr: show(r.node), shape, over: sizesOf(r.node.indices, p.sizeOf), into });
+    fReductions.push({ expr: show(r.node), shape, over: sizesOf(boundOf(r.node), p.sizeOf), into });
     if (r.output === undefined) fTemps.push({ name: show(r.node), shape });
   }
   for (const pass of sched.passes) {
@@ -181,7 +181,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       let tr = 0;
       for (const r of pass.reductions) {
         const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
-        ops += a.ops + (r.node.indices.length === 0 ? 0 : 1); // the accumulation
+        ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
       fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });

@@ -79,6 +79,7 @@ export function toCasString(e: Expr): string {
       return `${e.fn}(${toCasString(e.arg)})`;
     case "sum":
     case "max":
+    case "stored":
       throw new CasUnsupported("reduction in a flat expression");
     default:
       return assertNever(e, "expression");

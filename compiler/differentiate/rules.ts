@@ -52,6 +52,7 @@ export function derivative(e: Expr, v: Expr): Expr {
       return mul(FUNCTION_DERIVATIVES[e.fn](e.arg), derivative(e.arg, v));
     case "sum":
     case "max":
+    case "stored":
       throw new Error("derivative(): reductions are handled by the chain-rule driver");
     default:
       return assertNever(e, "expression");

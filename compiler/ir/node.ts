@@ -9,7 +9,7 @@
 export const FUNCTIONS = ["exp", "log", "tanh", "abs", "sin", "cos", "sigmoid", "sign", "cosh", "sinh", "sech", "stop"] as const;
 export type Fn = (typeof FUNCTIONS)[number];
 
-export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max;
+export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max | Stored;
 
 interface Base {
   /** Interning id: the order nodes were created in. Never used for ordering output. */
@@ -74,6 +74,16 @@ export interface Max extends Base {
   readonly indices: readonly string[];
 }
 
+/**
+ * `stored(body)`: the scheduler's mark for "computed once into an array over its free indices and
+ * read from there" (a product that does not move with every loop of the reduction around it). Only
+ * `compiler/schedule` builds it, after simplification; its value is its body's.
+ */
+export interface Stored extends Base {
+  readonly kind: "stored";
+  readonly body: Expr;
+}
+
 /** A reduction node: `sum` or `max`. */
 export type Reduction = Sum | Max;
 export function isReduction(e: Expr): e is Reduction {
@@ -93,8 +103,8 @@ export function isTranscendental(x: Expr): boolean {
 }
 
 /** Whether `e` is a `stored(...)` array rather than a reduction. */
-export function isStored(e: Expr): e is Sum {
-  return e.kind === "sum" && e.indices.length === 0;
+export function isStored(e: Expr): e is Stored {
+  return e.kind === "stored";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +163,8 @@ export type Payload =
   | { kind: "mul"; factors: readonly Expr[] }
   | { kind: "pow"; base: Expr; exp: Expr }
   | { kind: "call"; fn: Fn; arg: Expr }
-  | { kind: "sum" | "max"; body: Expr; indices: readonly string[] };
+  | { kind: "sum" | "max"; body: Expr; indices: readonly string[] }
+  | { kind: "stored"; body: Expr };
 
 /** The one constructor of nodes, used only by the factory (build.ts): equal payloads, one node. */
 export function intern(p: Payload): Expr {
@@ -205,6 +216,12 @@ export function intern(p: Payload): Expr {
       free = p.body.free.filter((i) => !p.indices.includes(i));
       height = p.body.height + 1;
       break;
+    case "stored":
+      key = `stored(${p.body.id})`;
+      hash = mix(hashString("stored"), p.body.hash);
+      free = p.body.free;
+      height = p.body.height + 1;
+      break;
     default:
       return assertNever(p, "payload");
   }
@@ -234,6 +251,7 @@ export function children(e: Expr): readonly Expr[] {
       return [e.arg];
     case "sum":
     case "max":
+    case "stored":
       return [e.body];
     default:
       return assertNever(e, "expression");

@@ -49,7 +49,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
   // transcendental calls and roots that occur more than once (outside reductions) are computed once
   const uses = new Map<Expr, number>();
   const count = (x: Expr): void => {
-    if (x.kind === "sum" || x.kind === "max" || scope.known?.has(x)) return;
+    if (x.kind === "sum" || x.kind === "max" || x.kind === "stored" || scope.known?.has(x)) return;
     const costly = isTranscendental(x);
     if (costly) uses.set(x, (uses.get(x) ?? 0) + 1);
     if (costly && uses.get(x)! > 1) return;
@@ -155,6 +155,8 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
         pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
         return local(acc);
       }
+      case "stored":
+        return go(x.body, s); // computed in place where no array holds it
       default:
         return assertNever(x, "expression");
     }
@@ -273,12 +275,12 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       // scalars (a size's square root) are computed once, before the pass
       const scalars = new Map<Expr, Value>();
       const hoistScalars = (x: Expr): void => {
-        if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max")) {
+        if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max" || y.kind === "stored")) {
           if (scalars.has(x)) return;
           const v = namer.fresh(describe(x, "k"));
           out.push(let_(v, lowerExpr(x, { ...names, indices: new Map() }).value));
           scalars.set(x, local(v));
-        } else if (!isReduction(x)) children(x).forEach(hoistScalars);
+        } else if (!isReduction(x) && !isStored(x)) children(x).forEach(hoistScalars);
       };
       for (const r of pass.reductions) hoistScalars(r.node.body);
       names = scoped;
@@ -357,7 +359,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const parts: string[] = [];
     const walk = (y: Expr): void => {
       if (y.kind === "ref" && !parts.includes(y.name)) parts.push(y.name);
-      else if (isReduction(y)) {
+      else if (isReduction(y) || isStored(y)) {
         const s = storage.get(y) ?? storage.get(sched.aliases.get(y)?.of ?? y);
         if (s && !parts.includes(s.name)) parts.push(s.name);
       } else children(y).forEach(walk);
