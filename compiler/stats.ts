@@ -3,13 +3,14 @@
  * computes, the arrays it allocates besides its outputs, and its arithmetic. `backpass stats`
  * prints this as JSON; the optimum tests and the docs read it.
  *
- * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
+ * Arithmetic is counted by the scheduler's one counter (schedule/cost.ts). The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
  * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
  */
 import { canonicalSize, children, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
 import { boundOf, type Schedule } from "./schedule/passes.js";
+import { cost } from "./schedule/cost.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -56,47 +57,9 @@ export interface SpecStats {
   readonly fused: KernelStats;
 }
 
-/** Arithmetic of an expression per evaluation: reductions count their body once per iteration. */
+/** Arithmetic of an expression per evaluation (the scheduler's counter, schedule/cost.ts): reductions count their body once per iteration. */
 function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
-  let ops = 0;
-  let transcendentals = 0;
-  const go = (x: Expr, weight: number): void => {
-    if (known(x)) return;
-    switch (x.kind) {
-      case "add":
-        ops += weight * (x.terms.length - 1);
-        break;
-      case "mul":
-        ops += weight * (x.factors.length - 1);
-        break;
-      case "pow": {
-        const k = x.exp.kind === "num" ? x.exp.value : NaN;
-        if (k === -1 || k === 2) ops += weight;
-        else if (Number.isInteger(k) && Math.abs(k) <= 4) ops += weight * Math.abs(k);
-        else {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      }
-      case "call":
-        if (x.fn !== "stop") {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      case "sum":
-      case "max":
-        go(x.body, weight * Math.pow(at, x.indices.length));
-        ops += weight * Math.pow(at, x.indices.length);
-        return;
-      default:
-        break;
-    }
-    for (const c of children(x)) go(c, weight);
-  };
-  go(e, 1);
-  return { ops, transcendentals };
+  return cost(e, { known, at });
 }
 
 function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {

@@ -521,43 +521,41 @@ export function backwardFused(
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
   // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
   {
-    const dx_offset = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N
-    const dx_xhat = new Float64Array(D); // -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N
-    const dx_dout = new Float64Array(D); // gamma[d]*ivar[d]
+    const dx_per_d = new Float64Array(D * 3); // dx_offset = -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; dx_xhat = -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; dx_dout = gamma[d]*ivar[d]
     for (let d = 0; d < D; d++) {
       const gamma_d = gamma[d]!;
       const ivar_d = ivar[d]!;
       const dbeta_d = dbeta[d]!;
       const dgamma_d = dgamma[d]!;
-      dx_offset[d] = -((gamma_d * ivar_d * dbeta_d) / N);
-      dx_xhat[d] = -((gamma_d * ivar_d * dgamma_d) / N);
-      dx_dout[d] = gamma_d * ivar_d;
+      dx_per_d[d * 3] = -((gamma_d * ivar_d * dbeta_d) / N);
+      dx_per_d[d * 3 + 1] = -((gamma_d * ivar_d * dgamma_d) / N);
+      dx_per_d[d * 3 + 2] = gamma_d * ivar_d;
     }
 
     let n = 0;
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const dx_offset_d = dx_offset[d]!;
-        const dx_xhat_d = dx_xhat[d]!;
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
         const xhat_n_d = xhat[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_dout_d = dx_dout[d]!;
-        const dx_offset_d1 = dx_offset[d + 1]!;
-        const dx_xhat_d1 = dx_xhat[d + 1]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        const dx_offset_d1 = dx_per_d[(d + 1) * 3]!;
+        const dx_xhat_d1 = dx_per_d[(d + 1) * 3 + 1]!;
         const xhat_n_d1 = xhat[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const dx_dout_d1 = dx_dout[d + 1]!;
-        const dx_offset_d2 = dx_offset[d + 2]!;
-        const dx_xhat_d2 = dx_xhat[d + 2]!;
+        const dx_dout_d1 = dx_per_d[(d + 1) * 3 + 2]!;
+        const dx_offset_d2 = dx_per_d[(d + 2) * 3]!;
+        const dx_xhat_d2 = dx_per_d[(d + 2) * 3 + 1]!;
         const xhat_n_d2 = xhat[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const dx_dout_d2 = dx_dout[d + 2]!;
-        const dx_offset_d3 = dx_offset[d + 3]!;
-        const dx_xhat_d3 = dx_xhat[d + 3]!;
+        const dx_dout_d2 = dx_per_d[(d + 2) * 3 + 2]!;
+        const dx_offset_d3 = dx_per_d[(d + 3) * 3]!;
+        const dx_xhat_d3 = dx_per_d[(d + 3) * 3 + 1]!;
         const xhat_n_d3 = xhat[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const dx_dout_d3 = dx_dout[d + 3]!;
+        const dx_dout_d3 = dx_per_d[(d + 3) * 3 + 2]!;
         const xhat_n1_d = xhat[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
         const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
@@ -577,11 +575,11 @@ export function backwardFused(
       }
 
       for (; d < D; d++) {
-        const dx_offset_d = dx_offset[d]!;
-        const dx_xhat_d = dx_xhat[d]!;
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
         const xhat_n_d = xhat[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_dout_d = dx_dout[d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
         const xhat_n1_d = xhat[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
         dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
@@ -592,26 +590,26 @@ export function backwardFused(
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const dx_offset_d = dx_offset[d]!;
-        const dx_xhat_d = dx_xhat[d]!;
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
         const xhat_n_d = xhat[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_dout_d = dx_dout[d]!;
-        const dx_offset_d1 = dx_offset[d + 1]!;
-        const dx_xhat_d1 = dx_xhat[d + 1]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        const dx_offset_d1 = dx_per_d[(d + 1) * 3]!;
+        const dx_xhat_d1 = dx_per_d[(d + 1) * 3 + 1]!;
         const xhat_n_d1 = xhat[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const dx_dout_d1 = dx_dout[d + 1]!;
-        const dx_offset_d2 = dx_offset[d + 2]!;
-        const dx_xhat_d2 = dx_xhat[d + 2]!;
+        const dx_dout_d1 = dx_per_d[(d + 1) * 3 + 2]!;
+        const dx_offset_d2 = dx_per_d[(d + 2) * 3]!;
+        const dx_xhat_d2 = dx_per_d[(d + 2) * 3 + 1]!;
         const xhat_n_d2 = xhat[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const dx_dout_d2 = dx_dout[d + 2]!;
-        const dx_offset_d3 = dx_offset[d + 3]!;
-        const dx_xhat_d3 = dx_xhat[d + 3]!;
+        const dx_dout_d2 = dx_per_d[(d + 2) * 3 + 2]!;
+        const dx_offset_d3 = dx_per_d[(d + 3) * 3]!;
+        const dx_xhat_d3 = dx_per_d[(d + 3) * 3 + 1]!;
         const xhat_n_d3 = xhat[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const dx_dout_d3 = dx_dout[d + 3]!;
+        const dx_dout_d3 = dx_per_d[(d + 3) * 3 + 2]!;
         dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
         dx[n * D + d + 1] = dx_offset_d1 + dx_xhat_d1 * xhat_n_d1 + dout_n_d1 * dx_dout_d1;
         dx[n * D + d + 2] = dx_offset_d2 + dx_xhat_d2 * xhat_n_d2 + dout_n_d2 * dx_dout_d2;
@@ -619,11 +617,11 @@ export function backwardFused(
       }
 
       for (; d < D; d++) {
-        const dx_offset_d = dx_offset[d]!;
-        const dx_xhat_d = dx_xhat[d]!;
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
         const xhat_n_d = xhat[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_dout_d = dx_dout[d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
         dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
       }
     }

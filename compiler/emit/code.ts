@@ -43,7 +43,7 @@ export class Namer extends LoopNamer {
 export function offset(idx: readonly string[], dims: readonly string[]): string {
   if (idx.length === 0) return "0";
   let s = idx[0]!;
-  for (let k = 1; k < idx.length; k++) s = `(${s}) * ${dims[k]} + ${idx[k]}`;
+  for (let k = 1; k < idx.length; k++) s = idx[k] === "0" ? `(${s}) * ${dims[k]}` : `(${s}) * ${dims[k]} + ${idx[k]}`;
   return s;
 }
 

@@ -59,8 +59,12 @@ export type Stmt =
   /** A local, constant unless `mutable`. */
   | { readonly kind: "let"; readonly name: string; readonly type: Elem; readonly mutable: boolean; readonly value: Value; readonly note?: string }
   | { readonly kind: "store"; readonly place: Place; readonly op: StoreOp; readonly value: Value }
-  /** A zeroed array of `length` (size names multiplied), with a note saying what it holds. */
-  | { readonly kind: "alloc"; readonly array: string; readonly type: Elem; readonly dims: readonly string[]; readonly note: string }
+  /**
+   * A zeroed array over `dims` (size names, or a number of slots), with a note saying what it holds.
+   * `fields` names the slots of the last dimension: values kept side by side per cell (batchnorm's
+   * three per-column coefficients of dx, read together) are one interleaved array.
+   */
+  | { readonly kind: "alloc"; readonly array: string; readonly type: Elem; readonly dims: readonly string[]; readonly note: string; readonly fields?: readonly string[] }
   /** Every element of `to` set from `from` (the same length): a float64 scratch array rounded into its float32 output. */
   | { readonly kind: "copy"; readonly from: string; readonly to: string }
   /** Runs `then` only when the caller gave the output array `output` (backend-specific test). */

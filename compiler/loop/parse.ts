@@ -49,7 +49,8 @@ function statement(line: string, n: number, inner: () => Stmt[], arrays: { name:
   if (m) return { kind: "for", index: m[1]!, extent: m[3]!, step: Number(m[4] ?? 1), resume: m[2] !== "0", unroll: Number(m[5] ?? 1), body: inner() };
   if ((m = /^counter (\w+)$/.exec(line))) return { kind: "counter", index: m[1]! };
   if ((m = /^(let|var) (\w+): (\w+) = (.+)$/.exec(line))) return { kind: "let", name: m[2]!, type: elem(m[3]!, fail), mutable: m[1] === "var", value: value(m[4]!, fail) };
-  if ((m = /^alloc (\w+): (\w+)\[([\w, ]*)\](?: \/\/ (.*))?$/.exec(line))) return { kind: "alloc", array: m[1]!, type: elem(m[2]!, fail), dims: list(m[3]!), note: m[4] ?? "" };
+  if ((m = /^alloc (\w+): (\w+)\[([\w, ]*)\](?: \{([\w, ]*)\})?(?: \/\/ (.*))?$/.exec(line)))
+    return { kind: "alloc", array: m[1]!, type: elem(m[2]!, fail), dims: list(m[3]!), note: m[5] ?? "", ...(m[4] !== undefined ? { fields: list(m[4]) } : {}) };
   if ((m = /^array (\w+): (\w+)\[([\w, ]*)\]$/.exec(line))) {
     arrays.push({ name: m[1]!, type: elem(m[2]!, fail), dims: list(m[3]!) });
     return { kind: "blank" };

@@ -94,7 +94,7 @@ export function printStmts(body: readonly Stmt[], depth = 0): string {
           lines.push(`${pad(d)}${printPlace(s.place)} ${s.op} ${printValue(s.value)}`);
           break;
         case "alloc":
-          lines.push(`${pad(d)}alloc ${s.array}: ${s.type}[${s.dims.join(", ")}]${s.note ? ` // ${s.note}` : ""}`);
+          lines.push(`${pad(d)}alloc ${s.array}: ${s.type}[${s.dims.join(", ")}]${s.fields ? ` {${s.fields.join(", ")}}` : ""}${s.note ? ` // ${s.note}` : ""}`);
           break;
         case "copy":
           lines.push(`${pad(d)}copy ${s.from} -> ${s.to}`);

@@ -5,15 +5,22 @@
  * for what it holds (`xhat_n1_d` is `xhat[n + 1, d]`): at the top of the body, or before the loop
  * when it does not move with the loop's counter. A body with a loop of its own is left alone.
  */
-import { cellName, mapStmts, valueNodes, valuesOf, written, type Namer, type Stmt, type Value } from "./ir.js";
+import { cellName, mapStmts, stmtNodes, valueNodes, valuesOf, written, type Index, type Namer, type Stmt, type Value } from "./ir.js";
 import { printIndex } from "./print.js";
 
-export function scalarReplace(body: readonly Stmt[], namer: Namer): Stmt[] {
+export function scalarReplace(body: readonly Stmt[], namer: Namer, slots?: ReadonlyMap<string, readonly string[]>): Stmt[] {
+  // arrays with named slots (hoist.ts): a read of a slot is named for it (`dx_xhat_d`)
+  const fields = slots ?? new Map(stmtNodes(body).flatMap((x) => (x.kind === "alloc" && x.fields ? [[x.array, x.fields] as const] : [])));
+  const nameOf = (array: string, at: readonly Index[]) => {
+    const f = fields.get(array);
+    const last = at[at.length - 1];
+    return f && last && last.var === undefined && f[last.plus] !== undefined ? cellName(f[last.plus]!, at.slice(0, -1)) : cellName(array, at);
+  };
   return body.flatMap((s): Stmt[] => {
-    if (s.kind === "block") return [{ ...s, body: scalarReplace(s.body, namer) }];
-    if (s.kind === "if-given") return [{ ...s, then: scalarReplace(s.then, namer) }];
+    if (s.kind === "block") return [{ ...s, body: scalarReplace(s.body, namer, fields) }];
+    if (s.kind === "if-given") return [{ ...s, then: scalarReplace(s.then, namer, fields) }];
     if (s.kind !== "for") return [s];
-    if (s.body.some((x) => x.kind === "for" || x.kind === "block" || x.kind === "counter")) return [{ ...s, body: scalarReplace(s.body, namer) }];
+    if (s.body.some((x) => x.kind === "for" || x.kind === "block" || x.kind === "counter")) return [{ ...s, body: scalarReplace(s.body, namer, fields) }];
     const writes = written(s.body);
     const key = (v: Value & { kind: "load" }) => `${v.array}[${v.at.map(printIndex).join(",")}]`;
     const found = new Map<string, { name: string; load: Value & { kind: "load" } }>();
@@ -33,7 +40,7 @@ export function scalarReplace(body: readonly Stmt[], namer: Namer): Stmt[] {
     const inner = namer.child();
     for (const k of [...order.filter((x) => !moves(x)), ...order.filter(moves)]) {
       const f = found.get(k)!;
-      const name = (moves(k) ? inner : namer).fresh(cellName(f.load.array, f.load.at));
+      const name = (moves(k) ? inner : namer).fresh(nameOf(f.load.array, f.load.at));
       found.set(k, { ...f, name });
     }
     for (const k of order) {

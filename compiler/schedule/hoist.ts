@@ -11,6 +11,7 @@
  * Reductions are atoms here: they were computed by earlier passes and are only read.
  */
 import { add, call, mul, num, pow, ref, type Expr, type Ref } from "../ir/expr.js";
+import { cost, weight } from "./cost.js";
 
 export interface Hoisted {
   /** A value-space ref `%h<k>[indices]` that stands for `expr` in the body. */
@@ -25,29 +26,18 @@ export interface HoistResult {
   readonly hoisted: readonly Hoisted[];
 }
 
-/** Arithmetic operations in one evaluation of `e`; refs, reductions and hoisted values are loads. */
-export function innerOps(e: Expr): number {
-  switch (e.kind) {
-    case "add":
-      return e.terms.length - 1 + e.terms.reduce((a, t) => a + innerOps(t), 0);
-    case "mul":
-      return e.factors.length - 1 + e.factors.reduce((a, t) => a + innerOps(t), 0);
-    case "pow":
-      return (e.exp.kind === "num" && Math.abs(e.exp.value) <= 3 && Number.isInteger(e.exp.value) ? Math.abs(e.exp.value) : 8) + innerOps(e.base);
-    case "call":
-      return (e.fn === "stop" ? 0 : 8) + innerOps(e.arg);
-    default:
-      return 0;
-  }
+/** Work in the innermost loop: reductions and hoisted values are only read there. */
+function innerWork(e: Expr): number {
+  return weight(cost(e, { known: (x) => x.kind === "sum" || x.kind === "max" || x.kind === "stored" }));
 }
 
-const trivial = (e: Expr) => e.kind === "num" || e.kind === "sym" || e.kind === "ref" || e.kind === "sum" || e.kind === "max";
+const trivial = (e: Expr) => e.kind === "num" || e.kind === "sym" || e.kind === "ref" || e.kind === "sum" || e.kind === "max" || e.kind === "stored";
 
 /** `tag` keeps the hoisted refs of several expressions emitted in one pass apart. */
 export function hoist(e: Expr, loops: readonly string[], tag = ""): HoistResult {
   const a = licm(e, loops, [], tag);
   const b = grouped(e, loops, tag);
-  if (b && innerOps(b.body) < innerOps(a.body)) return b;
+  if (b && innerWork(b.body) < innerWork(a.body)) return b;
   return a;
 }
 

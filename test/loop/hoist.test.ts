@@ -26,7 +26,7 @@ describe("hoist", () => {
     `));
   });
 
-  it("a let that moves with the innermost loop but not with the loop around it becomes an array filled before the nest", () => {
+  it("lets that move with the innermost loop but not with the loop around it become one array filled before the nest, a named slot each", () => {
     const out = runPass(hoist, `
       for n in 0..N {
         for d in 0..D {
@@ -37,15 +37,36 @@ describe("hoist", () => {
       }
     `);
     expect(out).toBe(ir(`
-      alloc dx_dout: f64[D]
-      alloc dx_offset: f64[D]
+      alloc dx_per_d: f64[D, 2] {dx_dout, dx_offset} // dx_dout = ?; dx_offset = ?
       for d in 0..D {
-        dx_dout[d] = gamma[d] * ivar[d]
-        dx_offset[d] = -(dx_dout[d] * s[d]) / N
+        dx_per_d[d, 0] = gamma[d] * ivar[d]
+        dx_per_d[d, 1] = -(dx_per_d[d, 0] * s[d]) / N
       }
       for n in 0..N {
         for d in 0..D {
-          dx[n, d] = dx_offset[d] + dx_dout[d] * dout[n, d]
+          dx[n, d] = dx_per_d[d, 1] + dx_per_d[d, 0] * dout[n, d]
+        }
+      }
+    `));
+  });
+
+  it("one such let is an array of its own", () => {
+    const out = runPass(hoist, `
+      for n in 0..N {
+        for d in 0..D {
+          let g: f64 = gamma[d] * 2
+          y[n, d] = g * x[n, d]
+        }
+      }
+    `);
+    expect(out).toBe(ir(`
+      alloc g: f64[D]
+      for d in 0..D {
+        g[d] = gamma[d] * 2
+      }
+      for n in 0..N {
+        for d in 0..D {
+          y[n, d] = g[d] * x[n, d]
         }
       }
     `));

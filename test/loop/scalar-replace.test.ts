@@ -63,4 +63,22 @@ describe("scalar-replace", () => {
     `;
     expect(runPass(scalarReplace, input)).toBe(ir(input.replace("acc += x[n, d]", "let x_n_d: f64 = x[n, d]\n          acc += x_n_d")));
   });
+
+  it("a read of a named slot is named for the slot", () => {
+    const out = runPass(scalarReplace, `
+      alloc dx_per_d: f64[D, 2] {dx_dout, dx_offset}
+      for d in 0..D {
+        dx[d] = dx_per_d[d, 1] + dx_per_d[d, 0] * dout[d]
+      }
+    `);
+    expect(out).toBe(ir(`
+      alloc dx_per_d: f64[D, 2] {dx_dout, dx_offset}
+      for d in 0..D {
+        let dx_offset_d: f64 = dx_per_d[d, 1]
+        let dx_dout_d: f64 = dx_per_d[d, 0]
+        let dout_d: f64 = dout[d]
+        dx[d] = dx_offset_d + dx_dout_d * dout_d
+      }
+    `));
+  });
 });
