@@ -528,24 +528,24 @@ export function backwardFused(
         }
 
         for (; c < C; c++) {
-          let r_b_g1 = r[b * G + g]!;
-          let r1_b_g1 = r1[b * G + g]!;
-          let dgamma_g_c4 = dgamma[g * C + c]!;
-          let dbeta_g_c4 = dbeta[g * C + c]!;
-          const gamma_g_c4 = gamma[g * C + c]!;
+          let r_b_g = r[b * G + g]!;
+          let r1_b_g = r1[b * G + g]!;
+          let dgamma_g_c = dgamma[g * C + c]!;
+          let dbeta_g_c = dbeta[g * C + c]!;
+          const gamma_g_c = gamma[g * C + c]!;
           for (let s = 0; s < S; s++) {
             const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
             const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
-            r_b_g1 += dout_b_g_c_s * gamma_g_c4;
-            r1_b_g1 += dout_b_g_c_s * gamma_g_c4 * xhat_b_g_c_s;
-            dgamma_g_c4 += dout_b_g_c_s * xhat_b_g_c_s;
-            dbeta_g_c4 += dout_b_g_c_s;
+            r_b_g += dout_b_g_c_s * gamma_g_c;
+            r1_b_g += dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s;
+            dgamma_g_c += dout_b_g_c_s * xhat_b_g_c_s;
+            dbeta_g_c += dout_b_g_c_s;
           }
 
-          r[b * G + g] = r_b_g1;
-          r1[b * G + g] = r1_b_g1;
-          dgamma[g * C + c] = dgamma_g_c4;
-          dbeta[g * C + c] = dbeta_g_c4;
+          r[b * G + g] = r_b_g;
+          r1[b * G + g] = r1_b_g;
+          dgamma[g * C + c] = dgamma_g_c;
+          dbeta[g * C + c] = dbeta_g_c;
         }
       }
     }

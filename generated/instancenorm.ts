@@ -498,23 +498,23 @@ export function backwardFused(
       }
 
       for (; c < C; c++) {
-        let r_b_c4 = r[b * C + c]!;
-        let r1_b_c4 = r1[b * C + c]!;
-        let dgamma_c4 = dgamma[c]!;
-        let dbeta_c4 = dbeta[c]!;
+        let r_b_c = r[b * C + c]!;
+        let r1_b_c = r1[b * C + c]!;
+        let dgamma_c = dgamma[c]!;
+        let dbeta_c = dbeta[c]!;
         for (let s = 0; s < S; s++) {
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
           const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
-          r_b_c4 += dout_b_c_s * xhat_b_c_s;
-          r1_b_c4 += dout_b_c_s;
-          dgamma_c4 += dout_b_c_s * xhat_b_c_s;
-          dbeta_c4 += dout_b_c_s;
+          r_b_c += dout_b_c_s * xhat_b_c_s;
+          r1_b_c += dout_b_c_s;
+          dgamma_c += dout_b_c_s * xhat_b_c_s;
+          dbeta_c += dout_b_c_s;
         }
 
-        r[b * C + c] = r_b_c4;
-        r1[b * C + c] = r1_b_c4;
-        dgamma[c] = dgamma_c4;
-        dbeta[c] = dbeta_c4;
+        r[b * C + c] = r_b_c;
+        r1[b * C + c] = r1_b_c;
+        dgamma[c] = dgamma_c;
+        dbeta[c] = dbeta_c;
       }
     }
   }

@@ -233,16 +233,16 @@ export function backwardFused(
       }
 
       for (; n < N; n++) {
-        let dx_n_d1 = dx[n * D + d]!;
-        const x_n_d1 = x[n * D + d]!;
+        let dx_n_d = dx[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
         for (let k = 0; k < K; k++) {
           const dout_n_k = dout[n * K + k]!;
           const w_d_k = w[d * K + k]!;
-          dx_n_d1 += dout_n_k * w_d_k;
-          dw[d * K + k] = dw[d * K + k]! + dout_n_k * x_n_d1;
+          dx_n_d += dout_n_k * w_d_k;
+          dw[d * K + k] = dw[d * K + k]! + dout_n_k * x_n_d;
         }
 
-        dx[n * D + d] = dx_n_d1;
+        dx[n * D + d] = dx_n_d;
       }
     }
   }

@@ -350,13 +350,13 @@ export function backwardFused(
     }
 
     for (; n < N; n++) {
-      let r_n4 = r[n]!;
+      let r_n = r[n]!;
       for (let c = 0; c < C; c++) {
         const t_n_c = t[n * C + c]!;
-        r_n4 += t_n_c;
+        r_n += t_n_c;
       }
 
-      r[n] = r_n4;
+      r[n] = r_n;
     }
   }
 
@@ -370,9 +370,9 @@ export function backwardFused(
     const dt_loss = -(dout[0]! / N);
     let n = 0;
     for (; n + 2 <= N; n += 2) {
-      let c = 0;
       const r_n = r[n]!;
       const r_n1 = r[n + 1]!;
+      let c = 0;
       for (; c + 4 <= C; c += 4) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
@@ -416,8 +416,6 @@ export function backwardFused(
         dt[(n + 1) * C + c + 3] = dt_loss * logp_n1_c3;
       }
 
-      const r_n2 = r[n]!;
-      const r_n11 = r[n + 1]!;
       for (; c < C; c++) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
@@ -425,16 +423,16 @@ export function backwardFused(
         const t_n1_c = t[(n + 1) * C + c]!;
         const logp_n_c = logp[n * C + c]!;
         const logp_n1_c = logp[(n + 1) * C + c]!;
-        dz[n * C + c] = dz_loss * (p_n_c * r_n2 - t_n_c);
-        dz[(n + 1) * C + c] = dz_loss * (p_n1_c * r_n11 - t_n1_c);
+        dz[n * C + c] = dz_loss * (p_n_c * r_n - t_n_c);
+        dz[(n + 1) * C + c] = dz_loss * (p_n1_c * r_n1 - t_n1_c);
         dt[n * C + c] = dt_loss * logp_n_c;
         dt[(n + 1) * C + c] = dt_loss * logp_n1_c;
       }
     }
 
     for (; n < N; n++) {
+      const r_n = r[n]!;
       let c = 0;
-      const r_n3 = r[n]!;
       for (; c + 4 <= C; c += 4) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
@@ -448,22 +446,21 @@ export function backwardFused(
         const logp_n_c1 = logp[n * C + c + 1]!;
         const logp_n_c2 = logp[n * C + c + 2]!;
         const logp_n_c3 = logp[n * C + c + 3]!;
-        dz[n * C + c] = dz_loss * (p_n_c * r_n3 - t_n_c);
-        dz[n * C + c + 1] = dz_loss * (p_n_c1 * r_n3 - t_n_c1);
-        dz[n * C + c + 2] = dz_loss * (p_n_c2 * r_n3 - t_n_c2);
-        dz[n * C + c + 3] = dz_loss * (p_n_c3 * r_n3 - t_n_c3);
+        dz[n * C + c] = dz_loss * (p_n_c * r_n - t_n_c);
+        dz[n * C + c + 1] = dz_loss * (p_n_c1 * r_n - t_n_c1);
+        dz[n * C + c + 2] = dz_loss * (p_n_c2 * r_n - t_n_c2);
+        dz[n * C + c + 3] = dz_loss * (p_n_c3 * r_n - t_n_c3);
         dt[n * C + c] = dt_loss * logp_n_c;
         dt[n * C + c + 1] = dt_loss * logp_n_c1;
         dt[n * C + c + 2] = dt_loss * logp_n_c2;
         dt[n * C + c + 3] = dt_loss * logp_n_c3;
       }
 
-      const r_n4 = r[n]!;
       for (; c < C; c++) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
         const logp_n_c = logp[n * C + c]!;
-        dz[n * C + c] = dz_loss * (p_n_c * r_n4 - t_n_c);
+        dz[n * C + c] = dz_loss * (p_n_c * r_n - t_n_c);
         dt[n * C + c] = dt_loss * logp_n_c;
       }
     }

@@ -12,7 +12,8 @@ export function accumulate(body: readonly Stmt[], namer: Namer): Stmt[] {
     if (s.kind === "block") return [{ ...s, body: accumulate(s.body, namer) }];
     if (s.kind === "if-given") return [{ ...s, then: accumulate(s.then, namer) }];
     if (s.kind !== "for") return [s];
-    if (s.body.some((x) => x.kind === "for" || x.kind === "block")) return [{ ...s, body: accumulate(s.body, namer) }];
+    // a loop's body is a scope of its own: the remainder loop's locals reuse the main loop's names
+    if (s.body.some((x) => x.kind === "for" || x.kind === "block")) return [{ ...s, body: accumulate(s.body, namer.child()) }];
     // an innermost loop: cells added into that do not move with its counter and are touched by nothing else
     const key = (p: Place) => (p.kind === "cell" ? `${p.array}[${p.at.map(printIndex).join(",")}]` : "");
     const reads = new Set<string>();

@@ -3,7 +3,9 @@
  * array leaves another unchanged (they may share a buffer), so it reloads every read after every
  * store. Each distinct read of an array the loop does not write is loaded once into a local named
  * for what it holds (`xhat_n1_d` is `xhat[n + 1, d]`): at the top of the body, or before the loop
- * when it does not move with the loop's counter. A body with a loop of its own is left alone.
+ * when it does not move with the loop's counter. A body with a loop of its own is left alone, except
+ * that the reads its loops placed before themselves are made once, at its top, when nothing in it
+ * writes that array (an unrolled loop and its remainder read the row's `r[n]` once).
  */
 import { cellName, mapStmts, stmtNodes, valueNodes, valuesOf, written, type Index, type Namer, type Stmt, type Value } from "./ir.js";
 import { printIndex } from "./print.js";
@@ -20,7 +22,7 @@ export function scalarReplace(body: readonly Stmt[], namer: Namer, slots?: Reado
     if (s.kind === "block") return [{ ...s, body: scalarReplace(s.body, namer, fields) }];
     if (s.kind === "if-given") return [{ ...s, then: scalarReplace(s.then, namer, fields) }];
     if (s.kind !== "for") return [s];
-    if (s.body.some((x) => x.kind === "for" || x.kind === "block" || x.kind === "counter")) return [{ ...s, body: scalarReplace(s.body, namer, fields) }];
+    if (s.body.some((x) => x.kind === "for" || x.kind === "block" || x.kind === "counter")) return [{ ...s, body: shareReads(scalarReplace(s.body, namer.child(), fields)) }];
     const writes = written(s.body);
     const key = (v: Value & { kind: "load" }) => `${v.array}[${v.at.map(printIndex).join(",")}]`;
     const found = new Map<string, { name: string; load: Value & { kind: "load" } }>();
@@ -50,4 +52,28 @@ export function scalarReplace(body: readonly Stmt[], namer: Namer, slots?: Reado
     const replaced = mapStmts(s.body, { value: (v) => (v.kind === "load" && found.has(key(v)) ? { kind: "local", name: found.get(key(v))!.name } : v) });
     return [...before, { ...s, body: [...top, ...replaced] }];
   });
+}
+
+/** The reads at the top level of a body, made once at its top where nothing in the body writes the array; repeats reuse the first. */
+function shareReads(body: readonly Stmt[]): Stmt[] {
+  const writes = written(body);
+  const key = (v: Value & { kind: "load" }) => `${v.array}[${v.at.map(printIndex).join(",")}]`;
+  const first = new Map<string, string>();
+  const renamed = new Map<string, string>();
+  const top: Stmt[] = [];
+  const rest: Stmt[] = [];
+  for (const s of body) {
+    if (s.kind === "let" && !s.mutable && s.value.kind === "load" && !writes.has(s.value.array)) {
+      const k = key(s.value);
+      const had = first.get(k);
+      if (had === undefined) {
+        first.set(k, s.name);
+        top.push(s);
+      } else renamed.set(s.name, had);
+      continue;
+    }
+    rest.push(s);
+  }
+  if (renamed.size === 0) return [...body];
+  return [...top, ...mapStmts(rest, { value: (v) => (v.kind === "local" && renamed.has(v.name) ? { kind: "local", name: renamed.get(v.name)! } : v) })];
 }

@@ -21,15 +21,17 @@ export function unroll(body: readonly Stmt[], namer: Namer): Stmt[] {
     if (s.kind === "block") return [{ ...s, body: unroll(s.body, namer) }];
     if (s.kind === "if-given") return [{ ...s, then: unroll(s.then, namer) }];
     if (s.kind !== "for") return [s];
-    if (s.unroll <= 1 || s.step !== 1 || s.resume) return [{ ...s, unroll: 1, body: unroll(s.body, namer) }];
+    if (s.unroll <= 1 || s.step !== 1 || s.resume) return [{ ...s, unroll: 1, body: unroll(s.body, namer.child()) }];
     const innermost = s.body.some((x) => x.kind === "for" || x.kind === "block") ? undefined : s;
     const nest = innermost ? [s] : perfectNest(s);
     const inner = nest?.[nest.length - 1];
-    if (!nest || !inner || inner.kind !== "for" || inner.body.some((x) => x.kind === "for" || x.kind === "block")) return [{ ...s, unroll: 1, body: unroll(s.body, namer) }];
-    const copies = Array.from({ length: s.unroll }, (_, k) => copyBody(inner.body, s.index, k, namer));
+    if (!nest || !inner || inner.kind !== "for" || inner.body.some((x) => x.kind === "for" || x.kind === "block")) return [{ ...s, unroll: 1, body: unroll(s.body, namer.child()) }];
+    // the copies' lets are named in the main loop's own scope
+    const scope = namer.child();
+    const copies = Array.from({ length: s.unroll }, (_, k) => copyBody(inner.body, s.index, k, scope));
     const jammed = merge(copies[0]!.flatMap((_, j) => copies.map((c) => c[j]!)));
-    const main: Stmt = { ...s, unroll: 1, step: s.unroll, resume: true, body: unroll(rebuild(nest.slice(1), jammed), namer) };
-    const rest: Stmt = { ...s, unroll: 1, resume: true, body: unroll(s.body, namer) };
+    const main: Stmt = { ...s, unroll: 1, step: s.unroll, resume: true, body: unroll(rebuild(nest.slice(1), jammed), scope) };
+    const rest: Stmt = { ...s, unroll: 1, resume: true, body: unroll(s.body, namer.child()) };
     return [{ kind: "counter", index: s.index }, main, rest];
   });
 }

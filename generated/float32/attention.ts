@@ -439,16 +439,16 @@ export function backwardFused(
       }
 
       for (; i1 < L; i1++) {
-        let r_i1_i1 = r[i1 * L + i]!;
-        const p_i1_i1 = p[i1 * L + i]!;
+        let r_i1_i = r[i1 * L + i]!;
+        const p_i1_i = p[i1 * L + i]!;
         for (let f = 0; f < F; f++) {
           const dout_i1_f = dout[i1 * F + f]!;
           const v_i_f = v[i * F + f]!;
-          r_i1_i1 += dout_i1_f * v_i_f;
-          dv64[i * F + f] = dv64[i * F + f]! + dout_i1_f * p_i1_i1;
+          r_i1_i += dout_i1_f * v_i_f;
+          dv64[i * F + f] = dv64[i * F + f]! + dout_i1_f * p_i1_i;
         }
 
-        r[i1 * L + i] = r_i1_i1;
+        r[i1 * L + i] = r_i1_i;
       }
     }
   }
@@ -483,14 +483,14 @@ export function backwardFused(
     }
 
     for (; i < L; i++) {
-      let r1_i4 = r1[i]!;
+      let r1_i = r1[i]!;
       for (let f = 0; f < F; f++) {
         const dout_i_f = dout[i * F + f]!;
         const o_i_f = o[i * F + f]!;
-        r1_i4 += dout_i_f * o_i_f;
+        r1_i += dout_i_f * o_i_f;
       }
 
-      r1[i] = r1_i4;
+      r1[i] = r1_i;
     }
   }
 
@@ -516,10 +516,10 @@ export function backwardFused(
     }
 
     for (; i < L; i++) {
-      const r1_i4 = r1[i]!;
+      const r1_i = r1[i]!;
       for (let i1 = 0; i1 < L; i1++) {
         const p_i_i1 = p[i * L + i1]!;
-        r[i * L + i1] = k1 * p_i_i1 * (r[i * L + i1]! - r1_i4);
+        r[i * L + i1] = k1 * p_i_i1 * (r[i * L + i1]! - r1_i);
       }
     }
   }
@@ -551,12 +551,12 @@ export function backwardFused(
       }
 
       for (; i1 < L; i1++) {
-        const r_i_i14 = r[i * L + i1]!;
+        const r_i_i1 = r[i * L + i1]!;
         for (let e = 0; e < E; e++) {
           const k_i1_e = k[i1 * E + e]!;
           const q_i_e = q[i * E + e]!;
-          dq64[i * E + e] = dq64[i * E + e]! + k_i1_e * r_i_i14;
-          dk64[i1 * E + e] = dk64[i1 * E + e]! + q_i_e * r_i_i14;
+          dq64[i * E + e] = dq64[i * E + e]! + k_i1_e * r_i_i1;
+          dk64[i1 * E + e] = dk64[i1 * E + e]! + q_i_e * r_i_i1;
         }
       }
     }

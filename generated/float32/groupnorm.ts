@@ -531,24 +531,24 @@ export function backwardFused(
         }
 
         for (; c < C; c++) {
-          let r_b_g1 = r[b * G + g]!;
-          let r1_b_g1 = r1[b * G + g]!;
-          let dgamma64_g_c4 = dgamma64[g * C + c]!;
-          let dbeta64_g_c4 = dbeta64[g * C + c]!;
-          const gamma_g_c4 = gamma[g * C + c]!;
+          let r_b_g = r[b * G + g]!;
+          let r1_b_g = r1[b * G + g]!;
+          let dgamma64_g_c = dgamma64[g * C + c]!;
+          let dbeta64_g_c = dbeta64[g * C + c]!;
+          const gamma_g_c = gamma[g * C + c]!;
           for (let s = 0; s < S; s++) {
             const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
             const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
-            r_b_g1 += dout_b_g_c_s * gamma_g_c4;
-            r1_b_g1 += dout_b_g_c_s * gamma_g_c4 * xhat_b_g_c_s;
-            dgamma64_g_c4 += dout_b_g_c_s * xhat_b_g_c_s;
-            dbeta64_g_c4 += dout_b_g_c_s;
+            r_b_g += dout_b_g_c_s * gamma_g_c;
+            r1_b_g += dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s;
+            dgamma64_g_c += dout_b_g_c_s * xhat_b_g_c_s;
+            dbeta64_g_c += dout_b_g_c_s;
           }
 
-          r[b * G + g] = r_b_g1;
-          r1[b * G + g] = r1_b_g1;
-          dgamma64[g * C + c] = dgamma64_g_c4;
-          dbeta64[g * C + c] = dbeta64_g_c4;
+          r[b * G + g] = r_b_g;
+          r1[b * G + g] = r1_b_g;
+          dgamma64[g * C + c] = dgamma64_g_c;
+          dbeta64[g * C + c] = dbeta64_g_c;
         }
       }
     }

@@ -501,23 +501,23 @@ export function backwardFused(
       }
 
       for (; c < C; c++) {
-        let r_b_c4 = r[b * C + c]!;
-        let r1_b_c4 = r1[b * C + c]!;
-        let dgamma64_c4 = dgamma64[c]!;
-        let dbeta64_c4 = dbeta64[c]!;
+        let r_b_c = r[b * C + c]!;
+        let r1_b_c = r1[b * C + c]!;
+        let dgamma64_c = dgamma64[c]!;
+        let dbeta64_c = dbeta64[c]!;
         for (let s = 0; s < S; s++) {
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
           const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
-          r_b_c4 += dout_b_c_s * xhat_b_c_s;
-          r1_b_c4 += dout_b_c_s;
-          dgamma64_c4 += dout_b_c_s * xhat_b_c_s;
-          dbeta64_c4 += dout_b_c_s;
+          r_b_c += dout_b_c_s * xhat_b_c_s;
+          r1_b_c += dout_b_c_s;
+          dgamma64_c += dout_b_c_s * xhat_b_c_s;
+          dbeta64_c += dout_b_c_s;
         }
 
-        r[b * C + c] = r_b_c4;
-        r1[b * C + c] = r1_b_c4;
-        dgamma64[c] = dgamma64_c4;
-        dbeta64[c] = dbeta64_c4;
+        r[b * C + c] = r_b_c;
+        r1[b * C + c] = r1_b_c;
+        dgamma64[c] = dgamma64_c;
+        dbeta64[c] = dbeta64_c;
       }
     }
   }

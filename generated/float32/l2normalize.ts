@@ -240,14 +240,14 @@ export function backwardFused(
     }
 
     for (; n < N; n++) {
-      let r_n4 = r[n]!;
+      let r_n = r[n]!;
       for (let d = 0; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const y_n_d = y[n * D + d]!;
-        r_n4 += dout_n_d * y_n_d;
+        r_n += dout_n_d * y_n_d;
       }
 
-      r[n] = r_n4;
+      r[n] = r_n;
     }
   }
 
@@ -255,9 +255,9 @@ export function backwardFused(
   // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
     for (let n = 0; n < N; n++) {
+      const rnorm_n = rnorm[n]!;
       const dx_r = -r[n]!;
       let d = 0;
-      const rnorm_n = rnorm[n]!;
       for (; d + 4 <= D; d += 4) {
         const dout_n_d = dout[n * D + d]!;
         const y_n_d = y[n * D + d]!;
@@ -273,11 +273,10 @@ export function backwardFused(
         dx[n * D + d + 3] = rnorm_n * (dout_n_d3 + dx_r * y_n_d3);
       }
 
-      const rnorm_n1 = rnorm[n]!;
       for (; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const y_n_d = y[n * D + d]!;
-        dx[n * D + d] = rnorm_n1 * (dout_n_d + dx_r * y_n_d);
+        dx[n * D + d] = rnorm_n * (dout_n_d + dx_r * y_n_d);
       }
     }
   }

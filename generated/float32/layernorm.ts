@@ -444,20 +444,20 @@ export function backwardFused(
     }
 
     for (; n < N; n++) {
-      let r_n4 = r[n]!;
-      let r1_n4 = r1[n]!;
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
       for (let d = 0; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const gamma_d = gamma[d]!;
         const xhat_n_d = xhat[n * D + d]!;
-        r_n4 += dout_n_d * gamma_d;
-        r1_n4 += dout_n_d * gamma_d * xhat_n_d;
+        r_n += dout_n_d * gamma_d;
+        r1_n += dout_n_d * gamma_d * xhat_n_d;
         dgamma64[d] = dgamma64[d]! + dout_n_d * xhat_n_d;
         dbeta64[d] = dbeta64[d]! + dout_n_d;
       }
 
-      r[n] = r_n4;
-      r1[n] = r1_n4;
+      r[n] = r_n;
+      r1[n] = r1_n;
     }
   }
 

@@ -237,16 +237,16 @@ export function backwardFused(
       }
 
       for (; n < N; n++) {
-        let dx64_n_d1 = dx64[n * D + d]!;
-        const x_n_d1 = x[n * D + d]!;
+        let dx64_n_d = dx64[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
         for (let k = 0; k < K; k++) {
           const dout_n_k = dout[n * K + k]!;
           const w_d_k = w[d * K + k]!;
-          dx64_n_d1 += dout_n_k * w_d_k;
-          dw64[d * K + k] = dw64[d * K + k]! + dout_n_k * x_n_d1;
+          dx64_n_d += dout_n_k * w_d_k;
+          dw64[d * K + k] = dw64[d * K + k]! + dout_n_k * x_n_d;
         }
 
-        dx64[n * D + d] = dx64_n_d1;
+        dx64[n * D + d] = dx64_n_d;
       }
     }
   }

@@ -225,13 +225,13 @@ export function backwardFused(
     }
 
     for (; n < N; n++) {
-      let r_n4 = r[n]!;
+      let r_n = r[n]!;
       for (let c = 0; c < C; c++) {
         const dout_n_c = dout[n * C + c]!;
-        r_n4 += dout_n_c;
+        r_n += dout_n_c;
       }
 
-      r[n] = r_n4;
+      r[n] = r_n;
     }
   }
 

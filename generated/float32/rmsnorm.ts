@@ -282,17 +282,17 @@ export function backwardFused(
     }
 
     for (; n < N; n++) {
-      let r_n4 = r[n]!;
-      const rrms_n4 = rrms[n]!;
+      let r_n = r[n]!;
+      const rrms_n = rrms[n]!;
       for (let d = 0; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const y_n_d = y[n * D + d]!;
         const x_n_d = x[n * D + d]!;
-        r_n4 += dout_n_d * y_n_d;
-        dw64[d] = dw64[d]! + dout_n_d * rrms_n4 * x_n_d;
+        r_n += dout_n_d * y_n_d;
+        dw64[d] = dw64[d]! + dout_n_d * rrms_n * x_n_d;
       }
 
-      r[n] = r_n4;
+      r[n] = r_n;
     }
   }
 

@@ -81,4 +81,32 @@ describe("scalar-replace", () => {
       }
     `));
   });
+
+  it("reads that sibling loops of one body place before themselves are made once, at the top of the body", () => {
+    const out = runPass(scalarReplace, `
+      for n in 0..N {
+        counter d
+        for d in d..D by 2 {
+          y[n, d] = x[n, d] * r[n]
+        }
+        for d in d..D {
+          y[n, d] = x[n, d] * r[n]
+        }
+      }
+    `);
+    expect(out).toBe(ir(`
+      for n in 0..N {
+        let r_n: f64 = r[n]
+        counter d
+        for d in d..D by 2 {
+          let x_n_d: f64 = x[n, d]
+          y[n, d] = x_n_d * r_n
+        }
+        for d in d..D {
+          let x_n_d: f64 = x[n, d]
+          y[n, d] = x_n_d * r_n
+        }
+      }
+    `));
+  });
 });
