@@ -128,8 +128,8 @@ export function forward(
   // step 2: m[i] = max(s[i,j], j)
   for (let i = 0; i < L; i++) {
     let top = -Infinity;
-    for (let i1 = 0; i1 < L; i1++) {
-      top = Math.max(top, s[i * L + i1]!);
+    for (let j = 0; j < L; j++) {
+      top = Math.max(top, s[i * L + j]!);
     }
 
     m[i] = top;
@@ -145,8 +145,8 @@ export function forward(
   // step 4: z[i] = sum(a[i,j], j)
   for (let i = 0; i < L; i++) {
     let acc = 0;
-    for (let i1 = 0; i1 < L; i1++) {
-      acc += a[i * L + i1]!;
+    for (let j = 0; j < L; j++) {
+      acc += a[i * L + j]!;
     }
 
     z[i] = acc;
@@ -163,8 +163,8 @@ export function forward(
   for (let i = 0; i < L; i++) {
     for (let f = 0; f < F; f++) {
       let acc = 0;
-      for (let i1 = 0; i1 < L; i1++) {
-        acc += p[i * L + i1]! * v[i1 * F + f]!;
+      for (let j = 0; j < L; j++) {
+        acc += p[i * L + j]! * v[j * F + f]!;
       }
 
       o[i * F + f] = acc;
@@ -274,8 +274,8 @@ export function backwardNaive(
   const dz = new Float64Array(L);
   for (let i = 0; i < L; i++) {
     let acc = 0;
-    for (let i1 = 0; i1 < L; i1++) {
-      acc += (dp[i * L + i1]! * a[i * L + i1]!) / (z[i]! * z[i]!);
+    for (let j = 0; j < L; j++) {
+      acc += (dp[i * L + j]! * a[i * L + j]!) / (z[i]! * z[i]!);
     }
 
     dz[i] = -acc;
@@ -315,8 +315,8 @@ export function backwardNaive(
   for (let i = 0; i < L; i++) {
     for (let e = 0; e < E; e++) {
       let acc = 0;
-      for (let i1 = 0; i1 < L; i1++) {
-        acc += (ds[i * L + i1]! * k[i1 * E + e]!) / Math.sqrt(E);
+      for (let j = 0; j < L; j++) {
+        acc += (ds[i * L + j]! * k[j * E + e]!) / Math.sqrt(E);
       }
 
       dq[i * E + e] = acc;
@@ -402,48 +402,48 @@ export function backwardFused(
   // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
   // dv is a reduction itself, derived by inlining, then unfold-product, fold-product
   {
-    for (let i = 0; i < L; i++) {
-      let i1 = 0;
-      for (; i1 + 4 <= L; i1 += 4) {
-        let r_i1_i = r[i1 * L + i]!;
-        let r_i11_i = r[(i1 + 1) * L + i]!;
-        let r_i12_i = r[(i1 + 2) * L + i]!;
-        let r_i13_i = r[(i1 + 3) * L + i]!;
-        const p_i1_i = p[i1 * L + i]!;
-        const p_i11_i = p[(i1 + 1) * L + i]!;
-        const p_i12_i = p[(i1 + 2) * L + i]!;
-        const p_i13_i = p[(i1 + 3) * L + i]!;
+    for (let j = 0; j < L; j++) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        let r_i_j = r[i * L + j]!;
+        let r_i1_j = r[(i + 1) * L + j]!;
+        let r_i2_j = r[(i + 2) * L + j]!;
+        let r_i3_j = r[(i + 3) * L + j]!;
+        const p_i_j = p[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
         for (let f = 0; f < F; f++) {
-          const dout_i1_f = dout[i1 * F + f]!;
-          const v_i_f = v[i * F + f]!;
-          const dout_i11_f = dout[(i1 + 1) * F + f]!;
-          const dout_i12_f = dout[(i1 + 2) * F + f]!;
-          const dout_i13_f = dout[(i1 + 3) * F + f]!;
-          r_i1_i += dout_i1_f * v_i_f;
-          r_i11_i += dout_i11_f * v_i_f;
-          r_i12_i += dout_i12_f * v_i_f;
-          r_i13_i += dout_i13_f * v_i_f;
-          dv[i * F + f] =
-            dv[i * F + f]! + (dout_i1_f * p_i1_i + dout_i11_f * p_i11_i + dout_i12_f * p_i12_i + dout_i13_f * p_i13_i);
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          const dout_i1_f = dout[(i + 1) * F + f]!;
+          const dout_i2_f = dout[(i + 2) * F + f]!;
+          const dout_i3_f = dout[(i + 3) * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          r_i1_j += dout_i1_f * v_j_f;
+          r_i2_j += dout_i2_f * v_j_f;
+          r_i3_j += dout_i3_f * v_j_f;
+          dv[j * F + f] =
+            dv[j * F + f]! + (dout_i_f * p_i_j + dout_i1_f * p_i1_j + dout_i2_f * p_i2_j + dout_i3_f * p_i3_j);
         }
 
-        r[i1 * L + i] = r_i1_i;
-        r[(i1 + 1) * L + i] = r_i11_i;
-        r[(i1 + 2) * L + i] = r_i12_i;
-        r[(i1 + 3) * L + i] = r_i13_i;
+        r[i * L + j] = r_i_j;
+        r[(i + 1) * L + j] = r_i1_j;
+        r[(i + 2) * L + j] = r_i2_j;
+        r[(i + 3) * L + j] = r_i3_j;
       }
 
-      for (; i1 < L; i1++) {
-        let r_i1_i = r[i1 * L + i]!;
-        const p_i1_i = p[i1 * L + i]!;
+      for (; i < L; i++) {
+        let r_i_j = r[i * L + j]!;
+        const p_i_j = p[i * L + j]!;
         for (let f = 0; f < F; f++) {
-          const dout_i1_f = dout[i1 * F + f]!;
-          const v_i_f = v[i * F + f]!;
-          r_i1_i += dout_i1_f * v_i_f;
-          dv[i * F + f] = dv[i * F + f]! + dout_i1_f * p_i1_i;
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          dv[j * F + f] = dv[j * F + f]! + dout_i_f * p_i_j;
         }
 
-        r[i1 * L + i] = r_i1_i;
+        r[i * L + j] = r_i_j;
       }
     }
   }
@@ -498,23 +498,23 @@ export function backwardFused(
       const r1_i1 = r1[i + 1]!;
       const r1_i2 = r1[i + 2]!;
       const r1_i3 = r1[i + 3]!;
-      for (let i1 = 0; i1 < L; i1++) {
-        const p_i_i1 = p[i * L + i1]!;
-        const p_i1_i1 = p[(i + 1) * L + i1]!;
-        const p_i2_i1 = p[(i + 2) * L + i1]!;
-        const p_i3_i1 = p[(i + 3) * L + i1]!;
-        r[i * L + i1] = k1 * p_i_i1 * (r[i * L + i1]! - r1_i);
-        r[(i + 1) * L + i1] = k1 * p_i1_i1 * (r[(i + 1) * L + i1]! - r1_i1);
-        r[(i + 2) * L + i1] = k1 * p_i2_i1 * (r[(i + 2) * L + i1]! - r1_i2);
-        r[(i + 3) * L + i1] = k1 * p_i3_i1 * (r[(i + 3) * L + i1]! - r1_i3);
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
+        r[i * L + j] = k1 * p_i_j * (r[i * L + j]! - r1_i);
+        r[(i + 1) * L + j] = k1 * p_i1_j * (r[(i + 1) * L + j]! - r1_i1);
+        r[(i + 2) * L + j] = k1 * p_i2_j * (r[(i + 2) * L + j]! - r1_i2);
+        r[(i + 3) * L + j] = k1 * p_i3_j * (r[(i + 3) * L + j]! - r1_i3);
       }
     }
 
     for (; i < L; i++) {
       const r1_i = r1[i]!;
-      for (let i1 = 0; i1 < L; i1++) {
-        const p_i_i1 = p[i * L + i1]!;
-        r[i * L + i1] = k1 * p_i_i1 * (r[i * L + i1]! - r1_i);
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        r[i * L + j] = k1 * p_i_j * (r[i * L + j]! - r1_i);
       }
     }
   }
@@ -524,34 +524,33 @@ export function backwardFused(
   // dk is a reduction itself, derived by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   {
     for (let i = 0; i < L; i++) {
-      let i1 = 0;
-      for (; i1 + 4 <= L; i1 += 4) {
-        const r_i_i1 = r[i * L + i1]!;
-        const r_i_i11 = r[i * L + i1 + 1]!;
-        const r_i_i12 = r[i * L + i1 + 2]!;
-        const r_i_i13 = r[i * L + i1 + 3]!;
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        const r_i_j = r[i * L + j]!;
+        const r_i_j1 = r[i * L + j + 1]!;
+        const r_i_j2 = r[i * L + j + 2]!;
+        const r_i_j3 = r[i * L + j + 3]!;
         for (let e = 0; e < E; e++) {
-          const k_i1_e = k[i1 * E + e]!;
-          const k_i11_e = k[(i1 + 1) * E + e]!;
-          const k_i12_e = k[(i1 + 2) * E + e]!;
-          const k_i13_e = k[(i1 + 3) * E + e]!;
+          const k_j_e = k[j * E + e]!;
+          const k_j1_e = k[(j + 1) * E + e]!;
+          const k_j2_e = k[(j + 2) * E + e]!;
+          const k_j3_e = k[(j + 3) * E + e]!;
           const q_i_e = q[i * E + e]!;
-          dq[i * E + e] =
-            dq[i * E + e]! + (k_i1_e * r_i_i1 + k_i11_e * r_i_i11 + k_i12_e * r_i_i12 + k_i13_e * r_i_i13);
-          dk[i1 * E + e] = dk[i1 * E + e]! + q_i_e * r_i_i1;
-          dk[(i1 + 1) * E + e] = dk[(i1 + 1) * E + e]! + q_i_e * r_i_i11;
-          dk[(i1 + 2) * E + e] = dk[(i1 + 2) * E + e]! + q_i_e * r_i_i12;
-          dk[(i1 + 3) * E + e] = dk[(i1 + 3) * E + e]! + q_i_e * r_i_i13;
+          dq[i * E + e] = dq[i * E + e]! + (k_j_e * r_i_j + k_j1_e * r_i_j1 + k_j2_e * r_i_j2 + k_j3_e * r_i_j3);
+          dk[j * E + e] = dk[j * E + e]! + q_i_e * r_i_j;
+          dk[(j + 1) * E + e] = dk[(j + 1) * E + e]! + q_i_e * r_i_j1;
+          dk[(j + 2) * E + e] = dk[(j + 2) * E + e]! + q_i_e * r_i_j2;
+          dk[(j + 3) * E + e] = dk[(j + 3) * E + e]! + q_i_e * r_i_j3;
         }
       }
 
-      for (; i1 < L; i1++) {
-        const r_i_i1 = r[i * L + i1]!;
+      for (; j < L; j++) {
+        const r_i_j = r[i * L + j]!;
         for (let e = 0; e < E; e++) {
-          const k_i1_e = k[i1 * E + e]!;
+          const k_j_e = k[j * E + e]!;
           const q_i_e = q[i * E + e]!;
-          dq[i * E + e] = dq[i * E + e]! + k_i1_e * r_i_i1;
-          dk[i1 * E + e] = dk[i1 * E + e]! + q_i_e * r_i_i1;
+          dq[i * E + e] = dq[i * E + e]! + k_j_e * r_i_j;
+          dk[j * E + e] = dk[j * E + e]! + q_i_e * r_i_j;
         }
       }
     }

@@ -54,8 +54,12 @@ function lengthCode(p: Program, t: TensorDecl, size: (s: string) => string): str
   return dims.length ? dims.join(" * ") : "1";
 }
 
-function letterFor(p: Program): (size: string) => string {
-  return (size) => Object.keys(p.letters).find((l) => p.letters[l] === size) ?? size.toLowerCase();
+/** The spec's letter for an index of `size`, one not in `avoid` where there is one (a sum over j inside the loop on i is a loop on j). */
+function letterFor(p: Program): (size: string, avoid?: ReadonlySet<string>) => string {
+  return (size, avoid) => {
+    const letters = Object.keys(p.letters).filter((l) => p.letters[l] === size);
+    return letters.find((l) => !avoid?.has(l)) ?? letters[0] ?? size.toLowerCase();
+  };
 }
 
 let shared: Project | undefined;

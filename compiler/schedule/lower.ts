@@ -26,8 +26,8 @@ export interface Names {
   readonly array: (r: Ref) => { readonly name: string; readonly dims: readonly string[] };
   /** The local of a scalar symbol (constant or size). */
   readonly symbol: (name: string) => string;
-  /** The loop counter's name for an index of a size that is not a spec letter (`N` -> `n`). */
-  readonly letterFor: (size: string) => string;
+  /** The loop counter's name for a bound index of a size: a spec letter of that size, one not in `avoid` where there is one (`N` -> `n`). */
+  readonly letterFor: (size: string, avoid?: ReadonlySet<string>) => string;
 }
 
 export interface Scope extends Names {
@@ -144,7 +144,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
         const loops: { v: string; extent: string }[] = [];
         for (const i of x.indices) {
           const size = canonicalSize(i) ?? s.sizeOf(i);
-          const v = s.namer.fresh(s.letterFor(size));
+          const v = s.namer.fresh(s.letterFor(size, new Set([...inner.keys(), ...inner.values()])));
           inner.set(i, v);
           loops.push({ v, extent: s.symbol(size) });
         }
@@ -265,9 +265,11 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       out.push({ kind: "comment", text: `one pass over memory for ${what.join(", ")}` });
       for (const r of pass.reductions) if (r.output !== undefined) out.push({ kind: "comment", text: `d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}` });
       const counters = new Map<string, string>();
+      const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
       const loops = pass.loops.map((i, k) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
-        const v = scoped.namer.fresh(canonicalSize(i) ? names.letterFor(size) : i);
+        const v = scoped.namer.fresh(canonicalSize(i) ? names.letterFor(size, letters) : i);
+        letters.add(v);
         counters.set(i, v);
         // four rows at a time: copies that add into the same cell add their terms first
         return { v, extent: names.symbol(size), unroll: k === pass.loops.length - 2 ? 4 : 1 };
