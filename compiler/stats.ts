@@ -4,13 +4,16 @@
  * prints this as JSON; the optimum tests and the docs read it.
  *
  * Arithmetic is counted by the scheduler's one counter (schedule/cost.ts). The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
- * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
+ * staged backward and allocates an array per statement, except a statement that copies another
+ * gradient array cell for cell (it reads that array: `aliasOf`); the fused kernel runs the
+ * schedule's passes.
  */
 import { canonicalSize, children, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
 import { boundOf, type Schedule } from "./schedule/passes.js";
 import { cost } from "./schedule/cost.js";
+import { aliasOf } from "./schedule/lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -113,6 +116,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     for (const s of b.statements) {
       const shape = sizesOf(s.target.indices, p.sizeOf);
       const name = `d${s.target.name.replace("#", "")}`;
+      if (aliasOf(s, finals) !== undefined) continue; // the same array as another: no copy
       if (!finals.has(s.target.name)) nTemps.push({ name, shape });
       if (s.expr.kind === "num") continue; // zeros: allocation only
       const a = arithmetic(s.expr, () => false, at);

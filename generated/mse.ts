@@ -177,8 +177,8 @@ export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partia
   // dt[n,d] = -2*dloss[]*r[n,d]/D/N
   // derived from the naive backward by inlining alone (no rewrite)
   {
-    const dy_loss = (2 * dout[0]!) / D / N;
-    const dt_loss = (-2 * dout[0]!) / D / N;
+    const dy_dloss = (2 * dout[0]!) / D / N;
+    const dt_dloss = (-2 * dout[0]!) / D / N;
     let n = 0;
     for (; n + 2 <= N; n += 2) {
       let d = 0;
@@ -191,31 +191,31 @@ export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partia
         const r_n1_d1 = r[(n + 1) * D + d + 1]!;
         const r_n1_d2 = r[(n + 1) * D + d + 2]!;
         const r_n1_d3 = r[(n + 1) * D + d + 3]!;
-        dy[n * D + d] = dy_loss * r_n_d;
-        dy[n * D + d + 1] = dy_loss * r_n_d1;
-        dy[n * D + d + 2] = dy_loss * r_n_d2;
-        dy[n * D + d + 3] = dy_loss * r_n_d3;
-        dy[(n + 1) * D + d] = dy_loss * r_n1_d;
-        dy[(n + 1) * D + d + 1] = dy_loss * r_n1_d1;
-        dy[(n + 1) * D + d + 2] = dy_loss * r_n1_d2;
-        dy[(n + 1) * D + d + 3] = dy_loss * r_n1_d3;
-        dt[n * D + d] = dt_loss * r_n_d;
-        dt[n * D + d + 1] = dt_loss * r_n_d1;
-        dt[n * D + d + 2] = dt_loss * r_n_d2;
-        dt[n * D + d + 3] = dt_loss * r_n_d3;
-        dt[(n + 1) * D + d] = dt_loss * r_n1_d;
-        dt[(n + 1) * D + d + 1] = dt_loss * r_n1_d1;
-        dt[(n + 1) * D + d + 2] = dt_loss * r_n1_d2;
-        dt[(n + 1) * D + d + 3] = dt_loss * r_n1_d3;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
+        dy[(n + 1) * D + d + 1] = dy_dloss * r_n1_d1;
+        dy[(n + 1) * D + d + 2] = dy_dloss * r_n1_d2;
+        dy[(n + 1) * D + d + 3] = dy_dloss * r_n1_d3;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dt[n * D + d + 3] = dt_dloss * r_n_d3;
+        dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
+        dt[(n + 1) * D + d + 1] = dt_dloss * r_n1_d1;
+        dt[(n + 1) * D + d + 2] = dt_dloss * r_n1_d2;
+        dt[(n + 1) * D + d + 3] = dt_dloss * r_n1_d3;
       }
 
       for (; d < D; d++) {
         const r_n_d = r[n * D + d]!;
         const r_n1_d = r[(n + 1) * D + d]!;
-        dy[n * D + d] = dy_loss * r_n_d;
-        dy[(n + 1) * D + d] = dy_loss * r_n1_d;
-        dt[n * D + d] = dt_loss * r_n_d;
-        dt[(n + 1) * D + d] = dt_loss * r_n1_d;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
       }
     }
 
@@ -226,20 +226,20 @@ export function backwardFused(dout: Float64Array, cache: MseCache, into?: Partia
         const r_n_d1 = r[n * D + d + 1]!;
         const r_n_d2 = r[n * D + d + 2]!;
         const r_n_d3 = r[n * D + d + 3]!;
-        dy[n * D + d] = dy_loss * r_n_d;
-        dy[n * D + d + 1] = dy_loss * r_n_d1;
-        dy[n * D + d + 2] = dy_loss * r_n_d2;
-        dy[n * D + d + 3] = dy_loss * r_n_d3;
-        dt[n * D + d] = dt_loss * r_n_d;
-        dt[n * D + d + 1] = dt_loss * r_n_d1;
-        dt[n * D + d + 2] = dt_loss * r_n_d2;
-        dt[n * D + d + 3] = dt_loss * r_n_d3;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dt[n * D + d + 3] = dt_dloss * r_n_d3;
       }
 
       for (; d < D; d++) {
         const r_n_d = r[n * D + d]!;
-        dy[n * D + d] = dy_loss * r_n_d;
-        dt[n * D + d] = dt_loss * r_n_d;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
       }
     }
   }

@@ -9,7 +9,7 @@ import { collect, print, printTogether, refName, refsOf, type Expr, type Ref, ty
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
-import { assignLoop, lowerFused, type Names } from "../schedule/lower.js";
+import { aliasOf, assignLoop, lowerFused, type Names } from "../schedule/lower.js";
 import type { Stmt } from "../loop/ir.js";
 import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
@@ -27,6 +27,8 @@ export interface EmitInput {
   readonly dtype?: "float64" | "float32";
   /** How to regenerate the module, for the header's "Do not edit" line (default: `npx backpass build <source>`). */
   readonly rebuild?: string;
+  /** Prints the fused kernel's loop IR after lowering and after each loop pass (`--debug`). */
+  readonly log?: (line: string) => void;
 }
 
 /** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
@@ -336,9 +338,9 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const zero = s.expr.kind === "num" && s.expr.value === 0;
       // an adjoint that is exactly another gradient array, cell for cell, is that array
-      const copy = s.expr.kind === "ref" && s.expr.space === "grad" && s.expr.indices.join(",") === s.target.indices.join(",") && grads.has(s.expr.name);
-      if (!finals.has(s.target.name) && copy && s.expr.kind === "ref") {
-        grads.set(s.target.name, grads.get(s.expr.name)!);
+      const alias = aliasOf(s, finals);
+      if (alias !== undefined && s.expr.kind === "ref") {
+        grads.set(s.target.name, gradName(s.expr));
         body.push({ kind: "comment", text: `(the same array as ${refText(p, s.expr).replace("#", "")}: no copy)` });
         continue;
       }
@@ -404,7 +406,7 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
     dims.set(outNames[k]!, shapeOf(p, t).map((s) => syms.get(s)!));
   });
   lines.push(backwardDisjointCheck(p, p.inputs.map((t, k) => ({ name: `d${t.name}`, v: outNames[k]! }))));
-  const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array" });
+  const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
   lines.push(...tsStatements(body, dims));
   lines.push(`return { ${p.inputs.map((t, k) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;

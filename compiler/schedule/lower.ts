@@ -9,12 +9,13 @@
  */
 import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, splitCoefficient, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
-import type { Fused } from "../ir/backward.js";
+import type { Fused, Statement } from "../ir/backward.js";
 import { at, bin, call, let_, load, local, loop, neg, num, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
 import { hoist as hoistLets } from "../loop/hoist.js";
 import { unroll } from "../loop/unroll.js";
 import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
+import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./hoist.js";
 import type { Schedule } from "./passes.js";
 
@@ -195,12 +196,24 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
   return nest(loops, [...pre, store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value)]);
 }
 
+/**
+ * The gradient array a naive statement is, when it copies another cell for cell (`dgammax[n,d] =
+ * dout[n,d]`) and is not a final gradient (those need memory of their own): the kernel reads that
+ * array instead of allocating a copy.
+ */
+export function aliasOf(s: Statement, finals: ReadonlySet<string>): string | undefined {
+  const e = s.expr;
+  return !finals.has(s.target.name) && e.kind === "ref" && e.space === "grad" && e.indices.join(",") === s.target.indices.join(",") ? e.name : undefined;
+}
+
 /** What the fused kernel's lowering needs beyond the names: the kernel's output arrays and the element type. */
 export interface FusedTarget {
   readonly outputs: readonly string[];
   /** Output keys as the caller gives them in `into` (`dgamma`). */
   readonly keys: readonly string[];
   readonly float32: boolean;
+  /** Prints the loop IR of each pass after lowering and after each loop pass (`--debug`). */
+  readonly log?: (line: string) => void;
 }
 
 /**
@@ -253,7 +266,15 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     }
     return known;
   };
-  const optimize = (body: Stmt[]): Stmt[] => scalarReplace(accumulate(unroll(hoistLets(body, namer), namer), namer), namer);
+  const optimize = (body: Stmt[]): Stmt[] => {
+    let out = body;
+    target.log?.(`== loop: lowered\n${printStmts(out, 1)}`);
+    for (const [name, pass] of [["hoist", hoistLets], ["unroll", unroll], ["accumulate", accumulate], ["scalar-replace", scalarReplace]] as const) {
+      out = pass(out, namer);
+      target.log?.(`== loop/${name}\n${printStmts(out, 1)}`);
+    }
+    return out;
+  };
   for (const pass of sched.passes) {
     // each pass is a block of its own: its counters are the spec's letters
     names = outer;
@@ -324,7 +345,9 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
    */
   function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[]): Stmt[] {
     const vars = new Map<string, string>();
-    const heavy = outputs.some(({ expr }) => contains(expr, isTranscendental));
+    // unrolling pays for loads and stores, not for transcendental calls left in the innermost loop
+    const forms = outputs.map((o) => hoist(o.expr, loopIndices));
+    const heavy = forms.some((h) => contains(h.body, isTranscendental));
     const loops = loopIndices.map((i, k) => {
       const v = namer.fresh(i);
       vars.set(i, v);
@@ -334,9 +357,9 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const known = knownAt(vars, () => true);
     const body: Stmt[] = [];
     const named = new Map<Expr, Value>();
-    for (const o of outputs) {
+    for (const [k, o] of outputs.entries()) {
       const grad = target.outputs[o.input]!;
-      const h = hoist(o.expr, loopIndices);
+      const h = forms[k]!;
       const kn = new Map(known);
       h.hoisted.forEach((x: Hoisted) => {
         let v = named.get(x.expr);
@@ -360,7 +383,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
   function describe(x: Expr, fallback: string): string {
     const parts: string[] = [];
     const walk = (y: Expr): void => {
-      if (y.kind === "ref" && !parts.includes(y.name)) parts.push(y.name);
+      const name = y.kind === "ref" ? (y.space === "grad" ? `d${y.name}` : y.name) : "";
+      if (y.kind === "ref" && !parts.includes(name)) parts.push(name);
       else if (isReduction(y) || isStored(y)) {
         const s = storage.get(y) ?? storage.get(sched.aliases.get(y)?.of ?? y);
         if (s && !parts.includes(s.name)) parts.push(s.name);

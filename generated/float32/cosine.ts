@@ -299,13 +299,33 @@ export function backwardFused(
   {
     for (let n = 0; n < N; n++) {
       const da_ab_bb_aa = -((ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!));
-      const da_sim_aa_bb = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+      const da_dsim_aa_bb = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
       const db_aa_ab_bb = -((aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!));
-      for (let d = 0; d < D; d++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
         const b_n_d = b[n * D + d]!;
         const a_n_d = a[n * D + d]!;
-        da[n * D + d] = da_sim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
-        db[n * D + d] = da_sim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
+        const b_n_d1 = b[n * D + d + 1]!;
+        const a_n_d1 = a[n * D + d + 1]!;
+        const b_n_d2 = b[n * D + d + 2]!;
+        const a_n_d2 = a[n * D + d + 2]!;
+        const b_n_d3 = b[n * D + d + 3]!;
+        const a_n_d3 = a[n * D + d + 3]!;
+        da[n * D + d] = da_dsim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
+        da[n * D + d + 1] = da_dsim_aa_bb * (b_n_d1 + da_ab_bb_aa * a_n_d1);
+        da[n * D + d + 2] = da_dsim_aa_bb * (b_n_d2 + da_ab_bb_aa * a_n_d2);
+        da[n * D + d + 3] = da_dsim_aa_bb * (b_n_d3 + da_ab_bb_aa * a_n_d3);
+        db[n * D + d] = da_dsim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
+        db[n * D + d + 1] = da_dsim_aa_bb * (a_n_d1 + db_aa_ab_bb * b_n_d1);
+        db[n * D + d + 2] = da_dsim_aa_bb * (a_n_d2 + db_aa_ab_bb * b_n_d2);
+        db[n * D + d + 3] = da_dsim_aa_bb * (a_n_d3 + db_aa_ab_bb * b_n_d3);
+      }
+
+      for (; d < D; d++) {
+        const b_n_d = b[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        da[n * D + d] = da_dsim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
+        db[n * D + d] = da_dsim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
       }
     }
   }
