@@ -58,12 +58,10 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
       case "add":
         ops += w * (x.terms.length - 1);
         return x.terms.forEach((t) => go(t, w));
-      case "mul": {
-        // a factor -1 is a sign
-        const factors = x.factors.filter((f) => !(f.kind === "num" && f.value === -1));
-        ops += w * Math.max(0, factors.length - 1);
-        return factors.forEach((f) => go(f, w));
-      }
+      case "mul":
+        // a factor -1 counts as one operation: a negation, or the subtraction a term becomes
+        ops += w * (x.factors.length - 1);
+        return x.factors.forEach((f) => go(f, w));
       case "pow":
         if (x.exp.kind === "num") power(x.exp.value, w);
         else {

@@ -367,72 +367,9 @@ export function backwardFused(
   // dt[n,c] = -dloss[]*logp[n,c]/N
   // derived from the naive backward by inlining alone (no rewrite)
   {
-    const dz_dloss = dout[0]! / N;
-    const dt_dloss = -(dout[0]! / N);
-    let n = 0;
-    for (; n + 2 <= N; n += 2) {
-      const r_n = r[n]!;
-      const r_n1 = r[n + 1]!;
-      let c = 0;
-      for (; c + 4 <= C; c += 4) {
-        const p_n_c = p[n * C + c]!;
-        const t_n_c = t[n * C + c]!;
-        const p_n_c1 = p[n * C + c + 1]!;
-        const t_n_c1 = t[n * C + c + 1]!;
-        const p_n_c2 = p[n * C + c + 2]!;
-        const t_n_c2 = t[n * C + c + 2]!;
-        const p_n_c3 = p[n * C + c + 3]!;
-        const t_n_c3 = t[n * C + c + 3]!;
-        const p_n1_c = p[(n + 1) * C + c]!;
-        const t_n1_c = t[(n + 1) * C + c]!;
-        const p_n1_c1 = p[(n + 1) * C + c + 1]!;
-        const t_n1_c1 = t[(n + 1) * C + c + 1]!;
-        const p_n1_c2 = p[(n + 1) * C + c + 2]!;
-        const t_n1_c2 = t[(n + 1) * C + c + 2]!;
-        const p_n1_c3 = p[(n + 1) * C + c + 3]!;
-        const t_n1_c3 = t[(n + 1) * C + c + 3]!;
-        const logp_n_c = logp[n * C + c]!;
-        const logp_n_c1 = logp[n * C + c + 1]!;
-        const logp_n_c2 = logp[n * C + c + 2]!;
-        const logp_n_c3 = logp[n * C + c + 3]!;
-        const logp_n1_c = logp[(n + 1) * C + c]!;
-        const logp_n1_c1 = logp[(n + 1) * C + c + 1]!;
-        const logp_n1_c2 = logp[(n + 1) * C + c + 2]!;
-        const logp_n1_c3 = logp[(n + 1) * C + c + 3]!;
-        dz[n * C + c] = dz_dloss * (p_n_c * r_n - t_n_c);
-        dz[n * C + c + 1] = dz_dloss * (p_n_c1 * r_n - t_n_c1);
-        dz[n * C + c + 2] = dz_dloss * (p_n_c2 * r_n - t_n_c2);
-        dz[n * C + c + 3] = dz_dloss * (p_n_c3 * r_n - t_n_c3);
-        dz[(n + 1) * C + c] = dz_dloss * (p_n1_c * r_n1 - t_n1_c);
-        dz[(n + 1) * C + c + 1] = dz_dloss * (p_n1_c1 * r_n1 - t_n1_c1);
-        dz[(n + 1) * C + c + 2] = dz_dloss * (p_n1_c2 * r_n1 - t_n1_c2);
-        dz[(n + 1) * C + c + 3] = dz_dloss * (p_n1_c3 * r_n1 - t_n1_c3);
-        dt[n * C + c] = dt_dloss * logp_n_c;
-        dt[n * C + c + 1] = dt_dloss * logp_n_c1;
-        dt[n * C + c + 2] = dt_dloss * logp_n_c2;
-        dt[n * C + c + 3] = dt_dloss * logp_n_c3;
-        dt[(n + 1) * C + c] = dt_dloss * logp_n1_c;
-        dt[(n + 1) * C + c + 1] = dt_dloss * logp_n1_c1;
-        dt[(n + 1) * C + c + 2] = dt_dloss * logp_n1_c2;
-        dt[(n + 1) * C + c + 3] = dt_dloss * logp_n1_c3;
-      }
-
-      for (; c < C; c++) {
-        const p_n_c = p[n * C + c]!;
-        const t_n_c = t[n * C + c]!;
-        const p_n1_c = p[(n + 1) * C + c]!;
-        const t_n1_c = t[(n + 1) * C + c]!;
-        const logp_n_c = logp[n * C + c]!;
-        const logp_n1_c = logp[(n + 1) * C + c]!;
-        dz[n * C + c] = dz_dloss * (p_n_c * r_n - t_n_c);
-        dz[(n + 1) * C + c] = dz_dloss * (p_n1_c * r_n1 - t_n1_c);
-        dt[n * C + c] = dt_dloss * logp_n_c;
-        dt[(n + 1) * C + c] = dt_dloss * logp_n1_c;
-      }
-    }
-
-    for (; n < N; n++) {
-      const r_n = r[n]!;
+    const dz_t = -(dout[0]! / N);
+    for (let n = 0; n < N; n++) {
+      const dz_p = (dout[0]! * r[n]!) / N;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
         const p_n_c = p[n * C + c]!;
@@ -447,22 +384,22 @@ export function backwardFused(
         const logp_n_c1 = logp[n * C + c + 1]!;
         const logp_n_c2 = logp[n * C + c + 2]!;
         const logp_n_c3 = logp[n * C + c + 3]!;
-        dz[n * C + c] = dz_dloss * (p_n_c * r_n - t_n_c);
-        dz[n * C + c + 1] = dz_dloss * (p_n_c1 * r_n - t_n_c1);
-        dz[n * C + c + 2] = dz_dloss * (p_n_c2 * r_n - t_n_c2);
-        dz[n * C + c + 3] = dz_dloss * (p_n_c3 * r_n - t_n_c3);
-        dt[n * C + c] = dt_dloss * logp_n_c;
-        dt[n * C + c + 1] = dt_dloss * logp_n_c1;
-        dt[n * C + c + 2] = dt_dloss * logp_n_c2;
-        dt[n * C + c + 3] = dt_dloss * logp_n_c3;
+        dz[n * C + c] = dz_p * p_n_c + dz_t * t_n_c;
+        dz[n * C + c + 1] = dz_p * p_n_c1 + dz_t * t_n_c1;
+        dz[n * C + c + 2] = dz_p * p_n_c2 + dz_t * t_n_c2;
+        dz[n * C + c + 3] = dz_p * p_n_c3 + dz_t * t_n_c3;
+        dt[n * C + c] = dz_t * logp_n_c;
+        dt[n * C + c + 1] = dz_t * logp_n_c1;
+        dt[n * C + c + 2] = dz_t * logp_n_c2;
+        dt[n * C + c + 3] = dz_t * logp_n_c3;
       }
 
       for (; c < C; c++) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
         const logp_n_c = logp[n * C + c]!;
-        dz[n * C + c] = dz_dloss * (p_n_c * r_n - t_n_c);
-        dt[n * C + c] = dt_dloss * logp_n_c;
+        dz[n * C + c] = dz_p * p_n_c + dz_t * t_n_c;
+        dt[n * C + c] = dz_t * logp_n_c;
       }
     }
   }
