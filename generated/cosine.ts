@@ -311,12 +311,12 @@ export function backwardFused(
         const b_n_d3 = b[n * D + d + 3]!;
         const a_n_d3 = a[n * D + d + 3]!;
         da[n * D + d] = da_dsim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
-        da[n * D + d + 1] = da_dsim_aa_bb * (b_n_d1 + da_ab_bb_aa * a_n_d1);
-        da[n * D + d + 2] = da_dsim_aa_bb * (b_n_d2 + da_ab_bb_aa * a_n_d2);
-        da[n * D + d + 3] = da_dsim_aa_bb * (b_n_d3 + da_ab_bb_aa * a_n_d3);
         db[n * D + d] = da_dsim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
+        da[n * D + d + 1] = da_dsim_aa_bb * (b_n_d1 + da_ab_bb_aa * a_n_d1);
         db[n * D + d + 1] = da_dsim_aa_bb * (a_n_d1 + db_aa_ab_bb * b_n_d1);
+        da[n * D + d + 2] = da_dsim_aa_bb * (b_n_d2 + da_ab_bb_aa * a_n_d2);
         db[n * D + d + 2] = da_dsim_aa_bb * (a_n_d2 + db_aa_ab_bb * b_n_d2);
+        da[n * D + d + 3] = da_dsim_aa_bb * (b_n_d3 + da_ab_bb_aa * a_n_d3);
         db[n * D + d + 3] = da_dsim_aa_bb * (a_n_d3 + db_aa_ab_bb * b_n_d3);
       }
 

@@ -373,23 +373,23 @@ export function backwardFused(
       for (; c + 4 <= C; c += 4) {
         const p_n_c = p[n * C + c]!;
         const t_n_c = t[n * C + c]!;
+        const logp_n_c = logp[n * C + c]!;
         const p_n_c1 = p[n * C + c + 1]!;
         const t_n_c1 = t[n * C + c + 1]!;
+        const logp_n_c1 = logp[n * C + c + 1]!;
         const p_n_c2 = p[n * C + c + 2]!;
         const t_n_c2 = t[n * C + c + 2]!;
+        const logp_n_c2 = logp[n * C + c + 2]!;
         const p_n_c3 = p[n * C + c + 3]!;
         const t_n_c3 = t[n * C + c + 3]!;
-        const logp_n_c = logp[n * C + c]!;
-        const logp_n_c1 = logp[n * C + c + 1]!;
-        const logp_n_c2 = logp[n * C + c + 2]!;
         const logp_n_c3 = logp[n * C + c + 3]!;
         dz[n * C + c] = dz_p * p_n_c + dz_t * t_n_c;
-        dz[n * C + c + 1] = dz_p * p_n_c1 + dz_t * t_n_c1;
-        dz[n * C + c + 2] = dz_p * p_n_c2 + dz_t * t_n_c2;
-        dz[n * C + c + 3] = dz_p * p_n_c3 + dz_t * t_n_c3;
         dt[n * C + c] = dz_t * logp_n_c;
+        dz[n * C + c + 1] = dz_p * p_n_c1 + dz_t * t_n_c1;
         dt[n * C + c + 1] = dz_t * logp_n_c1;
+        dz[n * C + c + 2] = dz_p * p_n_c2 + dz_t * t_n_c2;
         dt[n * C + c + 2] = dz_t * logp_n_c2;
+        dz[n * C + c + 3] = dz_p * p_n_c3 + dz_t * t_n_c3;
         dt[n * C + c + 3] = dz_t * logp_n_c3;
       }
 

@@ -9,9 +9,11 @@
  * - Any other loop (its body holds statements beside the inner loop, or the innermost body holds a
  *   loop of its own) is left as it is: the directive is dropped.
  *
- * Copies are interleaved statement by statement (copy 0, 1, ... of each statement in turn), so
- * copies that add into the same place are next to each other and become one addition of their
- * terms, added together first. A `let` in a copy takes a fresh name.
+ * A body that adds into places has its copies interleaved statement by statement (copy 0, 1, ...
+ * of each statement in turn), so copies that add into the same place are next to each other and
+ * become one addition of their terms, added together first. Any other body runs copy after copy,
+ * each as written (stores to several outputs stay interleaved, which measured faster for
+ * softmax_xent's dz and dt). A `let` in a copy takes a fresh name.
  */
 import { at, mapStmts, sumOf, type Index, type Namer, type Stmt, type Value } from "./ir.js";
 import { printIndex } from "./print.js";
@@ -29,8 +31,20 @@ export function unroll(body: readonly Stmt[], namer: Namer): Stmt[] {
     // the copies' lets are named in the main loop's own scope
     const scope = namer.child();
     const copies = Array.from({ length: s.unroll }, (_, k) => copyBody(inner.body, s.index, k, scope));
-    const jammed = merge(copies[0]!.flatMap((_, j) => copies.map((c) => c[j]!)));
-    const main: Stmt = { ...s, unroll: 1, step: s.unroll, resume: true, body: unroll(rebuild(nest.slice(1), jammed), scope) };
+    const adds = inner.body.some((x) => x.kind === "store" && x.op === "+=");
+    const jammed = adds ? merge(copies[0]!.flatMap((_, j) => copies.map((c) => c[j]!))) : copies.flat();
+    let main: Stmt = { ...s, unroll: 1, step: s.unroll, resume: true, body: unroll(rebuild(nest.slice(1), jammed), scope) };
+    if (!adds && nest.length > 1 && inner.unroll > 1) {
+      // the innermost loop unrolled too: its copies row by row (n: d, d+1, ...; then n+1), as a
+      // hand-written 2x4 block stores each row's cells in order
+      const cells = copies.flatMap((c) => Array.from({ length: inner.unroll }, (_, b) => copyBody(c, inner.index, b, scope))).flat();
+      const innermost: Stmt[] = [
+        { kind: "counter", index: inner.index },
+        { ...inner, unroll: 1, step: inner.unroll, resume: true, body: cells },
+        { ...inner, unroll: 1, resume: true, body: jammed },
+      ];
+      main = { ...s, unroll: 1, step: s.unroll, resume: true, body: rebuild(nest.slice(1, -1), innermost) };
+    }
     const rest: Stmt = { ...s, unroll: 1, resume: true, body: unroll(s.body, namer.child()) };
     return [{ kind: "counter", index: s.index }, main, rest];
   });

@@ -193,20 +193,20 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
         const r_n1_d2 = r[(n + 1) * D + d + 2]!;
         const r_n1_d3 = r[(n + 1) * D + d + 3]!;
         dy[n * D + d] = dy_dloss * r_n_d;
-        dy[n * D + d + 1] = dy_dloss * r_n_d1;
-        dy[n * D + d + 2] = dy_dloss * r_n_d2;
-        dy[n * D + d + 3] = dy_dloss * r_n_d3;
-        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
-        dy[(n + 1) * D + d + 1] = dy_dloss * r_n1_d1;
-        dy[(n + 1) * D + d + 2] = dy_dloss * r_n1_d2;
-        dy[(n + 1) * D + d + 3] = dy_dloss * r_n1_d3;
         dt[n * D + d] = dt_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
         dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
         dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
         dt[n * D + d + 3] = dt_dloss * r_n_d3;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
         dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
+        dy[(n + 1) * D + d + 1] = dy_dloss * r_n1_d1;
         dt[(n + 1) * D + d + 1] = dt_dloss * r_n1_d1;
+        dy[(n + 1) * D + d + 2] = dy_dloss * r_n1_d2;
         dt[(n + 1) * D + d + 2] = dt_dloss * r_n1_d2;
+        dy[(n + 1) * D + d + 3] = dy_dloss * r_n1_d3;
         dt[(n + 1) * D + d + 3] = dt_dloss * r_n1_d3;
       }
 
@@ -214,8 +214,8 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
         const r_n_d = r[n * D + d]!;
         const r_n1_d = r[(n + 1) * D + d]!;
         dy[n * D + d] = dy_dloss * r_n_d;
-        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
         dt[n * D + d] = dt_dloss * r_n_d;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
         dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
       }
     }
@@ -228,12 +228,12 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
         const r_n_d2 = r[n * D + d + 2]!;
         const r_n_d3 = r[n * D + d + 3]!;
         dy[n * D + d] = dy_dloss * r_n_d;
-        dy[n * D + d + 1] = dy_dloss * r_n_d1;
-        dy[n * D + d + 2] = dy_dloss * r_n_d2;
-        dy[n * D + d + 3] = dy_dloss * r_n_d3;
         dt[n * D + d] = dt_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
         dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
         dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
         dt[n * D + d + 3] = dt_dloss * r_n_d3;
       }
 

@@ -3,7 +3,7 @@ import { unroll } from "../../compiler/loop/unroll.js";
 import { ir, runPass } from "./run.js";
 
 describe("unroll", () => {
-  it("an innermost loop runs its copies per trip, then a remainder loop", () => {
+  it("an innermost loop runs its copies per trip, copy after copy, then a remainder loop", () => {
     const out = runPass(unroll, `
       for d in 0..D unroll 2 {
         let t: f64 = exp(x[d])
@@ -14,8 +14,8 @@ describe("unroll", () => {
       counter d
       for d in d..D by 2 {
         let t: f64 = exp(x[d])
-        let t1: f64 = exp(x[d + 1])
         y[d] = t * t
+        let t1: f64 = exp(x[d + 1])
         y[d + 1] = t1 * t1
       }
       for d in d..D {
@@ -48,7 +48,7 @@ describe("unroll", () => {
     `));
   });
 
-  it("two rows by two columns: the jammed copies are unrolled again in the inner loop", () => {
+  it("two rows by two columns: the inner loop of the jammed nest runs each row's cells in order", () => {
     const out = runPass(unroll, `
       for n in 0..N unroll 2 {
         for d in 0..D unroll 2 {
