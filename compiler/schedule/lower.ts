@@ -222,8 +222,8 @@ export interface FusedTarget {
  * rounded from their float64 scratch arrays.
  */
 export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Names, target: FusedTarget): Stmt[] {
-  let names = outer;
-  let namer = outer.namer;
+  // the kernel's own scope; each pass is a block with a scope of its own (`scoped` below)
+  const namer = outer.namer;
   const show = (e: Expr) => print(e, p.letters);
   const out: Stmt[] = [];
   const accumulated = new Set(sched.reductions.flatMap((r) => (r.output === undefined ? [] : [r.output])));
@@ -234,7 +234,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
   const storage = new Map<Expr, { name: string; indices: readonly string[] }>();
   // float32 outputs that are reductions accumulate in a float64 array and are stored once
   const stores: { scratch: string; output: string }[] = [];
-  const dims = (indices: readonly string[]) => indices.map((i) => names.symbol(p.sizeOf(i)));
+  const dims = (indices: readonly string[]) => indices.map((i) => outer.symbol(p.sizeOf(i)));
   for (const r of sched.reductions) {
     if (sched.reuse.get(r.node) !== undefined) continue;
     if (r.output !== undefined && !target.float32) storage.set(r.node, { name: target.outputs[r.output]!, indices: r.indices });
@@ -266,48 +266,44 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     }
     return known;
   };
-  const optimize = (body: Stmt[]): Stmt[] => {
+  const optimize = (body: Stmt[], scope: Names): Stmt[] => {
     let out = body;
     target.log?.(`== loop: lowered\n${printStmts(out, 1)}`);
     for (const [name, pass] of [["hoist", hoistLets], ["unroll", unroll], ["accumulate", accumulate], ["scalar-replace", scalarReplace]] as const) {
-      out = pass(out, namer);
+      out = pass(out, scope.namer);
       target.log?.(`== loop/${name}\n${printStmts(out, 1)}`);
     }
     return out;
   };
   for (const pass of sched.passes) {
-    // each pass is a block of its own: its counters are the spec's letters
-    names = outer;
-    namer = outer.namer;
-    const scoped = { ...outer, namer: outer.namer.child() };
     out.push({ kind: "blank" });
     if (pass.kind === "reduce") {
       const what = pass.reductions.map((r) => (isStored(r.node) ? `${show(r.node.body)} (stored once, not recomputed by later passes)` : show(r.node)));
       out.push({ kind: "comment", text: `one pass over memory for ${what.join(", ")}` });
       for (const r of pass.reductions) if (r.output !== undefined) out.push({ kind: "comment", text: `d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}` });
-      const counters = new Map<string, string>();
-      const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
-      const loops = pass.loops.map((i, k) => {
-        const size = canonicalSize(i) ?? p.sizeOf(i);
-        const v = scoped.namer.fresh(canonicalSize(i) ? names.letterFor(size, letters) : i);
-        letters.add(v);
-        counters.set(i, v);
-        // four rows at a time: copies that add into the same cell add their terms first
-        return { v, extent: names.symbol(size), unroll: k === pass.loops.length - 2 ? 4 : 1 };
-      });
       // scalars (a size's square root) are computed once, before the pass
       const scalars = new Map<Expr, Value>();
       const hoistScalars = (x: Expr): void => {
         if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max" || y.kind === "stored")) {
           if (scalars.has(x)) return;
           const v = namer.fresh(describe(x, "k"));
-          out.push(let_(v, lowerExpr(x, { ...names, indices: new Map() }).value));
+          out.push(let_(v, lowerExpr(x, { ...outer, indices: new Map() }).value));
           scalars.set(x, local(v));
         } else if (!isReduction(x) && !isStored(x)) children(x).forEach(hoistScalars);
       };
       for (const r of pass.reductions) hoistScalars(r.node.body);
-      names = scoped;
-      namer = scoped.namer;
+      // the pass is a block of its own, named after the scalars before it: its counters are the spec's letters
+      const scoped = { ...outer, namer: outer.namer.child() };
+      const counters = new Map<string, string>();
+      const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
+      const loops = pass.loops.map((i, k) => {
+        const size = canonicalSize(i) ?? p.sizeOf(i);
+        const v = scoped.namer.fresh(canonicalSize(i) ? outer.letterFor(size, letters) : i);
+        letters.add(v);
+        counters.set(i, v);
+        // four rows at a time: copies that add into the same cell add their terms first
+        return { v, extent: outer.symbol(size), unroll: k === pass.loops.length - 2 ? 4 : 1 };
+      });
       const body: Stmt[] = [];
       pass.reductions.forEach((r, k) => {
         const binding = pass.bindings[k]!;
@@ -315,11 +311,11 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         const m = new Map(Object.entries(binding).map(([i, l]) => [i, counters.get(l)!]));
         const known = knownAt(m, (e) => done.has(e));
         for (const [x, v] of scalars) known.set(x, v);
-        const { pre, value } = lowerExpr(r.node.body, { ...names, indices: m, known });
+        const { pre, value } = lowerExpr(r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
         body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(m.get(i)!)) }, value, isStored(r.node) ? "=" : "+="));
       });
-      out.push({ kind: "block", body: optimize(nest(loops, body)) });
+      out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
     } else {
       if (pass.outputs.length > 1) out.push({ kind: "comment", text: `one pass over memory for ${pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}` });
@@ -328,13 +324,10 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         out.push({ kind: "comment", text: `d${t.indices.length ? `${t.name}[${t.indices.join(",")}]` : t.name} = ${show(fused.gradients[o.input]!)}` });
         out.push({ kind: "comment", text: `derived from the naive backward by ${provenance(fused, o.input)}` });
       }
-      names = scoped;
-      namer = scoped.namer;
-      out.push({ kind: "block", body: optimize(mapPass(pass.outputs, pass.loops)) });
+      const scoped = { ...outer, namer: outer.namer.child() };
+      out.push({ kind: "block", body: optimize(mapPass(pass.outputs, pass.loops, scoped), scoped) });
     }
   }
-  names = outer;
-  namer = outer.namer;
   for (const { scratch, output } of stores) out.push({ kind: "copy", from: scratch, to: output });
   return out;
 
@@ -343,7 +336,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
    * names (hoist.ts) is a `let` in the innermost loop, which loop/hoist.ts moves out; two rows and
    * four columns at a time, except where a transcendental call dominates the cost.
    */
-  function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[]): Stmt[] {
+  function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[], names: Names): Stmt[] {
+    const { namer } = names;
     const vars = new Map<string, string>();
     // unrolling pays for loads and stores, not for transcendental calls left in the innermost loop
     const forms = outputs.map((o) => hoist(o.expr, loopIndices));
