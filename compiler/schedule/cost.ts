@@ -1,6 +1,6 @@
 /**
  * The one operation counter, shared by the scheduler (which form of an elementwise pass has less
- * work in its innermost loop, hoist.ts) and `backpass stats` (stats.ts). It counts what the lowering
+ * work in its innermost loop, invariants.ts) and `backpass stats` (stats.ts). It counts what the lowering
  * (lower.ts) writes for one evaluation of an expression: each `+ - * /` one operation, a power as
  * its multiplications (`x^2` is `x*x`, `x^-1` one division, other powers and roots a library call),
  * a function call one operation and one transcendental. A reduction runs its body once per

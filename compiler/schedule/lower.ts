@@ -16,7 +16,7 @@ import { unroll } from "../loop/unroll.js";
 import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
-import { hoist, type Hoisted } from "./hoist.js";
+import { hoist, type Hoisted } from "./invariants.js";
 import type { Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */

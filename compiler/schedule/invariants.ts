@@ -1,13 +1,14 @@
 /**
- * Loop-invariant code motion for an elementwise pass: every value that does not depend on all the
- * pass's loop indices is computed outside the innermost loop. It goes to its own loop level as a
- * scalar, or into a small array over its indices before the nest.
+ * The invariants of an elementwise pass: which values do not depend on all the pass's loop indices,
+ * each named by a ref `%h<k>` in the body. lower.ts writes each one as a `let` in the innermost
+ * loop, and the loop pass loop/hoist.ts moves it out: to its own loop level as a scalar, or into
+ * an array over its indices before the nest.
  *
- * There are two candidate forms, and the one with less arithmetic in the innermost loop wins:
+ * There are two candidate forms, and the one with less work in the innermost loop (cost.ts) wins:
  * - the expression as it is, with each maximal invariant part hoisted: the invariant factors of a
  *   product, and the invariant terms of a sum;
  * - the expression expanded and grouped by its per-element parts, each with one hoisted coefficient.
- *   For batchnorm this is `dx = a[d]*dout + b[d]*xhat + c[d]`.
+ *   For batchnorm this is `dx = dx_offset[d] + dx_xhat[d]*xhat + dx_dout[d]*dout`.
  * Reductions are atoms here: they were computed by earlier passes and are only read.
  */
 import { add, call, mul, num, pow, ref, type Expr, type Ref } from "../ir/expr.js";
