@@ -216,6 +216,6 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
-  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild });
+  const code = await emitModule({ program, backward, fused, schedule: sched, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log });
   return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched)) };
 }

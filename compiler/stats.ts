@@ -3,13 +3,17 @@
  * computes, the arrays it allocates besides its outputs, and its arithmetic. `backpass stats`
  * prints this as JSON; the optimum tests and the docs read it.
  *
- * The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
- * staged backward and allocates an array per statement; the fused kernel runs the schedule's passes.
+ * Arithmetic is counted by the scheduler's one counter (schedule/cost.ts). The counts follow the emitter exactly: the naive kernel runs one loop nest per statement of the
+ * staged backward and allocates an array per statement, except a statement that copies another
+ * gradient array cell for cell (it reads that array: `aliasOf`); the fused kernel runs the
+ * schedule's passes.
  */
-import { canonicalSize, children, collect, isReduction, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { canonicalSize, children, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
-import type { Schedule } from "./schedule/passes.js";
+import { boundOf, type Schedule } from "./schedule/passes.js";
+import { cost } from "./schedule/cost.js";
+import { aliasOf } from "./schedule/lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -56,47 +60,9 @@ export interface SpecStats {
   readonly fused: KernelStats;
 }
 
-/** Arithmetic of an expression per evaluation: reductions count their body once per iteration. */
+/** Arithmetic of an expression per evaluation (the scheduler's counter, schedule/cost.ts): reductions count their body once per iteration. */
 function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
-  let ops = 0;
-  let transcendentals = 0;
-  const go = (x: Expr, weight: number): void => {
-    if (known(x)) return;
-    switch (x.kind) {
-      case "add":
-        ops += weight * (x.terms.length - 1);
-        break;
-      case "mul":
-        ops += weight * (x.factors.length - 1);
-        break;
-      case "pow": {
-        const k = x.exp.kind === "num" ? x.exp.value : NaN;
-        if (k === -1 || k === 2) ops += weight;
-        else if (Number.isInteger(k) && Math.abs(k) <= 4) ops += weight * Math.abs(k);
-        else {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      }
-      case "call":
-        if (x.fn !== "stop") {
-          ops += weight;
-          transcendentals += weight;
-        }
-        break;
-      case "sum":
-      case "max":
-        go(x.body, weight * Math.pow(at, x.indices.length));
-        ops += weight * Math.pow(at, x.indices.length);
-        return;
-      default:
-        break;
-    }
-    for (const c of children(x)) go(c, weight);
-  };
-  go(e, 1);
-  return { ops, transcendentals };
+  return cost(e, { known, at });
 }
 
 function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
@@ -150,6 +116,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     for (const s of b.statements) {
       const shape = sizesOf(s.target.indices, p.sizeOf);
       const name = `d${s.target.name.replace("#", "")}`;
+      if (aliasOf(s, finals) !== undefined) continue; // the same array as another: no copy
       if (!finals.has(s.target.name)) nTemps.push({ name, shape });
       if (s.expr.kind === "num") continue; // zeros: allocation only
       const a = arithmetic(s.expr, () => false, at);
@@ -164,7 +131,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
   const fTemps: { name: string; shape: string[]; in?: string }[] = [];
   const scheduled = new Set<Expr>([...sched.reductions.map((r) => r.node), ...sched.aliases.keys()]);
   for (const r of sched.reductions) {
-    if (r.node.indices.length === 0) {
+    if (isStored(r.node)) {
       // a stored product: an array, not a reduction
       const donor = sched.reuse.get(r.node);
       fTemps.push({ name: show(r.node), shape: sizesOf(r.indices, p.sizeOf), ...(donor ? { in: show(donor) } : {}) });
@@ -172,7 +139,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
     }
     const into = r.output !== undefined ? `d${p.inputs[r.output]!.name}` : "temporary";
     const shape = sizesOf(r.indices, p.sizeOf);
-    fReductions.push({ expr: show(r.node), shape, over: sizesOf(r.node.indices, p.sizeOf), into });
+    fReductions.push({ expr: show(r.node), shape, over: sizesOf(boundOf(r.node), p.sizeOf), into });
     if (r.output === undefined) fTemps.push({ name: show(r.node), shape });
   }
   for (const pass of sched.passes) {
@@ -181,7 +148,7 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       let tr = 0;
       for (const r of pass.reductions) {
         const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
-        ops += a.ops + (r.node.indices.length === 0 ? 0 : 1); // the accumulation
+        ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
       fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });

@@ -126,48 +126,48 @@ export function forward(
   }
 
   // step 2: m[i] = max(s[i,j], j)
-  for (let i1 = 0; i1 < L; i1++) {
+  for (let i = 0; i < L; i++) {
     let top = -Infinity;
-    for (let i2 = 0; i2 < L; i2++) {
-      top = Math.max(top, s[i1 * L + i2]!);
+    for (let j = 0; j < L; j++) {
+      top = Math.max(top, s[i * L + j]!);
     }
 
-    m[i1] = top;
+    m[i] = top;
   }
 
   // step 3: a[i,j] = exp(s[i,j] - stop(m[i]))
-  for (let i3 = 0; i3 < L; i3++) {
-    for (let j1 = 0; j1 < L; j1++) {
-      a[i3 * L + j1] = Math.exp(s[i3 * L + j1]! - m[i3]!);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      a[i * L + j] = Math.exp(s[i * L + j]! - m[i]!);
     }
   }
 
   // step 4: z[i] = sum(a[i,j], j)
-  for (let i4 = 0; i4 < L; i4++) {
-    let acc1 = 0;
-    for (let i5 = 0; i5 < L; i5++) {
-      acc1 += a[i4 * L + i5]!;
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += a[i * L + j]!;
     }
 
-    z[i4] = acc1;
+    z[i] = acc;
   }
 
   // step 5: p[i,j] = a[i,j] / z[i]
-  for (let i6 = 0; i6 < L; i6++) {
-    for (let j2 = 0; j2 < L; j2++) {
-      p[i6 * L + j2] = a[i6 * L + j2]! / z[i6]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      p[i * L + j] = a[i * L + j]! / z[i]!;
     }
   }
 
   // step 6: o[i,f] = sum(p[i,j] * v[j,f], j)
-  for (let i7 = 0; i7 < L; i7++) {
+  for (let i = 0; i < L; i++) {
     for (let f = 0; f < F; f++) {
-      let acc2 = 0;
-      for (let i8 = 0; i8 < L; i8++) {
-        acc2 += p[i7 * L + i8]! * v[i8 * F + f]!;
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += p[i * L + j]! * v[j * F + f]!;
       }
 
-      o[i7 * F + f] = acc2;
+      o[i * F + f] = acc;
     }
   }
 
@@ -248,14 +248,14 @@ export function backwardNaive(
   // dp[i,j] = sum(do[i,f]*v[j,f], f)
   //   local derivative ∂/∂p[i,j] = v[j,f]
   const dp = new Float64Array(L * L);
-  for (let i1 = 0; i1 < L; i1++) {
-    for (let j1 = 0; j1 < L; j1++) {
-      let acc1 = 0;
-      for (let f1 = 0; f1 < F; f1++) {
-        acc1 += dout[i1 * F + f1]! * v[j1 * F + f1]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += dout[i * F + f]! * v[j * F + f]!;
       }
 
-      dp[i1 * L + j1] = acc1;
+      dp[i * L + j] = acc;
     }
   }
 
@@ -263,76 +263,76 @@ export function backwardNaive(
   // da1[i,j] = dp[i,j]/z[i]
   //   local derivative ∂/∂a[i,j] = 1/z[i]
   const da1 = new Float64Array(L * L);
-  for (let i2 = 0; i2 < L; i2++) {
-    for (let j2 = 0; j2 < L; j2++) {
-      da1[i2 * L + j2] = dp[i2 * L + j2]! / z[i2]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da1[i * L + j] = dp[i * L + j]! / z[i]!;
     }
   }
 
   // dz[i] = -sum(dp[i,j]*a[i,j]/z[i]^2, j)
   //   local derivative ∂/∂z[i] = -a[i,j]/z[i]^2
   const dz = new Float64Array(L);
-  for (let i3 = 0; i3 < L; i3++) {
-    let acc2 = 0;
-    for (let i4 = 0; i4 < L; i4++) {
-      acc2 += (dp[i3 * L + i4]! * a[i3 * L + i4]!) / (z[i3]! * z[i3]!);
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += (dp[i * L + j]! * a[i * L + j]!) / (z[i]! * z[i]!);
     }
 
-    dz[i3] = -acc2;
+    dz[i] = -acc;
   }
 
   // step 4 reversed: z[i] = sum(a[i,j], j)
   // da2[i,j] = dz[i]
   //   local derivative ∂/∂a[i,j] = 1
   const da2 = new Float64Array(L * L);
-  for (let i5 = 0; i5 < L; i5++) {
-    for (let j3 = 0; j3 < L; j3++) {
-      da2[i5 * L + j3] = dz[i5]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da2[i * L + j] = dz[i]!;
     }
   }
 
   // step 3 reversed: a[i,j] = exp(s[i,j] - stop(m[i]))
   // da[i,j] = da1[i,j] + da2[i,j]
   const da = new Float64Array(L * L);
-  for (let i6 = 0; i6 < L; i6++) {
-    for (let j4 = 0; j4 < L; j4++) {
-      da[i6 * L + j4] = da1[i6 * L + j4]! + da2[i6 * L + j4]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da[i * L + j] = da1[i * L + j]! + da2[i * L + j]!;
     }
   }
 
   // ds[i,j] = da[i,j]*a[i,j]
   //   local derivative ∂/∂s[i,j] = a[i,j]
   const ds = new Float64Array(L * L);
-  for (let i7 = 0; i7 < L; i7++) {
-    for (let j5 = 0; j5 < L; j5++) {
-      ds[i7 * L + j5] = da[i7 * L + j5]! * a[i7 * L + j5]!;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ds[i * L + j] = da[i * L + j]! * a[i * L + j]!;
     }
   }
 
   // step 1 reversed: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
   // dq[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
   //   local derivative ∂/∂q[i,e] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  for (let i8 = 0; i8 < L; i8++) {
+  for (let i = 0; i < L; i++) {
     for (let e = 0; e < E; e++) {
-      let acc3 = 0;
-      for (let i9 = 0; i9 < L; i9++) {
-        acc3 += (ds[i8 * L + i9]! * k[i9 * E + e]!) / Math.sqrt(E);
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += (ds[i * L + j]! * k[j * E + e]!) / Math.sqrt(E);
       }
 
-      dq[i8 * E + e] = acc3;
+      dq[i * E + e] = acc;
     }
   }
 
   // dk[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
   //   local derivative ∂/∂k[j,e] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
-  for (let j6 = 0; j6 < L; j6++) {
-    for (let e1 = 0; e1 < E; e1++) {
-      let acc4 = 0;
-      for (let i10 = 0; i10 < L; i10++) {
-        acc4 += (ds[i10 * L + j6]! * q[i10 * E + e1]!) / Math.sqrt(E);
+  for (let j = 0; j < L; j++) {
+    for (let e = 0; e < E; e++) {
+      let acc = 0;
+      for (let i = 0; i < L; i++) {
+        acc += (ds[i * L + j]! * q[i * E + e]!) / Math.sqrt(E);
       }
 
-      dk[j6 * E + e1] = acc4;
+      dk[j * E + e] = acc;
     }
   }
 
@@ -402,118 +402,119 @@ export function backwardFused(
   // one pass over memory for sum(do[i,f]*v[j,f], f), sum(do[i,f]*p[i,j], i)
   // dv is a reduction itself, derived by inlining, then unfold-product, fold-product
   {
-    for (let i = 0; i < L; i++) {
-      let i1 = 0;
-      for (; i1 + 4 <= L; i1 += 4) {
-        let acc = r[i1 * L + i]!;
-        let acc1 = r[(i1 + 1) * L + i]!;
-        let acc2 = r[(i1 + 2) * L + i]!;
-        let acc3 = r[(i1 + 3) * L + i]!;
-        const v6 = p[i1 * L + i]!;
-        const v7 = p[(i1 + 1) * L + i]!;
-        const v8 = p[(i1 + 2) * L + i]!;
-        const v9 = p[(i1 + 3) * L + i]!;
+    for (let j = 0; j < L; j++) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        let r_i_j = r[i * L + j]!;
+        let r_i1_j = r[(i + 1) * L + j]!;
+        let r_i2_j = r[(i + 2) * L + j]!;
+        let r_i3_j = r[(i + 3) * L + j]!;
+        const p_i_j = p[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
         for (let f = 0; f < F; f++) {
-          const v1 = dout[i1 * F + f]!;
-          const v2 = v[i * F + f]!;
-          const v3 = dout[(i1 + 1) * F + f]!;
-          const v4 = dout[(i1 + 2) * F + f]!;
-          const v5 = dout[(i1 + 3) * F + f]!;
-          acc += v1 * v2;
-          acc1 += v3 * v2;
-          acc2 += v4 * v2;
-          acc3 += v5 * v2;
-          dv[i * F + f] = dv[i * F + f]! + (v1 * v6 + v3 * v7 + v4 * v8 + v5 * v9);
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          const dout_i1_f = dout[(i + 1) * F + f]!;
+          const dout_i2_f = dout[(i + 2) * F + f]!;
+          const dout_i3_f = dout[(i + 3) * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          r_i1_j += dout_i1_f * v_j_f;
+          r_i2_j += dout_i2_f * v_j_f;
+          r_i3_j += dout_i3_f * v_j_f;
+          dv[j * F + f] =
+            dv[j * F + f]! + (dout_i_f * p_i_j + dout_i1_f * p_i1_j + dout_i2_f * p_i2_j + dout_i3_f * p_i3_j);
         }
 
-        r[i1 * L + i] = acc;
-        r[(i1 + 1) * L + i] = acc1;
-        r[(i1 + 2) * L + i] = acc2;
-        r[(i1 + 3) * L + i] = acc3;
+        r[i * L + j] = r_i_j;
+        r[(i + 1) * L + j] = r_i1_j;
+        r[(i + 2) * L + j] = r_i2_j;
+        r[(i + 3) * L + j] = r_i3_j;
       }
 
-      for (; i1 < L; i1++) {
-        let acc4 = r[i1 * L + i]!;
-        const v12 = p[i1 * L + i]!;
+      for (; i < L; i++) {
+        let r_i_j = r[i * L + j]!;
+        const p_i_j = p[i * L + j]!;
         for (let f = 0; f < F; f++) {
-          const v10 = dout[i1 * F + f]!;
-          const v11 = v[i * F + f]!;
-          acc4 += v10 * v11;
-          dv[i * F + f] = dv[i * F + f]! + v10 * v12;
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          dv[j * F + f] = dv[j * F + f]! + dout_i_f * p_i_j;
         }
 
-        r[i1 * L + i] = acc4;
+        r[i * L + j] = r_i_j;
       }
     }
   }
 
   // one pass over memory for sum(do[i,f]*o[i,f], f)
   {
-    let i2 = 0;
-    for (; i2 + 4 <= L; i2 += 4) {
-      let acc5 = r1[i2]!;
-      let acc6 = r1[i2 + 1]!;
-      let acc7 = r1[i2 + 2]!;
-      let acc8 = r1[i2 + 3]!;
-      for (let f1 = 0; f1 < F; f1++) {
-        const v13 = dout[i2 * F + f1]!;
-        const v14 = o[i2 * F + f1]!;
-        const v15 = dout[(i2 + 1) * F + f1]!;
-        const v16 = o[(i2 + 1) * F + f1]!;
-        const v17 = dout[(i2 + 2) * F + f1]!;
-        const v18 = o[(i2 + 2) * F + f1]!;
-        const v19 = dout[(i2 + 3) * F + f1]!;
-        const v20 = o[(i2 + 3) * F + f1]!;
-        acc5 += v13 * v14;
-        acc6 += v15 * v16;
-        acc7 += v17 * v18;
-        acc8 += v19 * v20;
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      let r1_i = r1[i]!;
+      let r1_i1 = r1[i + 1]!;
+      let r1_i2 = r1[i + 2]!;
+      let r1_i3 = r1[i + 3]!;
+      for (let f = 0; f < F; f++) {
+        const dout_i_f = dout[i * F + f]!;
+        const o_i_f = o[i * F + f]!;
+        const dout_i1_f = dout[(i + 1) * F + f]!;
+        const o_i1_f = o[(i + 1) * F + f]!;
+        const dout_i2_f = dout[(i + 2) * F + f]!;
+        const o_i2_f = o[(i + 2) * F + f]!;
+        const dout_i3_f = dout[(i + 3) * F + f]!;
+        const o_i3_f = o[(i + 3) * F + f]!;
+        r1_i += dout_i_f * o_i_f;
+        r1_i1 += dout_i1_f * o_i1_f;
+        r1_i2 += dout_i2_f * o_i2_f;
+        r1_i3 += dout_i3_f * o_i3_f;
       }
 
-      r1[i2] = acc5;
-      r1[i2 + 1] = acc6;
-      r1[i2 + 2] = acc7;
-      r1[i2 + 3] = acc8;
+      r1[i] = r1_i;
+      r1[i + 1] = r1_i1;
+      r1[i + 2] = r1_i2;
+      r1[i + 3] = r1_i3;
     }
 
-    for (; i2 < L; i2++) {
-      let acc9 = r1[i2]!;
-      for (let f1 = 0; f1 < F; f1++) {
-        const v21 = dout[i2 * F + f1]!;
-        const v22 = o[i2 * F + f1]!;
-        acc9 += v21 * v22;
+    for (; i < L; i++) {
+      let r1_i = r1[i]!;
+      for (let f = 0; f < F; f++) {
+        const dout_i_f = dout[i * F + f]!;
+        const o_i_f = o[i * F + f]!;
+        r1_i += dout_i_f * o_i_f;
       }
 
-      r1[i2] = acc9;
+      r1[i] = r1_i;
     }
   }
 
   // one pass over memory for p[i,j]*(sum(do[i,f]*v[j,f], f) - sum(do[i,f]*o[i,f], f))/sqrt(E) (stored once, not recomputed by later passes)
-  const h = 1 / Math.sqrt(E);
+  const k1 = 1 / Math.sqrt(E);
   {
-    let i3 = 0;
-    for (; i3 + 4 <= L; i3 += 4) {
-      const v24 = r1[i3]!;
-      const v26 = r1[i3 + 1]!;
-      const v28 = r1[i3 + 2]!;
-      const v30 = r1[i3 + 3]!;
-      for (let i4 = 0; i4 < L; i4++) {
-        const v23 = p[i3 * L + i4]!;
-        const v25 = p[(i3 + 1) * L + i4]!;
-        const v27 = p[(i3 + 2) * L + i4]!;
-        const v29 = p[(i3 + 3) * L + i4]!;
-        r[i3 * L + i4] = h * v23 * (r[i3 * L + i4]! - v24);
-        r[(i3 + 1) * L + i4] = h * v25 * (r[(i3 + 1) * L + i4]! - v26);
-        r[(i3 + 2) * L + i4] = h * v27 * (r[(i3 + 2) * L + i4]! - v28);
-        r[(i3 + 3) * L + i4] = h * v29 * (r[(i3 + 3) * L + i4]! - v30);
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      const r1_i = r1[i]!;
+      const r1_i1 = r1[i + 1]!;
+      const r1_i2 = r1[i + 2]!;
+      const r1_i3 = r1[i + 3]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
+        r[i * L + j] = k1 * p_i_j * (r[i * L + j]! - r1_i);
+        r[(i + 1) * L + j] = k1 * p_i1_j * (r[(i + 1) * L + j]! - r1_i1);
+        r[(i + 2) * L + j] = k1 * p_i2_j * (r[(i + 2) * L + j]! - r1_i2);
+        r[(i + 3) * L + j] = k1 * p_i3_j * (r[(i + 3) * L + j]! - r1_i3);
       }
     }
 
-    for (; i3 < L; i3++) {
-      const v32 = r1[i3]!;
-      for (let i4 = 0; i4 < L; i4++) {
-        const v31 = p[i3 * L + i4]!;
-        r[i3 * L + i4] = h * v31 * (r[i3 * L + i4]! - v32);
+    for (; i < L; i++) {
+      const r1_i = r1[i]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        r[i * L + j] = k1 * p_i_j * (r[i * L + j]! - r1_i);
       }
     }
   }
@@ -522,34 +523,34 @@ export function backwardFused(
   // dq is a reduction itself, derived by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction ×3, factor-common ×2, fold-reduction, merge-sums
   // dk is a reduction itself, derived by inlining, then sum-factor ×3, distribute, sum-linear, share-reduction, factor-common ×2, fold-product ×2, fold-reduction, merge-sums
   {
-    for (let i5 = 0; i5 < L; i5++) {
-      let i6 = 0;
-      for (; i6 + 4 <= L; i6 += 4) {
-        const v34 = r[i5 * L + i6]!;
-        const v36 = r[i5 * L + i6 + 1]!;
-        const v38 = r[i5 * L + i6 + 2]!;
-        const v40 = r[i5 * L + i6 + 3]!;
+    for (let i = 0; i < L; i++) {
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        const r_i_j = r[i * L + j]!;
+        const r_i_j1 = r[i * L + j + 1]!;
+        const r_i_j2 = r[i * L + j + 2]!;
+        const r_i_j3 = r[i * L + j + 3]!;
         for (let e = 0; e < E; e++) {
-          const v33 = k[i6 * E + e]!;
-          const v35 = k[(i6 + 1) * E + e]!;
-          const v37 = k[(i6 + 2) * E + e]!;
-          const v39 = k[(i6 + 3) * E + e]!;
-          const v41 = q[i5 * E + e]!;
-          dq[i5 * E + e] = dq[i5 * E + e]! + (v33 * v34 + v35 * v36 + v37 * v38 + v39 * v40);
-          dk[i6 * E + e] = dk[i6 * E + e]! + v41 * v34;
-          dk[(i6 + 1) * E + e] = dk[(i6 + 1) * E + e]! + v41 * v36;
-          dk[(i6 + 2) * E + e] = dk[(i6 + 2) * E + e]! + v41 * v38;
-          dk[(i6 + 3) * E + e] = dk[(i6 + 3) * E + e]! + v41 * v40;
+          const k_j_e = k[j * E + e]!;
+          const k_j1_e = k[(j + 1) * E + e]!;
+          const k_j2_e = k[(j + 2) * E + e]!;
+          const k_j3_e = k[(j + 3) * E + e]!;
+          const q_i_e = q[i * E + e]!;
+          dq[i * E + e] = dq[i * E + e]! + (k_j_e * r_i_j + k_j1_e * r_i_j1 + k_j2_e * r_i_j2 + k_j3_e * r_i_j3);
+          dk[j * E + e] = dk[j * E + e]! + q_i_e * r_i_j;
+          dk[(j + 1) * E + e] = dk[(j + 1) * E + e]! + q_i_e * r_i_j1;
+          dk[(j + 2) * E + e] = dk[(j + 2) * E + e]! + q_i_e * r_i_j2;
+          dk[(j + 3) * E + e] = dk[(j + 3) * E + e]! + q_i_e * r_i_j3;
         }
       }
 
-      for (; i6 < L; i6++) {
-        const v43 = r[i5 * L + i6]!;
+      for (; j < L; j++) {
+        const r_i_j = r[i * L + j]!;
         for (let e = 0; e < E; e++) {
-          const v42 = k[i6 * E + e]!;
-          const v44 = q[i5 * E + e]!;
-          dq[i5 * E + e] = dq[i5 * E + e]! + v42 * v43;
-          dk[i6 * E + e] = dk[i6 * E + e]! + v44 * v43;
+          const k_j_e = k[j * E + e]!;
+          const q_i_e = q[i * E + e]!;
+          dq[i * E + e] = dq[i * E + e]! + k_j_e * r_i_j;
+          dk[j * E + e] = dk[j * E + e]! + q_i_e * r_i_j;
         }
       }
     }

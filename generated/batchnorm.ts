@@ -154,57 +154,57 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[d]
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xmu[n * D + d] = x[n * D + d]! - mu[d]!;
     }
   }
 
   // step 3: sq[n,d] = xmu[n,d]^2
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      sq[n2 * D + d2] = xmu[n2 * D + d2]! * xmu[n2 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      sq[n * D + d] = xmu[n * D + d]! * xmu[n * D + d]!;
     }
   }
 
   // step 4: var[d] = 1/N * sum(sq[n,d], n)
-  for (let d3 = 0; d3 < D; d3++) {
-    let acc1 = 0;
-    for (let n3 = 0; n3 < N; n3++) {
-      acc1 += sq[n3 * D + d3]!;
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += sq[n * D + d]!;
     }
 
-    var_[d3] = acc1 / N;
+    var_[d] = acc / N;
   }
 
   // step 5: sqrtvar[d] = sqrt(var[d] + eps)
-  for (let d4 = 0; d4 < D; d4++) {
-    sqrtvar[d4] = Math.sqrt(eps + var_[d4]!);
+  for (let d = 0; d < D; d++) {
+    sqrtvar[d] = Math.sqrt(eps + var_[d]!);
   }
 
   // step 6: ivar[d] = 1/sqrtvar[d]
-  for (let d5 = 0; d5 < D; d5++) {
-    ivar[d5] = 1 / sqrtvar[d5]!;
+  for (let d = 0; d < D; d++) {
+    ivar[d] = 1 / sqrtvar[d]!;
   }
 
   // step 7: xhat[n,d] = xmu[n,d] * ivar[d]
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d6 = 0; d6 < D; d6++) {
-      xhat[n4 * D + d6] = ivar[d6]! * xmu[n4 * D + d6]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xhat[n * D + d] = ivar[d]! * xmu[n * D + d]!;
     }
   }
 
   // step 8: gammax[n,d] = gamma[d] * xhat[n,d]
-  for (let n5 = 0; n5 < N; n5++) {
-    for (let d7 = 0; d7 < D; d7++) {
-      gammax[n5 * D + d7] = gamma[d7]! * xhat[n5 * D + d7]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      gammax[n * D + d] = gamma[d]! * xhat[n * D + d]!;
     }
   }
 
   // step 9: out[n,d] = gammax[n,d] + beta[d]
-  for (let n6 = 0; n6 < N; n6++) {
-    for (let d8 = 0; d8 < D; d8++) {
-      out[n6 * D + d8] = beta[d8]! + gammax[n6 * D + d8]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      out[n * D + d] = beta[d]! + gammax[n * D + d]!;
     }
   }
 
@@ -300,31 +300,26 @@ export function backwardNaive(
 
   // dgammax[n,d] = dout[n,d]
   //   local derivative ∂/∂gammax[n,d] = 1
-  const dgammax = new Float64Array(N * D);
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      dgammax[n1 * D + d1] = dout[n1 * D + d1]!;
-    }
-  }
+  // (the same array as dout[n,d]: no copy)
 
   // step 8 reversed: gammax[n,d] = gamma[d] * xhat[n,d]
   // dgamma[d] = sum(dgammax[n,d]*xhat[n,d], n)
   //   local derivative ∂/∂gamma[d] = xhat[n,d]
-  for (let d2 = 0; d2 < D; d2++) {
-    let acc1 = 0;
-    for (let n2 = 0; n2 < N; n2++) {
-      acc1 += dgammax[n2 * D + d2]! * xhat[n2 * D + d2]!;
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * D + d]! * xhat[n * D + d]!;
     }
 
-    dgamma[d2] = acc1;
+    dgamma[d] = acc;
   }
 
   // dxhat[n,d] = dgammax[n,d]*gamma[d]
   //   local derivative ∂/∂xhat[n,d] = gamma[d]
   const dxhat = new Float64Array(N * D);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dxhat[n3 * D + d3] = dgammax[n3 * D + d3]! * gamma[d3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat[n * D + d] = dout[n * D + d]! * gamma[d]!;
     }
   }
 
@@ -332,47 +327,47 @@ export function backwardNaive(
   // dxmu1[n,d] = dxhat[n,d]*ivar[d]
   //   local derivative ∂/∂xmu[n,d] = ivar[d]
   const dxmu1 = new Float64Array(N * D);
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d4 = 0; d4 < D; d4++) {
-      dxmu1[n4 * D + d4] = dxhat[n4 * D + d4]! * ivar[d4]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu1[n * D + d] = dxhat[n * D + d]! * ivar[d]!;
     }
   }
 
   // divar[d] = sum(dxhat[n,d]*xmu[n,d], n)
   //   local derivative ∂/∂ivar[d] = xmu[n,d]
   const divar = new Float64Array(D);
-  for (let d5 = 0; d5 < D; d5++) {
-    let acc2 = 0;
-    for (let n5 = 0; n5 < N; n5++) {
-      acc2 += dxhat[n5 * D + d5]! * xmu[n5 * D + d5]!;
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dxhat[n * D + d]! * xmu[n * D + d]!;
     }
 
-    divar[d5] = acc2;
+    divar[d] = acc;
   }
 
   // step 6 reversed: ivar[d] = 1/sqrtvar[d]
   // dsqrtvar[d] = -divar[d]/sqrtvar[d]^2
   //   local derivative ∂/∂sqrtvar[d] = -1/sqrtvar[d]^2
   const dsqrtvar = new Float64Array(D);
-  for (let d6 = 0; d6 < D; d6++) {
-    dsqrtvar[d6] = -(divar[d6]! / (sqrtvar[d6]! * sqrtvar[d6]!));
+  for (let d = 0; d < D; d++) {
+    dsqrtvar[d] = -(divar[d]! / (sqrtvar[d]! * sqrtvar[d]!));
   }
 
   // step 5 reversed: sqrtvar[d] = sqrt(var[d] + eps)
   // dvar[d] = 0.5*dsqrtvar[d]/sqrtvar[d]
   //   local derivative ∂/∂var[d] = 0.5/sqrtvar[d]
   const dvar = new Float64Array(D);
-  for (let d7 = 0; d7 < D; d7++) {
-    dvar[d7] = (0.5 * dsqrtvar[d7]!) / sqrtvar[d7]!;
+  for (let d = 0; d < D; d++) {
+    dvar[d] = (0.5 * dsqrtvar[d]!) / sqrtvar[d]!;
   }
 
   // step 4 reversed: var[d] = 1/N * sum(sq[n,d], n)
   // dsq[n,d] = dvar[d]/N
   //   local derivative ∂/∂sq[n,d] = 1/N
   const dsq = new Float64Array(N * D);
-  for (let n6 = 0; n6 < N; n6++) {
-    for (let d8 = 0; d8 < D; d8++) {
-      dsq[n6 * D + d8] = dvar[d8]! / N;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dsq[n * D + d] = dvar[d]! / N;
     }
   }
 
@@ -380,57 +375,51 @@ export function backwardNaive(
   // dxmu2[n,d] = 2*dsq[n,d]*xmu[n,d]
   //   local derivative ∂/∂xmu[n,d] = 2*xmu[n,d]
   const dxmu2 = new Float64Array(N * D);
-  for (let n7 = 0; n7 < N; n7++) {
-    for (let d9 = 0; d9 < D; d9++) {
-      dxmu2[n7 * D + d9] = 2 * dsq[n7 * D + d9]! * xmu[n7 * D + d9]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu2[n * D + d] = 2 * dsq[n * D + d]! * xmu[n * D + d]!;
     }
   }
 
   // step 2 reversed: xmu[n,d] = x[n,d] - mu[d]
   // dxmu[n,d] = dxmu1[n,d] + dxmu2[n,d]
   const dxmu = new Float64Array(N * D);
-  for (let n8 = 0; n8 < N; n8++) {
-    for (let d10 = 0; d10 < D; d10++) {
-      dxmu[n8 * D + d10] = dxmu1[n8 * D + d10]! + dxmu2[n8 * D + d10]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu[n * D + d] = dxmu1[n * D + d]! + dxmu2[n * D + d]!;
     }
   }
 
   // dx1[n,d] = dxmu[n,d]
   //   local derivative ∂/∂x[n,d] = 1
-  const dx1 = new Float64Array(N * D);
-  for (let n9 = 0; n9 < N; n9++) {
-    for (let d11 = 0; d11 < D; d11++) {
-      dx1[n9 * D + d11] = dxmu[n9 * D + d11]!;
-    }
-  }
-
+  // (the same array as dxmu[n,d]: no copy)
   // dmu[d] = -sum(dxmu[n,d], n)
   //   local derivative ∂/∂mu[d] = -1
   const dmu = new Float64Array(D);
-  for (let d12 = 0; d12 < D; d12++) {
-    let acc3 = 0;
-    for (let n10 = 0; n10 < N; n10++) {
-      acc3 += dxmu[n10 * D + d12]!;
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dxmu[n * D + d]!;
     }
 
-    dmu[d12] = -acc3;
+    dmu[d] = -acc;
   }
 
   // step 1 reversed: mu[d] = 1/N * sum(x[n,d], n)
   // dx2[n,d] = dmu[d]/N
   //   local derivative ∂/∂x[n,d] = 1/N
   const dx2 = new Float64Array(N * D);
-  for (let n11 = 0; n11 < N; n11++) {
-    for (let d13 = 0; d13 < D; d13++) {
-      dx2[n11 * D + d13] = dmu[d13]! / N;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = dmu[d]! / N;
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n12 = 0; n12 < N; n12++) {
-    for (let d14 = 0; d14 < D; d14++) {
-      dx[n12 * D + d14] = dx1[n12 * D + d14]! + dx2[n12 * D + d14]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dxmu[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -505,130 +494,135 @@ export function backwardFused(
     let n = 0;
     for (; n + 4 <= N; n += 4) {
       for (let d = 0; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = dout[(n + 1) * D + d]!;
-        const v2 = dout[(n + 2) * D + d]!;
-        const v3 = dout[(n + 3) * D + d]!;
-        const v4 = xhat[n * D + d]!;
-        const v5 = xhat[(n + 1) * D + d]!;
-        const v6 = xhat[(n + 2) * D + d]!;
-        const v7 = xhat[(n + 3) * D + d]!;
-        dbeta[d] = dbeta[d]! + (v + v1 + v2 + v3);
-        dgamma[d] = dgamma[d]! + (v * v4 + v1 * v5 + v2 * v6 + v3 * v7);
+        const dout_n_d = dout[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        dbeta[d] = dbeta[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
+        dgamma[d] =
+          dgamma[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
       }
     }
 
     for (; n < N; n++) {
       for (let d = 0; d < D; d++) {
-        const v8 = dout[n * D + d]!;
-        const v9 = xhat[n * D + d]!;
-        dbeta[d] = dbeta[d]! + v8;
-        dgamma[d] = dgamma[d]! + v8 * v9;
+        const dout_n_d = dout[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        dbeta[d] = dbeta[d]! + dout_n_d;
+        dgamma[d] = dgamma[d]! + dout_n_d * xhat_n_d;
       }
     }
   }
 
   // dx[n,d] = gamma[d]*ivar[d]*(N*dout[n,d] - sum(dout[n',d], n') - xhat[n,d]*sum(dout[n',d]*xhat[n',d], n'))/N
   // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product ×2
-  const c = new Float64Array(3 * D); // -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; gamma[d]*ivar[d]
-  for (let d2 = 0; d2 < D; d2++) {
-    c[3 * d2] = -((gamma[d2]! * ivar[d2]! * dbeta[d2]!) / N);
-    c[3 * d2 + 1] = -((gamma[d2]! * ivar[d2]! * dgamma[d2]!) / N);
-    c[3 * d2 + 2] = gamma[d2]! * ivar[d2]!;
-  }
-
   {
-    let n1 = 0;
-    for (; n1 + 2 <= N; n1 += 2) {
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v17 = c[3 * d1]!;
-        const v18 = c[3 * d1 + 1]!;
-        const v19 = xhat[n1 * D + d1]!;
-        const v20 = dout[n1 * D + d1]!;
-        const v21 = c[3 * d1 + 2]!;
-        const v22 = c[3 * (d1 + 1)]!;
-        const v23 = c[3 * (d1 + 1) + 1]!;
-        const v24 = xhat[n1 * D + d1 + 1]!;
-        const v25 = dout[n1 * D + d1 + 1]!;
-        const v26 = c[3 * (d1 + 1) + 2]!;
-        const v27 = c[3 * (d1 + 2)]!;
-        const v28 = c[3 * (d1 + 2) + 1]!;
-        const v29 = xhat[n1 * D + d1 + 2]!;
-        const v30 = dout[n1 * D + d1 + 2]!;
-        const v31 = c[3 * (d1 + 2) + 2]!;
-        const v32 = c[3 * (d1 + 3)]!;
-        const v33 = c[3 * (d1 + 3) + 1]!;
-        const v34 = xhat[n1 * D + d1 + 3]!;
-        const v35 = dout[n1 * D + d1 + 3]!;
-        const v36 = c[3 * (d1 + 3) + 2]!;
-        const v37 = xhat[(n1 + 1) * D + d1]!;
-        const v38 = dout[(n1 + 1) * D + d1]!;
-        const v39 = xhat[(n1 + 1) * D + d1 + 1]!;
-        const v40 = dout[(n1 + 1) * D + d1 + 1]!;
-        const v41 = xhat[(n1 + 1) * D + d1 + 2]!;
-        const v42 = dout[(n1 + 1) * D + d1 + 2]!;
-        const v43 = xhat[(n1 + 1) * D + d1 + 3]!;
-        const v44 = dout[(n1 + 1) * D + d1 + 3]!;
-        dx[n1 * D + d1] = v17 + v18 * v19 + v20 * v21;
-        dx[n1 * D + d1 + 1] = v22 + v23 * v24 + v25 * v26;
-        dx[n1 * D + d1 + 2] = v27 + v28 * v29 + v30 * v31;
-        dx[n1 * D + d1 + 3] = v32 + v33 * v34 + v35 * v36;
-        dx[(n1 + 1) * D + d1] = v17 + v18 * v37 + v38 * v21;
-        dx[(n1 + 1) * D + d1 + 1] = v22 + v23 * v39 + v40 * v26;
-        dx[(n1 + 1) * D + d1 + 2] = v27 + v28 * v41 + v42 * v31;
-        dx[(n1 + 1) * D + d1 + 3] = v32 + v33 * v43 + v44 * v36;
+    const dx_per_d = new Float64Array(D * 3); // dx_offset = -gamma[d]*ivar[d]*sum(dout[n,d], n)/N; dx_xhat = -gamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; dx_dout = gamma[d]*ivar[d]
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      const ivar_d = ivar[d]!;
+      const dbeta_d = dbeta[d]!;
+      const dgamma_d = dgamma[d]!;
+      dx_per_d[d * 3] = -((gamma_d * ivar_d * dbeta_d) / N);
+      dx_per_d[d * 3 + 1] = -((gamma_d * ivar_d * dgamma_d) / N);
+      dx_per_d[d * 3 + 2] = gamma_d * ivar_d;
+    }
+
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        const dx_offset_d1 = dx_per_d[(d + 1) * 3]!;
+        const dx_xhat_d1 = dx_per_d[(d + 1) * 3 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_dout_d1 = dx_per_d[(d + 1) * 3 + 2]!;
+        const dx_offset_d2 = dx_per_d[(d + 2) * 3]!;
+        const dx_xhat_d2 = dx_per_d[(d + 2) * 3 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_dout_d2 = dx_per_d[(d + 2) * 3 + 2]!;
+        const dx_offset_d3 = dx_per_d[(d + 3) * 3]!;
+        const dx_xhat_d3 = dx_per_d[(d + 3) * 3 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_dout_d3 = dx_per_d[(d + 3) * 3 + 2]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
+        dx[n * D + d + 1] = dx_offset_d1 + dx_xhat_d1 * xhat_n_d1 + dout_n_d1 * dx_dout_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + dx_xhat_d2 * xhat_n_d2 + dout_n_d2 * dx_dout_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + dx_xhat_d3 * xhat_n_d3 + dout_n_d3 * dx_dout_d3;
+        dx[(n + 1) * D + d] = dx_offset_d + dx_xhat_d * xhat_n1_d + dout_n1_d * dx_dout_d;
+        dx[(n + 1) * D + d + 1] = dx_offset_d1 + dx_xhat_d1 * xhat_n1_d1 + dout_n1_d1 * dx_dout_d1;
+        dx[(n + 1) * D + d + 2] = dx_offset_d2 + dx_xhat_d2 * xhat_n1_d2 + dout_n1_d2 * dx_dout_d2;
+        dx[(n + 1) * D + d + 3] = dx_offset_d3 + dx_xhat_d3 * xhat_n1_d3 + dout_n1_d3 * dx_dout_d3;
       }
 
-      for (; d1 < D; d1++) {
-        const v10 = c[3 * d1]!;
-        const v11 = c[3 * d1 + 1]!;
-        const v12 = xhat[n1 * D + d1]!;
-        const v13 = dout[n1 * D + d1]!;
-        const v14 = c[3 * d1 + 2]!;
-        const v15 = xhat[(n1 + 1) * D + d1]!;
-        const v16 = dout[(n1 + 1) * D + d1]!;
-        dx[n1 * D + d1] = v10 + v11 * v12 + v13 * v14;
-        dx[(n1 + 1) * D + d1] = v10 + v11 * v15 + v16 * v14;
+      for (; d < D; d++) {
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
+        dx[(n + 1) * D + d] = dx_offset_d + dx_xhat_d * xhat_n1_d + dout_n1_d * dx_dout_d;
       }
     }
 
-    for (; n1 < N; n1++) {
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v50 = c[3 * d1]!;
-        const v51 = c[3 * d1 + 1]!;
-        const v52 = xhat[n1 * D + d1]!;
-        const v53 = dout[n1 * D + d1]!;
-        const v54 = c[3 * d1 + 2]!;
-        const v55 = c[3 * (d1 + 1)]!;
-        const v56 = c[3 * (d1 + 1) + 1]!;
-        const v57 = xhat[n1 * D + d1 + 1]!;
-        const v58 = dout[n1 * D + d1 + 1]!;
-        const v59 = c[3 * (d1 + 1) + 2]!;
-        const v60 = c[3 * (d1 + 2)]!;
-        const v61 = c[3 * (d1 + 2) + 1]!;
-        const v62 = xhat[n1 * D + d1 + 2]!;
-        const v63 = dout[n1 * D + d1 + 2]!;
-        const v64 = c[3 * (d1 + 2) + 2]!;
-        const v65 = c[3 * (d1 + 3)]!;
-        const v66 = c[3 * (d1 + 3) + 1]!;
-        const v67 = xhat[n1 * D + d1 + 3]!;
-        const v68 = dout[n1 * D + d1 + 3]!;
-        const v69 = c[3 * (d1 + 3) + 2]!;
-        dx[n1 * D + d1] = v50 + v51 * v52 + v53 * v54;
-        dx[n1 * D + d1 + 1] = v55 + v56 * v57 + v58 * v59;
-        dx[n1 * D + d1 + 2] = v60 + v61 * v62 + v63 * v64;
-        dx[n1 * D + d1 + 3] = v65 + v66 * v67 + v68 * v69;
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        const dx_offset_d1 = dx_per_d[(d + 1) * 3]!;
+        const dx_xhat_d1 = dx_per_d[(d + 1) * 3 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_dout_d1 = dx_per_d[(d + 1) * 3 + 2]!;
+        const dx_offset_d2 = dx_per_d[(d + 2) * 3]!;
+        const dx_xhat_d2 = dx_per_d[(d + 2) * 3 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_dout_d2 = dx_per_d[(d + 2) * 3 + 2]!;
+        const dx_offset_d3 = dx_per_d[(d + 3) * 3]!;
+        const dx_xhat_d3 = dx_per_d[(d + 3) * 3 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_dout_d3 = dx_per_d[(d + 3) * 3 + 2]!;
+        dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
+        dx[n * D + d + 1] = dx_offset_d1 + dx_xhat_d1 * xhat_n_d1 + dout_n_d1 * dx_dout_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + dx_xhat_d2 * xhat_n_d2 + dout_n_d2 * dx_dout_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + dx_xhat_d3 * xhat_n_d3 + dout_n_d3 * dx_dout_d3;
       }
 
-      for (; d1 < D; d1++) {
-        const v45 = c[3 * d1]!;
-        const v46 = c[3 * d1 + 1]!;
-        const v47 = xhat[n1 * D + d1]!;
-        const v48 = dout[n1 * D + d1]!;
-        const v49 = c[3 * d1 + 2]!;
-        dx[n1 * D + d1] = v45 + v46 * v47 + v48 * v49;
+      for (; d < D; d++) {
+        const dx_offset_d = dx_per_d[d * 3]!;
+        const dx_xhat_d = dx_per_d[d * 3 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_per_d[d * 3 + 2]!;
+        dx[n * D + d] = dx_offset_d + dx_xhat_d * xhat_n_d + dout_n_d * dx_dout_d;
       }
     }
   }

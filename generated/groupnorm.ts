@@ -134,55 +134,55 @@ export function forward(
   }
 
   // step 2: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
-  for (let b1 = 0; b1 < B; b1++) {
-    for (let g1 = 0; g1 < G; g1++) {
-      for (let c1 = 0; c1 < C; c1++) {
-        for (let s1 = 0; s1 < S; s1++) {
-          xmu[((b1 * G + g1) * C + c1) * S + s1] = x[((b1 * G + g1) * C + c1) * S + s1]! - mu[b1 * G + g1]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          xmu[((b * G + g) * C + c) * S + s] = x[((b * G + g) * C + c) * S + s]! - mu[b * G + g]!;
         }
       }
     }
   }
 
   // step 3: var[b,g] = mean(xmu[b,g,c,s]^2, c, s)
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let g2 = 0; g2 < G; g2++) {
-      let acc1 = 0;
-      for (let c2 = 0; c2 < C; c2++) {
-        for (let s2 = 0; s2 < S; s2++) {
-          acc1 += xmu[((b2 * G + g2) * C + c2) * S + s2]! * xmu[((b2 * G + g2) * C + c2) * S + s2]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += xmu[((b * G + g) * C + c) * S + s]! * xmu[((b * G + g) * C + c) * S + s]!;
         }
       }
 
-      var_[b2 * G + g2] = acc1 / C / S;
+      var_[b * G + g] = acc / C / S;
     }
   }
 
   // step 4: rstd[b,g] = 1/sqrt(var[b,g] + eps)
-  for (let b3 = 0; b3 < B; b3++) {
-    for (let g3 = 0; g3 < G; g3++) {
-      rstd[b3 * G + g3] = 1 / Math.sqrt(eps + var_[b3 * G + g3]!);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      rstd[b * G + g] = 1 / Math.sqrt(eps + var_[b * G + g]!);
     }
   }
 
   // step 5: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
-  for (let b4 = 0; b4 < B; b4++) {
-    for (let g4 = 0; g4 < G; g4++) {
-      for (let c3 = 0; c3 < C; c3++) {
-        for (let s3 = 0; s3 < S; s3++) {
-          xhat[((b4 * G + g4) * C + c3) * S + s3] = rstd[b4 * G + g4]! * xmu[((b4 * G + g4) * C + c3) * S + s3]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          xhat[((b * G + g) * C + c) * S + s] = rstd[b * G + g]! * xmu[((b * G + g) * C + c) * S + s]!;
         }
       }
     }
   }
 
   // step 6: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
-  for (let b5 = 0; b5 < B; b5++) {
-    for (let g5 = 0; g5 < G; g5++) {
-      for (let c4 = 0; c4 < C; c4++) {
-        for (let s4 = 0; s4 < S; s4++) {
-          y[((b5 * G + g5) * C + c4) * S + s4] =
-            beta[g5 * C + c4]! + gamma[g5 * C + c4]! * xhat[((b5 * G + g5) * C + c4) * S + s4]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          y[((b * G + g) * C + c) * S + s] =
+            beta[g * C + c]! + gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
         }
       }
     }
@@ -264,27 +264,27 @@ export function backwardNaive(
 
   // dbeta[g,c] = sum(dy[b,g,c,s], b, s)
   //   local derivative ∂/∂beta[g,c] = 1
-  for (let g1 = 0; g1 < G; g1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      let acc1 = 0;
-      for (let b1 = 0; b1 < B; b1++) {
-        for (let s1 = 0; s1 < S; s1++) {
-          acc1 += dout[((b1 * G + g1) * C + c1) * S + s1]!;
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < S; s++) {
+          acc += dout[((b * G + g) * C + c) * S + s]!;
         }
       }
 
-      dbeta[g1 * C + c1] = acc1;
+      dbeta[g * C + c] = acc;
     }
   }
 
   // dxhat[b,g,c,s] = dy[b,g,c,s]*gamma[g,c]
   //   local derivative ∂/∂xhat[b,g,c,s] = gamma[g,c]
   const dxhat = new Float64Array(B * G * C * S);
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let g2 = 0; g2 < G; g2++) {
-      for (let c2 = 0; c2 < C; c2++) {
-        for (let s2 = 0; s2 < S; s2++) {
-          dxhat[((b2 * G + g2) * C + c2) * S + s2] = dout[((b2 * G + g2) * C + c2) * S + s2]! * gamma[g2 * C + c2]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxhat[((b * G + g) * C + c) * S + s] = dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
         }
       }
     }
@@ -294,11 +294,11 @@ export function backwardNaive(
   // dxmu1[b,g,c,s] = dxhat[b,g,c,s]*rstd[b,g]
   //   local derivative ∂/∂xmu[b,g,c,s] = rstd[b,g]
   const dxmu1 = new Float64Array(B * G * C * S);
-  for (let b3 = 0; b3 < B; b3++) {
-    for (let g3 = 0; g3 < G; g3++) {
-      for (let c3 = 0; c3 < C; c3++) {
-        for (let s3 = 0; s3 < S; s3++) {
-          dxmu1[((b3 * G + g3) * C + c3) * S + s3] = dxhat[((b3 * G + g3) * C + c3) * S + s3]! * rstd[b3 * G + g3]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu1[((b * G + g) * C + c) * S + s] = dxhat[((b * G + g) * C + c) * S + s]! * rstd[b * G + g]!;
         }
       }
     }
@@ -307,16 +307,16 @@ export function backwardNaive(
   // drstd[b,g] = sum(dxhat[b,g,c,s]*xmu[b,g,c,s], c, s)
   //   local derivative ∂/∂rstd[b,g] = xmu[b,g,c,s]
   const drstd = new Float64Array(B * G);
-  for (let b4 = 0; b4 < B; b4++) {
-    for (let g4 = 0; g4 < G; g4++) {
-      let acc2 = 0;
-      for (let c4 = 0; c4 < C; c4++) {
-        for (let s4 = 0; s4 < S; s4++) {
-          acc2 += dxhat[((b4 * G + g4) * C + c4) * S + s4]! * xmu[((b4 * G + g4) * C + c4) * S + s4]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += dxhat[((b * G + g) * C + c) * S + s]! * xmu[((b * G + g) * C + c) * S + s]!;
         }
       }
 
-      drstd[b4 * G + g4] = acc2;
+      drstd[b * G + g] = acc;
     }
   }
 
@@ -324,9 +324,9 @@ export function backwardNaive(
   // dvar[b,g] = -0.5*drstd[b,g]*rstd[b,g]^3
   //   local derivative ∂/∂var[b,g] = -0.5*rstd[b,g]^3
   const dvar = new Float64Array(B * G);
-  for (let b5 = 0; b5 < B; b5++) {
-    for (let g5 = 0; g5 < G; g5++) {
-      dvar[b5 * G + g5] = -0.5 * drstd[b5 * G + g5]! * (rstd[b5 * G + g5]! * rstd[b5 * G + g5]! * rstd[b5 * G + g5]!);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      dvar[b * G + g] = -0.5 * drstd[b * G + g]! * (rstd[b * G + g]! * rstd[b * G + g]! * rstd[b * G + g]!);
     }
   }
 
@@ -334,12 +334,11 @@ export function backwardNaive(
   // dxmu2[b,g,c,s] = 2*dvar[b,g]*xmu[b,g,c,s]/C/S
   //   local derivative ∂/∂xmu[b,g,c,s] = 2*xmu[b,g,c,s]/C/S
   const dxmu2 = new Float64Array(B * G * C * S);
-  for (let b6 = 0; b6 < B; b6++) {
-    for (let g6 = 0; g6 < G; g6++) {
-      for (let c5 = 0; c5 < C; c5++) {
-        for (let s5 = 0; s5 < S; s5++) {
-          dxmu2[((b6 * G + g6) * C + c5) * S + s5] =
-            (2 * dvar[b6 * G + g6]! * xmu[((b6 * G + g6) * C + c5) * S + s5]!) / C / S;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu2[((b * G + g) * C + c) * S + s] = (2 * dvar[b * G + g]! * xmu[((b * G + g) * C + c) * S + s]!) / C / S;
         }
       }
     }
@@ -348,12 +347,12 @@ export function backwardNaive(
   // step 2 reversed: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
   // dxmu[b,g,c,s] = dxmu1[b,g,c,s] + dxmu2[b,g,c,s]
   const dxmu = new Float64Array(B * G * C * S);
-  for (let b7 = 0; b7 < B; b7++) {
-    for (let g7 = 0; g7 < G; g7++) {
-      for (let c6 = 0; c6 < C; c6++) {
-        for (let s6 = 0; s6 < S; s6++) {
-          dxmu[((b7 * G + g7) * C + c6) * S + s6] =
-            dxmu1[((b7 * G + g7) * C + c6) * S + s6]! + dxmu2[((b7 * G + g7) * C + c6) * S + s6]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu[((b * G + g) * C + c) * S + s] =
+            dxmu1[((b * G + g) * C + c) * S + s]! + dxmu2[((b * G + g) * C + c) * S + s]!;
         }
       }
     }
@@ -361,30 +360,20 @@ export function backwardNaive(
 
   // dx1[b,g,c,s] = dxmu[b,g,c,s]
   //   local derivative ∂/∂x[b,g,c,s] = 1
-  const dx1 = new Float64Array(B * G * C * S);
-  for (let b8 = 0; b8 < B; b8++) {
-    for (let g8 = 0; g8 < G; g8++) {
-      for (let c7 = 0; c7 < C; c7++) {
-        for (let s7 = 0; s7 < S; s7++) {
-          dx1[((b8 * G + g8) * C + c7) * S + s7] = dxmu[((b8 * G + g8) * C + c7) * S + s7]!;
-        }
-      }
-    }
-  }
-
+  // (the same array as dxmu[b,g,c,s]: no copy)
   // dmu[b,g] = -sum(dxmu[b,g,c,s], c, s)
   //   local derivative ∂/∂mu[b,g] = -1
   const dmu = new Float64Array(B * G);
-  for (let b9 = 0; b9 < B; b9++) {
-    for (let g9 = 0; g9 < G; g9++) {
-      let acc3 = 0;
-      for (let c8 = 0; c8 < C; c8++) {
-        for (let s8 = 0; s8 < S; s8++) {
-          acc3 += dxmu[((b9 * G + g9) * C + c8) * S + s8]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += dxmu[((b * G + g) * C + c) * S + s]!;
         }
       }
 
-      dmu[b9 * G + g9] = -acc3;
+      dmu[b * G + g] = -acc;
     }
   }
 
@@ -392,11 +381,11 @@ export function backwardNaive(
   // dx2[b,g,c,s] = dmu[b,g]/C/S
   //   local derivative ∂/∂x[b,g,c,s] = 1/C/S
   const dx2 = new Float64Array(B * G * C * S);
-  for (let b10 = 0; b10 < B; b10++) {
-    for (let g10 = 0; g10 < G; g10++) {
-      for (let c9 = 0; c9 < C; c9++) {
-        for (let s9 = 0; s9 < S; s9++) {
-          dx2[((b10 * G + g10) * C + c9) * S + s9] = dmu[b10 * G + g10]! / C / S;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dx2[((b * G + g) * C + c) * S + s] = dmu[b * G + g]! / C / S;
         }
       }
     }
@@ -404,12 +393,12 @@ export function backwardNaive(
 
   // gradients of the inputs
   // dx[b,g,c,s] = dx1[b,g,c,s] + dx2[b,g,c,s]
-  for (let b11 = 0; b11 < B; b11++) {
-    for (let g11 = 0; g11 < G; g11++) {
-      for (let c10 = 0; c10 < C; c10++) {
-        for (let s10 = 0; s10 < S; s10++) {
-          dx[((b11 * G + g11) * C + c10) * S + s10] =
-            dx1[((b11 * G + g11) * C + c10) * S + s10]! + dx2[((b11 * G + g11) * C + c10) * S + s10]!;
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dx[((b * G + g) * C + c) * S + s] =
+            dxmu[((b * G + g) * C + c) * S + s]! + dx2[((b * G + g) * C + c) * S + s]!;
         }
       }
     }
@@ -483,72 +472,80 @@ export function backwardFused(
       for (let g = 0; g < G; g++) {
         let c = 0;
         for (; c + 4 <= C; c += 4) {
-          let acc = r[b * G + g]!;
-          let acc1 = r1[b * G + g]!;
-          let acc2 = dgamma[g * C + c]!;
-          let acc3 = dgamma[g * C + c + 1]!;
-          let acc4 = dgamma[g * C + c + 2]!;
-          let acc5 = dgamma[g * C + c + 3]!;
-          let acc6 = dbeta[g * C + c]!;
-          let acc7 = dbeta[g * C + c + 1]!;
-          let acc8 = dbeta[g * C + c + 2]!;
-          let acc9 = dbeta[g * C + c + 3]!;
-          const v1 = gamma[g * C + c]!;
-          const v3 = gamma[g * C + c + 1]!;
-          const v5 = gamma[g * C + c + 2]!;
-          const v7 = gamma[g * C + c + 3]!;
+          let r_b_g = r[b * G + g]!;
+          let r1_b_g = r1[b * G + g]!;
+          let dgamma_g_c = dgamma[g * C + c]!;
+          let dgamma_g_c1 = dgamma[g * C + c + 1]!;
+          let dgamma_g_c2 = dgamma[g * C + c + 2]!;
+          let dgamma_g_c3 = dgamma[g * C + c + 3]!;
+          let dbeta_g_c = dbeta[g * C + c]!;
+          let dbeta_g_c1 = dbeta[g * C + c + 1]!;
+          let dbeta_g_c2 = dbeta[g * C + c + 2]!;
+          let dbeta_g_c3 = dbeta[g * C + c + 3]!;
+          const gamma_g_c = gamma[g * C + c]!;
+          const gamma_g_c1 = gamma[g * C + c + 1]!;
+          const gamma_g_c2 = gamma[g * C + c + 2]!;
+          const gamma_g_c3 = gamma[g * C + c + 3]!;
           for (let s = 0; s < S; s++) {
-            const v = dout[((b * G + g) * C + c) * S + s]!;
-            const v2 = dout[((b * G + g) * C + c + 1) * S + s]!;
-            const v4 = dout[((b * G + g) * C + c + 2) * S + s]!;
-            const v6 = dout[((b * G + g) * C + c + 3) * S + s]!;
-            const v8 = xhat[((b * G + g) * C + c) * S + s]!;
-            const v9 = xhat[((b * G + g) * C + c + 1) * S + s]!;
-            const v10 = xhat[((b * G + g) * C + c + 2) * S + s]!;
-            const v11 = xhat[((b * G + g) * C + c + 3) * S + s]!;
-            acc += v * v1 + v2 * v3 + v4 * v5 + v6 * v7;
-            acc1 += v * v1 * v8 + v2 * v3 * v9 + v4 * v5 * v10 + v6 * v7 * v11;
-            acc2 += v * v8;
-            acc3 += v2 * v9;
-            acc4 += v4 * v10;
-            acc5 += v6 * v11;
-            acc6 += v;
-            acc7 += v2;
-            acc8 += v4;
-            acc9 += v6;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c1_s = dout[((b * G + g) * C + c + 1) * S + s]!;
+            const dout_b_g_c2_s = dout[((b * G + g) * C + c + 2) * S + s]!;
+            const dout_b_g_c3_s = dout[((b * G + g) * C + c + 3) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c1_s = xhat[((b * G + g) * C + c + 1) * S + s]!;
+            const xhat_b_g_c2_s = xhat[((b * G + g) * C + c + 2) * S + s]!;
+            const xhat_b_g_c3_s = xhat[((b * G + g) * C + c + 3) * S + s]!;
+            r_b_g +=
+              dout_b_g_c_s * gamma_g_c +
+              dout_b_g_c1_s * gamma_g_c1 +
+              dout_b_g_c2_s * gamma_g_c2 +
+              dout_b_g_c3_s * gamma_g_c3;
+            r1_b_g +=
+              dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s +
+              dout_b_g_c1_s * gamma_g_c1 * xhat_b_g_c1_s +
+              dout_b_g_c2_s * gamma_g_c2 * xhat_b_g_c2_s +
+              dout_b_g_c3_s * gamma_g_c3 * xhat_b_g_c3_s;
+            dgamma_g_c += dout_b_g_c_s * xhat_b_g_c_s;
+            dgamma_g_c1 += dout_b_g_c1_s * xhat_b_g_c1_s;
+            dgamma_g_c2 += dout_b_g_c2_s * xhat_b_g_c2_s;
+            dgamma_g_c3 += dout_b_g_c3_s * xhat_b_g_c3_s;
+            dbeta_g_c += dout_b_g_c_s;
+            dbeta_g_c1 += dout_b_g_c1_s;
+            dbeta_g_c2 += dout_b_g_c2_s;
+            dbeta_g_c3 += dout_b_g_c3_s;
           }
 
-          r[b * G + g] = acc;
-          r1[b * G + g] = acc1;
-          dgamma[g * C + c] = acc2;
-          dgamma[g * C + c + 1] = acc3;
-          dgamma[g * C + c + 2] = acc4;
-          dgamma[g * C + c + 3] = acc5;
-          dbeta[g * C + c] = acc6;
-          dbeta[g * C + c + 1] = acc7;
-          dbeta[g * C + c + 2] = acc8;
-          dbeta[g * C + c + 3] = acc9;
+          r[b * G + g] = r_b_g;
+          r1[b * G + g] = r1_b_g;
+          dgamma[g * C + c] = dgamma_g_c;
+          dgamma[g * C + c + 1] = dgamma_g_c1;
+          dgamma[g * C + c + 2] = dgamma_g_c2;
+          dgamma[g * C + c + 3] = dgamma_g_c3;
+          dbeta[g * C + c] = dbeta_g_c;
+          dbeta[g * C + c + 1] = dbeta_g_c1;
+          dbeta[g * C + c + 2] = dbeta_g_c2;
+          dbeta[g * C + c + 3] = dbeta_g_c3;
         }
 
         for (; c < C; c++) {
-          let acc10 = r[b * G + g]!;
-          let acc11 = r1[b * G + g]!;
-          let acc12 = dgamma[g * C + c]!;
-          let acc13 = dbeta[g * C + c]!;
-          const v13 = gamma[g * C + c]!;
+          let r_b_g = r[b * G + g]!;
+          let r1_b_g = r1[b * G + g]!;
+          let dgamma_g_c = dgamma[g * C + c]!;
+          let dbeta_g_c = dbeta[g * C + c]!;
+          const gamma_g_c = gamma[g * C + c]!;
           for (let s = 0; s < S; s++) {
-            const v12 = dout[((b * G + g) * C + c) * S + s]!;
-            const v14 = xhat[((b * G + g) * C + c) * S + s]!;
-            acc10 += v12 * v13;
-            acc11 += v12 * v13 * v14;
-            acc12 += v12 * v14;
-            acc13 += v12;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            r_b_g += dout_b_g_c_s * gamma_g_c;
+            r1_b_g += dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s;
+            dgamma_g_c += dout_b_g_c_s * xhat_b_g_c_s;
+            dbeta_g_c += dout_b_g_c_s;
           }
 
-          r[b * G + g] = acc10;
-          r1[b * G + g] = acc11;
-          dgamma[g * C + c] = acc12;
-          dbeta[g * C + c] = acc13;
+          r[b * G + g] = r_b_g;
+          r1[b * G + g] = r1_b_g;
+          dgamma[g * C + c] = dgamma_g_c;
+          dbeta[g * C + c] = dbeta_g_c;
         }
       }
     }
@@ -557,32 +554,32 @@ export function backwardFused(
   // dx[b,g,c,s] = rstd[b,g]*(C*S*dy[b,g,c,s]*gamma[g,c] - sum(dy[b,g,c',s']*gamma[g,c'], c', s') - xhat[b,g,c,s]*sum(dy[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C/S
   // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
   {
-    for (let b1 = 0; b1 < B; b1++) {
-      for (let g1 = 0; g1 < G; g1++) {
-        const h = -((rstd[b1 * G + g1]! * r[b1 * G + g1]!) / C / S);
-        const h2 = -((rstd[b1 * G + g1]! * r1[b1 * G + g1]!) / C / S);
-        for (let c1 = 0; c1 < C; c1++) {
-          const h1 = gamma[g1 * C + c1]! * rstd[b1 * G + g1]!;
-          let s1 = 0;
-          for (; s1 + 4 <= S; s1 += 4) {
-            const v17 = dout[((b1 * G + g1) * C + c1) * S + s1]!;
-            const v18 = xhat[((b1 * G + g1) * C + c1) * S + s1]!;
-            const v19 = dout[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
-            const v20 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 1]!;
-            const v21 = dout[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
-            const v22 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 2]!;
-            const v23 = dout[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
-            const v24 = xhat[((b1 * G + g1) * C + c1) * S + s1 + 3]!;
-            dx[((b1 * G + g1) * C + c1) * S + s1] = h + v17 * h1 + h2 * v18;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 1] = h + v19 * h1 + h2 * v20;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 2] = h + v21 * h1 + h2 * v22;
-            dx[((b1 * G + g1) * C + c1) * S + s1 + 3] = h + v23 * h1 + h2 * v24;
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        const dx_offset = -((rstd[b * G + g]! * r[b * G + g]!) / C / S);
+        const dx_xhat = -((rstd[b * G + g]! * r1[b * G + g]!) / C / S);
+        for (let c = 0; c < C; c++) {
+          const dx_dy = gamma[g * C + c]! * rstd[b * G + g]!;
+          let s = 0;
+          for (; s + 4 <= S; s += 4) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c_s1 = dout[((b * G + g) * C + c) * S + s + 1]!;
+            const xhat_b_g_c_s1 = xhat[((b * G + g) * C + c) * S + s + 1]!;
+            const dout_b_g_c_s2 = dout[((b * G + g) * C + c) * S + s + 2]!;
+            const xhat_b_g_c_s2 = xhat[((b * G + g) * C + c) * S + s + 2]!;
+            const dout_b_g_c_s3 = dout[((b * G + g) * C + c) * S + s + 3]!;
+            const xhat_b_g_c_s3 = xhat[((b * G + g) * C + c) * S + s + 3]!;
+            dx[((b * G + g) * C + c) * S + s] = dx_offset + dout_b_g_c_s * dx_dy + dx_xhat * xhat_b_g_c_s;
+            dx[((b * G + g) * C + c) * S + s + 1] = dx_offset + dout_b_g_c_s1 * dx_dy + dx_xhat * xhat_b_g_c_s1;
+            dx[((b * G + g) * C + c) * S + s + 2] = dx_offset + dout_b_g_c_s2 * dx_dy + dx_xhat * xhat_b_g_c_s2;
+            dx[((b * G + g) * C + c) * S + s + 3] = dx_offset + dout_b_g_c_s3 * dx_dy + dx_xhat * xhat_b_g_c_s3;
           }
 
-          for (; s1 < S; s1++) {
-            const v15 = dout[((b1 * G + g1) * C + c1) * S + s1]!;
-            const v16 = xhat[((b1 * G + g1) * C + c1) * S + s1]!;
-            dx[((b1 * G + g1) * C + c1) * S + s1] = h + v15 * h1 + h2 * v16;
+          for (; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            dx[((b * G + g) * C + c) * S + s] = dx_offset + dout_b_g_c_s * dx_dy + dx_xhat * xhat_b_g_c_s;
           }
         }
       }

@@ -130,47 +130,47 @@ export function forward(
   }
 
   // step 2: xmu[b,c,s] = x[b,c,s] - mu[b,c]
-  for (let b1 = 0; b1 < B; b1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      for (let s1 = 0; s1 < S; s1++) {
-        xmu[(b1 * C + c1) * S + s1] = x[(b1 * C + c1) * S + s1]! - mu[b1 * C + c1]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        xmu[(b * C + c) * S + s] = x[(b * C + c) * S + s]! - mu[b * C + c]!;
       }
     }
   }
 
   // step 3: var[b,c] = mean(xmu[b,c,s]^2, s)
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      let acc1 = 0;
-      for (let s2 = 0; s2 < S; s2++) {
-        acc1 += xmu[(b2 * C + c2) * S + s2]! * xmu[(b2 * C + c2) * S + s2]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += xmu[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!;
       }
 
-      var_[b2 * C + c2] = acc1 / S;
+      var_[b * C + c] = acc / S;
     }
   }
 
   // step 4: rstd[b,c] = 1/sqrt(var[b,c] + eps)
-  for (let b3 = 0; b3 < B; b3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      rstd[b3 * C + c3] = 1 / Math.sqrt(eps + var_[b3 * C + c3]!);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      rstd[b * C + c] = 1 / Math.sqrt(eps + var_[b * C + c]!);
     }
   }
 
   // step 5: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
-  for (let b4 = 0; b4 < B; b4++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      for (let s3 = 0; s3 < S; s3++) {
-        xhat[(b4 * C + c4) * S + s3] = rstd[b4 * C + c4]! * xmu[(b4 * C + c4) * S + s3]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        xhat[(b * C + c) * S + s] = rstd[b * C + c]! * xmu[(b * C + c) * S + s]!;
       }
     }
   }
 
   // step 6: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
-  for (let b5 = 0; b5 < B; b5++) {
-    for (let c5 = 0; c5 < C; c5++) {
-      for (let s4 = 0; s4 < S; s4++) {
-        y[(b5 * C + c5) * S + s4] = beta[c5]! + gamma[c5]! * xhat[(b5 * C + c5) * S + s4]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        y[(b * C + c) * S + s] = beta[c]! + gamma[c]! * xhat[(b * C + c) * S + s]!;
       }
     }
   }
@@ -249,24 +249,24 @@ export function backwardNaive(
 
   // dbeta[c] = sum(dy[b,c,s], b, s)
   //   local derivative ∂/∂beta[c] = 1
-  for (let c1 = 0; c1 < C; c1++) {
-    let acc1 = 0;
-    for (let b1 = 0; b1 < B; b1++) {
-      for (let s1 = 0; s1 < S; s1++) {
-        acc1 += dout[(b1 * C + c1) * S + s1]!;
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += dout[(b * C + c) * S + s]!;
       }
     }
 
-    dbeta[c1] = acc1;
+    dbeta[c] = acc;
   }
 
   // dxhat[b,c,s] = dy[b,c,s]*gamma[c]
   //   local derivative ∂/∂xhat[b,c,s] = gamma[c]
   const dxhat = new Float64Array(B * C * S);
-  for (let b2 = 0; b2 < B; b2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      for (let s2 = 0; s2 < S; s2++) {
-        dxhat[(b2 * C + c2) * S + s2] = dout[(b2 * C + c2) * S + s2]! * gamma[c2]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxhat[(b * C + c) * S + s] = dout[(b * C + c) * S + s]! * gamma[c]!;
       }
     }
   }
@@ -275,10 +275,10 @@ export function backwardNaive(
   // dxmu1[b,c,s] = dxhat[b,c,s]*rstd[b,c]
   //   local derivative ∂/∂xmu[b,c,s] = rstd[b,c]
   const dxmu1 = new Float64Array(B * C * S);
-  for (let b3 = 0; b3 < B; b3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      for (let s3 = 0; s3 < S; s3++) {
-        dxmu1[(b3 * C + c3) * S + s3] = dxhat[(b3 * C + c3) * S + s3]! * rstd[b3 * C + c3]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu1[(b * C + c) * S + s] = dxhat[(b * C + c) * S + s]! * rstd[b * C + c]!;
       }
     }
   }
@@ -286,14 +286,14 @@ export function backwardNaive(
   // drstd[b,c] = sum(dxhat[b,c,s]*xmu[b,c,s], s)
   //   local derivative ∂/∂rstd[b,c] = xmu[b,c,s]
   const drstd = new Float64Array(B * C);
-  for (let b4 = 0; b4 < B; b4++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      let acc2 = 0;
-      for (let s4 = 0; s4 < S; s4++) {
-        acc2 += dxhat[(b4 * C + c4) * S + s4]! * xmu[(b4 * C + c4) * S + s4]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += dxhat[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!;
       }
 
-      drstd[b4 * C + c4] = acc2;
+      drstd[b * C + c] = acc;
     }
   }
 
@@ -301,9 +301,9 @@ export function backwardNaive(
   // dvar[b,c] = -0.5*drstd[b,c]*rstd[b,c]^3
   //   local derivative ∂/∂var[b,c] = -0.5*rstd[b,c]^3
   const dvar = new Float64Array(B * C);
-  for (let b5 = 0; b5 < B; b5++) {
-    for (let c5 = 0; c5 < C; c5++) {
-      dvar[b5 * C + c5] = -0.5 * drstd[b5 * C + c5]! * (rstd[b5 * C + c5]! * rstd[b5 * C + c5]! * rstd[b5 * C + c5]!);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      dvar[b * C + c] = -0.5 * drstd[b * C + c]! * (rstd[b * C + c]! * rstd[b * C + c]! * rstd[b * C + c]!);
     }
   }
 
@@ -311,10 +311,10 @@ export function backwardNaive(
   // dxmu2[b,c,s] = 2*dvar[b,c]*xmu[b,c,s]/S
   //   local derivative ∂/∂xmu[b,c,s] = 2*xmu[b,c,s]/S
   const dxmu2 = new Float64Array(B * C * S);
-  for (let b6 = 0; b6 < B; b6++) {
-    for (let c6 = 0; c6 < C; c6++) {
-      for (let s5 = 0; s5 < S; s5++) {
-        dxmu2[(b6 * C + c6) * S + s5] = (2 * dvar[b6 * C + c6]! * xmu[(b6 * C + c6) * S + s5]!) / S;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu2[(b * C + c) * S + s] = (2 * dvar[b * C + c]! * xmu[(b * C + c) * S + s]!) / S;
       }
     }
   }
@@ -322,36 +322,28 @@ export function backwardNaive(
   // step 2 reversed: xmu[b,c,s] = x[b,c,s] - mu[b,c]
   // dxmu[b,c,s] = dxmu1[b,c,s] + dxmu2[b,c,s]
   const dxmu = new Float64Array(B * C * S);
-  for (let b7 = 0; b7 < B; b7++) {
-    for (let c7 = 0; c7 < C; c7++) {
-      for (let s6 = 0; s6 < S; s6++) {
-        dxmu[(b7 * C + c7) * S + s6] = dxmu1[(b7 * C + c7) * S + s6]! + dxmu2[(b7 * C + c7) * S + s6]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu[(b * C + c) * S + s] = dxmu1[(b * C + c) * S + s]! + dxmu2[(b * C + c) * S + s]!;
       }
     }
   }
 
   // dx1[b,c,s] = dxmu[b,c,s]
   //   local derivative ∂/∂x[b,c,s] = 1
-  const dx1 = new Float64Array(B * C * S);
-  for (let b8 = 0; b8 < B; b8++) {
-    for (let c8 = 0; c8 < C; c8++) {
-      for (let s7 = 0; s7 < S; s7++) {
-        dx1[(b8 * C + c8) * S + s7] = dxmu[(b8 * C + c8) * S + s7]!;
-      }
-    }
-  }
-
+  // (the same array as dxmu[b,c,s]: no copy)
   // dmu[b,c] = -sum(dxmu[b,c,s], s)
   //   local derivative ∂/∂mu[b,c] = -1
   const dmu = new Float64Array(B * C);
-  for (let b9 = 0; b9 < B; b9++) {
-    for (let c9 = 0; c9 < C; c9++) {
-      let acc3 = 0;
-      for (let s8 = 0; s8 < S; s8++) {
-        acc3 += dxmu[(b9 * C + c9) * S + s8]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += dxmu[(b * C + c) * S + s]!;
       }
 
-      dmu[b9 * C + c9] = -acc3;
+      dmu[b * C + c] = -acc;
     }
   }
 
@@ -359,20 +351,20 @@ export function backwardNaive(
   // dx2[b,c,s] = dmu[b,c]/S
   //   local derivative ∂/∂x[b,c,s] = 1/S
   const dx2 = new Float64Array(B * C * S);
-  for (let b10 = 0; b10 < B; b10++) {
-    for (let c10 = 0; c10 < C; c10++) {
-      for (let s9 = 0; s9 < S; s9++) {
-        dx2[(b10 * C + c10) * S + s9] = dmu[b10 * C + c10]! / S;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dx2[(b * C + c) * S + s] = dmu[b * C + c]! / S;
       }
     }
   }
 
   // gradients of the inputs
   // dx[b,c,s] = dx1[b,c,s] + dx2[b,c,s]
-  for (let b11 = 0; b11 < B; b11++) {
-    for (let c11 = 0; c11 < C; c11++) {
-      for (let s10 = 0; s10 < S; s10++) {
-        dx[(b11 * C + c11) * S + s10] = dx1[(b11 * C + c11) * S + s10]! + dx2[(b11 * C + c11) * S + s10]!;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dx[(b * C + c) * S + s] = dxmu[(b * C + c) * S + s]! + dx2[(b * C + c) * S + s]!;
       }
     }
   }
@@ -444,85 +436,85 @@ export function backwardFused(
     for (let b = 0; b < B; b++) {
       let c = 0;
       for (; c + 4 <= C; c += 4) {
-        let acc = r[b * C + c]!;
-        let acc1 = r[b * C + c + 1]!;
-        let acc2 = r[b * C + c + 2]!;
-        let acc3 = r[b * C + c + 3]!;
-        let acc4 = r1[b * C + c]!;
-        let acc5 = r1[b * C + c + 1]!;
-        let acc6 = r1[b * C + c + 2]!;
-        let acc7 = r1[b * C + c + 3]!;
-        let acc8 = dgamma[c]!;
-        let acc9 = dgamma[c + 1]!;
-        let acc10 = dgamma[c + 2]!;
-        let acc11 = dgamma[c + 3]!;
-        let acc12 = dbeta[c]!;
-        let acc13 = dbeta[c + 1]!;
-        let acc14 = dbeta[c + 2]!;
-        let acc15 = dbeta[c + 3]!;
+        let r_b_c = r[b * C + c]!;
+        let r_b_c1 = r[b * C + c + 1]!;
+        let r_b_c2 = r[b * C + c + 2]!;
+        let r_b_c3 = r[b * C + c + 3]!;
+        let r1_b_c = r1[b * C + c]!;
+        let r1_b_c1 = r1[b * C + c + 1]!;
+        let r1_b_c2 = r1[b * C + c + 2]!;
+        let r1_b_c3 = r1[b * C + c + 3]!;
+        let dgamma_c = dgamma[c]!;
+        let dgamma_c1 = dgamma[c + 1]!;
+        let dgamma_c2 = dgamma[c + 2]!;
+        let dgamma_c3 = dgamma[c + 3]!;
+        let dbeta_c = dbeta[c]!;
+        let dbeta_c1 = dbeta[c + 1]!;
+        let dbeta_c2 = dbeta[c + 2]!;
+        let dbeta_c3 = dbeta[c + 3]!;
         for (let s = 0; s < S; s++) {
-          const v = dout[(b * C + c) * S + s]!;
-          const v1 = xhat[(b * C + c) * S + s]!;
-          const v2 = dout[(b * C + c + 1) * S + s]!;
-          const v3 = xhat[(b * C + c + 1) * S + s]!;
-          const v4 = dout[(b * C + c + 2) * S + s]!;
-          const v5 = xhat[(b * C + c + 2) * S + s]!;
-          const v6 = dout[(b * C + c + 3) * S + s]!;
-          const v7 = xhat[(b * C + c + 3) * S + s]!;
-          acc += v * v1;
-          acc1 += v2 * v3;
-          acc2 += v4 * v5;
-          acc3 += v6 * v7;
-          acc4 += v;
-          acc5 += v2;
-          acc6 += v4;
-          acc7 += v6;
-          acc8 += v * v1;
-          acc9 += v2 * v3;
-          acc10 += v4 * v5;
-          acc11 += v6 * v7;
-          acc12 += v;
-          acc13 += v2;
-          acc14 += v4;
-          acc15 += v6;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c1_s = dout[(b * C + c + 1) * S + s]!;
+          const xhat_b_c1_s = xhat[(b * C + c + 1) * S + s]!;
+          const dout_b_c2_s = dout[(b * C + c + 2) * S + s]!;
+          const xhat_b_c2_s = xhat[(b * C + c + 2) * S + s]!;
+          const dout_b_c3_s = dout[(b * C + c + 3) * S + s]!;
+          const xhat_b_c3_s = xhat[(b * C + c + 3) * S + s]!;
+          r_b_c += dout_b_c_s * xhat_b_c_s;
+          r_b_c1 += dout_b_c1_s * xhat_b_c1_s;
+          r_b_c2 += dout_b_c2_s * xhat_b_c2_s;
+          r_b_c3 += dout_b_c3_s * xhat_b_c3_s;
+          r1_b_c += dout_b_c_s;
+          r1_b_c1 += dout_b_c1_s;
+          r1_b_c2 += dout_b_c2_s;
+          r1_b_c3 += dout_b_c3_s;
+          dgamma_c += dout_b_c_s * xhat_b_c_s;
+          dgamma_c1 += dout_b_c1_s * xhat_b_c1_s;
+          dgamma_c2 += dout_b_c2_s * xhat_b_c2_s;
+          dgamma_c3 += dout_b_c3_s * xhat_b_c3_s;
+          dbeta_c += dout_b_c_s;
+          dbeta_c1 += dout_b_c1_s;
+          dbeta_c2 += dout_b_c2_s;
+          dbeta_c3 += dout_b_c3_s;
         }
 
-        r[b * C + c] = acc;
-        r[b * C + c + 1] = acc1;
-        r[b * C + c + 2] = acc2;
-        r[b * C + c + 3] = acc3;
-        r1[b * C + c] = acc4;
-        r1[b * C + c + 1] = acc5;
-        r1[b * C + c + 2] = acc6;
-        r1[b * C + c + 3] = acc7;
-        dgamma[c] = acc8;
-        dgamma[c + 1] = acc9;
-        dgamma[c + 2] = acc10;
-        dgamma[c + 3] = acc11;
-        dbeta[c] = acc12;
-        dbeta[c + 1] = acc13;
-        dbeta[c + 2] = acc14;
-        dbeta[c + 3] = acc15;
+        r[b * C + c] = r_b_c;
+        r[b * C + c + 1] = r_b_c1;
+        r[b * C + c + 2] = r_b_c2;
+        r[b * C + c + 3] = r_b_c3;
+        r1[b * C + c] = r1_b_c;
+        r1[b * C + c + 1] = r1_b_c1;
+        r1[b * C + c + 2] = r1_b_c2;
+        r1[b * C + c + 3] = r1_b_c3;
+        dgamma[c] = dgamma_c;
+        dgamma[c + 1] = dgamma_c1;
+        dgamma[c + 2] = dgamma_c2;
+        dgamma[c + 3] = dgamma_c3;
+        dbeta[c] = dbeta_c;
+        dbeta[c + 1] = dbeta_c1;
+        dbeta[c + 2] = dbeta_c2;
+        dbeta[c + 3] = dbeta_c3;
       }
 
       for (; c < C; c++) {
-        let acc16 = r[b * C + c]!;
-        let acc17 = r1[b * C + c]!;
-        let acc18 = dgamma[c]!;
-        let acc19 = dbeta[c]!;
+        let r_b_c = r[b * C + c]!;
+        let r1_b_c = r1[b * C + c]!;
+        let dgamma_c = dgamma[c]!;
+        let dbeta_c = dbeta[c]!;
         for (let s = 0; s < S; s++) {
-          const v8 = dout[(b * C + c) * S + s]!;
-          const v9 = xhat[(b * C + c) * S + s]!;
-          acc16 += v8 * v9;
-          acc17 += v8;
-          acc18 += v8 * v9;
-          acc19 += v8;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          r_b_c += dout_b_c_s * xhat_b_c_s;
+          r1_b_c += dout_b_c_s;
+          dgamma_c += dout_b_c_s * xhat_b_c_s;
+          dbeta_c += dout_b_c_s;
         }
 
-        r[b * C + c] = acc16;
-        r1[b * C + c] = acc17;
-        dgamma[c] = acc18;
-        dbeta[c] = acc19;
+        r[b * C + c] = r_b_c;
+        r1[b * C + c] = r1_b_c;
+        dgamma[c] = dgamma_c;
+        dbeta[c] = dbeta_c;
       }
     }
   }
@@ -530,31 +522,31 @@ export function backwardFused(
   // dx[b,c,s] = gamma[c]*rstd[b,c]*(S*dy[b,c,s] - xhat[b,c,s]*sum(dy[b,c,s']*xhat[b,c,s'], s') - sum(dy[b,c,s'], s'))/S
   // derived from the naive backward by inlining, then sum-factor ×3, sum-linear, distribute, expand-definitions, share-reduction, factor-common, fold-product
   {
-    for (let b1 = 0; b1 < B; b1++) {
-      for (let c1 = 0; c1 < C; c1++) {
-        const h = -((gamma[c1]! * rstd[b1 * C + c1]! * r[b1 * C + c1]!) / S);
-        const h1 = gamma[c1]! * rstd[b1 * C + c1]!;
-        const h2 = -((gamma[c1]! * rstd[b1 * C + c1]! * r1[b1 * C + c1]!) / S);
-        let s1 = 0;
-        for (; s1 + 4 <= S; s1 += 4) {
-          const v12 = xhat[(b1 * C + c1) * S + s1]!;
-          const v13 = dout[(b1 * C + c1) * S + s1]!;
-          const v14 = xhat[(b1 * C + c1) * S + s1 + 1]!;
-          const v15 = dout[(b1 * C + c1) * S + s1 + 1]!;
-          const v16 = xhat[(b1 * C + c1) * S + s1 + 2]!;
-          const v17 = dout[(b1 * C + c1) * S + s1 + 2]!;
-          const v18 = xhat[(b1 * C + c1) * S + s1 + 3]!;
-          const v19 = dout[(b1 * C + c1) * S + s1 + 3]!;
-          dx[(b1 * C + c1) * S + s1] = h2 + h * v12 + v13 * h1;
-          dx[(b1 * C + c1) * S + s1 + 1] = h2 + h * v14 + v15 * h1;
-          dx[(b1 * C + c1) * S + s1 + 2] = h2 + h * v16 + v17 * h1;
-          dx[(b1 * C + c1) * S + s1 + 3] = h2 + h * v18 + v19 * h1;
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        const dx_xhat = -((gamma[c]! * rstd[b * C + c]! * r[b * C + c]!) / S);
+        const dx_dy = gamma[c]! * rstd[b * C + c]!;
+        const dx_offset = -((gamma[c]! * rstd[b * C + c]! * r1[b * C + c]!) / S);
+        let s = 0;
+        for (; s + 4 <= S; s += 4) {
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s1 = xhat[(b * C + c) * S + s + 1]!;
+          const dout_b_c_s1 = dout[(b * C + c) * S + s + 1]!;
+          const xhat_b_c_s2 = xhat[(b * C + c) * S + s + 2]!;
+          const dout_b_c_s2 = dout[(b * C + c) * S + s + 2]!;
+          const xhat_b_c_s3 = xhat[(b * C + c) * S + s + 3]!;
+          const dout_b_c_s3 = dout[(b * C + c) * S + s + 3]!;
+          dx[(b * C + c) * S + s] = dx_offset + dx_xhat * xhat_b_c_s + dout_b_c_s * dx_dy;
+          dx[(b * C + c) * S + s + 1] = dx_offset + dx_xhat * xhat_b_c_s1 + dout_b_c_s1 * dx_dy;
+          dx[(b * C + c) * S + s + 2] = dx_offset + dx_xhat * xhat_b_c_s2 + dout_b_c_s2 * dx_dy;
+          dx[(b * C + c) * S + s + 3] = dx_offset + dx_xhat * xhat_b_c_s3 + dout_b_c_s3 * dx_dy;
         }
 
-        for (; s1 < S; s1++) {
-          const v10 = xhat[(b1 * C + c1) * S + s1]!;
-          const v11 = dout[(b1 * C + c1) * S + s1]!;
-          dx[(b1 * C + c1) * S + s1] = h2 + h * v10 + v11 * h1;
+        for (; s < S; s++) {
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          dx[(b * C + c) * S + s] = dx_offset + dx_xhat * xhat_b_c_s + dout_b_c_s * dx_dy;
         }
       }
     }

@@ -139,26 +139,26 @@ export function backwardNaive(
 
   // dw[d,k] = sum(dy[n,k]*x[n,d], n)
   //   local derivative ∂/∂w[d,k] = x[n,d]
-  for (let d1 = 0; d1 < D; d1++) {
-    for (let k1 = 0; k1 < K; k1++) {
-      let acc1 = 0;
-      for (let n1 = 0; n1 < N; n1++) {
-        acc1 += dout[n1 * K + k1]! * x[n1 * D + d1]!;
+  for (let d = 0; d < D; d++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += dout[n * K + k]! * x[n * D + d]!;
       }
 
-      dw[d1 * K + k1] = acc1;
+      dw[d * K + k] = acc;
     }
   }
 
   // db[k] = sum(dy[n,k], n)
   //   local derivative ∂/∂b[k] = 1
-  for (let k2 = 0; k2 < K; k2++) {
-    let acc2 = 0;
-    for (let n2 = 0; n2 < N; n2++) {
-      acc2 += dout[n2 * K + k2]!;
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * K + k]!;
     }
 
-    db[k2] = acc2;
+    db[k] = acc;
   }
 
   return { dx: dx, dw: dw, db: db };
@@ -204,44 +204,45 @@ export function backwardFused(
     for (let d = 0; d < D; d++) {
       let n = 0;
       for (; n + 4 <= N; n += 4) {
-        let acc = dx[n * D + d]!;
-        let acc1 = dx[(n + 1) * D + d]!;
-        let acc2 = dx[(n + 2) * D + d]!;
-        let acc3 = dx[(n + 3) * D + d]!;
-        const v5 = x[n * D + d]!;
-        const v6 = x[(n + 1) * D + d]!;
-        const v7 = x[(n + 2) * D + d]!;
-        const v8 = x[(n + 3) * D + d]!;
+        let dx_n_d = dx[n * D + d]!;
+        let dx_n1_d = dx[(n + 1) * D + d]!;
+        let dx_n2_d = dx[(n + 2) * D + d]!;
+        let dx_n3_d = dx[(n + 3) * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const x_n2_d = x[(n + 2) * D + d]!;
+        const x_n3_d = x[(n + 3) * D + d]!;
         for (let k = 0; k < K; k++) {
-          const v = dout[n * K + k]!;
-          const v1 = w[d * K + k]!;
-          const v2 = dout[(n + 1) * K + k]!;
-          const v3 = dout[(n + 2) * K + k]!;
-          const v4 = dout[(n + 3) * K + k]!;
-          acc += v * v1;
-          acc1 += v2 * v1;
-          acc2 += v3 * v1;
-          acc3 += v4 * v1;
-          dw[d * K + k] = dw[d * K + k]! + (v * v5 + v2 * v6 + v3 * v7 + v4 * v8);
+          const dout_n_k = dout[n * K + k]!;
+          const w_d_k = w[d * K + k]!;
+          const dout_n1_k = dout[(n + 1) * K + k]!;
+          const dout_n2_k = dout[(n + 2) * K + k]!;
+          const dout_n3_k = dout[(n + 3) * K + k]!;
+          dx_n_d += dout_n_k * w_d_k;
+          dx_n1_d += dout_n1_k * w_d_k;
+          dx_n2_d += dout_n2_k * w_d_k;
+          dx_n3_d += dout_n3_k * w_d_k;
+          dw[d * K + k] =
+            dw[d * K + k]! + (dout_n_k * x_n_d + dout_n1_k * x_n1_d + dout_n2_k * x_n2_d + dout_n3_k * x_n3_d);
         }
 
-        dx[n * D + d] = acc;
-        dx[(n + 1) * D + d] = acc1;
-        dx[(n + 2) * D + d] = acc2;
-        dx[(n + 3) * D + d] = acc3;
+        dx[n * D + d] = dx_n_d;
+        dx[(n + 1) * D + d] = dx_n1_d;
+        dx[(n + 2) * D + d] = dx_n2_d;
+        dx[(n + 3) * D + d] = dx_n3_d;
       }
 
       for (; n < N; n++) {
-        let acc4 = dx[n * D + d]!;
-        const v11 = x[n * D + d]!;
+        let dx_n_d = dx[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
         for (let k = 0; k < K; k++) {
-          const v9 = dout[n * K + k]!;
-          const v10 = w[d * K + k]!;
-          acc4 += v9 * v10;
-          dw[d * K + k] = dw[d * K + k]! + v9 * v11;
+          const dout_n_k = dout[n * K + k]!;
+          const w_d_k = w[d * K + k]!;
+          dx_n_d += dout_n_k * w_d_k;
+          dw[d * K + k] = dw[d * K + k]! + dout_n_k * x_n_d;
         }
 
-        dx[n * D + d] = acc4;
+        dx[n * D + d] = dx_n_d;
       }
     }
   }
@@ -249,21 +250,21 @@ export function backwardFused(
   // one pass over memory for sum(dy[n,k], n)
   // db is a reduction itself, derived by inlining alone (no rewrite)
   {
-    let n1 = 0;
-    for (; n1 + 4 <= N; n1 += 4) {
-      for (let k1 = 0; k1 < K; k1++) {
-        const v12 = dout[n1 * K + k1]!;
-        const v13 = dout[(n1 + 1) * K + k1]!;
-        const v14 = dout[(n1 + 2) * K + k1]!;
-        const v15 = dout[(n1 + 3) * K + k1]!;
-        db[k1] = db[k1]! + (v12 + v13 + v14 + v15);
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let k = 0; k < K; k++) {
+        const dout_n_k = dout[n * K + k]!;
+        const dout_n1_k = dout[(n + 1) * K + k]!;
+        const dout_n2_k = dout[(n + 2) * K + k]!;
+        const dout_n3_k = dout[(n + 3) * K + k]!;
+        db[k] = db[k]! + (dout_n_k + dout_n1_k + dout_n2_k + dout_n3_k);
       }
     }
 
-    for (; n1 < N; n1++) {
-      for (let k1 = 0; k1 < K; k1++) {
-        const v16 = dout[n1 * K + k1]!;
-        db[k1] = db[k1]! + v16;
+    for (; n < N; n++) {
+      for (let k = 0; k < K; k++) {
+        const dout_n_k = dout[n * K + k]!;
+        db[k] = db[k]! + dout_n_k;
       }
     }
   }

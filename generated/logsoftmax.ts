@@ -84,19 +84,19 @@ export function forward(
   }
 
   // step 2: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
-  for (let n1 = 0; n1 < N; n1++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c1 = 0; c1 < C; c1++) {
-      acc += Math.exp(z[n1 * C + c1]! - m[n1]!);
+    for (let c = 0; c < C; c++) {
+      acc += Math.exp(z[n * C + c]! - m[n]!);
     }
 
-    s[n1] = acc;
+    s[n] = acc;
   }
 
   // step 3: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      y[n2 * C + c2] = z[n2 * C + c2]! - Math.log(s[n2]!) - m[n2]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      y[n * C + c] = z[n * C + c]! - Math.log(s[n]!) - m[n]!;
     }
   }
 
@@ -136,40 +136,34 @@ export function backwardNaive(
   // step 3 reversed: y[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   // dz1[n,c] = dy[n,c]
   //   local derivative ∂/∂z[n,c] = 1
-  const dz1 = new Float64Array(N * C);
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      dz1[n * C + c] = dout[n * C + c]!;
-    }
-  }
-
+  // (the same array as dy[n,c]: no copy)
   // ds[n] = -sum(dy[n,c]/s[n], c)
   //   local derivative ∂/∂s[n] = -1/s[n]
   const ds = new Float64Array(N);
-  for (let n1 = 0; n1 < N; n1++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c1 = 0; c1 < C; c1++) {
-      acc += dout[n1 * C + c1]! / s[n1]!;
+    for (let c = 0; c < C; c++) {
+      acc += dout[n * C + c]! / s[n]!;
     }
 
-    ds[n1] = -acc;
+    ds[n] = -acc;
   }
 
   // step 2 reversed: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
   // dz2[n,c] = ds[n]*exp(z[n,c] - stop(m[n]))
   //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
   const dz2 = new Float64Array(N * C);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      dz2[n2 * C + c2] = ds[n2]! * Math.exp(z[n2 * C + c2]! - m[n2]!);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz2[n * C + c] = ds[n]! * Math.exp(z[n * C + c]! - m[n]!);
     }
   }
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      dz[n3 * C + c3] = dz1[n3 * C + c3]! + dz2[n3 * C + c3]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = dout[n * C + c]! + dz2[n * C + c]!;
     }
   }
 
@@ -208,48 +202,48 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        const v = dout[n * C + c]!;
-        const v1 = dout[(n + 1) * C + c]!;
-        const v2 = dout[(n + 2) * C + c]!;
-        const v3 = dout[(n + 3) * C + c]!;
-        acc += v;
-        acc1 += v1;
-        acc2 += v2;
-        acc3 += v3;
+        const dout_n_c = dout[n * C + c]!;
+        const dout_n1_c = dout[(n + 1) * C + c]!;
+        const dout_n2_c = dout[(n + 2) * C + c]!;
+        const dout_n3_c = dout[(n + 3) * C + c]!;
+        r_n += dout_n_c;
+        r_n1 += dout_n1_c;
+        r_n2 += dout_n2_c;
+        r_n3 += dout_n3_c;
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
     }
 
     for (; n < N; n++) {
-      let acc4 = r[n]!;
+      let r_n = r[n]!;
       for (let c = 0; c < C; c++) {
-        const v4 = dout[n * C + c]!;
-        acc4 += v4;
+        const dout_n_c = dout[n * C + c]!;
+        r_n += dout_n_c;
       }
 
-      r[n] = acc4;
+      r[n] = r_n;
     }
   }
 
   // dz[n,c] = dy[n,c] - exp(z[n,c] - stop(m[n]))*sum(dy[n,c'], c')/s[n]
   // derived from the naive backward by inlining, then sum-factor
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = -m[n1]!;
-      const h1 = -(r[n1]! / s[n1]!);
-      for (let c1 = 0; c1 < C; c1++) {
-        const v5 = dout[n1 * C + c1]!;
-        const v6 = z[n1 * C + c1]!;
-        dz[n1 * C + c1] = v5 + h1 * Math.exp(h + v6);
+    for (let n = 0; n < N; n++) {
+      const dz_m = -m[n]!;
+      const dz_s_r = -(r[n]! / s[n]!);
+      for (let c = 0; c < C; c++) {
+        const dout_n_c = dout[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        dz[n * C + c] = dout_n_c + dz_s_r * Math.exp(dz_m + z_n_c);
       }
     }
   }

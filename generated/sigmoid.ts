@@ -138,63 +138,63 @@ export function backwardFused(
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v4 = dout[n * D + d]!;
-        const v5 = s[n * D + d]!;
-        const v6 = dout[n * D + d + 1]!;
-        const v7 = s[n * D + d + 1]!;
-        const v8 = dout[n * D + d + 2]!;
-        const v9 = s[n * D + d + 2]!;
-        const v10 = dout[n * D + d + 3]!;
-        const v11 = s[n * D + d + 3]!;
-        const v12 = dout[(n + 1) * D + d]!;
-        const v13 = s[(n + 1) * D + d]!;
-        const v14 = dout[(n + 1) * D + d + 1]!;
-        const v15 = s[(n + 1) * D + d + 1]!;
-        const v16 = dout[(n + 1) * D + d + 2]!;
-        const v17 = s[(n + 1) * D + d + 2]!;
-        const v18 = dout[(n + 1) * D + d + 3]!;
-        const v19 = s[(n + 1) * D + d + 3]!;
-        dx[n * D + d] = v4 * v5 * (1 - v5);
-        dx[n * D + d + 1] = v6 * v7 * (1 - v7);
-        dx[n * D + d + 2] = v8 * v9 * (1 - v9);
-        dx[n * D + d + 3] = v10 * v11 * (1 - v11);
-        dx[(n + 1) * D + d] = v12 * v13 * (1 - v13);
-        dx[(n + 1) * D + d + 1] = v14 * v15 * (1 - v15);
-        dx[(n + 1) * D + d + 2] = v16 * v17 * (1 - v17);
-        dx[(n + 1) * D + d + 3] = v18 * v19 * (1 - v19);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const s_n_d1 = s[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const s_n_d2 = s[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const s_n_d3 = s[n * D + d + 3]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const s_n1_d1 = s[(n + 1) * D + d + 1]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const s_n1_d2 = s[(n + 1) * D + d + 2]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const s_n1_d3 = s[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 - s_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * s_n_d1 * (1 - s_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * s_n_d2 * (1 - s_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * s_n_d3 * (1 - s_n_d3);
+        dx[(n + 1) * D + d] = dout_n1_d * s_n1_d * (1 - s_n1_d);
+        dx[(n + 1) * D + d + 1] = dout_n1_d1 * s_n1_d1 * (1 - s_n1_d1);
+        dx[(n + 1) * D + d + 2] = dout_n1_d2 * s_n1_d2 * (1 - s_n1_d2);
+        dx[(n + 1) * D + d + 3] = dout_n1_d3 * s_n1_d3 * (1 - s_n1_d3);
       }
 
       for (; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = s[n * D + d]!;
-        const v2 = dout[(n + 1) * D + d]!;
-        const v3 = s[(n + 1) * D + d]!;
-        dx[n * D + d] = v * v1 * (1 - v1);
-        dx[(n + 1) * D + d] = v2 * v3 * (1 - v3);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 - s_n_d);
+        dx[(n + 1) * D + d] = dout_n1_d * s_n1_d * (1 - s_n1_d);
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v22 = dout[n * D + d]!;
-        const v23 = s[n * D + d]!;
-        const v24 = dout[n * D + d + 1]!;
-        const v25 = s[n * D + d + 1]!;
-        const v26 = dout[n * D + d + 2]!;
-        const v27 = s[n * D + d + 2]!;
-        const v28 = dout[n * D + d + 3]!;
-        const v29 = s[n * D + d + 3]!;
-        dx[n * D + d] = v22 * v23 * (1 - v23);
-        dx[n * D + d + 1] = v24 * v25 * (1 - v25);
-        dx[n * D + d + 2] = v26 * v27 * (1 - v27);
-        dx[n * D + d + 3] = v28 * v29 * (1 - v29);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const s_n_d1 = s[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const s_n_d2 = s[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const s_n_d3 = s[n * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 - s_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * s_n_d1 * (1 - s_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * s_n_d2 * (1 - s_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * s_n_d3 * (1 - s_n_d3);
       }
 
       for (; d < D; d++) {
-        const v20 = dout[n * D + d]!;
-        const v21 = s[n * D + d]!;
-        dx[n * D + d] = v20 * v21 * (1 - v21);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 - s_n_d);
       }
     }
   }

@@ -90,26 +90,26 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      e[n * C + c] = Math.exp(z[n * C + c]! - m[n]!);
     }
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  for (let n2 = 0; n2 < N; n2++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c2 = 0; c2 < C; c2++) {
-      acc += e[n2 * C + c2]!;
+    for (let c = 0; c < C; c++) {
+      acc += e[n * C + c]!;
     }
 
-    s[n2] = acc;
+    s[n] = acc;
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      p[n * C + c] = e[n * C + c]! / s[n]!;
     }
   }
 
@@ -158,39 +158,39 @@ export function backwardNaive(
   // ds[n] = -sum(dp[n,c]*e[n,c]/s[n]^2, c)
   //   local derivative ∂/∂s[n] = -e[n,c]/s[n]^2
   const ds = new Float64Array(N);
-  for (let n1 = 0; n1 < N; n1++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c1 = 0; c1 < C; c1++) {
-      acc += (dout[n1 * C + c1]! * e[n1 * C + c1]!) / (s[n1]! * s[n1]!);
+    for (let c = 0; c < C; c++) {
+      acc += (dout[n * C + c]! * e[n * C + c]!) / (s[n]! * s[n]!);
     }
 
-    ds[n1] = -acc;
+    ds[n] = -acc;
   }
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
   // de2[n,c] = ds[n]
   //   local derivative ∂/∂e[n,c] = 1
   const de2 = new Float64Array(N * C);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      de2[n2 * C + c2] = ds[n2]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de2[n * C + c] = ds[n]!;
     }
   }
 
   // step 2 reversed: e[n,c] = exp(z[n,c] - stop(m[n]))
   // de[n,c] = de1[n,c] + de2[n,c]
   const de = new Float64Array(N * C);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      de[n3 * C + c3] = de1[n3 * C + c3]! + de2[n3 * C + c3]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de[n * C + c] = de1[n * C + c]! + de2[n * C + c]!;
     }
   }
 
   // dz[n,c] = de[n,c]*e[n,c]
   //   local derivative ∂/∂z[n,c] = e[n,c]
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      dz[n4 * C + c4] = de[n4 * C + c4]! * e[n4 * C + c4]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = de[n * C + c]! * e[n * C + c]!;
     }
   }
 
@@ -227,68 +227,68 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        const v = dout[n * C + c]!;
-        const v1 = p[n * C + c]!;
-        const v2 = dout[(n + 1) * C + c]!;
-        const v3 = p[(n + 1) * C + c]!;
-        const v4 = dout[(n + 2) * C + c]!;
-        const v5 = p[(n + 2) * C + c]!;
-        const v6 = dout[(n + 3) * C + c]!;
-        const v7 = p[(n + 3) * C + c]!;
-        acc += v * v1;
-        acc1 += v2 * v3;
-        acc2 += v4 * v5;
-        acc3 += v6 * v7;
+        const dout_n_c = dout[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
+        const dout_n1_c = dout[(n + 1) * C + c]!;
+        const p_n1_c = p[(n + 1) * C + c]!;
+        const dout_n2_c = dout[(n + 2) * C + c]!;
+        const p_n2_c = p[(n + 2) * C + c]!;
+        const dout_n3_c = dout[(n + 3) * C + c]!;
+        const p_n3_c = p[(n + 3) * C + c]!;
+        r_n += dout_n_c * p_n_c;
+        r_n1 += dout_n1_c * p_n1_c;
+        r_n2 += dout_n2_c * p_n2_c;
+        r_n3 += dout_n3_c * p_n3_c;
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
     }
 
     for (; n < N; n++) {
-      let acc4 = r[n]!;
+      let r_n = r[n]!;
       for (let c = 0; c < C; c++) {
-        const v8 = dout[n * C + c]!;
-        const v9 = p[n * C + c]!;
-        acc4 += v8 * v9;
+        const dout_n_c = dout[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
+        r_n += dout_n_c * p_n_c;
       }
 
-      r[n] = acc4;
+      r[n] = r_n;
     }
   }
 
   // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
   // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common, fold-product
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = -r[n1]!;
-      let c1 = 0;
-      for (; c1 + 4 <= C; c1 += 4) {
-        const v12 = p[n1 * C + c1]!;
-        const v13 = dout[n1 * C + c1]!;
-        const v14 = p[n1 * C + c1 + 1]!;
-        const v15 = dout[n1 * C + c1 + 1]!;
-        const v16 = p[n1 * C + c1 + 2]!;
-        const v17 = dout[n1 * C + c1 + 2]!;
-        const v18 = p[n1 * C + c1 + 3]!;
-        const v19 = dout[n1 * C + c1 + 3]!;
-        dz[n1 * C + c1] = v12 * (v13 + h);
-        dz[n1 * C + c1 + 1] = v14 * (v15 + h);
-        dz[n1 * C + c1 + 2] = v16 * (v17 + h);
-        dz[n1 * C + c1 + 3] = v18 * (v19 + h);
+    for (let n = 0; n < N; n++) {
+      const dz_r = -r[n]!;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        const p_n_c1 = p[n * C + c + 1]!;
+        const dout_n_c1 = dout[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const dout_n_c2 = dout[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const dout_n_c3 = dout[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
+        dz[n * C + c + 1] = p_n_c1 * (dout_n_c1 + dz_r);
+        dz[n * C + c + 2] = p_n_c2 * (dout_n_c2 + dz_r);
+        dz[n * C + c + 3] = p_n_c3 * (dout_n_c3 + dz_r);
       }
 
-      for (; c1 < C; c1++) {
-        const v10 = p[n1 * C + c1]!;
-        const v11 = dout[n1 * C + c1]!;
-        dz[n1 * C + c1] = v10 * (v11 + h);
+      for (; c < C; c++) {
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
       }
     }
   }

@@ -21,6 +21,7 @@ const STAGES: readonly (readonly string[])[] = [
   ["parse/"],
   ["differentiate/"],
   ["simplify/"],
+  ["loop/"], // the loop IR and its passes: imports nothing of the pipeline
   ["schedule/"],
   ["stats.ts"],
   ["emit/"],

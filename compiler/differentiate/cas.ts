@@ -82,6 +82,7 @@ export function toCasString(e: Expr): string {
       throw new CasUnsupported(`the CAS is not asked about ${e.kind}(...)`);
     case "sum":
     case "max":
+    case "stored":
       throw new CasUnsupported("reduction in a flat expression");
     default:
       return assertNever(e, "expression");

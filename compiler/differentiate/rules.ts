@@ -75,6 +75,7 @@ export function derivative(e: Expr, v: Expr): Expr {
       return ZERO;
     case "sum":
     case "max":
+    case "stored":
       throw new Error("derivative(): reductions are handled by the chain-rule driver");
     default:
       return assertNever(e, "expression");

@@ -5,12 +5,13 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
+import { collect, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
-import { loopNest, lower, Namer, offset, scalarReplace, unrolledNest, type InnerBody, type Scope } from "./code.js";
-import { hoist, type Hoisted } from "../schedule/hoist.js";
+import { aliasOf, assignLoop, lowerFused, type Names } from "../schedule/lower.js";
+import type { Stmt } from "../loop/ir.js";
+import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 
 export interface EmitInput {
@@ -26,6 +27,8 @@ export interface EmitInput {
   readonly dtype?: "float64" | "float32";
   /** How to regenerate the module, for the header's "Do not edit" line (default: `npx backpass build <source>`). */
   readonly rebuild?: string;
+  /** Prints the fused kernel's loop IR after lowering and after each loop pass (`--debug`). */
+  readonly log?: (line: string) => void;
 }
 
 /** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
@@ -53,8 +56,12 @@ function lengthCode(p: Program, t: TensorDecl, size: (s: string) => string): str
   return dims.length ? dims.join(" * ") : "1";
 }
 
-function letterFor(p: Program): (size: string) => string {
-  return (size) => Object.keys(p.letters).find((l) => p.letters[l] === size) ?? size.toLowerCase();
+/** The spec's letter for an index of `size`, one not in `avoid` where there is one (a sum over j inside the loop on i is a loop on j). */
+function letterFor(p: Program): (size: string, avoid?: ReadonlySet<string>) => string {
+  return (size, avoid) => {
+    const letters = Object.keys(p.letters).filter((l) => p.letters[l] === size);
+    return letters.find((l) => !avoid?.has(l)) ?? letters[0] ?? size.toLowerCase();
+  };
 }
 
 let shared: Project | undefined;
@@ -216,7 +223,12 @@ function unpack(p: Program, namer: Namer, T: string, needed: ReadonlySet<string>
   return { lines, arrays, syms };
 }
 
-function scopeFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: Map<string, string>, gradName: (r: Ref) => string): Omit<Scope, "indices"> {
+/**
+ * The names a kernel's lowering reads (schedule/lower.ts): sizes and constants as locals, arrays of
+ * the cache, and gradient arrays through `gradName`; `dims` records each array's dimensions for
+ * the printer.
+ */
+function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: Map<string, string>, gradName: (r: Ref) => string, dims: Map<string, readonly string[]>): Names {
   return {
     sizeOf: p.sizeOf,
     namer,
@@ -231,22 +243,11 @@ function scopeFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: M
       const t = tensorOf(p, base);
       const name = r.space === "grad" ? gradName(r) : arrays.get(r.name);
       if (name === undefined) throw new Error(`emit: no array for '${r.name}'`);
-      return { name, dims: shapeOf(p, t).map((s) => syms.get(s)!) };
+      const d = shapeOf(p, t).map((s) => syms.get(s)!);
+      dims.set(name, d);
+      return { name, dims: d };
     },
   };
-}
-
-/** `target[indices] = expr` over all indices of the target, with reductions as inner loops. */
-function assignLoop(p: Program, scope: Omit<Scope, "indices">, target: string, t: TensorDecl, indices: readonly string[], expr: Expr, op = "="): string[] {
-  const vars = new Map<string, string>();
-  const loops = indices.map((i) => {
-    const v = scope.namer.fresh(i);
-    vars.set(i, v);
-    return { v, extent: scope.symbol(p.sizeOf(i)) };
-  });
-  const { pre, code } = lower(expr, { ...scope, indices: vars });
-  const dims = shapeOf(p, t).map((s) => scope.symbol(s));
-  return loopNest(loops, [...pre, `${target}[${offset(indices.map((i) => vars.get(i)!), dims)}] ${op} ${code};`]);
 }
 
 function forwardBody(p: Program, T: string, A: string): string[] {
@@ -267,14 +268,16 @@ function forwardBody(p: Program, T: string, A: string): string[] {
     arrays.set(t.name, v);
     lines.push(`const ${v} = checkArray(own(inputs, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
   }
-  const scope = scopeFor(p, namer, arrays, syms, () => {
+  const dims = new Map<string, readonly string[]>();
+  const names = namesFor(p, namer, arrays, syms, () => {
     throw new Error("no gradients in forward");
-  });
+  }, dims);
   // every step's array, then one check that no array given in `into` shares memory with another or
   // with an input, before anything is written
   for (const s of p.steps) {
     const v = namer.fresh(s.name);
     arrays.set(s.name, v);
+    dims.set(v, shapeOf(p, s).map((x) => syms.get(x)!));
     const len = lengthCode(p, s, (x) => syms.get(x)!);
     lines.push(`const ${v} = output(into, ${stringLiteral(s.name)}, ${len});`);
   }
@@ -284,10 +287,12 @@ function forwardBody(p: Program, T: string, A: string): string[] {
       p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
     ),
   );
+  const body: Stmt[] = [];
   for (const s of p.steps) {
-    lines.push(`// step ${s.position + 1}: ${commentText(s.text)}`);
-    lines.push(...assignLoop(p, scope, arrays.get(s.name)!, s, s.indices, s.rhs));
+    body.push({ kind: "comment", text: `step ${s.position + 1}: ${s.text}` });
+    body.push(...assignLoop(p, names, arrays.get(s.name)!, s, s.indices, s.rhs));
   }
+  lines.push(...tsStatements(body, dims));
   const fields = [
     `spec: ${stringLiteral(p.name)}`,
     `sizes: { ${p.sizes.map((s) => `${s}: ${syms.get(s)}`).join(", ")} }`,
@@ -296,6 +301,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   ];
   lines.push(`const cache: ${T}Cache = { ${fields.join(", ")} };`);
   lines.push(`return { ${p.output}: ${arrays.get(p.output)}, cache };`);
+  void A;
   return lines;
 }
 
@@ -313,7 +319,8 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
     if (v === undefined) throw new Error(`emit: gradient '${key}' used before it is computed`);
     return v;
   };
-  const scope = scopeFor(p, namer, arrays, syms, gradName);
+  const dims = new Map<string, readonly string[]>();
+  const names = namesFor(p, namer, arrays, syms, gradName, dims);
   // the gradients it returns are allocated (or taken from `into` and checked) before anything is written
   const outputs = bw.gradients.map((g) => {
     const v = namer.fresh(`d${g.input.name}`);
@@ -322,22 +329,32 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   });
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
   lines.push(backwardDisjointCheck(p, outputs));
+  const body: Stmt[] = [];
   for (const b of bw.blocks) {
-    lines.push("");
-    lines.push(b.step ? `// step ${b.step.position + 1} reversed: ${commentText(b.step.text)}` : "// gradients of the inputs");
+    body.push({ kind: "blank" });
+    body.push({ kind: "comment", text: b.step ? `step ${b.step.position + 1} reversed: ${b.step.text}` : "gradients of the inputs" });
     for (const s of b.statements) {
-      lines.push(...statementComment(p, s, b.step?.indices ?? []));
+      body.push(...statementComment(p, s, b.step?.indices ?? []).map((text): Stmt => ({ kind: "comment", text })));
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const zero = s.expr.kind === "num" && s.expr.value === 0;
+      // an adjoint that is exactly another gradient array, cell for cell, is that array
+      const alias = aliasOf(s, finals);
+      if (alias !== undefined && s.expr.kind === "ref") {
+        grads.set(s.target.name, gradName(s.expr));
+        body.push({ kind: "comment", text: `(the same array as ${refText(p, s.expr).replace("#", "")}: no copy)` });
+        continue;
+      }
       let v = finals.has(s.target.name) ? grads.get(s.target.name)! : undefined;
       if (v === undefined) {
         v = namer.fresh(refName(s.target).replace("#", ""));
         grads.set(s.target.name, v);
-        lines.push(`const ${v} = new ${A}(${lengthCode(p, base, (x) => syms.get(x)!)});`);
-      } else if (zero) lines.push(`${v}.fill(0);`);
-      if (!zero) lines.push(...assignLoop(p, scope, v, base, s.target.indices, s.expr));
+        body.push({ kind: "alloc", array: v, type: A === "Float32Array" ? "f32" : "f64", dims: shapeOf(p, base).map((x) => syms.get(x)!), note: "" });
+      } else if (zero) body.push({ kind: "fill", array: v, value: 0 });
+      dims.set(v, shapeOf(p, base).map((x) => syms.get(x)!));
+      if (!zero) body.push(...assignLoop(p, names, v, base, s.target.indices, s.expr));
     }
   }
+  lines.push(...tsStatements(body, dims));
   lines.push(`return { ${bw.gradients.map((g) => `d${g.input.name}: ${grads.get(g.grad.name)}`).join(", ")} };`);
   return lines;
 }
@@ -362,10 +379,10 @@ function disjointCheck(written: readonly { code: string; name: string }[], read:
 
 /** A backward statement and the local partials it uses, each pair printed in the step's naming context. */
 function statementComment(p: Program, s: Statement, stepIndices: readonly string[]): string[] {
-  const out = [`// ${refText(p, s.target).replace("#", "")} = ${show(p, s.expr).replace(/#/g, "")}`];
+  const out = [`${print(s.target, p.letters).replace(/\[\]$/, "").replace("#", "")} = ${print(s.expr, p.letters).replace(/#/g, "")}`];
   for (const lp of s.partials ?? []) {
-    const [occurrence, partial] = printTogether([lp.occurrence, lp.partial], p.letters, stepIndices).map(commentText);
-    out.push(`//   local derivative ∂/∂${occurrence} = ${partial}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
+    const [occurrence, partial] = printTogether([lp.occurrence, lp.partial], p.letters, stepIndices);
+    out.push(`  local derivative ∂/∂${occurrence} = ${partial}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
   }
   return out;
 }
@@ -378,246 +395,21 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   for (const c of constantsIn([...fused.gradients, ...schedule.gradients])) needed.add(c);
   const { lines, arrays, syms } = unpack(p, namer, T, needed);
   const outNames = p.inputs.map((t) => namer.fresh(`d${t.name}`));
-  const scopeBase = scopeFor(p, namer, arrays, syms, (r) => {
+  const dims = new Map<string, readonly string[]>();
+  const names = namesFor(p, namer, arrays, syms, (r) => {
     if (r.name === p.output) return "dout";
     throw new Error(`emit: unexpected gradient ${r.name}`);
-  });
-  const size = (indices: readonly string[]) => indices.map((i) => syms.get(p.sizeOf(i))!).join(" * ") || "1";
-  // outputs (zeroed when given and accumulated into), then temporaries for reductions
-  const accumulated = new Set(schedule.reductions.flatMap((r) => (r.output === undefined ? [] : [r.output])));
+  }, dims);
   p.inputs.forEach((t, k) => {
     const len = lengthCode(p, t, (s) => syms.get(s)!);
     lines.push(`const ${outNames[k]} = output(into, ${stringLiteral(`d${t.name}`)}, ${len});`);
+    dims.set(outNames[k]!, shapeOf(p, t).map((s) => syms.get(s)!));
   });
   lines.push(backwardDisjointCheck(p, p.inputs.map((t, k) => ({ name: `d${t.name}`, v: outNames[k]! }))));
-  p.inputs.forEach((t, k) => {
-    if (accumulated.has(k)) lines.push(`if (own(into, ${stringLiteral(`d${t.name}`)}) !== undefined) ${outNames[k]}.fill(0);`);
-  });
-  const done = new Set<Expr>();
-  const storage = new Map<Expr, { name: string; indices: readonly string[] }>();
-  // float32 outputs that are reductions accumulate in a float64 array and are stored once
-  const stores: { scratch: string; output: string }[] = [];
-  for (const r of schedule.reductions) {
-    const donor = schedule.reuse.get(r.node);
-    if (donor !== undefined) continue;
-    if (r.output !== undefined && A === "Float64Array") storage.set(r.node, { name: outNames[r.output]!, indices: r.indices });
-    else {
-      const v = namer.fresh(r.output !== undefined ? `${outNames[r.output]}64` : "r");
-      const heir = [...schedule.reuse].find(([, d]) => d === r.node)?.[0];
-      lines.push(`const ${v} = new Float64Array(${size(r.indices)}); // ${show(p, r.node)}${heir && isStored(heir) ? `, then ${show(p, heir.body)}` : ""}`);
-      storage.set(r.node, { name: v, indices: r.indices });
-      if (r.output !== undefined) stores.push({ scratch: v, output: outNames[r.output]! });
-    }
-  }
-  // a stored product written over a temporary that dies in its pass takes that array
-  for (const [node, donor] of schedule.reuse) {
-    const r = schedule.reductions.find((q) => q.node === node)!;
-    storage.set(node, { name: storage.get(donor)!.name, indices: r.indices });
-  }
-  const read = (node: Expr, vars: ReadonlyMap<string, string>): string => {
-    const s = storage.get(node)!;
-    const dims = s.indices.map((i) => syms.get(p.sizeOf(i))!);
-    return `${s.name}[${offset(
-      s.indices.map((i) => vars.get(i)!),
-      dims,
-    )}]`;
-  };
-  const readValue = (node: Expr, vars: ReadonlyMap<string, string>): string => `${read(node, vars)}!`;
-  /** Reads of every reduction already computed whose free indices `vars` binds, aliases included. */
-  const knownAt = (vars: ReadonlyMap<string, string>, ready: (e: Expr) => boolean): Map<Expr, string> => {
-    const known = new Map<Expr, string>();
-    for (const q of schedule.reductions) if (ready(q.node) && q.indices.every((i) => vars.has(i))) known.set(q.node, readValue(q.node, vars));
-    for (const [node, { of, mapping }] of schedule.aliases) {
-      const rep = schedule.reductions.find((q) => q.node === of)!;
-      if (!ready(of) || !rep.indices.every((i) => vars.has(mapping[i] ?? i))) continue;
-      known.set(node, readValue(of, new Map(rep.indices.map((i) => [i, vars.get(mapping[i] ?? i)!]))));
-    }
-    return known;
-  };
-  for (const pass of schedule.passes) {
-    lines.push("");
-    if (pass.kind === "reduce") {
-      const what = pass.reductions.map((r) => (isStored(r.node) ? `${show(p, r.node.body)} (stored once, not recomputed by later passes)` : show(p, r.node)));
-      lines.push(`// one pass over memory for ${what.join(", ")}`);
-      for (const r of pass.reductions) if (r.output !== undefined) lines.push(`// d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}`);
-      const loops = pass.loops.map((i) => {
-        const size = canonicalSize(i) ?? p.sizeOf(i);
-        return { index: i, v: namer.fresh(canonicalSize(i) ? letterFor(p)(size) : i), extent: syms.get(size)! };
-      });
-      // scalars (a size's square root) are computed once, before the pass
-      const scalars = new Map<Expr, string>();
-      const hoistScalars = (x: Expr): void => {
-        if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max")) {
-          if (scalars.has(x)) return;
-          const v = namer.fresh("h");
-          lines.push(`const ${v} = ${lower(x, { ...scopeBase, indices: new Map() }).code};`);
-          scalars.set(x, v);
-        } else if (!isReduction(x)) children(x).forEach(hoistScalars); // reductions are read from arrays
-      };
-      for (const r of pass.reductions) hoistScalars(r.node.body);
-      // four rows at a time: copies that add into the same cell add their terms first
-      let simple = true;
-      const innermost = pass.loops[pass.loops.length - 1];
-      const body = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
-        const before: string[] = [];
-        const inside: string[] = [];
-        const after: string[] = [];
-        pass.reductions.forEach((r, k) => {
-          const cells = new Map<string, string[]>();
-          // a cell that does not move with the innermost loop is accumulated in a local
-          const binding = pass.bindings[k]!;
-          const invariant = !r.indices.some((i) => binding[i] === innermost);
-          for (const vars of copies) {
-            // this reduction's free and bound indices, on the pass's loops
-            const m = new Map(Object.entries(binding).map(([i, l]) => [i, vars.get(l)!]));
-            const known = knownAt(m, (e) => done.has(e));
-            for (const [x, v] of scalars) known.set(x, v);
-            const { pre, code } = lower(r.node.body, { ...scopeBase, indices: m, known });
-            if (pre.length) simple = false;
-            inside.push(...pre);
-            const cell = read(r.node, m);
-            cells.set(cell, [...(cells.get(cell) ?? []), code]);
-          }
-          for (const [cell, codes] of cells) {
-            const sum = codes.length > 1 ? `(${codes.join(" + ")})` : codes[0];
-            if (isStored(r.node)) inside.push(`${cell} = ${sum};`);
-            else if (invariant) {
-              const acc = namer.fresh("acc");
-              before.push(`let ${acc} = ${cell}!;`);
-              inside.push(`${acc} += ${sum};`);
-              after.push(`${cell} = ${acc};`);
-            } else inside.push(`${cell} = ${cell}! + ${sum};`);
-          }
-        });
-        // reads of arrays this pass does not write are loaded once per iteration, or once per loop
-        const written = new Set(pass.reductions.map((r) => storage.get(r.node)!.name));
-        const innerVar = copies[0]!.get(innermost!) ?? "";
-        return scalarReplace({ before, inside, after }, (a) => !written.has(a), innerVar.split(" ")[0]!, namer);
-      };
-      const unrolled = unrolledNest(loops, 4, 1, [], body);
-      lines.push(...(simple ? unrolled : unrolledNest(loops, 1, 1, [], body)));
-      for (const r of pass.reductions) done.add(r.node);
-    } else {
-      if (pass.outputs.length > 1) lines.push(`// one pass over memory for ${pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}`);
-      for (const o of pass.outputs) {
-        const t = p.inputs[o.input]!;
-        lines.push(`// d${declText(t)} = ${show(p, fused.gradients[o.input]!)}`);
-        lines.push(`// derived from the naive backward by ${provenance(fused, o.input)}`);
-      }
-      const members = pass.outputs.map((o) => {
-        const t = p.inputs[o.input]!;
-        return { expr: o.expr, target: (vars: ReadonlyMap<string, string>) => `${outNames[o.input]}[${offset(t.indices.map((i) => vars.get(i)!), shapeOf(p, t).map((s) => syms.get(s)!))}]` };
-      });
-      lines.push(...mapPass(members, pass.loops));
-    }
-  }
-  for (const { scratch, output } of stores) lines.push(`${output}.set(${scratch});`);
+  const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
+  lines.push(...tsStatements(body, dims));
   lines.push(`return { ${p.inputs.map((t, k) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
-
-  /**
-   * One elementwise pass, `target = expr` over `loopIndices`, with loop invariants hoisted: scalars
-   * at the loop level of their innermost index, arrays over their indices before the nest.
-   */
-  function mapPass(members: readonly { expr: Expr; target: (vars: ReadonlyMap<string, string>) => string }[], loopIndices: readonly string[]): string[] {
-    const parts = members.map((m, k) => ({ ...hoist(m.expr, loopIndices, members.length > 1 ? `${k}.` : ""), target: m.target }));
-    const hoisted = parts.flatMap((x) => x.hoisted);
-    const out: string[] = [];
-    const vars = new Map<string, string>();
-    const loops = loopIndices.map((i) => {
-      const v = namer.fresh(i);
-      vars.set(i, v);
-      return { v, extent: syms.get(p.sizeOf(i))! };
-    });
-    const innermost = loopIndices[loopIndices.length - 1];
-    const atLevel: string[][] = loopIndices.map(() => []);
-    const known = knownAt(vars, () => true);
-    const hoistedReads: [Expr, (vs: ReadonlyMap<string, string>) => string][] = [];
-    // coefficient arrays over the same indices share one interleaved array and one loop:
-    // c[3*d], c[3*d + 1], c[3*d + 2] for batchnorm's a, b, c
-    const arrays = new Map<string, Hoisted[]>();
-    const scalarFor = new Map<Expr, string>();
-    for (const h of hoisted) {
-      const idx = h.ref.indices;
-      if (innermost !== undefined && idx.includes(innermost) && idx.length < loopIndices.length) {
-        const key = idx.join(",");
-        arrays.set(key, [...(arrays.get(key) ?? []), h]);
-        continue;
-      }
-      // a scalar, computed once per iteration of its innermost loop (once for all outputs)
-      const same = scalarFor.get(h.expr);
-      if (same !== undefined) {
-        known.set(h.ref, same);
-        hoistedReads.push([h.ref, () => same]);
-        continue;
-      }
-      const level = Math.max(-1, ...idx.map((i) => loopIndices.indexOf(i)));
-      const v = namer.fresh("h");
-      scalarFor.set(h.expr, v);
-      const { pre, code } = lower(h.expr, { ...scopeBase, indices: vars, known });
-      (level < 0 ? out : atLevel[level]!).push(...pre, `const ${v} = ${code};`);
-      known.set(h.ref, v);
-      hoistedReads.push([h.ref, () => v]);
-    }
-    for (const group of arrays.values()) {
-      const idx = group[0]!.ref.indices;
-      const arr = namer.fresh(`c`);
-      const hv = new Map<string, string>();
-      const hl = idx.map((i) => {
-        const v = namer.fresh(i);
-        hv.set(i, v);
-        return { v, extent: syms.get(p.sizeOf(i))! };
-      });
-      const dims = idx.map((i) => syms.get(p.sizeOf(i))!);
-      const stride = group.length;
-      const at = (vs: ReadonlyMap<string, string>, j: number) => {
-        const o = offset(idx.map((i) => vs.get(i)!), dims);
-        return stride === 1 ? o : `${stride} * (${o})${j ? ` + ${j}` : ""}`;
-      };
-      out.push(`const ${arr} = new Float64Array(${stride === 1 ? "" : `${stride} * `}${size(idx)}); // ${group.map((h) => show(p, h.expr)).join("; ")}`);
-      const fill: string[] = [];
-      group.forEach((h, j) => {
-        const { pre, code } = lower(h.expr, { ...scopeBase, indices: hv, known: knownAt(hv, () => true) });
-        fill.push(...pre, `${arr}[${at(hv, j)}] = ${code};`);
-        hoistedReads.push([h.ref, (vs) => `${arr}[${at(vs, j)}]!`]);
-      });
-      out.push(...loopNest(hl, fill));
-    }
-    // the body once per unrolled copy: two rows and four columns at a time where no scalar is
-    // hoisted to the row loop
-    let simple = true;
-    const innermostVar = vars.get(loopIndices[loopIndices.length - 1] ?? "") ?? "";
-    const outputArrays = new Set(members.map((m) => m.target(vars).split("[")[0]!));
-    const copyBody = (copies: readonly ReadonlyMap<string, string>[]): InnerBody => {
-      const out2: string[] = [];
-      for (const vs of copies) {
-        const kn = knownAt(vs, () => true);
-        for (const [ref, read] of hoistedReads) kn.set(ref, read(vs));
-        for (const { body, target } of parts) {
-          const { pre, code } = lower(body, { ...scopeBase, indices: vs, known: kn });
-          if (pre.length) simple = false;
-          out2.push(...pre, `${target(vs)} = ${code};`);
-        }
-      }
-      return scalarReplace({ before: [], inside: out2, after: [] }, (a) => !outputArrays.has(a), innermostVar, namer);
-    };
-    const unrollLoops = loopIndices.map((i) => ({ index: i, v: vars.get(i)!, extent: syms.get(p.sizeOf(i))! }));
-    // unrolling pays for loads and stores, not for transcendental functions: those passes stay plain
-    const heavy = parts.some(({ body }) => contains(body, isTranscendental));
-    const rowFactor = !heavy && loopIndices.length >= 2 && atLevel[loopIndices.length - 2]!.length === 0 ? 2 : 1;
-    const first = unrolledNest(unrollLoops, rowFactor, heavy ? 1 : 4, atLevel, copyBody);
-    const lines2 = simple ? first : unrolledNest(unrollLoops, 1, 1, atLevel, copyBody);
-    out.push(...lines2);
-    return out;
-  }
-}
-
-/** The rules that shaped input `k`'s fused gradient, in derivation order, with counts. */
-function provenance(fused: Fused, k: number): string {
-  const seen = new Map<string, number>();
-  for (const ph of fused.phases) for (const r of ph.rewrites) if (r.gradients?.includes(k)) seen.set(r.rule, (seen.get(r.rule) ?? 0) + 1);
-  if (seen.size === 0) return "inlining alone (no rewrite)";
-  return `inlining, then ${[...seen].map(([rule, n]) => (n > 1 ? `${rule} ×${n}` : rule)).join(", ")}`;
 }
 
 

@@ -61,6 +61,8 @@ function go(e: Expr, prec: number, c: Ctx): string {
     }
     case "call":
       return `${FN[e.fn] ?? `\\operatorname{${e.fn}}`}\\left(${go(e.arg, 0, c)}\\right)`;
+    case "stored":
+      return go(e.body, prec, c);
     case "sum":
     case "max": {
       const read = e.kind === "sum" ? gatherRead(e) : undefined;

@@ -8,13 +8,13 @@
  *   `sum(x[n,d], n)` and `sum(x[m,d], m)` are the same node.
  * Everything cleverer is a named rule in `compiler/simplify`.
  */
-import { assertNever, canonicalSize, children, intern, type Comparison, type Delta, type Expr, type Fn, type IndexForm, type Num, type Ref, type SizeOf, type Sum, type Sym } from "./node.js";
+import { assertNever, canonicalSize, children, intern, type Comparison, type Delta, type Expr, type Fn, type IndexForm, type Num, type Ref, type SizeOf, type Stored, type Sum, type Sym } from "./node.js";
 import { nameTable } from "./table.js";
 
 // ---------------------------------------------------------------------------------------------
 // Ordering (deterministic: by structure, never by creation order)
 
-const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, delta: 2.5, call: 3, where: 3.5, pow: 4, sum: 5, max: 5.5, mul: 6, add: 7 };
+const KIND_RANK: Record<Expr["kind"], number> = { num: 0, sym: 1, ref: 2, delta: 2.5, call: 3, where: 3.5, pow: 4, sum: 5, stored: 5.25, max: 5.5, mul: 6, add: 7 };
 
 /** Sort key of a factor in a product: its base, so `x` and `x^2` sit together. */
 function sortBase(e: Expr): Expr {
@@ -333,13 +333,9 @@ export function sum(body: Expr, indices: readonly string[], sizeOf: SizeOf): Exp
   return intern({ kind: "sum", body: renamed, indices: order.map(([n]) => n) });
 }
 
-/**
- * `stored(body)`: a sum over no indices, which the scheduler uses to mean "computed once into an
- * array over its free indices and read from there". Only `compiler/schedule` builds it, after
- * simplification; the factories unwrap it (`sum(x, []) = x`) if anything rebuilds it.
- */
-export function stored(body: Expr): Sum {
-  return intern({ kind: "sum", body, indices: [] }) as Sum;
+/** `stored(body)` (node.ts): computed once into an array over its free indices. Only `compiler/schedule` builds it. */
+export function stored(body: Expr): Stored {
+  return intern({ kind: "stored", body }) as Stored;
 }
 
 /** `r` with another body over the same bound indices, kept as built (no canonical renaming). */
@@ -407,6 +403,8 @@ export function withChildren(e: Expr, cs: readonly Expr[], sizeOf: SizeOf): Expr
       return where(e.op, e.left, e.right, cs[0]!, cs[1]!);
     case "delta":
       return e;
+    case "stored":
+      return stored(cs[0]!);
     default:
       return assertNever(e, "expression");
   }

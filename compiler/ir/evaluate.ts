@@ -71,7 +71,10 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
     case "call":
       return evalFn(e.fn, evaluateIn(e.arg, env, binding, false, memo));
     case "sum":
-    case "max": {
+    case "max":
+    case "stored": {
+      // a stored product is its body, computed once per cell like a reduction over no index
+      const indices = e.kind === "stored" ? [] : e.indices;
       const table = memo[magnitude ? 1 : 0];
       let values = table.get(e);
       if (!values) table.set(e, (values = new Map()));
@@ -79,17 +82,17 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       const known = values.get(key);
       if (known !== undefined) return known;
       const isMax = e.kind === "max";
-      const extents = e.indices.map((i) => env.extent(i));
+      const extents = indices.map((i) => env.extent(i));
       const b = new Map(binding);
       let total = isMax ? -Infinity : 0;
       const loop = (k: number): void => {
-        if (k === e.indices.length) {
+        if (k === indices.length) {
           const v = evaluate(e.body, env, b);
           total = isMax ? Math.max(total, v) : total + v;
           return;
         }
         for (let v = 0; v < extents[k]!; v++) {
-          b.set(e.indices[k]!, v);
+          b.set(indices[k]!, v);
           loop(k + 1);
         }
       };
@@ -214,6 +217,7 @@ export function evalLeaves(e: Expr, values: ReadonlyMap<Expr, number>): number {
       return compare(e.op, evalLeaves(e.left, values), evalLeaves(e.right, values)) ? evalLeaves(e.then, values) : evalLeaves(e.else, values);
     case "sum":
     case "max":
+    case "stored":
       throw new Error("evalLeaves(): reduction in a flat expression");
     default:
       return assertNever(e, "expression");

@@ -29,6 +29,7 @@ export {
   type Pow,
   type Reduction,
   type Ref,
+  type Stored,
   type SizeOf,
   type Sum,
   type Sym,

@@ -31,7 +31,7 @@ export type Fn = (typeof FUNCTIONS)[number];
 export const COMPARISONS = ["<", "<=", ">", ">=", "==", "!="] as const;
 export type Comparison = (typeof COMPARISONS)[number];
 
-export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max | Where | Delta;
+export type Expr = Num | Sym | Ref | Add | Mul | Pow | Call | Sum | Max | Where | Delta | Stored;
 
 interface Base {
   /** Interning id: the order nodes were created in. Never used for ordering output. */
@@ -139,6 +139,16 @@ export interface Delta extends Base {
   readonly form: IndexForm;
 }
 
+/**
+ * `stored(body)`: the scheduler's mark for "computed once into an array over its free indices and
+ * read from there" (a product that does not move with every loop of the reduction around it). Only
+ * `compiler/schedule` builds it, after simplification; its value is its body's.
+ */
+export interface Stored extends Base {
+  readonly kind: "stored";
+  readonly body: Expr;
+}
+
 /** A reduction node: `sum` or `max`. */
 export type Reduction = Sum | Max;
 export function isReduction(e: Expr): e is Reduction {
@@ -158,8 +168,8 @@ export function isTranscendental(x: Expr): boolean {
 }
 
 /** Whether `e` is a `stored(...)` array rather than a reduction. */
-export function isStored(e: Expr): e is Sum {
-  return e.kind === "sum" && e.indices.length === 0;
+export function isStored(e: Expr): e is Stored {
+  return e.kind === "stored";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +230,8 @@ export type Payload =
   | { kind: "call"; fn: Fn; arg: Expr }
   | { kind: "sum" | "max"; body: Expr; indices: readonly string[] }
   | { kind: "where"; op: Comparison; left: Expr; right: Expr; then: Expr; else: Expr }
-  | { kind: "delta"; index: string; form: IndexForm };
+  | { kind: "delta"; index: string; form: IndexForm }
+  | { kind: "stored"; body: Expr };
 
 /** The interning key of an index form. */
 function formKey(f: IndexForm): string {
@@ -295,6 +306,12 @@ export function intern(p: Payload): Expr {
       hash = mix(hashString(`delta;${p.index}`), p.form.from.hash);
       free = union([[p.index], p.form.from.free]);
       break;
+    case "stored":
+      key = `stored(${p.body.id})`;
+      hash = mix(hashString("stored"), p.body.hash);
+      free = p.body.free;
+      height = p.body.height + 1;
+      break;
     default:
       return assertNever(p, "payload");
   }
@@ -324,6 +341,7 @@ export function children(e: Expr): readonly Expr[] {
       return [e.arg];
     case "sum":
     case "max":
+    case "stored":
       return [e.body];
     case "where":
       // the comparison's operands are not children: no rewrite reaches them (see Where)

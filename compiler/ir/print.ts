@@ -85,9 +85,10 @@ function printPrec(e: Expr, ctx: number, c: PrintCtx): string {
       return `${refName(e)}[${e.indices.map((i) => c.names.get(i) ?? i).join(",")}]`;
     case "call":
       return `${e.fn}(${printPrec(e.arg, 0, c)})`;
+    case "stored":
+      return `stored(${printPrec(e.body, 0, c)})`;
     case "sum":
     case "max": {
-      if (e.indices.length === 0) return `stored(${printPrec(e.body, 0, c)})`;
       const read = e.kind === "sum" ? gatherRead(e) : undefined;
       if (read) return `${refName(read.ref)}[${read.ref.indices.map((i) => (read.forms.has(i) ? printForm(read.forms.get(i)!, c) : (c.names.get(i) ?? i))).join(",")}]`;
       const inner = bindNames(e.indices, c);

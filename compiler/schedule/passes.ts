@@ -12,12 +12,13 @@
  * - The remaining gradients are elementwise passes, one per index set: gradients over the same
  *   indices are written together.
  */
-import { children, collect, contains, isReduction, isStored, mul, reductionsOf, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
+import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
 import type { TensorDecl } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 
 export interface Reduction {
-  readonly node: Expr & { kind: "sum" };
+  /** A reduction, or a product stored once (`stored(...)`, no bound index). */
+  readonly node: Sum | Stored;
   /** Free indices of the reduction: the shape of its result. */
   readonly indices: readonly string[];
   /** The gradient (input position) this reduction is exactly, if any. */
@@ -127,10 +128,11 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
 
 export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf): Schedule {
   const gradients = materialize(fusedGradients, inputs, sizeOf);
-  const all = reductionsOf(gradients).filter((r): r is Expr & { kind: "sum" } => r.kind === "sum");
+  // sums and stored products, innermost first (max is only ever read under stop(...) in a forward step)
+  const all = collect(gradients, (x): x is Sum | Stored => x.kind === "sum" || x.kind === "stored", { order: "post" });
   const aliases = new Map<Expr, { of: Expr; mapping: Record<string, string> }>();
   const reps = new Map<Expr, { node: Expr; order: string[] }>();
-  const nodes: (Expr & { kind: "sum" })[] = [];
+  const nodes: (Sum | Stored)[] = [];
   for (const node of all) {
     const { key, order } = alphaNormal(node, sizeOf);
     const rep = reps.get(key);
@@ -189,7 +191,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
       const members = group.includes(r) ? group : [r];
       members.forEach((m) => done.add(m.node));
       const first = members[0]!;
-      const space = [...first.indices, ...first.node.indices];
+      const space = [...first.indices, ...boundOf(first.node)];
       const readsOf = (m: Reduction, b: Readonly<Record<string, string>>) => readsIn(m.node, (i) => b[i] ?? i, aliases, layout);
       const firstReads = new Set(readsOf(first, nameTable(space.map((i) => [i, i]))).keys());
       const bindings = members.map((m) => bindOnto(m, first, space, sizeOf, firstReads, (b) => new Set(readsOf(m, b).keys())));
@@ -267,7 +269,7 @@ function sameIndices(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function spaceKey(r: Reduction, sizeOf: SizeOf): string {
-  return [...r.indices, ...r.node.indices].map(sizeOf).sort().join(",");
+  return [...r.indices, ...boundOf(r.node)].map(sizeOf).sort().join(",");
 }
 
 /**
@@ -290,7 +292,7 @@ function readsIn(e: Expr, on: (i: string) => string, aliases: Schedule["aliases"
     if (x.kind === "ref") {
       const idx = x.indices.map(on);
       out.set(`${x.space}:${x.name}[${idx.join(",")}]`, idx);
-    } else if (isReduction(x) && !top) {
+    } else if ((isReduction(x) || isStored(x)) && !top) {
       const a = aliases.get(x);
       const rep = a ? a.of : x;
       const idx = (layout.get(rep) ?? rep.free).map((i) => on(a ? (a.mapping[i] ?? i) : i));
@@ -313,7 +315,7 @@ function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], size
   const shared = (b: Readonly<Record<string, string>>) => [...reads(b)].filter((r) => firstReads.has(r)).length;
   let best = defaultBinding(m, first, loops, sizeOf);
   let bestShared = shared(best);
-  const all = [...m.indices, ...m.node.indices];
+  const all = [...m.indices, ...boundOf(m.node)];
   let tried = 0;
   const assign = (k: number, b: Record<string, string>, used: Set<string>): void => {
     if (tried > 720) return;
@@ -341,7 +343,7 @@ function bindOnto(m: Reduction, first: Reduction, loops: readonly string[], size
 function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[], sizeOf: SizeOf): Record<string, string> {
   const out = nameTable<string>();
   const used = new Set<string>();
-  const all = [...m.indices, ...m.node.indices];
+  const all = [...m.indices, ...boundOf(m.node)];
   for (const i of m.indices) if (loops.includes(i) && first.indices.includes(i)) { out[i] = i; used.add(i); };
   for (const i of all) {
     if (out[i] !== undefined) continue;
@@ -354,7 +356,12 @@ function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[]
 }
 
 function dependsOn(a: Expr, b: Expr): boolean {
-  return a !== b && contains(a.kind === "sum" ? a.body : a, (x) => x === b);
+  return a !== b && contains(a.kind === "sum" || a.kind === "stored" ? a.body : a, (x) => x === b);
+}
+
+/** The indices a scheduled node binds: a sum's, none for a stored product. */
+export function boundOf(node: Sum | Stored): readonly string[] {
+  return node.kind === "sum" ? node.indices : [];
 }
 
 /**

@@ -103,28 +103,28 @@ export function forward(
   }
 
   // step 2: aa[n] = sum(a[n,d]^2, d)
-  for (let n1 = 0; n1 < N; n1++) {
-    let acc1 = 0;
-    for (let d1 = 0; d1 < D; d1++) {
-      acc1 += a[n1 * D + d1]! * a[n1 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += a[n * D + d]! * a[n * D + d]!;
     }
 
-    aa[n1] = acc1;
+    aa[n] = acc;
   }
 
   // step 3: bb[n] = sum(b[n,d]^2, d)
-  for (let n2 = 0; n2 < N; n2++) {
-    let acc2 = 0;
-    for (let d2 = 0; d2 < D; d2++) {
-      acc2 += b[n2 * D + d2]! * b[n2 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += b[n * D + d]! * b[n * D + d]!;
     }
 
-    bb[n2] = acc2;
+    bb[n] = acc;
   }
 
   // step 4: sim[n] = ab[n] / sqrt(aa[n]*bb[n] + eps)
-  for (let n3 = 0; n3 < N; n3++) {
-    sim[n3] = ab[n3]! / Math.sqrt(eps + aa[n3]! * bb[n3]!);
+  for (let n = 0; n < N; n++) {
+    sim[n] = ab[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
   }
 
   const cache: CosineCache = {
@@ -183,24 +183,24 @@ export function backwardNaive(
   // daa[n] = -0.5*dsim[n]*ab[n]*bb[n]/(eps + aa[n]*bb[n])^1.5
   //   local derivative ∂/∂aa[n] = -0.5*ab[n]*bb[n]/(eps + aa[n]*bb[n])^1.5
   const daa = new Float32Array(N);
-  for (let n1 = 0; n1 < N; n1++) {
-    daa[n1] = (-0.5 * dout[n1]! * ab[n1]! * bb[n1]!) / ((eps + aa[n1]! * bb[n1]!) * Math.sqrt(eps + aa[n1]! * bb[n1]!));
+  for (let n = 0; n < N; n++) {
+    daa[n] = (-0.5 * dout[n]! * ab[n]! * bb[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
   }
 
   // dbb[n] = -0.5*dsim[n]*aa[n]*ab[n]/(eps + aa[n]*bb[n])^1.5
   //   local derivative ∂/∂bb[n] = -0.5*aa[n]*ab[n]/(eps + aa[n]*bb[n])^1.5
   const dbb = new Float32Array(N);
-  for (let n2 = 0; n2 < N; n2++) {
-    dbb[n2] = (-0.5 * dout[n2]! * aa[n2]! * ab[n2]!) / ((eps + aa[n2]! * bb[n2]!) * Math.sqrt(eps + aa[n2]! * bb[n2]!));
+  for (let n = 0; n < N; n++) {
+    dbb[n] = (-0.5 * dout[n]! * aa[n]! * ab[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
   }
 
   // step 3 reversed: bb[n] = sum(b[n,d]^2, d)
   // db1[n,d] = 2*dbb[n]*b[n,d]
   //   local derivative ∂/∂b[n,d] = 2*b[n,d]
   const db1 = new Float32Array(N * D);
-  for (let n3 = 0; n3 < N; n3++) {
+  for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      db1[n3 * D + d] = 2 * dbb[n3]! * b[n3 * D + d]!;
+      db1[n * D + d] = 2 * dbb[n]! * b[n * D + d]!;
     }
   }
 
@@ -208,9 +208,9 @@ export function backwardNaive(
   // da1[n,d] = 2*daa[n]*a[n,d]
   //   local derivative ∂/∂a[n,d] = 2*a[n,d]
   const da1 = new Float32Array(N * D);
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      da1[n4 * D + d1] = 2 * daa[n4]! * a[n4 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da1[n * D + d] = 2 * daa[n]! * a[n * D + d]!;
     }
   }
 
@@ -218,33 +218,33 @@ export function backwardNaive(
   // da2[n,d] = dab[n]*b[n,d]
   //   local derivative ∂/∂a[n,d] = b[n,d]
   const da2 = new Float32Array(N * D);
-  for (let n5 = 0; n5 < N; n5++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      da2[n5 * D + d2] = dab[n5]! * b[n5 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da2[n * D + d] = dab[n]! * b[n * D + d]!;
     }
   }
 
   // db2[n,d] = dab[n]*a[n,d]
   //   local derivative ∂/∂b[n,d] = a[n,d]
   const db2 = new Float32Array(N * D);
-  for (let n6 = 0; n6 < N; n6++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      db2[n6 * D + d3] = dab[n6]! * a[n6 * D + d3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db2[n * D + d] = dab[n]! * a[n * D + d]!;
     }
   }
 
   // gradients of the inputs
   // da[n,d] = da1[n,d] + da2[n,d]
-  for (let n7 = 0; n7 < N; n7++) {
-    for (let d4 = 0; d4 < D; d4++) {
-      da[n7 * D + d4] = da1[n7 * D + d4]! + da2[n7 * D + d4]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da[n * D + d] = da1[n * D + d]! + da2[n * D + d]!;
     }
   }
 
   // db[n,d] = db1[n,d] + db2[n,d]
-  for (let n8 = 0; n8 < N; n8++) {
-    for (let d5 = 0; d5 < D; d5++) {
-      db[n8 * D + d5] = db1[n8 * D + d5]! + db2[n8 * D + d5]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db[n * D + d] = db1[n * D + d]! + db2[n * D + d]!;
     }
   }
 
@@ -298,34 +298,34 @@ export function backwardFused(
   // derived from the naive backward by inlining, then factor-common
   {
     for (let n = 0; n < N; n++) {
-      const h = -((ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!));
-      const h1 = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
-      const h2 = -((aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!));
+      const da_ab_bb_aa = -((ab[n]! * bb[n]!) / (eps + aa[n]! * bb[n]!));
+      const da_dsim_aa_bb = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+      const db_aa_ab_bb = -((aa[n]! * ab[n]!) / (eps + aa[n]! * bb[n]!));
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v2 = b[n * D + d]!;
-        const v3 = a[n * D + d]!;
-        const v4 = b[n * D + d + 1]!;
-        const v5 = a[n * D + d + 1]!;
-        const v6 = b[n * D + d + 2]!;
-        const v7 = a[n * D + d + 2]!;
-        const v8 = b[n * D + d + 3]!;
-        const v9 = a[n * D + d + 3]!;
-        da[n * D + d] = h1 * (v2 + h * v3);
-        db[n * D + d] = h1 * (v3 + h2 * v2);
-        da[n * D + d + 1] = h1 * (v4 + h * v5);
-        db[n * D + d + 1] = h1 * (v5 + h2 * v4);
-        da[n * D + d + 2] = h1 * (v6 + h * v7);
-        db[n * D + d + 2] = h1 * (v7 + h2 * v6);
-        da[n * D + d + 3] = h1 * (v8 + h * v9);
-        db[n * D + d + 3] = h1 * (v9 + h2 * v8);
+        const b_n_d = b[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const b_n_d1 = b[n * D + d + 1]!;
+        const a_n_d1 = a[n * D + d + 1]!;
+        const b_n_d2 = b[n * D + d + 2]!;
+        const a_n_d2 = a[n * D + d + 2]!;
+        const b_n_d3 = b[n * D + d + 3]!;
+        const a_n_d3 = a[n * D + d + 3]!;
+        da[n * D + d] = da_dsim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
+        db[n * D + d] = da_dsim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
+        da[n * D + d + 1] = da_dsim_aa_bb * (b_n_d1 + da_ab_bb_aa * a_n_d1);
+        db[n * D + d + 1] = da_dsim_aa_bb * (a_n_d1 + db_aa_ab_bb * b_n_d1);
+        da[n * D + d + 2] = da_dsim_aa_bb * (b_n_d2 + da_ab_bb_aa * a_n_d2);
+        db[n * D + d + 2] = da_dsim_aa_bb * (a_n_d2 + db_aa_ab_bb * b_n_d2);
+        da[n * D + d + 3] = da_dsim_aa_bb * (b_n_d3 + da_ab_bb_aa * a_n_d3);
+        db[n * D + d + 3] = da_dsim_aa_bb * (a_n_d3 + db_aa_ab_bb * b_n_d3);
       }
 
       for (; d < D; d++) {
-        const v = b[n * D + d]!;
-        const v1 = a[n * D + d]!;
-        da[n * D + d] = h1 * (v + h * v1);
-        db[n * D + d] = h1 * (v1 + h2 * v);
+        const b_n_d = b[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        da[n * D + d] = da_dsim_aa_bb * (b_n_d + da_ab_bb_aa * a_n_d);
+        db[n * D + d] = da_dsim_aa_bb * (a_n_d + db_aa_ab_bb * b_n_d);
       }
     }
   }

@@ -82,16 +82,16 @@ export function forward(
   }
 
   // step 2: t[n,d] = tanh(u[n,d])
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      t[n1 * D + d1] = Math.tanh(u[n1 * D + d1]!);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      t[n * D + d] = Math.tanh(u[n * D + d]!);
     }
   }
 
   // step 3: y[n,d] = 0.5 * x[n,d] * (1 + t[n,d])
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      y[n2 * D + d2] = 0.5 * x[n2 * D + d2]! * (1 + t[n2 * D + d2]!);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      y[n * D + d] = 0.5 * x[n * D + d]! * (1 + t[n * D + d]!);
     }
   }
 
@@ -131,9 +131,9 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   // dt[n,d] = 0.5*dy[n,d]*x[n,d]
   //   local derivative ∂/∂t[n,d] = 0.5*x[n,d]
   const dt = new Float32Array(N * D);
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      dt[n1 * D + d1] = 0.5 * dout[n1 * D + d1]! * x[n1 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt[n * D + d] = 0.5 * dout[n * D + d]! * x[n * D + d]!;
     }
   }
 
@@ -141,9 +141,9 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   // du[n,d] = dt[n,d]*(1 - t[n,d]^2)
   //   local derivative ∂/∂u[n,d] = 1 - t[n,d]^2
   const du = new Float32Array(N * D);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      du[n2 * D + d2] = dt[n2 * D + d2]! * (1 - t[n2 * D + d2]! * t[n2 * D + d2]!);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      du[n * D + d] = dt[n * D + d]! * (1 - t[n * D + d]! * t[n * D + d]!);
     }
   }
 
@@ -151,18 +151,18 @@ export function backwardNaive(dout: Float32Array, cache: GeluCache, into?: Parti
   // dx2[n,d] = 0.7978845608028654*du[n,d]*(1 + 0.13414500000000001*x[n,d]^2)
   //   local derivative ∂/∂x[n,d] = 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)
   const dx2 = new Float32Array(N * D);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dx2[n3 * D + d3] =
-        0.7978845608028654 * du[n3 * D + d3]! * (1 + 0.13414500000000001 * (x[n3 * D + d3]! * x[n3 * D + d3]!));
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] =
+        0.7978845608028654 * du[n * D + d]! * (1 + 0.13414500000000001 * (x[n * D + d]! * x[n * D + d]!));
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d4 = 0; d4 < D; d4++) {
-      dx[n4 * D + d4] = dx1[n4 * D + d4]! + dx2[n4 * D + d4]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -198,183 +198,183 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v6 = dout[n * D + d]!;
-        const v7 = t[n * D + d]!;
-        const v8 = x[n * D + d]!;
-        const v9 = dout[n * D + d + 1]!;
-        const v10 = t[n * D + d + 1]!;
-        const v11 = x[n * D + d + 1]!;
-        const v12 = dout[n * D + d + 2]!;
-        const v13 = t[n * D + d + 2]!;
-        const v14 = x[n * D + d + 2]!;
-        const v15 = dout[n * D + d + 3]!;
-        const v16 = t[n * D + d + 3]!;
-        const v17 = x[n * D + d + 3]!;
-        const v18 = dout[(n + 1) * D + d]!;
-        const v19 = t[(n + 1) * D + d]!;
-        const v20 = x[(n + 1) * D + d]!;
-        const v21 = dout[(n + 1) * D + d + 1]!;
-        const v22 = t[(n + 1) * D + d + 1]!;
-        const v23 = x[(n + 1) * D + d + 1]!;
-        const v24 = dout[(n + 1) * D + d + 2]!;
-        const v25 = t[(n + 1) * D + d + 2]!;
-        const v26 = x[(n + 1) * D + d + 2]!;
-        const v27 = dout[(n + 1) * D + d + 3]!;
-        const v28 = t[(n + 1) * D + d + 3]!;
-        const v29 = x[(n + 1) * D + d + 3]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const t_n_d1 = t[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const t_n_d2 = t[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const t_n_d3 = t[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const t_n1_d = t[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const t_n1_d1 = t[(n + 1) * D + d + 1]!;
+        const x_n1_d1 = x[(n + 1) * D + d + 1]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const t_n1_d2 = t[(n + 1) * D + d + 2]!;
+        const x_n1_d2 = x[(n + 1) * D + d + 2]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const t_n1_d3 = t[(n + 1) * D + d + 3]!;
+        const x_n1_d3 = x[(n + 1) * D + d + 3]!;
         dx[n * D + d] =
-          v6 *
+          dout_n_d *
           (0.5 -
-            0.0535161122044502 * (v7 * v7 * (v8 * v8 * v8)) +
-            0.3989422804014327 * v8 +
-            0.5 * v7 -
-            0.3989422804014327 * (v7 * v7 * v8) +
-            0.0535161122044502 * (v8 * v8 * v8));
+            0.0535161122044502 * (t_n_d * t_n_d * (x_n_d * x_n_d * x_n_d)) +
+            0.3989422804014327 * x_n_d +
+            0.5 * t_n_d -
+            0.3989422804014327 * (t_n_d * t_n_d * x_n_d) +
+            0.0535161122044502 * (x_n_d * x_n_d * x_n_d));
         dx[n * D + d + 1] =
-          v9 *
+          dout_n_d1 *
           (0.5 -
-            0.0535161122044502 * (v10 * v10 * (v11 * v11 * v11)) +
-            0.3989422804014327 * v11 +
-            0.5 * v10 -
-            0.3989422804014327 * (v10 * v10 * v11) +
-            0.0535161122044502 * (v11 * v11 * v11));
+            0.0535161122044502 * (t_n_d1 * t_n_d1 * (x_n_d1 * x_n_d1 * x_n_d1)) +
+            0.3989422804014327 * x_n_d1 +
+            0.5 * t_n_d1 -
+            0.3989422804014327 * (t_n_d1 * t_n_d1 * x_n_d1) +
+            0.0535161122044502 * (x_n_d1 * x_n_d1 * x_n_d1));
         dx[n * D + d + 2] =
-          v12 *
+          dout_n_d2 *
           (0.5 -
-            0.0535161122044502 * (v13 * v13 * (v14 * v14 * v14)) +
-            0.3989422804014327 * v14 +
-            0.5 * v13 -
-            0.3989422804014327 * (v13 * v13 * v14) +
-            0.0535161122044502 * (v14 * v14 * v14));
+            0.0535161122044502 * (t_n_d2 * t_n_d2 * (x_n_d2 * x_n_d2 * x_n_d2)) +
+            0.3989422804014327 * x_n_d2 +
+            0.5 * t_n_d2 -
+            0.3989422804014327 * (t_n_d2 * t_n_d2 * x_n_d2) +
+            0.0535161122044502 * (x_n_d2 * x_n_d2 * x_n_d2));
         dx[n * D + d + 3] =
-          v15 *
+          dout_n_d3 *
           (0.5 -
-            0.0535161122044502 * (v16 * v16 * (v17 * v17 * v17)) +
-            0.3989422804014327 * v17 +
-            0.5 * v16 -
-            0.3989422804014327 * (v16 * v16 * v17) +
-            0.0535161122044502 * (v17 * v17 * v17));
+            0.0535161122044502 * (t_n_d3 * t_n_d3 * (x_n_d3 * x_n_d3 * x_n_d3)) +
+            0.3989422804014327 * x_n_d3 +
+            0.5 * t_n_d3 -
+            0.3989422804014327 * (t_n_d3 * t_n_d3 * x_n_d3) +
+            0.0535161122044502 * (x_n_d3 * x_n_d3 * x_n_d3));
         dx[(n + 1) * D + d] =
-          v18 *
+          dout_n1_d *
           (0.5 -
-            0.0535161122044502 * (v19 * v19 * (v20 * v20 * v20)) +
-            0.3989422804014327 * v20 +
-            0.5 * v19 -
-            0.3989422804014327 * (v19 * v19 * v20) +
-            0.0535161122044502 * (v20 * v20 * v20));
+            0.0535161122044502 * (t_n1_d * t_n1_d * (x_n1_d * x_n1_d * x_n1_d)) +
+            0.3989422804014327 * x_n1_d +
+            0.5 * t_n1_d -
+            0.3989422804014327 * (t_n1_d * t_n1_d * x_n1_d) +
+            0.0535161122044502 * (x_n1_d * x_n1_d * x_n1_d));
         dx[(n + 1) * D + d + 1] =
-          v21 *
+          dout_n1_d1 *
           (0.5 -
-            0.0535161122044502 * (v22 * v22 * (v23 * v23 * v23)) +
-            0.3989422804014327 * v23 +
-            0.5 * v22 -
-            0.3989422804014327 * (v22 * v22 * v23) +
-            0.0535161122044502 * (v23 * v23 * v23));
+            0.0535161122044502 * (t_n1_d1 * t_n1_d1 * (x_n1_d1 * x_n1_d1 * x_n1_d1)) +
+            0.3989422804014327 * x_n1_d1 +
+            0.5 * t_n1_d1 -
+            0.3989422804014327 * (t_n1_d1 * t_n1_d1 * x_n1_d1) +
+            0.0535161122044502 * (x_n1_d1 * x_n1_d1 * x_n1_d1));
         dx[(n + 1) * D + d + 2] =
-          v24 *
+          dout_n1_d2 *
           (0.5 -
-            0.0535161122044502 * (v25 * v25 * (v26 * v26 * v26)) +
-            0.3989422804014327 * v26 +
-            0.5 * v25 -
-            0.3989422804014327 * (v25 * v25 * v26) +
-            0.0535161122044502 * (v26 * v26 * v26));
+            0.0535161122044502 * (t_n1_d2 * t_n1_d2 * (x_n1_d2 * x_n1_d2 * x_n1_d2)) +
+            0.3989422804014327 * x_n1_d2 +
+            0.5 * t_n1_d2 -
+            0.3989422804014327 * (t_n1_d2 * t_n1_d2 * x_n1_d2) +
+            0.0535161122044502 * (x_n1_d2 * x_n1_d2 * x_n1_d2));
         dx[(n + 1) * D + d + 3] =
-          v27 *
+          dout_n1_d3 *
           (0.5 -
-            0.0535161122044502 * (v28 * v28 * (v29 * v29 * v29)) +
-            0.3989422804014327 * v29 +
-            0.5 * v28 -
-            0.3989422804014327 * (v28 * v28 * v29) +
-            0.0535161122044502 * (v29 * v29 * v29));
+            0.0535161122044502 * (t_n1_d3 * t_n1_d3 * (x_n1_d3 * x_n1_d3 * x_n1_d3)) +
+            0.3989422804014327 * x_n1_d3 +
+            0.5 * t_n1_d3 -
+            0.3989422804014327 * (t_n1_d3 * t_n1_d3 * x_n1_d3) +
+            0.0535161122044502 * (x_n1_d3 * x_n1_d3 * x_n1_d3));
       }
 
       for (; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = t[n * D + d]!;
-        const v2 = x[n * D + d]!;
-        const v3 = dout[(n + 1) * D + d]!;
-        const v4 = t[(n + 1) * D + d]!;
-        const v5 = x[(n + 1) * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const t_n1_d = t[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
         dx[n * D + d] =
-          v *
+          dout_n_d *
           (0.5 -
-            0.0535161122044502 * (v1 * v1 * (v2 * v2 * v2)) +
-            0.3989422804014327 * v2 +
-            0.5 * v1 -
-            0.3989422804014327 * (v1 * v1 * v2) +
-            0.0535161122044502 * (v2 * v2 * v2));
+            0.0535161122044502 * (t_n_d * t_n_d * (x_n_d * x_n_d * x_n_d)) +
+            0.3989422804014327 * x_n_d +
+            0.5 * t_n_d -
+            0.3989422804014327 * (t_n_d * t_n_d * x_n_d) +
+            0.0535161122044502 * (x_n_d * x_n_d * x_n_d));
         dx[(n + 1) * D + d] =
-          v3 *
+          dout_n1_d *
           (0.5 -
-            0.0535161122044502 * (v4 * v4 * (v5 * v5 * v5)) +
-            0.3989422804014327 * v5 +
-            0.5 * v4 -
-            0.3989422804014327 * (v4 * v4 * v5) +
-            0.0535161122044502 * (v5 * v5 * v5));
+            0.0535161122044502 * (t_n1_d * t_n1_d * (x_n1_d * x_n1_d * x_n1_d)) +
+            0.3989422804014327 * x_n1_d +
+            0.5 * t_n1_d -
+            0.3989422804014327 * (t_n1_d * t_n1_d * x_n1_d) +
+            0.0535161122044502 * (x_n1_d * x_n1_d * x_n1_d));
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v33 = dout[n * D + d]!;
-        const v34 = t[n * D + d]!;
-        const v35 = x[n * D + d]!;
-        const v36 = dout[n * D + d + 1]!;
-        const v37 = t[n * D + d + 1]!;
-        const v38 = x[n * D + d + 1]!;
-        const v39 = dout[n * D + d + 2]!;
-        const v40 = t[n * D + d + 2]!;
-        const v41 = x[n * D + d + 2]!;
-        const v42 = dout[n * D + d + 3]!;
-        const v43 = t[n * D + d + 3]!;
-        const v44 = x[n * D + d + 3]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const t_n_d1 = t[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const t_n_d2 = t[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const t_n_d3 = t[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
         dx[n * D + d] =
-          v33 *
+          dout_n_d *
           (0.5 -
-            0.0535161122044502 * (v34 * v34 * (v35 * v35 * v35)) +
-            0.3989422804014327 * v35 +
-            0.5 * v34 -
-            0.3989422804014327 * (v34 * v34 * v35) +
-            0.0535161122044502 * (v35 * v35 * v35));
+            0.0535161122044502 * (t_n_d * t_n_d * (x_n_d * x_n_d * x_n_d)) +
+            0.3989422804014327 * x_n_d +
+            0.5 * t_n_d -
+            0.3989422804014327 * (t_n_d * t_n_d * x_n_d) +
+            0.0535161122044502 * (x_n_d * x_n_d * x_n_d));
         dx[n * D + d + 1] =
-          v36 *
+          dout_n_d1 *
           (0.5 -
-            0.0535161122044502 * (v37 * v37 * (v38 * v38 * v38)) +
-            0.3989422804014327 * v38 +
-            0.5 * v37 -
-            0.3989422804014327 * (v37 * v37 * v38) +
-            0.0535161122044502 * (v38 * v38 * v38));
+            0.0535161122044502 * (t_n_d1 * t_n_d1 * (x_n_d1 * x_n_d1 * x_n_d1)) +
+            0.3989422804014327 * x_n_d1 +
+            0.5 * t_n_d1 -
+            0.3989422804014327 * (t_n_d1 * t_n_d1 * x_n_d1) +
+            0.0535161122044502 * (x_n_d1 * x_n_d1 * x_n_d1));
         dx[n * D + d + 2] =
-          v39 *
+          dout_n_d2 *
           (0.5 -
-            0.0535161122044502 * (v40 * v40 * (v41 * v41 * v41)) +
-            0.3989422804014327 * v41 +
-            0.5 * v40 -
-            0.3989422804014327 * (v40 * v40 * v41) +
-            0.0535161122044502 * (v41 * v41 * v41));
+            0.0535161122044502 * (t_n_d2 * t_n_d2 * (x_n_d2 * x_n_d2 * x_n_d2)) +
+            0.3989422804014327 * x_n_d2 +
+            0.5 * t_n_d2 -
+            0.3989422804014327 * (t_n_d2 * t_n_d2 * x_n_d2) +
+            0.0535161122044502 * (x_n_d2 * x_n_d2 * x_n_d2));
         dx[n * D + d + 3] =
-          v42 *
+          dout_n_d3 *
           (0.5 -
-            0.0535161122044502 * (v43 * v43 * (v44 * v44 * v44)) +
-            0.3989422804014327 * v44 +
-            0.5 * v43 -
-            0.3989422804014327 * (v43 * v43 * v44) +
-            0.0535161122044502 * (v44 * v44 * v44));
+            0.0535161122044502 * (t_n_d3 * t_n_d3 * (x_n_d3 * x_n_d3 * x_n_d3)) +
+            0.3989422804014327 * x_n_d3 +
+            0.5 * t_n_d3 -
+            0.3989422804014327 * (t_n_d3 * t_n_d3 * x_n_d3) +
+            0.0535161122044502 * (x_n_d3 * x_n_d3 * x_n_d3));
       }
 
       for (; d < D; d++) {
-        const v30 = dout[n * D + d]!;
-        const v31 = t[n * D + d]!;
-        const v32 = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
         dx[n * D + d] =
-          v30 *
+          dout_n_d *
           (0.5 -
-            0.0535161122044502 * (v31 * v31 * (v32 * v32 * v32)) +
-            0.3989422804014327 * v32 +
-            0.5 * v31 -
-            0.3989422804014327 * (v31 * v31 * v32) +
-            0.0535161122044502 * (v32 * v32 * v32));
+            0.0535161122044502 * (t_n_d * t_n_d * (x_n_d * x_n_d * x_n_d)) +
+            0.3989422804014327 * x_n_d +
+            0.5 * t_n_d -
+            0.3989422804014327 * (t_n_d * t_n_d * x_n_d) +
+            0.0535161122044502 * (x_n_d * x_n_d * x_n_d));
       }
     }
   }

@@ -89,14 +89,14 @@ export function forward(
   }
 
   // step 2: rnorm[n] = 1/sqrt(ss[n] + eps)
-  for (let n1 = 0; n1 < N; n1++) {
-    rnorm[n1] = 1 / Math.sqrt(eps + ss[n1]!);
+  for (let n = 0; n < N; n++) {
+    rnorm[n] = 1 / Math.sqrt(eps + ss[n]!);
   }
 
   // step 3: y[n,d] = x[n,d] * rnorm[n]
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      y[n2 * D + d1] = rnorm[n2]! * x[n2 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      y[n * D + d] = rnorm[n]! * x[n * D + d]!;
     }
   }
 
@@ -145,38 +145,38 @@ export function backwardNaive(
   // drnorm[n] = sum(dy[n,d]*x[n,d], d)
   //   local derivative ∂/∂rnorm[n] = x[n,d]
   const drnorm = new Float32Array(N);
-  for (let n1 = 0; n1 < N; n1++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let d1 = 0; d1 < D; d1++) {
-      acc += dout[n1 * D + d1]! * x[n1 * D + d1]!;
+    for (let d = 0; d < D; d++) {
+      acc += dout[n * D + d]! * x[n * D + d]!;
     }
 
-    drnorm[n1] = acc;
+    drnorm[n] = acc;
   }
 
   // step 2 reversed: rnorm[n] = 1/sqrt(ss[n] + eps)
   // dss[n] = -0.5*drnorm[n]*rnorm[n]^3
   //   local derivative ∂/∂ss[n] = -0.5*rnorm[n]^3
   const dss = new Float32Array(N);
-  for (let n2 = 0; n2 < N; n2++) {
-    dss[n2] = -0.5 * drnorm[n2]! * (rnorm[n2]! * rnorm[n2]! * rnorm[n2]!);
+  for (let n = 0; n < N; n++) {
+    dss[n] = -0.5 * drnorm[n]! * (rnorm[n]! * rnorm[n]! * rnorm[n]!);
   }
 
   // step 1 reversed: ss[n] = sum(x[n,d]^2, d)
   // dx2[n,d] = 2*dss[n]*x[n,d]
   //   local derivative ∂/∂x[n,d] = 2*x[n,d]
   const dx2 = new Float32Array(N * D);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dx2[n3 * D + d2] = 2 * dss[n3]! * x[n3 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = 2 * dss[n]! * x[n * D + d]!;
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dx[n4 * D + d3] = dx1[n4 * D + d3]! + dx2[n4 * D + d3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -214,70 +214,69 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
       for (let d = 0; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = y[n * D + d]!;
-        const v2 = dout[(n + 1) * D + d]!;
-        const v3 = y[(n + 1) * D + d]!;
-        const v4 = dout[(n + 2) * D + d]!;
-        const v5 = y[(n + 2) * D + d]!;
-        const v6 = dout[(n + 3) * D + d]!;
-        const v7 = y[(n + 3) * D + d]!;
-        acc += v * v1;
-        acc1 += v2 * v3;
-        acc2 += v4 * v5;
-        acc3 += v6 * v7;
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const y_n2_d = y[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const y_n3_d = y[(n + 3) * D + d]!;
+        r_n += dout_n_d * y_n_d;
+        r_n1 += dout_n1_d * y_n1_d;
+        r_n2 += dout_n2_d * y_n2_d;
+        r_n3 += dout_n3_d * y_n3_d;
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
     }
 
     for (; n < N; n++) {
-      let acc4 = r[n]!;
+      let r_n = r[n]!;
       for (let d = 0; d < D; d++) {
-        const v8 = dout[n * D + d]!;
-        const v9 = y[n * D + d]!;
-        acc4 += v8 * v9;
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        r_n += dout_n_d * y_n_d;
       }
 
-      r[n] = acc4;
+      r[n] = r_n;
     }
   }
 
   // dx[n,d] = rnorm[n]*(dy[n,d] - y[n,d]*sum(dy[n,d']*y[n,d'], d'))
   // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = -r[n1]!;
-      const v13 = rnorm[n1]!;
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v14 = dout[n1 * D + d1]!;
-        const v15 = y[n1 * D + d1]!;
-        const v16 = dout[n1 * D + d1 + 1]!;
-        const v17 = y[n1 * D + d1 + 1]!;
-        const v18 = dout[n1 * D + d1 + 2]!;
-        const v19 = y[n1 * D + d1 + 2]!;
-        const v20 = dout[n1 * D + d1 + 3]!;
-        const v21 = y[n1 * D + d1 + 3]!;
-        dx[n1 * D + d1] = v13 * (v14 + h * v15);
-        dx[n1 * D + d1 + 1] = v13 * (v16 + h * v17);
-        dx[n1 * D + d1 + 2] = v13 * (v18 + h * v19);
-        dx[n1 * D + d1 + 3] = v13 * (v20 + h * v21);
+    for (let n = 0; n < N; n++) {
+      const rnorm_n = rnorm[n]!;
+      const dx_r = -r[n]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        dx[n * D + d] = rnorm_n * (dout_n_d + dx_r * y_n_d);
+        dx[n * D + d + 1] = rnorm_n * (dout_n_d1 + dx_r * y_n_d1);
+        dx[n * D + d + 2] = rnorm_n * (dout_n_d2 + dx_r * y_n_d2);
+        dx[n * D + d + 3] = rnorm_n * (dout_n_d3 + dx_r * y_n_d3);
       }
 
-      const v10 = rnorm[n1]!;
-      for (; d1 < D; d1++) {
-        const v11 = dout[n1 * D + d1]!;
-        const v12 = y[n1 * D + d1]!;
-        dx[n1 * D + d1] = v10 * (v11 + h * v12);
+      for (; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        dx[n * D + d] = rnorm_n * (dout_n_d + dx_r * y_n_d);
       }
     }
   }

@@ -127,38 +127,38 @@ export function forward(
   }
 
   // step 2: xmu[n,d] = x[n,d] - mu[n]
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      xmu[n1 * D + d1] = x[n1 * D + d1]! - mu[n1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xmu[n * D + d] = x[n * D + d]! - mu[n]!;
     }
   }
 
   // step 3: var[n] = mean(xmu[n,d]^2, d)
-  for (let n2 = 0; n2 < N; n2++) {
-    let acc1 = 0;
-    for (let d2 = 0; d2 < D; d2++) {
-      acc1 += xmu[n2 * D + d2]! * xmu[n2 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += xmu[n * D + d]! * xmu[n * D + d]!;
     }
 
-    var_[n2] = acc1 / D;
+    var_[n] = acc / D;
   }
 
   // step 4: rstd[n] = 1/sqrt(var[n] + eps)
-  for (let n3 = 0; n3 < N; n3++) {
-    rstd[n3] = 1 / Math.sqrt(eps + var_[n3]!);
+  for (let n = 0; n < N; n++) {
+    rstd[n] = 1 / Math.sqrt(eps + var_[n]!);
   }
 
   // step 5: xhat[n,d] = xmu[n,d] * rstd[n]
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      xhat[n4 * D + d3] = rstd[n4]! * xmu[n4 * D + d3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xhat[n * D + d] = rstd[n]! * xmu[n * D + d]!;
     }
   }
 
   // step 6: y[n,d] = gamma[d] * xhat[n,d] + beta[d]
-  for (let n5 = 0; n5 < N; n5++) {
-    for (let d4 = 0; d4 < D; d4++) {
-      y[n5 * D + d4] = beta[d4]! + gamma[d4]! * xhat[n5 * D + d4]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      y[n * D + d] = beta[d]! + gamma[d]! * xhat[n * D + d]!;
     }
   }
 
@@ -234,21 +234,21 @@ export function backwardNaive(
 
   // dbeta[d] = sum(dy[n,d], n)
   //   local derivative ∂/∂beta[d] = 1
-  for (let d1 = 0; d1 < D; d1++) {
-    let acc1 = 0;
-    for (let n1 = 0; n1 < N; n1++) {
-      acc1 += dout[n1 * D + d1]!;
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * D + d]!;
     }
 
-    dbeta[d1] = acc1;
+    dbeta[d] = acc;
   }
 
   // dxhat[n,d] = dy[n,d]*gamma[d]
   //   local derivative ∂/∂xhat[n,d] = gamma[d]
   const dxhat = new Float32Array(N * D);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dxhat[n2 * D + d2] = dout[n2 * D + d2]! * gamma[d2]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat[n * D + d] = dout[n * D + d]! * gamma[d]!;
     }
   }
 
@@ -256,87 +256,81 @@ export function backwardNaive(
   // dxmu1[n,d] = dxhat[n,d]*rstd[n]
   //   local derivative ∂/∂xmu[n,d] = rstd[n]
   const dxmu1 = new Float32Array(N * D);
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dxmu1[n3 * D + d3] = dxhat[n3 * D + d3]! * rstd[n3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu1[n * D + d] = dxhat[n * D + d]! * rstd[n]!;
     }
   }
 
   // drstd[n] = sum(dxhat[n,d]*xmu[n,d], d)
   //   local derivative ∂/∂rstd[n] = xmu[n,d]
   const drstd = new Float32Array(N);
-  for (let n4 = 0; n4 < N; n4++) {
-    let acc2 = 0;
-    for (let d4 = 0; d4 < D; d4++) {
-      acc2 += dxhat[n4 * D + d4]! * xmu[n4 * D + d4]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dxhat[n * D + d]! * xmu[n * D + d]!;
     }
 
-    drstd[n4] = acc2;
+    drstd[n] = acc;
   }
 
   // step 4 reversed: rstd[n] = 1/sqrt(var[n] + eps)
   // dvar[n] = -0.5*drstd[n]*rstd[n]^3
   //   local derivative ∂/∂var[n] = -0.5*rstd[n]^3
   const dvar = new Float32Array(N);
-  for (let n5 = 0; n5 < N; n5++) {
-    dvar[n5] = -0.5 * drstd[n5]! * (rstd[n5]! * rstd[n5]! * rstd[n5]!);
+  for (let n = 0; n < N; n++) {
+    dvar[n] = -0.5 * drstd[n]! * (rstd[n]! * rstd[n]! * rstd[n]!);
   }
 
   // step 3 reversed: var[n] = mean(xmu[n,d]^2, d)
   // dxmu2[n,d] = 2*dvar[n]*xmu[n,d]/D
   //   local derivative ∂/∂xmu[n,d] = 2*xmu[n,d]/D
   const dxmu2 = new Float32Array(N * D);
-  for (let n6 = 0; n6 < N; n6++) {
-    for (let d5 = 0; d5 < D; d5++) {
-      dxmu2[n6 * D + d5] = (2 * dvar[n6]! * xmu[n6 * D + d5]!) / D;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu2[n * D + d] = (2 * dvar[n]! * xmu[n * D + d]!) / D;
     }
   }
 
   // step 2 reversed: xmu[n,d] = x[n,d] - mu[n]
   // dxmu[n,d] = dxmu1[n,d] + dxmu2[n,d]
   const dxmu = new Float32Array(N * D);
-  for (let n7 = 0; n7 < N; n7++) {
-    for (let d6 = 0; d6 < D; d6++) {
-      dxmu[n7 * D + d6] = dxmu1[n7 * D + d6]! + dxmu2[n7 * D + d6]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu[n * D + d] = dxmu1[n * D + d]! + dxmu2[n * D + d]!;
     }
   }
 
   // dx1[n,d] = dxmu[n,d]
   //   local derivative ∂/∂x[n,d] = 1
-  const dx1 = new Float32Array(N * D);
-  for (let n8 = 0; n8 < N; n8++) {
-    for (let d7 = 0; d7 < D; d7++) {
-      dx1[n8 * D + d7] = dxmu[n8 * D + d7]!;
-    }
-  }
-
+  // (the same array as dxmu[n,d]: no copy)
   // dmu[n] = -sum(dxmu[n,d], d)
   //   local derivative ∂/∂mu[n] = -1
   const dmu = new Float32Array(N);
-  for (let n9 = 0; n9 < N; n9++) {
-    let acc3 = 0;
-    for (let d8 = 0; d8 < D; d8++) {
-      acc3 += dxmu[n9 * D + d8]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dxmu[n * D + d]!;
     }
 
-    dmu[n9] = -acc3;
+    dmu[n] = -acc;
   }
 
   // step 1 reversed: mu[n] = mean(x[n,d], d)
   // dx2[n,d] = dmu[n]/D
   //   local derivative ∂/∂x[n,d] = 1/D
   const dx2 = new Float32Array(N * D);
-  for (let n10 = 0; n10 < N; n10++) {
-    for (let d9 = 0; d9 < D; d9++) {
-      dx2[n10 * D + d9] = dmu[n10]! / D;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = dmu[n]! / D;
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n11 = 0; n11 < N; n11++) {
-    for (let d10 = 0; d10 < D; d10++) {
-      dx[n11 * D + d10] = dx1[n11 * D + d10]! + dx2[n11 * D + d10]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dxmu[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -408,101 +402,103 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
-      let acc4 = r1[n]!;
-      let acc5 = r1[n + 1]!;
-      let acc6 = r1[n + 2]!;
-      let acc7 = r1[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
       for (let d = 0; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = gamma[d]!;
-        const v2 = dout[(n + 1) * D + d]!;
-        const v3 = dout[(n + 2) * D + d]!;
-        const v4 = dout[(n + 3) * D + d]!;
-        const v5 = xhat[n * D + d]!;
-        const v6 = xhat[(n + 1) * D + d]!;
-        const v7 = xhat[(n + 2) * D + d]!;
-        const v8 = xhat[(n + 3) * D + d]!;
-        acc += v * v1;
-        acc1 += v2 * v1;
-        acc2 += v3 * v1;
-        acc3 += v4 * v1;
-        acc4 += v * v1 * v5;
-        acc5 += v2 * v1 * v6;
-        acc6 += v3 * v1 * v7;
-        acc7 += v4 * v1 * v8;
-        dgamma64[d] = dgamma64[d]! + (v * v5 + v2 * v6 + v3 * v7 + v4 * v8);
-        dbeta64[d] = dbeta64[d]! + (v + v2 + v3 + v4);
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        r_n += dout_n_d * gamma_d;
+        r_n1 += dout_n1_d * gamma_d;
+        r_n2 += dout_n2_d * gamma_d;
+        r_n3 += dout_n3_d * gamma_d;
+        r1_n += dout_n_d * gamma_d * xhat_n_d;
+        r1_n1 += dout_n1_d * gamma_d * xhat_n1_d;
+        r1_n2 += dout_n2_d * gamma_d * xhat_n2_d;
+        r1_n3 += dout_n3_d * gamma_d * xhat_n3_d;
+        dgamma64[d] =
+          dgamma64[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
+        dbeta64[d] = dbeta64[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
-      r1[n] = acc4;
-      r1[n + 1] = acc5;
-      r1[n + 2] = acc6;
-      r1[n + 3] = acc7;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
     }
 
     for (; n < N; n++) {
-      let acc8 = r[n]!;
-      let acc9 = r1[n]!;
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
       for (let d = 0; d < D; d++) {
-        const v9 = dout[n * D + d]!;
-        const v10 = gamma[d]!;
-        const v11 = xhat[n * D + d]!;
-        acc8 += v9 * v10;
-        acc9 += v9 * v10 * v11;
-        dgamma64[d] = dgamma64[d]! + v9 * v11;
-        dbeta64[d] = dbeta64[d]! + v9;
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        r_n += dout_n_d * gamma_d;
+        r1_n += dout_n_d * gamma_d * xhat_n_d;
+        dgamma64[d] = dgamma64[d]! + dout_n_d * xhat_n_d;
+        dbeta64[d] = dbeta64[d]! + dout_n_d;
       }
 
-      r[n] = acc8;
-      r1[n] = acc9;
+      r[n] = r_n;
+      r1[n] = r1_n;
     }
   }
 
   // dx[n,d] = rstd[n]*(D*dy[n,d]*gamma[d] - sum(dy[n,d']*gamma[d'], d') - xhat[n,d]*sum(dy[n,d']*gamma[d']*xhat[n,d'], d'))/D
   // derived from the naive backward by inlining, then sum-linear, distribute, sum-factor ×2, expand-definitions, share-reduction, factor-common, fold-product
-  const c = new Float64Array(D); // D*gamma[d]
-  for (let d2 = 0; d2 < D; d2++) {
-    c[d2] = D * gamma[d2]!;
-  }
-
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = -r1[n1]!;
-      const h1 = -r[n1]!;
-      const h2 = rstd[n1]! / D;
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v15 = dout[n1 * D + d1]!;
-        const v16 = c[d1]!;
-        const v17 = xhat[n1 * D + d1]!;
-        const v18 = dout[n1 * D + d1 + 1]!;
-        const v19 = c[d1 + 1]!;
-        const v20 = xhat[n1 * D + d1 + 1]!;
-        const v21 = dout[n1 * D + d1 + 2]!;
-        const v22 = c[d1 + 2]!;
-        const v23 = xhat[n1 * D + d1 + 2]!;
-        const v24 = dout[n1 * D + d1 + 3]!;
-        const v25 = c[d1 + 3]!;
-        const v26 = xhat[n1 * D + d1 + 3]!;
-        dx[n1 * D + d1] = h2 * (h1 + v15 * v16 + h * v17);
-        dx[n1 * D + d1 + 1] = h2 * (h1 + v18 * v19 + h * v20);
-        dx[n1 * D + d1 + 2] = h2 * (h1 + v21 * v22 + h * v23);
-        dx[n1 * D + d1 + 3] = h2 * (h1 + v24 * v25 + h * v26);
+    const dx_gamma = new Float64Array(D); // D*gamma[d]
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      dx_gamma[d] = D * gamma_d;
+    }
+
+    for (let n = 0; n < N; n++) {
+      const dx_r1 = -r1[n]!;
+      const dx_r = -r[n]!;
+      const dx_rstd = rstd[n]! / D;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_d = dx_gamma[d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_gamma_d1 = dx_gamma[d + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_gamma_d2 = dx_gamma[d + 2]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_gamma_d3 = dx_gamma[d + 3]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        dx[n * D + d] = dx_rstd * (dx_r + dout_n_d * dx_gamma_d + dx_r1 * xhat_n_d);
+        dx[n * D + d + 1] = dx_rstd * (dx_r + dout_n_d1 * dx_gamma_d1 + dx_r1 * xhat_n_d1);
+        dx[n * D + d + 2] = dx_rstd * (dx_r + dout_n_d2 * dx_gamma_d2 + dx_r1 * xhat_n_d2);
+        dx[n * D + d + 3] = dx_rstd * (dx_r + dout_n_d3 * dx_gamma_d3 + dx_r1 * xhat_n_d3);
       }
 
-      for (; d1 < D; d1++) {
-        const v12 = dout[n1 * D + d1]!;
-        const v13 = c[d1]!;
-        const v14 = xhat[n1 * D + d1]!;
-        dx[n1 * D + d1] = h2 * (h1 + v12 * v13 + h * v14);
+      for (; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_d = dx_gamma[d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        dx[n * D + d] = dx_rstd * (dx_r + dout_n_d * dx_gamma_d + dx_r1 * xhat_n_d);
       }
     }
   }

@@ -84,9 +84,9 @@ export function forward(
 
   // step 2: loss = sum(r[n,d]^2, n, d) / (N*D)
   let acc = 0;
-  for (let d1 = 0; d1 < D; d1++) {
-    for (let n1 = 0; n1 < N; n1++) {
-      acc += r[n1 * D + d1]! * r[n1 * D + d1]!;
+  for (let d = 0; d < D; d++) {
+    for (let n = 0; n < N; n++) {
+      acc += r[n * D + d]! * r[n * D + d]!;
     }
   }
 
@@ -132,17 +132,17 @@ export function backwardNaive(dout: Float32Array, cache: MseCache, into?: Partia
   // step 1 reversed: r[n,d] = y[n,d] - t[n,d]
   // dy[n,d] = dr[n,d]
   //   local derivative ∂/∂y[n,d] = 1
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      dy[n1 * D + d1] = dr[n1 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dy[n * D + d] = dr[n * D + d]!;
     }
   }
 
   // dt[n,d] = -dr[n,d]
   //   local derivative ∂/∂t[n,d] = -1
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dt[n2 * D + d2] = -dr[n2 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt[n * D + d] = -dr[n * D + d]!;
     }
   }
 
@@ -177,70 +177,70 @@ export function backwardFused(dout: Float32Array, cache: MseCache, into?: Partia
   // derived from the naive backward by inlining alone (no rewrite)
   // dt[n,d] = -2*dloss[]*r[n,d]/D/N
   // derived from the naive backward by inlining alone (no rewrite)
-  const h = (2 * dout[0]!) / D / N;
-  const h1 = (-2 * dout[0]!) / D / N;
   {
+    const dy_dloss = (2 * dout[0]!) / D / N;
+    const dt_dloss = (-2 * dout[0]!) / D / N;
     let n = 0;
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v2 = r[n * D + d]!;
-        const v3 = r[n * D + d + 1]!;
-        const v4 = r[n * D + d + 2]!;
-        const v5 = r[n * D + d + 3]!;
-        const v6 = r[(n + 1) * D + d]!;
-        const v7 = r[(n + 1) * D + d + 1]!;
-        const v8 = r[(n + 1) * D + d + 2]!;
-        const v9 = r[(n + 1) * D + d + 3]!;
-        dy[n * D + d] = h * v2;
-        dt[n * D + d] = h1 * v2;
-        dy[n * D + d + 1] = h * v3;
-        dt[n * D + d + 1] = h1 * v3;
-        dy[n * D + d + 2] = h * v4;
-        dt[n * D + d + 2] = h1 * v4;
-        dy[n * D + d + 3] = h * v5;
-        dt[n * D + d + 3] = h1 * v5;
-        dy[(n + 1) * D + d] = h * v6;
-        dt[(n + 1) * D + d] = h1 * v6;
-        dy[(n + 1) * D + d + 1] = h * v7;
-        dt[(n + 1) * D + d + 1] = h1 * v7;
-        dy[(n + 1) * D + d + 2] = h * v8;
-        dt[(n + 1) * D + d + 2] = h1 * v8;
-        dy[(n + 1) * D + d + 3] = h * v9;
-        dt[(n + 1) * D + d + 3] = h1 * v9;
+        const r_n_d = r[n * D + d]!;
+        const r_n_d1 = r[n * D + d + 1]!;
+        const r_n_d2 = r[n * D + d + 2]!;
+        const r_n_d3 = r[n * D + d + 3]!;
+        const r_n1_d = r[(n + 1) * D + d]!;
+        const r_n1_d1 = r[(n + 1) * D + d + 1]!;
+        const r_n1_d2 = r[(n + 1) * D + d + 2]!;
+        const r_n1_d3 = r[(n + 1) * D + d + 3]!;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
+        dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
+        dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
+        dt[n * D + d + 3] = dt_dloss * r_n_d3;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
+        dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
+        dy[(n + 1) * D + d + 1] = dy_dloss * r_n1_d1;
+        dt[(n + 1) * D + d + 1] = dt_dloss * r_n1_d1;
+        dy[(n + 1) * D + d + 2] = dy_dloss * r_n1_d2;
+        dt[(n + 1) * D + d + 2] = dt_dloss * r_n1_d2;
+        dy[(n + 1) * D + d + 3] = dy_dloss * r_n1_d3;
+        dt[(n + 1) * D + d + 3] = dt_dloss * r_n1_d3;
       }
 
       for (; d < D; d++) {
-        const v = r[n * D + d]!;
-        const v1 = r[(n + 1) * D + d]!;
-        dy[n * D + d] = h * v;
-        dt[n * D + d] = h1 * v;
-        dy[(n + 1) * D + d] = h * v1;
-        dt[(n + 1) * D + d] = h1 * v1;
+        const r_n_d = r[n * D + d]!;
+        const r_n1_d = r[(n + 1) * D + d]!;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dy[(n + 1) * D + d] = dy_dloss * r_n1_d;
+        dt[(n + 1) * D + d] = dt_dloss * r_n1_d;
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v11 = r[n * D + d]!;
-        const v12 = r[n * D + d + 1]!;
-        const v13 = r[n * D + d + 2]!;
-        const v14 = r[n * D + d + 3]!;
-        dy[n * D + d] = h * v11;
-        dt[n * D + d] = h1 * v11;
-        dy[n * D + d + 1] = h * v12;
-        dt[n * D + d + 1] = h1 * v12;
-        dy[n * D + d + 2] = h * v13;
-        dt[n * D + d + 2] = h1 * v13;
-        dy[n * D + d + 3] = h * v14;
-        dt[n * D + d + 3] = h1 * v14;
+        const r_n_d = r[n * D + d]!;
+        const r_n_d1 = r[n * D + d + 1]!;
+        const r_n_d2 = r[n * D + d + 2]!;
+        const r_n_d3 = r[n * D + d + 3]!;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
+        dy[n * D + d + 1] = dy_dloss * r_n_d1;
+        dt[n * D + d + 1] = dt_dloss * r_n_d1;
+        dy[n * D + d + 2] = dy_dloss * r_n_d2;
+        dt[n * D + d + 2] = dt_dloss * r_n_d2;
+        dy[n * D + d + 3] = dy_dloss * r_n_d3;
+        dt[n * D + d + 3] = dt_dloss * r_n_d3;
       }
 
       for (; d < D; d++) {
-        const v10 = r[n * D + d]!;
-        dy[n * D + d] = h * v10;
-        dt[n * D + d] = h1 * v10;
+        const r_n_d = r[n * D + d]!;
+        dy[n * D + d] = dy_dloss * r_n_d;
+        dt[n * D + d] = dt_dloss * r_n_d;
       }
     }
   }

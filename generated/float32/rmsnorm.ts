@@ -97,14 +97,14 @@ export function forward(
   }
 
   // step 2: rrms[n] = 1/sqrt(ms[n] + eps)
-  for (let n1 = 0; n1 < N; n1++) {
-    rrms[n1] = 1 / Math.sqrt(eps + ms[n1]!);
+  for (let n = 0; n < N; n++) {
+    rrms[n] = 1 / Math.sqrt(eps + ms[n]!);
   }
 
   // step 3: y[n,d] = w[d] * x[n,d] * rrms[n]
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      y[n2 * D + d1] = rrms[n2]! * w[d1]! * x[n2 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      y[n * D + d] = rrms[n]! * w[d]! * x[n * D + d]!;
     }
   }
 
@@ -154,50 +154,50 @@ export function backwardNaive(
 
   // dw[d] = sum(dy[n,d]*rrms[n]*x[n,d], n)
   //   local derivative ∂/∂w[d] = rrms[n]*x[n,d]
-  for (let d1 = 0; d1 < D; d1++) {
+  for (let d = 0; d < D; d++) {
     let acc = 0;
-    for (let n1 = 0; n1 < N; n1++) {
-      acc += dout[n1 * D + d1]! * rrms[n1]! * x[n1 * D + d1]!;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * D + d]! * rrms[n]! * x[n * D + d]!;
     }
 
-    dw[d1] = acc;
+    dw[d] = acc;
   }
 
   // drrms[n] = sum(dy[n,d]*w[d]*x[n,d], d)
   //   local derivative ∂/∂rrms[n] = w[d]*x[n,d]
   const drrms = new Float32Array(N);
-  for (let n2 = 0; n2 < N; n2++) {
-    let acc1 = 0;
-    for (let d2 = 0; d2 < D; d2++) {
-      acc1 += dout[n2 * D + d2]! * w[d2]! * x[n2 * D + d2]!;
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dout[n * D + d]! * w[d]! * x[n * D + d]!;
     }
 
-    drrms[n2] = acc1;
+    drrms[n] = acc;
   }
 
   // step 2 reversed: rrms[n] = 1/sqrt(ms[n] + eps)
   // dms[n] = -0.5*drrms[n]*rrms[n]^3
   //   local derivative ∂/∂ms[n] = -0.5*rrms[n]^3
   const dms = new Float32Array(N);
-  for (let n3 = 0; n3 < N; n3++) {
-    dms[n3] = -0.5 * drrms[n3]! * (rrms[n3]! * rrms[n3]! * rrms[n3]!);
+  for (let n = 0; n < N; n++) {
+    dms[n] = -0.5 * drrms[n]! * (rrms[n]! * rrms[n]! * rrms[n]!);
   }
 
   // step 1 reversed: ms[n] = mean(x[n,d]^2, d)
   // dx2[n,d] = 2*dms[n]*x[n,d]/D
   //   local derivative ∂/∂x[n,d] = 2*x[n,d]/D
   const dx2 = new Float32Array(N * D);
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dx2[n4 * D + d3] = (2 * dms[n4]! * x[n4 * D + d3]!) / D;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = (2 * dms[n]! * x[n * D + d]!) / D;
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n5 = 0; n5 < N; n5++) {
-    for (let d4 = 0; d4 < D; d4++) {
-      dx[n5 * D + d4] = dx1[n5 * D + d4]! + dx2[n5 * D + d4]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -242,91 +242,97 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
-      const v8 = rrms[n]!;
-      const v10 = rrms[n + 1]!;
-      const v12 = rrms[n + 2]!;
-      const v14 = rrms[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      const rrms_n = rrms[n]!;
+      const rrms_n1 = rrms[n + 1]!;
+      const rrms_n2 = rrms[n + 2]!;
+      const rrms_n3 = rrms[n + 3]!;
       for (let d = 0; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = y[n * D + d]!;
-        const v2 = dout[(n + 1) * D + d]!;
-        const v3 = y[(n + 1) * D + d]!;
-        const v4 = dout[(n + 2) * D + d]!;
-        const v5 = y[(n + 2) * D + d]!;
-        const v6 = dout[(n + 3) * D + d]!;
-        const v7 = y[(n + 3) * D + d]!;
-        const v9 = x[n * D + d]!;
-        const v11 = x[(n + 1) * D + d]!;
-        const v13 = x[(n + 2) * D + d]!;
-        const v15 = x[(n + 3) * D + d]!;
-        acc += v * v1;
-        acc1 += v2 * v3;
-        acc2 += v4 * v5;
-        acc3 += v6 * v7;
-        dw64[d] = dw64[d]! + (v * v8 * v9 + v2 * v10 * v11 + v4 * v12 * v13 + v6 * v14 * v15);
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const y_n2_d = y[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const y_n3_d = y[(n + 3) * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const x_n2_d = x[(n + 2) * D + d]!;
+        const x_n3_d = x[(n + 3) * D + d]!;
+        r_n += dout_n_d * y_n_d;
+        r_n1 += dout_n1_d * y_n1_d;
+        r_n2 += dout_n2_d * y_n2_d;
+        r_n3 += dout_n3_d * y_n3_d;
+        dw64[d] =
+          dw64[d]! +
+          (dout_n_d * rrms_n * x_n_d +
+            dout_n1_d * rrms_n1 * x_n1_d +
+            dout_n2_d * rrms_n2 * x_n2_d +
+            dout_n3_d * rrms_n3 * x_n3_d);
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
     }
 
     for (; n < N; n++) {
-      let acc4 = r[n]!;
-      const v18 = rrms[n]!;
+      let r_n = r[n]!;
+      const rrms_n = rrms[n]!;
       for (let d = 0; d < D; d++) {
-        const v16 = dout[n * D + d]!;
-        const v17 = y[n * D + d]!;
-        const v19 = x[n * D + d]!;
-        acc4 += v16 * v17;
-        dw64[d] = dw64[d]! + v16 * v18 * v19;
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        r_n += dout_n_d * y_n_d;
+        dw64[d] = dw64[d]! + dout_n_d * rrms_n * x_n_d;
       }
 
-      r[n] = acc4;
+      r[n] = r_n;
     }
   }
 
   // dx[n,d] = rrms[n]*(D*dy[n,d]*w[d] - rrms[n]*x[n,d]*sum(dy[n,d']*y[n,d'], d'))/D
   // derived from the naive backward by inlining, then share-reduction, factor-common
-  const c = new Float64Array(D); // D*w[d]
-  for (let d2 = 0; d2 < D; d2++) {
-    c[d2] = D * w[d2]!;
-  }
-
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = -(rrms[n1]! * r[n1]!);
-      const h1 = rrms[n1]! / D;
-      let d1 = 0;
-      for (; d1 + 4 <= D; d1 += 4) {
-        const v23 = x[n1 * D + d1]!;
-        const v24 = dout[n1 * D + d1]!;
-        const v25 = c[d1]!;
-        const v26 = x[n1 * D + d1 + 1]!;
-        const v27 = dout[n1 * D + d1 + 1]!;
-        const v28 = c[d1 + 1]!;
-        const v29 = x[n1 * D + d1 + 2]!;
-        const v30 = dout[n1 * D + d1 + 2]!;
-        const v31 = c[d1 + 2]!;
-        const v32 = x[n1 * D + d1 + 3]!;
-        const v33 = dout[n1 * D + d1 + 3]!;
-        const v34 = c[d1 + 3]!;
-        dx[n1 * D + d1] = h1 * (h * v23 + v24 * v25);
-        dx[n1 * D + d1 + 1] = h1 * (h * v26 + v27 * v28);
-        dx[n1 * D + d1 + 2] = h1 * (h * v29 + v30 * v31);
-        dx[n1 * D + d1 + 3] = h1 * (h * v32 + v33 * v34);
+    const dx_w = new Float64Array(D); // D*w[d]
+    for (let d = 0; d < D; d++) {
+      const w_d = w[d]!;
+      dx_w[d] = D * w_d;
+    }
+
+    for (let n = 0; n < N; n++) {
+      const dx_rrms_r = -(rrms[n]! * r[n]!);
+      const dx_rrms = rrms[n]! / D;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_w_d = dx_w[d]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_w_d1 = dx_w[d + 1]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_w_d2 = dx_w[d + 2]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_w_d3 = dx_w[d + 3]!;
+        dx[n * D + d] = dx_rrms * (dx_rrms_r * x_n_d + dout_n_d * dx_w_d);
+        dx[n * D + d + 1] = dx_rrms * (dx_rrms_r * x_n_d1 + dout_n_d1 * dx_w_d1);
+        dx[n * D + d + 2] = dx_rrms * (dx_rrms_r * x_n_d2 + dout_n_d2 * dx_w_d2);
+        dx[n * D + d + 3] = dx_rrms * (dx_rrms_r * x_n_d3 + dout_n_d3 * dx_w_d3);
       }
 
-      for (; d1 < D; d1++) {
-        const v20 = x[n1 * D + d1]!;
-        const v21 = dout[n1 * D + d1]!;
-        const v22 = c[d1]!;
-        dx[n1 * D + d1] = h1 * (h * v20 + v21 * v22);
+      for (; d < D; d++) {
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_w_d = dx_w[d]!;
+        dx[n * D + d] = dx_rrms * (dx_rrms_r * x_n_d + dout_n_d * dx_w_d);
       }
     }
   }

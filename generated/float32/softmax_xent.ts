@@ -116,45 +116,45 @@ export function forward(
   }
 
   // step 2: e[n,c] = exp(z[n,c] - stop(m[n]))
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      e[n1 * C + c1] = Math.exp(z[n1 * C + c1]! - m[n1]!);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      e[n * C + c] = Math.exp(z[n * C + c]! - m[n]!);
     }
   }
 
   // step 3: s[n] = sum(e[n,c], c)
-  for (let n2 = 0; n2 < N; n2++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c2 = 0; c2 < C; c2++) {
-      acc += e[n2 * C + c2]!;
+    for (let c = 0; c < C; c++) {
+      acc += e[n * C + c]!;
     }
 
-    s[n2] = acc;
+    s[n] = acc;
   }
 
   // step 4: p[n,c] = e[n,c] / s[n]
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let c3 = 0; c3 < C; c3++) {
-      p[n3 * C + c3] = e[n3 * C + c3]! / s[n3]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      p[n * C + c] = e[n * C + c]! / s[n]!;
     }
   }
 
   // step 5: logp[n,c] = z[n,c] - stop(m[n]) - log(s[n])
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      logp[n4 * C + c4] = z[n4 * C + c4]! - Math.log(s[n4]!) - m[n4]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      logp[n * C + c] = z[n * C + c]! - Math.log(s[n]!) - m[n]!;
     }
   }
 
   // step 6: loss = -sum(t[n,c] * logp[n,c], n, c) / N
-  let acc1 = 0;
-  for (let c5 = 0; c5 < C; c5++) {
-    for (let n5 = 0; n5 < N; n5++) {
-      acc1 += logp[n5 * C + c5]! * t[n5 * C + c5]!;
+  let acc = 0;
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++) {
+      acc += logp[n * C + c]! * t[n * C + c]!;
     }
   }
 
-  loss[0] = -(acc1 / N);
+  loss[0] = -(acc / N);
   const cache: SoftmaxXentCache = {
     spec: "softmax_xent",
     sizes: { N: N, C: C },
@@ -222,41 +222,35 @@ export function backwardNaive(
   // dlogp[n,c] = -dloss[]*t[n,c]/N
   //   local derivative ∂/∂logp[n,c] = -t[n,c]/N
   const dlogp = new Float32Array(N * C);
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let c1 = 0; c1 < C; c1++) {
-      dlogp[n1 * C + c1] = -((dout[0]! * t[n1 * C + c1]!) / N);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dlogp[n * C + c] = -((dout[0]! * t[n * C + c]!) / N);
     }
   }
 
   // step 5 reversed: logp[n,c] = z[n,c] - stop(m[n]) - log(s[n])
   // dz1[n,c] = dlogp[n,c]
   //   local derivative ∂/∂z[n,c] = 1
-  const dz1 = new Float32Array(N * C);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let c2 = 0; c2 < C; c2++) {
-      dz1[n2 * C + c2] = dlogp[n2 * C + c2]!;
-    }
-  }
-
+  // (the same array as dlogp[n,c]: no copy)
   // ds[n] = -sum(dlogp[n,c]/s[n], c)
   //   local derivative ∂/∂s[n] = -1/s[n]
   const ds = new Float32Array(N);
-  for (let n3 = 0; n3 < N; n3++) {
+  for (let n = 0; n < N; n++) {
     let acc = 0;
-    for (let c3 = 0; c3 < C; c3++) {
-      acc += dlogp[n3 * C + c3]! / s[n3]!;
+    for (let c = 0; c < C; c++) {
+      acc += dlogp[n * C + c]! / s[n]!;
     }
 
-    ds[n3] = -acc;
+    ds[n] = -acc;
   }
 
   // step 3 reversed: s[n] = sum(e[n,c], c)
   // de[n,c] = ds[n]
   //   local derivative ∂/∂e[n,c] = 1
   const de = new Float32Array(N * C);
-  for (let n4 = 0; n4 < N; n4++) {
-    for (let c4 = 0; c4 < C; c4++) {
-      de[n4 * C + c4] = ds[n4]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de[n * C + c] = ds[n]!;
     }
   }
 
@@ -264,17 +258,17 @@ export function backwardNaive(
   // dz2[n,c] = de[n,c]*e[n,c]
   //   local derivative ∂/∂z[n,c] = e[n,c]
   const dz2 = new Float32Array(N * C);
-  for (let n5 = 0; n5 < N; n5++) {
-    for (let c5 = 0; c5 < C; c5++) {
-      dz2[n5 * C + c5] = de[n5 * C + c5]! * e[n5 * C + c5]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz2[n * C + c] = de[n * C + c]! * e[n * C + c]!;
     }
   }
 
   // gradients of the inputs
   // dz[n,c] = dz1[n,c] + dz2[n,c]
-  for (let n6 = 0; n6 < N; n6++) {
-    for (let c6 = 0; c6 < C; c6++) {
-      dz[n6 * C + c6] = dz1[n6 * C + c6]! + dz2[n6 * C + c6]!;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = dlogp[n * C + c]! + dz2[n * C + c]!;
     }
   }
 
@@ -335,35 +329,35 @@ export function backwardFused(
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let acc = r[n]!;
-      let acc1 = r[n + 1]!;
-      let acc2 = r[n + 2]!;
-      let acc3 = r[n + 3]!;
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
       for (let c = 0; c < C; c++) {
-        const v = t[n * C + c]!;
-        const v1 = t[(n + 1) * C + c]!;
-        const v2 = t[(n + 2) * C + c]!;
-        const v3 = t[(n + 3) * C + c]!;
-        acc += v;
-        acc1 += v1;
-        acc2 += v2;
-        acc3 += v3;
+        const t_n_c = t[n * C + c]!;
+        const t_n1_c = t[(n + 1) * C + c]!;
+        const t_n2_c = t[(n + 2) * C + c]!;
+        const t_n3_c = t[(n + 3) * C + c]!;
+        r_n += t_n_c;
+        r_n1 += t_n1_c;
+        r_n2 += t_n2_c;
+        r_n3 += t_n3_c;
       }
 
-      r[n] = acc;
-      r[n + 1] = acc1;
-      r[n + 2] = acc2;
-      r[n + 3] = acc3;
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
     }
 
     for (; n < N; n++) {
-      let acc4 = r[n]!;
+      let r_n = r[n]!;
       for (let c = 0; c < C; c++) {
-        const v4 = t[n * C + c]!;
-        acc4 += v4;
+        const t_n_c = t[n * C + c]!;
+        r_n += t_n_c;
       }
 
-      r[n] = acc4;
+      r[n] = r_n;
     }
   }
 
@@ -372,40 +366,40 @@ export function backwardFused(
   // derived from the naive backward by inlining, then sum-factor, factor-common, fold-product
   // dt[n,c] = -dloss[]*logp[n,c]/N
   // derived from the naive backward by inlining alone (no rewrite)
-  const h1 = -(dout[0]! / N);
   {
-    for (let n1 = 0; n1 < N; n1++) {
-      const h = (dout[0]! * r[n1]!) / N;
-      let c1 = 0;
-      for (; c1 + 4 <= C; c1 += 4) {
-        const v8 = t[n1 * C + c1]!;
-        const v9 = p[n1 * C + c1]!;
-        const v10 = logp[n1 * C + c1]!;
-        const v11 = t[n1 * C + c1 + 1]!;
-        const v12 = p[n1 * C + c1 + 1]!;
-        const v13 = logp[n1 * C + c1 + 1]!;
-        const v14 = t[n1 * C + c1 + 2]!;
-        const v15 = p[n1 * C + c1 + 2]!;
-        const v16 = logp[n1 * C + c1 + 2]!;
-        const v17 = t[n1 * C + c1 + 3]!;
-        const v18 = p[n1 * C + c1 + 3]!;
-        const v19 = logp[n1 * C + c1 + 3]!;
-        dz[n1 * C + c1] = h1 * v8 + h * v9;
-        dt[n1 * C + c1] = h1 * v10;
-        dz[n1 * C + c1 + 1] = h1 * v11 + h * v12;
-        dt[n1 * C + c1 + 1] = h1 * v13;
-        dz[n1 * C + c1 + 2] = h1 * v14 + h * v15;
-        dt[n1 * C + c1 + 2] = h1 * v16;
-        dz[n1 * C + c1 + 3] = h1 * v17 + h * v18;
-        dt[n1 * C + c1 + 3] = h1 * v19;
+    const dz_t = -(dout[0]! / N);
+    for (let n = 0; n < N; n++) {
+      const dz_p = (dout[0]! * r[n]!) / N;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
+        const t_n_c = t[n * C + c]!;
+        const logp_n_c = logp[n * C + c]!;
+        const p_n_c1 = p[n * C + c + 1]!;
+        const t_n_c1 = t[n * C + c + 1]!;
+        const logp_n_c1 = logp[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const t_n_c2 = t[n * C + c + 2]!;
+        const logp_n_c2 = logp[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const t_n_c3 = t[n * C + c + 3]!;
+        const logp_n_c3 = logp[n * C + c + 3]!;
+        dz[n * C + c] = dz_p * p_n_c + dz_t * t_n_c;
+        dt[n * C + c] = dz_t * logp_n_c;
+        dz[n * C + c + 1] = dz_p * p_n_c1 + dz_t * t_n_c1;
+        dt[n * C + c + 1] = dz_t * logp_n_c1;
+        dz[n * C + c + 2] = dz_p * p_n_c2 + dz_t * t_n_c2;
+        dt[n * C + c + 2] = dz_t * logp_n_c2;
+        dz[n * C + c + 3] = dz_p * p_n_c3 + dz_t * t_n_c3;
+        dt[n * C + c + 3] = dz_t * logp_n_c3;
       }
 
-      for (; c1 < C; c1++) {
-        const v5 = t[n1 * C + c1]!;
-        const v6 = p[n1 * C + c1]!;
-        const v7 = logp[n1 * C + c1]!;
-        dz[n1 * C + c1] = h1 * v5 + h * v6;
-        dt[n1 * C + c1] = h1 * v7;
+      for (; c < C; c++) {
+        const p_n_c = p[n * C + c]!;
+        const t_n_c = t[n * C + c]!;
+        const logp_n_c = logp[n * C + c]!;
+        dz[n * C + c] = dz_p * p_n_c + dz_t * t_n_c;
+        dt[n * C + c] = dz_t * logp_n_c;
       }
     }
   }

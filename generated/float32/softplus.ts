@@ -139,9 +139,11 @@ export function backwardFused(
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
-        const t2 = Math.sign(x[n * D + d]!);
-        const t3 = Math.exp(-Math.abs(x[n * D + d]!));
-        dx[n * D + d] = dout[n * D + d]! * (0.5 - (t2 * t3) / (1 + t3) + 0.5 * t2);
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t = Math.sign(x_n_d);
+        const t1 = Math.exp(-Math.abs(x_n_d));
+        dx[n * D + d] = dout_n_d * (0.5 - (t * t1) / (1 + t1) + 0.5 * t);
       }
     }
   }

@@ -76,9 +76,9 @@ export function forward(
   }
 
   // step 2: y[n,d] = x[n,d] * s[n,d]
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      y[n1 * D + d1] = s[n1 * D + d1]! * x[n1 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      y[n * D + d] = s[n * D + d]! * x[n * D + d]!;
     }
   }
 
@@ -118,9 +118,9 @@ export function backwardNaive(dout: Float32Array, cache: SwishCache, into?: Part
   // ds[n,d] = dy[n,d]*x[n,d]
   //   local derivative ∂/∂s[n,d] = x[n,d]
   const ds = new Float32Array(N * D);
-  for (let n1 = 0; n1 < N; n1++) {
-    for (let d1 = 0; d1 < D; d1++) {
-      ds[n1 * D + d1] = dout[n1 * D + d1]! * x[n1 * D + d1]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ds[n * D + d] = dout[n * D + d]! * x[n * D + d]!;
     }
   }
 
@@ -128,17 +128,17 @@ export function backwardNaive(dout: Float32Array, cache: SwishCache, into?: Part
   // dx2[n,d] = ds[n,d]*s[n,d]*(1 - s[n,d])
   //   local derivative ∂/∂x[n,d] = s[n,d]*(1 - s[n,d])
   const dx2 = new Float32Array(N * D);
-  for (let n2 = 0; n2 < N; n2++) {
-    for (let d2 = 0; d2 < D; d2++) {
-      dx2[n2 * D + d2] = ds[n2 * D + d2]! * s[n2 * D + d2]! * (1 - s[n2 * D + d2]!);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = ds[n * D + d]! * s[n * D + d]! * (1 - s[n * D + d]!);
     }
   }
 
   // gradients of the inputs
   // dx[n,d] = dx1[n,d] + dx2[n,d]
-  for (let n3 = 0; n3 < N; n3++) {
-    for (let d3 = 0; d3 < D; d3++) {
-      dx[n3 * D + d3] = dx1[n3 * D + d3]! + dx2[n3 * D + d3]!;
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]!;
     }
   }
 
@@ -175,93 +175,93 @@ export function backwardFused(dout: Float32Array, cache: SwishCache, into?: Part
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v8 = dout[n * D + d]!;
-        const v9 = s[n * D + d]!;
-        const v10 = x[n * D + d]!;
-        const v11 = y[n * D + d]!;
-        const v12 = dout[n * D + d + 1]!;
-        const v13 = s[n * D + d + 1]!;
-        const v14 = x[n * D + d + 1]!;
-        const v15 = y[n * D + d + 1]!;
-        const v16 = dout[n * D + d + 2]!;
-        const v17 = s[n * D + d + 2]!;
-        const v18 = x[n * D + d + 2]!;
-        const v19 = y[n * D + d + 2]!;
-        const v20 = dout[n * D + d + 3]!;
-        const v21 = s[n * D + d + 3]!;
-        const v22 = x[n * D + d + 3]!;
-        const v23 = y[n * D + d + 3]!;
-        const v24 = dout[(n + 1) * D + d]!;
-        const v25 = s[(n + 1) * D + d]!;
-        const v26 = x[(n + 1) * D + d]!;
-        const v27 = y[(n + 1) * D + d]!;
-        const v28 = dout[(n + 1) * D + d + 1]!;
-        const v29 = s[(n + 1) * D + d + 1]!;
-        const v30 = x[(n + 1) * D + d + 1]!;
-        const v31 = y[(n + 1) * D + d + 1]!;
-        const v32 = dout[(n + 1) * D + d + 2]!;
-        const v33 = s[(n + 1) * D + d + 2]!;
-        const v34 = x[(n + 1) * D + d + 2]!;
-        const v35 = y[(n + 1) * D + d + 2]!;
-        const v36 = dout[(n + 1) * D + d + 3]!;
-        const v37 = s[(n + 1) * D + d + 3]!;
-        const v38 = x[(n + 1) * D + d + 3]!;
-        const v39 = y[(n + 1) * D + d + 3]!;
-        dx[n * D + d] = v8 * v9 * (1 + v10 - v11);
-        dx[n * D + d + 1] = v12 * v13 * (1 + v14 - v15);
-        dx[n * D + d + 2] = v16 * v17 * (1 + v18 - v19);
-        dx[n * D + d + 3] = v20 * v21 * (1 + v22 - v23);
-        dx[(n + 1) * D + d] = v24 * v25 * (1 + v26 - v27);
-        dx[(n + 1) * D + d + 1] = v28 * v29 * (1 + v30 - v31);
-        dx[(n + 1) * D + d + 2] = v32 * v33 * (1 + v34 - v35);
-        dx[(n + 1) * D + d + 3] = v36 * v37 * (1 + v38 - v39);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const s_n_d1 = s[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const s_n_d2 = s[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const s_n_d3 = s[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const s_n1_d1 = s[(n + 1) * D + d + 1]!;
+        const x_n1_d1 = x[(n + 1) * D + d + 1]!;
+        const y_n1_d1 = y[(n + 1) * D + d + 1]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const s_n1_d2 = s[(n + 1) * D + d + 2]!;
+        const x_n1_d2 = x[(n + 1) * D + d + 2]!;
+        const y_n1_d2 = y[(n + 1) * D + d + 2]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const s_n1_d3 = s[(n + 1) * D + d + 3]!;
+        const x_n1_d3 = x[(n + 1) * D + d + 3]!;
+        const y_n1_d3 = y[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 + x_n_d - y_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * s_n_d1 * (1 + x_n_d1 - y_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * s_n_d2 * (1 + x_n_d2 - y_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * s_n_d3 * (1 + x_n_d3 - y_n_d3);
+        dx[(n + 1) * D + d] = dout_n1_d * s_n1_d * (1 + x_n1_d - y_n1_d);
+        dx[(n + 1) * D + d + 1] = dout_n1_d1 * s_n1_d1 * (1 + x_n1_d1 - y_n1_d1);
+        dx[(n + 1) * D + d + 2] = dout_n1_d2 * s_n1_d2 * (1 + x_n1_d2 - y_n1_d2);
+        dx[(n + 1) * D + d + 3] = dout_n1_d3 * s_n1_d3 * (1 + x_n1_d3 - y_n1_d3);
       }
 
       for (; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = s[n * D + d]!;
-        const v2 = x[n * D + d]!;
-        const v3 = y[n * D + d]!;
-        const v4 = dout[(n + 1) * D + d]!;
-        const v5 = s[(n + 1) * D + d]!;
-        const v6 = x[(n + 1) * D + d]!;
-        const v7 = y[(n + 1) * D + d]!;
-        dx[n * D + d] = v * v1 * (1 + v2 - v3);
-        dx[(n + 1) * D + d] = v4 * v5 * (1 + v6 - v7);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 + x_n_d - y_n_d);
+        dx[(n + 1) * D + d] = dout_n1_d * s_n1_d * (1 + x_n1_d - y_n1_d);
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v44 = dout[n * D + d]!;
-        const v45 = s[n * D + d]!;
-        const v46 = x[n * D + d]!;
-        const v47 = y[n * D + d]!;
-        const v48 = dout[n * D + d + 1]!;
-        const v49 = s[n * D + d + 1]!;
-        const v50 = x[n * D + d + 1]!;
-        const v51 = y[n * D + d + 1]!;
-        const v52 = dout[n * D + d + 2]!;
-        const v53 = s[n * D + d + 2]!;
-        const v54 = x[n * D + d + 2]!;
-        const v55 = y[n * D + d + 2]!;
-        const v56 = dout[n * D + d + 3]!;
-        const v57 = s[n * D + d + 3]!;
-        const v58 = x[n * D + d + 3]!;
-        const v59 = y[n * D + d + 3]!;
-        dx[n * D + d] = v44 * v45 * (1 + v46 - v47);
-        dx[n * D + d + 1] = v48 * v49 * (1 + v50 - v51);
-        dx[n * D + d + 2] = v52 * v53 * (1 + v54 - v55);
-        dx[n * D + d + 3] = v56 * v57 * (1 + v58 - v59);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const s_n_d1 = s[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const s_n_d2 = s[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const s_n_d3 = s[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 + x_n_d - y_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * s_n_d1 * (1 + x_n_d1 - y_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * s_n_d2 * (1 + x_n_d2 - y_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * s_n_d3 * (1 + x_n_d3 - y_n_d3);
       }
 
       for (; d < D; d++) {
-        const v40 = dout[n * D + d]!;
-        const v41 = s[n * D + d]!;
-        const v42 = x[n * D + d]!;
-        const v43 = y[n * D + d]!;
-        dx[n * D + d] = v40 * v41 * (1 + v42 - v43);
+        const dout_n_d = dout[n * D + d]!;
+        const s_n_d = s[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        dx[n * D + d] = dout_n_d * s_n_d * (1 + x_n_d - y_n_d);
       }
     }
   }

@@ -131,63 +131,63 @@ export function backwardFused(dout: Float32Array, cache: TanhCache, into?: Parti
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v4 = dout[n * D + d]!;
-        const v5 = y[n * D + d]!;
-        const v6 = dout[n * D + d + 1]!;
-        const v7 = y[n * D + d + 1]!;
-        const v8 = dout[n * D + d + 2]!;
-        const v9 = y[n * D + d + 2]!;
-        const v10 = dout[n * D + d + 3]!;
-        const v11 = y[n * D + d + 3]!;
-        const v12 = dout[(n + 1) * D + d]!;
-        const v13 = y[(n + 1) * D + d]!;
-        const v14 = dout[(n + 1) * D + d + 1]!;
-        const v15 = y[(n + 1) * D + d + 1]!;
-        const v16 = dout[(n + 1) * D + d + 2]!;
-        const v17 = y[(n + 1) * D + d + 2]!;
-        const v18 = dout[(n + 1) * D + d + 3]!;
-        const v19 = y[(n + 1) * D + d + 3]!;
-        dx[n * D + d] = v4 * (1 - v5 * v5);
-        dx[n * D + d + 1] = v6 * (1 - v7 * v7);
-        dx[n * D + d + 2] = v8 * (1 - v9 * v9);
-        dx[n * D + d + 3] = v10 * (1 - v11 * v11);
-        dx[(n + 1) * D + d] = v12 * (1 - v13 * v13);
-        dx[(n + 1) * D + d + 1] = v14 * (1 - v15 * v15);
-        dx[(n + 1) * D + d + 2] = v16 * (1 - v17 * v17);
-        dx[(n + 1) * D + d + 3] = v18 * (1 - v19 * v19);
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const y_n1_d1 = y[(n + 1) * D + d + 1]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const y_n1_d2 = y[(n + 1) * D + d + 2]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const y_n1_d3 = y[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * (1 - y_n_d * y_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * (1 - y_n_d1 * y_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * (1 - y_n_d2 * y_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * (1 - y_n_d3 * y_n_d3);
+        dx[(n + 1) * D + d] = dout_n1_d * (1 - y_n1_d * y_n1_d);
+        dx[(n + 1) * D + d + 1] = dout_n1_d1 * (1 - y_n1_d1 * y_n1_d1);
+        dx[(n + 1) * D + d + 2] = dout_n1_d2 * (1 - y_n1_d2 * y_n1_d2);
+        dx[(n + 1) * D + d + 3] = dout_n1_d3 * (1 - y_n1_d3 * y_n1_d3);
       }
 
       for (; d < D; d++) {
-        const v = dout[n * D + d]!;
-        const v1 = y[n * D + d]!;
-        const v2 = dout[(n + 1) * D + d]!;
-        const v3 = y[(n + 1) * D + d]!;
-        dx[n * D + d] = v * (1 - v1 * v1);
-        dx[(n + 1) * D + d] = v2 * (1 - v3 * v3);
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        dx[n * D + d] = dout_n_d * (1 - y_n_d * y_n_d);
+        dx[(n + 1) * D + d] = dout_n1_d * (1 - y_n1_d * y_n1_d);
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const v22 = dout[n * D + d]!;
-        const v23 = y[n * D + d]!;
-        const v24 = dout[n * D + d + 1]!;
-        const v25 = y[n * D + d + 1]!;
-        const v26 = dout[n * D + d + 2]!;
-        const v27 = y[n * D + d + 2]!;
-        const v28 = dout[n * D + d + 3]!;
-        const v29 = y[n * D + d + 3]!;
-        dx[n * D + d] = v22 * (1 - v23 * v23);
-        dx[n * D + d + 1] = v24 * (1 - v25 * v25);
-        dx[n * D + d + 2] = v26 * (1 - v27 * v27);
-        dx[n * D + d + 3] = v28 * (1 - v29 * v29);
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * (1 - y_n_d * y_n_d);
+        dx[n * D + d + 1] = dout_n_d1 * (1 - y_n_d1 * y_n_d1);
+        dx[n * D + d + 2] = dout_n_d2 * (1 - y_n_d2 * y_n_d2);
+        dx[n * D + d + 3] = dout_n_d3 * (1 - y_n_d3 * y_n_d3);
       }
 
       for (; d < D; d++) {
-        const v20 = dout[n * D + d]!;
-        const v21 = y[n * D + d]!;
-        dx[n * D + d] = v20 * (1 - v21 * v21);
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        dx[n * D + d] = dout_n_d * (1 - y_n_d * y_n_d);
       }
     }
   }

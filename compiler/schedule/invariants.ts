@@ -1,21 +1,25 @@
 /**
- * Loop-invariant code motion for an elementwise pass: every value that does not depend on all the
- * pass's loop indices is computed outside the innermost loop. It goes to its own loop level as a
- * scalar, or into a small array over its indices before the nest.
+ * The invariants of an elementwise pass: which values do not depend on all the pass's loop indices,
+ * each named by a ref `%h<k>` in the body. lower.ts writes each one as a `let` in the innermost
+ * loop, and the loop pass loop/hoist.ts moves it out: to its own loop level as a scalar, or into
+ * an array over its indices before the nest.
  *
- * There are two candidate forms, and the one with less arithmetic in the innermost loop wins:
+ * There are two candidate forms, and the one with less work in the innermost loop (cost.ts) wins:
  * - the expression as it is, with each maximal invariant part hoisted: the invariant factors of a
  *   product, and the invariant terms of a sum;
  * - the expression expanded and grouped by its per-element parts, each with one hoisted coefficient.
- *   For batchnorm this is `dx = a[d]*dout + b[d]*xhat + c[d]`.
+ *   For batchnorm this is `dx = dx_offset[d] + dx_xhat[d]*xhat + dx_dout[d]*dout`.
  * Reductions are atoms here: they were computed by earlier passes and are only read.
  */
 import { add, call, mul, num, pow, ref, type Expr, type Ref } from "../ir/expr.js";
+import { cost, weight } from "./cost.js";
 
 export interface Hoisted {
   /** A value-space ref `%h<k>[indices]` that stands for `expr` in the body. */
   readonly ref: Ref;
   readonly expr: Expr;
+  /** For a coefficient of the grouped form: the per-element part it multiplies (`xhat[n,d]`). */
+  readonly element?: Expr;
 }
 
 export interface HoistResult {
@@ -23,29 +27,18 @@ export interface HoistResult {
   readonly hoisted: readonly Hoisted[];
 }
 
-/** Arithmetic operations in one evaluation of `e`; refs, reductions and hoisted values are loads. */
-export function innerOps(e: Expr): number {
-  switch (e.kind) {
-    case "add":
-      return e.terms.length - 1 + e.terms.reduce((a, t) => a + innerOps(t), 0);
-    case "mul":
-      return e.factors.length - 1 + e.factors.reduce((a, t) => a + innerOps(t), 0);
-    case "pow":
-      return (e.exp.kind === "num" && Math.abs(e.exp.value) <= 3 && Number.isInteger(e.exp.value) ? Math.abs(e.exp.value) : 8) + innerOps(e.base);
-    case "call":
-      return (e.fn === "stop" ? 0 : 8) + innerOps(e.arg);
-    default:
-      return 0;
-  }
+/** Work in the innermost loop: reductions and hoisted values are only read there. */
+function innerWork(e: Expr): number {
+  return weight(cost(e, { known: (x) => x.kind === "sum" || x.kind === "max" || x.kind === "stored" }));
 }
 
-const trivial = (e: Expr) => e.kind === "num" || e.kind === "sym" || e.kind === "ref" || e.kind === "sum" || e.kind === "max";
+const trivial = (e: Expr) => e.kind === "num" || e.kind === "sym" || e.kind === "ref" || e.kind === "sum" || e.kind === "max" || e.kind === "stored";
 
 /** `tag` keeps the hoisted refs of several expressions emitted in one pass apart. */
 export function hoist(e: Expr, loops: readonly string[], tag = ""): HoistResult {
   const a = licm(e, loops, [], tag);
   const b = grouped(e, loops, tag);
-  if (b && innerOps(b.body) < innerOps(a.body)) return b;
+  if (b && innerWork(b.body) < innerWork(a.body)) return b;
   return a;
 }
 
@@ -138,7 +131,9 @@ function grouped(e: Expr, loops: readonly string[], tag: string): HoistResult | 
   for (const [element, cs] of groups) {
     const coefficient = add(...cs);
     // a coefficient over every loop index (rstd[n]*gamma[d]) is hoisted factor by factor
+    const before = hoisted.length;
     const h = licm(mul(coefficient, element), loops, hoisted, tag);
+    for (let k = before; k < hoisted.length; k++) hoisted[k] = { ...hoisted[k]!, element };
     body.push(h.body);
   }
   return { body: add(...body), hoisted };

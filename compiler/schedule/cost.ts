@@ -1,0 +1,91 @@
+/**
+ * The one operation counter, shared by the scheduler (which form of an elementwise pass has less
+ * work in its innermost loop, invariants.ts) and `backpass stats` (stats.ts). It counts what the lowering
+ * (lower.ts) writes for one evaluation of an expression: each `+ - * /` one operation, a power as
+ * its multiplications (`x^2` is `x*x`, `x^-1` one division, other powers and roots a library call),
+ * a function call one operation and one transcendental. A reduction runs its body once per
+ * iteration, `at` iterations per bound index, plus its accumulation.
+ */
+import { assertNever, type Expr } from "../ir/expr.js";
+
+export interface Cost {
+  readonly ops: number;
+  readonly transcendentals: number;
+}
+
+export interface CostOptions {
+  /** Nodes already computed and only read (reductions of earlier passes, hoisted values). */
+  readonly known?: (x: Expr) => boolean;
+  /** Iterations per bound index of a reduction (1: a reduction's body counted once). */
+  readonly at?: number;
+}
+
+/** A library call costs about as much as eight arithmetic operations: the weight a schedule compares. */
+export const TRANSCENDENTAL_WEIGHT = 8;
+
+/** One number for a schedule's comparisons: operations, with each transcendental weighing eight. */
+export function weight(c: Cost): number {
+  return c.ops + (TRANSCENDENTAL_WEIGHT - 1) * c.transcendentals;
+}
+
+export function cost(e: Expr, opts: CostOptions = {}): Cost {
+  const at = opts.at ?? 1;
+  let ops = 0;
+  let transcendentals = 0;
+  const call = (w: number) => {
+    ops += w;
+    transcendentals += w;
+  };
+  /** A power `base^k` with a number exponent, as power() in lower.ts writes it. */
+  const power = (k: number, w: number): void => {
+    const m = Math.abs(k);
+    if (k < 0) ops += w; // 1 / ...
+    if (m === 2) ops += w;
+    else if (m === 3) ops += 2 * w;
+    else if (m === 0.5) call(w);
+    else if (m === 1.5) {
+      ops += w;
+      call(w);
+    } else if (m !== 1) call(w);
+  };
+  const go = (x: Expr, w: number): void => {
+    if (opts.known?.(x)) return;
+    switch (x.kind) {
+      case "num":
+      case "sym":
+      case "ref":
+        return;
+      case "add":
+        ops += w * (x.terms.length - 1);
+        return x.terms.forEach((t) => go(t, w));
+      case "mul":
+        // a factor -1 counts as one operation: a negation, or the subtraction a term becomes
+        ops += w * (x.factors.length - 1);
+        return x.factors.forEach((f) => go(f, w));
+      case "pow":
+        if (x.exp.kind === "num") power(x.exp.value, w);
+        else {
+          call(w);
+          go(x.exp, w);
+        }
+        return go(x.base, w);
+      case "call":
+        if (x.fn === "sigmoid") ops += 2 * w; // 1 / (1 + exp(-x))
+        if (x.fn === "sech") ops += w; // 1 / cosh(x)
+        if (x.fn !== "stop") call(w);
+        return go(x.arg, w);
+      case "sum":
+      case "max": {
+        const n = Math.pow(at, x.indices.length);
+        ops += w * n; // the accumulation
+        return go(x.body, w * n);
+      }
+      case "stored":
+        return go(x.body, w);
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  go(e, 1);
+  return { ops, transcendentals };
+}

@@ -1,0 +1,412 @@
+/**
+ * Lowering to the loop IR: forward steps, the naive backward's statements and the fused schedule
+ * become loops, lets, loads and stores (compiler/loop/ir.ts). Every schedule decision is taken here
+ * or in the loop passes this file runs (unroll factors as directives on loops, which invariants are
+ * named, which gradients share a pass); a backend only prints the result.
+ *
+ * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
+ * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
+ */
+import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, splitCoefficient, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
+import type { Fused, Statement } from "../ir/backward.js";
+import { at, bin, call, let_, load, local, loop, neg, num, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
+import { hoist as hoistLets } from "../loop/hoist.js";
+import { unroll } from "../loop/unroll.js";
+import { accumulate } from "../loop/accumulate.js";
+import { scalarReplace } from "../loop/scalar-replace.js";
+import { printStmts } from "../loop/print.js";
+import { hoist, type Hoisted } from "./invariants.js";
+import type { Schedule } from "./passes.js";
+
+/** Where a kernel's values live, given by the backend that declared them. */
+export interface Names {
+  readonly sizeOf: SizeOf;
+  readonly namer: Namer;
+  /** The array holding a ref's tensor and that tensor's dimensions (size locals). */
+  readonly array: (r: Ref) => { readonly name: string; readonly dims: readonly string[] };
+  /** The local of a scalar symbol (constant or size). */
+  readonly symbol: (name: string) => string;
+  /** The loop counter's name for a bound index of a size: a spec letter of that size, one not in `avoid` where there is one (`N` -> `n`). */
+  readonly letterFor: (size: string, avoid?: ReadonlySet<string>) => string;
+}
+
+export interface Scope extends Names {
+  /** Loop counters of the indices in scope. */
+  readonly indices: ReadonlyMap<string, string>;
+  /** Nodes already computed, with the value that reads them. */
+  readonly known?: ReadonlyMap<Expr, Value>;
+}
+
+export interface Lowered {
+  /** Statements to run before `value` can be read (reduction loops, shared calls). */
+  readonly pre: readonly Stmt[];
+  readonly value: Value;
+}
+
+/** `e` as a loop-IR value, with its reductions as accumulator loops in `pre`. */
+export function lowerExpr(e: Expr, scope: Scope): Lowered {
+  const pre: Stmt[] = [];
+  // transcendental calls and roots that occur more than once (outside reductions) are computed once
+  const uses = new Map<Expr, number>();
+  const count = (x: Expr): void => {
+    if (x.kind === "sum" || x.kind === "max" || x.kind === "stored" || scope.known?.has(x)) return;
+    const costly = isTranscendental(x);
+    if (costly) uses.set(x, (uses.get(x) ?? 0) + 1);
+    if (costly && uses.get(x)! > 1) return;
+    for (const c of children(x)) count(c);
+  };
+  count(e);
+  const shared = new Map<Expr, Value>();
+  const go = (x: Expr, s: Scope): Value => {
+    const k = s.known?.get(x);
+    if (k !== undefined) return k;
+    if (s === scope && (uses.get(x) ?? 0) > 1) {
+      let v = shared.get(x);
+      if (v === undefined) {
+        const value = goInner(x, s);
+        const name = s.namer.fresh("t");
+        pre.push(let_(name, value));
+        v = local(name);
+        shared.set(x, v);
+      }
+      return v;
+    }
+    return goInner(x, s);
+  };
+  const goInner = (x: Expr, s: Scope): Value => {
+    switch (x.kind) {
+      case "num":
+        return num(x.value);
+      case "sym":
+        return local(s.symbol(x.name));
+      case "ref": {
+        const a = s.array(x);
+        return load(
+          a.name,
+          ...x.indices.map((i) => {
+            const v = s.indices.get(i);
+            if (v === undefined) throw new Error(`lowering: index '${i}' is not in scope`);
+            return at(v);
+          }),
+        );
+      }
+      case "add": {
+        const [c0, rest0] = splitCoefficient(x.terms[0]!);
+        let out = c0 === -1 ? neg(go(rest0, s)) : go(x.terms[0]!, s);
+        for (const t of x.terms.slice(1)) {
+          const [c, rest] = splitCoefficient(t);
+          if (c < 0) out = bin("-", out, c === -1 ? go(rest, s) : bin("*", num(-c), go(rest, s)));
+          else out = bin("+", out, go(t, s));
+        }
+        return out;
+      }
+      case "mul": {
+        const top: Value[] = [];
+        const den: Value[] = [];
+        // a factor -1 is a sign, not a multiplication: -(a / b), never -1 * a / b
+        let negate = false;
+        for (const f of x.factors) {
+          if (f.kind === "num" && f.value === -1) {
+            negate = !negate;
+            continue;
+          }
+          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0 && !s.known?.has(f)) den.push(power(go(f.base, s), -f.exp.value));
+          else top.push(go(f, s));
+        }
+        let out = top.length ? top.slice(1).reduce((a, b) => bin("*", a, b), top[0]!) : num(1);
+        for (const d of den) out = bin("/", out, d);
+        return negate ? neg(out) : out;
+      }
+      case "pow": {
+        if (x.exp.kind === "num") {
+          const k2 = x.exp.value;
+          return k2 < 0 ? bin("/", num(1), power(go(x.base, s), -k2)) : power(go(x.base, s), k2);
+        }
+        return call("pow", go(x.base, s), go(x.exp, s));
+      }
+      case "call": {
+        const a = go(x.arg, s);
+        switch (x.fn) {
+          case "sigmoid":
+            return bin("/", num(1), bin("+", num(1), call("exp", neg(a))));
+          case "sech":
+            return bin("/", num(1), call("cosh", a));
+          case "stop":
+            return a; // the value passes; only the gradient stops
+          default:
+            return call(x.fn, a);
+        }
+      }
+      case "sum":
+      case "max": {
+        const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
+        const inner = new Map(s.indices);
+        const loops: { v: string; extent: string }[] = [];
+        for (const i of x.indices) {
+          const size = canonicalSize(i) ?? s.sizeOf(i);
+          const v = s.namer.fresh(s.letterFor(size, new Set([...inner.keys(), ...inner.values()])));
+          inner.set(i, v);
+          loops.push({ v, extent: s.symbol(size) });
+        }
+        const saved = pre.length;
+        const body = go(x.body, { ...s, indices: inner });
+        const bodyPre = pre.splice(saved);
+        const step = store({ kind: "local", name: acc }, body, x.kind === "max" ? "max=" : "+=");
+        pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
+        return local(acc);
+      }
+      case "stored":
+        return go(x.body, s); // computed in place where no array holds it
+      default:
+        return assertNever(x, "expression");
+    }
+  };
+  const value = go(e, scope);
+  return { pre, value };
+}
+
+/** `base^k` as multiplications for small k, a square root for 1/2. */
+function power(base: Value, k: number): Value {
+  if (k === 1) return base;
+  if (k === 2) return bin("*", base, base);
+  if (k === 3) return bin("*", bin("*", base, base), base);
+  if (k === 0.5) return call("sqrt", base);
+  if (k === 1.5) return bin("*", base, call("sqrt", base));
+  return call("pow", base, num(k));
+}
+
+/** Loops around `body`, outermost first, each with its unroll directive. */
+function nest(loops: readonly { v: string; extent: string; unroll?: number }[], body: readonly Stmt[]): Stmt[] {
+  return loops.reduceRight<Stmt[]>((b, l) => [loop(l.v, l.extent, b, l.unroll ?? 1)], [...body]);
+}
+
+/** `target[indices] = expr` (or `op`) over every index of the target, reductions as inner loops. */
+export function assignLoop(p: Program, outer: Names, target: string, t: TensorDecl, indices: readonly string[], expr: Expr): Stmt[] {
+  // the nest is a scope of its own: its counters are the spec's letters wherever they are free
+  const names = { ...outer, namer: outer.namer.child() };
+  const vars = new Map<string, string>();
+  const loops = indices.map((i) => {
+    const v = names.namer.fresh(i);
+    vars.set(i, v);
+    return { v, extent: names.symbol(p.sizeOf(i)) };
+  });
+  void t;
+  const { pre, value } = lowerExpr(expr, { ...names, indices: vars });
+  return nest(loops, [...pre, store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value)]);
+}
+
+/**
+ * The gradient array a naive statement is, when it copies another cell for cell (`dgammax[n,d] =
+ * dout[n,d]`) and is not a final gradient (those need memory of their own): the kernel reads that
+ * array instead of allocating a copy.
+ */
+export function aliasOf(s: Statement, finals: ReadonlySet<string>): string | undefined {
+  const e = s.expr;
+  return !finals.has(s.target.name) && e.kind === "ref" && e.space === "grad" && e.indices.join(",") === s.target.indices.join(",") ? e.name : undefined;
+}
+
+/** What the fused kernel's lowering needs beyond the names: the kernel's output arrays and the element type. */
+export interface FusedTarget {
+  readonly outputs: readonly string[];
+  /** Output keys as the caller gives them in `into` (`dgamma`). */
+  readonly keys: readonly string[];
+  readonly float32: boolean;
+  /** Prints the loop IR of each pass after lowering and after each loop pass (`--debug`). */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The fused backward after its prologue: zeroing the outputs it accumulates into, the temporaries,
+ * every pass of the schedule (reductions, then elementwise gradients), and the float32 outputs
+ * rounded from their float64 scratch arrays.
+ */
+export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Names, target: FusedTarget): Stmt[] {
+  // the kernel's own scope; each pass is a block with a scope of its own (`scoped` below)
+  const namer = outer.namer;
+  const show = (e: Expr) => print(e, p.letters);
+  const out: Stmt[] = [];
+  const accumulated = new Set(sched.reductions.flatMap((r) => (r.output === undefined ? [] : [r.output])));
+  p.inputs.forEach((_, k) => {
+    if (accumulated.has(k)) out.push({ kind: "if-given", output: target.keys[k]!, then: [{ kind: "fill", array: target.outputs[k]!, value: 0 }] });
+  });
+  const done = new Set<Expr>();
+  const storage = new Map<Expr, { name: string; indices: readonly string[] }>();
+  // float32 outputs that are reductions accumulate in a float64 array and are stored once
+  const stores: { scratch: string; output: string }[] = [];
+  const dims = (indices: readonly string[]) => indices.map((i) => outer.symbol(p.sizeOf(i)));
+  for (const r of sched.reductions) {
+    if (sched.reuse.get(r.node) !== undefined) continue;
+    if (r.output !== undefined && !target.float32) storage.set(r.node, { name: target.outputs[r.output]!, indices: r.indices });
+    else {
+      const v = namer.fresh(r.output !== undefined ? `${target.outputs[r.output]}64` : "r");
+      const heir = [...sched.reuse].find(([, d]) => d === r.node)?.[0];
+      out.push({ kind: "alloc", array: v, type: "f64", dims: dims(r.indices), note: `${show(r.node)}${heir && isStored(heir) ? `, then ${show(heir.body)}` : ""}` });
+      storage.set(r.node, { name: v, indices: r.indices });
+      if (r.output !== undefined) stores.push({ scratch: v, output: target.outputs[r.output]! });
+    }
+  }
+  // a stored product written over a temporary that dies in its pass takes that array
+  for (const [node, donor] of sched.reuse) {
+    const r = sched.reductions.find((q) => q.node === node)!;
+    storage.set(node, { name: storage.get(donor)!.name, indices: r.indices });
+  }
+  const read = (node: Expr, vars: ReadonlyMap<string, string>): Value => {
+    const s = storage.get(node)!;
+    return load(s.name, ...s.indices.map((i) => at(vars.get(i)!)));
+  };
+  /** Reads of every reduction already computed whose free indices `vars` binds, aliases included. */
+  const knownAt = (vars: ReadonlyMap<string, string>, ready: (e: Expr) => boolean): Map<Expr, Value> => {
+    const known = new Map<Expr, Value>();
+    for (const q of sched.reductions) if (ready(q.node) && q.indices.every((i) => vars.has(i))) known.set(q.node, read(q.node, vars));
+    for (const [node, { of, mapping }] of sched.aliases) {
+      const rep = sched.reductions.find((q) => q.node === of)!;
+      if (!ready(of) || !rep.indices.every((i) => vars.has(mapping[i] ?? i))) continue;
+      known.set(node, read(of, new Map(rep.indices.map((i) => [i, vars.get(mapping[i] ?? i)!]))));
+    }
+    return known;
+  };
+  const optimize = (body: Stmt[], scope: Names): Stmt[] => {
+    let out = body;
+    target.log?.(`== loop: lowered\n${printStmts(out, 1)}`);
+    for (const [name, pass] of [["hoist", hoistLets], ["unroll", unroll], ["accumulate", accumulate], ["scalar-replace", scalarReplace]] as const) {
+      out = pass(out, scope.namer);
+      target.log?.(`== loop/${name}\n${printStmts(out, 1)}`);
+    }
+    return out;
+  };
+  for (const pass of sched.passes) {
+    out.push({ kind: "blank" });
+    if (pass.kind === "reduce") {
+      const what = pass.reductions.map((r) => (isStored(r.node) ? `${show(r.node.body)} (stored once, not recomputed by later passes)` : show(r.node)));
+      out.push({ kind: "comment", text: `one pass over memory for ${what.join(", ")}` });
+      for (const r of pass.reductions) if (r.output !== undefined) out.push({ kind: "comment", text: `d${p.inputs[r.output]!.name} is a reduction itself, derived by ${provenance(fused, r.output)}` });
+      // scalars (a size's square root) are computed once, before the pass
+      const scalars = new Map<Expr, Value>();
+      const hoistScalars = (x: Expr): void => {
+        if (x.free.length === 0 && x.kind !== "num" && x.kind !== "sym" && !contains(x, (y) => y.kind === "sum" || y.kind === "max" || y.kind === "stored")) {
+          if (scalars.has(x)) return;
+          const v = namer.fresh(describe(x, "k"));
+          out.push(let_(v, lowerExpr(x, { ...outer, indices: new Map() }).value));
+          scalars.set(x, local(v));
+        } else if (!isReduction(x) && !isStored(x)) children(x).forEach(hoistScalars);
+      };
+      for (const r of pass.reductions) hoistScalars(r.node.body);
+      // the pass is a block of its own, named after the scalars before it: its counters are the spec's letters
+      const scoped = { ...outer, namer: outer.namer.child() };
+      const counters = new Map<string, string>();
+      const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
+      const loops = pass.loops.map((i, k) => {
+        const size = canonicalSize(i) ?? p.sizeOf(i);
+        const v = scoped.namer.fresh(canonicalSize(i) ? outer.letterFor(size, letters) : i);
+        letters.add(v);
+        counters.set(i, v);
+        // four rows at a time: copies that add into the same cell add their terms first
+        return { v, extent: outer.symbol(size), unroll: k === pass.loops.length - 2 ? 4 : 1 };
+      });
+      const body: Stmt[] = [];
+      pass.reductions.forEach((r, k) => {
+        const binding = pass.bindings[k]!;
+        // this reduction's free and bound indices, on the pass's loops
+        const m = new Map(Object.entries(binding).map(([i, l]) => [i, counters.get(l)!]));
+        const known = knownAt(m, (e) => done.has(e));
+        for (const [x, v] of scalars) known.set(x, v);
+        const { pre, value } = lowerExpr(r.node.body, { ...scoped, indices: m, known });
+        const s = storage.get(r.node)!;
+        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(m.get(i)!)) }, value, isStored(r.node) ? "=" : "+="));
+      });
+      out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
+      for (const r of pass.reductions) done.add(r.node);
+    } else {
+      if (pass.outputs.length > 1) out.push({ kind: "comment", text: `one pass over memory for ${pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}` });
+      for (const o of pass.outputs) {
+        const t = p.inputs[o.input]!;
+        out.push({ kind: "comment", text: `d${t.indices.length ? `${t.name}[${t.indices.join(",")}]` : t.name} = ${show(fused.gradients[o.input]!)}` });
+        out.push({ kind: "comment", text: `derived from the naive backward by ${provenance(fused, o.input)}` });
+      }
+      const scoped = { ...outer, namer: outer.namer.child() };
+      out.push({ kind: "block", body: optimize(mapPass(pass.outputs, pass.loops, scoped), scoped) });
+    }
+  }
+  for (const { scratch, output } of stores) out.push({ kind: "copy", from: scratch, to: output });
+  return out;
+
+  /**
+   * One elementwise pass, `output = expr` over `loopIndices`: each invariant part the schedule
+   * names (hoist.ts) is a `let` in the innermost loop, which loop/hoist.ts moves out; two rows and
+   * four columns at a time, except where a transcendental call dominates the cost.
+   */
+  function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[], names: Names): Stmt[] {
+    const { namer } = names;
+    const vars = new Map<string, string>();
+    // unrolling pays for loads and stores, not for transcendental calls left in the innermost loop
+    const forms = outputs.map((o) => hoist(o.expr, loopIndices));
+    const heavy = forms.some((h) => contains(h.body, isTranscendental));
+    const loops = loopIndices.map((i, k) => {
+      const v = namer.fresh(i);
+      vars.set(i, v);
+      const unrollBy = heavy ? 1 : k === loopIndices.length - 1 ? 4 : k === loopIndices.length - 2 ? 2 : 1;
+      return { v, extent: names.symbol(p.sizeOf(i)), unroll: unrollBy };
+    });
+    const known = knownAt(vars, () => true);
+    const body: Stmt[] = [];
+    const named = new Map<Expr, Value>();
+    for (const [k, o] of outputs.entries()) {
+      const grad = target.outputs[o.input]!;
+      const h = forms[k]!;
+      const kn = new Map(known);
+      h.hoisted.forEach((x: Hoisted) => {
+        let v = named.get(x.expr);
+        if (v === undefined) {
+          const { pre, value } = lowerExpr(x.expr, { ...names, indices: vars, known: kn });
+          const name = namer.fresh(`${grad}_${x.element ? elementName(x.element) : describe(x.expr, "inv")}`);
+          body.push(...pre, { kind: "let", name, type: "f64", mutable: false, value, note: show(x.expr) });
+          v = local(name);
+          named.set(x.expr, v);
+        }
+        kn.set(x.ref, v);
+      });
+      const t = p.inputs[o.input]!;
+      const { pre, value } = lowerExpr(h.body, { ...names, indices: vars, known: kn });
+      body.push(...pre, store({ kind: "cell", array: grad, at: t.indices.map((i) => at(vars.get(i)!)) }, value));
+    }
+    return nest(loops, body);
+  }
+
+  /** A name for what an invariant holds: the arrays it reads (`gamma_ivar`), or `fallback`. */
+  function describe(x: Expr, fallback: string): string {
+    const parts: string[] = [];
+    const walk = (y: Expr): void => {
+      const name = y.kind === "ref" ? (y.space === "grad" ? `d${y.name}` : y.name) : "";
+      if (y.kind === "ref" && !parts.includes(name)) parts.push(name);
+      else if (isReduction(y) || isStored(y)) {
+        const s = storage.get(y) ?? storage.get(sched.aliases.get(y)?.of ?? y);
+        if (s && !parts.includes(s.name)) parts.push(s.name);
+      } else children(y).forEach(walk);
+    };
+    walk(x);
+    return parts.length && parts.length <= 3 ? parts.join("_") : fallback;
+  }
+
+  /** The per-element part a coefficient multiplies, as a name: `xhat`, `dout_xhat`, or `offset` for 1. */
+  function elementName(e: Expr): string {
+    const refs = collect(e, (y): y is Ref => y.kind === "ref").map((r) => (r.space === "grad" ? `d${r.name}` : r.name));
+    const unique = [...new Set(refs)];
+    return unique.length === 0 ? "offset" : unique.length <= 3 ? unique.join("_") : "part";
+  }
+}
+
+/** The rules that shaped input `k`'s fused gradient, in derivation order, with counts. */
+export function provenance(fused: Fused, k: number): string {
+  const seen = new Map<string, number>();
+  for (const ph of fused.phases) for (const r of ph.rewrites) if (r.gradients?.includes(k)) seen.set(r.rule, (seen.get(r.rule) ?? 0) + 1);
+  if (seen.size === 0) return "inlining alone (no rewrite)";
+  return `inlining, then ${[...seen].map(([rule, n]) => (n > 1 ? `${rule} ×${n}` : rule)).join(", ")}`;
+}
+
+/** Dimensions of a tensor as size locals. */
+export function dimsOf(p: Program, t: TensorDecl, names: Pick<Names, "symbol">): string[] {
+  return shapeOf(p, t).map((s) => names.symbol(s));
+}
+
+export { tensorOf };
