@@ -97,21 +97,6 @@ export interface Derived {
   readonly fused: Fused;
 }
 
-/**
- * What code generation cannot lower yet (issue 13): `where` and `delta` nodes (from choices, kinks,
- * max/min gradients and gathers), `erf`, input kinds and several outputs. The derivation handles
- * them (`derive`); the loop IR's lowering comes next.
- */
-function notLowered(d: Derived): string | undefined {
-  const p = d.program;
-  if (p.outputs.length > 1) return "several outputs";
-  const kinded = p.inputs.find((t) => t.kind !== undefined);
-  if (kinded) return `an input of kind '${kinded.kind}' ('${kinded.name}')`;
-  const all = [...p.steps.map((s) => s.rhs), ...d.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...d.fused.gradients];
-  const [node] = collect(all, (x) => x.kind === "where" || x.kind === "delta" || (x.kind === "call" && x.fn === "erf"), { limit: 1 });
-  if (node) return node.kind === "where" ? "where(...) (a choice, a kink's derivative or a max/min gradient)" : node.kind === "delta" ? "a gather (an integer input in an index position)" : "erf";
-  return undefined;
-}
 
 /** A spec whose derivation is checked but whose kernels cannot be written yet; it carries the derivation. */
 export class NotLowered extends SpecError {
@@ -201,8 +186,6 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   const derived = await deriveWithin(spec, opts, run);
   const { program, backward, fused } = derived;
   const log = opts.debug;
-  const missing = notLowered(derived);
-  if (missing) throw new NotLowered([{ message: `code generation for ${missing} is not implemented yet (issue 13); the derivation itself is checked` }], opts.source, derived);
 
   const sched = run("schedule", () => schedule(fused.gradients, program.inputs, program.sizeOf));
   // the scheduler stores invariant products in arrays: the gradients it emits are checked too

@@ -28,7 +28,7 @@ export const RESERVED: ReadonlySet<string> = new Set(
     "undefined NaN Infinity globalThis Math Number String Object Array Error RangeError TypeError Symbol ArrayBuffer Float64Array Float32Array Int32Array " +
     // the module's own identifiers: kernels, helpers, parameters
     "forward backwardNaive backwardFused inputs sizes constants into cache dout value length name what outputs others " +
-    "checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey"
+    "erf checkIds checkInts upstream checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey"
   ).split(" "),
 );
 
@@ -58,7 +58,7 @@ function numLit(v: number): string {
   return String(v);
 }
 
-const CALL: Readonly<Record<string, string>> = { exp: "Math.exp", log: "Math.log", tanh: "Math.tanh", abs: "Math.abs", sin: "Math.sin", cos: "Math.cos", sign: "Math.sign", cosh: "Math.cosh", sinh: "Math.sinh", sqrt: "Math.sqrt", pow: "Math.pow", max: "Math.max" };
+const CALL: Readonly<Record<string, string>> = { exp: "Math.exp", log: "Math.log", tanh: "Math.tanh", abs: "Math.abs", sin: "Math.sin", cos: "Math.cos", sign: "Math.sign", cosh: "Math.cosh", sinh: "Math.sinh", sqrt: "Math.sqrt", pow: "Math.pow", max: "Math.max", log1p: "Math.log1p", expm1: "Math.expm1", erf: "erf" };
 
 const TYPED: Readonly<Record<string, string>> = { f64: "Float64Array", f32: "Float32Array", i32: "Int32Array" };
 

@@ -5,8 +5,9 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { collect, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
-import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
+import { collect, contains, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
+import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
+import { gatherSizes } from "../ir/interpret.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
 import { aliasOf, assignLoop, lowerFused, type Names } from "../schedule/lower.js";
@@ -96,7 +97,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     kind: StructureKind.Interface,
     name: `${T}Inputs`,
     isExported: true,
-    properties: p.inputs.map((t) => ({ name: t.name, type: A, docs: [`${declText(t)}`] })),
+    properties: p.inputs.map((t) => ({ name: t.name, type: arrayType(t, A), docs: [`${declText(t)}${kindNote(t)}`] })),
   });
   statements.push({
     kind: StructureKind.Interface, name: `${T}Sizes`, isExported: true, properties: p.sizes.map((s) => ({ name: s, type: "number" })) });
@@ -123,7 +124,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     name: `${T}Values`,
     isExported: true,
     docs: ["The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step."],
-    properties: [...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: A, isReadonly: true, docs: [declText(t)] })),
+    properties: [...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: arrayType(t, A), isReadonly: true, docs: [declText(t)] })),
   });
   statements.push({
     kind: StructureKind.Interface,
@@ -136,26 +137,35 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     kind: StructureKind.Interface,
     name: `${T}Gradients`,
     isExported: true,
-    properties: p.inputs.map((t) => ({ name: `d${t.name}`, type: A, docs: [`gradient with respect to ${declText(t)}`] })),
+    properties: p.inputs.filter(isDifferentiable).map((t) => ({ name: `d${t.name}`, type: A, docs: [`gradient with respect to ${declText(t)}`] })),
   });
+  const several = p.outputs.length > 1;
+  if (several)
+    statements.push({
+      kind: StructureKind.Interface,
+      name: `${T}Dout`,
+      isExported: true,
+      docs: ["The upstream gradient of each output, by name; an output left out has zero gradient."],
+      properties: p.outputs.map((o) => ({ name: o, type: A, hasQuestionToken: true, isReadonly: true, docs: [`d${declText(tensorOf(p, o))}`] })),
+    });
 
   statements.push({
     kind: StructureKind.Function,
     name: "forward",
     isExported: true,
-    docs: [`Runs the forward pass and returns \`${p.output}\` with the cache the backward kernels need.`],
+    docs: [`Runs the forward pass and returns ${p.outputs.map((o) => `\`${o}\``).join(", ")} with the cache the backward kernels need.`],
     parameters: [
       { name: "inputs", type: `${T}Inputs` },
       { name: "sizes", type: `${T}Sizes` },
       { name: "constants", type: `${T}Constants`, hasQuestionToken: true },
       { name: "into", type: `${T}Buffers`, hasQuestionToken: true },
     ],
-    returnType: `{ ${p.output}: ${A}; cache: ${T}Cache }`,
+    returnType: `{ ${p.outputs.map((o) => `${o}: ${A}; `).join("")}cache: ${T}Cache }`,
     statements: forwardBody(p, T, A),
   });
 
   const backwardParams: OptionalKind<ParameterDeclarationStructure>[] = [
-    { name: "dout", type: A },
+    { name: "dout", type: several ? `${T}Dout` : A },
     { name: "cache", type: `${T}Cache` },
     { name: "into", type: `Partial<${T}Gradients>`, hasQuestionToken: true },
   ];
@@ -181,7 +191,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
       [
         "The fused backward pass derived by backpass:",
         "",
-        ...p.inputs.map((t, k) => `  d${declText(t)} = ${show(p, inp.fused.gradients[k]!)}`),
+        ...p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [`  d${declText(t)} = ${show(p, inp.fused.gradients[k]!)}`] : [])),
         "",
         `${inp.schedule.passes.length} pass${inp.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
       ].join("\n"),
@@ -191,19 +201,41 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     statements: fusedBody(inp, T, A),
   });
 
-  statements.push(helpers(p, T, A));
+  statements.push(helpers(p, T, A, usesErf(inp)));
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
   return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
 }
 
+/**
+ * Every ref and symbol an expression reads when it runs, the operands of a where's comparison and the
+ * ids of a delta included (they are not children of their node).
+ */
+function readsOf(es: readonly Expr[]): (Ref | Sym)[] {
+  const out: (Ref | Sym)[] = [];
+  const roots = [...es];
+  for (let k = 0; k < roots.length; k++)
+    for (const x of collect(roots[k]!, (y) => y.kind === "ref" || y.kind === "sym" || y.kind === "where" || y.kind === "delta")) {
+      if (x.kind === "where") roots.push(x.left, x.right);
+      else if (x.kind === "delta") out.push(x.form.from);
+      else if (x.kind === "ref" || x.kind === "sym") out.push(x);
+    }
+  return out;
+}
+
 /** The names of the spec's constants that `es` read. */
 function constantsIn(es: readonly Expr[]): string[] {
-  return collect(es, (x): x is Sym => x.kind === "sym" && x.role === "const").map((x) => x.name);
+  return readsOf(es).flatMap((x) => (x.kind === "sym" && x.role === "const" ? [x.name] : []));
 }
 
 /** Shared prologue of the backward kernels: check the cache and unpack what the kernel reads (tensors and constants in `needed`). */
-function unpack(p: Program, namer: Namer, T: string, needed: ReadonlySet<string>): { lines: string[]; arrays: Map<string, string>; syms: Map<string, string> } {
+function unpack(
+  p: Program,
+  bw: Backward,
+  namer: Namer,
+  T: string,
+  needed: ReadonlySet<string>,
+): { lines: string[]; arrays: Map<string, string>; syms: Map<string, string>; douts: Map<string, string>; doutArgs: { code: string; name: string }[] } {
   const lines = [`checkCache(cache);`];
   const syms = new Map<string, string>();
   for (const s of p.sizes) syms.set(s, namer.fresh(s));
@@ -217,10 +249,24 @@ function unpack(p: Program, namer: Namer, T: string, needed: ReadonlySet<string>
     arrays.set(t.name, v);
     lines.push(`const ${v} = cache.values.${t.name};`);
   }
-  const out = tensorOf(p, p.output);
-  lines.push(`checkArray(dout, ${lengthCode(p, out, (s) => syms.get(s)!)}, "dout");`);
+  // the upstream gradients: `dout` itself for one output, else one array per output by name (zeros where left out)
+  const douts = new Map<string, string>();
+  const doutArgs: { code: string; name: string }[] = [];
+  if (p.outputs.length === 1) {
+    lines.push(`checkArray(dout, ${lengthCode(p, tensorOf(p, p.output), (s) => syms.get(s)!)}, "dout");`);
+    douts.set(bw.upstream.name, "dout");
+    for (const u of bw.upstreams) douts.set(u.grad.name, "dout");
+    doutArgs.push({ code: "dout", name: "dout" });
+  } else {
+    for (const u of bw.upstreams) {
+      const v = namer.fresh(`d${u.output}`);
+      douts.set(u.grad.name, v);
+      lines.push(`const ${v} = upstream(dout, ${stringLiteral(u.output)}, ${lengthCode(p, tensorOf(p, u.output), (s) => syms.get(s)!)});`);
+      doutArgs.push({ code: v, name: `dout.${u.output}` });
+    }
+  }
   void T;
-  return { lines, arrays, syms };
+  return { lines, arrays, syms, douts, doutArgs };
 }
 
 /**
@@ -266,8 +312,10 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   for (const t of p.inputs) {
     const v = namer.fresh(t.name);
     arrays.set(t.name, v);
-    lines.push(`const ${v} = checkArray(own(inputs, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
+    lines.push(`const ${v} = ${t.kind === "int" ? "checkInts" : "checkArray"}(own(inputs, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
   }
+  // every id in range before anything is written
+  lines.push(...idChecks(p, (t) => arrays.get(t)!, (s) => syms.get(s)!));
   const dims = new Map<string, readonly string[]>();
   const names = namesFor(p, namer, arrays, syms, () => {
     throw new Error("no gradients in forward");
@@ -300,7 +348,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
     `values: { ${[...p.inputs, ...p.steps].map((t) => `${t.name}: ${arrays.get(t.name)}`).join(", ")} }`,
   ];
   lines.push(`const cache: ${T}Cache = { ${fields.join(", ")} };`);
-  lines.push(`return { ${p.output}: ${arrays.get(p.output)}, cache };`);
+  lines.push(`return { ${p.outputs.map((o) => `${o}: ${arrays.get(o)}, `).join("")}cache };`);
   void A;
   return lines;
 }
@@ -309,10 +357,10 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const finals = new Set(bw.gradients.map((g) => g.grad.name));
   const needed = new Set<string>();
-  for (const b of bw.blocks) for (const s of b.statements) for (const r of refsOf(s.expr)) if (r.space === "value") needed.add(r.name);
+  for (const b of bw.blocks) for (const s of b.statements) for (const r of readsOf([s.expr])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
   for (const c of constantsIn(bw.blocks.flatMap((b) => b.statements.map((s) => s.expr)))) needed.add(c);
-  const { lines, arrays, syms } = unpack(p, namer, T, needed);
-  const grads = new Map<string, string>([[bw.upstream.name, "dout"]]);
+  const { lines, arrays, syms, douts, doutArgs } = unpack(p, bw, namer, T, needed);
+  const grads = new Map<string, string>(douts);
   const gradName = (r: Ref) => {
     const key = r.name;
     const v = grads.get(key);
@@ -328,7 +376,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
     return { name: `d${g.input.name}`, v, len: lengthCode(p, g.input, (x) => syms.get(x)!) };
   });
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
-  lines.push(backwardDisjointCheck(p, outputs));
+  lines.push(backwardDisjointCheck(p, outputs, doutArgs));
   const body: Stmt[] = [];
   for (const b of bw.blocks) {
     body.push({ kind: "blank" });
@@ -363,11 +411,11 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
  * The check of a backward kernel's outputs, when `into` gave any: no two share memory, and none
  * shares memory with `dout` or an array of the cache (the inputs and every forward step).
  */
-function backwardDisjointCheck(p: Program, outputs: readonly { name: string; v: string }[]): string {
+function backwardDisjointCheck(p: Program, outputs: readonly { name: string; v: string }[], douts: readonly { code: string; name: string }[]): string {
   const cached = [...p.inputs, ...p.steps].map((t) => ({ code: `cache.values.${t.name}`, name: `cache.values.${t.name}` }));
   return disjointCheck(
     outputs.map((o) => ({ code: o.v, name: `into.${o.name}` })),
-    [{ code: "dout", name: "dout" }, ...cached],
+    [...douts, ...cached],
   );
 }
 
@@ -391,35 +439,69 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const { program: p, fused, schedule } = inp;
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
-  for (const g of fused.gradients) for (const r of refsOf(g)) if (r.space === "value") needed.add(r.name);
+  for (const r of readsOf([...fused.gradients, ...schedule.gradients])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
   for (const c of constantsIn([...fused.gradients, ...schedule.gradients])) needed.add(c);
-  const { lines, arrays, syms } = unpack(p, namer, T, needed);
-  const outNames = p.inputs.map((t) => namer.fresh(`d${t.name}`));
+  const { lines, arrays, syms, douts, doutArgs } = unpack(p, inp.backward, namer, T, needed);
+  // int and nograd inputs get no gradient: no output array and no work
+  const outNames = p.inputs.map((t) => (isDifferentiable(t) ? namer.fresh(`d${t.name}`) : ""));
+  const diff = p.inputs.flatMap((t, k) => (isDifferentiable(t) ? [{ t, k }] : []));
   const dims = new Map<string, readonly string[]>();
   const names = namesFor(p, namer, arrays, syms, (r) => {
-    if (r.name === p.output) return "dout";
+    const v = douts.get(r.name);
+    if (v !== undefined) return v;
     throw new Error(`emit: unexpected gradient ${r.name}`);
   }, dims);
-  p.inputs.forEach((t, k) => {
+  for (const { t, k } of diff) {
     const len = lengthCode(p, t, (s) => syms.get(s)!);
     lines.push(`const ${outNames[k]} = output(into, ${stringLiteral(`d${t.name}`)}, ${len});`);
     dims.set(outNames[k]!, shapeOf(p, t).map((s) => syms.get(s)!));
-  });
-  lines.push(backwardDisjointCheck(p, p.inputs.map((t, k) => ({ name: `d${t.name}`, v: outNames[k]! }))));
+  }
+  lines.push(backwardDisjointCheck(p, diff.map(({ t, k }) => ({ name: `d${t.name}`, v: outNames[k]! })), doutArgs));
   const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
   lines.push(...tsStatements(body, dims));
-  lines.push(`return { ${p.inputs.map((t, k) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
+  lines.push(`return { ${diff.map(({ t, k }) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
 }
 
 
-function helpers(p: Program, T: string, A: string): string {
+/** The array type of a tensor: `Int32Array` for an integer input, else the module's float type. */
+function arrayType(t: TensorDecl, A: string): string {
+  return t.kind === "int" ? "Int32Array" : A;
+}
+
+function kindNote(t: TensorDecl): string {
+  return t.kind === "int" ? " (integer ids, no gradient)" : t.kind === "nograd" ? " (no gradient)" : "";
+}
+
+/** Whether a kernel of the module calls erf (a function Math does not have). */
+function usesErf(inp: EmitInput): boolean {
+  const all = [...inp.program.steps.map((s) => s.rhs), ...inp.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...inp.schedule.gradients];
+  const isErf = (x: Expr) => x.kind === "call" && x.fn === "erf";
+  // a where's comparison operands are not children: look into them too
+  const deep = (x: Expr): boolean => contains(x, (y) => isErf(y) || (y.kind === "where" && (deep(y.left) || deep(y.right))));
+  return all.some(deep);
+}
+
+/** The range checks of every integer input, one per size it indexes (CONTRACT §4.3), as statements. */
+function idChecks(p: Program, array: (name: string) => string, size: (s: string) => string): string[] {
+  const out: string[] = [];
+  for (const [name, sizes] of gatherSizes(p)) {
+    const t = tensorOf(p, name);
+    const dims = `[${shapeOf(p, t).map(size).join(", ")}]`;
+    for (const s of sizes) out.push(`checkIds(${array(name)}, ${dims}, ${stringLiteral(name)}, ${stringLiteral(s)}, ${size(s)});`);
+  }
+  return out;
+}
+
+function helpers(p: Program, T: string, A: string, erf: boolean): string {
   const arrays = [...p.inputs, ...p.steps];
   // every message starts with the spec's name, as a string literal (never spliced into a template)
   const at = stringLiteral(`${p.name}: `);
   const namer = new Namer(["cache"]);
   const syms = new Map(p.sizes.map((s) => [s, namer.fresh(s)]));
   const lit = (s: string) => stringLiteral(s);
+  const ints = p.inputs.some((t) => t.kind === "int");
+  const gathers = gatherSizes(p).size > 0;
   return `
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
@@ -494,7 +576,73 @@ function checkCache(cache: ${T}Cache): void {
   }
 ${p.sizes.map((s) => `  const ${syms.get(s)} = checkSize(cache.sizes.${s}, ${lit(`cache.sizes.${s}`)});`).join("\n")}
 ${p.constants.map((c) => `  checkConstant(cache.constants.${c.name}, ${lit(`cache.constants.${c.name}`)});`).join("\n")}
-${arrays.map((t) => `  checkArray(cache.values.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${lit(`cache.values.${t.name}`)});`).join("\n")}
+${arrays.map((t) => `  ${t.kind === "int" ? "checkInts" : "checkArray"}(cache.values.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${lit(`cache.values.${t.name}`)});`).join("\n")}
+${idChecks(p, (n) => `cache.values.${n}`, (s) => syms.get(s)!).map((l) => `  ${l}`).join("\n")}
+}
+${ints ? INTS.replaceAll("@AT@", () => at) : ""}${gathers ? IDS.replaceAll("@AT@", () => at) : ""}${p.outputs.length > 1 ? UPSTREAM.replaceAll("@AT@", () => at).replaceAll("@FLOATS@", () => A) : ""}${erf ? ERF : ""}`;
+}
+
+const INTS = `
+function checkInts(value: unknown, length: number, name: string): Int32Array {
+  if (kindOf.call(value) !== "Int32Array") throw new RangeError(@AT@ + name + " must be an Int32Array");
+  const array = value as Int32Array;
+  if (lengthOf.call(array) !== length) {
+    throw new RangeError(@AT@ + name + " has length " + lengthOf.call(array) + ", expected " + length);
+  }
+  return array;
 }
 `;
+
+const IDS = `
+/** Every id of an integer input lies in [0, size) of the position it indexes; the first that does not is named with its position. */
+function checkIds(ids: Int32Array, dims: readonly number[], name: string, sizeName: string, size: number): void {
+  const length = lengthOf.call(ids);
+  for (let k = 0; k < length; k++) {
+    const v = ids[k]!;
+    if (v >= 0 && v < size) continue;
+    const at: number[] = [];
+    let r = k;
+    for (let j = dims.length - 1; j >= 0; j--) {
+      at.unshift(r % dims[j]!);
+      r = Math.floor(r / dims[j]!);
+    }
+    throw new RangeError(@AT@ + name + "[" + at.join(",") + "] is " + v + ", outside [0, " + sizeName + ") = [0, " + size + ") of the position it indexes");
+  }
 }
+`;
+
+const UPSTREAM = `
+/** The upstream gradient of one output, checked, or zeros when dout leaves it out. */
+function upstream(dout: object, key: string, length: number): @FLOATS@ {
+  const given = own(dout, key);
+  return given === undefined ? new @FLOATS@(length) : checkArray(given, length, "dout." + key);
+}
+`;
+
+/**
+ * The error function, as the reference interpreter computes it (ir/build.ts): for |x| < 3 the series
+ * with positive terms erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1)), beyond it the
+ * continued fraction of erfc; about 1e-16 relative.
+ */
+const ERF = `
+/** The error function (Math has none): a series below |x| = 3, the continued fraction of erfc above; about 1e-16 relative. */
+function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a;
+    let total = a;
+    for (let n = 1; n < 200 && term > 1e-17 * total; n++) {
+      term *= (2 * a * a) / (2 * n + 1);
+      total += term;
+    }
+    const v = (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * total;
+    return x < 0 ? -v : v;
+  }
+  if (a > 6) return x < 0 ? -1 : 1;
+  let f = a;
+  for (let n = 80; n >= 1; n--) f = a + n / 2 / f;
+  const v = 1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
+  return x < 0 ? -v : v;
+}
+`;

@@ -19,7 +19,10 @@ export interface Index {
   readonly plus: number;
 }
 
-export type MathFn = "exp" | "log" | "tanh" | "abs" | "sin" | "cos" | "sign" | "cosh" | "sinh" | "sqrt" | "pow" | "max";
+export type MathFn = "exp" | "log" | "tanh" | "abs" | "sin" | "cos" | "sign" | "cosh" | "sinh" | "sqrt" | "pow" | "max" | "erf" | "log1p" | "expm1";
+
+/** A comparison of a `select`. */
+export type CompareOp = "<" | "<=" | ">" | ">=" | "==" | "!=";
 
 /** A scalar expression. `+ - * /` are binary and evaluate exactly in the order of the tree. */
 export type Value =
@@ -29,7 +32,9 @@ export type Value =
   | { readonly kind: "load"; readonly array: string; readonly at: readonly Index[] }
   | { readonly kind: "neg"; readonly arg: Value }
   | { readonly kind: "bin"; readonly op: "+" | "-" | "*" | "/"; readonly a: Value; readonly b: Value }
-  | { readonly kind: "call"; readonly fn: MathFn; readonly args: readonly Value[] };
+  | { readonly kind: "call"; readonly fn: MathFn; readonly args: readonly Value[] }
+  /** `left op right ? then : else`: only the chosen branch is evaluated (a spec's `where`, a delta written as a test). */
+  | { readonly kind: "select"; readonly op: CompareOp; readonly left: Value; readonly right: Value; readonly then: Value; readonly else: Value };
 
 /** How a store combines with the cell: overwrite, add, or keep the larger. */
 export type StoreOp = "=" | "+=" | "max=";
@@ -100,6 +105,7 @@ export const load = (array: string, ...idx: readonly (Index | string)[]): Value 
 export const neg = (arg: Value): Value => ({ kind: "neg", arg });
 export const bin = (op: "+" | "-" | "*" | "/", a: Value, b: Value): Value => ({ kind: "bin", op, a, b });
 export const call = (fn: MathFn, ...args: Value[]): Value => ({ kind: "call", fn, args });
+export const select = (op: CompareOp, left: Value, right: Value, then: Value, otherwise: Value): Value => ({ kind: "select", op, left, right, then, else: otherwise });
 export const cell = (array: string, ...idx: readonly (Index | string)[]): Place => ({ kind: "cell", array, at: idx.map(ix) });
 export const place = (name: string): Place => ({ kind: "local", name });
 export const loop = (index: string, extent: string, body: readonly Stmt[], unroll = 1): Stmt => ({ kind: "for", index, extent, step: 1, resume: false, unroll, body });
@@ -131,6 +137,8 @@ export function mapValue(v: Value, f: (v: Value) => Value): Value {
       return f(bin(v.op, mapValue(v.a, f), mapValue(v.b, f)));
     case "call":
       return f(call(v.fn, ...v.args.map((a) => mapValue(a, f))));
+    case "select":
+      return f(select(v.op, mapValue(v.left, f), mapValue(v.right, f), mapValue(v.then, f), mapValue(v.else, f)));
     default:
       return assertNever(v);
   }
@@ -153,6 +161,11 @@ export function valueNodes(v: Value): Value[] {
         return go(x.b);
       case "call":
         return x.args.forEach(go);
+      case "select":
+        go(x.left);
+        go(x.right);
+        go(x.then);
+        return go(x.else);
       default:
         return assertNever(x);
     }

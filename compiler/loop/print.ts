@@ -37,6 +37,8 @@ export function printValueWith(v: Value, sx: ValueSyntax): string {
       }
       case "call":
         return sx.call(x.fn, x.args.map(go));
+      case "select":
+        return `(${go(x.left)} ${x.op === "==" ? "===" : x.op === "!=" ? "!==" : x.op} ${go(x.right)} ? ${go(x.then)} : ${go(x.else)})`;
       default:
         return assertNever(x);
     }

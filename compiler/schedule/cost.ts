@@ -6,7 +6,7 @@
  * a function call one operation and one transcendental. A reduction runs its body once per
  * iteration, `at` iterations per bound index, plus its accumulation.
  */
-import { assertNever, type Expr } from "../ir/expr.js";
+import { assertNever, mul, ONE, type Delta, type Expr } from "../ir/expr.js";
 
 export interface Cost {
   readonly ops: number;
@@ -72,13 +72,25 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
       case "call":
         if (x.fn === "sigmoid") ops += 2 * w; // 1 / (1 + exp(-x))
         if (x.fn === "sech") ops += w; // 1 / cosh(x)
+        if (x.fn === "softplus") ops += 3 * w; // a test, an addition, a negation and a second call
+        if (x.fn === "softplus") call(w);
         if (x.fn !== "stop") call(w);
         return go(x.arg, w);
+      case "where":
+        // the comparison, its operands and both branches (only one runs: an upper bound)
+        ops += w;
+        [x.left, x.right, x.then, x.else].forEach((y) => go(y, w));
+        return;
+      case "delta":
+        ops += w; // a test of the counter against the id
+        return;
       case "sum":
       case "max": {
-        const n = Math.pow(at, x.indices.length);
+        // a delta over a bound index is a read, not a loop
+        const { reads, body } = x.kind === "sum" ? directReads(x.body, x.indices) : { reads: [], body: x.body };
+        const n = Math.pow(at, x.indices.length - reads.length);
         ops += w * n; // the accumulation
-        return go(x.body, w * n);
+        return go(body, w * n);
       }
       case "stored":
         return go(x.body, w);
@@ -88,4 +100,21 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
   };
   go(e, 1);
   return { ops, transcendentals };
+}
+
+/**
+ * The deltas of a sum's body that make it a read: factors `delta(i, f)` of a product, with `i` among
+ * the sum's `bound` indices and `f` not reading `i` (at most one per index); and the body without them.
+ */
+export function directReads(body: Expr, bound: readonly string[]): { reads: Delta[]; body: Expr } {
+  const factors = body.kind === "mul" ? body.factors : [body];
+  const reads: Delta[] = [];
+  const rest: Expr[] = [];
+  for (const f of factors) {
+    if (f.kind === "delta" && bound.includes(f.index) && !f.form.from.indices.includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
+    else rest.push(f);
+  }
+  if (reads.length === 0) return { reads, body };
+  // the ids' own indices must not be read through another delta's index
+  return { reads, body: rest.length === 0 ? ONE : mul(...rest) };
 }

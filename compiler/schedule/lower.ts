@@ -7,16 +7,17 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, splitCoefficient, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Fused, Statement } from "../ir/backward.js";
-import { at, bin, call, let_, load, local, loop, neg, num, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
+import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
 import { hoist as hoistLets } from "../loop/hoist.js";
 import { unroll } from "../loop/unroll.js";
 import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
+import { directReads } from "./cost.js";
 import type { Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
@@ -134,23 +135,62 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
             return bin("/", num(1), call("cosh", a));
           case "stop":
             return a; // the value passes; only the gradient stops
-          default:
+          case "relu":
+            return call("max", a, num(0)); // NaN stays NaN, as in the interpreter
+          case "softplus": {
+            // log(1 + e^x) without overflow, as the interpreter computes it: x + log1p(e^-x) for positive x
+            const v = named(a, s);
+            return select(">", v, num(0), bin("+", v, call("log1p", call("exp", neg(v)))), call("log1p", call("exp", v)));
+          }
+          case "exp":
+          case "log":
+          case "tanh":
+          case "abs":
+          case "sin":
+          case "cos":
+          case "sign":
+          case "cosh":
+          case "sinh":
+          case "erf":
+          case "log1p":
+          case "expm1":
             return call(x.fn, a);
+          default:
+            return assertNever(x.fn, "function");
         }
+      }
+      case "where":
+        // only the chosen branch is evaluated
+        return select(x.op, go(x.left, s), go(x.right, s), go(x.then, s), go(x.else, s));
+      case "delta": {
+        // a delta left alone (not under a sum over its index): a test of the counter against the id
+        const v = s.indices.get(x.index);
+        if (v === undefined) throw new Error(`lowering: index '${x.index}' is not in scope`);
+        return select("==", local(v), go(x.form.from, s), num(1), num(0));
       }
       case "sum":
       case "max": {
-        const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
+        // a sum over i of a product with delta(i, f) is a read at f: no loop over i
+        const { reads, body: rest } = x.kind === "sum" ? directReads(x.body, x.indices) : { reads: [], body: x.body };
+        const looped = x.indices.filter((i) => !reads.some((d) => d.index === i));
         const inner = new Map(s.indices);
         const loops: { v: string; extent: string }[] = [];
-        for (const i of x.indices) {
+        for (const i of looped) {
           const size = canonicalSize(i) ?? s.sizeOf(i);
           const v = s.namer.fresh(s.letterFor(size, new Set([...inner.keys(), ...inner.values()])));
           inner.set(i, v);
           loops.push({ v, extent: s.symbol(size) });
         }
         const saved = pre.length;
-        const body = go(x.body, { ...s, indices: inner });
+        // each id is read once, inside the loops its form moves with (checked in range by the prologue)
+        for (const d of reads) {
+          const id = s.namer.fresh(`${d.form.from.name}_id`);
+          pre.push(let_(id, go(d.form.from, { ...s, indices: inner }), false, "i32"));
+          inner.set(d.index, id);
+        }
+        if (loops.length === 0 && x.kind === "sum") return go(rest, { ...s, indices: inner });
+        const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
+        const body = go(rest, { ...s, indices: inner });
         const bodyPre = pre.splice(saved);
         const step = store({ kind: "local", name: acc }, body, x.kind === "max" ? "max=" : "+=");
         pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
@@ -162,9 +202,17 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
         return assertNever(x, "expression");
     }
   };
+  /** `v` itself when it is a leaf, else a local holding it (a value read more than once). */
+  const named = (v: Value, s: Scope): Value => {
+    if (v.kind === "num" || v.kind === "local") return v;
+    const name = s.namer.fresh("t");
+    pre.push(let_(name, v));
+    return local(name);
+  };
   const value = go(e, scope);
   return { pre, value };
 }
+
 
 /** `base^k` as multiplications for small k, a square root for 1/2. */
 function power(base: Value, k: number): Value {

@@ -13,7 +13,7 @@
  *   indices are written together.
  */
 import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
-import type { TensorDecl } from "../ir/program.js";
+import { isDifferentiable, type TensorDecl } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 
 export interface Reduction {
@@ -205,7 +205,8 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     // elementwise gradients over the same indices (mse's dy and dt) share one pass
     const maps = new Map<string, { input: number; expr: Expr }[]>();
     gradients.forEach((g, k) => {
-      if (reductions.some((r) => r.output === k)) return;
+      // an int or nograd input gets no gradient output and no work
+      if (reductions.some((r) => r.output === k) || !isDifferentiable(inputs[k]!)) return;
       const key = [...inputs[k]!.indices].sort().join(",");
       maps.set(key, [...(maps.get(key) ?? []), { input: k, expr: g }]);
     });
