@@ -3,19 +3,21 @@
  * each other and against central differences of its own forward, with random output weights.
  */
 import { expect } from "vitest";
-import { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
-export { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind } from "./measure.js";
+import { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind, type Inputs } from "./measure.js";
+export { gradientError, gradientNoise, lengthOf, randomInputs, type DataKind, type Inputs } from "./measure.js";
 import fc from "fast-check";
 import { fill, interpretForward } from "../compiler/ir/interpret.js";
 import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
-import { shapeOf } from "../compiler/ir/program.js";
+import { isDifferentiable, shapeOf } from "../compiler/ir/program.js";
+import type { Dout } from "../compiler/ir/interpret.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
 export interface Kernels {
-  forward(inputs: Record<string, Float64Array>, sizes: Record<string, number>, constants?: Record<string, number>): Record<string, unknown> & { cache: unknown };
-  backwardNaive(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
-  backwardFused(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+  forward(inputs: Inputs, sizes: Record<string, number>, constants?: Record<string, number>): Record<string, unknown> & { cache: unknown };
+  /** `dout` is the output's gradient, or an object of them by output name for a spec with several outputs. */
+  backwardNaive(dout: Dout, cache: unknown): Record<string, Float64Array>;
+  backwardFused(dout: Dout, cache: unknown): Record<string, Float64Array>;
 }
 
 
@@ -43,40 +45,50 @@ export function checkModule(
   mod: Kernels,
   p: Program,
   sizes: Record<string, number>,
-  inputs: Record<string, Float64Array>,
+  inputs: Inputs,
   rand: () => number,
   tol: { fused?: number; fd?: number } = {},
 ): FdCount & { fused: number; fd: number } {
-  const before = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v)]));
+  const before = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.slice()]));
   const { cache, ...outs } = mod.forward(inputs, sizes);
-  const out = outs[p.output] as Float64Array;
-  const w = Float64Array.from({ length: out.length }, () => rand() * 2 - 1);
-  const wCopy = Float64Array.from(w);
+  // a random weight for every element of every output: the loss is their weighted sum
+  const ws = p.outputs.map((o) => Float64Array.from({ length: (outs[o] as Float64Array).length }, () => rand() * 2 - 1));
+  const w: Dout = p.outputs.length === 1 ? ws[0]! : Object.fromEntries(p.outputs.map((o, k) => [o, ws[k]!]));
+  const wCopy = ws.map((x) => Float64Array.from(x));
   const naive = mod.backwardNaive(w, cache);
   const fused = mod.backwardFused(w, cache);
   // kernels never modify their arguments
-  expect(w).toEqual(wCopy);
+  ws.forEach((x, k) => expect(x).toEqual(wCopy[k]));
   for (const [k, v] of Object.entries(before)) expect(inputs[k]).toEqual(v);
+  // int and nograd inputs get no gradient
+  for (const t of p.inputs) if (!isDifferentiable(t)) expect(naive[`d${t.name}`] ?? fused[`d${t.name}`], `no gradient for ${t.name}`).toBeUndefined();
+  const diff = p.inputs.filter(isDifferentiable);
 
   let worstFused = 0;
   let worstFd = 0;
-  const loss = (ins: Record<string, Float64Array>) => {
-    const o = mod.forward(ins, sizes)[p.output] as Float64Array;
+  const loss = (ins: Inputs) => {
+    const f = mod.forward(ins, sizes);
     let s = 0;
-    for (let i = 0; i < o.length; i++) s += w[i]! * o[i]!;
+    p.outputs.forEach((name, k) => {
+      const o = f[name] as Float64Array;
+      for (let i = 0; i < o.length; i++) s += ws[k]![i]! * o[i]!;
+    });
     return s;
   };
   // a gradient can vanish by cancellation (batchnorm's dx at N = 2): errors are then measured against
   // a floor of 1e-6 times the largest gradient of the layer, never against rounding noise
   let largest = 1e-300;
-  for (const t of p.inputs) for (const v of naive[`d${t.name}`]!) largest = Math.max(largest, Math.abs(v));
+  for (const t of diff) for (const v of naive[`d${t.name}`]!) largest = Math.max(largest, Math.abs(v));
   const noise = gradientNoise(p, inputs, sizes, w);
   // the size of the loss's terms, whose rounding the finite differences amplify by 1/h
   let terms = 0;
-  for (let i = 0; i < out.length; i++) terms += Math.abs(w[i]! * out[i]!);
+  p.outputs.forEach((name, k) => {
+    const o = outs[name] as Float64Array;
+    for (let i = 0; i < o.length; i++) terms += Math.abs(ws[k]![i]! * o[i]!);
+  });
   let judged = 0;
   let skipped = 0;
-  for (const t of p.inputs) {
+  for (const t of diff) {
     const g = naive[`d${t.name}`]!;
     const f = fused[`d${t.name}`]!;
     expect(g.length).toBe(lengthOf(p, t.name, sizes));
@@ -86,7 +98,7 @@ export function checkModule(
     expect(e, `fused d${t.name} against naive`).toBeLessThanOrEqual(tol.fused ?? 1e-10);
 
     // directional derivative along v, by a 4-point central stencil that must settle first
-    const x = inputs[t.name]!;
+    const x = inputs[t.name] as Float64Array;
     const s = std(x);
     const v = Float64Array.from({ length: x.length }, () => (rand() * 2 - 1) * s);
     const at = (h: number) => loss({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) });
@@ -215,13 +227,15 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number): { fused
           const forwardTol = kind === "large-mean" ? 1e-8 : 1e-12;
           expect(e, "forward against the interpreter").toBeLessThanOrEqual(forwardTol);
           expect(Object.keys(cache.values).sort()).toEqual([...p.inputs, ...p.steps].map((t) => t.name).sort());
-          for (const value of Object.values(cache.values)) expect(value).toBeInstanceOf(Float64Array);
+          for (const t of p.inputs) expect(cache.values[t.name]).toBeInstanceOf(t.kind === "int" ? Int32Array : Float64Array);
+          for (const t of p.steps) expect(cache.values[t.name]).toBeInstanceOf(Float64Array);
           for (const t of p.inputs) expect(cache.values[t.name], `cached input ${t.name}`).toEqual(inputs[t.name]);
           for (const [name, e] of stepErrors(p, cache.values, sizes, constants)) expect(e, `cached ${name} against its step evaluated from the cache`).toBeLessThanOrEqual(1e-12);
           if (kind === "large-mean") {
             // a spread of 1e-6 of the mean: finite differences cannot resolve the layer there, so the
             // two kernels are held to each other and to finiteness
-            const dout = Float64Array.from({ length: out.length }, () => rand() * 2 - 1);
+            const ws = p.outputs.map((o) => Float64Array.from({ length: (outs[o] as Float64Array).length }, () => rand() * 2 - 1));
+            const dout: Dout = p.outputs.length === 1 ? ws[0]! : Object.fromEntries(p.outputs.map((o, k) => [o, ws[k]!]));
             const naive = mod.backwardNaive(dout, cache);
             const fused = mod.backwardFused(dout, cache);
             let largest = 1e-300;

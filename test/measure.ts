@@ -4,8 +4,8 @@
  */
 import { gradKey } from "../compiler/ir/evaluate.js";
 import type { Program } from "../compiler/ir/program.js";
-import { shapeOf, tensorOf } from "../compiler/ir/program.js";
-import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
+import { isDifferentiable, shapeOf, tensorOf } from "../compiler/ir/program.js";
+import { gatherSizes, interpretBackward, interpretForward, type Dout } from "../compiler/ir/interpret.js";
 import type { Backward } from "../compiler/ir/backward.js";
 import { differentiate } from "../compiler/differentiate/reverse.js";
 import { throughOwnValue } from "../compiler/simplify/fused.js";
@@ -31,30 +31,41 @@ export function gradientError(f: Float64Array, g: Float64Array, largest: number,
 
 const backwards = new Map<Program, Backward>();
 /** The size of the terms behind each naive gradient element, from the reference interpreter. */
-export function gradientNoise(p: Program, inputs: Record<string, Float64Array>, sizes: Record<string, number>, dout: Float64Array): Map<string, Float64Array> {
+export function gradientNoise(p: Program, inputs: Inputs, sizes: Record<string, number>, dout: Dout): Map<string, Float64Array> {
   let bw = backwards.get(p);
   if (!bw) backwards.set(p, (bw = differentiate(p, throughOwnValue)));
   const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
   const all = interpretBackward(p, bw, interpretForward(p, inputs, sizes, constants), sizes, constants, dout, true);
-  return new Map(p.inputs.map((t) => [t.name, all.get(gradKey(t.name))!.data]));
+  return new Map(p.inputs.filter(isDifferentiable).map((t) => [t.name, all.get(gradKey(t.name))!.data]));
 }
+
+/** Inputs of a spec: Float64Arrays, and Int32Arrays for its integer inputs. */
+export type Inputs = Record<string, Float64Array | Int32Array>;
 
 export type DataKind = "normal" | "constant" | "large-mean" | "tiny";
 
 /**
- * Random inputs: `constant` fills the first input with one value (zero variance along every axis),
+ * Random inputs: `constant` fills the first float input with one value (zero variance along every axis),
  * `large-mean` puts it at 1e4 with a spread of 1e-2, `tiny` scales it to 1e-3.
  */
-export function randomInputs(p: Program, sizes: Record<string, number>, kind: DataKind, rand: () => number): Record<string, Float64Array> {
+export function randomInputs(p: Program, sizes: Record<string, number>, kind: DataKind, rand: () => number): Inputs {
+  const ranges = gatherSizes(p);
+  // the data kinds shape the first float input
+  const first = p.inputs.findIndex((t) => t.kind !== "int");
   return Object.fromEntries(
     p.inputs.map((t, k) => {
       const n = lengthOf(p, t.name, sizes);
+      if (t.kind === "int") {
+        // valid ids: uniform in the range of every position the input indexes
+        const bound = Math.min(...(ranges.get(t.name) ?? []).map((s) => sizes[s]!), 2 ** 31 - 1);
+        return [t.name, Int32Array.from({ length: n }, () => Math.floor(rand() * bound))];
+      }
       const u = () => rand() * 2 - 1;
       const c = 3 * u();
       let f = (i: number) => 2 * u() + (i % 3) * 0.5;
-      if (k === 0 && kind === "constant") f = () => c;
-      if (k === 0 && kind === "large-mean") f = () => 1e4 + 1e-2 * u();
-      if (k === 0 && kind === "tiny") f = () => 1e-3 * u();
+      if (k === first && kind === "constant") f = () => c;
+      if (k === first && kind === "large-mean") f = () => 1e4 + 1e-2 * u();
+      if (k === first && kind === "tiny") f = () => 1e-3 * u();
       return [t.name, Float64Array.from({ length: n }, (_, i) => f(i))];
     }),
   );
