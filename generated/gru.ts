@@ -332,9 +332,7 @@ export function backwardNaive(dout: Float64Array, cache: GruCache, into?: Partia
   const uz = cache.values.uz;
   const wn = cache.values.wn;
   const un = cache.values.un;
-  const ar = cache.values.ar;
   const r = cache.values.r;
-  const az = cache.values.az;
   const z = cache.values.z;
   const hn = cache.values.hn;
   const n = cache.values.n;
@@ -551,13 +549,12 @@ export function backwardNaive(dout: Float64Array, cache: GruCache, into?: Partia
   }
 
   // step 4 reversed: z[b,k] = sigmoid(az[b,k])
-  // daz[b,k] = dz[b,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2
-  //   local derivative ∂/∂az[b,k] = exp(-az[b,k])/(1 + exp(-az[b,k]))^2
+  // daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂az[b,k] = z[b,k]*(1 - z[b,k])
   const daz = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      const t = Math.exp(-az[b * K + k]!);
-      daz[b * K + k] = (dz[b * K + k]! * t) / ((1 + t) * (1 + t));
+      daz[b * K + k] = dz[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
     }
   }
 
@@ -628,13 +625,12 @@ export function backwardNaive(dout: Float64Array, cache: GruCache, into?: Partia
   }
 
   // step 2 reversed: r[b,k] = sigmoid(ar[b,k])
-  // dar[b,k] = dr[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2
-  //   local derivative ∂/∂ar[b,k] = exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2
+  // dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  //   local derivative ∂/∂ar[b,k] = r[b,k]*(1 - r[b,k])
   const dar = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      const t = Math.exp(-ar[b * K + k]!);
-      dar[b * K + k] = (dr[b * K + k]! * t) / ((1 + t) * (1 + t));
+      dar[b * K + k] = dr[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
     }
   }
 
@@ -738,14 +734,14 @@ export function backwardNaive(dout: Float64Array, cache: GruCache, into?: Partia
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,i] = sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*wr[i,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*wn[i,k]*z[b,k] + h[b,k]*wz[i,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + hn[b,k]*n[b,k]^2*wr[i,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - n[b,k]*wz[i,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*wr[i,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - wn[i,k]*z[b,k] - hn[b,k]*n[b,k]^2*wr[i,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - n[b,k]^2*wn[i,k]), k)
- *   dh[b,j] = sum(dhnew[b,k]*(hn[b,k]*n[b,k]^2*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + hn[b,k]*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + h[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + r[b,k]*un[j,k] - n[b,k]^2*r[b,k]*un[j,k] - n[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - hn[b,k]*n[b,k]^2*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
- *   dwr[i,k] = sum(dhnew[b,k]*hn[b,k]*x[b,i]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2, b)
- *   dur[j,k] = sum(dhnew[b,k]*h[b,j]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2, b)
- *   dbr[k] = sum(dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2, b)
- *   dwz[i,k] = sum(dhnew[b,k]*x[b,i]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2, b)
- *   duz[j,k] = sum(dhnew[b,k]*h[b,j]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2, b)
- *   dbz[k] = sum(dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2, b)
+ *   dx[b,i] = sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*r[b,k]^2*wr[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k] + n[b,k]^2*wn[i,k]*z[b,k] + hn[b,k]*r[b,k]*wr[i,k] + h[b,k]*wz[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k]*z[b,k] + n[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k]*z[b,k] - n[b,k]*wz[i,k]*z[b,k] - hn[b,k]*r[b,k]*wr[i,k]*z[b,k] - hn[b,k]*r[b,k]^2*wr[i,k] - wn[i,k]*z[b,k] - h[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k] - n[b,k]^2*wn[i,k]), k)
+ *   dh[b,j] = sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
+ *   dwr[i,k] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*x[b,i]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
+ *   dur[j,k] = sum(dhnew[b,k]*h[b,j]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
+ *   dbr[k] = sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b)
+ *   dwz[i,k] = sum(dhnew[b,k]*x[b,i]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
+ *   duz[j,k] = sum(dhnew[b,k]*h[b,j]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
+ *   dbz[k] = sum(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b)
  *   dwn[i,k] = sum(dhnew[b,k]*x[b,i]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
  *   dun[j,k] = sum(dhnew[b,k]*h[b,j]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
  *   dbn[k] = sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
@@ -764,9 +760,7 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
   const uz = cache.values.uz;
   const wn = cache.values.wn;
   const un = cache.values.un;
-  const ar = cache.values.ar;
   const r = cache.values.r;
-  const az = cache.values.az;
   const z = cache.values.z;
   const hn = cache.values.hn;
   const n = cache.values.n;
@@ -858,25 +852,15 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
   if (own(into, "dun") !== undefined) dun.fill(0);
   if (own(into, "dbn") !== undefined) dbn.fill(0);
   if (own(into, "dbhn") !== undefined) dbhn.fill(0);
-  const r1 = new Float64Array(B * K); // sum(dhnew[b,k]*(hn[b,k]*n[b,k]^2*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + hn[b,k]*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + h[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + r[b,k]*un[j,k] - n[b,k]^2*r[b,k]*un[j,k] - n[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - hn[b,k]*n[b,k]^2*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - r[b,k]*un[j,k]*z[b,k]), k)
-  const r2 = new Float64Array(B * K); // stored(dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2)
-  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2)
+  const r1 = new Float64Array(B * K); // sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k)
+  const r2 = new Float64Array(B * K); // stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]))
+  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]))
   const r4 = new Float64Array(B * K); // stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2))
   const r5 = new Float64Array(B * K); // stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2))
 
-  // one pass over memory for sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*wr[i,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*wn[i,k]*z[b,k] + h[b,k]*wz[i,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + hn[b,k]*n[b,k]^2*wr[i,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - n[b,k]*wz[i,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*wr[i,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - wn[i,k]*z[b,k] - hn[b,k]*n[b,k]^2*wr[i,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - n[b,k]^2*wn[i,k]), k)
-  // dx is a reduction itself, derived by inlining, then distribute ×9, sum-linear ×7, merge-sums, factor-common
+  // one pass over memory for sum(dhnew[b,k]*(wn[i,k] + hn[b,k]*r[b,k]^2*wr[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k] + n[b,k]^2*wn[i,k]*z[b,k] + hn[b,k]*r[b,k]*wr[i,k] + h[b,k]*wz[i,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k]*z[b,k] + n[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]^2*wr[i,k]*z[b,k] - n[b,k]*wz[i,k]*z[b,k] - hn[b,k]*r[b,k]*wr[i,k]*z[b,k] - hn[b,k]*r[b,k]^2*wr[i,k] - wn[i,k]*z[b,k] - h[b,k]*wz[i,k]*z[b,k]^2 - hn[b,k]*n[b,k]^2*r[b,k]*wr[i,k] - n[b,k]^2*wn[i,k]), k)
+  // dx is a reduction itself, derived by inlining, then distribute ×18, sum-linear ×13, merge-sums, factor-common
   {
-    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < K; k++) {
-        const ar_b_k = ar[b * K + k]!;
-        const az_b_k = az[b * K + k]!;
-        per_b_k[(b * K + k) * 2] = Math.exp(-ar_b_k);
-        per_b_k[(b * K + k) * 2 + 1] = Math.exp(-az_b_k);
-      }
-    }
-
     for (let b = 0; b < B; b++) {
       let i = 0;
       for (; i + 4 <= I; i += 4) {
@@ -888,12 +872,11 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
           const dout_b_k = dout[b * K + k]!;
           const wn_i_k = wn[i * K + k]!;
           const hn_b_k = hn[b * K + k]!;
-          const wr_i_k = wr[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
           const n_b_k = n[b * K + k]!;
-          const wz_i_k = wz[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
+          const r_b_k = r[b * K + k]!;
+          const wr_i_k = wr[i * K + k]!;
           const z_b_k = z[b * K + k]!;
+          const wz_i_k = wz[i * K + k]!;
           const h_b_k = h[b * K + k]!;
           const wn_i1_k = wn[(i + 1) * K + k]!;
           const wr_i1_k = wr[(i + 1) * K + k]!;
@@ -906,52 +889,76 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
           const wz_i3_k = wz[(i + 3) * K + k]!;
           dx_b_i +=
             dout_b_k *
-            (wn_i_k +
-              (hn_b_k * wr_i_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * wz_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
+            (wn_i_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k * z_b_k -
+              n_b_k * wz_i_k * z_b_k +
+              hn_b_k * (r_b_k * r_b_k) * wr_i_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k -
+              hn_b_k * r_b_k * wr_i_k * z_b_k +
               n_b_k * n_b_k * wn_i_k * z_b_k +
-              (h_b_k * wz_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * wr_i_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
+              hn_b_k * r_b_k * wr_i_k -
+              hn_b_k * (r_b_k * r_b_k) * wr_i_k -
               wn_i_k * z_b_k -
-              (hn_b_k * (n_b_k * n_b_k) * wr_i_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (hn_b_k * (n_b_k * n_b_k) * wr_i_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              n_b_k * n_b_k * wn_i_k);
+              h_b_k * wz_i_k * (z_b_k * z_b_k) +
+              h_b_k * wz_i_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k -
+              n_b_k * n_b_k * wn_i_k +
+              n_b_k * wz_i_k * (z_b_k * z_b_k));
           dx_b_i1 +=
             dout_b_k *
-            (wn_i1_k +
-              (hn_b_k * wr_i1_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * wz_i1_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
+            (wn_i1_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i1_k * z_b_k -
+              n_b_k * wz_i1_k * z_b_k +
+              hn_b_k * (r_b_k * r_b_k) * wr_i1_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i1_k -
+              hn_b_k * r_b_k * wr_i1_k * z_b_k +
               n_b_k * n_b_k * wn_i1_k * z_b_k +
-              (h_b_k * wz_i1_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * wr_i1_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
+              hn_b_k * r_b_k * wr_i1_k -
+              hn_b_k * (r_b_k * r_b_k) * wr_i1_k -
               wn_i1_k * z_b_k -
-              (hn_b_k * (n_b_k * n_b_k) * wr_i1_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (hn_b_k * (n_b_k * n_b_k) * wr_i1_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              n_b_k * n_b_k * wn_i1_k);
+              h_b_k * wz_i1_k * (z_b_k * z_b_k) +
+              h_b_k * wz_i1_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i1_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i1_k -
+              n_b_k * n_b_k * wn_i1_k +
+              n_b_k * wz_i1_k * (z_b_k * z_b_k));
           dx_b_i2 +=
             dout_b_k *
-            (wn_i2_k +
-              (hn_b_k * wr_i2_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * wz_i2_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
+            (wn_i2_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i2_k * z_b_k -
+              n_b_k * wz_i2_k * z_b_k +
+              hn_b_k * (r_b_k * r_b_k) * wr_i2_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i2_k -
+              hn_b_k * r_b_k * wr_i2_k * z_b_k +
               n_b_k * n_b_k * wn_i2_k * z_b_k +
-              (h_b_k * wz_i2_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * wr_i2_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
+              hn_b_k * r_b_k * wr_i2_k -
+              hn_b_k * (r_b_k * r_b_k) * wr_i2_k -
               wn_i2_k * z_b_k -
-              (hn_b_k * (n_b_k * n_b_k) * wr_i2_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (hn_b_k * (n_b_k * n_b_k) * wr_i2_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              n_b_k * n_b_k * wn_i2_k);
+              h_b_k * wz_i2_k * (z_b_k * z_b_k) +
+              h_b_k * wz_i2_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i2_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i2_k -
+              n_b_k * n_b_k * wn_i2_k +
+              n_b_k * wz_i2_k * (z_b_k * z_b_k));
           dx_b_i3 +=
             dout_b_k *
-            (wn_i3_k +
-              (hn_b_k * wr_i3_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * wz_i3_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
+            (wn_i3_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i3_k * z_b_k -
+              n_b_k * wz_i3_k * z_b_k +
+              hn_b_k * (r_b_k * r_b_k) * wr_i3_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i3_k -
+              hn_b_k * r_b_k * wr_i3_k * z_b_k +
               n_b_k * n_b_k * wn_i3_k * z_b_k +
-              (h_b_k * wz_i3_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * wr_i3_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
+              hn_b_k * r_b_k * wr_i3_k -
+              hn_b_k * (r_b_k * r_b_k) * wr_i3_k -
               wn_i3_k * z_b_k -
-              (hn_b_k * (n_b_k * n_b_k) * wr_i3_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (hn_b_k * (n_b_k * n_b_k) * wr_i3_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              n_b_k * n_b_k * wn_i3_k);
+              h_b_k * wz_i3_k * (z_b_k * z_b_k) +
+              h_b_k * wz_i3_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i3_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i3_k -
+              n_b_k * n_b_k * wn_i3_k +
+              n_b_k * wz_i3_k * (z_b_k * z_b_k));
         }
 
         dx[b * I + i] = dx_b_i;
@@ -966,25 +973,30 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
           const dout_b_k = dout[b * K + k]!;
           const wn_i_k = wn[i * K + k]!;
           const hn_b_k = hn[b * K + k]!;
-          const wr_i_k = wr[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
           const n_b_k = n[b * K + k]!;
-          const wz_i_k = wz[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
+          const r_b_k = r[b * K + k]!;
+          const wr_i_k = wr[i * K + k]!;
           const z_b_k = z[b * K + k]!;
+          const wz_i_k = wz[i * K + k]!;
           const h_b_k = h[b * K + k]!;
           dx_b_i +=
             dout_b_k *
-            (wn_i_k +
-              (hn_b_k * wr_i_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * wz_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
+            (wn_i_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k * z_b_k -
+              n_b_k * wz_i_k * z_b_k +
+              hn_b_k * (r_b_k * r_b_k) * wr_i_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * wr_i_k -
+              hn_b_k * r_b_k * wr_i_k * z_b_k +
               n_b_k * n_b_k * wn_i_k * z_b_k +
-              (h_b_k * wz_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * wr_i_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
+              hn_b_k * r_b_k * wr_i_k -
+              hn_b_k * (r_b_k * r_b_k) * wr_i_k -
               wn_i_k * z_b_k -
-              (hn_b_k * (n_b_k * n_b_k) * wr_i_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (hn_b_k * (n_b_k * n_b_k) * wr_i_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              n_b_k * n_b_k * wn_i_k);
+              h_b_k * wz_i_k * (z_b_k * z_b_k) +
+              h_b_k * wz_i_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * wr_i_k -
+              n_b_k * n_b_k * wn_i_k +
+              n_b_k * wz_i_k * (z_b_k * z_b_k));
         }
 
         dx[b * I + i] = dx_b_i;
@@ -992,18 +1004,8 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(dhnew[b,k]*(hn[b,k]*n[b,k]^2*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + hn[b,k]*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + h[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + r[b,k]*un[j,k] - n[b,k]^2*r[b,k]*un[j,k] - n[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - hn[b,k]*n[b,k]^2*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - r[b,k]*un[j,k]*z[b,k]), k)
+  // one pass over memory for sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k)
   {
-    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < K; k++) {
-        const ar_b_k = ar[b * K + k]!;
-        const az_b_k = az[b * K + k]!;
-        per_b_k[(b * K + k) * 2] = Math.exp(-ar_b_k);
-        per_b_k[(b * K + k) * 2 + 1] = Math.exp(-az_b_k);
-      }
-    }
-
     for (let b = 0; b < B; b++) {
       let j = 0;
       for (; j + 4 <= K; j += 4) {
@@ -1016,70 +1018,92 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
           const n_b_k = n[b * K + k]!;
           const r_b_k = r[b * K + k]!;
           const un_j_k = un[j * K + k]!;
+          const h_b_k = h[b * K + k]!;
+          const uz_j_k = uz[j * K + k]!;
+          const z_b_k = z[b * K + k]!;
           const hn_b_k = hn[b * K + k]!;
           const ur_j_k = ur[j * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const uz_j_k = uz[j * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          const h_b_k = h[b * K + k]!;
           const un_j1_k = un[(j + 1) * K + k]!;
-          const ur_j1_k = ur[(j + 1) * K + k]!;
           const uz_j1_k = uz[(j + 1) * K + k]!;
+          const ur_j1_k = ur[(j + 1) * K + k]!;
           const un_j2_k = un[(j + 2) * K + k]!;
-          const ur_j2_k = ur[(j + 2) * K + k]!;
           const uz_j2_k = uz[(j + 2) * K + k]!;
+          const ur_j2_k = ur[(j + 2) * K + k]!;
           const un_j3_k = un[(j + 3) * K + k]!;
-          const ur_j3_k = ur[(j + 3) * K + k]!;
           const uz_j3_k = uz[(j + 3) * K + k]!;
+          const ur_j3_k = ur[(j + 3) * K + k]!;
           r1_b_j +=
             dout_b_k *
             (-(n_b_k * n_b_k * r_b_k * un_j_k) +
-              (hn_b_k * (n_b_k * n_b_k) * ur_j_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * uz_j_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k +
-              (hn_b_k * ur_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (hn_b_k * ur_j_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (h_b_k * uz_j_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * (n_b_k * n_b_k) * ur_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
+              h_b_k * uz_j_k * z_b_k +
+              hn_b_k * r_b_k * ur_j_k +
+              hn_b_k * (r_b_k * r_b_k) * ur_j_k * z_b_k +
+              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k +
+              n_b_k * uz_j_k * (z_b_k * z_b_k) +
               r_b_k * un_j_k -
-              r_b_k * un_j_k * z_b_k);
+              h_b_k * uz_j_k * (z_b_k * z_b_k) -
+              hn_b_k * r_b_k * ur_j_k * z_b_k -
+              n_b_k * uz_j_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k * z_b_k -
+              hn_b_k * (r_b_k * r_b_k) * ur_j_k -
+              r_b_k * un_j_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k);
           r1_b_j1 +=
             dout_b_k *
             (-(n_b_k * n_b_k * r_b_k * un_j1_k) +
-              (hn_b_k * (n_b_k * n_b_k) * ur_j1_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * uz_j1_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-              n_b_k * n_b_k * r_b_k * un_j1_k * z_b_k +
-              (hn_b_k * ur_j1_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (hn_b_k * ur_j1_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (h_b_k * uz_j1_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * (n_b_k * n_b_k) * ur_j1_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
+              h_b_k * uz_j1_k * z_b_k +
+              hn_b_k * r_b_k * ur_j1_k +
+              hn_b_k * (r_b_k * r_b_k) * ur_j1_k * z_b_k +
+              n_b_k * n_b_k * r_b_k * un_j1_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j1_k +
+              n_b_k * uz_j1_k * (z_b_k * z_b_k) +
               r_b_k * un_j1_k -
-              r_b_k * un_j1_k * z_b_k);
+              h_b_k * uz_j1_k * (z_b_k * z_b_k) -
+              hn_b_k * r_b_k * ur_j1_k * z_b_k -
+              n_b_k * uz_j1_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j1_k * z_b_k -
+              hn_b_k * (r_b_k * r_b_k) * ur_j1_k -
+              r_b_k * un_j1_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j1_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j1_k);
           r1_b_j2 +=
             dout_b_k *
             (-(n_b_k * n_b_k * r_b_k * un_j2_k) +
-              (hn_b_k * (n_b_k * n_b_k) * ur_j2_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * uz_j2_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-              n_b_k * n_b_k * r_b_k * un_j2_k * z_b_k +
-              (hn_b_k * ur_j2_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (hn_b_k * ur_j2_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (h_b_k * uz_j2_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * (n_b_k * n_b_k) * ur_j2_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
+              h_b_k * uz_j2_k * z_b_k +
+              hn_b_k * r_b_k * ur_j2_k +
+              hn_b_k * (r_b_k * r_b_k) * ur_j2_k * z_b_k +
+              n_b_k * n_b_k * r_b_k * un_j2_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j2_k +
+              n_b_k * uz_j2_k * (z_b_k * z_b_k) +
               r_b_k * un_j2_k -
-              r_b_k * un_j2_k * z_b_k);
+              h_b_k * uz_j2_k * (z_b_k * z_b_k) -
+              hn_b_k * r_b_k * ur_j2_k * z_b_k -
+              n_b_k * uz_j2_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j2_k * z_b_k -
+              hn_b_k * (r_b_k * r_b_k) * ur_j2_k -
+              r_b_k * un_j2_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j2_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j2_k);
           r1_b_j3 +=
             dout_b_k *
             (-(n_b_k * n_b_k * r_b_k * un_j3_k) +
-              (hn_b_k * (n_b_k * n_b_k) * ur_j3_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * uz_j3_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-              n_b_k * n_b_k * r_b_k * un_j3_k * z_b_k +
-              (hn_b_k * ur_j3_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (hn_b_k * ur_j3_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (h_b_k * uz_j3_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * (n_b_k * n_b_k) * ur_j3_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
+              h_b_k * uz_j3_k * z_b_k +
+              hn_b_k * r_b_k * ur_j3_k +
+              hn_b_k * (r_b_k * r_b_k) * ur_j3_k * z_b_k +
+              n_b_k * n_b_k * r_b_k * un_j3_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j3_k +
+              n_b_k * uz_j3_k * (z_b_k * z_b_k) +
               r_b_k * un_j3_k -
-              r_b_k * un_j3_k * z_b_k);
+              h_b_k * uz_j3_k * (z_b_k * z_b_k) -
+              hn_b_k * r_b_k * ur_j3_k * z_b_k -
+              n_b_k * uz_j3_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j3_k * z_b_k -
+              hn_b_k * (r_b_k * r_b_k) * ur_j3_k -
+              r_b_k * un_j3_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j3_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j3_k);
         }
 
         r1[b * K + j] = r1_b_j;
@@ -1095,25 +1119,29 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
           const n_b_k = n[b * K + k]!;
           const r_b_k = r[b * K + k]!;
           const un_j_k = un[j * K + k]!;
+          const h_b_k = h[b * K + k]!;
+          const uz_j_k = uz[j * K + k]!;
+          const z_b_k = z[b * K + k]!;
           const hn_b_k = hn[b * K + k]!;
           const ur_j_k = ur[j * K + k]!;
-          const z_b_k = z[b * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 2]!;
-          const uz_j_k = uz[j * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
-          const h_b_k = h[b * K + k]!;
           r1_b_j +=
             dout_b_k *
             (-(n_b_k * n_b_k * r_b_k * un_j_k) +
-              (hn_b_k * (n_b_k * n_b_k) * ur_j_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (n_b_k * uz_j_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k +
-              (hn_b_k * ur_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) -
-              (hn_b_k * ur_j_k * z_b_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-              (h_b_k * uz_j_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) -
-              (hn_b_k * (n_b_k * n_b_k) * ur_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
+              h_b_k * uz_j_k * z_b_k +
+              hn_b_k * r_b_k * ur_j_k +
+              hn_b_k * (r_b_k * r_b_k) * ur_j_k * z_b_k +
+              n_b_k * n_b_k * r_b_k * un_j_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k +
+              n_b_k * uz_j_k * (z_b_k * z_b_k) +
               r_b_k * un_j_k -
-              r_b_k * un_j_k * z_b_k);
+              h_b_k * uz_j_k * (z_b_k * z_b_k) -
+              hn_b_k * r_b_k * ur_j_k * z_b_k -
+              n_b_k * uz_j_k * z_b_k -
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k * z_b_k -
+              hn_b_k * (r_b_k * r_b_k) * ur_j_k -
+              r_b_k * un_j_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * r_b_k * ur_j_k * z_b_k +
+              hn_b_k * (n_b_k * n_b_k) * (r_b_k * r_b_k) * ur_j_k);
         }
 
         r1[b * K + j] = r1_b_j;
@@ -1121,93 +1149,143 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
     }
   }
 
-  // one pass over memory for dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2 (stored once, not recomputed by later passes), sum(dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2, b), dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2 (stored once, not recomputed by later passes), sum(dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2, b), dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b), sum(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
-  // dbr is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbz is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k]), b), dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k]), b), dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2) (stored once, not recomputed by later passes), sum(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b), sum(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2), b)
+  // dbr is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
+  // dbz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dbn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dbhn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
       for (let k = 0; k < K; k++) {
-        const ar_b_k = ar[b * K + k]!;
-        const ar_b1_k = ar[(b + 1) * K + k]!;
-        const ar_b2_k = ar[(b + 2) * K + k]!;
-        const ar_b3_k = ar[(b + 3) * K + k]!;
         const dout_b_k = dout[b * K + k]!;
         const hn_b_k = hn[b * K + k]!;
+        const r_b_k = r[b * K + k]!;
         const z_b_k = z[b * K + k]!;
         const n_b_k = n[b * K + k]!;
         const dout_b1_k = dout[(b + 1) * K + k]!;
         const hn_b1_k = hn[(b + 1) * K + k]!;
+        const r_b1_k = r[(b + 1) * K + k]!;
         const z_b1_k = z[(b + 1) * K + k]!;
         const n_b1_k = n[(b + 1) * K + k]!;
         const dout_b2_k = dout[(b + 2) * K + k]!;
         const hn_b2_k = hn[(b + 2) * K + k]!;
+        const r_b2_k = r[(b + 2) * K + k]!;
         const z_b2_k = z[(b + 2) * K + k]!;
         const n_b2_k = n[(b + 2) * K + k]!;
         const dout_b3_k = dout[(b + 3) * K + k]!;
         const hn_b3_k = hn[(b + 3) * K + k]!;
+        const r_b3_k = r[(b + 3) * K + k]!;
         const z_b3_k = z[(b + 3) * K + k]!;
         const n_b3_k = n[(b + 3) * K + k]!;
-        const az_b_k = az[b * K + k]!;
-        const az_b1_k = az[(b + 1) * K + k]!;
-        const az_b2_k = az[(b + 2) * K + k]!;
-        const az_b3_k = az[(b + 3) * K + k]!;
         const h_b_k = h[b * K + k]!;
         const h_b1_k = h[(b + 1) * K + k]!;
         const h_b2_k = h[(b + 2) * K + k]!;
         const h_b3_k = h[(b + 3) * K + k]!;
-        const r_b_k = r[b * K + k]!;
-        const r_b1_k = r[(b + 1) * K + k]!;
-        const r_b2_k = r[(b + 2) * K + k]!;
-        const r_b3_k = r[(b + 3) * K + k]!;
-        const t = Math.exp(-ar_b_k);
-        const t4 = Math.exp(-ar_b1_k);
-        const t5 = Math.exp(-ar_b2_k);
-        const t6 = Math.exp(-ar_b3_k);
         r2[b * K + k] =
-          (dout_b_k * hn_b_k * t * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k)) / ((1 + t) * (1 + t));
+          dout_b_k *
+          hn_b_k *
+          r_b_k *
+          (1 -
+            z_b_k +
+            n_b_k * n_b_k * z_b_k -
+            r_b_k -
+            n_b_k * n_b_k +
+            r_b_k * z_b_k -
+            n_b_k * n_b_k * r_b_k * z_b_k +
+            n_b_k * n_b_k * r_b_k);
         r2[(b + 1) * K + k] =
-          (dout_b1_k * hn_b1_k * t4 * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k)) /
-          ((1 + t4) * (1 + t4));
+          dout_b1_k *
+          hn_b1_k *
+          r_b1_k *
+          (1 -
+            z_b1_k +
+            n_b1_k * n_b1_k * z_b1_k -
+            r_b1_k -
+            n_b1_k * n_b1_k +
+            r_b1_k * z_b1_k -
+            n_b1_k * n_b1_k * r_b1_k * z_b1_k +
+            n_b1_k * n_b1_k * r_b1_k);
         r2[(b + 2) * K + k] =
-          (dout_b2_k * hn_b2_k * t5 * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k)) /
-          ((1 + t5) * (1 + t5));
+          dout_b2_k *
+          hn_b2_k *
+          r_b2_k *
+          (1 -
+            z_b2_k +
+            n_b2_k * n_b2_k * z_b2_k -
+            r_b2_k -
+            n_b2_k * n_b2_k +
+            r_b2_k * z_b2_k -
+            n_b2_k * n_b2_k * r_b2_k * z_b2_k +
+            n_b2_k * n_b2_k * r_b2_k);
         r2[(b + 3) * K + k] =
-          (dout_b3_k * hn_b3_k * t6 * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k)) /
-          ((1 + t6) * (1 + t6));
-        const t1 = Math.exp(-ar_b_k);
-        const t11 = Math.exp(-ar_b1_k);
-        const t12 = Math.exp(-ar_b2_k);
-        const t13 = Math.exp(-ar_b3_k);
+          dout_b3_k *
+          hn_b3_k *
+          r_b3_k *
+          (1 -
+            z_b3_k +
+            n_b3_k * n_b3_k * z_b3_k -
+            r_b3_k -
+            n_b3_k * n_b3_k +
+            r_b3_k * z_b3_k -
+            n_b3_k * n_b3_k * r_b3_k * z_b3_k +
+            n_b3_k * n_b3_k * r_b3_k);
         dbr[k] =
           dbr[k]! +
-          ((dout_b_k * hn_b_k * t1 * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k)) / ((1 + t1) * (1 + t1)) +
-            (dout_b1_k * hn_b1_k * t11 * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k)) /
-              ((1 + t11) * (1 + t11)) +
-            (dout_b2_k * hn_b2_k * t12 * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k)) /
-              ((1 + t12) * (1 + t12)) +
-            (dout_b3_k * hn_b3_k * t13 * (1 - z_b3_k + n_b3_k * n_b3_k * z_b3_k - n_b3_k * n_b3_k)) /
-              ((1 + t13) * (1 + t13)));
-        const t2 = Math.exp(-az_b_k);
-        const t21 = Math.exp(-az_b1_k);
-        const t22 = Math.exp(-az_b2_k);
-        const t23 = Math.exp(-az_b3_k);
-        r3[b * K + k] = (dout_b_k * t2 * (h_b_k - n_b_k)) / ((1 + t2) * (1 + t2));
-        r3[(b + 1) * K + k] = (dout_b1_k * t21 * (h_b1_k - n_b1_k)) / ((1 + t21) * (1 + t21));
-        r3[(b + 2) * K + k] = (dout_b2_k * t22 * (h_b2_k - n_b2_k)) / ((1 + t22) * (1 + t22));
-        r3[(b + 3) * K + k] = (dout_b3_k * t23 * (h_b3_k - n_b3_k)) / ((1 + t23) * (1 + t23));
-        const t3 = Math.exp(-az_b_k);
-        const t31 = Math.exp(-az_b1_k);
-        const t32 = Math.exp(-az_b2_k);
-        const t33 = Math.exp(-az_b3_k);
+          (dout_b_k *
+            hn_b_k *
+            r_b_k *
+            (1 -
+              z_b_k +
+              n_b_k * n_b_k * z_b_k -
+              r_b_k -
+              n_b_k * n_b_k +
+              r_b_k * z_b_k -
+              n_b_k * n_b_k * r_b_k * z_b_k +
+              n_b_k * n_b_k * r_b_k) +
+            dout_b1_k *
+              hn_b1_k *
+              r_b1_k *
+              (1 -
+                z_b1_k +
+                n_b1_k * n_b1_k * z_b1_k -
+                r_b1_k -
+                n_b1_k * n_b1_k +
+                r_b1_k * z_b1_k -
+                n_b1_k * n_b1_k * r_b1_k * z_b1_k +
+                n_b1_k * n_b1_k * r_b1_k) +
+            dout_b2_k *
+              hn_b2_k *
+              r_b2_k *
+              (1 -
+                z_b2_k +
+                n_b2_k * n_b2_k * z_b2_k -
+                r_b2_k -
+                n_b2_k * n_b2_k +
+                r_b2_k * z_b2_k -
+                n_b2_k * n_b2_k * r_b2_k * z_b2_k +
+                n_b2_k * n_b2_k * r_b2_k) +
+            dout_b3_k *
+              hn_b3_k *
+              r_b3_k *
+              (1 -
+                z_b3_k +
+                n_b3_k * n_b3_k * z_b3_k -
+                r_b3_k -
+                n_b3_k * n_b3_k +
+                r_b3_k * z_b3_k -
+                n_b3_k * n_b3_k * r_b3_k * z_b3_k +
+                n_b3_k * n_b3_k * r_b3_k));
+        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
+        r3[(b + 1) * K + k] = dout_b1_k * z_b1_k * (h_b1_k - h_b1_k * z_b1_k - n_b1_k + n_b1_k * z_b1_k);
+        r3[(b + 2) * K + k] = dout_b2_k * z_b2_k * (h_b2_k - h_b2_k * z_b2_k - n_b2_k + n_b2_k * z_b2_k);
+        r3[(b + 3) * K + k] = dout_b3_k * z_b3_k * (h_b3_k - h_b3_k * z_b3_k - n_b3_k + n_b3_k * z_b3_k);
         dbz[k] =
           dbz[k]! +
-          ((dout_b_k * t3 * (h_b_k - n_b_k)) / ((1 + t3) * (1 + t3)) +
-            (dout_b1_k * t31 * (h_b1_k - n_b1_k)) / ((1 + t31) * (1 + t31)) +
-            (dout_b2_k * t32 * (h_b2_k - n_b2_k)) / ((1 + t32) * (1 + t32)) +
-            (dout_b3_k * t33 * (h_b3_k - n_b3_k)) / ((1 + t33) * (1 + t33)));
+          (dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k) +
+            dout_b1_k * z_b1_k * (h_b1_k - h_b1_k * z_b1_k - n_b1_k + n_b1_k * z_b1_k) +
+            dout_b2_k * z_b2_k * (h_b2_k - h_b2_k * z_b2_k - n_b2_k + n_b2_k * z_b2_k) +
+            dout_b3_k * z_b3_k * (h_b3_k - h_b3_k * z_b3_k - n_b3_k + n_b3_k * z_b3_k));
         r4[b * K + k] = dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
         r4[(b + 1) * K + k] = dout_b1_k * (1 - z_b1_k + n_b1_k * n_b1_k * z_b1_k - n_b1_k * n_b1_k);
         r4[(b + 2) * K + k] = dout_b2_k * (1 - z_b2_k + n_b2_k * n_b2_k * z_b2_k - n_b2_k * n_b2_k);
@@ -1233,25 +1311,39 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
 
     for (; b < B; b++) {
       for (let k = 0; k < K; k++) {
-        const ar_b_k = ar[b * K + k]!;
         const dout_b_k = dout[b * K + k]!;
         const hn_b_k = hn[b * K + k]!;
+        const r_b_k = r[b * K + k]!;
         const z_b_k = z[b * K + k]!;
         const n_b_k = n[b * K + k]!;
-        const az_b_k = az[b * K + k]!;
         const h_b_k = h[b * K + k]!;
-        const r_b_k = r[b * K + k]!;
-        const t = Math.exp(-ar_b_k);
         r2[b * K + k] =
-          (dout_b_k * hn_b_k * t * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k)) / ((1 + t) * (1 + t));
-        const t1 = Math.exp(-ar_b_k);
+          dout_b_k *
+          hn_b_k *
+          r_b_k *
+          (1 -
+            z_b_k +
+            n_b_k * n_b_k * z_b_k -
+            r_b_k -
+            n_b_k * n_b_k +
+            r_b_k * z_b_k -
+            n_b_k * n_b_k * r_b_k * z_b_k +
+            n_b_k * n_b_k * r_b_k);
         dbr[k] =
           dbr[k]! +
-          (dout_b_k * hn_b_k * t1 * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k)) / ((1 + t1) * (1 + t1));
-        const t2 = Math.exp(-az_b_k);
-        r3[b * K + k] = (dout_b_k * t2 * (h_b_k - n_b_k)) / ((1 + t2) * (1 + t2));
-        const t3 = Math.exp(-az_b_k);
-        dbz[k] = dbz[k]! + (dout_b_k * t3 * (h_b_k - n_b_k)) / ((1 + t3) * (1 + t3));
+          dout_b_k *
+            hn_b_k *
+            r_b_k *
+            (1 -
+              z_b_k +
+              n_b_k * n_b_k * z_b_k -
+              r_b_k -
+              n_b_k * n_b_k +
+              r_b_k * z_b_k -
+              n_b_k * n_b_k * r_b_k * z_b_k +
+              n_b_k * n_b_k * r_b_k);
+        r3[b * K + k] = dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
+        dbz[k] = dbz[k]! + dout_b_k * z_b_k * (h_b_k - h_b_k * z_b_k - n_b_k + n_b_k * z_b_k);
         r4[b * K + k] = dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
         r5[b * K + k] = dout_b_k * r_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
         dbn[k] = dbn[k]! + dout_b_k * (1 - z_b_k + n_b_k * n_b_k * z_b_k - n_b_k * n_b_k);
@@ -1260,9 +1352,9 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(x[b,i]*stored(dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2), b), sum(x[b,i]*stored(dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2), b), sum(x[b,i]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  // dwr is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwz is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(x[b,i]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(x[b,i]*stored(dhnew[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
+  // dwr is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
+  // dwz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dwn is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   {
     for (let i = 0; i < I; i++) {
@@ -1305,9 +1397,9 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(h[b,j]*stored(dhnew[b,k]*hn[b,k]*exp(-ar[b,k])*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)/(1 + exp(-ar[b,k]))^2), b), sum(h[b,j]*stored(dhnew[b,k]*exp(-az[b,k])*(h[b,k] - n[b,k])/(1 + exp(-az[b,k]))^2), b), sum(h[b,j]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
-  // dur is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // duz is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(h[b,j]*stored(dhnew[b,k]*hn[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] + r[b,k]*z[b,k] + n[b,k]^2*r[b,k] - z[b,k] - r[b,k] - n[b,k]^2 - n[b,k]^2*r[b,k]*z[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*z[b,k]*(h[b,k] + n[b,k]*z[b,k] - h[b,k]*z[b,k] - n[b,k])), b), sum(h[b,j]*stored(dhnew[b,k]*r[b,k]*(1 + n[b,k]^2*z[b,k] - z[b,k] - n[b,k]^2)), b)
+  // dur is a reduction itself, derived by inlining, then distribute ×10, sum-linear ×7, merge-sums, factor-common
+  // duz is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dun is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   {
     for (let j = 0; j < K; j++) {
@@ -1350,11 +1442,81 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
     }
   }
 
-  // dh[b,j] = sum(dhnew[b,k]*(hn[b,k]*n[b,k]^2*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + hn[b,k]*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 + h[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 + r[b,k]*un[j,k] - n[b,k]^2*r[b,k]*un[j,k] - n[b,k]*uz[j,k]*exp(-az[b,k])/(1 + exp(-az[b,k]))^2 - hn[b,k]*ur[j,k]*z[b,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - hn[b,k]*n[b,k]^2*ur[j,k]*exp(-ar[b,k])/(1 + exp(-ar[b,k]))^2 - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
-  // derived from the naive backward by inlining, then distribute ×9, sum-linear ×7, merge-sums, factor-common
+  // dh[b,j] = sum(dhnew[b,k]*(h[b,k]*uz[j,k]*z[b,k] + hn[b,k]*r[b,k]*ur[j,k] + hn[b,k]*r[b,k]^2*ur[j,k]*z[b,k] + n[b,k]^2*r[b,k]*un[j,k]*z[b,k] + n[b,k]*uz[j,k]*z[b,k]^2 + r[b,k]*un[j,k] + hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k]*z[b,k] + hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k] - n[b,k]^2*r[b,k]*un[j,k] - hn[b,k]*n[b,k]^2*r[b,k]*ur[j,k] - h[b,k]*uz[j,k]*z[b,k]^2 - hn[b,k]*r[b,k]*ur[j,k]*z[b,k] - n[b,k]*uz[j,k]*z[b,k] - hn[b,k]*n[b,k]^2*r[b,k]^2*ur[j,k]*z[b,k] - hn[b,k]*r[b,k]^2*ur[j,k] - r[b,k]*un[j,k]*z[b,k]), k) + dhnew[b,j]*z[b,j]
+  // derived from the naive backward by inlining, then distribute ×18, sum-linear ×13, merge-sums, factor-common
   {
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < K; j++) {
+    let b = 0;
+    for (; b + 2 <= B; b += 2) {
+      let j = 0;
+      for (; j + 4 <= K; j += 4) {
+        const r1_b_j = r1[b * K + j]!;
+        const dout_b_j = dout[b * K + j]!;
+        const z_b_j = z[b * K + j]!;
+        const r1_b_j1 = r1[b * K + j + 1]!;
+        const dout_b_j1 = dout[b * K + j + 1]!;
+        const z_b_j1 = z[b * K + j + 1]!;
+        const r1_b_j2 = r1[b * K + j + 2]!;
+        const dout_b_j2 = dout[b * K + j + 2]!;
+        const z_b_j2 = z[b * K + j + 2]!;
+        const r1_b_j3 = r1[b * K + j + 3]!;
+        const dout_b_j3 = dout[b * K + j + 3]!;
+        const z_b_j3 = z[b * K + j + 3]!;
+        const r1_b1_j = r1[(b + 1) * K + j]!;
+        const dout_b1_j = dout[(b + 1) * K + j]!;
+        const z_b1_j = z[(b + 1) * K + j]!;
+        const r1_b1_j1 = r1[(b + 1) * K + j + 1]!;
+        const dout_b1_j1 = dout[(b + 1) * K + j + 1]!;
+        const z_b1_j1 = z[(b + 1) * K + j + 1]!;
+        const r1_b1_j2 = r1[(b + 1) * K + j + 2]!;
+        const dout_b1_j2 = dout[(b + 1) * K + j + 2]!;
+        const z_b1_j2 = z[(b + 1) * K + j + 2]!;
+        const r1_b1_j3 = r1[(b + 1) * K + j + 3]!;
+        const dout_b1_j3 = dout[(b + 1) * K + j + 3]!;
+        const z_b1_j3 = z[(b + 1) * K + j + 3]!;
+        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
+        dh[b * K + j + 1] = r1_b_j1 + dout_b_j1 * z_b_j1;
+        dh[b * K + j + 2] = r1_b_j2 + dout_b_j2 * z_b_j2;
+        dh[b * K + j + 3] = r1_b_j3 + dout_b_j3 * z_b_j3;
+        dh[(b + 1) * K + j] = r1_b1_j + dout_b1_j * z_b1_j;
+        dh[(b + 1) * K + j + 1] = r1_b1_j1 + dout_b1_j1 * z_b1_j1;
+        dh[(b + 1) * K + j + 2] = r1_b1_j2 + dout_b1_j2 * z_b1_j2;
+        dh[(b + 1) * K + j + 3] = r1_b1_j3 + dout_b1_j3 * z_b1_j3;
+      }
+
+      for (; j < K; j++) {
+        const r1_b_j = r1[b * K + j]!;
+        const dout_b_j = dout[b * K + j]!;
+        const z_b_j = z[b * K + j]!;
+        const r1_b1_j = r1[(b + 1) * K + j]!;
+        const dout_b1_j = dout[(b + 1) * K + j]!;
+        const z_b1_j = z[(b + 1) * K + j]!;
+        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
+        dh[(b + 1) * K + j] = r1_b1_j + dout_b1_j * z_b1_j;
+      }
+    }
+
+    for (; b < B; b++) {
+      let j = 0;
+      for (; j + 4 <= K; j += 4) {
+        const r1_b_j = r1[b * K + j]!;
+        const dout_b_j = dout[b * K + j]!;
+        const z_b_j = z[b * K + j]!;
+        const r1_b_j1 = r1[b * K + j + 1]!;
+        const dout_b_j1 = dout[b * K + j + 1]!;
+        const z_b_j1 = z[b * K + j + 1]!;
+        const r1_b_j2 = r1[b * K + j + 2]!;
+        const dout_b_j2 = dout[b * K + j + 2]!;
+        const z_b_j2 = z[b * K + j + 2]!;
+        const r1_b_j3 = r1[b * K + j + 3]!;
+        const dout_b_j3 = dout[b * K + j + 3]!;
+        const z_b_j3 = z[b * K + j + 3]!;
+        dh[b * K + j] = r1_b_j + dout_b_j * z_b_j;
+        dh[b * K + j + 1] = r1_b_j1 + dout_b_j1 * z_b_j1;
+        dh[b * K + j + 2] = r1_b_j2 + dout_b_j2 * z_b_j2;
+        dh[b * K + j + 3] = r1_b_j3 + dout_b_j3 * z_b_j3;
+      }
+
+      for (; j < K; j++) {
         const r1_b_j = r1[b * K + j]!;
         const dout_b_j = dout[b * K + j]!;
         const z_b_j = z[b * K + j]!;

@@ -419,9 +419,6 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
   const ug = cache.values.ug;
   const wo = cache.values.wo;
   const uo = cache.values.uo;
-  const ai = cache.values.ai;
-  const af = cache.values.af;
-  const ao = cache.values.ao;
   const gi = cache.values.gi;
   const gf = cache.values.gf;
   const gg = cache.values.gg;
@@ -589,13 +586,12 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
   }
 
   // step 8 reversed: go[b,k] = sigmoid(ao[b,k])
-  // dao[b,k] = dgo[b,k]*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2
-  //   local derivative ∂/∂ao[b,k] = exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2
+  // dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  //   local derivative ∂/∂ao[b,k] = go[b,k]*(1 - go[b,k])
   const dao = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      const t = Math.exp(-ao[b * K + k]!);
-      dao[b * K + k] = (dgo[b * K + k]! * t) / ((1 + t) * (1 + t));
+      dao[b * K + k] = dgo[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
     }
   }
 
@@ -610,24 +606,22 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
   }
 
   // step 6 reversed: gf[b,k] = sigmoid(af[b,k])
-  // daf[b,k] = dgf[b,k]*exp(-af[b,k])/(1 + exp(-af[b,k]))^2
-  //   local derivative ∂/∂af[b,k] = exp(-af[b,k])/(1 + exp(-af[b,k]))^2
+  // daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  //   local derivative ∂/∂af[b,k] = gf[b,k]*(1 - gf[b,k])
   const daf = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      const t = Math.exp(-af[b * K + k]!);
-      daf[b * K + k] = (dgf[b * K + k]! * t) / ((1 + t) * (1 + t));
+      daf[b * K + k] = dgf[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
     }
   }
 
   // step 5 reversed: gi[b,k] = sigmoid(ai[b,k])
-  // dai[b,k] = dgi[b,k]*exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2
-  //   local derivative ∂/∂ai[b,k] = exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2
+  // dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  //   local derivative ∂/∂ai[b,k] = gi[b,k]*(1 - gi[b,k])
   const dai = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      const t = Math.exp(-ai[b * K + k]!);
-      dai[b * K + k] = (dgi[b * K + k]! * t) / ((1 + t) * (1 + t));
+      dai[b * K + k] = dgi[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
     }
   }
 
@@ -932,21 +926,21 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[b,i] = sum(dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*gg[b,k]*wi[i,k]*exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2 + dcnew#0[b,k]*c[b,k]*wf[i,k]*exp(-af[b,k])/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*c[b,k]*go[b,k]*wf[i,k]*exp(-af[b,k])*sech(cnew[b,k])^2/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gg[b,k]*go[b,k]*wi[i,k]*exp(-ai[b,k])*sech(cnew[b,k])^2/(1 + exp(-ai[b,k]))^2 + dhnew[b,k]*wo[i,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k], k)
- *   dh[b,j] = sum(dhnew[b,k]*c[b,k]*go[b,k]*uf[j,k]*exp(-af[b,k])*sech(cnew[b,k])^2/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gg[b,k]*go[b,k]*ui[j,k]*exp(-ai[b,k])*sech(cnew[b,k])^2/(1 + exp(-ai[b,k]))^2 + dcnew#0[b,k]*c[b,k]*uf[j,k]*exp(-af[b,k])/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*uo[j,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2 + dcnew#0[b,k]*gg[b,k]*ui[j,k]*exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2 + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
+ *   dx[b,i] = sum(dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*c[b,k]*gf[b,k]*wf[i,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gg[b,k]*gi[b,k]*wi[i,k] + dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*wi[i,k] - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k] - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*wf[i,k], k)
+ *   dh[b,j] = sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k]) + dcnew#0[b,k]*gg[b,k]*gi[b,k]*ui[j,k] + dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*c[b,k]*gf[b,k]*uf[j,k] + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*ui[j,k] - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*uo[j,k]*tanh(cnew[b,k]) - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*uf[j,k] - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
  *   dc[b,k] = gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)
- *   dwi[i,k] = sum(gg[b,k]*x[b,i]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2, b)
- *   dui[j,k] = sum(gg[b,k]*h[b,j]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2, b)
- *   dbi[k] = sum(gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2, b)
- *   dwf[i,k] = sum(c[b,k]*x[b,i]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2, b)
- *   duf[j,k] = sum(c[b,k]*h[b,j]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2, b)
- *   dbf[k] = sum(c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2, b)
+ *   dwi[i,k] = sum(gg[b,k]*gi[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
+ *   dui[j,k] = sum(gg[b,k]*gi[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
+ *   dbi[k] = sum(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b)
+ *   dwf[i,k] = sum(c[b,k]*gf[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
+ *   duf[j,k] = sum(c[b,k]*gf[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
+ *   dbf[k] = sum(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b)
  *   dwg[i,k] = sum(gi[b,k]*x[b,i]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
  *   dug[j,k] = sum(gi[b,k]*h[b,j]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
  *   dbg[k] = sum(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b)
- *   dwo[i,k] = sum(dhnew[b,k]*x[b,i]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2, b)
- *   duo[j,k] = sum(dhnew[b,k]*h[b,j]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2, b)
- *   dbo[k] = sum(dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2, b)
+ *   dwo[i,k] = sum(dhnew[b,k]*go[b,k]*x[b,i]*tanh(cnew[b,k])*(1 - go[b,k]), b)
+ *   duo[j,k] = sum(dhnew[b,k]*go[b,k]*h[b,j]*tanh(cnew[b,k])*(1 - go[b,k]), b)
+ *   dbo[k] = sum(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]), b)
  *
  * 6 passes; each reduction is computed once and shared.
  */
@@ -964,9 +958,6 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
   const ug = cache.values.ug;
   const wo = cache.values.wo;
   const uo = cache.values.uo;
-  const ai = cache.values.ai;
-  const af = cache.values.af;
-  const ao = cache.values.ao;
   const gi = cache.values.gi;
   const gf = cache.values.gf;
   const gg = cache.values.gg;
@@ -1082,25 +1073,20 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
   if (own(into, "dwo") !== undefined) dwo.fill(0);
   if (own(into, "duo") !== undefined) duo.fill(0);
   if (own(into, "dbo") !== undefined) dbo.fill(0);
-  const r = new Float64Array(B * K); // stored(gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2)
-  const r1 = new Float64Array(B * K); // stored(c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2)
+  const r = new Float64Array(B * K); // stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]))
+  const r1 = new Float64Array(B * K); // stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]))
   const r2 = new Float64Array(B * K); // stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2))
-  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2)
+  const r3 = new Float64Array(B * K); // stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]))
 
-  // one pass over memory for sum(dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*gg[b,k]*wi[i,k]*exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2 + dcnew#0[b,k]*c[b,k]*wf[i,k]*exp(-af[b,k])/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*c[b,k]*go[b,k]*wf[i,k]*exp(-af[b,k])*sech(cnew[b,k])^2/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gg[b,k]*go[b,k]*wi[i,k]*exp(-ai[b,k])*sech(cnew[b,k])^2/(1 + exp(-ai[b,k]))^2 + dhnew[b,k]*wo[i,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k], k)
-  // dx is a reduction itself, derived by inlining, then distribute ×6, sum-linear ×5, merge-sums
+  // one pass over memory for sum(dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*wg[i,k] + dcnew#0[b,k]*c[b,k]*gf[b,k]*wf[i,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 + dhnew[b,k]*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gg[b,k]*gi[b,k]*wi[i,k] + dhnew[b,k]*go[b,k]*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*wg[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*wi[i,k] - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*wf[i,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*wo[i,k]*tanh(cnew[b,k]) - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*wi[i,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*wg[i,k] - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*wf[i,k], k)
+  // dx is a reduction itself, derived by inlining, then distribute ×13, sum-linear ×10, merge-sums
   {
-    const per_b_k = new Float64Array(B * K * 4); // t = ?; t1 = ?; t2 = ?; t3 = ?
+    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {
         const cnew_b_k = cnew[b * K + k]!;
-        const ai_b_k = ai[b * K + k]!;
-        const af_b_k = af[b * K + k]!;
-        const ao_b_k = ao[b * K + k]!;
-        per_b_k[(b * K + k) * 4] = 1 / Math.cosh(cnew_b_k);
-        per_b_k[(b * K + k) * 4 + 1] = Math.exp(-ai_b_k);
-        per_b_k[(b * K + k) * 4 + 2] = Math.exp(-af_b_k);
-        per_b_k[(b * K + k) * 4 + 3] = Math.exp(-ao_b_k);
+        per_b_k[(b * K + k) * 2] = 1 / Math.cosh(cnew_b_k);
+        per_b_k[(b * K + k) * 2 + 1] = Math.tanh(cnew_b_k);
       }
     }
 
@@ -1117,16 +1103,14 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
           const gi_b_k = gi[b * K + k]!;
           const go_b_k = go[b * K + k]!;
           const wg_i_k = wg[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 4]!;
+          const t_b_k = per_b_k[(b * K + k) * 2]!;
           const dcnew_b_k = dcnew[b * K + k]!;
           const wi_i_k = wi[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 4 + 1]!;
           const c_b_k = c[b * K + k]!;
+          const gf_b_k = gf[b * K + k]!;
           const wf_i_k = wf[i * K + k]!;
-          const t2_b_k = per_b_k[(b * K + k) * 4 + 2]!;
           const wo_i_k = wo[i * K + k]!;
-          const cnew_b_k = cnew[b * K + k]!;
-          const t3_b_k = per_b_k[(b * K + k) * 4 + 3]!;
+          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
           const wg_i1_k = wg[(i + 1) * K + k]!;
           const wi_i1_k = wi[(i + 1) * K + k]!;
           const wf_i1_k = wf[(i + 1) * K + k]!;
@@ -1140,45 +1124,65 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
           const wf_i3_k = wf[(i + 3) * K + k]!;
           const wo_i3_k = wo[(i + 3) * K + k]!;
           dx_b_i +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) +
-            dcnew_b_k * gi_b_k * wg_i_k +
-            (dcnew_b_k * gg_b_k * wi_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dcnew_b_k * c_b_k * wf_i_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) +
-            (dhnew_b_k * c_b_k * go_b_k * wf_i_k * t2_b_k * (t_b_k * t_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i_k * (t_b_k * t_b_k) +
+            dcnew_b_k * gi_b_k * wg_i_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i_k * (t_b_k * t_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * wf_i_k -
+            dhnew_b_k * (go_b_k * go_b_k) * wo_i_k * t1_b_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i_k * (t_b_k * t_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i_k * (t_b_k * t_b_k) +
+            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i_k +
-            (dhnew_b_k * gg_b_k * go_b_k * wi_i_k * t1_b_k * (t_b_k * t_b_k)) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dhnew_b_k * wo_i_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k));
+            dcnew_b_k * gg_b_k * gi_b_k * wi_i_k -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i_k +
+            dhnew_b_k * go_b_k * wo_i_k * t1_b_k;
           dx_b_i1 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k)) +
-            dcnew_b_k * gi_b_k * wg_i1_k +
-            (dcnew_b_k * gg_b_k * wi_i1_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dcnew_b_k * c_b_k * wf_i1_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k) +
-            (dhnew_b_k * c_b_k * go_b_k * wf_i1_k * t2_b_k * (t_b_k * t_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k)) -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i1_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i1_k * (t_b_k * t_b_k) +
+            dcnew_b_k * gi_b_k * wg_i1_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i1_k * (t_b_k * t_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * wf_i1_k -
+            dhnew_b_k * (go_b_k * go_b_k) * wo_i1_k * t1_b_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i1_k * (t_b_k * t_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i1_k * (t_b_k * t_b_k) +
+            dhnew_b_k * gi_b_k * go_b_k * wg_i1_k * (t_b_k * t_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i1_k +
-            (dhnew_b_k * gg_b_k * go_b_k * wi_i1_k * t1_b_k * (t_b_k * t_b_k)) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dhnew_b_k * wo_i1_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k));
+            dcnew_b_k * gg_b_k * gi_b_k * wi_i1_k -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i1_k +
+            dhnew_b_k * go_b_k * wo_i1_k * t1_b_k;
           dx_b_i2 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k)) +
-            dcnew_b_k * gi_b_k * wg_i2_k +
-            (dcnew_b_k * gg_b_k * wi_i2_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dcnew_b_k * c_b_k * wf_i2_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k) +
-            (dhnew_b_k * c_b_k * go_b_k * wf_i2_k * t2_b_k * (t_b_k * t_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k)) -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i2_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i2_k * (t_b_k * t_b_k) +
+            dcnew_b_k * gi_b_k * wg_i2_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i2_k * (t_b_k * t_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * wf_i2_k -
+            dhnew_b_k * (go_b_k * go_b_k) * wo_i2_k * t1_b_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i2_k * (t_b_k * t_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i2_k * (t_b_k * t_b_k) +
+            dhnew_b_k * gi_b_k * go_b_k * wg_i2_k * (t_b_k * t_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i2_k +
-            (dhnew_b_k * gg_b_k * go_b_k * wi_i2_k * t1_b_k * (t_b_k * t_b_k)) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dhnew_b_k * wo_i2_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k));
+            dcnew_b_k * gg_b_k * gi_b_k * wi_i2_k -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i2_k +
+            dhnew_b_k * go_b_k * wo_i2_k * t1_b_k;
           dx_b_i3 +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k)) +
-            dcnew_b_k * gi_b_k * wg_i3_k +
-            (dcnew_b_k * gg_b_k * wi_i3_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dcnew_b_k * c_b_k * wf_i3_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k) +
-            (dhnew_b_k * c_b_k * go_b_k * wf_i3_k * t2_b_k * (t_b_k * t_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k)) -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i3_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i3_k * (t_b_k * t_b_k) +
+            dcnew_b_k * gi_b_k * wg_i3_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i3_k * (t_b_k * t_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * wf_i3_k -
+            dhnew_b_k * (go_b_k * go_b_k) * wo_i3_k * t1_b_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i3_k * (t_b_k * t_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i3_k * (t_b_k * t_b_k) +
+            dhnew_b_k * gi_b_k * go_b_k * wg_i3_k * (t_b_k * t_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i3_k +
-            (dhnew_b_k * gg_b_k * go_b_k * wi_i3_k * t1_b_k * (t_b_k * t_b_k)) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dhnew_b_k * wo_i3_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k));
+            dcnew_b_k * gg_b_k * gi_b_k * wi_i3_k -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i3_k +
+            dhnew_b_k * go_b_k * wo_i3_k * t1_b_k;
         }
 
         dx[b * I + i] = dx_b_i;
@@ -1195,26 +1199,29 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
           const gi_b_k = gi[b * K + k]!;
           const go_b_k = go[b * K + k]!;
           const wg_i_k = wg[i * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 4]!;
+          const t_b_k = per_b_k[(b * K + k) * 2]!;
           const dcnew_b_k = dcnew[b * K + k]!;
           const wi_i_k = wi[i * K + k]!;
-          const t1_b_k = per_b_k[(b * K + k) * 4 + 1]!;
           const c_b_k = c[b * K + k]!;
+          const gf_b_k = gf[b * K + k]!;
           const wf_i_k = wf[i * K + k]!;
-          const t2_b_k = per_b_k[(b * K + k) * 4 + 2]!;
           const wo_i_k = wo[i * K + k]!;
-          const cnew_b_k = cnew[b * K + k]!;
-          const t3_b_k = per_b_k[(b * K + k) * 4 + 3]!;
+          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
           dx_b_i +=
-            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) +
-            dcnew_b_k * gi_b_k * wg_i_k +
-            (dcnew_b_k * gg_b_k * wi_i_k * t1_b_k) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dcnew_b_k * c_b_k * wf_i_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) +
-            (dhnew_b_k * c_b_k * go_b_k * wf_i_k * t2_b_k * (t_b_k * t_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            -(dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k)) -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * wi_i_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * wi_i_k * (t_b_k * t_b_k) +
+            dcnew_b_k * gi_b_k * wg_i_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * wf_i_k * (t_b_k * t_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * wf_i_k -
+            dhnew_b_k * (go_b_k * go_b_k) * wo_i_k * t1_b_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * wf_i_k * (t_b_k * t_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * wi_i_k * (t_b_k * t_b_k) +
+            dhnew_b_k * gi_b_k * go_b_k * wg_i_k * (t_b_k * t_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * wg_i_k +
-            (dhnew_b_k * gg_b_k * go_b_k * wi_i_k * t1_b_k * (t_b_k * t_b_k)) / ((1 + t1_b_k) * (1 + t1_b_k)) +
-            (dhnew_b_k * wo_i_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k));
+            dcnew_b_k * gg_b_k * gi_b_k * wi_i_k -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * wf_i_k +
+            dhnew_b_k * go_b_k * wo_i_k * t1_b_k;
         }
 
         dx[b * I + i] = dx_b_i;
@@ -1222,20 +1229,15 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
     }
   }
 
-  // one pass over memory for sum(dhnew[b,k]*c[b,k]*go[b,k]*uf[j,k]*exp(-af[b,k])*sech(cnew[b,k])^2/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*gg[b,k]*go[b,k]*ui[j,k]*exp(-ai[b,k])*sech(cnew[b,k])^2/(1 + exp(-ai[b,k]))^2 + dcnew#0[b,k]*c[b,k]*uf[j,k]*exp(-af[b,k])/(1 + exp(-af[b,k]))^2 + dhnew[b,k]*uo[j,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2 + dcnew#0[b,k]*gg[b,k]*ui[j,k]*exp(-ai[b,k])/(1 + exp(-ai[b,k]))^2 + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
-  // dh is a reduction itself, derived by inlining, then distribute ×6, sum-linear ×5, merge-sums
+  // one pass over memory for sum(dhnew[b,k]*go[b,k]*uo[j,k]*tanh(cnew[b,k]) + dcnew#0[b,k]*gg[b,k]*gi[b,k]*ui[j,k] + dhnew[b,k]*gg[b,k]*gi[b,k]*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*c[b,k]*gf[b,k]*uf[j,k] + dhnew[b,k]*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 + dcnew#0[b,k]*gi[b,k]*ug[j,k] + dhnew[b,k]*c[b,k]*gf[b,k]*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]*gi[b,k]^2*ui[j,k] - dhnew[b,k]*gg[b,k]*gi[b,k]^2*go[b,k]*ui[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gg[b,k]^2*gi[b,k]*go[b,k]*ug[j,k]*sech(cnew[b,k])^2 - dhnew[b,k]*go[b,k]^2*uo[j,k]*tanh(cnew[b,k]) - dhnew[b,k]*c[b,k]*gf[b,k]^2*go[b,k]*uf[j,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*c[b,k]*gf[b,k]^2*uf[j,k] - dcnew#0[b,k]*gg[b,k]^2*gi[b,k]*ug[j,k], k)
+  // dh is a reduction itself, derived by inlining, then distribute ×13, sum-linear ×10, merge-sums
   {
-    const per_b_k = new Float64Array(B * K * 4); // t = ?; t1 = ?; t2 = ?; t3 = ?
+    const per_b_k = new Float64Array(B * K * 2); // t = ?; t1 = ?
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {
-        const af_b_k = af[b * K + k]!;
         const cnew_b_k = cnew[b * K + k]!;
-        const ai_b_k = ai[b * K + k]!;
-        const ao_b_k = ao[b * K + k]!;
-        per_b_k[(b * K + k) * 4] = Math.exp(-af_b_k);
-        per_b_k[(b * K + k) * 4 + 1] = 1 / Math.cosh(cnew_b_k);
-        per_b_k[(b * K + k) * 4 + 2] = Math.exp(-ai_b_k);
-        per_b_k[(b * K + k) * 4 + 3] = Math.exp(-ao_b_k);
+        per_b_k[(b * K + k) * 2] = Math.tanh(cnew_b_k);
+        per_b_k[(b * K + k) * 2 + 1] = 1 / Math.cosh(cnew_b_k);
       }
     }
 
@@ -1248,71 +1250,89 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         let dh_b_j3 = dh[b * K + j + 3]!;
         for (let k = 0; k < K; k++) {
           const dhnew_b_k = dhnew[b * K + k]!;
-          const c_b_k = c[b * K + k]!;
           const go_b_k = go[b * K + k]!;
-          const uf_j_k = uf[j * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 4]!;
-          const t1_b_k = per_b_k[(b * K + k) * 4 + 1]!;
-          const gg_b_k = gg[b * K + k]!;
-          const ui_j_k = ui[j * K + k]!;
-          const t2_b_k = per_b_k[(b * K + k) * 4 + 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
           const uo_j_k = uo[j * K + k]!;
-          const cnew_b_k = cnew[b * K + k]!;
-          const t3_b_k = per_b_k[(b * K + k) * 4 + 3]!;
+          const t_b_k = per_b_k[(b * K + k) * 2]!;
+          const dcnew_b_k = dcnew[b * K + k]!;
+          const gg_b_k = gg[b * K + k]!;
           const gi_b_k = gi[b * K + k]!;
+          const ui_j_k = ui[j * K + k]!;
+          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
+          const c_b_k = c[b * K + k]!;
+          const gf_b_k = gf[b * K + k]!;
+          const uf_j_k = uf[j * K + k]!;
           const ug_j_k = ug[j * K + k]!;
-          const uf_j1_k = uf[(j + 1) * K + k]!;
-          const ui_j1_k = ui[(j + 1) * K + k]!;
           const uo_j1_k = uo[(j + 1) * K + k]!;
+          const ui_j1_k = ui[(j + 1) * K + k]!;
+          const uf_j1_k = uf[(j + 1) * K + k]!;
           const ug_j1_k = ug[(j + 1) * K + k]!;
-          const uf_j2_k = uf[(j + 2) * K + k]!;
-          const ui_j2_k = ui[(j + 2) * K + k]!;
           const uo_j2_k = uo[(j + 2) * K + k]!;
+          const ui_j2_k = ui[(j + 2) * K + k]!;
+          const uf_j2_k = uf[(j + 2) * K + k]!;
           const ug_j2_k = ug[(j + 2) * K + k]!;
-          const uf_j3_k = uf[(j + 3) * K + k]!;
-          const ui_j3_k = ui[(j + 3) * K + k]!;
           const uo_j3_k = uo[(j + 3) * K + k]!;
+          const ui_j3_k = ui[(j + 3) * K + k]!;
+          const uf_j3_k = uf[(j + 3) * K + k]!;
           const ug_j3_k = ug[(j + 3) * K + k]!;
           dh_b_j +=
-            (dhnew_b_k * c_b_k * go_b_k * uf_j_k * t_b_k * (t1_b_k * t1_b_k)) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * gg_b_k * go_b_k * ui_j_k * t2_b_k * (t1_b_k * t1_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            (dcnew_b_k * c_b_k * uf_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * uo_j_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k)) +
-            (dcnew_b_k * gg_b_k * ui_j_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            dhnew_b_k * go_b_k * uo_j_k * t_b_k +
+            dcnew_b_k * gg_b_k * gi_b_k * ui_j_k -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j_k * (t1_b_k * t1_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * uf_j_k -
             dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * gi_b_k * ug_j_k -
+            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * (go_b_k * go_b_k) * uo_j_k * t_b_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j_k +
+            dcnew_b_k * gi_b_k * ug_j_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j_k;
           dh_b_j1 +=
-            (dhnew_b_k * c_b_k * go_b_k * uf_j1_k * t_b_k * (t1_b_k * t1_b_k)) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * gg_b_k * go_b_k * ui_j1_k * t2_b_k * (t1_b_k * t1_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            (dcnew_b_k * c_b_k * uf_j1_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * uo_j1_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k)) +
-            (dcnew_b_k * gg_b_k * ui_j1_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            dhnew_b_k * go_b_k * uo_j1_k * t_b_k +
+            dcnew_b_k * gg_b_k * gi_b_k * ui_j1_k -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j1_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j1_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j1_k * (t1_b_k * t1_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * uf_j1_k -
             dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j1_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j1_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * gi_b_k * ug_j1_k -
+            dhnew_b_k * gi_b_k * go_b_k * ug_j1_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * (go_b_k * go_b_k) * uo_j1_k * t_b_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j1_k * (t1_b_k * t1_b_k) -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j1_k +
+            dcnew_b_k * gi_b_k * ug_j1_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j1_k * (t1_b_k * t1_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j1_k;
           dh_b_j2 +=
-            (dhnew_b_k * c_b_k * go_b_k * uf_j2_k * t_b_k * (t1_b_k * t1_b_k)) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * gg_b_k * go_b_k * ui_j2_k * t2_b_k * (t1_b_k * t1_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            (dcnew_b_k * c_b_k * uf_j2_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * uo_j2_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k)) +
-            (dcnew_b_k * gg_b_k * ui_j2_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            dhnew_b_k * go_b_k * uo_j2_k * t_b_k +
+            dcnew_b_k * gg_b_k * gi_b_k * ui_j2_k -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j2_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j2_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j2_k * (t1_b_k * t1_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * uf_j2_k -
             dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j2_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j2_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * gi_b_k * ug_j2_k -
+            dhnew_b_k * gi_b_k * go_b_k * ug_j2_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * (go_b_k * go_b_k) * uo_j2_k * t_b_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j2_k * (t1_b_k * t1_b_k) -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j2_k +
+            dcnew_b_k * gi_b_k * ug_j2_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j2_k * (t1_b_k * t1_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j2_k;
           dh_b_j3 +=
-            (dhnew_b_k * c_b_k * go_b_k * uf_j3_k * t_b_k * (t1_b_k * t1_b_k)) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * gg_b_k * go_b_k * ui_j3_k * t2_b_k * (t1_b_k * t1_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            (dcnew_b_k * c_b_k * uf_j3_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * uo_j3_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k)) +
-            (dcnew_b_k * gg_b_k * ui_j3_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            dhnew_b_k * go_b_k * uo_j3_k * t_b_k +
+            dcnew_b_k * gg_b_k * gi_b_k * ui_j3_k -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j3_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j3_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j3_k * (t1_b_k * t1_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * uf_j3_k -
             dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j3_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j3_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * gi_b_k * ug_j3_k -
+            dhnew_b_k * gi_b_k * go_b_k * ug_j3_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * (go_b_k * go_b_k) * uo_j3_k * t_b_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j3_k * (t1_b_k * t1_b_k) -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j3_k +
+            dcnew_b_k * gi_b_k * ug_j3_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j3_k * (t1_b_k * t1_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j3_k;
         }
 
@@ -1326,29 +1346,32 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         let dh_b_j = dh[b * K + j]!;
         for (let k = 0; k < K; k++) {
           const dhnew_b_k = dhnew[b * K + k]!;
-          const c_b_k = c[b * K + k]!;
           const go_b_k = go[b * K + k]!;
-          const uf_j_k = uf[j * K + k]!;
-          const t_b_k = per_b_k[(b * K + k) * 4]!;
-          const t1_b_k = per_b_k[(b * K + k) * 4 + 1]!;
-          const gg_b_k = gg[b * K + k]!;
-          const ui_j_k = ui[j * K + k]!;
-          const t2_b_k = per_b_k[(b * K + k) * 4 + 2]!;
-          const dcnew_b_k = dcnew[b * K + k]!;
           const uo_j_k = uo[j * K + k]!;
-          const cnew_b_k = cnew[b * K + k]!;
-          const t3_b_k = per_b_k[(b * K + k) * 4 + 3]!;
+          const t_b_k = per_b_k[(b * K + k) * 2]!;
+          const dcnew_b_k = dcnew[b * K + k]!;
+          const gg_b_k = gg[b * K + k]!;
           const gi_b_k = gi[b * K + k]!;
+          const ui_j_k = ui[j * K + k]!;
+          const t1_b_k = per_b_k[(b * K + k) * 2 + 1]!;
+          const c_b_k = c[b * K + k]!;
+          const gf_b_k = gf[b * K + k]!;
+          const uf_j_k = uf[j * K + k]!;
           const ug_j_k = ug[j * K + k]!;
           dh_b_j +=
-            (dhnew_b_k * c_b_k * go_b_k * uf_j_k * t_b_k * (t1_b_k * t1_b_k)) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * gg_b_k * go_b_k * ui_j_k * t2_b_k * (t1_b_k * t1_b_k)) / ((1 + t2_b_k) * (1 + t2_b_k)) +
-            (dcnew_b_k * c_b_k * uf_j_k * t_b_k) / ((1 + t_b_k) * (1 + t_b_k)) +
-            (dhnew_b_k * uo_j_k * Math.tanh(cnew_b_k) * t3_b_k) / ((1 + t3_b_k) * (1 + t3_b_k)) +
-            (dcnew_b_k * gg_b_k * ui_j_k * t2_b_k) / ((1 + t2_b_k) * (1 + t2_b_k)) -
+            dhnew_b_k * go_b_k * uo_j_k * t_b_k +
+            dcnew_b_k * gg_b_k * gi_b_k * ui_j_k -
+            dcnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * ui_j_k +
+            dhnew_b_k * gg_b_k * gi_b_k * go_b_k * ui_j_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * gg_b_k * (gi_b_k * gi_b_k) * go_b_k * ui_j_k * (t1_b_k * t1_b_k) +
+            dcnew_b_k * c_b_k * gf_b_k * uf_j_k -
             dhnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) +
-            dcnew_b_k * gi_b_k * ug_j_k -
+            dhnew_b_k * gi_b_k * go_b_k * ug_j_k * (t1_b_k * t1_b_k) -
+            dhnew_b_k * (go_b_k * go_b_k) * uo_j_k * t_b_k -
+            dhnew_b_k * c_b_k * (gf_b_k * gf_b_k) * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
+            dcnew_b_k * c_b_k * (gf_b_k * gf_b_k) * uf_j_k +
+            dcnew_b_k * gi_b_k * ug_j_k +
+            dhnew_b_k * c_b_k * gf_b_k * go_b_k * uf_j_k * (t1_b_k * t1_b_k) -
             dcnew_b_k * (gg_b_k * gg_b_k) * gi_b_k * ug_j_k;
         }
 
@@ -1357,139 +1380,165 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
     }
   }
 
-  // one pass over memory for gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2 (stored once, not recomputed by later passes), sum(gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2, b), c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2 (stored once, not recomputed by later passes), sum(c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2, b), gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2) (stored once, not recomputed by later passes), sum(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b), dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2 (stored once, not recomputed by later passes), sum(dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2, b)
-  // dbi is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
-  // dbf is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]) (stored once, not recomputed by later passes), sum(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k]), b), c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]) (stored once, not recomputed by later passes), sum(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k]), b), gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2) (stored once, not recomputed by later passes), sum(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2), b), dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]) (stored once, not recomputed by later passes), sum(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k]), b)
+  // dbi is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // dbf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dbg is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dbo is a reduction itself, derived by inlining alone (no rewrite)
+  // dbo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
       for (let k = 0; k < K; k++) {
-        const ai_b_k = ai[b * K + k]!;
-        const ai_b1_k = ai[(b + 1) * K + k]!;
-        const ai_b2_k = ai[(b + 2) * K + k]!;
-        const ai_b3_k = ai[(b + 3) * K + k]!;
+        const cnew_b_k = cnew[b * K + k]!;
+        const cnew_b1_k = cnew[(b + 1) * K + k]!;
+        const cnew_b2_k = cnew[(b + 2) * K + k]!;
+        const cnew_b3_k = cnew[(b + 3) * K + k]!;
         const gg_b_k = gg[b * K + k]!;
+        const gi_b_k = gi[b * K + k]!;
         const dcnew_b_k = dcnew[b * K + k]!;
         const dhnew_b_k = dhnew[b * K + k]!;
         const go_b_k = go[b * K + k]!;
-        const cnew_b_k = cnew[b * K + k]!;
         const gg_b1_k = gg[(b + 1) * K + k]!;
+        const gi_b1_k = gi[(b + 1) * K + k]!;
         const dcnew_b1_k = dcnew[(b + 1) * K + k]!;
         const dhnew_b1_k = dhnew[(b + 1) * K + k]!;
         const go_b1_k = go[(b + 1) * K + k]!;
-        const cnew_b1_k = cnew[(b + 1) * K + k]!;
         const gg_b2_k = gg[(b + 2) * K + k]!;
+        const gi_b2_k = gi[(b + 2) * K + k]!;
         const dcnew_b2_k = dcnew[(b + 2) * K + k]!;
         const dhnew_b2_k = dhnew[(b + 2) * K + k]!;
         const go_b2_k = go[(b + 2) * K + k]!;
-        const cnew_b2_k = cnew[(b + 2) * K + k]!;
         const gg_b3_k = gg[(b + 3) * K + k]!;
+        const gi_b3_k = gi[(b + 3) * K + k]!;
         const dcnew_b3_k = dcnew[(b + 3) * K + k]!;
         const dhnew_b3_k = dhnew[(b + 3) * K + k]!;
         const go_b3_k = go[(b + 3) * K + k]!;
-        const cnew_b3_k = cnew[(b + 3) * K + k]!;
-        const af_b_k = af[b * K + k]!;
-        const af_b1_k = af[(b + 1) * K + k]!;
-        const af_b2_k = af[(b + 2) * K + k]!;
-        const af_b3_k = af[(b + 3) * K + k]!;
         const c_b_k = c[b * K + k]!;
+        const gf_b_k = gf[b * K + k]!;
         const c_b1_k = c[(b + 1) * K + k]!;
+        const gf_b1_k = gf[(b + 1) * K + k]!;
         const c_b2_k = c[(b + 2) * K + k]!;
+        const gf_b2_k = gf[(b + 2) * K + k]!;
         const c_b3_k = c[(b + 3) * K + k]!;
-        const gi_b_k = gi[b * K + k]!;
-        const gi_b1_k = gi[(b + 1) * K + k]!;
-        const gi_b2_k = gi[(b + 2) * K + k]!;
-        const gi_b3_k = gi[(b + 3) * K + k]!;
-        const ao_b_k = ao[b * K + k]!;
-        const ao_b1_k = ao[(b + 1) * K + k]!;
-        const ao_b2_k = ao[(b + 2) * K + k]!;
-        const ao_b3_k = ao[(b + 3) * K + k]!;
-        const t = Math.exp(-ai_b_k);
-        const t8 = Math.exp(-ai_b1_k);
-        const t9 = Math.exp(-ai_b2_k);
-        const t10 = Math.exp(-ai_b3_k);
+        const gf_b3_k = gf[(b + 3) * K + k]!;
+        const t = 1 / Math.cosh(cnew_b_k);
+        const t6 = 1 / Math.cosh(cnew_b1_k);
+        const t7 = 1 / Math.cosh(cnew_b2_k);
+        const t8 = 1 / Math.cosh(cnew_b3_k);
         r[b * K + k] =
-          (gg_b_k * t * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-          ((1 + t) * (1 + t));
+          gg_b_k *
+          gi_b_k *
+          (dcnew_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t) - dcnew_b_k * gi_b_k);
         r[(b + 1) * K + k] =
-          (gg_b1_k *
-            t8 *
-            (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k))))) /
-          ((1 + t8) * (1 + t8));
+          gg_b1_k *
+          gi_b1_k *
+          (dcnew_b1_k +
+            dhnew_b1_k * go_b1_k * (t6 * t6) -
+            dhnew_b1_k * gi_b1_k * go_b1_k * (t6 * t6) -
+            dcnew_b1_k * gi_b1_k);
         r[(b + 2) * K + k] =
-          (gg_b2_k *
-            t9 *
-            (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k))))) /
-          ((1 + t9) * (1 + t9));
+          gg_b2_k *
+          gi_b2_k *
+          (dcnew_b2_k +
+            dhnew_b2_k * go_b2_k * (t7 * t7) -
+            dhnew_b2_k * gi_b2_k * go_b2_k * (t7 * t7) -
+            dcnew_b2_k * gi_b2_k);
         r[(b + 3) * K + k] =
-          (gg_b3_k *
-            t10 *
-            (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k))))) /
-          ((1 + t10) * (1 + t10));
-        const t1 = Math.exp(-ai_b_k);
-        const t11 = Math.exp(-ai_b1_k);
-        const t12 = Math.exp(-ai_b2_k);
-        const t13 = Math.exp(-ai_b3_k);
+          gg_b3_k *
+          gi_b3_k *
+          (dcnew_b3_k +
+            dhnew_b3_k * go_b3_k * (t8 * t8) -
+            dhnew_b3_k * gi_b3_k * go_b3_k * (t8 * t8) -
+            dcnew_b3_k * gi_b3_k);
+        const t1 = 1 / Math.cosh(cnew_b_k);
+        const t11 = 1 / Math.cosh(cnew_b1_k);
+        const t12 = 1 / Math.cosh(cnew_b2_k);
+        const t13 = 1 / Math.cosh(cnew_b3_k);
         dbi[k] =
           dbi[k]! +
-          ((gg_b_k * t1 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-            ((1 + t1) * (1 + t1)) +
-            (gg_b1_k *
-              t11 *
-              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k))))) /
-              ((1 + t11) * (1 + t11)) +
-            (gg_b2_k *
-              t12 *
-              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k))))) /
-              ((1 + t12) * (1 + t12)) +
-            (gg_b3_k *
-              t13 *
-              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k))))) /
-              ((1 + t13) * (1 + t13)));
-        const t2 = Math.exp(-af_b_k);
-        const t21 = Math.exp(-af_b1_k);
-        const t22 = Math.exp(-af_b2_k);
-        const t23 = Math.exp(-af_b3_k);
+          (gg_b_k *
+            gi_b_k *
+            (dcnew_b_k +
+              dhnew_b_k * go_b_k * (t1 * t1) -
+              dhnew_b_k * gi_b_k * go_b_k * (t1 * t1) -
+              dcnew_b_k * gi_b_k) +
+            gg_b1_k *
+              gi_b1_k *
+              (dcnew_b1_k +
+                dhnew_b1_k * go_b1_k * (t11 * t11) -
+                dhnew_b1_k * gi_b1_k * go_b1_k * (t11 * t11) -
+                dcnew_b1_k * gi_b1_k) +
+            gg_b2_k *
+              gi_b2_k *
+              (dcnew_b2_k +
+                dhnew_b2_k * go_b2_k * (t12 * t12) -
+                dhnew_b2_k * gi_b2_k * go_b2_k * (t12 * t12) -
+                dcnew_b2_k * gi_b2_k) +
+            gg_b3_k *
+              gi_b3_k *
+              (dcnew_b3_k +
+                dhnew_b3_k * go_b3_k * (t13 * t13) -
+                dhnew_b3_k * gi_b3_k * go_b3_k * (t13 * t13) -
+                dcnew_b3_k * gi_b3_k));
+        const t2 = 1 / Math.cosh(cnew_b_k);
+        const t21 = 1 / Math.cosh(cnew_b1_k);
+        const t22 = 1 / Math.cosh(cnew_b2_k);
+        const t23 = 1 / Math.cosh(cnew_b3_k);
         r1[b * K + k] =
-          (c_b_k * t2 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-          ((1 + t2) * (1 + t2));
+          c_b_k *
+          gf_b_k *
+          (dcnew_b_k + dhnew_b_k * go_b_k * (t2 * t2) - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
         r1[(b + 1) * K + k] =
-          (c_b1_k *
-            t21 *
-            (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k))))) /
-          ((1 + t21) * (1 + t21));
+          c_b1_k *
+          gf_b1_k *
+          (dcnew_b1_k +
+            dhnew_b1_k * go_b1_k * (t21 * t21) -
+            dhnew_b1_k * gf_b1_k * go_b1_k * (t21 * t21) -
+            dcnew_b1_k * gf_b1_k);
         r1[(b + 2) * K + k] =
-          (c_b2_k *
-            t22 *
-            (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k))))) /
-          ((1 + t22) * (1 + t22));
+          c_b2_k *
+          gf_b2_k *
+          (dcnew_b2_k +
+            dhnew_b2_k * go_b2_k * (t22 * t22) -
+            dhnew_b2_k * gf_b2_k * go_b2_k * (t22 * t22) -
+            dcnew_b2_k * gf_b2_k);
         r1[(b + 3) * K + k] =
-          (c_b3_k *
-            t23 *
-            (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k))))) /
-          ((1 + t23) * (1 + t23));
-        const t3 = Math.exp(-af_b_k);
-        const t31 = Math.exp(-af_b1_k);
-        const t32 = Math.exp(-af_b2_k);
-        const t33 = Math.exp(-af_b3_k);
+          c_b3_k *
+          gf_b3_k *
+          (dcnew_b3_k +
+            dhnew_b3_k * go_b3_k * (t23 * t23) -
+            dhnew_b3_k * gf_b3_k * go_b3_k * (t23 * t23) -
+            dcnew_b3_k * gf_b3_k);
+        const t3 = 1 / Math.cosh(cnew_b_k);
+        const t31 = 1 / Math.cosh(cnew_b1_k);
+        const t32 = 1 / Math.cosh(cnew_b2_k);
+        const t33 = 1 / Math.cosh(cnew_b3_k);
         dbf[k] =
           dbf[k]! +
-          ((c_b_k * t3 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-            ((1 + t3) * (1 + t3)) +
-            (c_b1_k *
-              t31 *
-              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k))))) /
-              ((1 + t31) * (1 + t31)) +
-            (c_b2_k *
-              t32 *
-              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k))))) /
-              ((1 + t32) * (1 + t32)) +
-            (c_b3_k *
-              t33 *
-              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k))))) /
-              ((1 + t33) * (1 + t33)));
+          (c_b_k *
+            gf_b_k *
+            (dcnew_b_k +
+              dhnew_b_k * go_b_k * (t3 * t3) -
+              dhnew_b_k * gf_b_k * go_b_k * (t3 * t3) -
+              dcnew_b_k * gf_b_k) +
+            c_b1_k *
+              gf_b1_k *
+              (dcnew_b1_k +
+                dhnew_b1_k * go_b1_k * (t31 * t31) -
+                dhnew_b1_k * gf_b1_k * go_b1_k * (t31 * t31) -
+                dcnew_b1_k * gf_b1_k) +
+            c_b2_k *
+              gf_b2_k *
+              (dcnew_b2_k +
+                dhnew_b2_k * go_b2_k * (t32 * t32) -
+                dhnew_b2_k * gf_b2_k * go_b2_k * (t32 * t32) -
+                dcnew_b2_k * gf_b2_k) +
+            c_b3_k *
+              gf_b3_k *
+              (dcnew_b3_k +
+                dhnew_b3_k * go_b3_k * (t33 * t33) -
+                dhnew_b3_k * gf_b3_k * go_b3_k * (t33 * t33) -
+                dcnew_b3_k * gf_b3_k));
         const t4 = 1 / Math.cosh(cnew_b_k);
         const t41 = 1 / Math.cosh(cnew_b1_k);
         const t42 = 1 / Math.cosh(cnew_b2_k);
@@ -1544,57 +1593,51 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
                 dhnew_b3_k * go_b3_k * (t53 * t53) -
                 dcnew_b3_k * (gg_b3_k * gg_b3_k) -
                 dhnew_b3_k * (gg_b3_k * gg_b3_k) * go_b3_k * (t53 * t53)));
-        const t6 = Math.exp(-ao_b_k);
-        const t61 = Math.exp(-ao_b1_k);
-        const t62 = Math.exp(-ao_b2_k);
-        const t63 = Math.exp(-ao_b3_k);
-        r3[b * K + k] = (dhnew_b_k * Math.tanh(cnew_b_k) * t6) / ((1 + t6) * (1 + t6));
-        r3[(b + 1) * K + k] = (dhnew_b1_k * Math.tanh(cnew_b1_k) * t61) / ((1 + t61) * (1 + t61));
-        r3[(b + 2) * K + k] = (dhnew_b2_k * Math.tanh(cnew_b2_k) * t62) / ((1 + t62) * (1 + t62));
-        r3[(b + 3) * K + k] = (dhnew_b3_k * Math.tanh(cnew_b3_k) * t63) / ((1 + t63) * (1 + t63));
-        const t7 = Math.exp(-ao_b_k);
-        const t71 = Math.exp(-ao_b1_k);
-        const t72 = Math.exp(-ao_b2_k);
-        const t73 = Math.exp(-ao_b3_k);
+        r3[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
+        r3[(b + 1) * K + k] = dhnew_b1_k * go_b1_k * Math.tanh(cnew_b1_k) * (1 - go_b1_k);
+        r3[(b + 2) * K + k] = dhnew_b2_k * go_b2_k * Math.tanh(cnew_b2_k) * (1 - go_b2_k);
+        r3[(b + 3) * K + k] = dhnew_b3_k * go_b3_k * Math.tanh(cnew_b3_k) * (1 - go_b3_k);
         dbo[k] =
           dbo[k]! +
-          ((dhnew_b_k * Math.tanh(cnew_b_k) * t7) / ((1 + t7) * (1 + t7)) +
-            (dhnew_b1_k * Math.tanh(cnew_b1_k) * t71) / ((1 + t71) * (1 + t71)) +
-            (dhnew_b2_k * Math.tanh(cnew_b2_k) * t72) / ((1 + t72) * (1 + t72)) +
-            (dhnew_b3_k * Math.tanh(cnew_b3_k) * t73) / ((1 + t73) * (1 + t73)));
+          (dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k) +
+            dhnew_b1_k * go_b1_k * Math.tanh(cnew_b1_k) * (1 - go_b1_k) +
+            dhnew_b2_k * go_b2_k * Math.tanh(cnew_b2_k) * (1 - go_b2_k) +
+            dhnew_b3_k * go_b3_k * Math.tanh(cnew_b3_k) * (1 - go_b3_k));
       }
     }
 
     for (; b < B; b++) {
       for (let k = 0; k < K; k++) {
-        const ai_b_k = ai[b * K + k]!;
+        const cnew_b_k = cnew[b * K + k]!;
         const gg_b_k = gg[b * K + k]!;
+        const gi_b_k = gi[b * K + k]!;
         const dcnew_b_k = dcnew[b * K + k]!;
         const dhnew_b_k = dhnew[b * K + k]!;
         const go_b_k = go[b * K + k]!;
-        const cnew_b_k = cnew[b * K + k]!;
-        const af_b_k = af[b * K + k]!;
         const c_b_k = c[b * K + k]!;
-        const gi_b_k = gi[b * K + k]!;
-        const ao_b_k = ao[b * K + k]!;
-        const t = Math.exp(-ai_b_k);
+        const gf_b_k = gf[b * K + k]!;
+        const t = 1 / Math.cosh(cnew_b_k);
         r[b * K + k] =
-          (gg_b_k * t * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-          ((1 + t) * (1 + t));
-        const t1 = Math.exp(-ai_b_k);
+          gg_b_k *
+          gi_b_k *
+          (dcnew_b_k + dhnew_b_k * go_b_k * (t * t) - dhnew_b_k * gi_b_k * go_b_k * (t * t) - dcnew_b_k * gi_b_k);
+        const t1 = 1 / Math.cosh(cnew_b_k);
         dbi[k] =
           dbi[k]! +
-          (gg_b_k * t1 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-            ((1 + t1) * (1 + t1));
-        const t2 = Math.exp(-af_b_k);
+          gg_b_k *
+            gi_b_k *
+            (dcnew_b_k + dhnew_b_k * go_b_k * (t1 * t1) - dhnew_b_k * gi_b_k * go_b_k * (t1 * t1) - dcnew_b_k * gi_b_k);
+        const t2 = 1 / Math.cosh(cnew_b_k);
         r1[b * K + k] =
-          (c_b_k * t2 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-          ((1 + t2) * (1 + t2));
-        const t3 = Math.exp(-af_b_k);
+          c_b_k *
+          gf_b_k *
+          (dcnew_b_k + dhnew_b_k * go_b_k * (t2 * t2) - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
+        const t3 = 1 / Math.cosh(cnew_b_k);
         dbf[k] =
           dbf[k]! +
-          (c_b_k * t3 * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))))) /
-            ((1 + t3) * (1 + t3));
+          c_b_k *
+            gf_b_k *
+            (dcnew_b_k + dhnew_b_k * go_b_k * (t3 * t3) - dhnew_b_k * gf_b_k * go_b_k * (t3 * t3) - dcnew_b_k * gf_b_k);
         const t4 = 1 / Math.cosh(cnew_b_k);
         r2[b * K + k] =
           gi_b_k *
@@ -1610,19 +1653,17 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
               dhnew_b_k * go_b_k * (t5 * t5) -
               dcnew_b_k * (gg_b_k * gg_b_k) -
               dhnew_b_k * (gg_b_k * gg_b_k) * go_b_k * (t5 * t5));
-        const t6 = Math.exp(-ao_b_k);
-        r3[b * K + k] = (dhnew_b_k * Math.tanh(cnew_b_k) * t6) / ((1 + t6) * (1 + t6));
-        const t7 = Math.exp(-ao_b_k);
-        dbo[k] = dbo[k]! + (dhnew_b_k * Math.tanh(cnew_b_k) * t7) / ((1 + t7) * (1 + t7));
+        r3[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
+        dbo[k] = dbo[k]! + dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
       }
     }
   }
 
-  // one pass over memory for sum(x[b,i]*stored(gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2), b), sum(x[b,i]*stored(c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2), b), sum(x[b,i]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(x[b,i]*stored(dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2), b)
-  // dwi is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
-  // dwf is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(x[b,i]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(x[b,i]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(x[b,i]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(x[b,i]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
+  // dwi is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // dwf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dwg is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // dwo is a reduction itself, derived by inlining alone (no rewrite)
+  // dwo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
   {
     for (let i = 0; i < I; i++) {
       let b = 0;
@@ -1671,11 +1712,11 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
     }
   }
 
-  // one pass over memory for sum(h[b,j]*stored(gg[b,k]*exp(-ai[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-ai[b,k]))^2), b), sum(h[b,j]*stored(c[b,k]*exp(-af[b,k])*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2)/(1 + exp(-af[b,k]))^2), b), sum(h[b,j]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(h[b,j]*stored(dhnew[b,k]*tanh(cnew[b,k])*exp(-ao[b,k])/(1 + exp(-ao[b,k]))^2), b)
-  // dui is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
-  // duf is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
+  // one pass over memory for sum(h[b,j]*stored(gg[b,k]*gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gi[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gi[b,k])), b), sum(h[b,j]*stored(c[b,k]*gf[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dhnew[b,k]*gf[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gf[b,k])), b), sum(h[b,j]*stored(gi[b,k]*(dcnew#0[b,k] + dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2 - dcnew#0[b,k]*gg[b,k]^2 - dhnew[b,k]*gg[b,k]^2*go[b,k]*sech(cnew[b,k])^2)), b), sum(h[b,j]*stored(dhnew[b,k]*go[b,k]*tanh(cnew[b,k])*(1 - go[b,k])), b)
+  // dui is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
+  // duf is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
   // dug is a reduction itself, derived by inlining, then distribute ×4, sum-linear ×3, merge-sums, factor-common
-  // duo is a reduction itself, derived by inlining alone (no rewrite)
+  // duo is a reduction itself, derived by inlining, then distribute, sum-linear, merge-sums, factor-common
   {
     for (let j = 0; j < K; j++) {
       let b = 0;

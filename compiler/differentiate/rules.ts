@@ -34,7 +34,7 @@ const FUNCTION_DERIVATIVES: Record<Fn, (u: Expr) => Expr> = {
  * `e^x/(1 + e^x)`). The chain-rule driver (reverse.ts) hides their calls from the CAS and applies
  * the table entry itself.
  */
-export const OWN_RULE_FUNCTIONS: ReadonlySet<Fn> = new Set<Fn>(["abs", "sign", "relu", "erf", "log1p", "expm1", "softplus"]);
+export const OWN_RULE_FUNCTIONS: ReadonlySet<Fn> = new Set<Fn>(["abs", "sign", "relu", "erf", "log1p", "expm1", "softplus", "sigmoid"]);
 
 /** d f(u)/du for an elementwise function, from the table. */
 export function functionDerivative(fn: Fn, u: Expr): Expr {
