@@ -13,7 +13,7 @@ import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.j
 import type { Backward } from "./ir/backward.js";
 import { boundOf, type Schedule } from "./schedule/passes.js";
 import { cost } from "./schedule/cost.js";
-import { aliasOf } from "./schedule/lower.js";
+import { aliasOf, ownTemporaries, scatterOf } from "./schedule/lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -119,8 +119,28 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
       if (aliasOf(s, finals) !== undefined) continue; // the same array as another: no copy
       if (!finals.has(s.target.name)) nTemps.push({ name, shape });
       if (s.expr.kind === "num") continue; // zeros: allocation only
-      const a = arithmetic(s.expr, () => false, at);
-      nPasses.push({ loops: shape, ops: a.ops, transcendentals: a.transcendentals, computes: [name] });
+      // a scatter-add runs over the sum's indices and the target's others (lower.ts: scatterOf)
+      const scatter = scatterOf(s.expr, s.target.indices);
+      if (scatter) {
+        const a = arithmetic(scatter.body, () => false, at);
+        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => i !== scatter.delta.index), p.sizeOf)];
+        nPasses.push({ loops, ops: a.ops + 1, transcendentals: a.transcendentals, computes: [name] });
+        continue;
+      }
+      // reductions that move with fewer indices than the statement's are computed once per their own (ownTemporaries)
+      const own = ownTemporaries(s.expr, s.target.indices);
+      const hoisted = new Set(own.map((r) => r.node));
+      const a = arithmetic(s.expr, (x) => hoisted.has(x), at);
+      let ops = a.ops;
+      let tr = a.transcendentals;
+      for (const r of own) {
+        const b = arithmetic(r.node, () => false, at);
+        const share = Math.pow(at, r.node.free.length - s.target.indices.length);
+        ops += b.ops * share;
+        tr += b.transcendentals * share;
+        if (!r.prefix) nTemps.push({ name: show(r.node), shape: sizesOf(r.node.free, p.sizeOf) });
+      }
+      nPasses.push({ loops: shape, ops: round(ops), transcendentals: round(tr), computes: [name] });
       for (const r of collect(s.expr, isReduction))
         nReductions.push({ expr: show(r), shape: sizesOf(r.free, p.sizeOf), over: sizesOf(r.indices, p.sizeOf), into: r === s.expr && finals.has(s.target.name) ? name : "temporary" });
     }

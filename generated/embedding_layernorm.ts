@@ -371,16 +371,13 @@ export function backwardNaive(
 
   // dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
   //   local derivative ∂/∂E[v,d] = delta(v, ids[b,s])
-  for (let v = 0; v < V; v++) {
-    for (let d = 0; d < D; d++) {
-      let acc = 0;
-      for (let b = 0; b < B; b++) {
-        for (let s = 0; s < S; s++) {
-          acc += dx[(b * S + s) * D + d]! * (v === ids[b * S + s]! ? 1 : 0);
-        }
+  dE.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const ids_id = ids[b * S + s]!;
+      for (let d = 0; d < D; d++) {
+        dE[ids_id * D + d] = dE[ids_id * D + d]! + dx[(b * S + s) * D + d]!;
       }
-
-      dE[v * D + d] = acc;
     }
   }
 

@@ -6,7 +6,7 @@
  * a function call one operation and one transcendental. A reduction runs its body once per
  * iteration, `at` iterations per bound index, plus its accumulation.
  */
-import { assertNever, mul, ONE, type Delta, type Expr } from "../ir/expr.js";
+import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "../ir/expr.js";
 
 export interface Cost {
   readonly ops: number;
@@ -48,8 +48,15 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
       call(w);
     } else if (m !== 1) call(w);
   };
+  let skip: ((x: Expr) => boolean) | undefined;
+  const goSkipping = (x: Expr, w: number, also: ((y: Expr) => boolean) | undefined): void => {
+    const saved = skip;
+    if (also) skip = saved ? (y) => saved(y) || also(y) : also;
+    go(x, w);
+    skip = saved;
+  };
   const go = (x: Expr, w: number): void => {
-    if (opts.known?.(x)) return;
+    if (opts.known?.(x) || skip?.(x)) return;
     switch (x.kind) {
       case "num":
       case "sym":
@@ -90,7 +97,11 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
         const { reads, body } = x.kind === "sum" ? directReads(x.body, x.indices) : { reads: [], body: x.body };
         const n = Math.pow(at, x.indices.length - reads.length);
         ops += w * n; // the accumulation
-        return go(body, w * n);
+        // a reduction in the body that does not move with this one's loops is computed once, before them (lower.ts)
+        const invariant = new Set(topReductions(body).filter((r) => !r.free.some((i) => x.indices.includes(i))));
+        for (const r of invariant) go(r, w);
+        const inner = invariant.size ? (y: Expr) => invariant.has(y) : undefined;
+        return goSkipping(body, w * n, inner);
       }
       case "stored":
         return go(x.body, w);
@@ -117,4 +128,19 @@ export function directReads(body: Expr, bound: readonly string[]): { reads: Delt
   if (reads.length === 0) return { reads, body };
   // the ids' own indices must not be read through another delta's index
   return { reads, body: rest.length === 0 ? ONE : mul(...rest) };
+}
+
+/** The reductions of `e` not inside another reduction, each once, in order (a where's comparison operands included). */
+export function topReductions(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const go = (x: Expr): void => {
+    if (isReduction(x)) {
+      if (!out.includes(x)) out.push(x);
+      return;
+    }
+    if (x.kind === "where") [x.left, x.right].forEach(go);
+    children(x).forEach(go);
+  };
+  go(e);
+  return out;
 }

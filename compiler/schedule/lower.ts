@@ -7,7 +7,7 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, print, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, mul, ONE, print, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Fused, Statement } from "../ir/backward.js";
 import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
@@ -17,7 +17,7 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
-import { directReads } from "./cost.js";
+import { directReads, topReductions } from "./cost.js";
 import type { Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
@@ -181,6 +181,14 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
           inner.set(i, v);
           loops.push({ v, extent: s.symbol(size) });
         }
+        // a reduction in the body that does not move with this one's loops is computed once, before them
+        const invariant = topReductions(rest).filter((r) => !r.free.some((i) => x.indices.includes(i)));
+        let outer = s;
+        if (invariant.length) {
+          const known = new Map(s.known ?? []);
+          for (const r of invariant) known.set(r, go(r, s));
+          outer = { ...s, known };
+        }
         const saved = pre.length;
         // each id is read once, inside the loops its form moves with (checked in range by the prologue)
         for (const d of reads) {
@@ -188,9 +196,9 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
           pre.push(let_(id, go(d.form.from, { ...s, indices: inner }), false, "i32"));
           inner.set(d.index, id);
         }
-        if (loops.length === 0 && x.kind === "sum") return go(rest, { ...s, indices: inner });
+        if (loops.length === 0 && x.kind === "sum") return go(rest, { ...outer, indices: inner });
         const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
-        const body = go(rest, { ...s, indices: inner });
+        const body = go(rest, { ...outer, indices: inner });
         const bodyPre = pre.splice(saved);
         const step = store({ kind: "local", name: acc }, body, x.kind === "max" ? "max=" : "+=");
         pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
@@ -229,19 +237,109 @@ function nest(loops: readonly { v: string; extent: string; unroll?: number }[], 
   return loops.reduceRight<Stmt[]>((b, l) => [loop(l.v, l.extent, b, l.unroll ?? 1)], [...body]);
 }
 
-/** `target[indices] = expr` (or `op`) over every index of the target, reductions as inner loops. */
+
+/**
+ * The reductions of a statement over `indices` that are computed once per their own free indices,
+ * before the element loops that do not move them (issue 13 item 3: softmax's `sum_c' exp(z[n,c'])`
+ * inside a step over [n,c] is computed once per n, not once per (n,c)). `prefix` when its free
+ * indices are the outermost loops: a local inside them; otherwise an array over its free indices.
+ */
+export function ownTemporaries(e: Expr, indices: readonly string[]): { node: Expr; prefix: boolean; level: number }[] {
+  if (e.kind === "sum" || e.kind === "max") return []; // the statement is the reduction: nothing to share
+  return topReductions(e)
+    .filter((r) => r.free.length < indices.length)
+    .map((node) => {
+      const level = Math.max(-1, ...node.free.map((i) => indices.indexOf(i))) + 1;
+      return { node, prefix: level === node.free.length, level };
+    });
+}
+
+/**
+ * `target[indices] = expr` over every index of the target, reductions as inner loops (those that
+ * move with fewer indices computed once per their own, `ownTemporaries`). A sum over R of a product
+ * with `delta(v, f(R))`, `v` an index of the target, is a scatter: the target zeroed, then `+=` at `f`.
+ */
 export function assignLoop(p: Program, outer: Names, target: string, t: TensorDecl, indices: readonly string[], expr: Expr): Stmt[] {
   // the nest is a scope of its own: its counters are the spec's letters wherever they are free
   const names = { ...outer, namer: outer.namer.child() };
+  void t;
+  const scatter = scatterOf(expr, indices);
+  if (scatter) return scatterLoop(p, names, target, indices, scatter);
   const vars = new Map<string, string>();
   const loops = indices.map((i) => {
     const v = names.namer.fresh(i);
     vars.set(i, v);
     return { v, extent: names.symbol(p.sizeOf(i)) };
   });
-  void t;
-  const { pre, value } = lowerExpr(expr, { ...names, indices: vars });
-  return nest(loops, [...pre, store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value)]);
+  const known = new Map<Expr, Value>();
+  // statements placed right inside loop level-1 (level 0: before every loop)
+  const at_: Stmt[][] = indices.map(() => []);
+  at_.push([]);
+  const before: Stmt[] = [];
+  for (const r of ownTemporaries(expr, indices)) {
+    if (r.prefix) {
+      const { pre, value } = lowerExpr(r.node, { ...names, indices: vars, known });
+      if (value.kind === "local") {
+        at_[r.level]!.push(...pre);
+        known.set(r.node, value);
+      } else {
+        const v = names.namer.fresh(r.node.kind === "max" ? "top" : "total");
+        at_[r.level]!.push(...pre, let_(v, value));
+        known.set(r.node, local(v));
+      }
+    } else {
+      const free = indices.filter((i) => r.node.free.includes(i));
+      const tmp = names.namer.fresh("total");
+      const own = { ...names, namer: names.namer.child() };
+      const tv = new Map(free.map((i) => [i, own.namer.fresh(i)]));
+      const { pre, value } = lowerExpr(r.node, { ...own, indices: tv, known });
+      before.push({ kind: "alloc", array: tmp, type: "f64", dims: free.map((i) => names.symbol(p.sizeOf(i))), note: print(r.node, p.letters) });
+      before.push(...nest(free.map((i) => ({ v: tv.get(i)!, extent: names.symbol(p.sizeOf(i)) })), [...pre, store({ kind: "cell", array: tmp, at: free.map((i) => at(tv.get(i)!)) }, value)]));
+      known.set(r.node, load(tmp, ...free.map((i) => at(vars.get(i)!))));
+    }
+  }
+  const { pre, value } = lowerExpr(expr, { ...names, indices: vars, known });
+  let body: Stmt[] = [...at_[indices.length]!, ...pre, store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value)];
+  for (let k = loops.length - 1; k >= 0; k--) body = [...at_[k]!, loop(loops[k]!.v, loops[k]!.extent, body)];
+  return [...before, ...body];
+}
+
+/** A statement that is a scatter-add: `sum(g * delta(v, f), R)` with `v` an index of the target that only the delta reads. */
+export function scatterOf(e: Expr, indices: readonly string[]): { delta: Delta; body: Expr; over: readonly string[] } | undefined {
+  if (e.kind !== "sum") return undefined;
+  const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
+  for (const d of factors) {
+    if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    const rest = factors.filter((f) => f !== d);
+    const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
+    if (body.free.includes(d.index)) continue;
+    return { delta: d, body, over: e.indices };
+  }
+  return undefined;
+}
+
+/** The target zeroed, then for each element of the sum's indices and the target's other indices: `target[.., id, ..] += g`. */
+function scatterLoop(p: Program, names: Names, target: string, indices: readonly string[], sc: { delta: Delta; body: Expr; over: readonly string[] }): Stmt[] {
+  const vars = new Map<string, string>();
+  const outerLoops = sc.over.map((i) => {
+    const size = canonicalSize(i) ?? p.sizeOf(i);
+    const v = names.namer.fresh(names.letterFor(size, new Set([...indices, ...vars.values()])));
+    vars.set(i, v);
+    return { v, extent: names.symbol(size) };
+  });
+  const rest = indices.filter((i) => i !== sc.delta.index);
+  const innerLoops = rest.map((i) => {
+    const v = names.namer.fresh(i);
+    vars.set(i, v);
+    return { v, extent: names.symbol(p.sizeOf(i)) };
+  });
+  const id = names.namer.fresh(`${sc.delta.form.from.name}_id`);
+  const idValue = lowerExpr(sc.delta.form.from, { ...names, indices: vars }).value;
+  vars.set(sc.delta.index, id);
+  const { pre, value } = lowerExpr(sc.body, { ...names, indices: vars });
+  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value, "+=");
+  // the id moves only with the sum's indices: read once, outside the target's other loops
+  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [let_(id, idValue, false, "i32"), ...nest(innerLoops, [...pre, add])])];
 }
 
 /**

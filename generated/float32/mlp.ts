@@ -283,12 +283,12 @@ export function backwardNaive(dout: Float32Array, cache: MlpCache, into?: Partia
   //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
   const dz2 = new Float32Array(N * C);
   for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      let acc = 0;
-      for (let c1 = 0; c1 < C; c1++) {
-        acc += Math.exp(z[n * C + c1]! - m[n]!);
-      }
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
 
+    for (let c = 0; c < C; c++) {
       dz2[n * C + c] = (dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
     }
   }
