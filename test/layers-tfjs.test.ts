@@ -5,6 +5,7 @@
  * compared with backpass's interpreted naive and fused gradients on float32-representable data at
  * float32 tolerance. Points are random, so no tie or kink is hit (tfjs's maximum gives a tie's
  * whole gradient to its first argument; PyTorch, and backpass, split it: layers.test.ts holds those).
+ * The generated module of each spec (both kernels, float64) is held to the same tfjs gradients.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -13,6 +14,15 @@ import { randomInputs } from "../compiler/ir/interpret.js";
 import { isDifferentiable } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { derived, gradients, lengthOf, SPECS } from "./layers-cases.js";
+import { compile } from "../compiler/driver.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "vitest";
+import type { Kernels } from "./harness.js";
+
+const work = mkdtempSync(join(tmpdir(), "backpass-layers-tfjs-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 type T = tf.Tensor;
 type Sizes = Record<string, number>;
@@ -85,6 +95,9 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
     const d = await derived(key);
     const p = d.program;
     const c = CASES[key]!;
+    const file = join(work, `${key}.ts`);
+    writeFileSync(file, (await compile(SPECS[key])).code);
+    const mod = (await import(file)) as Kernels;
     const shape = (name: string, sizes: Sizes) => p.inputs.concat(p.steps).find((t) => t.name === name)!.indices.map((i) => sizes[p.sizeOf(i)]!);
     fc.assert(
       fc.property(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: 4 }))), fc.integer(), (dims, seed) => {
@@ -93,6 +106,9 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
         const inputs = randomInputs(p, sizes, rand, () => Math.fround(rand() * 4 - 2));
         const dout = Object.fromEntries(p.outputs.map((o) => [o, Float64Array.from({ length: lengthOf(p, o, sizes) }, () => Math.fround(rand() * 2 - 1))]));
         const ours = gradients(d, inputs, sizes, dout);
+        const { cache } = mod.forward(inputs, sizes);
+        const upstream = p.outputs.length === 1 ? dout[p.output]! : dout;
+        const kernels = { naive: mod.backwardNaive(upstream, cache), fused: mod.backwardFused(upstream, cache) };
         const wrt = p.inputs.filter(isDifferentiable);
         const fixed = Object.fromEntries(p.inputs.filter((t) => !isDifferentiable(t)).map((t) => [t.name, tf.tensor(Array.from(inputs[t.name]!), shape(t.name, sizes))]));
         const data = Object.fromEntries(p.inputs.map((t) => [t.name, tf.tensor(Array.from(inputs[t.name]!), shape(t.name, sizes))]));
@@ -112,6 +128,8 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
           for (const [which, got] of [
             ["naive", ours.naive.get(t.name)!],
             ["fused", ours.fused.get(t.name)!],
+            ["naive kernel", kernels.naive[`d${t.name}`]!],
+            ["fused kernel", kernels.fused[`d${t.name}`]!],
           ] as const)
             for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${which} d${t.name}[${i}]: ${got[i]} vs tfjs ${want[i]}`).toBeLessThanOrEqual(2e-4 * scale);
         });

@@ -77,7 +77,8 @@ function toArrays(s: Stmt & { kind: "for" }, namer: Namer): { fills: Stmt[]; nes
   const arrayOf = new Map<string, { array: string; over: readonly string[]; slot?: number }>();
   const localDefs = new Set([...innerDefs].filter((n) => !counters.includes(n)));
   for (const x of inner.body) {
-    if (x.kind !== "let" || x.mutable) continue;
+    // an id (i32) may stand in an index, which an array read cannot replace: it stays a local
+    if (x.kind !== "let" || x.mutable || x.type === "i32") continue;
     const uses = counters.filter((c) => dependsOn(x.value, new Set([c])));
     const readsLocal = [...localDefs].some((n) => n !== x.name && !arrayOf.has(n) && dependsOn(x.value, new Set([n])));
     if (readsLocal || !uses.includes(inner.index) || uses.length === counters.length) continue;

@@ -27,10 +27,12 @@ export function scalarReplace(body: readonly Stmt[], namer: Namer, slots?: Reado
     const key = (v: Value & { kind: "load" }) => `${v.array}[${v.at.map(printIndex).join(",")}]`;
     const found = new Map<string, { name: string; load: Value & { kind: "load" } }>();
     const order: string[] = [];
+    // a read at an index the body computes (an id read from an integer array) stays where it is
+    const lets = new Set(s.body.flatMap((x) => (x.kind === "let" ? [x.name] : [])));
     for (const x of s.body)
       for (const v of valuesOf(x).slice(0, x.kind === "store" ? 1 : undefined))
         for (const n of valueNodes(v)) {
-          if (n.kind !== "load" || writes.has(n.array) || found.has(key(n))) continue;
+          if (n.kind !== "load" || writes.has(n.array) || found.has(key(n)) || n.at.some((i) => i.var !== undefined && lets.has(i.var))) continue;
           found.set(key(n), { name: "", load: n });
           order.push(key(n));
         }

@@ -15,7 +15,7 @@
  * each as written (stores to several outputs stay interleaved, which measured faster for
  * softmax_xent's dz and dt). A `let` in a copy takes a fresh name.
  */
-import { at, mapStmts, sumOf, type Index, type Namer, type Stmt, type Value } from "./ir.js";
+import { at, bin, mapStmts, num, sumOf, type Index, type Namer, type Stmt, type Value } from "./ir.js";
 import { printIndex } from "./print.js";
 
 export function unroll(body: readonly Stmt[], namer: Namer): Stmt[] {
@@ -73,10 +73,13 @@ function rebuild(loops: readonly Stmt[], body: readonly Stmt[]): Stmt[] {
 /** Copy `k` of a body: `index` moved on by `k`, each `let` renamed. */
 function copyBody(body: readonly Stmt[], index: string, k: number, namer: Namer): Stmt[] {
   if (k === 0) return [...body];
-  const shift = (i: Index): Index => (i.var === index ? at(i.var, i.plus + k) : i);
   const renames = new Map<string, string>();
   for (const s of body) if (s.kind === "let") renames.set(s.name, namer.fresh(s.name));
-  const rename = (v: Value): Value => (v.kind === "local" && renames.has(v.name) ? { kind: "local", name: renames.get(v.name)! } : v);
+  // an index may be a let of the body too (an id read from an integer array: `z[n, label_id]`)
+  const shift = (i: Index): Index => (i.var === index ? at(i.var, i.plus + k) : i.var !== undefined && renames.has(i.var) ? at(renames.get(i.var)!, i.plus) : i);
+  // the counter read as a value (a delta's test `v === id`) moves on too
+  const rename = (v: Value): Value =>
+    v.kind === "local" && renames.has(v.name) ? { kind: "local", name: renames.get(v.name)! } : v.kind === "local" && v.name === index ? bin("+", v, num(k)) : v;
   return mapStmts(body, { index: shift, value: rename }).map((s) => {
     if (s.kind === "let") return { ...s, name: renames.get(s.name)! };
     if (s.kind === "store" && s.place.kind === "local" && renames.has(s.place.name)) return { ...s, place: { kind: "local", name: renames.get(s.place.name)! } };
