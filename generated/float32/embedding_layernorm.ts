@@ -647,9 +647,9 @@ export function backwardFused(
           const ids_b_s = ids[b * S + s]!;
           const r3_b_s = r3[b * S + s]!;
           r4_v += (v === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v1 += (v === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v2 += (v === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v3 += (v === ids_b_s ? 1 : 0) * r3_b_s;
+          r4_v1 += (v + 1 === ids_b_s ? 1 : 0) * r3_b_s;
+          r4_v2 += (v + 2 === ids_b_s ? 1 : 0) * r3_b_s;
+          r4_v3 += (v + 3 === ids_b_s ? 1 : 0) * r3_b_s;
         }
 
         r4[v] = r4_v;
