@@ -8,7 +8,7 @@
  * gradient array cell for cell (it reads that array: `aliasOf`); the fused kernel runs the
  * schedule's passes.
  */
-import { canonicalSize, children, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
+import { canonicalSize, collect, isReduction, isStored, print, type Expr, type SizeOf } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.js";
 import type { Backward } from "./ir/backward.js";
 import { boundOf, type Schedule } from "./schedule/passes.js";

@@ -5,13 +5,12 @@
  */
 import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
-import { collect, contains, print, printTogether, refName, refsOf, type Expr, type Ref, type Sym } from "../ir/expr.js";
+import { collect, contains, print, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import { gatherSizes } from "../ir/interpret.js";
-import type { Backward, Fused, Statement } from "../ir/backward.js";
+import type { Backward, Fused } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
-import { aliasOf, assignLoop, lowerFused, type Names } from "../schedule/lower.js";
-import type { Stmt } from "../loop/ir.js";
+import { lowerForward, lowerFused, lowerNaive, type Names } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 
@@ -43,9 +42,6 @@ function show(p: Program, e: Expr): string {
   return commentText(print(e, p.letters));
 }
 
-function refText(p: Program, r: Ref): string {
-  return show(p, r).replace(/\[\]$/, "");
-}
 
 function declText(t: TensorDecl, prefix = ""): string {
   return t.indices.length ? `${prefix}${t.name}[${t.indices.join(",")}]` : `${prefix}${t.name}`;
@@ -335,12 +331,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
       p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
     ),
   );
-  const body: Stmt[] = [];
-  for (const s of p.steps) {
-    body.push({ kind: "comment", text: `step ${s.position + 1}: ${s.text}` });
-    body.push(...assignLoop(p, names, arrays.get(s.name)!, s, s.indices, s.rhs));
-  }
-  lines.push(...tsStatements(body, dims));
+  lines.push(...tsStatements(lowerForward(p, names, (name) => arrays.get(name)!), dims));
   const fields = [
     `spec: ${stringLiteral(p.name)}`,
     `sizes: { ${p.sizes.map((s) => `${s}: ${syms.get(s)}`).join(", ")} }`,
@@ -355,7 +346,6 @@ function forwardBody(p: Program, T: string, A: string): string[] {
 
 function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
-  const finals = new Set(bw.gradients.map((g) => g.grad.name));
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of readsOf([s.expr])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
   for (const c of constantsIn(bw.blocks.flatMap((b) => b.statements.map((s) => s.expr)))) needed.add(c);
@@ -377,32 +367,8 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   });
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
   lines.push(backwardDisjointCheck(p, outputs, doutArgs));
-  const body: Stmt[] = [];
-  for (const b of bw.blocks) {
-    body.push({ kind: "blank" });
-    body.push({ kind: "comment", text: b.step ? `step ${b.step.position + 1} reversed: ${b.step.text}` : "gradients of the inputs" });
-    for (const s of b.statements) {
-      body.push(...statementComment(p, s, b.step?.indices ?? []).map((text): Stmt => ({ kind: "comment", text })));
-      const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
-      const zero = s.expr.kind === "num" && s.expr.value === 0;
-      // an adjoint that is exactly another gradient array, cell for cell, is that array
-      const alias = aliasOf(s, finals);
-      if (alias !== undefined && s.expr.kind === "ref") {
-        grads.set(s.target.name, gradName(s.expr));
-        body.push({ kind: "comment", text: `(the same array as ${refText(p, s.expr).replace("#", "")}: no copy)` });
-        continue;
-      }
-      let v = finals.has(s.target.name) ? grads.get(s.target.name)! : undefined;
-      if (v === undefined) {
-        v = namer.fresh(refName(s.target).replace("#", ""));
-        grads.set(s.target.name, v);
-        body.push({ kind: "alloc", array: v, type: A === "Float32Array" ? "f32" : "f64", dims: shapeOf(p, base).map((x) => syms.get(x)!), note: "" });
-      } else if (zero) body.push({ kind: "fill", array: v, value: 0 });
-      dims.set(v, shapeOf(p, base).map((x) => syms.get(x)!));
-      if (!zero) body.push(...assignLoop(p, names, v, base, s.target.indices, s.expr));
-    }
-  }
-  lines.push(...tsStatements(body, dims));
+  for (const g of bw.gradients) dims.set(grads.get(g.grad.name)!, shapeOf(p, g.input).map((x) => syms.get(x)!));
+  lines.push(...tsStatements(lowerNaive(p, bw, names, grads, A === "Float32Array" ? "f32" : "f64"), dims));
   lines.push(`return { ${bw.gradients.map((g) => `d${g.input.name}: ${grads.get(g.grad.name)}`).join(", ")} };`);
   return lines;
 }
@@ -423,16 +389,6 @@ function backwardDisjointCheck(p: Program, outputs: readonly { name: string; v: 
 function disjointCheck(written: readonly { code: string; name: string }[], read: readonly { code: string; name: string }[]): string {
   const list = (xs: readonly { code: string; name: string }[]) => `[${xs.map((x) => x.code).join(", ")}], [${xs.map((x) => stringLiteral(x.name)).join(", ")}]`;
   return `if (into !== undefined) checkDisjoint(${list(written)}, ${list(read)});`;
-}
-
-/** A backward statement and the local partials it uses, each pair printed in the step's naming context. */
-function statementComment(p: Program, s: Statement, stepIndices: readonly string[]): string[] {
-  const out = [`${print(s.target, p.letters).replace(/\[\]$/, "").replace("#", "")} = ${print(s.expr, p.letters).replace(/#/g, "")}`];
-  for (const lp of s.partials ?? []) {
-    const [occurrence, partial] = printTogether([lp.occurrence, lp.partial], p.letters, stepIndices);
-    out.push(`  local derivative ∂/∂${occurrence} = ${partial}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
-  }
-  return out;
 }
 
 function fusedBody(inp: EmitInput, T: string, A: string): string[] {

@@ -9,6 +9,7 @@
  * row-major with the dimensions the kernel declares. Every name (array, local, loop counter,
  * size) is final: a pass that adds one takes it from the kernel's `Namer`.
  */
+import { assertNever } from "../ir/node.js";
 
 /** Element type of an array or a local: float64, float32, and int32 for integer inputs and gathers. */
 export type Elem = "f64" | "f32" | "i32";
@@ -91,9 +92,7 @@ export interface Kernel {
   readonly body: readonly Stmt[];
 }
 
-export function assertNever(x: never, what = "value"): never {
-  throw new Error(`unexpected loop IR ${what}: ${JSON.stringify(x)}`);
-}
+export { assertNever };
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -261,11 +260,6 @@ export function written(body: readonly Stmt[]): Set<string> {
 /** Whether a value reads the loop counter `v` or a local in `locals`. */
 export function dependsOn(x: Value, vars: ReadonlySet<string>): boolean {
   return valueNodes(x).some((n) => (n.kind === "local" && vars.has(n.name)) || (n.kind === "load" && n.at.some((i) => i.var !== undefined && vars.has(i.var))));
-}
-
-/** Structural equality of values (the IR is small: printing is the key). */
-export function sameIndex(a: readonly Index[], b: readonly Index[]): boolean {
-  return a.length === b.length && a.every((i, k) => i.var === b[k]!.var && i.plus === b[k]!.plus);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, mul, ONE, print, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
-import type { Fused, Statement } from "../ir/backward.js";
-import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Namer, type Stmt, type Value } from "../loop/ir.js";
+import type { Backward, Fused, Statement } from "../ir/backward.js";
+import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Elem, type Namer, type Stmt, type Value } from "../loop/ir.js";
 import { hoist as hoistLets } from "../loop/hoist.js";
 import { unroll } from "../loop/unroll.js";
 import { accumulate } from "../loop/accumulate.js";
@@ -350,6 +350,56 @@ function scatterLoop(p: Program, names: Names, target: string, indices: readonly
 export function aliasOf(s: Statement, finals: ReadonlySet<string>): string | undefined {
   const e = s.expr;
   return !finals.has(s.target.name) && e.kind === "ref" && e.space === "grad" && e.indices.join(",") === s.target.indices.join(",") ? e.name : undefined;
+}
+
+/** The forward pass: each step, under its comment, as a loop nest writing the step's array (`arrayOf`). */
+export function lowerForward(p: Program, names: Names, arrayOf: (step: string) => string): Stmt[] {
+  return p.steps.flatMap((s): Stmt[] => [{ kind: "comment", text: `step ${s.position + 1}: ${s.text}` }, ...assignLoop(p, names, arrayOf(s.name), s, s.indices, s.rhs)]);
+}
+
+/**
+ * The naive backward: one block per forward step, in reverse, each statement under its comment
+ * (the statement and its local partials) and allocating the array it writes, except a statement
+ * that is another gradient array (`aliasOf`) and a final gradient (written into the output array,
+ * zeroed with `fill` when it is 0). `grads` maps a gradient's name to its array and is filled here.
+ */
+export function lowerNaive(p: Program, bw: Backward, names: Names, grads: Map<string, string>, type: Elem): Stmt[] {
+  const finals = new Set(bw.gradients.map((g) => g.grad.name));
+  const body: Stmt[] = [];
+  for (const b of bw.blocks) {
+    body.push({ kind: "blank" });
+    body.push({ kind: "comment", text: b.step ? `step ${b.step.position + 1} reversed: ${b.step.text}` : "gradients of the inputs" });
+    for (const s of b.statements) {
+      body.push(...statementComment(p, s, b.step?.indices ?? []).map((text): Stmt => ({ kind: "comment", text })));
+      const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
+      const zero = s.expr.kind === "num" && s.expr.value === 0;
+      // an adjoint that is exactly another gradient array, cell for cell, is that array
+      const alias = aliasOf(s, finals);
+      if (alias !== undefined && grads.has(alias)) {
+        grads.set(s.target.name, grads.get(alias)!);
+        body.push({ kind: "comment", text: `(the same array as ${print(s.expr, p.letters).replace(/\[\]$/, "").replace("#", "")}: no copy)` });
+        continue;
+      }
+      let v = finals.has(s.target.name) ? grads.get(s.target.name)! : undefined;
+      if (v === undefined) {
+        v = names.namer.fresh(refName(s.target).replace("#", ""));
+        grads.set(s.target.name, v);
+        body.push({ kind: "alloc", array: v, type, dims: dimsOf(p, base, names), note: "" });
+      } else if (zero) body.push({ kind: "fill", array: v, value: 0 });
+      if (!zero) body.push(...assignLoop(p, names, v, base, s.target.indices, s.expr));
+    }
+  }
+  return body;
+}
+
+/** A backward statement and the local partials it uses, each pair printed in the step's naming context. */
+function statementComment(p: Program, s: Statement, stepIndices: readonly string[]): string[] {
+  const out = [`${print(s.target, p.letters).replace(/\[\]$/, "").replace("#", "")} = ${print(s.expr, p.letters).replace(/#/g, "")}`];
+  for (const lp of s.partials ?? []) {
+    const [occurrence, partial] = printTogether([lp.occurrence, lp.partial], p.letters, stepIndices);
+    out.push(`  local derivative ∂/∂${occurrence} = ${partial}${lp.fallback ? " (own rule; the CAS answer was rejected)" : ""}`);
+  }
+  return out;
 }
 
 /** What the fused kernel's lowering needs beyond the names: the kernel's output arrays and the element type. */
