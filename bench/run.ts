@@ -11,7 +11,7 @@
  */
 import { Bench } from "tinybench";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -152,28 +152,50 @@ async function batchnormRows(): Promise<Row[]> {
 
 /** Fused against naive for other library specs, at a size where the inputs take at least 1 MiB. */
 async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, number>; inputMiB: number; naive: number; fused: number; ratio: number }[]> {
-  // every library spec, at sizes where its inputs take at least 1 MiB
+  // every library spec in specs/, at sizes chosen per spec where its inputs take at least 1 MiB
   const square = { N: 512, D: 512 };
-  const cases: [string, Record<string, number>][] = [
-    ["batchnorm", square],
-    ["layernorm", square],
-    ["rmsnorm", square],
-    ["instancenorm", { B: 8, C: 64, S: 256 }],
-    ["groupnorm", { B: 8, G: 8, C: 8, S: 256 }],
-    ["l2normalize", square],
-    ["cosine", square],
-    ["softmax", { N: 512, C: 512 }],
-    ["logsoftmax", { N: 512, C: 512 }],
-    ["softmax_xent", { N: 512, C: 512 }],
-    ["mse", square],
-    ["sigmoid", square],
-    ["tanh", square],
-    ["softplus", square],
-    ["gelu", square],
-    ["swish", square],
-    ["linear", { N: 256, D: 512, K: 256 }],
-    ["attention", { L: 512, E: 128, F: 128 }],
-  ];
+  const rows = { N: 512, C: 512 };
+  const recurrent = { B: 64, I: 256, K: 256 };
+  const SIZES: Record<string, Record<string, number>> = {
+    batchnorm: square,
+    layernorm: square,
+    rmsnorm: square,
+    instancenorm: { B: 8, C: 64, S: 256 },
+    groupnorm: { B: 8, G: 8, C: 8, S: 256 },
+    l2normalize: square,
+    cosine: square,
+    softmax: rows,
+    logsoftmax: rows,
+    softmax_xent: rows,
+    mse: square,
+    sigmoid: square,
+    tanh: square,
+    softplus: square,
+    gelu: square,
+    swish: square,
+    linear: { N: 256, D: 512, K: 256 },
+    attention: { L: 512, E: 128, F: 128 },
+    relu: square,
+    leaky_relu: square,
+    elu: square,
+    gelu_erf: square,
+    huber: square,
+    dropout: square,
+    bn_relu: square,
+    masked_softmax: rows,
+    cross_entropy: rows,
+    embedding_layernorm: { B: 8, S: 64, V: 512, D: 128 },
+    mlp: { N: 256, F: 256, H: 256, C: 64 },
+    gru: recurrent,
+    lstm: recurrent,
+  };
+  const names = readdirSync(join(root, "specs"))
+    .filter((f) => f.endsWith(".spec.ts"))
+    .map((f) => f.slice(0, -".spec.ts".length))
+    .sort();
+  const missing = names.filter((n) => SIZES[n] === undefined);
+  if (missing.length) throw new Error(`bench: no sizes for ${missing.join(", ")} (add them to SIZES in bench/run.ts)`);
+  const cases = names.map((n): [string, Record<string, number>] => [n, SIZES[n]!]);
   const out = [];
   for (const [name, sizes] of cases) {
     // each spec in a fresh process: a long-lived process full of other kernels times them unevenly

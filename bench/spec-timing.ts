@@ -8,15 +8,16 @@ import { Bench } from "tinybench";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { shapeOf } from "../compiler/ir/program.js";
+import { gatherSizes } from "../compiler/ir/interpret.js";
 
 const [name, sizesJson] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
 const sizes = JSON.parse(sizesJson!) as Record<string, number>;
 const root = join(import.meta.dirname, "..");
 const mod = (await import(join(root, "generated", `${name}.ts`))) as {
-  forward(i: Record<string, Float64Array>, s: Record<string, number>): Record<string, unknown> & { cache: unknown };
-  backwardNaive(d: Float64Array, c: unknown): unknown;
-  backwardFused(d: Float64Array, c: unknown): unknown;
+  forward(i: Record<string, Float64Array | Int32Array>, s: Record<string, number>): Record<string, unknown> & { cache: unknown };
+  backwardNaive(d: Float64Array | Record<string, Float64Array>, c: unknown): unknown;
+  backwardFused(d: Float64Array | Record<string, Float64Array>, c: unknown): unknown;
 };
 const p = checkSpec((await import(join(root, "specs", `${name}.spec.ts`))).default);
 let seed = 17;
@@ -24,10 +25,23 @@ const rand = () => {
   seed = (seed * 1103515245 + 12345) % 2147483648;
   return seed / 2147483648;
 };
-const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => 0.2 + (rand() * 2 - 1))]));
+// integer inputs get valid ids: uniform in the range of every position they index
+const ranges = gatherSizes(p);
+const inputs = Object.fromEntries(
+  p.inputs.map((t) => {
+    const n = shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1);
+    if (t.kind === "int") {
+      const bound = Math.min(...(ranges.get(t.name) ?? []).map((s) => sizes[s]!), 2 ** 31 - 1);
+      return [t.name, Int32Array.from({ length: n }, () => Math.floor(rand() * bound))];
+    }
+    return [t.name, Float64Array.from({ length: n }, () => 0.2 + (rand() * 2 - 1))];
+  }),
+);
 const inputMiB = Object.values(inputs).reduce((a, v) => a + v.byteLength, 0) / 2 ** 20;
 const { cache, ...outs } = mod.forward(inputs, sizes);
-const dout = Float64Array.from({ length: (outs[p.output] as Float64Array).length }, () => rand() * 2 - 1);
+// one upstream gradient per output: an object by output name when the spec has several
+const douts = p.outputs.map((o) => Float64Array.from({ length: (outs[o] as Float64Array).length }, () => rand() * 2 - 1));
+const dout = p.outputs.length === 1 ? douts[0]! : Object.fromEntries(p.outputs.map((o, k) => [o, douts[k]!]));
 // naive and fused are timed in many short alternating rounds (a tinybench run of about 10 ms each,
 // without a forced collection between them, which would leave each round measuring a cold heap),
 // so that the slow spells of this shared machine (every kernel 3x slower for a while) fall on both

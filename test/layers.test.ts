@@ -318,7 +318,7 @@ describe("misuse is a spec error that says what and where", () => {
     }
   });
 
-  it("the command line: explain writes the derivation, build refuses with exit code 1 and writes nothing", async () => {
+  it("the command line: explain writes the derivation of a spec with two outputs, and build writes its module", async () => {
     const root = join(import.meta.dirname, "..");
     mkdirSync(join(root, "test/.out"), { recursive: true });
     const dir = mkdtempSync(join(root, "test/.out/layers-"));
@@ -333,18 +333,21 @@ describe("misuse is a spec error that says what and where", () => {
       const svg = readFileSync(join(dir, "ex/cell.svg"), "utf8");
       expect(svg).toContain(">dh<");
       expect(svg).toContain(">dc<");
-      expect(await run(["build", "cell.json", "--out", "out"], io)).toBe(1);
-      expect(stderr).toContain("cell.json: code generation for several outputs is not implemented yet");
-      expect(existsSync(join(dir, "out"))).toBe(false);
+      // and builds: forward returns both outputs
+      expect(await run(["build", "cell.json", "--out", "out"], io)).toBe(0);
+      expect(stderr).toBe("");
+      expect(readFileSync(join(dir, "out/cell.ts"), "utf8")).toContain("return { h: h, c: c, cache };");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("compile refuses what code generation cannot lower yet, naming it", async () => {
-    await expect(compile(SPECS.relu)).rejects.toThrow("code generation for where(...)");
-    await expect(compile(SPECS.embedding)).rejects.toThrow("code generation for an input of kind 'int' ('ids') is not implemented yet");
-    await expect(compile(SPECS.cell)).rejects.toThrow("code generation for several outputs");
+  it("compile builds every construct: where, int and nograd inputs, gathers, several outputs", async () => {
+    for (const key of Object.keys(SPECS)) {
+      const { code } = await compile(SPECS[key]);
+      expect(code, key).toContain("export function backwardFused(");
+    }
+    expect((await compile(SPECS.embedding)).code).toContain("ids: Int32Array;");
   });
 });
 
