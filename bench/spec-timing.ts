@@ -27,8 +27,8 @@ const rand = () => {
 };
 // integer inputs get valid ids: uniform in the range of every position they index
 const ranges = gatherSizes(p);
-const inputs = Object.fromEntries(
-  p.inputs.map((t) => {
+const inputs: Record<string, Float64Array | Int32Array> = Object.fromEntries(
+  p.inputs.map((t): [string, Float64Array | Int32Array] => {
     const n = shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1);
     if (t.kind === "int") {
       const bound = Math.min(...(ranges.get(t.name) ?? []).map((s) => sizes[s]!), 2 ** 31 - 1);
