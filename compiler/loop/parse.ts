@@ -3,9 +3,9 @@
  * (test/loop/<pass>.test.ts). It reads exactly what the printer writes, one statement per line, and
  * throws on anything else; `parse(print(x))` prints as `x` does.
  */
-import type { Elem, Index, MathFn, Place, Stmt, StoreOp, Value } from "./ir.js";
+import type { CompareOp, Elem, Index, MathFn, Place, Stmt, StoreOp, Value } from "./ir.js";
 
-const MATH: ReadonlySet<string> = new Set(["exp", "log", "tanh", "abs", "sin", "cos", "sign", "cosh", "sinh", "sqrt", "pow", "max"]);
+const MATH: ReadonlySet<string> = new Set(["exp", "log", "tanh", "abs", "sin", "cos", "sign", "cosh", "sinh", "sqrt", "pow", "max", "erf", "log1p", "expm1"]);
 const ELEM: ReadonlySet<string> = new Set(["f64", "f32", "i32"]);
 
 /** Statements from their text; `array` lines are skipped (see parseKernel). */
@@ -79,7 +79,7 @@ function placeOf(s: string, fail: () => never): Place {
 
 /** A value by precedence climbing over the printer's tokens. */
 export function value(text: string, fail: () => never = () => { throw new Error(`loop IR: cannot read '${text}'`); }): Value {
-  const tokens = text.match(/\d+(?:\.\d+)?(?:e[+-]?\d+)?|Infinity|[A-Za-z_$][\w$]*|[-+*/(),[\]]/g) ?? [];
+  const tokens = text.match(/\d+(?:\.\d+)?(?:e[+-]?\d+)?|Infinity|[A-Za-z_$][\w$]*|===|!==|<=|>=|[<>?:]|[-+*/(),[\]]/g) ?? [];
   if (tokens.join("") !== text.replace(/\s+/g, "")) fail();
   let k = 0;
   const peek = () => tokens[k];
@@ -89,6 +89,7 @@ export function value(text: string, fail: () => never = () => { throw new Error(
     return x!;
   };
   const PREC: Record<string, number> = { "+": 1, "-": 1, "*": 2, "/": 2 };
+  const CMP: Record<string, CompareOp> = { "<": "<", "<=": "<=", ">": ">", ">=": ">=", "===": "==", "!==": "!=" };
   const expr = (min: number): Value => {
     let left = unary();
     for (;;) {
@@ -112,6 +113,18 @@ export function value(text: string, fail: () => never = () => { throw new Error(
     const t = take();
     if (t === "(") {
       const v = expr(1);
+      // a select, as the printer writes it: (left op right ? then : else)
+      const op = peek();
+      if (op !== undefined && CMP[op] !== undefined) {
+        take();
+        const right = expr(1);
+        take("?");
+        const then = expr(1);
+        take(":");
+        const otherwise = expr(1);
+        take(")");
+        return { kind: "select", op: CMP[op]!, left: v, right, then, else: otherwise };
+      }
       take(")");
       return v;
     }

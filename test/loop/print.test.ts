@@ -51,4 +51,18 @@ describe("loop IR printer", () => {
     `);
     expect(printStmts(parseStmts(text))).toBe(text);
   });
+
+  it("a select and an id read from an integer array print and read back (where, delta, a gather)", () => {
+    const text = ir(`
+      for n in 0..N {
+        let label_id: i32 = label[n]
+        for c in 0..C {
+          dz[n, c] = (c === label_id ? 1 : 0) * g[n] + (z[n, c] > 0 ? erf(z[n, c]) : expm1(z[n, label_id]))
+        }
+      }
+    `);
+    expect(printStmts(parseStmts(text))).toBe(text);
+    const s = parseStmts(text)[0]!;
+    expect(s.kind === "for" && s.body[1]!.kind === "for" && s.body[1]!.body[0]!.kind === "store" && s.body[1]!.body[0]!.value.kind === "bin" && s.body[1]!.body[0]!.value.a.kind === "bin" && s.body[1]!.body[0]!.value.a.a.kind).toBe("select");
+  });
 });
