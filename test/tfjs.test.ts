@@ -2,7 +2,8 @@
  * Library layers against TensorFlow.js: each layer written with tfjs ops by hand, differentiated by
  * tfjs's own autodiff (an implementation no one here wrote), on float32-representable data; both
  * generated backward kernels must agree at float32 tolerance. Batchnorm has its own in
- * batchnorm.test.ts.
+ * batchnorm.test.ts. Integer inputs and several outputs are checked against tfjs in
+ * layers-tfjs.test.ts (its own class-label cross-entropy, mlp and gated cell, interpreted and built).
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -40,6 +41,22 @@ const CASES: Record<string, Case> = {
   linear: {
     f: () => (x, w, b) => tf.add(tf.matMul(x!, w!), b!),
     shapes: ({ N, D, K }) => [[N!, D!], [D!, K!], [K!]],
+  },
+  relu: {
+    f: () => (x) => tf.relu(x!),
+    shapes: ({ N, D }) => [[N!, D!]],
+  },
+  leaky_relu: {
+    f: () => (x) => tf.leakyRelu(x!, 0.01),
+    shapes: ({ N, D }) => [[N!, D!]],
+  },
+  elu: {
+    f: () => (x) => tf.elu(x!),
+    shapes: ({ N, D }) => [[N!, D!]],
+  },
+  gelu_erf: {
+    f: () => (x) => tf.mul(tf.mul(0.5, x!), tf.add(1, tf.erf(tf.div(x!, Math.SQRT2)))),
+    shapes: ({ N, D }) => [[N!, D!]],
   },
   attention: {
     f: ({ E }) => (q, k, v) => tf.matMul(tf.softmax(tf.div(tf.matMul(q!, k!, false, true), Math.sqrt(E!))), v!),
