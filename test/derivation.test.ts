@@ -11,7 +11,7 @@ import { deriveFused, throughOwnValue } from "../compiler/simplify/fused.js";
 import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { print } from "../compiler/ir/expr.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
-import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
+import { interpretBackward, interpretForward, randomInputs } from "../compiler/ir/interpret.js";
 import { prng } from "../compiler/ir/random.js";
 
 const specDir = join(import.meta.dirname, "../specs");
@@ -28,7 +28,8 @@ describe.each(readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")))("deriv
       const rand = prng(trial + 1);
       const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * 4)]));
       const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
-      const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from({ length: shapeOf(p, t).reduce((a, s) => a * sizes[s]!, 1) }, () => 2 * rand() - 0.5)]));
+      // integer inputs get valid ids
+      const inputs = randomInputs(p, sizes, rand, () => 2 * rand() - 0.5);
       const tensors = interpretForward(p, inputs, sizes, constants);
       const outLen = shapeOf(p, tensorOf(p, p.output)).reduce((a, s) => a * sizes[s]!, 1);
       const all = interpretBackward(p, bw, tensors, sizes, constants, Float64Array.from({ length: outLen }, () => 2 * rand() - 1));

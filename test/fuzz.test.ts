@@ -18,8 +18,8 @@ import { join } from "node:path";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
 import { tokenize } from "../compiler/parse/expression.js";
-import { interpretBackward, interpretForward } from "../compiler/ir/interpret.js";
-import { shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
+import { interpretBackward, interpretForward, randomInputs } from "../compiler/ir/interpret.js";
+import { isDifferentiable, shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { addCount, checkModule, expectFewSkips, lengthOf, settle, type FdCount, type Kernels } from "./harness.js";
 
@@ -65,10 +65,11 @@ function interpreterGradientCheck(p: Program, c: Compiled, seed: number): FdCoun
   const rand = prng(seed);
   const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * 3)]));
   const constants = Object.fromEntries(p.constants.map((k) => [k.name, k.value]));
-  const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from({ length: lengthOf(p, t.name, sizes) }, () => 0.3 + rand())]));
+  // integer inputs get valid ids (a library spec's gather)
+  const inputs = randomInputs(p, sizes, rand, () => 0.3 + rand());
   const outLen = shapeOf(p, tensorOf(p, p.output)).reduce((a, s) => a * sizes[s]!, 1);
   const w = Float64Array.from({ length: outLen }, () => rand() * 2 - 1);
-  const loss = (ins: Record<string, Float64Array>) => {
+  const loss = (ins: Record<string, Float64Array | Int32Array>) => {
     const o = interpretForward(p, ins, sizes, constants).get(p.output)!.data;
     return o.reduce((s, v, i) => s + v * w[i]!, 0);
   };
@@ -80,7 +81,7 @@ function interpreterGradientCheck(p: Program, c: Compiled, seed: number): FdCoun
     return count;
   }
   const all = interpretBackward(p, c.backward, forward, sizes, constants, w);
-  for (const t of p.inputs) {
+  for (const t of p.inputs.filter(isDifferentiable)) {
     const g = all.get(gradKey(t.name))!.data;
     if (!g.every(Number.isFinite)) {
       count.nonFinite++;
