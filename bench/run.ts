@@ -184,7 +184,7 @@ async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, num
     bn_relu: square,
     masked_softmax: rows,
     cross_entropy: rows,
-    embedding_layernorm: { B: 8, S: 64, V: 512, D: 128 },
+    embedding_layernorm: { B: 8, S: 64, V: 1024, D: 128 },
     mlp: { N: 256, F: 256, H: 256, C: 64 },
     gru: recurrent,
     lstm: recurrent,
