@@ -36,16 +36,20 @@ export function verifyBackward(p: Program, bw: Backward): void {
 
 /**
  * The forward values with every step's elements moved by up to 8 ulps of the terms they were
- * computed from (the inputs stay): a value that cancelled to rounding noise moves by as much as its
- * noise, not by a few ulps of itself.
+ * computed from (the inputs stay), each step recomputed from the moved steps before it: a value
+ * that cancelled to rounding noise moves by as much as its noise, not by a few ulps of itself, and
+ * so does every value computed from it.
  */
 function shake(p: Program, tensors: Tensors, sizes: Readonly<Record<string, number>>, constants: Readonly<Record<string, number>>, rand: () => number): Tensors {
-  const env = tensorEnv({ tensors, sizes, constants, sizeOf: p.sizeOf });
+  // each step is computed again from the moved values before it, so noise passes downstream: a
+  // step that cancelled to noise (a sum of x - mean(x)) moves every step computed from it
   const out: Tensors = new Map(tensors);
+  const env = tensorEnv({ tensors: out, sizes, constants, sizeOf: p.sizeOf });
   for (const s of p.steps) {
     const t = tensors.get(s.name)!;
+    const value = fill(t.dims, (b) => evaluate(s.rhs, env, b), s.indices);
     const terms = fill(t.dims, (b) => evaluate(s.rhs, env, b, true), s.indices);
-    out.set(s.name, { dims: t.dims, data: t.data.map((v, i) => v + 8 * Number.EPSILON * terms[i]! * (rand() * 2 - 1)) });
+    out.set(s.name, { dims: t.dims, data: value.map((v, i) => v + 8 * Number.EPSILON * terms[i]! * (rand() * 2 - 1)) });
   }
   return out;
 }
