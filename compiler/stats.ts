@@ -13,7 +13,7 @@ import { shapeOf, tensorOf, type Program, type TensorDecl } from "./ir/program.j
 import type { Backward } from "./ir/backward.js";
 import { boundOf, type Schedule } from "./schedule/passes.js";
 import { cost } from "./schedule/cost.js";
-import { aliasOf, ownTemporaries, scatterOf } from "./schedule/lower.js";
+import { aliasOf, ownTemporaries, scatterLoopOf, scatterOf } from "./schedule/lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -171,7 +171,9 @@ export function kernelStats(p: Program, bw: Backward, sched: Schedule, at = 256)
         ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
-      fPasses.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+      // a pass of scatter-adds has no loop over the index they scatter along (lower.ts)
+      const scattered = scatterLoopOf(pass);
+      fPasses.push({ loops: sizesOf(pass.loops.filter((l) => l !== scattered), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
     } else {
       let ops = 0;
       let tr = 0;

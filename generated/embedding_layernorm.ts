@@ -391,7 +391,7 @@ export function backwardNaive(
  *   dgamma[d] = sum(dy[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s)
  *   dbeta[d] = sum(dy[b,s,d], b, s)
  *
- * 6 passes; each reduction is computed once and shared.
+ * 5 passes; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float64Array,
@@ -441,42 +441,10 @@ export function backwardFused(
     );
   if (own(into, "dgamma") !== undefined) dgamma.fill(0);
   if (own(into, "dbeta") !== undefined) dbeta.fill(0);
-  const r = new Float64Array(B * S * V); // stored(rstd[b,s]*delta(v, ids[b,s]))
-  const r1 = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d)
-  const r2 = new Float64Array(D * V); // sum(stored(rstd[b,s]*delta(v, ids[b,s]))*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
-  const r3 = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d], d), then rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)
-  const r4 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
-
-  // one pass over memory for rstd[b,s]*delta(v, ids[b,s]) (stored once, not recomputed by later passes)
-  {
-    for (let b = 0; b < B; b++) {
-      let s = 0;
-      for (; s + 4 <= S; s += 4) {
-        const rstd_b_s = rstd[b * S + s]!;
-        const ids_b_s = ids[b * S + s]!;
-        const rstd_b_s1 = rstd[b * S + s + 1]!;
-        const ids_b_s1 = ids[b * S + s + 1]!;
-        const rstd_b_s2 = rstd[b * S + s + 2]!;
-        const ids_b_s2 = ids[b * S + s + 2]!;
-        const rstd_b_s3 = rstd[b * S + s + 3]!;
-        const ids_b_s3 = ids[b * S + s + 3]!;
-        for (let v = 0; v < V; v++) {
-          r[(b * S + s) * V + v] = rstd_b_s * (v === ids_b_s ? 1 : 0);
-          r[(b * S + s + 1) * V + v] = rstd_b_s1 * (v === ids_b_s1 ? 1 : 0);
-          r[(b * S + s + 2) * V + v] = rstd_b_s2 * (v === ids_b_s2 ? 1 : 0);
-          r[(b * S + s + 3) * V + v] = rstd_b_s3 * (v === ids_b_s3 ? 1 : 0);
-        }
-      }
-
-      for (; s < S; s++) {
-        const rstd_b_s = rstd[b * S + s]!;
-        const ids_b_s = ids[b * S + s]!;
-        for (let v = 0; v < V; v++) {
-          r[(b * S + s) * V + v] = rstd_b_s * (v === ids_b_s ? 1 : 0);
-        }
-      }
-    }
-  }
+  const r = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  const r1 = new Float64Array(D * V); // sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
+  const r2 = new Float64Array(B * S); // sum(dy[b,s,d]*gamma[d], d), then rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)
+  const r3 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
 
   // one pass over memory for sum(dy[b,s,d]*gamma[d]*xmu[b,s,d], d), sum(dy[b,s,d]*gamma[d], d), sum(dy[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s), sum(dy[b,s,d], b, s)
   // dgamma is a reduction itself, derived by inlining alone (no rewrite)
@@ -485,14 +453,14 @@ export function backwardFused(
     for (let b = 0; b < B; b++) {
       let s = 0;
       for (; s + 4 <= S; s += 4) {
-        let r1_b_s = r1[b * S + s]!;
-        let r1_b_s1 = r1[b * S + s + 1]!;
-        let r1_b_s2 = r1[b * S + s + 2]!;
-        let r1_b_s3 = r1[b * S + s + 3]!;
-        let r3_b_s = r3[b * S + s]!;
-        let r3_b_s1 = r3[b * S + s + 1]!;
-        let r3_b_s2 = r3[b * S + s + 2]!;
-        let r3_b_s3 = r3[b * S + s + 3]!;
+        let r_b_s = r[b * S + s]!;
+        let r_b_s1 = r[b * S + s + 1]!;
+        let r_b_s2 = r[b * S + s + 2]!;
+        let r_b_s3 = r[b * S + s + 3]!;
+        let r2_b_s = r2[b * S + s]!;
+        let r2_b_s1 = r2[b * S + s + 1]!;
+        let r2_b_s2 = r2[b * S + s + 2]!;
+        let r2_b_s3 = r2[b * S + s + 3]!;
         const rstd_b_s = rstd[b * S + s]!;
         const rstd_b_s1 = rstd[b * S + s + 1]!;
         const rstd_b_s2 = rstd[b * S + s + 2]!;
@@ -507,14 +475,14 @@ export function backwardFused(
           const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
           const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
           const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          r1_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
-          r1_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
-          r1_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
-          r1_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
-          r3_b_s += dout_b_s_d * gamma_d;
-          r3_b_s1 += dout_b_s1_d * gamma_d;
-          r3_b_s2 += dout_b_s2_d * gamma_d;
-          r3_b_s3 += dout_b_s3_d * gamma_d;
+          r_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
+          r_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
+          r_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
+          r2_b_s += dout_b_s_d * gamma_d;
+          r2_b_s1 += dout_b_s1_d * gamma_d;
+          r2_b_s2 += dout_b_s2_d * gamma_d;
+          r2_b_s3 += dout_b_s3_d * gamma_d;
           dgamma[d] =
             dgamma[d]! +
             (dout_b_s_d * rstd_b_s * xmu_b_s_d +
@@ -524,84 +492,92 @@ export function backwardFused(
           dbeta[d] = dbeta[d]! + (dout_b_s_d + dout_b_s1_d + dout_b_s2_d + dout_b_s3_d);
         }
 
-        r1[b * S + s] = r1_b_s;
-        r1[b * S + s + 1] = r1_b_s1;
-        r1[b * S + s + 2] = r1_b_s2;
-        r1[b * S + s + 3] = r1_b_s3;
-        r3[b * S + s] = r3_b_s;
-        r3[b * S + s + 1] = r3_b_s1;
-        r3[b * S + s + 2] = r3_b_s2;
-        r3[b * S + s + 3] = r3_b_s3;
+        r[b * S + s] = r_b_s;
+        r[b * S + s + 1] = r_b_s1;
+        r[b * S + s + 2] = r_b_s2;
+        r[b * S + s + 3] = r_b_s3;
+        r2[b * S + s] = r2_b_s;
+        r2[b * S + s + 1] = r2_b_s1;
+        r2[b * S + s + 2] = r2_b_s2;
+        r2[b * S + s + 3] = r2_b_s3;
       }
 
       for (; s < S; s++) {
-        let r1_b_s = r1[b * S + s]!;
-        let r3_b_s = r3[b * S + s]!;
+        let r_b_s = r[b * S + s]!;
+        let r2_b_s = r2[b * S + s]!;
         const rstd_b_s = rstd[b * S + s]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
           const gamma_d = gamma[d]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          r1_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
-          r3_b_s += dout_b_s_d * gamma_d;
+          r_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r2_b_s += dout_b_s_d * gamma_d;
           dgamma[d] = dgamma[d]! + dout_b_s_d * rstd_b_s * xmu_b_s_d;
           dbeta[d] = dbeta[d]! + dout_b_s_d;
         }
 
-        r1[b * S + s] = r1_b_s;
-        r3[b * S + s] = r3_b_s;
+        r[b * S + s] = r_b_s;
+        r2[b * S + s] = r2_b_s;
       }
     }
   }
 
-  // one pass over memory for sum(stored(rstd[b,s]*delta(v, ids[b,s]))*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
+  // one pass over memory for sum(rstd[b,s]*delta(v, ids[b,s])*(D*dy[b,s,d]*gamma[d] - rstd[b,s]^2*xmu[b,s,d]*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d')), b, s)
   {
     for (let d = 0; d < D; d++) {
-      for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (; s + 4 <= S; s += 4) {
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
+      let b = 0;
+      for (; b + 4 <= B; b += 4) {
+        const gamma_d = gamma[d]!;
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
+          const ids_b1_s = ids[(b + 1) * S + s]!;
+          const ids_b2_s = ids[(b + 2) * S + s]!;
+          const ids_b3_s = ids[(b + 3) * S + s]!;
           const rstd_b_s = rstd[b * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r1_b_s = r1[b * S + s]!;
-          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
-          const rstd_b_s1 = rstd[b * S + s + 1]!;
-          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
-          const r1_b_s1 = r1[b * S + s + 1]!;
-          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
-          const rstd_b_s2 = rstd[b * S + s + 2]!;
-          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
-          const r1_b_s2 = r1[b * S + s + 2]!;
-          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
-          const rstd_b_s3 = rstd[b * S + s + 3]!;
-          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          const r1_b_s3 = r1[b * S + s + 3]!;
-          for (let v = 0; v < V; v++) {
-            const r_b_s_v = r[(b * S + s) * V + v]!;
-            const r_b_s1_v = r[(b * S + s + 1) * V + v]!;
-            const r_b_s2_v = r[(b * S + s + 2) * V + v]!;
-            const r_b_s3_v = r[(b * S + s + 3) * V + v]!;
-            r2[d * V + v] =
-              r2[d * V + v]! +
-              (r_b_s_v * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s) +
-                r_b_s1_v * (D * dout_b_s1_d * gamma_d - rstd_b_s1 * rstd_b_s1 * xmu_b_s1_d * r1_b_s1) +
-                r_b_s2_v * (D * dout_b_s2_d * gamma_d - rstd_b_s2 * rstd_b_s2 * xmu_b_s2_d * r1_b_s2) +
-                r_b_s3_v * (D * dout_b_s3_d * gamma_d - rstd_b_s3 * rstd_b_s3 * xmu_b_s3_d * r1_b_s3));
-          }
+          const r_b_s = r[b * S + s]!;
+          const rstd_b1_s = rstd[(b + 1) * S + s]!;
+          const dout_b1_s_d = dout[((b + 1) * S + s) * D + d]!;
+          const xmu_b1_s_d = xmu[((b + 1) * S + s) * D + d]!;
+          const r_b1_s = r[(b + 1) * S + s]!;
+          const rstd_b2_s = rstd[(b + 2) * S + s]!;
+          const dout_b2_s_d = dout[((b + 2) * S + s) * D + d]!;
+          const xmu_b2_s_d = xmu[((b + 2) * S + s) * D + d]!;
+          const r_b2_s = r[(b + 2) * S + s]!;
+          const rstd_b3_s = rstd[(b + 3) * S + s]!;
+          const dout_b3_s_d = dout[((b + 3) * S + s) * D + d]!;
+          const xmu_b3_s_d = xmu[((b + 3) * S + s) * D + d]!;
+          const r_b3_s = r[(b + 3) * S + s]!;
+          const ids_id = ids_b_s;
+          const ids_id1 = ids_b1_s;
+          const ids_id2 = ids_b2_s;
+          const ids_id3 = ids_b3_s;
+          r1[d * V + ids_id] =
+            r1[d * V + ids_id]! + rstd_b_s * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r_b_s);
+          r1[d * V + ids_id1] =
+            r1[d * V + ids_id1]! +
+            rstd_b1_s * (D * dout_b1_s_d * gamma_d - rstd_b1_s * rstd_b1_s * xmu_b1_s_d * r_b1_s);
+          r1[d * V + ids_id2] =
+            r1[d * V + ids_id2]! +
+            rstd_b2_s * (D * dout_b2_s_d * gamma_d - rstd_b2_s * rstd_b2_s * xmu_b2_s_d * r_b2_s);
+          r1[d * V + ids_id3] =
+            r1[d * V + ids_id3]! +
+            rstd_b3_s * (D * dout_b3_s_d * gamma_d - rstd_b3_s * rstd_b3_s * xmu_b3_s_d * r_b3_s);
         }
+      }
 
-        for (; s < S; s++) {
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
+      for (; b < B; b++) {
+        const gamma_d = gamma[d]!;
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
           const rstd_b_s = rstd[b * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r1_b_s = r1[b * S + s]!;
-          for (let v = 0; v < V; v++) {
-            const r_b_s_v = r[(b * S + s) * V + v]!;
-            r2[d * V + v] =
-              r2[d * V + v]! + r_b_s_v * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s);
-          }
+          const r_b_s = r[b * S + s]!;
+          const ids_id = ids_b_s;
+          r1[d * V + ids_id] =
+            r1[d * V + ids_id]! + rstd_b_s * (D * dout_b_s_d * gamma_d - rstd_b_s * rstd_b_s * xmu_b_s_d * r_b_s);
         }
       }
     }
@@ -616,54 +592,51 @@ export function backwardFused(
         const rstd_b1_s = rstd[(b + 1) * S + s]!;
         const rstd_b2_s = rstd[(b + 2) * S + s]!;
         const rstd_b3_s = rstd[(b + 3) * S + s]!;
-        r3[b * S + s] = rstd_b_s * r3[b * S + s]!;
-        r3[(b + 1) * S + s] = rstd_b1_s * r3[(b + 1) * S + s]!;
-        r3[(b + 2) * S + s] = rstd_b2_s * r3[(b + 2) * S + s]!;
-        r3[(b + 3) * S + s] = rstd_b3_s * r3[(b + 3) * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r2[(b + 1) * S + s] = rstd_b1_s * r2[(b + 1) * S + s]!;
+        r2[(b + 2) * S + s] = rstd_b2_s * r2[(b + 2) * S + s]!;
+        r2[(b + 3) * S + s] = rstd_b3_s * r2[(b + 3) * S + s]!;
       }
     }
 
     for (; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
-        r3[b * S + s] = rstd_b_s * r3[b * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
       }
     }
   }
 
   // one pass over memory for sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
   {
-    for (let b = 0; b < B; b++) {
-      let v = 0;
-      for (; v + 4 <= V; v += 4) {
-        let r4_v = r4[v]!;
-        let r4_v1 = r4[v + 1]!;
-        let r4_v2 = r4[v + 2]!;
-        let r4_v3 = r4[v + 3]!;
-        for (let s = 0; s < S; s++) {
-          const ids_b_s = ids[b * S + s]!;
-          const r3_b_s = r3[b * S + s]!;
-          r4_v += (v === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v1 += (v + 1 === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v2 += (v + 2 === ids_b_s ? 1 : 0) * r3_b_s;
-          r4_v3 += (v + 3 === ids_b_s ? 1 : 0) * r3_b_s;
-        }
-
-        r4[v] = r4_v;
-        r4[v + 1] = r4_v1;
-        r4[v + 2] = r4_v2;
-        r4[v + 3] = r4_v3;
+    let b = 0;
+    for (; b + 4 <= B; b += 4) {
+      for (let s = 0; s < S; s++) {
+        const ids_b_s = ids[b * S + s]!;
+        const ids_b1_s = ids[(b + 1) * S + s]!;
+        const ids_b2_s = ids[(b + 2) * S + s]!;
+        const ids_b3_s = ids[(b + 3) * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const r2_b1_s = r2[(b + 1) * S + s]!;
+        const r2_b2_s = r2[(b + 2) * S + s]!;
+        const r2_b3_s = r2[(b + 3) * S + s]!;
+        const ids_id = ids_b_s;
+        const ids_id1 = ids_b1_s;
+        const ids_id2 = ids_b2_s;
+        const ids_id3 = ids_b3_s;
+        r3[ids_id] = r3[ids_id]! + r2_b_s;
+        r3[ids_id1] = r3[ids_id1]! + r2_b1_s;
+        r3[ids_id2] = r3[ids_id2]! + r2_b2_s;
+        r3[ids_id3] = r3[ids_id3]! + r2_b3_s;
       }
+    }
 
-      for (; v < V; v++) {
-        let r4_v = r4[v]!;
-        for (let s = 0; s < S; s++) {
-          const ids_b_s = ids[b * S + s]!;
-          const r3_b_s = r3[b * S + s]!;
-          r4_v += (v === ids_b_s ? 1 : 0) * r3_b_s;
-        }
-
-        r4[v] = r4_v;
+    for (; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const ids_b_s = ids[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const ids_id = ids_b_s;
+        r3[ids_id] = r3[ids_id]! + r2_b_s;
       }
     }
   }
@@ -673,22 +646,22 @@ export function backwardFused(
   {
     const dE_inv = 1 / D;
     for (let v = 0; v < V; v++) {
-      const dE_r4 = -r4[v]!;
+      const dE_r3 = -r3[v]!;
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const r2_d_v = r2[d * V + v]!;
-        const r2_d1_v = r2[(d + 1) * V + v]!;
-        const r2_d2_v = r2[(d + 2) * V + v]!;
-        const r2_d3_v = r2[(d + 3) * V + v]!;
-        dE[v * D + d] = dE_inv * (dE_r4 + r2_d_v);
-        dE[v * D + d + 1] = dE_inv * (dE_r4 + r2_d1_v);
-        dE[v * D + d + 2] = dE_inv * (dE_r4 + r2_d2_v);
-        dE[v * D + d + 3] = dE_inv * (dE_r4 + r2_d3_v);
+        const r1_d_v = r1[d * V + v]!;
+        const r1_d1_v = r1[(d + 1) * V + v]!;
+        const r1_d2_v = r1[(d + 2) * V + v]!;
+        const r1_d3_v = r1[(d + 3) * V + v]!;
+        dE[v * D + d] = dE_inv * (dE_r3 + r1_d_v);
+        dE[v * D + d + 1] = dE_inv * (dE_r3 + r1_d1_v);
+        dE[v * D + d + 2] = dE_inv * (dE_r3 + r1_d2_v);
+        dE[v * D + d + 3] = dE_inv * (dE_r3 + r1_d3_v);
       }
 
       for (; d < D; d++) {
-        const r2_d_v = r2[d * V + v]!;
-        dE[v * D + d] = dE_inv * (dE_r4 + r2_d_v);
+        const r1_d_v = r1[d * V + v]!;
+        dE[v * D + d] = dE_inv * (dE_r3 + r1_d_v);
       }
     }
   }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { compile } from "../compiler/driver.js";
 import { checkSpec } from "../compiler/parse/check.js";
 import { gradKey } from "../compiler/ir/evaluate.js";
-import { checkGathers, interpretBackward, interpretForward, type Dout } from "../compiler/ir/interpret.js";
+import { checkGathers, interpretBackward, interpretForward, randomInputs, type Dout } from "../compiler/ir/interpret.js";
 import type { Program } from "../compiler/ir/program.js";
 import { differentiate } from "../compiler/differentiate/reverse.js";
 import { throughOwnValue } from "../compiler/simplify/fused.js";
@@ -210,6 +210,28 @@ describe("gathers", () => {
     const { cache } = mod.forward({ ids: new Int32Array(6), E, gamma, beta }, sizes);
     const c = cache as unknown as { values: Record<string, unknown> };
     expect(() => mod.backwardFused(new Float64Array(24), { ...c, values: { ...c.values, ids: new Float64Array(6) } })).toThrow("embedding_layernorm: cache.values.ids must be an Int32Array");
+  });
+});
+
+describe("gathers and scatter-adds in unrolled loops (sizes past the unroll factor of 4)", () => {
+  it("embedding_layernorm and mlp: both kernels equal the interpreter, with repeated ids", async () => {
+    for (const [name, sizes] of [
+      ["embedding_layernorm", { B: 6, S: 5, V: 3, D: 5 }],
+      ["mlp", { N: 9, F: 3, H: 6, C: 4 }],
+    ] as const) {
+      const { p, mod } = await library(name);
+      const rand = prng(77);
+      const inputs = randomInputs(p, sizes, rand, () => rand() * 2 - 1);
+      const outs = mod.forward(inputs, sizes);
+      const dout = Float64Array.from({ length: outs[p.output]!.length }, () => rand() * 2 - 1);
+      const want = interpreted(p, inputs, sizes, dout);
+      for (const k of [mod.backwardNaive, mod.backwardFused])
+        for (const [g, w] of want) {
+          const got = k(dout, outs.cache)[`d${g}`]!;
+          const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-300);
+          for (let i = 0; i < w.length; i++) expect(Math.abs(got[i]! - w[i]!), `${name} d${g}[${i}]`).toBeLessThanOrEqual(1e-13 * scale);
+        }
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * typed-array cell in a register because another array may share its buffer. The cell is read once
  * into a local before the loop, added into inside it, and written back after it.
  */
-import { cellName, mapStmts, type Namer, type Place, type Stmt } from "./ir.js";
+import { cellName, mapStmts, stmtNodes, type Namer, type Place, type Stmt } from "./ir.js";
 import { printIndex } from "./print.js";
 
 export function accumulate(body: readonly Stmt[], namer: Namer): Stmt[] {
@@ -24,10 +24,12 @@ export function accumulate(body: readonly Stmt[], namer: Namer): Stmt[] {
       },
     });
     const locals = new Map<string, { name: string; place: Place & { kind: "cell" } }>();
+    const lets = new Set(stmtNodes(s.body).flatMap((x) => (x.kind === "let" ? [x.name] : [])));
     for (const x of s.body) {
       if (x.kind !== "store" || x.op !== "+=" || x.place.kind !== "cell") continue;
       const p = x.place;
-      if (p.at.some((i) => i.var === s.index) || reads.has(p.array) || locals.has(key(p))) continue;
+      // a cell at an index the body computes (an id of a scatter-add) moves with the loop too
+      if (p.at.some((i) => i.var === s.index || (i.var !== undefined && lets.has(i.var))) || reads.has(p.array) || locals.has(key(p))) continue;
       // every store into this array in the loop is an addition into a fixed cell
       const all = s.body.filter((y) => y.kind === "store" && y.place.kind === "cell" && y.place.array === p.array);
       if (all.some((y) => y.kind === "store" && (y.op !== "+=" || (y.place as Place & { kind: "cell" }).at.some((i) => i.var === s.index)))) continue;

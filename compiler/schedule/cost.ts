@@ -144,3 +144,34 @@ export function topReductions(e: Expr): Expr[] {
   go(e);
   return out;
 }
+
+/**
+ * The delta that makes a reduction a scatter-add: `sum(g * delta(v, f), R)` with `v` a free index
+ * that only the delta reads and `f` reading only the bound indices `R` (a gather's gradient, `dE[v,d]
+ * = sum(dy[b,s,d] * delta(v, ids[b,s]), b, s)`): the kernel loops over `R` and adds `g` at `v = f`,
+ * with no loop over `v`. The body without the delta comes with it.
+ */
+export function scatterDelta(e: Expr): { delta: Delta; body: Expr } | undefined {
+  if (e.kind !== "sum") return undefined;
+  const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
+  for (const d of factors) {
+    if (d.kind !== "delta" || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    const rest = factors.filter((f) => f !== d);
+    const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
+    if (!body.free.includes(d.index)) return { delta: d, body };
+  }
+  return undefined;
+}
+
+/**
+ * The delta that makes a reduction a read, or a scatter-add: `sum(g * delta(v, f), R)` where `v` is
+ * bound (a gather: the sum over `v` is `g` at `v = f`) or free and read only by the delta, with `f`
+ * reading only `R` (a gather's gradient: `g` added at `v = f`). Either way no loop runs over `v`.
+ */
+export function loopFreeDelta(e: Expr): { delta: Delta; body: Expr } | undefined {
+  if (e.kind !== "sum") return undefined;
+  const scatter = scatterDelta(e);
+  if (scatter) return scatter;
+  const { reads, body } = directReads(e.body, e.indices);
+  return reads.length === 1 ? { delta: reads[0]!, body } : undefined;
+}

@@ -17,8 +17,8 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
-import { directReads, topReductions } from "./cost.js";
-import type { Schedule } from "./passes.js";
+import { directReads, loopFreeDelta, topReductions } from "./cost.js";
+import type { Pass, Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
 export interface Names {
@@ -492,22 +492,31 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const scoped = { ...outer, namer: outer.namer.child() };
       const counters = new Map<string, string>();
       const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
-      const loops = pass.loops.map((i, k) => {
+      // a pass of reads at ids or scatter-adds along one index has no loop over it: each reads or adds at its id
+      const scattered = scatterLoopOf(pass);
+      const passLoops = pass.loops.filter((l) => l !== scattered);
+      const loops = passLoops.map((i, k) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
         const v = scoped.namer.fresh(canonicalSize(i) ? outer.letterFor(size, letters) : i);
         letters.add(v);
         counters.set(i, v);
         // four rows at a time: copies that add into the same cell add their terms first
-        return { v, extent: outer.symbol(size), unroll: k === pass.loops.length - 2 ? 4 : 1 };
+        return { v, extent: outer.symbol(size), unroll: k === passLoops.length - 2 ? 4 : 1 };
       });
       const body: Stmt[] = [];
       pass.reductions.forEach((r, k) => {
         const binding = pass.bindings[k]!;
         // this reduction's free and bound indices, on the pass's loops
-        const m = new Map(Object.entries(binding).map(([i, l]) => [i, counters.get(l)!]));
+        const m = new Map(Object.entries(binding).flatMap(([i, l]) => (l === scattered ? [] : [[i, counters.get(l)!] as const])));
+        const sc = scattered === undefined ? undefined : loopFreeDelta(r.node)!;
+        if (sc) {
+          const id = scoped.namer.fresh(`${sc.delta.form.from.name}_id`);
+          body.push(let_(id, lowerExpr(sc.delta.form.from, { ...scoped, indices: m }).value, false, "i32"));
+          m.set(sc.delta.index, id);
+        }
         const known = knownAt(m, (e) => done.has(e));
         for (const [x, v] of scalars) known.set(x, v);
-        const { pre, value } = lowerExpr(r.node.body, { ...scoped, indices: m, known });
+        const { pre, value } = lowerExpr(sc ? sc.body : r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
         body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(m.get(i)!)) }, value, isStored(r.node) ? "=" : "+="));
       });
@@ -606,3 +615,20 @@ export function dimsOf(p: Program, t: TensorDecl, names: Pick<Names, "symbol">):
 }
 
 export { tensorOf };
+
+/**
+ * The loop of a reduce pass that none of its reductions needs: every one is a read at an id or a
+ * scatter-add at one (`loopFreeDelta`), with its delta's index on that same loop. Undefined when
+ * any is not.
+ */
+export function scatterLoopOf(pass: Pass & { kind: "reduce" }): string | undefined {
+  let loop: string | undefined;
+  for (const [k, r] of pass.reductions.entries()) {
+    const sc = isStored(r.node) ? undefined : loopFreeDelta(r.node);
+    if (!sc) return undefined;
+    const l = pass.bindings[k]![sc.delta.index];
+    if (l === undefined || (loop !== undefined && l !== loop)) return undefined;
+    loop = l;
+  }
+  return loop;
+}
