@@ -399,7 +399,7 @@ export function backwardNaive(dout: Float64Array, cache: MlpCache, into?: Partia
  *   dw2[h,c] = dloss[]*sum(r[n,h]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), n)/N
  *   db2[c] = dloss[]*sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)/N
  *
- * 8 passes; each reduction is computed once and shared.
+ * 9 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partial<MlpGradients>): MlpGradients {
   checkCache(cache);
@@ -457,13 +457,14 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
   if (own(into, "dw1") !== undefined) dw1.fill(0);
   if (own(into, "db1") !== undefined) db1.fill(0);
   if (own(into, "dw2") !== undefined) dw2.fill(0);
-  const r1 = new Float64Array(H * N); // w2[h,label[n]]
+  const r1 = new Float64Array(H * N); // w2[h,label[n]], then dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N
   const r2 = new Float64Array(N * C); // stored(exp(z[n,c] - stop(m[n])))
   const r3 = new Float64Array(H * N); // sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)
   const r4 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
   const r5 = new Float64Array(N * H); // w2[h,label[n]]
   const r6 = new Float64Array(N * H); // stored(dloss[]*where(a[n,h] > 0, 1, 0)/N)
-  const r7 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
+  const r7 = new Float64Array(N * C); // stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N)
+  const r8 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
 
   // one pass over memory for w2[h,label[n]], w2[h,label[n]]
   {
@@ -547,10 +548,7 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c), sum(dloss[]*r[n,h]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N, n)
-  // dw2 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
-  const k = 1 / N;
-  const dloss = dout[0]!;
+  // one pass over memory for sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)
   {
     for (let h = 0; h < H; h++) {
       let n = 0;
@@ -559,42 +557,16 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
         let r3_h_n1 = r3[h * N + n + 1]!;
         let r3_h_n2 = r3[h * N + n + 2]!;
         let r3_h_n3 = r3[h * N + n + 3]!;
-        const r_n_h = r[n * H + h]!;
-        const m_n = m[n]!;
-        const r4_n = r4[n]!;
-        const label_n = label[n]!;
-        const r_n1_h = r[(n + 1) * H + h]!;
-        const m_n1 = m[n + 1]!;
-        const r4_n1 = r4[n + 1]!;
-        const label_n1 = label[n + 1]!;
-        const r_n2_h = r[(n + 2) * H + h]!;
-        const m_n2 = m[n + 2]!;
-        const r4_n2 = r4[n + 2]!;
-        const label_n2 = label[n + 2]!;
-        const r_n3_h = r[(n + 3) * H + h]!;
-        const m_n3 = m[n + 3]!;
-        const r4_n3 = r4[n + 3]!;
-        const label_n3 = label[n + 3]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
           const r2_n_c = r2[n * C + c]!;
           const r2_n1_c = r2[(n + 1) * C + c]!;
           const r2_n2_c = r2[(n + 2) * C + c]!;
           const r2_n3_c = r2[(n + 3) * C + c]!;
-          const z_n_c = z[n * C + c]!;
-          const z_n1_c = z[(n + 1) * C + c]!;
-          const z_n2_c = z[(n + 2) * C + c]!;
-          const z_n3_c = z[(n + 3) * C + c]!;
           r3_h_n += w2_h_c * r2_n_c;
           r3_h_n1 += w2_h_c * r2_n1_c;
           r3_h_n2 += w2_h_c * r2_n2_c;
           r3_h_n3 += w2_h_c * r2_n3_c;
-          dw2[h * C + c] =
-            dw2[h * C + c]! +
-            (k * dloss * r_n_h * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0)) +
-              k * dloss * r_n1_h * (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0)) +
-              k * dloss * r_n2_h * (Math.exp(z_n2_c - m_n2) / r4_n2 - (c === label_n2 ? 1 : 0)) +
-              k * dloss * r_n3_h * (Math.exp(z_n3_c - m_n3) / r4_n3 - (c === label_n3 ? 1 : 0)));
         }
 
         r3[h * N + n] = r3_h_n;
@@ -605,17 +577,10 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
 
       for (; n < N; n++) {
         let r3_h_n = r3[h * N + n]!;
-        const r_n_h = r[n * H + h]!;
-        const m_n = m[n]!;
-        const r4_n = r4[n]!;
-        const label_n = label[n]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
           const r2_n_c = r2[n * C + c]!;
-          const z_n_c = z[n * C + c]!;
           r3_h_n += w2_h_c * r2_n_c;
-          dw2[h * C + c] =
-            dw2[h * C + c]! + k * dloss * r_n_h * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
         }
 
         r3[h * N + n] = r3_h_n;
@@ -623,92 +588,89 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(dloss[]*w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N, h), sum(dloss[]*x[n,f]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N, n)
-  // dx is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
-  // dw1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
-  const k1 = 1 / N;
-  const dloss1 = dout[0]!;
+  // one pass over memory for dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N (stored once, not recomputed by later passes), dloss[]*where(a[n,h] > 0, 1, 0)/N (stored once, not recomputed by later passes)
+  const k = 1 / N;
+  const dloss = dout[0]!;
   {
-    for (let n = 0; n < N; n++) {
-      let h = 0;
-      for (; h + 4 <= H; h += 4) {
+    let h = 0;
+    for (; h + 4 <= H; h += 4) {
+      for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
-        const r1_h_n = r1[h * N + n]!;
         const r3_h_n = r3[h * N + n]!;
         const r4_n = r4[n]!;
         const a_n_h1 = a[n * H + h + 1]!;
-        const r1_h1_n = r1[(h + 1) * N + n]!;
         const r3_h1_n = r3[(h + 1) * N + n]!;
         const a_n_h2 = a[n * H + h + 2]!;
-        const r1_h2_n = r1[(h + 2) * N + n]!;
         const r3_h2_n = r3[(h + 2) * N + n]!;
         const a_n_h3 = a[n * H + h + 3]!;
-        const r1_h3_n = r1[(h + 3) * N + n]!;
         const r3_h3_n = r3[(h + 3) * N + n]!;
-        const r5_n_h = r5[n * H + h]!;
-        const r5_n_h1 = r5[n * H + h + 1]!;
-        const r5_n_h2 = r5[n * H + h + 2]!;
-        const r5_n_h3 = r5[n * H + h + 3]!;
-        for (let f = 0; f < F; f++) {
-          const w1_f_h = w1[f * H + h]!;
-          const w1_f_h1 = w1[f * H + h + 1]!;
-          const w1_f_h2 = w1[f * H + h + 2]!;
-          const w1_f_h3 = w1[f * H + h + 3]!;
-          const x_n_f = x[n * F + f]!;
-          dx[n * F + f] =
-            dx[n * F + f]! +
-            (k1 * dloss1 * w1_f_h * (a_n_h > 0 ? 1 : 0) * (-r1_h_n + r3_h_n / r4_n) +
-              k1 * dloss1 * w1_f_h1 * (a_n_h1 > 0 ? 1 : 0) * (-r1_h1_n + r3_h1_n / r4_n) +
-              k1 * dloss1 * w1_f_h2 * (a_n_h2 > 0 ? 1 : 0) * (-r1_h2_n + r3_h2_n / r4_n) +
-              k1 * dloss1 * w1_f_h3 * (a_n_h3 > 0 ? 1 : 0) * (-r1_h3_n + r3_h3_n / r4_n));
-          dw1[f * H + h] = dw1[f * H + h]! + k1 * dloss1 * x_n_f * (a_n_h > 0 ? 1 : 0) * (-r5_n_h + r3_h_n / r4_n);
-          dw1[f * H + h + 1] =
-            dw1[f * H + h + 1]! + k1 * dloss1 * x_n_f * (a_n_h1 > 0 ? 1 : 0) * (-r5_n_h1 + r3_h1_n / r4_n);
-          dw1[f * H + h + 2] =
-            dw1[f * H + h + 2]! + k1 * dloss1 * x_n_f * (a_n_h2 > 0 ? 1 : 0) * (-r5_n_h2 + r3_h2_n / r4_n);
-          dw1[f * H + h + 3] =
-            dw1[f * H + h + 3]! + k1 * dloss1 * x_n_f * (a_n_h3 > 0 ? 1 : 0) * (-r5_n_h3 + r3_h3_n / r4_n);
-        }
+        r1[h * N + n] = k * dloss * (a_n_h > 0 ? 1 : 0) * (-r1[h * N + n]! + r3_h_n / r4_n);
+        r6[n * H + h] = k * dloss * (a_n_h > 0 ? 1 : 0);
+        r1[(h + 1) * N + n] = k * dloss * (a_n_h1 > 0 ? 1 : 0) * (-r1[(h + 1) * N + n]! + r3_h1_n / r4_n);
+        r6[n * H + h + 1] = k * dloss * (a_n_h1 > 0 ? 1 : 0);
+        r1[(h + 2) * N + n] = k * dloss * (a_n_h2 > 0 ? 1 : 0) * (-r1[(h + 2) * N + n]! + r3_h2_n / r4_n);
+        r6[n * H + h + 2] = k * dloss * (a_n_h2 > 0 ? 1 : 0);
+        r1[(h + 3) * N + n] = k * dloss * (a_n_h3 > 0 ? 1 : 0) * (-r1[(h + 3) * N + n]! + r3_h3_n / r4_n);
+        r6[n * H + h + 3] = k * dloss * (a_n_h3 > 0 ? 1 : 0);
       }
+    }
 
-      for (; h < H; h++) {
+    for (; h < H; h++) {
+      for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
-        const r1_h_n = r1[h * N + n]!;
         const r3_h_n = r3[h * N + n]!;
         const r4_n = r4[n]!;
-        const r5_n_h = r5[n * H + h]!;
-        for (let f = 0; f < F; f++) {
-          const w1_f_h = w1[f * H + h]!;
-          const x_n_f = x[n * F + f]!;
-          dx[n * F + f] = dx[n * F + f]! + k1 * dloss1 * w1_f_h * (a_n_h > 0 ? 1 : 0) * (-r1_h_n + r3_h_n / r4_n);
-          dw1[f * H + h] = dw1[f * H + h]! + k1 * dloss1 * x_n_f * (a_n_h > 0 ? 1 : 0) * (-r5_n_h + r3_h_n / r4_n);
-        }
+        r1[h * N + n] = k * dloss * (a_n_h > 0 ? 1 : 0) * (-r1[h * N + n]! + r3_h_n / r4_n);
+        r6[n * H + h] = k * dloss * (a_n_h > 0 ? 1 : 0);
       }
     }
   }
 
-  // one pass over memory for dloss[]*where(a[n,h] > 0, 1, 0)/N (stored once, not recomputed by later passes)
-  const k2 = 1 / N;
-  const dloss2 = dout[0]!;
+  // one pass over memory for sum(w1[f,h]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), h), sum(x[n,f]*stored(dloss[]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*stored(exp(z[n,c] - stop(m[n]))), c)/sum(exp(z[n,c] - stop(m[n])), c) - w2[h,label[n]])/N), n)
+  // dx is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
+  // dw1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums
   {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      for (let h = 0; h < H; h++) {
-        const a_n_h = a[n * H + h]!;
-        const a_n1_h = a[(n + 1) * H + h]!;
-        const a_n2_h = a[(n + 2) * H + h]!;
-        const a_n3_h = a[(n + 3) * H + h]!;
-        r6[n * H + h] = k2 * dloss2 * (a_n_h > 0 ? 1 : 0);
-        r6[(n + 1) * H + h] = k2 * dloss2 * (a_n1_h > 0 ? 1 : 0);
-        r6[(n + 2) * H + h] = k2 * dloss2 * (a_n2_h > 0 ? 1 : 0);
-        r6[(n + 3) * H + h] = k2 * dloss2 * (a_n3_h > 0 ? 1 : 0);
-      }
-    }
+    for (let f = 0; f < F; f++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        let dx_n_f = dx[n * F + f]!;
+        let dx_n1_f = dx[(n + 1) * F + f]!;
+        let dx_n2_f = dx[(n + 2) * F + f]!;
+        let dx_n3_f = dx[(n + 3) * F + f]!;
+        const x_n_f = x[n * F + f]!;
+        const x_n1_f = x[(n + 1) * F + f]!;
+        const x_n2_f = x[(n + 2) * F + f]!;
+        const x_n3_f = x[(n + 3) * F + f]!;
+        for (let h = 0; h < H; h++) {
+          const w1_f_h = w1[f * H + h]!;
+          const r1_h_n = r1[h * N + n]!;
+          const r1_h_n1 = r1[h * N + n + 1]!;
+          const r1_h_n2 = r1[h * N + n + 2]!;
+          const r1_h_n3 = r1[h * N + n + 3]!;
+          dx_n_f += w1_f_h * r1_h_n;
+          dx_n1_f += w1_f_h * r1_h_n1;
+          dx_n2_f += w1_f_h * r1_h_n2;
+          dx_n3_f += w1_f_h * r1_h_n3;
+          dw1[f * H + h] = dw1[f * H + h]! + (x_n_f * r1_h_n + x_n1_f * r1_h_n1 + x_n2_f * r1_h_n2 + x_n3_f * r1_h_n3);
+        }
 
-    for (; n < N; n++) {
-      for (let h = 0; h < H; h++) {
-        const a_n_h = a[n * H + h]!;
-        r6[n * H + h] = k2 * dloss2 * (a_n_h > 0 ? 1 : 0);
+        dx[n * F + f] = dx_n_f;
+        dx[(n + 1) * F + f] = dx_n1_f;
+        dx[(n + 2) * F + f] = dx_n2_f;
+        dx[(n + 3) * F + f] = dx_n3_f;
+      }
+
+      for (; n < N; n++) {
+        let dx_n_f = dx[n * F + f]!;
+        const x_n_f = x[n * F + f]!;
+        for (let h = 0; h < H; h++) {
+          const w1_f_h = w1[f * H + h]!;
+          const r1_h_n = r1[h * N + n]!;
+          dx_n_f += w1_f_h * r1_h_n;
+          dw1[f * H + h] = dw1[f * H + h]! + x_n_f * r1_h_n;
+        }
+
+        dx[n * F + f] = dx_n_f;
       }
     }
   }
@@ -769,7 +731,9 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
+  // one pass over memory for dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N (stored once, not recomputed by later passes), sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]), n)
+  const k1 = 1 / N;
+  const dloss1 = dout[0]!;
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -790,8 +754,12 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
         const z_n1_c = z[(n + 1) * C + c]!;
         const z_n2_c = z[(n + 2) * C + c]!;
         const z_n3_c = z[(n + 3) * C + c]!;
-        r7[c] =
-          r7[c]! +
+        r7[n * C + c] = k1 * dloss1 * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
+        r7[(n + 1) * C + c] = k1 * dloss1 * (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0));
+        r7[(n + 2) * C + c] = k1 * dloss1 * (Math.exp(z_n2_c - m_n2) / r4_n2 - (c === label_n2 ? 1 : 0));
+        r7[(n + 3) * C + c] = k1 * dloss1 * (Math.exp(z_n3_c - m_n3) / r4_n3 - (c === label_n3 ? 1 : 0));
+        r8[c] =
+          r8[c]! +
           (Math.exp(z_n_c - m_n) / r4_n -
             (c === label_n ? 1 : 0) +
             (Math.exp(z_n1_c - m_n1) / r4_n1 - (c === label_n1 ? 1 : 0)) +
@@ -806,7 +774,37 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
       const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
-        r7[c] = r7[c]! + (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
+        r7[n * C + c] = k1 * dloss1 * (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
+        r8[c] = r8[c]! + (Math.exp(z_n_c - m_n) / r4_n - (c === label_n ? 1 : 0));
+      }
+    }
+  }
+
+  // one pass over memory for sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
+  // dw2 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
+  {
+    for (let h = 0; h < H; h++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        const r_n_h = r[n * H + h]!;
+        const r_n1_h = r[(n + 1) * H + h]!;
+        const r_n2_h = r[(n + 2) * H + h]!;
+        const r_n3_h = r[(n + 3) * H + h]!;
+        for (let c = 0; c < C; c++) {
+          const r7_n_c = r7[n * C + c]!;
+          const r7_n1_c = r7[(n + 1) * C + c]!;
+          const r7_n2_c = r7[(n + 2) * C + c]!;
+          const r7_n3_c = r7[(n + 3) * C + c]!;
+          dw2[h * C + c] = dw2[h * C + c]! + (r_n_h * r7_n_c + r_n1_h * r7_n1_c + r_n2_h * r7_n2_c + r_n3_h * r7_n3_c);
+        }
+      }
+
+      for (; n < N; n++) {
+        const r_n_h = r[n * H + h]!;
+        for (let c = 0; c < C; c++) {
+          const r7_n_c = r7[n * C + c]!;
+          dw2[h * C + c] = dw2[h * C + c]! + r_n_h * r7_n_c;
+        }
       }
     }
   }
@@ -816,8 +814,8 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
   {
     const db2_dloss = dout[0]! / N;
     for (let c = 0; c < C; c++) {
-      const r7_c = r7[c]!;
-      db2[c] = db2_dloss * r7_c;
+      const r8_c = r8[c]!;
+      db2[c] = db2_dloss * r8_c;
     }
   }
 

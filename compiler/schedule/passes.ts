@@ -109,8 +109,8 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
     if (x.kind !== "sum" || x.indices.length === 0) return undefined;
     const r = withBody(x, go(x.body));
     const split = invariantFactors(r);
-    // a delta stays in the reduction: it makes it a scatter-add (lower.ts), never a stored array of 0s and 1s
-    if (split && split.part.some((f) => contains(f, (y) => y.kind === "delta"))) return r;
+    // a delta factor stays in the reduction: it makes it a read or a scatter-add (lower.ts), never a stored array of 0s and 1s
+    if (split && split.part.some((f) => f.kind === "delta")) return r;
     return split ? withBody(r, mul(stored(mul(...split.part)), ...split.rest)) : r;
   };
   const go = (x: Expr): Expr => rewrite(x, sizeOf, { before: storeInvariants });
