@@ -5,7 +5,7 @@
  * so a rule that takes one operand at a time (`?a*(?b + ?c)`) finishes in the same pass. Every
  * rewrite it records replays: each is applied to the whole expression as it stands (see `onePass`).
  */
-import { replaceNode, rewrite, treeSize, type Expr } from "../ir/expr.js";
+import { children, rewrite, treeSize, type Expr } from "../ir/expr.js";
 import type { Rewrite } from "../ir/backward.js";
 import { MAX_RULE_PASSES, MAX_RULE_REWRITES_PER_NODE, MAX_SIMPLIFY_NODES } from "../limits.js";
 import type { Rule, RuleContext } from "./pattern.js";
@@ -53,9 +53,19 @@ function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewri
     for (const r of rules) {
       const z = r.apply(y, ctx);
       if (z !== undefined && z !== y) {
-        const replayed = replaceNode(state, y, z, ctx.sizeOf);
+        // replaceNode(state, y, z), walking only what may hold y; what it walks and rebuilds (the
+        // nodes around y, with their operands) counts as built: a large sum rebuilt per rewrite
+        let walked = 0;
+        const replayed = rewrite(state, ctx.sizeOf, {
+          before: (x) => (mayHold(x, y) ? undefined : x),
+          after: (x) => {
+            walked += 1 + children(x).length;
+            return x === y ? z : x;
+          },
+        });
         // y is not a node of the expression as it stands (or replacing it changes nothing): next pass
         if (replayed === state) return y;
+        built += walked;
         state = replayed;
         trace?.push({ rule: r.name, before: y, after: z });
         if (depth >= MAX_RULE_REWRITES_PER_NODE) throw new SimplifyLimit(`a rewrite kept rewriting its own result ${MAX_RULE_REWRITES_PER_NODE} times`);
@@ -69,4 +79,31 @@ function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewri
   };
   rewrite(e, ctx.sizeOf, { after: (y) => at(y, 0) });
   return state;
+}
+
+/**
+ * A 256-bit summary of the distinct nodes under each node: a bit chosen by each one's id, or'ed
+ * up from the children. A node whose summary lacks the bit of `y` does not hold `y` (the converse
+ * may fail: then the walk looks inside). Nodes are immutable, so each summary is made once.
+ */
+const summaries = new WeakMap<Expr, Uint32Array>();
+const bitOf = (x: Expr): number => Math.imul(x.id, 0x9e3779b1) >>> 24;
+
+function summary(x: Expr): Uint32Array {
+  const known = summaries.get(x);
+  if (known) return known;
+  const s = new Uint32Array(8);
+  const b = bitOf(x);
+  s[b >>> 5] = 1 << (b & 31);
+  for (const c of children(x)) {
+    const t = summary(c);
+    for (let i = 0; i < 8; i++) s[i]! |= t[i]!;
+  }
+  summaries.set(x, s);
+  return s;
+}
+
+function mayHold(x: Expr, y: Expr): boolean {
+  const b = bitOf(y);
+  return (summary(x)[b >>> 5]! & (1 << (b & 31))) !== 0;
 }
