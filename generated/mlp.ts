@@ -616,7 +616,7 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
   }
 
   // one pass over memory for where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
-  // db1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums ×2, keep-cheapest
+  // db1 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums ×2, keep-cheapest
   {
     let h = 0;
     for (; h + 4 <= H; h += 4) {
@@ -663,8 +663,8 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
   }
 
   // one pass over memory for sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), h), sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), n)
-  // dx is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
-  // dw1 is a reduction itself, derived by inlining, then distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
+  // dx is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums, keep-cheapest
+  // dw1 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums, keep-cheapest
   {
     for (let f = 0; f < F; f++) {
       let n = 0;

@@ -20,8 +20,11 @@ export function share(start: readonly Expr[], defs: readonly Definition[], p: Pr
     if (s.kind !== "sum") continue;
     const pushed = pushIntoReduction(s, defs.filter((d) => d.monomial), p.sizeOf, (e) => nonzero(e, p));
     if (!pushed) continue;
+    // a reduction inside one rewritten before is no longer in the gradients: nothing to record
+    const at = holders(grads, s);
+    if (at.length === 0) continue;
     const replacement = mul(pushed.reduction, pow(pushed.factor, num(-1)));
-    rewrites.push({ rule: "share-reduction", before: s, after: replacement, gradients: holders(grads, s) });
+    rewrites.push({ rule: "share-reduction", before: s, after: replacement, gradients: at });
     grads = grads.map((g) => replaceNode(g, s, replacement, p.sizeOf));
   }
   return { gradients: grads, rewrites };

@@ -25,7 +25,15 @@ export function vanish(start: readonly Expr[], p: Program, ctx: RuleContext, lim
       const better = cheaperExpansion(s, p, ctx);
       if (better === undefined) continue;
       rewrites.push({ rule: "expand-definitions", before: s, after: better, gradients: holders(grads, s) });
-      grads = grads.map((g, k) => limited(k, () => runRules(replaceNode(g, s, better, ctx.sizeOf), EXPAND_RULES, ctx)));
+      // the normalization after it is recorded too, so that the list replays to the phase's result
+      grads = grads.map((g, k) =>
+        limited(k, () => {
+          const own: Rewrite[] = [];
+          const out = runRules(replaceNode(g, s, better, ctx.sizeOf), EXPAND_RULES, ctx, { trace: own });
+          rewrites.push(...own.map((r) => ({ ...r, gradients: [k] })));
+          return out;
+        }),
+      );
       changed = true;
       break;
     }

@@ -89,4 +89,22 @@ describe("kernel cost", () => {
       expect(0.9 * kernelCost([g]).total).toBeLessThanOrEqual(best);
     });
   });
+
+  it("keep-cheapest: a gradient's last form => the form of an earlier phase whose kernel costs clearly less", async () => {
+    // the library's mlp: the phases leave its gradients costlier than an earlier form (docs/mlp.md)
+    const d = await derive((await import("../../specs/mlp.spec.ts")).default);
+    const phases = d.fused.phases;
+    const cheapest = phases[phases.length - 1]!;
+    const last = phases[phases.length - 2]!.gradients;
+    expect(cheapest.name).toBe("cheapest");
+    expect(cheapest.rewrites.length).toBeGreaterThan(0);
+    for (const r of cheapest.rewrites) {
+      expect(r.rule).toBe("keep-cheapest");
+      const k = r.gradients![0]!;
+      expect(r.before).toBe(last[k]);
+      expect(r.after).toBe(cheapest.gradients[k]);
+      expect(phases.slice(0, -2).some((ph) => ph.gradients[k] === r.after)).toBe(true);
+      expect(kernelCost([r.after]).total).toBeLessThan(0.9 * kernelCost([r.before]).total);
+    }
+  });
 });

@@ -50,6 +50,16 @@ describe("expand rules", () => {
     expectNoRewrite(only("sum-invariant"), "sum(x[n,d], n)");
   });
 
+  it("every rewrite the runner records replays, also where one lowers the reduction around it and renames its index", () => {
+    // sum-invariant takes the inner sum over m away: the sum over d holding it is one level lower,
+    // its bound index is renamed (D:3 to D:2), and the sum over n beside it is met under the new name
+    const from = "sum(g[d]*sum(x[n,d]*sum(g[d], m), n) + sum(y[n,d]*g[d], n)*s, d)";
+    const fired = expectRewrite(EXPAND_RULES, from, "N*sum(g[d]^2*sum(x[n,d], n), d) + s*sum(g[d]*sum(y[n,d], n), d)", "[]");
+    // the lowering comes first, so the rewrites after it in the same pass meet the renamed index
+    expect(fired[0]).toBe("sum-invariant");
+    expect(fired.filter((r) => r === "sum-factor").length).toBe(4);
+  });
+
   const bodies = ["x[n,d]*g[d]", "x[n,d] + y[n,d]*s", "(x[n,d] - g[d])*(y[n,d] + c)", "g[d]*s + x[n,d]^2", "exp(g[d])*x[n,d]*(1 + y[n,d])"];
   for (const rule of EXPAND_RULES) {
     it(`${rule.name} keeps the value at random points and is idempotent`, () => {

@@ -5,7 +5,7 @@
  */
 import { expect } from "vitest";
 import { checkSpec } from "../../compiler/parse/check.js";
-import { print, sizeResolver, type Expr } from "../../compiler/ir/expr.js";
+import { print, replaceNode, sizeResolver, type Expr } from "../../compiler/ir/expr.js";
 import type { Program } from "../../compiler/ir/program.js";
 import { evaluate } from "../../compiler/ir/evaluate.js";
 import { prng } from "../../compiler/ir/random.js";
@@ -35,7 +35,24 @@ export function expectRewrite(rules: readonly Rule[], from: string, to: string, 
   expect(out).toBe(expr(to, lhs, steps));
   const p = programWith(from, lhs, steps);
   for (const t of trace) for (const seed of [7, 8, 9]) expect(valuesAgree(t.before, t.after, seed, p)).toBe(true);
+  expectReplays(e, trace, out);
   return trace.map((t) => t.rule);
+}
+
+/**
+ * Expects the trace to replay the way `explain` lists it and test/explain.test.ts replays it: each
+ * rewrite, in order, replaces a node of the expression as it stands (none is a no-op), and the
+ * last leaves `out`.
+ */
+export function expectReplays(from: Expr, trace: readonly { rule: string; before: Expr; after: Expr }[], out: Expr): void {
+  let cur = from;
+  for (const [k, t] of trace.entries()) {
+    const next = replaceNode(cur, t.before, t.after, sizeOf);
+    expect(next, `rewrite ${k} (${t.rule}) of ${print(t.before)} in ${print(cur)}`).not.toBe(cur);
+    cur = next;
+  }
+  expect(print(cur)).toBe(print(out));
+  expect(cur).toBe(out);
 }
 
 /** Expects no rule of `rules` to rewrite `from`. */

@@ -3,7 +3,7 @@
  * expected for the rule it records, and the case it must leave alone.
  */
 import { describe, expect, it } from "vitest";
-import { print } from "../../compiler/ir/expr.js";
+import { print, replaceNode } from "../../compiler/ir/expr.js";
 import { definitionsOf } from "../../compiler/simplify/definitions.js";
 import { SECH_TANH, throughOwnValue } from "../../compiler/simplify/outputs.js";
 import { share } from "../../compiler/simplify/share.js";
@@ -23,6 +23,21 @@ describe("vanish (expand-definitions)", () => {
     for (const r of out.rewrites) expect(valuesAgree(r.before, r.after, 3, program)).toBe(true);
   });
 
+  it("records the normalization after the replacement too, so that its rewrites replay to its result", () => {
+    const g = expr("sum(y[n,d]*g[d]*(sum(xmu[m,d], m) + 1), n)", "[d]", steps);
+    const out = vanish([g], program, ctx, limited);
+    expect(print(out.gradients[0]!)).toBe(print(expr("g[d]*sum(y[n,d], n)", "[d]", steps)));
+    expect(out.rewrites.map((r) => r.rule)).toEqual(["expand-definitions", "sum-factor"]);
+    let cur = g;
+    for (const r of out.rewrites) {
+      expect(r.gradients).toEqual([0]);
+      const next = replaceNode(cur, r.before, r.after, sizeOf);
+      expect(next, r.rule).not.toBe(cur);
+      cur = next;
+    }
+    expect(cur).toBe(out.gradients[0]);
+  });
+
   it("leaves a reduction that expands to nothing cheaper alone", () => {
     const g = expr("sum(y[n,d]*xmu[n,d], n)", "[d]", steps);
     expect(vanish([g], program, ctx, limited)).toEqual({ gradients: [g], rewrites: [] });
@@ -38,6 +53,15 @@ describe("share (share-reduction)", () => {
     expect(print(out.gradients[0]!)).toBe(print(expr("sqrtvar[d]*sum(y[n,d]*xhat[n,d], n)", "[d]", steps)));
     expect(out.rewrites.map((r) => r.rule)).toEqual(["share-reduction"]);
     expect(valuesAgree(out.rewrites[0]!.before, out.rewrites[0]!.after, 4, program)).toBe(true);
+  });
+
+  it("records no rewrite of a reduction that a rewrite inside it already replaced", () => {
+    const g = expr("sum(y[n,d]*xmu[n,d]*sum(y[m,d]*xmu[m,d], m), n)", "[d]", steps);
+    const out = share([g], defs, program);
+    expect(out.rewrites.map((r) => r.rule)).toEqual(["share-reduction"]);
+    const r = out.rewrites[0]!;
+    expect(replaceNode(g, r.before, r.after, sizeOf)).toBe(out.gradients[0]);
+    expect(out.gradients[0]).not.toBe(g);
   });
 
   it("never divides by a value that may be 0", () => {
