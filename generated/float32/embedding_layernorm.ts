@@ -700,7 +700,7 @@ export function backwardFused(
   }
 
   // dE[v,d] = (sum(D*dy[b,s,d]*gamma[d]*rstd[b,s]*delta(v, ids[b,s]), b, s) - sum(rstd[b,s]*delta(v, ids[b,s])*sum(dy[b,s,d']*gamma[d'], d'), b, s) - sum(rstd[b,s]^3*xmu[b,s,d]*delta(v, ids[b,s])*sum(dy[b,s,d']*gamma[d']*xmu[b,s,d'], d'), b, s))/D
-  // derived from the naive backward by inlining, then sum-linear ×4, sum-factor ×6, distribute ×4, expand-definitions, factor-common ×2, merge-sums, split-by-partner
+  // derived from the naive backward by inlining, then sum-linear ×3, sum-factor ×6, distribute-in-sum, distribute ×3, expand-definitions, factor-common ×2, merge-sums, split-by-partner
   {
     const dE_r6 = new Float64Array(V); // -sum(delta(v, ids[b,s])*stored(rstd[b,s]*sum(dy[b,s,d]*gamma[d], d)), b, s)
     for (let v = 0; v < V; v++) {
