@@ -1,9 +1,12 @@
 /**
  * Shared by the rule tests: a small spec to read expressions in (inputs x[n,d], y[n,d], g[d], s and
- * the constant c, with the steps a test adds), `expectRewrite` in spec syntax, and a check at random
- * points that a rewrite keeps the value.
+ * the constant c, with the steps a test adds), `expectRewrite` in spec syntax, a check at random
+ * points that a rewrite keeps the value, and the fixtures more than one rule's file uses (the
+ * normalisation steps the rules from the steps are made of, a GRU cell, the property test of the
+ * expand rules).
  */
-import { expect } from "vitest";
+import { expect, it } from "vitest";
+import fc from "fast-check";
 import { checkSpec } from "../../compiler/parse/check.js";
 import { print, replaceNode, sizeResolver, type Expr } from "../../compiler/ir/expr.js";
 import type { Program } from "../../compiler/ir/program.js";
@@ -11,6 +14,7 @@ import { evaluate } from "../../compiler/ir/evaluate.js";
 import { prng } from "../../compiler/ir/random.js";
 import { runRules } from "../../compiler/simplify/runner.js";
 import type { Rule } from "../../compiler/simplify/pattern.js";
+import { definitionsOf } from "../../compiler/simplify/definitions.js";
 
 export const letters = { n: "N", m: "N", d: "D", e: "D" };
 export const sizeOf = sizeResolver(letters);
@@ -85,4 +89,53 @@ export function valuesAgree(a: Expr, b: Expr, seed: number, p?: Program): boolea
   const va = evaluate(a, env, binding);
   const vb = evaluate(b, env, binding);
   return Math.abs(va - vb) <= 1e-12 * (1 + Math.abs(va));
+}
+
+/** The steps of a normalisation over n, the rules from the steps are made of (unfold-product, fold-definition, fold-product). */
+export const normSteps = [
+  "mu[d] = sum(x[n,d], n)/N",
+  "xmu[n,d] = x[n,d] - mu[d]",
+  "var[d] = sum(xmu[n,d]^2, n)/N",
+  "sqrtvar[d] = sqrt(var[d] + eps)",
+  "ivar[d] = 1/sqrtvar[d]",
+  "xhat[n,d] = xmu[n,d]*ivar[d]",
+];
+/** The definitions of `normSteps` (the result step `r` left out). */
+export const normDefs = definitionsOf(programWith("x[n,d]", "[n,d]", normSteps), ctx).filter((d) => d.step.name !== "r");
+
+/** Steps with a centred value (xmu) and a product step over it (xhat), the passes vanish and share work on. */
+export const centredSteps = ["mu[d] = sum(x[n,d], n)/N", "xmu[n,d] = x[n,d] - mu[d]", "sqrtvar[d] = sqrt(g[d]^2 + eps)", "xhat[n,d] = xmu[n,d]/sqrtvar[d]"];
+
+/** A GRU cell written as people write it: every pre-activation and every gate its own step. */
+export const GRU = {
+  name: "gru_cell",
+  indices: { b: "B", i: "I", k: "K", j: "K" },
+  inputs: ["x[b,i]", "h[b,j]", "wr[i,k]", "ur[j,k]", "wz[i,k]", "uz[j,k]", "wn[i,k]", "un[j,k]"],
+  steps: [
+    "ar[b,k] = sum(x[b,i] * wr[i,k], i) + sum(h[b,j] * ur[j,k], j)",
+    "r[b,k] = sigmoid(ar[b,k])",
+    "az[b,k] = sum(x[b,i] * wz[i,k], i) + sum(h[b,j] * uz[j,k], j)",
+    "z[b,k] = sigmoid(az[b,k])",
+    "hn[b,k] = sum(h[b,j] * un[j,k], j)",
+    "an[b,k] = sum(x[b,i] * wn[i,k], i) + r[b,k] * hn[b,k]",
+    "n[b,k] = tanh(an[b,k])",
+    "hnew[b,k] = (1 - z[b,k]) * n[b,k] + z[b,k] * h[b,k]",
+  ],
+  output: "hnew",
+};
+
+/** The test every expand rule has: it keeps the value at random points and is idempotent, on sums of products of sums. */
+export function itKeepsValueAndIsIdempotent(rule: Rule): void {
+  const bodies = ["x[n,d]*g[d]", "x[n,d] + y[n,d]*s", "(x[n,d] - g[d])*(y[n,d] + c)", "g[d]*s + x[n,d]^2", "exp(g[d])*x[n,d]*(1 + y[n,d])"];
+  it(`${rule.name} keeps the value at random points and is idempotent`, () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...bodies), fc.constantFrom(...bodies), fc.integer(), (a, b, seed) => {
+        const e = expr(`sum(${a}, n) * (${b}) + g[d]*sum(${b}, n)`, "[n,d]");
+        const once = runRules(e, [rule], ctx);
+        expect(valuesAgree(e, once, seed)).toBe(true);
+        expect(runRules(once, [rule], ctx)).toBe(once);
+      }),
+      { numRuns: 30 },
+    );
+  });
 }

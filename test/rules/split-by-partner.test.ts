@@ -1,7 +1,7 @@
 /**
- * The phase `partners` (partners.ts): `split-by-partner` groups a reduction's terms by the factors
- * that carry one free index, so that each coefficient does not move with that index; input ⇒
- * expected, and the cases it must leave alone (one product, nothing saved).
+ * The function rule `split-by-partner` of the phase `partners` (partners.ts) groups a reduction's
+ * terms by the factors that carry one free index, so that each coefficient does not move with that
+ * index; input ⇒ expected, and the cases it must leave alone (one product, nothing saved).
  */
 import { describe, expect, it } from "vitest";
 import { kernelCost } from "../../compiler/simplify/cost.js";
