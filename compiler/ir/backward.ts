@@ -3,7 +3,7 @@
  * per forward step, in reverse), and the fused gradients that simplify/ derives from it, with the
  * rewrites of each phase. Later stages, the checks and the interpreter read both.
  */
-import type { Expr, Ref } from "./expr.js";
+import { refsOf, type Expr, type Ref } from "./expr.js";
 import type { Step, TensorDecl } from "./program.js";
 
 export interface LocalPartial {
@@ -63,4 +63,19 @@ export interface Fused {
   /** Final gradient of each input, in input order, over the declared indices of the input. */
   readonly gradients: readonly Expr[];
   readonly phases: readonly Phase[];
+}
+
+/** The targets of the statements that the gradients of the inputs named in `inputs` are computed from, directly or through others. */
+export function statementsRead(bw: Backward, inputs: readonly string[]): Set<string> {
+  const byTarget = new Map(bw.blocks.flatMap((b) => b.statements.map((s) => [s.target.name, s] as const)));
+  const needed = new Set<string>();
+  const stack = bw.gradients.filter((g) => inputs.includes(g.input.name)).map((g) => g.grad.name);
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (needed.has(name)) continue;
+    needed.add(name);
+    const s = byTarget.get(name);
+    if (s) for (const r of refsOf(s.expr)) if (r.space === "grad" && byTarget.has(r.name)) stack.push(r.name);
+  }
+  return needed;
 }

@@ -12,8 +12,8 @@
  * gradient the scheduler cannot scatter runs over every row of the table), or recompute per term
  * what a staged adjoint computed once.
  */
-import { ZERO, refsOf, type Expr } from "../ir/expr.js";
-import type { Backward, Statement } from "../ir/backward.js";
+import { ZERO, type Expr } from "../ir/expr.js";
+import { statementsRead, type Backward } from "../ir/backward.js";
 import { isDifferentiable, type Program } from "../ir/program.js";
 import { schedule } from "./passes.js";
 import { scheduledWork, stagedWork, workTotal } from "./work.js";
@@ -46,17 +46,8 @@ export function chooseStaged(p: Program, bw: Backward, gradients: readonly Expr[
 
 /** The staged backward cut down to what the gradients of the inputs named in `inputs` read. */
 export function stagedPart(bw: Backward, inputs: readonly string[]): Backward {
-  const byTarget = new Map<string, Statement>(bw.blocks.flatMap((b) => b.statements.map((s) => [s.target.name, s] as const)));
   const gradients = bw.gradients.filter((g) => inputs.includes(g.input.name));
-  const needed = new Set<string>();
-  const stack = gradients.map((g) => g.grad.name);
-  while (stack.length) {
-    const name = stack.pop()!;
-    if (needed.has(name)) continue;
-    needed.add(name);
-    const s = byTarget.get(name);
-    if (s) for (const r of refsOf(s.expr)) if (r.space === "grad" && byTarget.has(r.name)) stack.push(r.name);
-  }
+  const needed = statementsRead(bw, inputs);
   const blocks = bw.blocks.map((b) => ({ ...b, statements: b.statements.filter((s) => needed.has(s.target.name)) })).filter((b) => b.statements.length > 0);
   return { ...bw, blocks, gradients };
 }

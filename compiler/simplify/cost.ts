@@ -4,9 +4,9 @@
  * expand distributes only where that does not cost more), and the cost of a whole kernel
  * (`kernelCost`, `stagedCost`), whose arithmetic is the one operation counter's (ir/cost.ts).
  */
-import { collect, isReduction, isTranscendental, refsOf, treeSize, type Expr } from "../ir/expr.js";
+import { collect, isReduction, isTranscendental, treeSize, type Expr } from "../ir/expr.js";
 import { cost as countOps, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
-import type { Backward } from "../ir/backward.js";
+import { statementsRead, type Backward } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 
 /** Size-weighted cost: nodes, with reductions and transcendental functions costing more. */
@@ -86,7 +86,7 @@ export function kernelCost(gradients: readonly Expr[], at = COST_AT): KernelCost
  */
 export function stagedCost(bw: Backward, at = COST_AT, only?: readonly string[]): KernelCost {
   const statements = bw.blocks.flatMap((b) => b.statements);
-  const needed = only === undefined ? undefined : neededStatements(bw, only);
+  const needed = only === undefined ? undefined : statementsRead(bw, only);
   let ops = 0;
   let tr = 0;
   for (const s of statements) {
@@ -97,21 +97,6 @@ export function stagedCost(bw: Backward, at = COST_AT, only?: readonly string[])
     tr += n * c.transcendentals;
   }
   return kernelCostOf(ops, tr);
-}
-
-/** The targets of the statements that the gradients of the inputs named in `only` are computed from. */
-function neededStatements(bw: Backward, only: readonly string[]): Set<string> {
-  const byTarget = new Map(bw.blocks.flatMap((b) => b.statements.map((s) => [s.target.name, s] as const)));
-  const needed = new Set<string>();
-  const stack = bw.gradients.filter((g) => only.includes(g.input.name)).map((g) => g.grad.name);
-  while (stack.length) {
-    const name = stack.pop()!;
-    if (needed.has(name)) continue;
-    needed.add(name);
-    const s = byTarget.get(name);
-    if (s) for (const r of refsOf(s.expr)) if (r.space === "grad" && byTarget.has(r.name)) stack.push(r.name);
-  }
-  return needed;
 }
 
 /** Arithmetic of one evaluation of `e`, reductions computed where they stand (the one counter, ir/cost.ts). */
