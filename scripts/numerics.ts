@@ -13,12 +13,13 @@ import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { prng } from "../compiler/ir/random.js";
 import { gradientError, gradientNoise, randomInputs, type DataKind } from "../test/measure.js";
-import type { Program } from "../compiler/ir/program.js";
+import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 
+type Dout = ArrayLike<number> | Record<string, ArrayLike<number>>;
 type Mod = {
   forward(i: Record<string, ArrayLike<number>>, s: Record<string, number>): Record<string, unknown> & { cache: unknown };
-  backwardNaive(d: ArrayLike<number>, c: unknown): Record<string, ArrayLike<number>>;
-  backwardFused(d: ArrayLike<number>, c: unknown): Record<string, ArrayLike<number>>;
+  backwardNaive(d: Dout, c: unknown): Record<string, ArrayLike<number>>;
+  backwardFused(d: Dout, c: unknown): Record<string, ArrayLike<number>>;
 };
 
 const root = join(import.meta.dirname, "..");
@@ -34,15 +35,18 @@ function measure(p: Program, m64: Mod, m32: Mod, kind: DataKind, seed: number) {
   const rand = prng(seed);
   const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * (p.sizes.length > 3 ? 3 : 5))]));
   const raw = randomInputs(p, sizes, kind, rand);
-  const inputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
+  // integer ids stay as they are; float inputs are made float32-exact
+  const inputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v instanceof Int32Array ? v : Float64Array.from(Float32Array.from(v))]));
   const { cache, ...outs } = m64.forward(inputs, sizes);
-  const y = outs[p.output] as Float64Array;
-  const dout = Float64Array.from(Float32Array.from({ length: y.length }, () => rand() * 2 - 1));
+  // one upstream gradient per output (an object keyed by output name when the spec has several)
+  const douts = Object.fromEntries(p.outputs.map((o) => [o, Float64Array.from(Float32Array.from({ length: (outs[o] as Float64Array).length }, () => rand() * 2 - 1))]));
+  const pack = <T>(d: Record<string, T>): T | Record<string, T> => (p.outputs.length === 1 ? d[p.output]! : d);
+  const dout = pack(douts);
   const naive = m64.backwardNaive(dout, cache);
   const fused = m64.backwardFused(dout, cache);
-  const f32 = m32.forward(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float32Array.from(v)])), sizes);
-  const g32 = m32.backwardFused(Float32Array.from(dout), f32.cache);
-  const noise = gradientNoise(p, inputs, sizes, dout);
+  const f32 = m32.forward(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v instanceof Int32Array ? v : Float32Array.from(v)])), sizes);
+  const g32 = m32.backwardFused(pack(Object.fromEntries(Object.entries(douts).map(([k, v]) => [k, Float32Array.from(v)]))), f32.cache);
+  const noise = gradientNoise(p, inputs, sizes, dout as Float64Array | Record<string, Float64Array>);
   const largest = Math.max(1e-300, ...Object.values(naive).map((g) => maxAbs(Array.from(g))));
   let fusedErr = 0;
   let f32Err = 0;
@@ -50,7 +54,7 @@ function measure(p: Program, m64: Mod, m32: Mod, kind: DataKind, seed: number) {
   let f32Raw = 0;
   let fdErr = 0;
   let finite = true;
-  for (const t of p.inputs) {
+  for (const t of p.inputs.filter(isDifferentiable)) {
     const a = Float64Array.from(fused[`d${t.name}`]!);
     const b = Float64Array.from(naive[`d${t.name}`]!);
     const c = Float64Array.from(g32[`d${t.name}`]!);
@@ -63,11 +67,11 @@ function measure(p: Program, m64: Mod, m32: Mod, kind: DataKind, seed: number) {
     f32Raw = Math.max(f32Raw, gradientError(c, b, largest, zeros));
     if (kind === "large-mean") continue;
     // directional derivative against a 4-point central difference, at the step where neighbours agree best
-    const x = inputs[t.name]!;
+    const x = inputs[t.name] as Float64Array;
     const v = Float64Array.from({ length: x.length }, () => rand() * 2 - 1);
     const loss = (h: number) => {
-      const o = m64.forward({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) }, sizes)[p.output] as Float64Array;
-      return o.reduce((s, oi, i) => s + oi * dout[i]!, 0);
+      const o = m64.forward({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) }, sizes);
+      return p.outputs.reduce((s, name) => s + (o[name] as Float64Array).reduce((a, oi, i) => a + oi * douts[name]![i]!, 0), 0);
     };
     const step0 = 1e-3 * Math.max(1e-3, maxAbs(x));
     const fds = Array.from({ length: 8 }, (_, k) => {
@@ -82,7 +86,7 @@ function measure(p: Program, m64: Mod, m32: Mod, kind: DataKind, seed: number) {
       an += b[i]! * v[i]!;
       scale += Math.abs(b[i]! * v[i]!);
     }
-    const terms = y.reduce((s, oi, i) => s + Math.abs(oi * dout[i]!), 0);
+    const terms = p.outputs.reduce((s, name) => s + (outs[name] as Float64Array).reduce((a, oi, i) => a + Math.abs(oi * douts[name]![i]!), 0), 0);
     const roundoff = (10 * Number.EPSILON * terms) / (step0 / 4 ** best);
     fdErr = Math.max(fdErr, Math.max(0, Math.abs(fds[best]! - an) - roundoff) / Math.max(scale, 1e-6 * largest * maxAbs(v)));
   }
