@@ -175,3 +175,26 @@ export function loopFreeDelta(e: Expr): { delta: Delta; body: Expr } | undefined
   const { reads, body } = directReads(e.body, e.indices);
   return reads.length === 1 ? { delta: reads[0]!, body } : undefined;
 }
+
+/**
+ * The factors of a reduction's product body over `loops` (its free and bound indices) worth storing
+ * once (schedule's `materialize`, and the simplifier's kernel cost, which must count what the
+ * scheduler will do): those whose indices all lie in one strict subset of the loops, so a pass
+ * would compute them again for every value of the other loops. Worth it when they hold work: two
+ * indexed factors, or one that is not a plain read. Of several subsets, the one that takes the most
+ * factors (then the largest) wins; `width` is its number of indices.
+ */
+export function invariantFactors(factors: readonly Expr[], loops: readonly string[]): { part: Expr[]; rest: Expr[]; width: number } | undefined {
+  let best: { part: Expr[]; rest: Expr[]; width: number } | undefined;
+  for (const f of factors) {
+    const within = f.free;
+    if (within.length === 0 || within.length >= loops.length) continue;
+    const part = factors.filter((g) => g.free.every((i) => within.includes(i)));
+    if (part.length === factors.length) continue;
+    const indexed = part.filter((g) => g.free.length > 0);
+    if (indexed.length < 2 && !indexed.some((g) => g.kind !== "ref" && g.kind !== "sum")) continue;
+    if (best && (part.length < best.part.length || (part.length === best.part.length && within.length <= best.width))) continue;
+    best = { part, rest: factors.filter((g) => !part.includes(g)), width: within.length };
+  }
+  return best;
+}

@@ -13,6 +13,7 @@
  *   indices are written together.
  */
 import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
+import { invariantFactors } from "../ir/cost.js";
 import { isDifferentiable, type TensorDecl } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 
@@ -72,28 +73,9 @@ function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] }
 }
 
 
-/**
- * The factors of a reduction's body (a product) worth storing: those whose indices all lie in one
- * strict subset of the reduction's loops, so the pass would compute them again for every value of
- * the other loops. Worth it when they hold work: two indexed factors, or one that is not a plain
- * read. Of several subsets, the one that takes the most factors (then the largest) wins.
- */
-function invariantFactors(r: Sum): { part: Expr[]; rest: Expr[] } | undefined {
-  if (r.body.kind !== "mul") return undefined;
-  const factors = r.body.factors;
-  const loops = new Set([...r.free, ...r.indices]);
-  let best: { part: Expr[]; rest: Expr[]; width: number } | undefined;
-  for (const f of factors) {
-    const within = f.free;
-    if (within.length === 0 || within.length >= loops.size) continue;
-    const part = factors.filter((g) => g.free.every((i) => within.includes(i)));
-    if (part.length === factors.length) continue;
-    const indexed = part.filter((g) => g.free.length > 0);
-    if (indexed.length < 2 && !indexed.some((g) => g.kind !== "ref" && g.kind !== "sum")) continue;
-    if (best && (part.length < best.part.length || (part.length === best.part.length && within.length <= best.width))) continue;
-    best = { part, rest: factors.filter((g) => !part.includes(g)), width: within.length };
-  }
-  return best && { part: best.part, rest: best.rest };
+/** The factors of a reduction's body (a product) worth storing once (ir/cost.ts `invariantFactors`). */
+function invariantFactorsOf(r: Sum): { part: Expr[]; rest: Expr[] } | undefined {
+  return r.body.kind === "mul" ? invariantFactors(r.body.factors, [...new Set([...r.free, ...r.indices])]) : undefined;
 }
 
 /**
@@ -108,7 +90,7 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
   const storeInvariants = (x: Expr, go: (y: Expr) => Expr): Expr | undefined => {
     if (x.kind !== "sum" || x.indices.length === 0) return undefined;
     const r = withBody(x, go(x.body));
-    const split = invariantFactors(r);
+    const split = invariantFactorsOf(r);
     // a delta factor stays in the reduction: it makes it a read or a scatter-add (lower.ts), never a stored array of 0s and 1s
     if (split && split.part.some((f) => f.kind === "delta")) return r;
     return split ? withBody(r, mul(stored(mul(...split.part)), ...split.rest)) : r;
@@ -121,7 +103,7 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
       const scalars = g.factors.filter((f) => f !== r);
       if (r && scalars.every((f) => f.free.length === 0)) {
         const folded = withBody(r, mul(...scalars, r.body));
-        if (invariantFactors(folded)) return go(folded);
+        if (invariantFactorsOf(folded)) return go(folded);
       }
     }
     return go(g);

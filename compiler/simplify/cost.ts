@@ -5,7 +5,7 @@
  * (`kernelCost`, `stagedCost`), whose arithmetic is the one operation counter's (ir/cost.ts).
  */
 import { collect, isReduction, isTranscendental, treeSize, type Expr } from "../ir/expr.js";
-import { cost as countOps, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
+import { cost as countOps, invariantFactors, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
 import { statementsRead, type Backward } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 
@@ -62,7 +62,7 @@ export function kernelCost(gradients: readonly Expr[], at = COST_AT): KernelCost
     ops += iterations;
     const body = r.body;
     if (body.kind !== "mul") return evaluate(body, iterations);
-    const split = invariantPart(body.factors, loops);
+    const split = invariantFactors(body.factors, loops);
     if (!split) {
       ops += iterations * (body.factors.length - 1);
       for (const f of body.factors) evaluate(f, iterations);
@@ -102,27 +102,6 @@ export function stagedCost(bw: Backward, at = COST_AT, only?: readonly string[])
 /** Arithmetic of one evaluation of `e`, reductions computed where they stand (the one counter, ir/cost.ts). */
 function inlineArithmetic(e: Expr, at: number): { ops: number; transcendentals: number } {
   return countOps(e, { at });
-}
-
-/**
- * The factors of a reduction's product body over `loops` that the scheduler stores once
- * (schedule's `materialize`, whose choice this follows): those whose indices all lie in one strict
- * subset of the loops, when they hold work; of several subsets, the one that takes the most factors
- * (then the largest).
- */
-function invariantPart(factors: readonly Expr[], loops: readonly string[]): { part: Expr[]; rest: Expr[]; width: number } | undefined {
-  let best: { part: Expr[]; rest: Expr[]; width: number } | undefined;
-  for (const f of factors) {
-    const own = f.free;
-    if (own.length === 0 || own.length >= loops.length) continue;
-    const part = factors.filter((g) => g.free.every((i) => own.includes(i)));
-    if (part.length === factors.length) continue;
-    const indexed = part.filter((g) => g.free.length > 0);
-    if (indexed.length < 2 && !indexed.some((g) => g.kind !== "ref" && g.kind !== "sum")) continue;
-    if (best && (part.length < best.part.length || (part.length === best.part.length && own.length <= best.width))) continue;
-    best = { part, rest: factors.filter((g) => !part.includes(g)), width: own.length };
-  }
-  return best;
 }
 
 /**
