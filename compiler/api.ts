@@ -23,7 +23,7 @@ export interface CompileOptions {
    * `"type"` is `"module"`; `"cjs"` writes CommonJS (`exports.forward = ...`) for any other.
    */
   readonly module?: ModuleKind;
-  /** What the kernels run as (default `"js"`); `"wasm"` is not supported yet and rejects. */
+  /** What the kernels run as (default `"js"`); `"wasm"`: WebAssembly SIMD kernels in the same module (README: the memory API). */
   readonly target?: Target;
   /** Where the spec came from, for messages and the module's header (default: the spec's name). */
   readonly source?: string;
@@ -52,11 +52,10 @@ function checkOptions<K extends keyof typeof CHOICES>(options: unknown, keys: re
     if (choices && !choices.includes(value as string)) throw new TypeError(`${fn}: ${key} must be ${choices.map((c) => `'${c}'`).join(" or ")}, got ${JSON.stringify(value) ?? String(value)}`);
     if (!choices && typeof value !== "string") throw new TypeError(`${fn}: ${key} must be a string`);
   }
-  if ((options as CompileOptions).target === "wasm") throw new Error(`${fn}: target 'wasm' is not supported yet; this version writes JavaScript kernels (target 'js')`);
 }
 
 /** Runs the compiler (driver.ts) on `spec`. */
-async function compiled(spec: unknown, opts: { source?: string; dtype?: Dtype; rebuild?: string }): Promise<Compiled> {
+async function compiled(spec: unknown, opts: { source?: string; dtype?: Dtype; rebuild?: string; target?: Target }): Promise<Compiled> {
   const { compile: compileSpec } = await import("./driver.js");
   return compileSpec(spec, opts);
 }
@@ -78,7 +77,7 @@ export async function explainFiles(c: Explained): Promise<Record<string, string>
 /** Compiles `spec` into the generated module's files. */
 export async function compile(spec: unknown, options?: CompileOptions): Promise<CompileResult> {
   checkOptions(options, ["dtype", "format", "target", "module", "source"], "compile");
-  const c = await compiled(spec, { source: options?.source, dtype: options?.dtype, rebuild: "compile()" });
+  const c = await compiled(spec, { source: options?.source, dtype: options?.dtype, rebuild: "compile()", target: options?.target });
   return { files: await moduleFiles(c.code, c.program.name, options?.format, options?.module) };
 }
 

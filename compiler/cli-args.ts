@@ -35,7 +35,7 @@ export const COMMANDS = {
       "--out": { value: "<dir>", required: true, help: "the folder to write into (created if needed)" },
       "--dtype": { value: "float64|float32", choices: ["float64", "float32"], help: "the arrays' element type (default float64)" },
       "--format": { value: "ts|js", choices: ["ts", "js"], help: "ts: <name>.ts (default); js: <name>.js plus <name>.d.ts for plain node (ES module or CommonJS, as the package around <dir> says)" },
-      "--target": { value: "js|wasm", choices: ["js", "wasm"], help: "what the kernels run as (default js; wasm is not supported yet)" },
+      "--target": { value: "js|wasm", choices: ["js", "wasm"], help: "what the kernels run as (default js; wasm: WebAssembly SIMD, see the README for its memory API)" },
       "--debug": DEBUG,
     },
     summary: "the kernels of each spec as <dir>/<name>.ts (or .js and .d.ts)",

@@ -113,6 +113,7 @@ class Cli {
     dtype: "float64" | "float32" = "float64",
     rebuild?: (source: string) => string,
     derivations?: { file: string; derived: Explained }[],
+    target: "js" | "wasm" = "js",
   ): Promise<{ built: Built[]; failed: number }> {
     const { compile, NotLowered } = await import("./driver.js");
     const built: Built[] = [];
@@ -124,7 +125,7 @@ class Cli {
       try {
         const spec = await loadSpecObject(abs, { shownAs: source, timeoutMs: this.io.loadTimeoutMs });
         const log = debug ? (l: string) => this.io.stderr(`${terminalLines(l)}\n`) : undefined;
-        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source) });
+        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source), target });
         const other = names.get(c.program.name);
         if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
         names.set(c.program.name, source);
@@ -146,13 +147,10 @@ class Cli {
     const out = args.options.get("--out") as string;
     const dtype = (args.options.get("--dtype") ?? "float64") as "float64" | "float32";
     const format = (args.options.get("--format") ?? "ts") as Format;
-    if (args.options.get("--target") === "wasm") {
-      this.io.stderr("backpass: --target wasm is not supported yet; this version writes JavaScript kernels (--target js)\n");
-      return 2;
-    }
+    const target = (args.options.get("--target") ?? "js") as "js" | "wasm";
     await checkOutputDir(this.abs(out), out);
-    const flags = [dtype === "float32" ? " --dtype float32" : "", format === "js" ? " --format js" : ""].join("");
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)} --out ${shellWord(out)}${flags}`);
+    const flags = [dtype === "float32" ? " --dtype float32" : "", format === "js" ? " --format js" : "", target === "wasm" ? " --target wasm" : ""].join("");
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)} --out ${shellWord(out)}${flags}`, undefined, target);
     const { moduleFiles } = await import("./api.js");
     const module = format === "js" ? await moduleKindAt(this.abs(out)) : "esm";
     const files: [file: string, path: string, text: string][] = [];

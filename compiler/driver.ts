@@ -12,6 +12,8 @@ import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { chooseStaged } from "./schedule/staged.js";
 import { emitModule } from "./emit/module.js";
+import { wasmBackend } from "./emit/wasm-module.js";
+import type { StagedChoice } from "./schedule/staged.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 import { Budget, LimitExceeded, MAX_RANK, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
@@ -25,6 +27,8 @@ export interface Compiled {
   readonly schedule: Schedule;
   readonly code: string;
   readonly stats: SpecStats;
+  /** The gradients the fused kernel computes the staged way (so another target can be emitted from this build). */
+  readonly staged?: StagedChoice;
 }
 
 export interface CompileOptions {
@@ -40,6 +44,8 @@ export interface CompileOptions {
   readonly timeBudgetMs?: number;
   /** How to regenerate the module, for its header (default: `npx backpass build <source>`). */
   readonly rebuild?: string;
+  /** What the kernels run as (default js): `wasm` prints the loop IR as WebAssembly (emit/wasm.ts). */
+  readonly target?: "js" | "wasm";
 }
 
 /** Most reduction indices around any point of `e`: the depth of its loop nest over reductions. */
@@ -204,6 +210,6 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
-  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log });
-  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)) };
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, backend: opts.target === "wasm" ? wasmBackend(opts.dtype, log) : undefined });
+  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)), staged: choice };
 }

@@ -28,7 +28,9 @@ export const RESERVED: ReadonlySet<string> = new Set(
     "undefined NaN Infinity globalThis Math Number String Object Array Error RangeError TypeError Symbol ArrayBuffer Float64Array Float32Array Int32Array " +
     // the module's own identifiers: kernels, helpers, parameters
     "forward backwardNaive backwardFused inputs sizes constants into cache dout value length name what outputs others " +
-    "erf checkIds checkInts upstream checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey"
+    "erf checkIds checkInts upstream checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey " +
+    // the WebAssembly module's own (emit/wasm-module.ts)
+    "WebAssembly Uint8Array Buffer WASM_BYTES WasmMemory WasmApi HEAP_START wasmState wasmInstance fromBase64 pad reserve runKernel alloc allocInts freeAll wasmMemory"
   ).split(" "),
 );
 

@@ -14,6 +14,7 @@ import type { StagedChoice } from "../schedule/staged.js";
 import { lowerForward, lowerFused, lowerNaive, type Names } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
+import type { KernelBackend } from "./wasm-module.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -32,6 +33,8 @@ export interface EmitInput {
   readonly rebuild?: string;
   /** Prints the fused kernel's loop IR after lowering and after each loop pass (`--debug`). */
   readonly log?: (line: string) => void;
+  /** Prints each kernel body instead of TypeScript statements (`--target wasm`: `wasm-module.ts`). */
+  readonly backend?: KernelBackend;
 }
 
 /** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
@@ -89,6 +92,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     `Arrays are row-major ${A}s in the order of each tensor's declared indices; a scalar has length 1.`,
     ...(A === "Float32Array" ? ["Reductions accumulate in float64 and round once when they are stored."] : []),
     "Every kernel takes optional preallocated output arrays as its last argument (`into`).",
+    ...(inp.backend?.header ?? []),
   ];
   statements.push(`/**\n${header.map((l) => ` * ${l}`.trimEnd()).join("\n")}\n */`);
 
@@ -160,7 +164,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
       { name: "into", type: `${T}Buffers`, hasQuestionToken: true },
     ],
     returnType: `{ ${p.outputs.map((o) => `${o}: ${A}; `).join("")}cache: ${T}Cache }`,
-    statements: forwardBody(p, T, A),
+    statements: forwardBody(p, T, A, inp.backend?.statements),
   });
 
   const backwardParams: OptionalKind<ParameterDeclarationStructure>[] = [
@@ -180,7 +184,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     ],
     parameters: backwardParams,
     returnType: `${T}Gradients`,
-    statements: naiveBody(p, inp.backward, T, A),
+    statements: naiveBody(p, inp.backward, T, A, inp.backend?.statements),
   });
   statements.push({
     kind: StructureKind.Function,
@@ -202,6 +206,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   });
 
   statements.push(helpers(p, T, A, usesErf(inp)));
+  if (inp.backend) statements.push(await inp.backend.tail());
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
   return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
@@ -307,7 +312,7 @@ function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: M
   };
 }
 
-function forwardBody(p: Program, T: string, A: string): string[] {
+function forwardBody(p: Program, T: string, A: string, printKernel = tsStatements): string[] {
   const namer = new Namer(["inputs", "sizes", "constants", "into"]);
   const syms = new Map<string, string>();
   const lines: string[] = [];
@@ -346,7 +351,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
       p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
     ),
   );
-  lines.push(...tsStatements(lowerForward(p, names, (name) => arrays.get(name)!), dims));
+  lines.push(...printKernel(lowerForward(p, names, (name) => arrays.get(name)!), dims));
   const fields = [
     `spec: ${stringLiteral(p.name)}`,
     `sizes: { ${p.sizes.map((s) => `${s}: ${syms.get(s)}`).join(", ")} }`,
@@ -359,7 +364,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   return lines;
 }
 
-function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
+function naiveBody(p: Program, bw: Backward, T: string, A: string, printKernel = tsStatements): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of readsOf([s.expr])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
@@ -383,7 +388,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
   lines.push(backwardDisjointCheck(p, outputs, doutArgs));
   for (const g of bw.gradients) dims.set(grads.get(g.grad.name)!, shapeOf(p, g.input).map((x) => syms.get(x)!));
-  lines.push(...tsStatements(lowerNaive(p, bw, names, grads, A === "Float32Array" ? "f32" : "f64"), dims));
+  lines.push(...printKernel(lowerNaive(p, bw, names, grads, A === "Float32Array" ? "f32" : "f64"), dims));
   lines.push(`return { ${bw.gradients.map((g) => `d${g.input.name}: ${grads.get(g.grad.name)}`).join(", ")} };`);
   return lines;
 }
@@ -432,13 +437,14 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   }
   lines.push(backwardDisjointCheck(p, diff.map(({ t, k }) => ({ name: `d${t.name}`, v: outNames[k]! })), doutArgs));
   const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
-  lines.push(...tsStatements(body, dims));
+  const printKernel = inp.backend?.statements ?? tsStatements;
+  lines.push(...printKernel(body, dims));
   // the gradients no derived form beat: the staged statements they read, as the naive kernel runs them
   const part = inp.staged?.part;
   if (part) {
     for (const g of part.gradients) staging.set(g.grad.name, outNames[p.inputs.indexOf(g.input)]!);
     lines.push("", `// computed the staged way (no derived form is less work): ${part.gradients.map((g) => `d${g.input.name}`).join(", ")}`);
-    lines.push(...tsStatements(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims));
+    lines.push(...printKernel(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims));
   }
   lines.push(`return { ${diff.map(({ t, k }) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
