@@ -15,6 +15,7 @@ import { lowerForward, lowerFused, lowerNaive, type Names } from "../schedule/lo
 import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
+import type { Stmt } from "../loop/ir.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -312,7 +313,7 @@ function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: M
   };
 }
 
-function forwardBody(p: Program, T: string, A: string, printKernel = tsStatements): string[] {
+function forwardBody(p: Program, T: string, A: string, printKernel: KernelPrinter = tsStatements): string[] {
   const namer = new Namer(["inputs", "sizes", "constants", "into"]);
   const syms = new Map<string, string>();
   const lines: string[] = [];
@@ -351,7 +352,7 @@ function forwardBody(p: Program, T: string, A: string, printKernel = tsStatement
       p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
     ),
   );
-  lines.push(...printKernel(lowerForward(p, names, (name) => arrays.get(name)!), dims));
+  lines.push(...printKernel(lowerForward(p, names, (name) => arrays.get(name)!), dims, intArrays(p, arrays)));
   const fields = [
     `spec: ${stringLiteral(p.name)}`,
     `sizes: { ${p.sizes.map((s) => `${s}: ${syms.get(s)}`).join(", ")} }`,
@@ -364,7 +365,7 @@ function forwardBody(p: Program, T: string, A: string, printKernel = tsStatement
   return lines;
 }
 
-function naiveBody(p: Program, bw: Backward, T: string, A: string, printKernel = tsStatements): string[] {
+function naiveBody(p: Program, bw: Backward, T: string, A: string, printKernel: KernelPrinter = tsStatements): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of readsOf([s.expr])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
@@ -388,7 +389,7 @@ function naiveBody(p: Program, bw: Backward, T: string, A: string, printKernel =
   for (const o of outputs) lines.push(`const ${o.v} = output(into, ${stringLiteral(o.name)}, ${o.len});`);
   lines.push(backwardDisjointCheck(p, outputs, doutArgs));
   for (const g of bw.gradients) dims.set(grads.get(g.grad.name)!, shapeOf(p, g.input).map((x) => syms.get(x)!));
-  lines.push(...printKernel(lowerNaive(p, bw, names, grads, A === "Float32Array" ? "f32" : "f64"), dims));
+  lines.push(...printKernel(lowerNaive(p, bw, names, grads, A === "Float32Array" ? "f32" : "f64"), dims, intArrays(p, arrays)));
   lines.push(`return { ${bw.gradients.map((g) => `d${g.input.name}: ${grads.get(g.grad.name)}`).join(", ")} };`);
   return lines;
 }
@@ -437,19 +438,27 @@ function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   }
   lines.push(backwardDisjointCheck(p, diff.map(({ t, k }) => ({ name: `d${t.name}`, v: outNames[k]! })), doutArgs));
   const body = lowerFused(p, fused, schedule, names, { outputs: outNames, keys: p.inputs.map((t) => `d${t.name}`), float32: A === "Float32Array", log: inp.log });
-  const printKernel = inp.backend?.statements ?? tsStatements;
-  lines.push(...printKernel(body, dims));
+  const printKernel: KernelPrinter = inp.backend?.statements ?? tsStatements;
+  lines.push(...printKernel(body, dims, intArrays(p, arrays)));
   // the gradients no derived form beat: the staged statements they read, as the naive kernel runs them
   const part = inp.staged?.part;
   if (part) {
     for (const g of part.gradients) staging.set(g.grad.name, outNames[p.inputs.indexOf(g.input)]!);
     lines.push("", `// computed the staged way (no derived form is less work): ${part.gradients.map((g) => `d${g.input.name}`).join(", ")}`);
-    lines.push(...printKernel(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims));
+    lines.push(...printKernel(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims, intArrays(p, arrays)));
   }
   lines.push(`return { ${diff.map(({ t, k }) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
 }
 
+
+/** Prints a kernel body (the loop IR) as the module's statements; `ints` names the Int32Array arrays (integer inputs). */
+type KernelPrinter = (body: readonly Stmt[], dims: ReadonlyMap<string, readonly string[]>, ints: ReadonlySet<string>) => string[];
+
+/** The locals holding integer inputs, of those a kernel unpacked. */
+function intArrays(p: Program, arrays: ReadonlyMap<string, string>): Set<string> {
+  return new Set(p.inputs.flatMap((t) => (t.kind === "int" && arrays.has(t.name) ? [arrays.get(t.name)!] : [])));
+}
 
 /** The array type of a tensor: `Int32Array` for an integer input, else the module's float type. */
 function arrayType(t: TensorDecl, A: string): string {

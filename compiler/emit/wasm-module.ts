@@ -22,7 +22,7 @@ import { vectorize } from "../loop/vectorize.js";
 /** How `module.ts` prints kernel bodies for a target other than TypeScript statements. */
 export interface KernelBackend {
   /** The statements of one kernel body: here a call of the wasm function made of it. */
-  readonly statements: (body: readonly Stmt[], dims: ReadonlyMap<string, readonly string[]>) => string[];
+  readonly statements: (body: readonly Stmt[], dims: ReadonlyMap<string, readonly string[]>, ints: ReadonlySet<string>) => string[];
   /** Lines for the module's header comment. */
   readonly header: readonly string[];
   /** Module text after the helpers (the binary and the memory API), once every body is printed. */
@@ -39,9 +39,9 @@ export function wasmBackend(dtype: "float64" | "float32" = "float64", log?: (lin
       "The kernels run as WebAssembly (128-bit SIMD where a loop allows), embedded below; the module imports nothing.",
       "Arrays from `alloc` live in the module's memory and are used in place; other arrays are copied in and out.",
     ],
-    statements: (body, dims) => {
+    statements: (body, dims, ints) => {
       const name = `k${functions.length}`;
-      const f = wasmFunction(name, vectorize(body, floats), dims, floats);
+      const f = wasmFunction(name, vectorize(body, floats), dims, floats, ints);
       functions.push(f);
       return [
         `runKernel(${JSON.stringify(name)}, [${f.arrays.map((a) => a.name).join(", ")}], [${f.arrays.map((a) => String(a.written)).join(", ")}], ${f.scratchBytes}, [${f.scalars.map((s) => s.name).join(", ")}]);`,
@@ -140,7 +140,10 @@ function runKernel(kernel: string, arrays: readonly ArrayBufferView[], written: 
   const heap = new Uint8Array(w.memory.buffer);
   for (let k = 0; k < arrays.length; k++) {
     const array = arrays[k]!;
-    if (bufferOf.call(array) !== before && !written[k]) heap.set(new Uint8Array(bufferOf.call(array), offsetOf.call(array), bytesOf.call(array)), at[k]);
+    if (bufferOf.call(array) === before) continue;
+    // what the kernel reads is copied in; what it writes starts as zeros, as a new typed array does
+    if (!written[k]) heap.set(new Uint8Array(bufferOf.call(array), offsetOf.call(array), bytesOf.call(array)), at[k]);
+    else heap.fill(0, at[k], at[k]! + bytesOf.call(array));
   }
   (w.kernels[kernel] as (...args: number[]) => void)(base, ...at, ...scalars);
   for (let k = 0; k < arrays.length; k++) {

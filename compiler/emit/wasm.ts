@@ -56,14 +56,15 @@ export function f64Literal(v: number): string {
 /**
  * A kernel body as a wasm function exported as `exportName`. `dims` gives the dimensions of each
  * array the body is given (size locals, or numbers of slots); `floats` is the element type of the
- * module's float arrays (an array read into an i32 local is an id array, i32).
+ * module's float arrays; `ints` names the Int32Array ones (integer inputs; an array read into an
+ * i32 local is one too).
  */
-export function wasmFunction(exportName: string, body: readonly Stmt[], dims: ReadonlyMap<string, readonly string[]>, floats: "f64" | "f32"): WasmFunction {
+export function wasmFunction(exportName: string, body: readonly Stmt[], dims: ReadonlyMap<string, readonly string[]>, floats: "f64" | "f32", ints: ReadonlySet<string> = new Set()): WasmFunction {
   // --- what the body declares and what it takes from outside
   const declared = new Map<string, T>(); // locals: lets, counters, loop indices, allocated arrays (addresses)
   const allocs: { name: string; type: Elem; dims: readonly string[]; stmt: Stmt }[] = [];
   const arrayType = new Map<string, Elem>();
-  const idArrays = new Set<string>();
+  const idArrays = new Set<string>(ints);
   const usedArrays: string[] = [];
   const writtenArrays = new Set<string>();
   const intNames = new Set<string>(); // free names used as extents, dimensions or indices

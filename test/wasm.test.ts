@@ -1,0 +1,124 @@
+/**
+ * `--target wasm` (emit/wasm.ts): every library spec's module built for WebAssembly, float64 and
+ * float32, against the TypeScript float64 module (generated/) on the same inputs: the forward
+ * output, every cached step (float32: against the TypeScript float32 module, whose steps round as
+ * they store) and both backward kernels. The float64 wasm kernels run the same
+ * operations in the same order, except the math functions (wasm-math.ts, within a few ulps), and
+ * vectorized sums that add in another order: they are held to 1e-11 of the gradient's scale past
+ * 64 ulps of the terms behind each element. The float32 ones are held as test/float32.test.ts
+ * holds the float32 TypeScript kernels (1e-4 past 64 float32 ulps of those terms). Sizes go up to
+ * 9 so that vector loops, their unrolled copies and their scalar tails all run.
+ *
+ * A few specs also go through the whole property suite (finite differences, `checkSpecModule`),
+ * and arrays that live in the module's memory (`alloc`) are used in place.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { emitModule } from "../compiler/emit/module.js";
+import { wasmBackend } from "../compiler/emit/wasm-module.js";
+import { isDifferentiable, type Program } from "../compiler/ir/program.js";
+import { checkSpecModule, compileLibrary, gradientNoise, randomInputs, type DataKind, type Kernels } from "./harness.js";
+import { prng } from "../compiler/ir/random.js";
+
+const specDir = join(import.meta.dirname, "../specs");
+const names = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).map((f) => f.replace(/\.spec\.ts$/, "")).sort();
+const dir = mkdtempSync(join(tmpdir(), "backpass-wasm-"));
+const EPS32 = 2 ** -23;
+const EPS64 = 2 ** -52;
+
+type AnyKernels = {
+  forward(inputs: Record<string, ArrayLike<number>>, sizes: Record<string, number>): Record<string, unknown> & { cache: { values: Record<string, ArrayLike<number>> } };
+  backwardNaive(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown): Record<string, ArrayLike<number>>;
+  backwardFused(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown): Record<string, ArrayLike<number>>;
+  alloc(length: number): Float64Array | Float32Array;
+};
+
+/** The wasm module of a library spec, emitted from the build codegen makes (compileLibrary), written and imported. */
+async function wasmModule(name: string, dtype: "float64" | "float32"): Promise<AnyKernels> {
+  const c = await compileLibrary(name);
+  const code = await emitModule({ program: c.program, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: `specs/${name}.spec.ts`, format: false, dtype, backend: wasmBackend(dtype) });
+  const file = join(dir, `${name}-${dtype}.ts`);
+  writeFileSync(file, code);
+  return (await import(file)) as AnyKernels;
+}
+
+/** Random sizes 1..9 (1..4 for specs of four or more sizes), a data kind and a seed. */
+function cases(p: Program) {
+  const max = p.sizes.length > 3 ? 4 : 9;
+  return fc
+    .tuple(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max }))), fc.constantFrom<DataKind>("normal", "constant", "tiny"), fc.integer())
+    .map(([dims, kind, seed]) => ({ sizes: Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!])), kind, rand: prng(seed) }));
+}
+
+/** Largest error of `a` against `b` past `ulps` of the terms behind each element, relative to the scale of the gradients. */
+function excess(a: ArrayLike<number>, b: ArrayLike<number>, noise: Float64Array | undefined, ulps: number, largest: number): number {
+  let scale = 1e-6 * largest;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (!Number.isFinite(a[i]!)) return Infinity;
+    worst = Math.max(worst, Math.max(0, Math.abs(a[i]! - b[i]!) - ulps * (noise?.[i] ?? Math.abs(b[i]!))) / scale);
+  }
+  return worst;
+}
+
+describe.each(names)("wasm modules of %s", (name) => {
+  it("agree with the TypeScript float64 kernels, float64 and float32", async () => {
+    const c = await compileLibrary(name);
+    const p = c.program;
+    const ts = (await import(`../generated/${name}.ts`)) as unknown as AnyKernels;
+    const ts32 = (await import(`../generated/float32/${name}.ts`)) as unknown as AnyKernels;
+    const w64 = await wasmModule(name, "float64");
+    const w32 = await wasmModule(name, "float32");
+    fc.assert(
+      fc.property(cases(p), ({ sizes, kind, rand }) => {
+        const raw = randomInputs(p, sizes, kind, rand);
+        const in64 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v instanceof Int32Array ? v : Float64Array.from(Float32Array.from(v))]));
+        const in32 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v instanceof Int32Array ? v : Float32Array.from(v)]));
+        const ref = ts.forward(in64, sizes);
+        const a64 = w64.forward(in64, sizes);
+        const a32 = w32.forward(in32, sizes);
+        // float32 steps round what they store, and later steps read the rounded values: the forward is held to the TypeScript float32 one
+        const ref32 = ts32.forward(in32, sizes);
+        for (const t of p.steps) {
+          const want = ref.cache.values[t.name]!;
+          expect(excess(a64.cache.values[t.name]!, want, undefined, 64 * EPS64, 1e-300), `${kind}: float64 forward ${t.name}`).toBeLessThanOrEqual(1e-11);
+          expect(excess(a32.cache.values[t.name]!, ref32.cache.values[t.name]!, undefined, 64 * EPS32, 1e-300), `${kind}: float32 forward ${t.name}`).toBeLessThanOrEqual(1e-4);
+        }
+        const ws = p.outputs.map((o) => Float64Array.from(Float32Array.from({ length: (ref[o] as Float64Array).length }, () => rand() * 2 - 1)));
+        const several = p.outputs.length > 1;
+        const dout = several ? Object.fromEntries(p.outputs.map((o, k) => [o, ws[k]!])) : ws[0]!;
+        const dout32 = several ? Object.fromEntries(p.outputs.map((o, k) => [o, Float32Array.from(ws[k]!)])) : Float32Array.from(ws[0]!);
+        const noise = gradientNoise(p, in64 as never, sizes, dout);
+        const want = ts.backwardNaive(dout, ref.cache);
+        let largest = 1e-300;
+        for (const g of Object.values(want)) for (const v of Array.from(g)) largest = Math.max(largest, Math.abs(v));
+        for (const kernel of ["backwardNaive", "backwardFused"] as const) {
+          const g64 = w64[kernel](dout, a64.cache);
+          const g32 = w32[kernel](dout32, a32.cache);
+          for (const t of p.inputs.filter(isDifferentiable)) {
+            const key = `d${t.name}`;
+            expect(g64[key]).toBeInstanceOf(Float64Array);
+            expect(g32[key]).toBeInstanceOf(Float32Array);
+            expect(excess(g64[key]!, want[key]!, noise.get(t.name), 64 * EPS64, largest), `${kind}: float64 ${kernel} ${key}`).toBeLessThanOrEqual(1e-11);
+            expect(excess(g32[key]!, want[key]!, noise.get(t.name), 64 * EPS32, largest), `${kind}: float32 ${kernel} ${key}`).toBeLessThanOrEqual(1e-4);
+          }
+        }
+      }),
+      { numRuns: 12 },
+    );
+  });
+});
+
+describe("wasm modules, whole property suite", () => {
+  it.each(["batchnorm", "gelu_erf", "cross_entropy", "embedding_layernorm", "attention"])("%s: forward, both kernels and finite differences", async (name) => {
+    const c = await compileLibrary(name);
+    const w64 = await wasmModule(name, "float64");
+    // checkSpecModule asserts every check itself; the forward is held to the interpreter there too
+    const worst = checkSpecModule(c.program, w64 as unknown as Kernels, 8);
+    expect(worst.forward).toBeLessThanOrEqual(1e-8);
+  });
+});
