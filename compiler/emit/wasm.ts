@@ -21,6 +21,7 @@
  */
 import { assertNever, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
 import { isModuleFunction, mathFunctions } from "./wasm-math.js";
+import { varies } from "../loop/vectorize.js";
 
 /** One kernel body as a wasm function: its text, what it takes, in parameter order, and how much scratch memory it needs. */
 export interface WasmFunction {
@@ -252,6 +253,10 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     for (const s of ss) {
       switch (s.kind) {
         case "for": {
+          if (s.vector !== undefined) {
+            emitVector(s, depth);
+            break;
+          }
           const k = label++;
           const i = get(s.index);
           if (!s.resume) out.push(`${pad}(local.set ${id(s.index)} (i32.const 0))`);
@@ -342,6 +347,119 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     }
   };
 
+  // ---- vector loops (loop/vectorize.ts): f64x2 lanes of the counter's iterations i, i + 1
+  const vectors = new Set<string>(); // v128 locals
+  const v128 = (name: string): string => {
+    vectors.add(name);
+    return `$${name}`;
+  };
+  let temps = 0;
+  let reductions = 0;
+  const emitVector = (loop: Stmt & { kind: "for" }, depth: number): void => {
+    if (loop.vector !== 2 || loop.step !== 2) throw new Error("wasm: vector loops have two f64 lanes");
+    const pad = "  ".repeat(depth);
+    const i = loop.index;
+    const varying = new Set<string>();
+    const moves = (v: Value) => varies(v, i, varying);
+    const isLane = (at: readonly Index[]) => at.some((x) => x.var === i);
+    const lane = (at: readonly Index[], j: number): Index[] => at.map((x) => (x.var === i ? { var: x.var, plus: x.plus + j } : x));
+    /** Contiguous along i: the counter only in the last index. */
+    const contiguous = (array: string, at: readonly Index[]) => arrayType.get(array) !== "i32" && at.length > 0 && at[at.length - 1]!.var === i && at.slice(0, -1).every((x) => x.var !== i);
+    const splat = (c: string) => `(f64x2.splat ${c})`;
+    const lanes = (a: string, b: string) => `(f64x2.replace_lane 1 (f64x2.splat ${a}) ${b})`;
+    const loadVec = (array: string, at: readonly Index[]): string => {
+      if (!contiguous(array, at)) return lanes(toF64(loadCode(array, lane(at, 0))), toF64(loadCode(array, lane(at, 1))));
+      const a = address(array, at);
+      return arrayType.get(array) === "f64" ? `(v128.load ${a})` : `(f64x2.promote_low_f32x4 (v128.load64_zero ${a}))`;
+    };
+    const storeVec = (array: string, at: readonly Index[], v: string): string => {
+      if (!contiguous(array, at)) {
+        const t = v128(".s");
+        return `(local.set ${t} ${v}) ${storeCode(array, lane(at, 0), `(f64x2.extract_lane 0 (local.get ${t}))`)} ${storeCode(array, lane(at, 1), `(f64x2.extract_lane 1 (local.get ${t}))`)}`;
+      }
+      const a = address(array, at);
+      return arrayType.get(array) === "f64" ? `(v128.store ${a} ${v})` : `(v128.store64_lane 0 ${a} (f32x4.demote_f64x2_zero ${v}))`;
+    };
+    const isInt = (v: Value) => (v.kind === "local" && localType(v.name) === "i32") || (v.kind === "load" && arrayType.get(v.array) === "i32");
+    const intVec = (v: Value): string => {
+      if (!moves(v)) return `(i32x4.splat ${value(v).code})`;
+      if (v.kind === "local" && v.name === i) return `(i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 2 3))`;
+      if (v.kind === "load") return `(i32x4.replace_lane 1 (i32x4.splat ${loadCode(v.array, lane(v.at, 0)).code}) ${loadCode(v.array, lane(v.at, 1)).code})`;
+      throw new Error("wasm: an integer that moves with a vector loop");
+    };
+    const VOP = { "+": "f64x2.add", "-": "f64x2.sub", "*": "f64x2.mul", "/": "f64x2.div" } as const;
+    const FCMP: Readonly<Record<string, string>> = { "<": "f64x2.lt", "<=": "f64x2.le", ">": "f64x2.gt", ">=": "f64x2.ge", "==": "f64x2.eq", "!=": "f64x2.ne" };
+    const ICMP: Readonly<Record<string, string>> = { "<": "i32x4.lt_s", "<=": "i32x4.le_s", ">": "i32x4.gt_s", ">=": "i32x4.ge_s", "==": "i32x4.eq", "!=": "i32x4.ne" };
+    const vec = (v: Value): string => {
+      if (!moves(v)) return splat(toF64(value(v)));
+      switch (v.kind) {
+        case "num":
+          return splat(toF64(value(v)));
+        case "local":
+          if (v.name === i) return `(f64x2.convert_low_i32x4_s (i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 0 0)))`;
+          return `(local.get ${v128(`${v.name}.v`)})`;
+        case "load":
+          return loadVec(v.array, v.at);
+        case "neg":
+          return `(f64x2.neg ${vec(v.arg)})`;
+        case "bin":
+          return `(${VOP[v.op]} ${vec(v.a)} ${vec(v.b)})`;
+        case "call": {
+          if (v.fn === "abs") return `(f64x2.abs ${vec(v.args[0]!)})`;
+          if (v.fn === "sqrt") return `(f64x2.sqrt ${vec(v.args[0]!)})`;
+          if (v.fn === "max") return v.args.map(vec).reduce((a, b) => `(f64x2.max ${a} ${b})`);
+          // a math function of the module, lane by lane
+          const ts = v.args.map(() => v128(`.t${temps++}`));
+          const sets = v.args.map((a, k) => `(local.set ${ts[k]} ${vec(a)})`).join(" ");
+          const at = (j: number) => callCode(v.fn, ts.map((t) => `(f64x2.extract_lane ${j} (local.get ${t}))`));
+          return `(block (result v128) ${sets} ${lanes(at(0), at(1))})`;
+        }
+        case "select": {
+          const mask = isInt(v.left) && isInt(v.right) ? `(i64x2.extend_low_i32x4_s (${ICMP[v.op]} ${intVec(v.left)} ${intVec(v.right)}))` : `(${FCMP[v.op]} ${vec(v.left)} ${vec(v.right)})`;
+          return `(v128.bitselect ${vec(v.then)} ${vec(v.else)} ${mask})`;
+        }
+        default:
+          return assertNever(v);
+      }
+    };
+    // reductions: a place added into (or maxed) across iterations gets a vector accumulator
+    const keyOf = (p: Stmt & { kind: "store" }) => (p.place.kind === "local" ? p.place.name : `${p.place.array}[${p.place.at.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`);
+    const reduce = new Map<string, { acc: string; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
+    for (const st of loop.body)
+      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: v128(`.r${reductions++}`), op: st.op, stmt: st });
+    for (const r of reduce.values()) out.push(`${pad}(local.set ${r.acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
+    const k = label++;
+    out.push(`${pad}(block $b${k} (loop $l${k}`);
+    out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const 2)) ${get(loop.extent)}))`);
+    for (const st of loop.body) {
+      const inner = `${pad}  `;
+      if (st.kind === "let") {
+        if (moves(st.value)) {
+          out.push(`${inner}(local.set ${v128(`${st.name}.v`)} ${vec(st.value)})`);
+          varying.add(st.name);
+        } else emit([st], depth + 1);
+      } else if (st.kind === "store") {
+        const r = reduce.get(keyOf(st));
+        if (r) out.push(`${inner}(local.set ${r.acc} (${r.op === "+=" ? "f64x2.add" : "f64x2.max"} (local.get ${r.acc}) ${vec(st.value)}))`);
+        else if (st.place.kind === "cell" && isLane(st.place.at)) {
+          const v = vec(st.value);
+          const nv = st.op === "=" ? v : `(${st.op === "+=" ? "f64x2.add" : "f64x2.max"} ${loadVec(st.place.array, st.place.at)} ${v})`;
+          out.push(`${inner}${storeVec(st.place.array, st.place.at, nv)}`);
+        } else emit([st], depth + 1);
+      } else emit([st], depth + 1);
+    }
+    out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const 2)))`);
+    out.push(`${pad}  (br $l${k})))`);
+    // the lanes of each accumulator added up into its place
+    for (const r of reduce.values()) {
+      const op = r.op === "+=" ? "f64.add" : "f64.max";
+      const across = `(${op} (f64x2.extract_lane 0 (local.get ${r.acc})) (f64x2.extract_lane 1 (local.get ${r.acc})))`;
+      const p = r.stmt.place;
+      if (p.kind === "local") out.push(`${pad}(local.set ${id(p.name)} (${op} ${get(p.name)} ${across}))`);
+      else out.push(`${pad}${storeCode(p.array, p.at, `(${op} ${toF64(loadCode(p.array, p.at))} ${across})`)}`);
+    }
+  };
+
   // the allocations' places: 16-byte aligned, one after another from $.base
   const entry: string[] = [];
   entry.push(`  (local.set $.top (local.get $.base))`);
@@ -356,6 +474,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     `(local $.top i32) (local $.i i32)`,
     ...allocs.map((_, k) => `(local $.a${k} i32)`),
     ...[...declared].filter(([n]) => !given.includes(n)).map(([n, t]) => `(local ${id(n)} ${t})`),
+    ...[...vectors].map((n) => `(local $${n} v128)`),
   ];
   const text = [`(func (export "${exportName}") ${params.join(" ")}`, `  ${locals.join(" ")}`, ...entry, ...out, ")"].join("\n");
   const pad16 = (e: string) => `pad(${e})`;

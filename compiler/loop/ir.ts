@@ -56,6 +56,8 @@ export type Stmt =
       readonly resume: boolean;
       /** A schedule directive for `unroll.ts`: run this many iterations per trip (1: none). */
       readonly unroll: number;
+      /** Set by `vectorize.ts`: the iterations of one trip (`step` of them) run lane-parallel, this many lanes (a SIMD backend's directive). */
+      readonly vector?: number;
       readonly body: readonly Stmt[];
     }
   /** A loop counter that a `resume` loop and its remainder share: `let n = 0`. */

@@ -1,9 +1,150 @@
 /**
- * Vectorization for the WebAssembly backend (placeholder: the body as it is).
+ * Vectorization, for backends with SIMD (the WebAssembly one): an innermost loop whose iterations
+ * are independent along its counter becomes a loop of `width` iterations per trip, marked
+ * `vector: width` for the backend to run lane-parallel, then the scalar loop for the tail.
+ *
+ *     for d in 0..D { dx[n, d] = a[d] * xhat[n, d] }
+ *  => counter d
+ *     for d in d..D by 2, vector 2 { dx[n, d] = a[d] * xhat[n, d] }
+ *     for d in d..D { dx[n, d] = a[d] * xhat[n, d] }
+ *
+ * An innermost loop that `unroll.ts` already unrolled (`counter d; for d in d..D by 4 {copies};
+ * for d in d..D {body}`) is vectorized from its remainder's body, which is the loop's own body:
+ * the copies were for scalar code, and lanes take their place.
+ *
+ * A loop qualifies when its body is lets and stores only, and:
+ * - every store to a cell that moves with the counter writes one cell per iteration, and every
+ *   read of that array in the loop reads the same cell (no iteration reads what another writes);
+ * - every store to a cell or a local that does not move with the counter adds (`+=`) or keeps the
+ *   larger (`max=`), and the loop never reads that place: a reduction, which the backend
+ *   accumulates in vector registers and adds up across lanes after the loop;
+ * - no integer local (an id) moves with the counter (a gather is left scalar);
+ * - a choice (`select`) that moves with the counter reads no cell off the iteration's own
+ *   (`x[d + 1]`), since both branches are evaluated lane-parallel.
+ * Reads along any index are allowed: contiguous ones become vector loads, strided ones lane loads.
  */
-import type { Stmt } from "./ir.js";
+import { assertNever, valueNodes, type Stmt, type Value } from "./ir.js";
 
-export function vectorize(body: readonly Stmt[], floats: "f64" | "f32"): Stmt[] {
-  void floats;
-  return [...body];
+export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
+  const out: Stmt[] = [];
+  for (let k = 0; k < body.length; k++) {
+    const s = body[k]!;
+    const main = body[k + 1];
+    const rest = body[k + 2];
+    // an unrolled innermost loop: counter, main loop of copies, remainder with the body itself
+    if (s.kind === "counter" && main?.kind === "for" && rest?.kind === "for" && main.index === s.index && rest.index === s.index && main.resume && rest.resume && rest.step === 1 && innermost(main) && innermost(rest) && vectorizable(rest.body, rest.index)) {
+      out.push(s, { ...rest, step: width, vector: width }, rest);
+      k += 2;
+      continue;
+    }
+    if (s.kind === "for" && !s.resume && s.step === 1 && innermost(s) && vectorizable(s.body, s.index)) {
+      out.push({ kind: "counter", index: s.index }, { ...s, resume: true, step: width, unroll: 1, vector: width }, { ...s, resume: true, unroll: 1 });
+      continue;
+    }
+    switch (s.kind) {
+      case "for":
+      case "block":
+        out.push({ ...s, body: vectorize(s.body, width) });
+        break;
+      case "if-given":
+        out.push({ ...s, then: vectorize(s.then, width) });
+        break;
+      default:
+        out.push(s);
+    }
+  }
+  return out;
+}
+
+function innermost(s: Stmt & { kind: "for" }): boolean {
+  return s.body.every((x) => x.kind === "let" || x.kind === "store" || x.kind === "comment" || x.kind === "blank");
+}
+
+/** Whether a value moves with the loop counter `i` (directly, or through a local in `varying`). */
+export function varies(v: Value, i: string, varying: ReadonlySet<string>): boolean {
+  return valueNodes(v).some((n) => (n.kind === "local" && (n.name === i || varying.has(n.name))) || (n.kind === "load" && n.at.some((x) => x.var !== undefined && (x.var === i || varying.has(x.var)))));
+}
+
+/** The loop-IR text of a cell, to compare places. */
+function cellKey(array: string, at: readonly { var: string | undefined; plus: number }[]): string {
+  return `${array}[${at.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`;
+}
+
+/** Whether the innermost body runs lane-parallel along `i` (the conditions above). */
+export function vectorizable(body: readonly Stmt[], i: string): boolean {
+  const varying = new Set<string>();
+  const reduced = new Set<string>(); // places added into across iterations (cells by key, locals by name)
+  const declared = new Set<string>();
+  const written = new Map<string, Set<string>>(); // array -> cells written (moving with i)
+  const reads: Value[] = [];
+  for (const s of body) {
+    switch (s.kind) {
+      case "let":
+        if (s.mutable) return false;
+        if (varies(s.value, i, varying)) {
+          if (s.type === "i32") return false;
+          varying.add(s.name);
+        }
+        declared.add(s.name);
+        reads.push(s.value);
+        break;
+      case "store": {
+        const moves = varies(s.value, i, varying);
+        if (s.place.kind === "local") {
+          if (declared.has(s.place.name) || s.op === "=") return false;
+          reduced.add(s.place.name);
+        } else {
+          const at = s.place.at;
+          if (at.some((x) => x.var !== undefined && x.var !== i && varying.has(x.var))) return false;
+          const key = cellKey(s.place.array, at);
+          if (at.some((x) => x.var === i)) {
+            if (!written.has(s.place.array)) written.set(s.place.array, new Set());
+            written.get(s.place.array)!.add(key);
+          } else {
+            if (s.op === "=" && moves) return false;
+            if (s.op !== "=") reduced.add(key);
+            else if (!written.has(s.place.array)) written.set(s.place.array, new Set([key]));
+            else written.get(s.place.array)!.add(key);
+          }
+        }
+        reads.push(s.value);
+        break;
+      }
+      case "comment":
+      case "blank":
+        break;
+      case "for":
+      case "counter":
+      case "block":
+      case "alloc":
+      case "copy":
+      case "if-given":
+      case "fill":
+        return false;
+      default:
+        return assertNever(s, "statement");
+    }
+  }
+  for (const w of written.values()) if (w.size > 1) return false;
+  for (const v of reads) {
+    for (const n of valueNodes(v)) {
+      if (n.kind === "local" && reduced.has(n.name)) return false;
+      if (n.kind === "load") {
+        if (reduced.has(cellKey(n.array, n.at))) return false;
+        if ([...reduced].some((r) => r.startsWith(`${n.array}[`))) return false;
+        const w = written.get(n.array);
+        if (w && !w.has(cellKey(n.array, n.at))) return false;
+      }
+      // both branches of a choice that moves run lane-parallel: they may read only the iteration's own cells
+      if (n.kind === "select" && varies(n, i, varying)) {
+        for (const b of [n.then, n.else]) for (const m of valueNodes(b)) if (m.kind === "load" && m.at.some((x) => x.plus !== 0)) return false;
+      }
+    }
+  }
+  // a reduced cell's array must not be written elsewhere in the loop either
+  for (const r of reduced) {
+    const array = r.includes("[") ? r.slice(0, r.indexOf("[")) : undefined;
+    if (array !== undefined && written.has(array)) return false;
+  }
+  return true;
 }
