@@ -30,7 +30,7 @@ export const RESERVED: ReadonlySet<string> = new Set(
     "forward backwardNaive backwardFused inputs sizes constants into cache dout value length name what outputs others " +
     "erf checkIds checkInts upstream checkSize checkConstant checkArray checkCache checkDisjoint overlaps own output typedArray getter kindOf lengthOf bufferOf offsetOf bytesOf Int8Array PropertyKey " +
     // the WebAssembly module's own (emit/wasm-module.ts)
-    "WebAssembly Uint8Array Buffer WASM_BYTES WasmMemory WasmApi HEAP_START wasmState wasmInstance fromBase64 pad reserve runKernel alloc allocInts freeAll wasmMemory"
+    "WebAssembly Uint8Array Buffer WASM_BYTES WasmMemory WasmApi HEAP_START wasmState wasmInstance fromBase64 pad ensureMemory reserveMemory runKernel alloc allocInts freeAll wasmMemory"
   ).split(" "),
 );
 

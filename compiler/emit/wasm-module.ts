@@ -11,7 +11,7 @@
  *   copied into scratch memory above the allocated arrays before the call (what it reads) or out
  *   of it after the call (what it writes).
  * - The memory grows when `alloc` or a call's scratch needs more. Growing detaches every view of
- *   the old memory, as for any `WebAssembly.Memory`: the views `alloc` returned then have length
+ *  the old memory, as for any `WebAssembly.Memory`: the views `alloc` returned then have length
  *   0 and must be made again (`new Float32Array(wasmMemory().buffer, byteOffset, length)`, with the
  *   offset read before). The data stays where it was.
  */
@@ -112,7 +112,7 @@ function pad(bytes: number): number {
 }
 
 /** Grows the memory to at least \`end\` bytes (every view of it is then detached). */
-function reserve(memory: WasmMemory, end: number): void {
+function ensureMemory(memory: WasmMemory, end: number): void {
   const have = memory.buffer.byteLength;
   if (end > have) memory.grow(Math.ceil((end - have) / 65536));
 }
@@ -139,7 +139,7 @@ function runKernel(kernel: string, arrays: readonly ArrayBufferView[], written: 
     end += pad(bytesOf.call(arrays[k]!));
   }
   const base = end;
-  reserve(w.memory, end + scratch);
+  ensureMemory(w.memory, end + scratch);
   const heap = new Uint8Array(w.memory.buffer);
   for (let k = 0; k < arrays.length; k++) {
     const array = arrays[k]!;
@@ -166,7 +166,7 @@ export function alloc(length: number): ${A} {
   const w = wasmInstance();
   const n = checkSize(length, "alloc(length)");
   const at = w.top;
-  reserve(w.memory, at + pad(n * ${A}.BYTES_PER_ELEMENT));
+  ensureMemory(w.memory, at + pad(n * ${A}.BYTES_PER_ELEMENT));
   w.top = at + pad(n * ${A}.BYTES_PER_ELEMENT);
   return new ${A}(w.memory.buffer, at, n);
 }
@@ -176,9 +176,18 @@ export function allocInts(length: number): Int32Array {
   const w = wasmInstance();
   const n = checkSize(length, "allocInts(length)");
   const at = w.top;
-  reserve(w.memory, at + pad(n * 4));
+  ensureMemory(w.memory, at + pad(n * 4));
   w.top = at + pad(n * 4);
   return new Int32Array(w.memory.buffer, at, n);
+}
+
+/**
+ * Grows the memory now, so that \`bytes\` more bytes can be allocated, or used as a call's scratch
+ * memory, without growing it later: call it before \`alloc\` so that the views stay valid.
+ */
+export function reserveMemory(bytes: number): void {
+  const w = wasmInstance();
+  ensureMemory(w.memory, pad(w.top) + checkSize(bytes, "reserveMemory(bytes)"));
 }
 
 /** Gives back every array \`alloc\` and \`allocInts\` made; their memory is reused, so none of them may be used again. */

@@ -355,6 +355,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
   };
   let temps = 0;
   let reductions = 0;
+  let rowCount = 0;
   const emitVector = (loop: Stmt & { kind: "for" }, depth: number): void => {
     if (loop.vector !== 2 || loop.step !== 2) throw new Error("wasm: vector loops have two f64 lanes");
     const pad = "  ".repeat(depth);
@@ -367,18 +368,46 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     const contiguous = (array: string, at: readonly Index[]) => arrayType.get(array) !== "i32" && at.length > 0 && at[at.length - 1]!.var === i && at.slice(0, -1).every((x) => x.var !== i);
     const splat = (c: string) => `(f64x2.splat ${c})`;
     const lanes = (a: string, b: string) => `(f64x2.replace_lane 1 (f64x2.splat ${a}) ${b})`;
+    // the start of each row read or written contiguously, computed once before the loop: an
+    // access is then that pointer plus the counter, its constant in the instruction's offset
+    const inLoop = new Set(loop.body.flatMap((st) => (st.kind === "let" ? [st.name] : [])));
+    const rows = new Map<string, string>();
+    const rowStarts: string[] = [];
+    const contiguousAt = (array: string, at: readonly Index[]): { addr: string; offset: string } | undefined => {
+      const last = at[at.length - 1]!;
+      if (at.some((x) => x.var !== undefined && inLoop.has(x.var))) return undefined;
+      const head = at.slice(0, -1);
+      const key = `${array}[${head.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`;
+      let row = rows.get(key);
+      if (row === undefined) {
+        row = `$.p${rowCount++}`;
+        declared.set(row.slice(1), "i32");
+        rows.set(key, row);
+        const ds = dimsOf(array);
+        let off = head.length ? indexCode(head[0]!) : "";
+        for (let k = 1; k < head.length; k++) off = `(i32.add (i32.mul ${off} ${dimCode(ds[k]!)}) ${indexCode(head[k]!)})`;
+        const start = head.length ? `(i32.add ${get(array)} (i32.shl (i32.mul ${off} ${dimCode(ds[ds.length - 1]!)}) (i32.const ${SHIFT[arrayType.get(array)!]})))` : get(array);
+        rowStarts.push(`(local.set ${row} ${start})`);
+      }
+      const shift = SHIFT[arrayType.get(array)!];
+      const byPlus = last.plus * BYTES[arrayType.get(array)!];
+      const addr = `(i32.add (local.get ${row}) (i32.shl ${byPlus >= 0 ? get(i) : `(i32.add ${get(i)} (i32.const ${last.plus}))`} (i32.const ${shift})))`;
+      return { addr, offset: byPlus > 0 ? ` offset=${byPlus}` : "" };
+    };
     const loadVec = (array: string, at: readonly Index[]): string => {
       if (!contiguous(array, at)) return lanes(toF64(loadCode(array, lane(at, 0))), toF64(loadCode(array, lane(at, 1))));
-      const a = address(array, at);
-      return arrayType.get(array) === "f64" ? `(v128.load ${a})` : `(f64x2.promote_low_f32x4 (v128.load64_zero ${a}))`;
+      const c = contiguousAt(array, at);
+      const [op, a] = c ? [c.offset, c.addr] : ["", address(array, at)];
+      return arrayType.get(array) === "f64" ? `(v128.load${op} ${a})` : `(f64x2.promote_low_f32x4 (v128.load64_zero${op} ${a}))`;
     };
     const storeVec = (array: string, at: readonly Index[], v: string): string => {
       if (!contiguous(array, at)) {
         const t = v128(".s");
         return `(local.set ${t} ${v}) ${storeCode(array, lane(at, 0), `(f64x2.extract_lane 0 (local.get ${t}))`)} ${storeCode(array, lane(at, 1), `(f64x2.extract_lane 1 (local.get ${t}))`)}`;
       }
-      const a = address(array, at);
-      return arrayType.get(array) === "f64" ? `(v128.store ${a} ${v})` : `(v128.store64_lane 0 ${a} (f32x4.demote_f64x2_zero ${v}))`;
+      const c = contiguousAt(array, at);
+      const [op, a] = c ? [c.offset, c.addr] : ["", address(array, at)];
+      return arrayType.get(array) === "f64" ? `(v128.store${op} ${a} ${v})` : `(v128.store64_lane${op} 0 ${a} (f32x4.demote_f64x2_zero ${v}))`;
     };
     const isInt = (v: Value) => (v.kind === "local" && localType(v.name) === "i32") || (v.kind === "load" && arrayType.get(v.array) === "i32");
     const intVec = (v: Value): string => {
@@ -429,6 +458,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: v128(`.r${reductions++}`), op: st.op, stmt: st });
     for (const r of reduce.values()) out.push(`${pad}(local.set ${r.acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
     const k = label++;
+    const head = out.length;
     out.push(`${pad}(block $b${k} (loop $l${k}`);
     out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const 2)) ${get(loop.extent)}))`);
     for (const st of loop.body) {
@@ -450,6 +480,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     }
     out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const 2)))`);
     out.push(`${pad}  (br $l${k})))`);
+    out.splice(head, 0, ...rowStarts.map((r) => `${pad}${r}`));
     // the lanes of each accumulator added up into its place
     for (const r of reduce.values()) {
       const op = r.op === "+=" ? "f64.add" : "f64.max";
