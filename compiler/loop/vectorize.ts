@@ -13,8 +13,9 @@
  * the copies were for scalar code, and lanes take their place.
  *
  * A loop qualifies when its body is lets and stores only, and:
- * - every store to a cell that moves with the counter writes one cell per iteration, and every
- *   read of that array in the loop reads the same cell (no iteration reads what another writes);
+ * - the cells of an array written in one iteration all have the counter at the same place (rows
+ *   `dx[n, d]` and `dx[n + 1, d]`, never `dx[n, d + 1]`), and every read of that array in the
+ *   loop reads one of those cells (no iteration reads or writes what another writes);
  * - every store to a cell or a local that does not move with the counter adds (`+=`) or keeps the
  *   larger (`max=`), and the loop never reads that place: a reduction, which the backend
  *   accumulates in vector registers and adds up across lanes after the loop;
@@ -75,7 +76,8 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
   const varying = new Set<string>();
   const reduced = new Set<string>(); // places added into across iterations (cells by key, locals by name)
   const declared = new Set<string>();
-  const written = new Map<string, Set<string>>(); // array -> cells written (moving with i)
+  const written = new Map<string, Set<string>>(); // array -> cells written
+  const steps = new Map<string, Set<string>>(); // array -> where the counter stands in the cells written (`0:+1`: first index, i + 1; `-` for a cell that does not move)
   const reads: Value[] = [];
   for (const s of body) {
     switch (s.kind) {
@@ -97,6 +99,8 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
           const at = s.place.at;
           if (at.some((x) => x.var !== undefined && x.var !== i && varying.has(x.var))) return false;
           const key = cellKey(s.place.array, at);
+          if (!steps.has(s.place.array)) steps.set(s.place.array, new Set());
+          steps.get(s.place.array)!.add(at.some((x) => x.var === i) ? at.map((x, k) => (x.var === i ? `${k}:${x.plus}` : "")).join("") : "-");
           if (at.some((x) => x.var === i)) {
             if (!written.has(s.place.array)) written.set(s.place.array, new Set());
             written.get(s.place.array)!.add(key);
@@ -125,7 +129,9 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
         return assertNever(s, "statement");
     }
   }
-  for (const w of written.values()) if (w.size > 1) return false;
+  // cells written in one iteration differ in an index that does not move (rows n and n + 1), so no
+  // two iterations write the same cell
+  for (const st of steps.values()) if (st.size > 1) return false;
   for (const v of reads) {
     for (const n of valueNodes(v)) {
       if (n.kind === "local" && reduced.has(n.name)) return false;
