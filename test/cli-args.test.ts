@@ -131,12 +131,13 @@ describe("--help, --version and --format js", () => {
     expect(r.stderr).toContain("--help: cannot read the file");
   });
 
-  it("rejects --target wasm as not supported yet, exit 2, nothing written", async () => {
+  it("builds with --target wasm: the module embeds its WebAssembly kernels and says how to rebuild it", async () => {
     const dir = withSpec();
     const r = await cli(dir, "build", "tiny.json", "--out", "out", "--target", "wasm");
-    expect([r.code, r.stdout]).toEqual([2, ""]);
-    expect(r.stderr).toContain("--target wasm is not supported yet");
-    expect(readdirSync(dir)).toEqual(["tiny.json"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const text = readFileSync(join(dir, "out", "tiny.ts"), "utf8");
+    expect(text).toMatch(/const WASM_BYTES =\s+"[A-Za-z0-9+/=]+";/);
+    expect(text).toContain("--out out --target wasm`");
   });
 
   it.each([

@@ -31,13 +31,21 @@ const EPS64 = 2 ** -52;
 
 type AnyKernels = {
   forward(inputs: Record<string, ArrayLike<number>>, sizes: Record<string, number>): Record<string, unknown> & { cache: { values: Record<string, ArrayLike<number>> } };
-  backwardNaive(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown): Record<string, ArrayLike<number>>;
-  backwardFused(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown): Record<string, ArrayLike<number>>;
+  backwardNaive(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown, into?: object): Record<string, ArrayLike<number>>;
+  backwardFused(dout: ArrayLike<number> | Record<string, ArrayLike<number>>, cache: unknown, into?: object): Record<string, ArrayLike<number>>;
   alloc(length: number): Float64Array | Float32Array;
+  reserveMemory(bytes: number): void;
+  wasmMemory(): { buffer: ArrayBuffer };
 };
 
 /** The wasm module of a library spec, emitted from the build codegen makes (compileLibrary), written and imported. */
-async function wasmModule(name: string, dtype: "float64" | "float32"): Promise<AnyKernels> {
+const modules = new Map<string, Promise<AnyKernels>>();
+function wasmModule(name: string, dtype: "float64" | "float32"): Promise<AnyKernels> {
+  const key = `${name}-${dtype}`;
+  if (!modules.has(key)) modules.set(key, buildWasm(name, dtype));
+  return modules.get(key)!;
+}
+async function buildWasm(name: string, dtype: "float64" | "float32"): Promise<AnyKernels> {
   const c = await compileLibrary(name);
   const code = await emitModule({ program: c.program, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: `specs/${name}.spec.ts`, format: false, dtype, backend: wasmBackend(dtype) });
   const file = join(dir, `${name}-${dtype}.ts`);
@@ -120,5 +128,44 @@ describe("wasm modules, whole property suite", () => {
     // checkSpecModule asserts every check itself; the forward is held to the interpreter there too
     const worst = checkSpecModule(c.program, w64 as unknown as Kernels, 8);
     expect(worst.forward).toBeLessThanOrEqual(1e-8);
+  });
+});
+
+describe("wasm modules, memory", () => {
+  it("use arrays from alloc in place, write into given arrays whatever they held, and detach views when memory grows", async () => {
+    const w = await wasmModule("batchnorm", "float64");
+    const ts = (await import("../generated/batchnorm.ts")) as unknown as AnyKernels;
+    const [N, D] = [7, 5];
+    const rand = prng(3);
+    const fill = (a: Float64Array | Float32Array) => {
+      for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1;
+      return a;
+    };
+    w.reserveMemory(1 << 16);
+    const before = w.wasmMemory().buffer;
+    const x = fill(w.alloc(N * D));
+    const gamma = fill(w.alloc(D));
+    const beta = fill(w.alloc(D));
+    const dout = fill(w.alloc(N * D));
+    const into = { dx: w.alloc(N * D).fill(7), dgamma: w.alloc(D).fill(7), dbeta: w.alloc(D).fill(7) };
+    const f = w.forward({ x, gamma, beta }, { N, D });
+    const g = w.backwardFused(dout, f.cache, into);
+    const ref = ts.forward({ x: Float64Array.from(x), gamma: Float64Array.from(gamma), beta: Float64Array.from(beta) }, { N, D });
+    const want = ts.backwardFused(Float64Array.from(dout), ref.cache);
+    for (const k of ["dx", "dgamma", "dbeta"] as const) {
+      expect(g[k], `${k} is the array given`).toBe(into[k]);
+      expect(Array.from(g[k]!)).toEqual(Array.from(want[k]!).map((v, i) => expect.closeTo(v, 12 - Math.max(0, Math.ceil(Math.log10(Math.abs(want[k]![i]!) + 1e-300))))));
+    }
+    // arrays outside the module's memory, given dirty: copied out over whatever they held
+    const given = { dx: new Float64Array(N * D).fill(NaN), dgamma: new Float64Array(D).fill(NaN), dbeta: new Float64Array(D).fill(NaN) };
+    const naive = w.backwardNaive(Float64Array.from(dout), f.cache, given);
+    for (const k of ["dx", "dgamma", "dbeta"] as const) for (let i = 0; i < want[k]!.length; i++) expect(naive[k]![i]!).toBeCloseTo(want[k]![i]!, 10);
+    // nothing grew: every view is alive; growing detaches them (their data stays in the memory)
+    expect(w.wasmMemory().buffer).toBe(before);
+    expect(x.length).toBe(N * D);
+    expect(f.cache.values["x"]).toBe(x);
+    w.alloc(1 << 17);
+    expect(w.wasmMemory().buffer).not.toBe(before);
+    expect(x.length).toBe(0);
   });
 });
