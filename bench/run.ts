@@ -208,6 +208,46 @@ async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, num
   return out;
 }
 
+/**
+ * The WebAssembly rows (`--target wasm`, bench/wasm-timing.ts): each spec's fused kernel as TS
+ * float64, wasm float64 and float32 (arrays from `alloc`, in place) and wasm float32 given
+ * ordinary arrays (copied in and out), in a fresh process each; ms, speed-up over TS float64, GB/s.
+ */
+function wasmSpecs(): { spec: string; sizes: Record<string, number>; ms: Record<string, number>; speedup: Record<string, number>; gbs: Record<string, number> }[] {
+  const square = { N: 512, D: 512 };
+  const CASES: [string, Record<string, number>][] = [
+    ["batchnorm", { N: 1024, D: 1024 }],
+    ["layernorm", { N: 1024, D: 1024 }],
+    ["rmsnorm", square],
+    ["softmax", { N: 512, C: 512 }],
+    ["gelu", square],
+    ["relu", square],
+    ["mse", square],
+    ["linear", { N: 256, D: 512, K: 256 }],
+    ["attention", { L: 512, E: 64, F: 64 }],
+  ];
+  const out = [];
+  for (const [name, sizes] of CASES) {
+    const r = spawnSync("node", ["--import", "tsx", join(root, "bench/wasm-timing.ts"), name, JSON.stringify(sizes), ...(quick ? ["--quick"] : [])], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${name} (wasm): ${r.stderr}`);
+    out.push({ spec: name, sizes, ...(JSON.parse(r.stdout) as { ms: Record<string, number>; speedup: Record<string, number>; gbs: Record<string, number> }) });
+    process.stderr.write(`${name} (wasm) done\n`);
+  }
+  return out;
+}
+
+/** The WebAssembly rows as a Markdown table. */
+function wasmTable(rows: ReturnType<typeof wasmSpecs>): string[] {
+  const lines = ["fused backward as WebAssembly (`--target wasm`) beside TypeScript float64 (median ms, alternating rounds; × = speed-up over TS float64; GB/s = dout, cached arrays read and gradients, once each, over the time):", ""];
+  lines.push("| spec | sizes | TS f64 | wasm f64 | wasm f32 | wasm f32, copied | GB/s TS f64 / wasm f64 / wasm f32 |");
+  lines.push("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of rows)
+    lines.push(
+      `| ${r.spec} | ${Object.entries(r.sizes).map(([k, v]) => `${k}=${v}`).join(" ")} | ${fmt(r.ms["ts f64"]!)} | ${fmt(r.ms["wasm f64"]!)} (${r.speedup["wasm f64"]!.toFixed(2)}×) | ${fmt(r.ms["wasm f32"]!)} (${r.speedup["wasm f32"]!.toFixed(2)}×) | ${fmt(r.ms["wasm f32, copied"]!)} (${r.speedup["wasm f32, copied"]!.toFixed(2)}×) | ${r.gbs["ts f64"]} / ${r.gbs["wasm f64"]} / ${r.gbs["wasm f32"]} |`,
+    );
+  return lines;
+}
+
 function codegenSeconds(): number {
   const t = performance.now();
   // --check compiles everything and writes nothing; whether the tree is stale does not matter here
@@ -218,6 +258,10 @@ function codegenSeconds(): number {
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--wasm-only")) {
+    process.stdout.write(`${wasmTable(wasmSpecs()).join("\n")}\n`);
+    return;
+  }
   if (process.argv.includes("--specs-only")) {
     for (const l of await librarySpecs()) process.stdout.write(`${l.spec} naive ${fmt(l.naive)} fused ${fmt(l.fused)} ratio ${l.ratio.toFixed(2)}\n`);
     return;
@@ -257,6 +301,9 @@ async function main(): Promise<void> {
   const short = lib.filter((l) => l.ratio < 3);
   lines.push("");
   lines.push(`target fused ≥ 3 × naive for every spec: ${short.length === 0 ? "met" : `**not met** for ${short.map((l) => `${l.spec} (${l.ratio.toFixed(2)})`).join(", ")}`}`);
+  const wasm = wasmSpecs();
+  lines.push("");
+  lines.push(...wasmTable(wasm));
   const codegen = codegenSeconds();
   lines.push("");
   lines.push(`npm run codegen -- --check (whole library, both dtypes, including Node start-up): ${codegen.toFixed(2)} s`);
@@ -266,7 +313,7 @@ async function main(): Promise<void> {
   const dir = join(root, "docs/bench");
   mkdirSync(dir, { recursive: true });
   const meta = { date: new Date().toISOString().slice(0, 10), node: process.version, cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, quick };
-  writeFileSync(join(dir, "results.json"), `${JSON.stringify({ meta, batchnorm: rows, specs: lib, codegenSeconds: codegen }, null, 2)}\n`);
+  writeFileSync(join(dir, "results.json"), `${JSON.stringify({ meta, batchnorm: rows, specs: lib, wasm, codegenSeconds: codegen }, null, 2)}\n`);
   writeFileSync(join(dir, "results.md"), `${text}\n`);
   writeFileSync(
     join(dir, "batchnorm.svg"),

@@ -19,7 +19,7 @@
  * `scratchBytes` is the JavaScript expression of how many bytes that takes, so the caller makes
  * room before the call (the kernel never grows memory).
  */
-import { assertNever, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
+import { assertNever, bin, local, mapStmts, num, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
 import { isModuleFunction, mathFunctions } from "./wasm-math.js";
 import { varies } from "../loop/vectorize.js";
 
@@ -357,7 +357,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
   let reductions = 0;
   let rowCount = 0;
   const emitVector = (loop: Stmt & { kind: "for" }, depth: number): void => {
-    if (loop.vector !== 2 || loop.step !== 2) throw new Error("wasm: vector loops have two f64 lanes");
+    if (loop.vector !== 2 || loop.step % 2 !== 0) throw new Error("wasm: vector loops have two f64 lanes");
     const pad = "  ".repeat(depth);
     const i = loop.index;
     const varying = new Set<string>();
@@ -453,15 +453,26 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     };
     // reductions: a place added into (or maxed) across iterations gets a vector accumulator
     const keyOf = (p: Stmt & { kind: "store" }) => (p.place.kind === "local" ? p.place.name : `${p.place.array}[${p.place.at.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`);
-    const reduce = new Map<string, { acc: string; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
+    // a trip of `step` iterations runs the body once per two lanes: copy c at i + 2c, its lets
+    // renamed (`t.1`: a dot no kernel name has), its own accumulators (independent add chains)
+    const copies = Array.from({ length: loop.step / 2 }, (_, c) => {
+      if (c === 0) return loop.body;
+      const renames = new Map(loop.body.flatMap((st) => (st.kind === "let" ? [[st.name, `${st.name}.${c}`] as const] : [])));
+      for (const [from, to] of renames) declared.set(to, declared.get(from)!), inLoop.add(to);
+      return mapStmts(loop.body, {
+        index: (x) => (x.var === i ? { var: x.var, plus: x.plus + 2 * c } : x.var !== undefined && renames.has(x.var) ? { var: renames.get(x.var)!, plus: x.plus } : x),
+        value: (v) => (v.kind === "local" && v.name === i ? bin("+", v, num(2 * c)) : v.kind === "local" && renames.has(v.name) ? local(renames.get(v.name)!) : v),
+      }).map((st) => (st.kind === "let" ? { ...st, name: renames.get(st.name)! } : st));
+    });
+    const reduce = new Map<string, { acc: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
     for (const st of loop.body)
-      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: v128(`.r${reductions++}`), op: st.op, stmt: st });
-    for (const r of reduce.values()) out.push(`${pad}(local.set ${r.acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
+      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: copies.map(() => v128(`.r${reductions++}`)), op: st.op, stmt: st });
+    for (const r of reduce.values()) for (const acc of r.acc) out.push(`${pad}(local.set ${acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
     const k = label++;
     const head = out.length;
     out.push(`${pad}(block $b${k} (loop $l${k}`);
-    out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const 2)) ${get(loop.extent)}))`);
-    for (const st of loop.body) {
+    out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(loop.extent)}))`);
+    for (const [c, body] of copies.entries()) for (const st of body) {
       const inner = `${pad}  `;
       if (st.kind === "let") {
         if (moves(st.value)) {
@@ -470,7 +481,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         } else emit([st], depth + 1);
       } else if (st.kind === "store") {
         const r = reduce.get(keyOf(st));
-        if (r) out.push(`${inner}(local.set ${r.acc} (${r.op === "+=" ? "f64x2.add" : "f64x2.max"} (local.get ${r.acc}) ${vec(st.value)}))`);
+        if (r) out.push(`${inner}(local.set ${r.acc[c]} (${r.op === "+=" ? "f64x2.add" : "f64x2.max"} (local.get ${r.acc[c]}) ${vec(st.value)}))`);
         else if (st.place.kind === "cell" && isLane(st.place.at)) {
           const v = vec(st.value);
           const nv = st.op === "=" ? v : `(${st.op === "+=" ? "f64x2.add" : "f64x2.max"} ${loadVec(st.place.array, st.place.at)} ${v})`;
@@ -478,13 +489,16 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         } else emit([st], depth + 1);
       } else emit([st], depth + 1);
     }
-    out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const 2)))`);
+    out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const ${loop.step})))`);
     out.push(`${pad}  (br $l${k})))`);
     out.splice(head, 0, ...rowStarts.map((r) => `${pad}${r}`));
     // the lanes of each accumulator added up into its place
     for (const r of reduce.values()) {
       const op = r.op === "+=" ? "f64.add" : "f64.max";
-      const across = `(${op} (f64x2.extract_lane 0 (local.get ${r.acc})) (f64x2.extract_lane 1 (local.get ${r.acc})))`;
+      const all = r.acc.map((a) => `(local.get ${a})`).reduce((a, b) => `(${r.op === "+=" ? "f64x2.add" : "f64x2.max"} ${a} ${b})`);
+      const t = v128(".s");
+      out.push(`${pad}(local.set ${t} ${all})`);
+      const across = `(${op} (f64x2.extract_lane 0 (local.get ${t})) (f64x2.extract_lane 1 (local.get ${t})))`;
       const p = r.stmt.place;
       if (p.kind === "local") out.push(`${pad}(local.set ${id(p.name)} (${op} ${get(p.name)} ${across}))`);
       else out.push(`${pad}${storeCode(p.array, p.at, `(${op} ${toF64(loadCode(p.array, p.at))} ${across})`)}`);

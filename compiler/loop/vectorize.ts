@@ -1,11 +1,13 @@
 /**
  * Vectorization, for backends with SIMD (the WebAssembly one): an innermost loop whose iterations
  * are independent along its counter becomes a loop of `width` iterations per trip, marked
- * `vector: width` for the backend to run lane-parallel, then the scalar loop for the tail.
+ * `vector: width` for the backend to run lane-parallel, then the scalar loop for the tail. A trip
+ * runs two vectors' worth (`step` = 2 * width): two independent chains of additions for a
+ * reduction, and half the loop overhead.
  *
  *     for d in 0..D { dx[n, d] = a[d] * xhat[n, d] }
  *  => counter d
- *     for d in d..D by 2, vector 2 { dx[n, d] = a[d] * xhat[n, d] }
+ *     for d in d..D by 4, vector 2 { dx[n, d] = a[d] * xhat[n, d] }
  *     for d in d..D { dx[n, d] = a[d] * xhat[n, d] }
  *
  * An innermost loop that `unroll.ts` already unrolled (`counter d; for d in d..D by 4 {copies};
@@ -34,12 +36,12 @@ export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
     const rest = body[k + 2];
     // an unrolled innermost loop: counter, main loop of copies, remainder with the body itself
     if (s.kind === "counter" && main?.kind === "for" && rest?.kind === "for" && main.index === s.index && rest.index === s.index && main.resume && rest.resume && rest.step === 1 && innermost(main) && innermost(rest) && vectorizable(rest.body, rest.index)) {
-      out.push(s, { ...rest, step: width, vector: width }, rest);
+      out.push(s, { ...rest, step: 2 * width, vector: width }, rest);
       k += 2;
       continue;
     }
     if (s.kind === "for" && !s.resume && s.step === 1 && innermost(s) && vectorizable(s.body, s.index)) {
-      out.push({ kind: "counter", index: s.index }, { ...s, resume: true, step: width, unroll: 1, vector: width }, { ...s, resume: true, unroll: 1 });
+      out.push({ kind: "counter", index: s.index }, { ...s, resume: true, step: 2 * width, unroll: 1, vector: width }, { ...s, resume: true, unroll: 1 });
       continue;
     }
     switch (s.kind) {
