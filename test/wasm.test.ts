@@ -22,6 +22,8 @@ import { wasmBackend } from "../compiler/emit/wasm-module.js";
 import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 import { checkSpecModule, compileLibrary, gradientNoise, randomInputs, type DataKind, type Kernels } from "./harness.js";
 import { prng } from "../compiler/ir/random.js";
+import { compile } from "../compiler/driver.js";
+import { SPECS } from "./layers-cases.js";
 
 const specDir = join(import.meta.dirname, "../specs");
 const names = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).map((f) => f.replace(/\.spec\.ts$/, "")).sort();
@@ -167,5 +169,45 @@ describe("wasm modules, memory", () => {
     w.alloc(1 << 17);
     expect(w.wasmMemory().buffer).not.toBe(before);
     expect(x.length).toBe(0);
+  });
+});
+
+/**
+ * Test specs of the contract's constructs that the library does not cover as written
+ * (test/layers-cases.ts): maximum, minimum, sign and several outputs; erf, log1p, expm1 and
+ * softplus; max and min reductions with their gradient; a gather by label. Each is compiled once,
+ * emitted as TypeScript and as wasm from that build, and the two held to each other.
+ */
+describe("wasm modules of the test specs", () => {
+  it.each(["choices", "functions", "maxmin", "xent", "cell"] as const)("%s agrees with its TypeScript module", async (key) => {
+    const c = await compile(SPECS[key], { format: false });
+    const p = c.program;
+    const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
+      const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: key, format: false, backend });
+      const file = join(dir, `case-${key}-${backend ? "wasm" : "ts"}.ts`);
+      writeFileSync(file, code);
+      return (await import(file)) as AnyKernels;
+    };
+    const ts = await emit();
+    const w = await emit(wasmBackend("float64"));
+    fc.assert(
+      fc.property(cases(p), ({ sizes, kind, rand }) => {
+        const inputs = randomInputs(p, sizes, kind, rand);
+        const ref = ts.forward(inputs, sizes);
+        const got = w.forward(inputs, sizes);
+        for (const t of p.steps) expect(excess(got.cache.values[t.name]!, ref.cache.values[t.name]!, undefined, 64 * EPS64, 1e-300), `${kind}: forward ${t.name}`).toBeLessThanOrEqual(1e-11);
+        const ws = p.outputs.map((o) => Float64Array.from({ length: (ref[o] as Float64Array).length }, () => rand() * 2 - 1));
+        const dout = p.outputs.length > 1 ? Object.fromEntries(p.outputs.map((o, k) => [o, ws[k]!])) : ws[0]!;
+        const noise = gradientNoise(p, inputs, sizes, dout);
+        const want = ts.backwardNaive(dout, ref.cache);
+        let largest = 1e-300;
+        for (const g of Object.values(want)) for (const v of Array.from(g)) largest = Math.max(largest, Math.abs(v));
+        for (const kernel of ["backwardNaive", "backwardFused"] as const) {
+          const g = w[kernel](dout, got.cache);
+          for (const t of p.inputs.filter(isDifferentiable)) expect(excess(g[`d${t.name}`]!, want[`d${t.name}`]!, noise.get(t.name), 64 * EPS64, largest), `${kind}: ${kernel} d${t.name}`).toBeLessThanOrEqual(1e-11);
+        }
+      }),
+      { numRuns: 8 },
+    );
   });
 });
