@@ -166,9 +166,14 @@ describe("wasm modules, memory", () => {
     expect(w.wasmMemory().buffer).toBe(before);
     expect(x.length).toBe(N * D);
     expect(f.cache.values["x"]).toBe(x);
+    const saved = Float64Array.from(dout);
     w.alloc(1 << 17);
     expect(w.wasmMemory().buffer).not.toBe(before);
     expect(x.length).toBe(0);
+    // the cache holds the detached input: the guards reject it before anything runs
+    expect(() => w.backwardFused(saved, f.cache)).toThrow(/cache\.values\.x has length 0, expected 35/);
+    // and an argument of the wrong kind or length is refused as by the TypeScript module
+    expect(() => w.forward({ x: new Float32Array(N * D), gamma, beta }, { N, D })).toThrow(/inputs\.x must be a Float64Array/);
   });
 });
 
