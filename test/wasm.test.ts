@@ -216,3 +216,37 @@ describe("wasm modules of the test specs", () => {
     );
   });
 });
+
+describe("wasm modules, names", () => {
+  it("a spec whose names are the module's own words (alloc, runKernel, memory, pad, WebAssembly, func, local) builds and runs", async () => {
+    const spec = {
+      name: "wasm_api",
+      indices: { i: "N", func: "local" },
+      inputs: ["alloc[i,func]", "runKernel[func]", "memory[i]: nograd"],
+      constants: { WebAssembly: 0.5 },
+      steps: ["pad[i] = sum(alloc[i,func]*runKernel[func], func)", "WASM_BYTES[i,func] = exp(WebAssembly*pad[i])*alloc[i,func] + memory[i]"],
+      output: "WASM_BYTES",
+    };
+    const c = await compile(spec, { format: false });
+    const p = c.program;
+    const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
+      const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: "names", format: false, backend });
+      const file = join(dir, `names-${backend ? "wasm" : "ts"}.ts`);
+      writeFileSync(file, code);
+      return (await import(file)) as AnyKernels;
+    };
+    const ts = await emit();
+    const w = await emit(wasmBackend("float64"));
+    const rand = prng(9);
+    const sizes = { N: 5, local: 3 };
+    const inputs = randomInputs(p, sizes, "normal", rand);
+    const ref = ts.forward(inputs, sizes);
+    const got = w.forward(inputs, sizes);
+    expect(Array.from(got["WASM_BYTES"] as Float64Array)).toEqual(Array.from(ref["WASM_BYTES"] as Float64Array).map((v) => expect.closeTo(v, 12)));
+    const dout = Float64Array.from({ length: 15 }, () => rand() * 2 - 1);
+    const want = ts.backwardFused(dout, ref.cache);
+    const g = w.backwardFused(dout, got.cache);
+    expect(Object.keys(g).sort()).toEqual(["dalloc", "drunKernel"]);
+    for (const k of Object.keys(want)) for (let i = 0; i < want[k]!.length; i++) expect(g[k]![i]!).toBeCloseTo(want[k]![i]!, 12);
+  });
+});
