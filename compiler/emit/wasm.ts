@@ -395,7 +395,13 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       return { addr, offset: byPlus > 0 ? ` offset=${byPlus}` : "" };
     };
     const loadVec = (array: string, at: readonly Index[]): string => {
-      if (!contiguous(array, at)) return lanes(toF64(loadCode(array, lane(at, 0))), toF64(loadCode(array, lane(at, 1))));
+      if (!contiguous(array, at)) {
+        // strided (an interleaved array's slot, a column): each lane loaded straight into its place
+        const t = arrayType.get(array)!;
+        if (t === "f64") return `(v128.load64_lane 1 ${address(array, lane(at, 1))} (v128.load64_zero ${address(array, lane(at, 0))}))`;
+        if (t === "f32") return `(f64x2.promote_low_f32x4 (v128.load32_lane 1 ${address(array, lane(at, 1))} (v128.load32_zero ${address(array, lane(at, 0))})))`;
+        return lanes(toF64(loadCode(array, lane(at, 0))), toF64(loadCode(array, lane(at, 1))));
+      }
       const c = contiguousAt(array, at);
       const [op, a] = c ? [c.offset, c.addr] : ["", address(array, at)];
       return arrayType.get(array) === "f64" ? `(v128.load${op} ${a})` : `(f64x2.promote_low_f32x4 (v128.load64_zero${op} ${a}))`;
