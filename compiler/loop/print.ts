@@ -76,7 +76,7 @@ export function printStmts(body: readonly Stmt[], depth = 0): string {
       switch (s.kind) {
         case "for": {
           const range = s.resume ? `${s.index}..${s.extent}` : `0..${s.extent}`;
-          lines.push(`${pad(d)}for ${s.index} in ${range}${s.step === 1 ? "" : ` by ${s.step}`}${s.unroll === 1 ? "" : ` unroll ${s.unroll}`} {`);
+          lines.push(`${pad(d)}for ${s.index} in ${range}${s.step === 1 ? "" : ` by ${s.step}`}${s.unroll === 1 ? "" : ` unroll ${s.unroll}`}${s.vector === undefined ? "" : ` vector ${s.vector}`} {`);
           go(s.body, d + 1);
           lines.push(`${pad(d)}}`);
           break;
