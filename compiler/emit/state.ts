@@ -249,13 +249,16 @@ function updateBody(p: Program, t: Training, A: string): string[] {
   return lines;
 }
 
-/** The divisors of `e` that are expressions of sizes alone (`N - 1` in `N/(N - 1)`): where one is 0, the update divides by zero. */
+/**
+ * The divisors of `e` that are expressions of sizes alone (`N - 1` in `N/(N - 1)`): where one is 0,
+ * the update divides by zero. A size by itself is never 0 (the kernels take positive sizes only).
+ */
 function sizeDivisors(e: Expr): Expr[] {
   const sizeOnly = (x: Expr): boolean => collect(x, (y) => y.kind !== "num" && y.kind !== "add" && y.kind !== "mul" && !(y.kind === "sym" && y.role === "size")).length === 0;
   const out: Expr[] = [];
   for (const x of collect(e, (y) => y.kind === "pow")) {
     if (x.kind !== "pow" || x.exp.kind !== "num" || x.exp.value >= 0) continue;
-    if (x.base.kind !== "num" && sizeOnly(x.base) && !out.includes(x.base)) out.push(x.base);
+    if (x.base.kind !== "num" && x.base.kind !== "sym" && sizeOnly(x.base) && !out.includes(x.base)) out.push(x.base);
   }
   return out;
 }
