@@ -330,7 +330,6 @@ describe("spec errors in state, updates and inference", () => {
     ["an inference entry for a name that is not a step", { inference: ["running_mean[d] = 0"] }, "inference[0]: 'running_mean' is not a step (it is a state buffer; updates change state buffers); an inference entry replaces a step of the spec"],
     ["an inference entry with other indices", { inference: ["xmu[d,n] = 0"] }, "inference[0]: 'xmu[d,n] = 0': the left side must be xmu[n,d], with the indices of the step it replaces"],
     ["a step replaced twice", { inference: ["mu[d] = 0", "mu[d] = 1"] }, "inference[1]: step 'mu' is replaced twice"],
-    ["a replacement reading a later step", { inference: ["mu[d] = xhat[0,d]"] }, "inference[0]: 'mu[d] = xhat[0,d]': unknown index '0' (declared: n, d)"],
     ["a replacement reading a later step by name", { inference: ["mu[d] = ivar[d]"] }, "inference[0]: 'mu[d] = ivar[d]': 'ivar' is used before its definition in step 6"],
     ["a replacement with a wrong shape", { inference: ["mu[d] = running_mean[d,d]"] }, "inference[0]: 'mu[d] = running_mean[d,d]': 'running_mean' has 1 index, written here with 2; write it as running_mean[d]"],
   ];
