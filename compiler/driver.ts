@@ -161,6 +161,8 @@ async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" |
   const derived = await deriveProgram(program, opts, run);
   if (!training) return derived;
   // the inference graph (CONTRACT §4.5) goes through the same stages as the spec itself
+  opts.debug?.(`== updates: ${training.update.steps.length} (the new value of ${training.targets.join(", ") || "no buffer"})`);
+  training.update.steps.forEach((s, k) => opts.debug?.(`  ${training.targets[k]}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`));
   opts.debug?.(`== inference: ${training.replaced.map((n) => `'${n}'`).join(", ") || "no step"} replaced; ${training.buffers.map((b) => b.name).join(", ") || "no state"} read as nograd inputs`);
   const inference = await deriveProgram(training.inference, opts, run);
   return { ...derived, training: { ...training, derived: inference } };

@@ -221,8 +221,8 @@ describe("batchnorm's inference kernels", () => {
             const xhat = (inputs.x[k]! - inputs.running_mean[d]!) * inv;
             want.out[k] = inputs.gamma[d]! * xhat + inputs.beta[d]!;
             want.dx[k] = dout[k]! * inputs.gamma[d]! * inv;
-            want.dgamma[d] += dout[k]! * xhat;
-            want.dbeta[d] += dout[k]!;
+            want.dgamma[d] = want.dgamma[d]! + dout[k]! * xhat;
+            want.dbeta[d] = want.dbeta[d]! + dout[k]!;
           }
         expect(relErr(out, want.out)).toBeLessThan(1e-13);
         for (const k of [bn.backwardInferenceNaive, bn.backwardInferenceFused]) {
@@ -304,6 +304,7 @@ describe("updateState's guards", () => {
     expect(() => bn.updateState(state, { ...good.cache, spec: "other" } as never)).toThrow("batchnorm: the cache was not made by this module's forward()");
     expect(() => bn.updateState({ running_mean: good.cache.values.mu, running_var: new Float64Array(2) }, good.cache)).toThrow(/state\.running_mean shares memory with cache\.values\.mu/);
     expect(() => bn.updateState(state, good.cache, { momentum: NaN })).toThrow("batchnorm: constants.momentum must be a finite number, got NaN");
+    expect(() => bn.initState({ N: 2, D: 0 })).toThrow("batchnorm: sizes.D must be a positive integer, got 0");
     // a constant given overrides the one the cache was made with
     const s1 = bn.updateState(bn.initState({ N: 2, D: 2 }), good.cache, { momentum: 1 });
     expect(s1.running_mean).toEqual(good.cache.values.mu);
@@ -345,6 +346,16 @@ describe("spec errors in state, updates and inference", () => {
       expect(error).toBeInstanceOf(SpecError);
       expect((error as SpecError).message).toBe(message);
     });
+
+  it("the problems of updates and inference are reported at once", () => {
+    const spec = { ...bnSpec, updates: ["running_mean[d] = mu[n]"], inference: ["mu[d] = rmm[d]"] };
+    expect(() => checkTraining(spec, checkSpec(spec))).toThrow(
+      new SpecError([
+        { where: { field: "updates[0]" }, message: "'running_mean[d] = mu[n]': index 'n' has size N, but dimension 1 of 'mu' has size D" },
+        { where: { field: "inference[0]" }, message: "'mu[d] = rmm[d]': unknown name 'rmm' (not an input, step, constant or size symbol)" },
+      ]).message,
+    );
+  });
 
   it("a spec without the fields has no training, and its module none of the five exports", async () => {
     const { state, updates, inference, ...plain } = bnSpec;

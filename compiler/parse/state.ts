@@ -119,9 +119,8 @@ export function checkTraining(raw: unknown, program: Program, file?: string): Tr
     entryOf.push(k);
     updateSteps.push(`${fresh(b.name)}${b.indices.length ? `[${b.indices.join(",")}]` : ""} = ${text.slice(eq + 1).trim()}`);
   });
-  if (problems.length) throw new SpecError(problems, file);
   const stepDecl = (s: TensorDecl) => `${s.name}${s.indices.length ? `[${s.indices.join(",")}]` : ""}: nograd`;
-  const update: Program =
+  const update: Program | undefined =
     updateSteps.length === 0
       ? { ...program, steps: [], outputs: [], output: "" }
       : checkAs(
@@ -149,14 +148,19 @@ export function checkTraining(raw: unknown, program: Program, file?: string): Tr
     entryAt.set(s.position, k);
     stepTexts[s.position] = text;
   });
-  if (problems.length) throw new SpecError(problems, file);
   const inferenceSpec = { ...base(raw), name: `${program.name}_inference`, inputs: [...rawInputs, ...buffers.map(bufferDecl)], steps: stepTexts, output: raw["output"] };
   const at = (step: number) => (entryAt.has(step) ? `inference[${entryAt.get(step)}]` : "inference");
   const textAt = (step: number) => stepTexts[step] ?? "";
-  let inference = checkAs(inferenceSpec, at, textAt, "inference");
+  let inference = problems.some((x) => x.where && "field" in x.where && x.where.field.startsWith("inference")) ? undefined : checkAs(inferenceSpec, at, textAt, "inference");
+  // every problem of the three fields is reported at once
+  if (problems.length || !update || !inference) throw new SpecError(problems, file);
   // the steps no output reads any more (batchnorm's squares, once var is replaced) are not computed
   const live = liveSteps(inference);
-  if (inference.steps.some((s) => !live.has(s.name))) inference = checkAs({ ...inferenceSpec, steps: inference.steps.filter((s) => live.has(s.name)).map((s) => s.text) }, () => "inference", () => "", "inference");
+  if (inference.steps.some((s) => !live.has(s.name))) {
+    const inf = inference;
+    inference = checkAs({ ...inferenceSpec, steps: inf.steps.filter((s) => live.has(s.name)).map((s) => s.text) }, () => "inference", () => "", "inference");
+    if (!inference) throw new SpecError(problems, file);
+  }
   return { buffers, update, targets, updateTexts: entryOf.map((k) => updateTexts[k]!), inference, replaced };
 
   function declaration(lhs: string, field: string, text: string): TensorDecl | undefined {
@@ -177,18 +181,16 @@ export function checkTraining(raw: unknown, program: Program, file?: string): Tr
   }
 
   /** `checkSpec` of a made-up spec, its problems moved to the field and entry of the spec they come from. */
-  function checkAs(spec: Record<string, unknown>, fieldOf: (step: number) => string, textOf: (step: number) => string, whole: string): Program {
+  function checkAs(spec: Record<string, unknown>, fieldOf: (step: number) => string, textOf: (step: number) => string, whole: string): Program | undefined {
     try {
       return checkSpec(spec, file);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
-      throw new SpecError(
-        e.problems.map((q): Problem => {
-          if (q.where && "step" in q.where) return { where: { field: fieldOf(q.where.step) }, message: `'${textOf(q.where.step)}': ${q.message}` };
-          return { where: { field: whole }, message: q.message };
-        }),
-        file,
-      );
+      for (const q of e.problems) {
+        if (q.where && "step" in q.where) problems.push({ where: { field: fieldOf(q.where.step) }, message: `'${textOf(q.where.step)}': ${q.message}` });
+        else problems.push({ where: { field: whole }, message: q.message });
+      }
+      return undefined;
     }
   }
 }

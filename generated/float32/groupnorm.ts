@@ -716,17 +716,14 @@ export function updateState(
     running_mean_new,
     "running_mean",
     [G],
-    [[B, "B"]],
+    [],
     "B = " + B + ", " + "G = " + G + ", " + "C = " + C + ", " + "S = " + S,
   );
   checkUpdate(
     running_var_new,
     "running_var",
     [G],
-    [
-      [B, "B"],
-      [-1 + C * S, "C*S - 1"],
-    ],
+    [[-1 + C * S, "C*S - 1"]],
     "B = " + B + ", " + "G = " + G + ", " + "C = " + C + ", " + "S = " + S,
   );
   running_mean.set(running_mean_new);

@@ -678,15 +678,12 @@ export function updateState(
     running_var_new[c] = running_var[c]! * (1 - momentum) + (S * momentum * acc) / B / (-1 + S);
   }
 
-  checkUpdate(running_mean_new, "running_mean", [C], [[B, "B"]], "B = " + B + ", " + "C = " + C + ", " + "S = " + S);
+  checkUpdate(running_mean_new, "running_mean", [C], [], "B = " + B + ", " + "C = " + C + ", " + "S = " + S);
   checkUpdate(
     running_var_new,
     "running_var",
     [C],
-    [
-      [B, "B"],
-      [-1 + S, "S - 1"],
-    ],
+    [[-1 + S, "S - 1"]],
     "B = " + B + ", " + "C = " + C + ", " + "S = " + S,
   );
   running_mean.set(running_mean_new);
