@@ -21,6 +21,8 @@ import * as bn32 from "../generated/float32/batchnorm.js";
 import * as inorm from "../generated/instancenorm.js";
 import * as gnorm from "../generated/groupnorm.js";
 import bnSpec from "../specs/batchnorm.spec.js";
+import inSpec from "../specs/instancenorm.spec.js";
+import gnSpec from "../specs/groupnorm.spec.js";
 import { checkSpec, SpecError } from "../compiler/parse/check.js";
 import { checkTraining } from "../compiler/parse/state.js";
 import { compile } from "../compiler/driver.js";
@@ -276,6 +278,37 @@ describe("batchnorm's inference kernels", () => {
   });
 });
 
+describe("instancenorm's and groupnorm's inference kernels", () => {
+  for (const [name, mod, spec] of [
+    ["instancenorm", inorm, inSpec],
+    ["groupnorm", gnorm, gnSpec],
+  ] as const)
+    it(`${name}: against finite differences, naive against fused`, () => {
+      const inference = checkTraining(spec, checkSpec(spec))!.inference;
+      const m = mod as unknown as { forwardInference: (...a: unknown[]) => never; backwardInferenceNaive: (...a: unknown[]) => never; backwardInferenceFused: (...a: unknown[]) => never };
+      const kernels: Kernels = {
+        forward: (inputs, sizes, constants) => {
+          const { running_mean, running_var, ...rest } = inputs as Arrays;
+          return m.forwardInference(rest, { running_mean, running_var }, sizes, constants);
+        },
+        backwardNaive: (dout, cache) => m.backwardInferenceNaive(dout, cache),
+        backwardFused: (dout, cache) => m.backwardInferenceFused(dout, cache),
+      };
+      const count: FdCount = { judged: 0, skipped: 0 };
+      fc.assert(
+        fc.property(fc.tuple(...inference.sizes.map(() => fc.integer({ min: 1, max: 3 }))), fc.integer(), (dims, seed) => {
+          const rand = prng(seed);
+          const sizes = Object.fromEntries(inference.sizes.map((s, k) => [s, dims[k]!]));
+          const len = (t: string) => inference.inputs.find((x) => x.name === t)!.indices.reduce((a, i) => a * sizes[inference.letters[i]!]!, 1);
+          const inputs = Object.fromEntries(inference.inputs.map((t) => [t.name, randoms(len(t.name), rand, t.name === "running_var" ? 0.1 : -1, t.name === "running_var" ? 2 : 1)]));
+          addCount(count, checkModule(kernels, inference, sizes, inputs, rand));
+        }),
+        { numRuns: 10 },
+      );
+      expectFewSkips(count, `${name} inference`);
+    });
+});
+
 describe("updateState's guards", () => {
   it("a non-finite new value (the unbiased variance at N = 1) is a RangeError that says why, and the state is unchanged", () => {
     for (const mod of [bn, bn32] as unknown as (typeof bn)[]) {
@@ -304,6 +337,17 @@ describe("updateState's guards", () => {
     expect(() => bn.updateState(state, { ...good.cache, spec: "other" } as never)).toThrow("batchnorm: the cache was not made by this module's forward()");
     expect(() => bn.updateState({ running_mean: good.cache.values.mu, running_var: new Float64Array(2) }, good.cache)).toThrow(/state\.running_mean shares memory with cache\.values\.mu/);
     expect(() => bn.updateState(state, good.cache, { momentum: NaN })).toThrow("batchnorm: constants.momentum must be a finite number, got NaN");
+    // outputs given in `into` that share memory with what a kernel reads are refused, as in the other kernels
+    const inf = bn.forwardInference({ x: Float64Array.from([1, 2, 3, 4]), gamma: Float64Array.from([1, 1]), beta: Float64Array.from([0, 0]) }, bn.initState({ N: 2, D: 2 }), { N: 2, D: 2 });
+    const dout = Float64Array.from([1, 2, 3, 4]);
+    expect(() => bn.backwardInferenceFused(dout, inf.cache, { dx: dout })).toThrow("batchnorm: into.dx shares memory with dout; the kernel never writes its arguments");
+    expect(() => bn.backwardInferenceNaive(dout, inf.cache, { dgamma: inf.cache.values.running_var as Float64Array })).toThrow(
+      "batchnorm: into.dgamma shares memory with cache.values.running_var; the kernel never writes its arguments",
+    );
+    const st = bn.initState({ N: 2, D: 2 });
+    expect(() => bn.forwardInference({ x: new Float64Array(4), gamma: new Float64Array(2), beta: new Float64Array(2) }, st, { N: 2, D: 2 }, undefined, { mu: st.running_mean })).toThrow(
+      "batchnorm: into.mu shares memory with state.running_mean; the kernel never writes its arguments",
+    );
     expect(() => bn.initState({ N: 2, D: 0 })).toThrow("batchnorm: sizes.D must be a positive integer, got 0");
     // a constant given overrides the one the cache was made with
     const s1 = bn.updateState(bn.initState({ N: 2, D: 2 }), good.cache, { momentum: 1 });
