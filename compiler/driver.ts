@@ -160,6 +160,8 @@ async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" |
   const training = run("parse", () => checkTraining(spec, program, opts.source));
   const derived = await deriveProgram(program, opts, run);
   if (!training) return derived;
+  // the updates are lowered like steps: the same limits (the inference graph's are checked as it is derived)
+  checkLimits(training.update, opts.source);
   // the inference graph (CONTRACT §4.5) goes through the same stages as the spec itself
   opts.debug?.(`== updates: ${training.update.steps.length} (the new value of ${training.targets.join(", ") || "no buffer"})`);
   training.update.steps.forEach((s, k) => opts.debug?.(`  ${training.targets[k]}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`));

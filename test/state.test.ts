@@ -374,6 +374,7 @@ describe("spec errors in state, updates and inference", () => {
     ["an update with a free index", { updates: ["running_mean[d] = x[n,d]"] }, "updates[0]: 'running_mean[d] = x[n,d]': index 'n' is free on the right but not on the left; sum over it or add it to the left"],
     ["an inference entry for a name that is not a step", { inference: ["running_mean[d] = 0"] }, "inference[0]: 'running_mean' is not a step (it is a state buffer; updates change state buffers); an inference entry replaces a step of the spec"],
     ["an inference entry with other indices", { inference: ["xmu[d,n] = 0"] }, "inference[0]: 'xmu[d,n] = 0': the left side must be xmu[n,d], with the indices of the step it replaces"],
+    ["too many entries", { state: Array.from({ length: 1001 }, (_, k) => `r${k}[d] = 0`) }, "state: 1001 entries; the limit is 1000, as for steps"],
     ["a step replaced twice", { inference: ["mu[d] = 0", "mu[d] = 1"] }, "inference[1]: step 'mu' is replaced twice"],
     ["a replacement reading a later step by name", { inference: ["mu[d] = ivar[d]"] }, "inference[0]: 'mu[d] = ivar[d]': 'ivar' is used before its definition in step 6"],
     ["a replacement with a wrong shape", { inference: ["mu[d] = running_mean[d,d]"] }, "inference[0]: 'mu[d] = running_mean[d,d]': 'running_mean' has 1 index, written here with 2; write it as running_mean[d]"],

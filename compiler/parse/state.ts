@@ -15,6 +15,7 @@ import { checkSpec, SpecError, type Problem } from "./check.js";
 import { parseDecl, parseExpression, SyntaxProblem, type Ast } from "./expression.js";
 import { collect, evalFn, FUNCTIONS, type Expr, type Fn } from "../ir/expr.js";
 import type { Program, TensorDecl } from "../ir/program.js";
+import { MAX_STEPS } from "../limits.js";
 
 /** A state buffer: a float tensor the module keeps between calls, with its initial value. */
 export interface StateBuffer extends TensorDecl {
@@ -59,6 +60,11 @@ export function checkTraining(raw: unknown, program: Program, file?: string): Tr
     if (v === undefined) return [];
     if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
       fail(field, `must be a list of strings like ${EXAMPLE[field]}`);
+      return [];
+    }
+    // each entry is checked against the others: a bounded list keeps that cheap
+    if (v.length > MAX_STEPS) {
+      fail(field, `${v.length} entries; the limit is ${MAX_STEPS}, as for steps`);
       return [];
     }
     return v as string[];
