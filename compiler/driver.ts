@@ -155,6 +155,23 @@ async function guarded<T>(opts: Pick<CompileOptions, "source" | "timeBudgetMs">,
   }
 }
 
+/**
+ * Derivations already made in this process, by what they are derived from: `program` with its
+ * description left out (nothing but the module's header and explain's title reads it) and every
+ * expression node written as its interning id (equal ids are equal expressions, build.ts). codegen
+ * builds each spec for float64 and for float32, and the derivation does not depend on the dtype.
+ * Least recently used first; a debug build derives afresh, since it prints every stage.
+ */
+const derivations = new Map<string, Derived>();
+const MAX_DERIVATIONS = 64;
+
+function derivationKey(program: Program): string {
+  return JSON.stringify({ ...program, description: undefined }, (_, v: unknown) => {
+    const node = v as { kind?: unknown; id?: unknown; hash?: unknown } | null;
+    return typeof node === "object" && node !== null && typeof node.kind === "string" && typeof node.id === "number" && typeof node.hash === "number" ? `#${node.id}` : v;
+  });
+}
+
 async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" | "debug">, run: Run): Promise<Derived> {
   const program = run("parse", () => checkSpec(spec, opts.source));
   const training = run("parse", () => checkTraining(spec, program, opts.source));
@@ -174,6 +191,21 @@ async function deriveProgram(program: Program, opts: Pick<CompileOptions, "sourc
   const log = opts.debug;
   checkLimits(program, opts.source);
   verifyProgram(program);
+  if (opts.debug) return deriveChecked(program, opts.source, opts.debug, run);
+  const key = derivationKey(program);
+  const known = derivations.get(key);
+  if (known) {
+    derivations.delete(key);
+    derivations.set(key, known);
+    return { ...known, program: { ...known.program, description: program.description } };
+  }
+  const derived = deriveChecked(program, opts.source, undefined, run);
+  derivations.set(key, derived);
+  if (derivations.size > MAX_DERIVATIONS) derivations.delete(derivations.keys().next().value!);
+  return derived;
+}
+
+function deriveChecked(program: Program, source: string | undefined, log: ((line: string) => void) | undefined, run: Run): Derived {
   log?.(`== parse: ${program.name}`);
   for (const s of program.steps) log?.(`  ${s.name}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`);
 
@@ -182,7 +214,7 @@ async function deriveProgram(program: Program, opts: Pick<CompileOptions, "sourc
     backward = run("differentiate", () => differentiate(program, throughOwnValue));
   } catch (e) {
     if (!(e instanceof NoGradient)) throw e;
-    throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);
+    throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], source);
   }
   verifyBackward(program, backward);
   for (const b of backward.blocks)
