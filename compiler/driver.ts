@@ -188,7 +188,6 @@ async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" |
 }
 
 async function deriveProgram(program: Program, opts: Pick<CompileOptions, "source" | "debug">, run: Run): Promise<Derived> {
-  const log = opts.debug;
   checkLimits(program, opts.source);
   verifyProgram(program);
   if (opts.debug) return deriveChecked(program, opts.source, opts.debug, run);
