@@ -265,6 +265,18 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
 
 /** A derivation's fused gradients scheduled into passes, after the staged choice; the scheduled gradients are checked too. */
 function scheduleDerived(derived: Derived, run: Run, log: ((line: string) => void) | undefined): { choice: StagedChoice; sched: Schedule } {
+  // a derivation reused from the cache (deriveProgram) keeps its schedule: it does not depend on the dtype
+  const known = schedules.get(derived.fused);
+  if (known && !log) return known;
+  const planned = planSchedule(derived, run, log);
+  schedules.set(derived.fused, planned);
+  return planned;
+}
+
+/** The schedule of each derivation the cache holds, by its fused gradients (the same object for the same derivation). */
+const schedules = new WeakMap<Fused, { choice: StagedChoice; sched: Schedule }>();
+
+function planSchedule(derived: Derived, run: Run, log: ((line: string) => void) | undefined): { choice: StagedChoice; sched: Schedule } {
   const { program, backward, fused } = derived;
 
   // a gradient whose derived form is more work than the staged statements it reads is computed the staged way
