@@ -260,8 +260,10 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused inference gradient of '${t!.derived.program.inputs[k]!.name}'`, n));
   });
-  const extra = t && inference ? trainingStatements({ program, training: t, derived: t.derived, schedule: inference.sched, staged: inference.choice, dtype: opts.dtype, log }) : undefined;
-  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, extra, backend: opts.target === "wasm" ? wasmBackend(opts.dtype, log) : undefined });
+  // one backend for every kernel of the module: it collects them all into one binary
+  const backend = opts.target === "wasm" ? wasmBackend(opts.dtype, log) : undefined;
+  const extra = t && inference ? trainingStatements({ program, training: t, derived: t.derived, schedule: inference.sched, staged: inference.choice, dtype: opts.dtype, log, backend }) : undefined;
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, extra, backend });
   const stats = run("stats", () => kernelStats(program, backward, sched, choice.part));
   if (!t || !inference) return { program, backward, fused, schedule: sched, code, stats, staged: choice };
   const inferenceStats = run("stats", () => kernelStats(t.derived.program, t.derived.backward, inference.sched, inference.choice.part));

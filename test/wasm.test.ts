@@ -250,3 +250,37 @@ describe("wasm modules, names", () => {
     for (const k of Object.keys(want)) for (let i = 0; i < want[k]!.length; i++) expect(g[k]![i]!).toBeCloseTo(want[k]![i]!, 12);
   });
 });
+
+describe("wasm modules, state", () => {
+  it("batchnorm's inference kernels run as wasm and agree with the TypeScript module's", async () => {
+    const spec = (await import("../specs/batchnorm.spec.ts")).default;
+    const c = await compile(spec, { format: false, target: "wasm" });
+    const file = join(dir, "batchnorm-state-wasm.ts");
+    writeFileSync(file, c.code);
+    type StateKernels = AnyKernels & {
+      initState(sizes: Record<string, number>): Record<string, Float64Array>;
+      updateState(state: Record<string, Float64Array>, cache: unknown): Record<string, Float64Array>;
+      forwardInference(inputs: Record<string, Float64Array>, state: Record<string, Float64Array>, sizes: Record<string, number>): Record<string, unknown> & { cache: unknown };
+      backwardInferenceNaive(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+      backwardInferenceFused(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+    };
+    const w = (await import(file)) as StateKernels;
+    const ts = (await import("../generated/batchnorm.ts")) as unknown as StateKernels;
+    // forward, both backward kernels, and the three inference kernels (updateState stays TypeScript)
+    expect(c.code.match(/runKernel\("k\d+"/g)).toHaveLength(6);
+    const rand = prng(21);
+    const sizes = { N: 7, D: 5 };
+    const inputs = randomInputs(c.program, sizes, "normal", rand) as Record<string, Float64Array>;
+    const dout = Float64Array.from({ length: 35 }, () => rand() * 2 - 1);
+    const [sw, st] = [w.initState(sizes), ts.initState(sizes)];
+    w.updateState(sw, w.forward(inputs, sizes).cache);
+    ts.updateState(st, ts.forward(inputs, sizes).cache);
+    const [fw, ft] = [w.forwardInference(inputs, sw, sizes), ts.forwardInference(inputs, st, sizes)];
+    const close = (a: ArrayLike<number>, b: ArrayLike<number>) => expect(Array.from(a)).toEqual(Array.from(b).map((v) => expect.closeTo(v, 12)));
+    close(fw["out"] as Float64Array, ft["out"] as Float64Array);
+    for (const kernel of ["backwardInferenceNaive", "backwardInferenceFused"] as const) {
+      const [gw, gt] = [w[kernel](dout, fw.cache), ts[kernel](dout, ft.cache)];
+      for (const k of Object.keys(gt)) close(gw[k]!, gt[k]!);
+    }
+  });
+});

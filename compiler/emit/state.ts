@@ -23,6 +23,7 @@ import { lowerForward } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
 import { cacheCheck, constantsIn, declText, forwardBody, fusedBody, lengthCode, namesFor, naiveBody, pascal, readsOf, usesErf } from "./module.js";
 import { commentText, stringLiteral } from "../escape.js";
+import type { KernelBackend } from "./wasm-module.js";
 
 export interface TrainingInput {
   /** The spec's own (training) program. */
@@ -34,6 +35,8 @@ export interface TrainingInput {
   readonly staged?: StagedChoice;
   readonly dtype?: "float64" | "float32";
   readonly log?: (line: string) => void;
+  /** Prints the inference kernels' bodies (`--target wasm`: the module's own backend, wasm-module.ts); updateState stays TypeScript. */
+  readonly backend?: KernelBackend;
 }
 
 export function trainingStatements(inp: TrainingInput): { statements: (string | StatementStructures)[]; erf: boolean } {
@@ -129,7 +132,7 @@ export function trainingStatements(inp: TrainingInput): { statements: (string | 
       { name: "into", type: `${TI}Buffers`, hasQuestionToken: true },
     ],
     returnType: `{ ${q.outputs.map((o) => `${o}: ${A}; `).join("")}cache: ${TI}Cache }`,
-    statements: forwardBody(q, TI, A, (x) => (stateKeys.has(x.name) ? "state" : "inputs"), ["state"]),
+    statements: forwardBody(q, TI, A, (x) => (stateKeys.has(x.name) ? "state" : "inputs"), ["state"], inp.backend?.statements),
   });
   const several = q.outputs.length > 1;
   const params = [
@@ -145,7 +148,7 @@ export function trainingStatements(inp: TrainingInput): { statements: (string | 
     docs: ["The staged backward pass of the inference graph: one block per step, in reverse order."],
     parameters: params,
     returnType: `${T}Gradients`,
-    statements: ownCheck(naiveBody(q, d.backward, TI, A)),
+    statements: ownCheck(naiveBody(q, d.backward, TI, A, inp.backend?.statements)),
   });
   statements.push({
     kind: StructureKind.Function,
@@ -162,7 +165,7 @@ export function trainingStatements(inp: TrainingInput): { statements: (string | 
     ],
     parameters: params,
     returnType: `${T}Gradients`,
-    statements: ownCheck(fusedBody({ program: q, backward: d.backward, fused: d.fused, schedule: inp.schedule, staged: inp.staged, source: q.name, dtype: inp.dtype, log: inp.log }, TI, A)),
+    statements: ownCheck(fusedBody({ program: q, backward: d.backward, fused: d.fused, schedule: inp.schedule, staged: inp.staged, source: q.name, dtype: inp.dtype, log: inp.log, backend: inp.backend }, TI, A)),
   });
   statements.push(cacheCheck(q, TI, p.name, "checkInferenceCache", "forwardInference()"));
   statements.push(UPDATE_CHECK.replaceAll("@AT@", () => stringLiteral(`${p.name}: updateState: `)).replaceAll("@FLOATS@", () => A));
