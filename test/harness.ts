@@ -11,6 +11,7 @@ import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { isDifferentiable, shapeOf } from "../compiler/ir/program.js";
 import type { Dout } from "../compiler/ir/interpret.js";
 import { prng } from "../compiler/ir/random.js";
+import { extentsPositive, withDerived } from "../compiler/ir/sizes.js";
 import type { Program } from "../compiler/ir/program.js";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { join } from "node:path";
@@ -222,7 +223,9 @@ export function randomCase(p: Program): fc.Arbitrary<RandomCase> {
   const maxSize = p.sizes.length > 3 ? 3 : 5;
   return fc
     .tuple(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))), fc.constantFrom<DataKind>("normal", "constant", "large-mean", "tiny"), fc.integer())
-    .map(([dims, kind, seed]) => ({ sizes: Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!])), kind, rand: prng(seed) }));
+    .map(([dims, kind, seed]) => ({ sizes: withDerived(p, Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]))), kind, rand: prng(seed) }))
+    // computed extents (`i: "L - K + 1"`) must come out positive; the caller's sizes come with them
+    .filter((c) => extentsPositive(p, c.sizes));
 }
 
 /**

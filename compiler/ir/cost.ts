@@ -6,7 +6,7 @@
  * a function call one operation and one transcendental. A reduction runs its body once per
  * iteration, `at` iterations per bound index, plus its accumulation.
  */
-import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "./expr.js";
+import { assertNever, children, formIndices, isReduction, mul, ONE, type Delta, type Expr } from "./expr.js";
 
 export interface Cost {
   readonly ops: number;
@@ -122,7 +122,7 @@ export function directReads(body: Expr, bound: readonly string[]): { reads: Delt
   const reads: Delta[] = [];
   const rest: Expr[] = [];
   for (const f of factors) {
-    if (f.kind === "delta" && bound.includes(f.index) && !f.form.from.indices.includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
+    if (f.kind === "delta" && bound.includes(f.index) && !formIndices(f.form).includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
     else rest.push(f);
   }
   if (reads.length === 0) return { reads, body };
@@ -155,7 +155,7 @@ export function scatterDelta(e: Expr): { delta: Delta; body: Expr } | undefined 
   if (e.kind !== "sum") return undefined;
   const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
   for (const d of factors) {
-    if (d.kind !== "delta" || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    if (d.kind !== "delta" || e.indices.includes(d.index) || !formIndices(d.form).every((i) => e.indices.includes(i))) continue;
     const rest = factors.filter((f) => f !== d);
     const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
     if (!body.free.includes(d.index)) return { delta: d, body };

@@ -2,6 +2,7 @@
  * A checked forward program: what the front end produces and every later stage reads.
  */
 import type { Expr, SizeOf } from "./expr.js";
+import type { DerivedSize } from "./sizes.js";
 
 /** A declared tensor: an input or a step's left-hand side. Rank 0 is a scalar. */
 export interface TensorDecl {
@@ -38,6 +39,11 @@ export interface Program {
   /** Every output step, in the order the spec lists them (CONTRACT §4.4). */
   readonly outputs: readonly string[];
   readonly sizeOf: SizeOf;
+  /**
+   * Extents computed from the sizes (CONTRACT §4.3, `i: "L - K + 1"`), each a size symbol not in
+   * `sizes` (the caller does not pass it); undefined or empty when every extent is a symbol.
+   */
+  readonly derived?: readonly DerivedSize[];
 }
 
 /** Whether an input gets a gradient: a float input not declared `nograd`. */

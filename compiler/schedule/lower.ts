@@ -7,7 +7,7 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, formIndices, formName, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Elem, type Namer, type Stmt, type Value } from "../loop/ir.js";
@@ -17,6 +17,8 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
+import { flattenAll } from "../ir/affine.js";
+import { formTest, lowerForm, storeIndex, type FormScope } from "./affine.js";
 import { directReads, loopFreeDelta, topReductions } from "../ir/cost.js";
 import type { Pass, Schedule } from "./passes.js";
 
@@ -164,9 +166,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
         return select(x.op, go(x.left, s), go(x.right, s), go(x.then, s), go(x.else, s));
       case "delta": {
         // a delta left alone (not under a sum over its index): a test of the counter against the id
-        const v = s.indices.get(x.index);
-        if (v === undefined) throw new Error(`lowering: index '${x.index}' is not in scope`);
-        return select("==", local(v), go(x.form.from, s), num(1), num(0));
+        return formTest(x, formScope(s));
       }
       case "sum":
       case "max": {
@@ -190,15 +190,19 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
           outer = { ...s, known };
         }
         const saved = pre.length;
-        // each id is read once, inside the loops its form moves with (checked in range by the prologue)
+        // each id is read once, inside the loops its form moves with (a gather's checked in range by
+        // the prologue; an affine read outside its array is 0: the body under a test)
+        const checks: ((then: Value, otherwise: Value) => Value)[] = [];
         for (const d of reads) {
-          const id = s.namer.fresh(`${d.form.from.name}_id`);
-          pre.push(let_(id, go(d.form.from, { ...s, indices: inner }), false, "i32"));
-          inner.set(d.index, id);
+          const f = lowerForm(d, formScope({ ...s, indices: inner }), s.symbol(canonicalSize(d.index) ?? s.sizeOf(d.index)), formName(d.form));
+          pre.push(...f.lets);
+          inner.set(d.index, f.id);
+          checks.push(f.check);
         }
-        if (loops.length === 0 && x.kind === "sum") return go(rest, { ...outer, indices: inner });
+        const guard = (v: Value): Value => checks.reduceRight((acc2, c) => c(acc2, num(0)), v);
+        if (loops.length === 0 && x.kind === "sum") return guard(go(rest, { ...outer, indices: inner }));
         const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
-        const body = go(rest, { ...outer, indices: inner });
+        const body = guard(go(rest, { ...outer, indices: inner }));
         const bodyPre = pre.splice(saved);
         const step = store({ kind: "local", name: acc }, body, x.kind === "max" ? "max=" : "+=");
         pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
@@ -221,6 +225,11 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
   return { pre, value };
 }
 
+
+/** A scope as `affine.ts` reads it: a gather's id is the ref's value, lowered here. */
+function formScope(s: Scope): FormScope {
+  return { namer: s.namer, indices: s.indices, read: (r) => lowerExpr(r, s).value };
+}
 
 /** `base^k` as multiplications for small k, a square root for 1/2. */
 function power(base: Value, k: number): Value {
@@ -263,7 +272,7 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
   // the nest is a scope of its own: its counters are the spec's letters wherever they are free
   const names = { ...outer, namer: outer.namer.child() };
   void t;
-  const scatter = scatterOf(expr, indices);
+  const scatter = scatterOf(expr, indices, p.sizeOf);
   if (scatter) return scatterLoop(p, names, target, indices, scatter);
   const vars = new Map<string, string>();
   const loops = indices.map((i) => {
@@ -305,11 +314,13 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
 }
 
 /** A statement that is a scatter-add: `sum(g * delta(v, f), R)` with `v` an index of the target that only the delta reads. */
-export function scatterOf(e: Expr, indices: readonly string[]): { delta: Delta; body: Expr; over: readonly string[] } | undefined {
+export function scatterOf(e0: Expr, indices: readonly string[], sizeOf?: SizeOf): { delta: Delta; body: Expr; over: readonly string[] } | undefined {
+  // an affine read's gradient: its delta brought out of the read's own sum first (ir/affine.ts)
+  const e = sizeOf ? flattenAll(e0, sizeOf) : e0;
   if (e.kind !== "sum") return undefined;
   const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
   for (const d of factors) {
-    if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !formIndices(d.form).every((i) => e.indices.includes(i))) continue;
     const rest = factors.filter((f) => f !== d);
     const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
     if (body.free.includes(d.index)) continue;
@@ -333,13 +344,14 @@ function scatterLoop(p: Program, names: Names, target: string, indices: readonly
     vars.set(i, v);
     return { v, extent: names.symbol(p.sizeOf(i)) };
   });
-  const id = names.namer.fresh(`${sc.delta.form.from.name}_id`);
-  const idValue = lowerExpr(sc.delta.form.from, { ...names, indices: vars }).value;
-  vars.set(sc.delta.index, id);
+  // an affine index outside the target adds nothing: its value is 0, added at a clamped index
+  const form = lowerForm(sc.delta, formScope({ ...names, indices: vars }), names.symbol(p.sizeOf(sc.delta.index)), formName(sc.delta.form));
+  const safe = storeIndex(form, formScope({ ...names, indices: vars }));
+  vars.set(sc.delta.index, safe.id);
   const { pre, value } = lowerExpr(sc.body, { ...names, indices: vars });
-  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value, "+=");
+  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, form.check(value, num(0)), "+=");
   // the id moves only with the sum's indices: read once, outside the target's other loops
-  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [let_(id, idValue, false, "i32"), ...nest(innerLoops, [...pre, add])])];
+  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [...form.lets, ...safe.lets, ...nest(innerLoops, [...pre, add])])];
 }
 
 /**
@@ -509,16 +521,25 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         // this reduction's free and bound indices, on the pass's loops
         const m = new Map(Object.entries(binding).flatMap(([i, l]) => (l === scattered ? [] : [[i, counters.get(l)!] as const])));
         const sc = scattered === undefined ? undefined : loopFreeDelta(r.node)!;
+        let check = (v: Value): Value => v;
+        let storeAt = m;
         if (sc) {
-          const id = scoped.namer.fresh(`${sc.delta.form.from.name}_id`);
-          body.push(let_(id, lowerExpr(sc.delta.form.from, { ...scoped, indices: m }).value, false, "i32"));
-          m.set(sc.delta.index, id);
+          // a read at the id, or an add at it; an affine id outside its array reads 0 and adds nothing
+          const form = lowerForm(sc.delta, formScope({ ...scoped, indices: m }), outer.symbol(canonicalSize(sc.delta.index) ?? p.sizeOf(sc.delta.index)), formName(sc.delta.form));
+          body.push(...form.lets);
+          m.set(sc.delta.index, form.id);
+          check = (v) => form.check(v, num(0));
+          if (storage.get(r.node)!.indices.includes(sc.delta.index) && form.guarded) {
+            const safe = storeIndex(form, formScope({ ...scoped, indices: m }));
+            body.push(...safe.lets);
+            storeAt = new Map(m).set(sc.delta.index, safe.id);
+          }
         }
         const known = knownAt(m, (e) => done.has(e));
         for (const [x, v] of scalars) known.set(x, v);
         const { pre, value } = lowerExpr(sc ? sc.body : r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
-        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(m.get(i)!)) }, value, isStored(r.node) ? "=" : "+="));
+        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : "+="));
       });
       out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
