@@ -25,6 +25,13 @@ export function isAffineRead(e: Expr): boolean {
   return reads.length === e.indices.length && reads.every((d) => d.form.kind === "affine");
 }
 
+/** Whether `e` is the body of an affine read: one ref times affine deltas (the product is exact in any order). */
+export function isAffineReadBody(e: Expr): boolean {
+  if (e.kind !== "mul") return false;
+  const refs = e.factors.filter((f) => f.kind === "ref").length;
+  return refs === 1 && e.factors.every((f) => f.kind === "ref" || (f.kind === "delta" && f.form.kind === "affine"));
+}
+
 /** The factors of a product, or the expression alone. */
 function factorsOf(e: Expr): readonly Expr[] {
   return e.kind === "mul" ? e.factors : [e];
