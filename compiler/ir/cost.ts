@@ -177,6 +177,34 @@ export function loopFreeDelta(e: Expr): { delta: Delta; body: Expr } | undefined
 }
 
 /**
+ * Every delta that makes a reduction reads or scatter-adds, where `loopFreeDelta` finds one: an
+ * affine read of a 2-D array has a delta per axis (`x[n,c,2*i + p - 1, 2*j + q - 1]`), and its
+ * gradient one per axis too. A gather's answer is `loopFreeDelta`'s; affine deltas all come
+ * together, scatters or reads (never a mix), with the body without them.
+ */
+export function loopFreeDeltas(e: Expr): { deltas: Delta[]; body: Expr } | undefined {
+  if (e.kind !== "sum") return undefined;
+  const one = loopFreeDelta(e);
+  if (one && one.delta.form.kind === "gather") return { deltas: [one.delta], body: one.body };
+  const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
+  const affineScatter = (d: Expr): d is Delta => d.kind === "delta" && d.form.kind === "affine" && !e.indices.includes(d.index) && formIndices(d.form).every((i) => e.indices.includes(i));
+  const scatters = factors.filter(affineScatter).filter((d, k, all) => all.findIndex((x) => x.index === d.index) === k);
+  const rest = (ds: readonly Delta[]) => {
+    const r = factors.filter((f) => !ds.includes(f as Delta));
+    return r.length === 0 ? ONE : r.length === 1 ? r[0]! : mul(...r);
+  };
+  if (scatters.length) {
+    const body = rest(scatters);
+    // the body must not read the index it adds along (then it is no scatter)
+    const ok = scatters.filter((d) => !body.free.includes(d.index) && !scatters.some((x) => x !== d && formIndices(x.form).includes(d.index)));
+    if (ok.length === scatters.length) return { deltas: scatters, body };
+  }
+  const { reads, body } = directReads(e.body, e.indices);
+  if (reads.length && reads.every((d) => d.form.kind === "affine")) return { deltas: reads, body };
+  return one ? { deltas: [one.delta], body: one.body } : undefined;
+}
+
+/**
  * The factors of a reduction's product body over `loops` (its free and bound indices) worth storing
  * once (schedule's `materialize`, and the simplifier's kernel cost, which must count what the
  * scheduler will do): those whose indices all lie in one strict subset of the loops, so a pass

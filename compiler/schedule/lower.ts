@@ -19,7 +19,7 @@ import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
 import { flattenAll } from "../ir/affine.js";
 import { formTest, lowerForm, storeIndex, type FormScope } from "./affine.js";
-import { directReads, loopFreeDelta, topReductions } from "../ir/cost.js";
+import { directReads, loopFreeDelta, loopFreeDeltas, topReductions } from "../ir/cost.js";
 import type { Pass, Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
@@ -314,10 +314,13 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
 }
 
 /** A statement that is a scatter-add: `sum(g * delta(v, f), R)` with `v` an index of the target that only the delta reads. */
-export function scatterOf(e0: Expr, indices: readonly string[], sizeOf?: SizeOf): { delta: Delta; body: Expr; over: readonly string[] } | undefined {
+export function scatterOf(e0: Expr, indices: readonly string[], sizeOf?: SizeOf): { delta: Delta; deltas?: readonly Delta[]; body: Expr; over: readonly string[] } | undefined {
   // an affine read's gradient: its delta brought out of the read's own sum first (ir/affine.ts)
   const e = sizeOf ? flattenAll(e0, sizeOf) : e0;
   if (e.kind !== "sum") return undefined;
+  // affine scatters along several axes at once (a 2-D read's gradient)
+  const all = loopFreeDeltas(e);
+  if (all && all.deltas.every((d) => d.form.kind === "affine" && indices.includes(d.index) && !e.indices.includes(d.index))) return { delta: all.deltas[0]!, deltas: all.deltas, body: all.body, over: e.indices };
   const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
   for (const d of factors) {
     if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !formIndices(d.form).every((i) => e.indices.includes(i))) continue;
@@ -330,7 +333,8 @@ export function scatterOf(e0: Expr, indices: readonly string[], sizeOf?: SizeOf)
 }
 
 /** The target zeroed, then for each element of the sum's indices and the target's other indices: `target[.., id, ..] += g`. */
-function scatterLoop(p: Program, names: Names, target: string, indices: readonly string[], sc: { delta: Delta; body: Expr; over: readonly string[] }): Stmt[] {
+function scatterLoop(p: Program, names: Names, target: string, indices: readonly string[], sc: { delta: Delta; deltas?: readonly Delta[]; body: Expr; over: readonly string[] }): Stmt[] {
+  const deltas = sc.deltas ?? [sc.delta];
   const vars = new Map<string, string>();
   const outerLoops = sc.over.map((i) => {
     const size = canonicalSize(i) ?? p.sizeOf(i);
@@ -338,20 +342,27 @@ function scatterLoop(p: Program, names: Names, target: string, indices: readonly
     vars.set(i, v);
     return { v, extent: names.symbol(size) };
   });
-  const rest = indices.filter((i) => i !== sc.delta.index);
+  const rest = indices.filter((i) => !deltas.some((d) => d.index === i));
   const innerLoops = rest.map((i) => {
     const v = names.namer.fresh(i);
     vars.set(i, v);
     return { v, extent: names.symbol(p.sizeOf(i)) };
   });
   // an affine index outside the target adds nothing: its value is 0, added at a clamped index
-  const form = lowerForm(sc.delta, formScope({ ...names, indices: vars }), names.symbol(p.sizeOf(sc.delta.index)), formName(sc.delta.form));
-  const safe = storeIndex(form, formScope({ ...names, indices: vars }));
-  vars.set(sc.delta.index, safe.id);
+  const lets: Stmt[] = [];
+  const checks: ((then: Value, otherwise: Value) => Value)[] = [];
+  for (const d of deltas) {
+    const form = lowerForm(d, formScope({ ...names, indices: vars }), names.symbol(p.sizeOf(d.index)), formName(d.form));
+    const safe = storeIndex(form, formScope({ ...names, indices: vars }));
+    lets.push(...form.lets, ...safe.lets);
+    checks.push(form.check);
+    vars.set(d.index, safe.id);
+  }
   const { pre, value } = lowerExpr(sc.body, { ...names, indices: vars });
-  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, form.check(value, num(0)), "+=");
+  const guarded = checks.reduceRight((v, c) => c(v, num(0)), value);
+  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, guarded, "+=");
   // the id moves only with the sum's indices: read once, outside the target's other loops
-  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [...form.lets, ...safe.lets, ...nest(innerLoops, [...pre, add])])];
+  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [...lets, ...nest(innerLoops, [...pre, add])])];
 }
 
 /**
@@ -505,8 +516,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const counters = new Map<string, string>();
       const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
       // a pass of reads at ids or scatter-adds along one index has no loop over it: each reads or adds at its id
-      const scattered = scatterLoopOf(pass);
-      const passLoops = pass.loops.filter((l) => l !== scattered);
+      const scattered = scatterLoopsOf(pass);
+      const passLoops = pass.loops.filter((l) => !scattered.includes(l));
       const loops = passLoops.map((i, k) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
         const v = scoped.namer.fresh(canonicalSize(i) ? outer.letterFor(size, letters) : i);
@@ -519,20 +530,22 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       pass.reductions.forEach((r, k) => {
         const binding = pass.bindings[k]!;
         // this reduction's free and bound indices, on the pass's loops
-        const m = new Map(Object.entries(binding).flatMap(([i, l]) => (l === scattered ? [] : [[i, counters.get(l)!] as const])));
-        const sc = scattered === undefined ? undefined : loopFreeDelta(r.node)!;
+        const m = new Map(Object.entries(binding).flatMap(([i, l]) => (scattered.includes(l) ? [] : [[i, counters.get(l)!] as const])));
+        const sc = scattered.length === 0 ? undefined : loopFreeDeltas(r.node)!;
         let check = (v: Value): Value => v;
-        let storeAt = m;
-        if (sc) {
+        const storeAt = new Map(m);
+        for (const d of sc?.deltas ?? []) {
           // a read at the id, or an add at it; an affine id outside its array reads 0 and adds nothing
-          const form = lowerForm(sc.delta, formScope({ ...scoped, indices: m }), outer.symbol(canonicalSize(sc.delta.index) ?? p.sizeOf(sc.delta.index)), formName(sc.delta.form));
+          const form = lowerForm(d, formScope({ ...scoped, indices: m }), outer.symbol(canonicalSize(d.index) ?? p.sizeOf(d.index)), formName(d.form));
           body.push(...form.lets);
-          m.set(sc.delta.index, form.id);
-          check = (v) => form.check(v, num(0));
-          if (storage.get(r.node)!.indices.includes(sc.delta.index) && form.guarded) {
+          m.set(d.index, form.id);
+          storeAt.set(d.index, form.id);
+          const inner = check;
+          check = (v) => inner(form.check(v, num(0)));
+          if (storage.get(r.node)!.indices.includes(d.index) && form.guarded) {
             const safe = storeIndex(form, formScope({ ...scoped, indices: m }));
             body.push(...safe.lets);
-            storeAt = new Map(m).set(sc.delta.index, safe.id);
+            storeAt.set(d.index, safe.id);
           }
         }
         const known = knownAt(m, (e) => done.has(e));
@@ -636,6 +649,26 @@ export function dimsOf(p: Program, t: TensorDecl, names: Pick<Names, "symbol">):
 }
 
 export { tensorOf };
+
+/**
+ * The loops of a reduce pass that none of its reductions needs (`scatterLoopOf`, with every delta
+ * of `loopFreeDeltas`: an affine read or scatter of a 2-D array frees one loop per axis). Empty when
+ * a member has none, or the members free different loops.
+ */
+export function scatterLoopsOf(pass: Pass & { kind: "reduce" }): string[] {
+  let loops: string[] | undefined;
+  for (const [k, r] of pass.reductions.entries()) {
+    const sc = isStored(r.node) ? undefined : loopFreeDeltas(r.node);
+    if (!sc) return [];
+    const own = sc.deltas.map((d) => pass.bindings[k]![d.index]);
+    if (own.some((l) => l === undefined)) return [];
+    const sorted = [...new Set(own as string[])].sort();
+    if (sorted.length !== own.length) return [];
+    if (loops !== undefined && loops.join(",") !== sorted.join(",")) return [];
+    loops = sorted;
+  }
+  return loops ?? [];
+}
 
 /**
  * The loop of a reduce pass that none of its reductions needs: every one is a read at an id or a

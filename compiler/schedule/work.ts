@@ -12,7 +12,7 @@ import type { Program } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
 import { cost, TRANSCENDENTAL_WEIGHT } from "../ir/cost.js";
-import { aliasOf, ownTemporaries, scatterLoopOf, scatterOf } from "./lower.js";
+import { aliasOf, ownTemporaries, scatterLoopsOf, scatterOf } from "./lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -70,7 +70,7 @@ export function stagedWork(p: Program, bw: Backward, at: number): Work {
       const scatter = scatterOf(s.expr, s.target.indices, p.sizeOf);
       if (scatter) {
         const a = arithmetic(scatter.body, () => false, at);
-        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => i !== scatter.delta.index), p.sizeOf)];
+        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => !(scatter.deltas ?? [scatter.delta]).some((d) => d.index === i)), p.sizeOf)];
         // an affine scatter also tests its index and reads back the cell it adds to (AFFINE_SCATTER)
         passes.push({ loops, ops: a.ops + 1 + (scatter.delta.form.kind === "affine" ? AFFINE_SCATTER : 0), transcendentals: a.transcendentals, computes: [name] });
         continue;
@@ -125,8 +125,8 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
         tr += a.transcendentals;
       }
       // a pass of scatter-adds has no loop over the index they scatter along (lower.ts)
-      const scattered = scatterLoopOf(pass);
-      passes.push({ loops: sizesOf(pass.loops.filter((l) => l !== scattered), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+      const scattered = scatterLoopsOf(pass);
+      passes.push({ loops: sizesOf(pass.loops.filter((l) => !scattered.includes(l)), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
     } else {
       let ops = 0;
       let tr = 0;

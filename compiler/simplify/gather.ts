@@ -9,8 +9,11 @@
  *
  * The index solved for is the one with the largest extent when the delta's own letter is long and
  * the other sizes short (a convolution's output position `i`, never its kernel offset `k`): the
- * loop left over the others is then short, and a read out of range is rare. Both forms were timed
- * on conv1d and conv2d (README, "Convolution"): the gather is the faster, so it is the default.
+ * loop left over the others is then short, and a read out of range is rare. The gather is taken
+ * only where it visits about as many positions as the scatter (stride 1): with a stride or a pooling
+ * window the target is longer than the solved index, most positions the gather visits fail its
+ * divisibility test, and the scatter stays (`SCATTER_MARGIN`). Timings are in the README
+ * ("Convolution and pooling").
  */
 import { canonicalSize, mapBottomUp, type Delta, type Expr } from "../ir/expr.js";
 import type { Rewrite } from "../ir/backward.js";
@@ -18,6 +21,13 @@ import type { Program } from "../ir/program.js";
 import { gatherSum } from "../ir/affine.js";
 import { withDerived } from "../ir/sizes.js";
 import { holders, type PhaseResult } from "./phases.js";
+
+/**
+ * How much longer than the solved index the target index may be and the gather still be taken: a
+ * gather writes each element once, where a scatter reads and writes it once per contribution, which
+ * pays for a few skipped positions (stride 1 with padding: L against L - K + 3).
+ */
+const SCATTER_MARGIN = 1.25;
 
 /** Every affine scatter of the gradients rewritten as a gather, each rewrite recorded. */
 export function gather(start: readonly Expr[], p: Program): PhaseResult {
@@ -31,7 +41,11 @@ export function gather(start: readonly Expr[], p: Program): PhaseResult {
     const extent = (i: string) => sizes[canonicalSize(i) ?? p.sizeOf(i)] ?? 0;
     const coef = (i: string) => Math.abs(d.form.kind === "affine" ? (d.form.terms.find((t) => t.index === i)?.coef ?? 1) : 1);
     // the longest extent per step of the index (a stride-2 index covers its extent in half the positions)
-    return [...candidates].sort((a, b) => extent(b) * coef(b) - extent(a) * coef(a) || coef(a) - coef(b) || (a < b ? -1 : 1))[0];
+    const best = [...candidates].sort((a, b) => extent(b) * coef(b) - extent(a) * coef(a) || coef(a) - coef(b) || (a < b ? -1 : 1))[0]!;
+    // the gather visits every element of the target for each value of the other indices, the scatter
+    // every value of the solved index: where the target is longer (a stride, a pooling window), the
+    // gather would test and skip most of what it visits, and the scatter stays
+    return extent(d.index) <= SCATTER_MARGIN * extent(best) ? best : undefined;
   };
   let grads = [...start];
   for (let k = 0; k < grads.length; k++) {
