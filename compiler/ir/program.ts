@@ -2,7 +2,20 @@
  * A checked forward program: what the front end produces and every later stage reads.
  */
 import type { Expr, SizeOf } from "./expr.js";
-import type { DerivedSize } from "./sizes.js";
+/** A size expression over size symbols (`L - K + 1`); `/` is floor division (ir/sizes.ts). */
+export type SizeExpr =
+  | { readonly kind: "num"; readonly value: number }
+  | { readonly kind: "sym"; readonly name: string }
+  | { readonly kind: "bin"; readonly op: "+" | "-" | "*" | "/"; readonly a: SizeExpr; readonly b: SizeExpr };
+
+/** An extent computed from sizes: its size symbol, the text the spec wrote and its expression. */
+export interface DerivedSize {
+  readonly name: string;
+  /** The index letters it is the extent of. */
+  readonly letters: readonly string[];
+  readonly text: string;
+  readonly expr: SizeExpr;
+}
 
 /** A declared tensor: an input or a step's left-hand side. Rank 0 is a scalar. */
 export interface TensorDecl {

@@ -5,21 +5,9 @@
  * value that is not a positive integer. `/` is floor division.
  */
 import { assertNever } from "./node.js";
-import type { Program } from "./program.js";
+import type { DerivedSize, Program, SizeExpr } from "./program.js";
 
-export type SizeExpr =
-  | { readonly kind: "num"; readonly value: number }
-  | { readonly kind: "sym"; readonly name: string }
-  | { readonly kind: "bin"; readonly op: "+" | "-" | "*" | "/"; readonly a: SizeExpr; readonly b: SizeExpr };
-
-/** An extent computed from sizes: its size symbol, the text the spec wrote and its expression. */
-export interface DerivedSize {
-  readonly name: string;
-  /** The index letters it is the extent of. */
-  readonly letters: readonly string[];
-  readonly text: string;
-  readonly expr: SizeExpr;
-}
+export type { DerivedSize, SizeExpr };
 
 /** The value of a size expression; NaN where a divisor is 0. */
 export function evalSize(e: SizeExpr, sizes: Readonly<Record<string, number>>): number {
