@@ -15,10 +15,13 @@
  * divisibility test, and the scatter stays (`SCATTER_MARGIN`). Timings are in the README
  * ("Convolution and pooling").
  */
-import { canonicalSize, mapBottomUp, type Delta, type Expr } from "../ir/expr.js";
+import { add, canonicalSize, mapBottomUp, mul, num, renameFree, splitCoefficient, sum, type Delta, type Expr, type SizeOf } from "../ir/expr.js";
 import type { Rewrite } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
-import { gatherSum } from "../ir/affine.js";
+import { flattenAll, gatherSum } from "../ir/affine.js";
+import { nameTable } from "../ir/table.js";
+import { FACTOR_RULE } from "./factor.js";
+import { runRules } from "./runner.js";
 import { withDerived } from "../ir/sizes.js";
 import { holders, type PhaseResult } from "./phases.js";
 
@@ -28,6 +31,49 @@ import { holders, type PhaseResult } from "./phases.js";
  * pays for a few skipped positions (stride 1 with padding: L against L - K + 3).
  */
 const SCATTER_MARGIN = 1.25;
+
+/**
+ * The terms of a sum `c1*sum(d*b1, R) + c2*sum(d*b2, R) + ...` whose sums, flattened, scatter
+ * through the same affine deltas `d` over the same indices `R`, as one `sum(d*(c1*b1 + c2*b2), R)`
+ * (the coefficients free of `R`). Exact: multiplication distributes over the sum. Unchanged where
+ * no two terms share their deltas.
+ */
+function mergeScatters(e: Expr & { kind: "add" }, sizeOf: SizeOf): Expr {
+  const groups = new Map<string, { indices: readonly string[]; deltas: Delta[]; parts: Expr[]; at: number }>();
+  const rest: { at: number; term: Expr }[] = [];
+  e.terms.forEach((t, at) => {
+    const [c, r] = splitCoefficient(t);
+    const factors = r.kind === "mul" ? r.factors : [r];
+    const sums = factors.filter((f) => f.kind === "sum");
+    const flat = sums.length === 1 ? flattenAll(sums[0]!, sizeOf) : undefined;
+    const coef = factors.filter((f) => f !== sums[0]);
+    if (flat === undefined || flat.kind !== "sum" || coef.some((f) => f.free.some((i) => flat.indices.includes(i)))) return void rest.push({ at, term: t });
+    const found = flat.body.kind === "mul" ? flat.body.factors : [flat.body];
+    const own = found.filter((f): f is Delta => f.kind === "delta" && f.form.kind === "affine" && !flat.indices.includes(f.index));
+    if (own.length === 0) return void rest.push({ at, term: t });
+    // the bound indices named by their role, so that two sums that name them apart still match:
+    // by the delta they stand in and their coefficient there, else by their size alone
+    const role = nameTable<string>();
+    for (const d of own)
+      if (d.form.kind === "affine") for (const x of d.form.terms) if (flat.indices.includes(x.index) && role[x.index] === undefined) role[x.index] = `${sizeOf(x.index)}:@${d.index}*${x.coef}`;
+    for (const i of flat.indices) if (role[i] === undefined) role[i] = `${sizeOf(i)}:@`;
+    const names = flat.indices.map((i) => role[i]!);
+    if (new Set(names).size !== names.length) return void rest.push({ at, term: t });
+    const renamed = renameFree(flat.body, role, sizeOf);
+    const body = renamed.kind === "mul" ? renamed.factors : [renamed];
+    const deltas = body.filter((f): f is Delta => f.kind === "delta" && f.form.kind === "affine" && !names.includes(f.index));
+    const key = `${[...names].sort().join(",")}|${deltas.map((d) => d.id).sort().join(",")}`;
+    const part = mul(num(c), ...coef, ...body.filter((f) => !deltas.includes(f as Delta)));
+    const g = groups.get(key);
+    if (g) g.parts.push(part);
+    else groups.set(key, { indices: names, deltas, parts: [part], at });
+  });
+  if (![...groups.values()].some((g) => g.parts.length > 1)) return e;
+  // the merged parts with their common factors taken out (the factor phase's rule, `factor.ts`)
+  const merged = (parts: readonly Expr[]) => runRules(add(...parts), [FACTOR_RULE], { sizeOf });
+  const terms = [...rest, ...[...groups.values()].map((g) => ({ at: g.at, term: sum(mul(...g.deltas, merged(g.parts)), g.indices, sizeOf) }))];
+  return add(...terms.sort((a, b) => a.at - b.at).map((x) => x.term));
+}
 
 /** Every affine scatter of the gradients rewritten as a gather, each rewrite recorded. */
 export function gather(start: readonly Expr[], p: Program): PhaseResult {
@@ -49,7 +95,17 @@ export function gather(start: readonly Expr[], p: Program): PhaseResult {
   };
   let grads = [...start];
   for (let k = 0; k < grads.length; k++) {
-    const g = grads[k]!;
+    // terms that scatter through the same deltas are one scatter: each element's contributions
+    // added first, then added once where they go (a convolution's input gradient after a norm)
+    const g = mapBottomUp(
+      grads[k]!,
+      (x0) => {
+        const x = x0.kind === "add" ? mergeScatters(x0, p.sizeOf) : x0;
+        if (x !== x0) rewrites.push({ rule: "merge-scatters", before: x0, after: x, gradients: [k] });
+        return x;
+      },
+      p.sizeOf,
+    );
     const next = mapBottomUp(
       g,
       (x) => {
