@@ -77,8 +77,19 @@ export function forward(
           for (let p = 0; p < P; p++) {
             for (let q = 0; q < P; q++) {
               const at = q + 2 * j;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
               const at1 = p + 2 * i;
-              acc += at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+              acc +=
+                at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0;
             }
           }
 

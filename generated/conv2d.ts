@@ -95,10 +95,20 @@ export function forward(
             for (let p = 0; p < K; p++) {
               for (let q = 0; q < K; q++) {
                 const at = p + 2 * i - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
                 const at1 = q + 2 * j - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 acc +=
                   w[((o * C + c) * K + p) * K + q]! *
-                  (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x[((n * C + c) * H + at) * W + at1]! : 0) : 0) : 0) : 0);
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }
@@ -190,10 +200,20 @@ export function backwardNaive(
             for (let j = 0; j < J; j++) {
               for (let n = 0; n < N; n++) {
                 const at = 2 * i + p - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
                 const at1 = 2 * j + q - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 acc +=
                   dout[((n * O + o) * I + i) * J + j]! *
-                  (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x[((n * C + c) * H + at) * W + at1]! : 0) : 0) : 0) : 0);
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }
@@ -268,14 +288,17 @@ export function backwardFused(
           for (let q = 0; q < K; q++) {
             for (let i = 0; i < I; i++) {
               const at = 2 * i + p - 1;
+              const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
               for (let j = 0; j < J; j++) {
                 const at1 = 2 * j + q - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 let dw_o_c_p_q = dw[((o * C + c) * K + p) * K + q]!;
                 for (let n = 0; n < N; n++) {
                   const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                  const x_n_c_at_at1 = x[((n * C + c) * H + at) * W + at1]!;
+                  const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
                   dw_o_c_p_q +=
-                    dout_n_o_i_j * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_at1 : 0) : 0) : 0) : 0);
+                    dout_n_o_i_j *
+                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
                 }
 
                 dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;

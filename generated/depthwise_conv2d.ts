@@ -85,10 +85,20 @@ export function forward(
           for (let p = 0; p < K; p++) {
             for (let q = 0; q < K; q++) {
               const at = q + j - 1;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
               const at1 = p + i - 1;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
               acc +=
                 w[(c * K + p) * K + q]! *
-                (at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0);
+                (at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0);
             }
           }
 
@@ -175,10 +185,20 @@ export function backwardNaive(
           for (let j = 0; j < J; j++) {
             for (let n = 0; n < N; n++) {
               const at = i + p - 1;
+              const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
               const at1 = j + q - 1;
+              const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
               acc +=
                 dout[((n * C + c) * I + i) * J + j]! *
-                (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x[((n * C + c) * H + at) * W + at1]! : 0) : 0) : 0) : 0);
+                (at >= 0
+                  ? at < H
+                    ? at1 >= 0
+                      ? at1 < W
+                        ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0);
             }
           }
         }
@@ -233,13 +253,16 @@ export function backwardFused(
         for (let q = 0; q < K; q++) {
           for (let i = 0; i < I; i++) {
             const at = i + p - 1;
+            const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
             for (let j = 0; j < J; j++) {
               const at1 = j + q - 1;
+              const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
               let dw_c_p_q = dw[(c * K + p) * K + q]!;
               for (let n = 0; n < N; n++) {
                 const dout_n_c_i_j = dout[((n * C + c) * I + i) * J + j]!;
-                const x_n_c_at_at1 = x[((n * C + c) * H + at) * W + at1]!;
-                dw_c_p_q += dout_n_c_i_j * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_at1 : 0) : 0) : 0) : 0);
+                const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
+                dw_c_p_q +=
+                  dout_n_c_i_j * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
               }
 
               dw[(c * K + p) * K + q] = dw_c_p_q;

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { checkSpec } from "../compiler/parse/check.js";
+import { checkSpec, SpecError } from "../compiler/parse/check.js";
 import { compile } from "../compiler/driver.js";
 import { prng } from "../compiler/ir/random.js";
 import { withDerived } from "../compiler/ir/sizes.js";
@@ -193,6 +193,25 @@ describe("affine indices at the edges", () => {
       const { dx } = kernel(Float64Array.from([2, 8]), cache);
       expect(Array.from(dx!)).toEqual([0, 1, 2, 2, 1, 0, 2, 2, 0, 0, 0, 0]);
     }
+  });
+
+  it("a malformed affine index or extent is a spec error naming what and where", async () => {
+    const base = { name: "bad", indices: { n: "N", l: "L", k: "K", i: "L - K + 1" }, inputs: ["x[n,l]", "w[k]"], output: "y" };
+    const refuse = async (spec: object, message: RegExp) => {
+      const e = await compile(spec).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(e, JSON.stringify(spec)).toBeInstanceOf(SpecError);
+      expect((e as SpecError).message).toMatch(message);
+    };
+    await refuse({ ...base, steps: ["y[n,i] = sum(w[k] * x[n, i + 1.5*k], k)"] }, /step 1 .*an index expression takes integer literals and index letters, like 2\*i \+ k - 1; found '1\.5'/);
+    await refuse({ ...base, steps: ["y[n,i] = sum(w[k] * x[n, i + z], k)"] }, /step 1 .*unknown index 'z'/);
+    await refuse({ ...base, steps: ["y[n,i] = x[n, i + k]"] }, /step 1 .*index 'k' is free on the right but not on the left/);
+    await refuse({ ...base, steps: ["y[n, i + 1] = x[n, i]"] }, /step 1 .*declares a tensor: its index positions hold letters only, not 'i \+ 1'/);
+    await refuse({ ...base, indices: { ...base.indices, i: "L ^ 2" }, steps: ["y[n,i] = x[n,i]"] }, /^indices: the size of 'i', "L \^ 2", has '\^'/);
+    await refuse({ ...base, indices: { ...base.indices, i: "L / 0" }, steps: ["y[n,i] = x[n,i]"] }, /^indices: the size of 'i', "L \/ 0", divides by zero/);
+    await refuse({ ...base, indices: { ...base.indices, i: "sqrt(L)" }, steps: ["y[n,i] = x[n,i]"] }, /^indices: the size of 'i', "sqrt\(L\)", calls 'sqrt'/);
   });
 
   it("a computed extent that is not positive is a RangeError naming the index and its expression", async () => {

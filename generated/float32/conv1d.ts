@@ -91,7 +91,8 @@ export function forward(
         for (let c = 0; c < C; c++) {
           for (let k = 0; k < K; k++) {
             const at = k + i - 1;
-            acc += w[(o * C + c) * K + k]! * (at >= 0 ? (at < L ? x[(n * C + c) * L + at]! : 0) : 0);
+            const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
+            acc += w[(o * C + c) * K + k]! * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
           }
         }
 
@@ -164,7 +165,8 @@ export function backwardNaive(
         for (let i = 0; i < I; i++) {
           for (let n = 0; n < N; n++) {
             const at = i + k - 1;
-            acc += dout[(n * O + o) * I + i]! * (at >= 0 ? (at < L ? x[(n * C + c) * L + at]! : 0) : 0);
+            const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
+            acc += dout[(n * O + o) * I + i]! * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
           }
         }
 
@@ -234,11 +236,12 @@ export function backwardFused(
         for (let l = 0; l < L; l++) {
           for (let k = 0; k < K; k++) {
             const at = -1 * k + l + 1;
+            const at_safe = at >= 0 ? (at < I ? at : 0) : 0;
             let dx64_n_c_l = dx64[(n * C + c) * L + l]!;
             for (let o = 0; o < O; o++) {
-              const dout_n_o_at = dout[(n * O + o) * I + at]!;
+              const dout_n_o_at_safe = dout[(n * O + o) * I + at_safe]!;
               const w_o_c_k = w[(o * C + c) * K + k]!;
-              dx64_n_c_l += at >= 0 ? (at < I ? dout_n_o_at * w_o_c_k : 0) : 0;
+              dx64_n_c_l += at >= 0 ? (at < I ? dout_n_o_at_safe * w_o_c_k : 0) : 0;
             }
 
             dx64[(n * C + c) * L + l] = dx64_n_c_l;
@@ -265,12 +268,16 @@ export function backwardFused(
               const at1 = i + k - 1;
               const at2 = i + k - 1;
               const at3 = i + k - 1;
+              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
+              const at_safe1 = at1 >= 0 ? (at1 < L ? at1 : 0) : 0;
+              const at_safe2 = at2 >= 0 ? (at2 < L ? at2 : 0) : 0;
+              const at_safe3 = at3 >= 0 ? (at3 < L ? at3 : 0) : 0;
               dw64[(o * C + c) * K + k] =
                 dw64[(o * C + c) * K + k]! +
-                (dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at]! : 0) : 0) +
-                  dout_n1_o_i * (at1 >= 0 ? (at1 < L ? x[((n + 1) * C + c) * L + at1]! : 0) : 0) +
-                  dout_n2_o_i * (at2 >= 0 ? (at2 < L ? x[((n + 2) * C + c) * L + at2]! : 0) : 0) +
-                  dout_n3_o_i * (at3 >= 0 ? (at3 < L ? x[((n + 3) * C + c) * L + at3]! : 0) : 0));
+                (dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0) +
+                  dout_n1_o_i * (at1 >= 0 ? (at1 < L ? x[((n + 1) * C + c) * L + at_safe1]! : 0) : 0) +
+                  dout_n2_o_i * (at2 >= 0 ? (at2 < L ? x[((n + 2) * C + c) * L + at_safe2]! : 0) : 0) +
+                  dout_n3_o_i * (at3 >= 0 ? (at3 < L ? x[((n + 3) * C + c) * L + at_safe3]! : 0) : 0));
             }
           }
 
@@ -278,8 +285,9 @@ export function backwardFused(
             const dout_n_o_i = dout[(n * O + o) * I + i]!;
             for (let k = 0; k < K; k++) {
               const at = i + k - 1;
+              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
               dw64[(o * C + c) * K + k] =
-                dw64[(o * C + c) * K + k]! + dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at]! : 0) : 0);
+                dw64[(o * C + c) * K + k]! + dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
             }
           }
         }

@@ -155,10 +155,20 @@ export function forward(
             for (let p = 0; p < K; p++) {
               for (let q = 0; q < K; q++) {
                 const at = q + j - 1;
+                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
                 const at1 = p + i - 1;
+                const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
                 acc +=
                   w[((o * C + c) * K + p) * K + q]! *
-                  (at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0);
+                  (at >= 0
+                    ? at < W
+                      ? at1 >= 0
+                        ? at1 < H
+                          ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }
@@ -545,10 +555,20 @@ export function backwardNaive(
             for (let j = 0; j < J; j++) {
               for (let n = 0; n < N; n++) {
                 const at = i + p - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
                 const at1 = j + q - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 acc +=
                   dz[((n * O + o) * I + i) * J + j]! *
-                  (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x[((n * C + c) * H + at) * W + at1]! : 0) : 0) : 0) : 0);
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }
@@ -884,10 +904,20 @@ export function backwardFused(
             for (let j = 0; j < J; j++) {
               for (let n = 0; n < N; n++) {
                 const at = i + p - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
                 const at1 = j + q - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 acc +=
                   dz[((n * O + o) * I + i) * J + j]! *
-                  (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x[((n * C + c) * H + at) * W + at1]! : 0) : 0) : 0) : 0);
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }

@@ -78,10 +78,20 @@ export function forward(
           for (let p = 0; p < P; p++) {
             for (let q = 0; q < P; q++) {
               const at = q + 2 * j;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
               const at1 = p + 2 * i;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
               top = Math.max(
                 top,
-                at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0,
+                at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0,
               );
             }
           }
@@ -140,10 +150,20 @@ export function backwardNaive(
               for (let p1 = 0; p1 < P; p1++) {
                 for (let p2 = 0; p2 < P; p2++) {
                   const at = 2 * j + p2;
+                  const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
                   const at1 = 2 * i + p1;
+                  const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
                   top = Math.max(
                     top,
-                    at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0,
+                    at >= 0
+                      ? at < W
+                        ? at1 >= 0
+                          ? at1 < H
+                            ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0,
                   );
                 }
               }
@@ -152,13 +172,15 @@ export function backwardNaive(
               for (let p = 0; p < P; p++) {
                 for (let q = 0; q < P; q++) {
                   const at2 = 2 * i + p;
+                  const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
                   const at3 = 2 * j + q;
+                  const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
                   acc1 +=
                     (at2 >= 0
                       ? at2 < H
                         ? at3 >= 0
                           ? at3 < W
-                            ? x[((n * C + c) * H + at2) * W + at3]!
+                            ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
                             : 0
                           : 0
                         : 0
@@ -172,14 +194,16 @@ export function backwardNaive(
               for (let p5 = 0; p5 < P; p5++) {
                 for (let p6 = 0; p6 < P; p6++) {
                   const at4 = 2 * j + p6;
+                  const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
                   const at5 = 2 * i + p5;
+                  const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
                   top1 = Math.max(
                     top1,
                     at4 >= 0
                       ? at4 < W
                         ? at5 >= 0
                           ? at5 < H
-                            ? x[((n * C + c) * H + at5) * W + at4]!
+                            ? x[((n * C + c) * H + at5_safe) * W + at4_safe]!
                             : 0
                           : 0
                         : 0
@@ -192,13 +216,15 @@ export function backwardNaive(
               for (let p3 = 0; p3 < P; p3++) {
                 for (let p4 = 0; p4 < P; p4++) {
                   const at6 = 2 * i + p3;
+                  const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
                   const at7 = 2 * j + p4;
+                  const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
                   acc2 +=
                     (at6 >= 0
                       ? at6 < H
                         ? at7 >= 0
                           ? at7 < W
-                            ? x[((n * C + c) * H + at6) * W + at7]!
+                            ? x[((n * C + c) * H + at6_safe) * W + at7_safe]!
                             : 0
                           : 0
                         : 0
@@ -268,10 +294,20 @@ export function backwardFused(
               for (let p1 = 0; p1 < P; p1++) {
                 for (let p2 = 0; p2 < P; p2++) {
                   const at = 2 * j + p2;
+                  const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
                   const at1 = 2 * i + p1;
+                  const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
                   top = Math.max(
                     top,
-                    at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x[((n * C + c) * H + at1) * W + at]! : 0) : 0) : 0) : 0,
+                    at >= 0
+                      ? at < W
+                        ? at1 >= 0
+                          ? at1 < H
+                            ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0,
                   );
                 }
               }
@@ -280,13 +316,15 @@ export function backwardFused(
               for (let p = 0; p < P; p++) {
                 for (let q = 0; q < P; q++) {
                   const at2 = 2 * i + p;
+                  const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
                   const at3 = 2 * j + q;
+                  const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
                   acc1 +=
                     (at2 >= 0
                       ? at2 < H
                         ? at3 >= 0
                           ? at3 < W
-                            ? x[((n * C + c) * H + at2) * W + at3]!
+                            ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
                             : 0
                           : 0
                         : 0
@@ -300,14 +338,16 @@ export function backwardFused(
               for (let p5 = 0; p5 < P; p5++) {
                 for (let p6 = 0; p6 < P; p6++) {
                   const at4 = 2 * j + p6;
+                  const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
                   const at5 = 2 * i + p5;
+                  const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
                   top1 = Math.max(
                     top1,
                     at4 >= 0
                       ? at4 < W
                         ? at5 >= 0
                           ? at5 < H
-                            ? x[((n * C + c) * H + at5) * W + at4]!
+                            ? x[((n * C + c) * H + at5_safe) * W + at4_safe]!
                             : 0
                           : 0
                         : 0
@@ -320,13 +360,15 @@ export function backwardFused(
               for (let p3 = 0; p3 < P; p3++) {
                 for (let p4 = 0; p4 < P; p4++) {
                   const at6 = 2 * i + p3;
+                  const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
                   const at7 = 2 * j + p4;
+                  const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
                   acc2 +=
                     (at6 >= 0
                       ? at6 < H
                         ? at7 >= 0
                           ? at7 < W
-                            ? x[((n * C + c) * H + at6) * W + at7]!
+                            ? x[((n * C + c) * H + at6_safe) * W + at7_safe]!
                             : 0
                           : 0
                         : 0
