@@ -35,6 +35,8 @@ export interface SpecStats {
   readonly at: number;
   readonly naive: KernelStats;
   readonly fused: KernelStats;
+  /** The kernels of the inference graph (CONTRACT §4.5), for a spec with `inference`: `backwardInferenceNaive` and `backwardInferenceFused`. */
+  readonly inference?: SpecStats;
 }
 
 function covers(loops: readonly string[], shape: readonly string[]): boolean {

@@ -187,9 +187,9 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dz[n,c] = dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N
+ *   dz[n,c] = dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N
  *
- * 2 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function backwardFused(
   dout: Float64Array,
@@ -201,6 +201,7 @@ export function backwardFused(
   const z = cache.values.z;
   const label = cache.values.label;
   const m = cache.values.m;
+  const lse = cache.values.lse;
   checkArray(dout, 1, "dout");
   const dz = output(into, "dz", N * C);
   if (into !== undefined)
@@ -210,56 +211,14 @@ export function backwardFused(
       [dout, cache.values.z, cache.values.label, cache.values.m, cache.values.lse, cache.values.loss],
       ["dout", "cache.values.z", "cache.values.label", "cache.values.m", "cache.values.lse", "cache.values.loss"],
     );
-  const r = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c)
-  {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      let r_n = r[n]!;
-      let r_n1 = r[n + 1]!;
-      let r_n2 = r[n + 2]!;
-      let r_n3 = r[n + 3]!;
-      const m_n = m[n]!;
-      const m_n1 = m[n + 1]!;
-      const m_n2 = m[n + 2]!;
-      const m_n3 = m[n + 3]!;
-      for (let c = 0; c < C; c++) {
-        const z_n_c = z[n * C + c]!;
-        const z_n1_c = z[(n + 1) * C + c]!;
-        const z_n2_c = z[(n + 2) * C + c]!;
-        const z_n3_c = z[(n + 3) * C + c]!;
-        r_n += Math.exp(z_n_c - m_n);
-        r_n1 += Math.exp(z_n1_c - m_n1);
-        r_n2 += Math.exp(z_n2_c - m_n2);
-        r_n3 += Math.exp(z_n3_c - m_n3);
-      }
-
-      r[n] = r_n;
-      r[n + 1] = r_n1;
-      r[n + 2] = r_n2;
-      r[n + 3] = r_n3;
-    }
-
-    for (; n < N; n++) {
-      let r_n = r[n]!;
-      const m_n = m[n]!;
-      for (let c = 0; c < C; c++) {
-        const z_n_c = z[n * C + c]!;
-        r_n += Math.exp(z_n_c - m_n);
-      }
-
-      r[n] = r_n;
-    }
-  }
-
-  // dz[n,c] = dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N
-  // derived from the naive backward by inlining, then factor-common
+  // dz[n,c] = dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N
+  // derived from the naive backward by inlining, then fold-inverse, factor-common
   {
     const dz_offset = -(dout[0]! / N);
     for (let n = 0; n < N; n++) {
       const dz_z_m = -m[n]!;
-      const dz_z_m1 = dout[0]! / N / r[n]!;
+      const dz_z_m1 = dout[0]! / N / Math.exp(lse[n]! - m[n]!);
       const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;

@@ -139,9 +139,6 @@ export function backwardNaive(
 ): MaskedSoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
   const e = cache.values.e;
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
@@ -203,11 +200,11 @@ export function backwardNaive(
     }
   }
 
-  // dz[n,c] = de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  //   local derivative ∂/∂z[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
+  // dz[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dz[n * C + c] = de[n * C + c]! * (mask[n * C + c]! !== 0 ? Math.exp(z[n * C + c]! - m[n]!) : 0);
+      dz[n * C + c] = de[n * C + c]! * e[n * C + c]!;
     }
   }
 
@@ -217,7 +214,7 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))/s[n]
+ *   dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
  *
  * 2 passes; each reduction is computed once and shared.
  */
@@ -228,10 +225,6 @@ export function backwardFused(
 ): MaskedSoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
-  const s = cache.values.s;
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
@@ -293,18 +286,31 @@ export function backwardFused(
     }
   }
 
-  // dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))/s[n]
-  // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common
+  // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common, fold-product
   {
     for (let n = 0; n < N; n++) {
       const dz_r = -r[n]!;
-      const dz_s = 1 / s[n]!;
-      const m_n = m[n]!;
-      for (let c = 0; c < C; c++) {
-        const mask_n_c = mask[n * C + c]!;
-        const z_n_c = z[n * C + c]!;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        dz[n * C + c] = dz_s * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0) * (dout_n_c + dz_r);
+        const p_n_c1 = p[n * C + c + 1]!;
+        const dout_n_c1 = dout[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const dout_n_c2 = dout[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const dout_n_c3 = dout[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
+        dz[n * C + c + 1] = p_n_c1 * (dout_n_c1 + dz_r);
+        dz[n * C + c + 2] = p_n_c2 * (dout_n_c2 + dz_r);
+        dz[n * C + c + 3] = p_n_c3 * (dout_n_c3 + dz_r);
+      }
+
+      for (; c < C; c++) {
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
       }
     }
   }
