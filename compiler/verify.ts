@@ -11,6 +11,7 @@ import { evaluateGradient, fill, hasGradient, interpretBackward, interpretForwar
 import { evaluate, gradKey, tensorEnv } from "./ir/evaluate.js";
 import { prng } from "./ir/random.js";
 import { nameTable } from "./ir/table.js";
+import { randomSizes } from "./ir/sizes.js";
 
 export class InternalError extends Error {}
 
@@ -56,8 +57,7 @@ function shake(p: Program, tensors: Tensors, sizes: Readonly<Record<string, numb
 export function verifyFused(p: Program, bw: Backward, fused: Fused, seed = 12345): void {
   const rand = prng(seed);
   for (let trial = 0; trial < 3; trial++) {
-    const sizes = nameTable<number>();
-    for (const s of p.sizes) sizes[s] = 2 + Math.floor(rand() * 2);
+    const sizes = randomSizes(p, rand, 2, 3);
     const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
     // positive values first, then mixed signs: a rewrite must hold for both
     const inputs = randomInputs(p, sizes, rand, () => (trial === 0 ? 0.5 + rand() : (rand() < 0.5 ? -1 : 1) * (0.5 + rand())));

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { compileLibrary } from "./harness.js";
+import { randomSizes } from "../compiler/ir/sizes.js";
 import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { print } from "../compiler/ir/expr.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
@@ -23,7 +24,7 @@ describe.each(readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")))("deriv
     if (rewrites.length === 0) expect(fused.gradients).toEqual(fused.phases[0]!.gradients);
     for (let trial = 0; trial < 3; trial++) {
       const rand = prng(trial + 1);
-      const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * 4)]));
+      const sizes = randomSizes(p, rand, 1, 4);
       const constants = Object.fromEntries(p.constants.map((c) => [c.name, c.value]));
       // integer inputs get valid ids
       const inputs = randomInputs(p, sizes, rand, () => 2 * rand() - 0.5);

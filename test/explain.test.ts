@@ -102,8 +102,8 @@ describe("local partials print in their step's naming context", () => {
         if (!m) continue;
         const occurrence = (m[2] ?? "").split(",").filter(Boolean);
         const used = [...m[3]!.matchAll(/\[([\w,']+)\]/g)].flatMap((x) => x[1]!.split(","));
-        // or an index the partial binds itself (sum(exp(z[n,c']), c'))
-        const bound = used.filter((i) => m[3]!.includes(`, ${i})`));
+        // or an index the partial binds itself (sum(exp(z[n,c']), c'), sum(w[o,c,p,q]*..., p, q))
+        const bound = used.filter((i) => m[3]!.includes(`, ${i})`) || m[3]!.includes(`, ${i}, `));
         for (const i of used) expect([...lhs, ...occurrence, ...bound], `${f}: ${line.trim()}`).toContain(i);
       }
     }

@@ -16,6 +16,7 @@ import { gradKey } from "../compiler/ir/evaluate.js";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { randomSizes } from "../compiler/ir/sizes.js";
 import { join } from "node:path";
 import { compile, derive, type Compiled, type Derived } from "../compiler/driver.js";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
@@ -81,7 +82,13 @@ function interpreterGradientCheck(p: Program, c: Derived, seed: number): FdCount
   // be without the stopped term, not of its value (the fused form is still held to the naive one)
   if (p.steps.some((s) => /\bstop\s*\(/.test(s.text))) return count;
   const rand = prng(seed);
-  const sizes = Object.fromEntries(p.sizes.map((s) => [s, 1 + Math.floor(rand() * 3)]));
+  // computed extents (a convolution's `i: "L - K + 3"`) come with the sizes, drawn until positive
+  let sizes: Record<string, number>;
+  try {
+    sizes = randomSizes(p, rand, 1, 3);
+  } catch {
+    return count; // a mutated extent that no sizes make positive: nothing to judge
+  }
   const constants = Object.fromEntries(p.constants.map((k) => [k.name, k.value]));
   // integer inputs get valid ids (a library spec's gather)
   const inputs = randomInputs(p, sizes, rand, () => 0.3 + rand());

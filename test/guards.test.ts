@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
+import { randomSizes, withDerived } from "../compiler/ir/sizes.js";
 import type { Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { lengthOf, type Kernels } from "./harness.js";
@@ -28,7 +29,7 @@ async function load(file: string): Promise<{ p: Program; mod: Kernels }> {
 
 function setup(p: Program) {
   const rand = prng(99);
-  const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, 2 + (k % 2)]));
+  const sizes = withDerived(p, Object.fromEntries(p.sizes.map((s, k) => [s, 2 + (k % 2)])));
   const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, Float64Array.from({ length: lengthOf(p, t.name, sizes) }, () => rand() + 0.5)]));
   return { sizes, inputs, rand };
 }
@@ -176,7 +177,9 @@ describe.each(files)("overlapping outputs of generated/%s", (file) => {
     Object.defineProperty(short, "length", { value: x.length });
     if (x.length !== 1) expect(() => fwd({ ...inputs, [t.name]: short }, sizes)).toThrow(`${p.name}: inputs.${t.name} has length 1`);
     // a buffer property on the instance does not hide the memory it shares with an input
-    const s = p.steps.find((q) => lengthOf(p, q.name, sizes) <= x.length)!;
+    // (a padded convolution's only step is longer than its input: no view of the input can hold it)
+    const s = p.steps.find((q) => lengthOf(p, q.name, sizes) <= x.length);
+    if (s === undefined) return;
     const view = new Float64Array(x.buffer, x.byteOffset, lengthOf(p, s.name, sizes));
     Object.defineProperty(view, "buffer", { value: new ArrayBuffer(8) });
     Object.defineProperty(view, "byteOffset", { value: 0 });

@@ -48,6 +48,7 @@ import type { Backward, Block, LocalPartial, Statement } from "../ir/backward.js
 import { scalarPartial, UnverifiedDerivative } from "./cas.js";
 import { functionDerivative, OWN_RULE_FUNCTIONS } from "./rules.js";
 import { nameTable } from "../ir/table.js";
+import { isAffineRead, isAffineReadBody } from "../ir/affine.js";
 
 export function gradRef(t: TensorDecl, part?: number): Ref {
   return ref(part === undefined ? t.name : `${t.name}#${part}`, t.indices, "grad");
@@ -236,7 +237,9 @@ function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback
  * body inside the max, so it must hold for both.
  */
 function sameEverywhere(e: Expr): boolean {
-  return !contains(e, (x) => (x.kind === "add" && x.terms.length > 2) || (x.kind === "mul" && x.factors.length > 2));
+  // an affine read (`x[n,c,2*i + p]`, a product of deltas and one ref under a sum) is one element: exact
+  if (isAffineRead(e)) return true;
+  return !contains(e, (x) => !isAffineRead(x) && ((x.kind === "add" && x.terms.length > 2) || (x.kind === "mul" && x.factors.length > 2 && !isAffineReadBody(x))));
 }
 
 /**

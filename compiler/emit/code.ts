@@ -60,7 +60,7 @@ function numLit(v: number): string {
   return String(v);
 }
 
-const CALL: Readonly<Record<string, string>> = { exp: "Math.exp", log: "Math.log", tanh: "Math.tanh", abs: "Math.abs", sin: "Math.sin", cos: "Math.cos", sign: "Math.sign", cosh: "Math.cosh", sinh: "Math.sinh", sqrt: "Math.sqrt", pow: "Math.pow", max: "Math.max", log1p: "Math.log1p", expm1: "Math.expm1", erf: "erf" };
+const CALL: Readonly<Record<string, string>> = { exp: "Math.exp", log: "Math.log", tanh: "Math.tanh", abs: "Math.abs", sin: "Math.sin", cos: "Math.cos", sign: "Math.sign", cosh: "Math.cosh", sinh: "Math.sinh", sqrt: "Math.sqrt", pow: "Math.pow", max: "Math.max", log1p: "Math.log1p", expm1: "Math.expm1", erf: "erf", floor: "Math.floor" };
 
 const TYPED: Readonly<Record<string, string>> = { f64: "Float64Array", f32: "Float32Array", i32: "Int32Array" };
 

@@ -8,6 +8,7 @@ import * as prettier from "prettier";
 import { collect, contains, print, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import { gatherSizes } from "../ir/interpret.js";
+import { derivedSizes, sizeCode } from "../ir/sizes.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Schedule } from "../schedule/passes.js";
 import type { StagedChoice } from "../schedule/staged.js";
@@ -239,7 +240,9 @@ export function readsOf(es: readonly Expr[]): (Ref | Sym)[] {
   for (let k = 0; k < roots.length; k++)
     for (const x of collect(roots[k]!, (y) => y.kind === "ref" || y.kind === "sym" || y.kind === "where" || y.kind === "delta")) {
       if (x.kind === "where") roots.push(x.left, x.right);
-      else if (x.kind === "delta") out.push(x.form.from);
+      else if (x.kind === "delta") {
+        if (x.form.kind === "gather") out.push(x.form.from); // an affine form reads only its letters
+      }
       else if (x.kind === "ref" || x.kind === "sym") out.push(x);
     }
   return out;
@@ -263,6 +266,7 @@ function unpack(
   for (const s of p.sizes) syms.set(s, namer.fresh(s));
   for (const c of p.constants) syms.set(c.name, namer.fresh(c.name));
   if (p.sizes.length) lines.push(`const { ${p.sizes.map((s) => (syms.get(s) === s ? s : `${s}: ${syms.get(s)}`)).join(", ")} } = cache.sizes;`);
+  lines.push(...extentLines(p, syms, namer));
   for (const c of p.constants) if (needed.has(c.name)) lines.push(`const ${syms.get(c.name)} = cache.constants.${c.name};`);
   const arrays = new Map<string, string>();
   for (const t of [...p.inputs, ...p.steps]) {
@@ -330,6 +334,7 @@ export function forwardBody(p: Program, T: string, A: string, from: (t: TensorDe
     syms.set(s, namer.fresh(s));
     lines.push(`const ${syms.get(s)} = checkSize(own(sizes, ${stringLiteral(s)}), ${stringLiteral(`sizes.${s}`)});`);
   }
+  lines.push(...extentLines(p, syms, namer));
   for (const c of p.constants) {
     syms.set(c.name, namer.fresh(c.name));
     lines.push(`const ${syms.get(c.name)} = checkConstant(own(constants, ${stringLiteral(c.name)}) ?? ${c.value}, ${stringLiteral(`constants.${c.name}`)});`);
@@ -513,7 +518,7 @@ function ${name}(cache: ${T}Cache): void {
   if (typeof cache !== "object" || cache === null || cache.spec !== ${lit(p.name)} || typeof cache.sizes !== "object" || cache.sizes === null || typeof cache.constants !== "object" || cache.constants === null || typeof cache.values !== "object" || cache.values === null) {
     throw new RangeError(${at} + ${lit(`the cache was not made by this module's ${maker}`)});
   }
-${p.sizes.map((s) => `  const ${syms.get(s)} = checkSize(cache.sizes.${s}, ${lit(`cache.sizes.${s}`)});`).join("\n")}
+${p.sizes.map((s) => `  const ${syms.get(s)} = checkSize(cache.sizes.${s}, ${lit(`cache.sizes.${s}`)});`).join("\n")}${extentLines(p, syms, namer).map((l) => `\n  ${l}`).join("")}
 ${p.constants.map((c) => `  checkConstant(cache.constants.${c.name}, ${lit(`cache.constants.${c.name}`)});`).join("\n")}
 ${arrays.map((t) => `  ${t.kind === "int" ? "checkInts" : "checkArray"}(cache.values.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${lit(`cache.values.${t.name}`)});`).join("\n")}
 ${idChecks(p, (n) => `cache.values.${n}`, (s) => syms.get(s)!).map((l) => `  ${l}`).join("\n")}
@@ -593,8 +598,30 @@ function checkDisjoint(outputs: readonly ${A}[], outputNames: readonly string[],
 }
 
 ${cacheCheck(p, T, p.name)}
-${ints ? INTS.replaceAll("@AT@", () => at) : ""}${gathers ? IDS.replaceAll("@AT@", () => at) : ""}${p.outputs.length > 1 ? UPSTREAM.replaceAll("@AT@", () => at).replaceAll("@FLOATS@", () => A) : ""}${erf ? ERF : ""}`;
+${derivedSizes(p).length ? EXTENT.replaceAll("@AT@", () => at) : ""}${ints ? INTS.replaceAll("@AT@", () => at) : ""}${gathers ? IDS.replaceAll("@AT@", () => at) : ""}${p.outputs.length > 1 ? UPSTREAM.replaceAll("@AT@", () => at).replaceAll("@FLOATS@", () => A) : ""}${erf ? ERF : ""}`;
 }
+
+/**
+ * The computed extents (CONTRACT §4.3, `i: "L - K + 1"`), each a local computed from the size
+ * locals in `syms` and checked positive; each local is added to `syms`.
+ */
+export function extentLines(p: Program, syms: Map<string, string>, namer: Namer): string[] {
+  return derivedSizes(p).map((d) => {
+    const code = sizeCode(d.expr, (s) => syms.get(s)!);
+    syms.set(d.name, namer.fresh(d.name));
+    return `const ${syms.get(d.name)} = checkExtent(${code}, ${stringLiteral(d.letters.join(", "))}, ${stringLiteral(d.text)});`;
+  });
+}
+
+const EXTENT = `
+/** An index extent computed from the sizes: a positive integer, or a RangeError naming the index and its expression. */
+function checkExtent(value: number, index: string, text: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(@AT@ + "the extent of index " + index + ", " + text + ", is " + String(value) + " for these sizes; it must be a positive integer");
+  }
+  return value;
+}
+`;
 
 const INTS = `
 function checkInts(value: unknown, length: number, name: string): Int32Array {

@@ -21,7 +21,7 @@ import type { StagedChoice } from "../schedule/staged.js";
 import type { Training } from "../parse/state.js";
 import { lowerForward } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
-import { cacheCheck, constantsIn, declText, forwardBody, fusedBody, lengthCode, namesFor, naiveBody, pascal, readsOf, usesErf } from "./module.js";
+import { cacheCheck, constantsIn, extentLines, declText, forwardBody, fusedBody, lengthCode, namesFor, naiveBody, pascal, readsOf, usesErf } from "./module.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
 
@@ -200,6 +200,7 @@ function updateBody(p: Program, t: Training, A: string): string[] {
   for (const s of p.sizes) syms.set(s, namer.fresh(s));
   for (const c of p.constants) syms.set(c.name, namer.fresh(c.name));
   if (p.sizes.length) lines.push(`const { ${p.sizes.map((s) => (syms.get(s) === s ? s : `${s}: ${syms.get(s)}`)).join(", ")} } = cache.sizes;`);
+  lines.push(...extentLines(p, syms, namer));
   const rhs = u.steps.map((s) => s.rhs);
   for (const c of new Set(constantsIn(rhs)))
     lines.push(`const ${syms.get(c)} = checkConstant(own(constants, ${stringLiteral(c)}) ?? cache.constants.${c}, ${stringLiteral(`constants.${c}`)});`);

@@ -69,7 +69,7 @@ function refsOfStep(rhs: Expr): Ref[] {
     for (const r of refsOf(roots[k]!)) out.add(r);
     for (const x of collect(roots[k]!, (y) => y.kind === "where" || y.kind === "delta"))
       if (x.kind === "where") roots.push(x.left, x.right);
-      else if (x.kind === "delta") out.add(x.form.from);
+      else if (x.kind === "delta" && x.form.kind === "gather") out.add(x.form.from);
   }
   return [...out];
 }

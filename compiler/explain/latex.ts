@@ -3,7 +3,7 @@
  * gradients as `\bar{x}_{n,d}` (the adjoint of x), reductions as `\sum_{n'}`, quotients as `\frac`.
  * The output uses only commands that both KaTeX and GitHub's math renderer support.
  */
-import { bindNames, gatherRead, namingContext, splitCoefficient, mul, num, pow, type Expr, type PrintCtx } from "../ir/expr.js";
+import { affineText, assertNever, type IndexForm, bindNames, gatherRead, namingContext, splitCoefficient, mul, num, pow, type Expr, type PrintCtx } from "../ir/expr.js";
 
 /** A name as LaTeX: one letter stays italic, longer names are upright (`\mathrm{xmu}`). */
 export function latexName(name: string): string {
@@ -47,6 +47,20 @@ export function latexTogether(es: readonly Expr[], letters: Readonly<Record<stri
   return es.map((e) => go(e, 0, c));
 }
 
+/** An index form as LaTeX: a gather's ref, or an affine form over the displayed letters (`2i+k-1`). */
+function latexForm(f: IndexForm, c: Ctx): string {
+  switch (f.kind) {
+    case "gather":
+      return go(f.from, 0, c);
+    case "affine": {
+      const s = affineText({ ...f, divisor: 1 }, (i) => c.names.get(i) ?? i).replace(/\*/g, "").replace(/ /g, "");
+      return f.divisor === 1 ? s : `(${s})/${f.divisor}`;
+    }
+    default:
+      return assertNever(f, "index form");
+  }
+}
+
 // precedence: 0 sum of terms, 1 product, 2 unary minus, 3 power base
 function go(e: Expr, prec: number, c: Ctx): string {
   const wrap = (s: string, p: number) => (p < prec ? `\\left(${s}\\right)` : s);
@@ -67,7 +81,7 @@ function go(e: Expr, prec: number, c: Ctx): string {
     case "max": {
       const read = e.kind === "sum" ? gatherRead(e) : undefined;
       if (read)
-        return `${latexName(read.ref.name)}_{${read.ref.indices.map((i) => (read.forms.has(i) ? go(read.forms.get(i)!.from, 0, c) : (c.names.get(i) ?? i))).join(",")}}`;
+        return `${latexName(read.ref.name)}_{${read.ref.indices.map((i) => (read.forms.has(i) ? latexForm(read.forms.get(i)!, c) : (c.names.get(i) ?? i))).join(",")}}`;
       const inner = bindNames(e.indices, c);
       const under = e.indices.map((i) => inner.names.get(i) ?? i).join(",");
       return wrap(`${e.kind === "sum" ? "\\sum" : "\\max"}_{${under}} ${go(e.body, 1, inner)}`, 1);
@@ -105,7 +119,7 @@ function go(e: Expr, prec: number, c: Ctx): string {
       return `\\begin{cases} ${go(e.then, 0, c)} & \\text{if } ${go(e.left, 0, c)} ${op} ${go(e.right, 0, c)} \\\\ ${go(e.else, 0, c)} & \\text{otherwise} \\end{cases}`;
     }
     case "delta":
-      return `\\delta_{${c.names.get(e.index) ?? e.index},\\,${go(e.form.from, 0, c)}}`;
+      return `\\delta_{${c.names.get(e.index) ?? e.index},\\,${latexForm(e.form, c)}}`;
     default:
       return "";
   }

@@ -8,7 +8,7 @@
  *   `sum(x[n,d], n)` and `sum(x[m,d], m)` are the same node.
  * Everything cleverer is a named rule in `compiler/simplify`.
  */
-import { assertNever, canonicalSize, children, intern, type Comparison, type Delta, type Expr, type Fn, type IndexForm, type Num, type Ref, type SizeOf, type Stored, type Sum, type Sym } from "./node.js";
+import { affineText, assertNever, canonicalSize, children, intern, type AffineForm, type Comparison, type Delta, type Expr, type Fn, type IndexForm, type Num, type Ref, type SizeOf, type Stored, type Sum, type Sym } from "./node.js";
 import { nameTable } from "./table.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ function compareStructure(a: Expr, b: Expr): number {
         : e.kind === "where"
           ? e.op
           : e.kind === "delta"
-            ? `${e.index};${e.form.from.name}[${e.form.from.indices.join(",")}]`
+            ? `${e.index};${e.form.kind === "gather" ? `${e.form.from.name}[${e.form.from.indices.join(",")}]` : affineText(e.form)}`
             : "";
   const fa = field(a);
   const fb = field(b);
@@ -195,6 +195,17 @@ export function where(op: Comparison, left: Expr, right: Expr, then: Expr, other
   if (then === otherwise) return then;
   if (left.kind === "num" && right.kind === "num") return compare(op, left.value, right.value) ? then : otherwise;
   return intern({ kind: "where", op, left, right, then, else: otherwise });
+}
+
+/**
+ * An affine form in canonical order: terms of one letter added, zero coefficients dropped, sorted by
+ * letter, so that equal forms are one interned delta.
+ */
+export function affine(terms: readonly { readonly index: string; readonly coef: number }[], offset: number, divisor = 1): AffineForm {
+  const by = new Map<string, number>();
+  for (const t of terms) by.set(t.index, (by.get(t.index) ?? 0) + t.coef);
+  const sorted = [...by].filter(([, c]) => c !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { kind: "affine", terms: sorted.map(([index, coef]) => ({ index, coef })), offset, divisor };
 }
 
 /** `delta(index, form)`: 1 where the letter `index` equals the value of the index form. */
@@ -440,7 +451,7 @@ function renameNode(e: Expr, m: Readonly<Record<string, string>>, sizeOf: SizeOf
         e.space,
       );
     case "delta":
-      return delta(m[e.index] ?? e.index, { kind: "gather", from: renameFree(e.form.from, m, sizeOf, memo) as Ref });
+      return delta(m[e.index] ?? e.index, e.form.kind === "gather" ? { kind: "gather", from: renameFree(e.form.from, m, sizeOf, memo) as Ref } : affine(e.form.terms.map((t) => ({ index: m[t.index] ?? t.index, coef: t.coef })), e.form.offset, e.form.divisor));
     case "where": {
       const r = (x: Expr) => renameFree(x, m, sizeOf, memo);
       return where(e.op, r(e.left), r(e.right), r(e.then), r(e.else));

@@ -6,7 +6,7 @@
  * a function call one operation and one transcendental. A reduction runs its body once per
  * iteration, `at` iterations per bound index, plus its accumulation.
  */
-import { assertNever, children, isReduction, mul, ONE, type Delta, type Expr } from "./expr.js";
+import { assertNever, children, formIndices, isReduction, mul, ONE, type Delta, type Expr } from "./expr.js";
 
 export interface Cost {
   readonly ops: number;
@@ -122,7 +122,7 @@ export function directReads(body: Expr, bound: readonly string[]): { reads: Delt
   const reads: Delta[] = [];
   const rest: Expr[] = [];
   for (const f of factors) {
-    if (f.kind === "delta" && bound.includes(f.index) && !f.form.from.indices.includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
+    if (f.kind === "delta" && bound.includes(f.index) && !formIndices(f.form).includes(f.index) && !reads.some((d) => d.index === f.index)) reads.push(f);
     else rest.push(f);
   }
   if (reads.length === 0) return { reads, body };
@@ -155,7 +155,7 @@ export function scatterDelta(e: Expr): { delta: Delta; body: Expr } | undefined 
   if (e.kind !== "sum") return undefined;
   const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
   for (const d of factors) {
-    if (d.kind !== "delta" || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    if (d.kind !== "delta" || e.indices.includes(d.index) || !formIndices(d.form).every((i) => e.indices.includes(i))) continue;
     const rest = factors.filter((f) => f !== d);
     const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
     if (!body.free.includes(d.index)) return { delta: d, body };
@@ -174,6 +174,34 @@ export function loopFreeDelta(e: Expr): { delta: Delta; body: Expr } | undefined
   if (scatter) return scatter;
   const { reads, body } = directReads(e.body, e.indices);
   return reads.length === 1 ? { delta: reads[0]!, body } : undefined;
+}
+
+/**
+ * Every delta that makes a reduction reads or scatter-adds, where `loopFreeDelta` finds one: an
+ * affine read of a 2-D array has a delta per axis (`x[n,c,2*i + p - 1, 2*j + q - 1]`), and its
+ * gradient one per axis too. A gather's answer is `loopFreeDelta`'s; affine deltas all come
+ * together, scatters or reads (never a mix), with the body without them.
+ */
+export function loopFreeDeltas(e: Expr): { deltas: Delta[]; body: Expr } | undefined {
+  if (e.kind !== "sum") return undefined;
+  const one = loopFreeDelta(e);
+  if (one && one.delta.form.kind === "gather") return { deltas: [one.delta], body: one.body };
+  const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
+  const affineScatter = (d: Expr): d is Delta => d.kind === "delta" && d.form.kind === "affine" && !e.indices.includes(d.index) && formIndices(d.form).every((i) => e.indices.includes(i));
+  const scatters = factors.filter(affineScatter).filter((d, k, all) => all.findIndex((x) => x.index === d.index) === k);
+  const rest = (ds: readonly Delta[]) => {
+    const r = factors.filter((f) => !ds.includes(f as Delta));
+    return r.length === 0 ? ONE : r.length === 1 ? r[0]! : mul(...r);
+  };
+  if (scatters.length) {
+    const body = rest(scatters);
+    // the body must not read the index it adds along (then it is no scatter)
+    const ok = scatters.filter((d) => !body.free.includes(d.index) && !scatters.some((x) => x !== d && formIndices(x.form).includes(d.index)));
+    if (ok.length === scatters.length) return { deltas: scatters, body };
+  }
+  const { reads, body } = directReads(e.body, e.indices);
+  if (reads.length && reads.every((d) => d.form.kind === "affine")) return { deltas: reads, body };
+  return one ? { deltas: [one.delta], body: one.body } : undefined;
 }
 
 /**

@@ -133,8 +133,18 @@ function formValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): nu
           return v;
         }),
       );
+    case "affine": {
+      // the numerator; a value that the divisor does not divide matches no index (NaN)
+      let v = f.offset;
+      for (const t of f.terms) {
+        const x = binding.get(t.index);
+        if (x === undefined) throw new Error(`index '${t.index}' is unbound`);
+        v += t.coef * x;
+      }
+      return v % f.divisor === 0 ? v / f.divisor : NaN;
+    }
     default:
-      return assertNever(f.kind, "index form");
+      return assertNever(f, "index form");
   }
 }
 

@@ -27,6 +27,7 @@ export function gatherSizes(p: Program): Map<string, string[]> {
       else roots.push(x.left, x.right);
     }
   for (const d of deltas) {
+    if (d.form.kind !== "gather") continue; // an affine index out of range reads 0: nothing to check
     const name = d.form.from.name;
     const size = p.sizeOf(d.index);
     const list = out.get(name) ?? [];

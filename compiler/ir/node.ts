@@ -122,7 +122,59 @@ export interface Where extends Base {
  * an integer input (`label[n]` in `z[n, label[n]]`). Issue 14's affine forms (`2*i + k - 1`) are the
  * next variant; every consumer switches on `kind`.
  */
-export type IndexForm = { readonly kind: "gather"; readonly from: Ref };
+export type IndexForm = { readonly kind: "gather"; readonly from: Ref } | AffineForm;
+
+/**
+ * An affine index (CONTRACT §4.3): `(sum of coef*index + offset) / divisor`, integer literals and
+ * letters only (`2*i + k - 1` has divisor 1). The delta `delta(v, form)` holds where `divisor*v`
+ * equals the numerator: a value outside `[0, size of v)` matches no `v`, so a read there is 0 (zero
+ * padding) and the gradient of such a read is dropped, both by the delta's meaning alone. A divisor
+ * other than 1 comes only from solving an index equation for a strided letter (scatter-to-gather,
+ * simplify/gather.ts): `delta(l, 2*i + k)` is `delta(i, (l - k)/2)`.
+ */
+export interface AffineForm {
+  readonly kind: "affine";
+  /** Letters with their coefficients, sorted by letter, no zero coefficient, each letter once. */
+  readonly terms: readonly { readonly index: string; readonly coef: number }[];
+  readonly offset: number;
+  /** A positive integer; 1 for every form a spec writes. */
+  readonly divisor: number;
+}
+
+/** The indices an index form reads: a gather's ref's indices, an affine form's letters. */
+export function formIndices(f: IndexForm): readonly string[] {
+  switch (f.kind) {
+    case "gather":
+      return f.from.indices;
+    case "affine":
+      return f.terms.map((t) => t.index);
+    default:
+      return assertNever(f, "index form");
+  }
+}
+
+/** A short name for the local that holds a form's value (`label_id`, `at`). */
+export function formName(f: IndexForm): string {
+  switch (f.kind) {
+    case "gather":
+      return `${f.from.name}_id`;
+    case "affine":
+      return "at";
+    default:
+      return assertNever(f, "index form");
+  }
+}
+
+/** An affine form as text over the letters' names: `2*i + k - 1`, `(l - k + 1)/2`. */
+export function affineText(f: AffineForm, name: (i: string) => string = (i) => i): string {
+  let s = "";
+  for (const t of f.terms) {
+    const mag = Math.abs(t.coef) === 1 ? name(t.index) : `${Math.abs(t.coef)}*${name(t.index)}`;
+    s += s === "" ? (t.coef < 0 ? `-${mag}` : mag) : t.coef < 0 ? ` - ${mag}` : ` + ${mag}`;
+  }
+  if (f.offset !== 0 || s === "") s += s === "" ? String(f.offset) : f.offset < 0 ? ` - ${-f.offset}` : ` + ${f.offset}`;
+  return f.divisor === 1 ? s : `(${s})/${f.divisor}`;
+}
 
 /**
  * `delta(index, form)`: 1 where the letter `index` equals the value of `form`, else 0. A read with an
@@ -238,8 +290,10 @@ function formKey(f: IndexForm): string {
   switch (f.kind) {
     case "gather":
       return `@${f.from.id}`;
+    case "affine":
+      return `~${f.terms.map((t) => `${t.coef}*${t.index}`).join("+")}+${f.offset}/${f.divisor}`;
     default:
-      return assertNever(f.kind, "index form");
+      return assertNever(f, "index form");
   }
 }
 
@@ -303,8 +357,8 @@ export function intern(p: Payload): Expr {
     }
     case "delta":
       key = `delta(${p.index};${formKey(p.form)})`;
-      hash = mix(hashString(`delta;${p.index}`), p.form.from.hash);
-      free = union([[p.index], p.form.from.free]);
+      hash = mix(hashString(`delta;${p.index}`), p.form.kind === "gather" ? p.form.from.hash : hashString(formKey(p.form)));
+      free = union([[p.index], formIndices(p.form)]);
       break;
     case "stored":
       key = `stored(${p.body.id})`;

@@ -2,7 +2,7 @@
  * The deterministic printer, in the spec language: bound indices print as letters of their size
  * when the spec's letters are given, so a printed gradient reads like the spec.
  */
-import { assertNever, canonicalSize, isCanonicalIndex, type Delta, type Expr, type IndexForm, type Ref, type Sum } from "./node.js";
+import { affineText, assertNever, canonicalSize, formIndices, isCanonicalIndex, type Delta, type Expr, type IndexForm, type Ref, type Sum } from "./node.js";
 import { mul, num, pow, splitCoefficient } from "./build.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ export function gatherRead(e: Sum): { ref: Ref; forms: Map<string, IndexForm> } 
   if (r.space !== "value") return undefined;
   const forms = new Map<string, IndexForm>();
   for (const d of deltas) {
-    if (!e.indices.includes(d.index) || forms.has(d.index) || d.form.from.free.some((i) => e.indices.includes(i))) return undefined;
+    if (!e.indices.includes(d.index) || forms.has(d.index) || formIndices(d.form).some((i) => e.indices.includes(i))) return undefined;
     forms.set(d.index, d.form);
   }
   if (!e.indices.every((i) => r.indices.filter((j) => j === i).length === 1)) return undefined;
@@ -163,7 +163,9 @@ function printForm(f: IndexForm, c: PrintCtx): string {
   switch (f.kind) {
     case "gather":
       return printPrec(f.from, 4, c);
+    case "affine":
+      return affineText(f, (i) => c.names.get(i) ?? i);
     default:
-      return assertNever(f.kind, "index form");
+      return assertNever(f, "index form");
   }
 }

@@ -2,6 +2,20 @@
  * A checked forward program: what the front end produces and every later stage reads.
  */
 import type { Expr, SizeOf } from "./expr.js";
+/** A size expression over size symbols (`L - K + 1`); `/` is floor division (ir/sizes.ts). */
+export type SizeExpr =
+  | { readonly kind: "num"; readonly value: number }
+  | { readonly kind: "sym"; readonly name: string }
+  | { readonly kind: "bin"; readonly op: "+" | "-" | "*" | "/"; readonly a: SizeExpr; readonly b: SizeExpr };
+
+/** An extent computed from sizes: its size symbol, the text the spec wrote and its expression. */
+export interface DerivedSize {
+  readonly name: string;
+  /** The index letters it is the extent of. */
+  readonly letters: readonly string[];
+  readonly text: string;
+  readonly expr: SizeExpr;
+}
 
 /** A declared tensor: an input or a step's left-hand side. Rank 0 is a scalar. */
 export interface TensorDecl {
@@ -38,6 +52,11 @@ export interface Program {
   /** Every output step, in the order the spec lists them (CONTRACT §4.4). */
   readonly outputs: readonly string[];
   readonly sizeOf: SizeOf;
+  /**
+   * Extents computed from the sizes (CONTRACT §4.3, `i: "L - K + 1"`), each a size symbol not in
+   * `sizes` (the caller does not pass it); undefined or empty when every extent is a symbol.
+   */
+  readonly derived?: readonly DerivedSize[];
 }
 
 /** Whether an input gets a gradient: a float input not declared `nograd`. */

@@ -20,7 +20,7 @@ export interface Index {
   readonly plus: number;
 }
 
-export type MathFn = "exp" | "log" | "tanh" | "abs" | "sin" | "cos" | "sign" | "cosh" | "sinh" | "sqrt" | "pow" | "max" | "erf" | "log1p" | "expm1";
+export type MathFn = "exp" | "log" | "tanh" | "abs" | "sin" | "cos" | "sign" | "cosh" | "sinh" | "sqrt" | "pow" | "max" | "erf" | "log1p" | "expm1" | "floor";
 
 /** A comparison of a `select`. */
 export type CompareOp = "<" | "<=" | ">" | ">=" | "==" | "!=";

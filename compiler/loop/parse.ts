@@ -5,7 +5,7 @@
  */
 import type { CompareOp, Elem, Index, MathFn, Place, Stmt, StoreOp, Value } from "./ir.js";
 
-const MATH: ReadonlySet<string> = new Set(["exp", "log", "tanh", "abs", "sin", "cos", "sign", "cosh", "sinh", "sqrt", "pow", "max", "erf", "log1p", "expm1"]);
+const MATH: ReadonlySet<string> = new Set(["exp", "log", "tanh", "abs", "sin", "cos", "sign", "cosh", "sinh", "sqrt", "pow", "max", "erf", "log1p", "expm1", "floor"]);
 const ELEM: ReadonlySet<string> = new Set(["f64", "f32", "i32"]);
 
 /** Statements from their text; `array` lines are skipped (see parseKernel). */

@@ -6,6 +6,8 @@
 import {
   FUNCTIONS,
   add,
+  affine,
+  type IndexForm,
   call,
   delta,
   div,
@@ -27,6 +29,7 @@ import {
 import type { Program, Step, TensorDecl } from "../ir/program.js";
 import { chainOf, parseDecl, parseExpression, SyntaxProblem, type Ast, type IndexTok } from "./expression.js";
 import { terminalText } from "../escape.js";
+import type { DerivedSize, SizeExpr } from "../ir/sizes.js";
 
 export interface Problem {
   readonly message: string;
@@ -168,19 +171,81 @@ export function checkSpec(raw: unknown, file?: string): Program {
   // name tables never inherit: 'toString' or 'constructor' is not already a letter
   const letters: Record<string, string> = Object.create(null) as Record<string, string>;
   const sizes: string[] = [];
+  const derived: DerivedSize[] = [];
+  /** An extent written as an expression over size symbols (`"L - K + 1"`), or undefined after reporting it. */
+  function sizeExpression(letter: string, text: string): SizeExpr | undefined {
+    const bad = (why: string) => void fail("indices", `the size of '${letter}', "${text}", ${why}; write a symbol like "N" or an expression over size symbols with integer literals, + - * and / (floor division), like "L - K + 1"`);
+    let ast: Ast;
+    try {
+      ast = parseExpression(text);
+    } catch (e) {
+      if (!(e instanceof SyntaxProblem)) throw e;
+      return bad(`does not parse (${e.message})`);
+    }
+    const go = (a: Ast): SizeExpr | undefined => {
+      switch (a.type) {
+        case "num":
+          return Number.isSafeInteger(a.value) ? { kind: "num", value: a.value } : bad(`has '${a.value}', which is not an integer`);
+        case "name":
+          if (a.indices !== undefined) return bad(`indexes '${a.name}'`);
+          if (a.name === PROTO) return bad("names '__proto__'");
+          if (!sizes.includes(a.name)) sizes.push(a.name);
+          return { kind: "sym", name: a.name };
+        case "neg": {
+          const x = go(a.arg);
+          return x && { kind: "bin", op: "-", a: { kind: "num", value: 0 }, b: x };
+        }
+        case "binary": {
+          if (a.op === "^") return bad("has '^'");
+          const l = go(a.left);
+          const r = go(a.right);
+          if (a.op === "/" && r?.kind === "num" && r.value === 0) return bad("divides by zero");
+          return l && r && { kind: "bin", op: a.op, a: l, b: r };
+        }
+        case "call":
+          return bad(`calls '${a.fn}'`);
+        case "compare":
+          return bad(`compares with '${a.op}'`);
+      }
+    };
+    return go(ast);
+  }
   const rawIndices = raw["indices"];
+  // extents computed from sizes (CONTRACT §4.3): read after every plain symbol is known
+  const computed: { letter: string; text: string; expr: SizeExpr }[] = [];
   if (!isRecord(rawIndices)) fail("indices", "must be an object mapping index letters to size symbols, like { n: \"N\", d: \"D\" }");
-  else
+  else {
     for (const [letter, size] of Object.entries(rawIndices)) {
       if (!IDENT.test(letter)) fail("indices", `'${letter}' is not a valid index name`);
       else if (letter === PROTO) fail("indices", PROTO_MESSAGE);
-      else if (typeof size !== "string" || !IDENT.test(size)) fail("indices", `the size of '${letter}' must be a symbol like "N"`);
+      else if (typeof size === "string" && !IDENT.test(size) && size.trim() !== "") {
+        const e = sizeExpression(letter, size);
+        if (e) computed.push({ letter, text: size.trim().replace(/\s+/g, " "), expr: e });
+      } else if (typeof size !== "string" || !IDENT.test(size)) fail("indices", `the size of '${letter}' must be a symbol like "N", or an expression over size symbols like "L - K + 1"`);
       else if (size === PROTO) fail("indices", PROTO_MESSAGE);
       else {
         letters[letter] = size;
         if (!sizes.includes(size)) sizes.push(size);
       }
     }
+    // each distinct expression is one size symbol, named after its first letter (`i` -> `I`)
+    const rawConstantNames = isRecord(raw["constants"]) ? Object.keys(raw["constants"]) : [];
+    const byText = new Map<string, DerivedSize>();
+    for (const c of computed) {
+      const known = byText.get(c.text);
+      if (known) {
+        letters[c.letter] = known.name;
+        byText.set(c.text, { ...known, letters: [...known.letters, c.letter] });
+        continue;
+      }
+      const taken = (n: string) => sizes.includes(n) || n in rawIndices || rawConstantNames.includes(n) || [...byText.values()].some((d) => d.name === n);
+      let sym = c.letter.toUpperCase() === c.letter ? `${c.letter}_` : c.letter.toUpperCase();
+      for (let k = 2; taken(sym); k++) sym = `${c.letter.toUpperCase()}${k}`;
+      letters[c.letter] = sym;
+      byText.set(c.text, { name: sym, letters: [c.letter], text: c.text, expr: c.expr });
+    }
+    derived.push(...byText.values());
+  }
   for (const l of Object.keys(letters)) if (sizes.includes(l)) fail("indices", `'${l}' is both an index letter and a size symbol`);
   if (problems.some((q) => q.where && "field" in q.where && q.where.field === "indices")) throw new SpecError(problems, file);
 
@@ -245,6 +310,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
         const at = step !== undefined ? { step, text: stepTexts[step] ?? text, col: i.col } : undefined;
         const report = (message: string) => (at ? problems.push({ where: at, message }) : fail(field, message));
         if (i.indices !== undefined) return void report(`'${text}' declares a tensor: its index positions hold letters only, not '${i.name}[...]'`);
+        if (i.affine !== undefined) return void report(`'${text}' declares a tensor: its index positions hold letters only, not '${i.name}'`);
         if (!(i.name in letters)) return void report(`unknown index '${i.name}' in '${text}' (declared: ${Object.keys(letters).join(", ") || "none"})`);
         if (seen.has(i.name)) return void report(`index '${i.name}' is repeated in '${text}'; a left-hand side names distinct indices`);
         seen.add(i.name);
@@ -361,15 +427,31 @@ export function checkSpec(raw: unknown, file?: string): Program {
         const seen = new Set<string>();
         const actual: string[] = [];
         // gathers: the position gets a fresh letter of its size, bound by a sum over a delta
-        const gathered: { letter: string; form: Expr & { kind: "ref" } }[] = [];
+        const gathered: { letter: string; form: IndexForm }[] = [];
         for (let p = 0; p < idx.length; p++) {
           const i = idx[p]!;
+          if (i.affine !== undefined) {
+            // x[.., 2*i + k - 1, ..] = sum(delta(l, 2*i + k - 1) * x[.., l, ..], l): a value outside
+            // [0, L) matches no l, so the read is 0 there (zero padding) and its gradient is dropped
+            const terms: { index: string; coef: number }[] = [];
+            for (const t of i.affine.terms) {
+              if (!(t.name in letters)) return report(t.col, `unknown index '${t.name}' (declared: ${Object.keys(letters).join(", ")})`);
+              const a = scope.get(t.name);
+              if (a === undefined) return report(t.col, `index '${t.name}' is free on the right but not on the left; sum over it or add it to the left`);
+              terms.push({ index: a, coef: t.coef });
+            }
+            let fresh = t.indices[p]!;
+            while ([...scope.values()].includes(fresh) || gathered.some((x) => x.letter === fresh) || idx.some((j) => j.name === fresh)) fresh += "'";
+            gathered.push({ letter: fresh, form: affine(terms, i.affine.offset) });
+            actual.push(fresh);
+            continue;
+          }
           if (i.indices !== undefined) {
             const g = gatherForm(i, t, p, scope, ctx);
             if (g === undefined) return num(1);
             let fresh = t.indices[p]!;
             while ([...scope.values()].includes(fresh) || gathered.some((x) => x.letter === fresh) || idx.some((j) => j.name === fresh)) fresh += "'";
-            gathered.push({ letter: fresh, form: g });
+            gathered.push({ letter: fresh, form: { kind: "gather", from: g } });
             actual.push(fresh);
             continue;
           }
@@ -386,7 +468,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
         // z[n, label[n]] = sum(delta(c, label[n]) * z[n,c], c): exact, and the chain rule through
         // the sum gives the scatter-add for free (see Delta in ir/node.ts)
         return sum(
-          mul(...gathered.map((g) => delta(g.letter, { kind: "gather", from: g.form })), ref(n, actual)),
+          mul(...gathered.map((g) => delta(g.letter, g.form)), ref(n, actual)),
           gathered.map((g) => g.letter),
           sizeOf,
         );
@@ -499,6 +581,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
     description: description as string | undefined,
     letters,
     sizes,
+    ...(derived.length ? { derived } : {}),
     inputs,
     constants,
     steps,

@@ -33,6 +33,11 @@ export interface IndexTok {
   readonly name: string;
   readonly col: number;
   readonly indices?: readonly IndexTok[];
+  /**
+   * An affine index (CONTRACT §4.3), `2*i + k - 1`: letters with integer coefficients plus an
+   * integer offset. Set only when the position is more than one plain letter; `name` is its text.
+   */
+  readonly affine?: { readonly terms: readonly { readonly name: string; readonly coef: number; readonly col: number }[]; readonly offset: number };
 }
 
 /** A syntax error at a column (0-based) of the parsed text. */
@@ -206,19 +211,63 @@ export function parseExpression(src: string, opts: ParseOptions = {}): Ast {
     const indices: IndexTok[] = [];
     if (!isOp("]")) {
       for (;;) {
-        const it = next();
-        if (it.kind !== "id") throw new SyntaxProblem(`expected an index letter or an integer input's element (like label[n]), found ${describe(it)}`, it.col);
-        if (isOp("[")) {
+        const it = peek();
+        if (it.kind === "id" && toks[k + 1]?.kind === "op" && toks[k + 1]!.text === "[") {
+          next();
           enter(it.col);
           indices.push({ name: it.text, col: it.col, indices: indexList(it.text) });
           depth--;
-        } else indices.push({ name: it.text, col: it.col });
+        } else indices.push(affineIndex());
         if (isOp(",")) next();
         else break;
       }
     }
     expectOp("]", `to close the indices of '${of}'`);
     return indices;
+  }
+
+  /**
+   * One index position without a gather: `i`, or an affine form `a*i + b*k + c` (integer literals,
+   * `a*i` or `i*a`, terms joined by `+` and `-`, a leading sign allowed).
+   */
+  function affineIndex(): IndexTok {
+    const start = peek();
+    const terms: { name: string; coef: number; col: number }[] = [];
+    let offset = 0;
+    let first = true;
+    const integer = (t: Tok): number => {
+      if (t.kind !== "num" || !Number.isSafeInteger(t.value) || /[.eE]/.test(t.text))
+        throw new SyntaxProblem(`an index expression takes integer literals and index letters, like 2*i + k - 1; found ${describe(t)}`, t.col);
+      return t.value;
+    };
+    for (;;) {
+      let sign = 1;
+      if (isOp("+") || isOp("-")) sign = next().text === "-" ? -1 : 1;
+      else if (!first) break;
+      first = false;
+      const t = next();
+      if (t.kind === "id") {
+        let coef = sign;
+        if (isOp("*")) {
+          next();
+          coef *= integer(next());
+        }
+        terms.push({ name: t.text, coef, col: t.col });
+      } else if (t.kind === "num") {
+        const v = integer(t);
+        if (isOp("*")) {
+          next();
+          const l = next();
+          if (l.kind !== "id") throw new SyntaxProblem(`expected an index letter after '${t.text}*', found ${describe(l)}`, l.col);
+          terms.push({ name: l.text, coef: sign * v, col: l.col });
+        } else offset += sign * v;
+      } else throw new SyntaxProblem(`expected an index letter, an affine index like 2*i + k - 1, or an integer input's element (like label[n]), found ${describe(t)}`, t.col);
+      if (!isOp("+") && !isOp("-")) break;
+    }
+    const only = terms[0];
+    if (terms.length === 1 && only!.coef === 1 && offset === 0 && only!.col === start.col) return { name: only!.name, col: only!.col };
+    const text = src.slice(start.col, peek().col).trim();
+    return { name: text, col: start.col, affine: { terms, offset } };
   }
 
   const e = comparison();

@@ -252,7 +252,9 @@ function readsOf(e: Expr): string[] {
   for (let k = 0; k < roots.length; k++)
     for (const x of collect(roots[k]!, (y) => y.kind === "ref" || y.kind === "where" || y.kind === "delta")) {
       if (x.kind === "where") roots.push(x.left, x.right);
-      else if (x.kind === "delta") out.push(x.form.from.name);
+      else if (x.kind === "delta") {
+        if (x.form.kind === "gather") out.push(x.form.from.name); // an affine form reads only letters
+      }
       else if (x.kind === "ref") out.push(x.name);
     }
   return out;

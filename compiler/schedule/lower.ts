@@ -7,7 +7,7 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, formIndices, formName, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Elem, type Namer, type Stmt, type Value } from "../loop/ir.js";
@@ -17,7 +17,9 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
-import { directReads, loopFreeDelta, topReductions } from "../ir/cost.js";
+import { flattenAll } from "../ir/affine.js";
+import { formTest, lowerForm, storeIndex, type FormScope } from "./affine.js";
+import { directReads, loopFreeDelta, loopFreeDeltas, topReductions } from "../ir/cost.js";
 import type { Pass, Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
@@ -164,9 +166,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
         return select(x.op, go(x.left, s), go(x.right, s), go(x.then, s), go(x.else, s));
       case "delta": {
         // a delta left alone (not under a sum over its index): a test of the counter against the id
-        const v = s.indices.get(x.index);
-        if (v === undefined) throw new Error(`lowering: index '${x.index}' is not in scope`);
-        return select("==", local(v), go(x.form.from, s), num(1), num(0));
+        return formTest(x, formScope(s));
       }
       case "sum":
       case "max": {
@@ -190,15 +190,22 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
           outer = { ...s, known };
         }
         const saved = pre.length;
-        // each id is read once, inside the loops its form moves with (checked in range by the prologue)
+        // each id is read once, inside the loops its form moves with (a gather's checked in range by
+        // the prologue; an affine read outside its array is 0: the body under a test)
+        const checks: ((then: Value, otherwise: Value) => Value)[] = [];
         for (const d of reads) {
-          const id = s.namer.fresh(`${d.form.from.name}_id`);
-          pre.push(let_(id, go(d.form.from, { ...s, indices: inner }), false, "i32"));
-          inner.set(d.index, id);
+          const f = lowerForm(d, formScope({ ...s, indices: inner }), s.symbol(canonicalSize(d.index) ?? s.sizeOf(d.index)), formName(d.form));
+          // arrays are read at the index clamped into range, so no load leaves its array (V8 slows
+          // down on reads past a typed array's end); the test then discards what was read there
+          const safe = storeIndex(f, formScope({ ...s, indices: inner }));
+          pre.push(...f.lets, ...safe.lets);
+          inner.set(d.index, safe.id);
+          checks.push(f.check);
         }
-        if (loops.length === 0 && x.kind === "sum") return go(rest, { ...outer, indices: inner });
+        const guard = (v: Value): Value => checks.reduceRight((acc2, c) => c(acc2, num(0)), v);
+        if (loops.length === 0 && x.kind === "sum") return guard(go(rest, { ...outer, indices: inner }));
         const acc = s.namer.fresh(x.kind === "max" ? "top" : "acc");
-        const body = go(rest, { ...outer, indices: inner });
+        const body = guard(go(rest, { ...outer, indices: inner }));
         const bodyPre = pre.splice(saved);
         const step = store({ kind: "local", name: acc }, body, x.kind === "max" ? "max=" : "+=");
         pre.push(let_(acc, num(x.kind === "max" ? -Infinity : 0), true), ...nest(loops, [...bodyPre, step]));
@@ -221,6 +228,11 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
   return { pre, value };
 }
 
+
+/** A scope as `affine.ts` reads it: a gather's id is the ref's value, lowered here. */
+function formScope(s: Scope): FormScope {
+  return { namer: s.namer, indices: s.indices, read: (r) => lowerExpr(r, s).value };
+}
 
 /** `base^k` as multiplications for small k, a square root for 1/2. */
 function power(base: Value, k: number): Value {
@@ -263,7 +275,7 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
   // the nest is a scope of its own: its counters are the spec's letters wherever they are free
   const names = { ...outer, namer: outer.namer.child() };
   void t;
-  const scatter = scatterOf(expr, indices);
+  const scatter = scatterOf(expr, indices, p.sizeOf);
   if (scatter) return scatterLoop(p, names, target, indices, scatter);
   const vars = new Map<string, string>();
   const loops = indices.map((i) => {
@@ -305,11 +317,16 @@ export function assignLoop(p: Program, outer: Names, target: string, t: TensorDe
 }
 
 /** A statement that is a scatter-add: `sum(g * delta(v, f), R)` with `v` an index of the target that only the delta reads. */
-export function scatterOf(e: Expr, indices: readonly string[]): { delta: Delta; body: Expr; over: readonly string[] } | undefined {
+export function scatterOf(e0: Expr, indices: readonly string[], sizeOf?: SizeOf): { delta: Delta; deltas?: readonly Delta[]; body: Expr; over: readonly string[] } | undefined {
+  // an affine read's gradient: its delta brought out of the read's own sum first (ir/affine.ts)
+  const e = sizeOf ? flattenAll(e0, sizeOf) : e0;
   if (e.kind !== "sum") return undefined;
+  // affine scatters along several axes at once (a 2-D read's gradient)
+  const all = loopFreeDeltas(e);
+  if (all && all.deltas.every((d) => d.form.kind === "affine" && indices.includes(d.index) && !e.indices.includes(d.index))) return { delta: all.deltas[0]!, deltas: all.deltas, body: all.body, over: e.indices };
   const factors = e.body.kind === "mul" ? e.body.factors : [e.body];
   for (const d of factors) {
-    if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !d.form.from.indices.every((i) => e.indices.includes(i))) continue;
+    if (d.kind !== "delta" || !indices.includes(d.index) || e.indices.includes(d.index) || !formIndices(d.form).every((i) => e.indices.includes(i))) continue;
     const rest = factors.filter((f) => f !== d);
     const body = rest.length === 0 ? ONE : rest.length === 1 ? rest[0]! : mul(...rest);
     if (body.free.includes(d.index)) continue;
@@ -319,7 +336,8 @@ export function scatterOf(e: Expr, indices: readonly string[]): { delta: Delta; 
 }
 
 /** The target zeroed, then for each element of the sum's indices and the target's other indices: `target[.., id, ..] += g`. */
-function scatterLoop(p: Program, names: Names, target: string, indices: readonly string[], sc: { delta: Delta; body: Expr; over: readonly string[] }): Stmt[] {
+function scatterLoop(p: Program, names: Names, target: string, indices: readonly string[], sc: { delta: Delta; deltas?: readonly Delta[]; body: Expr; over: readonly string[] }): Stmt[] {
+  const deltas = sc.deltas ?? [sc.delta];
   const vars = new Map<string, string>();
   const outerLoops = sc.over.map((i) => {
     const size = canonicalSize(i) ?? p.sizeOf(i);
@@ -327,19 +345,27 @@ function scatterLoop(p: Program, names: Names, target: string, indices: readonly
     vars.set(i, v);
     return { v, extent: names.symbol(size) };
   });
-  const rest = indices.filter((i) => i !== sc.delta.index);
+  const rest = indices.filter((i) => !deltas.some((d) => d.index === i));
   const innerLoops = rest.map((i) => {
     const v = names.namer.fresh(i);
     vars.set(i, v);
     return { v, extent: names.symbol(p.sizeOf(i)) };
   });
-  const id = names.namer.fresh(`${sc.delta.form.from.name}_id`);
-  const idValue = lowerExpr(sc.delta.form.from, { ...names, indices: vars }).value;
-  vars.set(sc.delta.index, id);
+  // an affine index outside the target adds nothing: its value is 0, added at a clamped index
+  const lets: Stmt[] = [];
+  const checks: ((then: Value, otherwise: Value) => Value)[] = [];
+  for (const d of deltas) {
+    const form = lowerForm(d, formScope({ ...names, indices: vars }), names.symbol(p.sizeOf(d.index)), formName(d.form));
+    const safe = storeIndex(form, formScope({ ...names, indices: vars }));
+    lets.push(...form.lets, ...safe.lets);
+    checks.push(form.check);
+    vars.set(d.index, safe.id);
+  }
   const { pre, value } = lowerExpr(sc.body, { ...names, indices: vars });
-  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, value, "+=");
+  const guarded = checks.reduceRight((v, c) => c(v, num(0)), value);
+  const add = store({ kind: "cell", array: target, at: indices.map((i) => at(vars.get(i)!)) }, guarded, "+=");
   // the id moves only with the sum's indices: read once, outside the target's other loops
-  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [let_(id, idValue, false, "i32"), ...nest(innerLoops, [...pre, add])])];
+  return [{ kind: "fill", array: target, value: 0 }, ...nest(outerLoops, [...lets, ...nest(innerLoops, [...pre, add])])];
 }
 
 /**
@@ -493,8 +519,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const counters = new Map<string, string>();
       const letters = new Set(pass.loops.filter((i) => !canonicalSize(i)));
       // a pass of reads at ids or scatter-adds along one index has no loop over it: each reads or adds at its id
-      const scattered = scatterLoopOf(pass);
-      const passLoops = pass.loops.filter((l) => l !== scattered);
+      const scattered = scatterLoopsOf(pass);
+      const passLoops = pass.loops.filter((l) => !scattered.includes(l));
       const loops = passLoops.map((i, k) => {
         const size = canonicalSize(i) ?? p.sizeOf(i);
         const v = scoped.namer.fresh(canonicalSize(i) ? outer.letterFor(size, letters) : i);
@@ -507,18 +533,26 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       pass.reductions.forEach((r, k) => {
         const binding = pass.bindings[k]!;
         // this reduction's free and bound indices, on the pass's loops
-        const m = new Map(Object.entries(binding).flatMap(([i, l]) => (l === scattered ? [] : [[i, counters.get(l)!] as const])));
-        const sc = scattered === undefined ? undefined : loopFreeDelta(r.node)!;
-        if (sc) {
-          const id = scoped.namer.fresh(`${sc.delta.form.from.name}_id`);
-          body.push(let_(id, lowerExpr(sc.delta.form.from, { ...scoped, indices: m }).value, false, "i32"));
-          m.set(sc.delta.index, id);
+        const m = new Map(Object.entries(binding).flatMap(([i, l]) => (scattered.includes(l) ? [] : [[i, counters.get(l)!] as const])));
+        const sc = scattered.length === 0 ? undefined : loopFreeDeltas(r.node)!;
+        let check = (v: Value): Value => v;
+        const storeAt = new Map(m);
+        for (const d of sc?.deltas ?? []) {
+          // a read at the id, or an add at it; an affine id outside its array reads 0 and adds nothing
+          const form = lowerForm(d, formScope({ ...scoped, indices: m }), outer.symbol(canonicalSize(d.index) ?? p.sizeOf(d.index)), formName(d.form));
+          // reads and adds at the index clamped into range: no load or store leaves its array
+          const safe = storeIndex(form, formScope({ ...scoped, indices: m }));
+          body.push(...form.lets, ...safe.lets);
+          m.set(d.index, safe.id);
+          storeAt.set(d.index, safe.id);
+          const inner = check;
+          check = (v) => inner(form.check(v, num(0)));
         }
         const known = knownAt(m, (e) => done.has(e));
         for (const [x, v] of scalars) known.set(x, v);
         const { pre, value } = lowerExpr(sc ? sc.body : r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
-        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(m.get(i)!)) }, value, isStored(r.node) ? "=" : "+="));
+        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : "+="));
       });
       out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
@@ -615,6 +649,26 @@ export function dimsOf(p: Program, t: TensorDecl, names: Pick<Names, "symbol">):
 }
 
 export { tensorOf };
+
+/**
+ * The loops of a reduce pass that none of its reductions needs (`scatterLoopOf`, with every delta
+ * of `loopFreeDeltas`: an affine read or scatter of a 2-D array frees one loop per axis). Empty when
+ * a member has none, or the members free different loops.
+ */
+export function scatterLoopsOf(pass: Pass & { kind: "reduce" }): string[] {
+  let loops: string[] | undefined;
+  for (const [k, r] of pass.reductions.entries()) {
+    const sc = isStored(r.node) ? undefined : loopFreeDeltas(r.node);
+    if (!sc) return [];
+    const own = sc.deltas.map((d) => pass.bindings[k]![d.index]);
+    if (own.some((l) => l === undefined)) return [];
+    const sorted = [...new Set(own as string[])].sort();
+    if (sorted.length !== own.length) return [];
+    if (loops !== undefined && loops.join(",") !== sorted.join(",")) return [];
+    loops = sorted;
+  }
+  return loops ?? [];
+}
 
 /**
  * The loop of a reduce pass that none of its reductions needs: every one is a read at an id or a

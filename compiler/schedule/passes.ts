@@ -14,6 +14,7 @@
  */
 import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
 import { invariantFactors } from "../ir/cost.js";
+import { isAffineRead } from "../ir/affine.js";
 import { isDifferentiable, type TensorDecl } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 
@@ -117,7 +118,8 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
 export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf, skip: readonly boolean[] = []): Schedule {
   const gradients = materialize(fusedGradients, inputs, sizeOf);
   // sums and stored products, innermost first (max is only ever read under stop(...) in a forward step)
-  const all = collect(gradients, (x): x is Sum | Stored => x.kind === "sum" || x.kind === "stored", { order: "post" });
+  // an affine read (`x[n,c,i + k - 1]`) is a value read where it stands, not a reduction (ir/affine.ts)
+  const all = collect(gradients, (x): x is Sum | Stored => (x.kind === "sum" && !isAffineRead(x)) || x.kind === "stored", { order: "post" });
   const aliases = new Map<Expr, { of: Expr; mapping: Record<string, string> }>();
   const reps = new Map<Expr, { node: Expr; order: string[] }>();
   const nodes: (Sum | Stored)[] = [];

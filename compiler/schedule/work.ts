@@ -12,7 +12,7 @@ import type { Program } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
 import { cost, TRANSCENDENTAL_WEIGHT } from "../ir/cost.js";
-import { aliasOf, ownTemporaries, scatterLoopOf, scatterOf } from "./lower.js";
+import { aliasOf, ownTemporaries, scatterLoopsOf, scatterOf } from "./lower.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -67,11 +67,12 @@ export function stagedWork(p: Program, bw: Backward, at: number): Work {
       if (!finals.has(s.target.name)) temporaries.push({ name, shape });
       if (s.expr.kind === "num") continue; // zeros: allocation only
       // a scatter-add runs over the sum's indices and the target's others (lower.ts: scatterOf)
-      const scatter = scatterOf(s.expr, s.target.indices);
+      const scatter = scatterOf(s.expr, s.target.indices, p.sizeOf);
       if (scatter) {
         const a = arithmetic(scatter.body, () => false, at);
-        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => i !== scatter.delta.index), p.sizeOf)];
-        passes.push({ loops, ops: a.ops + 1, transcendentals: a.transcendentals, computes: [name] });
+        const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => !(scatter.deltas ?? [scatter.delta]).some((d) => d.index === i)), p.sizeOf)];
+        // an affine scatter also tests its index and reads back the cell it adds to (AFFINE_SCATTER)
+        passes.push({ loops, ops: a.ops + 1 + (scatter.delta.form.kind === "affine" ? AFFINE_SCATTER : 0), transcendentals: a.transcendentals, computes: [name] });
         continue;
       }
       // reductions that move with fewer indices than the statement's are computed once per their own (ownTemporaries)
@@ -124,8 +125,8 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
         tr += a.transcendentals;
       }
       // a pass of scatter-adds has no loop over the index they scatter along (lower.ts)
-      const scattered = scatterLoopOf(pass);
-      passes.push({ loops: sizesOf(pass.loops.filter((l) => l !== scattered), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
+      const scattered = scatterLoopsOf(pass);
+      passes.push({ loops: sizesOf(pass.loops.filter((l) => !scattered.includes(l)), p.sizeOf), ops, transcendentals: tr, computes: pass.reductions.map((r) => show(r.node)) });
     } else {
       let ops = 0;
       let tr = 0;
@@ -139,6 +140,14 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
   }
   return { passes, reductions, temporaries };
 }
+
+/**
+ * What an affine scatter-add (the naive gradient of `x[n,c,i + k - 1]`) costs per iteration beyond
+ * its arithmetic: the test that its index is in range, the clamped index, and the load and store of
+ * the cell it adds to, which a gather keeps in a register (`simplify/gather.ts`). Two operations:
+ * with it the fused kernel takes the gather, which was faster when both were timed (README).
+ */
+export const AFFINE_SCATTER = 2;
 
 /**
  * How much a load and a store of one element of an array cost, in operations: a pass over a

@@ -5,7 +5,7 @@
  * (`kernelCost`, `stagedCost`), whose arithmetic is the one operation counter's (ir/cost.ts).
  */
 import { collect, isReduction, isTranscendental, treeSize, type Expr } from "../ir/expr.js";
-import { cost as countOps, invariantFactors, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
+import { cost as countOps, directReads, invariantFactors, topReductions, TRANSCENDENTAL_WEIGHT, weight } from "../ir/cost.js";
 import { statementsRead, type Backward } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 
@@ -57,7 +57,9 @@ export function kernelCost(gradients: readonly Expr[], at = COST_AT): KernelCost
   const reduction = (r: Expr & { kind: "sum" | "max" }): void => {
     if (seen.has(r)) return;
     seen.add(r);
-    const loops = [...r.free, ...r.indices];
+    // a bound index an affine delta reads at is no loop (ir/cost.ts `directReads`)
+    const reads = r.kind === "sum" ? directReads(r.body, r.indices).reads.filter((d) => d.form.kind === "affine") : [];
+    const loops = [...r.free, ...r.indices.filter((i) => !reads.some((d) => d.index === i))];
     const iterations = Math.pow(at, loops.length);
     ops += iterations;
     const body = r.body;

@@ -19,6 +19,7 @@
  * 12. outputs       gradients written through a step's own value where cheaper (`outputs.ts`);
  * 13. partners      a reduction's terms grouped by the factors that carry a free index, so that each
  *                   coefficient is stored once by the scheduler (`partners.ts`);
+ * 13b. gather       an affine read's scatter-add gradient solved into a read (`gather.ts`);
  * 14. cheapest      each gradient's cheapest form among those the phases produced, by the cost of
  *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier.
  *
@@ -44,6 +45,7 @@ import { foldReductionRule, reductionDefinition } from "./regroup.js";
 import { EXPAND_RULES, expandRules } from "./rules.js";
 import type { SimplifyLimit } from "./runner.js";
 import { share } from "./share.js";
+import { gather } from "./gather.js";
 import { vanish } from "./vanish.js";
 
 export { throughOwnValue } from "./outputs.js";
@@ -69,6 +71,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     { kind: "rules", name: "merge-factor", rules: [FACTOR_RULE], limit },
     { kind: "pass", name: "outputs", run: (g) => outputs(g, defs, folds, p, bw) },
     { kind: "rules", name: "partners", rules: [SPLIT_BY_PARTNER_RULE], limit },
+    { kind: "pass", name: "gather", run: (g) => gather(g, p) },
   ];
   const run = (expand: readonly Rule[], onLimit = (phase: string, k: number | undefined, e: SimplifyLimit): Error => {
     const which = k === undefined ? "the gradients" : `the gradient of '${p.inputs[k]!.name}'`;

@@ -13,6 +13,7 @@ import { evaluateGradient, interpretForward, randomInputs } from "../ir/interpre
 import { shapeOf, tensorOf, type Program, type Step } from "../ir/program.js";
 import { prng } from "../ir/random.js";
 import { nameTable } from "../ir/table.js";
+import { randomSizes } from "../ir/sizes.js";
 import { cost } from "./cost.js";
 import { foldDefinitionRules, foldRule, instances, isMonomial, type Definition } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
@@ -63,7 +64,7 @@ export function outputs(start: readonly Expr[], defs: readonly Definition[], fol
 function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) => boolean {
   const rand = prng(4242);
   const samples = [0, 1].map((trial) => {
-    const sizes = nameTable(p.sizes.map((s) => [s, 2 + Math.floor(rand() * 2)]));
+    const sizes = randomSizes(p, rand, 2, 3);
     const constants = nameTable(p.constants.map((c) => [c.name, c.value]));
     const inputs = randomInputs(p, sizes, rand, () => (trial === 1 && rand() < 0.5 ? -1 : 1) * (0.5 + rand()));
     const all = interpretForward(p, inputs, sizes, constants);
