@@ -104,8 +104,15 @@ async function at(key: keyof typeof SPECS, sizes: Record<string, number>, inputs
   const typed = Object.fromEntries(p.inputs.map((t) => [t.name, t.kind === "int" ? Int32Array.from(inputs[t.name]!) : Float64Array.from(inputs[t.name]!)]));
   const ups = Object.fromEntries(p.outputs.map((o) => [o, Float64Array.from(dout?.[o] ?? Array.from({ length: lengthOf(p, o, sizes) }, () => 1))]));
   const { naive, fused, tensors } = gradients(d, typed, sizes, ups);
-  // the two derivations agree exactly at kinks too
-  for (const [name, g] of naive) expect([...fused.get(name)!], `fused d${name}`).toEqual([...g]);
+  // the two derivations agree at kinks too, to rounding: a convention that differs at a kink or a
+  // tie is off by a whole share of the gradient, not by ulps (the fused cross-entropy divides by the
+  // cached exp(lse - m), the naive one by the sum it came from)
+  for (const [name, g] of naive) {
+    const f = fused.get(name)!;
+    g.forEach((v, i) => {
+      if (!Object.is(f[i], v)) expect(Math.abs(f[i]! - v), `fused d${name}[${i}] = ${f[i]}, naive ${v}`).toBeLessThanOrEqual(4 * Number.EPSILON * Math.abs(v));
+    });
+  }
   return { grad: (name: string) => [...naive.get(name)!], value: (name: string) => [...tensors.get(name)!.data] };
 }
 
