@@ -17,6 +17,8 @@ import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 import { Budget, LimitExceeded, MAX_RANK, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
 import { SimplifyLimit } from "./simplify/runner.js";
 import { collect, type Add, type Expr, type Mul } from "./ir/expr.js";
+import { deriveDouble, type DoubleBackward } from "./double.js";
+import { hasDoubleBackward } from "./differentiate/double.js";
 
 export interface Compiled {
   readonly program: Program;
@@ -25,6 +27,8 @@ export interface Compiled {
   readonly schedule: Schedule;
   readonly code: string;
   readonly stats: SpecStats;
+  /** The double backward (CONTRACT §4.6); undefined when no input is differentiable. */
+  readonly double?: DoubleBackward;
 }
 
 export interface CompileOptions {
@@ -204,6 +208,9 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     const n = widestChain(g);
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
-  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log });
-  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)) };
+  // the double backward: the naive backward as a program, through the same stages
+  const double = hasDoubleBackward(program, backward) ? deriveDouble(program, backward, run) : undefined;
+  if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, double });
+  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)), double };
 }
