@@ -31,6 +31,8 @@ export interface DoubleBackward {
   readonly schedule: Schedule;
   readonly staged: StagedChoice;
   readonly stats: SpecStats;
+  /** Set when the simplifier met a limit: the fused kernel then runs the staged statements. */
+  readonly limit?: string;
 }
 
 /** The module's helpers the double kernels share (module.ts passes its own). */

@@ -1,0 +1,153 @@
+/**
+ * The double backward (CONTRACT §4.6) of every library spec, from the committed generated module:
+ * `doubleBackwardNaive` against `doubleBackwardFused`, and both against central differences of
+ * `sum(gg · backwardFused(dout, cache))` along random directions of every differentiable input and
+ * of `dout`, with random `gg` (a result left out is zero gradient) at random sizes (1 included), on
+ * normal data and with a constant first input (batchnorm's constant columns). Batchnorm's is also
+ * held to TensorFlow.js's nested gradients (`tf.grads` of a function that calls `tf.grads`).
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as tf from "@tensorflow/tfjs";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { checkSpec } from "../compiler/parse/check.js";
+import { isDifferentiable, type Program } from "../compiler/ir/program.js";
+import { prng } from "../compiler/ir/random.js";
+import { addCount, expectFewSkips, lengthOf, randomInputs, settle, type FdCount, type Inputs } from "./harness.js";
+
+type Arrays = Record<string, Float64Array>;
+type Dout = Float64Array | Arrays;
+interface DoubleKernels {
+  forward(inputs: Inputs, sizes: Record<string, number>): Record<string, unknown> & { cache: unknown };
+  backwardFused(dout: Dout, cache: unknown): Arrays;
+  doubleBackwardNaive(gg: Arrays, dout: Dout, cache: unknown): Record<string, Float64Array | Arrays>;
+  doubleBackwardFused(gg: Arrays, dout: Dout, cache: unknown): Record<string, Float64Array | Arrays>;
+}
+
+const specDir = join(import.meta.dirname, "../specs");
+const files = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).sort();
+
+/** The double backward's results flattened: `dx`, ..., and `ddout` (or `ddout.<output>`). */
+function flat(r: Record<string, Float64Array | Arrays>): Arrays {
+  const out: Arrays = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (v instanceof Float64Array) out[k] = v;
+    else for (const [o, a] of Object.entries(v)) out[`${k}.${o}`] = a;
+  }
+  return out;
+}
+
+const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+const absDot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + Math.abs(v * b[i]!), 0);
+
+/** One random point of one spec: naive against fused, then each gradient against finite differences. */
+function checkPoint(p: Program, mod: DoubleKernels, sizes: Record<string, number>, kind: "normal" | "constant", rand: () => number): FdCount {
+  const count: FdCount = { judged: 0, skipped: 0 };
+  const inputs = randomInputs(p, sizes, kind, rand);
+  const several = p.outputs.length > 1;
+  const douts = p.outputs.map((o) => Float64Array.from({ length: lengthOf(p, o, sizes) }, () => rand() * 2 - 1));
+  const doutOf = (ds: Float64Array[]): Dout => (several ? Object.fromEntries(p.outputs.map((o, k) => [o, ds[k]!])) : ds[0]!);
+  const diff = p.inputs.filter(isDifferentiable);
+  // gg: a random cotangent per result, the last one left out (zero) at every other point
+  const leaveOut = diff.length > 1 && rand() < 0.5 ? `d${diff[diff.length - 1]!.name}` : undefined;
+  const gg: Arrays = {};
+  for (const t of diff) if (`d${t.name}` !== leaveOut) gg[`d${t.name}`] = Float64Array.from({ length: lengthOf(p, t.name, sizes) }, () => rand() * 2 - 1);
+  const { cache } = mod.forward(inputs, sizes);
+  const before = JSON.stringify([...douts.map((d) => [...d]), ...Object.values(gg).map((g) => [...g])]);
+  const naive = flat(mod.doubleBackwardNaive(gg, doutOf(douts), cache));
+  const fused = flat(mod.doubleBackwardFused(gg, doutOf(douts), cache));
+  expect(JSON.stringify([...douts.map((d) => [...d]), ...Object.values(gg).map((g) => [...g])]), "the kernels never write their arguments").toBe(before);
+  const keys = [...diff.map((t) => `d${t.name}`), ...(several ? p.outputs.map((o) => `ddout.${o}`) : ["ddout"])];
+  expect(Object.keys(naive).sort()).toEqual([...keys].sort());
+  expect(Object.keys(fused).sort()).toEqual([...keys].sort());
+  let largest = 1e-300;
+  for (const v of Object.values(naive)) for (const x of v) largest = Math.max(largest, Math.abs(x));
+  // the naive kernel's own rounding, measured: it again at every input, dout and gg moved by up to
+  // 4 ulps (a result that cancels, like layernorm's dx at D = 1, moves by as much as its noise)
+  const shake = (a: Float64Array) => a.map((v) => v * (1 + 4 * Number.EPSILON * (rand() * 2 - 1)));
+  const noise: Arrays = Object.fromEntries(keys.map((k) => [k, new Float64Array(naive[k]!.length)]));
+  for (let trial = 0; trial < 2; trial++) {
+    const ins = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v instanceof Float64Array ? shake(v) : v]));
+    const movedFused = flat(mod.doubleBackwardFused(Object.fromEntries(Object.entries(gg).map(([k, v]) => [k, shake(v)])), doutOf(douts.map(shake)), mod.forward(ins, sizes).cache));
+    for (const k of keys) movedFused[k]!.forEach((v, i) => (noise[k]![i] = Math.max(noise[k]![i]!, Math.abs(v - fused[k]![i]!))));
+    const moved = flat(mod.doubleBackwardNaive(Object.fromEntries(Object.entries(gg).map(([k, v]) => [k, shake(v)])), doutOf(douts.map(shake)), mod.forward(ins, sizes).cache));
+    for (const k of keys) moved[k]!.forEach((v, i) => (noise[k]![i] = Math.max(noise[k]![i]!, Math.abs(v - naive[k]![i]!))));
+  }
+  // 256 ulps of the largest product of a cached value, a gg and a dout: the size of the terms a
+  // result sums, below which a result that cancels to nothing is rounding (layernorm's at D = 1)
+  const most = (as: Iterable<ArrayLike<number>>) => {
+    let m = 0;
+    for (const a of as) for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+    return m;
+  };
+  const values = Object.values((cache as { values: Record<string, Float64Array | Int32Array> }).values).filter((v) => v instanceof Float64Array);
+  const floor = 256 * Number.EPSILON * most(values) * Math.max(most(Object.values(gg)), 1) * Math.max(most(douts), 1);
+  for (const k of keys) {
+    for (const x of naive[k]!) expect(Number.isFinite(x), `naive ${k} finite`).toBe(true);
+    // relative to the result (or 1e-6 of the largest of the layer, as the first backward's are
+    // judged in harness.ts), after forgiving 16 times the rounding measured above and the floor
+    let scale = 1e-6 * largest;
+    for (const v of naive[k]!) scale = Math.max(scale, Math.abs(v));
+    let err = 0;
+    naive[k]!.forEach((v, i) => (err = Math.max(err, Math.max(0, Math.abs(fused[k]![i]! - v) - 16 * noise[k]![i]! - floor))));
+    expect(err / scale, `fused ${k} against naive`).toBeLessThanOrEqual(1e-9);
+  }
+  // the scalar whose gradients these are, as a function of one input (or dout) moved along v
+  const loss = (ins: Inputs, ds: Float64Array[]) => {
+    const g = mod.backwardFused(doutOf(ds), mod.forward(ins, sizes).cache);
+    let s = 0;
+    let terms = 0;
+    for (const [k, w] of Object.entries(gg)) {
+      s += dot(w, g[k]!);
+      terms += absDot(w, g[k]!);
+    }
+    return { s, terms };
+  };
+  const terms = loss(inputs, douts).terms;
+  const check = (name: string, grad: Float64Array, move: (h: number, v: Float64Array) => number, length: number) => {
+    const v = Float64Array.from({ length }, () => rand() * 2 - 1);
+    const an = dot(grad, v);
+    const scale = absDot(grad, v);
+    // a result below the floor is rounding (cosine's at N = D = 1, where the layer is constant)
+    const below = floor * v.reduce((a, x) => a + Math.abs(x), 0);
+    const fd = settle((h) => move(h, v), terms, 1e-6 * scale + below);
+    if (!fd) {
+      count.skipped++;
+      return;
+    }
+    count.judged++;
+    expect(Math.abs(fd.fd - an), `${name} against finite differences (fd ${fd.fd} at step ${fd.h}, analytic ${an})`).toBeLessThanOrEqual(1e-6 * scale + below + fd.noise);
+  };
+  for (const t of diff) {
+    const x = inputs[t.name] as Float64Array;
+    check(`d${t.name}`, naive[`d${t.name}`]!, (h, v) => loss({ ...inputs, [t.name]: x.map((xi, i) => xi + h * v[i]!) }, douts).s, x.length);
+  }
+  p.outputs.forEach((o, k) => {
+    const name = several ? `ddout.${o}` : "ddout";
+    check(name, naive[name]!, (h, v) => loss(inputs, douts.map((d, j) => (j === k ? d.map((di, i) => di + h * v[i]!) : d))).s, douts[k]!.length);
+  });
+  return count;
+}
+
+describe.each(files)("double backward of specs/%s", (file) => {
+  it("naive and fused agree with each other and with finite differences of backwardFused", async () => {
+    const p = checkSpec((await import(join(specDir, file))).default, file);
+    const mod = (await import(`../generated/${p.name}.ts`)) as unknown as DoubleKernels;
+    const count: FdCount = { judged: 0, skipped: 0 };
+    const maxSize = p.sizes.length > 3 ? 3 : 4;
+    fc.assert(
+      fc.property(
+        fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))),
+        fc.constantFrom<"normal" | "constant">("normal", "constant"),
+        fc.integer(),
+        (dims, kind, seed) => {
+          const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
+          addCount(count, checkPoint(p, mod, sizes, kind, prng(seed)));
+        },
+      ),
+      { numRuns: 8, examples: [[p.sizes.map(() => 1), "normal", 1]] },
+    );
+    expectFewSkips(count, p.name);
+  });
+});
