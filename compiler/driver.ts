@@ -212,5 +212,5 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   const double = hasDoubleBackward(program, backward) ? deriveDouble(program, backward, run) : undefined;
   if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
   const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, double });
-  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => kernelStats(program, backward, sched, choice.part)), double };
+  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => ({ ...kernelStats(program, backward, sched, choice.part), ...(double ? { double: { naive: double.stats.naive, fused: double.stats.fused } } : {}) })), double };
 }

@@ -151,3 +151,46 @@ describe.each(files)("double backward of specs/%s", (file) => {
     expectFewSkips(count, p.name);
   });
 });
+
+describe("batchnorm's double backward against TensorFlow.js", () => {
+  it("matches tf.grads of a function that calls tf.grads (float32), at random sizes", async () => {
+    await tf.setBackend("cpu");
+    const p = checkSpec((await import(join(specDir, "batchnorm.spec.ts"))).default, "batchnorm.spec.ts");
+    const mod = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels;
+    const eps = p.constants.find((c) => c.name === "eps")!.value;
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer(), (N, D, seed) => {
+        const rand = prng(seed);
+        const u = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
+        const x = u(N * D).map((v, i) => 2 * v + (i % 3)), gamma = u(D), beta = u(D), dout = u(N * D);
+        const gg = { dx: u(N * D), dgamma: u(D), dbeta: u(D) };
+        const { cache } = mod.forward({ x, gamma, beta }, { N, D });
+        const ours = flat(mod.doubleBackwardFused(gg, dout, cache));
+        const t = (a: Float64Array, shape: number[]) => tf.tensor(Float32Array.from(a), shape);
+        const bn = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const mu = tf.mean(xx, 0);
+          const xmu = tf.sub(xx, mu);
+          const v = tf.mean(tf.square(xmu), 0);
+          return tf.add(tf.mul(g, tf.div(xmu, tf.sqrt(tf.add(v, eps)))), b);
+        };
+        tf.engine().startScope();
+        const b = t(beta, [D]);
+        // dout enters the inner loss, so that the outer gradient reaches it; beta's double gradient
+        // is 0 (no path), which tf.grads refuses to take: it is checked to be 0 below
+        const scalar = (xx: tf.Tensor, g: tf.Tensor, d: tf.Tensor) => {
+          const [dx, dg, db] = tf.grads(((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(d, bn(a, c, e)))) as (...a: tf.Tensor[]) => tf.Tensor)([xx, g, b]);
+          return tf.addN([tf.sum(tf.mul(t(gg.dx, [N, D]), dx!)), tf.sum(tf.mul(t(gg.dgamma, [D]), dg!)), tf.sum(tf.mul(t(gg.dbeta, [D]), db!))]);
+        };
+        const [tx, tg, td] = tf.grads(scalar as (...a: tf.Tensor[]) => tf.Tensor)([t(x, [N, D]), t(gamma, [D]), t(dout, [N, D])]).map((r) => Float64Array.from(r.dataSync()));
+        tf.engine().endScope();
+        let largest = 0;
+        for (const a of [tx!, tg!, td!]) for (const v of a) largest = Math.max(largest, Math.abs(v));
+        // float32 against float64: within 1e-3 of the largest gradient of the layer
+        for (const [k, theirs] of [["dx", tx!], ["dgamma", tg!], ["ddout", td!]] as const)
+          ours[k]!.forEach((v, i) => expect(Math.abs(v - theirs[i]!), `${k}[${i}] ${v} against TensorFlow.js ${theirs[i]}`).toBeLessThanOrEqual(1e-3 * largest));
+        for (const v of ours.dbeta!) expect(v).toBe(0);
+      }),
+      { numRuns: 4 },
+    );
+  });
+});
