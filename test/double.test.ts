@@ -194,3 +194,35 @@ describe("batchnorm's double backward against TensorFlow.js", () => {
     );
   });
 });
+
+describe("double backward guards", () => {
+  it("rejects gg, dout and into arrays of the wrong length or type, overlapping outputs and a foreign cache, naming them", async () => {
+    const bnm = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown; doubleBackwardNaive: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown };
+    const ln = (await import("../generated/layernorm.ts")) as unknown as DoubleKernels;
+    const N = 3, D = 2;
+    const rand = prng(7);
+    const u = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
+    const { cache } = bnm.forward({ x: u(N * D), gamma: u(D), beta: u(D) }, { N, D });
+    const other = ln.forward({ x: u(N * D), gamma: u(D), beta: u(D) }, { N, D }).cache;
+    for (const kernel of [bnm.doubleBackwardNaive, bnm.doubleBackwardFused]) {
+      const dout = u(N * D);
+      expect(() => kernel({ dx: u(N * D + 1) }, dout, cache)).toThrow(/^batchnorm: gg\.dx has length 7, expected 6$/);
+      expect(() => kernel({ dgamma: new Float32Array(D) }, dout, cache)).toThrow(/^batchnorm: gg\.dgamma must be a Float64Array$/);
+      expect(() => kernel({}, u(N * D - 1), cache)).toThrow(/^batchnorm: dout has length 5, expected 6$/);
+      expect(() => kernel({}, dout, other)).toThrow(/batchnorm: the cache was not made by this module's forward\(\)/);
+      expect(() => kernel({}, dout, cache, { ddout: u(1) })).toThrow(/^batchnorm: into\.ddout has length 1, expected 6$/);
+      const shared = new Float64Array(N * D);
+      expect(() => kernel({}, dout, cache, { dx: shared, ddout: shared })).toThrow(/^batchnorm: into\.ddout shares memory with into\.dx/);
+      expect(() => kernel({}, dout, cache, { ddout: dout })).toThrow(/^batchnorm: into\.ddout shares memory with dout; the kernel never writes its arguments$/);
+      const gx = u(N * D);
+      expect(() => kernel({ dx: gx }, dout, cache, { dx: gx })).toThrow(/^batchnorm: into\.dx shares memory with gg\.dx/);
+      // every result lands in the arrays given, whatever they held; gg left out entirely is zero
+      const into = { dx: u(N * D), dgamma: u(D), dbeta: u(D), ddout: u(N * D) };
+      const r = kernel({}, dout, cache, into) as Record<string, Float64Array>;
+      for (const k of Object.keys(into) as (keyof typeof into)[]) {
+        expect(r[k]).toBe(into[k]);
+        expect(into[k].every((v) => v === 0), `${k} is zero`).toBe(true);
+      }
+    }
+  });
+});

@@ -90,9 +90,10 @@ export function doubleProgram(p: Program, bw: Backward): DoubleProgram {
  * first backward's statements are not in the cache (a kernel would have to compute them), so every
  * read of one in `bw` is replaced by its definition, down to forward values and `dout`, and those
  * steps are given no definition (0) for the simplifier to fold products back into. What comes out
- * reads only what the cache holds, `dout` and `gg`.
+ * reads only what the cache holds, `dout` and `gg`. The forward steps in `opaque` get no definition
+ * either (the caller's choice of what the simplifier should not fold into).
  */
-export function forFusedDerivation(d: DoubleProgram, bw: Backward): { program: Program; backward: Backward } {
+export function forFusedDerivation(d: DoubleProgram, bw: Backward, opaque: ReadonlySet<string> = new Set()): { program: Program; backward: Backward } {
   const p = d.program;
   const backwardSteps = new Set(d.backwardSteps);
   const resolved = new Map<string, Expr>();
@@ -109,7 +110,7 @@ export function forFusedDerivation(d: DoubleProgram, bw: Backward): { program: P
     });
   // in step order, each reading only earlier ones
   for (const s of p.steps) if (backwardSteps.has(s.name)) resolved.set(s.name, inline(s.rhs));
-  const program: Program = { ...p, steps: p.steps.map((s) => (backwardSteps.has(s.name) ? { ...s, rhs: ZERO } : s)) };
+  const program: Program = { ...p, steps: p.steps.map((s) => (backwardSteps.has(s.name) || opaque.has(s.name) ? { ...s, rhs: ZERO } : s)) };
   const backward: Backward = {
     ...bw,
     blocks: bw.blocks.map((b) => ({ ...b, statements: b.statements.map((s) => ({ ...s, expr: inline(s.expr) })) })),

@@ -1126,10 +1126,10 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dx[n,d] = ivar[d]*(gammax[n,d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d], n') + gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + 3*gammax[n,d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n') - N*gammax[n,d]*ivar[d]*sum(ddx[n',d]*dout[n',d], n'))/N^2
+ *   dx[n,d] = ivar[d]*(gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + 3*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d], n')*sum(dout[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*dout[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n'))/N^2
  *   dgamma[d] = ivar[d]*(N*sum(ddx[n,d]*dout[n,d], n) - sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n) - sum(ddx[n,d], n)*sum(dout[n,d], n))/N
  *   dbeta[d] = 0
- *   ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gammax[n,d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
+ *   ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
  *
  * 3 passes; each reduction is computed once and shared.
  */
@@ -1144,7 +1144,6 @@ export function doubleBackwardFused(
   const gamma = cache.values.gamma;
   const ivar = cache.values.ivar;
   const xhat = cache.values.xhat;
-  const gammax = cache.values.gammax;
   checkArray(dout, N * D, "dout");
   const gg_dx = cotangent(gg, "dx", N * D);
   const gg_dgamma = cotangent(gg, "dgamma", D);
@@ -1195,12 +1194,12 @@ export function doubleBackwardFused(
       ],
     );
   const r = new Float64Array(D); // sum(ddx[n,d], n)
-  const r1 = new Float64Array(D); // sum(dout[n,d], n)
-  const r2 = new Float64Array(D); // sum(dout[n,d]*xhat[n,d], n)
-  const r3 = new Float64Array(D); // sum(ddx[n,d]*xhat[n,d], n)
-  const r4 = new Float64Array(D); // sum(ddx[n,d]*dout[n,d], n)
+  const r1 = new Float64Array(D); // sum(dout[n,d]*xhat[n,d], n)
+  const r2 = new Float64Array(D); // sum(ddx[n,d]*xhat[n,d], n)
+  const r3 = new Float64Array(D); // sum(ddx[n,d]*dout[n,d], n)
+  const r4 = new Float64Array(D); // sum(dout[n,d], n)
 
-  // one pass over memory for sum(ddx[n,d], n), sum(dout[n,d], n), sum(dout[n,d]*xhat[n,d], n), sum(ddx[n,d]*xhat[n,d], n), sum(ddx[n,d]*dout[n,d], n)
+  // one pass over memory for sum(ddx[n,d], n), sum(dout[n,d]*xhat[n,d], n), sum(ddx[n,d]*xhat[n,d], n), sum(ddx[n,d]*dout[n,d], n), sum(dout[n,d], n)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -1210,20 +1209,20 @@ export function doubleBackwardFused(
         const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
         const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const dout_n1_d = dout[(n + 1) * D + d]!;
-        const dout_n2_d = dout[(n + 2) * D + d]!;
-        const dout_n3_d = dout[(n + 3) * D + d]!;
         const xhat_n_d = xhat[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
         const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
         const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
         const xhat_n3_d = xhat[(n + 3) * D + d]!;
         r[d] = r[d]! + (gg_dx_n_d + gg_dx_n1_d + gg_dx_n2_d + gg_dx_n3_d);
-        r1[d] = r1[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
-        r2[d] = r2[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
+        r1[d] = r1[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
+        r2[d] =
+          r2[d]! + (gg_dx_n_d * xhat_n_d + gg_dx_n1_d * xhat_n1_d + gg_dx_n2_d * xhat_n2_d + gg_dx_n3_d * xhat_n3_d);
         r3[d] =
-          r3[d]! + (gg_dx_n_d * xhat_n_d + gg_dx_n1_d * xhat_n1_d + gg_dx_n2_d * xhat_n2_d + gg_dx_n3_d * xhat_n3_d);
-        r4[d] =
-          r4[d]! + (gg_dx_n_d * dout_n_d + gg_dx_n1_d * dout_n1_d + gg_dx_n2_d * dout_n2_d + gg_dx_n3_d * dout_n3_d);
+          r3[d]! + (gg_dx_n_d * dout_n_d + gg_dx_n1_d * dout_n1_d + gg_dx_n2_d * dout_n2_d + gg_dx_n3_d * dout_n3_d);
+        r4[d] = r4[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
       }
     }
 
@@ -1233,317 +1232,211 @@ export function doubleBackwardFused(
         const dout_n_d = dout[n * D + d]!;
         const xhat_n_d = xhat[n * D + d]!;
         r[d] = r[d]! + gg_dx_n_d;
-        r1[d] = r1[d]! + dout_n_d;
-        r2[d] = r2[d]! + dout_n_d * xhat_n_d;
-        r3[d] = r3[d]! + gg_dx_n_d * xhat_n_d;
-        r4[d] = r4[d]! + gg_dx_n_d * dout_n_d;
+        r1[d] = r1[d]! + dout_n_d * xhat_n_d;
+        r2[d] = r2[d]! + gg_dx_n_d * xhat_n_d;
+        r3[d] = r3[d]! + gg_dx_n_d * dout_n_d;
+        r4[d] = r4[d]! + dout_n_d;
       }
     }
   }
 
   // one pass over memory for dx, ddout
-  // dx[n,d] = ivar[d]*(gammax[n,d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d], n') + gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + 3*gammax[n,d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n') - N*gammax[n,d]*ivar[d]*sum(ddx[n',d]*dout[n',d], n'))/N^2
+  // dx[n,d] = ivar[d]*(gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + 3*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d], n')*sum(dout[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*dout[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n'))/N^2
   // derived from the naive backward by inlining, then unfold-product, sum-factor ×17, distribute ×23, sum-linear ×11, sum-invariant, expand-definitions, share-reduction ×2, factor-common, fold-product ×12
-  // ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gammax[n,d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
+  // ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
   // derived from the naive backward by inlining, then unfold-product ×2, sum-factor ×3, distribute ×6, sum-linear, expand-definitions, share-reduction, factor-common, fold-product ×5
   {
-    const per_d = new Float64Array(D * 8); // dx_gammax = 3*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d], n)/N^2 - ivar[d]^2*sum(ddx[n,d]*dout[n,d], n)/N; dx_offset = gamma[d]*ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + gamma[d]*ivar[d]^2*sum(dout[n,d], n)*sum(ddx[n,d]*xhat[n,d], n)/N^2 - ddgamma[d]*ivar[d]*sum(dout[n,d], n)/N; dx_xhat = -ddgamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; dx_dout = ddgamma[d]*ivar[d] - gamma[d]*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)/N; dx_ddx = -gamma[d]*ivar[d]^2*sum(dout[n,d]*xhat[n,d], n)/N; ddout_offset = ddbeta[d] - gamma[d]*ivar[d]*sum(ddx[n,d], n)/N; ddout_ddx = gamma[d]*ivar[d]; ddout_gammax = -ivar[d]*sum(ddx[n,d]*xhat[n,d], n)/N
+    const per_d = new Float64Array(D * 7); // dx_offset = gamma[d]*ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + gamma[d]*ivar[d]^2*sum(dout[n,d], n)*sum(ddx[n,d]*xhat[n,d], n)/N^2 - ddgamma[d]*ivar[d]*sum(dout[n,d], n)/N; dx_xhat = 3*gamma[d]*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + gamma[d]*ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d], n)/N^2 - gamma[d]*ivar[d]^2*sum(ddx[n,d]*dout[n,d], n)/N - ddgamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; dx_dout = ddgamma[d]*ivar[d] - gamma[d]*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)/N; dx_ddx = -gamma[d]*ivar[d]^2*sum(dout[n,d]*xhat[n,d], n)/N; ddout_offset = ddbeta[d] - gamma[d]*ivar[d]*sum(ddx[n,d], n)/N; ddout_xhat = ddgamma[d] - gamma[d]*ivar[d]*sum(ddx[n,d]*xhat[n,d], n)/N; ddout_ddx = gamma[d]*ivar[d]
     for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
       const ivar_d = ivar[d]!;
-      const r4_d = r4[d]!;
-      const r3_d = r3[d]!;
-      const r2_d = r2[d]!;
       const r_d = r[d]!;
       const r1_d = r1[d]!;
-      const gamma_d = gamma[d]!;
       const gg_dgamma_d = gg_dgamma[d]!;
+      const r4_d = r4[d]!;
+      const r2_d = r2[d]!;
+      const r3_d = r3[d]!;
       const gg_dbeta_d = gg_dbeta[d]!;
-      per_d[d * 8] =
-        -((ivar_d * ivar_d * r4_d) / N) +
-        (3 * (ivar_d * ivar_d) * r3_d * r2_d) / (N * N) +
-        (ivar_d * ivar_d * r_d * r1_d) / (N * N);
-      per_d[d * 8 + 1] =
-        (gamma_d * (ivar_d * ivar_d) * r_d * r2_d) / (N * N) -
-        (gg_dgamma_d * ivar_d * r1_d) / N +
-        (gamma_d * (ivar_d * ivar_d) * r1_d * r3_d) / (N * N);
-      per_d[d * 8 + 2] = -((gg_dgamma_d * ivar_d * r2_d) / N);
-      per_d[d * 8 + 3] = -((gamma_d * (ivar_d * ivar_d) * r3_d) / N) + gg_dgamma_d * ivar_d;
-      per_d[d * 8 + 4] = -((gamma_d * (ivar_d * ivar_d) * r2_d) / N);
-      per_d[d * 8 + 5] = gg_dbeta_d - (gamma_d * ivar_d * r_d) / N;
-      per_d[d * 8 + 6] = gamma_d * ivar_d;
-      per_d[d * 8 + 7] = -((ivar_d * r3_d) / N);
+      per_d[d * 7] =
+        (gamma_d * (ivar_d * ivar_d) * r_d * r1_d) / (N * N) -
+        (gg_dgamma_d * ivar_d * r4_d) / N +
+        (gamma_d * (ivar_d * ivar_d) * r4_d * r2_d) / (N * N);
+      per_d[d * 7 + 1] =
+        (3 * gamma_d * (ivar_d * ivar_d) * r2_d * r1_d) / (N * N) -
+        (gamma_d * (ivar_d * ivar_d) * r3_d) / N +
+        (gamma_d * (ivar_d * ivar_d) * r_d * r4_d) / (N * N) -
+        (gg_dgamma_d * ivar_d * r1_d) / N;
+      per_d[d * 7 + 2] = -((gamma_d * (ivar_d * ivar_d) * r2_d) / N) + gg_dgamma_d * ivar_d;
+      per_d[d * 7 + 3] = -((gamma_d * (ivar_d * ivar_d) * r1_d) / N);
+      per_d[d * 7 + 4] = gg_dbeta_d - (gamma_d * ivar_d * r_d) / N;
+      per_d[d * 7 + 5] = gg_dgamma_d - (gamma_d * ivar_d * r2_d) / N;
+      per_d[d * 7 + 6] = gamma_d * ivar_d;
     }
 
     let n = 0;
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const dx_offset_d = per_d[d * 8 + 1]!;
-        const dx_xhat_d = per_d[d * 8 + 2]!;
-        const xhat_n_d = xhat[n * D + d]!;
+        const dx_offset_d = per_d[d * 7]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 8 + 4]!;
-        const dx_dout_d = per_d[d * 8 + 3]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_gammax_d = per_d[d * 8]!;
-        const gammax_n_d = gammax[n * D + d]!;
-        const ddout_offset_d = per_d[d * 8 + 5]!;
-        const ddout_gammax_d = per_d[d * 8 + 7]!;
-        const ddout_ddx_d = per_d[d * 8 + 6]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        const dx_offset_d1 = per_d[(d + 1) * 8 + 1]!;
-        const dx_xhat_d1 = per_d[(d + 1) * 8 + 2]!;
-        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        const dx_offset_d1 = per_d[(d + 1) * 7]!;
         const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const dx_ddx_d1 = per_d[(d + 1) * 8 + 4]!;
-        const dx_dout_d1 = per_d[(d + 1) * 8 + 3]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
+        const dx_xhat_d1 = per_d[(d + 1) * 7 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dx_dout_d1 = per_d[(d + 1) * 7 + 2]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const dx_gammax_d1 = per_d[(d + 1) * 8]!;
-        const gammax_n_d1 = gammax[n * D + d + 1]!;
-        const ddout_offset_d1 = per_d[(d + 1) * 8 + 5]!;
-        const ddout_gammax_d1 = per_d[(d + 1) * 8 + 7]!;
-        const ddout_ddx_d1 = per_d[(d + 1) * 8 + 6]!;
-        const gg_dgamma_d1 = gg_dgamma[d + 1]!;
-        const dx_offset_d2 = per_d[(d + 2) * 8 + 1]!;
-        const dx_xhat_d2 = per_d[(d + 2) * 8 + 2]!;
-        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const ddout_offset_d1 = per_d[(d + 1) * 7 + 4]!;
+        const ddout_xhat_d1 = per_d[(d + 1) * 7 + 5]!;
+        const ddout_ddx_d1 = per_d[(d + 1) * 7 + 6]!;
+        const dx_offset_d2 = per_d[(d + 2) * 7]!;
         const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const dx_ddx_d2 = per_d[(d + 2) * 8 + 4]!;
-        const dx_dout_d2 = per_d[(d + 2) * 8 + 3]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
+        const dx_xhat_d2 = per_d[(d + 2) * 7 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dx_dout_d2 = per_d[(d + 2) * 7 + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const dx_gammax_d2 = per_d[(d + 2) * 8]!;
-        const gammax_n_d2 = gammax[n * D + d + 2]!;
-        const ddout_offset_d2 = per_d[(d + 2) * 8 + 5]!;
-        const ddout_gammax_d2 = per_d[(d + 2) * 8 + 7]!;
-        const ddout_ddx_d2 = per_d[(d + 2) * 8 + 6]!;
-        const gg_dgamma_d2 = gg_dgamma[d + 2]!;
-        const dx_offset_d3 = per_d[(d + 3) * 8 + 1]!;
-        const dx_xhat_d3 = per_d[(d + 3) * 8 + 2]!;
-        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const ddout_offset_d2 = per_d[(d + 2) * 7 + 4]!;
+        const ddout_xhat_d2 = per_d[(d + 2) * 7 + 5]!;
+        const ddout_ddx_d2 = per_d[(d + 2) * 7 + 6]!;
+        const dx_offset_d3 = per_d[(d + 3) * 7]!;
         const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        const dx_ddx_d3 = per_d[(d + 3) * 8 + 4]!;
-        const dx_dout_d3 = per_d[(d + 3) * 8 + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
+        const dx_xhat_d3 = per_d[(d + 3) * 7 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dx_dout_d3 = per_d[(d + 3) * 7 + 2]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const dx_gammax_d3 = per_d[(d + 3) * 8]!;
-        const gammax_n_d3 = gammax[n * D + d + 3]!;
-        const ddout_offset_d3 = per_d[(d + 3) * 8 + 5]!;
-        const ddout_gammax_d3 = per_d[(d + 3) * 8 + 7]!;
-        const ddout_ddx_d3 = per_d[(d + 3) * 8 + 6]!;
-        const gg_dgamma_d3 = gg_dgamma[d + 3]!;
-        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const ddout_offset_d3 = per_d[(d + 3) * 7 + 4]!;
+        const ddout_xhat_d3 = per_d[(d + 3) * 7 + 5]!;
+        const ddout_ddx_d3 = per_d[(d + 3) * 7 + 6]!;
         const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
-        const gammax_n1_d = gammax[(n + 1) * D + d]!;
-        const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
         const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
+        const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
         const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
-        const gammax_n1_d1 = gammax[(n + 1) * D + d + 1]!;
-        const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
         const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
+        const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
         const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
-        const gammax_n1_d2 = gammax[(n + 1) * D + d + 2]!;
-        const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
         const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
+        const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
         const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
-        const gammax_n1_d3 = gammax[(n + 1) * D + d + 3]!;
-        dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d + dx_gammax_d * gammax_n_d;
-        ddout[n * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n_d + gg_dx_n_d * ddout_ddx_d + gg_dgamma_d * xhat_n_d;
-        dx[n * D + d + 1] =
-          dx_offset_d1 +
-          dx_xhat_d1 * xhat_n_d1 +
-          gg_dx_n_d1 * dx_ddx_d1 +
-          dx_dout_d1 * dout_n_d1 +
-          dx_gammax_d1 * gammax_n_d1;
-        ddout[n * D + d + 1] =
-          ddout_offset_d1 + ddout_gammax_d1 * gammax_n_d1 + gg_dx_n_d1 * ddout_ddx_d1 + gg_dgamma_d1 * xhat_n_d1;
-        dx[n * D + d + 2] =
-          dx_offset_d2 +
-          dx_xhat_d2 * xhat_n_d2 +
-          gg_dx_n_d2 * dx_ddx_d2 +
-          dx_dout_d2 * dout_n_d2 +
-          dx_gammax_d2 * gammax_n_d2;
-        ddout[n * D + d + 2] =
-          ddout_offset_d2 + ddout_gammax_d2 * gammax_n_d2 + gg_dx_n_d2 * ddout_ddx_d2 + gg_dgamma_d2 * xhat_n_d2;
-        dx[n * D + d + 3] =
-          dx_offset_d3 +
-          dx_xhat_d3 * xhat_n_d3 +
-          gg_dx_n_d3 * dx_ddx_d3 +
-          dx_dout_d3 * dout_n_d3 +
-          dx_gammax_d3 * gammax_n_d3;
-        ddout[n * D + d + 3] =
-          ddout_offset_d3 + ddout_gammax_d3 * gammax_n_d3 + gg_dx_n_d3 * ddout_ddx_d3 + gg_dgamma_d3 * xhat_n_d3;
-        dx[(n + 1) * D + d] =
-          dx_offset_d +
-          dx_xhat_d * xhat_n1_d +
-          gg_dx_n1_d * dx_ddx_d +
-          dx_dout_d * dout_n1_d +
-          dx_gammax_d * gammax_n1_d;
-        ddout[(n + 1) * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n1_d + gg_dx_n1_d * ddout_ddx_d + gg_dgamma_d * xhat_n1_d;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[n * D + d + 1] = dx_offset_d1 + gg_dx_n_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n_d1 + dx_dout_d1 * dout_n_d1;
+        ddout[n * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n_d1 + gg_dx_n_d1 * ddout_ddx_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + gg_dx_n_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n_d2 + dx_dout_d2 * dout_n_d2;
+        ddout[n * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n_d2 + gg_dx_n_d2 * ddout_ddx_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + gg_dx_n_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n_d3 + dx_dout_d3 * dout_n_d3;
+        ddout[n * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n_d3 + gg_dx_n_d3 * ddout_ddx_d3;
+        dx[(n + 1) * D + d] = dx_offset_d + gg_dx_n1_d * dx_ddx_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d;
+        ddout[(n + 1) * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n1_d + gg_dx_n1_d * ddout_ddx_d;
         dx[(n + 1) * D + d + 1] =
-          dx_offset_d1 +
-          dx_xhat_d1 * xhat_n1_d1 +
-          gg_dx_n1_d1 * dx_ddx_d1 +
-          dx_dout_d1 * dout_n1_d1 +
-          dx_gammax_d1 * gammax_n1_d1;
-        ddout[(n + 1) * D + d + 1] =
-          ddout_offset_d1 + ddout_gammax_d1 * gammax_n1_d1 + gg_dx_n1_d1 * ddout_ddx_d1 + gg_dgamma_d1 * xhat_n1_d1;
+          dx_offset_d1 + gg_dx_n1_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n1_d1 + dx_dout_d1 * dout_n1_d1;
+        ddout[(n + 1) * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n1_d1 + gg_dx_n1_d1 * ddout_ddx_d1;
         dx[(n + 1) * D + d + 2] =
-          dx_offset_d2 +
-          dx_xhat_d2 * xhat_n1_d2 +
-          gg_dx_n1_d2 * dx_ddx_d2 +
-          dx_dout_d2 * dout_n1_d2 +
-          dx_gammax_d2 * gammax_n1_d2;
-        ddout[(n + 1) * D + d + 2] =
-          ddout_offset_d2 + ddout_gammax_d2 * gammax_n1_d2 + gg_dx_n1_d2 * ddout_ddx_d2 + gg_dgamma_d2 * xhat_n1_d2;
+          dx_offset_d2 + gg_dx_n1_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n1_d2 + dx_dout_d2 * dout_n1_d2;
+        ddout[(n + 1) * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n1_d2 + gg_dx_n1_d2 * ddout_ddx_d2;
         dx[(n + 1) * D + d + 3] =
-          dx_offset_d3 +
-          dx_xhat_d3 * xhat_n1_d3 +
-          gg_dx_n1_d3 * dx_ddx_d3 +
-          dx_dout_d3 * dout_n1_d3 +
-          dx_gammax_d3 * gammax_n1_d3;
-        ddout[(n + 1) * D + d + 3] =
-          ddout_offset_d3 + ddout_gammax_d3 * gammax_n1_d3 + gg_dx_n1_d3 * ddout_ddx_d3 + gg_dgamma_d3 * xhat_n1_d3;
+          dx_offset_d3 + gg_dx_n1_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n1_d3 + dx_dout_d3 * dout_n1_d3;
+        ddout[(n + 1) * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n1_d3 + gg_dx_n1_d3 * ddout_ddx_d3;
       }
 
       for (; d < D; d++) {
-        const dx_offset_d = per_d[d * 8 + 1]!;
-        const dx_xhat_d = per_d[d * 8 + 2]!;
-        const xhat_n_d = xhat[n * D + d]!;
+        const dx_offset_d = per_d[d * 7]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 8 + 4]!;
-        const dx_dout_d = per_d[d * 8 + 3]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_gammax_d = per_d[d * 8]!;
-        const gammax_n_d = gammax[n * D + d]!;
-        const ddout_offset_d = per_d[d * 8 + 5]!;
-        const ddout_gammax_d = per_d[d * 8 + 7]!;
-        const ddout_ddx_d = per_d[d * 8 + 6]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
         const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
-        const gammax_n1_d = gammax[(n + 1) * D + d]!;
-        dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d + dx_gammax_d * gammax_n_d;
-        ddout[n * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n_d + gg_dx_n_d * ddout_ddx_d + gg_dgamma_d * xhat_n_d;
-        dx[(n + 1) * D + d] =
-          dx_offset_d +
-          dx_xhat_d * xhat_n1_d +
-          gg_dx_n1_d * dx_ddx_d +
-          dx_dout_d * dout_n1_d +
-          dx_gammax_d * gammax_n1_d;
-        ddout[(n + 1) * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n1_d + gg_dx_n1_d * ddout_ddx_d + gg_dgamma_d * xhat_n1_d;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[(n + 1) * D + d] = dx_offset_d + gg_dx_n1_d * dx_ddx_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d;
+        ddout[(n + 1) * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n1_d + gg_dx_n1_d * ddout_ddx_d;
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const dx_offset_d = per_d[d * 8 + 1]!;
-        const dx_xhat_d = per_d[d * 8 + 2]!;
-        const xhat_n_d = xhat[n * D + d]!;
+        const dx_offset_d = per_d[d * 7]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 8 + 4]!;
-        const dx_dout_d = per_d[d * 8 + 3]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_gammax_d = per_d[d * 8]!;
-        const gammax_n_d = gammax[n * D + d]!;
-        const ddout_offset_d = per_d[d * 8 + 5]!;
-        const ddout_gammax_d = per_d[d * 8 + 7]!;
-        const ddout_ddx_d = per_d[d * 8 + 6]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        const dx_offset_d1 = per_d[(d + 1) * 8 + 1]!;
-        const dx_xhat_d1 = per_d[(d + 1) * 8 + 2]!;
-        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        const dx_offset_d1 = per_d[(d + 1) * 7]!;
         const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const dx_ddx_d1 = per_d[(d + 1) * 8 + 4]!;
-        const dx_dout_d1 = per_d[(d + 1) * 8 + 3]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
+        const dx_xhat_d1 = per_d[(d + 1) * 7 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dx_dout_d1 = per_d[(d + 1) * 7 + 2]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const dx_gammax_d1 = per_d[(d + 1) * 8]!;
-        const gammax_n_d1 = gammax[n * D + d + 1]!;
-        const ddout_offset_d1 = per_d[(d + 1) * 8 + 5]!;
-        const ddout_gammax_d1 = per_d[(d + 1) * 8 + 7]!;
-        const ddout_ddx_d1 = per_d[(d + 1) * 8 + 6]!;
-        const gg_dgamma_d1 = gg_dgamma[d + 1]!;
-        const dx_offset_d2 = per_d[(d + 2) * 8 + 1]!;
-        const dx_xhat_d2 = per_d[(d + 2) * 8 + 2]!;
-        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const ddout_offset_d1 = per_d[(d + 1) * 7 + 4]!;
+        const ddout_xhat_d1 = per_d[(d + 1) * 7 + 5]!;
+        const ddout_ddx_d1 = per_d[(d + 1) * 7 + 6]!;
+        const dx_offset_d2 = per_d[(d + 2) * 7]!;
         const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const dx_ddx_d2 = per_d[(d + 2) * 8 + 4]!;
-        const dx_dout_d2 = per_d[(d + 2) * 8 + 3]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
+        const dx_xhat_d2 = per_d[(d + 2) * 7 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dx_dout_d2 = per_d[(d + 2) * 7 + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const dx_gammax_d2 = per_d[(d + 2) * 8]!;
-        const gammax_n_d2 = gammax[n * D + d + 2]!;
-        const ddout_offset_d2 = per_d[(d + 2) * 8 + 5]!;
-        const ddout_gammax_d2 = per_d[(d + 2) * 8 + 7]!;
-        const ddout_ddx_d2 = per_d[(d + 2) * 8 + 6]!;
-        const gg_dgamma_d2 = gg_dgamma[d + 2]!;
-        const dx_offset_d3 = per_d[(d + 3) * 8 + 1]!;
-        const dx_xhat_d3 = per_d[(d + 3) * 8 + 2]!;
-        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const ddout_offset_d2 = per_d[(d + 2) * 7 + 4]!;
+        const ddout_xhat_d2 = per_d[(d + 2) * 7 + 5]!;
+        const ddout_ddx_d2 = per_d[(d + 2) * 7 + 6]!;
+        const dx_offset_d3 = per_d[(d + 3) * 7]!;
         const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        const dx_ddx_d3 = per_d[(d + 3) * 8 + 4]!;
-        const dx_dout_d3 = per_d[(d + 3) * 8 + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
+        const dx_xhat_d3 = per_d[(d + 3) * 7 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dx_dout_d3 = per_d[(d + 3) * 7 + 2]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const dx_gammax_d3 = per_d[(d + 3) * 8]!;
-        const gammax_n_d3 = gammax[n * D + d + 3]!;
-        const ddout_offset_d3 = per_d[(d + 3) * 8 + 5]!;
-        const ddout_gammax_d3 = per_d[(d + 3) * 8 + 7]!;
-        const ddout_ddx_d3 = per_d[(d + 3) * 8 + 6]!;
-        const gg_dgamma_d3 = gg_dgamma[d + 3]!;
-        dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d + dx_gammax_d * gammax_n_d;
-        ddout[n * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n_d + gg_dx_n_d * ddout_ddx_d + gg_dgamma_d * xhat_n_d;
-        dx[n * D + d + 1] =
-          dx_offset_d1 +
-          dx_xhat_d1 * xhat_n_d1 +
-          gg_dx_n_d1 * dx_ddx_d1 +
-          dx_dout_d1 * dout_n_d1 +
-          dx_gammax_d1 * gammax_n_d1;
-        ddout[n * D + d + 1] =
-          ddout_offset_d1 + ddout_gammax_d1 * gammax_n_d1 + gg_dx_n_d1 * ddout_ddx_d1 + gg_dgamma_d1 * xhat_n_d1;
-        dx[n * D + d + 2] =
-          dx_offset_d2 +
-          dx_xhat_d2 * xhat_n_d2 +
-          gg_dx_n_d2 * dx_ddx_d2 +
-          dx_dout_d2 * dout_n_d2 +
-          dx_gammax_d2 * gammax_n_d2;
-        ddout[n * D + d + 2] =
-          ddout_offset_d2 + ddout_gammax_d2 * gammax_n_d2 + gg_dx_n_d2 * ddout_ddx_d2 + gg_dgamma_d2 * xhat_n_d2;
-        dx[n * D + d + 3] =
-          dx_offset_d3 +
-          dx_xhat_d3 * xhat_n_d3 +
-          gg_dx_n_d3 * dx_ddx_d3 +
-          dx_dout_d3 * dout_n_d3 +
-          dx_gammax_d3 * gammax_n_d3;
-        ddout[n * D + d + 3] =
-          ddout_offset_d3 + ddout_gammax_d3 * gammax_n_d3 + gg_dx_n_d3 * ddout_ddx_d3 + gg_dgamma_d3 * xhat_n_d3;
+        const ddout_offset_d3 = per_d[(d + 3) * 7 + 4]!;
+        const ddout_xhat_d3 = per_d[(d + 3) * 7 + 5]!;
+        const ddout_ddx_d3 = per_d[(d + 3) * 7 + 6]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[n * D + d + 1] = dx_offset_d1 + gg_dx_n_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n_d1 + dx_dout_d1 * dout_n_d1;
+        ddout[n * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n_d1 + gg_dx_n_d1 * ddout_ddx_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + gg_dx_n_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n_d2 + dx_dout_d2 * dout_n_d2;
+        ddout[n * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n_d2 + gg_dx_n_d2 * ddout_ddx_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + gg_dx_n_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n_d3 + dx_dout_d3 * dout_n_d3;
+        ddout[n * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n_d3 + gg_dx_n_d3 * ddout_ddx_d3;
       }
 
       for (; d < D; d++) {
-        const dx_offset_d = per_d[d * 8 + 1]!;
-        const dx_xhat_d = per_d[d * 8 + 2]!;
-        const xhat_n_d = xhat[n * D + d]!;
+        const dx_offset_d = per_d[d * 7]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 8 + 4]!;
-        const dx_dout_d = per_d[d * 8 + 3]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
         const dout_n_d = dout[n * D + d]!;
-        const dx_gammax_d = per_d[d * 8]!;
-        const gammax_n_d = gammax[n * D + d]!;
-        const ddout_offset_d = per_d[d * 8 + 5]!;
-        const ddout_gammax_d = per_d[d * 8 + 7]!;
-        const ddout_ddx_d = per_d[d * 8 + 6]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d + dx_gammax_d * gammax_n_d;
-        ddout[n * D + d] =
-          ddout_offset_d + ddout_gammax_d * gammax_n_d + gg_dx_n_d * ddout_ddx_d + gg_dgamma_d * xhat_n_d;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
       }
     }
   }
@@ -1558,47 +1451,47 @@ export function doubleBackwardFused(
     let d = 0;
     for (; d + 4 <= D; d += 4) {
       const ivar_d = ivar[d]!;
-      const r4_d = r4[d]!;
       const r3_d = r3[d]!;
       const r2_d = r2[d]!;
-      const r_d = r[d]!;
       const r1_d = r1[d]!;
+      const r_d = r[d]!;
+      const r4_d = r4[d]!;
       const ivar_d1 = ivar[d + 1]!;
-      const r4_d1 = r4[d + 1]!;
       const r3_d1 = r3[d + 1]!;
       const r2_d1 = r2[d + 1]!;
-      const r_d1 = r[d + 1]!;
       const r1_d1 = r1[d + 1]!;
+      const r_d1 = r[d + 1]!;
+      const r4_d1 = r4[d + 1]!;
       const ivar_d2 = ivar[d + 2]!;
-      const r4_d2 = r4[d + 2]!;
       const r3_d2 = r3[d + 2]!;
       const r2_d2 = r2[d + 2]!;
-      const r_d2 = r[d + 2]!;
       const r1_d2 = r1[d + 2]!;
+      const r_d2 = r[d + 2]!;
+      const r4_d2 = r4[d + 2]!;
       const ivar_d3 = ivar[d + 3]!;
-      const r4_d3 = r4[d + 3]!;
       const r3_d3 = r3[d + 3]!;
       const r2_d3 = r2[d + 3]!;
-      const r_d3 = r[d + 3]!;
       const r1_d3 = r1[d + 3]!;
-      dgamma[d] = dgamma_inv * ivar_d * (N * r4_d - r3_d * r2_d - r_d * r1_d);
+      const r_d3 = r[d + 3]!;
+      const r4_d3 = r4[d + 3]!;
+      dgamma[d] = dgamma_inv * ivar_d * (N * r3_d - r2_d * r1_d - r_d * r4_d);
       dbeta[d] = 0;
-      dgamma[d + 1] = dgamma_inv * ivar_d1 * (N * r4_d1 - r3_d1 * r2_d1 - r_d1 * r1_d1);
+      dgamma[d + 1] = dgamma_inv * ivar_d1 * (N * r3_d1 - r2_d1 * r1_d1 - r_d1 * r4_d1);
       dbeta[d + 1] = 0;
-      dgamma[d + 2] = dgamma_inv * ivar_d2 * (N * r4_d2 - r3_d2 * r2_d2 - r_d2 * r1_d2);
+      dgamma[d + 2] = dgamma_inv * ivar_d2 * (N * r3_d2 - r2_d2 * r1_d2 - r_d2 * r4_d2);
       dbeta[d + 2] = 0;
-      dgamma[d + 3] = dgamma_inv * ivar_d3 * (N * r4_d3 - r3_d3 * r2_d3 - r_d3 * r1_d3);
+      dgamma[d + 3] = dgamma_inv * ivar_d3 * (N * r3_d3 - r2_d3 * r1_d3 - r_d3 * r4_d3);
       dbeta[d + 3] = 0;
     }
 
     for (; d < D; d++) {
       const ivar_d = ivar[d]!;
-      const r4_d = r4[d]!;
       const r3_d = r3[d]!;
       const r2_d = r2[d]!;
-      const r_d = r[d]!;
       const r1_d = r1[d]!;
-      dgamma[d] = dgamma_inv * ivar_d * (N * r4_d - r3_d * r2_d - r_d * r1_d);
+      const r_d = r[d]!;
+      const r4_d = r4[d]!;
+      dgamma[d] = dgamma_inv * ivar_d * (N * r3_d - r2_d * r1_d - r_d * r4_d);
       dbeta[d] = 0;
     }
   }

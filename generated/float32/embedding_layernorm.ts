@@ -1262,12 +1262,12 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]^3*xmu[b,s,d]*delta(v, ids[b,s])*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d')), b, s) + sum(D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s]*delta(v, ids[b,s]), b, s) - sum(D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*delta(v, ids[b,s])*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d'), b, s) - sum(D*rstd[b,s]^3*delta(v, ids[b,s])*sum(ddE[v',d]*delta(v', ids[b,s]), v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d'), b, s))/D^2
- *   dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
+ *   dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s))/D^2
+ *   dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)/D
  *   dbeta[d] = 0
  *   ddout[b,s,d] = (D*gamma[d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v) + D*ddbeta[d] + D*ddgamma[d]*rstd[b,s]*xmu[b,s,d] - gamma[d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - gamma[d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v))/D
  *
- * 10 passes; each reduction is computed once and shared.
+ * 9 passes; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<EmbeddingLayernormGradients>>,
@@ -1326,32 +1326,21 @@ export function doubleBackwardFused(
         "cache.values.y",
       ],
     );
-  const r = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
-  const r1 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
-  const r2 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
-  const r3 = new Float64Array(B * S); // sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
-  const r4 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  const r = new Float64Array(B * D * S); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r1 = new Float64Array(B * S); // sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
+  const r2 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  const r3 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
+  const r4 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
   const r5 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d], d)
   const r6 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
-  const r7 = new Float64Array(B * S * D); // stored(rstd[b,s]^3*xmu[b,s,d]*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d')))
-  const r8 = new Float64Array(D * V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]^3*xmu[b,s,d]*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d'))), b, s)
-  const r9 = new Float64Array(B * S * D); // stored(D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s])
-  const r10 = new Float64Array(D * V); // sum(delta(v, ids[b,s])*stored(D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s]), b, s)
-  const r11 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d], d), then rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))
-  const r12 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*(rstd[b,s]^2*sum(ddE[v',d]*delta(v', ids[b,s]), d, v')*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v',d]*delta(v', ids[b,s]), v'), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))), b, s)
-  const r13 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
-  const r14 = new Float64Array(D * V); // sum(D*rstd[b,s]^3*delta(v, ids[b,s])*sum(ddE[v',d]*delta(v', ids[b,s]), v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d'), b, s)
-  const r15 = new Float64Array(B * S * D); // stored(D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'))
-  const r16 = new Float64Array(D * V); // sum(delta(v, ids[b,s])*stored(D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
-  const r17 = new Float64Array(D); // sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s)
-  const r18 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v), then rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
-  const r19 = new Float64Array(D); // sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s)
-  const r20 = new Float64Array(B * S); // stored(rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d))
-  const r21 = new Float64Array(D); // sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
-  const r22 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
-  const r23 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  const r7 = new Float64Array(D * V); // sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
+  const r8 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d], d), then rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))
+  const r9 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*(rstd[b,s]^2*sum(ddE[v',d]*delta(v', ids[b,s]), d, v')*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v',d]*delta(v', ids[b,s]), v'), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))), b, s)
+  const r10 = new Float64Array(D); // sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  const r11 = new Float64Array(D * B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r12 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
 
-  // one pass over memory for sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  // one pass over memory for sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
   {
     for (let b = 0; b < B; b++) {
       let d = 0;
@@ -1359,13 +1348,13 @@ export function doubleBackwardFused(
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
           const ids_id = ids_b_s;
+          const ids_id4 = ids_b_s;
+          const ids_id5 = ids_b_s;
           const ids_id6 = ids_b_s;
-          const ids_id7 = ids_b_s;
-          const ids_id8 = ids_b_s;
-          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
-          r[(b * S + s) * D + d + 1] = r[(b * S + s) * D + d + 1]! + gg_dE[ids_id6 * D + d + 1]!;
-          r[(b * S + s) * D + d + 2] = r[(b * S + s) * D + d + 2]! + gg_dE[ids_id7 * D + d + 2]!;
-          r[(b * S + s) * D + d + 3] = r[(b * S + s) * D + d + 3]! + gg_dE[ids_id8 * D + d + 3]!;
+          r[(b * D + d) * S + s] = r[(b * D + d) * S + s]! + gg_dE[ids_id * D + d]!;
+          r[(b * D + d + 1) * S + s] = r[(b * D + d + 1) * S + s]! + gg_dE[ids_id4 * D + d + 1]!;
+          r[(b * D + d + 2) * S + s] = r[(b * D + d + 2) * S + s]! + gg_dE[ids_id5 * D + d + 2]!;
+          r[(b * D + d + 3) * S + s] = r[(b * D + d + 3) * S + s]! + gg_dE[ids_id6 * D + d + 3]!;
           const ids_id1 = ids_b_s;
           const ids_id11 = ids_b_s;
           const ids_id12 = ids_b_s;
@@ -1380,38 +1369,20 @@ export function doubleBackwardFused(
           const ids_id21 = ids_b_s;
           const ids_id22 = ids_b_s;
           const ids_id23 = ids_b_s;
-          r13[(b * S + s) * D + d] = r13[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
-          r13[(b * S + s) * D + d + 1] = r13[(b * S + s) * D + d + 1]! + gg_dE[ids_id21 * D + d + 1]!;
-          r13[(b * S + s) * D + d + 2] = r13[(b * S + s) * D + d + 2]! + gg_dE[ids_id22 * D + d + 2]!;
-          r13[(b * S + s) * D + d + 3] = r13[(b * S + s) * D + d + 3]! + gg_dE[ids_id23 * D + d + 3]!;
+          r11[(d * B + b) * S + s] = r11[(d * B + b) * S + s]! + gg_dE[ids_id2 * D + d]!;
+          r11[((d + 1) * B + b) * S + s] = r11[((d + 1) * B + b) * S + s]! + gg_dE[ids_id21 * D + d + 1]!;
+          r11[((d + 2) * B + b) * S + s] = r11[((d + 2) * B + b) * S + s]! + gg_dE[ids_id22 * D + d + 2]!;
+          r11[((d + 3) * B + b) * S + s] = r11[((d + 3) * B + b) * S + s]! + gg_dE[ids_id23 * D + d + 3]!;
           const ids_id3 = ids_b_s;
           const ids_id31 = ids_b_s;
           const ids_id32 = ids_b_s;
           const ids_id33 = ids_b_s;
-          r18[b * S + s] =
-            r18[b * S + s]! +
+          r12[b * S + s] =
+            r12[b * S + s]! +
             (gg_dE[ids_id3 * D + d]! +
               gg_dE[ids_id31 * D + d + 1]! +
               gg_dE[ids_id32 * D + d + 2]! +
               gg_dE[ids_id33 * D + d + 3]!);
-          const ids_id4 = ids_b_s;
-          const ids_id41 = ids_b_s;
-          const ids_id42 = ids_b_s;
-          const ids_id43 = ids_b_s;
-          r22[(b * S + s) * D + d] = r22[(b * S + s) * D + d]! + gg_dE[ids_id4 * D + d]!;
-          r22[(b * S + s) * D + d + 1] = r22[(b * S + s) * D + d + 1]! + gg_dE[ids_id41 * D + d + 1]!;
-          r22[(b * S + s) * D + d + 2] = r22[(b * S + s) * D + d + 2]! + gg_dE[ids_id42 * D + d + 2]!;
-          r22[(b * S + s) * D + d + 3] = r22[(b * S + s) * D + d + 3]! + gg_dE[ids_id43 * D + d + 3]!;
-          const ids_id5 = ids_b_s;
-          const ids_id51 = ids_b_s;
-          const ids_id52 = ids_b_s;
-          const ids_id53 = ids_b_s;
-          r23[b * S + s] =
-            r23[b * S + s]! +
-            (gg_dE[ids_id5 * D + d]! +
-              gg_dE[ids_id51 * D + d + 1]! +
-              gg_dE[ids_id52 * D + d + 2]! +
-              gg_dE[ids_id53 * D + d + 3]!);
         }
       }
 
@@ -1419,24 +1390,19 @@ export function doubleBackwardFused(
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
           const ids_id = ids_b_s;
-          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
+          r[(b * D + d) * S + s] = r[(b * D + d) * S + s]! + gg_dE[ids_id * D + d]!;
           const ids_id1 = ids_b_s;
           r6[b * S + s] = r6[b * S + s]! + gg_dE[ids_id1 * D + d]!;
           const ids_id2 = ids_b_s;
-          r13[(b * S + s) * D + d] = r13[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
+          r11[(d * B + b) * S + s] = r11[(d * B + b) * S + s]! + gg_dE[ids_id2 * D + d]!;
           const ids_id3 = ids_b_s;
-          r18[b * S + s] = r18[b * S + s]! + gg_dE[ids_id3 * D + d]!;
-          const ids_id4 = ids_b_s;
-          r22[(b * S + s) * D + d] = r22[(b * S + s) * D + d]! + gg_dE[ids_id4 * D + d]!;
-          const ids_id5 = ids_b_s;
-          r23[b * S + s] = r23[b * S + s]! + gg_dE[ids_id5 * D + d]!;
+          r12[b * S + s] = r12[b * S + s]! + gg_dE[ids_id3 * D + d]!;
         }
       }
     }
   }
 
-  // one pass over memory for sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d), sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d), sum(dout[b,s,d]*gamma[d], d), D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s] (stored once, not recomputed by later passes), sum(ddgamma[d]*dout[b,s,d], d), sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s)
-  const k = D * D;
+  // one pass over memory for sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d), sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d), sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(dout[b,s,d]*gamma[d], d), sum(ddgamma[d]*dout[b,s,d], d)
   {
     for (let b = 0; b < B; b++) {
       let s = 0;
@@ -1461,67 +1427,49 @@ export function doubleBackwardFused(
         let r5_b_s1 = r5[b * S + s + 1]!;
         let r5_b_s2 = r5[b * S + s + 2]!;
         let r5_b_s3 = r5[b * S + s + 3]!;
-        let r11_b_s = r11[b * S + s]!;
-        let r11_b_s1 = r11[b * S + s + 1]!;
-        let r11_b_s2 = r11[b * S + s + 2]!;
-        let r11_b_s3 = r11[b * S + s + 3]!;
-        const rstd_b_s = rstd[b * S + s]!;
-        const rstd_b_s1 = rstd[b * S + s + 1]!;
-        const rstd_b_s2 = rstd[b * S + s + 2]!;
-        const rstd_b_s3 = rstd[b * S + s + 3]!;
+        let r8_b_s = r8[b * S + s]!;
+        let r8_b_s1 = r8[b * S + s + 1]!;
+        let r8_b_s2 = r8[b * S + s + 2]!;
+        let r8_b_s3 = r8[b * S + s + 3]!;
         for (let d = 0; d < D; d++) {
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
+          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const r_b_d_s1 = r[(b * D + d) * S + s + 1]!;
+          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
+          const r_b_d_s2 = r[(b * D + d) * S + s + 2]!;
+          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
+          const r_b_d_s3 = r[(b * D + d) * S + s + 3]!;
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
           const gamma_d = gamma[d]!;
-          const r_b_s_d = r[(b * S + s) * D + d]!;
           const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
-          const r_b_s1_d = r[(b * S + s + 1) * D + d]!;
           const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
-          const r_b_s2_d = r[(b * S + s + 2) * D + d]!;
           const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
-          const r_b_s3_d = r[(b * S + s + 3) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
-          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
-          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          const r13_b_s_d = r13[(b * S + s) * D + d]!;
-          const r13_b_s1_d = r13[(b * S + s + 1) * D + d]!;
-          const r13_b_s2_d = r13[(b * S + s + 2) * D + d]!;
-          const r13_b_s3_d = r13[(b * S + s + 3) * D + d]!;
-          r1_b_s += dout_b_s_d * gamma_d * r_b_s_d;
-          r1_b_s1 += dout_b_s1_d * gamma_d * r_b_s1_d;
-          r1_b_s2 += dout_b_s2_d * gamma_d * r_b_s2_d;
-          r1_b_s3 += dout_b_s3_d * gamma_d * r_b_s3_d;
-          r2_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
-          r2_b_s1 += gg_dgamma_d * dout_b_s1_d * xmu_b_s1_d;
-          r2_b_s2 += gg_dgamma_d * dout_b_s2_d * xmu_b_s2_d;
-          r2_b_s3 += gg_dgamma_d * dout_b_s3_d * xmu_b_s3_d;
-          r3_b_s += xmu_b_s_d * r_b_s_d;
-          r3_b_s1 += xmu_b_s1_d * r_b_s1_d;
-          r3_b_s2 += xmu_b_s2_d * r_b_s2_d;
-          r3_b_s3 += xmu_b_s3_d * r_b_s3_d;
-          r4_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
-          r4_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
-          r4_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
-          r4_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
+          r1_b_s += xmu_b_s_d * r_b_d_s;
+          r1_b_s1 += xmu_b_s1_d * r_b_d_s1;
+          r1_b_s2 += xmu_b_s2_d * r_b_d_s2;
+          r1_b_s3 += xmu_b_s3_d * r_b_d_s3;
+          r2_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r2_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
+          r2_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
+          r2_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
+          r3_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
+          r3_b_s1 += gg_dgamma_d * dout_b_s1_d * xmu_b_s1_d;
+          r3_b_s2 += gg_dgamma_d * dout_b_s2_d * xmu_b_s2_d;
+          r3_b_s3 += gg_dgamma_d * dout_b_s3_d * xmu_b_s3_d;
+          r4_b_s += dout_b_s_d * gamma_d * r_b_d_s;
+          r4_b_s1 += dout_b_s1_d * gamma_d * r_b_d_s1;
+          r4_b_s2 += dout_b_s2_d * gamma_d * r_b_d_s2;
+          r4_b_s3 += dout_b_s3_d * gamma_d * r_b_d_s3;
           r5_b_s += dout_b_s_d * gamma_d;
           r5_b_s1 += dout_b_s1_d * gamma_d;
           r5_b_s2 += dout_b_s2_d * gamma_d;
           r5_b_s3 += dout_b_s3_d * gamma_d;
-          r9[(b * S + s) * D + d] = k * gg_dgamma_d * dout_b_s_d * rstd_b_s;
-          r9[(b * S + s + 1) * D + d] = k * gg_dgamma_d * dout_b_s1_d * rstd_b_s1;
-          r9[(b * S + s + 2) * D + d] = k * gg_dgamma_d * dout_b_s2_d * rstd_b_s2;
-          r9[(b * S + s + 3) * D + d] = k * gg_dgamma_d * dout_b_s3_d * rstd_b_s3;
-          r11_b_s += gg_dgamma_d * dout_b_s_d;
-          r11_b_s1 += gg_dgamma_d * dout_b_s1_d;
-          r11_b_s2 += gg_dgamma_d * dout_b_s2_d;
-          r11_b_s3 += gg_dgamma_d * dout_b_s3_d;
-          r17[d] =
-            r17[d]! +
-            (D * dout_b_s_d * rstd_b_s * r13_b_s_d +
-              D * dout_b_s1_d * rstd_b_s1 * r13_b_s1_d +
-              D * dout_b_s2_d * rstd_b_s2 * r13_b_s2_d +
-              D * dout_b_s3_d * rstd_b_s3 * r13_b_s3_d);
+          r8_b_s += gg_dgamma_d * dout_b_s_d;
+          r8_b_s1 += gg_dgamma_d * dout_b_s1_d;
+          r8_b_s2 += gg_dgamma_d * dout_b_s2_d;
+          r8_b_s3 += gg_dgamma_d * dout_b_s3_d;
         }
 
         r1[b * S + s] = r1_b_s;
@@ -1544,10 +1492,10 @@ export function doubleBackwardFused(
         r5[b * S + s + 1] = r5_b_s1;
         r5[b * S + s + 2] = r5_b_s2;
         r5[b * S + s + 3] = r5_b_s3;
-        r11[b * S + s] = r11_b_s;
-        r11[b * S + s + 1] = r11_b_s1;
-        r11[b * S + s + 2] = r11_b_s2;
-        r11[b * S + s + 3] = r11_b_s3;
+        r8[b * S + s] = r8_b_s;
+        r8[b * S + s + 1] = r8_b_s1;
+        r8[b * S + s + 2] = r8_b_s2;
+        r8[b * S + s + 3] = r8_b_s3;
       }
 
       for (; s < S; s++) {
@@ -1556,23 +1504,19 @@ export function doubleBackwardFused(
         let r3_b_s = r3[b * S + s]!;
         let r4_b_s = r4[b * S + s]!;
         let r5_b_s = r5[b * S + s]!;
-        let r11_b_s = r11[b * S + s]!;
-        const rstd_b_s = rstd[b * S + s]!;
+        let r8_b_s = r8[b * S + s]!;
         for (let d = 0; d < D; d++) {
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
           const gamma_d = gamma[d]!;
-          const r_b_s_d = r[(b * S + s) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r13_b_s_d = r13[(b * S + s) * D + d]!;
-          r1_b_s += dout_b_s_d * gamma_d * r_b_s_d;
-          r2_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
-          r3_b_s += xmu_b_s_d * r_b_s_d;
-          r4_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r1_b_s += xmu_b_s_d * r_b_d_s;
+          r2_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
+          r3_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
+          r4_b_s += dout_b_s_d * gamma_d * r_b_d_s;
           r5_b_s += dout_b_s_d * gamma_d;
-          r9[(b * S + s) * D + d] = k * gg_dgamma_d * dout_b_s_d * rstd_b_s;
-          r11_b_s += gg_dgamma_d * dout_b_s_d;
-          r17[d] = r17[d]! + D * dout_b_s_d * rstd_b_s * r13_b_s_d;
+          r8_b_s += gg_dgamma_d * dout_b_s_d;
         }
 
         r1[b * S + s] = r1_b_s;
@@ -1580,254 +1524,185 @@ export function doubleBackwardFused(
         r3[b * S + s] = r3_b_s;
         r4[b * S + s] = r4_b_s;
         r5[b * S + s] = r5_b_s;
-        r11[b * S + s] = r11_b_s;
+        r8[b * S + s] = r8_b_s;
       }
     }
   }
 
-  // one pass over memory for rstd[b,s]^3*xmu[b,s,d]*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d')) (stored once, not recomputed by later passes), D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') (stored once, not recomputed by later passes)
-  {
-    for (let b = 0; b < B; b++) {
-      let s = 0;
-      for (; s + 4 <= S; s += 4) {
-        const rstd_b_s = rstd[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
-        const r2_b_s = r2[b * S + s]!;
-        const r3_b_s = r3[b * S + s]!;
-        const r4_b_s = r4[b * S + s]!;
-        const r5_b_s = r5[b * S + s]!;
-        const r6_b_s = r6[b * S + s]!;
-        const rstd_b_s1 = rstd[b * S + s + 1]!;
-        const r1_b_s1 = r1[b * S + s + 1]!;
-        const r2_b_s1 = r2[b * S + s + 1]!;
-        const r3_b_s1 = r3[b * S + s + 1]!;
-        const r4_b_s1 = r4[b * S + s + 1]!;
-        const r5_b_s1 = r5[b * S + s + 1]!;
-        const r6_b_s1 = r6[b * S + s + 1]!;
-        const rstd_b_s2 = rstd[b * S + s + 2]!;
-        const r1_b_s2 = r1[b * S + s + 2]!;
-        const r2_b_s2 = r2[b * S + s + 2]!;
-        const r3_b_s2 = r3[b * S + s + 2]!;
-        const r4_b_s2 = r4[b * S + s + 2]!;
-        const r5_b_s2 = r5[b * S + s + 2]!;
-        const r6_b_s2 = r6[b * S + s + 2]!;
-        const rstd_b_s3 = rstd[b * S + s + 3]!;
-        const r1_b_s3 = r1[b * S + s + 3]!;
-        const r2_b_s3 = r2[b * S + s + 3]!;
-        const r3_b_s3 = r3[b * S + s + 3]!;
-        const r4_b_s3 = r4[b * S + s + 3]!;
-        const r5_b_s3 = r5[b * S + s + 3]!;
-        const r6_b_s3 = r6[b * S + s + 3]!;
-        for (let d = 0; d < D; d++) {
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
-          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
-          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
-          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
-          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
-          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
-          r7[(b * S + s) * D + d] =
-            rstd_b_s *
-            rstd_b_s *
-            rstd_b_s *
-            xmu_b_s_d *
-            (-(D * r1_b_s) - D * r2_b_s + 3 * (rstd_b_s * rstd_b_s) * r3_b_s * r4_b_s + r5_b_s * r6_b_s);
-          r15[(b * S + s) * D + d] = D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s * rstd_b_s) * r3_b_s;
-          r7[(b * S + s + 1) * D + d] =
-            rstd_b_s1 *
-            rstd_b_s1 *
-            rstd_b_s1 *
-            xmu_b_s1_d *
-            (-(D * r1_b_s1) - D * r2_b_s1 + 3 * (rstd_b_s1 * rstd_b_s1) * r3_b_s1 * r4_b_s1 + r5_b_s1 * r6_b_s1);
-          r15[(b * S + s + 1) * D + d] = D * dout_b_s1_d * gamma_d * (rstd_b_s1 * rstd_b_s1 * rstd_b_s1) * r3_b_s1;
-          r7[(b * S + s + 2) * D + d] =
-            rstd_b_s2 *
-            rstd_b_s2 *
-            rstd_b_s2 *
-            xmu_b_s2_d *
-            (-(D * r1_b_s2) - D * r2_b_s2 + 3 * (rstd_b_s2 * rstd_b_s2) * r3_b_s2 * r4_b_s2 + r5_b_s2 * r6_b_s2);
-          r15[(b * S + s + 2) * D + d] = D * dout_b_s2_d * gamma_d * (rstd_b_s2 * rstd_b_s2 * rstd_b_s2) * r3_b_s2;
-          r7[(b * S + s + 3) * D + d] =
-            rstd_b_s3 *
-            rstd_b_s3 *
-            rstd_b_s3 *
-            xmu_b_s3_d *
-            (-(D * r1_b_s3) - D * r2_b_s3 + 3 * (rstd_b_s3 * rstd_b_s3) * r3_b_s3 * r4_b_s3 + r5_b_s3 * r6_b_s3);
-          r15[(b * S + s + 3) * D + d] = D * dout_b_s3_d * gamma_d * (rstd_b_s3 * rstd_b_s3 * rstd_b_s3) * r3_b_s3;
-        }
-      }
-
-      for (; s < S; s++) {
-        const rstd_b_s = rstd[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
-        const r2_b_s = r2[b * S + s]!;
-        const r3_b_s = r3[b * S + s]!;
-        const r4_b_s = r4[b * S + s]!;
-        const r5_b_s = r5[b * S + s]!;
-        const r6_b_s = r6[b * S + s]!;
-        for (let d = 0; d < D; d++) {
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
-          r7[(b * S + s) * D + d] =
-            rstd_b_s *
-            rstd_b_s *
-            rstd_b_s *
-            xmu_b_s_d *
-            (-(D * r1_b_s) - D * r2_b_s + 3 * (rstd_b_s * rstd_b_s) * r3_b_s * r4_b_s + r5_b_s * r6_b_s);
-          r15[(b * S + s) * D + d] = D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s * rstd_b_s) * r3_b_s;
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(delta(v, ids[b,s])*stored(rstd[b,s]^3*xmu[b,s,d]*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d'))), b, s), sum(delta(v, ids[b,s])*stored(D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s]), b, s), sum(D*rstd[b,s]^3*delta(v, ids[b,s])*sum(ddE[v',d]*delta(v', ids[b,s]), v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d'), b, s), sum(delta(v, ids[b,s])*stored(D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
+  // one pass over memory for sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
+  const k = D * D;
   {
     for (let d = 0; d < D; d++) {
       let b = 0;
       for (; b + 4 <= B; b += 4) {
+        const gamma_d = gamma[d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
           const ids_b1_s = ids[(b + 1) * S + s]!;
           const ids_b2_s = ids[(b + 2) * S + s]!;
           const ids_b3_s = ids[(b + 3) * S + s]!;
-          const r7_b_s_d = r7[(b * S + s) * D + d]!;
-          const r7_b1_s_d = r7[((b + 1) * S + s) * D + d]!;
-          const r7_b2_s_d = r7[((b + 2) * S + s) * D + d]!;
-          const r7_b3_s_d = r7[((b + 3) * S + s) * D + d]!;
-          const r9_b_s_d = r9[(b * S + s) * D + d]!;
-          const r9_b1_s_d = r9[((b + 1) * S + s) * D + d]!;
-          const r9_b2_s_d = r9[((b + 2) * S + s) * D + d]!;
-          const r9_b3_s_d = r9[((b + 3) * S + s) * D + d]!;
           const rstd_b_s = rstd[b * S + s]!;
-          const r13_b_s_d = r13[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r1_b_s = r1[b * S + s]!;
+          const r2_b_s = r2[b * S + s]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const r3_b_s = r3[b * S + s]!;
           const r4_b_s = r4[b * S + s]!;
+          const r5_b_s = r5[b * S + s]!;
+          const r6_b_s = r6[b * S + s]!;
           const rstd_b1_s = rstd[(b + 1) * S + s]!;
-          const r13_b1_s_d = r13[((b + 1) * S + s) * D + d]!;
+          const xmu_b1_s_d = xmu[((b + 1) * S + s) * D + d]!;
+          const r1_b1_s = r1[(b + 1) * S + s]!;
+          const r2_b1_s = r2[(b + 1) * S + s]!;
+          const r_b1_d_s = r[((b + 1) * D + d) * S + s]!;
+          const dout_b1_s_d = dout[((b + 1) * S + s) * D + d]!;
+          const r3_b1_s = r3[(b + 1) * S + s]!;
           const r4_b1_s = r4[(b + 1) * S + s]!;
+          const r5_b1_s = r5[(b + 1) * S + s]!;
+          const r6_b1_s = r6[(b + 1) * S + s]!;
           const rstd_b2_s = rstd[(b + 2) * S + s]!;
-          const r13_b2_s_d = r13[((b + 2) * S + s) * D + d]!;
+          const xmu_b2_s_d = xmu[((b + 2) * S + s) * D + d]!;
+          const r1_b2_s = r1[(b + 2) * S + s]!;
+          const r2_b2_s = r2[(b + 2) * S + s]!;
+          const r_b2_d_s = r[((b + 2) * D + d) * S + s]!;
+          const dout_b2_s_d = dout[((b + 2) * S + s) * D + d]!;
+          const r3_b2_s = r3[(b + 2) * S + s]!;
           const r4_b2_s = r4[(b + 2) * S + s]!;
+          const r5_b2_s = r5[(b + 2) * S + s]!;
+          const r6_b2_s = r6[(b + 2) * S + s]!;
           const rstd_b3_s = rstd[(b + 3) * S + s]!;
-          const r13_b3_s_d = r13[((b + 3) * S + s) * D + d]!;
+          const xmu_b3_s_d = xmu[((b + 3) * S + s) * D + d]!;
+          const r1_b3_s = r1[(b + 3) * S + s]!;
+          const r2_b3_s = r2[(b + 3) * S + s]!;
+          const r_b3_d_s = r[((b + 3) * D + d) * S + s]!;
+          const dout_b3_s_d = dout[((b + 3) * S + s) * D + d]!;
+          const r3_b3_s = r3[(b + 3) * S + s]!;
           const r4_b3_s = r4[(b + 3) * S + s]!;
-          const r15_b_s_d = r15[(b * S + s) * D + d]!;
-          const r15_b1_s_d = r15[((b + 1) * S + s) * D + d]!;
-          const r15_b2_s_d = r15[((b + 2) * S + s) * D + d]!;
-          const r15_b3_s_d = r15[((b + 3) * S + s) * D + d]!;
+          const r5_b3_s = r5[(b + 3) * S + s]!;
+          const r6_b3_s = r6[(b + 3) * S + s]!;
           const ids_id = ids_b_s;
-          const ids_id4 = ids_b1_s;
-          const ids_id5 = ids_b2_s;
-          const ids_id6 = ids_b3_s;
-          r8[d * V + ids_id] = r8[d * V + ids_id]! + r7_b_s_d;
-          r8[d * V + ids_id4] = r8[d * V + ids_id4]! + r7_b1_s_d;
-          r8[d * V + ids_id5] = r8[d * V + ids_id5]! + r7_b2_s_d;
-          r8[d * V + ids_id6] = r8[d * V + ids_id6]! + r7_b3_s_d;
-          const ids_id1 = ids_b_s;
-          const ids_id11 = ids_b1_s;
-          const ids_id12 = ids_b2_s;
-          const ids_id13 = ids_b3_s;
-          r10[d * V + ids_id1] = r10[d * V + ids_id1]! + r9_b_s_d;
-          r10[d * V + ids_id11] = r10[d * V + ids_id11]! + r9_b1_s_d;
-          r10[d * V + ids_id12] = r10[d * V + ids_id12]! + r9_b2_s_d;
-          r10[d * V + ids_id13] = r10[d * V + ids_id13]! + r9_b3_s_d;
-          const ids_id2 = ids_b_s;
-          const ids_id21 = ids_b1_s;
-          const ids_id22 = ids_b2_s;
-          const ids_id23 = ids_b3_s;
-          r14[d * V + ids_id2] = r14[d * V + ids_id2]! + D * (rstd_b_s * rstd_b_s * rstd_b_s) * r13_b_s_d * r4_b_s;
-          r14[d * V + ids_id21] =
-            r14[d * V + ids_id21]! + D * (rstd_b1_s * rstd_b1_s * rstd_b1_s) * r13_b1_s_d * r4_b1_s;
-          r14[d * V + ids_id22] =
-            r14[d * V + ids_id22]! + D * (rstd_b2_s * rstd_b2_s * rstd_b2_s) * r13_b2_s_d * r4_b2_s;
-          r14[d * V + ids_id23] =
-            r14[d * V + ids_id23]! + D * (rstd_b3_s * rstd_b3_s * rstd_b3_s) * r13_b3_s_d * r4_b3_s;
-          const ids_id3 = ids_b_s;
-          const ids_id31 = ids_b1_s;
-          const ids_id32 = ids_b2_s;
-          const ids_id33 = ids_b3_s;
-          r16[d * V + ids_id3] = r16[d * V + ids_id3]! + r15_b_s_d;
-          r16[d * V + ids_id31] = r16[d * V + ids_id31]! + r15_b1_s_d;
-          r16[d * V + ids_id32] = r16[d * V + ids_id32]! + r15_b2_s_d;
-          r16[d * V + ids_id33] = r16[d * V + ids_id33]! + r15_b3_s_d;
+          const ids_id1 = ids_b1_s;
+          const ids_id2 = ids_b2_s;
+          const ids_id3 = ids_b3_s;
+          r7[d * V + ids_id] =
+            r7[d * V + ids_id]! +
+            rstd_b_s *
+              (3 * Math.pow(rstd_b_s, 4) * xmu_b_s_d * r1_b_s * r2_b_s -
+                D * (rstd_b_s * rstd_b_s) * r2_b_s * r_b_d_s -
+                D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s) * r1_b_s -
+                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r3_b_s +
+                k * gg_dgamma_d * dout_b_s_d -
+                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r4_b_s +
+                rstd_b_s * rstd_b_s * xmu_b_s_d * r5_b_s * r6_b_s);
+          r7[d * V + ids_id1] =
+            r7[d * V + ids_id1]! +
+            rstd_b1_s *
+              (3 * Math.pow(rstd_b1_s, 4) * xmu_b1_s_d * r1_b1_s * r2_b1_s -
+                D * (rstd_b1_s * rstd_b1_s) * r2_b1_s * r_b1_d_s -
+                D * dout_b1_s_d * gamma_d * (rstd_b1_s * rstd_b1_s) * r1_b1_s -
+                D * (rstd_b1_s * rstd_b1_s) * xmu_b1_s_d * r3_b1_s +
+                k * gg_dgamma_d * dout_b1_s_d -
+                D * (rstd_b1_s * rstd_b1_s) * xmu_b1_s_d * r4_b1_s +
+                rstd_b1_s * rstd_b1_s * xmu_b1_s_d * r5_b1_s * r6_b1_s);
+          r7[d * V + ids_id2] =
+            r7[d * V + ids_id2]! +
+            rstd_b2_s *
+              (3 * Math.pow(rstd_b2_s, 4) * xmu_b2_s_d * r1_b2_s * r2_b2_s -
+                D * (rstd_b2_s * rstd_b2_s) * r2_b2_s * r_b2_d_s -
+                D * dout_b2_s_d * gamma_d * (rstd_b2_s * rstd_b2_s) * r1_b2_s -
+                D * (rstd_b2_s * rstd_b2_s) * xmu_b2_s_d * r3_b2_s +
+                k * gg_dgamma_d * dout_b2_s_d -
+                D * (rstd_b2_s * rstd_b2_s) * xmu_b2_s_d * r4_b2_s +
+                rstd_b2_s * rstd_b2_s * xmu_b2_s_d * r5_b2_s * r6_b2_s);
+          r7[d * V + ids_id3] =
+            r7[d * V + ids_id3]! +
+            rstd_b3_s *
+              (3 * Math.pow(rstd_b3_s, 4) * xmu_b3_s_d * r1_b3_s * r2_b3_s -
+                D * (rstd_b3_s * rstd_b3_s) * r2_b3_s * r_b3_d_s -
+                D * dout_b3_s_d * gamma_d * (rstd_b3_s * rstd_b3_s) * r1_b3_s -
+                D * (rstd_b3_s * rstd_b3_s) * xmu_b3_s_d * r3_b3_s +
+                k * gg_dgamma_d * dout_b3_s_d -
+                D * (rstd_b3_s * rstd_b3_s) * xmu_b3_s_d * r4_b3_s +
+                rstd_b3_s * rstd_b3_s * xmu_b3_s_d * r5_b3_s * r6_b3_s);
         }
       }
 
       for (; b < B; b++) {
+        const gamma_d = gamma[d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
-          const r7_b_s_d = r7[(b * S + s) * D + d]!;
-          const r9_b_s_d = r9[(b * S + s) * D + d]!;
           const rstd_b_s = rstd[b * S + s]!;
-          const r13_b_s_d = r13[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r1_b_s = r1[b * S + s]!;
+          const r2_b_s = r2[b * S + s]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const r3_b_s = r3[b * S + s]!;
           const r4_b_s = r4[b * S + s]!;
-          const r15_b_s_d = r15[(b * S + s) * D + d]!;
+          const r5_b_s = r5[b * S + s]!;
+          const r6_b_s = r6[b * S + s]!;
           const ids_id = ids_b_s;
-          r8[d * V + ids_id] = r8[d * V + ids_id]! + r7_b_s_d;
-          const ids_id1 = ids_b_s;
-          r10[d * V + ids_id1] = r10[d * V + ids_id1]! + r9_b_s_d;
-          const ids_id2 = ids_b_s;
-          r14[d * V + ids_id2] = r14[d * V + ids_id2]! + D * (rstd_b_s * rstd_b_s * rstd_b_s) * r13_b_s_d * r4_b_s;
-          const ids_id3 = ids_b_s;
-          r16[d * V + ids_id3] = r16[d * V + ids_id3]! + r15_b_s_d;
+          r7[d * V + ids_id] =
+            r7[d * V + ids_id]! +
+            rstd_b_s *
+              (3 * Math.pow(rstd_b_s, 4) * xmu_b_s_d * r1_b_s * r2_b_s -
+                D * (rstd_b_s * rstd_b_s) * r2_b_s * r_b_d_s -
+                D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s) * r1_b_s -
+                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r3_b_s +
+                k * gg_dgamma_d * dout_b_s_d -
+                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r4_b_s +
+                rstd_b_s * rstd_b_s * xmu_b_s_d * r5_b_s * r6_b_s);
         }
       }
     }
   }
 
-  // one pass over memory for rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d)) (stored once, not recomputed by later passes), rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v) (stored once, not recomputed by later passes), rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d) (stored once, not recomputed by later passes)
+  // one pass over memory for rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d)) (stored once, not recomputed by later passes)
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
         const r6_b_s = r6[b * S + s]!;
-        const r4_b_s = r4[b * S + s]!;
-        const r3_b_s = r3[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const r1_b_s = r1[b * S + s]!;
         const r5_b_s = r5[b * S + s]!;
         const rstd_b1_s = rstd[(b + 1) * S + s]!;
         const r6_b1_s = r6[(b + 1) * S + s]!;
-        const r4_b1_s = r4[(b + 1) * S + s]!;
-        const r3_b1_s = r3[(b + 1) * S + s]!;
+        const r2_b1_s = r2[(b + 1) * S + s]!;
+        const r1_b1_s = r1[(b + 1) * S + s]!;
         const r5_b1_s = r5[(b + 1) * S + s]!;
         const rstd_b2_s = rstd[(b + 2) * S + s]!;
         const r6_b2_s = r6[(b + 2) * S + s]!;
-        const r4_b2_s = r4[(b + 2) * S + s]!;
-        const r3_b2_s = r3[(b + 2) * S + s]!;
+        const r2_b2_s = r2[(b + 2) * S + s]!;
+        const r1_b2_s = r1[(b + 2) * S + s]!;
         const r5_b2_s = r5[(b + 2) * S + s]!;
         const rstd_b3_s = rstd[(b + 3) * S + s]!;
         const r6_b3_s = r6[(b + 3) * S + s]!;
-        const r4_b3_s = r4[(b + 3) * S + s]!;
-        const r3_b3_s = r3[(b + 3) * S + s]!;
+        const r2_b3_s = r2[(b + 3) * S + s]!;
+        const r1_b3_s = r1[(b + 3) * S + s]!;
         const r5_b3_s = r5[(b + 3) * S + s]!;
-        r11[b * S + s] =
+        r8[b * S + s] =
           rstd_b_s *
-          (-(D * r11[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r4_b_s + rstd_b_s * rstd_b_s * r3_b_s * r5_b_s);
-        r18[b * S + s] = rstd_b_s * r18[b * S + s]!;
-        r20[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r3_b_s;
-        r11[(b + 1) * S + s] =
+          (-(D * r8[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r2_b_s + rstd_b_s * rstd_b_s * r1_b_s * r5_b_s);
+        r8[(b + 1) * S + s] =
           rstd_b1_s *
-          (-(D * r11[(b + 1) * S + s]!) +
-            rstd_b1_s * rstd_b1_s * r6_b1_s * r4_b1_s +
-            rstd_b1_s * rstd_b1_s * r3_b1_s * r5_b1_s);
-        r18[(b + 1) * S + s] = rstd_b1_s * r18[(b + 1) * S + s]!;
-        r20[(b + 1) * S + s] = rstd_b1_s * rstd_b1_s * rstd_b1_s * r3_b1_s;
-        r11[(b + 2) * S + s] =
+          (-(D * r8[(b + 1) * S + s]!) +
+            rstd_b1_s * rstd_b1_s * r6_b1_s * r2_b1_s +
+            rstd_b1_s * rstd_b1_s * r1_b1_s * r5_b1_s);
+        r8[(b + 2) * S + s] =
           rstd_b2_s *
-          (-(D * r11[(b + 2) * S + s]!) +
-            rstd_b2_s * rstd_b2_s * r6_b2_s * r4_b2_s +
-            rstd_b2_s * rstd_b2_s * r3_b2_s * r5_b2_s);
-        r18[(b + 2) * S + s] = rstd_b2_s * r18[(b + 2) * S + s]!;
-        r20[(b + 2) * S + s] = rstd_b2_s * rstd_b2_s * rstd_b2_s * r3_b2_s;
-        r11[(b + 3) * S + s] =
+          (-(D * r8[(b + 2) * S + s]!) +
+            rstd_b2_s * rstd_b2_s * r6_b2_s * r2_b2_s +
+            rstd_b2_s * rstd_b2_s * r1_b2_s * r5_b2_s);
+        r8[(b + 3) * S + s] =
           rstd_b3_s *
-          (-(D * r11[(b + 3) * S + s]!) +
-            rstd_b3_s * rstd_b3_s * r6_b3_s * r4_b3_s +
-            rstd_b3_s * rstd_b3_s * r3_b3_s * r5_b3_s);
-        r18[(b + 3) * S + s] = rstd_b3_s * r18[(b + 3) * S + s]!;
-        r20[(b + 3) * S + s] = rstd_b3_s * rstd_b3_s * rstd_b3_s * r3_b3_s;
+          (-(D * r8[(b + 3) * S + s]!) +
+            rstd_b3_s * rstd_b3_s * r6_b3_s * r2_b3_s +
+            rstd_b3_s * rstd_b3_s * r1_b3_s * r5_b3_s);
       }
     }
 
@@ -1835,14 +1710,12 @@ export function doubleBackwardFused(
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
         const r6_b_s = r6[b * S + s]!;
-        const r4_b_s = r4[b * S + s]!;
-        const r3_b_s = r3[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const r1_b_s = r1[b * S + s]!;
         const r5_b_s = r5[b * S + s]!;
-        r11[b * S + s] =
+        r8[b * S + s] =
           rstd_b_s *
-          (-(D * r11[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r4_b_s + rstd_b_s * rstd_b_s * r3_b_s * r5_b_s);
-        r18[b * S + s] = rstd_b_s * r18[b * S + s]!;
-        r20[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r3_b_s;
+          (-(D * r8[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r2_b_s + rstd_b_s * rstd_b_s * r1_b_s * r5_b_s);
       }
     }
   }
@@ -1856,222 +1729,167 @@ export function doubleBackwardFused(
         const ids_b1_s = ids[(b + 1) * S + s]!;
         const ids_b2_s = ids[(b + 2) * S + s]!;
         const ids_b3_s = ids[(b + 3) * S + s]!;
-        const r11_b_s = r11[b * S + s]!;
-        const r11_b1_s = r11[(b + 1) * S + s]!;
-        const r11_b2_s = r11[(b + 2) * S + s]!;
-        const r11_b3_s = r11[(b + 3) * S + s]!;
+        const r8_b_s = r8[b * S + s]!;
+        const r8_b1_s = r8[(b + 1) * S + s]!;
+        const r8_b2_s = r8[(b + 2) * S + s]!;
+        const r8_b3_s = r8[(b + 3) * S + s]!;
         const ids_id = ids_b_s;
         const ids_id1 = ids_b1_s;
         const ids_id2 = ids_b2_s;
         const ids_id3 = ids_b3_s;
-        r12[ids_id] = r12[ids_id]! + r11_b_s;
-        r12[ids_id1] = r12[ids_id1]! + r11_b1_s;
-        r12[ids_id2] = r12[ids_id2]! + r11_b2_s;
-        r12[ids_id3] = r12[ids_id3]! + r11_b3_s;
+        r9[ids_id] = r9[ids_id]! + r8_b_s;
+        r9[ids_id1] = r9[ids_id1]! + r8_b1_s;
+        r9[ids_id2] = r9[ids_id2]! + r8_b2_s;
+        r9[ids_id3] = r9[ids_id3]! + r8_b3_s;
       }
     }
 
     for (; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const ids_b_s = ids[b * S + s]!;
-        const r11_b_s = r11[b * S + s]!;
+        const r8_b_s = r8[b * S + s]!;
         const ids_id = ids_b_s;
-        r12[ids_id] = r12[ids_id]! + r11_b_s;
+        r9[ids_id] = r9[ids_id]! + r8_b_s;
       }
     }
   }
 
-  // one pass over memory for sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s), sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  // one pass over memory for sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
   {
     for (let b = 0; b < B; b++) {
       let s = 0;
       for (; s + 4 <= S; s += 4) {
-        const r18_b_s = r18[b * S + s]!;
-        const r18_b_s1 = r18[b * S + s + 1]!;
-        const r18_b_s2 = r18[b * S + s + 2]!;
-        const r18_b_s3 = r18[b * S + s + 3]!;
-        const r20_b_s = r20[b * S + s]!;
-        const r20_b_s1 = r20[b * S + s + 1]!;
-        const r20_b_s2 = r20[b * S + s + 2]!;
-        const r20_b_s3 = r20[b * S + s + 3]!;
+        const rstd_b_s = rstd[b * S + s]!;
+        const r6_b_s = r6[b * S + s]!;
+        const r1_b_s = r1[b * S + s]!;
+        const rstd_b_s1 = rstd[b * S + s + 1]!;
+        const r6_b_s1 = r6[b * S + s + 1]!;
+        const r1_b_s1 = r1[b * S + s + 1]!;
+        const rstd_b_s2 = rstd[b * S + s + 2]!;
+        const r6_b_s2 = r6[b * S + s + 2]!;
+        const r1_b_s2 = r1[b * S + s + 2]!;
+        const rstd_b_s3 = rstd[b * S + s + 3]!;
+        const r6_b_s3 = r6[b * S + s + 3]!;
+        const r1_b_s3 = r1[b * S + s + 3]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
-          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
-          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
+          const r_b_d_s1 = r[(b * D + d) * S + s + 1]!;
           const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
+          const r_b_d_s2 = r[(b * D + d) * S + s + 2]!;
           const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
+          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
+          const r_b_d_s3 = r[(b * D + d) * S + s + 3]!;
           const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          r19[d] =
-            r19[d]! + (dout_b_s_d * r18_b_s + dout_b_s1_d * r18_b_s1 + dout_b_s2_d * r18_b_s2 + dout_b_s3_d * r18_b_s3);
-          r21[d] =
-            r21[d]! +
-            (dout_b_s_d * xmu_b_s_d * r20_b_s +
-              dout_b_s1_d * xmu_b_s1_d * r20_b_s1 +
-              dout_b_s2_d * xmu_b_s2_d * r20_b_s2 +
-              dout_b_s3_d * xmu_b_s3_d * r20_b_s3);
+          r10[d] =
+            r10[d]! +
+            (dout_b_s_d * rstd_b_s * (D * r_b_d_s - r6_b_s - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s) +
+              dout_b_s1_d * rstd_b_s1 * (D * r_b_d_s1 - r6_b_s1 - rstd_b_s1 * rstd_b_s1 * xmu_b_s1_d * r1_b_s1) +
+              dout_b_s2_d * rstd_b_s2 * (D * r_b_d_s2 - r6_b_s2 - rstd_b_s2 * rstd_b_s2 * xmu_b_s2_d * r1_b_s2) +
+              dout_b_s3_d * rstd_b_s3 * (D * r_b_d_s3 - r6_b_s3 - rstd_b_s3 * rstd_b_s3 * xmu_b_s3_d * r1_b_s3));
         }
       }
 
       for (; s < S; s++) {
-        const r18_b_s = r18[b * S + s]!;
-        const r20_b_s = r20[b * S + s]!;
+        const rstd_b_s = rstd[b * S + s]!;
+        const r6_b_s = r6[b * S + s]!;
+        const r1_b_s = r1[b * S + s]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const r_b_d_s = r[(b * D + d) * S + s]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          r19[d] = r19[d]! + dout_b_s_d * r18_b_s;
-          r21[d] = r21[d]! + dout_b_s_d * xmu_b_s_d * r20_b_s;
+          r10[d] = r10[d]! + dout_b_s_d * rstd_b_s * (D * r_b_d_s - r6_b_s - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s);
         }
       }
     }
   }
 
-  // dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]^3*xmu[b,s,d]*delta(v, ids[b,s])*(3*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d')), b, s) + sum(D^2*ddgamma[d]*dout[b,s,d]*rstd[b,s]*delta(v, ids[b,s]), b, s) - sum(D*dout[b,s,d]*gamma[d]*rstd[b,s]^3*delta(v, ids[b,s])*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d'), b, s) - sum(D*rstd[b,s]^3*delta(v, ids[b,s])*sum(ddE[v',d]*delta(v', ids[b,s]), v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d'), b, s))/D^2
-  // derived from the naive backward by inlining, then sum-factor ×31, distribute-in-sum ×2, distribute ×35, sum-linear ×25, sum-invariant, expand-definitions ×2, factor-common ×3, merge-sums ×2, split-by-partner
+  // dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s))/D^2
+  // derived from the naive backward by inlining, then sum-factor ×31, distribute-in-sum ×2, distribute ×35, sum-linear ×25, sum-invariant, expand-definitions ×2, factor-common ×3, merge-sums ×2, split-by-partner, keep-cheapest ×2
   {
     const dE_inv = 1 / (D * D);
-    let d = 0;
-    for (; d + 2 <= D; d += 2) {
-      let v = 0;
-      for (; v + 4 <= V; v += 4) {
-        const r8_d_v = r8[d * V + v]!;
-        const r10_d_v = r10[d * V + v]!;
-        const r12_v = r12[v]!;
-        const r14_d_v = r14[d * V + v]!;
-        const r16_d_v = r16[d * V + v]!;
-        const r8_d_v1 = r8[d * V + v + 1]!;
-        const r10_d_v1 = r10[d * V + v + 1]!;
-        const r12_v1 = r12[v + 1]!;
-        const r14_d_v1 = r14[d * V + v + 1]!;
-        const r16_d_v1 = r16[d * V + v + 1]!;
-        const r8_d_v2 = r8[d * V + v + 2]!;
-        const r10_d_v2 = r10[d * V + v + 2]!;
-        const r12_v2 = r12[v + 2]!;
-        const r14_d_v2 = r14[d * V + v + 2]!;
-        const r16_d_v2 = r16[d * V + v + 2]!;
-        const r8_d_v3 = r8[d * V + v + 3]!;
-        const r10_d_v3 = r10[d * V + v + 3]!;
-        const r12_v3 = r12[v + 3]!;
-        const r14_d_v3 = r14[d * V + v + 3]!;
-        const r16_d_v3 = r16[d * V + v + 3]!;
-        const r8_d1_v = r8[(d + 1) * V + v]!;
-        const r10_d1_v = r10[(d + 1) * V + v]!;
-        const r14_d1_v = r14[(d + 1) * V + v]!;
-        const r16_d1_v = r16[(d + 1) * V + v]!;
-        const r8_d1_v1 = r8[(d + 1) * V + v + 1]!;
-        const r10_d1_v1 = r10[(d + 1) * V + v + 1]!;
-        const r14_d1_v1 = r14[(d + 1) * V + v + 1]!;
-        const r16_d1_v1 = r16[(d + 1) * V + v + 1]!;
-        const r8_d1_v2 = r8[(d + 1) * V + v + 2]!;
-        const r10_d1_v2 = r10[(d + 1) * V + v + 2]!;
-        const r14_d1_v2 = r14[(d + 1) * V + v + 2]!;
-        const r16_d1_v2 = r16[(d + 1) * V + v + 2]!;
-        const r8_d1_v3 = r8[(d + 1) * V + v + 3]!;
-        const r10_d1_v3 = r10[(d + 1) * V + v + 3]!;
-        const r14_d1_v3 = r14[(d + 1) * V + v + 3]!;
-        const r16_d1_v3 = r16[(d + 1) * V + v + 3]!;
-        dE[v * D + d] = dE_inv * (r8_d_v + r10_d_v + r12_v - r14_d_v - r16_d_v);
-        dE[(v + 1) * D + d] = dE_inv * (r8_d_v1 + r10_d_v1 + r12_v1 - r14_d_v1 - r16_d_v1);
-        dE[(v + 2) * D + d] = dE_inv * (r8_d_v2 + r10_d_v2 + r12_v2 - r14_d_v2 - r16_d_v2);
-        dE[(v + 3) * D + d] = dE_inv * (r8_d_v3 + r10_d_v3 + r12_v3 - r14_d_v3 - r16_d_v3);
-        dE[v * D + d + 1] = dE_inv * (r8_d1_v + r10_d1_v + r12_v - r14_d1_v - r16_d1_v);
-        dE[(v + 1) * D + d + 1] = dE_inv * (r8_d1_v1 + r10_d1_v1 + r12_v1 - r14_d1_v1 - r16_d1_v1);
-        dE[(v + 2) * D + d + 1] = dE_inv * (r8_d1_v2 + r10_d1_v2 + r12_v2 - r14_d1_v2 - r16_d1_v2);
-        dE[(v + 3) * D + d + 1] = dE_inv * (r8_d1_v3 + r10_d1_v3 + r12_v3 - r14_d1_v3 - r16_d1_v3);
+    let v = 0;
+    for (; v + 2 <= V; v += 2) {
+      const r9_v = r9[v]!;
+      const r9_v1 = r9[v + 1]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const r7_d_v = r7[d * V + v]!;
+        const r7_d1_v = r7[(d + 1) * V + v]!;
+        const r7_d2_v = r7[(d + 2) * V + v]!;
+        const r7_d3_v = r7[(d + 3) * V + v]!;
+        const r7_d_v1 = r7[d * V + v + 1]!;
+        const r7_d1_v1 = r7[(d + 1) * V + v + 1]!;
+        const r7_d2_v1 = r7[(d + 2) * V + v + 1]!;
+        const r7_d3_v1 = r7[(d + 3) * V + v + 1]!;
+        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
+        dE[v * D + d + 1] = dE_inv * (r7_d1_v + r9_v);
+        dE[v * D + d + 2] = dE_inv * (r7_d2_v + r9_v);
+        dE[v * D + d + 3] = dE_inv * (r7_d3_v + r9_v);
+        dE[(v + 1) * D + d] = dE_inv * (r7_d_v1 + r9_v1);
+        dE[(v + 1) * D + d + 1] = dE_inv * (r7_d1_v1 + r9_v1);
+        dE[(v + 1) * D + d + 2] = dE_inv * (r7_d2_v1 + r9_v1);
+        dE[(v + 1) * D + d + 3] = dE_inv * (r7_d3_v1 + r9_v1);
       }
 
-      for (; v < V; v++) {
-        const r8_d_v = r8[d * V + v]!;
-        const r10_d_v = r10[d * V + v]!;
-        const r12_v = r12[v]!;
-        const r14_d_v = r14[d * V + v]!;
-        const r16_d_v = r16[d * V + v]!;
-        const r8_d1_v = r8[(d + 1) * V + v]!;
-        const r10_d1_v = r10[(d + 1) * V + v]!;
-        const r14_d1_v = r14[(d + 1) * V + v]!;
-        const r16_d1_v = r16[(d + 1) * V + v]!;
-        dE[v * D + d] = dE_inv * (r8_d_v + r10_d_v + r12_v - r14_d_v - r16_d_v);
-        dE[v * D + d + 1] = dE_inv * (r8_d1_v + r10_d1_v + r12_v - r14_d1_v - r16_d1_v);
+      for (; d < D; d++) {
+        const r7_d_v = r7[d * V + v]!;
+        const r7_d_v1 = r7[d * V + v + 1]!;
+        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
+        dE[(v + 1) * D + d] = dE_inv * (r7_d_v1 + r9_v1);
       }
     }
 
-    for (; d < D; d++) {
-      let v = 0;
-      for (; v + 4 <= V; v += 4) {
-        const r8_d_v = r8[d * V + v]!;
-        const r10_d_v = r10[d * V + v]!;
-        const r12_v = r12[v]!;
-        const r14_d_v = r14[d * V + v]!;
-        const r16_d_v = r16[d * V + v]!;
-        const r8_d_v1 = r8[d * V + v + 1]!;
-        const r10_d_v1 = r10[d * V + v + 1]!;
-        const r12_v1 = r12[v + 1]!;
-        const r14_d_v1 = r14[d * V + v + 1]!;
-        const r16_d_v1 = r16[d * V + v + 1]!;
-        const r8_d_v2 = r8[d * V + v + 2]!;
-        const r10_d_v2 = r10[d * V + v + 2]!;
-        const r12_v2 = r12[v + 2]!;
-        const r14_d_v2 = r14[d * V + v + 2]!;
-        const r16_d_v2 = r16[d * V + v + 2]!;
-        const r8_d_v3 = r8[d * V + v + 3]!;
-        const r10_d_v3 = r10[d * V + v + 3]!;
-        const r12_v3 = r12[v + 3]!;
-        const r14_d_v3 = r14[d * V + v + 3]!;
-        const r16_d_v3 = r16[d * V + v + 3]!;
-        dE[v * D + d] = dE_inv * (r8_d_v + r10_d_v + r12_v - r14_d_v - r16_d_v);
-        dE[(v + 1) * D + d] = dE_inv * (r8_d_v1 + r10_d_v1 + r12_v1 - r14_d_v1 - r16_d_v1);
-        dE[(v + 2) * D + d] = dE_inv * (r8_d_v2 + r10_d_v2 + r12_v2 - r14_d_v2 - r16_d_v2);
-        dE[(v + 3) * D + d] = dE_inv * (r8_d_v3 + r10_d_v3 + r12_v3 - r14_d_v3 - r16_d_v3);
+    for (; v < V; v++) {
+      const r9_v = r9[v]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const r7_d_v = r7[d * V + v]!;
+        const r7_d1_v = r7[(d + 1) * V + v]!;
+        const r7_d2_v = r7[(d + 2) * V + v]!;
+        const r7_d3_v = r7[(d + 3) * V + v]!;
+        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
+        dE[v * D + d + 1] = dE_inv * (r7_d1_v + r9_v);
+        dE[v * D + d + 2] = dE_inv * (r7_d2_v + r9_v);
+        dE[v * D + d + 3] = dE_inv * (r7_d3_v + r9_v);
       }
 
-      for (; v < V; v++) {
-        const r8_d_v = r8[d * V + v]!;
-        const r10_d_v = r10[d * V + v]!;
-        const r12_v = r12[v]!;
-        const r14_d_v = r14[d * V + v]!;
-        const r16_d_v = r16[d * V + v]!;
-        dE[v * D + d] = dE_inv * (r8_d_v + r10_d_v + r12_v - r14_d_v - r16_d_v);
+      for (; d < D; d++) {
+        const r7_d_v = r7[d * V + v]!;
+        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
       }
     }
   }
 
   // one pass over memory for dgamma, dbeta
-  // dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
-  // derived from the naive backward by inlining, then sum-factor ×7, distribute-in-sum, distribute ×3, sum-linear ×2, expand-definitions, factor-common ×2, merge-sums, split-by-partner
+  // dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)/D
+  // derived from the naive backward by inlining, then sum-factor ×7, distribute-in-sum, distribute ×3, sum-linear ×2, expand-definitions, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
   // dbeta[d] = 0
   // derived from the naive backward by inlining alone (no rewrite)
   {
     const dgamma_inv = 1 / D;
     let d = 0;
     for (; d + 4 <= D; d += 4) {
-      const r17_d = r17[d]!;
-      const r19_d = r19[d]!;
-      const r21_d = r21[d]!;
-      const r17_d1 = r17[d + 1]!;
-      const r19_d1 = r19[d + 1]!;
-      const r21_d1 = r21[d + 1]!;
-      const r17_d2 = r17[d + 2]!;
-      const r19_d2 = r19[d + 2]!;
-      const r21_d2 = r21[d + 2]!;
-      const r17_d3 = r17[d + 3]!;
-      const r19_d3 = r19[d + 3]!;
-      const r21_d3 = r21[d + 3]!;
-      dgamma[d] = dgamma_inv * (r17_d - r19_d - r21_d);
+      const r10_d = r10[d]!;
+      const r10_d1 = r10[d + 1]!;
+      const r10_d2 = r10[d + 2]!;
+      const r10_d3 = r10[d + 3]!;
+      dgamma[d] = dgamma_inv * r10_d;
       dbeta[d] = 0;
-      dgamma[d + 1] = dgamma_inv * (r17_d1 - r19_d1 - r21_d1);
+      dgamma[d + 1] = dgamma_inv * r10_d1;
       dbeta[d + 1] = 0;
-      dgamma[d + 2] = dgamma_inv * (r17_d2 - r19_d2 - r21_d2);
+      dgamma[d + 2] = dgamma_inv * r10_d2;
       dbeta[d + 2] = 0;
-      dgamma[d + 3] = dgamma_inv * (r17_d3 - r19_d3 - r21_d3);
+      dgamma[d + 3] = dgamma_inv * r10_d3;
       dbeta[d + 3] = 0;
     }
 
     for (; d < D; d++) {
-      const r17_d = r17[d]!;
-      const r19_d = r19[d]!;
-      const r21_d = r21[d]!;
-      dgamma[d] = dgamma_inv * (r17_d - r19_d - r21_d);
+      const r10_d = r10[d]!;
+      dgamma[d] = dgamma_inv * r10_d;
       dbeta[d] = 0;
     }
   }
@@ -2088,8 +1906,8 @@ export function doubleBackwardFused(
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
-        const ddout_xmu1 = rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]! * r3[b * S + s]!;
-        const ddout_offset = rstd[b * S + s]! * r23[b * S + s]!;
+        const ddout_xmu1 = rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]! * r1[b * S + s]!;
+        const ddout_offset = rstd[b * S + s]! * r12[b * S + s]!;
         let d = 0;
         for (; d + 4 <= D; d += 4) {
           const gg_dbeta_d = gg_dbeta[d]!;
@@ -2097,45 +1915,45 @@ export function doubleBackwardFused(
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
           const gamma_d = gamma[d]!;
-          const r22_b_s_d = r22[(b * S + s) * D + d]!;
+          const r11_d_b_s = r11[(d * B + b) * S + s]!;
           const gg_dbeta_d1 = gg_dbeta[d + 1]!;
           const ddout_xmu_d1 = ddout_xmu[d + 1]!;
           const xmu_b_s_d1 = xmu[(b * S + s) * D + d + 1]!;
           const gg_dgamma_d1 = gg_dgamma[d + 1]!;
           const gamma_d1 = gamma[d + 1]!;
-          const r22_b_s_d1 = r22[(b * S + s) * D + d + 1]!;
+          const r11_d1_b_s = r11[((d + 1) * B + b) * S + s]!;
           const gg_dbeta_d2 = gg_dbeta[d + 2]!;
           const ddout_xmu_d2 = ddout_xmu[d + 2]!;
           const xmu_b_s_d2 = xmu[(b * S + s) * D + d + 2]!;
           const gg_dgamma_d2 = gg_dgamma[d + 2]!;
           const gamma_d2 = gamma[d + 2]!;
-          const r22_b_s_d2 = r22[(b * S + s) * D + d + 2]!;
+          const r11_d2_b_s = r11[((d + 2) * B + b) * S + s]!;
           const gg_dbeta_d3 = gg_dbeta[d + 3]!;
           const ddout_xmu_d3 = ddout_xmu[d + 3]!;
           const xmu_b_s_d3 = xmu[(b * S + s) * D + d + 3]!;
           const gg_dgamma_d3 = gg_dgamma[d + 3]!;
           const gamma_d3 = gamma[d + 3]!;
-          const r22_b_s_d3 = r22[(b * S + s) * D + d + 3]!;
+          const r11_d3_b_s = r11[((d + 3) * B + b) * S + s]!;
           ddout[(b * S + s) * D + d] =
             gg_dbeta_d +
             ddout_xmu_d * ddout_offset +
             xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
-            gamma_d * rstd_b_s * r22_b_s_d;
+            gamma_d * rstd_b_s * r11_d_b_s;
           ddout[(b * S + s) * D + d + 1] =
             gg_dbeta_d1 +
             ddout_xmu_d1 * ddout_offset +
             xmu_b_s_d1 * (ddout_xmu_d1 * ddout_xmu1 + gg_dgamma_d1 * rstd_b_s) +
-            gamma_d1 * rstd_b_s * r22_b_s_d1;
+            gamma_d1 * rstd_b_s * r11_d1_b_s;
           ddout[(b * S + s) * D + d + 2] =
             gg_dbeta_d2 +
             ddout_xmu_d2 * ddout_offset +
             xmu_b_s_d2 * (ddout_xmu_d2 * ddout_xmu1 + gg_dgamma_d2 * rstd_b_s) +
-            gamma_d2 * rstd_b_s * r22_b_s_d2;
+            gamma_d2 * rstd_b_s * r11_d2_b_s;
           ddout[(b * S + s) * D + d + 3] =
             gg_dbeta_d3 +
             ddout_xmu_d3 * ddout_offset +
             xmu_b_s_d3 * (ddout_xmu_d3 * ddout_xmu1 + gg_dgamma_d3 * rstd_b_s) +
-            gamma_d3 * rstd_b_s * r22_b_s_d3;
+            gamma_d3 * rstd_b_s * r11_d3_b_s;
         }
 
         for (; d < D; d++) {
@@ -2144,12 +1962,12 @@ export function doubleBackwardFused(
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
           const gamma_d = gamma[d]!;
-          const r22_b_s_d = r22[(b * S + s) * D + d]!;
+          const r11_d_b_s = r11[(d * B + b) * S + s]!;
           ddout[(b * S + s) * D + d] =
             gg_dbeta_d +
             ddout_xmu_d * ddout_offset +
             xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
-            gamma_d * rstd_b_s * r22_b_s_d;
+            gamma_d * rstd_b_s * r11_d_b_s;
         }
       }
     }

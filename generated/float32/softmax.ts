@@ -513,10 +513,10 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dz[n,c] = p[n,c]*(sum(dout[n,c']*p[n,c']*(2*sum(ddz[n,c'']*p[n,c''], c'') - ddz[n,c']), c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+ *   dz[n,c] = e[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
  *   ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
  *
- * 3 passes; each reduction is computed once and shared.
+ * 2 passes; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<SoftmaxGradients>>,
@@ -526,6 +526,8 @@ export function doubleBackwardFused(
 ): SoftmaxDoubleGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
+  const e = cache.values.e;
+  const s = cache.values.s;
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const gg_dz = cotangent(gg, "dz", N * C);
@@ -539,10 +541,10 @@ export function doubleBackwardFused(
       ["gg.dz", "dout", "cache.values.z", "cache.values.m", "cache.values.e", "cache.values.s", "cache.values.p"],
     );
   const r = new Float64Array(N); // sum(ddz[n,c]*p[n,c], c)
-  const r1 = new Float64Array(N); // sum(dout[n,c]*p[n,c]*(2*sum(ddz[n,c']*p[n,c'], c') - ddz[n,c]), c)
-  const r2 = new Float64Array(N); // sum(dout[n,c]*p[n,c], c)
+  const r1 = new Float64Array(N); // sum(dout[n,c]*p[n,c], c)
+  const r2 = new Float64Array(N); // sum(ddz[n,c]*dout[n,c]*p[n,c], c)
 
-  // one pass over memory for sum(ddz[n,c]*p[n,c], c), sum(dout[n,c]*p[n,c], c)
+  // one pass over memory for sum(ddz[n,c]*p[n,c], c), sum(dout[n,c]*p[n,c], c), sum(ddz[n,c]*dout[n,c]*p[n,c], c)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -550,6 +552,10 @@ export function doubleBackwardFused(
       let r_n1 = r[n + 1]!;
       let r_n2 = r[n + 2]!;
       let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
       let r2_n = r2[n]!;
       let r2_n1 = r2[n + 1]!;
       let r2_n2 = r2[n + 2]!;
@@ -571,16 +577,24 @@ export function doubleBackwardFused(
         r_n1 += gg_dz_n1_c * p_n1_c;
         r_n2 += gg_dz_n2_c * p_n2_c;
         r_n3 += gg_dz_n3_c * p_n3_c;
-        r2_n += dout_n_c * p_n_c;
-        r2_n1 += dout_n1_c * p_n1_c;
-        r2_n2 += dout_n2_c * p_n2_c;
-        r2_n3 += dout_n3_c * p_n3_c;
+        r1_n += dout_n_c * p_n_c;
+        r1_n1 += dout_n1_c * p_n1_c;
+        r1_n2 += dout_n2_c * p_n2_c;
+        r1_n3 += dout_n3_c * p_n3_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
+        r2_n1 += gg_dz_n1_c * dout_n1_c * p_n1_c;
+        r2_n2 += gg_dz_n2_c * dout_n2_c * p_n2_c;
+        r2_n3 += gg_dz_n3_c * dout_n3_c * p_n3_c;
       }
 
       r[n] = r_n;
       r[n + 1] = r_n1;
       r[n + 2] = r_n2;
       r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
       r2[n] = r2_n;
       r2[n + 1] = r2_n1;
       r2[n + 2] = r2_n2;
@@ -589,110 +603,71 @@ export function doubleBackwardFused(
 
     for (; n < N; n++) {
       let r_n = r[n]!;
+      let r1_n = r1[n]!;
       let r2_n = r2[n]!;
       for (let c = 0; c < C; c++) {
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const p_n_c = p[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
         r_n += gg_dz_n_c * p_n_c;
-        r2_n += dout_n_c * p_n_c;
+        r1_n += dout_n_c * p_n_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
       }
 
       r[n] = r_n;
+      r1[n] = r1_n;
       r2[n] = r2_n;
     }
   }
 
-  // one pass over memory for sum(dout[n,c]*p[n,c]*(2*sum(ddz[n,c']*p[n,c'], c') - ddz[n,c]), c)
-  {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      let r1_n = r1[n]!;
-      let r1_n1 = r1[n + 1]!;
-      let r1_n2 = r1[n + 2]!;
-      let r1_n3 = r1[n + 3]!;
-      const r_n = r[n]!;
-      const r_n1 = r[n + 1]!;
-      const r_n2 = r[n + 2]!;
-      const r_n3 = r[n + 3]!;
-      for (let c = 0; c < C; c++) {
-        const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
-        const dout_n1_c = dout[(n + 1) * C + c]!;
-        const p_n1_c = p[(n + 1) * C + c]!;
-        const gg_dz_n1_c = gg_dz[(n + 1) * C + c]!;
-        const dout_n2_c = dout[(n + 2) * C + c]!;
-        const p_n2_c = p[(n + 2) * C + c]!;
-        const gg_dz_n2_c = gg_dz[(n + 2) * C + c]!;
-        const dout_n3_c = dout[(n + 3) * C + c]!;
-        const p_n3_c = p[(n + 3) * C + c]!;
-        const gg_dz_n3_c = gg_dz[(n + 3) * C + c]!;
-        r1_n += dout_n_c * p_n_c * (2 * r_n - gg_dz_n_c);
-        r1_n1 += dout_n1_c * p_n1_c * (2 * r_n1 - gg_dz_n1_c);
-        r1_n2 += dout_n2_c * p_n2_c * (2 * r_n2 - gg_dz_n2_c);
-        r1_n3 += dout_n3_c * p_n3_c * (2 * r_n3 - gg_dz_n3_c);
-      }
-
-      r1[n] = r1_n;
-      r1[n + 1] = r1_n1;
-      r1[n + 2] = r1_n2;
-      r1[n + 3] = r1_n3;
-    }
-
-    for (; n < N; n++) {
-      let r1_n = r1[n]!;
-      const r_n = r[n]!;
-      for (let c = 0; c < C; c++) {
-        const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
-        r1_n += dout_n_c * p_n_c * (2 * r_n - gg_dz_n_c);
-      }
-
-      r1[n] = r1_n;
-    }
-  }
-
   // one pass over memory for dz, ddout
-  // dz[n,c] = p[n,c]*(sum(dout[n,c']*p[n,c']*(2*sum(ddz[n,c'']*p[n,c''], c'') - ddz[n,c']), c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
-  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums
+  // dz[n,c] = e[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums, keep-cheapest ×2
   // ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
   // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
     for (let n = 0; n < N; n++) {
-      const r1_n = r1[n]!;
       const dz_r = -r[n]!;
-      const dz_r2 = -r2[n]!;
+      const dz_r1 = -r1[n]!;
+      const dz_r1_r_r2 = 2 * r1[n]! * r[n]! - r2[n]!;
+      const dz_s = 1 / s[n]!;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
-        const p_n_c = p[n * C + c]!;
+        const e_n_c = e[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        const p_n_c1 = p[n * C + c + 1]!;
+        const p_n_c = p[n * C + c]!;
+        const e_n_c1 = e[n * C + c + 1]!;
         const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
         const dout_n_c1 = dout[n * C + c + 1]!;
-        const p_n_c2 = p[n * C + c + 2]!;
+        const p_n_c1 = p[n * C + c + 1]!;
+        const e_n_c2 = e[n * C + c + 2]!;
         const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
         const dout_n_c2 = dout[n * C + c + 2]!;
-        const p_n_c3 = p[n * C + c + 3]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const e_n_c3 = e[n * C + c + 3]!;
         const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
         const dout_n_c3 = dout[n * C + c + 3]!;
-        dz[n * C + c] = p_n_c * (r1_n + gg_dz_n_c * dz_r2 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        const p_n_c3 = p[n * C + c + 3]!;
+        dz[n * C + c] = dz_s * e_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
-        dz[n * C + c + 1] = p_n_c1 * (r1_n + gg_dz_n_c1 * dz_r2 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
+        dz[n * C + c + 1] =
+          dz_s * e_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
         ddout[n * C + c + 1] = p_n_c1 * (gg_dz_n_c1 + dz_r);
-        dz[n * C + c + 2] = p_n_c2 * (r1_n + gg_dz_n_c2 * dz_r2 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
+        dz[n * C + c + 2] =
+          dz_s * e_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
         ddout[n * C + c + 2] = p_n_c2 * (gg_dz_n_c2 + dz_r);
-        dz[n * C + c + 3] = p_n_c3 * (r1_n + gg_dz_n_c3 * dz_r2 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
+        dz[n * C + c + 3] =
+          dz_s * e_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
         ddout[n * C + c + 3] = p_n_c3 * (gg_dz_n_c3 + dz_r);
       }
 
       for (; c < C; c++) {
-        const p_n_c = p[n * C + c]!;
+        const e_n_c = e[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        dz[n * C + c] = p_n_c * (r1_n + gg_dz_n_c * dz_r2 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        const p_n_c = p[n * C + c]!;
+        dz[n * C + c] = dz_s * e_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
       }
     }
