@@ -35,7 +35,8 @@ export function doubleSection(spec: Program, d: DoubleBackward, costTable: (naiv
   out.push("```");
   for (const b of d.backward.blocks) {
     out.push(b.step ? `# step ${b.step.position + 1}: ${markdownCodeLine(b.step.text)}` : "# the inputs");
-    for (const st of b.statements) out.push(`${show(st.target).replace("#", "_")} = ${show(st.expr).replace(/#/g, "_")}`);
+    // a part of a gradient keeps its `#k` (ddxmu#1 is part 1 of the gradient of dxmu, ddxmu_1 that of dxmu_1)
+    for (const st of b.statements) out.push(`${show(st.target)} = ${show(st.expr)}`);
   }
   out.push("```");
   out.push("");
