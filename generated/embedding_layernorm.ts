@@ -1257,12 +1257,12 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s))/D^2
- *   dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)/D
+ *   dE[v,d]: staged, as in the naive kernel
+ *   dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
  *   dbeta[d] = 0
  *   ddout[b,s,d] = (D*gamma[d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v) + D*ddbeta[d] + D*ddgamma[d]*rstd[b,s]*xmu[b,s,d] - gamma[d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - gamma[d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v))/D
  *
- * 9 passes; each reduction is computed once and shared.
+ * 6 passes; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<EmbeddingLayernormGradients>>,
@@ -1274,7 +1274,10 @@ export function doubleBackwardFused(
   const { B, S, V, D } = cache.sizes;
   const ids = cache.values.ids;
   const gamma = cache.values.gamma;
+  const x = cache.values.x;
+  const mu = cache.values.mu;
   const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
   const rstd = cache.values.rstd;
   checkArray(dout, B * S * D, "dout");
   const gg_dE = cotangent(gg, "dE", V * D);
@@ -1321,21 +1324,40 @@ export function doubleBackwardFused(
         "cache.values.y",
       ],
     );
-  const r = new Float64Array(B * D * S); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
-  const r1 = new Float64Array(B * S); // sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
-  const r2 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
-  const r3 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
-  const r4 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
-  const r5 = new Float64Array(B * S); // sum(dout[b,s,d]*gamma[d], d)
-  const r6 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
-  const r7 = new Float64Array(D * V); // sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
-  const r8 = new Float64Array(B * S); // sum(ddgamma[d]*dout[b,s,d], d), then rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))
-  const r9 = new Float64Array(V); // sum(delta(v, ids[b,s])*stored(rstd[b,s]*(rstd[b,s]^2*sum(ddE[v',d]*delta(v', ids[b,s]), d, v')*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v',d]*delta(v', ids[b,s]), v'), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))), b, s)
-  const r10 = new Float64Array(D); // sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
-  const r11 = new Float64Array(D * B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
-  const r12 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const drstd = new Float64Array(B * S);
+  const dvar = new Float64Array(B * S);
+  // step 10: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dout[(b * S + s) * D + d]! * gamma[d]! * xmu[(b * S + s) * D + d]!;
+      }
 
-  // one pass over memory for sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+      drstd[b * S + s] = acc;
+    }
+  }
+
+  // step 11: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar[b * S + s] = -0.5 * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  const r = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r1 = new Float64Array(D); // sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s)
+  const r2 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v), then rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  const r3 = new Float64Array(D); // sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s)
+  const r4 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r5 = new Float64Array(B * S); // sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
+  const r6 = new Float64Array(B * S); // stored(rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d))
+  const r7 = new Float64Array(D); // sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  const r8 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r9 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+
+  // one pass over memory for sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
   {
     for (let b = 0; b < B; b++) {
       let d = 0;
@@ -1343,19 +1365,19 @@ export function doubleBackwardFused(
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
           const ids_id = ids_b_s;
-          const ids_id4 = ids_b_s;
           const ids_id5 = ids_b_s;
           const ids_id6 = ids_b_s;
-          r[(b * D + d) * S + s] = r[(b * D + d) * S + s]! + gg_dE[ids_id * D + d]!;
-          r[(b * D + d + 1) * S + s] = r[(b * D + d + 1) * S + s]! + gg_dE[ids_id4 * D + d + 1]!;
-          r[(b * D + d + 2) * S + s] = r[(b * D + d + 2) * S + s]! + gg_dE[ids_id5 * D + d + 2]!;
-          r[(b * D + d + 3) * S + s] = r[(b * D + d + 3) * S + s]! + gg_dE[ids_id6 * D + d + 3]!;
+          const ids_id7 = ids_b_s;
+          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
+          r[(b * S + s) * D + d + 1] = r[(b * S + s) * D + d + 1]! + gg_dE[ids_id5 * D + d + 1]!;
+          r[(b * S + s) * D + d + 2] = r[(b * S + s) * D + d + 2]! + gg_dE[ids_id6 * D + d + 2]!;
+          r[(b * S + s) * D + d + 3] = r[(b * S + s) * D + d + 3]! + gg_dE[ids_id7 * D + d + 3]!;
           const ids_id1 = ids_b_s;
           const ids_id11 = ids_b_s;
           const ids_id12 = ids_b_s;
           const ids_id13 = ids_b_s;
-          r6[b * S + s] =
-            r6[b * S + s]! +
+          r2[b * S + s] =
+            r2[b * S + s]! +
             (gg_dE[ids_id1 * D + d]! +
               gg_dE[ids_id11 * D + d + 1]! +
               gg_dE[ids_id12 * D + d + 2]! +
@@ -1364,20 +1386,28 @@ export function doubleBackwardFused(
           const ids_id21 = ids_b_s;
           const ids_id22 = ids_b_s;
           const ids_id23 = ids_b_s;
-          r11[(d * B + b) * S + s] = r11[(d * B + b) * S + s]! + gg_dE[ids_id2 * D + d]!;
-          r11[((d + 1) * B + b) * S + s] = r11[((d + 1) * B + b) * S + s]! + gg_dE[ids_id21 * D + d + 1]!;
-          r11[((d + 2) * B + b) * S + s] = r11[((d + 2) * B + b) * S + s]! + gg_dE[ids_id22 * D + d + 2]!;
-          r11[((d + 3) * B + b) * S + s] = r11[((d + 3) * B + b) * S + s]! + gg_dE[ids_id23 * D + d + 3]!;
+          r4[(b * S + s) * D + d] = r4[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
+          r4[(b * S + s) * D + d + 1] = r4[(b * S + s) * D + d + 1]! + gg_dE[ids_id21 * D + d + 1]!;
+          r4[(b * S + s) * D + d + 2] = r4[(b * S + s) * D + d + 2]! + gg_dE[ids_id22 * D + d + 2]!;
+          r4[(b * S + s) * D + d + 3] = r4[(b * S + s) * D + d + 3]! + gg_dE[ids_id23 * D + d + 3]!;
           const ids_id3 = ids_b_s;
           const ids_id31 = ids_b_s;
           const ids_id32 = ids_b_s;
           const ids_id33 = ids_b_s;
-          r12[b * S + s] =
-            r12[b * S + s]! +
-            (gg_dE[ids_id3 * D + d]! +
-              gg_dE[ids_id31 * D + d + 1]! +
-              gg_dE[ids_id32 * D + d + 2]! +
-              gg_dE[ids_id33 * D + d + 3]!);
+          r8[(b * S + s) * D + d] = r8[(b * S + s) * D + d]! + gg_dE[ids_id3 * D + d]!;
+          r8[(b * S + s) * D + d + 1] = r8[(b * S + s) * D + d + 1]! + gg_dE[ids_id31 * D + d + 1]!;
+          r8[(b * S + s) * D + d + 2] = r8[(b * S + s) * D + d + 2]! + gg_dE[ids_id32 * D + d + 2]!;
+          r8[(b * S + s) * D + d + 3] = r8[(b * S + s) * D + d + 3]! + gg_dE[ids_id33 * D + d + 3]!;
+          const ids_id4 = ids_b_s;
+          const ids_id41 = ids_b_s;
+          const ids_id42 = ids_b_s;
+          const ids_id43 = ids_b_s;
+          r9[b * S + s] =
+            r9[b * S + s]! +
+            (gg_dE[ids_id4 * D + d]! +
+              gg_dE[ids_id41 * D + d + 1]! +
+              gg_dE[ids_id42 * D + d + 2]! +
+              gg_dE[ids_id43 * D + d + 3]!);
         }
       }
 
@@ -1385,506 +1415,201 @@ export function doubleBackwardFused(
         for (let s = 0; s < S; s++) {
           const ids_b_s = ids[b * S + s]!;
           const ids_id = ids_b_s;
-          r[(b * D + d) * S + s] = r[(b * D + d) * S + s]! + gg_dE[ids_id * D + d]!;
+          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
           const ids_id1 = ids_b_s;
-          r6[b * S + s] = r6[b * S + s]! + gg_dE[ids_id1 * D + d]!;
+          r2[b * S + s] = r2[b * S + s]! + gg_dE[ids_id1 * D + d]!;
           const ids_id2 = ids_b_s;
-          r11[(d * B + b) * S + s] = r11[(d * B + b) * S + s]! + gg_dE[ids_id2 * D + d]!;
+          r4[(b * S + s) * D + d] = r4[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
           const ids_id3 = ids_b_s;
-          r12[b * S + s] = r12[b * S + s]! + gg_dE[ids_id3 * D + d]!;
+          r8[(b * S + s) * D + d] = r8[(b * S + s) * D + d]! + gg_dE[ids_id3 * D + d]!;
+          const ids_id4 = ids_b_s;
+          r9[b * S + s] = r9[b * S + s]! + gg_dE[ids_id4 * D + d]!;
         }
       }
     }
   }
 
-  // one pass over memory for sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d), sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d), sum(dout[b,s,d]*gamma[d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d), sum(dout[b,s,d]*gamma[d], d), sum(ddgamma[d]*dout[b,s,d], d)
+  // one pass over memory for sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s), sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
   {
     for (let b = 0; b < B; b++) {
       let s = 0;
       for (; s + 4 <= S; s += 4) {
-        let r1_b_s = r1[b * S + s]!;
-        let r1_b_s1 = r1[b * S + s + 1]!;
-        let r1_b_s2 = r1[b * S + s + 2]!;
-        let r1_b_s3 = r1[b * S + s + 3]!;
-        let r2_b_s = r2[b * S + s]!;
-        let r2_b_s1 = r2[b * S + s + 1]!;
-        let r2_b_s2 = r2[b * S + s + 2]!;
-        let r2_b_s3 = r2[b * S + s + 3]!;
-        let r3_b_s = r3[b * S + s]!;
-        let r3_b_s1 = r3[b * S + s + 1]!;
-        let r3_b_s2 = r3[b * S + s + 2]!;
-        let r3_b_s3 = r3[b * S + s + 3]!;
-        let r4_b_s = r4[b * S + s]!;
-        let r4_b_s1 = r4[b * S + s + 1]!;
-        let r4_b_s2 = r4[b * S + s + 2]!;
-        let r4_b_s3 = r4[b * S + s + 3]!;
         let r5_b_s = r5[b * S + s]!;
         let r5_b_s1 = r5[b * S + s + 1]!;
         let r5_b_s2 = r5[b * S + s + 2]!;
         let r5_b_s3 = r5[b * S + s + 3]!;
-        let r8_b_s = r8[b * S + s]!;
-        let r8_b_s1 = r8[b * S + s + 1]!;
-        let r8_b_s2 = r8[b * S + s + 2]!;
-        let r8_b_s3 = r8[b * S + s + 3]!;
+        const rstd_b_s = rstd[b * S + s]!;
+        const rstd_b_s1 = rstd[b * S + s + 1]!;
+        const rstd_b_s2 = rstd[b * S + s + 2]!;
+        const rstd_b_s3 = rstd[b * S + s + 3]!;
         for (let d = 0; d < D; d++) {
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
-          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
-          const r_b_d_s1 = r[(b * D + d) * S + s + 1]!;
-          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
-          const r_b_d_s2 = r[(b * D + d) * S + s + 2]!;
-          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          const r_b_d_s3 = r[(b * D + d) * S + s + 3]!;
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
+          const r_b_s_d = r[(b * S + s) * D + d]!;
           const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
+          const r_b_s1_d = r[(b * S + s + 1) * D + d]!;
           const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
+          const r_b_s2_d = r[(b * S + s + 2) * D + d]!;
           const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
-          const gg_dgamma_d = gg_dgamma[d]!;
-          r1_b_s += xmu_b_s_d * r_b_d_s;
-          r1_b_s1 += xmu_b_s1_d * r_b_d_s1;
-          r1_b_s2 += xmu_b_s2_d * r_b_d_s2;
-          r1_b_s3 += xmu_b_s3_d * r_b_d_s3;
-          r2_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
-          r2_b_s1 += dout_b_s1_d * gamma_d * xmu_b_s1_d;
-          r2_b_s2 += dout_b_s2_d * gamma_d * xmu_b_s2_d;
-          r2_b_s3 += dout_b_s3_d * gamma_d * xmu_b_s3_d;
-          r3_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
-          r3_b_s1 += gg_dgamma_d * dout_b_s1_d * xmu_b_s1_d;
-          r3_b_s2 += gg_dgamma_d * dout_b_s2_d * xmu_b_s2_d;
-          r3_b_s3 += gg_dgamma_d * dout_b_s3_d * xmu_b_s3_d;
-          r4_b_s += dout_b_s_d * gamma_d * r_b_d_s;
-          r4_b_s1 += dout_b_s1_d * gamma_d * r_b_d_s1;
-          r4_b_s2 += dout_b_s2_d * gamma_d * r_b_d_s2;
-          r4_b_s3 += dout_b_s3_d * gamma_d * r_b_d_s3;
-          r5_b_s += dout_b_s_d * gamma_d;
-          r5_b_s1 += dout_b_s1_d * gamma_d;
-          r5_b_s2 += dout_b_s2_d * gamma_d;
-          r5_b_s3 += dout_b_s3_d * gamma_d;
-          r8_b_s += gg_dgamma_d * dout_b_s_d;
-          r8_b_s1 += gg_dgamma_d * dout_b_s1_d;
-          r8_b_s2 += gg_dgamma_d * dout_b_s2_d;
-          r8_b_s3 += gg_dgamma_d * dout_b_s3_d;
+          const r_b_s3_d = r[(b * S + s + 3) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r4_b_s_d = r4[(b * S + s) * D + d]!;
+          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const r4_b_s1_d = r4[(b * S + s + 1) * D + d]!;
+          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
+          const r4_b_s2_d = r4[(b * S + s + 2) * D + d]!;
+          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
+          const r4_b_s3_d = r4[(b * S + s + 3) * D + d]!;
+          r1[d] =
+            r1[d]! +
+            (D * dout_b_s_d * rstd_b_s * r_b_s_d +
+              D * dout_b_s1_d * rstd_b_s1 * r_b_s1_d +
+              D * dout_b_s2_d * rstd_b_s2 * r_b_s2_d +
+              D * dout_b_s3_d * rstd_b_s3 * r_b_s3_d);
+          r5_b_s += xmu_b_s_d * r4_b_s_d;
+          r5_b_s1 += xmu_b_s1_d * r4_b_s1_d;
+          r5_b_s2 += xmu_b_s2_d * r4_b_s2_d;
+          r5_b_s3 += xmu_b_s3_d * r4_b_s3_d;
         }
 
-        r1[b * S + s] = r1_b_s;
-        r1[b * S + s + 1] = r1_b_s1;
-        r1[b * S + s + 2] = r1_b_s2;
-        r1[b * S + s + 3] = r1_b_s3;
-        r2[b * S + s] = r2_b_s;
-        r2[b * S + s + 1] = r2_b_s1;
-        r2[b * S + s + 2] = r2_b_s2;
-        r2[b * S + s + 3] = r2_b_s3;
-        r3[b * S + s] = r3_b_s;
-        r3[b * S + s + 1] = r3_b_s1;
-        r3[b * S + s + 2] = r3_b_s2;
-        r3[b * S + s + 3] = r3_b_s3;
-        r4[b * S + s] = r4_b_s;
-        r4[b * S + s + 1] = r4_b_s1;
-        r4[b * S + s + 2] = r4_b_s2;
-        r4[b * S + s + 3] = r4_b_s3;
         r5[b * S + s] = r5_b_s;
         r5[b * S + s + 1] = r5_b_s1;
         r5[b * S + s + 2] = r5_b_s2;
         r5[b * S + s + 3] = r5_b_s3;
-        r8[b * S + s] = r8_b_s;
-        r8[b * S + s + 1] = r8_b_s1;
-        r8[b * S + s + 2] = r8_b_s2;
-        r8[b * S + s + 3] = r8_b_s3;
       }
 
       for (; s < S; s++) {
-        let r1_b_s = r1[b * S + s]!;
-        let r2_b_s = r2[b * S + s]!;
-        let r3_b_s = r3[b * S + s]!;
-        let r4_b_s = r4[b * S + s]!;
         let r5_b_s = r5[b * S + s]!;
-        let r8_b_s = r8[b * S + s]!;
+        const rstd_b_s = rstd[b * S + s]!;
         for (let d = 0; d < D; d++) {
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const gamma_d = gamma[d]!;
-          const gg_dgamma_d = gg_dgamma[d]!;
-          r1_b_s += xmu_b_s_d * r_b_d_s;
-          r2_b_s += dout_b_s_d * gamma_d * xmu_b_s_d;
-          r3_b_s += gg_dgamma_d * dout_b_s_d * xmu_b_s_d;
-          r4_b_s += dout_b_s_d * gamma_d * r_b_d_s;
-          r5_b_s += dout_b_s_d * gamma_d;
-          r8_b_s += gg_dgamma_d * dout_b_s_d;
+          const r_b_s_d = r[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r4_b_s_d = r4[(b * S + s) * D + d]!;
+          r1[d] = r1[d]! + D * dout_b_s_d * rstd_b_s * r_b_s_d;
+          r5_b_s += xmu_b_s_d * r4_b_s_d;
         }
 
-        r1[b * S + s] = r1_b_s;
-        r2[b * S + s] = r2_b_s;
-        r3[b * S + s] = r3_b_s;
-        r4[b * S + s] = r4_b_s;
         r5[b * S + s] = r5_b_s;
-        r8[b * S + s] = r8_b_s;
       }
     }
   }
 
-  // one pass over memory for sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s)
-  const k = D * D;
-  {
-    for (let d = 0; d < D; d++) {
-      let b = 0;
-      for (; b + 4 <= B; b += 4) {
-        const gamma_d = gamma[d]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        for (let s = 0; s < S; s++) {
-          const ids_b_s = ids[b * S + s]!;
-          const ids_b1_s = ids[(b + 1) * S + s]!;
-          const ids_b2_s = ids[(b + 2) * S + s]!;
-          const ids_b3_s = ids[(b + 3) * S + s]!;
-          const rstd_b_s = rstd[b * S + s]!;
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r1_b_s = r1[b * S + s]!;
-          const r2_b_s = r2[b * S + s]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const r3_b_s = r3[b * S + s]!;
-          const r4_b_s = r4[b * S + s]!;
-          const r5_b_s = r5[b * S + s]!;
-          const r6_b_s = r6[b * S + s]!;
-          const rstd_b1_s = rstd[(b + 1) * S + s]!;
-          const xmu_b1_s_d = xmu[((b + 1) * S + s) * D + d]!;
-          const r1_b1_s = r1[(b + 1) * S + s]!;
-          const r2_b1_s = r2[(b + 1) * S + s]!;
-          const r_b1_d_s = r[((b + 1) * D + d) * S + s]!;
-          const dout_b1_s_d = dout[((b + 1) * S + s) * D + d]!;
-          const r3_b1_s = r3[(b + 1) * S + s]!;
-          const r4_b1_s = r4[(b + 1) * S + s]!;
-          const r5_b1_s = r5[(b + 1) * S + s]!;
-          const r6_b1_s = r6[(b + 1) * S + s]!;
-          const rstd_b2_s = rstd[(b + 2) * S + s]!;
-          const xmu_b2_s_d = xmu[((b + 2) * S + s) * D + d]!;
-          const r1_b2_s = r1[(b + 2) * S + s]!;
-          const r2_b2_s = r2[(b + 2) * S + s]!;
-          const r_b2_d_s = r[((b + 2) * D + d) * S + s]!;
-          const dout_b2_s_d = dout[((b + 2) * S + s) * D + d]!;
-          const r3_b2_s = r3[(b + 2) * S + s]!;
-          const r4_b2_s = r4[(b + 2) * S + s]!;
-          const r5_b2_s = r5[(b + 2) * S + s]!;
-          const r6_b2_s = r6[(b + 2) * S + s]!;
-          const rstd_b3_s = rstd[(b + 3) * S + s]!;
-          const xmu_b3_s_d = xmu[((b + 3) * S + s) * D + d]!;
-          const r1_b3_s = r1[(b + 3) * S + s]!;
-          const r2_b3_s = r2[(b + 3) * S + s]!;
-          const r_b3_d_s = r[((b + 3) * D + d) * S + s]!;
-          const dout_b3_s_d = dout[((b + 3) * S + s) * D + d]!;
-          const r3_b3_s = r3[(b + 3) * S + s]!;
-          const r4_b3_s = r4[(b + 3) * S + s]!;
-          const r5_b3_s = r5[(b + 3) * S + s]!;
-          const r6_b3_s = r6[(b + 3) * S + s]!;
-          const ids_id = ids_b_s;
-          const ids_id1 = ids_b1_s;
-          const ids_id2 = ids_b2_s;
-          const ids_id3 = ids_b3_s;
-          r7[d * V + ids_id] =
-            r7[d * V + ids_id]! +
-            rstd_b_s *
-              (3 * Math.pow(rstd_b_s, 4) * xmu_b_s_d * r1_b_s * r2_b_s -
-                D * (rstd_b_s * rstd_b_s) * r2_b_s * r_b_d_s -
-                D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s) * r1_b_s -
-                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r3_b_s +
-                k * gg_dgamma_d * dout_b_s_d -
-                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r4_b_s +
-                rstd_b_s * rstd_b_s * xmu_b_s_d * r5_b_s * r6_b_s);
-          r7[d * V + ids_id1] =
-            r7[d * V + ids_id1]! +
-            rstd_b1_s *
-              (3 * Math.pow(rstd_b1_s, 4) * xmu_b1_s_d * r1_b1_s * r2_b1_s -
-                D * (rstd_b1_s * rstd_b1_s) * r2_b1_s * r_b1_d_s -
-                D * dout_b1_s_d * gamma_d * (rstd_b1_s * rstd_b1_s) * r1_b1_s -
-                D * (rstd_b1_s * rstd_b1_s) * xmu_b1_s_d * r3_b1_s +
-                k * gg_dgamma_d * dout_b1_s_d -
-                D * (rstd_b1_s * rstd_b1_s) * xmu_b1_s_d * r4_b1_s +
-                rstd_b1_s * rstd_b1_s * xmu_b1_s_d * r5_b1_s * r6_b1_s);
-          r7[d * V + ids_id2] =
-            r7[d * V + ids_id2]! +
-            rstd_b2_s *
-              (3 * Math.pow(rstd_b2_s, 4) * xmu_b2_s_d * r1_b2_s * r2_b2_s -
-                D * (rstd_b2_s * rstd_b2_s) * r2_b2_s * r_b2_d_s -
-                D * dout_b2_s_d * gamma_d * (rstd_b2_s * rstd_b2_s) * r1_b2_s -
-                D * (rstd_b2_s * rstd_b2_s) * xmu_b2_s_d * r3_b2_s +
-                k * gg_dgamma_d * dout_b2_s_d -
-                D * (rstd_b2_s * rstd_b2_s) * xmu_b2_s_d * r4_b2_s +
-                rstd_b2_s * rstd_b2_s * xmu_b2_s_d * r5_b2_s * r6_b2_s);
-          r7[d * V + ids_id3] =
-            r7[d * V + ids_id3]! +
-            rstd_b3_s *
-              (3 * Math.pow(rstd_b3_s, 4) * xmu_b3_s_d * r1_b3_s * r2_b3_s -
-                D * (rstd_b3_s * rstd_b3_s) * r2_b3_s * r_b3_d_s -
-                D * dout_b3_s_d * gamma_d * (rstd_b3_s * rstd_b3_s) * r1_b3_s -
-                D * (rstd_b3_s * rstd_b3_s) * xmu_b3_s_d * r3_b3_s +
-                k * gg_dgamma_d * dout_b3_s_d -
-                D * (rstd_b3_s * rstd_b3_s) * xmu_b3_s_d * r4_b3_s +
-                rstd_b3_s * rstd_b3_s * xmu_b3_s_d * r5_b3_s * r6_b3_s);
-        }
-      }
-
-      for (; b < B; b++) {
-        const gamma_d = gamma[d]!;
-        const gg_dgamma_d = gg_dgamma[d]!;
-        for (let s = 0; s < S; s++) {
-          const ids_b_s = ids[b * S + s]!;
-          const rstd_b_s = rstd[b * S + s]!;
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          const r1_b_s = r1[b * S + s]!;
-          const r2_b_s = r2[b * S + s]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
-          const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const r3_b_s = r3[b * S + s]!;
-          const r4_b_s = r4[b * S + s]!;
-          const r5_b_s = r5[b * S + s]!;
-          const r6_b_s = r6[b * S + s]!;
-          const ids_id = ids_b_s;
-          r7[d * V + ids_id] =
-            r7[d * V + ids_id]! +
-            rstd_b_s *
-              (3 * Math.pow(rstd_b_s, 4) * xmu_b_s_d * r1_b_s * r2_b_s -
-                D * (rstd_b_s * rstd_b_s) * r2_b_s * r_b_d_s -
-                D * dout_b_s_d * gamma_d * (rstd_b_s * rstd_b_s) * r1_b_s -
-                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r3_b_s +
-                k * gg_dgamma_d * dout_b_s_d -
-                D * (rstd_b_s * rstd_b_s) * xmu_b_s_d * r4_b_s +
-                rstd_b_s * rstd_b_s * xmu_b_s_d * r5_b_s * r6_b_s);
-        }
-      }
-    }
-  }
-
-  // one pass over memory for rstd[b,s]*(rstd[b,s]^2*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d)) (stored once, not recomputed by later passes)
+  // one pass over memory for rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v) (stored once, not recomputed by later passes), rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d) (stored once, not recomputed by later passes)
   {
     let b = 0;
     for (; b + 4 <= B; b += 4) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
-        const r6_b_s = r6[b * S + s]!;
-        const r2_b_s = r2[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
         const r5_b_s = r5[b * S + s]!;
         const rstd_b1_s = rstd[(b + 1) * S + s]!;
-        const r6_b1_s = r6[(b + 1) * S + s]!;
-        const r2_b1_s = r2[(b + 1) * S + s]!;
-        const r1_b1_s = r1[(b + 1) * S + s]!;
         const r5_b1_s = r5[(b + 1) * S + s]!;
         const rstd_b2_s = rstd[(b + 2) * S + s]!;
-        const r6_b2_s = r6[(b + 2) * S + s]!;
-        const r2_b2_s = r2[(b + 2) * S + s]!;
-        const r1_b2_s = r1[(b + 2) * S + s]!;
         const r5_b2_s = r5[(b + 2) * S + s]!;
         const rstd_b3_s = rstd[(b + 3) * S + s]!;
-        const r6_b3_s = r6[(b + 3) * S + s]!;
-        const r2_b3_s = r2[(b + 3) * S + s]!;
-        const r1_b3_s = r1[(b + 3) * S + s]!;
         const r5_b3_s = r5[(b + 3) * S + s]!;
-        r8[b * S + s] =
-          rstd_b_s *
-          (-(D * r8[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r2_b_s + rstd_b_s * rstd_b_s * r1_b_s * r5_b_s);
-        r8[(b + 1) * S + s] =
-          rstd_b1_s *
-          (-(D * r8[(b + 1) * S + s]!) +
-            rstd_b1_s * rstd_b1_s * r6_b1_s * r2_b1_s +
-            rstd_b1_s * rstd_b1_s * r1_b1_s * r5_b1_s);
-        r8[(b + 2) * S + s] =
-          rstd_b2_s *
-          (-(D * r8[(b + 2) * S + s]!) +
-            rstd_b2_s * rstd_b2_s * r6_b2_s * r2_b2_s +
-            rstd_b2_s * rstd_b2_s * r1_b2_s * r5_b2_s);
-        r8[(b + 3) * S + s] =
-          rstd_b3_s *
-          (-(D * r8[(b + 3) * S + s]!) +
-            rstd_b3_s * rstd_b3_s * r6_b3_s * r2_b3_s +
-            rstd_b3_s * rstd_b3_s * r1_b3_s * r5_b3_s);
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r6[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r5_b_s;
+        r2[(b + 1) * S + s] = rstd_b1_s * r2[(b + 1) * S + s]!;
+        r6[(b + 1) * S + s] = rstd_b1_s * rstd_b1_s * rstd_b1_s * r5_b1_s;
+        r2[(b + 2) * S + s] = rstd_b2_s * r2[(b + 2) * S + s]!;
+        r6[(b + 2) * S + s] = rstd_b2_s * rstd_b2_s * rstd_b2_s * r5_b2_s;
+        r2[(b + 3) * S + s] = rstd_b3_s * r2[(b + 3) * S + s]!;
+        r6[(b + 3) * S + s] = rstd_b3_s * rstd_b3_s * rstd_b3_s * r5_b3_s;
       }
     }
 
     for (; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
-        const r6_b_s = r6[b * S + s]!;
-        const r2_b_s = r2[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
         const r5_b_s = r5[b * S + s]!;
-        r8[b * S + s] =
-          rstd_b_s *
-          (-(D * r8[b * S + s]!) + rstd_b_s * rstd_b_s * r6_b_s * r2_b_s + rstd_b_s * rstd_b_s * r1_b_s * r5_b_s);
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r6[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r5_b_s;
       }
     }
   }
 
-  // one pass over memory for sum(delta(v, ids[b,s])*stored(rstd[b,s]*(rstd[b,s]^2*sum(ddE[v',d]*delta(v', ids[b,s]), d, v')*sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d) + rstd[b,s]^2*sum(xmu[b,s,d]*sum(ddE[v',d]*delta(v', ids[b,s]), v'), d)*sum(dout[b,s,d]*gamma[d], d) - D*sum(ddgamma[d]*dout[b,s,d], d))), b, s)
-  {
-    let b = 0;
-    for (; b + 4 <= B; b += 4) {
-      for (let s = 0; s < S; s++) {
-        const ids_b_s = ids[b * S + s]!;
-        const ids_b1_s = ids[(b + 1) * S + s]!;
-        const ids_b2_s = ids[(b + 2) * S + s]!;
-        const ids_b3_s = ids[(b + 3) * S + s]!;
-        const r8_b_s = r8[b * S + s]!;
-        const r8_b1_s = r8[(b + 1) * S + s]!;
-        const r8_b2_s = r8[(b + 2) * S + s]!;
-        const r8_b3_s = r8[(b + 3) * S + s]!;
-        const ids_id = ids_b_s;
-        const ids_id1 = ids_b1_s;
-        const ids_id2 = ids_b2_s;
-        const ids_id3 = ids_b3_s;
-        r9[ids_id] = r9[ids_id]! + r8_b_s;
-        r9[ids_id1] = r9[ids_id1]! + r8_b1_s;
-        r9[ids_id2] = r9[ids_id2]! + r8_b2_s;
-        r9[ids_id3] = r9[ids_id3]! + r8_b3_s;
-      }
-    }
-
-    for (; b < B; b++) {
-      for (let s = 0; s < S; s++) {
-        const ids_b_s = ids[b * S + s]!;
-        const r8_b_s = r8[b * S + s]!;
-        const ids_id = ids_b_s;
-        r9[ids_id] = r9[ids_id]! + r8_b_s;
-      }
-    }
-  }
-
-  // one pass over memory for sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  // one pass over memory for sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s), sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
   {
     for (let b = 0; b < B; b++) {
       let s = 0;
       for (; s + 4 <= S; s += 4) {
-        const rstd_b_s = rstd[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
+        const r2_b_s1 = r2[b * S + s + 1]!;
+        const r2_b_s2 = r2[b * S + s + 2]!;
+        const r2_b_s3 = r2[b * S + s + 3]!;
         const r6_b_s = r6[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
-        const rstd_b_s1 = rstd[b * S + s + 1]!;
         const r6_b_s1 = r6[b * S + s + 1]!;
-        const r1_b_s1 = r1[b * S + s + 1]!;
-        const rstd_b_s2 = rstd[b * S + s + 2]!;
         const r6_b_s2 = r6[b * S + s + 2]!;
-        const r1_b_s2 = r1[b * S + s + 2]!;
-        const rstd_b_s3 = rstd[b * S + s + 3]!;
         const r6_b_s3 = r6[b * S + s + 3]!;
-        const r1_b_s3 = r1[b * S + s + 3]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
-          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
-          const r_b_d_s1 = r[(b * D + d) * S + s + 1]!;
-          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
           const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
-          const r_b_d_s2 = r[(b * D + d) * S + s + 2]!;
-          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
           const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
-          const r_b_d_s3 = r[(b * D + d) * S + s + 3]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
           const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
-          r10[d] =
-            r10[d]! +
-            (dout_b_s_d * rstd_b_s * (D * r_b_d_s - r6_b_s - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s) +
-              dout_b_s1_d * rstd_b_s1 * (D * r_b_d_s1 - r6_b_s1 - rstd_b_s1 * rstd_b_s1 * xmu_b_s1_d * r1_b_s1) +
-              dout_b_s2_d * rstd_b_s2 * (D * r_b_d_s2 - r6_b_s2 - rstd_b_s2 * rstd_b_s2 * xmu_b_s2_d * r1_b_s2) +
-              dout_b_s3_d * rstd_b_s3 * (D * r_b_d_s3 - r6_b_s3 - rstd_b_s3 * rstd_b_s3 * xmu_b_s3_d * r1_b_s3));
+          r3[d] =
+            r3[d]! + (dout_b_s_d * r2_b_s + dout_b_s1_d * r2_b_s1 + dout_b_s2_d * r2_b_s2 + dout_b_s3_d * r2_b_s3);
+          r7[d] =
+            r7[d]! +
+            (dout_b_s_d * xmu_b_s_d * r6_b_s +
+              dout_b_s1_d * xmu_b_s1_d * r6_b_s1 +
+              dout_b_s2_d * xmu_b_s2_d * r6_b_s2 +
+              dout_b_s3_d * xmu_b_s3_d * r6_b_s3);
         }
       }
 
       for (; s < S; s++) {
-        const rstd_b_s = rstd[b * S + s]!;
+        const r2_b_s = r2[b * S + s]!;
         const r6_b_s = r6[b * S + s]!;
-        const r1_b_s = r1[b * S + s]!;
         for (let d = 0; d < D; d++) {
           const dout_b_s_d = dout[(b * S + s) * D + d]!;
-          const r_b_d_s = r[(b * D + d) * S + s]!;
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
-          r10[d] = r10[d]! + dout_b_s_d * rstd_b_s * (D * r_b_d_s - r6_b_s - rstd_b_s * rstd_b_s * xmu_b_s_d * r1_b_s);
+          r3[d] = r3[d]! + dout_b_s_d * r2_b_s;
+          r7[d] = r7[d]! + dout_b_s_d * xmu_b_s_d * r6_b_s;
         }
-      }
-    }
-  }
-
-  // dE[v,d] = (sum(rstd[b,s]*delta(v, ids[b,s])*(rstd[b,s]^2*sum(ddE[v',d']*delta(v', ids[b,s]), d', v')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d'], d') - D*sum(ddgamma[d']*dout[b,s,d'], d')), b, s) + sum(rstd[b,s]*delta(v, ids[b,s])*(3*rstd[b,s]^4*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d') + D^2*ddgamma[d]*dout[b,s,d] + rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d'], d')*sum(ddE[v',d']*delta(v', ids[b,s]), d', v') - D*rstd[b,s]^2*sum(dout[b,s,d']*gamma[d']*xmu[b,s,d'], d')*sum(ddE[v',d]*delta(v', ids[b,s]), v') - D*dout[b,s,d]*gamma[d]*rstd[b,s]^2*sum(xmu[b,s,d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(ddgamma[d']*dout[b,s,d']*xmu[b,s,d'], d') - D*rstd[b,s]^2*xmu[b,s,d]*sum(dout[b,s,d']*gamma[d']*sum(ddE[v',d']*delta(v', ids[b,s]), v'), d')), b, s))/D^2
-  // derived from the naive backward by inlining, then sum-factor ×31, distribute-in-sum ×2, distribute ×35, sum-linear ×25, sum-invariant, expand-definitions ×2, factor-common ×3, merge-sums ×2, split-by-partner, keep-cheapest ×2
-  {
-    const dE_inv = 1 / (D * D);
-    let v = 0;
-    for (; v + 2 <= V; v += 2) {
-      const r9_v = r9[v]!;
-      const r9_v1 = r9[v + 1]!;
-      let d = 0;
-      for (; d + 4 <= D; d += 4) {
-        const r7_d_v = r7[d * V + v]!;
-        const r7_d1_v = r7[(d + 1) * V + v]!;
-        const r7_d2_v = r7[(d + 2) * V + v]!;
-        const r7_d3_v = r7[(d + 3) * V + v]!;
-        const r7_d_v1 = r7[d * V + v + 1]!;
-        const r7_d1_v1 = r7[(d + 1) * V + v + 1]!;
-        const r7_d2_v1 = r7[(d + 2) * V + v + 1]!;
-        const r7_d3_v1 = r7[(d + 3) * V + v + 1]!;
-        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
-        dE[v * D + d + 1] = dE_inv * (r7_d1_v + r9_v);
-        dE[v * D + d + 2] = dE_inv * (r7_d2_v + r9_v);
-        dE[v * D + d + 3] = dE_inv * (r7_d3_v + r9_v);
-        dE[(v + 1) * D + d] = dE_inv * (r7_d_v1 + r9_v1);
-        dE[(v + 1) * D + d + 1] = dE_inv * (r7_d1_v1 + r9_v1);
-        dE[(v + 1) * D + d + 2] = dE_inv * (r7_d2_v1 + r9_v1);
-        dE[(v + 1) * D + d + 3] = dE_inv * (r7_d3_v1 + r9_v1);
-      }
-
-      for (; d < D; d++) {
-        const r7_d_v = r7[d * V + v]!;
-        const r7_d_v1 = r7[d * V + v + 1]!;
-        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
-        dE[(v + 1) * D + d] = dE_inv * (r7_d_v1 + r9_v1);
-      }
-    }
-
-    for (; v < V; v++) {
-      const r9_v = r9[v]!;
-      let d = 0;
-      for (; d + 4 <= D; d += 4) {
-        const r7_d_v = r7[d * V + v]!;
-        const r7_d1_v = r7[(d + 1) * V + v]!;
-        const r7_d2_v = r7[(d + 2) * V + v]!;
-        const r7_d3_v = r7[(d + 3) * V + v]!;
-        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
-        dE[v * D + d + 1] = dE_inv * (r7_d1_v + r9_v);
-        dE[v * D + d + 2] = dE_inv * (r7_d2_v + r9_v);
-        dE[v * D + d + 3] = dE_inv * (r7_d3_v + r9_v);
-      }
-
-      for (; d < D; d++) {
-        const r7_d_v = r7[d * V + v]!;
-        dE[v * D + d] = dE_inv * (r7_d_v + r9_v);
       }
     }
   }
 
   // one pass over memory for dgamma, dbeta
-  // dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*(D*sum(ddE[v,d]*delta(v, ids[b,s]), v) - sum(ddE[v,d']*delta(v, ids[b,s]), d', v) - rstd[b,s]^2*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)/D
-  // derived from the naive backward by inlining, then sum-factor ×7, distribute-in-sum, distribute ×3, sum-linear ×2, expand-definitions, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  // dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
+  // derived from the naive backward by inlining, then sum-factor ×7, distribute-in-sum, distribute ×3, sum-linear ×2, expand-definitions, factor-common ×2, merge-sums, split-by-partner
   // dbeta[d] = 0
   // derived from the naive backward by inlining alone (no rewrite)
   {
     const dgamma_inv = 1 / D;
     let d = 0;
     for (; d + 4 <= D; d += 4) {
-      const r10_d = r10[d]!;
-      const r10_d1 = r10[d + 1]!;
-      const r10_d2 = r10[d + 2]!;
-      const r10_d3 = r10[d + 3]!;
-      dgamma[d] = dgamma_inv * r10_d;
+      const r1_d = r1[d]!;
+      const r3_d = r3[d]!;
+      const r7_d = r7[d]!;
+      const r1_d1 = r1[d + 1]!;
+      const r3_d1 = r3[d + 1]!;
+      const r7_d1 = r7[d + 1]!;
+      const r1_d2 = r1[d + 2]!;
+      const r3_d2 = r3[d + 2]!;
+      const r7_d2 = r7[d + 2]!;
+      const r1_d3 = r1[d + 3]!;
+      const r3_d3 = r3[d + 3]!;
+      const r7_d3 = r7[d + 3]!;
+      dgamma[d] = dgamma_inv * (r1_d - r3_d - r7_d);
       dbeta[d] = 0;
-      dgamma[d + 1] = dgamma_inv * r10_d1;
+      dgamma[d + 1] = dgamma_inv * (r1_d1 - r3_d1 - r7_d1);
       dbeta[d + 1] = 0;
-      dgamma[d + 2] = dgamma_inv * r10_d2;
+      dgamma[d + 2] = dgamma_inv * (r1_d2 - r3_d2 - r7_d2);
       dbeta[d + 2] = 0;
-      dgamma[d + 3] = dgamma_inv * r10_d3;
+      dgamma[d + 3] = dgamma_inv * (r1_d3 - r3_d3 - r7_d3);
       dbeta[d + 3] = 0;
     }
 
     for (; d < D; d++) {
-      const r10_d = r10[d]!;
-      dgamma[d] = dgamma_inv * r10_d;
+      const r1_d = r1[d]!;
+      const r3_d = r3[d]!;
+      const r7_d = r7[d]!;
+      dgamma[d] = dgamma_inv * (r1_d - r3_d - r7_d);
       dbeta[d] = 0;
     }
   }
@@ -1901,8 +1626,8 @@ export function doubleBackwardFused(
     for (let b = 0; b < B; b++) {
       for (let s = 0; s < S; s++) {
         const rstd_b_s = rstd[b * S + s]!;
-        const ddout_xmu1 = rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]! * r1[b * S + s]!;
-        const ddout_offset = rstd[b * S + s]! * r12[b * S + s]!;
+        const ddout_xmu1 = rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]! * r5[b * S + s]!;
+        const ddout_offset = rstd[b * S + s]! * r9[b * S + s]!;
         let d = 0;
         for (; d + 4 <= D; d += 4) {
           const gg_dbeta_d = gg_dbeta[d]!;
@@ -1910,45 +1635,45 @@ export function doubleBackwardFused(
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
           const gamma_d = gamma[d]!;
-          const r11_d_b_s = r11[(d * B + b) * S + s]!;
+          const r8_b_s_d = r8[(b * S + s) * D + d]!;
           const gg_dbeta_d1 = gg_dbeta[d + 1]!;
           const ddout_xmu_d1 = ddout_xmu[d + 1]!;
           const xmu_b_s_d1 = xmu[(b * S + s) * D + d + 1]!;
           const gg_dgamma_d1 = gg_dgamma[d + 1]!;
           const gamma_d1 = gamma[d + 1]!;
-          const r11_d1_b_s = r11[((d + 1) * B + b) * S + s]!;
+          const r8_b_s_d1 = r8[(b * S + s) * D + d + 1]!;
           const gg_dbeta_d2 = gg_dbeta[d + 2]!;
           const ddout_xmu_d2 = ddout_xmu[d + 2]!;
           const xmu_b_s_d2 = xmu[(b * S + s) * D + d + 2]!;
           const gg_dgamma_d2 = gg_dgamma[d + 2]!;
           const gamma_d2 = gamma[d + 2]!;
-          const r11_d2_b_s = r11[((d + 2) * B + b) * S + s]!;
+          const r8_b_s_d2 = r8[(b * S + s) * D + d + 2]!;
           const gg_dbeta_d3 = gg_dbeta[d + 3]!;
           const ddout_xmu_d3 = ddout_xmu[d + 3]!;
           const xmu_b_s_d3 = xmu[(b * S + s) * D + d + 3]!;
           const gg_dgamma_d3 = gg_dgamma[d + 3]!;
           const gamma_d3 = gamma[d + 3]!;
-          const r11_d3_b_s = r11[((d + 3) * B + b) * S + s]!;
+          const r8_b_s_d3 = r8[(b * S + s) * D + d + 3]!;
           ddout[(b * S + s) * D + d] =
             gg_dbeta_d +
             ddout_xmu_d * ddout_offset +
             xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
-            gamma_d * rstd_b_s * r11_d_b_s;
+            gamma_d * rstd_b_s * r8_b_s_d;
           ddout[(b * S + s) * D + d + 1] =
             gg_dbeta_d1 +
             ddout_xmu_d1 * ddout_offset +
             xmu_b_s_d1 * (ddout_xmu_d1 * ddout_xmu1 + gg_dgamma_d1 * rstd_b_s) +
-            gamma_d1 * rstd_b_s * r11_d1_b_s;
+            gamma_d1 * rstd_b_s * r8_b_s_d1;
           ddout[(b * S + s) * D + d + 2] =
             gg_dbeta_d2 +
             ddout_xmu_d2 * ddout_offset +
             xmu_b_s_d2 * (ddout_xmu_d2 * ddout_xmu1 + gg_dgamma_d2 * rstd_b_s) +
-            gamma_d2 * rstd_b_s * r11_d2_b_s;
+            gamma_d2 * rstd_b_s * r8_b_s_d2;
           ddout[(b * S + s) * D + d + 3] =
             gg_dbeta_d3 +
             ddout_xmu_d3 * ddout_offset +
             xmu_b_s_d3 * (ddout_xmu_d3 * ddout_xmu1 + gg_dgamma_d3 * rstd_b_s) +
-            gamma_d3 * rstd_b_s * r11_d3_b_s;
+            gamma_d3 * rstd_b_s * r8_b_s_d3;
         }
 
         for (; d < D; d++) {
@@ -1957,13 +1682,281 @@ export function doubleBackwardFused(
           const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
           const gg_dgamma_d = gg_dgamma[d]!;
           const gamma_d = gamma[d]!;
-          const r11_d_b_s = r11[(d * B + b) * S + s]!;
+          const r8_b_s_d = r8[(b * S + s) * D + d]!;
           ddout[(b * S + s) * D + d] =
             gg_dbeta_d +
             ddout_xmu_d * ddout_offset +
             xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
-            gamma_d * rstd_b_s * r11_d_b_s;
+            gamma_d * rstd_b_s * r8_b_s_d;
         }
+      }
+    }
+  }
+
+  // computed the staged way (no derived form is less work): dE
+
+  // step 18 reversed: dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  // ddx[b,s,d] = sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  //   local derivative ∂/∂dx[b,s,d] = delta(v, ids[b,s])
+  const ddx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        const ids_id = ids[b * S + s]!;
+        ddx[(b * S + s) * D + d] = gg_dE[ids_id * D + d]!;
+      }
+    }
+  }
+
+  // step 17 reversed: dx[b,s,d] = dx_1[b,s,d] + dx_2[b,s,d]
+  // ddx_1[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_1[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+  // ddx_2[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_2[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+
+  // step 16 reversed: dx_2[b,s,d] = dmu[b,s]/D
+  // ddmu[b,s] = sum(ddx_2[b,s,d]/D, d)
+  //   local derivative ∂/∂dmu[b,s] = 1/D
+  const ddmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddx[(b * S + s) * D + d]! / D;
+      }
+
+      ddmu[b * S + s] = acc;
+    }
+  }
+
+  // step 15 reversed: dmu[b,s] = -sum(dxmu[b,s,d], d)
+  // ddxmu1[b,s,d] = -ddmu[b,s]
+  //   local derivative ∂/∂dxmu[b,s,d] = -1
+  const ddxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu1[(b * S + s) * D + d] = -ddmu[b * S + s]!;
+      }
+    }
+  }
+
+  // step 14 reversed: dx_1[b,s,d] = dxmu[b,s,d]
+  // ddxmu2[b,s,d] = ddx_1[b,s,d]
+  //   local derivative ∂/∂dxmu[b,s,d] = 1
+  // (the same array as ddx_1[b,s,d]: no copy)
+
+  // step 13 reversed: dxmu[b,s,d] = dxmu_1[b,s,d] + dxmu_2[b,s,d]
+  // ddxmu[b,s,d] = ddxmu1[b,s,d] + ddxmu2[b,s,d]
+  const ddxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu[(b * S + s) * D + d] = ddxmu1[(b * S + s) * D + d]! + ddx[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // ddxmu_1[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_1[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+  // ddxmu_2[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_2[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+
+  // step 12 reversed: dxmu_2[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  // dxmu1[b,s,d] = 2*ddxmu_2[b,s,d]*dvar[b,s]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*dvar[b,s]/D
+  const dxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu1[(b * S + s) * D + d] = (2 * ddxmu[(b * S + s) * D + d]! * dvar[b * S + s]!) / D;
+      }
+    }
+  }
+
+  // ddvar[b,s] = 2*sum(ddxmu_2[b,s,d]*xmu[b,s,d]/D, d)
+  //   local derivative ∂/∂dvar[b,s] = 2*xmu[b,s,d]/D
+  const ddvar = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += (ddxmu[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+
+      ddvar[b * S + s] = 2 * acc;
+    }
+  }
+
+  // step 11 reversed: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  // drstd1[b,s] = -1.5*ddvar[b,s]*drstd[b,s]*rstd[b,s]^2
+  //   local derivative ∂/∂rstd[b,s] = -1.5*drstd[b,s]*rstd[b,s]^2
+  const drstd1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd1[b * S + s] = -1.5 * ddvar[b * S + s]! * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // ddrstd[b,s] = -0.5*ddvar[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂drstd[b,s] = -0.5*rstd[b,s]^3
+  const ddrstd = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      ddrstd[b * S + s] = -0.5 * ddvar[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 10 reversed: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  // dxmu2[b,s,d] = ddrstd[b,s]*dout[b,s,d]*gamma[d]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*gamma[d]
+  const dxmu2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu2[(b * S + s) * D + d] = ddrstd[b * S + s]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+    }
+  }
+
+  // step 9 reversed: dxmu_1[b,s,d] = dout[b,s,d]*gamma[d]*rstd[b,s]
+  // drstd2[b,s] = sum(ddxmu_1[b,s,d]*dout[b,s,d]*gamma[d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*gamma[d]
+  const drstd2 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddxmu[(b * S + s) * D + d]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+
+      drstd2[b * S + s] = acc;
+    }
+  }
+
+  // step 7 reversed: dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s)
+  // dxmu3[b,s,d] = ddgamma[d]*dout[b,s,d]*rstd[b,s]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*rstd[b,s]
+  const dxmu3 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu3[(b * S + s) * D + d] = gg_dgamma[d]! * dout[(b * S + s) * D + d]! * rstd[b * S + s]!;
+      }
+    }
+  }
+
+  // drstd3[b,s] = sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*xmu[b,s,d]
+  const drstd3 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += gg_dgamma[d]! * dout[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!;
+      }
+
+      drstd3[b * S + s] = acc;
+    }
+  }
+
+  // step 5 reversed: rstd[b,s] = 1/sqrt(var[b,s] + eps)
+  // drstd[b,s] = drstd1[b,s] + drstd2[b,s] + drstd3[b,s]
+  const drstd4 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd4[b * S + s] = drstd1[b * S + s]! + drstd2[b * S + s]! + drstd3[b * S + s]!;
+    }
+  }
+
+  // dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂var[b,s] = -0.5*rstd[b,s]^3
+  const dvar1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar1[b * S + s] = -0.5 * drstd4[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 4 reversed: var[b,s] = mean(xmu[b,s,d]^2, d)
+  // dxmu4[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*xmu[b,s,d]/D
+  const dxmu4 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu4[(b * S + s) * D + d] = (2 * dvar1[b * S + s]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+    }
+  }
+
+  // step 3 reversed: xmu[b,s,d] = x[b,s,d] - mu[b,s]
+  // dxmu[b,s,d] = dxmu1[b,s,d] + dxmu2[b,s,d] + dxmu3[b,s,d] + dxmu4[b,s,d]
+  const dxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu[(b * S + s) * D + d] =
+          dxmu1[(b * S + s) * D + d]! +
+          dxmu2[(b * S + s) * D + d]! +
+          dxmu3[(b * S + s) * D + d]! +
+          dxmu4[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dx1[b,s,d] = dxmu[b,s,d]
+  //   local derivative ∂/∂x[b,s,d] = 1
+  // (the same array as dxmu[b,s,d]: no copy)
+  // dmu[b,s] = -sum(dxmu[b,s,d], d)
+  //   local derivative ∂/∂mu[b,s] = -1
+  const dmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dxmu[(b * S + s) * D + d]!;
+      }
+
+      dmu[b * S + s] = -acc;
+    }
+  }
+
+  // step 2 reversed: mu[b,s] = mean(x[b,s,d], d)
+  // dx2[b,s,d] = dmu[b,s]/D
+  //   local derivative ∂/∂x[b,s,d] = 1/D
+  const dx2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx2[(b * S + s) * D + d] = dmu[b * S + s]! / D;
+      }
+    }
+  }
+
+  // step 1 reversed: x[b,s,d] = E[ids[b,s], d]
+  // dx[b,s,d] = dx1[b,s,d] + dx2[b,s,d]
+  const dx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx[(b * S + s) * D + d] = dxmu[(b * S + s) * D + d]! + dx2[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  //   local derivative ∂/∂E[v,d] = delta(v, ids[b,s])
+  dE.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const ids_id = ids[b * S + s]!;
+      for (let d = 0; d < D; d++) {
+        dE[ids_id * D + d] = dE[ids_id * D + d]! + dx[(b * S + s) * D + d]!;
       }
     }
   }

@@ -12,7 +12,7 @@
  *
  * Nothing here knows any layer: the statements are renamed, never read.
  */
-import { print, ref, renameFree, rewrite, ZERO, type Expr } from "../ir/expr.js";
+import { call, print, ref, renameFree, rewrite, ZERO, type Expr } from "../ir/expr.js";
 import { nameTable } from "../ir/table.js";
 import type { Backward } from "../ir/backward.js";
 import { isDifferentiable, stepOf, type Program, type Step, type TensorDecl } from "../ir/program.js";
@@ -89,9 +89,11 @@ export function doubleProgram(p: Program, bw: Backward): DoubleProgram {
  * The derived program as the fused derivation sees it, with the naive backward through it: the
  * first backward's statements are not in the cache (a kernel would have to compute them), so every
  * read of one in `bw` is replaced by its definition, down to forward values and `dout`, and those
- * steps are given no definition (0) for the simplifier to fold products back into. What comes out
- * reads only what the cache holds, `dout` and `gg`. The forward steps in `opaque` get no definition
- * either (the caller's choice of what the simplifier should not fold into).
+ * steps are given no definition (0: no gradient reads them any more) for the simplifier to fold
+ * products back into. What comes out
+ * reads only what the cache holds, `dout` and `gg`. The forward steps in `opaque` are written
+ * `stop(definition)`: the same value, but no product of the gradients matches it (the caller's
+ * choice of what the simplifier should not fold into).
  */
 export function forFusedDerivation(d: DoubleProgram, bw: Backward, opaque: ReadonlySet<string> = new Set()): { program: Program; backward: Backward } {
   const p = d.program;
@@ -110,7 +112,12 @@ export function forFusedDerivation(d: DoubleProgram, bw: Backward, opaque: Reado
     });
   // in step order, each reading only earlier ones
   for (const s of p.steps) if (backwardSteps.has(s.name)) resolved.set(s.name, inline(s.rhs));
-  const program: Program = { ...p, steps: p.steps.map((s) => (backwardSteps.has(s.name) || opaque.has(s.name) ? { ...s, rhs: ZERO } : s)) };
+  // an opaque step keeps its value (the simplifier's numeric checks evaluate it) under stop(...),
+  // which no product folds into
+  const program: Program = {
+    ...p,
+    steps: p.steps.map((s) => (backwardSteps.has(s.name) ? { ...s, rhs: ZERO } : opaque.has(s.name) ? { ...s, rhs: call("stop", s.rhs) } : s)),
+  };
   const backward: Backward = {
     ...bw,
     blocks: bw.blocks.map((b) => ({ ...b, statements: b.statements.map((s) => ({ ...s, expr: inline(s.expr) })) })),

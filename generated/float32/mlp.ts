@@ -1307,9 +1307,9 @@ export function doubleBackwardNaive(
  *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
  *   dw2[h,c]: staged, as in the naive kernel
  *   db2[c] = sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c'), n)
- *   ddout: staged, as in the naive kernel
+ *   ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/sum(exp(z[n,c'] - stop(m[n])), c'), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
  *
- * 15 passes; each reduction is computed once and shared.
+ * 19 passes; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<MlpGradients>>,
@@ -1441,6 +1441,10 @@ export function doubleBackwardFused(
   const r17 = new Float64Array(F * H); // sum(ddx[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
   const db164 = new Float64Array(H); // sum(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)), n)
   const db264 = new Float64Array(C); // sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c'), n)
+  const r18 = new Float64Array(N); // stored(1/sum(exp(z[n,c] - stop(m[n])), c))
+  const r19 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  const r20 = new Float64Array(1); // sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  const r21 = new Float64Array(1); // sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
 
   // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c)
   {
@@ -1745,12 +1749,13 @@ export function doubleBackwardFused(
     }
   }
 
-  // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c')^2 (stored once, not recomputed by later passes)
+  // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c')^2 (stored once, not recomputed by later passes), sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
   const k1 = 1 / N;
   const dout2 = dout[0]!;
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
+      let r211 = r21[0]!;
       const m_n = m[n]!;
       const r1_n = r1[n]!;
       const m_n1 = m[n + 1]!;
@@ -1759,6 +1764,10 @@ export function doubleBackwardFused(
       const r1_n2 = r1[n + 2]!;
       const m_n3 = m[n + 3]!;
       const r1_n3 = r1[n + 3]!;
+      const label_n = label[n]!;
+      const label_n1 = label[n + 1]!;
+      const label_n2 = label[n + 2]!;
+      const label_n3 = label[n + 3]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const gg_db2_c = gg_db2[c]!;
@@ -1780,19 +1789,31 @@ export function doubleBackwardFused(
           (k1 * dout2 * Math.exp(z_n2_c - m_n2) * (gg_db2_c + r8_c_n2 + r9_c_n2)) / (r1_n2 * r1_n2);
         r10[(n + 3) * C + c] =
           (k1 * dout2 * Math.exp(z_n3_c - m_n3) * (gg_db2_c + r8_c_n3 + r9_c_n3)) / (r1_n3 * r1_n3);
+        r211 +=
+          k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n) +
+          k1 * (c === label_n1 ? 1 : 0) * (gg_db2_c + r8_c_n1 + r9_c_n1) +
+          k1 * (c === label_n2 ? 1 : 0) * (gg_db2_c + r8_c_n2 + r9_c_n2) +
+          k1 * (c === label_n3 ? 1 : 0) * (gg_db2_c + r8_c_n3 + r9_c_n3);
       }
+
+      r21[0] = r211;
     }
 
     for (; n < N; n++) {
+      let r211 = r21[0]!;
       const m_n = m[n]!;
       const r1_n = r1[n]!;
+      const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const gg_db2_c = gg_db2[c]!;
         const r8_c_n = r8[c * N + n]!;
         const r9_c_n = r9[c * N + n]!;
         r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (r1_n * r1_n);
+        r211 += k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n);
       }
+
+      r21[0] = r211;
     }
   }
 
@@ -2043,6 +2064,71 @@ export function doubleBackwardFused(
     }
   }
 
+  // one pass over memory for 1/sum(exp(z[n,c] - stop(m[n])), c) (stored once, not recomputed by later passes)
+  {
+    for (let n = 0; n < N; n++) {
+      const r1_n = r1[n]!;
+      r18[n] = 1 / r1_n;
+    }
+  }
+
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  {
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const gg_db2_c = gg_db2[c]!;
+      const gg_db2_c1 = gg_db2[c + 1]!;
+      const gg_db2_c2 = gg_db2[c + 2]!;
+      const gg_db2_c3 = gg_db2[c + 3]!;
+      for (let n = 0; n < N; n++) {
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        const r18_n = r18[n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r8_c_n = r8[c * N + n]!;
+        const z_n_c1 = z[n * C + c + 1]!;
+        const r9_c1_n = r9[(c + 1) * N + n]!;
+        const r8_c1_n = r8[(c + 1) * N + n]!;
+        const z_n_c2 = z[n * C + c + 2]!;
+        const r9_c2_n = r9[(c + 2) * N + n]!;
+        const r8_c2_n = r8[(c + 2) * N + n]!;
+        const z_n_c3 = z[n * C + c + 3]!;
+        const r9_c3_n = r9[(c + 3) * N + n]!;
+        const r8_c3_n = r8[(c + 3) * N + n]!;
+        r19[n] =
+          r19[n]! +
+          (Math.exp(z_n_c - m_n) * r18_n * (gg_db2_c + r9_c_n + r8_c_n) +
+            Math.exp(z_n_c1 - m_n) * r18_n * (gg_db2_c1 + r9_c1_n + r8_c1_n) +
+            Math.exp(z_n_c2 - m_n) * r18_n * (gg_db2_c2 + r9_c2_n + r8_c2_n) +
+            Math.exp(z_n_c3 - m_n) * r18_n * (gg_db2_c3 + r9_c3_n + r8_c3_n));
+      }
+    }
+
+    for (; c < C; c++) {
+      const gg_db2_c = gg_db2[c]!;
+      for (let n = 0; n < N; n++) {
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        const r18_n = r18[n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r8_c_n = r8[c * N + n]!;
+        r19[n] = r19[n]! + Math.exp(z_n_c - m_n) * r18_n * (gg_db2_c + r9_c_n + r8_c_n);
+      }
+    }
+  }
+
+  // one pass over memory for sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  const k3 = 1 / N;
+  {
+    let r201 = r20[0]!;
+    for (let n = 0; n < N; n++) {
+      const r19_n = r19[n]!;
+      r201 += k3 * r19_n;
+    }
+
+    r20[0] = r201;
+  }
+
   // dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c] - stop(m[n]))*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c)), h) + sum(ddw1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), h)
   // derived from the naive backward by inlining, then distribute ×37, sum-linear ×29, sum-factor ×33, distribute-in-sum ×2, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
   {
@@ -2067,10 +2153,16 @@ export function doubleBackwardFused(
     }
   }
 
+  // ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/sum(exp(z[n,c'] - stop(m[n])), c'), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+  // derived from the naive backward by inlining, then distribute ×20, sum-linear ×16, sum-factor ×15, factor-common, merge-sums ×4, split-by-partner, keep-cheapest
+  {
+    ddout[0] = r20[0]! - r21[0]!;
+  }
+
   db1.set(db164);
   db2.set(db264);
 
-  // computed the staged way (no derived form is less work): dw2, ddout
+  // computed the staged way (no derived form is less work): dw2
 
   // step 17 reversed: db1[h] = sum(da[n,h], n)
   // dda1[n,h] = ddb1[h]
@@ -2193,9 +2285,6 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddz_1[n,c] = ddz[n,c]
-  //   local derivative ∂/∂dz_1[n,c] = 1
-  // (the same array as ddz[n,c]: no copy)
   // ddz_2[n,c] = ddz[n,c]
   //   local derivative ∂/∂dz_2[n,c] = 1
   // (the same array as ddz[n,c]: no copy)
@@ -2223,58 +2312,18 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddlse[n] = sum(ddz_2[n,c]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), c)
-  //   local derivative ∂/∂dlse[n] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
-  const ddlse = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let c1 = 0; c1 < C; c1++) {
-      acc += Math.exp(z[n * C + c1]! - m[n]!);
-    }
-
-    let acc1 = 0;
-    for (let c = 0; c < C; c++) {
-      acc1 += (ddz[n * C + c]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
-    }
-
-    ddlse[n] = acc1;
-  }
-
-  // step 8 reversed: dlse[n] = dout[]/N
-  // ddout1 = sum(ddlse[n]/N, n)
-  //   local derivative ∂/∂dout[] = 1/N
-  const ddout1 = new Float32Array(1);
-  let acc = 0;
-  for (let n = 0; n < N; n++) {
-    acc += ddlse[n]! / N;
-  }
-
-  ddout1[0] = acc;
-
-  // step 7 reversed: dz_1[n,c] = -dout[]*delta(c, label[n])/N
-  // ddout2 = -sum(ddz_1[n,c]*delta(c, label[n])/N, c, n)
-  //   local derivative ∂/∂dout[] = -delta(c, label[n])/N
-  const ddout2 = new Float32Array(1);
-  let acc1 = 0;
-  for (let n1 = 0; n1 < N; n1++) {
-    const label_id = label[n1]!;
-    acc1 += ddz[n1 * C + label_id]! / N;
-  }
-
-  ddout2[0] = -acc1;
-
   // step 3 reversed: z[n,c] = sum(r[n,h] * w2[h,c], h) + b2[c]
   // dw22[h,c] = sum(dz[n,c]*r[n,h], n)
   //   local derivative ∂/∂w2[h,c] = r[n,h]
   const dw22 = new Float32Array(H * C);
   for (let h = 0; h < H; h++) {
     for (let c = 0; c < C; c++) {
-      let acc2 = 0;
-      for (let n2 = 0; n2 < N; n2++) {
-        acc2 += dz1[n2 * C + c]! * r[n2 * H + h]!;
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += dz1[n * C + c]! * r[n * H + h]!;
       }
 
-      dw22[h * C + c] = acc2;
+      dw22[h * C + c] = acc;
     }
   }
 
@@ -2286,8 +2335,6 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddout = ddout1[] + ddout2[]
-  ddout[0] = ddout1[0]! + ddout2[0]!;
   return { dx: dx, dw1: dw1, db1: db1, dw2: dw2, db2: db2, ddout: ddout };
 }
 

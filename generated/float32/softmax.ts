@@ -513,7 +513,7 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dz[n,c] = e[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
+ *   dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
  *   ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
  *
  * 2 passes; each reduction is computed once and shared.
@@ -526,8 +526,6 @@ export function doubleBackwardFused(
 ): SoftmaxDoubleGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const e = cache.values.e;
-  const s = cache.values.s;
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const gg_dz = cotangent(gg, "dz", N * C);
@@ -621,8 +619,8 @@ export function doubleBackwardFused(
   }
 
   // one pass over memory for dz, ddout
-  // dz[n,c] = e[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
-  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums, keep-cheapest ×2
+  // dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums, keep-cheapest
   // ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
   // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
@@ -630,44 +628,35 @@ export function doubleBackwardFused(
       const dz_r = -r[n]!;
       const dz_r1 = -r1[n]!;
       const dz_r1_r_r2 = 2 * r1[n]! * r[n]! - r2[n]!;
-      const dz_s = 1 / s[n]!;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
-        const e_n_c = e[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
-        const e_n_c1 = e[n * C + c + 1]!;
+        const p_n_c1 = p[n * C + c + 1]!;
         const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
         const dout_n_c1 = dout[n * C + c + 1]!;
-        const p_n_c1 = p[n * C + c + 1]!;
-        const e_n_c2 = e[n * C + c + 2]!;
+        const p_n_c2 = p[n * C + c + 2]!;
         const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
         const dout_n_c2 = dout[n * C + c + 2]!;
-        const p_n_c2 = p[n * C + c + 2]!;
-        const e_n_c3 = e[n * C + c + 3]!;
+        const p_n_c3 = p[n * C + c + 3]!;
         const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
         const dout_n_c3 = dout[n * C + c + 3]!;
-        const p_n_c3 = p[n * C + c + 3]!;
-        dz[n * C + c] = dz_s * e_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
-        dz[n * C + c + 1] =
-          dz_s * e_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
+        dz[n * C + c + 1] = p_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
         ddout[n * C + c + 1] = p_n_c1 * (gg_dz_n_c1 + dz_r);
-        dz[n * C + c + 2] =
-          dz_s * e_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
+        dz[n * C + c + 2] = p_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
         ddout[n * C + c + 2] = p_n_c2 * (gg_dz_n_c2 + dz_r);
-        dz[n * C + c + 3] =
-          dz_s * e_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
+        dz[n * C + c + 3] = p_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
         ddout[n * C + c + 3] = p_n_c3 * (gg_dz_n_c3 + dz_r);
       }
 
       for (; c < C; c++) {
-        const e_n_c = e[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
-        dz[n * C + c] = dz_s * e_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
       }
     }
