@@ -9,10 +9,11 @@ import { refsOf, ZERO, type Expr } from "./ir/expr.js";
 import { isMonomial } from "./simplify/definitions.js";
 import type { Backward } from "./ir/backward.js";
 import type { Program } from "./ir/program.js";
-import { differentiate } from "./differentiate/reverse.js";
+import { differentiate, NoGradient } from "./differentiate/reverse.js";
+import { SpecError } from "./parse/check.js";
 import { doubleProgram, forFusedDerivation } from "./differentiate/double.js";
 import { deriveFused, throughOwnValue } from "./simplify/fused.js";
-import { schedule } from "./schedule/passes.js";
+import { schedule, type Schedule } from "./schedule/passes.js";
 import { scheduledWork, workTotal } from "./schedule/work.js";
 import { shapeOf } from "./ir/program.js";
 import { chooseStaged, stagedPart, type StagedChoice } from "./schedule/staged.js";
@@ -27,38 +28,37 @@ import { InternalError, verifyBackward, verifyFused, verifyProgram } from "./ver
 export type { DoubleBackward } from "./emit/double.js";
 
 /** `run` is the driver's: each stage within the build's time budget, named for its errors. */
-export function deriveDouble(p: Program, bw: Backward, run: <T>(stage: string, f: () => T) => T, first?: readonly Expr[]): DoubleBackward {
+export function deriveDouble(p: Program, bw: Backward, run: <T>(stage: string, f: () => T) => T, first?: readonly Expr[], source?: string): DoubleBackward {
   const derived = run("double backward", () => doubleProgram(p, bw));
   const p2 = derived.program;
   verifyProgram(p2);
-  const backward = run("double backward: differentiate", () => differentiate(p2, throughOwnValue));
+  let backward: Backward;
+  try {
+    backward = run("double backward: differentiate", () => differentiate(p2, throughOwnValue));
+  } catch (e) {
+    if (!(e instanceof NoGradient)) throw e;
+    throw new SpecError([{ message: `the double backward (the gradient of the backward pass): ${e.message}` }], source);
+  }
   verifyBackward(p2, backward);
   // the fused form reads only the cache, dout and gg: the first backward's statements are inlined
   const view = forFusedDerivation(derived, backward, first ? unread(p, first) : undefined);
-  let derivedForm: Fused;
+  let fused: Fused, choice: StagedChoice, sched: Schedule;
   try {
-    derivedForm = run("double backward: simplify", () => deriveFused(view.program, view.backward));
-  } catch (e) {
-    // past a simplifier limit the fused kernel runs the staged statements, as the naive one does
-    if (!(e instanceof LimitExceeded) && !(e instanceof SimplifyLimit)) throw e;
-    return staged(p2, derived, backward, run, e.message);
-  }
-  const fused = run("double backward: schedule", () => fewestPasses(p2, derivedForm));
-  try {
+    fused = run("double backward: simplify", () => deriveFused(view.program, view.backward));
+    fused = run("double backward: schedule", () => fewestPasses(p2, fused));
     run("double backward: verify", () => verifyFused(p2, backward, fused));
-  } catch (e) {
-    // a derived form the checks refuse never reaches a kernel: the fused kernel runs the staged
-    // statements (the first backward's build is not affected)
-    if (!(e instanceof InternalError)) throw e;
-    return staged(p2, derived, backward, run, `the derived form failed its numeric check: ${e.message}`);
-  }
-  const choice = run("double backward: schedule", () => chooseStaged(p2, backward, fused.gradients));
-  const sched = run("double backward: schedule", () => schedule(fused.gradients.map((g, k) => (choice.staged[k] ? ZERO : g)), p2.inputs, p2.sizeOf, choice.staged));
-  try {
+    choice = run("double backward: schedule", () => chooseStaged(p2, backward, fused.gradients));
+    sched = run("double backward: schedule", () => schedule(fused.gradients.map((g, k) => (choice.staged[k] ? ZERO : g)), p2.inputs, p2.sizeOf, choice.staged));
     run("double backward: verify", () => verifyFused(p2, backward, { ...fused, gradients: sched.gradients.map((g, k) => (choice.staged[k] ? fused.gradients[k]! : g)) }));
   } catch (e) {
-    if (!(e instanceof InternalError)) throw e;
-    return staged(p2, derived, backward, run, `the scheduled form failed its numeric check: ${e.message}`);
+    // the build's time budget and the stack are the driver's to report
+    if ((e instanceof LimitExceeded && /time budget/.test(e.message)) || (e instanceof RangeError && /call stack/i.test(e.message))) throw e;
+    // past a simplifier limit, or a derived form the numeric checks refuse (it never reaches a
+    // kernel), the fused kernel runs the staged statements, as the naive one does; the first
+    // backward's build is not affected
+    if (e instanceof LimitExceeded || e instanceof SimplifyLimit || e instanceof InternalError) return staged(p2, derived, backward, run, e.message);
+    if (e instanceof Error) return staged(p2, derived, backward, run, `the derivation failed: ${e.message}`);
+    throw e;
   }
   const stats = run("double backward: stats", () => kernelStats(p2, backward, sched, choice.part));
   return { derived, backward, fused, schedule: sched, staged: choice, stats };

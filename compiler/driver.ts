@@ -214,7 +214,7 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
     if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
   });
   // the double backward: the naive backward as a program, through the same stages
-  const double = opts.doubleBackward !== false && hasDoubleBackward(program, backward) ? deriveDouble(program, backward, run, sched.gradients) : undefined;
+  const double = opts.doubleBackward !== false && hasDoubleBackward(program, backward) ? deriveDouble(program, backward, run, sched.gradients, opts.source) : undefined;
   if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
   const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, double });
   return { program, backward, fused, schedule: sched, code, stats: run("stats", () => ({ ...kernelStats(program, backward, sched, choice.part), ...(double ? { double: { naive: double.stats.naive, fused: double.stats.fused } } : {}) })), double };

@@ -2681,7 +2681,7 @@ export function doubleBackwardNaive(
  *
  * 0 passes; each reduction is computed once and shared.
  *
- * Every gradient is computed the staged way: the derivation met a limit (simplifying the gradient of 'x' (phase 'expand'): simplification grew an expression past 200000 nodes (the limit)).
+ * Every gradient is computed the staged way, as in the naive kernel: simplifying the gradient of 'x' (phase 'expand'): simplification grew an expression past 200000 nodes (the limit).
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<GruGradients>>,

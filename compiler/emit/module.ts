@@ -280,7 +280,7 @@ function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: strin
           ...results.map(({ t, k }) => (d.staged.staged[k] ? `  d${declText(t)}: staged, as in the naive kernel` : `  d${declText(t)} = ${show(p2, d.fused.gradients[k]!)}`)),
           "",
           `${d.schedule.passes.length} pass${d.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
-          ...(d.limit ? ["", `Every gradient is computed the staged way: the derivation met a limit (${commentText(d.limit)}).`] : []),
+          ...(d.limit ? ["", `Every gradient is computed the staged way, as in the naive kernel: ${commentText(d.limit)}.`] : []),
         ].join("\n"),
       ],
       parameters: params,

@@ -41,7 +41,7 @@ export function doubleSection(spec: Program, d: DoubleBackward, costTable: (naiv
   out.push("```");
   out.push("");
   if (d.limit) {
-    out.push(`The simplifier met a limit on this program (${markdownCodeLine(d.limit)}), so \`doubleBackwardFused\` runs these statements too.`);
+    out.push(`No derived form is used: ${markdownCodeLine(d.limit)}. \`doubleBackwardFused\` runs these statements too.`);
   } else {
     const rewrites = d.fused.phases.flatMap((ph) => ph.rewrites.map((r) => ({ phase: ph.name, ...r })));
     out.push(`### From naive to fused: ${rewrites.length} rewrite${rewrites.length === 1 ? "" : "s"}`);
