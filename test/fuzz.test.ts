@@ -36,10 +36,15 @@ const work = mkdtempSync(join(root, "test/.out/fuzz-"));
 
 type Outcome = { kind: "built"; compiled: Compiled } | { kind: "spec-error" };
 
+/** How many cases have been compiled: one in `DOUBLE_EVERY` also derives the double backward. */
+let attempts = 0;
+/** The double backward costs several times the rest of a build: it is fuzzed on a share of the cases. */
+const DOUBLE_EVERY = 8;
+
 /** Compiles; a SpecError is an accepted outcome, anything else is rethrown with the spec attached. */
 async function attempt(spec: unknown, format = false): Promise<Outcome> {
   try {
-    return { kind: "built", compiled: await compile(spec, { source: "fuzz.json", format }) };
+    return { kind: "built", compiled: await compile(spec, { source: "fuzz.json", format, doubleBackward: attempts++ % DOUBLE_EVERY === 0 }) };
   } catch (e) {
     if (e instanceof SpecError) {
       // a spec error always says where: every problem has a message
