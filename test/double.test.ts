@@ -226,3 +226,49 @@ describe("double backward guards", () => {
     }
   });
 });
+
+describe("double backward: several outputs and float32", () => {
+  it("lstm: dout and ddout by output name, one dout left out is zero, into.ddout by output name", async () => {
+    const p = checkSpec((await import(join(specDir, "lstm.spec.ts"))).default, "lstm.spec.ts");
+    const mod = (await import("../generated/lstm.ts")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => Record<string, Float64Array | Arrays> };
+    const sizes = { B: 2, I: 2, K: 3 };
+    const rand = prng(11);
+    const inputs = randomInputs(p, sizes, "normal", rand);
+    const { cache } = mod.forward(inputs, sizes);
+    const u = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
+    const gg = { dx: u(lengthOf(p, "x", sizes)), dwi: u(lengthOf(p, "wi", sizes)) };
+    const dh = u(lengthOf(p, "hnew", sizes));
+    const naive = flat(mod.doubleBackwardNaive(gg, { hnew: dh }, cache));
+    const zeros = flat(mod.doubleBackwardNaive(gg, { hnew: dh, cnew: new Float64Array(lengthOf(p, "cnew", sizes)) }, cache));
+    expect(Object.keys(naive).filter((k) => k.startsWith("ddout.")).sort()).toEqual(["ddout.cnew", "ddout.hnew"]);
+    for (const k of Object.keys(naive)) expect(naive[k], k).toEqual(zeros[k]);
+    const into = { ddout: { cnew: u(lengthOf(p, "cnew", sizes)) } };
+    const r = mod.doubleBackwardFused(gg, { hnew: dh }, cache, into) as { ddout: Arrays };
+    expect(r.ddout.cnew).toBe(into.ddout.cnew);
+    const fused = flat(r);
+    for (const k of Object.keys(naive)) naive[k]!.forEach((v, i) => expect(Math.abs(fused[k]![i]! - v), `${k}[${i}]`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(v))));
+  });
+
+  it("batchnorm's float32 kernels stay within float32 rounding of the float64 ones", async () => {
+    const m64 = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels;
+    const m32 = (await import("../generated/float32/batchnorm.ts")) as unknown as { forward: (i: unknown, s: unknown) => { cache: unknown }; doubleBackwardNaive: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array>; doubleBackwardFused: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array> };
+    const N = 5, D = 3;
+    const rand = prng(3);
+    // values exact in float32, so both modules see the same data
+    const u = (n: number) => Float64Array.from({ length: n }, () => Math.fround(rand() * 2 - 1));
+    const x = u(N * D), gamma = u(D), beta = u(D), dout = u(N * D);
+    const gg = { dx: u(N * D), dgamma: u(D), dbeta: u(D) };
+    const f32 = (a: Float64Array) => Float32Array.from(a);
+    const want = flat(m64.doubleBackwardFused(gg, dout, m64.forward({ x, gamma, beta }, { N, D }).cache));
+    const c32 = m32.forward({ x: f32(x), gamma: f32(gamma), beta: f32(beta) }, { N, D }).cache;
+    const gg32 = { dx: f32(gg.dx), dgamma: f32(gg.dgamma), dbeta: f32(gg.dbeta) };
+    for (const got of [m32.doubleBackwardNaive(gg32, f32(dout), c32), m32.doubleBackwardFused(gg32, f32(dout), c32)]) {
+      let largest = 0;
+      for (const v of Object.values(want)) for (const y of v) largest = Math.max(largest, Math.abs(y));
+      for (const [k, w] of Object.entries(want)) {
+        expect(got[k]).toBeInstanceOf(Float32Array);
+        w.forEach((v, i) => expect(Math.abs(got[k]![i]! - v), `${k}[${i}]`).toBeLessThanOrEqual(1e-4 * largest));
+      }
+    }
+  });
+});
