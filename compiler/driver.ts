@@ -10,7 +10,9 @@ import type { Backward, Fused } from "./ir/backward.js";
 import { differentiate, NoGradient } from "./differentiate/reverse.js";
 import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
-import { chooseStaged } from "./schedule/staged.js";
+import { chooseStaged, type StagedChoice } from "./schedule/staged.js";
+import { checkTraining, type Training } from "./parse/state.js";
+import { trainingStatements } from "./emit/state.js";
 import { emitModule } from "./emit/module.js";
 import { kernelStats, type SpecStats } from "./stats.js";
 import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
@@ -27,6 +29,10 @@ export interface Compiled {
   readonly schedule: Schedule;
   readonly code: string;
   readonly stats: SpecStats;
+  /** The spec's state, updates and inference graph (CONTRACT §4.5). */
+  readonly training?: Training & { readonly derived: Derived };
+  /** The inference graph's derivation, schedule and statistics. */
+  readonly inference?: { readonly derived: Derived; readonly choice: StagedChoice; readonly sched: Schedule; readonly stats: SpecStats };
   /** The double backward (CONTRACT §4.6); undefined when no input is differentiable. */
   readonly double?: DoubleBackward;
 }
@@ -105,6 +111,8 @@ export interface Derived {
   readonly program: Program;
   readonly backward: Backward;
   readonly fused: Fused;
+  /** The spec's state, updates and inference graph (CONTRACT §4.5), with the inference graph's derivation. */
+  readonly training?: Training & { readonly derived: Derived };
 }
 
 
@@ -156,11 +164,56 @@ async function guarded<T>(opts: Pick<CompileOptions, "source" | "timeBudgetMs">,
   }
 }
 
+/**
+ * Derivations already made in this process, by what they are derived from: `program` with its
+ * description left out (nothing but the module's header and explain's title reads it) and every
+ * expression node written as its interning id (equal ids are equal expressions, build.ts). codegen
+ * builds each spec for float64 and for float32, and the derivation does not depend on the dtype.
+ * Least recently used first; a debug build derives afresh, since it prints every stage.
+ */
+const derivations = new Map<string, Derived>();
+const MAX_DERIVATIONS = 64;
+
+function derivationKey(program: Program): string {
+  return JSON.stringify({ ...program, description: undefined }, (_, v: unknown) => {
+    const node = v as { kind?: unknown; id?: unknown; hash?: unknown } | null;
+    return typeof node === "object" && node !== null && typeof node.kind === "string" && typeof node.id === "number" && typeof node.hash === "number" ? `#${node.id}` : v;
+  });
+}
+
 async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" | "debug">, run: Run): Promise<Derived> {
-  const log = opts.debug;
   const program = run("parse", () => checkSpec(spec, opts.source));
+  const training = run("parse", () => checkTraining(spec, program, opts.source));
+  const derived = await deriveProgram(program, opts, run);
+  if (!training) return derived;
+  // the updates are lowered like steps: the same limits (the inference graph's are checked as it is derived)
+  checkLimits(training.update, opts.source);
+  // the inference graph (CONTRACT §4.5) goes through the same stages as the spec itself
+  opts.debug?.(`== updates: ${training.update.steps.length} (the new value of ${training.targets.join(", ") || "no buffer"})`);
+  training.update.steps.forEach((s, k) => opts.debug?.(`  ${training.targets[k]}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`));
+  opts.debug?.(`== inference: ${training.replaced.map((n) => `'${n}'`).join(", ") || "no step"} replaced; ${training.buffers.map((b) => b.name).join(", ") || "no state"} read as nograd inputs`);
+  const inference = await deriveProgram(training.inference, opts, run);
+  return { ...derived, training: { ...training, derived: inference } };
+}
+
+async function deriveProgram(program: Program, opts: Pick<CompileOptions, "source" | "debug">, run: Run): Promise<Derived> {
   checkLimits(program, opts.source);
   verifyProgram(program);
+  if (opts.debug) return deriveChecked(program, opts.source, opts.debug, run);
+  const key = derivationKey(program);
+  const known = derivations.get(key);
+  if (known) {
+    derivations.delete(key);
+    derivations.set(key, known);
+    return { ...known, program: { ...known.program, description: program.description } };
+  }
+  const derived = deriveChecked(program, opts.source, undefined, run);
+  derivations.set(key, derived);
+  if (derivations.size > MAX_DERIVATIONS) derivations.delete(derivations.keys().next().value!);
+  return derived;
+}
+
+function deriveChecked(program: Program, source: string | undefined, log: ((line: string) => void) | undefined, run: Run): Derived {
   log?.(`== parse: ${program.name}`);
   for (const s of program.steps) log?.(`  ${s.name}[${s.indices.join(",")}] = ${print(s.rhs, program.letters)}`);
 
@@ -169,7 +222,7 @@ async function deriveWithin(spec: unknown, opts: Pick<CompileOptions, "source" |
     backward = run("differentiate", () => differentiate(program, throughOwnValue));
   } catch (e) {
     if (!(e instanceof NoGradient)) throw e;
-    throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], opts.source);
+    throw new SpecError([{ where: { step: e.step.position, text: e.step.text }, message: e.message }], source);
   }
   verifyBackward(program, backward);
   for (const b of backward.blocks)
@@ -196,6 +249,60 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   const derived = await deriveWithin(spec, opts, run);
   const { program, backward, fused } = derived;
   const log = opts.debug;
+  const { choice, sched } = scheduleDerived(derived, run, log);
+
+  run("emit", () => undefined); // ends the build here if it is already over its budget
+  sched.gradients.forEach((g, k) => {
+    const n = widestChain(g);
+    if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
+  });
+  // the inference graph's kernels, scheduled like the spec's own (CONTRACT §4.5)
+  const t = derived.training;
+  if (t) log?.("== inference: schedule");
+  const inference = t ? { derived: t.derived, ...scheduleDerived(t.derived, run, log) } : undefined;
+  inference?.sched.gradients.forEach((g, k) => {
+    const n = widestChain(g);
+    if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused inference gradient of '${t!.derived.program.inputs[k]!.name}'`, n));
+  });
+  const extra = t && inference ? trainingStatements({ program, training: t, derived: t.derived, schedule: inference.sched, staged: inference.choice, dtype: opts.dtype, log }) : undefined;
+  // the double backward: the naive backward as a program, through the same stages (once per
+  // derivation: codegen's float32 build reuses the float64 one's)
+  const double = opts.doubleBackward !== false && hasDoubleBackward(program, backward) ? doubleOf(derived, sched, run, opts.source) : undefined;
+  if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, extra, double });
+  const first = run("stats", () => kernelStats(program, backward, sched, choice.part));
+  const stats = double ? { ...first, double: { naive: double.stats.naive, fused: double.stats.fused } } : first;
+  if (!t || !inference) return { program, backward, fused, schedule: sched, code, stats, double };
+  const inferenceStats = run("stats", () => kernelStats(t.derived.program, t.derived.backward, inference.sched, inference.choice.part));
+  return { program, backward, fused, schedule: sched, code, stats: { ...stats, inference: inferenceStats }, training: t, inference: { ...inference, stats: inferenceStats }, double };
+}
+
+/** The double backward of each derivation, by its fused gradients (as `schedules` below). */
+const doubles = new WeakMap<Fused, DoubleBackward>();
+
+function doubleOf(derived: Derived, sched: Schedule, run: Run, source: string | undefined): DoubleBackward {
+  const known = doubles.get(derived.fused);
+  if (known) return known;
+  const d = deriveDouble(derived.program, derived.backward, run, sched.gradients, source);
+  doubles.set(derived.fused, d);
+  return d;
+}
+
+/** A derivation's fused gradients scheduled into passes, after the staged choice; the scheduled gradients are checked too. */
+function scheduleDerived(derived: Derived, run: Run, log: ((line: string) => void) | undefined): { choice: StagedChoice; sched: Schedule } {
+  // a derivation reused from the cache (deriveProgram) keeps its schedule: it does not depend on the dtype
+  const known = schedules.get(derived.fused);
+  if (known && !log) return known;
+  const planned = planSchedule(derived, run, log);
+  schedules.set(derived.fused, planned);
+  return planned;
+}
+
+/** The schedule of each derivation the cache holds, by its fused gradients (the same object for the same derivation). */
+const schedules = new WeakMap<Fused, { choice: StagedChoice; sched: Schedule }>();
+
+function planSchedule(derived: Derived, run: Run, log: ((line: string) => void) | undefined): { choice: StagedChoice; sched: Schedule } {
+  const { program, backward, fused } = derived;
 
   // a gradient whose derived form is more work than the staged statements it reads is computed the staged way
   const choice = run("schedule", () => chooseStaged(program, backward, fused.gradients));
@@ -207,15 +314,5 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
-
-  run("emit", () => undefined); // ends the build here if it is already over its budget
-  sched.gradients.forEach((g, k) => {
-    const n = widestChain(g);
-    if (n > MAX_TERMS) throw new LimitExceeded(tooWide(`the fused gradient of '${program.inputs[k]!.name}'`, n));
-  });
-  // the double backward: the naive backward as a program, through the same stages
-  const double = opts.doubleBackward !== false && hasDoubleBackward(program, backward) ? deriveDouble(program, backward, run, sched.gradients, opts.source) : undefined;
-  if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
-  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, double });
-  return { program, backward, fused, schedule: sched, code, stats: run("stats", () => ({ ...kernelStats(program, backward, sched, choice.part), ...(double ? { double: { naive: double.stats.naive, fused: double.stats.fused } } : {}) })), double };
+  return { choice, sched };
 }

@@ -35,6 +35,8 @@ export interface BatchnormSizes {
 export interface BatchnormConstants {
   /** default 0.00001 */
   eps?: number;
+  /** default 0.1 */
+  momentum?: number;
 }
 
 /** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
@@ -114,6 +116,7 @@ export function forward(
   const N = checkSize(own(sizes, "N"), "sizes.N");
   const D = checkSize(own(sizes, "D"), "sizes.D");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
   const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
   const gamma = checkArray(own(inputs, "gamma"), D, "inputs.gamma");
   const beta = checkArray(own(inputs, "beta"), D, "inputs.beta");
@@ -211,7 +214,7 @@ export function forward(
   const cache: BatchnormCache = {
     spec: "batchnorm",
     sizes: { N: N, D: D },
-    constants: { eps: eps },
+    constants: { eps: eps, momentum: momentum },
     values: {
       x: x,
       gamma: gamma,
@@ -1494,6 +1497,588 @@ export function doubleBackwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
 }
 
+/** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
+export interface BatchnormState {
+  /** running_mean[d], initially 0 */
+  running_mean: Float64Array;
+  /** running_var[d], initially 1 */
+  running_var: Float64Array;
+}
+
+/** Everything the inference backward kernels read: sizes, constants, and in `values` the inputs, the state buffers and every step of the inference graph. */
+export interface BatchnormInferenceCache {
+  readonly spec: "batchnorm_inference";
+  readonly sizes: Readonly<BatchnormSizes>;
+  readonly constants: Readonly<Required<BatchnormConstants>>;
+  readonly values: Readonly<BatchnormInferenceValues>;
+}
+
+/** The arrays an inference cache holds, keyed by the spec's names: the inputs and state buffers (by reference) and every step of the inference graph. */
+export interface BatchnormInferenceValues {
+  /** x[n,d] */
+  readonly x: Float64Array;
+  /** gamma[d] */
+  readonly gamma: Float64Array;
+  /** beta[d] */
+  readonly beta: Float64Array;
+  /** running_mean[d] */
+  readonly running_mean: Float64Array;
+  /** running_var[d] */
+  readonly running_var: Float64Array;
+  /** mu[d] */
+  readonly mu: Float64Array;
+  /** xmu[n,d] */
+  readonly xmu: Float64Array;
+  /** var[d] */
+  readonly var: Float64Array;
+  /** sqrtvar[d] */
+  readonly sqrtvar: Float64Array;
+  /** ivar[d] */
+  readonly ivar: Float64Array;
+  /** xhat[n,d] */
+  readonly xhat: Float64Array;
+  /** gammax[n,d] */
+  readonly gammax: Float64Array;
+  /** out[n,d] */
+  readonly out: Float64Array;
+}
+
+/** Preallocated arrays for `forwardInference` to write each step into, instead of allocating them. */
+export interface BatchnormInferenceBuffers {
+  /** mu[d] */
+  mu?: Float64Array;
+  /** xmu[n,d] */
+  xmu?: Float64Array;
+  /** var[d] */
+  var?: Float64Array;
+  /** sqrtvar[d] */
+  sqrtvar?: Float64Array;
+  /** ivar[d] */
+  ivar?: Float64Array;
+  /** xhat[n,d] */
+  xhat?: Float64Array;
+  /** gammax[n,d] */
+  gammax?: Float64Array;
+  /** out[n,d] */
+  out?: Float64Array;
+}
+
+/** The state buffers at their initial values: `running_mean[d] = 0`, `running_var[d] = 1`. */
+export function initState(sizes: BatchnormSizes): BatchnormState {
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const running_mean = new Float64Array(D);
+  const running_var = new Float64Array(D).fill(1);
+  return { running_mean: running_mean, running_var: running_var };
+}
+
+/**
+ * Applies the updates to `state` in place, from the cache of a training `forward`, and returns `state`:
+ *
+ *   running_mean[d] = (1 - momentum)*running_mean[d] + momentum*mu[d]
+ *   running_var[d] = (1 - momentum)*running_var[d] + momentum*N/(N - 1)*var[d]
+ *
+ * A constant not given is the one the cache was made with. Every new value is computed before any
+ * buffer is written; if one is not finite, a RangeError says which and why, and the state is unchanged.
+ */
+export function updateState(
+  state: BatchnormState,
+  cache: BatchnormCache,
+  constants?: BatchnormConstants,
+): BatchnormState {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const momentum = checkConstant(own(constants, "momentum") ?? cache.constants.momentum, "constants.momentum");
+  const running_mean = checkArray(own(state, "running_mean"), D, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), D, "state.running_var");
+  const mu = cache.values.mu;
+  const var_ = cache.values.var;
+  checkDisjoint(
+    [running_mean, running_var],
+    ["state.running_mean", "state.running_var"],
+    [mu, var_],
+    ["cache.values.mu", "cache.values.var"],
+  );
+  const running_mean_new = new Float64Array(D);
+  const running_var_new = new Float64Array(D);
+  // update 1: running_mean_new[d] = (1 - momentum)*running_mean[d] + momentum*mu[d]
+  for (let d = 0; d < D; d++) {
+    running_mean_new[d] = momentum * mu[d]! + running_mean[d]! * (1 - momentum);
+  }
+
+  // update 2: running_var_new[d] = (1 - momentum)*running_var[d] + momentum*N/(N - 1)*var[d]
+  for (let d = 0; d < D; d++) {
+    running_var_new[d] = (N * momentum * var_[d]!) / (-1 + N) + running_var[d]! * (1 - momentum);
+  }
+
+  checkUpdate(running_mean_new, "running_mean", [D], [], "N = " + N + ", " + "D = " + D);
+  checkUpdate(running_var_new, "running_var", [D], [[-1 + N, "N - 1"]], "N = " + N + ", " + "D = " + D);
+  running_mean.set(running_mean_new);
+  running_var.set(running_var_new);
+  return state;
+}
+
+/**
+ * Runs the inference graph and returns `out` with the cache its backward kernels need. Replaced steps:
+ *
+ *   mu[d] = running_mean[d]
+ *   var[d] = running_var[d]
+ */
+export function forwardInference(
+  inputs: BatchnormInputs,
+  state: BatchnormState,
+  sizes: BatchnormSizes,
+  constants?: BatchnormConstants,
+  into?: BatchnormInferenceBuffers,
+): { out: Float64Array; cache: BatchnormInferenceCache } {
+  const N = checkSize(own(sizes, "N"), "sizes.N");
+  const D = checkSize(own(sizes, "D"), "sizes.D");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
+  const x = checkArray(own(inputs, "x"), N * D, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), D, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), D, "inputs.beta");
+  const running_mean = checkArray(own(state, "running_mean"), D, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), D, "state.running_var");
+  const mu = output(into, "mu", D);
+  const xmu = output(into, "xmu", N * D);
+  const var_ = output(into, "var", D);
+  const sqrtvar = output(into, "sqrtvar", D);
+  const ivar = output(into, "ivar", D);
+  const xhat = output(into, "xhat", N * D);
+  const gammax = output(into, "gammax", N * D);
+  const out = output(into, "out", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [mu, xmu, var_, sqrtvar, ivar, xhat, gammax, out],
+      ["into.mu", "into.xmu", "into.var", "into.sqrtvar", "into.ivar", "into.xhat", "into.gammax", "into.out"],
+      [x, gamma, beta, running_mean, running_var],
+      ["inputs.x", "inputs.gamma", "inputs.beta", "state.running_mean", "state.running_var"],
+    );
+  // step 1: mu[d] = running_mean[d]
+  for (let d = 0; d < D; d++) {
+    mu[d] = running_mean[d]!;
+  }
+
+  // step 2: xmu[n,d] = x[n,d] - mu[d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xmu[n * D + d] = x[n * D + d]! - mu[d]!;
+    }
+  }
+
+  // step 3: var[d] = running_var[d]
+  for (let d = 0; d < D; d++) {
+    var_[d] = running_var[d]!;
+  }
+
+  // step 4: sqrtvar[d] = sqrt(var[d] + eps)
+  for (let d = 0; d < D; d++) {
+    sqrtvar[d] = Math.sqrt(eps + var_[d]!);
+  }
+
+  // step 5: ivar[d] = 1/sqrtvar[d]
+  for (let d = 0; d < D; d++) {
+    ivar[d] = 1 / sqrtvar[d]!;
+  }
+
+  // step 6: xhat[n,d] = xmu[n,d] * ivar[d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      xhat[n * D + d] = ivar[d]! * xmu[n * D + d]!;
+    }
+  }
+
+  // step 7: gammax[n,d] = gamma[d] * xhat[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      gammax[n * D + d] = gamma[d]! * xhat[n * D + d]!;
+    }
+  }
+
+  // step 8: out[n,d] = gammax[n,d] + beta[d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      out[n * D + d] = beta[d]! + gammax[n * D + d]!;
+    }
+  }
+
+  const cache: BatchnormInferenceCache = {
+    spec: "batchnorm_inference",
+    sizes: { N: N, D: D },
+    constants: { eps: eps, momentum: momentum },
+    values: {
+      x: x,
+      gamma: gamma,
+      beta: beta,
+      running_mean: running_mean,
+      running_var: running_var,
+      mu: mu,
+      xmu: xmu,
+      var: var_,
+      sqrtvar: sqrtvar,
+      ivar: ivar,
+      xhat: xhat,
+      gammax: gammax,
+      out: out,
+    },
+  };
+  return { out: out, cache };
+}
+
+/** The staged backward pass of the inference graph: one block per step, in reverse order. */
+export function backwardInferenceNaive(
+  dout: Float64Array,
+  cache: BatchnormInferenceCache,
+  into?: Partial<BatchnormGradients>,
+): BatchnormGradients {
+  checkInferenceCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
+    );
+
+  // step 8 reversed: out[n,d] = gammax[n,d] + beta[d]
+  // dbeta[d] = sum(dout[n,d], n)
+  //   local derivative ∂/∂beta[d] = 1
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * D + d]!;
+    }
+
+    dbeta[d] = acc;
+  }
+
+  // dgammax[n,d] = dout[n,d]
+  //   local derivative ∂/∂gammax[n,d] = 1
+  // (the same array as dout[n,d]: no copy)
+
+  // step 7 reversed: gammax[n,d] = gamma[d] * xhat[n,d]
+  // dgamma[d] = sum(dgammax[n,d]*xhat[n,d], n)
+  //   local derivative ∂/∂gamma[d] = xhat[n,d]
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dout[n * D + d]! * xhat[n * D + d]!;
+    }
+
+    dgamma[d] = acc;
+  }
+
+  // dxhat[n,d] = dgammax[n,d]*gamma[d]
+  //   local derivative ∂/∂xhat[n,d] = gamma[d]
+  const dxhat = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat[n * D + d] = dout[n * D + d]! * gamma[d]!;
+    }
+  }
+
+  // step 6 reversed: xhat[n,d] = xmu[n,d] * ivar[d]
+  // dxmu[n,d] = dxhat[n,d]*ivar[d]
+  //   local derivative ∂/∂xmu[n,d] = ivar[d]
+  const dxmu = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu[n * D + d] = dxhat[n * D + d]! * ivar[d]!;
+    }
+  }
+
+  // step 2 reversed: xmu[n,d] = x[n,d] - mu[d]
+  // dx[n,d] = dxmu[n,d]
+  //   local derivative ∂/∂x[n,d] = 1
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dxmu[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/**
+ * The fused backward pass of the inference graph, derived by backpass:
+ *
+ *   dx[n,d] = dout[n,d]*gamma[d]*ivar[d]
+ *   dgamma[d] = sum(dout[n,d]*xhat[n,d], n)
+ *   dbeta[d] = sum(dout[n,d], n)
+ *
+ * 2 passes.
+ */
+export function backwardInferenceFused(
+  dout: Float64Array,
+  cache: BatchnormInferenceCache,
+  into?: Partial<BatchnormGradients>,
+): BatchnormGradients {
+  checkInferenceCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
+
+  // one pass over memory for sum(dout[n,d]*xhat[n,d], n), sum(dout[n,d], n)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, sum-factor, share-reduction
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        dgamma[d] =
+          dgamma[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
+        dbeta[d] = dbeta[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        dgamma[d] = dgamma[d]! + dout_n_d * xhat_n_d;
+        dbeta[d] = dbeta[d]! + dout_n_d;
+      }
+    }
+  }
+
+  // dx[n,d] = dout[n,d]*gamma[d]*ivar[d]
+  // derived from the naive backward by inlining, then unfold-product, fold-product
+  {
+    const dx_gamma_ivar = new Float64Array(D); // gamma[d]*ivar[d]
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      const ivar_d = ivar[d]!;
+      dx_gamma_ivar[d] = gamma_d * ivar_d;
+    }
+
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_gamma_ivar_d1 = dx_gamma_ivar[d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_gamma_ivar_d2 = dx_gamma_ivar[d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_gamma_ivar_d3 = dx_gamma_ivar[d + 3]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
+        dx[n * D + d + 1] = dout_n_d1 * dx_gamma_ivar_d1;
+        dx[n * D + d + 2] = dout_n_d2 * dx_gamma_ivar_d2;
+        dx[n * D + d + 3] = dout_n_d3 * dx_gamma_ivar_d3;
+        dx[(n + 1) * D + d] = dout_n1_d * dx_gamma_ivar_d;
+        dx[(n + 1) * D + d + 1] = dout_n1_d1 * dx_gamma_ivar_d1;
+        dx[(n + 1) * D + d + 2] = dout_n1_d2 * dx_gamma_ivar_d2;
+        dx[(n + 1) * D + d + 3] = dout_n1_d3 * dx_gamma_ivar_d3;
+      }
+
+      for (; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
+        dx[(n + 1) * D + d] = dout_n1_d * dx_gamma_ivar_d;
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_gamma_ivar_d1 = dx_gamma_ivar[d + 1]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_gamma_ivar_d2 = dx_gamma_ivar[d + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_gamma_ivar_d3 = dx_gamma_ivar[d + 3]!;
+        dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
+        dx[n * D + d + 1] = dout_n_d1 * dx_gamma_ivar_d1;
+        dx[n * D + d + 2] = dout_n_d2 * dx_gamma_ivar_d2;
+        dx[n * D + d + 3] = dout_n_d3 * dx_gamma_ivar_d3;
+      }
+
+      for (; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
+        dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/** A cache made by this module's forwardInference(), with sizes, constants and arrays that still fit. */
+function checkInferenceCache(cache: BatchnormInferenceCache): void {
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "batchnorm_inference" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("batchnorm: " + "the cache was not made by this module's forwardInference()");
+  }
+  const N = checkSize(cache.sizes.N, "cache.sizes.N");
+  const D = checkSize(cache.sizes.D, "cache.sizes.D");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
+  checkArray(cache.values.x, N * D, "cache.values.x");
+  checkArray(cache.values.gamma, D, "cache.values.gamma");
+  checkArray(cache.values.beta, D, "cache.values.beta");
+  checkArray(cache.values.running_mean, D, "cache.values.running_mean");
+  checkArray(cache.values.running_var, D, "cache.values.running_var");
+  checkArray(cache.values.mu, D, "cache.values.mu");
+  checkArray(cache.values.xmu, N * D, "cache.values.xmu");
+  checkArray(cache.values.var, D, "cache.values.var");
+  checkArray(cache.values.sqrtvar, D, "cache.values.sqrtvar");
+  checkArray(cache.values.ivar, D, "cache.values.ivar");
+  checkArray(cache.values.xhat, N * D, "cache.values.xhat");
+  checkArray(cache.values.gammax, N * D, "cache.values.gammax");
+  checkArray(cache.values.out, N * D, "cache.values.out");
+}
+
+/**
+ * Every element of a new state value is finite; the first that is not is a RangeError naming the
+ * buffer, the element and why: a divisor of sizes alone that is 0 at these sizes, or else a value
+ * the update reads that is not finite, or an overflow.
+ */
+function checkUpdate(
+  value: Float64Array,
+  name: string,
+  dims: readonly number[],
+  divisors: readonly (readonly [number, string])[],
+  sizes: string,
+): void {
+  const length = lengthOf.call(value);
+  for (let k = 0; k < length; k++) {
+    const v = value[k]!;
+    if (Number.isFinite(v)) continue;
+    const at: number[] = [];
+    let r = k;
+    for (let j = dims.length - 1; j >= 0; j--) {
+      at.unshift(r % dims[j]!);
+      r = Math.floor(r / dims[j]!);
+    }
+    const zero = divisors.find(([d]) => d === 0);
+    const why = zero
+      ? "the update divides by " + zero[1] + ", which is 0 at " + sizes
+      : "a value the update reads is not finite, or the result overflows (" + sizes + ")";
+    throw new RangeError(
+      "batchnorm: updateState: " +
+        "the new " +
+        name +
+        "[" +
+        at.join(",") +
+        "] would be " +
+        v +
+        ": " +
+        why +
+        "; the state is left unchanged",
+    );
+  }
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("batchnorm: " + name + " must be a positive integer, got " + String(value));
@@ -1599,6 +2184,7 @@ function checkCache(cache: BatchnormCache): void {
   const N = checkSize(cache.sizes.N, "cache.sizes.N");
   const D = checkSize(cache.sizes.D, "cache.sizes.D");
   checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
   checkArray(cache.values.x, N * D, "cache.values.x");
   checkArray(cache.values.gamma, D, "cache.values.gamma");
   checkArray(cache.values.beta, D, "cache.values.beta");

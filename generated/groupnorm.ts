@@ -34,6 +34,8 @@ export interface GroupnormSizes {
 export interface GroupnormConstants {
   /** default 0.00001 */
   eps?: number;
+  /** default 0.1 */
+  momentum?: number;
 }
 
 /** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
@@ -103,6 +105,7 @@ export function forward(
   const C = checkSize(own(sizes, "C"), "sizes.C");
   const S = checkSize(own(sizes, "S"), "sizes.S");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
   const x = checkArray(own(inputs, "x"), B * G * C * S, "inputs.x");
   const gamma = checkArray(own(inputs, "gamma"), G * C, "inputs.gamma");
   const beta = checkArray(own(inputs, "beta"), G * C, "inputs.beta");
@@ -191,7 +194,7 @@ export function forward(
   const cache: GroupnormCache = {
     spec: "groupnorm",
     sizes: { B: B, G: G, C: C, S: S },
-    constants: { eps: eps },
+    constants: { eps: eps, momentum: momentum },
     values: { x: x, gamma: gamma, beta: beta, mu: mu, xmu: xmu, var: var_, rstd: rstd, xhat: xhat, y: y },
   };
   return { y: y, cache };
@@ -1632,6 +1635,589 @@ export function doubleBackwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
 }
 
+/** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
+export interface GroupnormState {
+  /** running_mean[g], initially 0 */
+  running_mean: Float64Array;
+  /** running_var[g], initially 1 */
+  running_var: Float64Array;
+}
+
+/** Everything the inference backward kernels read: sizes, constants, and in `values` the inputs, the state buffers and every step of the inference graph. */
+export interface GroupnormInferenceCache {
+  readonly spec: "groupnorm_inference";
+  readonly sizes: Readonly<GroupnormSizes>;
+  readonly constants: Readonly<Required<GroupnormConstants>>;
+  readonly values: Readonly<GroupnormInferenceValues>;
+}
+
+/** The arrays an inference cache holds, keyed by the spec's names: the inputs and state buffers (by reference) and every step of the inference graph. */
+export interface GroupnormInferenceValues {
+  /** x[b,g,c,s] */
+  readonly x: Float64Array;
+  /** gamma[g,c] */
+  readonly gamma: Float64Array;
+  /** beta[g,c] */
+  readonly beta: Float64Array;
+  /** running_mean[g] */
+  readonly running_mean: Float64Array;
+  /** running_var[g] */
+  readonly running_var: Float64Array;
+  /** mu[b,g] */
+  readonly mu: Float64Array;
+  /** xmu[b,g,c,s] */
+  readonly xmu: Float64Array;
+  /** var[b,g] */
+  readonly var: Float64Array;
+  /** rstd[b,g] */
+  readonly rstd: Float64Array;
+  /** xhat[b,g,c,s] */
+  readonly xhat: Float64Array;
+  /** y[b,g,c,s] */
+  readonly y: Float64Array;
+}
+
+/** Preallocated arrays for `forwardInference` to write each step into, instead of allocating them. */
+export interface GroupnormInferenceBuffers {
+  /** mu[b,g] */
+  mu?: Float64Array;
+  /** xmu[b,g,c,s] */
+  xmu?: Float64Array;
+  /** var[b,g] */
+  var?: Float64Array;
+  /** rstd[b,g] */
+  rstd?: Float64Array;
+  /** xhat[b,g,c,s] */
+  xhat?: Float64Array;
+  /** y[b,g,c,s] */
+  y?: Float64Array;
+}
+
+/** The state buffers at their initial values: `running_mean[g] = 0`, `running_var[g] = 1`. */
+export function initState(sizes: GroupnormSizes): GroupnormState {
+  const G = checkSize(own(sizes, "G"), "sizes.G");
+  const running_mean = new Float64Array(G);
+  const running_var = new Float64Array(G).fill(1);
+  return { running_mean: running_mean, running_var: running_var };
+}
+
+/**
+ * Applies the updates to `state` in place, from the cache of a training `forward`, and returns `state`:
+ *
+ *   running_mean[g] = (1 - momentum)*running_mean[g] + momentum*mean(mu[b,g], b)
+ *   running_var[g] = (1 - momentum)*running_var[g] + momentum*C*S/(C*S - 1)*mean(var[b,g], b)
+ *
+ * A constant not given is the one the cache was made with. Every new value is computed before any
+ * buffer is written; if one is not finite, a RangeError says which and why, and the state is unchanged.
+ */
+export function updateState(
+  state: GroupnormState,
+  cache: GroupnormCache,
+  constants?: GroupnormConstants,
+): GroupnormState {
+  checkCache(cache);
+  const { B, G, C, S } = cache.sizes;
+  const momentum = checkConstant(own(constants, "momentum") ?? cache.constants.momentum, "constants.momentum");
+  const running_mean = checkArray(own(state, "running_mean"), G, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), G, "state.running_var");
+  const mu = cache.values.mu;
+  const var_ = cache.values.var;
+  checkDisjoint(
+    [running_mean, running_var],
+    ["state.running_mean", "state.running_var"],
+    [mu, var_],
+    ["cache.values.mu", "cache.values.var"],
+  );
+  const running_mean_new = new Float64Array(G);
+  const running_var_new = new Float64Array(G);
+  // update 1: running_mean_new[g] = (1 - momentum)*running_mean[g] + momentum*mean(mu[b,g], b)
+  for (let g = 0; g < G; g++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += mu[b * G + g]!;
+    }
+
+    running_mean_new[g] = running_mean[g]! * (1 - momentum) + (momentum * acc) / B;
+  }
+
+  // update 2: running_var_new[g] = (1 - momentum)*running_var[g] + momentum*C*S/(C*S - 1)*mean(var[b,g], b)
+  for (let g = 0; g < G; g++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += var_[b * G + g]!;
+    }
+
+    running_var_new[g] = (C * S * momentum * acc) / B / (-1 + C * S) + running_var[g]! * (1 - momentum);
+  }
+
+  checkUpdate(
+    running_mean_new,
+    "running_mean",
+    [G],
+    [],
+    "B = " + B + ", " + "G = " + G + ", " + "C = " + C + ", " + "S = " + S,
+  );
+  checkUpdate(
+    running_var_new,
+    "running_var",
+    [G],
+    [[-1 + C * S, "C*S - 1"]],
+    "B = " + B + ", " + "G = " + G + ", " + "C = " + C + ", " + "S = " + S,
+  );
+  running_mean.set(running_mean_new);
+  running_var.set(running_var_new);
+  return state;
+}
+
+/**
+ * Runs the inference graph and returns `y` with the cache its backward kernels need. Replaced steps:
+ *
+ *   mu[b,g] = running_mean[g]
+ *   var[b,g] = running_var[g]
+ */
+export function forwardInference(
+  inputs: GroupnormInputs,
+  state: GroupnormState,
+  sizes: GroupnormSizes,
+  constants?: GroupnormConstants,
+  into?: GroupnormInferenceBuffers,
+): { y: Float64Array; cache: GroupnormInferenceCache } {
+  const B = checkSize(own(sizes, "B"), "sizes.B");
+  const G = checkSize(own(sizes, "G"), "sizes.G");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const S = checkSize(own(sizes, "S"), "sizes.S");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
+  const x = checkArray(own(inputs, "x"), B * G * C * S, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), G * C, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), G * C, "inputs.beta");
+  const running_mean = checkArray(own(state, "running_mean"), G, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), G, "state.running_var");
+  const mu = output(into, "mu", B * G);
+  const xmu = output(into, "xmu", B * G * C * S);
+  const var_ = output(into, "var", B * G);
+  const rstd = output(into, "rstd", B * G);
+  const xhat = output(into, "xhat", B * G * C * S);
+  const y = output(into, "y", B * G * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [mu, xmu, var_, rstd, xhat, y],
+      ["into.mu", "into.xmu", "into.var", "into.rstd", "into.xhat", "into.y"],
+      [x, gamma, beta, running_mean, running_var],
+      ["inputs.x", "inputs.gamma", "inputs.beta", "state.running_mean", "state.running_var"],
+    );
+  // step 1: mu[b,g] = running_mean[g]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      mu[b * G + g] = running_mean[g]!;
+    }
+  }
+
+  // step 2: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          xmu[((b * G + g) * C + c) * S + s] = x[((b * G + g) * C + c) * S + s]! - mu[b * G + g]!;
+        }
+      }
+    }
+  }
+
+  // step 3: var[b,g] = running_var[g]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      var_[b * G + g] = running_var[g]!;
+    }
+  }
+
+  // step 4: rstd[b,g] = 1/sqrt(var[b,g] + eps)
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      rstd[b * G + g] = 1 / Math.sqrt(eps + var_[b * G + g]!);
+    }
+  }
+
+  // step 5: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          xhat[((b * G + g) * C + c) * S + s] = rstd[b * G + g]! * xmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // step 6: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          y[((b * G + g) * C + c) * S + s] =
+            beta[g * C + c]! + gamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  const cache: GroupnormInferenceCache = {
+    spec: "groupnorm_inference",
+    sizes: { B: B, G: G, C: C, S: S },
+    constants: { eps: eps, momentum: momentum },
+    values: {
+      x: x,
+      gamma: gamma,
+      beta: beta,
+      running_mean: running_mean,
+      running_var: running_var,
+      mu: mu,
+      xmu: xmu,
+      var: var_,
+      rstd: rstd,
+      xhat: xhat,
+      y: y,
+    },
+  };
+  return { y: y, cache };
+}
+
+/** The staged backward pass of the inference graph: one block per step, in reverse order. */
+export function backwardInferenceNaive(
+  dout: Float64Array,
+  cache: GroupnormInferenceCache,
+  into?: Partial<GroupnormGradients>,
+): GroupnormGradients {
+  checkInferenceCache(cache);
+  const { B, G, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * G * C * S, "dout");
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+
+  // step 6 reversed: y[b,g,c,s] = gamma[g,c] * xhat[b,g,c,s] + beta[g,c]
+  // dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
+  //   local derivative ∂/∂gamma[g,c] = xhat[b,g,c,s]
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < S; s++) {
+          acc += dout[((b * G + g) * C + c) * S + s]! * xhat[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      dgamma[g * C + c] = acc;
+    }
+  }
+
+  // dbeta[g,c] = sum(dy[b,g,c,s], b, s)
+  //   local derivative ∂/∂beta[g,c] = 1
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < S; s++) {
+          acc += dout[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      dbeta[g * C + c] = acc;
+    }
+  }
+
+  // dxhat[b,g,c,s] = dy[b,g,c,s]*gamma[g,c]
+  //   local derivative ∂/∂xhat[b,g,c,s] = gamma[g,c]
+  const dxhat = new Float64Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxhat[((b * G + g) * C + c) * S + s] = dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+        }
+      }
+    }
+  }
+
+  // step 5 reversed: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
+  // dxmu[b,g,c,s] = dxhat[b,g,c,s]*rstd[b,g]
+  //   local derivative ∂/∂xmu[b,g,c,s] = rstd[b,g]
+  const dxmu = new Float64Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu[((b * G + g) * C + c) * S + s] = dxhat[((b * G + g) * C + c) * S + s]! * rstd[b * G + g]!;
+        }
+      }
+    }
+  }
+
+  // step 2 reversed: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
+  // dx[b,g,c,s] = dxmu[b,g,c,s]
+  //   local derivative ∂/∂x[b,g,c,s] = 1
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dx[((b * G + g) * C + c) * S + s] = dxmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/**
+ * The fused backward pass of the inference graph, derived by backpass:
+ *
+ *   dx[b,g,c,s] = dy[b,g,c,s]*gamma[g,c]*rstd[b,g]
+ *   dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
+ *   dbeta[g,c] = sum(dy[b,g,c,s], b, s)
+ *
+ * 2 passes.
+ */
+export function backwardInferenceFused(
+  dout: Float64Array,
+  cache: GroupnormInferenceCache,
+  into?: Partial<GroupnormGradients>,
+): GroupnormGradients {
+  checkInferenceCache(cache);
+  const { B, G, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * G * C * S, "dout");
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
+
+  // one pass over memory for sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
+  {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        let b = 0;
+        for (; b + 4 <= B; b += 4) {
+          let dgamma_g_c = dgamma[g * C + c]!;
+          let dbeta_g_c = dbeta[g * C + c]!;
+          for (let s = 0; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const dout_b1_g_c_s = dout[(((b + 1) * G + g) * C + c) * S + s]!;
+            const xhat_b1_g_c_s = xhat[(((b + 1) * G + g) * C + c) * S + s]!;
+            const dout_b2_g_c_s = dout[(((b + 2) * G + g) * C + c) * S + s]!;
+            const xhat_b2_g_c_s = xhat[(((b + 2) * G + g) * C + c) * S + s]!;
+            const dout_b3_g_c_s = dout[(((b + 3) * G + g) * C + c) * S + s]!;
+            const xhat_b3_g_c_s = xhat[(((b + 3) * G + g) * C + c) * S + s]!;
+            dgamma_g_c +=
+              dout_b_g_c_s * xhat_b_g_c_s +
+              dout_b1_g_c_s * xhat_b1_g_c_s +
+              dout_b2_g_c_s * xhat_b2_g_c_s +
+              dout_b3_g_c_s * xhat_b3_g_c_s;
+            dbeta_g_c += dout_b_g_c_s + dout_b1_g_c_s + dout_b2_g_c_s + dout_b3_g_c_s;
+          }
+
+          dgamma[g * C + c] = dgamma_g_c;
+          dbeta[g * C + c] = dbeta_g_c;
+        }
+
+        for (; b < B; b++) {
+          let dgamma_g_c = dgamma[g * C + c]!;
+          let dbeta_g_c = dbeta[g * C + c]!;
+          for (let s = 0; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            dgamma_g_c += dout_b_g_c_s * xhat_b_g_c_s;
+            dbeta_g_c += dout_b_g_c_s;
+          }
+
+          dgamma[g * C + c] = dgamma_g_c;
+          dbeta[g * C + c] = dbeta_g_c;
+        }
+      }
+    }
+  }
+
+  // dx[b,g,c,s] = dy[b,g,c,s]*gamma[g,c]*rstd[b,g]
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        for (let c = 0; c < C; c++) {
+          const dx_gamma_rstd = gamma[g * C + c]! * rstd[b * G + g]!;
+          let s = 0;
+          for (; s + 4 <= S; s += 4) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c_s1 = dout[((b * G + g) * C + c) * S + s + 1]!;
+            const dout_b_g_c_s2 = dout[((b * G + g) * C + c) * S + s + 2]!;
+            const dout_b_g_c_s3 = dout[((b * G + g) * C + c) * S + s + 3]!;
+            dx[((b * G + g) * C + c) * S + s] = dout_b_g_c_s * dx_gamma_rstd;
+            dx[((b * G + g) * C + c) * S + s + 1] = dout_b_g_c_s1 * dx_gamma_rstd;
+            dx[((b * G + g) * C + c) * S + s + 2] = dout_b_g_c_s2 * dx_gamma_rstd;
+            dx[((b * G + g) * C + c) * S + s + 3] = dout_b_g_c_s3 * dx_gamma_rstd;
+          }
+
+          for (; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            dx[((b * G + g) * C + c) * S + s] = dout_b_g_c_s * dx_gamma_rstd;
+          }
+        }
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/** A cache made by this module's forwardInference(), with sizes, constants and arrays that still fit. */
+function checkInferenceCache(cache: GroupnormInferenceCache): void {
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "groupnorm_inference" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("groupnorm: " + "the cache was not made by this module's forwardInference()");
+  }
+  const B = checkSize(cache.sizes.B, "cache.sizes.B");
+  const G = checkSize(cache.sizes.G, "cache.sizes.G");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+  const S = checkSize(cache.sizes.S, "cache.sizes.S");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
+  checkArray(cache.values.x, B * G * C * S, "cache.values.x");
+  checkArray(cache.values.gamma, G * C, "cache.values.gamma");
+  checkArray(cache.values.beta, G * C, "cache.values.beta");
+  checkArray(cache.values.running_mean, G, "cache.values.running_mean");
+  checkArray(cache.values.running_var, G, "cache.values.running_var");
+  checkArray(cache.values.mu, B * G, "cache.values.mu");
+  checkArray(cache.values.xmu, B * G * C * S, "cache.values.xmu");
+  checkArray(cache.values.var, B * G, "cache.values.var");
+  checkArray(cache.values.rstd, B * G, "cache.values.rstd");
+  checkArray(cache.values.xhat, B * G * C * S, "cache.values.xhat");
+  checkArray(cache.values.y, B * G * C * S, "cache.values.y");
+}
+
+/**
+ * Every element of a new state value is finite; the first that is not is a RangeError naming the
+ * buffer, the element and why: a divisor of sizes alone that is 0 at these sizes, or else a value
+ * the update reads that is not finite, or an overflow.
+ */
+function checkUpdate(
+  value: Float64Array,
+  name: string,
+  dims: readonly number[],
+  divisors: readonly (readonly [number, string])[],
+  sizes: string,
+): void {
+  const length = lengthOf.call(value);
+  for (let k = 0; k < length; k++) {
+    const v = value[k]!;
+    if (Number.isFinite(v)) continue;
+    const at: number[] = [];
+    let r = k;
+    for (let j = dims.length - 1; j >= 0; j--) {
+      at.unshift(r % dims[j]!);
+      r = Math.floor(r / dims[j]!);
+    }
+    const zero = divisors.find(([d]) => d === 0);
+    const why = zero
+      ? "the update divides by " + zero[1] + ", which is 0 at " + sizes
+      : "a value the update reads is not finite, or the result overflows (" + sizes + ")";
+    throw new RangeError(
+      "groupnorm: updateState: " +
+        "the new " +
+        name +
+        "[" +
+        at.join(",") +
+        "] would be " +
+        v +
+        ": " +
+        why +
+        "; the state is left unchanged",
+    );
+  }
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("groupnorm: " + name + " must be a positive integer, got " + String(value));
@@ -1739,6 +2325,7 @@ function checkCache(cache: GroupnormCache): void {
   const C = checkSize(cache.sizes.C, "cache.sizes.C");
   const S = checkSize(cache.sizes.S, "cache.sizes.S");
   checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
   checkArray(cache.values.x, B * G * C * S, "cache.values.x");
   checkArray(cache.values.gamma, G * C, "cache.values.gamma");
   checkArray(cache.values.beta, G * C, "cache.values.beta");

@@ -139,9 +139,6 @@ export function backwardNaive(
 ): MaskedSoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
   const e = cache.values.e;
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
@@ -203,11 +200,11 @@ export function backwardNaive(
     }
   }
 
-  // dz[n,c] = de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  //   local derivative ∂/∂z[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
+  // dz[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dz[n * C + c] = de[n * C + c]! * (mask[n * C + c]! !== 0 ? Math.exp(z[n * C + c]! - m[n]!) : 0);
+      dz[n * C + c] = de[n * C + c]! * e[n * C + c]!;
     }
   }
 
@@ -217,7 +214,7 @@ export function backwardNaive(
 /**
  * The fused backward pass derived by backpass:
  *
- *   dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))/s[n]
+ *   dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
  *
  * 2 passes; each reduction is computed once and shared.
  */
@@ -228,10 +225,6 @@ export function backwardFused(
 ): MaskedSoftmaxGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
-  const s = cache.values.s;
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const dz = output(into, "dz", N * C);
@@ -293,18 +286,31 @@ export function backwardFused(
     }
   }
 
-  // dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))/s[n]
-  // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common
+  // dz[n,c] = p[n,c]*(dp[n,c] - sum(dp[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then sum-factor, distribute, share-reduction, factor-common, fold-product
   {
     for (let n = 0; n < N; n++) {
       const dz_r = -r[n]!;
-      const dz_s = 1 / s[n]!;
-      const m_n = m[n]!;
-      for (let c = 0; c < C; c++) {
-        const mask_n_c = mask[n * C + c]!;
-        const z_n_c = z[n * C + c]!;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        dz[n * C + c] = dz_s * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0) * (dout_n_c + dz_r);
+        const p_n_c1 = p[n * C + c + 1]!;
+        const dout_n_c1 = dout[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const dout_n_c2 = dout[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const dout_n_c3 = dout[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
+        dz[n * C + c + 1] = p_n_c1 * (dout_n_c1 + dz_r);
+        dz[n * C + c + 2] = p_n_c2 * (dout_n_c2 + dz_r);
+        dz[n * C + c + 3] = p_n_c3 * (dout_n_c3 + dz_r);
+      }
+
+      for (; c < C; c++) {
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dout_n_c + dz_r);
       }
     }
   }
@@ -339,9 +345,6 @@ export function doubleBackwardNaive(
 ): MaskedSoftmaxDoubleGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
   const e = cache.values.e;
   const s = cache.values.s;
   checkArray(dout, N * C, "dout");
@@ -400,23 +403,22 @@ export function doubleBackwardNaive(
     }
   }
 
-  // step 9 reversed: dz[n,c] = de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  // dz1[n,c] = ddz[n,c]*de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  //   local derivative ∂/∂z[n,c] = de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  const dz1 = new Float64Array(N * C);
+  // step 9 reversed: dz[n,c] = de[n,c]*e[n,c]
+  // de1[n,c] = ddz[n,c]*de[n,c]
+  //   local derivative ∂/∂e[n,c] = de[n,c]
+  const de1 = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dz1[n * C + c] =
-        gg_dz[n * C + c]! * de[n * C + c]! * (mask[n * C + c]! !== 0 ? Math.exp(z[n * C + c]! - m[n]!) : 0);
+      de1[n * C + c] = gg_dz[n * C + c]! * de[n * C + c]!;
     }
   }
 
-  // dde[n,c] = ddz[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  //   local derivative ∂/∂de[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
+  // dde[n,c] = ddz[n,c]*e[n,c]
+  //   local derivative ∂/∂de[n,c] = e[n,c]
   const dde = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dde[n * C + c] = gg_dz[n * C + c]! * (mask[n * C + c]! !== 0 ? Math.exp(z[n * C + c]! - m[n]!) : 0);
+      dde[n * C + c] = gg_dz[n * C + c]! * e[n * C + c]!;
     }
   }
 
@@ -451,12 +453,12 @@ export function doubleBackwardNaive(
     }
   }
 
-  // de1[n,c] = -dds[n]*dout[n,c]/s[n]^2
+  // de2[n,c] = -dds[n]*dout[n,c]/s[n]^2
   //   local derivative ∂/∂e[n,c] = -dout[n,c]/s[n]^2
-  const de1 = new Float64Array(N * C);
+  const de2 = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      de1[n * C + c] = -((dds[n]! * dout[n * C + c]!) / (s[n]! * s[n]!));
+      de2[n * C + c] = -((dds[n]! * dout[n * C + c]!) / (s[n]! * s[n]!));
     }
   }
 
@@ -501,41 +503,33 @@ export function doubleBackwardNaive(
     ds3[n] = ds1[n]! + ds2[n]!;
   }
 
-  // de2[n,c] = ds[n]
+  // de3[n,c] = ds[n]
   //   local derivative ∂/∂e[n,c] = 1
-  const de2 = new Float64Array(N * C);
+  const de3 = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      de2[n * C + c] = ds3[n]!;
+      de3[n * C + c] = ds3[n]!;
     }
   }
 
   // step 2 reversed: e[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  // de[n,c] = de1[n,c] + de2[n,c]
-  const de3 = new Float64Array(N * C);
+  // de[n,c] = de1[n,c] + de2[n,c] + de3[n,c]
+  const de4 = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      de3[n * C + c] = de1[n * C + c]! + de2[n * C + c]!;
+      de4[n * C + c] = de1[n * C + c]! + de2[n * C + c]! + de3[n * C + c]!;
     }
   }
 
-  // dz2[n,c] = de[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  //   local derivative ∂/∂z[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
-  const dz2 = new Float64Array(N * C);
+  // dz[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
-      dz2[n * C + c] = de3[n * C + c]! * (mask[n * C + c]! !== 0 ? Math.exp(z[n * C + c]! - m[n]!) : 0);
+      dz[n * C + c] = de4[n * C + c]! * e[n * C + c]!;
     }
   }
 
   // gradients of the inputs
-  // dz[n,c] = dz1[n,c] + dz2[n,c]
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      dz[n * C + c] = dz1[n * C + c]! + dz2[n * C + c]!;
-    }
-  }
-
   // ddout[n,c] = ddout1[n,c] + ddout2[n,c]
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
@@ -549,8 +543,8 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] + ddz[n,c]*dout[n,c] - sum(ddz[n,c']*dout[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] - dout[n,c]*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
- *   ddout[n,c] = (ddz[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0) - p[n,c]*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c'))/s[n]
+ *   dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+ *   ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
  *
  * 2 passes; each reduction is computed once and shared.
  */
@@ -562,10 +556,6 @@ export function doubleBackwardFused(
 ): MaskedSoftmaxDoubleGradients {
   checkCache(cache);
   const { N, C } = cache.sizes;
-  const z = cache.values.z;
-  const mask = cache.values.mask;
-  const m = cache.values.m;
-  const s = cache.values.s;
   const p = cache.values.p;
   checkArray(dout, N * C, "dout");
   const gg_dz = cotangent(gg, "dz", N * C);
@@ -587,11 +577,11 @@ export function doubleBackwardFused(
         "cache.values.p",
       ],
     );
-  const r = new Float64Array(N); // sum(dout[n,c]*p[n,c], c)
-  const r1 = new Float64Array(N); // sum(ddz[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0), c)
-  const r2 = new Float64Array(N); // sum(ddz[n,c]*dout[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0), c)
+  const r = new Float64Array(N); // sum(ddz[n,c]*p[n,c], c)
+  const r1 = new Float64Array(N); // sum(dout[n,c]*p[n,c], c)
+  const r2 = new Float64Array(N); // sum(ddz[n,c]*dout[n,c]*p[n,c], c)
 
-  // one pass over memory for sum(dout[n,c]*p[n,c], c), sum(ddz[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0), c), sum(ddz[n,c]*dout[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0), c)
+  // one pass over memory for sum(ddz[n,c]*p[n,c], c), sum(dout[n,c]*p[n,c], c), sum(ddz[n,c]*dout[n,c]*p[n,c], c)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -607,43 +597,31 @@ export function doubleBackwardFused(
       let r2_n1 = r2[n + 1]!;
       let r2_n2 = r2[n + 2]!;
       let r2_n3 = r2[n + 3]!;
-      const m_n = m[n]!;
-      const m_n1 = m[n + 1]!;
-      const m_n2 = m[n + 2]!;
-      const m_n3 = m[n + 3]!;
       for (let c = 0; c < C; c++) {
-        const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
-        const dout_n1_c = dout[(n + 1) * C + c]!;
-        const p_n1_c = p[(n + 1) * C + c]!;
-        const dout_n2_c = dout[(n + 2) * C + c]!;
-        const p_n2_c = p[(n + 2) * C + c]!;
-        const dout_n3_c = dout[(n + 3) * C + c]!;
-        const p_n3_c = p[(n + 3) * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
-        const mask_n_c = mask[n * C + c]!;
-        const z_n_c = z[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
         const gg_dz_n1_c = gg_dz[(n + 1) * C + c]!;
-        const mask_n1_c = mask[(n + 1) * C + c]!;
-        const z_n1_c = z[(n + 1) * C + c]!;
+        const p_n1_c = p[(n + 1) * C + c]!;
         const gg_dz_n2_c = gg_dz[(n + 2) * C + c]!;
-        const mask_n2_c = mask[(n + 2) * C + c]!;
-        const z_n2_c = z[(n + 2) * C + c]!;
+        const p_n2_c = p[(n + 2) * C + c]!;
         const gg_dz_n3_c = gg_dz[(n + 3) * C + c]!;
-        const mask_n3_c = mask[(n + 3) * C + c]!;
-        const z_n3_c = z[(n + 3) * C + c]!;
-        r_n += dout_n_c * p_n_c;
-        r_n1 += dout_n1_c * p_n1_c;
-        r_n2 += dout_n2_c * p_n2_c;
-        r_n3 += dout_n3_c * p_n3_c;
-        r1_n += gg_dz_n_c * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0);
-        r1_n1 += gg_dz_n1_c * (mask_n1_c !== 0 ? Math.exp(z_n1_c - m_n1) : 0);
-        r1_n2 += gg_dz_n2_c * (mask_n2_c !== 0 ? Math.exp(z_n2_c - m_n2) : 0);
-        r1_n3 += gg_dz_n3_c * (mask_n3_c !== 0 ? Math.exp(z_n3_c - m_n3) : 0);
-        r2_n += gg_dz_n_c * dout_n_c * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0);
-        r2_n1 += gg_dz_n1_c * dout_n1_c * (mask_n1_c !== 0 ? Math.exp(z_n1_c - m_n1) : 0);
-        r2_n2 += gg_dz_n2_c * dout_n2_c * (mask_n2_c !== 0 ? Math.exp(z_n2_c - m_n2) : 0);
-        r2_n3 += gg_dz_n3_c * dout_n3_c * (mask_n3_c !== 0 ? Math.exp(z_n3_c - m_n3) : 0);
+        const p_n3_c = p[(n + 3) * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        const dout_n1_c = dout[(n + 1) * C + c]!;
+        const dout_n2_c = dout[(n + 2) * C + c]!;
+        const dout_n3_c = dout[(n + 3) * C + c]!;
+        r_n += gg_dz_n_c * p_n_c;
+        r_n1 += gg_dz_n1_c * p_n1_c;
+        r_n2 += gg_dz_n2_c * p_n2_c;
+        r_n3 += gg_dz_n3_c * p_n3_c;
+        r1_n += dout_n_c * p_n_c;
+        r1_n1 += dout_n1_c * p_n1_c;
+        r1_n2 += dout_n2_c * p_n2_c;
+        r1_n3 += dout_n3_c * p_n3_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
+        r2_n1 += gg_dz_n1_c * dout_n1_c * p_n1_c;
+        r2_n2 += gg_dz_n2_c * dout_n2_c * p_n2_c;
+        r2_n3 += gg_dz_n3_c * dout_n3_c * p_n3_c;
       }
 
       r[n] = r_n;
@@ -664,16 +642,13 @@ export function doubleBackwardFused(
       let r_n = r[n]!;
       let r1_n = r1[n]!;
       let r2_n = r2[n]!;
-      const m_n = m[n]!;
       for (let c = 0; c < C; c++) {
-        const dout_n_c = dout[n * C + c]!;
-        const p_n_c = p[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
-        const mask_n_c = mask[n * C + c]!;
-        const z_n_c = z[n * C + c]!;
-        r_n += dout_n_c * p_n_c;
-        r1_n += gg_dz_n_c * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0);
-        r2_n += gg_dz_n_c * dout_n_c * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0);
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        r_n += gg_dz_n_c * p_n_c;
+        r1_n += dout_n_c * p_n_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
       }
 
       r[n] = r_n;
@@ -683,29 +658,45 @@ export function doubleBackwardFused(
   }
 
   // one pass over memory for dz, ddout
-  // dz[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] + ddz[n,c]*dout[n,c] - sum(ddz[n,c']*dout[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] - dout[n,c]*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c')/s[n] - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))/s[n]
-  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×3, share-reduction, factor-common
-  // ddout[n,c] = (ddz[n,c]*where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0) - p[n,c]*sum(ddz[n,c']*where(mask[n,c'] != 0, exp(z[n,c'] - stop(m[n])), 0), c'))/s[n]
-  // derived from the naive backward by inlining, then factor-common, fold-product
+  // dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums, keep-cheapest
+  // ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
   {
     for (let n = 0; n < N; n++) {
-      const dz_s_r1 = -(r1[n]! / s[n]!);
       const dz_r = -r[n]!;
-      const dz_inv = (2 * r[n]! * r1[n]!) / s[n]! - r2[n]! / s[n]!;
-      const dz_s = 1 / s[n]!;
-      const ddout_r1 = -r1[n]!;
-      const m_n = m[n]!;
-      for (let c = 0; c < C; c++) {
-        const mask_n_c = mask[n * C + c]!;
-        const z_n_c = z[n * C + c]!;
+      const dz_r1 = -r1[n]!;
+      const dz_r1_r_r2 = 2 * r1[n]! * r[n]! - r2[n]!;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
         const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
+        const p_n_c1 = p[n * C + c + 1]!;
+        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
+        const dout_n_c1 = dout[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
+        const dout_n_c2 = dout[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
+        const dout_n_c3 = dout[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
+        dz[n * C + c + 1] = p_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
+        ddout[n * C + c + 1] = p_n_c1 * (gg_dz_n_c1 + dz_r);
+        dz[n * C + c + 2] = p_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
+        ddout[n * C + c + 2] = p_n_c2 * (gg_dz_n_c2 + dz_r);
+        dz[n * C + c + 3] = p_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
+        ddout[n * C + c + 3] = p_n_c3 * (gg_dz_n_c3 + dz_r);
+      }
+
+      for (; c < C; c++) {
         const p_n_c = p[n * C + c]!;
-        dz[n * C + c] =
-          dz_s *
-          (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0) *
-          (dz_inv + gg_dz_n_c * dz_r + dz_s_r1 * dout_n_c + gg_dz_n_c * dout_n_c);
-        ddout[n * C + c] = dz_s * (ddout_r1 * p_n_c + gg_dz_n_c * (mask_n_c !== 0 ? Math.exp(z_n_c - m_n) : 0));
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
       }
     }
   }

@@ -5,9 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { checkSpec } from "../compiler/parse/check.js";
-import { differentiate } from "../compiler/differentiate/reverse.js";
-import { deriveFused, throughOwnValue } from "../compiler/simplify/fused.js";
+import { compileLibrary } from "./harness.js";
 import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { print } from "../compiler/ir/expr.js";
 import { shapeOf, tensorOf } from "../compiler/ir/program.js";
@@ -18,9 +16,8 @@ const specDir = join(import.meta.dirname, "../specs");
 
 describe.each(readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")))("derivation of %s", (file) => {
   it("each recorded rewrite keeps the value at random points", async () => {
-    const p = checkSpec((await import(join(specDir, file))).default);
-    const bw = differentiate(p, throughOwnValue);
-    const fused = deriveFused(p, bw);
+    // the build every test worker shares (harness.ts): the derivation is the same one codegen makes
+    const { program: p, backward: bw, fused } = await compileLibrary(file.replace(/\.spec\.ts$/, ""));
     const rewrites = fused.phases.flatMap((ph) => ph.rewrites.map((r) => ({ phase: ph.name, ...r })));
     // a gradient the chain rule already gives in closed form (linear, mse) may need no rewrite
     if (rewrites.length === 0) expect(fused.gradients).toEqual(fused.phases[0]!.gradients);

@@ -196,7 +196,7 @@ const MESSAGES: [string, string][] = [
   ["malformed step", "ln.json: steps: entry 2 must be a string"],
   [
     "unknown field",
-    "ln.json: outputs: unknown field (expected one of name, description, indices, inputs, constants, steps, output)",
+    "ln.json: outputs: unknown field (expected one of name, description, indices, inputs, constants, steps, output, state, updates, inference)",
   ],
   [
     "bad name",

@@ -7,21 +7,23 @@
  * limit, and the test has a timeout.
  *
  * Gradients are checked in two ways. For every build, the reference interpreter checks the naive
- * backward against finite differences; compile() has already held the fused backward to the naive
- * one. For a sample of builds, the emitted module is imported and runs the full kernel checks.
+ * backward against finite differences; the derivation has already held the fused backward to the
+ * naive one. For a sample of builds, the emitted module is imported and runs the full kernel checks.
+ * A quarter of the mutated specs are built whole (schedule, kernels, module); the others only
+ * derived, where a mutation meets the checks, the rules and the limits.
  */
 import { gradKey } from "../compiler/ir/evaluate.js";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compile, type Compiled } from "../compiler/driver.js";
+import { compile, derive, type Compiled, type Derived } from "../compiler/driver.js";
 import { SpecError, type SpecObject } from "../compiler/parse/check.js";
 import { tokenize } from "../compiler/parse/expression.js";
 import { interpretBackward, interpretForward, randomInputs } from "../compiler/ir/interpret.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
-import { addCount, checkModule, expectFewSkips, lengthOf, settle, type FdCount, type Kernels } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, fuzzRuns, lengthOf, settle, type FdCount, type Kernels } from "./harness.js";
 
 const root = join(import.meta.dirname, "..");
 const specDir = join(root, "specs");
@@ -31,20 +33,37 @@ const library: SpecObject[] = await Promise.all(
     .sort()
     .map(async (f) => (await import(join(specDir, f))).default as SpecObject),
 );
+/**
+ * The specs `npm test` mutates: all but the GRU and LSTM cells, whose builds take about 1.5 s each
+ * (15 times the median) and would take half the fuzzer's time for the same parser and rules; an
+ * exploratory run (BACKPASS_FUZZ, `npm run fuzz`) mutates every spec.
+ */
+const SLOW = new Set(["gru", "lstm"]);
+const mutated = process.env.BACKPASS_FUZZ ? library : library.filter((s) => !SLOW.has(s.name));
 mkdirSync(join(root, "test/.out"), { recursive: true });
 const work = mkdtempSync(join(root, "test/.out/fuzz-"));
 
-type Outcome = { kind: "built"; compiled: Compiled } | { kind: "spec-error" };
+type Outcome<C = Compiled> = { kind: "built"; compiled: C } | { kind: "spec-error" };
 
 /** How many cases have been compiled: one in `DOUBLE_EVERY` also derives the double backward. */
 let attempts = 0;
 /** The double backward costs several times the rest of a build: it is fuzzed on a share of the cases. */
-const DOUBLE_EVERY = 8;
+const DOUBLE_EVERY = 4;
 
 /** Compiles; a SpecError is an accepted outcome, anything else is rethrown with the spec attached. */
 async function attempt(spec: unknown, format = false): Promise<Outcome> {
+  const doubleBackward = attempts++ % DOUBLE_EVERY === 0;
+  return settled(() => compile(spec, { source: "fuzz.json", format, doubleBackward }), spec);
+}
+
+/** The derivation alone (parse, reverse mode, simplification, each checked): no schedule, no module. */
+async function attemptDerive(spec: unknown): Promise<Outcome<Derived>> {
+  return settled(() => derive(spec, { source: "fuzz.json" }), spec);
+}
+
+async function settled<C>(build: () => Promise<C>, spec: unknown): Promise<Outcome<C>> {
   try {
-    return { kind: "built", compiled: await compile(spec, { source: "fuzz.json", format, doubleBackward: attempts++ % DOUBLE_EVERY === 0 }) };
+    return { kind: "built", compiled: await build() };
   } catch (e) {
     if (e instanceof SpecError) {
       // a spec error always says where: every problem has a message
@@ -62,7 +81,7 @@ async function attempt(spec: unknown, format = false): Promise<Outcome> {
  * mutated spec may take log(-1)) are not judged, and are counted as `nonFinite`; points where the
  * differences do not settle (a kink of abs) are counted as `skipped`.
  */
-function interpreterGradientCheck(p: Program, c: Compiled, seed: number): FdCount & { nonFinite: number } {
+function interpreterGradientCheck(p: Program, c: Derived, seed: number): FdCount & { nonFinite: number } {
   const count = { judged: 0, skipped: 0, nonFinite: 0 };
   // stop(...) changes the gradient on purpose: it is the derivative of the function the spec would
   // be without the stopped term, not of its value (the fused form is still held to the naive one)
@@ -275,6 +294,7 @@ const randomSpec: fc.Arbitrary<SpecObject> = fc
 
 describe("fuzzing the compiler", () => {
   it("mutated library specs either build with correct gradients or get a spec error", async () => {
+    const runs = fuzzRuns(600);
     type Tally = { differ: number; same: number; built: number; "spec-error": number };
     const tally: Record<string, Tally> = Object.fromEntries(Object.keys(MUTATIONS).map((m) => [m, { differ: 0, same: 0, built: 0, "spec-error": 0 }]));
     const fd = { judged: 0, skipped: 0, nonFinite: 0 };
@@ -282,7 +302,7 @@ describe("fuzzing the compiler", () => {
       fc.asyncProperty(fc.nat(), fc.constantFrom(...Object.keys(MUTATIONS)), fc.integer(), fc.integer({ min: 1, max: 2 }), async (pick, m, seed, times) => {
         const rand = prng(seed);
         // two steps can only be swapped in a spec that has two
-        const from = m === "swap two steps" ? library.filter((s) => s.steps.length > 1) : library;
+        const from = m === "swap two steps" ? mutated.filter((s) => s.steps.length > 1) : mutated;
         const original = from[pick % from.length]!;
         let spec: unknown = original;
         for (let i = 0; i < times && typeof spec === "object" && spec !== null && Array.isArray((spec as SpecObject).steps); i++) {
@@ -293,7 +313,9 @@ describe("fuzzing the compiler", () => {
         const t = tally[m]!;
         if (normalized(spec) === normalized(original)) t.same++;
         else t.differ++;
-        const out = await attempt(spec);
+        // every fourth case is built whole (schedule, kernels, module); the others are derived, which
+        // is where a mutation meets the checks, the rules and the limits
+        const out = seed % 4 === 0 ? await attempt(spec) : await attemptDerive(spec);
         t[out.kind]++;
         if (out.kind === "built") {
           const c = interpreterGradientCheck(out.compiled.program, out.compiled, seed);
@@ -301,7 +323,7 @@ describe("fuzzing the compiler", () => {
           fd.nonFinite += c.nonFinite;
         }
       }),
-      { numRuns: 1400 },
+      { numRuns: runs },
     );
     const lines = Object.entries(tally).map(([m, t]) => `${m.padEnd(20)} ${t.differ} of ${t.differ + t.same} differ; ${t.built} built, ${t["spec-error"]} refused`);
     console.log(`mutations (kind, specs that differ from the original, outcomes):\n${lines.join("\n")}\nfinite differences of the built ones: ${fd.judged} judged, ${fd.skipped} did not settle, ${fd.nonFinite} not finite`);
@@ -310,8 +332,9 @@ describe("fuzzing the compiler", () => {
     // and the mutations exercise both outcomes, or they test nothing
     const built = Object.values(tally).reduce((a, t) => a + t.built, 0);
     const refused = Object.values(tally).reduce((a, t) => a + t["spec-error"], 0);
-    expect(built, lines.join("\n")).toBeGreaterThan(100);
-    expect(refused, lines.join("\n")).toBeGreaterThan(300);
+    // (of 1400 mutations, about 320 build and 1080 are refused)
+    expect(built, lines.join("\n")).toBeGreaterThan(0.1 * runs);
+    expect(refused, lines.join("\n")).toBeGreaterThan(0.4 * runs);
     expectFewSkips(fd, "mutated specs");
     // a mutation may take log(-1), but most built specs must be judged: a fuzzer whose points are mostly not finite checks nothing
     const checks = fd.judged + fd.skipped + fd.nonFinite;
@@ -319,6 +342,7 @@ describe("fuzzing the compiler", () => {
   });
 
   it("random well-formed specs build, and their kernels pass the gradient checks", async () => {
+    const runs = fuzzRuns(200);
     let imported = 0;
     let refused = 0;
     const fd: FdCount = { judged: 0, skipped: 0 };
@@ -327,7 +351,7 @@ describe("fuzzing the compiler", () => {
       fc.asyncProperty(randomSpec, fc.integer(), async (spec, seed) => {
         // a sample of the emitted modules runs the full kernel checks: those are built formatted, as
         // codegen writes them; the others unformatted, to save prettier's time
-        const sampled = imported < 25 && seed % 4 === 0;
+        const sampled = imported < runs / 16 && seed % 4 === 0;
         const out = await attempt(spec, sampled);
         // the grammar can write 2/(2 - 2): that is a spec error, and rare
         refused += out.kind === "built" ? 0 : 1;
@@ -348,9 +372,10 @@ describe("fuzzing the compiler", () => {
           if (y.every(Number.isFinite)) addCount(kernelFd, checkModule(mod, p, sizes, inputs, rand, { fused: 1e-8, fd: 1e-5 }));
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs },
     );
-    expect(refused).toBeLessThan(20);
+    expect(refused).toBeLessThan(0.05 * runs);
+    expect(imported, "emitted modules imported and checked").toBeGreaterThan(runs / 40);
     expectFewSkips(fd, "random specs, interpreter");
     expectFewSkips(kernelFd, "random specs, emitted kernels");
   });

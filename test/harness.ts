@@ -15,6 +15,18 @@ import type { Program } from "../compiler/ir/program.js";
 import { compile, type Compiled } from "../compiler/driver.js";
 import { join } from "node:path";
 
+/**
+ * How many cases a fuzzing property runs: `n` in `npm test`, which must stay quick, and `n` times
+ * BACKPASS_FUZZ (a positive number) in an exploratory run (`npm run fuzz` sets 10 and a random seed).
+ */
+export function fuzzRuns(n: number): number {
+  const env = process.env.BACKPASS_FUZZ;
+  if (env === undefined || env === "") return n;
+  const scale = Number(env);
+  if (!(scale > 0)) throw new Error(`BACKPASS_FUZZ must be a positive number, not ${JSON.stringify(env)}`);
+  return Math.max(1, Math.round(n * scale));
+}
+
 const library = new Map<string, Promise<Compiled>>();
 /**
  * A library spec (`specs/<name>.spec.ts`) compiled as codegen compiles it, once per test worker:

@@ -33,12 +33,14 @@ export interface EmitInput {
   readonly rebuild?: string;
   /** Prints the fused kernel's loop IR after lowering and after each loop pass (`--debug`). */
   readonly log?: (line: string) => void;
+  /** More exported statements, put before the helpers (emit/state.ts: CONTRACT §4.5), and whether they call erf. */
+  readonly extra?: { readonly statements: readonly (string | StatementStructures)[]; readonly erf: boolean };
   /** The double backward (CONTRACT §4.6): its kernels are emitted when it is given. */
   readonly double?: DoubleBackward;
 }
 
 /** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
-function pascal(name: string): string {
+export function pascal(name: string): string {
   const t = name.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
   return /^[0-9]/.test(t) ? `_${t}` : t;
 }
@@ -49,12 +51,12 @@ function show(p: Program, e: Expr): string {
 }
 
 
-function declText(t: TensorDecl, prefix = ""): string {
+export function declText(t: TensorDecl, prefix = ""): string {
   return t.indices.length ? `${prefix}${t.name}[${t.indices.join(",")}]` : `${prefix}${t.name}`;
 }
 
 /** `N * D` for a tensor's length, or `1` for a scalar. */
-function lengthCode(p: Program, t: TensorDecl, size: (s: string) => string): string {
+export function lengthCode(p: Program, t: TensorDecl, size: (s: string) => string): string {
   const dims = shapeOf(p, t).map(size);
   return dims.length ? dims.join(" * ") : "1";
 }
@@ -205,15 +207,17 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   });
 
   if (inp.double) statements.push(...doubleStatements(inp, inp.double, T, A, backwardParams[0]!.type as string));
-
-  statements.push(helpers(p, T, A, usesErf(inp)));
+  if (inp.extra) statements.push(...inp.extra.statements);
+  statements.push(helpers(p, T, A, usesErf(inp) || inp.extra?.erf === true));
   if (inp.double) {
     const fill = (t: string) => t.replaceAll("@FLOATS@", () => A);
     statements.push(fill(DOUBLE_HELPERS) + (several ? fill(DOUBLE_OUTPUT_OF) : ""));
   }
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
-  return inp.format === false ? text : prettier.format(text, { parser: "typescript", printWidth: 120 });
+  // babel's TypeScript parser: the same output as prettier's "typescript" parser on these modules
+  // (codegen --check holds every committed module to it) in half the time
+  return inp.format === false ? text : prettier.format(text, { parser: "babel-ts", printWidth: 120 });
 }
 
 /** The module's prologue helpers, for the double kernels (emit/double.ts). */
@@ -289,7 +293,6 @@ function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: strin
     },
   ];
 }
-
 /** The doc comment's lines on gradients computed the staged way, with the work that decided it. */
 function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
   if (!staged?.part) return [];
@@ -305,7 +308,7 @@ function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
  * Every ref and symbol an expression reads when it runs, the operands of a where's comparison and the
  * ids of a delta included (they are not children of their node).
  */
-function readsOf(es: readonly Expr[]): (Ref | Sym)[] {
+export function readsOf(es: readonly Expr[]): (Ref | Sym)[] {
   const out: (Ref | Sym)[] = [];
   const roots = [...es];
   for (let k = 0; k < roots.length; k++)
@@ -318,7 +321,7 @@ function readsOf(es: readonly Expr[]): (Ref | Sym)[] {
 }
 
 /** The names of the spec's constants that `es` read. */
-function constantsIn(es: readonly Expr[]): string[] {
+export function constantsIn(es: readonly Expr[]): string[] {
   return readsOf(es).flatMap((x) => (x.kind === "sym" && x.role === "const" ? [x.name] : []));
 }
 
@@ -368,7 +371,7 @@ function unpack(
  * the cache, and gradient arrays through `gradName`; `dims` records each array's dimensions for
  * the printer.
  */
-function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: Map<string, string>, gradName: (r: Ref) => string, dims: Map<string, readonly string[]>): Names {
+export function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: Map<string, string>, gradName: (r: Ref) => string, dims: Map<string, readonly string[]>): Names {
   return {
     sizeOf: p.sizeOf,
     namer,
@@ -390,8 +393,12 @@ function namesFor(p: Program, namer: Namer, arrays: Map<string, string>, syms: M
   };
 }
 
-function forwardBody(p: Program, T: string, A: string): string[] {
-  const namer = new Namer(["inputs", "sizes", "constants", "into"]);
+/**
+ * The forward kernel's body. `from` says which argument holds each input (default `inputs`; the
+ * inference forward takes the state buffers from `state`); every such argument is a reserved name.
+ */
+export function forwardBody(p: Program, T: string, A: string, from: (t: TensorDecl) => string = () => "inputs", args: readonly string[] = []): string[] {
+  const namer = new Namer(["inputs", "sizes", "constants", "into", ...args]);
   const syms = new Map<string, string>();
   const lines: string[] = [];
   for (const s of p.sizes) {
@@ -406,7 +413,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   for (const t of p.inputs) {
     const v = namer.fresh(t.name);
     arrays.set(t.name, v);
-    lines.push(`const ${v} = ${t.kind === "int" ? "checkInts" : "checkArray"}(own(inputs, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`inputs.${t.name}`)});`);
+    lines.push(`const ${v} = ${t.kind === "int" ? "checkInts" : "checkArray"}(own(${from(t)}, ${stringLiteral(t.name)}), ${lengthCode(p, t, (s) => syms.get(s)!)}, ${stringLiteral(`${from(t)}.${t.name}`)});`);
   }
   // every id in range before anything is written
   lines.push(...idChecks(p, (t) => arrays.get(t)!, (s) => syms.get(s)!));
@@ -426,7 +433,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   lines.push(
     disjointCheck(
       p.steps.map((s) => ({ code: arrays.get(s.name)!, name: `into.${s.name}` })),
-      p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `inputs.${t.name}` })),
+      p.inputs.map((t) => ({ code: arrays.get(t.name)!, name: `${from(t)}.${t.name}` })),
     ),
   );
   lines.push(...tsStatements(lowerForward(p, names, (name) => arrays.get(name)!), dims));
@@ -442,7 +449,7 @@ function forwardBody(p: Program, T: string, A: string): string[] {
   return lines;
 }
 
-function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
+export function naiveBody(p: Program, bw: Backward, T: string, A: string): string[] {
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
   for (const b of bw.blocks) for (const s of b.statements) for (const r of readsOf([s.expr])) if (r.kind === "ref" && r.space === "value") needed.add(r.name);
@@ -489,7 +496,7 @@ function disjointCheck(written: readonly { code: string; name: string }[], read:
   return `if (into !== undefined) checkDisjoint(${list(written)}, ${list(read)});`;
 }
 
-function fusedBody(inp: EmitInput, T: string, A: string): string[] {
+export function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   const { program: p, fused, schedule } = inp;
   const namer = new Namer(["dout", "cache", "into"]);
   const needed = new Set<string>();
@@ -538,7 +545,7 @@ function kindNote(t: TensorDecl): string {
 }
 
 /** Whether a kernel of the module calls erf (a function Math does not have). */
-function usesErf(inp: EmitInput): boolean {
+export function usesErf(inp: Pick<EmitInput, "program" | "backward" | "schedule" | "double">): boolean {
   const all = [...inp.program.steps.map((s) => s.rhs), ...inp.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...inp.schedule.gradients];
   if (inp.double) all.push(...inp.double.derived.program.steps.map((s) => s.rhs), ...inp.double.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...inp.double.schedule.gradients);
   const isErf = (x: Expr) => x.kind === "call" && x.fn === "erf";
@@ -558,13 +565,31 @@ function idChecks(p: Program, array: (name: string) => string, size: (s: string)
   return out;
 }
 
-function helpers(p: Program, T: string, A: string, erf: boolean): string {
+/**
+ * `checkCache`: a cache made by `maker` of this module (named `spec`, its messages starting with
+ * `module`'s name), with sizes, constants and arrays that still fit.
+ */
+export function cacheCheck(p: Program, T: string, module: string, name = "checkCache", maker = "forward()"): string {
   const arrays = [...p.inputs, ...p.steps];
-  // every message starts with the spec's name, as a string literal (never spliced into a template)
-  const at = stringLiteral(`${p.name}: `);
+  const at = stringLiteral(`${module}: `);
   const namer = new Namer(["cache"]);
   const syms = new Map(p.sizes.map((s) => [s, namer.fresh(s)]));
   const lit = (s: string) => stringLiteral(s);
+  return `/** A cache made by this module's ${maker}, with sizes, constants and arrays that still fit. */
+function ${name}(cache: ${T}Cache): void {
+  if (typeof cache !== "object" || cache === null || cache.spec !== ${lit(p.name)} || typeof cache.sizes !== "object" || cache.sizes === null || typeof cache.constants !== "object" || cache.constants === null || typeof cache.values !== "object" || cache.values === null) {
+    throw new RangeError(${at} + ${lit(`the cache was not made by this module's ${maker}`)});
+  }
+${p.sizes.map((s) => `  const ${syms.get(s)} = checkSize(cache.sizes.${s}, ${lit(`cache.sizes.${s}`)});`).join("\n")}
+${p.constants.map((c) => `  checkConstant(cache.constants.${c.name}, ${lit(`cache.constants.${c.name}`)});`).join("\n")}
+${arrays.map((t) => `  ${t.kind === "int" ? "checkInts" : "checkArray"}(cache.values.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${lit(`cache.values.${t.name}`)});`).join("\n")}
+${idChecks(p, (n) => `cache.values.${n}`, (s) => syms.get(s)!).map((l) => `  ${l}`).join("\n")}
+}`;
+}
+
+function helpers(p: Program, T: string, A: string, erf: boolean): string {
+  // every message starts with the spec's name, as a string literal (never spliced into a template)
+  const at = stringLiteral(`${p.name}: `);
   const ints = p.inputs.some((t) => t.kind === "int");
   const gathers = gatherSizes(p).size > 0;
   return `
@@ -634,16 +659,7 @@ function checkDisjoint(outputs: readonly ${A}[], outputNames: readonly string[],
   }
 }
 
-/** A cache made by this module's forward(), with sizes, constants and arrays that still fit. */
-function checkCache(cache: ${T}Cache): void {
-  if (typeof cache !== "object" || cache === null || cache.spec !== ${lit(p.name)} || typeof cache.sizes !== "object" || cache.sizes === null || typeof cache.constants !== "object" || cache.constants === null || typeof cache.values !== "object" || cache.values === null) {
-    throw new RangeError(${at} + "the cache was not made by this module's forward()");
-  }
-${p.sizes.map((s) => `  const ${syms.get(s)} = checkSize(cache.sizes.${s}, ${lit(`cache.sizes.${s}`)});`).join("\n")}
-${p.constants.map((c) => `  checkConstant(cache.constants.${c.name}, ${lit(`cache.constants.${c.name}`)});`).join("\n")}
-${arrays.map((t) => `  ${t.kind === "int" ? "checkInts" : "checkArray"}(cache.values.${t.name}, ${lengthCode(p, t, (s) => syms.get(s)!)}, ${lit(`cache.values.${t.name}`)});`).join("\n")}
-${idChecks(p, (n) => `cache.values.${n}`, (s) => syms.get(s)!).map((l) => `  ${l}`).join("\n")}
-}
+${cacheCheck(p, T, p.name)}
 ${ints ? INTS.replaceAll("@AT@", () => at) : ""}${gathers ? IDS.replaceAll("@AT@", () => at) : ""}${p.outputs.length > 1 ? UPSTREAM.replaceAll("@AT@", () => at).replaceAll("@FLOATS@", () => A) : ""}${erf ? ERF : ""}`;
 }
 

@@ -65,6 +65,7 @@ export function explainMarkdown(c: Explained): string {
   if (p.constants.length) out.push(`constants: ${p.constants.map((k) => `${k.name} = ${k.value}`).join(", ")}`);
   p.steps.forEach((s, k) => out.push(`${k === 0 ? "steps:     " : "           "}${markdownCodeLine(s.text)}`));
   out.push(`output:    ${p.outputs.join(", ")}`);
+  if (c.training) out.push(...trainingLines(c.training));
   out.push("```");
   out.push("");
   out.push("## The graph");
@@ -162,5 +163,38 @@ export function explainMarkdown(c: Explained): string {
   const double = (c as { readonly double?: DoubleBackward }).double;
   if (double) out.push("", ...doubleSection(p, double, costTable));
   void shapeOf;
+  out.push(...inferenceSection(c));
   return `${out.join("\n")}\n`;
+}
+
+/** The spec's training fields (CONTRACT §4.5), in the spec block. */
+function trainingLines(t: NonNullable<Explained["training"]>): string[] {
+  const field = (name: string, texts: readonly string[]) => texts.map((x, k) => `${k === 0 ? `${name}:`.padEnd(11) : "           "}${markdownCodeLine(x)}`);
+  return [
+    ...field("state", t.buffers.map((b) => b.text)),
+    ...field("updates", t.updateTexts),
+    ...field("inference", t.derived.program.steps.filter((s) => t.replaced.includes(s.name)).map((s) => s.text)),
+  ];
+}
+
+/**
+ * The derivation of the inference graph (CONTRACT §4.5), written by this same document from its own
+ * derivation, one heading level down and without the graph (the SVG is the training graph's).
+ */
+function inferenceSection(c: Explained): string[] {
+  const t = c.training;
+  if (!t) return [];
+  const lines = explainMarkdown({ ...t.derived, stats: c.stats?.inference }).replace(/\n$/, "").split("\n");
+  const from = lines.indexOf("## The spec");
+  const graph = lines.indexOf("## The graph");
+  const after = lines.findIndex((l, k) => k > graph && l.startsWith("## "));
+  const kept = [...lines.slice(from, graph), ...lines.slice(after)].map((l) => (/^#{2,} /.test(l) ? `#${l}` : l.replaceAll("`backwardNaive`", "`backwardInferenceNaive`").replaceAll("`backwardFused`", "`backwardInferenceFused`")));
+  return [
+    "",
+    "## Inference: the backward of the inference graph",
+    "",
+    `In inference, ${t.replaced.map(markdownCode).join(", ") || "no step"} ${t.replaced.length === 1 ? "is" : "are"} replaced as the spec's \`inference\` field says, and the state buffers ${t.buffers.map((b) => markdownCode(b.name)).join(", ") || "(none)"} are read as inputs that get no gradient. Steps that no output reads any more are dropped. \`backwardInferenceNaive\` and \`backwardInferenceFused\` are derived from this graph by the same stages and rules as the training kernels above.`,
+    "",
+    ...kept,
+  ];
 }

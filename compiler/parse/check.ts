@@ -112,6 +112,8 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The one identifier that cannot key a plain JavaScript object (`{ __proto__: x }` sets the prototype). */
 const PROTO = "__proto__";
 const PROTO_MESSAGE = "'__proto__' cannot be a name: it is the prototype slot of every JavaScript object, so it cannot key the sizes or constants a kernel takes";
+/** The fields of CONTRACT §4.5, checked by parse/state.ts once the steps are. */
+export const TRAINING_FIELDS: readonly string[] = ["state", "updates", "inference"];
 /** `forward` returns `{ <output>, cache }`. */
 const CACHE_KEY = "cache";
 
@@ -124,6 +126,12 @@ export interface SpecObject {
   readonly constants?: Readonly<Record<string, number>>;
   readonly steps: readonly string[];
   readonly output: string | readonly string[];
+  /** State buffers and their initial values, `"running_mean[d] = 0"` (CONTRACT §4.5; checked by parse/state.ts). */
+  readonly state?: readonly string[];
+  /** New values of state buffers after a training forward, `"running_mean[d] = ..."`. */
+  readonly updates?: readonly string[];
+  /** Steps replaced in inference, `"mu[d] = running_mean[d]"`. */
+  readonly inference?: readonly string[];
 }
 
 /** Identity helper that gives a spec literal its type. */
@@ -141,7 +149,7 @@ export function checkSpec(raw: unknown, file?: string): Program {
   const fail = (field: string, message: string) => problems.push({ where: { field }, message });
   if (!isRecord(raw)) throw new SpecError([{ message: "a spec must be an object (the default export, or the JSON document)" }], file);
 
-  const known = new Set(["name", "description", "indices", "inputs", "constants", "steps", "output"]);
+  const known = new Set(["name", "description", "indices", "inputs", "constants", "steps", "output", ...TRAINING_FIELDS]);
   for (const k of Object.keys(raw)) if (!known.has(k)) fail(k, `unknown field (expected one of ${[...known].join(", ")})`);
   const required = ["name", "indices", "inputs", "steps", "output"];
   const missing = required.filter((k) => raw[k] === undefined);

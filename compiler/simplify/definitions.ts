@@ -6,14 +6,19 @@
  * - `unfold-product`    `t[?I] ⇒ f(?I)` for a step that only multiplies powers (`xhat[?n,?d] ⇒
  *                       xmu[?n,?d]*sqrtvar[?d]^-1`), so equal things look equal;
  * - `fold-definition`   `f(?I) ⇒ t[?I]` for any other step, and its powers: `g(?I)^?k ⇒ t[?I]^?r`
- *                       when `t = g^b` and `?r = ?k/b` is whole, `f(?I)^?k ⇒ t[?I]^?k` otherwise.
+ *                       when `t = g^b` and `?r = ?k/b` is whole, `f(?I)^?k ⇒ t[?I]^?k` otherwise;
+ * - `fold-inverse`      `A(?I) ⇒ exp(t[?I] - B(?I))` for a step `t[I] = log(A) + B` whose `A` holds a
+ *                       reduction: the reduction the forward paid for is read back from the cached
+ *                       value (`sum(exp(z[?n,c] - m[?n]), c) ⇒ exp(lse[?n] - m[?n])`), one `exp` per
+ *                       element of `t` instead of a pass over the reduced index.
  *
- * One rule here stays a function, the documented exception: `fold-product` folds a product step
+ * Two rules here stay functions, the documented exceptions: `fold-product` folds a product step
  * into a monomial holding a *power* of it (`xmu*sqrtvar^-3 ⇒ xhat*sqrtvar^-2`). That needs exponent
  * arithmetic across the factors (how many whole times `f` divides `m`), which a pattern that matches
- * nodes cannot say.
+ * nodes cannot say. And `fold-definition` of a step holding a `where` (`foldByInstance`): a pattern
+ * cannot say a choice's comparison.
  */
-import { ref, refsOf, renameFree, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { add, call, contains, ref, refsOf, renameFree, sub, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
 import type { Program, Step } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 import { monomialExpr, monomialOf } from "./rules.js";
@@ -111,8 +116,29 @@ export function foldDefinitionRules(defs: readonly Definition[]): Rule[] {
     const s = d.step;
     // a step that broadcasts (y[n,d] = f(r[d])) cannot bind its own indices from its definition
     if (!bindsOwnIndices(s)) return [];
-    return patterned(() => foldRulesOf(s));
+    const rules = patterned(() => foldRulesOf(s));
+    return rules.length > 0 || s.rhs.kind === "sym" ? rules : [foldByInstance(d)];
   });
+}
+
+/**
+ * `f(I) ⇒ t[I]` for a step whose definition no pattern can say: it holds a `where`, whose comparison
+ * is not a child (node.ts). The second exception to rules as data: the definition is renamed to the
+ * indices of the refs in a node that line up with its own (`instances`), and, equal expressions
+ * being one node (build.ts), it folds where the renamed definition is that very node.
+ */
+function foldByInstance(d: Definition): Rule {
+  const s = d.step;
+  return {
+    name: "fold-definition",
+    pattern: `f(?I) ⇒ ${s.name}[?I]`,
+    guard: `f is the definition of ${s.name}, a choice no pattern can say`,
+    apply: (e, ctx) => {
+      if (e.kind !== s.rhs.kind) return undefined;
+      for (const { binding, body } of instances(d, s.rhs, e, ctx.sizeOf)) if (body === e) return refAt(s, binding);
+      return undefined;
+    },
+  };
 }
 
 function foldRulesOf(s: Step): Rule[] {
@@ -132,6 +158,22 @@ function foldRulesOf(s: Step): Rule[] {
       rules.push(ruleOf("fold-definition", { kind: "pow", base: patternOf(s.rhs, s.indices), exp: k }, { kind: "pow", base: t, exp: k }, isNumber(kv)));
     }
     return rules;
+}
+
+/** `A(?I) ⇒ exp(t[?I] - B(?I))`, one data rule for each step `t[I] = log(A) + B` whose `A` holds a reduction over all of `I`. */
+export function foldInverseRules(p: Program): Rule[] {
+  return p.steps.flatMap((s) => {
+    const terms = s.rhs.kind === "add" ? s.rhs.terms : [s.rhs];
+    const k = terms.findIndex((t) => t.kind === "call" && t.fn === "log");
+    if (k < 0) return [];
+    const a = (terms[k] as Extract<Expr, { kind: "call" }>).arg;
+    // A must bind every index of the step, and hold a reduction: otherwise reading it back costs more
+    if (!s.indices.every((i) => a.free.includes(i)) || !a.free.every((i) => s.indices.includes(i))) return [];
+    if (!contains(a, (x) => x.kind === "sum")) return [];
+    const rest = add(...terms.filter((_, j) => j !== k));
+    const solved = call("exp", sub(ref(s.name, s.indices), rest));
+    return patterned(() => [ruleOf("fold-inverse", patternOf(a, s.indices), patternOf(solved, s.indices))]);
+  });
 }
 
 /** Product steps in the order `fold-product` tries them: a product folds as a whole before any of its factors alone (xmu/sqrtvar ⇒ xhat, not xmu*ivar). */

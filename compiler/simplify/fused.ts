@@ -5,7 +5,8 @@
  *  1. inline        every intermediate adjoint into the input gradients (`inline.ts`);
  *  2. atoms         forward values in one basis: a step's definition becomes that step
  *                   (`(var+eps)^-0.5 ⇒ sqrtvar^-1`), product steps are unfolded (`xhat ⇒ xmu*sqrtvar^-1`),
- *                   with rules made from the steps (`definitions.ts`);
+ *                   a reduction under a step's log is read back from the step (`sum(exp(z - m), c)
+ *                   ⇒ exp(lse - m)`), with rules made from the steps (`definitions.ts`);
  *  3. expand        to a sum of monomials, each reduction over a monomial (`rules.ts`);
  *  4. vanish        reductions replaced by a cheaper expansion through the definitions (`vanish.ts`);
  *  5. share         reductions rewritten over cached values (`share.ts`);
@@ -31,7 +32,7 @@ import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
 import { kernelCost } from "./cost.js";
-import { definitionsOf, foldDefinitionRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
+import { definitionsOf, foldDefinitionRules, foldInverseRules, foldOrder, foldRule, unfoldRules } from "./definitions.js";
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
 import { MERGE_RULE } from "./merge.js";
@@ -56,7 +57,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const reductionDefs = p.steps.flatMap((st) => reductionDefinition(st) ?? []);
   const limit = MAX_RULE_PASSES;
   const table = (expand: readonly Rule[]): readonly PhaseEntry[] => [
-    { kind: "rules", name: "atoms", rules: [...literal, ...unfoldRules(defs)], limit },
+    { kind: "rules", name: "atoms", rules: [...literal, ...unfoldRules(defs), ...foldInverseRules(p)], limit },
     { kind: "rules", name: "expand", rules: expand, limit },
     { kind: "pass", name: "vanish", run: (g, limited) => vanish(g, p, ctx, limited) },
     { kind: "pass", name: "share", run: (g) => share(g, defs, p) },

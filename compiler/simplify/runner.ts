@@ -49,7 +49,9 @@ function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewri
   // the nodes the rewrites of this pass built, counted as trees: a bound on how much it grew
   let built = 0;
   let state = e;
+  const normal = normalNodes(rules, ctx);
   const at = (y: Expr, depth: number): Expr => {
+    if (normal.has(y)) return y;
     for (const r of rules) {
       const z = r.apply(y, ctx);
       if (z !== undefined && z !== y) {
@@ -75,10 +77,26 @@ function onePass(e: Expr, rules: readonly Rule[], ctx: RuleContext, trace: Rewri
         return rewrite(z, ctx.sizeOf, { after: (w) => at(w, depth + 1) });
       }
     }
+    normal.add(y);
     return y;
   };
   rewrite(e, ctx.sizeOf, { after: (y) => at(y, 0) });
   return state;
+}
+
+/**
+ * The nodes no rule of a list rewrites, by list and context: a rule's answer depends only on the
+ * node and the context, and nodes are immutable, so a node found normal stays normal. Every pass
+ * walks the whole expression again; most of it is normal from the pass before.
+ */
+const normalSets = new WeakMap<readonly Rule[], WeakMap<RuleContext, WeakSet<Expr>>>();
+
+function normalNodes(rules: readonly Rule[], ctx: RuleContext): WeakSet<Expr> {
+  let byCtx = normalSets.get(rules);
+  if (!byCtx) normalSets.set(rules, (byCtx = new WeakMap()));
+  let set = byCtx.get(ctx);
+  if (!set) byCtx.set(ctx, (set = new WeakSet()));
+  return set;
 }
 
 /**

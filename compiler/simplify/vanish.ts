@@ -48,6 +48,19 @@ export function vanish(start: readonly Expr[], p: Program, ctx: RuleContext, lim
  */
 function cheaperExpansion(s: Expr, p: Program, ctx: RuleContext): Expr | undefined {
   if (s.kind !== "sum") return undefined;
+  // the same reduction is asked about again in every round and in both runs of the phase table
+  // (fused.ts): its answer depends only on it and the program's steps
+  let memo = expansions.get(p);
+  if (!memo) expansions.set(p, (memo = new Map()));
+  if (memo.has(s)) return memo.get(s);
+  const best = searchExpansion(s, p, ctx);
+  memo.set(s, best);
+  return best;
+}
+
+const expansions = new WeakMap<Program, Map<Expr, Expr | undefined>>();
+
+function searchExpansion(s: Expr, p: Program, ctx: RuleContext): Expr | undefined {
   let best: Expr | undefined;
   let bestCost = cost(s);
   let cur: Expr = s;

@@ -34,6 +34,8 @@ export interface InstancenormSizes {
 export interface InstancenormConstants {
   /** default 0.00001 */
   eps?: number;
+  /** default 0.1 */
+  momentum?: number;
 }
 
 /** Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value. */
@@ -102,6 +104,7 @@ export function forward(
   const C = checkSize(own(sizes, "C"), "sizes.C");
   const S = checkSize(own(sizes, "S"), "sizes.S");
   const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
   const x = checkArray(own(inputs, "x"), B * C * S, "inputs.x");
   const gamma = checkArray(own(inputs, "gamma"), C, "inputs.gamma");
   const beta = checkArray(own(inputs, "beta"), C, "inputs.beta");
@@ -179,7 +182,7 @@ export function forward(
   const cache: InstancenormCache = {
     spec: "instancenorm",
     sizes: { B: B, C: C, S: S },
-    constants: { eps: eps },
+    constants: { eps: eps, momentum: momentum },
     values: { x: x, gamma: gamma, beta: beta, mu: mu, xmu: xmu, var: var_, rstd: rstd, xhat: xhat, y: y },
   };
   return { y: y, cache };
@@ -1352,6 +1355,561 @@ export function doubleBackwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
 }
 
+/** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
+export interface InstancenormState {
+  /** running_mean[c], initially 0 */
+  running_mean: Float32Array;
+  /** running_var[c], initially 1 */
+  running_var: Float32Array;
+}
+
+/** Everything the inference backward kernels read: sizes, constants, and in `values` the inputs, the state buffers and every step of the inference graph. */
+export interface InstancenormInferenceCache {
+  readonly spec: "instancenorm_inference";
+  readonly sizes: Readonly<InstancenormSizes>;
+  readonly constants: Readonly<Required<InstancenormConstants>>;
+  readonly values: Readonly<InstancenormInferenceValues>;
+}
+
+/** The arrays an inference cache holds, keyed by the spec's names: the inputs and state buffers (by reference) and every step of the inference graph. */
+export interface InstancenormInferenceValues {
+  /** x[b,c,s] */
+  readonly x: Float32Array;
+  /** gamma[c] */
+  readonly gamma: Float32Array;
+  /** beta[c] */
+  readonly beta: Float32Array;
+  /** running_mean[c] */
+  readonly running_mean: Float32Array;
+  /** running_var[c] */
+  readonly running_var: Float32Array;
+  /** mu[b,c] */
+  readonly mu: Float32Array;
+  /** xmu[b,c,s] */
+  readonly xmu: Float32Array;
+  /** var[b,c] */
+  readonly var: Float32Array;
+  /** rstd[b,c] */
+  readonly rstd: Float32Array;
+  /** xhat[b,c,s] */
+  readonly xhat: Float32Array;
+  /** y[b,c,s] */
+  readonly y: Float32Array;
+}
+
+/** Preallocated arrays for `forwardInference` to write each step into, instead of allocating them. */
+export interface InstancenormInferenceBuffers {
+  /** mu[b,c] */
+  mu?: Float32Array;
+  /** xmu[b,c,s] */
+  xmu?: Float32Array;
+  /** var[b,c] */
+  var?: Float32Array;
+  /** rstd[b,c] */
+  rstd?: Float32Array;
+  /** xhat[b,c,s] */
+  xhat?: Float32Array;
+  /** y[b,c,s] */
+  y?: Float32Array;
+}
+
+/** The state buffers at their initial values: `running_mean[c] = 0`, `running_var[c] = 1`. */
+export function initState(sizes: InstancenormSizes): InstancenormState {
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const running_mean = new Float32Array(C);
+  const running_var = new Float32Array(C).fill(1);
+  return { running_mean: running_mean, running_var: running_var };
+}
+
+/**
+ * Applies the updates to `state` in place, from the cache of a training `forward`, and returns `state`:
+ *
+ *   running_mean[c] = (1 - momentum)*running_mean[c] + momentum*mean(mu[b,c], b)
+ *   running_var[c] = (1 - momentum)*running_var[c] + momentum*S/(S - 1)*mean(var[b,c], b)
+ *
+ * A constant not given is the one the cache was made with. Every new value is computed before any
+ * buffer is written; if one is not finite, a RangeError says which and why, and the state is unchanged.
+ */
+export function updateState(
+  state: InstancenormState,
+  cache: InstancenormCache,
+  constants?: InstancenormConstants,
+): InstancenormState {
+  checkCache(cache);
+  const { B, C, S } = cache.sizes;
+  const momentum = checkConstant(own(constants, "momentum") ?? cache.constants.momentum, "constants.momentum");
+  const running_mean = checkArray(own(state, "running_mean"), C, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), C, "state.running_var");
+  const mu = cache.values.mu;
+  const var_ = cache.values.var;
+  checkDisjoint(
+    [running_mean, running_var],
+    ["state.running_mean", "state.running_var"],
+    [mu, var_],
+    ["cache.values.mu", "cache.values.var"],
+  );
+  const running_mean_new = new Float32Array(C);
+  const running_var_new = new Float32Array(C);
+  // update 1: running_mean_new[c] = (1 - momentum)*running_mean[c] + momentum*mean(mu[b,c], b)
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += mu[b * C + c]!;
+    }
+
+    running_mean_new[c] = (momentum * acc) / B + running_mean[c]! * (1 - momentum);
+  }
+
+  // update 2: running_var_new[c] = (1 - momentum)*running_var[c] + momentum*S/(S - 1)*mean(var[b,c], b)
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += var_[b * C + c]!;
+    }
+
+    running_var_new[c] = running_var[c]! * (1 - momentum) + (S * momentum * acc) / B / (-1 + S);
+  }
+
+  checkUpdate(running_mean_new, "running_mean", [C], [], "B = " + B + ", " + "C = " + C + ", " + "S = " + S);
+  checkUpdate(
+    running_var_new,
+    "running_var",
+    [C],
+    [[-1 + S, "S - 1"]],
+    "B = " + B + ", " + "C = " + C + ", " + "S = " + S,
+  );
+  running_mean.set(running_mean_new);
+  running_var.set(running_var_new);
+  return state;
+}
+
+/**
+ * Runs the inference graph and returns `y` with the cache its backward kernels need. Replaced steps:
+ *
+ *   mu[b,c] = running_mean[c]
+ *   var[b,c] = running_var[c]
+ */
+export function forwardInference(
+  inputs: InstancenormInputs,
+  state: InstancenormState,
+  sizes: InstancenormSizes,
+  constants?: InstancenormConstants,
+  into?: InstancenormInferenceBuffers,
+): { y: Float32Array; cache: InstancenormInferenceCache } {
+  const B = checkSize(own(sizes, "B"), "sizes.B");
+  const C = checkSize(own(sizes, "C"), "sizes.C");
+  const S = checkSize(own(sizes, "S"), "sizes.S");
+  const eps = checkConstant(own(constants, "eps") ?? 0.00001, "constants.eps");
+  const momentum = checkConstant(own(constants, "momentum") ?? 0.1, "constants.momentum");
+  const x = checkArray(own(inputs, "x"), B * C * S, "inputs.x");
+  const gamma = checkArray(own(inputs, "gamma"), C, "inputs.gamma");
+  const beta = checkArray(own(inputs, "beta"), C, "inputs.beta");
+  const running_mean = checkArray(own(state, "running_mean"), C, "state.running_mean");
+  const running_var = checkArray(own(state, "running_var"), C, "state.running_var");
+  const mu = output(into, "mu", B * C);
+  const xmu = output(into, "xmu", B * C * S);
+  const var_ = output(into, "var", B * C);
+  const rstd = output(into, "rstd", B * C);
+  const xhat = output(into, "xhat", B * C * S);
+  const y = output(into, "y", B * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [mu, xmu, var_, rstd, xhat, y],
+      ["into.mu", "into.xmu", "into.var", "into.rstd", "into.xhat", "into.y"],
+      [x, gamma, beta, running_mean, running_var],
+      ["inputs.x", "inputs.gamma", "inputs.beta", "state.running_mean", "state.running_var"],
+    );
+  // step 1: mu[b,c] = running_mean[c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      mu[b * C + c] = running_mean[c]!;
+    }
+  }
+
+  // step 2: xmu[b,c,s] = x[b,c,s] - mu[b,c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        xmu[(b * C + c) * S + s] = x[(b * C + c) * S + s]! - mu[b * C + c]!;
+      }
+    }
+  }
+
+  // step 3: var[b,c] = running_var[c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      var_[b * C + c] = running_var[c]!;
+    }
+  }
+
+  // step 4: rstd[b,c] = 1/sqrt(var[b,c] + eps)
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      rstd[b * C + c] = 1 / Math.sqrt(eps + var_[b * C + c]!);
+    }
+  }
+
+  // step 5: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        xhat[(b * C + c) * S + s] = rstd[b * C + c]! * xmu[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // step 6: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        y[(b * C + c) * S + s] = beta[c]! + gamma[c]! * xhat[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  const cache: InstancenormInferenceCache = {
+    spec: "instancenorm_inference",
+    sizes: { B: B, C: C, S: S },
+    constants: { eps: eps, momentum: momentum },
+    values: {
+      x: x,
+      gamma: gamma,
+      beta: beta,
+      running_mean: running_mean,
+      running_var: running_var,
+      mu: mu,
+      xmu: xmu,
+      var: var_,
+      rstd: rstd,
+      xhat: xhat,
+      y: y,
+    },
+  };
+  return { y: y, cache };
+}
+
+/** The staged backward pass of the inference graph: one block per step, in reverse order. */
+export function backwardInferenceNaive(
+  dout: Float32Array,
+  cache: InstancenormInferenceCache,
+  into?: Partial<InstancenormGradients>,
+): InstancenormGradients {
+  checkInferenceCache(cache);
+  const { B, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * C * S, "dout");
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+
+  // step 6 reversed: y[b,c,s] = gamma[c] * xhat[b,c,s] + beta[c]
+  // dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
+  //   local derivative ∂/∂gamma[c] = xhat[b,c,s]
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += dout[(b * C + c) * S + s]! * xhat[(b * C + c) * S + s]!;
+      }
+    }
+
+    dgamma[c] = acc;
+  }
+
+  // dbeta[c] = sum(dy[b,c,s], b, s)
+  //   local derivative ∂/∂beta[c] = 1
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += dout[(b * C + c) * S + s]!;
+      }
+    }
+
+    dbeta[c] = acc;
+  }
+
+  // dxhat[b,c,s] = dy[b,c,s]*gamma[c]
+  //   local derivative ∂/∂xhat[b,c,s] = gamma[c]
+  const dxhat = new Float32Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxhat[(b * C + c) * S + s] = dout[(b * C + c) * S + s]! * gamma[c]!;
+      }
+    }
+  }
+
+  // step 5 reversed: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
+  // dxmu[b,c,s] = dxhat[b,c,s]*rstd[b,c]
+  //   local derivative ∂/∂xmu[b,c,s] = rstd[b,c]
+  const dxmu = new Float32Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu[(b * C + c) * S + s] = dxhat[(b * C + c) * S + s]! * rstd[b * C + c]!;
+      }
+    }
+  }
+
+  // step 2 reversed: xmu[b,c,s] = x[b,c,s] - mu[b,c]
+  // dx[b,c,s] = dxmu[b,c,s]
+  //   local derivative ∂/∂x[b,c,s] = 1
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dx[(b * C + c) * S + s] = dxmu[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/**
+ * The fused backward pass of the inference graph, derived by backpass:
+ *
+ *   dx[b,c,s] = dy[b,c,s]*gamma[c]*rstd[b,c]
+ *   dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
+ *   dbeta[c] = sum(dy[b,c,s], b, s)
+ *
+ * 2 passes.
+ */
+export function backwardInferenceFused(
+  dout: Float32Array,
+  cache: InstancenormInferenceCache,
+  into?: Partial<InstancenormGradients>,
+): InstancenormGradients {
+  checkInferenceCache(cache);
+  const { B, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * C * S, "dout");
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta],
+      ["into.dx", "into.dgamma", "into.dbeta"],
+      [
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.running_mean,
+        cache.values.running_var,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.running_mean",
+        "cache.values.running_var",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  if (own(into, "dgamma") !== undefined) dgamma.fill(0);
+  if (own(into, "dbeta") !== undefined) dbeta.fill(0);
+  const dgamma64 = new Float64Array(C); // sum(dy[b,c,s]*xhat[b,c,s], b, s)
+  const dbeta64 = new Float64Array(C); // sum(dy[b,c,s], b, s)
+
+  // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
+  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
+  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
+  {
+    for (let c = 0; c < C; c++) {
+      let b = 0;
+      for (; b + 4 <= B; b += 4) {
+        let dgamma64_c = dgamma64[c]!;
+        let dbeta64_c = dbeta64[c]!;
+        for (let s = 0; s < S; s++) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b1_c_s = dout[((b + 1) * C + c) * S + s]!;
+          const xhat_b1_c_s = xhat[((b + 1) * C + c) * S + s]!;
+          const dout_b2_c_s = dout[((b + 2) * C + c) * S + s]!;
+          const xhat_b2_c_s = xhat[((b + 2) * C + c) * S + s]!;
+          const dout_b3_c_s = dout[((b + 3) * C + c) * S + s]!;
+          const xhat_b3_c_s = xhat[((b + 3) * C + c) * S + s]!;
+          dgamma64_c +=
+            dout_b_c_s * xhat_b_c_s + dout_b1_c_s * xhat_b1_c_s + dout_b2_c_s * xhat_b2_c_s + dout_b3_c_s * xhat_b3_c_s;
+          dbeta64_c += dout_b_c_s + dout_b1_c_s + dout_b2_c_s + dout_b3_c_s;
+        }
+
+        dgamma64[c] = dgamma64_c;
+        dbeta64[c] = dbeta64_c;
+      }
+
+      for (; b < B; b++) {
+        let dgamma64_c = dgamma64[c]!;
+        let dbeta64_c = dbeta64[c]!;
+        for (let s = 0; s < S; s++) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          dgamma64_c += dout_b_c_s * xhat_b_c_s;
+          dbeta64_c += dout_b_c_s;
+        }
+
+        dgamma64[c] = dgamma64_c;
+        dbeta64[c] = dbeta64_c;
+      }
+    }
+  }
+
+  // dx[b,c,s] = dy[b,c,s]*gamma[c]*rstd[b,c]
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        const dx_gamma_rstd = gamma[c]! * rstd[b * C + c]!;
+        let s = 0;
+        for (; s + 4 <= S; s += 4) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const dout_b_c_s1 = dout[(b * C + c) * S + s + 1]!;
+          const dout_b_c_s2 = dout[(b * C + c) * S + s + 2]!;
+          const dout_b_c_s3 = dout[(b * C + c) * S + s + 3]!;
+          dx[(b * C + c) * S + s] = dout_b_c_s * dx_gamma_rstd;
+          dx[(b * C + c) * S + s + 1] = dout_b_c_s1 * dx_gamma_rstd;
+          dx[(b * C + c) * S + s + 2] = dout_b_c_s2 * dx_gamma_rstd;
+          dx[(b * C + c) * S + s + 3] = dout_b_c_s3 * dx_gamma_rstd;
+        }
+
+        for (; s < S; s++) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          dx[(b * C + c) * S + s] = dout_b_c_s * dx_gamma_rstd;
+        }
+      }
+    }
+  }
+
+  dgamma.set(dgamma64);
+  dbeta.set(dbeta64);
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta };
+}
+
+/** A cache made by this module's forwardInference(), with sizes, constants and arrays that still fit. */
+function checkInferenceCache(cache: InstancenormInferenceCache): void {
+  if (
+    typeof cache !== "object" ||
+    cache === null ||
+    cache.spec !== "instancenorm_inference" ||
+    typeof cache.sizes !== "object" ||
+    cache.sizes === null ||
+    typeof cache.constants !== "object" ||
+    cache.constants === null ||
+    typeof cache.values !== "object" ||
+    cache.values === null
+  ) {
+    throw new RangeError("instancenorm: " + "the cache was not made by this module's forwardInference()");
+  }
+  const B = checkSize(cache.sizes.B, "cache.sizes.B");
+  const C = checkSize(cache.sizes.C, "cache.sizes.C");
+  const S = checkSize(cache.sizes.S, "cache.sizes.S");
+  checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
+  checkArray(cache.values.x, B * C * S, "cache.values.x");
+  checkArray(cache.values.gamma, C, "cache.values.gamma");
+  checkArray(cache.values.beta, C, "cache.values.beta");
+  checkArray(cache.values.running_mean, C, "cache.values.running_mean");
+  checkArray(cache.values.running_var, C, "cache.values.running_var");
+  checkArray(cache.values.mu, B * C, "cache.values.mu");
+  checkArray(cache.values.xmu, B * C * S, "cache.values.xmu");
+  checkArray(cache.values.var, B * C, "cache.values.var");
+  checkArray(cache.values.rstd, B * C, "cache.values.rstd");
+  checkArray(cache.values.xhat, B * C * S, "cache.values.xhat");
+  checkArray(cache.values.y, B * C * S, "cache.values.y");
+}
+
+/**
+ * Every element of a new state value is finite; the first that is not is a RangeError naming the
+ * buffer, the element and why: a divisor of sizes alone that is 0 at these sizes, or else a value
+ * the update reads that is not finite, or an overflow.
+ */
+function checkUpdate(
+  value: Float32Array,
+  name: string,
+  dims: readonly number[],
+  divisors: readonly (readonly [number, string])[],
+  sizes: string,
+): void {
+  const length = lengthOf.call(value);
+  for (let k = 0; k < length; k++) {
+    const v = value[k]!;
+    if (Number.isFinite(v)) continue;
+    const at: number[] = [];
+    let r = k;
+    for (let j = dims.length - 1; j >= 0; j--) {
+      at.unshift(r % dims[j]!);
+      r = Math.floor(r / dims[j]!);
+    }
+    const zero = divisors.find(([d]) => d === 0);
+    const why = zero
+      ? "the update divides by " + zero[1] + ", which is 0 at " + sizes
+      : "a value the update reads is not finite, or the result overflows (" + sizes + ")";
+    throw new RangeError(
+      "instancenorm: updateState: " +
+        "the new " +
+        name +
+        "[" +
+        at.join(",") +
+        "] would be " +
+        v +
+        ": " +
+        why +
+        "; the state is left unchanged",
+    );
+  }
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("instancenorm: " + name + " must be a positive integer, got " + String(value));
@@ -1458,6 +2016,7 @@ function checkCache(cache: InstancenormCache): void {
   const C = checkSize(cache.sizes.C, "cache.sizes.C");
   const S = checkSize(cache.sizes.S, "cache.sizes.S");
   checkConstant(cache.constants.eps, "cache.constants.eps");
+  checkConstant(cache.constants.momentum, "cache.constants.momentum");
   checkArray(cache.values.x, B * C * S, "cache.values.x");
   checkArray(cache.values.gamma, C, "cache.values.gamma");
   checkArray(cache.values.beta, C, "cache.values.beta");

@@ -394,13 +394,13 @@ export function backwardNaive(dout: Float32Array, cache: MlpCache, into?: Partia
 /**
  * The fused backward pass derived by backpass:
  *
- *   dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), h)
- *   dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
- *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
- *   dw2[h,c] = dloss[]*sum(r[n,h]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n])), n)/N
- *   db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), n) - sum(delta(c, label[n]), n))/N
+ *   dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), h)
+ *   dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), n)
+ *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), n)
+ *   dw2[h,c] = dloss[]*sum(r[n,h]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n])), n)/N
+ *   db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])), n) - sum(delta(c, label[n]), n))/N
  *
- * 8 passes; each reduction is computed once and shared.
+ * 7 passes; each reduction is computed once and shared.
  */
 export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partial<MlpGradients>): MlpGradients {
   checkCache(cache);
@@ -413,6 +413,7 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
   const r = cache.values.r;
   const z = cache.values.z;
   const m = cache.values.m;
+  const lse = cache.values.lse;
   checkArray(dout, 1, "dout");
   const dx = output(into, "dx", N * F);
   const dw1 = output(into, "dw1", F * H);
@@ -458,171 +459,132 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
   if (own(into, "dw1") !== undefined) dw1.fill(0);
   if (own(into, "db1") !== undefined) db1.fill(0);
   if (own(into, "dw2") !== undefined) dw2.fill(0);
-  const r1 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
-  const r2 = new Float64Array(N * C); // stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N)
-  const r3 = new Float64Array(H * N); // sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)
-  const r4 = new Float64Array(H * N); // stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c))
-  const dx64 = new Float64Array(N * F); // sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), h)
-  const dw164 = new Float64Array(F * H); // sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), n)
-  const db164 = new Float64Array(H); // sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
-  const r5 = new Float64Array(N * C); // stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N)
-  const dw264 = new Float64Array(H * C); // sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
-  const r6 = new Float64Array(N); // stored(1/sum(exp(z[n,c] - stop(m[n])), c))
-  const r7 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c')), n)
-  const r8 = new Float64Array(C); // sum(delta(c, label[n]), n)
+  const r1 = new Float64Array(N * C); // stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N)
+  const r2 = new Float64Array(H * N); // sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c)
+  const r3 = new Float64Array(H * N); // stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c))
+  const dx64 = new Float64Array(N * F); // sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c)), h)
+  const dw164 = new Float64Array(F * H); // sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c)), n)
+  const db164 = new Float64Array(H); // sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), n)
+  const r4 = new Float64Array(N * C); // stored(dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N)
+  const dw264 = new Float64Array(H * C); // sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N), n)
+  const r5 = new Float64Array(N); // stored(1/exp(lse[n] - stop(m[n])))
+  const r6 = new Float64Array(C); // sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n]))), n)
+  const r7 = new Float64Array(C); // sum(delta(c, label[n]), n)
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c), sum(delta(c, label[n]), n)
-  {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      let r1_n = r1[n]!;
-      let r1_n1 = r1[n + 1]!;
-      let r1_n2 = r1[n + 2]!;
-      let r1_n3 = r1[n + 3]!;
-      const m_n = m[n]!;
-      const m_n1 = m[n + 1]!;
-      const m_n2 = m[n + 2]!;
-      const m_n3 = m[n + 3]!;
-      const label_n = label[n]!;
-      const label_n1 = label[n + 1]!;
-      const label_n2 = label[n + 2]!;
-      const label_n3 = label[n + 3]!;
-      for (let c = 0; c < C; c++) {
-        const z_n_c = z[n * C + c]!;
-        const z_n1_c = z[(n + 1) * C + c]!;
-        const z_n2_c = z[(n + 2) * C + c]!;
-        const z_n3_c = z[(n + 3) * C + c]!;
-        r1_n += Math.exp(z_n_c - m_n);
-        r1_n1 += Math.exp(z_n1_c - m_n1);
-        r1_n2 += Math.exp(z_n2_c - m_n2);
-        r1_n3 += Math.exp(z_n3_c - m_n3);
-        r8[c] =
-          r8[c]! +
-          ((c === label_n ? 1 : 0) + (c === label_n1 ? 1 : 0) + (c === label_n2 ? 1 : 0) + (c === label_n3 ? 1 : 0));
-      }
-
-      r1[n] = r1_n;
-      r1[n + 1] = r1_n1;
-      r1[n + 2] = r1_n2;
-      r1[n + 3] = r1_n3;
-    }
-
-    for (; n < N; n++) {
-      let r1_n = r1[n]!;
-      const m_n = m[n]!;
-      const label_n = label[n]!;
-      for (let c = 0; c < C; c++) {
-        const z_n_c = z[n * C + c]!;
-        r1_n += Math.exp(z_n_c - m_n);
-        r8[c] = r8[c]! + (c === label_n ? 1 : 0);
-      }
-
-      r1[n] = r1_n;
-    }
-  }
-
-  // one pass over memory for dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N (stored once, not recomputed by later passes), dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N (stored once, not recomputed by later passes)
+  // one pass over memory for dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N (stored once, not recomputed by later passes), dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N (stored once, not recomputed by later passes), sum(delta(c, label[n]), n)
   const k = 1 / N;
   const dloss = dout[0]!;
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
       const m_n = m[n]!;
-      const r1_n = r1[n]!;
+      const lse_n = lse[n]!;
       const label_n = label[n]!;
       const m_n1 = m[n + 1]!;
-      const r1_n1 = r1[n + 1]!;
+      const lse_n1 = lse[n + 1]!;
       const label_n1 = label[n + 1]!;
       const m_n2 = m[n + 2]!;
-      const r1_n2 = r1[n + 2]!;
+      const lse_n2 = lse[n + 2]!;
       const label_n2 = label[n + 2]!;
       const m_n3 = m[n + 3]!;
-      const r1_n3 = r1[n + 3]!;
+      const lse_n3 = lse[n + 3]!;
       const label_n3 = label[n + 3]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const z_n1_c = z[(n + 1) * C + c]!;
         const z_n2_c = z[(n + 2) * C + c]!;
         const z_n3_c = z[(n + 3) * C + c]!;
-        r2[n * C + c] = (k * dloss * Math.exp(z_n_c - m_n)) / r1_n - k * dloss * (c === label_n ? 1 : 0);
-        r5[n * C + c] = k * dloss * (Math.exp(z_n_c - m_n) / r1_n - (c === label_n ? 1 : 0));
-        r2[(n + 1) * C + c] = (k * dloss * Math.exp(z_n1_c - m_n1)) / r1_n1 - k * dloss * (c === label_n1 ? 1 : 0);
-        r5[(n + 1) * C + c] = k * dloss * (Math.exp(z_n1_c - m_n1) / r1_n1 - (c === label_n1 ? 1 : 0));
-        r2[(n + 2) * C + c] = (k * dloss * Math.exp(z_n2_c - m_n2)) / r1_n2 - k * dloss * (c === label_n2 ? 1 : 0);
-        r5[(n + 2) * C + c] = k * dloss * (Math.exp(z_n2_c - m_n2) / r1_n2 - (c === label_n2 ? 1 : 0));
-        r2[(n + 3) * C + c] = (k * dloss * Math.exp(z_n3_c - m_n3)) / r1_n3 - k * dloss * (c === label_n3 ? 1 : 0);
-        r5[(n + 3) * C + c] = k * dloss * (Math.exp(z_n3_c - m_n3) / r1_n3 - (c === label_n3 ? 1 : 0));
+        r1[n * C + c] =
+          (k * dloss * Math.exp(z_n_c - m_n)) / Math.exp(lse_n - m_n) - k * dloss * (c === label_n ? 1 : 0);
+        r1[(n + 1) * C + c] =
+          (k * dloss * Math.exp(z_n1_c - m_n1)) / Math.exp(lse_n1 - m_n1) - k * dloss * (c === label_n1 ? 1 : 0);
+        r1[(n + 2) * C + c] =
+          (k * dloss * Math.exp(z_n2_c - m_n2)) / Math.exp(lse_n2 - m_n2) - k * dloss * (c === label_n2 ? 1 : 0);
+        r1[(n + 3) * C + c] =
+          (k * dloss * Math.exp(z_n3_c - m_n3)) / Math.exp(lse_n3 - m_n3) - k * dloss * (c === label_n3 ? 1 : 0);
+        r4[n * C + c] = k * dloss * (-(c === label_n ? 1 : 0) + Math.exp(z_n_c - m_n) / Math.exp(lse_n - m_n));
+        r4[(n + 1) * C + c] =
+          k * dloss * (-(c === label_n1 ? 1 : 0) + Math.exp(z_n1_c - m_n1) / Math.exp(lse_n1 - m_n1));
+        r4[(n + 2) * C + c] =
+          k * dloss * (-(c === label_n2 ? 1 : 0) + Math.exp(z_n2_c - m_n2) / Math.exp(lse_n2 - m_n2));
+        r4[(n + 3) * C + c] =
+          k * dloss * (-(c === label_n3 ? 1 : 0) + Math.exp(z_n3_c - m_n3) / Math.exp(lse_n3 - m_n3));
+        r7[c] =
+          r7[c]! +
+          ((c === label_n ? 1 : 0) + (c === label_n1 ? 1 : 0) + (c === label_n2 ? 1 : 0) + (c === label_n3 ? 1 : 0));
       }
     }
 
     for (; n < N; n++) {
       const m_n = m[n]!;
-      const r1_n = r1[n]!;
+      const lse_n = lse[n]!;
       const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
-        r2[n * C + c] = (k * dloss * Math.exp(z_n_c - m_n)) / r1_n - k * dloss * (c === label_n ? 1 : 0);
-        r5[n * C + c] = k * dloss * (Math.exp(z_n_c - m_n) / r1_n - (c === label_n ? 1 : 0));
+        r1[n * C + c] =
+          (k * dloss * Math.exp(z_n_c - m_n)) / Math.exp(lse_n - m_n) - k * dloss * (c === label_n ? 1 : 0);
+        r4[n * C + c] = k * dloss * (-(c === label_n ? 1 : 0) + Math.exp(z_n_c - m_n) / Math.exp(lse_n - m_n));
+        r7[c] = r7[c]! + (c === label_n ? 1 : 0);
       }
     }
   }
 
-  // one pass over memory for sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - delta(c, label[n]))/N), n)
-  // dw2 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
+  // one pass over memory for sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), sum(r[n,h]*stored(dloss[]*(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])) - delta(c, label[n]))/N), n)
+  // dw2 is a reduction itself, derived by inlining, then fold-inverse, distribute, sum-linear, sum-factor ×2, factor-common ×2, merge-sums
   {
     for (let h = 0; h < H; h++) {
       let n = 0;
       for (; n + 4 <= N; n += 4) {
-        let r3_h_n = r3[h * N + n]!;
-        let r3_h_n1 = r3[h * N + n + 1]!;
-        let r3_h_n2 = r3[h * N + n + 2]!;
-        let r3_h_n3 = r3[h * N + n + 3]!;
+        let r2_h_n = r2[h * N + n]!;
+        let r2_h_n1 = r2[h * N + n + 1]!;
+        let r2_h_n2 = r2[h * N + n + 2]!;
+        let r2_h_n3 = r2[h * N + n + 3]!;
         const r_n_h = r[n * H + h]!;
         const r_n1_h = r[(n + 1) * H + h]!;
         const r_n2_h = r[(n + 2) * H + h]!;
         const r_n3_h = r[(n + 3) * H + h]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
-          const r2_n_c = r2[n * C + c]!;
-          const r2_n1_c = r2[(n + 1) * C + c]!;
-          const r2_n2_c = r2[(n + 2) * C + c]!;
-          const r2_n3_c = r2[(n + 3) * C + c]!;
-          const r5_n_c = r5[n * C + c]!;
-          const r5_n1_c = r5[(n + 1) * C + c]!;
-          const r5_n2_c = r5[(n + 2) * C + c]!;
-          const r5_n3_c = r5[(n + 3) * C + c]!;
-          r3_h_n += w2_h_c * r2_n_c;
-          r3_h_n1 += w2_h_c * r2_n1_c;
-          r3_h_n2 += w2_h_c * r2_n2_c;
-          r3_h_n3 += w2_h_c * r2_n3_c;
+          const r1_n_c = r1[n * C + c]!;
+          const r1_n1_c = r1[(n + 1) * C + c]!;
+          const r1_n2_c = r1[(n + 2) * C + c]!;
+          const r1_n3_c = r1[(n + 3) * C + c]!;
+          const r4_n_c = r4[n * C + c]!;
+          const r4_n1_c = r4[(n + 1) * C + c]!;
+          const r4_n2_c = r4[(n + 2) * C + c]!;
+          const r4_n3_c = r4[(n + 3) * C + c]!;
+          r2_h_n += w2_h_c * r1_n_c;
+          r2_h_n1 += w2_h_c * r1_n1_c;
+          r2_h_n2 += w2_h_c * r1_n2_c;
+          r2_h_n3 += w2_h_c * r1_n3_c;
           dw264[h * C + c] =
-            dw264[h * C + c]! + (r_n_h * r5_n_c + r_n1_h * r5_n1_c + r_n2_h * r5_n2_c + r_n3_h * r5_n3_c);
+            dw264[h * C + c]! + (r_n_h * r4_n_c + r_n1_h * r4_n1_c + r_n2_h * r4_n2_c + r_n3_h * r4_n3_c);
         }
 
-        r3[h * N + n] = r3_h_n;
-        r3[h * N + n + 1] = r3_h_n1;
-        r3[h * N + n + 2] = r3_h_n2;
-        r3[h * N + n + 3] = r3_h_n3;
+        r2[h * N + n] = r2_h_n;
+        r2[h * N + n + 1] = r2_h_n1;
+        r2[h * N + n + 2] = r2_h_n2;
+        r2[h * N + n + 3] = r2_h_n3;
       }
 
       for (; n < N; n++) {
-        let r3_h_n = r3[h * N + n]!;
+        let r2_h_n = r2[h * N + n]!;
         const r_n_h = r[n * H + h]!;
         for (let c = 0; c < C; c++) {
           const w2_h_c = w2[h * C + c]!;
-          const r2_n_c = r2[n * C + c]!;
-          const r5_n_c = r5[n * C + c]!;
-          r3_h_n += w2_h_c * r2_n_c;
-          dw264[h * C + c] = dw264[h * C + c]! + r_n_h * r5_n_c;
+          const r1_n_c = r1[n * C + c]!;
+          const r4_n_c = r4[n * C + c]!;
+          r2_h_n += w2_h_c * r1_n_c;
+          dw264[h * C + c] = dw264[h * C + c]! + r_n_h * r4_n_c;
         }
 
-        r3[h * N + n] = r3_h_n;
+        r2[h * N + n] = r2_h_n;
       }
     }
   }
 
-  // one pass over memory for where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c), n)
-  // db1 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums ×2, keep-cheapest
+  // one pass over memory for where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c), n)
+  // db1 is a reduction itself, derived by inlining, then fold-inverse, distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums ×2, keep-cheapest
   {
     let h = 0;
     for (; h + 4 <= H; h += 4) {
@@ -632,21 +594,21 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
       let db164_h3 = db164[h + 3]!;
       for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
-        const r3_h_n = r3[h * N + n]!;
+        const r2_h_n = r2[h * N + n]!;
         const a_n_h1 = a[n * H + h + 1]!;
-        const r3_h1_n = r3[(h + 1) * N + n]!;
+        const r2_h1_n = r2[(h + 1) * N + n]!;
         const a_n_h2 = a[n * H + h + 2]!;
-        const r3_h2_n = r3[(h + 2) * N + n]!;
+        const r2_h2_n = r2[(h + 2) * N + n]!;
         const a_n_h3 = a[n * H + h + 3]!;
-        const r3_h3_n = r3[(h + 3) * N + n]!;
-        r4[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3_h_n;
-        r4[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * r3_h1_n;
-        r4[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * r3_h2_n;
-        r4[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * r3_h3_n;
-        db164_h += (a_n_h > 0 ? 1 : 0) * r3_h_n;
-        db164_h1 += (a_n_h1 > 0 ? 1 : 0) * r3_h1_n;
-        db164_h2 += (a_n_h2 > 0 ? 1 : 0) * r3_h2_n;
-        db164_h3 += (a_n_h3 > 0 ? 1 : 0) * r3_h3_n;
+        const r2_h3_n = r2[(h + 3) * N + n]!;
+        r3[h * N + n] = (a_n_h > 0 ? 1 : 0) * r2_h_n;
+        r3[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * r2_h1_n;
+        r3[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * r2_h2_n;
+        r3[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * r2_h3_n;
+        db164_h += (a_n_h > 0 ? 1 : 0) * r2_h_n;
+        db164_h1 += (a_n_h1 > 0 ? 1 : 0) * r2_h1_n;
+        db164_h2 += (a_n_h2 > 0 ? 1 : 0) * r2_h2_n;
+        db164_h3 += (a_n_h3 > 0 ? 1 : 0) * r2_h3_n;
       }
 
       db164[h] = db164_h;
@@ -659,18 +621,18 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
       let db164_h = db164[h]!;
       for (let n = 0; n < N; n++) {
         const a_n_h = a[n * H + h]!;
-        const r3_h_n = r3[h * N + n]!;
-        r4[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3_h_n;
-        db164_h += (a_n_h > 0 ? 1 : 0) * r3_h_n;
+        const r2_h_n = r2[h * N + n]!;
+        r3[h * N + n] = (a_n_h > 0 ? 1 : 0) * r2_h_n;
+        db164_h += (a_n_h > 0 ? 1 : 0) * r2_h_n;
       }
 
       db164[h] = db164_h;
     }
   }
 
-  // one pass over memory for sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), h), sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dloss[]*delta(c, label[n])/N), c)), n)
-  // dx is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums, keep-cheapest
-  // dw1 is a reduction itself, derived by inlining, then distribute, sum-linear, sum-factor ×4, distribute-in-sum, factor-common ×2, merge-sums, keep-cheapest
+  // one pass over memory for sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c)), h), sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dloss[]*exp(z[n,c] - stop(m[n]))/N/exp(lse[n] - stop(m[n])) - dloss[]*delta(c, label[n])/N), c)), n)
+  // dx is a reduction itself, derived by inlining, then fold-inverse, distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
+  // dw1 is a reduction itself, derived by inlining, then fold-inverse, distribute ×2, sum-linear ×2, sum-factor ×4, factor-common ×2, merge-sums, keep-cheapest
   {
     for (let f = 0; f < F; f++) {
       let n = 0;
@@ -685,16 +647,16 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
         const x_n3_f = x[(n + 3) * F + f]!;
         for (let h = 0; h < H; h++) {
           const w1_f_h = w1[f * H + h]!;
-          const r4_h_n = r4[h * N + n]!;
-          const r4_h_n1 = r4[h * N + n + 1]!;
-          const r4_h_n2 = r4[h * N + n + 2]!;
-          const r4_h_n3 = r4[h * N + n + 3]!;
-          dx64_n_f += w1_f_h * r4_h_n;
-          dx64_n1_f += w1_f_h * r4_h_n1;
-          dx64_n2_f += w1_f_h * r4_h_n2;
-          dx64_n3_f += w1_f_h * r4_h_n3;
+          const r3_h_n = r3[h * N + n]!;
+          const r3_h_n1 = r3[h * N + n + 1]!;
+          const r3_h_n2 = r3[h * N + n + 2]!;
+          const r3_h_n3 = r3[h * N + n + 3]!;
+          dx64_n_f += w1_f_h * r3_h_n;
+          dx64_n1_f += w1_f_h * r3_h_n1;
+          dx64_n2_f += w1_f_h * r3_h_n2;
+          dx64_n3_f += w1_f_h * r3_h_n3;
           dw164[f * H + h] =
-            dw164[f * H + h]! + (x_n_f * r4_h_n + x_n1_f * r4_h_n1 + x_n2_f * r4_h_n2 + x_n3_f * r4_h_n3);
+            dw164[f * H + h]! + (x_n_f * r3_h_n + x_n1_f * r3_h_n1 + x_n2_f * r3_h_n2 + x_n3_f * r3_h_n3);
         }
 
         dx64[n * F + f] = dx64_n_f;
@@ -708,9 +670,9 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
         const x_n_f = x[n * F + f]!;
         for (let h = 0; h < H; h++) {
           const w1_f_h = w1[f * H + h]!;
-          const r4_h_n = r4[h * N + n]!;
-          dx64_n_f += w1_f_h * r4_h_n;
-          dw164[f * H + h] = dw164[f * H + h]! + x_n_f * r4_h_n;
+          const r3_h_n = r3[h * N + n]!;
+          dx64_n_f += w1_f_h * r3_h_n;
+          dw164[f * H + h] = dw164[f * H + h]! + x_n_f * r3_h_n;
         }
 
         dx64[n * F + f] = dx64_n_f;
@@ -718,58 +680,59 @@ export function backwardFused(dout: Float32Array, cache: MlpCache, into?: Partia
     }
   }
 
-  // one pass over memory for 1/sum(exp(z[n,c] - stop(m[n])), c) (stored once, not recomputed by later passes)
+  // one pass over memory for 1/exp(lse[n] - stop(m[n])) (stored once, not recomputed by later passes)
   {
     for (let n = 0; n < N; n++) {
-      const r1_n = r1[n]!;
-      r6[n] = 1 / r1_n;
+      const lse_n = lse[n]!;
+      const m_n = m[n]!;
+      r5[n] = 1 / Math.exp(lse_n - m_n);
     }
   }
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c')), n)
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n]))), n)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
       const m_n = m[n]!;
-      const r6_n = r6[n]!;
+      const r5_n = r5[n]!;
       const m_n1 = m[n + 1]!;
-      const r6_n1 = r6[n + 1]!;
+      const r5_n1 = r5[n + 1]!;
       const m_n2 = m[n + 2]!;
-      const r6_n2 = r6[n + 2]!;
+      const r5_n2 = r5[n + 2]!;
       const m_n3 = m[n + 3]!;
-      const r6_n3 = r6[n + 3]!;
+      const r5_n3 = r5[n + 3]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const z_n1_c = z[(n + 1) * C + c]!;
         const z_n2_c = z[(n + 2) * C + c]!;
         const z_n3_c = z[(n + 3) * C + c]!;
-        r7[c] =
-          r7[c]! +
-          (Math.exp(z_n_c - m_n) * r6_n +
-            Math.exp(z_n1_c - m_n1) * r6_n1 +
-            Math.exp(z_n2_c - m_n2) * r6_n2 +
-            Math.exp(z_n3_c - m_n3) * r6_n3);
+        r6[c] =
+          r6[c]! +
+          (Math.exp(z_n_c - m_n) * r5_n +
+            Math.exp(z_n1_c - m_n1) * r5_n1 +
+            Math.exp(z_n2_c - m_n2) * r5_n2 +
+            Math.exp(z_n3_c - m_n3) * r5_n3);
       }
     }
 
     for (; n < N; n++) {
       const m_n = m[n]!;
-      const r6_n = r6[n]!;
+      const r5_n = r5[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
-        r7[c] = r7[c]! + Math.exp(z_n_c - m_n) * r6_n;
+        r6[c] = r6[c]! + Math.exp(z_n_c - m_n) * r5_n;
       }
     }
   }
 
-  // db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), n) - sum(delta(c, label[n]), n))/N
-  // derived from the naive backward by inlining, then sum-linear, sum-factor ×2, factor-common, merge-sums, split-by-partner
+  // db2[c] = dloss[]*(sum(exp(z[n,c] - stop(m[n]))/exp(lse[n] - stop(m[n])), n) - sum(delta(c, label[n]), n))/N
+  // derived from the naive backward by inlining, then fold-inverse, sum-linear, sum-factor ×2, factor-common, merge-sums, split-by-partner
   {
     const db2_dloss = dout[0]! / N;
     for (let c = 0; c < C; c++) {
+      const r6_c = r6[c]!;
       const r7_c = r7[c]!;
-      const r8_c = r8[c]!;
-      db2[c] = db2_dloss * (r7_c - r8_c);
+      db2[c] = db2_dloss * (r6_c - r7_c);
     }
   }
 
@@ -1307,7 +1270,7 @@ export function doubleBackwardNaive(
  *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
  *   dw2[h,c]: staged, as in the naive kernel
  *   db2[c] = sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c'), n)
- *   ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/sum(exp(z[n,c'] - stop(m[n])), c'), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+ *   ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/exp(lse[n] - stop(m[n])), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
  *
  * 19 passes; each reduction is computed once and shared.
  */
@@ -1327,6 +1290,7 @@ export function doubleBackwardFused(
   const r = cache.values.r;
   const z = cache.values.z;
   const m = cache.values.m;
+  const lse = cache.values.lse;
   checkArray(dout, 1, "dout");
   const gg_dx = cotangent(gg, "dx", N * F);
   const gg_dw1 = cotangent(gg, "dw1", F * H);
@@ -1441,9 +1405,9 @@ export function doubleBackwardFused(
   const r17 = new Float64Array(F * H); // sum(ddx[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
   const db164 = new Float64Array(H); // sum(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)), n)
   const db264 = new Float64Array(C); // sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c'), n)
-  const r18 = new Float64Array(N); // stored(1/sum(exp(z[n,c] - stop(m[n])), c))
-  const r19 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
-  const r20 = new Float64Array(1); // sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  const r18 = new Float64Array(N); // stored(1/exp(lse[n] - stop(m[n])))
+  const r19 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  const r20 = new Float64Array(1); // sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
   const r21 = new Float64Array(1); // sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
 
   // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c)
@@ -1860,7 +1824,7 @@ export function doubleBackwardFused(
   }
 
   // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c']*r[n,h], h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c') (stored once, not recomputed by later passes), sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c'), n)
-  // db2 is a reduction itself, derived by inlining, then distribute ×16, sum-linear ×17, sum-factor ×15, factor-common ×2, merge-sums ×2, keep-cheapest
+  // db2 is a reduction itself, derived by inlining, then fold-inverse, distribute ×16, sum-linear ×17, sum-factor ×15, factor-common ×2, merge-sums ×2, keep-cheapest
   const k2 = 1 / N;
   const dout3 = dout[0]!;
   {
@@ -1965,7 +1929,7 @@ export function doubleBackwardFused(
   }
 
   // one pass over memory for where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)), n)
-  // db1 is a reduction itself, derived by inlining, then distribute ×35, sum-linear ×27, sum-factor ×29, distribute-in-sum ×2, factor-common ×2, merge-sums ×2, split-by-partner, keep-cheapest
+  // db1 is a reduction itself, derived by inlining, then fold-inverse, distribute ×36, sum-linear ×28, sum-factor ×29, distribute-in-sum, factor-common ×2, merge-sums ×2, split-by-partner, keep-cheapest
   {
     let h = 0;
     for (; h + 4 <= H; h += 4) {
@@ -2064,15 +2028,16 @@ export function doubleBackwardFused(
     }
   }
 
-  // one pass over memory for 1/sum(exp(z[n,c] - stop(m[n])), c) (stored once, not recomputed by later passes)
+  // one pass over memory for 1/exp(lse[n] - stop(m[n])) (stored once, not recomputed by later passes)
   {
     for (let n = 0; n < N; n++) {
-      const r1_n = r1[n]!;
-      r18[n] = 1 / r1_n;
+      const lse_n = lse[n]!;
+      const m_n = m[n]!;
+      r18[n] = 1 / Math.exp(lse_n - m_n);
     }
   }
 
-  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
   {
     let c = 0;
     for (; c + 4 <= C; c += 4) {
@@ -2117,7 +2082,7 @@ export function doubleBackwardFused(
     }
   }
 
-  // one pass over memory for sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/sum(exp(z[n,c'] - stop(m[n])), c'))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  // one pass over memory for sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
   const k3 = 1 / N;
   {
     let r201 = r20[0]!;
@@ -2130,7 +2095,7 @@ export function doubleBackwardFused(
   }
 
   // dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c] - stop(m[n]))*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c)), h) + sum(ddw1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), h)
-  // derived from the naive backward by inlining, then distribute ×37, sum-linear ×29, sum-factor ×33, distribute-in-sum ×2, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  // derived from the naive backward by inlining, then fold-inverse, distribute ×38, sum-linear ×30, sum-factor ×33, distribute-in-sum, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
   {
     for (let f = 0; f < F; f++) {
       for (let n = 0; n < N; n++) {
@@ -2142,7 +2107,7 @@ export function doubleBackwardFused(
   }
 
   // dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n) + sum(ddx[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), n)
-  // derived from the naive backward by inlining, then distribute ×36, sum-linear ×28, sum-factor ×33, distribute-in-sum ×3, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  // derived from the naive backward by inlining, then fold-inverse ×2, distribute ×38, sum-linear ×30, sum-factor ×33, distribute-in-sum, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
   {
     for (let f = 0; f < F; f++) {
       for (let h = 0; h < H; h++) {
@@ -2153,8 +2118,8 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/sum(exp(z[n,c'] - stop(m[n])), c'), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
-  // derived from the naive backward by inlining, then distribute ×20, sum-linear ×16, sum-factor ×15, factor-common, merge-sums ×4, split-by-partner, keep-cheapest
+  // ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/exp(lse[n] - stop(m[n])), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+  // derived from the naive backward by inlining, then fold-inverse, distribute ×20, sum-linear ×16, sum-factor ×15, factor-common, merge-sums ×4, split-by-partner, keep-cheapest
   {
     ddout[0] = r20[0]! - r21[0]!;
   }

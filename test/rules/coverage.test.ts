@@ -13,7 +13,7 @@ import { expandRules } from "../../compiler/simplify/rules.js";
 import { FACTOR_RULE } from "../../compiler/simplify/factor.js";
 import { MERGE_RULE } from "../../compiler/simplify/merge.js";
 import { foldReductionRule } from "../../compiler/simplify/regroup.js";
-import { foldDefinitionRules, foldRule, unfoldRules, definitionsOf } from "../../compiler/simplify/definitions.js";
+import { foldDefinitionRules, foldInverseRules, foldRule, unfoldRules, definitionsOf } from "../../compiler/simplify/definitions.js";
 import { EXP_FORMS, SECH_TANH } from "../../compiler/simplify/outputs.js";
 import { SPLIT_BY_PARTNER_RULE } from "../../compiler/simplify/partners.js";
 import { derive } from "../../compiler/driver.js";
@@ -32,6 +32,7 @@ const tables = [
   ...expandRules({ everywhere: true }),
   ...unfoldRules(defs),
   ...foldDefinitionRules(defs.filter((d) => !d.monomial)),
+  ...foldInverseRules(programWith("x[n,d]", "[n,d]", ["l[n] = log(sum(exp(x[n,d]), d))"])),
   foldRule(defs, sizeOf, "mul"),
   foldRule(defs, sizeOf, "pow"),
   FACTOR_RULE,

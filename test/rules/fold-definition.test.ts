@@ -4,8 +4,8 @@
  * guard must block, and the value kept where the steps take their defined values.
  */
 import { describe, expect, it } from "vitest";
-import { foldDefinitionRules } from "../../compiler/simplify/definitions.js";
-import { expectNoRewrite, expectRewrite, normDefs, normSteps as steps, programWith } from "./helpers.js";
+import { definitionsOf, foldDefinitionRules } from "../../compiler/simplify/definitions.js";
+import { ctx, expectNoRewrite, expectRewrite, normDefs, normSteps as steps, programWith } from "./helpers.js";
 
 const literal = foldDefinitionRules(normDefs.filter((d) => !d.monomial));
 
@@ -36,6 +36,16 @@ describe("fold-definition", () => {
     expectRewrite(literal, "(x[n,d] - mu[d])^3", "xmu[n,d]^3", "[n,d]", steps);
     expectNoRewrite(literal, "(var[d] + eps)^0.75", "[d]", steps);
     expectNoRewrite(literal, "(var[d] + eps)^g[d]", "[d]", steps);
+  });
+
+  it("a step holding a where folds by instance: the definition renamed to the node's indices, the same comparison only", () => {
+    const choice = ["w1[n,d] = where(x[n,d] > 0, exp(x[n,d]), 0)"];
+    const rules = foldDefinitionRules(definitionsOf(programWith("x[n,d]", "[n,d]", choice), ctx).filter((d) => !d.monomial));
+    expect(rules.map((r) => [r.name, r.lhs])).toEqual([["fold-definition", undefined]]);
+    expectRewrite(rules, "y[n,d]*where(x[n,d] > 0, exp(x[n,d]), 0)", "y[n,d]*w1[n,d]", "[n,d]", choice);
+    expectRewrite(rules, "sum(g[d]*where(x[m,d] > 0, exp(x[m,d]), 0), m)", "sum(g[d]*w1[m,d], m)", "[d]", choice);
+    expectNoRewrite(rules, "where(x[n,d] >= 0, exp(x[n,d]), 0)", "[n,d]", choice);
+    expectNoRewrite(rules, "where(x[n,d] > 0, exp(y[n,d]), 0)", "[n,d]", choice);
   });
 
   it("a step that broadcasts its definition makes no rule: its indices cannot be bound from it", () => {
