@@ -20,6 +20,8 @@ import { verifyProgram, verifyBackward, verifyFused } from "./verify.js";
 import { Budget, LimitExceeded, MAX_RANK, MAX_REDUCTION_NESTING, MAX_STEPS, MAX_TERMS, withBudget } from "./limits.js";
 import { SimplifyLimit } from "./simplify/runner.js";
 import { collect, type Add, type Expr, type Mul } from "./ir/expr.js";
+import { deriveDouble, type DoubleBackward } from "./double.js";
+import { hasDoubleBackward } from "./differentiate/double.js";
 
 export interface Compiled {
   readonly program: Program;
@@ -34,6 +36,8 @@ export interface Compiled {
   readonly training?: Training & { readonly derived: Derived };
   /** The inference graph's derivation, schedule and statistics. */
   readonly inference?: { readonly derived: Derived; readonly choice: StagedChoice; readonly sched: Schedule; readonly stats: SpecStats };
+  /** The double backward (CONTRACT §4.6); undefined when no input is differentiable. */
+  readonly double?: DoubleBackward;
 }
 
 export interface CompileOptions {
@@ -51,6 +55,11 @@ export interface CompileOptions {
   readonly rebuild?: string;
   /** What the kernels run as (default js): `wasm` prints the loop IR as WebAssembly (emit/wasm.ts). */
   readonly target?: "js" | "wasm";
+  /**
+   * Derive and emit the double backward (CONTRACT §4.6; default true). Only tests that judge other
+   * parts of a build turn it off, to save its time: a module without it breaks the contract.
+   */
+  readonly doubleBackward?: boolean;
 }
 
 /** Most reduction indices around any point of `e`: the depth of its loop nest over reductions. */
@@ -263,11 +272,27 @@ async function compileWithin(spec: unknown, opts: CompileOptions, run: Run): Pro
   // one backend for every kernel of the module: it collects them all into one binary
   const backend = opts.target === "wasm" ? wasmBackend(opts.dtype, log) : undefined;
   const extra = t && inference ? trainingStatements({ program, training: t, derived: t.derived, schedule: inference.sched, staged: inference.choice, dtype: opts.dtype, log, backend }) : undefined;
-  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, extra, backend });
-  const stats = run("stats", () => kernelStats(program, backward, sched, choice.part));
-  if (!t || !inference) return { program, backward, fused, schedule: sched, code, stats, staged: choice };
+  // the double backward: the naive backward as a program, through the same stages (once per
+  // derivation: codegen's float32 build reuses the float64 one's)
+  const double = opts.doubleBackward !== false && hasDoubleBackward(program, backward) ? doubleOf(derived, sched, run, opts.source) : undefined;
+  if (double) log?.(`== double backward: ${double.schedule.passes.length} passes`);
+  const code = await emitModule({ program, backward, fused, schedule: sched, staged: choice, source: opts.source ?? program.name, format: opts.format, dtype: opts.dtype, rebuild: opts.rebuild, log, extra, backend, double });
+  const first = run("stats", () => kernelStats(program, backward, sched, choice.part));
+  const stats = double ? { ...first, double: { naive: double.stats.naive, fused: double.stats.fused } } : first;
+  if (!t || !inference) return { program, backward, fused, schedule: sched, code, stats, staged: choice, double };
   const inferenceStats = run("stats", () => kernelStats(t.derived.program, t.derived.backward, inference.sched, inference.choice.part));
-  return { program, backward, fused, schedule: sched, code, stats: { ...stats, inference: inferenceStats }, training: t, inference: { ...inference, stats: inferenceStats }, staged: choice };
+  return { program, backward, fused, schedule: sched, code, stats: { ...stats, inference: inferenceStats }, training: t, inference: { ...inference, stats: inferenceStats }, staged: choice, double };
+}
+
+/** The double backward of each derivation, by its fused gradients (as `schedules` below). */
+const doubles = new WeakMap<Fused, DoubleBackward>();
+
+function doubleOf(derived: Derived, sched: Schedule, run: Run, source: string | undefined): DoubleBackward {
+  const known = doubles.get(derived.fused);
+  if (known) return known;
+  const d = deriveDouble(derived.program, derived.backward, run, sched.gradients, source);
+  doubles.set(derived.fused, d);
+  return d;
 }
 
 /** A derivation's fused gradients scheduled into passes, after the staged choice; the scheduled gradients are checked too. */

@@ -37,6 +37,11 @@ export interface SpecStats {
   readonly fused: KernelStats;
   /** The kernels of the inference graph (CONTRACT §4.5), for a spec with `inference`: `backwardInferenceNaive` and `backwardInferenceFused`. */
   readonly inference?: SpecStats;
+  /**
+   * The double backward's kernels (CONTRACT §4.6), counted the same way over the derived program
+   * (compiler/double.ts); the naive one's figures leave out its recomputation of the first backward.
+   */
+  readonly double?: { readonly naive: KernelStats; readonly fused: KernelStats };
 }
 
 function covers(loops: readonly string[], shape: readonly string[]): boolean {

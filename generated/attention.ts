@@ -559,6 +559,1307 @@ export function backwardFused(
   return { dq: dq, dk: dk, dv: dv };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface AttentionDoubleGradients {
+  /** with respect to q[i,e] */
+  dq: Float64Array;
+  /** with respect to k[j,e] */
+  dk: Float64Array;
+  /** with respect to v[j,f] */
+  dv: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface AttentionDoubleBuffers {
+  dq?: Float64Array;
+  dk?: Float64Array;
+  dv?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<AttentionGradients>>,
+  dout: Float64Array,
+  cache: AttentionCache,
+  into?: AttentionDoubleBuffers,
+): AttentionDoubleGradients {
+  checkCache(cache);
+  const { L, E, F } = cache.sizes;
+  const q = cache.values.q;
+  const k = cache.values.k;
+  const v = cache.values.v;
+  const s = cache.values.s;
+  const a = cache.values.a;
+  const z = cache.values.z;
+  const p = cache.values.p;
+  checkArray(dout, L * F, "dout");
+  const gg_dq = cotangent(gg, "dq", L * E);
+  const gg_dk = cotangent(gg, "dk", L * E);
+  const gg_dv = cotangent(gg, "dv", L * F);
+  const dq = output(into, "dq", L * E);
+  const dk = output(into, "dk", L * E);
+  const dv = output(into, "dv", L * F);
+  const ddout = output(into, "ddout", L * F);
+  if (into !== undefined)
+    checkDisjoint(
+      [dq, dk, dv, ddout],
+      ["into.dq", "into.dk", "into.dv", "into.ddout"],
+      [
+        gg_dq,
+        gg_dk,
+        gg_dv,
+        dout,
+        cache.values.q,
+        cache.values.k,
+        cache.values.v,
+        cache.values.s,
+        cache.values.m,
+        cache.values.a,
+        cache.values.z,
+        cache.values.p,
+        cache.values.o,
+      ],
+      [
+        "gg.dq",
+        "gg.dk",
+        "gg.dv",
+        "dout",
+        "cache.values.q",
+        "cache.values.k",
+        "cache.values.v",
+        "cache.values.s",
+        "cache.values.m",
+        "cache.values.a",
+        "cache.values.z",
+        "cache.values.p",
+        "cache.values.o",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dp = new Float64Array(L * L);
+  const da_1 = new Float64Array(L * L);
+  const dz = new Float64Array(L);
+  const da_2 = new Float64Array(L * L);
+  const da = new Float64Array(L * L);
+  const ds = new Float64Array(L * L);
+  // step 8: dp[i,j] = sum(dout[i,f]*v[j,f], f)
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += dout[i * F + f]! * v[j * F + f]!;
+      }
+
+      dp[i * L + j] = acc;
+    }
+  }
+
+  // step 9: da_1[i,j] = dp[i,j]/z[i]
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da_1[i * L + j] = dp[i * L + j]! / z[i]!;
+    }
+  }
+
+  // step 10: dz[i] = -sum(a[i,j]*dp[i,j]/z[i]^2, j)
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += (a[i * L + j]! * dp[i * L + j]!) / (z[i]! * z[i]!);
+    }
+
+    dz[i] = -acc;
+  }
+
+  // step 11: da_2[i,j] = dz[i]
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da_2[i * L + j] = dz[i]!;
+    }
+  }
+
+  // step 12: da[i,j] = da_1[i,j] + da_2[i,j]
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da[i * L + j] = da_1[i * L + j]! + da_2[i * L + j]!;
+    }
+  }
+
+  // step 13: ds[i,j] = a[i,j]*da[i,j]
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ds[i * L + j] = a[i * L + j]! * da[i * L + j]!;
+    }
+  }
+
+  // step 15 reversed: dk[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
+  // dq1[i,e] = sum(ddk[j,e]*ds[i,j]/sqrt(E), j)
+  //   local derivative ∂/∂q[i,e] = ds[i,j]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dq1 = new Float64Array(L * E);
+  for (let i = 0; i < L; i++) {
+    for (let e = 0; e < E; e++) {
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += (gg_dk[j * E + e]! * ds[i * L + j]!) / Math.sqrt(E);
+      }
+
+      dq1[i * E + e] = acc;
+    }
+  }
+
+  // dds1[i,j] = sum(ddk[j,e]*q[i,e]/sqrt(E), e)
+  //   local derivative ∂/∂ds[i,j] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dds1 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      let acc = 0;
+      for (let e = 0; e < E; e++) {
+        acc += (gg_dk[j * E + e]! * q[i * E + e]!) / Math.sqrt(E);
+      }
+
+      dds1[i * L + j] = acc;
+    }
+  }
+
+  // step 14 reversed: dq[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
+  // dk1[j,e] = sum(ddq[i,e]*ds[i,j]/sqrt(E), i)
+  //   local derivative ∂/∂k[j,e] = ds[i,j]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dk1 = new Float64Array(L * E);
+  for (let j = 0; j < L; j++) {
+    for (let e = 0; e < E; e++) {
+      let acc = 0;
+      for (let i = 0; i < L; i++) {
+        acc += (gg_dq[i * E + e]! * ds[i * L + j]!) / Math.sqrt(E);
+      }
+
+      dk1[j * E + e] = acc;
+    }
+  }
+
+  // dds2[i,j] = sum(ddq[i,e]*k[j,e]/sqrt(E), e)
+  //   local derivative ∂/∂ds[i,j] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dds2 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      let acc = 0;
+      for (let e = 0; e < E; e++) {
+        acc += (gg_dq[i * E + e]! * k[j * E + e]!) / Math.sqrt(E);
+      }
+
+      dds2[i * L + j] = acc;
+    }
+  }
+
+  // step 13 reversed: ds[i,j] = a[i,j]*da[i,j]
+  // dds[i,j] = dds1[i,j] + dds2[i,j]
+  const dds = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      dds[i * L + j] = dds1[i * L + j]! + dds2[i * L + j]!;
+    }
+  }
+
+  // da1[i,j] = dds[i,j]*da[i,j]
+  //   local derivative ∂/∂a[i,j] = da[i,j]
+  const da1 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da1[i * L + j] = dds[i * L + j]! * da[i * L + j]!;
+    }
+  }
+
+  // dda[i,j] = dds[i,j]*a[i,j]
+  //   local derivative ∂/∂da[i,j] = a[i,j]
+  const dda = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      dda[i * L + j] = dds[i * L + j]! * a[i * L + j]!;
+    }
+  }
+
+  // step 12 reversed: da[i,j] = da_1[i,j] + da_2[i,j]
+  // dda_1[i,j] = dda[i,j]
+  //   local derivative ∂/∂da_1[i,j] = 1
+  // (the same array as dda[i,j]: no copy)
+  // dda_2[i,j] = dda[i,j]
+  //   local derivative ∂/∂da_2[i,j] = 1
+  // (the same array as dda[i,j]: no copy)
+
+  // step 11 reversed: da_2[i,j] = dz[i]
+  // ddz[i] = sum(dda_2[i,j], j)
+  //   local derivative ∂/∂dz[i] = 1
+  const ddz = new Float64Array(L);
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += dda[i * L + j]!;
+    }
+
+    ddz[i] = acc;
+  }
+
+  // step 10 reversed: dz[i] = -sum(a[i,j]*dp[i,j]/z[i]^2, j)
+  // da2[i,j] = -ddz[i]*dp[i,j]/z[i]^2
+  //   local derivative ∂/∂a[i,j] = -dp[i,j]/z[i]^2
+  const da2 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da2[i * L + j] = -((ddz[i]! * dp[i * L + j]!) / (z[i]! * z[i]!));
+    }
+  }
+
+  // dz1[i] = 2*ddz[i]*sum(a[i,j]*dp[i,j]/z[i]^3, j)
+  //   local derivative ∂/∂z[i] = 2*sum(a[i,j]*dp[i,j]/z[i]^3, j)
+  const dz1 = new Float64Array(L);
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += (a[i * L + j]! * dp[i * L + j]!) / (z[i]! * z[i]! * z[i]!);
+    }
+
+    dz1[i] = 2 * ddz[i]! * acc;
+  }
+
+  // ddp1[i,j] = -ddz[i]*a[i,j]/z[i]^2
+  //   local derivative ∂/∂dp[i,j] = -a[i,j]/z[i]^2
+  const ddp1 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ddp1[i * L + j] = -((ddz[i]! * a[i * L + j]!) / (z[i]! * z[i]!));
+    }
+  }
+
+  // step 9 reversed: da_1[i,j] = dp[i,j]/z[i]
+  // dz2[i] = -sum(dda_1[i,j]*dp[i,j]/z[i]^2, j)
+  //   local derivative ∂/∂z[i] = -dp[i,j]/z[i]^2
+  const dz2 = new Float64Array(L);
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += (dda[i * L + j]! * dp[i * L + j]!) / (z[i]! * z[i]!);
+    }
+
+    dz2[i] = -acc;
+  }
+
+  // ddp2[i,j] = dda_1[i,j]/z[i]
+  //   local derivative ∂/∂dp[i,j] = 1/z[i]
+  const ddp2 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ddp2[i * L + j] = dda[i * L + j]! / z[i]!;
+    }
+  }
+
+  // step 8 reversed: dp[i,j] = sum(dout[i,f]*v[j,f], f)
+  // ddp[i,j] = ddp1[i,j] + ddp2[i,j]
+  const ddp = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ddp[i * L + j] = ddp1[i * L + j]! + ddp2[i * L + j]!;
+    }
+  }
+
+  // dv[j,f] = sum(ddp[i,j]*dout[i,f], i)
+  //   local derivative ∂/∂v[j,f] = dout[i,f]
+  for (let j = 0; j < L; j++) {
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let i = 0; i < L; i++) {
+        acc += ddp[i * L + j]! * dout[i * F + f]!;
+      }
+
+      dv[j * F + f] = acc;
+    }
+  }
+
+  // ddout1[i,f] = sum(ddp[i,j]*v[j,f], j)
+  //   local derivative ∂/∂dout[i,f] = v[j,f]
+  const ddout1 = new Float64Array(L * F);
+  for (let i = 0; i < L; i++) {
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += ddp[i * L + j]! * v[j * F + f]!;
+      }
+
+      ddout1[i * F + f] = acc;
+    }
+  }
+
+  // step 7 reversed: dv[j,f] = sum(dout[i,f]*p[i,j], i)
+  // ddout2[i,f] = sum(ddv[j,f]*p[i,j], j)
+  //   local derivative ∂/∂dout[i,f] = p[i,j]
+  const ddout2 = new Float64Array(L * F);
+  for (let i = 0; i < L; i++) {
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += gg_dv[j * F + f]! * p[i * L + j]!;
+      }
+
+      ddout2[i * F + f] = acc;
+    }
+  }
+
+  // dp[i,j] = sum(ddv[j,f]*dout[i,f], f)
+  //   local derivative ∂/∂p[i,j] = dout[i,f]
+  const dp1 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += gg_dv[j * F + f]! * dout[i * F + f]!;
+      }
+
+      dp1[i * L + j] = acc;
+    }
+  }
+
+  // step 5 reversed: p[i,j] = a[i,j] / z[i]
+  // da3[i,j] = dp[i,j]/z[i]
+  //   local derivative ∂/∂a[i,j] = 1/z[i]
+  const da3 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da3[i * L + j] = dp1[i * L + j]! / z[i]!;
+    }
+  }
+
+  // dz3[i] = -sum(dp[i,j]*a[i,j]/z[i]^2, j)
+  //   local derivative ∂/∂z[i] = -a[i,j]/z[i]^2
+  const dz3 = new Float64Array(L);
+  for (let i = 0; i < L; i++) {
+    let acc = 0;
+    for (let j = 0; j < L; j++) {
+      acc += (dp1[i * L + j]! * a[i * L + j]!) / (z[i]! * z[i]!);
+    }
+
+    dz3[i] = -acc;
+  }
+
+  // step 4 reversed: z[i] = sum(a[i,j], j)
+  // dz[i] = dz1[i] + dz2[i] + dz3[i]
+  const dz4 = new Float64Array(L);
+  for (let i = 0; i < L; i++) {
+    dz4[i] = dz1[i]! + dz2[i]! + dz3[i]!;
+  }
+
+  // da4[i,j] = dz[i]
+  //   local derivative ∂/∂a[i,j] = 1
+  const da4 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da4[i * L + j] = dz4[i]!;
+    }
+  }
+
+  // step 3 reversed: a[i,j] = exp(s[i,j] - stop(m[i]))
+  // da[i,j] = da1[i,j] + da2[i,j] + da3[i,j] + da4[i,j]
+  const da5 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      da5[i * L + j] = da1[i * L + j]! + da2[i * L + j]! + da3[i * L + j]! + da4[i * L + j]!;
+    }
+  }
+
+  // ds[i,j] = da[i,j]*a[i,j]
+  //   local derivative ∂/∂s[i,j] = a[i,j]
+  const ds1 = new Float64Array(L * L);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      ds1[i * L + j] = da5[i * L + j]! * a[i * L + j]!;
+    }
+  }
+
+  // step 1 reversed: s[i,j] = sum(q[i,e] * k[j,e], e) / sqrt(E)
+  // dq2[i,e] = sum(ds[i,j]*k[j,e]/sqrt(E), j)
+  //   local derivative ∂/∂q[i,e] = k[j,e]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dq2 = new Float64Array(L * E);
+  for (let i = 0; i < L; i++) {
+    for (let e = 0; e < E; e++) {
+      let acc = 0;
+      for (let j = 0; j < L; j++) {
+        acc += (ds1[i * L + j]! * k[j * E + e]!) / Math.sqrt(E);
+      }
+
+      dq2[i * E + e] = acc;
+    }
+  }
+
+  // dk2[j,e] = sum(ds[i,j]*q[i,e]/sqrt(E), i)
+  //   local derivative ∂/∂k[j,e] = q[i,e]/sqrt(E) (own rule; the CAS answer was rejected)
+  const dk2 = new Float64Array(L * E);
+  for (let j = 0; j < L; j++) {
+    for (let e = 0; e < E; e++) {
+      let acc = 0;
+      for (let i = 0; i < L; i++) {
+        acc += (ds1[i * L + j]! * q[i * E + e]!) / Math.sqrt(E);
+      }
+
+      dk2[j * E + e] = acc;
+    }
+  }
+
+  // gradients of the inputs
+  // dq[i,e] = dq1[i,e] + dq2[i,e]
+  for (let i = 0; i < L; i++) {
+    for (let e = 0; e < E; e++) {
+      dq[i * E + e] = dq1[i * E + e]! + dq2[i * E + e]!;
+    }
+  }
+
+  // dk[j,e] = dk1[j,e] + dk2[j,e]
+  for (let j = 0; j < L; j++) {
+    for (let e = 0; e < E; e++) {
+      dk[j * E + e] = dk1[j * E + e]! + dk2[j * E + e]!;
+    }
+  }
+
+  // ddout[i,f] = ddout1[i,f] + ddout2[i,f]
+  for (let i = 0; i < L; i++) {
+    for (let f = 0; f < F; f++) {
+      ddout[i * F + f] = ddout1[i * F + f]! + ddout2[i * F + f]!;
+    }
+  }
+
+  return { dq: dq, dk: dk, dv: dv, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dq[i,e] = (sum(sqrt(E)*ddk[j,e]*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)), j) + sum(k[j,e]*p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') + sum(ddk[j,e']*q[i,e'], e')*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e')*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e')), j))/E
+ *   dk[j,e] = (sum(p[i,j]*q[i,e]*(sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e']*q[i,e'], e') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddq[i,e']*k[i',e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')), i) + sum(sqrt(E)*ddq[i,e]*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)), i))/E
+ *   dv[j,f] = sum(dout[i,f]*p[i,j]*(sum(ddq[i,e]*k[j,e], e) + sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i')), i)/sqrt(E)
+ *   ddout[i,f] = (sum(p[i,j]*v[j,f]*sum(ddq[i,e]*k[j,e], e), j) + sum(p[i,j]*v[j,f]*sum(ddk[j,e]*q[i,e], e), j) + sqrt(E)*sum(ddv[j,f]*p[i,j], j) - o[i,f]*sum(p[i,j]*sum(ddk[j,e]*q[i,e], e), j) - o[i,f]*sum(p[i,j]*sum(ddq[i,e]*k[j,e], e), j))/sqrt(E)
+ *
+ * 11 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<AttentionGradients>>,
+  dout: Float64Array,
+  cache: AttentionCache,
+  into?: AttentionDoubleBuffers,
+): AttentionDoubleGradients {
+  checkCache(cache);
+  const { L, E, F } = cache.sizes;
+  const q = cache.values.q;
+  const k = cache.values.k;
+  const v = cache.values.v;
+  const p = cache.values.p;
+  const o = cache.values.o;
+  checkArray(dout, L * F, "dout");
+  const gg_dq = cotangent(gg, "dq", L * E);
+  const gg_dk = cotangent(gg, "dk", L * E);
+  const gg_dv = cotangent(gg, "dv", L * F);
+  const dq = output(into, "dq", L * E);
+  const dk = output(into, "dk", L * E);
+  const dv = output(into, "dv", L * F);
+  const ddout = output(into, "ddout", L * F);
+  if (into !== undefined)
+    checkDisjoint(
+      [dq, dk, dv, ddout],
+      ["into.dq", "into.dk", "into.dv", "into.ddout"],
+      [
+        gg_dq,
+        gg_dk,
+        gg_dv,
+        dout,
+        cache.values.q,
+        cache.values.k,
+        cache.values.v,
+        cache.values.s,
+        cache.values.m,
+        cache.values.a,
+        cache.values.z,
+        cache.values.p,
+        cache.values.o,
+      ],
+      [
+        "gg.dq",
+        "gg.dk",
+        "gg.dv",
+        "dout",
+        "cache.values.q",
+        "cache.values.k",
+        "cache.values.v",
+        "cache.values.s",
+        "cache.values.m",
+        "cache.values.a",
+        "cache.values.z",
+        "cache.values.p",
+        "cache.values.o",
+      ],
+    );
+  if (own(into, "dv") !== undefined) dv.fill(0);
+  const r = new Float64Array(L * L); // sum(dout[i,f]*v[j,f], f)
+  const r1 = new Float64Array(L); // sum(dout[i,f]*o[i,f], f)
+  const r2 = new Float64Array(L * L); // stored(sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)))
+  const r3 = new Float64Array(E * L); // sum(ddk[j,e]*stored(sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f))), j)
+  const r4 = new Float64Array(L * L); // sum(ddv[j,f]*dout[i,f], f)
+  const r5 = new Float64Array(L); // sum(p[i,j]*sum(ddv[j,f]*dout[i,f], f), j)
+  const r6 = new Float64Array(L * L); // sum(ddk[j,e]*q[i,e], e)
+  const r7 = new Float64Array(L); // sum(p[i,j]*sum(ddk[j,e]*q[i,e], e), j)
+  const r8 = new Float64Array(L * L); // sum(ddq[i,e]*k[j,e], e)
+  const r9 = new Float64Array(L); // sum(p[i,j]*sum(ddq[i,e]*k[j,e], e)*sum(dout[i,f]*v[j,f], f), j)
+  const r10 = new Float64Array(L); // sum(p[i,j]*sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e]*q[i,e], e), j)
+  const r11 = new Float64Array(L); // sum(p[i,j]*sum(ddq[i,e]*k[j,e], e), j)
+  const r12 = new Float64Array(L * L); // stored(p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') + sum(ddk[j,e]*q[i,e], e)*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e]*k[j,e], e) - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e)*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e]*q[i,e], e), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e]*k[j,e], e)))
+  const r13 = new Float64Array(E * L); // sum(k[j,e]*stored(p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') + sum(ddk[j,e']*q[i,e'], e')*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e')*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e'))), j)
+  const r14 = new Float64Array(E * L); // sum(ddq[i,e]*stored(sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f))), i)
+  const r15 = new Float64Array(E * L); // sum(q[i,e]*stored(p[i,j]*(sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e']*q[i,e'], e') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddq[i,e']*k[i',e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i'))), i)
+  const r16 = new Float64Array(L * L); // stored(p[i,j]*(sum(ddq[i,e]*k[j,e], e) + sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i'))/sqrt(E))
+  const r17 = new Float64Array(L * L); // stored(p[i,j]*sum(ddq[i,e]*k[j,e], e))
+  const r18 = new Float64Array(F * L); // sum(v[j,f]*stored(p[i,j]*sum(ddq[i,e]*k[j,e], e)), j)
+  const r19 = new Float64Array(L * L); // stored(p[i,j]*sum(ddk[j,e]*q[i,e], e))
+  const r20 = new Float64Array(F * L); // sum(v[j,f]*stored(p[i,j]*sum(ddk[j,e]*q[i,e], e)), j)
+  const r21 = new Float64Array(F * L); // sum(ddv[j,f]*p[i,j], j)
+
+  // one pass over memory for sum(dout[i,f]*v[j,f], f), sum(ddv[j,f]*dout[i,f], f), sum(ddv[j,f]*p[i,j], j)
+  {
+    for (let i = 0; i < L; i++) {
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        let r_i_j = r[i * L + j]!;
+        let r_i_j1 = r[i * L + j + 1]!;
+        let r_i_j2 = r[i * L + j + 2]!;
+        let r_i_j3 = r[i * L + j + 3]!;
+        let r4_i_j = r4[i * L + j]!;
+        let r4_i_j1 = r4[i * L + j + 1]!;
+        let r4_i_j2 = r4[i * L + j + 2]!;
+        let r4_i_j3 = r4[i * L + j + 3]!;
+        const p_i_j = p[i * L + j]!;
+        const p_i_j1 = p[i * L + j + 1]!;
+        const p_i_j2 = p[i * L + j + 2]!;
+        const p_i_j3 = p[i * L + j + 3]!;
+        for (let f = 0; f < F; f++) {
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          const v_j1_f = v[(j + 1) * F + f]!;
+          const v_j2_f = v[(j + 2) * F + f]!;
+          const v_j3_f = v[(j + 3) * F + f]!;
+          const gg_dv_j_f = gg_dv[j * F + f]!;
+          const gg_dv_j1_f = gg_dv[(j + 1) * F + f]!;
+          const gg_dv_j2_f = gg_dv[(j + 2) * F + f]!;
+          const gg_dv_j3_f = gg_dv[(j + 3) * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          r_i_j1 += dout_i_f * v_j1_f;
+          r_i_j2 += dout_i_f * v_j2_f;
+          r_i_j3 += dout_i_f * v_j3_f;
+          r4_i_j += gg_dv_j_f * dout_i_f;
+          r4_i_j1 += gg_dv_j1_f * dout_i_f;
+          r4_i_j2 += gg_dv_j2_f * dout_i_f;
+          r4_i_j3 += gg_dv_j3_f * dout_i_f;
+          r21[f * L + i] =
+            r21[f * L + i]! + (gg_dv_j_f * p_i_j + gg_dv_j1_f * p_i_j1 + gg_dv_j2_f * p_i_j2 + gg_dv_j3_f * p_i_j3);
+        }
+
+        r[i * L + j] = r_i_j;
+        r[i * L + j + 1] = r_i_j1;
+        r[i * L + j + 2] = r_i_j2;
+        r[i * L + j + 3] = r_i_j3;
+        r4[i * L + j] = r4_i_j;
+        r4[i * L + j + 1] = r4_i_j1;
+        r4[i * L + j + 2] = r4_i_j2;
+        r4[i * L + j + 3] = r4_i_j3;
+      }
+
+      for (; j < L; j++) {
+        let r_i_j = r[i * L + j]!;
+        let r4_i_j = r4[i * L + j]!;
+        const p_i_j = p[i * L + j]!;
+        for (let f = 0; f < F; f++) {
+          const dout_i_f = dout[i * F + f]!;
+          const v_j_f = v[j * F + f]!;
+          const gg_dv_j_f = gg_dv[j * F + f]!;
+          r_i_j += dout_i_f * v_j_f;
+          r4_i_j += gg_dv_j_f * dout_i_f;
+          r21[f * L + i] = r21[f * L + i]! + gg_dv_j_f * p_i_j;
+        }
+
+        r[i * L + j] = r_i_j;
+        r4[i * L + j] = r4_i_j;
+      }
+    }
+  }
+
+  // one pass over memory for sum(dout[i,f]*o[i,f], f)
+  {
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      let r1_i = r1[i]!;
+      let r1_i1 = r1[i + 1]!;
+      let r1_i2 = r1[i + 2]!;
+      let r1_i3 = r1[i + 3]!;
+      for (let f = 0; f < F; f++) {
+        const dout_i_f = dout[i * F + f]!;
+        const o_i_f = o[i * F + f]!;
+        const dout_i1_f = dout[(i + 1) * F + f]!;
+        const o_i1_f = o[(i + 1) * F + f]!;
+        const dout_i2_f = dout[(i + 2) * F + f]!;
+        const o_i2_f = o[(i + 2) * F + f]!;
+        const dout_i3_f = dout[(i + 3) * F + f]!;
+        const o_i3_f = o[(i + 3) * F + f]!;
+        r1_i += dout_i_f * o_i_f;
+        r1_i1 += dout_i1_f * o_i1_f;
+        r1_i2 += dout_i2_f * o_i2_f;
+        r1_i3 += dout_i3_f * o_i3_f;
+      }
+
+      r1[i] = r1_i;
+      r1[i + 1] = r1_i1;
+      r1[i + 2] = r1_i2;
+      r1[i + 3] = r1_i3;
+    }
+
+    for (; i < L; i++) {
+      let r1_i = r1[i]!;
+      for (let f = 0; f < F; f++) {
+        const dout_i_f = dout[i * F + f]!;
+        const o_i_f = o[i * F + f]!;
+        r1_i += dout_i_f * o_i_f;
+      }
+
+      r1[i] = r1_i;
+    }
+  }
+
+  // one pass over memory for sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)) (stored once, not recomputed by later passes), sum(p[i,j]*sum(ddv[j,f]*dout[i,f], f), j)
+  const k1 = Math.sqrt(E);
+  {
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      let r5_i = r5[i]!;
+      let r5_i1 = r5[i + 1]!;
+      let r5_i2 = r5[i + 2]!;
+      let r5_i3 = r5[i + 3]!;
+      const r1_i = r1[i]!;
+      const r1_i1 = r1[i + 1]!;
+      const r1_i2 = r1[i + 2]!;
+      const r1_i3 = r1[i + 3]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const r_i1_j = r[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const r_i2_j = r[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
+        const r_i3_j = r[(i + 3) * L + j]!;
+        const r4_i_j = r4[i * L + j]!;
+        const r4_i1_j = r4[(i + 1) * L + j]!;
+        const r4_i2_j = r4[(i + 2) * L + j]!;
+        const r4_i3_j = r4[(i + 3) * L + j]!;
+        r2[i * L + j] = k1 * p_i_j * (r_i_j - r1_i);
+        r2[(i + 1) * L + j] = k1 * p_i1_j * (r_i1_j - r1_i1);
+        r2[(i + 2) * L + j] = k1 * p_i2_j * (r_i2_j - r1_i2);
+        r2[(i + 3) * L + j] = k1 * p_i3_j * (r_i3_j - r1_i3);
+        r5_i += p_i_j * r4_i_j;
+        r5_i1 += p_i1_j * r4_i1_j;
+        r5_i2 += p_i2_j * r4_i2_j;
+        r5_i3 += p_i3_j * r4_i3_j;
+      }
+
+      r5[i] = r5_i;
+      r5[i + 1] = r5_i1;
+      r5[i + 2] = r5_i2;
+      r5[i + 3] = r5_i3;
+    }
+
+    for (; i < L; i++) {
+      let r5_i = r5[i]!;
+      const r1_i = r1[i]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        const r4_i_j = r4[i * L + j]!;
+        r2[i * L + j] = k1 * p_i_j * (r_i_j - r1_i);
+        r5_i += p_i_j * r4_i_j;
+      }
+
+      r5[i] = r5_i;
+    }
+  }
+
+  // one pass over memory for sum(ddk[j,e]*stored(sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f))), j), sum(ddk[j,e]*q[i,e], e), sum(ddq[i,e]*k[j,e], e), sum(ddq[i,e]*stored(sqrt(E)*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f))), i)
+  {
+    for (let i = 0; i < L; i++) {
+      let j = 0;
+      for (; j + 4 <= L; j += 4) {
+        let r6_i_j = r6[i * L + j]!;
+        let r6_i_j1 = r6[i * L + j + 1]!;
+        let r6_i_j2 = r6[i * L + j + 2]!;
+        let r6_i_j3 = r6[i * L + j + 3]!;
+        let r8_i_j = r8[i * L + j]!;
+        let r8_i_j1 = r8[i * L + j + 1]!;
+        let r8_i_j2 = r8[i * L + j + 2]!;
+        let r8_i_j3 = r8[i * L + j + 3]!;
+        const r2_i_j = r2[i * L + j]!;
+        const r2_i_j1 = r2[i * L + j + 1]!;
+        const r2_i_j2 = r2[i * L + j + 2]!;
+        const r2_i_j3 = r2[i * L + j + 3]!;
+        for (let e = 0; e < E; e++) {
+          const gg_dk_j_e = gg_dk[j * E + e]!;
+          const gg_dk_j1_e = gg_dk[(j + 1) * E + e]!;
+          const gg_dk_j2_e = gg_dk[(j + 2) * E + e]!;
+          const gg_dk_j3_e = gg_dk[(j + 3) * E + e]!;
+          const q_i_e = q[i * E + e]!;
+          const gg_dq_i_e = gg_dq[i * E + e]!;
+          const k_j_e = k[j * E + e]!;
+          const k_j1_e = k[(j + 1) * E + e]!;
+          const k_j2_e = k[(j + 2) * E + e]!;
+          const k_j3_e = k[(j + 3) * E + e]!;
+          r3[e * L + i] =
+            r3[e * L + i]! + (gg_dk_j_e * r2_i_j + gg_dk_j1_e * r2_i_j1 + gg_dk_j2_e * r2_i_j2 + gg_dk_j3_e * r2_i_j3);
+          r6_i_j += gg_dk_j_e * q_i_e;
+          r6_i_j1 += gg_dk_j1_e * q_i_e;
+          r6_i_j2 += gg_dk_j2_e * q_i_e;
+          r6_i_j3 += gg_dk_j3_e * q_i_e;
+          r8_i_j += gg_dq_i_e * k_j_e;
+          r8_i_j1 += gg_dq_i_e * k_j1_e;
+          r8_i_j2 += gg_dq_i_e * k_j2_e;
+          r8_i_j3 += gg_dq_i_e * k_j3_e;
+          r14[e * L + j] = r14[e * L + j]! + gg_dq_i_e * r2_i_j;
+          r14[e * L + j + 1] = r14[e * L + j + 1]! + gg_dq_i_e * r2_i_j1;
+          r14[e * L + j + 2] = r14[e * L + j + 2]! + gg_dq_i_e * r2_i_j2;
+          r14[e * L + j + 3] = r14[e * L + j + 3]! + gg_dq_i_e * r2_i_j3;
+        }
+
+        r6[i * L + j] = r6_i_j;
+        r6[i * L + j + 1] = r6_i_j1;
+        r6[i * L + j + 2] = r6_i_j2;
+        r6[i * L + j + 3] = r6_i_j3;
+        r8[i * L + j] = r8_i_j;
+        r8[i * L + j + 1] = r8_i_j1;
+        r8[i * L + j + 2] = r8_i_j2;
+        r8[i * L + j + 3] = r8_i_j3;
+      }
+
+      for (; j < L; j++) {
+        let r6_i_j = r6[i * L + j]!;
+        let r8_i_j = r8[i * L + j]!;
+        const r2_i_j = r2[i * L + j]!;
+        for (let e = 0; e < E; e++) {
+          const gg_dk_j_e = gg_dk[j * E + e]!;
+          const q_i_e = q[i * E + e]!;
+          const gg_dq_i_e = gg_dq[i * E + e]!;
+          const k_j_e = k[j * E + e]!;
+          r3[e * L + i] = r3[e * L + i]! + gg_dk_j_e * r2_i_j;
+          r6_i_j += gg_dk_j_e * q_i_e;
+          r8_i_j += gg_dq_i_e * k_j_e;
+          r14[e * L + j] = r14[e * L + j]! + gg_dq_i_e * r2_i_j;
+        }
+
+        r6[i * L + j] = r6_i_j;
+        r8[i * L + j] = r8_i_j;
+      }
+    }
+  }
+
+  // one pass over memory for sum(p[i,j]*sum(ddk[j,e]*q[i,e], e), j), sum(p[i,j]*sum(ddq[i,e]*k[j,e], e)*sum(dout[i,f]*v[j,f], f), j), sum(p[i,j]*sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e]*q[i,e], e), j), sum(p[i,j]*sum(ddq[i,e]*k[j,e], e), j), p[i,j]*sum(ddq[i,e]*k[j,e], e) (stored once, not recomputed by later passes), p[i,j]*sum(ddk[j,e]*q[i,e], e) (stored once, not recomputed by later passes)
+  {
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      let r7_i = r7[i]!;
+      let r7_i1 = r7[i + 1]!;
+      let r7_i2 = r7[i + 2]!;
+      let r7_i3 = r7[i + 3]!;
+      let r9_i = r9[i]!;
+      let r9_i1 = r9[i + 1]!;
+      let r9_i2 = r9[i + 2]!;
+      let r9_i3 = r9[i + 3]!;
+      let r10_i = r10[i]!;
+      let r10_i1 = r10[i + 1]!;
+      let r10_i2 = r10[i + 2]!;
+      let r10_i3 = r10[i + 3]!;
+      let r11_i = r11[i]!;
+      let r11_i1 = r11[i + 1]!;
+      let r11_i2 = r11[i + 2]!;
+      let r11_i3 = r11[i + 3]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r6_i_j = r6[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const r6_i1_j = r6[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const r6_i2_j = r6[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
+        const r6_i3_j = r6[(i + 3) * L + j]!;
+        const r8_i_j = r8[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        const r8_i1_j = r8[(i + 1) * L + j]!;
+        const r_i1_j = r[(i + 1) * L + j]!;
+        const r8_i2_j = r8[(i + 2) * L + j]!;
+        const r_i2_j = r[(i + 2) * L + j]!;
+        const r8_i3_j = r8[(i + 3) * L + j]!;
+        const r_i3_j = r[(i + 3) * L + j]!;
+        r7_i += p_i_j * r6_i_j;
+        r7_i1 += p_i1_j * r6_i1_j;
+        r7_i2 += p_i2_j * r6_i2_j;
+        r7_i3 += p_i3_j * r6_i3_j;
+        r9_i += p_i_j * r8_i_j * r_i_j;
+        r9_i1 += p_i1_j * r8_i1_j * r_i1_j;
+        r9_i2 += p_i2_j * r8_i2_j * r_i2_j;
+        r9_i3 += p_i3_j * r8_i3_j * r_i3_j;
+        r10_i += p_i_j * r_i_j * r6_i_j;
+        r10_i1 += p_i1_j * r_i1_j * r6_i1_j;
+        r10_i2 += p_i2_j * r_i2_j * r6_i2_j;
+        r10_i3 += p_i3_j * r_i3_j * r6_i3_j;
+        r11_i += p_i_j * r8_i_j;
+        r11_i1 += p_i1_j * r8_i1_j;
+        r11_i2 += p_i2_j * r8_i2_j;
+        r11_i3 += p_i3_j * r8_i3_j;
+        r17[i * L + j] = p_i_j * r8_i_j;
+        r17[(i + 1) * L + j] = p_i1_j * r8_i1_j;
+        r17[(i + 2) * L + j] = p_i2_j * r8_i2_j;
+        r17[(i + 3) * L + j] = p_i3_j * r8_i3_j;
+        r19[i * L + j] = p_i_j * r6_i_j;
+        r19[(i + 1) * L + j] = p_i1_j * r6_i1_j;
+        r19[(i + 2) * L + j] = p_i2_j * r6_i2_j;
+        r19[(i + 3) * L + j] = p_i3_j * r6_i3_j;
+      }
+
+      r7[i] = r7_i;
+      r7[i + 1] = r7_i1;
+      r7[i + 2] = r7_i2;
+      r7[i + 3] = r7_i3;
+      r9[i] = r9_i;
+      r9[i + 1] = r9_i1;
+      r9[i + 2] = r9_i2;
+      r9[i + 3] = r9_i3;
+      r10[i] = r10_i;
+      r10[i + 1] = r10_i1;
+      r10[i + 2] = r10_i2;
+      r10[i + 3] = r10_i3;
+      r11[i] = r11_i;
+      r11[i + 1] = r11_i1;
+      r11[i + 2] = r11_i2;
+      r11[i + 3] = r11_i3;
+    }
+
+    for (; i < L; i++) {
+      let r7_i = r7[i]!;
+      let r9_i = r9[i]!;
+      let r10_i = r10[i]!;
+      let r11_i = r11[i]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r6_i_j = r6[i * L + j]!;
+        const r8_i_j = r8[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        r7_i += p_i_j * r6_i_j;
+        r9_i += p_i_j * r8_i_j * r_i_j;
+        r10_i += p_i_j * r_i_j * r6_i_j;
+        r11_i += p_i_j * r8_i_j;
+        r17[i * L + j] = p_i_j * r8_i_j;
+        r19[i * L + j] = p_i_j * r6_i_j;
+      }
+
+      r7[i] = r7_i;
+      r9[i] = r9_i;
+      r10[i] = r10_i;
+      r11[i] = r11_i;
+    }
+  }
+
+  // one pass over memory for p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') + sum(ddk[j,e]*q[i,e], e)*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e]*k[j,e], e) - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e)*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e]*q[i,e], e), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e]*k[j,e], e)) (stored once, not recomputed by later passes), p[i,j]*(sum(ddq[i,e]*k[j,e], e) + sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i'))/sqrt(E) (stored once, not recomputed by later passes)
+  const k2 = Math.sqrt(E);
+  const k3 = 1 / Math.sqrt(E);
+  {
+    let i = 0;
+    for (; i + 4 <= L; i += 4) {
+      const r5_i = r5[i]!;
+      const r1_i = r1[i]!;
+      const r7_i = r7[i]!;
+      const r9_i = r9[i]!;
+      const r10_i = r10[i]!;
+      const r11_i = r11[i]!;
+      const r5_i1 = r5[i + 1]!;
+      const r1_i1 = r1[i + 1]!;
+      const r7_i1 = r7[i + 1]!;
+      const r9_i1 = r9[i + 1]!;
+      const r10_i1 = r10[i + 1]!;
+      const r11_i1 = r11[i + 1]!;
+      const r5_i2 = r5[i + 2]!;
+      const r1_i2 = r1[i + 2]!;
+      const r7_i2 = r7[i + 2]!;
+      const r9_i2 = r9[i + 2]!;
+      const r10_i2 = r10[i + 2]!;
+      const r11_i2 = r11[i + 2]!;
+      const r5_i3 = r5[i + 3]!;
+      const r1_i3 = r1[i + 3]!;
+      const r7_i3 = r7[i + 3]!;
+      const r9_i3 = r9[i + 3]!;
+      const r10_i3 = r10[i + 3]!;
+      const r11_i3 = r11[i + 3]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r6_i_j = r6[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        const r8_i_j = r8[i * L + j]!;
+        const r4_i_j = r4[i * L + j]!;
+        const p_i1_j = p[(i + 1) * L + j]!;
+        const r6_i1_j = r6[(i + 1) * L + j]!;
+        const r_i1_j = r[(i + 1) * L + j]!;
+        const r8_i1_j = r8[(i + 1) * L + j]!;
+        const r4_i1_j = r4[(i + 1) * L + j]!;
+        const p_i2_j = p[(i + 2) * L + j]!;
+        const r6_i2_j = r6[(i + 2) * L + j]!;
+        const r_i2_j = r[(i + 2) * L + j]!;
+        const r8_i2_j = r8[(i + 2) * L + j]!;
+        const r4_i2_j = r4[(i + 2) * L + j]!;
+        const p_i3_j = p[(i + 3) * L + j]!;
+        const r6_i3_j = r6[(i + 3) * L + j]!;
+        const r_i3_j = r[(i + 3) * L + j]!;
+        const r8_i3_j = r8[(i + 3) * L + j]!;
+        const r4_i3_j = r4[(i + 3) * L + j]!;
+        r12[i * L + j] =
+          p_i_j *
+          (-(k2 * r5_i) +
+            2 * r1_i * r7_i -
+            r9_i -
+            r10_i +
+            2 * r1_i * r11_i -
+            r1_i * r6_i_j -
+            r11_i * r_i_j -
+            r7_i * r_i_j -
+            r1_i * r8_i_j +
+            r6_i_j * r_i_j +
+            k2 * r4_i_j +
+            r_i_j * r8_i_j);
+        r16[i * L + j] = k3 * p_i_j * (r8_i_j + r6_i_j - r11_i - r7_i);
+        r12[(i + 1) * L + j] =
+          p_i1_j *
+          (-(k2 * r5_i1) +
+            2 * r1_i1 * r7_i1 -
+            r9_i1 -
+            r10_i1 +
+            2 * r1_i1 * r11_i1 -
+            r1_i1 * r6_i1_j -
+            r11_i1 * r_i1_j -
+            r7_i1 * r_i1_j -
+            r1_i1 * r8_i1_j +
+            r6_i1_j * r_i1_j +
+            k2 * r4_i1_j +
+            r_i1_j * r8_i1_j);
+        r16[(i + 1) * L + j] = k3 * p_i1_j * (r8_i1_j + r6_i1_j - r11_i1 - r7_i1);
+        r12[(i + 2) * L + j] =
+          p_i2_j *
+          (-(k2 * r5_i2) +
+            2 * r1_i2 * r7_i2 -
+            r9_i2 -
+            r10_i2 +
+            2 * r1_i2 * r11_i2 -
+            r1_i2 * r6_i2_j -
+            r11_i2 * r_i2_j -
+            r7_i2 * r_i2_j -
+            r1_i2 * r8_i2_j +
+            r6_i2_j * r_i2_j +
+            k2 * r4_i2_j +
+            r_i2_j * r8_i2_j);
+        r16[(i + 2) * L + j] = k3 * p_i2_j * (r8_i2_j + r6_i2_j - r11_i2 - r7_i2);
+        r12[(i + 3) * L + j] =
+          p_i3_j *
+          (-(k2 * r5_i3) +
+            2 * r1_i3 * r7_i3 -
+            r9_i3 -
+            r10_i3 +
+            2 * r1_i3 * r11_i3 -
+            r1_i3 * r6_i3_j -
+            r11_i3 * r_i3_j -
+            r7_i3 * r_i3_j -
+            r1_i3 * r8_i3_j +
+            r6_i3_j * r_i3_j +
+            k2 * r4_i3_j +
+            r_i3_j * r8_i3_j);
+        r16[(i + 3) * L + j] = k3 * p_i3_j * (r8_i3_j + r6_i3_j - r11_i3 - r7_i3);
+      }
+    }
+
+    for (; i < L; i++) {
+      const r5_i = r5[i]!;
+      const r1_i = r1[i]!;
+      const r7_i = r7[i]!;
+      const r9_i = r9[i]!;
+      const r10_i = r10[i]!;
+      const r11_i = r11[i]!;
+      for (let j = 0; j < L; j++) {
+        const p_i_j = p[i * L + j]!;
+        const r6_i_j = r6[i * L + j]!;
+        const r_i_j = r[i * L + j]!;
+        const r8_i_j = r8[i * L + j]!;
+        const r4_i_j = r4[i * L + j]!;
+        r12[i * L + j] =
+          p_i_j *
+          (-(k2 * r5_i) +
+            2 * r1_i * r7_i -
+            r9_i -
+            r10_i +
+            2 * r1_i * r11_i -
+            r1_i * r6_i_j -
+            r11_i * r_i_j -
+            r7_i * r_i_j -
+            r1_i * r8_i_j +
+            r6_i_j * r_i_j +
+            k2 * r4_i_j +
+            r_i_j * r8_i_j);
+        r16[i * L + j] = k3 * p_i_j * (r8_i_j + r6_i_j - r11_i - r7_i);
+      }
+    }
+  }
+
+  // one pass over memory for sum(k[j,e]*stored(p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') + sum(ddk[j,e']*q[i,e'], e')*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e')*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e'))), j), sum(q[i,e]*stored(p[i,j]*(sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e']*q[i,e'], e') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddq[i,e']*k[i',e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i'))), i)
+  {
+    for (let e = 0; e < E; e++) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        let r13_e_i = r13[e * L + i]!;
+        let r13_e_i1 = r13[e * L + i + 1]!;
+        let r13_e_i2 = r13[e * L + i + 2]!;
+        let r13_e_i3 = r13[e * L + i + 3]!;
+        const q_i_e = q[i * E + e]!;
+        const q_i1_e = q[(i + 1) * E + e]!;
+        const q_i2_e = q[(i + 2) * E + e]!;
+        const q_i3_e = q[(i + 3) * E + e]!;
+        for (let j = 0; j < L; j++) {
+          const k_j_e = k[j * E + e]!;
+          const r12_i_j = r12[i * L + j]!;
+          const r12_i1_j = r12[(i + 1) * L + j]!;
+          const r12_i2_j = r12[(i + 2) * L + j]!;
+          const r12_i3_j = r12[(i + 3) * L + j]!;
+          r13_e_i += k_j_e * r12_i_j;
+          r13_e_i1 += k_j_e * r12_i1_j;
+          r13_e_i2 += k_j_e * r12_i2_j;
+          r13_e_i3 += k_j_e * r12_i3_j;
+          r15[e * L + j] =
+            r15[e * L + j]! + (q_i_e * r12_i_j + q_i1_e * r12_i1_j + q_i2_e * r12_i2_j + q_i3_e * r12_i3_j);
+        }
+
+        r13[e * L + i] = r13_e_i;
+        r13[e * L + i + 1] = r13_e_i1;
+        r13[e * L + i + 2] = r13_e_i2;
+        r13[e * L + i + 3] = r13_e_i3;
+      }
+
+      for (; i < L; i++) {
+        let r13_e_i = r13[e * L + i]!;
+        const q_i_e = q[i * E + e]!;
+        for (let j = 0; j < L; j++) {
+          const k_j_e = k[j * E + e]!;
+          const r12_i_j = r12[i * L + j]!;
+          r13_e_i += k_j_e * r12_i_j;
+          r15[e * L + j] = r15[e * L + j]! + q_i_e * r12_i_j;
+        }
+
+        r13[e * L + i] = r13_e_i;
+      }
+    }
+  }
+
+  // one pass over memory for sum(dout[i,f]*stored(p[i,j]*(sum(ddq[i,e]*k[j,e], e) + sum(ddk[j,e]*q[i,e], e) - sum(p[i,i']*sum(ddq[i,e]*k[i',e], e), i') - sum(p[i,i']*sum(ddk[i',e]*q[i,e], e), i'))/sqrt(E)), i), sum(v[j,f]*stored(p[i,j]*sum(ddq[i,e]*k[j,e], e)), j), sum(v[j,f]*stored(p[i,j]*sum(ddk[j,e]*q[i,e], e)), j)
+  // dv is a reduction itself, derived by inlining, then sum-factor ×10, distribute ×6, sum-linear ×4, share-reduction ×2, factor-common ×2, fold-product ×4, merge-sums
+  {
+    for (let j = 0; j < L; j++) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        const r16_i_j = r16[i * L + j]!;
+        const r16_i1_j = r16[(i + 1) * L + j]!;
+        const r16_i2_j = r16[(i + 2) * L + j]!;
+        const r16_i3_j = r16[(i + 3) * L + j]!;
+        const r17_j_i = r17[j * L + i]!;
+        const r17_j_i1 = r17[j * L + i + 1]!;
+        const r17_j_i2 = r17[j * L + i + 2]!;
+        const r17_j_i3 = r17[j * L + i + 3]!;
+        const r19_j_i = r19[j * L + i]!;
+        const r19_j_i1 = r19[j * L + i + 1]!;
+        const r19_j_i2 = r19[j * L + i + 2]!;
+        const r19_j_i3 = r19[j * L + i + 3]!;
+        for (let f = 0; f < F; f++) {
+          const dout_i_f = dout[i * F + f]!;
+          const dout_i1_f = dout[(i + 1) * F + f]!;
+          const dout_i2_f = dout[(i + 2) * F + f]!;
+          const dout_i3_f = dout[(i + 3) * F + f]!;
+          const v_i_f = v[i * F + f]!;
+          const v_i1_f = v[(i + 1) * F + f]!;
+          const v_i2_f = v[(i + 2) * F + f]!;
+          const v_i3_f = v[(i + 3) * F + f]!;
+          dv[j * F + f] =
+            dv[j * F + f]! + (dout_i_f * r16_i_j + dout_i1_f * r16_i1_j + dout_i2_f * r16_i2_j + dout_i3_f * r16_i3_j);
+          r18[f * L + j] =
+            r18[f * L + j]! + (v_i_f * r17_j_i + v_i1_f * r17_j_i1 + v_i2_f * r17_j_i2 + v_i3_f * r17_j_i3);
+          r20[f * L + j] =
+            r20[f * L + j]! + (v_i_f * r19_j_i + v_i1_f * r19_j_i1 + v_i2_f * r19_j_i2 + v_i3_f * r19_j_i3);
+        }
+      }
+
+      for (; i < L; i++) {
+        const r16_i_j = r16[i * L + j]!;
+        const r17_j_i = r17[j * L + i]!;
+        const r19_j_i = r19[j * L + i]!;
+        for (let f = 0; f < F; f++) {
+          const dout_i_f = dout[i * F + f]!;
+          const v_i_f = v[i * F + f]!;
+          dv[j * F + f] = dv[j * F + f]! + dout_i_f * r16_i_j;
+          r18[f * L + j] = r18[f * L + j]! + v_i_f * r17_j_i;
+          r20[f * L + j] = r20[f * L + j]! + v_i_f * r19_j_i;
+        }
+      }
+    }
+  }
+
+  // dq[i,e] = (sum(sqrt(E)*ddk[j,e]*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)), j) + sum(k[j,e]*p[i,j]*(2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') + sum(ddk[j,e']*q[i,e'], e')*sum(dout[i,f]*v[j,f], f) + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e')*sum(dout[i,f]*v[i',f], f), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')*sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e')), j))/E
+  // derived from the naive backward by inlining, then sum-factor ×25, distribute ×20, sum-linear ×14, share-reduction ×15, factor-common ×3, fold-reduction, merge-sums, split-by-partner
+  {
+    const dq_inv = 1 / E;
+    for (let e = 0; e < E; e++) {
+      for (let i = 0; i < L; i++) {
+        const r3_e_i = r3[e * L + i]!;
+        const r13_e_i = r13[e * L + i]!;
+        dq[i * E + e] = dq_inv * (r3_e_i + r13_e_i);
+      }
+    }
+  }
+
+  // dk[j,e] = (sum(p[i,j]*q[i,e]*(sum(dout[i,f]*v[j,f], f)*sum(ddq[i,e']*k[j,e'], e') + sqrt(E)*sum(ddv[j,f]*dout[i,f], f) + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i') + sum(dout[i,f]*v[j,f], f)*sum(ddk[j,e']*q[i,e'], e') + 2*sum(dout[i,f]*o[i,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sqrt(E)*sum(p[i,i']*sum(ddv[i',f]*dout[i,f], f), i') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddq[i,e']*k[i',e'], e'), i') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddk[i',e']*q[i,e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddk[j,e']*q[i,e'], e') - sum(p[i,i']*sum(dout[i,f]*v[i',f], f)*sum(ddq[i,e']*k[i',e'], e'), i') - sum(dout[i,f]*o[i,f], f)*sum(ddq[i,e']*k[j,e'], e') - sum(dout[i,f]*v[j,f], f)*sum(p[i,i']*sum(ddk[i',e']*q[i,e'], e'), i')), i) + sum(sqrt(E)*ddq[i,e]*p[i,j]*(sum(dout[i,f]*v[j,f], f) - sum(dout[i,f]*o[i,f], f)), i))/E
+  // derived from the naive backward by inlining, then sum-factor ×25, distribute ×20, sum-linear ×14, share-reduction ×6, factor-common ×3, fold-product ×14, fold-reduction, merge-sums, split-by-partner
+  {
+    const dk_inv = 1 / E;
+    for (let e = 0; e < E; e++) {
+      for (let j = 0; j < L; j++) {
+        const r14_e_j = r14[e * L + j]!;
+        const r15_e_j = r15[e * L + j]!;
+        dk[j * E + e] = dk_inv * (r14_e_j + r15_e_j);
+      }
+    }
+  }
+
+  // ddout[i,f] = (sum(p[i,j]*v[j,f]*sum(ddq[i,e]*k[j,e], e), j) + sum(p[i,j]*v[j,f]*sum(ddk[j,e]*q[i,e], e), j) + sqrt(E)*sum(ddv[j,f]*p[i,j], j) - o[i,f]*sum(p[i,j]*sum(ddk[j,e]*q[i,e], e), j) - o[i,f]*sum(p[i,j]*sum(ddq[i,e]*k[j,e], e), j))/sqrt(E)
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×11, distribute ×6, sum-linear ×4, share-reduction ×6, factor-common ×2, fold-definition, merge-sums, split-by-partner, keep-cheapest
+  {
+    const ddout_o = new Float64Array(L); // -sum(p[i,j]*sum(ddk[j,e]*q[i,e], e), j)/sqrt(E) - sum(p[i,j]*sum(ddq[i,e]*k[j,e], e), j)/sqrt(E)
+    for (let i = 0; i < L; i++) {
+      const r7_i = r7[i]!;
+      const r11_i = r11[i]!;
+      ddout_o[i] = -(r7_i / Math.sqrt(E)) - r11_i / Math.sqrt(E);
+    }
+
+    const ddout_part = 1 / Math.sqrt(E);
+    let f = 0;
+    for (; f + 2 <= F; f += 2) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        const r21_f_i = r21[f * L + i]!;
+        const r18_f_i = r18[f * L + i]!;
+        const ddout_o_i = ddout_o[i]!;
+        const o_i_f = o[i * F + f]!;
+        const r20_f_i = r20[f * L + i]!;
+        const r21_f_i1 = r21[f * L + i + 1]!;
+        const r18_f_i1 = r18[f * L + i + 1]!;
+        const ddout_o_i1 = ddout_o[i + 1]!;
+        const o_i1_f = o[(i + 1) * F + f]!;
+        const r20_f_i1 = r20[f * L + i + 1]!;
+        const r21_f_i2 = r21[f * L + i + 2]!;
+        const r18_f_i2 = r18[f * L + i + 2]!;
+        const ddout_o_i2 = ddout_o[i + 2]!;
+        const o_i2_f = o[(i + 2) * F + f]!;
+        const r20_f_i2 = r20[f * L + i + 2]!;
+        const r21_f_i3 = r21[f * L + i + 3]!;
+        const r18_f_i3 = r18[f * L + i + 3]!;
+        const ddout_o_i3 = ddout_o[i + 3]!;
+        const o_i3_f = o[(i + 3) * F + f]!;
+        const r20_f_i3 = r20[f * L + i + 3]!;
+        const r21_f1_i = r21[(f + 1) * L + i]!;
+        const r18_f1_i = r18[(f + 1) * L + i]!;
+        const o_i_f1 = o[i * F + f + 1]!;
+        const r20_f1_i = r20[(f + 1) * L + i]!;
+        const r21_f1_i1 = r21[(f + 1) * L + i + 1]!;
+        const r18_f1_i1 = r18[(f + 1) * L + i + 1]!;
+        const o_i1_f1 = o[(i + 1) * F + f + 1]!;
+        const r20_f1_i1 = r20[(f + 1) * L + i + 1]!;
+        const r21_f1_i2 = r21[(f + 1) * L + i + 2]!;
+        const r18_f1_i2 = r18[(f + 1) * L + i + 2]!;
+        const o_i2_f1 = o[(i + 2) * F + f + 1]!;
+        const r20_f1_i2 = r20[(f + 1) * L + i + 2]!;
+        const r21_f1_i3 = r21[(f + 1) * L + i + 3]!;
+        const r18_f1_i3 = r18[(f + 1) * L + i + 3]!;
+        const o_i3_f1 = o[(i + 3) * F + f + 1]!;
+        const r20_f1_i3 = r20[(f + 1) * L + i + 3]!;
+        ddout[i * F + f] = r21_f_i + ddout_part * r18_f_i + ddout_o_i * o_i_f + ddout_part * r20_f_i;
+        ddout[(i + 1) * F + f] = r21_f_i1 + ddout_part * r18_f_i1 + ddout_o_i1 * o_i1_f + ddout_part * r20_f_i1;
+        ddout[(i + 2) * F + f] = r21_f_i2 + ddout_part * r18_f_i2 + ddout_o_i2 * o_i2_f + ddout_part * r20_f_i2;
+        ddout[(i + 3) * F + f] = r21_f_i3 + ddout_part * r18_f_i3 + ddout_o_i3 * o_i3_f + ddout_part * r20_f_i3;
+        ddout[i * F + f + 1] = r21_f1_i + ddout_part * r18_f1_i + ddout_o_i * o_i_f1 + ddout_part * r20_f1_i;
+        ddout[(i + 1) * F + f + 1] = r21_f1_i1 + ddout_part * r18_f1_i1 + ddout_o_i1 * o_i1_f1 + ddout_part * r20_f1_i1;
+        ddout[(i + 2) * F + f + 1] = r21_f1_i2 + ddout_part * r18_f1_i2 + ddout_o_i2 * o_i2_f1 + ddout_part * r20_f1_i2;
+        ddout[(i + 3) * F + f + 1] = r21_f1_i3 + ddout_part * r18_f1_i3 + ddout_o_i3 * o_i3_f1 + ddout_part * r20_f1_i3;
+      }
+
+      for (; i < L; i++) {
+        const r21_f_i = r21[f * L + i]!;
+        const r18_f_i = r18[f * L + i]!;
+        const ddout_o_i = ddout_o[i]!;
+        const o_i_f = o[i * F + f]!;
+        const r20_f_i = r20[f * L + i]!;
+        const r21_f1_i = r21[(f + 1) * L + i]!;
+        const r18_f1_i = r18[(f + 1) * L + i]!;
+        const o_i_f1 = o[i * F + f + 1]!;
+        const r20_f1_i = r20[(f + 1) * L + i]!;
+        ddout[i * F + f] = r21_f_i + ddout_part * r18_f_i + ddout_o_i * o_i_f + ddout_part * r20_f_i;
+        ddout[i * F + f + 1] = r21_f1_i + ddout_part * r18_f1_i + ddout_o_i * o_i_f1 + ddout_part * r20_f1_i;
+      }
+    }
+
+    for (; f < F; f++) {
+      let i = 0;
+      for (; i + 4 <= L; i += 4) {
+        const r21_f_i = r21[f * L + i]!;
+        const r18_f_i = r18[f * L + i]!;
+        const ddout_o_i = ddout_o[i]!;
+        const o_i_f = o[i * F + f]!;
+        const r20_f_i = r20[f * L + i]!;
+        const r21_f_i1 = r21[f * L + i + 1]!;
+        const r18_f_i1 = r18[f * L + i + 1]!;
+        const ddout_o_i1 = ddout_o[i + 1]!;
+        const o_i1_f = o[(i + 1) * F + f]!;
+        const r20_f_i1 = r20[f * L + i + 1]!;
+        const r21_f_i2 = r21[f * L + i + 2]!;
+        const r18_f_i2 = r18[f * L + i + 2]!;
+        const ddout_o_i2 = ddout_o[i + 2]!;
+        const o_i2_f = o[(i + 2) * F + f]!;
+        const r20_f_i2 = r20[f * L + i + 2]!;
+        const r21_f_i3 = r21[f * L + i + 3]!;
+        const r18_f_i3 = r18[f * L + i + 3]!;
+        const ddout_o_i3 = ddout_o[i + 3]!;
+        const o_i3_f = o[(i + 3) * F + f]!;
+        const r20_f_i3 = r20[f * L + i + 3]!;
+        ddout[i * F + f] = r21_f_i + ddout_part * r18_f_i + ddout_o_i * o_i_f + ddout_part * r20_f_i;
+        ddout[(i + 1) * F + f] = r21_f_i1 + ddout_part * r18_f_i1 + ddout_o_i1 * o_i1_f + ddout_part * r20_f_i1;
+        ddout[(i + 2) * F + f] = r21_f_i2 + ddout_part * r18_f_i2 + ddout_o_i2 * o_i2_f + ddout_part * r20_f_i2;
+        ddout[(i + 3) * F + f] = r21_f_i3 + ddout_part * r18_f_i3 + ddout_o_i3 * o_i3_f + ddout_part * r20_f_i3;
+      }
+
+      for (; i < L; i++) {
+        const r21_f_i = r21[f * L + i]!;
+        const r18_f_i = r18[f * L + i]!;
+        const ddout_o_i = ddout_o[i]!;
+        const o_i_f = o[i * F + f]!;
+        const r20_f_i = r20[f * L + i]!;
+        ddout[i * F + f] = r21_f_i + ddout_part * r18_f_i + ddout_o_i * o_i_f + ddout_part * r20_f_i;
+      }
+    }
+  }
+
+  return { dq: dq, dk: dk, dv: dv, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("attention: " + name + " must be a positive integer, got " + String(value));
@@ -674,4 +1975,10 @@ function checkCache(cache: AttentionCache): void {
   checkArray(cache.values.z, L, "cache.values.z");
   checkArray(cache.values.p, L * L, "cache.values.p");
   checkArray(cache.values.o, L * F, "cache.values.o");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -633,6 +633,870 @@ export function backwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface BatchnormDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float64Array;
+  /** with respect to gamma[d] */
+  dgamma: Float64Array;
+  /** with respect to beta[d] */
+  dbeta: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface BatchnormDoubleBuffers {
+  dx?: Float64Array;
+  dgamma?: Float64Array;
+  dbeta?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<BatchnormGradients>>,
+  dout: Float64Array,
+  cache: BatchnormCache,
+  into?: BatchnormDoubleBuffers,
+): BatchnormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const sq = cache.values.sq;
+  const var_ = cache.values.var;
+  const sqrtvar = cache.values.sqrtvar;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.sq,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.sq",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dgammax = new Float64Array(N * D);
+  const dxhat = new Float64Array(N * D);
+  const divar = new Float64Array(D);
+  const dsqrtvar = new Float64Array(D);
+  const dvar = new Float64Array(D);
+  const dsq = new Float64Array(N * D);
+  // step 11: dgammax[n,d] = dout[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dgammax[n * D + d] = dout[n * D + d]!;
+    }
+  }
+
+  // step 13: dxhat[n,d] = dgammax[n,d]*gamma[d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat[n * D + d] = dgammax[n * D + d]! * gamma[d]!;
+    }
+  }
+
+  // step 15: divar[d] = sum(dxhat[n,d]*xmu[n,d], n)
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dxhat[n * D + d]! * xmu[n * D + d]!;
+    }
+
+    divar[d] = acc;
+  }
+
+  // step 16: dsqrtvar[d] = -divar[d]/sqrtvar[d]^2
+  for (let d = 0; d < D; d++) {
+    dsqrtvar[d] = -(divar[d]! / (sqrtvar[d]! * sqrtvar[d]!));
+  }
+
+  // step 17: dvar[d] = 0.5*dsqrtvar[d]/sqrtvar[d]
+  for (let d = 0; d < D; d++) {
+    dvar[d] = (0.5 * dsqrtvar[d]!) / sqrtvar[d]!;
+  }
+
+  // step 18: dsq[n,d] = dvar[d]/N
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dsq[n * D + d] = dvar[d]! / N;
+    }
+  }
+
+  // step 24 reversed: dx[n,d] = dx_1[n,d] + dx_2[n,d]
+  // ddx_1[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_1[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+  // ddx_2[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_2[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+
+  // step 23 reversed: dx_2[n,d] = dmu[d]/N
+  // ddmu[d] = sum(ddx_2[n,d]/N, n)
+  //   local derivative ∂/∂dmu[d] = 1/N
+  const ddmu = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += gg_dx[n * D + d]! / N;
+    }
+
+    ddmu[d] = acc;
+  }
+
+  // step 22 reversed: dmu[d] = -sum(dxmu[n,d], n)
+  // ddxmu1[n,d] = -ddmu[d]
+  //   local derivative ∂/∂dxmu[n,d] = -1
+  const ddxmu1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxmu1[n * D + d] = -ddmu[d]!;
+    }
+  }
+
+  // step 21 reversed: dx_1[n,d] = dxmu[n,d]
+  // ddxmu2[n,d] = ddx_1[n,d]
+  //   local derivative ∂/∂dxmu[n,d] = 1
+  // (the same array as ddx_1[n,d]: no copy)
+
+  // step 20 reversed: dxmu[n,d] = dxmu_1[n,d] + dxmu_2[n,d]
+  // ddxmu[n,d] = ddxmu1[n,d] + ddxmu2[n,d]
+  const ddxmu = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxmu[n * D + d] = ddxmu1[n * D + d]! + gg_dx[n * D + d]!;
+    }
+  }
+
+  // ddxmu_1[n,d] = ddxmu[n,d]
+  //   local derivative ∂/∂dxmu_1[n,d] = 1
+  // (the same array as ddxmu[n,d]: no copy)
+  // ddxmu_2[n,d] = ddxmu[n,d]
+  //   local derivative ∂/∂dxmu_2[n,d] = 1
+  // (the same array as ddxmu[n,d]: no copy)
+
+  // step 19 reversed: dxmu_2[n,d] = 2*dsq[n,d]*xmu[n,d]
+  // dxmu1[n,d] = 2*ddxmu_2[n,d]*dsq[n,d]
+  //   local derivative ∂/∂xmu[n,d] = 2*dsq[n,d]
+  const dxmu1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu1[n * D + d] = 2 * ddxmu[n * D + d]! * dsq[n * D + d]!;
+    }
+  }
+
+  // ddsq[n,d] = 2*ddxmu_2[n,d]*xmu[n,d]
+  //   local derivative ∂/∂dsq[n,d] = 2*xmu[n,d]
+  const ddsq = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddsq[n * D + d] = 2 * ddxmu[n * D + d]! * xmu[n * D + d]!;
+    }
+  }
+
+  // step 18 reversed: dsq[n,d] = dvar[d]/N
+  // ddvar[d] = sum(ddsq[n,d]/N, n)
+  //   local derivative ∂/∂dvar[d] = 1/N
+  const ddvar = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += ddsq[n * D + d]! / N;
+    }
+
+    ddvar[d] = acc;
+  }
+
+  // step 17 reversed: dvar[d] = 0.5*dsqrtvar[d]/sqrtvar[d]
+  // dsqrtvar1[d] = -0.5*ddvar[d]*dsqrtvar[d]/sqrtvar[d]^2
+  //   local derivative ∂/∂sqrtvar[d] = -0.5*dsqrtvar[d]/sqrtvar[d]^2
+  const dsqrtvar1 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    dsqrtvar1[d] = (-0.5 * ddvar[d]! * dsqrtvar[d]!) / (sqrtvar[d]! * sqrtvar[d]!);
+  }
+
+  // ddsqrtvar[d] = 0.5*ddvar[d]/sqrtvar[d]
+  //   local derivative ∂/∂dsqrtvar[d] = 0.5/sqrtvar[d]
+  const ddsqrtvar = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    ddsqrtvar[d] = (0.5 * ddvar[d]!) / sqrtvar[d]!;
+  }
+
+  // step 16 reversed: dsqrtvar[d] = -divar[d]/sqrtvar[d]^2
+  // dsqrtvar2[d] = 2*ddsqrtvar[d]*divar[d]/sqrtvar[d]^3
+  //   local derivative ∂/∂sqrtvar[d] = 2*divar[d]/sqrtvar[d]^3
+  const dsqrtvar2 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    dsqrtvar2[d] = (2 * ddsqrtvar[d]! * divar[d]!) / (sqrtvar[d]! * sqrtvar[d]! * sqrtvar[d]!);
+  }
+
+  // ddivar[d] = -ddsqrtvar[d]/sqrtvar[d]^2
+  //   local derivative ∂/∂divar[d] = -1/sqrtvar[d]^2
+  const ddivar = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    ddivar[d] = -(ddsqrtvar[d]! / (sqrtvar[d]! * sqrtvar[d]!));
+  }
+
+  // step 15 reversed: divar[d] = sum(dxhat[n,d]*xmu[n,d], n)
+  // dxmu2[n,d] = ddivar[d]*dxhat[n,d]
+  //   local derivative ∂/∂xmu[n,d] = dxhat[n,d]
+  const dxmu2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu2[n * D + d] = ddivar[d]! * dxhat[n * D + d]!;
+    }
+  }
+
+  // ddxhat1[n,d] = ddivar[d]*xmu[n,d]
+  //   local derivative ∂/∂dxhat[n,d] = xmu[n,d]
+  const ddxhat1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat1[n * D + d] = ddivar[d]! * xmu[n * D + d]!;
+    }
+  }
+
+  // step 14 reversed: dxmu_1[n,d] = dxhat[n,d]*ivar[d]
+  // divar1[d] = sum(ddxmu_1[n,d]*dxhat[n,d], n)
+  //   local derivative ∂/∂ivar[d] = dxhat[n,d]
+  const divar1 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += ddxmu[n * D + d]! * dxhat[n * D + d]!;
+    }
+
+    divar1[d] = acc;
+  }
+
+  // ddxhat2[n,d] = ddxmu_1[n,d]*ivar[d]
+  //   local derivative ∂/∂dxhat[n,d] = ivar[d]
+  const ddxhat2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat2[n * D + d] = ddxmu[n * D + d]! * ivar[d]!;
+    }
+  }
+
+  // step 13 reversed: dxhat[n,d] = dgammax[n,d]*gamma[d]
+  // ddxhat[n,d] = ddxhat1[n,d] + ddxhat2[n,d]
+  const ddxhat = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat[n * D + d] = ddxhat1[n * D + d]! + ddxhat2[n * D + d]!;
+    }
+  }
+
+  // dgamma[d] = sum(ddxhat[n,d]*dgammax[n,d], n)
+  //   local derivative ∂/∂gamma[d] = dgammax[n,d]
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += ddxhat[n * D + d]! * dgammax[n * D + d]!;
+    }
+
+    dgamma[d] = acc;
+  }
+
+  // ddgammax1[n,d] = ddxhat[n,d]*gamma[d]
+  //   local derivative ∂/∂dgammax[n,d] = gamma[d]
+  const ddgammax1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddgammax1[n * D + d] = ddxhat[n * D + d]! * gamma[d]!;
+    }
+  }
+
+  // step 12 reversed: dgamma[d] = sum(dgammax[n,d]*xhat[n,d], n)
+  // dxhat[n,d] = ddgamma[d]*dgammax[n,d]
+  //   local derivative ∂/∂xhat[n,d] = dgammax[n,d]
+  const dxhat1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat1[n * D + d] = gg_dgamma[d]! * dgammax[n * D + d]!;
+    }
+  }
+
+  // ddgammax2[n,d] = ddgamma[d]*xhat[n,d]
+  //   local derivative ∂/∂dgammax[n,d] = xhat[n,d]
+  const ddgammax2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddgammax2[n * D + d] = gg_dgamma[d]! * xhat[n * D + d]!;
+    }
+  }
+
+  // step 11 reversed: dgammax[n,d] = dout[n,d]
+  // ddgammax[n,d] = ddgammax1[n,d] + ddgammax2[n,d]
+  const ddgammax = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddgammax[n * D + d] = ddgammax1[n * D + d]! + ddgammax2[n * D + d]!;
+    }
+  }
+
+  // ddout1[n,d] = ddgammax[n,d]
+  //   local derivative ∂/∂dout[n,d] = 1
+  // (the same array as ddgammax[n,d]: no copy)
+
+  // step 10 reversed: dbeta[d] = sum(dout[n,d], n)
+  // ddout2[n,d] = ddbeta[d]
+  //   local derivative ∂/∂dout[n,d] = 1
+  const ddout2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout2[n * D + d] = gg_dbeta[d]!;
+    }
+  }
+
+  // step 7 reversed: xhat[n,d] = xmu[n,d] * ivar[d]
+  // dxmu3[n,d] = dxhat[n,d]*ivar[d]
+  //   local derivative ∂/∂xmu[n,d] = ivar[d]
+  const dxmu3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu3[n * D + d] = dxhat1[n * D + d]! * ivar[d]!;
+    }
+  }
+
+  // divar2[d] = sum(dxhat[n,d]*xmu[n,d], n)
+  //   local derivative ∂/∂ivar[d] = xmu[n,d]
+  const divar2 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dxhat1[n * D + d]! * xmu[n * D + d]!;
+    }
+
+    divar2[d] = acc;
+  }
+
+  // step 6 reversed: ivar[d] = 1/sqrtvar[d]
+  // divar[d] = divar1[d] + divar2[d]
+  const divar3 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    divar3[d] = divar1[d]! + divar2[d]!;
+  }
+
+  // dsqrtvar3[d] = -divar[d]/sqrtvar[d]^2
+  //   local derivative ∂/∂sqrtvar[d] = -1/sqrtvar[d]^2
+  const dsqrtvar3 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    dsqrtvar3[d] = -(divar3[d]! / (sqrtvar[d]! * sqrtvar[d]!));
+  }
+
+  // step 5 reversed: sqrtvar[d] = sqrt(var[d] + eps)
+  // dsqrtvar[d] = dsqrtvar1[d] + dsqrtvar2[d] + dsqrtvar3[d]
+  const dsqrtvar4 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    dsqrtvar4[d] = dsqrtvar1[d]! + dsqrtvar2[d]! + dsqrtvar3[d]!;
+  }
+
+  // dvar[d] = 0.5*dsqrtvar[d]/sqrtvar[d]
+  //   local derivative ∂/∂var[d] = 0.5/sqrtvar[d]
+  const dvar1 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    dvar1[d] = (0.5 * dsqrtvar4[d]!) / sqrtvar[d]!;
+  }
+
+  // step 4 reversed: var[d] = 1/N * sum(sq[n,d], n)
+  // dsq[n,d] = dvar[d]/N
+  //   local derivative ∂/∂sq[n,d] = 1/N
+  const dsq1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dsq1[n * D + d] = dvar1[d]! / N;
+    }
+  }
+
+  // step 3 reversed: sq[n,d] = xmu[n,d]^2
+  // dxmu4[n,d] = 2*dsq[n,d]*xmu[n,d]
+  //   local derivative ∂/∂xmu[n,d] = 2*xmu[n,d]
+  const dxmu4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu4[n * D + d] = 2 * dsq1[n * D + d]! * xmu[n * D + d]!;
+    }
+  }
+
+  // step 2 reversed: xmu[n,d] = x[n,d] - mu[d]
+  // dxmu[n,d] = dxmu1[n,d] + dxmu2[n,d] + dxmu3[n,d] + dxmu4[n,d]
+  const dxmu = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu[n * D + d] = dxmu1[n * D + d]! + dxmu2[n * D + d]! + dxmu3[n * D + d]! + dxmu4[n * D + d]!;
+    }
+  }
+
+  // dx1[n,d] = dxmu[n,d]
+  //   local derivative ∂/∂x[n,d] = 1
+  // (the same array as dxmu[n,d]: no copy)
+  // dmu[d] = -sum(dxmu[n,d], n)
+  //   local derivative ∂/∂mu[d] = -1
+  const dmu = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += dxmu[n * D + d]!;
+    }
+
+    dmu[d] = -acc;
+  }
+
+  // step 1 reversed: mu[d] = 1/N * sum(x[n,d], n)
+  // dx2[n,d] = dmu[d]/N
+  //   local derivative ∂/∂x[n,d] = 1/N
+  const dx2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = dmu[d]! / N;
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,d] = dx1[n,d] + dx2[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dxmu[n * D + d]! + dx2[n * D + d]!;
+    }
+  }
+
+  // dbeta[d] = 0
+  dbeta.fill(0);
+  // ddout[n,d] = ddout1[n,d] + ddout2[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] = ddgammax[n * D + d]! + ddout2[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = ivar[d]*(gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + 3*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d], n')*sum(dout[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*dout[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n'))/N^2
+ *   dgamma[d] = ivar[d]*(N*sum(ddx[n,d]*dout[n,d], n) - sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n) - sum(ddx[n,d], n)*sum(dout[n,d], n))/N
+ *   dbeta[d] = 0
+ *   ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
+ *
+ * 3 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<BatchnormGradients>>,
+  dout: Float64Array,
+  cache: BatchnormCache,
+  into?: BatchnormDoubleBuffers,
+): BatchnormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const ivar = cache.values.ivar;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.sq,
+        cache.values.var,
+        cache.values.sqrtvar,
+        cache.values.ivar,
+        cache.values.xhat,
+        cache.values.gammax,
+        cache.values.out,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.sq",
+        "cache.values.var",
+        "cache.values.sqrtvar",
+        "cache.values.ivar",
+        "cache.values.xhat",
+        "cache.values.gammax",
+        "cache.values.out",
+      ],
+    );
+  const r = new Float64Array(D); // sum(ddx[n,d], n)
+  const r1 = new Float64Array(D); // sum(dout[n,d]*xhat[n,d], n)
+  const r2 = new Float64Array(D); // sum(ddx[n,d]*xhat[n,d], n)
+  const r3 = new Float64Array(D); // sum(ddx[n,d]*dout[n,d], n)
+  const r4 = new Float64Array(D); // sum(dout[n,d], n)
+
+  // one pass over memory for sum(ddx[n,d], n), sum(dout[n,d]*xhat[n,d], n), sum(ddx[n,d]*xhat[n,d], n), sum(ddx[n,d]*dout[n,d], n), sum(dout[n,d], n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        r[d] = r[d]! + (gg_dx_n_d + gg_dx_n1_d + gg_dx_n2_d + gg_dx_n3_d);
+        r1[d] = r1[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
+        r2[d] =
+          r2[d]! + (gg_dx_n_d * xhat_n_d + gg_dx_n1_d * xhat_n1_d + gg_dx_n2_d * xhat_n2_d + gg_dx_n3_d * xhat_n3_d);
+        r3[d] =
+          r3[d]! + (gg_dx_n_d * dout_n_d + gg_dx_n1_d * dout_n1_d + gg_dx_n2_d * dout_n2_d + gg_dx_n3_d * dout_n3_d);
+        r4[d] = r4[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
+      }
+    }
+
+    for (; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        r[d] = r[d]! + gg_dx_n_d;
+        r1[d] = r1[d]! + dout_n_d * xhat_n_d;
+        r2[d] = r2[d]! + gg_dx_n_d * xhat_n_d;
+        r3[d] = r3[d]! + gg_dx_n_d * dout_n_d;
+        r4[d] = r4[d]! + dout_n_d;
+      }
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = ivar[d]*(gamma[d]*ivar[d]*sum(ddx[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + 3*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n')*sum(dout[n',d]*xhat[n',d], n') + N^2*ddgamma[d]*dout[n,d] + gamma[d]*ivar[d]*sum(dout[n',d], n')*sum(ddx[n',d]*xhat[n',d], n') + gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d], n')*sum(dout[n',d], n') - N*ddgamma[d]*xhat[n,d]*sum(dout[n',d]*xhat[n',d], n') - N*gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*dout[n',d], n') - N*ddgamma[d]*sum(dout[n',d], n') - N*ddx[n,d]*gamma[d]*ivar[d]*sum(dout[n',d]*xhat[n',d], n') - N*dout[n,d]*gamma[d]*ivar[d]*sum(ddx[n',d]*xhat[n',d], n'))/N^2
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×17, distribute ×23, sum-linear ×11, sum-invariant, expand-definitions, share-reduction ×2, factor-common, fold-product ×12
+  // ddout[n,d] = (N*ddbeta[d] + N*ddgamma[d]*xhat[n,d] + N*ddx[n,d]*gamma[d]*ivar[d] - gamma[d]*ivar[d]*xhat[n,d]*sum(ddx[n',d]*xhat[n',d], n') - gamma[d]*ivar[d]*sum(ddx[n',d], n'))/N
+  // derived from the naive backward by inlining, then unfold-product ×2, sum-factor ×3, distribute ×6, sum-linear, expand-definitions, share-reduction, factor-common, fold-product ×5
+  {
+    const per_d = new Float64Array(D * 7); // dx_offset = gamma[d]*ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + gamma[d]*ivar[d]^2*sum(dout[n,d], n)*sum(ddx[n,d]*xhat[n,d], n)/N^2 - ddgamma[d]*ivar[d]*sum(dout[n,d], n)/N; dx_xhat = 3*gamma[d]*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n)/N^2 + gamma[d]*ivar[d]^2*sum(ddx[n,d], n)*sum(dout[n,d], n)/N^2 - gamma[d]*ivar[d]^2*sum(ddx[n,d]*dout[n,d], n)/N - ddgamma[d]*ivar[d]*sum(dout[n,d]*xhat[n,d], n)/N; dx_dout = ddgamma[d]*ivar[d] - gamma[d]*ivar[d]^2*sum(ddx[n,d]*xhat[n,d], n)/N; dx_ddx = -gamma[d]*ivar[d]^2*sum(dout[n,d]*xhat[n,d], n)/N; ddout_offset = ddbeta[d] - gamma[d]*ivar[d]*sum(ddx[n,d], n)/N; ddout_xhat = ddgamma[d] - gamma[d]*ivar[d]*sum(ddx[n,d]*xhat[n,d], n)/N; ddout_ddx = gamma[d]*ivar[d]
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      const ivar_d = ivar[d]!;
+      const r_d = r[d]!;
+      const r1_d = r1[d]!;
+      const gg_dgamma_d = gg_dgamma[d]!;
+      const r4_d = r4[d]!;
+      const r2_d = r2[d]!;
+      const r3_d = r3[d]!;
+      const gg_dbeta_d = gg_dbeta[d]!;
+      per_d[d * 7] =
+        (gamma_d * (ivar_d * ivar_d) * r_d * r1_d) / (N * N) -
+        (gg_dgamma_d * ivar_d * r4_d) / N +
+        (gamma_d * (ivar_d * ivar_d) * r4_d * r2_d) / (N * N);
+      per_d[d * 7 + 1] =
+        (3 * gamma_d * (ivar_d * ivar_d) * r2_d * r1_d) / (N * N) -
+        (gamma_d * (ivar_d * ivar_d) * r3_d) / N +
+        (gamma_d * (ivar_d * ivar_d) * r_d * r4_d) / (N * N) -
+        (gg_dgamma_d * ivar_d * r1_d) / N;
+      per_d[d * 7 + 2] = -((gamma_d * (ivar_d * ivar_d) * r2_d) / N) + gg_dgamma_d * ivar_d;
+      per_d[d * 7 + 3] = -((gamma_d * (ivar_d * ivar_d) * r1_d) / N);
+      per_d[d * 7 + 4] = gg_dbeta_d - (gamma_d * ivar_d * r_d) / N;
+      per_d[d * 7 + 5] = gg_dgamma_d - (gamma_d * ivar_d * r2_d) / N;
+      per_d[d * 7 + 6] = gamma_d * ivar_d;
+    }
+
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dx_offset_d = per_d[d * 7]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
+        const dout_n_d = dout[n * D + d]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        const dx_offset_d1 = per_d[(d + 1) * 7]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
+        const dx_xhat_d1 = per_d[(d + 1) * 7 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dx_dout_d1 = per_d[(d + 1) * 7 + 2]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const ddout_offset_d1 = per_d[(d + 1) * 7 + 4]!;
+        const ddout_xhat_d1 = per_d[(d + 1) * 7 + 5]!;
+        const ddout_ddx_d1 = per_d[(d + 1) * 7 + 6]!;
+        const dx_offset_d2 = per_d[(d + 2) * 7]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
+        const dx_xhat_d2 = per_d[(d + 2) * 7 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dx_dout_d2 = per_d[(d + 2) * 7 + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const ddout_offset_d2 = per_d[(d + 2) * 7 + 4]!;
+        const ddout_xhat_d2 = per_d[(d + 2) * 7 + 5]!;
+        const ddout_ddx_d2 = per_d[(d + 2) * 7 + 6]!;
+        const dx_offset_d3 = per_d[(d + 3) * 7]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
+        const dx_xhat_d3 = per_d[(d + 3) * 7 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dx_dout_d3 = per_d[(d + 3) * 7 + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const ddout_offset_d3 = per_d[(d + 3) * 7 + 4]!;
+        const ddout_xhat_d3 = per_d[(d + 3) * 7 + 5]!;
+        const ddout_ddx_d3 = per_d[(d + 3) * 7 + 6]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
+        const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
+        const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
+        const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[n * D + d + 1] = dx_offset_d1 + gg_dx_n_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n_d1 + dx_dout_d1 * dout_n_d1;
+        ddout[n * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n_d1 + gg_dx_n_d1 * ddout_ddx_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + gg_dx_n_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n_d2 + dx_dout_d2 * dout_n_d2;
+        ddout[n * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n_d2 + gg_dx_n_d2 * ddout_ddx_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + gg_dx_n_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n_d3 + dx_dout_d3 * dout_n_d3;
+        ddout[n * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n_d3 + gg_dx_n_d3 * ddout_ddx_d3;
+        dx[(n + 1) * D + d] = dx_offset_d + gg_dx_n1_d * dx_ddx_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d;
+        ddout[(n + 1) * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n1_d + gg_dx_n1_d * ddout_ddx_d;
+        dx[(n + 1) * D + d + 1] =
+          dx_offset_d1 + gg_dx_n1_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n1_d1 + dx_dout_d1 * dout_n1_d1;
+        ddout[(n + 1) * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n1_d1 + gg_dx_n1_d1 * ddout_ddx_d1;
+        dx[(n + 1) * D + d + 2] =
+          dx_offset_d2 + gg_dx_n1_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n1_d2 + dx_dout_d2 * dout_n1_d2;
+        ddout[(n + 1) * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n1_d2 + gg_dx_n1_d2 * ddout_ddx_d2;
+        dx[(n + 1) * D + d + 3] =
+          dx_offset_d3 + gg_dx_n1_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n1_d3 + dx_dout_d3 * dout_n1_d3;
+        ddout[(n + 1) * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n1_d3 + gg_dx_n1_d3 * ddout_ddx_d3;
+      }
+
+      for (; d < D; d++) {
+        const dx_offset_d = per_d[d * 7]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
+        const dout_n_d = dout[n * D + d]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[(n + 1) * D + d] = dx_offset_d + gg_dx_n1_d * dx_ddx_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d;
+        ddout[(n + 1) * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n1_d + gg_dx_n1_d * ddout_ddx_d;
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const dx_offset_d = per_d[d * 7]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
+        const dout_n_d = dout[n * D + d]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        const dx_offset_d1 = per_d[(d + 1) * 7]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
+        const dx_xhat_d1 = per_d[(d + 1) * 7 + 1]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const dx_dout_d1 = per_d[(d + 1) * 7 + 2]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const ddout_offset_d1 = per_d[(d + 1) * 7 + 4]!;
+        const ddout_xhat_d1 = per_d[(d + 1) * 7 + 5]!;
+        const ddout_ddx_d1 = per_d[(d + 1) * 7 + 6]!;
+        const dx_offset_d2 = per_d[(d + 2) * 7]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
+        const dx_xhat_d2 = per_d[(d + 2) * 7 + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const dx_dout_d2 = per_d[(d + 2) * 7 + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const ddout_offset_d2 = per_d[(d + 2) * 7 + 4]!;
+        const ddout_xhat_d2 = per_d[(d + 2) * 7 + 5]!;
+        const ddout_ddx_d2 = per_d[(d + 2) * 7 + 6]!;
+        const dx_offset_d3 = per_d[(d + 3) * 7]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
+        const dx_xhat_d3 = per_d[(d + 3) * 7 + 1]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const dx_dout_d3 = per_d[(d + 3) * 7 + 2]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const ddout_offset_d3 = per_d[(d + 3) * 7 + 4]!;
+        const ddout_xhat_d3 = per_d[(d + 3) * 7 + 5]!;
+        const ddout_ddx_d3 = per_d[(d + 3) * 7 + 6]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+        dx[n * D + d + 1] = dx_offset_d1 + gg_dx_n_d1 * dx_ddx_d1 + dx_xhat_d1 * xhat_n_d1 + dx_dout_d1 * dout_n_d1;
+        ddout[n * D + d + 1] = ddout_offset_d1 + ddout_xhat_d1 * xhat_n_d1 + gg_dx_n_d1 * ddout_ddx_d1;
+        dx[n * D + d + 2] = dx_offset_d2 + gg_dx_n_d2 * dx_ddx_d2 + dx_xhat_d2 * xhat_n_d2 + dx_dout_d2 * dout_n_d2;
+        ddout[n * D + d + 2] = ddout_offset_d2 + ddout_xhat_d2 * xhat_n_d2 + gg_dx_n_d2 * ddout_ddx_d2;
+        dx[n * D + d + 3] = dx_offset_d3 + gg_dx_n_d3 * dx_ddx_d3 + dx_xhat_d3 * xhat_n_d3 + dx_dout_d3 * dout_n_d3;
+        ddout[n * D + d + 3] = ddout_offset_d3 + ddout_xhat_d3 * xhat_n_d3 + gg_dx_n_d3 * ddout_ddx_d3;
+      }
+
+      for (; d < D; d++) {
+        const dx_offset_d = per_d[d * 7]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
+        const dx_xhat_d = per_d[d * 7 + 1]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dx_dout_d = per_d[d * 7 + 2]!;
+        const dout_n_d = dout[n * D + d]!;
+        const ddout_offset_d = per_d[d * 7 + 4]!;
+        const ddout_xhat_d = per_d[d * 7 + 5]!;
+        const ddout_ddx_d = per_d[d * 7 + 6]!;
+        dx[n * D + d] = dx_offset_d + gg_dx_n_d * dx_ddx_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d;
+        ddout[n * D + d] = ddout_offset_d + ddout_xhat_d * xhat_n_d + gg_dx_n_d * ddout_ddx_d;
+      }
+    }
+  }
+
+  // one pass over memory for dgamma, dbeta
+  // dgamma[d] = ivar[d]*(N*sum(ddx[n,d]*dout[n,d], n) - sum(ddx[n,d]*xhat[n,d], n)*sum(dout[n,d]*xhat[n,d], n) - sum(ddx[n,d], n)*sum(dout[n,d], n))/N
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×7, distribute ×5, sum-linear ×3, distribute-in-sum, expand-definitions, share-reduction ×2, factor-common ×2, fold-product, merge-sums, keep-cheapest
+  // dbeta[d] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dgamma_inv = 1 / N;
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const ivar_d = ivar[d]!;
+      const r3_d = r3[d]!;
+      const r2_d = r2[d]!;
+      const r1_d = r1[d]!;
+      const r_d = r[d]!;
+      const r4_d = r4[d]!;
+      const ivar_d1 = ivar[d + 1]!;
+      const r3_d1 = r3[d + 1]!;
+      const r2_d1 = r2[d + 1]!;
+      const r1_d1 = r1[d + 1]!;
+      const r_d1 = r[d + 1]!;
+      const r4_d1 = r4[d + 1]!;
+      const ivar_d2 = ivar[d + 2]!;
+      const r3_d2 = r3[d + 2]!;
+      const r2_d2 = r2[d + 2]!;
+      const r1_d2 = r1[d + 2]!;
+      const r_d2 = r[d + 2]!;
+      const r4_d2 = r4[d + 2]!;
+      const ivar_d3 = ivar[d + 3]!;
+      const r3_d3 = r3[d + 3]!;
+      const r2_d3 = r2[d + 3]!;
+      const r1_d3 = r1[d + 3]!;
+      const r_d3 = r[d + 3]!;
+      const r4_d3 = r4[d + 3]!;
+      dgamma[d] = dgamma_inv * ivar_d * (N * r3_d - r2_d * r1_d - r_d * r4_d);
+      dbeta[d] = 0;
+      dgamma[d + 1] = dgamma_inv * ivar_d1 * (N * r3_d1 - r2_d1 * r1_d1 - r_d1 * r4_d1);
+      dbeta[d + 1] = 0;
+      dgamma[d + 2] = dgamma_inv * ivar_d2 * (N * r3_d2 - r2_d2 * r1_d2 - r_d2 * r4_d2);
+      dbeta[d + 2] = 0;
+      dgamma[d + 3] = dgamma_inv * ivar_d3 * (N * r3_d3 - r2_d3 * r1_d3 - r_d3 * r4_d3);
+      dbeta[d + 3] = 0;
+    }
+
+    for (; d < D; d++) {
+      const ivar_d = ivar[d]!;
+      const r3_d = r3[d]!;
+      const r2_d = r2[d]!;
+      const r1_d = r1[d]!;
+      const r_d = r[d]!;
+      const r4_d = r4[d]!;
+      dgamma[d] = dgamma_inv * ivar_d * (N * r3_d - r2_d * r1_d - r_d * r4_d);
+      dbeta[d] = 0;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
 /** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
 export interface BatchnormState {
   /** running_mean[d], initially 0 */
@@ -1333,4 +2197,10 @@ function checkCache(cache: BatchnormCache): void {
   checkArray(cache.values.xhat, N * D, "cache.values.xhat");
   checkArray(cache.values.gammax, N * D, "cache.values.gammax");
   checkArray(cache.values.out, N * D, "cache.values.out");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

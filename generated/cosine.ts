@@ -332,6 +332,819 @@ export function backwardFused(
   return { da: da, db: db };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface CosineDoubleGradients {
+  /** with respect to a[n,d] */
+  da: Float64Array;
+  /** with respect to b[n,d] */
+  db: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface CosineDoubleBuffers {
+  da?: Float64Array;
+  db?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<CosineGradients>>,
+  dout: Float64Array,
+  cache: CosineCache,
+  into?: CosineDoubleBuffers,
+): CosineDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const eps = cache.constants.eps;
+  const a = cache.values.a;
+  const b = cache.values.b;
+  const ab = cache.values.ab;
+  const aa = cache.values.aa;
+  const bb = cache.values.bb;
+  checkArray(dout, N, "dout");
+  const gg_da = cotangent(gg, "da", N * D);
+  const gg_db = cotangent(gg, "db", N * D);
+  const da = output(into, "da", N * D);
+  const db = output(into, "db", N * D);
+  const ddout = output(into, "ddout", N);
+  if (into !== undefined)
+    checkDisjoint(
+      [da, db, ddout],
+      ["into.da", "into.db", "into.ddout"],
+      [
+        gg_da,
+        gg_db,
+        dout,
+        cache.values.a,
+        cache.values.b,
+        cache.values.ab,
+        cache.values.aa,
+        cache.values.bb,
+        cache.values.sim,
+      ],
+      [
+        "gg.da",
+        "gg.db",
+        "dout",
+        "cache.values.a",
+        "cache.values.b",
+        "cache.values.ab",
+        "cache.values.aa",
+        "cache.values.bb",
+        "cache.values.sim",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dab = new Float64Array(N);
+  const daa = new Float64Array(N);
+  const dbb = new Float64Array(N);
+  // step 5: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
+  for (let n = 0; n < N; n++) {
+    dab[n] = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+  }
+
+  // step 6: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  for (let n = 0; n < N; n++) {
+    daa[n] = (-0.5 * ab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // step 7: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  for (let n = 0; n < N; n++) {
+    dbb[n] = (-0.5 * aa[n]! * ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // step 13 reversed: db[n,d] = db_1[n,d] + db_2[n,d]
+  // ddb_1[n,d] = ddb[n,d]
+  //   local derivative ∂/∂db_1[n,d] = 1
+  // (the same array as ddb[n,d]: no copy)
+  // ddb_2[n,d] = ddb[n,d]
+  //   local derivative ∂/∂db_2[n,d] = 1
+  // (the same array as ddb[n,d]: no copy)
+
+  // step 12 reversed: da[n,d] = da_1[n,d] + da_2[n,d]
+  // dda_1[n,d] = dda[n,d]
+  //   local derivative ∂/∂da_1[n,d] = 1
+  // (the same array as dda[n,d]: no copy)
+  // dda_2[n,d] = dda[n,d]
+  //   local derivative ∂/∂da_2[n,d] = 1
+  // (the same array as dda[n,d]: no copy)
+
+  // step 11 reversed: db_2[n,d] = a[n,d]*dab[n]
+  // da1[n,d] = ddb_2[n,d]*dab[n]
+  //   local derivative ∂/∂a[n,d] = dab[n]
+  const da1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da1[n * D + d] = gg_db[n * D + d]! * dab[n]!;
+    }
+  }
+
+  // ddab1[n] = sum(ddb_2[n,d]*a[n,d], d)
+  //   local derivative ∂/∂dab[n] = a[n,d]
+  const ddab1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_db[n * D + d]! * a[n * D + d]!;
+    }
+
+    ddab1[n] = acc;
+  }
+
+  // step 10 reversed: da_2[n,d] = b[n,d]*dab[n]
+  // db1[n,d] = dda_2[n,d]*dab[n]
+  //   local derivative ∂/∂b[n,d] = dab[n]
+  const db1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db1[n * D + d] = gg_da[n * D + d]! * dab[n]!;
+    }
+  }
+
+  // ddab2[n] = sum(dda_2[n,d]*b[n,d], d)
+  //   local derivative ∂/∂dab[n] = b[n,d]
+  const ddab2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_da[n * D + d]! * b[n * D + d]!;
+    }
+
+    ddab2[n] = acc;
+  }
+
+  // step 9 reversed: da_1[n,d] = 2*a[n,d]*daa[n]
+  // da2[n,d] = 2*dda_1[n,d]*daa[n]
+  //   local derivative ∂/∂a[n,d] = 2*daa[n]
+  const da2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da2[n * D + d] = 2 * gg_da[n * D + d]! * daa[n]!;
+    }
+  }
+
+  // ddaa[n] = 2*sum(dda_1[n,d]*a[n,d], d)
+  //   local derivative ∂/∂daa[n] = 2*a[n,d]
+  const ddaa = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_da[n * D + d]! * a[n * D + d]!;
+    }
+
+    ddaa[n] = 2 * acc;
+  }
+
+  // step 8 reversed: db_1[n,d] = 2*b[n,d]*dbb[n]
+  // db2[n,d] = 2*ddb_1[n,d]*dbb[n]
+  //   local derivative ∂/∂b[n,d] = 2*dbb[n]
+  const db2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db2[n * D + d] = 2 * gg_db[n * D + d]! * dbb[n]!;
+    }
+  }
+
+  // ddbb[n] = 2*sum(ddb_1[n,d]*b[n,d], d)
+  //   local derivative ∂/∂dbb[n] = 2*b[n,d]
+  const ddbb = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_db[n * D + d]! * b[n * D + d]!;
+    }
+
+    ddbb[n] = 2 * acc;
+  }
+
+  // step 7 reversed: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  // ddout1[n] = -0.5*ddbb[n]*aa[n]*ab[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂dout[n] = -0.5*aa[n]*ab[n]/(eps + aa[n]*bb[n])^1.5
+  const ddout1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddout1[n] = (-0.5 * ddbb[n]! * aa[n]! * ab[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // dab1[n] = -0.5*ddbb[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂ab[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dab1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab1[n] = (-0.5 * ddbb[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // daa1[n] = -0.5*ddbb[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  //   local derivative ∂/∂aa[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  const daa1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa1[n] =
+      -0.5 *
+      ddbb[n]! *
+      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
+        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+  }
+
+  // dbb1[n] = 0.75*ddbb[n]*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
+  //   local derivative ∂/∂bb[n] = 0.75*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
+  const dbb1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb1[n] = (0.75 * ddbb[n]! * (aa[n]! * aa[n]!) * ab[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
+  }
+
+  // step 6 reversed: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  // ddout2[n] = -0.5*ddaa[n]*ab[n]*bb[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂dout[n] = -0.5*ab[n]*bb[n]/(eps + aa[n]*bb[n])^1.5
+  const ddout2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddout2[n] = (-0.5 * ddaa[n]! * ab[n]! * bb[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // dab2[n] = -0.5*ddaa[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂ab[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dab2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab2[n] = (-0.5 * ddaa[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // daa2[n] = 0.75*ddaa[n]*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
+  //   local derivative ∂/∂aa[n] = 0.75*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
+  const daa2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa2[n] = (0.75 * ddaa[n]! * ab[n]! * (bb[n]! * bb[n]!) * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
+  }
+
+  // dbb2[n] = -0.5*ddaa[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  //   local derivative ∂/∂bb[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  const dbb2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb2[n] =
+      -0.5 *
+      ddaa[n]! *
+      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
+        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+  }
+
+  // step 5 reversed: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
+  // ddab[n] = ddab1[n] + ddab2[n]
+  const ddab = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddab[n] = ddab1[n]! + ddab2[n]!;
+  }
+
+  // ddout3[n] = ddab[n]/sqrt(eps + aa[n]*bb[n])
+  //   local derivative ∂/∂dout[n] = 1/sqrt(eps + aa[n]*bb[n]) (own rule; the CAS answer was rejected)
+  const ddout3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddout3[n] = ddab[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+  }
+
+  // daa3[n] = -0.5*ddab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂aa[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const daa3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa3[n] = (-0.5 * ddab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // dbb3[n] = -0.5*ddab[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂bb[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dbb3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb3[n] = (-0.5 * ddab[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // step 3 reversed: bb[n] = sum(b[n,d]^2, d)
+  // dbb[n] = dbb1[n] + dbb2[n] + dbb3[n]
+  const dbb4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb4[n] = dbb1[n]! + dbb2[n]! + dbb3[n]!;
+  }
+
+  // db3[n,d] = 2*dbb[n]*b[n,d]
+  //   local derivative ∂/∂b[n,d] = 2*b[n,d]
+  const db3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db3[n * D + d] = 2 * dbb4[n]! * b[n * D + d]!;
+    }
+  }
+
+  // step 2 reversed: aa[n] = sum(a[n,d]^2, d)
+  // daa[n] = daa1[n] + daa2[n] + daa3[n]
+  const daa4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa4[n] = daa1[n]! + daa2[n]! + daa3[n]!;
+  }
+
+  // da3[n,d] = 2*daa[n]*a[n,d]
+  //   local derivative ∂/∂a[n,d] = 2*a[n,d]
+  const da3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da3[n * D + d] = 2 * daa4[n]! * a[n * D + d]!;
+    }
+  }
+
+  // step 1 reversed: ab[n] = sum(a[n,d]*b[n,d], d)
+  // dab[n] = dab1[n] + dab2[n]
+  const dab3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab3[n] = dab1[n]! + dab2[n]!;
+  }
+
+  // da4[n,d] = dab[n]*b[n,d]
+  //   local derivative ∂/∂a[n,d] = b[n,d]
+  const da4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da4[n * D + d] = dab3[n]! * b[n * D + d]!;
+    }
+  }
+
+  // db4[n,d] = dab[n]*a[n,d]
+  //   local derivative ∂/∂b[n,d] = a[n,d]
+  const db4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db4[n * D + d] = dab3[n]! * a[n * D + d]!;
+    }
+  }
+
+  // gradients of the inputs
+  // da[n,d] = da1[n,d] + da2[n,d] + da3[n,d] + da4[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da[n * D + d] = da1[n * D + d]! + da2[n * D + d]! + da3[n * D + d]! + da4[n * D + d]!;
+    }
+  }
+
+  // db[n,d] = db1[n,d] + db2[n,d] + db3[n,d] + db4[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db[n * D + d] = db1[n * D + d]! + db2[n * D + d]! + db3[n * D + d]! + db4[n * D + d]!;
+    }
+  }
+
+  // ddout[n] = ddout1[n] + ddout2[n] + ddout3[n]
+  for (let n = 0; n < N; n++) {
+    ddout[n] = ddout1[n]! + ddout2[n]! + ddout3[n]!;
+  }
+
+  return { da: da, db: db, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   da[n,d]: staged, as in the naive kernel
+ *   db[n,d]: staged, as in the naive kernel
+ *   ddout[n] = (sum(ddb[n,d]*a[n,d], d) + sum(dda[n,d]*b[n,d], d) - aa[n]*ab[n]*sum(ddb[n,d]*b[n,d], d)/(eps + aa[n]*bb[n]) - ab[n]*bb[n]*sum(dda[n,d]*a[n,d], d)/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+ *
+ * 2 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<CosineGradients>>,
+  dout: Float64Array,
+  cache: CosineCache,
+  into?: CosineDoubleBuffers,
+): CosineDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const eps = cache.constants.eps;
+  const a = cache.values.a;
+  const b = cache.values.b;
+  const ab = cache.values.ab;
+  const aa = cache.values.aa;
+  const bb = cache.values.bb;
+  checkArray(dout, N, "dout");
+  const gg_da = cotangent(gg, "da", N * D);
+  const gg_db = cotangent(gg, "db", N * D);
+  const da = output(into, "da", N * D);
+  const db = output(into, "db", N * D);
+  const ddout = output(into, "ddout", N);
+  if (into !== undefined)
+    checkDisjoint(
+      [da, db, ddout],
+      ["into.da", "into.db", "into.ddout"],
+      [
+        gg_da,
+        gg_db,
+        dout,
+        cache.values.a,
+        cache.values.b,
+        cache.values.ab,
+        cache.values.aa,
+        cache.values.bb,
+        cache.values.sim,
+      ],
+      [
+        "gg.da",
+        "gg.db",
+        "dout",
+        "cache.values.a",
+        "cache.values.b",
+        "cache.values.ab",
+        "cache.values.aa",
+        "cache.values.bb",
+        "cache.values.sim",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dab = new Float64Array(N);
+  const daa = new Float64Array(N);
+  const dbb = new Float64Array(N);
+  // step 5: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
+  for (let n = 0; n < N; n++) {
+    dab[n] = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+  }
+
+  // step 6: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  for (let n = 0; n < N; n++) {
+    daa[n] = (-0.5 * ab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // step 7: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  for (let n = 0; n < N; n++) {
+    dbb[n] = (-0.5 * aa[n]! * ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  const r = new Float64Array(N); // sum(ddb[n,d]*a[n,d], d)
+  const r1 = new Float64Array(N); // sum(dda[n,d]*b[n,d], d)
+  const r2 = new Float64Array(N); // sum(ddb[n,d]*b[n,d], d)
+  const r3 = new Float64Array(N); // sum(dda[n,d]*a[n,d], d)
+
+  // one pass over memory for sum(ddb[n,d]*a[n,d], d), sum(dda[n,d]*b[n,d], d), sum(ddb[n,d]*b[n,d], d), sum(dda[n,d]*a[n,d], d)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      let r2_n = r2[n]!;
+      let r2_n1 = r2[n + 1]!;
+      let r2_n2 = r2[n + 2]!;
+      let r2_n3 = r2[n + 3]!;
+      let r3_n = r3[n]!;
+      let r3_n1 = r3[n + 1]!;
+      let r3_n2 = r3[n + 2]!;
+      let r3_n3 = r3[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const gg_db_n_d = gg_db[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const gg_db_n1_d = gg_db[(n + 1) * D + d]!;
+        const a_n1_d = a[(n + 1) * D + d]!;
+        const gg_db_n2_d = gg_db[(n + 2) * D + d]!;
+        const a_n2_d = a[(n + 2) * D + d]!;
+        const gg_db_n3_d = gg_db[(n + 3) * D + d]!;
+        const a_n3_d = a[(n + 3) * D + d]!;
+        const gg_da_n_d = gg_da[n * D + d]!;
+        const b_n_d = b[n * D + d]!;
+        const gg_da_n1_d = gg_da[(n + 1) * D + d]!;
+        const b_n1_d = b[(n + 1) * D + d]!;
+        const gg_da_n2_d = gg_da[(n + 2) * D + d]!;
+        const b_n2_d = b[(n + 2) * D + d]!;
+        const gg_da_n3_d = gg_da[(n + 3) * D + d]!;
+        const b_n3_d = b[(n + 3) * D + d]!;
+        r_n += gg_db_n_d * a_n_d;
+        r_n1 += gg_db_n1_d * a_n1_d;
+        r_n2 += gg_db_n2_d * a_n2_d;
+        r_n3 += gg_db_n3_d * a_n3_d;
+        r1_n += gg_da_n_d * b_n_d;
+        r1_n1 += gg_da_n1_d * b_n1_d;
+        r1_n2 += gg_da_n2_d * b_n2_d;
+        r1_n3 += gg_da_n3_d * b_n3_d;
+        r2_n += gg_db_n_d * b_n_d;
+        r2_n1 += gg_db_n1_d * b_n1_d;
+        r2_n2 += gg_db_n2_d * b_n2_d;
+        r2_n3 += gg_db_n3_d * b_n3_d;
+        r3_n += gg_da_n_d * a_n_d;
+        r3_n1 += gg_da_n1_d * a_n1_d;
+        r3_n2 += gg_da_n2_d * a_n2_d;
+        r3_n3 += gg_da_n3_d * a_n3_d;
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+      r2[n] = r2_n;
+      r2[n + 1] = r2_n1;
+      r2[n + 2] = r2_n2;
+      r2[n + 3] = r2_n3;
+      r3[n] = r3_n;
+      r3[n + 1] = r3_n1;
+      r3[n + 2] = r3_n2;
+      r3[n + 3] = r3_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
+      let r2_n = r2[n]!;
+      let r3_n = r3[n]!;
+      for (let d = 0; d < D; d++) {
+        const gg_db_n_d = gg_db[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const gg_da_n_d = gg_da[n * D + d]!;
+        const b_n_d = b[n * D + d]!;
+        r_n += gg_db_n_d * a_n_d;
+        r1_n += gg_da_n_d * b_n_d;
+        r2_n += gg_db_n_d * b_n_d;
+        r3_n += gg_da_n_d * a_n_d;
+      }
+
+      r[n] = r_n;
+      r1[n] = r1_n;
+      r2[n] = r2_n;
+      r3[n] = r3_n;
+    }
+  }
+
+  // ddout[n] = (sum(ddb[n,d]*a[n,d], d) + sum(dda[n,d]*b[n,d], d) - aa[n]*ab[n]*sum(ddb[n,d]*b[n,d], d)/(eps + aa[n]*bb[n]) - ab[n]*bb[n]*sum(dda[n,d]*a[n,d], d)/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then distribute, factor-common, merge-sums, split-by-partner, keep-cheapest
+  {
+    for (let n = 0; n < N; n++) {
+      const r_n = r[n]!;
+      const r1_n = r1[n]!;
+      const aa_n = aa[n]!;
+      const ab_n = ab[n]!;
+      const r2_n = r2[n]!;
+      const bb_n = bb[n]!;
+      const r3_n = r3[n]!;
+      ddout[n] =
+        (r_n + r1_n - (aa_n * ab_n * r2_n) / (eps + aa_n * bb_n) - (ab_n * bb_n * r3_n) / (eps + aa_n * bb_n)) /
+        Math.sqrt(eps + aa_n * bb_n);
+    }
+  }
+
+  // computed the staged way (no derived form is less work): da, db
+
+  // step 13 reversed: db[n,d] = db_1[n,d] + db_2[n,d]
+  // ddb_1[n,d] = ddb[n,d]
+  //   local derivative ∂/∂db_1[n,d] = 1
+  // (the same array as ddb[n,d]: no copy)
+  // ddb_2[n,d] = ddb[n,d]
+  //   local derivative ∂/∂db_2[n,d] = 1
+  // (the same array as ddb[n,d]: no copy)
+
+  // step 12 reversed: da[n,d] = da_1[n,d] + da_2[n,d]
+  // dda_1[n,d] = dda[n,d]
+  //   local derivative ∂/∂da_1[n,d] = 1
+  // (the same array as dda[n,d]: no copy)
+  // dda_2[n,d] = dda[n,d]
+  //   local derivative ∂/∂da_2[n,d] = 1
+  // (the same array as dda[n,d]: no copy)
+
+  // step 11 reversed: db_2[n,d] = a[n,d]*dab[n]
+  // da1[n,d] = ddb_2[n,d]*dab[n]
+  //   local derivative ∂/∂a[n,d] = dab[n]
+  const da1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da1[n * D + d] = gg_db[n * D + d]! * dab[n]!;
+    }
+  }
+
+  // ddab1[n] = sum(ddb_2[n,d]*a[n,d], d)
+  //   local derivative ∂/∂dab[n] = a[n,d]
+  const ddab1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_db[n * D + d]! * a[n * D + d]!;
+    }
+
+    ddab1[n] = acc;
+  }
+
+  // step 10 reversed: da_2[n,d] = b[n,d]*dab[n]
+  // db1[n,d] = dda_2[n,d]*dab[n]
+  //   local derivative ∂/∂b[n,d] = dab[n]
+  const db1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db1[n * D + d] = gg_da[n * D + d]! * dab[n]!;
+    }
+  }
+
+  // ddab2[n] = sum(dda_2[n,d]*b[n,d], d)
+  //   local derivative ∂/∂dab[n] = b[n,d]
+  const ddab2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_da[n * D + d]! * b[n * D + d]!;
+    }
+
+    ddab2[n] = acc;
+  }
+
+  // step 9 reversed: da_1[n,d] = 2*a[n,d]*daa[n]
+  // da2[n,d] = 2*dda_1[n,d]*daa[n]
+  //   local derivative ∂/∂a[n,d] = 2*daa[n]
+  const da2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da2[n * D + d] = 2 * gg_da[n * D + d]! * daa[n]!;
+    }
+  }
+
+  // ddaa[n] = 2*sum(dda_1[n,d]*a[n,d], d)
+  //   local derivative ∂/∂daa[n] = 2*a[n,d]
+  const ddaa = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_da[n * D + d]! * a[n * D + d]!;
+    }
+
+    ddaa[n] = 2 * acc;
+  }
+
+  // step 8 reversed: db_1[n,d] = 2*b[n,d]*dbb[n]
+  // db2[n,d] = 2*ddb_1[n,d]*dbb[n]
+  //   local derivative ∂/∂b[n,d] = 2*dbb[n]
+  const db2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db2[n * D + d] = 2 * gg_db[n * D + d]! * dbb[n]!;
+    }
+  }
+
+  // ddbb[n] = 2*sum(ddb_1[n,d]*b[n,d], d)
+  //   local derivative ∂/∂dbb[n] = 2*b[n,d]
+  const ddbb = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_db[n * D + d]! * b[n * D + d]!;
+    }
+
+    ddbb[n] = 2 * acc;
+  }
+
+  // step 7 reversed: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  // dab1[n] = -0.5*ddbb[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂ab[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dab1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab1[n] = (-0.5 * ddbb[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // daa1[n] = -0.5*ddbb[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  //   local derivative ∂/∂aa[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  const daa1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa1[n] =
+      -0.5 *
+      ddbb[n]! *
+      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
+        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+  }
+
+  // dbb1[n] = 0.75*ddbb[n]*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
+  //   local derivative ∂/∂bb[n] = 0.75*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
+  const dbb1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb1[n] = (0.75 * ddbb[n]! * (aa[n]! * aa[n]!) * ab[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
+  }
+
+  // step 6 reversed: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  // dab2[n] = -0.5*ddaa[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂ab[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dab2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab2[n] = (-0.5 * ddaa[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // daa2[n] = 0.75*ddaa[n]*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
+  //   local derivative ∂/∂aa[n] = 0.75*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
+  const daa2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa2[n] = (0.75 * ddaa[n]! * ab[n]! * (bb[n]! * bb[n]!) * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
+  }
+
+  // dbb2[n] = -0.5*ddaa[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  //   local derivative ∂/∂bb[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
+  const dbb2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb2[n] =
+      -0.5 *
+      ddaa[n]! *
+      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
+        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+  }
+
+  // step 5 reversed: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
+  // ddab[n] = ddab1[n] + ddab2[n]
+  const ddab = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddab[n] = ddab1[n]! + ddab2[n]!;
+  }
+
+  // daa3[n] = -0.5*ddab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂aa[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const daa3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa3[n] = (-0.5 * ddab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // dbb3[n] = -0.5*ddab[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  //   local derivative ∂/∂bb[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
+  const dbb3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb3[n] = (-0.5 * ddab[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+  }
+
+  // step 3 reversed: bb[n] = sum(b[n,d]^2, d)
+  // dbb[n] = dbb1[n] + dbb2[n] + dbb3[n]
+  const dbb4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dbb4[n] = dbb1[n]! + dbb2[n]! + dbb3[n]!;
+  }
+
+  // db3[n,d] = 2*dbb[n]*b[n,d]
+  //   local derivative ∂/∂b[n,d] = 2*b[n,d]
+  const db3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db3[n * D + d] = 2 * dbb4[n]! * b[n * D + d]!;
+    }
+  }
+
+  // step 2 reversed: aa[n] = sum(a[n,d]^2, d)
+  // daa[n] = daa1[n] + daa2[n] + daa3[n]
+  const daa4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    daa4[n] = daa1[n]! + daa2[n]! + daa3[n]!;
+  }
+
+  // da3[n,d] = 2*daa[n]*a[n,d]
+  //   local derivative ∂/∂a[n,d] = 2*a[n,d]
+  const da3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da3[n * D + d] = 2 * daa4[n]! * a[n * D + d]!;
+    }
+  }
+
+  // step 1 reversed: ab[n] = sum(a[n,d]*b[n,d], d)
+  // dab[n] = dab1[n] + dab2[n]
+  const dab3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dab3[n] = dab1[n]! + dab2[n]!;
+  }
+
+  // da4[n,d] = dab[n]*b[n,d]
+  //   local derivative ∂/∂a[n,d] = b[n,d]
+  const da4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da4[n * D + d] = dab3[n]! * b[n * D + d]!;
+    }
+  }
+
+  // db4[n,d] = dab[n]*a[n,d]
+  //   local derivative ∂/∂b[n,d] = a[n,d]
+  const db4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db4[n * D + d] = dab3[n]! * a[n * D + d]!;
+    }
+  }
+
+  // gradients of the inputs
+  // da[n,d] = da1[n,d] + da2[n,d] + da3[n,d] + da4[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      da[n * D + d] = da1[n * D + d]! + da2[n * D + d]! + da3[n * D + d]! + da4[n * D + d]!;
+    }
+  }
+
+  // db[n,d] = db1[n,d] + db2[n,d] + db3[n,d] + db4[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      db[n * D + d] = db1[n * D + d]! + db2[n * D + d]! + db3[n * D + d]! + db4[n * D + d]!;
+    }
+  }
+
+  return { da: da, db: db, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("cosine: " + name + " must be a positive integer, got " + String(value));
@@ -443,4 +1256,10 @@ function checkCache(cache: CosineCache): void {
   checkArray(cache.values.aa, N, "cache.values.aa");
   checkArray(cache.values.bb, N, "cache.values.bb");
   checkArray(cache.values.sim, N, "cache.values.sim");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -230,6 +230,279 @@ export function backwardFused(
   return { dz: dz };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface CrossEntropyDoubleGradients {
+  /** with respect to z[n,c] */
+  dz: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface CrossEntropyDoubleBuffers {
+  dz?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<CrossEntropyGradients>>,
+  dout: Float64Array,
+  cache: CrossEntropyCache,
+  into?: CrossEntropyDoubleBuffers,
+): CrossEntropyDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const z = cache.values.z;
+  const label = cache.values.label;
+  const m = cache.values.m;
+  checkArray(dout, 1, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.label, cache.values.m, cache.values.lse, cache.values.loss],
+      [
+        "gg.dz",
+        "dout",
+        "cache.values.z",
+        "cache.values.label",
+        "cache.values.m",
+        "cache.values.lse",
+        "cache.values.loss",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dlse = new Float64Array(N);
+  // step 5: dlse[n] = dout[]/N
+  for (let n = 0; n < N; n++) {
+    dlse[n] = dout[0]! / N;
+  }
+
+  // step 7 reversed: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  // ddz_1[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_1[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+  // ddz_2[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_2[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+
+  // step 6 reversed: dz_2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  // dz[n,c] = ddz_2[n,c]*dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - sum(ddz_2[n,c']*dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')
+  //   local derivative ∂/∂z[n,c'] = -dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2
+  //   local derivative ∂/∂z[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    for (let c = 0; c < C; c++) {
+      let acc1 = 0;
+      for (let c2 = 0; c2 < C; c2++) {
+        acc1 +=
+          (gg_dz[n * C + c2]! * dlse[n]! * Math.exp(z[n * C + c2]! - m[n]!) * Math.exp(z[n * C + c]! - m[n]!)) /
+          (acc * acc);
+      }
+
+      dz[n * C + c] = (gg_dz[n * C + c]! * dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc - acc1;
+    }
+  }
+
+  // ddlse[n] = sum(ddz_2[n,c]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), c)
+  //   local derivative ∂/∂dlse[n] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  const ddlse = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    let acc1 = 0;
+    for (let c = 0; c < C; c++) {
+      acc1 += (gg_dz[n * C + c]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
+    }
+
+    ddlse[n] = acc1;
+  }
+
+  // step 5 reversed: dlse[n] = dout[]/N
+  // ddout1 = sum(ddlse[n]/N, n)
+  //   local derivative ∂/∂dout[] = 1/N
+  const ddout1 = new Float64Array(1);
+  let acc = 0;
+  for (let n = 0; n < N; n++) {
+    acc += ddlse[n]! / N;
+  }
+
+  ddout1[0] = acc;
+
+  // step 4 reversed: dz_1[n,c] = -dout[]*delta(c, label[n])/N
+  // ddout2 = -sum(ddz_1[n,c]*delta(c, label[n])/N, c, n)
+  //   local derivative ∂/∂dout[] = -delta(c, label[n])/N
+  const ddout2 = new Float64Array(1);
+  let acc1 = 0;
+  for (let n1 = 0; n1 < N; n1++) {
+    const label_id = label[n1]!;
+    acc1 += gg_dz[n1 * C + label_id]! / N;
+  }
+
+  ddout2[0] = -acc1;
+
+  // gradients of the inputs
+  // ddout = ddout1[] + ddout2[]
+  ddout[0] = ddout1[0]! + ddout2[0]!;
+  return { dz: dz, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dz[n,c] = dout[]*exp(z[n,c] - stop(m[n]))*(ddz[n,c] - sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/exp(lse[n] - stop(m[n])))/N/exp(lse[n] - stop(m[n]))
+ *   ddout = (sum(sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)/exp(lse[n] - stop(m[n])), n) - sum(ddz[n,c]*delta(c, label[n]), c, n))/N
+ *
+ * 4 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<CrossEntropyGradients>>,
+  dout: Float64Array,
+  cache: CrossEntropyCache,
+  into?: CrossEntropyDoubleBuffers,
+): CrossEntropyDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const z = cache.values.z;
+  const label = cache.values.label;
+  const m = cache.values.m;
+  const lse = cache.values.lse;
+  checkArray(dout, 1, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.label, cache.values.m, cache.values.lse, cache.values.loss],
+      [
+        "gg.dz",
+        "dout",
+        "cache.values.z",
+        "cache.values.label",
+        "cache.values.m",
+        "cache.values.lse",
+        "cache.values.loss",
+      ],
+    );
+  const r = new Float64Array(N); // sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)
+  const r1 = new Float64Array(1); // sum(sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)/exp(lse[n] - stop(m[n])), n)
+  const r2 = new Float64Array(1); // sum(ddz[n,c]*delta(c, label[n]), c, n)
+
+  // one pass over memory for sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c), sum(ddz[n,c]*delta(c, label[n]), c, n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r21 = r2[0]!;
+      const m_n = m[n]!;
+      const m_n1 = m[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      const label_n = label[n]!;
+      const label_n1 = label[n + 1]!;
+      const label_n2 = label[n + 2]!;
+      const label_n3 = label[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        const gg_dz_n1_c = gg_dz[(n + 1) * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const gg_dz_n2_c = gg_dz[(n + 2) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const gg_dz_n3_c = gg_dz[(n + 3) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        r_n += gg_dz_n_c * Math.exp(z_n_c - m_n);
+        r_n1 += gg_dz_n1_c * Math.exp(z_n1_c - m_n1);
+        r_n2 += gg_dz_n2_c * Math.exp(z_n2_c - m_n2);
+        r_n3 += gg_dz_n3_c * Math.exp(z_n3_c - m_n3);
+        r21 +=
+          gg_dz_n_c * (c === label_n ? 1 : 0) +
+          gg_dz_n1_c * (c === label_n1 ? 1 : 0) +
+          gg_dz_n2_c * (c === label_n2 ? 1 : 0) +
+          gg_dz_n3_c * (c === label_n3 ? 1 : 0);
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r2[0] = r21;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r21 = r2[0]!;
+      const m_n = m[n]!;
+      const label_n = label[n]!;
+      for (let c = 0; c < C; c++) {
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        r_n += gg_dz_n_c * Math.exp(z_n_c - m_n);
+        r21 += gg_dz_n_c * (c === label_n ? 1 : 0);
+      }
+
+      r[n] = r_n;
+      r2[0] = r21;
+    }
+  }
+
+  // one pass over memory for sum(sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)/exp(lse[n] - stop(m[n])), n)
+  {
+    let r11 = r1[0]!;
+    for (let n = 0; n < N; n++) {
+      const r_n = r[n]!;
+      const lse_n = lse[n]!;
+      const m_n = m[n]!;
+      r11 += r_n / Math.exp(lse_n - m_n);
+    }
+
+    r1[0] = r11;
+  }
+
+  // dz[n,c] = dout[]*exp(z[n,c] - stop(m[n]))*(ddz[n,c] - sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/exp(lse[n] - stop(m[n])))/N/exp(lse[n] - stop(m[n]))
+  // derived from the naive backward by inlining, then fold-inverse, sum-factor, factor-common
+  {
+    for (let n = 0; n < N; n++) {
+      const dz_m = -m[n]!;
+      const dz_lse_m_r = -(r[n]! / Math.exp(lse[n]! - m[n]!));
+      const dz_dout_lse_m = dout[0]! / N / Math.exp(lse[n]! - m[n]!);
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        dz[n * C + c] = dz_dout_lse_m * Math.exp(dz_m + z_n_c) * (gg_dz_n_c + dz_lse_m_r);
+      }
+    }
+  }
+
+  // ddout = (sum(sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)/exp(lse[n] - stop(m[n])), n) - sum(ddz[n,c]*delta(c, label[n]), c, n))/N
+  // derived from the naive backward by inlining, then fold-inverse, sum-factor ×3, factor-common
+  {
+    ddout[0] = (r1[0]! - r2[0]!) / N;
+  }
+
+  return { dz: dz, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("cross_entropy: " + name + " must be a positive integer, got " + String(value));
@@ -378,4 +651,10 @@ function checkIds(ids: Int32Array, dims: readonly number[], name: string, sizeNa
         ") of the position it indexes",
     );
   }
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -784,6 +784,1186 @@ export function backwardFused(
   return { dE: dE, dgamma: dgamma, dbeta: dbeta };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface EmbeddingLayernormDoubleGradients {
+  /** with respect to E[v,d] */
+  dE: Float64Array;
+  /** with respect to gamma[d] */
+  dgamma: Float64Array;
+  /** with respect to beta[d] */
+  dbeta: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface EmbeddingLayernormDoubleBuffers {
+  dE?: Float64Array;
+  dgamma?: Float64Array;
+  dbeta?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<EmbeddingLayernormGradients>>,
+  dout: Float64Array,
+  cache: EmbeddingLayernormCache,
+  into?: EmbeddingLayernormDoubleBuffers,
+): EmbeddingLayernormDoubleGradients {
+  checkCache(cache);
+  const { B, S, V, D } = cache.sizes;
+  const ids = cache.values.ids;
+  const gamma = cache.values.gamma;
+  const x = cache.values.x;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
+  const rstd = cache.values.rstd;
+  checkArray(dout, B * S * D, "dout");
+  const gg_dE = cotangent(gg, "dE", V * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dE = output(into, "dE", V * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", B * S * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dE, dgamma, dbeta, ddout],
+      ["into.dE", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dE,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.ids,
+        cache.values.E,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.x,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.y,
+      ],
+      [
+        "gg.dE",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.ids",
+        "cache.values.E",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.x",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const drstd = new Float64Array(B * S);
+  const dvar = new Float64Array(B * S);
+  // step 10: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dout[(b * S + s) * D + d]! * gamma[d]! * xmu[(b * S + s) * D + d]!;
+      }
+
+      drstd[b * S + s] = acc;
+    }
+  }
+
+  // step 11: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar[b * S + s] = -0.5 * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 18 reversed: dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  // ddx[b,s,d] = sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  //   local derivative ∂/∂dx[b,s,d] = delta(v, ids[b,s])
+  const ddx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        const ids_id = ids[b * S + s]!;
+        ddx[(b * S + s) * D + d] = gg_dE[ids_id * D + d]!;
+      }
+    }
+  }
+
+  // step 17 reversed: dx[b,s,d] = dx_1[b,s,d] + dx_2[b,s,d]
+  // ddx_1[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_1[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+  // ddx_2[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_2[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+
+  // step 16 reversed: dx_2[b,s,d] = dmu[b,s]/D
+  // ddmu[b,s] = sum(ddx_2[b,s,d]/D, d)
+  //   local derivative ∂/∂dmu[b,s] = 1/D
+  const ddmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddx[(b * S + s) * D + d]! / D;
+      }
+
+      ddmu[b * S + s] = acc;
+    }
+  }
+
+  // step 15 reversed: dmu[b,s] = -sum(dxmu[b,s,d], d)
+  // ddxmu1[b,s,d] = -ddmu[b,s]
+  //   local derivative ∂/∂dxmu[b,s,d] = -1
+  const ddxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu1[(b * S + s) * D + d] = -ddmu[b * S + s]!;
+      }
+    }
+  }
+
+  // step 14 reversed: dx_1[b,s,d] = dxmu[b,s,d]
+  // ddxmu2[b,s,d] = ddx_1[b,s,d]
+  //   local derivative ∂/∂dxmu[b,s,d] = 1
+  // (the same array as ddx_1[b,s,d]: no copy)
+
+  // step 13 reversed: dxmu[b,s,d] = dxmu_1[b,s,d] + dxmu_2[b,s,d]
+  // ddxmu[b,s,d] = ddxmu1[b,s,d] + ddxmu2[b,s,d]
+  const ddxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu[(b * S + s) * D + d] = ddxmu1[(b * S + s) * D + d]! + ddx[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // ddxmu_1[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_1[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+  // ddxmu_2[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_2[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+
+  // step 12 reversed: dxmu_2[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  // dxmu1[b,s,d] = 2*ddxmu_2[b,s,d]*dvar[b,s]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*dvar[b,s]/D
+  const dxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu1[(b * S + s) * D + d] = (2 * ddxmu[(b * S + s) * D + d]! * dvar[b * S + s]!) / D;
+      }
+    }
+  }
+
+  // ddvar[b,s] = 2*sum(ddxmu_2[b,s,d]*xmu[b,s,d]/D, d)
+  //   local derivative ∂/∂dvar[b,s] = 2*xmu[b,s,d]/D
+  const ddvar = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += (ddxmu[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+
+      ddvar[b * S + s] = 2 * acc;
+    }
+  }
+
+  // step 11 reversed: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  // drstd1[b,s] = -1.5*ddvar[b,s]*drstd[b,s]*rstd[b,s]^2
+  //   local derivative ∂/∂rstd[b,s] = -1.5*drstd[b,s]*rstd[b,s]^2
+  const drstd1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd1[b * S + s] = -1.5 * ddvar[b * S + s]! * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // ddrstd[b,s] = -0.5*ddvar[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂drstd[b,s] = -0.5*rstd[b,s]^3
+  const ddrstd = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      ddrstd[b * S + s] = -0.5 * ddvar[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 10 reversed: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  // dgamma1[d] = sum(ddrstd[b,s]*dout[b,s,d]*xmu[b,s,d], b, s)
+  //   local derivative ∂/∂gamma[d] = dout[b,s,d]*xmu[b,s,d]
+  const dgamma1 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += ddrstd[b * S + s]! * dout[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!;
+      }
+    }
+
+    dgamma1[d] = acc;
+  }
+
+  // ddout1[b,s,d] = ddrstd[b,s]*gamma[d]*xmu[b,s,d]
+  //   local derivative ∂/∂dout[b,s,d] = gamma[d]*xmu[b,s,d]
+  const ddout1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddout1[(b * S + s) * D + d] = ddrstd[b * S + s]! * gamma[d]! * xmu[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dxmu2[b,s,d] = ddrstd[b,s]*dout[b,s,d]*gamma[d]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*gamma[d]
+  const dxmu2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu2[(b * S + s) * D + d] = ddrstd[b * S + s]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+    }
+  }
+
+  // step 9 reversed: dxmu_1[b,s,d] = dout[b,s,d]*gamma[d]*rstd[b,s]
+  // dgamma2[d] = sum(ddxmu_1[b,s,d]*dout[b,s,d]*rstd[b,s], b, s)
+  //   local derivative ∂/∂gamma[d] = dout[b,s,d]*rstd[b,s]
+  const dgamma2 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += ddxmu[(b * S + s) * D + d]! * dout[(b * S + s) * D + d]! * rstd[b * S + s]!;
+      }
+    }
+
+    dgamma2[d] = acc;
+  }
+
+  // ddout2[b,s,d] = ddxmu_1[b,s,d]*gamma[d]*rstd[b,s]
+  //   local derivative ∂/∂dout[b,s,d] = gamma[d]*rstd[b,s]
+  const ddout2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddout2[(b * S + s) * D + d] = ddxmu[(b * S + s) * D + d]! * gamma[d]! * rstd[b * S + s]!;
+      }
+    }
+  }
+
+  // drstd2[b,s] = sum(ddxmu_1[b,s,d]*dout[b,s,d]*gamma[d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*gamma[d]
+  const drstd2 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddxmu[(b * S + s) * D + d]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+
+      drstd2[b * S + s] = acc;
+    }
+  }
+
+  // step 8 reversed: dbeta[d] = sum(dout[b,s,d], b, s)
+  // ddout3[b,s,d] = ddbeta[d]
+  //   local derivative ∂/∂dout[b,s,d] = 1
+  const ddout3 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddout3[(b * S + s) * D + d] = gg_dbeta[d]!;
+      }
+    }
+  }
+
+  // step 7 reversed: dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s)
+  // ddout4[b,s,d] = ddgamma[d]*rstd[b,s]*xmu[b,s,d]
+  //   local derivative ∂/∂dout[b,s,d] = rstd[b,s]*xmu[b,s,d]
+  const ddout4 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddout4[(b * S + s) * D + d] = gg_dgamma[d]! * rstd[b * S + s]! * xmu[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dxmu3[b,s,d] = ddgamma[d]*dout[b,s,d]*rstd[b,s]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*rstd[b,s]
+  const dxmu3 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu3[(b * S + s) * D + d] = gg_dgamma[d]! * dout[(b * S + s) * D + d]! * rstd[b * S + s]!;
+      }
+    }
+  }
+
+  // drstd3[b,s] = sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*xmu[b,s,d]
+  const drstd3 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += gg_dgamma[d]! * dout[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!;
+      }
+
+      drstd3[b * S + s] = acc;
+    }
+  }
+
+  // step 5 reversed: rstd[b,s] = 1/sqrt(var[b,s] + eps)
+  // drstd[b,s] = drstd1[b,s] + drstd2[b,s] + drstd3[b,s]
+  const drstd4 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd4[b * S + s] = drstd1[b * S + s]! + drstd2[b * S + s]! + drstd3[b * S + s]!;
+    }
+  }
+
+  // dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂var[b,s] = -0.5*rstd[b,s]^3
+  const dvar1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar1[b * S + s] = -0.5 * drstd4[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 4 reversed: var[b,s] = mean(xmu[b,s,d]^2, d)
+  // dxmu4[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*xmu[b,s,d]/D
+  const dxmu4 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu4[(b * S + s) * D + d] = (2 * dvar1[b * S + s]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+    }
+  }
+
+  // step 3 reversed: xmu[b,s,d] = x[b,s,d] - mu[b,s]
+  // dxmu[b,s,d] = dxmu1[b,s,d] + dxmu2[b,s,d] + dxmu3[b,s,d] + dxmu4[b,s,d]
+  const dxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu[(b * S + s) * D + d] =
+          dxmu1[(b * S + s) * D + d]! +
+          dxmu2[(b * S + s) * D + d]! +
+          dxmu3[(b * S + s) * D + d]! +
+          dxmu4[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dx1[b,s,d] = dxmu[b,s,d]
+  //   local derivative ∂/∂x[b,s,d] = 1
+  // (the same array as dxmu[b,s,d]: no copy)
+  // dmu[b,s] = -sum(dxmu[b,s,d], d)
+  //   local derivative ∂/∂mu[b,s] = -1
+  const dmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dxmu[(b * S + s) * D + d]!;
+      }
+
+      dmu[b * S + s] = -acc;
+    }
+  }
+
+  // step 2 reversed: mu[b,s] = mean(x[b,s,d], d)
+  // dx2[b,s,d] = dmu[b,s]/D
+  //   local derivative ∂/∂x[b,s,d] = 1/D
+  const dx2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx2[(b * S + s) * D + d] = dmu[b * S + s]! / D;
+      }
+    }
+  }
+
+  // step 1 reversed: x[b,s,d] = E[ids[b,s], d]
+  // dx[b,s,d] = dx1[b,s,d] + dx2[b,s,d]
+  const dx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx[(b * S + s) * D + d] = dxmu[(b * S + s) * D + d]! + dx2[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  //   local derivative ∂/∂E[v,d] = delta(v, ids[b,s])
+  dE.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const ids_id = ids[b * S + s]!;
+      for (let d = 0; d < D; d++) {
+        dE[ids_id * D + d] = dE[ids_id * D + d]! + dx[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dgamma[d] = dgamma1[d] + dgamma2[d]
+  for (let d = 0; d < D; d++) {
+    dgamma[d] = dgamma1[d]! + dgamma2[d]!;
+  }
+
+  // dbeta[d] = 0
+  dbeta.fill(0);
+  // ddout[b,s,d] = ddout1[b,s,d] + ddout2[b,s,d] + ddout3[b,s,d] + ddout4[b,s,d]
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddout[(b * S + s) * D + d] =
+          ddout1[(b * S + s) * D + d]! +
+          ddout2[(b * S + s) * D + d]! +
+          ddout3[(b * S + s) * D + d]! +
+          ddout4[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  return { dE: dE, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dE[v,d]: staged, as in the naive kernel
+ *   dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
+ *   dbeta[d] = 0
+ *   ddout[b,s,d] = (D*gamma[d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v) + D*ddbeta[d] + D*ddgamma[d]*rstd[b,s]*xmu[b,s,d] - gamma[d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - gamma[d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v))/D
+ *
+ * 6 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<EmbeddingLayernormGradients>>,
+  dout: Float64Array,
+  cache: EmbeddingLayernormCache,
+  into?: EmbeddingLayernormDoubleBuffers,
+): EmbeddingLayernormDoubleGradients {
+  checkCache(cache);
+  const { B, S, V, D } = cache.sizes;
+  const ids = cache.values.ids;
+  const gamma = cache.values.gamma;
+  const x = cache.values.x;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
+  const rstd = cache.values.rstd;
+  checkArray(dout, B * S * D, "dout");
+  const gg_dE = cotangent(gg, "dE", V * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dE = output(into, "dE", V * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", B * S * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dE, dgamma, dbeta, ddout],
+      ["into.dE", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dE,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.ids,
+        cache.values.E,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.x,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.y,
+      ],
+      [
+        "gg.dE",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.ids",
+        "cache.values.E",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.x",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const drstd = new Float64Array(B * S);
+  const dvar = new Float64Array(B * S);
+  // step 10: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dout[(b * S + s) * D + d]! * gamma[d]! * xmu[(b * S + s) * D + d]!;
+      }
+
+      drstd[b * S + s] = acc;
+    }
+  }
+
+  // step 11: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar[b * S + s] = -0.5 * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  const r = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r1 = new Float64Array(D); // sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s)
+  const r2 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v), then rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  const r3 = new Float64Array(D); // sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s)
+  const r4 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r5 = new Float64Array(B * S); // sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
+  const r6 = new Float64Array(B * S); // stored(rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d))
+  const r7 = new Float64Array(D); // sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  const r8 = new Float64Array(B * S * D); // sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  const r9 = new Float64Array(B * S); // sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+
+  // one pass over memory for sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), v), sum(ddE[v,d]*delta(v, ids[b,s]), d, v)
+  {
+    for (let b = 0; b < B; b++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
+          const ids_id = ids_b_s;
+          const ids_id5 = ids_b_s;
+          const ids_id6 = ids_b_s;
+          const ids_id7 = ids_b_s;
+          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
+          r[(b * S + s) * D + d + 1] = r[(b * S + s) * D + d + 1]! + gg_dE[ids_id5 * D + d + 1]!;
+          r[(b * S + s) * D + d + 2] = r[(b * S + s) * D + d + 2]! + gg_dE[ids_id6 * D + d + 2]!;
+          r[(b * S + s) * D + d + 3] = r[(b * S + s) * D + d + 3]! + gg_dE[ids_id7 * D + d + 3]!;
+          const ids_id1 = ids_b_s;
+          const ids_id11 = ids_b_s;
+          const ids_id12 = ids_b_s;
+          const ids_id13 = ids_b_s;
+          r2[b * S + s] =
+            r2[b * S + s]! +
+            (gg_dE[ids_id1 * D + d]! +
+              gg_dE[ids_id11 * D + d + 1]! +
+              gg_dE[ids_id12 * D + d + 2]! +
+              gg_dE[ids_id13 * D + d + 3]!);
+          const ids_id2 = ids_b_s;
+          const ids_id21 = ids_b_s;
+          const ids_id22 = ids_b_s;
+          const ids_id23 = ids_b_s;
+          r4[(b * S + s) * D + d] = r4[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
+          r4[(b * S + s) * D + d + 1] = r4[(b * S + s) * D + d + 1]! + gg_dE[ids_id21 * D + d + 1]!;
+          r4[(b * S + s) * D + d + 2] = r4[(b * S + s) * D + d + 2]! + gg_dE[ids_id22 * D + d + 2]!;
+          r4[(b * S + s) * D + d + 3] = r4[(b * S + s) * D + d + 3]! + gg_dE[ids_id23 * D + d + 3]!;
+          const ids_id3 = ids_b_s;
+          const ids_id31 = ids_b_s;
+          const ids_id32 = ids_b_s;
+          const ids_id33 = ids_b_s;
+          r8[(b * S + s) * D + d] = r8[(b * S + s) * D + d]! + gg_dE[ids_id3 * D + d]!;
+          r8[(b * S + s) * D + d + 1] = r8[(b * S + s) * D + d + 1]! + gg_dE[ids_id31 * D + d + 1]!;
+          r8[(b * S + s) * D + d + 2] = r8[(b * S + s) * D + d + 2]! + gg_dE[ids_id32 * D + d + 2]!;
+          r8[(b * S + s) * D + d + 3] = r8[(b * S + s) * D + d + 3]! + gg_dE[ids_id33 * D + d + 3]!;
+          const ids_id4 = ids_b_s;
+          const ids_id41 = ids_b_s;
+          const ids_id42 = ids_b_s;
+          const ids_id43 = ids_b_s;
+          r9[b * S + s] =
+            r9[b * S + s]! +
+            (gg_dE[ids_id4 * D + d]! +
+              gg_dE[ids_id41 * D + d + 1]! +
+              gg_dE[ids_id42 * D + d + 2]! +
+              gg_dE[ids_id43 * D + d + 3]!);
+        }
+      }
+
+      for (; d < D; d++) {
+        for (let s = 0; s < S; s++) {
+          const ids_b_s = ids[b * S + s]!;
+          const ids_id = ids_b_s;
+          r[(b * S + s) * D + d] = r[(b * S + s) * D + d]! + gg_dE[ids_id * D + d]!;
+          const ids_id1 = ids_b_s;
+          r2[b * S + s] = r2[b * S + s]! + gg_dE[ids_id1 * D + d]!;
+          const ids_id2 = ids_b_s;
+          r4[(b * S + s) * D + d] = r4[(b * S + s) * D + d]! + gg_dE[ids_id2 * D + d]!;
+          const ids_id3 = ids_b_s;
+          r8[(b * S + s) * D + d] = r8[(b * S + s) * D + d]! + gg_dE[ids_id3 * D + d]!;
+          const ids_id4 = ids_b_s;
+          r9[b * S + s] = r9[b * S + s]! + gg_dE[ids_id4 * D + d]!;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s), sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d)
+  {
+    for (let b = 0; b < B; b++) {
+      let s = 0;
+      for (; s + 4 <= S; s += 4) {
+        let r5_b_s = r5[b * S + s]!;
+        let r5_b_s1 = r5[b * S + s + 1]!;
+        let r5_b_s2 = r5[b * S + s + 2]!;
+        let r5_b_s3 = r5[b * S + s + 3]!;
+        const rstd_b_s = rstd[b * S + s]!;
+        const rstd_b_s1 = rstd[b * S + s + 1]!;
+        const rstd_b_s2 = rstd[b * S + s + 2]!;
+        const rstd_b_s3 = rstd[b * S + s + 3]!;
+        for (let d = 0; d < D; d++) {
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const r_b_s_d = r[(b * S + s) * D + d]!;
+          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
+          const r_b_s1_d = r[(b * S + s + 1) * D + d]!;
+          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
+          const r_b_s2_d = r[(b * S + s + 2) * D + d]!;
+          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
+          const r_b_s3_d = r[(b * S + s + 3) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r4_b_s_d = r4[(b * S + s) * D + d]!;
+          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const r4_b_s1_d = r4[(b * S + s + 1) * D + d]!;
+          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
+          const r4_b_s2_d = r4[(b * S + s + 2) * D + d]!;
+          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
+          const r4_b_s3_d = r4[(b * S + s + 3) * D + d]!;
+          r1[d] =
+            r1[d]! +
+            (D * dout_b_s_d * rstd_b_s * r_b_s_d +
+              D * dout_b_s1_d * rstd_b_s1 * r_b_s1_d +
+              D * dout_b_s2_d * rstd_b_s2 * r_b_s2_d +
+              D * dout_b_s3_d * rstd_b_s3 * r_b_s3_d);
+          r5_b_s += xmu_b_s_d * r4_b_s_d;
+          r5_b_s1 += xmu_b_s1_d * r4_b_s1_d;
+          r5_b_s2 += xmu_b_s2_d * r4_b_s2_d;
+          r5_b_s3 += xmu_b_s3_d * r4_b_s3_d;
+        }
+
+        r5[b * S + s] = r5_b_s;
+        r5[b * S + s + 1] = r5_b_s1;
+        r5[b * S + s + 2] = r5_b_s2;
+        r5[b * S + s + 3] = r5_b_s3;
+      }
+
+      for (; s < S; s++) {
+        let r5_b_s = r5[b * S + s]!;
+        const rstd_b_s = rstd[b * S + s]!;
+        for (let d = 0; d < D; d++) {
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const r_b_s_d = r[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const r4_b_s_d = r4[(b * S + s) * D + d]!;
+          r1[d] = r1[d]! + D * dout_b_s_d * rstd_b_s * r_b_s_d;
+          r5_b_s += xmu_b_s_d * r4_b_s_d;
+        }
+
+        r5[b * S + s] = r5_b_s;
+      }
+    }
+  }
+
+  // one pass over memory for rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), d, v) (stored once, not recomputed by later passes), rstd[b,s]^3*sum(xmu[b,s,d]*sum(ddE[v,d]*delta(v, ids[b,s]), v), d) (stored once, not recomputed by later passes)
+  {
+    let b = 0;
+    for (; b + 4 <= B; b += 4) {
+      for (let s = 0; s < S; s++) {
+        const rstd_b_s = rstd[b * S + s]!;
+        const r5_b_s = r5[b * S + s]!;
+        const rstd_b1_s = rstd[(b + 1) * S + s]!;
+        const r5_b1_s = r5[(b + 1) * S + s]!;
+        const rstd_b2_s = rstd[(b + 2) * S + s]!;
+        const r5_b2_s = r5[(b + 2) * S + s]!;
+        const rstd_b3_s = rstd[(b + 3) * S + s]!;
+        const r5_b3_s = r5[(b + 3) * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r6[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r5_b_s;
+        r2[(b + 1) * S + s] = rstd_b1_s * r2[(b + 1) * S + s]!;
+        r6[(b + 1) * S + s] = rstd_b1_s * rstd_b1_s * rstd_b1_s * r5_b1_s;
+        r2[(b + 2) * S + s] = rstd_b2_s * r2[(b + 2) * S + s]!;
+        r6[(b + 2) * S + s] = rstd_b2_s * rstd_b2_s * rstd_b2_s * r5_b2_s;
+        r2[(b + 3) * S + s] = rstd_b3_s * r2[(b + 3) * S + s]!;
+        r6[(b + 3) * S + s] = rstd_b3_s * rstd_b3_s * rstd_b3_s * r5_b3_s;
+      }
+    }
+
+    for (; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const rstd_b_s = rstd[b * S + s]!;
+        const r5_b_s = r5[b * S + s]!;
+        r2[b * S + s] = rstd_b_s * r2[b * S + s]!;
+        r6[b * S + s] = rstd_b_s * rstd_b_s * rstd_b_s * r5_b_s;
+      }
+    }
+  }
+
+  // one pass over memory for sum(dout[b,s,d]*stored(rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v)), b, s), sum(dout[b,s,d]*xmu[b,s,d]*stored(rstd[b,s]^3*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d')), b, s)
+  {
+    for (let b = 0; b < B; b++) {
+      let s = 0;
+      for (; s + 4 <= S; s += 4) {
+        const r2_b_s = r2[b * S + s]!;
+        const r2_b_s1 = r2[b * S + s + 1]!;
+        const r2_b_s2 = r2[b * S + s + 2]!;
+        const r2_b_s3 = r2[b * S + s + 3]!;
+        const r6_b_s = r6[b * S + s]!;
+        const r6_b_s1 = r6[b * S + s + 1]!;
+        const r6_b_s2 = r6[b * S + s + 2]!;
+        const r6_b_s3 = r6[b * S + s + 3]!;
+        for (let d = 0; d < D; d++) {
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const dout_b_s1_d = dout[(b * S + s + 1) * D + d]!;
+          const dout_b_s2_d = dout[(b * S + s + 2) * D + d]!;
+          const dout_b_s3_d = dout[(b * S + s + 3) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const xmu_b_s1_d = xmu[(b * S + s + 1) * D + d]!;
+          const xmu_b_s2_d = xmu[(b * S + s + 2) * D + d]!;
+          const xmu_b_s3_d = xmu[(b * S + s + 3) * D + d]!;
+          r3[d] =
+            r3[d]! + (dout_b_s_d * r2_b_s + dout_b_s1_d * r2_b_s1 + dout_b_s2_d * r2_b_s2 + dout_b_s3_d * r2_b_s3);
+          r7[d] =
+            r7[d]! +
+            (dout_b_s_d * xmu_b_s_d * r6_b_s +
+              dout_b_s1_d * xmu_b_s1_d * r6_b_s1 +
+              dout_b_s2_d * xmu_b_s2_d * r6_b_s2 +
+              dout_b_s3_d * xmu_b_s3_d * r6_b_s3);
+        }
+      }
+
+      for (; s < S; s++) {
+        const r2_b_s = r2[b * S + s]!;
+        const r6_b_s = r6[b * S + s]!;
+        for (let d = 0; d < D; d++) {
+          const dout_b_s_d = dout[(b * S + s) * D + d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          r3[d] = r3[d]! + dout_b_s_d * r2_b_s;
+          r7[d] = r7[d]! + dout_b_s_d * xmu_b_s_d * r6_b_s;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for dgamma, dbeta
+  // dgamma[d] = (sum(D*dout[b,s,d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v), b, s) - sum(dout[b,s,d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v), b, s) - sum(dout[b,s,d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d'), b, s))/D
+  // derived from the naive backward by inlining, then sum-factor ×7, distribute-in-sum, distribute ×3, sum-linear ×2, expand-definitions, factor-common ×2, merge-sums, split-by-partner
+  // dbeta[d] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dgamma_inv = 1 / D;
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const r1_d = r1[d]!;
+      const r3_d = r3[d]!;
+      const r7_d = r7[d]!;
+      const r1_d1 = r1[d + 1]!;
+      const r3_d1 = r3[d + 1]!;
+      const r7_d1 = r7[d + 1]!;
+      const r1_d2 = r1[d + 2]!;
+      const r3_d2 = r3[d + 2]!;
+      const r7_d2 = r7[d + 2]!;
+      const r1_d3 = r1[d + 3]!;
+      const r3_d3 = r3[d + 3]!;
+      const r7_d3 = r7[d + 3]!;
+      dgamma[d] = dgamma_inv * (r1_d - r3_d - r7_d);
+      dbeta[d] = 0;
+      dgamma[d + 1] = dgamma_inv * (r1_d1 - r3_d1 - r7_d1);
+      dbeta[d + 1] = 0;
+      dgamma[d + 2] = dgamma_inv * (r1_d2 - r3_d2 - r7_d2);
+      dbeta[d + 2] = 0;
+      dgamma[d + 3] = dgamma_inv * (r1_d3 - r3_d3 - r7_d3);
+      dbeta[d + 3] = 0;
+    }
+
+    for (; d < D; d++) {
+      const r1_d = r1[d]!;
+      const r3_d = r3[d]!;
+      const r7_d = r7[d]!;
+      dgamma[d] = dgamma_inv * (r1_d - r3_d - r7_d);
+      dbeta[d] = 0;
+    }
+  }
+
+  // ddout[b,s,d] = (D*gamma[d]*rstd[b,s]*sum(ddE[v,d]*delta(v, ids[b,s]), v) + D*ddbeta[d] + D*ddgamma[d]*rstd[b,s]*xmu[b,s,d] - gamma[d]*rstd[b,s]^3*xmu[b,s,d]*sum(xmu[b,s,d']*sum(ddE[v,d']*delta(v, ids[b,s]), v), d') - gamma[d]*rstd[b,s]*sum(ddE[v,d']*delta(v, ids[b,s]), d', v))/D
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×2, distribute-in-sum, expand-definitions, factor-common
+  {
+    const ddout_xmu = new Float64Array(D); // -gamma[d]/D
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      ddout_xmu[d] = -(gamma_d / D);
+    }
+
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        const rstd_b_s = rstd[b * S + s]!;
+        const ddout_xmu1 = rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]! * r5[b * S + s]!;
+        const ddout_offset = rstd[b * S + s]! * r9[b * S + s]!;
+        let d = 0;
+        for (; d + 4 <= D; d += 4) {
+          const gg_dbeta_d = gg_dbeta[d]!;
+          const ddout_xmu_d = ddout_xmu[d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const gg_dgamma_d = gg_dgamma[d]!;
+          const gamma_d = gamma[d]!;
+          const r8_b_s_d = r8[(b * S + s) * D + d]!;
+          const gg_dbeta_d1 = gg_dbeta[d + 1]!;
+          const ddout_xmu_d1 = ddout_xmu[d + 1]!;
+          const xmu_b_s_d1 = xmu[(b * S + s) * D + d + 1]!;
+          const gg_dgamma_d1 = gg_dgamma[d + 1]!;
+          const gamma_d1 = gamma[d + 1]!;
+          const r8_b_s_d1 = r8[(b * S + s) * D + d + 1]!;
+          const gg_dbeta_d2 = gg_dbeta[d + 2]!;
+          const ddout_xmu_d2 = ddout_xmu[d + 2]!;
+          const xmu_b_s_d2 = xmu[(b * S + s) * D + d + 2]!;
+          const gg_dgamma_d2 = gg_dgamma[d + 2]!;
+          const gamma_d2 = gamma[d + 2]!;
+          const r8_b_s_d2 = r8[(b * S + s) * D + d + 2]!;
+          const gg_dbeta_d3 = gg_dbeta[d + 3]!;
+          const ddout_xmu_d3 = ddout_xmu[d + 3]!;
+          const xmu_b_s_d3 = xmu[(b * S + s) * D + d + 3]!;
+          const gg_dgamma_d3 = gg_dgamma[d + 3]!;
+          const gamma_d3 = gamma[d + 3]!;
+          const r8_b_s_d3 = r8[(b * S + s) * D + d + 3]!;
+          ddout[(b * S + s) * D + d] =
+            gg_dbeta_d +
+            ddout_xmu_d * ddout_offset +
+            xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
+            gamma_d * rstd_b_s * r8_b_s_d;
+          ddout[(b * S + s) * D + d + 1] =
+            gg_dbeta_d1 +
+            ddout_xmu_d1 * ddout_offset +
+            xmu_b_s_d1 * (ddout_xmu_d1 * ddout_xmu1 + gg_dgamma_d1 * rstd_b_s) +
+            gamma_d1 * rstd_b_s * r8_b_s_d1;
+          ddout[(b * S + s) * D + d + 2] =
+            gg_dbeta_d2 +
+            ddout_xmu_d2 * ddout_offset +
+            xmu_b_s_d2 * (ddout_xmu_d2 * ddout_xmu1 + gg_dgamma_d2 * rstd_b_s) +
+            gamma_d2 * rstd_b_s * r8_b_s_d2;
+          ddout[(b * S + s) * D + d + 3] =
+            gg_dbeta_d3 +
+            ddout_xmu_d3 * ddout_offset +
+            xmu_b_s_d3 * (ddout_xmu_d3 * ddout_xmu1 + gg_dgamma_d3 * rstd_b_s) +
+            gamma_d3 * rstd_b_s * r8_b_s_d3;
+        }
+
+        for (; d < D; d++) {
+          const gg_dbeta_d = gg_dbeta[d]!;
+          const ddout_xmu_d = ddout_xmu[d]!;
+          const xmu_b_s_d = xmu[(b * S + s) * D + d]!;
+          const gg_dgamma_d = gg_dgamma[d]!;
+          const gamma_d = gamma[d]!;
+          const r8_b_s_d = r8[(b * S + s) * D + d]!;
+          ddout[(b * S + s) * D + d] =
+            gg_dbeta_d +
+            ddout_xmu_d * ddout_offset +
+            xmu_b_s_d * (ddout_xmu_d * ddout_xmu1 + gg_dgamma_d * rstd_b_s) +
+            gamma_d * rstd_b_s * r8_b_s_d;
+        }
+      }
+    }
+  }
+
+  // computed the staged way (no derived form is less work): dE
+
+  // step 18 reversed: dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  // ddx[b,s,d] = sum(ddE[v,d]*delta(v, ids[b,s]), v)
+  //   local derivative ∂/∂dx[b,s,d] = delta(v, ids[b,s])
+  const ddx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        const ids_id = ids[b * S + s]!;
+        ddx[(b * S + s) * D + d] = gg_dE[ids_id * D + d]!;
+      }
+    }
+  }
+
+  // step 17 reversed: dx[b,s,d] = dx_1[b,s,d] + dx_2[b,s,d]
+  // ddx_1[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_1[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+  // ddx_2[b,s,d] = ddx[b,s,d]
+  //   local derivative ∂/∂dx_2[b,s,d] = 1
+  // (the same array as ddx[b,s,d]: no copy)
+
+  // step 16 reversed: dx_2[b,s,d] = dmu[b,s]/D
+  // ddmu[b,s] = sum(ddx_2[b,s,d]/D, d)
+  //   local derivative ∂/∂dmu[b,s] = 1/D
+  const ddmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddx[(b * S + s) * D + d]! / D;
+      }
+
+      ddmu[b * S + s] = acc;
+    }
+  }
+
+  // step 15 reversed: dmu[b,s] = -sum(dxmu[b,s,d], d)
+  // ddxmu1[b,s,d] = -ddmu[b,s]
+  //   local derivative ∂/∂dxmu[b,s,d] = -1
+  const ddxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu1[(b * S + s) * D + d] = -ddmu[b * S + s]!;
+      }
+    }
+  }
+
+  // step 14 reversed: dx_1[b,s,d] = dxmu[b,s,d]
+  // ddxmu2[b,s,d] = ddx_1[b,s,d]
+  //   local derivative ∂/∂dxmu[b,s,d] = 1
+  // (the same array as ddx_1[b,s,d]: no copy)
+
+  // step 13 reversed: dxmu[b,s,d] = dxmu_1[b,s,d] + dxmu_2[b,s,d]
+  // ddxmu[b,s,d] = ddxmu1[b,s,d] + ddxmu2[b,s,d]
+  const ddxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        ddxmu[(b * S + s) * D + d] = ddxmu1[(b * S + s) * D + d]! + ddx[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // ddxmu_1[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_1[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+  // ddxmu_2[b,s,d] = ddxmu[b,s,d]
+  //   local derivative ∂/∂dxmu_2[b,s,d] = 1
+  // (the same array as ddxmu[b,s,d]: no copy)
+
+  // step 12 reversed: dxmu_2[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  // dxmu1[b,s,d] = 2*ddxmu_2[b,s,d]*dvar[b,s]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*dvar[b,s]/D
+  const dxmu1 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu1[(b * S + s) * D + d] = (2 * ddxmu[(b * S + s) * D + d]! * dvar[b * S + s]!) / D;
+      }
+    }
+  }
+
+  // ddvar[b,s] = 2*sum(ddxmu_2[b,s,d]*xmu[b,s,d]/D, d)
+  //   local derivative ∂/∂dvar[b,s] = 2*xmu[b,s,d]/D
+  const ddvar = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += (ddxmu[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+
+      ddvar[b * S + s] = 2 * acc;
+    }
+  }
+
+  // step 11 reversed: dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  // drstd1[b,s] = -1.5*ddvar[b,s]*drstd[b,s]*rstd[b,s]^2
+  //   local derivative ∂/∂rstd[b,s] = -1.5*drstd[b,s]*rstd[b,s]^2
+  const drstd1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd1[b * S + s] = -1.5 * ddvar[b * S + s]! * drstd[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // ddrstd[b,s] = -0.5*ddvar[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂drstd[b,s] = -0.5*rstd[b,s]^3
+  const ddrstd = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      ddrstd[b * S + s] = -0.5 * ddvar[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 10 reversed: drstd[b,s] = sum(dout[b,s,d]*gamma[d]*xmu[b,s,d], d)
+  // dxmu2[b,s,d] = ddrstd[b,s]*dout[b,s,d]*gamma[d]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*gamma[d]
+  const dxmu2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu2[(b * S + s) * D + d] = ddrstd[b * S + s]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+    }
+  }
+
+  // step 9 reversed: dxmu_1[b,s,d] = dout[b,s,d]*gamma[d]*rstd[b,s]
+  // drstd2[b,s] = sum(ddxmu_1[b,s,d]*dout[b,s,d]*gamma[d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*gamma[d]
+  const drstd2 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += ddxmu[(b * S + s) * D + d]! * dout[(b * S + s) * D + d]! * gamma[d]!;
+      }
+
+      drstd2[b * S + s] = acc;
+    }
+  }
+
+  // step 7 reversed: dgamma[d] = sum(dout[b,s,d]*rstd[b,s]*xmu[b,s,d], b, s)
+  // dxmu3[b,s,d] = ddgamma[d]*dout[b,s,d]*rstd[b,s]
+  //   local derivative ∂/∂xmu[b,s,d] = dout[b,s,d]*rstd[b,s]
+  const dxmu3 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu3[(b * S + s) * D + d] = gg_dgamma[d]! * dout[(b * S + s) * D + d]! * rstd[b * S + s]!;
+      }
+    }
+  }
+
+  // drstd3[b,s] = sum(ddgamma[d]*dout[b,s,d]*xmu[b,s,d], d)
+  //   local derivative ∂/∂rstd[b,s] = dout[b,s,d]*xmu[b,s,d]
+  const drstd3 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += gg_dgamma[d]! * dout[(b * S + s) * D + d]! * xmu[(b * S + s) * D + d]!;
+      }
+
+      drstd3[b * S + s] = acc;
+    }
+  }
+
+  // step 5 reversed: rstd[b,s] = 1/sqrt(var[b,s] + eps)
+  // drstd[b,s] = drstd1[b,s] + drstd2[b,s] + drstd3[b,s]
+  const drstd4 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      drstd4[b * S + s] = drstd1[b * S + s]! + drstd2[b * S + s]! + drstd3[b * S + s]!;
+    }
+  }
+
+  // dvar[b,s] = -0.5*drstd[b,s]*rstd[b,s]^3
+  //   local derivative ∂/∂var[b,s] = -0.5*rstd[b,s]^3
+  const dvar1 = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      dvar1[b * S + s] = -0.5 * drstd4[b * S + s]! * (rstd[b * S + s]! * rstd[b * S + s]! * rstd[b * S + s]!);
+    }
+  }
+
+  // step 4 reversed: var[b,s] = mean(xmu[b,s,d]^2, d)
+  // dxmu4[b,s,d] = 2*dvar[b,s]*xmu[b,s,d]/D
+  //   local derivative ∂/∂xmu[b,s,d] = 2*xmu[b,s,d]/D
+  const dxmu4 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu4[(b * S + s) * D + d] = (2 * dvar1[b * S + s]! * xmu[(b * S + s) * D + d]!) / D;
+      }
+    }
+  }
+
+  // step 3 reversed: xmu[b,s,d] = x[b,s,d] - mu[b,s]
+  // dxmu[b,s,d] = dxmu1[b,s,d] + dxmu2[b,s,d] + dxmu3[b,s,d] + dxmu4[b,s,d]
+  const dxmu = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dxmu[(b * S + s) * D + d] =
+          dxmu1[(b * S + s) * D + d]! +
+          dxmu2[(b * S + s) * D + d]! +
+          dxmu3[(b * S + s) * D + d]! +
+          dxmu4[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dx1[b,s,d] = dxmu[b,s,d]
+  //   local derivative ∂/∂x[b,s,d] = 1
+  // (the same array as dxmu[b,s,d]: no copy)
+  // dmu[b,s] = -sum(dxmu[b,s,d], d)
+  //   local derivative ∂/∂mu[b,s] = -1
+  const dmu = new Float64Array(B * S);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += dxmu[(b * S + s) * D + d]!;
+      }
+
+      dmu[b * S + s] = -acc;
+    }
+  }
+
+  // step 2 reversed: mu[b,s] = mean(x[b,s,d], d)
+  // dx2[b,s,d] = dmu[b,s]/D
+  //   local derivative ∂/∂x[b,s,d] = 1/D
+  const dx2 = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx2[(b * S + s) * D + d] = dmu[b * S + s]! / D;
+      }
+    }
+  }
+
+  // step 1 reversed: x[b,s,d] = E[ids[b,s], d]
+  // dx[b,s,d] = dx1[b,s,d] + dx2[b,s,d]
+  const dx = new Float64Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < D; d++) {
+        dx[(b * S + s) * D + d] = dxmu[(b * S + s) * D + d]! + dx2[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  // dE[v,d] = sum(dx[b,s,d]*delta(v, ids[b,s]), b, s)
+  //   local derivative ∂/∂E[v,d] = delta(v, ids[b,s])
+  dE.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const ids_id = ids[b * S + s]!;
+      for (let d = 0; d < D; d++) {
+        dE[ids_id * D + d] = dE[ids_id * D + d]! + dx[(b * S + s) * D + d]!;
+      }
+    }
+  }
+
+  return { dE: dE, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("embedding_layernorm: " + name + " must be a positive integer, got " + String(value));
@@ -945,4 +2125,10 @@ function checkIds(ids: Int32Array, dims: readonly number[], name: string, sizeNa
         ") of the position it indexes",
     );
   }
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -1421,6 +1421,2459 @@ export function backwardFused(dout: Float64Array, cache: GruCache, into?: Partia
   };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface GruDoubleGradients {
+  /** with respect to x[b,i] */
+  dx: Float64Array;
+  /** with respect to h[b,j] */
+  dh: Float64Array;
+  /** with respect to wr[i,k] */
+  dwr: Float64Array;
+  /** with respect to ur[j,k] */
+  dur: Float64Array;
+  /** with respect to br[k] */
+  dbr: Float64Array;
+  /** with respect to wz[i,k] */
+  dwz: Float64Array;
+  /** with respect to uz[j,k] */
+  duz: Float64Array;
+  /** with respect to bz[k] */
+  dbz: Float64Array;
+  /** with respect to wn[i,k] */
+  dwn: Float64Array;
+  /** with respect to un[j,k] */
+  dun: Float64Array;
+  /** with respect to bn[k] */
+  dbn: Float64Array;
+  /** with respect to bhn[k] */
+  dbhn: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface GruDoubleBuffers {
+  dx?: Float64Array;
+  dh?: Float64Array;
+  dwr?: Float64Array;
+  dur?: Float64Array;
+  dbr?: Float64Array;
+  dwz?: Float64Array;
+  duz?: Float64Array;
+  dbz?: Float64Array;
+  dwn?: Float64Array;
+  dun?: Float64Array;
+  dbn?: Float64Array;
+  dbhn?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<GruGradients>>,
+  dout: Float64Array,
+  cache: GruCache,
+  into?: GruDoubleBuffers,
+): GruDoubleGradients {
+  checkCache(cache);
+  const { B, I, K } = cache.sizes;
+  const x = cache.values.x;
+  const h = cache.values.h;
+  const wr = cache.values.wr;
+  const ur = cache.values.ur;
+  const wz = cache.values.wz;
+  const uz = cache.values.uz;
+  const wn = cache.values.wn;
+  const un = cache.values.un;
+  const ar = cache.values.ar;
+  const r = cache.values.r;
+  const az = cache.values.az;
+  const z = cache.values.z;
+  const hn = cache.values.hn;
+  const an = cache.values.an;
+  const n = cache.values.n;
+  checkArray(dout, B * K, "dout");
+  const gg_dx = cotangent(gg, "dx", B * I);
+  const gg_dh = cotangent(gg, "dh", B * K);
+  const gg_dwr = cotangent(gg, "dwr", I * K);
+  const gg_dur = cotangent(gg, "dur", K * K);
+  const gg_dbr = cotangent(gg, "dbr", K);
+  const gg_dwz = cotangent(gg, "dwz", I * K);
+  const gg_duz = cotangent(gg, "duz", K * K);
+  const gg_dbz = cotangent(gg, "dbz", K);
+  const gg_dwn = cotangent(gg, "dwn", I * K);
+  const gg_dun = cotangent(gg, "dun", K * K);
+  const gg_dbn = cotangent(gg, "dbn", K);
+  const gg_dbhn = cotangent(gg, "dbhn", K);
+  const dx = output(into, "dx", B * I);
+  const dh = output(into, "dh", B * K);
+  const dwr = output(into, "dwr", I * K);
+  const dur = output(into, "dur", K * K);
+  const dbr = output(into, "dbr", K);
+  const dwz = output(into, "dwz", I * K);
+  const duz = output(into, "duz", K * K);
+  const dbz = output(into, "dbz", K);
+  const dwn = output(into, "dwn", I * K);
+  const dun = output(into, "dun", K * K);
+  const dbn = output(into, "dbn", K);
+  const dbhn = output(into, "dbhn", K);
+  const ddout = output(into, "ddout", B * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dh, dwr, dur, dbr, dwz, duz, dbz, dwn, dun, dbn, dbhn, ddout],
+      [
+        "into.dx",
+        "into.dh",
+        "into.dwr",
+        "into.dur",
+        "into.dbr",
+        "into.dwz",
+        "into.duz",
+        "into.dbz",
+        "into.dwn",
+        "into.dun",
+        "into.dbn",
+        "into.dbhn",
+        "into.ddout",
+      ],
+      [
+        gg_dx,
+        gg_dh,
+        gg_dwr,
+        gg_dur,
+        gg_dbr,
+        gg_dwz,
+        gg_duz,
+        gg_dbz,
+        gg_dwn,
+        gg_dun,
+        gg_dbn,
+        gg_dbhn,
+        dout,
+        cache.values.x,
+        cache.values.h,
+        cache.values.wr,
+        cache.values.ur,
+        cache.values.br,
+        cache.values.wz,
+        cache.values.uz,
+        cache.values.bz,
+        cache.values.wn,
+        cache.values.un,
+        cache.values.bn,
+        cache.values.bhn,
+        cache.values.ar,
+        cache.values.r,
+        cache.values.az,
+        cache.values.z,
+        cache.values.hn,
+        cache.values.an,
+        cache.values.n,
+        cache.values.hnew,
+      ],
+      [
+        "gg.dx",
+        "gg.dh",
+        "gg.dwr",
+        "gg.dur",
+        "gg.dbr",
+        "gg.dwz",
+        "gg.duz",
+        "gg.dbz",
+        "gg.dwn",
+        "gg.dun",
+        "gg.dbn",
+        "gg.dbhn",
+        "dout",
+        "cache.values.x",
+        "cache.values.h",
+        "cache.values.wr",
+        "cache.values.ur",
+        "cache.values.br",
+        "cache.values.wz",
+        "cache.values.uz",
+        "cache.values.bz",
+        "cache.values.wn",
+        "cache.values.un",
+        "cache.values.bn",
+        "cache.values.bhn",
+        "cache.values.ar",
+        "cache.values.r",
+        "cache.values.az",
+        "cache.values.z",
+        "cache.values.hn",
+        "cache.values.an",
+        "cache.values.n",
+        "cache.values.hnew",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dz = new Float64Array(B * K);
+  const dn = new Float64Array(B * K);
+  const dan = new Float64Array(B * K);
+  const dr = new Float64Array(B * K);
+  const dhn = new Float64Array(B * K);
+  const daz = new Float64Array(B * K);
+  const dar = new Float64Array(B * K);
+  // step 10: dz[b,k] = dout[b,k]*(h[b,k] - n[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz[b * K + k] = dout[b * K + k]! * (h[b * K + k]! - n[b * K + k]!);
+    }
+  }
+
+  // step 11: dn[b,k] = dout[b,k]*(1 - z[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn[b * K + k] = dout[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 12: dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dan[b * K + k] = dn[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 16: dr[b,k] = dan[b,k]*hn[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr[b * K + k] = dan[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // step 17: dhn[b,k] = dan[b,k]*r[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn[b * K + k] = dan[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 21: daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daz[b * K + k] = dz[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 27: dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dar[b * K + k] = dr[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // step 34 reversed: dh[b,j] = dh_1[b,j] + dh_2[b,j] + dh_3[b,j] + dh_4[b,j]
+  // ddh_1[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_1[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_2[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_2[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_3[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_3[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_4[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_4[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+
+  // step 33 reversed: dx[b,i] = dx_1[b,i] + dx_2[b,i] + dx_3[b,i]
+  // ddx_1[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_1[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_2[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_2[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_3[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_3[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+
+  // step 32 reversed: dbr[k] = sum(dar[b,k], b)
+  // ddar1[b,k] = ddbr[k]
+  //   local derivative ∂/∂dar[b,k] = 1
+  const ddar1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddar1[b * K + k] = gg_dbr[k]!;
+    }
+  }
+
+  // step 31 reversed: dur[j,k] = sum(dar[b,k]*h[b,j], b)
+  // dh1[b,j] = sum(ddur[j,k]*dar[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dar[b,k]
+  const dh1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dur[j * K + k]! * dar[b * K + k]!;
+      }
+
+      dh1[b * K + j] = acc;
+    }
+  }
+
+  // ddar2[b,k] = sum(ddur[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dar[b,k] = h[b,j]
+  const ddar2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dur[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddar2[b * K + k] = acc;
+    }
+  }
+
+  // step 30 reversed: dwr[i,k] = sum(dar[b,k]*x[b,i], b)
+  // dx1[b,i] = sum(ddwr[i,k]*dar[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dar[b,k]
+  const dx1 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwr[i * K + k]! * dar[b * K + k]!;
+      }
+
+      dx1[b * I + i] = acc;
+    }
+  }
+
+  // ddar3[b,k] = sum(ddwr[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dar[b,k] = x[b,i]
+  const ddar3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwr[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddar3[b * K + k] = acc;
+    }
+  }
+
+  // step 29 reversed: dh_4[b,j] = sum(dar[b,k]*ur[j,k], k)
+  // dur1[j,k] = sum(ddh_4[b,j]*dar[b,k], b)
+  //   local derivative ∂/∂ur[j,k] = dar[b,k]
+  const dur1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dar[b * K + k]!;
+      }
+
+      dur1[j * K + k] = acc;
+    }
+  }
+
+  // ddar4[b,k] = sum(ddh_4[b,j]*ur[j,k], j)
+  //   local derivative ∂/∂dar[b,k] = ur[j,k]
+  const ddar4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ur[j * K + k]!;
+      }
+
+      ddar4[b * K + k] = acc;
+    }
+  }
+
+  // step 28 reversed: dx_3[b,i] = sum(dar[b,k]*wr[i,k], k)
+  // dwr1[i,k] = sum(ddx_3[b,i]*dar[b,k], b)
+  //   local derivative ∂/∂wr[i,k] = dar[b,k]
+  const dwr1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dar[b * K + k]!;
+      }
+
+      dwr1[i * K + k] = acc;
+    }
+  }
+
+  // ddar5[b,k] = sum(ddx_3[b,i]*wr[i,k], i)
+  //   local derivative ∂/∂dar[b,k] = wr[i,k]
+  const ddar5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wr[i * K + k]!;
+      }
+
+      ddar5[b * K + k] = acc;
+    }
+  }
+
+  // step 27 reversed: dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  // ddar[b,k] = ddar1[b,k] + ddar2[b,k] + ddar3[b,k] + ddar4[b,k] + ddar5[b,k]
+  const ddar = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddar[b * K + k] =
+        ddar1[b * K + k]! + ddar2[b * K + k]! + ddar3[b * K + k]! + ddar4[b * K + k]! + ddar5[b * K + k]!;
+    }
+  }
+
+  // dr1[b,k] = ddar[b,k]*(dr[b,k]*(1 - r[b,k]) - dr[b,k]*r[b,k])
+  //   local derivative ∂/∂r[b,k] = dr[b,k]*(1 - r[b,k]) - dr[b,k]*r[b,k]
+  const dr1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr1[b * K + k] = ddar[b * K + k]! * (-(dr[b * K + k]! * r[b * K + k]!) + dr[b * K + k]! * (1 - r[b * K + k]!));
+    }
+  }
+
+  // ddr[b,k] = ddar[b,k]*r[b,k]*(1 - r[b,k])
+  //   local derivative ∂/∂dr[b,k] = r[b,k]*(1 - r[b,k])
+  const ddr = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddr[b * K + k] = ddar[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // step 26 reversed: dbz[k] = sum(daz[b,k], b)
+  // ddaz1[b,k] = ddbz[k]
+  //   local derivative ∂/∂daz[b,k] = 1
+  const ddaz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaz1[b * K + k] = gg_dbz[k]!;
+    }
+  }
+
+  // step 25 reversed: duz[j,k] = sum(daz[b,k]*h[b,j], b)
+  // dh2[b,j] = sum(dduz[j,k]*daz[b,k], k)
+  //   local derivative ∂/∂h[b,j] = daz[b,k]
+  const dh2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duz[j * K + k]! * daz[b * K + k]!;
+      }
+
+      dh2[b * K + j] = acc;
+    }
+  }
+
+  // ddaz2[b,k] = sum(dduz[j,k]*h[b,j], j)
+  //   local derivative ∂/∂daz[b,k] = h[b,j]
+  const ddaz2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duz[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddaz2[b * K + k] = acc;
+    }
+  }
+
+  // step 24 reversed: dwz[i,k] = sum(daz[b,k]*x[b,i], b)
+  // dx2[b,i] = sum(ddwz[i,k]*daz[b,k], k)
+  //   local derivative ∂/∂x[b,i] = daz[b,k]
+  const dx2 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwz[i * K + k]! * daz[b * K + k]!;
+      }
+
+      dx2[b * I + i] = acc;
+    }
+  }
+
+  // ddaz3[b,k] = sum(ddwz[i,k]*x[b,i], i)
+  //   local derivative ∂/∂daz[b,k] = x[b,i]
+  const ddaz3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwz[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddaz3[b * K + k] = acc;
+    }
+  }
+
+  // step 23 reversed: dh_3[b,j] = sum(daz[b,k]*uz[j,k], k)
+  // duz1[j,k] = sum(ddh_3[b,j]*daz[b,k], b)
+  //   local derivative ∂/∂uz[j,k] = daz[b,k]
+  const duz1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * daz[b * K + k]!;
+      }
+
+      duz1[j * K + k] = acc;
+    }
+  }
+
+  // ddaz4[b,k] = sum(ddh_3[b,j]*uz[j,k], j)
+  //   local derivative ∂/∂daz[b,k] = uz[j,k]
+  const ddaz4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uz[j * K + k]!;
+      }
+
+      ddaz4[b * K + k] = acc;
+    }
+  }
+
+  // step 22 reversed: dx_2[b,i] = sum(daz[b,k]*wz[i,k], k)
+  // dwz1[i,k] = sum(ddx_2[b,i]*daz[b,k], b)
+  //   local derivative ∂/∂wz[i,k] = daz[b,k]
+  const dwz1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * daz[b * K + k]!;
+      }
+
+      dwz1[i * K + k] = acc;
+    }
+  }
+
+  // ddaz5[b,k] = sum(ddx_2[b,i]*wz[i,k], i)
+  //   local derivative ∂/∂daz[b,k] = wz[i,k]
+  const ddaz5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wz[i * K + k]!;
+      }
+
+      ddaz5[b * K + k] = acc;
+    }
+  }
+
+  // step 21 reversed: daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  // ddaz[b,k] = ddaz1[b,k] + ddaz2[b,k] + ddaz3[b,k] + ddaz4[b,k] + ddaz5[b,k]
+  const ddaz = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaz[b * K + k] =
+        ddaz1[b * K + k]! + ddaz2[b * K + k]! + ddaz3[b * K + k]! + ddaz4[b * K + k]! + ddaz5[b * K + k]!;
+    }
+  }
+
+  // dz1[b,k] = ddaz[b,k]*(dz[b,k]*(1 - z[b,k]) - dz[b,k]*z[b,k])
+  //   local derivative ∂/∂z[b,k] = dz[b,k]*(1 - z[b,k]) - dz[b,k]*z[b,k]
+  const dz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz1[b * K + k] = ddaz[b * K + k]! * (dz[b * K + k]! * (1 - z[b * K + k]!) - dz[b * K + k]! * z[b * K + k]!);
+    }
+  }
+
+  // ddz[b,k] = ddaz[b,k]*z[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂dz[b,k] = z[b,k]*(1 - z[b,k])
+  const ddz = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddz[b * K + k] = ddaz[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 20 reversed: dbhn[k] = sum(dhn[b,k], b)
+  // ddhn1[b,k] = ddbhn[k]
+  //   local derivative ∂/∂dhn[b,k] = 1
+  const ddhn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhn1[b * K + k] = gg_dbhn[k]!;
+    }
+  }
+
+  // step 19 reversed: dun[j,k] = sum(dhn[b,k]*h[b,j], b)
+  // dh3[b,j] = sum(ddun[j,k]*dhn[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dhn[b,k]
+  const dh3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dun[j * K + k]! * dhn[b * K + k]!;
+      }
+
+      dh3[b * K + j] = acc;
+    }
+  }
+
+  // ddhn2[b,k] = sum(ddun[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dhn[b,k] = h[b,j]
+  const ddhn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dun[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddhn2[b * K + k] = acc;
+    }
+  }
+
+  // step 18 reversed: dh_2[b,j] = sum(dhn[b,k]*un[j,k], k)
+  // dun1[j,k] = sum(ddh_2[b,j]*dhn[b,k], b)
+  //   local derivative ∂/∂un[j,k] = dhn[b,k]
+  const dun1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dhn[b * K + k]!;
+      }
+
+      dun1[j * K + k] = acc;
+    }
+  }
+
+  // ddhn3[b,k] = sum(ddh_2[b,j]*un[j,k], j)
+  //   local derivative ∂/∂dhn[b,k] = un[j,k]
+  const ddhn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * un[j * K + k]!;
+      }
+
+      ddhn3[b * K + k] = acc;
+    }
+  }
+
+  // step 17 reversed: dhn[b,k] = dan[b,k]*r[b,k]
+  // ddhn[b,k] = ddhn1[b,k] + ddhn2[b,k] + ddhn3[b,k]
+  const ddhn = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhn[b * K + k] = ddhn1[b * K + k]! + ddhn2[b * K + k]! + ddhn3[b * K + k]!;
+    }
+  }
+
+  // dr2[b,k] = ddhn[b,k]*dan[b,k]
+  //   local derivative ∂/∂r[b,k] = dan[b,k]
+  const dr2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr2[b * K + k] = ddhn[b * K + k]! * dan[b * K + k]!;
+    }
+  }
+
+  // ddan1[b,k] = ddhn[b,k]*r[b,k]
+  //   local derivative ∂/∂dan[b,k] = r[b,k]
+  const ddan1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan1[b * K + k] = ddhn[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 16 reversed: dr[b,k] = dan[b,k]*hn[b,k]
+  // dhn1[b,k] = ddr[b,k]*dan[b,k]
+  //   local derivative ∂/∂hn[b,k] = dan[b,k]
+  const dhn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn1[b * K + k] = ddr[b * K + k]! * dan[b * K + k]!;
+    }
+  }
+
+  // ddan2[b,k] = ddr[b,k]*hn[b,k]
+  //   local derivative ∂/∂dan[b,k] = hn[b,k]
+  const ddan2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan2[b * K + k] = ddr[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // step 15 reversed: dbn[k] = sum(dan[b,k], b)
+  // ddan3[b,k] = ddbn[k]
+  //   local derivative ∂/∂dan[b,k] = 1
+  const ddan3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan3[b * K + k] = gg_dbn[k]!;
+    }
+  }
+
+  // step 14 reversed: dwn[i,k] = sum(dan[b,k]*x[b,i], b)
+  // dx3[b,i] = sum(ddwn[i,k]*dan[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dan[b,k]
+  const dx3 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwn[i * K + k]! * dan[b * K + k]!;
+      }
+
+      dx3[b * I + i] = acc;
+    }
+  }
+
+  // ddan4[b,k] = sum(ddwn[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dan[b,k] = x[b,i]
+  const ddan4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwn[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddan4[b * K + k] = acc;
+    }
+  }
+
+  // step 13 reversed: dx_1[b,i] = sum(dan[b,k]*wn[i,k], k)
+  // dwn1[i,k] = sum(ddx_1[b,i]*dan[b,k], b)
+  //   local derivative ∂/∂wn[i,k] = dan[b,k]
+  const dwn1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dan[b * K + k]!;
+      }
+
+      dwn1[i * K + k] = acc;
+    }
+  }
+
+  // ddan5[b,k] = sum(ddx_1[b,i]*wn[i,k], i)
+  //   local derivative ∂/∂dan[b,k] = wn[i,k]
+  const ddan5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wn[i * K + k]!;
+      }
+
+      ddan5[b * K + k] = acc;
+    }
+  }
+
+  // step 12 reversed: dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  // ddan[b,k] = ddan1[b,k] + ddan2[b,k] + ddan3[b,k] + ddan4[b,k] + ddan5[b,k]
+  const ddan = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan[b * K + k] =
+        ddan1[b * K + k]! + ddan2[b * K + k]! + ddan3[b * K + k]! + ddan4[b * K + k]! + ddan5[b * K + k]!;
+    }
+  }
+
+  // dn1[b,k] = -2*ddan[b,k]*dn[b,k]*n[b,k]
+  //   local derivative ∂/∂n[b,k] = -2*dn[b,k]*n[b,k]
+  const dn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn1[b * K + k] = -2 * ddan[b * K + k]! * dn[b * K + k]! * n[b * K + k]!;
+    }
+  }
+
+  // ddn[b,k] = ddan[b,k]*(1 - n[b,k]^2)
+  //   local derivative ∂/∂dn[b,k] = 1 - n[b,k]^2
+  const ddn = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddn[b * K + k] = ddan[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 11 reversed: dn[b,k] = dout[b,k]*(1 - z[b,k])
+  // ddout1[b,k] = ddn[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂dout[b,k] = 1 - z[b,k]
+  const ddout1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout1[b * K + k] = ddn[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // dz2[b,k] = -ddn[b,k]*dout[b,k]
+  //   local derivative ∂/∂z[b,k] = -dout[b,k]
+  const dz2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz2[b * K + k] = -(ddn[b * K + k]! * dout[b * K + k]!);
+    }
+  }
+
+  // step 10 reversed: dz[b,k] = dout[b,k]*(h[b,k] - n[b,k])
+  // dh4[b,j] = ddz[b,j]*dout[b,j]
+  //   local derivative ∂/∂h[b,k] = dout[b,k]
+  const dh4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh4[b * K + j] = ddz[b * K + j]! * dout[b * K + j]!;
+    }
+  }
+
+  // ddout2[b,k] = ddz[b,k]*(h[b,k] - n[b,k])
+  //   local derivative ∂/∂dout[b,k] = h[b,k] - n[b,k]
+  const ddout2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout2[b * K + k] = ddz[b * K + k]! * (h[b * K + k]! - n[b * K + k]!);
+    }
+  }
+
+  // dn2[b,k] = -ddz[b,k]*dout[b,k]
+  //   local derivative ∂/∂n[b,k] = -dout[b,k]
+  const dn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn2[b * K + k] = -(ddz[b * K + k]! * dout[b * K + k]!);
+    }
+  }
+
+  // step 9 reversed: dh_1[b,j] = dout[b,j]*z[b,j]
+  // ddout3[b,k] = ddh_1[b,k]*z[b,k]
+  //   local derivative ∂/∂dout[b,j] = z[b,j]
+  const ddout3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout3[b * K + k] = gg_dh[b * K + k]! * z[b * K + k]!;
+    }
+  }
+
+  // dz3[b,k] = ddh_1[b,k]*dout[b,k]
+  //   local derivative ∂/∂z[b,j] = dout[b,j]
+  const dz3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz3[b * K + k] = gg_dh[b * K + k]! * dout[b * K + k]!;
+    }
+  }
+
+  // step 7 reversed: n[b,k] = tanh(an[b,k])
+  // dn[b,k] = dn1[b,k] + dn2[b,k]
+  const dn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn3[b * K + k] = dn1[b * K + k]! + dn2[b * K + k]!;
+    }
+  }
+
+  // dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  //   local derivative ∂/∂an[b,k] = 1 - n[b,k]^2
+  const dan1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dan1[b * K + k] = dn3[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 6 reversed: an[b,k] = sum(x[b,i] * wn[i,k], i) + bn[k] + r[b,k] * hn[b,k]
+  // dx4[b,i] = sum(dan[b,k]*wn[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wn[i,k]
+  const dx4 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dan1[b * K + k]! * wn[i * K + k]!;
+      }
+
+      dx4[b * I + i] = acc;
+    }
+  }
+
+  // dwn2[i,k] = sum(dan[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wn[i,k] = x[b,i]
+  const dwn2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dan1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwn2[i * K + k] = acc;
+    }
+  }
+
+  // dbn[k] = sum(dan[b,k], b)
+  //   local derivative ∂/∂bn[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dan1[b * K + k]!;
+    }
+
+    dbn[k] = acc;
+  }
+
+  // dr3[b,k] = dan[b,k]*hn[b,k]
+  //   local derivative ∂/∂r[b,k] = hn[b,k]
+  const dr3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr3[b * K + k] = dan1[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // dhn2[b,k] = dan[b,k]*r[b,k]
+  //   local derivative ∂/∂hn[b,k] = r[b,k]
+  const dhn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn2[b * K + k] = dan1[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 5 reversed: hn[b,k] = sum(h[b,j] * un[j,k], j) + bhn[k]
+  // dhn[b,k] = dhn1[b,k] + dhn2[b,k]
+  const dhn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn3[b * K + k] = dhn1[b * K + k]! + dhn2[b * K + k]!;
+    }
+  }
+
+  // dh5[b,j] = sum(dhn[b,k]*un[j,k], k)
+  //   local derivative ∂/∂h[b,j] = un[j,k]
+  const dh5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dhn3[b * K + k]! * un[j * K + k]!;
+      }
+
+      dh5[b * K + j] = acc;
+    }
+  }
+
+  // dun2[j,k] = sum(dhn[b,k]*h[b,j], b)
+  //   local derivative ∂/∂un[j,k] = h[b,j]
+  const dun2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dhn3[b * K + k]! * h[b * K + j]!;
+      }
+
+      dun2[j * K + k] = acc;
+    }
+  }
+
+  // dbhn[k] = sum(dhn[b,k], b)
+  //   local derivative ∂/∂bhn[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dhn3[b * K + k]!;
+    }
+
+    dbhn[k] = acc;
+  }
+
+  // step 4 reversed: z[b,k] = sigmoid(az[b,k])
+  // dz[b,k] = dz1[b,k] + dz2[b,k] + dz3[b,k]
+  const dz4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz4[b * K + k] = dz1[b * K + k]! + dz2[b * K + k]! + dz3[b * K + k]!;
+    }
+  }
+
+  // daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂az[b,k] = z[b,k]*(1 - z[b,k])
+  const daz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daz1[b * K + k] = dz4[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 3 reversed: az[b,k] = sum(x[b,i] * wz[i,k], i) + sum(h[b,j] * uz[j,k], j) + bz[k]
+  // dx5[b,i] = sum(daz[b,k]*wz[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wz[i,k]
+  const dx5 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daz1[b * K + k]! * wz[i * K + k]!;
+      }
+
+      dx5[b * I + i] = acc;
+    }
+  }
+
+  // dh6[b,j] = sum(daz[b,k]*uz[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uz[j,k]
+  const dh6 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daz1[b * K + k]! * uz[j * K + k]!;
+      }
+
+      dh6[b * K + j] = acc;
+    }
+  }
+
+  // dwz2[i,k] = sum(daz[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wz[i,k] = x[b,i]
+  const dwz2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daz1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwz2[i * K + k] = acc;
+    }
+  }
+
+  // duz2[j,k] = sum(daz[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uz[j,k] = h[b,j]
+  const duz2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daz1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duz2[j * K + k] = acc;
+    }
+  }
+
+  // dbz[k] = sum(daz[b,k], b)
+  //   local derivative ∂/∂bz[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += daz1[b * K + k]!;
+    }
+
+    dbz[k] = acc;
+  }
+
+  // step 2 reversed: r[b,k] = sigmoid(ar[b,k])
+  // dr[b,k] = dr1[b,k] + dr2[b,k] + dr3[b,k]
+  const dr4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr4[b * K + k] = dr1[b * K + k]! + dr2[b * K + k]! + dr3[b * K + k]!;
+    }
+  }
+
+  // dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  //   local derivative ∂/∂ar[b,k] = r[b,k]*(1 - r[b,k])
+  const dar1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dar1[b * K + k] = dr4[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // step 1 reversed: ar[b,k] = sum(x[b,i] * wr[i,k], i) + sum(h[b,j] * ur[j,k], j) + br[k]
+  // dx6[b,i] = sum(dar[b,k]*wr[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wr[i,k]
+  const dx6 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dar1[b * K + k]! * wr[i * K + k]!;
+      }
+
+      dx6[b * I + i] = acc;
+    }
+  }
+
+  // dh7[b,j] = sum(dar[b,k]*ur[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ur[j,k]
+  const dh7 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dar1[b * K + k]! * ur[j * K + k]!;
+      }
+
+      dh7[b * K + j] = acc;
+    }
+  }
+
+  // dwr2[i,k] = sum(dar[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wr[i,k] = x[b,i]
+  const dwr2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dar1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwr2[i * K + k] = acc;
+    }
+  }
+
+  // dur2[j,k] = sum(dar[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ur[j,k] = h[b,j]
+  const dur2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dar1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dur2[j * K + k] = acc;
+    }
+  }
+
+  // dbr[k] = sum(dar[b,k], b)
+  //   local derivative ∂/∂br[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dar1[b * K + k]!;
+    }
+
+    dbr[k] = acc;
+  }
+
+  // gradients of the inputs
+  // dx[b,i] = dx1[b,i] + dx2[b,i] + dx3[b,i] + dx4[b,i] + dx5[b,i] + dx6[b,i]
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      dx[b * I + i] =
+        dx1[b * I + i]! + dx2[b * I + i]! + dx3[b * I + i]! + dx4[b * I + i]! + dx5[b * I + i]! + dx6[b * I + i]!;
+    }
+  }
+
+  // dh[b,j] = dh1[b,j] + dh2[b,j] + dh3[b,j] + dh4[b,j] + dh5[b,j] + dh6[b,j] + dh7[b,j]
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh[b * K + j] =
+        dh1[b * K + j]! +
+        dh2[b * K + j]! +
+        dh3[b * K + j]! +
+        dh4[b * K + j]! +
+        dh5[b * K + j]! +
+        dh6[b * K + j]! +
+        dh7[b * K + j]!;
+    }
+  }
+
+  // dwr[i,k] = dwr1[i,k] + dwr2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwr[i * K + k] = dwr1[i * K + k]! + dwr2[i * K + k]!;
+    }
+  }
+
+  // dur[j,k] = dur1[j,k] + dur2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dur[j * K + k] = dur1[j * K + k]! + dur2[j * K + k]!;
+    }
+  }
+
+  // dwz[i,k] = dwz1[i,k] + dwz2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwz[i * K + k] = dwz1[i * K + k]! + dwz2[i * K + k]!;
+    }
+  }
+
+  // duz[j,k] = duz1[j,k] + duz2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duz[j * K + k] = duz1[j * K + k]! + duz2[j * K + k]!;
+    }
+  }
+
+  // dwn[i,k] = dwn1[i,k] + dwn2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwn[i * K + k] = dwn1[i * K + k]! + dwn2[i * K + k]!;
+    }
+  }
+
+  // dun[j,k] = dun1[j,k] + dun2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dun[j * K + k] = dun1[j * K + k]! + dun2[j * K + k]!;
+    }
+  }
+
+  // ddout[b,k] = ddout1[b,k] + ddout2[b,k] + ddout3[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout[b * K + k] = ddout1[b * K + k]! + ddout2[b * K + k]! + ddout3[b * K + k]!;
+    }
+  }
+
+  return {
+    dx: dx,
+    dh: dh,
+    dwr: dwr,
+    dur: dur,
+    dbr: dbr,
+    dwz: dwz,
+    duz: duz,
+    dbz: dbz,
+    dwn: dwn,
+    dun: dun,
+    dbn: dbn,
+    dbhn: dbhn,
+    ddout: ddout,
+  };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[b,i]: staged, as in the naive kernel
+ *   dh[b,j]: staged, as in the naive kernel
+ *   dwr[i,k]: staged, as in the naive kernel
+ *   dur[j,k]: staged, as in the naive kernel
+ *   dbr[k]: staged, as in the naive kernel
+ *   dwz[i,k]: staged, as in the naive kernel
+ *   duz[j,k]: staged, as in the naive kernel
+ *   dbz[k]: staged, as in the naive kernel
+ *   dwn[i,k]: staged, as in the naive kernel
+ *   dun[j,k]: staged, as in the naive kernel
+ *   dbn[k]: staged, as in the naive kernel
+ *   dbhn[k]: staged, as in the naive kernel
+ *   ddout[b,k]: staged, as in the naive kernel
+ *
+ * 0 passes; each reduction is computed once and shared.
+ *
+ * Every gradient is computed the staged way, as in the naive kernel: simplifying the gradient of 'x' (phase 'expand'): simplification grew an expression past 200000 nodes (the limit).
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<GruGradients>>,
+  dout: Float64Array,
+  cache: GruCache,
+  into?: GruDoubleBuffers,
+): GruDoubleGradients {
+  checkCache(cache);
+  const { B, I, K } = cache.sizes;
+  const x = cache.values.x;
+  const h = cache.values.h;
+  const wr = cache.values.wr;
+  const ur = cache.values.ur;
+  const wz = cache.values.wz;
+  const uz = cache.values.uz;
+  const wn = cache.values.wn;
+  const un = cache.values.un;
+  const ar = cache.values.ar;
+  const r = cache.values.r;
+  const az = cache.values.az;
+  const z = cache.values.z;
+  const hn = cache.values.hn;
+  const an = cache.values.an;
+  const n = cache.values.n;
+  checkArray(dout, B * K, "dout");
+  const gg_dx = cotangent(gg, "dx", B * I);
+  const gg_dh = cotangent(gg, "dh", B * K);
+  const gg_dwr = cotangent(gg, "dwr", I * K);
+  const gg_dur = cotangent(gg, "dur", K * K);
+  const gg_dbr = cotangent(gg, "dbr", K);
+  const gg_dwz = cotangent(gg, "dwz", I * K);
+  const gg_duz = cotangent(gg, "duz", K * K);
+  const gg_dbz = cotangent(gg, "dbz", K);
+  const gg_dwn = cotangent(gg, "dwn", I * K);
+  const gg_dun = cotangent(gg, "dun", K * K);
+  const gg_dbn = cotangent(gg, "dbn", K);
+  const gg_dbhn = cotangent(gg, "dbhn", K);
+  const dx = output(into, "dx", B * I);
+  const dh = output(into, "dh", B * K);
+  const dwr = output(into, "dwr", I * K);
+  const dur = output(into, "dur", K * K);
+  const dbr = output(into, "dbr", K);
+  const dwz = output(into, "dwz", I * K);
+  const duz = output(into, "duz", K * K);
+  const dbz = output(into, "dbz", K);
+  const dwn = output(into, "dwn", I * K);
+  const dun = output(into, "dun", K * K);
+  const dbn = output(into, "dbn", K);
+  const dbhn = output(into, "dbhn", K);
+  const ddout = output(into, "ddout", B * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dh, dwr, dur, dbr, dwz, duz, dbz, dwn, dun, dbn, dbhn, ddout],
+      [
+        "into.dx",
+        "into.dh",
+        "into.dwr",
+        "into.dur",
+        "into.dbr",
+        "into.dwz",
+        "into.duz",
+        "into.dbz",
+        "into.dwn",
+        "into.dun",
+        "into.dbn",
+        "into.dbhn",
+        "into.ddout",
+      ],
+      [
+        gg_dx,
+        gg_dh,
+        gg_dwr,
+        gg_dur,
+        gg_dbr,
+        gg_dwz,
+        gg_duz,
+        gg_dbz,
+        gg_dwn,
+        gg_dun,
+        gg_dbn,
+        gg_dbhn,
+        dout,
+        cache.values.x,
+        cache.values.h,
+        cache.values.wr,
+        cache.values.ur,
+        cache.values.br,
+        cache.values.wz,
+        cache.values.uz,
+        cache.values.bz,
+        cache.values.wn,
+        cache.values.un,
+        cache.values.bn,
+        cache.values.bhn,
+        cache.values.ar,
+        cache.values.r,
+        cache.values.az,
+        cache.values.z,
+        cache.values.hn,
+        cache.values.an,
+        cache.values.n,
+        cache.values.hnew,
+      ],
+      [
+        "gg.dx",
+        "gg.dh",
+        "gg.dwr",
+        "gg.dur",
+        "gg.dbr",
+        "gg.dwz",
+        "gg.duz",
+        "gg.dbz",
+        "gg.dwn",
+        "gg.dun",
+        "gg.dbn",
+        "gg.dbhn",
+        "dout",
+        "cache.values.x",
+        "cache.values.h",
+        "cache.values.wr",
+        "cache.values.ur",
+        "cache.values.br",
+        "cache.values.wz",
+        "cache.values.uz",
+        "cache.values.bz",
+        "cache.values.wn",
+        "cache.values.un",
+        "cache.values.bn",
+        "cache.values.bhn",
+        "cache.values.ar",
+        "cache.values.r",
+        "cache.values.az",
+        "cache.values.z",
+        "cache.values.hn",
+        "cache.values.an",
+        "cache.values.n",
+        "cache.values.hnew",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dz = new Float64Array(B * K);
+  const dn = new Float64Array(B * K);
+  const dan = new Float64Array(B * K);
+  const dr = new Float64Array(B * K);
+  const dhn = new Float64Array(B * K);
+  const daz = new Float64Array(B * K);
+  const dar = new Float64Array(B * K);
+  // step 10: dz[b,k] = dout[b,k]*(h[b,k] - n[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz[b * K + k] = dout[b * K + k]! * (h[b * K + k]! - n[b * K + k]!);
+    }
+  }
+
+  // step 11: dn[b,k] = dout[b,k]*(1 - z[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn[b * K + k] = dout[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 12: dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dan[b * K + k] = dn[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 16: dr[b,k] = dan[b,k]*hn[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr[b * K + k] = dan[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // step 17: dhn[b,k] = dan[b,k]*r[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn[b * K + k] = dan[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 21: daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daz[b * K + k] = dz[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 27: dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dar[b * K + k] = dr[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // computed the staged way (no derived form is less work): dx, dh, dwr, dur, dbr, dwz, duz, dbz, dwn, dun, dbn, dbhn, ddout
+
+  // step 34 reversed: dh[b,j] = dh_1[b,j] + dh_2[b,j] + dh_3[b,j] + dh_4[b,j]
+  // ddh_1[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_1[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_2[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_2[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_3[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_3[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_4[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_4[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+
+  // step 33 reversed: dx[b,i] = dx_1[b,i] + dx_2[b,i] + dx_3[b,i]
+  // ddx_1[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_1[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_2[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_2[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_3[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_3[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+
+  // step 32 reversed: dbr[k] = sum(dar[b,k], b)
+  // ddar1[b,k] = ddbr[k]
+  //   local derivative ∂/∂dar[b,k] = 1
+  const ddar1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddar1[b * K + k] = gg_dbr[k]!;
+    }
+  }
+
+  // step 31 reversed: dur[j,k] = sum(dar[b,k]*h[b,j], b)
+  // dh1[b,j] = sum(ddur[j,k]*dar[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dar[b,k]
+  const dh1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dur[j * K + k]! * dar[b * K + k]!;
+      }
+
+      dh1[b * K + j] = acc;
+    }
+  }
+
+  // ddar2[b,k] = sum(ddur[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dar[b,k] = h[b,j]
+  const ddar2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dur[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddar2[b * K + k] = acc;
+    }
+  }
+
+  // step 30 reversed: dwr[i,k] = sum(dar[b,k]*x[b,i], b)
+  // dx1[b,i] = sum(ddwr[i,k]*dar[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dar[b,k]
+  const dx1 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwr[i * K + k]! * dar[b * K + k]!;
+      }
+
+      dx1[b * I + i] = acc;
+    }
+  }
+
+  // ddar3[b,k] = sum(ddwr[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dar[b,k] = x[b,i]
+  const ddar3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwr[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddar3[b * K + k] = acc;
+    }
+  }
+
+  // step 29 reversed: dh_4[b,j] = sum(dar[b,k]*ur[j,k], k)
+  // dur1[j,k] = sum(ddh_4[b,j]*dar[b,k], b)
+  //   local derivative ∂/∂ur[j,k] = dar[b,k]
+  const dur1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dar[b * K + k]!;
+      }
+
+      dur1[j * K + k] = acc;
+    }
+  }
+
+  // ddar4[b,k] = sum(ddh_4[b,j]*ur[j,k], j)
+  //   local derivative ∂/∂dar[b,k] = ur[j,k]
+  const ddar4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ur[j * K + k]!;
+      }
+
+      ddar4[b * K + k] = acc;
+    }
+  }
+
+  // step 28 reversed: dx_3[b,i] = sum(dar[b,k]*wr[i,k], k)
+  // dwr1[i,k] = sum(ddx_3[b,i]*dar[b,k], b)
+  //   local derivative ∂/∂wr[i,k] = dar[b,k]
+  const dwr1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dar[b * K + k]!;
+      }
+
+      dwr1[i * K + k] = acc;
+    }
+  }
+
+  // ddar5[b,k] = sum(ddx_3[b,i]*wr[i,k], i)
+  //   local derivative ∂/∂dar[b,k] = wr[i,k]
+  const ddar5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wr[i * K + k]!;
+      }
+
+      ddar5[b * K + k] = acc;
+    }
+  }
+
+  // step 27 reversed: dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  // ddar[b,k] = ddar1[b,k] + ddar2[b,k] + ddar3[b,k] + ddar4[b,k] + ddar5[b,k]
+  const ddar = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddar[b * K + k] =
+        ddar1[b * K + k]! + ddar2[b * K + k]! + ddar3[b * K + k]! + ddar4[b * K + k]! + ddar5[b * K + k]!;
+    }
+  }
+
+  // dr1[b,k] = ddar[b,k]*(dr[b,k]*(1 - r[b,k]) - dr[b,k]*r[b,k])
+  //   local derivative ∂/∂r[b,k] = dr[b,k]*(1 - r[b,k]) - dr[b,k]*r[b,k]
+  const dr1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr1[b * K + k] = ddar[b * K + k]! * (-(dr[b * K + k]! * r[b * K + k]!) + dr[b * K + k]! * (1 - r[b * K + k]!));
+    }
+  }
+
+  // ddr[b,k] = ddar[b,k]*r[b,k]*(1 - r[b,k])
+  //   local derivative ∂/∂dr[b,k] = r[b,k]*(1 - r[b,k])
+  const ddr = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddr[b * K + k] = ddar[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // step 26 reversed: dbz[k] = sum(daz[b,k], b)
+  // ddaz1[b,k] = ddbz[k]
+  //   local derivative ∂/∂daz[b,k] = 1
+  const ddaz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaz1[b * K + k] = gg_dbz[k]!;
+    }
+  }
+
+  // step 25 reversed: duz[j,k] = sum(daz[b,k]*h[b,j], b)
+  // dh2[b,j] = sum(dduz[j,k]*daz[b,k], k)
+  //   local derivative ∂/∂h[b,j] = daz[b,k]
+  const dh2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duz[j * K + k]! * daz[b * K + k]!;
+      }
+
+      dh2[b * K + j] = acc;
+    }
+  }
+
+  // ddaz2[b,k] = sum(dduz[j,k]*h[b,j], j)
+  //   local derivative ∂/∂daz[b,k] = h[b,j]
+  const ddaz2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duz[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddaz2[b * K + k] = acc;
+    }
+  }
+
+  // step 24 reversed: dwz[i,k] = sum(daz[b,k]*x[b,i], b)
+  // dx2[b,i] = sum(ddwz[i,k]*daz[b,k], k)
+  //   local derivative ∂/∂x[b,i] = daz[b,k]
+  const dx2 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwz[i * K + k]! * daz[b * K + k]!;
+      }
+
+      dx2[b * I + i] = acc;
+    }
+  }
+
+  // ddaz3[b,k] = sum(ddwz[i,k]*x[b,i], i)
+  //   local derivative ∂/∂daz[b,k] = x[b,i]
+  const ddaz3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwz[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddaz3[b * K + k] = acc;
+    }
+  }
+
+  // step 23 reversed: dh_3[b,j] = sum(daz[b,k]*uz[j,k], k)
+  // duz1[j,k] = sum(ddh_3[b,j]*daz[b,k], b)
+  //   local derivative ∂/∂uz[j,k] = daz[b,k]
+  const duz1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * daz[b * K + k]!;
+      }
+
+      duz1[j * K + k] = acc;
+    }
+  }
+
+  // ddaz4[b,k] = sum(ddh_3[b,j]*uz[j,k], j)
+  //   local derivative ∂/∂daz[b,k] = uz[j,k]
+  const ddaz4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uz[j * K + k]!;
+      }
+
+      ddaz4[b * K + k] = acc;
+    }
+  }
+
+  // step 22 reversed: dx_2[b,i] = sum(daz[b,k]*wz[i,k], k)
+  // dwz1[i,k] = sum(ddx_2[b,i]*daz[b,k], b)
+  //   local derivative ∂/∂wz[i,k] = daz[b,k]
+  const dwz1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * daz[b * K + k]!;
+      }
+
+      dwz1[i * K + k] = acc;
+    }
+  }
+
+  // ddaz5[b,k] = sum(ddx_2[b,i]*wz[i,k], i)
+  //   local derivative ∂/∂daz[b,k] = wz[i,k]
+  const ddaz5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wz[i * K + k]!;
+      }
+
+      ddaz5[b * K + k] = acc;
+    }
+  }
+
+  // step 21 reversed: daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  // ddaz[b,k] = ddaz1[b,k] + ddaz2[b,k] + ddaz3[b,k] + ddaz4[b,k] + ddaz5[b,k]
+  const ddaz = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaz[b * K + k] =
+        ddaz1[b * K + k]! + ddaz2[b * K + k]! + ddaz3[b * K + k]! + ddaz4[b * K + k]! + ddaz5[b * K + k]!;
+    }
+  }
+
+  // dz1[b,k] = ddaz[b,k]*(dz[b,k]*(1 - z[b,k]) - dz[b,k]*z[b,k])
+  //   local derivative ∂/∂z[b,k] = dz[b,k]*(1 - z[b,k]) - dz[b,k]*z[b,k]
+  const dz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz1[b * K + k] = ddaz[b * K + k]! * (dz[b * K + k]! * (1 - z[b * K + k]!) - dz[b * K + k]! * z[b * K + k]!);
+    }
+  }
+
+  // ddz[b,k] = ddaz[b,k]*z[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂dz[b,k] = z[b,k]*(1 - z[b,k])
+  const ddz = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddz[b * K + k] = ddaz[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 20 reversed: dbhn[k] = sum(dhn[b,k], b)
+  // ddhn1[b,k] = ddbhn[k]
+  //   local derivative ∂/∂dhn[b,k] = 1
+  const ddhn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhn1[b * K + k] = gg_dbhn[k]!;
+    }
+  }
+
+  // step 19 reversed: dun[j,k] = sum(dhn[b,k]*h[b,j], b)
+  // dh3[b,j] = sum(ddun[j,k]*dhn[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dhn[b,k]
+  const dh3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dun[j * K + k]! * dhn[b * K + k]!;
+      }
+
+      dh3[b * K + j] = acc;
+    }
+  }
+
+  // ddhn2[b,k] = sum(ddun[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dhn[b,k] = h[b,j]
+  const ddhn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dun[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddhn2[b * K + k] = acc;
+    }
+  }
+
+  // step 18 reversed: dh_2[b,j] = sum(dhn[b,k]*un[j,k], k)
+  // dun1[j,k] = sum(ddh_2[b,j]*dhn[b,k], b)
+  //   local derivative ∂/∂un[j,k] = dhn[b,k]
+  const dun1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dhn[b * K + k]!;
+      }
+
+      dun1[j * K + k] = acc;
+    }
+  }
+
+  // ddhn3[b,k] = sum(ddh_2[b,j]*un[j,k], j)
+  //   local derivative ∂/∂dhn[b,k] = un[j,k]
+  const ddhn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * un[j * K + k]!;
+      }
+
+      ddhn3[b * K + k] = acc;
+    }
+  }
+
+  // step 17 reversed: dhn[b,k] = dan[b,k]*r[b,k]
+  // ddhn[b,k] = ddhn1[b,k] + ddhn2[b,k] + ddhn3[b,k]
+  const ddhn = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhn[b * K + k] = ddhn1[b * K + k]! + ddhn2[b * K + k]! + ddhn3[b * K + k]!;
+    }
+  }
+
+  // dr2[b,k] = ddhn[b,k]*dan[b,k]
+  //   local derivative ∂/∂r[b,k] = dan[b,k]
+  const dr2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr2[b * K + k] = ddhn[b * K + k]! * dan[b * K + k]!;
+    }
+  }
+
+  // ddan1[b,k] = ddhn[b,k]*r[b,k]
+  //   local derivative ∂/∂dan[b,k] = r[b,k]
+  const ddan1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan1[b * K + k] = ddhn[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 16 reversed: dr[b,k] = dan[b,k]*hn[b,k]
+  // dhn1[b,k] = ddr[b,k]*dan[b,k]
+  //   local derivative ∂/∂hn[b,k] = dan[b,k]
+  const dhn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn1[b * K + k] = ddr[b * K + k]! * dan[b * K + k]!;
+    }
+  }
+
+  // ddan2[b,k] = ddr[b,k]*hn[b,k]
+  //   local derivative ∂/∂dan[b,k] = hn[b,k]
+  const ddan2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan2[b * K + k] = ddr[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // step 15 reversed: dbn[k] = sum(dan[b,k], b)
+  // ddan3[b,k] = ddbn[k]
+  //   local derivative ∂/∂dan[b,k] = 1
+  const ddan3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan3[b * K + k] = gg_dbn[k]!;
+    }
+  }
+
+  // step 14 reversed: dwn[i,k] = sum(dan[b,k]*x[b,i], b)
+  // dx3[b,i] = sum(ddwn[i,k]*dan[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dan[b,k]
+  const dx3 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwn[i * K + k]! * dan[b * K + k]!;
+      }
+
+      dx3[b * I + i] = acc;
+    }
+  }
+
+  // ddan4[b,k] = sum(ddwn[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dan[b,k] = x[b,i]
+  const ddan4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwn[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddan4[b * K + k] = acc;
+    }
+  }
+
+  // step 13 reversed: dx_1[b,i] = sum(dan[b,k]*wn[i,k], k)
+  // dwn1[i,k] = sum(ddx_1[b,i]*dan[b,k], b)
+  //   local derivative ∂/∂wn[i,k] = dan[b,k]
+  const dwn1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dan[b * K + k]!;
+      }
+
+      dwn1[i * K + k] = acc;
+    }
+  }
+
+  // ddan5[b,k] = sum(ddx_1[b,i]*wn[i,k], i)
+  //   local derivative ∂/∂dan[b,k] = wn[i,k]
+  const ddan5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wn[i * K + k]!;
+      }
+
+      ddan5[b * K + k] = acc;
+    }
+  }
+
+  // step 12 reversed: dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  // ddan[b,k] = ddan1[b,k] + ddan2[b,k] + ddan3[b,k] + ddan4[b,k] + ddan5[b,k]
+  const ddan = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddan[b * K + k] =
+        ddan1[b * K + k]! + ddan2[b * K + k]! + ddan3[b * K + k]! + ddan4[b * K + k]! + ddan5[b * K + k]!;
+    }
+  }
+
+  // dn1[b,k] = -2*ddan[b,k]*dn[b,k]*n[b,k]
+  //   local derivative ∂/∂n[b,k] = -2*dn[b,k]*n[b,k]
+  const dn1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn1[b * K + k] = -2 * ddan[b * K + k]! * dn[b * K + k]! * n[b * K + k]!;
+    }
+  }
+
+  // ddn[b,k] = ddan[b,k]*(1 - n[b,k]^2)
+  //   local derivative ∂/∂dn[b,k] = 1 - n[b,k]^2
+  const ddn = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddn[b * K + k] = ddan[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 11 reversed: dn[b,k] = dout[b,k]*(1 - z[b,k])
+  // ddout1[b,k] = ddn[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂dout[b,k] = 1 - z[b,k]
+  const ddout1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout1[b * K + k] = ddn[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // dz2[b,k] = -ddn[b,k]*dout[b,k]
+  //   local derivative ∂/∂z[b,k] = -dout[b,k]
+  const dz2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz2[b * K + k] = -(ddn[b * K + k]! * dout[b * K + k]!);
+    }
+  }
+
+  // step 10 reversed: dz[b,k] = dout[b,k]*(h[b,k] - n[b,k])
+  // dh4[b,j] = ddz[b,j]*dout[b,j]
+  //   local derivative ∂/∂h[b,k] = dout[b,k]
+  const dh4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh4[b * K + j] = ddz[b * K + j]! * dout[b * K + j]!;
+    }
+  }
+
+  // ddout2[b,k] = ddz[b,k]*(h[b,k] - n[b,k])
+  //   local derivative ∂/∂dout[b,k] = h[b,k] - n[b,k]
+  const ddout2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout2[b * K + k] = ddz[b * K + k]! * (h[b * K + k]! - n[b * K + k]!);
+    }
+  }
+
+  // dn2[b,k] = -ddz[b,k]*dout[b,k]
+  //   local derivative ∂/∂n[b,k] = -dout[b,k]
+  const dn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn2[b * K + k] = -(ddz[b * K + k]! * dout[b * K + k]!);
+    }
+  }
+
+  // step 9 reversed: dh_1[b,j] = dout[b,j]*z[b,j]
+  // ddout3[b,k] = ddh_1[b,k]*z[b,k]
+  //   local derivative ∂/∂dout[b,j] = z[b,j]
+  const ddout3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout3[b * K + k] = gg_dh[b * K + k]! * z[b * K + k]!;
+    }
+  }
+
+  // dz3[b,k] = ddh_1[b,k]*dout[b,k]
+  //   local derivative ∂/∂z[b,j] = dout[b,j]
+  const dz3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz3[b * K + k] = gg_dh[b * K + k]! * dout[b * K + k]!;
+    }
+  }
+
+  // step 7 reversed: n[b,k] = tanh(an[b,k])
+  // dn[b,k] = dn1[b,k] + dn2[b,k]
+  const dn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dn3[b * K + k] = dn1[b * K + k]! + dn2[b * K + k]!;
+    }
+  }
+
+  // dan[b,k] = dn[b,k]*(1 - n[b,k]^2)
+  //   local derivative ∂/∂an[b,k] = 1 - n[b,k]^2
+  const dan1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dan1[b * K + k] = dn3[b * K + k]! * (1 - n[b * K + k]! * n[b * K + k]!);
+    }
+  }
+
+  // step 6 reversed: an[b,k] = sum(x[b,i] * wn[i,k], i) + bn[k] + r[b,k] * hn[b,k]
+  // dx4[b,i] = sum(dan[b,k]*wn[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wn[i,k]
+  const dx4 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dan1[b * K + k]! * wn[i * K + k]!;
+      }
+
+      dx4[b * I + i] = acc;
+    }
+  }
+
+  // dwn2[i,k] = sum(dan[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wn[i,k] = x[b,i]
+  const dwn2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dan1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwn2[i * K + k] = acc;
+    }
+  }
+
+  // dbn[k] = sum(dan[b,k], b)
+  //   local derivative ∂/∂bn[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dan1[b * K + k]!;
+    }
+
+    dbn[k] = acc;
+  }
+
+  // dr3[b,k] = dan[b,k]*hn[b,k]
+  //   local derivative ∂/∂r[b,k] = hn[b,k]
+  const dr3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr3[b * K + k] = dan1[b * K + k]! * hn[b * K + k]!;
+    }
+  }
+
+  // dhn2[b,k] = dan[b,k]*r[b,k]
+  //   local derivative ∂/∂hn[b,k] = r[b,k]
+  const dhn2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn2[b * K + k] = dan1[b * K + k]! * r[b * K + k]!;
+    }
+  }
+
+  // step 5 reversed: hn[b,k] = sum(h[b,j] * un[j,k], j) + bhn[k]
+  // dhn[b,k] = dhn1[b,k] + dhn2[b,k]
+  const dhn3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dhn3[b * K + k] = dhn1[b * K + k]! + dhn2[b * K + k]!;
+    }
+  }
+
+  // dh5[b,j] = sum(dhn[b,k]*un[j,k], k)
+  //   local derivative ∂/∂h[b,j] = un[j,k]
+  const dh5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dhn3[b * K + k]! * un[j * K + k]!;
+      }
+
+      dh5[b * K + j] = acc;
+    }
+  }
+
+  // dun2[j,k] = sum(dhn[b,k]*h[b,j], b)
+  //   local derivative ∂/∂un[j,k] = h[b,j]
+  const dun2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dhn3[b * K + k]! * h[b * K + j]!;
+      }
+
+      dun2[j * K + k] = acc;
+    }
+  }
+
+  // dbhn[k] = sum(dhn[b,k], b)
+  //   local derivative ∂/∂bhn[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dhn3[b * K + k]!;
+    }
+
+    dbhn[k] = acc;
+  }
+
+  // step 4 reversed: z[b,k] = sigmoid(az[b,k])
+  // dz[b,k] = dz1[b,k] + dz2[b,k] + dz3[b,k]
+  const dz4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dz4[b * K + k] = dz1[b * K + k]! + dz2[b * K + k]! + dz3[b * K + k]!;
+    }
+  }
+
+  // daz[b,k] = dz[b,k]*z[b,k]*(1 - z[b,k])
+  //   local derivative ∂/∂az[b,k] = z[b,k]*(1 - z[b,k])
+  const daz1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daz1[b * K + k] = dz4[b * K + k]! * z[b * K + k]! * (1 - z[b * K + k]!);
+    }
+  }
+
+  // step 3 reversed: az[b,k] = sum(x[b,i] * wz[i,k], i) + sum(h[b,j] * uz[j,k], j) + bz[k]
+  // dx5[b,i] = sum(daz[b,k]*wz[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wz[i,k]
+  const dx5 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daz1[b * K + k]! * wz[i * K + k]!;
+      }
+
+      dx5[b * I + i] = acc;
+    }
+  }
+
+  // dh6[b,j] = sum(daz[b,k]*uz[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uz[j,k]
+  const dh6 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daz1[b * K + k]! * uz[j * K + k]!;
+      }
+
+      dh6[b * K + j] = acc;
+    }
+  }
+
+  // dwz2[i,k] = sum(daz[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wz[i,k] = x[b,i]
+  const dwz2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daz1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwz2[i * K + k] = acc;
+    }
+  }
+
+  // duz2[j,k] = sum(daz[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uz[j,k] = h[b,j]
+  const duz2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daz1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duz2[j * K + k] = acc;
+    }
+  }
+
+  // dbz[k] = sum(daz[b,k], b)
+  //   local derivative ∂/∂bz[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += daz1[b * K + k]!;
+    }
+
+    dbz[k] = acc;
+  }
+
+  // step 2 reversed: r[b,k] = sigmoid(ar[b,k])
+  // dr[b,k] = dr1[b,k] + dr2[b,k] + dr3[b,k]
+  const dr4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dr4[b * K + k] = dr1[b * K + k]! + dr2[b * K + k]! + dr3[b * K + k]!;
+    }
+  }
+
+  // dar[b,k] = dr[b,k]*r[b,k]*(1 - r[b,k])
+  //   local derivative ∂/∂ar[b,k] = r[b,k]*(1 - r[b,k])
+  const dar1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dar1[b * K + k] = dr4[b * K + k]! * r[b * K + k]! * (1 - r[b * K + k]!);
+    }
+  }
+
+  // step 1 reversed: ar[b,k] = sum(x[b,i] * wr[i,k], i) + sum(h[b,j] * ur[j,k], j) + br[k]
+  // dx6[b,i] = sum(dar[b,k]*wr[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wr[i,k]
+  const dx6 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dar1[b * K + k]! * wr[i * K + k]!;
+      }
+
+      dx6[b * I + i] = acc;
+    }
+  }
+
+  // dh7[b,j] = sum(dar[b,k]*ur[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ur[j,k]
+  const dh7 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dar1[b * K + k]! * ur[j * K + k]!;
+      }
+
+      dh7[b * K + j] = acc;
+    }
+  }
+
+  // dwr2[i,k] = sum(dar[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wr[i,k] = x[b,i]
+  const dwr2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dar1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwr2[i * K + k] = acc;
+    }
+  }
+
+  // dur2[j,k] = sum(dar[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ur[j,k] = h[b,j]
+  const dur2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dar1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dur2[j * K + k] = acc;
+    }
+  }
+
+  // dbr[k] = sum(dar[b,k], b)
+  //   local derivative ∂/∂br[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dar1[b * K + k]!;
+    }
+
+    dbr[k] = acc;
+  }
+
+  // gradients of the inputs
+  // dx[b,i] = dx1[b,i] + dx2[b,i] + dx3[b,i] + dx4[b,i] + dx5[b,i] + dx6[b,i]
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      dx[b * I + i] =
+        dx1[b * I + i]! + dx2[b * I + i]! + dx3[b * I + i]! + dx4[b * I + i]! + dx5[b * I + i]! + dx6[b * I + i]!;
+    }
+  }
+
+  // dh[b,j] = dh1[b,j] + dh2[b,j] + dh3[b,j] + dh4[b,j] + dh5[b,j] + dh6[b,j] + dh7[b,j]
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh[b * K + j] =
+        dh1[b * K + j]! +
+        dh2[b * K + j]! +
+        dh3[b * K + j]! +
+        dh4[b * K + j]! +
+        dh5[b * K + j]! +
+        dh6[b * K + j]! +
+        dh7[b * K + j]!;
+    }
+  }
+
+  // dwr[i,k] = dwr1[i,k] + dwr2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwr[i * K + k] = dwr1[i * K + k]! + dwr2[i * K + k]!;
+    }
+  }
+
+  // dur[j,k] = dur1[j,k] + dur2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dur[j * K + k] = dur1[j * K + k]! + dur2[j * K + k]!;
+    }
+  }
+
+  // dwz[i,k] = dwz1[i,k] + dwz2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwz[i * K + k] = dwz1[i * K + k]! + dwz2[i * K + k]!;
+    }
+  }
+
+  // duz[j,k] = duz1[j,k] + duz2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duz[j * K + k] = duz1[j * K + k]! + duz2[j * K + k]!;
+    }
+  }
+
+  // dwn[i,k] = dwn1[i,k] + dwn2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwn[i * K + k] = dwn1[i * K + k]! + dwn2[i * K + k]!;
+    }
+  }
+
+  // dun[j,k] = dun1[j,k] + dun2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dun[j * K + k] = dun1[j * K + k]! + dun2[j * K + k]!;
+    }
+  }
+
+  // ddout[b,k] = ddout1[b,k] + ddout2[b,k] + ddout3[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddout[b * K + k] = ddout1[b * K + k]! + ddout2[b * K + k]! + ddout3[b * K + k]!;
+    }
+  }
+
+  return {
+    dx: dx,
+    dh: dh,
+    dwr: dwr,
+    dur: dur,
+    dbr: dbr,
+    dwz: dwz,
+    duz: duz,
+    dbz: dbz,
+    dwn: dwn,
+    dun: dun,
+    dbn: dbn,
+    dbhn: dbhn,
+    ddout: ddout,
+  };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("gru: " + name + " must be a positive integer, got " + String(value));
@@ -1539,4 +3992,10 @@ function checkCache(cache: GruCache): void {
   checkArray(cache.values.an, B * K, "cache.values.an");
   checkArray(cache.values.n, B * K, "cache.values.n");
   checkArray(cache.values.hnew, B * K, "cache.values.hnew");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -558,6 +558,798 @@ export function backwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface InstancenormDoubleGradients {
+  /** with respect to x[b,c,s] */
+  dx: Float64Array;
+  /** with respect to gamma[c] */
+  dgamma: Float64Array;
+  /** with respect to beta[c] */
+  dbeta: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface InstancenormDoubleBuffers {
+  dx?: Float64Array;
+  dgamma?: Float64Array;
+  dbeta?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<InstancenormGradients>>,
+  dout: Float64Array,
+  cache: InstancenormCache,
+  into?: InstancenormDoubleBuffers,
+): InstancenormDoubleGradients {
+  checkCache(cache);
+  const { B, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * C * S, "dout");
+  const gg_dx = cotangent(gg, "dx", B * C * S);
+  const gg_dgamma = cotangent(gg, "dgamma", C);
+  const gg_dbeta = cotangent(gg, "dbeta", C);
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  const ddout = output(into, "ddout", B * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dxhat = new Float64Array(B * C * S);
+  const drstd = new Float64Array(B * C);
+  const dvar = new Float64Array(B * C);
+  // step 9: dxhat[b,c,s] = dout[b,c,s]*gamma[c]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxhat[(b * C + c) * S + s] = dout[(b * C + c) * S + s]! * gamma[c]!;
+      }
+    }
+  }
+
+  // step 11: drstd[b,c] = sum(dxhat[b,c,s]*xmu[b,c,s], s)
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += dxhat[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!;
+      }
+
+      drstd[b * C + c] = acc;
+    }
+  }
+
+  // step 12: dvar[b,c] = -0.5*drstd[b,c]*rstd[b,c]^3
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      dvar[b * C + c] = -0.5 * drstd[b * C + c]! * (rstd[b * C + c]! * rstd[b * C + c]! * rstd[b * C + c]!);
+    }
+  }
+
+  // step 18 reversed: dx[b,c,s] = dx_1[b,c,s] + dx_2[b,c,s]
+  // ddx_1[b,c,s] = ddx[b,c,s]
+  //   local derivative ∂/∂dx_1[b,c,s] = 1
+  // (the same array as ddx[b,c,s]: no copy)
+  // ddx_2[b,c,s] = ddx[b,c,s]
+  //   local derivative ∂/∂dx_2[b,c,s] = 1
+  // (the same array as ddx[b,c,s]: no copy)
+
+  // step 17 reversed: dx_2[b,c,s] = dmu[b,c]/S
+  // ddmu[b,c] = sum(ddx_2[b,c,s]/S, s)
+  //   local derivative ∂/∂dmu[b,c] = 1/S
+  const ddmu = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += gg_dx[(b * C + c) * S + s]! / S;
+      }
+
+      ddmu[b * C + c] = acc;
+    }
+  }
+
+  // step 16 reversed: dmu[b,c] = -sum(dxmu[b,c,s], s)
+  // ddxmu1[b,c,s] = -ddmu[b,c]
+  //   local derivative ∂/∂dxmu[b,c,s] = -1
+  const ddxmu1 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddxmu1[(b * C + c) * S + s] = -ddmu[b * C + c]!;
+      }
+    }
+  }
+
+  // step 15 reversed: dx_1[b,c,s] = dxmu[b,c,s]
+  // ddxmu2[b,c,s] = ddx_1[b,c,s]
+  //   local derivative ∂/∂dxmu[b,c,s] = 1
+  // (the same array as ddx_1[b,c,s]: no copy)
+
+  // step 14 reversed: dxmu[b,c,s] = dxmu_1[b,c,s] + dxmu_2[b,c,s]
+  // ddxmu[b,c,s] = ddxmu1[b,c,s] + ddxmu2[b,c,s]
+  const ddxmu = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddxmu[(b * C + c) * S + s] = ddxmu1[(b * C + c) * S + s]! + gg_dx[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // ddxmu_1[b,c,s] = ddxmu[b,c,s]
+  //   local derivative ∂/∂dxmu_1[b,c,s] = 1
+  // (the same array as ddxmu[b,c,s]: no copy)
+  // ddxmu_2[b,c,s] = ddxmu[b,c,s]
+  //   local derivative ∂/∂dxmu_2[b,c,s] = 1
+  // (the same array as ddxmu[b,c,s]: no copy)
+
+  // step 13 reversed: dxmu_2[b,c,s] = 2*dvar[b,c]*xmu[b,c,s]/S
+  // dxmu1[b,c,s] = 2*ddxmu_2[b,c,s]*dvar[b,c]/S
+  //   local derivative ∂/∂xmu[b,c,s] = 2*dvar[b,c]/S
+  const dxmu1 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu1[(b * C + c) * S + s] = (2 * ddxmu[(b * C + c) * S + s]! * dvar[b * C + c]!) / S;
+      }
+    }
+  }
+
+  // ddvar[b,c] = 2*sum(ddxmu_2[b,c,s]*xmu[b,c,s]/S, s)
+  //   local derivative ∂/∂dvar[b,c] = 2*xmu[b,c,s]/S
+  const ddvar = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += (ddxmu[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!) / S;
+      }
+
+      ddvar[b * C + c] = 2 * acc;
+    }
+  }
+
+  // step 12 reversed: dvar[b,c] = -0.5*drstd[b,c]*rstd[b,c]^3
+  // drstd1[b,c] = -1.5*ddvar[b,c]*drstd[b,c]*rstd[b,c]^2
+  //   local derivative ∂/∂rstd[b,c] = -1.5*drstd[b,c]*rstd[b,c]^2
+  const drstd1 = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      drstd1[b * C + c] = -1.5 * ddvar[b * C + c]! * drstd[b * C + c]! * (rstd[b * C + c]! * rstd[b * C + c]!);
+    }
+  }
+
+  // ddrstd[b,c] = -0.5*ddvar[b,c]*rstd[b,c]^3
+  //   local derivative ∂/∂drstd[b,c] = -0.5*rstd[b,c]^3
+  const ddrstd = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      ddrstd[b * C + c] = -0.5 * ddvar[b * C + c]! * (rstd[b * C + c]! * rstd[b * C + c]! * rstd[b * C + c]!);
+    }
+  }
+
+  // step 11 reversed: drstd[b,c] = sum(dxhat[b,c,s]*xmu[b,c,s], s)
+  // dxmu2[b,c,s] = ddrstd[b,c]*dxhat[b,c,s]
+  //   local derivative ∂/∂xmu[b,c,s] = dxhat[b,c,s]
+  const dxmu2 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu2[(b * C + c) * S + s] = ddrstd[b * C + c]! * dxhat[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // ddxhat1[b,c,s] = ddrstd[b,c]*xmu[b,c,s]
+  //   local derivative ∂/∂dxhat[b,c,s] = xmu[b,c,s]
+  const ddxhat1 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddxhat1[(b * C + c) * S + s] = ddrstd[b * C + c]! * xmu[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // step 10 reversed: dxmu_1[b,c,s] = dxhat[b,c,s]*rstd[b,c]
+  // drstd2[b,c] = sum(ddxmu_1[b,c,s]*dxhat[b,c,s], s)
+  //   local derivative ∂/∂rstd[b,c] = dxhat[b,c,s]
+  const drstd2 = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += ddxmu[(b * C + c) * S + s]! * dxhat[(b * C + c) * S + s]!;
+      }
+
+      drstd2[b * C + c] = acc;
+    }
+  }
+
+  // ddxhat2[b,c,s] = ddxmu_1[b,c,s]*rstd[b,c]
+  //   local derivative ∂/∂dxhat[b,c,s] = rstd[b,c]
+  const ddxhat2 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddxhat2[(b * C + c) * S + s] = ddxmu[(b * C + c) * S + s]! * rstd[b * C + c]!;
+      }
+    }
+  }
+
+  // step 9 reversed: dxhat[b,c,s] = dout[b,c,s]*gamma[c]
+  // ddxhat[b,c,s] = ddxhat1[b,c,s] + ddxhat2[b,c,s]
+  const ddxhat = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddxhat[(b * C + c) * S + s] = ddxhat1[(b * C + c) * S + s]! + ddxhat2[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // dgamma[c] = sum(ddxhat[b,c,s]*dout[b,c,s], b, s)
+  //   local derivative ∂/∂gamma[c] = dout[b,c,s]
+  for (let c = 0; c < C; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < S; s++) {
+        acc += ddxhat[(b * C + c) * S + s]! * dout[(b * C + c) * S + s]!;
+      }
+    }
+
+    dgamma[c] = acc;
+  }
+
+  // ddout1[b,c,s] = ddxhat[b,c,s]*gamma[c]
+  //   local derivative ∂/∂dout[b,c,s] = gamma[c]
+  const ddout1 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddout1[(b * C + c) * S + s] = ddxhat[(b * C + c) * S + s]! * gamma[c]!;
+      }
+    }
+  }
+
+  // step 8 reversed: dbeta[c] = sum(dout[b,c,s], b, s)
+  // ddout2[b,c,s] = ddbeta[c]
+  //   local derivative ∂/∂dout[b,c,s] = 1
+  const ddout2 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddout2[(b * C + c) * S + s] = gg_dbeta[c]!;
+      }
+    }
+  }
+
+  // step 7 reversed: dgamma[c] = sum(dout[b,c,s]*xhat[b,c,s], b, s)
+  // ddout3[b,c,s] = ddgamma[c]*xhat[b,c,s]
+  //   local derivative ∂/∂dout[b,c,s] = xhat[b,c,s]
+  const ddout3 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddout3[(b * C + c) * S + s] = gg_dgamma[c]! * xhat[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // dxhat[b,c,s] = ddgamma[c]*dout[b,c,s]
+  //   local derivative ∂/∂xhat[b,c,s] = dout[b,c,s]
+  const dxhat1 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxhat1[(b * C + c) * S + s] = gg_dgamma[c]! * dout[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // step 5 reversed: xhat[b,c,s] = xmu[b,c,s] * rstd[b,c]
+  // dxmu3[b,c,s] = dxhat[b,c,s]*rstd[b,c]
+  //   local derivative ∂/∂xmu[b,c,s] = rstd[b,c]
+  const dxmu3 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu3[(b * C + c) * S + s] = dxhat1[(b * C + c) * S + s]! * rstd[b * C + c]!;
+      }
+    }
+  }
+
+  // drstd3[b,c] = sum(dxhat[b,c,s]*xmu[b,c,s], s)
+  //   local derivative ∂/∂rstd[b,c] = xmu[b,c,s]
+  const drstd3 = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += dxhat1[(b * C + c) * S + s]! * xmu[(b * C + c) * S + s]!;
+      }
+
+      drstd3[b * C + c] = acc;
+    }
+  }
+
+  // step 4 reversed: rstd[b,c] = 1/sqrt(var[b,c] + eps)
+  // drstd[b,c] = drstd1[b,c] + drstd2[b,c] + drstd3[b,c]
+  const drstd4 = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      drstd4[b * C + c] = drstd1[b * C + c]! + drstd2[b * C + c]! + drstd3[b * C + c]!;
+    }
+  }
+
+  // dvar[b,c] = -0.5*drstd[b,c]*rstd[b,c]^3
+  //   local derivative ∂/∂var[b,c] = -0.5*rstd[b,c]^3
+  const dvar1 = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      dvar1[b * C + c] = -0.5 * drstd4[b * C + c]! * (rstd[b * C + c]! * rstd[b * C + c]! * rstd[b * C + c]!);
+    }
+  }
+
+  // step 3 reversed: var[b,c] = mean(xmu[b,c,s]^2, s)
+  // dxmu4[b,c,s] = 2*dvar[b,c]*xmu[b,c,s]/S
+  //   local derivative ∂/∂xmu[b,c,s] = 2*xmu[b,c,s]/S
+  const dxmu4 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu4[(b * C + c) * S + s] = (2 * dvar1[b * C + c]! * xmu[(b * C + c) * S + s]!) / S;
+      }
+    }
+  }
+
+  // step 2 reversed: xmu[b,c,s] = x[b,c,s] - mu[b,c]
+  // dxmu[b,c,s] = dxmu1[b,c,s] + dxmu2[b,c,s] + dxmu3[b,c,s] + dxmu4[b,c,s]
+  const dxmu = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dxmu[(b * C + c) * S + s] =
+          dxmu1[(b * C + c) * S + s]! +
+          dxmu2[(b * C + c) * S + s]! +
+          dxmu3[(b * C + c) * S + s]! +
+          dxmu4[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // dx1[b,c,s] = dxmu[b,c,s]
+  //   local derivative ∂/∂x[b,c,s] = 1
+  // (the same array as dxmu[b,c,s]: no copy)
+  // dmu[b,c] = -sum(dxmu[b,c,s], s)
+  //   local derivative ∂/∂mu[b,c] = -1
+  const dmu = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let s = 0; s < S; s++) {
+        acc += dxmu[(b * C + c) * S + s]!;
+      }
+
+      dmu[b * C + c] = -acc;
+    }
+  }
+
+  // step 1 reversed: mu[b,c] = mean(x[b,c,s], s)
+  // dx2[b,c,s] = dmu[b,c]/S
+  //   local derivative ∂/∂x[b,c,s] = 1/S
+  const dx2 = new Float64Array(B * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dx2[(b * C + c) * S + s] = dmu[b * C + c]! / S;
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dx[b,c,s] = dx1[b,c,s] + dx2[b,c,s]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        dx[(b * C + c) * S + s] = dxmu[(b * C + c) * S + s]! + dx2[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  // dbeta[c] = 0
+  dbeta.fill(0);
+  // ddout[b,c,s] = ddout1[b,c,s] + ddout2[b,c,s] + ddout3[b,c,s]
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        ddout[(b * C + c) * S + s] =
+          ddout1[(b * C + c) * S + s]! + ddout2[(b * C + c) * S + s]! + ddout3[(b * C + c) * S + s]!;
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[b,c,s] = rstd[b,c]*(S^2*ddgamma[c]*dout[b,c,s] + gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(dout[b,c,s'], s')*sum(ddx[b,c,s'], s') + gamma[c]*rstd[b,c]*sum(ddx[b,c,s'], s')*sum(dout[b,c,s']*xhat[b,c,s'], s') + gamma[c]*rstd[b,c]*sum(dout[b,c,s'], s')*sum(ddx[b,c,s']*xhat[b,c,s'], s') + 3*gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*dout[b,c,s]*gamma[c]*rstd[b,c]*sum(ddx[b,c,s']*xhat[b,c,s'], s') - S*gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*dout[b,c,s'], s') - S*ddx[b,c,s]*gamma[c]*rstd[b,c]*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*ddgamma[c]*xhat[b,c,s]*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*ddgamma[c]*sum(dout[b,c,s'], s'))/S^2
+ *   dgamma[c] = sum(dout[b,c,s]*rstd[b,c]*(S*ddx[b,c,s] - sum(ddx[b,c,s'], s') - xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')), b, s)/S
+ *   dbeta[c] = 0
+ *   ddout[b,c,s] = (S*ddbeta[c] + S*ddgamma[c]*xhat[b,c,s] + S*ddx[b,c,s]*gamma[c]*rstd[b,c] - gamma[c]*rstd[b,c]*sum(ddx[b,c,s'], s') - gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s'))/S
+ *
+ * 4 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<InstancenormGradients>>,
+  dout: Float64Array,
+  cache: InstancenormCache,
+  into?: InstancenormDoubleBuffers,
+): InstancenormDoubleGradients {
+  checkCache(cache);
+  const { B, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * C * S, "dout");
+  const gg_dx = cotangent(gg, "dx", B * C * S);
+  const gg_dgamma = cotangent(gg, "dgamma", C);
+  const gg_dbeta = cotangent(gg, "dbeta", C);
+  const dx = output(into, "dx", B * C * S);
+  const dgamma = output(into, "dgamma", C);
+  const dbeta = output(into, "dbeta", C);
+  const ddout = output(into, "ddout", B * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  const r = new Float64Array(B * C); // sum(ddx[b,c,s]*xhat[b,c,s], s)
+  const r1 = new Float64Array(B * C); // sum(ddx[b,c,s]*dout[b,c,s], s)
+  const r2 = new Float64Array(B * C); // sum(dout[b,c,s]*xhat[b,c,s], s)
+  const r3 = new Float64Array(B * C); // sum(dout[b,c,s], s)
+  const r4 = new Float64Array(B * C); // sum(ddx[b,c,s], s)
+  const r5 = new Float64Array(C); // sum(dout[b,c,s]*rstd[b,c]*(S*ddx[b,c,s] - sum(ddx[b,c,s'], s') - xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')), b, s)
+
+  // one pass over memory for sum(ddx[b,c,s]*xhat[b,c,s], s), sum(ddx[b,c,s]*dout[b,c,s], s), sum(dout[b,c,s]*xhat[b,c,s], s), sum(dout[b,c,s], s), sum(ddx[b,c,s], s)
+  {
+    for (let b = 0; b < B; b++) {
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        let r_b_c = r[b * C + c]!;
+        let r_b_c1 = r[b * C + c + 1]!;
+        let r_b_c2 = r[b * C + c + 2]!;
+        let r_b_c3 = r[b * C + c + 3]!;
+        let r1_b_c = r1[b * C + c]!;
+        let r1_b_c1 = r1[b * C + c + 1]!;
+        let r1_b_c2 = r1[b * C + c + 2]!;
+        let r1_b_c3 = r1[b * C + c + 3]!;
+        let r2_b_c = r2[b * C + c]!;
+        let r2_b_c1 = r2[b * C + c + 1]!;
+        let r2_b_c2 = r2[b * C + c + 2]!;
+        let r2_b_c3 = r2[b * C + c + 3]!;
+        let r3_b_c = r3[b * C + c]!;
+        let r3_b_c1 = r3[b * C + c + 1]!;
+        let r3_b_c2 = r3[b * C + c + 2]!;
+        let r3_b_c3 = r3[b * C + c + 3]!;
+        let r4_b_c = r4[b * C + c]!;
+        let r4_b_c1 = r4[b * C + c + 1]!;
+        let r4_b_c2 = r4[b * C + c + 2]!;
+        let r4_b_c3 = r4[b * C + c + 3]!;
+        for (let s = 0; s < S; s++) {
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const gg_dx_b_c1_s = gg_dx[(b * C + c + 1) * S + s]!;
+          const xhat_b_c1_s = xhat[(b * C + c + 1) * S + s]!;
+          const gg_dx_b_c2_s = gg_dx[(b * C + c + 2) * S + s]!;
+          const xhat_b_c2_s = xhat[(b * C + c + 2) * S + s]!;
+          const gg_dx_b_c3_s = gg_dx[(b * C + c + 3) * S + s]!;
+          const xhat_b_c3_s = xhat[(b * C + c + 3) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const dout_b_c1_s = dout[(b * C + c + 1) * S + s]!;
+          const dout_b_c2_s = dout[(b * C + c + 2) * S + s]!;
+          const dout_b_c3_s = dout[(b * C + c + 3) * S + s]!;
+          r_b_c += gg_dx_b_c_s * xhat_b_c_s;
+          r_b_c1 += gg_dx_b_c1_s * xhat_b_c1_s;
+          r_b_c2 += gg_dx_b_c2_s * xhat_b_c2_s;
+          r_b_c3 += gg_dx_b_c3_s * xhat_b_c3_s;
+          r1_b_c += gg_dx_b_c_s * dout_b_c_s;
+          r1_b_c1 += gg_dx_b_c1_s * dout_b_c1_s;
+          r1_b_c2 += gg_dx_b_c2_s * dout_b_c2_s;
+          r1_b_c3 += gg_dx_b_c3_s * dout_b_c3_s;
+          r2_b_c += dout_b_c_s * xhat_b_c_s;
+          r2_b_c1 += dout_b_c1_s * xhat_b_c1_s;
+          r2_b_c2 += dout_b_c2_s * xhat_b_c2_s;
+          r2_b_c3 += dout_b_c3_s * xhat_b_c3_s;
+          r3_b_c += dout_b_c_s;
+          r3_b_c1 += dout_b_c1_s;
+          r3_b_c2 += dout_b_c2_s;
+          r3_b_c3 += dout_b_c3_s;
+          r4_b_c += gg_dx_b_c_s;
+          r4_b_c1 += gg_dx_b_c1_s;
+          r4_b_c2 += gg_dx_b_c2_s;
+          r4_b_c3 += gg_dx_b_c3_s;
+        }
+
+        r[b * C + c] = r_b_c;
+        r[b * C + c + 1] = r_b_c1;
+        r[b * C + c + 2] = r_b_c2;
+        r[b * C + c + 3] = r_b_c3;
+        r1[b * C + c] = r1_b_c;
+        r1[b * C + c + 1] = r1_b_c1;
+        r1[b * C + c + 2] = r1_b_c2;
+        r1[b * C + c + 3] = r1_b_c3;
+        r2[b * C + c] = r2_b_c;
+        r2[b * C + c + 1] = r2_b_c1;
+        r2[b * C + c + 2] = r2_b_c2;
+        r2[b * C + c + 3] = r2_b_c3;
+        r3[b * C + c] = r3_b_c;
+        r3[b * C + c + 1] = r3_b_c1;
+        r3[b * C + c + 2] = r3_b_c2;
+        r3[b * C + c + 3] = r3_b_c3;
+        r4[b * C + c] = r4_b_c;
+        r4[b * C + c + 1] = r4_b_c1;
+        r4[b * C + c + 2] = r4_b_c2;
+        r4[b * C + c + 3] = r4_b_c3;
+      }
+
+      for (; c < C; c++) {
+        let r_b_c = r[b * C + c]!;
+        let r1_b_c = r1[b * C + c]!;
+        let r2_b_c = r2[b * C + c]!;
+        let r3_b_c = r3[b * C + c]!;
+        let r4_b_c = r4[b * C + c]!;
+        for (let s = 0; s < S; s++) {
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          r_b_c += gg_dx_b_c_s * xhat_b_c_s;
+          r1_b_c += gg_dx_b_c_s * dout_b_c_s;
+          r2_b_c += dout_b_c_s * xhat_b_c_s;
+          r3_b_c += dout_b_c_s;
+          r4_b_c += gg_dx_b_c_s;
+        }
+
+        r[b * C + c] = r_b_c;
+        r1[b * C + c] = r1_b_c;
+        r2[b * C + c] = r2_b_c;
+        r3[b * C + c] = r3_b_c;
+        r4[b * C + c] = r4_b_c;
+      }
+    }
+  }
+
+  // one pass over memory for sum(dout[b,c,s]*rstd[b,c]*(S*ddx[b,c,s] - sum(ddx[b,c,s'], s') - xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')), b, s)
+  {
+    for (let c = 0; c < C; c++) {
+      let b = 0;
+      for (; b + 4 <= B; b += 4) {
+        let r5_c = r5[c]!;
+        const rstd_b_c = rstd[b * C + c]!;
+        const r4_b_c = r4[b * C + c]!;
+        const r_b_c = r[b * C + c]!;
+        const rstd_b1_c = rstd[(b + 1) * C + c]!;
+        const r4_b1_c = r4[(b + 1) * C + c]!;
+        const r_b1_c = r[(b + 1) * C + c]!;
+        const rstd_b2_c = rstd[(b + 2) * C + c]!;
+        const r4_b2_c = r4[(b + 2) * C + c]!;
+        const r_b2_c = r[(b + 2) * C + c]!;
+        const rstd_b3_c = rstd[(b + 3) * C + c]!;
+        const r4_b3_c = r4[(b + 3) * C + c]!;
+        const r_b3_c = r[(b + 3) * C + c]!;
+        for (let s = 0; s < S; s++) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b1_c_s = dout[((b + 1) * C + c) * S + s]!;
+          const gg_dx_b1_c_s = gg_dx[((b + 1) * C + c) * S + s]!;
+          const xhat_b1_c_s = xhat[((b + 1) * C + c) * S + s]!;
+          const dout_b2_c_s = dout[((b + 2) * C + c) * S + s]!;
+          const gg_dx_b2_c_s = gg_dx[((b + 2) * C + c) * S + s]!;
+          const xhat_b2_c_s = xhat[((b + 2) * C + c) * S + s]!;
+          const dout_b3_c_s = dout[((b + 3) * C + c) * S + s]!;
+          const gg_dx_b3_c_s = gg_dx[((b + 3) * C + c) * S + s]!;
+          const xhat_b3_c_s = xhat[((b + 3) * C + c) * S + s]!;
+          r5_c +=
+            dout_b_c_s * rstd_b_c * (-r4_b_c + S * gg_dx_b_c_s - xhat_b_c_s * r_b_c) +
+            dout_b1_c_s * rstd_b1_c * (-r4_b1_c + S * gg_dx_b1_c_s - xhat_b1_c_s * r_b1_c) +
+            dout_b2_c_s * rstd_b2_c * (-r4_b2_c + S * gg_dx_b2_c_s - xhat_b2_c_s * r_b2_c) +
+            dout_b3_c_s * rstd_b3_c * (-r4_b3_c + S * gg_dx_b3_c_s - xhat_b3_c_s * r_b3_c);
+        }
+
+        r5[c] = r5_c;
+      }
+
+      for (; b < B; b++) {
+        let r5_c = r5[c]!;
+        const rstd_b_c = rstd[b * C + c]!;
+        const r4_b_c = r4[b * C + c]!;
+        const r_b_c = r[b * C + c]!;
+        for (let s = 0; s < S; s++) {
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          r5_c += dout_b_c_s * rstd_b_c * (-r4_b_c + S * gg_dx_b_c_s - xhat_b_c_s * r_b_c);
+        }
+
+        r5[c] = r5_c;
+      }
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[b,c,s] = rstd[b,c]*(S^2*ddgamma[c]*dout[b,c,s] + gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(dout[b,c,s'], s')*sum(ddx[b,c,s'], s') + gamma[c]*rstd[b,c]*sum(ddx[b,c,s'], s')*sum(dout[b,c,s']*xhat[b,c,s'], s') + gamma[c]*rstd[b,c]*sum(dout[b,c,s'], s')*sum(ddx[b,c,s']*xhat[b,c,s'], s') + 3*gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*dout[b,c,s]*gamma[c]*rstd[b,c]*sum(ddx[b,c,s']*xhat[b,c,s'], s') - S*gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*dout[b,c,s'], s') - S*ddx[b,c,s]*gamma[c]*rstd[b,c]*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*ddgamma[c]*xhat[b,c,s]*sum(dout[b,c,s']*xhat[b,c,s'], s') - S*ddgamma[c]*sum(dout[b,c,s'], s'))/S^2
+  // derived from the naive backward by inlining, then sum-factor ×17, distribute ×21, sum-linear ×11, sum-invariant, expand-definitions, share-reduction ×2, factor-common, fold-product ×4
+  // ddout[b,c,s] = (S*ddbeta[c] + S*ddgamma[c]*xhat[b,c,s] + S*ddx[b,c,s]*gamma[c]*rstd[b,c] - gamma[c]*rstd[b,c]*sum(ddx[b,c,s'], s') - gamma[c]*rstd[b,c]*xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s'))/S
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, distribute ×6, sum-linear, expand-definitions, share-reduction, factor-common, fold-product ×2
+  {
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        const dx_dout =
+          gg_dgamma[c]! * rstd[b * C + c]! - (gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r[b * C + c]!) / S;
+        const dx_xhat =
+          -((gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r1[b * C + c]!) / S) -
+          (gg_dgamma[c]! * rstd[b * C + c]! * r2[b * C + c]!) / S +
+          (gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r3[b * C + c]! * r4[b * C + c]!) / (S * S) +
+          (3 * gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r[b * C + c]! * r2[b * C + c]!) / (S * S);
+        const dx_ddx = -((gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r2[b * C + c]!) / S);
+        const dx_offset =
+          (gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r3[b * C + c]! * r[b * C + c]!) / (S * S) +
+          (gamma[c]! * (rstd[b * C + c]! * rstd[b * C + c]!) * r4[b * C + c]! * r2[b * C + c]!) / (S * S) -
+          (gg_dgamma[c]! * rstd[b * C + c]! * r3[b * C + c]!) / S;
+        const ddout_offset = gg_dbeta[c]! - (gamma[c]! * rstd[b * C + c]! * r4[b * C + c]!) / S;
+        const ddout_xhat = gg_dgamma[c]! - (gamma[c]! * rstd[b * C + c]! * r[b * C + c]!) / S;
+        const ddout_ddx = gamma[c]! * rstd[b * C + c]!;
+        let s = 0;
+        for (; s + 4 <= S; s += 4) {
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const gg_dx_b_c_s1 = gg_dx[(b * C + c) * S + s + 1]!;
+          const xhat_b_c_s1 = xhat[(b * C + c) * S + s + 1]!;
+          const dout_b_c_s1 = dout[(b * C + c) * S + s + 1]!;
+          const gg_dx_b_c_s2 = gg_dx[(b * C + c) * S + s + 2]!;
+          const xhat_b_c_s2 = xhat[(b * C + c) * S + s + 2]!;
+          const dout_b_c_s2 = dout[(b * C + c) * S + s + 2]!;
+          const gg_dx_b_c_s3 = gg_dx[(b * C + c) * S + s + 3]!;
+          const xhat_b_c_s3 = xhat[(b * C + c) * S + s + 3]!;
+          const dout_b_c_s3 = dout[(b * C + c) * S + s + 3]!;
+          dx[(b * C + c) * S + s] = dx_offset + gg_dx_b_c_s * dx_ddx + dx_xhat * xhat_b_c_s + dx_dout * dout_b_c_s;
+          ddout[(b * C + c) * S + s] = ddout_offset + gg_dx_b_c_s * ddout_ddx + ddout_xhat * xhat_b_c_s;
+          dx[(b * C + c) * S + s + 1] =
+            dx_offset + gg_dx_b_c_s1 * dx_ddx + dx_xhat * xhat_b_c_s1 + dx_dout * dout_b_c_s1;
+          ddout[(b * C + c) * S + s + 1] = ddout_offset + gg_dx_b_c_s1 * ddout_ddx + ddout_xhat * xhat_b_c_s1;
+          dx[(b * C + c) * S + s + 2] =
+            dx_offset + gg_dx_b_c_s2 * dx_ddx + dx_xhat * xhat_b_c_s2 + dx_dout * dout_b_c_s2;
+          ddout[(b * C + c) * S + s + 2] = ddout_offset + gg_dx_b_c_s2 * ddout_ddx + ddout_xhat * xhat_b_c_s2;
+          dx[(b * C + c) * S + s + 3] =
+            dx_offset + gg_dx_b_c_s3 * dx_ddx + dx_xhat * xhat_b_c_s3 + dx_dout * dout_b_c_s3;
+          ddout[(b * C + c) * S + s + 3] = ddout_offset + gg_dx_b_c_s3 * ddout_ddx + ddout_xhat * xhat_b_c_s3;
+        }
+
+        for (; s < S; s++) {
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          dx[(b * C + c) * S + s] = dx_offset + gg_dx_b_c_s * dx_ddx + dx_xhat * xhat_b_c_s + dx_dout * dout_b_c_s;
+          ddout[(b * C + c) * S + s] = ddout_offset + gg_dx_b_c_s * ddout_ddx + ddout_xhat * xhat_b_c_s;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for dgamma, dbeta
+  // dgamma[c] = sum(dout[b,c,s]*rstd[b,c]*(S*ddx[b,c,s] - sum(ddx[b,c,s'], s') - xhat[b,c,s]*sum(ddx[b,c,s']*xhat[b,c,s'], s')), b, s)/S
+  // derived from the naive backward by inlining, then sum-factor ×6, distribute ×5, sum-linear ×3, distribute-in-sum, expand-definitions, share-reduction, factor-common ×2, fold-product, merge-sums
+  // dbeta[c] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dgamma_inv = 1 / S;
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const r5_c = r5[c]!;
+      const r5_c1 = r5[c + 1]!;
+      const r5_c2 = r5[c + 2]!;
+      const r5_c3 = r5[c + 3]!;
+      dgamma[c] = dgamma_inv * r5_c;
+      dbeta[c] = 0;
+      dgamma[c + 1] = dgamma_inv * r5_c1;
+      dbeta[c + 1] = 0;
+      dgamma[c + 2] = dgamma_inv * r5_c2;
+      dbeta[c + 2] = 0;
+      dgamma[c + 3] = dgamma_inv * r5_c3;
+      dbeta[c + 3] = 0;
+    }
+
+    for (; c < C; c++) {
+      const r5_c = r5[c]!;
+      dgamma[c] = dgamma_inv * r5_c;
+      dbeta[c] = 0;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
 /** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
 export interface InstancenormState {
   /** running_mean[c], initially 0 */
@@ -1225,4 +2017,10 @@ function checkCache(cache: InstancenormCache): void {
   checkArray(cache.values.rstd, B * C, "cache.values.rstd");
   checkArray(cache.values.xhat, B * C * S, "cache.values.xhat");
   checkArray(cache.values.y, B * C * S, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

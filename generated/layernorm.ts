@@ -503,6 +503,876 @@ export function backwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface LayernormDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float64Array;
+  /** with respect to gamma[d] */
+  dgamma: Float64Array;
+  /** with respect to beta[d] */
+  dbeta: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface LayernormDoubleBuffers {
+  dx?: Float64Array;
+  dgamma?: Float64Array;
+  dbeta?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<LayernormGradients>>,
+  dout: Float64Array,
+  cache: LayernormCache,
+  into?: LayernormDoubleBuffers,
+): LayernormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dxhat = new Float64Array(N * D);
+  const drstd = new Float64Array(N);
+  const dvar = new Float64Array(N);
+  // step 9: dxhat[n,d] = dout[n,d]*gamma[d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat[n * D + d] = dout[n * D + d]! * gamma[d]!;
+    }
+  }
+
+  // step 11: drstd[n] = sum(dxhat[n,d]*xmu[n,d], d)
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dxhat[n * D + d]! * xmu[n * D + d]!;
+    }
+
+    drstd[n] = acc;
+  }
+
+  // step 12: dvar[n] = -0.5*drstd[n]*rstd[n]^3
+  for (let n = 0; n < N; n++) {
+    dvar[n] = -0.5 * drstd[n]! * (rstd[n]! * rstd[n]! * rstd[n]!);
+  }
+
+  // step 18 reversed: dx[n,d] = dx_1[n,d] + dx_2[n,d]
+  // ddx_1[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_1[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+  // ddx_2[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_2[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+
+  // step 17 reversed: dx_2[n,d] = dmu[n]/D
+  // ddmu[n] = sum(ddx_2[n,d]/D, d)
+  //   local derivative ∂/∂dmu[n] = 1/D
+  const ddmu = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_dx[n * D + d]! / D;
+    }
+
+    ddmu[n] = acc;
+  }
+
+  // step 16 reversed: dmu[n] = -sum(dxmu[n,d], d)
+  // ddxmu1[n,d] = -ddmu[n]
+  //   local derivative ∂/∂dxmu[n,d] = -1
+  const ddxmu1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxmu1[n * D + d] = -ddmu[n]!;
+    }
+  }
+
+  // step 15 reversed: dx_1[n,d] = dxmu[n,d]
+  // ddxmu2[n,d] = ddx_1[n,d]
+  //   local derivative ∂/∂dxmu[n,d] = 1
+  // (the same array as ddx_1[n,d]: no copy)
+
+  // step 14 reversed: dxmu[n,d] = dxmu_1[n,d] + dxmu_2[n,d]
+  // ddxmu[n,d] = ddxmu1[n,d] + ddxmu2[n,d]
+  const ddxmu = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxmu[n * D + d] = ddxmu1[n * D + d]! + gg_dx[n * D + d]!;
+    }
+  }
+
+  // ddxmu_1[n,d] = ddxmu[n,d]
+  //   local derivative ∂/∂dxmu_1[n,d] = 1
+  // (the same array as ddxmu[n,d]: no copy)
+  // ddxmu_2[n,d] = ddxmu[n,d]
+  //   local derivative ∂/∂dxmu_2[n,d] = 1
+  // (the same array as ddxmu[n,d]: no copy)
+
+  // step 13 reversed: dxmu_2[n,d] = 2*dvar[n]*xmu[n,d]/D
+  // dxmu1[n,d] = 2*ddxmu_2[n,d]*dvar[n]/D
+  //   local derivative ∂/∂xmu[n,d] = 2*dvar[n]/D
+  const dxmu1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu1[n * D + d] = (2 * ddxmu[n * D + d]! * dvar[n]!) / D;
+    }
+  }
+
+  // ddvar[n] = 2*sum(ddxmu_2[n,d]*xmu[n,d]/D, d)
+  //   local derivative ∂/∂dvar[n] = 2*xmu[n,d]/D
+  const ddvar = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += (ddxmu[n * D + d]! * xmu[n * D + d]!) / D;
+    }
+
+    ddvar[n] = 2 * acc;
+  }
+
+  // step 12 reversed: dvar[n] = -0.5*drstd[n]*rstd[n]^3
+  // drstd1[n] = -1.5*ddvar[n]*drstd[n]*rstd[n]^2
+  //   local derivative ∂/∂rstd[n] = -1.5*drstd[n]*rstd[n]^2
+  const drstd1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    drstd1[n] = -1.5 * ddvar[n]! * drstd[n]! * (rstd[n]! * rstd[n]!);
+  }
+
+  // ddrstd[n] = -0.5*ddvar[n]*rstd[n]^3
+  //   local derivative ∂/∂drstd[n] = -0.5*rstd[n]^3
+  const ddrstd = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddrstd[n] = -0.5 * ddvar[n]! * (rstd[n]! * rstd[n]! * rstd[n]!);
+  }
+
+  // step 11 reversed: drstd[n] = sum(dxhat[n,d]*xmu[n,d], d)
+  // dxmu2[n,d] = ddrstd[n]*dxhat[n,d]
+  //   local derivative ∂/∂xmu[n,d] = dxhat[n,d]
+  const dxmu2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu2[n * D + d] = ddrstd[n]! * dxhat[n * D + d]!;
+    }
+  }
+
+  // ddxhat1[n,d] = ddrstd[n]*xmu[n,d]
+  //   local derivative ∂/∂dxhat[n,d] = xmu[n,d]
+  const ddxhat1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat1[n * D + d] = ddrstd[n]! * xmu[n * D + d]!;
+    }
+  }
+
+  // step 10 reversed: dxmu_1[n,d] = dxhat[n,d]*rstd[n]
+  // drstd2[n] = sum(ddxmu_1[n,d]*dxhat[n,d], d)
+  //   local derivative ∂/∂rstd[n] = dxhat[n,d]
+  const drstd2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += ddxmu[n * D + d]! * dxhat[n * D + d]!;
+    }
+
+    drstd2[n] = acc;
+  }
+
+  // ddxhat2[n,d] = ddxmu_1[n,d]*rstd[n]
+  //   local derivative ∂/∂dxhat[n,d] = rstd[n]
+  const ddxhat2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat2[n * D + d] = ddxmu[n * D + d]! * rstd[n]!;
+    }
+  }
+
+  // step 9 reversed: dxhat[n,d] = dout[n,d]*gamma[d]
+  // ddxhat[n,d] = ddxhat1[n,d] + ddxhat2[n,d]
+  const ddxhat = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddxhat[n * D + d] = ddxhat1[n * D + d]! + ddxhat2[n * D + d]!;
+    }
+  }
+
+  // dgamma[d] = sum(ddxhat[n,d]*dout[n,d], n)
+  //   local derivative ∂/∂gamma[d] = dout[n,d]
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += ddxhat[n * D + d]! * dout[n * D + d]!;
+    }
+
+    dgamma[d] = acc;
+  }
+
+  // ddout1[n,d] = ddxhat[n,d]*gamma[d]
+  //   local derivative ∂/∂dout[n,d] = gamma[d]
+  const ddout1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout1[n * D + d] = ddxhat[n * D + d]! * gamma[d]!;
+    }
+  }
+
+  // step 8 reversed: dbeta[d] = sum(dout[n,d], n)
+  // ddout2[n,d] = ddbeta[d]
+  //   local derivative ∂/∂dout[n,d] = 1
+  const ddout2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout2[n * D + d] = gg_dbeta[d]!;
+    }
+  }
+
+  // step 7 reversed: dgamma[d] = sum(dout[n,d]*xhat[n,d], n)
+  // ddout3[n,d] = ddgamma[d]*xhat[n,d]
+  //   local derivative ∂/∂dout[n,d] = xhat[n,d]
+  const ddout3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout3[n * D + d] = gg_dgamma[d]! * xhat[n * D + d]!;
+    }
+  }
+
+  // dxhat[n,d] = ddgamma[d]*dout[n,d]
+  //   local derivative ∂/∂xhat[n,d] = dout[n,d]
+  const dxhat1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxhat1[n * D + d] = gg_dgamma[d]! * dout[n * D + d]!;
+    }
+  }
+
+  // step 5 reversed: xhat[n,d] = xmu[n,d] * rstd[n]
+  // dxmu3[n,d] = dxhat[n,d]*rstd[n]
+  //   local derivative ∂/∂xmu[n,d] = rstd[n]
+  const dxmu3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu3[n * D + d] = dxhat1[n * D + d]! * rstd[n]!;
+    }
+  }
+
+  // drstd3[n] = sum(dxhat[n,d]*xmu[n,d], d)
+  //   local derivative ∂/∂rstd[n] = xmu[n,d]
+  const drstd3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dxhat1[n * D + d]! * xmu[n * D + d]!;
+    }
+
+    drstd3[n] = acc;
+  }
+
+  // step 4 reversed: rstd[n] = 1/sqrt(var[n] + eps)
+  // drstd[n] = drstd1[n] + drstd2[n] + drstd3[n]
+  const drstd4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    drstd4[n] = drstd1[n]! + drstd2[n]! + drstd3[n]!;
+  }
+
+  // dvar[n] = -0.5*drstd[n]*rstd[n]^3
+  //   local derivative ∂/∂var[n] = -0.5*rstd[n]^3
+  const dvar1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dvar1[n] = -0.5 * drstd4[n]! * (rstd[n]! * rstd[n]! * rstd[n]!);
+  }
+
+  // step 3 reversed: var[n] = mean(xmu[n,d]^2, d)
+  // dxmu4[n,d] = 2*dvar[n]*xmu[n,d]/D
+  //   local derivative ∂/∂xmu[n,d] = 2*xmu[n,d]/D
+  const dxmu4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu4[n * D + d] = (2 * dvar1[n]! * xmu[n * D + d]!) / D;
+    }
+  }
+
+  // step 2 reversed: xmu[n,d] = x[n,d] - mu[n]
+  // dxmu[n,d] = dxmu1[n,d] + dxmu2[n,d] + dxmu3[n,d] + dxmu4[n,d]
+  const dxmu = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dxmu[n * D + d] = dxmu1[n * D + d]! + dxmu2[n * D + d]! + dxmu3[n * D + d]! + dxmu4[n * D + d]!;
+    }
+  }
+
+  // dx1[n,d] = dxmu[n,d]
+  //   local derivative ∂/∂x[n,d] = 1
+  // (the same array as dxmu[n,d]: no copy)
+  // dmu[n] = -sum(dxmu[n,d], d)
+  //   local derivative ∂/∂mu[n] = -1
+  const dmu = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dxmu[n * D + d]!;
+    }
+
+    dmu[n] = -acc;
+  }
+
+  // step 1 reversed: mu[n] = mean(x[n,d], d)
+  // dx2[n,d] = dmu[n]/D
+  //   local derivative ∂/∂x[n,d] = 1/D
+  const dx2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = dmu[n]! / D;
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,d] = dx1[n,d] + dx2[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dxmu[n * D + d]! + dx2[n * D + d]!;
+    }
+  }
+
+  // dbeta[d] = 0
+  dbeta.fill(0);
+  // ddout[n,d] = ddout1[n,d] + ddout2[n,d] + ddout3[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] = ddout1[n * D + d]! + ddout2[n * D + d]! + ddout3[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = rstd[n]*(sum(ddx[n,d']*rstd[n]*sum(dout[n,d'']*gamma[d'']*xhat[n,d''], d''), d') + sum(dout[n,d']*gamma[d']*rstd[n]*sum(ddx[n,d'']*xhat[n,d''], d''), d') + D^2*ddgamma[d]*dout[n,d] + rstd[n]*xhat[n,d]*sum(dout[n,d']*gamma[d'], d')*sum(ddx[n,d'], d') + 3*rstd[n]*xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')*sum(dout[n,d']*gamma[d']*xhat[n,d'], d') - D*rstd[n]*xhat[n,d]*sum(ddx[n,d']*dout[n,d']*gamma[d'], d') - D*dout[n,d]*gamma[d]*rstd[n]*sum(ddx[n,d']*xhat[n,d'], d') - sum(D*ddgamma[d']*dout[n,d'], d') - D*ddx[n,d]*rstd[n]*sum(dout[n,d']*gamma[d']*xhat[n,d'], d') - D*xhat[n,d]*sum(ddgamma[d']*dout[n,d']*xhat[n,d'], d'))/D^2
+ *   dgamma[d] = sum(dout[n,d]*rstd[n]*(D*ddx[n,d] - sum(ddx[n,d'], d') - xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')), n)/D
+ *   dbeta[d] = 0
+ *   ddout[n,d] = (D*ddbeta[d] + D*ddx[n,d]*gamma[d]*rstd[n] + D*ddgamma[d]*xhat[n,d] - gamma[d]*rstd[n]*xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d') - gamma[d]*rstd[n]*sum(ddx[n,d'], d'))/D
+ *
+ * 5 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<LayernormGradients>>,
+  dout: Float64Array,
+  cache: LayernormCache,
+  into?: LayernormDoubleBuffers,
+): LayernormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dgamma = cotangent(gg, "dgamma", D);
+  const gg_dbeta = cotangent(gg, "dbeta", D);
+  const dx = output(into, "dx", N * D);
+  const dgamma = output(into, "dgamma", D);
+  const dbeta = output(into, "dbeta", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  const r = new Float64Array(N); // sum(ddx[n,d]*xhat[n,d], d)
+  const r1 = new Float64Array(N); // stored(rstd[n]*sum(ddx[n,d]*xhat[n,d], d))
+  const r2 = new Float64Array(N); // sum(dout[n,d]*gamma[d]*stored(rstd[n]*sum(ddx[n,d']*xhat[n,d'], d')), d)
+  const r3 = new Float64Array(N); // sum(dout[n,d]*gamma[d]*xhat[n,d], d)
+  const r4 = new Float64Array(N); // stored(rstd[n]*sum(dout[n,d]*gamma[d]*xhat[n,d], d))
+  const r5 = new Float64Array(N); // sum(ddx[n,d]*stored(rstd[n]*sum(dout[n,d']*gamma[d']*xhat[n,d'], d')), d)
+  const r6 = new Float64Array(N); // sum(ddx[n,d]*dout[n,d]*gamma[d], d)
+  const r7 = new Float64Array(N); // sum(D*ddgamma[d]*dout[n,d], d)
+  const r8 = new Float64Array(N); // sum(dout[n,d]*gamma[d], d)
+  const r9 = new Float64Array(N); // sum(ddx[n,d], d)
+  const r10 = new Float64Array(N); // sum(ddgamma[d]*dout[n,d]*xhat[n,d], d)
+  const r11 = new Float64Array(D); // sum(dout[n,d]*rstd[n]*(D*ddx[n,d] - sum(ddx[n,d'], d') - xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')), n)
+
+  // one pass over memory for sum(ddx[n,d]*xhat[n,d], d), sum(dout[n,d]*gamma[d]*xhat[n,d], d), sum(ddx[n,d]*dout[n,d]*gamma[d], d), sum(D*ddgamma[d]*dout[n,d], d), sum(dout[n,d]*gamma[d], d), sum(ddx[n,d], d), sum(ddgamma[d]*dout[n,d]*xhat[n,d], d)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r3_n = r3[n]!;
+      let r3_n1 = r3[n + 1]!;
+      let r3_n2 = r3[n + 2]!;
+      let r3_n3 = r3[n + 3]!;
+      let r6_n = r6[n]!;
+      let r6_n1 = r6[n + 1]!;
+      let r6_n2 = r6[n + 2]!;
+      let r6_n3 = r6[n + 3]!;
+      let r7_n = r7[n]!;
+      let r7_n1 = r7[n + 1]!;
+      let r7_n2 = r7[n + 2]!;
+      let r7_n3 = r7[n + 3]!;
+      let r8_n = r8[n]!;
+      let r8_n1 = r8[n + 1]!;
+      let r8_n2 = r8[n + 2]!;
+      let r8_n3 = r8[n + 3]!;
+      let r9_n = r9[n]!;
+      let r9_n1 = r9[n + 1]!;
+      let r9_n2 = r9[n + 2]!;
+      let r9_n3 = r9[n + 3]!;
+      let r10_n = r10[n]!;
+      let r10_n1 = r10[n + 1]!;
+      let r10_n2 = r10[n + 2]!;
+      let r10_n3 = r10[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
+        r_n += gg_dx_n_d * xhat_n_d;
+        r_n1 += gg_dx_n1_d * xhat_n1_d;
+        r_n2 += gg_dx_n2_d * xhat_n2_d;
+        r_n3 += gg_dx_n3_d * xhat_n3_d;
+        r3_n += dout_n_d * gamma_d * xhat_n_d;
+        r3_n1 += dout_n1_d * gamma_d * xhat_n1_d;
+        r3_n2 += dout_n2_d * gamma_d * xhat_n2_d;
+        r3_n3 += dout_n3_d * gamma_d * xhat_n3_d;
+        r6_n += gg_dx_n_d * dout_n_d * gamma_d;
+        r6_n1 += gg_dx_n1_d * dout_n1_d * gamma_d;
+        r6_n2 += gg_dx_n2_d * dout_n2_d * gamma_d;
+        r6_n3 += gg_dx_n3_d * dout_n3_d * gamma_d;
+        r7_n += D * gg_dgamma_d * dout_n_d;
+        r7_n1 += D * gg_dgamma_d * dout_n1_d;
+        r7_n2 += D * gg_dgamma_d * dout_n2_d;
+        r7_n3 += D * gg_dgamma_d * dout_n3_d;
+        r8_n += dout_n_d * gamma_d;
+        r8_n1 += dout_n1_d * gamma_d;
+        r8_n2 += dout_n2_d * gamma_d;
+        r8_n3 += dout_n3_d * gamma_d;
+        r9_n += gg_dx_n_d;
+        r9_n1 += gg_dx_n1_d;
+        r9_n2 += gg_dx_n2_d;
+        r9_n3 += gg_dx_n3_d;
+        r10_n += gg_dgamma_d * dout_n_d * xhat_n_d;
+        r10_n1 += gg_dgamma_d * dout_n1_d * xhat_n1_d;
+        r10_n2 += gg_dgamma_d * dout_n2_d * xhat_n2_d;
+        r10_n3 += gg_dgamma_d * dout_n3_d * xhat_n3_d;
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r3[n] = r3_n;
+      r3[n + 1] = r3_n1;
+      r3[n + 2] = r3_n2;
+      r3[n + 3] = r3_n3;
+      r6[n] = r6_n;
+      r6[n + 1] = r6_n1;
+      r6[n + 2] = r6_n2;
+      r6[n + 3] = r6_n3;
+      r7[n] = r7_n;
+      r7[n + 1] = r7_n1;
+      r7[n + 2] = r7_n2;
+      r7[n + 3] = r7_n3;
+      r8[n] = r8_n;
+      r8[n + 1] = r8_n1;
+      r8[n + 2] = r8_n2;
+      r8[n + 3] = r8_n3;
+      r9[n] = r9_n;
+      r9[n + 1] = r9_n1;
+      r9[n + 2] = r9_n2;
+      r9[n + 3] = r9_n3;
+      r10[n] = r10_n;
+      r10[n + 1] = r10_n1;
+      r10[n + 2] = r10_n2;
+      r10[n + 3] = r10_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r3_n = r3[n]!;
+      let r6_n = r6[n]!;
+      let r7_n = r7[n]!;
+      let r8_n = r8[n]!;
+      let r9_n = r9[n]!;
+      let r10_n = r10[n]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
+        r_n += gg_dx_n_d * xhat_n_d;
+        r3_n += dout_n_d * gamma_d * xhat_n_d;
+        r6_n += gg_dx_n_d * dout_n_d * gamma_d;
+        r7_n += D * gg_dgamma_d * dout_n_d;
+        r8_n += dout_n_d * gamma_d;
+        r9_n += gg_dx_n_d;
+        r10_n += gg_dgamma_d * dout_n_d * xhat_n_d;
+      }
+
+      r[n] = r_n;
+      r3[n] = r3_n;
+      r6[n] = r6_n;
+      r7[n] = r7_n;
+      r8[n] = r8_n;
+      r9[n] = r9_n;
+      r10[n] = r10_n;
+    }
+  }
+
+  // one pass over memory for rstd[n]*sum(ddx[n,d]*xhat[n,d], d) (stored once, not recomputed by later passes), rstd[n]*sum(dout[n,d]*gamma[d]*xhat[n,d], d) (stored once, not recomputed by later passes)
+  {
+    for (let n = 0; n < N; n++) {
+      const rstd_n = rstd[n]!;
+      const r_n = r[n]!;
+      const r3_n = r3[n]!;
+      r1[n] = rstd_n * r_n;
+      r4[n] = rstd_n * r3_n;
+    }
+  }
+
+  // one pass over memory for sum(dout[n,d]*gamma[d]*stored(rstd[n]*sum(ddx[n,d']*xhat[n,d'], d')), d), sum(ddx[n,d]*stored(rstd[n]*sum(dout[n,d']*gamma[d']*xhat[n,d'], d')), d), sum(dout[n,d]*rstd[n]*(D*ddx[n,d] - sum(ddx[n,d'], d') - xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')), n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r2_n = r2[n]!;
+      let r2_n1 = r2[n + 1]!;
+      let r2_n2 = r2[n + 2]!;
+      let r2_n3 = r2[n + 3]!;
+      let r5_n = r5[n]!;
+      let r5_n1 = r5[n + 1]!;
+      let r5_n2 = r5[n + 2]!;
+      let r5_n3 = r5[n + 3]!;
+      const r1_n = r1[n]!;
+      const r1_n1 = r1[n + 1]!;
+      const r1_n2 = r1[n + 2]!;
+      const r1_n3 = r1[n + 3]!;
+      const r4_n = r4[n]!;
+      const r4_n1 = r4[n + 1]!;
+      const r4_n2 = r4[n + 2]!;
+      const r4_n3 = r4[n + 3]!;
+      const rstd_n = rstd[n]!;
+      const r9_n = r9[n]!;
+      const r_n = r[n]!;
+      const rstd_n1 = rstd[n + 1]!;
+      const r9_n1 = r9[n + 1]!;
+      const r_n1 = r[n + 1]!;
+      const rstd_n2 = rstd[n + 2]!;
+      const r9_n2 = r9[n + 2]!;
+      const r_n2 = r[n + 2]!;
+      const rstd_n3 = rstd[n + 3]!;
+      const r9_n3 = r9[n + 3]!;
+      const r_n3 = r[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const xhat_n2_d = xhat[(n + 2) * D + d]!;
+        const xhat_n3_d = xhat[(n + 3) * D + d]!;
+        r2_n += dout_n_d * gamma_d * r1_n;
+        r2_n1 += dout_n1_d * gamma_d * r1_n1;
+        r2_n2 += dout_n2_d * gamma_d * r1_n2;
+        r2_n3 += dout_n3_d * gamma_d * r1_n3;
+        r5_n += gg_dx_n_d * r4_n;
+        r5_n1 += gg_dx_n1_d * r4_n1;
+        r5_n2 += gg_dx_n2_d * r4_n2;
+        r5_n3 += gg_dx_n3_d * r4_n3;
+        r11[d] =
+          r11[d]! +
+          (dout_n_d * rstd_n * (D * gg_dx_n_d - r9_n - xhat_n_d * r_n) +
+            dout_n1_d * rstd_n1 * (D * gg_dx_n1_d - r9_n1 - xhat_n1_d * r_n1) +
+            dout_n2_d * rstd_n2 * (D * gg_dx_n2_d - r9_n2 - xhat_n2_d * r_n2) +
+            dout_n3_d * rstd_n3 * (D * gg_dx_n3_d - r9_n3 - xhat_n3_d * r_n3));
+      }
+
+      r2[n] = r2_n;
+      r2[n + 1] = r2_n1;
+      r2[n + 2] = r2_n2;
+      r2[n + 3] = r2_n3;
+      r5[n] = r5_n;
+      r5[n + 1] = r5_n1;
+      r5[n + 2] = r5_n2;
+      r5[n + 3] = r5_n3;
+    }
+
+    for (; n < N; n++) {
+      let r2_n = r2[n]!;
+      let r5_n = r5[n]!;
+      const r1_n = r1[n]!;
+      const r4_n = r4[n]!;
+      const rstd_n = rstd[n]!;
+      const r9_n = r9[n]!;
+      const r_n = r[n]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const gamma_d = gamma[d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        r2_n += dout_n_d * gamma_d * r1_n;
+        r5_n += gg_dx_n_d * r4_n;
+        r11[d] = r11[d]! + dout_n_d * rstd_n * (D * gg_dx_n_d - r9_n - xhat_n_d * r_n);
+      }
+
+      r2[n] = r2_n;
+      r5[n] = r5_n;
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = rstd[n]*(sum(ddx[n,d']*rstd[n]*sum(dout[n,d'']*gamma[d'']*xhat[n,d''], d''), d') + sum(dout[n,d']*gamma[d']*rstd[n]*sum(ddx[n,d'']*xhat[n,d''], d''), d') + D^2*ddgamma[d]*dout[n,d] + rstd[n]*xhat[n,d]*sum(dout[n,d']*gamma[d'], d')*sum(ddx[n,d'], d') + 3*rstd[n]*xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')*sum(dout[n,d']*gamma[d']*xhat[n,d'], d') - D*rstd[n]*xhat[n,d]*sum(ddx[n,d']*dout[n,d']*gamma[d'], d') - D*dout[n,d]*gamma[d]*rstd[n]*sum(ddx[n,d']*xhat[n,d'], d') - sum(D*ddgamma[d']*dout[n,d'], d') - D*ddx[n,d]*rstd[n]*sum(dout[n,d']*gamma[d']*xhat[n,d'], d') - D*xhat[n,d]*sum(ddgamma[d']*dout[n,d']*xhat[n,d'], d'))/D^2
+  // derived from the naive backward by inlining, then sum-factor ×14, distribute ×25, sum-linear ×11, sum-invariant, expand-definitions, share-reduction ×3, factor-common, fold-product ×4, merge-sums, split-by-partner
+  // ddout[n,d] = (D*ddbeta[d] + D*ddx[n,d]*gamma[d]*rstd[n] + D*ddgamma[d]*xhat[n,d] - gamma[d]*rstd[n]*xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d') - gamma[d]*rstd[n]*sum(ddx[n,d'], d'))/D
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, distribute ×6, sum-linear, expand-definitions, share-reduction, factor-common, fold-product ×2
+  {
+    const dx_dout = new Float64Array(D); // -gamma[d]/D
+    for (let d = 0; d < D; d++) {
+      const gamma_d = gamma[d]!;
+      dx_dout[d] = -(gamma_d / D);
+    }
+
+    for (let n = 0; n < N; n++) {
+      const rstd_n = rstd[n]!;
+      const dx_offset = (rstd[n]! * r2[n]!) / (D * D) + (rstd[n]! * r5[n]!) / (D * D) - (rstd[n]! * r7[n]!) / (D * D);
+      const dx_xhat =
+        -((rstd[n]! * rstd[n]! * r6[n]!) / D) -
+        (rstd[n]! * r10[n]!) / D +
+        (rstd[n]! * rstd[n]! * r8[n]! * r9[n]!) / (D * D) +
+        (3 * (rstd[n]! * rstd[n]!) * r[n]! * r3[n]!) / (D * D);
+      const dx_dout1 = rstd[n]! * rstd[n]! * r[n]!;
+      const dx_ddx = -((rstd[n]! * rstd[n]! * r3[n]!) / D);
+      const ddout_offset = rstd[n]! * r9[n]!;
+      const ddout_xhat = rstd[n]! * r[n]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_dout[d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
+        const gg_dbeta_d = gg_dbeta[d]!;
+        const gamma_d = gamma[d]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const dx_dout_d1 = dx_dout[d + 1]!;
+        const gg_dgamma_d1 = gg_dgamma[d + 1]!;
+        const gg_dbeta_d1 = gg_dbeta[d + 1]!;
+        const gamma_d1 = gamma[d + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const dx_dout_d2 = dx_dout[d + 2]!;
+        const gg_dgamma_d2 = gg_dgamma[d + 2]!;
+        const gg_dbeta_d2 = gg_dbeta[d + 2]!;
+        const gamma_d2 = gamma[d + 2]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const dx_dout_d3 = dx_dout[d + 3]!;
+        const gg_dgamma_d3 = gg_dgamma[d + 3]!;
+        const gg_dbeta_d3 = gg_dbeta[d + 3]!;
+        const gamma_d3 = gamma[d + 3]!;
+        dx[n * D + d] =
+          dx_offset +
+          dx_xhat * xhat_n_d +
+          gg_dx_n_d * dx_ddx +
+          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n);
+        ddout[n * D + d] =
+          gg_dbeta_d +
+          gg_dx_n_d * gamma_d * rstd_n +
+          dx_dout_d * ddout_offset +
+          xhat_n_d * (gg_dgamma_d + dx_dout_d * ddout_xhat);
+        dx[n * D + d + 1] =
+          dx_offset +
+          dx_xhat * xhat_n_d1 +
+          gg_dx_n_d1 * dx_ddx +
+          dout_n_d1 * (dx_dout_d1 * dx_dout1 + gg_dgamma_d1 * rstd_n);
+        ddout[n * D + d + 1] =
+          gg_dbeta_d1 +
+          gg_dx_n_d1 * gamma_d1 * rstd_n +
+          dx_dout_d1 * ddout_offset +
+          xhat_n_d1 * (gg_dgamma_d1 + dx_dout_d1 * ddout_xhat);
+        dx[n * D + d + 2] =
+          dx_offset +
+          dx_xhat * xhat_n_d2 +
+          gg_dx_n_d2 * dx_ddx +
+          dout_n_d2 * (dx_dout_d2 * dx_dout1 + gg_dgamma_d2 * rstd_n);
+        ddout[n * D + d + 2] =
+          gg_dbeta_d2 +
+          gg_dx_n_d2 * gamma_d2 * rstd_n +
+          dx_dout_d2 * ddout_offset +
+          xhat_n_d2 * (gg_dgamma_d2 + dx_dout_d2 * ddout_xhat);
+        dx[n * D + d + 3] =
+          dx_offset +
+          dx_xhat * xhat_n_d3 +
+          gg_dx_n_d3 * dx_ddx +
+          dout_n_d3 * (dx_dout_d3 * dx_dout1 + gg_dgamma_d3 * rstd_n);
+        ddout[n * D + d + 3] =
+          gg_dbeta_d3 +
+          gg_dx_n_d3 * gamma_d3 * rstd_n +
+          dx_dout_d3 * ddout_offset +
+          xhat_n_d3 * (gg_dgamma_d3 + dx_dout_d3 * ddout_xhat);
+      }
+
+      for (; d < D; d++) {
+        const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const dx_dout_d = dx_dout[d]!;
+        const gg_dgamma_d = gg_dgamma[d]!;
+        const gg_dbeta_d = gg_dbeta[d]!;
+        const gamma_d = gamma[d]!;
+        dx[n * D + d] =
+          dx_offset +
+          dx_xhat * xhat_n_d +
+          gg_dx_n_d * dx_ddx +
+          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n);
+        ddout[n * D + d] =
+          gg_dbeta_d +
+          gg_dx_n_d * gamma_d * rstd_n +
+          dx_dout_d * ddout_offset +
+          xhat_n_d * (gg_dgamma_d + dx_dout_d * ddout_xhat);
+      }
+    }
+  }
+
+  // one pass over memory for dgamma, dbeta
+  // dgamma[d] = sum(dout[n,d]*rstd[n]*(D*ddx[n,d] - sum(ddx[n,d'], d') - xhat[n,d]*sum(ddx[n,d']*xhat[n,d'], d')), n)/D
+  // derived from the naive backward by inlining, then sum-factor ×6, distribute ×4, sum-linear ×3, distribute-in-sum, expand-definitions, share-reduction, factor-common ×2, fold-product, merge-sums
+  // dbeta[d] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dgamma_inv = 1 / D;
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const r11_d = r11[d]!;
+      const r11_d1 = r11[d + 1]!;
+      const r11_d2 = r11[d + 2]!;
+      const r11_d3 = r11[d + 3]!;
+      dgamma[d] = dgamma_inv * r11_d;
+      dbeta[d] = 0;
+      dgamma[d + 1] = dgamma_inv * r11_d1;
+      dbeta[d + 1] = 0;
+      dgamma[d + 2] = dgamma_inv * r11_d2;
+      dbeta[d + 2] = 0;
+      dgamma[d + 3] = dgamma_inv * r11_d3;
+      dbeta[d + 3] = 0;
+    }
+
+    for (; d < D; d++) {
+      const r11_d = r11[d]!;
+      dgamma[d] = dgamma_inv * r11_d;
+      dbeta[d] = 0;
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("layernorm: " + name + " must be a positive integer, got " + String(value));
@@ -617,4 +1487,10 @@ function checkCache(cache: LayernormCache): void {
   checkArray(cache.values.rstd, N, "cache.values.rstd");
   checkArray(cache.values.xhat, N * D, "cache.values.xhat");
   checkArray(cache.values.y, N * D, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

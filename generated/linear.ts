@@ -272,6 +272,313 @@ export function backwardFused(
   return { dx: dx, dw: dw, db: db };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface LinearDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float64Array;
+  /** with respect to w[d,k] */
+  dw: Float64Array;
+  /** with respect to b[k] */
+  db: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface LinearDoubleBuffers {
+  dx?: Float64Array;
+  dw?: Float64Array;
+  db?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<LinearGradients>>,
+  dout: Float64Array,
+  cache: LinearCache,
+  into?: LinearDoubleBuffers,
+): LinearDoubleGradients {
+  checkCache(cache);
+  const { N, D, K } = cache.sizes;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  checkArray(dout, N * K, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dw = cotangent(gg, "dw", D * K);
+  const gg_db = cotangent(gg, "db", K);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D * K);
+  const db = output(into, "db", K);
+  const ddout = output(into, "ddout", N * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, db, ddout],
+      ["into.dx", "into.dw", "into.db", "into.ddout"],
+      [gg_dx, gg_dw, gg_db, dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
+      ["gg.dx", "gg.dw", "gg.db", "dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
+    );
+
+  // step 4 reversed: db[k] = sum(dout[n,k], n)
+  // ddout1[n,k] = ddb[k]
+  //   local derivative ∂/∂dout[n,k] = 1
+  const ddout1 = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      ddout1[n * K + k] = gg_db[k]!;
+    }
+  }
+
+  // step 3 reversed: dw[d,k] = sum(dout[n,k]*x[n,d], n)
+  // dx[n,d] = sum(ddw[d,k]*dout[n,k], k)
+  //   local derivative ∂/∂x[n,d] = dout[n,k]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dw[d * K + k]! * dout[n * K + k]!;
+      }
+
+      dx[n * D + d] = acc;
+    }
+  }
+
+  // ddout2[n,k] = sum(ddw[d,k]*x[n,d], d)
+  //   local derivative ∂/∂dout[n,k] = x[n,d]
+  const ddout2 = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += gg_dw[d * K + k]! * x[n * D + d]!;
+      }
+
+      ddout2[n * K + k] = acc;
+    }
+  }
+
+  // step 2 reversed: dx[n,d] = sum(dout[n,k]*w[d,k], k)
+  // dw[d,k] = sum(ddx[n,d]*dout[n,k], n)
+  //   local derivative ∂/∂w[d,k] = dout[n,k]
+  for (let d = 0; d < D; d++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += gg_dx[n * D + d]! * dout[n * K + k]!;
+      }
+
+      dw[d * K + k] = acc;
+    }
+  }
+
+  // ddout3[n,k] = sum(ddx[n,d]*w[d,k], d)
+  //   local derivative ∂/∂dout[n,k] = w[d,k]
+  const ddout3 = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) {
+        acc += gg_dx[n * D + d]! * w[d * K + k]!;
+      }
+
+      ddout3[n * K + k] = acc;
+    }
+  }
+
+  // gradients of the inputs
+  // db[k] = 0
+  db.fill(0);
+  // ddout[n,k] = ddout1[n,k] + ddout2[n,k] + ddout3[n,k]
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      ddout[n * K + k] = ddout1[n * K + k]! + ddout2[n * K + k]! + ddout3[n * K + k]!;
+    }
+  }
+
+  return { dx: dx, dw: dw, db: db, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = sum(ddw[d,k]*dout[n,k], k)
+ *   dw[d,k] = sum(ddx[n,d]*dout[n,k], n)
+ *   db[k] = 0
+ *   ddout[n,k] = ddb[k] + sum(ddx[n,d]*w[d,k] + ddw[d,k]*x[n,d], d)
+ *
+ * 3 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<LinearGradients>>,
+  dout: Float64Array,
+  cache: LinearCache,
+  into?: LinearDoubleBuffers,
+): LinearDoubleGradients {
+  checkCache(cache);
+  const { N, D, K } = cache.sizes;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  checkArray(dout, N * K, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dw = cotangent(gg, "dw", D * K);
+  const gg_db = cotangent(gg, "db", K);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D * K);
+  const db = output(into, "db", K);
+  const ddout = output(into, "ddout", N * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, db, ddout],
+      ["into.dx", "into.dw", "into.db", "into.ddout"],
+      [gg_dx, gg_dw, gg_db, dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
+      ["gg.dx", "gg.dw", "gg.db", "dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
+    );
+  if (own(into, "dx") !== undefined) dx.fill(0);
+  if (own(into, "dw") !== undefined) dw.fill(0);
+  const r = new Float64Array(K * N); // sum(ddx[n,d]*w[d,k] + ddw[d,k]*x[n,d], d)
+
+  // one pass over memory for sum(ddw[d,k]*dout[n,k], k), sum(ddx[n,d]*dout[n,k], n), sum(ddx[n,d]*w[d,k] + ddw[d,k]*x[n,d], d)
+  // dx is a reduction itself, derived by inlining alone (no rewrite)
+  // dw is a reduction itself, derived by inlining alone (no rewrite)
+  {
+    for (let d = 0; d < D; d++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        let dx_n_d = dx[n * D + d]!;
+        let dx_n1_d = dx[(n + 1) * D + d]!;
+        let dx_n2_d = dx[(n + 2) * D + d]!;
+        let dx_n3_d = dx[(n + 3) * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const x_n2_d = x[(n + 2) * D + d]!;
+        const x_n3_d = x[(n + 3) * D + d]!;
+        for (let k = 0; k < K; k++) {
+          const gg_dw_d_k = gg_dw[d * K + k]!;
+          const dout_n_k = dout[n * K + k]!;
+          const dout_n1_k = dout[(n + 1) * K + k]!;
+          const dout_n2_k = dout[(n + 2) * K + k]!;
+          const dout_n3_k = dout[(n + 3) * K + k]!;
+          const w_d_k = w[d * K + k]!;
+          dx_n_d += gg_dw_d_k * dout_n_k;
+          dx_n1_d += gg_dw_d_k * dout_n1_k;
+          dx_n2_d += gg_dw_d_k * dout_n2_k;
+          dx_n3_d += gg_dw_d_k * dout_n3_k;
+          dw[d * K + k] =
+            dw[d * K + k]! +
+            (gg_dx_n_d * dout_n_k + gg_dx_n1_d * dout_n1_k + gg_dx_n2_d * dout_n2_k + gg_dx_n3_d * dout_n3_k);
+          r[k * N + n] = r[k * N + n]! + (gg_dx_n_d * w_d_k + gg_dw_d_k * x_n_d);
+          r[k * N + n + 1] = r[k * N + n + 1]! + (gg_dx_n1_d * w_d_k + gg_dw_d_k * x_n1_d);
+          r[k * N + n + 2] = r[k * N + n + 2]! + (gg_dx_n2_d * w_d_k + gg_dw_d_k * x_n2_d);
+          r[k * N + n + 3] = r[k * N + n + 3]! + (gg_dx_n3_d * w_d_k + gg_dw_d_k * x_n3_d);
+        }
+
+        dx[n * D + d] = dx_n_d;
+        dx[(n + 1) * D + d] = dx_n1_d;
+        dx[(n + 2) * D + d] = dx_n2_d;
+        dx[(n + 3) * D + d] = dx_n3_d;
+      }
+
+      for (; n < N; n++) {
+        let dx_n_d = dx[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        for (let k = 0; k < K; k++) {
+          const gg_dw_d_k = gg_dw[d * K + k]!;
+          const dout_n_k = dout[n * K + k]!;
+          const w_d_k = w[d * K + k]!;
+          dx_n_d += gg_dw_d_k * dout_n_k;
+          dw[d * K + k] = dw[d * K + k]! + gg_dx_n_d * dout_n_k;
+          r[k * N + n] = r[k * N + n]! + (gg_dx_n_d * w_d_k + gg_dw_d_k * x_n_d);
+        }
+
+        dx[n * D + d] = dx_n_d;
+      }
+    }
+  }
+
+  // db[k] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      db[k] = 0;
+      db[k + 1] = 0;
+      db[k + 2] = 0;
+      db[k + 3] = 0;
+    }
+
+    for (; k < K; k++) {
+      db[k] = 0;
+    }
+  }
+
+  // ddout[n,k] = ddb[k] + sum(ddx[n,d]*w[d,k] + ddw[d,k]*x[n,d], d)
+  // derived from the naive backward by inlining, then merge-sums
+  {
+    let k = 0;
+    for (; k + 2 <= K; k += 2) {
+      const gg_db_k = gg_db[k]!;
+      const gg_db_k1 = gg_db[k + 1]!;
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        const r_k_n = r[k * N + n]!;
+        const r_k_n1 = r[k * N + n + 1]!;
+        const r_k_n2 = r[k * N + n + 2]!;
+        const r_k_n3 = r[k * N + n + 3]!;
+        const r_k1_n = r[(k + 1) * N + n]!;
+        const r_k1_n1 = r[(k + 1) * N + n + 1]!;
+        const r_k1_n2 = r[(k + 1) * N + n + 2]!;
+        const r_k1_n3 = r[(k + 1) * N + n + 3]!;
+        ddout[n * K + k] = gg_db_k + r_k_n;
+        ddout[(n + 1) * K + k] = gg_db_k + r_k_n1;
+        ddout[(n + 2) * K + k] = gg_db_k + r_k_n2;
+        ddout[(n + 3) * K + k] = gg_db_k + r_k_n3;
+        ddout[n * K + k + 1] = gg_db_k1 + r_k1_n;
+        ddout[(n + 1) * K + k + 1] = gg_db_k1 + r_k1_n1;
+        ddout[(n + 2) * K + k + 1] = gg_db_k1 + r_k1_n2;
+        ddout[(n + 3) * K + k + 1] = gg_db_k1 + r_k1_n3;
+      }
+
+      for (; n < N; n++) {
+        const r_k_n = r[k * N + n]!;
+        const r_k1_n = r[(k + 1) * N + n]!;
+        ddout[n * K + k] = gg_db_k + r_k_n;
+        ddout[n * K + k + 1] = gg_db_k1 + r_k1_n;
+      }
+    }
+
+    for (; k < K; k++) {
+      const gg_db_k = gg_db[k]!;
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        const r_k_n = r[k * N + n]!;
+        const r_k_n1 = r[k * N + n + 1]!;
+        const r_k_n2 = r[k * N + n + 2]!;
+        const r_k_n3 = r[k * N + n + 3]!;
+        ddout[n * K + k] = gg_db_k + r_k_n;
+        ddout[(n + 1) * K + k] = gg_db_k + r_k_n1;
+        ddout[(n + 2) * K + k] = gg_db_k + r_k_n2;
+        ddout[(n + 3) * K + k] = gg_db_k + r_k_n3;
+      }
+
+      for (; n < N; n++) {
+        const r_k_n = r[k * N + n]!;
+        ddout[n * K + k] = gg_db_k + r_k_n;
+      }
+    }
+  }
+
+  return { dx: dx, dw: dw, db: db, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("linear: " + name + " must be a positive integer, got " + String(value));
@@ -382,4 +689,10 @@ function checkCache(cache: LinearCache): void {
   checkArray(cache.values.w, D * K, "cache.values.w");
   checkArray(cache.values.b, K, "cache.values.b");
   checkArray(cache.values.y, N * K, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

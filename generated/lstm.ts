@@ -1633,6 +1633,3218 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
   };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface LstmDoubleGradients {
+  /** with respect to x[b,i] */
+  dx: Float64Array;
+  /** with respect to h[b,j] */
+  dh: Float64Array;
+  /** with respect to c[b,k] */
+  dc: Float64Array;
+  /** with respect to wi[i,k] */
+  dwi: Float64Array;
+  /** with respect to ui[j,k] */
+  dui: Float64Array;
+  /** with respect to bi[k] */
+  dbi: Float64Array;
+  /** with respect to wf[i,k] */
+  dwf: Float64Array;
+  /** with respect to uf[j,k] */
+  duf: Float64Array;
+  /** with respect to bf[k] */
+  dbf: Float64Array;
+  /** with respect to wg[i,k] */
+  dwg: Float64Array;
+  /** with respect to ug[j,k] */
+  dug: Float64Array;
+  /** with respect to bg[k] */
+  dbg: Float64Array;
+  /** with respect to wo[i,k] */
+  dwo: Float64Array;
+  /** with respect to uo[j,k] */
+  duo: Float64Array;
+  /** with respect to bo[k] */
+  dbo: Float64Array;
+  /** with respect to each output's dout, by output name */
+  ddout: { hnew: Float64Array; cnew: Float64Array };
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface LstmDoubleBuffers {
+  dx?: Float64Array;
+  dh?: Float64Array;
+  dc?: Float64Array;
+  dwi?: Float64Array;
+  dui?: Float64Array;
+  dbi?: Float64Array;
+  dwf?: Float64Array;
+  duf?: Float64Array;
+  dbf?: Float64Array;
+  dwg?: Float64Array;
+  dug?: Float64Array;
+  dbg?: Float64Array;
+  dwo?: Float64Array;
+  duo?: Float64Array;
+  dbo?: Float64Array;
+  ddout?: { hnew?: Float64Array; cnew?: Float64Array };
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<LstmGradients>>,
+  dout: LstmDout,
+  cache: LstmCache,
+  into?: LstmDoubleBuffers,
+): LstmDoubleGradients {
+  checkCache(cache);
+  const { B, I, K } = cache.sizes;
+  const x = cache.values.x;
+  const h = cache.values.h;
+  const c = cache.values.c;
+  const wi = cache.values.wi;
+  const ui = cache.values.ui;
+  const wf = cache.values.wf;
+  const uf = cache.values.uf;
+  const wg = cache.values.wg;
+  const ug = cache.values.ug;
+  const wo = cache.values.wo;
+  const uo = cache.values.uo;
+  const ai = cache.values.ai;
+  const af = cache.values.af;
+  const ag = cache.values.ag;
+  const ao = cache.values.ao;
+  const gi = cache.values.gi;
+  const gf = cache.values.gf;
+  const gg1 = cache.values.gg;
+  const go = cache.values.go;
+  const cnew = cache.values.cnew;
+  const dhnew = upstream(dout, "hnew", B * K);
+  const dcnew = upstream(dout, "cnew", B * K);
+  const gg_dx = cotangent(gg, "dx", B * I);
+  const gg_dh = cotangent(gg, "dh", B * K);
+  const gg_dc = cotangent(gg, "dc", B * K);
+  const gg_dwi = cotangent(gg, "dwi", I * K);
+  const gg_dui = cotangent(gg, "dui", K * K);
+  const gg_dbi = cotangent(gg, "dbi", K);
+  const gg_dwf = cotangent(gg, "dwf", I * K);
+  const gg_duf = cotangent(gg, "duf", K * K);
+  const gg_dbf = cotangent(gg, "dbf", K);
+  const gg_dwg = cotangent(gg, "dwg", I * K);
+  const gg_dug = cotangent(gg, "dug", K * K);
+  const gg_dbg = cotangent(gg, "dbg", K);
+  const gg_dwo = cotangent(gg, "dwo", I * K);
+  const gg_duo = cotangent(gg, "duo", K * K);
+  const gg_dbo = cotangent(gg, "dbo", K);
+  const dx = output(into, "dx", B * I);
+  const dh = output(into, "dh", B * K);
+  const dc = output(into, "dc", B * K);
+  const dwi = output(into, "dwi", I * K);
+  const dui = output(into, "dui", K * K);
+  const dbi = output(into, "dbi", K);
+  const dwf = output(into, "dwf", I * K);
+  const duf = output(into, "duf", K * K);
+  const dbf = output(into, "dbf", K);
+  const dwg = output(into, "dwg", I * K);
+  const dug = output(into, "dug", K * K);
+  const dbg = output(into, "dbg", K);
+  const dwo = output(into, "dwo", I * K);
+  const duo = output(into, "duo", K * K);
+  const dbo = output(into, "dbo", K);
+  const ddhnew = outputOf(into, "ddout", "hnew", B * K);
+  const ddcnew = outputOf(into, "ddout", "cnew", B * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dh, dc, dwi, dui, dbi, dwf, duf, dbf, dwg, dug, dbg, dwo, duo, dbo, ddhnew, ddcnew],
+      [
+        "into.dx",
+        "into.dh",
+        "into.dc",
+        "into.dwi",
+        "into.dui",
+        "into.dbi",
+        "into.dwf",
+        "into.duf",
+        "into.dbf",
+        "into.dwg",
+        "into.dug",
+        "into.dbg",
+        "into.dwo",
+        "into.duo",
+        "into.dbo",
+        "into.ddout.hnew",
+        "into.ddout.cnew",
+      ],
+      [
+        gg_dx,
+        gg_dh,
+        gg_dc,
+        gg_dwi,
+        gg_dui,
+        gg_dbi,
+        gg_dwf,
+        gg_duf,
+        gg_dbf,
+        gg_dwg,
+        gg_dug,
+        gg_dbg,
+        gg_dwo,
+        gg_duo,
+        gg_dbo,
+        dhnew,
+        dcnew,
+        cache.values.x,
+        cache.values.h,
+        cache.values.c,
+        cache.values.wi,
+        cache.values.ui,
+        cache.values.bi,
+        cache.values.wf,
+        cache.values.uf,
+        cache.values.bf,
+        cache.values.wg,
+        cache.values.ug,
+        cache.values.bg,
+        cache.values.wo,
+        cache.values.uo,
+        cache.values.bo,
+        cache.values.ai,
+        cache.values.af,
+        cache.values.ag,
+        cache.values.ao,
+        cache.values.gi,
+        cache.values.gf,
+        cache.values.gg,
+        cache.values.go,
+        cache.values.cnew,
+        cache.values.hnew,
+      ],
+      [
+        "gg.dx",
+        "gg.dh",
+        "gg.dc",
+        "gg.dwi",
+        "gg.dui",
+        "gg.dbi",
+        "gg.dwf",
+        "gg.duf",
+        "gg.dbf",
+        "gg.dwg",
+        "gg.dug",
+        "gg.dbg",
+        "gg.dwo",
+        "gg.duo",
+        "gg.dbo",
+        "dout.hnew",
+        "dout.cnew",
+        "cache.values.x",
+        "cache.values.h",
+        "cache.values.c",
+        "cache.values.wi",
+        "cache.values.ui",
+        "cache.values.bi",
+        "cache.values.wf",
+        "cache.values.uf",
+        "cache.values.bf",
+        "cache.values.wg",
+        "cache.values.ug",
+        "cache.values.bg",
+        "cache.values.wo",
+        "cache.values.uo",
+        "cache.values.bo",
+        "cache.values.ai",
+        "cache.values.af",
+        "cache.values.ag",
+        "cache.values.ao",
+        "cache.values.gi",
+        "cache.values.gf",
+        "cache.values.gg",
+        "cache.values.go",
+        "cache.values.cnew",
+        "cache.values.hnew",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dgo = new Float64Array(B * K);
+  const dcnew_1 = new Float64Array(B * K);
+  const dcnew_ = new Float64Array(B * K);
+  const dgi = new Float64Array(B * K);
+  const dgf = new Float64Array(B * K);
+  const dgg = new Float64Array(B * K);
+  const dao = new Float64Array(B * K);
+  const dag = new Float64Array(B * K);
+  const daf = new Float64Array(B * K);
+  const dai = new Float64Array(B * K);
+  // step 11: dgo[b,k] = dhnew[b,k]*tanh(cnew[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo[b * K + k] = dhnew[b * K + k]! * Math.tanh(cnew[b * K + k]!);
+    }
+  }
+
+  // step 12: dcnew_1[b,k] = dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew_1[b * K + k] =
+        dhnew[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // step 13: dcnew_[b,k] = dcnew[b,k] + dcnew_1[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew_[b * K + k] = dcnew[b * K + k]! + dcnew_1[b * K + k]!;
+    }
+  }
+
+  // step 15: dgi[b,k] = dcnew_[b,k]*gg[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi[b * K + k] = dcnew_[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // step 16: dgf[b,k] = c[b,k]*dcnew_[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf[b * K + k] = c[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // step 17: dgg[b,k] = dcnew_[b,k]*gi[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg[b * K + k] = dcnew_[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 18: dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dao[b * K + k] = dgo[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 19: dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dag[b * K + k] = dgg[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 20: daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daf[b * K + k] = dgf[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 21: dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dai[b * K + k] = dgi[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // step 43 reversed: dh[b,j] = dh_1[b,j] + dh_2[b,j] + dh_3[b,j] + dh_4[b,j]
+  // ddh_1[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_1[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_2[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_2[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_3[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_3[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_4[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_4[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+
+  // step 42 reversed: dx[b,i] = dx_1[b,i] + dx_2[b,i] + dx_3[b,i] + dx_4[b,i]
+  // ddx_1[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_1[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_2[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_2[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_3[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_3[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_4[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_4[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+
+  // step 41 reversed: dbi[k] = sum(dai[b,k], b)
+  // ddai1[b,k] = ddbi[k]
+  //   local derivative ∂/∂dai[b,k] = 1
+  const ddai1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddai1[b * K + k] = gg_dbi[k]!;
+    }
+  }
+
+  // step 40 reversed: dui[j,k] = sum(dai[b,k]*h[b,j], b)
+  // dh1[b,j] = sum(ddui[j,k]*dai[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dai[b,k]
+  const dh1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dui[j * K + k]! * dai[b * K + k]!;
+      }
+
+      dh1[b * K + j] = acc;
+    }
+  }
+
+  // ddai2[b,k] = sum(ddui[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dai[b,k] = h[b,j]
+  const ddai2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dui[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddai2[b * K + k] = acc;
+    }
+  }
+
+  // step 39 reversed: dwi[i,k] = sum(dai[b,k]*x[b,i], b)
+  // dx1[b,i] = sum(ddwi[i,k]*dai[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dai[b,k]
+  const dx1 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwi[i * K + k]! * dai[b * K + k]!;
+      }
+
+      dx1[b * I + i] = acc;
+    }
+  }
+
+  // ddai3[b,k] = sum(ddwi[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dai[b,k] = x[b,i]
+  const ddai3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwi[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddai3[b * K + k] = acc;
+    }
+  }
+
+  // step 38 reversed: dh_4[b,j] = sum(dai[b,k]*ui[j,k], k)
+  // dui1[j,k] = sum(ddh_4[b,j]*dai[b,k], b)
+  //   local derivative ∂/∂ui[j,k] = dai[b,k]
+  const dui1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dai[b * K + k]!;
+      }
+
+      dui1[j * K + k] = acc;
+    }
+  }
+
+  // ddai4[b,k] = sum(ddh_4[b,j]*ui[j,k], j)
+  //   local derivative ∂/∂dai[b,k] = ui[j,k]
+  const ddai4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ui[j * K + k]!;
+      }
+
+      ddai4[b * K + k] = acc;
+    }
+  }
+
+  // step 37 reversed: dx_4[b,i] = sum(dai[b,k]*wi[i,k], k)
+  // dwi1[i,k] = sum(ddx_4[b,i]*dai[b,k], b)
+  //   local derivative ∂/∂wi[i,k] = dai[b,k]
+  const dwi1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dai[b * K + k]!;
+      }
+
+      dwi1[i * K + k] = acc;
+    }
+  }
+
+  // ddai5[b,k] = sum(ddx_4[b,i]*wi[i,k], i)
+  //   local derivative ∂/∂dai[b,k] = wi[i,k]
+  const ddai5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wi[i * K + k]!;
+      }
+
+      ddai5[b * K + k] = acc;
+    }
+  }
+
+  // step 36 reversed: dbf[k] = sum(daf[b,k], b)
+  // ddaf1[b,k] = ddbf[k]
+  //   local derivative ∂/∂daf[b,k] = 1
+  const ddaf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaf1[b * K + k] = gg_dbf[k]!;
+    }
+  }
+
+  // step 35 reversed: duf[j,k] = sum(daf[b,k]*h[b,j], b)
+  // dh2[b,j] = sum(dduf[j,k]*daf[b,k], k)
+  //   local derivative ∂/∂h[b,j] = daf[b,k]
+  const dh2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duf[j * K + k]! * daf[b * K + k]!;
+      }
+
+      dh2[b * K + j] = acc;
+    }
+  }
+
+  // ddaf2[b,k] = sum(dduf[j,k]*h[b,j], j)
+  //   local derivative ∂/∂daf[b,k] = h[b,j]
+  const ddaf2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duf[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddaf2[b * K + k] = acc;
+    }
+  }
+
+  // step 34 reversed: dwf[i,k] = sum(daf[b,k]*x[b,i], b)
+  // dx2[b,i] = sum(ddwf[i,k]*daf[b,k], k)
+  //   local derivative ∂/∂x[b,i] = daf[b,k]
+  const dx2 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwf[i * K + k]! * daf[b * K + k]!;
+      }
+
+      dx2[b * I + i] = acc;
+    }
+  }
+
+  // ddaf3[b,k] = sum(ddwf[i,k]*x[b,i], i)
+  //   local derivative ∂/∂daf[b,k] = x[b,i]
+  const ddaf3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwf[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddaf3[b * K + k] = acc;
+    }
+  }
+
+  // step 33 reversed: dh_3[b,j] = sum(daf[b,k]*uf[j,k], k)
+  // duf1[j,k] = sum(ddh_3[b,j]*daf[b,k], b)
+  //   local derivative ∂/∂uf[j,k] = daf[b,k]
+  const duf1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * daf[b * K + k]!;
+      }
+
+      duf1[j * K + k] = acc;
+    }
+  }
+
+  // ddaf4[b,k] = sum(ddh_3[b,j]*uf[j,k], j)
+  //   local derivative ∂/∂daf[b,k] = uf[j,k]
+  const ddaf4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uf[j * K + k]!;
+      }
+
+      ddaf4[b * K + k] = acc;
+    }
+  }
+
+  // step 32 reversed: dx_3[b,i] = sum(daf[b,k]*wf[i,k], k)
+  // dwf1[i,k] = sum(ddx_3[b,i]*daf[b,k], b)
+  //   local derivative ∂/∂wf[i,k] = daf[b,k]
+  const dwf1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * daf[b * K + k]!;
+      }
+
+      dwf1[i * K + k] = acc;
+    }
+  }
+
+  // ddaf5[b,k] = sum(ddx_3[b,i]*wf[i,k], i)
+  //   local derivative ∂/∂daf[b,k] = wf[i,k]
+  const ddaf5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wf[i * K + k]!;
+      }
+
+      ddaf5[b * K + k] = acc;
+    }
+  }
+
+  // step 31 reversed: dbg[k] = sum(dag[b,k], b)
+  // ddag1[b,k] = ddbg[k]
+  //   local derivative ∂/∂dag[b,k] = 1
+  const ddag1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddag1[b * K + k] = gg_dbg[k]!;
+    }
+  }
+
+  // step 30 reversed: dug[j,k] = sum(dag[b,k]*h[b,j], b)
+  // dh3[b,j] = sum(ddug[j,k]*dag[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dag[b,k]
+  const dh3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dug[j * K + k]! * dag[b * K + k]!;
+      }
+
+      dh3[b * K + j] = acc;
+    }
+  }
+
+  // ddag2[b,k] = sum(ddug[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dag[b,k] = h[b,j]
+  const ddag2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dug[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddag2[b * K + k] = acc;
+    }
+  }
+
+  // step 29 reversed: dwg[i,k] = sum(dag[b,k]*x[b,i], b)
+  // dx3[b,i] = sum(ddwg[i,k]*dag[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dag[b,k]
+  const dx3 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwg[i * K + k]! * dag[b * K + k]!;
+      }
+
+      dx3[b * I + i] = acc;
+    }
+  }
+
+  // ddag3[b,k] = sum(ddwg[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dag[b,k] = x[b,i]
+  const ddag3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwg[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddag3[b * K + k] = acc;
+    }
+  }
+
+  // step 28 reversed: dh_2[b,j] = sum(dag[b,k]*ug[j,k], k)
+  // dug1[j,k] = sum(ddh_2[b,j]*dag[b,k], b)
+  //   local derivative ∂/∂ug[j,k] = dag[b,k]
+  const dug1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dag[b * K + k]!;
+      }
+
+      dug1[j * K + k] = acc;
+    }
+  }
+
+  // ddag4[b,k] = sum(ddh_2[b,j]*ug[j,k], j)
+  //   local derivative ∂/∂dag[b,k] = ug[j,k]
+  const ddag4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ug[j * K + k]!;
+      }
+
+      ddag4[b * K + k] = acc;
+    }
+  }
+
+  // step 27 reversed: dx_2[b,i] = sum(dag[b,k]*wg[i,k], k)
+  // dwg1[i,k] = sum(ddx_2[b,i]*dag[b,k], b)
+  //   local derivative ∂/∂wg[i,k] = dag[b,k]
+  const dwg1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dag[b * K + k]!;
+      }
+
+      dwg1[i * K + k] = acc;
+    }
+  }
+
+  // ddag5[b,k] = sum(ddx_2[b,i]*wg[i,k], i)
+  //   local derivative ∂/∂dag[b,k] = wg[i,k]
+  const ddag5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wg[i * K + k]!;
+      }
+
+      ddag5[b * K + k] = acc;
+    }
+  }
+
+  // step 26 reversed: dbo[k] = sum(dao[b,k], b)
+  // ddao1[b,k] = ddbo[k]
+  //   local derivative ∂/∂dao[b,k] = 1
+  const ddao1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddao1[b * K + k] = gg_dbo[k]!;
+    }
+  }
+
+  // step 25 reversed: duo[j,k] = sum(dao[b,k]*h[b,j], b)
+  // dh4[b,j] = sum(dduo[j,k]*dao[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dao[b,k]
+  const dh4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duo[j * K + k]! * dao[b * K + k]!;
+      }
+
+      dh4[b * K + j] = acc;
+    }
+  }
+
+  // ddao2[b,k] = sum(dduo[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dao[b,k] = h[b,j]
+  const ddao2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duo[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddao2[b * K + k] = acc;
+    }
+  }
+
+  // step 24 reversed: dwo[i,k] = sum(dao[b,k]*x[b,i], b)
+  // dx4[b,i] = sum(ddwo[i,k]*dao[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dao[b,k]
+  const dx4 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwo[i * K + k]! * dao[b * K + k]!;
+      }
+
+      dx4[b * I + i] = acc;
+    }
+  }
+
+  // ddao3[b,k] = sum(ddwo[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dao[b,k] = x[b,i]
+  const ddao3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwo[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddao3[b * K + k] = acc;
+    }
+  }
+
+  // step 23 reversed: dh_1[b,j] = sum(dao[b,k]*uo[j,k], k)
+  // duo1[j,k] = sum(ddh_1[b,j]*dao[b,k], b)
+  //   local derivative ∂/∂uo[j,k] = dao[b,k]
+  const duo1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dao[b * K + k]!;
+      }
+
+      duo1[j * K + k] = acc;
+    }
+  }
+
+  // ddao4[b,k] = sum(ddh_1[b,j]*uo[j,k], j)
+  //   local derivative ∂/∂dao[b,k] = uo[j,k]
+  const ddao4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uo[j * K + k]!;
+      }
+
+      ddao4[b * K + k] = acc;
+    }
+  }
+
+  // step 22 reversed: dx_1[b,i] = sum(dao[b,k]*wo[i,k], k)
+  // dwo1[i,k] = sum(ddx_1[b,i]*dao[b,k], b)
+  //   local derivative ∂/∂wo[i,k] = dao[b,k]
+  const dwo1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dao[b * K + k]!;
+      }
+
+      dwo1[i * K + k] = acc;
+    }
+  }
+
+  // ddao5[b,k] = sum(ddx_1[b,i]*wo[i,k], i)
+  //   local derivative ∂/∂dao[b,k] = wo[i,k]
+  const ddao5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wo[i * K + k]!;
+      }
+
+      ddao5[b * K + k] = acc;
+    }
+  }
+
+  // step 21 reversed: dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  // ddai[b,k] = ddai1[b,k] + ddai2[b,k] + ddai3[b,k] + ddai4[b,k] + ddai5[b,k]
+  const ddai = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddai[b * K + k] =
+        ddai1[b * K + k]! + ddai2[b * K + k]! + ddai3[b * K + k]! + ddai4[b * K + k]! + ddai5[b * K + k]!;
+    }
+  }
+
+  // dgi1[b,k] = ddai[b,k]*(dgi[b,k]*(1 - gi[b,k]) - dgi[b,k]*gi[b,k])
+  //   local derivative ∂/∂gi[b,k] = dgi[b,k]*(1 - gi[b,k]) - dgi[b,k]*gi[b,k]
+  const dgi1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi1[b * K + k] =
+        ddai[b * K + k]! * (-(dgi[b * K + k]! * gi[b * K + k]!) + dgi[b * K + k]! * (1 - gi[b * K + k]!));
+    }
+  }
+
+  // ddgi[b,k] = ddai[b,k]*gi[b,k]*(1 - gi[b,k])
+  //   local derivative ∂/∂dgi[b,k] = gi[b,k]*(1 - gi[b,k])
+  const ddgi = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgi[b * K + k] = ddai[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // step 20 reversed: daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  // ddaf[b,k] = ddaf1[b,k] + ddaf2[b,k] + ddaf3[b,k] + ddaf4[b,k] + ddaf5[b,k]
+  const ddaf = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaf[b * K + k] =
+        ddaf1[b * K + k]! + ddaf2[b * K + k]! + ddaf3[b * K + k]! + ddaf4[b * K + k]! + ddaf5[b * K + k]!;
+    }
+  }
+
+  // dgf1[b,k] = ddaf[b,k]*(dgf[b,k]*(1 - gf[b,k]) - dgf[b,k]*gf[b,k])
+  //   local derivative ∂/∂gf[b,k] = dgf[b,k]*(1 - gf[b,k]) - dgf[b,k]*gf[b,k]
+  const dgf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf1[b * K + k] =
+        ddaf[b * K + k]! * (-(dgf[b * K + k]! * gf[b * K + k]!) + dgf[b * K + k]! * (1 - gf[b * K + k]!));
+    }
+  }
+
+  // ddgf[b,k] = ddaf[b,k]*gf[b,k]*(1 - gf[b,k])
+  //   local derivative ∂/∂dgf[b,k] = gf[b,k]*(1 - gf[b,k])
+  const ddgf = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgf[b * K + k] = ddaf[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 19 reversed: dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  // ddag[b,k] = ddag1[b,k] + ddag2[b,k] + ddag3[b,k] + ddag4[b,k] + ddag5[b,k]
+  const ddag = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddag[b * K + k] =
+        ddag1[b * K + k]! + ddag2[b * K + k]! + ddag3[b * K + k]! + ddag4[b * K + k]! + ddag5[b * K + k]!;
+    }
+  }
+
+  // dgg1[b,k] = -2*ddag[b,k]*dgg[b,k]*gg[b,k]
+  //   local derivative ∂/∂gg[b,k] = -2*dgg[b,k]*gg[b,k]
+  const dgg1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg1[b * K + k] = -2 * ddag[b * K + k]! * dgg[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // ddgg[b,k] = ddag[b,k]*(1 - gg[b,k]^2)
+  //   local derivative ∂/∂dgg[b,k] = 1 - gg[b,k]^2
+  const ddgg = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgg[b * K + k] = ddag[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 18 reversed: dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  // ddao[b,k] = ddao1[b,k] + ddao2[b,k] + ddao3[b,k] + ddao4[b,k] + ddao5[b,k]
+  const ddao = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddao[b * K + k] =
+        ddao1[b * K + k]! + ddao2[b * K + k]! + ddao3[b * K + k]! + ddao4[b * K + k]! + ddao5[b * K + k]!;
+    }
+  }
+
+  // dgo1[b,k] = ddao[b,k]*(dgo[b,k]*(1 - go[b,k]) - dgo[b,k]*go[b,k])
+  //   local derivative ∂/∂go[b,k] = dgo[b,k]*(1 - go[b,k]) - dgo[b,k]*go[b,k]
+  const dgo1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo1[b * K + k] = ddao[b * K + k]! * (dgo[b * K + k]! * (1 - go[b * K + k]!) - dgo[b * K + k]! * go[b * K + k]!);
+    }
+  }
+
+  // ddgo[b,k] = ddao[b,k]*go[b,k]*(1 - go[b,k])
+  //   local derivative ∂/∂dgo[b,k] = go[b,k]*(1 - go[b,k])
+  const ddgo = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgo[b * K + k] = ddao[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 17 reversed: dgg[b,k] = dcnew_[b,k]*gi[b,k]
+  // dgi2[b,k] = ddgg[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gi[b,k] = dcnew_[b,k]
+  const dgi2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi2[b * K + k] = ddgg[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_1[b,k] = ddgg[b,k]*gi[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gi[b,k]
+  const ddcnew_1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_1[b * K + k] = ddgg[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 16 reversed: dgf[b,k] = c[b,k]*dcnew_[b,k]
+  // dc1[b,k] = ddgf[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂c[b,k] = dcnew_[b,k]
+  const dc1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc1[b * K + k] = ddgf[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_2[b,k] = ddgf[b,k]*c[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = c[b,k]
+  const ddcnew_2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_2[b * K + k] = ddgf[b * K + k]! * c[b * K + k]!;
+    }
+  }
+
+  // step 15 reversed: dgi[b,k] = dcnew_[b,k]*gg[b,k]
+  // dgg2[b,k] = ddgi[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gg[b,k] = dcnew_[b,k]
+  const dgg2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg2[b * K + k] = ddgi[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_3[b,k] = ddgi[b,k]*gg[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gg[b,k]
+  const ddcnew_3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_3[b * K + k] = ddgi[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // step 14 reversed: dc[b,k] = dcnew_[b,k]*gf[b,k]
+  // dgf2[b,k] = ddc[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gf[b,k] = dcnew_[b,k]
+  const dgf2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf2[b * K + k] = gg_dc[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_4[b,k] = ddc[b,k]*gf[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gf[b,k]
+  const ddcnew_4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_4[b * K + k] = gg_dc[b * K + k]! * gf[b * K + k]!;
+    }
+  }
+
+  // step 13 reversed: dcnew_[b,k] = dcnew[b,k] + dcnew_1[b,k]
+  // ddcnew_[b,k] = ddcnew_1[b,k] + ddcnew_2[b,k] + ddcnew_3[b,k] + ddcnew_4[b,k]
+  const ddcnew_ = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_[b * K + k] = ddcnew_1[b * K + k]! + ddcnew_2[b * K + k]! + ddcnew_3[b * K + k]! + ddcnew_4[b * K + k]!;
+    }
+  }
+
+  // ddcnew[b,k] = ddcnew_[b,k]
+  //   local derivative ∂/∂dcnew[b,k] = 1
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew[b * K + k] = ddcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_1[b,k] = ddcnew_[b,k]
+  //   local derivative ∂/∂dcnew_1[b,k] = 1
+  // (the same array as ddcnew_[b,k]: no copy)
+
+  // step 12 reversed: dcnew_1[b,k] = dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2
+  // ddhnew1[b,k] = ddcnew_1[b,k]*go[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂dhnew[b,k] = go[b,k]*sech(cnew[b,k])^2
+  const ddhnew1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew1[b * K + k] =
+        ddcnew_[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // dgo2[b,k] = ddcnew_1[b,k]*dhnew[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂go[b,k] = dhnew[b,k]*sech(cnew[b,k])^2
+  const dgo2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo2[b * K + k] =
+        ddcnew_[b * K + k]! *
+        dhnew[b * K + k]! *
+        ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // dcnew1[b,k] = -2*ddcnew_1[b,k]*dhnew[b,k]*go[b,k]*sinh(cnew[b,k])/cosh(cnew[b,k])^3
+  //   local derivative ∂/∂cnew[b,k] = -2*dhnew[b,k]*go[b,k]*sinh(cnew[b,k])/cosh(cnew[b,k])^3
+  const dcnew1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew1[b * K + k] =
+        (-2 * ddcnew_[b * K + k]! * dhnew[b * K + k]! * go[b * K + k]! * Math.sinh(cnew[b * K + k]!)) /
+        (Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!));
+    }
+  }
+
+  // step 11 reversed: dgo[b,k] = dhnew[b,k]*tanh(cnew[b,k])
+  // ddhnew2[b,k] = ddgo[b,k]*tanh(cnew[b,k])
+  //   local derivative ∂/∂dhnew[b,k] = tanh(cnew[b,k])
+  const ddhnew2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew2[b * K + k] = ddgo[b * K + k]! * Math.tanh(cnew[b * K + k]!);
+    }
+  }
+
+  // dcnew2[b,k] = ddgo[b,k]*dhnew[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂cnew[b,k] = dhnew[b,k]*sech(cnew[b,k])^2
+  const dcnew2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew2[b * K + k] =
+        ddgo[b * K + k]! * dhnew[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // step 9 reversed: cnew[b,k] = gf[b,k] * c[b,k] + gi[b,k] * gg[b,k]
+  // dcnew[b,k] = dcnew1[b,k] + dcnew2[b,k]
+  const dcnew3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew3[b * K + k] = dcnew1[b * K + k]! + dcnew2[b * K + k]!;
+    }
+  }
+
+  // dc2[b,k] = dcnew[b,k]*gf[b,k]
+  //   local derivative ∂/∂c[b,k] = gf[b,k]
+  const dc2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc2[b * K + k] = dcnew3[b * K + k]! * gf[b * K + k]!;
+    }
+  }
+
+  // dgi3[b,k] = dcnew[b,k]*gg[b,k]
+  //   local derivative ∂/∂gi[b,k] = gg[b,k]
+  const dgi3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi3[b * K + k] = dcnew3[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // dgf3[b,k] = dcnew[b,k]*c[b,k]
+  //   local derivative ∂/∂gf[b,k] = c[b,k]
+  const dgf3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf3[b * K + k] = dcnew3[b * K + k]! * c[b * K + k]!;
+    }
+  }
+
+  // dgg3[b,k] = dcnew[b,k]*gi[b,k]
+  //   local derivative ∂/∂gg[b,k] = gi[b,k]
+  const dgg3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg3[b * K + k] = dcnew3[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 8 reversed: go[b,k] = sigmoid(ao[b,k])
+  // dgo[b,k] = dgo1[b,k] + dgo2[b,k]
+  const dgo3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo3[b * K + k] = dgo1[b * K + k]! + dgo2[b * K + k]!;
+    }
+  }
+
+  // dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  //   local derivative ∂/∂ao[b,k] = go[b,k]*(1 - go[b,k])
+  const dao1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dao1[b * K + k] = dgo3[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 7 reversed: gg[b,k] = tanh(ag[b,k])
+  // dgg[b,k] = dgg1[b,k] + dgg2[b,k] + dgg3[b,k]
+  const dgg4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg4[b * K + k] = dgg1[b * K + k]! + dgg2[b * K + k]! + dgg3[b * K + k]!;
+    }
+  }
+
+  // dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  //   local derivative ∂/∂ag[b,k] = 1 - gg[b,k]^2
+  const dag1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dag1[b * K + k] = dgg4[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 6 reversed: gf[b,k] = sigmoid(af[b,k])
+  // dgf[b,k] = dgf1[b,k] + dgf2[b,k] + dgf3[b,k]
+  const dgf4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf4[b * K + k] = dgf1[b * K + k]! + dgf2[b * K + k]! + dgf3[b * K + k]!;
+    }
+  }
+
+  // daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  //   local derivative ∂/∂af[b,k] = gf[b,k]*(1 - gf[b,k])
+  const daf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daf1[b * K + k] = dgf4[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 5 reversed: gi[b,k] = sigmoid(ai[b,k])
+  // dgi[b,k] = dgi1[b,k] + dgi2[b,k] + dgi3[b,k]
+  const dgi4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi4[b * K + k] = dgi1[b * K + k]! + dgi2[b * K + k]! + dgi3[b * K + k]!;
+    }
+  }
+
+  // dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  //   local derivative ∂/∂ai[b,k] = gi[b,k]*(1 - gi[b,k])
+  const dai1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dai1[b * K + k] = dgi4[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // step 4 reversed: ao[b,k] = sum(x[b,i] * wo[i,k], i) + sum(h[b,j] * uo[j,k], j) + bo[k]
+  // dx5[b,i] = sum(dao[b,k]*wo[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wo[i,k]
+  const dx5 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dao1[b * K + k]! * wo[i * K + k]!;
+      }
+
+      dx5[b * I + i] = acc;
+    }
+  }
+
+  // dh5[b,j] = sum(dao[b,k]*uo[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uo[j,k]
+  const dh5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dao1[b * K + k]! * uo[j * K + k]!;
+      }
+
+      dh5[b * K + j] = acc;
+    }
+  }
+
+  // dwo2[i,k] = sum(dao[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wo[i,k] = x[b,i]
+  const dwo2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dao1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwo2[i * K + k] = acc;
+    }
+  }
+
+  // duo2[j,k] = sum(dao[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uo[j,k] = h[b,j]
+  const duo2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dao1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duo2[j * K + k] = acc;
+    }
+  }
+
+  // dbo[k] = sum(dao[b,k], b)
+  //   local derivative ∂/∂bo[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dao1[b * K + k]!;
+    }
+
+    dbo[k] = acc;
+  }
+
+  // step 3 reversed: ag[b,k] = sum(x[b,i] * wg[i,k], i) + sum(h[b,j] * ug[j,k], j) + bg[k]
+  // dx6[b,i] = sum(dag[b,k]*wg[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wg[i,k]
+  const dx6 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dag1[b * K + k]! * wg[i * K + k]!;
+      }
+
+      dx6[b * I + i] = acc;
+    }
+  }
+
+  // dh6[b,j] = sum(dag[b,k]*ug[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ug[j,k]
+  const dh6 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dag1[b * K + k]! * ug[j * K + k]!;
+      }
+
+      dh6[b * K + j] = acc;
+    }
+  }
+
+  // dwg2[i,k] = sum(dag[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wg[i,k] = x[b,i]
+  const dwg2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dag1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwg2[i * K + k] = acc;
+    }
+  }
+
+  // dug2[j,k] = sum(dag[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ug[j,k] = h[b,j]
+  const dug2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dag1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dug2[j * K + k] = acc;
+    }
+  }
+
+  // dbg[k] = sum(dag[b,k], b)
+  //   local derivative ∂/∂bg[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dag1[b * K + k]!;
+    }
+
+    dbg[k] = acc;
+  }
+
+  // step 2 reversed: af[b,k] = sum(x[b,i] * wf[i,k], i) + sum(h[b,j] * uf[j,k], j) + bf[k]
+  // dx7[b,i] = sum(daf[b,k]*wf[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wf[i,k]
+  const dx7 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daf1[b * K + k]! * wf[i * K + k]!;
+      }
+
+      dx7[b * I + i] = acc;
+    }
+  }
+
+  // dh7[b,j] = sum(daf[b,k]*uf[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uf[j,k]
+  const dh7 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daf1[b * K + k]! * uf[j * K + k]!;
+      }
+
+      dh7[b * K + j] = acc;
+    }
+  }
+
+  // dwf2[i,k] = sum(daf[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wf[i,k] = x[b,i]
+  const dwf2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daf1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwf2[i * K + k] = acc;
+    }
+  }
+
+  // duf2[j,k] = sum(daf[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uf[j,k] = h[b,j]
+  const duf2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daf1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duf2[j * K + k] = acc;
+    }
+  }
+
+  // dbf[k] = sum(daf[b,k], b)
+  //   local derivative ∂/∂bf[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += daf1[b * K + k]!;
+    }
+
+    dbf[k] = acc;
+  }
+
+  // step 1 reversed: ai[b,k] = sum(x[b,i] * wi[i,k], i) + sum(h[b,j] * ui[j,k], j) + bi[k]
+  // dx8[b,i] = sum(dai[b,k]*wi[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wi[i,k]
+  const dx8 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dai1[b * K + k]! * wi[i * K + k]!;
+      }
+
+      dx8[b * I + i] = acc;
+    }
+  }
+
+  // dh8[b,j] = sum(dai[b,k]*ui[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ui[j,k]
+  const dh8 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dai1[b * K + k]! * ui[j * K + k]!;
+      }
+
+      dh8[b * K + j] = acc;
+    }
+  }
+
+  // dwi2[i,k] = sum(dai[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wi[i,k] = x[b,i]
+  const dwi2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dai1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwi2[i * K + k] = acc;
+    }
+  }
+
+  // dui2[j,k] = sum(dai[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ui[j,k] = h[b,j]
+  const dui2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dai1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dui2[j * K + k] = acc;
+    }
+  }
+
+  // dbi[k] = sum(dai[b,k], b)
+  //   local derivative ∂/∂bi[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dai1[b * K + k]!;
+    }
+
+    dbi[k] = acc;
+  }
+
+  // gradients of the inputs
+  // dx[b,i] = dx1[b,i] + dx2[b,i] + dx3[b,i] + dx4[b,i] + dx5[b,i] + dx6[b,i] + dx7[b,i] + dx8[b,i]
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      dx[b * I + i] =
+        dx1[b * I + i]! +
+        dx2[b * I + i]! +
+        dx3[b * I + i]! +
+        dx4[b * I + i]! +
+        dx5[b * I + i]! +
+        dx6[b * I + i]! +
+        dx7[b * I + i]! +
+        dx8[b * I + i]!;
+    }
+  }
+
+  // dh[b,j] = dh1[b,j] + dh2[b,j] + dh3[b,j] + dh4[b,j] + dh5[b,j] + dh6[b,j] + dh7[b,j] + dh8[b,j]
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh[b * K + j] =
+        dh1[b * K + j]! +
+        dh2[b * K + j]! +
+        dh3[b * K + j]! +
+        dh4[b * K + j]! +
+        dh5[b * K + j]! +
+        dh6[b * K + j]! +
+        dh7[b * K + j]! +
+        dh8[b * K + j]!;
+    }
+  }
+
+  // dc[b,k] = dc1[b,k] + dc2[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc[b * K + k] = dc1[b * K + k]! + dc2[b * K + k]!;
+    }
+  }
+
+  // dwi[i,k] = dwi1[i,k] + dwi2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwi[i * K + k] = dwi1[i * K + k]! + dwi2[i * K + k]!;
+    }
+  }
+
+  // dui[j,k] = dui1[j,k] + dui2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dui[j * K + k] = dui1[j * K + k]! + dui2[j * K + k]!;
+    }
+  }
+
+  // dwf[i,k] = dwf1[i,k] + dwf2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwf[i * K + k] = dwf1[i * K + k]! + dwf2[i * K + k]!;
+    }
+  }
+
+  // duf[j,k] = duf1[j,k] + duf2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duf[j * K + k] = duf1[j * K + k]! + duf2[j * K + k]!;
+    }
+  }
+
+  // dwg[i,k] = dwg1[i,k] + dwg2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwg[i * K + k] = dwg1[i * K + k]! + dwg2[i * K + k]!;
+    }
+  }
+
+  // dug[j,k] = dug1[j,k] + dug2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dug[j * K + k] = dug1[j * K + k]! + dug2[j * K + k]!;
+    }
+  }
+
+  // dwo[i,k] = dwo1[i,k] + dwo2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwo[i * K + k] = dwo1[i * K + k]! + dwo2[i * K + k]!;
+    }
+  }
+
+  // duo[j,k] = duo1[j,k] + duo2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duo[j * K + k] = duo1[j * K + k]! + duo2[j * K + k]!;
+    }
+  }
+
+  // ddhnew[b,k] = ddhnew1[b,k] + ddhnew2[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew[b * K + k] = ddhnew1[b * K + k]! + ddhnew2[b * K + k]!;
+    }
+  }
+
+  return {
+    dx: dx,
+    dh: dh,
+    dc: dc,
+    dwi: dwi,
+    dui: dui,
+    dbi: dbi,
+    dwf: dwf,
+    duf: duf,
+    dbf: dbf,
+    dwg: dwg,
+    dug: dug,
+    dbg: dbg,
+    dwo: dwo,
+    duo: duo,
+    dbo: dbo,
+    ddout: { hnew: ddhnew, cnew: ddcnew },
+  };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[b,i]: staged, as in the naive kernel
+ *   dh[b,j]: staged, as in the naive kernel
+ *   dc[b,k]: staged, as in the naive kernel
+ *   dwi[i,k]: staged, as in the naive kernel
+ *   dui[j,k]: staged, as in the naive kernel
+ *   dbi[k]: staged, as in the naive kernel
+ *   dwf[i,k]: staged, as in the naive kernel
+ *   duf[j,k]: staged, as in the naive kernel
+ *   dbf[k]: staged, as in the naive kernel
+ *   dwg[i,k]: staged, as in the naive kernel
+ *   dug[j,k]: staged, as in the naive kernel
+ *   dbg[k]: staged, as in the naive kernel
+ *   dwo[i,k]: staged, as in the naive kernel
+ *   duo[j,k]: staged, as in the naive kernel
+ *   dbo[k]: staged, as in the naive kernel
+ *   ddhnew[b,k]: staged, as in the naive kernel
+ *   ddcnew[b,k]: staged, as in the naive kernel
+ *
+ * 0 passes; each reduction is computed once and shared.
+ *
+ * Every gradient is computed the staged way, as in the naive kernel: simplifying the gradient of 'x' (phase 'expand'): simplification grew an expression past 200000 nodes (the limit).
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<LstmGradients>>,
+  dout: LstmDout,
+  cache: LstmCache,
+  into?: LstmDoubleBuffers,
+): LstmDoubleGradients {
+  checkCache(cache);
+  const { B, I, K } = cache.sizes;
+  const x = cache.values.x;
+  const h = cache.values.h;
+  const c = cache.values.c;
+  const wi = cache.values.wi;
+  const ui = cache.values.ui;
+  const wf = cache.values.wf;
+  const uf = cache.values.uf;
+  const wg = cache.values.wg;
+  const ug = cache.values.ug;
+  const wo = cache.values.wo;
+  const uo = cache.values.uo;
+  const ai = cache.values.ai;
+  const af = cache.values.af;
+  const ag = cache.values.ag;
+  const ao = cache.values.ao;
+  const gi = cache.values.gi;
+  const gf = cache.values.gf;
+  const gg1 = cache.values.gg;
+  const go = cache.values.go;
+  const cnew = cache.values.cnew;
+  const dhnew = upstream(dout, "hnew", B * K);
+  const dcnew = upstream(dout, "cnew", B * K);
+  const gg_dx = cotangent(gg, "dx", B * I);
+  const gg_dh = cotangent(gg, "dh", B * K);
+  const gg_dc = cotangent(gg, "dc", B * K);
+  const gg_dwi = cotangent(gg, "dwi", I * K);
+  const gg_dui = cotangent(gg, "dui", K * K);
+  const gg_dbi = cotangent(gg, "dbi", K);
+  const gg_dwf = cotangent(gg, "dwf", I * K);
+  const gg_duf = cotangent(gg, "duf", K * K);
+  const gg_dbf = cotangent(gg, "dbf", K);
+  const gg_dwg = cotangent(gg, "dwg", I * K);
+  const gg_dug = cotangent(gg, "dug", K * K);
+  const gg_dbg = cotangent(gg, "dbg", K);
+  const gg_dwo = cotangent(gg, "dwo", I * K);
+  const gg_duo = cotangent(gg, "duo", K * K);
+  const gg_dbo = cotangent(gg, "dbo", K);
+  const dx = output(into, "dx", B * I);
+  const dh = output(into, "dh", B * K);
+  const dc = output(into, "dc", B * K);
+  const dwi = output(into, "dwi", I * K);
+  const dui = output(into, "dui", K * K);
+  const dbi = output(into, "dbi", K);
+  const dwf = output(into, "dwf", I * K);
+  const duf = output(into, "duf", K * K);
+  const dbf = output(into, "dbf", K);
+  const dwg = output(into, "dwg", I * K);
+  const dug = output(into, "dug", K * K);
+  const dbg = output(into, "dbg", K);
+  const dwo = output(into, "dwo", I * K);
+  const duo = output(into, "duo", K * K);
+  const dbo = output(into, "dbo", K);
+  const ddhnew = outputOf(into, "ddout", "hnew", B * K);
+  const ddcnew = outputOf(into, "ddout", "cnew", B * K);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dh, dc, dwi, dui, dbi, dwf, duf, dbf, dwg, dug, dbg, dwo, duo, dbo, ddhnew, ddcnew],
+      [
+        "into.dx",
+        "into.dh",
+        "into.dc",
+        "into.dwi",
+        "into.dui",
+        "into.dbi",
+        "into.dwf",
+        "into.duf",
+        "into.dbf",
+        "into.dwg",
+        "into.dug",
+        "into.dbg",
+        "into.dwo",
+        "into.duo",
+        "into.dbo",
+        "into.ddout.hnew",
+        "into.ddout.cnew",
+      ],
+      [
+        gg_dx,
+        gg_dh,
+        gg_dc,
+        gg_dwi,
+        gg_dui,
+        gg_dbi,
+        gg_dwf,
+        gg_duf,
+        gg_dbf,
+        gg_dwg,
+        gg_dug,
+        gg_dbg,
+        gg_dwo,
+        gg_duo,
+        gg_dbo,
+        dhnew,
+        dcnew,
+        cache.values.x,
+        cache.values.h,
+        cache.values.c,
+        cache.values.wi,
+        cache.values.ui,
+        cache.values.bi,
+        cache.values.wf,
+        cache.values.uf,
+        cache.values.bf,
+        cache.values.wg,
+        cache.values.ug,
+        cache.values.bg,
+        cache.values.wo,
+        cache.values.uo,
+        cache.values.bo,
+        cache.values.ai,
+        cache.values.af,
+        cache.values.ag,
+        cache.values.ao,
+        cache.values.gi,
+        cache.values.gf,
+        cache.values.gg,
+        cache.values.go,
+        cache.values.cnew,
+        cache.values.hnew,
+      ],
+      [
+        "gg.dx",
+        "gg.dh",
+        "gg.dc",
+        "gg.dwi",
+        "gg.dui",
+        "gg.dbi",
+        "gg.dwf",
+        "gg.duf",
+        "gg.dbf",
+        "gg.dwg",
+        "gg.dug",
+        "gg.dbg",
+        "gg.dwo",
+        "gg.duo",
+        "gg.dbo",
+        "dout.hnew",
+        "dout.cnew",
+        "cache.values.x",
+        "cache.values.h",
+        "cache.values.c",
+        "cache.values.wi",
+        "cache.values.ui",
+        "cache.values.bi",
+        "cache.values.wf",
+        "cache.values.uf",
+        "cache.values.bf",
+        "cache.values.wg",
+        "cache.values.ug",
+        "cache.values.bg",
+        "cache.values.wo",
+        "cache.values.uo",
+        "cache.values.bo",
+        "cache.values.ai",
+        "cache.values.af",
+        "cache.values.ag",
+        "cache.values.ao",
+        "cache.values.gi",
+        "cache.values.gf",
+        "cache.values.gg",
+        "cache.values.go",
+        "cache.values.cnew",
+        "cache.values.hnew",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dgo = new Float64Array(B * K);
+  const dcnew_1 = new Float64Array(B * K);
+  const dcnew_ = new Float64Array(B * K);
+  const dgi = new Float64Array(B * K);
+  const dgf = new Float64Array(B * K);
+  const dgg = new Float64Array(B * K);
+  const dao = new Float64Array(B * K);
+  const dag = new Float64Array(B * K);
+  const daf = new Float64Array(B * K);
+  const dai = new Float64Array(B * K);
+  // step 11: dgo[b,k] = dhnew[b,k]*tanh(cnew[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo[b * K + k] = dhnew[b * K + k]! * Math.tanh(cnew[b * K + k]!);
+    }
+  }
+
+  // step 12: dcnew_1[b,k] = dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew_1[b * K + k] =
+        dhnew[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // step 13: dcnew_[b,k] = dcnew[b,k] + dcnew_1[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew_[b * K + k] = dcnew[b * K + k]! + dcnew_1[b * K + k]!;
+    }
+  }
+
+  // step 15: dgi[b,k] = dcnew_[b,k]*gg[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi[b * K + k] = dcnew_[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // step 16: dgf[b,k] = c[b,k]*dcnew_[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf[b * K + k] = c[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // step 17: dgg[b,k] = dcnew_[b,k]*gi[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg[b * K + k] = dcnew_[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 18: dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dao[b * K + k] = dgo[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 19: dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dag[b * K + k] = dgg[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 20: daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daf[b * K + k] = dgf[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 21: dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dai[b * K + k] = dgi[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // computed the staged way (no derived form is less work): dx, dh, dc, dwi, dui, dbi, dwf, duf, dbf, dwg, dug, dbg, dwo, duo, dbo, ddhnew, ddcnew
+
+  // step 43 reversed: dh[b,j] = dh_1[b,j] + dh_2[b,j] + dh_3[b,j] + dh_4[b,j]
+  // ddh_1[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_1[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_2[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_2[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_3[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_3[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+  // ddh_4[b,j] = ddh[b,j]
+  //   local derivative ∂/∂dh_4[b,j] = 1
+  // (the same array as ddh[b,j]: no copy)
+
+  // step 42 reversed: dx[b,i] = dx_1[b,i] + dx_2[b,i] + dx_3[b,i] + dx_4[b,i]
+  // ddx_1[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_1[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_2[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_2[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_3[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_3[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+  // ddx_4[b,i] = ddx[b,i]
+  //   local derivative ∂/∂dx_4[b,i] = 1
+  // (the same array as ddx[b,i]: no copy)
+
+  // step 41 reversed: dbi[k] = sum(dai[b,k], b)
+  // ddai1[b,k] = ddbi[k]
+  //   local derivative ∂/∂dai[b,k] = 1
+  const ddai1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddai1[b * K + k] = gg_dbi[k]!;
+    }
+  }
+
+  // step 40 reversed: dui[j,k] = sum(dai[b,k]*h[b,j], b)
+  // dh1[b,j] = sum(ddui[j,k]*dai[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dai[b,k]
+  const dh1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dui[j * K + k]! * dai[b * K + k]!;
+      }
+
+      dh1[b * K + j] = acc;
+    }
+  }
+
+  // ddai2[b,k] = sum(ddui[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dai[b,k] = h[b,j]
+  const ddai2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dui[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddai2[b * K + k] = acc;
+    }
+  }
+
+  // step 39 reversed: dwi[i,k] = sum(dai[b,k]*x[b,i], b)
+  // dx1[b,i] = sum(ddwi[i,k]*dai[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dai[b,k]
+  const dx1 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwi[i * K + k]! * dai[b * K + k]!;
+      }
+
+      dx1[b * I + i] = acc;
+    }
+  }
+
+  // ddai3[b,k] = sum(ddwi[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dai[b,k] = x[b,i]
+  const ddai3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwi[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddai3[b * K + k] = acc;
+    }
+  }
+
+  // step 38 reversed: dh_4[b,j] = sum(dai[b,k]*ui[j,k], k)
+  // dui1[j,k] = sum(ddh_4[b,j]*dai[b,k], b)
+  //   local derivative ∂/∂ui[j,k] = dai[b,k]
+  const dui1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dai[b * K + k]!;
+      }
+
+      dui1[j * K + k] = acc;
+    }
+  }
+
+  // ddai4[b,k] = sum(ddh_4[b,j]*ui[j,k], j)
+  //   local derivative ∂/∂dai[b,k] = ui[j,k]
+  const ddai4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ui[j * K + k]!;
+      }
+
+      ddai4[b * K + k] = acc;
+    }
+  }
+
+  // step 37 reversed: dx_4[b,i] = sum(dai[b,k]*wi[i,k], k)
+  // dwi1[i,k] = sum(ddx_4[b,i]*dai[b,k], b)
+  //   local derivative ∂/∂wi[i,k] = dai[b,k]
+  const dwi1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dai[b * K + k]!;
+      }
+
+      dwi1[i * K + k] = acc;
+    }
+  }
+
+  // ddai5[b,k] = sum(ddx_4[b,i]*wi[i,k], i)
+  //   local derivative ∂/∂dai[b,k] = wi[i,k]
+  const ddai5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wi[i * K + k]!;
+      }
+
+      ddai5[b * K + k] = acc;
+    }
+  }
+
+  // step 36 reversed: dbf[k] = sum(daf[b,k], b)
+  // ddaf1[b,k] = ddbf[k]
+  //   local derivative ∂/∂daf[b,k] = 1
+  const ddaf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaf1[b * K + k] = gg_dbf[k]!;
+    }
+  }
+
+  // step 35 reversed: duf[j,k] = sum(daf[b,k]*h[b,j], b)
+  // dh2[b,j] = sum(dduf[j,k]*daf[b,k], k)
+  //   local derivative ∂/∂h[b,j] = daf[b,k]
+  const dh2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duf[j * K + k]! * daf[b * K + k]!;
+      }
+
+      dh2[b * K + j] = acc;
+    }
+  }
+
+  // ddaf2[b,k] = sum(dduf[j,k]*h[b,j], j)
+  //   local derivative ∂/∂daf[b,k] = h[b,j]
+  const ddaf2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duf[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddaf2[b * K + k] = acc;
+    }
+  }
+
+  // step 34 reversed: dwf[i,k] = sum(daf[b,k]*x[b,i], b)
+  // dx2[b,i] = sum(ddwf[i,k]*daf[b,k], k)
+  //   local derivative ∂/∂x[b,i] = daf[b,k]
+  const dx2 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwf[i * K + k]! * daf[b * K + k]!;
+      }
+
+      dx2[b * I + i] = acc;
+    }
+  }
+
+  // ddaf3[b,k] = sum(ddwf[i,k]*x[b,i], i)
+  //   local derivative ∂/∂daf[b,k] = x[b,i]
+  const ddaf3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwf[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddaf3[b * K + k] = acc;
+    }
+  }
+
+  // step 33 reversed: dh_3[b,j] = sum(daf[b,k]*uf[j,k], k)
+  // duf1[j,k] = sum(ddh_3[b,j]*daf[b,k], b)
+  //   local derivative ∂/∂uf[j,k] = daf[b,k]
+  const duf1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * daf[b * K + k]!;
+      }
+
+      duf1[j * K + k] = acc;
+    }
+  }
+
+  // ddaf4[b,k] = sum(ddh_3[b,j]*uf[j,k], j)
+  //   local derivative ∂/∂daf[b,k] = uf[j,k]
+  const ddaf4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uf[j * K + k]!;
+      }
+
+      ddaf4[b * K + k] = acc;
+    }
+  }
+
+  // step 32 reversed: dx_3[b,i] = sum(daf[b,k]*wf[i,k], k)
+  // dwf1[i,k] = sum(ddx_3[b,i]*daf[b,k], b)
+  //   local derivative ∂/∂wf[i,k] = daf[b,k]
+  const dwf1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * daf[b * K + k]!;
+      }
+
+      dwf1[i * K + k] = acc;
+    }
+  }
+
+  // ddaf5[b,k] = sum(ddx_3[b,i]*wf[i,k], i)
+  //   local derivative ∂/∂daf[b,k] = wf[i,k]
+  const ddaf5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wf[i * K + k]!;
+      }
+
+      ddaf5[b * K + k] = acc;
+    }
+  }
+
+  // step 31 reversed: dbg[k] = sum(dag[b,k], b)
+  // ddag1[b,k] = ddbg[k]
+  //   local derivative ∂/∂dag[b,k] = 1
+  const ddag1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddag1[b * K + k] = gg_dbg[k]!;
+    }
+  }
+
+  // step 30 reversed: dug[j,k] = sum(dag[b,k]*h[b,j], b)
+  // dh3[b,j] = sum(ddug[j,k]*dag[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dag[b,k]
+  const dh3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dug[j * K + k]! * dag[b * K + k]!;
+      }
+
+      dh3[b * K + j] = acc;
+    }
+  }
+
+  // ddag2[b,k] = sum(ddug[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dag[b,k] = h[b,j]
+  const ddag2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dug[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddag2[b * K + k] = acc;
+    }
+  }
+
+  // step 29 reversed: dwg[i,k] = sum(dag[b,k]*x[b,i], b)
+  // dx3[b,i] = sum(ddwg[i,k]*dag[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dag[b,k]
+  const dx3 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwg[i * K + k]! * dag[b * K + k]!;
+      }
+
+      dx3[b * I + i] = acc;
+    }
+  }
+
+  // ddag3[b,k] = sum(ddwg[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dag[b,k] = x[b,i]
+  const ddag3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwg[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddag3[b * K + k] = acc;
+    }
+  }
+
+  // step 28 reversed: dh_2[b,j] = sum(dag[b,k]*ug[j,k], k)
+  // dug1[j,k] = sum(ddh_2[b,j]*dag[b,k], b)
+  //   local derivative ∂/∂ug[j,k] = dag[b,k]
+  const dug1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dag[b * K + k]!;
+      }
+
+      dug1[j * K + k] = acc;
+    }
+  }
+
+  // ddag4[b,k] = sum(ddh_2[b,j]*ug[j,k], j)
+  //   local derivative ∂/∂dag[b,k] = ug[j,k]
+  const ddag4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * ug[j * K + k]!;
+      }
+
+      ddag4[b * K + k] = acc;
+    }
+  }
+
+  // step 27 reversed: dx_2[b,i] = sum(dag[b,k]*wg[i,k], k)
+  // dwg1[i,k] = sum(ddx_2[b,i]*dag[b,k], b)
+  //   local derivative ∂/∂wg[i,k] = dag[b,k]
+  const dwg1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dag[b * K + k]!;
+      }
+
+      dwg1[i * K + k] = acc;
+    }
+  }
+
+  // ddag5[b,k] = sum(ddx_2[b,i]*wg[i,k], i)
+  //   local derivative ∂/∂dag[b,k] = wg[i,k]
+  const ddag5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wg[i * K + k]!;
+      }
+
+      ddag5[b * K + k] = acc;
+    }
+  }
+
+  // step 26 reversed: dbo[k] = sum(dao[b,k], b)
+  // ddao1[b,k] = ddbo[k]
+  //   local derivative ∂/∂dao[b,k] = 1
+  const ddao1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddao1[b * K + k] = gg_dbo[k]!;
+    }
+  }
+
+  // step 25 reversed: duo[j,k] = sum(dao[b,k]*h[b,j], b)
+  // dh4[b,j] = sum(dduo[j,k]*dao[b,k], k)
+  //   local derivative ∂/∂h[b,j] = dao[b,k]
+  const dh4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_duo[j * K + k]! * dao[b * K + k]!;
+      }
+
+      dh4[b * K + j] = acc;
+    }
+  }
+
+  // ddao2[b,k] = sum(dduo[j,k]*h[b,j], j)
+  //   local derivative ∂/∂dao[b,k] = h[b,j]
+  const ddao2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_duo[j * K + k]! * h[b * K + j]!;
+      }
+
+      ddao2[b * K + k] = acc;
+    }
+  }
+
+  // step 24 reversed: dwo[i,k] = sum(dao[b,k]*x[b,i], b)
+  // dx4[b,i] = sum(ddwo[i,k]*dao[b,k], k)
+  //   local derivative ∂/∂x[b,i] = dao[b,k]
+  const dx4 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += gg_dwo[i * K + k]! * dao[b * K + k]!;
+      }
+
+      dx4[b * I + i] = acc;
+    }
+  }
+
+  // ddao3[b,k] = sum(ddwo[i,k]*x[b,i], i)
+  //   local derivative ∂/∂dao[b,k] = x[b,i]
+  const ddao3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dwo[i * K + k]! * x[b * I + i]!;
+      }
+
+      ddao3[b * K + k] = acc;
+    }
+  }
+
+  // step 23 reversed: dh_1[b,j] = sum(dao[b,k]*uo[j,k], k)
+  // duo1[j,k] = sum(ddh_1[b,j]*dao[b,k], b)
+  //   local derivative ∂/∂uo[j,k] = dao[b,k]
+  const duo1 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dh[b * K + j]! * dao[b * K + k]!;
+      }
+
+      duo1[j * K + k] = acc;
+    }
+  }
+
+  // ddao4[b,k] = sum(ddh_1[b,j]*uo[j,k], j)
+  //   local derivative ∂/∂dao[b,k] = uo[j,k]
+  const ddao4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) {
+        acc += gg_dh[b * K + j]! * uo[j * K + k]!;
+      }
+
+      ddao4[b * K + k] = acc;
+    }
+  }
+
+  // step 22 reversed: dx_1[b,i] = sum(dao[b,k]*wo[i,k], k)
+  // dwo1[i,k] = sum(ddx_1[b,i]*dao[b,k], b)
+  //   local derivative ∂/∂wo[i,k] = dao[b,k]
+  const dwo1 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += gg_dx[b * I + i]! * dao[b * K + k]!;
+      }
+
+      dwo1[i * K + k] = acc;
+    }
+  }
+
+  // ddao5[b,k] = sum(ddx_1[b,i]*wo[i,k], i)
+  //   local derivative ∂/∂dao[b,k] = wo[i,k]
+  const ddao5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let i = 0; i < I; i++) {
+        acc += gg_dx[b * I + i]! * wo[i * K + k]!;
+      }
+
+      ddao5[b * K + k] = acc;
+    }
+  }
+
+  // step 21 reversed: dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  // ddai[b,k] = ddai1[b,k] + ddai2[b,k] + ddai3[b,k] + ddai4[b,k] + ddai5[b,k]
+  const ddai = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddai[b * K + k] =
+        ddai1[b * K + k]! + ddai2[b * K + k]! + ddai3[b * K + k]! + ddai4[b * K + k]! + ddai5[b * K + k]!;
+    }
+  }
+
+  // dgi1[b,k] = ddai[b,k]*(dgi[b,k]*(1 - gi[b,k]) - dgi[b,k]*gi[b,k])
+  //   local derivative ∂/∂gi[b,k] = dgi[b,k]*(1 - gi[b,k]) - dgi[b,k]*gi[b,k]
+  const dgi1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi1[b * K + k] =
+        ddai[b * K + k]! * (-(dgi[b * K + k]! * gi[b * K + k]!) + dgi[b * K + k]! * (1 - gi[b * K + k]!));
+    }
+  }
+
+  // ddgi[b,k] = ddai[b,k]*gi[b,k]*(1 - gi[b,k])
+  //   local derivative ∂/∂dgi[b,k] = gi[b,k]*(1 - gi[b,k])
+  const ddgi = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgi[b * K + k] = ddai[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // step 20 reversed: daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  // ddaf[b,k] = ddaf1[b,k] + ddaf2[b,k] + ddaf3[b,k] + ddaf4[b,k] + ddaf5[b,k]
+  const ddaf = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddaf[b * K + k] =
+        ddaf1[b * K + k]! + ddaf2[b * K + k]! + ddaf3[b * K + k]! + ddaf4[b * K + k]! + ddaf5[b * K + k]!;
+    }
+  }
+
+  // dgf1[b,k] = ddaf[b,k]*(dgf[b,k]*(1 - gf[b,k]) - dgf[b,k]*gf[b,k])
+  //   local derivative ∂/∂gf[b,k] = dgf[b,k]*(1 - gf[b,k]) - dgf[b,k]*gf[b,k]
+  const dgf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf1[b * K + k] =
+        ddaf[b * K + k]! * (-(dgf[b * K + k]! * gf[b * K + k]!) + dgf[b * K + k]! * (1 - gf[b * K + k]!));
+    }
+  }
+
+  // ddgf[b,k] = ddaf[b,k]*gf[b,k]*(1 - gf[b,k])
+  //   local derivative ∂/∂dgf[b,k] = gf[b,k]*(1 - gf[b,k])
+  const ddgf = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgf[b * K + k] = ddaf[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 19 reversed: dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  // ddag[b,k] = ddag1[b,k] + ddag2[b,k] + ddag3[b,k] + ddag4[b,k] + ddag5[b,k]
+  const ddag = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddag[b * K + k] =
+        ddag1[b * K + k]! + ddag2[b * K + k]! + ddag3[b * K + k]! + ddag4[b * K + k]! + ddag5[b * K + k]!;
+    }
+  }
+
+  // dgg1[b,k] = -2*ddag[b,k]*dgg[b,k]*gg[b,k]
+  //   local derivative ∂/∂gg[b,k] = -2*dgg[b,k]*gg[b,k]
+  const dgg1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg1[b * K + k] = -2 * ddag[b * K + k]! * dgg[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // ddgg[b,k] = ddag[b,k]*(1 - gg[b,k]^2)
+  //   local derivative ∂/∂dgg[b,k] = 1 - gg[b,k]^2
+  const ddgg = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgg[b * K + k] = ddag[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 18 reversed: dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  // ddao[b,k] = ddao1[b,k] + ddao2[b,k] + ddao3[b,k] + ddao4[b,k] + ddao5[b,k]
+  const ddao = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddao[b * K + k] =
+        ddao1[b * K + k]! + ddao2[b * K + k]! + ddao3[b * K + k]! + ddao4[b * K + k]! + ddao5[b * K + k]!;
+    }
+  }
+
+  // dgo1[b,k] = ddao[b,k]*(dgo[b,k]*(1 - go[b,k]) - dgo[b,k]*go[b,k])
+  //   local derivative ∂/∂go[b,k] = dgo[b,k]*(1 - go[b,k]) - dgo[b,k]*go[b,k]
+  const dgo1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo1[b * K + k] = ddao[b * K + k]! * (dgo[b * K + k]! * (1 - go[b * K + k]!) - dgo[b * K + k]! * go[b * K + k]!);
+    }
+  }
+
+  // ddgo[b,k] = ddao[b,k]*go[b,k]*(1 - go[b,k])
+  //   local derivative ∂/∂dgo[b,k] = go[b,k]*(1 - go[b,k])
+  const ddgo = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddgo[b * K + k] = ddao[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 17 reversed: dgg[b,k] = dcnew_[b,k]*gi[b,k]
+  // dgi2[b,k] = ddgg[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gi[b,k] = dcnew_[b,k]
+  const dgi2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi2[b * K + k] = ddgg[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_1[b,k] = ddgg[b,k]*gi[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gi[b,k]
+  const ddcnew_1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_1[b * K + k] = ddgg[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 16 reversed: dgf[b,k] = c[b,k]*dcnew_[b,k]
+  // dc1[b,k] = ddgf[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂c[b,k] = dcnew_[b,k]
+  const dc1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc1[b * K + k] = ddgf[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_2[b,k] = ddgf[b,k]*c[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = c[b,k]
+  const ddcnew_2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_2[b * K + k] = ddgf[b * K + k]! * c[b * K + k]!;
+    }
+  }
+
+  // step 15 reversed: dgi[b,k] = dcnew_[b,k]*gg[b,k]
+  // dgg2[b,k] = ddgi[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gg[b,k] = dcnew_[b,k]
+  const dgg2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg2[b * K + k] = ddgi[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_3[b,k] = ddgi[b,k]*gg[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gg[b,k]
+  const ddcnew_3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_3[b * K + k] = ddgi[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // step 14 reversed: dc[b,k] = dcnew_[b,k]*gf[b,k]
+  // dgf2[b,k] = ddc[b,k]*dcnew_[b,k]
+  //   local derivative ∂/∂gf[b,k] = dcnew_[b,k]
+  const dgf2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf2[b * K + k] = gg_dc[b * K + k]! * dcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_4[b,k] = ddc[b,k]*gf[b,k]
+  //   local derivative ∂/∂dcnew_[b,k] = gf[b,k]
+  const ddcnew_4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_4[b * K + k] = gg_dc[b * K + k]! * gf[b * K + k]!;
+    }
+  }
+
+  // step 13 reversed: dcnew_[b,k] = dcnew[b,k] + dcnew_1[b,k]
+  // ddcnew_[b,k] = ddcnew_1[b,k] + ddcnew_2[b,k] + ddcnew_3[b,k] + ddcnew_4[b,k]
+  const ddcnew_ = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew_[b * K + k] = ddcnew_1[b * K + k]! + ddcnew_2[b * K + k]! + ddcnew_3[b * K + k]! + ddcnew_4[b * K + k]!;
+    }
+  }
+
+  // ddcnew[b,k] = ddcnew_[b,k]
+  //   local derivative ∂/∂dcnew[b,k] = 1
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddcnew[b * K + k] = ddcnew_[b * K + k]!;
+    }
+  }
+
+  // ddcnew_1[b,k] = ddcnew_[b,k]
+  //   local derivative ∂/∂dcnew_1[b,k] = 1
+  // (the same array as ddcnew_[b,k]: no copy)
+
+  // step 12 reversed: dcnew_1[b,k] = dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2
+  // ddhnew1[b,k] = ddcnew_1[b,k]*go[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂dhnew[b,k] = go[b,k]*sech(cnew[b,k])^2
+  const ddhnew1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew1[b * K + k] =
+        ddcnew_[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // dgo2[b,k] = ddcnew_1[b,k]*dhnew[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂go[b,k] = dhnew[b,k]*sech(cnew[b,k])^2
+  const dgo2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo2[b * K + k] =
+        ddcnew_[b * K + k]! *
+        dhnew[b * K + k]! *
+        ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // dcnew1[b,k] = -2*ddcnew_1[b,k]*dhnew[b,k]*go[b,k]*sinh(cnew[b,k])/cosh(cnew[b,k])^3
+  //   local derivative ∂/∂cnew[b,k] = -2*dhnew[b,k]*go[b,k]*sinh(cnew[b,k])/cosh(cnew[b,k])^3
+  const dcnew1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew1[b * K + k] =
+        (-2 * ddcnew_[b * K + k]! * dhnew[b * K + k]! * go[b * K + k]! * Math.sinh(cnew[b * K + k]!)) /
+        (Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!));
+    }
+  }
+
+  // step 11 reversed: dgo[b,k] = dhnew[b,k]*tanh(cnew[b,k])
+  // ddhnew2[b,k] = ddgo[b,k]*tanh(cnew[b,k])
+  //   local derivative ∂/∂dhnew[b,k] = tanh(cnew[b,k])
+  const ddhnew2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew2[b * K + k] = ddgo[b * K + k]! * Math.tanh(cnew[b * K + k]!);
+    }
+  }
+
+  // dcnew2[b,k] = ddgo[b,k]*dhnew[b,k]*sech(cnew[b,k])^2
+  //   local derivative ∂/∂cnew[b,k] = dhnew[b,k]*sech(cnew[b,k])^2
+  const dcnew2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew2[b * K + k] =
+        ddgo[b * K + k]! * dhnew[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+    }
+  }
+
+  // step 9 reversed: cnew[b,k] = gf[b,k] * c[b,k] + gi[b,k] * gg[b,k]
+  // dcnew[b,k] = dcnew1[b,k] + dcnew2[b,k]
+  const dcnew3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dcnew3[b * K + k] = dcnew1[b * K + k]! + dcnew2[b * K + k]!;
+    }
+  }
+
+  // dc2[b,k] = dcnew[b,k]*gf[b,k]
+  //   local derivative ∂/∂c[b,k] = gf[b,k]
+  const dc2 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc2[b * K + k] = dcnew3[b * K + k]! * gf[b * K + k]!;
+    }
+  }
+
+  // dgi3[b,k] = dcnew[b,k]*gg[b,k]
+  //   local derivative ∂/∂gi[b,k] = gg[b,k]
+  const dgi3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi3[b * K + k] = dcnew3[b * K + k]! * gg1[b * K + k]!;
+    }
+  }
+
+  // dgf3[b,k] = dcnew[b,k]*c[b,k]
+  //   local derivative ∂/∂gf[b,k] = c[b,k]
+  const dgf3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf3[b * K + k] = dcnew3[b * K + k]! * c[b * K + k]!;
+    }
+  }
+
+  // dgg3[b,k] = dcnew[b,k]*gi[b,k]
+  //   local derivative ∂/∂gg[b,k] = gi[b,k]
+  const dgg3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg3[b * K + k] = dcnew3[b * K + k]! * gi[b * K + k]!;
+    }
+  }
+
+  // step 8 reversed: go[b,k] = sigmoid(ao[b,k])
+  // dgo[b,k] = dgo1[b,k] + dgo2[b,k]
+  const dgo3 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgo3[b * K + k] = dgo1[b * K + k]! + dgo2[b * K + k]!;
+    }
+  }
+
+  // dao[b,k] = dgo[b,k]*go[b,k]*(1 - go[b,k])
+  //   local derivative ∂/∂ao[b,k] = go[b,k]*(1 - go[b,k])
+  const dao1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dao1[b * K + k] = dgo3[b * K + k]! * go[b * K + k]! * (1 - go[b * K + k]!);
+    }
+  }
+
+  // step 7 reversed: gg[b,k] = tanh(ag[b,k])
+  // dgg[b,k] = dgg1[b,k] + dgg2[b,k] + dgg3[b,k]
+  const dgg4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgg4[b * K + k] = dgg1[b * K + k]! + dgg2[b * K + k]! + dgg3[b * K + k]!;
+    }
+  }
+
+  // dag[b,k] = dgg[b,k]*(1 - gg[b,k]^2)
+  //   local derivative ∂/∂ag[b,k] = 1 - gg[b,k]^2
+  const dag1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dag1[b * K + k] = dgg4[b * K + k]! * (1 - gg1[b * K + k]! * gg1[b * K + k]!);
+    }
+  }
+
+  // step 6 reversed: gf[b,k] = sigmoid(af[b,k])
+  // dgf[b,k] = dgf1[b,k] + dgf2[b,k] + dgf3[b,k]
+  const dgf4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgf4[b * K + k] = dgf1[b * K + k]! + dgf2[b * K + k]! + dgf3[b * K + k]!;
+    }
+  }
+
+  // daf[b,k] = dgf[b,k]*gf[b,k]*(1 - gf[b,k])
+  //   local derivative ∂/∂af[b,k] = gf[b,k]*(1 - gf[b,k])
+  const daf1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      daf1[b * K + k] = dgf4[b * K + k]! * gf[b * K + k]! * (1 - gf[b * K + k]!);
+    }
+  }
+
+  // step 5 reversed: gi[b,k] = sigmoid(ai[b,k])
+  // dgi[b,k] = dgi1[b,k] + dgi2[b,k] + dgi3[b,k]
+  const dgi4 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dgi4[b * K + k] = dgi1[b * K + k]! + dgi2[b * K + k]! + dgi3[b * K + k]!;
+    }
+  }
+
+  // dai[b,k] = dgi[b,k]*gi[b,k]*(1 - gi[b,k])
+  //   local derivative ∂/∂ai[b,k] = gi[b,k]*(1 - gi[b,k])
+  const dai1 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dai1[b * K + k] = dgi4[b * K + k]! * gi[b * K + k]! * (1 - gi[b * K + k]!);
+    }
+  }
+
+  // step 4 reversed: ao[b,k] = sum(x[b,i] * wo[i,k], i) + sum(h[b,j] * uo[j,k], j) + bo[k]
+  // dx5[b,i] = sum(dao[b,k]*wo[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wo[i,k]
+  const dx5 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dao1[b * K + k]! * wo[i * K + k]!;
+      }
+
+      dx5[b * I + i] = acc;
+    }
+  }
+
+  // dh5[b,j] = sum(dao[b,k]*uo[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uo[j,k]
+  const dh5 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dao1[b * K + k]! * uo[j * K + k]!;
+      }
+
+      dh5[b * K + j] = acc;
+    }
+  }
+
+  // dwo2[i,k] = sum(dao[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wo[i,k] = x[b,i]
+  const dwo2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dao1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwo2[i * K + k] = acc;
+    }
+  }
+
+  // duo2[j,k] = sum(dao[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uo[j,k] = h[b,j]
+  const duo2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dao1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duo2[j * K + k] = acc;
+    }
+  }
+
+  // dbo[k] = sum(dao[b,k], b)
+  //   local derivative ∂/∂bo[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dao1[b * K + k]!;
+    }
+
+    dbo[k] = acc;
+  }
+
+  // step 3 reversed: ag[b,k] = sum(x[b,i] * wg[i,k], i) + sum(h[b,j] * ug[j,k], j) + bg[k]
+  // dx6[b,i] = sum(dag[b,k]*wg[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wg[i,k]
+  const dx6 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dag1[b * K + k]! * wg[i * K + k]!;
+      }
+
+      dx6[b * I + i] = acc;
+    }
+  }
+
+  // dh6[b,j] = sum(dag[b,k]*ug[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ug[j,k]
+  const dh6 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dag1[b * K + k]! * ug[j * K + k]!;
+      }
+
+      dh6[b * K + j] = acc;
+    }
+  }
+
+  // dwg2[i,k] = sum(dag[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wg[i,k] = x[b,i]
+  const dwg2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dag1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwg2[i * K + k] = acc;
+    }
+  }
+
+  // dug2[j,k] = sum(dag[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ug[j,k] = h[b,j]
+  const dug2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dag1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dug2[j * K + k] = acc;
+    }
+  }
+
+  // dbg[k] = sum(dag[b,k], b)
+  //   local derivative ∂/∂bg[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dag1[b * K + k]!;
+    }
+
+    dbg[k] = acc;
+  }
+
+  // step 2 reversed: af[b,k] = sum(x[b,i] * wf[i,k], i) + sum(h[b,j] * uf[j,k], j) + bf[k]
+  // dx7[b,i] = sum(daf[b,k]*wf[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wf[i,k]
+  const dx7 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daf1[b * K + k]! * wf[i * K + k]!;
+      }
+
+      dx7[b * I + i] = acc;
+    }
+  }
+
+  // dh7[b,j] = sum(daf[b,k]*uf[j,k], k)
+  //   local derivative ∂/∂h[b,j] = uf[j,k]
+  const dh7 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += daf1[b * K + k]! * uf[j * K + k]!;
+      }
+
+      dh7[b * K + j] = acc;
+    }
+  }
+
+  // dwf2[i,k] = sum(daf[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wf[i,k] = x[b,i]
+  const dwf2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daf1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwf2[i * K + k] = acc;
+    }
+  }
+
+  // duf2[j,k] = sum(daf[b,k]*h[b,j], b)
+  //   local derivative ∂/∂uf[j,k] = h[b,j]
+  const duf2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += daf1[b * K + k]! * h[b * K + j]!;
+      }
+
+      duf2[j * K + k] = acc;
+    }
+  }
+
+  // dbf[k] = sum(daf[b,k], b)
+  //   local derivative ∂/∂bf[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += daf1[b * K + k]!;
+    }
+
+    dbf[k] = acc;
+  }
+
+  // step 1 reversed: ai[b,k] = sum(x[b,i] * wi[i,k], i) + sum(h[b,j] * ui[j,k], j) + bi[k]
+  // dx8[b,i] = sum(dai[b,k]*wi[i,k], k)
+  //   local derivative ∂/∂x[b,i] = wi[i,k]
+  const dx8 = new Float64Array(B * I);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dai1[b * K + k]! * wi[i * K + k]!;
+      }
+
+      dx8[b * I + i] = acc;
+    }
+  }
+
+  // dh8[b,j] = sum(dai[b,k]*ui[j,k], k)
+  //   local derivative ∂/∂h[b,j] = ui[j,k]
+  const dh8 = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        acc += dai1[b * K + k]! * ui[j * K + k]!;
+      }
+
+      dh8[b * K + j] = acc;
+    }
+  }
+
+  // dwi2[i,k] = sum(dai[b,k]*x[b,i], b)
+  //   local derivative ∂/∂wi[i,k] = x[b,i]
+  const dwi2 = new Float64Array(I * K);
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dai1[b * K + k]! * x[b * I + i]!;
+      }
+
+      dwi2[i * K + k] = acc;
+    }
+  }
+
+  // dui2[j,k] = sum(dai[b,k]*h[b,j], b)
+  //   local derivative ∂/∂ui[j,k] = h[b,j]
+  const dui2 = new Float64Array(K * K);
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        acc += dai1[b * K + k]! * h[b * K + j]!;
+      }
+
+      dui2[j * K + k] = acc;
+    }
+  }
+
+  // dbi[k] = sum(dai[b,k], b)
+  //   local derivative ∂/∂bi[k] = 1
+  for (let k = 0; k < K; k++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) {
+      acc += dai1[b * K + k]!;
+    }
+
+    dbi[k] = acc;
+  }
+
+  // gradients of the inputs
+  // dx[b,i] = dx1[b,i] + dx2[b,i] + dx3[b,i] + dx4[b,i] + dx5[b,i] + dx6[b,i] + dx7[b,i] + dx8[b,i]
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < I; i++) {
+      dx[b * I + i] =
+        dx1[b * I + i]! +
+        dx2[b * I + i]! +
+        dx3[b * I + i]! +
+        dx4[b * I + i]! +
+        dx5[b * I + i]! +
+        dx6[b * I + i]! +
+        dx7[b * I + i]! +
+        dx8[b * I + i]!;
+    }
+  }
+
+  // dh[b,j] = dh1[b,j] + dh2[b,j] + dh3[b,j] + dh4[b,j] + dh5[b,j] + dh6[b,j] + dh7[b,j] + dh8[b,j]
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < K; j++) {
+      dh[b * K + j] =
+        dh1[b * K + j]! +
+        dh2[b * K + j]! +
+        dh3[b * K + j]! +
+        dh4[b * K + j]! +
+        dh5[b * K + j]! +
+        dh6[b * K + j]! +
+        dh7[b * K + j]! +
+        dh8[b * K + j]!;
+    }
+  }
+
+  // dc[b,k] = dc1[b,k] + dc2[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      dc[b * K + k] = dc1[b * K + k]! + dc2[b * K + k]!;
+    }
+  }
+
+  // dwi[i,k] = dwi1[i,k] + dwi2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwi[i * K + k] = dwi1[i * K + k]! + dwi2[i * K + k]!;
+    }
+  }
+
+  // dui[j,k] = dui1[j,k] + dui2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dui[j * K + k] = dui1[j * K + k]! + dui2[j * K + k]!;
+    }
+  }
+
+  // dwf[i,k] = dwf1[i,k] + dwf2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwf[i * K + k] = dwf1[i * K + k]! + dwf2[i * K + k]!;
+    }
+  }
+
+  // duf[j,k] = duf1[j,k] + duf2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duf[j * K + k] = duf1[j * K + k]! + duf2[j * K + k]!;
+    }
+  }
+
+  // dwg[i,k] = dwg1[i,k] + dwg2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwg[i * K + k] = dwg1[i * K + k]! + dwg2[i * K + k]!;
+    }
+  }
+
+  // dug[j,k] = dug1[j,k] + dug2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      dug[j * K + k] = dug1[j * K + k]! + dug2[j * K + k]!;
+    }
+  }
+
+  // dwo[i,k] = dwo1[i,k] + dwo2[i,k]
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      dwo[i * K + k] = dwo1[i * K + k]! + dwo2[i * K + k]!;
+    }
+  }
+
+  // duo[j,k] = duo1[j,k] + duo2[j,k]
+  for (let j = 0; j < K; j++) {
+    for (let k = 0; k < K; k++) {
+      duo[j * K + k] = duo1[j * K + k]! + duo2[j * K + k]!;
+    }
+  }
+
+  // ddhnew[b,k] = ddhnew1[b,k] + ddhnew2[b,k]
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      ddhnew[b * K + k] = ddhnew1[b * K + k]! + ddhnew2[b * K + k]!;
+    }
+  }
+
+  return {
+    dx: dx,
+    dh: dh,
+    dc: dc,
+    dwi: dwi,
+    dui: dui,
+    dbi: dbi,
+    dwf: dwf,
+    duf: duf,
+    dbf: dbf,
+    dwg: dwg,
+    dug: dug,
+    dbg: dbg,
+    dwo: dwo,
+    duo: duo,
+    dbo: dbo,
+    ddout: { hnew: ddhnew, cnew: ddcnew },
+  };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("lstm: " + name + " must be a positive integer, got " + String(value));
@@ -1770,4 +4982,16 @@ function checkCache(cache: LstmCache): void {
 function upstream(dout: object, key: string, length: number): Float64Array {
   const given = own(dout, key);
   return given === undefined ? new Float64Array(length) : checkArray(given, length, "dout." + key);
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
+}
+
+/** The array `into[group]` gives for `key`, checked, or a new one. */
+function outputOf(into: object | undefined, group: string, key: string, length: number): Float64Array {
+  const given = own(own(into, group) as object | undefined, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "into." + group + "." + key);
 }

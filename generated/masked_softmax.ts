@@ -318,6 +318,392 @@ export function backwardFused(
   return { dz: dz };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface MaskedSoftmaxDoubleGradients {
+  /** with respect to z[n,c] */
+  dz: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface MaskedSoftmaxDoubleBuffers {
+  dz?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<MaskedSoftmaxGradients>>,
+  dout: Float64Array,
+  cache: MaskedSoftmaxCache,
+  into?: MaskedSoftmaxDoubleBuffers,
+): MaskedSoftmaxDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const e = cache.values.e;
+  const s = cache.values.s;
+  checkArray(dout, N * C, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.mask, cache.values.m, cache.values.e, cache.values.s, cache.values.p],
+      [
+        "gg.dz",
+        "dout",
+        "cache.values.z",
+        "cache.values.mask",
+        "cache.values.m",
+        "cache.values.e",
+        "cache.values.s",
+        "cache.values.p",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const de_1 = new Float64Array(N * C);
+  const ds = new Float64Array(N);
+  const de_2 = new Float64Array(N * C);
+  const de = new Float64Array(N * C);
+  // step 5: de_1[n,c] = dout[n,c]/s[n]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de_1[n * C + c] = dout[n * C + c]! / s[n]!;
+    }
+  }
+
+  // step 6: ds[n] = -sum(dout[n,c]*e[n,c]/s[n]^2, c)
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += (dout[n * C + c]! * e[n * C + c]!) / (s[n]! * s[n]!);
+    }
+
+    ds[n] = -acc;
+  }
+
+  // step 7: de_2[n,c] = ds[n]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de_2[n * C + c] = ds[n]!;
+    }
+  }
+
+  // step 8: de[n,c] = de_1[n,c] + de_2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de[n * C + c] = de_1[n * C + c]! + de_2[n * C + c]!;
+    }
+  }
+
+  // step 9 reversed: dz[n,c] = de[n,c]*e[n,c]
+  // de1[n,c] = ddz[n,c]*de[n,c]
+  //   local derivative ∂/∂e[n,c] = de[n,c]
+  const de1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de1[n * C + c] = gg_dz[n * C + c]! * de[n * C + c]!;
+    }
+  }
+
+  // dde[n,c] = ddz[n,c]*e[n,c]
+  //   local derivative ∂/∂de[n,c] = e[n,c]
+  const dde = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dde[n * C + c] = gg_dz[n * C + c]! * e[n * C + c]!;
+    }
+  }
+
+  // step 8 reversed: de[n,c] = de_1[n,c] + de_2[n,c]
+  // dde_1[n,c] = dde[n,c]
+  //   local derivative ∂/∂de_1[n,c] = 1
+  // (the same array as dde[n,c]: no copy)
+  // dde_2[n,c] = dde[n,c]
+  //   local derivative ∂/∂de_2[n,c] = 1
+  // (the same array as dde[n,c]: no copy)
+
+  // step 7 reversed: de_2[n,c] = ds[n]
+  // dds[n] = sum(dde_2[n,c], c)
+  //   local derivative ∂/∂ds[n] = 1
+  const dds = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += dde[n * C + c]!;
+    }
+
+    dds[n] = acc;
+  }
+
+  // step 6 reversed: ds[n] = -sum(dout[n,c]*e[n,c]/s[n]^2, c)
+  // ddout1[n,c] = -dds[n]*e[n,c]/s[n]^2
+  //   local derivative ∂/∂dout[n,c] = -e[n,c]/s[n]^2
+  const ddout1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddout1[n * C + c] = -((dds[n]! * e[n * C + c]!) / (s[n]! * s[n]!));
+    }
+  }
+
+  // de2[n,c] = -dds[n]*dout[n,c]/s[n]^2
+  //   local derivative ∂/∂e[n,c] = -dout[n,c]/s[n]^2
+  const de2 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de2[n * C + c] = -((dds[n]! * dout[n * C + c]!) / (s[n]! * s[n]!));
+    }
+  }
+
+  // ds1[n] = 2*dds[n]*sum(dout[n,c]*e[n,c]/s[n]^3, c)
+  //   local derivative ∂/∂s[n] = 2*sum(dout[n,c]*e[n,c]/s[n]^3, c)
+  const ds1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += (dout[n * C + c]! * e[n * C + c]!) / (s[n]! * s[n]! * s[n]!);
+    }
+
+    ds1[n] = 2 * dds[n]! * acc;
+  }
+
+  // step 5 reversed: de_1[n,c] = dout[n,c]/s[n]
+  // ddout2[n,c] = dde_1[n,c]/s[n]
+  //   local derivative ∂/∂dout[n,c] = 1/s[n]
+  const ddout2 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddout2[n * C + c] = dde[n * C + c]! / s[n]!;
+    }
+  }
+
+  // ds2[n] = -sum(dde_1[n,c]*dout[n,c]/s[n]^2, c)
+  //   local derivative ∂/∂s[n] = -dout[n,c]/s[n]^2
+  const ds2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += (dde[n * C + c]! * dout[n * C + c]!) / (s[n]! * s[n]!);
+    }
+
+    ds2[n] = -acc;
+  }
+
+  // step 3 reversed: s[n] = sum(e[n,c], c)
+  // ds[n] = ds1[n] + ds2[n]
+  const ds3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ds3[n] = ds1[n]! + ds2[n]!;
+  }
+
+  // de3[n,c] = ds[n]
+  //   local derivative ∂/∂e[n,c] = 1
+  const de3 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de3[n * C + c] = ds3[n]!;
+    }
+  }
+
+  // step 2 reversed: e[n,c] = where(mask[n,c] != 0, exp(z[n,c] - stop(m[n])), 0)
+  // de[n,c] = de1[n,c] + de2[n,c] + de3[n,c]
+  const de4 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      de4[n * C + c] = de1[n * C + c]! + de2[n * C + c]! + de3[n * C + c]!;
+    }
+  }
+
+  // dz[n,c] = de[n,c]*e[n,c]
+  //   local derivative ∂/∂z[n,c] = e[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = de4[n * C + c]! * e[n * C + c]!;
+    }
+  }
+
+  // gradients of the inputs
+  // ddout[n,c] = ddout1[n,c] + ddout2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddout[n * C + c] = ddout1[n * C + c]! + ddout2[n * C + c]!;
+    }
+  }
+
+  return { dz: dz, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+ *   ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
+ *
+ * 2 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<MaskedSoftmaxGradients>>,
+  dout: Float64Array,
+  cache: MaskedSoftmaxCache,
+  into?: MaskedSoftmaxDoubleBuffers,
+): MaskedSoftmaxDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const p = cache.values.p;
+  checkArray(dout, N * C, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.mask, cache.values.m, cache.values.e, cache.values.s, cache.values.p],
+      [
+        "gg.dz",
+        "dout",
+        "cache.values.z",
+        "cache.values.mask",
+        "cache.values.m",
+        "cache.values.e",
+        "cache.values.s",
+        "cache.values.p",
+      ],
+    );
+  const r = new Float64Array(N); // sum(ddz[n,c]*p[n,c], c)
+  const r1 = new Float64Array(N); // sum(dout[n,c]*p[n,c], c)
+  const r2 = new Float64Array(N); // sum(ddz[n,c]*dout[n,c]*p[n,c], c)
+
+  // one pass over memory for sum(ddz[n,c]*p[n,c], c), sum(dout[n,c]*p[n,c], c), sum(ddz[n,c]*dout[n,c]*p[n,c], c)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      let r2_n = r2[n]!;
+      let r2_n1 = r2[n + 1]!;
+      let r2_n2 = r2[n + 2]!;
+      let r2_n3 = r2[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
+        const gg_dz_n1_c = gg_dz[(n + 1) * C + c]!;
+        const p_n1_c = p[(n + 1) * C + c]!;
+        const gg_dz_n2_c = gg_dz[(n + 2) * C + c]!;
+        const p_n2_c = p[(n + 2) * C + c]!;
+        const gg_dz_n3_c = gg_dz[(n + 3) * C + c]!;
+        const p_n3_c = p[(n + 3) * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        const dout_n1_c = dout[(n + 1) * C + c]!;
+        const dout_n2_c = dout[(n + 2) * C + c]!;
+        const dout_n3_c = dout[(n + 3) * C + c]!;
+        r_n += gg_dz_n_c * p_n_c;
+        r_n1 += gg_dz_n1_c * p_n1_c;
+        r_n2 += gg_dz_n2_c * p_n2_c;
+        r_n3 += gg_dz_n3_c * p_n3_c;
+        r1_n += dout_n_c * p_n_c;
+        r1_n1 += dout_n1_c * p_n1_c;
+        r1_n2 += dout_n2_c * p_n2_c;
+        r1_n3 += dout_n3_c * p_n3_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
+        r2_n1 += gg_dz_n1_c * dout_n1_c * p_n1_c;
+        r2_n2 += gg_dz_n2_c * dout_n2_c * p_n2_c;
+        r2_n3 += gg_dz_n3_c * dout_n3_c * p_n3_c;
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+      r2[n] = r2_n;
+      r2[n + 1] = r2_n1;
+      r2[n + 2] = r2_n2;
+      r2[n + 3] = r2_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
+      let r2_n = r2[n]!;
+      for (let c = 0; c < C; c++) {
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        r_n += gg_dz_n_c * p_n_c;
+        r1_n += dout_n_c * p_n_c;
+        r2_n += gg_dz_n_c * dout_n_c * p_n_c;
+      }
+
+      r[n] = r_n;
+      r1[n] = r1_n;
+      r2[n] = r2_n;
+    }
+  }
+
+  // one pass over memory for dz, ddout
+  // dz[n,c] = p[n,c]*(2*sum(dout[n,c']*p[n,c'], c')*sum(ddz[n,c']*p[n,c'], c') + ddz[n,c]*dout[n,c] - dout[n,c]*sum(ddz[n,c']*p[n,c'], c') - sum(ddz[n,c']*dout[n,c']*p[n,c'], c') - ddz[n,c]*sum(dout[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then sum-factor ×3, distribute ×5, share-reduction ×3, factor-common ×2, fold-product, merge-sums, keep-cheapest
+  // ddout[n,c] = p[n,c]*(ddz[n,c] - sum(ddz[n,c']*p[n,c'], c'))
+  // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
+  {
+    for (let n = 0; n < N; n++) {
+      const dz_r = -r[n]!;
+      const dz_r1 = -r1[n]!;
+      const dz_r1_r_r2 = 2 * r1[n]! * r[n]! - r2[n]!;
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const p_n_c = p[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        const p_n_c1 = p[n * C + c + 1]!;
+        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
+        const dout_n_c1 = dout[n * C + c + 1]!;
+        const p_n_c2 = p[n * C + c + 2]!;
+        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
+        const dout_n_c2 = dout[n * C + c + 2]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
+        const dout_n_c3 = dout[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
+        dz[n * C + c + 1] = p_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
+        ddout[n * C + c + 1] = p_n_c1 * (gg_dz_n_c1 + dz_r);
+        dz[n * C + c + 2] = p_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
+        ddout[n * C + c + 2] = p_n_c2 * (gg_dz_n_c2 + dz_r);
+        dz[n * C + c + 3] = p_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
+        ddout[n * C + c + 3] = p_n_c3 * (gg_dz_n_c3 + dz_r);
+      }
+
+      for (; c < C; c++) {
+        const p_n_c = p[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const dout_n_c = dout[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
+      }
+    }
+  }
+
+  return { dz: dz, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("masked_softmax: " + name + " must be a positive integer, got " + String(value));
@@ -430,4 +816,10 @@ function checkCache(cache: MaskedSoftmaxCache): void {
   checkArray(cache.values.e, N * C, "cache.values.e");
   checkArray(cache.values.s, N, "cache.values.s");
   checkArray(cache.values.p, N * C, "cache.values.p");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

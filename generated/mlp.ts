@@ -732,6 +732,1561 @@ export function backwardFused(dout: Float64Array, cache: MlpCache, into?: Partia
   return { dx: dx, dw1: dw1, db1: db1, dw2: dw2, db2: db2 };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface MlpDoubleGradients {
+  /** with respect to x[n,f] */
+  dx: Float64Array;
+  /** with respect to w1[f,h] */
+  dw1: Float64Array;
+  /** with respect to b1[h] */
+  db1: Float64Array;
+  /** with respect to w2[h,c] */
+  dw2: Float64Array;
+  /** with respect to b2[c] */
+  db2: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface MlpDoubleBuffers {
+  dx?: Float64Array;
+  dw1?: Float64Array;
+  db1?: Float64Array;
+  dw2?: Float64Array;
+  db2?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<MlpGradients>>,
+  dout: Float64Array,
+  cache: MlpCache,
+  into?: MlpDoubleBuffers,
+): MlpDoubleGradients {
+  checkCache(cache);
+  const { N, F, H, C } = cache.sizes;
+  const x = cache.values.x;
+  const w1 = cache.values.w1;
+  const w2 = cache.values.w2;
+  const label = cache.values.label;
+  const a = cache.values.a;
+  const r = cache.values.r;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  checkArray(dout, 1, "dout");
+  const gg_dx = cotangent(gg, "dx", N * F);
+  const gg_dw1 = cotangent(gg, "dw1", F * H);
+  const gg_db1 = cotangent(gg, "db1", H);
+  const gg_dw2 = cotangent(gg, "dw2", H * C);
+  const gg_db2 = cotangent(gg, "db2", C);
+  const dx = output(into, "dx", N * F);
+  const dw1 = output(into, "dw1", F * H);
+  const db1 = output(into, "db1", H);
+  const dw2 = output(into, "dw2", H * C);
+  const db2 = output(into, "db2", C);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw1, db1, dw2, db2, ddout],
+      ["into.dx", "into.dw1", "into.db1", "into.dw2", "into.db2", "into.ddout"],
+      [
+        gg_dx,
+        gg_dw1,
+        gg_db1,
+        gg_dw2,
+        gg_db2,
+        dout,
+        cache.values.x,
+        cache.values.w1,
+        cache.values.b1,
+        cache.values.w2,
+        cache.values.b2,
+        cache.values.label,
+        cache.values.a,
+        cache.values.r,
+        cache.values.z,
+        cache.values.m,
+        cache.values.lse,
+        cache.values.loss,
+      ],
+      [
+        "gg.dx",
+        "gg.dw1",
+        "gg.db1",
+        "gg.dw2",
+        "gg.db2",
+        "dout",
+        "cache.values.x",
+        "cache.values.w1",
+        "cache.values.b1",
+        "cache.values.w2",
+        "cache.values.b2",
+        "cache.values.label",
+        "cache.values.a",
+        "cache.values.r",
+        "cache.values.z",
+        "cache.values.m",
+        "cache.values.lse",
+        "cache.values.loss",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dz_1 = new Float64Array(N * C);
+  const dlse = new Float64Array(N);
+  const dz_2 = new Float64Array(N * C);
+  const dz = new Float64Array(N * C);
+  const dr = new Float64Array(N * H);
+  const da = new Float64Array(N * H);
+  // step 7: dz_1[n,c] = -dout[]*delta(c, label[n])/N
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz_1[n * C + c] = -((dout[0]! * (c === label[n]! ? 1 : 0)) / N);
+    }
+  }
+
+  // step 8: dlse[n] = dout[]/N
+  for (let n = 0; n < N; n++) {
+    dlse[n] = dout[0]! / N;
+  }
+
+  // step 9: dz_2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    for (let c = 0; c < C; c++) {
+      dz_2[n * C + c] = (dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
+    }
+  }
+
+  // step 10: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = dz_1[n * C + c]! + dz_2[n * C + c]!;
+    }
+  }
+
+  // step 13: dr[n,h] = sum(dz[n,c]*w2[h,c], c)
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        acc += dz[n * C + c]! * w2[h * C + c]!;
+      }
+
+      dr[n * H + h] = acc;
+    }
+  }
+
+  // step 14: da[n,h] = dr[n,h]*where(a[n,h] > 0, 1, 0)
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      da[n * H + h] = dr[n * H + h]! * (a[n * H + h]! > 0 ? 1 : 0);
+    }
+  }
+
+  // step 17 reversed: db1[h] = sum(da[n,h], n)
+  // dda1[n,h] = ddb1[h]
+  //   local derivative ∂/∂da[n,h] = 1
+  const dda1 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      dda1[n * H + h] = gg_db1[h]!;
+    }
+  }
+
+  // step 16 reversed: dw1[f,h] = sum(da[n,h]*x[n,f], n)
+  // dx1[n,f] = sum(ddw1[f,h]*da[n,h], h)
+  //   local derivative ∂/∂x[n,f] = da[n,h]
+  const dx1 = new Float64Array(N * F);
+  for (let n = 0; n < N; n++) {
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let h = 0; h < H; h++) {
+        acc += gg_dw1[f * H + h]! * da[n * H + h]!;
+      }
+
+      dx1[n * F + f] = acc;
+    }
+  }
+
+  // dda2[n,h] = sum(ddw1[f,h]*x[n,f], f)
+  //   local derivative ∂/∂da[n,h] = x[n,f]
+  const dda2 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += gg_dw1[f * H + h]! * x[n * F + f]!;
+      }
+
+      dda2[n * H + h] = acc;
+    }
+  }
+
+  // step 15 reversed: dx[n,f] = sum(da[n,h]*w1[f,h], h)
+  // dw11[f,h] = sum(ddx[n,f]*da[n,h], n)
+  //   local derivative ∂/∂w1[f,h] = da[n,h]
+  const dw11 = new Float64Array(F * H);
+  for (let f = 0; f < F; f++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += gg_dx[n * F + f]! * da[n * H + h]!;
+      }
+
+      dw11[f * H + h] = acc;
+    }
+  }
+
+  // dda3[n,h] = sum(ddx[n,f]*w1[f,h], f)
+  //   local derivative ∂/∂da[n,h] = w1[f,h]
+  const dda3 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += gg_dx[n * F + f]! * w1[f * H + h]!;
+      }
+
+      dda3[n * H + h] = acc;
+    }
+  }
+
+  // step 14 reversed: da[n,h] = dr[n,h]*where(a[n,h] > 0, 1, 0)
+  // dda[n,h] = dda1[n,h] + dda2[n,h] + dda3[n,h]
+  const dda = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      dda[n * H + h] = dda1[n * H + h]! + dda2[n * H + h]! + dda3[n * H + h]!;
+    }
+  }
+
+  // ddr[n,h] = dda[n,h]*where(a[n,h] > 0, 1, 0)
+  //   local derivative ∂/∂dr[n,h] = where(a[n,h] > 0, 1, 0)
+  const ddr = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      ddr[n * H + h] = dda[n * H + h]! * (a[n * H + h]! > 0 ? 1 : 0);
+    }
+  }
+
+  // step 13 reversed: dr[n,h] = sum(dz[n,c]*w2[h,c], c)
+  // dw21[h,c] = sum(ddr[n,h]*dz[n,c], n)
+  //   local derivative ∂/∂w2[h,c] = dz[n,c]
+  const dw21 = new Float64Array(H * C);
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += ddr[n * H + h]! * dz[n * C + c]!;
+      }
+
+      dw21[h * C + c] = acc;
+    }
+  }
+
+  // ddz1[n,c] = sum(ddr[n,h]*w2[h,c], h)
+  //   local derivative ∂/∂dz[n,c] = w2[h,c]
+  const ddz1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let h = 0; h < H; h++) {
+        acc += ddr[n * H + h]! * w2[h * C + c]!;
+      }
+
+      ddz1[n * C + c] = acc;
+    }
+  }
+
+  // step 12 reversed: db2[c] = sum(dz[n,c], n)
+  // ddz2[n,c] = ddb2[c]
+  //   local derivative ∂/∂dz[n,c] = 1
+  const ddz2 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddz2[n * C + c] = gg_db2[c]!;
+    }
+  }
+
+  // step 11 reversed: dw2[h,c] = sum(dz[n,c]*r[n,h], n)
+  // dr1[n,h] = sum(ddw2[h,c]*dz[n,c], c)
+  //   local derivative ∂/∂r[n,h] = dz[n,c]
+  const dr1 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        acc += gg_dw2[h * C + c]! * dz[n * C + c]!;
+      }
+
+      dr1[n * H + h] = acc;
+    }
+  }
+
+  // ddz3[n,c] = sum(ddw2[h,c]*r[n,h], h)
+  //   local derivative ∂/∂dz[n,c] = r[n,h]
+  const ddz3 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let h = 0; h < H; h++) {
+        acc += gg_dw2[h * C + c]! * r[n * H + h]!;
+      }
+
+      ddz3[n * C + c] = acc;
+    }
+  }
+
+  // step 10 reversed: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  // ddz[n,c] = ddz1[n,c] + ddz2[n,c] + ddz3[n,c]
+  const ddz = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddz[n * C + c] = ddz1[n * C + c]! + ddz2[n * C + c]! + ddz3[n * C + c]!;
+    }
+  }
+
+  // ddz_1[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_1[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+  // ddz_2[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_2[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+
+  // step 9 reversed: dz_2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  // dz[n,c] = ddz_2[n,c]*dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - sum(ddz_2[n,c']*dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')
+  //   local derivative ∂/∂z[n,c'] = -dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2
+  //   local derivative ∂/∂z[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  const dz1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    for (let c = 0; c < C; c++) {
+      let acc1 = 0;
+      for (let c2 = 0; c2 < C; c2++) {
+        acc1 +=
+          (ddz[n * C + c2]! * dlse[n]! * Math.exp(z[n * C + c2]! - m[n]!) * Math.exp(z[n * C + c]! - m[n]!)) /
+          (acc * acc);
+      }
+
+      dz1[n * C + c] = (ddz[n * C + c]! * dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc - acc1;
+    }
+  }
+
+  // ddlse[n] = sum(ddz_2[n,c]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c'), c)
+  //   local derivative ∂/∂dlse[n] = exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  const ddlse = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    let acc1 = 0;
+    for (let c = 0; c < C; c++) {
+      acc1 += (ddz[n * C + c]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
+    }
+
+    ddlse[n] = acc1;
+  }
+
+  // step 8 reversed: dlse[n] = dout[]/N
+  // ddout1 = sum(ddlse[n]/N, n)
+  //   local derivative ∂/∂dout[] = 1/N
+  const ddout1 = new Float64Array(1);
+  let acc = 0;
+  for (let n = 0; n < N; n++) {
+    acc += ddlse[n]! / N;
+  }
+
+  ddout1[0] = acc;
+
+  // step 7 reversed: dz_1[n,c] = -dout[]*delta(c, label[n])/N
+  // ddout2 = -sum(ddz_1[n,c]*delta(c, label[n])/N, c, n)
+  //   local derivative ∂/∂dout[] = -delta(c, label[n])/N
+  const ddout2 = new Float64Array(1);
+  let acc1 = 0;
+  for (let n1 = 0; n1 < N; n1++) {
+    const label_id = label[n1]!;
+    acc1 += ddz[n1 * C + label_id]! / N;
+  }
+
+  ddout2[0] = -acc1;
+
+  // step 3 reversed: z[n,c] = sum(r[n,h] * w2[h,c], h) + b2[c]
+  // dw22[h,c] = sum(dz[n,c]*r[n,h], n)
+  //   local derivative ∂/∂w2[h,c] = r[n,h]
+  const dw22 = new Float64Array(H * C);
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      let acc2 = 0;
+      for (let n2 = 0; n2 < N; n2++) {
+        acc2 += dz1[n2 * C + c]! * r[n2 * H + h]!;
+      }
+
+      dw22[h * C + c] = acc2;
+    }
+  }
+
+  // db2[c] = sum(dz[n,c], n)
+  //   local derivative ∂/∂b2[c] = 1
+  for (let c = 0; c < C; c++) {
+    let acc2 = 0;
+    for (let n2 = 0; n2 < N; n2++) {
+      acc2 += dz1[n2 * C + c]!;
+    }
+
+    db2[c] = acc2;
+  }
+
+  // dr2[n,h] = sum(dz[n,c]*w2[h,c], c)
+  //   local derivative ∂/∂r[n,h] = w2[h,c]
+  const dr2 = new Float64Array(N * H);
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let h = 0; h < H; h++) {
+      let acc2 = 0;
+      for (let c = 0; c < C; c++) {
+        acc2 += dz1[n2 * C + c]! * w2[h * C + c]!;
+      }
+
+      dr2[n2 * H + h] = acc2;
+    }
+  }
+
+  // step 2 reversed: r[n,h] = relu(a[n,h])
+  // dr[n,h] = dr1[n,h] + dr2[n,h]
+  const dr3 = new Float64Array(N * H);
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let h = 0; h < H; h++) {
+      dr3[n2 * H + h] = dr1[n2 * H + h]! + dr2[n2 * H + h]!;
+    }
+  }
+
+  // da[n,h] = dr[n,h]*where(a[n,h] > 0, 1, 0)
+  //   local derivative ∂/∂a[n,h] = where(a[n,h] > 0, 1, 0)
+  const da1 = new Float64Array(N * H);
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let h = 0; h < H; h++) {
+      da1[n2 * H + h] = dr3[n2 * H + h]! * (a[n2 * H + h]! > 0 ? 1 : 0);
+    }
+  }
+
+  // step 1 reversed: a[n,h] = sum(x[n,f] * w1[f,h], f) + b1[h]
+  // dx2[n,f] = sum(da[n,h]*w1[f,h], h)
+  //   local derivative ∂/∂x[n,f] = w1[f,h]
+  const dx2 = new Float64Array(N * F);
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let f = 0; f < F; f++) {
+      let acc2 = 0;
+      for (let h = 0; h < H; h++) {
+        acc2 += da1[n2 * H + h]! * w1[f * H + h]!;
+      }
+
+      dx2[n2 * F + f] = acc2;
+    }
+  }
+
+  // dw12[f,h] = sum(da[n,h]*x[n,f], n)
+  //   local derivative ∂/∂w1[f,h] = x[n,f]
+  const dw12 = new Float64Array(F * H);
+  for (let f = 0; f < F; f++) {
+    for (let h = 0; h < H; h++) {
+      let acc2 = 0;
+      for (let n2 = 0; n2 < N; n2++) {
+        acc2 += da1[n2 * H + h]! * x[n2 * F + f]!;
+      }
+
+      dw12[f * H + h] = acc2;
+    }
+  }
+
+  // db1[h] = sum(da[n,h], n)
+  //   local derivative ∂/∂b1[h] = 1
+  for (let h = 0; h < H; h++) {
+    let acc2 = 0;
+    for (let n2 = 0; n2 < N; n2++) {
+      acc2 += da1[n2 * H + h]!;
+    }
+
+    db1[h] = acc2;
+  }
+
+  // gradients of the inputs
+  // dx[n,f] = dx1[n,f] + dx2[n,f]
+  for (let n2 = 0; n2 < N; n2++) {
+    for (let f = 0; f < F; f++) {
+      dx[n2 * F + f] = dx1[n2 * F + f]! + dx2[n2 * F + f]!;
+    }
+  }
+
+  // dw1[f,h] = dw11[f,h] + dw12[f,h]
+  for (let f = 0; f < F; f++) {
+    for (let h = 0; h < H; h++) {
+      dw1[f * H + h] = dw11[f * H + h]! + dw12[f * H + h]!;
+    }
+  }
+
+  // dw2[h,c] = dw21[h,c] + dw22[h,c]
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      dw2[h * C + c] = dw21[h * C + c]! + dw22[h * C + c]!;
+    }
+  }
+
+  // ddout = ddout1[] + ddout2[]
+  ddout[0] = ddout1[0]! + ddout2[0]!;
+  return { dx: dx, dw1: dw1, db1: db1, dw2: dw2, db2: db2, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c] - stop(m[n]))*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c)), h) + sum(ddw1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), h)
+ *   dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n) + sum(ddx[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), n)
+ *   db1[h] = sum(where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f)), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
+ *   dw2[h,c]: staged, as in the naive kernel
+ *   db2[c] = sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c'), n)
+ *   ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/exp(lse[n] - stop(m[n])), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+ *
+ * 19 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<MlpGradients>>,
+  dout: Float64Array,
+  cache: MlpCache,
+  into?: MlpDoubleBuffers,
+): MlpDoubleGradients {
+  checkCache(cache);
+  const { N, F, H, C } = cache.sizes;
+  const x = cache.values.x;
+  const w1 = cache.values.w1;
+  const w2 = cache.values.w2;
+  const label = cache.values.label;
+  const a = cache.values.a;
+  const r = cache.values.r;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  const lse = cache.values.lse;
+  checkArray(dout, 1, "dout");
+  const gg_dx = cotangent(gg, "dx", N * F);
+  const gg_dw1 = cotangent(gg, "dw1", F * H);
+  const gg_db1 = cotangent(gg, "db1", H);
+  const gg_dw2 = cotangent(gg, "dw2", H * C);
+  const gg_db2 = cotangent(gg, "db2", C);
+  const dx = output(into, "dx", N * F);
+  const dw1 = output(into, "dw1", F * H);
+  const db1 = output(into, "db1", H);
+  const dw2 = output(into, "dw2", H * C);
+  const db2 = output(into, "db2", C);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw1, db1, dw2, db2, ddout],
+      ["into.dx", "into.dw1", "into.db1", "into.dw2", "into.db2", "into.ddout"],
+      [
+        gg_dx,
+        gg_dw1,
+        gg_db1,
+        gg_dw2,
+        gg_db2,
+        dout,
+        cache.values.x,
+        cache.values.w1,
+        cache.values.b1,
+        cache.values.w2,
+        cache.values.b2,
+        cache.values.label,
+        cache.values.a,
+        cache.values.r,
+        cache.values.z,
+        cache.values.m,
+        cache.values.lse,
+        cache.values.loss,
+      ],
+      [
+        "gg.dx",
+        "gg.dw1",
+        "gg.db1",
+        "gg.dw2",
+        "gg.db2",
+        "dout",
+        "cache.values.x",
+        "cache.values.w1",
+        "cache.values.b1",
+        "cache.values.w2",
+        "cache.values.b2",
+        "cache.values.label",
+        "cache.values.a",
+        "cache.values.r",
+        "cache.values.z",
+        "cache.values.m",
+        "cache.values.lse",
+        "cache.values.loss",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dz_1 = new Float64Array(N * C);
+  const dlse = new Float64Array(N);
+  const dz_2 = new Float64Array(N * C);
+  const dz = new Float64Array(N * C);
+  // step 7: dz_1[n,c] = -dout[]*delta(c, label[n])/N
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz_1[n * C + c] = -((dout[0]! * (c === label[n]! ? 1 : 0)) / N);
+    }
+  }
+
+  // step 8: dlse[n] = dout[]/N
+  for (let n = 0; n < N; n++) {
+    dlse[n] = dout[0]! / N;
+  }
+
+  // step 9: dz_2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    for (let c = 0; c < C; c++) {
+      dz_2[n * C + c] = (dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc;
+    }
+  }
+
+  // step 10: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = dz_1[n * C + c]! + dz_2[n * C + c]!;
+    }
+  }
+
+  if (own(into, "db1") !== undefined) db1.fill(0);
+  if (own(into, "db2") !== undefined) db2.fill(0);
+  const r1 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n])), c)
+  const r2 = new Float64Array(N * C); // stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N)
+  const r3 = new Float64Array(H * N); // sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), then where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)
+  const r4 = new Float64Array(F * N); // sum(ddw1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), h)
+  const r5 = new Float64Array(H * N); // sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)
+  const r6 = new Float64Array(H * N); // sum(ddw1[f,h]*x[n,f], f), then where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))
+  const r7 = new Float64Array(H * N); // sum(ddx[n,f]*w1[f,h], f)
+  const r8 = new Float64Array(C * N); // sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h)
+  const r9 = new Float64Array(C * N); // sum(ddw2[h,c]*r[n,h], h)
+  const r10 = new Float64Array(N * C); // stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c')^2)
+  const r11 = new Float64Array(N * C); // sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c']*r[n,h], h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')
+  const r12 = new Float64Array(N * C); // stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c']*r[n,h], h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c'))
+  const r13 = new Float64Array(H * N); // sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)
+  const r14 = new Float64Array(H * N); // stored(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)))
+  const r15 = new Float64Array(F * N); // sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f'))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f'))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c))), h)
+  const r16 = new Float64Array(F * H); // sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f'))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f'))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c))), n)
+  const r17 = new Float64Array(F * H); // sum(ddx[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
+  const r18 = new Float64Array(N); // stored(1/exp(lse[n] - stop(m[n])))
+  const r19 = new Float64Array(N); // sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  const r20 = new Float64Array(1); // sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  const r21 = new Float64Array(1); // sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n])), c)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      const m_n = m[n]!;
+      const m_n1 = m[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        r1_n += Math.exp(z_n_c - m_n);
+        r1_n1 += Math.exp(z_n1_c - m_n1);
+        r1_n2 += Math.exp(z_n2_c - m_n2);
+        r1_n3 += Math.exp(z_n3_c - m_n3);
+      }
+
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+    }
+
+    for (; n < N; n++) {
+      let r1_n = r1[n]!;
+      const m_n = m[n]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        r1_n += Math.exp(z_n_c - m_n);
+      }
+
+      r1[n] = r1_n;
+    }
+  }
+
+  // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N (stored once, not recomputed by later passes)
+  const k = 1 / N;
+  const dout_ = dout[0]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const label_n = label[n]!;
+      const m_n1 = m[n + 1]!;
+      const r1_n1 = r1[n + 1]!;
+      const label_n1 = label[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const r1_n2 = r1[n + 2]!;
+      const label_n2 = label[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      const r1_n3 = r1[n + 3]!;
+      const label_n3 = label[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        r2[n * C + c] = (k * dout_ * Math.exp(z_n_c - m_n)) / r1_n - k * dout_ * (c === label_n ? 1 : 0);
+        r2[(n + 1) * C + c] = (k * dout_ * Math.exp(z_n1_c - m_n1)) / r1_n1 - k * dout_ * (c === label_n1 ? 1 : 0);
+        r2[(n + 2) * C + c] = (k * dout_ * Math.exp(z_n2_c - m_n2)) / r1_n2 - k * dout_ * (c === label_n2 ? 1 : 0);
+        r2[(n + 3) * C + c] = (k * dout_ * Math.exp(z_n3_c - m_n3)) / r1_n3 - k * dout_ * (c === label_n3 ? 1 : 0);
+      }
+    }
+
+    for (; n < N; n++) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const label_n = label[n]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        r2[n * C + c] = (k * dout_ * Math.exp(z_n_c - m_n)) / r1_n - k * dout_ * (c === label_n ? 1 : 0);
+      }
+    }
+  }
+
+  // one pass over memory for sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), sum(ddw2[h,c]*r[n,h], h)
+  {
+    for (let n = 0; n < N; n++) {
+      let h = 0;
+      for (; h + 4 <= H; h += 4) {
+        let r3_h_n = r3[h * N + n]!;
+        let r3_h1_n = r3[(h + 1) * N + n]!;
+        let r3_h2_n = r3[(h + 2) * N + n]!;
+        let r3_h3_n = r3[(h + 3) * N + n]!;
+        let r5_h_n = r5[h * N + n]!;
+        let r5_h1_n = r5[(h + 1) * N + n]!;
+        let r5_h2_n = r5[(h + 2) * N + n]!;
+        let r5_h3_n = r5[(h + 3) * N + n]!;
+        const r_n_h = r[n * H + h]!;
+        const r_n_h1 = r[n * H + h + 1]!;
+        const r_n_h2 = r[n * H + h + 2]!;
+        const r_n_h3 = r[n * H + h + 3]!;
+        for (let c = 0; c < C; c++) {
+          const w2_h_c = w2[h * C + c]!;
+          const r2_n_c = r2[n * C + c]!;
+          const w2_h1_c = w2[(h + 1) * C + c]!;
+          const w2_h2_c = w2[(h + 2) * C + c]!;
+          const w2_h3_c = w2[(h + 3) * C + c]!;
+          const gg_dw2_h_c = gg_dw2[h * C + c]!;
+          const gg_dw2_h1_c = gg_dw2[(h + 1) * C + c]!;
+          const gg_dw2_h2_c = gg_dw2[(h + 2) * C + c]!;
+          const gg_dw2_h3_c = gg_dw2[(h + 3) * C + c]!;
+          r3_h_n += w2_h_c * r2_n_c;
+          r3_h1_n += w2_h1_c * r2_n_c;
+          r3_h2_n += w2_h2_c * r2_n_c;
+          r3_h3_n += w2_h3_c * r2_n_c;
+          r5_h_n += gg_dw2_h_c * r2_n_c;
+          r5_h1_n += gg_dw2_h1_c * r2_n_c;
+          r5_h2_n += gg_dw2_h2_c * r2_n_c;
+          r5_h3_n += gg_dw2_h3_c * r2_n_c;
+          r9[c * N + n] =
+            r9[c * N + n]! + (gg_dw2_h_c * r_n_h + gg_dw2_h1_c * r_n_h1 + gg_dw2_h2_c * r_n_h2 + gg_dw2_h3_c * r_n_h3);
+        }
+
+        r3[h * N + n] = r3_h_n;
+        r3[(h + 1) * N + n] = r3_h1_n;
+        r3[(h + 2) * N + n] = r3_h2_n;
+        r3[(h + 3) * N + n] = r3_h3_n;
+        r5[h * N + n] = r5_h_n;
+        r5[(h + 1) * N + n] = r5_h1_n;
+        r5[(h + 2) * N + n] = r5_h2_n;
+        r5[(h + 3) * N + n] = r5_h3_n;
+      }
+
+      for (; h < H; h++) {
+        let r3_h_n = r3[h * N + n]!;
+        let r5_h_n = r5[h * N + n]!;
+        const r_n_h = r[n * H + h]!;
+        for (let c = 0; c < C; c++) {
+          const w2_h_c = w2[h * C + c]!;
+          const r2_n_c = r2[n * C + c]!;
+          const gg_dw2_h_c = gg_dw2[h * C + c]!;
+          r3_h_n += w2_h_c * r2_n_c;
+          r5_h_n += gg_dw2_h_c * r2_n_c;
+          r9[c * N + n] = r9[c * N + n]! + gg_dw2_h_c * r_n_h;
+        }
+
+        r3[h * N + n] = r3_h_n;
+        r5[h * N + n] = r5_h_n;
+      }
+    }
+  }
+
+  // one pass over memory for where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) (stored once, not recomputed by later passes)
+  {
+    let h = 0;
+    for (; h + 4 <= H; h += 4) {
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        const a_n_h1 = a[n * H + h + 1]!;
+        const a_n_h2 = a[n * H + h + 2]!;
+        const a_n_h3 = a[n * H + h + 3]!;
+        r3[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3[h * N + n]!;
+        r3[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * r3[(h + 1) * N + n]!;
+        r3[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * r3[(h + 2) * N + n]!;
+        r3[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * r3[(h + 3) * N + n]!;
+      }
+    }
+
+    for (; h < H; h++) {
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        r3[h * N + n] = (a_n_h > 0 ? 1 : 0) * r3[h * N + n]!;
+      }
+    }
+  }
+
+  // one pass over memory for sum(ddw1[f,h]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), h), sum(ddw1[f,h]*x[n,f], f), sum(ddx[n,f]*w1[f,h], f), sum(ddx[n,f]*stored(where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n)
+  {
+    for (let h = 0; h < H; h++) {
+      let f = 0;
+      for (; f + 4 <= F; f += 4) {
+        let r17_f_h = r17[f * H + h]!;
+        let r17_f1_h = r17[(f + 1) * H + h]!;
+        let r17_f2_h = r17[(f + 2) * H + h]!;
+        let r17_f3_h = r17[(f + 3) * H + h]!;
+        const gg_dw1_f_h = gg_dw1[f * H + h]!;
+        const gg_dw1_f1_h = gg_dw1[(f + 1) * H + h]!;
+        const gg_dw1_f2_h = gg_dw1[(f + 2) * H + h]!;
+        const gg_dw1_f3_h = gg_dw1[(f + 3) * H + h]!;
+        const w1_f_h = w1[f * H + h]!;
+        const w1_f1_h = w1[(f + 1) * H + h]!;
+        const w1_f2_h = w1[(f + 2) * H + h]!;
+        const w1_f3_h = w1[(f + 3) * H + h]!;
+        for (let n = 0; n < N; n++) {
+          const r3_h_n = r3[h * N + n]!;
+          const x_n_f = x[n * F + f]!;
+          const x_n_f1 = x[n * F + f + 1]!;
+          const x_n_f2 = x[n * F + f + 2]!;
+          const x_n_f3 = x[n * F + f + 3]!;
+          const gg_dx_n_f = gg_dx[n * F + f]!;
+          const gg_dx_n_f1 = gg_dx[n * F + f + 1]!;
+          const gg_dx_n_f2 = gg_dx[n * F + f + 2]!;
+          const gg_dx_n_f3 = gg_dx[n * F + f + 3]!;
+          r4[f * N + n] = r4[f * N + n]! + gg_dw1_f_h * r3_h_n;
+          r4[(f + 1) * N + n] = r4[(f + 1) * N + n]! + gg_dw1_f1_h * r3_h_n;
+          r4[(f + 2) * N + n] = r4[(f + 2) * N + n]! + gg_dw1_f2_h * r3_h_n;
+          r4[(f + 3) * N + n] = r4[(f + 3) * N + n]! + gg_dw1_f3_h * r3_h_n;
+          r6[h * N + n] =
+            r6[h * N + n]! + (gg_dw1_f_h * x_n_f + gg_dw1_f1_h * x_n_f1 + gg_dw1_f2_h * x_n_f2 + gg_dw1_f3_h * x_n_f3);
+          r7[h * N + n] =
+            r7[h * N + n]! + (gg_dx_n_f * w1_f_h + gg_dx_n_f1 * w1_f1_h + gg_dx_n_f2 * w1_f2_h + gg_dx_n_f3 * w1_f3_h);
+          r17_f_h += gg_dx_n_f * r3_h_n;
+          r17_f1_h += gg_dx_n_f1 * r3_h_n;
+          r17_f2_h += gg_dx_n_f2 * r3_h_n;
+          r17_f3_h += gg_dx_n_f3 * r3_h_n;
+        }
+
+        r17[f * H + h] = r17_f_h;
+        r17[(f + 1) * H + h] = r17_f1_h;
+        r17[(f + 2) * H + h] = r17_f2_h;
+        r17[(f + 3) * H + h] = r17_f3_h;
+      }
+
+      for (; f < F; f++) {
+        let r17_f_h = r17[f * H + h]!;
+        const gg_dw1_f_h = gg_dw1[f * H + h]!;
+        const w1_f_h = w1[f * H + h]!;
+        for (let n = 0; n < N; n++) {
+          const r3_h_n = r3[h * N + n]!;
+          const x_n_f = x[n * F + f]!;
+          const gg_dx_n_f = gg_dx[n * F + f]!;
+          r4[f * N + n] = r4[f * N + n]! + gg_dw1_f_h * r3_h_n;
+          r6[h * N + n] = r6[h * N + n]! + gg_dw1_f_h * x_n_f;
+          r7[h * N + n] = r7[h * N + n]! + gg_dx_n_f * w1_f_h;
+          r17_f_h += gg_dx_n_f * r3_h_n;
+        }
+
+        r17[f * H + h] = r17_f_h;
+      }
+    }
+  }
+
+  // one pass over memory for where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f)) (stored once, not recomputed by later passes)
+  {
+    let h = 0;
+    for (; h + 4 <= H; h += 4) {
+      const gg_db1_h = gg_db1[h]!;
+      const gg_db1_h1 = gg_db1[h + 1]!;
+      const gg_db1_h2 = gg_db1[h + 2]!;
+      const gg_db1_h3 = gg_db1[h + 3]!;
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        const r7_h_n = r7[h * N + n]!;
+        const a_n_h1 = a[n * H + h + 1]!;
+        const r7_h1_n = r7[(h + 1) * N + n]!;
+        const a_n_h2 = a[n * H + h + 2]!;
+        const r7_h2_n = r7[(h + 2) * N + n]!;
+        const a_n_h3 = a[n * H + h + 3]!;
+        const r7_h3_n = r7[(h + 3) * N + n]!;
+        r6[h * N + n] = (a_n_h > 0 ? 1 : 0) * (gg_db1_h + r6[h * N + n]! + r7_h_n);
+        r6[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * (gg_db1_h1 + r6[(h + 1) * N + n]! + r7_h1_n);
+        r6[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * (gg_db1_h2 + r6[(h + 2) * N + n]! + r7_h2_n);
+        r6[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * (gg_db1_h3 + r6[(h + 3) * N + n]! + r7_h3_n);
+      }
+    }
+
+    for (; h < H; h++) {
+      const gg_db1_h = gg_db1[h]!;
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        const r7_h_n = r7[h * N + n]!;
+        r6[h * N + n] = (a_n_h > 0 ? 1 : 0) * (gg_db1_h + r6[h * N + n]! + r7_h_n);
+      }
+    }
+  }
+
+  // one pass over memory for sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h)
+  {
+    for (let c = 0; c < C; c++) {
+      let h = 0;
+      for (; h + 4 <= H; h += 4) {
+        const w2_h_c = w2[h * C + c]!;
+        const w2_h1_c = w2[(h + 1) * C + c]!;
+        const w2_h2_c = w2[(h + 2) * C + c]!;
+        const w2_h3_c = w2[(h + 3) * C + c]!;
+        for (let n = 0; n < N; n++) {
+          const r6_h_n = r6[h * N + n]!;
+          const r6_h1_n = r6[(h + 1) * N + n]!;
+          const r6_h2_n = r6[(h + 2) * N + n]!;
+          const r6_h3_n = r6[(h + 3) * N + n]!;
+          r8[c * N + n] =
+            r8[c * N + n]! + (w2_h_c * r6_h_n + w2_h1_c * r6_h1_n + w2_h2_c * r6_h2_n + w2_h3_c * r6_h3_n);
+        }
+      }
+
+      for (; h < H; h++) {
+        const w2_h_c = w2[h * C + c]!;
+        for (let n = 0; n < N; n++) {
+          const r6_h_n = r6[h * N + n]!;
+          r8[c * N + n] = r8[c * N + n]! + w2_h_c * r6_h_n;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c')^2 (stored once, not recomputed by later passes), sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+  const k1 = 1 / N;
+  const dout2 = dout[0]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r211 = r21[0]!;
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const m_n1 = m[n + 1]!;
+      const r1_n1 = r1[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const r1_n2 = r1[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      const r1_n3 = r1[n + 3]!;
+      const label_n = label[n]!;
+      const label_n1 = label[n + 1]!;
+      const label_n2 = label[n + 2]!;
+      const label_n3 = label[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_db2_c = gg_db2[c]!;
+        const r8_c_n = r8[c * N + n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const r8_c_n1 = r8[c * N + n + 1]!;
+        const r9_c_n1 = r9[c * N + n + 1]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const r8_c_n2 = r8[c * N + n + 2]!;
+        const r9_c_n2 = r9[c * N + n + 2]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        const r8_c_n3 = r8[c * N + n + 3]!;
+        const r9_c_n3 = r9[c * N + n + 3]!;
+        r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (r1_n * r1_n);
+        r10[(n + 1) * C + c] =
+          (k1 * dout2 * Math.exp(z_n1_c - m_n1) * (gg_db2_c + r8_c_n1 + r9_c_n1)) / (r1_n1 * r1_n1);
+        r10[(n + 2) * C + c] =
+          (k1 * dout2 * Math.exp(z_n2_c - m_n2) * (gg_db2_c + r8_c_n2 + r9_c_n2)) / (r1_n2 * r1_n2);
+        r10[(n + 3) * C + c] =
+          (k1 * dout2 * Math.exp(z_n3_c - m_n3) * (gg_db2_c + r8_c_n3 + r9_c_n3)) / (r1_n3 * r1_n3);
+        r211 +=
+          k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n) +
+          k1 * (c === label_n1 ? 1 : 0) * (gg_db2_c + r8_c_n1 + r9_c_n1) +
+          k1 * (c === label_n2 ? 1 : 0) * (gg_db2_c + r8_c_n2 + r9_c_n2) +
+          k1 * (c === label_n3 ? 1 : 0) * (gg_db2_c + r8_c_n3 + r9_c_n3);
+      }
+
+      r21[0] = r211;
+    }
+
+    for (; n < N; n++) {
+      let r211 = r21[0]!;
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const label_n = label[n]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_db2_c = gg_db2[c]!;
+        const r8_c_n = r8[c * N + n]!;
+        const r9_c_n = r9[c * N + n]!;
+        r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (r1_n * r1_n);
+        r211 += k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n);
+      }
+
+      r21[0] = r211;
+    }
+  }
+
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c']*r[n,h], h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')
+  {
+    for (let n = 0; n < N; n++) {
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        let r11_n_c = r11[n * C + c]!;
+        let r11_n_c1 = r11[n * C + c + 1]!;
+        let r11_n_c2 = r11[n * C + c + 2]!;
+        let r11_n_c3 = r11[n * C + c + 3]!;
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        const z_n_c1 = z[n * C + c + 1]!;
+        const z_n_c2 = z[n * C + c + 2]!;
+        const z_n_c3 = z[n * C + c + 3]!;
+        for (let c1 = 0; c1 < C; c1++) {
+          const r10_n_c1 = r10[n * C + c1]!;
+          r11_n_c += Math.exp(z_n_c - m_n) * r10_n_c1;
+          r11_n_c1 += Math.exp(z_n_c1 - m_n) * r10_n_c1;
+          r11_n_c2 += Math.exp(z_n_c2 - m_n) * r10_n_c1;
+          r11_n_c3 += Math.exp(z_n_c3 - m_n) * r10_n_c1;
+        }
+
+        r11[n * C + c] = r11_n_c;
+        r11[n * C + c + 1] = r11_n_c1;
+        r11[n * C + c + 2] = r11_n_c2;
+        r11[n * C + c + 3] = r11_n_c3;
+      }
+
+      for (; c < C; c++) {
+        let r11_n_c = r11[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        for (let c1 = 0; c1 < C; c1++) {
+          const r10_n_c1 = r10[n * C + c1]!;
+          r11_n_c += Math.exp(z_n_c - m_n) * r10_n_c1;
+        }
+
+        r11[n * C + c] = r11_n_c;
+      }
+    }
+  }
+
+  // one pass over memory for dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddw1[f,h]*x[n,f], f) + sum(ddx[n,f]*w1[f,h], f))), h) + sum(ddw2[h,c']*r[n,h], h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c') (stored once, not recomputed by later passes), sum(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h) + sum(ddw2[h,c]*r[n,h], h))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h,c']*r[n,h], h) + sum(w2[h,c']*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c'), n)
+  // db2 is a reduction itself, derived by inlining, then fold-inverse, distribute ×16, sum-linear ×17, sum-factor ×15, factor-common ×2, merge-sums ×2, keep-cheapest
+  const k2 = 1 / N;
+  const dout3 = dout[0]!;
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      const m_n1 = m[n + 1]!;
+      const r1_n1 = r1[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const r1_n2 = r1[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      const r1_n3 = r1[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_db2_c = gg_db2[c]!;
+        const r8_c_n = r8[c * N + n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r11_n_c = r11[n * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const r8_c_n1 = r8[c * N + n + 1]!;
+        const r9_c_n1 = r9[c * N + n + 1]!;
+        const r11_n1_c = r11[(n + 1) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const r8_c_n2 = r8[c * N + n + 2]!;
+        const r9_c_n2 = r9[c * N + n + 2]!;
+        const r11_n2_c = r11[(n + 2) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        const r8_c_n3 = r8[c * N + n + 3]!;
+        const r9_c_n3 = r9[c * N + n + 3]!;
+        const r11_n3_c = r11[(n + 3) * C + c]!;
+        r12[n * C + c] = (k2 * dout3 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / r1_n - r11_n_c;
+        r12[(n + 1) * C + c] =
+          (k2 * dout3 * Math.exp(z_n1_c - m_n1) * (gg_db2_c + r8_c_n1 + r9_c_n1)) / r1_n1 - r11_n1_c;
+        r12[(n + 2) * C + c] =
+          (k2 * dout3 * Math.exp(z_n2_c - m_n2) * (gg_db2_c + r8_c_n2 + r9_c_n2)) / r1_n2 - r11_n2_c;
+        r12[(n + 3) * C + c] =
+          (k2 * dout3 * Math.exp(z_n3_c - m_n3) * (gg_db2_c + r8_c_n3 + r9_c_n3)) / r1_n3 - r11_n3_c;
+        db2[c] =
+          db2[c]! +
+          ((k2 * dout3 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / r1_n -
+            r11_n_c +
+            ((k2 * dout3 * Math.exp(z_n1_c - m_n1) * (gg_db2_c + r8_c_n1 + r9_c_n1)) / r1_n1 - r11_n1_c) +
+            ((k2 * dout3 * Math.exp(z_n2_c - m_n2) * (gg_db2_c + r8_c_n2 + r9_c_n2)) / r1_n2 - r11_n2_c) +
+            ((k2 * dout3 * Math.exp(z_n3_c - m_n3) * (gg_db2_c + r8_c_n3 + r9_c_n3)) / r1_n3 - r11_n3_c));
+      }
+    }
+
+    for (; n < N; n++) {
+      const m_n = m[n]!;
+      const r1_n = r1[n]!;
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_db2_c = gg_db2[c]!;
+        const r8_c_n = r8[c * N + n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r11_n_c = r11[n * C + c]!;
+        r12[n * C + c] = (k2 * dout3 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / r1_n - r11_n_c;
+        db2[c] = db2[c]! + ((k2 * dout3 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / r1_n - r11_n_c);
+      }
+    }
+  }
+
+  // one pass over memory for sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)
+  {
+    for (let h = 0; h < H; h++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        let r13_h_n = r13[h * N + n]!;
+        let r13_h_n1 = r13[h * N + n + 1]!;
+        let r13_h_n2 = r13[h * N + n + 2]!;
+        let r13_h_n3 = r13[h * N + n + 3]!;
+        for (let c = 0; c < C; c++) {
+          const w2_h_c = w2[h * C + c]!;
+          const r12_n_c = r12[n * C + c]!;
+          const r12_n1_c = r12[(n + 1) * C + c]!;
+          const r12_n2_c = r12[(n + 2) * C + c]!;
+          const r12_n3_c = r12[(n + 3) * C + c]!;
+          r13_h_n += w2_h_c * r12_n_c;
+          r13_h_n1 += w2_h_c * r12_n1_c;
+          r13_h_n2 += w2_h_c * r12_n2_c;
+          r13_h_n3 += w2_h_c * r12_n3_c;
+        }
+
+        r13[h * N + n] = r13_h_n;
+        r13[h * N + n + 1] = r13_h_n1;
+        r13[h * N + n + 2] = r13_h_n2;
+        r13[h * N + n + 3] = r13_h_n3;
+      }
+
+      for (; n < N; n++) {
+        let r13_h_n = r13[h * N + n]!;
+        for (let c = 0; c < C; c++) {
+          const w2_h_c = w2[h * C + c]!;
+          const r12_n_c = r12[n * C + c]!;
+          r13_h_n += w2_h_c * r12_n_c;
+        }
+
+        r13[h * N + n] = r13_h_n;
+      }
+    }
+  }
+
+  // one pass over memory for where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f,h']*x[n,f], f) + sum(ddx[n,f]*w1[f,h'], f))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)) (stored once, not recomputed by later passes), sum(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f]*w1[f,h'], f) + sum(ddw1[f,h']*x[n,f], f))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c)), n)
+  // db1 is a reduction itself, derived by inlining, then fold-inverse, distribute ×36, sum-linear ×28, sum-factor ×29, distribute-in-sum, factor-common ×2, merge-sums ×2, split-by-partner, keep-cheapest
+  {
+    let h = 0;
+    for (; h + 4 <= H; h += 4) {
+      let db1_h = db1[h]!;
+      let db1_h1 = db1[h + 1]!;
+      let db1_h2 = db1[h + 2]!;
+      let db1_h3 = db1[h + 3]!;
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        const r5_h_n = r5[h * N + n]!;
+        const r13_h_n = r13[h * N + n]!;
+        const a_n_h1 = a[n * H + h + 1]!;
+        const r5_h1_n = r5[(h + 1) * N + n]!;
+        const r13_h1_n = r13[(h + 1) * N + n]!;
+        const a_n_h2 = a[n * H + h + 2]!;
+        const r5_h2_n = r5[(h + 2) * N + n]!;
+        const r13_h2_n = r13[(h + 2) * N + n]!;
+        const a_n_h3 = a[n * H + h + 3]!;
+        const r5_h3_n = r5[(h + 3) * N + n]!;
+        const r13_h3_n = r13[(h + 3) * N + n]!;
+        r14[h * N + n] = (a_n_h > 0 ? 1 : 0) * (r5_h_n + r13_h_n);
+        r14[(h + 1) * N + n] = (a_n_h1 > 0 ? 1 : 0) * (r5_h1_n + r13_h1_n);
+        r14[(h + 2) * N + n] = (a_n_h2 > 0 ? 1 : 0) * (r5_h2_n + r13_h2_n);
+        r14[(h + 3) * N + n] = (a_n_h3 > 0 ? 1 : 0) * (r5_h3_n + r13_h3_n);
+        db1_h += (a_n_h > 0 ? 1 : 0) * (r5_h_n + r13_h_n);
+        db1_h1 += (a_n_h1 > 0 ? 1 : 0) * (r5_h1_n + r13_h1_n);
+        db1_h2 += (a_n_h2 > 0 ? 1 : 0) * (r5_h2_n + r13_h2_n);
+        db1_h3 += (a_n_h3 > 0 ? 1 : 0) * (r5_h3_n + r13_h3_n);
+      }
+
+      db1[h] = db1_h;
+      db1[h + 1] = db1_h1;
+      db1[h + 2] = db1_h2;
+      db1[h + 3] = db1_h3;
+    }
+
+    for (; h < H; h++) {
+      let db1_h = db1[h]!;
+      for (let n = 0; n < N; n++) {
+        const a_n_h = a[n * H + h]!;
+        const r5_h_n = r5[h * N + n]!;
+        const r13_h_n = r13[h * N + n]!;
+        r14[h * N + n] = (a_n_h > 0 ? 1 : 0) * (r5_h_n + r13_h_n);
+        db1_h += (a_n_h > 0 ? 1 : 0) * (r5_h_n + r13_h_n);
+      }
+
+      db1[h] = db1_h;
+    }
+  }
+
+  // one pass over memory for sum(w1[f,h]*stored(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f'))), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f'))), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c))), h), sum(x[n,f]*stored(where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*stored(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f'))), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(exp(z[n,c] - stop(m[n]))*stored(dout[]*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(ddw2[h',c']*r[n,h'], h') + sum(w2[h',c']*stored(where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f'))), h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2), c')), c))), n)
+  {
+    for (let f = 0; f < F; f++) {
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        let r15_f_n = r15[f * N + n]!;
+        let r15_f_n1 = r15[f * N + n + 1]!;
+        let r15_f_n2 = r15[f * N + n + 2]!;
+        let r15_f_n3 = r15[f * N + n + 3]!;
+        const x_n_f = x[n * F + f]!;
+        const x_n1_f = x[(n + 1) * F + f]!;
+        const x_n2_f = x[(n + 2) * F + f]!;
+        const x_n3_f = x[(n + 3) * F + f]!;
+        for (let h = 0; h < H; h++) {
+          const w1_f_h = w1[f * H + h]!;
+          const r14_h_n = r14[h * N + n]!;
+          const r14_h_n1 = r14[h * N + n + 1]!;
+          const r14_h_n2 = r14[h * N + n + 2]!;
+          const r14_h_n3 = r14[h * N + n + 3]!;
+          r15_f_n += w1_f_h * r14_h_n;
+          r15_f_n1 += w1_f_h * r14_h_n1;
+          r15_f_n2 += w1_f_h * r14_h_n2;
+          r15_f_n3 += w1_f_h * r14_h_n3;
+          r16[f * H + h] =
+            r16[f * H + h]! + (x_n_f * r14_h_n + x_n1_f * r14_h_n1 + x_n2_f * r14_h_n2 + x_n3_f * r14_h_n3);
+        }
+
+        r15[f * N + n] = r15_f_n;
+        r15[f * N + n + 1] = r15_f_n1;
+        r15[f * N + n + 2] = r15_f_n2;
+        r15[f * N + n + 3] = r15_f_n3;
+      }
+
+      for (; n < N; n++) {
+        let r15_f_n = r15[f * N + n]!;
+        const x_n_f = x[n * F + f]!;
+        for (let h = 0; h < H; h++) {
+          const w1_f_h = w1[f * H + h]!;
+          const r14_h_n = r14[h * N + n]!;
+          r15_f_n += w1_f_h * r14_h_n;
+          r16[f * H + h] = r16[f * H + h]! + x_n_f * r14_h_n;
+        }
+
+        r15[f * N + n] = r15_f_n;
+      }
+    }
+  }
+
+  // one pass over memory for 1/exp(lse[n] - stop(m[n])) (stored once, not recomputed by later passes)
+  {
+    for (let n = 0; n < N; n++) {
+      const lse_n = lse[n]!;
+      const m_n = m[n]!;
+      r18[n] = 1 / Math.exp(lse_n - m_n);
+    }
+  }
+
+  // one pass over memory for sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)
+  {
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const gg_db2_c = gg_db2[c]!;
+      const gg_db2_c1 = gg_db2[c + 1]!;
+      const gg_db2_c2 = gg_db2[c + 2]!;
+      const gg_db2_c3 = gg_db2[c + 3]!;
+      for (let n = 0; n < N; n++) {
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        const r18_n = r18[n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r8_c_n = r8[c * N + n]!;
+        const z_n_c1 = z[n * C + c + 1]!;
+        const r9_c1_n = r9[(c + 1) * N + n]!;
+        const r8_c1_n = r8[(c + 1) * N + n]!;
+        const z_n_c2 = z[n * C + c + 2]!;
+        const r9_c2_n = r9[(c + 2) * N + n]!;
+        const r8_c2_n = r8[(c + 2) * N + n]!;
+        const z_n_c3 = z[n * C + c + 3]!;
+        const r9_c3_n = r9[(c + 3) * N + n]!;
+        const r8_c3_n = r8[(c + 3) * N + n]!;
+        r19[n] =
+          r19[n]! +
+          (Math.exp(z_n_c - m_n) * r18_n * (gg_db2_c + r9_c_n + r8_c_n) +
+            Math.exp(z_n_c1 - m_n) * r18_n * (gg_db2_c1 + r9_c1_n + r8_c1_n) +
+            Math.exp(z_n_c2 - m_n) * r18_n * (gg_db2_c2 + r9_c2_n + r8_c2_n) +
+            Math.exp(z_n_c3 - m_n) * r18_n * (gg_db2_c3 + r9_c3_n + r8_c3_n));
+      }
+    }
+
+    for (; c < C; c++) {
+      const gg_db2_c = gg_db2[c]!;
+      for (let n = 0; n < N; n++) {
+        const z_n_c = z[n * C + c]!;
+        const m_n = m[n]!;
+        const r18_n = r18[n]!;
+        const r9_c_n = r9[c * N + n]!;
+        const r8_c_n = r8[c * N + n]!;
+        r19[n] = r19[n]! + Math.exp(z_n_c - m_n) * r18_n * (gg_db2_c + r9_c_n + r8_c_n);
+      }
+    }
+  }
+
+  // one pass over memory for sum(sum(exp(z[n,c] - stop(m[n]))*stored(1/exp(lse[n] - stop(m[n])))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*stored(where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f))), h)), c)/N, n)
+  const k3 = 1 / N;
+  {
+    let r201 = r20[0]!;
+    for (let n = 0; n < N; n++) {
+      const r19_n = r19[n]!;
+      r201 += k3 * r19_n;
+    }
+
+    r20[0] = r201;
+  }
+
+  // dx[n,f] = sum(w1[f,h]*where(a[n,h] > 0, 1, 0)*(sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c) + sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c]*r[n,h'], h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c] - stop(m[n]))*exp(z[n,c'] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddw1[f',h']*x[n,f'], f') + sum(ddx[n,f']*w1[f',h'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c)), h) + sum(ddw1[f,h]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), h)
+  // derived from the naive backward by inlining, then fold-inverse, distribute ×38, sum-linear ×30, sum-factor ×33, distribute-in-sum, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  {
+    for (let f = 0; f < F; f++) {
+      for (let n = 0; n < N; n++) {
+        const r4_f_n = r4[f * N + n]!;
+        const r15_f_n = r15[f * N + n]!;
+        dx[n * F + f] = r4_f_n + r15_f_n;
+      }
+    }
+  }
+
+  // dw1[f,h] = sum(x[n,f]*where(a[n,h] > 0, 1, 0)*(sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h',c]*r[n,h'], h') + sum(w2[h',c]*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h'))/N/sum(exp(z[n,c'] - stop(m[n])), c') - sum(dout[]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))*(ddb2[c'] + sum(w2[h',c']*where(a[n,h'] > 0, 1, 0)*(ddb1[h'] + sum(ddx[n,f']*w1[f',h'], f') + sum(ddw1[f',h']*x[n,f'], f')), h') + sum(ddw2[h',c']*r[n,h'], h'))/N/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')), c) + sum(ddw2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c)), n) + sum(ddx[n,f]*where(a[n,h] > 0, 1, 0)*sum(w2[h,c]*(dout[]*exp(z[n,c] - stop(m[n]))/N/sum(exp(z[n,c'] - stop(m[n])), c') - dout[]*delta(c, label[n])/N), c), n)
+  // derived from the naive backward by inlining, then fold-inverse ×2, distribute ×38, sum-linear ×30, sum-factor ×33, distribute-in-sum, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  {
+    for (let f = 0; f < F; f++) {
+      for (let h = 0; h < H; h++) {
+        const r16_f_h = r16[f * H + h]!;
+        const r17_f_h = r17[f * H + h]!;
+        dw1[f * H + h] = r16_f_h + r17_f_h;
+      }
+    }
+  }
+
+  // ddout = sum(sum(exp(z[n,c] - stop(m[n]))*(ddb2[c] + sum(ddw2[h,c]*r[n,h], h) + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h))/exp(lse[n] - stop(m[n])), c)/N, n) - sum(delta(c, label[n])*(ddb2[c] + sum(w2[h,c]*where(a[n,h] > 0, 1, 0)*(ddb1[h] + sum(ddx[n,f]*w1[f,h], f) + sum(ddw1[f,h]*x[n,f], f)), h) + sum(ddw2[h,c]*r[n,h], h))/N, c, n)
+  // derived from the naive backward by inlining, then fold-inverse, distribute ×20, sum-linear ×16, sum-factor ×15, factor-common, merge-sums ×4, split-by-partner, keep-cheapest
+  {
+    ddout[0] = r20[0]! - r21[0]!;
+  }
+
+  // computed the staged way (no derived form is less work): dw2
+
+  // step 17 reversed: db1[h] = sum(da[n,h], n)
+  // dda1[n,h] = ddb1[h]
+  //   local derivative ∂/∂da[n,h] = 1
+  const dda1 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      dda1[n * H + h] = gg_db1[h]!;
+    }
+  }
+
+  // step 16 reversed: dw1[f,h] = sum(da[n,h]*x[n,f], n)
+  // dda2[n,h] = sum(ddw1[f,h]*x[n,f], f)
+  //   local derivative ∂/∂da[n,h] = x[n,f]
+  const dda2 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += gg_dw1[f * H + h]! * x[n * F + f]!;
+      }
+
+      dda2[n * H + h] = acc;
+    }
+  }
+
+  // step 15 reversed: dx[n,f] = sum(da[n,h]*w1[f,h], h)
+  // dda3[n,h] = sum(ddx[n,f]*w1[f,h], f)
+  //   local derivative ∂/∂da[n,h] = w1[f,h]
+  const dda3 = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) {
+        acc += gg_dx[n * F + f]! * w1[f * H + h]!;
+      }
+
+      dda3[n * H + h] = acc;
+    }
+  }
+
+  // step 14 reversed: da[n,h] = dr[n,h]*where(a[n,h] > 0, 1, 0)
+  // dda[n,h] = dda1[n,h] + dda2[n,h] + dda3[n,h]
+  const dda = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      dda[n * H + h] = dda1[n * H + h]! + dda2[n * H + h]! + dda3[n * H + h]!;
+    }
+  }
+
+  // ddr[n,h] = dda[n,h]*where(a[n,h] > 0, 1, 0)
+  //   local derivative ∂/∂dr[n,h] = where(a[n,h] > 0, 1, 0)
+  const ddr = new Float64Array(N * H);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < H; h++) {
+      ddr[n * H + h] = dda[n * H + h]! * (a[n * H + h]! > 0 ? 1 : 0);
+    }
+  }
+
+  // step 13 reversed: dr[n,h] = sum(dz[n,c]*w2[h,c], c)
+  // dw21[h,c] = sum(ddr[n,h]*dz[n,c], n)
+  //   local derivative ∂/∂w2[h,c] = dz[n,c]
+  const dw21 = new Float64Array(H * C);
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += ddr[n * H + h]! * dz[n * C + c]!;
+      }
+
+      dw21[h * C + c] = acc;
+    }
+  }
+
+  // ddz1[n,c] = sum(ddr[n,h]*w2[h,c], h)
+  //   local derivative ∂/∂dz[n,c] = w2[h,c]
+  const ddz1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let h = 0; h < H; h++) {
+        acc += ddr[n * H + h]! * w2[h * C + c]!;
+      }
+
+      ddz1[n * C + c] = acc;
+    }
+  }
+
+  // step 12 reversed: db2[c] = sum(dz[n,c], n)
+  // ddz2[n,c] = ddb2[c]
+  //   local derivative ∂/∂dz[n,c] = 1
+  const ddz2 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddz2[n * C + c] = gg_db2[c]!;
+    }
+  }
+
+  // step 11 reversed: dw2[h,c] = sum(dz[n,c]*r[n,h], n)
+  // ddz3[n,c] = sum(ddw2[h,c]*r[n,h], h)
+  //   local derivative ∂/∂dz[n,c] = r[n,h]
+  const ddz3 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let h = 0; h < H; h++) {
+        acc += gg_dw2[h * C + c]! * r[n * H + h]!;
+      }
+
+      ddz3[n * C + c] = acc;
+    }
+  }
+
+  // step 10 reversed: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  // ddz[n,c] = ddz1[n,c] + ddz2[n,c] + ddz3[n,c]
+  const ddz = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddz[n * C + c] = ddz1[n * C + c]! + ddz2[n * C + c]! + ddz3[n * C + c]!;
+    }
+  }
+
+  // ddz_2[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_2[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+
+  // step 9 reversed: dz_2[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  // dz[n,c] = ddz_2[n,c]*dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c') - sum(ddz_2[n,c']*dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2, c')
+  //   local derivative ∂/∂z[n,c'] = -dlse[n]*exp(z[n,c'] - stop(m[n]))*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c''] - stop(m[n])), c'')^2
+  //   local derivative ∂/∂z[n,c] = dlse[n]*exp(z[n,c] - stop(m[n]))/sum(exp(z[n,c'] - stop(m[n])), c')
+  const dz1 = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c1 = 0; c1 < C; c1++) {
+      acc += Math.exp(z[n * C + c1]! - m[n]!);
+    }
+
+    for (let c = 0; c < C; c++) {
+      let acc1 = 0;
+      for (let c2 = 0; c2 < C; c2++) {
+        acc1 +=
+          (ddz[n * C + c2]! * dlse[n]! * Math.exp(z[n * C + c2]! - m[n]!) * Math.exp(z[n * C + c]! - m[n]!)) /
+          (acc * acc);
+      }
+
+      dz1[n * C + c] = (ddz[n * C + c]! * dlse[n]! * Math.exp(z[n * C + c]! - m[n]!)) / acc - acc1;
+    }
+  }
+
+  // step 3 reversed: z[n,c] = sum(r[n,h] * w2[h,c], h) + b2[c]
+  // dw22[h,c] = sum(dz[n,c]*r[n,h], n)
+  //   local derivative ∂/∂w2[h,c] = r[n,h]
+  const dw22 = new Float64Array(H * C);
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        acc += dz1[n * C + c]! * r[n * H + h]!;
+      }
+
+      dw22[h * C + c] = acc;
+    }
+  }
+
+  // gradients of the inputs
+  // dw2[h,c] = dw21[h,c] + dw22[h,c]
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < C; c++) {
+      dw2[h * C + c] = dw21[h * C + c]! + dw22[h * C + c]!;
+    }
+  }
+
+  return { dx: dx, dw1: dw1, db1: db1, dw2: dw2, db2: db2, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("mlp: " + name + " must be a positive integer, got " + String(value));
@@ -881,4 +2436,10 @@ function checkIds(ids: Int32Array, dims: readonly number[], name: string, sizeNa
         ") of the position it indexes",
     );
   }
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -338,6 +338,589 @@ export function backwardFused(
   return { dx: dx, dw: dw };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface RmsnormDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float64Array;
+  /** with respect to w[d] */
+  dw: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface RmsnormDoubleBuffers {
+  dx?: Float64Array;
+  dw?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<RmsnormGradients>>,
+  dout: Float64Array,
+  cache: RmsnormCache,
+  into?: RmsnormDoubleBuffers,
+): RmsnormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  const ms = cache.values.ms;
+  const rrms = cache.values.rrms;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dw = cotangent(gg, "dw", D);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, ddout],
+      ["into.dx", "into.dw", "into.ddout"],
+      [gg_dx, gg_dw, dout, cache.values.x, cache.values.w, cache.values.ms, cache.values.rrms, cache.values.y],
+      [
+        "gg.dx",
+        "gg.dw",
+        "dout",
+        "cache.values.x",
+        "cache.values.w",
+        "cache.values.ms",
+        "cache.values.rrms",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const drrms = new Float64Array(N);
+  const dms = new Float64Array(N);
+  // step 6: drrms[n] = sum(dout[n,d]*w[d]*x[n,d], d)
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dout[n * D + d]! * w[d]! * x[n * D + d]!;
+    }
+
+    drrms[n] = acc;
+  }
+
+  // step 7: dms[n] = -0.5*drrms[n]*rrms[n]^3
+  for (let n = 0; n < N; n++) {
+    dms[n] = -0.5 * drrms[n]! * (rrms[n]! * rrms[n]! * rrms[n]!);
+  }
+
+  // step 9 reversed: dx[n,d] = dx_1[n,d] + dx_2[n,d]
+  // ddx_1[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_1[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+  // ddx_2[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_2[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+
+  // step 8 reversed: dx_2[n,d] = 2*dms[n]*x[n,d]/D
+  // dx1[n,d] = 2*ddx_2[n,d]*dms[n]/D
+  //   local derivative ∂/∂x[n,d] = 2*dms[n]/D
+  const dx1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx1[n * D + d] = (2 * gg_dx[n * D + d]! * dms[n]!) / D;
+    }
+  }
+
+  // ddms[n] = 2*sum(ddx_2[n,d]*x[n,d]/D, d)
+  //   local derivative ∂/∂dms[n] = 2*x[n,d]/D
+  const ddms = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += (gg_dx[n * D + d]! * x[n * D + d]!) / D;
+    }
+
+    ddms[n] = 2 * acc;
+  }
+
+  // step 7 reversed: dms[n] = -0.5*drrms[n]*rrms[n]^3
+  // drrms1[n] = -1.5*ddms[n]*drrms[n]*rrms[n]^2
+  //   local derivative ∂/∂rrms[n] = -1.5*drrms[n]*rrms[n]^2
+  const drrms1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    drrms1[n] = -1.5 * ddms[n]! * drrms[n]! * (rrms[n]! * rrms[n]!);
+  }
+
+  // ddrrms[n] = -0.5*ddms[n]*rrms[n]^3
+  //   local derivative ∂/∂drrms[n] = -0.5*rrms[n]^3
+  const ddrrms = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    ddrrms[n] = -0.5 * ddms[n]! * (rrms[n]! * rrms[n]! * rrms[n]!);
+  }
+
+  // step 6 reversed: drrms[n] = sum(dout[n,d]*w[d]*x[n,d], d)
+  // dx2[n,d] = ddrrms[n]*dout[n,d]*w[d]
+  //   local derivative ∂/∂x[n,d] = dout[n,d]*w[d]
+  const dx2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = ddrrms[n]! * dout[n * D + d]! * w[d]!;
+    }
+  }
+
+  // dw1[d] = sum(ddrrms[n]*dout[n,d]*x[n,d], n)
+  //   local derivative ∂/∂w[d] = dout[n,d]*x[n,d]
+  const dw1 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += ddrrms[n]! * dout[n * D + d]! * x[n * D + d]!;
+    }
+
+    dw1[d] = acc;
+  }
+
+  // ddout1[n,d] = ddrrms[n]*w[d]*x[n,d]
+  //   local derivative ∂/∂dout[n,d] = w[d]*x[n,d]
+  const ddout1 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout1[n * D + d] = ddrrms[n]! * w[d]! * x[n * D + d]!;
+    }
+  }
+
+  // step 5 reversed: dw[d] = sum(dout[n,d]*rrms[n]*x[n,d], n)
+  // dx3[n,d] = ddw[d]*dout[n,d]*rrms[n]
+  //   local derivative ∂/∂x[n,d] = dout[n,d]*rrms[n]
+  const dx3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx3[n * D + d] = gg_dw[d]! * dout[n * D + d]! * rrms[n]!;
+    }
+  }
+
+  // ddout2[n,d] = ddw[d]*rrms[n]*x[n,d]
+  //   local derivative ∂/∂dout[n,d] = rrms[n]*x[n,d]
+  const ddout2 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout2[n * D + d] = gg_dw[d]! * rrms[n]! * x[n * D + d]!;
+    }
+  }
+
+  // drrms2[n] = sum(ddw[d]*dout[n,d]*x[n,d], d)
+  //   local derivative ∂/∂rrms[n] = dout[n,d]*x[n,d]
+  const drrms2 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_dw[d]! * dout[n * D + d]! * x[n * D + d]!;
+    }
+
+    drrms2[n] = acc;
+  }
+
+  // step 4 reversed: dx_1[n,d] = dout[n,d]*rrms[n]*w[d]
+  // dw2[d] = sum(ddx_1[n,d]*dout[n,d]*rrms[n], n)
+  //   local derivative ∂/∂w[d] = dout[n,d]*rrms[n]
+  const dw2 = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      acc += gg_dx[n * D + d]! * dout[n * D + d]! * rrms[n]!;
+    }
+
+    dw2[d] = acc;
+  }
+
+  // ddout3[n,d] = ddx_1[n,d]*rrms[n]*w[d]
+  //   local derivative ∂/∂dout[n,d] = rrms[n]*w[d]
+  const ddout3 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout3[n * D + d] = gg_dx[n * D + d]! * rrms[n]! * w[d]!;
+    }
+  }
+
+  // drrms3[n] = sum(ddx_1[n,d]*dout[n,d]*w[d], d)
+  //   local derivative ∂/∂rrms[n] = dout[n,d]*w[d]
+  const drrms3 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_dx[n * D + d]! * dout[n * D + d]! * w[d]!;
+    }
+
+    drrms3[n] = acc;
+  }
+
+  // step 2 reversed: rrms[n] = 1/sqrt(ms[n] + eps)
+  // drrms[n] = drrms1[n] + drrms2[n] + drrms3[n]
+  const drrms4 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    drrms4[n] = drrms1[n]! + drrms2[n]! + drrms3[n]!;
+  }
+
+  // dms[n] = -0.5*drrms[n]*rrms[n]^3
+  //   local derivative ∂/∂ms[n] = -0.5*rrms[n]^3
+  const dms1 = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    dms1[n] = -0.5 * drrms4[n]! * (rrms[n]! * rrms[n]! * rrms[n]!);
+  }
+
+  // step 1 reversed: ms[n] = mean(x[n,d]^2, d)
+  // dx4[n,d] = 2*dms[n]*x[n,d]/D
+  //   local derivative ∂/∂x[n,d] = 2*x[n,d]/D
+  const dx4 = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx4[n * D + d] = (2 * dms1[n]! * x[n * D + d]!) / D;
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,d] = dx1[n,d] + dx2[n,d] + dx3[n,d] + dx4[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]! + dx3[n * D + d]! + dx4[n * D + d]!;
+    }
+  }
+
+  // dw[d] = dw1[d] + dw2[d]
+  for (let d = 0; d < D; d++) {
+    dw[d] = dw1[d]! + dw2[d]!;
+  }
+
+  // ddout[n,d] = ddout1[n,d] + ddout2[n,d] + ddout3[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] = ddout1[n * D + d]! + ddout2[n * D + d]! + ddout3[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, dw: dw, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = rrms[n]*(3*rrms[n]^3*x[n,d]*sum(ddx[n,d']*x[n,d'], d')*sum(dout[n,d']*y[n,d'], d') + D^2*ddw[d]*dout[n,d] - D*rrms[n]^2*x[n,d]*sum(ddx[n,d']*dout[n,d']*w[d'], d') - D*rrms[n]^2*x[n,d]*sum(ddw[d']*dout[n,d']*x[n,d'], d') - D*dout[n,d]*rrms[n]^2*w[d]*sum(ddx[n,d']*x[n,d'], d') - D*ddx[n,d]*rrms[n]*sum(dout[n,d']*y[n,d'], d'))/D^2
+ *   dw[d] = sum(ddx[n,d]*dout[n,d]*rrms[n], n) - sum(dout[n,d]*rrms[n]^3*x[n,d]*sum(ddx[n,d']*x[n,d'], d'), n)/D
+ *   ddout[n,d] = rrms[n]*(D*ddw[d]*x[n,d] + D*ddx[n,d]*w[d] - rrms[n]*y[n,d]*sum(ddx[n,d']*x[n,d'], d'))/D
+ *
+ * 5 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<RmsnormGradients>>,
+  dout: Float64Array,
+  cache: RmsnormCache,
+  into?: RmsnormDoubleBuffers,
+): RmsnormDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  const w = cache.values.w;
+  const rrms = cache.values.rrms;
+  const y = cache.values.y;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const gg_dw = cotangent(gg, "dw", D);
+  const dx = output(into, "dx", N * D);
+  const dw = output(into, "dw", D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, ddout],
+      ["into.dx", "into.dw", "into.ddout"],
+      [gg_dx, gg_dw, dout, cache.values.x, cache.values.w, cache.values.ms, cache.values.rrms, cache.values.y],
+      [
+        "gg.dx",
+        "gg.dw",
+        "dout",
+        "cache.values.x",
+        "cache.values.w",
+        "cache.values.ms",
+        "cache.values.rrms",
+        "cache.values.y",
+      ],
+    );
+  const r = new Float64Array(N); // sum(ddx[n,d]*dout[n,d]*w[d], d)
+  const r1 = new Float64Array(N); // sum(ddw[d]*dout[n,d]*x[n,d], d)
+  const r2 = new Float64Array(N); // sum(ddx[n,d]*x[n,d], d)
+  const r3 = new Float64Array(N); // sum(dout[n,d]*y[n,d], d)
+  const r4 = new Float64Array(D); // sum(ddx[n,d]*dout[n,d]*rrms[n], n)
+  const r5 = new Float64Array(N); // stored(rrms[n]^3*sum(ddx[n,d]*x[n,d], d))
+  const r6 = new Float64Array(D); // sum(dout[n,d]*x[n,d]*stored(rrms[n]^3*sum(ddx[n,d']*x[n,d'], d')), n)
+
+  // one pass over memory for sum(ddx[n,d]*dout[n,d]*w[d], d), sum(ddw[d]*dout[n,d]*x[n,d], d), sum(ddx[n,d]*x[n,d], d), sum(dout[n,d]*y[n,d], d), sum(ddx[n,d]*dout[n,d]*rrms[n], n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      let r2_n = r2[n]!;
+      let r2_n1 = r2[n + 1]!;
+      let r2_n2 = r2[n + 2]!;
+      let r2_n3 = r2[n + 3]!;
+      let r3_n = r3[n]!;
+      let r3_n1 = r3[n + 1]!;
+      let r3_n2 = r3[n + 2]!;
+      let r3_n3 = r3[n + 3]!;
+      const rrms_n = rrms[n]!;
+      const rrms_n1 = rrms[n + 1]!;
+      const rrms_n2 = rrms[n + 2]!;
+      const rrms_n3 = rrms[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const w_d = w[d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const gg_dw_d = gg_dw[d]!;
+        const x_n_d = x[n * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const x_n2_d = x[(n + 2) * D + d]!;
+        const x_n3_d = x[(n + 3) * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const y_n2_d = y[(n + 2) * D + d]!;
+        const y_n3_d = y[(n + 3) * D + d]!;
+        r_n += gg_dx_n_d * dout_n_d * w_d;
+        r_n1 += gg_dx_n1_d * dout_n1_d * w_d;
+        r_n2 += gg_dx_n2_d * dout_n2_d * w_d;
+        r_n3 += gg_dx_n3_d * dout_n3_d * w_d;
+        r1_n += gg_dw_d * dout_n_d * x_n_d;
+        r1_n1 += gg_dw_d * dout_n1_d * x_n1_d;
+        r1_n2 += gg_dw_d * dout_n2_d * x_n2_d;
+        r1_n3 += gg_dw_d * dout_n3_d * x_n3_d;
+        r2_n += gg_dx_n_d * x_n_d;
+        r2_n1 += gg_dx_n1_d * x_n1_d;
+        r2_n2 += gg_dx_n2_d * x_n2_d;
+        r2_n3 += gg_dx_n3_d * x_n3_d;
+        r3_n += dout_n_d * y_n_d;
+        r3_n1 += dout_n1_d * y_n1_d;
+        r3_n2 += dout_n2_d * y_n2_d;
+        r3_n3 += dout_n3_d * y_n3_d;
+        r4[d] =
+          r4[d]! +
+          (gg_dx_n_d * dout_n_d * rrms_n +
+            gg_dx_n1_d * dout_n1_d * rrms_n1 +
+            gg_dx_n2_d * dout_n2_d * rrms_n2 +
+            gg_dx_n3_d * dout_n3_d * rrms_n3);
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+      r2[n] = r2_n;
+      r2[n + 1] = r2_n1;
+      r2[n + 2] = r2_n2;
+      r2[n + 3] = r2_n3;
+      r3[n] = r3_n;
+      r3[n + 1] = r3_n1;
+      r3[n + 2] = r3_n2;
+      r3[n + 3] = r3_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
+      let r2_n = r2[n]!;
+      let r3_n = r3[n]!;
+      const rrms_n = rrms[n]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const w_d = w[d]!;
+        const gg_dw_d = gg_dw[d]!;
+        const x_n_d = x[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        r_n += gg_dx_n_d * dout_n_d * w_d;
+        r1_n += gg_dw_d * dout_n_d * x_n_d;
+        r2_n += gg_dx_n_d * x_n_d;
+        r3_n += dout_n_d * y_n_d;
+        r4[d] = r4[d]! + gg_dx_n_d * dout_n_d * rrms_n;
+      }
+
+      r[n] = r_n;
+      r1[n] = r1_n;
+      r2[n] = r2_n;
+      r3[n] = r3_n;
+    }
+  }
+
+  // one pass over memory for rrms[n]^3*sum(ddx[n,d]*x[n,d], d) (stored once, not recomputed by later passes)
+  {
+    for (let n = 0; n < N; n++) {
+      const rrms_n = rrms[n]!;
+      const r2_n = r2[n]!;
+      r5[n] = rrms_n * rrms_n * rrms_n * r2_n;
+    }
+  }
+
+  // one pass over memory for sum(dout[n,d]*x[n,d]*stored(rrms[n]^3*sum(ddx[n,d']*x[n,d'], d')), n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const r5_n = r5[n]!;
+      const r5_n1 = r5[n + 1]!;
+      const r5_n2 = r5[n + 2]!;
+      const r5_n3 = r5[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const x_n2_d = x[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const x_n3_d = x[(n + 3) * D + d]!;
+        r6[d] =
+          r6[d]! +
+          (dout_n_d * x_n_d * r5_n +
+            dout_n1_d * x_n1_d * r5_n1 +
+            dout_n2_d * x_n2_d * r5_n2 +
+            dout_n3_d * x_n3_d * r5_n3);
+      }
+    }
+
+    for (; n < N; n++) {
+      const r5_n = r5[n]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        r6[d] = r6[d]! + dout_n_d * x_n_d * r5_n;
+      }
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = rrms[n]*(3*rrms[n]^3*x[n,d]*sum(ddx[n,d']*x[n,d'], d')*sum(dout[n,d']*y[n,d'], d') + D^2*ddw[d]*dout[n,d] - D*rrms[n]^2*x[n,d]*sum(ddx[n,d']*dout[n,d']*w[d'], d') - D*rrms[n]^2*x[n,d]*sum(ddw[d']*dout[n,d']*x[n,d'], d') - D*dout[n,d]*rrms[n]^2*w[d]*sum(ddx[n,d']*x[n,d'], d') - D*ddx[n,d]*rrms[n]*sum(dout[n,d']*y[n,d'], d'))/D^2
+  // derived from the naive backward by inlining, then sum-factor, distribute ×2, share-reduction, factor-common
+  // ddout[n,d] = rrms[n]*(D*ddw[d]*x[n,d] + D*ddx[n,d]*w[d] - rrms[n]*y[n,d]*sum(ddx[n,d']*x[n,d'], d'))/D
+  // derived from the naive backward by inlining, then sum-factor, factor-common, fold-product
+  {
+    const ddout_per_d = new Float64Array(D * 2); // ddout_ddw = D*ddw[d]; ddout_w = D*w[d]
+    for (let d = 0; d < D; d++) {
+      const gg_dw_d = gg_dw[d]!;
+      const w_d = w[d]!;
+      ddout_per_d[d * 2] = D * gg_dw_d;
+      ddout_per_d[d * 2 + 1] = D * w_d;
+    }
+
+    for (let n = 0; n < N; n++) {
+      const rrms_n = rrms[n]!;
+      const dx_x =
+        -((rrms[n]! * rrms[n]! * rrms[n]! * r1[n]!) / D) +
+        (3 * Math.pow(rrms[n]!, 4) * r2[n]! * r3[n]!) / (D * D) -
+        (rrms[n]! * rrms[n]! * rrms[n]! * r[n]!) / D;
+      const dx_dout = -((rrms[n]! * rrms[n]! * rrms[n]! * r2[n]!) / D);
+      const dx_ddx = -((rrms[n]! * rrms[n]! * r3[n]!) / D);
+      const ddout_rrms_r2 = -(rrms[n]! * r2[n]!);
+      const ddout_rrms = rrms[n]! / D;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const w_d = w[d]!;
+        const gg_dw_d = gg_dw[d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const ddout_ddw_d = ddout_per_d[d * 2]!;
+        const ddout_w_d = ddout_per_d[d * 2 + 1]!;
+        const y_n_d = y[n * D + d]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const w_d1 = w[d + 1]!;
+        const gg_dw_d1 = gg_dw[d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const ddout_ddw_d1 = ddout_per_d[(d + 1) * 2]!;
+        const ddout_w_d1 = ddout_per_d[(d + 1) * 2 + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const w_d2 = w[d + 2]!;
+        const gg_dw_d2 = gg_dw[d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const ddout_ddw_d2 = ddout_per_d[(d + 2) * 2]!;
+        const ddout_w_d2 = ddout_per_d[(d + 2) * 2 + 1]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const w_d3 = w[d + 3]!;
+        const gg_dw_d3 = gg_dw[d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const ddout_ddw_d3 = ddout_per_d[(d + 3) * 2]!;
+        const ddout_w_d3 = ddout_per_d[(d + 3) * 2 + 1]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        dx[n * D + d] = dx_x * x_n_d + dout_n_d * (dx_dout * w_d + gg_dw_d * rrms_n) + gg_dx_n_d * dx_ddx;
+        ddout[n * D + d] = ddout_rrms * (ddout_ddw_d * x_n_d + gg_dx_n_d * ddout_w_d + ddout_rrms_r2 * y_n_d);
+        dx[n * D + d + 1] = dx_x * x_n_d1 + dout_n_d1 * (dx_dout * w_d1 + gg_dw_d1 * rrms_n) + gg_dx_n_d1 * dx_ddx;
+        ddout[n * D + d + 1] = ddout_rrms * (ddout_ddw_d1 * x_n_d1 + gg_dx_n_d1 * ddout_w_d1 + ddout_rrms_r2 * y_n_d1);
+        dx[n * D + d + 2] = dx_x * x_n_d2 + dout_n_d2 * (dx_dout * w_d2 + gg_dw_d2 * rrms_n) + gg_dx_n_d2 * dx_ddx;
+        ddout[n * D + d + 2] = ddout_rrms * (ddout_ddw_d2 * x_n_d2 + gg_dx_n_d2 * ddout_w_d2 + ddout_rrms_r2 * y_n_d2);
+        dx[n * D + d + 3] = dx_x * x_n_d3 + dout_n_d3 * (dx_dout * w_d3 + gg_dw_d3 * rrms_n) + gg_dx_n_d3 * dx_ddx;
+        ddout[n * D + d + 3] = ddout_rrms * (ddout_ddw_d3 * x_n_d3 + gg_dx_n_d3 * ddout_w_d3 + ddout_rrms_r2 * y_n_d3);
+      }
+
+      for (; d < D; d++) {
+        const x_n_d = x[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const w_d = w[d]!;
+        const gg_dw_d = gg_dw[d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const ddout_ddw_d = ddout_per_d[d * 2]!;
+        const ddout_w_d = ddout_per_d[d * 2 + 1]!;
+        const y_n_d = y[n * D + d]!;
+        dx[n * D + d] = dx_x * x_n_d + dout_n_d * (dx_dout * w_d + gg_dw_d * rrms_n) + gg_dx_n_d * dx_ddx;
+        ddout[n * D + d] = ddout_rrms * (ddout_ddw_d * x_n_d + gg_dx_n_d * ddout_w_d + ddout_rrms_r2 * y_n_d);
+      }
+    }
+  }
+
+  // dw[d] = sum(ddx[n,d]*dout[n,d]*rrms[n], n) - sum(dout[n,d]*rrms[n]^3*x[n,d]*sum(ddx[n,d']*x[n,d'], d'), n)/D
+  // derived from the naive backward by inlining, then sum-factor ×2, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
+  {
+    const dw_inv = -(1 / D);
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const r4_d = r4[d]!;
+      const r6_d = r6[d]!;
+      const r4_d1 = r4[d + 1]!;
+      const r6_d1 = r6[d + 1]!;
+      const r4_d2 = r4[d + 2]!;
+      const r6_d2 = r6[d + 2]!;
+      const r4_d3 = r4[d + 3]!;
+      const r6_d3 = r6[d + 3]!;
+      dw[d] = r4_d + dw_inv * r6_d;
+      dw[d + 1] = r4_d1 + dw_inv * r6_d1;
+      dw[d + 2] = r4_d2 + dw_inv * r6_d2;
+      dw[d + 3] = r4_d3 + dw_inv * r6_d3;
+    }
+
+    for (; d < D; d++) {
+      const r4_d = r4[d]!;
+      const r6_d = r6[d]!;
+      dw[d] = r4_d + dw_inv * r6_d;
+    }
+  }
+
+  return { dx: dx, dw: dw, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("rmsnorm: " + name + " must be a positive integer, got " + String(value));
@@ -448,4 +1031,10 @@ function checkCache(cache: RmsnormCache): void {
   checkArray(cache.values.ms, N, "cache.values.ms");
   checkArray(cache.values.rrms, N, "cache.values.rrms");
   checkArray(cache.values.y, N * D, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

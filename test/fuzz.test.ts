@@ -46,9 +46,15 @@ const work = mkdtempSync(join(root, "test/.out/fuzz-"));
 
 type Outcome<C = Compiled> = { kind: "built"; compiled: C } | { kind: "spec-error" };
 
+/** How many cases have been compiled: one in `DOUBLE_EVERY` also derives the double backward. */
+let attempts = 0;
+/** The double backward costs several times the rest of a build: it is fuzzed on a share of the cases. */
+const DOUBLE_EVERY = 4;
+
 /** Compiles; a SpecError is an accepted outcome, anything else is rethrown with the spec attached. */
 async function attempt(spec: unknown, format = false): Promise<Outcome> {
-  return settled(() => compile(spec, { source: "fuzz.json", format }), spec);
+  const doubleBackward = attempts++ % DOUBLE_EVERY === 0;
+  return settled(() => compile(spec, { source: "fuzz.json", format, doubleBackward }), spec);
 }
 
 /** The derivation alone (parse, reverse mode, simplification, each checked): no schedule, no module. */

@@ -25,6 +25,7 @@ const STAGES: readonly (readonly string[])[] = [
   ["schedule/"],
   ["stats.ts"],
   ["emit/"],
+  ["double.ts"], // the double backward through the stages above; the driver calls it
   ["driver.ts"],
   ["explain/"],
 ];

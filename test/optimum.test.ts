@@ -146,3 +146,30 @@ describe("fused kernels reach the optimum", () => {
     expect(f.reductions.filter((r) => r.expr.startsWith("sum(do[i,f]*v[")).length).toBe(1);
   });
 });
+
+describe("fused double backward kernels (CONTRACT §4.6)", () => {
+  const double = async (name: string) => (await stats(name)).double!;
+
+  it("batchnorm: one pass for the per-feature reductions, one pass writing dx and ddout, no temporary of the input's size", async () => {
+    const d = await double("batchnorm");
+    const f = d.fused;
+    expect(f.passesOverLargest).toBe(2);
+    expect(f.largeTemporaries).toBe(0);
+    expect(f.transcendentalsPerElement).toBe(0);
+    // every reduction is per feature (over N), and they share one pass
+    expect(f.reductions.length).toBeGreaterThan(0);
+    for (const r of f.reductions) expect(r.over).toEqual(["N"]);
+    const overNxD = f.detail.filter((ps) => ps.loops.join(",") === "N,D");
+    expect(overNxD).toHaveLength(2);
+    expect(overNxD[0]!.computes.every((c) => c.startsWith("sum("))).toBe(true);
+    expect([...overNxD[1]!.computes].sort()).toEqual(["ddout", "dx"]);
+    // the naive double backward, for contrast, stages arrays the size of x
+    expect(d.naive.largeTemporaries).toBeGreaterThan(2);
+  });
+
+  it.each(["layernorm", "softmax", "softmax_xent", "attention"])("%s: no more temporaries the size of the largest tensor than the naive double backward", async (name) => {
+    const d = await double(name);
+    expect(d.fused.largeTemporaries).toBeLessThanOrEqual(d.naive.largeTemporaries);
+    if (name !== "attention") expect(d.fused.largeTemporaries).toBe(0);
+  });
+});

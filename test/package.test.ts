@@ -277,7 +277,7 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l["entry"])).toEqual(["require", "import"]);
     for (const out of lines) {
-      expect(out).toMatchObject({ files: ["tiny.js", "tiny.d.ts"], isSpecError: true, stats: ["spec", "largest", "at", "naive", "fused"] });
+      expect(out).toMatchObject({ files: ["tiny.js", "tiny.d.ts"], isSpecError: true, stats: ["spec", "largest", "at", "naive", "fused", "double"] });
       expect(out["y"]).toBeCloseTo(Math.tanh(0.5), 12);
       expect(out["message"]).toBe(`step 1 "y[n] = tanh(q[n])": unknown name 'q' (not an input, step, constant or size symbol)\n    y[n] = tanh(q[n])\n                ^`);
       // the WebAssembly module of the same spec, through the installed package (wabt assembles it)

@@ -17,6 +17,7 @@ import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
 import type { Stmt } from "../loop/ir.js";
+import { DDOUT, DOUBLE_HELPERS, DOUBLE_OUTPUT_OF, doubleFusedBody, doubleNaiveBody, type DoubleBackward, type ModuleHelpers } from "./double.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -39,6 +40,8 @@ export interface EmitInput {
   readonly backend?: KernelBackend;
   /** More exported statements, put before the helpers (emit/state.ts: CONTRACT §4.5), and whether they call erf. */
   readonly extra?: { readonly statements: readonly (string | StatementStructures)[]; readonly erf: boolean };
+  /** The double backward (CONTRACT §4.6): its kernels are emitted when it is given. */
+  readonly double?: DoubleBackward;
 }
 
 /** The spec's name in PascalCase, the prefix of the module's type names; never starts with a digit (`_1` -> `_1`). */
@@ -209,9 +212,14 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     statements: fusedBody(inp, T, A),
   });
 
+  if (inp.double) statements.push(...doubleStatements(inp, inp.double, T, A, backwardParams[0]!.type as string));
   if (inp.extra) statements.push(...inp.extra.statements);
   statements.push(helpers(p, T, A, usesErf(inp) || inp.extra?.erf === true));
   if (inp.backend) statements.push(await inp.backend.tail());
+  if (inp.double) {
+    const fill = (t: string) => t.replaceAll("@FLOATS@", () => A);
+    statements.push(fill(DOUBLE_HELPERS) + (several ? fill(DOUBLE_OUTPUT_OF) : ""));
+  }
   const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
   const text = file.getFullText();
   // babel's TypeScript parser: the same output as prettier's "typescript" parser on these modules
@@ -219,6 +227,79 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   return inp.format === false ? text : prettier.format(text, { parser: "babel-ts", printWidth: 120 });
 }
 
+/** The module's prologue helpers, for the double kernels (emit/double.ts). */
+const HELPERS: ModuleHelpers = { lengthCode, readsOf, namesFor, disjointCheck };
+
+/** The interfaces and the two kernels of the double backward (CONTRACT §4.6). */
+function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: string, doutType: string): StatementStructures[] {
+  const p = inp.program;
+  const several = p.outputs.length > 1;
+  const diff = p.inputs.filter(isDifferentiable);
+  const ddoutType = several ? `{ ${p.outputs.map((o) => `${o}: ${A}`).join("; ")} }` : A;
+  const p2 = d.derived.program;
+  const params: OptionalKind<ParameterDeclarationStructure>[] = [
+    { name: "gg", type: `Partial<Readonly<${T}Gradients>>` },
+    { name: "dout", type: doutType },
+    { name: "cache", type: `${T}Cache` },
+    { name: "into", type: `${T}DoubleBuffers`, hasQuestionToken: true },
+  ];
+  const results = p2.inputs.flatMap((t, k) => (isDifferentiable(t) ? [{ t, k }] : []));
+  return [
+    {
+      kind: StructureKind.Interface,
+      name: `${T}DoubleGradients`,
+      isExported: true,
+      docs: ["The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout."],
+      properties: [
+        ...diff.map((t) => ({ name: `d${t.name}`, type: A, docs: [`with respect to ${declText(t)}`] })),
+        { name: DDOUT, type: ddoutType, docs: [several ? "with respect to each output's dout, by output name" : "with respect to dout"] },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: `${T}DoubleBuffers`,
+      isExported: true,
+      docs: ["Preallocated arrays for the double backward's results."],
+      properties: [
+        ...diff.map((t) => ({ name: `d${t.name}`, type: A, hasQuestionToken: true })),
+        { name: DDOUT, type: several ? `{ ${p.outputs.map((o) => `${o}?: ${A}`).join("; ")} }` : A, hasQuestionToken: true },
+      ],
+    },
+    {
+      kind: StructureKind.Function,
+      name: "doubleBackwardNaive",
+      isExported: true,
+      docs: [
+        [
+          "The double backward, staged: the first backward's statements it reads, then reverse mode through",
+          "them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward",
+          "(any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).",
+        ].join("\n"),
+      ],
+      parameters: params,
+      returnType: `${T}DoubleGradients`,
+      statements: doubleNaiveBody(p, d, HELPERS, A),
+    },
+    {
+      kind: StructureKind.Function,
+      name: "doubleBackwardFused",
+      isExported: true,
+      docs: [
+        [
+          "The fused double backward derived by backpass (it reads the cache, dout and gg only):",
+          "",
+          ...results.map(({ t, k }) => (d.staged.staged[k] ? `  d${declText(t)}: staged, as in the naive kernel` : `  d${declText(t)} = ${show(p2, d.fused.gradients[k]!)}`)),
+          "",
+          `${d.schedule.passes.length} pass${d.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
+          ...(d.limit ? ["", `Every gradient is computed the staged way, as in the naive kernel: ${commentText(d.limit)}.`] : []),
+        ].join("\n"),
+      ],
+      parameters: params,
+      returnType: `${T}DoubleGradients`,
+      statements: doubleFusedBody(p, d, HELPERS, A, inp.log),
+    },
+  ];
+}
 /** The doc comment's lines on gradients computed the staged way, with the work that decided it. */
 function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
   if (!staged?.part) return [];
@@ -484,8 +565,9 @@ function kindNote(t: TensorDecl): string {
 }
 
 /** Whether a kernel of the module calls erf (a function Math does not have). */
-export function usesErf(inp: Pick<EmitInput, "program" | "backward" | "schedule">): boolean {
+export function usesErf(inp: Pick<EmitInput, "program" | "backward" | "schedule" | "double">): boolean {
   const all = [...inp.program.steps.map((s) => s.rhs), ...inp.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...inp.schedule.gradients];
+  if (inp.double) all.push(...inp.double.derived.program.steps.map((s) => s.rhs), ...inp.double.backward.blocks.flatMap((b) => b.statements.map((st) => st.expr)), ...inp.double.schedule.gradients);
   const isErf = (x: Expr) => x.kind === "call" && x.fn === "erf";
   // a where's comparison operands are not children: look into them too
   const deep = (x: Expr): boolean => contains(x, (y) => isErf(y) || (y.kind === "where" && (deep(y.left) || deep(y.right))));

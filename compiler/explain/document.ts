@@ -19,6 +19,8 @@ import { shapeOf, type Program } from "../ir/program.js";
 import type { KernelStats } from "../stats.js";
 import { latex, latexName, latexTogether } from "./latex.js";
 import { markdownCode, markdownCodeLine, markdownText } from "../escape.js";
+import { doubleSection } from "./double.js";
+import type { DoubleBackward } from "../emit/double.js";
 
 /** The LaTeX of a tensor's element with its declared indices: `\mathrm{xmu}_{n,d}`. */
 function element(name: string, indices: readonly string[], grad = false): string {
@@ -158,6 +160,8 @@ export function explainMarkdown(c: Explained): string {
   out.push("| --- | --- | --- | --- |");
   for (const r of c.stats.fused.reductions) out.push(`| ${markdownCode(r.expr)} | [${r.shape.join(",")}] | ${r.over.join(", ")} | ${r.into} |`);
   if (c.stats.fused.reductions.length === 0) out.push("| (none) | | | |");
+  const double = (c as { readonly double?: DoubleBackward }).double;
+  if (double) out.push("", ...doubleSection(p, double, costTable));
   void shapeOf;
   out.push(...inferenceSection(c));
   return `${out.join("\n")}\n`;

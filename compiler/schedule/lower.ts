@@ -272,8 +272,10 @@ export function ownTemporaries(e: Expr, indices: readonly string[]): { node: Exp
  * with `delta(v, f(R))`, `v` an index of the target, is a scatter: the target zeroed, then `+=` at `f`.
  */
 export function assignLoop(p: Program, outer: Names, target: string, t: TensorDecl, indices: readonly string[], expr: Expr): Stmt[] {
-  // the nest is a scope of its own: its counters are the spec's letters wherever they are free
-  const names = { ...outer, namer: outer.namer.child() };
+  // the nest is a scope of its own: its counters are the spec's letters wherever they are free (a
+  // scalar target has no loop around it, so its locals are declared in the kernel's scope: they take
+  // their names from the kernel's namer, or a second scalar statement would declare them again)
+  const names = { ...outer, namer: indices.length ? outer.namer.child() : outer.namer };
   void t;
   const scatter = scatterOf(expr, indices, p.sizeOf);
   if (scatter) return scatterLoop(p, names, target, indices, scatter);

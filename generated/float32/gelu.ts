@@ -322,6 +322,510 @@ export function backwardFused(dout: Float32Array, cache: GeluCache, into?: Parti
   return { dx: dx };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface GeluDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface GeluDoubleBuffers {
+  dx?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<GeluGradients>>,
+  dout: Float32Array,
+  cache: GeluCache,
+  into?: GeluDoubleBuffers,
+): GeluDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  const u = cache.values.u;
+  const t = cache.values.t;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.u, cache.values.t, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.u", "cache.values.t", "cache.values.y"],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dt = new Float32Array(N * D);
+  const du = new Float32Array(N * D);
+  // step 5: dt[n,d] = 0.5*dout[n,d]*x[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt[n * D + d] = 0.5 * dout[n * D + d]! * x[n * D + d]!;
+    }
+  }
+
+  // step 6: du[n,d] = dt[n,d]*(1 - t[n,d]^2)
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      du[n * D + d] = dt[n * D + d]! * (1 - t[n * D + d]! * t[n * D + d]!);
+    }
+  }
+
+  // step 8 reversed: dx[n,d] = dx_1[n,d] + dx_2[n,d]
+  // ddx_1[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_1[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+  // ddx_2[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_2[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+
+  // step 7 reversed: dx_2[n,d] = 0.7978845608028654*du[n,d]*(1 + 0.13414500000000001*x[n,d]^2)
+  // dx1[n,d] = 0.21406444881780076*ddx_2[n,d]*du[n,d]*x[n,d]
+  //   local derivative ∂/∂x[n,d] = 0.21406444881780076*du[n,d]*x[n,d]
+  const dx1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx1[n * D + d] = 0.21406444881780076 * gg_dx[n * D + d]! * du[n * D + d]! * x[n * D + d]!;
+    }
+  }
+
+  // ddu[n,d] = 0.7978845608028654*ddx_2[n,d]*(1 + 0.13414500000000001*x[n,d]^2)
+  //   local derivative ∂/∂du[n,d] = 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)
+  const ddu = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddu[n * D + d] =
+        0.7978845608028654 * gg_dx[n * D + d]! * (1 + 0.13414500000000001 * (x[n * D + d]! * x[n * D + d]!));
+    }
+  }
+
+  // step 6 reversed: du[n,d] = dt[n,d]*(1 - t[n,d]^2)
+  // dt1[n,d] = -2*ddu[n,d]*dt[n,d]*t[n,d]
+  //   local derivative ∂/∂t[n,d] = -2*dt[n,d]*t[n,d]
+  const dt1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt1[n * D + d] = -2 * ddu[n * D + d]! * dt[n * D + d]! * t[n * D + d]!;
+    }
+  }
+
+  // ddt[n,d] = ddu[n,d]*(1 - t[n,d]^2)
+  //   local derivative ∂/∂dt[n,d] = 1 - t[n,d]^2
+  const ddt = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddt[n * D + d] = ddu[n * D + d]! * (1 - t[n * D + d]! * t[n * D + d]!);
+    }
+  }
+
+  // step 5 reversed: dt[n,d] = 0.5*dout[n,d]*x[n,d]
+  // dx2[n,d] = 0.5*ddt[n,d]*dout[n,d]
+  //   local derivative ∂/∂x[n,d] = 0.5*dout[n,d]
+  const dx2 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = 0.5 * ddt[n * D + d]! * dout[n * D + d]!;
+    }
+  }
+
+  // ddout1[n,d] = 0.5*ddt[n,d]*x[n,d]
+  //   local derivative ∂/∂dout[n,d] = 0.5*x[n,d]
+  const ddout1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout1[n * D + d] = 0.5 * ddt[n * D + d]! * x[n * D + d]!;
+    }
+  }
+
+  // step 4 reversed: dx_1[n,d] = 0.5*dout[n,d]*(1 + t[n,d])
+  // ddout2[n,d] = 0.5*ddx_1[n,d]*(1 + t[n,d])
+  //   local derivative ∂/∂dout[n,d] = 0.5*(1 + t[n,d])
+  const ddout2 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout2[n * D + d] = 0.5 * gg_dx[n * D + d]! * (1 + t[n * D + d]!);
+    }
+  }
+
+  // dt2[n,d] = 0.5*ddx_1[n,d]*dout[n,d]
+  //   local derivative ∂/∂t[n,d] = 0.5*dout[n,d]
+  const dt2 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt2[n * D + d] = 0.5 * gg_dx[n * D + d]! * dout[n * D + d]!;
+    }
+  }
+
+  // step 2 reversed: t[n,d] = tanh(u[n,d])
+  // dt[n,d] = dt1[n,d] + dt2[n,d]
+  const dt3 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dt3[n * D + d] = dt1[n * D + d]! + dt2[n * D + d]!;
+    }
+  }
+
+  // du[n,d] = dt[n,d]*(1 - t[n,d]^2)
+  //   local derivative ∂/∂u[n,d] = 1 - t[n,d]^2
+  const du1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      du1[n * D + d] = dt3[n * D + d]! * (1 - t[n * D + d]! * t[n * D + d]!);
+    }
+  }
+
+  // step 1 reversed: u[n,d] = 0.7978845608028654 * (x[n,d] + 0.044715 * x[n,d]^3)
+  // dx3[n,d] = 0.7978845608028654*du[n,d]*(1 + 0.13414500000000001*x[n,d]^2)
+  //   local derivative ∂/∂x[n,d] = 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)
+  const dx3 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx3[n * D + d] =
+        0.7978845608028654 * du1[n * D + d]! * (1 + 0.13414500000000001 * (x[n * D + d]! * x[n * D + d]!));
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,d] = dx1[n,d] + dx2[n,d] + dx3[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]! + dx3[n * D + d]!;
+    }
+  }
+
+  // ddout[n,d] = ddout1[n,d] + ddout2[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] = ddout1[n * D + d]! + ddout2[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = ddx[n,d]*dout[n,d]*(1 - t[n,d]^2)*(0.3989422804014327*(1 + 0.13414500000000001*x[n,d]^2) + 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)*(0.5 - 0.7978845608028654*t[n,d]*x[n,d]*(1 + 0.13414500000000001*x[n,d]^2)) + 0.10703222440890038*x[n,d]^2)
+ *   ddout[n,d] = ddx[n,d]*(0.5*(1 + t[n,d]) + 0.3989422804014327*x[n,d]*(1 + 0.13414500000000001*x[n,d]^2)*(1 - t[n,d]^2))
+ *
+ * 1 pass; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<GeluGradients>>,
+  dout: Float32Array,
+  cache: GeluCache,
+  into?: GeluDoubleBuffers,
+): GeluDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  const t = cache.values.t;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.u, cache.values.t, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.u", "cache.values.t", "cache.values.y"],
+    );
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = ddx[n,d]*dout[n,d]*(1 - t[n,d]^2)*(0.3989422804014327*(1 + 0.13414500000000001*x[n,d]^2) + 0.7978845608028654*(1 + 0.13414500000000001*x[n,d]^2)*(0.5 - 0.7978845608028654*t[n,d]*x[n,d]*(1 + 0.13414500000000001*x[n,d]^2)) + 0.10703222440890038*x[n,d]^2)
+  // derived from the naive backward by inlining, then factor-common ×2
+  // ddout[n,d] = ddx[n,d]*(0.5*(1 + t[n,d]) + 0.3989422804014327*x[n,d]*(1 + 0.13414500000000001*x[n,d]^2)*(1 - t[n,d]^2))
+  // derived from the naive backward by inlining, then factor-common
+  {
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const t_n_d1 = t[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const t_n_d2 = t[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const t_n_d3 = t[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const t_n1_d = t[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
+        const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
+        const t_n1_d1 = t[(n + 1) * D + d + 1]!;
+        const x_n1_d1 = x[(n + 1) * D + d + 1]!;
+        const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
+        const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
+        const t_n1_d2 = t[(n + 1) * D + d + 2]!;
+        const x_n1_d2 = x[(n + 1) * D + d + 2]!;
+        const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
+        const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const t_n1_d3 = t[(n + 1) * D + d + 3]!;
+        const x_n1_d3 = x[(n + 1) * D + d + 3]!;
+        dx[n * D + d] =
+          gg_dx_n_d *
+          dout_n_d *
+          (1 - t_n_d * t_n_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d * x_n_d)) *
+              (0.5 - 0.7978845608028654 * (t_n_d * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)))) +
+            0.10703222440890038 * (x_n_d * x_n_d));
+        ddout[n * D + d] =
+          gg_dx_n_d *
+          (0.5 * (1 + t_n_d) +
+            0.3989422804014327 * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) * (1 - t_n_d * t_n_d));
+        dx[n * D + d + 1] =
+          gg_dx_n_d1 *
+          dout_n_d1 *
+          (1 - t_n_d1 * t_n_d1) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) *
+              (0.5 - 0.7978845608028654 * (t_n_d1 * x_n_d1 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)))) +
+            0.10703222440890038 * (x_n_d1 * x_n_d1));
+        ddout[n * D + d + 1] =
+          gg_dx_n_d1 *
+          (0.5 * (1 + t_n_d1) +
+            0.3989422804014327 * x_n_d1 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) * (1 - t_n_d1 * t_n_d1));
+        dx[n * D + d + 2] =
+          gg_dx_n_d2 *
+          dout_n_d2 *
+          (1 - t_n_d2 * t_n_d2) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) *
+              (0.5 - 0.7978845608028654 * (t_n_d2 * x_n_d2 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)))) +
+            0.10703222440890038 * (x_n_d2 * x_n_d2));
+        ddout[n * D + d + 2] =
+          gg_dx_n_d2 *
+          (0.5 * (1 + t_n_d2) +
+            0.3989422804014327 * x_n_d2 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) * (1 - t_n_d2 * t_n_d2));
+        dx[n * D + d + 3] =
+          gg_dx_n_d3 *
+          dout_n_d3 *
+          (1 - t_n_d3 * t_n_d3) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) *
+              (0.5 - 0.7978845608028654 * (t_n_d3 * x_n_d3 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)))) +
+            0.10703222440890038 * (x_n_d3 * x_n_d3));
+        ddout[n * D + d + 3] =
+          gg_dx_n_d3 *
+          (0.5 * (1 + t_n_d3) +
+            0.3989422804014327 * x_n_d3 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) * (1 - t_n_d3 * t_n_d3));
+        dx[(n + 1) * D + d] =
+          gg_dx_n1_d *
+          dout_n1_d *
+          (1 - t_n1_d * t_n1_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) *
+              (0.5 - 0.7978845608028654 * (t_n1_d * x_n1_d * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)))) +
+            0.10703222440890038 * (x_n1_d * x_n1_d));
+        ddout[(n + 1) * D + d] =
+          gg_dx_n1_d *
+          (0.5 * (1 + t_n1_d) +
+            0.3989422804014327 * x_n1_d * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) * (1 - t_n1_d * t_n1_d));
+        dx[(n + 1) * D + d + 1] =
+          gg_dx_n1_d1 *
+          dout_n1_d1 *
+          (1 - t_n1_d1 * t_n1_d1) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n1_d1 * x_n1_d1)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n1_d1 * x_n1_d1)) *
+              (0.5 - 0.7978845608028654 * (t_n1_d1 * x_n1_d1 * (1 + 0.13414500000000001 * (x_n1_d1 * x_n1_d1)))) +
+            0.10703222440890038 * (x_n1_d1 * x_n1_d1));
+        ddout[(n + 1) * D + d + 1] =
+          gg_dx_n1_d1 *
+          (0.5 * (1 + t_n1_d1) +
+            0.3989422804014327 * x_n1_d1 * (1 + 0.13414500000000001 * (x_n1_d1 * x_n1_d1)) * (1 - t_n1_d1 * t_n1_d1));
+        dx[(n + 1) * D + d + 2] =
+          gg_dx_n1_d2 *
+          dout_n1_d2 *
+          (1 - t_n1_d2 * t_n1_d2) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n1_d2 * x_n1_d2)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n1_d2 * x_n1_d2)) *
+              (0.5 - 0.7978845608028654 * (t_n1_d2 * x_n1_d2 * (1 + 0.13414500000000001 * (x_n1_d2 * x_n1_d2)))) +
+            0.10703222440890038 * (x_n1_d2 * x_n1_d2));
+        ddout[(n + 1) * D + d + 2] =
+          gg_dx_n1_d2 *
+          (0.5 * (1 + t_n1_d2) +
+            0.3989422804014327 * x_n1_d2 * (1 + 0.13414500000000001 * (x_n1_d2 * x_n1_d2)) * (1 - t_n1_d2 * t_n1_d2));
+        dx[(n + 1) * D + d + 3] =
+          gg_dx_n1_d3 *
+          dout_n1_d3 *
+          (1 - t_n1_d3 * t_n1_d3) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n1_d3 * x_n1_d3)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n1_d3 * x_n1_d3)) *
+              (0.5 - 0.7978845608028654 * (t_n1_d3 * x_n1_d3 * (1 + 0.13414500000000001 * (x_n1_d3 * x_n1_d3)))) +
+            0.10703222440890038 * (x_n1_d3 * x_n1_d3));
+        ddout[(n + 1) * D + d + 3] =
+          gg_dx_n1_d3 *
+          (0.5 * (1 + t_n1_d3) +
+            0.3989422804014327 * x_n1_d3 * (1 + 0.13414500000000001 * (x_n1_d3 * x_n1_d3)) * (1 - t_n1_d3 * t_n1_d3));
+      }
+
+      for (; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const t_n1_d = t[(n + 1) * D + d]!;
+        const x_n1_d = x[(n + 1) * D + d]!;
+        dx[n * D + d] =
+          gg_dx_n_d *
+          dout_n_d *
+          (1 - t_n_d * t_n_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d * x_n_d)) *
+              (0.5 - 0.7978845608028654 * (t_n_d * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)))) +
+            0.10703222440890038 * (x_n_d * x_n_d));
+        ddout[n * D + d] =
+          gg_dx_n_d *
+          (0.5 * (1 + t_n_d) +
+            0.3989422804014327 * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) * (1 - t_n_d * t_n_d));
+        dx[(n + 1) * D + d] =
+          gg_dx_n1_d *
+          dout_n1_d *
+          (1 - t_n1_d * t_n1_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) *
+              (0.5 - 0.7978845608028654 * (t_n1_d * x_n1_d * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)))) +
+            0.10703222440890038 * (x_n1_d * x_n1_d));
+        ddout[(n + 1) * D + d] =
+          gg_dx_n1_d *
+          (0.5 * (1 + t_n1_d) +
+            0.3989422804014327 * x_n1_d * (1 + 0.13414500000000001 * (x_n1_d * x_n1_d)) * (1 - t_n1_d * t_n1_d));
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const t_n_d1 = t[n * D + d + 1]!;
+        const x_n_d1 = x[n * D + d + 1]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const t_n_d2 = t[n * D + d + 2]!;
+        const x_n_d2 = x[n * D + d + 2]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const t_n_d3 = t[n * D + d + 3]!;
+        const x_n_d3 = x[n * D + d + 3]!;
+        dx[n * D + d] =
+          gg_dx_n_d *
+          dout_n_d *
+          (1 - t_n_d * t_n_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d * x_n_d)) *
+              (0.5 - 0.7978845608028654 * (t_n_d * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)))) +
+            0.10703222440890038 * (x_n_d * x_n_d));
+        ddout[n * D + d] =
+          gg_dx_n_d *
+          (0.5 * (1 + t_n_d) +
+            0.3989422804014327 * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) * (1 - t_n_d * t_n_d));
+        dx[n * D + d + 1] =
+          gg_dx_n_d1 *
+          dout_n_d1 *
+          (1 - t_n_d1 * t_n_d1) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) *
+              (0.5 - 0.7978845608028654 * (t_n_d1 * x_n_d1 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)))) +
+            0.10703222440890038 * (x_n_d1 * x_n_d1));
+        ddout[n * D + d + 1] =
+          gg_dx_n_d1 *
+          (0.5 * (1 + t_n_d1) +
+            0.3989422804014327 * x_n_d1 * (1 + 0.13414500000000001 * (x_n_d1 * x_n_d1)) * (1 - t_n_d1 * t_n_d1));
+        dx[n * D + d + 2] =
+          gg_dx_n_d2 *
+          dout_n_d2 *
+          (1 - t_n_d2 * t_n_d2) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) *
+              (0.5 - 0.7978845608028654 * (t_n_d2 * x_n_d2 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)))) +
+            0.10703222440890038 * (x_n_d2 * x_n_d2));
+        ddout[n * D + d + 2] =
+          gg_dx_n_d2 *
+          (0.5 * (1 + t_n_d2) +
+            0.3989422804014327 * x_n_d2 * (1 + 0.13414500000000001 * (x_n_d2 * x_n_d2)) * (1 - t_n_d2 * t_n_d2));
+        dx[n * D + d + 3] =
+          gg_dx_n_d3 *
+          dout_n_d3 *
+          (1 - t_n_d3 * t_n_d3) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) *
+              (0.5 - 0.7978845608028654 * (t_n_d3 * x_n_d3 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)))) +
+            0.10703222440890038 * (x_n_d3 * x_n_d3));
+        ddout[n * D + d + 3] =
+          gg_dx_n_d3 *
+          (0.5 * (1 + t_n_d3) +
+            0.3989422804014327 * x_n_d3 * (1 + 0.13414500000000001 * (x_n_d3 * x_n_d3)) * (1 - t_n_d3 * t_n_d3));
+      }
+
+      for (; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const t_n_d = t[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        dx[n * D + d] =
+          gg_dx_n_d *
+          dout_n_d *
+          (1 - t_n_d * t_n_d) *
+          (0.3989422804014327 * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) +
+            0.7978845608028654 *
+              (1 + 0.13414500000000001 * (x_n_d * x_n_d)) *
+              (0.5 - 0.7978845608028654 * (t_n_d * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)))) +
+            0.10703222440890038 * (x_n_d * x_n_d));
+        ddout[n * D + d] =
+          gg_dx_n_d *
+          (0.5 * (1 + t_n_d) +
+            0.3989422804014327 * x_n_d * (1 + 0.13414500000000001 * (x_n_d * x_n_d)) * (1 - t_n_d * t_n_d));
+      }
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("gelu: " + name + " must be a positive integer, got " + String(value));
@@ -431,4 +935,10 @@ function checkCache(cache: GeluCache): void {
   checkArray(cache.values.u, N * D, "cache.values.u");
   checkArray(cache.values.t, N * D, "cache.values.t");
   checkArray(cache.values.y, N * D, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -153,6 +153,133 @@ export function backwardFused(
   return { dx: dx };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface GeluErfDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface GeluErfDoubleBuffers {
+  dx?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<GeluErfGradients>>,
+  dout: Float32Array,
+  cache: GeluErfCache,
+  into?: GeluErfDoubleBuffers,
+): GeluErfDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+
+  // step 2 reversed: dx[n,d] = dout[n,d]*(0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*(1 + erf(x[n,d]/sqrt(2))))
+  // dx[n,d] = ddx[n,d]*(0.5641895835477563*dout[n,d]*(exp(-0.5*x[n,d]^2)/sqrt(2) - x[n,d]^2*exp(-0.5*x[n,d]^2)/sqrt(2)) + 0.5641895835477563*dout[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2))
+  //   local derivative ∂/∂x[n,d] = 0.5641895835477563*dout[n,d]*(exp(-0.5*x[n,d]^2)/sqrt(2) - x[n,d]^2*exp(-0.5*x[n,d]^2)/sqrt(2)) + 0.5641895835477563*dout[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2)
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      const t = Math.exp(-0.5 * (x[n * D + d]! * x[n * D + d]!));
+      dx[n * D + d] =
+        gg_dx[n * D + d]! *
+        (0.5641895835477563 *
+          dout[n * D + d]! *
+          (t / Math.sqrt(2) - (x[n * D + d]! * x[n * D + d]! * t) / Math.sqrt(2)) +
+          (0.5641895835477563 * dout[n * D + d]! * t) / Math.sqrt(2));
+    }
+  }
+
+  // ddout[n,d] = ddx[n,d]*(0.5 + 0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*erf(x[n,d]/sqrt(2)))
+  //   local derivative ∂/∂dout[n,d] = 0.5 + 0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*erf(x[n,d]/sqrt(2))
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] =
+        gg_dx[n * D + d]! *
+        (0.5 +
+          (0.5641895835477563 * x[n * D + d]! * Math.exp(-0.5 * (x[n * D + d]! * x[n * D + d]!))) / Math.sqrt(2) +
+          0.5 * erf(x[n * D + d]! / Math.sqrt(2)));
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = ddx[n,d]*dout[n,d]*exp(-0.5*x[n,d]^2)*(1.1283791670955126 - 0.5641895835477563*x[n,d]^2)/sqrt(2)
+ *   ddout[n,d] = ddx[n,d]*(0.5 + 0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*erf(x[n,d]/sqrt(2)))
+ *
+ * 1 pass; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<GeluErfGradients>>,
+  dout: Float32Array,
+  cache: GeluErfCache,
+  into?: GeluErfDoubleBuffers,
+): GeluErfDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = ddx[n,d]*dout[n,d]*exp(-0.5*x[n,d]^2)*(1.1283791670955126 - 0.5641895835477563*x[n,d]^2)/sqrt(2)
+  // derived from the naive backward by inlining, then distribute ×2, factor-common
+  // ddout[n,d] = ddx[n,d]*(0.5 + 0.5641895835477563*x[n,d]*exp(-0.5*x[n,d]^2)/sqrt(2) + 0.5*erf(x[n,d]/sqrt(2)))
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dx_inv = 1 / Math.sqrt(2);
+    const ddout_inv = 0.5641895835477563 / Math.sqrt(2);
+    for (let n = 0; n < N; n++) {
+      for (let d = 0; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const x_n_d = x[n * D + d]!;
+        dx[n * D + d] =
+          gg_dx_n_d *
+          dx_inv *
+          dout_n_d *
+          Math.exp(-0.5 * (x_n_d * x_n_d)) *
+          (1.1283791670955126 - 0.5641895835477563 * (x_n_d * x_n_d));
+        ddout[n * D + d] =
+          gg_dx_n_d * (0.5 + ddout_inv * x_n_d * Math.exp(-0.5 * (x_n_d * x_n_d)) + 0.5 * erf(dx_inv * x_n_d));
+      }
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("gelu_erf: " + name + " must be a positive integer, got " + String(value));
@@ -281,4 +408,10 @@ function erf(x: number): number {
   for (let n = 80; n >= 1; n--) f = a + n / 2 / f;
   const v = 1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
   return x < 0 ? -v : v;
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -597,6 +597,1049 @@ export function backwardFused(
   return { dx: dx, dgamma: dgamma, dbeta: dbeta };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface GroupnormDoubleGradients {
+  /** with respect to x[b,g,c,s] */
+  dx: Float32Array;
+  /** with respect to gamma[g,c] */
+  dgamma: Float32Array;
+  /** with respect to beta[g,c] */
+  dbeta: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface GroupnormDoubleBuffers {
+  dx?: Float32Array;
+  dgamma?: Float32Array;
+  dbeta?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<GroupnormGradients>>,
+  dout: Float32Array,
+  cache: GroupnormCache,
+  into?: GroupnormDoubleBuffers,
+): GroupnormDoubleGradients {
+  checkCache(cache);
+  const { B, G, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const mu = cache.values.mu;
+  const xmu = cache.values.xmu;
+  const var_ = cache.values.var;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * G * C * S, "dout");
+  const gg_dx = cotangent(gg, "dx", B * G * C * S);
+  const gg_dgamma = cotangent(gg, "dgamma", G * C);
+  const gg_dbeta = cotangent(gg, "dbeta", G * C);
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  const ddout = output(into, "ddout", B * G * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dxhat = new Float32Array(B * G * C * S);
+  const drstd = new Float32Array(B * G);
+  const dvar = new Float32Array(B * G);
+  // step 9: dxhat[b,g,c,s] = dout[b,g,c,s]*gamma[g,c]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxhat[((b * G + g) * C + c) * S + s] = dout[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+        }
+      }
+    }
+  }
+
+  // step 11: drstd[b,g] = sum(dxhat[b,g,c,s]*xmu[b,g,c,s], c, s)
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += dxhat[((b * G + g) * C + c) * S + s]! * xmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      drstd[b * G + g] = acc;
+    }
+  }
+
+  // step 12: dvar[b,g] = -0.5*drstd[b,g]*rstd[b,g]^3
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      dvar[b * G + g] = -0.5 * drstd[b * G + g]! * (rstd[b * G + g]! * rstd[b * G + g]! * rstd[b * G + g]!);
+    }
+  }
+
+  // step 18 reversed: dx[b,g,c,s] = dx_1[b,g,c,s] + dx_2[b,g,c,s]
+  // ddx_1[b,g,c,s] = ddx[b,g,c,s]
+  //   local derivative ∂/∂dx_1[b,g,c,s] = 1
+  // (the same array as ddx[b,g,c,s]: no copy)
+  // ddx_2[b,g,c,s] = ddx[b,g,c,s]
+  //   local derivative ∂/∂dx_2[b,g,c,s] = 1
+  // (the same array as ddx[b,g,c,s]: no copy)
+
+  // step 17 reversed: dx_2[b,g,c,s] = dmu[b,g]/C/S
+  // ddmu[b,g] = sum(ddx_2[b,g,c,s]/C/S, c, s)
+  //   local derivative ∂/∂dmu[b,g] = 1/C/S
+  const ddmu = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += gg_dx[((b * G + g) * C + c) * S + s]! / C / S;
+        }
+      }
+
+      ddmu[b * G + g] = acc;
+    }
+  }
+
+  // step 16 reversed: dmu[b,g] = -sum(dxmu[b,g,c,s], c, s)
+  // ddxmu1[b,g,c,s] = -ddmu[b,g]
+  //   local derivative ∂/∂dxmu[b,g,c,s] = -1
+  const ddxmu1 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddxmu1[((b * G + g) * C + c) * S + s] = -ddmu[b * G + g]!;
+        }
+      }
+    }
+  }
+
+  // step 15 reversed: dx_1[b,g,c,s] = dxmu[b,g,c,s]
+  // ddxmu2[b,g,c,s] = ddx_1[b,g,c,s]
+  //   local derivative ∂/∂dxmu[b,g,c,s] = 1
+  // (the same array as ddx_1[b,g,c,s]: no copy)
+
+  // step 14 reversed: dxmu[b,g,c,s] = dxmu_1[b,g,c,s] + dxmu_2[b,g,c,s]
+  // ddxmu[b,g,c,s] = ddxmu1[b,g,c,s] + ddxmu2[b,g,c,s]
+  const ddxmu = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddxmu[((b * G + g) * C + c) * S + s] =
+            ddxmu1[((b * G + g) * C + c) * S + s]! + gg_dx[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // ddxmu_1[b,g,c,s] = ddxmu[b,g,c,s]
+  //   local derivative ∂/∂dxmu_1[b,g,c,s] = 1
+  // (the same array as ddxmu[b,g,c,s]: no copy)
+  // ddxmu_2[b,g,c,s] = ddxmu[b,g,c,s]
+  //   local derivative ∂/∂dxmu_2[b,g,c,s] = 1
+  // (the same array as ddxmu[b,g,c,s]: no copy)
+
+  // step 13 reversed: dxmu_2[b,g,c,s] = 2*dvar[b,g]*xmu[b,g,c,s]/C/S
+  // dxmu1[b,g,c,s] = 2*ddxmu_2[b,g,c,s]*dvar[b,g]/C/S
+  //   local derivative ∂/∂xmu[b,g,c,s] = 2*dvar[b,g]/C/S
+  const dxmu1 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu1[((b * G + g) * C + c) * S + s] = (2 * ddxmu[((b * G + g) * C + c) * S + s]! * dvar[b * G + g]!) / C / S;
+        }
+      }
+    }
+  }
+
+  // ddvar[b,g] = 2*sum(ddxmu_2[b,g,c,s]*xmu[b,g,c,s]/C/S, c, s)
+  //   local derivative ∂/∂dvar[b,g] = 2*xmu[b,g,c,s]/C/S
+  const ddvar = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += (ddxmu[((b * G + g) * C + c) * S + s]! * xmu[((b * G + g) * C + c) * S + s]!) / C / S;
+        }
+      }
+
+      ddvar[b * G + g] = 2 * acc;
+    }
+  }
+
+  // step 12 reversed: dvar[b,g] = -0.5*drstd[b,g]*rstd[b,g]^3
+  // drstd1[b,g] = -1.5*ddvar[b,g]*drstd[b,g]*rstd[b,g]^2
+  //   local derivative ∂/∂rstd[b,g] = -1.5*drstd[b,g]*rstd[b,g]^2
+  const drstd1 = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      drstd1[b * G + g] = -1.5 * ddvar[b * G + g]! * drstd[b * G + g]! * (rstd[b * G + g]! * rstd[b * G + g]!);
+    }
+  }
+
+  // ddrstd[b,g] = -0.5*ddvar[b,g]*rstd[b,g]^3
+  //   local derivative ∂/∂drstd[b,g] = -0.5*rstd[b,g]^3
+  const ddrstd = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      ddrstd[b * G + g] = -0.5 * ddvar[b * G + g]! * (rstd[b * G + g]! * rstd[b * G + g]! * rstd[b * G + g]!);
+    }
+  }
+
+  // step 11 reversed: drstd[b,g] = sum(dxhat[b,g,c,s]*xmu[b,g,c,s], c, s)
+  // dxmu2[b,g,c,s] = ddrstd[b,g]*dxhat[b,g,c,s]
+  //   local derivative ∂/∂xmu[b,g,c,s] = dxhat[b,g,c,s]
+  const dxmu2 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu2[((b * G + g) * C + c) * S + s] = ddrstd[b * G + g]! * dxhat[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // ddxhat1[b,g,c,s] = ddrstd[b,g]*xmu[b,g,c,s]
+  //   local derivative ∂/∂dxhat[b,g,c,s] = xmu[b,g,c,s]
+  const ddxhat1 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddxhat1[((b * G + g) * C + c) * S + s] = ddrstd[b * G + g]! * xmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // step 10 reversed: dxmu_1[b,g,c,s] = dxhat[b,g,c,s]*rstd[b,g]
+  // drstd2[b,g] = sum(ddxmu_1[b,g,c,s]*dxhat[b,g,c,s], c, s)
+  //   local derivative ∂/∂rstd[b,g] = dxhat[b,g,c,s]
+  const drstd2 = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += ddxmu[((b * G + g) * C + c) * S + s]! * dxhat[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      drstd2[b * G + g] = acc;
+    }
+  }
+
+  // ddxhat2[b,g,c,s] = ddxmu_1[b,g,c,s]*rstd[b,g]
+  //   local derivative ∂/∂dxhat[b,g,c,s] = rstd[b,g]
+  const ddxhat2 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddxhat2[((b * G + g) * C + c) * S + s] = ddxmu[((b * G + g) * C + c) * S + s]! * rstd[b * G + g]!;
+        }
+      }
+    }
+  }
+
+  // step 9 reversed: dxhat[b,g,c,s] = dout[b,g,c,s]*gamma[g,c]
+  // ddxhat[b,g,c,s] = ddxhat1[b,g,c,s] + ddxhat2[b,g,c,s]
+  const ddxhat = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddxhat[((b * G + g) * C + c) * S + s] =
+            ddxhat1[((b * G + g) * C + c) * S + s]! + ddxhat2[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // dgamma[g,c] = sum(ddxhat[b,g,c,s]*dout[b,g,c,s], b, s)
+  //   local derivative ∂/∂gamma[g,c] = dout[b,g,c,s]
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < S; s++) {
+          acc += ddxhat[((b * G + g) * C + c) * S + s]! * dout[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      dgamma[g * C + c] = acc;
+    }
+  }
+
+  // ddout1[b,g,c,s] = ddxhat[b,g,c,s]*gamma[g,c]
+  //   local derivative ∂/∂dout[b,g,c,s] = gamma[g,c]
+  const ddout1 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddout1[((b * G + g) * C + c) * S + s] = ddxhat[((b * G + g) * C + c) * S + s]! * gamma[g * C + c]!;
+        }
+      }
+    }
+  }
+
+  // step 8 reversed: dbeta[g,c] = sum(dout[b,g,c,s], b, s)
+  // ddout2[b,g,c,s] = ddbeta[g,c]
+  //   local derivative ∂/∂dout[b,g,c,s] = 1
+  const ddout2 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddout2[((b * G + g) * C + c) * S + s] = gg_dbeta[g * C + c]!;
+        }
+      }
+    }
+  }
+
+  // step 7 reversed: dgamma[g,c] = sum(dout[b,g,c,s]*xhat[b,g,c,s], b, s)
+  // ddout3[b,g,c,s] = ddgamma[g,c]*xhat[b,g,c,s]
+  //   local derivative ∂/∂dout[b,g,c,s] = xhat[b,g,c,s]
+  const ddout3 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddout3[((b * G + g) * C + c) * S + s] = gg_dgamma[g * C + c]! * xhat[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // dxhat[b,g,c,s] = ddgamma[g,c]*dout[b,g,c,s]
+  //   local derivative ∂/∂xhat[b,g,c,s] = dout[b,g,c,s]
+  const dxhat1 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxhat1[((b * G + g) * C + c) * S + s] = gg_dgamma[g * C + c]! * dout[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // step 5 reversed: xhat[b,g,c,s] = xmu[b,g,c,s] * rstd[b,g]
+  // dxmu3[b,g,c,s] = dxhat[b,g,c,s]*rstd[b,g]
+  //   local derivative ∂/∂xmu[b,g,c,s] = rstd[b,g]
+  const dxmu3 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu3[((b * G + g) * C + c) * S + s] = dxhat1[((b * G + g) * C + c) * S + s]! * rstd[b * G + g]!;
+        }
+      }
+    }
+  }
+
+  // drstd3[b,g] = sum(dxhat[b,g,c,s]*xmu[b,g,c,s], c, s)
+  //   local derivative ∂/∂rstd[b,g] = xmu[b,g,c,s]
+  const drstd3 = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += dxhat1[((b * G + g) * C + c) * S + s]! * xmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      drstd3[b * G + g] = acc;
+    }
+  }
+
+  // step 4 reversed: rstd[b,g] = 1/sqrt(var[b,g] + eps)
+  // drstd[b,g] = drstd1[b,g] + drstd2[b,g] + drstd3[b,g]
+  const drstd4 = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      drstd4[b * G + g] = drstd1[b * G + g]! + drstd2[b * G + g]! + drstd3[b * G + g]!;
+    }
+  }
+
+  // dvar[b,g] = -0.5*drstd[b,g]*rstd[b,g]^3
+  //   local derivative ∂/∂var[b,g] = -0.5*rstd[b,g]^3
+  const dvar1 = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      dvar1[b * G + g] = -0.5 * drstd4[b * G + g]! * (rstd[b * G + g]! * rstd[b * G + g]! * rstd[b * G + g]!);
+    }
+  }
+
+  // step 3 reversed: var[b,g] = mean(xmu[b,g,c,s]^2, c, s)
+  // dxmu4[b,g,c,s] = 2*dvar[b,g]*xmu[b,g,c,s]/C/S
+  //   local derivative ∂/∂xmu[b,g,c,s] = 2*xmu[b,g,c,s]/C/S
+  const dxmu4 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu4[((b * G + g) * C + c) * S + s] = (2 * dvar1[b * G + g]! * xmu[((b * G + g) * C + c) * S + s]!) / C / S;
+        }
+      }
+    }
+  }
+
+  // step 2 reversed: xmu[b,g,c,s] = x[b,g,c,s] - mu[b,g]
+  // dxmu[b,g,c,s] = dxmu1[b,g,c,s] + dxmu2[b,g,c,s] + dxmu3[b,g,c,s] + dxmu4[b,g,c,s]
+  const dxmu = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dxmu[((b * G + g) * C + c) * S + s] =
+            dxmu1[((b * G + g) * C + c) * S + s]! +
+            dxmu2[((b * G + g) * C + c) * S + s]! +
+            dxmu3[((b * G + g) * C + c) * S + s]! +
+            dxmu4[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // dx1[b,g,c,s] = dxmu[b,g,c,s]
+  //   local derivative ∂/∂x[b,g,c,s] = 1
+  // (the same array as dxmu[b,g,c,s]: no copy)
+  // dmu[b,g] = -sum(dxmu[b,g,c,s], c, s)
+  //   local derivative ∂/∂mu[b,g] = -1
+  const dmu = new Float32Array(B * G);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          acc += dxmu[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+
+      dmu[b * G + g] = -acc;
+    }
+  }
+
+  // step 1 reversed: mu[b,g] = mean(x[b,g,c,s], c, s)
+  // dx2[b,g,c,s] = dmu[b,g]/C/S
+  //   local derivative ∂/∂x[b,g,c,s] = 1/C/S
+  const dx2 = new Float32Array(B * G * C * S);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dx2[((b * G + g) * C + c) * S + s] = dmu[b * G + g]! / C / S;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dx[b,g,c,s] = dx1[b,g,c,s] + dx2[b,g,c,s]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          dx[((b * G + g) * C + c) * S + s] =
+            dxmu[((b * G + g) * C + c) * S + s]! + dx2[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  // dbeta[g,c] = 0
+  dbeta.fill(0);
+  // ddout[b,g,c,s] = ddout1[b,g,c,s] + ddout2[b,g,c,s] + ddout3[b,g,c,s]
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < G; g++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          ddout[((b * G + g) * C + c) * S + s] =
+            ddout1[((b * G + g) * C + c) * S + s]! +
+            ddout2[((b * G + g) * C + c) * S + s]! +
+            ddout3[((b * G + g) * C + c) * S + s]!;
+        }
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[b,g,c,s] = rstd[b,g]*(sum(dout[b,g,c',s']*gamma[g,c']*rstd[b,g]*xhat[b,g,c',s']*sum(ddx[b,g,c'',s''], c'', s''), c', s') + sum(ddx[b,g,c',s']*rstd[b,g]*xhat[b,g,c',s']*sum(dout[b,g,c'',s'']*gamma[g,c''], c'', s''), c', s') + C^2*S^2*ddgamma[g,c]*dout[b,g,c,s] + 3*rstd[b,g]*xhat[b,g,c,s]*sum(dout[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s')*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s') + rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s'], c', s')*sum(dout[b,g,c',s']*gamma[g,c'], c', s') - sum(C*S*ddgamma[g,c']*dout[b,g,c',s'], c', s') - C*S*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*dout[b,g,c',s']*gamma[g,c'], c', s') - C*S*xhat[b,g,c,s]*sum(ddgamma[g,c']*dout[b,g,c',s']*xhat[b,g,c',s'], c', s') - C*S*dout[b,g,c,s]*gamma[g,c]*rstd[b,g]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s') - C*S*ddx[b,g,c,s]*rstd[b,g]*sum(dout[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C^2/S^2
+ *   dgamma[g,c] = (C*S*sum(ddx[b,g,c,s]*dout[b,g,c,s]*rstd[b,g], b, s) - sum(dout[b,g,c,s]*rstd[b,g]*sum(ddx[b,g,c',s'], c', s'), b, s) - sum(dout[b,g,c,s]*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s'), b, s))/C/S
+ *   dbeta[g,c] = 0
+ *   ddout[b,g,c,s] = (C*S*ddgamma[g,c]*xhat[b,g,c,s] + C*S*ddbeta[g,c] + C*S*ddx[b,g,c,s]*gamma[g,c]*rstd[b,g] - gamma[g,c]*rstd[b,g]*sum(ddx[b,g,c',s'], c', s') - gamma[g,c]*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s'))/C/S
+ *
+ * 5 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<GroupnormGradients>>,
+  dout: Float32Array,
+  cache: GroupnormCache,
+  into?: GroupnormDoubleBuffers,
+): GroupnormDoubleGradients {
+  checkCache(cache);
+  const { B, G, C, S } = cache.sizes;
+  const gamma = cache.values.gamma;
+  const rstd = cache.values.rstd;
+  const xhat = cache.values.xhat;
+  checkArray(dout, B * G * C * S, "dout");
+  const gg_dx = cotangent(gg, "dx", B * G * C * S);
+  const gg_dgamma = cotangent(gg, "dgamma", G * C);
+  const gg_dbeta = cotangent(gg, "dbeta", G * C);
+  const dx = output(into, "dx", B * G * C * S);
+  const dgamma = output(into, "dgamma", G * C);
+  const dbeta = output(into, "dbeta", G * C);
+  const ddout = output(into, "ddout", B * G * C * S);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dgamma, dbeta, ddout],
+      ["into.dx", "into.dgamma", "into.dbeta", "into.ddout"],
+      [
+        gg_dx,
+        gg_dgamma,
+        gg_dbeta,
+        dout,
+        cache.values.x,
+        cache.values.gamma,
+        cache.values.beta,
+        cache.values.mu,
+        cache.values.xmu,
+        cache.values.var,
+        cache.values.rstd,
+        cache.values.xhat,
+        cache.values.y,
+      ],
+      [
+        "gg.dx",
+        "gg.dgamma",
+        "gg.dbeta",
+        "dout",
+        "cache.values.x",
+        "cache.values.gamma",
+        "cache.values.beta",
+        "cache.values.mu",
+        "cache.values.xmu",
+        "cache.values.var",
+        "cache.values.rstd",
+        "cache.values.xhat",
+        "cache.values.y",
+      ],
+    );
+  const r = new Float64Array(B * G); // sum(ddx[b,g,c,s], c, s)
+  const r1 = new Float64Array(B * G); // stored(rstd[b,g]*sum(ddx[b,g,c,s], c, s))
+  const r2 = new Float64Array(B * G); // sum(dout[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s'], c', s')), c, s)
+  const r3 = new Float64Array(B * G); // sum(dout[b,g,c,s]*gamma[g,c], c, s)
+  const r4 = new Float64Array(B * G); // stored(rstd[b,g]*sum(dout[b,g,c,s]*gamma[g,c], c, s))
+  const r5 = new Float64Array(B * G); // sum(ddx[b,g,c,s]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(dout[b,g,c',s']*gamma[g,c'], c', s')), c, s)
+  const r6 = new Float64Array(B * G); // sum(dout[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s)
+  const r7 = new Float64Array(B * G); // sum(ddx[b,g,c,s]*xhat[b,g,c,s], c, s)
+  const r8 = new Float64Array(B * G); // sum(C*S*ddgamma[g,c]*dout[b,g,c,s], c, s)
+  const r9 = new Float64Array(B * G); // sum(ddx[b,g,c,s]*dout[b,g,c,s]*gamma[g,c], c, s)
+  const r10 = new Float64Array(B * G); // sum(ddgamma[g,c]*dout[b,g,c,s]*xhat[b,g,c,s], c, s)
+  const r11 = new Float64Array(B * G); // stored(rstd[b,g]*sum(ddx[b,g,c,s]*xhat[b,g,c,s], c, s))
+  const r12 = new Float64Array(G * C); // sum(dout[b,g,c,s]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s')), b, s)
+  const r13 = new Float64Array(G * C); // sum(ddx[b,g,c,s]*dout[b,g,c,s]*rstd[b,g], b, s)
+  const r14 = new Float64Array(G * C); // sum(dout[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s'], c', s')), b, s)
+
+  // one pass over memory for sum(ddx[b,g,c,s], c, s), sum(dout[b,g,c,s]*gamma[g,c], c, s), sum(dout[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s], c, s), sum(ddx[b,g,c,s]*xhat[b,g,c,s], c, s), sum(C*S*ddgamma[g,c]*dout[b,g,c,s], c, s), sum(ddx[b,g,c,s]*dout[b,g,c,s]*gamma[g,c], c, s), sum(ddgamma[g,c]*dout[b,g,c,s]*xhat[b,g,c,s], c, s), sum(ddx[b,g,c,s]*dout[b,g,c,s]*rstd[b,g], b, s)
+  {
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        let c = 0;
+        for (; c + 4 <= C; c += 4) {
+          let r_b_g = r[b * G + g]!;
+          let r3_b_g = r3[b * G + g]!;
+          let r6_b_g = r6[b * G + g]!;
+          let r7_b_g = r7[b * G + g]!;
+          let r8_b_g = r8[b * G + g]!;
+          let r9_b_g = r9[b * G + g]!;
+          let r10_b_g = r10[b * G + g]!;
+          let r13_g_c = r13[g * C + c]!;
+          let r13_g_c1 = r13[g * C + c + 1]!;
+          let r13_g_c2 = r13[g * C + c + 2]!;
+          let r13_g_c3 = r13[g * C + c + 3]!;
+          const gamma_g_c = gamma[g * C + c]!;
+          const gamma_g_c1 = gamma[g * C + c + 1]!;
+          const gamma_g_c2 = gamma[g * C + c + 2]!;
+          const gamma_g_c3 = gamma[g * C + c + 3]!;
+          const gg_dgamma_g_c = gg_dgamma[g * C + c]!;
+          const gg_dgamma_g_c1 = gg_dgamma[g * C + c + 1]!;
+          const gg_dgamma_g_c2 = gg_dgamma[g * C + c + 2]!;
+          const gg_dgamma_g_c3 = gg_dgamma[g * C + c + 3]!;
+          const rstd_b_g = rstd[b * G + g]!;
+          for (let s = 0; s < S; s++) {
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            const gg_dx_b_g_c1_s = gg_dx[((b * G + g) * C + c + 1) * S + s]!;
+            const gg_dx_b_g_c2_s = gg_dx[((b * G + g) * C + c + 2) * S + s]!;
+            const gg_dx_b_g_c3_s = gg_dx[((b * G + g) * C + c + 3) * S + s]!;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c1_s = dout[((b * G + g) * C + c + 1) * S + s]!;
+            const dout_b_g_c2_s = dout[((b * G + g) * C + c + 2) * S + s]!;
+            const dout_b_g_c3_s = dout[((b * G + g) * C + c + 3) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c1_s = xhat[((b * G + g) * C + c + 1) * S + s]!;
+            const xhat_b_g_c2_s = xhat[((b * G + g) * C + c + 2) * S + s]!;
+            const xhat_b_g_c3_s = xhat[((b * G + g) * C + c + 3) * S + s]!;
+            r_b_g += gg_dx_b_g_c_s + gg_dx_b_g_c1_s + gg_dx_b_g_c2_s + gg_dx_b_g_c3_s;
+            r3_b_g +=
+              dout_b_g_c_s * gamma_g_c +
+              dout_b_g_c1_s * gamma_g_c1 +
+              dout_b_g_c2_s * gamma_g_c2 +
+              dout_b_g_c3_s * gamma_g_c3;
+            r6_b_g +=
+              dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s +
+              dout_b_g_c1_s * gamma_g_c1 * xhat_b_g_c1_s +
+              dout_b_g_c2_s * gamma_g_c2 * xhat_b_g_c2_s +
+              dout_b_g_c3_s * gamma_g_c3 * xhat_b_g_c3_s;
+            r7_b_g +=
+              gg_dx_b_g_c_s * xhat_b_g_c_s +
+              gg_dx_b_g_c1_s * xhat_b_g_c1_s +
+              gg_dx_b_g_c2_s * xhat_b_g_c2_s +
+              gg_dx_b_g_c3_s * xhat_b_g_c3_s;
+            r8_b_g +=
+              C * S * gg_dgamma_g_c * dout_b_g_c_s +
+              C * S * gg_dgamma_g_c1 * dout_b_g_c1_s +
+              C * S * gg_dgamma_g_c2 * dout_b_g_c2_s +
+              C * S * gg_dgamma_g_c3 * dout_b_g_c3_s;
+            r9_b_g +=
+              gg_dx_b_g_c_s * dout_b_g_c_s * gamma_g_c +
+              gg_dx_b_g_c1_s * dout_b_g_c1_s * gamma_g_c1 +
+              gg_dx_b_g_c2_s * dout_b_g_c2_s * gamma_g_c2 +
+              gg_dx_b_g_c3_s * dout_b_g_c3_s * gamma_g_c3;
+            r10_b_g +=
+              gg_dgamma_g_c * dout_b_g_c_s * xhat_b_g_c_s +
+              gg_dgamma_g_c1 * dout_b_g_c1_s * xhat_b_g_c1_s +
+              gg_dgamma_g_c2 * dout_b_g_c2_s * xhat_b_g_c2_s +
+              gg_dgamma_g_c3 * dout_b_g_c3_s * xhat_b_g_c3_s;
+            r13_g_c += gg_dx_b_g_c_s * dout_b_g_c_s * rstd_b_g;
+            r13_g_c1 += gg_dx_b_g_c1_s * dout_b_g_c1_s * rstd_b_g;
+            r13_g_c2 += gg_dx_b_g_c2_s * dout_b_g_c2_s * rstd_b_g;
+            r13_g_c3 += gg_dx_b_g_c3_s * dout_b_g_c3_s * rstd_b_g;
+          }
+
+          r[b * G + g] = r_b_g;
+          r3[b * G + g] = r3_b_g;
+          r6[b * G + g] = r6_b_g;
+          r7[b * G + g] = r7_b_g;
+          r8[b * G + g] = r8_b_g;
+          r9[b * G + g] = r9_b_g;
+          r10[b * G + g] = r10_b_g;
+          r13[g * C + c] = r13_g_c;
+          r13[g * C + c + 1] = r13_g_c1;
+          r13[g * C + c + 2] = r13_g_c2;
+          r13[g * C + c + 3] = r13_g_c3;
+        }
+
+        for (; c < C; c++) {
+          let r_b_g = r[b * G + g]!;
+          let r3_b_g = r3[b * G + g]!;
+          let r6_b_g = r6[b * G + g]!;
+          let r7_b_g = r7[b * G + g]!;
+          let r8_b_g = r8[b * G + g]!;
+          let r9_b_g = r9[b * G + g]!;
+          let r10_b_g = r10[b * G + g]!;
+          let r13_g_c = r13[g * C + c]!;
+          const gamma_g_c = gamma[g * C + c]!;
+          const gg_dgamma_g_c = gg_dgamma[g * C + c]!;
+          const rstd_b_g = rstd[b * G + g]!;
+          for (let s = 0; s < S; s++) {
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            r_b_g += gg_dx_b_g_c_s;
+            r3_b_g += dout_b_g_c_s * gamma_g_c;
+            r6_b_g += dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s;
+            r7_b_g += gg_dx_b_g_c_s * xhat_b_g_c_s;
+            r8_b_g += C * S * gg_dgamma_g_c * dout_b_g_c_s;
+            r9_b_g += gg_dx_b_g_c_s * dout_b_g_c_s * gamma_g_c;
+            r10_b_g += gg_dgamma_g_c * dout_b_g_c_s * xhat_b_g_c_s;
+            r13_g_c += gg_dx_b_g_c_s * dout_b_g_c_s * rstd_b_g;
+          }
+
+          r[b * G + g] = r_b_g;
+          r3[b * G + g] = r3_b_g;
+          r6[b * G + g] = r6_b_g;
+          r7[b * G + g] = r7_b_g;
+          r8[b * G + g] = r8_b_g;
+          r9[b * G + g] = r9_b_g;
+          r10[b * G + g] = r10_b_g;
+          r13[g * C + c] = r13_g_c;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for rstd[b,g]*sum(ddx[b,g,c,s], c, s) (stored once, not recomputed by later passes), rstd[b,g]*sum(dout[b,g,c,s]*gamma[g,c], c, s) (stored once, not recomputed by later passes), rstd[b,g]*sum(ddx[b,g,c,s]*xhat[b,g,c,s], c, s) (stored once, not recomputed by later passes)
+  {
+    let b = 0;
+    for (; b + 4 <= B; b += 4) {
+      for (let g = 0; g < G; g++) {
+        const rstd_b_g = rstd[b * G + g]!;
+        const r_b_g = r[b * G + g]!;
+        const r3_b_g = r3[b * G + g]!;
+        const r7_b_g = r7[b * G + g]!;
+        const rstd_b1_g = rstd[(b + 1) * G + g]!;
+        const r_b1_g = r[(b + 1) * G + g]!;
+        const r3_b1_g = r3[(b + 1) * G + g]!;
+        const r7_b1_g = r7[(b + 1) * G + g]!;
+        const rstd_b2_g = rstd[(b + 2) * G + g]!;
+        const r_b2_g = r[(b + 2) * G + g]!;
+        const r3_b2_g = r3[(b + 2) * G + g]!;
+        const r7_b2_g = r7[(b + 2) * G + g]!;
+        const rstd_b3_g = rstd[(b + 3) * G + g]!;
+        const r_b3_g = r[(b + 3) * G + g]!;
+        const r3_b3_g = r3[(b + 3) * G + g]!;
+        const r7_b3_g = r7[(b + 3) * G + g]!;
+        r1[b * G + g] = rstd_b_g * r_b_g;
+        r4[b * G + g] = rstd_b_g * r3_b_g;
+        r11[b * G + g] = rstd_b_g * r7_b_g;
+        r1[(b + 1) * G + g] = rstd_b1_g * r_b1_g;
+        r4[(b + 1) * G + g] = rstd_b1_g * r3_b1_g;
+        r11[(b + 1) * G + g] = rstd_b1_g * r7_b1_g;
+        r1[(b + 2) * G + g] = rstd_b2_g * r_b2_g;
+        r4[(b + 2) * G + g] = rstd_b2_g * r3_b2_g;
+        r11[(b + 2) * G + g] = rstd_b2_g * r7_b2_g;
+        r1[(b + 3) * G + g] = rstd_b3_g * r_b3_g;
+        r4[(b + 3) * G + g] = rstd_b3_g * r3_b3_g;
+        r11[(b + 3) * G + g] = rstd_b3_g * r7_b3_g;
+      }
+    }
+
+    for (; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        const rstd_b_g = rstd[b * G + g]!;
+        const r_b_g = r[b * G + g]!;
+        const r3_b_g = r3[b * G + g]!;
+        const r7_b_g = r7[b * G + g]!;
+        r1[b * G + g] = rstd_b_g * r_b_g;
+        r4[b * G + g] = rstd_b_g * r3_b_g;
+        r11[b * G + g] = rstd_b_g * r7_b_g;
+      }
+    }
+  }
+
+  // one pass over memory for sum(dout[b,g,c,s]*gamma[g,c]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s'], c', s')), c, s), sum(ddx[b,g,c,s]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(dout[b,g,c',s']*gamma[g,c'], c', s')), c, s), sum(dout[b,g,c,s]*xhat[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s')), b, s), sum(dout[b,g,c,s]*stored(rstd[b,g]*sum(ddx[b,g,c',s'], c', s')), b, s)
+  {
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        let c = 0;
+        for (; c + 4 <= C; c += 4) {
+          let r2_b_g = r2[b * G + g]!;
+          let r5_b_g = r5[b * G + g]!;
+          let r12_g_c = r12[g * C + c]!;
+          let r12_g_c1 = r12[g * C + c + 1]!;
+          let r12_g_c2 = r12[g * C + c + 2]!;
+          let r12_g_c3 = r12[g * C + c + 3]!;
+          let r14_g_c = r14[g * C + c]!;
+          let r14_g_c1 = r14[g * C + c + 1]!;
+          let r14_g_c2 = r14[g * C + c + 2]!;
+          let r14_g_c3 = r14[g * C + c + 3]!;
+          const gamma_g_c = gamma[g * C + c]!;
+          const r1_b_g = r1[b * G + g]!;
+          const gamma_g_c1 = gamma[g * C + c + 1]!;
+          const gamma_g_c2 = gamma[g * C + c + 2]!;
+          const gamma_g_c3 = gamma[g * C + c + 3]!;
+          const r4_b_g = r4[b * G + g]!;
+          const r11_b_g = r11[b * G + g]!;
+          for (let s = 0; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c1_s = dout[((b * G + g) * C + c + 1) * S + s]!;
+            const xhat_b_g_c1_s = xhat[((b * G + g) * C + c + 1) * S + s]!;
+            const dout_b_g_c2_s = dout[((b * G + g) * C + c + 2) * S + s]!;
+            const xhat_b_g_c2_s = xhat[((b * G + g) * C + c + 2) * S + s]!;
+            const dout_b_g_c3_s = dout[((b * G + g) * C + c + 3) * S + s]!;
+            const xhat_b_g_c3_s = xhat[((b * G + g) * C + c + 3) * S + s]!;
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            const gg_dx_b_g_c1_s = gg_dx[((b * G + g) * C + c + 1) * S + s]!;
+            const gg_dx_b_g_c2_s = gg_dx[((b * G + g) * C + c + 2) * S + s]!;
+            const gg_dx_b_g_c3_s = gg_dx[((b * G + g) * C + c + 3) * S + s]!;
+            r2_b_g +=
+              dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s * r1_b_g +
+              dout_b_g_c1_s * gamma_g_c1 * xhat_b_g_c1_s * r1_b_g +
+              dout_b_g_c2_s * gamma_g_c2 * xhat_b_g_c2_s * r1_b_g +
+              dout_b_g_c3_s * gamma_g_c3 * xhat_b_g_c3_s * r1_b_g;
+            r5_b_g +=
+              gg_dx_b_g_c_s * xhat_b_g_c_s * r4_b_g +
+              gg_dx_b_g_c1_s * xhat_b_g_c1_s * r4_b_g +
+              gg_dx_b_g_c2_s * xhat_b_g_c2_s * r4_b_g +
+              gg_dx_b_g_c3_s * xhat_b_g_c3_s * r4_b_g;
+            r12_g_c += dout_b_g_c_s * xhat_b_g_c_s * r11_b_g;
+            r12_g_c1 += dout_b_g_c1_s * xhat_b_g_c1_s * r11_b_g;
+            r12_g_c2 += dout_b_g_c2_s * xhat_b_g_c2_s * r11_b_g;
+            r12_g_c3 += dout_b_g_c3_s * xhat_b_g_c3_s * r11_b_g;
+            r14_g_c += dout_b_g_c_s * r1_b_g;
+            r14_g_c1 += dout_b_g_c1_s * r1_b_g;
+            r14_g_c2 += dout_b_g_c2_s * r1_b_g;
+            r14_g_c3 += dout_b_g_c3_s * r1_b_g;
+          }
+
+          r2[b * G + g] = r2_b_g;
+          r5[b * G + g] = r5_b_g;
+          r12[g * C + c] = r12_g_c;
+          r12[g * C + c + 1] = r12_g_c1;
+          r12[g * C + c + 2] = r12_g_c2;
+          r12[g * C + c + 3] = r12_g_c3;
+          r14[g * C + c] = r14_g_c;
+          r14[g * C + c + 1] = r14_g_c1;
+          r14[g * C + c + 2] = r14_g_c2;
+          r14[g * C + c + 3] = r14_g_c3;
+        }
+
+        for (; c < C; c++) {
+          let r2_b_g = r2[b * G + g]!;
+          let r5_b_g = r5[b * G + g]!;
+          let r12_g_c = r12[g * C + c]!;
+          let r14_g_c = r14[g * C + c]!;
+          const gamma_g_c = gamma[g * C + c]!;
+          const r1_b_g = r1[b * G + g]!;
+          const r4_b_g = r4[b * G + g]!;
+          const r11_b_g = r11[b * G + g]!;
+          for (let s = 0; s < S; s++) {
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            r2_b_g += dout_b_g_c_s * gamma_g_c * xhat_b_g_c_s * r1_b_g;
+            r5_b_g += gg_dx_b_g_c_s * xhat_b_g_c_s * r4_b_g;
+            r12_g_c += dout_b_g_c_s * xhat_b_g_c_s * r11_b_g;
+            r14_g_c += dout_b_g_c_s * r1_b_g;
+          }
+
+          r2[b * G + g] = r2_b_g;
+          r5[b * G + g] = r5_b_g;
+          r12[g * C + c] = r12_g_c;
+          r14[g * C + c] = r14_g_c;
+        }
+      }
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[b,g,c,s] = rstd[b,g]*(sum(dout[b,g,c',s']*gamma[g,c']*rstd[b,g]*xhat[b,g,c',s']*sum(ddx[b,g,c'',s''], c'', s''), c', s') + sum(ddx[b,g,c',s']*rstd[b,g]*xhat[b,g,c',s']*sum(dout[b,g,c'',s'']*gamma[g,c''], c'', s''), c', s') + C^2*S^2*ddgamma[g,c]*dout[b,g,c,s] + 3*rstd[b,g]*xhat[b,g,c,s]*sum(dout[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s')*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s') + rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s'], c', s')*sum(dout[b,g,c',s']*gamma[g,c'], c', s') - sum(C*S*ddgamma[g,c']*dout[b,g,c',s'], c', s') - C*S*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*dout[b,g,c',s']*gamma[g,c'], c', s') - C*S*xhat[b,g,c,s]*sum(ddgamma[g,c']*dout[b,g,c',s']*xhat[b,g,c',s'], c', s') - C*S*dout[b,g,c,s]*gamma[g,c]*rstd[b,g]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s') - C*S*ddx[b,g,c,s]*rstd[b,g]*sum(dout[b,g,c',s']*gamma[g,c']*xhat[b,g,c',s'], c', s'))/C^2/S^2
+  // derived from the naive backward by inlining, then sum-factor ×14, distribute ×21, sum-linear ×11, sum-invariant, expand-definitions, share-reduction ×3, factor-common, fold-product ×4, merge-sums, split-by-partner
+  // ddout[b,g,c,s] = (C*S*ddgamma[g,c]*xhat[b,g,c,s] + C*S*ddbeta[g,c] + C*S*ddx[b,g,c,s]*gamma[g,c]*rstd[b,g] - gamma[g,c]*rstd[b,g]*sum(ddx[b,g,c',s'], c', s') - gamma[g,c]*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s'))/C/S
+  // derived from the naive backward by inlining, then unfold-product, sum-factor ×3, distribute ×6, sum-linear, expand-definitions, share-reduction, factor-common, fold-product ×2
+  {
+    for (let b = 0; b < B; b++) {
+      for (let g = 0; g < G; g++) {
+        const dx_offset =
+          (rstd[b * G + g]! * r5[b * G + g]!) / (C * C) / (S * S) -
+          (rstd[b * G + g]! * r8[b * G + g]!) / (C * C) / (S * S) +
+          (rstd[b * G + g]! * r2[b * G + g]!) / (C * C) / (S * S);
+        const dx_xhat =
+          (3 * (rstd[b * G + g]! * rstd[b * G + g]!) * r6[b * G + g]! * r7[b * G + g]!) / (C * C) / (S * S) -
+          (rstd[b * G + g]! * rstd[b * G + g]! * r9[b * G + g]!) / C / S -
+          (rstd[b * G + g]! * r10[b * G + g]!) / C / S +
+          (rstd[b * G + g]! * rstd[b * G + g]! * r[b * G + g]! * r3[b * G + g]!) / (C * C) / (S * S);
+        const dx_ddx = -((rstd[b * G + g]! * rstd[b * G + g]! * r6[b * G + g]!) / C / S);
+        for (let c = 0; c < C; c++) {
+          const dx_dout =
+            -((gamma[g * C + c]! * (rstd[b * G + g]! * rstd[b * G + g]!) * r7[b * G + g]!) / C / S) +
+            gg_dgamma[g * C + c]! * rstd[b * G + g]!;
+          const ddout_xhat = gg_dgamma[g * C + c]! - (gamma[g * C + c]! * rstd[b * G + g]! * r7[b * G + g]!) / C / S;
+          const ddout_offset = gg_dbeta[g * C + c]! - (gamma[g * C + c]! * rstd[b * G + g]! * r[b * G + g]!) / C / S;
+          const ddout_ddx = gamma[g * C + c]! * rstd[b * G + g]!;
+          let s = 0;
+          for (; s + 4 <= S; s += 4) {
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const gg_dx_b_g_c_s1 = gg_dx[((b * G + g) * C + c) * S + s + 1]!;
+            const dout_b_g_c_s1 = dout[((b * G + g) * C + c) * S + s + 1]!;
+            const xhat_b_g_c_s1 = xhat[((b * G + g) * C + c) * S + s + 1]!;
+            const gg_dx_b_g_c_s2 = gg_dx[((b * G + g) * C + c) * S + s + 2]!;
+            const dout_b_g_c_s2 = dout[((b * G + g) * C + c) * S + s + 2]!;
+            const xhat_b_g_c_s2 = xhat[((b * G + g) * C + c) * S + s + 2]!;
+            const gg_dx_b_g_c_s3 = gg_dx[((b * G + g) * C + c) * S + s + 3]!;
+            const dout_b_g_c_s3 = dout[((b * G + g) * C + c) * S + s + 3]!;
+            const xhat_b_g_c_s3 = xhat[((b * G + g) * C + c) * S + s + 3]!;
+            dx[((b * G + g) * C + c) * S + s] =
+              dx_offset + gg_dx_b_g_c_s * dx_ddx + dx_dout * dout_b_g_c_s + dx_xhat * xhat_b_g_c_s;
+            ddout[((b * G + g) * C + c) * S + s] = ddout_offset + gg_dx_b_g_c_s * ddout_ddx + ddout_xhat * xhat_b_g_c_s;
+            dx[((b * G + g) * C + c) * S + s + 1] =
+              dx_offset + gg_dx_b_g_c_s1 * dx_ddx + dx_dout * dout_b_g_c_s1 + dx_xhat * xhat_b_g_c_s1;
+            ddout[((b * G + g) * C + c) * S + s + 1] =
+              ddout_offset + gg_dx_b_g_c_s1 * ddout_ddx + ddout_xhat * xhat_b_g_c_s1;
+            dx[((b * G + g) * C + c) * S + s + 2] =
+              dx_offset + gg_dx_b_g_c_s2 * dx_ddx + dx_dout * dout_b_g_c_s2 + dx_xhat * xhat_b_g_c_s2;
+            ddout[((b * G + g) * C + c) * S + s + 2] =
+              ddout_offset + gg_dx_b_g_c_s2 * ddout_ddx + ddout_xhat * xhat_b_g_c_s2;
+            dx[((b * G + g) * C + c) * S + s + 3] =
+              dx_offset + gg_dx_b_g_c_s3 * dx_ddx + dx_dout * dout_b_g_c_s3 + dx_xhat * xhat_b_g_c_s3;
+            ddout[((b * G + g) * C + c) * S + s + 3] =
+              ddout_offset + gg_dx_b_g_c_s3 * ddout_ddx + ddout_xhat * xhat_b_g_c_s3;
+          }
+
+          for (; s < S; s++) {
+            const gg_dx_b_g_c_s = gg_dx[((b * G + g) * C + c) * S + s]!;
+            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            dx[((b * G + g) * C + c) * S + s] =
+              dx_offset + gg_dx_b_g_c_s * dx_ddx + dx_dout * dout_b_g_c_s + dx_xhat * xhat_b_g_c_s;
+            ddout[((b * G + g) * C + c) * S + s] = ddout_offset + gg_dx_b_g_c_s * ddout_ddx + ddout_xhat * xhat_b_g_c_s;
+          }
+        }
+      }
+    }
+  }
+
+  // one pass over memory for dgamma, dbeta
+  // dgamma[g,c] = (C*S*sum(ddx[b,g,c,s]*dout[b,g,c,s]*rstd[b,g], b, s) - sum(dout[b,g,c,s]*rstd[b,g]*sum(ddx[b,g,c',s'], c', s'), b, s) - sum(dout[b,g,c,s]*rstd[b,g]*xhat[b,g,c,s]*sum(ddx[b,g,c',s']*xhat[b,g,c',s'], c', s'), b, s))/C/S
+  // derived from the naive backward by inlining, then sum-factor ×6, distribute ×5, sum-linear ×3, distribute-in-sum, expand-definitions, share-reduction, factor-common ×2, fold-product, merge-sums, keep-cheapest
+  // dbeta[g,c] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dgamma_part = -(1 / C / S);
+    let g = 0;
+    for (; g + 2 <= G; g += 2) {
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const r13_g_c = r13[g * C + c]!;
+        const r12_g_c = r12[g * C + c]!;
+        const r14_g_c = r14[g * C + c]!;
+        const r13_g_c1 = r13[g * C + c + 1]!;
+        const r12_g_c1 = r12[g * C + c + 1]!;
+        const r14_g_c1 = r14[g * C + c + 1]!;
+        const r13_g_c2 = r13[g * C + c + 2]!;
+        const r12_g_c2 = r12[g * C + c + 2]!;
+        const r14_g_c2 = r14[g * C + c + 2]!;
+        const r13_g_c3 = r13[g * C + c + 3]!;
+        const r12_g_c3 = r12[g * C + c + 3]!;
+        const r14_g_c3 = r14[g * C + c + 3]!;
+        const r13_g1_c = r13[(g + 1) * C + c]!;
+        const r12_g1_c = r12[(g + 1) * C + c]!;
+        const r14_g1_c = r14[(g + 1) * C + c]!;
+        const r13_g1_c1 = r13[(g + 1) * C + c + 1]!;
+        const r12_g1_c1 = r12[(g + 1) * C + c + 1]!;
+        const r14_g1_c1 = r14[(g + 1) * C + c + 1]!;
+        const r13_g1_c2 = r13[(g + 1) * C + c + 2]!;
+        const r12_g1_c2 = r12[(g + 1) * C + c + 2]!;
+        const r14_g1_c2 = r14[(g + 1) * C + c + 2]!;
+        const r13_g1_c3 = r13[(g + 1) * C + c + 3]!;
+        const r12_g1_c3 = r12[(g + 1) * C + c + 3]!;
+        const r14_g1_c3 = r14[(g + 1) * C + c + 3]!;
+        dgamma[g * C + c] = r13_g_c + dgamma_part * r12_g_c + dgamma_part * r14_g_c;
+        dbeta[g * C + c] = 0;
+        dgamma[g * C + c + 1] = r13_g_c1 + dgamma_part * r12_g_c1 + dgamma_part * r14_g_c1;
+        dbeta[g * C + c + 1] = 0;
+        dgamma[g * C + c + 2] = r13_g_c2 + dgamma_part * r12_g_c2 + dgamma_part * r14_g_c2;
+        dbeta[g * C + c + 2] = 0;
+        dgamma[g * C + c + 3] = r13_g_c3 + dgamma_part * r12_g_c3 + dgamma_part * r14_g_c3;
+        dbeta[g * C + c + 3] = 0;
+        dgamma[(g + 1) * C + c] = r13_g1_c + dgamma_part * r12_g1_c + dgamma_part * r14_g1_c;
+        dbeta[(g + 1) * C + c] = 0;
+        dgamma[(g + 1) * C + c + 1] = r13_g1_c1 + dgamma_part * r12_g1_c1 + dgamma_part * r14_g1_c1;
+        dbeta[(g + 1) * C + c + 1] = 0;
+        dgamma[(g + 1) * C + c + 2] = r13_g1_c2 + dgamma_part * r12_g1_c2 + dgamma_part * r14_g1_c2;
+        dbeta[(g + 1) * C + c + 2] = 0;
+        dgamma[(g + 1) * C + c + 3] = r13_g1_c3 + dgamma_part * r12_g1_c3 + dgamma_part * r14_g1_c3;
+        dbeta[(g + 1) * C + c + 3] = 0;
+      }
+
+      for (; c < C; c++) {
+        const r13_g_c = r13[g * C + c]!;
+        const r12_g_c = r12[g * C + c]!;
+        const r14_g_c = r14[g * C + c]!;
+        const r13_g1_c = r13[(g + 1) * C + c]!;
+        const r12_g1_c = r12[(g + 1) * C + c]!;
+        const r14_g1_c = r14[(g + 1) * C + c]!;
+        dgamma[g * C + c] = r13_g_c + dgamma_part * r12_g_c + dgamma_part * r14_g_c;
+        dbeta[g * C + c] = 0;
+        dgamma[(g + 1) * C + c] = r13_g1_c + dgamma_part * r12_g1_c + dgamma_part * r14_g1_c;
+        dbeta[(g + 1) * C + c] = 0;
+      }
+    }
+
+    for (; g < G; g++) {
+      let c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const r13_g_c = r13[g * C + c]!;
+        const r12_g_c = r12[g * C + c]!;
+        const r14_g_c = r14[g * C + c]!;
+        const r13_g_c1 = r13[g * C + c + 1]!;
+        const r12_g_c1 = r12[g * C + c + 1]!;
+        const r14_g_c1 = r14[g * C + c + 1]!;
+        const r13_g_c2 = r13[g * C + c + 2]!;
+        const r12_g_c2 = r12[g * C + c + 2]!;
+        const r14_g_c2 = r14[g * C + c + 2]!;
+        const r13_g_c3 = r13[g * C + c + 3]!;
+        const r12_g_c3 = r12[g * C + c + 3]!;
+        const r14_g_c3 = r14[g * C + c + 3]!;
+        dgamma[g * C + c] = r13_g_c + dgamma_part * r12_g_c + dgamma_part * r14_g_c;
+        dbeta[g * C + c] = 0;
+        dgamma[g * C + c + 1] = r13_g_c1 + dgamma_part * r12_g_c1 + dgamma_part * r14_g_c1;
+        dbeta[g * C + c + 1] = 0;
+        dgamma[g * C + c + 2] = r13_g_c2 + dgamma_part * r12_g_c2 + dgamma_part * r14_g_c2;
+        dbeta[g * C + c + 2] = 0;
+        dgamma[g * C + c + 3] = r13_g_c3 + dgamma_part * r12_g_c3 + dgamma_part * r14_g_c3;
+        dbeta[g * C + c + 3] = 0;
+      }
+
+      for (; c < C; c++) {
+        const r13_g_c = r13[g * C + c]!;
+        const r12_g_c = r12[g * C + c]!;
+        const r14_g_c = r14[g * C + c]!;
+        dgamma[g * C + c] = r13_g_c + dgamma_part * r12_g_c + dgamma_part * r14_g_c;
+        dbeta[g * C + c] = 0;
+      }
+    }
+  }
+
+  return { dx: dx, dgamma: dgamma, dbeta: dbeta, ddout: ddout };
+}
+
 /** The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them. */
 export interface GroupnormState {
   /** running_mean[g], initially 0 */
@@ -1301,4 +2344,10 @@ function checkCache(cache: GroupnormCache): void {
   checkArray(cache.values.rstd, B * G, "cache.values.rstd");
   checkArray(cache.values.xhat, B * G * C * S, "cache.values.xhat");
   checkArray(cache.values.y, B * G * C * S, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -208,6 +208,249 @@ export function backwardFused(dout: Float32Array, cache: HuberCache, into?: Part
   return { dp: dp };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface HuberDoubleGradients {
+  /** with respect to p[n,d] */
+  dp: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface HuberDoubleBuffers {
+  dp?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<HuberGradients>>,
+  dout: Float32Array,
+  cache: HuberCache,
+  into?: HuberDoubleBuffers,
+): HuberDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const delta = cache.constants.delta;
+  const r = cache.values.r;
+  checkArray(dout, 1, "dout");
+  const gg_dp = cotangent(gg, "dp", N * D);
+  const dp = output(into, "dp", N * D);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dp, ddout],
+      ["into.dp", "into.ddout"],
+      [gg_dp, dout, cache.values.p, cache.values.t, cache.values.r, cache.values.h, cache.values.loss],
+      ["gg.dp", "dout", "cache.values.p", "cache.values.t", "cache.values.r", "cache.values.h", "cache.values.loss"],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dh = new Float32Array(N * D);
+  // step 4: dh[n,d] = dout[]/D/N
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dh[n * D + d] = dout[0]! / D / N;
+    }
+  }
+
+  // step 6 reversed: dp[n,d] = dr[n,d]
+  // ddr[n,d] = ddp[n,d]
+  //   local derivative ∂/∂dr[n,d] = 1
+  // (the same array as ddp[n,d]: no copy)
+
+  // step 5 reversed: dr[n,d] = dh[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d]))
+  // dr[n,d] = ddr[n,d]*dh[n,d]*where(abs(r[n,d]) <= delta, 1, 0)
+  //   local derivative ∂/∂r[n,d] = dh[n,d]*where(abs(r[n,d]) <= delta, 1, 0)
+  const dr = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dr[n * D + d] = gg_dp[n * D + d]! * dh[n * D + d]! * (Math.abs(r[n * D + d]!) <= delta ? 1 : 0);
+    }
+  }
+
+  // ddh[n,d] = ddr[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d]))
+  //   local derivative ∂/∂dh[n,d] = where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d]))
+  const ddh = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddh[n * D + d] =
+        gg_dp[n * D + d]! * (Math.abs(r[n * D + d]!) <= delta ? r[n * D + d]! : delta * Math.sign(r[n * D + d]!));
+    }
+  }
+
+  // step 4 reversed: dh[n,d] = dout[]/D/N
+  // ddout = sum(ddh[n,d]/D/N, d, n)
+  //   local derivative ∂/∂dout[] = 1/D/N
+  let acc = 0;
+  for (let d = 0; d < D; d++) {
+    for (let n = 0; n < N; n++) {
+      acc += ddh[n * D + d]! / D / N;
+    }
+  }
+
+  ddout[0] = acc;
+
+  // step 1 reversed: r[n,d] = p[n,d] - t[n,d]
+  // dp[n,d] = dr[n,d]
+  //   local derivative ∂/∂p[n,d] = 1
+  for (let n1 = 0; n1 < N; n1++) {
+    for (let d1 = 0; d1 < D; d1++) {
+      dp[n1 * D + d1] = dr[n1 * D + d1]!;
+    }
+  }
+
+  return { dp: dp, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dp[n,d] = ddp[n,d]*dout[]*where(abs(r[n,d]) <= delta, 1, 0)/D/N
+ *   ddout = sum(ddp[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d])), d, n)/D/N
+ *
+ * 3 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<HuberGradients>>,
+  dout: Float32Array,
+  cache: HuberCache,
+  into?: HuberDoubleBuffers,
+): HuberDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const delta = cache.constants.delta;
+  const r = cache.values.r;
+  checkArray(dout, 1, "dout");
+  const gg_dp = cotangent(gg, "dp", N * D);
+  const dp = output(into, "dp", N * D);
+  const ddout = output(into, "ddout", 1);
+  if (into !== undefined)
+    checkDisjoint(
+      [dp, ddout],
+      ["into.dp", "into.ddout"],
+      [gg_dp, dout, cache.values.p, cache.values.t, cache.values.r, cache.values.h, cache.values.loss],
+      ["gg.dp", "dout", "cache.values.p", "cache.values.t", "cache.values.r", "cache.values.h", "cache.values.loss"],
+    );
+  const r1 = new Float64Array(1); // sum(ddp[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d])), d, n)
+
+  // one pass over memory for sum(ddp[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d])), d, n)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r11 = r1[0]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        const gg_dp_n1_d = gg_dp[(n + 1) * D + d]!;
+        const r_n1_d = r[(n + 1) * D + d]!;
+        const gg_dp_n2_d = gg_dp[(n + 2) * D + d]!;
+        const r_n2_d = r[(n + 2) * D + d]!;
+        const gg_dp_n3_d = gg_dp[(n + 3) * D + d]!;
+        const r_n3_d = r[(n + 3) * D + d]!;
+        r11 +=
+          gg_dp_n_d * (Math.abs(r_n_d) <= delta ? r_n_d : delta * Math.sign(r_n_d)) +
+          gg_dp_n1_d * (Math.abs(r_n1_d) <= delta ? r_n1_d : delta * Math.sign(r_n1_d)) +
+          gg_dp_n2_d * (Math.abs(r_n2_d) <= delta ? r_n2_d : delta * Math.sign(r_n2_d)) +
+          gg_dp_n3_d * (Math.abs(r_n3_d) <= delta ? r_n3_d : delta * Math.sign(r_n3_d));
+      }
+
+      r1[0] = r11;
+    }
+
+    for (; n < N; n++) {
+      let r11 = r1[0]!;
+      for (let d = 0; d < D; d++) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        r11 += gg_dp_n_d * (Math.abs(r_n_d) <= delta ? r_n_d : delta * Math.sign(r_n_d));
+      }
+
+      r1[0] = r11;
+    }
+  }
+
+  // dp[n,d] = ddp[n,d]*dout[]*where(abs(r[n,d]) <= delta, 1, 0)/D/N
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    const dp_dout = dout[0]! / D / N;
+    let n = 0;
+    for (; n + 2 <= N; n += 2) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        const gg_dp_n_d1 = gg_dp[n * D + d + 1]!;
+        const r_n_d1 = r[n * D + d + 1]!;
+        const gg_dp_n_d2 = gg_dp[n * D + d + 2]!;
+        const r_n_d2 = r[n * D + d + 2]!;
+        const gg_dp_n_d3 = gg_dp[n * D + d + 3]!;
+        const r_n_d3 = r[n * D + d + 3]!;
+        const gg_dp_n1_d = gg_dp[(n + 1) * D + d]!;
+        const r_n1_d = r[(n + 1) * D + d]!;
+        const gg_dp_n1_d1 = gg_dp[(n + 1) * D + d + 1]!;
+        const r_n1_d1 = r[(n + 1) * D + d + 1]!;
+        const gg_dp_n1_d2 = gg_dp[(n + 1) * D + d + 2]!;
+        const r_n1_d2 = r[(n + 1) * D + d + 2]!;
+        const gg_dp_n1_d3 = gg_dp[(n + 1) * D + d + 3]!;
+        const r_n1_d3 = r[(n + 1) * D + d + 3]!;
+        dp[n * D + d] = gg_dp_n_d * dp_dout * (Math.abs(r_n_d) <= delta ? 1 : 0);
+        dp[n * D + d + 1] = gg_dp_n_d1 * dp_dout * (Math.abs(r_n_d1) <= delta ? 1 : 0);
+        dp[n * D + d + 2] = gg_dp_n_d2 * dp_dout * (Math.abs(r_n_d2) <= delta ? 1 : 0);
+        dp[n * D + d + 3] = gg_dp_n_d3 * dp_dout * (Math.abs(r_n_d3) <= delta ? 1 : 0);
+        dp[(n + 1) * D + d] = gg_dp_n1_d * dp_dout * (Math.abs(r_n1_d) <= delta ? 1 : 0);
+        dp[(n + 1) * D + d + 1] = gg_dp_n1_d1 * dp_dout * (Math.abs(r_n1_d1) <= delta ? 1 : 0);
+        dp[(n + 1) * D + d + 2] = gg_dp_n1_d2 * dp_dout * (Math.abs(r_n1_d2) <= delta ? 1 : 0);
+        dp[(n + 1) * D + d + 3] = gg_dp_n1_d3 * dp_dout * (Math.abs(r_n1_d3) <= delta ? 1 : 0);
+      }
+
+      for (; d < D; d++) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        const gg_dp_n1_d = gg_dp[(n + 1) * D + d]!;
+        const r_n1_d = r[(n + 1) * D + d]!;
+        dp[n * D + d] = gg_dp_n_d * dp_dout * (Math.abs(r_n_d) <= delta ? 1 : 0);
+        dp[(n + 1) * D + d] = gg_dp_n1_d * dp_dout * (Math.abs(r_n1_d) <= delta ? 1 : 0);
+      }
+    }
+
+    for (; n < N; n++) {
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        const gg_dp_n_d1 = gg_dp[n * D + d + 1]!;
+        const r_n_d1 = r[n * D + d + 1]!;
+        const gg_dp_n_d2 = gg_dp[n * D + d + 2]!;
+        const r_n_d2 = r[n * D + d + 2]!;
+        const gg_dp_n_d3 = gg_dp[n * D + d + 3]!;
+        const r_n_d3 = r[n * D + d + 3]!;
+        dp[n * D + d] = gg_dp_n_d * dp_dout * (Math.abs(r_n_d) <= delta ? 1 : 0);
+        dp[n * D + d + 1] = gg_dp_n_d1 * dp_dout * (Math.abs(r_n_d1) <= delta ? 1 : 0);
+        dp[n * D + d + 2] = gg_dp_n_d2 * dp_dout * (Math.abs(r_n_d2) <= delta ? 1 : 0);
+        dp[n * D + d + 3] = gg_dp_n_d3 * dp_dout * (Math.abs(r_n_d3) <= delta ? 1 : 0);
+      }
+
+      for (; d < D; d++) {
+        const gg_dp_n_d = gg_dp[n * D + d]!;
+        const r_n_d = r[n * D + d]!;
+        dp[n * D + d] = gg_dp_n_d * dp_dout * (Math.abs(r_n_d) <= delta ? 1 : 0);
+      }
+    }
+  }
+
+  // ddout = sum(ddp[n,d]*where(abs(r[n,d]) <= delta, r[n,d], delta*sign(r[n,d])), d, n)/D/N
+  // derived from the naive backward by inlining, then sum-factor
+  {
+    ddout[0] = r1[0]! / D / N;
+  }
+
+  return { dp: dp, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("huber: " + name + " must be a positive integer, got " + String(value));
@@ -318,4 +561,10 @@ function checkCache(cache: HuberCache): void {
   checkArray(cache.values.r, N * D, "cache.values.r");
   checkArray(cache.values.h, N * D, "cache.values.h");
   checkArray(cache.values.loss, 1, "cache.values.loss");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -284,6 +284,351 @@ export function backwardFused(
   return { dx: dx };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface L2normalizeDoubleGradients {
+  /** with respect to x[n,d] */
+  dx: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface L2normalizeDoubleBuffers {
+  dx?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<L2normalizeGradients>>,
+  dout: Float32Array,
+  cache: L2normalizeCache,
+  into?: L2normalizeDoubleBuffers,
+): L2normalizeDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const x = cache.values.x;
+  const ss = cache.values.ss;
+  const rnorm = cache.values.rnorm;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.ss, cache.values.rnorm, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.ss", "cache.values.rnorm", "cache.values.y"],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const drnorm = new Float32Array(N);
+  const dss = new Float32Array(N);
+  // step 5: drnorm[n] = sum(dout[n,d]*x[n,d], d)
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += dout[n * D + d]! * x[n * D + d]!;
+    }
+
+    drnorm[n] = acc;
+  }
+
+  // step 6: dss[n] = -0.5*drnorm[n]*rnorm[n]^3
+  for (let n = 0; n < N; n++) {
+    dss[n] = -0.5 * drnorm[n]! * (rnorm[n]! * rnorm[n]! * rnorm[n]!);
+  }
+
+  // step 8 reversed: dx[n,d] = dx_1[n,d] + dx_2[n,d]
+  // ddx_1[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_1[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+  // ddx_2[n,d] = ddx[n,d]
+  //   local derivative ∂/∂dx_2[n,d] = 1
+  // (the same array as ddx[n,d]: no copy)
+
+  // step 7 reversed: dx_2[n,d] = 2*dss[n]*x[n,d]
+  // dx1[n,d] = 2*ddx_2[n,d]*dss[n]
+  //   local derivative ∂/∂x[n,d] = 2*dss[n]
+  const dx1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx1[n * D + d] = 2 * gg_dx[n * D + d]! * dss[n]!;
+    }
+  }
+
+  // ddss[n] = 2*sum(ddx_2[n,d]*x[n,d], d)
+  //   local derivative ∂/∂dss[n] = 2*x[n,d]
+  const ddss = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_dx[n * D + d]! * x[n * D + d]!;
+    }
+
+    ddss[n] = 2 * acc;
+  }
+
+  // step 6 reversed: dss[n] = -0.5*drnorm[n]*rnorm[n]^3
+  // drnorm1[n] = -1.5*ddss[n]*drnorm[n]*rnorm[n]^2
+  //   local derivative ∂/∂rnorm[n] = -1.5*drnorm[n]*rnorm[n]^2
+  const drnorm1 = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    drnorm1[n] = -1.5 * ddss[n]! * drnorm[n]! * (rnorm[n]! * rnorm[n]!);
+  }
+
+  // ddrnorm[n] = -0.5*ddss[n]*rnorm[n]^3
+  //   local derivative ∂/∂drnorm[n] = -0.5*rnorm[n]^3
+  const ddrnorm = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    ddrnorm[n] = -0.5 * ddss[n]! * (rnorm[n]! * rnorm[n]! * rnorm[n]!);
+  }
+
+  // step 5 reversed: drnorm[n] = sum(dout[n,d]*x[n,d], d)
+  // dx2[n,d] = ddrnorm[n]*dout[n,d]
+  //   local derivative ∂/∂x[n,d] = dout[n,d]
+  const dx2 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx2[n * D + d] = ddrnorm[n]! * dout[n * D + d]!;
+    }
+  }
+
+  // ddout1[n,d] = ddrnorm[n]*x[n,d]
+  //   local derivative ∂/∂dout[n,d] = x[n,d]
+  const ddout1 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout1[n * D + d] = ddrnorm[n]! * x[n * D + d]!;
+    }
+  }
+
+  // step 4 reversed: dx_1[n,d] = dout[n,d]*rnorm[n]
+  // ddout2[n,d] = ddx_1[n,d]*rnorm[n]
+  //   local derivative ∂/∂dout[n,d] = rnorm[n]
+  const ddout2 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout2[n * D + d] = gg_dx[n * D + d]! * rnorm[n]!;
+    }
+  }
+
+  // drnorm2[n] = sum(ddx_1[n,d]*dout[n,d], d)
+  //   local derivative ∂/∂rnorm[n] = dout[n,d]
+  const drnorm2 = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) {
+      acc += gg_dx[n * D + d]! * dout[n * D + d]!;
+    }
+
+    drnorm2[n] = acc;
+  }
+
+  // step 2 reversed: rnorm[n] = 1/sqrt(ss[n] + eps)
+  // drnorm[n] = drnorm1[n] + drnorm2[n]
+  const drnorm3 = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    drnorm3[n] = drnorm1[n]! + drnorm2[n]!;
+  }
+
+  // dss[n] = -0.5*drnorm[n]*rnorm[n]^3
+  //   local derivative ∂/∂ss[n] = -0.5*rnorm[n]^3
+  const dss1 = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    dss1[n] = -0.5 * drnorm3[n]! * (rnorm[n]! * rnorm[n]! * rnorm[n]!);
+  }
+
+  // step 1 reversed: ss[n] = sum(x[n,d]^2, d)
+  // dx3[n,d] = 2*dss[n]*x[n,d]
+  //   local derivative ∂/∂x[n,d] = 2*x[n,d]
+  const dx3 = new Float32Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx3[n * D + d] = 2 * dss1[n]! * x[n * D + d]!;
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,d] = dx1[n,d] + dx2[n,d] + dx3[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      dx[n * D + d] = dx1[n * D + d]! + dx2[n * D + d]! + dx3[n * D + d]!;
+    }
+  }
+
+  // ddout[n,d] = ddout1[n,d] + ddout2[n,d]
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      ddout[n * D + d] = ddout1[n * D + d]! + ddout2[n * D + d]!;
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,d] = rnorm[n]^2*(3*y[n,d]*sum(dout[n,d']*y[n,d'], d')*sum(ddx[n,d']*y[n,d'], d') - ddx[n,d]*sum(dout[n,d']*y[n,d'], d') - dout[n,d]*sum(ddx[n,d']*y[n,d'], d') - y[n,d]*sum(ddx[n,d']*dout[n,d'], d'))
+ *   ddout[n,d] = rnorm[n]*(ddx[n,d] - y[n,d]*sum(ddx[n,d']*y[n,d'], d'))
+ *
+ * 2 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<L2normalizeGradients>>,
+  dout: Float32Array,
+  cache: L2normalizeCache,
+  into?: L2normalizeDoubleBuffers,
+): L2normalizeDoubleGradients {
+  checkCache(cache);
+  const { N, D } = cache.sizes;
+  const rnorm = cache.values.rnorm;
+  const y = cache.values.y;
+  checkArray(dout, N * D, "dout");
+  const gg_dx = cotangent(gg, "dx", N * D);
+  const dx = output(into, "dx", N * D);
+  const ddout = output(into, "ddout", N * D);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.ss, cache.values.rnorm, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.ss", "cache.values.rnorm", "cache.values.y"],
+    );
+  const r = new Float64Array(N); // sum(dout[n,d]*y[n,d], d)
+  const r1 = new Float64Array(N); // sum(ddx[n,d]*y[n,d], d)
+  const r2 = new Float64Array(N); // sum(ddx[n,d]*dout[n,d], d)
+
+  // one pass over memory for sum(dout[n,d]*y[n,d], d), sum(ddx[n,d]*y[n,d], d), sum(ddx[n,d]*dout[n,d], d)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      let r2_n = r2[n]!;
+      let r2_n1 = r2[n + 1]!;
+      let r2_n2 = r2[n + 2]!;
+      let r2_n3 = r2[n + 3]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const dout_n1_d = dout[(n + 1) * D + d]!;
+        const y_n1_d = y[(n + 1) * D + d]!;
+        const dout_n2_d = dout[(n + 2) * D + d]!;
+        const y_n2_d = y[(n + 2) * D + d]!;
+        const dout_n3_d = dout[(n + 3) * D + d]!;
+        const y_n3_d = y[(n + 3) * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
+        const gg_dx_n2_d = gg_dx[(n + 2) * D + d]!;
+        const gg_dx_n3_d = gg_dx[(n + 3) * D + d]!;
+        r_n += dout_n_d * y_n_d;
+        r_n1 += dout_n1_d * y_n1_d;
+        r_n2 += dout_n2_d * y_n2_d;
+        r_n3 += dout_n3_d * y_n3_d;
+        r1_n += gg_dx_n_d * y_n_d;
+        r1_n1 += gg_dx_n1_d * y_n1_d;
+        r1_n2 += gg_dx_n2_d * y_n2_d;
+        r1_n3 += gg_dx_n3_d * y_n3_d;
+        r2_n += gg_dx_n_d * dout_n_d;
+        r2_n1 += gg_dx_n1_d * dout_n1_d;
+        r2_n2 += gg_dx_n2_d * dout_n2_d;
+        r2_n3 += gg_dx_n3_d * dout_n3_d;
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+      r2[n] = r2_n;
+      r2[n + 1] = r2_n1;
+      r2[n + 2] = r2_n2;
+      r2[n + 3] = r2_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
+      let r2_n = r2[n]!;
+      for (let d = 0; d < D; d++) {
+        const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        r_n += dout_n_d * y_n_d;
+        r1_n += gg_dx_n_d * y_n_d;
+        r2_n += gg_dx_n_d * dout_n_d;
+      }
+
+      r[n] = r_n;
+      r1[n] = r1_n;
+      r2[n] = r2_n;
+    }
+  }
+
+  // one pass over memory for dx, ddout
+  // dx[n,d] = rnorm[n]^2*(3*y[n,d]*sum(dout[n,d']*y[n,d'], d')*sum(ddx[n,d']*y[n,d'], d') - ddx[n,d]*sum(dout[n,d']*y[n,d'], d') - dout[n,d]*sum(ddx[n,d']*y[n,d'], d') - y[n,d]*sum(ddx[n,d']*dout[n,d'], d'))
+  // derived from the naive backward by inlining, then distribute, share-reduction ×2, factor-common, fold-product ×2
+  // ddout[n,d] = rnorm[n]*(ddx[n,d] - y[n,d]*sum(ddx[n,d']*y[n,d'], d'))
+  // derived from the naive backward by inlining, then share-reduction, factor-common, fold-product
+  {
+    for (let n = 0; n < N; n++) {
+      const rnorm_n = rnorm[n]!;
+      const dx_y = 3 * (rnorm[n]! * rnorm[n]!) * r[n]! * r1[n]! - rnorm[n]! * rnorm[n]! * r2[n]!;
+      const dx_ddx = -(rnorm[n]! * rnorm[n]! * r[n]!);
+      const dx_dout = -(rnorm[n]! * rnorm[n]! * r1[n]!);
+      const ddout_r1 = -r1[n]!;
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const y_n_d1 = y[n * D + d + 1]!;
+        const dout_n_d1 = dout[n * D + d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const y_n_d2 = y[n * D + d + 2]!;
+        const dout_n_d2 = dout[n * D + d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const y_n_d3 = y[n * D + d + 3]!;
+        const dout_n_d3 = dout[n * D + d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        dx[n * D + d] = dx_y * y_n_d + dx_dout * dout_n_d + gg_dx_n_d * dx_ddx;
+        ddout[n * D + d] = rnorm_n * (gg_dx_n_d + ddout_r1 * y_n_d);
+        dx[n * D + d + 1] = dx_y * y_n_d1 + dx_dout * dout_n_d1 + gg_dx_n_d1 * dx_ddx;
+        ddout[n * D + d + 1] = rnorm_n * (gg_dx_n_d1 + ddout_r1 * y_n_d1);
+        dx[n * D + d + 2] = dx_y * y_n_d2 + dx_dout * dout_n_d2 + gg_dx_n_d2 * dx_ddx;
+        ddout[n * D + d + 2] = rnorm_n * (gg_dx_n_d2 + ddout_r1 * y_n_d2);
+        dx[n * D + d + 3] = dx_y * y_n_d3 + dx_dout * dout_n_d3 + gg_dx_n_d3 * dx_ddx;
+        ddout[n * D + d + 3] = rnorm_n * (gg_dx_n_d3 + ddout_r1 * y_n_d3);
+      }
+
+      for (; d < D; d++) {
+        const y_n_d = y[n * D + d]!;
+        const dout_n_d = dout[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        dx[n * D + d] = dx_y * y_n_d + dx_dout * dout_n_d + gg_dx_n_d * dx_ddx;
+        ddout[n * D + d] = rnorm_n * (gg_dx_n_d + ddout_r1 * y_n_d);
+      }
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("l2normalize: " + name + " must be a positive integer, got " + String(value));
@@ -393,4 +738,10 @@ function checkCache(cache: L2normalizeCache): void {
   checkArray(cache.values.ss, N, "cache.values.ss");
   checkArray(cache.values.rnorm, N, "cache.values.rnorm");
   checkArray(cache.values.y, N * D, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }

@@ -252,6 +252,274 @@ export function backwardFused(
   return { dz: dz };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface LogsoftmaxDoubleGradients {
+  /** with respect to z[n,c] */
+  dz: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface LogsoftmaxDoubleBuffers {
+  dz?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<LogsoftmaxGradients>>,
+  dout: Float32Array,
+  cache: LogsoftmaxCache,
+  into?: LogsoftmaxDoubleBuffers,
+): LogsoftmaxDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  const s = cache.values.s;
+  checkArray(dout, N * C, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.m, cache.values.s, cache.values.y],
+      ["gg.dz", "dout", "cache.values.z", "cache.values.m", "cache.values.s", "cache.values.y"],
+    );
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const ds = new Float32Array(N);
+  const dz_2 = new Float32Array(N * C);
+  // step 5: ds[n] = -sum(dout[n,c]/s[n], c)
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += dout[n * C + c]! / s[n]!;
+    }
+
+    ds[n] = -acc;
+  }
+
+  // step 6: dz_2[n,c] = ds[n]*exp(z[n,c] - stop(m[n]))
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz_2[n * C + c] = ds[n]! * Math.exp(z[n * C + c]! - m[n]!);
+    }
+  }
+
+  // step 7 reversed: dz[n,c] = dz_1[n,c] + dz_2[n,c]
+  // ddz_1[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_1[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+  // ddz_2[n,c] = ddz[n,c]
+  //   local derivative ∂/∂dz_2[n,c] = 1
+  // (the same array as ddz[n,c]: no copy)
+
+  // step 6 reversed: dz_2[n,c] = ds[n]*exp(z[n,c] - stop(m[n]))
+  // dz1[n,c] = ddz_2[n,c]*dz_2[n,c]
+  //   local derivative ∂/∂z[n,c] = dz_2[n,c]
+  const dz1 = new Float32Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz1[n * C + c] = gg_dz[n * C + c]! * dz_2[n * C + c]!;
+    }
+  }
+
+  // dds[n] = sum(ddz_2[n,c]*exp(z[n,c] - stop(m[n])), c)
+  //   local derivative ∂/∂ds[n] = exp(z[n,c] - stop(m[n]))
+  const dds = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += gg_dz[n * C + c]! * Math.exp(z[n * C + c]! - m[n]!);
+    }
+
+    dds[n] = acc;
+  }
+
+  // step 5 reversed: ds[n] = -sum(dout[n,c]/s[n], c)
+  // ddout1[n,c] = -dds[n]/s[n]
+  //   local derivative ∂/∂dout[n,c] = -1/s[n]
+  const ddout1 = new Float32Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddout1[n * C + c] = -(dds[n]! / s[n]!);
+    }
+  }
+
+  // ds[n] = dds[n]*sum(dout[n,c]/s[n]^2, c)
+  //   local derivative ∂/∂s[n] = sum(dout[n,c]/s[n]^2, c)
+  const ds1 = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) {
+      acc += dout[n * C + c]! / (s[n]! * s[n]!);
+    }
+
+    ds1[n] = dds[n]! * acc;
+  }
+
+  // step 4 reversed: dz_1[n,c] = dout[n,c]
+  // ddout2[n,c] = ddz_1[n,c]
+  //   local derivative ∂/∂dout[n,c] = 1
+  // (the same array as ddz_1[n,c]: no copy)
+
+  // step 2 reversed: s[n] = sum(exp(z[n,c] - stop(m[n])), c)
+  // dz2[n,c] = ds[n]*exp(z[n,c] - stop(m[n]))
+  //   local derivative ∂/∂z[n,c] = exp(z[n,c] - stop(m[n]))
+  const dz2 = new Float32Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz2[n * C + c] = ds1[n]! * Math.exp(z[n * C + c]! - m[n]!);
+    }
+  }
+
+  // gradients of the inputs
+  // dz[n,c] = dz1[n,c] + dz2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dz[n * C + c] = dz1[n * C + c]! + dz2[n * C + c]!;
+    }
+  }
+
+  // ddout[n,c] = ddout1[n,c] + ddout2[n,c]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      ddout[n * C + c] = ddout1[n * C + c]! + gg_dz[n * C + c]!;
+    }
+  }
+
+  return { dz: dz, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dz[n,c] = exp(z[n,c] - stop(m[n]))*sum(dout[n,c'], c')*(sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/s[n] - ddz[n,c])/s[n]
+ *   ddout[n,c] = ddz[n,c] - sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/s[n]
+ *
+ * 2 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<LogsoftmaxGradients>>,
+  dout: Float32Array,
+  cache: LogsoftmaxCache,
+  into?: LogsoftmaxDoubleBuffers,
+): LogsoftmaxDoubleGradients {
+  checkCache(cache);
+  const { N, C } = cache.sizes;
+  const z = cache.values.z;
+  const m = cache.values.m;
+  const s = cache.values.s;
+  checkArray(dout, N * C, "dout");
+  const gg_dz = cotangent(gg, "dz", N * C);
+  const dz = output(into, "dz", N * C);
+  const ddout = output(into, "ddout", N * C);
+  if (into !== undefined)
+    checkDisjoint(
+      [dz, ddout],
+      ["into.dz", "into.ddout"],
+      [gg_dz, dout, cache.values.z, cache.values.m, cache.values.s, cache.values.y],
+      ["gg.dz", "dout", "cache.values.z", "cache.values.m", "cache.values.s", "cache.values.y"],
+    );
+  const r = new Float64Array(N); // sum(dout[n,c], c)
+  const r1 = new Float64Array(N); // sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)
+
+  // one pass over memory for sum(dout[n,c], c), sum(ddz[n,c]*exp(z[n,c] - stop(m[n])), c)
+  {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let r_n = r[n]!;
+      let r_n1 = r[n + 1]!;
+      let r_n2 = r[n + 2]!;
+      let r_n3 = r[n + 3]!;
+      let r1_n = r1[n]!;
+      let r1_n1 = r1[n + 1]!;
+      let r1_n2 = r1[n + 2]!;
+      let r1_n3 = r1[n + 3]!;
+      const m_n = m[n]!;
+      const m_n1 = m[n + 1]!;
+      const m_n2 = m[n + 2]!;
+      const m_n3 = m[n + 3]!;
+      for (let c = 0; c < C; c++) {
+        const dout_n_c = dout[n * C + c]!;
+        const dout_n1_c = dout[(n + 1) * C + c]!;
+        const dout_n2_c = dout[(n + 2) * C + c]!;
+        const dout_n3_c = dout[(n + 3) * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        const gg_dz_n1_c = gg_dz[(n + 1) * C + c]!;
+        const z_n1_c = z[(n + 1) * C + c]!;
+        const gg_dz_n2_c = gg_dz[(n + 2) * C + c]!;
+        const z_n2_c = z[(n + 2) * C + c]!;
+        const gg_dz_n3_c = gg_dz[(n + 3) * C + c]!;
+        const z_n3_c = z[(n + 3) * C + c]!;
+        r_n += dout_n_c;
+        r_n1 += dout_n1_c;
+        r_n2 += dout_n2_c;
+        r_n3 += dout_n3_c;
+        r1_n += gg_dz_n_c * Math.exp(z_n_c - m_n);
+        r1_n1 += gg_dz_n1_c * Math.exp(z_n1_c - m_n1);
+        r1_n2 += gg_dz_n2_c * Math.exp(z_n2_c - m_n2);
+        r1_n3 += gg_dz_n3_c * Math.exp(z_n3_c - m_n3);
+      }
+
+      r[n] = r_n;
+      r[n + 1] = r_n1;
+      r[n + 2] = r_n2;
+      r[n + 3] = r_n3;
+      r1[n] = r1_n;
+      r1[n + 1] = r1_n1;
+      r1[n + 2] = r1_n2;
+      r1[n + 3] = r1_n3;
+    }
+
+    for (; n < N; n++) {
+      let r_n = r[n]!;
+      let r1_n = r1[n]!;
+      const m_n = m[n]!;
+      for (let c = 0; c < C; c++) {
+        const dout_n_c = dout[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const z_n_c = z[n * C + c]!;
+        r_n += dout_n_c;
+        r1_n += gg_dz_n_c * Math.exp(z_n_c - m_n);
+      }
+
+      r[n] = r_n;
+      r1[n] = r1_n;
+    }
+  }
+
+  // one pass over memory for dz, ddout
+  // dz[n,c] = exp(z[n,c] - stop(m[n]))*sum(dout[n,c'], c')*(sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/s[n] - ddz[n,c])/s[n]
+  // derived from the naive backward by inlining, then sum-factor ×2, factor-common
+  // ddout[n,c] = ddz[n,c] - sum(ddz[n,c']*exp(z[n,c'] - stop(m[n])), c')/s[n]
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let n = 0; n < N; n++) {
+      const dz_m = -m[n]!;
+      const dz_s_r1 = r1[n]! / s[n]!;
+      const dz_s_r = r[n]! / s[n]!;
+      const ddout_s_r1 = -(r1[n]! / s[n]!);
+      for (let c = 0; c < C; c++) {
+        const z_n_c = z[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        dz[n * C + c] = dz_s_r * Math.exp(dz_m + z_n_c) * (dz_s_r1 - gg_dz_n_c);
+        ddout[n * C + c] = gg_dz_n_c + ddout_s_r1;
+      }
+    }
+  }
+
+  return { dz: dz, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("logsoftmax: " + name + " must be a positive integer, got " + String(value));
@@ -361,4 +629,10 @@ function checkCache(cache: LogsoftmaxCache): void {
   checkArray(cache.values.m, N, "cache.values.m");
   checkArray(cache.values.s, N, "cache.values.s");
   checkArray(cache.values.y, N * C, "cache.values.y");
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }
