@@ -310,6 +310,486 @@ export function backwardFused(
   return { dx: dx, dw: dw };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface DepthwiseConv2dDoubleGradients {
+  /** with respect to x[n,c,h,v] */
+  dx: Float64Array;
+  /** with respect to w[c,p,q] */
+  dw: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface DepthwiseConv2dDoubleBuffers {
+  dx?: Float64Array;
+  dw?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<DepthwiseConv2dGradients>>,
+  dout: Float64Array,
+  cache: DepthwiseConv2dCache,
+  into?: DepthwiseConv2dDoubleBuffers,
+): DepthwiseConv2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W, K } = cache.sizes;
+  const I = checkExtent(H - K + 3, "i", "H - K + 3");
+  const J = checkExtent(W - K + 3, "j", "W - K + 3");
+  const x = cache.values.x;
+  const w = cache.values.w;
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const gg_dw = cotangent(gg, "dw", C * K * K);
+  const dx = output(into, "dx", N * C * H * W);
+  const dw = output(into, "dw", C * K * K);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, ddout],
+      ["into.dx", "into.dw", "into.ddout"],
+      [gg_dx, gg_dw, dout, cache.values.x, cache.values.w, cache.values.y],
+      ["gg.dx", "gg.dw", "dout", "cache.values.x", "cache.values.w", "cache.values.y"],
+    );
+
+  // step 3 reversed: dw[c,p,q] = sum(dout[n,c,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)
+  // dx[n,c,h,v] = sum(ddw[c,p,q]*sum(dout[n,c,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j), p, q)
+  //   local derivative ∂/∂x[n,c,h,v] = sum(dout[n,c,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)
+  dx.fill(0);
+  for (let i = 0; i < I; i++) {
+    for (let j = 0; j < J; j++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          const at = i + p - 1;
+          const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+          const at1 = j + q - 1;
+          const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+          for (let n = 0; n < N; n++) {
+            for (let c = 0; c < C; c++) {
+              dx[((n * C + c) * H + at_safe) * W + at1_safe] =
+                dx[((n * C + c) * H + at_safe) * W + at1_safe]! +
+                (at >= 0
+                  ? at < H
+                    ? at1 >= 0
+                      ? at1 < W
+                        ? gg_dw[(c * K + p) * K + q]! * dout[((n * C + c) * I + i) * J + j]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // ddout1[n,c,i,j] = sum(ddw[c,p,q]*x[n,c,p + i - 1,q + j - 1], p, q)
+  //   local derivative ∂/∂dout[n,c,i,j] = x[n,c,i + p - 1,j + q - 1]
+  const ddout1 = new Float64Array(N * C * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let p = 0; p < K; p++) {
+            for (let q = 0; q < K; q++) {
+              const at = q + j - 1;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
+              const at1 = p + i - 1;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+              acc +=
+                gg_dw[(c * K + p) * K + q]! *
+                (at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0);
+            }
+          }
+
+          ddout1[((n * C + c) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,c,i,j]*sum(w[c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), i, j)
+  // dw[c,p,q] = sum(ddx[n,c,h,v]*sum(dout[n,c,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)
+  //   local derivative ∂/∂w[c,p,q] = sum(dout[n,c,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
+  for (let c = 0; c < C; c++) {
+    for (let p = 0; p < K; p++) {
+      for (let q = 0; q < K; q++) {
+        let acc = 0;
+        for (let h = 0; h < H; h++) {
+          for (let n = 0; n < N; n++) {
+            for (let v = 0; v < W; v++) {
+              let acc1 = 0;
+              for (let i = 0; i < I; i++) {
+                for (let j = 0; j < J; j++) {
+                  acc1 +=
+                    dout[((n * C + c) * I + i) * J + j]! * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
+                }
+              }
+
+              acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+            }
+          }
+        }
+
+        dw[(c * K + p) * K + q] = acc;
+      }
+    }
+  }
+
+  // ddout2[n,c,i,j] = sum(ddx[n,c,h,v]*sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), h, v)
+  //   local derivative ∂/∂dout[n,c,i,j] = sum(w[c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q)
+  const ddout2 = new Float64Array(N * C * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let h = 0; h < H; h++) {
+            for (let v = 0; v < W; v++) {
+              let acc1 = 0;
+              for (let p = 0; p < K; p++) {
+                for (let q = 0; q < K; q++) {
+                  acc1 += w[(c * K + p) * K + q]! * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0);
+                }
+              }
+
+              acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+            }
+          }
+
+          ddout2[((n * C + c) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // ddout[n,c,i,j] = ddout1[n,c,i,j] + ddout2[n,c,i,j]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout[((n * C + c) * I + i) * J + j] =
+            ddout1[((n * C + c) * I + i) * J + j]! + ddout2[((n * C + c) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  return { dx: dx, dw: dw, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,c,h,v]: staged, as in the naive kernel
+ *   dw[c,p,q]: staged, as in the naive kernel
+ *   ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), h, v) + sum(ddw[c,p,q]*x[n,c,p + i - 1,q + j - 1], p, q)
+ *
+ * 4 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<DepthwiseConv2dGradients>>,
+  dout: Float64Array,
+  cache: DepthwiseConv2dCache,
+  into?: DepthwiseConv2dDoubleBuffers,
+): DepthwiseConv2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W, K } = cache.sizes;
+  const I = checkExtent(H - K + 3, "i", "H - K + 3");
+  const J = checkExtent(W - K + 3, "j", "W - K + 3");
+  const x = cache.values.x;
+  const w = cache.values.w;
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const gg_dw = cotangent(gg, "dw", C * K * K);
+  const dx = output(into, "dx", N * C * H * W);
+  const dw = output(into, "dw", C * K * K);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, dw, ddout],
+      ["into.dx", "into.dw", "into.ddout"],
+      [gg_dx, gg_dw, dout, cache.values.x, cache.values.w, cache.values.y],
+      ["gg.dx", "gg.dw", "dout", "cache.values.x", "cache.values.w", "cache.values.y"],
+    );
+  const r = new Float64Array(H * C * I * J * W); // sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q)
+  const r1 = new Float64Array(C * I * J * N); // sum(ddx[n,c,h,v]*sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), h, v)
+  const r2 = new Float64Array(C * I * J * N); // sum(ddw[c,p,q]*x[n,c,p + i - 1,q + j - 1], p, q)
+
+  // one pass over memory for sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q)
+  {
+    for (let h = 0; h < H; h++) {
+      for (let v = 0; v < W; v++) {
+        for (let c = 0; c < C; c++) {
+          for (let i = 0; i < I; i++) {
+            for (let j = 0; j < J; j++) {
+              let p = 0;
+              for (; p + 4 <= K; p += 4) {
+                let r_h_c_i_j_v = r[(((h * C + c) * I + i) * J + j) * W + v]!;
+                for (let q = 0; q < K; q++) {
+                  const w_c_p_q = w[(c * K + p) * K + q]!;
+                  const w_c_p1_q = w[(c * K + p + 1) * K + q]!;
+                  const w_c_p2_q = w[(c * K + p + 2) * K + q]!;
+                  const w_c_p3_q = w[(c * K + p + 3) * K + q]!;
+                  r_h_c_i_j_v +=
+                    w_c_p_q * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0) +
+                    w_c_p1_q * (v === q + j + -1 ? 1 : 0) * (h === p + 1 + i + -1 ? 1 : 0) +
+                    w_c_p2_q * (v === q + j + -1 ? 1 : 0) * (h === p + 2 + i + -1 ? 1 : 0) +
+                    w_c_p3_q * (v === q + j + -1 ? 1 : 0) * (h === p + 3 + i + -1 ? 1 : 0);
+                }
+
+                r[(((h * C + c) * I + i) * J + j) * W + v] = r_h_c_i_j_v;
+              }
+
+              for (; p < K; p++) {
+                let r_h_c_i_j_v = r[(((h * C + c) * I + i) * J + j) * W + v]!;
+                for (let q = 0; q < K; q++) {
+                  const w_c_p_q = w[(c * K + p) * K + q]!;
+                  r_h_c_i_j_v += w_c_p_q * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0);
+                }
+
+                r[(((h * C + c) * I + i) * J + j) * W + v] = r_h_c_i_j_v;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // one pass over memory for sum(ddx[n,c,h,v]*sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), h, v)
+  {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          for (let n = 0; n < N; n++) {
+            let h = 0;
+            for (; h + 4 <= H; h += 4) {
+              let r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+              for (let v = 0; v < W; v++) {
+                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
+                const r_h_c_i_j_v = r[(((h * C + c) * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h1_v = gg_dx[((n * C + c) * H + h + 1) * W + v]!;
+                const r_h1_c_i_j_v = r[((((h + 1) * C + c) * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h2_v = gg_dx[((n * C + c) * H + h + 2) * W + v]!;
+                const r_h2_c_i_j_v = r[((((h + 2) * C + c) * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h3_v = gg_dx[((n * C + c) * H + h + 3) * W + v]!;
+                const r_h3_c_i_j_v = r[((((h + 3) * C + c) * I + i) * J + j) * W + v]!;
+                r1_c_i_j_n +=
+                  gg_dx_n_c_h_v * r_h_c_i_j_v +
+                  gg_dx_n_c_h1_v * r_h1_c_i_j_v +
+                  gg_dx_n_c_h2_v * r_h2_c_i_j_v +
+                  gg_dx_n_c_h3_v * r_h3_c_i_j_v;
+              }
+
+              r1[((c * I + i) * J + j) * N + n] = r1_c_i_j_n;
+            }
+
+            for (; h < H; h++) {
+              let r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+              for (let v = 0; v < W; v++) {
+                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
+                const r_h_c_i_j_v = r[(((h * C + c) * I + i) * J + j) * W + v]!;
+                r1_c_i_j_n += gg_dx_n_c_h_v * r_h_c_i_j_v;
+              }
+
+              r1[((c * I + i) * J + j) * N + n] = r1_c_i_j_n;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // one pass over memory for sum(ddw[c,p,q]*x[n,c,p + i - 1,q + j - 1], p, q)
+  {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          for (let n = 0; n < N; n++) {
+            for (let p = 0; p < K; p++) {
+              const at1 = p + i - 1;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+              let r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
+              for (let q = 0; q < K; q++) {
+                const gg_dw_c_p_q = gg_dw[(c * K + p) * K + q]!;
+                const at = q + j - 1;
+                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
+                r2_c_i_j_n +=
+                  gg_dw_c_p_q *
+                  (at >= 0
+                    ? at < W
+                      ? at1 >= 0
+                        ? at1 < H
+                          ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+
+              r2[((c * I + i) * J + j) * N + n] = r2_c_i_j_n;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(w[c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), h, v) + sum(ddw[c,p,q]*x[n,c,p + i - 1,q + j - 1], p, q)
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        let j = 0;
+        for (; j + 2 <= J; j += 2) {
+          let n = 0;
+          for (; n + 4 <= N; n += 4) {
+            const r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+            const r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
+            const r1_c_i_j_n1 = r1[((c * I + i) * J + j) * N + n + 1]!;
+            const r2_c_i_j_n1 = r2[((c * I + i) * J + j) * N + n + 1]!;
+            const r1_c_i_j_n2 = r1[((c * I + i) * J + j) * N + n + 2]!;
+            const r2_c_i_j_n2 = r2[((c * I + i) * J + j) * N + n + 2]!;
+            const r1_c_i_j_n3 = r1[((c * I + i) * J + j) * N + n + 3]!;
+            const r2_c_i_j_n3 = r2[((c * I + i) * J + j) * N + n + 3]!;
+            const r1_c_i_j1_n = r1[((c * I + i) * J + j + 1) * N + n]!;
+            const r2_c_i_j1_n = r2[((c * I + i) * J + j + 1) * N + n]!;
+            const r1_c_i_j1_n1 = r1[((c * I + i) * J + j + 1) * N + n + 1]!;
+            const r2_c_i_j1_n1 = r2[((c * I + i) * J + j + 1) * N + n + 1]!;
+            const r1_c_i_j1_n2 = r1[((c * I + i) * J + j + 1) * N + n + 2]!;
+            const r2_c_i_j1_n2 = r2[((c * I + i) * J + j + 1) * N + n + 2]!;
+            const r1_c_i_j1_n3 = r1[((c * I + i) * J + j + 1) * N + n + 3]!;
+            const r2_c_i_j1_n3 = r2[((c * I + i) * J + j + 1) * N + n + 3]!;
+            ddout[((n * C + c) * I + i) * J + j] = r1_c_i_j_n + r2_c_i_j_n;
+            ddout[(((n + 1) * C + c) * I + i) * J + j] = r1_c_i_j_n1 + r2_c_i_j_n1;
+            ddout[(((n + 2) * C + c) * I + i) * J + j] = r1_c_i_j_n2 + r2_c_i_j_n2;
+            ddout[(((n + 3) * C + c) * I + i) * J + j] = r1_c_i_j_n3 + r2_c_i_j_n3;
+            ddout[((n * C + c) * I + i) * J + j + 1] = r1_c_i_j1_n + r2_c_i_j1_n;
+            ddout[(((n + 1) * C + c) * I + i) * J + j + 1] = r1_c_i_j1_n1 + r2_c_i_j1_n1;
+            ddout[(((n + 2) * C + c) * I + i) * J + j + 1] = r1_c_i_j1_n2 + r2_c_i_j1_n2;
+            ddout[(((n + 3) * C + c) * I + i) * J + j + 1] = r1_c_i_j1_n3 + r2_c_i_j1_n3;
+          }
+
+          for (; n < N; n++) {
+            const r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+            const r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
+            const r1_c_i_j1_n = r1[((c * I + i) * J + j + 1) * N + n]!;
+            const r2_c_i_j1_n = r2[((c * I + i) * J + j + 1) * N + n]!;
+            ddout[((n * C + c) * I + i) * J + j] = r1_c_i_j_n + r2_c_i_j_n;
+            ddout[((n * C + c) * I + i) * J + j + 1] = r1_c_i_j1_n + r2_c_i_j1_n;
+          }
+        }
+
+        for (; j < J; j++) {
+          let n = 0;
+          for (; n + 4 <= N; n += 4) {
+            const r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+            const r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
+            const r1_c_i_j_n1 = r1[((c * I + i) * J + j) * N + n + 1]!;
+            const r2_c_i_j_n1 = r2[((c * I + i) * J + j) * N + n + 1]!;
+            const r1_c_i_j_n2 = r1[((c * I + i) * J + j) * N + n + 2]!;
+            const r2_c_i_j_n2 = r2[((c * I + i) * J + j) * N + n + 2]!;
+            const r1_c_i_j_n3 = r1[((c * I + i) * J + j) * N + n + 3]!;
+            const r2_c_i_j_n3 = r2[((c * I + i) * J + j) * N + n + 3]!;
+            ddout[((n * C + c) * I + i) * J + j] = r1_c_i_j_n + r2_c_i_j_n;
+            ddout[(((n + 1) * C + c) * I + i) * J + j] = r1_c_i_j_n1 + r2_c_i_j_n1;
+            ddout[(((n + 2) * C + c) * I + i) * J + j] = r1_c_i_j_n2 + r2_c_i_j_n2;
+            ddout[(((n + 3) * C + c) * I + i) * J + j] = r1_c_i_j_n3 + r2_c_i_j_n3;
+          }
+
+          for (; n < N; n++) {
+            const r1_c_i_j_n = r1[((c * I + i) * J + j) * N + n]!;
+            const r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
+            ddout[((n * C + c) * I + i) * J + j] = r1_c_i_j_n + r2_c_i_j_n;
+          }
+        }
+      }
+    }
+  }
+
+  // computed the staged way (no derived form is less work): dx, dw
+
+  // step 3 reversed: dw[c,p,q] = sum(dout[n,c,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)
+  // dx[n,c,h,v] = sum(ddw[c,p,q]*sum(dout[n,c,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j), p, q)
+  //   local derivative ∂/∂x[n,c,h,v] = sum(dout[n,c,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)
+  dx.fill(0);
+  for (let i = 0; i < I; i++) {
+    for (let j = 0; j < J; j++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          const at = i + p - 1;
+          const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+          const at1 = j + q - 1;
+          const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+          for (let n = 0; n < N; n++) {
+            for (let c = 0; c < C; c++) {
+              dx[((n * C + c) * H + at_safe) * W + at1_safe] =
+                dx[((n * C + c) * H + at_safe) * W + at1_safe]! +
+                (at >= 0
+                  ? at < H
+                    ? at1 >= 0
+                      ? at1 < W
+                        ? gg_dw[(c * K + p) * K + q]! * dout[((n * C + c) * I + i) * J + j]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,c,i,j]*sum(w[c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), i, j)
+  // dw[c,p,q] = sum(ddx[n,c,h,v]*sum(dout[n,c,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)
+  //   local derivative ∂/∂w[c,p,q] = sum(dout[n,c,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
+  for (let c = 0; c < C; c++) {
+    for (let p = 0; p < K; p++) {
+      for (let q = 0; q < K; q++) {
+        let acc = 0;
+        for (let h = 0; h < H; h++) {
+          for (let n = 0; n < N; n++) {
+            for (let v = 0; v < W; v++) {
+              let acc1 = 0;
+              for (let i = 0; i < I; i++) {
+                for (let j = 0; j < J; j++) {
+                  acc1 +=
+                    dout[((n * C + c) * I + i) * J + j]! * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
+                }
+              }
+
+              acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+            }
+          }
+        }
+
+        dw[(c * K + p) * K + q] = acc;
+      }
+    }
+  }
+
+  return { dx: dx, dw: dw, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("depthwise_conv2d: " + name + " must be a positive integer, got " + String(value));
@@ -441,4 +921,10 @@ function checkExtent(value: number, index: string, text: string): number {
     );
   }
   return value;
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

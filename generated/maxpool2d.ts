@@ -390,6 +390,350 @@ export function backwardFused(
   return { dx: dx };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface Maxpool2dDoubleGradients {
+  /** with respect to x[n,c,h,v] */
+  dx: Float64Array;
+  /** with respect to dout */
+  ddout: Float64Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface Maxpool2dDoubleBuffers {
+  dx?: Float64Array;
+  ddout?: Float64Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<Maxpool2dGradients>>,
+  dout: Float64Array,
+  cache: Maxpool2dCache,
+  into?: Maxpool2dDoubleBuffers,
+): Maxpool2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W } = cache.sizes;
+  const P = checkExtent(2, "p, q", "2");
+  const I = checkExtent(Math.floor(H / 2), "i", "H/2");
+  const J = checkExtent(Math.floor(W / 2), "j", "W/2");
+  const x = cache.values.x;
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const dx = output(into, "dx", N * C * H * W);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,c,i,j]*sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), delta(v, 2*j + q)*delta(h, 2*i + p), 0), p, q)/sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), 1, 0), p, q), i, j)
+  // ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(where(x[n,c,p + 2*i,q + 2*j] == max(x[n,c,p' + 2*i,p'' + 2*j], p', p''), delta(h, p + 2*i)*delta(v, q + 2*j), 0), p, q)/sum(where(x[n,c,p + 2*i,q + 2*j] == max(x[n,c,p' + 2*i,p'' + 2*j], p', p''), 1, 0), p, q), h, v)
+  //   local derivative ∂/∂dout[n,c,i,j] = sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), delta(v, 2*j + q)*delta(h, 2*i + p), 0), p, q)/sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), 1, 0), p, q)
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let top = -Infinity;
+          for (let p1 = 0; p1 < P; p1++) {
+            for (let p2 = 0; p2 < P; p2++) {
+              const at = p2 + 2 * j;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
+              const at1 = p1 + 2 * i;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+              top = Math.max(
+                top,
+                at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0,
+              );
+            }
+          }
+
+          let acc = 0;
+          for (let p = 0; p < P; p++) {
+            for (let q = 0; q < P; q++) {
+              const at2 = p + 2 * i;
+              const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
+              const at3 = q + 2 * j;
+              const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
+              acc +=
+                (at2 >= 0
+                  ? at2 < H
+                    ? at3 >= 0
+                      ? at3 < W
+                        ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0) === top
+                  ? 1
+                  : 0;
+            }
+          }
+
+          let acc1 = 0;
+          for (let h = 0; h < H; h++) {
+            for (let v = 0; v < W; v++) {
+              let top1 = -Infinity;
+              for (let p5 = 0; p5 < P; p5++) {
+                for (let p6 = 0; p6 < P; p6++) {
+                  const at4 = p6 + 2 * j;
+                  const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
+                  const at5 = p5 + 2 * i;
+                  const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
+                  top1 = Math.max(
+                    top1,
+                    at4 >= 0
+                      ? at4 < W
+                        ? at5 >= 0
+                          ? at5 < H
+                            ? x[((n * C + c) * H + at5_safe) * W + at4_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0,
+                  );
+                }
+              }
+
+              let acc2 = 0;
+              for (let p3 = 0; p3 < P; p3++) {
+                for (let p4 = 0; p4 < P; p4++) {
+                  const at6 = p3 + 2 * i;
+                  const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
+                  const at7 = p4 + 2 * j;
+                  const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
+                  acc2 +=
+                    (at6 >= 0
+                      ? at6 < H
+                        ? at7 >= 0
+                          ? at7 < W
+                            ? x[((n * C + c) * H + at6_safe) * W + at7_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0) === top1
+                      ? (h === p3 + 2 * i + 0 ? 1 : 0) * (v === p4 + 2 * j + 0 ? 1 : 0)
+                      : 0;
+                }
+              }
+
+              acc1 += (gg_dx[((n * C + c) * H + h) * W + v]! * acc2) / acc;
+            }
+          }
+
+          ddout[((n * C + c) * I + i) * J + j] = acc1;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,c,h,v] = 0
+  dx.fill(0);
+  return { dx: dx, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,c,h,v] = 0
+ *   ddout[n,c,i,j]: staged, as in the naive kernel
+ *
+ * 1 pass; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<Maxpool2dGradients>>,
+  dout: Float64Array,
+  cache: Maxpool2dCache,
+  into?: Maxpool2dDoubleBuffers,
+): Maxpool2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W } = cache.sizes;
+  const P = checkExtent(2, "p, q", "2");
+  const I = checkExtent(Math.floor(H / 2), "i", "H/2");
+  const J = checkExtent(Math.floor(W / 2), "j", "W/2");
+  const x = cache.values.x;
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const dx = output(into, "dx", N * C * H * W);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+
+  // dx[n,c,h,v] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        let h = 0;
+        for (; h + 2 <= H; h += 2) {
+          let v = 0;
+          for (; v + 4 <= W; v += 4) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h) * W + v + 3] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 3] = 0;
+          }
+
+          for (; v < W; v++) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v] = 0;
+          }
+        }
+
+        for (; h < H; h++) {
+          let v = 0;
+          for (; v + 4 <= W; v += 4) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h) * W + v + 3] = 0;
+          }
+
+          for (; v < W; v++) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+          }
+        }
+      }
+    }
+  }
+
+  // computed the staged way (no derived form is less work): ddout
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,c,i,j]*sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), delta(v, 2*j + q)*delta(h, 2*i + p), 0), p, q)/sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), 1, 0), p, q), i, j)
+  // ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(where(x[n,c,p + 2*i,q + 2*j] == max(x[n,c,p' + 2*i,p'' + 2*j], p', p''), delta(h, p + 2*i)*delta(v, q + 2*j), 0), p, q)/sum(where(x[n,c,p + 2*i,q + 2*j] == max(x[n,c,p' + 2*i,p'' + 2*j], p', p''), 1, 0), p, q), h, v)
+  //   local derivative ∂/∂dout[n,c,i,j] = sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), delta(v, 2*j + q)*delta(h, 2*i + p), 0), p, q)/sum(where(x[n,c,2*i + p,2*j + q] == max(x[n,c,2*i + p',2*j + p''], p', p''), 1, 0), p, q)
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let top = -Infinity;
+          for (let p1 = 0; p1 < P; p1++) {
+            for (let p2 = 0; p2 < P; p2++) {
+              const at = p2 + 2 * j;
+              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
+              const at1 = p1 + 2 * i;
+              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+              top = Math.max(
+                top,
+                at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0,
+              );
+            }
+          }
+
+          let acc = 0;
+          for (let p = 0; p < P; p++) {
+            for (let q = 0; q < P; q++) {
+              const at2 = p + 2 * i;
+              const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
+              const at3 = q + 2 * j;
+              const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
+              acc +=
+                (at2 >= 0
+                  ? at2 < H
+                    ? at3 >= 0
+                      ? at3 < W
+                        ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
+                        : 0
+                      : 0
+                    : 0
+                  : 0) === top
+                  ? 1
+                  : 0;
+            }
+          }
+
+          let acc1 = 0;
+          for (let h = 0; h < H; h++) {
+            for (let v = 0; v < W; v++) {
+              let top1 = -Infinity;
+              for (let p5 = 0; p5 < P; p5++) {
+                for (let p6 = 0; p6 < P; p6++) {
+                  const at4 = p6 + 2 * j;
+                  const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
+                  const at5 = p5 + 2 * i;
+                  const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
+                  top1 = Math.max(
+                    top1,
+                    at4 >= 0
+                      ? at4 < W
+                        ? at5 >= 0
+                          ? at5 < H
+                            ? x[((n * C + c) * H + at5_safe) * W + at4_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0,
+                  );
+                }
+              }
+
+              let acc2 = 0;
+              for (let p3 = 0; p3 < P; p3++) {
+                for (let p4 = 0; p4 < P; p4++) {
+                  const at6 = p3 + 2 * i;
+                  const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
+                  const at7 = p4 + 2 * j;
+                  const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
+                  acc2 +=
+                    (at6 >= 0
+                      ? at6 < H
+                        ? at7 >= 0
+                          ? at7 < W
+                            ? x[((n * C + c) * H + at6_safe) * W + at7_safe]!
+                            : 0
+                          : 0
+                        : 0
+                      : 0) === top1
+                      ? (h === p3 + 2 * i + 0 ? 1 : 0) * (v === p4 + 2 * j + 0 ? 1 : 0)
+                      : 0;
+                }
+              }
+
+              acc1 += (gg_dx[((n * C + c) * H + h) * W + v]! * acc2) / acc;
+            }
+          }
+
+          ddout[((n * C + c) * I + i) * J + j] = acc1;
+        }
+      }
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("maxpool2d: " + name + " must be a positive integer, got " + String(value));
@@ -519,4 +863,10 @@ function checkExtent(value: number, index: string, text: string): number {
     );
   }
   return value;
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float64Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float64Array(length) : checkArray(given, length, "gg." + key);
 }

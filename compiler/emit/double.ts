@@ -41,6 +41,8 @@ export interface ModuleHelpers {
   readonly readsOf: (es: readonly Expr[]) => (Ref | Sym)[];
   readonly namesFor: (p: Program, namer: Namer, arrays: Map<string, string>, syms: Map<string, string>, gradName: (r: Ref) => string, dims: Map<string, readonly string[]>) => Names;
   readonly disjointCheck: (written: readonly { code: string; name: string }[], read: readonly { code: string; name: string }[]) => string;
+  /** The computed extents of a spec (CONTRACT §4.3), each a local added to `syms`. */
+  readonly extentLines: (p: Program, syms: Map<string, string>, namer: Namer) => string[];
 }
 
 /** The key of `ddout`'s arrays in the result and in `into`: `ddout` (several outputs: `ddout.<output>`). */
@@ -66,6 +68,8 @@ function prologue(
   for (const c of p2.constants) syms.set(c.name, namer.fresh(c.name));
   const size = (s: string) => syms.get(s)!;
   if (p2.sizes.length) lines.push(`const { ${p2.sizes.map((s) => (syms.get(s) === s ? s : `${s}: ${syms.get(s)}`)).join(", ")} } = cache.sizes;`);
+  // the spec's computed extents (a convolution's output length), as its own kernels compute them
+  lines.push(...h.extentLines(spec, syms, namer));
   const read = h.readsOf(reads);
   const needed = new Set(read.map((r) => r.name));
   for (const c of p2.constants) if (needed.has(c.name)) lines.push(`const ${syms.get(c.name)} = cache.constants.${c.name};`);

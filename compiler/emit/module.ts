@@ -228,7 +228,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
 }
 
 /** The module's prologue helpers, for the double kernels (emit/double.ts). */
-const HELPERS: ModuleHelpers = { lengthCode, readsOf, namesFor, disjointCheck };
+const HELPERS: ModuleHelpers = { lengthCode, readsOf, namesFor, disjointCheck, extentLines };
 
 /** The interfaces and the two kernels of the double backward (CONTRACT §4.6). */
 function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: string, doutType: string): StatementStructures[] {

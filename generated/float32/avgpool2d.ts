@@ -235,6 +235,295 @@ export function backwardFused(
   return { dx: dx };
 }
 
+/** The double backward's result: the gradients of sum(gg · backward(dout, cache)) with respect to every differentiable input and to dout. */
+export interface Avgpool2dDoubleGradients {
+  /** with respect to x[n,c,h,v] */
+  dx: Float32Array;
+  /** with respect to dout */
+  ddout: Float32Array;
+}
+
+/** Preallocated arrays for the double backward's results. */
+export interface Avgpool2dDoubleBuffers {
+  dx?: Float32Array;
+  ddout?: Float32Array;
+}
+
+/**
+ * The double backward, staged: the first backward's statements it reads, then reverse mode through
+ * them, one block per statement, in reverse order. `gg` holds a cotangent per result of the first backward
+ * (any left out is zero); the result is the gradient of sum(gg · backward(dout, cache)).
+ */
+export function doubleBackwardNaive(
+  gg: Partial<Readonly<Avgpool2dGradients>>,
+  dout: Float32Array,
+  cache: Avgpool2dCache,
+  into?: Avgpool2dDoubleBuffers,
+): Avgpool2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W } = cache.sizes;
+  const P = checkExtent(2, "p, q", "2");
+  const I = checkExtent(Math.floor(H / 2), "i", "H/2");
+  const J = checkExtent(Math.floor(W / 2), "j", "W/2");
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const dx = output(into, "dx", N * C * H * W);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,c,i,j]*sum(delta(h, 2*i + p)*delta(v, 2*j + q), p, q)/P^2, i, j)
+  // ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q)/P^2, h, v)
+  //   local derivative ∂/∂dout[n,c,i,j] = sum(delta(h, 2*i + p)*delta(v, 2*j + q), p, q)/P^2
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let h = 0; h < H; h++) {
+            for (let v = 0; v < W; v++) {
+              let acc1 = 0;
+              for (let p = 0; p < P; p++) {
+                for (let q = 0; q < P; q++) {
+                  acc1 += (h === p + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0);
+                }
+              }
+
+              acc += (gg_dx[((n * C + c) * H + h) * W + v]! * acc1) / (P * P);
+            }
+          }
+
+          ddout[((n * C + c) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,c,h,v] = 0
+  dx.fill(0);
+  return { dx: dx, ddout: ddout };
+}
+
+/**
+ * The fused double backward derived by backpass (it reads the cache, dout and gg only):
+ *
+ *   dx[n,c,h,v] = 0
+ *   ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q), h, v)/P^2
+ *
+ * 4 passes; each reduction is computed once and shared.
+ */
+export function doubleBackwardFused(
+  gg: Partial<Readonly<Avgpool2dGradients>>,
+  dout: Float32Array,
+  cache: Avgpool2dCache,
+  into?: Avgpool2dDoubleBuffers,
+): Avgpool2dDoubleGradients {
+  checkCache(cache);
+  const { N, C, H, W } = cache.sizes;
+  const P = checkExtent(2, "p, q", "2");
+  const I = checkExtent(Math.floor(H / 2), "i", "H/2");
+  const J = checkExtent(Math.floor(W / 2), "j", "W/2");
+  checkArray(dout, N * C * I * J, "dout");
+  const gg_dx = cotangent(gg, "dx", N * C * H * W);
+  const dx = output(into, "dx", N * C * H * W);
+  const ddout = output(into, "ddout", N * C * I * J);
+  if (into !== undefined)
+    checkDisjoint(
+      [dx, ddout],
+      ["into.dx", "into.ddout"],
+      [gg_dx, dout, cache.values.x, cache.values.y],
+      ["gg.dx", "dout", "cache.values.x", "cache.values.y"],
+    );
+  const r = new Float64Array(H * I * J * W); // sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q)
+  const r1 = new Float64Array(C * I * N * J); // sum(ddx[n,c,h,v]*sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q), h, v)
+
+  // one pass over memory for sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q)
+  {
+    for (let h = 0; h < H; h++) {
+      for (let v = 0; v < W; v++) {
+        for (let i = 0; i < I; i++) {
+          for (let j = 0; j < J; j++) {
+            let p = 0;
+            for (; p + 4 <= P; p += 4) {
+              let r_h_i_j_v = r[((h * I + i) * J + j) * W + v]!;
+              for (let q = 0; q < P; q++) {
+                r_h_i_j_v +=
+                  (h === p + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0) +
+                  (h === p + 1 + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0) +
+                  (h === p + 2 + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0) +
+                  (h === p + 3 + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0);
+              }
+
+              r[((h * I + i) * J + j) * W + v] = r_h_i_j_v;
+            }
+
+            for (; p < P; p++) {
+              let r_h_i_j_v = r[((h * I + i) * J + j) * W + v]!;
+              for (let q = 0; q < P; q++) {
+                r_h_i_j_v += (h === p + 2 * i + 0 ? 1 : 0) * (v === q + 2 * j + 0 ? 1 : 0);
+              }
+
+              r[((h * I + i) * J + j) * W + v] = r_h_i_j_v;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // one pass over memory for sum(ddx[n,c,h,v]*sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q), h, v)
+  {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          for (let n = 0; n < N; n++) {
+            let h = 0;
+            for (; h + 4 <= H; h += 4) {
+              let r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+              for (let v = 0; v < W; v++) {
+                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
+                const r_h_i_j_v = r[((h * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h1_v = gg_dx[((n * C + c) * H + h + 1) * W + v]!;
+                const r_h1_i_j_v = r[(((h + 1) * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h2_v = gg_dx[((n * C + c) * H + h + 2) * W + v]!;
+                const r_h2_i_j_v = r[(((h + 2) * I + i) * J + j) * W + v]!;
+                const gg_dx_n_c_h3_v = gg_dx[((n * C + c) * H + h + 3) * W + v]!;
+                const r_h3_i_j_v = r[(((h + 3) * I + i) * J + j) * W + v]!;
+                r1_c_i_n_j +=
+                  gg_dx_n_c_h_v * r_h_i_j_v +
+                  gg_dx_n_c_h1_v * r_h1_i_j_v +
+                  gg_dx_n_c_h2_v * r_h2_i_j_v +
+                  gg_dx_n_c_h3_v * r_h3_i_j_v;
+              }
+
+              r1[((c * I + i) * N + n) * J + j] = r1_c_i_n_j;
+            }
+
+            for (; h < H; h++) {
+              let r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+              for (let v = 0; v < W; v++) {
+                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
+                const r_h_i_j_v = r[((h * I + i) * J + j) * W + v]!;
+                r1_c_i_n_j += gg_dx_n_c_h_v * r_h_i_j_v;
+              }
+
+              r1[((c * I + i) * N + n) * J + j] = r1_c_i_n_j;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // dx[n,c,h,v] = 0
+  // derived from the naive backward by inlining alone (no rewrite)
+  {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        let h = 0;
+        for (; h + 2 <= H; h += 2) {
+          let v = 0;
+          for (; v + 4 <= W; v += 4) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h) * W + v + 3] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v + 3] = 0;
+          }
+
+          for (; v < W; v++) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h + 1) * W + v] = 0;
+          }
+        }
+
+        for (; h < H; h++) {
+          let v = 0;
+          for (; v + 4 <= W; v += 4) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+            dx[((n * C + c) * H + h) * W + v + 1] = 0;
+            dx[((n * C + c) * H + h) * W + v + 2] = 0;
+            dx[((n * C + c) * H + h) * W + v + 3] = 0;
+          }
+
+          for (; v < W; v++) {
+            dx[((n * C + c) * H + h) * W + v] = 0;
+          }
+        }
+      }
+    }
+  }
+
+  // ddout[n,c,i,j] = sum(ddx[n,c,h,v]*sum(delta(h, p + 2*i)*delta(v, q + 2*j), p, q), h, v)/P^2
+  // derived from the naive backward by inlining, then sum-factor
+  {
+    const ddout_inv = 1 / (P * P);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        let i = 0;
+        for (; i + 2 <= I; i += 2) {
+          let j = 0;
+          for (; j + 4 <= J; j += 4) {
+            const r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+            const r1_c_i_n_j1 = r1[((c * I + i) * N + n) * J + j + 1]!;
+            const r1_c_i_n_j2 = r1[((c * I + i) * N + n) * J + j + 2]!;
+            const r1_c_i_n_j3 = r1[((c * I + i) * N + n) * J + j + 3]!;
+            const r1_c_i1_n_j = r1[((c * I + i + 1) * N + n) * J + j]!;
+            const r1_c_i1_n_j1 = r1[((c * I + i + 1) * N + n) * J + j + 1]!;
+            const r1_c_i1_n_j2 = r1[((c * I + i + 1) * N + n) * J + j + 2]!;
+            const r1_c_i1_n_j3 = r1[((c * I + i + 1) * N + n) * J + j + 3]!;
+            ddout[((n * C + c) * I + i) * J + j] = ddout_inv * r1_c_i_n_j;
+            ddout[((n * C + c) * I + i) * J + j + 1] = ddout_inv * r1_c_i_n_j1;
+            ddout[((n * C + c) * I + i) * J + j + 2] = ddout_inv * r1_c_i_n_j2;
+            ddout[((n * C + c) * I + i) * J + j + 3] = ddout_inv * r1_c_i_n_j3;
+            ddout[((n * C + c) * I + i + 1) * J + j] = ddout_inv * r1_c_i1_n_j;
+            ddout[((n * C + c) * I + i + 1) * J + j + 1] = ddout_inv * r1_c_i1_n_j1;
+            ddout[((n * C + c) * I + i + 1) * J + j + 2] = ddout_inv * r1_c_i1_n_j2;
+            ddout[((n * C + c) * I + i + 1) * J + j + 3] = ddout_inv * r1_c_i1_n_j3;
+          }
+
+          for (; j < J; j++) {
+            const r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+            const r1_c_i1_n_j = r1[((c * I + i + 1) * N + n) * J + j]!;
+            ddout[((n * C + c) * I + i) * J + j] = ddout_inv * r1_c_i_n_j;
+            ddout[((n * C + c) * I + i + 1) * J + j] = ddout_inv * r1_c_i1_n_j;
+          }
+        }
+
+        for (; i < I; i++) {
+          let j = 0;
+          for (; j + 4 <= J; j += 4) {
+            const r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+            const r1_c_i_n_j1 = r1[((c * I + i) * N + n) * J + j + 1]!;
+            const r1_c_i_n_j2 = r1[((c * I + i) * N + n) * J + j + 2]!;
+            const r1_c_i_n_j3 = r1[((c * I + i) * N + n) * J + j + 3]!;
+            ddout[((n * C + c) * I + i) * J + j] = ddout_inv * r1_c_i_n_j;
+            ddout[((n * C + c) * I + i) * J + j + 1] = ddout_inv * r1_c_i_n_j1;
+            ddout[((n * C + c) * I + i) * J + j + 2] = ddout_inv * r1_c_i_n_j2;
+            ddout[((n * C + c) * I + i) * J + j + 3] = ddout_inv * r1_c_i_n_j3;
+          }
+
+          for (; j < J; j++) {
+            const r1_c_i_n_j = r1[((c * I + i) * N + n) * J + j]!;
+            ddout[((n * C + c) * I + i) * J + j] = ddout_inv * r1_c_i_n_j;
+          }
+        }
+      }
+    }
+  }
+
+  return { dx: dx, ddout: ddout };
+}
+
 function checkSize(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError("avgpool2d: " + name + " must be a positive integer, got " + String(value));
@@ -364,4 +653,10 @@ function checkExtent(value: number, index: string, text: string): number {
     );
   }
   return value;
+}
+
+/** The cotangent gg gives for one result of the first backward, checked, or zeros when gg leaves it out. */
+function cotangent(gg: object, key: string, length: number): Float32Array {
+  const given = own(gg, key);
+  return given === undefined ? new Float32Array(length) : checkArray(given, length, "gg." + key);
 }
