@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
+import { extentsPositive, randomSizes, withDerived } from "../compiler/ir/sizes.js";
 import { addCount, expectFewSkips, lengthOf, randomInputs, settle, type FdCount, type Inputs } from "./harness.js";
 
 type Arrays = Record<string, Float64Array>;
@@ -139,11 +140,17 @@ describe.each(files)("double backward of specs/%s", (file) => {
     fc.assert(
       fc.property(
         fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: maxSize }))),
-        fc.constantFrom<"normal" | "constant">("normal", "constant"),
+        // max pooling of constant data ties every window, where the first backward jumps: finite
+        // differences of it judge nothing there (as in specs.test.ts)
+        p.name === "maxpool2d" ? fc.constant<"normal" | "constant">("normal") : fc.constantFrom<"normal" | "constant">("normal", "constant"),
         fc.integer(),
         (dims, kind, seed) => {
-          const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
-          addCount(count, checkPoint(p, mod, sizes, kind, prng(seed)));
+          const rand = prng(seed);
+          // the computed extents added (a convolution's output length); sizes that make one of them
+          // not positive are drawn again
+          const full = withDerived(p, Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!])));
+          const sizes = extentsPositive(p, full) ? full : randomSizes(p, rand, 1, maxSize);
+          addCount(count, checkPoint(p, mod, sizes, kind, rand));
         },
       ),
       { numRuns: 8, examples: [[p.sizes.map(() => 1), "normal", 1]] },
