@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { compileLibrary } from "./harness.js";
+import { deriveLibrary } from "./harness.js";
 import { randomSizes } from "../compiler/ir/sizes.js";
 import { evaluate, tensorEnv } from "../compiler/ir/evaluate.js";
 import { print } from "../compiler/ir/expr.js";
@@ -18,7 +18,7 @@ const specDir = join(import.meta.dirname, "../specs");
 describe.each(readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")))("derivation of %s", (file) => {
   it("each recorded rewrite keeps the value at random points", async () => {
     // the build every test worker shares (harness.ts): the derivation is the same one codegen makes
-    const { program: p, backward: bw, fused } = await compileLibrary(file.replace(/\.spec\.ts$/, ""));
+    const { program: p, backward: bw, fused } = await deriveLibrary(file.replace(/\.spec\.ts$/, ""));
     const rewrites = fused.phases.flatMap((ph) => ph.rewrites.map((r) => ({ phase: ph.name, ...r })));
     // a gradient the chain rule already gives in closed form (linear, mse) may need no rewrite
     if (rewrites.length === 0) expect(fused.gradients).toEqual(fused.phases[0]!.gradients);

@@ -12,7 +12,7 @@ import katex from "katex";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { compileLibrary } from "./harness.js";
+import { deriveLibrary } from "./harness.js";
 import { run } from "../compiler/cli.js";
 import { replaceNode } from "../compiler/ir/expr.js";
 import { rewriteList } from "../compiler/explain/document.js";
@@ -43,7 +43,7 @@ describe.each(files)("docs for %s", (file) => {
   });
 
   it("the graph is well-formed SVG with a node per input and step", async () => {
-    const c = await compileLibrary(name);
+    const c = await deriveLibrary(name);
     const svg = readFileSync(join(root, "docs", `${c.program.name}.svg`), "utf8");
     expect(XMLValidator.validate(svg)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as { svg: { g: { g: { "@_class": string; title: string }[] } } };
@@ -55,7 +55,7 @@ describe.each(files)("docs for %s", (file) => {
   });
 
   it("replaying the listed rewrites gives the fused form", async () => {
-    const c = await compileLibrary(name);
+    const c = await deriveLibrary(name);
     const sizeOf = c.program.sizeOf;
     let grads = [...c.fused.phases[0]!.gradients];
     for (const r of rewriteList(c)) {

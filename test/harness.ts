@@ -13,7 +13,7 @@ import type { Dout } from "../compiler/ir/interpret.js";
 import { prng } from "../compiler/ir/random.js";
 import { extentsPositive, withDerived } from "../compiler/ir/sizes.js";
 import type { Program } from "../compiler/ir/program.js";
-import { compile, type Compiled } from "../compiler/driver.js";
+import { compile, derive, type Compiled, type Derived } from "../compiler/driver.js";
 import { join } from "node:path";
 
 /**
@@ -30,17 +30,35 @@ export function fuzzRuns(n: number): number {
 
 const library = new Map<string, Promise<Compiled>>();
 /**
- * A library spec (`specs/<name>.spec.ts`) compiled as codegen compiles it, once per test worker:
- * explain.test.ts and optimum.test.ts read the same build (vitest shares a worker's modules between
- * files). Readers must not change it.
+ * A library spec (`specs/<name>.spec.ts`) compiled once per test worker (vitest shares a worker's
+ * modules between files), unformatted and without the double backward unless `double` is asked
+ * for: the tests that read a build judge its derivation, schedule and stats; the double backward
+ * of every library spec is judged on the committed modules (test/double.test.ts), which codegen
+ * --check holds to the compiler. Readers must not change it.
  */
-export function compileLibrary(name: string): Promise<Compiled> {
-  let c = library.get(name);
+export function compileLibrary(name: string, opts: { readonly double?: boolean } = {}): Promise<Compiled> {
+  const key = `${name}${opts.double ? "+double" : ""}`;
+  let c = library.get(key);
   if (!c) {
-    c = import(join(import.meta.dirname, "../specs", `${name}.spec.ts`)).then((m: { default: unknown }) => compile(m.default));
-    library.set(name, c);
+    c = specOf(name).then((spec) => compile(spec, { format: false, doubleBackward: opts.double === true }));
+    library.set(key, c);
   }
   return c;
+}
+
+const derivations = new Map<string, Promise<Derived>>();
+/** A library spec's derivation alone (checked program, naive backward, fused gradients), once per test worker. */
+export function deriveLibrary(name: string): Promise<Derived> {
+  let d = derivations.get(name);
+  if (!d) {
+    d = specOf(name).then((spec) => derive(spec));
+    derivations.set(name, d);
+  }
+  return d;
+}
+
+async function specOf(name: string): Promise<unknown> {
+  return ((await import(join(import.meta.dirname, "../specs", `${name}.spec.ts`))) as { default: unknown }).default;
 }
 
 export interface Kernels {

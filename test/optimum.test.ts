@@ -148,7 +148,7 @@ describe("fused kernels reach the optimum", () => {
 });
 
 describe("fused double backward kernels (CONTRACT §4.6)", () => {
-  const double = async (name: string) => (await stats(name)).double!;
+  const double = async (name: string) => (await compileLibrary(name, { double: true })).stats.double!;
 
   it("batchnorm: one pass for the per-feature reductions, one pass writing dx and ddout, no temporary of the input's size", async () => {
     const d = await double("batchnorm");
