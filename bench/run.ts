@@ -188,6 +188,15 @@ async function librarySpecs(): Promise<{ spec: string; sizes: Record<string, num
     mlp: { N: 256, F: 256, H: 256, C: 64 },
     gru: recurrent,
     lstm: recurrent,
+    // convolution and pooling at CIFAR-like sizes (bench/conv.ts times conv2d and conv_bn_relu at
+    // the N=8, C=O=32, 32x32 against TensorFlow.js)
+    conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
+    dilated_conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
+    conv2d: { N: 8, C: 32, O: 32, H: 32, W: 32, K: 3 },
+    depthwise_conv2d: { N: 8, C: 32, H: 32, W: 32, K: 3 },
+    avgpool2d: { N: 8, C: 32, H: 32, W: 32 },
+    maxpool2d: { N: 8, C: 32, H: 32, W: 32 },
+    conv_bn_relu: { N: 8, C: 16, O: 16, H: 32, W: 32, K: 3 },
   };
   const names = readdirSync(join(root, "specs"))
     .filter((f) => f.endsWith(".spec.ts"))
