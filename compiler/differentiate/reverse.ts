@@ -39,6 +39,7 @@ import {
   sum,
   sym,
   where,
+  type Comparison,
   type Expr,
   type Ref,
   type SizeOf,
@@ -210,14 +211,15 @@ function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback
         );
       const inner = partialOf(s.body, occ, sizeOf);
       const over = s.indices.filter((i) => !occ.indices.includes(i));
-      const attains = (x: Expr) => where("==", s.body, s, x, ZERO);
+      const attains = (x: Expr) => chosenOrZero("==", s.body, s, x);
       const ties = sum(attains(ONE), s.indices, sizeOf);
       return { expr: mul(sum(attains(inner.expr), over, sizeOf), pow(ties, num(-1))), fallback: inner.fallback };
     }
     case "where": {
       const a = partialOf(s.then, occ, sizeOf);
       const b = partialOf(s.else, occ, sizeOf);
-      return { expr: where(s.op, s.left, s.right, a.expr, b.expr), fallback: a.fallback || b.fallback };
+      const expr = b.expr === ZERO ? chosenOrZero(s.op, s.left, s.right, a.expr) : where(s.op, s.left, s.right, a.expr, b.expr);
+      return { expr, fallback: a.fallback || b.fallback };
     }
     case "call": {
       if (s.fn === "stop") return { expr: ZERO, fallback: false };
@@ -227,6 +229,19 @@ function localPartial(s: Expr, occ: Ref, sizeOf: SizeOf): { expr: Expr; fallback
     default:
       throw new Error(`localPartial(): ${s.kind} is not hidden from the CAS`);
   }
+}
+
+/**
+ * `where(left op right, x, 0)` with the deltas of `x` (an affine or gathered read's position) taken
+ * out in front: `delta(h, 2*i + p)*where(..., r, 0)`, equal since a delta is 0 or 1. A delta inside a
+ * choice is hidden from the lowering, which then visits every element for every position (a max
+ * pool's gradient over all windows); in front, it is a read or a scatter at that position.
+ */
+function chosenOrZero(op: Comparison, left: Expr, right: Expr, x: Expr): Expr {
+  const factors = x.kind === "mul" ? x.factors : [x];
+  const deltas = factors.filter((f) => f.kind === "delta");
+  if (deltas.length === 0) return where(op, left, right, x, ZERO);
+  return mul(...deltas, where(op, left, right, mul(...factors.filter((f) => f.kind !== "delta")), ZERO));
 }
 
 /**
