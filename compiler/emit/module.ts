@@ -117,25 +117,12 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     isExported: true,
     properties: p.constants.map((c) => ({ name: c.name, type: "number", hasQuestionToken: true, docs: [`default ${c.value}`] })),
   });
-  statements.push({
-    kind: StructureKind.Interface,
-    name: `${T}Cache`,
-    isExported: true,
-    docs: ["Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value."],
-    properties: [
-      { name: "spec", type: stringLiteral(p.name), isReadonly: true },
-      { name: "sizes", type: `Readonly<${T}Sizes>`, isReadonly: true },
-      { name: "constants", type: `Readonly<Required<${T}Constants>>`, isReadonly: true },
-      { name: "values", type: `Readonly<${T}Values>`, isReadonly: true },
-    ],
-  });
-  statements.push({
-    kind: StructureKind.Interface,
-    name: `${T}Values`,
-    isExported: true,
-    docs: ["The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step."],
-    properties: [...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: arrayType(t, A), isReadonly: true, docs: [declText(t)] })),
-  });
+  statements.push(
+    ...cacheInterfaces(T, T, p, A, {
+      cache: "Everything the backward kernels read: sizes, constants, and in `values` the inputs and every forward step's value.",
+      values: "The arrays a cache holds, keyed by the spec's names: the inputs (by reference) and every forward step.",
+    }),
+  );
   statements.push({
     kind: StructureKind.Interface,
     name: `${T}Buffers`,
@@ -556,6 +543,34 @@ function intArrays(p: Program, arrays: ReadonlyMap<string, string>): Set<string>
 }
 
 /** The array type of a tensor: `Int32Array` for an integer input, else the module's float type. */
+/**
+ * The interfaces `<prefix>Cache` and `<prefix>Values` of a cache of `p` (the spec's, or its
+ * inference graph's: emit/state.ts), over the module's `<T>Sizes` and `<T>Constants`.
+ */
+export function cacheInterfaces(prefix: string, T: string, p: Program, A: string, docs: { readonly cache: string; readonly values: string }): StatementStructures[] {
+  return [
+    {
+      kind: StructureKind.Interface,
+      name: `${prefix}Cache`,
+      isExported: true,
+      docs: [docs.cache],
+      properties: [
+        { name: "spec", type: stringLiteral(p.name), isReadonly: true },
+        { name: "sizes", type: `Readonly<${T}Sizes>`, isReadonly: true },
+        { name: "constants", type: `Readonly<Required<${T}Constants>>`, isReadonly: true },
+        { name: "values", type: `Readonly<${prefix}Values>`, isReadonly: true },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: `${prefix}Values`,
+      isExported: true,
+      docs: [docs.values],
+      properties: [...p.inputs, ...p.steps].map((t) => ({ name: t.name, type: arrayType(t, A), isReadonly: true, docs: [declText(t)] })),
+    },
+  ];
+}
+
 function arrayType(t: TensorDecl, A: string): string {
   return t.kind === "int" ? "Int32Array" : A;
 }

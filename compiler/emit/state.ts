@@ -21,7 +21,7 @@ import type { StagedChoice } from "../schedule/staged.js";
 import type { Training } from "../parse/state.js";
 import { lowerForward } from "../schedule/lower.js";
 import { Namer, tsStatements } from "./code.js";
-import { cacheCheck, constantsIn, extentLines, declText, forwardBody, fusedBody, lengthCode, namesFor, naiveBody, pascal, readsOf, usesErf } from "./module.js";
+import { cacheCheck, cacheInterfaces, constantsIn, extentLines, declText, forwardBody, fusedBody, lengthCode, namesFor, naiveBody, pascal, readsOf, usesErf } from "./module.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
 
@@ -55,25 +55,12 @@ export function trainingStatements(inp: TrainingInput): { statements: (string | 
     docs: ["The state buffers (CONTRACT §4.5): `initState` makes them, `updateState` changes them in place after a training `forward`, `forwardInference` reads them."],
     properties: t.buffers.map((b) => ({ name: b.name, type: A, docs: [`${declText(b)}, initially ${b.init}`] })),
   });
-  statements.push({
-    kind: StructureKind.Interface,
-    name: `${TI}Cache`,
-    isExported: true,
-    docs: ["Everything the inference backward kernels read: sizes, constants, and in `values` the inputs, the state buffers and every step of the inference graph."],
-    properties: [
-      { name: "spec", type: stringLiteral(q.name), isReadonly: true },
-      { name: "sizes", type: `Readonly<${T}Sizes>`, isReadonly: true },
-      { name: "constants", type: `Readonly<Required<${T}Constants>>`, isReadonly: true },
-      { name: "values", type: `Readonly<${TI}Values>`, isReadonly: true },
-    ],
-  });
-  statements.push({
-    kind: StructureKind.Interface,
-    name: `${TI}Values`,
-    isExported: true,
-    docs: ["The arrays an inference cache holds, keyed by the spec's names: the inputs and state buffers (by reference) and every step of the inference graph."],
-    properties: [...q.inputs, ...q.steps].map((x) => ({ name: x.name, type: x.kind === "int" ? "Int32Array" : A, isReadonly: true, docs: [declText(x)] })),
-  });
+  statements.push(
+    ...cacheInterfaces(TI, T, q, A, {
+      cache: "Everything the inference backward kernels read: sizes, constants, and in `values` the inputs, the state buffers and every step of the inference graph.",
+      values: "The arrays an inference cache holds, keyed by the spec's names: the inputs and state buffers (by reference) and every step of the inference graph.",
+    }),
+  );
   statements.push({
     kind: StructureKind.Interface,
     name: `${TI}Buffers`,
