@@ -202,6 +202,82 @@ describe("batchnorm's double backward against TensorFlow.js", () => {
   });
 });
 
+/**
+ * More specs against TensorFlow.js's nested gradients, each forward written with tfjs ops: the
+ * outer gradient is taken for the inputs the first backward depends on and for dout (an input with
+ * no path, a bias, gets a double gradient of 0, which tf.grads refuses to take: checked to be 0).
+ */
+const TFJS_FORWARDS: Record<string, { sizes: (rand: () => number) => Record<string, number>; connected: readonly string[]; f: (ins: Record<string, tf.Tensor>, eps: number) => tf.Tensor }> = {
+  layernorm: {
+    sizes: (rand) => ({ N: 1 + Math.floor(rand() * 5), D: 2 + Math.floor(rand() * 5) }),
+    connected: ["x", "gamma"],
+    f: ({ x, gamma, beta }, eps) => {
+      const xmu = tf.sub(x!, tf.mean(x!, 1, true));
+      return tf.add(tf.mul(gamma!, tf.div(xmu, tf.sqrt(tf.add(tf.mean(tf.square(xmu), 1, true), eps)))), beta!);
+    },
+  },
+  rmsnorm: {
+    sizes: (rand) => ({ N: 1 + Math.floor(rand() * 5), D: 1 + Math.floor(rand() * 6) }),
+    connected: ["x", "w"],
+    f: ({ x, w }, eps) => tf.div(tf.mul(w!, x!), tf.sqrt(tf.add(tf.mean(tf.square(x!), 1, true), eps))),
+  },
+  l2normalize: {
+    sizes: (rand) => ({ N: 1 + Math.floor(rand() * 5), D: 1 + Math.floor(rand() * 6) }),
+    connected: ["x"],
+    f: ({ x }, eps) => tf.div(x!, tf.sqrt(tf.add(tf.sum(tf.square(x!), 1, true), eps))),
+  },
+  linear: {
+    sizes: (rand) => ({ N: 1 + Math.floor(rand() * 4), D: 1 + Math.floor(rand() * 4), K: 1 + Math.floor(rand() * 4) }),
+    connected: ["x", "w"],
+    f: ({ x, w, b }) => tf.add(tf.matMul(x!, w!), b!),
+  },
+};
+
+describe.each(Object.keys(TFJS_FORWARDS))("%s's double backward against TensorFlow.js", (name) => {
+  it("matches tf.grads of a function that calls tf.grads (float32), at random sizes", async () => {
+    await tf.setBackend("cpu");
+    const spec = TFJS_FORWARDS[name]!;
+    const p = checkSpec((await import(join(specDir, `${name}.spec.ts`))).default, `${name}.spec.ts`);
+    const mod = (await import(`../generated/${name}.ts`)) as unknown as DoubleKernels;
+    const eps = p.constants.find((c) => c.name === "eps")?.value ?? 0;
+    const diff = p.inputs.filter(isDifferentiable);
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const rand = prng(seed);
+        const sizes = spec.sizes(rand);
+        const shape = (t: { name: string }) => p.inputs.find((x) => x.name === t.name)!.indices.map((i) => sizes[p.letters[i]!]!);
+        const u = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
+        const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, u(lengthOf(p, t.name, sizes)).map((v, i) => v + (i % 3) * 0.5)]));
+        const { cache, ...outs } = mod.forward(inputs, sizes);
+        const y = outs[p.output] as Float64Array;
+        const outShape = p.steps.find((st) => st.name === p.output)!.indices.map((i) => sizes[p.letters[i]!]!);
+        const dout = u(y.length);
+        const gg = Object.fromEntries(diff.map((t) => [`d${t.name}`, u(lengthOf(p, t.name, sizes))]));
+        const ours = flat(mod.doubleBackwardFused(gg, dout, cache));
+        const t32 = (a: Float64Array, s: number[]) => tf.tensor(Float32Array.from(a), s);
+        tf.engine().startScope();
+        const fixed = Object.fromEntries(diff.map((t) => [t.name, t32(inputs[t.name]!, shape(t))]));
+        const scalar = (...vs: tf.Tensor[]) => {
+          const d = vs[vs.length - 1]!;
+          const at = { ...fixed, ...Object.fromEntries(spec.connected.map((n, k) => [n, vs[k]!])) };
+          const inner = (...ws: tf.Tensor[]) => tf.sum(tf.mul(d, spec.f({ ...at, ...Object.fromEntries(diff.map((t, k) => [t.name, ws[k]!])) }, eps)));
+          const firsts = tf.grads(inner as (...a: tf.Tensor[]) => tf.Tensor)(diff.map((t) => at[t.name]!));
+          return tf.addN(diff.map((t, k) => tf.sum(tf.mul(t32(gg[`d${t.name}`]!, shape(t)), firsts[k]!))));
+        };
+        const theirs = tf.grads(scalar)([...spec.connected.map((n) => fixed[n]!), t32(dout, outShape)]).map((r) => Float64Array.from(r.dataSync()));
+        tf.engine().endScope();
+        const keyed = new Map([...spec.connected.map((n, k) => [`d${n}`, theirs[k]!] as const), ["ddout", theirs[theirs.length - 1]!] as const]);
+        let largest = 0;
+        for (const a of keyed.values()) for (const v of a) largest = Math.max(largest, Math.abs(v));
+        // float32 against float64: within 1e-3 of the largest double gradient of the layer
+        for (const [k, want] of keyed) ours[k]!.forEach((v, i) => expect(Math.abs(v - want[i]!), `${name} ${k}[${i}] ${v} against TensorFlow.js ${want[i]}`).toBeLessThanOrEqual(1e-3 * largest + 1e-6));
+        for (const t of diff) if (!spec.connected.includes(t.name)) for (const v of ours[`d${t.name}`]!) expect(v).toBe(0);
+      }),
+      { numRuns: 4 },
+    );
+  });
+});
+
 describe("double backward guards", () => {
   it("rejects gg, dout and into arrays of the wrong length or type, overlapping outputs and a foreign cache, naming them", async () => {
     const bnm = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown; doubleBackwardNaive: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown };
