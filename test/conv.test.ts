@@ -17,7 +17,8 @@ import { checkSpec, SpecError } from "../compiler/parse/check.js";
 import { compile } from "../compiler/driver.js";
 import { prng } from "../compiler/ir/random.js";
 import { withDerived } from "../compiler/ir/sizes.js";
-import { gradientNoise, lengthOf, type Kernels } from "./harness.js";
+import type { Kernels } from "./harness.js";
+import { againstTfjs } from "./against-tfjs.js";
 import type { Program } from "../compiler/ir/program.js";
 
 type T = tf.Tensor;
@@ -96,48 +97,10 @@ beforeAll(async () => {
   await tf.setBackend("cpu");
 });
 
-/** Both kernels of `mod` against tfjs's gradients of `f`, at float32 tolerance. */
-function againstTfjs(p: Program, mod: Kernels, c: Case, base: Sizes, seed: number): void {
-  const rand = prng(seed);
+/** Forward and both kernels of `mod` against tfjs's gradients of the case's forward, at float32 tolerance. */
+function checkCase(p: Program, mod: Kernels, c: Case, base: Sizes, seed: number): void {
   const sizes = withDerived(p, base);
-  const f32 = (n: number, scale: number) => Float64Array.from(Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale));
-  const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, f32(lengthOf(p, t.name, sizes), 2)]));
-  const { cache, ...outs } = mod.forward(inputs, base);
-  const out = outs[p.output] as Float64Array;
-  const dout = f32(out.length, 1);
-  tf.engine().startScope();
-  const shapes = c.shapes(sizes);
-  const xs = p.inputs.map((t, k) => tf.tensor(Float32Array.from(inputs[t.name]!), shapes[k]!));
-  const y = c.f(sizes)(...xs);
-  // the forward passes agree first (the same layer, the same layout)
-  expect(y.shape.reduce((a, b) => a * b, 1), "output length").toBe(out.length);
-  const yv = y.dataSync();
-  let yerr = 0;
-  let yscale = 1e-30;
-  for (let i = 0; i < out.length; i++) {
-    yerr = Math.max(yerr, Math.abs(out[i]! - yv[i]!));
-    yscale = Math.max(yscale, Math.abs(out[i]!));
-  }
-  expect(yerr / yscale, "forward against tfjs").toBeLessThan(1e-5);
-  const g = tf.grads(c.f(sizes) as (...a: T[]) => T);
-  const want = g(xs, tf.tensor(Float32Array.from(dout), y.shape)).map((t) => Float64Array.from(t.dataSync()));
-  tf.engine().endScope();
-  const noise = gradientNoise(p, inputs, sizes, dout);
-  for (const kernel of [mod.backwardNaive, mod.backwardFused]) {
-    const got = kernel(dout, cache);
-    p.inputs.forEach((t, k) => {
-      const a = got[`d${t.name}`]!;
-      const b = want[k]!;
-      let scale = 1e-3 * dout.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      for (const w of want) for (const v of w) scale = Math.max(scale, Math.abs(v));
-      // float32 rounding of terms that cancel is forgiven up to 64 float32 ulps of their size
-      const terms = noise.get(t.name)!;
-      let err = 0;
-      for (let i = 0; i < a.length; i++) err = Math.max(err, Math.max(0, Math.abs(a[i]! - b[i]!) - 64 * 2 ** -23 * terms[i]!));
-      expect(a.length).toBe(b.length);
-      expect(err / scale, `d${t.name} (sizes ${JSON.stringify(base)})`).toBeLessThan(1e-4);
-    });
-  }
+  againstTfjs(p, mod, { f: c.f(sizes) as (...xs: T[]) => T, shapes: c.shapes(sizes) }, sizes, prng(seed), { callSizes: base, forward: true, label: `sizes ${JSON.stringify(base)}` });
 }
 
 describe.each(Object.keys(CASES))("%s against TensorFlow.js (float32)", (name) => {
@@ -148,7 +111,7 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js (float32)", (name) =
     fc.assert(
       fc.property(c.sizes, fc.integer(), (base, seed) => {
         fc.pre(Object.values(withDerived(p, base)).every((v) => v >= 1));
-        againstTfjs(p, mod, c, base, seed);
+        checkCase(p, mod, c, base, seed);
       }),
       { numRuns: 12 },
     );
@@ -176,7 +139,7 @@ describe("affine indices at the edges", () => {
         sizes: fc.constant({}),
       };
       // L = 1 and 2 under padding 3, kernel sizes 1 to 3
-      for (const [L, K, seed] of [[1, 1, 1], [1, 3, 2], [2, 3, 3], [2, 2, 4]] as const) againstTfjs(p, mod, c, { N: 2, C: 2, O: 3, L, K }, seed);
+      for (const [L, K, seed] of [[1, 1, 1], [1, 3, 2], [2, 3, 3], [2, 2, 4]] as const) checkCase(p, mod, c, { N: 2, C: 2, O: 3, L, K }, seed);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

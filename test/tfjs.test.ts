@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { prng } from "../compiler/ir/random.js";
-import { gradientNoise, lengthOf, type Kernels } from "./harness.js";
+import type { Kernels } from "./harness.js";
+import { againstTfjs } from "./against-tfjs.js";
 
 type T = tf.Tensor;
 interface Case {
@@ -77,38 +78,7 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
       fc.property(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: 6 }))), fc.integer(), (dims, seed) => {
         const rand = prng(seed);
         const sizes = Object.fromEntries(p.sizes.map((s, k) => [s, dims[k]!]));
-        const f32 = (n: number, scale: number) => Float64Array.from(Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale));
-        const inputs = Object.fromEntries(p.inputs.map((t) => [t.name, f32(lengthOf(p, t.name, sizes), 2)]));
-        const { cache, ...outs } = mod.forward(inputs, sizes);
-        const outLen = (outs[p.output] as Float64Array).length;
-        const dout = f32(outLen, 1);
-        tf.engine().startScope();
-        const shapes = c.shapes(sizes);
-        const xs = p.inputs.map((t, k) => tf.tensor(Float32Array.from(inputs[t.name]!), shapes[k]!));
-        const g = tf.grads(c.f(sizes) as (...a: T[]) => T);
-        const y = c.f(sizes)(...xs);
-        const want = g(xs, tf.tensor(Float32Array.from(dout), y.shape)).map((t) => Float64Array.from(t.dataSync()));
-        tf.engine().endScope();
-        const noise = gradientNoise(p, inputs, sizes, dout);
-        for (const kernel of [mod.backwardNaive, mod.backwardFused]) {
-          const got = kernel(dout, cache);
-          p.inputs.forEach((t, k) => {
-            const a = got[`d${t.name}`]!;
-            const b = want[k]!;
-            // float32 carries 24 bits; gradients that cancel (softmax rows of one class) are held to
-            // 1e-4 of the layer's largest gradient
-            // a gradient that is exactly 0 (softmax with one class) is compared at the scale of dout
-            let scale = 1e-3 * dout.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-            for (const w of want) for (const v of w) scale = Math.max(scale, Math.abs(v));
-            // and float32 rounding of terms that cancel (layernorm rows with almost equal values)
-            // is forgiven up to 64 float32 ulps of the size of those terms
-            const terms = noise.get(t.name)!;
-            let err = 0;
-            for (let i = 0; i < a.length; i++) err = Math.max(err, Math.max(0, Math.abs(a[i]! - b[i]!) - 64 * 2 ** -23 * terms[i]!));
-            expect(a.length).toBe(b.length);
-            expect(err / scale, `d${t.name}`).toBeLessThan(1e-4);
-          });
-        }
+        againstTfjs(p, mod, { f: c.f(sizes) as (...xs: T[]) => T, shapes: c.shapes(sizes) }, sizes, rand);
       }),
       { numRuns: 20 },
     );

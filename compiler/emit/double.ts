@@ -188,7 +188,15 @@ export function doubleNaiveBody(spec: Program, d: DoubleBackward, h: ModuleHelpe
   return [...pro.lines, ...tsStatements(body, pro.dims), pro.result];
 }
 
+/** Whether the fused double backward computes every gradient the staged way: then it is the naive kernel. */
+export function allStaged(d: DoubleBackward): boolean {
+  return d.staged.staged.length > 0 && d.staged.staged.every(Boolean);
+}
+
 export function doubleFusedBody(spec: Program, d: DoubleBackward, h: ModuleHelpers, A: string, log?: (line: string) => void): string[] {
+  // every gradient staged (the simplifier met a limit, or no derived form is less work): the very
+  // statements of the naive kernel, so it is called rather than written out a second time
+  if (allStaged(d)) return ["return doubleBackwardNaive(gg, dout, cache, into);"];
   const type = A === "Float32Array" ? "f32" : "f64";
   const p2 = d.derived.program;
   const stagedExprs = (d.staged.part?.blocks ?? []).flatMap((b) => b.statements.map((s) => s.expr));

@@ -17,7 +17,7 @@ import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
 import type { Stmt } from "../loop/ir.js";
-import { DDOUT, DOUBLE_HELPERS, DOUBLE_OUTPUT_OF, doubleFusedBody, doubleNaiveBody, type DoubleBackward, type ModuleHelpers } from "./double.js";
+import { allStaged, DDOUT, DOUBLE_HELPERS, DOUBLE_OUTPUT_OF, doubleFusedBody, doubleNaiveBody, type DoubleBackward, type ModuleHelpers } from "./double.js";
 
 export interface EmitInput {
   readonly program: Program;
@@ -277,8 +277,10 @@ function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: strin
           "",
           ...results.map(({ t, k }) => (d.staged.staged[k] ? `  d${declText(t)}: staged, as in the naive kernel` : `  d${declText(t)} = ${show(p2, d.fused.gradients[k]!)}`)),
           "",
-          `${d.schedule.passes.length} pass${d.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
-          ...(d.limit ? ["", `Every gradient is computed the staged way, as in the naive kernel: ${commentText(d.limit)}.`] : []),
+          allStaged(d)
+            ? "Every gradient is computed the staged way: this is doubleBackwardNaive, which it calls."
+            : `${d.schedule.passes.length} pass${d.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
+          ...(d.limit ? ["", `Why every gradient is staged: ${commentText(d.limit)}.`] : []),
         ].join("\n"),
       ],
       parameters: params,
