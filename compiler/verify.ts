@@ -8,7 +8,7 @@ import { refsOf, print } from "./ir/expr.js";
 import { shapeOf, tensorOf, type Program } from "./ir/program.js";
 import type { Backward, Fused } from "./ir/backward.js";
 import { evaluateGradient, fill, hasGradient, interpretBackward, interpretForward, randomInputs, type Tensors } from "./ir/interpret.js";
-import { evaluate, gradKey, tensorEnv } from "./ir/evaluate.js";
+import { evaluator, gradKey, tensorEnv } from "./ir/evaluate.js";
 import { prng } from "./ir/random.js";
 import { nameTable } from "./ir/table.js";
 import { randomSizes } from "./ir/sizes.js";
@@ -47,8 +47,9 @@ function shake(p: Program, tensors: Tensors, sizes: Readonly<Record<string, numb
   const env = tensorEnv({ tensors: out, sizes, constants, sizeOf: p.sizeOf });
   for (const s of p.steps) {
     const t = tensors.get(s.name)!;
-    const value = fill(t.dims, (b) => evaluate(s.rhs, env, b), s.indices);
-    const terms = fill(t.dims, (b) => evaluate(s.rhs, env, b, true), s.indices);
+    const [plain, size] = [evaluator(env), evaluator(env, true)];
+    const value = fill(t.dims, (b) => plain(s.rhs, b), s.indices);
+    const terms = fill(t.dims, (b) => size(s.rhs, b), s.indices);
     out.set(s.name, { dims: t.dims, data: value.map((v, i) => v + 8 * Number.EPSILON * terms[i]! * (rand() * 2 - 1)) });
   }
   return out;

@@ -3,7 +3,7 @@
  * formatted with prettier. It exports `forward`, `backwardNaive` and `backwardFused` and imports
  * nothing. Output is deterministic byte for byte.
  */
-import { Project, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
+import { printStructure, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
 import * as prettier from "prettier";
 import { collect, contains, print, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
@@ -72,13 +72,6 @@ function letterFor(p: Program): (size: string, avoid?: ReadonlySet<string>) => s
     const letters = Object.keys(p.letters).filter((l) => p.letters[l] === size);
     return letters.find((l) => !avoid?.has(l)) ?? letters[0] ?? size.toLowerCase();
   };
-}
-
-let shared: Project | undefined;
-/** One in-memory project for every module: creating a project costs more than printing a file. */
-function project(): Project {
-  shared ??= new Project({ useInMemoryFileSystem: true });
-  return shared;
 }
 
 export async function emitModule(inp: EmitInput): Promise<string> {
@@ -207,8 +200,8 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     const fill = (t: string) => t.replaceAll("@FLOATS@", () => A);
     statements.push(fill(DOUBLE_HELPERS) + (several ? fill(DOUBLE_OUTPUT_OF) : ""));
   }
-  const file = project().createSourceFile("module.ts", { statements }, { overwrite: true });
-  const text = file.getFullText();
+  // printed from the structures, never parsed back: a source file would parse the whole module
+  const text = printStructure({ kind: StructureKind.SourceFile, statements });
   // babel's TypeScript parser: the same output as prettier's "typescript" parser on these modules
   // (codegen --check holds every committed module to it) in half the time
   return inp.format === false ? text : prettier.format(text, { parser: "babel-ts", printWidth: 120 });

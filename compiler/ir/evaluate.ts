@@ -26,46 +26,63 @@ export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number>
 }
 
 /**
+ * An evaluator for many bindings in one environment (every cell of a tensor): a reduction is
+ * evaluated once per value of its free indices across all the calls, not once per call (a
+ * gradient's per-column sum is computed once for the column, not once per element).
+ */
+export function evaluator(env: Env, magnitude = false): (e: Expr, binding: ReadonlyMap<string, number>) => number {
+  const memo: Memo = [new Map(), new Map()];
+  return magnitude ? (e, b) => Math.abs(evaluateIn(e, env, b, true, memo)) : (e, b) => evaluateIn(e, env, b, false, memo);
+}
+
+/**
  * The value of each reduction at each binding of its free indices, for plain and magnitude
  * evaluation: a reduction nested in another is evaluated once per value of its own free indices,
  * not once per iteration of every loop around it (whose cost would grow as size^depth).
  */
 type Memo = [Map<Expr, Map<string, number>>, Map<Expr, Map<string, number>>];
 
+/** A part of a sum or product: its value, or its size with `magnitude`. */
+function part(x: Expr, env: Env, b: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
+  const v = evaluateIn(x, env, b, magnitude, memo);
+  return magnitude ? Math.abs(v) : v;
+}
+
+/** The concrete values of indices at a binding. */
+function bound(indices: readonly string[], binding: ReadonlyMap<string, number>): number[] {
+  const at = new Array<number>(indices.length);
+  for (let k = 0; k < indices.length; k++) {
+    const v = binding.get(indices[k]!);
+    if (v === undefined) throw new Error(`index '${indices[k]}' is unbound`);
+    at[k] = v;
+  }
+  return at;
+}
+
+// no closure is made per node: this runs for every node at every binding of every check
 function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
-  const evaluate = (x: Expr, _env: Env, b: ReadonlyMap<string, number>): number => {
-    const v = evaluateIn(x, env, b, magnitude, memo);
-    return magnitude ? Math.abs(v) : v;
-  };
   switch (e.kind) {
     case "num":
       return e.value;
     case "sym":
       return env.sym(e.name);
     case "ref":
-      return env.ref(
-        e,
-        e.indices.map((i) => {
-          const v = binding.get(i);
-          if (v === undefined) throw new Error(`index '${i}' is unbound`);
-          return v;
-        }),
-      );
+      return env.ref(e, bound(e.indices, binding));
     case "add": {
       let s = 0;
-      for (const t of e.terms) s += evaluate(t, env, binding);
+      for (const t of e.terms) s += part(t, env, binding, magnitude, memo);
       return s;
     }
     case "mul": {
       let p = 1;
-      for (const f of e.factors) p *= evaluate(f, env, binding);
+      for (const f of e.factors) p *= part(f, env, binding, magnitude, memo);
       return p;
     }
     case "pow": {
       // exponents, divisors and function arguments are values, not term sizes: 1/(a - b) is as
       // large as it is, and the terms a, b only matter through it
       const exp = evaluateIn(e.exp, env, binding, false, memo);
-      const base = magnitude && exp > 0 ? evaluate(e.base, env, binding) : evaluateIn(e.base, env, binding, false, memo);
+      const base = magnitude && exp > 0 ? part(e.base, env, binding, magnitude, memo) : evaluateIn(e.base, env, binding, false, memo);
       return Math.pow(base, exp);
     }
     case "call":
@@ -85,18 +102,22 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       const extents = indices.map((i) => env.extent(i));
       const b = new Map(binding);
       let total = isMax ? -Infinity : 0;
-      const loop = (k: number): void => {
-        if (k === indices.length) {
-          const v = evaluate(e.body, env, b);
-          total = isMax ? Math.max(total, v) : total + v;
-          return;
+      // every binding of the reduced indices, the last one fastest
+      const at = indices.map(() => 0);
+      const empty = extents.some((n) => n <= 0);
+      for (let k = 0; k < indices.length; k++) b.set(indices[k]!, 0);
+      while (!empty) {
+        const v = part(e.body, env, b, magnitude, memo);
+        total = isMax ? Math.max(total, v) : total + v;
+        let k = indices.length - 1;
+        while (k >= 0 && ++at[k]! === extents[k]!) {
+          at[k] = 0;
+          b.set(indices[k]!, 0);
+          k--;
         }
-        for (let v = 0; v < extents[k]!; v++) {
-          b.set(indices[k]!, v);
-          loop(k + 1);
-        }
-      };
-      loop(0);
+        if (k < 0) break;
+        b.set(indices[k]!, at[k]!);
+      }
       values.set(key, total);
       return total;
     }
@@ -104,7 +125,7 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       // the comparison on values, then only the chosen branch (the other may be undefined there)
       const l = evaluateIn(e.left, env, binding, false, memo);
       const r = evaluateIn(e.right, env, binding, false, memo);
-      return evaluate(compare(e.op, l, r) ? e.then : e.else, env, binding);
+      return part(compare(e.op, l, r) ? e.then : e.else, env, binding, magnitude, memo);
     }
     case "delta":
       return deltaValue(e, env, binding);
@@ -125,14 +146,7 @@ function formValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): nu
   const f = e.form;
   switch (f.kind) {
     case "gather":
-      return env.ref(
-        f.from,
-        f.from.indices.map((i) => {
-          const v = binding.get(i);
-          if (v === undefined) throw new Error(`index '${i}' is unbound`);
-          return v;
-        }),
-      );
+      return env.ref(f.from, bound(f.from.indices, binding));
     case "affine": {
       // the numerator; a value that the divisor does not divide matches no index (NaN)
       let v = f.offset;

@@ -3,7 +3,7 @@
  * gradient, evaluated element by element with `evaluate` on concrete sizes and data. The checks
  * (verify.ts), the simplifier's numeric guards and the tests compare against it.
  */
-import { evaluate, gradKey, tensorEnv } from "./evaluate.js";
+import { evaluator, gradKey, tensorEnv } from "./evaluate.js";
 import { collect, type Delta, type Expr, type Where } from "./expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program } from "./program.js";
 import type { Backward } from "./backward.js";
@@ -96,7 +96,8 @@ export function interpretForward(
   const env = tensorEnv({ tensors, sizes, constants, sizeOf: p.sizeOf });
   for (const s of p.steps) {
     const dims = shapeOf(p, s).map((x) => sizes[x]!);
-    tensors.set(s.name, { data: fill(dims, (b) => evaluate(s.rhs, env, b), s.indices), dims });
+    const at = evaluator(env);
+    tensors.set(s.name, { data: fill(dims, (b) => at(s.rhs, b), s.indices), dims });
   }
   return tensors;
 }
@@ -150,7 +151,8 @@ export function interpretBackward(
     for (const s of b.statements) {
       const base = tensorOf(p, s.target.name.replace(/#\d+$/, ""));
       const dims = shapeOf(p, base).map((x) => sizes[x]!);
-      all.set(gradKey(s.target.name), { data: fill(dims, (bind) => evaluate(s.expr, env, bind, magnitude), s.target.indices), dims });
+      const at = evaluator(env, magnitude);
+      all.set(gradKey(s.target.name), { data: fill(dims, (bind) => at(s.expr, bind), s.target.indices), dims });
     }
   return all;
 }
@@ -163,10 +165,10 @@ export function hasGradient(p: Program, k: number): boolean {
 /** Evaluates the gradient `e` of input `k` over that input's indices, reading the tensors in `all`. */
 export function evaluateGradient(p: Program, e: Expr, k: number, all: Tensors, sizes: Readonly<Record<string, number>>, constants: Readonly<Record<string, number>>): Float64Array {
   const t = p.inputs[k]!;
-  const env = tensorEnv({ tensors: all, sizes, constants, sizeOf: p.sizeOf });
+  const at = evaluator(tensorEnv({ tensors: all, sizes, constants, sizeOf: p.sizeOf }));
   return fill(
     shapeOf(p, t).map((s) => sizes[s]!),
-    (b) => evaluate(e, env, b),
+    (b) => at(e, b),
     t.indices,
   );
 }
