@@ -248,6 +248,25 @@ function askCas(expr: string, v: string): string {
   }
 }
 
+/**
+ * The CAS's answers by question. Questions are asked with the leaves renamed q0, q1, ..., so the
+ * same shape of expression in another spec, or under other names, is asked once per process; each
+ * answer is still parsed back and checked for the expression at hand. Failures are not kept (a
+ * call stopped at its deadline is asked again). Bounded: cleared when it holds MAX_ANSWERS.
+ */
+const answers = new Map<string, string>();
+const MAX_ANSWERS = 20_000;
+
+function casAnswer(expr: string, v: string): string {
+  const key = `${v}\u0000${expr}`;
+  const known = answers.get(key);
+  if (known !== undefined) return known;
+  const answer = askCas(expr, v);
+  if (answers.size >= MAX_ANSWERS) answers.clear();
+  answers.set(key, answer);
+  return answer;
+}
+
 /** d flat / d v for a flat scalar expression and one of its leaves, from the CAS, checked. */
 export function scalarPartial(flat: Expr, v: Expr): Partial {
   const key = `${flat.id}|${v.id}`;
@@ -264,7 +283,7 @@ export function scalarPartial(flat: Expr, v: Expr): Partial {
     if (!names.has(v)) throw new CasUnsupported("variable does not occur");
     if (treeSize(flat) > MAX_CAS_NODES) throw new CasUnsupported(`the expression has more than ${MAX_CAS_NODES} nodes, the most the CAS is asked about`);
     const mangled = mapBottomUp(flat, (x) => (names.has(x) ? sym(names.get(x)!, "const") : x), noSizes);
-    const answer = askCas(toCasString(mangled), names.get(v)!);
+    const answer = casAnswer(toCasString(mangled), names.get(v)!);
     const expr = fromCasString(answer, (n) => byName.get(n));
     answered = expr;
     const inexact = approximatedConstant(expr, flat);
