@@ -55,7 +55,7 @@ function checkOptions<K extends keyof typeof CHOICES>(options: unknown, keys: re
 }
 
 /** Runs the compiler (driver.ts) on `spec`. */
-async function compiled(spec: unknown, opts: { source?: string; dtype?: Dtype; rebuild?: string; target?: Target }): Promise<Compiled> {
+async function compiled(spec: unknown, opts: { source?: string; dtype?: Dtype; rebuild?: string; target?: Target; format?: boolean }): Promise<Compiled> {
   const { compile: compileSpec } = await import("./driver.js");
   return compileSpec(spec, opts);
 }
@@ -86,7 +86,8 @@ export async function explain(spec: unknown, options?: ExplainOptions): Promise<
   checkOptions(options, ["source"], "explain");
   const { NotLowered } = await import("./driver.js");
   try {
-    return { files: await explainFiles(await compiled(spec, { source: options?.source })) };
+    // the module is not written: not formatted either
+    return { files: await explainFiles(await compiled(spec, { source: options?.source, format: false })) };
   } catch (e) {
     // a derivation whose kernels cannot be written yet is still explained, without their cost
     if (e instanceof NotLowered) return { files: await explainFiles(e.derived) };
@@ -97,5 +98,5 @@ export async function explain(spec: unknown, options?: ExplainOptions): Promise<
 /** What each backward kernel of `spec` computes, as `backpass stats` prints it. */
 export async function stats(spec: unknown, options?: ExplainOptions & { readonly dtype?: Dtype }): Promise<SpecStats> {
   checkOptions(options, ["source", "dtype"], "stats");
-  return (await compiled(spec, { source: options?.source, dtype: options?.dtype })).stats;
+  return (await compiled(spec, { source: options?.source, dtype: options?.dtype, format: false })).stats;
 }

@@ -105,16 +105,21 @@ class Cli {
 
   /**
    * Builds each spec. With `derivations`, a spec whose kernels cannot be written yet (NotLowered)
-   * is not a failure: its derivation goes there, for `explain`.
+   * is not a failure: its derivation goes there, for `explain`. With `format: false` the module is
+   * not formatted (`explain` and `stats` never write it).
    */
   async buildAll(
     files: readonly string[],
     debug: boolean,
-    dtype: "float64" | "float32" = "float64",
-    rebuild?: (source: string) => string,
-    derivations?: { file: string; derived: Explained }[],
-    target: "js" | "wasm" = "js",
+    opts: {
+      readonly dtype?: "float64" | "float32";
+      readonly rebuild?: (source: string) => string;
+      readonly derivations?: { file: string; derived: Explained }[];
+      readonly target?: "js" | "wasm";
+      readonly format?: boolean;
+    } = {},
   ): Promise<{ built: Built[]; failed: number }> {
+    const { dtype = "float64", rebuild, derivations, target = "js", format } = opts;
     const { compile, NotLowered } = await import("./driver.js");
     const built: Built[] = [];
     let failed = 0;
@@ -125,7 +130,7 @@ class Cli {
       try {
         const spec = await loadSpecObject(abs, { shownAs: source, timeoutMs: this.io.loadTimeoutMs });
         const log = debug ? (l: string) => this.io.stderr(`${terminalLines(l)}\n`) : undefined;
-        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source), target });
+        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source), target, format });
         const other = names.get(c.program.name);
         if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
         names.set(c.program.name, source);
@@ -150,7 +155,7 @@ class Cli {
     const target = (args.options.get("--target") ?? "js") as "js" | "wasm";
     await checkOutputDir(this.abs(out), out);
     const flags = [dtype === "float32" ? " --dtype float32" : "", format === "js" ? " --format js" : "", target === "wasm" ? " --target wasm" : ""].join("");
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), dtype, (source) => `npx backpass build ${shellWord(source)} --out ${shellWord(out)}${flags}`, undefined, target);
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), { dtype, rebuild: (source) => `npx backpass build ${shellWord(source)} --out ${shellWord(out)}${flags}`, target });
     const { moduleFiles } = await import("./api.js");
     const module = format === "js" ? await moduleKindAt(this.abs(out)) : "esm";
     const files: [file: string, path: string, text: string][] = [];
@@ -171,7 +176,7 @@ class Cli {
     const out = args.options.get("--out") as string;
     await checkOutputDir(this.abs(out), out);
     const derivations: { file: string; derived: Explained }[] = [];
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), "float64", undefined, derivations);
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), { derivations, format: false });
     const writer = new OutputWriter((p) => this.shown(p));
     let unwritten = 0;
     try {
@@ -200,7 +205,7 @@ class Cli {
   }
 
   async stats(args: Parsed): Promise<number> {
-    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"));
+    const { built, failed } = await this.buildAll(args.positional, args.options.has("--debug"), { format: false });
     const all = built.map((b) => b.stats);
     // arrays of names (shapes, loops) on one line; non-ASCII as \u escapes, so the JSON shows no invisible character
     const json = JSON.stringify(all.length === 1 ? all[0] : all, null, 2)
@@ -236,7 +241,7 @@ class Cli {
     ];
     const files = new Map<string, string>();
     for (const t of targets) {
-      const { built, failed } = await this.buildAll(specs, debug, t.dtype, () => "npm run codegen");
+      const { built, failed } = await this.buildAll(specs, debug, { dtype: t.dtype, rebuild: () => "npm run codegen" });
       if (failed) return 1;
       for (const b of built) files.set(join(t.dir, `${b.name}.ts`), b.code);
       // docs/<name>.md and docs/<name>.svg: the derivation of each library spec
