@@ -46,7 +46,9 @@ export function deriveDouble(p: Program, bw: Backward, run: <T>(stage: string, f
   try {
     fused = run("double backward: simplify", () => deriveFused(view.program, view.backward));
     fused = run("double backward: schedule", () => fewestPasses(p2, fused));
-    run("double backward: verify", () => verifyFused(p2, backward, fused));
+    // verified once, as scheduled: the check below holds every gradient the kernel computes from
+    // the derivation (the scheduled form, or the fused one where it is staged), and a failure falls
+    // back to the staged kernel as a failure here would
     choice = run("double backward: schedule", () => chooseStaged(p2, backward, fused.gradients));
     sched = run("double backward: schedule", () => schedule(fused.gradients.map((g, k) => (choice.staged[k] ? ZERO : g)), p2.inputs, p2.sizeOf, choice.staged));
     run("double backward: verify", () => verifyFused(p2, backward, { ...fused, gradients: sched.gradients.map((g, k) => (choice.staged[k] ? fused.gradients[k]! : g)) }));
