@@ -1,11 +1,15 @@
 /**
  * Times one library spec's two backward kernels in a fresh process, so that no other kernel's
  * compiled code or garbage affects it: `node --expose-gc --import tsx bench/spec-timing.ts <spec> '<sizes JSON>' [--quick]`.
+ * `<spec>` is a library spec's name (its module in generated/), or `test:<key>` for a spec of the
+ * tests (test/layers-cases.ts), compiled here into a temporary folder.
  * Prints `{"naive": ms, "fused": ms, "ratio": naive/fused, "rounds": n, "inputMiB": n}`: the medians of
  * all samples of many short alternating rounds, and their ratio.
  */
 import { Bench } from "tinybench";
 import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { checkSpec } from "../compiler/parse/check.js";
 import { shapeOf } from "../compiler/ir/program.js";
 import { gatherSizes } from "../compiler/ir/interpret.js";
@@ -14,12 +18,33 @@ const [name, sizesJson] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
 const sizes = JSON.parse(sizesJson!) as Record<string, number>;
 const root = join(import.meta.dirname, "..");
-const mod = (await import(join(root, "generated", `${name}.ts`))) as {
+interface Module {
   forward(i: Record<string, Float64Array | Int32Array>, s: Record<string, number>): Record<string, unknown> & { cache: unknown };
   backwardNaive(d: Float64Array | Record<string, Float64Array>, c: unknown): unknown;
   backwardFused(d: Float64Array | Record<string, Float64Array>, c: unknown): unknown;
-};
-const p = checkSpec((await import(join(root, "specs", `${name}.spec.ts`))).default);
+}
+
+/** A library spec's committed module, or a test spec built as `backpass build` would. */
+async function load(): Promise<{ mod: Module; spec: unknown }> {
+  if (!name!.startsWith("test:")) {
+    const mod = (await import(join(root, "generated", `${name}.ts`))) as Module;
+    return { mod, spec: (await import(join(root, "specs", `${name}.spec.ts`))).default };
+  }
+  const { SPECS } = await import("../test/layers-cases.js");
+  const spec = SPECS[name!.slice("test:".length)];
+  if (!spec) throw new Error(`no spec '${name}' in test/layers-cases.ts`);
+  const { compile } = await import("../compiler/driver.js");
+  const dir = mkdtempSync(join(tmpdir(), "backpass-bench-"));
+  const file = join(dir, "module.ts");
+  writeFileSync(file, (await compile(spec, { format: false })).code);
+  const mod = (await import(file)) as Module;
+  rmSync(dir, { recursive: true, force: true });
+  return { mod, spec };
+}
+
+const loaded = await load();
+const mod = loaded.mod;
+const p = checkSpec(loaded.spec);
 let seed = 17;
 const rand = () => {
   seed = (seed * 1103515245 + 12345) % 2147483648;

@@ -3178,7 +3178,6 @@ export function doubleBackwardFused(
     let o = 0;
     for (; o + 4 <= O; o += 4) {
       const rstd_o = rstd[o]!;
-      const r11_o = r11[o]!;
       const r1_o = r1[o]!;
       const r7_o = r7[o]!;
       const r5_o = r5[o]!;
@@ -3186,8 +3185,8 @@ export function doubleBackwardFused(
       const r2_o = r2[o]!;
       const r9_o = r9[o]!;
       const r_o = r[o]!;
+      const r11_o = r11[o]!;
       const rstd_o1 = rstd[o + 1]!;
-      const r11_o1 = r11[o + 1]!;
       const r1_o1 = r1[o + 1]!;
       const r7_o1 = r7[o + 1]!;
       const r5_o1 = r5[o + 1]!;
@@ -3195,8 +3194,8 @@ export function doubleBackwardFused(
       const r2_o1 = r2[o + 1]!;
       const r9_o1 = r9[o + 1]!;
       const r_o1 = r[o + 1]!;
+      const r11_o1 = r11[o + 1]!;
       const rstd_o2 = rstd[o + 2]!;
-      const r11_o2 = r11[o + 2]!;
       const r1_o2 = r1[o + 2]!;
       const r7_o2 = r7[o + 2]!;
       const r5_o2 = r5[o + 2]!;
@@ -3204,8 +3203,8 @@ export function doubleBackwardFused(
       const r2_o2 = r2[o + 2]!;
       const r9_o2 = r9[o + 2]!;
       const r_o2 = r[o + 2]!;
+      const r11_o2 = r11[o + 2]!;
       const rstd_o3 = rstd[o + 3]!;
-      const r11_o3 = r11[o + 3]!;
       const r1_o3 = r1[o + 3]!;
       const r7_o3 = r7[o + 3]!;
       const r5_o3 = r5[o + 3]!;
@@ -3213,31 +3212,31 @@ export function doubleBackwardFused(
       const r2_o3 = r2[o + 3]!;
       const r9_o3 = r9[o + 3]!;
       const r_o3 = r[o + 3]!;
+      const r11_o3 = r11[o + 3]!;
       dgamma[o] =
         dgamma_inv1 *
         rstd_o *
-        (dgamma_inv * r11_o - r1_o * r7_o - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o);
+        (-(r1_o * r7_o) - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o + dgamma_inv * r11_o);
       dbeta[o] = 0;
       dgamma[o + 1] =
         dgamma_inv1 *
         rstd_o1 *
-        (dgamma_inv * r11_o1 - r1_o1 * r7_o1 - r1_o1 * r5_o1 + dgamma_inv * r12_o1 - r2_o1 * r9_o1 - r_o1 * r2_o1);
+        (-(r1_o1 * r7_o1) - r1_o1 * r5_o1 + dgamma_inv * r12_o1 - r2_o1 * r9_o1 - r_o1 * r2_o1 + dgamma_inv * r11_o1);
       dbeta[o + 1] = 0;
       dgamma[o + 2] =
         dgamma_inv1 *
         rstd_o2 *
-        (dgamma_inv * r11_o2 - r1_o2 * r7_o2 - r1_o2 * r5_o2 + dgamma_inv * r12_o2 - r2_o2 * r9_o2 - r_o2 * r2_o2);
+        (-(r1_o2 * r7_o2) - r1_o2 * r5_o2 + dgamma_inv * r12_o2 - r2_o2 * r9_o2 - r_o2 * r2_o2 + dgamma_inv * r11_o2);
       dbeta[o + 2] = 0;
       dgamma[o + 3] =
         dgamma_inv1 *
         rstd_o3 *
-        (dgamma_inv * r11_o3 - r1_o3 * r7_o3 - r1_o3 * r5_o3 + dgamma_inv * r12_o3 - r2_o3 * r9_o3 - r_o3 * r2_o3);
+        (-(r1_o3 * r7_o3) - r1_o3 * r5_o3 + dgamma_inv * r12_o3 - r2_o3 * r9_o3 - r_o3 * r2_o3 + dgamma_inv * r11_o3);
       dbeta[o + 3] = 0;
     }
 
     for (; o < O; o++) {
       const rstd_o = rstd[o]!;
-      const r11_o = r11[o]!;
       const r1_o = r1[o]!;
       const r7_o = r7[o]!;
       const r5_o = r5[o]!;
@@ -3245,10 +3244,11 @@ export function doubleBackwardFused(
       const r2_o = r2[o]!;
       const r9_o = r9[o]!;
       const r_o = r[o]!;
+      const r11_o = r11[o]!;
       dgamma[o] =
         dgamma_inv1 *
         rstd_o *
-        (dgamma_inv * r11_o - r1_o * r7_o - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o);
+        (-(r1_o * r7_o) - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o + dgamma_inv * r11_o);
       dbeta[o] = 0;
     }
   }

@@ -243,11 +243,12 @@ export function doubleBackwardFused(
   {
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
+        const x_n_d = x[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const x_n_d = x[n * D + d]!;
-        dx[n * D + d] = gg_dx_n_d * dout_n_d * (x_n_d > 0 ? 0 : alpha * Math.exp(x_n_d));
-        ddout[n * D + d] = gg_dx_n_d * (x_n_d > 0 ? 1 : alpha * Math.exp(x_n_d));
+        const x1 = alpha * Math.exp(x_n_d);
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * (x_n_d > 0 ? 0 : x1);
+        ddout[n * D + d] = gg_dx_n_d * (x_n_d > 0 ? 1 : x1);
       }
     }
   }

@@ -261,17 +261,13 @@ export function doubleBackwardFused(
     const ddout_inv = 0.5641895835477563 / Math.sqrt(2);
     for (let n = 0; n < N; n++) {
       for (let d = 0; d < D; d++) {
+        const x_n_d = x[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const x_n_d = x[n * D + d]!;
+        const x1 = Math.exp(-0.5 * (x_n_d * x_n_d));
         dx[n * D + d] =
-          gg_dx_n_d *
-          dx_inv *
-          dout_n_d *
-          Math.exp(-0.5 * (x_n_d * x_n_d)) *
-          (1.1283791670955126 - 0.5641895835477563 * (x_n_d * x_n_d));
-        ddout[n * D + d] =
-          gg_dx_n_d * (0.5 + ddout_inv * x_n_d * Math.exp(-0.5 * (x_n_d * x_n_d)) + 0.5 * erf(dx_inv * x_n_d));
+          gg_dx_n_d * dx_inv * dout_n_d * x1 * (1.1283791670955126 - 0.5641895835477563 * (x_n_d * x_n_d));
+        ddout[n * D + d] = gg_dx_n_d * (0.5 + ddout_inv * x_n_d * x1 + 0.5 * erf(dx_inv * x_n_d));
       }
     }
   }

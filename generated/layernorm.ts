@@ -1249,38 +1249,38 @@ export function doubleBackwardFused(
       let d = 0;
       for (; d + 4 <= D; d += 4) {
         const xhat_n_d = xhat[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
         const dx_dout_d = dx_dout[d]!;
         const gg_dgamma_d = gg_dgamma[d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
         const gg_dbeta_d = gg_dbeta[d]!;
         const gamma_d = gamma[d]!;
         const xhat_n_d1 = xhat[n * D + d + 1]!;
-        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
         const dx_dout_d1 = dx_dout[d + 1]!;
         const gg_dgamma_d1 = gg_dgamma[d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
         const gg_dbeta_d1 = gg_dbeta[d + 1]!;
         const gamma_d1 = gamma[d + 1]!;
         const xhat_n_d2 = xhat[n * D + d + 2]!;
-        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
         const dx_dout_d2 = dx_dout[d + 2]!;
         const gg_dgamma_d2 = gg_dgamma[d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
         const gg_dbeta_d2 = gg_dbeta[d + 2]!;
         const gamma_d2 = gamma[d + 2]!;
         const xhat_n_d3 = xhat[n * D + d + 3]!;
-        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
         const dx_dout_d3 = dx_dout[d + 3]!;
         const gg_dgamma_d3 = gg_dgamma[d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
         const gg_dbeta_d3 = gg_dbeta[d + 3]!;
         const gamma_d3 = gamma[d + 3]!;
         dx[n * D + d] =
           dx_offset +
           dx_xhat * xhat_n_d +
-          gg_dx_n_d * dx_ddx +
-          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n);
+          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n) +
+          gg_dx_n_d * dx_ddx;
         ddout[n * D + d] =
           gg_dbeta_d +
           gg_dx_n_d * gamma_d * rstd_n +
@@ -1289,8 +1289,8 @@ export function doubleBackwardFused(
         dx[n * D + d + 1] =
           dx_offset +
           dx_xhat * xhat_n_d1 +
-          gg_dx_n_d1 * dx_ddx +
-          dout_n_d1 * (dx_dout_d1 * dx_dout1 + gg_dgamma_d1 * rstd_n);
+          dout_n_d1 * (dx_dout_d1 * dx_dout1 + gg_dgamma_d1 * rstd_n) +
+          gg_dx_n_d1 * dx_ddx;
         ddout[n * D + d + 1] =
           gg_dbeta_d1 +
           gg_dx_n_d1 * gamma_d1 * rstd_n +
@@ -1299,8 +1299,8 @@ export function doubleBackwardFused(
         dx[n * D + d + 2] =
           dx_offset +
           dx_xhat * xhat_n_d2 +
-          gg_dx_n_d2 * dx_ddx +
-          dout_n_d2 * (dx_dout_d2 * dx_dout1 + gg_dgamma_d2 * rstd_n);
+          dout_n_d2 * (dx_dout_d2 * dx_dout1 + gg_dgamma_d2 * rstd_n) +
+          gg_dx_n_d2 * dx_ddx;
         ddout[n * D + d + 2] =
           gg_dbeta_d2 +
           gg_dx_n_d2 * gamma_d2 * rstd_n +
@@ -1309,8 +1309,8 @@ export function doubleBackwardFused(
         dx[n * D + d + 3] =
           dx_offset +
           dx_xhat * xhat_n_d3 +
-          gg_dx_n_d3 * dx_ddx +
-          dout_n_d3 * (dx_dout_d3 * dx_dout1 + gg_dgamma_d3 * rstd_n);
+          dout_n_d3 * (dx_dout_d3 * dx_dout1 + gg_dgamma_d3 * rstd_n) +
+          gg_dx_n_d3 * dx_ddx;
         ddout[n * D + d + 3] =
           gg_dbeta_d3 +
           gg_dx_n_d3 * gamma_d3 * rstd_n +
@@ -1320,17 +1320,17 @@ export function doubleBackwardFused(
 
       for (; d < D; d++) {
         const xhat_n_d = xhat[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
         const dx_dout_d = dx_dout[d]!;
         const gg_dgamma_d = gg_dgamma[d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
         const gg_dbeta_d = gg_dbeta[d]!;
         const gamma_d = gamma[d]!;
         dx[n * D + d] =
           dx_offset +
           dx_xhat * xhat_n_d +
-          gg_dx_n_d * dx_ddx +
-          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n);
+          dout_n_d * (dx_dout_d * dx_dout1 + gg_dgamma_d * rstd_n) +
+          gg_dx_n_d * dx_ddx;
         ddout[n * D + d] =
           gg_dbeta_d +
           gg_dx_n_d * gamma_d * rstd_n +

@@ -1704,63 +1704,17 @@ export function doubleBackwardFused(
   const k1 = 1 / N;
   const dout2 = dout[0]!;
   {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
+    for (let n = 0; n < N; n++) {
+      const t = r1[n]!;
       let r211 = r21[0]!;
       const m_n = m[n]!;
-      const r1_n = r1[n]!;
-      const m_n1 = m[n + 1]!;
-      const r1_n1 = r1[n + 1]!;
-      const m_n2 = m[n + 2]!;
-      const r1_n2 = r1[n + 2]!;
-      const m_n3 = m[n + 3]!;
-      const r1_n3 = r1[n + 3]!;
-      const label_n = label[n]!;
-      const label_n1 = label[n + 1]!;
-      const label_n2 = label[n + 2]!;
-      const label_n3 = label[n + 3]!;
-      for (let c = 0; c < C; c++) {
-        const z_n_c = z[n * C + c]!;
-        const gg_db2_c = gg_db2[c]!;
-        const r8_c_n = r8[c * N + n]!;
-        const r9_c_n = r9[c * N + n]!;
-        const z_n1_c = z[(n + 1) * C + c]!;
-        const r8_c_n1 = r8[c * N + n + 1]!;
-        const r9_c_n1 = r9[c * N + n + 1]!;
-        const z_n2_c = z[(n + 2) * C + c]!;
-        const r8_c_n2 = r8[c * N + n + 2]!;
-        const r9_c_n2 = r9[c * N + n + 2]!;
-        const z_n3_c = z[(n + 3) * C + c]!;
-        const r8_c_n3 = r8[c * N + n + 3]!;
-        const r9_c_n3 = r9[c * N + n + 3]!;
-        r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (r1_n * r1_n);
-        r10[(n + 1) * C + c] =
-          (k1 * dout2 * Math.exp(z_n1_c - m_n1) * (gg_db2_c + r8_c_n1 + r9_c_n1)) / (r1_n1 * r1_n1);
-        r10[(n + 2) * C + c] =
-          (k1 * dout2 * Math.exp(z_n2_c - m_n2) * (gg_db2_c + r8_c_n2 + r9_c_n2)) / (r1_n2 * r1_n2);
-        r10[(n + 3) * C + c] =
-          (k1 * dout2 * Math.exp(z_n3_c - m_n3) * (gg_db2_c + r8_c_n3 + r9_c_n3)) / (r1_n3 * r1_n3);
-        r211 +=
-          k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n) +
-          k1 * (c === label_n1 ? 1 : 0) * (gg_db2_c + r8_c_n1 + r9_c_n1) +
-          k1 * (c === label_n2 ? 1 : 0) * (gg_db2_c + r8_c_n2 + r9_c_n2) +
-          k1 * (c === label_n3 ? 1 : 0) * (gg_db2_c + r8_c_n3 + r9_c_n3);
-      }
-
-      r21[0] = r211;
-    }
-
-    for (; n < N; n++) {
-      let r211 = r21[0]!;
-      const m_n = m[n]!;
-      const r1_n = r1[n]!;
       const label_n = label[n]!;
       for (let c = 0; c < C; c++) {
         const z_n_c = z[n * C + c]!;
         const gg_db2_c = gg_db2[c]!;
         const r8_c_n = r8[c * N + n]!;
         const r9_c_n = r9[c * N + n]!;
-        r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (r1_n * r1_n);
+        r10[n * C + c] = (k1 * dout2 * Math.exp(z_n_c - m_n) * (gg_db2_c + r8_c_n + r9_c_n)) / (t * t);
         r211 += k1 * (c === label_n ? 1 : 0) * (gg_db2_c + r8_c_n + r9_c_n);
       }
 

@@ -312,93 +312,108 @@ export function doubleBackwardFused(
     for (; n + 2 <= N; n += 2) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
+        const s_n_d = s[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const s_n_d = s[n * D + d]!;
+        const s_n_d1 = s[n * D + d + 1]!;
         const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const s_n_d1 = s[n * D + d + 1]!;
+        const s_n_d2 = s[n * D + d + 2]!;
         const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const s_n_d2 = s[n * D + d + 2]!;
+        const s_n_d3 = s[n * D + d + 3]!;
         const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const s_n_d3 = s[n * D + d + 3]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
         const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
-        const s_n1_d = s[(n + 1) * D + d]!;
+        const s_n1_d1 = s[(n + 1) * D + d + 1]!;
         const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
         const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
-        const s_n1_d1 = s[(n + 1) * D + d + 1]!;
+        const s_n1_d2 = s[(n + 1) * D + d + 2]!;
         const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
         const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
-        const s_n1_d2 = s[(n + 1) * D + d + 2]!;
+        const s_n1_d3 = s[(n + 1) * D + d + 3]!;
         const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
         const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
-        const s_n1_d3 = s[(n + 1) * D + d + 3]!;
-        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * (1 - s_n_d) * (1 - 2 * s_n_d);
-        ddout[n * D + d] = gg_dx_n_d * s_n_d * (1 - s_n_d);
-        dx[n * D + d + 1] = gg_dx_n_d1 * dout_n_d1 * s_n_d1 * (1 - s_n_d1) * (1 - 2 * s_n_d1);
-        ddout[n * D + d + 1] = gg_dx_n_d1 * s_n_d1 * (1 - s_n_d1);
-        dx[n * D + d + 2] = gg_dx_n_d2 * dout_n_d2 * s_n_d2 * (1 - s_n_d2) * (1 - 2 * s_n_d2);
-        ddout[n * D + d + 2] = gg_dx_n_d2 * s_n_d2 * (1 - s_n_d2);
-        dx[n * D + d + 3] = gg_dx_n_d3 * dout_n_d3 * s_n_d3 * (1 - s_n_d3) * (1 - 2 * s_n_d3);
-        ddout[n * D + d + 3] = gg_dx_n_d3 * s_n_d3 * (1 - s_n_d3);
-        dx[(n + 1) * D + d] = gg_dx_n1_d * dout_n1_d * s_n1_d * (1 - s_n1_d) * (1 - 2 * s_n1_d);
-        ddout[(n + 1) * D + d] = gg_dx_n1_d * s_n1_d * (1 - s_n1_d);
-        dx[(n + 1) * D + d + 1] = gg_dx_n1_d1 * dout_n1_d1 * s_n1_d1 * (1 - s_n1_d1) * (1 - 2 * s_n1_d1);
-        ddout[(n + 1) * D + d + 1] = gg_dx_n1_d1 * s_n1_d1 * (1 - s_n1_d1);
-        dx[(n + 1) * D + d + 2] = gg_dx_n1_d2 * dout_n1_d2 * s_n1_d2 * (1 - s_n1_d2) * (1 - 2 * s_n1_d2);
-        ddout[(n + 1) * D + d + 2] = gg_dx_n1_d2 * s_n1_d2 * (1 - s_n1_d2);
-        dx[(n + 1) * D + d + 3] = gg_dx_n1_d3 * dout_n1_d3 * s_n1_d3 * (1 - s_n1_d3) * (1 - 2 * s_n1_d3);
-        ddout[(n + 1) * D + d + 3] = gg_dx_n1_d3 * s_n1_d3 * (1 - s_n1_d3);
+        const s1 = 1 - s_n_d;
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * s1 * (1 - 2 * s_n_d);
+        ddout[n * D + d] = gg_dx_n_d * s_n_d * s1;
+        const s12 = 1 - s_n_d1;
+        dx[n * D + d + 1] = gg_dx_n_d1 * dout_n_d1 * s_n_d1 * s12 * (1 - 2 * s_n_d1);
+        ddout[n * D + d + 1] = gg_dx_n_d1 * s_n_d1 * s12;
+        const s13 = 1 - s_n_d2;
+        dx[n * D + d + 2] = gg_dx_n_d2 * dout_n_d2 * s_n_d2 * s13 * (1 - 2 * s_n_d2);
+        ddout[n * D + d + 2] = gg_dx_n_d2 * s_n_d2 * s13;
+        const s14 = 1 - s_n_d3;
+        dx[n * D + d + 3] = gg_dx_n_d3 * dout_n_d3 * s_n_d3 * s14 * (1 - 2 * s_n_d3);
+        ddout[n * D + d + 3] = gg_dx_n_d3 * s_n_d3 * s14;
+        const s11 = 1 - s_n1_d;
+        dx[(n + 1) * D + d] = gg_dx_n1_d * dout_n1_d * s_n1_d * s11 * (1 - 2 * s_n1_d);
+        ddout[(n + 1) * D + d] = gg_dx_n1_d * s_n1_d * s11;
+        const s111 = 1 - s_n1_d1;
+        dx[(n + 1) * D + d + 1] = gg_dx_n1_d1 * dout_n1_d1 * s_n1_d1 * s111 * (1 - 2 * s_n1_d1);
+        ddout[(n + 1) * D + d + 1] = gg_dx_n1_d1 * s_n1_d1 * s111;
+        const s112 = 1 - s_n1_d2;
+        dx[(n + 1) * D + d + 2] = gg_dx_n1_d2 * dout_n1_d2 * s_n1_d2 * s112 * (1 - 2 * s_n1_d2);
+        ddout[(n + 1) * D + d + 2] = gg_dx_n1_d2 * s_n1_d2 * s112;
+        const s113 = 1 - s_n1_d3;
+        dx[(n + 1) * D + d + 3] = gg_dx_n1_d3 * dout_n1_d3 * s_n1_d3 * s113 * (1 - 2 * s_n1_d3);
+        ddout[(n + 1) * D + d + 3] = gg_dx_n1_d3 * s_n1_d3 * s113;
       }
 
       for (; d < D; d++) {
+        const s_n_d = s[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const s_n_d = s[n * D + d]!;
+        const s_n1_d = s[(n + 1) * D + d]!;
         const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
-        const s_n1_d = s[(n + 1) * D + d]!;
-        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * (1 - s_n_d) * (1 - 2 * s_n_d);
-        ddout[n * D + d] = gg_dx_n_d * s_n_d * (1 - s_n_d);
-        dx[(n + 1) * D + d] = gg_dx_n1_d * dout_n1_d * s_n1_d * (1 - s_n1_d) * (1 - 2 * s_n1_d);
-        ddout[(n + 1) * D + d] = gg_dx_n1_d * s_n1_d * (1 - s_n1_d);
+        const s1 = 1 - s_n_d;
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * s1 * (1 - 2 * s_n_d);
+        ddout[n * D + d] = gg_dx_n_d * s_n_d * s1;
+        const s11 = 1 - s_n1_d;
+        dx[(n + 1) * D + d] = gg_dx_n1_d * dout_n1_d * s_n1_d * s11 * (1 - 2 * s_n1_d);
+        ddout[(n + 1) * D + d] = gg_dx_n1_d * s_n1_d * s11;
       }
     }
 
     for (; n < N; n++) {
       let d = 0;
       for (; d + 4 <= D; d += 4) {
+        const s_n_d = s[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const s_n_d = s[n * D + d]!;
+        const s_n_d1 = s[n * D + d + 1]!;
         const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const s_n_d1 = s[n * D + d + 1]!;
+        const s_n_d2 = s[n * D + d + 2]!;
         const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const s_n_d2 = s[n * D + d + 2]!;
+        const s_n_d3 = s[n * D + d + 3]!;
         const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const s_n_d3 = s[n * D + d + 3]!;
-        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * (1 - s_n_d) * (1 - 2 * s_n_d);
-        ddout[n * D + d] = gg_dx_n_d * s_n_d * (1 - s_n_d);
-        dx[n * D + d + 1] = gg_dx_n_d1 * dout_n_d1 * s_n_d1 * (1 - s_n_d1) * (1 - 2 * s_n_d1);
-        ddout[n * D + d + 1] = gg_dx_n_d1 * s_n_d1 * (1 - s_n_d1);
-        dx[n * D + d + 2] = gg_dx_n_d2 * dout_n_d2 * s_n_d2 * (1 - s_n_d2) * (1 - 2 * s_n_d2);
-        ddout[n * D + d + 2] = gg_dx_n_d2 * s_n_d2 * (1 - s_n_d2);
-        dx[n * D + d + 3] = gg_dx_n_d3 * dout_n_d3 * s_n_d3 * (1 - s_n_d3) * (1 - 2 * s_n_d3);
-        ddout[n * D + d + 3] = gg_dx_n_d3 * s_n_d3 * (1 - s_n_d3);
+        const s1 = 1 - s_n_d;
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * s1 * (1 - 2 * s_n_d);
+        ddout[n * D + d] = gg_dx_n_d * s_n_d * s1;
+        const s11 = 1 - s_n_d1;
+        dx[n * D + d + 1] = gg_dx_n_d1 * dout_n_d1 * s_n_d1 * s11 * (1 - 2 * s_n_d1);
+        ddout[n * D + d + 1] = gg_dx_n_d1 * s_n_d1 * s11;
+        const s12 = 1 - s_n_d2;
+        dx[n * D + d + 2] = gg_dx_n_d2 * dout_n_d2 * s_n_d2 * s12 * (1 - 2 * s_n_d2);
+        ddout[n * D + d + 2] = gg_dx_n_d2 * s_n_d2 * s12;
+        const s13 = 1 - s_n_d3;
+        dx[n * D + d + 3] = gg_dx_n_d3 * dout_n_d3 * s_n_d3 * s13 * (1 - 2 * s_n_d3);
+        ddout[n * D + d + 3] = gg_dx_n_d3 * s_n_d3 * s13;
       }
 
       for (; d < D; d++) {
+        const s_n_d = s[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const s_n_d = s[n * D + d]!;
-        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * (1 - s_n_d) * (1 - 2 * s_n_d);
-        ddout[n * D + d] = gg_dx_n_d * s_n_d * (1 - s_n_d);
+        const s1 = 1 - s_n_d;
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * s_n_d * s1 * (1 - 2 * s_n_d);
+        ddout[n * D + d] = gg_dx_n_d * s_n_d * s1;
       }
     }
   }

@@ -630,32 +630,32 @@ export function doubleBackwardFused(
       let c = 0;
       for (; c + 4 <= C; c += 4) {
         const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
         const p_n_c1 = p[n * C + c + 1]!;
-        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
         const dout_n_c1 = dout[n * C + c + 1]!;
+        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
         const p_n_c2 = p[n * C + c + 2]!;
-        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
         const dout_n_c2 = dout[n * C + c + 2]!;
+        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
         const p_n_c3 = p[n * C + c + 3]!;
-        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
         const dout_n_c3 = dout[n * C + c + 3]!;
-        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + dz_r * dout_n_c + gg_dz_n_c * dz_r1 + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
-        dz[n * C + c + 1] = p_n_c1 * (dz_r1_r_r2 + gg_dz_n_c1 * dz_r1 + dz_r * dout_n_c1 + gg_dz_n_c1 * dout_n_c1);
+        dz[n * C + c + 1] = p_n_c1 * (dz_r1_r_r2 + dz_r * dout_n_c1 + gg_dz_n_c1 * dz_r1 + gg_dz_n_c1 * dout_n_c1);
         ddout[n * C + c + 1] = p_n_c1 * (gg_dz_n_c1 + dz_r);
-        dz[n * C + c + 2] = p_n_c2 * (dz_r1_r_r2 + gg_dz_n_c2 * dz_r1 + dz_r * dout_n_c2 + gg_dz_n_c2 * dout_n_c2);
+        dz[n * C + c + 2] = p_n_c2 * (dz_r1_r_r2 + dz_r * dout_n_c2 + gg_dz_n_c2 * dz_r1 + gg_dz_n_c2 * dout_n_c2);
         ddout[n * C + c + 2] = p_n_c2 * (gg_dz_n_c2 + dz_r);
-        dz[n * C + c + 3] = p_n_c3 * (dz_r1_r_r2 + gg_dz_n_c3 * dz_r1 + dz_r * dout_n_c3 + gg_dz_n_c3 * dout_n_c3);
+        dz[n * C + c + 3] = p_n_c3 * (dz_r1_r_r2 + dz_r * dout_n_c3 + gg_dz_n_c3 * dz_r1 + gg_dz_n_c3 * dout_n_c3);
         ddout[n * C + c + 3] = p_n_c3 * (gg_dz_n_c3 + dz_r);
       }
 
       for (; c < C; c++) {
         const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
         const dout_n_c = dout[n * C + c]!;
-        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + gg_dz_n_c * dz_r1 + dz_r * dout_n_c + gg_dz_n_c * dout_n_c);
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        dz[n * C + c] = p_n_c * (dz_r1_r_r2 + dz_r * dout_n_c + gg_dz_n_c * dz_r1 + gg_dz_n_c * dout_n_c);
         ddout[n * C + c] = p_n_c * (gg_dz_n_c + dz_r);
       }
     }

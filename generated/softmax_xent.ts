@@ -892,33 +892,33 @@ export function doubleBackwardFused(
       const dt_offset = (dout[0]! * r[n]!) / N;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
-        const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
         const gg_dt_n_c = gg_dt[n * C + c]!;
-        const p_n_c1 = p[n * C + c + 1]!;
-        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
         const gg_dt_n_c1 = gg_dt[n * C + c + 1]!;
-        const p_n_c2 = p[n * C + c + 2]!;
-        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
+        const gg_dz_n_c1 = gg_dz[n * C + c + 1]!;
+        const p_n_c1 = p[n * C + c + 1]!;
         const gg_dt_n_c2 = gg_dt[n * C + c + 2]!;
-        const p_n_c3 = p[n * C + c + 3]!;
-        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
+        const gg_dz_n_c2 = gg_dz[n * C + c + 2]!;
+        const p_n_c2 = p[n * C + c + 2]!;
         const gg_dt_n_c3 = gg_dt[n * C + c + 3]!;
-        dz[n * C + c] = dz_p * p_n_c + gg_dz_n_c * dz_ddz_p * p_n_c + gg_dt_n_c * dz_ddt;
+        const gg_dz_n_c3 = gg_dz[n * C + c + 3]!;
+        const p_n_c3 = p[n * C + c + 3]!;
+        dz[n * C + c] = gg_dt_n_c * dz_ddt + gg_dz_n_c * dz_ddz_p * p_n_c + dz_p * p_n_c;
         dt[n * C + c] = dt_offset + gg_dz_n_c * dz_ddt;
-        dz[n * C + c + 1] = dz_p * p_n_c1 + gg_dz_n_c1 * dz_ddz_p * p_n_c1 + gg_dt_n_c1 * dz_ddt;
+        dz[n * C + c + 1] = gg_dt_n_c1 * dz_ddt + gg_dz_n_c1 * dz_ddz_p * p_n_c1 + dz_p * p_n_c1;
         dt[n * C + c + 1] = dt_offset + gg_dz_n_c1 * dz_ddt;
-        dz[n * C + c + 2] = dz_p * p_n_c2 + gg_dz_n_c2 * dz_ddz_p * p_n_c2 + gg_dt_n_c2 * dz_ddt;
+        dz[n * C + c + 2] = gg_dt_n_c2 * dz_ddt + gg_dz_n_c2 * dz_ddz_p * p_n_c2 + dz_p * p_n_c2;
         dt[n * C + c + 2] = dt_offset + gg_dz_n_c2 * dz_ddt;
-        dz[n * C + c + 3] = dz_p * p_n_c3 + gg_dz_n_c3 * dz_ddz_p * p_n_c3 + gg_dt_n_c3 * dz_ddt;
+        dz[n * C + c + 3] = gg_dt_n_c3 * dz_ddt + gg_dz_n_c3 * dz_ddz_p * p_n_c3 + dz_p * p_n_c3;
         dt[n * C + c + 3] = dt_offset + gg_dz_n_c3 * dz_ddt;
       }
 
       for (; c < C; c++) {
-        const p_n_c = p[n * C + c]!;
-        const gg_dz_n_c = gg_dz[n * C + c]!;
         const gg_dt_n_c = gg_dt[n * C + c]!;
-        dz[n * C + c] = dz_p * p_n_c + gg_dz_n_c * dz_ddz_p * p_n_c + gg_dt_n_c * dz_ddt;
+        const gg_dz_n_c = gg_dz[n * C + c]!;
+        const p_n_c = p[n * C + c]!;
+        dz[n * C + c] = gg_dt_n_c * dz_ddt + gg_dz_n_c * dz_ddz_p * p_n_c + dz_p * p_n_c;
         dt[n * C + c] = dt_offset + gg_dz_n_c * dz_ddt;
       }
     }

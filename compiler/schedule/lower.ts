@@ -17,6 +17,7 @@ import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
+import { commonParts } from "./common.js";
 import { flattenAll } from "../ir/affine.js";
 import { formTest, lowerForm, storeIndex, type FormScope } from "./affine.js";
 import { directReads, loopFreeDelta, loopFreeDeltas, topReductions } from "../ir/cost.js";
@@ -114,7 +115,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
             negate = !negate;
             continue;
           }
-          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0 && !s.known?.has(f)) den.push(power(go(f.base, s), -f.exp.value));
+          if (f.kind === "pow" && f.exp.kind === "num" && f.exp.value < 0 && !s.known?.has(f)) den.push(power(base(f.base, -f.exp.value, s), -f.exp.value));
           else top.push(go(f, s));
         }
         let out = top.length ? top.slice(1).reduce((a, b) => bin("*", a, b), top[0]!) : num(1);
@@ -124,7 +125,7 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
       case "pow": {
         if (x.exp.kind === "num") {
           const k2 = x.exp.value;
-          return k2 < 0 ? bin("/", num(1), power(go(x.base, s), -k2)) : power(go(x.base, s), k2);
+          return k2 < 0 ? bin("/", num(1), power(base(x.base, -k2, s), -k2)) : power(base(x.base, k2, s), k2);
         }
         return call("pow", go(x.base, s), go(x.exp, s));
       }
@@ -216,6 +217,14 @@ export function lowerExpr(e: Expr, scope: Scope): Lowered {
       default:
         return assertNever(x, "expression");
     }
+  };
+  /**
+   * The base of a power: power() writes it more than once (`x^2` is `x*x`), so a base holding a
+   * call is named and computed once, as it is counted (`sech(c)^2` is one cosh, not two).
+   */
+  const base = (b: Expr, k: number, s: Scope): Value => {
+    const v = go(b, s);
+    return (k === 2 || k === 3) && contains(b, isTranscendental) ? named(v, s) : v;
   };
   /** `v` itself when it is a leaf, else a local holding it (a value read more than once). */
   const named = (v: Value, s: Scope): Value => {
@@ -581,7 +590,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const { namer } = names;
     const vars = new Map<string, string>();
     // unrolling pays for loads and stores, not for transcendental calls left in the innermost loop
-    const forms = outputs.map((o) => hoist(o.expr, loopIndices));
+    // each output's invariants named apart (their placeholders never meet in another output)
+    const forms = outputs.map((o, k) => hoist(o.expr, loopIndices, outputs.length > 1 ? `${k}_` : ""));
     const heavy = forms.some((h) => contains(h.body, isTranscendental));
     const loops = loopIndices.map((i, k) => {
       const v = namer.fresh(i);
@@ -592,11 +602,12 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const known = knownAt(vars, () => true);
     const body: Stmt[] = [];
     const named = new Map<Expr, Value>();
+    // every output's invariants first, then the parts the outputs compute more than once
+    // (common.ts), each once, then the stores
+    const kn = new Map(known);
     for (const [k, o] of outputs.entries()) {
       const grad = target.outputs[o.input]!;
-      const h = forms[k]!;
-      const kn = new Map(known);
-      h.hoisted.forEach((x: Hoisted) => {
+      forms[k]!.hoisted.forEach((x: Hoisted) => {
         let v = named.get(x.expr);
         if (v === undefined) {
           const { pre, value } = lowerExpr(x.expr, { ...names, indices: vars, known: kn });
@@ -607,9 +618,17 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         }
         kn.set(x.ref, v);
       });
+    }
+    for (const x of commonParts(forms.map((h) => h.body), (y) => kn.has(y))) {
+      const { pre, value } = lowerExpr(x, { ...names, indices: vars, known: kn });
+      const name = namer.fresh(describe(x, "part"));
+      body.push(...pre, { kind: "let", name, type: "f64", mutable: false, value, note: show(x) });
+      kn.set(x, local(name));
+    }
+    for (const [k, o] of outputs.entries()) {
       const t = p.inputs[o.input]!;
-      const { pre, value } = lowerExpr(h.body, { ...names, indices: vars, known: kn });
-      body.push(...pre, store({ kind: "cell", array: grad, at: t.indices.map((i) => at(vars.get(i)!)) }, value));
+      const { pre, value } = lowerExpr(forms[k]!.body, { ...names, indices: vars, known: kn });
+      body.push(...pre, store({ kind: "cell", array: target.outputs[o.input]!, at: t.indices.map((i) => at(vars.get(i)!)) }, value));
     }
     return nest(loops, body);
   }

@@ -13,6 +13,7 @@ import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
 import { cost, TRANSCENDENTAL_WEIGHT } from "../ir/cost.js";
 import { aliasOf, ownTemporaries, scatterLoopsOf, scatterOf } from "./lower.js";
+import { commonParts } from "./common.js";
 
 export interface ReductionStats {
   /** The reduction, in the spec language. */
@@ -130,11 +131,18 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
     } else {
       let ops = 0;
       let tr = 0;
-      for (const o of pass.outputs) {
-        const a = arithmetic(o.expr, (x) => scheduled.has(x), at);
+      // a part the outputs compute more than once is computed once (common.ts, as lower.ts does)
+      const known = new Set(scheduled);
+      const once = (e: Expr) => {
+        const a = arithmetic(e, (x) => known.has(x), at);
         ops += a.ops;
         tr += a.transcendentals;
+      };
+      for (const x of commonParts(pass.outputs.map((o) => o.expr), (y) => known.has(y))) {
+        once(x);
+        known.add(x);
       }
+      for (const o of pass.outputs) once(o.expr);
       passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`) });
     }
   }

@@ -1192,199 +1192,199 @@ export function doubleBackwardFused(
         const dx_offset_d = per_d[d * 7 + 2]!;
         const dx_xhat_d = per_d[d * 7]!;
         const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
         const dx_dout_d = per_d[d * 7 + 1]!;
         const dout_n_d = dout[n * D + d]!;
         const out_n_d = out[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 7 + 3]!;
         const ddout_inv_d = per_d[d * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const ddout_rstd_d = per_d[d * 7 + 4]!;
         const gg_dgamma_d = gg_dgamma[d]!;
         const xmu_n_d = xmu[n * D + d]!;
         const gamma_d = gamma[d]!;
-        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const dx_offset_d1 = per_d[(d + 1) * 7 + 2]!;
         const dx_xhat_d1 = per_d[(d + 1) * 7]!;
         const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
         const dx_dout_d1 = per_d[(d + 1) * 7 + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
         const out_n_d1 = out[n * D + d + 1]!;
-        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
         const ddout_inv_d1 = per_d[(d + 1) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d1 = per_d[(d + 1) * 7 + 5]!;
         const ddout_rstd_d1 = per_d[(d + 1) * 7 + 4]!;
         const gg_dgamma_d1 = gg_dgamma[d + 1]!;
         const xmu_n_d1 = xmu[n * D + d + 1]!;
         const gamma_d1 = gamma[d + 1]!;
-        const ddout_gamma_rstd_r3_d1 = per_d[(d + 1) * 7 + 5]!;
         const dx_offset_d2 = per_d[(d + 2) * 7 + 2]!;
         const dx_xhat_d2 = per_d[(d + 2) * 7]!;
         const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
         const dx_dout_d2 = per_d[(d + 2) * 7 + 1]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
         const out_n_d2 = out[n * D + d + 2]!;
-        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
         const ddout_inv_d2 = per_d[(d + 2) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d2 = per_d[(d + 2) * 7 + 5]!;
         const ddout_rstd_d2 = per_d[(d + 2) * 7 + 4]!;
         const gg_dgamma_d2 = gg_dgamma[d + 2]!;
         const xmu_n_d2 = xmu[n * D + d + 2]!;
         const gamma_d2 = gamma[d + 2]!;
-        const ddout_gamma_rstd_r3_d2 = per_d[(d + 2) * 7 + 5]!;
         const dx_offset_d3 = per_d[(d + 3) * 7 + 2]!;
         const dx_xhat_d3 = per_d[(d + 3) * 7]!;
         const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
         const dx_dout_d3 = per_d[(d + 3) * 7 + 1]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
         const out_n_d3 = out[n * D + d + 3]!;
-        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
         const ddout_inv_d3 = per_d[(d + 3) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d3 = per_d[(d + 3) * 7 + 5]!;
         const ddout_rstd_d3 = per_d[(d + 3) * 7 + 4]!;
         const gg_dgamma_d3 = gg_dgamma[d + 3]!;
         const xmu_n_d3 = xmu[n * D + d + 3]!;
         const gamma_d3 = gamma[d + 3]!;
-        const ddout_gamma_rstd_r3_d3 = per_d[(d + 3) * 7 + 5]!;
         const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
         const out_n1_d = out[(n + 1) * D + d]!;
-        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const xmu_n1_d = xmu[(n + 1) * D + d]!;
         const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
+        const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
         const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
         const out_n1_d1 = out[(n + 1) * D + d + 1]!;
-        const gg_dx_n1_d1 = gg_dx[(n + 1) * D + d + 1]!;
         const xmu_n1_d1 = xmu[(n + 1) * D + d + 1]!;
         const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
+        const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
         const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
         const out_n1_d2 = out[(n + 1) * D + d + 2]!;
-        const gg_dx_n1_d2 = gg_dx[(n + 1) * D + d + 2]!;
         const xmu_n1_d2 = xmu[(n + 1) * D + d + 2]!;
         const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
+        const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
         const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
         const out_n1_d3 = out[(n + 1) * D + d + 3]!;
-        const gg_dx_n1_d3 = gg_dx[(n + 1) * D + d + 3]!;
         const xmu_n1_d3 = xmu[(n + 1) * D + d + 3]!;
         dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0) + gg_dx_n_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0);
         ddout[n * D + d] =
           ddout_inv1 *
           (out_n_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n_d);
+            ddout_gamma_rstd_r3_d * xhat_n_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d));
         dx[n * D + d + 1] =
           dx_offset_d1 +
           dx_xhat_d1 * xhat_n_d1 +
-          dx_dout_d1 * dout_n_d1 * (out_n_d1 > 0 ? 1 : 0) +
-          gg_dx_n_d1 * dx_ddx_d1;
+          gg_dx_n_d1 * dx_ddx_d1 +
+          dx_dout_d1 * dout_n_d1 * (out_n_d1 > 0 ? 1 : 0);
         ddout[n * D + d + 1] =
           ddout_inv1 *
           (out_n_d1 > 0 ? 1 : 0) *
           (ddout_inv_d1 +
-            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n_d1 + gg_dx_n_d1 * gamma_d1) +
-            ddout_gamma_rstd_r3_d1 * xhat_n_d1);
+            ddout_gamma_rstd_r3_d1 * xhat_n_d1 +
+            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n_d1 + gg_dx_n_d1 * gamma_d1));
         dx[n * D + d + 2] =
           dx_offset_d2 +
           dx_xhat_d2 * xhat_n_d2 +
-          dx_dout_d2 * dout_n_d2 * (out_n_d2 > 0 ? 1 : 0) +
-          gg_dx_n_d2 * dx_ddx_d2;
+          gg_dx_n_d2 * dx_ddx_d2 +
+          dx_dout_d2 * dout_n_d2 * (out_n_d2 > 0 ? 1 : 0);
         ddout[n * D + d + 2] =
           ddout_inv1 *
           (out_n_d2 > 0 ? 1 : 0) *
           (ddout_inv_d2 +
-            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n_d2 + gg_dx_n_d2 * gamma_d2) +
-            ddout_gamma_rstd_r3_d2 * xhat_n_d2);
+            ddout_gamma_rstd_r3_d2 * xhat_n_d2 +
+            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n_d2 + gg_dx_n_d2 * gamma_d2));
         dx[n * D + d + 3] =
           dx_offset_d3 +
           dx_xhat_d3 * xhat_n_d3 +
-          dx_dout_d3 * dout_n_d3 * (out_n_d3 > 0 ? 1 : 0) +
-          gg_dx_n_d3 * dx_ddx_d3;
+          gg_dx_n_d3 * dx_ddx_d3 +
+          dx_dout_d3 * dout_n_d3 * (out_n_d3 > 0 ? 1 : 0);
         ddout[n * D + d + 3] =
           ddout_inv1 *
           (out_n_d3 > 0 ? 1 : 0) *
           (ddout_inv_d3 +
-            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n_d3 + gg_dx_n_d3 * gamma_d3) +
-            ddout_gamma_rstd_r3_d3 * xhat_n_d3);
+            ddout_gamma_rstd_r3_d3 * xhat_n_d3 +
+            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n_d3 + gg_dx_n_d3 * gamma_d3));
         dx[(n + 1) * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d * (out_n1_d > 0 ? 1 : 0) + gg_dx_n1_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n1_d + gg_dx_n1_d * dx_ddx_d + dx_dout_d * dout_n1_d * (out_n1_d > 0 ? 1 : 0);
         ddout[(n + 1) * D + d] =
           ddout_inv1 *
           (out_n1_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n1_d + gg_dx_n1_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n1_d);
+            ddout_gamma_rstd_r3_d * xhat_n1_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n1_d + gg_dx_n1_d * gamma_d));
         dx[(n + 1) * D + d + 1] =
           dx_offset_d1 +
           dx_xhat_d1 * xhat_n1_d1 +
-          dx_dout_d1 * dout_n1_d1 * (out_n1_d1 > 0 ? 1 : 0) +
-          gg_dx_n1_d1 * dx_ddx_d1;
+          gg_dx_n1_d1 * dx_ddx_d1 +
+          dx_dout_d1 * dout_n1_d1 * (out_n1_d1 > 0 ? 1 : 0);
         ddout[(n + 1) * D + d + 1] =
           ddout_inv1 *
           (out_n1_d1 > 0 ? 1 : 0) *
           (ddout_inv_d1 +
-            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n1_d1 + gg_dx_n1_d1 * gamma_d1) +
-            ddout_gamma_rstd_r3_d1 * xhat_n1_d1);
+            ddout_gamma_rstd_r3_d1 * xhat_n1_d1 +
+            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n1_d1 + gg_dx_n1_d1 * gamma_d1));
         dx[(n + 1) * D + d + 2] =
           dx_offset_d2 +
           dx_xhat_d2 * xhat_n1_d2 +
-          dx_dout_d2 * dout_n1_d2 * (out_n1_d2 > 0 ? 1 : 0) +
-          gg_dx_n1_d2 * dx_ddx_d2;
+          gg_dx_n1_d2 * dx_ddx_d2 +
+          dx_dout_d2 * dout_n1_d2 * (out_n1_d2 > 0 ? 1 : 0);
         ddout[(n + 1) * D + d + 2] =
           ddout_inv1 *
           (out_n1_d2 > 0 ? 1 : 0) *
           (ddout_inv_d2 +
-            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n1_d2 + gg_dx_n1_d2 * gamma_d2) +
-            ddout_gamma_rstd_r3_d2 * xhat_n1_d2);
+            ddout_gamma_rstd_r3_d2 * xhat_n1_d2 +
+            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n1_d2 + gg_dx_n1_d2 * gamma_d2));
         dx[(n + 1) * D + d + 3] =
           dx_offset_d3 +
           dx_xhat_d3 * xhat_n1_d3 +
-          dx_dout_d3 * dout_n1_d3 * (out_n1_d3 > 0 ? 1 : 0) +
-          gg_dx_n1_d3 * dx_ddx_d3;
+          gg_dx_n1_d3 * dx_ddx_d3 +
+          dx_dout_d3 * dout_n1_d3 * (out_n1_d3 > 0 ? 1 : 0);
         ddout[(n + 1) * D + d + 3] =
           ddout_inv1 *
           (out_n1_d3 > 0 ? 1 : 0) *
           (ddout_inv_d3 +
-            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n1_d3 + gg_dx_n1_d3 * gamma_d3) +
-            ddout_gamma_rstd_r3_d3 * xhat_n1_d3);
+            ddout_gamma_rstd_r3_d3 * xhat_n1_d3 +
+            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n1_d3 + gg_dx_n1_d3 * gamma_d3));
       }
 
       for (; d < D; d++) {
         const dx_offset_d = per_d[d * 7 + 2]!;
         const dx_xhat_d = per_d[d * 7]!;
         const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
         const dx_dout_d = per_d[d * 7 + 1]!;
         const dout_n_d = dout[n * D + d]!;
         const out_n_d = out[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 7 + 3]!;
         const ddout_inv_d = per_d[d * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const ddout_rstd_d = per_d[d * 7 + 4]!;
         const gg_dgamma_d = gg_dgamma[d]!;
         const xmu_n_d = xmu[n * D + d]!;
         const gamma_d = gamma[d]!;
-        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
         const out_n1_d = out[(n + 1) * D + d]!;
-        const gg_dx_n1_d = gg_dx[(n + 1) * D + d]!;
         const xmu_n1_d = xmu[(n + 1) * D + d]!;
         dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0) + gg_dx_n_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0);
         ddout[n * D + d] =
           ddout_inv1 *
           (out_n_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n_d);
+            ddout_gamma_rstd_r3_d * xhat_n_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d));
         dx[(n + 1) * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n1_d + dx_dout_d * dout_n1_d * (out_n1_d > 0 ? 1 : 0) + gg_dx_n1_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n1_d + gg_dx_n1_d * dx_ddx_d + dx_dout_d * dout_n1_d * (out_n1_d > 0 ? 1 : 0);
         ddout[(n + 1) * D + d] =
           ddout_inv1 *
           (out_n1_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n1_d + gg_dx_n1_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n1_d);
+            ddout_gamma_rstd_r3_d * xhat_n1_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n1_d + gg_dx_n1_d * gamma_d));
       }
     }
 
@@ -1394,125 +1394,125 @@ export function doubleBackwardFused(
         const dx_offset_d = per_d[d * 7 + 2]!;
         const dx_xhat_d = per_d[d * 7]!;
         const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
         const dx_dout_d = per_d[d * 7 + 1]!;
         const dout_n_d = dout[n * D + d]!;
         const out_n_d = out[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 7 + 3]!;
         const ddout_inv_d = per_d[d * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const ddout_rstd_d = per_d[d * 7 + 4]!;
         const gg_dgamma_d = gg_dgamma[d]!;
         const xmu_n_d = xmu[n * D + d]!;
         const gamma_d = gamma[d]!;
-        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const dx_offset_d1 = per_d[(d + 1) * 7 + 2]!;
         const dx_xhat_d1 = per_d[(d + 1) * 7]!;
         const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
+        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
         const dx_dout_d1 = per_d[(d + 1) * 7 + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
         const out_n_d1 = out[n * D + d + 1]!;
-        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const dx_ddx_d1 = per_d[(d + 1) * 7 + 3]!;
         const ddout_inv_d1 = per_d[(d + 1) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d1 = per_d[(d + 1) * 7 + 5]!;
         const ddout_rstd_d1 = per_d[(d + 1) * 7 + 4]!;
         const gg_dgamma_d1 = gg_dgamma[d + 1]!;
         const xmu_n_d1 = xmu[n * D + d + 1]!;
         const gamma_d1 = gamma[d + 1]!;
-        const ddout_gamma_rstd_r3_d1 = per_d[(d + 1) * 7 + 5]!;
         const dx_offset_d2 = per_d[(d + 2) * 7 + 2]!;
         const dx_xhat_d2 = per_d[(d + 2) * 7]!;
         const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
+        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
         const dx_dout_d2 = per_d[(d + 2) * 7 + 1]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
         const out_n_d2 = out[n * D + d + 2]!;
-        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const dx_ddx_d2 = per_d[(d + 2) * 7 + 3]!;
         const ddout_inv_d2 = per_d[(d + 2) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d2 = per_d[(d + 2) * 7 + 5]!;
         const ddout_rstd_d2 = per_d[(d + 2) * 7 + 4]!;
         const gg_dgamma_d2 = gg_dgamma[d + 2]!;
         const xmu_n_d2 = xmu[n * D + d + 2]!;
         const gamma_d2 = gamma[d + 2]!;
-        const ddout_gamma_rstd_r3_d2 = per_d[(d + 2) * 7 + 5]!;
         const dx_offset_d3 = per_d[(d + 3) * 7 + 2]!;
         const dx_xhat_d3 = per_d[(d + 3) * 7]!;
         const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
+        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
         const dx_dout_d3 = per_d[(d + 3) * 7 + 1]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
         const out_n_d3 = out[n * D + d + 3]!;
-        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        const dx_ddx_d3 = per_d[(d + 3) * 7 + 3]!;
         const ddout_inv_d3 = per_d[(d + 3) * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d3 = per_d[(d + 3) * 7 + 5]!;
         const ddout_rstd_d3 = per_d[(d + 3) * 7 + 4]!;
         const gg_dgamma_d3 = gg_dgamma[d + 3]!;
         const xmu_n_d3 = xmu[n * D + d + 3]!;
         const gamma_d3 = gamma[d + 3]!;
-        const ddout_gamma_rstd_r3_d3 = per_d[(d + 3) * 7 + 5]!;
         dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0) + gg_dx_n_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0);
         ddout[n * D + d] =
           ddout_inv1 *
           (out_n_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n_d);
+            ddout_gamma_rstd_r3_d * xhat_n_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d));
         dx[n * D + d + 1] =
           dx_offset_d1 +
           dx_xhat_d1 * xhat_n_d1 +
-          dx_dout_d1 * dout_n_d1 * (out_n_d1 > 0 ? 1 : 0) +
-          gg_dx_n_d1 * dx_ddx_d1;
+          gg_dx_n_d1 * dx_ddx_d1 +
+          dx_dout_d1 * dout_n_d1 * (out_n_d1 > 0 ? 1 : 0);
         ddout[n * D + d + 1] =
           ddout_inv1 *
           (out_n_d1 > 0 ? 1 : 0) *
           (ddout_inv_d1 +
-            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n_d1 + gg_dx_n_d1 * gamma_d1) +
-            ddout_gamma_rstd_r3_d1 * xhat_n_d1);
+            ddout_gamma_rstd_r3_d1 * xhat_n_d1 +
+            ddout_rstd_d1 * (gg_dgamma_d1 * xmu_n_d1 + gg_dx_n_d1 * gamma_d1));
         dx[n * D + d + 2] =
           dx_offset_d2 +
           dx_xhat_d2 * xhat_n_d2 +
-          dx_dout_d2 * dout_n_d2 * (out_n_d2 > 0 ? 1 : 0) +
-          gg_dx_n_d2 * dx_ddx_d2;
+          gg_dx_n_d2 * dx_ddx_d2 +
+          dx_dout_d2 * dout_n_d2 * (out_n_d2 > 0 ? 1 : 0);
         ddout[n * D + d + 2] =
           ddout_inv1 *
           (out_n_d2 > 0 ? 1 : 0) *
           (ddout_inv_d2 +
-            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n_d2 + gg_dx_n_d2 * gamma_d2) +
-            ddout_gamma_rstd_r3_d2 * xhat_n_d2);
+            ddout_gamma_rstd_r3_d2 * xhat_n_d2 +
+            ddout_rstd_d2 * (gg_dgamma_d2 * xmu_n_d2 + gg_dx_n_d2 * gamma_d2));
         dx[n * D + d + 3] =
           dx_offset_d3 +
           dx_xhat_d3 * xhat_n_d3 +
-          dx_dout_d3 * dout_n_d3 * (out_n_d3 > 0 ? 1 : 0) +
-          gg_dx_n_d3 * dx_ddx_d3;
+          gg_dx_n_d3 * dx_ddx_d3 +
+          dx_dout_d3 * dout_n_d3 * (out_n_d3 > 0 ? 1 : 0);
         ddout[n * D + d + 3] =
           ddout_inv1 *
           (out_n_d3 > 0 ? 1 : 0) *
           (ddout_inv_d3 +
-            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n_d3 + gg_dx_n_d3 * gamma_d3) +
-            ddout_gamma_rstd_r3_d3 * xhat_n_d3);
+            ddout_gamma_rstd_r3_d3 * xhat_n_d3 +
+            ddout_rstd_d3 * (gg_dgamma_d3 * xmu_n_d3 + gg_dx_n_d3 * gamma_d3));
       }
 
       for (; d < D; d++) {
         const dx_offset_d = per_d[d * 7 + 2]!;
         const dx_xhat_d = per_d[d * 7]!;
         const xhat_n_d = xhat[n * D + d]!;
+        const gg_dx_n_d = gg_dx[n * D + d]!;
+        const dx_ddx_d = per_d[d * 7 + 3]!;
         const dx_dout_d = per_d[d * 7 + 1]!;
         const dout_n_d = dout[n * D + d]!;
         const out_n_d = out[n * D + d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const dx_ddx_d = per_d[d * 7 + 3]!;
         const ddout_inv_d = per_d[d * 7 + 6]!;
+        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         const ddout_rstd_d = per_d[d * 7 + 4]!;
         const gg_dgamma_d = gg_dgamma[d]!;
         const xmu_n_d = xmu[n * D + d]!;
         const gamma_d = gamma[d]!;
-        const ddout_gamma_rstd_r3_d = per_d[d * 7 + 5]!;
         dx[n * D + d] =
-          dx_offset_d + dx_xhat_d * xhat_n_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0) + gg_dx_n_d * dx_ddx_d;
+          dx_offset_d + dx_xhat_d * xhat_n_d + gg_dx_n_d * dx_ddx_d + dx_dout_d * dout_n_d * (out_n_d > 0 ? 1 : 0);
         ddout[n * D + d] =
           ddout_inv1 *
           (out_n_d > 0 ? 1 : 0) *
           (ddout_inv_d +
-            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d) +
-            ddout_gamma_rstd_r3_d * xhat_n_d);
+            ddout_gamma_rstd_r3_d * xhat_n_d +
+            ddout_rstd_d * (gg_dgamma_d * xmu_n_d + gg_dx_n_d * gamma_d));
       }
     }
   }

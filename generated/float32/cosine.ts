@@ -702,11 +702,11 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   da[n,d]: staged, as in the naive kernel
- *   db[n,d]: staged, as in the naive kernel
+ *   da[n,d] = dout[n]*(ddb[n,d] + 3*a[n,d]*ab[n]*bb[n]^2*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n])^2 + 3*a[n,d]*aa[n]*ab[n]*bb[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n])^2 - b[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - 2*a[n,d]*ab[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(dda[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(ddb[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - dda[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+ *   db[n,d] = dout[n]*(dda[n,d] + 3*aa[n]^2*ab[n]*b[n,d]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n])^2 + 3*aa[n]*ab[n]*b[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n])^2 - a[n,d]*aa[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - ddb[n,d]*aa[n]*ab[n]/(eps + aa[n]*bb[n]) - 2*ab[n]*b[n,d]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(dda[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(ddb[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
  *   ddout[n] = (sum(ddb[n,d]*a[n,d], d) + sum(dda[n,d]*b[n,d], d) - aa[n]*ab[n]*sum(ddb[n,d]*b[n,d], d)/(eps + aa[n]*bb[n]) - ab[n]*bb[n]*sum(dda[n,d]*a[n,d], d)/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
  *
- * 2 passes; each reduction is computed once and shared.
+ * 3 passes; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<CosineGradients>>,
@@ -755,31 +755,12 @@ export function doubleBackwardFused(
         "cache.values.sim",
       ],
     );
-  // the first backward's statements this kernel reads, computed as backwardNaive computes them
-  const dab = new Float32Array(N);
-  const daa = new Float32Array(N);
-  const dbb = new Float32Array(N);
-  // step 5: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
-  for (let n = 0; n < N; n++) {
-    dab[n] = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
-  }
+  const r = new Float64Array(N); // sum(dda[n,d]*a[n,d], d)
+  const r1 = new Float64Array(N); // sum(ddb[n,d]*b[n,d], d)
+  const r2 = new Float64Array(N); // sum(dda[n,d]*b[n,d], d)
+  const r3 = new Float64Array(N); // sum(ddb[n,d]*a[n,d], d)
 
-  // step 6: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  for (let n = 0; n < N; n++) {
-    daa[n] = (-0.5 * ab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  // step 7: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  for (let n = 0; n < N; n++) {
-    dbb[n] = (-0.5 * aa[n]! * ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  const r = new Float64Array(N); // sum(ddb[n,d]*a[n,d], d)
-  const r1 = new Float64Array(N); // sum(dda[n,d]*b[n,d], d)
-  const r2 = new Float64Array(N); // sum(ddb[n,d]*b[n,d], d)
-  const r3 = new Float64Array(N); // sum(dda[n,d]*a[n,d], d)
-
-  // one pass over memory for sum(ddb[n,d]*a[n,d], d), sum(dda[n,d]*b[n,d], d), sum(ddb[n,d]*b[n,d], d), sum(dda[n,d]*a[n,d], d)
+  // one pass over memory for sum(dda[n,d]*a[n,d], d), sum(ddb[n,d]*b[n,d], d), sum(dda[n,d]*b[n,d], d), sum(ddb[n,d]*a[n,d], d)
   {
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -800,38 +781,38 @@ export function doubleBackwardFused(
       let r3_n2 = r3[n + 2]!;
       let r3_n3 = r3[n + 3]!;
       for (let d = 0; d < D; d++) {
-        const gg_db_n_d = gg_db[n * D + d]!;
-        const a_n_d = a[n * D + d]!;
-        const gg_db_n1_d = gg_db[(n + 1) * D + d]!;
-        const a_n1_d = a[(n + 1) * D + d]!;
-        const gg_db_n2_d = gg_db[(n + 2) * D + d]!;
-        const a_n2_d = a[(n + 2) * D + d]!;
-        const gg_db_n3_d = gg_db[(n + 3) * D + d]!;
-        const a_n3_d = a[(n + 3) * D + d]!;
         const gg_da_n_d = gg_da[n * D + d]!;
-        const b_n_d = b[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
         const gg_da_n1_d = gg_da[(n + 1) * D + d]!;
-        const b_n1_d = b[(n + 1) * D + d]!;
+        const a_n1_d = a[(n + 1) * D + d]!;
         const gg_da_n2_d = gg_da[(n + 2) * D + d]!;
-        const b_n2_d = b[(n + 2) * D + d]!;
+        const a_n2_d = a[(n + 2) * D + d]!;
         const gg_da_n3_d = gg_da[(n + 3) * D + d]!;
+        const a_n3_d = a[(n + 3) * D + d]!;
+        const gg_db_n_d = gg_db[n * D + d]!;
+        const b_n_d = b[n * D + d]!;
+        const gg_db_n1_d = gg_db[(n + 1) * D + d]!;
+        const b_n1_d = b[(n + 1) * D + d]!;
+        const gg_db_n2_d = gg_db[(n + 2) * D + d]!;
+        const b_n2_d = b[(n + 2) * D + d]!;
+        const gg_db_n3_d = gg_db[(n + 3) * D + d]!;
         const b_n3_d = b[(n + 3) * D + d]!;
-        r_n += gg_db_n_d * a_n_d;
-        r_n1 += gg_db_n1_d * a_n1_d;
-        r_n2 += gg_db_n2_d * a_n2_d;
-        r_n3 += gg_db_n3_d * a_n3_d;
-        r1_n += gg_da_n_d * b_n_d;
-        r1_n1 += gg_da_n1_d * b_n1_d;
-        r1_n2 += gg_da_n2_d * b_n2_d;
-        r1_n3 += gg_da_n3_d * b_n3_d;
-        r2_n += gg_db_n_d * b_n_d;
-        r2_n1 += gg_db_n1_d * b_n1_d;
-        r2_n2 += gg_db_n2_d * b_n2_d;
-        r2_n3 += gg_db_n3_d * b_n3_d;
-        r3_n += gg_da_n_d * a_n_d;
-        r3_n1 += gg_da_n1_d * a_n1_d;
-        r3_n2 += gg_da_n2_d * a_n2_d;
-        r3_n3 += gg_da_n3_d * a_n3_d;
+        r_n += gg_da_n_d * a_n_d;
+        r_n1 += gg_da_n1_d * a_n1_d;
+        r_n2 += gg_da_n2_d * a_n2_d;
+        r_n3 += gg_da_n3_d * a_n3_d;
+        r1_n += gg_db_n_d * b_n_d;
+        r1_n1 += gg_db_n1_d * b_n1_d;
+        r1_n2 += gg_db_n2_d * b_n2_d;
+        r1_n3 += gg_db_n3_d * b_n3_d;
+        r2_n += gg_da_n_d * b_n_d;
+        r2_n1 += gg_da_n1_d * b_n1_d;
+        r2_n2 += gg_da_n2_d * b_n2_d;
+        r2_n3 += gg_da_n3_d * b_n3_d;
+        r3_n += gg_db_n_d * a_n_d;
+        r3_n1 += gg_db_n1_d * a_n1_d;
+        r3_n2 += gg_db_n2_d * a_n2_d;
+        r3_n3 += gg_db_n3_d * a_n3_d;
       }
 
       r[n] = r_n;
@@ -858,14 +839,14 @@ export function doubleBackwardFused(
       let r2_n = r2[n]!;
       let r3_n = r3[n]!;
       for (let d = 0; d < D; d++) {
-        const gg_db_n_d = gg_db[n * D + d]!;
-        const a_n_d = a[n * D + d]!;
         const gg_da_n_d = gg_da[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const gg_db_n_d = gg_db[n * D + d]!;
         const b_n_d = b[n * D + d]!;
-        r_n += gg_db_n_d * a_n_d;
-        r1_n += gg_da_n_d * b_n_d;
-        r2_n += gg_db_n_d * b_n_d;
-        r3_n += gg_da_n_d * a_n_d;
+        r_n += gg_da_n_d * a_n_d;
+        r1_n += gg_db_n_d * b_n_d;
+        r2_n += gg_da_n_d * b_n_d;
+        r3_n += gg_db_n_d * a_n_d;
       }
 
       r[n] = r_n;
@@ -875,271 +856,84 @@ export function doubleBackwardFused(
     }
   }
 
+  // one pass over memory for da, db
+  // da[n,d] = dout[n]*(ddb[n,d] + 3*a[n,d]*ab[n]*bb[n]^2*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n])^2 + 3*a[n,d]*aa[n]*ab[n]*bb[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n])^2 - b[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - 2*a[n,d]*ab[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(dda[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(ddb[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - dda[n,d]*ab[n]*bb[n]/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then distribute ×7, factor-common
+  // db[n,d] = dout[n]*(dda[n,d] + 3*aa[n]^2*ab[n]*b[n,d]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n])^2 + 3*aa[n]*ab[n]*b[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n])^2 - a[n,d]*aa[n]*sum(ddb[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - ddb[n,d]*aa[n]*ab[n]/(eps + aa[n]*bb[n]) - 2*ab[n]*b[n,d]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - a[n,d]*bb[n]*sum(dda[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(dda[n,d']*b[n,d'], d')/(eps + aa[n]*bb[n]) - aa[n]*b[n,d]*sum(ddb[n,d']*a[n,d'], d')/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
+  // derived from the naive backward by inlining, then distribute ×7, factor-common
+  {
+    for (let n = 0; n < N; n++) {
+      const da_ddb = dout[n]! / Math.sqrt(eps + aa[n]! * bb[n]!);
+      const da_b =
+        -((bb[n]! * dout[n]! * r[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!))) -
+        (aa[n]! * dout[n]! * r1[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+      const da_a =
+        -((bb[n]! * dout[n]! * r3[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!))) -
+        2 * ((ab[n]! * dout[n]! * r1[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!))) +
+        (3 * aa[n]! * ab[n]! * bb[n]! * dout[n]! * r1[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
+        (3 * ab[n]! * (bb[n]! * bb[n]!) * dout[n]! * r[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) -
+        (bb[n]! * dout[n]! * r2[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+      const da_dda = -((ab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+      const db_ddb = -((aa[n]! * ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
+      const db_b =
+        (3 * (aa[n]! * aa[n]!) * ab[n]! * dout[n]! * r1[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) -
+        2 * ((ab[n]! * dout[n]! * r[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!))) -
+        (aa[n]! * dout[n]! * r2[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)) +
+        (3 * aa[n]! * ab[n]! * bb[n]! * dout[n]! * r[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) -
+        (aa[n]! * dout[n]! * r3[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
+      let d = 0;
+      for (; d + 4 <= D; d += 4) {
+        const gg_db_n_d = gg_db[n * D + d]!;
+        const gg_da_n_d = gg_da[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const b_n_d = b[n * D + d]!;
+        const gg_db_n_d1 = gg_db[n * D + d + 1]!;
+        const gg_da_n_d1 = gg_da[n * D + d + 1]!;
+        const a_n_d1 = a[n * D + d + 1]!;
+        const b_n_d1 = b[n * D + d + 1]!;
+        const gg_db_n_d2 = gg_db[n * D + d + 2]!;
+        const gg_da_n_d2 = gg_da[n * D + d + 2]!;
+        const a_n_d2 = a[n * D + d + 2]!;
+        const b_n_d2 = b[n * D + d + 2]!;
+        const gg_db_n_d3 = gg_db[n * D + d + 3]!;
+        const gg_da_n_d3 = gg_da[n * D + d + 3]!;
+        const a_n_d3 = a[n * D + d + 3]!;
+        const b_n_d3 = b[n * D + d + 3]!;
+        da[n * D + d] = gg_db_n_d * da_ddb + gg_da_n_d * da_dda + da_a * a_n_d + da_b * b_n_d;
+        db[n * D + d] = gg_db_n_d * db_ddb + gg_da_n_d * da_ddb + da_b * a_n_d + db_b * b_n_d;
+        da[n * D + d + 1] = gg_db_n_d1 * da_ddb + gg_da_n_d1 * da_dda + da_a * a_n_d1 + da_b * b_n_d1;
+        db[n * D + d + 1] = gg_db_n_d1 * db_ddb + gg_da_n_d1 * da_ddb + da_b * a_n_d1 + db_b * b_n_d1;
+        da[n * D + d + 2] = gg_db_n_d2 * da_ddb + gg_da_n_d2 * da_dda + da_a * a_n_d2 + da_b * b_n_d2;
+        db[n * D + d + 2] = gg_db_n_d2 * db_ddb + gg_da_n_d2 * da_ddb + da_b * a_n_d2 + db_b * b_n_d2;
+        da[n * D + d + 3] = gg_db_n_d3 * da_ddb + gg_da_n_d3 * da_dda + da_a * a_n_d3 + da_b * b_n_d3;
+        db[n * D + d + 3] = gg_db_n_d3 * db_ddb + gg_da_n_d3 * da_ddb + da_b * a_n_d3 + db_b * b_n_d3;
+      }
+
+      for (; d < D; d++) {
+        const gg_db_n_d = gg_db[n * D + d]!;
+        const gg_da_n_d = gg_da[n * D + d]!;
+        const a_n_d = a[n * D + d]!;
+        const b_n_d = b[n * D + d]!;
+        da[n * D + d] = gg_db_n_d * da_ddb + gg_da_n_d * da_dda + da_a * a_n_d + da_b * b_n_d;
+        db[n * D + d] = gg_db_n_d * db_ddb + gg_da_n_d * da_ddb + da_b * a_n_d + db_b * b_n_d;
+      }
+    }
+  }
+
   // ddout[n] = (sum(ddb[n,d]*a[n,d], d) + sum(dda[n,d]*b[n,d], d) - aa[n]*ab[n]*sum(ddb[n,d]*b[n,d], d)/(eps + aa[n]*bb[n]) - ab[n]*bb[n]*sum(dda[n,d]*a[n,d], d)/(eps + aa[n]*bb[n]))/sqrt(eps + aa[n]*bb[n])
   // derived from the naive backward by inlining, then distribute, factor-common, merge-sums, split-by-partner, keep-cheapest
   {
     for (let n = 0; n < N; n++) {
-      const r_n = r[n]!;
-      const r1_n = r1[n]!;
       const aa_n = aa[n]!;
-      const ab_n = ab[n]!;
-      const r2_n = r2[n]!;
       const bb_n = bb[n]!;
       const r3_n = r3[n]!;
-      ddout[n] =
-        (r_n + r1_n - (aa_n * ab_n * r2_n) / (eps + aa_n * bb_n) - (ab_n * bb_n * r3_n) / (eps + aa_n * bb_n)) /
-        Math.sqrt(eps + aa_n * bb_n);
-    }
-  }
-
-  // computed the staged way (no derived form is less work): da, db
-
-  // step 13 reversed: db[n,d] = db_1[n,d] + db_2[n,d]
-  // ddb_1[n,d] = ddb[n,d]
-  //   local derivative ∂/∂db_1[n,d] = 1
-  // (the same array as ddb[n,d]: no copy)
-  // ddb_2[n,d] = ddb[n,d]
-  //   local derivative ∂/∂db_2[n,d] = 1
-  // (the same array as ddb[n,d]: no copy)
-
-  // step 12 reversed: da[n,d] = da_1[n,d] + da_2[n,d]
-  // dda_1[n,d] = dda[n,d]
-  //   local derivative ∂/∂da_1[n,d] = 1
-  // (the same array as dda[n,d]: no copy)
-  // dda_2[n,d] = dda[n,d]
-  //   local derivative ∂/∂da_2[n,d] = 1
-  // (the same array as dda[n,d]: no copy)
-
-  // step 11 reversed: db_2[n,d] = a[n,d]*dab[n]
-  // da1[n,d] = ddb_2[n,d]*dab[n]
-  //   local derivative ∂/∂a[n,d] = dab[n]
-  const da1 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      da1[n * D + d] = gg_db[n * D + d]! * dab[n]!;
-    }
-  }
-
-  // ddab1[n] = sum(ddb_2[n,d]*a[n,d], d)
-  //   local derivative ∂/∂dab[n] = a[n,d]
-  const ddab1 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let d = 0; d < D; d++) {
-      acc += gg_db[n * D + d]! * a[n * D + d]!;
-    }
-
-    ddab1[n] = acc;
-  }
-
-  // step 10 reversed: da_2[n,d] = b[n,d]*dab[n]
-  // db1[n,d] = dda_2[n,d]*dab[n]
-  //   local derivative ∂/∂b[n,d] = dab[n]
-  const db1 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      db1[n * D + d] = gg_da[n * D + d]! * dab[n]!;
-    }
-  }
-
-  // ddab2[n] = sum(dda_2[n,d]*b[n,d], d)
-  //   local derivative ∂/∂dab[n] = b[n,d]
-  const ddab2 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let d = 0; d < D; d++) {
-      acc += gg_da[n * D + d]! * b[n * D + d]!;
-    }
-
-    ddab2[n] = acc;
-  }
-
-  // step 9 reversed: da_1[n,d] = 2*a[n,d]*daa[n]
-  // da2[n,d] = 2*dda_1[n,d]*daa[n]
-  //   local derivative ∂/∂a[n,d] = 2*daa[n]
-  const da2 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      da2[n * D + d] = 2 * gg_da[n * D + d]! * daa[n]!;
-    }
-  }
-
-  // ddaa[n] = 2*sum(dda_1[n,d]*a[n,d], d)
-  //   local derivative ∂/∂daa[n] = 2*a[n,d]
-  const ddaa = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let d = 0; d < D; d++) {
-      acc += gg_da[n * D + d]! * a[n * D + d]!;
-    }
-
-    ddaa[n] = 2 * acc;
-  }
-
-  // step 8 reversed: db_1[n,d] = 2*b[n,d]*dbb[n]
-  // db2[n,d] = 2*ddb_1[n,d]*dbb[n]
-  //   local derivative ∂/∂b[n,d] = 2*dbb[n]
-  const db2 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      db2[n * D + d] = 2 * gg_db[n * D + d]! * dbb[n]!;
-    }
-  }
-
-  // ddbb[n] = 2*sum(ddb_1[n,d]*b[n,d], d)
-  //   local derivative ∂/∂dbb[n] = 2*b[n,d]
-  const ddbb = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let d = 0; d < D; d++) {
-      acc += gg_db[n * D + d]! * b[n * D + d]!;
-    }
-
-    ddbb[n] = 2 * acc;
-  }
-
-  // step 7 reversed: dbb[n] = -0.5*aa[n]*ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  // dab1[n] = -0.5*ddbb[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  //   local derivative ∂/∂ab[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  const dab1 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dab1[n] = (-0.5 * ddbb[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  // daa1[n] = -0.5*ddbb[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
-  //   local derivative ∂/∂aa[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
-  const daa1 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    daa1[n] =
-      -0.5 *
-      ddbb[n]! *
-      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
-        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
-  }
-
-  // dbb1[n] = 0.75*ddbb[n]*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
-  //   local derivative ∂/∂bb[n] = 0.75*aa[n]^2*ab[n]*dout[n]/(eps + aa[n]*bb[n])^2.5
-  const dbb1 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dbb1[n] = (0.75 * ddbb[n]! * (aa[n]! * aa[n]!) * ab[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
-  }
-
-  // step 6 reversed: daa[n] = -0.5*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  // dab2[n] = -0.5*ddaa[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  //   local derivative ∂/∂ab[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  const dab2 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dab2[n] = (-0.5 * ddaa[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  // daa2[n] = 0.75*ddaa[n]*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
-  //   local derivative ∂/∂aa[n] = 0.75*ab[n]*bb[n]^2*dout[n]/(eps + aa[n]*bb[n])^2.5
-  const daa2 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    daa2[n] = (0.75 * ddaa[n]! * ab[n]! * (bb[n]! * bb[n]!) * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5);
-  }
-
-  // dbb2[n] = -0.5*ddaa[n]*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
-  //   local derivative ∂/∂bb[n] = -0.5*(ab[n]*dout[n]/(eps + aa[n]*bb[n])^1.5 - 1.5*aa[n]*ab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^2.5)
-  const dbb2 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dbb2[n] =
-      -0.5 *
-      ddaa[n]! *
-      ((-1.5 * aa[n]! * ab[n]! * bb[n]! * dout[n]!) / Math.pow(eps + aa[n]! * bb[n]!, 2.5) +
-        (ab[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!)));
-  }
-
-  // step 5 reversed: dab[n] = dout[n]/sqrt(eps + aa[n]*bb[n])
-  // ddab[n] = ddab1[n] + ddab2[n]
-  const ddab = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    ddab[n] = ddab1[n]! + ddab2[n]!;
-  }
-
-  // daa3[n] = -0.5*ddab[n]*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  //   local derivative ∂/∂aa[n] = -0.5*bb[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  const daa3 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    daa3[n] = (-0.5 * ddab[n]! * bb[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  // dbb3[n] = -0.5*ddab[n]*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  //   local derivative ∂/∂bb[n] = -0.5*aa[n]*dout[n]/(eps + aa[n]*bb[n])^1.5
-  const dbb3 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dbb3[n] = (-0.5 * ddab[n]! * aa[n]! * dout[n]!) / ((eps + aa[n]! * bb[n]!) * Math.sqrt(eps + aa[n]! * bb[n]!));
-  }
-
-  // step 3 reversed: bb[n] = sum(b[n,d]^2, d)
-  // dbb[n] = dbb1[n] + dbb2[n] + dbb3[n]
-  const dbb4 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dbb4[n] = dbb1[n]! + dbb2[n]! + dbb3[n]!;
-  }
-
-  // db3[n,d] = 2*dbb[n]*b[n,d]
-  //   local derivative ∂/∂b[n,d] = 2*b[n,d]
-  const db3 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      db3[n * D + d] = 2 * dbb4[n]! * b[n * D + d]!;
-    }
-  }
-
-  // step 2 reversed: aa[n] = sum(a[n,d]^2, d)
-  // daa[n] = daa1[n] + daa2[n] + daa3[n]
-  const daa4 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    daa4[n] = daa1[n]! + daa2[n]! + daa3[n]!;
-  }
-
-  // da3[n,d] = 2*daa[n]*a[n,d]
-  //   local derivative ∂/∂a[n,d] = 2*a[n,d]
-  const da3 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      da3[n * D + d] = 2 * daa4[n]! * a[n * D + d]!;
-    }
-  }
-
-  // step 1 reversed: ab[n] = sum(a[n,d]*b[n,d], d)
-  // dab[n] = dab1[n] + dab2[n]
-  const dab3 = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    dab3[n] = dab1[n]! + dab2[n]!;
-  }
-
-  // da4[n,d] = dab[n]*b[n,d]
-  //   local derivative ∂/∂a[n,d] = b[n,d]
-  const da4 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      da4[n * D + d] = dab3[n]! * b[n * D + d]!;
-    }
-  }
-
-  // db4[n,d] = dab[n]*a[n,d]
-  //   local derivative ∂/∂b[n,d] = a[n,d]
-  const db4 = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      db4[n * D + d] = dab3[n]! * a[n * D + d]!;
-    }
-  }
-
-  // gradients of the inputs
-  // da[n,d] = da1[n,d] + da2[n,d] + da3[n,d] + da4[n,d]
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      da[n * D + d] = da1[n * D + d]! + da2[n * D + d]! + da3[n * D + d]! + da4[n * D + d]!;
-    }
-  }
-
-  // db[n,d] = db1[n,d] + db2[n,d] + db3[n,d] + db4[n,d]
-  for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) {
-      db[n * D + d] = db1[n * D + d]! + db2[n * D + d]! + db3[n * D + d]! + db4[n * D + d]!;
+      const r2_n = r2[n]!;
+      const ab_n = ab[n]!;
+      const r1_n = r1[n]!;
+      const r_n = r[n]!;
+      const aa_bb = eps + aa_n * bb_n;
+      const aa_bb1 = 1 / aa_bb;
+      ddout[n] = (r3_n + r2_n - aa_n * ab_n * r1_n * aa_bb1 - ab_n * bb_n * r_n * aa_bb1) / Math.sqrt(aa_bb);
     }
   }
 

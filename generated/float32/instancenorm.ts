@@ -1286,36 +1286,36 @@ export function doubleBackwardFused(
         const ddout_ddx = gamma[c]! * rstd[b * C + c]!;
         let s = 0;
         for (; s + 4 <= S; s += 4) {
-          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
-          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
-          const gg_dx_b_c_s1 = gg_dx[(b * C + c) * S + s + 1]!;
-          const xhat_b_c_s1 = xhat[(b * C + c) * S + s + 1]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
           const dout_b_c_s1 = dout[(b * C + c) * S + s + 1]!;
-          const gg_dx_b_c_s2 = gg_dx[(b * C + c) * S + s + 2]!;
-          const xhat_b_c_s2 = xhat[(b * C + c) * S + s + 2]!;
+          const xhat_b_c_s1 = xhat[(b * C + c) * S + s + 1]!;
+          const gg_dx_b_c_s1 = gg_dx[(b * C + c) * S + s + 1]!;
           const dout_b_c_s2 = dout[(b * C + c) * S + s + 2]!;
-          const gg_dx_b_c_s3 = gg_dx[(b * C + c) * S + s + 3]!;
-          const xhat_b_c_s3 = xhat[(b * C + c) * S + s + 3]!;
+          const xhat_b_c_s2 = xhat[(b * C + c) * S + s + 2]!;
+          const gg_dx_b_c_s2 = gg_dx[(b * C + c) * S + s + 2]!;
           const dout_b_c_s3 = dout[(b * C + c) * S + s + 3]!;
-          dx[(b * C + c) * S + s] = dx_offset + gg_dx_b_c_s * dx_ddx + dx_xhat * xhat_b_c_s + dx_dout * dout_b_c_s;
+          const xhat_b_c_s3 = xhat[(b * C + c) * S + s + 3]!;
+          const gg_dx_b_c_s3 = gg_dx[(b * C + c) * S + s + 3]!;
+          dx[(b * C + c) * S + s] = dx_offset + dx_dout * dout_b_c_s + dx_xhat * xhat_b_c_s + gg_dx_b_c_s * dx_ddx;
           ddout[(b * C + c) * S + s] = ddout_offset + gg_dx_b_c_s * ddout_ddx + ddout_xhat * xhat_b_c_s;
           dx[(b * C + c) * S + s + 1] =
-            dx_offset + gg_dx_b_c_s1 * dx_ddx + dx_xhat * xhat_b_c_s1 + dx_dout * dout_b_c_s1;
+            dx_offset + dx_dout * dout_b_c_s1 + dx_xhat * xhat_b_c_s1 + gg_dx_b_c_s1 * dx_ddx;
           ddout[(b * C + c) * S + s + 1] = ddout_offset + gg_dx_b_c_s1 * ddout_ddx + ddout_xhat * xhat_b_c_s1;
           dx[(b * C + c) * S + s + 2] =
-            dx_offset + gg_dx_b_c_s2 * dx_ddx + dx_xhat * xhat_b_c_s2 + dx_dout * dout_b_c_s2;
+            dx_offset + dx_dout * dout_b_c_s2 + dx_xhat * xhat_b_c_s2 + gg_dx_b_c_s2 * dx_ddx;
           ddout[(b * C + c) * S + s + 2] = ddout_offset + gg_dx_b_c_s2 * ddout_ddx + ddout_xhat * xhat_b_c_s2;
           dx[(b * C + c) * S + s + 3] =
-            dx_offset + gg_dx_b_c_s3 * dx_ddx + dx_xhat * xhat_b_c_s3 + dx_dout * dout_b_c_s3;
+            dx_offset + dx_dout * dout_b_c_s3 + dx_xhat * xhat_b_c_s3 + gg_dx_b_c_s3 * dx_ddx;
           ddout[(b * C + c) * S + s + 3] = ddout_offset + gg_dx_b_c_s3 * ddout_ddx + ddout_xhat * xhat_b_c_s3;
         }
 
         for (; s < S; s++) {
-          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
-          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
-          dx[(b * C + c) * S + s] = dx_offset + gg_dx_b_c_s * dx_ddx + dx_xhat * xhat_b_c_s + dx_dout * dout_b_c_s;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const gg_dx_b_c_s = gg_dx[(b * C + c) * S + s]!;
+          dx[(b * C + c) * S + s] = dx_offset + dx_dout * dout_b_c_s + dx_xhat * xhat_b_c_s + gg_dx_b_c_s * dx_ddx;
           ddout[(b * C + c) * S + s] = ddout_offset + gg_dx_b_c_s * ddout_ddx + ddout_xhat * xhat_b_c_s;
         }
       }

@@ -594,33 +594,33 @@ export function doubleBackwardFused(
       const ddout_r1 = -r1[n]!;
       let d = 0;
       for (; d + 4 <= D; d += 4) {
-        const y_n_d = y[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        const y_n_d1 = y[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
+        const y_n_d1 = y[n * D + d + 1]!;
         const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const y_n_d2 = y[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
+        const y_n_d2 = y[n * D + d + 2]!;
         const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const y_n_d3 = y[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
+        const y_n_d3 = y[n * D + d + 3]!;
         const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        dx[n * D + d] = dx_y * y_n_d + dx_dout * dout_n_d + gg_dx_n_d * dx_ddx;
+        dx[n * D + d] = dx_dout * dout_n_d + dx_y * y_n_d + gg_dx_n_d * dx_ddx;
         ddout[n * D + d] = rnorm_n * (gg_dx_n_d + ddout_r1 * y_n_d);
-        dx[n * D + d + 1] = dx_y * y_n_d1 + dx_dout * dout_n_d1 + gg_dx_n_d1 * dx_ddx;
+        dx[n * D + d + 1] = dx_dout * dout_n_d1 + dx_y * y_n_d1 + gg_dx_n_d1 * dx_ddx;
         ddout[n * D + d + 1] = rnorm_n * (gg_dx_n_d1 + ddout_r1 * y_n_d1);
-        dx[n * D + d + 2] = dx_y * y_n_d2 + dx_dout * dout_n_d2 + gg_dx_n_d2 * dx_ddx;
+        dx[n * D + d + 2] = dx_dout * dout_n_d2 + dx_y * y_n_d2 + gg_dx_n_d2 * dx_ddx;
         ddout[n * D + d + 2] = rnorm_n * (gg_dx_n_d2 + ddout_r1 * y_n_d2);
-        dx[n * D + d + 3] = dx_y * y_n_d3 + dx_dout * dout_n_d3 + gg_dx_n_d3 * dx_ddx;
+        dx[n * D + d + 3] = dx_dout * dout_n_d3 + dx_y * y_n_d3 + gg_dx_n_d3 * dx_ddx;
         ddout[n * D + d + 3] = rnorm_n * (gg_dx_n_d3 + ddout_r1 * y_n_d3);
       }
 
       for (; d < D; d++) {
-        const y_n_d = y[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
+        const y_n_d = y[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
-        dx[n * D + d] = dx_y * y_n_d + dx_dout * dout_n_d + gg_dx_n_d * dx_ddx;
+        dx[n * D + d] = dx_dout * dout_n_d + dx_y * y_n_d + gg_dx_n_d * dx_ddx;
         ddout[n * D + d] = rnorm_n * (gg_dx_n_d + ddout_r1 * y_n_d);
       }
     }

@@ -537,8 +537,8 @@ export function backwardNaive(dout: LstmDout, cache: LstmCache, into?: Partial<L
   const dcnew1 = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      dcnew1[b * K + k] =
-        dhnew[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+      const t = 1 / Math.cosh(cnew[b * K + k]!);
+      dcnew1[b * K + k] = dhnew[b * K + k]! * go[b * K + k]! * (t * t);
     }
   }
 
@@ -1139,9 +1139,9 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
         const c_b3_k = c[(b + 3) * K + k]!;
         const gf_b3_k = gf[(b + 3) * K + k]!;
         const t = 1 / Math.cosh(cnew_b_k);
-        const t3 = 1 / Math.cosh(cnew_b1_k);
-        const t4 = 1 / Math.cosh(cnew_b2_k);
-        const t5 = 1 / Math.cosh(cnew_b3_k);
+        const t6 = 1 / Math.cosh(cnew_b1_k);
+        const t7 = 1 / Math.cosh(cnew_b2_k);
+        const t8 = 1 / Math.cosh(cnew_b3_k);
         r[b * K + k] =
           gg_b_k *
           gi_b_k *
@@ -1151,22 +1151,22 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
           gi_b1_k *
           (dcnew_b1_k -
             dcnew_b1_k * gi_b1_k +
-            dhnew_b1_k * go_b1_k * (t3 * t3) -
-            dhnew_b1_k * gi_b1_k * go_b1_k * (t3 * t3));
+            dhnew_b1_k * go_b1_k * (t6 * t6) -
+            dhnew_b1_k * gi_b1_k * go_b1_k * (t6 * t6));
         r[(b + 2) * K + k] =
           gg_b2_k *
           gi_b2_k *
           (dcnew_b2_k -
             dcnew_b2_k * gi_b2_k +
-            dhnew_b2_k * go_b2_k * (t4 * t4) -
-            dhnew_b2_k * gi_b2_k * go_b2_k * (t4 * t4));
+            dhnew_b2_k * go_b2_k * (t7 * t7) -
+            dhnew_b2_k * gi_b2_k * go_b2_k * (t7 * t7));
         r[(b + 3) * K + k] =
           gg_b3_k *
           gi_b3_k *
           (dcnew_b3_k -
             dcnew_b3_k * gi_b3_k +
-            dhnew_b3_k * go_b3_k * (t5 * t5) -
-            dhnew_b3_k * gi_b3_k * go_b3_k * (t5 * t5));
+            dhnew_b3_k * go_b3_k * (t8 * t8) -
+            dhnew_b3_k * gi_b3_k * go_b3_k * (t8 * t8));
         r2[b * K + k] = dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
         r2[(b + 1) * K + k] = dhnew_b1_k * go_b1_k * Math.tanh(cnew_b1_k) * (1 - go_b1_k);
         r2[(b + 2) * K + k] = dhnew_b2_k * go_b2_k * Math.tanh(cnew_b2_k) * (1 - go_b2_k);
@@ -1228,56 +1228,36 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
             dhnew_b3_k * gf_b3_k * go_b3_k * (t23 * t23) +
             dhnew_b3_k * go_b3_k * (t23 * t23) -
             dcnew_b3_k * gf_b3_k);
+        const t3 = 1 / Math.cosh(cnew_b_k);
+        const t31 = 1 / Math.cosh(cnew_b1_k);
+        const t32 = 1 / Math.cosh(cnew_b2_k);
+        const t33 = 1 / Math.cosh(cnew_b3_k);
         dbi64[k] =
           dbi64[k]! +
-          (gg_b_k *
-            gi_b_k *
-            (1 - gi_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
-            gg_b1_k *
-              gi_b1_k *
-              (1 - gi_b1_k) *
-              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
-            gg_b2_k *
-              gi_b2_k *
-              (1 - gi_b2_k) *
-              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
-            gg_b3_k *
-              gi_b3_k *
-              (1 - gi_b3_k) *
-              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
+          (gg_b_k * gi_b_k * (1 - gi_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t3 * t3)) +
+            gg_b1_k * gi_b1_k * (1 - gi_b1_k) * (dcnew_b1_k + dhnew_b1_k * go_b1_k * (t31 * t31)) +
+            gg_b2_k * gi_b2_k * (1 - gi_b2_k) * (dcnew_b2_k + dhnew_b2_k * go_b2_k * (t32 * t32)) +
+            gg_b3_k * gi_b3_k * (1 - gi_b3_k) * (dcnew_b3_k + dhnew_b3_k * go_b3_k * (t33 * t33)));
+        const t4 = 1 / Math.cosh(cnew_b_k);
+        const t41 = 1 / Math.cosh(cnew_b1_k);
+        const t42 = 1 / Math.cosh(cnew_b2_k);
+        const t43 = 1 / Math.cosh(cnew_b3_k);
         dbf64[k] =
           dbf64[k]! +
-          (c_b_k *
-            gf_b_k *
-            (1 - gf_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
-            c_b1_k *
-              gf_b1_k *
-              (1 - gf_b1_k) *
-              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
-            c_b2_k *
-              gf_b2_k *
-              (1 - gf_b2_k) *
-              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
-            c_b3_k *
-              gf_b3_k *
-              (1 - gf_b3_k) *
-              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
+          (c_b_k * gf_b_k * (1 - gf_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t4 * t4)) +
+            c_b1_k * gf_b1_k * (1 - gf_b1_k) * (dcnew_b1_k + dhnew_b1_k * go_b1_k * (t41 * t41)) +
+            c_b2_k * gf_b2_k * (1 - gf_b2_k) * (dcnew_b2_k + dhnew_b2_k * go_b2_k * (t42 * t42)) +
+            c_b3_k * gf_b3_k * (1 - gf_b3_k) * (dcnew_b3_k + dhnew_b3_k * go_b3_k * (t43 * t43)));
+        const t5 = 1 / Math.cosh(cnew_b_k);
+        const t51 = 1 / Math.cosh(cnew_b1_k);
+        const t52 = 1 / Math.cosh(cnew_b2_k);
+        const t53 = 1 / Math.cosh(cnew_b3_k);
         dbg64[k] =
           dbg64[k]! +
-          (gi_b_k *
-            (1 - gg_b_k * gg_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k)))) +
-            gi_b1_k *
-              (1 - gg_b1_k * gg_b1_k) *
-              (dcnew_b1_k + dhnew_b1_k * go_b1_k * ((1 / Math.cosh(cnew_b1_k)) * (1 / Math.cosh(cnew_b1_k)))) +
-            gi_b2_k *
-              (1 - gg_b2_k * gg_b2_k) *
-              (dcnew_b2_k + dhnew_b2_k * go_b2_k * ((1 / Math.cosh(cnew_b2_k)) * (1 / Math.cosh(cnew_b2_k)))) +
-            gi_b3_k *
-              (1 - gg_b3_k * gg_b3_k) *
-              (dcnew_b3_k + dhnew_b3_k * go_b3_k * ((1 / Math.cosh(cnew_b3_k)) * (1 / Math.cosh(cnew_b3_k)))));
+          (gi_b_k * (1 - gg_b_k * gg_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t5 * t5)) +
+            gi_b1_k * (1 - gg_b1_k * gg_b1_k) * (dcnew_b1_k + dhnew_b1_k * go_b1_k * (t51 * t51)) +
+            gi_b2_k * (1 - gg_b2_k * gg_b2_k) * (dcnew_b2_k + dhnew_b2_k * go_b2_k * (t52 * t52)) +
+            gi_b3_k * (1 - gg_b3_k * gg_b3_k) * (dcnew_b3_k + dhnew_b3_k * go_b3_k * (t53 * t53)));
         dbo64[k] =
           dbo64[k]! +
           (dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k) +
@@ -1315,23 +1295,12 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
           c_b_k *
           gf_b_k *
           (dcnew_b_k - dhnew_b_k * gf_b_k * go_b_k * (t2 * t2) + dhnew_b_k * go_b_k * (t2 * t2) - dcnew_b_k * gf_b_k);
-        dbi64[k] =
-          dbi64[k]! +
-          gg_b_k *
-            gi_b_k *
-            (1 - gi_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
-        dbf64[k] =
-          dbf64[k]! +
-          c_b_k *
-            gf_b_k *
-            (1 - gf_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
-        dbg64[k] =
-          dbg64[k]! +
-          gi_b_k *
-            (1 - gg_b_k * gg_b_k) *
-            (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
+        const t3 = 1 / Math.cosh(cnew_b_k);
+        dbi64[k] = dbi64[k]! + gg_b_k * gi_b_k * (1 - gi_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t3 * t3));
+        const t4 = 1 / Math.cosh(cnew_b_k);
+        dbf64[k] = dbf64[k]! + c_b_k * gf_b_k * (1 - gf_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t4 * t4));
+        const t5 = 1 / Math.cosh(cnew_b_k);
+        dbg64[k] = dbg64[k]! + gi_b_k * (1 - gg_b_k * gg_b_k) * (dcnew_b_k + dhnew_b_k * go_b_k * (t5 * t5));
         dbo64[k] = dbo64[k]! + dhnew_b_k * go_b_k * Math.tanh(cnew_b_k) * (1 - go_b_k);
       }
     }
@@ -1622,13 +1591,13 @@ export function backwardFused(dout: LstmDout, cache: LstmCache, into?: Partial<L
   {
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {
+        const cnew_b_k = cnew[b * K + k]!;
         const gf_b_k = gf[b * K + k]!;
         const dcnew_b_k = dcnew[b * K + k]!;
         const dhnew_b_k = dhnew[b * K + k]!;
         const go_b_k = go[b * K + k]!;
-        const cnew_b_k = cnew[b * K + k]!;
-        dc[b * K + k] =
-          gf_b_k * (dcnew_b_k + dhnew_b_k * go_b_k * ((1 / Math.cosh(cnew_b_k)) * (1 / Math.cosh(cnew_b_k))));
+        const t = 1 / Math.cosh(cnew_b_k);
+        dc[b * K + k] = gf_b_k * (dcnew_b_k + dhnew_b_k * go_b_k * (t * t));
       }
     }
   }
@@ -1919,8 +1888,8 @@ export function doubleBackwardNaive(
   // step 12: dcnew_1[b,k] = dhnew[b,k]*go[b,k]*sech(cnew[b,k])^2
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      dcnew_1[b * K + k] =
-        dhnew[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+      const t = 1 / Math.cosh(cnew[b * K + k]!);
+      dcnew_1[b * K + k] = dhnew[b * K + k]! * go[b * K + k]! * (t * t);
     }
   }
 
@@ -2729,8 +2698,8 @@ export function doubleBackwardNaive(
   const ddhnew1 = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      ddhnew1[b * K + k] =
-        ddcnew_[b * K + k]! * go[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+      const t = 1 / Math.cosh(cnew[b * K + k]!);
+      ddhnew1[b * K + k] = ddcnew_[b * K + k]! * go[b * K + k]! * (t * t);
     }
   }
 
@@ -2739,10 +2708,8 @@ export function doubleBackwardNaive(
   const dgo2 = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      dgo2[b * K + k] =
-        ddcnew_[b * K + k]! *
-        dhnew[b * K + k]! *
-        ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+      const t = 1 / Math.cosh(cnew[b * K + k]!);
+      dgo2[b * K + k] = ddcnew_[b * K + k]! * dhnew[b * K + k]! * (t * t);
     }
   }
 
@@ -2751,9 +2718,9 @@ export function doubleBackwardNaive(
   const dcnew1 = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
+      const t = Math.cosh(cnew[b * K + k]!);
       dcnew1[b * K + k] =
-        (-2 * ddcnew_[b * K + k]! * dhnew[b * K + k]! * go[b * K + k]! * Math.sinh(cnew[b * K + k]!)) /
-        (Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!) * Math.cosh(cnew[b * K + k]!));
+        (-2 * ddcnew_[b * K + k]! * dhnew[b * K + k]! * go[b * K + k]! * Math.sinh(cnew[b * K + k]!)) / (t * t * t);
     }
   }
 
@@ -2772,8 +2739,8 @@ export function doubleBackwardNaive(
   const dcnew2 = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < K; k++) {
-      dcnew2[b * K + k] =
-        ddgo[b * K + k]! * dhnew[b * K + k]! * ((1 / Math.cosh(cnew[b * K + k]!)) * (1 / Math.cosh(cnew[b * K + k]!)));
+      const t = 1 / Math.cosh(cnew[b * K + k]!);
+      dcnew2[b * K + k] = ddgo[b * K + k]! * dhnew[b * K + k]! * (t * t);
     }
   }
 

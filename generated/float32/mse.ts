@@ -461,22 +461,30 @@ export function doubleBackwardFused(
         const gg_dt_n1_d2 = gg_dt[(n + 1) * D + d + 2]!;
         const gg_dy_n1_d3 = gg_dy[(n + 1) * D + d + 3]!;
         const gg_dt_n1_d3 = gg_dt[(n + 1) * D + d + 3]!;
-        dy[n * D + d] = dy_dout * (gg_dy_n_d - gg_dt_n_d);
-        dt[n * D + d] = dt_dout * (gg_dy_n_d - gg_dt_n_d);
-        dy[n * D + d + 1] = dy_dout * (gg_dy_n_d1 - gg_dt_n_d1);
-        dt[n * D + d + 1] = dt_dout * (gg_dy_n_d1 - gg_dt_n_d1);
-        dy[n * D + d + 2] = dy_dout * (gg_dy_n_d2 - gg_dt_n_d2);
-        dt[n * D + d + 2] = dt_dout * (gg_dy_n_d2 - gg_dt_n_d2);
-        dy[n * D + d + 3] = dy_dout * (gg_dy_n_d3 - gg_dt_n_d3);
-        dt[n * D + d + 3] = dt_dout * (gg_dy_n_d3 - gg_dt_n_d3);
-        dy[(n + 1) * D + d] = dy_dout * (gg_dy_n1_d - gg_dt_n1_d);
-        dt[(n + 1) * D + d] = dt_dout * (gg_dy_n1_d - gg_dt_n1_d);
-        dy[(n + 1) * D + d + 1] = dy_dout * (gg_dy_n1_d1 - gg_dt_n1_d1);
-        dt[(n + 1) * D + d + 1] = dt_dout * (gg_dy_n1_d1 - gg_dt_n1_d1);
-        dy[(n + 1) * D + d + 2] = dy_dout * (gg_dy_n1_d2 - gg_dt_n1_d2);
-        dt[(n + 1) * D + d + 2] = dt_dout * (gg_dy_n1_d2 - gg_dt_n1_d2);
-        dy[(n + 1) * D + d + 3] = dy_dout * (gg_dy_n1_d3 - gg_dt_n1_d3);
-        dt[(n + 1) * D + d + 3] = dt_dout * (gg_dy_n1_d3 - gg_dt_n1_d3);
+        const ddy_ddt = gg_dy_n_d - gg_dt_n_d;
+        dy[n * D + d] = dy_dout * ddy_ddt;
+        dt[n * D + d] = dt_dout * ddy_ddt;
+        const ddy_ddt2 = gg_dy_n_d1 - gg_dt_n_d1;
+        dy[n * D + d + 1] = dy_dout * ddy_ddt2;
+        dt[n * D + d + 1] = dt_dout * ddy_ddt2;
+        const ddy_ddt3 = gg_dy_n_d2 - gg_dt_n_d2;
+        dy[n * D + d + 2] = dy_dout * ddy_ddt3;
+        dt[n * D + d + 2] = dt_dout * ddy_ddt3;
+        const ddy_ddt4 = gg_dy_n_d3 - gg_dt_n_d3;
+        dy[n * D + d + 3] = dy_dout * ddy_ddt4;
+        dt[n * D + d + 3] = dt_dout * ddy_ddt4;
+        const ddy_ddt1 = gg_dy_n1_d - gg_dt_n1_d;
+        dy[(n + 1) * D + d] = dy_dout * ddy_ddt1;
+        dt[(n + 1) * D + d] = dt_dout * ddy_ddt1;
+        const ddy_ddt11 = gg_dy_n1_d1 - gg_dt_n1_d1;
+        dy[(n + 1) * D + d + 1] = dy_dout * ddy_ddt11;
+        dt[(n + 1) * D + d + 1] = dt_dout * ddy_ddt11;
+        const ddy_ddt12 = gg_dy_n1_d2 - gg_dt_n1_d2;
+        dy[(n + 1) * D + d + 2] = dy_dout * ddy_ddt12;
+        dt[(n + 1) * D + d + 2] = dt_dout * ddy_ddt12;
+        const ddy_ddt13 = gg_dy_n1_d3 - gg_dt_n1_d3;
+        dy[(n + 1) * D + d + 3] = dy_dout * ddy_ddt13;
+        dt[(n + 1) * D + d + 3] = dt_dout * ddy_ddt13;
       }
 
       for (; d < D; d++) {
@@ -484,10 +492,12 @@ export function doubleBackwardFused(
         const gg_dt_n_d = gg_dt[n * D + d]!;
         const gg_dy_n1_d = gg_dy[(n + 1) * D + d]!;
         const gg_dt_n1_d = gg_dt[(n + 1) * D + d]!;
-        dy[n * D + d] = dy_dout * (gg_dy_n_d - gg_dt_n_d);
-        dt[n * D + d] = dt_dout * (gg_dy_n_d - gg_dt_n_d);
-        dy[(n + 1) * D + d] = dy_dout * (gg_dy_n1_d - gg_dt_n1_d);
-        dt[(n + 1) * D + d] = dt_dout * (gg_dy_n1_d - gg_dt_n1_d);
+        const ddy_ddt = gg_dy_n_d - gg_dt_n_d;
+        dy[n * D + d] = dy_dout * ddy_ddt;
+        dt[n * D + d] = dt_dout * ddy_ddt;
+        const ddy_ddt1 = gg_dy_n1_d - gg_dt_n1_d;
+        dy[(n + 1) * D + d] = dy_dout * ddy_ddt1;
+        dt[(n + 1) * D + d] = dt_dout * ddy_ddt1;
       }
     }
 
@@ -502,21 +512,26 @@ export function doubleBackwardFused(
         const gg_dt_n_d2 = gg_dt[n * D + d + 2]!;
         const gg_dy_n_d3 = gg_dy[n * D + d + 3]!;
         const gg_dt_n_d3 = gg_dt[n * D + d + 3]!;
-        dy[n * D + d] = dy_dout * (gg_dy_n_d - gg_dt_n_d);
-        dt[n * D + d] = dt_dout * (gg_dy_n_d - gg_dt_n_d);
-        dy[n * D + d + 1] = dy_dout * (gg_dy_n_d1 - gg_dt_n_d1);
-        dt[n * D + d + 1] = dt_dout * (gg_dy_n_d1 - gg_dt_n_d1);
-        dy[n * D + d + 2] = dy_dout * (gg_dy_n_d2 - gg_dt_n_d2);
-        dt[n * D + d + 2] = dt_dout * (gg_dy_n_d2 - gg_dt_n_d2);
-        dy[n * D + d + 3] = dy_dout * (gg_dy_n_d3 - gg_dt_n_d3);
-        dt[n * D + d + 3] = dt_dout * (gg_dy_n_d3 - gg_dt_n_d3);
+        const ddy_ddt = gg_dy_n_d - gg_dt_n_d;
+        dy[n * D + d] = dy_dout * ddy_ddt;
+        dt[n * D + d] = dt_dout * ddy_ddt;
+        const ddy_ddt1 = gg_dy_n_d1 - gg_dt_n_d1;
+        dy[n * D + d + 1] = dy_dout * ddy_ddt1;
+        dt[n * D + d + 1] = dt_dout * ddy_ddt1;
+        const ddy_ddt2 = gg_dy_n_d2 - gg_dt_n_d2;
+        dy[n * D + d + 2] = dy_dout * ddy_ddt2;
+        dt[n * D + d + 2] = dt_dout * ddy_ddt2;
+        const ddy_ddt3 = gg_dy_n_d3 - gg_dt_n_d3;
+        dy[n * D + d + 3] = dy_dout * ddy_ddt3;
+        dt[n * D + d + 3] = dt_dout * ddy_ddt3;
       }
 
       for (; d < D; d++) {
         const gg_dy_n_d = gg_dy[n * D + d]!;
         const gg_dt_n_d = gg_dt[n * D + d]!;
-        dy[n * D + d] = dy_dout * (gg_dy_n_d - gg_dt_n_d);
-        dt[n * D + d] = dt_dout * (gg_dy_n_d - gg_dt_n_d);
+        const ddy_ddt = gg_dy_n_d - gg_dt_n_d;
+        dy[n * D + d] = dy_dout * ddy_ddt;
+        dt[n * D + d] = dt_dout * ddy_ddt;
       }
     }
   }

@@ -837,59 +837,59 @@ export function doubleBackwardFused(
       const ddout_rrms = rrms[n]! / D;
       let d = 0;
       for (; d + 4 <= D; d += 4) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
         const x_n_d = x[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const w_d = w[d]!;
         const gg_dw_d = gg_dw[d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const ddout_ddw_d = ddout_per_d[d * 2]!;
+        const w_d = w[d]!;
         const ddout_w_d = ddout_per_d[d * 2 + 1]!;
+        const ddout_ddw_d = ddout_per_d[d * 2]!;
         const y_n_d = y[n * D + d]!;
+        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
         const x_n_d1 = x[n * D + d + 1]!;
         const dout_n_d1 = dout[n * D + d + 1]!;
-        const w_d1 = w[d + 1]!;
         const gg_dw_d1 = gg_dw[d + 1]!;
-        const gg_dx_n_d1 = gg_dx[n * D + d + 1]!;
-        const ddout_ddw_d1 = ddout_per_d[(d + 1) * 2]!;
+        const w_d1 = w[d + 1]!;
         const ddout_w_d1 = ddout_per_d[(d + 1) * 2 + 1]!;
+        const ddout_ddw_d1 = ddout_per_d[(d + 1) * 2]!;
         const y_n_d1 = y[n * D + d + 1]!;
+        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
         const x_n_d2 = x[n * D + d + 2]!;
         const dout_n_d2 = dout[n * D + d + 2]!;
-        const w_d2 = w[d + 2]!;
         const gg_dw_d2 = gg_dw[d + 2]!;
-        const gg_dx_n_d2 = gg_dx[n * D + d + 2]!;
-        const ddout_ddw_d2 = ddout_per_d[(d + 2) * 2]!;
+        const w_d2 = w[d + 2]!;
         const ddout_w_d2 = ddout_per_d[(d + 2) * 2 + 1]!;
+        const ddout_ddw_d2 = ddout_per_d[(d + 2) * 2]!;
         const y_n_d2 = y[n * D + d + 2]!;
+        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
         const x_n_d3 = x[n * D + d + 3]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
-        const w_d3 = w[d + 3]!;
         const gg_dw_d3 = gg_dw[d + 3]!;
-        const gg_dx_n_d3 = gg_dx[n * D + d + 3]!;
-        const ddout_ddw_d3 = ddout_per_d[(d + 3) * 2]!;
+        const w_d3 = w[d + 3]!;
         const ddout_w_d3 = ddout_per_d[(d + 3) * 2 + 1]!;
+        const ddout_ddw_d3 = ddout_per_d[(d + 3) * 2]!;
         const y_n_d3 = y[n * D + d + 3]!;
-        dx[n * D + d] = dx_x * x_n_d + dout_n_d * (dx_dout * w_d + gg_dw_d * rrms_n) + gg_dx_n_d * dx_ddx;
-        ddout[n * D + d] = ddout_rrms * (ddout_ddw_d * x_n_d + gg_dx_n_d * ddout_w_d + ddout_rrms_r2 * y_n_d);
-        dx[n * D + d + 1] = dx_x * x_n_d1 + dout_n_d1 * (dx_dout * w_d1 + gg_dw_d1 * rrms_n) + gg_dx_n_d1 * dx_ddx;
-        ddout[n * D + d + 1] = ddout_rrms * (ddout_ddw_d1 * x_n_d1 + gg_dx_n_d1 * ddout_w_d1 + ddout_rrms_r2 * y_n_d1);
-        dx[n * D + d + 2] = dx_x * x_n_d2 + dout_n_d2 * (dx_dout * w_d2 + gg_dw_d2 * rrms_n) + gg_dx_n_d2 * dx_ddx;
-        ddout[n * D + d + 2] = ddout_rrms * (ddout_ddw_d2 * x_n_d2 + gg_dx_n_d2 * ddout_w_d2 + ddout_rrms_r2 * y_n_d2);
-        dx[n * D + d + 3] = dx_x * x_n_d3 + dout_n_d3 * (dx_dout * w_d3 + gg_dw_d3 * rrms_n) + gg_dx_n_d3 * dx_ddx;
-        ddout[n * D + d + 3] = ddout_rrms * (ddout_ddw_d3 * x_n_d3 + gg_dx_n_d3 * ddout_w_d3 + ddout_rrms_r2 * y_n_d3);
+        dx[n * D + d] = gg_dx_n_d * dx_ddx + dx_x * x_n_d + dout_n_d * (gg_dw_d * rrms_n + dx_dout * w_d);
+        ddout[n * D + d] = ddout_rrms * (gg_dx_n_d * ddout_w_d + ddout_ddw_d * x_n_d + ddout_rrms_r2 * y_n_d);
+        dx[n * D + d + 1] = gg_dx_n_d1 * dx_ddx + dx_x * x_n_d1 + dout_n_d1 * (gg_dw_d1 * rrms_n + dx_dout * w_d1);
+        ddout[n * D + d + 1] = ddout_rrms * (gg_dx_n_d1 * ddout_w_d1 + ddout_ddw_d1 * x_n_d1 + ddout_rrms_r2 * y_n_d1);
+        dx[n * D + d + 2] = gg_dx_n_d2 * dx_ddx + dx_x * x_n_d2 + dout_n_d2 * (gg_dw_d2 * rrms_n + dx_dout * w_d2);
+        ddout[n * D + d + 2] = ddout_rrms * (gg_dx_n_d2 * ddout_w_d2 + ddout_ddw_d2 * x_n_d2 + ddout_rrms_r2 * y_n_d2);
+        dx[n * D + d + 3] = gg_dx_n_d3 * dx_ddx + dx_x * x_n_d3 + dout_n_d3 * (gg_dw_d3 * rrms_n + dx_dout * w_d3);
+        ddout[n * D + d + 3] = ddout_rrms * (gg_dx_n_d3 * ddout_w_d3 + ddout_ddw_d3 * x_n_d3 + ddout_rrms_r2 * y_n_d3);
       }
 
       for (; d < D; d++) {
+        const gg_dx_n_d = gg_dx[n * D + d]!;
         const x_n_d = x[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const w_d = w[d]!;
         const gg_dw_d = gg_dw[d]!;
-        const gg_dx_n_d = gg_dx[n * D + d]!;
-        const ddout_ddw_d = ddout_per_d[d * 2]!;
+        const w_d = w[d]!;
         const ddout_w_d = ddout_per_d[d * 2 + 1]!;
+        const ddout_ddw_d = ddout_per_d[d * 2]!;
         const y_n_d = y[n * D + d]!;
-        dx[n * D + d] = dx_x * x_n_d + dout_n_d * (dx_dout * w_d + gg_dw_d * rrms_n) + gg_dx_n_d * dx_ddx;
-        ddout[n * D + d] = ddout_rrms * (ddout_ddw_d * x_n_d + gg_dx_n_d * ddout_w_d + ddout_rrms_r2 * y_n_d);
+        dx[n * D + d] = gg_dx_n_d * dx_ddx + dx_x * x_n_d + dout_n_d * (gg_dw_d * rrms_n + dx_dout * w_d);
+        ddout[n * D + d] = ddout_rrms * (gg_dx_n_d * ddout_w_d + ddout_ddw_d * x_n_d + ddout_rrms_r2 * y_n_d);
       }
     }
   }

@@ -141,8 +141,8 @@ export function backwardFused(
       for (let d = 0; d < D; d++) {
         const x_n_d = x[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const t = Math.exp(-Math.abs(x_n_d));
-        dx[n * D + d] = dout_n_d * (0.5 + Math.sign(x_n_d) * (0.5 - t / (1 + t)));
+        const x1 = Math.exp(-Math.abs(x_n_d));
+        dx[n * D + d] = dout_n_d * (0.5 + Math.sign(x_n_d) * (0.5 - x1 / (1 + x1)));
       }
     }
   }
@@ -195,13 +195,15 @@ export function doubleBackwardNaive(
   //   local derivative ∂/∂x[n,d] = -dout[n,d]*sign(x[n,d])^2*(exp(-2*abs(x[n,d]))/(1 + exp(-abs(x[n,d])))^2 - exp(-abs(x[n,d]))/(1 + exp(-abs(x[n,d]))))
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
-      const t = Math.abs(x[n * D + d]!);
-      const t1 = Math.exp(-t);
+      const t = Math.sign(x[n * D + d]!);
+      const t1 = Math.abs(x[n * D + d]!);
+      const t2 = Math.exp(-t1);
+      const t3 = 1 + t2;
       dx[n * D + d] = -(
         gg_dx[n * D + d]! *
         dout[n * D + d]! *
-        (Math.sign(x[n * D + d]!) * Math.sign(x[n * D + d]!)) *
-        (Math.exp(-2 * t) / ((1 + t1) * (1 + t1)) - t1 / (1 + t1))
+        (t * t) *
+        (Math.exp(-2 * t1) / (t3 * t3) - t2 / (1 + t2))
       );
     }
   }
@@ -258,13 +260,12 @@ export function doubleBackwardFused(
         const x_n_d = x[n * D + d]!;
         const gg_dx_n_d = gg_dx[n * D + d]!;
         const dout_n_d = dout[n * D + d]!;
-        const t = Math.abs(x_n_d);
-        const t1 = Math.exp(-t);
-        dx[n * D + d] =
-          (gg_dx_n_d * dout_n_d * (Math.sign(x_n_d) * Math.sign(x_n_d)) * (t1 - Math.exp(-2 * t) / (1 + t1))) /
-          (1 + t1);
-        const t2 = Math.exp(-Math.abs(x_n_d));
-        ddout[n * D + d] = gg_dx_n_d * (0.5 + Math.sign(x_n_d) * (0.5 - t2 / (1 + t2)));
+        const x1 = Math.sign(x_n_d);
+        const x2 = Math.abs(x_n_d);
+        const x3 = Math.exp(-x2);
+        const x4 = 1 / (1 + x3);
+        dx[n * D + d] = gg_dx_n_d * dout_n_d * (x1 * x1) * (x3 - Math.exp(-2 * x2) * x4) * x4;
+        ddout[n * D + d] = gg_dx_n_d * (0.5 + x1 * (0.5 - x3 * x4));
       }
     }
   }
