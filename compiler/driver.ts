@@ -320,6 +320,6 @@ function planSchedule(derived: Derived, run: Run, log: ((line: string) => void) 
   log?.(`== schedule/staged: ${program.inputs.map((t, k) => `d${t.name} ${choice.staged[k] ? "staged" : "derived"} (work ${choice.work[k]!.derived} vs ${choice.work[k]!.staged} staged)`).join(", ")}`);
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
-    log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} over [${pass.loops.join(",")}]`);
+    log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")}${pass.accumulates ? `, accumulating ${pass.accumulates.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : ""} over [${pass.loops.join(",")}]`);
   return { choice, sched };
 }

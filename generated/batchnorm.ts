@@ -1844,7 +1844,7 @@ export function backwardInferenceNaive(
  *   dgamma[d] = sum(dout[n,d]*xhat[n,d], n)
  *   dbeta[d] = sum(dout[n,d], n)
  *
- * 2 passes.
+ * 1 pass.
  */
 export function backwardInferenceFused(
   dout: Float64Array,
@@ -1900,39 +1900,11 @@ export function backwardInferenceFused(
   if (own(into, "dgamma") !== undefined) dgamma.fill(0);
   if (own(into, "dbeta") !== undefined) dbeta.fill(0);
 
-  // one pass over memory for sum(dout[n,d]*xhat[n,d], n), sum(dout[n,d], n)
-  // dgamma is a reduction itself, derived by inlining, then unfold-product, sum-factor, share-reduction
-  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
-  {
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      for (let d = 0; d < D; d++) {
-        const dout_n_d = dout[n * D + d]!;
-        const xhat_n_d = xhat[n * D + d]!;
-        const dout_n1_d = dout[(n + 1) * D + d]!;
-        const xhat_n1_d = xhat[(n + 1) * D + d]!;
-        const dout_n2_d = dout[(n + 2) * D + d]!;
-        const xhat_n2_d = xhat[(n + 2) * D + d]!;
-        const dout_n3_d = dout[(n + 3) * D + d]!;
-        const xhat_n3_d = xhat[(n + 3) * D + d]!;
-        dgamma[d] =
-          dgamma[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d + dout_n2_d * xhat_n2_d + dout_n3_d * xhat_n3_d);
-        dbeta[d] = dbeta[d]! + (dout_n_d + dout_n1_d + dout_n2_d + dout_n3_d);
-      }
-    }
-
-    for (; n < N; n++) {
-      for (let d = 0; d < D; d++) {
-        const dout_n_d = dout[n * D + d]!;
-        const xhat_n_d = xhat[n * D + d]!;
-        dgamma[d] = dgamma[d]! + dout_n_d * xhat_n_d;
-        dbeta[d] = dbeta[d]! + dout_n_d;
-      }
-    }
-  }
-
+  // one pass over memory for dx, dgamma, dbeta
   // dx[n,d] = dout[n,d]*gamma[d]*ivar[d]
   // derived from the naive backward by inlining, then unfold-product, fold-product
+  // dgamma = sum(dout[n,d]*xhat[n,d], n), accumulated in the same pass; derived by inlining, then unfold-product, sum-factor, share-reduction
+  // dbeta = sum(dout[n,d], n), accumulated in the same pass; derived by inlining alone (no rewrite)
   {
     const dx_gamma_ivar = new Float64Array(D); // gamma[d]*ivar[d]
     for (let d = 0; d < D; d++) {
@@ -1957,6 +1929,14 @@ export function backwardInferenceFused(
         const dout_n1_d1 = dout[(n + 1) * D + d + 1]!;
         const dout_n1_d2 = dout[(n + 1) * D + d + 2]!;
         const dout_n1_d3 = dout[(n + 1) * D + d + 3]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const xhat_n1_d1 = xhat[(n + 1) * D + d + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const xhat_n1_d2 = xhat[(n + 1) * D + d + 2]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
+        const xhat_n1_d3 = xhat[(n + 1) * D + d + 3]!;
         dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
         dx[n * D + d + 1] = dout_n_d1 * dx_gamma_ivar_d1;
         dx[n * D + d + 2] = dout_n_d2 * dx_gamma_ivar_d2;
@@ -1965,14 +1945,26 @@ export function backwardInferenceFused(
         dx[(n + 1) * D + d + 1] = dout_n1_d1 * dx_gamma_ivar_d1;
         dx[(n + 1) * D + d + 2] = dout_n1_d2 * dx_gamma_ivar_d2;
         dx[(n + 1) * D + d + 3] = dout_n1_d3 * dx_gamma_ivar_d3;
+        dgamma[d] = dgamma[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d);
+        dgamma[d + 1] = dgamma[d + 1]! + (dout_n_d1 * xhat_n_d1 + dout_n1_d1 * xhat_n1_d1);
+        dgamma[d + 2] = dgamma[d + 2]! + (dout_n_d2 * xhat_n_d2 + dout_n1_d2 * xhat_n1_d2);
+        dgamma[d + 3] = dgamma[d + 3]! + (dout_n_d3 * xhat_n_d3 + dout_n1_d3 * xhat_n1_d3);
+        dbeta[d] = dbeta[d]! + (dout_n_d + dout_n1_d);
+        dbeta[d + 1] = dbeta[d + 1]! + (dout_n_d1 + dout_n1_d1);
+        dbeta[d + 2] = dbeta[d + 2]! + (dout_n_d2 + dout_n1_d2);
+        dbeta[d + 3] = dbeta[d + 3]! + (dout_n_d3 + dout_n1_d3);
       }
 
       for (; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
         const dout_n1_d = dout[(n + 1) * D + d]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n1_d = xhat[(n + 1) * D + d]!;
         dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
         dx[(n + 1) * D + d] = dout_n1_d * dx_gamma_ivar_d;
+        dgamma[d] = dgamma[d]! + (dout_n_d * xhat_n_d + dout_n1_d * xhat_n1_d);
+        dbeta[d] = dbeta[d]! + (dout_n_d + dout_n1_d);
       }
     }
 
@@ -1987,16 +1979,31 @@ export function backwardInferenceFused(
         const dx_gamma_ivar_d2 = dx_gamma_ivar[d + 2]!;
         const dout_n_d3 = dout[n * D + d + 3]!;
         const dx_gamma_ivar_d3 = dx_gamma_ivar[d + 3]!;
+        const xhat_n_d = xhat[n * D + d]!;
+        const xhat_n_d1 = xhat[n * D + d + 1]!;
+        const xhat_n_d2 = xhat[n * D + d + 2]!;
+        const xhat_n_d3 = xhat[n * D + d + 3]!;
         dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
         dx[n * D + d + 1] = dout_n_d1 * dx_gamma_ivar_d1;
         dx[n * D + d + 2] = dout_n_d2 * dx_gamma_ivar_d2;
         dx[n * D + d + 3] = dout_n_d3 * dx_gamma_ivar_d3;
+        dgamma[d] = dgamma[d]! + dout_n_d * xhat_n_d;
+        dgamma[d + 1] = dgamma[d + 1]! + dout_n_d1 * xhat_n_d1;
+        dgamma[d + 2] = dgamma[d + 2]! + dout_n_d2 * xhat_n_d2;
+        dgamma[d + 3] = dgamma[d + 3]! + dout_n_d3 * xhat_n_d3;
+        dbeta[d] = dbeta[d]! + dout_n_d;
+        dbeta[d + 1] = dbeta[d + 1]! + dout_n_d1;
+        dbeta[d + 2] = dbeta[d + 2]! + dout_n_d2;
+        dbeta[d + 3] = dbeta[d + 3]! + dout_n_d3;
       }
 
       for (; d < D; d++) {
         const dout_n_d = dout[n * D + d]!;
         const dx_gamma_ivar_d = dx_gamma_ivar[d]!;
+        const xhat_n_d = xhat[n * D + d]!;
         dx[n * D + d] = dout_n_d * dx_gamma_ivar_d;
+        dgamma[d] = dgamma[d]! + dout_n_d * xhat_n_d;
+        dbeta[d] = dbeta[d]! + dout_n_d;
       }
     }
   }

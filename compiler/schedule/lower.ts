@@ -7,7 +7,7 @@
  * Names come from the caller's `Namer` (the backend reserves its own words in it), and the
  * arrays and size locals from the caller's `Names`, so the loop IR is final and printed as is.
  */
-import { assertNever, canonicalSize, children, collect, contains, formIndices, formName, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf } from "../ir/expr.js";
+import { assertNever, canonicalSize, children, collect, contains, formIndices, formName, isReduction, isStored, isTranscendental, mul, ONE, print, printTogether, refName, renameFree, splitCoefficient, type Delta, type Expr, type Ref, type SizeOf, type Sum } from "../ir/expr.js";
 import { shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import type { Backward, Fused, Statement } from "../ir/backward.js";
 import { at, bin, call, let_, load, local, loop, neg, num, select, store, type Elem, type Namer, type Stmt, type Value } from "../loop/ir.js";
@@ -568,14 +568,17 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
     } else {
-      if (pass.outputs.length > 1) out.push({ kind: "comment", text: `one pass over memory for ${pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}` });
+      const written = [...pass.outputs.map((o) => o.input), ...(pass.accumulates?.reductions ?? []).map((r) => r.output!)];
+      if (written.length > 1) out.push({ kind: "comment", text: `one pass over memory for ${written.map((k) => `d${p.inputs[k]!.name}`).join(", ")}` });
       for (const o of pass.outputs) {
         const t = p.inputs[o.input]!;
         out.push({ kind: "comment", text: `d${t.indices.length ? `${t.name}[${t.indices.join(",")}]` : t.name} = ${show(fused.gradients[o.input]!)}` });
         out.push({ kind: "comment", text: `derived from the naive backward by ${provenance(fused, o.input)}` });
       }
+      for (const r of pass.accumulates?.reductions ?? []) out.push({ kind: "comment", text: `d${p.inputs[r.output!]!.name} = ${show(r.node)}, accumulated in the same pass; derived by ${provenance(fused, r.output!)}` });
       const scoped = { ...outer, namer: outer.namer.child() };
-      out.push({ kind: "block", body: optimize(mapPass(pass.outputs, pass.loops, scoped), scoped) });
+      out.push({ kind: "block", body: optimize(mapPass(pass.outputs, pass.loops, scoped, pass.accumulates), scoped) });
+      for (const r of pass.accumulates?.reductions ?? []) done.add(r.node);
     }
   }
   for (const { scratch, output } of stores) out.push({ kind: "copy", from: scratch, to: output });
@@ -586,7 +589,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
    * names (hoist.ts) is a `let` in the innermost loop, which loop/hoist.ts moves out; two rows and
    * four columns at a time, except where a transcendental call dominates the cost.
    */
-  function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[], names: Names): Stmt[] {
+  function mapPass(outputs: readonly { input: number; expr: Expr }[], loopIndices: readonly string[], names: Names, accumulates?: (Pass & { kind: "map" })["accumulates"]): Stmt[] {
     const { namer } = names;
     const vars = new Map<string, string>();
     // unrolling pays for loads and stores, not for transcendental calls left in the innermost loop
@@ -619,7 +622,9 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         kn.set(x.ref, v);
       });
     }
-    for (const x of commonParts(forms.map((h) => h.body), (y) => kn.has(y))) {
+    // the reductions accumulated here, their bodies written with the pass's letters (they share parts with the outputs)
+    const sums = (accumulates?.reductions ?? []).map((r, k) => ({ r, body: renameFree((r.node as Sum).body, accumulates!.bindings[k]!, p.sizeOf), at: r.indices.map((i) => accumulates!.bindings[k]![i]!) }));
+    for (const x of commonParts([...forms.map((h) => h.body), ...sums.map((a) => a.body)], (y) => kn.has(y))) {
       const { pre, value } = lowerExpr(x, { ...names, indices: vars, known: kn });
       const name = namer.fresh(describe(x, "part"));
       body.push(...pre, { kind: "let", name, type: "f64", mutable: false, value, note: show(x) });
@@ -629,6 +634,10 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const t = p.inputs[o.input]!;
       const { pre, value } = lowerExpr(forms[k]!.body, { ...names, indices: vars, known: kn });
       body.push(...pre, store({ kind: "cell", array: target.outputs[o.input]!, at: t.indices.map((i) => at(vars.get(i)!)) }, value));
+    }
+    for (const a of sums) {
+      const { pre, value } = lowerExpr(a.body, { ...names, indices: vars, known: kn });
+      body.push(...pre, store({ kind: "cell", array: storage.get(a.r.node)!.name, at: a.at.map((i) => at(vars.get(i)!)) }, value, "+="));
     }
     return nest(loops, body);
   }

@@ -40,6 +40,12 @@ export type Pass =
       readonly loops: readonly string[];
       /** Gradients over the same indices, written in one pass so shared operands are read once. */
       readonly outputs: readonly { readonly input: number; readonly expr: Expr }[];
+      /**
+       * Gradients that are reductions over the same loops, which nothing else reads (a cell's
+       * `dw[d] = sum(..., n)` beside its `dx[n,d]`), accumulated in this pass instead of one of
+       * their own (mergeOutputReductions); bindings as a reduce pass's, onto this pass's loops.
+       */
+      readonly accumulates?: { readonly reductions: readonly Reduction[]; readonly bindings: readonly Readonly<Record<string, string>>[] };
     };
 
 export interface Schedule {
@@ -165,6 +171,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
   // passes refer to the reductions by identity: map them onto the relaid records
   const record = new Map(reductions.map((r, k) => [r, laid[k]!]));
   passes = passes.map((pass) => (pass.kind === "reduce" ? { ...pass, reductions: pass.reductions.map((m) => record.get(m)!) } : pass));
+  passes = mergeOutputReductions(passes, aliases, sizeOf);
 
   /** The passes for a memory layout of the temporaries. */
   function plan(layout: ReadonlyMap<Expr, readonly string[]>): Pass[] {
@@ -252,6 +259,34 @@ function readsOfTemporary(pass: Pass, r: Reduction, layout: ReadonlyMap<Expr, re
   const out: { member: number; cell: readonly string[] }[] = [];
   for (const { e, b, member } of exprs)
     for (const [key, cell] of readsIn(e, (i) => b[i] ?? i, aliases, layout)) if (key.startsWith(`#${r.node.id}[`)) out.push({ member, cell });
+  return out;
+}
+
+/**
+ * A pass of reductions that are gradients themselves and that no other pass reads, over the same
+ * loop space as an elementwise pass (each loop size once): its reductions are accumulated in the
+ * elementwise pass, which reads the same arrays and computes the same parts (a cell's `dw[d] =
+ * sum(f*x*(1 - f)*part, n)` beside `dx[n,d]`, with `part` in both), so the kernel walks the data
+ * and calls its functions once, not twice.
+ */
+function mergeOutputReductions(passes: readonly Pass[], aliases: Schedule["aliases"], sizeOf: SizeOf): Pass[] {
+  const out = [...passes];
+  const sizes = (loops: readonly string[]) => loops.map((l) => sizeOf(l)).sort();
+  for (const r of passes) {
+    if (r.kind !== "reduce" || r.reductions.some((m) => m.output === undefined || isStored(m.node) || contains(m.node.body, (x) => x.kind === "delta"))) continue;
+    const nodes = new Set<Expr>(r.reductions.map((m) => m.node));
+    const readers = (e: Expr) => contains(e, (x) => nodes.has(x) || (aliases.has(x) && nodes.has(aliases.get(x)!.of)));
+    const read = out.some((q) => q !== r && (q.kind === "reduce" ? q.reductions.some((m) => !nodes.has(m.node) && readers(m.node)) : q.outputs.some((o) => readers(o.expr))));
+    if (read) continue;
+    const own = sizes(r.loops);
+    if (new Set(own).size !== own.length) continue;
+    const k = out.findIndex((q) => q.kind === "map" && q.accumulates === undefined && sizes(q.loops).join(",") === own.join(","));
+    if (k < 0) continue;
+    const m = out[k] as Pass & { kind: "map" };
+    const onto = nameTable(r.loops.map((l) => [l, m.loops.find((x) => sizeOf(x) === sizeOf(l))!]));
+    out[k] = { ...m, accumulates: { reductions: r.reductions, bindings: r.bindings.map((b) => nameTable(Object.entries(b).map(([i, l]) => [i, onto[l]!]))) } };
+    out.splice(out.indexOf(r), 1);
+  }
   return out;
 }
 

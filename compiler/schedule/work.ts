@@ -7,7 +7,7 @@
  * allocates an array per statement, except a statement that copies another gradient array cell
  * for cell (`aliasOf`); the fused kernel runs the schedule's passes.
  */
-import { canonicalSize, collect, isReduction, isStored, print, type Expr, type SizeOf } from "../ir/expr.js";
+import { canonicalSize, collect, isReduction, isStored, print, renameFree, type Expr, type SizeOf, type Sum } from "../ir/expr.js";
 import type { Program } from "../ir/program.js";
 import type { Backward } from "../ir/backward.js";
 import { boundOf, type Schedule } from "./passes.js";
@@ -138,12 +138,19 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
         ops += a.ops;
         tr += a.transcendentals;
       };
-      for (const x of commonParts(pass.outputs.map((o) => o.expr), (y) => known.has(y))) {
+      // reductions accumulated in the pass: their bodies in the pass's letters, plus the accumulation
+      const sums = (pass.accumulates?.reductions ?? []).map((r, k) => renameFree((r.node as Sum).body, pass.accumulates!.bindings[k]!, p.sizeOf));
+      for (const x of commonParts([...pass.outputs.map((o) => o.expr), ...sums], (y) => known.has(y))) {
         once(x);
         known.add(x);
       }
       for (const o of pass.outputs) once(o.expr);
-      passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: pass.outputs.map((o) => `d${p.inputs[o.input]!.name}`) });
+      for (const b of sums) {
+        once(b);
+        ops += 1;
+      }
+      const computes = [...pass.outputs.map((o) => o.input), ...(pass.accumulates?.reductions ?? []).map((r) => r.output!)];
+      passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: computes.map((k) => `d${p.inputs[k]!.name}`) });
     }
   }
   return { passes, reductions, temporaries };

@@ -2017,7 +2017,7 @@ export function backwardInferenceNaive(
  *   dgamma[g,c] = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
  *   dbeta[g,c] = sum(dy[b,g,c,s], b, s)
  *
- * 2 passes.
+ * 1 pass.
  */
 export function backwardInferenceFused(
   dout: Float32Array,
@@ -2071,77 +2071,54 @@ export function backwardInferenceFused(
   const dgamma64 = new Float64Array(G * C); // sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s)
   const dbeta64 = new Float64Array(G * C); // sum(dy[b,g,c,s], b, s)
 
-  // one pass over memory for sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), sum(dy[b,g,c,s], b, s)
-  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
-  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
-  {
-    for (let g = 0; g < G; g++) {
-      for (let c = 0; c < C; c++) {
-        let b = 0;
-        for (; b + 4 <= B; b += 4) {
-          let dgamma64_g_c = dgamma64[g * C + c]!;
-          let dbeta64_g_c = dbeta64[g * C + c]!;
-          for (let s = 0; s < S; s++) {
-            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
-            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
-            const dout_b1_g_c_s = dout[(((b + 1) * G + g) * C + c) * S + s]!;
-            const xhat_b1_g_c_s = xhat[(((b + 1) * G + g) * C + c) * S + s]!;
-            const dout_b2_g_c_s = dout[(((b + 2) * G + g) * C + c) * S + s]!;
-            const xhat_b2_g_c_s = xhat[(((b + 2) * G + g) * C + c) * S + s]!;
-            const dout_b3_g_c_s = dout[(((b + 3) * G + g) * C + c) * S + s]!;
-            const xhat_b3_g_c_s = xhat[(((b + 3) * G + g) * C + c) * S + s]!;
-            dgamma64_g_c +=
-              dout_b_g_c_s * xhat_b_g_c_s +
-              dout_b1_g_c_s * xhat_b1_g_c_s +
-              dout_b2_g_c_s * xhat_b2_g_c_s +
-              dout_b3_g_c_s * xhat_b3_g_c_s;
-            dbeta64_g_c += dout_b_g_c_s + dout_b1_g_c_s + dout_b2_g_c_s + dout_b3_g_c_s;
-          }
-
-          dgamma64[g * C + c] = dgamma64_g_c;
-          dbeta64[g * C + c] = dbeta64_g_c;
-        }
-
-        for (; b < B; b++) {
-          let dgamma64_g_c = dgamma64[g * C + c]!;
-          let dbeta64_g_c = dbeta64[g * C + c]!;
-          for (let s = 0; s < S; s++) {
-            const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
-            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
-            dgamma64_g_c += dout_b_g_c_s * xhat_b_g_c_s;
-            dbeta64_g_c += dout_b_g_c_s;
-          }
-
-          dgamma64[g * C + c] = dgamma64_g_c;
-          dbeta64[g * C + c] = dbeta64_g_c;
-        }
-      }
-    }
-  }
-
+  // one pass over memory for dx, dgamma, dbeta
   // dx[b,g,c,s] = dy[b,g,c,s]*gamma[g,c]*rstd[b,g]
   // derived from the naive backward by inlining alone (no rewrite)
+  // dgamma = sum(dy[b,g,c,s]*xhat[b,g,c,s], b, s), accumulated in the same pass; derived by inlining, then unfold-product, fold-product
+  // dbeta = sum(dy[b,g,c,s], b, s), accumulated in the same pass; derived by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       for (let g = 0; g < G; g++) {
         for (let c = 0; c < C; c++) {
           const dx_gamma_rstd = gamma[g * C + c]! * rstd[b * G + g]!;
           let s = 0;
+          let dgamma64_g_c = dgamma64[g * C + c]!;
+          let dbeta64_g_c = dbeta64[g * C + c]!;
           for (; s + 4 <= S; s += 4) {
             const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
             const dout_b_g_c_s1 = dout[((b * G + g) * C + c) * S + s + 1]!;
             const dout_b_g_c_s2 = dout[((b * G + g) * C + c) * S + s + 2]!;
             const dout_b_g_c_s3 = dout[((b * G + g) * C + c) * S + s + 3]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s1 = xhat[((b * G + g) * C + c) * S + s + 1]!;
+            const xhat_b_g_c_s2 = xhat[((b * G + g) * C + c) * S + s + 2]!;
+            const xhat_b_g_c_s3 = xhat[((b * G + g) * C + c) * S + s + 3]!;
             dx[((b * G + g) * C + c) * S + s] = dout_b_g_c_s * dx_gamma_rstd;
             dx[((b * G + g) * C + c) * S + s + 1] = dout_b_g_c_s1 * dx_gamma_rstd;
             dx[((b * G + g) * C + c) * S + s + 2] = dout_b_g_c_s2 * dx_gamma_rstd;
             dx[((b * G + g) * C + c) * S + s + 3] = dout_b_g_c_s3 * dx_gamma_rstd;
+            dgamma64_g_c +=
+              dout_b_g_c_s * xhat_b_g_c_s +
+              dout_b_g_c_s1 * xhat_b_g_c_s1 +
+              dout_b_g_c_s2 * xhat_b_g_c_s2 +
+              dout_b_g_c_s3 * xhat_b_g_c_s3;
+            dbeta64_g_c += dout_b_g_c_s + dout_b_g_c_s1 + dout_b_g_c_s2 + dout_b_g_c_s3;
           }
 
+          dgamma64[g * C + c] = dgamma64_g_c;
+          dbeta64[g * C + c] = dbeta64_g_c;
+          let dgamma64_g_c1 = dgamma64[g * C + c]!;
+          let dbeta64_g_c1 = dbeta64[g * C + c]!;
           for (; s < S; s++) {
             const dout_b_g_c_s = dout[((b * G + g) * C + c) * S + s]!;
+            const xhat_b_g_c_s = xhat[((b * G + g) * C + c) * S + s]!;
             dx[((b * G + g) * C + c) * S + s] = dout_b_g_c_s * dx_gamma_rstd;
+            dgamma64_g_c1 += dout_b_g_c_s * xhat_b_g_c_s;
+            dbeta64_g_c1 += dout_b_g_c_s;
           }
+
+          dgamma64[g * C + c] = dgamma64_g_c1;
+          dbeta64[g * C + c] = dbeta64_g_c1;
         }
       }
     }

@@ -1708,7 +1708,7 @@ export function backwardInferenceNaive(
  *   dgamma[c] = sum(dy[b,c,s]*xhat[b,c,s], b, s)
  *   dbeta[c] = sum(dy[b,c,s], b, s)
  *
- * 2 passes.
+ * 1 pass.
  */
 export function backwardInferenceFused(
   dout: Float32Array,
@@ -1762,71 +1762,50 @@ export function backwardInferenceFused(
   const dgamma64 = new Float64Array(C); // sum(dy[b,c,s]*xhat[b,c,s], b, s)
   const dbeta64 = new Float64Array(C); // sum(dy[b,c,s], b, s)
 
-  // one pass over memory for sum(dy[b,c,s]*xhat[b,c,s], b, s), sum(dy[b,c,s], b, s)
-  // dgamma is a reduction itself, derived by inlining, then unfold-product, fold-product
-  // dbeta is a reduction itself, derived by inlining alone (no rewrite)
-  {
-    for (let c = 0; c < C; c++) {
-      let b = 0;
-      for (; b + 4 <= B; b += 4) {
-        let dgamma64_c = dgamma64[c]!;
-        let dbeta64_c = dbeta64[c]!;
-        for (let s = 0; s < S; s++) {
-          const dout_b_c_s = dout[(b * C + c) * S + s]!;
-          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
-          const dout_b1_c_s = dout[((b + 1) * C + c) * S + s]!;
-          const xhat_b1_c_s = xhat[((b + 1) * C + c) * S + s]!;
-          const dout_b2_c_s = dout[((b + 2) * C + c) * S + s]!;
-          const xhat_b2_c_s = xhat[((b + 2) * C + c) * S + s]!;
-          const dout_b3_c_s = dout[((b + 3) * C + c) * S + s]!;
-          const xhat_b3_c_s = xhat[((b + 3) * C + c) * S + s]!;
-          dgamma64_c +=
-            dout_b_c_s * xhat_b_c_s + dout_b1_c_s * xhat_b1_c_s + dout_b2_c_s * xhat_b2_c_s + dout_b3_c_s * xhat_b3_c_s;
-          dbeta64_c += dout_b_c_s + dout_b1_c_s + dout_b2_c_s + dout_b3_c_s;
-        }
-
-        dgamma64[c] = dgamma64_c;
-        dbeta64[c] = dbeta64_c;
-      }
-
-      for (; b < B; b++) {
-        let dgamma64_c = dgamma64[c]!;
-        let dbeta64_c = dbeta64[c]!;
-        for (let s = 0; s < S; s++) {
-          const dout_b_c_s = dout[(b * C + c) * S + s]!;
-          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
-          dgamma64_c += dout_b_c_s * xhat_b_c_s;
-          dbeta64_c += dout_b_c_s;
-        }
-
-        dgamma64[c] = dgamma64_c;
-        dbeta64[c] = dbeta64_c;
-      }
-    }
-  }
-
+  // one pass over memory for dx, dgamma, dbeta
   // dx[b,c,s] = dy[b,c,s]*gamma[c]*rstd[b,c]
   // derived from the naive backward by inlining alone (no rewrite)
+  // dgamma = sum(dy[b,c,s]*xhat[b,c,s], b, s), accumulated in the same pass; derived by inlining, then unfold-product, fold-product
+  // dbeta = sum(dy[b,c,s], b, s), accumulated in the same pass; derived by inlining alone (no rewrite)
   {
     for (let b = 0; b < B; b++) {
       for (let c = 0; c < C; c++) {
         const dx_gamma_rstd = gamma[c]! * rstd[b * C + c]!;
         let s = 0;
+        let dgamma64_c = dgamma64[c]!;
+        let dbeta64_c = dbeta64[c]!;
         for (; s + 4 <= S; s += 4) {
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
           const dout_b_c_s1 = dout[(b * C + c) * S + s + 1]!;
           const dout_b_c_s2 = dout[(b * C + c) * S + s + 2]!;
           const dout_b_c_s3 = dout[(b * C + c) * S + s + 3]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
+          const xhat_b_c_s1 = xhat[(b * C + c) * S + s + 1]!;
+          const xhat_b_c_s2 = xhat[(b * C + c) * S + s + 2]!;
+          const xhat_b_c_s3 = xhat[(b * C + c) * S + s + 3]!;
           dx[(b * C + c) * S + s] = dout_b_c_s * dx_gamma_rstd;
           dx[(b * C + c) * S + s + 1] = dout_b_c_s1 * dx_gamma_rstd;
           dx[(b * C + c) * S + s + 2] = dout_b_c_s2 * dx_gamma_rstd;
           dx[(b * C + c) * S + s + 3] = dout_b_c_s3 * dx_gamma_rstd;
+          dgamma64_c +=
+            dout_b_c_s * xhat_b_c_s + dout_b_c_s1 * xhat_b_c_s1 + dout_b_c_s2 * xhat_b_c_s2 + dout_b_c_s3 * xhat_b_c_s3;
+          dbeta64_c += dout_b_c_s + dout_b_c_s1 + dout_b_c_s2 + dout_b_c_s3;
         }
 
+        dgamma64[c] = dgamma64_c;
+        dbeta64[c] = dbeta64_c;
+        let dgamma64_c1 = dgamma64[c]!;
+        let dbeta64_c1 = dbeta64[c]!;
         for (; s < S; s++) {
           const dout_b_c_s = dout[(b * C + c) * S + s]!;
+          const xhat_b_c_s = xhat[(b * C + c) * S + s]!;
           dx[(b * C + c) * S + s] = dout_b_c_s * dx_gamma_rstd;
+          dgamma64_c1 += dout_b_c_s * xhat_b_c_s;
+          dbeta64_c1 += dout_b_c_s;
         }
+
+        dgamma64[c] = dgamma64_c1;
+        dbeta64[c] = dbeta64_c1;
       }
     }
   }

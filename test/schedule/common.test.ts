@@ -25,10 +25,10 @@ describe("commonParts", () => {
     expect(commonParts([t, t], (e) => e === t)).toEqual([]);
   });
 
-  it("an LSTM-like cell's dx and dc0 pass computes each call once and their common part once, as stats counts it", async () => {
+  it("an LSTM-like cell's one pass computes each call once and the part dx, dc0 and dw share once, as stats counts it", async () => {
     const c = await compile(SPECS.cell!, { format: false, doubleBackward: false });
     const fused = c.code.slice(c.code.indexOf("export function backwardFused"));
-    const pass = fused.slice(fused.indexOf("one pass over memory for dx, dc0"), fused.indexOf("return {"));
+    const pass = fused.slice(fused.indexOf("one pass over memory for dx, dc0, dw"), fused.indexOf("return {"));
     const calls = [...pass.matchAll(/Math\.(\w+)\((\w+)\)/g)].map((m) => `${m[1]}(${m[2]})`);
     expect(calls.length).toBeGreaterThan(2);
     expect(calls).toEqual([...new Set(calls)]);
@@ -36,9 +36,13 @@ describe("commonParts", () => {
     const part = /const (part\w*) = /.exec(pass)?.[1];
     expect(part).toBeDefined();
     expect(pass).toMatch(new RegExp(`dc0\\[[^\\]]+\\] = \\w+ \\* ${part};`));
-    expect(pass.split(part!).length - 1).toBe(4);
+    expect(pass.split(part!).length - 1).toBe(5);
     // stats counts the pass as it runs: one transcendental per call in it (relu's Math.max too)
     const detail = c.stats.fused.detail.find((d) => d.computes.includes("dx") && d.computes.includes("dc0"))!;
+    // dw = sum(f*x*(1 - f)*part*(c0 - tanh(x)), n) accumulates in the same pass, reading the same locals
+    expect(c.stats.fused.passes).toBe(1);
+    expect(detail.computes).toEqual(["dx", "dc0", "dw"]);
+    expect(pass).toMatch(new RegExp(`dw\\[d\\] = dw\\[d\\]! \\+ [^;]*${part}`));
     expect(detail.transcendentals).toBe(pass.split("Math.").length - 1);
   });
 });
