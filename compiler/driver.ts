@@ -11,6 +11,8 @@ import { differentiate, NoGradient } from "./differentiate/reverse.js";
 import { deriveFused, throughOwnValue } from "./simplify/fused.js";
 import { schedule, type Schedule } from "./schedule/passes.js";
 import { chooseStaged, type StagedChoice } from "./schedule/staged.js";
+import { withElementScatters } from "./schedule/scatter.js";
+import { adjointClosedForm } from "./simplify/adjoint.js";
 import { checkTraining, type Training } from "./parse/state.js";
 import { trainingStatements } from "./emit/state.js";
 import { emitModule } from "./emit/module.js";
@@ -312,12 +314,17 @@ function planSchedule(derived: Derived, run: Run, log: ((line: string) => void) 
   const { program, backward, fused } = derived;
 
   // a gradient whose derived form is more work than the staged statements it reads is computed the staged way
-  const choice = run("schedule", () => chooseStaged(program, backward, fused.gradients));
-  const sched = run("schedule", () => schedule(fused.gradients.map((g, k) => (choice.staged[k] ? ZERO : g)), program.inputs, program.sizeOf, choice.staged));
+  const choice0 = run("schedule", () => chooseStaged(program, backward, fused.gradients));
+  const first = run("schedule", () => schedule(fused.gradients.map((g, k) => (choice0.staged[k] ? ZERO : g)), program.inputs, program.sizeOf, choice0.staged));
+  // gradients that read one adjoint through indices: one scatter of its closed form, where less work (schedule/scatter.ts)
+  const scattered = run("schedule", () => withElementScatters(program, backward, fused.gradients, choice0, first, (name) => adjointClosedForm(program, backward, name)));
+  const choice = scattered?.choice ?? choice0;
+  const sched = scattered?.sched ?? first;
   // the scheduler stores invariant products in arrays: the gradients it emits are checked too (a
   // staged one is the naive statements themselves)
   run("verify", () => verifyFused(program, backward, { ...fused, gradients: sched.gradients.map((g, k) => (choice.staged[k] ? fused.gradients[k]! : g)) }));
   log?.(`== schedule/staged: ${program.inputs.map((t, k) => `d${t.name} ${choice.staged[k] ? "staged" : "derived"} (work ${choice.work[k]!.derived} vs ${choice.work[k]!.staged} staged)`).join(", ")}`);
+  for (const el of sched.elements ?? []) log?.(`== schedule/scatter: d${el.adjoint} once per element, added into ${el.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")} (work ${el.work.scattered} vs ${el.work.otherwise})`);
   log?.(`== schedule: ${sched.passes.length} passes`);
   for (const pass of sched.passes)
     log?.(pass.kind === "reduce" ? `  reduce over [${pass.loops.join(",")}]: ${pass.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : `  map ${pass.outputs.map((o) => `d${program.inputs[o.input]!.name}`).join(", ")}${pass.accumulates ? `, accumulating ${pass.accumulates.reductions.map((r) => print(r.node, program.letters)).join("; ")}` : ""} over [${pass.loops.join(",")}]`);

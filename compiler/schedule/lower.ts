@@ -21,7 +21,7 @@ import { commonParts } from "./common.js";
 import { flattenAll } from "../ir/affine.js";
 import { formTest, lowerForm, storeIndex, type FormScope } from "./affine.js";
 import { directReads, loopFreeDelta, loopFreeDeltas, topReductions } from "../ir/cost.js";
-import type { Pass, Schedule } from "./passes.js";
+import type { ElementPass, Pass, Schedule } from "./passes.js";
 
 /** Where a kernel's values live, given by the backend that declared them. */
 export interface Names {
@@ -581,8 +581,72 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       for (const r of pass.accumulates?.reductions ?? []) done.add(r.node);
     }
   }
+  for (const el of sched.elements ?? []) out.push(...elementPass(el));
   for (const { scratch, output } of stores) out.push({ kind: "copy", from: scratch, to: output });
   return out;
+
+  /**
+   * A one-scatter pass (schedule/scatter.ts): loops over the adjoint's elements, its closed form
+   * once per element as a local, then loops over the taps adding each gradient's term (at a delta's
+   * id, checked in range, or into its own cell). The gradients it writes are zeroed first (a
+   * float32 gradient accumulates in a float64 array, rounded once at the end).
+   */
+  function elementPass(el: ElementPass): Stmt[] {
+    const body: Stmt[] = [{ kind: "blank" }];
+    const outs = el.outputs.map((o) => `d${p.inputs[o.input]!.name}`);
+    body.push({ kind: "comment", text: `one pass over the elements of d${el.adjoint}, never stored: each computed once as a local, then added into ${outs.join(", ")}` });
+    body.push({ kind: "comment", text: `d${el.adjoint}[${el.elements.join(",")}] = ${show(el.element)}` });
+    body.push({ kind: "comment", text: `chosen by the kernel's work (every size 256): ${el.work.scattered.toExponential(2)} with this pass, ${el.work.otherwise.toExponential(2)} without` });
+    const dest = new Map<number, string>();
+    for (const o of el.outputs) {
+      const name = target.outputs[o.input]!;
+      if (target.float32) {
+        const v = namer.fresh(`${name}64`);
+        body.push({ kind: "alloc", array: v, type: "f64", dims: dims(p.inputs[o.input]!.indices), note: `d${p.inputs[o.input]!.name}` });
+        stores.push({ scratch: v, output: name });
+        dest.set(o.input, v);
+      } else {
+        body.push({ kind: "if-given", output: target.keys[o.input]!, then: [{ kind: "fill", array: name, value: 0 }] });
+        dest.set(o.input, name);
+      }
+    }
+    const scoped = { ...outer, namer: outer.namer.child() };
+    const vars = new Map<string, string>();
+    const letters = new Set<string>(el.elements);
+    const elementLoops = el.elements.map((i) => {
+      const v = scoped.namer.fresh(i);
+      vars.set(i, v);
+      return { v, extent: outer.symbol(p.sizeOf(i)) };
+    });
+    const tapLoops = el.taps.map((t, k) => {
+      const v = scoped.namer.fresh(t.letter || outer.letterFor(t.size, letters));
+      letters.add(v);
+      vars.set(`#${k}`, v);
+      return { v, extent: outer.symbol(t.size) };
+    });
+    const elementVars = new Map(el.elements.map((i) => [i, vars.get(i)!]));
+    const { pre, value } = lowerExpr(el.element, { ...scoped, indices: elementVars, known: knownAt(elementVars, () => true) });
+    const local_ = scoped.namer.fresh(`d${el.adjoint}`);
+    const inner: Stmt[] = [];
+    for (const o of el.outputs) {
+      const m = new Map(Object.entries(o.bind).map(([own, shared]) => [own, vars.get(shared)!] as const));
+      const storeAt = new Map(m);
+      let check = (v: Value): Value => v;
+      for (const d of o.deltas) {
+        const form = lowerForm(d, formScope({ ...scoped, indices: m }), outer.symbol(canonicalSize(d.index) ?? p.sizeOf(d.index)), formName(d.form));
+        const safe = storeIndex(form, formScope({ ...scoped, indices: m }));
+        inner.push(...form.lets, ...safe.lets);
+        storeAt.set(d.index, safe.id);
+        const before = check;
+        check = (v) => before(form.check(v, num(0)));
+      }
+      const term = lowerExpr(o.body, { ...scoped, indices: m, known: new Map([[o.read as Expr, local(local_)]]) });
+      inner.push(...term.pre, store({ kind: "cell", array: dest.get(o.input)!, at: o.target.map((i) => at(storeAt.get(i)!)) }, check(term.value), "+="));
+    }
+    const loops = nest(elementLoops, [...pre, let_(local_, value), ...nest(tapLoops, inner)]);
+    body.push({ kind: "block", body: optimize(loops, scoped) });
+    return body;
+  }
 
   /**
    * One elementwise pass, `output = expr` over `loopIndices`: each invariant part the schedule

@@ -12,7 +12,7 @@
  * - The remaining gradients are elementwise passes, one per index set: gradients over the same
  *   indices are written together.
  */
-import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
+import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Delta, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
 import { invariantFactors } from "../ir/cost.js";
 import { isAffineRead } from "../ir/affine.js";
 import { isDifferentiable, type TensorDecl } from "../ir/program.js";
@@ -65,6 +65,47 @@ export interface Schedule {
    * the new one, so the kernel allocates one array instead of two.
    */
   readonly reuse: ReadonlyMap<Expr, Expr>;
+  /**
+   * One-scatter passes (`scatter.ts`), run after every pass above: an intermediate adjoint that
+   * several gradients read through affine or gather indices, computed once per element as a local
+   * and added into each of them for every tap, never stored. Absent when none was chosen.
+   */
+  readonly elements?: readonly ElementPass[];
+}
+
+/**
+ * A loop nest over the elements of an intermediate adjoint of the naive backward (`dz[n,o,i,j]`):
+ * its closed form computed once per element as a local, then, in loops over the taps (the other
+ * indices of the gradients that read it), each gradient's term added where it goes (a scatter at a
+ * delta's id) or into its own cell (a reduction over the elements).
+ */
+export interface ElementPass {
+  /** The adjoint's tensor name in the naive backward (`z` for `dz`). */
+  readonly adjoint: string;
+  /** Its closed form over `elements`; the reductions it reads are scheduled passes. */
+  readonly element: Expr;
+  /** The adjoint's indices: the outer loops, outermost first. */
+  readonly elements: readonly string[];
+  /** The inner loops, outermost first: a size each, and a letter to name the counter after. */
+  readonly taps: readonly { readonly size: string; readonly letter: string }[];
+  readonly outputs: readonly ElementOutput[];
+  /** The work (`work.ts`, every size 256) of the kernel with this pass, and of the one it replaced. */
+  readonly work: { readonly scattered: number; readonly otherwise: number };
+}
+
+/** One gradient a one-scatter pass writes, as the naive statement `target = sum(read * ..., ...)` has it. */
+export interface ElementOutput {
+  readonly input: number;
+  /** What one iteration adds: the statement's summand without the deltas it scatters through. */
+  readonly body: Expr;
+  /** The adjoint as `body` reads it: the element's local stands there. */
+  readonly read: Ref;
+  /** Deltas over target indices: the add goes to their ids (checked in range); none for a reduction. */
+  readonly deltas: readonly Delta[];
+  /** The statement's target indices, in the gradient array's order. */
+  readonly target: readonly string[];
+  /** Every index `body`, `deltas` and `target` loop over, onto an element index or a tap (`#k`). */
+  readonly bind: Readonly<Record<string, string>>;
 }
 
 /** The reduction with its free indices renamed by order of first appearance, and that order. */

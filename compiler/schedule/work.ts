@@ -153,6 +153,19 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
       passes.push({ loops: sizesOf(pass.loops, p.sizeOf), ops, transcendentals: tr, computes: computes.map((k) => `d${p.inputs[k]!.name}`) });
     }
   }
+  // one-scatter passes (scatter.ts): the closed form once per element, then each gradient's term per tap
+  for (const el of sched.elements ?? []) {
+    const a = arithmetic(el.element, (x) => scheduled.has(x), at);
+    passes.push({ loops: sizesOf(el.elements, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${el.adjoint} (a local, never stored)`] });
+    let ops = 0;
+    let tr = 0;
+    for (const o of el.outputs) {
+      const b = arithmetic(o.body, (x) => x === o.read, at);
+      ops += b.ops + 1 + (o.deltas.some((d) => d.form.kind === "affine") ? AFFINE_SCATTER : 0);
+      tr += b.transcendentals;
+    }
+    passes.push({ loops: [...sizesOf(el.elements, p.sizeOf), ...el.taps.map((t) => t.size)], ops, transcendentals: tr, computes: el.outputs.map((o) => `d${p.inputs[o.input]!.name}`) });
+  }
   return { passes, reductions, temporaries };
 }
 
