@@ -292,7 +292,10 @@ const doubles = new WeakMap<Fused, DoubleBackward>();
 function doubleOf(derived: Derived, sched: Schedule, run: Run, source: string | undefined): DoubleBackward {
   const known = doubles.get(derived.fused);
   if (known) return known;
-  const d = deriveDouble(derived.program, derived.backward, run, sched.gradients, source);
+  // a gradient a one-scatter pass writes counts as the staged ones do (0): the double backward's
+  // derivation is the same as without the pass
+  const scattered = new Set((sched.elements ?? []).flatMap((el) => el.outputs.map((o) => o.input)));
+  const d = deriveDouble(derived.program, derived.backward, run, sched.gradients.map((g, k) => (scattered.has(k) ? ZERO : g)), source);
   doubles.set(derived.fused, d);
   return d;
 }
