@@ -173,3 +173,37 @@ describe("fused double backward kernels (CONTRACT §4.6)", () => {
     if (name !== "attention") expect(d.fused.largeTemporaries).toBe(0);
   });
 });
+
+describe("one scatter of a hoisted closed form (schedule/scatter.ts)", () => {
+  const activation = (k: KernelStats, shape: string) => k.temporaries.filter((t) => t.shape.join(",") === shape);
+
+  it("conv_bn_relu: after the per-channel reductions, dx and dw in one loop nest over the activation and the taps; no temporary the size of the activation", async () => {
+    const s = await stats("conv_bn_relu");
+    const f = s.fused;
+    expect(activation(f, "N,O,I,J")).toEqual([]);
+    expect(f.temporaries).toEqual([]);
+    // the per-channel reductions are dgamma and dbeta themselves, in one pass
+    expect(f.reductions.filter((r) => r.over.join(",") === "I,J,N").map((r) => r.into).sort()).toEqual(["dbeta", "dgamma"]);
+    // dz once per element (a local), then each tap adds into dx and accumulates dw
+    const nest = f.detail.filter((ps) => ps.computes.includes("dx"));
+    expect(nest).toHaveLength(1);
+    expect(nest[0]!.computes).toEqual(["dx", "dw"]);
+    expect(nest[0]!.loops).toEqual(["N", "O", "I", "J", "C", "K", "K"]);
+    const element = f.detail.filter((ps) => ps.computes.some((c) => c.startsWith("dz ")));
+    expect(element.map((ps) => ps.loops.join(","))).toEqual(["N,O,I,J"]);
+    // the staged kernel, for contrast, stores the activation's adjoints
+    expect(activation(s.naive, "N,O,I,J").length).toBeGreaterThan(4);
+    expect(f.opsPerElement).toBeLessThanOrEqual(s.naive.opsPerElement);
+  });
+
+  it("embedding_layernorm: the row sums, then one pass over (b,s,d) adding layernorm's closed-form dx at dE[ids[b,s], d]; no temporary of size B*S*D", async () => {
+    const s = await stats("embedding_layernorm");
+    const f = s.fused;
+    expect(activation(f, "B,S,D")).toEqual([]);
+    expect(f.largeTemporaries).toBe(0);
+    expect(f.reductions.filter((r) => r.into === "temporary").map((r) => r.over.join(","))).toEqual(["D", "D"]);
+    const nest = f.detail.filter((ps) => ps.computes.includes("dE"));
+    expect(nest.map((ps) => ps.loops.join(","))).toEqual(["B,S,D"]);
+    expect(activation(s.naive, "B,S,D").length).toBeGreaterThan(2);
+  });
+});
