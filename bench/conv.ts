@@ -68,6 +68,59 @@ async function tfjsTimes(f: (x: tf.Tensor, w: tf.Tensor, ...rest: tf.Tensor[]) =
   return out;
 }
 
+/**
+ * TensorFlow.js wasm with a backward written by hand from kernels the wasm backend has, since its
+ * autodiff of a conv2d fails (no Conv2DBackpropFilter): dx is `conv2dTranspose` (Conv2DBackpropInput),
+ * dw a conv2d of the input with channels and batch swapped by the upstream gradient (a strided
+ * convolution's as a dilated one, cut to K×K), and batchnorm and relu by their closed forms in tf
+ * ops. The forward values it reads are computed once, outside the timing (as the generated kernels
+ * read their cache). `bn` adds batchnorm + relu in front of the convolution's backward.
+ */
+async function tfjsWasmByHand(shapes: { x: number[]; w: number[]; dy: number[] }, stride: number, bn: boolean, rand: () => number): Promise<Record<string, number>> {
+  try {
+    await import("@tensorflow/tfjs-backend-wasm");
+    if (!(await tf.setBackend("wasm"))) return {};
+  } catch {
+    return {};
+  }
+  const t = (shape: number[]) => tf.tensor(Float32Array.from(filled(shape.reduce((a, b) => a * b, 1), rand)), shape);
+  const x = t(shapes.x) as tf.Tensor4D, w = t(shapes.w) as tf.Tensor4D, dy = t(shapes.dy) as tf.Tensor4D;
+  const [, , , O] = w.shape;
+  const Kh = w.shape[0];
+  const gamma = t([O]), beta = t([O]);
+  // the forward values a backward reads (batchnorm's zhat, 1/std and the relu's input)
+  const z = tf.conv2d(x, w, stride, 1);
+  const { mean, variance } = tf.moments(z, [0, 1, 2]);
+  const rstd = tf.rsqrt(tf.add(variance, 1e-5));
+  const zhat = tf.mul(tf.sub(z, mean), rstd);
+  const out = tf.add(tf.mul(gamma, zhat), beta);
+  const M = z.shape[0] * z.shape[1] * z.shape[2];
+  const run = () => {
+    tf.engine().startScope();
+    try {
+      let dz = dy as tf.Tensor4D;
+      const grads: tf.Tensor[] = [];
+      if (bn) {
+        const dout = tf.mul(dy, tf.cast(tf.greater(out, 0), "float32"));
+        const dbeta = tf.sum(dout, [0, 1, 2]);
+        const dgamma = tf.sum(tf.mul(dout, zhat), [0, 1, 2]);
+        dz = tf.mul(tf.div(tf.mul(gamma, rstd), M), tf.sub(tf.sub(tf.mul(dout, M), dbeta), tf.mul(zhat, dgamma))) as tf.Tensor4D;
+        grads.push(dbeta, dgamma);
+      } else grads.push(tf.sum(dy, [0, 1, 2]));
+      grads.push(tf.conv2dTranspose(dz, w, x.shape, stride, 1 as never));
+      const full = tf.conv2d(tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dz, [1, 2, 0, 3]) as tf.Tensor4D, 1, 1, "NHWC", stride);
+      grads.push(tf.transpose(tf.slice(full, [0, 0, 0, 0], [-1, Kh, Kh, -1]), [1, 2, 0, 3]));
+      for (const g of grads) g.dataSync();
+    } finally {
+      tf.engine().endScope();
+    }
+  };
+  const ms = alternate([["TensorFlow.js wasm, hand-written backward", run]]);
+  tf.dispose([x, w, dy, gamma, beta, z, mean, variance, rstd, zhat, out]);
+  await tf.setBackend("cpu");
+  return ms;
+}
+
 async function main(): Promise<void> {
   const rand = prng(14);
   const rows: { layer: string; ms: Record<string, number> }[] = [];
@@ -78,6 +131,7 @@ async function main(): Promise<void> {
     const ms = alternate([["naive", () => conv2d.backwardNaive(dy, cache)], ["fused", () => conv2d.backwardFused(dy, cache)]]);
     const I = (H + 2 - K) / 2 + 1;
     Object.assign(ms, await tfjsTimes((x, w, b) => tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 1), b!), [[N, H, W, C], [K, K, C, O], [O]], [N, Math.floor(I), Math.floor(I), O], rand));
+    Object.assign(ms, await tfjsWasmByHand({ x: [N, H, W, C], w: [K, K, C, O], dy: [N, Math.floor(I), Math.floor(I), O] }, 2, false, rand));
     rows.push({ layer: "conv2d (stride 2, padding 1)", ms });
   }
   {
@@ -91,9 +145,10 @@ async function main(): Promise<void> {
       return tf.relu(tf.add(tf.mul(gamma, tf.div(tf.sub(z, mean), tf.sqrt(tf.add(variance, 1e-5)))), beta));
     };
     Object.assign(ms, await tfjsTimes(f as never, [[N, H, W, C], [K, K, C, O], [O], [O]], [N, H, W, O], rand));
+    Object.assign(ms, await tfjsWasmByHand({ x: [N, H, W, C], w: [K, K, C, O], dy: [N, H, W, O] }, 1, true, rand));
     rows.push({ layer: "conv2d → batchnorm → relu (stride 1, padding 1)", ms });
   }
-  const cols = ["naive", "fused", "TensorFlow.js cpu", "TensorFlow.js wasm"];
+  const cols = ["naive", "fused", "TensorFlow.js cpu", "TensorFlow.js wasm", "TensorFlow.js wasm, hand-written backward"];
   const fmt = (v: number | undefined) => (v === undefined ? "fails" : v.toPrecision(3));
   const lines = [
     `| layer (N=${N}, C=O=${C}, ${H}×${W}, K=${K}) | ${cols.join(" | ")} | naive / fused |`,

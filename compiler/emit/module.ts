@@ -185,6 +185,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
         "",
         `${inp.schedule.passes.length} pass${inp.schedule.passes.length === 1 ? "" : "es"}; each reduction is computed once and shared.`,
         ...stagedNote(p, inp.staged),
+        ...scatterNote(p, inp.schedule),
       ].join("\n"),
     ],
     parameters: backwardParams,
@@ -291,6 +292,17 @@ function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
     `Computed the staged way, as the naive kernel does: ${which.join(", ")}. The derived form of each is more`,
     "work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).",
   ];
+}
+
+/** The doc comment's lines on one-scatter passes (schedule/scatter.ts): what they compute instead of the forms above, and the work that chose them. */
+function scatterNote(p: Program, sched: Schedule): string[] {
+  return (sched.elements ?? []).flatMap((el) => [
+    "",
+    `${el.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}: not the form above but one pass over the elements of d${el.adjoint}, which is never stored:`,
+    `  d${el.adjoint}[${el.elements.join(",")}] = ${show(p, el.element)}`,
+    `computed once per element and added into each gradient for every tap, as the naive statements read it; chosen`,
+    `because the kernel is less work with it (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)}, every size 256).`,
+  ]);
 }
 
 /**

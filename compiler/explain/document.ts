@@ -21,6 +21,7 @@ import { latex, latexName, latexTogether } from "./latex.js";
 import { markdownCode, markdownCodeLine, markdownText } from "../escape.js";
 import { doubleSection } from "./double.js";
 import type { DoubleBackward } from "../emit/double.js";
+import type { Schedule } from "../schedule/passes.js";
 
 /** The LaTeX of a tensor's element with its declared indices: `\mathrm{xmu}_{n,d}`. */
 function element(name: string, indices: readonly string[], grad = false): string {
@@ -144,6 +145,7 @@ export function explainMarkdown(c: Explained): string {
   });
   out.push("```");
   out.push("");
+  out.push(...scatterSection(c));
   out.push("## Cost");
   out.push("");
   if (!c.stats) {
@@ -165,6 +167,30 @@ export function explainMarkdown(c: Explained): string {
   void shapeOf;
   out.push(...inferenceSection(c));
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * The one-scatter passes the scheduler chose (schedule/scatter.ts): which gradients they write in
+ * place of the forms above, the adjoint's closed form they compute once per element, and why.
+ */
+function scatterSection(c: Explained): string[] {
+  const sched = (c as { readonly schedule?: Schedule }).schedule;
+  const p = c.program;
+  const out: string[] = [];
+  for (const el of sched?.elements ?? []) {
+    const names = el.outputs.map((o) => markdownCode(`d${p.inputs[o.input]!.name}`)).join(", ");
+    out.push(
+      `For ${names}, \`backwardFused\` runs neither the form above nor the staged statements: ${el.outputs.length > 1 ? "they read" : "it reads"} the intermediate gradient ${markdownCode(`d${el.adjoint}`)} through affine or gather indices, so the scheduler computes its closed form once per element, as a local that is never stored, and then adds each gradient's term for every tap (a scatter-add at the index it was read at, or an accumulation into the gradient's own cell):`,
+    );
+    out.push("");
+    out.push(block(`${element(el.adjoint, el.elements, true)} = ${latex(el.element, p.letters)}`));
+    out.push("");
+    out.push(
+      `This pass was chosen by the work of the whole kernel (operations plus temporaries written and read back, every size 256): ${el.work.scattered.toPrecision(6)} with it, ${el.work.otherwise.toPrecision(6)} with the form above or the staged statements, whichever was less. A gather recomputes the adjoint's closed form for every tap; the staged statements store it, and every adjoint before it, over the whole activation.`,
+    );
+    out.push("");
+  }
+  return out;
 }
 
 /** The spec's training fields (CONTRACT §4.5), in the spec block. */
