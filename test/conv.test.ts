@@ -145,6 +145,44 @@ describe("affine indices at the edges", () => {
     }
   });
 
+  it("one scatter of a hoisted closed form is a rule, not a layer: a 1-D convolution into a batchnorm written afresh gets it, and both kernels match tfjs", async () => {
+    const spec = {
+      name: "conv1d_norm",
+      indices: { n: "N", c: "C", o: "O", l: "L", k: "K", i: "L - K + 3" },
+      inputs: ["x[n,c,l]", "w[o,c,k]", "g[o]"],
+      constants: { eps: 1e-5 },
+      steps: ["a[n,o,i] = sum(w[o,c,k] * x[n,c,i + k - 1], c, k)", "m[o] = mean(a[n,o,i], n, i)", "v[o] = mean((a[n,o,i] - m[o])^2, n, i)", "y[n,o,i] = g[o] * (a[n,o,i] - m[o]) / sqrt(v[o] + eps)"],
+      output: "y",
+    };
+    const built = await compile(spec, { doubleBackward: false });
+    const f = built.stats.fused;
+    // dx and dw in one nest over the activation and the taps, the adjoint of a never stored
+    expect(f.detail.filter((ps) => ps.computes.includes("dx")).map((ps) => [ps.loops.join(","), ps.computes.join(",")])).toEqual([["N,O,I,C,K", "dx,dw"]]);
+    expect(f.detail.filter((ps) => ps.computes.some((c) => c.startsWith("da "))).map((ps) => ps.loops.join(","))).toEqual(["N,O,I"]);
+    expect(f.temporaries.filter((t) => t.shape.join(",") === "N,O,I")).toEqual([]);
+    expect(built.stats.naive.temporaries.filter((t) => t.shape.join(",") === "N,O,I").length).toBeGreaterThan(1);
+    const dir = mkdtempSync(join(tmpdir(), "backpass-conv-"));
+    try {
+      const file = join(dir, "conv1d_norm.ts");
+      writeFileSync(file, built.code);
+      const mod = (await import(file)) as Kernels;
+      const p = checkSpec(spec);
+      const c: Case = {
+        f: () => (x, w, g) => {
+          const a = conv1d(x!, w!, 1);
+          const { mean, variance } = tf.moments(a, [0, 2], true);
+          return tf.mul(tf.reshape(g!, [1, -1, 1]), tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, 1e-5))));
+        },
+        shapes: ({ N, C, O, L, K }) => [[N!, C!, L!], [O!, C!, K!], [O!]],
+        sizes: fc.constant({}),
+      };
+      // one sample, one position, kernel sizes 1 and 3
+      for (const [N, L, K, seed] of [[1, 4, 3, 1], [2, 1, 1, 2], [3, 5, 3, 3], [2, 2, 3, 4]] as const) checkCase(p, mod, c, { N, C: 2, O: 3, L, K }, seed);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("max pooling splits the gradient evenly among tied maxima (CONTRACT §4.1)", async () => {
     const mod = (await import("../generated/maxpool2d.ts")) as unknown as Kernels;
     // one 2x2 window with values [1, 3; 3, 2] and one with all four equal, then a trailing odd row
