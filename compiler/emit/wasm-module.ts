@@ -19,8 +19,11 @@ import type { Stmt } from "../loop/ir.js";
 import { assemble, wasmFunction, wasmModuleText, type WasmFunction } from "./wasm.js";
 import { vectorize } from "../loop/vectorize.js";
 
-/** Lanes of a vector: the kernels compute in f64x2 (float32 arrays are widened on load and rounded on store, as the TypeScript kernels do). */
-const LANES = 2;
+/**
+ * Lanes of a vector: float64 kernels compute in f64x2; float32 kernels in f32x4, loading and
+ * storing four floats at a time, with their reductions added up in f64x2 (emit/wasm.ts).
+ */
+const LANES: Readonly<Record<"f64" | "f32", number>> = { f64: 2, f32: 4 };
 
 /** How `module.ts` prints kernel bodies for a target other than TypeScript statements. */
 export interface KernelBackend {
@@ -44,7 +47,7 @@ export function wasmBackend(dtype: "float64" | "float32" = "float64", log?: (lin
     ],
     statements: (body, dims, ints) => {
       const name = `k${functions.length}`;
-      const f = wasmFunction(name, vectorize(body, LANES), dims, floats, ints);
+      const f = wasmFunction(name, vectorize(body, LANES[floats]), dims, floats, ints);
       functions.push(f);
       return [
         `runKernel(${JSON.stringify(name)}, [${f.arrays.map((a) => a.name).join(", ")}], [${f.arrays.map((a) => String(a.written)).join(", ")}], ${f.scratchBytes}, [${f.scalars.map((s) => s.name).join(", ")}]);`,
