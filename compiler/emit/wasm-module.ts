@@ -44,6 +44,7 @@ export function wasmBackend(dtype: "float64" | "float32" = "float64", log?: (lin
     header: [
       "The kernels run as WebAssembly (128-bit SIMD where a loop allows), embedded below; the module imports nothing.",
       "Arrays from `alloc` live in the module's memory and are used in place; other arrays are copied in and out.",
+      ...(floats === "f32" ? ["Vector loops compute in float32, four lanes, and add a reduction's terms up sixteen per lane in float32, then in float64."] : []),
     ],
     statements: (body, dims, ints) => {
       const name = `k${functions.length}`;

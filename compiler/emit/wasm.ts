@@ -38,6 +38,12 @@ export interface WasmFunction {
   readonly calls: ReadonlySet<string>;
 }
 
+/**
+ * Elements of a float32 vector loop whose reductions add up in float32 before they are added into
+ * float64 accumulators: 128 elements over two f32x4 copies, so each float32 sum has 16 terms.
+ */
+const PARTIAL = 128;
+
 const BYTES: Readonly<Record<Elem, number>> = { f64: 8, f32: 4, i32: 4 };
 const SHIFT: Readonly<Record<Elem, number>> = { f64: 3, f32: 2, i32: 2 };
 
@@ -506,16 +512,32 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         value: (v) => (v.kind === "local" && v.name === i ? bin("+", v, num(L * c)) : v.kind === "local" && renames.has(v.name) ? local(renames.get(v.name)!) : v),
       }).map((st) => (st.kind === "let" ? { ...st, name: renames.get(st.name)! } : st));
     });
-    // float64 accumulators: one f64x2 per copy, two (low and high lanes) per copy of f32x4
+    // float64 accumulators: one f64x2 per copy, two (low and high lanes) per copy of f32x4. With
+    // f32x4 lanes, each copy adds into a float32 vector first, for PARTIAL elements at most (a
+    // block of trips), and the block's sums are then widened and added into the float64 ones: a
+    // sum's error stays within PARTIAL / (2 * L) float32 roundings of its terms, however long the loop
     const perCopy = L / 2;
-    const reduce = new Map<string, { acc: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
+    const partial = L === 4;
+    const reduce = new Map<string, { acc: string[]; part: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
     for (const st of loop.body)
-      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: Array.from({ length: copies.length * perCopy }, () => v128(`.r${reductions++}`)), op: st.op, stmt: st });
-    for (const r of reduce.values()) for (const acc of r.acc) out.push(`${pad}(local.set ${acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
+      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st)))
+        reduce.set(keyOf(st), { acc: Array.from({ length: copies.length * perCopy }, () => v128(`.r${reductions++}`)), part: partial ? copies.map(() => v128(`.r${reductions++}`)) : [], op: st.op, stmt: st });
+    const start = (r: { op: "+=" | "max=" }, shape: "f64x2" | "f32x4") => `(${shape}.splat (${shape === "f64x2" ? "f64" : "f32"}.const ${r.op === "+=" ? "0" : "-inf"}))`;
+    for (const r of reduce.values()) for (const acc of r.acc) out.push(`${pad}(local.set ${acc} ${start(r, "f64x2")})`);
+    for (const r of reduce.values()) for (const acc of r.part) out.push(`${pad}(local.set ${acc} ${start(r, "f32x4")})`);
+    const blocked = partial && reduce.size > 0;
     const k = label++;
     const head = out.length;
+    const end = `.e${k}`;
+    if (blocked) declared.set(end, "i32");
     out.push(`${pad}(block $b${k} (loop $l${k}`);
     out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(loop.extent)}))`);
+    if (blocked) {
+      // a block: trips while the next one ends within PARTIAL elements of the block's start and within the extent
+      const far = `(i32.add ${get(i)} (i32.const ${PARTIAL}))`;
+      out.push(`${pad}  (local.set ${id(end)} (select ${far} ${get(loop.extent)} (i32.lt_s ${far} ${get(loop.extent)})))`);
+      out.push(`${pad}  (loop $t${k}`);
+    }
     for (const [c, body] of copies.entries()) for (const st of body) {
       const inner = `${pad}  `;
       if (st.kind === "let") {
@@ -525,19 +547,27 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         } else emit([st], depth + 1);
       } else if (st.kind === "store") {
         const r = reduce.get(keyOf(st));
-        const fop = r?.op === "+=" ? "f64x2.add" : "f64x2.max";
-        if (r && L === 2) out.push(`${inner}(local.set ${r.acc[c]} (${fop} (local.get ${r.acc[c]}) ${vec(st.value)}))`);
-        else if (r) {
-          const s = v128(".s");
-          const [lo, hi] = [r.acc[2 * c]!, r.acc[2 * c + 1]!];
-          out.push(`${inner}(local.set ${s} ${vec(st.value)})`);
-          out.push(`${inner}(local.set ${lo} (${fop} (local.get ${lo}) (f64x2.promote_low_f32x4 (local.get ${s}))))`);
-          out.push(`${inner}(local.set ${hi} (${fop} (local.get ${hi}) (f64x2.promote_low_f32x4 ${high(`(local.get ${s})`)})))`);
-        } else if (st.place.kind === "cell" && isLane(st.place.at)) out.push(`${inner}${storeVec(st.place.array, st.place.at, vec(st.value), st.op)}`);
+        const fop = r?.op === "+=" ? "add" : "max";
+        if (r && L === 2) out.push(`${inner}(local.set ${r.acc[c]} (f64x2.${fop} (local.get ${r.acc[c]}) ${vec(st.value)}))`);
+        else if (r) out.push(`${inner}(local.set ${r.part[c]} (f32x4.${fop} (local.get ${r.part[c]}) ${vec(st.value)}))`);
+        else if (st.place.kind === "cell" && isLane(st.place.at)) out.push(`${inner}${storeVec(st.place.array, st.place.at, vec(st.value), st.op)}`);
         else emit([st], depth + 1);
       } else emit([st], depth + 1);
     }
     out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const ${loop.step})))`);
+    if (blocked) {
+      out.push(`${pad}  (br_if $t${k} (i32.le_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(end)})))`);
+      // the block's float32 sums widened into the float64 accumulators, and started again
+      for (const r of reduce.values()) {
+        const fop = r.op === "+=" ? "f64x2.add" : "f64x2.max";
+        r.part.forEach((q, c) => {
+          const [lo, hi] = [r.acc[2 * c]!, r.acc[2 * c + 1]!];
+          out.push(`${pad}  (local.set ${lo} (${fop} (local.get ${lo}) (f64x2.promote_low_f32x4 (local.get ${q}))))`);
+          out.push(`${pad}  (local.set ${hi} (${fop} (local.get ${hi}) (f64x2.promote_low_f32x4 ${high(`(local.get ${q})`)})))`);
+          out.push(`${pad}  (local.set ${q} ${start(r, "f32x4")})`);
+        });
+      }
+    }
     out.push(`${pad}  (br $l${k})))`);
     out.splice(head, 0, ...rowStarts.map((r) => `${pad}${r}`));
     // the lanes of each accumulator added up into its place
