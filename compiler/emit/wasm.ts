@@ -364,6 +364,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
   let temps = 0;
   let reductions = 0;
   let rowCount = 0;
+  let invariantCount = 0;
   const emitVector = (loop: Stmt & { kind: "for" }, depth: number): void => {
     // f64x2 (two lanes) computes in float64 as the scalar code does; f32x4 (four lanes, float32
     // modules) computes in float32 and adds its reductions up in float64 (each vector widened
@@ -417,6 +418,18 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       return { addr, offset: Math.max(0, byPlus) };
     };
     const off = (n: number) => (n > 0 ? ` offset=${n}` : "");
+    // a local set before the loop, or a number, in every lane: the vector made once, before the loop
+    const invariants = new Map<string, string>();
+    const invariant = (v: Value & { kind: "local" | "num" }): string => {
+      const key = v.kind === "local" ? v.name : `#${f64Literal(v.value)}`;
+      let name = invariants.get(key);
+      if (name === undefined) {
+        name = v128(`.k${invariantCount++}`);
+        invariants.set(key, name);
+        rowStarts.push(`(local.set ${name} ${splat(toF64(value(v)))})`);
+      }
+      return `(local.get ${name})`;
+    };
     const loadVec = (array: string, at: readonly Index[]): string => {
       const t = arrayType.get(array)!;
       if (!contiguous(array, at)) {
@@ -467,7 +480,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     const FCMP: Readonly<Record<string, string>> = { "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne" };
     const ICMP: Readonly<Record<string, string>> = { "<": "i32x4.lt_s", "<=": "i32x4.le_s", ">": "i32x4.gt_s", ">=": "i32x4.ge_s", "==": "i32x4.eq", "!=": "i32x4.ne" };
     const vec = (v: Value): string => {
-      if (!moves(v)) return splat(toF64(value(v)));
+      if (!moves(v)) return (v.kind === "local" && !inLoop.has(v.name)) || v.kind === "num" ? invariant(v) : splat(toF64(value(v)));
       switch (v.kind) {
         case "num":
           return splat(toF64(value(v)));
