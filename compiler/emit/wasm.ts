@@ -21,7 +21,7 @@
  * `scratchBytes` is the JavaScript expression of how many bytes that takes, so the caller makes
  * room before the call (the kernel never grows memory).
  */
-import { assertNever, bin, local, mapStmts, num, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
+import { assertNever, bin, local, mapStmts, num, stmtNodes, valueNodes, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
 import { isModuleFunction, mathFunctions } from "./wasm-math.js";
 import { varies } from "../loop/vectorize.js";
 
@@ -138,8 +138,8 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
           break;
         case "alloc":
           declared.set(s.array, "i32");
-          arrayType.set(s.array, s.type);
-          allocs.push({ name: s.array, type: s.type, dims: s.dims, stmt: s });
+          arrayType.set(s.array, narrowed.has(s.array) ? "f32" : s.type);
+          allocs.push({ name: s.array, type: arrayType.get(s.array)!, dims: s.dims, stmt: s });
           for (const d of s.dims) if (!/^[0-9]+$/.test(d)) intNames.add(d), readNames.includes(d) || readNames.push(d);
           break;
         case "copy":
@@ -162,6 +162,18 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       }
     }
   };
+  // a float32 module's float64 scratch arrays that are only assigned (coefficients computed once,
+  // like `D * gamma[d]`), not added into, hold float32 values: a vector loop computes in float32
+  // and would round each element it reads anyway, and reads four at a time instead of two
+  const narrowed = new Set<string>();
+  if (floats === "f32") {
+    const nodes = stmtNodes(body);
+    for (const a of nodes) {
+      if (a.kind !== "alloc" || a.type !== "f64") continue;
+      const stores = nodes.filter((x): x is Stmt & { kind: "store" } => x.kind === "store" && x.place.kind === "cell" && x.place.array === a.array);
+      if (stores.every((x) => x.op === "=" && !valueNodes(x.value).some((v) => v.kind === "load" && v.array === a.array)) && !nodes.some((x) => x.kind === "copy" && x.to === a.array)) narrowed.add(a.array);
+    }
+  }
   scan(body);
   const given = usedArrays.filter((a) => !declared.has(a));
   for (const a of given) {
@@ -307,7 +319,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
           const k = allocs.findIndex((a) => a.stmt === s);
           shape.set(s.array, s.dims);
           out.push(`${pad}(local.set ${id(s.array)} (local.get $.a${k}))`);
-          out.push(`${pad}(memory.fill ${get(s.array)} (i32.const 0) (i32.shl ${lengthCode(s.dims)} (i32.const ${SHIFT[s.type]})))`);
+          out.push(`${pad}(memory.fill ${get(s.array)} (i32.const 0) (i32.shl ${lengthCode(s.dims)} (i32.const ${SHIFT[arrayType.get(s.array)!]})))`);
           break;
         }
         case "copy": {
