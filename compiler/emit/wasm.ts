@@ -39,10 +39,10 @@ export interface WasmFunction {
 }
 
 /**
- * Elements of a float32 vector loop whose reductions add up in float32 before they are added into
- * float64 accumulators: 128 elements over two f32x4 copies, so each float32 sum has 16 terms.
+ * Terms a float32 vector loop adds up in each lane of a reduction in float32 before it adds them
+ * into float64 accumulators: a block of PARTIAL trips.
  */
-const PARTIAL = 128;
+const PARTIAL = 16;
 
 const BYTES: Readonly<Record<Elem, number>> = { f64: 8, f32: 4, i32: 4 };
 const SHIFT: Readonly<Record<Elem, number>> = { f64: 3, f32: 2, i32: 2 };
@@ -538,9 +538,9 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       }).map((st) => (st.kind === "let" ? { ...st, name: renames.get(st.name)! } : st));
     });
     // float64 accumulators: one f64x2 per copy, two (low and high lanes) per copy of f32x4. With
-    // f32x4 lanes, each copy adds into a float32 vector first, for PARTIAL elements at most (a
-    // block of trips), and the block's sums are then widened and added into the float64 ones: a
-    // sum's error stays within PARTIAL / (2 * L) float32 roundings of its terms, however long the loop
+    // f32x4 lanes, each copy adds into a float32 vector first, for PARTIAL trips at most (a
+    // block), and the block's sums are then widened and added into the float64 ones: a sum's
+    // error stays within PARTIAL float32 roundings of its terms, however long the loop
     const perCopy = L / 2;
     const partial = L === 4;
     const reduce = new Map<string, { acc: string[]; part: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
@@ -558,8 +558,8 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     out.push(`${pad}(block $b${k} (loop $l${k}`);
     out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(loop.extent)}))`);
     if (blocked) {
-      // a block: trips while the next one ends within PARTIAL elements of the block's start and within the extent
-      const far = `(i32.add ${get(i)} (i32.const ${PARTIAL}))`;
+      // a block: trips while the next one ends within PARTIAL trips of the block's start and within the extent
+      const far = `(i32.add ${get(i)} (i32.const ${PARTIAL * loop.step}))`;
       out.push(`${pad}  (local.set ${id(end)} (select ${far} ${get(loop.extent)} (i32.lt_s ${far} ${get(loop.extent)})))`);
       out.push(`${pad}  (loop $t${k}`);
     }
