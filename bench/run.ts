@@ -307,6 +307,28 @@ function wasmTable(rows: ReturnType<typeof wasmSpecs>): string[] {
   return lines;
 }
 
+/**
+ * Below the wasm table: GFLOP/s of the wasm float32 kernels of linear and attention (the
+ * multiply-adds of their matmuls, two flops each) and their peer, TensorFlow.js's WebAssembly
+ * backend running the hand-written backward with explicit transposes (bench/tfjs-matmul.ts).
+ */
+function matmulPeerLines(rows: ReturnType<typeof wasmSpecs>): string[] {
+  const flops: Record<string, (s: Record<string, number>) => number> = {
+    linear: (s) => 2 * 2 * s.N! * s.D! * s.K!,
+    attention: (s) => 2 * (2 * s.L! * s.L! * s.F! + 2 * s.L! * s.L! * s.E!),
+  };
+  const lines = [""];
+  for (const r of rows) if (flops[r.spec]) lines.push(`- ${r.spec}, wasm f32: ${fmt(r.ms["wasm f32"]!)} ms, ${(flops[r.spec]!(r.sizes) / (r.ms["wasm f32"]! * 1e6)).toFixed(1)} GFLOP/s`);
+  const peer = spawnSync("node", ["--import", "tsx", join(root, "bench/tfjs-matmul.ts"), ...(quick ? ["--quick"] : [])], { cwd: root, encoding: "utf8" });
+  if (peer.status !== 0) lines.push(`- TensorFlow.js wasm, hand-written backward: unavailable (${peer.stderr.trim().split("\n")[0]})`);
+  else
+    for (const l of peer.stdout.trim().split("\n")) {
+      const t = JSON.parse(l) as { layer: string; ms: number; gflops: number };
+      lines.push(`- TensorFlow.js wasm, hand-written backward (${t.layer.includes("flags") ? t.layer.replace(/^[^,]*, /, "") : "explicit transposes"}), ${t.layer.replace(/,.*$/, "")}: ${fmt(t.ms)} ms, ${t.gflops.toFixed(1)} GFLOP/s`);
+    }
+  return lines;
+}
+
 function codegenSeconds(): number {
   const t = performance.now();
   // --check compiles everything and writes nothing; whether the tree is stale does not matter here
@@ -318,7 +340,8 @@ const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1
 
 async function main(): Promise<void> {
   if (process.argv.includes("--wasm-only")) {
-    process.stdout.write(`${wasmTable(wasmSpecs()).join("\n")}\n`);
+    const rows = wasmSpecs();
+    process.stdout.write(`${[...wasmTable(rows), ...matmulPeerLines(rows)].join("\n")}\n`);
     return;
   }
   if (process.argv.includes("--specs-only")) {
@@ -367,7 +390,7 @@ async function main(): Promise<void> {
   lines.push(`target naive / fused ≥ 2 for the ${withTemporaries.length} specs whose naive kernel has large temporaries to lose: ${under2.length === 0 ? "met" : `**not met** for ${listed(under2)}`}`);
   const wasm = wasmSpecs();
   lines.push("");
-  lines.push(...wasmTable(wasm));
+  lines.push(...wasmTable(wasm), ...matmulPeerLines(wasm));
   const codegen = codegenSeconds();
   lines.push("");
   lines.push(`npm run codegen -- --check (whole library, both dtypes, including Node start-up): ${codegen.toFixed(2)} s`);

@@ -289,3 +289,37 @@ describe("wasm modules, state", () => {
     }
   });
 });
+
+/**
+ * A float32 vector loop adds its reductions up in float32 for a block of elements, then into
+ * float64 accumulators (emit/wasm.ts, PARTIAL): lengths of several blocks and a tail, held to the
+ * TypeScript float64 kernels as above.
+ */
+describe("wasm float32 reductions over several blocks", () => {
+  it.each([
+    ["layernorm", { N: 3, D: 301 }],
+    ["linear", { N: 5, D: 3, K: 277 }],
+    ["attention", { L: 6, E: 261, F: 259 }],
+  ] as const)("%s at %o", async (name, sizes) => {
+    const c = await compileLibrary(name);
+    const p = c.program;
+    const ts = (await import(`../generated/${name}.ts`)) as unknown as AnyKernels;
+    const w32 = await wasmModule(name, "float32");
+    const rand = prng(11);
+    const raw = randomInputs(p, sizes, "normal", rand);
+    const in64 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v instanceof Int32Array ? v : Float64Array.from(Float32Array.from(v))]));
+    const in32 = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v instanceof Int32Array ? v : Float32Array.from(v)]));
+    const ref = ts.forward(in64, sizes);
+    const a32 = w32.forward(in32, sizes);
+    const dout = Float64Array.from(Float32Array.from({ length: (ref[p.outputs[0]!] as Float64Array).length }, () => rand() * 2 - 1));
+    const noise = gradientNoise(p, in64 as never, sizes, dout);
+    const want = ts.backwardNaive(dout, ref.cache);
+    let largest = 1e-300;
+    for (const g of Object.values(want)) for (const v of Array.from(g)) largest = Math.max(largest, Math.abs(v));
+    for (const kernel of ["backwardNaive", "backwardFused"] as const) {
+      const g32 = w32[kernel](Float32Array.from(dout), a32.cache);
+      for (const t of p.inputs.filter(isDifferentiable))
+        expect(excess(g32[`d${t.name}`]!, want[`d${t.name}`]!, noise.get(t.name), 64 * EPS32, largest), `${kernel} d${t.name}`).toBeLessThanOrEqual(1e-4);
+    }
+  });
+});

@@ -18,9 +18,17 @@
 import type { Stmt } from "../loop/ir.js";
 import { assemble, wasmFunction, wasmModuleText, type WasmFunction } from "./wasm.js";
 import { vectorize } from "../loop/vectorize.js";
+import { block } from "../loop/block.js";
+import { Namer, namesIn } from "../loop/ir.js";
 
-/** Lanes of a vector: the kernels compute in f64x2 (float32 arrays are widened on load and rounded on store, as the TypeScript kernels do). */
-const LANES = 2;
+/**
+ * Lanes of a vector: float64 kernels compute in f64x2; float32 kernels in f32x4, loading and
+ * storing four floats at a time, with their reductions added up in f64x2 (emit/wasm.ts).
+ */
+const LANES: Readonly<Record<"f64" | "f32", number>> = { f64: 2, f32: 4 };
+
+/** Iterations of a matmul-shaped pass's outer loop run together (`loop/block.ts`): 2 measured faster than 1 and 4 for linear and attention, float32 and float64. */
+const BLOCK = 2;
 
 /** How `module.ts` prints kernel bodies for a target other than TypeScript statements. */
 export interface KernelBackend {
@@ -41,10 +49,11 @@ export function wasmBackend(dtype: "float64" | "float32" = "float64", log?: (lin
     header: [
       "The kernels run as WebAssembly (128-bit SIMD where a loop allows), embedded below; the module imports nothing.",
       "Arrays from `alloc` live in the module's memory and are used in place; other arrays are copied in and out.",
+      ...(floats === "f32" ? ["Vector loops compute in float32, four lanes, and add a reduction's terms up sixteen per lane in float32, then in float64."] : []),
     ],
     statements: (body, dims, ints) => {
       const name = `k${functions.length}`;
-      const f = wasmFunction(name, vectorize(body, LANES), dims, floats, ints);
+      const f = wasmFunction(name, vectorize(block(body, new Namer(namesIn(body)), BLOCK), LANES[floats]), dims, floats, ints);
       functions.push(f);
       return [
         `runKernel(${JSON.stringify(name)}, [${f.arrays.map((a) => a.name).join(", ")}], [${f.arrays.map((a) => String(a.written)).join(", ")}], ${f.scratchBytes}, [${f.scalars.map((s) => s.name).join(", ")}]);`,

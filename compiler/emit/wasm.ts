@@ -12,14 +12,16 @@
  * vectorized (V8 compiles the result with its optimizing tier anyway).
  *
  * Values: every scalar is an f64, as in the TypeScript kernels (a float32 array is widened on
- * load and rounded on store), loop counters and ids are i32; `vectorize.ts` turns innermost
- * contiguous loops into f64x2/f32x4 code before this printer sees them.
+ * load and rounded on store), loop counters and ids are i32; `vectorize.ts` marks innermost
+ * independent loops, which this printer writes as f64x2 code (float64 modules) or f32x4 code
+ * (float32 modules: four lanes computed in float32, loaded and stored four at a time, their
+ * reductions widened into f64x2 accumulators so they add up in float64 as the scalar code does).
  *
  * Memory: a kernel's own arrays (`alloc`) sit at fixed offsets from the `$.base` it is given;
  * `scratchBytes` is the JavaScript expression of how many bytes that takes, so the caller makes
  * room before the call (the kernel never grows memory).
  */
-import { assertNever, bin, local, mapStmts, num, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
+import { assertNever, bin, local, mapStmts, num, stmtNodes, valueNodes, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
 import { isModuleFunction, mathFunctions } from "./wasm-math.js";
 import { varies } from "../loop/vectorize.js";
 
@@ -35,6 +37,12 @@ export interface WasmFunction {
   /** The math functions it calls. */
   readonly calls: ReadonlySet<string>;
 }
+
+/**
+ * Terms a float32 vector loop adds up in each lane of a reduction in float32 before it adds them
+ * into float64 accumulators: a block of PARTIAL trips.
+ */
+const PARTIAL = 16;
 
 const BYTES: Readonly<Record<Elem, number>> = { f64: 8, f32: 4, i32: 4 };
 const SHIFT: Readonly<Record<Elem, number>> = { f64: 3, f32: 2, i32: 2 };
@@ -130,8 +138,8 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
           break;
         case "alloc":
           declared.set(s.array, "i32");
-          arrayType.set(s.array, s.type);
-          allocs.push({ name: s.array, type: s.type, dims: s.dims, stmt: s });
+          arrayType.set(s.array, narrowed.has(s.array) ? "f32" : s.type);
+          allocs.push({ name: s.array, type: arrayType.get(s.array)!, dims: s.dims, stmt: s });
           for (const d of s.dims) if (!/^[0-9]+$/.test(d)) intNames.add(d), readNames.includes(d) || readNames.push(d);
           break;
         case "copy":
@@ -154,6 +162,18 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       }
     }
   };
+  // a float32 module's float64 scratch arrays that are only assigned (coefficients computed once,
+  // like `D * gamma[d]`), not added into, hold float32 values: a vector loop computes in float32
+  // and would round each element it reads anyway, and reads four at a time instead of two
+  const narrowed = new Set<string>();
+  if (floats === "f32") {
+    const nodes = stmtNodes(body);
+    for (const a of nodes) {
+      if (a.kind !== "alloc" || a.type !== "f64") continue;
+      const stores = nodes.filter((x): x is Stmt & { kind: "store" } => x.kind === "store" && x.place.kind === "cell" && x.place.array === a.array);
+      if (stores.every((x) => x.op === "=" && !valueNodes(x.value).some((v) => v.kind === "load" && v.array === a.array)) && !nodes.some((x) => x.kind === "copy" && x.to === a.array)) narrowed.add(a.array);
+    }
+  }
   scan(body);
   const given = usedArrays.filter((a) => !declared.has(a));
   for (const a of given) {
@@ -299,7 +319,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
           const k = allocs.findIndex((a) => a.stmt === s);
           shape.set(s.array, s.dims);
           out.push(`${pad}(local.set ${id(s.array)} (local.get $.a${k}))`);
-          out.push(`${pad}(memory.fill ${get(s.array)} (i32.const 0) (i32.shl ${lengthCode(s.dims)} (i32.const ${SHIFT[s.type]})))`);
+          out.push(`${pad}(memory.fill ${get(s.array)} (i32.const 0) (i32.shl ${lengthCode(s.dims)} (i32.const ${SHIFT[arrayType.get(s.array)!]})))`);
           break;
         }
         case "copy": {
@@ -347,7 +367,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     }
   };
 
-  // ---- vector loops (loop/vectorize.ts): f64x2 lanes of the counter's iterations i, i + 1
+  // ---- vector loops (loop/vectorize.ts): f64x2 lanes of the counter's iterations i, i + 1, or f32x4 lanes of i .. i + 3
   const vectors = new Set<string>(); // v128 locals
   const v128 = (name: string): string => {
     vectors.add(name);
@@ -356,26 +376,41 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
   let temps = 0;
   let reductions = 0;
   let rowCount = 0;
+  let invariantCount = 0;
   const emitVector = (loop: Stmt & { kind: "for" }, depth: number): void => {
-    if (loop.vector !== 2 || loop.step % 2 !== 0) throw new Error("wasm: vector loops have two f64 lanes");
+    // f64x2 (two lanes) computes in float64 as the scalar code does; f32x4 (four lanes, float32
+    // modules) computes in float32 and adds its reductions up in float64 (each vector widened
+    // into two f64x2 accumulators), as the README promises for float32 modules
+    const L = loop.vector;
+    if ((L !== 2 && L !== 4) || loop.step % L !== 0) throw new Error("wasm: vector loops have two f64 or four f32 lanes");
+    const F = L === 2 ? "f64x2" : "f32x4";
     const pad = "  ".repeat(depth);
     const i = loop.index;
     const varying = new Set<string>();
     const moves = (v: Value) => varies(v, i, varying);
     const isLane = (at: readonly Index[]) => at.some((x) => x.var === i);
     const lane = (at: readonly Index[], j: number): Index[] => at.map((x) => (x.var === i ? { var: x.var, plus: x.plus + j } : x));
+    const laneList = Array.from({ length: L }, (_, j) => j);
     /** Contiguous along i: the counter only in the last index. */
     const contiguous = (array: string, at: readonly Index[]) => arrayType.get(array) !== "i32" && at.length > 0 && at[at.length - 1]!.var === i && at.slice(0, -1).every((x) => x.var !== i);
-    const splat = (c: string) => `(f64x2.splat ${c})`;
-    const lanes = (a: string, b: string) => `(f64x2.replace_lane 1 (f64x2.splat ${a}) ${b})`;
+    /** A vector of one f64 value in every lane. */
+    const splat = (c: string) => (L === 2 ? `(f64x2.splat ${c})` : `(f32x4.splat (f32.demote_f64 ${c}))`);
+    /** A vector of f64 values, one per lane. */
+    const lanes = (cs: readonly string[]) => cs.slice(1).reduce((acc, c, j) => (L === 2 ? `(f64x2.replace_lane ${j + 1} ${acc} ${c})` : `(f32x4.replace_lane ${j + 1} ${acc} (f32.demote_f64 ${c}))`), splat(cs[0]!));
+    /** Lane j of a vector as an f64. */
+    const extract = (t: string, j: number) => (L === 2 ? `(f64x2.extract_lane ${j} ${t})` : `(f64.promote_f32 (f32x4.extract_lane ${j} ${t}))`);
+    /** The upper two f32 lanes moved down, to be widened by `f64x2.promote_low_f32x4`. */
+    const high = (t: string) => `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${t} ${t})`;
+    /** Two f64x2 rounded into one f32x4. */
+    const narrow = (lo: string, hi: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (f32x4.demote_f64x2_zero ${lo}) (f32x4.demote_f64x2_zero ${hi}))`;
     // the start of each row read or written contiguously, computed once before the loop: an
     // access is then that pointer plus the counter, its constant in the instruction's offset
     const inLoop = new Set(loop.body.flatMap((st) => (st.kind === "let" ? [st.name] : [])));
     const rows = new Map<string, string>();
     const rowStarts: string[] = [];
-    const contiguousAt = (array: string, at: readonly Index[]): { addr: string; offset: string } | undefined => {
+    const contiguousAt = (array: string, at: readonly Index[]): { addr: string; offset: number } => {
       const last = at[at.length - 1]!;
-      if (at.some((x) => x.var !== undefined && inLoop.has(x.var))) return undefined;
+      if (at.some((x) => x.var !== undefined && inLoop.has(x.var))) return { addr: address(array, at), offset: 0 };
       const head = at.slice(0, -1);
       const key = `${array}[${head.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`;
       let row = rows.get(key);
@@ -392,65 +427,97 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       const shift = SHIFT[arrayType.get(array)!];
       const byPlus = last.plus * BYTES[arrayType.get(array)!];
       const addr = `(i32.add (local.get ${row}) (i32.shl ${byPlus >= 0 ? get(i) : `(i32.add ${get(i)} (i32.const ${last.plus}))`} (i32.const ${shift})))`;
-      return { addr, offset: byPlus > 0 ? ` offset=${byPlus}` : "" };
+      return { addr, offset: Math.max(0, byPlus) };
+    };
+    const off = (n: number) => (n > 0 ? ` offset=${n}` : "");
+    // a local set before the loop, or a number, in every lane: the vector made once, before the loop
+    const invariants = new Map<string, string>();
+    const invariant = (v: Value & { kind: "local" | "num" }): string => {
+      const key = v.kind === "local" ? v.name : `#${f64Literal(v.value)}`;
+      let name = invariants.get(key);
+      if (name === undefined) {
+        name = v128(`.k${invariantCount++}`);
+        invariants.set(key, name);
+        rowStarts.push(`(local.set ${name} ${splat(toF64(value(v)))})`);
+      }
+      return `(local.get ${name})`;
     };
     const loadVec = (array: string, at: readonly Index[]): string => {
+      const t = arrayType.get(array)!;
       if (!contiguous(array, at)) {
         // strided (an interleaved array's slot, a column): each lane loaded straight into its place
-        const t = arrayType.get(array)!;
-        if (t === "f64") return `(v128.load64_lane 1 ${address(array, lane(at, 1))} (v128.load64_zero ${address(array, lane(at, 0))}))`;
-        if (t === "f32") return `(f64x2.promote_low_f32x4 (v128.load32_lane 1 ${address(array, lane(at, 1))} (v128.load32_zero ${address(array, lane(at, 0))})))`;
-        return lanes(toF64(loadCode(array, lane(at, 0))), toF64(loadCode(array, lane(at, 1))));
+        if (t === "f64" && L === 2) return `(v128.load64_lane 1 ${address(array, lane(at, 1))} (v128.load64_zero ${address(array, lane(at, 0))}))`;
+        if (t === "f32") {
+          const four = laneList.slice(1).reduce((acc, j) => `(v128.load32_lane ${j} ${address(array, lane(at, j))} ${acc})`, `(v128.load32_zero ${address(array, lane(at, 0))})`);
+          return L === 2 ? `(f64x2.promote_low_f32x4 ${four})` : four;
+        }
+        return lanes(laneList.map((j) => toF64(loadCode(array, lane(at, j)))));
       }
       const c = contiguousAt(array, at);
-      const [op, a] = c ? [c.offset, c.addr] : ["", address(array, at)];
-      return arrayType.get(array) === "f64" ? `(v128.load${op} ${a})` : `(f64x2.promote_low_f32x4 (v128.load64_zero${op} ${a}))`;
+      if (t === "f64") return L === 2 ? `(v128.load${off(c.offset)} ${c.addr})` : narrow(`(v128.load${off(c.offset)} ${c.addr})`, `(v128.load${off(c.offset + 16)} ${c.addr})`);
+      return L === 2 ? `(f64x2.promote_low_f32x4 (v128.load64_zero${off(c.offset)} ${c.addr}))` : `(v128.load${off(c.offset)} ${c.addr})`;
     };
-    const storeVec = (array: string, at: readonly Index[], v: string): string => {
+    /** Stores the vector `v` at the lanes of `array[at]`; with `op`, combined with what the cells hold (a float64 array in float64). */
+    const storeVec = (array: string, at: readonly Index[], v: string, op: "=" | "+=" | "max=" = "="): string => {
+      const t = arrayType.get(array)!;
+      const fop = op === "+=" ? "add" : "max";
       if (!contiguous(array, at)) {
-        const t = v128(".s");
-        return `(local.set ${t} ${v}) ${storeCode(array, lane(at, 0), `(f64x2.extract_lane 0 (local.get ${t}))`)} ${storeCode(array, lane(at, 1), `(f64x2.extract_lane 1 (local.get ${t}))`)}`;
+        const s = v128(".s");
+        const one = (j: number) => {
+          const x = extract(`(local.get ${s})`, j);
+          return storeCode(array, lane(at, j), op === "=" ? x : `(f64.${fop} ${toF64(loadCode(array, lane(at, j)))} ${x})`);
+        };
+        return `(local.set ${s} ${v}) ${laneList.map(one).join(" ")}`;
       }
       const c = contiguousAt(array, at);
-      const [op, a] = c ? [c.offset, c.addr] : ["", address(array, at)];
-      return arrayType.get(array) === "f64" ? `(v128.store${op} ${a} ${v})` : `(v128.store64_lane${op} 0 ${a} (f32x4.demote_f64x2_zero ${v}))`;
+      const here = (o: number) => `(v128.load${off(o)} ${c.addr})`;
+      if (t === "f64" && L === 4) {
+        // float32 lanes into a float64 array: each half widened, combined and stored in float64
+        const s = v128(".s");
+        const half = (x: string, o: number) => `(v128.store${off(o)} ${c.addr} ${op === "=" ? x : `(f64x2.${fop} ${here(o)} ${x})`})`;
+        return `(local.set ${s} ${v}) ${half(`(f64x2.promote_low_f32x4 (local.get ${s}))`, c.offset)} ${half(`(f64x2.promote_low_f32x4 ${high(`(local.get ${s})`)})`, c.offset + 16)}`;
+      }
+      const nv = op === "=" ? v : `(${F}.${fop} ${loadVec(array, at)} ${v})`;
+      if (t === "f64" || L === 4) return `(v128.store${off(c.offset)} ${c.addr} ${nv})`;
+      return `(v128.store64_lane${off(c.offset)} 0 ${c.addr} (f32x4.demote_f64x2_zero ${nv}))`;
     };
     const isInt = (v: Value) => (v.kind === "local" && localType(v.name) === "i32") || (v.kind === "load" && arrayType.get(v.array) === "i32");
     const intVec = (v: Value): string => {
       if (!moves(v)) return `(i32x4.splat ${value(v).code})`;
       if (v.kind === "local" && v.name === i) return `(i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 2 3))`;
-      if (v.kind === "load") return `(i32x4.replace_lane 1 (i32x4.splat ${loadCode(v.array, lane(v.at, 0)).code}) ${loadCode(v.array, lane(v.at, 1)).code})`;
+      if (v.kind === "load") return laneList.slice(1).reduce((acc, j) => `(i32x4.replace_lane ${j} ${acc} ${loadCode(v.array, lane(v.at, j)).code})`, `(i32x4.splat ${loadCode(v.array, lane(v.at, 0)).code})`);
       throw new Error("wasm: an integer that moves with a vector loop");
     };
-    const VOP = { "+": "f64x2.add", "-": "f64x2.sub", "*": "f64x2.mul", "/": "f64x2.div" } as const;
-    const FCMP: Readonly<Record<string, string>> = { "<": "f64x2.lt", "<=": "f64x2.le", ">": "f64x2.gt", ">=": "f64x2.ge", "==": "f64x2.eq", "!=": "f64x2.ne" };
+    const VOP = { "+": "add", "-": "sub", "*": "mul", "/": "div" } as const;
+    const FCMP: Readonly<Record<string, string>> = { "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne" };
     const ICMP: Readonly<Record<string, string>> = { "<": "i32x4.lt_s", "<=": "i32x4.le_s", ">": "i32x4.gt_s", ">=": "i32x4.ge_s", "==": "i32x4.eq", "!=": "i32x4.ne" };
     const vec = (v: Value): string => {
-      if (!moves(v)) return splat(toF64(value(v)));
+      if (!moves(v)) return (v.kind === "local" && !inLoop.has(v.name)) || v.kind === "num" ? invariant(v) : splat(toF64(value(v)));
       switch (v.kind) {
         case "num":
           return splat(toF64(value(v)));
         case "local":
-          if (v.name === i) return `(f64x2.convert_low_i32x4_s (i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 0 0)))`;
+          if (v.name === i) return L === 2 ? `(f64x2.convert_low_i32x4_s (i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 0 0)))` : `(f32x4.convert_i32x4_s (i32x4.add (i32x4.splat ${get(i)}) (v128.const i32x4 0 1 2 3)))`;
           return `(local.get ${v128(`${v.name}.v`)})`;
         case "load":
           return loadVec(v.array, v.at);
         case "neg":
-          return `(f64x2.neg ${vec(v.arg)})`;
+          return `(${F}.neg ${vec(v.arg)})`;
         case "bin":
-          return `(${VOP[v.op]} ${vec(v.a)} ${vec(v.b)})`;
+          return `(${F}.${VOP[v.op]} ${vec(v.a)} ${vec(v.b)})`;
         case "call": {
-          if (v.fn === "abs") return `(f64x2.abs ${vec(v.args[0]!)})`;
-          if (v.fn === "sqrt") return `(f64x2.sqrt ${vec(v.args[0]!)})`;
-          if (v.fn === "max") return v.args.map(vec).reduce((a, b) => `(f64x2.max ${a} ${b})`);
-          // a math function of the module, lane by lane
+          if (v.fn === "abs") return `(${F}.abs ${vec(v.args[0]!)})`;
+          if (v.fn === "sqrt") return `(${F}.sqrt ${vec(v.args[0]!)})`;
+          if (v.fn === "max") return v.args.map(vec).reduce((a, b) => `(${F}.max ${a} ${b})`);
+          // a math function of the module, lane by lane (in float64)
           const ts = v.args.map(() => v128(`.t${temps++}`));
           const sets = v.args.map((a, k) => `(local.set ${ts[k]} ${vec(a)})`).join(" ");
-          const at = (j: number) => callCode(v.fn, ts.map((t) => `(f64x2.extract_lane ${j} (local.get ${t}))`));
-          return `(block (result v128) ${sets} ${lanes(at(0), at(1))})`;
+          const at = (j: number) => callCode(v.fn, ts.map((t) => extract(`(local.get ${t})`, j)));
+          return `(block (result v128) ${sets} ${lanes(laneList.map(at))})`;
         }
         case "select": {
-          const mask = isInt(v.left) && isInt(v.right) ? `(i64x2.extend_low_i32x4_s (${ICMP[v.op]} ${intVec(v.left)} ${intVec(v.right)}))` : `(${FCMP[v.op]} ${vec(v.left)} ${vec(v.right)})`;
+          const ints = isInt(v.left) && isInt(v.right);
+          const mask = ints ? (L === 2 ? `(i64x2.extend_low_i32x4_s (${ICMP[v.op]} ${intVec(v.left)} ${intVec(v.right)}))` : `(${ICMP[v.op]} ${intVec(v.left)} ${intVec(v.right)})`) : `(${F}.${FCMP[v.op]} ${vec(v.left)} ${vec(v.right)})`;
           return `(v128.bitselect ${vec(v.then)} ${vec(v.else)} ${mask})`;
         }
         default:
@@ -459,25 +526,43 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     };
     // reductions: a place added into (or maxed) across iterations gets a vector accumulator
     const keyOf = (p: Stmt & { kind: "store" }) => (p.place.kind === "local" ? p.place.name : `${p.place.array}[${p.place.at.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`);
-    // a trip of `step` iterations runs the body once per two lanes: copy c at i + 2c, its lets
+    // a trip of `step` iterations runs the body once per vector: copy c at i + L*c, its lets
     // renamed (`t.1`: a dot no kernel name has), its own accumulators (independent add chains)
-    const copies = Array.from({ length: loop.step / 2 }, (_, c) => {
+    const copies = Array.from({ length: loop.step / L }, (_, c) => {
       if (c === 0) return loop.body;
       const renames = new Map(loop.body.flatMap((st) => (st.kind === "let" ? [[st.name, `${st.name}.${c}`] as const] : [])));
       for (const [from, to] of renames) declared.set(to, declared.get(from)!), inLoop.add(to);
       return mapStmts(loop.body, {
-        index: (x) => (x.var === i ? { var: x.var, plus: x.plus + 2 * c } : x.var !== undefined && renames.has(x.var) ? { var: renames.get(x.var)!, plus: x.plus } : x),
-        value: (v) => (v.kind === "local" && v.name === i ? bin("+", v, num(2 * c)) : v.kind === "local" && renames.has(v.name) ? local(renames.get(v.name)!) : v),
+        index: (x) => (x.var === i ? { var: x.var, plus: x.plus + L * c } : x.var !== undefined && renames.has(x.var) ? { var: renames.get(x.var)!, plus: x.plus } : x),
+        value: (v) => (v.kind === "local" && v.name === i ? bin("+", v, num(L * c)) : v.kind === "local" && renames.has(v.name) ? local(renames.get(v.name)!) : v),
       }).map((st) => (st.kind === "let" ? { ...st, name: renames.get(st.name)! } : st));
     });
-    const reduce = new Map<string, { acc: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
+    // float64 accumulators: one f64x2 per copy, two (low and high lanes) per copy of f32x4. With
+    // f32x4 lanes, each copy adds into a float32 vector first, for PARTIAL trips at most (a
+    // block), and the block's sums are then widened and added into the float64 ones: a sum's
+    // error stays within PARTIAL float32 roundings of its terms, however long the loop
+    const perCopy = L / 2;
+    const partial = L === 4;
+    const reduce = new Map<string, { acc: string[]; part: string[]; op: "+=" | "max="; stmt: Stmt & { kind: "store" } }>();
     for (const st of loop.body)
-      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st))) reduce.set(keyOf(st), { acc: copies.map(() => v128(`.r${reductions++}`)), op: st.op, stmt: st });
-    for (const r of reduce.values()) for (const acc of r.acc) out.push(`${pad}(local.set ${acc} (f64x2.splat (f64.const ${r.op === "+=" ? "0" : "-inf"})))`);
+      if (st.kind === "store" && st.op !== "=" && (st.place.kind === "local" || !isLane(st.place.at)) && !reduce.has(keyOf(st)))
+        reduce.set(keyOf(st), { acc: Array.from({ length: copies.length * perCopy }, () => v128(`.r${reductions++}`)), part: partial ? copies.map(() => v128(`.r${reductions++}`)) : [], op: st.op, stmt: st });
+    const start = (r: { op: "+=" | "max=" }, shape: "f64x2" | "f32x4") => `(${shape}.splat (${shape === "f64x2" ? "f64" : "f32"}.const ${r.op === "+=" ? "0" : "-inf"}))`;
+    for (const r of reduce.values()) for (const acc of r.acc) out.push(`${pad}(local.set ${acc} ${start(r, "f64x2")})`);
+    for (const r of reduce.values()) for (const acc of r.part) out.push(`${pad}(local.set ${acc} ${start(r, "f32x4")})`);
+    const blocked = partial && reduce.size > 0;
     const k = label++;
     const head = out.length;
+    const end = `.e${k}`;
+    if (blocked) declared.set(end, "i32");
     out.push(`${pad}(block $b${k} (loop $l${k}`);
     out.push(`${pad}  (br_if $b${k} (i32.gt_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(loop.extent)}))`);
+    if (blocked) {
+      // a block: trips while the next one ends within PARTIAL trips of the block's start and within the extent
+      const far = `(i32.add ${get(i)} (i32.const ${PARTIAL * loop.step}))`;
+      out.push(`${pad}  (local.set ${id(end)} (select ${far} ${get(loop.extent)} (i32.lt_s ${far} ${get(loop.extent)})))`);
+      out.push(`${pad}  (loop $t${k}`);
+    }
     for (const [c, body] of copies.entries()) for (const st of body) {
       const inner = `${pad}  `;
       if (st.kind === "let") {
@@ -487,15 +572,27 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         } else emit([st], depth + 1);
       } else if (st.kind === "store") {
         const r = reduce.get(keyOf(st));
-        if (r) out.push(`${inner}(local.set ${r.acc[c]} (${r.op === "+=" ? "f64x2.add" : "f64x2.max"} (local.get ${r.acc[c]}) ${vec(st.value)}))`);
-        else if (st.place.kind === "cell" && isLane(st.place.at)) {
-          const v = vec(st.value);
-          const nv = st.op === "=" ? v : `(${st.op === "+=" ? "f64x2.add" : "f64x2.max"} ${loadVec(st.place.array, st.place.at)} ${v})`;
-          out.push(`${inner}${storeVec(st.place.array, st.place.at, nv)}`);
-        } else emit([st], depth + 1);
+        const fop = r?.op === "+=" ? "add" : "max";
+        if (r && L === 2) out.push(`${inner}(local.set ${r.acc[c]} (f64x2.${fop} (local.get ${r.acc[c]}) ${vec(st.value)}))`);
+        else if (r) out.push(`${inner}(local.set ${r.part[c]} (f32x4.${fop} (local.get ${r.part[c]}) ${vec(st.value)}))`);
+        else if (st.place.kind === "cell" && isLane(st.place.at)) out.push(`${inner}${storeVec(st.place.array, st.place.at, vec(st.value), st.op)}`);
+        else emit([st], depth + 1);
       } else emit([st], depth + 1);
     }
     out.push(`${pad}  (local.set ${id(i)} (i32.add ${get(i)} (i32.const ${loop.step})))`);
+    if (blocked) {
+      out.push(`${pad}  (br_if $t${k} (i32.le_s (i32.add ${get(i)} (i32.const ${loop.step})) ${get(end)})))`);
+      // the block's float32 sums widened into the float64 accumulators, and started again
+      for (const r of reduce.values()) {
+        const fop = r.op === "+=" ? "f64x2.add" : "f64x2.max";
+        r.part.forEach((q, c) => {
+          const [lo, hi] = [r.acc[2 * c]!, r.acc[2 * c + 1]!];
+          out.push(`${pad}  (local.set ${lo} (${fop} (local.get ${lo}) (f64x2.promote_low_f32x4 (local.get ${q}))))`);
+          out.push(`${pad}  (local.set ${hi} (${fop} (local.get ${hi}) (f64x2.promote_low_f32x4 ${high(`(local.get ${q})`)})))`);
+          out.push(`${pad}  (local.set ${q} ${start(r, "f32x4")})`);
+        });
+      }
+    }
     out.push(`${pad}  (br $l${k})))`);
     out.splice(head, 0, ...rowStarts.map((r) => `${pad}${r}`));
     // the lanes of each accumulator added up into its place

@@ -3,7 +3,8 @@
  * are independent along its counter becomes a loop of `width` iterations per trip, marked
  * `vector: width` for the backend to run lane-parallel, then the scalar loop for the tail. A trip
  * runs two vectors' worth (`step` = 2 * width): two independent chains of additions for a
- * reduction, and half the loop overhead.
+ * reduction, and half the loop overhead; a body that adds into four places or more runs one
+ * vector per trip (its chains are independent already).
  *
  *     for d in 0..D { dx[n, d] = a[d] * xhat[n, d] }
  *  => counter d
@@ -36,12 +37,12 @@ export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
     const rest = body[k + 2];
     // an unrolled innermost loop: counter, main loop of copies, remainder with the body itself
     if (s.kind === "counter" && main?.kind === "for" && rest?.kind === "for" && main.index === s.index && rest.index === s.index && main.resume && rest.resume && rest.step === 1 && innermost(main) && innermost(rest) && vectorizable(rest.body, rest.index)) {
-      out.push(s, { ...rest, step: 2 * width, vector: width }, rest);
+      out.push(s, { ...rest, step: vectors(rest.body, rest.index) * width, vector: width }, rest);
       k += 2;
       continue;
     }
     if (s.kind === "for" && !s.resume && s.step === 1 && innermost(s) && vectorizable(s.body, s.index)) {
-      out.push({ kind: "counter", index: s.index }, { ...s, resume: true, step: 2 * width, unroll: 1, vector: width }, { ...s, resume: true, unroll: 1 });
+      out.push({ kind: "counter", index: s.index }, { ...s, resume: true, step: vectors(s.body, s.index) * width, unroll: 1, vector: width }, { ...s, resume: true, unroll: 1 });
       continue;
     }
     switch (s.kind) {
@@ -57,6 +58,17 @@ export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
     }
   }
   return out;
+}
+
+/**
+ * Vectors per trip: two, or one when the body adds into four places or more across iterations
+ * (rows of a reduction, a block's outputs): they are independent chains already, and one
+ * accumulator each leaves registers free (layernorm's row sums, linear's blocked outputs measured
+ * faster so in float32).
+ */
+function vectors(body: readonly Stmt[], i: string): number {
+  const reductions = body.filter((s) => s.kind === "store" && s.op !== "=" && (s.place.kind === "local" || !s.place.at.some((x) => x.var === i))).length;
+  return reductions >= 4 ? 1 : 2;
 }
 
 function innermost(s: Stmt & { kind: "for" }): boolean {

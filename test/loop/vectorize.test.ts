@@ -63,6 +63,18 @@ describe("vectorize", () => {
     expect(out).toContain("for d in d..D by 4 vector 2 {");
   });
 
+  it("a body adding into four places or more runs one vector per trip", () => {
+    const out = runPass(pass, `
+      for d in 0..D {
+        a += x[n, d]
+        b += x[n + 1, d]
+        c += x[n + 2, d]
+        e[n] += x[n + 3, d]
+      }
+    `);
+    expect(out).toContain("for d in d..D by 2 vector 2 {");
+  });
+
   it("a loop that reads what another iteration writes, a gather that moves, or a choice reading a neighbour stays scalar", () => {
     for (const input of [
       `
