@@ -150,61 +150,62 @@ async function batchnormRows(): Promise<Row[]> {
   return rows;
 }
 
+/** Every library spec in specs/, at sizes chosen per spec where its inputs take at least 1 MiB. */
+const square = { N: 512, D: 512 };
+const rows = { N: 512, C: 512 };
+const recurrent = { B: 64, I: 256, K: 256 };
+const LIBRARY_SIZES: Record<string, Record<string, number>> = {
+  batchnorm: square,
+  layernorm: square,
+  rmsnorm: square,
+  instancenorm: { B: 8, C: 64, S: 256 },
+  groupnorm: { B: 8, G: 8, C: 8, S: 256 },
+  l2normalize: square,
+  cosine: square,
+  softmax: rows,
+  logsoftmax: rows,
+  softmax_xent: rows,
+  mse: square,
+  sigmoid: square,
+  tanh: square,
+  softplus: square,
+  gelu: square,
+  swish: square,
+  linear: { N: 256, D: 512, K: 256 },
+  attention: { L: 512, E: 128, F: 128 },
+  relu: square,
+  leaky_relu: square,
+  elu: square,
+  gelu_erf: square,
+  huber: square,
+  dropout: square,
+  bn_relu: square,
+  masked_softmax: rows,
+  cross_entropy: rows,
+  embedding_layernorm: { B: 8, S: 64, V: 1024, D: 128 },
+  mlp: { N: 256, F: 256, H: 256, C: 64 },
+  gru: recurrent,
+  lstm: recurrent,
+  // convolution and pooling at CIFAR-like sizes (bench/conv.ts times conv2d and conv_bn_relu at
+  // the issue's N=8, C=O=32, 32x32 against TensorFlow.js)
+  conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
+  dilated_conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
+  conv2d: { N: 8, C: 32, O: 32, H: 32, W: 32, K: 3 },
+  depthwise_conv2d: { N: 8, C: 32, H: 32, W: 32, K: 3 },
+  avgpool2d: { N: 8, C: 32, H: 32, W: 32 },
+  maxpool2d: { N: 8, C: 32, H: 32, W: 32 },
+  conv_bn_relu: { N: 8, C: 16, O: 16, H: 32, W: 32, K: 3 },
+};
+
 /** Fused against naive for other library specs, at a size where the inputs take at least 1 MiB. */
 async function librarySpecs(): Promise<SpecRow[]> {
-  // every library spec in specs/, at sizes chosen per spec where its inputs take at least 1 MiB
-  const square = { N: 512, D: 512 };
-  const rows = { N: 512, C: 512 };
-  const recurrent = { B: 64, I: 256, K: 256 };
-  const SIZES: Record<string, Record<string, number>> = {
-    batchnorm: square,
-    layernorm: square,
-    rmsnorm: square,
-    instancenorm: { B: 8, C: 64, S: 256 },
-    groupnorm: { B: 8, G: 8, C: 8, S: 256 },
-    l2normalize: square,
-    cosine: square,
-    softmax: rows,
-    logsoftmax: rows,
-    softmax_xent: rows,
-    mse: square,
-    sigmoid: square,
-    tanh: square,
-    softplus: square,
-    gelu: square,
-    swish: square,
-    linear: { N: 256, D: 512, K: 256 },
-    attention: { L: 512, E: 128, F: 128 },
-    relu: square,
-    leaky_relu: square,
-    elu: square,
-    gelu_erf: square,
-    huber: square,
-    dropout: square,
-    bn_relu: square,
-    masked_softmax: rows,
-    cross_entropy: rows,
-    embedding_layernorm: { B: 8, S: 64, V: 1024, D: 128 },
-    mlp: { N: 256, F: 256, H: 256, C: 64 },
-    gru: recurrent,
-    lstm: recurrent,
-    // convolution and pooling at CIFAR-like sizes (bench/conv.ts times conv2d and conv_bn_relu at
-    // the issue's N=8, C=O=32, 32x32 against TensorFlow.js)
-    conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
-    dilated_conv1d: { N: 8, C: 32, O: 32, L: 512, K: 3 },
-    conv2d: { N: 8, C: 32, O: 32, H: 32, W: 32, K: 3 },
-    depthwise_conv2d: { N: 8, C: 32, H: 32, W: 32, K: 3 },
-    avgpool2d: { N: 8, C: 32, H: 32, W: 32 },
-    maxpool2d: { N: 8, C: 32, H: 32, W: 32 },
-    conv_bn_relu: { N: 8, C: 16, O: 16, H: 32, W: 32, K: 3 },
-  };
   const names = readdirSync(join(root, "specs"))
     .filter((f) => f.endsWith(".spec.ts"))
     .map((f) => f.slice(0, -".spec.ts".length))
     .sort();
-  const missing = names.filter((n) => SIZES[n] === undefined);
-  if (missing.length) throw new Error(`bench: no sizes for ${missing.join(", ")} (add them to SIZES in bench/run.ts)`);
-  return timeSpecs(names.map((n): [string, Record<string, number>] => [n, SIZES[n]!]));
+  const missing = names.filter((n) => LIBRARY_SIZES[n] === undefined);
+  if (missing.length) throw new Error(`bench: no sizes for ${missing.join(", ")} (add them to LIBRARY_SIZES in bench/run.ts)`);
+  return timeSpecs(names.map((n): [string, Record<string, number>] => [n, LIBRARY_SIZES[n]!]));
 }
 
 /**
@@ -268,9 +269,11 @@ async function timeSpecs(cases: readonly [string, Record<string, number>][]): Pr
 }
 
 /**
- * The WebAssembly rows (`--target wasm`, bench/wasm-timing.ts): each spec's fused kernel as TS
- * float64, wasm float64 and float32 (arrays from `alloc`, in place) and wasm float32 given
- * ordinary arrays (copied in and out), in a fresh process each; ms, speed-up over TS float64, GB/s.
+ * The WebAssembly rows (`--target wasm`, bench/wasm-timing.ts), for every library spec (issue 17's
+ * nine at its sizes first, then the others at the sizes of the naive/fused table): each fused
+ * kernel as TS float64, wasm float64 and float32 (arrays from `alloc`, in place) and wasm float32
+ * given ordinary arrays (copied in and out), in a fresh process each; ms, speed-up over TS
+ * float64, GB/s.
  */
 function wasmSpecs(): { spec: string; sizes: Record<string, number>; ms: Record<string, number>; speedup: Record<string, number>; gbs: Record<string, number> }[] {
   const square = { N: 512, D: 512 };
@@ -285,6 +288,9 @@ function wasmSpecs(): { spec: string; sizes: Record<string, number>; ms: Record<
     ["linear", { N: 256, D: 512, K: 256 }],
     ["attention", { L: 512, E: 64, F: 64 }],
   ];
+  // then every other library spec, at the sizes of the naive/fused table
+  const named = new Set(CASES.map(([n]) => n));
+  for (const n of Object.keys(LIBRARY_SIZES).sort()) if (!named.has(n)) CASES.push([n, LIBRARY_SIZES[n]!]);
   const out = [];
   for (const [name, sizes] of CASES) {
     const r = spawnSync("node", ["--import", "tsx", join(root, "bench/wasm-timing.ts"), name, JSON.stringify(sizes), ...(quick ? ["--quick"] : [])], { cwd: root, encoding: "utf8" });

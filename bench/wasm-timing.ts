@@ -18,6 +18,7 @@ import { checkSpec } from "../compiler/parse/check.js";
 import { isDifferentiable, shapeOf } from "../compiler/ir/program.js";
 import { gatherSizes } from "../compiler/ir/interpret.js";
 import { compile } from "../compiler/driver.js";
+import { withDerived } from "../compiler/ir/sizes.js";
 
 type Arrays = Record<string, Float64Array | Float32Array | Int32Array>;
 interface Module {
@@ -30,10 +31,12 @@ interface Module {
 
 const [name, sizesJson] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
-const sizes = JSON.parse(sizesJson!) as Record<string, number>;
+const given = JSON.parse(sizesJson!) as Record<string, number>;
 const root = join(import.meta.dirname, "..");
 const spec = (await import(join(root, "specs", `${name}.spec.ts`))).default;
 const p = checkSpec(spec);
+// the sizes given, and those the spec computes from them (a convolution's output extent)
+const sizes = withDerived(p, given);
 const dir = mkdtempSync(join(tmpdir(), "backpass-wasm-bench-"));
 async function build(dtype: "float64" | "float32"): Promise<{ mod: Module; code: string }> {
   const c = await compile(spec, { dtype, target: "wasm", format: false });
@@ -81,7 +84,7 @@ function setup(mod: Module, A: Float64ArrayConstructor | Float32ArrayConstructor
   };
   const inputs: Arrays = Object.fromEntries(p.inputs.map((t) => [t.name, make(data[t.name]!, t.kind === "int")]));
   const steps = inMemory ? Object.fromEntries(p.steps.map((s) => [s.name, mod.alloc!(length(shapeOf(p, s)))])) : undefined;
-  const { cache } = mod.forward(inputs, sizes, undefined, steps);
+  const { cache } = mod.forward(inputs, given, undefined, steps);
   const d = douts.map((v) => make(v, false));
   const dout = p.outputs.length === 1 ? d[0]! : Object.fromEntries(p.outputs.map((o, k) => [o, d[k]!]));
   const into = Object.fromEntries(p.inputs.filter(isDifferentiable).map((t) => [`d${t.name}`, inMemory ? mod.alloc!(length(shapeOf(p, t))) : new A(length(shapeOf(p, t)))]));
