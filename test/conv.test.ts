@@ -130,7 +130,7 @@ describe("affine indices at the edges", () => {
     const dir = mkdtempSync(join(tmpdir(), "backpass-conv-"));
     try {
       const file = join(dir, "conv1d_pad3.ts");
-      writeFileSync(file, (await compile(spec)).code);
+      writeFileSync(file, (await compile(spec, { format: false, doubleBackward: false })).code);
       const mod = (await import(file)) as Kernels;
       const p = checkSpec(spec);
       const c: Case = {

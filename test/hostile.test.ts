@@ -127,12 +127,16 @@ function works(p: Program, mod: Kernels, seed: number): void {
 describe("hostile text in a spec's strings", () => {
   // unformatted output has the same tokens as formatted output, and builds in a fraction of the time
   const plain = compile(spec({ description: "plain" }), { source: "plain.json", format: false });
+  // the description and the source path reach the module's header and explain's title alone: the
+  // property runs build without the double backward, whose kernels never print either
+  const first = { format: false, doubleBackward: false } as const;
+  const plainFirst = compile(spec({ description: "plain" }), { source: "plain.json", ...first });
 
   it("description and source path reach the module only inside comments and string literals", async () => {
-    const base = codeTokens((await plain).code);
+    const base = codeTokens((await plainFirst).code);
     await fc.assert(
       fc.asyncProperty(hostileText, hostileText, async (description, source) => {
-        const c = await compile(spec({ description }), { source, format: false });
+        const c = await compile(spec({ description }), { source, ...first });
         parses(c.code);
         expect(c.code).not.toMatch(INVISIBLE);
         expect(codeTokens(c.code)).toEqual(base);
@@ -170,11 +174,11 @@ describe("hostile text in a spec's strings", () => {
 
   it("explain's Markdown renders hostile text as text: no element, attribute, link or math it asked for", async () => {
     const md = new MarkdownIt({ html: true, linkify: true });
-    const baseline = md.render(explainMarkdown(await plain));
+    const baseline = md.render(explainMarkdown(await plainFirst));
     const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
     await fc.assert(
       fc.asyncProperty(hostileText, async (description) => {
-        const c = await compile(spec({ description }), { source: "p.json", format: false });
+        const c = await compile(spec({ description }), { source: "p.json", ...first });
         const text = explainMarkdown(c);
         expect(text).not.toMatch(INVISIBLE);
         const html = md.render(text);

@@ -30,7 +30,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let built = 0;
 async function build(spec: unknown): Promise<Module> {
   const file = join(work, `m${built++}.ts`);
-  writeFileSync(file, (await compile(spec)).code);
+  writeFileSync(file, (await compile(spec, { format: false, doubleBackward: false })).code);
   return (await import(file)) as Module;
 }
 

@@ -190,7 +190,7 @@ describe("wasm modules, memory", () => {
  */
 describe("wasm modules of the test specs", () => {
   it.each(["choices", "functions", "maxmin", "xent", "cell"] as const)("%s agrees with its TypeScript module", async (key) => {
-    const c = await compile(SPECS[key], { format: false });
+    const c = await compile(SPECS[key], { format: false, doubleBackward: false });
     const p = c.program;
     const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
       const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: key, format: false, backend });
@@ -232,7 +232,7 @@ describe("wasm modules, names", () => {
       steps: ["pad[i] = sum(alloc[i,func]*runKernel[func], func)", "WASM_BYTES[i,func] = exp(WebAssembly*pad[i])*alloc[i,func] + memory[i]"],
       output: "WASM_BYTES",
     };
-    const c = await compile(spec, { format: false });
+    const c = await compile(spec, { format: false, doubleBackward: false });
     const p = c.program;
     const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
       const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: "names", format: false, backend });
@@ -259,7 +259,7 @@ describe("wasm modules, names", () => {
 describe("wasm modules, state", () => {
   it("batchnorm's inference kernels run as wasm and agree with the TypeScript module's", async () => {
     const spec = (await import("../specs/batchnorm.spec.ts")).default;
-    const c = await compile(spec, { format: false, target: "wasm" });
+    const c = await compile(spec, { format: false, target: "wasm", doubleBackward: false });
     const file = join(dir, "batchnorm-state-wasm.ts");
     writeFileSync(file, c.code);
     type StateKernels = AnyKernels & {
