@@ -46,7 +46,7 @@ export function outputs(start: readonly Expr[], defs: readonly Definition[], fol
     runRules(runRules(runRules(e, EXPAND_RULES, ctx, { maxSize: 20_000 }), [FACTOR_RULE], ctx), [foldRule(folds, sizeOf, "mul"), ...foldDefinitionRules(defs.filter((d) => !d.monomial))], ctx);
   const gradients = start.map((g, input) => {
     for (let round = 0; round < 4; round++) {
-      const best = cheapestThroughOutputs(g, defs, sizeOf, tidy, (e) => sameNumbers(g, e, input), []);
+      const best = cheapestThroughOutputs(g, defs, sizeOf, tidy, (e) => sameNumbers(g, e, input), [], foldsTanh([...defs, ...folds]));
       if (!best) break;
       rewrites.push({ rule: best.rule, before: g, after: best.e, gradients: [input] });
       g = best.e;
@@ -154,16 +154,42 @@ export function throughOwnValue(partial: Expr, step: Step, sizeOf: SizeOf): Expr
     });
   let best = fold(partial);
   if (!same(partial, best)) best = partial;
-  return cheapestThroughOutputs(best, [def], sizeOf, tidy, (e) => same(partial, e), EXP_FORMS)?.e ?? best;
+  return cheapestThroughOutputs(best, [def], sizeOf, tidy, (e) => same(partial, e), EXP_FORMS, foldsTanh([def]))?.e ?? best;
+}
+
+/**
+ * Whether a definition is a `tanh` call, up to constant terms and factors (`t = tanh(u)`,
+ * `t = 2*tanh(u) - 1`): only such a step folds the `tanh(u)` that `sech-tanh` brings in.
+ */
+function foldsTanh(defs: readonly Definition[]): boolean {
+  const constant = (x: Expr) => refsOf(x).length === 0;
+  const tanhAtRoot = (x: Expr): boolean => {
+    if (x.kind === "call") return x.fn === "tanh";
+    const parts = x.kind === "add" ? x.terms : x.kind === "mul" ? x.factors : undefined;
+    const varying = parts?.filter((y) => !constant(y));
+    return varying?.length === 1 && tanhAtRoot(varying[0]!);
+  };
+  return defs.some((d) => tanhAtRoot(d.step.rhs) || tanhAtRoot(d.basis));
 }
 
 /**
  * Of the rewrites of `g` through step values (`throughOutputs`), each tidied, the cheapest that is
  * cheaper than `g` and that `accept` confirms numerically, with its rule.
  */
-function cheapestThroughOutputs(g: Expr, defs: readonly Definition[], sizeOf: SizeOf, tidy: (e: Expr) => Expr, accept: (e: Expr) => boolean, forms: readonly Rule[]): { e: Expr; rule: string } | undefined {
+function cheapestThroughOutputs(
+  g: Expr,
+  defs: readonly Definition[],
+  sizeOf: SizeOf,
+  tidy: (e: Expr) => Expr,
+  accept: (e: Expr) => boolean,
+  forms: readonly Rule[],
+  tanhFolds: boolean,
+): { e: Expr; rule: string } | undefined {
   let best: { e: Expr; rule: string } | undefined;
   for (const cand of throughOutputs(g, defs, sizeOf, forms)) {
+    // a `sech-tanh` form is kept only where no tanh call is left (below): where no definition can
+    // fold one, it is not tidied at all (in a large gradient the expansion alone can take a second)
+    if (cand.rule === "sech-tanh" && !tanhFolds) continue;
     let e: Expr;
     try {
       e = tidy(cand.after);
