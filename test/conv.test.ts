@@ -20,6 +20,7 @@ import { withDerived } from "../compiler/ir/sizes.js";
 import type { Kernels } from "./harness.js";
 import { againstTfjs } from "./against-tfjs.js";
 import type { Program } from "../compiler/ir/program.js";
+import { loadModule, generatedModule } from "./harness.js";
 
 type T = tf.Tensor;
 type Sizes = Record<string, number>;
@@ -106,7 +107,7 @@ function checkCase(p: Program, mod: Kernels, c: Case, base: Sizes, seed: number)
 describe.each(Object.keys(CASES))("%s against TensorFlow.js (float32)", (name) => {
   it("forward and both backward kernels match tfjs", async () => {
     const p = checkSpec((await import(join(import.meta.dirname, `../specs/${name}.spec.ts`))).default);
-    const mod = (await import(`../generated/${name}.ts`)) as unknown as Kernels;
+    const mod = (await generatedModule(name)) as unknown as Kernels;
     const c = CASES[name]!;
     fc.assert(
       fc.property(c.sizes, fc.integer(), (base, seed) => {
@@ -129,9 +130,7 @@ describe("affine indices at the edges", () => {
     };
     const dir = mkdtempSync(join(tmpdir(), "backpass-conv-"));
     try {
-      const file = join(dir, "conv1d_pad3.ts");
-      writeFileSync(file, (await compile(spec, { format: false, doubleBackward: false })).code);
-      const mod = (await import(file)) as Kernels;
+      const mod = await loadModule<Kernels>((await compile(spec, { format: false, doubleBackward: false })).code, join(dir, "conv1d_pad3.ts"));
       const p = checkSpec(spec);
       const c: Case = {
         f: () => (x, w) => conv1d(x!, w!, 3),
@@ -163,9 +162,7 @@ describe("affine indices at the edges", () => {
     expect(built.stats.naive.temporaries.filter((t) => t.shape.join(",") === "N,O,I").length).toBeGreaterThan(1);
     const dir = mkdtempSync(join(tmpdir(), "backpass-conv-"));
     try {
-      const file = join(dir, "conv1d_norm.ts");
-      writeFileSync(file, built.code);
-      const mod = (await import(file)) as Kernels;
+      const mod = await loadModule<Kernels>(built.code, join(dir, "conv1d_norm.ts"));
       const p = checkSpec(spec);
       const c: Case = {
         f: () => (x, w, g) => {
@@ -184,7 +181,7 @@ describe("affine indices at the edges", () => {
   });
 
   it("max pooling splits the gradient evenly among tied maxima (CONTRACT §4.1)", async () => {
-    const mod = (await import("../generated/maxpool2d.ts")) as unknown as Kernels;
+    const mod = (await generatedModule("maxpool2d")) as unknown as Kernels;
     // one 2x2 window with values [1, 3; 3, 2] and one with all four equal, then a trailing odd row
     const x = Float64Array.from([1, 3, 5, 5, 3, 2, 5, 5, 9, 9, 9, 9]);
     const sizes = { N: 1, C: 1, H: 3, W: 4 };
@@ -216,7 +213,7 @@ describe("affine indices at the edges", () => {
   });
 
   it("a computed extent that is not positive is a RangeError naming the index and its expression", async () => {
-    const mod = (await import("../generated/dilated_conv1d.ts")) as unknown as Kernels;
+    const mod = (await generatedModule("dilated_conv1d")) as unknown as Kernels;
     const x = new Float64Array(1 * 1 * 3);
     const w = new Float64Array(1 * 1 * 3);
     // L - 2*K + 2 = 3 - 6 + 2 = -1

@@ -15,7 +15,7 @@ import { checkSpec } from "../compiler/parse/check.js";
 import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { extentsPositive, randomSizes, withDerived } from "../compiler/ir/sizes.js";
-import { addCount, expectFewSkips, lengthOf, randomInputs, settle, type FdCount, type Inputs } from "./harness.js";
+import { addCount, expectFewSkips, lengthOf, randomInputs, settle, type FdCount, type Inputs, generatedModule } from "./harness.js";
 
 type Arrays = Record<string, Float64Array>;
 type Dout = Float64Array | Arrays;
@@ -134,7 +134,7 @@ function checkPoint(p: Program, mod: DoubleKernels, sizes: Record<string, number
 describe.each(files)("double backward of specs/%s", (file) => {
   it("naive and fused agree with each other and with finite differences of backwardFused", async () => {
     const p = checkSpec((await import(join(specDir, file))).default, file);
-    const mod = (await import(`../generated/${p.name}.ts`)) as unknown as DoubleKernels;
+    const mod = (await generatedModule(p.name)) as unknown as DoubleKernels;
     const count: FdCount = { judged: 0, skipped: 0 };
     const maxSize = p.sizes.length > 3 ? 3 : 4;
     fc.assert(
@@ -163,7 +163,7 @@ describe("batchnorm's double backward against TensorFlow.js", () => {
   it("matches tf.grads of a function that calls tf.grads (float32), at random sizes", async () => {
     await tf.setBackend("cpu");
     const p = checkSpec((await import(join(specDir, "batchnorm.spec.ts"))).default, "batchnorm.spec.ts");
-    const mod = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels;
+    const mod = (await generatedModule("batchnorm")) as unknown as DoubleKernels;
     const eps = p.constants.find((c) => c.name === "eps")!.value;
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer(), (N, D, seed) => {
@@ -238,7 +238,7 @@ describe.each(Object.keys(TFJS_FORWARDS))("%s's double backward against TensorFl
     await tf.setBackend("cpu");
     const spec = TFJS_FORWARDS[name]!;
     const p = checkSpec((await import(join(specDir, `${name}.spec.ts`))).default, `${name}.spec.ts`);
-    const mod = (await import(`../generated/${name}.ts`)) as unknown as DoubleKernels;
+    const mod = (await generatedModule(name)) as unknown as DoubleKernels;
     const eps = p.constants.find((c) => c.name === "eps")?.value ?? 0;
     const diff = p.inputs.filter(isDifferentiable);
     fc.assert(
@@ -280,8 +280,8 @@ describe.each(Object.keys(TFJS_FORWARDS))("%s's double backward against TensorFl
 
 describe("double backward guards", () => {
   it("rejects gg, dout and into arrays of the wrong length or type, overlapping outputs and a foreign cache, naming them", async () => {
-    const bnm = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown; doubleBackwardNaive: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown };
-    const ln = (await import("../generated/layernorm.ts")) as unknown as DoubleKernels;
+    const bnm = (await generatedModule("batchnorm")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown; doubleBackwardNaive: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => unknown };
+    const ln = (await generatedModule("layernorm")) as unknown as DoubleKernels;
     const N = 3, D = 2;
     const rand = prng(7);
     const u = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
@@ -313,7 +313,7 @@ describe("double backward guards", () => {
 describe("double backward: several outputs and float32", () => {
   it("lstm: dout and ddout by output name, one dout left out is zero, into.ddout by output name", async () => {
     const p = checkSpec((await import(join(specDir, "lstm.spec.ts"))).default, "lstm.spec.ts");
-    const mod = (await import("../generated/lstm.ts")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => Record<string, Float64Array | Arrays> };
+    const mod = (await generatedModule("lstm")) as unknown as DoubleKernels & { doubleBackwardFused: (gg: unknown, dout: unknown, cache: unknown, into?: unknown) => Record<string, Float64Array | Arrays> };
     const sizes = { B: 2, I: 2, K: 3 };
     const rand = prng(11);
     const inputs = randomInputs(p, sizes, "normal", rand);
@@ -333,8 +333,8 @@ describe("double backward: several outputs and float32", () => {
   });
 
   it("batchnorm's float32 kernels stay within float32 rounding of the float64 ones", async () => {
-    const m64 = (await import("../generated/batchnorm.ts")) as unknown as DoubleKernels;
-    const m32 = (await import("../generated/float32/batchnorm.ts")) as unknown as { forward: (i: unknown, s: unknown) => { cache: unknown }; doubleBackwardNaive: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array>; doubleBackwardFused: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array> };
+    const m64 = (await generatedModule("batchnorm")) as unknown as DoubleKernels;
+    const m32 = (await generatedModule("batchnorm", "float32")) as unknown as { forward: (i: unknown, s: unknown) => { cache: unknown }; doubleBackwardNaive: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array>; doubleBackwardFused: (gg: unknown, d: unknown, c: unknown) => Record<string, Float32Array> };
     const N = 5, D = 3;
     const rand = prng(3);
     // values exact in float32, so both modules see the same data

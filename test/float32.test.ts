@@ -15,7 +15,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { checkSpec } from "../compiler/parse/check.js";
 import { isDifferentiable } from "../compiler/ir/program.js";
-import { gradientNoise, randomCase, randomInputs } from "./harness.js";
+import { gradientNoise, randomCase, randomInputs, generatedModule } from "./harness.js";
 
 const specDir = join(import.meta.dirname, "../specs");
 const files = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).sort();
@@ -32,8 +32,8 @@ export const worst32: Record<string, number> = {};
 describe.each(files)("float32 kernels of %s", (file) => {
   it("stay within float32 rounding of the float64 kernels", async () => {
     const p = checkSpec((await import(join(specDir, file))).default);
-    const m64 = (await import(`../generated/${p.name}.ts`)) as unknown as AnyKernels;
-    const m32 = (await import(`../generated/float32/${p.name}.ts`)) as unknown as AnyKernels;
+    const m64 = (await generatedModule(p.name)) as unknown as AnyKernels;
+    const m32 = (await generatedModule(p.name, "float32")) as unknown as AnyKernels;
     let worst = 0;
     fc.assert(
       fc.property(

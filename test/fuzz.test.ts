@@ -24,7 +24,7 @@ import { tokenize } from "../compiler/parse/expression.js";
 import { interpretBackward, interpretForward, randomInputs } from "../compiler/ir/interpret.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
-import { addCount, checkModule, expectFewSkips, fuzzRuns, lengthOf, settle, type FdCount, type Kernels } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, fuzzRuns, lengthOf, settle, type FdCount, type Kernels, loadModule } from "./harness.js";
 
 const root = join(import.meta.dirname, "..");
 const specDir = join(root, "specs");
@@ -367,9 +367,7 @@ describe("fuzzing the compiler", () => {
         // the grammar's functions stay finite, but a quotient can meet 0: such points are skips too
         addCount(fd, { judged: c.judged, skipped: c.skipped + c.nonFinite });
         if (sampled) {
-          const file = join(work, `random${imported++}.ts`);
-          writeFileSync(file, out.compiled.code!);
-          const mod = (await import(file)) as Kernels;
+          const mod = await loadModule<Kernels>(out.compiled.code!, join(work, `random${imported++}.ts`));
           const p = out.compiled.program;
           const rand = prng(seed);
           const sizes = { N: 1 + Math.floor(rand() * 4), D: 1 + Math.floor(rand() * 3) };

@@ -10,7 +10,7 @@ import { checkSpec } from "../compiler/parse/check.js";
 import { randomSizes, withDerived } from "../compiler/ir/sizes.js";
 import type { Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
-import { lengthOf, type Kernels } from "./harness.js";
+import { lengthOf, type Kernels, generatedModule } from "./harness.js";
 
 const specDir = join(import.meta.dirname, "../specs");
 const all = readdirSync(specDir).filter((f) => f.endsWith(".spec.ts")).sort();
@@ -24,7 +24,7 @@ for (const f of all) {
 
 async function load(file: string): Promise<{ p: Program; mod: Kernels }> {
   const p = checkSpec((await import(join(specDir, file))).default);
-  return { p, mod: (await import(`../generated/${p.name}.ts`)) as unknown as Kernels };
+  return { p, mod: (await generatedModule(p.name)) as unknown as Kernels };
 }
 
 function setup(p: Program) {

@@ -15,6 +15,34 @@ import { extentsPositive, withDerived } from "../compiler/ir/sizes.js";
 import type { Program } from "../compiler/ir/program.js";
 import { compile, derive, type Compiled, type Derived } from "../compiler/driver.js";
 import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { transform } from "esbuild";
+
+/**
+ * A module the tests generated, loaded from its code: esbuild strips its types (as tsx does for
+ * `npx backpass`) into CommonJS, whose body runs as a function in this realm (a generated module
+ * imports nothing). vitest's `import()` of a written `.ts` file puts it through its module pipeline,
+ * source maps included, at about 75 ms a module, three to four times this; the suite loads a few
+ * hundred. The code is also written to `file` when one is given, to be read after a failure. The
+ * tests that judge how a module is imported (hostile.test's injection, the CLI and package tests)
+ * use `import()` itself.
+ */
+const committed = new Map<string, Promise<unknown>>();
+/** A committed module of generated/ (`float32/` for that dtype), loaded by `loadModule` once per test worker. */
+export function generatedModule(name: string, dtype: "float64" | "float32" = "float64"): Promise<unknown> {
+  const path = join(import.meta.dirname, "../generated", dtype === "float32" ? "float32" : "", `${name}.ts`);
+  let m = committed.get(path);
+  if (!m) committed.set(path, (m = loadModule(readFileSync(path, "utf8"))));
+  return m;
+}
+
+export async function loadModule<T>(code: string, file?: string): Promise<T> {
+  if (file !== undefined) writeFileSync(file, code);
+  const js = (await transform(code, { loader: "ts", format: "cjs", target: "es2022" })).code;
+  const module = { exports: {} as T };
+  new Function("exports", "module", js)(module.exports, module);
+  return module.exports;
+}
 
 /**
  * How many cases a fuzzing property runs: `n` in `npm test`, which must stay quick, and `n` times

@@ -20,7 +20,7 @@ import { compile } from "../compiler/driver.js";
 import { SpecError } from "../compiler/parse/check.js";
 import { explainMarkdown } from "../compiler/explain/document.js";
 import { graphDot } from "../compiler/explain/graph.js";
-import { addCount, checkModule, expectFewSkips, randomInputs, type FdCount, type Kernels } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, randomInputs, type FdCount, type Kernels, loadModule } from "./harness.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Program } from "../compiler/ir/program.js";
 
@@ -103,6 +103,11 @@ function parses(code: string): void {
 
 let counter = 0;
 async function load(code: string): Promise<Kernels> {
+  return loadModule<Kernels>(code, join(work, `m${counter++}.ts`));
+}
+
+/** The module as a user's toolchain loads it: written as a .ts file and imported. */
+async function imported(code: string): Promise<Kernels> {
   const file = join(work, `m${counter++}.ts`);
   writeFileSync(file, code);
   return (await import(file)) as Kernels;
@@ -150,7 +155,7 @@ describe("hostile text in a spec's strings", () => {
     const description = `*/ import('node:fs').then((fs) => fs.writeFileSync(${JSON.stringify(marker)}, '1')); /*`;
     const source = `x*/ ;import('node:fs').then((fs) => fs.writeFileSync(${JSON.stringify(marker)}, '2'));/*/p.json`;
     const c = await compile(spec({ description }), { source });
-    const mod = await load(c.code);
+    const mod = await imported(c.code);
     works(c.program, mod, 1);
     await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(marker)).toBe(false);

@@ -17,6 +17,7 @@ import { differentiate } from "../compiler/differentiate/reverse.js";
 import { throughOwnValue } from "../compiler/simplify/fused.js";
 import { prng } from "../compiler/ir/random.js";
 import { SPECS } from "./layers-cases.js";
+import { loadModule, generatedModule } from "./harness.js";
 
 type Module = {
   forward(inputs: Record<string, unknown>, sizes: Record<string, number>, constants?: Record<string, number>, into?: Record<string, unknown>): Record<string, Float64Array> & { cache: { values: Record<string, Float64Array | Int32Array> } };
@@ -29,14 +30,12 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 let built = 0;
 async function build(spec: unknown): Promise<Module> {
-  const file = join(work, `m${built++}.ts`);
-  writeFileSync(file, (await compile(spec, { format: false, doubleBackward: false })).code);
-  return (await import(file)) as Module;
+  return loadModule<Module>((await compile(spec, { format: false, doubleBackward: false })).code, join(work, `m${built++}.ts`));
 }
 
 async function library(name: string): Promise<{ p: Program; mod: Module }> {
   const p = checkSpec((await import(join(import.meta.dirname, `../specs/${name}.spec.ts`))).default);
-  return { p, mod: (await import(`../generated/${name}.ts`)) as Module };
+  return { p, mod: (await generatedModule(name)) as Module };
 }
 
 /** The interpreter's naive gradient of every differentiable input. */

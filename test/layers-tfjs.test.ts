@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Kernels } from "./harness.js";
+import { loadModule } from "./harness.js";
 
 const work = mkdtempSync(join(tmpdir(), "backpass-layers-tfjs-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -95,9 +96,7 @@ describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)",
     const d = await derived(key);
     const p = d.program;
     const c = CASES[key]!;
-    const file = join(work, `${key}.ts`);
-    writeFileSync(file, (await compile(SPECS[key], { format: false, doubleBackward: false })).code);
-    const mod = (await import(file)) as Kernels;
+    const mod = await loadModule<Kernels>((await compile(SPECS[key], { format: false, doubleBackward: false })).code, join(work, `${key}.ts`));
     const shape = (name: string, sizes: Sizes) => p.inputs.concat(p.steps).find((t) => t.name === name)!.indices.map((i) => sizes[p.sizeOf(i)]!);
     fc.assert(
       fc.property(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: 4 }))), fc.integer(), (dims, seed) => {

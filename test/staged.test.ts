@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compileLibrary, type Kernels } from "./harness.js";
+import { compileLibrary, type Kernels, loadModule } from "./harness.js";
 import { ZERO } from "../compiler/ir/expr.js";
 import { prng } from "../compiler/ir/random.js";
 import { schedule } from "../compiler/schedule/passes.js";
@@ -46,8 +46,7 @@ describe("the staged computation where no derived form is less work", () => {
     expect(code).toContain("computed the staged way (no derived form is less work): dx");
     mkdirSync(join(import.meta.dirname, ".out"), { recursive: true });
     const file = join(mkdtempSync(join(import.meta.dirname, ".out/staged-")), "layernorm.ts");
-    writeFileSync(file, code);
-    const mod = (await import(file)) as Kernels;
+    const mod = await loadModule<Kernels>(code, file);
     const rand = prng(5);
     const [N, D] = [7, 13];
     const data = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);

@@ -27,7 +27,7 @@ import { checkSpec, SpecError } from "../compiler/parse/check.js";
 import { checkTraining } from "../compiler/parse/state.js";
 import { compile } from "../compiler/driver.js";
 import { prng } from "../compiler/ir/random.js";
-import { addCount, checkModule, expectFewSkips, relErr, type FdCount, type Kernels } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, relErr, type FdCount, type Kernels, loadModule } from "./harness.js";
 
 type Arrays = Record<string, Float64Array>;
 const randoms = (n: number, rand: () => number, lo = -1, hi = 1) => Float64Array.from({ length: n }, () => lo + (hi - lo) * rand());
@@ -132,9 +132,7 @@ describe("a training loop against TensorFlow.js's tf.layers.batchNormalization (
   const work = mkdtempSync(join(tmpdir(), "backpass-state-"));
   beforeAll(async () => {
     await tf.setBackend("cpu");
-    const file = join(work, "bn_keras.ts");
-    writeFileSync(file, (await compile(kerasSpec, { format: false, doubleBackward: false })).code);
-    mod = (await import(file)) as Module;
+    mod = await loadModule<Module>((await compile(kerasSpec, { format: false, doubleBackward: false })).code, join(work, "bn_keras.ts"));
   }, 60_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -13,6 +13,7 @@ import { checkSpec } from "../compiler/parse/check.js";
 import { prng } from "../compiler/ir/random.js";
 import type { Kernels } from "./harness.js";
 import { againstTfjs } from "./against-tfjs.js";
+import { generatedModule } from "./harness.js";
 
 type T = tf.Tensor;
 interface Case {
@@ -72,7 +73,7 @@ beforeAll(async () => {
 describe.each(Object.keys(CASES))("%s against TensorFlow.js autodiff (float32)", (name) => {
   it("both backward kernels match tfjs's gradients", async () => {
     const p = checkSpec((await import(join(import.meta.dirname, `../specs/${name}.spec.ts`))).default);
-    const mod = (await import(`../generated/${name}.ts`)) as unknown as Kernels;
+    const mod = (await generatedModule(name)) as unknown as Kernels;
     const c = CASES[name]!;
     fc.assert(
       fc.property(fc.tuple(...p.sizes.map(() => fc.integer({ min: 1, max: 6 }))), fc.integer(), (dims, seed) => {

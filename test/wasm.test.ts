@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { emitModule } from "../compiler/emit/module.js";
 import { wasmBackend } from "../compiler/emit/wasm-module.js";
 import { isDifferentiable, type Program } from "../compiler/ir/program.js";
-import { checkSpecModule, compileLibrary, gradientNoise, randomInputs, type DataKind, type Kernels } from "./harness.js";
+import { checkSpecModule, compileLibrary, gradientNoise, randomInputs, type DataKind, type Kernels, loadModule, generatedModule } from "./harness.js";
 import { randomSizes } from "../compiler/ir/sizes.js";
 import { prng } from "../compiler/ir/random.js";
 import { compile } from "../compiler/driver.js";
@@ -51,9 +51,7 @@ function wasmModule(name: string, dtype: "float64" | "float32"): Promise<AnyKern
 async function buildWasm(name: string, dtype: "float64" | "float32"): Promise<AnyKernels> {
   const c = await compileLibrary(name);
   const code = await emitModule({ program: c.program, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: `specs/${name}.spec.ts`, format: false, dtype, backend: wasmBackend(dtype) });
-  const file = join(dir, `${name}-${dtype}.ts`);
-  writeFileSync(file, code);
-  return (await import(file)) as AnyKernels;
+  return loadModule<AnyKernels>(code, join(dir, `${name}-${dtype}.ts`));
 }
 
 /**
@@ -84,8 +82,8 @@ describe.each(names)("wasm modules of %s", (name) => {
   it("agree with the TypeScript float64 kernels, float64 and float32", async () => {
     const c = await compileLibrary(name);
     const p = c.program;
-    const ts = (await import(`../generated/${name}.ts`)) as unknown as AnyKernels;
-    const ts32 = (await import(`../generated/float32/${name}.ts`)) as unknown as AnyKernels;
+    const ts = (await generatedModule(name)) as unknown as AnyKernels;
+    const ts32 = (await generatedModule(name, "float32")) as unknown as AnyKernels;
     const w64 = await wasmModule(name, "float64");
     const w32 = await wasmModule(name, "float32");
     fc.assert(
@@ -141,7 +139,7 @@ describe("wasm modules, whole property suite", () => {
 describe("wasm modules, memory", () => {
   it("use arrays from alloc in place, write into given arrays whatever they held, and detach views when memory grows", async () => {
     const w = await wasmModule("batchnorm", "float64");
-    const ts = (await import("../generated/batchnorm.ts")) as unknown as AnyKernels;
+    const ts = (await generatedModule("batchnorm")) as unknown as AnyKernels;
     const [N, D] = [7, 5];
     const rand = prng(3);
     const fill = (a: Float64Array | Float32Array) => {
@@ -194,9 +192,7 @@ describe("wasm modules of the test specs", () => {
     const p = c.program;
     const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
       const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: key, format: false, backend });
-      const file = join(dir, `case-${key}-${backend ? "wasm" : "ts"}.ts`);
-      writeFileSync(file, code);
-      return (await import(file)) as AnyKernels;
+      return loadModule<AnyKernels>(code, join(dir, `case-${key}-${backend ? "wasm" : "ts"}.ts`));
     };
     const ts = await emit();
     const w = await emit(wasmBackend("float64"));
@@ -236,9 +232,7 @@ describe("wasm modules, names", () => {
     const p = c.program;
     const emit = async (backend?: ReturnType<typeof wasmBackend>) => {
       const code = await emitModule({ program: p, backward: c.backward, fused: c.fused, schedule: c.schedule, staged: c.staged, source: "names", format: false, backend });
-      const file = join(dir, `names-${backend ? "wasm" : "ts"}.ts`);
-      writeFileSync(file, code);
-      return (await import(file)) as AnyKernels;
+      return loadModule<AnyKernels>(code, join(dir, `names-${backend ? "wasm" : "ts"}.ts`));
     };
     const ts = await emit();
     const w = await emit(wasmBackend("float64"));
@@ -269,8 +263,8 @@ describe("wasm modules, state", () => {
       backwardInferenceNaive(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
       backwardInferenceFused(dout: Float64Array, cache: unknown): Record<string, Float64Array>;
     };
-    const w = (await import(file)) as StateKernels;
-    const ts = (await import("../generated/batchnorm.ts")) as unknown as StateKernels;
+    const w = await loadModule<StateKernels>(c.code);
+    const ts = (await generatedModule("batchnorm")) as unknown as StateKernels;
     // forward, both backward kernels, and the three inference kernels (updateState stays TypeScript)
     expect(c.code.match(/runKernel\("k\d+"/g)).toHaveLength(6);
     const rand = prng(21);
@@ -303,7 +297,7 @@ describe("wasm float32 reductions over several blocks", () => {
   ] as const)("%s at %o", async (name, sizes) => {
     const c = await compileLibrary(name);
     const p = c.program;
-    const ts = (await import(`../generated/${name}.ts`)) as unknown as AnyKernels;
+    const ts = (await generatedModule(name)) as unknown as AnyKernels;
     const w32 = await wasmModule(name, "float32");
     const rand = prng(11);
     const raw = randomInputs(p, sizes, "normal", rand);
