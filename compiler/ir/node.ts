@@ -297,83 +297,80 @@ function formKey(f: IndexForm): string {
   }
 }
 
-/** The one constructor of nodes, used only by the factory (build.ts): equal payloads, one node. */
+/**
+ * The one constructor of nodes, used only by the factory (build.ts): equal payloads, one node. The
+ * key is all a lookup needs; a node's hash, free indices and height are computed once, when it is made.
+ */
 export function intern(p: Payload): Expr {
-  let key: string;
-  let hash: number;
-  let free: readonly string[];
-  let height = 0;
+  const key = keyOf(p);
+  const found = table.get(key);
+  if (found) return found;
+  const node = Object.freeze({ ...p, id: nextId++, ...derivedOf(p, key) }) as Expr;
+  table.set(key, node);
+  return node;
+}
+
+/** What makes a payload the node it is: its kind, its scalars and its children's ids. */
+function keyOf(p: Payload): string {
   switch (p.kind) {
     case "num":
-      key = `n${Object.is(p.value, -0) ? 0 : p.value}`;
-      hash = hashString(key);
-      free = [];
-      break;
+      return `n${Object.is(p.value, -0) ? 0 : p.value}`;
     case "sym":
-      key = `s${p.role}:${p.name}`;
-      hash = hashString(key);
-      free = [];
-      break;
+      return `s${p.role}:${p.name}`;
     case "ref":
-      key = `r${p.space}:${p.name}[${p.indices.join(",")}]`;
-      hash = hashString(key);
-      free = [...new Set(p.indices)].sort();
-      break;
+      return `r${p.space}:${p.name}[${p.indices.join(",")}]`;
     case "add":
-    case "mul": {
-      const xs = p.kind === "add" ? p.terms : p.factors;
-      key = `${p.kind}(${xs.map((x) => x.id).join(",")})`;
-      hash = xs.reduce((h, x) => mix(h, x.hash), hashString(p.kind));
-      free = union(xs.map((x) => x.free));
-      height = Math.max(...xs.map((x) => x.height));
-      break;
-    }
+    case "mul":
+      return `${p.kind}(${(p.kind === "add" ? p.terms : p.factors).map((x) => x.id).join(",")})`;
     case "pow":
-      key = `pow(${p.base.id},${p.exp.id})`;
-      hash = mix(mix(hashString("pow"), p.base.hash), p.exp.hash);
-      free = union([p.base.free, p.exp.free]);
-      height = Math.max(p.base.height, p.exp.height);
-      break;
+      return `pow(${p.base.id},${p.exp.id})`;
     case "call":
-      key = `${p.fn}(${p.arg.id})`;
-      hash = mix(hashString(p.fn), p.arg.hash);
-      free = p.arg.free;
-      height = p.arg.height;
-      break;
+      return `${p.fn}(${p.arg.id})`;
     case "sum":
     case "max":
-      key = `${p.kind}(${p.body.id};${p.indices.join(",")})`;
-      hash = mix(hashString(`${p.kind};${p.indices.join(",")}`), p.body.hash);
-      free = p.body.free.filter((i) => !p.indices.includes(i));
-      height = p.body.height + 1;
-      break;
-    case "where": {
-      const xs = [p.left, p.right, p.then, p.else];
-      key = `where${p.op}(${xs.map((x) => x.id).join(",")})`;
-      hash = xs.reduce((h, x) => mix(h, x.hash), hashString(`where${p.op}`));
-      free = union(xs.map((x) => x.free));
-      height = Math.max(...xs.map((x) => x.height));
-      break;
-    }
+      return `${p.kind}(${p.body.id};${p.indices.join(",")})`;
+    case "where":
+      return `where${p.op}(${[p.left, p.right, p.then, p.else].map((x) => x.id).join(",")})`;
     case "delta":
-      key = `delta(${p.index};${formKey(p.form)})`;
-      hash = mix(hashString(`delta;${p.index}`), p.form.kind === "gather" ? p.form.from.hash : hashString(formKey(p.form)));
-      free = union([[p.index], formIndices(p.form)]);
-      break;
+      return `delta(${p.index};${formKey(p.form)})`;
     case "stored":
-      key = `stored(${p.body.id})`;
-      hash = mix(hashString("stored"), p.body.hash);
-      free = p.body.free;
-      height = p.body.height + 1;
-      break;
+      return `stored(${p.body.id})`;
     default:
       return assertNever(p, "payload");
   }
-  const found = table.get(key);
-  if (found) return found;
-  const node = Object.freeze({ ...p, id: nextId++, hash, free, height }) as Expr;
-  table.set(key, node);
-  return node;
+}
+
+/** A new node's hash, free indices and height (`key`: keyOf(p)). */
+function derivedOf(p: Payload, key: string): { hash: number; free: readonly string[]; height: number } {
+  switch (p.kind) {
+    case "num":
+    case "sym":
+      return { hash: hashString(key), free: [], height: 0 };
+    case "ref":
+      return { hash: hashString(key), free: [...new Set(p.indices)].sort(), height: 0 };
+    case "add":
+    case "mul": {
+      const xs = p.kind === "add" ? p.terms : p.factors;
+      return { hash: xs.reduce((h, x) => mix(h, x.hash), hashString(p.kind)), free: union(xs.map((x) => x.free)), height: Math.max(...xs.map((x) => x.height)) };
+    }
+    case "pow":
+      return { hash: mix(mix(hashString("pow"), p.base.hash), p.exp.hash), free: union([p.base.free, p.exp.free]), height: Math.max(p.base.height, p.exp.height) };
+    case "call":
+      return { hash: mix(hashString(p.fn), p.arg.hash), free: p.arg.free, height: p.arg.height };
+    case "sum":
+    case "max":
+      return { hash: mix(hashString(`${p.kind};${p.indices.join(",")}`), p.body.hash), free: p.body.free.filter((i) => !p.indices.includes(i)), height: p.body.height + 1 };
+    case "where": {
+      const xs = [p.left, p.right, p.then, p.else];
+      return { hash: xs.reduce((h, x) => mix(h, x.hash), hashString(`where${p.op}`)), free: union(xs.map((x) => x.free)), height: Math.max(...xs.map((x) => x.height)) };
+    }
+    case "delta":
+      return { hash: mix(hashString(`delta;${p.index}`), p.form.kind === "gather" ? p.form.from.hash : hashString(formKey(p.form))), free: union([[p.index], formIndices(p.form)]), height: 0 };
+    case "stored":
+      return { hash: mix(hashString("stored"), p.body.hash), free: p.body.free, height: p.body.height + 1 };
+    default:
+      return assertNever(p, "payload");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
