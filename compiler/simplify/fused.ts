@@ -21,7 +21,9 @@
  *                   coefficient is stored once by the scheduler (`partners.ts`);
  * 13b. gather       an affine read's scatter-add gradient solved into a read (`gather.ts`);
  * 14. cheapest      each gradient's cheapest form among those the phases produced, by the cost of
- *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier.
+ *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier;
+ * 15. tanh          `sech(u)^2 ⇒ 1 - tanh(u)^2` in the chosen forms where the kernel computes
+ *                   `tanh(u)` anyway, so the scheduler computes one call for both (`tanh.ts`).
  *
  * Distributing in `expand` is guided by cost; where that leaves a product undistributed, the table
  * is run a second time with the plain normal form and the cheaper end result is kept (see below).
@@ -47,6 +49,7 @@ import type { SimplifyLimit } from "./runner.js";
 import { share } from "./share.js";
 import { gather } from "./gather.js";
 import { vanish } from "./vanish.js";
+import { tanhShare } from "./tanh.js";
 
 export { throughOwnValue } from "./outputs.js";
 
@@ -86,7 +89,12 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       return forms.reduce((a, b) => (kernelCost([b]).total < kernelCost([a]).total ? b : a), g);
     });
     const rewrites = cheapest.flatMap((g, k) => (g === last[k] ? [] : [{ rule: "keep-cheapest", before: last[k]!, after: g, gradients: [k] }]));
-    return { gradients: cheapest, phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }] };
+    // after the choice, which compares each gradient alone: the call it saves is shared between them
+    const tanh = tanhShare(cheapest, ctx, (k, f) => f(), limit);
+    return {
+      gradients: tanh.gradients,
+      phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }, { name: "tanh", rewrites: tanh.rewrites, gradients: tanh.gradients }],
+    };
   };
   // Cost guidance for distributing: first only where it enables a reduction rule or costs nothing;
   // a product distributed everywhere (the monomial normal form) can still end cheaper once common
