@@ -287,10 +287,12 @@ function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: strin
 function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
   if (!staged?.part) return [];
   const which = p.inputs.flatMap((t, k) => (staged.staged[k] ? [`d${t.name} (${staged.work[k]!.derived.toExponential(2)} against ${staged.work[k]!.staged.toExponential(2)})`] : []));
+  const oversized = p.inputs.flatMap((t, k) => (staged.staged[k] && staged.work[k]!.oversized ? [`d${t.name}`] : []));
   return [
     "",
     `Computed the staged way, as the naive kernel does: ${which.join(", ")}. The derived form of each is more`,
-    "work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).",
+    `work than the staged statements it reads (operations, transcendentals and temporaries, every size 256)${oversized.length ? "" : "."}`,
+    ...(oversized.length ? [`or, for ${oversized.join(", ")}, stores a temporary of higher rank than any tensor of the spec.`] : []),
   ];
 }
 

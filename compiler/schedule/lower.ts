@@ -475,6 +475,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const v = namer.fresh(r.output !== undefined ? `${target.outputs[r.output]}64` : "r");
       const heir = [...sched.reuse].find(([, d]) => d === r.node)?.[0];
       out.push({ kind: "alloc", array: v, type: "f64", dims: dims(r.indices), note: `${show(r.node)}${heir && isStored(heir) ? `, then ${show(heir.body)}` : ""}` });
+      // a max is accumulated with max= from -Infinity, as lowerExpr's local one is
+      if (r.node.kind === "max") out.push({ kind: "fill", array: v, value: -Infinity });
       storage.set(r.node, { name: v, indices: r.indices });
       if (r.output !== undefined) stores.push({ scratch: v, output: target.outputs[r.output]! });
     }
@@ -563,7 +565,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         for (const [x, v] of scalars) known.set(x, v);
         const { pre, value } = lowerExpr(sc ? sc.body : r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
-        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : "+="));
+        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : r.node.kind === "max" ? "max=" : "+="));
       });
       out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
