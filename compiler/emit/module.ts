@@ -303,7 +303,12 @@ function scatterNote(p: Program, sched: Schedule): string[] {
     `${el.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}: not the form above but one pass over the elements of d${el.adjoint}, which is never stored:`,
     `  d${el.adjoint}[${el.elements.join(",")}] = ${show(p, el.element)}`,
     `computed once per element and added into each gradient for every tap, as the naive statements read it; chosen`,
-    `because the kernel is less work with it (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)}, every size 256).`,
+    ...(el.work.ratio
+      ? [
+          `by the kernel's work over sizes 32 to 1024 for each size apart: from ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without it,`,
+          `which saves more than it can cost (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)} with every size 256).`,
+        ]
+      : [`because the kernel is less work with it (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)}, every size 256).`]),
   ]);
 }
 

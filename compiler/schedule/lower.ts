@@ -598,7 +598,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const outs = el.outputs.map((o) => `d${p.inputs[o.input]!.name}`);
     body.push({ kind: "comment", text: `one pass over the elements of d${el.adjoint}, never stored: each computed once as a local, then added into ${outs.join(", ")}` });
     body.push({ kind: "comment", text: `d${el.adjoint}[${el.elements.join(",")}] = ${show(el.element)}` });
-    body.push({ kind: "comment", text: `chosen by the kernel's work (every size 256): ${el.work.scattered.toPrecision(6)} with this pass, ${el.work.otherwise.toPrecision(6)} without` });
+    body.push({ kind: "comment", text: `chosen by the kernel's work (every size 256): ${el.work.scattered.toPrecision(6)} with this pass, ${el.work.otherwise.toPrecision(6)} without${el.work.ratio ? `; over sizes 32 to 1024, ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without` : ""}` });
     const dest = new Map<number, string>();
     for (const o of el.outputs) {
       const name = target.outputs[o.input]!;

@@ -96,8 +96,11 @@ export interface ElementPass {
   /** The inner loops, outermost first: a size each, and a letter to name the counter after. */
   readonly taps: readonly { readonly size: string; readonly letter: string }[];
   readonly outputs: readonly ElementOutput[];
-  /** The work (`work.ts`, every size 256) of the kernel with this pass, and of the one it replaced. */
-  readonly work: { readonly scattered: number; readonly otherwise: number };
+  /**
+   * The work (`work.ts`, every size 256) of the kernel with this pass, and of the one it replaced;
+   * `ratio`, what decided: the least and the most of the first against the second over sizes (scatter.ts).
+   */
+  readonly work: { readonly scattered: number; readonly otherwise: number; readonly ratio?: { readonly least: number; readonly most: number } };
 }
 
 /** One gradient a one-scatter pass writes, as the naive statement `target = sum(read * ..., ...)` has it. */
