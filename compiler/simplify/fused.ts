@@ -30,7 +30,7 @@
  *
  * Nothing here knows any layer: every identity comes from the spec's own definitions.
  */
-import { contains } from "../ir/expr.js";
+import { contains, type Expr } from "../ir/expr.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
@@ -39,7 +39,7 @@ import { definitionsOf, foldDefinitionRules, foldInverseRules, foldOrder, foldRu
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
 import { MERGE_RULE } from "./merge.js";
-import { outputs } from "./outputs.js";
+import { numericCheck, outputs } from "./outputs.js";
 import { SPLIT_BY_PARTNER_RULE } from "./partners.js";
 import type { Rule, RuleContext } from "./pattern.js";
 import { runPhases, type PhaseEntry } from "./phases.js";
@@ -61,6 +61,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const folds = foldOrder(defs);
   const reductionDefs = p.steps.flatMap((st) => reductionDefinition(st) ?? []);
   const limit = MAX_RULE_PASSES;
+  // the numeric check of the phase `outputs` (its random data made once, when first needed)
+  let check: ((a: Expr, b: Expr, k: number) => boolean) | undefined;
+  const sameNumbers = () => (a: Expr, b: Expr, k: number) => (check ??= numericCheck(p, bw))(a, b, k);
   const table = (expand: readonly Rule[]): readonly PhaseEntry[] => [
     { kind: "rules", name: "atoms", rules: [...literal, ...unfoldRules(defs), ...foldInverseRules(p)], limit },
     { kind: "rules", name: "expand", rules: expand, limit },
@@ -90,7 +93,7 @@ export function deriveFused(p: Program, bw: Backward): Fused {
     });
     const rewrites = cheapest.flatMap((g, k) => (g === last[k] ? [] : [{ rule: "keep-cheapest", before: last[k]!, after: g, gradients: [k] }]));
     // after the choice, which compares each gradient alone: the call it saves is shared between them
-    const tanh = tanhShare(cheapest, ctx, (k, f) => f(), limit);
+    const tanh = tanhShare(cheapest, ctx, (k, f) => f(), limit, sameNumbers());
     return {
       gradients: tanh.gradients,
       phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }, { name: "tanh", rewrites: tanh.rewrites, gradients: tanh.gradients }],
