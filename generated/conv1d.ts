@@ -494,11 +494,11 @@ export function doubleBackwardNaive(
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
  *   dx[n,c,l]: staged, as in the naive kernel
- *   dw[o,c,k] = sum(ddx[n,c,l]*sum(dout[n,o,i]*delta(l, i + k - 1), i), l, n)
+ *   dw[o,c,k]: staged, as in the naive kernel
  *   db[o] = 0
- *   ddout[n,o,i] = ddb[o] + sum(ddx[n,c,l]*sum(w[o,c,k]*delta(l, k + i - 1), k), c, l) + sum(ddw[o,c,k]*x[n,c,k + i - 1], c, k)
+ *   ddout[n,o,i]: staged, as in the naive kernel
  *
- * 7 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<Conv1dGradients>>,
@@ -526,216 +526,6 @@ export function doubleBackwardFused(
       [gg_dx, gg_dw, gg_db, dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
       ["gg.dx", "gg.dw", "gg.db", "dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
     );
-  if (own(into, "dw") !== undefined) dw.fill(0);
-  const r = new Float64Array(L * N * O * K); // sum(dout[n,o,i]*delta(l, i + k - 1), i)
-  const r1 = new Float64Array(C * L * I * O); // sum(w[o,c,k]*delta(l, k + i - 1), k)
-  const r2 = new Float64Array(I * N * O); // sum(ddx[n,c,l]*sum(w[o,c,k]*delta(l, k + i - 1), k), c, l)
-  const r3 = new Float64Array(I * N * O); // sum(ddw[o,c,k]*x[n,c,k + i - 1], c, k)
-
-  // one pass over memory for sum(dout[n,o,i]*delta(l, i + k - 1), i)
-  {
-    for (let l = 0; l < L; l++) {
-      for (let n = 0; n < N; n++) {
-        for (let o = 0; o < O; o++) {
-          let k = 0;
-          for (; k + 4 <= K; k += 4) {
-            let r_l_n_o_k = r[((l * N + n) * O + o) * K + k]!;
-            let r_l_n_o_k1 = r[((l * N + n) * O + o) * K + k + 1]!;
-            let r_l_n_o_k2 = r[((l * N + n) * O + o) * K + k + 2]!;
-            let r_l_n_o_k3 = r[((l * N + n) * O + o) * K + k + 3]!;
-            for (let i = 0; i < I; i++) {
-              const dout_n_o_i = dout[(n * O + o) * I + i]!;
-              r_l_n_o_k += dout_n_o_i * (l === i + k + -1 ? 1 : 0);
-              r_l_n_o_k1 += dout_n_o_i * (l === i + (k + 1) + -1 ? 1 : 0);
-              r_l_n_o_k2 += dout_n_o_i * (l === i + (k + 2) + -1 ? 1 : 0);
-              r_l_n_o_k3 += dout_n_o_i * (l === i + (k + 3) + -1 ? 1 : 0);
-            }
-
-            r[((l * N + n) * O + o) * K + k] = r_l_n_o_k;
-            r[((l * N + n) * O + o) * K + k + 1] = r_l_n_o_k1;
-            r[((l * N + n) * O + o) * K + k + 2] = r_l_n_o_k2;
-            r[((l * N + n) * O + o) * K + k + 3] = r_l_n_o_k3;
-          }
-
-          for (; k < K; k++) {
-            let r_l_n_o_k = r[((l * N + n) * O + o) * K + k]!;
-            for (let i = 0; i < I; i++) {
-              const dout_n_o_i = dout[(n * O + o) * I + i]!;
-              r_l_n_o_k += dout_n_o_i * (l === i + k + -1 ? 1 : 0);
-            }
-
-            r[((l * N + n) * O + o) * K + k] = r_l_n_o_k;
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddx[n,c,l]*sum(dout[n,o,i]*delta(l, i + k - 1), i), l, n)
-  // dw is a reduction itself, derived by inlining alone (no rewrite)
-  {
-    for (let o = 0; o < O; o++) {
-      for (let c = 0; c < C; c++) {
-        for (let l = 0; l < L; l++) {
-          let n = 0;
-          for (; n + 4 <= N; n += 4) {
-            const gg_dx_n_c_l = gg_dx[(n * C + c) * L + l]!;
-            const gg_dx_n1_c_l = gg_dx[((n + 1) * C + c) * L + l]!;
-            const gg_dx_n2_c_l = gg_dx[((n + 2) * C + c) * L + l]!;
-            const gg_dx_n3_c_l = gg_dx[((n + 3) * C + c) * L + l]!;
-            for (let k = 0; k < K; k++) {
-              const r_l_n_o_k = r[((l * N + n) * O + o) * K + k]!;
-              const r_l_n1_o_k = r[((l * N + n + 1) * O + o) * K + k]!;
-              const r_l_n2_o_k = r[((l * N + n + 2) * O + o) * K + k]!;
-              const r_l_n3_o_k = r[((l * N + n + 3) * O + o) * K + k]!;
-              dw[(o * C + c) * K + k] =
-                dw[(o * C + c) * K + k]! +
-                (gg_dx_n_c_l * r_l_n_o_k +
-                  gg_dx_n1_c_l * r_l_n1_o_k +
-                  gg_dx_n2_c_l * r_l_n2_o_k +
-                  gg_dx_n3_c_l * r_l_n3_o_k);
-            }
-          }
-
-          for (; n < N; n++) {
-            const gg_dx_n_c_l = gg_dx[(n * C + c) * L + l]!;
-            for (let k = 0; k < K; k++) {
-              const r_l_n_o_k = r[((l * N + n) * O + o) * K + k]!;
-              dw[(o * C + c) * K + k] = dw[(o * C + c) * K + k]! + gg_dx_n_c_l * r_l_n_o_k;
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(w[o,c,k]*delta(l, k + i - 1), k)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let l = 0; l < L; l++) {
-        for (let o = 0; o < O; o++) {
-          let i = 0;
-          for (; i + 4 <= I; i += 4) {
-            let r1_c_l_i_o = r1[((c * L + l) * I + i) * O + o]!;
-            let r1_c_l_i1_o = r1[((c * L + l) * I + i + 1) * O + o]!;
-            let r1_c_l_i2_o = r1[((c * L + l) * I + i + 2) * O + o]!;
-            let r1_c_l_i3_o = r1[((c * L + l) * I + i + 3) * O + o]!;
-            for (let k = 0; k < K; k++) {
-              const w_o_c_k = w[(o * C + c) * K + k]!;
-              r1_c_l_i_o += w_o_c_k * (l === k + i + -1 ? 1 : 0);
-              r1_c_l_i1_o += w_o_c_k * (l === k + (i + 1) + -1 ? 1 : 0);
-              r1_c_l_i2_o += w_o_c_k * (l === k + (i + 2) + -1 ? 1 : 0);
-              r1_c_l_i3_o += w_o_c_k * (l === k + (i + 3) + -1 ? 1 : 0);
-            }
-
-            r1[((c * L + l) * I + i) * O + o] = r1_c_l_i_o;
-            r1[((c * L + l) * I + i + 1) * O + o] = r1_c_l_i1_o;
-            r1[((c * L + l) * I + i + 2) * O + o] = r1_c_l_i2_o;
-            r1[((c * L + l) * I + i + 3) * O + o] = r1_c_l_i3_o;
-          }
-
-          for (; i < I; i++) {
-            let r1_c_l_i_o = r1[((c * L + l) * I + i) * O + o]!;
-            for (let k = 0; k < K; k++) {
-              const w_o_c_k = w[(o * C + c) * K + k]!;
-              r1_c_l_i_o += w_o_c_k * (l === k + i + -1 ? 1 : 0);
-            }
-
-            r1[((c * L + l) * I + i) * O + o] = r1_c_l_i_o;
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddx[n,c,l]*sum(w[o,c,k]*delta(l, k + i - 1), k), c, l)
-  {
-    for (let i = 0; i < I; i++) {
-      for (let n = 0; n < N; n++) {
-        for (let c = 0; c < C; c++) {
-          let l = 0;
-          for (; l + 4 <= L; l += 4) {
-            const gg_dx_n_c_l = gg_dx[(n * C + c) * L + l]!;
-            const gg_dx_n_c_l1 = gg_dx[(n * C + c) * L + l + 1]!;
-            const gg_dx_n_c_l2 = gg_dx[(n * C + c) * L + l + 2]!;
-            const gg_dx_n_c_l3 = gg_dx[(n * C + c) * L + l + 3]!;
-            for (let o = 0; o < O; o++) {
-              const r1_c_l_i_o = r1[((c * L + l) * I + i) * O + o]!;
-              const r1_c_l1_i_o = r1[((c * L + l + 1) * I + i) * O + o]!;
-              const r1_c_l2_i_o = r1[((c * L + l + 2) * I + i) * O + o]!;
-              const r1_c_l3_i_o = r1[((c * L + l + 3) * I + i) * O + o]!;
-              r2[(i * N + n) * O + o] =
-                r2[(i * N + n) * O + o]! +
-                (gg_dx_n_c_l * r1_c_l_i_o +
-                  gg_dx_n_c_l1 * r1_c_l1_i_o +
-                  gg_dx_n_c_l2 * r1_c_l2_i_o +
-                  gg_dx_n_c_l3 * r1_c_l3_i_o);
-            }
-          }
-
-          for (; l < L; l++) {
-            const gg_dx_n_c_l = gg_dx[(n * C + c) * L + l]!;
-            for (let o = 0; o < O; o++) {
-              const r1_c_l_i_o = r1[((c * L + l) * I + i) * O + o]!;
-              r2[(i * N + n) * O + o] = r2[(i * N + n) * O + o]! + gg_dx_n_c_l * r1_c_l_i_o;
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddw[o,c,k]*x[n,c,k + i - 1], c, k)
-  {
-    for (let i = 0; i < I; i++) {
-      for (let n = 0; n < N; n++) {
-        for (let c = 0; c < C; c++) {
-          let o = 0;
-          for (; o + 4 <= O; o += 4) {
-            let r3_i_n_o = r3[(i * N + n) * O + o]!;
-            let r3_i_n_o1 = r3[(i * N + n) * O + o + 1]!;
-            let r3_i_n_o2 = r3[(i * N + n) * O + o + 2]!;
-            let r3_i_n_o3 = r3[(i * N + n) * O + o + 3]!;
-            for (let k = 0; k < K; k++) {
-              const gg_dw_o_c_k = gg_dw[(o * C + c) * K + k]!;
-              const gg_dw_o1_c_k = gg_dw[((o + 1) * C + c) * K + k]!;
-              const gg_dw_o2_c_k = gg_dw[((o + 2) * C + c) * K + k]!;
-              const gg_dw_o3_c_k = gg_dw[((o + 3) * C + c) * K + k]!;
-              const at = k + i - 1;
-              const at1 = k + i - 1;
-              const at2 = k + i - 1;
-              const at3 = k + i - 1;
-              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
-              const at_safe1 = at1 >= 0 ? (at1 < L ? at1 : 0) : 0;
-              const at_safe2 = at2 >= 0 ? (at2 < L ? at2 : 0) : 0;
-              const at_safe3 = at3 >= 0 ? (at3 < L ? at3 : 0) : 0;
-              r3_i_n_o += gg_dw_o_c_k * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
-              r3_i_n_o1 += gg_dw_o1_c_k * (at1 >= 0 ? (at1 < L ? x[(n * C + c) * L + at_safe1]! : 0) : 0);
-              r3_i_n_o2 += gg_dw_o2_c_k * (at2 >= 0 ? (at2 < L ? x[(n * C + c) * L + at_safe2]! : 0) : 0);
-              r3_i_n_o3 += gg_dw_o3_c_k * (at3 >= 0 ? (at3 < L ? x[(n * C + c) * L + at_safe3]! : 0) : 0);
-            }
-
-            r3[(i * N + n) * O + o] = r3_i_n_o;
-            r3[(i * N + n) * O + o + 1] = r3_i_n_o1;
-            r3[(i * N + n) * O + o + 2] = r3_i_n_o2;
-            r3[(i * N + n) * O + o + 3] = r3_i_n_o3;
-          }
-
-          for (; o < O; o++) {
-            let r3_i_n_o = r3[(i * N + n) * O + o]!;
-            for (let k = 0; k < K; k++) {
-              const gg_dw_o_c_k = gg_dw[(o * C + c) * K + k]!;
-              const at = k + i - 1;
-              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
-              r3_i_n_o += gg_dw_o_c_k * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
-            }
-
-            r3[(i * N + n) * O + o] = r3_i_n_o;
-          }
-        }
-      }
-    }
-  }
 
   // db[o] = 0
   // derived from the naive backward by inlining alone (no rewrite)
@@ -753,87 +543,19 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddout[n,o,i] = ddb[o] + sum(ddx[n,c,l]*sum(w[o,c,k]*delta(l, k + i - 1), k), c, l) + sum(ddw[o,c,k]*x[n,c,k + i - 1], c, k)
-  // derived from the naive backward by inlining alone (no rewrite)
-  {
-    for (let n = 0; n < N; n++) {
-      let i = 0;
-      for (; i + 2 <= I; i += 2) {
-        let o = 0;
-        for (; o + 4 <= O; o += 4) {
-          const gg_db_o = gg_db[o]!;
-          const r2_i_n_o = r2[(i * N + n) * O + o]!;
-          const r3_i_n_o = r3[(i * N + n) * O + o]!;
-          const gg_db_o1 = gg_db[o + 1]!;
-          const r2_i_n_o1 = r2[(i * N + n) * O + o + 1]!;
-          const r3_i_n_o1 = r3[(i * N + n) * O + o + 1]!;
-          const gg_db_o2 = gg_db[o + 2]!;
-          const r2_i_n_o2 = r2[(i * N + n) * O + o + 2]!;
-          const r3_i_n_o2 = r3[(i * N + n) * O + o + 2]!;
-          const gg_db_o3 = gg_db[o + 3]!;
-          const r2_i_n_o3 = r2[(i * N + n) * O + o + 3]!;
-          const r3_i_n_o3 = r3[(i * N + n) * O + o + 3]!;
-          const r2_i1_n_o = r2[((i + 1) * N + n) * O + o]!;
-          const r3_i1_n_o = r3[((i + 1) * N + n) * O + o]!;
-          const r2_i1_n_o1 = r2[((i + 1) * N + n) * O + o + 1]!;
-          const r3_i1_n_o1 = r3[((i + 1) * N + n) * O + o + 1]!;
-          const r2_i1_n_o2 = r2[((i + 1) * N + n) * O + o + 2]!;
-          const r3_i1_n_o2 = r3[((i + 1) * N + n) * O + o + 2]!;
-          const r2_i1_n_o3 = r2[((i + 1) * N + n) * O + o + 3]!;
-          const r3_i1_n_o3 = r3[((i + 1) * N + n) * O + o + 3]!;
-          ddout[(n * O + o) * I + i] = gg_db_o + r2_i_n_o + r3_i_n_o;
-          ddout[(n * O + o + 1) * I + i] = gg_db_o1 + r2_i_n_o1 + r3_i_n_o1;
-          ddout[(n * O + o + 2) * I + i] = gg_db_o2 + r2_i_n_o2 + r3_i_n_o2;
-          ddout[(n * O + o + 3) * I + i] = gg_db_o3 + r2_i_n_o3 + r3_i_n_o3;
-          ddout[(n * O + o) * I + i + 1] = gg_db_o + r2_i1_n_o + r3_i1_n_o;
-          ddout[(n * O + o + 1) * I + i + 1] = gg_db_o1 + r2_i1_n_o1 + r3_i1_n_o1;
-          ddout[(n * O + o + 2) * I + i + 1] = gg_db_o2 + r2_i1_n_o2 + r3_i1_n_o2;
-          ddout[(n * O + o + 3) * I + i + 1] = gg_db_o3 + r2_i1_n_o3 + r3_i1_n_o3;
-        }
+  // computed the staged way (no derived form is less work): dx, dw, ddout
 
-        for (; o < O; o++) {
-          const gg_db_o = gg_db[o]!;
-          const r2_i_n_o = r2[(i * N + n) * O + o]!;
-          const r3_i_n_o = r3[(i * N + n) * O + o]!;
-          const r2_i1_n_o = r2[((i + 1) * N + n) * O + o]!;
-          const r3_i1_n_o = r3[((i + 1) * N + n) * O + o]!;
-          ddout[(n * O + o) * I + i] = gg_db_o + r2_i_n_o + r3_i_n_o;
-          ddout[(n * O + o) * I + i + 1] = gg_db_o + r2_i1_n_o + r3_i1_n_o;
-        }
-      }
-
-      for (; i < I; i++) {
-        let o = 0;
-        for (; o + 4 <= O; o += 4) {
-          const gg_db_o = gg_db[o]!;
-          const r2_i_n_o = r2[(i * N + n) * O + o]!;
-          const r3_i_n_o = r3[(i * N + n) * O + o]!;
-          const gg_db_o1 = gg_db[o + 1]!;
-          const r2_i_n_o1 = r2[(i * N + n) * O + o + 1]!;
-          const r3_i_n_o1 = r3[(i * N + n) * O + o + 1]!;
-          const gg_db_o2 = gg_db[o + 2]!;
-          const r2_i_n_o2 = r2[(i * N + n) * O + o + 2]!;
-          const r3_i_n_o2 = r3[(i * N + n) * O + o + 2]!;
-          const gg_db_o3 = gg_db[o + 3]!;
-          const r2_i_n_o3 = r2[(i * N + n) * O + o + 3]!;
-          const r3_i_n_o3 = r3[(i * N + n) * O + o + 3]!;
-          ddout[(n * O + o) * I + i] = gg_db_o + r2_i_n_o + r3_i_n_o;
-          ddout[(n * O + o + 1) * I + i] = gg_db_o1 + r2_i_n_o1 + r3_i_n_o1;
-          ddout[(n * O + o + 2) * I + i] = gg_db_o2 + r2_i_n_o2 + r3_i_n_o2;
-          ddout[(n * O + o + 3) * I + i] = gg_db_o3 + r2_i_n_o3 + r3_i_n_o3;
-        }
-
-        for (; o < O; o++) {
-          const gg_db_o = gg_db[o]!;
-          const r2_i_n_o = r2[(i * N + n) * O + o]!;
-          const r3_i_n_o = r3[(i * N + n) * O + o]!;
-          ddout[(n * O + o) * I + i] = gg_db_o + r2_i_n_o + r3_i_n_o;
-        }
+  // step 4 reversed: db[o] = sum(dout[n,o,i], i, n)
+  // ddout1[n,o,i] = ddb[o]
+  //   local derivative ∂/∂dout[n,o,i] = 1
+  const ddout1 = new Float64Array(N * O * I);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        ddout1[(n * O + o) * I + i] = gg_db[o]!;
       }
     }
   }
-
-  // computed the staged way (no derived form is less work): dx
 
   // step 3 reversed: dw[o,c,k] = sum(dout[n,o,i]*x[n,c,i + k - 1], i, n)
   // dx[n,c,l] = sum(ddw[o,c,k]*sum(dout[n,o,i]*delta(l, i + k - 1), i), k, o)
@@ -851,6 +573,83 @@ export function doubleBackwardFused(
               (at >= 0 ? (at < L ? gg_dw[(o * C + c) * K + k]! * dout[(n * O + o) * I + i]! : 0) : 0);
           }
         }
+      }
+    }
+  }
+
+  // ddout2[n,o,i] = sum(ddw[o,c,k]*x[n,c,k + i - 1], c, k)
+  //   local derivative ∂/∂dout[n,o,i] = x[n,c,i + k - 1]
+  const ddout2 = new Float64Array(N * O * I);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        let acc = 0;
+        for (let c = 0; c < C; c++) {
+          for (let k = 0; k < K; k++) {
+            const at = k + i - 1;
+            const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
+            acc += gg_dw[(o * C + c) * K + k]! * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
+          }
+        }
+
+        ddout2[(n * O + o) * I + i] = acc;
+      }
+    }
+  }
+
+  // step 2 reversed: dx[n,c,l] = sum(dout[n,o,i]*sum(w[o,c,k]*delta(l, i + k - 1), k), i, o)
+  // dw[o,c,k] = sum(ddx[n,c,l]*sum(dout[n,o,i]*delta(l, i + k - 1), i), l, n)
+  //   local derivative ∂/∂w[o,c,k] = sum(dout[n,o,i]*delta(l, i + k - 1), i)
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let k = 0; k < K; k++) {
+        let acc = 0;
+        for (let l = 0; l < L; l++) {
+          for (let n = 0; n < N; n++) {
+            let acc1 = 0;
+            for (let i = 0; i < I; i++) {
+              acc1 += dout[(n * O + o) * I + i]! * (l === i + k + -1 ? 1 : 0);
+            }
+
+            acc += gg_dx[(n * C + c) * L + l]! * acc1;
+          }
+        }
+
+        dw[(o * C + c) * K + k] = acc;
+      }
+    }
+  }
+
+  // ddout3[n,o,i] = sum(ddx[n,c,l]*sum(w[o,c,k]*delta(l, k + i - 1), k), c, l)
+  //   local derivative ∂/∂dout[n,o,i] = sum(w[o,c,k]*delta(l, i + k - 1), k)
+  const ddout3 = new Float64Array(N * O * I);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        let acc = 0;
+        for (let c = 0; c < C; c++) {
+          for (let l = 0; l < L; l++) {
+            let acc1 = 0;
+            for (let k = 0; k < K; k++) {
+              acc1 += w[(o * C + c) * K + k]! * (l === k + i + -1 ? 1 : 0);
+            }
+
+            acc += gg_dx[(n * C + c) * L + l]! * acc1;
+          }
+        }
+
+        ddout3[(n * O + o) * I + i] = acc;
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // ddout[n,o,i] = ddout1[n,o,i] + ddout2[n,o,i] + ddout3[n,o,i]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        ddout[(n * O + o) * I + i] =
+          ddout1[(n * O + o) * I + i]! + ddout2[(n * O + o) * I + i]! + ddout3[(n * O + o) * I + i]!;
       }
     }
   }

@@ -252,7 +252,8 @@ export function backwardNaive(
  * 2 passes; each reduction is computed once and shared.
  *
  * Computed the staged way, as the naive kernel does: dx (9.24e+19 against 2.88e+17). The derived form of each is more
- * work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).
+ * work than the staged statements it reads (operations, transcendentals and temporaries, every size 256)
+ * or, for dx, stores a temporary of higher rank than any tensor of the spec.
  */
 export function backwardFused(
   dout: Float64Array,
@@ -606,11 +607,11 @@ export function doubleBackwardNaive(
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
  *   dx[n,c,h,v]: staged, as in the naive kernel
- *   dw[o,c,p,q] = sum(ddx[n,c,h,v]*sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j), h, n, v)
+ *   dw[o,c,p,q]: staged, as in the naive kernel
  *   db[o] = 0
- *   ddout[n,o,i,j] = ddb[o] + sum(ddw[o,c,p,q]*x[n,c,p + 2*i - 1,q + 2*j - 1], c, p, q) + sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q), c, h, v)
+ *   ddout[n,o,i,j]: staged, as in the naive kernel
  *
- * 7 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<Conv2dGradients>>,
@@ -639,227 +640,6 @@ export function doubleBackwardFused(
       [gg_dx, gg_dw, gg_db, dout, cache.values.x, cache.values.w, cache.values.b, cache.values.y],
       ["gg.dx", "gg.dw", "gg.db", "dout", "cache.values.x", "cache.values.w", "cache.values.b", "cache.values.y"],
     );
-  if (own(into, "dw") !== undefined) dw.fill(0);
-  const r = new Float64Array(H * N * O * K * K * W); // sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j)
-  const r1 = new Float64Array(I * J * N * O); // sum(ddw[o,c,p,q]*x[n,c,p + 2*i - 1,q + 2*j - 1], c, p, q)
-  const r2 = new Float64Array(C * H * I * J * O * W); // sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q)
-  const r3 = new Float64Array(I * J * N * O); // sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q), c, h, v)
-
-  // one pass over memory for sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j)
-  {
-    for (let h = 0; h < H; h++) {
-      for (let n = 0; n < N; n++) {
-        for (let v = 0; v < W; v++) {
-          for (let o = 0; o < O; o++) {
-            for (let p = 0; p < K; p++) {
-              for (let q = 0; q < K; q++) {
-                let i = 0;
-                for (; i + 4 <= I; i += 4) {
-                  let r_h_n_o_p_q_v = r[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  for (let j = 0; j < J; j++) {
-                    const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                    const dout_n_o_i1_j = dout[((n * O + o) * I + i + 1) * J + j]!;
-                    const dout_n_o_i2_j = dout[((n * O + o) * I + i + 2) * J + j]!;
-                    const dout_n_o_i3_j = dout[((n * O + o) * I + i + 3) * J + j]!;
-                    r_h_n_o_p_q_v +=
-                      dout_n_o_i_j * (h === 2 * i + p + -1 ? 1 : 0) * (v === 2 * j + q + -1 ? 1 : 0) +
-                      dout_n_o_i1_j * (h === 2 * (i + 1) + p + -1 ? 1 : 0) * (v === 2 * j + q + -1 ? 1 : 0) +
-                      dout_n_o_i2_j * (h === 2 * (i + 2) + p + -1 ? 1 : 0) * (v === 2 * j + q + -1 ? 1 : 0) +
-                      dout_n_o_i3_j * (h === 2 * (i + 3) + p + -1 ? 1 : 0) * (v === 2 * j + q + -1 ? 1 : 0);
-                  }
-
-                  r[((((h * N + n) * O + o) * K + p) * K + q) * W + v] = r_h_n_o_p_q_v;
-                }
-
-                for (; i < I; i++) {
-                  let r_h_n_o_p_q_v = r[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  for (let j = 0; j < J; j++) {
-                    const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                    r_h_n_o_p_q_v += dout_n_o_i_j * (h === 2 * i + p + -1 ? 1 : 0) * (v === 2 * j + q + -1 ? 1 : 0);
-                  }
-
-                  r[((((h * N + n) * O + o) * K + p) * K + q) * W + v] = r_h_n_o_p_q_v;
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddx[n,c,h,v]*sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j), h, n, v)
-  // dw is a reduction itself, derived by inlining alone (no rewrite)
-  {
-    for (let o = 0; o < O; o++) {
-      for (let c = 0; c < C; c++) {
-        for (let p = 0; p < K; p++) {
-          for (let q = 0; q < K; q++) {
-            for (let h = 0; h < H; h++) {
-              let n = 0;
-              for (; n + 4 <= N; n += 4) {
-                let dw_o_c_p_q = dw[((o * C + c) * K + p) * K + q]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r_h_n_o_p_q_v = r[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  const gg_dx_n1_c_h_v = gg_dx[(((n + 1) * C + c) * H + h) * W + v]!;
-                  const r_h_n1_o_p_q_v = r[((((h * N + n + 1) * O + o) * K + p) * K + q) * W + v]!;
-                  const gg_dx_n2_c_h_v = gg_dx[(((n + 2) * C + c) * H + h) * W + v]!;
-                  const r_h_n2_o_p_q_v = r[((((h * N + n + 2) * O + o) * K + p) * K + q) * W + v]!;
-                  const gg_dx_n3_c_h_v = gg_dx[(((n + 3) * C + c) * H + h) * W + v]!;
-                  const r_h_n3_o_p_q_v = r[((((h * N + n + 3) * O + o) * K + p) * K + q) * W + v]!;
-                  dw_o_c_p_q +=
-                    gg_dx_n_c_h_v * r_h_n_o_p_q_v +
-                    gg_dx_n1_c_h_v * r_h_n1_o_p_q_v +
-                    gg_dx_n2_c_h_v * r_h_n2_o_p_q_v +
-                    gg_dx_n3_c_h_v * r_h_n3_o_p_q_v;
-                }
-
-                dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;
-              }
-
-              for (; n < N; n++) {
-                let dw_o_c_p_q = dw[((o * C + c) * K + p) * K + q]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r_h_n_o_p_q_v = r[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  dw_o_c_p_q += gg_dx_n_c_h_v * r_h_n_o_p_q_v;
-                }
-
-                dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddw[o,c,p,q]*x[n,c,p + 2*i - 1,q + 2*j - 1], c, p, q)
-  {
-    for (let i = 0; i < I; i++) {
-      for (let j = 0; j < J; j++) {
-        for (let n = 0; n < N; n++) {
-          for (let o = 0; o < O; o++) {
-            for (let c = 0; c < C; c++) {
-              for (let p = 0; p < K; p++) {
-                const at = p + 2 * i - 1;
-                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
-                let r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-                for (let q = 0; q < K; q++) {
-                  const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                  const at1 = q + 2 * j - 1;
-                  const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
-                  r1_i_j_n_o +=
-                    gg_dw_o_c_p_q *
-                    (at >= 0
-                      ? at < H
-                        ? at1 >= 0
-                          ? at1 < W
-                            ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
-                            : 0
-                          : 0
-                        : 0
-                      : 0);
-                }
-
-                r1[((i * J + j) * N + n) * O + o] = r1_i_j_n_o;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let h = 0; h < H; h++) {
-        for (let v = 0; v < W; v++) {
-          for (let i = 0; i < I; i++) {
-            for (let j = 0; j < J; j++) {
-              for (let o = 0; o < O; o++) {
-                let p = 0;
-                for (; p + 4 <= K; p += 4) {
-                  let r2_c_h_i_j_o_v = r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  for (let q = 0; q < K; q++) {
-                    const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                    const w_o_c_p1_q = w[((o * C + c) * K + p + 1) * K + q]!;
-                    const w_o_c_p2_q = w[((o * C + c) * K + p + 2) * K + q]!;
-                    const w_o_c_p3_q = w[((o * C + c) * K + p + 3) * K + q]!;
-                    r2_c_h_i_j_o_v +=
-                      w_o_c_p_q * (v === q + 2 * j + -1 ? 1 : 0) * (h === p + 2 * i + -1 ? 1 : 0) +
-                      w_o_c_p1_q * (v === q + 2 * j + -1 ? 1 : 0) * (h === p + 1 + 2 * i + -1 ? 1 : 0) +
-                      w_o_c_p2_q * (v === q + 2 * j + -1 ? 1 : 0) * (h === p + 2 + 2 * i + -1 ? 1 : 0) +
-                      w_o_c_p3_q * (v === q + 2 * j + -1 ? 1 : 0) * (h === p + 3 + 2 * i + -1 ? 1 : 0);
-                  }
-
-                  r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r2_c_h_i_j_o_v;
-                }
-
-                for (; p < K; p++) {
-                  let r2_c_h_i_j_o_v = r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  for (let q = 0; q < K; q++) {
-                    const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                    r2_c_h_i_j_o_v += w_o_c_p_q * (v === q + 2 * j + -1 ? 1 : 0) * (h === p + 2 * i + -1 ? 1 : 0);
-                  }
-
-                  r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r2_c_h_i_j_o_v;
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q), c, h, v)
-  {
-    for (let i = 0; i < I; i++) {
-      for (let j = 0; j < J; j++) {
-        for (let n = 0; n < N; n++) {
-          for (let o = 0; o < O; o++) {
-            for (let c = 0; c < C; c++) {
-              let h = 0;
-              for (; h + 4 <= H; h += 4) {
-                let r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r2_c_h_i_j_o_v = r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h1_v = gg_dx[((n * C + c) * H + h + 1) * W + v]!;
-                  const r2_c_h1_i_j_o_v = r2[((((c * H + h + 1) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h2_v = gg_dx[((n * C + c) * H + h + 2) * W + v]!;
-                  const r2_c_h2_i_j_o_v = r2[((((c * H + h + 2) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h3_v = gg_dx[((n * C + c) * H + h + 3) * W + v]!;
-                  const r2_c_h3_i_j_o_v = r2[((((c * H + h + 3) * I + i) * J + j) * O + o) * W + v]!;
-                  r3_i_j_n_o +=
-                    gg_dx_n_c_h_v * r2_c_h_i_j_o_v +
-                    gg_dx_n_c_h1_v * r2_c_h1_i_j_o_v +
-                    gg_dx_n_c_h2_v * r2_c_h2_i_j_o_v +
-                    gg_dx_n_c_h3_v * r2_c_h3_i_j_o_v;
-                }
-
-                r3[((i * J + j) * N + n) * O + o] = r3_i_j_n_o;
-              }
-
-              for (; h < H; h++) {
-                let r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r2_c_h_i_j_o_v = r2[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  r3_i_j_n_o += gg_dx_n_c_h_v * r2_c_h_i_j_o_v;
-                }
-
-                r3[((i * J + j) * N + n) * O + o] = r3_i_j_n_o;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
 
   // db[o] = 0
   // derived from the naive backward by inlining alone (no rewrite)
@@ -877,89 +657,21 @@ export function doubleBackwardFused(
     }
   }
 
-  // ddout[n,o,i,j] = ddb[o] + sum(ddw[o,c,p,q]*x[n,c,p + 2*i - 1,q + 2*j - 1], c, p, q) + sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q), c, h, v)
-  // derived from the naive backward by inlining alone (no rewrite)
-  {
-    for (let n = 0; n < N; n++) {
+  // computed the staged way (no derived form is less work): dx, dw, ddout
+
+  // step 4 reversed: db[o] = sum(dout[n,o,i,j], i, j, n)
+  // ddout1[n,o,i,j] = ddb[o]
+  //   local derivative ∂/∂dout[n,o,i,j] = 1
+  const ddout1 = new Float64Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
       for (let i = 0; i < I; i++) {
-        let j = 0;
-        for (; j + 2 <= J; j += 2) {
-          let o = 0;
-          for (; o + 4 <= O; o += 4) {
-            const gg_db_o = gg_db[o]!;
-            const r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-            const r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-            const gg_db_o1 = gg_db[o + 1]!;
-            const r1_i_j_n_o1 = r1[((i * J + j) * N + n) * O + o + 1]!;
-            const r3_i_j_n_o1 = r3[((i * J + j) * N + n) * O + o + 1]!;
-            const gg_db_o2 = gg_db[o + 2]!;
-            const r1_i_j_n_o2 = r1[((i * J + j) * N + n) * O + o + 2]!;
-            const r3_i_j_n_o2 = r3[((i * J + j) * N + n) * O + o + 2]!;
-            const gg_db_o3 = gg_db[o + 3]!;
-            const r1_i_j_n_o3 = r1[((i * J + j) * N + n) * O + o + 3]!;
-            const r3_i_j_n_o3 = r3[((i * J + j) * N + n) * O + o + 3]!;
-            const r1_i_j1_n_o = r1[((i * J + j + 1) * N + n) * O + o]!;
-            const r3_i_j1_n_o = r3[((i * J + j + 1) * N + n) * O + o]!;
-            const r1_i_j1_n_o1 = r1[((i * J + j + 1) * N + n) * O + o + 1]!;
-            const r3_i_j1_n_o1 = r3[((i * J + j + 1) * N + n) * O + o + 1]!;
-            const r1_i_j1_n_o2 = r1[((i * J + j + 1) * N + n) * O + o + 2]!;
-            const r3_i_j1_n_o2 = r3[((i * J + j + 1) * N + n) * O + o + 2]!;
-            const r1_i_j1_n_o3 = r1[((i * J + j + 1) * N + n) * O + o + 3]!;
-            const r3_i_j1_n_o3 = r3[((i * J + j + 1) * N + n) * O + o + 3]!;
-            ddout[((n * O + o) * I + i) * J + j] = gg_db_o + r1_i_j_n_o + r3_i_j_n_o;
-            ddout[((n * O + o + 1) * I + i) * J + j] = gg_db_o1 + r1_i_j_n_o1 + r3_i_j_n_o1;
-            ddout[((n * O + o + 2) * I + i) * J + j] = gg_db_o2 + r1_i_j_n_o2 + r3_i_j_n_o2;
-            ddout[((n * O + o + 3) * I + i) * J + j] = gg_db_o3 + r1_i_j_n_o3 + r3_i_j_n_o3;
-            ddout[((n * O + o) * I + i) * J + j + 1] = gg_db_o + r1_i_j1_n_o + r3_i_j1_n_o;
-            ddout[((n * O + o + 1) * I + i) * J + j + 1] = gg_db_o1 + r1_i_j1_n_o1 + r3_i_j1_n_o1;
-            ddout[((n * O + o + 2) * I + i) * J + j + 1] = gg_db_o2 + r1_i_j1_n_o2 + r3_i_j1_n_o2;
-            ddout[((n * O + o + 3) * I + i) * J + j + 1] = gg_db_o3 + r1_i_j1_n_o3 + r3_i_j1_n_o3;
-          }
-
-          for (; o < O; o++) {
-            const gg_db_o = gg_db[o]!;
-            const r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-            const r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-            const r1_i_j1_n_o = r1[((i * J + j + 1) * N + n) * O + o]!;
-            const r3_i_j1_n_o = r3[((i * J + j + 1) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] = gg_db_o + r1_i_j_n_o + r3_i_j_n_o;
-            ddout[((n * O + o) * I + i) * J + j + 1] = gg_db_o + r1_i_j1_n_o + r3_i_j1_n_o;
-          }
-        }
-
-        for (; j < J; j++) {
-          let o = 0;
-          for (; o + 4 <= O; o += 4) {
-            const gg_db_o = gg_db[o]!;
-            const r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-            const r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-            const gg_db_o1 = gg_db[o + 1]!;
-            const r1_i_j_n_o1 = r1[((i * J + j) * N + n) * O + o + 1]!;
-            const r3_i_j_n_o1 = r3[((i * J + j) * N + n) * O + o + 1]!;
-            const gg_db_o2 = gg_db[o + 2]!;
-            const r1_i_j_n_o2 = r1[((i * J + j) * N + n) * O + o + 2]!;
-            const r3_i_j_n_o2 = r3[((i * J + j) * N + n) * O + o + 2]!;
-            const gg_db_o3 = gg_db[o + 3]!;
-            const r1_i_j_n_o3 = r1[((i * J + j) * N + n) * O + o + 3]!;
-            const r3_i_j_n_o3 = r3[((i * J + j) * N + n) * O + o + 3]!;
-            ddout[((n * O + o) * I + i) * J + j] = gg_db_o + r1_i_j_n_o + r3_i_j_n_o;
-            ddout[((n * O + o + 1) * I + i) * J + j] = gg_db_o1 + r1_i_j_n_o1 + r3_i_j_n_o1;
-            ddout[((n * O + o + 2) * I + i) * J + j] = gg_db_o2 + r1_i_j_n_o2 + r3_i_j_n_o2;
-            ddout[((n * O + o + 3) * I + i) * J + j] = gg_db_o3 + r1_i_j_n_o3 + r3_i_j_n_o3;
-          }
-
-          for (; o < O; o++) {
-            const gg_db_o = gg_db[o]!;
-            const r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-            const r3_i_j_n_o = r3[((i * J + j) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] = gg_db_o + r1_i_j_n_o + r3_i_j_n_o;
-          }
+        for (let j = 0; j < J; j++) {
+          ddout1[((n * O + o) * I + i) * J + j] = gg_db[o]!;
         }
       }
     }
   }
-
-  // computed the staged way (no derived form is less work): dx
 
   // step 3 reversed: dw[o,c,p,q] = sum(dout[n,o,i,j]*x[n,c,2*i + p - 1,2*j + q - 1], i, j, n)
   // dx[n,c,h,v] = sum(ddw[o,c,p,q]*sum(dout[n,o,i,j]*delta(v, 2*j + q - 1)*delta(h, 2*i + p - 1), i, j), p, q, o)
@@ -990,6 +702,121 @@ export function doubleBackwardFused(
               }
             }
           }
+        }
+      }
+    }
+  }
+
+  // ddout2[n,o,i,j] = sum(ddw[o,c,p,q]*x[n,c,p + 2*i - 1,q + 2*j - 1], c, p, q)
+  //   local derivative ∂/∂dout[n,o,i,j] = x[n,c,2*i + p - 1,2*j + q - 1]
+  const ddout2 = new Float64Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let c = 0; c < C; c++) {
+            for (let p = 0; p < K; p++) {
+              for (let q = 0; q < K; q++) {
+                const at = p + 2 * i - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+                const at1 = q + 2 * j - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+                acc +=
+                  gg_dw[((o * C + c) * K + p) * K + q]! *
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+            }
+          }
+
+          ddout2[((n * O + o) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // step 2 reversed: dx[n,c,h,v] = sum(dout[n,o,i,j]*sum(w[o,c,p,q]*delta(v, 2*j + q - 1)*delta(h, 2*i + p - 1), p, q), i, j, o)
+  // dw[o,c,p,q] = sum(ddx[n,c,h,v]*sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j), h, n, v)
+  //   local derivative ∂/∂w[o,c,p,q] = sum(dout[n,o,i,j]*delta(h, 2*i + p - 1)*delta(v, 2*j + q - 1), i, j)
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          let acc = 0;
+          for (let h = 0; h < H; h++) {
+            for (let n = 0; n < N; n++) {
+              for (let v = 0; v < W; v++) {
+                let acc1 = 0;
+                for (let i = 0; i < I; i++) {
+                  for (let j = 0; j < J; j++) {
+                    acc1 +=
+                      dout[((n * O + o) * I + i) * J + j]! *
+                      (h === 2 * i + p + -1 ? 1 : 0) *
+                      (v === 2 * j + q + -1 ? 1 : 0);
+                  }
+                }
+
+                acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+              }
+            }
+          }
+
+          dw[((o * C + c) * K + p) * K + q] = acc;
+        }
+      }
+    }
+  }
+
+  // ddout3[n,o,i,j] = sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + 2*j - 1)*delta(h, p + 2*i - 1), p, q), c, h, v)
+  //   local derivative ∂/∂dout[n,o,i,j] = sum(w[o,c,p,q]*delta(v, 2*j + q - 1)*delta(h, 2*i + p - 1), p, q)
+  const ddout3 = new Float64Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let c = 0; c < C; c++) {
+            for (let h = 0; h < H; h++) {
+              for (let v = 0; v < W; v++) {
+                let acc1 = 0;
+                for (let p = 0; p < K; p++) {
+                  for (let q = 0; q < K; q++) {
+                    acc1 +=
+                      w[((o * C + c) * K + p) * K + q]! *
+                      (v === q + 2 * j + -1 ? 1 : 0) *
+                      (h === p + 2 * i + -1 ? 1 : 0);
+                  }
+                }
+
+                acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+              }
+            }
+          }
+
+          ddout3[((n * O + o) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // ddout[n,o,i,j] = ddout1[n,o,i,j] + ddout2[n,o,i,j] + ddout3[n,o,i,j]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout[((n * O + o) * I + i) * J + j] =
+            ddout1[((n * O + o) * I + i) * J + j]! +
+            ddout2[((n * O + o) * I + i) * J + j]! +
+            ddout3[((n * O + o) * I + i) * J + j]!;
         }
       }
     }

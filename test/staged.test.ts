@@ -33,7 +33,23 @@ describe("the staged computation where no derived form is less work", () => {
     const part = c.staged?.part;
     const staged = part ? workTotal(stagedWork(c.program, part, at), at) : 0;
     expect(workTotal(fused, at) + staged).toBeLessThanOrEqual(1.02 * workTotal(stagedWork(c.program, c.backward, at), at));
-    choice.work.forEach((w, k) => expect(choice.staged[k]).toBe(w.derived > w.staged));
+    choice.work.forEach((w, k) => expect(choice.staged[k]).toBe(w.derived > w.staged || w.oversized === true));
+  });
+
+  it("a derived form that stores a temporary of higher rank than every tensor is not taken, though less work at every size 256 (max pooling's window)", async () => {
+    const c = await compileLibrary("maxpool2d");
+    const choice = chooseStaged(c.program, c.backward, c.fused.gradients);
+    const k = c.program.inputs.findIndex((t) => t.name === "x");
+    expect(choice.work[k]!.derived).toBeLessThan(choice.work[k]!.staged);
+    expect(choice.work[k]!.oversized).toBe(true);
+    expect(choice.staged[k]).toBe(true);
+    // the temporary: more indices than x[n,c,h,w] and y[n,c,i,j]
+    const alone = c.fused.gradients.map((g, j) => (j === k ? g : ZERO));
+    const temps = scheduledWork(c.program, schedule(alone, c.program.inputs, c.program.sizeOf), 256).temporaries;
+    expect(Math.max(...temps.map((t) => t.shape.length))).toBeGreaterThan(4);
+    // a spec whose derived forms store nothing larger than its tensors has no oversized gradient
+    const ln = await compileLibrary("layernorm");
+    expect(chooseStaged(ln.program, ln.backward, ln.fused.gradients).work.some((w) => w.oversized)).toBe(false);
   });
 
   it("lowers a staged gradient as the naive kernel's statements: layernorm's dx staged gives the naive dx, the others stay derived", async () => {

@@ -287,10 +287,12 @@ function doubleStatements(inp: EmitInput, d: DoubleBackward, T: string, A: strin
 function stagedNote(p: Program, staged: StagedChoice | undefined): string[] {
   if (!staged?.part) return [];
   const which = p.inputs.flatMap((t, k) => (staged.staged[k] ? [`d${t.name} (${staged.work[k]!.derived.toExponential(2)} against ${staged.work[k]!.staged.toExponential(2)})`] : []));
+  const oversized = p.inputs.flatMap((t, k) => (staged.staged[k] && staged.work[k]!.oversized ? [`d${t.name}`] : []));
   return [
     "",
     `Computed the staged way, as the naive kernel does: ${which.join(", ")}. The derived form of each is more`,
-    "work than the staged statements it reads (operations, transcendentals and temporaries, every size 256).",
+    `work than the staged statements it reads (operations, transcendentals and temporaries, every size 256)${oversized.length ? "" : "."}`,
+    ...(oversized.length ? [`or, for ${oversized.join(", ")}, stores a temporary of higher rank than any tensor of the spec.`] : []),
   ];
 }
 
@@ -301,7 +303,12 @@ function scatterNote(p: Program, sched: Schedule): string[] {
     `${el.outputs.map((o) => `d${p.inputs[o.input]!.name}`).join(", ")}: not the form above but one pass over the elements of d${el.adjoint}, which is never stored:`,
     `  d${el.adjoint}[${el.elements.join(",")}] = ${show(p, el.element)}`,
     `computed once per element and added into each gradient for every tap, as the naive statements read it; chosen`,
-    `because the kernel is less work with it (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)}, every size 256).`,
+    ...(el.work.ratio
+      ? [
+          `by the kernel's work over sizes 32 to 1024 for each size apart: from ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without it,`,
+          `which saves more than it can cost (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)} with every size 256).`,
+        ]
+      : [`because the kernel is less work with it (${el.work.scattered.toPrecision(6)} against ${el.work.otherwise.toPrecision(6)}, every size 256).`]),
   ]);
 }
 

@@ -186,7 +186,7 @@ function scatterSection(c: Explained): string[] {
     out.push(block(`${element(el.adjoint, el.elements, true)} = ${latex(el.element, p.letters)}`));
     out.push("");
     out.push(
-      `This pass was chosen by the work of the whole kernel (operations plus temporaries written and read back, every size 256): ${el.work.scattered.toPrecision(6)} with it, ${el.work.otherwise.toPrecision(6)} with the form above or the staged statements, whichever was less. A gather recomputes the adjoint's closed form for every tap; the staged statements store it, and every adjoint before it, over the whole activation.`,
+      `This pass was chosen by the work of the whole kernel (operations plus temporaries written and read back, every size 256): ${el.work.scattered.toPrecision(6)} with it, ${el.work.otherwise.toPrecision(6)} with the form above or the staged statements, whichever was less${el.work.ratio ? `; over sizes 32 to 1024 for each size apart, from ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without it, kept because the most it can cost more is less than the most it saves` : ""}. A gather recomputes the adjoint's closed form for every tap; the staged statements store it, and every adjoint before it, over the whole activation.`,
     );
     out.push("");
   }

@@ -18,6 +18,8 @@ export interface CostOptions {
   readonly known?: (x: Expr) => boolean;
   /** Iterations per bound index of a reduction (1: a reduction's body counted once). */
   readonly at?: number;
+  /** Iterations of a bound index by its name, where sizes differ (schedule/work.ts's size points); `at` otherwise. */
+  readonly atOf?: (index: string) => number;
 }
 
 /** A library call costs about as much as eight arithmetic operations: the weight a schedule compares. */
@@ -95,7 +97,8 @@ export function cost(e: Expr, opts: CostOptions = {}): Cost {
       case "max": {
         // a delta over a bound index is a read, not a loop
         const { reads, body } = x.kind === "sum" ? directReads(x.body, x.indices) : { reads: [], body: x.body };
-        const n = Math.pow(at, x.indices.length - reads.length);
+        const looped = x.indices.filter((i) => !reads.some((d) => d.index === i));
+        const n = opts.atOf ? looped.reduce((a, i) => a * opts.atOf!(i), 1) : Math.pow(at, x.indices.length - reads.length);
         ops += w * n; // the accumulation
         // a reduction in the body that does not move with this one's loops is computed once, before them (lower.ts)
         const invariant = new Set(topReductions(body).filter((r) => !r.free.some((i) => x.indices.includes(i))));

@@ -475,6 +475,8 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
       const v = namer.fresh(r.output !== undefined ? `${target.outputs[r.output]}64` : "r");
       const heir = [...sched.reuse].find(([, d]) => d === r.node)?.[0];
       out.push({ kind: "alloc", array: v, type: "f64", dims: dims(r.indices), note: `${show(r.node)}${heir && isStored(heir) ? `, then ${show(heir.body)}` : ""}` });
+      // a max is accumulated with max= from -Infinity, as lowerExpr's local one is
+      if (r.node.kind === "max") out.push({ kind: "fill", array: v, value: -Infinity });
       storage.set(r.node, { name: v, indices: r.indices });
       if (r.output !== undefined) stores.push({ scratch: v, output: target.outputs[r.output]! });
     }
@@ -563,7 +565,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
         for (const [x, v] of scalars) known.set(x, v);
         const { pre, value } = lowerExpr(sc ? sc.body : r.node.body, { ...scoped, indices: m, known });
         const s = storage.get(r.node)!;
-        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : "+="));
+        body.push(...pre, store({ kind: "cell", array: s.name, at: s.indices.map((i) => at(storeAt.get(i)!)) }, check(value), isStored(r.node) ? "=" : r.node.kind === "max" ? "max=" : "+="));
       });
       out.push({ kind: "block", body: optimize(nest(loops, body), scoped) });
       for (const r of pass.reductions) done.add(r.node);
@@ -596,7 +598,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
     const outs = el.outputs.map((o) => `d${p.inputs[o.input]!.name}`);
     body.push({ kind: "comment", text: `one pass over the elements of d${el.adjoint}, never stored: each computed once as a local, then added into ${outs.join(", ")}` });
     body.push({ kind: "comment", text: `d${el.adjoint}[${el.elements.join(",")}] = ${show(el.element)}` });
-    body.push({ kind: "comment", text: `chosen by the kernel's work (every size 256): ${el.work.scattered.toPrecision(6)} with this pass, ${el.work.otherwise.toPrecision(6)} without` });
+    body.push({ kind: "comment", text: `chosen by the kernel's work (every size 256): ${el.work.scattered.toPrecision(6)} with this pass, ${el.work.otherwise.toPrecision(6)} without${el.work.ratio ? `; over sizes 32 to 1024, ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without` : ""}` });
     const dest = new Map<number, string>();
     for (const o of el.outputs) {
       const name = target.outputs[o.input]!;

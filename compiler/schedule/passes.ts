@@ -12,15 +12,22 @@
  * - The remaining gradients are elementwise passes, one per index set: gradients over the same
  *   indices are written together.
  */
-import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Delta, type Expr, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
+import { children, collect, contains, isReduction, isStored, mul, renameFree, rewrite, stored, withBody, type Delta, type Expr, type Max, type Ref, type SizeOf, type Stored, type Sum } from "../ir/expr.js";
 import { invariantFactors } from "../ir/cost.js";
 import { isAffineRead } from "../ir/affine.js";
 import { isDifferentiable, type TensorDecl } from "../ir/program.js";
 import { nameTable } from "../ir/table.js";
 
+/**
+ * What a reduce pass computes into an array: a sum (accumulated with `+=` from 0), a max (with
+ * `max=` from -Infinity: a tie test's `max(x[n,c'] - m[n], c')` in a gradient, once per row), or a
+ * product stored once.
+ */
+export type Scheduled = Sum | Max | Stored;
+
 export interface Reduction {
   /** A reduction, or a product stored once (`stored(...)`, no bound index). */
-  readonly node: Sum | Stored;
+  readonly node: Scheduled;
   /** Free indices of the reduction: the shape of its result. */
   readonly indices: readonly string[];
   /** The gradient (input position) this reduction is exactly, if any. */
@@ -89,8 +96,11 @@ export interface ElementPass {
   /** The inner loops, outermost first: a size each, and a letter to name the counter after. */
   readonly taps: readonly { readonly size: string; readonly letter: string }[];
   readonly outputs: readonly ElementOutput[];
-  /** The work (`work.ts`, every size 256) of the kernel with this pass, and of the one it replaced. */
-  readonly work: { readonly scattered: number; readonly otherwise: number };
+  /**
+   * The work (`work.ts`, every size 256) of the kernel with this pass, and of the one it replaced;
+   * `ratio`, what decided: the least and the most of the first against the second over sizes (scatter.ts).
+   */
+  readonly work: { readonly scattered: number; readonly otherwise: number; readonly ratio?: { readonly least: number; readonly most: number } };
 }
 
 /** One gradient a one-scatter pass writes, as the naive statement `target = sum(read * ..., ...)` has it. */
@@ -113,7 +123,7 @@ function alphaNormal(node: Expr, sizeOf: SizeOf): { key: Expr; order: string[] }
   const order: string[] = [];
   const walk = (x: Expr): void => {
     if (x.kind === "ref") for (const i of x.indices) if (node.free.includes(i) && !order.includes(i)) order.push(i);
-    children(x).forEach(walk);
+    operands(x).forEach(walk);
   };
   walk(node);
   const mapping = nameTable(order.map((i, k) => [i, `${sizeOf(i)}:#${k}`]));
@@ -164,16 +174,17 @@ export function materialize(gradients: readonly Expr[], inputs: readonly TensorD
  */
 export function schedule(fusedGradients: readonly Expr[], inputs: readonly TensorDecl[], sizeOf: SizeOf, skip: readonly boolean[] = []): Schedule {
   const gradients = materialize(fusedGradients, inputs, sizeOf);
-  // sums and stored products, innermost first (max is only ever read under stop(...) in a forward step)
+  // sums, maxes and stored products, innermost first, a where's comparison operands included (the
+  // gradient of a max inside a step tests each element against the max: computed once per row)
   // an affine read (`x[n,c,i + k - 1]`) is a value read where it stands, not a reduction (ir/affine.ts)
-  const all = collect(gradients, (x): x is Sum | Stored => (x.kind === "sum" && !isAffineRead(x)) || x.kind === "stored", { order: "post" });
+  const all = scheduledNodes(gradients);
   const aliases = new Map<Expr, { of: Expr; mapping: Record<string, string> }>();
   const reps = new Map<Expr, { node: Expr; order: string[] }>();
-  const nodes: (Sum | Stored)[] = [];
+  const nodes: Scheduled[] = [];
   for (const node of all) {
     const { key, order } = alphaNormal(node, sizeOf);
     const rep = reps.get(key);
-    const isOutput = gradients.some((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
+    const isOutput = node.kind !== "max" && gradients.some((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
     if (rep && !isOutput) {
       aliases.set(node, { of: rep.node, mapping: nameTable(rep.order.map((i, k) => [i, order[k]!])) });
       continue;
@@ -182,7 +193,8 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     nodes.push(node);
   }
   const reductions: Reduction[] = nodes.map((node) => {
-    const k = gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
+    // a gradient that is a max is copied from its temporary by an elementwise pass (its output array is not filled with -Infinity)
+    const k = node.kind === "max" ? -1 : gradients.findIndex((g, j) => g === node && sameIndices(node.free, inputs[j]!.indices));
     return { node, indices: k >= 0 ? inputs[k]!.indices : layoutOf(node), output: k >= 0 ? k : undefined };
   });
   const layout = new Map(reductions.map((r) => [r.node as Expr, r.indices]));
@@ -364,7 +376,7 @@ function readsIn(e: Expr, on: (i: string) => string, aliases: Schedule["aliases"
       const rep = a ? a.of : x;
       const idx = (layout.get(rep) ?? rep.free).map((i) => on(a ? (a.mapping[i] ?? i) : i));
       out.set(`#${rep.id}[${idx.join(",")}]`, idx);
-    } else children(x).forEach((c) => go(c, false));
+    } else operands(x).forEach((c) => go(c, false));
   };
   go(e, true);
   return out;
@@ -423,12 +435,36 @@ function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[]
 }
 
 function dependsOn(a: Expr, b: Expr): boolean {
-  return a !== b && contains(a.kind === "sum" || a.kind === "stored" ? a.body : a, (x) => x === b);
+  return a !== b && scheduledNodes([a.kind === "sum" || a.kind === "max" || a.kind === "stored" ? a.body : a], (x) => x === b).length > 0;
 }
 
-/** The indices a scheduled node binds: a sum's, none for a stored product. */
-export function boundOf(node: Sum | Stored): readonly string[] {
-  return node.kind === "sum" ? node.indices : [];
+/** The indices a scheduled node binds: a sum's or a max's, none for a stored product. */
+export function boundOf(node: Scheduled): readonly string[] {
+  return node.kind === "stored" ? [] : node.indices;
+}
+
+/** What the schedule walks under a node: its children, and a where's comparison operands, which can hold a reduction. */
+function operands(x: Expr): readonly Expr[] {
+  return x.kind === "where" ? [x.left, x.right, ...children(x)] : children(x);
+}
+
+/**
+ * The distinct nodes the schedule computes into arrays (or, with `pred`, the nodes for which it
+ * holds), innermost first, a where's comparison operands included: sums that are not affine reads,
+ * maxes and stored products.
+ */
+function scheduledNodes(roots: readonly Expr[], pred?: (x: Expr) => boolean): Scheduled[] {
+  const out: Expr[] = [];
+  const seen = new Set<Expr>();
+  const test = pred ?? ((x: Expr) => (x.kind === "sum" && !isAffineRead(x)) || x.kind === "max" || x.kind === "stored");
+  const go = (x: Expr): void => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    operands(x).forEach(go);
+    if (test(x)) out.push(x);
+  };
+  roots.forEach(go);
+  return out as Scheduled[];
 }
 
 /**

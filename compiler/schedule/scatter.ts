@@ -10,7 +10,11 @@
  *
  * The rule knows no layer: it reads the shape of the naive statements only. It is kept only where
  * the kernel it gives is less work than the one without it (`work.ts`, the staged choice's measure;
- * issue 13: a choice that raises the cost is not kept).
+ * issue 13: a choice that raises the cost is not kept), weighed over sizes (`sizePoints`, by the
+ * worst case, `lessWorkOverSizes`), not at one point: with every size 256, a gather form that moves the adjoint's arithmetic from the
+ * adjoint's elements (an embedding's [B,S,D]) onto the gradient's ([V,D], through a scattered
+ * temporary of that size) looks cheaper because [V,D] has fewer indices, whatever V is; at the
+ * sizes of a layer (B=8, S=64, V=1024) the one-scatter kernel ran twice as fast.
  */
 import { canonicalSize, collect, contains, renameFree, rewrite, ZERO, type Delta, type Expr, type Ref } from "../ir/expr.js";
 import type { Backward, Statement } from "../ir/backward.js";
@@ -19,7 +23,8 @@ import { nameTable } from "../ir/table.js";
 import { schedule, type ElementOutput, type ElementPass, type Schedule } from "./passes.js";
 import { stagedPart, type StagedChoice } from "./staged.js";
 import { scatterOf } from "./lower.js";
-import { scheduledWork, stagedWork, workTotal } from "./work.js";
+import { scheduledWork, stagedWork, workTotal, type SizePoint } from "./work.js";
+import { extentsPositive, withDerived } from "../ir/sizes.js";
 
 /** The size every symbol is given when the kernels are weighed (as staged.ts and `backpass stats`). */
 const AT = 256;
@@ -112,9 +117,49 @@ function bindTaps(p: Program, adjoint: Statement, readers: readonly Reader[]): {
   return { taps, binds };
 }
 
-/** The kernel's work with a schedule and the staged statements it runs. */
-function kernelWork(p: Program, sched: Schedule, part: Backward | undefined): number {
-  return workTotal(scheduledWork(p, sched, AT), AT) + (part ? workTotal(stagedWork(p, part, AT), AT) : 0);
+/** The kernel's work with a schedule and the staged statements it runs (every size `AT`, or the sizes of `point`). */
+function kernelWork(p: Program, sched: Schedule, part: Backward | undefined, point?: SizePoint): number {
+  return workTotal(scheduledWork(p, sched, AT, point), AT, point) + (part ? workTotal(stagedWork(p, part, AT, point), AT, point) : 0);
+}
+
+/** The two sizes each size symbol takes in the points a choice is weighed at: a small and a large one. */
+const SIZE_RANGE = [32, 1024] as const;
+
+/**
+ * The size points a choice is weighed at: every size symbol small or large, independently (up to
+ * 2^8 points; a spec with more symbols takes the first 8 that way, the rest at `AT`), with the
+ * computed extents from them; points where an extent is not positive are left out.
+ */
+export function sizePoints(p: Program): SizePoint[] {
+  const symbols = p.sizes.slice(0, 8);
+  const out: SizePoint[] = [];
+  for (let m = 0; m < 1 << symbols.length; m++) {
+    const base: Record<string, number> = Object.create(null) as Record<string, number>;
+    for (const s of p.sizes) base[s] = AT;
+    symbols.forEach((s, k) => (base[s] = SIZE_RANGE[(m >> k) & 1]!));
+    const full = withDerived(p, base);
+    if (extentsPositive(p, full)) out.push((size) => full[size] ?? AT);
+  }
+  return out;
+}
+
+/**
+ * How much work kernel `a` is against kernel `b` over the size points: the least and the most of
+ * the ratio (every size `AT` where there are no points).
+ */
+function workRatios(p: Program, points: readonly SizePoint[], a: { sched: Schedule; part: Backward | undefined }, b: { sched: Schedule; part: Backward | undefined }): { least: number; most: number } {
+  const ratios = (points.length ? points : [undefined]).map((pt) => kernelWork(p, a.sched, a.part, pt) / kernelWork(p, b.sched, b.part, pt));
+  return { least: Math.min(...ratios), most: Math.max(...ratios) };
+}
+
+/**
+ * The choice by its worst case: kernel `a` is taken over `b` when the most it can cost more (its
+ * largest ratio) is less than the most it can save (the inverse of its smallest). An embedding's
+ * one scatter is at most 1.3 times the work of the gather form (where the batch's tokens outnumber
+ * the vocabulary), and as little as a third of it, less the larger the vocabulary.
+ */
+export function lessWorkOverSizes(r: { least: number; most: number }): boolean {
+  return r.most < 1 / r.least;
 }
 
 /**
@@ -125,15 +170,17 @@ export function withElementScatters(p: Program, bw: Backward, gradients: readonl
   let best = { choice, sched, work: kernelWork(p, sched, choice.part) };
   const accepted: { adjoint: Statement; readers: Reader[]; element: Expr }[] = [];
   let changed = false;
+  const points = sizePoints(p);
   for (const g of candidates(p, bw)) {
     const element = closedForm(g.adjoint.target.name);
     // a closed form that is a reduction itself would be scheduled as a gradient's output
     if (!element || element.kind === "sum" || element.kind === "max" || !element.free.every((i) => g.adjoint.target.indices.includes(i))) continue;
     const tried = build(p, bw, gradients, choice, [...accepted, { ...g, element }]);
     const work = kernelWork(p, tried.sched, tried.choice.part);
-    if (work >= best.work) continue;
+    const ratio = workRatios(p, points, { sched: tried.sched, part: tried.choice.part }, { sched: best.sched, part: best.choice.part });
+    if (!lessWorkOverSizes(ratio)) continue;
     accepted.push({ ...g, element });
-    const elements = tried.sched.elements!.map((el) => ({ ...el, work: { scattered: work, otherwise: best.work } }));
+    const elements = tried.sched.elements!.map((el) => ({ ...el, work: { scattered: work, otherwise: best.work, ratio } }));
     best = { choice: tried.choice, sched: { ...tried.sched, elements }, work };
     changed = true;
   }

@@ -11,6 +11,13 @@
  * work that the staged form does once per element inside a loop over more indices (a gather's
  * gradient the scheduler cannot scatter runs over every row of the table), or recompute per term
  * what a staged adjoint computed once.
+ *
+ * A derived form whose schedule stores a temporary of higher rank than every tensor of the program
+ * is never taken: the staged backward's arrays all have a tensor's shape, and such a temporary
+ * (max pooling's window sum of deltas over [n,c,h,w,i,j]) is a product of sizes that no tensor
+ * holds together. Weighed with every size 256 it can look cheaper than a staged statement that
+ * loops over a window, but a window is a few elements and the temporary is then far larger than
+ * the work it saves (maxpool2d: 200 times slower).
  */
 import { ZERO, type Expr } from "../ir/expr.js";
 import { statementsRead, type Backward } from "../ir/backward.js";
@@ -24,22 +31,25 @@ export interface StagedChoice {
   /** The staged statements the fused kernel runs for them (undefined when none is staged). */
   readonly part: Backward | undefined;
   /** Per input: the work of its derived form and of its staged part, at `at` (0 for an input without a gradient). */
-  readonly work: readonly { readonly derived: number; readonly staged: number }[];
+  readonly work: readonly { readonly derived: number; readonly staged: number; readonly oversized?: boolean }[];
 }
 
 /** The size every symbol is given when the two forms are weighed (as `backpass stats` does). */
 const AT = 256;
 
 export function chooseStaged(p: Program, bw: Backward, gradients: readonly Expr[]): StagedChoice {
+  const rank = Math.max(0, ...[...p.inputs, ...p.steps].map((t) => t.indices.length));
   const work = p.inputs.map((t, k) => {
     if (!isDifferentiable(t)) return { derived: 0, staged: 0 };
     const alone = gradients.map((g, j) => (j === k ? g : ZERO));
     const others = gradients.map((_, j) => j !== k);
-    const derived = workTotal(scheduledWork(p, schedule(alone, p.inputs, p.sizeOf, others), AT), AT);
+    const scheduled = scheduledWork(p, schedule(alone, p.inputs, p.sizeOf, others), AT);
+    const oversized = scheduled.temporaries.some((tmp) => tmp.shape.length > rank);
+    const derived = workTotal(scheduled, AT);
     const staged = workTotal(stagedWork(p, stagedPart(bw, [t.name]), AT), AT);
-    return { derived, staged };
+    return oversized ? { derived, staged, oversized } : { derived, staged };
   });
-  const staged = work.map((w) => w.derived > w.staged);
+  const staged = work.map((w) => w.derived > w.staged || w.oversized === true);
   const names = p.inputs.filter((_, k) => staged[k]).map((t) => t.name);
   return { staged, part: names.length ? stagedPart(bw, names) : undefined, work };
 }

@@ -42,9 +42,20 @@ export interface Work {
   readonly temporaries: { name: string; shape: string[]; in?: string }[];
 }
 
+/**
+ * A size for each size symbol, where the work is weighed with sizes that differ (scatter.ts weighs
+ * its choice over several); without one, every size is `at`.
+ */
+export type SizePoint = (size: string) => number;
+
 /** Arithmetic of an expression per evaluation (the one counter, cost.ts): reductions count their body once per iteration. */
-function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number): { ops: number; transcendentals: number } {
-  return cost(e, { known, at });
+function arithmetic(e: Expr, known: (x: Expr) => boolean, at: number, atOf?: (index: string) => number): { ops: number; transcendentals: number } {
+  return cost(e, atOf ? { known, at, atOf } : { known, at });
+}
+
+/** Iterations of an index at a size point (undefined without one). */
+function indexAt(p: Program, point: SizePoint | undefined): ((index: string) => number) | undefined {
+  return point && ((i) => point(canonicalSize(i) ?? p.sizeOf(i)));
 }
 
 export function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
@@ -54,7 +65,8 @@ export function sizesOf(indices: readonly string[], sizeOf: SizeOf): string[] {
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The staged backward's passes: one loop nest per statement, one array per statement. */
-export function stagedWork(p: Program, bw: Backward, at: number): Work {
+export function stagedWork(p: Program, bw: Backward, at: number, point?: SizePoint): Work {
+  const atOf = indexAt(p, point);
   const show = (e: Expr) => print(e, p.letters);
   const passes: PassStats[] = [];
   const reductions: ReductionStats[] = [];
@@ -70,7 +82,7 @@ export function stagedWork(p: Program, bw: Backward, at: number): Work {
       // a scatter-add runs over the sum's indices and the target's others (lower.ts: scatterOf)
       const scatter = scatterOf(s.expr, s.target.indices, p.sizeOf);
       if (scatter) {
-        const a = arithmetic(scatter.body, () => false, at);
+        const a = arithmetic(scatter.body, () => false, at, atOf);
         const loops = [...sizesOf(scatter.over, p.sizeOf), ...sizesOf(s.target.indices.filter((i) => !(scatter.deltas ?? [scatter.delta]).some((d) => d.index === i)), p.sizeOf)];
         // an affine scatter also tests its index and reads back the cell it adds to (AFFINE_SCATTER)
         passes.push({ loops, ops: a.ops + 1 + (scatter.delta.form.kind === "affine" ? AFFINE_SCATTER : 0), transcendentals: a.transcendentals, computes: [name] });
@@ -79,12 +91,12 @@ export function stagedWork(p: Program, bw: Backward, at: number): Work {
       // reductions that move with fewer indices than the statement's are computed once per their own (ownTemporaries)
       const own = ownTemporaries(s.expr, s.target.indices);
       const hoisted = new Set(own.map((r) => r.node));
-      const a = arithmetic(s.expr, (x) => hoisted.has(x), at);
+      const a = arithmetic(s.expr, (x) => hoisted.has(x), at, atOf);
       let ops = a.ops;
       let tr = a.transcendentals;
       for (const r of own) {
-        const b = arithmetic(r.node, () => false, at);
-        const share = Math.pow(at, r.node.free.length - s.target.indices.length);
+        const b = arithmetic(r.node, () => false, at, atOf);
+        const share = atOf ? r.node.free.reduce((x, i) => x * atOf(i), 1) / s.target.indices.reduce((x, i) => x * atOf(i), 1) : Math.pow(at, r.node.free.length - s.target.indices.length);
         ops += b.ops * share;
         tr += b.transcendentals * share;
         if (!r.prefix) temporaries.push({ name: show(r.node), shape: sizesOf(r.node.free, p.sizeOf) });
@@ -98,7 +110,8 @@ export function stagedWork(p: Program, bw: Backward, at: number): Work {
 }
 
 /** The fused kernel's passes: the schedule's. */
-export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
+export function scheduledWork(p: Program, sched: Schedule, at: number, point?: SizePoint): Work {
+  const atOf = indexAt(p, point);
   const show = (e: Expr) => print(e, p.letters);
   const passes: PassStats[] = [];
   const reductions: ReductionStats[] = [];
@@ -121,7 +134,7 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
       let ops = 0;
       let tr = 0;
       for (const r of pass.reductions) {
-        const a = arithmetic(r.node.body, (x) => scheduled.has(x), at);
+        const a = arithmetic(r.node.body, (x) => scheduled.has(x), at, atOf);
         ops += a.ops + (isStored(r.node) ? 0 : 1); // the accumulation
         tr += a.transcendentals;
       }
@@ -134,7 +147,7 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
       // a part the outputs compute more than once is computed once (common.ts, as lower.ts does)
       const known = new Set(scheduled);
       const once = (e: Expr) => {
-        const a = arithmetic(e, (x) => known.has(x), at);
+        const a = arithmetic(e, (x) => known.has(x), at, atOf);
         ops += a.ops;
         tr += a.transcendentals;
       };
@@ -155,12 +168,12 @@ export function scheduledWork(p: Program, sched: Schedule, at: number): Work {
   }
   // one-scatter passes (scatter.ts): the closed form once per element, then each gradient's term per tap
   for (const el of sched.elements ?? []) {
-    const a = arithmetic(el.element, (x) => scheduled.has(x), at);
+    const a = arithmetic(el.element, (x) => scheduled.has(x), at, atOf);
     passes.push({ loops: sizesOf(el.elements, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${el.adjoint} (a local, never stored)`] });
     let ops = 0;
     let tr = 0;
     for (const o of el.outputs) {
-      const b = arithmetic(o.body, (x) => x === o.read, at);
+      const b = arithmetic(o.body, (x) => x === o.read, at, atOf);
       ops += b.ops + 1 + (o.deltas.some((d) => d.form.kind === "affine") ? AFFINE_SCATTER : 0);
       tr += b.transcendentals;
     }
@@ -184,9 +197,9 @@ export const AFFINE_SCATTER = 2;
  */
 export const MEMORY_WEIGHT = 8;
 
-/** One number to compare kernels by, every size symbol set to `at`: arithmetic (a transcendental weighs as `TRANSCENDENTAL_WEIGHT`) plus each element of a temporary written and read back. */
-export function workTotal(w: Work, at: number): number {
-  const size = (shape: readonly string[]) => Math.pow(at, shape.length);
+/** One number to compare kernels by, every size symbol set to `at` (or to its size at `point`): arithmetic (a transcendental weighs as `TRANSCENDENTAL_WEIGHT`) plus each element of a temporary written and read back. */
+export function workTotal(w: Work, at: number, point?: SizePoint): number {
+  const size = (shape: readonly string[]) => (point ? shape.reduce((a, s) => a * point(s), 1) : Math.pow(at, shape.length));
   let total = 0;
   for (const ps of w.passes) total += size(ps.loops) * (ps.ops + (TRANSCENDENTAL_WEIGHT - 1) * ps.transcendentals);
   for (const t of w.temporaries) if (t.in === undefined) total += 2 * MEMORY_WEIGHT * size(t.shape);

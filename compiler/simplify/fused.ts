@@ -21,14 +21,16 @@
  *                   coefficient is stored once by the scheduler (`partners.ts`);
  * 13b. gather       an affine read's scatter-add gradient solved into a read (`gather.ts`);
  * 14. cheapest      each gradient's cheapest form among those the phases produced, by the cost of
- *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier.
+ *                   the kernel (`kernelCost`): no phase is kept that made the kernel costlier;
+ * 15. tanh          `sech(u)^2 ⇒ 1 - tanh(u)^2` in the chosen forms where the kernel computes
+ *                   `tanh(u)` anyway, so the scheduler computes one call for both (`tanh.ts`).
  *
  * Distributing in `expand` is guided by cost; where that leaves a product undistributed, the table
  * is run a second time with the plain normal form and the cheaper end result is kept (see below).
  *
  * Nothing here knows any layer: every identity comes from the spec's own definitions.
  */
-import { contains } from "../ir/expr.js";
+import { contains, type Expr } from "../ir/expr.js";
 import type { Backward, Fused } from "../ir/backward.js";
 import type { Program } from "../ir/program.js";
 import { LimitExceeded, MAX_RULE_PASSES } from "../limits.js";
@@ -37,7 +39,7 @@ import { definitionsOf, foldDefinitionRules, foldInverseRules, foldOrder, foldRu
 import { FACTOR_RULE } from "./factor.js";
 import { inlineGradients } from "./inline.js";
 import { MERGE_RULE } from "./merge.js";
-import { outputs } from "./outputs.js";
+import { numericCheck, outputs } from "./outputs.js";
 import { SPLIT_BY_PARTNER_RULE } from "./partners.js";
 import type { Rule, RuleContext } from "./pattern.js";
 import { runPhases, type PhaseEntry } from "./phases.js";
@@ -47,6 +49,7 @@ import type { SimplifyLimit } from "./runner.js";
 import { share } from "./share.js";
 import { gather } from "./gather.js";
 import { vanish } from "./vanish.js";
+import { tanhShare } from "./tanh.js";
 
 export { throughOwnValue } from "./outputs.js";
 
@@ -58,6 +61,9 @@ export function deriveFused(p: Program, bw: Backward): Fused {
   const folds = foldOrder(defs);
   const reductionDefs = p.steps.flatMap((st) => reductionDefinition(st) ?? []);
   const limit = MAX_RULE_PASSES;
+  // the numeric check of the phase `outputs` (its random data made once, when first needed)
+  let check: ((a: Expr, b: Expr, k: number) => boolean) | undefined;
+  const sameNumbers = () => (a: Expr, b: Expr, k: number) => (check ??= numericCheck(p, bw))(a, b, k);
   const table = (expand: readonly Rule[]): readonly PhaseEntry[] => [
     { kind: "rules", name: "atoms", rules: [...literal, ...unfoldRules(defs), ...foldInverseRules(p)], limit },
     { kind: "rules", name: "expand", rules: expand, limit },
@@ -86,7 +92,12 @@ export function deriveFused(p: Program, bw: Backward): Fused {
       return forms.reduce((a, b) => (kernelCost([b]).total < kernelCost([a]).total ? b : a), g);
     });
     const rewrites = cheapest.flatMap((g, k) => (g === last[k] ? [] : [{ rule: "keep-cheapest", before: last[k]!, after: g, gradients: [k] }]));
-    return { gradients: cheapest, phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }] };
+    // after the choice, which compares each gradient alone: the call it saves is shared between them
+    const tanh = tanhShare(cheapest, ctx, (k, f) => f(), limit, sameNumbers());
+    return {
+      gradients: tanh.gradients,
+      phases: [...all, { name: "cheapest", rewrites, gradients: cheapest }, { name: "tanh", rewrites: tanh.rewrites, gradients: tanh.gradients }],
+    };
   };
   // Cost guidance for distributing: first only where it enables a reduction rule or costs nothing;
   // a product distributed everywhere (the monomial normal form) can still end cheaper once common

@@ -61,7 +61,7 @@ export function outputs(start: readonly Expr[], defs: readonly Definition[], fol
  * small random forward data (positive, then mixed signs). Elements where the first is not finite
  * are skipped.
  */
-function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) => boolean {
+export function numericCheck(p: Program, bw: Backward): (a: Expr, b: Expr, k: number) => boolean {
   const rand = prng(4242);
   const samples = [0, 1].map((trial) => {
     const sizes = randomSizes(p, rand, 2, 3);

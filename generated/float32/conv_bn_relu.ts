@@ -595,7 +595,8 @@ export function backwardNaive(
  * dx, dw: not the form above but one pass over the elements of dz, which is never stored:
  *   dz[n,o,i,j] = gamma[o]*rstd[o]*(I*J*N*dy[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) - sum(dy[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - zhat[n,o,i,j]*sum(dy[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n'))/I/J/N
  * computed once per element and added into each gradient for every tap, as the naive statements read it; chosen
- * because the kernel is less work with it (5.04403e+17 against 5.04404e+17, every size 256).
+ * by the kernel's work over sizes 32 to 1024 for each size apart: from 0.999 to 1.00 times the work without it,
+ * which saves more than it can cost (5.04403e+17 against 5.04404e+17 with every size 256).
  */
 export function backwardFused(
   dout: Float32Array,
@@ -716,7 +717,7 @@ export function backwardFused(
 
   // one pass over the elements of dz, never stored: each computed once as a local, then added into dx, dw
   // dz[n,o,i,j] = gamma[o]*rstd[o]*(I*J*N*dy[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) - sum(dy[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - zhat[n,o,i,j]*sum(dy[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n'))/I/J/N
-  // chosen by the kernel's work (every size 256): 5.04403e+17 with this pass, 5.04404e+17 without
+  // chosen by the kernel's work (every size 256): 5.04403e+17 with this pass, 5.04404e+17 without; over sizes 32 to 1024, 0.999 to 1.00 times the work without
   const dx64 = new Float64Array(N * C * H * W); // dx
   const dw64 = new Float64Array(O * C * K * K); // dw
   {
@@ -1663,13 +1664,13 @@ export function doubleBackwardNaive(
 /**
  * The fused double backward derived by backpass (it reads the cache, dout and gg only):
  *
- *   dx[n,c,h,v] = (sum(I*J*N*ddw[o,c,p,q]*gamma[o]*rstd[o]*(I*J*N*sum(dout[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1)*where(out[n,o,i,j] > 0, 1, 0), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n')), p, q, o) + sum(rstd[o]*delta(i, -p + h + 1)*delta(j, -q + v + 1)*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h',v']*sum(w[o,c',p',p'']*delta(h', i + p' - 1)*delta(v', j + p'' - 1), p', p''), c', h', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')), i, j, p, q, o))/I^2/J^2/N^2
- *   dw[o,c,p,q] = rstd[o]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', i, j, p', p'', n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(v, j + p'' - 1)*delta(h, i + p' - 1), p', p''), c', h, i, j, n, v) + I^2*J^2*N^2*ddgamma[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(v, j + p'' - 1)*delta(h, i + p' - 1), p', p''), c', h, i, j, n, v) + I^2*J^2*N^2*gamma[o]*sum(ddx[n,c,h,v]*sum(dout[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1)*where(out[n,o,i,j] > 0, 1, 0), i, j), h, n, v) + gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) + 3*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', i, j, p', p'', n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v) + gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) + 3*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*ddgamma[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddx[n,c,h,v]*sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o], h, n, v) - I*J*N*gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*ddgamma[o]*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n))/I^2/J^2/N^2
- *   dgamma[o] = rstd[o]*(I*J*N*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n) + I*J*N*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n) - sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n) - sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n) - sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q), c, h, i, j, n, v) - sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, i, j, p, q, n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n))/I/J/N
+ *   dx[n,c,h,v]: staged, as in the naive kernel
+ *   dw[o,c,p,q]: staged, as in the naive kernel
+ *   dgamma[o]: staged, as in the naive kernel
  *   dbeta[o] = 0
- *   ddout[n,o,i,j] = where(out[n,o,i,j] > 0, 1, 0)*(I*J*N*ddgamma[o]*zhat[n,o,i,j] + I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), c, h, v) + I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c,p,q]*x[n,c,p + i - 1,q + j - 1], c, p, q) + I*J*N*ddbeta[o] - gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c,p,q]*x[n',c,i' + p - 1,j' + q - 1], c, p, q), i', j', n') - gamma[o]*rstd[o]*sum(ddx[n',c,h,v]*sum(w[o,c,p,q]*delta(v, j' + q - 1)*delta(h, i' + p - 1), p, q), c, h, i', j', n', v) - gamma[o]*rstd[o]*sum(ddw[o,c,p,q]*x[n',c,i' + p - 1,j' + q - 1], c, i', j', p, q, n') - gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddx[n',c,h,v]*sum(w[o,c,p,q]*delta(h, i' + p - 1)*delta(v, j' + q - 1), p, q), c, h, v), i', j', n'))/I/J/N
+ *   ddout[n,o,i,j]: staged, as in the naive kernel
  *
- * 17 passes; each reduction is computed once and shared.
+ * 1 pass; each reduction is computed once and shared.
  */
 export function doubleBackwardFused(
   gg: Partial<Readonly<ConvBnReluGradients>>,
@@ -1684,6 +1685,10 @@ export function doubleBackwardFused(
   const x = cache.values.x;
   const w = cache.values.w;
   const gamma = cache.values.gamma;
+  const z = cache.values.z;
+  const mu = cache.values.mu;
+  const zmu = cache.values.zmu;
+  const var_ = cache.values.var;
   const rstd = cache.values.rstd;
   const zhat = cache.values.zhat;
   const out = cache.values.out;
@@ -1740,1597 +1745,793 @@ export function doubleBackwardFused(
         "cache.values.y",
       ],
     );
-  const r = new Float64Array(O); // sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, i, j, p, q, n)
-  const r1 = new Float64Array(O); // sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)
-  const r2 = new Float64Array(O); // sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)
-  const r3 = new Float64Array(C * H * I * J * O * W); // sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q)
-  const r4 = new Float64Array(I * N * O * J); // sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v)
-  const r5 = new Float64Array(O); // sum(zhat[n,o,i,j]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n)
-  const r6 = new Float64Array(I * J * N * O); // sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q)
-  const r7 = new Float64Array(O); // sum(zhat[n,o,i,j]*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n)
-  const r8 = new Float64Array(C * H * I * J * O * W); // sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q)
-  const r9 = new Float64Array(O); // sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q), c, h, i, j, n, v)
-  const r10 = new Float64Array(I * J * O * N); // sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q)
-  const r11 = new Float64Array(O); // sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n)
-  const r12 = new Float64Array(O); // sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n)
-  const r13 = new Float64Array(C * H * I * J * O * W); // sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q)
-  const r14 = new Float64Array(I * J * O * N); // sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v)
-  const r15 = new Float64Array(I * J * K * K * O * C * N); // stored(rstd[o]*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(v, j' + p'' - 1)*delta(h, i' + p' - 1), p', p''), c', h, i', j', n', v)*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(v, j' + p'' - 1)*delta(h, i' + p' - 1), p', p''), c', h, i', j', n', v)*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')))
-  const r16 = new Float64Array(C * H * N * W); // sum(delta(i, -p + h + 1)*delta(j, -q + v + 1)*stored(rstd[o]*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h',v']*sum(w[o,c',p',p'']*delta(h', i + p' - 1)*delta(v', j + p'' - 1), p', p''), c', h', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n'))), i, j, p, q, o)
-  const r17 = new Float64Array(K * K * O * H * N * W); // sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j), then I*J*N*gamma[o]*rstd[o]*(I*J*N*sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n'))
-  const r18 = new Float64Array(N * O * I * J); // stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0))
-  const r19 = new Float64Array(K * K * O * H * N * W); // sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j)
-  const r20 = new Float64Array(C * H * N * W); // sum(ddw[o,c,p,q]*stored(I*J*N*gamma[o]*rstd[o]*(I*J*N*sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n'))), p, q, o)
-  const r21 = new Float64Array(C * O * K * K); // sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)
-  const r22 = new Float64Array(C * K * K); // sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)
-  const r23 = new Float64Array(C * O * K * K); // sum(sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*x[n,c,i + p - 1,j + q - 1], i, j, n)
-  const r24 = new Float64Array(H * K * K * W); // sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
-  const r25 = new Float64Array(C * K * K); // sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)
-  const r26 = new Float64Array(C * O * K * K); // sum(sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*x[n,c,i + p - 1,j + q - 1], i, j, n)
-  const r27 = new Float64Array(C * O * K * K); // sum(x[n,c,i + p - 1,j + q - 1]*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j, n)
-  const r28 = new Float64Array(H * N * W * K * K * O); // sum(delta(h, i + p - 1)*delta(v, j + q - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j)
-  const r29 = new Float64Array(C * O * K * K); // sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j), h, n, v)
-  const r30 = new Float64Array(H * N * O * K * K * W); // sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
-  const r31 = new Float64Array(H * N * W * O * K * K); // stored(sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o])
-  const r32 = new Float64Array(C * O * K * K); // sum(ddx[n,c,h,v]*stored(sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o]), h, n, v)
-  const r33 = new Float64Array(C * H * I * J * O * W); // sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q)
-  const r34 = new Float64Array(I * N * O * J); // sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), c, h, v)
-  const r35 = new Float64Array(I * J * N * O); // sum(ddw[o,c,p,q]*x[n,c,p + i - 1,q + j - 1], c, p, q)
-
-  // one pass over memory for sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, i, j, p, q, n), sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n), sum(ddw[o,c,p,q]*x[n,c,p + i - 1,q + j - 1], c, p, q)
-  {
-    for (let o = 0; o < O; o++) {
-      for (let c = 0; c < C; c++) {
-        for (let i = 0; i < I; i++) {
-          for (let j = 0; j < J; j++) {
-            for (let p = 0; p < K; p++) {
-              const at1 = i + p - 1;
-              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
-              const at3 = i + p - 1;
-              const at3_safe = at3 >= 0 ? (at3 < H ? at3 : 0) : 0;
-              const at5 = i + p - 1;
-              const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
-              const at6 = i + p - 1;
-              const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
-              const at9 = p + i - 1;
-              const at9_safe = at9 >= 0 ? (at9 < H ? at9 : 0) : 0;
-              for (let q = 0; q < K; q++) {
-                const at = j + q - 1;
-                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
-                const at2 = j + q - 1;
-                const at2_safe = at2 >= 0 ? (at2 < W ? at2 : 0) : 0;
-                const at4 = j + q - 1;
-                const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
-                const at7 = j + q - 1;
-                const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
-                const at8 = q + j - 1;
-                const at8_safe = at8 >= 0 ? (at8 < W ? at8 : 0) : 0;
-                let r_o = r[o]!;
-                let r21_c_o_p_q = r21[((c * O + o) * K + p) * K + q]!;
-                const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                for (let n = 0; n < N; n++) {
-                  const x_n_c_at1_safe_at_safe = x[((n * C + c) * H + at1_safe) * W + at_safe]!;
-                  const x_n_c_at3_safe_at2_safe = x[((n * C + c) * H + at3_safe) * W + at2_safe]!;
-                  const x_n_c_at5_safe_at4_safe = x[((n * C + c) * H + at5_safe) * W + at4_safe]!;
-                  const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                  const x_n_c_at6_safe_at7_safe = x[((n * C + c) * H + at6_safe) * W + at7_safe]!;
-                  const x_n_c_at9_safe_at8_safe = x[((n * C + c) * H + at9_safe) * W + at8_safe]!;
-                  r_o +=
-                    gg_dw_o_c_p_q *
-                    (at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x_n_c_at1_safe_at_safe : 0) : 0) : 0) : 0);
-                  r6[((i * J + j) * N + n) * O + o] =
-                    r6[((i * J + j) * N + n) * O + o]! +
-                    gg_dw_o_c_p_q *
-                      (at2 >= 0 ? (at2 < W ? (at3 >= 0 ? (at3 < H ? x_n_c_at3_safe_at2_safe : 0) : 0) : 0) : 0);
-                  r10[((i * J + j) * O + o) * N + n] =
-                    r10[((i * J + j) * O + o) * N + n]! +
-                    gg_dw_o_c_p_q *
-                      (at4 >= 0 ? (at4 < W ? (at5 >= 0 ? (at5 < H ? x_n_c_at5_safe_at4_safe : 0) : 0) : 0) : 0);
-                  r21_c_o_p_q +=
-                    zhat_n_o_i_j *
-                    (at6 >= 0 ? (at6 < H ? (at7 >= 0 ? (at7 < W ? x_n_c_at6_safe_at7_safe : 0) : 0) : 0) : 0);
-                  r35[((i * J + j) * N + n) * O + o] =
-                    r35[((i * J + j) * N + n) * O + o]! +
-                    gg_dw_o_c_p_q *
-                      (at8 >= 0 ? (at8 < W ? (at9 >= 0 ? (at9 < H ? x_n_c_at9_safe_at8_safe : 0) : 0) : 0) : 0);
-                }
-
-                r[o] = r_o;
-                r21[((c * O + o) * K + p) * K + q] = r21_c_o_p_q;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n), sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n), sum(zhat[n,o,i,j]*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n), sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n), dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) (stored once, not recomputed by later passes)
-  {
+  // the first backward's statements this kernel reads, computed as backwardNaive computes them
+  const dout_ = new Float32Array(N * O * I * J);
+  const dzhat = new Float32Array(N * O * I * J);
+  const dzmu_1 = new Float32Array(N * O * I * J);
+  const drstd = new Float32Array(O);
+  const dvar = new Float32Array(O);
+  const dzmu_2 = new Float32Array(N * O * I * J);
+  const dzmu = new Float32Array(N * O * I * J);
+  const dz_1 = new Float32Array(N * O * I * J);
+  const dmu = new Float32Array(O);
+  const dz_2 = new Float32Array(N * O * I * J);
+  const dz = new Float32Array(N * O * I * J);
+  // step 9: dout_[n,o,i,j] = dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)
+  for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
       for (let i = 0; i < I; i++) {
-        let n = 0;
-        for (; n + 4 <= N; n += 4) {
-          let r1_o = r1[o]!;
-          let r2_o = r2[o]!;
-          let r7_o = r7[o]!;
-          let r11_o = r11[o]!;
-          for (let j = 0; j < J; j++) {
-            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const dout_n1_o_i_j = dout[(((n + 1) * O + o) * I + i) * J + j]!;
-            const zhat_n1_o_i_j = zhat[(((n + 1) * O + o) * I + i) * J + j]!;
-            const out_n1_o_i_j = out[(((n + 1) * O + o) * I + i) * J + j]!;
-            const dout_n2_o_i_j = dout[(((n + 2) * O + o) * I + i) * J + j]!;
-            const zhat_n2_o_i_j = zhat[(((n + 2) * O + o) * I + i) * J + j]!;
-            const out_n2_o_i_j = out[(((n + 2) * O + o) * I + i) * J + j]!;
-            const dout_n3_o_i_j = dout[(((n + 3) * O + o) * I + i) * J + j]!;
-            const zhat_n3_o_i_j = zhat[(((n + 3) * O + o) * I + i) * J + j]!;
-            const out_n3_o_i_j = out[(((n + 3) * O + o) * I + i) * J + j]!;
-            const r6_i_j_n_o = r6[((i * J + j) * N + n) * O + o]!;
-            const r6_i_j_n1_o = r6[((i * J + j) * N + n + 1) * O + o]!;
-            const r6_i_j_n2_o = r6[((i * J + j) * N + n + 2) * O + o]!;
-            const r6_i_j_n3_o = r6[((i * J + j) * N + n + 3) * O + o]!;
-            r1_o +=
-              dout_n_o_i_j * zhat_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) +
-              dout_n1_o_i_j * zhat_n1_o_i_j * (out_n1_o_i_j > 0 ? 1 : 0) +
-              dout_n2_o_i_j * zhat_n2_o_i_j * (out_n2_o_i_j > 0 ? 1 : 0) +
-              dout_n3_o_i_j * zhat_n3_o_i_j * (out_n3_o_i_j > 0 ? 1 : 0);
-            r2_o +=
-              dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) +
-              dout_n1_o_i_j * (out_n1_o_i_j > 0 ? 1 : 0) +
-              dout_n2_o_i_j * (out_n2_o_i_j > 0 ? 1 : 0) +
-              dout_n3_o_i_j * (out_n3_o_i_j > 0 ? 1 : 0);
-            r7_o +=
-              zhat_n_o_i_j * r6_i_j_n_o +
-              zhat_n1_o_i_j * r6_i_j_n1_o +
-              zhat_n2_o_i_j * r6_i_j_n2_o +
-              zhat_n3_o_i_j * r6_i_j_n3_o;
-            r11_o +=
-              dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) * r6_i_j_n_o +
-              dout_n1_o_i_j * (out_n1_o_i_j > 0 ? 1 : 0) * r6_i_j_n1_o +
-              dout_n2_o_i_j * (out_n2_o_i_j > 0 ? 1 : 0) * r6_i_j_n2_o +
-              dout_n3_o_i_j * (out_n3_o_i_j > 0 ? 1 : 0) * r6_i_j_n3_o;
-            r18[((n * O + o) * I + i) * J + j] = dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0);
-            r18[(((n + 1) * O + o) * I + i) * J + j] = dout_n1_o_i_j * (out_n1_o_i_j > 0 ? 1 : 0);
-            r18[(((n + 2) * O + o) * I + i) * J + j] = dout_n2_o_i_j * (out_n2_o_i_j > 0 ? 1 : 0);
-            r18[(((n + 3) * O + o) * I + i) * J + j] = dout_n3_o_i_j * (out_n3_o_i_j > 0 ? 1 : 0);
-          }
-
-          r1[o] = r1_o;
-          r2[o] = r2_o;
-          r7[o] = r7_o;
-          r11[o] = r11_o;
-        }
-
-        for (; n < N; n++) {
-          let r1_o = r1[o]!;
-          let r2_o = r2[o]!;
-          let r7_o = r7[o]!;
-          let r11_o = r11[o]!;
-          for (let j = 0; j < J; j++) {
-            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const r6_i_j_n_o = r6[((i * J + j) * N + n) * O + o]!;
-            r1_o += dout_n_o_i_j * zhat_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0);
-            r2_o += dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0);
-            r7_o += zhat_n_o_i_j * r6_i_j_n_o;
-            r11_o += dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) * r6_i_j_n_o;
-            r18[((n * O + o) * I + i) * J + j] = dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0);
-          }
-
-          r1[o] = r1_o;
-          r2[o] = r2_o;
-          r7[o] = r7_o;
-          r11[o] = r11_o;
+        for (let j = 0; j < J; j++) {
+          dout_[((n * O + o) * I + i) * J + j] =
+            dout[((n * O + o) * I + i) * J + j]! * (out[((n * O + o) * I + i) * J + j]! > 0 ? 1 : 0);
         }
       }
     }
   }
 
-  // one pass over memory for sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q), sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let h = 0; h < H; h++) {
-        for (let i = 0; i < I; i++) {
-          for (let j = 0; j < J; j++) {
-            for (let o = 0; o < O; o++) {
-              for (let v = 0; v < W; v++) {
-                let p = 0;
-                for (; p + 4 <= K; p += 4) {
-                  let r3_c_h_i_j_o_v = r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r8_c_h_i_j_o_v = r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r13_c_h_i_j_o_v = r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r33_c_h_i_j_o_v = r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  for (let q = 0; q < K; q++) {
-                    const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                    const w_o_c_p1_q = w[((o * C + c) * K + p + 1) * K + q]!;
-                    const w_o_c_p2_q = w[((o * C + c) * K + p + 2) * K + q]!;
-                    const w_o_c_p3_q = w[((o * C + c) * K + p + 3) * K + q]!;
-                    r3_c_h_i_j_o_v +=
-                      w_o_c_p_q * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p1_q * (h === i + (p + 1) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p2_q * (h === i + (p + 2) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p3_q * (h === i + (p + 3) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                    r8_c_h_i_j_o_v +=
-                      w_o_c_p_q * (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0) +
-                      w_o_c_p1_q * (v === j + q + -1 ? 1 : 0) * (h === i + (p + 1) + -1 ? 1 : 0) +
-                      w_o_c_p2_q * (v === j + q + -1 ? 1 : 0) * (h === i + (p + 2) + -1 ? 1 : 0) +
-                      w_o_c_p3_q * (v === j + q + -1 ? 1 : 0) * (h === i + (p + 3) + -1 ? 1 : 0);
-                    r13_c_h_i_j_o_v +=
-                      w_o_c_p_q * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p1_q * (h === i + (p + 1) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p2_q * (h === i + (p + 2) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      w_o_c_p3_q * (h === i + (p + 3) + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                    r33_c_h_i_j_o_v +=
-                      w_o_c_p_q * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0) +
-                      w_o_c_p1_q * (v === q + j + -1 ? 1 : 0) * (h === p + 1 + i + -1 ? 1 : 0) +
-                      w_o_c_p2_q * (v === q + j + -1 ? 1 : 0) * (h === p + 2 + i + -1 ? 1 : 0) +
-                      w_o_c_p3_q * (v === q + j + -1 ? 1 : 0) * (h === p + 3 + i + -1 ? 1 : 0);
-                  }
-
-                  r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r3_c_h_i_j_o_v;
-                  r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r8_c_h_i_j_o_v;
-                  r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r13_c_h_i_j_o_v;
-                  r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r33_c_h_i_j_o_v;
-                }
-
-                for (; p < K; p++) {
-                  let r3_c_h_i_j_o_v = r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r8_c_h_i_j_o_v = r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r13_c_h_i_j_o_v = r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  let r33_c_h_i_j_o_v = r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  for (let q = 0; q < K; q++) {
-                    const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                    r3_c_h_i_j_o_v += w_o_c_p_q * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                    r8_c_h_i_j_o_v += w_o_c_p_q * (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0);
-                    r13_c_h_i_j_o_v += w_o_c_p_q * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                    r33_c_h_i_j_o_v += w_o_c_p_q * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0);
-                  }
-
-                  r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r3_c_h_i_j_o_v;
-                  r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r8_c_h_i_j_o_v;
-                  r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r13_c_h_i_j_o_v;
-                  r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v] = r33_c_h_i_j_o_v;
-                }
-              }
-            }
-          }
+  // step 12: dzhat[n,o,i,j] = dout_[n,o,i,j]*gamma[o]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzhat[((n * O + o) * I + i) * J + j] = dout_[((n * O + o) * I + i) * J + j]! * gamma[o]!;
         }
       }
     }
   }
 
-  // one pass over memory for sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q), c, h, i, j, n, v), sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), c, h, v)
-  {
+  // step 13: dzmu_1[n,o,i,j] = dzhat[n,o,i,j]*rstd[o]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu_1[((n * O + o) * I + i) * J + j] = dzhat[((n * O + o) * I + i) * J + j]! * rstd[o]!;
+        }
+      }
+    }
+  }
+
+  // step 14: drstd[o] = sum(dzhat[n,o,i,j]*zmu[n,o,i,j], i, j, n)
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
     for (let i = 0; i < I; i++) {
       for (let j = 0; j < J; j++) {
         for (let n = 0; n < N; n++) {
-          for (let o = 0; o < O; o++) {
-            for (let c = 0; c < C; c++) {
-              let h = 0;
-              for (; h + 4 <= H; h += 4) {
-                let r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-                let r9_o = r9[o]!;
-                let r14_i_j_o_n = r14[((i * J + j) * O + o) * N + n]!;
-                let r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r3_c_h_i_j_o_v = r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h1_v = gg_dx[((n * C + c) * H + h + 1) * W + v]!;
-                  const r3_c_h1_i_j_o_v = r3[((((c * H + h + 1) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h2_v = gg_dx[((n * C + c) * H + h + 2) * W + v]!;
-                  const r3_c_h2_i_j_o_v = r3[((((c * H + h + 2) * I + i) * J + j) * O + o) * W + v]!;
-                  const gg_dx_n_c_h3_v = gg_dx[((n * C + c) * H + h + 3) * W + v]!;
-                  const r3_c_h3_i_j_o_v = r3[((((c * H + h + 3) * I + i) * J + j) * O + o) * W + v]!;
-                  const r8_c_h_i_j_o_v = r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r8_c_h1_i_j_o_v = r8[((((c * H + h + 1) * I + i) * J + j) * O + o) * W + v]!;
-                  const r8_c_h2_i_j_o_v = r8[((((c * H + h + 2) * I + i) * J + j) * O + o) * W + v]!;
-                  const r8_c_h3_i_j_o_v = r8[((((c * H + h + 3) * I + i) * J + j) * O + o) * W + v]!;
-                  const r13_c_h_i_j_o_v = r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r13_c_h1_i_j_o_v = r13[((((c * H + h + 1) * I + i) * J + j) * O + o) * W + v]!;
-                  const r13_c_h2_i_j_o_v = r13[((((c * H + h + 2) * I + i) * J + j) * O + o) * W + v]!;
-                  const r13_c_h3_i_j_o_v = r13[((((c * H + h + 3) * I + i) * J + j) * O + o) * W + v]!;
-                  const r33_c_h_i_j_o_v = r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r33_c_h1_i_j_o_v = r33[((((c * H + h + 1) * I + i) * J + j) * O + o) * W + v]!;
-                  const r33_c_h2_i_j_o_v = r33[((((c * H + h + 2) * I + i) * J + j) * O + o) * W + v]!;
-                  const r33_c_h3_i_j_o_v = r33[((((c * H + h + 3) * I + i) * J + j) * O + o) * W + v]!;
-                  r4_i_n_o_j +=
-                    gg_dx_n_c_h_v * r3_c_h_i_j_o_v +
-                    gg_dx_n_c_h1_v * r3_c_h1_i_j_o_v +
-                    gg_dx_n_c_h2_v * r3_c_h2_i_j_o_v +
-                    gg_dx_n_c_h3_v * r3_c_h3_i_j_o_v;
-                  r9_o +=
-                    gg_dx_n_c_h_v * r8_c_h_i_j_o_v +
-                    gg_dx_n_c_h1_v * r8_c_h1_i_j_o_v +
-                    gg_dx_n_c_h2_v * r8_c_h2_i_j_o_v +
-                    gg_dx_n_c_h3_v * r8_c_h3_i_j_o_v;
-                  r14_i_j_o_n +=
-                    gg_dx_n_c_h_v * r13_c_h_i_j_o_v +
-                    gg_dx_n_c_h1_v * r13_c_h1_i_j_o_v +
-                    gg_dx_n_c_h2_v * r13_c_h2_i_j_o_v +
-                    gg_dx_n_c_h3_v * r13_c_h3_i_j_o_v;
-                  r34_i_n_o_j +=
-                    gg_dx_n_c_h_v * r33_c_h_i_j_o_v +
-                    gg_dx_n_c_h1_v * r33_c_h1_i_j_o_v +
-                    gg_dx_n_c_h2_v * r33_c_h2_i_j_o_v +
-                    gg_dx_n_c_h3_v * r33_c_h3_i_j_o_v;
-                }
-
-                r4[((i * N + n) * O + o) * J + j] = r4_i_n_o_j;
-                r9[o] = r9_o;
-                r14[((i * J + j) * O + o) * N + n] = r14_i_j_o_n;
-                r34[((i * N + n) * O + o) * J + j] = r34_i_n_o_j;
-              }
-
-              for (; h < H; h++) {
-                let r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-                let r9_o = r9[o]!;
-                let r14_i_j_o_n = r14[((i * J + j) * O + o) * N + n]!;
-                let r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-                for (let v = 0; v < W; v++) {
-                  const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                  const r3_c_h_i_j_o_v = r3[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r8_c_h_i_j_o_v = r8[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r13_c_h_i_j_o_v = r13[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  const r33_c_h_i_j_o_v = r33[((((c * H + h) * I + i) * J + j) * O + o) * W + v]!;
-                  r4_i_n_o_j += gg_dx_n_c_h_v * r3_c_h_i_j_o_v;
-                  r9_o += gg_dx_n_c_h_v * r8_c_h_i_j_o_v;
-                  r14_i_j_o_n += gg_dx_n_c_h_v * r13_c_h_i_j_o_v;
-                  r34_i_n_o_j += gg_dx_n_c_h_v * r33_c_h_i_j_o_v;
-                }
-
-                r4[((i * N + n) * O + o) * J + j] = r4_i_n_o_j;
-                r9[o] = r9_o;
-                r14[((i * J + j) * O + o) * N + n] = r14_i_j_o_n;
-                r34[((i * N + n) * O + o) * J + j] = r34_i_n_o_j;
-              }
-            }
-          }
+          acc += dzhat[((n * O + o) * I + i) * J + j]! * zmu[((n * O + o) * I + i) * J + j]!;
         }
       }
     }
+
+    drstd[o] = acc;
   }
 
-  // one pass over memory for sum(zhat[n,o,i,j]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n), sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n)
-  {
+  // step 15: dvar[o] = -0.5*drstd[o]*rstd[o]^3
+  for (let o = 0; o < O; o++) {
+    dvar[o] = -0.5 * drstd[o]! * (rstd[o]! * rstd[o]! * rstd[o]!);
+  }
+
+  // step 16: dzmu_2[n,o,i,j] = 2*dvar[o]*zmu[n,o,i,j]/I/J/N
+  for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
       for (let i = 0; i < I; i++) {
-        let n = 0;
-        for (; n + 4 <= N; n += 4) {
-          let r5_o = r5[o]!;
-          let r12_o = r12[o]!;
-          for (let j = 0; j < J; j++) {
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-            const zhat_n1_o_i_j = zhat[(((n + 1) * O + o) * I + i) * J + j]!;
-            const r4_i_n1_o_j = r4[((i * N + n + 1) * O + o) * J + j]!;
-            const zhat_n2_o_i_j = zhat[(((n + 2) * O + o) * I + i) * J + j]!;
-            const r4_i_n2_o_j = r4[((i * N + n + 2) * O + o) * J + j]!;
-            const zhat_n3_o_i_j = zhat[(((n + 3) * O + o) * I + i) * J + j]!;
-            const r4_i_n3_o_j = r4[((i * N + n + 3) * O + o) * J + j]!;
-            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const dout_n1_o_i_j = dout[(((n + 1) * O + o) * I + i) * J + j]!;
-            const out_n1_o_i_j = out[(((n + 1) * O + o) * I + i) * J + j]!;
-            const dout_n2_o_i_j = dout[(((n + 2) * O + o) * I + i) * J + j]!;
-            const out_n2_o_i_j = out[(((n + 2) * O + o) * I + i) * J + j]!;
-            const dout_n3_o_i_j = dout[(((n + 3) * O + o) * I + i) * J + j]!;
-            const out_n3_o_i_j = out[(((n + 3) * O + o) * I + i) * J + j]!;
-            r5_o +=
-              zhat_n_o_i_j * r4_i_n_o_j +
-              zhat_n1_o_i_j * r4_i_n1_o_j +
-              zhat_n2_o_i_j * r4_i_n2_o_j +
-              zhat_n3_o_i_j * r4_i_n3_o_j;
-            r12_o +=
-              dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) * r4_i_n_o_j +
-              dout_n1_o_i_j * (out_n1_o_i_j > 0 ? 1 : 0) * r4_i_n1_o_j +
-              dout_n2_o_i_j * (out_n2_o_i_j > 0 ? 1 : 0) * r4_i_n2_o_j +
-              dout_n3_o_i_j * (out_n3_o_i_j > 0 ? 1 : 0) * r4_i_n3_o_j;
-          }
-
-          r5[o] = r5_o;
-          r12[o] = r12_o;
-        }
-
-        for (; n < N; n++) {
-          let r5_o = r5[o]!;
-          let r12_o = r12[o]!;
-          for (let j = 0; j < J; j++) {
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            r5_o += zhat_n_o_i_j * r4_i_n_o_j;
-            r12_o += dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) * r4_i_n_o_j;
-          }
-
-          r5[o] = r5_o;
-          r12[o] = r12_o;
+        for (let j = 0; j < J; j++) {
+          dzmu_2[((n * O + o) * I + i) * J + j] = (2 * dvar[o]! * zmu[((n * O + o) * I + i) * J + j]!) / I / J / N;
         }
       }
     }
   }
 
-  // one pass over memory for rstd[o]*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(v, j' + p'' - 1)*delta(h, i' + p' - 1), p', p''), c', h, i', j', n', v)*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(v, j' + p'' - 1)*delta(h, i' + p' - 1), p', p''), c', h, i', j', n', v)*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h,v]*sum(w[o,c',p',p'']*delta(h, i' + p' - 1)*delta(v, j' + p'' - 1), p', p''), c', h, v), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) (stored once, not recomputed by later passes), sum(sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*x[n,c,i + p - 1,j + q - 1], i, j, n), sum(sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*x[n,c,i + p - 1,j + q - 1], i, j, n), sum(x[n,c,i + p - 1,j + q - 1]*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j, n)
-  const k = I * I;
-  const k1 = J * J;
-  const k2 = N * N;
-  {
+  // step 17: dzmu[n,o,i,j] = dzmu_1[n,o,i,j] + dzmu_2[n,o,i,j]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu[((n * O + o) * I + i) * J + j] =
+            dzmu_1[((n * O + o) * I + i) * J + j]! + dzmu_2[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // step 18: dz_1[n,o,i,j] = dzmu[n,o,i,j]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dz_1[((n * O + o) * I + i) * J + j] = dzmu[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // step 19: dmu[o] = -sum(dzmu[n,o,i,j], i, j, n)
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
     for (let i = 0; i < I; i++) {
       for (let j = 0; j < J; j++) {
-        for (let p = 0; p < K; p++) {
-          const at = i + p - 1;
-          const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
-          const at2 = i + p - 1;
-          const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
-          const at4 = i + p - 1;
-          const at4_safe = at4 >= 0 ? (at4 < H ? at4 : 0) : 0;
-          for (let q = 0; q < K; q++) {
-            const at1 = j + q - 1;
-            const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
-            const at3 = j + q - 1;
-            const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
-            const at5 = j + q - 1;
-            const at5_safe = at5 >= 0 ? (at5 < W ? at5 : 0) : 0;
-            for (let o = 0; o < O; o++) {
-              let c = 0;
-              for (; c + 4 <= C; c += 4) {
-                let r23_c_o_p_q = r23[((c * O + o) * K + p) * K + q]!;
-                let r23_c1_o_p_q = r23[(((c + 1) * O + o) * K + p) * K + q]!;
-                let r23_c2_o_p_q = r23[(((c + 2) * O + o) * K + p) * K + q]!;
-                let r23_c3_o_p_q = r23[(((c + 3) * O + o) * K + p) * K + q]!;
-                let r26_c_o_p_q = r26[((c * O + o) * K + p) * K + q]!;
-                let r26_c1_o_p_q = r26[(((c + 1) * O + o) * K + p) * K + q]!;
-                let r26_c2_o_p_q = r26[(((c + 2) * O + o) * K + p) * K + q]!;
-                let r26_c3_o_p_q = r26[(((c + 3) * O + o) * K + p) * K + q]!;
-                let r27_c_o_p_q = r27[((c * O + o) * K + p) * K + q]!;
-                let r27_c1_o_p_q = r27[(((c + 1) * O + o) * K + p) * K + q]!;
-                let r27_c2_o_p_q = r27[(((c + 2) * O + o) * K + p) * K + q]!;
-                let r27_c3_o_p_q = r27[(((c + 3) * O + o) * K + p) * K + q]!;
-                const rstd_o = rstd[o]!;
-                const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                const gamma_o = gamma[o]!;
-                const r_o = r[o]!;
-                const r1_o = r1[o]!;
-                const r2_o = r2[o]!;
-                const r5_o = r5[o]!;
-                const r7_o = r7[o]!;
-                const r9_o = r9[o]!;
-                const gg_dgamma_o = gg_dgamma[o]!;
-                const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                const r11_o = r11[o]!;
-                const r12_o = r12[o]!;
-                const w_o_c1_p_q = w[((o * C + c + 1) * K + p) * K + q]!;
-                const gg_dw_o_c1_p_q = gg_dw[((o * C + c + 1) * K + p) * K + q]!;
-                const w_o_c2_p_q = w[((o * C + c + 2) * K + p) * K + q]!;
-                const gg_dw_o_c2_p_q = gg_dw[((o * C + c + 2) * K + p) * K + q]!;
-                const w_o_c3_p_q = w[((o * C + c + 3) * K + p) * K + q]!;
-                const gg_dw_o_c3_p_q = gg_dw[((o * C + c + 3) * K + p) * K + q]!;
-                for (let n = 0; n < N; n++) {
-                  const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                  const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-                  const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                  const r10_i_j_o_n = r10[((i * J + j) * O + o) * N + n]!;
-                  const r14_i_j_o_n = r14[((i * J + j) * O + o) * N + n]!;
-                  const r6_i_j_n_o = r6[((i * J + j) * N + n) * O + o]!;
-                  const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
-                  const x_n_c1_at_safe_at1_safe = x[((n * C + c + 1) * H + at_safe) * W + at1_safe]!;
-                  const x_n_c2_at_safe_at1_safe = x[((n * C + c + 2) * H + at_safe) * W + at1_safe]!;
-                  const x_n_c3_at_safe_at1_safe = x[((n * C + c + 3) * H + at_safe) * W + at1_safe]!;
-                  const r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-                  const x_n_c_at2_safe_at3_safe = x[((n * C + c) * H + at2_safe) * W + at3_safe]!;
-                  const x_n_c1_at2_safe_at3_safe = x[((n * C + c + 1) * H + at2_safe) * W + at3_safe]!;
-                  const x_n_c2_at2_safe_at3_safe = x[((n * C + c + 2) * H + at2_safe) * W + at3_safe]!;
-                  const x_n_c3_at2_safe_at3_safe = x[((n * C + c + 3) * H + at2_safe) * W + at3_safe]!;
-                  const x_n_c_at4_safe_at5_safe = x[((n * C + c) * H + at4_safe) * W + at5_safe]!;
-                  const r18_n_o_i_j = r18[((n * O + o) * I + i) * J + j]!;
-                  const x_n_c1_at4_safe_at5_safe = x[((n * C + c + 1) * H + at4_safe) * W + at5_safe]!;
-                  const x_n_c2_at4_safe_at5_safe = x[((n * C + c + 2) * H + at4_safe) * W + at5_safe]!;
-                  const x_n_c3_at4_safe_at5_safe = x[((n * C + c + 3) * H + at4_safe) * W + at5_safe]!;
-                  r15[(((((i * J + j) * K + p) * K + q) * O + o) * C + c) * N + n] =
-                    rstd_o *
-                    (w_o_c_p_q *
-                      (gamma_o * rstd_o * r_o * r1_o +
-                        gamma_o * rstd_o * r2_o * r5_o +
-                        gamma_o * rstd_o * r7_o * r2_o +
-                        gamma_o * rstd_o * r9_o * r1_o -
-                        I * J * N * gg_dgamma_o * r2_o) -
-                      I * J * N * gg_dw_o_c_p_q * gamma_o * r2_o +
-                      w_o_c_p_q *
-                        (k * k1 * k2 * gg_dgamma_o * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) -
-                          I * J * N * gg_dgamma_o * zhat_n_o_i_j * r1_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r7_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r5_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r7_o * r1_o -
-                          I * J * N * gamma_o * rstd_o * r10_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r9_o * r2_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r11_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r1_o * r5_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r12_o -
-                          I * J * N * gamma_o * rstd_o * r14_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r_o * r2_o));
-                  r15[(((((i * J + j) * K + p) * K + q) * O + o) * C + c + 1) * N + n] =
-                    rstd_o *
-                    (w_o_c1_p_q *
-                      (gamma_o * rstd_o * r_o * r1_o +
-                        gamma_o * rstd_o * r2_o * r5_o +
-                        gamma_o * rstd_o * r7_o * r2_o +
-                        gamma_o * rstd_o * r9_o * r1_o -
-                        I * J * N * gg_dgamma_o * r2_o) -
-                      I * J * N * gg_dw_o_c1_p_q * gamma_o * r2_o +
-                      w_o_c1_p_q *
-                        (k * k1 * k2 * gg_dgamma_o * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) -
-                          I * J * N * gg_dgamma_o * zhat_n_o_i_j * r1_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r7_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r5_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r7_o * r1_o -
-                          I * J * N * gamma_o * rstd_o * r10_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r9_o * r2_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r11_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r1_o * r5_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r12_o -
-                          I * J * N * gamma_o * rstd_o * r14_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r_o * r2_o));
-                  r15[(((((i * J + j) * K + p) * K + q) * O + o) * C + c + 2) * N + n] =
-                    rstd_o *
-                    (w_o_c2_p_q *
-                      (gamma_o * rstd_o * r_o * r1_o +
-                        gamma_o * rstd_o * r2_o * r5_o +
-                        gamma_o * rstd_o * r7_o * r2_o +
-                        gamma_o * rstd_o * r9_o * r1_o -
-                        I * J * N * gg_dgamma_o * r2_o) -
-                      I * J * N * gg_dw_o_c2_p_q * gamma_o * r2_o +
-                      w_o_c2_p_q *
-                        (k * k1 * k2 * gg_dgamma_o * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) -
-                          I * J * N * gg_dgamma_o * zhat_n_o_i_j * r1_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r7_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r5_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r7_o * r1_o -
-                          I * J * N * gamma_o * rstd_o * r10_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r9_o * r2_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r11_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r1_o * r5_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r12_o -
-                          I * J * N * gamma_o * rstd_o * r14_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r_o * r2_o));
-                  r15[(((((i * J + j) * K + p) * K + q) * O + o) * C + c + 3) * N + n] =
-                    rstd_o *
-                    (w_o_c3_p_q *
-                      (gamma_o * rstd_o * r_o * r1_o +
-                        gamma_o * rstd_o * r2_o * r5_o +
-                        gamma_o * rstd_o * r7_o * r2_o +
-                        gamma_o * rstd_o * r9_o * r1_o -
-                        I * J * N * gg_dgamma_o * r2_o) -
-                      I * J * N * gg_dw_o_c3_p_q * gamma_o * r2_o +
-                      w_o_c3_p_q *
-                        (k * k1 * k2 * gg_dgamma_o * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) -
-                          I * J * N * gg_dgamma_o * zhat_n_o_i_j * r1_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r7_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r5_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r7_o * r1_o -
-                          I * J * N * gamma_o * rstd_o * r10_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r9_o * r2_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r11_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r1_o * r5_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r12_o -
-                          I * J * N * gamma_o * rstd_o * r14_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r_o * r2_o));
-                  r23_c_o_p_q +=
-                    r6_i_j_n_o * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
-                  r23_c1_o_p_q +=
-                    r6_i_j_n_o *
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c1_at_safe_at1_safe : 0) : 0) : 0) : 0);
-                  r23_c2_o_p_q +=
-                    r6_i_j_n_o *
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c2_at_safe_at1_safe : 0) : 0) : 0) : 0);
-                  r23_c3_o_p_q +=
-                    r6_i_j_n_o *
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c3_at_safe_at1_safe : 0) : 0) : 0) : 0);
-                  r26_c_o_p_q +=
-                    r4_i_n_o_j *
-                    (at2 >= 0 ? (at2 < H ? (at3 >= 0 ? (at3 < W ? x_n_c_at2_safe_at3_safe : 0) : 0) : 0) : 0);
-                  r26_c1_o_p_q +=
-                    r4_i_n_o_j *
-                    (at2 >= 0 ? (at2 < H ? (at3 >= 0 ? (at3 < W ? x_n_c1_at2_safe_at3_safe : 0) : 0) : 0) : 0);
-                  r26_c2_o_p_q +=
-                    r4_i_n_o_j *
-                    (at2 >= 0 ? (at2 < H ? (at3 >= 0 ? (at3 < W ? x_n_c2_at2_safe_at3_safe : 0) : 0) : 0) : 0);
-                  r26_c3_o_p_q +=
-                    r4_i_n_o_j *
-                    (at2 >= 0 ? (at2 < H ? (at3 >= 0 ? (at3 < W ? x_n_c3_at2_safe_at3_safe : 0) : 0) : 0) : 0);
-                  r27_c_o_p_q +=
-                    (at4 >= 0 ? (at4 < H ? (at5 >= 0 ? (at5 < W ? x_n_c_at4_safe_at5_safe : 0) : 0) : 0) : 0) *
-                    r18_n_o_i_j;
-                  r27_c1_o_p_q +=
-                    (at4 >= 0 ? (at4 < H ? (at5 >= 0 ? (at5 < W ? x_n_c1_at4_safe_at5_safe : 0) : 0) : 0) : 0) *
-                    r18_n_o_i_j;
-                  r27_c2_o_p_q +=
-                    (at4 >= 0 ? (at4 < H ? (at5 >= 0 ? (at5 < W ? x_n_c2_at4_safe_at5_safe : 0) : 0) : 0) : 0) *
-                    r18_n_o_i_j;
-                  r27_c3_o_p_q +=
-                    (at4 >= 0 ? (at4 < H ? (at5 >= 0 ? (at5 < W ? x_n_c3_at4_safe_at5_safe : 0) : 0) : 0) : 0) *
-                    r18_n_o_i_j;
-                }
-
-                r23[((c * O + o) * K + p) * K + q] = r23_c_o_p_q;
-                r23[(((c + 1) * O + o) * K + p) * K + q] = r23_c1_o_p_q;
-                r23[(((c + 2) * O + o) * K + p) * K + q] = r23_c2_o_p_q;
-                r23[(((c + 3) * O + o) * K + p) * K + q] = r23_c3_o_p_q;
-                r26[((c * O + o) * K + p) * K + q] = r26_c_o_p_q;
-                r26[(((c + 1) * O + o) * K + p) * K + q] = r26_c1_o_p_q;
-                r26[(((c + 2) * O + o) * K + p) * K + q] = r26_c2_o_p_q;
-                r26[(((c + 3) * O + o) * K + p) * K + q] = r26_c3_o_p_q;
-                r27[((c * O + o) * K + p) * K + q] = r27_c_o_p_q;
-                r27[(((c + 1) * O + o) * K + p) * K + q] = r27_c1_o_p_q;
-                r27[(((c + 2) * O + o) * K + p) * K + q] = r27_c2_o_p_q;
-                r27[(((c + 3) * O + o) * K + p) * K + q] = r27_c3_o_p_q;
-              }
-
-              for (; c < C; c++) {
-                let r23_c_o_p_q = r23[((c * O + o) * K + p) * K + q]!;
-                let r26_c_o_p_q = r26[((c * O + o) * K + p) * K + q]!;
-                let r27_c_o_p_q = r27[((c * O + o) * K + p) * K + q]!;
-                const rstd_o = rstd[o]!;
-                const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
-                const gamma_o = gamma[o]!;
-                const r_o = r[o]!;
-                const r1_o = r1[o]!;
-                const r2_o = r2[o]!;
-                const r5_o = r5[o]!;
-                const r7_o = r7[o]!;
-                const r9_o = r9[o]!;
-                const gg_dgamma_o = gg_dgamma[o]!;
-                const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                const r11_o = r11[o]!;
-                const r12_o = r12[o]!;
-                for (let n = 0; n < N; n++) {
-                  const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                  const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-                  const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                  const r10_i_j_o_n = r10[((i * J + j) * O + o) * N + n]!;
-                  const r14_i_j_o_n = r14[((i * J + j) * O + o) * N + n]!;
-                  const r6_i_j_n_o = r6[((i * J + j) * N + n) * O + o]!;
-                  const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
-                  const r4_i_n_o_j = r4[((i * N + n) * O + o) * J + j]!;
-                  const x_n_c_at2_safe_at3_safe = x[((n * C + c) * H + at2_safe) * W + at3_safe]!;
-                  const x_n_c_at4_safe_at5_safe = x[((n * C + c) * H + at4_safe) * W + at5_safe]!;
-                  const r18_n_o_i_j = r18[((n * O + o) * I + i) * J + j]!;
-                  r15[(((((i * J + j) * K + p) * K + q) * O + o) * C + c) * N + n] =
-                    rstd_o *
-                    (w_o_c_p_q *
-                      (gamma_o * rstd_o * r_o * r1_o +
-                        gamma_o * rstd_o * r2_o * r5_o +
-                        gamma_o * rstd_o * r7_o * r2_o +
-                        gamma_o * rstd_o * r9_o * r1_o -
-                        I * J * N * gg_dgamma_o * r2_o) -
-                      I * J * N * gg_dw_o_c_p_q * gamma_o * r2_o +
-                      w_o_c_p_q *
-                        (k * k1 * k2 * gg_dgamma_o * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0) -
-                          I * J * N * gg_dgamma_o * zhat_n_o_i_j * r1_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r7_o -
-                          I * J * N * dout_n_o_i_j * gamma_o * rstd_o * (out_n_o_i_j > 0 ? 1 : 0) * r5_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r7_o * r1_o -
-                          I * J * N * gamma_o * rstd_o * r10_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r9_o * r2_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r11_o +
-                          3 * gamma_o * rstd_o * zhat_n_o_i_j * r1_o * r5_o -
-                          I * J * N * gamma_o * rstd_o * zhat_n_o_i_j * r12_o -
-                          I * J * N * gamma_o * rstd_o * r14_i_j_o_n * r1_o +
-                          gamma_o * rstd_o * zhat_n_o_i_j * r_o * r2_o));
-                  r23_c_o_p_q +=
-                    r6_i_j_n_o * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
-                  r26_c_o_p_q +=
-                    r4_i_n_o_j *
-                    (at2 >= 0 ? (at2 < H ? (at3 >= 0 ? (at3 < W ? x_n_c_at2_safe_at3_safe : 0) : 0) : 0) : 0);
-                  r27_c_o_p_q +=
-                    (at4 >= 0 ? (at4 < H ? (at5 >= 0 ? (at5 < W ? x_n_c_at4_safe_at5_safe : 0) : 0) : 0) : 0) *
-                    r18_n_o_i_j;
-                }
-
-                r23[((c * O + o) * K + p) * K + q] = r23_c_o_p_q;
-                r26[((c * O + o) * K + p) * K + q] = r26_c_o_p_q;
-                r27[((c * O + o) * K + p) * K + q] = r27_c_o_p_q;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(delta(i, -p + h + 1)*delta(j, -q + v + 1)*stored(rstd[o]*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h',v']*sum(w[o,c',p',p'']*delta(h', i + p' - 1)*delta(v', j + p'' - 1), p', p''), c', h', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n'))), i, j, p, q, o)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let h = 0; h < H; h++) {
         for (let n = 0; n < N; n++) {
-          for (let v = 0; v < W; v++) {
-            for (let p = 0; p < K; p++) {
-              const at = -1 * p + h + 1;
-              const at_safe = at >= 0 ? (at < I ? at : 0) : 0;
-              for (let q = 0; q < K; q++) {
-                const at1 = -1 * q + v + 1;
-                const at1_safe = at1 >= 0 ? (at1 < J ? at1 : 0) : 0;
-                let r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-                for (let o = 0; o < O; o++) {
-                  const r15_at_safe_at1_safe_p_q_o_c_n =
-                    r15[(((((at_safe * J + at1_safe) * K + p) * K + q) * O + o) * C + c) * N + n]!;
-                  r16_c_h_n_v +=
-                    at >= 0 ? (at < I ? (at1 >= 0 ? (at1 < J ? r15_at_safe_at1_safe_p_q_o_c_n : 0) : 0) : 0) : 0;
-                }
+          acc += dzmu[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
 
-                r16[((c * H + h) * N + n) * W + v] = r16_c_h_n_v;
-              }
-            }
-          }
+    dmu[o] = -acc;
+  }
+
+  // step 20: dz_2[n,o,i,j] = dmu[o]/I/J/N
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dz_2[((n * O + o) * I + i) * J + j] = dmu[o]! / I / J / N;
         }
       }
     }
   }
 
-  // one pass over memory for sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j), sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j), sum(delta(h, i + p - 1)*delta(v, j + q - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j), sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
-  {
-    for (let p = 0; p < K; p++) {
-      for (let q = 0; q < K; q++) {
-        for (let o = 0; o < O; o++) {
-          for (let h = 0; h < H; h++) {
-            for (let n = 0; n < N; n++) {
-              for (let v = 0; v < W; v++) {
-                let i = 0;
-                for (; i + 4 <= I; i += 4) {
-                  let r17_p_q_o_h_n_v = r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  let r19_p_q_o_h_n_v = r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  let r28_h_n_v_p_q_o = r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o]!;
-                  let r30_h_n_o_p_q_v = r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  for (let j = 0; j < J; j++) {
-                    const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                    const zhat_n_o_i1_j = zhat[((n * O + o) * I + i + 1) * J + j]!;
-                    const zhat_n_o_i2_j = zhat[((n * O + o) * I + i + 2) * J + j]!;
-                    const zhat_n_o_i3_j = zhat[((n * O + o) * I + i + 3) * J + j]!;
-                    const r18_n_o_i_j = r18[((n * O + o) * I + i) * J + j]!;
-                    const r18_n_o_i1_j = r18[((n * O + o) * I + i + 1) * J + j]!;
-                    const r18_n_o_i2_j = r18[((n * O + o) * I + i + 2) * J + j]!;
-                    const r18_n_o_i3_j = r18[((n * O + o) * I + i + 3) * J + j]!;
-                    r17_p_q_o_h_n_v +=
-                      zhat_n_o_i_j * (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0) +
-                      zhat_n_o_i1_j * (v === j + q + -1 ? 1 : 0) * (h === i + 1 + p + -1 ? 1 : 0) +
-                      zhat_n_o_i2_j * (v === j + q + -1 ? 1 : 0) * (h === i + 2 + p + -1 ? 1 : 0) +
-                      zhat_n_o_i3_j * (v === j + q + -1 ? 1 : 0) * (h === i + 3 + p + -1 ? 1 : 0);
-                    r19_p_q_o_h_n_v +=
-                      (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0) * r18_n_o_i_j +
-                      (v === j + q + -1 ? 1 : 0) * (h === i + 1 + p + -1 ? 1 : 0) * r18_n_o_i1_j +
-                      (v === j + q + -1 ? 1 : 0) * (h === i + 2 + p + -1 ? 1 : 0) * r18_n_o_i2_j +
-                      (v === j + q + -1 ? 1 : 0) * (h === i + 3 + p + -1 ? 1 : 0) * r18_n_o_i3_j;
-                    r28_h_n_v_p_q_o +=
-                      (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) * r18_n_o_i_j +
-                      (h === i + 1 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) * r18_n_o_i1_j +
-                      (h === i + 2 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) * r18_n_o_i2_j +
-                      (h === i + 3 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) * r18_n_o_i3_j;
-                    r30_h_n_o_p_q_v +=
-                      zhat_n_o_i_j * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      zhat_n_o_i1_j * (h === i + 1 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      zhat_n_o_i2_j * (h === i + 2 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                      zhat_n_o_i3_j * (h === i + 3 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                  }
-
-                  r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v] = r17_p_q_o_h_n_v;
-                  r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v] = r19_p_q_o_h_n_v;
-                  r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o] = r28_h_n_v_p_q_o;
-                  r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v] = r30_h_n_o_p_q_v;
-                }
-
-                for (; i < I; i++) {
-                  let r17_p_q_o_h_n_v = r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  let r19_p_q_o_h_n_v = r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  let r28_h_n_v_p_q_o = r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o]!;
-                  let r30_h_n_o_p_q_v = r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                  for (let j = 0; j < J; j++) {
-                    const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                    const r18_n_o_i_j = r18[((n * O + o) * I + i) * J + j]!;
-                    r17_p_q_o_h_n_v += zhat_n_o_i_j * (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0);
-                    r19_p_q_o_h_n_v += (v === j + q + -1 ? 1 : 0) * (h === i + p + -1 ? 1 : 0) * r18_n_o_i_j;
-                    r28_h_n_v_p_q_o += (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) * r18_n_o_i_j;
-                    r30_h_n_o_p_q_v += zhat_n_o_i_j * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-                  }
-
-                  r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v] = r17_p_q_o_h_n_v;
-                  r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v] = r19_p_q_o_h_n_v;
-                  r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o] = r28_h_n_v_p_q_o;
-                  r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v] = r30_h_n_o_p_q_v;
-                }
-              }
-            }
-          }
+  // step 21: dz[n,o,i,j] = dz_1[n,o,i,j] + dz_2[n,o,i,j]
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dz[((n * O + o) * I + i) * J + j] =
+            dz_1[((n * O + o) * I + i) * J + j]! + dz_2[((n * O + o) * I + i) * J + j]!;
         }
       }
     }
   }
 
-  // one pass over memory for I*J*N*gamma[o]*rstd[o]*(I*J*N*sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n')) (stored once, not recomputed by later passes), sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o] (stored once, not recomputed by later passes)
-  {
-    for (let p = 0; p < K; p++) {
-      for (let q = 0; q < K; q++) {
-        for (let o = 0; o < O; o++) {
-          for (let h = 0; h < H; h++) {
-            let n = 0;
-            for (; n + 4 <= N; n += 4) {
-              const gamma_o = gamma[o]!;
-              const rstd_o = rstd[o]!;
-              const r1_o = r1[o]!;
-              for (let v = 0; v < W; v++) {
-                const r19_p_q_o_h_n_v = r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                const r30_h_n_o_p_q_v = r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                const r19_p_q_o_h_n1_v = r19[((((p * K + q) * O + o) * H + h) * N + n + 1) * W + v]!;
-                const r30_h_n1_o_p_q_v = r30[((((h * N + n + 1) * O + o) * K + p) * K + q) * W + v]!;
-                const r19_p_q_o_h_n2_v = r19[((((p * K + q) * O + o) * H + h) * N + n + 2) * W + v]!;
-                const r30_h_n2_o_p_q_v = r30[((((h * N + n + 2) * O + o) * K + p) * K + q) * W + v]!;
-                const r19_p_q_o_h_n3_v = r19[((((p * K + q) * O + o) * H + h) * N + n + 3) * W + v]!;
-                const r30_h_n3_o_p_q_v = r30[((((h * N + n + 3) * O + o) * K + p) * K + q) * W + v]!;
-                r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v] =
-                  I *
-                  J *
-                  N *
-                  gamma_o *
-                  rstd_o *
-                  (-(r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]! * r1_o) + I * J * N * r19_p_q_o_h_n_v);
-                r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q] = r30_h_n_o_p_q_v / rstd_o;
-                r17[((((p * K + q) * O + o) * H + h) * N + n + 1) * W + v] =
-                  I *
-                  J *
-                  N *
-                  gamma_o *
-                  rstd_o *
-                  (-(r17[((((p * K + q) * O + o) * H + h) * N + n + 1) * W + v]! * r1_o) +
-                    I * J * N * r19_p_q_o_h_n1_v);
-                r31[((((h * N + n + 1) * W + v) * O + o) * K + p) * K + q] = r30_h_n1_o_p_q_v / rstd_o;
-                r17[((((p * K + q) * O + o) * H + h) * N + n + 2) * W + v] =
-                  I *
-                  J *
-                  N *
-                  gamma_o *
-                  rstd_o *
-                  (-(r17[((((p * K + q) * O + o) * H + h) * N + n + 2) * W + v]! * r1_o) +
-                    I * J * N * r19_p_q_o_h_n2_v);
-                r31[((((h * N + n + 2) * W + v) * O + o) * K + p) * K + q] = r30_h_n2_o_p_q_v / rstd_o;
-                r17[((((p * K + q) * O + o) * H + h) * N + n + 3) * W + v] =
-                  I *
-                  J *
-                  N *
-                  gamma_o *
-                  rstd_o *
-                  (-(r17[((((p * K + q) * O + o) * H + h) * N + n + 3) * W + v]! * r1_o) +
-                    I * J * N * r19_p_q_o_h_n3_v);
-                r31[((((h * N + n + 3) * W + v) * O + o) * K + p) * K + q] = r30_h_n3_o_p_q_v / rstd_o;
-              }
-            }
-
-            for (; n < N; n++) {
-              const gamma_o = gamma[o]!;
-              const rstd_o = rstd[o]!;
-              const r1_o = r1[o]!;
-              for (let v = 0; v < W; v++) {
-                const r19_p_q_o_h_n_v = r19[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                const r30_h_n_o_p_q_v = r30[((((h * N + n) * O + o) * K + p) * K + q) * W + v]!;
-                r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v] =
-                  I *
-                  J *
-                  N *
-                  gamma_o *
-                  rstd_o *
-                  (-(r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]! * r1_o) + I * J * N * r19_p_q_o_h_n_v);
-                r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q] = r30_h_n_o_p_q_v / rstd_o;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddw[o,c,p,q]*stored(I*J*N*gamma[o]*rstd[o]*(I*J*N*sum(delta(v, j + q - 1)*delta(h, i + p - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n'))), p, q, o), sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1)*stored(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)), i, j), h, n, v), sum(ddx[n,c,h,v]*stored(sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o]), h, n, v)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let h = 0; h < H; h++) {
-        for (let n = 0; n < N; n++) {
-          for (let v = 0; v < W; v++) {
-            for (let p = 0; p < K; p++) {
-              let q = 0;
-              for (; q + 4 <= K; q += 4) {
-                let r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                for (let o = 0; o < O; o++) {
-                  const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                  const r17_p_q_o_h_n_v = r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  const gg_dw_o_c_p_q1 = gg_dw[((o * C + c) * K + p) * K + q + 1]!;
-                  const r17_p_q1_o_h_n_v = r17[((((p * K + q + 1) * O + o) * H + h) * N + n) * W + v]!;
-                  const gg_dw_o_c_p_q2 = gg_dw[((o * C + c) * K + p) * K + q + 2]!;
-                  const r17_p_q2_o_h_n_v = r17[((((p * K + q + 2) * O + o) * H + h) * N + n) * W + v]!;
-                  const gg_dw_o_c_p_q3 = gg_dw[((o * C + c) * K + p) * K + q + 3]!;
-                  const r17_p_q3_o_h_n_v = r17[((((p * K + q + 3) * O + o) * H + h) * N + n) * W + v]!;
-                  const r28_h_n_v_p_q_o = r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o]!;
-                  const r28_h_n_v_p_q1_o = r28[((((h * N + n) * W + v) * K + p) * K + q + 1) * O + o]!;
-                  const r28_h_n_v_p_q2_o = r28[((((h * N + n) * W + v) * K + p) * K + q + 2) * O + o]!;
-                  const r28_h_n_v_p_q3_o = r28[((((h * N + n) * W + v) * K + p) * K + q + 3) * O + o]!;
-                  const r31_h_n_v_o_p_q = r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q]!;
-                  const r31_h_n_v_o_p_q1 = r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q + 1]!;
-                  const r31_h_n_v_o_p_q2 = r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q + 2]!;
-                  const r31_h_n_v_o_p_q3 = r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q + 3]!;
-                  r20_c_h_n_v +=
-                    gg_dw_o_c_p_q * r17_p_q_o_h_n_v +
-                    gg_dw_o_c_p_q1 * r17_p_q1_o_h_n_v +
-                    gg_dw_o_c_p_q2 * r17_p_q2_o_h_n_v +
-                    gg_dw_o_c_p_q3 * r17_p_q3_o_h_n_v;
-                  r29[((c * O + o) * K + p) * K + q] =
-                    r29[((c * O + o) * K + p) * K + q]! + gg_dx_n_c_h_v * r28_h_n_v_p_q_o;
-                  r29[((c * O + o) * K + p) * K + q + 1] =
-                    r29[((c * O + o) * K + p) * K + q + 1]! + gg_dx_n_c_h_v * r28_h_n_v_p_q1_o;
-                  r29[((c * O + o) * K + p) * K + q + 2] =
-                    r29[((c * O + o) * K + p) * K + q + 2]! + gg_dx_n_c_h_v * r28_h_n_v_p_q2_o;
-                  r29[((c * O + o) * K + p) * K + q + 3] =
-                    r29[((c * O + o) * K + p) * K + q + 3]! + gg_dx_n_c_h_v * r28_h_n_v_p_q3_o;
-                  r32[((c * O + o) * K + p) * K + q] =
-                    r32[((c * O + o) * K + p) * K + q]! + gg_dx_n_c_h_v * r31_h_n_v_o_p_q;
-                  r32[((c * O + o) * K + p) * K + q + 1] =
-                    r32[((c * O + o) * K + p) * K + q + 1]! + gg_dx_n_c_h_v * r31_h_n_v_o_p_q1;
-                  r32[((c * O + o) * K + p) * K + q + 2] =
-                    r32[((c * O + o) * K + p) * K + q + 2]! + gg_dx_n_c_h_v * r31_h_n_v_o_p_q2;
-                  r32[((c * O + o) * K + p) * K + q + 3] =
-                    r32[((c * O + o) * K + p) * K + q + 3]! + gg_dx_n_c_h_v * r31_h_n_v_o_p_q3;
-                }
-
-                r20[((c * H + h) * N + n) * W + v] = r20_c_h_n_v;
-              }
-
-              for (; q < K; q++) {
-                let r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                for (let o = 0; o < O; o++) {
-                  const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                  const r17_p_q_o_h_n_v = r17[((((p * K + q) * O + o) * H + h) * N + n) * W + v]!;
-                  const r28_h_n_v_p_q_o = r28[((((h * N + n) * W + v) * K + p) * K + q) * O + o]!;
-                  const r31_h_n_v_o_p_q = r31[((((h * N + n) * W + v) * O + o) * K + p) * K + q]!;
-                  r20_c_h_n_v += gg_dw_o_c_p_q * r17_p_q_o_h_n_v;
-                  r29[((c * O + o) * K + p) * K + q] =
-                    r29[((c * O + o) * K + p) * K + q]! + gg_dx_n_c_h_v * r28_h_n_v_p_q_o;
-                  r32[((c * O + o) * K + p) * K + q] =
-                    r32[((c * O + o) * K + p) * K + q]! + gg_dx_n_c_h_v * r31_h_n_v_o_p_q;
-                }
-
-                r20[((c * H + h) * N + n) * W + v] = r20_c_h_n_v;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let p = 0; p < K; p++) {
-        for (let q = 0; q < K; q++) {
-          for (let i = 0; i < I; i++) {
-            const at1 = i + p - 1;
-            const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
-            for (let j = 0; j < J; j++) {
-              const at = j + q - 1;
-              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
-              let r22_c_p_q = r22[(c * K + p) * K + q]!;
-              for (let n = 0; n < N; n++) {
-                const x_n_c_at1_safe_at_safe = x[((n * C + c) * H + at1_safe) * W + at_safe]!;
-                r22_c_p_q += at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x_n_c_at1_safe_at_safe : 0) : 0) : 0) : 0;
-              }
-
-              r22[(c * K + p) * K + q] = r22_c_p_q;
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
-  {
-    for (let h = 0; h < H; h++) {
-      for (let v = 0; v < W; v++) {
-        for (let p = 0; p < K; p++) {
-          for (let q = 0; q < K; q++) {
-            let i = 0;
-            for (; i + 4 <= I; i += 4) {
-              let r24_h_p_q_v = r24[((h * K + p) * K + q) * W + v]!;
-              for (let j = 0; j < J; j++) {
-                r24_h_p_q_v +=
-                  (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                  (h === i + 1 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                  (h === i + 2 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0) +
-                  (h === i + 3 + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-              }
-
-              r24[((h * K + p) * K + q) * W + v] = r24_h_p_q_v;
-            }
-
-            for (; i < I; i++) {
-              let r24_h_p_q_v = r24[((h * K + p) * K + q) * W + v]!;
-              for (let j = 0; j < J; j++) {
-                r24_h_p_q_v += (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
-              }
-
-              r24[((h * K + p) * K + q) * W + v] = r24_h_p_q_v;
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)
-  {
-    for (let c = 0; c < C; c++) {
-      for (let p = 0; p < K; p++) {
-        for (let q = 0; q < K; q++) {
-          for (let h = 0; h < H; h++) {
-            let n = 0;
-            for (; n + 4 <= N; n += 4) {
-              let r25_c_p_q = r25[(c * K + p) * K + q]!;
-              for (let v = 0; v < W; v++) {
-                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                const r24_h_p_q_v = r24[((h * K + p) * K + q) * W + v]!;
-                const gg_dx_n1_c_h_v = gg_dx[(((n + 1) * C + c) * H + h) * W + v]!;
-                const gg_dx_n2_c_h_v = gg_dx[(((n + 2) * C + c) * H + h) * W + v]!;
-                const gg_dx_n3_c_h_v = gg_dx[(((n + 3) * C + c) * H + h) * W + v]!;
-                r25_c_p_q +=
-                  gg_dx_n_c_h_v * r24_h_p_q_v +
-                  gg_dx_n1_c_h_v * r24_h_p_q_v +
-                  gg_dx_n2_c_h_v * r24_h_p_q_v +
-                  gg_dx_n3_c_h_v * r24_h_p_q_v;
-              }
-
-              r25[(c * K + p) * K + q] = r25_c_p_q;
-            }
-
-            for (; n < N; n++) {
-              let r25_c_p_q = r25[(c * K + p) * K + q]!;
-              for (let v = 0; v < W; v++) {
-                const gg_dx_n_c_h_v = gg_dx[((n * C + c) * H + h) * W + v]!;
-                const r24_h_p_q_v = r24[((h * K + p) * K + q) * W + v]!;
-                r25_c_p_q += gg_dx_n_c_h_v * r24_h_p_q_v;
-              }
-
-              r25[(c * K + p) * K + q] = r25_c_p_q;
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // dx[n,c,h,v] = (sum(I*J*N*ddw[o,c,p,q]*gamma[o]*rstd[o]*(I*J*N*sum(dout[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1)*where(out[n,o,i,j] > 0, 1, 0), i, j) - sum(zhat[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)*sum(dout[n',o,i,j]*zhat[n',o,i,j]*where(out[n',o,i,j] > 0, 1, 0), i, j, n')), p, q, o) + sum(rstd[o]*delta(i, -p + h + 1)*delta(j, -q + v + 1)*(w[o,c,p,q]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) + w[o,c,p,q]*(I^2*J^2*N^2*ddgamma[o]*dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0) + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(v', j' + p'' - 1)*delta(h', i' + p' - 1), p', p''), c', h', i', j', n', v')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') + 3*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') + gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', i', j', p', p'', n')*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*ddgamma[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*dout[n,o,i,j]*gamma[o]*rstd[o]*where(out[n,o,i,j] > 0, 1, 0)*sum(zhat[n',o,i',j']*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n',c',i' + p' - 1,j' + p'' - 1], c', p', p''), i', j', n') - I*J*N*gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0)*sum(ddx[n',c',h',v']*sum(w[o,c',p',p'']*delta(h', i' + p' - 1)*delta(v', j' + p'' - 1), p', p''), c', h', v'), i', j', n') - I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c',h',v']*sum(w[o,c',p',p'']*delta(h', i + p' - 1)*delta(v', j + p'' - 1), p', p''), c', h', v')*sum(dout[n',o,i',j']*zhat[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')) - I*J*N*ddw[o,c,p,q]*gamma[o]*sum(dout[n',o,i',j']*where(out[n',o,i',j'] > 0, 1, 0), i', j', n')), i, j, p, q, o))/I^2/J^2/N^2
-  // derived from the naive backward by inlining, then distribute ×87, sum-linear ×60, sum-factor ×73, distribute-in-sum ×3, sum-invariant ×2, expand-definitions ×3, share-reduction ×6, factor-common ×4, fold-product ×7, merge-sums ×4, merge-scatters, scatter-to-gather
-  {
-    const dx_inv = 1 / (I * I) / (J * J) / (N * N);
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        let h = 0;
-        for (; h + 2 <= H; h += 2) {
-          let v = 0;
-          for (; v + 4 <= W; v += 4) {
-            const r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-            const r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-            const r16_c_h_n_v1 = r16[((c * H + h) * N + n) * W + v + 1]!;
-            const r20_c_h_n_v1 = r20[((c * H + h) * N + n) * W + v + 1]!;
-            const r16_c_h_n_v2 = r16[((c * H + h) * N + n) * W + v + 2]!;
-            const r20_c_h_n_v2 = r20[((c * H + h) * N + n) * W + v + 2]!;
-            const r16_c_h_n_v3 = r16[((c * H + h) * N + n) * W + v + 3]!;
-            const r20_c_h_n_v3 = r20[((c * H + h) * N + n) * W + v + 3]!;
-            const r16_c_h1_n_v = r16[((c * H + h + 1) * N + n) * W + v]!;
-            const r20_c_h1_n_v = r20[((c * H + h + 1) * N + n) * W + v]!;
-            const r16_c_h1_n_v1 = r16[((c * H + h + 1) * N + n) * W + v + 1]!;
-            const r20_c_h1_n_v1 = r20[((c * H + h + 1) * N + n) * W + v + 1]!;
-            const r16_c_h1_n_v2 = r16[((c * H + h + 1) * N + n) * W + v + 2]!;
-            const r20_c_h1_n_v2 = r20[((c * H + h + 1) * N + n) * W + v + 2]!;
-            const r16_c_h1_n_v3 = r16[((c * H + h + 1) * N + n) * W + v + 3]!;
-            const r20_c_h1_n_v3 = r20[((c * H + h + 1) * N + n) * W + v + 3]!;
-            dx[((n * C + c) * H + h) * W + v] = dx_inv * (r16_c_h_n_v + r20_c_h_n_v);
-            dx[((n * C + c) * H + h) * W + v + 1] = dx_inv * (r16_c_h_n_v1 + r20_c_h_n_v1);
-            dx[((n * C + c) * H + h) * W + v + 2] = dx_inv * (r16_c_h_n_v2 + r20_c_h_n_v2);
-            dx[((n * C + c) * H + h) * W + v + 3] = dx_inv * (r16_c_h_n_v3 + r20_c_h_n_v3);
-            dx[((n * C + c) * H + h + 1) * W + v] = dx_inv * (r16_c_h1_n_v + r20_c_h1_n_v);
-            dx[((n * C + c) * H + h + 1) * W + v + 1] = dx_inv * (r16_c_h1_n_v1 + r20_c_h1_n_v1);
-            dx[((n * C + c) * H + h + 1) * W + v + 2] = dx_inv * (r16_c_h1_n_v2 + r20_c_h1_n_v2);
-            dx[((n * C + c) * H + h + 1) * W + v + 3] = dx_inv * (r16_c_h1_n_v3 + r20_c_h1_n_v3);
-          }
-
-          for (; v < W; v++) {
-            const r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-            const r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-            const r16_c_h1_n_v = r16[((c * H + h + 1) * N + n) * W + v]!;
-            const r20_c_h1_n_v = r20[((c * H + h + 1) * N + n) * W + v]!;
-            dx[((n * C + c) * H + h) * W + v] = dx_inv * (r16_c_h_n_v + r20_c_h_n_v);
-            dx[((n * C + c) * H + h + 1) * W + v] = dx_inv * (r16_c_h1_n_v + r20_c_h1_n_v);
-          }
-        }
-
-        for (; h < H; h++) {
-          let v = 0;
-          for (; v + 4 <= W; v += 4) {
-            const r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-            const r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-            const r16_c_h_n_v1 = r16[((c * H + h) * N + n) * W + v + 1]!;
-            const r20_c_h_n_v1 = r20[((c * H + h) * N + n) * W + v + 1]!;
-            const r16_c_h_n_v2 = r16[((c * H + h) * N + n) * W + v + 2]!;
-            const r20_c_h_n_v2 = r20[((c * H + h) * N + n) * W + v + 2]!;
-            const r16_c_h_n_v3 = r16[((c * H + h) * N + n) * W + v + 3]!;
-            const r20_c_h_n_v3 = r20[((c * H + h) * N + n) * W + v + 3]!;
-            dx[((n * C + c) * H + h) * W + v] = dx_inv * (r16_c_h_n_v + r20_c_h_n_v);
-            dx[((n * C + c) * H + h) * W + v + 1] = dx_inv * (r16_c_h_n_v1 + r20_c_h_n_v1);
-            dx[((n * C + c) * H + h) * W + v + 2] = dx_inv * (r16_c_h_n_v2 + r20_c_h_n_v2);
-            dx[((n * C + c) * H + h) * W + v + 3] = dx_inv * (r16_c_h_n_v3 + r20_c_h_n_v3);
-          }
-
-          for (; v < W; v++) {
-            const r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-            const r20_c_h_n_v = r20[((c * H + h) * N + n) * W + v]!;
-            dx[((n * C + c) * H + h) * W + v] = dx_inv * (r16_c_h_n_v + r20_c_h_n_v);
-          }
-        }
-      }
-    }
-  }
-
-  // dw[o,c,p,q] = rstd[o]*(gamma[o]*rstd[o]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', i, j, p', p'', n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(v, j + p'' - 1)*delta(h, i + p' - 1), p', p''), c', h, i, j, n, v) + I^2*J^2*N^2*ddgamma[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(v, j + p'' - 1)*delta(h, i + p' - 1), p', p''), c', h, i, j, n, v) + I^2*J^2*N^2*gamma[o]*sum(ddx[n,c,h,v]*sum(dout[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1)*where(out[n,o,i,j] > 0, 1, 0), i, j), h, n, v) + gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) + 3*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) + gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', i, j, p', p'', n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v) + gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) + 3*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*ddgamma[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p'')*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*sum(ddx[n,c,h,v]*sum(delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v)*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n)*sum(zhat[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddx[n,c,h,v]*sum(zhat[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)/rstd[o], h, n, v) - I*J*N*gamma[o]*rstd[o]*sum(zhat[n,o,i,j]*sum(ddw[o,c',p',p'']*x[n,c',i + p' - 1,j + p'' - 1], c', p', p''), i, j, n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n) - I*J*N*ddgamma[o]*sum(x[n,c,h,v]*delta(v, j + q - 1)*delta(h, i + p - 1), h, i, j, n, v)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n) - I*J*N*gamma[o]*rstd[o]*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*x[n,c,i + p - 1,j + q - 1], i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c',h,v]*sum(w[o,c',p',p'']*delta(h, i + p' - 1)*delta(v, j + p'' - 1), p', p''), c', h, v), i, j, n))/I^2/J^2/N^2
-  // derived from the naive backward by inlining, then distribute ×82, sum-linear ×56, sum-factor ×70, distribute-in-sum ×4, sum-invariant ×2, expand-definitions, share-reduction ×5, factor-common ×3, merge-sums ×2, split-by-partner, keep-cheapest
-  {
-    for (let c = 0; c < C; c++) {
-      for (let p = 0; p < K; p++) {
-        for (let o = 0; o < O; o++) {
-          const dw_zhat_x =
-            (3 * gamma[o]! * (rstd[o]! * rstd[o]!) * r1[o]! * r7[o]!) / (I * I) / (J * J) / (N * N) +
-            (3 * gamma[o]! * (rstd[o]! * rstd[o]!) * r1[o]! * r5[o]!) / (I * I) / (J * J) / (N * N) +
-            (gamma[o]! * (rstd[o]! * rstd[o]!) * r[o]! * r2[o]!) / (I * I) / (J * J) / (N * N) -
-            (gamma[o]! * (rstd[o]! * rstd[o]!) * r11[o]!) / I / J / N +
-            (gamma[o]! * (rstd[o]! * rstd[o]!) * r2[o]! * r9[o]!) / (I * I) / (J * J) / (N * N) -
-            (gg_dgamma[o]! * rstd[o]! * r1[o]!) / I / J / N -
-            (gamma[o]! * (rstd[o]! * rstd[o]!) * r12[o]!) / I / J / N;
-          const dw_offset = (gamma[o]! * (rstd[o]! * rstd[o]!) * r7[o]! * r2[o]!) / (I * I) / (J * J) / (N * N);
-          const dw_offset1 = (gamma[o]! * (rstd[o]! * rstd[o]!) * r5[o]! * r2[o]!) / (I * I) / (J * J) / (N * N);
-          const dw_offset2 = (gamma[o]! * (rstd[o]! * rstd[o]!) * r1[o]! * r9[o]!) / (I * I) / (J * J) / (N * N);
-          const dw_offset3 = -((gamma[o]! * rstd[o]! * r2[o]!) / I / J / N);
-          const dw_offset4 = -((gg_dgamma[o]! * rstd[o]! * r2[o]!) / I / J / N);
-          const dw_offset5 = (gamma[o]! * (rstd[o]! * rstd[o]!) * r1[o]! * r[o]!) / (I * I) / (J * J) / (N * N);
-          const dw_ddw_x = -((gamma[o]! * (rstd[o]! * rstd[o]!) * r1[o]!) / I / J / N);
-          const dw_x_dout =
-            -((gamma[o]! * (rstd[o]! * rstd[o]!) * r7[o]!) / I / J / N) -
-            (gamma[o]! * (rstd[o]! * rstd[o]!) * r5[o]!) / I / J / N +
-            gg_dgamma[o]! * rstd[o]!;
-          const dw_ddx_dout = gamma[o]! * rstd[o]!;
-          let q = 0;
-          for (; q + 4 <= K; q += 4) {
-            const r29_c_o_p_q = r29[((c * O + o) * K + p) * K + q]!;
-            const r22_c_p_q = r22[(c * K + p) * K + q]!;
-            const r27_c_o_p_q = r27[((c * O + o) * K + p) * K + q]!;
-            const r32_c_o_p_q = r32[((c * O + o) * K + p) * K + q]!;
-            const r25_c_p_q = r25[(c * K + p) * K + q]!;
-            const r21_c_o_p_q = r21[((c * O + o) * K + p) * K + q]!;
-            const r26_c_o_p_q = r26[((c * O + o) * K + p) * K + q]!;
-            const r23_c_o_p_q = r23[((c * O + o) * K + p) * K + q]!;
-            const r29_c_o_p_q1 = r29[((c * O + o) * K + p) * K + q + 1]!;
-            const r22_c_p_q1 = r22[(c * K + p) * K + q + 1]!;
-            const r27_c_o_p_q1 = r27[((c * O + o) * K + p) * K + q + 1]!;
-            const r32_c_o_p_q1 = r32[((c * O + o) * K + p) * K + q + 1]!;
-            const r25_c_p_q1 = r25[(c * K + p) * K + q + 1]!;
-            const r21_c_o_p_q1 = r21[((c * O + o) * K + p) * K + q + 1]!;
-            const r26_c_o_p_q1 = r26[((c * O + o) * K + p) * K + q + 1]!;
-            const r23_c_o_p_q1 = r23[((c * O + o) * K + p) * K + q + 1]!;
-            const r29_c_o_p_q2 = r29[((c * O + o) * K + p) * K + q + 2]!;
-            const r22_c_p_q2 = r22[(c * K + p) * K + q + 2]!;
-            const r27_c_o_p_q2 = r27[((c * O + o) * K + p) * K + q + 2]!;
-            const r32_c_o_p_q2 = r32[((c * O + o) * K + p) * K + q + 2]!;
-            const r25_c_p_q2 = r25[(c * K + p) * K + q + 2]!;
-            const r21_c_o_p_q2 = r21[((c * O + o) * K + p) * K + q + 2]!;
-            const r26_c_o_p_q2 = r26[((c * O + o) * K + p) * K + q + 2]!;
-            const r23_c_o_p_q2 = r23[((c * O + o) * K + p) * K + q + 2]!;
-            const r29_c_o_p_q3 = r29[((c * O + o) * K + p) * K + q + 3]!;
-            const r22_c_p_q3 = r22[(c * K + p) * K + q + 3]!;
-            const r27_c_o_p_q3 = r27[((c * O + o) * K + p) * K + q + 3]!;
-            const r32_c_o_p_q3 = r32[((c * O + o) * K + p) * K + q + 3]!;
-            const r25_c_p_q3 = r25[(c * K + p) * K + q + 3]!;
-            const r21_c_o_p_q3 = r21[((c * O + o) * K + p) * K + q + 3]!;
-            const r26_c_o_p_q3 = r26[((c * O + o) * K + p) * K + q + 3]!;
-            const r23_c_o_p_q3 = r23[((c * O + o) * K + p) * K + q + 3]!;
-            dw[((o * C + c) * K + p) * K + q] =
-              dw_ddx_dout * r29_c_o_p_q +
-              dw_offset4 * r22_c_p_q +
-              dw_x_dout * r27_c_o_p_q +
-              dw_ddw_x * r32_c_o_p_q +
-              dw_offset1 * r22_c_p_q +
-              dw_offset * r22_c_p_q +
-              dw_offset3 * r25_c_p_q +
-              dw_zhat_x * r21_c_o_p_q +
-              dw_offset5 * r22_c_p_q +
-              dw_ddw_x * r26_c_o_p_q +
-              dw_ddw_x * r23_c_o_p_q +
-              dw_offset2 * r22_c_p_q;
-            dw[((o * C + c) * K + p) * K + q + 1] =
-              dw_ddx_dout * r29_c_o_p_q1 +
-              dw_offset4 * r22_c_p_q1 +
-              dw_x_dout * r27_c_o_p_q1 +
-              dw_ddw_x * r32_c_o_p_q1 +
-              dw_offset1 * r22_c_p_q1 +
-              dw_offset * r22_c_p_q1 +
-              dw_offset3 * r25_c_p_q1 +
-              dw_zhat_x * r21_c_o_p_q1 +
-              dw_offset5 * r22_c_p_q1 +
-              dw_ddw_x * r26_c_o_p_q1 +
-              dw_ddw_x * r23_c_o_p_q1 +
-              dw_offset2 * r22_c_p_q1;
-            dw[((o * C + c) * K + p) * K + q + 2] =
-              dw_ddx_dout * r29_c_o_p_q2 +
-              dw_offset4 * r22_c_p_q2 +
-              dw_x_dout * r27_c_o_p_q2 +
-              dw_ddw_x * r32_c_o_p_q2 +
-              dw_offset1 * r22_c_p_q2 +
-              dw_offset * r22_c_p_q2 +
-              dw_offset3 * r25_c_p_q2 +
-              dw_zhat_x * r21_c_o_p_q2 +
-              dw_offset5 * r22_c_p_q2 +
-              dw_ddw_x * r26_c_o_p_q2 +
-              dw_ddw_x * r23_c_o_p_q2 +
-              dw_offset2 * r22_c_p_q2;
-            dw[((o * C + c) * K + p) * K + q + 3] =
-              dw_ddx_dout * r29_c_o_p_q3 +
-              dw_offset4 * r22_c_p_q3 +
-              dw_x_dout * r27_c_o_p_q3 +
-              dw_ddw_x * r32_c_o_p_q3 +
-              dw_offset1 * r22_c_p_q3 +
-              dw_offset * r22_c_p_q3 +
-              dw_offset3 * r25_c_p_q3 +
-              dw_zhat_x * r21_c_o_p_q3 +
-              dw_offset5 * r22_c_p_q3 +
-              dw_ddw_x * r26_c_o_p_q3 +
-              dw_ddw_x * r23_c_o_p_q3 +
-              dw_offset2 * r22_c_p_q3;
-          }
-
-          for (; q < K; q++) {
-            const r29_c_o_p_q = r29[((c * O + o) * K + p) * K + q]!;
-            const r22_c_p_q = r22[(c * K + p) * K + q]!;
-            const r27_c_o_p_q = r27[((c * O + o) * K + p) * K + q]!;
-            const r32_c_o_p_q = r32[((c * O + o) * K + p) * K + q]!;
-            const r25_c_p_q = r25[(c * K + p) * K + q]!;
-            const r21_c_o_p_q = r21[((c * O + o) * K + p) * K + q]!;
-            const r26_c_o_p_q = r26[((c * O + o) * K + p) * K + q]!;
-            const r23_c_o_p_q = r23[((c * O + o) * K + p) * K + q]!;
-            dw[((o * C + c) * K + p) * K + q] =
-              dw_ddx_dout * r29_c_o_p_q +
-              dw_offset4 * r22_c_p_q +
-              dw_x_dout * r27_c_o_p_q +
-              dw_ddw_x * r32_c_o_p_q +
-              dw_offset1 * r22_c_p_q +
-              dw_offset * r22_c_p_q +
-              dw_offset3 * r25_c_p_q +
-              dw_zhat_x * r21_c_o_p_q +
-              dw_offset5 * r22_c_p_q +
-              dw_ddw_x * r26_c_o_p_q +
-              dw_ddw_x * r23_c_o_p_q +
-              dw_offset2 * r22_c_p_q;
-          }
-        }
-      }
-    }
-  }
-
-  // one pass over memory for dgamma, dbeta
-  // dgamma[o] = rstd[o]*(I*J*N*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n) + I*J*N*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n) - sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, p, q), i, j, n) - sum(dout[n,o,i,j]*zhat[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(zhat[n,o,i,j]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), c, h, v), i, j, n) - sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n)*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, j + q - 1)*delta(h, i + p - 1), p, q), c, h, i, j, n, v) - sum(ddw[o,c,p,q]*x[n,c,i + p - 1,j + q - 1], c, i, j, p, q, n)*sum(dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0), i, j, n))/I/J/N
-  // derived from the naive backward by inlining, then distribute ×13, sum-linear ×9, sum-factor ×14, distribute-in-sum ×2, expand-definitions, share-reduction ×3, factor-common ×2, merge-sums, split-by-partner, keep-cheapest
   // dbeta[o] = 0
   // derived from the naive backward by inlining alone (no rewrite)
   {
-    const dgamma_inv = I * J * N;
-    const dgamma_inv1 = 1 / I / J / N;
     let o = 0;
     for (; o + 4 <= O; o += 4) {
-      const rstd_o = rstd[o]!;
-      const r1_o = r1[o]!;
-      const r7_o = r7[o]!;
-      const r5_o = r5[o]!;
-      const r12_o = r12[o]!;
-      const r2_o = r2[o]!;
-      const r9_o = r9[o]!;
-      const r_o = r[o]!;
-      const r11_o = r11[o]!;
-      const rstd_o1 = rstd[o + 1]!;
-      const r1_o1 = r1[o + 1]!;
-      const r7_o1 = r7[o + 1]!;
-      const r5_o1 = r5[o + 1]!;
-      const r12_o1 = r12[o + 1]!;
-      const r2_o1 = r2[o + 1]!;
-      const r9_o1 = r9[o + 1]!;
-      const r_o1 = r[o + 1]!;
-      const r11_o1 = r11[o + 1]!;
-      const rstd_o2 = rstd[o + 2]!;
-      const r1_o2 = r1[o + 2]!;
-      const r7_o2 = r7[o + 2]!;
-      const r5_o2 = r5[o + 2]!;
-      const r12_o2 = r12[o + 2]!;
-      const r2_o2 = r2[o + 2]!;
-      const r9_o2 = r9[o + 2]!;
-      const r_o2 = r[o + 2]!;
-      const r11_o2 = r11[o + 2]!;
-      const rstd_o3 = rstd[o + 3]!;
-      const r1_o3 = r1[o + 3]!;
-      const r7_o3 = r7[o + 3]!;
-      const r5_o3 = r5[o + 3]!;
-      const r12_o3 = r12[o + 3]!;
-      const r2_o3 = r2[o + 3]!;
-      const r9_o3 = r9[o + 3]!;
-      const r_o3 = r[o + 3]!;
-      const r11_o3 = r11[o + 3]!;
-      dgamma[o] =
-        dgamma_inv1 *
-        rstd_o *
-        (-(r1_o * r7_o) - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o + dgamma_inv * r11_o);
       dbeta[o] = 0;
-      dgamma[o + 1] =
-        dgamma_inv1 *
-        rstd_o1 *
-        (-(r1_o1 * r7_o1) - r1_o1 * r5_o1 + dgamma_inv * r12_o1 - r2_o1 * r9_o1 - r_o1 * r2_o1 + dgamma_inv * r11_o1);
       dbeta[o + 1] = 0;
-      dgamma[o + 2] =
-        dgamma_inv1 *
-        rstd_o2 *
-        (-(r1_o2 * r7_o2) - r1_o2 * r5_o2 + dgamma_inv * r12_o2 - r2_o2 * r9_o2 - r_o2 * r2_o2 + dgamma_inv * r11_o2);
       dbeta[o + 2] = 0;
-      dgamma[o + 3] =
-        dgamma_inv1 *
-        rstd_o3 *
-        (-(r1_o3 * r7_o3) - r1_o3 * r5_o3 + dgamma_inv * r12_o3 - r2_o3 * r9_o3 - r_o3 * r2_o3 + dgamma_inv * r11_o3);
       dbeta[o + 3] = 0;
     }
 
     for (; o < O; o++) {
-      const rstd_o = rstd[o]!;
-      const r1_o = r1[o]!;
-      const r7_o = r7[o]!;
-      const r5_o = r5[o]!;
-      const r12_o = r12[o]!;
-      const r2_o = r2[o]!;
-      const r9_o = r9[o]!;
-      const r_o = r[o]!;
-      const r11_o = r11[o]!;
-      dgamma[o] =
-        dgamma_inv1 *
-        rstd_o *
-        (-(r1_o * r7_o) - r1_o * r5_o + dgamma_inv * r12_o - r2_o * r9_o - r_o * r2_o + dgamma_inv * r11_o);
       dbeta[o] = 0;
     }
   }
 
-  // ddout[n,o,i,j] = where(out[n,o,i,j] > 0, 1, 0)*(I*J*N*ddgamma[o]*zhat[n,o,i,j] + I*J*N*gamma[o]*rstd[o]*sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), c, h, v) + I*J*N*gamma[o]*rstd[o]*sum(ddw[o,c,p,q]*x[n,c,p + i - 1,q + j - 1], c, p, q) + I*J*N*ddbeta[o] - gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddw[o,c,p,q]*x[n',c,i' + p - 1,j' + q - 1], c, p, q), i', j', n') - gamma[o]*rstd[o]*sum(ddx[n',c,h,v]*sum(w[o,c,p,q]*delta(v, j' + q - 1)*delta(h, i' + p - 1), p, q), c, h, i', j', n', v) - gamma[o]*rstd[o]*sum(ddw[o,c,p,q]*x[n',c,i' + p - 1,j' + q - 1], c, i', j', p, q, n') - gamma[o]*rstd[o]*zhat[n,o,i,j]*sum(zhat[n',o,i',j']*sum(ddx[n',c,h,v]*sum(w[o,c,p,q]*delta(h, i' + p - 1)*delta(v, j' + q - 1), p, q), c, h, v), i', j', n'))/I/J/N
-  // derived from the naive backward by inlining, then unfold-product, distribute ×26, sum-linear ×3, sum-factor ×6, distribute-in-sum, expand-definitions, share-reduction ×2, factor-common, fold-product ×3
-  {
-    const ddout_inv1 = 1 / I / J / N;
-    for (let n = 0; n < N; n++) {
-      for (let o = 0; o < O; o++) {
-        const ddout_gamma_rstd_r7 = -(gamma[o]! * rstd[o]! * r7[o]!);
-        const ddout_ddgamma = I * J * N * gg_dgamma[o]!;
-        const ddout_gamma_rstd = I * J * N * gamma[o]! * rstd[o]!;
-        const ddout_gamma_rstd_r5 = -(gamma[o]! * rstd[o]! * r5[o]!);
-        const ddout_inv = -(gamma[o]! * rstd[o]! * r9[o]!) - gamma[o]! * rstd[o]! * r[o]! + I * J * N * gg_dbeta[o]!;
-        let i = 0;
-        for (; i + 2 <= I; i += 2) {
-          let j = 0;
-          for (; j + 4 <= J; j += 4) {
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r35_i_j_n_o = r35[((i * J + j) * N + n) * O + o]!;
-            const out_n_o_i_j1 = out[((n * O + o) * I + i) * J + j + 1]!;
-            const r34_i_n_o_j1 = r34[((i * N + n) * O + o) * J + j + 1]!;
-            const zhat_n_o_i_j1 = zhat[((n * O + o) * I + i) * J + j + 1]!;
-            const r35_i_j1_n_o = r35[((i * J + j + 1) * N + n) * O + o]!;
-            const out_n_o_i_j2 = out[((n * O + o) * I + i) * J + j + 2]!;
-            const r34_i_n_o_j2 = r34[((i * N + n) * O + o) * J + j + 2]!;
-            const zhat_n_o_i_j2 = zhat[((n * O + o) * I + i) * J + j + 2]!;
-            const r35_i_j2_n_o = r35[((i * J + j + 2) * N + n) * O + o]!;
-            const out_n_o_i_j3 = out[((n * O + o) * I + i) * J + j + 3]!;
-            const r34_i_n_o_j3 = r34[((i * N + n) * O + o) * J + j + 3]!;
-            const zhat_n_o_i_j3 = zhat[((n * O + o) * I + i) * J + j + 3]!;
-            const r35_i_j3_n_o = r35[((i * J + j + 3) * N + n) * O + o]!;
-            const out_n_o_i1_j = out[((n * O + o) * I + i + 1) * J + j]!;
-            const r34_i1_n_o_j = r34[(((i + 1) * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i1_j = zhat[((n * O + o) * I + i + 1) * J + j]!;
-            const r35_i1_j_n_o = r35[(((i + 1) * J + j) * N + n) * O + o]!;
-            const out_n_o_i1_j1 = out[((n * O + o) * I + i + 1) * J + j + 1]!;
-            const r34_i1_n_o_j1 = r34[(((i + 1) * N + n) * O + o) * J + j + 1]!;
-            const zhat_n_o_i1_j1 = zhat[((n * O + o) * I + i + 1) * J + j + 1]!;
-            const r35_i1_j1_n_o = r35[(((i + 1) * J + j + 1) * N + n) * O + o]!;
-            const out_n_o_i1_j2 = out[((n * O + o) * I + i + 1) * J + j + 2]!;
-            const r34_i1_n_o_j2 = r34[(((i + 1) * N + n) * O + o) * J + j + 2]!;
-            const zhat_n_o_i1_j2 = zhat[((n * O + o) * I + i + 1) * J + j + 2]!;
-            const r35_i1_j2_n_o = r35[(((i + 1) * J + j + 2) * N + n) * O + o]!;
-            const out_n_o_i1_j3 = out[((n * O + o) * I + i + 1) * J + j + 3]!;
-            const r34_i1_n_o_j3 = r34[(((i + 1) * N + n) * O + o) * J + j + 3]!;
-            const zhat_n_o_i1_j3 = zhat[((n * O + o) * I + i + 1) * J + j + 3]!;
-            const r35_i1_j3_n_o = r35[(((i + 1) * J + j + 3) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j +
-                ddout_ddgamma * zhat_n_o_i_j +
-                ddout_gamma_rstd * r35_i_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j);
-            ddout[((n * O + o) * I + i) * J + j + 1] =
-              ddout_inv1 *
-              (out_n_o_i_j1 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j1 +
-                ddout_ddgamma * zhat_n_o_i_j1 +
-                ddout_gamma_rstd * r35_i_j1_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j1 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j1);
-            ddout[((n * O + o) * I + i) * J + j + 2] =
-              ddout_inv1 *
-              (out_n_o_i_j2 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j2 +
-                ddout_ddgamma * zhat_n_o_i_j2 +
-                ddout_gamma_rstd * r35_i_j2_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j2 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j2);
-            ddout[((n * O + o) * I + i) * J + j + 3] =
-              ddout_inv1 *
-              (out_n_o_i_j3 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j3 +
-                ddout_ddgamma * zhat_n_o_i_j3 +
-                ddout_gamma_rstd * r35_i_j3_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j3 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j3);
-            ddout[((n * O + o) * I + i + 1) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i1_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i1_n_o_j +
-                ddout_ddgamma * zhat_n_o_i1_j +
-                ddout_gamma_rstd * r35_i1_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i1_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i1_j);
-            ddout[((n * O + o) * I + i + 1) * J + j + 1] =
-              ddout_inv1 *
-              (out_n_o_i1_j1 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i1_n_o_j1 +
-                ddout_ddgamma * zhat_n_o_i1_j1 +
-                ddout_gamma_rstd * r35_i1_j1_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i1_j1 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i1_j1);
-            ddout[((n * O + o) * I + i + 1) * J + j + 2] =
-              ddout_inv1 *
-              (out_n_o_i1_j2 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i1_n_o_j2 +
-                ddout_ddgamma * zhat_n_o_i1_j2 +
-                ddout_gamma_rstd * r35_i1_j2_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i1_j2 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i1_j2);
-            ddout[((n * O + o) * I + i + 1) * J + j + 3] =
-              ddout_inv1 *
-              (out_n_o_i1_j3 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i1_n_o_j3 +
-                ddout_ddgamma * zhat_n_o_i1_j3 +
-                ddout_gamma_rstd * r35_i1_j3_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i1_j3 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i1_j3);
-          }
+  // computed the staged way (no derived form is less work): dx, dw, dgamma, ddout
 
-          for (; j < J; j++) {
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r35_i_j_n_o = r35[((i * J + j) * N + n) * O + o]!;
-            const out_n_o_i1_j = out[((n * O + o) * I + i + 1) * J + j]!;
-            const r34_i1_n_o_j = r34[(((i + 1) * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i1_j = zhat[((n * O + o) * I + i + 1) * J + j]!;
-            const r35_i1_j_n_o = r35[(((i + 1) * J + j) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j +
-                ddout_ddgamma * zhat_n_o_i_j +
-                ddout_gamma_rstd * r35_i_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j);
-            ddout[((n * O + o) * I + i + 1) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i1_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i1_n_o_j +
-                ddout_ddgamma * zhat_n_o_i1_j +
-                ddout_gamma_rstd * r35_i1_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i1_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i1_j);
+  // step 23 reversed: dw[o,c,p,q] = sum(dz[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)
+  // dx1[n,c,h,v] = sum(ddw[o,c,p,q]*sum(dz[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j), p, q, o)
+  //   local derivative ∂/∂x[n,c,h,v] = sum(dz[n,o,i,j]*delta(v, j + q - 1)*delta(h, i + p - 1), i, j)
+  const dx1 = new Float32Array(N * C * H * W);
+  dx1.fill(0);
+  for (let i = 0; i < I; i++) {
+    for (let j = 0; j < J; j++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          for (let o = 0; o < O; o++) {
+            const at = i + p - 1;
+            const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+            const at1 = j + q - 1;
+            const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+            for (let n = 0; n < N; n++) {
+              for (let c = 0; c < C; c++) {
+                dx1[((n * C + c) * H + at_safe) * W + at1_safe] =
+                  dx1[((n * C + c) * H + at_safe) * W + at1_safe]! +
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? gg_dw[((o * C + c) * K + p) * K + q]! * dz[((n * O + o) * I + i) * J + j]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+            }
           }
         }
+      }
+    }
+  }
 
-        for (; i < I; i++) {
-          let j = 0;
-          for (; j + 4 <= J; j += 4) {
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r35_i_j_n_o = r35[((i * J + j) * N + n) * O + o]!;
-            const out_n_o_i_j1 = out[((n * O + o) * I + i) * J + j + 1]!;
-            const r34_i_n_o_j1 = r34[((i * N + n) * O + o) * J + j + 1]!;
-            const zhat_n_o_i_j1 = zhat[((n * O + o) * I + i) * J + j + 1]!;
-            const r35_i_j1_n_o = r35[((i * J + j + 1) * N + n) * O + o]!;
-            const out_n_o_i_j2 = out[((n * O + o) * I + i) * J + j + 2]!;
-            const r34_i_n_o_j2 = r34[((i * N + n) * O + o) * J + j + 2]!;
-            const zhat_n_o_i_j2 = zhat[((n * O + o) * I + i) * J + j + 2]!;
-            const r35_i_j2_n_o = r35[((i * J + j + 2) * N + n) * O + o]!;
-            const out_n_o_i_j3 = out[((n * O + o) * I + i) * J + j + 3]!;
-            const r34_i_n_o_j3 = r34[((i * N + n) * O + o) * J + j + 3]!;
-            const zhat_n_o_i_j3 = zhat[((n * O + o) * I + i) * J + j + 3]!;
-            const r35_i_j3_n_o = r35[((i * J + j + 3) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j +
-                ddout_ddgamma * zhat_n_o_i_j +
-                ddout_gamma_rstd * r35_i_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j);
-            ddout[((n * O + o) * I + i) * J + j + 1] =
-              ddout_inv1 *
-              (out_n_o_i_j1 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j1 +
-                ddout_ddgamma * zhat_n_o_i_j1 +
-                ddout_gamma_rstd * r35_i_j1_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j1 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j1);
-            ddout[((n * O + o) * I + i) * J + j + 2] =
-              ddout_inv1 *
-              (out_n_o_i_j2 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j2 +
-                ddout_ddgamma * zhat_n_o_i_j2 +
-                ddout_gamma_rstd * r35_i_j2_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j2 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j2);
-            ddout[((n * O + o) * I + i) * J + j + 3] =
-              ddout_inv1 *
-              (out_n_o_i_j3 > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j3 +
-                ddout_ddgamma * zhat_n_o_i_j3 +
-                ddout_gamma_rstd * r35_i_j3_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j3 +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j3);
+  // ddz1[n,o,i,j] = sum(ddw[o,c,p,q]*x[n,c,p + i - 1,q + j - 1], c, p, q)
+  //   local derivative ∂/∂dz[n,o,i,j] = x[n,c,i + p - 1,j + q - 1]
+  const ddz1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let c = 0; c < C; c++) {
+            for (let p = 0; p < K; p++) {
+              for (let q = 0; q < K; q++) {
+                const at = q + j - 1;
+                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
+                const at1 = p + i - 1;
+                const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
+                acc +=
+                  gg_dw[((o * C + c) * K + p) * K + q]! *
+                  (at >= 0
+                    ? at < W
+                      ? at1 >= 0
+                        ? at1 < H
+                          ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+            }
           }
 
-          for (; j < J; j++) {
-            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
-            const r34_i_n_o_j = r34[((i * N + n) * O + o) * J + j]!;
-            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-            const r35_i_j_n_o = r35[((i * J + j) * N + n) * O + o]!;
-            ddout[((n * O + o) * I + i) * J + j] =
-              ddout_inv1 *
-              (out_n_o_i_j > 0 ? 1 : 0) *
-              (ddout_inv +
-                ddout_gamma_rstd * r34_i_n_o_j +
-                ddout_ddgamma * zhat_n_o_i_j +
-                ddout_gamma_rstd * r35_i_j_n_o +
-                ddout_gamma_rstd_r7 * zhat_n_o_i_j +
-                ddout_gamma_rstd_r5 * zhat_n_o_i_j);
+          ddz1[((n * O + o) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // step 22 reversed: dx[n,c,h,v] = sum(dz[n,o,i,j]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), i, j, o)
+  // dw1[o,c,p,q] = sum(ddx[n,c,h,v]*sum(dz[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j), h, n, v)
+  //   local derivative ∂/∂w[o,c,p,q] = sum(dz[n,o,i,j]*delta(h, i + p - 1)*delta(v, j + q - 1), i, j)
+  const dw1 = new Float32Array(O * C * K * K);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          let acc = 0;
+          for (let h = 0; h < H; h++) {
+            for (let n = 0; n < N; n++) {
+              for (let v = 0; v < W; v++) {
+                let acc1 = 0;
+                for (let i = 0; i < I; i++) {
+                  for (let j = 0; j < J; j++) {
+                    acc1 +=
+                      dz[((n * O + o) * I + i) * J + j]! * (h === i + p + -1 ? 1 : 0) * (v === j + q + -1 ? 1 : 0);
+                  }
+                }
+
+                acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+              }
+            }
           }
+
+          dw1[((o * C + c) * K + p) * K + q] = acc;
+        }
+      }
+    }
+  }
+
+  // ddz2[n,o,i,j] = sum(ddx[n,c,h,v]*sum(w[o,c,p,q]*delta(v, q + j - 1)*delta(h, p + i - 1), p, q), c, h, v)
+  //   local derivative ∂/∂dz[n,o,i,j] = sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q)
+  const ddz2 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          let acc = 0;
+          for (let c = 0; c < C; c++) {
+            for (let h = 0; h < H; h++) {
+              for (let v = 0; v < W; v++) {
+                let acc1 = 0;
+                for (let p = 0; p < K; p++) {
+                  for (let q = 0; q < K; q++) {
+                    acc1 += w[((o * C + c) * K + p) * K + q]! * (v === q + j + -1 ? 1 : 0) * (h === p + i + -1 ? 1 : 0);
+                  }
+                }
+
+                acc += gg_dx[((n * C + c) * H + h) * W + v]! * acc1;
+              }
+            }
+          }
+
+          ddz2[((n * O + o) * I + i) * J + j] = acc;
+        }
+      }
+    }
+  }
+
+  // step 21 reversed: dz[n,o,i,j] = dz_1[n,o,i,j] + dz_2[n,o,i,j]
+  // ddz[n,o,i,j] = ddz1[n,o,i,j] + ddz2[n,o,i,j]
+  const ddz = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddz[((n * O + o) * I + i) * J + j] =
+            ddz1[((n * O + o) * I + i) * J + j]! + ddz2[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // ddz_1[n,o,i,j] = ddz[n,o,i,j]
+  //   local derivative ∂/∂dz_1[n,o,i,j] = 1
+  // (the same array as ddz[n,o,i,j]: no copy)
+  // ddz_2[n,o,i,j] = ddz[n,o,i,j]
+  //   local derivative ∂/∂dz_2[n,o,i,j] = 1
+  // (the same array as ddz[n,o,i,j]: no copy)
+
+  // step 20 reversed: dz_2[n,o,i,j] = dmu[o]/I/J/N
+  // ddmu[o] = sum(ddz_2[n,o,i,j]/I/J/N, i, j, n)
+  //   local derivative ∂/∂dmu[o] = 1/I/J/N
+  const ddmu = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += ddz[((n * O + o) * I + i) * J + j]! / I / J / N;
+        }
+      }
+    }
+
+    ddmu[o] = acc;
+  }
+
+  // step 19 reversed: dmu[o] = -sum(dzmu[n,o,i,j], i, j, n)
+  // ddzmu1[n,o,i,j] = -ddmu[o]
+  //   local derivative ∂/∂dzmu[n,o,i,j] = -1
+  const ddzmu1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddzmu1[((n * O + o) * I + i) * J + j] = -ddmu[o]!;
+        }
+      }
+    }
+  }
+
+  // step 18 reversed: dz_1[n,o,i,j] = dzmu[n,o,i,j]
+  // ddzmu2[n,o,i,j] = ddz_1[n,o,i,j]
+  //   local derivative ∂/∂dzmu[n,o,i,j] = 1
+  // (the same array as ddz_1[n,o,i,j]: no copy)
+
+  // step 17 reversed: dzmu[n,o,i,j] = dzmu_1[n,o,i,j] + dzmu_2[n,o,i,j]
+  // ddzmu[n,o,i,j] = ddzmu1[n,o,i,j] + ddzmu2[n,o,i,j]
+  const ddzmu = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddzmu[((n * O + o) * I + i) * J + j] =
+            ddzmu1[((n * O + o) * I + i) * J + j]! + ddz[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // ddzmu_1[n,o,i,j] = ddzmu[n,o,i,j]
+  //   local derivative ∂/∂dzmu_1[n,o,i,j] = 1
+  // (the same array as ddzmu[n,o,i,j]: no copy)
+  // ddzmu_2[n,o,i,j] = ddzmu[n,o,i,j]
+  //   local derivative ∂/∂dzmu_2[n,o,i,j] = 1
+  // (the same array as ddzmu[n,o,i,j]: no copy)
+
+  // step 16 reversed: dzmu_2[n,o,i,j] = 2*dvar[o]*zmu[n,o,i,j]/I/J/N
+  // dzmu1[n,o,i,j] = 2*ddzmu_2[n,o,i,j]*dvar[o]/I/J/N
+  //   local derivative ∂/∂zmu[n,o,i,j] = 2*dvar[o]/I/J/N
+  const dzmu1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu1[((n * O + o) * I + i) * J + j] = (2 * ddzmu[((n * O + o) * I + i) * J + j]! * dvar[o]!) / I / J / N;
+        }
+      }
+    }
+  }
+
+  // ddvar[o] = 2*sum(ddzmu_2[n,o,i,j]*zmu[n,o,i,j]/I/J/N, i, j, n)
+  //   local derivative ∂/∂dvar[o] = 2*zmu[n,o,i,j]/I/J/N
+  const ddvar = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += (ddzmu[((n * O + o) * I + i) * J + j]! * zmu[((n * O + o) * I + i) * J + j]!) / I / J / N;
+        }
+      }
+    }
+
+    ddvar[o] = 2 * acc;
+  }
+
+  // step 15 reversed: dvar[o] = -0.5*drstd[o]*rstd[o]^3
+  // drstd1[o] = -1.5*ddvar[o]*drstd[o]*rstd[o]^2
+  //   local derivative ∂/∂rstd[o] = -1.5*drstd[o]*rstd[o]^2
+  const drstd1 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    drstd1[o] = -1.5 * ddvar[o]! * drstd[o]! * (rstd[o]! * rstd[o]!);
+  }
+
+  // ddrstd[o] = -0.5*ddvar[o]*rstd[o]^3
+  //   local derivative ∂/∂drstd[o] = -0.5*rstd[o]^3
+  const ddrstd = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    ddrstd[o] = -0.5 * ddvar[o]! * (rstd[o]! * rstd[o]! * rstd[o]!);
+  }
+
+  // step 14 reversed: drstd[o] = sum(dzhat[n,o,i,j]*zmu[n,o,i,j], i, j, n)
+  // dzmu2[n,o,i,j] = ddrstd[o]*dzhat[n,o,i,j]
+  //   local derivative ∂/∂zmu[n,o,i,j] = dzhat[n,o,i,j]
+  const dzmu2 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu2[((n * O + o) * I + i) * J + j] = ddrstd[o]! * dzhat[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // ddzhat1[n,o,i,j] = ddrstd[o]*zmu[n,o,i,j]
+  //   local derivative ∂/∂dzhat[n,o,i,j] = zmu[n,o,i,j]
+  const ddzhat1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddzhat1[((n * O + o) * I + i) * J + j] = ddrstd[o]! * zmu[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // step 13 reversed: dzmu_1[n,o,i,j] = dzhat[n,o,i,j]*rstd[o]
+  // drstd2[o] = sum(ddzmu_1[n,o,i,j]*dzhat[n,o,i,j], i, j, n)
+  //   local derivative ∂/∂rstd[o] = dzhat[n,o,i,j]
+  const drstd2 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += ddzmu[((n * O + o) * I + i) * J + j]! * dzhat[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+
+    drstd2[o] = acc;
+  }
+
+  // ddzhat2[n,o,i,j] = ddzmu_1[n,o,i,j]*rstd[o]
+  //   local derivative ∂/∂dzhat[n,o,i,j] = rstd[o]
+  const ddzhat2 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddzhat2[((n * O + o) * I + i) * J + j] = ddzmu[((n * O + o) * I + i) * J + j]! * rstd[o]!;
+        }
+      }
+    }
+  }
+
+  // step 12 reversed: dzhat[n,o,i,j] = dout_[n,o,i,j]*gamma[o]
+  // ddzhat[n,o,i,j] = ddzhat1[n,o,i,j] + ddzhat2[n,o,i,j]
+  const ddzhat = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddzhat[((n * O + o) * I + i) * J + j] =
+            ddzhat1[((n * O + o) * I + i) * J + j]! + ddzhat2[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // dgamma[o] = sum(ddzhat[n,o,i,j]*dout_[n,o,i,j], i, j, n)
+  //   local derivative ∂/∂gamma[o] = dout_[n,o,i,j]
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += ddzhat[((n * O + o) * I + i) * J + j]! * dout_[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+
+    dgamma[o] = acc;
+  }
+
+  // ddout_1[n,o,i,j] = ddzhat[n,o,i,j]*gamma[o]
+  //   local derivative ∂/∂dout_[n,o,i,j] = gamma[o]
+  const ddout_1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout_1[((n * O + o) * I + i) * J + j] = ddzhat[((n * O + o) * I + i) * J + j]! * gamma[o]!;
+        }
+      }
+    }
+  }
+
+  // step 11 reversed: dbeta[o] = sum(dout_[n,o,i,j], i, j, n)
+  // ddout_2[n,o,i,j] = ddbeta[o]
+  //   local derivative ∂/∂dout_[n,o,i,j] = 1
+  const ddout_2 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout_2[((n * O + o) * I + i) * J + j] = gg_dbeta[o]!;
+        }
+      }
+    }
+  }
+
+  // step 10 reversed: dgamma[o] = sum(dout_[n,o,i,j]*zhat[n,o,i,j], i, j, n)
+  // dzhat[n,o,i,j] = ddgamma[o]*dout_[n,o,i,j]
+  //   local derivative ∂/∂zhat[n,o,i,j] = dout_[n,o,i,j]
+  const dzhat1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzhat1[((n * O + o) * I + i) * J + j] = gg_dgamma[o]! * dout_[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // ddout_3[n,o,i,j] = ddgamma[o]*zhat[n,o,i,j]
+  //   local derivative ∂/∂dout_[n,o,i,j] = zhat[n,o,i,j]
+  const ddout_3 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout_3[((n * O + o) * I + i) * J + j] = gg_dgamma[o]! * zhat[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // step 9 reversed: dout_[n,o,i,j] = dout[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)
+  // ddout_[n,o,i,j] = ddout_1[n,o,i,j] + ddout_2[n,o,i,j] + ddout_3[n,o,i,j]
+  const ddout_ = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout_[((n * O + o) * I + i) * J + j] =
+            ddout_1[((n * O + o) * I + i) * J + j]! +
+            ddout_2[((n * O + o) * I + i) * J + j]! +
+            ddout_3[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // ddout[n,o,i,j] = ddout_[n,o,i,j]*where(out[n,o,i,j] > 0, 1, 0)
+  //   local derivative ∂/∂dout[n,o,i,j] = where(out[n,o,i,j] > 0, 1, 0)
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          ddout[((n * O + o) * I + i) * J + j] =
+            ddout_[((n * O + o) * I + i) * J + j]! * (out[((n * O + o) * I + i) * J + j]! > 0 ? 1 : 0);
+        }
+      }
+    }
+  }
+
+  // step 6 reversed: zhat[n,o,i,j] = zmu[n,o,i,j] * rstd[o]
+  // dzmu3[n,o,i,j] = dzhat[n,o,i,j]*rstd[o]
+  //   local derivative ∂/∂zmu[n,o,i,j] = rstd[o]
+  const dzmu3 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu3[((n * O + o) * I + i) * J + j] = dzhat1[((n * O + o) * I + i) * J + j]! * rstd[o]!;
+        }
+      }
+    }
+  }
+
+  // drstd3[o] = sum(dzhat[n,o,i,j]*zmu[n,o,i,j], i, j, n)
+  //   local derivative ∂/∂rstd[o] = zmu[n,o,i,j]
+  const drstd3 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += dzhat1[((n * O + o) * I + i) * J + j]! * zmu[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+
+    drstd3[o] = acc;
+  }
+
+  // step 5 reversed: rstd[o] = 1/sqrt(var[o] + eps)
+  // drstd[o] = drstd1[o] + drstd2[o] + drstd3[o]
+  const drstd4 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    drstd4[o] = drstd1[o]! + drstd2[o]! + drstd3[o]!;
+  }
+
+  // dvar[o] = -0.5*drstd[o]*rstd[o]^3
+  //   local derivative ∂/∂var[o] = -0.5*rstd[o]^3
+  const dvar1 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    dvar1[o] = -0.5 * drstd4[o]! * (rstd[o]! * rstd[o]! * rstd[o]!);
+  }
+
+  // step 4 reversed: var[o] = mean(zmu[n,o,i,j]^2, n, i, j)
+  // dzmu4[n,o,i,j] = 2*dvar[o]*zmu[n,o,i,j]/I/J/N
+  //   local derivative ∂/∂zmu[n,o,i,j] = 2*zmu[n,o,i,j]/I/J/N
+  const dzmu4 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu4[((n * O + o) * I + i) * J + j] = (2 * dvar1[o]! * zmu[((n * O + o) * I + i) * J + j]!) / I / J / N;
+        }
+      }
+    }
+  }
+
+  // step 3 reversed: zmu[n,o,i,j] = z[n,o,i,j] - mu[o]
+  // dzmu[n,o,i,j] = dzmu1[n,o,i,j] + dzmu2[n,o,i,j] + dzmu3[n,o,i,j] + dzmu4[n,o,i,j]
+  const dzmu5 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dzmu5[((n * O + o) * I + i) * J + j] =
+            dzmu1[((n * O + o) * I + i) * J + j]! +
+            dzmu2[((n * O + o) * I + i) * J + j]! +
+            dzmu3[((n * O + o) * I + i) * J + j]! +
+            dzmu4[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // dz1[n,o,i,j] = dzmu[n,o,i,j]
+  //   local derivative ∂/∂z[n,o,i,j] = 1
+  // (the same array as dzmu[n,o,i,j]: no copy)
+  // dmu[o] = -sum(dzmu[n,o,i,j], i, j, n)
+  //   local derivative ∂/∂mu[o] = -1
+  const dmu1 = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let acc = 0;
+    for (let i = 0; i < I; i++) {
+      for (let j = 0; j < J; j++) {
+        for (let n = 0; n < N; n++) {
+          acc += dzmu5[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+
+    dmu1[o] = -acc;
+  }
+
+  // step 2 reversed: mu[o] = mean(z[n,o,i,j], n, i, j)
+  // dz2[n,o,i,j] = dmu[o]/I/J/N
+  //   local derivative ∂/∂z[n,o,i,j] = 1/I/J/N
+  const dz2 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dz2[((n * O + o) * I + i) * J + j] = dmu1[o]! / I / J / N;
+        }
+      }
+    }
+  }
+
+  // step 1 reversed: z[n,o,i,j] = sum(w[o,c,p,q] * x[n,c,i + p - 1, j + q - 1], c, p, q)
+  // dz[n,o,i,j] = dz1[n,o,i,j] + dz2[n,o,i,j]
+  const dz1 = new Float32Array(N * O * I * J);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < I; i++) {
+        for (let j = 0; j < J; j++) {
+          dz1[((n * O + o) * I + i) * J + j] =
+            dzmu5[((n * O + o) * I + i) * J + j]! + dz2[((n * O + o) * I + i) * J + j]!;
+        }
+      }
+    }
+  }
+
+  // dx2[n,c,h,v] = sum(dz[n,o,i,j]*sum(w[o,c,p,q]*delta(h, i + p - 1)*delta(v, j + q - 1), p, q), i, j, o)
+  //   local derivative ∂/∂x[n,c,h,v] = sum(w[o,c,p,q]*delta(h, p + i - 1)*delta(v, q + j - 1), p, q)
+  const dx2 = new Float32Array(N * C * H * W);
+  dx2.fill(0);
+  for (let i = 0; i < I; i++) {
+    for (let j = 0; j < J; j++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          for (let o = 0; o < O; o++) {
+            const at = i + p - 1;
+            const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+            const at1 = j + q - 1;
+            const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+            for (let n = 0; n < N; n++) {
+              for (let c = 0; c < C; c++) {
+                dx2[((n * C + c) * H + at_safe) * W + at1_safe] =
+                  dx2[((n * C + c) * H + at_safe) * W + at1_safe]! +
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? dz1[((n * O + o) * I + i) * J + j]! * w[((o * C + c) * K + p) * K + q]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // dw2[o,c,p,q] = sum(dz[n,o,i,j]*x[n,c,i + p - 1,j + q - 1], i, j, n)
+  //   local derivative ∂/∂w[o,c,p,q] = x[n,c,p + i - 1,q + j - 1]
+  const dw2 = new Float32Array(O * C * K * K);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          let acc = 0;
+          for (let i = 0; i < I; i++) {
+            for (let j = 0; j < J; j++) {
+              for (let n = 0; n < N; n++) {
+                const at = i + p - 1;
+                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
+                const at1 = j + q - 1;
+                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
+                acc +=
+                  dz1[((n * O + o) * I + i) * J + j]! *
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
+              }
+            }
+          }
+
+          dw2[((o * C + c) * K + p) * K + q] = acc;
+        }
+      }
+    }
+  }
+
+  // gradients of the inputs
+  // dx[n,c,h,v] = dx1[n,c,h,v] + dx2[n,c,h,v]
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let h = 0; h < H; h++) {
+        for (let v = 0; v < W; v++) {
+          dx[((n * C + c) * H + h) * W + v] = dx1[((n * C + c) * H + h) * W + v]! + dx2[((n * C + c) * H + h) * W + v]!;
+        }
+      }
+    }
+  }
+
+  // dw[o,c,p,q] = dw1[o,c,p,q] + dw2[o,c,p,q]
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < K; p++) {
+        for (let q = 0; q < K; q++) {
+          dw[((o * C + c) * K + p) * K + q] = dw1[((o * C + c) * K + p) * K + q]! + dw2[((o * C + c) * K + p) * K + q]!;
         }
       }
     }

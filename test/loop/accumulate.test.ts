@@ -39,4 +39,27 @@ describe("accumulate", () => {
     `;
     expect(runPass(accumulate, input)).toBe(ir(input));
   });
+
+  it("a running maximum of a fixed cell (max=) is kept in a local too; a cell both added into and maxed stays in memory", () => {
+    const out = runPass(accumulate, `
+      for n in 0..N {
+        for c in 0..C {
+          t[n] max= x[n, c]
+          u[n] max= x[n, c]
+          u[n] += x[n, c]
+        }
+      }
+    `);
+    expect(out).toBe(ir(`
+      for n in 0..N {
+        var t_n: f64 = t[n]
+        for c in 0..C {
+          t_n max= x[n, c]
+          u[n] max= x[n, c]
+          u[n] += x[n, c]
+        }
+        t[n] = t_n
+      }
+    `));
+  });
 });

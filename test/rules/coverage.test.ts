@@ -16,6 +16,7 @@ import { foldReductionRule } from "../../compiler/simplify/regroup.js";
 import { foldDefinitionRules, foldInverseRules, foldRule, unfoldRules, definitionsOf } from "../../compiler/simplify/definitions.js";
 import { EXP_FORMS, SECH_TANH } from "../../compiler/simplify/outputs.js";
 import { SPLIT_BY_PARTNER_RULE } from "../../compiler/simplify/partners.js";
+import { sechThroughTanh } from "../../compiler/simplify/tanh.js";
 import { derive } from "../../compiler/driver.js";
 import { ctx, programWith, sizeOf } from "./helpers.js";
 
@@ -40,6 +41,7 @@ const tables = [
   foldReductionRule([]),
   SPLIT_BY_PARTNER_RULE,
   SECH_TANH,
+  sechThroughTanh(new Set()),
   ...EXP_FORMS,
 ].map((r) => r.name);
 
