@@ -288,17 +288,23 @@ export function backwardFused(
           for (let q = 0; q < K; q++) {
             for (let i = 0; i < I; i++) {
               const at = 2 * i + p - 1;
-              const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
               for (let j = 0; j < J; j++) {
+                const n_len =
+                  2 * i + p - 1 >= 0
+                    ? H - 2 * i - p >= 0
+                      ? 2 * j + q - 1 >= 0
+                        ? W - 2 * j - q >= 0
+                          ? N
+                          : 0
+                        : 0
+                      : 0
+                    : 0;
                 const at1 = 2 * j + q - 1;
-                const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
                 let dw_o_c_p_q = dw[((o * C + c) * K + p) * K + q]!;
-                for (let n = 0; n < N; n++) {
+                for (let n = 0; n < n_len; n++) {
                   const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
-                  const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
-                  dw_o_c_p_q +=
-                    dout_n_o_i_j *
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
+                  const x_n_c_at_at1 = x[((n * C + c) * H + at) * W + at1]!;
+                  dw_o_c_p_q += dout_n_o_i_j * x_n_c_at_at1;
                 }
 
                 dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;
@@ -739,28 +745,19 @@ export function doubleBackwardFused(
   {
     for (let i = 0; i < I; i++) {
       for (let j = 0; j < J; j++) {
+        const q_lo = 0 > 1 - 2 * j ? 0 : 1 - 2 * j;
+        const q_hi = K < W + 1 - 2 * j ? K : W + 1 - 2 * j;
         for (let n = 0; n < N; n++) {
           for (let o = 0; o < O; o++) {
             for (let c = 0; c < C; c++) {
               for (let p = 0; p < K; p++) {
+                const q_len = 2 * i + p - 1 >= 0 ? (H - 2 * i - p >= 0 ? (q_hi > q_lo ? q_hi - q_lo : 0) : 0) : 0;
                 const at = p + 2 * i - 1;
-                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
                 let r1_i_j_n_o = r1[((i * J + j) * N + n) * O + o]!;
-                for (let q = 0; q < K; q++) {
-                  const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
+                for (let q0 = 0; q0 < q_len; q0++) {
+                  const q = q0 + q_lo;
                   const at1 = q + 2 * j - 1;
-                  const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
-                  r1_i_j_n_o +=
-                    gg_dw_o_c_p_q *
-                    (at >= 0
-                      ? at < H
-                        ? at1 >= 0
-                          ? at1 < W
-                            ? x[((n * C + c) * H + at_safe) * W + at1_safe]!
-                            : 0
-                          : 0
-                        : 0
-                      : 0);
+                  r1_i_j_n_o += gg_dw[((o * C + c) * K + p) * K + q]! * x[((n * C + c) * H + at) * W + at1]!;
                 }
 
                 r1[((i * J + j) * N + n) * O + o] = r1_i_j_n_o;

@@ -717,51 +717,48 @@ export function backwardFused(
   if (own(into, "dx") !== undefined) dx.fill(0);
   if (own(into, "dw") !== undefined) dw.fill(0);
   {
+    const dz_row = new Float64Array(J); // dz over j, one row at a time
     for (let n = 0; n < N; n++) {
       for (let o = 0; o < O; o++) {
         for (let i = 0; i < I; i++) {
+          // dz for a whole row of j first, then the loops over c, p, q with j innermost (loop/rows.ts)
+          const gamma_o = gamma[o]!;
+          const rstd_o = rstd[o]!;
+          const dbeta_o = dbeta[o]!;
+          const dgamma_o = dgamma[o]!;
           for (let j = 0; j < J; j++) {
+            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
+            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
+            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
             const dz =
-              (gamma[o]! *
-                rstd[o]! *
-                (-dbeta[o]! -
-                  zhat[((n * O + o) * I + i) * J + j]! * dgamma[o]! +
-                  I *
-                    J *
-                    N *
-                    dout[((n * O + o) * I + i) * J + j]! *
-                    (out[((n * O + o) * I + i) * J + j]! > 0 ? 1 : 0))) /
+              (gamma_o *
+                rstd_o *
+                (-dbeta_o - zhat_n_o_i_j * dgamma_o + I * J * N * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0))) /
               I /
               J /
               N;
-            for (let c = 0; c < C; c++) {
-              for (let p = 0; p < K; p++) {
-                const at = i + p - 1;
-                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
-                const at2 = i + p - 1;
-                const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
-                for (let q = 0; q < K; q++) {
-                  const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
+            dz_row[j] = dz;
+          }
+
+          for (let c = 0; c < C; c++) {
+            for (let p = 0; p < K; p++) {
+              const at = i + p - 1;
+              const at2 = i + p - 1;
+              for (let q = 0; q < K; q++) {
+                const j_lo = 0 > 1 - q ? 0 : 1 - q;
+                const j_hi = J < W + 1 - q ? J : W + 1 - q;
+                const j_len = i + p - 1 >= 0 ? (H - i - p >= 0 ? (j_hi > j_lo ? j_hi - j_lo : 0) : 0) : 0;
+                let dw_o_c_p_q = dw[((o * C + c) * K + p) * K + q]!;
+                const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
+                for (let j0 = 0; j0 < j_len; j0++) {
+                  const j = j0 + j_lo;
                   const at1 = j + q - 1;
-                  const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
-                  dx[((n * C + c) * H + at_safe) * W + at1_safe] =
-                    dx[((n * C + c) * H + at_safe) * W + at1_safe]! +
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? dz * w_o_c_p_q : 0) : 0) : 0) : 0);
+                  dx[((n * C + c) * H + at) * W + at1] = dx[((n * C + c) * H + at) * W + at1]! + dz_row[j]! * w_o_c_p_q;
                   const at3 = j + q - 1;
-                  const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
-                  dw[((o * C + c) * K + p) * K + q] =
-                    dw[((o * C + c) * K + p) * K + q]! +
-                    dz *
-                      (at2 >= 0
-                        ? at2 < H
-                          ? at3 >= 0
-                            ? at3 < W
-                              ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
-                              : 0
-                            : 0
-                          : 0
-                        : 0);
+                  dw_o_c_p_q += dz_row[j]! * x[((n * C + c) * H + at2) * W + at3]!;
                 }
+
+                dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;
               }
             }
           }
@@ -1778,54 +1775,36 @@ export function doubleBackwardFused(
           for (let j = 0; j < J; j++) {
             for (let p = 0; p < K; p++) {
               const at1 = i + p - 1;
-              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
               const at3 = i + p - 1;
-              const at3_safe = at3 >= 0 ? (at3 < H ? at3 : 0) : 0;
               const at5 = i + p - 1;
-              const at5_safe = at5 >= 0 ? (at5 < H ? at5 : 0) : 0;
               const at6 = i + p - 1;
-              const at6_safe = at6 >= 0 ? (at6 < H ? at6 : 0) : 0;
               const at9 = p + i - 1;
-              const at9_safe = at9 >= 0 ? (at9 < H ? at9 : 0) : 0;
               for (let q = 0; q < K; q++) {
+                const n_len =
+                  j + q - 1 >= 0 ? (W - j - q >= 0 ? (i + p - 1 >= 0 ? (H - i - p >= 0 ? N : 0) : 0) : 0) : 0;
                 const at = j + q - 1;
-                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
                 const at2 = j + q - 1;
-                const at2_safe = at2 >= 0 ? (at2 < W ? at2 : 0) : 0;
                 const at4 = j + q - 1;
-                const at4_safe = at4 >= 0 ? (at4 < W ? at4 : 0) : 0;
                 const at7 = j + q - 1;
-                const at7_safe = at7 >= 0 ? (at7 < W ? at7 : 0) : 0;
                 const at8 = q + j - 1;
-                const at8_safe = at8 >= 0 ? (at8 < W ? at8 : 0) : 0;
                 let r_o = r[o]!;
                 let r21_c_o_p_q = r21[((c * O + o) * K + p) * K + q]!;
                 const gg_dw_o_c_p_q = gg_dw[((o * C + c) * K + p) * K + q]!;
-                for (let n = 0; n < N; n++) {
-                  const x_n_c_at1_safe_at_safe = x[((n * C + c) * H + at1_safe) * W + at_safe]!;
-                  const x_n_c_at3_safe_at2_safe = x[((n * C + c) * H + at3_safe) * W + at2_safe]!;
-                  const x_n_c_at5_safe_at4_safe = x[((n * C + c) * H + at5_safe) * W + at4_safe]!;
+                for (let n = 0; n < n_len; n++) {
+                  const x_n_c_at1_at = x[((n * C + c) * H + at1) * W + at]!;
+                  const x_n_c_at3_at2 = x[((n * C + c) * H + at3) * W + at2]!;
+                  const x_n_c_at5_at4 = x[((n * C + c) * H + at5) * W + at4]!;
                   const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
-                  const x_n_c_at6_safe_at7_safe = x[((n * C + c) * H + at6_safe) * W + at7_safe]!;
-                  const x_n_c_at9_safe_at8_safe = x[((n * C + c) * H + at9_safe) * W + at8_safe]!;
-                  r_o +=
-                    gg_dw_o_c_p_q *
-                    (at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x_n_c_at1_safe_at_safe : 0) : 0) : 0) : 0);
+                  const x_n_c_at6_at7 = x[((n * C + c) * H + at6) * W + at7]!;
+                  const x_n_c_at9_at8 = x[((n * C + c) * H + at9) * W + at8]!;
+                  r_o += gg_dw_o_c_p_q * x_n_c_at1_at;
                   r6[((i * J + j) * N + n) * O + o] =
-                    r6[((i * J + j) * N + n) * O + o]! +
-                    gg_dw_o_c_p_q *
-                      (at2 >= 0 ? (at2 < W ? (at3 >= 0 ? (at3 < H ? x_n_c_at3_safe_at2_safe : 0) : 0) : 0) : 0);
+                    r6[((i * J + j) * N + n) * O + o]! + gg_dw_o_c_p_q * x_n_c_at3_at2;
                   r10[((i * J + j) * O + o) * N + n] =
-                    r10[((i * J + j) * O + o) * N + n]! +
-                    gg_dw_o_c_p_q *
-                      (at4 >= 0 ? (at4 < W ? (at5 >= 0 ? (at5 < H ? x_n_c_at5_safe_at4_safe : 0) : 0) : 0) : 0);
-                  r21_c_o_p_q +=
-                    zhat_n_o_i_j *
-                    (at6 >= 0 ? (at6 < H ? (at7 >= 0 ? (at7 < W ? x_n_c_at6_safe_at7_safe : 0) : 0) : 0) : 0);
+                    r10[((i * J + j) * O + o) * N + n]! + gg_dw_o_c_p_q * x_n_c_at5_at4;
+                  r21_c_o_p_q += zhat_n_o_i_j * x_n_c_at6_at7;
                   r35[((i * J + j) * N + n) * O + o] =
-                    r35[((i * J + j) * N + n) * O + o]! +
-                    gg_dw_o_c_p_q *
-                      (at8 >= 0 ? (at8 < W ? (at9 >= 0 ? (at9 < H ? x_n_c_at9_safe_at8_safe : 0) : 0) : 0) : 0);
+                    r35[((i * J + j) * N + n) * O + o]! + gg_dw_o_c_p_q * x_n_c_at9_at8;
                 }
 
                 r[o] = r_o;
@@ -2442,16 +2421,14 @@ export function doubleBackwardFused(
           for (let v = 0; v < W; v++) {
             for (let p = 0; p < K; p++) {
               const at = -1 * p + h + 1;
-              const at_safe = at >= 0 ? (at < I ? at : 0) : 0;
               for (let q = 0; q < K; q++) {
+                const o_len =
+                  h + 1 - p >= 0 ? (I + p - h - 2 >= 0 ? (v + 1 - q >= 0 ? (J + q - v - 2 >= 0 ? O : 0) : 0) : 0) : 0;
                 const at1 = -1 * q + v + 1;
-                const at1_safe = at1 >= 0 ? (at1 < J ? at1 : 0) : 0;
                 let r16_c_h_n_v = r16[((c * H + h) * N + n) * W + v]!;
-                for (let o = 0; o < O; o++) {
-                  const r15_at_safe_at1_safe_p_q_o_c_n =
-                    r15[(((((at_safe * J + at1_safe) * K + p) * K + q) * O + o) * C + c) * N + n]!;
-                  r16_c_h_n_v +=
-                    at >= 0 ? (at < I ? (at1 >= 0 ? (at1 < J ? r15_at_safe_at1_safe_p_q_o_c_n : 0) : 0) : 0) : 0;
+                for (let o = 0; o < o_len; o++) {
+                  const r15_at_at1_p_q_o_c_n = r15[(((((at * J + at1) * K + p) * K + q) * O + o) * C + c) * N + n]!;
+                  r16_c_h_n_v += r15_at_at1_p_q_o_c_n;
                 }
 
                 r16[((c * H + h) * N + n) * W + v] = r16_c_h_n_v;
@@ -2707,14 +2684,13 @@ export function doubleBackwardFused(
         for (let q = 0; q < K; q++) {
           for (let i = 0; i < I; i++) {
             const at1 = i + p - 1;
-            const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
             for (let j = 0; j < J; j++) {
+              const n_len = j + q - 1 >= 0 ? (W - j - q >= 0 ? (i + p - 1 >= 0 ? (H - i - p >= 0 ? N : 0) : 0) : 0) : 0;
               const at = j + q - 1;
-              const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
               let r22_c_p_q = r22[(c * K + p) * K + q]!;
-              for (let n = 0; n < N; n++) {
-                const x_n_c_at1_safe_at_safe = x[((n * C + c) * H + at1_safe) * W + at_safe]!;
-                r22_c_p_q += at >= 0 ? (at < W ? (at1 >= 0 ? (at1 < H ? x_n_c_at1_safe_at_safe : 0) : 0) : 0) : 0;
+              for (let n = 0; n < n_len; n++) {
+                const x_n_c_at1_at = x[((n * C + c) * H + at1) * W + at]!;
+                r22_c_p_q += x_n_c_at1_at;
               }
 
               r22[(c * K + p) * K + q] = r22_c_p_q;

@@ -255,16 +255,14 @@ export function backwardFused(
         for (let q = 0; q < K; q++) {
           for (let i = 0; i < I; i++) {
             const at = i + p - 1;
-            const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
             for (let j = 0; j < J; j++) {
+              const n_len = i + p - 1 >= 0 ? (H - i - p >= 0 ? (j + q - 1 >= 0 ? (W - j - q >= 0 ? N : 0) : 0) : 0) : 0;
               const at1 = j + q - 1;
-              const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
               let dw64_c_p_q = dw64[(c * K + p) * K + q]!;
-              for (let n = 0; n < N; n++) {
+              for (let n = 0; n < n_len; n++) {
                 const dout_n_c_i_j = dout[((n * C + c) * I + i) * J + j]!;
-                const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
-                dw64_c_p_q +=
-                  dout_n_c_i_j * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
+                const x_n_c_at_at1 = x[((n * C + c) * H + at) * W + at1]!;
+                dw64_c_p_q += dout_n_c_i_j * x_n_c_at_at1;
               }
 
               dw64[(c * K + p) * K + q] = dw64_c_p_q;
@@ -627,26 +625,17 @@ export function doubleBackwardFused(
     for (let c = 0; c < C; c++) {
       for (let i = 0; i < I; i++) {
         for (let j = 0; j < J; j++) {
+          const q_lo = 0 > 1 - j ? 0 : 1 - j;
+          const q_hi = K < W + 1 - j ? K : W + 1 - j;
           for (let n = 0; n < N; n++) {
             for (let p = 0; p < K; p++) {
+              const q_len = i + p - 1 >= 0 ? (H - i - p >= 0 ? (q_hi > q_lo ? q_hi - q_lo : 0) : 0) : 0;
               const at1 = p + i - 1;
-              const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
               let r2_c_i_j_n = r2[((c * I + i) * J + j) * N + n]!;
-              for (let q = 0; q < K; q++) {
-                const gg_dw_c_p_q = gg_dw[(c * K + p) * K + q]!;
+              for (let q0 = 0; q0 < q_len; q0++) {
+                const q = q0 + q_lo;
                 const at = q + j - 1;
-                const at_safe = at >= 0 ? (at < W ? at : 0) : 0;
-                r2_c_i_j_n +=
-                  gg_dw_c_p_q *
-                  (at >= 0
-                    ? at < W
-                      ? at1 >= 0
-                        ? at1 < H
-                          ? x[((n * C + c) * H + at1_safe) * W + at_safe]!
-                          : 0
-                        : 0
-                      : 0
-                    : 0);
+                r2_c_i_j_n += gg_dw[(c * K + p) * K + q]! * x[((n * C + c) * H + at1) * W + at]!;
               }
 
               r2[((c * I + i) * J + j) * N + n] = r2_c_i_j_n;
