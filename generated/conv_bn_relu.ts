@@ -721,7 +721,7 @@ export function backwardFused(
     for (let n = 0; n < N; n++) {
       for (let o = 0; o < O; o++) {
         for (let i = 0; i < I; i++) {
-          // dz for a whole row of j first, then the loops over c, p, q with j innermost (loop/rows.ts)
+          // dz for a whole row of j first, into dz_row (J values, not the activation), then the loops over c, p, q with j innermost (loop/rows.ts)
           const gamma_o = gamma[o]!;
           const rstd_o = rstd[o]!;
           const dbeta_o = dbeta[o]!;

@@ -122,6 +122,6 @@ function interchange(row: Loop, namer: Namer, allocs: Stmt[], defined: ReadonlyS
   const fromRow = (v: Value): Value => (v.kind === "local" && scratch.has(v.name) ? { kind: "load", array: scratch.get(v.name)!, at } : v);
   const along: Loop = { kind: "for", index: row.index, extent: row.extent, step: 1, resume: false, unroll: 1, body: mapStmts(leaf, { value: fromRow }) };
   const rebuild = (k: number): Loop => (k === nest.length - 1 ? { ...nest[k]!, body: [along] } : { ...nest[k]!, body: nest[k]!.body.map((s) => (s === nest[k + 1] ? rebuild(k + 1) : s)) });
-  const note: Stmt = { kind: "comment", text: `${[...scratch.keys()].join(", ")} for a whole row of ${row.index} first, then the loops over ${nest.map((l) => l.index).join(", ")} with ${row.index} innermost (loop/rows.ts)` };
+  const note: Stmt = { kind: "comment", text: `${[...scratch.keys()].join(", ")} for a whole row of ${row.index} first, into ${[...scratch.values()].join(", ")} (${row.extent} values, not the activation), then the loops over ${nest.map((l) => l.index).join(", ")} with ${row.index} innermost (loop/rows.ts)` };
   return [note, fill, rebuild(0)];
 }

@@ -21,7 +21,7 @@ describe("rows", () => {
     `)).toBe(ir(`
       alloc dz_row: f64[J] // dz over j, one row at a time
       for i in 0..I {
-        // dz for a whole row of j first, then the loops over c, q with j innermost (loop/rows.ts)
+        // dz for a whole row of j first, into dz_row (J values, not the activation), then the loops over c, q with j innermost (loop/rows.ts)
         for j in 0..J {
           let dz: f64 = a[i, j] * 2
           dz_row[j] = dz
