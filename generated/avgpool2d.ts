@@ -212,19 +212,18 @@ export function backwardFused(
           const at1 = 2 * i + p;
           const at1_safe = at1 >= 0 ? (at1 < H ? at1 : 0) : 0;
           for (let n = 0; n < N; n++) {
-            const c_len =
-              2 * j + q >= 0
-                ? W - 2 * j - q - 1 >= 0
-                  ? 2 * i + p >= 0
-                    ? H - 2 * i - p - 1 >= 0
-                      ? C
+            for (let c = 0; c < C; c++) {
+              dx[((n * C + c) * H + at1_safe) * W + at_safe] =
+                dx[((n * C + c) * H + at1_safe) * W + at_safe]! +
+                (at >= 0
+                  ? at < W
+                    ? at1 >= 0
+                      ? at1 < H
+                        ? dout[((n * C + c) * I + i) * J + j]! / (P * P)
+                        : 0
                       : 0
                     : 0
-                  : 0
-                : 0;
-            for (let c = 0; c < c_len; c++) {
-              dx[((n * C + c) * H + at1_safe) * W + at_safe] =
-                dx[((n * C + c) * H + at1_safe) * W + at_safe]! + dout[((n * C + c) * I + i) * J + j]! / (P * P);
+                  : 0);
             }
           }
         }

@@ -364,20 +364,18 @@ export function backwardFused(
             const at1 = 2 * j + q - 1;
             const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
             for (let n = 0; n < N; n++) {
-              const c_len =
-                2 * i + p - 1 >= 0
-                  ? H - 2 * i - p >= 0
-                    ? 2 * j + q - 1 >= 0
-                      ? W - 2 * j - q >= 0
-                        ? C
-                        : 0
-                      : 0
-                    : 0
-                  : 0;
-              for (let c = 0; c < c_len; c++) {
+              for (let c = 0; c < C; c++) {
                 dx[((n * C + c) * H + at_safe) * W + at1_safe] =
                   dx[((n * C + c) * H + at_safe) * W + at1_safe]! +
-                  dout[((n * O + o) * I + i) * J + j]! * w[((o * C + c) * K + p) * K + q]!;
+                  (at >= 0
+                    ? at < H
+                      ? at1 >= 0
+                        ? at1 < W
+                          ? dout[((n * O + o) * I + i) * J + j]! * w[((o * C + c) * K + p) * K + q]!
+                          : 0
+                        : 0
+                      : 0
+                    : 0);
               }
             }
           }

@@ -17,7 +17,6 @@ import { Namer, tsStatements } from "./code.js";
 import { commentText, stringLiteral } from "../escape.js";
 import type { KernelBackend } from "./wasm-module.js";
 import type { Stmt } from "../loop/ir.js";
-import { bounds } from "../loop/bounds.js";
 import { allStaged, DDOUT, DOUBLE_HELPERS, DOUBLE_OUTPUT_OF, doubleFusedBody, doubleNaiveBody, type DoubleBackward, type ModuleHelpers } from "./double.js";
 
 export interface EmitInput {
@@ -535,8 +534,7 @@ export function fusedBody(inp: EmitInput, T: string, A: string): string[] {
   if (part) {
     for (const g of part.gradients) staging.set(g.grad.name, outNames[p.inputs.indexOf(g.input)]!);
     lines.push("", `// computed the staged way (no derived form is less work): ${part.gradients.map((g) => `d${g.input.name}`).join(", ")}`);
-    // the padding tests of its scatters as loop bounds (loop/bounds.ts), as in the derived passes above
-    lines.push(...printKernel(bounds(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), names.namer), dims, intArrays(p, arrays)));
+    lines.push(...printKernel(lowerNaive(p, part, names, staging, A === "Float32Array" ? "f32" : "f64"), dims, intArrays(p, arrays)));
   }
   lines.push(`return { ${diff.map(({ t, k }) => `d${t.name}: ${outNames[k]}`).join(", ")} };`);
   return lines;
