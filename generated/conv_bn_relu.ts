@@ -752,10 +752,11 @@ export function backwardFused(
                 const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
                 for (let j0 = 0; j0 < j_len; j0++) {
                   const j = j0 + j_lo;
+                  const dz_row_j = dz_row[j]!;
                   const at1 = j + q - 1;
-                  dx[((n * C + c) * H + at) * W + at1] = dx[((n * C + c) * H + at) * W + at1]! + dz_row[j]! * w_o_c_p_q;
+                  dx[((n * C + c) * H + at) * W + at1] = dx[((n * C + c) * H + at) * W + at1]! + dz_row_j * w_o_c_p_q;
                   const at3 = j + q - 1;
-                  dw_o_c_p_q += dz_row[j]! * x[((n * C + c) * H + at2) * W + at3]!;
+                  dw_o_c_p_q += dz_row_j * x[((n * C + c) * H + at2) * W + at3]!;
                 }
 
                 dw[((o * C + c) * K + p) * K + q] = dw_o_c_p_q;

@@ -31,7 +31,7 @@
  * counter moves the position `j` by one per trip: `vectorize.ts` reads `j` and the ids one apart
  * from it (`at`) as contiguous indices.
  */
-import { bin, mapStmts, num, select, stmtNodes, valueNodes, valuesOf, type Namer, type Stmt, type Value } from "./ir.js";
+import { bin, cellName, mapStmts, num, select, stmtNodes, valueNodes, valuesOf, written, type Namer, type Stmt, type Value } from "./ir.js";
 
 /** An affine integer expression: a constant plus named terms with integer coefficients. */
 export interface Affine {
@@ -241,7 +241,37 @@ function partition(s: Loop, namer: Namer, outerDefs: ReadonlyMap<string, Value>,
     index = namer.fresh(`${s.index}0`);
     inner = [i32(s.index, bin("+", { kind: "local", name: index }, start)), ...inner];
   }
-  return [...pre, { ...s, index, extent: lenName, body: inner }];
+  return [...pre, { ...s, index, extent: lenName, body: shareLoads(inner, namer) }];
+}
+
+/**
+ * A cell the body reads more than once, of an array it does not write, at ids it computes (`dz_row[j]`
+ * after `let j = j0 + j_lo`), read once into a local after the last of those ids: `scalar-replace.ts`
+ * leaves reads at computed ids where they are, and a vector loop would load it twice.
+ */
+function shareLoads(body: readonly Stmt[], namer: Namer): Stmt[] {
+  const writes = written(body);
+  const lets = new Map(body.flatMap((x, k) => (x.kind === "let" ? [[x.name, k] as const] : [])));
+  const key = (v: Value & { kind: "load" }) => `${v.array}[${v.at.map((i) => `${i.var ?? ""}+${i.plus}`).join(",")}]`;
+  const count = new Map<string, { load: Value & { kind: "load" }; n: number }>();
+  for (const x of body)
+    for (const v of valuesOf(x).slice(0, x.kind === "store" ? 1 : undefined))
+      for (const n of valueNodes(v)) {
+        if (n.kind !== "load" || writes.has(n.array) || !n.at.some((i) => i.var !== undefined && lets.has(i.var))) continue;
+        const c = count.get(key(n)) ?? { load: n, n: 0 };
+        count.set(key(n), { ...c, n: c.n + 1 });
+      }
+  const shared = [...count.values()].filter((c) => c.n > 1);
+  if (shared.length === 0) return [...body];
+  const name = new Map(shared.map((c) => [key(c.load), namer.fresh(cellName(c.load.array, c.load.at))] as const));
+  const after = (c: { load: Value & { kind: "load" } }) => Math.max(...c.load.at.map((i) => (i.var !== undefined ? (lets.get(i.var) ?? -1) : -1)));
+  const replaced = mapStmts(body, { value: (v) => (v.kind === "load" && name.has(key(v)) ? { kind: "local", name: name.get(key(v))! } : v) });
+  const out: Stmt[] = [];
+  replaced.forEach((x, k) => {
+    out.push(x);
+    for (const c of shared) if (after(c) === k) out.push({ kind: "let", name: name.get(key(c.load))!, type: "f64", mutable: false, value: c.load });
+  });
+  return out;
 }
 
 /** Integer lets that only copy another local (`let at_safe = at`) replaced by that local. */

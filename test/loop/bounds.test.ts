@@ -5,7 +5,7 @@ import { ir, runPass } from "./run.js";
 const pass = (body: Parameters<typeof bounds>[0], namer: Parameters<typeof bounds>[1]) => bounds(body, namer);
 
 describe("bounds", () => {
-  it("padding tests become the loop's range: the invariant one gates it, the one affine in the counter bounds it, and the clamps go", () => {
+  it("padding tests become the loop's range: the invariant one gates it, the one affine in the counter bounds it, and the clamps go; a cell read twice at the position is read once", () => {
     expect(runPass(pass, `
       for i in 0..I {
         for p in 0..K {
@@ -31,11 +31,12 @@ describe("bounds", () => {
             let j_len: i32 = (i + p - 1 >= 0 ? (H - i - p >= 0 ? (j_hi > j_lo ? j_hi - j_lo : 0) : 0) : 0)
             for j0 in 0..j_len {
               let j: i32 = j0 + j_lo
+              let dz_j: f64 = dz[j]
               let at: i32 = i + p - 1
               let at1: i32 = j + q - 1
-              dx[at, at1] += dz[j] * w[p, q]
+              dx[at, at1] += dz_j * w[p, q]
               let at2: i32 = q + j - 1
-              dw[p, q] += dz[j] * x[at, at2]
+              dw[p, q] += dz_j * x[at, at2]
             }
           }
         }
