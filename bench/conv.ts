@@ -2,7 +2,10 @@
  * Convolution backward timings (issue 14): the generated conv2d (stride 2, padding 1) and
  * conv_bn_relu (stride 1, padding 1) kernels, naive and fused, against TensorFlow.js's autodiff of
  * the same forward on its cpu and wasm backends, at N=8, C=O=32, 32×32, K=3 (float64 kernels,
- * float32 tfjs in its own NHWC layout, no transposes timed). The variants run in alternating
+ * float32 tfjs in its own NHWC layout, no transposes timed). The fused kernel is also timed as
+ * WebAssembly (`--target wasm`, built here with `compile()`), float32 (the peer of tfjs's float32
+ * wasm) and float64, with its arrays in the module's memory (`alloc`: used in place, as
+ * bench/wasm-timing.ts does). The variants run in alternating
  * rounds, so a slow spell of the machine falls on all of them; medians in ms. `npm run bench:conv`
  * prints the table and writes docs/bench/conv.md.
  */
@@ -12,6 +15,14 @@ import { join } from "node:path";
 import * as conv2d from "../generated/conv2d.js";
 import * as cbr from "../generated/conv_bn_relu.js";
 import { prng } from "../compiler/ir/random.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { compile } from "../compiler/driver.js";
+import { checkSpec } from "../compiler/parse/check.js";
+import { shapeOf } from "../compiler/ir/program.js";
+import { withDerived } from "../compiler/ir/sizes.js";
+import conv2dSpec from "../specs/conv2d.spec.js";
+import cbrSpec from "../specs/conv_bn_relu.spec.js";
 
 const N = 8, C = 32, O = 32, H = 32, W = 32, K = 3;
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 9);
@@ -121,6 +132,42 @@ async function tfjsWasmByHand(shapes: { x: number[]; w: number[]; dy: number[] }
   return ms;
 }
 
+type Floats = Float64Array | Float32Array;
+interface WasmModule {
+  forward(i: Record<string, Floats>, s: Record<string, number>, c?: object, into?: object): { cache: unknown };
+  backwardFused(d: Floats, c: unknown, into?: object): unknown;
+  alloc(n: number): Floats;
+  reserveMemory(bytes: number): void;
+}
+const scratch = mkdtempSync(join(tmpdir(), "backpass-conv-bench-"));
+
+/**
+ * The fused backward of `spec` as WebAssembly (`dtype`), with the inputs, the forward's steps, dy
+ * and the gradients all in the module's memory: a call that times the kernel alone.
+ */
+async function wasmFused(spec: Parameters<typeof checkSpec>[0], dtype: "float32" | "float64", inputs: Record<string, Float64Array>, sizes: Record<string, number>, dy: Float64Array): Promise<() => void> {
+  const p = checkSpec(spec);
+  const all = withDerived(p, sizes);
+  const length = (t: Parameters<typeof shapeOf>[1]) => shapeOf(p, t).reduce((a, d) => a * all[d]!, 1);
+  const file = join(scratch, `${p.name}-${dtype}.ts`);
+  writeFileSync(file, (await compile(spec, { dtype, target: "wasm", format: false })).code);
+  const mod = (await import(file)) as WasmModule;
+  const elements = Object.values(inputs).reduce((a, v) => a + v.length, 0) + dy.length + p.steps.reduce((a, st) => a + length(st), 0);
+  // room for everything and the calls' scratch up front: no growth detaches a view
+  mod.reserveMemory(elements * 8 * 4);
+  const copy = (v: Float64Array) => {
+    const a = mod.alloc(v.length);
+    a.set(v);
+    return a;
+  };
+  const ins = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, copy(v)]));
+  const steps = Object.fromEntries(p.steps.map((st) => [st.name, mod.alloc(length(st))]));
+  const { cache } = mod.forward(ins, sizes, undefined, steps);
+  const d = copy(dy);
+  const into = Object.fromEntries(p.inputs.map((t) => [`d${t.name}`, mod.alloc(length(t))]));
+  return () => void mod.backwardFused(d, cache, into);
+}
+
 async function main(): Promise<void> {
   const rand = prng(14);
   const rows: { layer: string; ms: Record<string, number> }[] = [];
@@ -128,7 +175,9 @@ async function main(): Promise<void> {
     const inputs = { x: filled(N * C * H * W, rand), w: filled(O * C * K * K, rand), b: filled(O, rand) };
     const { y, cache } = conv2d.forward(inputs, { N, C, O, H, W, K });
     const dy = filled(y.length, rand);
-    const ms = alternate([["naive", () => conv2d.backwardNaive(dy, cache)], ["fused", () => conv2d.backwardFused(dy, cache)]]);
+    const w32 = await wasmFused(conv2dSpec, "float32", inputs, { N, C, O, H, W, K }, dy);
+    const w64 = await wasmFused(conv2dSpec, "float64", inputs, { N, C, O, H, W, K }, dy);
+    const ms = alternate([["naive", () => conv2d.backwardNaive(dy, cache)], ["fused", () => conv2d.backwardFused(dy, cache)], ["fused, wasm float64", w64], ["fused, wasm float32", w32]]);
     const I = (H + 2 - K) / 2 + 1;
     Object.assign(ms, await tfjsTimes((x, w, b) => tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 1), b!), [[N, H, W, C], [K, K, C, O], [O]], [N, Math.floor(I), Math.floor(I), O], rand));
     Object.assign(ms, await tfjsWasmByHand({ x: [N, H, W, C], w: [K, K, C, O], dy: [N, Math.floor(I), Math.floor(I), O] }, 2, false, rand));
@@ -138,7 +187,9 @@ async function main(): Promise<void> {
     const inputs = { x: filled(N * C * H * W, rand), w: filled(O * C * K * K, rand), gamma: filled(O, rand), beta: filled(O, rand) };
     const { y, cache } = cbr.forward(inputs, { N, C, O, H, W, K });
     const dy = filled(y.length, rand);
-    const ms = alternate([["naive", () => cbr.backwardNaive(dy, cache)], ["fused", () => cbr.backwardFused(dy, cache)]]);
+    const w32 = await wasmFused(cbrSpec, "float32", inputs, { N, C, O, H, W, K }, dy);
+    const w64 = await wasmFused(cbrSpec, "float64", inputs, { N, C, O, H, W, K }, dy);
+    const ms = alternate([["naive", () => cbr.backwardNaive(dy, cache)], ["fused", () => cbr.backwardFused(dy, cache)], ["fused, wasm float64", w64], ["fused, wasm float32", w32]]);
     const f = (x: tf.Tensor, w: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
       const z = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1);
       const { mean, variance } = tf.moments(z, [0, 1, 2]);
@@ -148,12 +199,13 @@ async function main(): Promise<void> {
     Object.assign(ms, await tfjsWasmByHand({ x: [N, H, W, C], w: [K, K, C, O], dy: [N, H, W, O] }, 1, true, rand));
     rows.push({ layer: "conv2d → batchnorm → relu (stride 1, padding 1)", ms });
   }
-  const cols = ["naive", "fused", "TensorFlow.js cpu", "TensorFlow.js wasm", "TensorFlow.js wasm, hand-written backward"];
+  const cols = ["naive", "fused", "fused, wasm float64", "fused, wasm float32", "TensorFlow.js cpu", "TensorFlow.js wasm", "TensorFlow.js wasm, hand-written backward"];
+  const peer = "TensorFlow.js wasm, hand-written backward";
   const fmt = (v: number | undefined) => (v === undefined ? "fails" : v.toPrecision(3));
   const lines = [
-    `| layer (N=${N}, C=O=${C}, ${H}×${W}, K=${K}) | ${cols.join(" | ")} | naive / fused |`,
-    `| --- | ${cols.map(() => "---").join(" | ")} | --- |`,
-    ...rows.map((r) => `| ${r.layer} | ${cols.map((c) => fmt(r.ms[c])).join(" | ")} | ${(r.ms["naive"]! / r.ms["fused"]!).toFixed(2)} |`),
+    `| layer (N=${N}, C=O=${C}, ${H}×${W}, K=${K}) | ${cols.join(" | ")} | naive / fused | tfjs wasm hand-written / fused wasm float32 |`,
+    `| --- | ${cols.map(() => "---").join(" | ")} | --- | --- |`,
+    ...rows.map((r) => `| ${r.layer} | ${cols.map((c) => fmt(r.ms[c])).join(" | ")} | ${(r.ms["naive"]! / r.ms["fused"]!).toFixed(2)} | ${r.ms[peer] === undefined ? "-" : (r.ms[peer] / r.ms["fused, wasm float32"]!).toFixed(2)} |`),
   ];
   const notes = [...unsupported].map((u) => `- ${u}`);
   const table = [...lines, ...(notes.length ? ["", ...notes] : [])].join("\n");

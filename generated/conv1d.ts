@@ -231,13 +231,13 @@ export function backwardFused(
       for (let c = 0; c < C; c++) {
         for (let l = 0; l < L; l++) {
           for (let k = 0; k < K; k++) {
+            const o_len = l + 1 - k >= 0 ? (I + k - l - 2 >= 0 ? O : 0) : 0;
             const at = -1 * k + l + 1;
-            const at_safe = at >= 0 ? (at < I ? at : 0) : 0;
             let dx_n_c_l = dx[(n * C + c) * L + l]!;
-            for (let o = 0; o < O; o++) {
-              const dout_n_o_at_safe = dout[(n * O + o) * I + at_safe]!;
+            for (let o = 0; o < o_len; o++) {
+              const dout_n_o_at = dout[(n * O + o) * I + at]!;
               const w_o_c_k = w[(o * C + c) * K + k]!;
-              dx_n_c_l += at >= 0 ? (at < I ? dout_n_o_at_safe * w_o_c_k : 0) : 0;
+              dx_n_c_l += dout_n_o_at * w_o_c_k;
             }
 
             dx[(n * C + c) * L + l] = dx_n_c_l;
@@ -253,37 +253,37 @@ export function backwardFused(
     for (let o = 0; o < O; o++) {
       for (let c = 0; c < C; c++) {
         for (let i = 0; i < I; i++) {
+          const k_lo = 0 > 1 - i ? 0 : 1 - i;
+          const k_hi = K < L + 1 - i ? K : L + 1 - i;
+          const k_len = k_hi > k_lo ? k_hi - k_lo : 0;
           let n = 0;
           for (; n + 4 <= N; n += 4) {
             const dout_n_o_i = dout[(n * O + o) * I + i]!;
             const dout_n1_o_i = dout[((n + 1) * O + o) * I + i]!;
             const dout_n2_o_i = dout[((n + 2) * O + o) * I + i]!;
             const dout_n3_o_i = dout[((n + 3) * O + o) * I + i]!;
-            for (let k = 0; k < K; k++) {
+            for (let k0 = 0; k0 < k_len; k0++) {
+              const k = k0 + k_lo;
+              const k1 = k0 + k_lo;
+              const k2 = k0 + k_lo;
+              const k3 = k0 + k_lo;
               const at = i + k - 1;
-              const at1 = i + k - 1;
-              const at2 = i + k - 1;
-              const at3 = i + k - 1;
-              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
-              const at_safe1 = at1 >= 0 ? (at1 < L ? at1 : 0) : 0;
-              const at_safe2 = at2 >= 0 ? (at2 < L ? at2 : 0) : 0;
-              const at_safe3 = at3 >= 0 ? (at3 < L ? at3 : 0) : 0;
-              dw[(o * C + c) * K + k] =
-                dw[(o * C + c) * K + k]! +
-                (dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0) +
-                  dout_n1_o_i * (at1 >= 0 ? (at1 < L ? x[((n + 1) * C + c) * L + at_safe1]! : 0) : 0) +
-                  dout_n2_o_i * (at2 >= 0 ? (at2 < L ? x[((n + 2) * C + c) * L + at_safe2]! : 0) : 0) +
-                  dout_n3_o_i * (at3 >= 0 ? (at3 < L ? x[((n + 3) * C + c) * L + at_safe3]! : 0) : 0));
+              const at1 = i + k1 - 1;
+              const at2 = i + k2 - 1;
+              const at3 = i + k3 - 1;
+              dw[(o * C + c) * K + k] = dw[(o * C + c) * K + k]! + dout_n_o_i * x[(n * C + c) * L + at]!;
+              dw[(o * C + c) * K + k1] = dw[(o * C + c) * K + k1]! + dout_n1_o_i * x[((n + 1) * C + c) * L + at1]!;
+              dw[(o * C + c) * K + k2] = dw[(o * C + c) * K + k2]! + dout_n2_o_i * x[((n + 2) * C + c) * L + at2]!;
+              dw[(o * C + c) * K + k3] = dw[(o * C + c) * K + k3]! + dout_n3_o_i * x[((n + 3) * C + c) * L + at3]!;
             }
           }
 
           for (; n < N; n++) {
             const dout_n_o_i = dout[(n * O + o) * I + i]!;
-            for (let k = 0; k < K; k++) {
+            for (let k0 = 0; k0 < k_len; k0++) {
+              const k = k0 + k_lo;
               const at = i + k - 1;
-              const at_safe = at >= 0 ? (at < L ? at : 0) : 0;
-              dw[(o * C + c) * K + k] =
-                dw[(o * C + c) * K + k]! + dout_n_o_i * (at >= 0 ? (at < L ? x[(n * C + c) * L + at_safe]! : 0) : 0);
+              dw[(o * C + c) * K + k] = dw[(o * C + c) * K + k]! + dout_n_o_i * x[(n * C + c) * L + at]!;
             }
           }
         }

@@ -207,13 +207,13 @@ export function backwardFused(
       for (let c = 0; c < C; c++) {
         for (let l = 0; l < L; l++) {
           for (let k = 0; k < K; k++) {
+            const o_len = l - 2 * k >= 0 ? (I + 2 * k - l - 1 >= 0 ? O : 0) : 0;
             const at = -2 * k + l;
-            const at_safe = at >= 0 ? (at < I ? at : 0) : 0;
             let dx_n_c_l = dx[(n * C + c) * L + l]!;
-            for (let o = 0; o < O; o++) {
-              const dout_n_o_at_safe = dout[(n * O + o) * I + at_safe]!;
+            for (let o = 0; o < o_len; o++) {
+              const dout_n_o_at = dout[(n * O + o) * I + at]!;
               const w_o_c_k = w[(o * C + c) * K + k]!;
-              dx_n_c_l += at >= 0 ? (at < I ? dout_n_o_at_safe * w_o_c_k : 0) : 0;
+              dx_n_c_l += dout_n_o_at * w_o_c_k;
             }
 
             dx[(n * C + c) * L + l] = dx_n_c_l;

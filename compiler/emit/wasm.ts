@@ -23,7 +23,7 @@
  */
 import { assertNever, bin, local, mapStmts, num, stmtNodes, valueNodes, type Elem, type Index, type MathFn, type Stmt, type Value } from "../loop/ir.js";
 import { isModuleFunction, mathFunctions } from "./wasm-math.js";
-import { varies } from "../loop/vectorize.js";
+import { positions, varies } from "../loop/vectorize.js";
 
 /** One kernel body as a wasm function: its text, what it takes, in parameter order, and how much scratch memory it needs. */
 export interface WasmFunction {
@@ -171,7 +171,9 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     for (const a of nodes) {
       if (a.kind !== "alloc" || a.type !== "f64") continue;
       const stores = nodes.filter((x): x is Stmt & { kind: "store" } => x.kind === "store" && x.place.kind === "cell" && x.place.array === a.array);
-      if (stores.every((x) => x.op === "=" && !valueNodes(x.value).some((v) => v.kind === "load" && v.array === a.array)) && !nodes.some((x) => x.kind === "copy" && x.to === a.array)) narrowed.add(a.array);
+      // an accumulator read from a cell and stored back (`accumulate.ts`) adds into it too
+      const readBack = nodes.some((x) => x.kind === "let" && x.mutable && valueNodes(x.value).some((v) => v.kind === "load" && v.array === a.array));
+      if (!readBack && stores.every((x) => x.op === "=" && !valueNodes(x.value).some((v) => v.kind === "load" && v.array === a.array)) && !nodes.some((x) => x.kind === "copy" && x.to === a.array)) narrowed.add(a.array);
     }
   }
   scan(body);
@@ -264,6 +266,37 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
         return assertNever(v);
     }
   };
+  /**
+   * An integer value in i32 arithmetic, or undefined: integer constants, i32 locals, `+ - *` and
+   * choices between such values by a test of such values (an id, a loop's bounds). `value` would
+   * compute it in f64 and convert, which an inner loop's positions cannot afford.
+   */
+  const intValue = (v: Value): string | undefined => {
+    switch (v.kind) {
+      case "num":
+        return Number.isInteger(v.value) && Math.abs(v.value) < 2 ** 31 ? `(i32.const ${v.value})` : undefined;
+      case "local":
+        return localType(v.name) === "i32" ? get(v.name) : undefined;
+      case "bin": {
+        if (v.op === "/") return undefined;
+        const a = intValue(v.a);
+        const b = a === undefined ? undefined : intValue(v.b);
+        return b === undefined ? undefined : `(i32.${v.op === "+" ? "add" : v.op === "-" ? "sub" : "mul"} ${a} ${b})`;
+      }
+      case "select": {
+        const parts = [v.left, v.right, v.then, v.else].map(intValue);
+        if (parts.some((x) => x === undefined)) return undefined;
+        const [l, r, t, e] = parts as string[];
+        return `(select ${t} ${e} (${CMP[v.op]![0]} ${l} ${r}))`;
+      }
+      case "neg":
+      case "load":
+      case "call":
+        return undefined;
+      default:
+        return assertNever(v);
+    }
+  };
   const lengthCode = (ds: readonly string[]): string => (ds.length ? ds.map(dimCode).reduce((a, b) => `(i32.mul ${a} ${b})`) : "(i32.const 1)");
 
   let label = 0;
@@ -296,8 +329,13 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
           emit(s.body, depth);
           break;
         case "let": {
-          const c = value(s.value);
           const t = declared.get(s.name)!;
+          const int = t === "i32" ? intValue(s.value) : undefined;
+          if (int !== undefined) {
+            out.push(`${pad}(local.set ${id(s.name)} ${int})`);
+            break;
+          }
+          const c = value(s.value);
           out.push(`${pad}(local.set ${id(s.name)} ${t === "f64" ? toF64(c) : c.type === "i32" ? c.code : `(i32.trunc_sat_f64_s ${c.code})`})`);
           break;
         }
@@ -388,11 +426,15 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     const i = loop.index;
     const varying = new Set<string>();
     const moves = (v: Value) => varies(v, i, varying);
-    const isLane = (at: readonly Index[]) => at.some((x) => x.var === i);
-    const lane = (at: readonly Index[], j: number): Index[] => at.map((x) => (x.var === i ? { var: x.var, plus: x.plus + j } : x));
+    // positions (vectorize.ts): integer lets one element apart per iteration, as the counter is;
+    // each is computed as a scalar, its first lane's value, and indexes like the counter
+    const pos = positions(loop.body, i);
+    const along = (v: string | undefined) => v !== undefined && (v === i || pos.has(v));
+    const isLane = (at: readonly Index[]) => at.some((x) => along(x.var));
+    const lane = (at: readonly Index[], j: number): Index[] => at.map((x) => (along(x.var) ? { var: x.var, plus: x.plus + j } : x));
     const laneList = Array.from({ length: L }, (_, j) => j);
     /** Contiguous along i: the counter only in the last index. */
-    const contiguous = (array: string, at: readonly Index[]) => arrayType.get(array) !== "i32" && at.length > 0 && at[at.length - 1]!.var === i && at.slice(0, -1).every((x) => x.var !== i);
+    const contiguous = (array: string, at: readonly Index[]) => arrayType.get(array) !== "i32" && at.length > 0 && along(at[at.length - 1]!.var) && at.slice(0, -1).every((x) => !along(x.var));
     /** A vector of one f64 value in every lane. */
     const splat = (c: string) => (L === 2 ? `(f64x2.splat ${c})` : `(f32x4.splat (f32.demote_f64 ${c}))`);
     /** A vector of f64 values, one per lane. */
@@ -410,7 +452,7 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     const rowStarts: string[] = [];
     const contiguousAt = (array: string, at: readonly Index[]): { addr: string; offset: number } => {
       const last = at[at.length - 1]!;
-      if (at.some((x) => x.var !== undefined && inLoop.has(x.var))) return { addr: address(array, at), offset: 0 };
+      if (at.slice(0, -1).some((x) => x.var !== undefined && inLoop.has(x.var))) return { addr: address(array, at), offset: 0 };
       const head = at.slice(0, -1);
       const key = `${array}[${head.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`;
       let row = rows.get(key);
@@ -426,7 +468,8 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
       }
       const shift = SHIFT[arrayType.get(array)!];
       const byPlus = last.plus * BYTES[arrayType.get(array)!];
-      const addr = `(i32.add (local.get ${row}) (i32.shl ${byPlus >= 0 ? get(i) : `(i32.add ${get(i)} (i32.const ${last.plus}))`} (i32.const ${shift})))`;
+      const at0 = get(last.var!);
+      const addr = `(i32.add (local.get ${row}) (i32.shl ${byPlus >= 0 ? at0 : `(i32.add ${at0} (i32.const ${last.plus}))`} (i32.const ${shift})))`;
       return { addr, offset: Math.max(0, byPlus) };
     };
     const off = (n: number) => (n > 0 ? ` offset=${n}` : "");
@@ -531,7 +574,11 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     const copies = Array.from({ length: loop.step / L }, (_, c) => {
       if (c === 0) return loop.body;
       const renames = new Map(loop.body.flatMap((st) => (st.kind === "let" ? [[st.name, `${st.name}.${c}`] as const] : [])));
-      for (const [from, to] of renames) declared.set(to, declared.get(from)!), inLoop.add(to);
+      for (const [from, to] of renames) {
+        declared.set(to, declared.get(from)!);
+        inLoop.add(to);
+        if (pos.has(from)) pos.add(to);
+      }
       return mapStmts(loop.body, {
         index: (x) => (x.var === i ? { var: x.var, plus: x.plus + L * c } : x.var !== undefined && renames.has(x.var) ? { var: renames.get(x.var)!, plus: x.plus } : x),
         value: (v) => (v.kind === "local" && v.name === i ? bin("+", v, num(L * c)) : v.kind === "local" && renames.has(v.name) ? local(renames.get(v.name)!) : v),
@@ -566,7 +613,11 @@ export function wasmFunction(exportName: string, body: readonly Stmt[], dims: Re
     for (const [c, body] of copies.entries()) for (const st of body) {
       const inner = `${pad}  `;
       if (st.kind === "let") {
-        if (moves(st.value)) {
+        if (st.type === "i32" && moves(st.value)) {
+          // a position: its first lane's value, as a scalar
+          emit([st], depth + 1);
+          varying.add(st.name);
+        } else if (moves(st.value)) {
           out.push(`${inner}(local.set ${v128(`${st.name}.v`)} ${vec(st.value)})`);
           varying.add(st.name);
         } else emit([st], depth + 1);

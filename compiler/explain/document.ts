@@ -188,6 +188,12 @@ function scatterSection(c: Explained): string[] {
     out.push(
       `This pass was chosen by the work of the whole kernel (operations plus temporaries written and read back, every size 256): ${el.work.scattered.toPrecision(6)} with it, ${el.work.otherwise.toPrecision(6)} with the form above or the staged statements, whichever was less${el.work.ratio ? `; over sizes 32 to 1024 for each size apart, from ${el.work.ratio.least.toPrecision(3)} to ${el.work.ratio.most.toPrecision(3)} times the work without it, kept because the most it can cost more is less than the most it saves` : ""}. A gather recomputes the adjoint's closed form for every tap; the staged statements store it, and every adjoint before it, over the whole activation.`,
     );
+    // the loop passes that act on affine reads and scatters (a gather's id says nothing of a row)
+    if (el.outputs.some((o) => o.deltas.some((d) => d.form.kind === "affine")))
+      out.push(
+        "",
+        `In the loops of the kernel, where the taps read or add along the adjoint's last index, the closed form is computed for a whole row of that index first, into a scratch array as long as the row (not the activation), and the taps then loop over the row with that index innermost (\`loop/rows.ts\`); a padding test on an index becomes the loop's range or decides whether the loop runs at all, instead of a test and a clamped index per element (\`loop/bounds.ts\`). The generated code says where it did so.`,
+      );
     out.push("");
   }
   return out;

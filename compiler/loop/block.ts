@@ -31,7 +31,8 @@
  *   position, with one offset, in every cell written and read (each iteration owns its slice), or
  *   is only added into (`+=`) at cells without the counter and never read otherwise (a sum over
  *   the loop, whose order the block changes as `unroll.ts` does);
- * - every local it writes is declared below it.
+ * - every local it writes is declared below it;
+ * - no loop below it has an extent that moves with the counter (a range `bounds.ts` computed).
  * Copy c moves the counter on by c; a `let` that does not depend on the counter is shared by the
  * copies (declared once), any other `let` takes a fresh name in each copy.
  */
@@ -86,6 +87,8 @@ function blockable(s: Stmt & { kind: "for" }): boolean {
     if (x.kind === "for" || x.kind === "counter") declared.add(x.index);
   }
   const movesAt = (at: readonly Index[]) => at.some((x) => x.var !== undefined && moving.has(x.var));
+  // a loop below whose extent moves with the counter (a range from `bounds.ts`) cannot take the copies' iterations together
+  if (all.some((x) => x.kind === "for" && moving.has(x.extent))) return false;
   // the matmul shape: an innermost loop reading a shared operand and one of the counter's own
   const innermost = all.filter((x): x is Stmt & { kind: "for" } => x.kind === "for" && !x.body.some((y) => y.kind === "for" || y.kind === "block"));
   const shape = innermost.some((loop) => {

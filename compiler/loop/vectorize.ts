@@ -22,12 +22,18 @@
  * - every store to a cell or a local that does not move with the counter adds (`+=`) or keeps the
  *   larger (`max=`), and the loop never reads that place: a reduction, which the backend
  *   accumulates in vector registers and adds up across lanes after the loop;
- * - no integer local (an id) moves with the counter (a gather is left scalar);
+ * - no integer local (an id) moves with the counter (a gather is left scalar), except a position:
+ *   the counter, or another position, plus a value that does not move (`j = j0 + j_lo`,
+ *   `at = j + q - 1`, as `bounds.ts` writes a loop over a range), which moves one element per
+ *   iteration and is used only as an index or in another position. A cell whose last index is a
+ *   position is contiguous (the backend reads and writes its lanes from where the position stands
+ *   in the first lane); the cells written at positions must all be at the same one;
  * - a choice (`select`) that moves with the counter reads no cell off the iteration's own
  *   (`x[d + 1]`), since both branches are evaluated lane-parallel.
  * Reads along any index are allowed: contiguous ones become vector loads, strided ones lane loads.
  */
 import { assertNever, valueNodes, type Stmt, type Value } from "./ir.js";
+import { affineOf } from "./bounds.js";
 
 export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
   const out: Stmt[] = [];
@@ -67,7 +73,8 @@ export function vectorize(body: readonly Stmt[], width: number): Stmt[] {
  * faster so in float32).
  */
 function vectors(body: readonly Stmt[], i: string): number {
-  const reductions = body.filter((s) => s.kind === "store" && s.op !== "=" && (s.place.kind === "local" || !s.place.at.some((x) => x.var === i))).length;
+  const moving = new Set([i, ...positions(body, i)]);
+  const reductions = body.filter((s) => s.kind === "store" && s.op !== "=" && (s.place.kind === "local" || !s.place.at.some((x) => x.var !== undefined && moving.has(x.var)))).length;
   return reductions >= 4 ? 1 : 2;
 }
 
@@ -85,8 +92,30 @@ function cellKey(array: string, at: readonly { var: string | undefined; plus: nu
   return `${array}[${at.map((x) => `${x.var ?? ""}+${x.plus}`).join(",")}]`;
 }
 
+/**
+ * The integer lets of an innermost body that are positions along `i`: the counter, or another
+ * position, plus terms that do not move (affine, coefficient 1), in order.
+ */
+export function positions(body: readonly Stmt[], i: string): Set<string> {
+  const out = new Set<string>();
+  const varying = new Set<string>();
+  for (const s of body) {
+    if (s.kind !== "let") continue;
+    if (!varies(s.value, i, varying)) continue;
+    varying.add(s.name);
+    if (s.type !== "i32" || s.mutable) continue;
+    const a = affineOf(s.value, new Map());
+    if (!a) continue;
+    const moving = [...a.terms].filter(([n]) => n === i || varying.has(n));
+    if (moving.length === 1 && moving[0]![1] === 1 && (moving[0]![0] === i || out.has(moving[0]![0]))) out.add(s.name);
+  }
+  return out;
+}
+
 /** Whether the innermost body runs lane-parallel along `i` (the conditions above). */
 export function vectorizable(body: readonly Stmt[], i: string): boolean {
+  const pos = positions(body, i);
+  const moving = (v: string | undefined) => v !== undefined && (v === i || pos.has(v));
   const varying = new Set<string>();
   const reduced = new Set<string>(); // places added into across iterations (cells by key, locals by name)
   const declared = new Set<string>();
@@ -98,11 +127,11 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
       case "let":
         if (s.mutable) return false;
         if (varies(s.value, i, varying)) {
-          if (s.type === "i32") return false;
+          if (s.type === "i32" && !pos.has(s.name)) return false;
           varying.add(s.name);
         }
         declared.add(s.name);
-        reads.push(s.value);
+        if (!pos.has(s.name)) reads.push(s.value);
         break;
       case "store": {
         const moves = varies(s.value, i, varying);
@@ -111,11 +140,11 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
           reduced.add(s.place.name);
         } else {
           const at = s.place.at;
-          if (at.some((x) => x.var !== undefined && x.var !== i && varying.has(x.var))) return false;
+          if (at.some((x) => x.var !== undefined && !moving(x.var) && varying.has(x.var))) return false;
           const key = cellKey(s.place.array, at);
           if (!steps.has(s.place.array)) steps.set(s.place.array, new Set());
-          steps.get(s.place.array)!.add(at.some((x) => x.var === i) ? at.map((x, k) => (x.var === i ? `${k}:${x.plus}` : "")).join("") : "-");
-          if (at.some((x) => x.var === i)) {
+          steps.get(s.place.array)!.add(at.some((x) => moving(x.var)) ? at.map((x, k) => (x.var === i ? `${k}:${x.plus}` : moving(x.var) ? `${k}:${x.var}:${x.plus}` : "")).join("") : "-");
+          if (at.some((x) => moving(x.var))) {
             if (!written.has(s.place.array)) written.set(s.place.array, new Set());
             written.get(s.place.array)!.add(key);
           } else {
@@ -149,6 +178,8 @@ export function vectorizable(body: readonly Stmt[], i: string): boolean {
   for (const v of reads) {
     for (const n of valueNodes(v)) {
       if (n.kind === "local" && reduced.has(n.name)) return false;
+      // a position is an index, not a number computed with
+      if (n.kind === "local" && pos.has(n.name)) return false;
       if (n.kind === "load") {
         if (reduced.has(cellKey(n.array, n.at))) return false;
         if ([...reduced].some((r) => r.startsWith(`${n.array}[`))) return false;

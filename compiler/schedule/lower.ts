@@ -15,6 +15,8 @@ import { hoist as hoistLets } from "../loop/hoist.js";
 import { unroll } from "../loop/unroll.js";
 import { accumulate } from "../loop/accumulate.js";
 import { scalarReplace } from "../loop/scalar-replace.js";
+import { rows } from "../loop/rows.js";
+import { bounds } from "../loop/bounds.js";
 import { printStmts } from "../loop/print.js";
 import { hoist, type Hoisted } from "./invariants.js";
 import { commonParts } from "./common.js";
@@ -504,7 +506,7 @@ export function lowerFused(p: Program, fused: Fused, sched: Schedule, outer: Nam
   const optimize = (body: Stmt[], scope: Names): Stmt[] => {
     let out = body;
     target.log?.(`== loop: lowered\n${printStmts(out, 1)}`);
-    for (const [name, pass] of [["hoist", hoistLets], ["unroll", unroll], ["accumulate", accumulate], ["scalar-replace", scalarReplace]] as const) {
+    for (const [name, pass] of [["rows", rows], ["bounds", bounds], ["hoist", hoistLets], ["unroll", unroll], ["accumulate", accumulate], ["scalar-replace", scalarReplace]] as const) {
       out = pass(out, scope.namer);
       target.log?.(`== loop/${name}\n${printStmts(out, 1)}`);
     }

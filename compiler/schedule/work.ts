@@ -169,7 +169,7 @@ export function scheduledWork(p: Program, sched: Schedule, at: number, point?: S
   // one-scatter passes (scatter.ts): the closed form once per element, then each gradient's term per tap
   for (const el of sched.elements ?? []) {
     const a = arithmetic(el.element, (x) => scheduled.has(x), at, atOf);
-    passes.push({ loops: sizesOf(el.elements, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${el.adjoint} (a local, never stored)`] });
+    passes.push({ loops: sizesOf(el.elements, p.sizeOf), ops: a.ops, transcendentals: a.transcendentals, computes: [`d${el.adjoint} (a local, never stored over the activation: at most one row of it in scratch, loop/rows.ts)`] });
     let ops = 0;
     let tr = 0;
     for (const o of el.outputs) {

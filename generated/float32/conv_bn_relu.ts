@@ -721,51 +721,50 @@ export function backwardFused(
   const dx64 = new Float64Array(N * C * H * W); // dx
   const dw64 = new Float64Array(O * C * K * K); // dw
   {
+    const dz_row = new Float64Array(J); // dz over j, one row at a time
     for (let n = 0; n < N; n++) {
       for (let o = 0; o < O; o++) {
         for (let i = 0; i < I; i++) {
+          // dz for a whole row of j first, into dz_row (J values, not the activation), then the loops over c, p, q with j innermost (loop/rows.ts)
+          const gamma_o = gamma[o]!;
+          const rstd_o = rstd[o]!;
+          const dbeta64_o = dbeta64[o]!;
+          const dgamma64_o = dgamma64[o]!;
           for (let j = 0; j < J; j++) {
+            const zhat_n_o_i_j = zhat[((n * O + o) * I + i) * J + j]!;
+            const dout_n_o_i_j = dout[((n * O + o) * I + i) * J + j]!;
+            const out_n_o_i_j = out[((n * O + o) * I + i) * J + j]!;
             const dz =
-              (gamma[o]! *
-                rstd[o]! *
-                (-dbeta64[o]! -
-                  zhat[((n * O + o) * I + i) * J + j]! * dgamma64[o]! +
-                  I *
-                    J *
-                    N *
-                    dout[((n * O + o) * I + i) * J + j]! *
-                    (out[((n * O + o) * I + i) * J + j]! > 0 ? 1 : 0))) /
+              (gamma_o *
+                rstd_o *
+                (-dbeta64_o - zhat_n_o_i_j * dgamma64_o + I * J * N * dout_n_o_i_j * (out_n_o_i_j > 0 ? 1 : 0))) /
               I /
               J /
               N;
-            for (let c = 0; c < C; c++) {
-              for (let p = 0; p < K; p++) {
-                const at = i + p - 1;
-                const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
-                const at2 = i + p - 1;
-                const at2_safe = at2 >= 0 ? (at2 < H ? at2 : 0) : 0;
-                for (let q = 0; q < K; q++) {
-                  const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
+            dz_row[j] = dz;
+          }
+
+          for (let c = 0; c < C; c++) {
+            for (let p = 0; p < K; p++) {
+              const at = i + p - 1;
+              const at2 = i + p - 1;
+              for (let q = 0; q < K; q++) {
+                const j_lo = 0 > 1 - q ? 0 : 1 - q;
+                const j_hi = J < W + 1 - q ? J : W + 1 - q;
+                const j_len = i + p - 1 >= 0 ? (H - i - p >= 0 ? (j_hi > j_lo ? j_hi - j_lo : 0) : 0) : 0;
+                let dw64_o_c_p_q = dw64[((o * C + c) * K + p) * K + q]!;
+                const w_o_c_p_q = w[((o * C + c) * K + p) * K + q]!;
+                for (let j0 = 0; j0 < j_len; j0++) {
+                  const j = j0 + j_lo;
+                  const dz_row_j = dz_row[j]!;
                   const at1 = j + q - 1;
-                  const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
-                  dx64[((n * C + c) * H + at_safe) * W + at1_safe] =
-                    dx64[((n * C + c) * H + at_safe) * W + at1_safe]! +
-                    (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? dz * w_o_c_p_q : 0) : 0) : 0) : 0);
+                  dx64[((n * C + c) * H + at) * W + at1] =
+                    dx64[((n * C + c) * H + at) * W + at1]! + dz_row_j * w_o_c_p_q;
                   const at3 = j + q - 1;
-                  const at3_safe = at3 >= 0 ? (at3 < W ? at3 : 0) : 0;
-                  dw64[((o * C + c) * K + p) * K + q] =
-                    dw64[((o * C + c) * K + p) * K + q]! +
-                    dz *
-                      (at2 >= 0
-                        ? at2 < H
-                          ? at3 >= 0
-                            ? at3 < W
-                              ? x[((n * C + c) * H + at2_safe) * W + at3_safe]!
-                              : 0
-                            : 0
-                          : 0
-                        : 0);
+                  dw64_o_c_p_q += dz_row_j * x[((n * C + c) * H + at2) * W + at3]!;
                 }
+
+                dw64[((o * C + c) * K + p) * K + q] = dw64_o_c_p_q;
               }
             }
           }

@@ -255,16 +255,14 @@ export function backwardFused(
         for (let q = 0; q < K; q++) {
           for (let i = 0; i < I; i++) {
             const at = i + p - 1;
-            const at_safe = at >= 0 ? (at < H ? at : 0) : 0;
             for (let j = 0; j < J; j++) {
+              const n_len = i + p - 1 >= 0 ? (H - i - p >= 0 ? (j + q - 1 >= 0 ? (W - j - q >= 0 ? N : 0) : 0) : 0) : 0;
               const at1 = j + q - 1;
-              const at1_safe = at1 >= 0 ? (at1 < W ? at1 : 0) : 0;
               let dw64_c_p_q = dw64[(c * K + p) * K + q]!;
-              for (let n = 0; n < N; n++) {
+              for (let n = 0; n < n_len; n++) {
                 const dout_n_c_i_j = dout[((n * C + c) * I + i) * J + j]!;
-                const x_n_c_at_safe_at1_safe = x[((n * C + c) * H + at_safe) * W + at1_safe]!;
-                dw64_c_p_q +=
-                  dout_n_c_i_j * (at >= 0 ? (at < H ? (at1 >= 0 ? (at1 < W ? x_n_c_at_safe_at1_safe : 0) : 0) : 0) : 0);
+                const x_n_c_at_at1 = x[((n * C + c) * H + at) * W + at1]!;
+                dw64_c_p_q += dout_n_c_i_j * x_n_c_at_at1;
               }
 
               dw64[(c * K + p) * K + q] = dw64_c_p_q;

@@ -107,6 +107,14 @@ ${rows}
           z[d] = s[d]
         }
       }`,
+      // the inner loop's range moves with n (bounds.ts): the copies cannot share its trips
+      `
+      for n in 0..N {
+        let d_len: i32 = (D > n ? D - n : 0)
+        for d in 0..d_len {
+          y[n, d] += x[n, d] * g[d]
+        }
+      }`,
     ])
       expect(runPass(pass, input)).toBe(ir(input));
   });

@@ -101,7 +101,45 @@ describe("vectorize", () => {
       for d in 0..D {
         y[d] = (x[d] > 0 ? x[d + 1] : 0)
       }`,
+      // a position computed with, as a number
+      `
+      for d0 in 0..D {
+        let d: i32 = d0 + lo
+        y[d] = x[d] * d
+      }`,
+      // two positions written: their cells may meet
+      `
+      for d0 in 0..D {
+        let d: i32 = d0 + lo
+        let e: i32 = d0 + hi
+        y[d] += x[d]
+        y[e] += x[d]
+      }`,
+      // not one element apart per iteration
+      `
+      for d0 in 0..D {
+        let d: i32 = 2 * d0 + lo
+        y[d] = x[d]
+      }`,
     ])
       expect(runPass(pass, input)).toBe(ir(input));
+  });
+
+  it("a position (the counter plus what does not move, as bounds.ts writes a range) indexes contiguously", () => {
+    const body = `
+        let j: i32 = j0 + j_lo
+        let at: i32 = j + q - 1
+        dx[c, at] += dz_row[j] * w_c_q
+        acc += dz_row[j] * x[c, at]`;
+    expect(runPass(pass, `
+      for j0 in 0..j_len {${body}
+      }
+    `)).toBe(ir(`
+      counter j0
+      for j0 in j0..j_len by 4 vector 2 {${body}
+      }
+      for j0 in j0..j_len {${body}
+      }
+    `));
   });
 });
