@@ -28,6 +28,10 @@ export default defineConfig({
     // vitest's default on this 2-core machine is one worker (cores - 1), which runs the files one
     // after another; package.test.ts spends most of its time waiting for npm and node subprocesses
     maxWorkers: 2,
+    // worker threads, not child processes: the same tests in about 8 s less CPU and 5 s less wall
+    // time here (64 s against 69 s, three runs each); no test changes the process's directory or
+    // exits it, and the CLI and package tests start their own processes
+    pool: "threads",
     sequence: { sequencer: PackageFirst },
   },
 });
