@@ -53,6 +53,8 @@ export interface CompileOptions {
   readonly dtype?: "float64" | "float32";
   /** Time the build may take (ms) before it ends with a spec error (default BUILD_TIME_BUDGET_MS). */
   readonly timeBudgetMs?: number;
+  /** Time one CAS call may take (ms) before the own rule table answers it (default CAS_CALL_DEADLINE_MS). */
+  readonly casDeadlineMs?: number;
   /** How to regenerate the module, for its header (default: `npx backpass build <source>`). */
   readonly rebuild?: string;
   /** What the kernels run as (default js): `wasm` prints the loop IR as WebAssembly (emit/wasm.ts). */
@@ -138,7 +140,7 @@ export class NotLowered extends SpecError {
  * The derivation alone: spec -> checked program -> naive backward -> fused gradients, each stage
  * checked as in `compile`. For every spec, including those whose kernels cannot be written yet.
  */
-export async function derive(spec: unknown, opts: Pick<CompileOptions, "source" | "timeBudgetMs" | "debug"> = {}): Promise<Derived> {
+export async function derive(spec: unknown, opts: Pick<CompileOptions, "source" | "timeBudgetMs" | "casDeadlineMs" | "debug"> = {}): Promise<Derived> {
   return guarded(opts, (run) => deriveWithin(spec, opts, run));
 }
 
@@ -153,8 +155,8 @@ export async function compile(spec: unknown, opts: CompileOptions = {}): Promise
 type Run = <T>(stage: string, f: () => T) => T;
 
 /** Runs `body` within the build's time budget, turning a limit hit in any stage into a SpecError. */
-async function guarded<T>(opts: Pick<CompileOptions, "source" | "timeBudgetMs">, body: (run: Run) => Promise<T>): Promise<T> {
-  const budget = new Budget(opts.timeBudgetMs);
+async function guarded<T>(opts: Pick<CompileOptions, "source" | "timeBudgetMs" | "casDeadlineMs">, body: (run: Run) => Promise<T>): Promise<T> {
+  const budget = new Budget(opts.timeBudgetMs, opts.casDeadlineMs);
   let stage = "parse";
   const run = <U>(name: string, f: () => U): U => {
     stage = name;

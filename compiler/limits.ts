@@ -113,7 +113,11 @@ export class Budget {
   /** Time the CAS has taken in this build (ms). */
   casMs = 0;
   stage = "parse";
-  constructor(readonly limitMs: number = BUILD_TIME_BUDGET_MS) {}
+  constructor(
+    readonly limitMs: number = BUILD_TIME_BUDGET_MS,
+    /** How long one CAS call may take (ms) before the own rules answer it. */
+    readonly casCallMs: number = CAS_CALL_DEADLINE_MS,
+  ) {}
 
   check(): void {
     if (Date.now() - this.start > this.limitMs)

@@ -242,7 +242,7 @@ function askCas(expr: string, v: string): string {
   if (spent >= CAS_BUILD_BUDGET_MS) throw new CasUnsupported(`this build's CAS time budget of ${CAS_BUILD_BUDGET_MS / 1000} s is spent`);
   const t0 = Date.now();
   try {
-    return casDiff(expr, v, Math.min(CAS_CALL_DEADLINE_MS, CAS_BUILD_BUDGET_MS - spent));
+    return casDiff(expr, v, Math.min(budget?.casCallMs ?? CAS_CALL_DEADLINE_MS, CAS_BUILD_BUDGET_MS - spent));
   } finally {
     if (budget) budget.casMs += Date.now() - t0;
   }
