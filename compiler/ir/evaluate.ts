@@ -40,7 +40,18 @@ export function evaluator(env: Env, magnitude = false): (e: Expr, binding: Reado
  * evaluation: a reduction nested in another is evaluated once per value of its own free indices,
  * not once per iteration of every loop around it (whose cost would grow as size^depth).
  */
-type Memo = [Map<Expr, Map<string, number>>, Map<Expr, Map<string, number>>];
+type Memo = [Map<Expr, Map<number, number>>, Map<Expr, Map<number, number>>];
+
+/** The binding of a reduction's free indices as one number (mixed radix by their extents): its key in the memo. */
+function cellOf(free: readonly string[], env: Env, binding: ReadonlyMap<string, number>): number {
+  let cell = 0;
+  for (const i of free) {
+    const v = binding.get(i);
+    if (v === undefined) throw new Error(`index '${i}' is unbound`);
+    cell = cell * env.extent(i) + v;
+  }
+  return cell;
+}
 
 /** A part of a sum or product: its value, or its size with `magnitude`. */
 function part(x: Expr, env: Env, b: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
@@ -95,7 +106,7 @@ function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, mag
       const table = memo[magnitude ? 1 : 0];
       let values = table.get(e);
       if (!values) table.set(e, (values = new Map()));
-      const key = e.free.map((i) => binding.get(i)).join(",");
+      const key = cellOf(e.free, env, binding);
       const known = values.get(key);
       if (known !== undefined) return known;
       const isMax = e.kind === "max";
@@ -179,11 +190,17 @@ export function gradKey(name: string): string {
 }
 
 export function tensorEnv(t: TensorEnv): Env {
+  // each ref's tensor, found once: this runs for every element read of every check
+  const tensorOf = new Map<Ref, { readonly data: ArrayLike<number>; readonly dims: readonly number[] }>();
   return {
     ref: (r, at) => {
-      const key = r.space === "grad" ? gradKey(r.name) : r.name;
-      const x = t.tensors.get(key);
-      if (!x) throw new Error(`no tensor '${key}'`);
+      let x = tensorOf.get(r);
+      if (!x) {
+        const key = r.space === "grad" ? gradKey(r.name) : r.name;
+        x = t.tensors.get(key);
+        if (!x) throw new Error(`no tensor '${key}'`);
+        tensorOf.set(r, x);
+      }
       let off = 0;
       for (let k = 0; k < at.length; k++) off = off * x.dims[k]! + at[k]!;
       return x.data[off]!;

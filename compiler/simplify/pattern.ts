@@ -454,6 +454,9 @@ export function ruleOf(name: string, from: Pattern, to: Pattern, ...guards: read
   const need = variablesOf(to);
   for (const g of guards) for (const v of g.binds ?? []) have.exprs.add(v);
   const text = `${printPattern(from)} ⇒ ${printPattern(to)}`;
+  // a pattern that is not a variable matches only a node of its own kind (matchAt): every other
+  // node is passed over before a match is begun, as most nodes are for most rules
+  const head = from.kind === "var" ? undefined : from.kind;
   for (const v of need.exprs) if (!have.exprs.has(v)) throw new PatternError(`rule ${name} (${text}): ${v} is not bound`);
   for (const v of need.indices) if (!have.indices.has(v)) throw new PatternError(`rule ${name} (${text}): index ${v} is not bound`);
   for (const v of have.exprs) if (have.indices.has(v)) throw new PatternError(`rule ${name} (${text}): ${v} is both an expression and an index variable`);
@@ -464,6 +467,7 @@ export function ruleOf(name: string, from: Pattern, to: Pattern, ...guards: read
     lhs: from,
     rhs: to,
     apply: (e, ctx) => {
+      if (head !== undefined && e.kind !== head) return undefined;
       for (const b of matches(from, e, guards, ctx)) {
         let built: Expr | undefined;
         const after = () => {
