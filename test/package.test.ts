@@ -1,6 +1,8 @@
 /**
  * The package as a user gets it (CONTRACT §5): `npm pack` (which builds dist/), then the tarball
- * installed into two fresh projects, one CommonJS and one `"type": "module"`, and used from there:
+ * installed into a fresh CommonJS project, which holds a `"type": "module"` project in a folder of
+ * its own (it resolves "backpass" from its parent's node_modules, as a package of a monorepo
+ * does), and used from both:
  * `npx backpass --help/--version`, `build` of a `.spec.ts` (importing `defineSpec` from "backpass"
  * and a helper module) and of a `.json` spec in both formats, a bad `.spec.ts` reported with its
  * file and line, plain `node` running the `.js` output, `require`/`import` of "backpass" giving a
@@ -11,13 +13,12 @@
  * from the npm cache that the repository's `npm ci` filled. The install must print no `npm warn`.
  *
  * Nearly all the time goes to child processes, most of it to loading the compiler, so the tarball
- * is packed once, every command of both projects starts as soon as what it needs is there (the two
- * installs side by side, then every command of a project at once) and each test awaits the
- * commands it judges. The compiler loads four times, not ten: the `.js` build of each project also
- * reports the bad `.spec.ts`; one process takes `compile()` through `require` and then `import`;
- * the `.ts` build, the same in any project, runs in the ES module project (of the `.json` spec: the
- * `.js` builds load the `.spec.ts`); `tsc` reads the `.d.ts` of that `.js` build, and every file
- * in one run. vitest.config.ts starts this file first, so that it overlaps the rest of the suite.
+ * is packed and installed once, every command of both projects starts as soon as what it needs is
+ * there and each test awaits the commands it judges. The compiler loads three times, not ten: the
+ * `.js` build of each project also reports the bad `.spec.ts`, and the ES module project's is held
+ * byte for byte to what the repository's compiler writes; one process takes `compile()` through
+ * `require` and then `import`; `tsc` reads the `.d.ts` of that `.js` build, and every file in one
+ * run. vitest.config.ts starts this file first, so that it overlaps the rest of the suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -26,6 +27,7 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../compiler/driver.js";
+import { moduleFiles } from "../compiler/api.js";
 
 const root = join(import.meta.dirname, "..");
 const work = mkdtempSync(join(tmpdir(), "backpass-package-"));
@@ -68,16 +70,15 @@ function ok(r: Ran): Ran {
  * The command npm linked into a project's node_modules/.bin, which `npx backpass` runs: `npx`
  * itself is run once (--help, in the CommonJS project), since it adds about a second to every call.
  */
-const bin = "node_modules/.bin/backpass";
+const binLink = "node_modules/.bin/backpass";
 
 const tiny = { name: "tiny", indices: { n: "N" }, inputs: ["x[n]"], steps: ["y[n] = tanh(x[n])"], output: "y" };
 
 type Kind = "commonjs" | "module";
 
-/** Everything run in one installed project, each a command started as soon as what it needs is there. */
+/** Everything run in one project, each a command started as soon as what it needs is there. */
 interface Jobs {
   readonly dir: string;
-  readonly install: Promise<Ran>;
   /**
    * `backpass --help` through `npx`, `build --help`, and `--version` under a resolve hook that logs
    * every module it loads: in the CommonJS project only, since the command is the package's own
@@ -86,11 +87,6 @@ interface Jobs {
   readonly help?: Promise<Ran>;
   readonly buildHelp?: Promise<Ran>;
   readonly probe?: Promise<{ ran: Ran; urls: string }>;
-  /**
-   * The .ts build of tiny.json (in the ES module project: a .ts module is the same whatever the
-   * project's type; the .js builds load center.spec.ts in both projects).
-   */
-  readonly buildTs?: Promise<Ran>;
   /** The .js build, with a bad .spec.ts among its specs. */
   readonly buildJs: Promise<Ran>;
   /** Plain node running the .js output: `import` (and `require` in the CommonJS project). */
@@ -126,18 +122,34 @@ const useApi = [
   `console.log(JSON.stringify({ entry, files: Object.keys(r.files), y: y[0], message, isSpecError, wasm, stats: Object.keys(await api.stats(${JSON.stringify(tiny)})) }));`,
 ].join("\n");
 
-/** A fresh project of the given type; installs the tarball into it and starts every command. */
-function start(type: Kind, tarball: string): Jobs {
-  const dir = join(work, type);
-  mkdirSync(dir);
+/**
+ * The CommonJS project, with the tarball as its one dependency: its package.json and a lock file
+ * made of the repository's own entries that are not dev-only.
+ */
+function writeInstall(dir: string, tarball: string): void {
   const spec = `file:${tarball}`;
   const packages: Record<string, unknown> = {
-    "": { name: `p-${type}`, version: "1.0.0", dependencies: { backpass: spec } },
+    "": { name: "p-commonjs", version: "1.0.0", dependencies: { backpass: spec } },
     "node_modules/backpass": { version: pkg.version, resolved: spec, license: pkg.license, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
   };
   for (const [path, entry] of Object.entries(lock.packages)) if (path && !entry.dev && !entry.devOptional) packages[path] = entry;
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `p-${type}`, version: "1.0.0", type, dependencies: { backpass: spec } }, null, 2));
-  writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: `p-${type}`, version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "p-commonjs", version: "1.0.0", type: "commonjs", dependencies: { backpass: spec } }, null, 2));
+  writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: "p-commonjs", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
+}
+
+/**
+ * A project of the given type, its files written; starts every command once `install` is done.
+ * The CommonJS project is `root`, where the tarball is installed; the ES module project is its
+ * folder `esm/`, whose own package.json says `"type": "module"` and which finds the installed
+ * package (and the `.bin` link) in its parent's node_modules.
+ */
+function start(type: Kind, root: string, install: Promise<Ran>): Jobs {
+  const dir = type === "commonjs" ? root : join(root, "esm");
+  if (type === "module") {
+    mkdirSync(dir);
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "p-module", version: "1.0.0", type: "module", private: true }, null, 2));
+  }
+  const bin = type === "commonjs" ? binLink : `../${binLink}`;
   // a spec that imports defineSpec from the package and a helper module by its .js name
   writeFileSync(join(dir, "parts.ts"), `export const steps: string[] = ["mu[d] = 1/N * sum(x[n,d], n)", "y[n,d] = (x[n,d] - mu[d]) * g[d]"];\n`);
   writeFileSync(
@@ -149,8 +161,6 @@ function start(type: Kind, tarball: string): Jobs {
   const log = join(dir, "resolved.log");
   writeFileSync(join(dir, "hook.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + "\\n");\n  return r;\n}\n`);
   writeFileSync(join(dir, "probe.mjs"), `import { register } from "node:module";\nregister("./hook.mjs", import.meta.url);\n`);
-
-  const install = sh(dir, "npm", ["ci", "--offline", "--no-audit", "--no-fund"]);
   /** Runs once the install is done. */
   const then = (cmd: string, args: readonly string[]) => install.then(() => sh(dir, cmd, args));
   const buildJs = then(bin, ["build", "center.spec.ts", "tiny.json", "bad.spec.ts", "--out", "out-js", "--format", "js"]);
@@ -159,11 +169,9 @@ function start(type: Kind, tarball: string): Jobs {
   const api = `(async () => {\nlet entry = "require", api = require("backpass");\n{\n${useApi}\n}\nentry = "import"; api = await import("backpass");\n{\n${useApi}\n}\n})();`;
   return {
     dir,
-    install,
     help: type === "commonjs" ? then("npx", ["backpass", "--help"]) : undefined,
     buildHelp: type === "commonjs" ? then(bin, ["build", "--help"]) : undefined,
     probe: type === "commonjs" ? then(process.execPath, ["--import", "./probe.mjs", "node_modules/backpass/bin/backpass.js", "--version"]).then((ran) => ({ ran, urls: readFileSync(log, "utf8") })) : undefined,
-    buildTs: type === "module" ? then(bin, ["build", "tiny.json", "--out", "out-ts"]) : undefined,
     buildJs,
     runJs: buildJs.then(() => Promise.all(entries.map((code) => sh(dir, process.execPath, ["-e", code])))),
     api: type === "commonjs" ? then(process.execPath, ["-e", api]) : undefined,
@@ -189,6 +197,7 @@ async function typesChecked(dir: string, buildJs: Promise<Ran>): Promise<Ran> {
 }
 
 let tarball = "";
+let install: Promise<Ran>;
 const jobs = new Map<Kind, Jobs>();
 
 beforeAll(async () => {
@@ -196,12 +205,16 @@ beforeAll(async () => {
   const tgz = readdirSync(work).filter((f) => f.endsWith(".tgz"));
   expect(tgz).toHaveLength(1);
   tarball = join(work, tgz[0]!);
-  for (const type of ["commonjs", "module"] as const) jobs.set(type, start(type, tarball));
+  const project = join(work, "project");
+  mkdirSync(project);
+  writeInstall(project, tarball);
+  install = sh(project, "npm", ["ci", "--offline", "--no-audit", "--no-fund"]);
+  for (const type of ["commonjs", "module"] as const) jobs.set(type, start(type, project, install));
 }, 120_000);
 
 afterAll(async () => {
   // every command has ended before the folder goes (a failed test may not have awaited its own)
-  await Promise.all([...jobs.values()].flatMap((j) => [j.help, j.buildHelp, j.probe, j.buildTs, j.buildJs, j.runJs, j.api, j.tsc]));
+  await Promise.all([install, ...[...jobs.values()].flatMap((j) => [j.help, j.buildHelp, j.probe, j.buildJs, j.runJs, j.api, j.tsc])]);
 });
 
 describe("the packed tarball", () => {
@@ -212,15 +225,17 @@ describe("the packed tarball", () => {
   });
 });
 
-describe.each(["commonjs", "module"] as const)("installed into a %s project", (type) => {
-  const job = () => jobs.get(type)!;
-
+describe("the tarball installed", () => {
   it("installs offline without a single npm warning", async () => {
-    const r = ok(await job().install);
+    const r = ok(await install);
     const output = `${r.stdout}${r.stderr}`;
     expect(output).toMatch(/added \d+ packages/);
     expect(output.split("\n").filter((l) => /npm warn/i.test(l))).toEqual([]);
   });
+});
+
+describe.each(["commonjs", "module"] as const)("used from a %s project", (type) => {
+  const job = () => jobs.get(type)!;
 
   // the package's own bin, whatever the project's type: one project runs it
   it.runIf(type === "commonjs")("answers --help and --version at once, loading neither the compiler nor a TypeScript loader", async () => {
@@ -235,16 +250,16 @@ describe.each(["commonjs", "module"] as const)("installed into a %s project", (t
     console.log(`backpass --version in a ${type} project: ${ran.ms.toFixed(0)} ms (with the probe, beside the other commands)`);
   });
 
-  // a .ts module is the same in any project (only --format js follows the project's type): one project builds it
-  it.runIf(type === "module")("builds a .json spec as .ts, byte for byte what the repository's compiler writes", async () => {
+  // the module kind follows the project's type; one project suffices for the comparison
+  it.runIf(type === "module")("builds a .json spec byte for byte as the repository's compiler writes it", async () => {
     const { dir } = job();
-    const ts = ok(await job().buildTs!);
-    expect(ts.stderr).toBe("");
-    expect(readdirSync(join(dir, "out-ts"))).toEqual(["tiny.ts"]);
-    // the installed build is the repository's, CAS worker included: byte for byte the same module
-    const installed = readFileSync(join(dir, "out-ts/tiny.ts"), "utf8");
+    await job().buildJs;
+    // the installed build is the repository's, CAS worker included: byte for byte the same files
+    const installed = readFileSync(join(dir, "out-js/tiny.js"), "utf8");
     expect(installed).not.toContain("own rule");
-    expect(installed).toBe((await compile(tiny, { source: "tiny.json", rebuild: "npx backpass build tiny.json --out out-ts" })).code);
+    const own = await moduleFiles((await compile(tiny, { source: "tiny.json", rebuild: "npx backpass build tiny.json --out out-js --format js" })).code, "tiny", "js", "esm");
+    expect(installed).toBe(own["tiny.js"]);
+    expect(readFileSync(join(dir, "out-js/tiny.d.ts"), "utf8")).toBe(own["tiny.d.ts"]);
   });
 
   it("builds a .spec.ts and a .json spec as .js + .d.ts that plain node runs", async () => {
