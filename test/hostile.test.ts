@@ -20,9 +20,9 @@ import { compile } from "../compiler/driver.js";
 import { SpecError } from "../compiler/parse/check.js";
 import { explainMarkdown } from "../compiler/explain/document.js";
 import { graphDot } from "../compiler/explain/graph.js";
-import { addCount, checkModule, expectFewSkips, randomInputs, type FdCount, type Kernels, loadModule } from "./harness.js";
+import { addCount, checkModule, expectFewSkips, randomInputs, relErr, type FdCount, type Kernels, loadModule } from "./harness.js";
 import { prng } from "../compiler/ir/random.js";
-import type { Program } from "../compiler/ir/program.js";
+import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 
 const root = join(import.meta.dirname, "..");
 mkdirSync(join(root, "test/.out"), { recursive: true });
@@ -127,6 +127,27 @@ function works(p: Program, mod: Kernels, seed: number): void {
     expect(Object.keys(grads).sort()).toEqual(p.inputs.map((t) => `d${t.name}`).sort());
   }
   expectFewSkips(count, p.name);
+}
+
+interface DoubleKernels extends Kernels {
+  doubleBackwardNaive(gg: Record<string, Float64Array>, dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+  doubleBackwardFused(gg: Record<string, Float64Array>, dout: Float64Array, cache: unknown): Record<string, Float64Array>;
+}
+
+/** Both double backward kernels at a random point: keyed "d" + each input's name and "ddout", and agreeing. */
+function doubleWorks(p: Program, mod: DoubleKernels, seed: number): void {
+  const rand = prng(seed);
+  const sizes = { [p.sizes[0]!]: 3, [p.sizes[1]!]: 2 };
+  const inputs = randomInputs(p, sizes, "normal", rand);
+  const { cache } = mod.forward(inputs, sizes);
+  const gg = Object.fromEntries(p.inputs.filter(isDifferentiable).map((t) => [`d${t.name}`, (inputs[t.name] as Float64Array).map(() => rand() * 2 - 1)]));
+  const dout = Float64Array.from({ length: 6 }, () => rand() * 2 - 1);
+  const naive = mod.doubleBackwardNaive(gg, dout, cache);
+  const fused = mod.doubleBackwardFused(gg, dout, cache);
+  const keys = [...p.inputs.filter(isDifferentiable).map((t) => `d${t.name}`), "ddout"].sort();
+  expect(Object.keys(naive).sort()).toEqual(keys);
+  expect(Object.keys(fused).sort()).toEqual(keys);
+  for (const key of keys) expect(relErr(fused[key]!, naive[key]!, 1e-12), key).toBeLessThan(1e-9);
 }
 
 describe("hostile text in a spec's strings", () => {
@@ -276,9 +297,12 @@ describe("names that the language or the module already uses", () => {
   // and every name in a spec is awkward at once
   it.each(AWKWARD.map((_, k) => k))("spec %i, all of whose names are awkward, builds a working module keyed by its names", async (k) => {
     const names = Object.fromEntries(ROLES.map((role, r) => [role, AWKWARD[(k + r) % AWKWARD.length]!]));
-    // the one refusal has its own test below
+    // the two refusals have their own tests below
     if (names["y"] === "cache") names["y"] = "y";
-    const c = await compile(spec(names), { source: "names.json", format: false });
+    for (const input of ["x", "g"]) if (names[input] === "dout") names[input] = "dout_";
+    // the double backward's kernels print the same names through the same emitter, and cost twice
+    // the rest of a build: every third spec builds them, so every name reaches them in 3 or 4 of its roles
+    const c = await compile(spec(names), { source: "names.json", format: false, doubleBackward: k % 3 === 0 });
     expect([c.program.name, ...c.program.sizes, ...Object.keys(c.program.letters), ...c.program.inputs.map((t) => t.name), ...c.program.steps.map((t) => t.name)].sort()).toEqual(
       ROLES.filter((r) => r !== "c").map((r) => names[r]!).sort(),
     );
@@ -286,6 +310,7 @@ describe("names that the language or the module already uses", () => {
     const mod = await load(c.code);
     try {
       works(c.program, mod, k);
+      if (k % 3 === 0) doubleWorks(c.program, mod as DoubleKernels, k);
     } catch (e) {
       throw new Error(`${JSON.stringify(names)}: ${(e as Error).message}`);
     }
@@ -306,5 +331,12 @@ describe("names that the language or the module already uses", () => {
 
   it("an output named 'cache' is refused: forward() returns { <output>, cache }", async () => {
     await expect(compile(spec({ y: "cache" }))).rejects.toThrow("output: 'cache' cannot be the output");
+  });
+
+  it("an input with a gradient named 'dout' is refused: the double backward's result keys dout's own gradient 'ddout'", async () => {
+    for (const role of ["x", "g"] as const) await expect(compile(spec({ [role]: "dout" })), role).rejects.toThrow("inputs: 'dout' cannot be the name of an input with a gradient");
+    // without a gradient it has no key there, and builds
+    const c = await compile({ ...spec({ g: "dout" }), inputs: ["x[n,d]", "dout[d]: nograd"] }, { format: false });
+    doubleWorks(c.program, (await load(c.code)) as DoubleKernels, 3);
   });
 });

@@ -21,6 +21,7 @@ import { lowerForward, lowerFused, lowerNaive, type Names } from "../schedule/lo
 import type { Stmt } from "../loop/ir.js";
 import { Namer, tsStatements } from "./code.js";
 import { stringLiteral } from "../escape.js";
+import { DOUT } from "../parse/check.js";
 
 /** What compiler/double.ts derives and the emitter prints. */
 export interface DoubleBackward {
@@ -46,7 +47,7 @@ export interface ModuleHelpers {
 }
 
 /** The key of `ddout`'s arrays in the result and in `into`: `ddout` (several outputs: `ddout.<output>`). */
-export const DDOUT = "ddout";
+export const DDOUT = `d${DOUT}`;
 
 /**
  * The prologue both kernels share: the cache and what the kernel reads of it, `dout` (the derived

@@ -119,6 +119,11 @@ const PROTO_MESSAGE = "'__proto__' cannot be a name: it is the prototype slot of
 export const TRAINING_FIELDS: readonly string[] = ["state", "updates", "inference"];
 /** `forward` returns `{ <output>, cache }`. */
 const CACHE_KEY = "cache";
+/**
+ * The double backward returns `{ d<input>, ..., ddout }` (CONTRACT §4.6): an input with a gradient
+ * named `dout` would have the key of the gradient with respect to dout itself.
+ */
+export const DOUT = "dout";
 
 /** The spec as a user writes it (CONTRACT §1). */
 export interface SpecObject {
@@ -291,6 +296,8 @@ export function checkSpec(raw: unknown, file?: string): Program {
       const plain = declaration(colon < 0 ? text : text.slice(0, colon), `inputs[${k}]`);
       if (!plain) return;
       const decl: TensorDecl = kind === undefined ? plain : { ...plain, kind: kind as "int" | "nograd" };
+      if (decl.name === DOUT && kind === undefined)
+        return fail("inputs", `'${DOUT}' cannot be the name of an input with a gradient: the double backward returns the gradient with respect to dout as 'd${DOUT}', which would be this input's key too; rename the input (or mark it ': nograd')`);
       const r = reserved(decl.name);
       if (r) return fail("inputs", `'${decl.name}' is already ${r}`);
       if (tensors.has(decl.name)) return fail("inputs", `'${decl.name}' is declared twice`);
