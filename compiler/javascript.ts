@@ -11,7 +11,7 @@
  * `import` also finds) otherwise, as TypeScript itself emits for NodeNext.
  */
 import { ts } from "ts-morph";
-import * as prettier from "prettier";
+import { formatted } from "./emit/format.js";
 
 const options: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -41,7 +41,7 @@ export async function toJavaScript(code: string, name: string, module: "esm" | "
   // text as prettier's "typescript" parser gives on every library module's declarations, without
   // loading that parser (a tenth of a second of every `--format js` build)
   return {
-    js: await prettier.format(js.outputText, { parser: "babel", printWidth: 120 }),
-    dts: await prettier.format(dts.outputText, { parser: "babel-ts", printWidth: 120 }),
+    js: await formatted(js.outputText, "babel"),
+    dts: await formatted(dts.outputText, "babel-ts"),
   };
 }

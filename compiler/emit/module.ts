@@ -3,8 +3,8 @@
  * formatted with prettier. It exports `forward`, `backwardNaive` and `backwardFused` and imports
  * nothing. Output is deterministic byte for byte.
  */
+import { formatted } from "./format.js";
 import { printStructure, StructureKind, type OptionalKind, type ParameterDeclarationStructure, type StatementStructures } from "ts-morph";
-import * as prettier from "prettier";
 import { collect, contains, print, type Expr, type Ref, type Sym } from "../ir/expr.js";
 import { isDifferentiable, shapeOf, tensorOf, type Program, type TensorDecl } from "../ir/program.js";
 import { gatherSizes } from "../ir/interpret.js";
@@ -205,7 +205,7 @@ export async function emitModule(inp: EmitInput): Promise<string> {
   const text = printStructure({ kind: StructureKind.SourceFile, statements });
   // babel's TypeScript parser: the same output as prettier's "typescript" parser on these modules
   // (codegen --check holds every committed module to it) in half the time
-  return inp.format === false ? text : prettier.format(text, { parser: "babel-ts", printWidth: 120 });
+  return inp.format === false ? text : formatted(text, "babel-ts");
 }
 
 /** The module's prologue helpers, for the double kernels (emit/double.ts). */
