@@ -198,6 +198,7 @@ export function schedule(fusedGradients: readonly Expr[], inputs: readonly Tenso
     return { node, indices: k >= 0 ? inputs[k]!.indices : layoutOf(node), output: k >= 0 ? k : undefined };
   });
   const layout = new Map(reductions.map((r) => [r.node as Expr, r.indices]));
+  const dependsOn = dependence();
   let passes = plan(layout);
   // a temporary that its own pass accumulates outside the innermost loop, but that a later pass
   // reads across its innermost loop, is laid out with that index last (attention's dp, read by the
@@ -434,8 +435,19 @@ function defaultBinding(m: Reduction, first: Reduction, loops: readonly string[]
   return out;
 }
 
-function dependsOn(a: Expr, b: Expr): boolean {
-  return a !== b && scheduledNodes([a.kind === "sum" || a.kind === "max" || a.kind === "stored" ? a.body : a], (x) => x === b).length > 0;
+/**
+ * Whether `a` reads `b` (`b` occurs in `a`'s body, or in `a` if it is not a reduction). Asked for
+ * every pair of reductions each time a pass is grouped, so the nodes under each `a` are found once
+ * per schedule, not walked again per question.
+ */
+function dependence(): (a: Expr, b: Expr) => boolean {
+  const under = new Map<Expr, ReadonlySet<Expr>>();
+  return (a, b) => {
+    if (a === b) return false;
+    let nodes = under.get(a);
+    if (!nodes) under.set(a, (nodes = new Set(scheduledNodes([a.kind === "sum" || a.kind === "max" || a.kind === "stored" ? a.body : a], () => true))));
+    return nodes.has(b);
+  };
 }
 
 /** The indices a scheduled node binds: a sum's or a max's, none for a stored product. */
