@@ -15,7 +15,7 @@ import { checkSpec } from "../compiler/parse/check.js";
 import { isDifferentiable, type Program } from "../compiler/ir/program.js";
 import { prng } from "../compiler/ir/random.js";
 import { extentsPositive, randomSizes, withDerived } from "../compiler/ir/sizes.js";
-import { addCount, expectFewSkips, lengthOf, randomInputs, settle, type FdCount, type Inputs, generatedModule } from "./harness.js";
+import { addCount, expectFewSkips, expectFinite, lengthOf, randomInputs, settle, type FdCount, type Inputs, generatedModule } from "./harness.js";
 
 type Arrays = Record<string, Float64Array>;
 type Dout = Float64Array | Arrays;
@@ -85,7 +85,7 @@ function checkPoint(p: Program, mod: DoubleKernels, sizes: Record<string, number
   const values = Object.values((cache as { values: Record<string, Float64Array | Int32Array> }).values).filter((v) => v instanceof Float64Array);
   const floor = 256 * Number.EPSILON * most(values) * Math.max(most(Object.values(gg)), 1) * Math.max(most(douts), 1);
   for (const k of keys) {
-    for (const x of naive[k]!) expect(Number.isFinite(x), `naive ${k} finite`).toBe(true);
+    expectFinite(naive[k]!, `naive ${k}`);
     // relative to the result (or 1e-6 of the largest of the layer, as the first backward's are
     // judged in harness.ts), after forgiving 16 times the rounding measured above and the floor
     let scale = 1e-6 * largest;

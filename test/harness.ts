@@ -97,6 +97,16 @@ export interface Kernels {
 }
 
 
+/**
+ * Every element finite: one assertion per array, naming the first element that is not (an
+ * assertion per element costs more than the kernels it checks).
+ */
+export function expectFinite(values: ArrayLike<number>, what: string): void {
+  let bad = -1;
+  for (let i = 0; i < values.length && bad < 0; i++) if (!Number.isFinite(values[i]!)) bad = i;
+  expect(bad, `${what}: element ${bad} is ${values[bad]}, not finite`).toBe(-1);
+}
+
 /** Largest |a - b| relative to the largest |b| (and an absolute floor `floor`). */
 export function relErr(a: Float64Array, b: Float64Array, floor = 1e-300): number {
   let scale = floor;
@@ -305,7 +315,7 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number, kinds?: 
           const ref = interpretForward(p, inputs, sizes, constants);
           const out = outs[p.output] as Float64Array;
           const want = ref.get(p.output)!.data;
-          for (const v of out) expect(Number.isFinite(v), `${kind}: forward gives a non-finite value`).toBe(true);
+          expectFinite(out, `${kind}: forward`);
           const e = relErr(out, want, 1e-300);
           worst.forward = Math.max(worst.forward, e);
           // 1e4 with a spread of 1e-2 loses 6 of 16 digits to cancellation in any summation order
@@ -327,7 +337,7 @@ export function checkSpecModule(p: Program, mod: Kernels, runs: number, kinds?: 
             for (const g of Object.values(naive)) for (const v of g) largest = Math.max(largest, Math.abs(v));
             const noise = gradientNoise(p, inputs, sizes, dout);
             for (const [g, v] of Object.entries(fused)) {
-              for (const x of v) expect(Number.isFinite(x), `${g} finite`).toBe(true);
+              expectFinite(v, g);
               expect(gradientError(v, naive[g]!, largest, noise.get(g.slice(1))!), `${g}: fused against naive`).toBeLessThanOrEqual(1e-6);
             }
             return;
