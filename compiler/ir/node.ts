@@ -255,7 +255,14 @@ export function sizeResolver(letters: Readonly<Record<string, string>>): SizeOf 
 // ---------------------------------------------------------------------------------------------
 // Interning
 
-const table = new Map<string, Expr>();
+/** Leaves (numbers, symbols, refs, deltas) by their key text (`keyOf`). */
+const leaves = new Map<string, Expr>();
+/**
+ * Nodes with children by a number mixed from their kind, scalars and children's ids: no key text is
+ * built for the nodes a rewrite makes most of (a large sum rebuilt joined all its terms' ids).
+ * Equal numbers are told apart by comparing the payloads (`samePayload`).
+ */
+const composites = new Map<number, Expr[]>();
 let nextId = 0;
 
 function mix(h: number, x: number): number {
@@ -302,12 +309,88 @@ function formKey(f: IndexForm): string {
  * key is all a lookup needs; a node's hash, free indices and height are computed once, when it is made.
  */
 export function intern(p: Payload): Expr {
-  const key = keyOf(p);
-  const found = table.get(key);
-  if (found) return found;
-  const node = Object.freeze({ ...p, id: nextId++, ...derivedOf(p, key) }) as Expr;
-  table.set(key, node);
+  const h = compositeKey(p);
+  if (h === undefined) {
+    const key = keyOf(p);
+    const found = leaves.get(key);
+    if (found) return found;
+    const node = Object.freeze({ ...p, id: nextId++, ...derivedOf(p, key) }) as Expr;
+    leaves.set(key, node);
+    return node;
+  }
+  const bucket = composites.get(h);
+  if (bucket) for (const e of bucket) if (samePayload(e, p)) return e;
+  const node = Object.freeze({ ...p, id: nextId++, ...derivedOf(p, "") }) as Expr;
+  if (bucket) bucket.push(node);
+  else composites.set(h, [node]);
   return node;
+}
+
+/** A short text's hash, remembered (function names, comparison operators, index lists). */
+const textHashes = new Map<string, number>();
+function textHash(s: string): number {
+  let h = textHashes.get(s);
+  if (h === undefined) textHashes.set(s, (h = hashString(s)));
+  return h;
+}
+
+/** The number a node with children is found by; undefined for a leaf. */
+function compositeKey(p: Payload): number | undefined {
+  switch (p.kind) {
+    case "add":
+    case "mul": {
+      let h = p.kind === "add" ? 1 : 2;
+      for (const x of p.kind === "add" ? p.terms : p.factors) h = mix(h, x.id);
+      return h;
+    }
+    case "pow":
+      return mix(mix(3, p.base.id), p.exp.id);
+    case "call":
+      return mix(mix(4, textHash(p.fn)), p.arg.id);
+    case "sum":
+    case "max":
+      return mix(mix(p.kind === "sum" ? 5 : 6, textHash(p.indices.join(","))), p.body.id);
+    case "where":
+      return mix(mix(mix(mix(mix(7, textHash(p.op)), p.left.id), p.right.id), p.then.id), p.else.id);
+    case "stored":
+      return mix(8, p.body.id);
+    default:
+      return undefined;
+  }
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, k) => x === b[k]);
+
+/** Whether node `e` has the payload `p` (a node with children: its kind, scalars and children). */
+function samePayload(e: Expr, p: Payload): boolean {
+  if (e.kind !== p.kind) return false;
+  switch (p.kind) {
+    case "add":
+      return sameList((e as Expr & { kind: "add" }).terms, p.terms);
+    case "mul":
+      return sameList((e as Expr & { kind: "mul" }).factors, p.factors);
+    case "pow": {
+      const x = e as Expr & { kind: "pow" };
+      return x.base === p.base && x.exp === p.exp;
+    }
+    case "call": {
+      const x = e as Expr & { kind: "call" };
+      return x.fn === p.fn && x.arg === p.arg;
+    }
+    case "sum":
+    case "max": {
+      const x = e as Expr & { kind: "sum" | "max" };
+      return x.body === p.body && sameList(x.indices, p.indices);
+    }
+    case "where": {
+      const x = e as Expr & { kind: "where" };
+      return x.op === p.op && x.left === p.left && x.right === p.right && x.then === p.then && x.else === p.else;
+    }
+    case "stored":
+      return (e as Expr & { kind: "stored" }).body === p.body;
+    default:
+      return false;
+  }
 }
 
 /** What makes a payload the node it is: its kind, its scalars and its children's ids. */
