@@ -228,7 +228,7 @@ describe("hostile text in a spec's strings", () => {
   });
 
   it("the graph's DOT source quotes every label", async () => {
-    const c = await compile(spec({ description: "plain" }, "\n"), { source: "p.json" });
+    const c = await compile(spec({ description: "plain" }, "\n"), { source: "p.json", format: false });
     const dot = graphDot(c.program, c.backward);
     expect(dot).not.toMatch(INVISIBLE);
     // every line is one statement, edge or attribute list: the step's newline did not split one
