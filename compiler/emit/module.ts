@@ -202,10 +202,48 @@ export async function emitModule(inp: EmitInput): Promise<string> {
     statements.push(fill(DOUBLE_HELPERS) + (several ? fill(DOUBLE_OUTPUT_OF) : ""));
   }
   // printed from the structures, never parsed back: a source file would parse the whole module
-  const text = printStructure({ kind: StructureKind.SourceFile, statements });
+  const text = printWithBodies(statements);
   // babel's TypeScript parser: the same output as prettier's "typescript" parser on these modules
   // (codegen --check holds every committed module to it) in half the time
   return inp.format === false ? text : formatted(text, "babel-ts");
+}
+
+/** Marks a text's place in the printed structure; no spec text can hold it (escape.ts lets no control character through). */
+const MARK = "\u0001";
+
+/**
+ * The module printed by ts-morph, with every kernel's body put in afterwards: the bodies are code
+ * already, and ts-morph's writer scans each character it writes to track strings and comments for
+ * indenting, which was most of printing a module. Each body goes in as one marker line, its
+ * statements joined as ts-morph joins them (`bodyText`), and comes back indented like the marker.
+ */
+function printWithBodies(statements: readonly (string | StatementStructures)[]): string {
+  const bodies: string[] = [];
+  const marked = statements.map((s) =>
+    typeof s !== "string" && s.kind === StructureKind.Function && Array.isArray(s.statements) && s.statements.length > 0 && s.statements.every((x) => typeof x === "string")
+      ? { ...s, statements: [`${MARK}${bodies.push(bodyText(s.statements as string[])) - 1}${MARK}`] }
+      : s,
+  );
+  return printStructure({ kind: StructureKind.SourceFile, statements: marked }).replace(new RegExp(`^([ \\t]*)${MARK}(\\d+)${MARK}$`, "gm"), (_, indent: string, k: string) =>
+    bodies[Number(k)]!.split("\n").map((l) => (l === "" ? l : indent + l)).join("\n"),
+  );
+}
+
+/**
+ * Statements joined as ts-morph's printer joins them, as far as the formatted module can tell: a
+ * blank line after one that ends with a block (`}`), otherwise a line break; an empty statement
+ * is a line of its own (ts-morph writes its indentation there, which prettier keeps as one blank line).
+ */
+function bodyText(statements: readonly string[]): string {
+  let out = "";
+  statements.forEach((st, k) => {
+    if (k > 0) {
+      if (out.trimEnd().endsWith("}")) out += out.endsWith("\n\n") ? "" : out.endsWith("\n") ? "\n" : "\n\n";
+      else if (!out.endsWith("\n")) out += "\n";
+    }
+    out += st === "" ? " " : st;
+  });
+  return out;
 }
 
 /** The module's prologue helpers, for the double kernels (emit/double.ts). */
