@@ -235,15 +235,26 @@ function printWithBodies(statements: readonly (string | StatementStructures)[]):
  * is a line of its own (ts-morph writes its indentation there, which prettier keeps as one blank line).
  */
 function bodyText(statements: readonly string[]): string {
-  let out = "";
+  const parts: string[] = [];
+  // the last character that is not whitespace, and the text's last two characters (each statement
+  // is looked at once: a module of thousands of statements is joined in linear time)
+  let last = "";
+  let tail = "";
+  const put = (text: string) => {
+    if (text === "") return;
+    parts.push(text);
+    const end = text.trimEnd();
+    if (end !== "") last = end[end.length - 1]!;
+    tail = (tail + text).slice(-2);
+  };
   statements.forEach((st, k) => {
     if (k > 0) {
-      if (out.trimEnd().endsWith("}")) out += out.endsWith("\n\n") ? "" : out.endsWith("\n") ? "\n" : "\n\n";
-      else if (!out.endsWith("\n")) out += "\n";
+      if (last === "}") put(tail === "\n\n" ? "" : tail.endsWith("\n") ? "\n" : "\n\n");
+      else if (!tail.endsWith("\n")) put("\n");
     }
-    out += st === "" ? " " : st;
+    put(st === "" ? " " : st);
   });
-  return out;
+  return parts.join("");
 }
 
 /** The module's prologue helpers, for the double kernels (emit/double.ts). */
