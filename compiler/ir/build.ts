@@ -275,7 +275,8 @@ export function mul(...xs: readonly Expr[]): Expr {
   if (coefficient === 0) return ZERO;
   const factors: Expr[] = [];
   for (const [b, es] of exps) {
-    const p = pow(b, add(...es));
+    // one exponent is already a canonical node (every node comes from this factory): no sum to build
+    const p = pow(b, es.length === 1 ? es[0]! : add(...es));
     if (p.kind === "num") coefficient *= p.value;
     else if (p.kind === "mul") factors.push(...p.factors); // (a*b)^k distributed by pow
     else factors.push(p);
