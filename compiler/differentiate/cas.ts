@@ -39,6 +39,7 @@ import { parseExpression, type Ast } from "../parse/expression.js";
 import { evalLeaves, leavesOf } from "../ir/evaluate.js";
 import { prng } from "../ir/random.js";
 import { derivative } from "./rules.js";
+import { answerFile, keepAnswer, readAnswers } from "./cas-cache.js";
 import { CAS_BUILD_BUDGET_MS, CAS_CALL_DEADLINE_MS, CAS_HEAP_MB, MAX_CAS_NODES, currentBudget } from "../limits.js";
 
 export interface Partial {
@@ -250,20 +251,32 @@ function askCas(expr: string, v: string): string {
 
 /**
  * The CAS's answers by question. Questions are asked with the leaves renamed q0, q1, ..., so the
- * same shape of expression in another spec, or under other names, is asked once per process; each
- * answer is still parsed back and checked for the expression at hand. Failures are not kept (a
- * call stopped at its deadline is asked again). Bounded: cleared when it holds MAX_ANSWERS.
+ * same shape of expression in another spec, or under other names, is asked once; each answer is
+ * still parsed back and checked for the expression at hand. The answers of earlier processes come
+ * from the cache file (cas-cache.ts), read when the first question is asked, and each new answer is
+ * added to it. Failures are not kept (a call stopped at its deadline is asked again). Bounded:
+ * cleared when it holds MAX_ANSWERS.
  */
-const answers = new Map<string, string>();
+let answers: Map<string, string> | undefined;
+let answersFile: string | undefined;
 const MAX_ANSWERS = 20_000;
 
+/** Takes the answers from `file` (undefined: none) from now on; the first question does this with answerFile(). */
+export function useAnswerFile(file: string | undefined): void {
+  answersFile = file;
+  answers = file === undefined ? new Map() : readAnswers(file, MAX_ANSWERS);
+}
+
 function casAnswer(expr: string, v: string): string {
+  if (!answers) useAnswerFile(answerFile());
+  answers ??= new Map();
   const key = `${v}\u0000${expr}`;
   const known = answers.get(key);
   if (known !== undefined) return known;
   const answer = askCas(expr, v);
   if (answers.size >= MAX_ANSWERS) answers.clear();
   answers.set(key, answer);
+  if (answersFile !== undefined) keepAnswer(answersFile, key, answer);
   return answer;
 }
 
