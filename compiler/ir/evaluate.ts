@@ -1,6 +1,7 @@
 /**
  * A direct interpreter of the IR: the reference semantics every rewrite, CAS answer and kernel is
- * checked against. Slow and obvious on purpose.
+ * checked against. Obvious on purpose: each node kind's meaning is one case of `Evaluation.read`,
+ * which reads a node once into a function of the binding instead of walking it again per cell.
  */
 import { assertNever, collect, compare, evalFn, isReduction, print, type Delta, type Expr, type Ref, type SizeOf } from "./expr.js";
 import { own } from "./table.js";
@@ -20,9 +21,8 @@ export interface Env {
  * rounding error of any evaluation order (used to tell a gradient that is 0 from rounding noise).
  */
 export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number> = new Map(), magnitude = false): number {
-  const memo: Memo = [new Map(), new Map()];
-  if (magnitude) return Math.abs(evaluateIn(e, env, binding, true, memo));
-  return evaluateIn(e, env, binding, false, memo);
+  const v = new Evaluation(env).of(e, magnitude)(binding);
+  return magnitude ? Math.abs(v) : v;
 }
 
 /**
@@ -31,125 +31,170 @@ export function evaluate(e: Expr, env: Env, binding: ReadonlyMap<string, number>
  * gradient's per-column sum is computed once for the column, not once per element).
  */
 export function evaluator(env: Env, magnitude = false): (e: Expr, binding: ReadonlyMap<string, number>) => number {
-  const memo: Memo = [new Map(), new Map()];
-  return magnitude ? (e, b) => Math.abs(evaluateIn(e, env, b, true, memo)) : (e, b) => evaluateIn(e, env, b, false, memo);
+  const ev = new Evaluation(env);
+  return magnitude ? (e, b) => Math.abs(ev.of(e, true)(b)) : (e, b) => ev.of(e, false)(b);
+}
+
+type Binding = ReadonlyMap<string, number>;
+/** A node's value at a binding of its free indices. */
+type Value = (b: Binding) => number;
+
+/** The value of an index at a binding. */
+function indexAt(b: Binding, i: string): number {
+  const v = b.get(i);
+  if (v === undefined) throw new Error(`index '${i}' is unbound`);
+  return v;
 }
 
 /**
- * The value of each reduction at each binding of its free indices, for plain and magnitude
- * evaluation: a reduction nested in another is evaluated once per value of its own free indices,
- * not once per iteration of every loop around it (whose cost would grow as size^depth).
+ * The evaluation of nodes in one environment. Each node is read once into a function of the
+ * binding (per mode: plain, or magnitude), which then runs for every binding it is asked at; each
+ * reduction keeps its value per binding of its free indices, so that a reduction nested in another
+ * is evaluated once per value of its own free indices, not once per iteration of every loop around
+ * it (whose cost would grow as size^depth). The cases below are the whole semantics.
  */
-type Memo = [Map<Expr, Map<number, number>>, Map<Expr, Map<number, number>>];
+class Evaluation {
+  private readonly values: [Map<Expr, Value>, Map<Expr, Value>] = [new Map(), new Map()];
 
-/** The binding of a reduction's free indices as one number (mixed radix by their extents): its key in the memo. */
-function cellOf(free: readonly string[], env: Env, binding: ReadonlyMap<string, number>): number {
-  let cell = 0;
-  for (const i of free) {
-    const v = binding.get(i);
-    if (v === undefined) throw new Error(`index '${i}' is unbound`);
-    cell = cell * env.extent(i) + v;
+  constructor(private readonly env: Env) {}
+
+  /** `e`'s value; with `magnitude`, the size of its terms (a part of a sum or product counts by its absolute value). */
+  of(e: Expr, magnitude: boolean): Value {
+    const table = this.values[magnitude ? 1 : 0];
+    let f = table.get(e);
+    if (!f) table.set(e, (f = this.read(e, magnitude)));
+    return f;
   }
-  return cell;
-}
 
-/** A part of a sum or product: its value, or its size with `magnitude`. */
-function part(x: Expr, env: Env, b: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
-  const v = evaluateIn(x, env, b, magnitude, memo);
-  return magnitude ? Math.abs(v) : v;
-}
-
-/** The concrete values of indices at a binding. */
-function bound(indices: readonly string[], binding: ReadonlyMap<string, number>): number[] {
-  const at = new Array<number>(indices.length);
-  for (let k = 0; k < indices.length; k++) {
-    const v = binding.get(indices[k]!);
-    if (v === undefined) throw new Error(`index '${indices[k]}' is unbound`);
-    at[k] = v;
-  }
-  return at;
-}
-
-// no closure is made per node: this runs for every node at every binding of every check
-function evaluateIn(e: Expr, env: Env, binding: ReadonlyMap<string, number>, magnitude: boolean, memo: Memo): number {
-  switch (e.kind) {
-    case "num":
-      return e.value;
-    case "sym":
-      return env.sym(e.name);
-    case "ref":
-      return env.ref(e, bound(e.indices, binding));
-    case "add": {
-      let s = 0;
-      for (const t of e.terms) s += part(t, env, binding, magnitude, memo);
-      return s;
-    }
-    case "mul": {
-      let p = 1;
-      for (const f of e.factors) p *= part(f, env, binding, magnitude, memo);
-      return p;
-    }
-    case "pow": {
-      // exponents, divisors and function arguments are values, not term sizes: 1/(a - b) is as
-      // large as it is, and the terms a, b only matter through it
-      const exp = evaluateIn(e.exp, env, binding, false, memo);
-      const base = magnitude && exp > 0 ? part(e.base, env, binding, magnitude, memo) : evaluateIn(e.base, env, binding, false, memo);
-      return Math.pow(base, exp);
-    }
-    case "call":
-      return evalFn(e.fn, evaluateIn(e.arg, env, binding, false, memo));
-    case "sum":
-    case "max":
-    case "stored": {
-      // a stored product is its body, computed once per cell like a reduction over no index
-      const indices = e.kind === "stored" ? [] : e.indices;
-      const table = memo[magnitude ? 1 : 0];
-      let values = table.get(e);
-      if (!values) table.set(e, (values = new Map()));
-      const key = cellOf(e.free, env, binding);
-      const known = values.get(key);
-      if (known !== undefined) return known;
-      const isMax = e.kind === "max";
-      const extents = indices.map((i) => env.extent(i));
-      const b = new Map(binding);
-      let total = isMax ? -Infinity : 0;
-      // every binding of the reduced indices, the last one fastest
-      const at = indices.map(() => 0);
-      const empty = extents.some((n) => n <= 0);
-      for (let k = 0; k < indices.length; k++) b.set(indices[k]!, 0);
-      while (!empty) {
-        const v = part(e.body, env, b, magnitude, memo);
-        total = isMax ? Math.max(total, v) : total + v;
-        let k = indices.length - 1;
-        while (k >= 0 && ++at[k]! === extents[k]!) {
-          at[k] = 0;
-          b.set(indices[k]!, 0);
-          k--;
-        }
-        if (k < 0) break;
-        b.set(indices[k]!, at[k]!);
+  private read(e: Expr, magnitude: boolean): Value {
+    const env = this.env;
+    switch (e.kind) {
+      case "num": {
+        const v = e.value;
+        return () => v;
       }
-      values.set(key, total);
-      return total;
+      case "sym": {
+        const name = e.name;
+        return () => env.sym(name);
+      }
+      case "ref": {
+        const idx = e.indices;
+        // one array per ref, refilled at each read (env.ref reads it at once)
+        const at = new Array<number>(idx.length);
+        return (b) => {
+          for (let k = 0; k < idx.length; k++) at[k] = indexAt(b, idx[k]!);
+          return env.ref(e, at);
+        };
+      }
+      case "add": {
+        const terms = e.terms.map((t) => this.of(t, magnitude));
+        return magnitude
+          ? (b) => {
+              let s = 0;
+              for (const t of terms) s += Math.abs(t(b));
+              return s;
+            }
+          : (b) => {
+              let s = 0;
+              for (const t of terms) s += t(b);
+              return s;
+            };
+      }
+      case "mul": {
+        const factors = e.factors.map((f) => this.of(f, magnitude));
+        return magnitude
+          ? (b) => {
+              let p = 1;
+              for (const f of factors) p *= Math.abs(f(b));
+              return p;
+            }
+          : (b) => {
+              let p = 1;
+              for (const f of factors) p *= f(b);
+              return p;
+            };
+      }
+      case "pow": {
+        // exponents, divisors and function arguments are values, not term sizes: 1/(a - b) is as
+        // large as it is, and the terms a, b only matter through it
+        const exp = this.of(e.exp, false);
+        const base = this.of(e.base, false);
+        if (!magnitude) return (b) => Math.pow(base(b), exp(b));
+        const size = this.of(e.base, true);
+        return (b) => {
+          const x = exp(b);
+          return Math.pow(x > 0 ? Math.abs(size(b)) : base(b), x);
+        };
+      }
+      case "call": {
+        const fn = e.fn;
+        const arg = this.of(e.arg, false);
+        return (b) => evalFn(fn, arg(b));
+      }
+      case "sum":
+      case "max":
+      case "stored": {
+        // a stored product is its body, computed once per cell like a reduction over no index
+        const indices = e.kind === "stored" ? [] : e.indices;
+        const isMax = e.kind === "max";
+        const free = e.free;
+        const body = this.of(e.body, magnitude);
+        const known = new Map<number, number>();
+        let extents: number[] | undefined;
+        let freeExtents: number[] | undefined;
+        return (binding) => {
+          // the binding of the free indices as one number (mixed radix by their extents)
+          freeExtents ??= free.map((i) => env.extent(i));
+          let cell = 0;
+          for (let k = 0; k < free.length; k++) cell = cell * freeExtents[k]! + indexAt(binding, free[k]!);
+          const hit = known.get(cell);
+          if (hit !== undefined) return hit;
+          extents ??= indices.map((i) => env.extent(i));
+          const b = new Map(binding);
+          let total = isMax ? -Infinity : 0;
+          // every binding of the reduced indices, the last one fastest
+          const at = indices.map(() => 0);
+          const empty = extents.some((n) => n <= 0);
+          for (let k = 0; k < indices.length; k++) b.set(indices[k]!, 0);
+          while (!empty) {
+            const v = magnitude ? Math.abs(body(b)) : body(b);
+            total = isMax ? Math.max(total, v) : total + v;
+            let k = indices.length - 1;
+            while (k >= 0 && ++at[k]! === extents[k]!) {
+              at[k] = 0;
+              b.set(indices[k]!, 0);
+              k--;
+            }
+            if (k < 0) break;
+            b.set(indices[k]!, at[k]!);
+          }
+          known.set(cell, total);
+          return total;
+        };
+      }
+      case "where": {
+        // the comparison on values, then only the chosen branch (the other may be undefined there)
+        const op = e.op;
+        const left = this.of(e.left, false);
+        const right = this.of(e.right, false);
+        const then = this.of(e.then, magnitude);
+        const otherwise = this.of(e.else, magnitude);
+        return (b) => {
+          const v = compare(op, left(b), right(b)) ? then(b) : otherwise(b);
+          return magnitude ? Math.abs(v) : v;
+        };
+      }
+      case "delta":
+        return (b) => deltaValue(e, env, b);
+      default:
+        return assertNever(e, "expression");
     }
-    case "where": {
-      // the comparison on values, then only the chosen branch (the other may be undefined there)
-      const l = evaluateIn(e.left, env, binding, false, memo);
-      const r = evaluateIn(e.right, env, binding, false, memo);
-      return part(compare(e.op, l, r) ? e.then : e.else, env, binding, magnitude, memo);
-    }
-    case "delta":
-      return deltaValue(e, env, binding);
-    default:
-      return assertNever(e, "expression");
   }
 }
 
 /** The value of a delta: 1 where its letter equals its index form's value. */
 function deltaValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): number {
-  const at = binding.get(e.index);
-  if (at === undefined) throw new Error(`index '${e.index}' is unbound`);
-  return at === formValue(e, env, binding) ? 1 : 0;
+  return indexAt(binding, e.index) === formValue(e, env, binding) ? 1 : 0;
 }
 
 /** The value of a delta's index form at a binding: for a gather, the integer element it reads. */
@@ -157,15 +202,11 @@ function formValue(e: Delta, env: Env, binding: ReadonlyMap<string, number>): nu
   const f = e.form;
   switch (f.kind) {
     case "gather":
-      return env.ref(f.from, bound(f.from.indices, binding));
+      return env.ref(f.from, f.from.indices.map((i) => indexAt(binding, i)));
     case "affine": {
       // the numerator; a value that the divisor does not divide matches no index (NaN)
       let v = f.offset;
-      for (const t of f.terms) {
-        const x = binding.get(t.index);
-        if (x === undefined) throw new Error(`index '${t.index}' is unbound`);
-        v += t.coef * x;
-      }
+      for (const t of f.terms) v += t.coef * indexAt(binding, t.index);
       return v % f.divisor === 0 ? v / f.divisor : NaN;
     }
     default:
