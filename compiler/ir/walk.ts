@@ -30,9 +30,15 @@ export function rewrite(e: Expr, sizeOf: SizeOf, r: Rewriter): Expr {
     checkBudget();
     let y = r.before?.(x, go);
     if (y === undefined) {
+      // a new list of children only from the first that changed: most walks change few nodes
       const cs = children(x);
-      const ncs = cs.map(go);
-      y = ncs.every((c, k) => c === cs[k]) ? x : withChildren(x, ncs, sizeOf);
+      let ncs: Expr[] | undefined;
+      for (let k = 0; k < cs.length; k++) {
+        const c = go(cs[k]!);
+        if (ncs === undefined && c !== cs[k]) ncs = cs.slice(0, k);
+        ncs?.push(c);
+      }
+      y = ncs === undefined ? x : withChildren(x, ncs, sizeOf);
       if (r.after) y = r.after(y);
     }
     memo.set(x, y);
