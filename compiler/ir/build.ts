@@ -364,18 +364,25 @@ export function maxOver(body: Expr, indices: readonly string[], sizeOf: SizeOf):
   return intern({ kind: "max", body: renameFree(body, mapping, sizeOf), indices: [...names].sort() });
 }
 
+/**
+ * The indices of a node's refs in order of first appearance in a structural walk (the node's own,
+ * then each child's in turn). Made once per node from its children's: a sum is named canonically
+ * each time it is rebuilt, and a rewrite inside a large body rebuilds it often.
+ */
+const appearance = new WeakMap<Expr, readonly string[]>();
+
+function indicesInOrder(e: Expr): readonly string[] {
+  const known = appearance.get(e);
+  if (known) return known;
+  const out: string[] = e.kind === "ref" ? [...new Set(e.indices)] : [];
+  for (const c of children(e)) for (const i of indicesInOrder(c)) if (!out.includes(i)) out.push(i);
+  appearance.set(e, out);
+  return out;
+}
+
 function canonicalNames(body: Expr, indices: readonly string[], sizeOf: SizeOf, invariant: boolean): string[] {
   // order of first appearance in a structural walk decides `.k` among indices of one size
-  const seen: string[] = [];
-  // each shared node once: a second visit adds no index (a DAG walked as a tree is exponential)
-  const visited = new Set<Expr>();
-  const walk = (e: Expr): void => {
-    if (visited.has(e)) return;
-    visited.add(e);
-    if (e.kind === "ref") for (const i of e.indices) if (indices.includes(i) && !seen.includes(i)) seen.push(i);
-    for (const c of children(e)) walk(c);
-  };
-  walk(body);
+  const seen = indicesInOrder(body).filter((i) => indices.includes(i));
   for (const i of indices) if (!seen.includes(i)) seen.push(i);
   let h = body.height + 1;
   const clash = (name: string) => body.free.includes(name) && !indices.includes(name);
