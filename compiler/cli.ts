@@ -120,7 +120,8 @@ class Cli {
     } = {},
   ): Promise<{ built: Built[]; failed: number }> {
     const { dtype = "float64", rebuild, derivations, target = "js", format } = opts;
-    const { compile, NotLowered } = await import("./driver.js");
+    // the compiler loads once a spec has: a spec file that does not load is reported without it
+    let driver: typeof import("./driver.js") | undefined;
     const built: Built[] = [];
     let failed = 0;
     const names = new Map<string, string>();
@@ -129,14 +130,15 @@ class Cli {
       const source = this.shown(file);
       try {
         const spec = await loadSpecObject(abs, { shownAs: source, timeoutMs: this.io.loadTimeoutMs });
+        driver ??= await import("./driver.js");
         const log = debug ? (l: string) => this.io.stderr(`${terminalLines(l)}\n`) : undefined;
-        const c = await compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source), target, format });
+        const c = await driver.compile(spec, { source, dtype, debug: log, rebuild: rebuild?.(source), target, format });
         const other = names.get(c.program.name);
         if (other) throw new SpecError([{ where: { field: "name" }, message: `'${c.program.name}' is also the name of ${other}; each spec writes <out>/<name>.ts` }], source);
         names.set(c.program.name, source);
         built.push({ file: source, name: c.program.name, code: c.code, stats: c.stats, compiled: c });
       } catch (e) {
-        if (derivations && e instanceof NotLowered) {
+        if (derivations && driver && e instanceof driver.NotLowered) {
           derivations.push({ file: source, derived: e.derived });
           continue;
         }
