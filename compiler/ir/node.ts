@@ -273,10 +273,20 @@ function hashString(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) h = mix(h, s.charCodeAt(i));
   return h;
 }
-function union(lists: readonly (readonly string[])[]): string[] {
-  const s = new Set<string>();
-  for (const l of lists) for (const x of l) s.add(x);
-  return [...s].sort();
+/** The sorted union of sorted lists; a list itself when every other is empty or equal to it (most nodes). */
+function union(lists: readonly (readonly string[])[]): readonly string[] {
+  let only: readonly string[] | undefined;
+  for (const l of lists) {
+    if (l.length === 0 || l === only) continue;
+    if (only === undefined || (l.length === only.length && l.every((x, k) => x === only![k]))) {
+      only ??= l;
+      continue;
+    }
+    const s = new Set<string>();
+    for (const m of lists) for (const x of m) s.add(x);
+    return [...s].sort();
+  }
+  return only ?? [];
 }
 
 export type Payload =
@@ -434,7 +444,13 @@ function derivedOf(p: Payload, key: string): { hash: number; free: readonly stri
     case "add":
     case "mul": {
       const xs = p.kind === "add" ? p.terms : p.factors;
-      return { hash: xs.reduce((h, x) => mix(h, x.hash), hashString(p.kind)), free: union(xs.map((x) => x.free)), height: Math.max(...xs.map((x) => x.height)) };
+      let hash = hashString(p.kind);
+      let height = 0;
+      for (const x of xs) {
+        hash = mix(hash, x.hash);
+        height = Math.max(height, x.height);
+      }
+      return { hash, free: union(xs.map((x) => x.free)), height };
     }
     case "pow":
       return { hash: mix(mix(hashString("pow"), p.base.hash), p.exp.hash), free: union([p.base.free, p.exp.free]), height: Math.max(p.base.height, p.exp.height) };
