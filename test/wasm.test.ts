@@ -121,7 +121,7 @@ describe.each(names)("wasm modules of %s", (name) => {
           }
         }
       }),
-      { numRuns: 12 },
+      { numRuns: 8 },
     );
   });
 });
